@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# build.sh - builds, tests and runs xmpp-edge.
+#
+#   ./build.sh            static release binary out/xmpp-edge (musl, stripped)
+#   ./build.sh dev        ASan+UBSan debug build out/dev/ (glibc) + unit tests
+#   ./build.sh test       builds both, runs every test suite; last line
+#                         "N passed, N failed", non-zero exit on any failure
+#   ./build.sh run [ARGS] builds if needed, runs `xmpp-edge run ARGS`
+#                         (no ARGS: the embedded default configuration)
+#   ./build.sh fuzz [SECONDS]   runs every libFuzzer target (ASan+UBSan)
+#   ./build.sh bench      runs the benchmarks under tests/bench
+#   ./build.sh appliance  builds the flashable appliance image (appliance/)
+#   ./build.sh deps       only fetches, verifies and builds the dependencies
+#
+# Dependencies (mbedTLS, c-ares, libuv, yajl) are built from the upstream
+# tarballs the Debian archive carries, pinned with their SHA-256 in
+# deps.lock.  Set DEPS_DIR=/some/dir to use tarballs already downloaded
+# there (no network).  Built dependencies are cached outside the clone in
+# $XE_CACHE_DIR (default ~/.cache/xmpp-edge), keyed by deps.lock, the mbedTLS
+# configuration and this script's recipe version, so rebuilds take seconds.
+set -eu
+
+cd "$(dirname "$0")"
+ROOT=$PWD
+OUT=$ROOT/out
+CACHE=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}
+JOBS=$(nproc 2>/dev/null || echo 2)
+# Bump when a dependency recipe below changes: it is part of the cache key.
+RECIPE_VERSION=3
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- host packages --------------------------------------------------------
+
+APT_UPDATED=
+# ensure_packages PKG...: install what is missing (as root), else say what to
+# install and stop.
+ensure_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		die "missing Debian packages; run as root: apt-get install ${missing[*]}"
+	fi
+	say "installing ${missing[*]}"
+	if [ -z "$APT_UPDATED" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
+		APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+}
+
+BUILD_PACKAGES="gcc make cmake musl-tools linux-libc-dev curl ca-certificates bzip2 xz-utils file binutils"
+
+# --- dependencies -----------------------------------------------------------
+
+# fetch_dep TARBALL SHA256 POOLPATH: prints the path of a verified tarball.
+fetch_dep() {
+	local tarball=$1 sum=$2 pool=$3 dst
+	mkdir -p "$CACHE/src"
+	if [ -n "${DEPS_DIR:-}" ]; then
+		dst=$DEPS_DIR/$tarball
+		[ -f "$dst" ] || die "DEPS_DIR=$DEPS_DIR has no $tarball"
+	else
+		dst=$CACHE/src/$tarball
+		if [ ! -f "$dst" ]; then
+			say "fetching $tarball from the Debian archive"
+			curl -fsS --retry 3 -o "$dst.part" "$DEBIAN_MIRROR/pool/$pool/$tarball" ||
+				die "cannot download $DEBIAN_MIRROR/pool/$pool/$tarball (set DEPS_DIR to a directory holding it)"
+			mv "$dst.part" "$dst"
+		fi
+	fi
+	echo "$sum  $dst" | sha256sum -c --quiet - >/dev/null 2>&1 ||
+		die "$dst: SHA-256 mismatch (expected $sum, got $(sha256sum "$dst" | cut -d' ' -f1)); refusing to build"
+	echo "$dst"
+}
+
+dep_field() { # dep_field NAME COLUMN
+	awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$ROOT/deps.lock"
+}
+
+# unpack NAME DIR: unpacks the verified tarball of NAME into DIR/src.
+unpack() {
+	local tb
+	tb=$(fetch_dep "$(dep_field "$1" 3)" "$(dep_field "$1" 4)" "$(dep_field "$1" 5)")
+	rm -rf "$2/src" && mkdir -p "$2/src"
+	tar -xf "$tb" -C "$2/src" --strip-components=1
+}
+
+# build_deps FLAVOUR CC: builds the four libraries into
+# $CACHE/deps/FLAVOUR-KEY and prints that prefix.  FLAVOUR is musl or glibc.
+build_deps() {
+	local flavour=$1 cc=$2 key prefix work cflags cmake_common
+	key=$( (cat "$ROOT/deps.lock" "$ROOT/tls/mbedtls_config.h"; echo "$RECIPE_VERSION $flavour";
+		$cc --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
+	prefix=$CACHE/deps/$flavour-$key
+	if [ -f "$prefix/.done" ]; then echo "$prefix"; return 0; fi
+	say "building dependencies ($flavour) into $prefix"
+	rm -rf "$prefix" && mkdir -p "$prefix/lib" "$prefix/include"
+	work=$(mktemp -d "${TMPDIR:-/tmp}/xe-deps.XXXXXX")
+	cflags="-O2 -fPIE -fstack-protector-strong"
+	if [ "$flavour" = musl ]; then
+		# musl-gcc hides /usr/include; libuv needs the kernel's headers.
+		mkdir -p "$prefix/kernel-include"
+		ln -sfn /usr/include/linux "$prefix/kernel-include/linux"
+		ln -sfn /usr/include/asm-generic "$prefix/kernel-include/asm-generic"
+		ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$prefix/kernel-include/asm"
+		cflags="$cflags -isystem $prefix/kernel-include"
+	fi
+	cmake_common=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER="$cc"
+		-DCMAKE_C_FLAGS="$cflags" -DCMAKE_INSTALL_PREFIX="$prefix"
+		-DCMAKE_INSTALL_LIBDIR=lib -DBUILD_SHARED_LIBS=OFF)
+
+	unpack mbedtls "$work/mbedtls"
+	cmake -S "$work/mbedtls/src" -B "$work/mbedtls/b" "${cmake_common[@]}" \
+		-DENABLE_TESTING=OFF -DENABLE_PROGRAMS=OFF -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
+		-DMBEDTLS_CONFIG_FILE="$ROOT/tls/mbedtls_config.h" >"$work/mbedtls.log" 2>&1 &&
+		cmake --build "$work/mbedtls/b" -j"$JOBS" >>"$work/mbedtls.log" 2>&1 &&
+		cmake --install "$work/mbedtls/b" >>"$work/mbedtls.log" 2>&1 ||
+		die "mbedTLS build failed, see $work/mbedtls.log"
+
+	unpack c-ares "$work/cares"
+	cmake -S "$work/cares/src" -B "$work/cares/b" "${cmake_common[@]}" \
+		-DCARES_STATIC=ON -DCARES_SHARED=OFF -DCARES_BUILD_TOOLS=OFF \
+		-DCARES_BUILD_TESTS=OFF -DCARES_STATIC_PIC=ON >"$work/cares.log" 2>&1 &&
+		cmake --build "$work/cares/b" -j"$JOBS" >>"$work/cares.log" 2>&1 &&
+		cmake --install "$work/cares/b" >>"$work/cares.log" 2>&1 ||
+		die "c-ares build failed, see $work/cares.log"
+
+	unpack libuv "$work/uv"
+	cmake -S "$work/uv/src" -B "$work/uv/b" "${cmake_common[@]}" \
+		-DLIBUV_BUILD_SHARED=OFF -DLIBUV_BUILD_TESTS=OFF -DLIBUV_BUILD_BENCH=OFF \
+		>"$work/uv.log" 2>&1 &&
+		cmake --build "$work/uv/b" -j"$JOBS" >>"$work/uv.log" 2>&1 &&
+		cmake --install "$work/uv/b" >>"$work/uv.log" 2>&1 ||
+		die "libuv build failed, see $work/uv.log"
+
+	# yajl's CMake build installs into a versioned tree and builds shared
+	# objects too; its nine sources are simpler to compile directly.
+	unpack yajl "$work/yajl"
+	mkdir -p "$prefix/include/yajl" "$work/yajl/o"
+	cp "$work/yajl/src/src/api/"yajl_{common,gen,parse,tree}.h "$prefix/include/yajl/"
+	sed -e 's/${YAJL_MAJOR}/2/; s/${YAJL_MINOR}/1/; s/${YAJL_MICRO}/0/' \
+		"$work/yajl/src/src/api/yajl_version.h.cmake" >"$prefix/include/yajl/yajl_version.h"
+	for f in "$work/yajl/src/src/"*.c; do
+		$cc $cflags -I"$prefix/include" -c "$f" -o "$work/yajl/o/$(basename "$f" .c).o" ||
+			die "yajl build failed ($f)"
+	done
+	ar rcs "$prefix/lib/libyajl.a" "$work/yajl/o/"*.o
+
+	rm -rf "$work"
+	touch "$prefix/.done"
+	echo "$prefix"
+}
+
+# --- the project --------------------------------------------------------------
+
+WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter"
+LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread"
+
+# compile VARIANT CC CFLAGS LDFLAGS PREFIX: builds out/VARIANT/xmpp-edge and,
+# for dev, out/VARIANT/unit_tests.  make does the incremental part.
+compile() {
+	local variant=$1 cc=$2 cflags=$3 ldflags=$4 prefix=$5 dir=$OUT/$1
+	mkdir -p "$dir"
+	make -s -j"$JOBS" -C "$ROOT" -f - \
+		DIR="$dir" CC="$cc" PREFIX="$prefix" VARIANT="$variant" \
+		XCFLAGS="$cflags" XLDFLAGS="$ldflags" LIBS="$LIBS" WARN="$WARN" <<'EOF'
+SRCS := $(sort $(wildcard proxy/*.c tls/*.c dns/*.c))
+LIB_SRCS := $(filter-out proxy/main.c,$(SRCS))
+TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
+OBJ = $(patsubst %.c,$(DIR)/obj/%.o,$(1))
+CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Werror -Iproxy -Itls -Idns -I$(PREFIX)/include \
+	-DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' $(XCFLAGS) -MMD -MP
+all: $(DIR)/xmpp-edge $(if $(filter dev,$(VARIANT)),$(DIR)/unit_tests)
+$(DIR)/libxe.a: $(call OBJ,$(LIB_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(DIR)/xmpp-edge: $(call OBJ,proxy/main.c) $(DIR)/libxe.a
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
+$(DIR)/unit_tests: $(call OBJ,$(TEST_SRCS)) $(DIR)/libxe.a
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
+$(DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
+-include $(shell find $(DIR)/obj -name '*.d' 2>/dev/null)
+EOF
+}
+
+build_release() {
+	ensure_packages $BUILD_PACKAGES
+	local prefix
+	prefix=$(build_deps musl musl-gcc)
+	say "building out/xmpp-edge (static, musl)"
+	compile release musl-gcc "-O2 -fstack-protector-strong -isystem $prefix/kernel-include" \
+		"-static -s" "$prefix"
+	cp "$OUT/release/xmpp-edge" "$OUT/xmpp-edge"
+	say "out/xmpp-edge: $(stat -c %s "$OUT/xmpp-edge") bytes; $(file -b "$OUT/xmpp-edge")"
+}
+
+build_dev() {
+	ensure_packages $BUILD_PACKAGES
+	local prefix
+	prefix=$(build_deps glibc gcc)
+	say "building out/dev/ (ASan+UBSan)"
+	compile dev gcc "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		"" "$prefix"
+}
+
+# --- tests ------------------------------------------------------------------
+
+# run_suite NAME CMD...: runs one suite, logs it, adds its "N passed, N
+# failed" line to the totals.  A suite that prints no such line failed.
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+SUMMARY=()
+run_suite() {
+	local name=$1 log=$OUT/test-logs/$1.log line p f rc start
+	shift
+	mkdir -p "$OUT/test-logs"
+	say "suite $name"
+	start=$(date +%s)
+	set +e
+	XE_ROOT=$ROOT XE_OUT=$OUT XE_BIN=$OUT/dev/xmpp-edge XE_STATIC_BIN=$OUT/xmpp-edge \
+		timeout --kill-after=10 "${XE_SUITE_TIMEOUT:-900}" "$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
+	else
+		p=0; f=1
+	fi
+	# A suite that crashed after printing its counts still fails.
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	TOTAL_PASSED=$((TOTAL_PASSED + p))
+	TOTAL_FAILED=$((TOTAL_FAILED + f))
+	SUMMARY+=("$(printf '%-12s %4d passed %4d failed  (%ss, exit %s)' "$name" "$p" "$f" "$(( $(date +%s) - start ))" "$rc")")
+}
+
+run_tests() {
+	local pkgs s name
+	build_release
+	build_dev
+	# Each suite lists the Debian packages it needs (real peers, tools).
+	pkgs=$(cat tests/*/packages 2>/dev/null | sed 's/#.*//' | tr -s ' \n' '\n' | sort -u | tr '\n' ' ')
+	[ -n "$pkgs" ] && ensure_packages $pkgs
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	run_suite unit "$OUT/dev/unit_tests"
+	for s in tests/*/run.sh; do
+		[ -x "$s" ] || continue
+		name=$(basename "$(dirname "$s")")
+		[ -n "${XE_SUITES:-}" ] && ! [[ " $XE_SUITES " == *" $name "* ]] && continue
+		run_suite "$name" "$ROOT/$s"
+	done
+	printf '%s\n' "${SUMMARY[@]}"
+	echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+	[ "$TOTAL_FAILED" -eq 0 ]
+}
+
+# --- main -------------------------------------------------------------------
+
+cmd=${1:-release}
+[ $# -gt 0 ] && shift
+case $cmd in
+release) build_release ;;
+dev) build_dev ;;
+deps) ensure_packages $BUILD_PACKAGES; build_deps musl musl-gcc >/dev/null; build_deps glibc gcc >/dev/null ;;
+test) run_tests ;;
+run)
+	build_release
+	exec "$OUT/xmpp-edge" run "$@"
+	;;
+fuzz)
+	ensure_packages clang-14 libclang-rt-14-dev
+	XE_ROOT=$ROOT XE_OUT=$OUT FUZZ_SMOKE_SECONDS=${1:-60} exec "$ROOT/tests/fuzz/run.sh"
+	;;
+bench)
+	build_release
+	for s in tests/bench/run_*.sh; do XE_ROOT=$ROOT XE_OUT=$OUT "$s"; done
+	;;
+appliance)
+	build_release
+	exec "$ROOT/appliance/build-image.sh" "$OUT/xmpp-edge" "$OUT/appliance"
+	;;
+-h|--help|help) sed -n '2,20s/^# \{0,1\}//p' "$0" ;;
+*) die "unknown command '$cmd' (try ./build.sh help)" ;;
+esac

@@ -1,0 +1,204 @@
+/*
+ * log.c - structured event logging to stderr (see log.h).
+ *
+ * JSON lines are produced with yajl_gen so every value is escaped
+ * correctly whatever bytes a peer managed to get into it; the text format
+ * quotes values that contain spaces, quotes or control bytes.  A line is
+ * assembled in full and written with one write(2) so lines from a
+ * restarting child and its parent never interleave.
+ */
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <yajl/yajl_gen.h>
+
+#define LOG_LINE_MAX 8192
+
+static struct {
+	enum log_level min_level;
+	int json;
+} log_conf = { LOG_INFO, 1 };
+
+static const char *const level_names[] = {
+	[LOG_DEBUG] = "debug",
+	[LOG_INFO] = "info",
+	[LOG_WARN] = "warn",
+	[LOG_ERROR] = "error",
+};
+
+void
+log_setup(enum log_level min_level, enum log_format format)
+{
+	log_conf.min_level = min_level;
+	if (format == LOG_FORMAT_AUTO)
+		log_conf.json = !isatty(STDERR_FILENO);
+	else
+		log_conf.json = format == LOG_FORMAT_JSON;
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	if ((unsigned)level > LOG_ERROR)
+		return "?";
+	return level_names[level];
+}
+
+int
+log_level_parse(const char *s, enum log_level *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+log_time(char *buf, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	/* strftime bounds every field; milliseconds are always 0..999. */
+	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, cap - n, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+}
+
+static void
+log_write_all(const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, p, len);
+		if (n <= 0)
+			return;	/* nowhere left to report a logging failure */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+gen_str(yajl_gen g, const char *s)
+{
+	if (s == NULL)
+		yajl_gen_null(g);
+	else
+		yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+static void
+log_json(const char *when, enum log_level level, const char *event, va_list ap)
+{
+	yajl_gen g;
+	const unsigned char *out;
+	size_t len;
+	const char *k;
+
+	g = yajl_gen_alloc(NULL);
+	if (g == NULL)
+		return;
+	/* Peers control some values: keep the output valid UTF-8. */
+	yajl_gen_config(g, yajl_gen_validate_utf8, 0);
+	yajl_gen_map_open(g);
+	gen_str(g, "time");
+	gen_str(g, when);
+	gen_str(g, "level");
+	gen_str(g, log_level_name(level));
+	gen_str(g, "event");
+	gen_str(g, event);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		gen_str(g, k);
+		gen_str(g, va_arg(ap, const char *));
+	}
+	yajl_gen_map_close(g);
+	if (yajl_gen_get_buf(g, &out, &len) == yajl_gen_status_ok) {
+		char line[LOG_LINE_MAX];
+
+		if (len > sizeof(line) - 1)
+			len = sizeof(line) - 1;	/* oversize events are cut */
+		memcpy(line, out, len);
+		line[len++] = '\n';
+		log_write_all(line, len);
+	}
+	yajl_gen_free(g);
+}
+
+/* Appends s to line, quoted if it needs to be; control bytes become '?'. */
+static size_t
+text_append(char *line, size_t pos, size_t cap, const char *s, int maybe_quote)
+{
+	int quote = 0;
+	const char *p;
+
+	if (s == NULL)
+		s = "-";
+	if (maybe_quote)
+		for (p = s; *p; p++)
+			if (*p == ' ' || *p == '"' || *p == '=' || (unsigned char)*p < 0x20)
+				quote = 1;
+	if (quote && pos < cap)
+		line[pos++] = '"';
+	for (p = s; *p && pos < cap; p++) {
+		unsigned char c = (unsigned char)*p;
+		line[pos++] = (c < 0x20 || c == 0x7f || (quote && c == '"')) ? '?' : (char)c;
+	}
+	if (quote && pos < cap)
+		line[pos++] = '"';
+	return pos;
+}
+
+static void
+log_text(const char *when, enum log_level level, const char *event, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+	size_t pos = 0, cap = sizeof(line) - 1;
+	const char *k;
+
+	pos = text_append(line, pos, cap, when, 0);
+	pos = text_append(line, pos, cap, " ", 0);
+	pos = text_append(line, pos, cap, log_level_name(level), 0);
+	pos = text_append(line, pos, cap, " ", 0);
+	pos = text_append(line, pos, cap, event, 0);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		pos = text_append(line, pos, cap, " ", 0);
+		pos = text_append(line, pos, cap, k, 0);
+		pos = text_append(line, pos, cap, "=", 0);
+		pos = text_append(line, pos, cap, va_arg(ap, const char *), 1);
+	}
+	line[pos++] = '\n';
+	log_write_all(line, pos);
+}
+
+void
+log_eventv(enum log_level level, const char *event, va_list ap)
+{
+	char when[40];
+
+	if (level < log_conf.min_level)
+		return;
+	log_time(when, sizeof(when));
+	if (log_conf.json)
+		log_json(when, level, event, ap);
+	else
+		log_text(when, level, event, ap);
+}
+
+void
+log_event(enum log_level level, const char *event, ...)
+{
+	va_list ap;
+
+	va_start(ap, event);
+	log_eventv(level, event, ap);
+	va_end(ap);
+}

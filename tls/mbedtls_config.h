@@ -1,0 +1,120 @@
+/*
+ * mbedtls_config.h - xmpp-edge's own mbedTLS 3.6 configuration.
+ *
+ * Passed to mbedTLS as MBEDTLS_CONFIG_FILE when build.sh builds the library
+ * and when the project compiles against it, so both agree.  Everything is
+ * off unless switched on here, each group with the reason it is needed:
+ *
+ *  - TLS 1.2 and 1.3 only (RFC 7590: XMPP over TLS; no SSL3/TLS1.0/1.1,
+ *    no renegotiation, no DTLS, no CBC, no static RSA key exchange).
+ *  - AEAD suites only: AES-GCM and ChaCha20-Poly1305; ECDHE over X25519
+ *    and P-256 (P-384 only for verifying the signatures of certificate
+ *    chains that use it, which public CAs do).
+ *  - ECDSA and RSA certificates (RSA-PSS for TLS 1.3 signatures).
+ *  - X.509 writing + PEM + PK write: the embedded default configuration
+ *    creates a self-signed certificate on first start.
+ *  - HKDF/HMAC-SHA256: dialback keys (XEP-0185) and session tickets.
+ *  - Variable buffer length / max fragment length: keep idle connections
+ *    small (issue: <= 32 KiB heap per idle TLS connection).
+ */
+#ifndef XMPP_EDGE_MBEDTLS_CONFIG_H
+#define XMPP_EDGE_MBEDTLS_CONFIG_H
+
+/* --- platform ----------------------------------------------------------- */
+#define MBEDTLS_HAVE_ASM
+#define MBEDTLS_HAVE_TIME
+#define MBEDTLS_HAVE_TIME_DATE          /* certificate validity periods */
+#define MBEDTLS_PLATFORM_C
+#define MBEDTLS_FS_IO                   /* CA bundle, cert and key files */
+#define MBEDTLS_ERROR_C                 /* mbedtls_strerror for log lines */
+#define MBEDTLS_VERSION_C               /* `xmpp-edge version` */
+
+
+/* --- randomness ---------------------------------------------------------- */
+#define MBEDTLS_ENTROPY_C
+#define MBEDTLS_CTR_DRBG_C
+#define MBEDTLS_HMAC_DRBG_C             /* deterministic ECDSA (RFC 6979) */
+
+/* --- symmetric: AEAD only ------------------------------------------------ */
+#define MBEDTLS_AES_C
+#define MBEDTLS_AESNI_C                 /* AES-NI on x86_64 */
+#define MBEDTLS_AESCE_C                 /* and the ARMv8 equivalent */
+#define MBEDTLS_GCM_C
+#define MBEDTLS_CHACHA20_C
+#define MBEDTLS_POLY1305_C
+#define MBEDTLS_CHACHAPOLY_C
+#define MBEDTLS_CIPHER_C
+
+/* --- hashes, MAC, KDF ---------------------------------------------------- */
+#define MBEDTLS_MD_C
+#define MBEDTLS_SHA224_C                /* required alongside SHA-256 */
+#define MBEDTLS_SHA256_C
+#define MBEDTLS_SHA384_C                /* TLS_AES_256_GCM_SHA384 */
+#define MBEDTLS_SHA512_C
+#define MBEDTLS_SHA1_C                  /* only TLS 1.2 signature_algorithms
+                                           negotiation / OCSP-less chains
+                                           signed long ago; never for new
+                                           signatures */
+#define MBEDTLS_HKDF_C                  /* dialback key derivation, TLS 1.3 */
+
+/* --- public key ---------------------------------------------------------- */
+#define MBEDTLS_BIGNUM_C
+#define MBEDTLS_ECP_C
+#define MBEDTLS_ECP_NIST_OPTIM
+#define MBEDTLS_ECP_DP_SECP256R1_ENABLED
+#define MBEDTLS_ECP_DP_SECP384R1_ENABLED
+#define MBEDTLS_ECP_DP_CURVE25519_ENABLED
+#define MBEDTLS_ECDH_C
+#define MBEDTLS_ECDSA_C
+#define MBEDTLS_ECDSA_DETERMINISTIC
+#define MBEDTLS_RSA_C
+#define MBEDTLS_PKCS1_V15
+#define MBEDTLS_PKCS1_V21               /* RSA-PSS, mandatory in TLS 1.3 */
+#define MBEDTLS_GENPRIME                /* RSA key generation (cert CLI) */
+#define MBEDTLS_PK_C
+#define MBEDTLS_PK_PARSE_C
+#define MBEDTLS_PK_WRITE_C              /* writing the generated key */
+#define MBEDTLS_ASN1_PARSE_C
+#define MBEDTLS_ASN1_WRITE_C
+#define MBEDTLS_OID_C
+#define MBEDTLS_BASE64_C                /* PEM, SPKI pins */
+#define MBEDTLS_PEM_PARSE_C
+#define MBEDTLS_PEM_WRITE_C
+
+/* --- PSA crypto (TLS 1.3 is built on it in mbedTLS 3.6) ------------------- */
+#define MBEDTLS_PSA_CRYPTO_C
+#define MBEDTLS_USE_PSA_CRYPTO
+
+/* --- X.509 --------------------------------------------------------------- */
+#define MBEDTLS_X509_USE_C
+#define MBEDTLS_X509_CRT_PARSE_C
+#define MBEDTLS_X509_RSASSA_PSS_SUPPORT
+#define MBEDTLS_X509_CREATE_C
+#define MBEDTLS_X509_CRT_WRITE_C        /* self-signed default certificate */
+#define MBEDTLS_X509_CSR_WRITE_C        /* `cert csr` for operators */
+
+/* --- TLS ----------------------------------------------------------------- */
+#define MBEDTLS_SSL_TLS_C
+#define MBEDTLS_SSL_CLI_C
+#define MBEDTLS_SSL_SRV_C
+#define MBEDTLS_SSL_PROTO_TLS1_2
+#define MBEDTLS_SSL_PROTO_TLS1_3
+#define MBEDTLS_SSL_TLS1_3_COMPATIBILITY_MODE
+#define MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED
+#define MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL_ENABLED /* tickets */
+#define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
+#define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
+#define MBEDTLS_SSL_EXTENDED_MASTER_SECRET
+#define MBEDTLS_SSL_SERVER_NAME_INDICATION
+#define MBEDTLS_SSL_ALPN                /* XEP-0368 Direct TLS: xmpp-server */
+#define MBEDTLS_SSL_SESSION_TICKETS
+#define MBEDTLS_SSL_TICKET_C
+#define MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
+#define MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH
+#define MBEDTLS_SSL_ALL_ALERT_MESSAGES
+#define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE /* identity checks after handshake */
+
+/* Explicitly off (listed so nobody wonders): renegotiation, DTLS, CBC,
+ * encrypt-then-MAC (CBC only), early data, static RSA, PSK-only, debug. */
+
+#endif
