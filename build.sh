@@ -14,9 +14,10 @@
 #
 # Dependencies (mbedTLS, c-ares, libuv, yajl) are built from the upstream
 # tarballs the Debian archive carries, pinned with their SHA-256 in
-# deps.lock.  Set DEPS_DIR=/some/dir to use tarballs already downloaded
+# deps/deps.lock; the few fixes Debian would apply are carried in
+# deps/patches/.  Set DEPS_DIR=/some/dir to use tarballs already downloaded
 # there (no network).  Built dependencies are cached outside the clone in
-# $XE_CACHE_DIR (default ~/.cache/xmpp-edge), keyed by deps.lock, the mbedTLS
+# $XE_CACHE_DIR (default ~/.cache/xmpp-edge), keyed by deps/, the mbedTLS
 # configuration and this script's recipe version, so rebuilds take seconds.
 set -eu
 
@@ -56,7 +57,7 @@ ensure_packages() {
 		"${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
 }
 
-BUILD_PACKAGES="gcc make cmake musl-tools linux-libc-dev curl ca-certificates bzip2 xz-utils file binutils"
+BUILD_PACKAGES="gcc make patch cmake musl-tools linux-libc-dev curl ca-certificates bzip2 xz-utils file binutils"
 
 # --- dependencies -----------------------------------------------------------
 
@@ -82,7 +83,7 @@ fetch_dep() {
 }
 
 dep_field() { # dep_field NAME COLUMN
-	awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$ROOT/deps.lock"
+	awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$ROOT/deps/deps.lock"
 }
 
 # unpack NAME DIR: unpacks the verified tarball of NAME into DIR/src.
@@ -91,16 +92,27 @@ unpack() {
 	tb=$(fetch_dep "$(dep_field "$1" 3)" "$(dep_field "$1" 4)" "$(dep_field "$1" 5)")
 	rm -rf "$2/src" && mkdir -p "$2/src"
 	tar -xf "$tb" -C "$2/src" --strip-components=1
+	local p
+	for p in "$ROOT/deps/patches/$1-"*.patch; do
+		[ -f "$p" ] || continue
+		patch -s -d "$2/src" -p1 <"$p" || die "cannot apply $p"
+	done
 }
 
 # build_deps FLAVOUR CC: builds the four libraries into
 # $CACHE/deps/FLAVOUR-KEY and prints that prefix.  FLAVOUR is musl or glibc.
 build_deps() {
 	local flavour=$1 cc=$2 key prefix work cflags cmake_common
-	key=$( (cat "$ROOT/deps.lock" "$ROOT/tls/mbedtls_config.h"; echo "$RECIPE_VERSION $flavour";
+	key=$( (cat "$ROOT/deps/deps.lock" "$ROOT"/deps/patches/* "$ROOT/tls/mbedtls_config.h"; echo "$RECIPE_VERSION $flavour";
 		$cc --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
 	prefix=$CACHE/deps/$flavour-$key
 	if [ -f "$prefix/.done" ]; then echo "$prefix"; return 0; fi
+	# Concurrent builds (several checkouts, CI jobs) share the cache: the
+	# first one builds, the others wait for it.
+	mkdir -p "$CACHE/deps"
+	exec 9>"$CACHE/deps/.lock"
+	flock 9
+	if [ -f "$prefix/.done" ]; then exec 9>&-; echo "$prefix"; return 0; fi
 	say "building dependencies ($flavour) into $prefix"
 	rm -rf "$prefix" && mkdir -p "$prefix/lib" "$prefix/include"
 	work=$(mktemp -d "${TMPDIR:-/tmp}/xe-deps.XXXXXX")
@@ -156,6 +168,7 @@ build_deps() {
 
 	rm -rf "$work"
 	touch "$prefix/.done"
+	exec 9>&-
 	echo "$prefix"
 }
 
@@ -196,6 +209,7 @@ build_release() {
 	ensure_packages $BUILD_PACKAGES
 	local prefix
 	prefix=$(build_deps musl musl-gcc)
+	mkdir -p "$OUT" && ln -sfn "$prefix" "$OUT/deps-musl"
 	say "building out/xmpp-edge (static, musl)"
 	compile release musl-gcc "-O2 -fstack-protector-strong -isystem $prefix/kernel-include" \
 		"-static -s" "$prefix"
@@ -207,6 +221,7 @@ build_dev() {
 	ensure_packages $BUILD_PACKAGES
 	local prefix
 	prefix=$(build_deps glibc gcc)
+	mkdir -p "$OUT" && ln -sfn "$prefix" "$OUT/deps-glibc"	# for test tools
 	say "building out/dev/ (ASan+UBSan)"
 	compile dev gcc "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		"" "$prefix"

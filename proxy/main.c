@@ -1,3 +1,217 @@
-/* main.c - placeholder while the CLI is written. */
+/*
+ * main.c - the xmpp-edge command line.
+ *
+ *   xmpp-edge run     [-c FILE] [--state-dir DIR]   the daemon
+ *   xmpp-edge check   [-c FILE]                     validate, print summary
+ *   xmpp-edge status  [-c FILE | --socket PATH] [--quiet]
+ *   xmpp-edge version                               versions of everything linked
+ *   xmpp-edge help    [config]                      usage / configuration reference
+ *
+ * Exit status: 0 success, 1 failure (bad configuration, daemon not
+ * answering), 2 usage error.  Arguments are untrusted like any input:
+ * unknown options and missing values are usage errors, never guesses.
+ */
 #include <stdio.h>
-int main(void) { puts("xmpp-edge"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include <ares.h>
+#include <mbedtls/version.h>
+#include <uv.h>
+#include <yajl/yajl_version.h>
+
+#include "config.h"
+#include "default_config.h"
+#include "edge.h"
+#include "log.h"
+#include "version.h"
+
+#define EXIT_USAGE 2
+
+struct cli_opts {
+	const char *config;
+	const char *state_dir;
+	const char *socket;
+	int quiet;
+	const char *topic;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: xmpp-edge COMMAND [OPTIONS]\n"
+	    "\n"
+	    "commands:\n"
+	    "  run [-c FILE] [--state-dir DIR]   run the proxy (no -c: embedded demo\n"
+	    "                                    configuration, loopback only)\n"
+	    "  check [-c FILE]                   validate a configuration and summarise it\n"
+	    "  status [-c FILE | --socket PATH] [--quiet]\n"
+	    "                                    ask the running daemon for its state\n"
+	    "  version                           versions of xmpp-edge and its libraries\n"
+	    "  help [config]                     this text, or the configuration reference\n");
+}
+
+/* Parses the options allowed for cmd; -1 on a usage error (reported). */
+static int
+parse_opts(const char *cmd, int argc, char **argv, const char *allowed, struct cli_opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char **slot = NULL;
+		const char *name = NULL;
+
+		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && strchr(allowed, 'c'))
+			slot = &o->config, name = "-c";
+		else if (strcmp(a, "--state-dir") == 0 && strchr(allowed, 'd'))
+			slot = &o->state_dir, name = "--state-dir";
+		else if (strcmp(a, "--socket") == 0 && strchr(allowed, 's'))
+			slot = &o->socket, name = "--socket";
+		else if ((strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) && strchr(allowed, 'q')) {
+			o->quiet = 1;
+			continue;
+		} else if (a[0] != '-' && strchr(allowed, 't') && o->topic == NULL) {
+			o->topic = a;
+			continue;
+		} else {
+			fprintf(stderr, "xmpp-edge %s: unexpected argument '%s'\n", cmd, a);
+			return -1;
+		}
+		if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+			fprintf(stderr, "xmpp-edge %s: %s needs a value\n", cmd, name);
+			return -1;
+		}
+		*slot = argv[++i];
+	}
+	return 0;
+}
+
+static int
+cmd_version(void)
+{
+	char mbed[32];
+
+	mbedtls_version_get_string_full(mbed);
+	printf("xmpp-edge %s\n", XMPP_EDGE_VERSION);
+	printf("  %s\n", mbed);
+	printf("  c-ares %s\n", ares_version(NULL));
+	printf("  libuv %s\n", uv_version_string());
+	printf("  yajl %d.%d.%d\n", yajl_version() / 10000, yajl_version() / 100 % 100,
+	    yajl_version() % 100);
+#if defined(__GLIBC__)
+	printf("  glibc %d.%d\n", __GLIBC__, __GLIBC_MINOR__);
+#else
+	printf("  musl libc (static)\n");
+#endif
+	return 0;
+}
+
+static struct config *
+load_for_cli(const struct cli_opts *o, int check_files, char *err, size_t errlen)
+{
+	if (o->config != NULL)
+		return config_load_file(o->config, check_files, err, errlen);
+	/* The embedded default names files created on first start; check
+	 * them only if they exist. */
+	return default_config_load(NULL, 0, err, errlen);
+}
+
+static int
+cmd_check(const struct cli_opts *o)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config *cfg;
+
+	cfg = load_for_cli(o, 1, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	config_print_summary(cfg, stdout);
+	config_free(cfg);
+	return 0;
+}
+
+static int
+cmd_status(const struct cli_opts *o)
+{
+	char err[CONFIG_ERR_MAX], path[CONFIG_PATH_MAX + 16];
+	struct config *cfg;
+	int rc;
+
+	if (o->socket != NULL)
+		return control_client_status(o->socket, o->quiet);
+	cfg = load_for_cli(o, 0, err, sizeof(err));
+	if (cfg == NULL) {
+		if (!o->quiet)
+			fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (cfg->listen.control[0])
+		snprintf(path, sizeof(path), "%s", cfg->listen.control);
+	else
+		snprintf(path, sizeof(path), "%s/control.sock", cfg->state_dir);
+	config_free(cfg);
+	rc = control_client_status(path, o->quiet);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli_opts o;
+	const char *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	argc -= 2;
+	argv += 2;
+	if (strcmp(cmd, "run") == 0) {
+		if (parse_opts(cmd, argc, argv, "cd", &o) < 0)
+			return EXIT_USAGE;
+		if (o.config != NULL && o.state_dir != NULL) {
+			fprintf(stderr, "xmpp-edge run: --state-dir applies to the embedded default only; "
+			    "set state_dir in %s\n", o.config);
+			return EXIT_USAGE;
+		}
+		return edge_run(o.config, o.state_dir);
+	}
+	if (strcmp(cmd, "check") == 0) {
+		if (parse_opts(cmd, argc, argv, "c", &o) < 0)
+			return EXIT_USAGE;
+		return cmd_check(&o);
+	}
+	if (strcmp(cmd, "status") == 0) {
+		if (parse_opts(cmd, argc, argv, "csq", &o) < 0)
+			return EXIT_USAGE;
+		return cmd_status(&o);
+	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		if (parse_opts(cmd, argc, argv, "", &o) < 0)
+			return EXIT_USAGE;
+		return cmd_version();
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		if (parse_opts(cmd, argc, argv, "t", &o) < 0)
+			return EXIT_USAGE;
+		if (o.topic != NULL && strcmp(o.topic, "config") == 0) {
+			config_print_reference(stdout);
+			return 0;
+		}
+		if (o.topic != NULL) {
+			fprintf(stderr, "xmpp-edge help: no help on '%s' (try: help config)\n", o.topic);
+			return EXIT_USAGE;
+		}
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "xmpp-edge: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,597 @@
+/*
+ * config.c - loads and validates the JSON configuration (see config.h).
+ *
+ * Three passes, all driven by config_schema_root:
+ *   1. defaults: every key with a default is set;
+ *   2. the JSON tree (yajl_tree) is walked against the schema: unknown or
+ *      duplicate keys, wrong types, out-of-range values and malformed
+ *      names, addresses and pins are refused with "SOURCE: key.path: why";
+ *   3. cross-key checks (default_domain among domains, ...) and, for
+ *      `check` and `run`, the files named: certificates and keys parse and
+ *      match, secret files are private.
+ * The JSON text is untrusted (it may come from a mounted volume): its size
+ * is bounded, NUL bytes are refused, and nothing is sized from its numbers.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
+
+#include "config_files.h"
+#include "config_schema.h"
+#include "domain.h"
+#include "netaddr.h"
+
+#define CONFIG_KEYPATH_MAX 512
+
+struct cfg_ctx {
+	const char *source;
+	char basedir[CONFIG_PATH_MAX];	/* for relative paths; "" for none */
+	char *err;
+	size_t errlen;
+};
+
+static int
+cfg_fail(struct cfg_ctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+cfg_fail(struct cfg_ctx *c, const char *path, const char *fmt, ...)
+{
+	char reason[CONFIG_ERR_MAX / 2];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s: %s: %s", c->source,
+	    path[0] ? path : "(top level)", reason);
+	return -1;
+}
+
+/* Key paths are for messages: a path longer than the buffer (only a
+ * hostile file has one) is cut, which is harmless. */
+static void
+path_join(char *out, size_t cap, const char *parent, const char *name)
+{
+	int n;
+
+	if (parent[0] == '\0')
+		n = snprintf(out, cap, "%s", name);
+	else
+		n = snprintf(out, cap, "%s.%s", parent, name);
+	if (n < 0 || (size_t)n >= cap)
+		out[cap - 1] = '\0';
+}
+
+static const char *
+json_type_name(yajl_val v)
+{
+	if (YAJL_IS_STRING(v)) return "a string";
+	if (YAJL_IS_INTEGER(v)) return "an integer";
+	if (YAJL_IS_NUMBER(v)) return "a number";
+	if (YAJL_IS_OBJECT(v)) return "an object";
+	if (YAJL_IS_ARRAY(v)) return "an array";
+	if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) return "a boolean";
+	if (YAJL_IS_NULL(v)) return "null";
+	return "something else";
+}
+
+static const char *
+cfg_type_name(const struct cfg_key *k)
+{
+	switch (k->type) {
+	case CFG_OBJECT: case CFG_OBJECT_MAP: return "an object";
+	case CFG_LIST: case CFG_OBJECT_LIST: return "an array";
+	case CFG_INT: return "an integer";
+	case CFG_BOOL: return "a boolean";
+	default: return "a string";
+	}
+}
+
+/* Sets a scalar field from text (a default or a JSON string). */
+static int
+cfg_set_text(struct cfg_ctx *c, const struct cfg_key *k, void *field,
+    const char *text, const char *path)
+{
+	char why[256];
+	size_t len = strlen(text);
+
+	switch (k->type) {
+	case CFG_STRING:
+	case CFG_PATH:
+		if (len >= k->size)
+			return cfg_fail(c, path, "longer than %zu bytes", k->size - 1);
+		if (memchr(text, '\0', len) != NULL)
+			return cfg_fail(c, path, "contains a NUL byte");
+		if (k->type == CFG_PATH && text[0] != '/' && text[0] != '\0' &&
+		    c->basedir[0] != '\0') {
+			int n = snprintf(field, k->size, "%s/%s", c->basedir, text);
+			if (n < 0 || (size_t)n >= k->size)
+				return cfg_fail(c, path, "path longer than %zu bytes", k->size - 1);
+			return 0;
+		}
+		memcpy(field, text, len + 1);
+		return 0;
+	case CFG_DOMAIN:
+		if (len == 0) {
+			*(char *)field = '\0';
+			return 0;
+		}
+		if (domain_canonicalize(text, len, field, k->size, why, sizeof(why)) < 0)
+			return cfg_fail(c, path, "'%s' is not a valid domain: %s", text, why);
+		return 0;
+	case CFG_ADDR: {
+		struct sockaddr_storage ss;
+		if (netaddr_parse(text, &ss, why, sizeof(why)) < 0)
+			return cfg_fail(c, path, "'%s': %s", text, why);
+		memcpy(field, text, len + 1);	/* netaddr bounds len < 64 */
+		return 0;
+	}
+	case CFG_PIN: {
+		unsigned char digest[32];
+		if (config_pin_decode(text, digest) < 0)
+			return cfg_fail(c, path, "'%s' is not a base64 SHA-256 SPKI pin (44 characters)", text);
+		memcpy(field, text, len + 1);
+		return 0;
+	}
+	case CFG_INT: {
+		char *end;
+		long v;
+		errno = 0;
+		v = strtol(text, &end, 10);
+		if (errno || *end || end == text)
+			return cfg_fail(c, path, "not an integer");
+		if (v < k->min || v > k->max)
+			return cfg_fail(c, path, "must be between %ld and %ld (got %ld)", k->min, k->max, v);
+		*(int *)field = (int)v;
+		return 0;
+	}
+	case CFG_BOOL:
+		*(int *)field = strcmp(text, "true") == 0;
+		return 0;
+	case CFG_ENUM: {
+		size_t i;
+		char known[256] = "";
+		for (i = 0; k->enum_names[i]; i++)
+			if (strcmp(text, k->enum_names[i]) == 0) {
+				*(int *)field = (int)i;
+				return 0;
+			}
+		for (i = 0; k->enum_names[i]; i++) {
+			strncat(known, i ? ", " : "", sizeof(known) - strlen(known) - 1);
+			strncat(known, k->enum_names[i], sizeof(known) - strlen(known) - 1);
+		}
+		return cfg_fail(c, path, "'%s' is not one of: %s", text, known);
+	}
+	default:
+		return cfg_fail(c, path, "internal: not a scalar");
+	}
+}
+
+static void cfg_apply_defaults(const struct cfg_key *keys, void *base);
+
+/* Defaults of one key; lists take comma-separated defaults. */
+static void
+cfg_apply_default(const struct cfg_key *k, void *base)
+{
+	struct cfg_ctx quiet = { .source = "", .err = (char[256]){0}, .errlen = 256 };
+	char *field = (char *)base + k->offset;
+
+	if (k->type == CFG_OBJECT) {
+		cfg_apply_defaults(k->children, field);
+		return;
+	}
+	if (k->def == NULL)
+		return;
+	if (k->type == CFG_LIST) {
+		char tmp[256];
+		char *save = NULL, *tok;
+		size_t *count = (size_t *)((char *)base + k->count_offset);
+
+		snprintf(tmp, sizeof(tmp), "%s", k->def);
+		*count = 0;
+		for (tok = strtok_r(tmp, ",", &save); tok && *count < k->max_items;
+		    tok = strtok_r(NULL, ",", &save)) {
+			if (cfg_set_text(&quiet, &k->children[0], field + *count * k->size, tok, k->name) == 0)
+				(*count)++;
+		}
+		return;
+	}
+	if (k->type == CFG_OBJECT_LIST || k->type == CFG_OBJECT_MAP)
+		return;
+	/* The schema's own defaults are valid; a failure here is a schema bug
+	 * that the unit tests catch. */
+	(void)cfg_set_text(&quiet, k, field, k->def, k->name);
+}
+
+static void
+cfg_apply_defaults(const struct cfg_key *keys, void *base)
+{
+	const struct cfg_key *k;
+
+	for (k = keys; k->name; k++)
+		cfg_apply_default(k, base);
+}
+
+static int cfg_walk_object(struct cfg_ctx *c, const struct cfg_key *keys,
+    yajl_val obj, void *base, const char *path);
+
+static int
+cfg_walk_scalar(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
+    void *field, const char *path)
+{
+	switch (k->type) {
+	case CFG_INT:
+		if (!YAJL_IS_INTEGER(v)) {
+			if (YAJL_IS_NUMBER(v) && !YAJL_IS_DOUBLE(v))
+				return cfg_fail(c, path, "integer out of range");
+			return cfg_fail(c, path, "expected an integer, got %s", json_type_name(v));
+		}
+		if (YAJL_GET_INTEGER(v) < k->min || YAJL_GET_INTEGER(v) > k->max)
+			return cfg_fail(c, path, "must be between %ld and %ld (got %lld)",
+			    k->min, k->max, YAJL_GET_INTEGER(v));
+		*(int *)field = (int)YAJL_GET_INTEGER(v);
+		return 0;
+	case CFG_BOOL:
+		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+			return cfg_fail(c, path, "expected a boolean, got %s", json_type_name(v));
+		*(int *)field = YAJL_IS_TRUE(v);
+		return 0;
+	default:
+		if (!YAJL_IS_STRING(v))
+			return cfg_fail(c, path, "expected %s, got %s", cfg_type_name(k), json_type_name(v));
+		return cfg_set_text(c, k, field, YAJL_GET_STRING(v), path);
+	}
+}
+
+static int
+cfg_walk_value(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
+    void *base, const char *path)
+{
+	char *field = (char *)base + k->offset;
+	char sub[CONFIG_KEYPATH_MAX];
+	size_t i, *count;
+
+	switch (k->type) {
+	case CFG_OBJECT:
+		if (!YAJL_IS_OBJECT(v))
+			return cfg_fail(c, path, "expected an object, got %s", json_type_name(v));
+		if (k->present_offset)
+			*(int *)((char *)base + k->present_offset) = 1;
+		return cfg_walk_object(c, k->children, v, field, path);
+	case CFG_LIST:
+	case CFG_OBJECT_LIST:
+		if (!YAJL_IS_ARRAY(v))
+			return cfg_fail(c, path, "expected an array, got %s", json_type_name(v));
+		if (v->u.array.len > k->max_items)
+			return cfg_fail(c, path, "at most %zu entries allowed (got %zu)",
+			    k->max_items, v->u.array.len);
+		count = (size_t *)((char *)base + k->count_offset);
+		*count = 0;
+		for (i = 0; i < v->u.array.len; i++) {
+			char *elem = field + i * k->size;
+			if (snprintf(sub, sizeof(sub), "%s[%zu]", path, i) >= (int)sizeof(sub))
+				return cfg_fail(c, path, "nested too deeply");
+			if (k->type == CFG_LIST) {
+				if (cfg_walk_scalar(c, &k->children[0], v->u.array.values[i], elem, sub) < 0)
+					return -1;
+			} else {
+				if (!YAJL_IS_OBJECT(v->u.array.values[i]))
+					return cfg_fail(c, sub, "expected an object, got %s",
+					    json_type_name(v->u.array.values[i]));
+				memset(elem, 0, k->size);
+				cfg_apply_defaults(k->children, elem);
+				if (cfg_walk_object(c, k->children, v->u.array.values[i], elem, sub) < 0)
+					return -1;
+			}
+			(*count)++;
+		}
+		return 0;
+	case CFG_OBJECT_MAP: {
+		char why[256];
+		if (!YAJL_IS_OBJECT(v))
+			return cfg_fail(c, path, "expected an object, got %s", json_type_name(v));
+		if (v->u.object.len > k->max_items)
+			return cfg_fail(c, path, "at most %zu entries allowed (got %zu)",
+			    k->max_items, v->u.object.len);
+		count = (size_t *)((char *)base + k->count_offset);
+		*count = 0;
+		for (i = 0; i < v->u.object.len; i++) {
+			const char *name = v->u.object.keys[i];
+			char *elem = field + i * k->size;
+			size_t j;
+
+			path_join(sub, sizeof(sub), path, name);
+			if (!YAJL_IS_OBJECT(v->u.object.values[i]))
+				return cfg_fail(c, sub, "expected an object, got %s",
+				    json_type_name(v->u.object.values[i]));
+			/* The element starts as a copy of the template (the
+			 * policy default), then its own keys override. */
+			memcpy(elem, (char *)base + k->template_offset, k->size);
+			/* By convention the name is the element's first field. */
+			if (domain_canonicalize(name, strlen(name), elem, CONFIG_DOMAIN_MAX,
+			    why, sizeof(why)) < 0)
+				return cfg_fail(c, sub, "'%s' is not a valid domain: %s", name, why);
+			for (j = 0; j < i; j++)
+				if (strcmp(field + j * k->size, elem) == 0)
+					return cfg_fail(c, sub, "domain listed twice");
+			if (cfg_walk_object(c, k->children, v->u.object.values[i], elem, sub) < 0)
+				return -1;
+			(*count)++;
+		}
+		return 0;
+	}
+	default:
+		return cfg_walk_scalar(c, k, v, field, path);
+	}
+}
+
+/*
+ * Walks one JSON object: first every JSON key is checked (duplicates,
+ * unknown keys), then the schema's keys are applied in schema order, so a
+ * key that others build on (policy.default before policy.partners) is
+ * always applied first whatever order the file uses.
+ */
+static int
+cfg_walk_object(struct cfg_ctx *c, const struct cfg_key *keys, yajl_val obj,
+    void *base, const char *path)
+{
+	char sub[CONFIG_KEYPATH_MAX];
+	const struct cfg_key *k;
+	size_t i, j;
+
+	for (i = 0; i < obj->u.object.len; i++) {
+		const char *name = obj->u.object.keys[i];
+
+		path_join(sub, sizeof(sub), path, name);
+		for (j = 0; j < i; j++)
+			if (strcmp(obj->u.object.keys[j], name) == 0)
+				return cfg_fail(c, sub, "duplicate key");
+		for (k = keys; k->name; k++)
+			if (strcmp(k->name, name) == 0)
+				break;
+		if (k->name == NULL) {
+			char known[512] = "";
+			for (k = keys; k->name; k++) {
+				strncat(known, k == keys ? "" : ", ", sizeof(known) - strlen(known) - 1);
+				strncat(known, k->name, sizeof(known) - strlen(known) - 1);
+			}
+			return cfg_fail(c, sub, "unknown key (known keys here: %s)", known);
+		}
+	}
+	for (k = keys; k->name; k++) {
+		path_join(sub, sizeof(sub), path, k->name);
+		for (i = 0; i < obj->u.object.len; i++)
+			if (strcmp(obj->u.object.keys[i], k->name) == 0)
+				break;
+		if (i == obj->u.object.len) {
+			if (k->flags & CFG_REQUIRED)
+				return cfg_fail(c, sub, "required key missing");
+			continue;
+		}
+		if (cfg_walk_value(c, k, obj->u.object.values[i], base, sub) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Cross-key rules that no single row of the schema can say. */
+static int
+cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
+{
+	char path[CONFIG_KEYPATH_MAX];
+	size_t i, j;
+
+	if (cfg->domain_count == 0)
+		return cfg_fail(c, "domains", "at least one domain is required");
+	for (i = 0; i < cfg->domain_count; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->domains[i].name, cfg->domains[j].name) == 0) {
+				snprintf(path, sizeof(path), "domains[%zu].name", i);
+				return cfg_fail(c, path, "'%s' is already listed as domains[%zu]",
+				    cfg->domains[i].name, j);
+			}
+	if (cfg->default_domain[0] == '\0') {
+		memcpy(cfg->default_domain, cfg->domains[0].name, sizeof(cfg->default_domain));
+	} else {
+		for (i = 0; i < cfg->domain_count; i++)
+			if (strcmp(cfg->domains[i].name, cfg->default_domain) == 0)
+				break;
+		if (i == cfg->domain_count)
+			return cfg_fail(c, "default_domain", "'%s' is not one of domains[].name",
+			    cfg->default_domain);
+	}
+	if (cfg->listen.starttls_count + cfg->listen.direct_tls_count == 0)
+		return cfg_fail(c, "listen", "no external listener (starttls or direct_tls)");
+	if (cfg->gateway.enabled && cfg->gateway.pin_count == 0)
+		return cfg_fail(c, "gateway.pins", "at least one pin is required");
+	if (cfg->listen.internal_count > 0 && !cfg->gateway.enabled)
+		return cfg_fail(c, "listen.internal", "needs a gateway section (its pins authenticate the gateway)");
+	if (cfg->dns.cache_min_ttl_s > cfg->dns.cache_max_ttl_s)
+		return cfg_fail(c, "dns.cache_min_ttl_s", "larger than dns.cache_max_ttl_s (%d)",
+		    cfg->dns.cache_max_ttl_s);
+	if (cfg->limits.stanza_size_preauth > cfg->limits.stanza_size)
+		return cfg_fail(c, "limits.stanza_size_preauth", "larger than limits.stanza_size (%d)",
+		    cfg->limits.stanza_size);
+	if (cfg->state_dir[0] != '/')
+		return cfg_fail(c, "state_dir", "must be an absolute path");
+	if (cfg->user[0] == '\0')
+		return cfg_fail(c, "user", "must not be empty");
+	return 0;
+}
+
+/* Reports where yajl found a syntax error, as line and column. */
+static void
+cfg_syntax_error(struct cfg_ctx *c, const char *json, size_t len)
+{
+	yajl_handle h;
+	size_t at, i, line = 1, col = 1;
+	unsigned char *msg;
+	char *nl;
+
+	h = yajl_alloc(NULL, NULL, NULL);
+	if (h == NULL) {
+		cfg_fail(c, "", "out of memory");
+		return;
+	}
+	yajl_config(h, yajl_allow_comments, 1);
+	if (yajl_parse(h, (const unsigned char *)json, len) == yajl_status_ok &&
+	    yajl_complete_parse(h) == yajl_status_ok) {
+		cfg_fail(c, "", "invalid JSON");
+		yajl_free(h);
+		return;
+	}
+	at = yajl_get_bytes_consumed(h);
+	if (at > len)
+		at = len;
+	for (i = 0; i < at; i++) {
+		if (json[i] == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	msg = yajl_get_error(h, 0, NULL, 0);
+	if (msg != NULL && (nl = strchr((char *)msg, '\n')) != NULL)
+		*nl = '\0';
+	snprintf(c->err, c->errlen, "%s: line %zu, column %zu: invalid JSON: %s",
+	    c->source, line, col, msg ? (char *)msg : "syntax error");
+	if (msg)
+		yajl_free_error(h, msg);
+	yajl_free(h);
+}
+
+struct config *
+config_parse(const char *source, const char *json, size_t len, int check_files,
+    char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .source = source, .err = err, .errlen = errlen };
+	struct config *cfg = NULL;
+	yajl_val root = NULL;
+	char *text = NULL;
+	const char *slash;
+
+	if (len > CONFIG_FILE_MAX_BYTES) {
+		cfg_fail(&c, "", "larger than %d bytes", CONFIG_FILE_MAX_BYTES);
+		goto fail;
+	}
+	if (memchr(json, '\0', len) != NULL) {
+		cfg_fail(&c, "", "contains a NUL byte");
+		goto fail;
+	}
+	/* yajl_tree_parse wants a NUL-terminated copy. */
+	text = malloc(len + 1);
+	cfg = calloc(1, sizeof(*cfg));
+	if (text == NULL || cfg == NULL) {
+		cfg_fail(&c, "", "out of memory");
+		goto fail;
+	}
+	memcpy(text, json, len);
+	text[len] = '\0';
+	root = yajl_tree_parse(text, NULL, 0);
+	if (root == NULL) {
+		cfg_syntax_error(&c, json, len);
+		goto fail;
+	}
+	if (!YAJL_IS_OBJECT(root)) {
+		cfg_fail(&c, "", "the configuration must be a JSON object, got %s", json_type_name(root));
+		goto fail;
+	}
+	snprintf(cfg->source, sizeof(cfg->source), "%s", source);
+	/* Relative paths are relative to the configuration file's directory. */
+	slash = strrchr(source, '/');
+	if (source[0] != '(' && slash != NULL && (size_t)(slash - source) < sizeof(c.basedir))
+		snprintf(c.basedir, sizeof(c.basedir), "%.*s", (int)(slash - source), source);
+	else if (source[0] != '(' && slash == NULL)
+		snprintf(c.basedir, sizeof(c.basedir), ".");
+	if (c.basedir[0] == '\0' && slash == source)
+		snprintf(c.basedir, sizeof(c.basedir), "/");
+	cfg_apply_defaults(config_schema_root, cfg);
+	if (cfg_walk_object(&c, config_schema_root, root, cfg, "") < 0)
+		goto fail;
+	if (cfg_check_semantics(&c, cfg) < 0)
+		goto fail;
+	if (check_files && config_check_files(cfg, err, errlen) < 0)
+		goto fail;
+	yajl_tree_free(root);
+	free(text);
+	return cfg;
+fail:
+	if (root)
+		yajl_tree_free(root);
+	free(text);
+	free(cfg);
+	return NULL;
+}
+
+struct config *
+config_load_file(const char *path, int check_files, char *err, size_t errlen)
+{
+	struct config *cfg = NULL;
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: (file): cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: (file): not a regular file", path);
+		goto done;
+	}
+	if (st.st_size > CONFIG_FILE_MAX_BYTES) {
+		snprintf(err, errlen, "%s: (file): larger than %d bytes", path, CONFIG_FILE_MAX_BYTES);
+		goto done;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s: (file): out of memory", path);
+		goto done;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: (file): read error: %s", path,
+			    n < 0 ? strerror(errno) : "file shrank while reading");
+			goto done;
+		}
+		got += (size_t)n;
+	}
+	cfg = config_parse(path, buf, got, check_files, err, errlen);
+done:
+	free(buf);
+	close(fd);
+	return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	free(cfg);
+}
+
+const struct config_partner *
+config_policy_for(const struct config *cfg, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->policy.partner_count; i++)
+		if (strcmp(cfg->policy.partners[i].domain, domain) == 0)
+			return &cfg->policy.partners[i];
+	return &cfg->policy.defaults;
+}

@@ -1,0 +1,171 @@
+/*
+ * config.h - xmpp-edge's configuration: the parsed form and its loader.
+ *
+ * The configuration is one JSON file.  One schema table (config_schema.c)
+ * names every key with its type, default, bounds and help text; that table
+ * drives parsing, validation, the error messages ("FILE: key.path:
+ * reason"), the summary `xmpp-edge check` prints and the reference in the
+ * README (`xmpp-edge help config`).  Nothing else reads JSON.
+ *
+ * Every string is copied into a fixed-size field whose size is its bound:
+ * a longer value is an error, never a truncation.
+ */
+#ifndef XE_CONFIG_H
+#define XE_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define CONFIG_DOMAIN_MAX	 254	/* RFC 1035 name + NUL */
+#define CONFIG_PATH_MAX		 1024
+#define CONFIG_ADDR_MAX		 64	/* "[v6]:port" */
+#define CONFIG_MAX_DOMAINS	 64
+#define CONFIG_MAX_LISTEN	 8
+#define CONFIG_MAX_PINS		 8
+#define CONFIG_PIN_MAX		 48	/* base64 of 32 bytes = 44 + NUL */
+#define CONFIG_MAX_PARTNERS	 256
+#define CONFIG_MAX_DNS_SERVERS	 8
+#define CONFIG_USER_MAX		 64
+#define CONFIG_FILE_MAX_BYTES	 (1024 * 1024)
+#define CONFIG_ERR_MAX		 1536
+
+struct config_domain {
+	char name[CONFIG_DOMAIN_MAX];
+	char cert[CONFIG_PATH_MAX];
+	char key[CONFIG_PATH_MAX];
+};
+
+struct config_listen {
+	char starttls[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];
+	size_t starttls_count;
+	char direct_tls[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];
+	size_t direct_tls_count;
+	char internal[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];
+	size_t internal_count;
+	char control[CONFIG_PATH_MAX];	/* unix socket; "" = state_dir/control.sock */
+};
+
+struct config_gateway {
+	int enabled;			/* set when the "gateway" object is present */
+	char address[CONFIG_ADDR_MAX];
+	char server_name[CONFIG_DOMAIN_MAX];
+	char pins[CONFIG_MAX_PINS][CONFIG_PIN_MAX];
+	size_t pin_count;
+	char cert[CONFIG_PATH_MAX];
+	char key[CONFIG_PATH_MAX];
+};
+
+struct config_tls {
+	char ca_file[CONFIG_PATH_MAX];
+	int ticket_rotate_s;
+};
+
+struct config_dns {
+	char servers[CONFIG_MAX_DNS_SERVERS][CONFIG_ADDR_MAX];
+	size_t server_count;
+	int timeout_ms;
+	int tries;
+	int cache_min_ttl_s;
+	int cache_max_ttl_s;
+	int negative_ttl_s;
+	int cache_max_entries;
+	int max_srv_targets;
+	int max_addresses;
+	int connect_timeout_ms;
+	int stagger_ms;
+};
+
+struct config_dialback {
+	int enabled;
+	char secret_file[CONFIG_PATH_MAX];
+};
+
+enum policy_auth {
+	POLICY_AUTH_ANY,		/* PKIX (SASL EXTERNAL) or dialback */
+	POLICY_AUTH_PKIX,		/* certificate only */
+	POLICY_AUTH_DIALBACK,		/* dialback accepted even with a valid cert */
+};
+
+struct config_partner {
+	char domain[CONFIG_DOMAIN_MAX];
+	int allow;
+	int require_tls;
+	enum policy_auth auth;
+	int max_stanza_size;
+};
+
+struct config_policy {
+	struct config_partner defaults;
+	struct config_partner partners[CONFIG_MAX_PARTNERS];
+	size_t partner_count;
+};
+
+struct config_limits {
+	int stanza_size_preauth;
+	int stanza_size;
+	int max_depth;
+	int max_attributes;
+	int max_name_length;
+	int max_streams;
+	int max_streams_per_ip;
+	int send_queue_bytes;
+	int handshake_timeout_ms;
+	int idle_timeout_s;
+	int shutdown_timeout_ms;
+};
+
+enum config_log_format_value {
+	CONFIG_LOG_AUTO,
+	CONFIG_LOG_JSON,
+	CONFIG_LOG_TEXT,
+};
+
+struct config_log {
+	int level;			/* enum log_level */
+	int format;			/* enum config_log_format_value */
+};
+
+struct config {
+	char source[CONFIG_PATH_MAX];	/* file read, or "(embedded default)" */
+	char user[CONFIG_USER_MAX];
+	char state_dir[CONFIG_PATH_MAX];
+	char default_domain[CONFIG_DOMAIN_MAX];
+	struct config_domain domains[CONFIG_MAX_DOMAINS];
+	size_t domain_count;
+	struct config_listen listen;
+	struct config_gateway gateway;
+	struct config_tls tls;
+	struct config_dns dns;
+	struct config_dialback dialback;
+	struct config_policy policy;
+	struct config_limits limits;
+	struct config_log log;
+};
+
+/*
+ * Parses and validates JSON text.  On failure returns -1 and writes
+ * "SOURCE: key.path: reason" into err.  check_files: also open and parse
+ * every certificate, key and secret file the configuration names.
+ * The returned config is heap-allocated; the caller owns it (config_free).
+ */
+struct config *config_parse(const char *source, const char *json, size_t len,
+    int check_files, char *err, size_t errlen);
+/* Reads FILE (bounded by CONFIG_FILE_MAX_BYTES) and parses it. */
+struct config *config_load_file(const char *path, int check_files, char *err,
+    size_t errlen);
+void config_free(struct config *cfg);
+
+/* Writes the reference of every key (type, default, meaning) as Markdown. */
+void config_print_reference(FILE *out);
+/* Writes the one-screen summary `xmpp-edge check` prints. */
+void config_print_summary(const struct config *cfg, FILE *out);
+
+/* Finds the policy entry for a remote domain (the default if none). */
+const struct config_partner *config_policy_for(const struct config *cfg,
+    const char *domain);
+
+#endif

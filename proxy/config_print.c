@@ -1,0 +1,137 @@
+/*
+ * config_print.c - human output derived from the configuration schema:
+ * the key reference (`xmpp-edge help config`, also the README's table, so
+ * the two cannot drift apart) and the summary `xmpp-edge check` prints.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "config_schema.h"
+
+static const char *
+print_type_name(const struct cfg_key *k)
+{
+	switch (k->type) {
+	case CFG_OBJECT: return "object";
+	case CFG_STRING: return "string";
+	case CFG_DOMAIN: return "domain";
+	case CFG_PATH: return "path";
+	case CFG_ADDR: return "address";
+	case CFG_PIN: return "pin";
+	case CFG_INT: return "integer";
+	case CFG_BOOL: return "boolean";
+	case CFG_ENUM: return "enum";
+	case CFG_LIST:
+		switch (k->children[0].type) {
+		case CFG_ADDR: return "address[]";
+		case CFG_PIN: return "pin[]";
+		default: return "string[]";
+		}
+	case CFG_OBJECT_LIST: return "object[]";
+	case CFG_OBJECT_MAP: return "map";
+	}
+	return "?";
+}
+
+static void
+print_reference_keys(FILE *out, const struct cfg_key *keys, const char *parent)
+{
+	const struct cfg_key *k;
+	char path[256];
+
+	for (k = keys; k->name; k++) {
+		if (parent[0])
+			snprintf(path, sizeof(path), "%s.%s", parent, k->name);
+		else
+			snprintf(path, sizeof(path), "%s", k->name);
+		fprintf(out, "| `%s` | %s | ", path, print_type_name(k));
+		if (k->flags & CFG_REQUIRED)
+			fprintf(out, "required");
+		else if (k->def && k->type == CFG_LIST)
+			fprintf(out, k->def[0] ? "`[\"%s\"]`" : "`[]`", k->def);
+		else if (k->def && (k->type == CFG_INT || k->type == CFG_BOOL))
+			fprintf(out, "`%s`", k->def);
+		else if (k->def)
+			fprintf(out, "`\"%s\"`", k->def);
+		else
+			fprintf(out, "-");
+		fprintf(out, " | %s", k->help);
+		if (k->type == CFG_INT)
+			fprintf(out, " Range %ld..%ld.", k->min, k->max);
+		if (k->type == CFG_ENUM) {
+			size_t i;
+			fprintf(out, " One of:");
+			for (i = 0; k->enum_names[i]; i++)
+				fprintf(out, "%s `%s`", i ? "," : "", k->enum_names[i]);
+			fprintf(out, ".");
+		}
+		fprintf(out, " |\n");
+		if (k->type == CFG_OBJECT || k->type == CFG_OBJECT_LIST) {
+			char sub[280];
+			snprintf(sub, sizeof(sub), "%s%s", path, k->type == CFG_OBJECT_LIST ? "[]" : "");
+			print_reference_keys(out, k->children, sub);
+		}
+		if (k->type == CFG_OBJECT_MAP) {
+			char sub[280];
+			snprintf(sub, sizeof(sub), "%s.DOMAIN", path);
+			print_reference_keys(out, k->children, sub);
+		}
+	}
+}
+
+void
+config_print_reference(FILE *out)
+{
+	fprintf(out, "| key | type | default | meaning |\n|---|---|---|---|\n");
+	print_reference_keys(out, config_schema_root, "");
+}
+
+static void
+print_list(FILE *out, const char *label, char (*items)[CONFIG_ADDR_MAX], size_t n)
+{
+	size_t i;
+
+	fprintf(out, "  %-12s", label);
+	if (n == 0)
+		fprintf(out, " -");
+	for (i = 0; i < n; i++)
+		fprintf(out, " %s", items[i]);
+	fprintf(out, "\n");
+}
+
+void
+config_print_summary(const struct config *cfg, FILE *out)
+{
+	static const char *const auth_names[] = { "any", "pkix", "dialback" };
+	size_t i;
+
+	fprintf(out, "configuration %s is valid\n", cfg->source);
+	fprintf(out, "domains (%zu, default %s):\n", cfg->domain_count, cfg->default_domain);
+	for (i = 0; i < cfg->domain_count; i++)
+		fprintf(out, "  %s  cert %s\n", cfg->domains[i].name, cfg->domains[i].cert);
+	fprintf(out, "listeners:\n");
+	print_list(out, "starttls", (char (*)[CONFIG_ADDR_MAX])cfg->listen.starttls, cfg->listen.starttls_count);
+	print_list(out, "direct_tls", (char (*)[CONFIG_ADDR_MAX])cfg->listen.direct_tls, cfg->listen.direct_tls_count);
+	print_list(out, "internal", (char (*)[CONFIG_ADDR_MAX])cfg->listen.internal, cfg->listen.internal_count);
+	fprintf(out, "  %-12s %s\n", "control", cfg->listen.control[0] ? cfg->listen.control : "STATE_DIR/control.sock");
+	if (cfg->gateway.enabled)
+		fprintf(out, "gateway: %s (%zu pin%s)\n", cfg->gateway.address, cfg->gateway.pin_count,
+		    cfg->gateway.pin_count == 1 ? "" : "s");
+	else
+		fprintf(out, "gateway: none (stanzas to hosted domains are bounced)\n");
+	fprintf(out, "dns: %s, timeout %d ms x %d tries\n",
+	    cfg->dns.server_count ? cfg->dns.servers[0] : "/etc/resolv.conf",
+	    cfg->dns.timeout_ms, cfg->dns.tries);
+	fprintf(out, "dialback: %s\n", cfg->dialback.enabled ? "enabled" : "disabled");
+	fprintf(out, "policy: default %s, tls %s, auth %s; %zu partner entr%s\n",
+	    cfg->policy.defaults.allow ? "allow" : "deny",
+	    cfg->policy.defaults.require_tls ? "required" : "optional",
+	    auth_names[cfg->policy.defaults.auth], cfg->policy.partner_count,
+	    cfg->policy.partner_count == 1 ? "y" : "ies");
+	fprintf(out, "limits: stanza %d bytes (%d before auth), %d streams, %d per address\n",
+	    cfg->limits.stanza_size, cfg->limits.stanza_size_preauth,
+	    cfg->limits.max_streams, cfg->limits.max_streams_per_ip);
+	fprintf(out, "state_dir: %s, user: %s, log: %s\n", cfg->state_dir, cfg->user,
+	    log_level_name((enum log_level)cfg->log.level));
+}

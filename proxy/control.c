@@ -1,0 +1,343 @@
+/*
+ * control.c - the admin socket and `xmpp-edge status`.
+ *
+ * A unix stream socket in the state directory (or listen.control), mode
+ * 0660: only the daemon's user and group (and root) can talk to it.  The
+ * protocol is one command line in, one JSON document out, then close:
+ *
+ *   status\n   ->  {"version": ..., "pid": ..., "streams": ...}
+ *
+ * The request is bounded (CONTROL_REQUEST_MAX) and a client that does not
+ * send a full line in CONTROL_TIMEOUT_MS is dropped.
+ */
+#include "edge.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "log.h"
+#include "version.h"
+
+#define CONTROL_REQUEST_MAX 256
+#define CONTROL_REPLY_MAX (64 * 1024)
+#define CONTROL_TIMEOUT_MS 3000
+
+struct control_client {
+	struct edge *edge;
+	uv_pipe_t pipe;
+	uv_timer_t timer;
+	int handles_open;
+	char req[CONTROL_REQUEST_MAX];
+	size_t len;
+	int answered;
+};
+
+struct control_reply {
+	uv_write_t req;
+	struct control_client *c;
+	char *data;
+};
+
+static void
+control_client_on_closed(uv_handle_t *h)
+{
+	struct control_client *c = h->data;
+
+	if (--c->handles_open == 0)
+		free(c);
+}
+
+static void
+control_client_close(struct control_client *c)
+{
+	if (uv_is_closing((uv_handle_t *)&c->pipe))
+		return;
+	uv_close((uv_handle_t *)&c->pipe, control_client_on_closed);
+	uv_close((uv_handle_t *)&c->timer, control_client_on_closed);
+}
+
+static void
+gen_kv_str(yajl_gen g, const char *k, const char *v)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	yajl_gen_string(g, (const unsigned char *)v, strlen(v));
+}
+
+static void
+gen_kv_int(yajl_gen g, const char *k, long long v)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	yajl_gen_integer(g, v);
+}
+
+static char *
+control_status_json(struct edge *edge, size_t *outlen)
+{
+	static const char *const kinds[] = { "starttls", "direct_tls", "internal" };
+	const struct listener *l;
+	const unsigned char *buf;
+	yajl_gen g;
+	char *out = NULL;
+	size_t len, i;
+
+	g = yajl_gen_alloc(NULL);
+	if (g == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_kv_str(g, "status", edge->shutting_down ? "stopping" : "running");
+	gen_kv_str(g, "version", XMPP_EDGE_VERSION);
+	gen_kv_int(g, "pid", (long long)getpid());
+	gen_kv_int(g, "uptime_s", (long long)(time(NULL) - edge->started));
+	gen_kv_str(g, "config", edge->cfg->source);
+	gen_kv_int(g, "streams", (long long)edge->stream_count);
+	gen_kv_int(g, "streams_accepted", (long long)edge->stats.streams_accepted);
+	gen_kv_int(g, "streams_refused", (long long)edge->stats.streams_refused);
+	gen_kv_int(g, "stream_errors_sent", (long long)edge->stats.stream_errors_sent);
+	gen_kv_int(g, "elements_in", (long long)edge->stats.stanzas_in);
+	yajl_gen_string(g, (const unsigned char *)"domains", 7);
+	yajl_gen_array_open(g);
+	for (i = 0; i < edge->cfg->domain_count; i++)
+		yajl_gen_string(g, (const unsigned char *)edge->cfg->domains[i].name,
+		    strlen(edge->cfg->domains[i].name));
+	yajl_gen_array_close(g);
+	yajl_gen_string(g, (const unsigned char *)"listeners", 9);
+	yajl_gen_array_open(g);
+	for (l = edge->listeners; l != NULL; l = l->next) {
+		yajl_gen_map_open(g);
+		gen_kv_str(g, "kind", kinds[l->kind]);
+		gen_kv_str(g, "addr", l->addr);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
+	    (out = malloc(len + 1)) != NULL) {
+		memcpy(out, buf, len);
+		out[len] = '\n';
+		*outlen = len + 1;
+	}
+	yajl_gen_free(g);
+	return out;
+}
+
+static void
+control_on_written(uv_write_t *req, int status)
+{
+	struct control_reply *r = (struct control_reply *)req;
+
+	(void)status;
+	control_client_close(r->c);
+	free(r->data);
+	free(r);
+}
+
+static void
+control_answer(struct control_client *c, char *data, size_t len)
+{
+	struct control_reply *r;
+	uv_buf_t buf;
+
+	c->answered = 1;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	r = calloc(1, sizeof(*r));
+	if (r == NULL || data == NULL) {
+		free(r);
+		free(data);
+		control_client_close(c);
+		return;
+	}
+	r->c = c;
+	r->data = data;
+	buf = uv_buf_init(data, (unsigned)len);
+	if (uv_write(&r->req, (uv_stream_t *)&c->pipe, &buf, 1, control_on_written) != 0) {
+		free(r->data);
+		free(r);
+		control_client_close(c);
+	}
+}
+
+static void
+control_dispatch(struct control_client *c)
+{
+	size_t len = 0;
+	char *out;
+
+	if (strcmp(c->req, "status") == 0) {
+		out = control_status_json(c->edge, &len);
+	} else {
+		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
+		log_event(LOG_WARN, "control.bad_command", NULL);
+		out = strdup(unknown);
+		len = sizeof(unknown) - 1;
+	}
+	control_answer(c, out, len);
+}
+
+static void
+control_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct control_client *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - 1 - c->len));
+}
+
+static void
+control_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct control_client *c = stream->data;
+	char *nl;
+
+	(void)buf;
+	if (nread < 0 || (nread == 0 && c->len == sizeof(c->req) - 1)) {
+		control_client_close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	c->req[c->len] = '\0';
+	nl = memchr(c->req, '\n', c->len);
+	if (nl != NULL) {
+		*nl = '\0';
+		control_dispatch(c);
+	} else if (c->len == sizeof(c->req) - 1) {
+		control_client_close(c);	/* no line within the bound */
+	}
+}
+
+static void
+control_on_timeout(uv_timer_t *t)
+{
+	struct control_client *c = t->data;
+
+	if (!c->answered)
+		control_client_close(c);
+}
+
+static void
+control_on_connection(uv_stream_t *server, int status)
+{
+	struct edge *edge = server->data;
+	struct control_client *c;
+
+	if (status < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->edge = edge;
+	uv_pipe_init(edge->loop, &c->pipe, 0);
+	uv_timer_init(edge->loop, &c->timer);
+	c->pipe.data = c;
+	c->timer.data = c;
+	c->handles_open = 2;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
+	    uv_read_start((uv_stream_t *)&c->pipe, control_on_alloc, control_on_read) != 0) {
+		control_client_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, control_on_timeout, CONTROL_TIMEOUT_MS, 0);
+}
+
+int
+control_open(struct edge *edge, char *err, size_t errlen)
+{
+	struct sockaddr_un probe;
+	int r;
+
+	if (strlen(edge->control_path) >= sizeof(probe.sun_path)) {
+		snprintf(err, errlen, "listen.control: '%s' is longer than a unix socket path may be",
+		    edge->control_path);
+		return -1;
+	}
+	/* A socket file left by a crashed daemon would make bind fail;
+	 * removing it is safe because the state directory is ours. */
+	unlink(edge->control_path);
+	uv_pipe_init(edge->loop, &edge->control, 0);
+	edge->control.data = edge;
+	r = uv_pipe_bind(&edge->control, edge->control_path);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&edge->control, 16, control_on_connection);
+	if (r != 0) {
+		snprintf(err, errlen, "listen.control: cannot listen on %s: %s",
+		    edge->control_path, uv_strerror(r));
+		uv_close((uv_handle_t *)&edge->control, NULL);
+		return -1;
+	}
+	chmod(edge->control_path, 0660);
+	edge->control_open = 1;
+	log_event(LOG_INFO, "control.start", "path", edge->control_path, NULL);
+	return 0;
+}
+
+void
+control_close(struct edge *edge)
+{
+	if (!edge->control_open)
+		return;
+	edge->control_open = 0;
+	uv_close((uv_handle_t *)&edge->control, NULL);
+	unlink(edge->control_path);
+}
+
+int
+control_client_status(const char *socket_path, int quiet)
+{
+	struct sockaddr_un sun;
+	char reply[CONTROL_REPLY_MAX];
+	size_t got = 0;
+	int fd, rc = 1;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "xmpp-edge status: socket path too long: %s\n", socket_path);
+		return 2;
+	}
+	memcpy(sun.sun_path, socket_path, strlen(socket_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		if (!quiet)
+			fprintf(stderr, "xmpp-edge status: no daemon answers on %s: %s\n",
+			    socket_path, strerror(errno));
+		goto done;
+	}
+	if (write(fd, "status\n", 7) != 7)
+		goto done;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, CONTROL_TIMEOUT_MS) <= 0) {
+			if (!quiet)
+				fprintf(stderr, "xmpp-edge status: no answer within %d ms\n", CONTROL_TIMEOUT_MS);
+			goto done;
+		}
+		n = read(fd, reply + got, sizeof(reply) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got == sizeof(reply) - 1)
+			break;
+	}
+	reply[got] = '\0';
+	if (got > 0 && strstr(reply, "\"status\":\"running\"") != NULL)
+		rc = 0;
+	if (!quiet)
+		fputs(reply, stdout);
+done:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}

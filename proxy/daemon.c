@@ -1,0 +1,332 @@
+/*
+ * daemon.c - `xmpp-edge run`: the daemon's life from start to exit.
+ *
+ *   load config (file or embedded default) -> prepare the state directory
+ *   -> bind listeners (as root if started as root) -> drop privileges ->
+ *   open the control socket -> run the loop until SIGTERM/SIGINT.
+ *
+ * SIGTERM/SIGINT: stop accepting, send every stream <system-shutdown/>
+ * and close it (flushing), and exit once all are gone or after
+ * limits.shutdown_timeout_ms, whichever comes first.
+ * SIGHUP: re-read the configuration file; a bad one is reported and the
+ * running one kept.  Listener addresses, user and state_dir need a restart.
+ */
+#include "edge.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "default_config.h"
+#include "log.h"
+#include "s2s_in.h"
+#include "version.h"
+
+#define SHUTDOWN_POLL_MS 20
+
+struct run_identity {
+	int drop;		/* started as root: drop to uid/gid */
+	uid_t uid;
+	gid_t gid;
+};
+
+static void
+daemon_apply_log_config(const struct config *cfg)
+{
+	static const enum log_format formats[] = { LOG_FORMAT_AUTO, LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+
+	log_setup((enum log_level)cfg->log.level, formats[cfg->log.format]);
+}
+
+/* Resolves cfg->user (a name, or a numeric uid for containers whose
+ * /etc/passwd does not list it). */
+static int
+daemon_resolve_user(const struct config *cfg, struct run_identity *id, char *err, size_t errlen)
+{
+	const struct passwd *pw;
+	const char *u = cfg->user;
+	char *end;
+
+	id->drop = geteuid() == 0;
+	if (!id->drop)
+		return 0;
+	if (u[strspn(u, "0123456789")] == '\0') {
+		unsigned long v = strtoul(u, &end, 10);
+		if (v == 0 || v > 0x7fffffffUL) {
+			snprintf(err, errlen, "%s: user: '%s' is not a usable uid (root is refused)",
+			    cfg->source, u);
+			return -1;
+		}
+		id->uid = (uid_t)v;
+		pw = getpwuid(id->uid);
+		id->gid = pw != NULL ? pw->pw_gid : (gid_t)v;
+		return 0;
+	}
+	pw = getpwnam(u);
+	if (pw == NULL) {
+		snprintf(err, errlen, "%s: user: no such user '%s'", cfg->source, u);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "%s: user: '%s' is root; refusing to run as root", cfg->source, u);
+		return -1;
+	}
+	id->uid = pw->pw_uid;
+	id->gid = pw->pw_gid;
+	return 0;
+}
+
+static int
+daemon_drop_privileges(const struct run_identity *id, char *err, size_t errlen)
+{
+	char uid[16];
+
+	if (!id->drop)
+		return 0;
+	if (setgroups(1, &id->gid) < 0 || setgid(id->gid) < 0 || setuid(id->uid) < 0) {
+		snprintf(err, errlen, "cannot drop privileges to uid %u: %s",
+		    (unsigned)id->uid, strerror(errno));
+		return -1;
+	}
+	/* Paranoia, as OpenBSD daemons do: getting root back must fail. */
+	if (setuid(0) == 0) {
+		snprintf(err, errlen, "privileges could be regained after dropping them");
+		return -1;
+	}
+	snprintf(uid, sizeof(uid), "%u", (unsigned)id->uid);
+	log_event(LOG_INFO, "daemon.privileges_dropped", "uid", uid, NULL);
+	return 0;
+}
+
+/* The state directory and what was generated in it belong to the user
+ * the daemon runs as, so it can read its keys and write its socket. */
+static void
+daemon_chown_state(const struct config *cfg, const struct run_identity *id)
+{
+	size_t i;
+
+	if (!id->drop)
+		return;
+	if (chown(cfg->state_dir, id->uid, id->gid) < 0)
+		log_event(LOG_WARN, "state.chown_failed", "path", cfg->state_dir,
+		    "reason", strerror(errno), NULL);
+	for (i = 0; i < cfg->domain_count; i++) {
+		size_t n = strlen(cfg->state_dir);
+		/* Only files inside the state dir: the operator owns the rest. */
+		if (strncmp(cfg->domains[i].key, cfg->state_dir, n) == 0 && cfg->domains[i].key[n] == '/') {
+			(void)chown(cfg->domains[i].key, id->uid, id->gid);
+			(void)chown(cfg->domains[i].cert, id->uid, id->gid);
+		}
+	}
+	if (strncmp(cfg->dialback.secret_file, cfg->state_dir, strlen(cfg->state_dir)) == 0)
+		(void)chown(cfg->dialback.secret_file, id->uid, id->gid);
+}
+
+static void
+daemon_close_handle(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+daemon_close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	daemon_close_handle(h);
+}
+
+static void
+daemon_on_shutdown_tick(uv_timer_t *t)
+{
+	struct edge *edge = t->data;
+	struct s2s_in *s;
+	uint64_t elapsed = uv_now(edge->loop) - (uint64_t)edge->shutting_down_since;
+
+	if (edge->stream_count > 0 && elapsed < (uint64_t)edge->cfg->limits.shutdown_timeout_ms)
+		return;
+	if (edge->stream_count > 0) {
+		char n[32];
+		snprintf(n, sizeof(n), "%zu", edge->stream_count);
+		log_event(LOG_WARN, "daemon.shutdown_deadline", "streams_aborted", n, NULL);
+		for (s = edge->streams; s != NULL; s = s2s_in_next(s))
+			s2s_in_abort(s, "shutdown deadline");
+	}
+	uv_timer_stop(t);
+	daemon_close_handle((uv_handle_t *)t);
+	daemon_close_handle((uv_handle_t *)&edge->sig_term);
+	daemon_close_handle((uv_handle_t *)&edge->sig_int);
+	daemon_close_handle((uv_handle_t *)&edge->sig_hup);
+	control_close(edge);
+}
+
+void
+edge_shutdown(struct edge *edge, const char *why)
+{
+	struct s2s_in *s, *next;
+
+	if (edge->shutting_down)
+		return;
+	edge->shutting_down = 1;
+	edge->shutting_down_since = (int64_t)uv_now(edge->loop);
+	log_event(LOG_INFO, "daemon.shutdown", "reason", why, NULL);
+	listener_close_all(edge);
+	for (s = edge->streams; s != NULL; s = next) {
+		next = s2s_in_next(s);
+		s2s_in_shutdown(s);
+	}
+	uv_timer_start(&edge->shutdown_timer, daemon_on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
+}
+
+static void
+daemon_reload(struct edge *edge)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config *next;
+
+	if (edge->config_path == NULL) {
+		log_event(LOG_INFO, "config.reload", "result", "unchanged",
+		    "reason", "running on the embedded default", NULL);
+		return;
+	}
+	next = config_load_file(edge->config_path, 1, err, sizeof(err));
+	if (next == NULL) {
+		log_event(LOG_ERROR, "config.reload_failed", "error", err,
+		    "result", "keeping the running configuration", NULL);
+		return;
+	}
+	if (state_dir_prepare(next, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "config.reload_failed", "error", err,
+		    "result", "keeping the running configuration", NULL);
+		config_free(next);
+		return;
+	}
+	if (memcmp(&next->listen, &edge->cfg->listen, sizeof(next->listen)) != 0 ||
+	    strcmp(next->user, edge->cfg->user) != 0 ||
+	    strcmp(next->state_dir, edge->cfg->state_dir) != 0)
+		log_event(LOG_WARN, "config.reload_partial",
+		    "reason", "listen, user and state_dir changes take effect at the next restart", NULL);
+	/* Keep what cannot change without a restart. */
+	next->listen = edge->cfg->listen;
+	memcpy(next->user, edge->cfg->user, sizeof(next->user));
+	memcpy(next->state_dir, edge->cfg->state_dir, sizeof(next->state_dir));
+	config_free(edge->cfg);
+	edge->cfg = next;
+	daemon_apply_log_config(next);
+	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source, NULL);
+}
+
+static void
+daemon_on_signal(uv_signal_t *h, int signum)
+{
+	struct edge *edge = h->data;
+
+	if (signum == SIGHUP)
+		daemon_reload(edge);
+	else
+		edge_shutdown(edge, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int
+daemon_load_config(const char *config_path, const char *state_dir, struct config **out,
+    char *err, size_t errlen)
+{
+	struct config *cfg;
+
+	if (config_path != NULL) {
+		cfg = config_load_file(config_path, 1, err, errlen);
+		if (cfg != NULL && state_dir_prepare(cfg, err, errlen) < 0) {
+			config_free(cfg);
+			cfg = NULL;
+		}
+	} else {
+		cfg = default_config_load(state_dir, 1, err, errlen);
+	}
+	*out = cfg;
+	return cfg != NULL ? 0 : -1;
+}
+
+int
+edge_run(const char *config_path, const char *state_dir)
+{
+	struct edge edge;
+	struct run_identity id = { 0 };
+	char err[CONFIG_ERR_MAX];
+	uv_loop_t loop;
+	int rc = 1;
+
+	memset(&edge, 0, sizeof(edge));
+	log_setup(LOG_INFO, LOG_FORMAT_AUTO);
+	if (uv_loop_init(&loop) != 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", "cannot create the event loop", NULL);
+		return 1;
+	}
+	edge.loop = &loop;
+	edge.config_path = config_path;
+	edge.started = time(NULL);
+	log_event(LOG_INFO, "daemon.start", "version", XMPP_EDGE_VERSION,
+	    "config", config_path ? config_path : "(embedded default)", NULL);
+	if (daemon_load_config(config_path, state_dir, &edge.cfg, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "config.error", "error", err, NULL);
+		goto done;
+	}
+	daemon_apply_log_config(edge.cfg);
+	if (config_path == NULL)
+		log_event(LOG_INFO, "daemon.embedded_default", "domain", DEFAULT_DOMAIN,
+		    "state_dir", edge.cfg->state_dir, "cert", edge.cfg->domains[0].cert,
+		    "dialback_secret", edge.cfg->dialback.secret_file,
+		    "note", "loopback only; pass -c FILE for a real deployment", NULL);
+	if (daemon_resolve_user(edge.cfg, &id, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "config.error", "error", err, NULL);
+		goto done;
+	}
+	daemon_chown_state(edge.cfg, &id);
+	if (edge.cfg->listen.control[0])
+		snprintf(edge.control_path, sizeof(edge.control_path), "%s", edge.cfg->listen.control);
+	else if (snprintf(edge.control_path, sizeof(edge.control_path), "%s/control.sock",
+	    edge.cfg->state_dir) >= (int)sizeof(edge.control_path)) {
+		log_event(LOG_ERROR, "config.error", "error", "state_dir: path too long", NULL);
+		goto done;
+	}
+	if (listener_open_all(&edge, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
+		goto done;
+	}
+	if (daemon_drop_privileges(&id, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
+		goto done;
+	}
+	if (control_open(&edge, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
+		goto done;
+	}
+	uv_signal_init(&loop, &edge.sig_term);
+	uv_signal_init(&loop, &edge.sig_int);
+	uv_signal_init(&loop, &edge.sig_hup);
+	uv_timer_init(&loop, &edge.shutdown_timer);
+	edge.sig_term.data = edge.sig_int.data = edge.sig_hup.data = &edge;
+	edge.shutdown_timer.data = &edge;
+	uv_signal_start(&edge.sig_term, daemon_on_signal, SIGTERM);
+	uv_signal_start(&edge.sig_int, daemon_on_signal, SIGINT);
+	uv_signal_start(&edge.sig_hup, daemon_on_signal, SIGHUP);
+	log_event(LOG_INFO, "daemon.ready", NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rc = 0;
+	log_event(LOG_INFO, "daemon.exit", NULL);
+done:
+	/* On a failed start some handles may be open: close and drain. */
+	listener_close_all(&edge);
+	control_close(&edge);
+	uv_walk(&loop, daemon_close_walk, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0)
+		log_event(LOG_WARN, "daemon.loop_not_empty", NULL);
+	config_free(edge.cfg);
+	return rc;
+}

@@ -1,0 +1,82 @@
+/*
+ * edge.h - the daemon's one context.
+ *
+ * struct edge holds everything the running proxy knows: the loop, the
+ * active configuration, the listeners, the live streams and the control
+ * socket.  It is created by daemon.c and passed explicitly to every
+ * module; there is no other global state (log.c's level aside).
+ */
+#ifndef XE_EDGE_H
+#define XE_EDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "config.h"
+
+struct s2s_in;
+struct listener;
+
+enum listener_kind {
+	LISTENER_STARTTLS,	/* RFC 6120 s2s, TLS negotiated in-stream */
+	LISTENER_DIRECT_TLS,	/* XEP-0368 */
+	LISTENER_INTERNAL,	/* the gateway's outgoing streams */
+};
+
+struct listener {
+	struct edge *edge;
+	enum listener_kind kind;
+	uv_tcp_t tcp;
+	char addr[64];
+	struct listener *next;
+};
+
+struct edge_stats {
+	uint64_t streams_accepted;
+	uint64_t streams_refused;	/* limits */
+	uint64_t stream_errors_sent;
+	uint64_t stanzas_in;
+};
+
+struct edge {
+	uv_loop_t *loop;
+	struct config *cfg;		/* owned; replaced on SIGHUP */
+	const char *config_path;	/* NULL: embedded default */
+	time_t started;
+
+	struct listener *listeners;	/* owned list */
+	struct s2s_in *streams;		/* owned list of live inbound streams */
+	size_t stream_count;
+
+	uv_pipe_t control;		/* admin socket */
+	int control_open;
+	char control_path[CONFIG_PATH_MAX];
+
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t shutdown_timer;
+	int shutting_down;
+	int64_t shutting_down_since;	/* uv_now() at the start */
+
+	struct edge_stats stats;
+};
+
+/* daemon.c */
+/* config_path NULL: the embedded default, in state_dir (NULL: default). */
+int edge_run(const char *config_path, const char *state_dir);
+/* Starts the graceful shutdown (SIGTERM, SIGINT, control "stop"). */
+void edge_shutdown(struct edge *edge, const char *why);
+
+/* listener.c */
+int listener_open_all(struct edge *edge, char *err, size_t errlen);
+void listener_close_all(struct edge *edge);
+
+/* control.c */
+int control_open(struct edge *edge, char *err, size_t errlen);
+void control_close(struct edge *edge);
+/* `xmpp-edge status`: asks the running daemon, prints its answer. */
+int control_client_status(const char *socket_path, int quiet);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * s2s_in.c - an inbound server-to-server stream (RFC 6120 §4, §5).
+ *
+ * One struct s2s_in per accepted TCP connection on an external listener.
+ * Every byte read goes through the stream tokenizer (xmlstream.c), which
+ * validates it; this file only acts on its events:
+ *
+ *   S2S_IN_WAIT_HEADER    -> stream header received: check 'to' is hosted
+ *                            and 'from' is a domain, answer with our header
+ *                            and stream features (STARTTLS, required)
+ *   S2S_IN_WAIT_STARTTLS  -> <starttls/> (RFC 6120 §5.4.2)
+ *   S2S_IN_CLOSING        -> our last bytes are being flushed
+ *   S2S_IN_CLOSED         -> handle closed, waiting for libuv's close_cb
+ *
+ * Errors follow RFC 6120 §4.9.1.2: if the peer's header was not answered
+ * yet, our header is sent before the <stream:error/>, so the error is
+ * well-formed on the wire.  Every way out goes through s2s_in_close() with
+ * a reason that is logged.
+ *
+ * Output is bounded: bytes queued toward a peer that does not read are
+ * counted and the stream is dropped past limits.send_queue_bytes, rather
+ * than buffering without end.
+ */
+#include "s2s_in.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <netinet/in.h>
+
+#include "domain.h"
+#include "log.h"
+#include "netaddr.h"
+#include "stream_error.h"
+#include "xmlstream.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define STREAM_ID_BYTES 16
+#define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
+#define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
+
+enum s2s_in_state {
+	S2S_IN_WAIT_HEADER,
+	S2S_IN_WAIT_STARTTLS,
+	S2S_IN_CLOSING,
+	S2S_IN_CLOSED,
+};
+
+static const char *const s2s_in_state_names[] = {
+	[S2S_IN_WAIT_HEADER] = "wait_header",
+	[S2S_IN_WAIT_STARTTLS] = "wait_starttls",
+	[S2S_IN_CLOSING] = "closing",
+	[S2S_IN_CLOSED] = "closed",
+};
+
+struct s2s_in {
+	struct edge *edge;
+	struct listener *listener;
+	enum s2s_in_state state;
+	uv_tcp_t tcp;
+	uv_timer_t timer;		/* handshake / idle timeout */
+	int handles_open;		/* tcp + timer still to be closed */
+	struct xmlstream *xs;
+	int header_sent;
+	char peer[NETADDR_TEXT_MAX];
+	struct sockaddr_storage peer_addr;
+	char local_domain[CONFIG_DOMAIN_MAX];
+	char remote_domain[CONFIG_DOMAIN_MAX];
+	char stream_id[STREAM_ID_BYTES * 2 + 1];
+	size_t queued;			/* bytes handed to uv_write, not yet done */
+	struct s2s_in *next, *prev;
+};
+
+struct s2s_in_write {
+	uv_write_t req;
+	struct s2s_in *s;
+	size_t len;
+	char data[];
+};
+
+static void s2s_in_close(struct s2s_in *s, const char *reason);
+
+static void
+s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
+{
+	log_event(LOG_DEBUG, "s2s_in.state", "peer", s->peer,
+	    "from", s2s_in_state_names[s->state], "to", s2s_in_state_names[next], NULL);
+	s->state = next;
+}
+
+static void
+s2s_in_on_write(uv_write_t *req, int status)
+{
+	struct s2s_in_write *w = (struct s2s_in_write *)req;
+
+	w->s->queued -= w->len;
+	free(w);
+	(void)status;	/* a failed write shows up as a read error too */
+}
+
+/* Queues bytes toward the peer; the data is copied. */
+static int
+s2s_in_send(struct s2s_in *s, const char *data, size_t len)
+{
+	struct s2s_in_write *w;
+	uv_buf_t buf;
+
+	if (s->state == S2S_IN_CLOSED)
+		return -1;
+	if (s->queued + len > (size_t)s->edge->cfg->limits.send_queue_bytes) {
+		s2s_in_close(s, "send queue full");
+		return -1;
+	}
+	w = malloc(sizeof(*w) + len);
+	if (w == NULL) {
+		s2s_in_close(s, "out of memory");
+		return -1;
+	}
+	w->s = s;
+	w->len = len;
+	memcpy(w->data, data, len);
+	buf = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1, s2s_in_on_write) != 0) {
+		free(w);
+		s2s_in_close(s, "write failed");
+		return -1;
+	}
+	s->queued += len;
+	return 0;
+}
+
+static int
+s2s_in_sendstr(struct s2s_in *s, const char *str)
+{
+	return s2s_in_send(s, str, strlen(str));
+}
+
+/* Our stream header (RFC 6120 §4.7).  'to' echoes the peer's 'from' only
+ * when it was a valid domain; 'from' is the hosted domain addressed, or
+ * the default one when the peer's 'to' was unusable. */
+static void
+s2s_in_send_header(struct s2s_in *s)
+{
+	char out[S2S_IN_OUT_MAX];
+	const char *from = s->local_domain[0] ? s->local_domain : s->edge->cfg->default_domain;
+	int n;
+
+	if (s->header_sent)
+		return;
+	s->header_sent = 1;
+	n = snprintf(out, sizeof(out),
+	    "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+	    "xmlns:stream='http://etherx.jabber.org/streams' "
+	    "xmlns:db='jabber:server:dialback' from='%s'%s%s%s id='%s' version='1.0'>",
+	    from, s->remote_domain[0] ? " to='" : "", s->remote_domain,
+	    s->remote_domain[0] ? "'" : "", s->stream_id);
+	if (n > 0 && (size_t)n < sizeof(out))
+		s2s_in_send(s, out, (size_t)n);
+}
+
+/* Sends a stream error (after our header if needed) and closes. */
+static void
+s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text)
+{
+	char out[STREAM_ERROR_TEXT_MAX + 512];
+	size_t len;
+
+	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
+		return;
+	log_event(LOG_INFO, "s2s_in.stream_error", "peer", s->peer,
+	    "condition", stream_error_name(cond), "text", text, NULL);
+	s2s_in_send_header(s);
+	if (stream_error_write(out, sizeof(out), cond, text, &len) == 0) {
+		s->edge->stats.stream_errors_sent++;
+		s2s_in_send(s, out, len);
+	}
+	s2s_in_close(s, stream_error_name(cond));
+}
+
+static void
+s2s_in_on_closed(uv_handle_t *h)
+{
+	struct s2s_in *s = h->data;
+
+	if (--s->handles_open > 0)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->edge->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->edge->stream_count--;
+	xmlstream_free(s->xs);
+	free(s);
+}
+
+static void
+s2s_in_close_handles(struct s2s_in *s)
+{
+	s2s_in_enter_state(s, S2S_IN_CLOSED);
+	uv_close((uv_handle_t *)&s->tcp, s2s_in_on_closed);
+	uv_close((uv_handle_t *)&s->timer, s2s_in_on_closed);
+}
+
+static void
+s2s_in_on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct s2s_in *s = req->data;
+
+	free(req);
+	(void)status;
+	if (s->state != S2S_IN_CLOSED)
+		s2s_in_close_handles(s);
+}
+
+static void
+s2s_in_on_flush_timeout(uv_timer_t *t)
+{
+	struct s2s_in *s = t->data;
+
+	if (s->state != S2S_IN_CLOSED)
+		s2s_in_close_handles(s);
+}
+
+/* The one way out: flush what is queued, then close.  reason is logged. */
+static void
+s2s_in_close(struct s2s_in *s, const char *reason)
+{
+	uv_shutdown_t *req;
+
+	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
+		return;
+	log_event(LOG_INFO, "s2s_in.close", "peer", s->peer, "domain",
+	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason, NULL);
+	s2s_in_enter_state(s, S2S_IN_CLOSING);
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	uv_timer_stop(&s->timer);
+	req = malloc(sizeof(*req));
+	if (req != NULL) {
+		req->data = s;
+		if (uv_shutdown(req, (uv_stream_t *)&s->tcp, s2s_in_on_shutdown) == 0) {
+			/* Bound the flush: a peer that does not read must
+			 * not keep the stream alive. */
+			uv_timer_start(&s->timer, s2s_in_on_flush_timeout, S2S_IN_FLUSH_MS, 0);
+			return;
+		}
+		free(req);
+	}
+	s2s_in_close_handles(s);
+}
+
+void
+s2s_in_abort(struct s2s_in *s, const char *reason)
+{
+	if (s->state == S2S_IN_CLOSED)
+		return;
+	log_event(LOG_INFO, "s2s_in.abort", "peer", s->peer, "reason", reason, NULL);
+	s2s_in_close_handles(s);
+}
+
+struct s2s_in *
+s2s_in_next(const struct s2s_in *s)
+{
+	return s->next;
+}
+
+void
+s2s_in_shutdown(struct s2s_in *s)
+{
+	s2s_in_fail(s, STREAM_ERR_SYSTEM_SHUTDOWN, "xmpp-edge is shutting down");
+}
+
+static int
+s2s_in_is_hosted(struct s2s_in *s, const char *domain)
+{
+	const struct config *cfg = s->edge->cfg;
+	size_t i;
+
+	for (i = 0; i < cfg->domain_count; i++)
+		if (strcmp(cfg->domains[i].name, domain) == 0)
+			return 1;
+	return 0;
+}
+
+/* Copies an event string into a domain field; -1 if absent or invalid. */
+static int
+s2s_in_take_domain(const struct xmlstream_str *v, char *out, size_t cap)
+{
+	char why[128];
+
+	if (v->p == NULL)
+		return -1;
+	return domain_canonicalize(v->p, v->len, out, cap, why, sizeof(why));
+}
+
+static void
+s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	/* RFC 6120 §4.7.1: 'from' SHOULD be present on s2s; when it is, it
+	 * must be a domain (§4.9.3.9 invalid-from). */
+	if (ev->from.p != NULL &&
+	    s2s_in_take_domain(&ev->from, s->remote_domain, sizeof(s->remote_domain)) < 0) {
+		s->remote_domain[0] = '\0';
+		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "'from' is not a domain name");
+		return;
+	}
+	/* §4.9.3.6 host-unknown: 'to' must name a domain we serve. */
+	if (s2s_in_take_domain(&ev->to, s->local_domain, sizeof(s->local_domain)) < 0 ||
+	    !s2s_in_is_hosted(s, s->local_domain)) {
+		s->local_domain[0] = '\0';
+		s2s_in_fail(s, STREAM_ERR_HOST_UNKNOWN, "this server does not serve that domain");
+		return;
+	}
+	log_event(LOG_INFO, "s2s_in.stream_open", "peer", s->peer, "to", s->local_domain,
+	    "from", s->remote_domain[0] ? s->remote_domain : NULL, "id", s->stream_id, NULL);
+	s2s_in_send_header(s);
+	/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate here (RFC 7590). */
+	s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
+	    "</starttls></stream:features>");
+	s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
+}
+
+static int
+str_eq(const struct xmlstream_str *v, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return v->p != NULL && v->len == n && memcmp(v->p, lit, n) == 0;
+}
+
+static void
+s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	s->edge->stats.stanzas_in++;
+	if (str_eq(&ev->name, "starttls") && str_eq(&ev->ns, NS_TLS)) {
+		/* RFC 6120 §5.4.2.2 failure case: <failure/> then close.
+		 * This build has no TLS engine wired to the listener yet. */
+		log_event(LOG_WARN, "s2s_in.starttls_failed", "peer", s->peer,
+		    "reason", "TLS is not available on this listener", NULL);
+		s2s_in_sendstr(s, "<failure xmlns='" NS_TLS "'/></stream:stream>");
+		s2s_in_close(s, "starttls failure");
+		return;
+	}
+	if (str_eq(&ev->name, "message") || str_eq(&ev->name, "presence") ||
+	    str_eq(&ev->name, "iq")) {
+		/* RFC 6120 §4.3.5 (and §8.1.1.1): no stanzas before the
+		 * stream is negotiated. */
+		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "stanza sent before TLS and authentication");
+		return;
+	}
+	s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "STARTTLS is required first");
+}
+
+static void
+s2s_in_drain(struct s2s_in *s)
+{
+	struct xmlstream_event ev;
+	enum xmlstream_event_type t;
+
+	while (s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED &&
+	    (t = xmlstream_next(s->xs, &ev)) != XMLSTREAM_EV_NONE) {
+		switch (t) {
+		case XMLSTREAM_EV_STREAM_OPEN:
+			s2s_in_on_header(s, &ev);
+			break;
+		case XMLSTREAM_EV_ELEMENT:
+			s2s_in_on_element(s, &ev);
+			break;
+		case XMLSTREAM_EV_STREAM_CLOSE:
+			/* RFC 6120 §4.4: answer with our own close. */
+			s2s_in_send_header(s);
+			s2s_in_sendstr(s, "</stream:stream>");
+			s2s_in_close(s, "peer closed the stream");
+			break;
+		case XMLSTREAM_EV_ERROR:
+			s2s_in_fail(s, ev.cond, ev.text);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+s2s_in_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct s2s_in *s = h->data;
+	void *p = NULL;
+	size_t n = 0;
+
+	(void)suggested;
+	/* Zero copy: the kernel writes straight into the tokenizer's
+	 * bounded buffer. */
+	if (xmlstream_reserve(s->xs, &p, &n) < 0)
+		n = 0;
+	*buf = uv_buf_init(p, (unsigned)n);
+}
+
+static void
+s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct s2s_in *s = stream->data;
+
+	(void)buf;
+	if (nread == UV_ENOBUFS) {
+		s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return;
+	}
+	if (nread < 0) {
+		s2s_in_close(s, nread == UV_EOF ? "peer closed the connection" : uv_strerror((int)nread));
+		return;
+	}
+	if (nread == 0)
+		return;
+	xmlstream_commit(s->xs, (size_t)nread);
+	s2s_in_drain(s);
+	if (s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED)
+		uv_timer_again(&s->timer);
+}
+
+static void
+s2s_in_on_timeout(uv_timer_t *t)
+{
+	struct s2s_in *s = t->data;
+
+	s2s_in_fail(s, STREAM_ERR_CONNECTION_TIMEOUT, "negotiation took too long");
+}
+
+static void
+s2s_in_make_id(char *out)
+{
+	unsigned char raw[STREAM_ID_BYTES];
+	size_t i;
+
+	/* RFC 6120 §4.7.3: unpredictable, at least 128 bits. */
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		memset(raw, 0, sizeof(raw));	/* getrandom cannot fail for 16 bytes */
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(out + i * 2, 3, "%02x", raw[i]);
+}
+
+/* Live streams from the same IP address as s (s included). */
+static size_t
+s2s_in_count_from(const struct s2s_in *s)
+{
+	const struct s2s_in *o;
+	size_t n = 0;
+
+	for (o = s->edge->streams; o != NULL; o = o->next) {
+		if (o->peer_addr.ss_family != s->peer_addr.ss_family)
+			continue;
+		if (o->peer_addr.ss_family == AF_INET &&
+		    ((const struct sockaddr_in *)&o->peer_addr)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)&s->peer_addr)->sin_addr.s_addr)
+			n++;
+		else if (o->peer_addr.ss_family == AF_INET6 &&
+		    memcmp(&((const struct sockaddr_in6 *)&o->peer_addr)->sin6_addr,
+		    &((const struct sockaddr_in6 *)&s->peer_addr)->sin6_addr, 16) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* Accepts a pending connection on l; the session owns it from here. */
+int
+s2s_in_accept(struct listener *l)
+{
+	struct edge *edge = l->edge;
+	const struct config_limits *lim = &edge->cfg->limits;
+	struct xmlstream_limits xl;
+	int sslen = sizeof(struct sockaddr_storage);
+	const char *refuse;
+	struct s2s_in *s;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -1;
+	s->edge = edge;
+	s->listener = l;
+	s->state = S2S_IN_WAIT_HEADER;
+	uv_tcp_init(edge->loop, &s->tcp);
+	uv_timer_init(edge->loop, &s->timer);
+	s->tcp.data = s;
+	s->timer.data = s;
+	s->handles_open = 2;
+	/* Linked first so that any failure below is torn down by the one
+	 * close path. */
+	s->next = edge->streams;
+	if (s->next)
+		s->next->prev = s;
+	edge->streams = s;
+	edge->stream_count++;
+	if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&s->tcp) != 0) {
+		s2s_in_close_handles(s);
+		return -1;
+	}
+	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&s->peer_addr, &sslen) == 0)
+		netaddr_format((struct sockaddr *)&s->peer_addr, s->peer, sizeof(s->peer));
+	else
+		snprintf(s->peer, sizeof(s->peer), "unknown");
+	s2s_in_make_id(s->stream_id);
+	edge->stats.streams_accepted++;
+	refuse = edge->shutting_down ? "shutting down" :
+	    edge->stream_count > (size_t)lim->max_streams ? "limits.max_streams reached" :
+	    s2s_in_count_from(s) > (size_t)lim->max_streams_per_ip ? "limits.max_streams_per_ip reached" :
+	    NULL;
+	if (refuse != NULL) {
+		edge->stats.streams_refused++;
+		log_event(LOG_WARN, "s2s_in.refused", "peer", s->peer, "reason", refuse, NULL);
+		s2s_in_close_handles(s);
+		return 0;
+	}
+	xl.stanza_max = (size_t)lim->stanza_size_preauth;
+	xl.depth_max = (size_t)lim->max_depth;
+	xl.attrs_max = (size_t)lim->max_attributes;
+	xl.name_max = (size_t)lim->max_name_length;
+	s->xs = xmlstream_new(&xl, XMLSTREAM_NS_SERVER);
+	if (s->xs == NULL) {
+		s2s_in_close_handles(s);
+		return -1;
+	}
+	log_event(LOG_INFO, "s2s_in.accept", "peer", s->peer, "listener", l->addr, NULL);
+	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->handshake_timeout_ms,
+	    (uint64_t)lim->handshake_timeout_ms);
+	if (uv_read_start((uv_stream_t *)&s->tcp, s2s_in_on_alloc, s2s_in_on_read) != 0)
+		s2s_in_close(s, "read failed");
+	return 0;
+}
