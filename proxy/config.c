@@ -232,7 +232,9 @@ cfg_walk_scalar(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
 	switch (k->type) {
 	case CFG_INT:
 		if (!YAJL_IS_INTEGER(v)) {
-			if (YAJL_IS_NUMBER(v) && !YAJL_IS_DOUBLE(v))
+			/* yajl keeps the text of every number: one without
+			 * fraction or exponent is an integer that overflowed. */
+			if (YAJL_IS_NUMBER(v) && strpbrk(v->u.number.r, ".eE") == NULL)
 				return cfg_fail(c, path, "integer out of range");
 			return cfg_fail(c, path, "expected an integer, got %s", json_type_name(v));
 		}
@@ -444,15 +446,17 @@ cfg_syntax_error(struct cfg_ctx *c, const char *json, size_t len)
 		return;
 	}
 	yajl_config(h, yajl_allow_comments, 1);
-	if (yajl_parse(h, (const unsigned char *)json, len) == yajl_status_ok &&
-	    yajl_complete_parse(h) == yajl_status_ok) {
+	if (yajl_parse(h, (const unsigned char *)json, len) != yajl_status_ok) {
+		/* The offending byte is the last one consumed. */
+		at = yajl_get_bytes_consumed(h);
+		at = at > len ? len : at > 0 ? at - 1 : 0;
+	} else if (yajl_complete_parse(h) != yajl_status_ok) {
+		at = len;	/* the text ended too early */
+	} else {
 		cfg_fail(c, "", "invalid JSON");
 		yajl_free(h);
 		return;
 	}
-	at = yajl_get_bytes_consumed(h);
-	if (at > len)
-		at = len;
 	for (i = 0; i < at; i++) {
 		if (json[i] == '\n') {
 			line++;
@@ -461,7 +465,7 @@ cfg_syntax_error(struct cfg_ctx *c, const char *json, size_t len)
 			col++;
 		}
 	}
-	msg = yajl_get_error(h, 0, NULL, 0);
+	msg = yajl_get_error(h, 0, (const unsigned char *)json, len);
 	if (msg != NULL && (nl = strchr((char *)msg, '\n')) != NULL)
 		*nl = '\0';
 	snprintf(c->err, c->errlen, "%s: line %zu, column %zu: invalid JSON: %s",

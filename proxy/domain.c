@@ -55,6 +55,10 @@ domain_canonicalize(const char *name, size_t len, char *out, size_t cap,
 		}
 		out[i] = (char)c;
 	}
+	if (label_len == 0) {
+		snprintf(err, errlen, "empty label in domain name");
+		return -1;
+	}
 	if (name[len - 1] == '-') {
 		snprintf(err, errlen, "label ends with '-'");
 		return -1;

@@ -1,0 +1,142 @@
+/*
+ * stream_error.c - names and writer for XMPP stream errors (RFC 6120 §4.9).
+ *
+ * The table below is the single list of conditions; stream_error_name()
+ * and stream_error_from_name() both read it.  The writer builds the error
+ * in the caller's buffer with explicit length checks before every copy,
+ * so a failure can never overrun: we check, then copy.
+ */
+#include "stream_error.h"
+
+#include <string.h>
+
+static const char *const stream_error_names[STREAM_ERR_COUNT] = {
+	[STREAM_ERR_NONE] = NULL,
+	[STREAM_ERR_BAD_FORMAT] = "bad-format",
+	[STREAM_ERR_BAD_NAMESPACE_PREFIX] = "bad-namespace-prefix",
+	[STREAM_ERR_CONFLICT] = "conflict",
+	[STREAM_ERR_CONNECTION_TIMEOUT] = "connection-timeout",
+	[STREAM_ERR_HOST_GONE] = "host-gone",
+	[STREAM_ERR_HOST_UNKNOWN] = "host-unknown",
+	[STREAM_ERR_IMPROPER_ADDRESSING] = "improper-addressing",
+	[STREAM_ERR_INTERNAL_SERVER_ERROR] = "internal-server-error",
+	[STREAM_ERR_INVALID_FROM] = "invalid-from",
+	[STREAM_ERR_INVALID_NAMESPACE] = "invalid-namespace",
+	[STREAM_ERR_INVALID_XML] = "invalid-xml",
+	[STREAM_ERR_NOT_AUTHORIZED] = "not-authorized",
+	[STREAM_ERR_NOT_WELL_FORMED] = "not-well-formed",
+	[STREAM_ERR_POLICY_VIOLATION] = "policy-violation",
+	[STREAM_ERR_REMOTE_CONNECTION_FAILED] = "remote-connection-failed",
+	[STREAM_ERR_RESET] = "reset",
+	[STREAM_ERR_RESOURCE_CONSTRAINT] = "resource-constraint",
+	[STREAM_ERR_RESTRICTED_XML] = "restricted-xml",
+	[STREAM_ERR_SEE_OTHER_HOST] = "see-other-host",
+	[STREAM_ERR_SYSTEM_SHUTDOWN] = "system-shutdown",
+	[STREAM_ERR_UNDEFINED_CONDITION] = "undefined-condition",
+	[STREAM_ERR_UNSUPPORTED_ENCODING] = "unsupported-encoding",
+	[STREAM_ERR_UNSUPPORTED_FEATURE] = "unsupported-feature",
+	[STREAM_ERR_UNSUPPORTED_STANZA_TYPE] = "unsupported-stanza-type",
+	[STREAM_ERR_UNSUPPORTED_VERSION] = "unsupported-version",
+};
+
+const char *
+stream_error_name(enum stream_error_cond cond)
+{
+	if ((int)cond <= STREAM_ERR_NONE || cond >= STREAM_ERR_COUNT)
+		return NULL;
+	return stream_error_names[cond];
+}
+
+enum stream_error_cond
+stream_error_from_name(const char *name, size_t len)
+{
+	int i;
+
+	for (i = STREAM_ERR_NONE + 1; i < STREAM_ERR_COUNT; i++) {
+		if (strlen(stream_error_names[i]) == len &&
+		    memcmp(stream_error_names[i], name, len) == 0)
+			return (enum stream_error_cond)i;
+	}
+	return STREAM_ERR_UNDEFINED_CONDITION;
+}
+
+static int
+stream_error_append(char *out, size_t cap, size_t *used, const char *s,
+    size_t len)
+{
+	if (len > cap - *used)
+		return -1;
+	memcpy(out + *used, s, len);
+	*used += len;
+	return 0;
+}
+
+int
+stream_error_escape(char *out, size_t cap, size_t *used, const char *src,
+    size_t len)
+{
+	size_t start = *used, i;
+	const char *rep;
+
+	for (i = 0; i < len; i++) {
+		switch (src[i]) {
+		case '&':  rep = "&amp;"; break;
+		case '<':  rep = "&lt;"; break;
+		case '>':  rep = "&gt;"; break;
+		case '\'': rep = "&apos;"; break;
+		case '"':  rep = "&quot;"; break;
+		default:   rep = NULL; break;
+		}
+		if (rep == NULL) {
+			if (*used == cap)
+				goto fail;
+			out[(*used)++] = src[i];
+		} else if (stream_error_append(out, cap, used, rep,
+		    strlen(rep)) == -1)
+			goto fail;
+	}
+	return 0;
+fail:
+	*used = start;
+	return -1;
+}
+
+#define SE_APPEND(lit) \
+	do { if (stream_error_append(out, cap, &used, (lit), \
+	    sizeof(lit) - 1) == -1) goto fail; } while (0)
+
+int
+stream_error_write(char *out, size_t cap, enum stream_error_cond cond,
+    const char *text, size_t *outlen)
+{
+	const char *name = stream_error_name(cond);
+	size_t used = 0, textlen = text ? strlen(text) : 0;
+
+	if (name == NULL || textlen > STREAM_ERROR_TEXT_MAX)
+		goto fail;
+	SE_APPEND("<stream:error><");
+	if (stream_error_append(out, cap, &used, name, strlen(name)) == -1)
+		goto fail;
+	SE_APPEND(" xmlns='" STREAM_ERROR_NS "'");
+	if (cond == STREAM_ERR_SEE_OTHER_HOST && textlen > 0) {
+		/* RFC 6120 §4.9.3.19: the host is the element's content. */
+		SE_APPEND(">");
+		if (stream_error_escape(out, cap, &used, text, textlen) == -1)
+			goto fail;
+		SE_APPEND("</see-other-host>");
+	} else {
+		SE_APPEND("/>");
+		if (textlen > 0) {
+			SE_APPEND("<text xmlns='" STREAM_ERROR_NS "'>");
+			if (stream_error_escape(out, cap, &used, text,
+			    textlen) == -1)
+				goto fail;
+			SE_APPEND("</text>");
+		}
+	}
+	SE_APPEND("</stream:error></stream:stream>");
+	*outlen = used;
+	return 0;
+fail:
+	return -1;
+}

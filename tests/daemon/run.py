@@ -1,0 +1,350 @@
+#!/usr/bin/python3
+"""Daemon tests: the real binary, started as the operator would start it,
+talked to over loopback.
+
+Covers: the embedded default (first start creates a certificate and a
+dialback secret, second start reuses them; answers a stream header on
+127.0.0.1:5269), stream errors through the real listener, limits,
+graceful SIGTERM with a live stream, SIGHUP reload (good and bad
+configuration), `status`, privilege drop when root, the CLI's usage
+errors, and the static release binary (`file`, size, `version`).
+Last line: "N passed, N failed".
+"""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
+STATIC = os.environ.get("XE_STATIC_BIN", "out/xmpp-edge")
+tmp = tempfile.mkdtemp(prefix="xe-daemon-")
+os.chmod(tmp, 0o755)
+passed = failed = 0
+NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
+
+
+def header(to="edge.localhost", frm="example.net", extra=""):
+    f = f" from='{frm}'" if frm else ""
+    return f"<?xml version='1.0'?><stream:stream {NS} to='{to}'{f} version='1.0'{extra}>".encode()
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name} {detail}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def converse(port, data, wait_close=True, timeout=5):
+    """Sends data, returns everything received until close (or timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    end = time.time() + timeout
+    try:
+        while time.time() < end:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+            if not wait_close and b"</stream:features>" in out:
+                break
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    return out.decode(errors="replace")
+
+
+class Daemon:
+    def __init__(self, args, log_name):
+        self.log_path = f"{tmp}/{log_name}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BIN, "run", *args], stdout=self.log, stderr=self.log)
+
+    def text(self):
+        self.log.flush()
+        return open(self.log_path).read()
+
+    def events(self):
+        out = []
+        for line in self.text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+
+def gen_cert(name, domain):
+    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "30", "-subj", f"/CN={domain}",
+                    "-addext", f"subjectAltName=DNS:{domain}"], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    os.chmod(crt, 0o644)
+    return crt, key
+
+
+def write_config(path, port, **over):
+    cfg = {
+        "state_dir": f"{tmp}/state-{port}",
+        "domains": [{"name": "example.com", "cert": CRT, "key": KEY}],
+        "listen": {"starttls": [f"127.0.0.1:{port}"], "direct_tls": []},
+        "tls": {"ca_file": CRT},
+        "log": {"format": "json"},
+    }
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            cfg[k].update(v)
+        else:
+            cfg[k] = v
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    os.chmod(path, 0o644)
+
+
+CRT, KEY = gen_cert("example", "example.com")
+# Files read after the privilege drop must be readable by nobody.
+if os.geteuid() == 0:
+    os.chown(KEY, 65534, 65534)
+
+# --- 1. the embedded default ------------------------------------------------
+state = f"{tmp}/default-state"
+d = Daemon(["--state-dir", state], "default")
+up = wait_port(5269, d.proc)
+check("default.listens_on_5269", up, d.text()[-2000:])
+if up:
+    out = converse(5269, header(), wait_close=False)
+    check("default.answers_stream_header",
+          out.startswith("<?xml version='1.0'?><stream:stream ") and "from='edge.localhost'" in out
+          and "to='example.net'" in out and "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/>" in out,
+          out)
+    out = converse(5269, header(to="other.example"))
+    check("default.host_unknown",
+          "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in out
+          and out.startswith("<?xml") and out.endswith("</stream:stream>"), out)
+    out = converse(5269, b"<?xml version='1.0'?><!DOCTYPE x><stream:stream/>")
+    check("default.restricted_xml_dtd", "<restricted-xml " in out and out.endswith("</stream:stream>"), out)
+    out = converse(5269, b"GET / HTTP/1.1\r\n\r\n")
+    check("default.http_gets_not_well_formed", "<not-well-formed " in out, out)
+    out = converse(5269, header(frm="bad domain!"))
+    check("default.invalid_from", "<invalid-from " in out, out)
+    out = converse(5269, header().replace(b"jabber:server", b"jabber:client"))
+    check("default.wrong_content_namespace", "<invalid-namespace " in out, out)
+    out = converse(5269, header() + b"<message to='a@edge.localhost'><body>x</body></message>")
+    check("default.stanza_before_tls_not_authorized", "<not-authorized " in out, out)
+    # 10 000 bytes before authentication (Prosody's pre-auth limit).
+    out = converse(5269, header() + b"<iq type='get' id='1'><query>" + b"x" * 12000 + b"</query></iq>")
+    check("default.preauth_stanza_limit", "<policy-violation " in out and "size" in out, out)
+    out = converse(5269, header() + b"</stream:stream>")
+    check("default.close_answered", out.endswith("</stream:stream>") and "<stream:error>" not in out, out)
+    sock = f"{state}/control.sock"
+    r = subprocess.run([BIN, "status", "--socket", sock], capture_output=True, text=True)
+    st = json.loads(r.stdout) if r.returncode == 0 else {}
+    check("status.reports_running", st.get("status") == "running" and st.get("streams_accepted", 0) >= 8, r.stdout + r.stderr)
+    r = subprocess.run([BIN, "status", "--socket", sock, "--quiet"], capture_output=True, text=True)
+    check("status.quiet_exit_0", r.returncode == 0 and r.stdout == "", r)
+ev = [e.get("event") for e in d.events()]
+check("default.first_start_creates_state",
+      "state.certificate_created" in ev and "state.dialback_secret_created" in ev
+      and os.path.exists(f"{state}/edge.localhost.crt"), ev)
+key_mode = stat.S_IMODE(os.stat(f"{state}/edge.localhost.key").st_mode) if os.path.exists(f"{state}/edge.localhost.key") else None
+sec_mode = stat.S_IMODE(os.stat(f"{state}/dialback.secret").st_mode) if os.path.exists(f"{state}/dialback.secret") else None
+check("default.secrets_mode_0600", key_mode == 0o600 and sec_mode == 0o600, (key_mode, sec_mode))
+embedded = [e for e in d.events() if e.get("event") == "daemon.embedded_default"]
+check("default.says_what_it_did", embedded and embedded[0].get("state_dir") == state, embedded)
+if os.geteuid() == 0:
+    uid = None
+    for line in open(f"/proc/{d.proc.pid}/status"):
+        if line.startswith("Uid:"):
+            uid = line.split()[1:]
+    check("root.drops_privileges", uid == ["65534"] * 4, uid)
+    check("root.state_dir_owned_by_user", os.stat(state).st_uid == 65534)
+rc = d.stop()
+check("default.sigterm_exits_0", rc == 0, rc)
+r = subprocess.run([BIN, "status", "--socket", f"{state}/control.sock", "--quiet"], capture_output=True)
+check("status.quiet_exit_1_when_down", r.returncode == 1, r.returncode)
+
+d = Daemon(["--state-dir", state], "default2")
+wait_port(5269, d.proc)
+ev = [e.get("event") for e in d.events()]
+check("default.second_start_reuses_state", "daemon.ready" in ev and "state.certificate_created" not in ev, ev)
+d.stop()
+
+# --- 2. graceful shutdown with a live stream ---------------------------------
+port = free_port()
+cfg = f"{tmp}/graceful.json"
+write_config(cfg, port)
+d = Daemon(["-c", cfg], "graceful")
+if wait_port(port, d.proc):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(header(to="example.com"))
+    got = b""
+    while b"</stream:features>" not in got:
+        got += s.recv(4096)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    rest = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+    except socket.timeout:
+        pass
+    rc = d.proc.wait(10)
+    check("sigterm.stream_gets_system_shutdown",
+          b"<system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in rest
+          and rest.endswith(b"</stream:stream>"), rest)
+    check("sigterm.exits_promptly", rc == 0 and time.time() - t0 < 5, (rc, time.time() - t0))
+else:
+    check("sigterm.daemon_started", False, d.text())
+
+# A peer that never reads nor closes must not hold the exit beyond the bound.
+port = free_port()
+cfg = f"{tmp}/deadline.json"
+write_config(cfg, port, limits={"shutdown_timeout_ms": 500})
+d = Daemon(["-c", cfg], "deadline")
+if wait_port(port, d.proc):
+    socks = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(header(to="example.com"))
+        socks.append(s)
+    time.sleep(0.3)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    rc = d.proc.wait(10)
+    check("sigterm.bounded_time", rc == 0 and time.time() - t0 < 4, (rc, time.time() - t0))
+    for s in socks:
+        s.close()
+
+# --- 3. SIGHUP ---------------------------------------------------------------
+port = free_port()
+cfg = f"{tmp}/reload.json"
+write_config(cfg, port)
+d = Daemon(["-c", cfg], "reload")
+if wait_port(port, d.proc):
+    with open(cfg, "w") as f:
+        f.write('{"domains": [ broken')
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    fails = [e for e in d.events() if e.get("event") == "config.reload_failed"]
+    check("sighup.bad_config_reported",
+          fails and fails[0].get("error", "").startswith(cfg + ": line 1") and d.proc.poll() is None, fails)
+    out = converse(port, header(to="example.com"), wait_close=False)
+    check("sighup.bad_config_keeps_running", "from='example.com'" in out, out)
+    CRT2, KEY2 = gen_cert("second", "example.org")
+    if os.geteuid() == 0:
+        os.chown(KEY2, 65534, 65534)
+    write_config(cfg, port, domains=[{"name": "example.com", "cert": CRT, "key": KEY},
+                                     {"name": "example.org", "cert": CRT2, "key": KEY2}])
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    ok = [e for e in d.events() if e.get("event") == "config.reload" and e.get("result") == "applied"]
+    out = converse(port, header(to="example.org"), wait_close=False)
+    check("sighup.good_config_applied", ok and "from='example.org'" in out, (ok, out))
+    check("sighup.stop_after_reload", d.stop() == 0)
+else:
+    check("sighup.daemon_started", False, d.text())
+
+# --- 4. limits through the real listener -------------------------------------
+port = free_port()
+cfg = f"{tmp}/limits.json"
+write_config(cfg, port, limits={"max_streams_per_ip": 2, "handshake_timeout_ms": 1000})
+d = Daemon(["-c", cfg], "limits")
+if wait_port(port, d.proc):
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    time.sleep(0.2)
+    out = converse(port, header(to="example.com"), timeout=3)
+    check("limits.per_ip_refused", out == "", out)
+    for s in held:
+        s.close()
+    time.sleep(0.2)
+    t0 = time.time()
+    out = converse(port, header(to="example.com"), timeout=5)
+    check("limits.handshake_timeout", "<connection-timeout " in out and time.time() - t0 < 4,
+          (out, time.time() - t0))
+    refused = [e for e in d.events() if e.get("event") == "s2s_in.refused"]
+    check("limits.refusal_logged", refused and refused[0].get("reason") == "limits.max_streams_per_ip reached", refused)
+    d.stop()
+
+# --- 5. start failures are precise ------------------------------------------
+port = free_port()
+blocker = socket.socket()
+blocker.bind(("127.0.0.1", port))
+blocker.listen()
+cfg = f"{tmp}/busy.json"
+write_config(cfg, port)
+r = subprocess.run([BIN, "run", "-c", cfg], capture_output=True, text=True, timeout=20)
+check("start.port_in_use", r.returncode == 1 and f"cannot listen on 127.0.0.1:{port}: address already in use" in r.stderr,
+      r.stderr[-500:])
+blocker.close()
+r = subprocess.run([BIN, "run", "-c", f"{tmp}/absent.json"], capture_output=True, text=True, timeout=20)
+check("start.bad_config_exit_1", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
+
+# --- 6. CLI ---------------------------------------------------------------------
+for name, args, code in [("no-args", [], 2), ("unknown-command", ["frobnicate"], 2),
+                         ("run-unknown-option", ["run", "--bogus"], 2), ("check-missing-value", ["check", "-c"], 2),
+                         ("help", ["help"], 0), ("help-config", ["help", "config"], 0),
+                         ("help-unknown", ["help", "nothing"], 2), ("version-extra", ["version", "x"], 2)]:
+    r = subprocess.run([BIN, *args], capture_output=True, text=True)
+    check(f"cli.{name}", r.returncode == code, (r.returncode, r.stderr))
+
+# --- 7. the static release binary --------------------------------------------
+if os.path.exists(STATIC):
+    f = subprocess.run(["file", "-b", STATIC], capture_output=True, text=True).stdout
+    size = os.path.getsize(STATIC)
+    check("static.statically_linked", "statically linked" in f and "stripped" in f, f)
+    check("static.size_at_most_2MiB", size <= 2 * 1024 * 1024, size)
+    r = subprocess.run([STATIC, "version"], capture_output=True, text=True)
+    check("static.version_lists_libraries",
+          r.returncode == 0 and all(x in r.stdout for x in ["Mbed TLS 3.6", "c-ares 1.34", "libuv 1.50", "yajl 2.1.0", "musl"]),
+          r.stdout)
+    print(f"# static binary: {size} bytes")
+else:
+    check("static.binary_exists", False, STATIC)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

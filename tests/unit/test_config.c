@@ -1,0 +1,189 @@
+/*
+ * test_config.c - unit tests of the configuration schema and its helpers:
+ * domain canonicalisation, address literals, the schema's own defaults,
+ * policy lookup and key-order independence.  (The file-level and message
+ * tests are in tests/config/.)
+ */
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "domain.h"
+#include "netaddr.h"
+
+static const char minimal[] =
+    "{\"state_dir\": \"/tmp/x\", \"domains\": [{\"name\": \"example.com\","
+    " \"cert\": \"/c\", \"key\": \"/k\"}]";
+
+static struct config *
+parse(const char *extra, char *err, size_t errlen)
+{
+	char json[4096];
+
+	snprintf(json, sizeof(json), "%s%s}", minimal, extra);
+	return config_parse("t.json", json, strlen(json), 0, err, errlen);
+}
+
+TEST(config_defaults_match_schema)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg = parse("", err, sizeof(err));
+
+	REQUIRE(cfg != NULL);
+	CHECK_STR_EQ(cfg->user, "nobody");
+	CHECK_INT_EQ(cfg->limits.stanza_size_preauth, 10000);
+	CHECK_INT_EQ(cfg->limits.stanza_size, 524288);
+	CHECK_INT_EQ(cfg->listen.starttls_count, 1);
+	CHECK_STR_EQ(cfg->listen.starttls[0], "0.0.0.0:5269");
+	CHECK_INT_EQ(cfg->listen.direct_tls_count, 1);
+	CHECK_INT_EQ(cfg->listen.internal_count, 0);
+	CHECK_INT_EQ(cfg->dns.timeout_ms, 2000);
+	CHECK_INT_EQ(cfg->dns.stagger_ms, 250);
+	CHECK_INT_EQ(cfg->dialback.enabled, 1);
+	CHECK_INT_EQ(cfg->policy.defaults.allow, 1);
+	CHECK_INT_EQ(cfg->policy.defaults.require_tls, 1);
+	CHECK_INT_EQ(cfg->policy.defaults.auth, POLICY_AUTH_ANY);
+	CHECK_INT_EQ(cfg->gateway.enabled, 0);
+	CHECK_STR_EQ(cfg->default_domain, "example.com");
+	CHECK_STR_EQ(cfg->tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	config_free(cfg);
+}
+
+TEST(config_partner_inherits_default_whatever_key_order)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	/* partners before default in the file: still inherits. */
+	struct config *cfg = parse(", \"policy\": {\"partners\": {\"Example.NET.\": {\"auth\": \"pkix\"}},"
+	    " \"default\": {\"allow\": false, \"require_tls\": false}}", err, sizeof(err));
+	const struct config_partner *p;
+
+	REQUIRE(cfg != NULL);
+	p = config_policy_for(cfg, "example.net");
+	CHECK_STR_EQ(p->domain, "example.net");
+	CHECK_INT_EQ(p->allow, 0);
+	CHECK_INT_EQ(p->require_tls, 0);
+	CHECK_INT_EQ(p->auth, POLICY_AUTH_PKIX);
+	p = config_policy_for(cfg, "other.example");
+	CHECK(p == &cfg->policy.defaults);
+	config_free(cfg);
+}
+
+TEST(config_relative_paths_resolved_against_file_dir)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	const char json[] = "{\"state_dir\": \"/s\", \"domains\": [{\"name\": \"a.example\","
+	    " \"cert\": \"c.pem\", \"key\": \"sub/k.pem\"}]}";
+	struct config *cfg = config_parse("/etc/xe/edge.json", json, strlen(json), 0, err, sizeof(err));
+
+	REQUIRE(cfg != NULL);
+	CHECK_STR_EQ(cfg->domains[0].cert, "/etc/xe/c.pem");
+	CHECK_STR_EQ(cfg->domains[0].key, "/etc/xe/sub/k.pem");
+	config_free(cfg);
+}
+
+TEST(config_error_has_source_and_key_path)
+{
+	char err[CONFIG_ERR_MAX] = "";
+
+	CHECK(parse(", \"limits\": {\"max_depth\": 2}", err, sizeof(err)) == NULL);
+	CHECK_STR_EQ(err, "t.json: limits.max_depth: must be between 4 and 1024 (got 2)");
+	CHECK(parse(", \"domains\": []", err, sizeof(err)) == NULL);
+	CHECK_STR_EQ(err, "t.json: domains: duplicate key");
+}
+
+TEST(config_deep_nesting_is_bounded)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	char *json = malloc(200000);
+	size_t i, n = 0;
+
+	REQUIRE(json != NULL);
+	n += (size_t)sprintf(json, "{\"policy\": ");
+	for (i = 0; i < 50000; i++)
+		json[n++] = '[';
+	json[n] = '\0';
+	/* yajl bounds its own depth; either way: an error, no crash. */
+	CHECK(config_parse("deep.json", json, n, 0, err, sizeof(err)) == NULL);
+	CHECK(strncmp(err, "deep.json: line 1", 17) == 0);
+	free(json);
+}
+
+TEST(config_lone_surrogate_escape_is_safe)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	/* yajl 2.1.0 read past the string here (CVE-2017-16516): patched. */
+	const char json[] = "{\"user\": \"ab\\ud800\", \"state_dir\": \"/s\", \"domains\": []}";
+
+	CHECK(config_parse("s.json", json, strlen(json), 0, err, sizeof(err)) == NULL);
+	CHECK_STR_EQ(err, "s.json: domains: at least one domain is required");
+}
+
+TEST(domain_canonicalize_cases)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "Example.COM", "example.com" },
+		{ "example.com.", "example.com" },
+		{ "xn--bcher-kva.example", "xn--bcher-kva.example" },
+		{ "a-b.c", "a-b.c" },
+		{ "", NULL }, { ".", NULL }, { "a..b", NULL }, { ".a", NULL },
+		{ "-a.b", NULL }, { "a-.b", NULL }, { "a.b-", NULL }, { "a_b.c", NULL },
+		{ "a b", NULL }, { "b\xc3\xbc" "cher.example", NULL }, { "a.b..", NULL },
+	};
+	char out[DOMAIN_NAME_MAX + 1], why[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = domain_canonicalize(cases[i].in, strlen(cases[i].in), out, sizeof(out),
+		    why, sizeof(why));
+		if (cases[i].out) {
+			CHECK_INT_EQ(r, 0);
+			if (r == 0)
+				CHECK_STR_EQ(out, cases[i].out);
+		} else {
+			CHECK_INT_EQ(r, -1);
+		}
+	}
+}
+
+TEST(domain_length_limits)
+{
+	char name[400], out[DOMAIN_NAME_MAX + 1], why[128];
+
+	memset(name, 'a', 63);
+	name[63] = '\0';
+	CHECK_INT_EQ(domain_canonicalize(name, 63, out, sizeof(out), why, sizeof(why)), 0);
+	memset(name, 'a', 64);
+	CHECK_INT_EQ(domain_canonicalize(name, 64, out, sizeof(out), why, sizeof(why)), -1);
+	CHECK_STR_EQ(why, "label longer than 63 bytes");
+	/* 254 bytes of labels: over RFC 1035's bound. */
+	memset(name, 'a', 254);
+	for (size_t i = 50; i < 254; i += 50)
+		name[i] = '.';
+	CHECK_INT_EQ(domain_canonicalize(name, 254, out, sizeof(out), why, sizeof(why)), -1);
+}
+
+TEST(netaddr_parse_and_format)
+{
+	struct sockaddr_storage ss;
+	char why[128], text[NETADDR_TEXT_MAX];
+
+	CHECK_INT_EQ(netaddr_parse("127.0.0.1:5269", &ss, why, sizeof(why)), 0);
+	netaddr_format((struct sockaddr *)&ss, text, sizeof(text));
+	CHECK_STR_EQ(text, "127.0.0.1:5269");
+	CHECK_INT_EQ(netaddr_parse("[::1]:5270", &ss, why, sizeof(why)), 0);
+	netaddr_format((struct sockaddr *)&ss, text, sizeof(text));
+	CHECK_STR_EQ(text, "[::1]:5270");
+	CHECK_INT_EQ(netaddr_parse("127.0.0.1:0", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("127.0.0.1:", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("127.0.0.1:65536", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("127.0.0.1:+5", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("::1:53", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("[::1]53", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("[::1:53", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("1.2.3.4.5:53", &ss, why, sizeof(why)), -1);
+	CHECK_INT_EQ(netaddr_parse("", &ss, why, sizeof(why)), -1);
+}
