@@ -133,7 +133,9 @@ cfg_set_text(struct cfg_ctx *c, const struct cfg_key *k, void *field,
 		struct sockaddr_storage ss;
 		if (netaddr_parse(text, &ss, why, sizeof(why)) < 0)
 			return cfg_fail(c, path, "'%s': %s", text, why);
-		memcpy(field, text, len + 1);	/* netaddr bounds len < 64 */
+		if (len >= k->size)
+			return cfg_fail(c, path, "longer than %zu bytes", k->size - 1);
+		memcpy(field, text, len + 1);
 		return 0;
 	}
 	case CFG_PIN: {

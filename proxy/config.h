@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dns.h"
 #include "log.h"
 
 #define CONFIG_DOMAIN_MAX	 254	/* RFC 1035 name + NUL */
@@ -28,7 +29,6 @@
 #define CONFIG_MAX_PINS		 8
 #define CONFIG_PIN_MAX		 48	/* base64 of 32 bytes = 44 + NUL */
 #define CONFIG_MAX_PARTNERS	 256
-#define CONFIG_MAX_DNS_SERVERS	 8
 #define CONFIG_USER_MAX		 64
 #define CONFIG_FILE_MAX_BYTES	 (1024 * 1024)
 #define CONFIG_ERR_MAX		 1536
@@ -64,20 +64,6 @@ struct config_tls {
 	int ticket_rotate_s;
 };
 
-struct config_dns {
-	char servers[CONFIG_MAX_DNS_SERVERS][CONFIG_ADDR_MAX];
-	size_t server_count;
-	int timeout_ms;
-	int tries;
-	int cache_min_ttl_s;
-	int cache_max_ttl_s;
-	int negative_ttl_s;
-	int cache_max_entries;
-	int max_srv_targets;
-	int max_addresses;
-	int connect_timeout_ms;
-	int stagger_ms;
-};
 
 struct config_dialback {
 	int enabled;
@@ -139,7 +125,7 @@ struct config {
 	struct config_listen listen;
 	struct config_gateway gateway;
 	struct config_tls tls;
-	struct config_dns dns;
+	struct dns_config dns;		/* dns/dns.h */
 	struct config_dialback dialback;
 	struct config_policy policy;
 	struct config_limits limits;

@@ -121,7 +121,7 @@ config_print_summary(const struct config *cfg, FILE *out)
 	else
 		fprintf(out, "gateway: none (stanzas to hosted domains are bounced)\n");
 	fprintf(out, "dns: %s, timeout %d ms x %d tries\n",
-	    cfg->dns.server_count ? cfg->dns.servers[0] : "/etc/resolv.conf",
+	    cfg->dns.nservers ? cfg->dns.servers[0] : "/etc/resolv.conf",
 	    cfg->dns.timeout_ms, cfg->dns.tries);
 	fprintf(out, "dialback: %s\n", cfg->dialback.enabled ? "enabled" : "disabled");
 	fprintf(out, "policy: default %s, tls %s, auth %s; %zu partner entr%s\n",

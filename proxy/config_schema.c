@@ -37,6 +37,9 @@ static const struct cfg_key domain_keys[] = {
 static const struct cfg_key addr_elem[] = {
 	{ .name = "", .type = CFG_ADDR, .size = CONFIG_ADDR_MAX }, END
 };
+static const struct cfg_key dns_server_elem[] = {
+	{ .name = "", .type = CFG_ADDR, .size = DNS_SERVER_STR_MAX }, END
+};
 static const struct cfg_key pin_elem[] = {
 	{ .name = "", .type = CFG_PIN, .size = CONFIG_PIN_MAX }, END
 };
@@ -90,13 +93,13 @@ static const struct cfg_key tls_keys[] = {
 };
 
 #define DNS_INT(key, lo, hi, dflt, text)                                     \
-	{ .name = #key, .type = CFG_INT, .offset = OFF(struct config_dns, key), \
+	{ .name = #key, .type = CFG_INT, .offset = OFF(struct dns_config, key), \
 	  .min = lo, .max = hi, .def = dflt, .help = text }
 
 static const struct cfg_key dns_keys[] = {
-	{ .name = "servers", .type = CFG_LIST, .offset = OFF(struct config_dns, servers),
-	  .size = CONFIG_ADDR_MAX, .count_offset = OFF(struct config_dns, server_count),
-	  .max_items = CONFIG_MAX_DNS_SERVERS, .children = addr_elem, .def = "",
+	{ .name = "servers", .type = CFG_LIST, .offset = OFF(struct dns_config, servers),
+	  .size = DNS_SERVER_STR_MAX, .count_offset = OFF(struct dns_config, nservers),
+	  .max_items = DNS_SERVERS_MAX, .children = dns_server_elem, .def = "",
 	  .help = "DNS resolvers, \"IP:port\"; empty means those of /etc/resolv.conf." },
 	DNS_INT(timeout_ms, 100, 60000, "2000", "Per-query timeout, milliseconds."),
 	DNS_INT(tries, 1, 10, "2", "Attempts per query and resolver."),
@@ -104,8 +107,8 @@ static const struct cfg_key dns_keys[] = {
 	DNS_INT(cache_max_ttl_s, 1, 604800, "86400", "Answers are cached at most this long, seconds."),
 	DNS_INT(negative_ttl_s, 0, 3600, "60", "How long a failed lookup is remembered, seconds."),
 	DNS_INT(cache_max_entries, 16, 1000000, "4096", "Bound on cached names."),
-	DNS_INT(max_srv_targets, 1, 64, "16", "SRV targets considered per domain."),
-	DNS_INT(max_addresses, 1, 256, "32", "Addresses tried per domain."),
+	DNS_INT(max_srv_targets, 1, DNS_SRV_RECORDS_MAX, "16", "SRV targets considered per domain."),
+	DNS_INT(max_addresses, 1, DNS_ADDRESSES_MAX, "32", "Addresses tried per domain."),
 	DNS_INT(connect_timeout_ms, 100, 120000, "5000", "Per-address connect timeout, milliseconds."),
 	DNS_INT(stagger_ms, 10, 5000, "250", "Delay before racing the next address (RFC 8305), milliseconds."),
 	END

@@ -1,68 +1,47 @@
 /*
- * domain.c - DNS name validation and canonical form (see domain.h).
+ * domain.c - XMPP domain validation (see domain.h): the DNS checks of
+ * dns/name.c plus the host-name rules.
  */
 #include "domain.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "dns.h"
 
 int
 domain_canonicalize(const char *name, size_t len, char *out, size_t cap,
     char *err, size_t errlen)
 {
-	size_t i, label_len = 0;
+	char tmp[DOMAIN_NAME_MAX + 2];
+	const char *why, *label;
 
-	if (len > 0 && name[len - 1] == '.')
-		len--;	/* RFC 7622 §3.2: a trailing dot is not part of it */
-	if (len == 0) {
-		snprintf(err, errlen, "empty domain name");
+	/* +1: a trailing dot is allowed beyond the 253 octets. */
+	if (len > DOMAIN_NAME_MAX + 1) {
+		snprintf(err, errlen, "name longer than %d octets", DOMAIN_NAME_MAX);
 		return -1;
 	}
-	if (len > DOMAIN_NAME_MAX || len + 1 > cap) {
-		snprintf(err, errlen, "domain name longer than %d bytes", DOMAIN_NAME_MAX);
+	if (memchr(name, '\0', len) != NULL) {
+		snprintf(err, errlen, "NUL byte in name");
 		return -1;
 	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
+	memcpy(tmp, name, len);
+	tmp[len] = '\0';
+	if (dns_name_normalize(tmp, out, cap, &why) < 0) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	for (label = out; label != NULL; label = strchr(label, '.'), label = label ? label + 1 : NULL) {
+		size_t n = strcspn(label, ".");
 
-		if (c == '.') {
-			if (label_len == 0) {
-				snprintf(err, errlen, "empty label in domain name");
-				return -1;
-			}
-			if (name[i - 1] == '-') {
-				snprintf(err, errlen, "label ends with '-'");
-				return -1;
-			}
-			label_len = 0;
-			out[i] = '.';
-			continue;
-		}
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-			snprintf(err, errlen, c >= 0x80 ?
-			    "non-ASCII domain name (give IDNs as A-labels, xn--...)" :
-			    "invalid character 0x%02x in domain name", c);
+		if (memchr(label, '_', n) != NULL) {
+			snprintf(err, errlen, "'_' is not allowed in a host name");
 			return -1;
 		}
-		if (c == '-' && label_len == 0) {
-			snprintf(err, errlen, "label starts with '-'");
+		if (label[0] == '-' || label[n - 1] == '-') {
+			snprintf(err, errlen, "label starts or ends with '-'");
 			return -1;
 		}
-		if (++label_len > 63) {
-			snprintf(err, errlen, "label longer than 63 bytes");
-			return -1;
-		}
-		out[i] = (char)c;
 	}
-	if (label_len == 0) {
-		snprintf(err, errlen, "empty label in domain name");
-		return -1;
-	}
-	if (name[len - 1] == '-') {
-		snprintf(err, errlen, "label ends with '-'");
-		return -1;
-	}
-	out[len] = '\0';
 	return 0;
 }

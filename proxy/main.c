@@ -4,6 +4,7 @@
  *   xmpp-edge run     [-c FILE] [--state-dir DIR]   the daemon
  *   xmpp-edge check   [-c FILE]                     validate, print summary
  *   xmpp-edge status  [-c FILE | --socket PATH] [--quiet]
+ *   xmpp-edge resolve [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
  *   xmpp-edge version                               versions of everything linked
  *   xmpp-edge help    [config]                      usage / configuration reference
  *
@@ -22,6 +23,7 @@
 
 #include "config.h"
 #include "default_config.h"
+#include "dns.h"
 #include "edge.h"
 #include "log.h"
 #include "version.h"
@@ -48,6 +50,9 @@ usage(FILE *out)
 	    "  check [-c FILE]                   validate a configuration and summarise it\n"
 	    "  status [-c FILE | --socket PATH] [--quiet]\n"
 	    "                                    ask the running daemon for its state\n"
+	    "  resolve [--server ADDR:PORT] DOMAIN\n"
+	    "                                    the ordered connection candidates for a\n"
+	    "                                    remote domain (SRV, fallback), with TTLs\n"
 	    "  version                           versions of xmpp-edge and its libraries\n"
 	    "  help [config]                     this text, or the configuration reference\n");
 }
@@ -192,6 +197,8 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		return cmd_status(&o);
 	}
+	if (strcmp(cmd, "resolve") == 0)
+		return resolve_cli_main(argc + 1, argv - 1);	/* argv[0] = "resolve" */
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		if (parse_opts(cmd, argc, argv, "", &o) < 0)
 			return EXIT_USAGE;

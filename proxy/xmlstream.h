@@ -192,9 +192,10 @@ struct xmlstream *xmlstream_new(const struct xmlstream_limits *lim,
 void	xmlstream_free(struct xmlstream *s);
 
 /* Replaces the limits, e.g. with xmlstream_limits_postauth() once the
- * peer is authenticated.  A lower stanza_max applies from the next
- * top-level element.  Returns 0, or -1 (nothing changed) if a value is 0
- * or above its ceiling. */
+ * peer is authenticated.  They apply at once, to the element in progress
+ * too (one already past a lowered bound fails at its next byte); the
+ * buffer grows to a raised bound on demand.  Returns 0, or -1 (nothing
+ * changed) if a value is 0 or above its XMLSTREAM_*_CEILING. */
 int	xmlstream_set_limits(struct xmlstream *s,
 	    const struct xmlstream_limits *lim);
 

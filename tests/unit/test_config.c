@@ -51,6 +51,20 @@ TEST(config_defaults_match_schema)
 	config_free(cfg);
 }
 
+/* dns/config.c has its own defaults for callers without a file
+ * (`resolve`): they must be the schema's. */
+TEST(config_dns_defaults_equal_dns_module_defaults)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg = parse("", err, sizeof(err));
+	struct dns_config d;
+
+	REQUIRE(cfg != NULL);
+	dns_config_defaults(&d);
+	CHECK(memcmp(&d, &cfg->dns, sizeof(d)) == 0);
+	config_free(cfg);
+}
+
 TEST(config_partner_inherits_default_whatever_key_order)
 {
 	char err[CONFIG_ERR_MAX] = "";
@@ -132,6 +146,7 @@ TEST(domain_canonicalize_cases)
 		{ "", NULL }, { ".", NULL }, { "a..b", NULL }, { ".a", NULL },
 		{ "-a.b", NULL }, { "a-.b", NULL }, { "a.b-", NULL }, { "a_b.c", NULL },
 		{ "a b", NULL }, { "b\xc3\xbc" "cher.example", NULL }, { "a.b..", NULL },
+		{ "_xmpp-server.example", NULL },
 	};
 	char out[DOMAIN_NAME_MAX + 1], why[128];
 	size_t i;
@@ -149,6 +164,14 @@ TEST(domain_canonicalize_cases)
 	}
 }
 
+TEST(domain_nul_byte_refused)
+{
+	char out[DOMAIN_NAME_MAX + 1], why[128];
+
+	CHECK_INT_EQ(domain_canonicalize("a\0b.example", 11, out, sizeof(out), why, sizeof(why)), -1);
+	CHECK_STR_EQ(why, "NUL byte in name");
+}
+
 TEST(domain_length_limits)
 {
 	char name[400], out[DOMAIN_NAME_MAX + 1], why[128];
@@ -158,7 +181,7 @@ TEST(domain_length_limits)
 	CHECK_INT_EQ(domain_canonicalize(name, 63, out, sizeof(out), why, sizeof(why)), 0);
 	memset(name, 'a', 64);
 	CHECK_INT_EQ(domain_canonicalize(name, 64, out, sizeof(out), why, sizeof(why)), -1);
-	CHECK_STR_EQ(why, "label longer than 63 bytes");
+	CHECK_STR_EQ(why, "label longer than 63 octets");
 	/* 254 bytes of labels: over RFC 1035's bound. */
 	memset(name, 'a', 254);
 	for (size_t i = 50; i < 254; i += 50)
