@@ -184,10 +184,46 @@ edge_shutdown(struct edge *edge, const char *why)
 	uv_timer_start(&edge->shutdown_timer, daemon_on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
 
+/* The TLS certificate store for cfg: hosted domains' certificates (SNI),
+ * the CA bundle, the gateway pins and our internal-link certificate. */
+static struct tls_certstore *
+daemon_certstore_load(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_cert_paths certs[CONFIG_MAX_DOMAINS];
+	const char *pins[CONFIG_MAX_PINS];
+	struct tls_certstore_config tc;
+	struct tls_certstore *store;
+	char why[CONFIG_ERR_MAX / 2];
+	size_t i;
+
+	memset(&tc, 0, sizeof(tc));
+	for (i = 0; i < cfg->domain_count; i++) {
+		certs[i].domain = cfg->domains[i].name;
+		certs[i].cert_path = cfg->domains[i].cert;
+		certs[i].key_path = cfg->domains[i].key;
+	}
+	for (i = 0; i < cfg->gateway.pin_count; i++)
+		pins[i] = cfg->gateway.pins[i];
+	tc.certs = certs;
+	tc.ncerts = cfg->domain_count;
+	tc.default_domain = cfg->default_domain;
+	tc.ca_file = cfg->tls.ca_file[0] ? cfg->tls.ca_file : NULL;
+	tc.pins = pins;
+	tc.npins = cfg->gateway.pin_count;
+	tc.internal_cert_path = cfg->gateway.enabled ? cfg->gateway.cert : NULL;
+	tc.internal_key_path = cfg->gateway.enabled ? cfg->gateway.key : NULL;
+	tc.ticket_lifetime_s = (uint32_t)cfg->tls.ticket_rotate_s;
+	store = tls_certstore_load(&tc, why, sizeof(why));
+	if (store == NULL)
+		snprintf(err, errlen, "%s: tls: %s", cfg->source, why);
+	return store;
+}
+
 static void
 daemon_reload(struct edge *edge)
 {
 	char err[CONFIG_ERR_MAX];
+	struct tls_certstore *store;
 	struct config *next;
 
 	if (edge->config_path == NULL) {
@@ -207,6 +243,16 @@ daemon_reload(struct edge *edge)
 		config_free(next);
 		return;
 	}
+	store = daemon_certstore_load(next, err, sizeof(err));
+	if (store == NULL) {
+		log_event(LOG_ERROR, "config.reload_failed", "error", err,
+		    "result", "keeping the running configuration", NULL);
+		config_free(next);
+		return;
+	}
+	/* New handshakes use the new certificates and pins; established
+	 * streams keep a reference to the store they started with. */
+	tls_certstore_swap(&edge->certs, store);
 	if (memcmp(&next->listen, &edge->cfg->listen, sizeof(next->listen)) != 0 ||
 	    strcmp(next->user, edge->cfg->user) != 0 ||
 	    strcmp(next->state_dir, edge->cfg->state_dir) != 0)
@@ -219,7 +265,8 @@ daemon_reload(struct edge *edge)
 	config_free(edge->cfg);
 	edge->cfg = next;
 	daemon_apply_log_config(next);
-	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source, NULL);
+	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source,
+	    "certificates", "replaced", NULL);
 }
 
 static void
@@ -282,6 +329,11 @@ edge_run(const char *config_path, const char *state_dir)
 		    "state_dir", edge.cfg->state_dir, "cert", edge.cfg->domains[0].cert,
 		    "dialback_secret", edge.cfg->dialback.secret_file,
 		    "note", "loopback only; pass -c FILE for a real deployment", NULL);
+	edge.certs = daemon_certstore_load(edge.cfg, err, sizeof(err));
+	if (edge.certs == NULL) {
+		log_event(LOG_ERROR, "config.error", "error", err, NULL);
+		goto done;
+	}
 	if (daemon_resolve_user(edge.cfg, &id, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
@@ -327,6 +379,8 @@ done:
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)
 		log_event(LOG_WARN, "daemon.loop_not_empty", NULL);
+	if (edge.certs != NULL)
+		tls_certstore_unref(edge.certs);
 	config_free(edge.cfg);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "tls.h"
 
 struct s2s_in;
 struct listener;
@@ -44,6 +45,7 @@ struct edge_stats {
 struct edge {
 	uv_loop_t *loop;
 	struct config *cfg;		/* owned; replaced on SIGHUP */
+	struct tls_certstore *certs;	/* one reference; swapped on SIGHUP */
 	const char *config_path;	/* NULL: embedded default */
 	time_t started;
 
@@ -61,6 +63,9 @@ struct edge {
 	int64_t shutting_down_since;	/* uv_now() at the start */
 
 	struct edge_stats stats;
+	/* Shared by every TLS stream: records are consumed in the read
+	 * callback, so one buffer serves all (no per-connection cost). */
+	uint8_t read_buf[64 * 1024];
 };
 
 /* daemon.c */

@@ -7,11 +7,25 @@
  *
  *   S2S_IN_WAIT_HEADER    -> stream header received: check 'to' is hosted
  *                            and 'from' is a domain, answer with our header
- *                            and stream features (STARTTLS, required)
- *   S2S_IN_WAIT_STARTTLS  -> <starttls/> (RFC 6120 §5.4.2)
+ *                            and stream features
+ *   S2S_IN_WAIT_STARTTLS  -> <starttls/> (RFC 6120 §5.4.2): <proceed/>
+ *   S2S_IN_TLS_HANDSHAKE  -> TLS (STARTTLS, or Direct TLS per XEP-0368 from
+ *                            the first byte on a direct_tls listener)
+ *   S2S_IN_WAIT_HEADER    -> again, now inside TLS (RFC 6120 §5.4.3.3
+ *                            stream restart)
+ *   S2S_IN_WAIT_AUTH      -> TLS is up and features were sent
  *   S2S_IN_CLOSING        -> our last bytes are being flushed
- *   S2S_IN_CLOSED         -> handle closed, waiting for libuv's close_cb
+ *   S2S_IN_CLOSED         -> handles closed, waiting for libuv's close_cb
  *
+ * Authentication (SASL EXTERNAL, dialback) and relaying to the gateway
+ * are not part of this build: after TLS the stream offers no further
+ * features and refuses stanzas with <not-authorized/>.
+ *
+ * The bytes before <proceed/> are parsed as XML and never reach TLS; the
+ * bytes after it go only to TLS: data pipelined behind <starttls/> is a
+ * policy violation, not the start of the handshake.  Decrypted bytes are
+ * fed to a restarted tokenizer.
+
  * Errors follow RFC 6120 §4.9.1.2: if the peer's header was not answered
  * yet, our header is sent before the <stream:error/>, so the error is
  * well-formed on the wire.  Every way out goes through s2s_in_close() with
@@ -33,6 +47,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "stream_error.h"
+#include "tls.h"
 #include "xmlstream.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -43,6 +58,8 @@
 enum s2s_in_state {
 	S2S_IN_WAIT_HEADER,
 	S2S_IN_WAIT_STARTTLS,
+	S2S_IN_TLS_HANDSHAKE,
+	S2S_IN_WAIT_AUTH,
 	S2S_IN_CLOSING,
 	S2S_IN_CLOSED,
 };
@@ -50,6 +67,8 @@ enum s2s_in_state {
 static const char *const s2s_in_state_names[] = {
 	[S2S_IN_WAIT_HEADER] = "wait_header",
 	[S2S_IN_WAIT_STARTTLS] = "wait_starttls",
+	[S2S_IN_TLS_HANDSHAKE] = "tls_handshake",
+	[S2S_IN_WAIT_AUTH] = "wait_auth",
 	[S2S_IN_CLOSING] = "closing",
 	[S2S_IN_CLOSED] = "closed",
 };
@@ -62,6 +81,8 @@ struct s2s_in {
 	uv_timer_t timer;		/* handshake / idle timeout */
 	int handles_open;		/* tcp + timer still to be closed */
 	struct xmlstream *xs;
+	struct tls_conn *tls;		/* NULL until STARTTLS / Direct TLS */
+	int tls_open;			/* handshake completed */
 	int header_sent;
 	char peer[NETADDR_TEXT_MAX];
 	struct sockaddr_storage peer_addr;
@@ -99,9 +120,9 @@ s2s_in_on_write(uv_write_t *req, int status)
 	(void)status;	/* a failed write shows up as a read error too */
 }
 
-/* Queues bytes toward the peer; the data is copied. */
+/* Queues bytes on the TCP connection; the data is copied. */
 static int
-s2s_in_send(struct s2s_in *s, const char *data, size_t len)
+s2s_in_send_raw(struct s2s_in *s, const void *data, size_t len)
 {
 	struct s2s_in_write *w;
 	uv_buf_t buf;
@@ -128,6 +149,17 @@ s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 	}
 	s->queued += len;
 	return 0;
+}
+
+/* Sends stream bytes: through TLS once it is up, else in the clear. */
+static int
+s2s_in_send(struct s2s_in *s, const char *data, size_t len)
+{
+	if (s->tls == NULL)
+		return s2s_in_send_raw(s, data, len);
+	if (!s->tls_open)
+		return -1;	/* nothing may be said in the clear any more */
+	return tls_conn_write(s->tls, (const uint8_t *)data, len);
 }
 
 static int
@@ -192,6 +224,8 @@ s2s_in_on_closed(uv_handle_t *h)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->edge->stream_count--;
+	if (s->tls != NULL)
+		tls_conn_free(s->tls);
 	xmlstream_free(s->xs);
 	free(s);
 }
@@ -237,6 +271,8 @@ s2s_in_close(struct s2s_in *s, const char *reason)
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	uv_timer_stop(&s->timer);
+	if (s->tls != NULL)
+		tls_conn_close(s->tls);	/* close_notify goes out first */
 	req = malloc(sizeof(*req));
 	if (req != NULL) {
 		req->data = s;
@@ -316,10 +352,17 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	log_event(LOG_INFO, "s2s_in.stream_open", "peer", s->peer, "to", s->local_domain,
 	    "from", s->remote_domain[0] ? s->remote_domain : NULL, "id", s->stream_id, NULL);
 	s2s_in_send_header(s);
-	/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate here (RFC 7590). */
-	s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
-	    "</starttls></stream:features>");
-	s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
+	if (s->tls == NULL) {
+		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590). */
+		s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
+		    "</starttls></stream:features>");
+		s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
+		return;
+	}
+	/* No authentication mechanism is offered by this build (see the
+	 * file's header): an empty feature list, and stanzas are refused. */
+	s2s_in_sendstr(s, "<stream:features/>");
+	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
 }
 
 static int
@@ -330,17 +373,118 @@ str_eq(const struct xmlstream_str *v, const char *lit)
 	return v->p != NULL && v->len == n && memcmp(v->p, lit, n) == 0;
 }
 
+static void s2s_in_drain(struct s2s_in *s);
+
+static void
+s2s_in_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
+{
+	s2s_in_send_raw(ud, data, len);
+}
+
+static void
+s2s_in_tls_on_handshake(void *ud, const struct tls_verify_result *r)
+{
+	struct s2s_in *s = ud;
+
+	(void)r;	/* logged by tls.handshake; used once auth exists */
+	s->tls_open = 1;
+	/* RFC 6120 §5.4.3.3: a fresh stream follows inside TLS. */
+	xmlstream_restart(s->xs);
+	s->header_sent = 0;
+	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
+}
+
+/* Plaintext out of TLS goes to the tokenizer, which takes what fits in
+ * its bounded buffer; drain and feed again until all is consumed. */
+static void
+s2s_in_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
+{
+	struct s2s_in *s = ud;
+
+	while (len > 0 && s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED) {
+		size_t took = xmlstream_feed(s->xs, data, len);
+
+		data += took;
+		len -= took;
+		s2s_in_drain(s);
+		if (took == 0 && len > 0) {
+			/* Nothing fits and nothing drained: the tokenizer
+			 * has reported (or will) a limit; stop here. */
+			s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "stanza too large");
+			return;
+		}
+	}
+}
+
+static void
+s2s_in_tls_on_close_notify(void *ud)
+{
+	s2s_in_close(ud, "peer sent TLS close_notify");
+}
+
+static void
+s2s_in_tls_on_error(void *ud, const char *reason)
+{
+	struct s2s_in *s = ud;
+
+	log_event(LOG_INFO, "s2s_in.tls_failed", "peer", s->peer, "reason", reason, NULL);
+	s->tls_open = 0;	/* nothing more can be sent inside TLS */
+	s2s_in_close(s, "TLS failed");
+}
+
+static const struct tls_conn_callbacks s2s_in_tls_callbacks = {
+	.on_ciphertext = s2s_in_tls_on_ciphertext,
+	.on_handshake = s2s_in_tls_on_handshake,
+	.on_plaintext = s2s_in_tls_on_plaintext,
+	.on_close_notify = s2s_in_tls_on_close_notify,
+	.on_error = s2s_in_tls_on_error,
+};
+
+static int
+s2s_in_tls_begin(struct s2s_in *s)
+{
+	struct tls_conn_params params = {
+		.role = TLS_ROLE_EXTERNAL_SERVER,
+		.direct_tls = s->listener->kind == LISTENER_DIRECT_TLS,
+		.peer_addr = s->peer,
+	};
+	char err[256];
+
+	s->tls = tls_conn_new(s->edge->certs, &params, &s2s_in_tls_callbacks, s, err, sizeof(err));
+	if (s->tls == NULL || tls_conn_start(s->tls) < 0) {
+		log_event(LOG_ERROR, "s2s_in.tls_failed", "peer", s->peer, "reason", err, NULL);
+		return -1;
+	}
+	s2s_in_enter_state(s, S2S_IN_TLS_HANDSHAKE);
+	return 0;
+}
+
+static void
+s2s_in_on_starttls(struct s2s_in *s)
+{
+	/* RFC 6120 §5.4.2.3: the initiating entity waits for <proceed/>
+	 * before its ClientHello; bytes already here were sent too early
+	 * and are not honoured as TLS (no plaintext injection). */
+	if (xmlstream_buffered(s->xs) > 0) {
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "data sent after <starttls/> before <proceed/>");
+		return;
+	}
+	if (s2s_in_sendstr(s, "<proceed xmlns='" NS_TLS "'/>") < 0)
+		return;
+	if (s2s_in_tls_begin(s) < 0) {
+		/* <proceed/> is out: the stream can only be closed. */
+		s2s_in_close(s, "TLS setup failed");
+		return;
+	}
+}
+
 static void
 s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	s->edge->stats.stanzas_in++;
-	if (str_eq(&ev->name, "starttls") && str_eq(&ev->ns, NS_TLS)) {
-		/* RFC 6120 §5.4.2.2 failure case: <failure/> then close.
-		 * This build has no TLS engine wired to the listener yet. */
-		log_event(LOG_WARN, "s2s_in.starttls_failed", "peer", s->peer,
-		    "reason", "TLS is not available on this listener", NULL);
-		s2s_in_sendstr(s, "<failure xmlns='" NS_TLS "'/></stream:stream>");
-		s2s_in_close(s, "starttls failure");
+	if (s->state == S2S_IN_WAIT_STARTTLS && str_eq(&ev->name, "starttls") &&
+	    str_eq(&ev->ns, NS_TLS)) {
+		s2s_in_on_starttls(s);
 		return;
 	}
 	if (str_eq(&ev->name, "message") || str_eq(&ev->name, "presence") ||
@@ -360,6 +504,7 @@ s2s_in_drain(struct s2s_in *s)
 	enum xmlstream_event_type t;
 
 	while (s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED &&
+	    s->state != S2S_IN_TLS_HANDSHAKE &&
 	    (t = xmlstream_next(s->xs, &ev)) != XMLSTREAM_EV_NONE) {
 		switch (t) {
 		case XMLSTREAM_EV_STREAM_OPEN:
@@ -391,6 +536,12 @@ s2s_in_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	size_t n = 0;
 
 	(void)suggested;
+	if (s->tls != NULL) {
+		/* TLS records are consumed within the read callback, so
+		 * every stream can share the loop's one read buffer. */
+		*buf = uv_buf_init((char *)s->edge->read_buf, sizeof(s->edge->read_buf));
+		return;
+	}
 	/* Zero copy: the kernel writes straight into the tokenizer's
 	 * bounded buffer. */
 	if (xmlstream_reserve(s->xs, &p, &n) < 0)
@@ -403,19 +554,24 @@ s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct s2s_in *s = stream->data;
 
-	(void)buf;
 	if (nread == UV_ENOBUFS) {
 		s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
 		return;
 	}
 	if (nread < 0) {
+		if (s->tls != NULL && nread == UV_EOF)
+			tls_conn_eof(s->tls);
 		s2s_in_close(s, nread == UV_EOF ? "peer closed the connection" : uv_strerror((int)nread));
 		return;
 	}
 	if (nread == 0)
 		return;
-	xmlstream_commit(s->xs, (size_t)nread);
-	s2s_in_drain(s);
+	if (s->tls != NULL) {
+		tls_conn_feed(s->tls, (const uint8_t *)buf->base, (size_t)nread);
+	} else {
+		xmlstream_commit(s->xs, (size_t)nread);
+		s2s_in_drain(s);
+	}
 	if (s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED)
 		uv_timer_again(&s->timer);
 }
@@ -522,6 +678,11 @@ s2s_in_accept(struct listener *l)
 		return -1;
 	}
 	log_event(LOG_INFO, "s2s_in.accept", "peer", s->peer, "listener", l->addr, NULL);
+	/* XEP-0368: on a Direct TLS listener the first byte is TLS. */
+	if (l->kind == LISTENER_DIRECT_TLS && s2s_in_tls_begin(s) < 0) {
+		s2s_in_close_handles(s);
+		return 0;
+	}
 	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->handshake_timeout_ms,
 	    (uint64_t)lim->handshake_timeout_ms);
 	if (uv_read_start((uv_stream_t *)&s->tcp, s2s_in_on_alloc, s2s_in_on_read) != 0)

@@ -28,6 +28,11 @@
 #define MBEDTLS_FS_IO                   /* CA bundle, cert and key files */
 #define MBEDTLS_ERROR_C                 /* mbedtls_strerror for log lines */
 #define MBEDTLS_VERSION_C               /* `xmpp-edge version` */
+#define MBEDTLS_PLATFORM_MEMORY         /* mbedtls_platform_set_calloc_free:
+                                           the memory test counts the heap
+                                           an idle TLS connection holds
+                                           (tls/MEMORY.md); default is
+                                           still libc calloc/free */
 
 
 /* --- randomness ---------------------------------------------------------- */
@@ -84,6 +89,10 @@
 /* --- PSA crypto (TLS 1.3 is built on it in mbedTLS 3.6) ------------------- */
 #define MBEDTLS_PSA_CRYPTO_C
 #define MBEDTLS_USE_PSA_CRYPTO
+#define MBEDTLS_PSA_KEY_STORE_DYNAMIC   /* every TLS connection holds PSA keys
+                                           (record protection); the static
+                                           store has 32 slots, i.e. a dozen
+                                           connections */
 
 /* --- X.509 --------------------------------------------------------------- */
 #define MBEDTLS_X509_USE_C

@@ -289,7 +289,118 @@ if wait_port(port, d.proc):
 else:
     check("sighup.daemon_started", False, d.text())
 
-# --- 4. limits through the real listener -------------------------------------
+# --- 4. TLS on the external listeners ---------------------------------------
+def tls_ctx():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the identity checks have their own tests
+    return ctx
+
+
+def read_until(sock, needle, timeout=5):
+    sock.settimeout(timeout)
+    data = b""
+    while needle not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def starttls(port, domain):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    raw.sendall(header(to=domain))
+    feats = read_until(raw, b"</stream:features>")
+    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    proceed = read_until(raw, b"/>")
+    tls = tls_ctx().wrap_socket(raw, server_hostname=domain)
+    tls.sendall(header(to=domain))
+    after = read_until(tls, b"<stream:features/>")
+    return feats, proceed, tls, after
+
+
+def direct_tls(port, domain, alpn=True):
+    ctx = tls_ctx()
+    if alpn:
+        ctx.set_alpn_protocols(["xmpp-server"])
+    tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                          server_hostname=domain)
+    tls.sendall(header(to=domain))
+    return tls, read_until(tls, b"<stream:features/>")
+
+
+def peer_cn(tls):
+    der = tls.getpeercert(binary_form=True)
+    return subprocess.run(["openssl", "x509", "-inform", "der", "-noout", "-subject"], input=der,
+                          capture_output=True).stdout.decode().strip()
+
+
+import ssl  # noqa: E402
+
+CRT2, KEY2 = gen_cert("sni-second", "example.org")
+if os.geteuid() == 0:
+    os.chown(KEY2, 65534, 65534)
+port, dport = free_port(), free_port()
+cfg = f"{tmp}/tls.json"
+domains = [{"name": "example.com", "cert": CRT, "key": KEY}, {"name": "example.org", "cert": CRT2, "key": KEY2}]
+write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
+d = Daemon(["-c", cfg], "tls")
+if wait_port(port, d.proc) and wait_port(dport, d.proc):
+    feats, proceed, tls, after = starttls(port, "example.com")
+    check("tls.starttls_offered_and_required",
+          b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" in feats, feats)
+    check("tls.starttls_proceed", proceed == b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", proceed)
+    check("tls.starttls_stream_restart_inside_tls",
+          tls.version() in ("TLSv1.2", "TLSv1.3") and b"from='example.com'" in after and after.endswith(b"<stream:features/>"),
+          (tls.version(), after))
+    tls.close()
+    # Pipelining behind <starttls/> is refused, never taken as TLS.
+    out = converse(port, header(to="example.com") + b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01")
+    check("tls.starttls_pipelined_data_refused", "<policy-violation " in out and "<proceed" not in out, out)
+    tls, after = direct_tls(dport, "example.com")
+    check("tls.direct_tls_alpn", tls.selected_alpn_protocol() == "xmpp-server" and b"from='example.com'" in after,
+          (tls.selected_alpn_protocol(), after))
+    check("tls.sni_selects_certificate", "CN = example.com" in peer_cn(tls), peer_cn(tls))
+    tls.close()
+    tls, after = direct_tls(dport, "example.org")
+    check("tls.sni_selects_second_certificate", "CN = example.org" in peer_cn(tls), peer_cn(tls))
+    live = tls
+    for proto, flag in [("TLSv1.2", "-tls1_2"), ("TLSv1.3", "-tls1_3")]:
+        r = subprocess.run(["openssl", "s_client", flag, "-connect", f"127.0.0.1:{dport}", "-alpn", "xmpp-server",
+                            "-servername", "example.com"], input=b"", capture_output=True, timeout=10)
+        check(f"tls.openssl_s_client_{proto}", f"Protocol  : {proto}".encode() in r.stdout
+              or f"New, {proto}".encode() in r.stdout, r.stdout[-600:])
+    r = subprocess.run(["openssl", "s_client", "-tls1_1", "-connect", f"127.0.0.1:{dport}"],
+                       input=b"", capture_output=True, timeout=10)
+    check("tls.tls1_1_refused", b"Cipher is (NONE)" in r.stdout or r.returncode != 0, r.stdout[-300:])
+    out = converse(dport, b"\x16\x03\x01\x00\x05garbage-not-a-client-hello")
+    check("tls.garbage_instead_of_client_hello_closed", d.proc.poll() is None, out)
+    # Certificate rotation: new handshakes get the new certificate, the
+    # stream opened before keeps working.
+    NEW_CRT, NEW_KEY = gen_cert("rotated", "example.org")
+    if os.geteuid() == 0:
+        os.chown(NEW_KEY, 65534, 65534)
+    domains[1] = {"name": "example.org", "cert": NEW_CRT, "key": NEW_KEY}
+    write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
+    old_fp = live.getpeercert(binary_form=True)
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    tls2, _ = direct_tls(dport, "example.org")
+    check("rotation.new_handshake_new_certificate", tls2.getpeercert(binary_form=True) != old_fp
+          and tls2.getpeercert(binary_form=True) == subprocess.run(
+              ["openssl", "x509", "-in", NEW_CRT, "-outform", "der"], capture_output=True).stdout)
+    tls2.close()
+    live.sendall(b"</stream:stream>")
+    tail = read_until(live, b"</stream:stream>")
+    check("rotation.live_stream_survives", tail.endswith(b"</stream:stream>"), tail)
+    live.close()
+    check("tls.daemon_still_running", d.proc.poll() is None)
+    check("tls.sigterm_clean", d.stop() == 0)
+else:
+    check("tls.daemon_started", False, d.text()[-1500:])
+
+# --- 5. limits through the real listener -------------------------------------
 port = free_port()
 cfg = f"{tmp}/limits.json"
 write_config(cfg, port, limits={"max_streams_per_ip": 2, "handshake_timeout_ms": 1000})
@@ -310,7 +421,7 @@ if wait_port(port, d.proc):
     check("limits.refusal_logged", refused and refused[0].get("reason") == "limits.max_streams_per_ip reached", refused)
     d.stop()
 
-# --- 5. start failures are precise ------------------------------------------
+# --- 6. start failures are precise ------------------------------------------
 port = free_port()
 blocker = socket.socket()
 blocker.bind(("127.0.0.1", port))
@@ -324,7 +435,7 @@ blocker.close()
 r = subprocess.run([BIN, "run", "-c", f"{tmp}/absent.json"], capture_output=True, text=True, timeout=20)
 check("start.bad_config_exit_1", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
 
-# --- 6. CLI ---------------------------------------------------------------------
+# --- 7. CLI ---------------------------------------------------------------------
 for name, args, code in [("no-args", [], 2), ("unknown-command", ["frobnicate"], 2),
                          ("run-unknown-option", ["run", "--bogus"], 2), ("check-missing-value", ["check", "-c"], 2),
                          ("help", ["help"], 0), ("help-config", ["help", "config"], 0),
@@ -332,7 +443,7 @@ for name, args, code in [("no-args", [], 2), ("unknown-command", ["frobnicate"],
     r = subprocess.run([BIN, *args], capture_output=True, text=True)
     check(f"cli.{name}", r.returncode == code, (r.returncode, r.stderr))
 
-# --- 7. the static release binary --------------------------------------------
+# --- 8. the static release binary --------------------------------------------
 if os.path.exists(STATIC):
     f = subprocess.run(["file", "-b", STATIC], capture_output=True, text=True).stdout
     size = os.path.getsize(STATIC)

@@ -1,0 +1,784 @@
+/*
+ * tls_conn.c - one TLS session driven as a state machine over memory
+ * buffers, so that the caller owns the transport (curl's vtls/mbedtls.c
+ * and OpenSMTPD's ssl layer do the same with sockets).
+ *
+ *      ciphertext in                                   ciphertext out
+ *   tls_conn_feed() --> [bio_recv] mbedTLS [bio_send] --> on_ciphertext()
+ *   tls_conn_write() -------------> mbedTLS ----------> on_ciphertext()
+ *                                   mbedTLS ----------> on_plaintext()
+ *
+ * Input is not copied: during tls_conn_feed() mbedTLS reads straight from
+ * the caller's span through bio_recv, which answers WANT_READ when the
+ * span is exhausted; mbedTLS keeps a partial record in its own input
+ * buffer, so every fed byte is consumed before tls_conn_feed() returns.
+ * Output is gathered into a bounded buffer (allocated on demand, released
+ * when flushed, so an idle connection holds none) and handed to
+ * on_ciphertext at the end of every step, coalescing handshake flights
+ * into one write.
+ *
+ * States (tls_conn_enter_state logs every transition):
+ *   TLS_HANDSHAKE -> TLS_OPEN      handshake done: on_handshake(result)
+ *   TLS_OPEN -> TLS_CLOSING         tls_conn_close(): close_notify sent
+ *   TLS_OPEN|CLOSING -> TLS_CLOSED  peer's close_notify (on_close_notify),
+ *                                   or EOF while CLOSING
+ *   any -> TLS_FAILED               on_error(reason); later input ignored
+ *
+ * Renegotiation is not compiled into mbedTLS (mbedtls_config.h): a peer
+ * asking for it gets a no_renegotiation alert.  Callbacks may free the
+ * connection: public entry points hold a "busy" count and the free is
+ * deferred to the outermost one.
+ */
+#include "tls.h"
+#include "tls_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "log.h"
+
+/* One full record (16 KiB + header + AEAD expansion) fits, so the usual
+ * write of one record is a single copy; mbedTLS copes with partial
+ * acceptance when a flight is larger. */
+#define TLS_OUT_BUF_CAP (16384 + 512)
+#define TLS_READ_CHUNK 16384
+
+struct tls_conn {
+	enum tls_conn_state state;
+	enum tls_role role;
+	int direct_tls;
+	struct tls_certstore *store;	/* a reference */
+	mbedtls_ssl_context ssl;
+	struct tls_conn_callbacks cb;
+	void *ud;
+
+	const uint8_t *in;		/* the span being fed, not owned */
+	size_t in_len;
+	int eof;			/* the network said EOF */
+	int saw_input;			/* first byte checked */
+	int got_data;			/* plaintext received since OPEN */
+
+	uint8_t *out;			/* pending ciphertext, TLS_OUT_BUF_CAP */
+	size_t out_len;
+
+	unsigned busy;			/* nesting of public calls */
+	int free_pending;
+
+	int pin_failed;			/* internal: presented key not pinned */
+	char pin_presented[TLS_PIN_B64_LEN + 1];
+
+	char peer_addr[64];
+	char peer_domain[TLS_DOMAIN_MAX + 1];	/* client: normalised */
+	char sni[TLS_DOMAIN_MAX + 1];		/* server: as asked */
+};
+
+static const char *const state_names[] = {
+	[TLS_HANDSHAKE] = "handshake",
+	[TLS_OPEN] = "open",
+	[TLS_CLOSING] = "closing",
+	[TLS_CLOSED] = "closed",
+	[TLS_FAILED] = "failed",
+};
+
+const char *
+tls_conn_state_str(enum tls_conn_state st)
+{
+	if ((unsigned)st > TLS_FAILED)
+		return "?";
+	return state_names[st];
+}
+
+const char *
+tls_verify_status_str(enum tls_verify_status st)
+{
+	switch (st) {
+	case TLS_VERIFY_OK: return "ok";
+	case TLS_VERIFY_NO_CERT: return "no certificate";
+	case TLS_VERIFY_EXPIRED: return "expired";
+	case TLS_VERIFY_NOT_YET_VALID: return "not yet valid";
+	case TLS_VERIFY_SELF_SIGNED: return "self-signed";
+	case TLS_VERIFY_UNTRUSTED: return "untrusted chain";
+	case TLS_VERIFY_BAD_USAGE: return "key usage forbids it";
+	case TLS_VERIFY_WEAK: return "weak key or signature";
+	case TLS_VERIFY_NAME_MISMATCH: return "name mismatch";
+	case TLS_VERIFY_PIN_MISMATCH: return "pin mismatch";
+	case TLS_VERIFY_INVALID: return "invalid certificate";
+	}
+	return "?";
+}
+
+static const char *
+role_str(enum tls_role r)
+{
+	switch (r) {
+	case TLS_ROLE_EXTERNAL_SERVER: return "external-server";
+	case TLS_ROLE_EXTERNAL_CLIENT: return "external-client";
+	case TLS_ROLE_INTERNAL_SERVER: return "internal-server";
+	case TLS_ROLE_INTERNAL_CLIENT: return "internal-client";
+	}
+	return "?";
+}
+
+static void
+tls_conn_enter_state(struct tls_conn *c, enum tls_conn_state next)
+{
+	log_event(LOG_DEBUG, "tls.state", "peer", c->peer_addr, "from",
+	    tls_conn_state_str(c->state), "to", tls_conn_state_str(next), NULL);
+	c->state = next;
+}
+
+/* --- BIO --------------------------------------------------------------- */
+
+static int
+bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	size_t n;
+
+	if (c->out == NULL) {
+		c->out = malloc(TLS_OUT_BUF_CAP);
+		if (c->out == NULL)
+			return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+		c->out_len = 0;
+	}
+	n = TLS_OUT_BUF_CAP - c->out_len;
+	if (n == 0)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	if (n > len)
+		n = len;
+	memcpy(c->out + c->out_len, buf, n);
+	c->out_len += n;
+	return (int)n;
+}
+
+static int
+bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	size_t n;
+
+	if (c->in_len == 0)
+		return c->eof ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
+	n = len < c->in_len ? len : c->in_len;
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	memcpy(buf, c->in, n);
+	c->in += n;
+	c->in_len -= n;
+	return (int)n;
+}
+
+/* Hands the gathered ciphertext to the caller and releases the buffer. */
+static void
+conn_flush(struct tls_conn *c)
+{
+	uint8_t *out = c->out;
+	size_t len = c->out_len;
+
+	if (out == NULL)
+		return;
+	c->out = NULL;
+	c->out_len = 0;
+	if (len > 0 && c->cb.on_ciphertext != NULL)
+		c->cb.on_ciphertext(c->ud, out, len);
+	free(out);
+}
+
+/* --- verification -------------------------------------------------------- */
+
+/* Internal link: accept the peer by the SPKI pin of its leaf alone.  Every
+ * certificate above the leaf is ignored (flags cleared): no CA is
+ * consulted, and dates do not matter, as for DANE-EE (RFC 7671 §5.1). */
+static int
+pin_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_conn *c = ctx;
+	uint8_t pin[TLS_PIN_LEN];
+
+	if (depth > 0) {
+		*flags = 0;
+		return 0;
+	}
+	if (tls_pin_of_cert(crt, pin) != 0) {
+		*flags = MBEDTLS_X509_BADCERT_OTHER;
+		c->pin_failed = 1;
+		return 0;
+	}
+	tls_pin_format(pin, c->pin_presented, sizeof(c->pin_presented));
+	if (tls_certstore_pin_ok(c->store, pin)) {
+		*flags = 0;
+	} else {
+		/* BADCERT_OTHER: mbedTLS answers access_denied. */
+		*flags = MBEDTLS_X509_BADCERT_OTHER;
+		c->pin_failed = 1;
+	}
+	return 0;
+}
+
+static int
+crt_is_self_signed(const mbedtls_x509_crt *crt)
+{
+	return crt->issuer_raw.len == crt->subject_raw.len &&
+	    memcmp(crt->issuer_raw.p, crt->subject_raw.p,
+	    crt->subject_raw.len) == 0;
+}
+
+/* Fills *r for the current session's peer and the given domain (may be
+ * NULL: chain only). */
+static void
+conn_verify(struct tls_conn *c, const char *domain, struct tls_verify_result *r)
+{
+	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
+	uint32_t flags;
+	char subject[96] = "";
+	int n;
+
+	memset(r, 0, sizeof(*r));
+	if (domain != NULL)
+		snprintf(r->domain, sizeof(r->domain), "%s", domain);
+	if (c->role == TLS_ROLE_INTERNAL_SERVER ||
+	    c->role == TLS_ROLE_INTERNAL_CLIENT) {
+		/* The handshake only completes with a pinned key. */
+		r->status = TLS_VERIFY_OK;
+		r->matched_by = TLS_ID_PIN;
+		snprintf(r->detail, sizeof(r->detail), "pin %s",
+		    c->pin_presented);
+		return;
+	}
+	if (peer == NULL) {
+		r->status = TLS_VERIFY_NO_CERT;
+		/* Also after a TLS 1.3 resumption: its tickets do not carry
+		 * the peer certificate. */
+		snprintf(r->detail, sizeof(r->detail), "no peer certificate");
+		return;
+	}
+	mbedtls_x509_dn_gets(subject, sizeof(subject), &peer->subject);
+	/* The hostname check of mbedTLS only knows CN and dNSName; ours
+	 * below replaces it. */
+	flags = mbedtls_ssl_get_verify_result(&c->ssl) &
+	    ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	if (flags == (uint32_t)-1) {
+		r->status = TLS_VERIFY_INVALID;
+	} else if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
+		r->status = peer->next == NULL && crt_is_self_signed(peer) ?
+		    TLS_VERIFY_SELF_SIGNED : TLS_VERIFY_UNTRUSTED;
+	} else if (flags & MBEDTLS_X509_BADCERT_EXPIRED) {
+		r->status = TLS_VERIFY_EXPIRED;
+	} else if (flags & MBEDTLS_X509_BADCERT_FUTURE) {
+		r->status = TLS_VERIFY_NOT_YET_VALID;
+	} else if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE |
+	    MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+	    MBEDTLS_X509_BADCERT_NS_CERT_TYPE)) {
+		r->status = TLS_VERIFY_BAD_USAGE;
+	} else if (flags & (MBEDTLS_X509_BADCERT_BAD_MD |
+	    MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY)) {
+		r->status = TLS_VERIFY_WEAK;
+	} else if (flags != 0) {
+		r->status = TLS_VERIFY_INVALID;
+	} else if (domain == NULL) {
+		r->status = TLS_VERIFY_OK;
+	} else {
+		r->matched_by = tls_identity_check_cert(peer, domain);
+		r->status = r->matched_by == TLS_ID_NONE ?
+		    TLS_VERIFY_NAME_MISMATCH : TLS_VERIFY_OK;
+	}
+	n = snprintf(r->detail, sizeof(r->detail), "subject %s", subject);
+	if (flags != 0 && n > 0 && (size_t)n < sizeof(r->detail))
+		snprintf(r->detail + n, sizeof(r->detail) - (size_t)n,
+		    "; flags 0x%08x", (unsigned)flags);
+}
+
+int
+tls_conn_verify_peer(struct tls_conn *c, const char *domain,
+    struct tls_verify_result *out)
+{
+	if (c->state == TLS_HANDSHAKE || c->state == TLS_FAILED) {
+		memset(out, 0, sizeof(*out));
+		out->status = TLS_VERIFY_INVALID;
+		snprintf(out->detail, sizeof(out->detail), "no handshake");
+		return -1;
+	}
+	conn_verify(c, domain, out);
+	return 0;
+}
+
+/* --- failure ------------------------------------------------------------- */
+
+static const char *
+alert_name(unsigned char a)
+{
+	switch (a) {
+	case 0: return "close_notify";
+	case 10: return "unexpected_message";
+	case 20: return "bad_record_mac";
+	case 40: return "handshake_failure";
+	case 42: return "bad_certificate";
+	case 43: return "unsupported_certificate";
+	case 44: return "certificate_revoked";
+	case 45: return "certificate_expired";
+	case 46: return "certificate_unknown";
+	case 47: return "illegal_parameter";
+	case 48: return "unknown_ca";
+	case 49: return "access_denied";
+	case 50: return "decode_error";
+	case 51: return "decrypt_error";
+	case 70: return "protocol_version";
+	case 71: return "insufficient_security";
+	case 80: return "internal_error";
+	case 86: return "inappropriate_fallback";
+	case 90: return "user_canceled";
+	case 109: return "missing_extension";
+	case 110: return "unsupported_extension";
+	case 112: return "unrecognized_name";
+	case 116: return "certificate_required";
+	case 120: return "no_application_protocol";
+	}
+	return "unknown";
+}
+
+/* One precise sentence per mbedTLS error we expect from hostile or broken
+ * peers; the mbedTLS text for the rest. */
+static void
+conn_reason(struct tls_conn *c, int ret, char *buf, size_t len)
+{
+	char ebuf[160];
+
+	if (c->pin_failed) {
+		snprintf(buf, len, "pin mismatch: the peer's key (sha256 %s) "
+		    "is none of the %zu configured pins",
+		    c->pin_presented[0] ? c->pin_presented : "?",
+		    tls_certstore_npins(c->store));
+		return;
+	}
+	switch (ret) {
+	case 0:
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+		snprintf(buf, len, c->state == TLS_HANDSHAKE ?
+		    "truncated handshake: the peer closed the connection" :
+		    "the peer closed the connection without close_notify");
+		return;
+	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
+		snprintf(buf, len, "protocol version refused: the peer "
+		    "offered only TLS 1.1 or older (TLS 1.2+ required)");
+		return;
+	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
+		snprintf(buf, len, "no client certificate, and one is "
+		    "required");
+		return;
+	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
+		snprintf(buf, len, "handshake failure: no cipher suite, "
+		    "group or signature algorithm in common (weak or "
+		    "unsupported offer)");
+		return;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: {
+		unsigned char a = c->ssl.MBEDTLS_PRIVATE(in_msg) ?
+		    c->ssl.MBEDTLS_PRIVATE(in_msg)[1] : 255;
+
+		snprintf(buf, len, "the peer sent a fatal alert: %s (%u)",
+		    alert_name(a), (unsigned)a);
+		return;
+	}
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+		snprintf(buf, len, "certificate verification failed");
+		return;
+	case MBEDTLS_ERR_SSL_NO_APPLICATION_PROTOCOL:
+		snprintf(buf, len, "no application protocol in common "
+		    "(ALPN: only %s)", TLS_ALPN_XMPP_SERVER);
+		return;
+	case MBEDTLS_ERR_SSL_INVALID_MAC:
+		if (c->state == TLS_OPEN && !c->got_data &&
+		    (c->role == TLS_ROLE_EXTERNAL_CLIENT ||
+		    c->role == TLS_ROLE_INTERNAL_CLIENT)) {
+			/* TLS 1.3: a client is done after its Finished; an
+			 * mbedTLS server refusing our certificate then sends
+			 * its alert under keys we no longer read with. */
+			snprintf(buf, len, "the first record after the "
+			    "handshake failed to decrypt: the peer most likely "
+			    "refused our certificate");
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	snprintf(buf, len, "%s", tls_strerror(ret, ebuf, sizeof(ebuf)));
+}
+
+static void
+conn_fail(struct tls_conn *c, const char *reason)
+{
+	if (c->state == TLS_FAILED)
+		return;
+	log_event(LOG_WARN, c->state == TLS_HANDSHAKE ?
+	    "tls.handshake_failed" : "tls.error", "peer", c->peer_addr,
+	    "role", role_str(c->role), "reason", reason, NULL);
+	tls_conn_enter_state(c, TLS_FAILED);
+	c->in_len = 0;
+	/* The alert mbedTLS queued, if any, still goes out. */
+	conn_flush(c);
+	if (c->cb.on_error != NULL)
+		c->cb.on_error(c->ud, reason);
+}
+
+static void
+conn_fail_ret(struct tls_conn *c, int ret)
+{
+	char reason[200];
+
+	conn_reason(c, ret, reason, sizeof(reason));
+	conn_fail(c, reason);
+}
+
+/* The edge check of the very first byte a server receives: a TLS record
+ * of the handshake type (22) or nothing of ours.  This gives a clear reason
+ * for the common mistakes (XML on a Direct TLS port, HTTP, SSLv2). */
+static int
+conn_check_first_byte(struct tls_conn *c, const uint8_t *data, size_t len)
+{
+	if (c->saw_input || len == 0)
+		return 0;
+	c->saw_input = 1;
+	if (c->role != TLS_ROLE_EXTERNAL_SERVER &&
+	    c->role != TLS_ROLE_INTERNAL_SERVER)
+		return 0;
+	if (data[0] == 22)
+		return 0;
+	if (data[0] == '<')
+		conn_fail(c, "not TLS: the peer sent XML instead of a "
+		    "ClientHello (plaintext stream on a TLS port?)");
+	else if (data[0] & 0x80)
+		conn_fail(c, "not TLS: SSLv2-style ClientHello refused");
+	else
+		conn_fail(c, "not TLS: garbage instead of a ClientHello");
+	return -1;
+}
+
+/* --- the engine ---------------------------------------------------------- */
+
+static void
+conn_handshake_done(struct tls_conn *c)
+{
+	struct tls_verify_result r;
+	const char *alpn = mbedtls_ssl_get_alpn_protocol(&c->ssl);
+
+	conn_verify(c, c->role == TLS_ROLE_EXTERNAL_CLIENT ? c->peer_domain :
+	    NULL, &r);
+	tls_conn_enter_state(c, TLS_OPEN);
+	log_event(LOG_INFO, "tls.handshake", "peer", c->peer_addr,
+	    "role", role_str(c->role),
+	    "version", mbedtls_ssl_get_version(&c->ssl),
+	    "cipher", mbedtls_ssl_get_ciphersuite(&c->ssl),
+	    "alpn", alpn, "sni", c->sni[0] ? c->sni : NULL,
+	    "verify", tls_verify_status_str(r.status),
+	    "id", r.matched_by != TLS_ID_NONE ? tls_id_type_str(r.matched_by) :
+	    NULL, "domain", r.domain[0] ? r.domain : NULL,
+	    "detail", r.detail, NULL);
+	/* The caller may flush its ClientHello-time output first. */
+	conn_flush(c);
+	if (c->cb.on_handshake != NULL)
+		c->cb.on_handshake(c->ud, &r);
+}
+
+/* Runs mbedTLS until it needs input.  Every callback may have freed or
+ * closed the connection: the loop re-reads the state each time and
+ * stops as soon as free is pending. */
+static void
+conn_drive(struct tls_conn *c)
+{
+	unsigned char buf[TLS_READ_CHUNK];
+	int ret;
+
+	for (;;) {
+		if (c->free_pending)
+			return;
+		switch (c->state) {
+		case TLS_HANDSHAKE:
+			ret = mbedtls_ssl_handshake(&c->ssl);
+			if (ret == 0) {
+				conn_handshake_done(c);
+				continue;
+			}
+			break;
+		case TLS_OPEN:
+		case TLS_CLOSING:
+			ret = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf));
+			if (ret > 0) {
+				c->got_data = 1;
+				if (c->cb.on_plaintext != NULL)
+					c->cb.on_plaintext(c->ud, buf,
+					    (size_t)ret);
+				continue;
+			}
+			if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+				if (c->state == TLS_OPEN)
+					mbedtls_ssl_close_notify(&c->ssl);
+				tls_conn_enter_state(c, TLS_CLOSED);
+				conn_flush(c);
+				log_event(LOG_DEBUG, "tls.close_notify", "peer",
+				    c->peer_addr, NULL);
+				if (c->cb.on_close_notify != NULL)
+					c->cb.on_close_notify(c->ud);
+				return;
+			}
+			if (ret == 0 && c->state == TLS_CLOSING) {
+				/* EOF after our close_notify: done. */
+				tls_conn_enter_state(c, TLS_CLOSED);
+				return;
+			}
+#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+			if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+				continue;
+#endif
+			break;
+		default:
+			c->in_len = 0;
+			conn_flush(c);
+			return;
+		}
+		if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
+			conn_flush(c);
+			return;
+		}
+		if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+			conn_flush(c);
+			continue;
+		}
+		conn_fail_ret(c, ret);
+		return;
+	}
+}
+
+static void
+conn_enter(struct tls_conn *c)
+{
+	c->busy++;
+}
+
+/* Returns 0 if c is still usable, -1 if it failed or was freed. */
+static int
+conn_leave(struct tls_conn *c)
+{
+	int failed = c->state == TLS_FAILED;
+
+	if (--c->busy == 0 && c->free_pending) {
+		tls_conn_free(c);
+		return -1;
+	}
+	return failed ? -1 : 0;
+}
+
+/* --- public -------------------------------------------------------------- */
+
+struct tls_conn *
+tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
+    const struct tls_conn_callbacks *cb, void *ud, char *err, size_t errlen)
+{
+	const mbedtls_ssl_config *conf;
+	struct tls_conn *c;
+	char ebuf[160];
+	int ret;
+
+	conf = tls_certstore_conf(store, p->role, p->direct_tls,
+	    p->local_domain);
+	if (conf == NULL) {
+		tls_set_err(err, errlen, "no internal link certificate "
+		    "configured");
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		tls_set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->state = TLS_HANDSHAKE;
+	c->role = p->role;
+	c->direct_tls = p->direct_tls;
+	c->cb = *cb;
+	c->ud = ud;
+	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",
+	    p->peer_addr ? p->peer_addr : "-");
+	mbedtls_ssl_init(&c->ssl);
+	if (p->role == TLS_ROLE_EXTERNAL_CLIENT &&
+	    (p->peer_domain == NULL || tls_identity_normalize(p->peer_domain,
+	    c->peer_domain, sizeof(c->peer_domain)) != 0)) {
+		tls_set_err(err, errlen, "invalid peer domain '%s'",
+		    p->peer_domain ? p->peer_domain : "");
+		goto fail;
+	}
+	if ((ret = mbedtls_ssl_setup(&c->ssl, conf)) != 0)
+		goto fail_ret;
+	c->store = tls_certstore_ref(store);
+	mbedtls_ssl_set_user_data_p(&c->ssl, c);
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	switch (p->role) {
+	case TLS_ROLE_EXTERNAL_CLIENT:
+		/* SNI (RFC 6066 §3) in A-label form; mbedTLS's own name check
+		 * is masked out in conn_verify(). */
+		if ((ret = mbedtls_ssl_set_hostname(&c->ssl,
+		    c->peer_domain)) != 0)
+			goto fail_ret;
+		break;
+	case TLS_ROLE_INTERNAL_CLIENT:
+		/* No name: the pin is the identity.  Saying so explicitly
+		 * is what mbedTLS 3.6.3+ asks for. */
+		if ((ret = mbedtls_ssl_set_hostname(&c->ssl, NULL)) != 0)
+			goto fail_ret;
+		/* FALLTHROUGH */
+	case TLS_ROLE_INTERNAL_SERVER:
+		mbedtls_ssl_set_verify(&c->ssl, pin_verify_cb, c);
+		break;
+	case TLS_ROLE_EXTERNAL_SERVER:
+		break;
+	}
+	return c;
+
+fail_ret:
+	tls_set_err(err, errlen, "TLS setup: %s",
+	    tls_strerror(ret, ebuf, sizeof(ebuf)));
+fail:
+	mbedtls_ssl_free(&c->ssl);
+	if (c->store != NULL)
+		tls_certstore_unref(c->store);
+	free(c);
+	return NULL;
+}
+
+int
+tls_conn_start(struct tls_conn *c)
+{
+	conn_enter(c);
+	conn_drive(c);
+	return conn_leave(c);
+}
+
+int
+tls_conn_feed(struct tls_conn *c, const uint8_t *data, size_t len)
+{
+	conn_enter(c);
+	if (c->state == TLS_FAILED || c->state == TLS_CLOSED)
+		return conn_leave(c);
+	if (conn_check_first_byte(c, data, len) == 0) {
+		c->in = data;
+		c->in_len = len;
+		conn_drive(c);
+		/* Past close_notify or failure the rest is dropped. */
+		c->in = NULL;
+		c->in_len = 0;
+	}
+	return conn_leave(c);
+}
+
+void
+tls_conn_eof(struct tls_conn *c)
+{
+	conn_enter(c);
+	c->eof = 1;
+	if (c->state == TLS_HANDSHAKE || c->state == TLS_OPEN ||
+	    c->state == TLS_CLOSING)
+		conn_drive(c);
+	conn_leave(c);
+}
+
+int
+tls_conn_write(struct tls_conn *c, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+	int ret;
+
+	conn_enter(c);
+	if (c->state != TLS_OPEN) {
+		log_event(LOG_ERROR, "tls.write_refused", "peer", c->peer_addr,
+		    "state", tls_conn_state_str(c->state), NULL);
+		conn_leave(c);
+		return -1;
+	}
+	while (off < len && c->state == TLS_OPEN) {
+		ret = mbedtls_ssl_write(&c->ssl, data + off, len - off);
+		if (ret > 0) {
+			off += (size_t)ret;
+		} else if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+			conn_flush(c);
+		} else {
+			conn_fail_ret(c, ret);
+			break;
+		}
+	}
+	conn_flush(c);
+	return conn_leave(c);
+}
+
+void
+tls_conn_close(struct tls_conn *c)
+{
+	int ret;
+
+	conn_enter(c);
+	if (c->state == TLS_OPEN) {
+		do {
+			ret = mbedtls_ssl_close_notify(&c->ssl);
+			if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+				conn_flush(c);
+		} while (ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+		tls_conn_enter_state(c, TLS_CLOSING);
+		conn_flush(c);
+	} else if (c->state == TLS_HANDSHAKE) {
+		tls_conn_enter_state(c, TLS_CLOSED);
+	}
+	conn_leave(c);
+}
+
+void
+tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->busy > 0) {
+		c->free_pending = 1;
+		return;
+	}
+	mbedtls_ssl_free(&c->ssl);
+	free(c->out);
+	tls_certstore_unref(c->store);
+	free(c);
+}
+
+void
+tls_conn_note_sni(struct tls_conn *c, const char *name)
+{
+	if (c != NULL)
+		snprintf(c->sni, sizeof(c->sni), "%s", name);
+}
+
+enum tls_conn_state
+tls_conn_state(const struct tls_conn *c)
+{
+	return c->state;
+}
+
+const char *
+tls_conn_version(const struct tls_conn *c)
+{
+	return mbedtls_ssl_get_version(&c->ssl);
+}
+
+const char *
+tls_conn_ciphersuite(const struct tls_conn *c)
+{
+	return mbedtls_ssl_get_ciphersuite(&c->ssl);
+}
+
+const char *
+tls_conn_alpn(const struct tls_conn *c)
+{
+	return mbedtls_ssl_get_alpn_protocol(&c->ssl);
+}
+
+const char *
+tls_conn_sni(const struct tls_conn *c)
+{
+	return c->sni;
+}
