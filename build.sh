@@ -27,7 +27,7 @@ OUT=$ROOT/out
 CACHE=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}
 JOBS=$(nproc 2>/dev/null || echo 2)
 # Bump when a dependency recipe below changes: it is part of the cache key.
-RECIPE_VERSION=3
+RECIPE_VERSION=4
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -136,6 +136,11 @@ build_deps() {
 		cmake --build "$work/mbedtls/b" -j"$JOBS" >>"$work/mbedtls.log" 2>&1 &&
 		cmake --install "$work/mbedtls/b" >>"$work/mbedtls.log" 2>&1 ||
 		die "mbedTLS build failed, see $work/mbedtls.log"
+	# build_info.h does #include MBEDTLS_CONFIG_FILE, and a quoted include
+	# is looked up next to build_info.h first: the installed upstream
+	# default config would win over tls/ and our code would see other
+	# struct layouts than the library.  Install ours in its place.
+	cp "$ROOT/tls/mbedtls_config.h" "$prefix/include/mbedtls/mbedtls_config.h"
 
 	unpack c-ares "$work/cares"
 	cmake -S "$work/cares/src" -B "$work/cares/b" "${cmake_common[@]}" \

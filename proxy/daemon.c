@@ -214,8 +214,8 @@ daemon_certstore_load(const struct config *cfg, char *err, size_t errlen)
 	tc.internal_key_path = cfg->gateway.enabled ? cfg->gateway.key : NULL;
 	tc.ticket_lifetime_s = (uint32_t)cfg->tls.ticket_rotate_s;
 	store = tls_certstore_load(&tc, why, sizeof(why));
-	if (store == NULL)
-		snprintf(err, errlen, "%s: tls: %s", cfg->source, why);
+	if (store == NULL && snprintf(err, errlen, "%s: tls: %s", cfg->source, why) >= (int)errlen)
+		err[errlen - 1] = '\0';	/* a cut message still names the file */
 	return store;
 }
 
