@@ -12,6 +12,7 @@
  * answering), 2 usage error.  Arguments are untrusted like any input:
  * unknown options and missing values are usage errors, never guesses.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,9 @@ main(int argc, char **argv)
 	struct cli_opts o;
 	const char *cmd;
 
+	/* A peer that vanishes must cost a write error (EPIPE), not the
+	 * process: libuv leaves SIGPIPE's default action in place. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

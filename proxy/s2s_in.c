@@ -14,12 +14,20 @@
  *   S2S_IN_WAIT_HEADER    -> again, now inside TLS (RFC 6120 §5.4.3.3
  *                            stream restart)
  *   S2S_IN_WAIT_AUTH      -> TLS is up and features were sent
+ *   S2S_IN_GATEWAY_OPEN   -> internal listener only: the gateway, known by
+ *                            its pinned key, has opened its stream
  *   S2S_IN_CLOSING        -> our last bytes are being flushed
  *   S2S_IN_CLOSED         -> handles closed, waiting for libuv's close_cb
  *
- * Authentication (SASL EXTERNAL, dialback) and relaying to the gateway
- * are not part of this build: after TLS the stream offers no further
- * features and refuses stanzas with <not-authorized/>.
+ * Streams on the internal listener are the gateway's: mutual TLS from the
+ * first byte, accepted only if its key matches a configured SPKI pin, and
+ * its stream must come from a hosted domain.
+ *
+ * Authentication of remote servers (SASL EXTERNAL, dialback) and routing
+ * between the two sides are not part of this build: after TLS an external
+ * stream offers no further features and refuses stanzas with
+ * <not-authorized/>; stanzas from the gateway are bounced to their sender
+ * with <service-unavailable/> (RFC 6120 §8.3.3.19), never dropped.
  *
  * The bytes before <proceed/> are parsed as XML and never reach TLS; the
  * bytes after it go only to TLS: data pipelined behind <starttls/> is a
@@ -43,6 +51,7 @@
 #include <sys/random.h>
 #include <netinet/in.h>
 
+#include "bounce.h"
 #include "domain.h"
 #include "log.h"
 #include "netaddr.h"
@@ -60,6 +69,7 @@ enum s2s_in_state {
 	S2S_IN_WAIT_STARTTLS,
 	S2S_IN_TLS_HANDSHAKE,
 	S2S_IN_WAIT_AUTH,
+	S2S_IN_GATEWAY_OPEN,
 	S2S_IN_CLOSING,
 	S2S_IN_CLOSED,
 };
@@ -69,6 +79,7 @@ static const char *const s2s_in_state_names[] = {
 	[S2S_IN_WAIT_STARTTLS] = "wait_starttls",
 	[S2S_IN_TLS_HANDSHAKE] = "tls_handshake",
 	[S2S_IN_WAIT_AUTH] = "wait_auth",
+	[S2S_IN_GATEWAY_OPEN] = "gateway_open",
 	[S2S_IN_CLOSING] = "closing",
 	[S2S_IN_CLOSED] = "closed",
 };
@@ -331,6 +342,69 @@ s2s_in_take_domain(const struct xmlstream_str *v, char *out, size_t cap)
 	return domain_canonicalize(v->p, v->len, out, cap, why, sizeof(why));
 }
 
+/* The gateway's own stream: it speaks for a hosted domain ('from') to a
+ * remote one ('to').  Its key was pinned, so the post-authentication
+ * stanza limit applies. */
+static void
+s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	const struct config_limits *lim = &s->edge->cfg->limits;
+	struct xmlstream_limits xl;
+
+	if (s2s_in_take_domain(&ev->from, s->remote_domain, sizeof(s->remote_domain)) < 0 ||
+	    !s2s_in_is_hosted(s, s->remote_domain)) {
+		s->remote_domain[0] = '\0';
+		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "the gateway must speak for a hosted domain");
+		return;
+	}
+	if (s2s_in_take_domain(&ev->to, s->local_domain, sizeof(s->local_domain)) < 0) {
+		s->local_domain[0] = '\0';
+		s2s_in_fail(s, STREAM_ERR_HOST_UNKNOWN, "'to' is not a domain name");
+		return;
+	}
+	xl.stanza_max = (size_t)lim->stanza_size;
+	xl.depth_max = (size_t)lim->max_depth;
+	xl.attrs_max = (size_t)lim->max_attributes;
+	xl.name_max = (size_t)lim->max_name_length;
+	if (xmlstream_set_limits(s->xs, &xl) < 0) {
+		s2s_in_fail(s, STREAM_ERR_INTERNAL_SERVER_ERROR, "bad limits");
+		return;
+	}
+	log_event(LOG_INFO, "s2s_in.gateway_open", "peer", s->peer, "from", s->remote_domain,
+	    "to", s->local_domain, "id", s->stream_id, NULL);
+	s2s_in_send_header(s);
+	s2s_in_sendstr(s, "<stream:features/>");
+	s2s_in_enter_state(s, S2S_IN_GATEWAY_OPEN);
+}
+
+/* A stanza from the gateway for a remote domain: outgoing federation is
+ * not built yet, so it goes back to its sender, never into a void. */
+static void
+s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	char out[BOUNCE_MAX];
+	size_t len;
+
+	switch (bounce_write(ev, "service-unavailable", "cancel",
+	    "outgoing federation is not available in this xmpp-edge build",
+	    out, sizeof(out), &len)) {
+	case BOUNCE_WRITTEN:
+		log_event(LOG_INFO, "s2s_in.bounce", "peer", s->peer,
+		    "condition", "service-unavailable", "to", s->local_domain, NULL);
+		s2s_in_send(s, out, len);
+		break;
+	case BOUNCE_IS_ERROR:
+		log_event(LOG_INFO, "s2s_in.error_stanza_not_answered", "peer", s->peer, NULL);
+		break;
+	case BOUNCE_NOT_A_STANZA:
+		s2s_in_fail(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
+		break;
+	case BOUNCE_TOO_LONG:
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "stanza addresses too long to bounce");
+		break;
+	}
+}
+
 static void
 s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 {
@@ -340,6 +414,10 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	    s2s_in_take_domain(&ev->from, s->remote_domain, sizeof(s->remote_domain)) < 0) {
 		s->remote_domain[0] = '\0';
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "'from' is not a domain name");
+		return;
+	}
+	if (s->listener->kind == LISTENER_INTERNAL) {
+		s2s_in_on_gateway_header(s, ev);
 		return;
 	}
 	/* §4.9.3.6 host-unknown: 'to' must name a domain we serve. */
@@ -386,8 +464,14 @@ s2s_in_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 {
 	struct s2s_in *s = ud;
 
-	(void)r;	/* logged by tls.handshake; used once auth exists */
 	s->tls_open = 1;
+	/* The internal link trusts nothing but the pins. */
+	if (s->listener->kind == LISTENER_INTERNAL && r->status != TLS_VERIFY_OK) {
+		log_event(LOG_WARN, "s2s_in.gateway_refused", "peer", s->peer,
+		    "reason", tls_verify_status_str(r->status), "detail", r->detail, NULL);
+		s2s_in_close(s, "gateway key not pinned");
+		return;
+	}
 	/* RFC 6120 §5.4.3.3: a fresh stream follows inside TLS. */
 	xmlstream_restart(s->xs);
 	s->header_sent = 0;
@@ -444,7 +528,8 @@ static int
 s2s_in_tls_begin(struct s2s_in *s)
 {
 	struct tls_conn_params params = {
-		.role = TLS_ROLE_EXTERNAL_SERVER,
+		.role = s->listener->kind == LISTENER_INTERNAL ?
+		    TLS_ROLE_INTERNAL_SERVER : TLS_ROLE_EXTERNAL_SERVER,
 		.direct_tls = s->listener->kind == LISTENER_DIRECT_TLS,
 		.peer_addr = s->peer,
 	};
@@ -482,6 +567,10 @@ static void
 s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	s->edge->stats.stanzas_in++;
+	if (s->state == S2S_IN_GATEWAY_OPEN) {
+		s2s_in_on_gateway_stanza(s, ev);
+		return;
+	}
 	if (s->state == S2S_IN_WAIT_STARTTLS && str_eq(&ev->name, "starttls") &&
 	    str_eq(&ev->ns, NS_TLS)) {
 		s2s_in_on_starttls(s);
@@ -678,8 +767,9 @@ s2s_in_accept(struct listener *l)
 		return -1;
 	}
 	log_event(LOG_INFO, "s2s_in.accept", "peer", s->peer, "listener", l->addr, NULL);
-	/* XEP-0368: on a Direct TLS listener the first byte is TLS. */
-	if (l->kind == LISTENER_DIRECT_TLS && s2s_in_tls_begin(s) < 0) {
+	/* XEP-0368: on a Direct TLS listener the first byte is TLS; so it
+	 * is on the internal one. */
+	if (l->kind != LISTENER_STARTTLS && s2s_in_tls_begin(s) < 0) {
 		s2s_in_close_handles(s);
 		return 0;
 	}

@@ -84,11 +84,25 @@ def converse(port, data, wait_close=True, timeout=5):
     return out.decode(errors="replace")
 
 
+DAEMONS = []
+
+
+def kill_leftovers():
+    for p in DAEMONS:
+        if p.poll() is None:
+            p.kill()
+
+
+import atexit  # noqa: E402
+atexit.register(kill_leftovers)
+
+
 class Daemon:
     def __init__(self, args, log_name):
         self.log_path = f"{tmp}/{log_name}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([BIN, "run", *args], stdout=self.log, stderr=self.log)
+        DAEMONS.append(self.proc)
 
     def text(self):
         self.log.flush()
@@ -400,7 +414,77 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
 else:
     check("tls.daemon_started", False, d.text()[-1500:])
 
-# --- 5. limits through the real listener -------------------------------------
+# --- 5. the internal link: pinned mutual TLS --------------------------------
+def spki_pin(crt):
+    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", crt], capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub, capture_output=True).stdout
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+GW_CRT, GW_KEY = gen_cert("gateway", "gateway.internal")      # the gateway's key (pinned)
+EDGE_CRT, EDGE_KEY = gen_cert("edge-internal", "edge.internal")  # ours on the internal link
+ROGUE_CRT, ROGUE_KEY = gen_cert("rogue", "gateway.internal")   # same name, other key
+if os.geteuid() == 0:
+    os.chown(EDGE_KEY, 65534, 65534)
+port, iport = free_port(), free_port()
+cfg = f"{tmp}/internal.json"
+write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"]},
+             gateway={"address": "127.0.0.1:9", "pins": [spki_pin(GW_CRT)],
+                      "cert": EDGE_CRT, "key": EDGE_KEY})
+d = Daemon(["-c", cfg], "internal")
+
+
+def gateway_connect(crt, key):
+    ctx = tls_ctx()
+    if crt:
+        ctx.load_cert_chain(crt, key)
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", iport), timeout=5), server_hostname="edge.internal")
+    t.sendall(b"<?xml version='1.0'?><stream:stream " + NS.encode() +
+              b" from='example.com' to='remote.example' version='1.0'>")
+    return t
+
+
+if wait_port(iport, d.proc):
+    t = gateway_connect(GW_CRT, GW_KEY)
+    got = read_until(t, b"<stream:features/>")
+    check("internal.pinned_gateway_accepted", b"from='remote.example'" in got and b"to='example.com'" in got, got)
+    t.sendall(b"<message from='alice@example.com/w' to='bob@remote.example' id='m&amp;1' type='chat'>"
+              b"<body>hi</body></message>")
+    got = read_until(t, b"</message>")
+    check("internal.undeliverable_stanza_bounced",
+          got == b"<message from='bob@remote.example' to='alice@example.com/w' id='m&amp;1' type='error'>"
+                 b"<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                 b"<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>outgoing federation is not available in this "
+                 b"xmpp-edge build</text></error></message>", got)
+    t.sendall(b"<message from='alice@example.com' to='bob@remote.example' type='error'/>"
+              b"<iq from='alice@example.com' to='remote.example' id='q1' type='get'><ping xmlns='urn:xmpp:ping'/></iq>")
+    got = read_until(t, b"</iq>")
+    check("internal.error_stanza_not_answered_iq_bounced",
+          got.startswith(b"<iq from='remote.example' to='alice@example.com' id='q1' type='error'>"), got)
+    t.close()
+    for name, crt, key in [("rogue_key", ROGUE_CRT, ROGUE_KEY), ("no_client_cert", None, None)]:
+        try:
+            t = gateway_connect(crt, key)
+            got = read_until(t, b"<stream:features/>", timeout=3)
+        except (ssl.SSLError, OSError) as e:
+            got = repr(e).encode()
+        check(f"internal.{name}_refused", b"stream:features" not in got, got)
+    time.sleep(0.3)
+    refused = [e for e in d.events() if e.get("event") in ("s2s_in.gateway_refused", "tls.handshake_failed", "s2s_in.tls_failed")]
+    check("internal.refusals_logged_with_reason", len(refused) >= 2, refused)
+    # The peer vanishes while our answer is on its way: EPIPE, not SIGPIPE.
+    for _ in range(5):
+        t = gateway_connect(GW_CRT, GW_KEY)
+        t.close()
+    time.sleep(0.3)
+    check("internal.peer_vanishing_does_not_kill_daemon", d.proc.poll() is None, d.proc.poll())
+    check("internal.sigterm_clean", d.stop() == 0)
+else:
+    check("internal.daemon_started", False, d.text()[-1500:])
+
+# --- 6. limits through the real listener -------------------------------------
 port = free_port()
 cfg = f"{tmp}/limits.json"
 write_config(cfg, port, limits={"max_streams_per_ip": 2, "handshake_timeout_ms": 1000})
@@ -421,7 +505,7 @@ if wait_port(port, d.proc):
     check("limits.refusal_logged", refused and refused[0].get("reason") == "limits.max_streams_per_ip reached", refused)
     d.stop()
 
-# --- 6. start failures are precise ------------------------------------------
+# --- 7. start failures are precise ------------------------------------------
 port = free_port()
 blocker = socket.socket()
 blocker.bind(("127.0.0.1", port))
@@ -435,7 +519,7 @@ blocker.close()
 r = subprocess.run([BIN, "run", "-c", f"{tmp}/absent.json"], capture_output=True, text=True, timeout=20)
 check("start.bad_config_exit_1", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
 
-# --- 7. CLI ---------------------------------------------------------------------
+# --- 8. CLI ---------------------------------------------------------------------
 for name, args, code in [("no-args", [], 2), ("unknown-command", ["frobnicate"], 2),
                          ("run-unknown-option", ["run", "--bogus"], 2), ("check-missing-value", ["check", "-c"], 2),
                          ("help", ["help"], 0), ("help-config", ["help", "config"], 0),
@@ -443,7 +527,7 @@ for name, args, code in [("no-args", [], 2), ("unknown-command", ["frobnicate"],
     r = subprocess.run([BIN, *args], capture_output=True, text=True)
     check(f"cli.{name}", r.returncode == code, (r.returncode, r.stderr))
 
-# --- 8. the static release binary --------------------------------------------
+# --- 9. the static release binary --------------------------------------------
 if os.path.exists(STATIC):
     f = subprocess.run(["file", "-b", STATIC], capture_output=True, text=True).stdout
     size = os.path.getsize(STATIC)

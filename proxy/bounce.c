@@ -1,0 +1,88 @@
+/*
+ * bounce.c - builds stanza error replies (see bounce.h).
+ *
+ * The tokenizer gives decoded attribute values; they are escaped again
+ * here, so whatever bytes a peer put into 'to' or 'id' come back as the
+ * same characters and never as markup.
+ */
+#include "bounce.h"
+
+#include <string.h>
+
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+static int
+put(char *out, size_t cap, size_t *used, const char *s, size_t len)
+{
+	if (len > cap - *used)
+		return -1;
+	memcpy(out + *used, s, len);
+	*used += len;
+	return 0;
+}
+
+static int
+puts_lit(char *out, size_t cap, size_t *used, const char *s)
+{
+	return put(out, cap, used, s, strlen(s));
+}
+
+/* Appends ` NAME='VALUE'` when value is present. */
+static int
+put_attr(char *out, size_t cap, size_t *used, const char *name,
+    const struct xmlstream_str *v)
+{
+	if (v->p == NULL)
+		return 0;
+	if (puts_lit(out, cap, used, " ") < 0 || puts_lit(out, cap, used, name) < 0 ||
+	    puts_lit(out, cap, used, "='") < 0 ||
+	    stream_error_escape(out, cap, used, v->p, v->len) < 0 ||
+	    puts_lit(out, cap, used, "'") < 0)
+		return -1;
+	return 0;
+}
+
+static int
+is_named(const struct xmlstream_str *v, const char *name)
+{
+	return v->p != NULL && v->len == strlen(name) && memcmp(v->p, name, v->len) == 0;
+}
+
+enum bounce_result
+bounce_write(const struct xmlstream_event *ev, const char *condition,
+    const char *type, const char *text, char *out, size_t cap, size_t *outlen)
+{
+	const char *name;
+	size_t used = 0;
+
+	if (is_named(&ev->name, "message"))
+		name = "message";
+	else if (is_named(&ev->name, "presence"))
+		name = "presence";
+	else if (is_named(&ev->name, "iq"))
+		name = "iq";
+	else
+		return BOUNCE_NOT_A_STANZA;
+	if (is_named(&ev->stanza_type, "error"))
+		return BOUNCE_IS_ERROR;
+	if (puts_lit(out, cap, &used, "<") < 0 || puts_lit(out, cap, &used, name) < 0 ||
+	    put_attr(out, cap, &used, "from", &ev->to) < 0 ||
+	    put_attr(out, cap, &used, "to", &ev->from) < 0 ||
+	    put_attr(out, cap, &used, "id", &ev->id) < 0 ||
+	    puts_lit(out, cap, &used, " type='error'><error type='") < 0 ||
+	    puts_lit(out, cap, &used, type) < 0 ||
+	    puts_lit(out, cap, &used, "'><") < 0 ||
+	    puts_lit(out, cap, &used, condition) < 0 ||
+	    puts_lit(out, cap, &used, " xmlns='" NS_STANZAS "'/>") < 0)
+		return BOUNCE_TOO_LONG;
+	if (text != NULL &&
+	    (puts_lit(out, cap, &used, "<text xmlns='" NS_STANZAS "'>") < 0 ||
+	    stream_error_escape(out, cap, &used, text, strlen(text)) < 0 ||
+	    puts_lit(out, cap, &used, "</text>") < 0))
+		return BOUNCE_TOO_LONG;
+	if (puts_lit(out, cap, &used, "</error></") < 0 || puts_lit(out, cap, &used, name) < 0 ||
+	    puts_lit(out, cap, &used, ">") < 0)
+		return BOUNCE_TOO_LONG;
+	*outlen = used;
+	return BOUNCE_WRITTEN;
+}

@@ -1,0 +1,32 @@
+/*
+ * bounce.h - error replies to stanzas that cannot be delivered.
+ *
+ * RFC 6120 §8.3: a stanza that cannot be delivered goes back to its
+ * sender as a stanza of the same kind with type='error', 'to' and 'from'
+ * swapped, the same 'id', and an <error/> naming the defined condition.
+ * Error stanzas are never answered with errors (§8.3.1), so for those
+ * bounce_write reports that nothing is to be sent.
+ */
+#ifndef XE_BOUNCE_H
+#define XE_BOUNCE_H
+
+#include <stddef.h>
+
+#include "xmlstream.h"
+
+#define BOUNCE_MAX 32768	/* bytes of one bounce: JIDs (3071 bytes each, RFC 7622) escaped */
+
+enum bounce_result {
+	BOUNCE_WRITTEN,		/* out holds the error stanza */
+	BOUNCE_NOT_A_STANZA,	/* not message/presence/iq: nothing to send */
+	BOUNCE_IS_ERROR,	/* type='error': must not be answered */
+	BOUNCE_TOO_LONG,	/* does not fit in cap */
+};
+
+/* condition: a stanza error condition of RFC 6120 §8.3.3
+ * ("service-unavailable"); type: "cancel", "wait", ...; text may be NULL. */
+enum bounce_result bounce_write(const struct xmlstream_event *ev,
+    const char *condition, const char *type, const char *text,
+    char *out, size_t cap, size_t *outlen);
+
+#endif
