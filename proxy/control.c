@@ -104,6 +104,11 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "streams_refused", (long long)edge->stats.streams_refused);
 	gen_kv_int(g, "stream_errors_sent", (long long)edge->stats.stream_errors_sent);
 	gen_kv_int(g, "elements_in", (long long)edge->stats.stanzas_in);
+	yajl_gen_string(g, (const unsigned char *)"gateway", 7);
+	yajl_gen_map_open(g);
+	gen_kv_str(g, "state", edge->gateway_state);
+	gen_kv_str(g, "detail", edge->gateway_detail);
+	yajl_gen_map_close(g);
 	yajl_gen_string(g, (const unsigned char *)"domains", 7);
 	yajl_gen_array_open(g);
 	for (i = 0; i < edge->cfg->domain_count; i++)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "default_config.h"
+#include "gateway_link.h"
 #include "log.h"
 #include "s2s_in.h"
 #include "version.h"
@@ -177,6 +178,10 @@ edge_shutdown(struct edge *edge, const char *why)
 	edge->shutting_down_since = (int64_t)uv_now(edge->loop);
 	log_event(LOG_INFO, "daemon.shutdown", "reason", why, NULL);
 	listener_close_all(edge);
+	if (edge->gateway_check != NULL) {
+		gateway_link_cancel(edge->gateway_check);
+		edge->gateway_check = NULL;
+	}
 	for (s = edge->streams; s != NULL; s = next) {
 		next = s2s_in_next(s);
 		s2s_in_shutdown(s);
@@ -186,8 +191,8 @@ edge_shutdown(struct edge *edge, const char *why)
 
 /* The TLS certificate store for cfg: hosted domains' certificates (SNI),
  * the CA bundle, the gateway pins and our internal-link certificate. */
-static struct tls_certstore *
-daemon_certstore_load(const struct config *cfg, char *err, size_t errlen)
+struct tls_certstore *
+edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 {
 	struct tls_cert_paths certs[CONFIG_MAX_DOMAINS];
 	const char *pins[CONFIG_MAX_PINS];
@@ -220,6 +225,32 @@ daemon_certstore_load(const struct config *cfg, char *err, size_t errlen)
 }
 
 static void
+daemon_on_gateway_checked(const struct gateway_link_result *r, void *arg)
+{
+	struct edge *edge = arg;
+
+	edge->gateway_check = NULL;
+	snprintf(edge->gateway_state, sizeof(edge->gateway_state), "%s", r->ok ? "ok" : "failed");
+	snprintf(edge->gateway_detail, sizeof(edge->gateway_detail), "%s%s%s",
+	    r->ok ? "" : r->stage, r->ok ? "" : ": ", r->detail);
+	log_event(r->ok ? LOG_INFO : LOG_WARN, "gateway.link", "address",
+	    edge->cfg->gateway.address, "result", edge->gateway_state,
+	    "stage", r->stage, "detail", r->detail, NULL);
+}
+
+/* Checks the outbound internal link now (start, SIGHUP): the pins and our
+ * certificate are exercised before the first stanza needs them. */
+static void
+daemon_check_gateway(struct edge *edge)
+{
+	if (!edge->cfg->gateway.enabled || edge->gateway_check != NULL)
+		return;
+	snprintf(edge->gateway_state, sizeof(edge->gateway_state), "checking");
+	edge->gateway_check = gateway_link_check(edge->loop, edge->cfg, edge->certs,
+	    daemon_on_gateway_checked, edge);
+}
+
+static void
 daemon_reload(struct edge *edge)
 {
 	char err[CONFIG_ERR_MAX];
@@ -243,7 +274,7 @@ daemon_reload(struct edge *edge)
 		config_free(next);
 		return;
 	}
-	store = daemon_certstore_load(next, err, sizeof(err));
+	store = edge_certstore_load(next, err, sizeof(err));
 	if (store == NULL) {
 		log_event(LOG_ERROR, "config.reload_failed", "error", err,
 		    "result", "keeping the running configuration", NULL);
@@ -253,6 +284,11 @@ daemon_reload(struct edge *edge)
 	/* New handshakes use the new certificates and pins; established
 	 * streams keep a reference to the store they started with. */
 	tls_certstore_swap(&edge->certs, store);
+	/* A running gateway check points into the old configuration. */
+	if (edge->gateway_check != NULL) {
+		gateway_link_cancel(edge->gateway_check);
+		edge->gateway_check = NULL;
+	}
 	if (memcmp(&next->listen, &edge->cfg->listen, sizeof(next->listen)) != 0 ||
 	    strcmp(next->user, edge->cfg->user) != 0 ||
 	    strcmp(next->state_dir, edge->cfg->state_dir) != 0)
@@ -267,6 +303,7 @@ daemon_reload(struct edge *edge)
 	daemon_apply_log_config(next);
 	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source,
 	    "certificates", "replaced", NULL);
+	daemon_check_gateway(edge);
 }
 
 static void
@@ -329,7 +366,7 @@ edge_run(const char *config_path, const char *state_dir)
 		    "state_dir", edge.cfg->state_dir, "cert", edge.cfg->domains[0].cert,
 		    "dialback_secret", edge.cfg->dialback.secret_file,
 		    "note", "loopback only; pass -c FILE for a real deployment", NULL);
-	edge.certs = daemon_certstore_load(edge.cfg, err, sizeof(err));
+	edge.certs = edge_certstore_load(edge.cfg, err, sizeof(err));
 	if (edge.certs == NULL) {
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
@@ -367,6 +404,9 @@ edge_run(const char *config_path, const char *state_dir)
 	uv_signal_start(&edge.sig_term, daemon_on_signal, SIGTERM);
 	uv_signal_start(&edge.sig_int, daemon_on_signal, SIGINT);
 	uv_signal_start(&edge.sig_hup, daemon_on_signal, SIGHUP);
+	snprintf(edge.gateway_state, sizeof(edge.gateway_state), "%s",
+	    edge.cfg->gateway.enabled ? "unchecked" : "none");
+	daemon_check_gateway(&edge);
 	log_event(LOG_INFO, "daemon.ready", NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;

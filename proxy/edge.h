@@ -63,6 +63,12 @@ struct edge {
 	int64_t shutting_down_since;	/* uv_now() at the start */
 
 	struct edge_stats stats;
+
+	/* The last check of the link to the gateway (gateway_link.c). */
+	struct gateway_link *gateway_check;	/* running, or NULL */
+	char gateway_state[16];		/* "unchecked", "ok", "failed" */
+	char gateway_detail[320];
+
 	/* Shared by every TLS stream: records are consumed in the read
 	 * callback, so one buffer serves all (no per-connection cost). */
 	uint8_t read_buf[64 * 1024];
@@ -71,6 +77,9 @@ struct edge {
 /* daemon.c */
 /* config_path NULL: the embedded default, in state_dir (NULL: default). */
 int edge_run(const char *config_path, const char *state_dir);
+/* The TLS certificate store cfg describes (domains, CA, pins, internal
+ * certificate); NULL with "FILE: tls: reason" in err. */
+struct tls_certstore *edge_certstore_load(const struct config *cfg, char *err, size_t errlen);
 /* Starts the graceful shutdown (SIGTERM, SIGINT, control "stop"). */
 void edge_shutdown(struct edge *edge, const char *why);
 

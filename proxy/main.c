@@ -5,6 +5,7 @@
  *   xmpp-edge check   [-c FILE]                     validate, print summary
  *   xmpp-edge status  [-c FILE | --socket PATH] [--quiet]
  *   xmpp-edge resolve [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
+ *   xmpp-edge probe gateway [-c FILE]              the internal link, outbound
  *   xmpp-edge version                               versions of everything linked
  *   xmpp-edge help    [config]                      usage / configuration reference
  *
@@ -26,6 +27,7 @@
 #include "default_config.h"
 #include "dns.h"
 #include "edge.h"
+#include "gateway_link.h"
 #include "log.h"
 #include "version.h"
 
@@ -54,6 +56,8 @@ usage(FILE *out)
 	    "  resolve [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
+	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
+	    "                                    to gateway.address, then a stream header\n"
 	    "  version                           versions of xmpp-edge and its libraries\n"
 	    "  help [config]                     this text, or the configuration reference\n");
 }
@@ -141,6 +145,65 @@ cmd_check(const struct cli_opts *o)
 	return 0;
 }
 
+struct probe_state {
+	int rc;
+};
+
+static void
+probe_on_result(const struct gateway_link_result *r, void *arg)
+{
+	struct probe_state *ps = arg;
+
+	if (r->ok) {
+		printf("gateway: ok: %s\n", r->detail);
+		ps->rc = 0;
+	} else {
+		fprintf(stderr, "gateway: failed at %s: %s\n", r->stage, r->detail);
+		ps->rc = 1;
+	}
+}
+
+/* `probe gateway`: the outbound half of the internal link, checked the
+ * way the daemon uses it (pinned mutual TLS, then a stream header). */
+static int
+cmd_probe(const struct cli_opts *o)
+{
+	char err[CONFIG_ERR_MAX];
+	struct probe_state ps = { .rc = 1 };
+	struct tls_certstore *store = NULL;
+	struct config *cfg;
+	uv_loop_t loop;
+
+	if (o->topic == NULL || strcmp(o->topic, "gateway") != 0) {
+		fprintf(stderr, "xmpp-edge probe: what to probe? (probe gateway [-c FILE])\n");
+		return EXIT_USAGE;
+	}
+	log_setup(LOG_WARN, LOG_FORMAT_AUTO);
+	cfg = load_for_cli(o, 1, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (!cfg->gateway.enabled) {
+		fprintf(stderr, "%s: gateway: no gateway configured\n", cfg->source);
+		goto done;
+	}
+	store = edge_certstore_load(cfg, err, sizeof(err));
+	if (store == NULL) {
+		fprintf(stderr, "%s\n", err);
+		goto done;
+	}
+	uv_loop_init(&loop);
+	if (gateway_link_check(&loop, cfg, store, probe_on_result, &ps) != NULL)
+		uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+done:
+	if (store != NULL)
+		tls_certstore_unref(store);
+	config_free(cfg);
+	return ps.rc;
+}
+
 static int
 cmd_status(const struct cli_opts *o)
 {
@@ -200,6 +263,11 @@ main(int argc, char **argv)
 		if (parse_opts(cmd, argc, argv, "csq", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_status(&o);
+	}
+	if (strcmp(cmd, "probe") == 0) {
+		if (parse_opts(cmd, argc, argv, "ct", &o) < 0)
+			return EXIT_USAGE;
+		return cmd_probe(&o);
 	}
 	if (strcmp(cmd, "resolve") == 0)
 		return resolve_cli_main(argc + 1, argv - 1);	/* argv[0] = "resolve" */

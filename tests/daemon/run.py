@@ -484,6 +484,82 @@ if wait_port(iport, d.proc):
 else:
     check("internal.daemon_started", False, d.text()[-1500:])
 
+# The outbound half: our client to a gateway (a TLS server of the test's
+# own that requires our certificate), accepted only by the gateway's pin.
+import threading  # noqa: E402
+
+
+def gateway_server(crt, key, client_ca):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(client_ca)
+    seen = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                t = ctx.wrap_socket(c, server_side=True)
+                seen.append(t.getpeercert(binary_form=True))
+                hdr = read_until(t, b">", timeout=5)
+                t.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                          b"xmlns:stream='http://etherx.jabber.org/streams' id='gw1' version='1.0'>")
+                time.sleep(0.2)
+                t.close()
+            except (ssl.SSLError, OSError):
+                c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, seen
+
+
+gw, gw_seen = gateway_server(GW_CRT, GW_KEY, EDGE_CRT)
+gw_port = gw.getsockname()[1]
+for name, pins, want_rc, want in [
+    ("pinned", [spki_pin(GW_CRT)], 0, "gateway: ok: TLSv1.3"),
+    ("rotation_overlap", [spki_pin(ROGUE_CRT), spki_pin(GW_CRT)], 0, "stream header answered"),
+    ("wrong_pin", [spki_pin(ROGUE_CRT)], 1, "gateway: failed at tls: "),
+]:
+    cfg = f"{tmp}/probe-{name}.json"
+    write_config(cfg, free_port(), gateway={"address": f"127.0.0.1:{gw_port}", "pins": pins,
+                                              "cert": EDGE_CRT, "key": EDGE_KEY})
+    r = subprocess.run([BIN, "probe", "gateway", "-c", cfg], capture_output=True, text=True, timeout=30)
+    check(f"probe.gateway_{name}", r.returncode == want_rc and want in (r.stdout + r.stderr),
+          (r.returncode, r.stdout, r.stderr))
+check("probe.gateway_saw_our_certificate", gw_seen and gw_seen[0] == subprocess.run(
+    ["openssl", "x509", "-in", EDGE_CRT, "-outform", "der"], capture_output=True).stdout)
+cfg = f"{tmp}/probe-down.json"
+write_config(cfg, free_port(), gateway={"address": f"127.0.0.1:{free_port()}", "pins": [spki_pin(GW_CRT)],
+                                          "cert": EDGE_CRT, "key": EDGE_KEY})
+r = subprocess.run([BIN, "probe", "gateway", "-c", cfg], capture_output=True, text=True, timeout=30)
+check("probe.gateway_down", r.returncode == 1 and "failed at connect: connection refused" in r.stderr, r.stderr)
+r = subprocess.run([BIN, "probe", "gateway"], capture_output=True, text=True, timeout=30)
+check("probe.gateway_none_configured", r.returncode == 1 and "no gateway configured" in r.stderr, r.stderr)
+r = subprocess.run([BIN, "probe", "elsewhere"], capture_output=True, text=True, timeout=30)
+check("probe.usage", r.returncode == 2, r.stderr)
+
+# The daemon checks the link at start and reports it in `status`.
+port = free_port()
+cfg = f"{tmp}/gwcheck.json"
+write_config(cfg, port, gateway={"address": f"127.0.0.1:{gw_port}", "pins": [spki_pin(GW_CRT)],
+                                   "cert": EDGE_CRT, "key": EDGE_KEY})
+d = Daemon(["-c", cfg], "gwcheck")
+if wait_port(port, d.proc):
+    time.sleep(1)
+    link = [e for e in d.events() if e.get("event") == "gateway.link"]
+    check("daemon.gateway_link_checked_at_start", link and link[0].get("result") == "ok", link)
+    r = subprocess.run([BIN, "status", "-c", cfg], capture_output=True, text=True)
+    st = json.loads(r.stdout) if r.returncode == 0 else {}
+    check("status.shows_gateway_link", st.get("gateway", {}).get("state") == "ok", r.stdout + r.stderr)
+    d.stop()
+gw.close()
+
 # --- 6. limits through the real listener -------------------------------------
 port = free_port()
 cfg = f"{tmp}/limits.json"
