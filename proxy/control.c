@@ -6,6 +6,9 @@
  * protocol is one command line in, one JSON document out, then close:
  *
  *   status\n   ->  {"version": ..., "pid": ..., "streams": ...}
+ *   reload\n   ->  {"result": "applied"} or {"result": "failed", "error": ...}
+ *                  (configuration and certificates, as SIGHUP; the
+ *                  command behind `xmpp-edge cert rotate`)
  *
  * The request is bounded (CONTROL_REQUEST_MAX) and a client that does not
  * send a full line in CONTROL_TIMEOUT_MS is dropped.
@@ -135,6 +138,32 @@ control_status_json(struct edge *edge, size_t *outlen)
 	return out;
 }
 
+static char *
+control_result_json(int ok, const char *error, size_t *outlen)
+{
+	const unsigned char *buf;
+	yajl_gen g;
+	char *out = NULL;
+	size_t len;
+
+	g = yajl_gen_alloc(NULL);
+	if (g == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_kv_str(g, "result", ok ? "applied" : "failed");
+	if (error != NULL)
+		gen_kv_str(g, "error", error);
+	yajl_gen_map_close(g);
+	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
+	    (out = malloc(len + 1)) != NULL) {
+		memcpy(out, buf, len);
+		out[len] = '\n';
+		*outlen = len + 1;
+	}
+	yajl_gen_free(g);
+	return out;
+}
+
 static void
 control_on_written(uv_write_t *req, int status)
 {
@@ -179,6 +208,12 @@ control_dispatch(struct control_client *c)
 
 	if (strcmp(c->req, "status") == 0) {
 		out = control_status_json(c->edge, &len);
+	} else if (strcmp(c->req, "reload") == 0) {
+		char err[CONFIG_ERR_MAX];
+		int ok = edge_reload(c->edge, err, sizeof(err)) == 0;
+
+		log_event(LOG_INFO, "control.reload", "result", ok ? "applied" : "failed", NULL);
+		out = control_result_json(ok, ok ? NULL : err, &len);
 	} else {
 		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
 		log_event(LOG_WARN, "control.bad_command", NULL);
@@ -295,8 +330,10 @@ control_close(struct edge *edge)
 }
 
 int
-control_client_status(const char *socket_path, int quiet)
+control_client_command(const char *socket_path, const char *command, int quiet)
 {
+	char line[32];
+	size_t linelen;
 	struct sockaddr_un sun;
 	char reply[CONTROL_REPLY_MAX];
 	size_t got = 0;
@@ -305,18 +342,19 @@ control_client_status(const char *socket_path, int quiet)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "xmpp-edge status: socket path too long: %s\n", socket_path);
+		fprintf(stderr, "xmpp-edge: control socket path too long: %s\n", socket_path);
 		return 2;
 	}
+	linelen = (size_t)snprintf(line, sizeof(line), "%s\n", command);
 	memcpy(sun.sun_path, socket_path, strlen(socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		if (!quiet)
-			fprintf(stderr, "xmpp-edge status: no daemon answers on %s: %s\n",
+			fprintf(stderr, "xmpp-edge: no daemon answers on %s: %s\n",
 			    socket_path, strerror(errno));
 		goto done;
 	}
-	if (write(fd, "status\n", 7) != 7)
+	if (write(fd, line, linelen) != (ssize_t)linelen)
 		goto done;
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -324,7 +362,7 @@ control_client_status(const char *socket_path, int quiet)
 
 		if (poll(&pfd, 1, CONTROL_TIMEOUT_MS) <= 0) {
 			if (!quiet)
-				fprintf(stderr, "xmpp-edge status: no answer within %d ms\n", CONTROL_TIMEOUT_MS);
+				fprintf(stderr, "xmpp-edge: no answer within %d ms\n", CONTROL_TIMEOUT_MS);
 			goto done;
 		}
 		n = read(fd, reply + got, sizeof(reply) - 1 - got);
@@ -337,7 +375,9 @@ control_client_status(const char *socket_path, int quiet)
 			break;
 	}
 	reply[got] = '\0';
-	if (got > 0 && strstr(reply, "\"status\":\"running\"") != NULL)
+	/* The daemon writes these keys itself with yajl_gen (no spaces). */
+	if (got > 0 && (strstr(reply, "\"status\":\"running\"") != NULL ||
+	    strstr(reply, "\"result\":\"applied\"") != NULL))
 		rc = 0;
 	if (!quiet)
 		fputs(reply, stdout);

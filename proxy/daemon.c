@@ -250,36 +250,43 @@ daemon_check_gateway(struct edge *edge)
 	    daemon_on_gateway_checked, edge);
 }
 
-static void
-daemon_reload(struct edge *edge)
+static int
+daemon_load_config(const char *config_path, const char *state_dir, struct config **out,
+    char *err, size_t errlen)
 {
-	char err[CONFIG_ERR_MAX];
+	struct config *cfg;
+
+	if (config_path != NULL) {
+		cfg = config_load_file(config_path, 1, err, errlen);
+		if (cfg != NULL && state_dir_prepare(cfg, err, errlen) < 0) {
+			config_free(cfg);
+			cfg = NULL;
+		}
+	} else {
+		cfg = default_config_load(state_dir, 1, err, errlen);
+	}
+	*out = cfg;
+	return cfg != NULL ? 0 : -1;
+}
+
+/*
+ * Re-reads the configuration (file, or the embedded default's state) and
+ * swaps in the new certificate store.  All or nothing: on any error the
+ * running configuration stays and err says why.  SIGHUP and the control
+ * socket's "reload" (`xmpp-edge cert rotate`) both come here.
+ */
+int
+edge_reload(struct edge *edge, char *err, size_t errlen)
+{
 	struct tls_certstore *store;
 	struct config *next;
 
-	if (edge->config_path == NULL) {
-		log_event(LOG_INFO, "config.reload", "result", "unchanged",
-		    "reason", "running on the embedded default", NULL);
-		return;
-	}
-	next = config_load_file(edge->config_path, 1, err, sizeof(err));
-	if (next == NULL) {
-		log_event(LOG_ERROR, "config.reload_failed", "error", err,
-		    "result", "keeping the running configuration", NULL);
-		return;
-	}
-	if (state_dir_prepare(next, err, sizeof(err)) < 0) {
-		log_event(LOG_ERROR, "config.reload_failed", "error", err,
-		    "result", "keeping the running configuration", NULL);
-		config_free(next);
-		return;
-	}
-	store = edge_certstore_load(next, err, sizeof(err));
+	if (daemon_load_config(edge->config_path, edge->cfg->state_dir, &next, err, errlen) < 0)
+		goto fail;
+	store = edge_certstore_load(next, err, errlen);
 	if (store == NULL) {
-		log_event(LOG_ERROR, "config.reload_failed", "error", err,
-		    "result", "keeping the running configuration", NULL);
 		config_free(next);
-		return;
+		goto fail;
 	}
 	/* New handshakes use the new certificates and pins; established
 	 * streams keep a reference to the store they started with. */
@@ -304,6 +311,11 @@ daemon_reload(struct edge *edge)
 	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source,
 	    "certificates", "replaced", NULL);
 	daemon_check_gateway(edge);
+	return 0;
+fail:
+	log_event(LOG_ERROR, "config.reload_failed", "error", err,
+	    "result", "keeping the running configuration", NULL);
+	return -1;
 }
 
 static void
@@ -311,30 +323,14 @@ daemon_on_signal(uv_signal_t *h, int signum)
 {
 	struct edge *edge = h->data;
 
+	char err[CONFIG_ERR_MAX];
+
 	if (signum == SIGHUP)
-		daemon_reload(edge);
+		(void)edge_reload(edge, err, sizeof(err));	/* logged either way */
 	else
 		edge_shutdown(edge, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static int
-daemon_load_config(const char *config_path, const char *state_dir, struct config **out,
-    char *err, size_t errlen)
-{
-	struct config *cfg;
-
-	if (config_path != NULL) {
-		cfg = config_load_file(config_path, 1, err, errlen);
-		if (cfg != NULL && state_dir_prepare(cfg, err, errlen) < 0) {
-			config_free(cfg);
-			cfg = NULL;
-		}
-	} else {
-		cfg = default_config_load(state_dir, 1, err, errlen);
-	}
-	*out = cfg;
-	return cfg != NULL ? 0 : -1;
-}
 
 int
 edge_run(const char *config_path, const char *state_dir)

@@ -80,6 +80,9 @@ int edge_run(const char *config_path, const char *state_dir);
 /* The TLS certificate store cfg describes (domains, CA, pins, internal
  * certificate); NULL with "FILE: tls: reason" in err. */
 struct tls_certstore *edge_certstore_load(const struct config *cfg, char *err, size_t errlen);
+/* Reloads configuration and certificates (SIGHUP, `cert rotate`); 0, or
+ * -1 with the reason in err and the running configuration kept. */
+int edge_reload(struct edge *edge, char *err, size_t errlen);
 /* Starts the graceful shutdown (SIGTERM, SIGINT, control "stop"). */
 void edge_shutdown(struct edge *edge, const char *why);
 
@@ -90,7 +93,9 @@ void listener_close_all(struct edge *edge);
 /* control.c */
 int control_open(struct edge *edge, char *err, size_t errlen);
 void control_close(struct edge *edge);
-/* `xmpp-edge status`: asks the running daemon, prints its answer. */
-int control_client_status(const char *socket_path, int quiet);
+/* Sends one control command ("status", "reload") to the running daemon
+ * and prints its JSON answer (unless quiet).  Returns 0 when the answer
+ * has "status":"running" (status) or "result":"applied" (reload). */
+int control_client_command(const char *socket_path, const char *command, int quiet);
 
 #endif

@@ -5,6 +5,7 @@
  *   xmpp-edge check   [-c FILE]                     validate, print summary
  *   xmpp-edge status  [-c FILE | --socket PATH] [--quiet]
  *   xmpp-edge resolve [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
+ *   xmpp-edge cert rotate [-c FILE | --socket PATH] reload certificates (control socket)
  *   xmpp-edge probe gateway [-c FILE]              the internal link, outbound
  *   xmpp-edge version                               versions of everything linked
  *   xmpp-edge help    [config]                      usage / configuration reference
@@ -56,6 +57,10 @@ usage(FILE *out)
 	    "  resolve [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
+	    "  cert rotate [-c FILE | --socket PATH]\n"
+	    "                                    make the running daemon load its configured\n"
+	    "                                    certificates and pins again (as SIGHUP);\n"
+	    "                                    live streams keep theirs\n"
 	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
 	    "                                    to gateway.address, then a stream header\n"
 	    "  version                           versions of xmpp-edge and its libraries\n"
@@ -204,15 +209,17 @@ done:
 	return ps.rc;
 }
 
+/* `status` and `cert rotate`: one command to the daemon's control socket,
+ * found through the configuration (or given with --socket). */
 static int
-cmd_status(const struct cli_opts *o)
+cmd_control(const struct cli_opts *o, const char *command)
 {
 	char err[CONFIG_ERR_MAX], path[CONFIG_PATH_MAX + 16];
 	struct config *cfg;
 	int rc;
 
 	if (o->socket != NULL)
-		return control_client_status(o->socket, o->quiet);
+		return control_client_command(o->socket, command, o->quiet);
 	cfg = load_for_cli(o, 0, err, sizeof(err));
 	if (cfg == NULL) {
 		if (!o->quiet)
@@ -224,7 +231,7 @@ cmd_status(const struct cli_opts *o)
 	else
 		snprintf(path, sizeof(path), "%s/control.sock", cfg->state_dir);
 	config_free(cfg);
-	rc = control_client_status(path, o->quiet);
+	rc = control_client_command(path, command, o->quiet);
 	return rc;
 }
 
@@ -262,7 +269,16 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "status") == 0) {
 		if (parse_opts(cmd, argc, argv, "csq", &o) < 0)
 			return EXIT_USAGE;
-		return cmd_status(&o);
+		return cmd_control(&o, "status");
+	}
+	if (strcmp(cmd, "cert") == 0) {
+		if (parse_opts(cmd, argc, argv, "csqt", &o) < 0)
+			return EXIT_USAGE;
+		if (o.topic == NULL || strcmp(o.topic, "rotate") != 0) {
+			fprintf(stderr, "xmpp-edge cert: unknown subcommand (cert rotate [-c FILE | --socket PATH])\n");
+			return EXIT_USAGE;
+		}
+		return cmd_control(&o, "reload");
 	}
 	if (strcmp(cmd, "probe") == 0) {
 		if (parse_opts(cmd, argc, argv, "ct", &o) < 0)

@@ -120,6 +120,14 @@
 #define MBEDTLS_SSL_TICKET_C
 #define MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
 #define MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH
+/* Record buffers.  Input stays at the protocol maximum (16 KiB): a TLS 1.3
+ * peer may send full records and mbedTLS 3.6 cannot negotiate smaller ones
+ * in 1.3.  Output is ours to choose: 8 KiB records cost nothing in
+ * throughput and save 8 KiB per connection (tls/MEMORY.md).  It must hold
+ * our largest handshake message, the Certificate chain: 8 KiB fits a leaf
+ * plus two RSA-4096 intermediates. */
+#define MBEDTLS_SSL_IN_CONTENT_LEN 16384
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 8192
 #define MBEDTLS_SSL_ALL_ALERT_MESSAGES
 #define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE /* identity checks after handshake */
 

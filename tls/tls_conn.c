@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include <mbedtls/error.h>
+#include <mbedtls/platform.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
@@ -141,7 +142,7 @@ bio_send(void *ctx, const unsigned char *buf, size_t len)
 	size_t n;
 
 	if (c->out == NULL) {
-		c->out = malloc(TLS_OUT_BUF_CAP);
+		c->out = mbedtls_calloc(1, TLS_OUT_BUF_CAP);
 		if (c->out == NULL)
 			return MBEDTLS_ERR_SSL_ALLOC_FAILED;
 		c->out_len = 0;
@@ -186,7 +187,7 @@ conn_flush(struct tls_conn *c)
 	c->out_len = 0;
 	if (len > 0 && c->cb.on_ciphertext != NULL)
 		c->cb.on_ciphertext(c->ud, out, len);
-	free(out);
+	mbedtls_free(out);
 }
 
 /* --- verification -------------------------------------------------------- */
@@ -590,7 +591,8 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 		    "configured");
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	/* mbedtls_calloc: the memory accounting (tls/MEMORY.md) sees it. */
+	if ((c = mbedtls_calloc(1, sizeof(*c))) == NULL) {
 		tls_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -643,7 +645,7 @@ fail:
 	mbedtls_ssl_free(&c->ssl);
 	if (c->store != NULL)
 		tls_certstore_unref(c->store);
-	free(c);
+	mbedtls_free(c);
 	return NULL;
 }
 
@@ -741,9 +743,9 @@ tls_conn_free(struct tls_conn *c)
 		return;
 	}
 	mbedtls_ssl_free(&c->ssl);
-	free(c->out);
+	mbedtls_free(c->out);
 	tls_certstore_unref(c->store);
-	free(c);
+	mbedtls_free(c);
 }
 
 void

@@ -405,6 +405,23 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
           and tls2.getpeercert(binary_form=True) == subprocess.run(
               ["openssl", "x509", "-in", NEW_CRT, "-outform", "der"], capture_output=True).stdout)
     tls2.close()
+    # The same through the control socket: `xmpp-edge cert rotate`.
+    CRT3, KEY3 = gen_cert("rotated-again", "example.org")
+    if os.geteuid() == 0:
+        os.chown(KEY3, 65534, 65534)
+    domains[1] = {"name": "example.org", "cert": CRT3, "key": KEY3}
+    write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
+    r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
+    tls3, _ = direct_tls(dport, "example.org")
+    check("rotation.cert_rotate_cli", r.returncode == 0 and '"result":"applied"' in r.stdout
+          and tls3.getpeercert(binary_form=True) == subprocess.run(
+              ["openssl", "x509", "-in", CRT3, "-outform", "der"], capture_output=True).stdout, (r, ))
+    tls3.close()
+    os.chmod(KEY3, 0o644)
+    r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
+    check("rotation.cert_rotate_refuses_bad_key", r.returncode == 1 and '"result":"failed"' in r.stdout
+          and "readable by group or others" in r.stdout, r)
+    os.chmod(KEY3, 0o600)
     live.sendall(b"</stream:stream>")
     tail = read_until(live, b"</stream:stream>")
     check("rotation.live_stream_survives", tail.endswith(b"</stream:stream>"), tail)

@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# appliance/build-image.sh - builds the flashable xmpp-edge appliance image.
+#
+#   appliance/build-image.sh BINARY OUTDIR
+#
+# BINARY is the static (musl) xmpp-edge; `./build.sh appliance` passes
+# out/xmpp-edge and out/appliance.  Writes into OUTDIR:
+#
+#   xmpp-edge-appliance.img  raw disk image to flash (GPT: 1 = EFI system
+#                            partition "xe-esp", 2 = ext4 data "xe-data")
+#   esp.img                  the EFI partition alone: an update writes it over
+#                            partition 1 and keeps the data partition
+#   data.img                 the data partition as first flashed
+#   vmlinuz, initrd.img      the kernel and initramfs inside esp.img
+#   manifest.txt             kernel package, sizes and SHA-256 of the above
+#
+# Environment (all optional):
+#   XE_KERNEL_FLAVOUR  cloud-amd64 (default: virtual machines) or amd64
+#                      (bare metal: adds common NIC and disk drivers)
+#   XE_NETWORK_CONF    network.conf to put on the data partition
+#                      (default appliance/network.conf.example)
+#   XE_DAEMON_CONF     xmpp-edge JSON configuration for the data partition
+#                      (default appliance/xmpp-edge.json); paths in it refer
+#                      to the running appliance (/data/certs/..., /data/state)
+#   XE_CERTS_DIR       directory copied to the data partition's certs/
+#                      (certificates and keys named by XE_DAEMON_CONF).
+#                      Unset: a self-signed placeholder for example.com is
+#                      generated, to be replaced before deployment
+#   XE_CMDLINE_EXTRA   appended to the kernel command line
+#   XE_ESP_MIB         EFI partition size (default 32; fixed at first flash,
+#                      so it leaves room for bigger kernels in updates)
+#   XE_DATA_MIB        data partition size (default 16)
+#   XE_CACHE_DIR       download cache (default ~/.cache/xmpp-edge); Debian
+#                      packages land in $XE_CACHE_DIR/appliance
+#
+# Needs root only for apt-get (installing the host tools it lacks and
+# `apt-get download`, which checks each .deb against Debian's signed
+# package index) and to give files on the data partition their numeric
+# owners.  No loop mounts: the file systems are made with mkfs.vfat + mtools
+# and mkfs.ext4 -d, the partition table with sfdisk, and put together with dd.
+set -eu
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build-image.sh: %s\n' "$*" >&2; exit 1; }
+
+[ $# -eq 2 ] || die "usage: appliance/build-image.sh BINARY OUTDIR"
+BIN=$(readlink -f "$1")
+OUTDIR=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+[ -x "$BIN" ] || die "$1: no such executable (run ./build.sh first)"
+
+FLAVOUR=${XE_KERNEL_FLAVOUR:-cloud-amd64}
+NETWORK_CONF=${XE_NETWORK_CONF:-$HERE/network.conf.example}
+DAEMON_CONF=${XE_DAEMON_CONF:-$HERE/xmpp-edge.json}
+CERTS_DIR=${XE_CERTS_DIR:-}
+ESP_MIB=${XE_ESP_MIB:-32}
+DATA_MIB=${XE_DATA_MIB:-16}
+CACHE=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}/appliance
+CMDLINE="console=tty0 console=ttyS0,115200 quiet panic=10 ${XE_CMDLINE_EXTRA:-}"
+# Same numeric account as appliance/init.c (SERVICE_UID) and the Dockerfile.
+SERVICE_UID=5269
+# Fixed identifiers and timestamps make the image reproducible.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+DISK_GUID=5e6d6f9a-4c1b-4b7e-9d4a-786d70702d65
+ESP_UUID=5e6d6f9a-4c1b-4b7e-9d4a-000000000001
+DATA_UUID=5e6d6f9a-4c1b-4b7e-9d4a-000000000002
+export SOURCE_DATE_EPOCH
+
+case $FLAVOUR in
+cloud-amd64 | amd64) ;;
+*) die "XE_KERNEL_FLAVOUR must be cloud-amd64 or amd64, not '$FLAVOUR'" ;;
+esac
+
+# Modules the initramfs loads, by name; dependencies are added and ordered
+# below.  Drivers built into the kernel are skipped silently.
+MODULES="virtio_pci virtio_blk virtio_scsi sd_mod virtio_net virtio-rng
+	button evdev"
+if [ "$FLAVOUR" = amd64 ]; then
+	# ext4 asks the crypto API for crc32c; with no modprobe it must be loaded.
+	MODULES="$MODULES ahci nvme crc32c_generic crc32c-intel ext4 e1000 e1000e igb igc ixgbe r8169 tg3
+		bnxt_en vmxnet3"
+fi
+
+# --- host tools ---------------------------------------------------------------
+
+# tool COMMAND PACKAGE: install PACKAGE when COMMAND is missing.
+APT_UPDATED=
+tool() {
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "$1 missing; as root: apt-get install $2"
+	if [ -z "$APT_UPDATED" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
+		APT_UPDATED=1
+	fi
+	say "installing $2"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >&2 ||
+		die "apt-get install $2 failed"
+}
+tool musl-gcc musl-tools
+tool mkfs.vfat dosfstools
+tool mcopy mtools
+tool sfdisk fdisk
+tool mkfs.ext4 e2fsprogs
+tool cpio cpio
+tool zstd zstd
+tool modinfo kmod
+tool file file
+tool gcc gcc
+tool openssl openssl
+# needs_file FILE PACKAGE: install PACKAGE when FILE is missing.
+needs_file() { [ -f "$1" ] || tool "/nonexistent/$2" "$2"; }
+needs_file /usr/include/linux/input.h linux-libc-dev
+needs_file /etc/ssl/certs/ca-certificates.crt ca-certificates
+PATH=$PATH:/usr/sbin:/sbin
+file -L "$BIN" | grep -Eq 'statically linked|static-pie linked' ||
+	die "$BIN is not statically linked; the initramfs has no libraries"
+
+# --- Debian packages: kernel and systemd-boot -------------------------------
+
+mkdir -p "$CACHE"
+# deb_fetch PACKAGE: prints the path of the unpacked package (cached).
+deb_fetch() {
+	local pkg=$1 deb dir
+	deb=$(ls "$CACHE/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+	if [ -z "$deb" ]; then
+		say "downloading $pkg"
+		(cd "$CACHE" && apt-get download "$pkg" >&2 2>/dev/null) || {
+			[ -n "$APT_UPDATED" ] || { apt-get update -qq >&2 && APT_UPDATED=1; }
+			(cd "$CACHE" && apt-get download "$pkg" >&2)
+		} || die "apt-get download $pkg failed"
+		deb=$(ls "$CACHE/${pkg}_"*.deb | sort -V | tail -n 1)
+	fi
+	dir=$CACHE/x-$(basename "$deb" .deb)
+	if [ ! -d "$dir" ]; then
+		dpkg-deb -x "$deb" "$dir.part" && mv "$dir.part" "$dir"
+	fi
+	echo "$dir"
+}
+
+# linux-image-cloud-amd64 is a metapackage; the kernel is its dependency.
+KPKG=$(apt-cache depends "linux-image-$FLAVOUR" 2>/dev/null |
+	sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
+if [ -z "$KPKG" ]; then
+	# No package index yet (fresh machine), or offline: use the cache.
+	[ -n "$APT_UPDATED" ] || { apt-get update -qq >&2 && APT_UPDATED=1; } || true
+	KPKG=$(apt-cache depends "linux-image-$FLAVOUR" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
+fi
+[ -n "$KPKG" ] || die "cannot resolve linux-image-$FLAVOUR (apt-get update?)"
+KDIR=$(deb_fetch "$KPKG")
+KVER=${KPKG#linux-image-}
+VMLINUZ=$KDIR/boot/vmlinuz-$KVER
+MODDIR=$KDIR/lib/modules/$KVER
+[ -f "$VMLINUZ" ] || die "$KPKG has no $VMLINUZ"
+SDBOOT=$(deb_fetch systemd-boot-efi)/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+[ -f "$SDBOOT" ] || die "systemd-boot-efi has no systemd-bootx64.efi"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/xe-appliance.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+
+# --- init --------------------------------------------------------------------
+
+say "building init (musl-gcc -static)"
+# musl-gcc sees only musl's headers; init.c needs the kernel's UAPI headers.
+mkdir -p "$WORK/kh"
+ln -s /usr/include/linux "$WORK/kh/linux"
+ln -s "/usr/include/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/asm" "$WORK/kh/asm"
+ln -s /usr/include/asm-generic "$WORK/kh/asm-generic"
+musl-gcc -static -Os -std=c11 -Wall -Wextra -Werror -isystem "$WORK/kh" \
+	-o "$WORK/init" "$HERE/init.c"
+strip "$WORK/init"
+"$WORK/init" --check-network "$NETWORK_CONF" >/dev/null ||
+	die "$NETWORK_CONF is not a valid network.conf (see above)"
+
+# --- initramfs -------------------------------------------------------------------
+
+say "collecting modules from $KPKG"
+# Index module name -> path (names compare with '-' and '_' alike).
+declare -A MODPATH
+while IFS= read -r f; do
+	n=$(basename "$f" .ko)
+	MODPATH[${n//-/_}]=$f
+done < <(find "$MODDIR/kernel" -name '*.ko')
+ORDER=()
+declare -A SEEN
+# Depth-first, dependencies first: the order finit_module needs.
+visit() {
+	local n=${1//-/_} f d
+	[ -n "${SEEN[$n]:-}" ] && return 0
+	SEEN[$n]=1
+	f=${MODPATH[$n]:-}
+	if [ -z "$f" ]; then
+		grep -q "/${n}.ko\$\|/${1}.ko\$" "$MODDIR/modules.builtin" 2>/dev/null ||
+			say "note: module $1 is neither built in nor shipped by $KPKG"
+		return 0
+	fi
+	for d in $(modinfo -F depends "$f" | tr ',' ' '); do visit "$d"; done
+	ORDER+=("$f")
+}
+for m in $MODULES; do visit "$m"; done
+
+R=$WORK/root
+mkdir -p "$R"/{bin,dev,proc,sys,run,tmp,data,etc/ssl/certs,lib/modules}
+install -m 0755 "$WORK/init" "$R/init"
+install -m 0755 "$BIN" "$R/bin/xmpp-edge"
+: >"$R/etc/modules.load"
+for f in "${ORDER[@]}"; do
+	cp "$f" "$R/lib/modules/"
+	echo "/lib/modules/$(basename "$f")" >>"$R/etc/modules.load"
+done
+install -m 0644 "$NETWORK_CONF" "$R/etc/network.conf"
+install -m 0644 /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/ca-certificates.crt"
+printf 'root:x:0:0:root:/:/nonexistent\nxmpp-edge:x:%d:%d:xmpp-edge:/data/state:/nonexistent\n' \
+	$SERVICE_UID $SERVICE_UID >"$R/etc/passwd"
+printf 'root:x:0:\nxmpp-edge:x:%d:\n' $SERVICE_UID >"$R/etc/group"
+printf '127.0.0.1 localhost\n::1 localhost\n' >"$R/etc/hosts"
+ln -s /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/cert.pem"
+find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+# zstd: small, and fast to unpack even under software emulation.
+(cd "$R" && find . -mindepth 1 | LC_ALL=C sort |
+	cpio --quiet -o -H newc -R 0:0 --reproducible) | zstd -q -19 -T0 >"$WORK/initrd.img"
+say "initramfs: ${#ORDER[@]} modules, $(du -k "$WORK/initrd.img" | cut -f1) KiB"
+
+# --- EFI system partition ------------------------------------------------------
+
+say "building the EFI system partition (${ESP_MIB} MiB, systemd-boot)"
+ESP=$WORK/esp.img
+rm -f "$ESP"
+mkfs.vfat -C -n XE-ESP -i 5e6d0001 "$ESP" $((ESP_MIB * 1024)) >/dev/null
+export MTOOLS_SKIP_CHECK=1
+mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/xmpp-edge
+printf 'default xmpp-edge.conf\ntimeout 0\neditor no\n' >"$WORK/loader.conf"
+cat >"$WORK/entry.conf" <<EOF
+title   xmpp-edge appliance ($KVER)
+linux   /xmpp-edge/vmlinuz
+initrd  /xmpp-edge/initrd.img
+options $CMDLINE
+EOF
+mcopy -i "$ESP" -m "$SDBOOT" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$ESP" -m "$WORK/loader.conf" ::/loader/loader.conf
+mcopy -i "$ESP" -m "$WORK/entry.conf" ::/loader/entries/xmpp-edge.conf
+mcopy -i "$ESP" -m "$VMLINUZ" ::/xmpp-edge/vmlinuz ||
+	die "kernel does not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
+mcopy -i "$ESP" -m "$WORK/initrd.img" ::/xmpp-edge/initrd.img ||
+	die "initramfs does not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
+
+# --- data partition ----------------------------------------------------------------
+
+say "building the data partition (${DATA_MIB} MiB ext4)"
+D=$WORK/data
+mkdir -p "$D/etc" "$D/certs" "$D/state"
+install -m 0644 "$NETWORK_CONF" "$D/etc/network.conf"
+install -m 0644 "$DAEMON_CONF" "$D/etc/xmpp-edge.json"
+if [ -n "$CERTS_DIR" ]; then
+	cp -R "$CERTS_DIR"/. "$D/certs/"
+else
+	say "no XE_CERTS_DIR: generating a self-signed placeholder certificate for example.com"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+		-subj /CN=example.com -addext subjectAltName=DNS:example.com \
+		-keyout "$D/certs/example.com.key" -out "$D/certs/example.com.crt" 2>/dev/null ||
+		die "openssl could not generate the placeholder certificate"
+fi
+# Keys readable by the daemon's user only (it refuses group/other-readable
+# keys); certificates world-readable.
+for f in "$D"/certs/*; do
+	[ -f "$f" ] || continue
+	case $f in *.key | *key.pem) chmod 0600 "$f" ;; *) chmod 0644 "$f" ;; esac
+done
+if [ "$(id -u)" -eq 0 ]; then
+	chown -R $SERVICE_UID:$SERVICE_UID "$D/certs" "$D/state"
+fi
+chmod 0750 "$D/certs"
+chmod 0700 "$D/state"
+# Check the configuration against the files it names, with /data/ mapped
+# to the staging directory.
+sed "s|\"/data/|\"$D/|g" "$DAEMON_CONF" >"$WORK/check.json"
+if ! "$BIN" check -c "$WORK/check.json" >"$WORK/check.log" 2>&1; then
+	cat "$WORK/check.log" >&2
+	die "$DAEMON_CONF: rejected by '$BIN check' (paths under /data/ read from the staging directory)"
+fi
+find "$D" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+rm -f "$WORK/data.img"
+# ext4 with its journal: the state directory survives a power cut.
+E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -L xe-data -U "$DATA_UUID" \
+	-E root_owner=0:0,hash_seed=$DATA_UUID -d "$D" "$WORK/data.img" "${DATA_MIB}M" >/dev/null
+
+# --- disk ------------------------------------------------------------------------
+
+say "assembling the disk image"
+IMG=$OUTDIR/xmpp-edge-appliance.img
+ESP_START=2048                      # 1 MiB alignment
+ESP_SECT=$((ESP_MIB * 2048))
+DATA_START=$((ESP_START + ESP_SECT))
+DATA_SECT=$((DATA_MIB * 2048))
+# Room for the backup GPT (33 sectors) rounded up to 1 MiB.
+TOTAL_SECT=$((DATA_START + DATA_SECT + 2048))
+rm -f "$IMG"
+truncate -s $((TOTAL_SECT * 512)) "$IMG"
+sfdisk -q --no-reread --no-tell-kernel "$IMG" <<EOF
+label: gpt
+label-id: $DISK_GUID
+unit: sectors
+first-lba: 2048
+start=$ESP_START, size=$ESP_SECT, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=$ESP_UUID, name="xe-esp"
+start=$DATA_START, size=$DATA_SECT, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$DATA_UUID, name="xe-data"
+EOF
+dd if="$WORK/esp.img" of="$IMG" bs=512 seek=$ESP_START conv=notrunc status=none
+dd if="$WORK/data.img" of="$IMG" bs=512 seek=$DATA_START conv=notrunc status=none
+
+cp "$WORK/esp.img" "$WORK/data.img" "$WORK/initrd.img" "$OUTDIR/"
+cp "$VMLINUZ" "$OUTDIR/vmlinuz"
+KDEB=$(ls "$CACHE/${KPKG}_"*.deb | sort -V | tail -n 1)
+{
+	echo "kernel_package $(basename "$KDEB")"
+	echo "systemd_boot $(ls "$CACHE"/systemd-boot-efi_*.deb | sort -V | tail -n 1 | xargs basename)"
+	echo "cmdline $CMDLINE"
+	echo "modules $(for f in "${ORDER[@]}"; do basename "$f" .ko; done | tr '\n' ' ')"
+	for f in xmpp-edge-appliance.img esp.img data.img vmlinuz initrd.img; do
+		echo "file $f $(stat -c %s "$OUTDIR/$f") $(sha256sum "$OUTDIR/$f" | cut -d' ' -f1)"
+	done
+	echo "binary $(sha256sum "$BIN" | cut -d' ' -f1)"
+} >"$OUTDIR/manifest.txt"
+say "wrote $IMG ($(($(stat -c %s "$IMG") / 1048576)) MiB; kernel $KVER)"

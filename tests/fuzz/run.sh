@@ -1,0 +1,72 @@
+#!/bin/bash
+# tests/fuzz/run.sh - build the libFuzzer targets and run each for a short
+# smoke period over its seed corpus (tests/fuzz/corpus/<target>/).
+#
+#   XE_ROOT             repository root (default: two levels up)
+#   XE_OUT              build output root (default: $XE_ROOT/out)
+#   FUZZ_SMOKE_SECONDS  seconds per target (default 15)
+#
+# A target passes when libFuzzer exits 0 (no crash, leak, sanitizer report
+# or timeout).  New inputs found go to a scratch corpus, never into the
+# committed seeds.  Last line: "N passed, N failed".
+set -u
+
+XE_ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+OUT=${XE_OUT:-$XE_ROOT/out}/fuzz
+SECS=${FUZZ_SMOKE_SECONDS:-15}
+CC=${FUZZ_CC:-clang-14}
+CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
+
+# target name -> the proxy/ sources it needs
+declare -A SRCS=(
+	[xmltok]="proxy/xmlstream.c proxy/stream_error.c"
+	[xmlstream]="proxy/xmlstream.c proxy/stream_error.c"
+)
+
+if ! command -v "$CC" >/dev/null 2>&1; then
+	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"
+	echo "0 passed, ${#SRCS[@]} failed"
+	exit 1
+fi
+mkdir -p "$OUT"
+passed=0
+failed=0
+for t in xmltok xmlstream; do
+	bin=$OUT/fuzz_$t
+	srcs=""
+	for f in tests/fuzz/fuzz_$t.c ${SRCS[$t]}; do
+		srcs="$srcs $XE_ROOT/$f"
+	done
+	# Rebuild when any source is newer than the binary.
+	need=0
+	[ -x "$bin" ] || need=1
+	for f in $srcs $XE_ROOT/proxy/*.h; do
+		[ "$f" -nt "$bin" ] && need=1
+	done
+	if [ $need = 1 ]; then
+		echo "fuzz: building $t"
+		# shellcheck disable=SC2086
+		if ! $CC $CFLAGS -I"$XE_ROOT/proxy" -I"$XE_ROOT/tls" \
+		    -I"$XE_ROOT/dns" $srcs -o "$bin"; then
+			echo "FAIL $t (build)"
+			failed=$((failed + 1))
+			continue
+		fi
+	fi
+	scratch=$OUT/corpus_$t
+	mkdir -p "$scratch"
+	echo "fuzz: running $t for ${SECS}s"
+	if "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix="$OUT/crash_${t}_" \
+	    "$scratch" "$XE_ROOT/tests/fuzz/corpus/$t" >"$OUT/$t.log" 2>&1; then
+		echo "ok   $t ($(grep -m1 stat::number_of_executed_units \
+		    "$OUT/$t.log" | awk '{print $2}') executions)"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $t (see $OUT/$t.log)"
+		tail -n 30 "$OUT/$t.log"
+		failed=$((failed + 1))
+	fi
+done
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]
