@@ -193,9 +193,11 @@ s2s_in_send_header(struct s2s_in *s)
 		return;
 	s->header_sent = 1;
 	n = snprintf(out, sizeof(out),
+	    /* No xmlns:db: declaring it announces dialback (XEP-0220
+	     * §2.4), which this build does not offer yet. */
 	    "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' "
-	    "xmlns:db='jabber:server:dialback' from='%s'%s%s%s id='%s' version='1.0'>",
+	    "from='%s'%s%s%s id='%s' version='1.0'>",
 	    from, s->remote_domain[0] ? " to='" : "", s->remote_domain,
 	    s->remote_domain[0] ? "'" : "", s->stream_id);
 	if (n > 0 && (size_t)n < sizeof(out))
@@ -405,6 +407,23 @@ s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 	}
 }
 
+/* RFC 6120 §13.7.1.2 / RFC 6125: is the certificate the initiating
+ * server presented valid for the domain its stream claims?  This is what
+ * SASL EXTERNAL will rest on; for now it is logged. */
+static void
+s2s_in_check_peer_certificate(struct s2s_in *s)
+{
+	struct tls_verify_result r;
+
+	if (tls_conn_verify_peer(s->tls, s->remote_domain, &r) < 0)
+		return;
+	log_event(r.status == TLS_VERIFY_OK ? LOG_INFO : LOG_WARN, "s2s_in.peer_certificate",
+	    "peer", s->peer, "domain", s->remote_domain,
+	    "result", tls_verify_status_str(r.status),
+	    "matched_by", r.status == TLS_VERIFY_OK ? tls_id_type_str(r.matched_by) : NULL,
+	    "detail", r.detail, NULL);
+}
+
 static void
 s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 {
@@ -429,6 +448,8 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	}
 	log_event(LOG_INFO, "s2s_in.stream_open", "peer", s->peer, "to", s->local_domain,
 	    "from", s->remote_domain[0] ? s->remote_domain : NULL, "id", s->stream_id, NULL);
+	if (s->tls_open && s->remote_domain[0] != '\0')
+		s2s_in_check_peer_certificate(s);
 	s2s_in_send_header(s);
 	if (s->tls == NULL) {
 		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590). */
@@ -583,7 +604,11 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "stanza sent before TLS and authentication");
 		return;
 	}
-	s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "STARTTLS is required first");
+	if (s->state == S2S_IN_WAIT_STARTTLS)
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "STARTTLS is required first");
+	else
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION,
+		    "no authentication mechanism is offered by this xmpp-edge build");
 }
 
 static void
