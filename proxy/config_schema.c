@@ -13,6 +13,7 @@
 #include "config_schema.h"
 
 #include "config.h"
+#include "xmlstream.h"
 
 #define OFF(type, field) offsetof(type, field)
 #define END { .name = NULL }
@@ -133,7 +134,7 @@ static const struct cfg_key partner_keys[] = {
 	  .enum_names = auth_modes, .def = "any",
 	  .help = "Accepted authentication: any (SASL EXTERNAL or dialback), pkix, dialback." },
 	{ .name = "max_stanza_size", .type = CFG_INT, .offset = OFF(struct config_partner, max_stanza_size),
-	  .min = 0, .max = 16 * 1024 * 1024, .def = "0",
+	  .min = 0, .max = XMLSTREAM_STANZA_MAX_CEILING, .def = "0",
 	  .help = "Stanza size limit for this partner, bytes; 0 means limits.stanza_size." },
 	END
 };
@@ -156,11 +157,12 @@ static const struct cfg_key policy_keys[] = {
 static const struct cfg_key limits_keys[] = {
 	LIMIT(stanza_size_preauth, 1024, 1024 * 1024, "10000",
 	    "Largest stanza before the stream is authenticated, bytes (Prosody: 10000)."),
-	LIMIT(stanza_size, 4096, 16 * 1024 * 1024, "524288",
+	LIMIT(stanza_size, 4096, XMLSTREAM_STANZA_MAX_CEILING, "524288",
 	    "Largest stanza on an authenticated stream, bytes (Prosody s2s: 512 KiB)."),
-	LIMIT(max_depth, 4, 1024, "64", "Deepest element nesting inside a stanza."),
-	LIMIT(max_attributes, 4, 1024, "64", "Most attributes on one element."),
-	LIMIT(max_name_length, 16, 4096, "256", "Longest element or attribute name, bytes."),
+	/* The upper bounds are the tokenizer's ceilings (xmlstream.h). */
+	LIMIT(max_depth, 4, XMLSTREAM_DEPTH_MAX_CEILING, "64", "Deepest element nesting inside a stanza."),
+	LIMIT(max_attributes, 4, XMLSTREAM_ATTRS_MAX_CEILING, "64", "Most attributes on one element."),
+	LIMIT(max_name_length, 16, XMLSTREAM_NAME_MAX_CEILING, "256", "Longest element or attribute name, bytes."),
 	LIMIT(max_streams, 1, 1000000, "10000", "Most simultaneous streams (all listeners)."),
 	LIMIT(max_streams_per_ip, 1, 100000, "64", "Most simultaneous inbound streams from one address."),
 	LIMIT(send_queue_bytes, 65536, 64 * 1024 * 1024, "1048576",

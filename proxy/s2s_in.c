@@ -439,6 +439,15 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_on_gateway_header(s, ev);
 		return;
 	}
+	/* Per-partner policy: a domain that may not federate is refused on
+	 * its claim already; proving it would change nothing. */
+	if (s->remote_domain[0] != '\0' &&
+	    !config_policy_for(s->edge->cfg, s->remote_domain)->allow) {
+		log_event(LOG_INFO, "s2s_in.policy_refused", "peer", s->peer,
+		    "domain", s->remote_domain, NULL);
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "federation with this domain is not allowed");
+		return;
+	}
 	/* §4.9.3.6 host-unknown: 'to' must name a domain we serve. */
 	if (s2s_in_take_domain(&ev->to, s->local_domain, sizeof(s->local_domain)) < 0 ||
 	    !s2s_in_is_hosted(s, s->local_domain)) {

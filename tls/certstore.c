@@ -109,14 +109,18 @@ key_file_check(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Loads a chain and its key; *key_fault says which file an error is
+ * about (0: the certificate, 1: the key), for the config layer's key
+ * paths.  Shared by the store and tls_check_cert_key(). */
 static int
-load_cert_key(struct tls_certstore *s, const char *cert_path,
+load_cert_key(struct tls_rng *rng, const char *cert_path,
     const char *key_path, mbedtls_x509_crt *chain, mbedtls_pk_context *key,
-    char *err, size_t errlen)
+    int *key_fault, char *err, size_t errlen)
 {
 	char ebuf[160];
 	int ret;
 
+	*key_fault = 0;
 	if (cert_path == NULL || key_path == NULL) {
 		tls_set_err(err, errlen, "certificate and key paths are both "
 		    "required");
@@ -132,17 +136,18 @@ load_cert_key(struct tls_certstore *s, const char *cert_path,
 			    "%s", cert_path, err_str(ret, ebuf, sizeof(ebuf)));
 		return -1;
 	}
+	*key_fault = 1;
 	if (key_file_check(key_path, err, errlen) != 0)
 		return -1;
 	ret = mbedtls_pk_parse_keyfile(key, key_path, NULL,
-	    mbedtls_ctr_drbg_random, &s->rng.drbg);
+	    mbedtls_ctr_drbg_random, &rng->drbg);
 	if (ret != 0) {
 		tls_set_err(err, errlen, "%s: cannot load private key: %s",
 		    key_path, err_str(ret, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	ret = mbedtls_pk_check_pair(&chain->pk, key, mbedtls_ctr_drbg_random,
-	    &s->rng.drbg);
+	    &rng->drbg);
 	if (ret != 0) {
 		tls_set_err(err, errlen, "%s: private key does not match the "
 		    "certificate in %s", key_path, cert_path);
@@ -157,7 +162,7 @@ load_cert_key(struct tls_certstore *s, const char *cert_path,
 }
 
 static int
-load_ca(struct tls_certstore *s, const char *path, int explicit, char *err,
+load_ca(mbedtls_x509_crt *ca, const char *path, int explicit, char *err,
     size_t errlen)
 {
 	struct stat st;
@@ -175,13 +180,13 @@ load_ca(struct tls_certstore *s, const char *path, int explicit, char *err,
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode))
-		ret = mbedtls_x509_crt_parse_path(&s->ca, path);
+		ret = mbedtls_x509_crt_parse_path(ca, path);
 	else
-		ret = mbedtls_x509_crt_parse_file(&s->ca, path);
+		ret = mbedtls_x509_crt_parse_file(ca, path);
 	/* A positive return is the number of certificates mbedTLS could
 	 * not parse (bundles carry a few exotic ones): fine if others
 	 * loaded. */
-	if (ret < 0 || s->ca.raw.p == NULL) {
+	if (ret < 0 || ca->raw.p == NULL) {
 		tls_set_err(err, errlen, "%s: cannot load CA certificates: %s",
 		    path, ret < 0 ? err_str(ret, ebuf, sizeof(ebuf)) :
 		    "none could be parsed");
@@ -341,7 +346,7 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 	struct certstore_entry *def;
 	char ebuf[160], gen[24];
 	size_t i, j;
-	int ret;
+	int ret, key_fault;
 
 	if (cfg->ncerts == 0 || cfg->ncerts > CERTSTORE_MAX_DOMAINS) {
 		tls_set_err(err, errlen, "between 1 and %d certificates are "
@@ -400,8 +405,8 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 				goto fail;
 			}
 		}
-		if (load_cert_key(s, cp->cert_path, cp->key_path, &e->chain,
-		    &e->key, err, errlen) != 0)
+		if (load_cert_key(&s->rng, cp->cert_path, cp->key_path, &e->chain,
+		    &e->key, &key_fault, err, errlen) != 0)
 			goto fail;
 		if (tls_identity_check_cert(&e->chain, e->domain) == TLS_ID_NONE)
 			log_event(LOG_WARN, "tls.cert_name_mismatch", "file",
@@ -420,7 +425,7 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 	}
 	def = &s->entries[s->default_idx];
 
-	if (load_ca(s, cfg->ca_file ? cfg->ca_file : TLS_DEFAULT_CA_FILE,
+	if (load_ca(&s->ca, cfg->ca_file ? cfg->ca_file : TLS_DEFAULT_CA_FILE,
 	    cfg->ca_file != NULL, err, errlen) != 0)
 		goto fail;
 
@@ -478,9 +483,9 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 
 	/* Internal link. */
 	if (cfg->internal_cert_path != NULL || cfg->internal_key_path != NULL) {
-		if (load_cert_key(s, cfg->internal_cert_path,
+		if (load_cert_key(&s->rng, cfg->internal_cert_path,
 		    cfg->internal_key_path, &s->internal_crt, &s->internal_key,
-		    err, errlen) != 0)
+		    &key_fault, err, errlen) != 0)
 			goto fail;
 		if (s->npins == 0) {
 			tls_set_err(err, errlen, "%s: internal link certificate "
@@ -616,4 +621,43 @@ size_t
 tls_certstore_npins(const struct tls_certstore *s)
 {
 	return s->npins;
+}
+
+int
+tls_check_cert_key(const char *cert_path, const char *key_path,
+    int *key_fault, char *err, size_t errlen)
+{
+	mbedtls_x509_crt chain;
+	mbedtls_pk_context key;
+	struct tls_rng rng;
+	char ebuf[160];
+	int ret, rc = -1;
+
+	*key_fault = 0;
+	mbedtls_x509_crt_init(&chain);
+	mbedtls_pk_init(&key);
+	if ((ret = tls_rng_init(&rng, "xmpp-edge check")) != 0) {
+		tls_set_err(err, errlen, "random generator: %s",
+		    err_str(ret, ebuf, sizeof(ebuf)));
+		goto done;
+	}
+	rc = load_cert_key(&rng, cert_path, key_path, &chain, &key, key_fault,
+	    err, errlen);
+	tls_rng_free(&rng);
+done:
+	mbedtls_pk_free(&key);
+	mbedtls_x509_crt_free(&chain);
+	return rc;
+}
+
+int
+tls_check_ca(const char *path, char *err, size_t errlen)
+{
+	mbedtls_x509_crt ca;
+	int rc;
+
+	mbedtls_x509_crt_init(&ca);
+	rc = load_ca(&ca, path, 1, err, errlen);
+	mbedtls_x509_crt_free(&ca);
+	return rc;
 }

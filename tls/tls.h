@@ -141,6 +141,16 @@ void tls_certstore_swap(struct tls_certstore **slot, struct tls_certstore *fresh
  * ticket_lifetime_s.  Returns 0 or -1. */
 int tls_certstore_rotate_ticket_key(struct tls_certstore *store);
 
+/* The checks tls_certstore_load() makes, one file pair at a time, for
+ * `xmpp-edge check` and the configuration layer: the chain parses, the
+ * key file is not accessible by others and parses, and the key matches.
+ * On error *key_fault says which file is at fault (0 certificate, 1 key)
+ * and err reads "FILE: reason". */
+int tls_check_cert_key(const char *cert_path, const char *key_path,
+    int *key_fault, char *err, size_t errlen);
+/* A CA bundle (file or directory of PEM files) holds a usable certificate. */
+int tls_check_ca(const char *path, char *err, size_t errlen);
+
 /* 1 if the store has a certificate for this hosted domain (by name). */
 int tls_certstore_has_domain(const struct tls_certstore *store,
     const char *domain);

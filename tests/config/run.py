@@ -39,6 +39,9 @@ open(f"{tmp}/short-secret", "w").write("short")
 os.chmod(f"{tmp}/short-secret", 0o600)
 open(f"{tmp}/world-secret", "w").write("w" * 40)
 os.chmod(f"{tmp}/world-secret", 0o644)
+KEY_GROUP = f"{tmp}/group.key"
+open(KEY_GROUP, "w").write(open(KEY).read())
+os.chmod(KEY_GROUP, 0o640)
 KEY_WORLD = f"{tmp}/world.key"
 open(KEY_WORLD, "w").write(open(KEY).read())
 os.chmod(KEY_WORLD, 0o644)
@@ -118,6 +121,7 @@ bad = [
     ("domain-twice", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY}, {"name": "EXAMPLE.com.", "cert": CRT, "key": KEY}]), "domains[1].name: 'example.com' is already listed as domains[0]"),
     ("default-domain-unknown", base(default_domain="example.net"), "default_domain: 'example.net' is not one of domains[].name"),
     ("int-as-string", base(limits={"stanza_size": "big"}), "limits.stanza_size: expected an integer, got a string"),
+    ("limit-above-tokenizer-ceiling", base(limits={"max_depth": 129}), "limits.max_depth: must be between 4 and 128 (got 129)"),
     ("int-float", base(limits={"max_depth": 1.5}), "limits.max_depth: expected an integer, got a number"),
     ("int-too-small", base(limits={"stanza_size": 5}), "limits.stanza_size: must be between 4096 and 16777216 (got 5)"),
     ("int-too-big", base(limits={"max_streams": 99999999999}), "limits.max_streams: must be between 1 and 1000000 (got 99999999999)"),
@@ -144,15 +148,15 @@ bad = [
     ("policy-partner-not-object", base(policy={"partners": {"example.net": True}}), "policy.partners.example.net: expected an object, got a boolean"),
     ("string-too-long", base(user="u" * 100), "user: longer than 63 bytes"),
     ("state-dir-relative-to-nothing", base(state_dir=""), "state_dir: must be an absolute path"),
-    ("cert-missing-file", base(domains=[{"name": "example.com", "cert": f"{tmp}/nope.crt", "key": KEY}]), f"{D}.cert: {tmp}/nope.crt: cannot open: No such file or directory"),
-    ("cert-garbage", base(domains=[{"name": "example.com", "cert": f"{tmp}/garbage.crt", "key": KEY}]), f"{D}.cert: {tmp}/garbage.crt: not a PEM certificate: X509 - The CRT/CRL/CSR format is invalid, e.g. different type expected"),
-    ("key-is-cert", base(domains=[{"name": "example.com", "cert": CRT, "key": CRT}]), f"{D}.key: {CRT}: readable by group or others (mode 0644); chmod 600 it"),
-    ("key-world-readable", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_WORLD}]), f"{D}.key: {KEY_WORLD}: readable by group or others (mode 0644); chmod 600 it"),
-    ("key-mismatch", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY2}]), f"{D}.key: {KEY2}: does not match the certificate {CRT}"),
-    ("key-directory", base(domains=[{"name": "example.com", "cert": CRT, "key": tmp}]), f"{D}.key: {tmp}: not a regular file"),
+    ("cert-missing-file", base(domains=[{"name": "example.com", "cert": f"{tmp}/nope.crt", "key": KEY}]), f"{D}.cert: {tmp}/nope.crt: cannot load certificate: PK - Read/write of file failed (-0x3e00)"),
+    ("cert-garbage", base(domains=[{"name": "example.com", "cert": f"{tmp}/garbage.crt", "key": KEY}]), f"{D}.cert: {tmp}/garbage.crt: cannot load certificate: X509 - The CRT/CRL/CSR format is invalid, e.g. different type expected (-0x2180)"),
+    ("key-is-cert", base(domains=[{"name": "example.com", "cert": CRT, "key": CRT}]), f"{D}.key: {CRT}: key is accessible by others (mode 0644); chmod o-rwx it"),
+    ("key-world-readable", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_WORLD}]), f"{D}.key: {KEY_WORLD}: key is accessible by others (mode 0644); chmod o-rwx it"),
+    ("key-mismatch", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY2}]), f"{D}.key: {KEY2}: private key does not match the certificate in {CRT}"),
+    ("key-directory", base(domains=[{"name": "example.com", "cert": CRT, "key": tmp}]), f"{D}.key: {tmp}: key is not a regular file"),
     ("secret-short", base(dialback={"secret_file": f"{tmp}/short-secret"}), f"dialback.secret_file: {tmp}/short-secret: must hold 32 to 4096 bytes (has 5)"),
     ("secret-world", base(dialback={"secret_file": f"{tmp}/world-secret"}), f"dialback.secret_file: {tmp}/world-secret: readable by group or others (mode 0644); chmod 600 it"),
-    ("ca-garbage", base(tls={"ca_file": f"{tmp}/garbage.crt"}), f"tls.ca_file: {tmp}/garbage.crt: holds no usable PEM certificate"),
+    ("ca-garbage", base(tls={"ca_file": f"{tmp}/garbage.crt"}), f"tls.ca_file: {tmp}/garbage.crt: cannot load CA certificates: X509 - The CRT/CRL/CSR format is invalid, e.g. different type expected (-0x2180)"),
 ]
 
 for name, cfg, reason in bad:
@@ -201,6 +205,9 @@ expect_good("full", base(
 expect_good("relative-paths", base(domains=[{"name": "example.com", "cert": "a.crt", "key": "a.key"}]),
             f"cert {tmp}/a.crt")
 expect_good("comments-allowed", base(), "configuration")
+# Debian's convention: keys 0640 root:ssl-cert are accepted (not "others").
+expect_good("key-group-readable-ok", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_GROUP}]),
+            "configuration")
 
 # The embedded default itself is valid.
 r = subprocess.run([BIN, "check"], capture_output=True, text=True)

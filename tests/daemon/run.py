@@ -197,6 +197,30 @@ if up:
     check("status.reports_running", st.get("status") == "running" and st.get("streams_accepted", 0) >= 8, r.stdout + r.stderr)
     r = subprocess.run([BIN, "status", "--socket", sock, "--quiet"], capture_output=True, text=True)
     check("status.quiet_exit_0", r.returncode == 0 and r.stdout == "", r)
+
+    def control(data, timeout=5):
+        c = socket.socket(socket.AF_UNIX)
+        c.settimeout(timeout)
+        c.connect(sock)
+        c.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            out += b"<timeout>"
+        except ConnectionResetError:
+            pass    # closed with our bytes unread: a reset, as good as a close
+        c.close()
+        return out
+    check("control.unknown_command", control(b"frobnicate\n") == b'{"error":"unknown command"}\n')
+    check("control.overlong_line_dropped", control(b"s" * 1000) == b"")
+    t0 = time.time()
+    check("control.silent_client_dropped", control(b"stat", timeout=8) == b"" and time.time() - t0 < 6)
+    check("control.binary_garbage", control(bytes(range(256)) + b"\n") in (b"", b'{"error":"unknown command"}\n'))
 ev = [e.get("event") for e in d.events()]
 check("default.first_start_creates_state",
       "state.certificate_created" in ev and "state.dialback_secret_created" in ev
@@ -420,7 +444,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     os.chmod(KEY3, 0o644)
     r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
     check("rotation.cert_rotate_refuses_bad_key", r.returncode == 1 and '"result":"failed"' in r.stdout
-          and "readable by group or others" in r.stdout, r)
+          and "key is accessible by others" in r.stdout, r)
     os.chmod(KEY3, 0o600)
     live.sendall(b"</stream:stream>")
     tail = read_until(live, b"</stream:stream>")
@@ -577,12 +601,18 @@ if wait_port(port, d.proc):
     d.stop()
 gw.close()
 
-# --- 6. limits through the real listener -------------------------------------
+# --- 6. limits and policy through the real listener -------------------------
 port = free_port()
 cfg = f"{tmp}/limits.json"
-write_config(cfg, port, limits={"max_streams_per_ip": 2, "handshake_timeout_ms": 1000})
+write_config(cfg, port, limits={"max_streams_per_ip": 2, "handshake_timeout_ms": 1000},
+             policy={"partners": {"blocked.example": {"allow": False}}})
 d = Daemon(["-c", cfg], "limits")
 if wait_port(port, d.proc):
+    out = converse(port, header(to="example.com", frm="Blocked.Example"))
+    check("policy.denied_partner_refused", "<policy-violation " in out and "not allowed" in out, out)
+    out = converse(port, header(to="example.com", frm="other.example"), wait_close=False)
+    check("policy.default_allows_others", "<starttls " in out, out)
+    time.sleep(0.3)
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
     time.sleep(0.2)
     out = converse(port, header(to="example.com"), timeout=3)

@@ -17,11 +17,18 @@ SECS=${FUZZ_SMOKE_SECONDS:-15}
 CC=${FUZZ_CC:-clang-14}
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 
-# target name -> the proxy/ sources it needs
+# target name -> the sources it needs
 declare -A SRCS=(
 	[xmltok]="proxy/xmlstream.c proxy/stream_error.c"
 	[xmlstream]="proxy/xmlstream.c proxy/stream_error.c"
+	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c dns/name.c"
 )
+# target name -> libraries (from the dev dependency build, out/deps-glibc)
+DEPS=${XE_OUT:-$XE_ROOT/out}/deps-glibc
+declare -A LIBS=(
+	[config]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedx509 -lmbedcrypto"
+)
+TARGETS="xmltok xmlstream config"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"
@@ -31,7 +38,7 @@ fi
 mkdir -p "$OUT"
 passed=0
 failed=0
-for t in xmltok xmlstream; do
+for t in $TARGETS; do
 	bin=$OUT/fuzz_$t
 	srcs=""
 	for f in tests/fuzz/fuzz_$t.c ${SRCS[$t]}; do
@@ -40,14 +47,14 @@ for t in xmltok xmlstream; do
 	# Rebuild when any source is newer than the binary.
 	need=0
 	[ -x "$bin" ] || need=1
-	for f in $srcs $XE_ROOT/proxy/*.h; do
+	for f in $srcs $XE_ROOT/proxy/*.h $XE_ROOT/dns/*.h; do
 		[ "$f" -nt "$bin" ] && need=1
 	done
 	if [ $need = 1 ]; then
 		echo "fuzz: building $t"
 		# shellcheck disable=SC2086
 		if ! $CC $CFLAGS -I"$XE_ROOT/proxy" -I"$XE_ROOT/tls" \
-		    -I"$XE_ROOT/dns" $srcs -o "$bin"; then
+		    -I"$XE_ROOT/dns" $srcs ${LIBS[$t]:-} -o "$bin"; then
 			echo "FAIL $t (build)"
 			failed=$((failed + 1))
 			continue

@@ -102,7 +102,7 @@ TEST(config_error_has_source_and_key_path)
 	char err[CONFIG_ERR_MAX] = "";
 
 	CHECK(parse(", \"limits\": {\"max_depth\": 2}", err, sizeof(err)) == NULL);
-	CHECK_STR_EQ(err, "t.json: limits.max_depth: must be between 4 and 1024 (got 2)");
+	CHECK_STR_EQ(err, "t.json: limits.max_depth: must be between 4 and 128 (got 2)");
 	CHECK(parse(", \"domains\": []", err, sizeof(err)) == NULL);
 	CHECK_STR_EQ(err, "t.json: domains: duplicate key");
 }
