@@ -29,6 +29,7 @@
 #include "config_schema.h"
 #include "domain.h"
 #include "netaddr.h"
+#include "tls.h"
 
 #define CONFIG_KEYPATH_MAX 512
 
@@ -139,8 +140,8 @@ cfg_set_text(struct cfg_ctx *c, const struct cfg_key *k, void *field,
 		return 0;
 	}
 	case CFG_PIN: {
-		unsigned char digest[32];
-		if (config_pin_decode(text, digest) < 0)
+		uint8_t digest[TLS_PIN_LEN];
+		if (tls_pin_parse(text, digest, why, sizeof(why)) < 0)
 			return cfg_fail(c, path, "'%s' is not a base64 SHA-256 SPKI pin (44 characters)", text);
 		memcpy(field, text, len + 1);
 		return 0;

@@ -23,14 +23,6 @@
 #define DIALBACK_SECRET_MIN_BYTES 32
 #define DIALBACK_SECRET_MAX_BYTES 4096
 
-int
-config_pin_decode(const char *b64, unsigned char out[32])
-{
-	char why[128];
-
-	return tls_pin_parse(b64, out, why, sizeof(why));
-}
-
 static int
 files_fail(const struct config *cfg, const char *path, char *err, size_t errlen,
     const char *why)

@@ -21,12 +21,12 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-s
 declare -A SRCS=(
 	[xmltok]="proxy/xmlstream.c proxy/stream_error.c"
 	[xmlstream]="proxy/xmlstream.c proxy/stream_error.c"
-	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c dns/name.c"
+	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 )
 # target name -> libraries (from the dev dependency build, out/deps-glibc)
 DEPS=${XE_OUT:-$XE_ROOT/out}/deps-glibc
 declare -A LIBS=(
-	[config]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedx509 -lmbedcrypto"
+	[config]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
 )
 TARGETS="xmltok xmlstream config"
 
@@ -47,7 +47,7 @@ for t in $TARGETS; do
 	# Rebuild when any source is newer than the binary.
 	need=0
 	[ -x "$bin" ] || need=1
-	for f in $srcs $XE_ROOT/proxy/*.h $XE_ROOT/dns/*.h; do
+	for f in $srcs $XE_ROOT/proxy/*.h $XE_ROOT/dns/*.h $XE_ROOT/tls/*.h; do
 		[ "$f" -nt "$bin" ] && need=1
 	done
 	if [ $need = 1 ]; then
