@@ -83,15 +83,32 @@ gen_kv_int(yajl_gen g, const char *k, long long v)
 	yajl_gen_integer(g, v);
 }
 
+/* Takes the generated document as one heap line (the reply the client
+ * reads to EOF) and frees g.  NULL if out of memory. */
+static char *
+control_gen_finish(yajl_gen g, size_t *outlen)
+{
+	const unsigned char *buf;
+	char *out = NULL;
+	size_t len;
+
+	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
+	    (out = malloc(len + 1)) != NULL) {
+		memcpy(out, buf, len);
+		out[len] = '\n';
+		*outlen = len + 1;
+	}
+	yajl_gen_free(g);
+	return out;
+}
+
 static char *
 control_status_json(struct edge *edge, size_t *outlen)
 {
 	static const char *const kinds[] = { "starttls", "direct_tls", "internal" };
 	const struct listener *l;
-	const unsigned char *buf;
 	yajl_gen g;
-	char *out = NULL;
-	size_t len, i;
+	size_t i;
 
 	g = yajl_gen_alloc(NULL);
 	if (g == NULL)
@@ -128,23 +145,13 @@ control_status_json(struct edge *edge, size_t *outlen)
 	}
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
-	    (out = malloc(len + 1)) != NULL) {
-		memcpy(out, buf, len);
-		out[len] = '\n';
-		*outlen = len + 1;
-	}
-	yajl_gen_free(g);
-	return out;
+	return control_gen_finish(g, outlen);
 }
 
 static char *
 control_result_json(int ok, const char *error, size_t *outlen)
 {
-	const unsigned char *buf;
 	yajl_gen g;
-	char *out = NULL;
-	size_t len;
 
 	g = yajl_gen_alloc(NULL);
 	if (g == NULL)
@@ -154,14 +161,7 @@ control_result_json(int ok, const char *error, size_t *outlen)
 	if (error != NULL)
 		gen_kv_str(g, "error", error);
 	yajl_gen_map_close(g);
-	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
-	    (out = malloc(len + 1)) != NULL) {
-		memcpy(out, buf, len);
-		out[len] = '\n';
-		*outlen = len + 1;
-	}
-	yajl_gen_free(g);
-	return out;
+	return control_gen_finish(g, outlen);
 }
 
 static void

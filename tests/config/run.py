@@ -12,9 +12,11 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from xecheck import check, finish  # noqa: E402
+
 BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
 tmp = tempfile.mkdtemp(prefix="xe-config-")
-passed = failed = 0
 
 
 def sh(*args):
@@ -76,29 +78,18 @@ def run_check(text, name):
 
 def expect_bad(name, cfg, reason):
     """cfg: dict (dumped to JSON) or raw text; reason: text after 'FILE: '."""
-    global passed, failed
     text = cfg if isinstance(cfg, str) else json.dumps(cfg, indent=1)
     path, r = run_check(text, name)
     want = f"{path}: {reason}"
     got = r.stderr.strip()
-    if r.returncode == 1 and got == want:
-        passed += 1
-        print(f"ok   bad/{name}")
-    else:
-        failed += 1
-        print(f"FAIL bad/{name}: rc={r.returncode}\n  want: {want}\n  got:  {got}")
+    check(f"bad/{name}", r.returncode == 1 and got == want, f"rc={r.returncode}\n  want: {want}\n  got:  {got}")
 
 
 def expect_good(name, cfg, *needles):
-    global passed, failed
     path, r = run_check(json.dumps(cfg), name)
-    ok = r.returncode == 0 and all(n in r.stdout for n in needles)
-    if ok:
-        passed += 1
-        print(f"ok   good/{name}")
-    else:
-        failed += 1
-        print(f"FAIL good/{name}: rc={r.returncode}\n{r.stdout}{r.stderr}")
+    check(f"good/{name}", r.returncode == 0 and all(n in r.stdout for n in needles),
+          f"rc={r.returncode}
+{r.stdout}{r.stderr}")
 
 
 D = "domains[0]"
@@ -168,24 +159,14 @@ for name, path, reason in [
     ("config-directory", tmp, "(file): not a regular file"),
 ]:
     r = subprocess.run([BIN, "check", "-c", path], capture_output=True, text=True)
-    if r.returncode == 1 and r.stderr.strip() == f"{path}: {reason}":
-        passed += 1
-        print(f"ok   bad/{name}")
-    else:
-        failed += 1
-        print(f"FAIL bad/{name}: {r.returncode} {r.stderr!r}")
+    check(f"bad/{name}", r.returncode == 1 and r.stderr.strip() == f"{path}: {reason}", f"{r.returncode} {r.stderr!r}")
 
 # Oversized file (bounded read).
 path = f"{tmp}/huge.json"
 with open(path, "w") as f:
     f.write("{" + " " * (1024 * 1024 + 10) + "}")
 r = subprocess.run([BIN, "check", "-c", path], capture_output=True, text=True)
-if r.returncode == 1 and r.stderr.strip() == f"{path}: (file): larger than 1048576 bytes":
-    passed += 1
-    print("ok   bad/config-too-large")
-else:
-    failed += 1
-    print(f"FAIL bad/config-too-large: {r.stderr!r}")
+check("bad/config-too-large", r.returncode == 1 and r.stderr.strip() == f"{path}: (file): larger than 1048576 bytes", f"bad/config-too-large: {r.stderr!r}")
 
 expect_good("minimal", base(), "configuration", "example.com", "starttls     127.0.0.1:5269")
 expect_good("full", base(
@@ -211,23 +192,12 @@ expect_good("key-group-readable-ok", base(domains=[{"name": "example.com", "cert
 
 # The embedded default itself is valid.
 r = subprocess.run([BIN, "check"], capture_output=True, text=True)
-if r.returncode == 0 and "edge.localhost" in r.stdout and "127.0.0.1:5269" in r.stdout:
-    passed += 1
-    print("ok   good/embedded-default")
-else:
-    failed += 1
-    print(f"FAIL good/embedded-default: {r.returncode} {r.stdout} {r.stderr}")
+check("good/embedded-default", r.returncode == 0 and "edge.localhost" in r.stdout and "127.0.0.1:5269" in r.stdout, f"good/embedded-default: {r.returncode} {r.stdout} {r.stderr}")
 
 # The README's reference is exactly what `help config` prints.
 root = os.environ.get("XE_ROOT", ".")
 ref = subprocess.run([BIN, "help", "config"], capture_output=True, text=True).stdout
 readme = open(os.path.join(root, "README.md")).read()
-if ref.strip() and ref in readme:
-    passed += 1
-    print("ok   readme-reference-in-step")
-else:
-    failed += 1
-    print("FAIL readme-reference-in-step: README.md lacks the output of `xmpp-edge help config`")
+check("readme-reference-in-step", ref.strip() and ref in readme, f"readme-reference-in-step: README.md lacks the output of `xmpp-edge help config`")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

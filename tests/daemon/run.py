@@ -18,13 +18,15 @@ import stat
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from xecheck import check, finish  # noqa: E402
 import time
 
 BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
 STATIC = os.environ.get("XE_STATIC_BIN", "out/xmpp-edge")
 tmp = tempfile.mkdtemp(prefix="xe-daemon-")
 os.chmod(tmp, 0o755)
-passed = failed = 0
 NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
 
 
@@ -32,15 +34,6 @@ def header(to="edge.localhost", frm="example.net", extra=""):
     f = f" from='{frm}'" if frm else ""
     return f"<?xml version='1.0'?><stream:stream {NS} to='{to}'{f} version='1.0'{extra}>".encode()
 
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
 
 
 def free_port():
@@ -664,5 +657,4 @@ if os.path.exists(STATIC):
 else:
     check("static.binary_exists", False, STATIC)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -30,22 +30,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from xecheck import check, finish  # noqa: E402
 import time
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 NS = f"xe-interop-{os.getpid()}"
-passed = failed = 0
 procs = []
 
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {str(detail)[-1500:]}")
 
 
 def sh(*args, **kw):
@@ -267,5 +260,4 @@ print("RESULT", c.result)
 finally:
     cleanup()
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
