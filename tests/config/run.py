@@ -88,8 +88,7 @@ def expect_bad(name, cfg, reason):
 def expect_good(name, cfg, *needles):
     path, r = run_check(json.dumps(cfg), name)
     check(f"good/{name}", r.returncode == 0 and all(n in r.stdout for n in needles),
-          f"rc={r.returncode}
-{r.stdout}{r.stderr}")
+          f"rc={r.returncode}\n{r.stdout}{r.stderr}")
 
 
 D = "domains[0]"
