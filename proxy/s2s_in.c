@@ -112,6 +112,7 @@ struct s2s_in_write {
 };
 
 static void s2s_in_close(struct s2s_in *s, const char *reason);
+static void s2s_in_on_timeout(uv_timer_t *t);
 
 static void
 s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
@@ -377,6 +378,9 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	s2s_in_send_header(s);
 	s2s_in_sendstr(s, "<stream:features/>");
 	s2s_in_enter_state(s, S2S_IN_GATEWAY_OPEN);
+	/* From here the timer measures idleness (reset on every read). */
+	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->idle_timeout_s * 1000,
+	    (uint64_t)lim->idle_timeout_s * 1000);
 }
 
 /* A stanza from the gateway for a remote domain: outgoing federation is
@@ -695,7 +699,9 @@ s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		xmlstream_commit(s->xs, (size_t)nread);
 		s2s_in_drain(s);
 	}
-	if (s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED)
+	/* Negotiation has one deadline from accept (a peer trickling bytes
+	 * cannot stretch it); an established stream is timed for idleness. */
+	if (s->state == S2S_IN_GATEWAY_OPEN)
 		uv_timer_again(&s->timer);
 }
 
@@ -704,7 +710,8 @@ s2s_in_on_timeout(uv_timer_t *t)
 {
 	struct s2s_in *s = t->data;
 
-	s2s_in_fail(s, STREAM_ERR_CONNECTION_TIMEOUT, "negotiation took too long");
+	s2s_in_fail(s, STREAM_ERR_CONNECTION_TIMEOUT, s->state == S2S_IN_GATEWAY_OPEN ?
+	    "idle for limits.idle_timeout_s" : "negotiation took longer than limits.handshake_timeout_ms");
 }
 
 static void
@@ -807,8 +814,7 @@ s2s_in_accept(struct listener *l)
 		s2s_in_close_handles(s);
 		return 0;
 	}
-	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->handshake_timeout_ms,
-	    (uint64_t)lim->handshake_timeout_ms);
+	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->handshake_timeout_ms, 0);
 	if (uv_read_start((uv_stream_t *)&s->tcp, s2s_in_on_alloc, s2s_in_on_read) != 0)
 		s2s_in_close(s, "read failed");
 	return 0;

@@ -617,6 +617,24 @@ if wait_port(port, d.proc):
     out = converse(port, header(to="example.com"), timeout=5)
     check("limits.handshake_timeout", "<connection-timeout " in out and time.time() - t0 < 4,
           (out, time.time() - t0))
+    # Slowloris: a byte every 0.3 s does not extend the negotiation deadline.
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t0 = time.time()
+    got = b""
+    try:
+        for ch in header(to="example.com")[:60]:
+            s.sendall(bytes([ch]))
+            time.sleep(0.3)
+            if time.time() - t0 > 4:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        got = read_until(s, b"</stream:stream>", timeout=3)
+    except (OSError, socket.timeout):
+        pass
+    s.close()
+    check("limits.trickling_peer_cut_at_deadline", time.time() - t0 < 4, (time.time() - t0, got))
     refused = [e for e in d.events() if e.get("event") == "s2s_in.refused"]
     check("limits.refusal_logged", refused and refused[0].get("reason") == "limits.max_streams_per_ip reached", refused)
     d.stop()
