@@ -63,7 +63,10 @@ for t in $TARGETS; do
 	scratch=$OUT/corpus_$t
 	mkdir -p "$scratch"
 	echo "fuzz: running $t for ${SECS}s"
-	if "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
+	dict=""
+	[ -f "$XE_ROOT/tests/fuzz/$t.dict" ] && dict="-dict=$XE_ROOT/tests/fuzz/$t.dict"
+	# shellcheck disable=SC2086
+	if "$bin" $dict -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix="$OUT/crash_${t}_" \
 	    "$scratch" "$XE_ROOT/tests/fuzz/corpus/$t" >"$OUT/$t.log" 2>&1; then
 		echo "ok   $t ($(grep -m1 stat::number_of_executed_units \
