@@ -405,6 +405,23 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     r = subprocess.run(["openssl", "s_client", "-tls1_1", "-connect", f"127.0.0.1:{dport}"],
                        input=b"", capture_output=True, timeout=10)
     check("tls.tls1_1_refused", b"Cipher is (NONE)" in r.stdout or r.returncode != 0, r.stdout[-300:])
+    # Renegotiation is refused (TLS 1.2; 1.3 has none): openssl's 'R'.
+    sc = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{dport}",
+                           "-servername", "example.com"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
+    time.sleep(1)
+    try:
+        sc.stdin.write(b"R\n")
+        sc.stdin.flush()
+    except BrokenPipeError:
+        pass
+    try:
+        sc_out = sc.communicate(timeout=8)[0]
+    except subprocess.TimeoutExpired:
+        sc.kill()
+        sc_out = sc.communicate()[0]
+    check("tls.renegotiation_refused", b"RENEGOTIATING" in sc_out and b"no renegotiation" in sc_out
+          and d.proc.poll() is None, sc_out[-500:])
     out = converse(dport, b"\x16\x03\x01\x00\x05garbage-not-a-client-hello")
     check("tls.garbage_instead_of_client_hello_closed", d.proc.poll() is None, out)
     # Certificate rotation: new handshakes get the new certificate, the
