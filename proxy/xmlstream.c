@@ -1994,8 +1994,33 @@ xs_compact(struct xmlstream *s)
 	xs_shift_loc(&s->e_lang, from, delta);
 }
 
-int
-xmlstream_reserve(struct xmlstream *s, void **p, size_t *len)
+/*
+ * Gives memory back once a large stanza has gone: when what is buffered
+ * (the header and unparsed bytes) plus min_free uses at most a quarter of
+ * the buffer, it shrinks to what is needed (never below
+ * XMLSTREAM_BUF_INITIAL).  Without this, one 512 KiB stanza per stream
+ * would pin 512 KiB per stream for good.  Everything else refers to the
+ * buffer by offset, so moving it is safe.
+ */
+static void
+xs_shrink(struct xmlstream *s, size_t min_free)
+{
+	size_t want = s->len + min_free;
+	uint8_t *nb;
+
+	if (want < XMLSTREAM_BUF_INITIAL)
+		want = XMLSTREAM_BUF_INITIAL;
+	if (s->cap <= XMLSTREAM_BUF_INITIAL || want > s->cap / 4)
+		return;
+	if ((nb = realloc(s->buf, want)) == NULL)
+		return;		/* keeping the larger buffer is fine */
+	s->buf = nb;
+	s->cap = want;
+}
+
+/* Makes at least min_free bytes free at the end (within the bound). */
+static int
+xs_reserve_free(struct xmlstream *s, size_t min_free, void **p, size_t *len)
 {
 	size_t bound, want;
 	uint8_t *nb;
@@ -2005,11 +2030,12 @@ xmlstream_reserve(struct xmlstream *s, void **p, size_t *len)
 	if (s->state == XS_STATE_ERROR)
 		return 0;
 	xs_compact(s);
+	xs_shrink(s, min_free);
 	bound = xs_buf_bound(s);
-	if (s->cap - s->len < XMLSTREAM_READ_SLACK && s->cap < bound) {
+	if (s->cap - s->len < min_free && s->cap < bound) {
 		want = s->cap * 2;
-		if (want < s->len + XMLSTREAM_READ_SLACK)
-			want = s->len + XMLSTREAM_READ_SLACK;
+		if (want < s->len + min_free)
+			want = s->len + min_free;
 		if (want > bound)
 			want = bound;
 		if ((nb = realloc(s->buf, want)) == NULL)
@@ -2022,6 +2048,12 @@ xmlstream_reserve(struct xmlstream *s, void **p, size_t *len)
 		*len = (s->cap < bound ? s->cap : bound) - s->len;
 	}
 	return 0;
+}
+
+int
+xmlstream_reserve(struct xmlstream *s, void **p, size_t *len)
+{
+	return xs_reserve_free(s, XMLSTREAM_READ_SLACK, p, len);
 }
 
 void
@@ -2038,7 +2070,10 @@ xmlstream_feed(struct xmlstream *s, const void *data, size_t len)
 	void *p;
 	size_t n;
 
-	if (xmlstream_reserve(s, &p, &n) != 0 || n == 0)
+	/* A copy needs room for what it copies, not a whole read's slack:
+	 * small TLS records keep small buffers. */
+	if (xs_reserve_free(s, len < XMLSTREAM_READ_SLACK ? len : XMLSTREAM_READ_SLACK, &p, &n) != 0 ||
+	    n == 0)
 		return 0;
 	if (n > len)
 		n = len;
@@ -2051,6 +2086,12 @@ size_t
 xmlstream_buffered(const struct xmlstream *s)
 {
 	return s->len - s->consumed;
+}
+
+size_t
+xmlstream_buffer_size(const struct xmlstream *s)
+{
+	return s->cap;
 }
 
 /* ---------------------------------------------------------------- */

@@ -12,7 +12,8 @@
  *   out the buffer's free tail (xmlstream_reserve) and read_cb reports how
  *   much was written there (xmlstream_commit).  The buffer never holds
  *   more than  header + stanza_max + XMLSTREAM_READ_SLACK  bytes: it grows
- *   on demand (doubling) up to that bound and is never larger.  The stream
+ *   on demand (doubling) up to that bound, is never larger, and shrinks
+ *   back once a large stanza is consumed (an idle stream holds little).  The stream
  *   header's bytes stay at the front of the buffer for the life of the
  *   stream (its namespace declarations are referenced by every stanza);
  *   after a top-level element has been reported its bytes are dropped and
@@ -104,7 +105,8 @@
 /* Free space offered per read beyond the stanza bound, so a complete
  * stanza followed by the start of the next one always fits. */
 #define XMLSTREAM_READ_SLACK		16384	/* bytes */
-#define XMLSTREAM_BUF_INITIAL		16384	/* bytes, grows to the bound */
+#define XMLSTREAM_BUF_INITIAL		4096	/* bytes, grows to the bound and
+						   shrinks back when idle */
 
 struct xmlstream_limits {
 	size_t	stanza_max;	/* bytes of one top-level element */
@@ -210,6 +212,8 @@ void	xmlstream_restart(struct xmlstream *s);
 
 /* Bytes received but not yet reported in an event. */
 size_t	xmlstream_buffered(const struct xmlstream *s);
+/* Bytes allocated for the input buffer now (memory accounting, tests). */
+size_t	xmlstream_buffer_size(const struct xmlstream *s);
 
 /* Copies up to len bytes into the buffer; returns how many were taken
  * (fewer than len when the buffer is full: drain with xmlstream_next and

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../.."
 N=${1:-500}
 BIN=${XE_STATIC_BIN:-out/xmpp-edge}
 STATE=$(mktemp -d)
+chmod 755 "$STATE"	# the daemon drops to its own user when started as root
 "$BIN" run --state-dir "$STATE/state" 2>"$STATE/log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$STATE"' EXIT
@@ -37,8 +38,12 @@ socks = []
 hdr = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
        b"xmlns:stream='http://etherx.jabber.org/streams' to='edge.localhost' "
        b"from='example.net' version='1.0'>")
-for _ in range(n):
-    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 5270)), server_hostname="edge.localhost")
+for i in range(n):
+    # limits.max_streams_per_ip is 64 by default: spread the streams over
+    # source addresses of the loopback net.
+    src = (f"127.0.1.{1 + i // 60}", 0)
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 5270), source_address=src),
+                        server_hostname="edge.localhost")
     t.sendall(hdr)
     got = b""
     while b"<stream:features/>" not in got:

@@ -1113,3 +1113,43 @@ TEST(xmlstream_long_attr_byte_reads)
 	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_ELEMENT);
 	xmlstream_free(s);
 }
+
+/* A large stanza makes the buffer grow; once it is consumed the buffer
+ * goes back to a small size, so idle streams do not keep peak memory. */
+TEST(xmlstream_buffer_shrinks_after_large_stanza)
+{
+	static const char hdr[] = "<stream:stream xmlns='jabber:server' "
+	    "xmlns:stream='http://etherx.jabber.org/streams' to='a.example' version='1.0'>";
+	struct xmlstream_limits lim;
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+	char *big;
+	size_t n = 300 * 1024, off = 0, peak = 0;
+
+	xmlstream_limits_postauth(&lim);
+	s = xmlstream_new(&lim, NULL);
+	REQUIRE(s != NULL);
+	CHECK(xmlstream_buffer_size(s) <= 4096);
+	CHECK_INT_EQ(xmlstream_feed(s, hdr, sizeof(hdr) - 1), sizeof(hdr) - 1);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_STREAM_OPEN);
+	big = malloc(n);
+	REQUIRE(big != NULL);
+	memcpy(big, "<message><body>", 15);
+	memset(big + 15, 'x', n - 15 - 17);
+	memcpy(big + n - 17, "</body></message>", 17);
+	while (off < n) {
+		size_t took = xmlstream_feed(s, big + off, n - off);
+		REQUIRE(took > 0);
+		off += took;
+		if (xmlstream_buffer_size(s) > peak)
+			peak = xmlstream_buffer_size(s);
+	}
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_ELEMENT);
+	CHECK(peak >= n);
+	/* The next (small) input finds the big buffer released. */
+	CHECK_INT_EQ(xmlstream_feed(s, " ", 1), 1);
+	CHECK(xmlstream_buffer_size(s) <= 8192);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_NONE);
+	free(big);
+	xmlstream_free(s);
+}
