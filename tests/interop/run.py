@@ -6,6 +6,7 @@ Inside the namespace, on its loopback:
   127.0.0.1:53        dnsmasq: SRV/A records for example.com and example.net
   127.0.0.2           xmpp-edge serving example.com (STARTTLS 5269, Direct TLS 5270)
   127.0.0.3           Prosody serving example.net (c2s 5222, s2s 5269, s2s Direct TLS 5270)
+  127.0.0.4           ejabberd serving example.org (c2s 5222, s2s 5269)
 A test CA signs both servers' certificates; each trusts it.
 
 Checks:
@@ -16,6 +17,7 @@ Checks:
   - a message from a slixmpp user on Prosody to example.com, which this
     build cannot deliver (no s2s authentication yet), comes back to the
     sender as an error: never lost silently;
+  - the same with ejabberd for example.org;
   - `probe gateway` against Prosody's Direct TLS s2s port, pinned by
     Prosody's SPKI: accepted with the right pin, refused with a wrong one.
 Last line: "N passed, N failed".
@@ -66,6 +68,12 @@ def cleanup():
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 p.kill()
+    pids = subprocess.run(["ip", "netns", "pids", NS], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
     subprocess.run(["ip", "netns", "del", NS], capture_output=True)
     shutil.rmtree(f"/etc/netns/{NS}", ignore_errors=True)
 
@@ -93,7 +101,9 @@ try:
              "--srv-host=_xmpp-server._tcp.example.net,xmpp.example.net,5269,0,10",
              "--srv-host=_xmpps-server._tcp.example.net,xmpp.example.net,5270,0,10",
              "--host-record=edge.example.com,127.0.0.2", "--host-record=xmpp.example.net,127.0.0.3",
-             "--host-record=example.net,127.0.0.3"], dns_log)
+             "--host-record=example.net,127.0.0.3",
+             "--srv-host=_xmpp-server._tcp.example.org,xmpp.example.org,5269,0,10",
+             "--host-record=xmpp.example.org,127.0.0.4"], dns_log)
 
     # --- certificates: one test CA, both servers -----------------------------
     def openssl(*a):
@@ -120,6 +130,7 @@ try:
     EDGE_CRT, EDGE_KEY = leaf("edge", "example.com", "nobody")
     PROS_CRT, PROS_KEY = leaf("prosody", "example.net", "prosody")
     ROGUE_CRT, _ = leaf("rogue", "example.net")
+    EJ_CRT, EJ_KEY = leaf("ejabberd", "example.org", "ejabberd")
 
     # --- xmpp-edge -----------------------------------------------------------
     cfg = {
@@ -240,7 +251,97 @@ print("RESULT", c.result)
           "Sending error replies for 1 queued stanzas because of failed outgoing connection to example.com" in plog,
           plog[-1500:])
 
-    # --- 3. probe gateway against Prosody's Direct TLS port, by pin ----------
+    # --- 3. the same with ejabberd (example.org) ------------------------------
+    if shutil.which("ejabberdctl"):
+        ej = f"{tmp}/ejabberd"
+        os.makedirs(f"{ej}/logs")
+        os.makedirs(f"{ej}/db")
+        with open(f"{ej}/ejabberd.pem", "w") as f:
+            f.write(open(EJ_CRT).read() + open(EJ_KEY).read())
+        with open(f"{ej}/ejabberd.yml", "w") as f:
+            f.write(f"""
+hosts: ["example.org"]
+loglevel: info
+certfiles: ["{ej}/ejabberd.pem"]
+ca_file: "{tmp}/ca.crt"
+listen:
+  - port: 5222
+    ip: "127.0.0.4"
+    module: ejabberd_c2s
+  - port: 5269
+    ip: "127.0.0.4"
+    module: ejabberd_s2s_in
+s2s_use_starttls: required
+auth_method: internal
+auth_password_format: plain
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  s2s:
+    allow: all
+modules:
+  mod_disco: {{}}
+  mod_roster: {{}}
+  mod_ping: {{}}
+""")
+        shutil.copy("/etc/ejabberd/inetrc", f"{ej}/inetrc")
+        with open(f"{ej}/ejabberdctl.cfg", "w") as f:
+            f.write(f'ERLANG_NODE=ejabberd@localhost\nINET_DIST_INTERFACE=127.0.0.1\n'
+                    f'EJABBERD_CONFIG_PATH={ej}/ejabberd.yml\nERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"\n')
+        for root, dirs, files in os.walk(ej):
+            pw = pwd.getpwnam("ejabberd")
+            os.chown(root, pw.pw_uid, pw.pw_gid)
+            for fn in files:
+                os.chown(os.path.join(root, fn), pw.pw_uid, pw.pw_gid)
+        ctl = ["ejabberdctl", "--config-dir", ej, "--ctl-config", f"{ej}/ejabberdctl.cfg",
+               "--config", f"{ej}/ejabberd.yml", "--logs", f"{ej}/logs", "--spool", f"{ej}/db",
+               "--node", "ejabberd@localhost"]
+        ejp = nspopen(ctl + ["foreground"], open(f"{ej}/stdout", "w"), user="ejabberd")
+        up = wait_listen("127.0.0.4", 5222, timeout=60)
+        check("ejabberd.listening", up, open(f"{ej}/stdout").read()[-1500:])
+        if up:
+            r = None
+            for _ in range(20):
+                r = nsrun("runuser", "-u", "ejabberd", "--", *ctl, "register", "carol", "example.org", "secret")
+                if r.returncode == 0:
+                    break
+                time.sleep(1)
+            check("ejabberd.user_registered", r.returncode == 0, r.stdout + r.stderr)
+            ej_client = client.replace("alice@example.net/t", "carol@example.org/t").replace(
+                "127.0.0.3", "127.0.0.4")
+            with open(f"{tmp}/ej_client.py", "w") as f:
+                f.write(ej_client)
+            r = nsrun("/usr/bin/python3", f"{tmp}/ej_client.py", timeout=90)
+            res = [l for l in r.stdout.splitlines() if l.startswith("RESULT")]
+            check("ejabberd.bounce_back_to_sender", res and res[0] != "RESULT None",
+                  r.stdout[-800:] + r.stderr[-1500:])
+            time.sleep(0.5)
+            events = []
+            for line in open(edge_log_path):
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    pass
+            peer = [e for e in events if e.get("event") == "s2s_in.peer_certificate"
+                    and e.get("domain") == "example.org"]
+            check("edge.verifies_ejabberd_certificate_for_example_org",
+                  peer and peer[0].get("result") == "ok", peer or events[-5:])
+            nsrun("runuser", "-u", "ejabberd", "--", *ctl, "stop")
+            try:
+                ejp.wait(20)
+            except subprocess.TimeoutExpired:
+                ejp.kill()
+        # ejabberd's port mapper (epmd) outlives it: cleanup() ends every
+        # process left in the namespace.
+    else:
+        check("ejabberd.installed", False, "install the packages in tests/interop/packages")
+
+    # --- 4. probe gateway against Prosody's Direct TLS port, by pin ----------
     def pin(crt):
         pub = sh("openssl", "x509", "-pubkey", "-noout", "-in", crt).stdout
         der = sh("openssl", "pkey", "-pubin", "-outform", "der", input=pub).stdout
