@@ -37,20 +37,8 @@ OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
 OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
 HEADER="<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1
-	shift
-	if "$@"; then pass "$d"; else fail "$d"; fi
-}
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit
-}
+# shellcheck source=../lib/check.sh
+. "$(dirname "$0")/../lib/check.sh"
 
 # qemu-system-x86_64 must at least start; otherwise the suite is skipped.
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || [ ! -f "$OVMF_CODE" ]; then

@@ -11,14 +11,10 @@ ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 OUT=${XE_OUT:-$ROOT/out}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-check() { # check NAME CONDITION-EXIT-STATUS DETAIL
-	if [ "$2" -eq 0 ]; then
-		echo "ok   $1"; passed=$((passed + 1))
-	else
-		echo "FAIL $1 $3"; failed=$((failed + 1))
-	fi
+# shellcheck source=../lib/check.sh
+. "$(dirname "$0")/../lib/check.sh"
+status() { # status NAME EXIT-STATUS DETAIL: pass when EXIT-STATUS is 0
+	if [ "$2" -eq 0 ]; then pass "$1"; else fail "$1" "$3"; fi
 }
 
 # 1. A tampered tarball: copy the real ones, flip a byte in mbedTLS's.
@@ -35,9 +31,9 @@ if [ -n "$tb" ]; then
 	rc=$?
 	echo "$out" | grep -q "SHA-256 mismatch (expected 8fb65fae" && [ $rc -ne 0 ] &&
 		! ls "$tmp/cache/deps"/*/lib/libmbedtls.a >/dev/null 2>&1
-	check "tampered_tarball_refused" $? "$out"
+	status "tampered_tarball_refused" $? "$out"
 else
-	check "tampered_tarball_refused" 1 "no cached tarballs to copy (run ./build.sh first)"
+	status "tampered_tarball_refused" 1 "no cached tarballs to copy (run ./build.sh first)"
 fi
 
 # 2. DEPS_DIR without the tarball.
@@ -45,18 +41,17 @@ mkdir -p "$tmp/empty"
 out=$(cd "$ROOT" && XE_CACHE_DIR="$tmp/cache2" DEPS_DIR="$tmp/empty" ./build.sh deps 2>&1)
 rc=$?
 echo "$out" | grep -q "DEPS_DIR=$tmp/empty has no mbedtls_3.6.6.orig.tar.bz2" && [ $rc -ne 0 ]
-check "deps_dir_missing_file_named" $? "$out"
+status "deps_dir_missing_file_named" $? "$out"
 
 # 3. Warm cache: nothing rebuilt.
 out=$(cd "$ROOT" && ./build.sh 2>&1)
 rc=$?
 [ $rc -eq 0 ] && ! echo "$out" | grep -q "building dependencies"
-check "warm_cache_rebuilds_no_dependency" $? "$out"
+status "warm_cache_rebuilds_no_dependency" $? "$out"
 
 # 4. The installed mbedTLS configuration is ours (build.sh copies it over
 #    the upstream default the library's headers would otherwise pick).
 cmp -s "$ROOT/tls/mbedtls_config.h" "$OUT/deps-musl/include/mbedtls/mbedtls_config.h"
-check "mbedtls_built_with_project_config" $? "installed mbedtls_config.h differs from tls/"
+status "mbedtls_built_with_project_config" $? "installed mbedtls_config.h differs from tls/"
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

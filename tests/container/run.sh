@@ -33,20 +33,8 @@ IMAGE=localhost/xmpp-edge:test
 SIZE_GOAL=$((5 * 1024 * 1024))
 HEADER="<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
-check() {
-	local d=$1
-	shift
-	if "$@"; then pass "$d"; else fail "$d"; fi
-}
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit
-}
+# shellcheck source=../lib/check.sh
+. "$(dirname "$0")/../lib/check.sh"
 
 [ -x "$BIN" ] || { fail "static binary $BIN exists (run ./build.sh)"; finish; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (namespaces, chroot)"; finish; }
