@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "default_config.h"
+#include "dns.h"
 #include "gateway_link.h"
 #include "log.h"
 #include "s2s_in.h"
@@ -161,6 +162,11 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	}
 	uv_timer_stop(t);
 	daemon_close_handle((uv_handle_t *)t);
+	/* Streams are gone (or aborted: their dialback checks cancelled). */
+	if (edge->dns != NULL) {
+		dns_resolver_free(edge->dns);
+		edge->dns = NULL;
+	}
 	daemon_close_handle((uv_handle_t *)&edge->sig_term);
 	daemon_close_handle((uv_handle_t *)&edge->sig_int);
 	daemon_close_handle((uv_handle_t *)&edge->sig_hup);
@@ -367,6 +373,16 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
 	}
+	/* The resolver for outgoing connections (dialback checks): from
+	 * dns.servers, else /etc/resolv.conf, read before the drop. */
+	{
+		char why[256];
+
+		if (dns_resolver_new(&loop, &edge.cfg->dns, &edge.dns, why, sizeof(why)) != 0) {
+			log_event(LOG_ERROR, "config.error", "error", why, NULL);
+			goto done;
+		}
+	}
 	if (daemon_resolve_user(edge.cfg, &id, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
@@ -408,6 +424,10 @@ edge_run(const char *config_path, const char *state_dir)
 	rc = 0;
 	log_event(LOG_INFO, "daemon.exit", NULL);
 done:
+	if (edge.dns != NULL) {
+		dns_resolver_free(edge.dns);
+		edge.dns = NULL;
+	}
 	/* On a failed start some handles may be open: close and drain. */
 	listener_close_all(&edge);
 	control_close(&edge);

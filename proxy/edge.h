@@ -46,6 +46,7 @@ struct edge {
 	uv_loop_t *loop;
 	struct config *cfg;		/* owned; replaced on SIGHUP */
 	struct tls_certstore *certs;	/* one reference; swapped on SIGHUP */
+	struct dns_resolver *dns;	/* outgoing connections (dialback checks) */
 	const char *config_path;	/* NULL: embedded default */
 	time_t started;
 

@@ -13,7 +13,13 @@
  *                            the first byte on a direct_tls listener)
  *   S2S_IN_WAIT_HEADER    -> again, now inside TLS (RFC 6120 §5.4.3.3
  *                            stream restart)
- *   S2S_IN_WAIT_AUTH      -> TLS is up and features were sent
+ *   S2S_IN_WAIT_AUTH      -> TLS is up; features offer SASL EXTERNAL (the
+ *                            certificate is valid for 'from', RFC 6120 §6 /
+ *                            XEP-0178) and/or dialback (XEP-0220), as the
+ *                            partner's policy allows
+ *   S2S_IN_WAIT_DIALBACK  -> <db:result/> received; its key is being checked
+ *                            with the authoritative server (dialback_verify.c)
+ *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated
  *   S2S_IN_GATEWAY_OPEN   -> internal listener only: the gateway, known by
  *                            its pinned key, has opened its stream
  *   S2S_IN_CLOSING        -> our last bytes are being flushed
@@ -23,10 +29,9 @@
  * first byte, accepted only if its key matches a configured SPKI pin, and
  * its stream must come from a hosted domain.
  *
- * Authentication of remote servers (SASL EXTERNAL, dialback) and routing
- * between the two sides are not part of this build: after TLS an external
- * stream offers no further features and refuses stanzas with
- * <not-authorized/>; stanzas from the gateway are bounced to their sender
+ * Routing between the two sides is not part of this build: stanzas from an
+ * authenticated remote server (over a bidirectional stream, XEP-0288; see
+ * s2s_in_require_bidi), and from the gateway, are bounced to their sender
  * with <service-unavailable/> (RFC 6120 §8.3.3.19), never dropped.
  *
  * The bytes before <proceed/> are parsed as XML and never reach TLS; the
@@ -51,7 +56,10 @@
 #include <sys/random.h>
 #include <netinet/in.h>
 
+#include <mbedtls/base64.h>
+
 #include "bounce.h"
+#include "dialback_verify.h"
 #include "domain.h"
 #include "log.h"
 #include "netaddr.h"
@@ -60,6 +68,11 @@
 #include "xmlstream.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_DIALBACK "jabber:server:dialback"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_BIDI "urn:xmpp:bidi"
+#define NS_STREAMS "http://etherx.jabber.org/streams"
 #define STREAM_ID_BYTES 16
 #define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
 #define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
@@ -69,6 +82,8 @@ enum s2s_in_state {
 	S2S_IN_WAIT_STARTTLS,
 	S2S_IN_TLS_HANDSHAKE,
 	S2S_IN_WAIT_AUTH,
+	S2S_IN_WAIT_DIALBACK,
+	S2S_IN_ESTABLISHED,
 	S2S_IN_GATEWAY_OPEN,
 	S2S_IN_CLOSING,
 	S2S_IN_CLOSED,
@@ -79,6 +94,8 @@ static const char *const s2s_in_state_names[] = {
 	[S2S_IN_WAIT_STARTTLS] = "wait_starttls",
 	[S2S_IN_TLS_HANDSHAKE] = "tls_handshake",
 	[S2S_IN_WAIT_AUTH] = "wait_auth",
+	[S2S_IN_WAIT_DIALBACK] = "wait_dialback",
+	[S2S_IN_ESTABLISHED] = "established",
 	[S2S_IN_GATEWAY_OPEN] = "gateway_open",
 	[S2S_IN_CLOSING] = "closing",
 	[S2S_IN_CLOSED] = "closed",
@@ -94,6 +111,10 @@ struct s2s_in {
 	struct xmlstream *xs;
 	struct tls_conn *tls;		/* NULL until STARTTLS / Direct TLS */
 	int tls_open;			/* handshake completed */
+	int pkix_ok;			/* certificate valid for 'from' (SASL EXTERNAL) */
+	int bidi;			/* XEP-0288 requested: we may answer on it */
+	char authed_domain[CONFIG_DOMAIN_MAX];	/* set once authenticated */
+	struct dialback_verify *verify;	/* running dialback check, or NULL */
 	int header_sent;
 	char peer[NETADDR_TEXT_MAX];
 	struct sockaddr_storage peer_addr;
@@ -194,11 +215,11 @@ s2s_in_send_header(struct s2s_in *s)
 		return;
 	s->header_sent = 1;
 	n = snprintf(out, sizeof(out),
-	    /* No xmlns:db: declaring it announces dialback (XEP-0220
-	     * §2.4), which this build does not offer yet. */
+	    /* XEP-0220 §2.1: xmlns:db announces dialback support. */
 	    "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-	    "xmlns:stream='http://etherx.jabber.org/streams' "
+	    "xmlns:stream='http://etherx.jabber.org/streams'%s "
 	    "from='%s'%s%s%s id='%s' version='1.0'>",
+	    s->edge->cfg->dialback.enabled ? " xmlns:db='" NS_DIALBACK "'" : "",
 	    from, s->remote_domain[0] ? " to='" : "", s->remote_domain,
 	    s->remote_domain[0] ? "'" : "", s->stream_id);
 	if (n > 0 && (size_t)n < sizeof(out))
@@ -247,6 +268,10 @@ s2s_in_on_closed(uv_handle_t *h)
 static void
 s2s_in_close_handles(struct s2s_in *s)
 {
+	if (s->verify != NULL) {
+		dialback_verify_cancel(s->verify);
+		s->verify = NULL;
+	}
 	s2s_in_enter_state(s, S2S_IN_CLOSED);
 	uv_close((uv_handle_t *)&s->tcp, s2s_in_on_closed);
 	uv_close((uv_handle_t *)&s->timer, s2s_in_on_closed);
@@ -282,6 +307,10 @@ s2s_in_close(struct s2s_in *s, const char *reason)
 		return;
 	log_event(LOG_INFO, "s2s_in.close", "peer", s->peer, "domain",
 	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason, NULL);
+	if (s->verify != NULL) {
+		dialback_verify_cancel(s->verify);
+		s->verify = NULL;
+	}
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	uv_timer_stop(&s->timer);
@@ -413,19 +442,322 @@ s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 
 /* RFC 6120 §13.7.1.2 / RFC 6125: is the certificate the initiating
  * server presented valid for the domain its stream claims?  This is what
- * SASL EXTERNAL will rest on; for now it is logged. */
-static void
+ * SASL EXTERNAL rests on (XEP-0178). */
+static int
 s2s_in_check_peer_certificate(struct s2s_in *s)
 {
 	struct tls_verify_result r;
 
 	if (tls_conn_verify_peer(s->tls, s->remote_domain, &r) < 0)
-		return;
+		return 0;
 	log_event(r.status == TLS_VERIFY_OK ? LOG_INFO : LOG_WARN, "s2s_in.peer_certificate",
 	    "peer", s->peer, "domain", s->remote_domain,
 	    "result", tls_verify_status_str(r.status),
 	    "matched_by", r.status == TLS_VERIFY_OK ? tls_id_type_str(r.matched_by) : NULL,
 	    "detail", r.detail, NULL);
+	return r.status == TLS_VERIFY_OK;
+}
+
+/* What the partner's policy lets this stream authenticate with. */
+static int
+s2s_in_may_pkix(const struct s2s_in *s)
+{
+	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
+
+	return s->pkix_ok && p->auth != POLICY_AUTH_DIALBACK;
+}
+
+static int
+s2s_in_may_dialback(const struct s2s_in *s)
+{
+	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
+
+	return s->edge->cfg->dialback.enabled && p->auth != POLICY_AUTH_PKIX;
+}
+
+static void
+s2s_in_send_auth_features(struct s2s_in *s)
+{
+	char out[512];
+
+	/* XEP-0288: bidirectional streams (see s2s_in_require_bidi). */
+	snprintf(out, sizeof(out), "<stream:features><bidi xmlns='urn:xmpp:features:bidi'/>%s%s"
+	    "</stream:features>",
+	    s2s_in_may_pkix(s) ? "<mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
+	    "</mechanism></mechanisms>" : "",
+	    /* XEP-0220 §2.4: dialback with error support. */
+	    s2s_in_may_dialback(s) ? "<dialback xmlns='urn:xmpp:features:dialback'><errors/>"
+	    "</dialback>" : "");
+	s2s_in_sendstr(s, out);
+}
+
+/* The remote domain is authenticated: larger stanzas, idle timing. */
+static void
+s2s_in_established(struct s2s_in *s)
+{
+	const struct config_limits *lim = &s->edge->cfg->limits;
+	const struct config_partner *p = config_policy_for(s->edge->cfg, s->authed_domain);
+	struct xmlstream_limits xl;
+
+	xl.stanza_max = (size_t)(p->max_stanza_size ? p->max_stanza_size : lim->stanza_size);
+	xl.depth_max = (size_t)lim->max_depth;
+	xl.attrs_max = (size_t)lim->max_attributes;
+	xl.name_max = (size_t)lim->max_name_length;
+	(void)xmlstream_set_limits(s->xs, &xl);	/* values are schema-bounded */
+	s2s_in_enter_state(s, S2S_IN_ESTABLISHED);
+	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->idle_timeout_s * 1000,
+	    (uint64_t)lim->idle_timeout_s * 1000);
+}
+
+/* The text content of a simple element (<auth>=</auth>, <db:result>KEY
+ * </db:result>), into out; -1 if it has child elements or does not fit.
+ * The tokenizer validated the bytes; this only locates the text. */
+static int
+s2s_in_element_text(const struct xmlstream_event *ev, char *out, size_t cap)
+{
+	const char *p = ev->raw.p, *end = ev->raw.p + ev->raw.len;
+	const char *gt = memchr(p, '>', ev->raw.len), *lt;
+	size_t n;
+
+	if (gt == NULL)
+		return -1;
+	if (gt > p && gt[-1] == '/') {	/* <x/> */
+		out[0] = '\0';
+		return 0;
+	}
+	lt = memchr(gt + 1, '<', (size_t)(end - gt - 1));
+	if (lt == NULL || lt + 1 >= end || lt[1] != '/')
+		return -1;
+	n = (size_t)(lt - gt - 1);
+	if (n >= cap)
+		return -1;
+	memcpy(out, gt + 1, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* The value of attribute name on the start tag, into out; -1 if absent or
+ * too long.  The tokenizer validated the tag; this walks it once, skipping
+ * quoted values so a value that looks like an attribute is not taken for
+ * one.  (The tokenizer reports only the routing attributes.) */
+static int
+s2s_in_start_tag_attr(const struct xmlstream_event *ev, const char *name, char *out, size_t cap)
+{
+	const char *p = ev->raw.p, *end = ev->raw.p + ev->raw.len;
+	size_t nlen = strlen(name);
+
+	while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '>')
+		p++;	/* the element name */
+	while (p < end && *p != '>' && *p != '/') {
+		const char *attr, *eq, *close;
+		char q;
+
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p++;
+		attr = p;
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq == NULL)
+			return -1;
+		p = eq + 1;
+		while (p < end && *p != '\'' && *p != '"')
+			p++;	/* XML allows white space around '=' */
+		if (p >= end)
+			return -1;
+		q = *p;
+		close = memchr(p + 1, q, (size_t)(end - p - 1));
+		if (close == NULL)
+			return -1;
+		if ((size_t)(eq - attr) >= nlen && memcmp(attr, name, nlen) == 0 &&
+		    (attr + nlen == eq || attr[nlen] == ' ' || attr[nlen] == '\t')) {
+			if ((size_t)(close - p - 1) >= cap)
+				return -1;
+			memcpy(out, p + 1, (size_t)(close - p - 1));
+			out[close - p - 1] = '\0';
+			return 0;
+		}
+		p = close + 1;
+	}
+	return -1;
+}
+
+/*
+ * s2s streams carry stanzas one way (RFC 6120 §2.4).  A stanza this build
+ * cannot route must go back to its sender, and without outgoing
+ * federation the only way back is the same stream made bidirectional
+ * (XEP-0288).  So authentication is completed only for peers that asked
+ * for <bidi/>; others are refused before any stanza flows, and their own
+ * server returns the stanzas it queued to their senders (as Prosody and
+ * ejabberd do for a failed connection).  Never a stanza accepted and lost.
+ */
+static int
+s2s_in_require_bidi(struct s2s_in *s, const char *method)
+{
+	if (s->bidi)
+		return 0;
+	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->remote_domain,
+	    "method", method, "result", "refused",
+	    "reason", "no bidirectional stream (XEP-0288): undeliverable stanzas could not be bounced",
+	    NULL);
+	return -1;
+}
+
+/* RFC 6120 §6.4 with XEP-0178: SASL EXTERNAL on the certificate. */
+static void
+s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	char mech[32], text[512], authzid[CONFIG_DOMAIN_MAX];
+	size_t alen = 0;
+
+	if (s2s_in_start_tag_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
+	    strcmp(mech, "EXTERNAL") != 0 || !s2s_in_may_pkix(s)) {
+		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-mechanism/></failure>");
+		return;
+	}
+	/* The authorization identity: absent ("=" or empty) or the
+	 * stream's 'from' (XEP-0178 §2). */
+	if (s2s_in_element_text(ev, text, sizeof(text)) < 0 ||
+	    (strcmp(text, "=") != 0 && text[0] != '\0' &&
+	    (mbedtls_base64_decode((unsigned char *)authzid, sizeof(authzid) - 1, &alen,
+	    (const unsigned char *)text, strlen(text)) != 0 ||
+	    (authzid[alen] = '\0', strcasecmp(authzid, s->remote_domain) != 0)))) {
+		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-authzid/></failure>");
+		return;
+	}
+	if (s2s_in_require_bidi(s, "sasl-external") < 0) {
+		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><not-authorized/><text>xmpp-edge "
+		    "accepts bidirectional streams only (XEP-0288)</text></failure>");
+		return;
+	}
+	memcpy(s->authed_domain, s->remote_domain, sizeof(s->authed_domain));
+	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->authed_domain,
+	    "method", "sasl-external", "result", "valid", NULL);
+	s2s_in_sendstr(s, "<success xmlns='" NS_SASL "'/>");
+	/* RFC 6120 §6.4.6: both sides restart the stream. */
+	xmlstream_restart(s->xs);
+	s->header_sent = 0;
+	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
+}
+
+static void
+s2s_in_db_result(struct s2s_in *s, const char *from, const char *to, const char *type,
+    const char *error_cond)
+{
+	char out[1024];
+
+	if (error_cond == NULL)
+		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='%s'/>", from, to, type);
+	else
+		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='error'><error "
+		    "type='cancel'><%s xmlns='" NS_STANZAS "'/></error></db:result>", from, to, error_cond);
+	s2s_in_sendstr(s, out);
+}
+
+static void
+s2s_in_on_dialback_verified(enum dialback_verdict verdict, int timeout, const char *reason,
+    void *arg)
+{
+	struct s2s_in *s = arg;
+
+	s->verify = NULL;
+	if (verdict == DIALBACK_VALID) {
+		memcpy(s->authed_domain, s->remote_domain, sizeof(s->authed_domain));
+		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->authed_domain,
+		    "method", "dialback", "result", "valid", NULL);
+		s2s_in_db_result(s, s->local_domain, s->remote_domain, "valid", NULL);
+		s2s_in_established(s);
+		return;
+	}
+	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->remote_domain,
+	    "method", "dialback", "result", verdict == DIALBACK_INVALID ? "invalid" : "error",
+	    "reason", reason, NULL);
+	if (verdict == DIALBACK_INVALID) {
+		/* XEP-0220 §2.3.3: not accepted; the stream is over. */
+		s2s_in_db_result(s, s->local_domain, s->remote_domain, "invalid", NULL);
+		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "dialback key refused by the authoritative server");
+		return;
+	}
+	/* XEP-0220 §2.4.2: the error, and the stream stays for a retry. */
+	s2s_in_db_result(s, s->local_domain, s->remote_domain, NULL,
+	    timeout ? "remote-server-timeout" : "remote-server-not-found");
+	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
+}
+
+/* XEP-0220 §2.2: <db:result from='D' to='ours'>KEY</db:result>. */
+static void
+s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], key[DIALBACK_KEY_MAX + 1];
+	char err[128];
+
+	if (s2s_in_take_domain(&ev->from, from, sizeof(from)) < 0 ||
+	    s2s_in_take_domain(&ev->to, to, sizeof(to)) < 0) {
+		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:result needs 'from' and 'to' domains");
+		return;
+	}
+	/* One domain per stream: the one the header claimed. */
+	if (strcmp(from, s->remote_domain) != 0 || strcmp(to, s->local_domain) != 0) {
+		s2s_in_db_result(s, to, from, NULL, strcmp(to, s->local_domain) != 0 ?
+		    "item-not-found" : "not-allowed");
+		return;
+	}
+	if (!s2s_in_may_dialback(s) || s->verify != NULL ||
+	    s2s_in_require_bidi(s, "dialback") < 0) {
+		s2s_in_db_result(s, to, from, NULL, "policy-violation");
+		return;
+	}
+	if (s2s_in_element_text(ev, key, sizeof(key)) < 0 ||
+	    (s->verify = dialback_verify_start(s->edge, s->local_domain, s->remote_domain,
+	    s->stream_id, key, s2s_in_on_dialback_verified, s, err, sizeof(err))) == NULL) {
+		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
+		    "method", "dialback", "result", "error", "reason", "unusable key", NULL);
+		s2s_in_db_result(s, to, from, NULL, "not-acceptable");
+		return;
+	}
+	s2s_in_enter_state(s, S2S_IN_WAIT_DIALBACK);
+}
+
+/* A stanza from an authenticated remote domain for a hosted one: routing
+ * to the gateway is not built, so it is bounced, never dropped. */
+static void
+s2s_in_on_remote_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	char out[BOUNCE_MAX], dom[CONFIG_DOMAIN_MAX];
+	size_t len;
+
+	/* RFC 6120 §8.1.2.1 / §13.9.1: the 'from' must be of the domain
+	 * this stream authenticated. */
+	if (ev->from.p != NULL) {
+		struct xmlstream_str d = ev->from;
+		const char *slash = memchr(d.p, '/', d.len), *at;
+
+		if (slash != NULL)
+			d.len = (size_t)(slash - d.p);
+		at = memchr(d.p, '@', d.len);
+		if (at != NULL) {
+			d.len -= (size_t)(at + 1 - d.p);
+			d.p = at + 1;
+		}
+		if (s2s_in_take_domain(&d, dom, sizeof(dom)) < 0 || strcmp(dom, s->authed_domain) != 0) {
+			s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "stanza 'from' is not the authenticated domain");
+			return;
+		}
+	}
+	switch (bounce_write(ev, "service-unavailable", "cancel",
+	    "xmpp-edge cannot route to the internal gateway in this build", out, sizeof(out), &len)) {
+	case BOUNCE_WRITTEN:
+		log_event(LOG_INFO, "s2s_in.bounce", "peer", s->peer, "from", s->authed_domain,
+		    "condition", "service-unavailable", NULL);
+		s2s_in_send(s, out, len);
+		break;
+	case BOUNCE_IS_ERROR:
+		break;	/* errors are never answered with errors */
+	case BOUNCE_NOT_A_STANZA:
+		s2s_in_fail(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
+		break;
+	case BOUNCE_TOO_LONG:
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "stanza addresses too long to bounce");
+		break;
+	}
 }
 
 static void
@@ -461,8 +793,12 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	}
 	log_event(LOG_INFO, "s2s_in.stream_open", "peer", s->peer, "to", s->local_domain,
 	    "from", s->remote_domain[0] ? s->remote_domain : NULL, "id", s->stream_id, NULL);
-	if (s->tls_open && s->remote_domain[0] != '\0')
-		s2s_in_check_peer_certificate(s);
+	if (s->authed_domain[0] != '\0' && strcmp(s->authed_domain, s->remote_domain) != 0) {
+		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "not the domain authenticated before the restart");
+		return;
+	}
+	if (s->tls_open && s->remote_domain[0] != '\0' && s->authed_domain[0] == '\0')
+		s->pkix_ok = s2s_in_check_peer_certificate(s);
 	s2s_in_send_header(s);
 	if (s->tls == NULL) {
 		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590). */
@@ -471,9 +807,13 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
 		return;
 	}
-	/* No authentication mechanism is offered by this build (see the
-	 * file's header): an empty feature list, and stanzas are refused. */
-	s2s_in_sendstr(s, "<stream:features/>");
+	if (s->authed_domain[0] != '\0') {
+		/* RFC 6120 §6.4.6: after SASL, the restarted stream. */
+		s2s_in_sendstr(s, "<stream:features/>");
+		s2s_in_established(s);
+		return;
+	}
+	s2s_in_send_auth_features(s);
 	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
 }
 
@@ -610,6 +950,32 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_on_starttls(s);
 		return;
 	}
+	if (s->state == S2S_IN_ESTABLISHED) {
+		s2s_in_on_remote_stanza(s, ev);
+		return;
+	}
+	if (str_eq(&ev->name, "error") && str_eq(&ev->ns, NS_STREAMS)) {
+		/* RFC 6120 §4.9: the peer ends the stream with an error. */
+		log_event(LOG_INFO, "s2s_in.peer_stream_error", "peer", s->peer,
+		    "domain", s->remote_domain[0] ? s->remote_domain : NULL, NULL);
+		s2s_in_send_header(s);
+		s2s_in_sendstr(s, "</stream:stream>");
+		s2s_in_close(s, "peer sent a stream error");
+		return;
+	}
+	if (s->state == S2S_IN_WAIT_AUTH && str_eq(&ev->name, "bidi") && str_eq(&ev->ns, NS_BIDI)) {
+		s->bidi = 1;	/* XEP-0288 §3: no answer; effective once authenticated */
+		return;
+	}
+	if (s->state == S2S_IN_WAIT_AUTH && str_eq(&ev->name, "auth") && str_eq(&ev->ns, NS_SASL)) {
+		s2s_in_on_sasl_auth(s, ev);
+		return;
+	}
+	if (s->state == S2S_IN_WAIT_AUTH && str_eq(&ev->name, "result") &&
+	    str_eq(&ev->ns, NS_DIALBACK)) {
+		s2s_in_on_dialback_result(s, ev);
+		return;
+	}
 	if (str_eq(&ev->name, "message") || str_eq(&ev->name, "presence") ||
 	    str_eq(&ev->name, "iq")) {
 		/* RFC 6120 §4.3.5 (and §8.1.1.1): no stanzas before the
@@ -620,8 +986,7 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 	if (s->state == S2S_IN_WAIT_STARTTLS)
 		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "STARTTLS is required first");
 	else
-		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION,
-		    "no authentication mechanism is offered by this xmpp-edge build");
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "authenticate first (SASL EXTERNAL or dialback)");
 }
 
 static void
@@ -701,7 +1066,7 @@ s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	/* Negotiation has one deadline from accept (a peer trickling bytes
 	 * cannot stretch it); an established stream is timed for idleness. */
-	if (s->state == S2S_IN_GATEWAY_OPEN)
+	if (s->state == S2S_IN_GATEWAY_OPEN || s->state == S2S_IN_ESTABLISHED)
 		uv_timer_again(&s->timer);
 }
 
@@ -710,7 +1075,8 @@ s2s_in_on_timeout(uv_timer_t *t)
 {
 	struct s2s_in *s = t->data;
 
-	s2s_in_fail(s, STREAM_ERR_CONNECTION_TIMEOUT, s->state == S2S_IN_GATEWAY_OPEN ?
+	s2s_in_fail(s, STREAM_ERR_CONNECTION_TIMEOUT,
+	    s->state == S2S_IN_GATEWAY_OPEN || s->state == S2S_IN_ESTABLISHED ?
 	    "idle for limits.idle_timeout_s" : "negotiation took longer than limits.handshake_timeout_ms");
 }
 

@@ -46,7 +46,7 @@ for i in range(n):
                         server_hostname="edge.localhost")
     t.sendall(hdr)
     got = b""
-    while b"<stream:features/>" not in got:
+    while b"</stream:features>" not in got:
         got += t.recv(4096)
     socks.append(t)
 time.sleep(0.5)

@@ -347,7 +347,7 @@ def starttls(port, domain):
     proceed = read_until(raw, b"/>")
     tls = tls_ctx().wrap_socket(raw, server_hostname=domain)
     tls.sendall(header(to=domain))
-    after = read_until(tls, b"<stream:features/>")
+    after = read_until(tls, b"</stream:features>")
     return feats, proceed, tls, after
 
 
@@ -358,7 +358,7 @@ def direct_tls(port, domain, alpn=True):
     tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
                           server_hostname=domain)
     tls.sendall(header(to=domain))
-    return tls, read_until(tls, b"<stream:features/>")
+    return tls, read_until(tls, b"</stream:features>")
 
 
 def peer_cn(tls):
@@ -383,7 +383,8 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
           b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" in feats, feats)
     check("tls.starttls_proceed", proceed == b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", proceed)
     check("tls.starttls_stream_restart_inside_tls",
-          tls.version() in ("TLSv1.2", "TLSv1.3") and b"from='example.com'" in after and after.endswith(b"<stream:features/>"),
+          tls.version() in ("TLSv1.2", "TLSv1.3") and b"from='example.com'" in after
+          and after.endswith(b"<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>"),
           (tls.version(), after))
     tls.close()
     # Pipelining behind <starttls/> is refused, never taken as TLS.
@@ -464,6 +465,116 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     check("tls.sigterm_clean", d.stop() == 0)
 else:
     check("tls.daemon_started", False, d.text()[-1500:])
+
+# --- 4b. authentication of remote servers ---------------------------------
+# A test CA signs a certificate for remote.example; xmpp-edge trusts it.
+def gen_ca_signed(name, domain, ca_crt, ca_key):
+    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", f"{tmp}/{name}.csr", "-subj", f"/CN={domain}"],
+                   check=True, capture_output=True)
+    with open(f"{tmp}/{name}.ext", "w") as f:
+        f.write(f"subjectAltName=DNS:{domain}\nextendedKeyUsage=serverAuth,clientAuth\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", f"{tmp}/{name}.csr", "-CA", ca_crt, "-CAkey", ca_key,
+                    "-CAcreateserial", "-out", crt, "-days", "30", "-extfile", f"{tmp}/{name}.ext"],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+CA_CRT, CA_KEY = f"{tmp}/authca.crt", f"{tmp}/authca.key"
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", CA_KEY, "-out", CA_CRT, "-days", "30", "-subj", "/CN=auth test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"],
+               check=True, capture_output=True)
+REMOTE_CRT, REMOTE_KEY = gen_ca_signed("remote", "remote.example", CA_CRT, CA_KEY)
+port = free_port()
+cfg = f"{tmp}/auth.json"
+# DNS goes to a loopback port where nothing answers: the dialback check of
+# an unknown domain must fail there, never on a real resolver.
+write_config(cfg, port, tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
+             policy={"partners": {"dbonly.example": {"auth": "dialback"}}})
+d = Daemon(["-c", cfg], "auth")
+
+
+def remote_stream(frm, cert=True):
+    """STARTTLS as remote server frm, presenting its certificate."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    raw.sendall(header(to="example.com", frm=frm))
+    read_until(raw, b"</stream:features>")
+    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    read_until(raw, b"/>")
+    ctx = tls_ctx()
+    if cert:
+        ctx.load_cert_chain(REMOTE_CRT, REMOTE_KEY)
+    t = ctx.wrap_socket(raw, server_hostname="example.com")
+    t.sendall(header(to="example.com", frm=frm).replace(
+        b"<stream:stream ", b"<stream:stream xmlns:db='jabber:server:dialback' "))
+    return t, read_until(t, b"</stream:features>")
+
+
+if wait_port(port, d.proc):
+    t, feats = remote_stream("remote.example")
+    check("auth.external_offered_for_valid_certificate",
+          b"<mechanism>EXTERNAL</mechanism>" in feats and b"urn:xmpp:features:bidi" in feats, feats)
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    got = read_until(t, b"</failure>")
+    check("auth.refused_without_bidi", b"<not-authorized/>" in got and b"XEP-0288" in got, got)
+    t.sendall(b"<bidi xmlns='urn:xmpp:bidi'/><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+              b"mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGU=</auth>")
+    got = read_until(t, b"/>")
+    check("auth.external_success", got == b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", got)
+    t.sendall(header(to="example.com", frm="remote.example"))
+    got = read_until(t, b"<stream:features/>")
+    check("auth.restart_after_sasl", b"from='example.com'" in got, got)
+    t.sendall(b"<message from='ann@remote.example/x' to='bob@example.com' id='b1'><body>hi</body></message>")
+    got = read_until(t, b"</message>")
+    check("auth.stanza_bounced_on_bidi_stream",
+          got.startswith(b"<message from='bob@example.com' to='ann@remote.example/x' id='b1' type='error'>")
+          and b"<service-unavailable " in got, got)
+    t.sendall(b"<message from='eve@elsewhere.example' to='bob@example.com'/>")
+    got = read_until(t, b"</stream:stream>")
+    check("auth.spoofed_from_is_invalid_from", b"<invalid-from " in got, got)
+    t.close()
+
+    t, feats = remote_stream("remote.example")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>b3RoZXIuZXhhbXBsZQ==</auth>")
+    got = read_until(t, b"</failure>")
+    check("auth.external_wrong_authzid", b"<invalid-authzid/>" in got, got)
+    t.close()
+
+    t, feats = remote_stream("notmine.example")
+    check("auth.no_external_when_certificate_is_for_another_domain",
+          b"EXTERNAL" not in feats and b"urn:xmpp:features:dialback" in feats, feats)
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    check("auth.external_refused_without_valid_certificate",
+          b"<invalid-mechanism/>" in read_until(t, b"</failure>"))
+    t.sendall(b"<db:result from='notmine.example' to='example.com'>abc def</db:result>")
+    got = read_until(t, b"</db:result>")
+    check("dialback.result_before_bidi_refused", b"type='error'" in got and b"policy-violation" in got, got)
+    t.sendall(b"<bidi xmlns='urn:xmpp:bidi'/><db:result from='notmine.example' to='example.com'>"
+              b"bad key!</db:result>")
+    got = read_until(t, b"</db:result>")
+    check("dialback.malformed_key_refused", b"not-acceptable" in got, got)
+    t.sendall(b"<db:result from='other.example' to='example.com'>abcdef</db:result>")
+    got = read_until(t, b"</db:result>")
+    check("dialback.other_domain_not_allowed", b"not-allowed" in got, got)
+    t.sendall(b"<db:result from='notmine.example' to='example.com'>abcdef0123</db:result>")
+    got = read_until(t, b"</db:result>", timeout=15)
+    check("dialback.unresolvable_domain_reported",
+          b"type='error'" in got and (b"remote-server-not-found" in got or b"remote-server-timeout" in got), got)
+    t.sendall(b"<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
+    got = read_until(t, b"</stream:stream>")
+    check("peer_stream_error_answered_with_close", got.endswith(b"</stream:stream>"), got)
+    t.close()
+
+    t, feats = remote_stream("dbonly.example", cert=False)
+    check("policy.dialback_only_partner_gets_no_external", b"EXTERNAL" not in feats
+          and b"features:dialback" in feats, feats)
+    t.close()
+    check("auth.daemon_clean_exit", d.stop() == 0)
+else:
+    check("auth.daemon_started", False, d.text()[-1500:])
 
 # --- 5. the internal link: pinned mutual TLS --------------------------------
 def spki_pin(crt):

@@ -14,9 +14,15 @@ Checks:
   - Prosody, federating to example.com, finds xmpp-edge by SRV, negotiates
     STARTTLS, verifies xmpp-edge's certificate and presents its own, which
     xmpp-edge verifies for example.net (RFC 6125);
-  - a message from a slixmpp user on Prosody to example.com, which this
-    build cannot deliver (no s2s authentication yet), comes back to the
-    sender as an error: never lost silently;
+  - Prosody authenticates example.net with SASL EXTERNAL (its certificate)
+    and chat.example.net with dialback, which xmpp-edge verifies with the
+    authoritative server it finds through dnsmasq (XEP-0220 §2.3); both
+    over bidirectional streams (XEP-0288);
+  - a message from a slixmpp user to example.com, which this build cannot
+    route to a gateway, comes back to the sender as <service-unavailable/>
+    from xmpp-edge over that stream: never lost silently;
+  - ejabberd (no XEP-0288) is refused authentication before any stanza
+    flows, and its user gets the message back from ejabberd itself;
   - the same with ejabberd for example.org;
   - `probe gateway` against Prosody's Direct TLS s2s port, pinned by
     Prosody's SPKI: accepted with the right pin, refused with a wrong one.
@@ -102,6 +108,7 @@ try:
              "--srv-host=_xmpps-server._tcp.example.net,xmpp.example.net,5270,0,10",
              "--host-record=edge.example.com,127.0.0.2", "--host-record=xmpp.example.net,127.0.0.3",
              "--host-record=example.net,127.0.0.3",
+             "--srv-host=_xmpp-server._tcp.chat.example.net,xmpp.example.net,5269,0,10",
              "--srv-host=_xmpp-server._tcp.example.org,xmpp.example.org,5269,0,10",
              "--host-record=xmpp.example.org,127.0.0.4"], dns_log)
 
@@ -113,12 +120,13 @@ try:
             "-keyout", f"{tmp}/ca.key", "-out", f"{tmp}/ca.crt", "-days", "30", "-subj", "/CN=xmpp-edge interop CA",
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
 
-    def leaf(name, domain, owner=None):
+    def leaf(name, domain, owner=None, extra_names=()):
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", f"{tmp}/{name}.key", "-out", f"{tmp}/{name}.csr", "-subj", f"/CN={domain}")
         ext = f"{tmp}/{name}.ext"
         with open(ext, "w") as f:
-            f.write(f"subjectAltName=DNS:{domain}\nextendedKeyUsage=serverAuth,clientAuth\n")
+            sans = ",".join(f"DNS:{d}" for d in (domain, *extra_names))
+            f.write(f"subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n")
         openssl("x509", "-req", "-in", f"{tmp}/{name}.csr", "-CA", f"{tmp}/ca.crt", "-CAkey", f"{tmp}/ca.key",
                 "-CAcreateserial", "-out", f"{tmp}/{name}.crt", "-days", "30", "-extfile", ext)
         os.chmod(f"{tmp}/{name}.key", 0o600)
@@ -128,7 +136,7 @@ try:
         return f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
 
     EDGE_CRT, EDGE_KEY = leaf("edge", "example.com", "nobody")
-    PROS_CRT, PROS_KEY = leaf("prosody", "example.net", "prosody")
+    PROS_CRT, PROS_KEY = leaf("prosody", "example.net", "prosody", ("chat.example.net",))
     ROGUE_CRT, _ = leaf("rogue", "example.net")
     EJ_CRT, EJ_KEY = leaf("ejabberd", "example.org", "ejabberd")
 
@@ -139,6 +147,11 @@ try:
         "listen": {"starttls": ["127.0.0.2:5269"], "direct_tls": ["127.0.0.2:5270"]},
         "tls": {"ca_file": f"{tmp}/ca.crt"},
         "dns": {"servers": ["127.0.0.1:53"]},
+        # example.net (Prosody) may use its certificate; chat.example.net
+        # (Prosody) and example.org (ejabberd) must use dialback, so both
+        # methods are exercised.
+        "policy": {"partners": {"example.org": {"auth": "dialback"},
+                                "chat.example.net": {"auth": "dialback"}}},
         "log": {"level": "debug", "format": "json"},
     }
     with open(f"{tmp}/edge.json", "w") as f:
@@ -158,7 +171,7 @@ c2s_ports = {{ 5222 }}
 s2s_ports = {{ 5269 }}
 s2s_direct_tls_ports = {{ 5270 }}
 log = {{ debug = "{pdir}/prosody.log" }}
-modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "posix" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "posix", "s2s_bidi" }}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 s2s_require_encryption = true
@@ -166,6 +179,7 @@ s2s_secure_auth = true
 authentication = "internal_plain"
 ssl = {{ certificate = "{PROS_CRT}", key = "{PROS_KEY}", cafile = "{tmp}/ca.crt" }}
 VirtualHost "example.net"
+VirtualHost "chat.example.net"
 """)
     for root, dirs, files in os.walk(pdir):
         shutil.chown(root, "prosody", "prosody")
@@ -175,6 +189,9 @@ VirtualHost "example.net"
     r = nsrun("runuser", "-u", "prosody", "--", "prosodyctl", "--config", f"{pdir}/prosody.cfg.lua",
               "register", "alice", "example.net", "secret")
     check("prosody.user_registered", r.returncode == 0, r.stdout + r.stderr)
+    r = nsrun("runuser", "-u", "prosody", "--", "prosodyctl", "--config", f"{pdir}/prosody.cfg.lua",
+              "register", "dave", "chat.example.net", "secret")
+    check("prosody.second_user_registered", r.returncode == 0, r.stdout + r.stderr)
     prosody = nspopen(["prosody", "--config", f"{pdir}/prosody.cfg.lua", "-F"],
                       open(f"{tmp}/prosody.stdout", "w"), user="prosody")
 
@@ -229,7 +246,11 @@ print("RESULT", c.result)
         f.write(client)
     r = nsrun("/usr/bin/python3", f"{tmp}/client.py", timeout=90)
     res = [l for l in r.stdout.splitlines() if l.startswith("RESULT")]
-    check("bounce.sender_gets_error_back", res and res[0] != "RESULT None", r.stdout[-800:] + r.stderr[-1500:])
+    # The message crossed an authenticated s2s link; this build cannot
+    # route it to a gateway, so xmpp-edge bounced it and Prosody relayed
+    # the error to its sender.
+    check("bounce.sender_gets_service_unavailable", res and res[0] == "RESULT service-unavailable",
+          r.stdout[-800:] + r.stderr[-1500:])
 
     time.sleep(0.5)
     events = []
@@ -247,9 +268,32 @@ print("RESULT", c.result)
     check("prosody.verified_edge_certificate",
           "certificate chain validation result: valid" in plog
           and "certificate identity validation result: valid" in plog, plog[-1500:])
-    check("prosody.bounced_queued_stanza",
-          "Sending error replies for 1 queued stanzas because of failed outgoing connection to example.com" in plog,
-          plog[-1500:])
+    auth = [e for e in events if e.get("event") == "s2s_in.auth" and e.get("domain") == "example.net"]
+    check("prosody.authenticated_by_sasl_external",
+          auth and auth[-1].get("method") == "sasl-external" and auth[-1].get("result") == "valid", auth)
+
+    # Dialback: chat.example.net may not use its certificate here, so
+    # Prosody sends a dialback key, which xmpp-edge checks with the
+    # authoritative server it finds through DNS (dnsmasq), XEP-0220 §2.3.
+    with open(f"{tmp}/client_dave.py", "w") as f:
+        f.write(client.replace("alice@example.net/t", "dave@chat.example.net/t"))
+    r = nsrun("/usr/bin/python3", f"{tmp}/client_dave.py", timeout=90)
+    res = [l for l in r.stdout.splitlines() if l.startswith("RESULT")]
+    check("dialback.sender_gets_service_unavailable", res and res[0] == "RESULT service-unavailable",
+          r.stdout[-800:] + r.stderr[-1500:])
+    time.sleep(0.5)
+    events = []
+    for line in open(edge_log_path):
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            pass
+    dbv = [e for e in events if e.get("event") == "dialback.verify" and e.get("remote") == "chat.example.net"]
+    check("dialback.key_verified_with_authoritative_server_found_by_dns",
+          dbv and dbv[0].get("result") == "valid" and dbv[0].get("peer", "").startswith("127.0.0.3:"), dbv)
+    auth = [e for e in events if e.get("event") == "s2s_in.auth" and e.get("domain") == "chat.example.net"]
+    check("dialback.prosody_authenticated_by_dialback",
+          auth and auth[-1].get("method") == "dialback" and auth[-1].get("result") == "valid", auth)
 
     # --- 3. the same with ejabberd (example.org) ------------------------------
     if shutil.which("ejabberdctl"):
@@ -288,6 +332,7 @@ modules:
   mod_disco: {{}}
   mod_roster: {{}}
   mod_ping: {{}}
+  mod_s2s_dialback: {{}}
 """)
         shutil.copy("/etc/ejabberd/inetrc", f"{ej}/inetrc")
         with open(f"{ej}/ejabberdctl.cfg", "w") as f:
@@ -318,7 +363,10 @@ modules:
                 f.write(ej_client)
             r = nsrun("/usr/bin/python3", f"{tmp}/ej_client.py", timeout=90)
             res = [l for l in r.stdout.splitlines() if l.startswith("RESULT")]
-            check("ejabberd.bounce_back_to_sender", res and res[0] != "RESULT None",
+            # ejabberd does not do XEP-0288: xmpp-edge refuses to
+            # authenticate a stream it could not bounce on, and ejabberd
+            # returns the queued message to its sender itself.
+            check("ejabberd.sender_gets_error_from_own_server", res and res[0] not in ("RESULT None",),
                   r.stdout[-800:] + r.stderr[-1500:])
             time.sleep(0.5)
             events = []
@@ -331,6 +379,9 @@ modules:
                     and e.get("domain") == "example.org"]
             check("edge.verifies_ejabberd_certificate_for_example_org",
                   peer and peer[0].get("result") == "ok", peer or events[-5:])
+            auth = [e for e in events if e.get("event") == "s2s_in.auth" and e.get("domain") == "example.org"]
+            check("ejabberd.refused_without_bidirectional_stream",
+                  auth and auth[-1].get("result") == "refused" and "XEP-0288" in auth[-1].get("reason", ""), auth)
             nsrun("runuser", "-u", "ejabberd", "--", *ctl, "stop")
             try:
                 ejp.wait(20)
