@@ -412,20 +412,19 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	    (uint64_t)lim->idle_timeout_s * 1000);
 }
 
-/* A stanza from the gateway for a remote domain: outgoing federation is
- * not built yet, so it goes back to its sender, never into a void. */
+/* Sends a stanza back to its sender with <service-unavailable/>, on this
+ * stream (the gateway's, or a bidirectional one); text says why.
+ * Errors are never answered with errors (RFC 6120 §8.3.1). */
 static void
-s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
+s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
 {
 	char out[BOUNCE_MAX];
 	size_t len;
 
-	switch (bounce_write(ev, "service-unavailable", "cancel",
-	    "outgoing federation is not available in this xmpp-edge build",
-	    out, sizeof(out), &len)) {
+	switch (bounce_write(ev, "service-unavailable", "cancel", text, out, sizeof(out), &len)) {
 	case BOUNCE_WRITTEN:
-		log_event(LOG_INFO, "s2s_in.bounce", "peer", s->peer,
-		    "condition", "service-unavailable", "to", s->local_domain, NULL);
+		log_event(LOG_INFO, "s2s_in.bounce", "peer", s->peer, "condition", "service-unavailable",
+		    "domain", s->remote_domain[0] ? s->remote_domain : NULL, NULL);
 		s2s_in_send(s, out, len);
 		break;
 	case BOUNCE_IS_ERROR:
@@ -438,6 +437,14 @@ s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "stanza addresses too long to bounce");
 		break;
 	}
+}
+
+/* A stanza from the gateway for a remote domain: outgoing federation is
+ * not built yet, so it goes back to its sender, never into a void. */
+static void
+s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	s2s_in_bounce(s, ev, "outgoing federation is not available in this xmpp-edge build");
 }
 
 /* RFC 6120 §13.7.1.2 / RFC 6125: is the certificate the initiating
@@ -721,8 +728,7 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 static void
 s2s_in_on_remote_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 {
-	char out[BOUNCE_MAX], dom[CONFIG_DOMAIN_MAX];
-	size_t len;
+	char dom[CONFIG_DOMAIN_MAX];
 
 	/* RFC 6120 §8.1.2.1 / §13.9.1: the 'from' must be of the domain
 	 * this stream authenticated. */
@@ -742,22 +748,7 @@ s2s_in_on_remote_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 			return;
 		}
 	}
-	switch (bounce_write(ev, "service-unavailable", "cancel",
-	    "xmpp-edge cannot route to the internal gateway in this build", out, sizeof(out), &len)) {
-	case BOUNCE_WRITTEN:
-		log_event(LOG_INFO, "s2s_in.bounce", "peer", s->peer, "from", s->authed_domain,
-		    "condition", "service-unavailable", NULL);
-		s2s_in_send(s, out, len);
-		break;
-	case BOUNCE_IS_ERROR:
-		break;	/* errors are never answered with errors */
-	case BOUNCE_NOT_A_STANZA:
-		s2s_in_fail(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
-		break;
-	case BOUNCE_TOO_LONG:
-		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "stanza addresses too long to bounce");
-		break;
-	}
+	s2s_in_bounce(s, ev, "xmpp-edge cannot route to the internal gateway in this build");
 }
 
 static void

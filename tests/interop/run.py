@@ -157,6 +157,17 @@ try:
     with open(f"{tmp}/edge.json", "w") as f:
         json.dump(cfg, f)
     edge_log_path = f"{tmp}/edge.log"
+
+    def edge_events():
+        """xmpp-edge's log so far, as event dicts."""
+        out = []
+        for line in open(edge_log_path):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
     edge = nspopen([BIN, "run", "-c", f"{tmp}/edge.json"], open(edge_log_path, "w"))
 
     # --- Prosody -------------------------------------------------------------
@@ -253,12 +264,7 @@ print("RESULT", c.result)
           r.stdout[-800:] + r.stderr[-1500:])
 
     time.sleep(0.5)
-    events = []
-    for line in open(edge_log_path):
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            pass
+    events = edge_events()
     tls = [e for e in events if e.get("event") == "tls.handshake" and e.get("role") == "external-server"]
     check("prosody.starttls_with_edge", tls and tls[0].get("version") in ("TLSv1.2", "TLSv1.3"), tls)
     peer = [e for e in events if e.get("event") == "s2s_in.peer_certificate"]
@@ -282,12 +288,7 @@ print("RESULT", c.result)
     check("dialback.sender_gets_service_unavailable", res and res[0] == "RESULT service-unavailable",
           r.stdout[-800:] + r.stderr[-1500:])
     time.sleep(0.5)
-    events = []
-    for line in open(edge_log_path):
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            pass
+    events = edge_events()
     dbv = [e for e in events if e.get("event") == "dialback.verify" and e.get("remote") == "chat.example.net"]
     check("dialback.key_verified_with_authoritative_server_found_by_dns",
           dbv and dbv[0].get("result") == "valid" and dbv[0].get("peer", "").startswith("127.0.0.3:"), dbv)
@@ -369,12 +370,7 @@ modules:
             check("ejabberd.sender_gets_error_from_own_server", res and res[0] not in ("RESULT None",),
                   r.stdout[-800:] + r.stderr[-1500:])
             time.sleep(0.5)
-            events = []
-            for line in open(edge_log_path):
-                try:
-                    events.append(json.loads(line))
-                except ValueError:
-                    pass
+            events = edge_events()
             peer = [e for e in events if e.get("event") == "s2s_in.peer_certificate"
                     and e.get("domain") == "example.org"]
             check("edge.verifies_ejabberd_certificate_for_example_org",
