@@ -65,6 +65,7 @@
 #include "netaddr.h"
 #include "stream_error.h"
 #include "tls.h"
+#include "xmlelem.h"
 #include "xmlstream.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -516,77 +517,6 @@ s2s_in_established(struct s2s_in *s)
 	    (uint64_t)lim->idle_timeout_s * 1000);
 }
 
-/* The text content of a simple element (<auth>=</auth>, <db:result>KEY
- * </db:result>), into out; -1 if it has child elements or does not fit.
- * The tokenizer validated the bytes; this only locates the text. */
-static int
-s2s_in_element_text(const struct xmlstream_event *ev, char *out, size_t cap)
-{
-	const char *p = ev->raw.p, *end = ev->raw.p + ev->raw.len;
-	const char *gt = memchr(p, '>', ev->raw.len), *lt;
-	size_t n;
-
-	if (gt == NULL)
-		return -1;
-	if (gt > p && gt[-1] == '/') {	/* <x/> */
-		out[0] = '\0';
-		return 0;
-	}
-	lt = memchr(gt + 1, '<', (size_t)(end - gt - 1));
-	if (lt == NULL || lt + 1 >= end || lt[1] != '/')
-		return -1;
-	n = (size_t)(lt - gt - 1);
-	if (n >= cap)
-		return -1;
-	memcpy(out, gt + 1, n);
-	out[n] = '\0';
-	return 0;
-}
-
-/* The value of attribute name on the start tag, into out; -1 if absent or
- * too long.  The tokenizer validated the tag; this walks it once, skipping
- * quoted values so a value that looks like an attribute is not taken for
- * one.  (The tokenizer reports only the routing attributes.) */
-static int
-s2s_in_start_tag_attr(const struct xmlstream_event *ev, const char *name, char *out, size_t cap)
-{
-	const char *p = ev->raw.p, *end = ev->raw.p + ev->raw.len;
-	size_t nlen = strlen(name);
-
-	while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '>')
-		p++;	/* the element name */
-	while (p < end && *p != '>' && *p != '/') {
-		const char *attr, *eq, *close;
-		char q;
-
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-			p++;
-		attr = p;
-		eq = memchr(p, '=', (size_t)(end - p));
-		if (eq == NULL)
-			return -1;
-		p = eq + 1;
-		while (p < end && *p != '\'' && *p != '"')
-			p++;	/* XML allows white space around '=' */
-		if (p >= end)
-			return -1;
-		q = *p;
-		close = memchr(p + 1, q, (size_t)(end - p - 1));
-		if (close == NULL)
-			return -1;
-		if ((size_t)(eq - attr) >= nlen && memcmp(attr, name, nlen) == 0 &&
-		    (attr + nlen == eq || attr[nlen] == ' ' || attr[nlen] == '\t')) {
-			if ((size_t)(close - p - 1) >= cap)
-				return -1;
-			memcpy(out, p + 1, (size_t)(close - p - 1));
-			out[close - p - 1] = '\0';
-			return 0;
-		}
-		p = close + 1;
-	}
-	return -1;
-}
-
 /*
  * s2s streams carry stanzas one way (RFC 6120 §2.4).  A stanza this build
  * cannot route must go back to its sender, and without outgoing
@@ -615,14 +545,14 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 	char mech[32], text[512], authzid[CONFIG_DOMAIN_MAX];
 	size_t alen = 0;
 
-	if (s2s_in_start_tag_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
+	if (xmlelem_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
 	    strcmp(mech, "EXTERNAL") != 0 || !s2s_in_may_pkix(s)) {
 		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-mechanism/></failure>");
 		return;
 	}
 	/* The authorization identity: absent ("=" or empty) or the
 	 * stream's 'from' (XEP-0178 §2). */
-	if (s2s_in_element_text(ev, text, sizeof(text)) < 0 ||
+	if (xmlelem_text(ev, text, sizeof(text)) < 0 ||
 	    (strcmp(text, "=") != 0 && text[0] != '\0' &&
 	    (mbedtls_base64_decode((unsigned char *)authzid, sizeof(authzid) - 1, &alen,
 	    (const unsigned char *)text, strlen(text)) != 0 ||
@@ -712,7 +642,7 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_db_result(s, to, from, NULL, "policy-violation");
 		return;
 	}
-	if (s2s_in_element_text(ev, key, sizeof(key)) < 0 ||
+	if (xmlelem_text(ev, key, sizeof(key)) < 0 ||
 	    (s->verify = dialback_verify_start(s->edge, s->local_domain, s->remote_domain,
 	    s->stream_id, key, s2s_in_on_dialback_verified, s, err, sizeof(err))) == NULL) {
 		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
