@@ -13,10 +13,9 @@
  *                            the first byte on a direct_tls listener)
  *   S2S_IN_WAIT_HEADER    -> again, now inside TLS (RFC 6120 §5.4.3.3
  *                            stream restart)
- *   S2S_IN_WAIT_AUTH      -> TLS is up; features offer SASL EXTERNAL (the
- *                            certificate is valid for 'from', RFC 6120 §6 /
- *                            XEP-0178) and/or dialback (XEP-0220), as the
- *                            partner's policy allows
+ *   S2S_IN_WAIT_AUTH      -> TLS is up; features offer SASL EXTERNAL and/or
+ *                            dialback as the partner's policy allows: the
+ *                            negotiation itself is s2s_in_auth.c's
  *   S2S_IN_WAIT_DIALBACK  -> <db:result/> received; its key is being checked
  *                            with the authoritative server (dialback_verify.c)
  *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated
@@ -31,14 +30,14 @@
  *
  * Routing between the two sides is not part of this build: stanzas from an
  * authenticated remote server (over a bidirectional stream, XEP-0288; see
- * s2s_in_require_bidi), and from the gateway, are bounced to their sender
+ * s2s_in_auth.c), and from the gateway, are bounced to their sender
  * with <service-unavailable/> (RFC 6120 §8.3.3.19), never dropped.
  *
  * The bytes before <proceed/> are parsed as XML and never reach TLS; the
  * bytes after it go only to TLS: data pipelined behind <starttls/> is a
  * policy violation, not the start of the handshake.  Decrypted bytes are
  * fed to a restarted tokenizer.
-
+ *
  * Errors follow RFC 6120 §4.9.1.2: if the peer's header was not answered
  * yet, our header is sent before the <stream:error/>, so the error is
  * well-formed on the wire.  Every way out goes through s2s_in_close() with
@@ -48,7 +47,7 @@
  * counted and the stream is dropped past limits.send_queue_bytes, rather
  * than buffering without end.
  */
-#include "s2s_in.h"
+#include "s2s_in_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,39 +55,14 @@
 #include <sys/random.h>
 #include <netinet/in.h>
 
-#include <mbedtls/base64.h>
 
 #include "bounce.h"
-#include "dialback_verify.h"
 #include "domain.h"
 #include "log.h"
 #include "netaddr.h"
 #include "stream_error.h"
 #include "tls.h"
-#include "xmlelem.h"
 #include "xmlstream.h"
-
-#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_DIALBACK "jabber:server:dialback"
-#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define NS_BIDI "urn:xmpp:bidi"
-#define NS_STREAMS "http://etherx.jabber.org/streams"
-#define STREAM_ID_BYTES 16
-#define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
-#define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
-
-enum s2s_in_state {
-	S2S_IN_WAIT_HEADER,
-	S2S_IN_WAIT_STARTTLS,
-	S2S_IN_TLS_HANDSHAKE,
-	S2S_IN_WAIT_AUTH,
-	S2S_IN_WAIT_DIALBACK,
-	S2S_IN_ESTABLISHED,
-	S2S_IN_GATEWAY_OPEN,
-	S2S_IN_CLOSING,
-	S2S_IN_CLOSED,
-};
 
 static const char *const s2s_in_state_names[] = {
 	[S2S_IN_WAIT_HEADER] = "wait_header",
@@ -102,30 +76,6 @@ static const char *const s2s_in_state_names[] = {
 	[S2S_IN_CLOSED] = "closed",
 };
 
-struct s2s_in {
-	struct edge *edge;
-	struct listener *listener;
-	enum s2s_in_state state;
-	uv_tcp_t tcp;
-	uv_timer_t timer;		/* handshake / idle timeout */
-	int handles_open;		/* tcp + timer still to be closed */
-	struct xmlstream *xs;
-	struct tls_conn *tls;		/* NULL until STARTTLS / Direct TLS */
-	int tls_open;			/* handshake completed */
-	int pkix_ok;			/* certificate valid for 'from' (SASL EXTERNAL) */
-	int bidi;			/* XEP-0288 requested: we may answer on it */
-	char authed_domain[CONFIG_DOMAIN_MAX];	/* set once authenticated */
-	struct dialback_verify *verify;	/* running dialback check, or NULL */
-	int header_sent;
-	char peer[NETADDR_TEXT_MAX];
-	struct sockaddr_storage peer_addr;
-	char local_domain[CONFIG_DOMAIN_MAX];
-	char remote_domain[CONFIG_DOMAIN_MAX];
-	char stream_id[STREAM_ID_BYTES * 2 + 1];
-	size_t queued;			/* bytes handed to uv_write, not yet done */
-	struct s2s_in *next, *prev;
-};
-
 struct s2s_in_write {
 	uv_write_t req;
 	struct s2s_in *s;
@@ -133,10 +83,8 @@ struct s2s_in_write {
 	char data[];
 };
 
-static void s2s_in_close(struct s2s_in *s, const char *reason);
-static void s2s_in_on_timeout(uv_timer_t *t);
 
-static void
+void
 s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
 {
 	log_event(LOG_DEBUG, "s2s_in.state", "peer", s->peer,
@@ -186,7 +134,7 @@ s2s_in_send_raw(struct s2s_in *s, const void *data, size_t len)
 }
 
 /* Sends stream bytes: through TLS once it is up, else in the clear. */
-static int
+int
 s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 {
 	if (s->tls == NULL)
@@ -196,7 +144,7 @@ s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 	return tls_conn_write(s->tls, (const uint8_t *)data, len);
 }
 
-static int
+int
 s2s_in_sendstr(struct s2s_in *s, const char *str)
 {
 	return s2s_in_send(s, str, strlen(str));
@@ -228,7 +176,7 @@ s2s_in_send_header(struct s2s_in *s)
 }
 
 /* Sends a stream error (after our header if needed) and closes. */
-static void
+void
 s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text)
 {
 	char out[STREAM_ERROR_TEXT_MAX + 512];
@@ -269,10 +217,7 @@ s2s_in_on_closed(uv_handle_t *h)
 static void
 s2s_in_close_handles(struct s2s_in *s)
 {
-	if (s->verify != NULL) {
-		dialback_verify_cancel(s->verify);
-		s->verify = NULL;
-	}
+	s2s_in_auth_cancel(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSED);
 	uv_close((uv_handle_t *)&s->tcp, s2s_in_on_closed);
 	uv_close((uv_handle_t *)&s->timer, s2s_in_on_closed);
@@ -299,7 +244,7 @@ s2s_in_on_flush_timeout(uv_timer_t *t)
 }
 
 /* The one way out: flush what is queued, then close.  reason is logged. */
-static void
+void
 s2s_in_close(struct s2s_in *s, const char *reason)
 {
 	uv_shutdown_t *req;
@@ -308,10 +253,7 @@ s2s_in_close(struct s2s_in *s, const char *reason)
 		return;
 	log_event(LOG_INFO, "s2s_in.close", "peer", s->peer, "domain",
 	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason, NULL);
-	if (s->verify != NULL) {
-		dialback_verify_cancel(s->verify);
-		s->verify = NULL;
-	}
+	s2s_in_auth_cancel(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	uv_timer_stop(&s->timer);
@@ -365,7 +307,7 @@ s2s_in_is_hosted(struct s2s_in *s, const char *domain)
 }
 
 /* Copies an event string into a domain field; -1 if absent or invalid. */
-static int
+int
 s2s_in_take_domain(const struct xmlstream_str *v, char *out, size_t cap)
 {
 	char why[128];
@@ -416,7 +358,7 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 /* Sends a stanza back to its sender with <service-unavailable/>, on this
  * stream (the gateway's, or a bidirectional one); text says why.
  * Errors are never answered with errors (RFC 6120 §8.3.1). */
-static void
+void
 s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
 {
 	char out[BOUNCE_MAX];
@@ -446,211 +388,6 @@ static void
 s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	s2s_in_bounce(s, ev, "outgoing federation is not available in this xmpp-edge build");
-}
-
-/* RFC 6120 §13.7.1.2 / RFC 6125: is the certificate the initiating
- * server presented valid for the domain its stream claims?  This is what
- * SASL EXTERNAL rests on (XEP-0178). */
-static int
-s2s_in_check_peer_certificate(struct s2s_in *s)
-{
-	struct tls_verify_result r;
-
-	if (tls_conn_verify_peer(s->tls, s->remote_domain, &r) < 0)
-		return 0;
-	log_event(r.status == TLS_VERIFY_OK ? LOG_INFO : LOG_WARN, "s2s_in.peer_certificate",
-	    "peer", s->peer, "domain", s->remote_domain,
-	    "result", tls_verify_status_str(r.status),
-	    "matched_by", r.status == TLS_VERIFY_OK ? tls_id_type_str(r.matched_by) : NULL,
-	    "detail", r.detail, NULL);
-	return r.status == TLS_VERIFY_OK;
-}
-
-/* What the partner's policy lets this stream authenticate with. */
-static int
-s2s_in_may_pkix(const struct s2s_in *s)
-{
-	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
-
-	return s->pkix_ok && p->auth != POLICY_AUTH_DIALBACK;
-}
-
-static int
-s2s_in_may_dialback(const struct s2s_in *s)
-{
-	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
-
-	return s->edge->cfg->dialback.enabled && p->auth != POLICY_AUTH_PKIX;
-}
-
-static void
-s2s_in_send_auth_features(struct s2s_in *s)
-{
-	char out[512];
-
-	/* XEP-0288: bidirectional streams (see s2s_in_require_bidi). */
-	snprintf(out, sizeof(out), "<stream:features><bidi xmlns='urn:xmpp:features:bidi'/>%s%s"
-	    "</stream:features>",
-	    s2s_in_may_pkix(s) ? "<mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
-	    "</mechanism></mechanisms>" : "",
-	    /* XEP-0220 §2.4: dialback with error support. */
-	    s2s_in_may_dialback(s) ? "<dialback xmlns='urn:xmpp:features:dialback'><errors/>"
-	    "</dialback>" : "");
-	s2s_in_sendstr(s, out);
-}
-
-/* The remote domain is authenticated: larger stanzas, idle timing. */
-static void
-s2s_in_established(struct s2s_in *s)
-{
-	const struct config_limits *lim = &s->edge->cfg->limits;
-	const struct config_partner *p = config_policy_for(s->edge->cfg, s->authed_domain);
-	struct xmlstream_limits xl;
-
-	xl.stanza_max = (size_t)(p->max_stanza_size ? p->max_stanza_size : lim->stanza_size);
-	xl.depth_max = (size_t)lim->max_depth;
-	xl.attrs_max = (size_t)lim->max_attributes;
-	xl.name_max = (size_t)lim->max_name_length;
-	(void)xmlstream_set_limits(s->xs, &xl);	/* values are schema-bounded */
-	s2s_in_enter_state(s, S2S_IN_ESTABLISHED);
-	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->idle_timeout_s * 1000,
-	    (uint64_t)lim->idle_timeout_s * 1000);
-}
-
-/*
- * s2s streams carry stanzas one way (RFC 6120 §2.4).  A stanza this build
- * cannot route must go back to its sender, and without outgoing
- * federation the only way back is the same stream made bidirectional
- * (XEP-0288).  So authentication is completed only for peers that asked
- * for <bidi/>; others are refused before any stanza flows, and their own
- * server returns the stanzas it queued to their senders (as Prosody and
- * ejabberd do for a failed connection).  Never a stanza accepted and lost.
- */
-static int
-s2s_in_require_bidi(struct s2s_in *s, const char *method)
-{
-	if (s->bidi)
-		return 0;
-	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->remote_domain,
-	    "method", method, "result", "refused",
-	    "reason", "no bidirectional stream (XEP-0288): undeliverable stanzas could not be bounced",
-	    NULL);
-	return -1;
-}
-
-/* RFC 6120 §6.4 with XEP-0178: SASL EXTERNAL on the certificate. */
-static void
-s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
-{
-	char mech[32], text[512], authzid[CONFIG_DOMAIN_MAX];
-	size_t alen = 0;
-
-	if (xmlelem_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
-	    strcmp(mech, "EXTERNAL") != 0 || !s2s_in_may_pkix(s)) {
-		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-mechanism/></failure>");
-		return;
-	}
-	/* The authorization identity: absent ("=" or empty) or the
-	 * stream's 'from' (XEP-0178 §2). */
-	if (xmlelem_text(ev, text, sizeof(text)) < 0 ||
-	    (strcmp(text, "=") != 0 && text[0] != '\0' &&
-	    (mbedtls_base64_decode((unsigned char *)authzid, sizeof(authzid) - 1, &alen,
-	    (const unsigned char *)text, strlen(text)) != 0 ||
-	    (authzid[alen] = '\0', strcasecmp(authzid, s->remote_domain) != 0)))) {
-		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-authzid/></failure>");
-		return;
-	}
-	if (s2s_in_require_bidi(s, "sasl-external") < 0) {
-		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><not-authorized/><text>xmpp-edge "
-		    "accepts bidirectional streams only (XEP-0288)</text></failure>");
-		return;
-	}
-	memcpy(s->authed_domain, s->remote_domain, sizeof(s->authed_domain));
-	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->authed_domain,
-	    "method", "sasl-external", "result", "valid", NULL);
-	s2s_in_sendstr(s, "<success xmlns='" NS_SASL "'/>");
-	/* RFC 6120 §6.4.6: both sides restart the stream. */
-	xmlstream_restart(s->xs);
-	s->header_sent = 0;
-	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
-}
-
-static void
-s2s_in_db_result(struct s2s_in *s, const char *from, const char *to, const char *type,
-    const char *error_cond)
-{
-	char out[1024];
-
-	if (error_cond == NULL)
-		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='%s'/>", from, to, type);
-	else
-		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='error'><error "
-		    "type='cancel'><%s xmlns='" NS_STANZAS "'/></error></db:result>", from, to, error_cond);
-	s2s_in_sendstr(s, out);
-}
-
-static void
-s2s_in_on_dialback_verified(enum dialback_verdict verdict, int timeout, const char *reason,
-    void *arg)
-{
-	struct s2s_in *s = arg;
-
-	s->verify = NULL;
-	if (verdict == DIALBACK_VALID) {
-		memcpy(s->authed_domain, s->remote_domain, sizeof(s->authed_domain));
-		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->authed_domain,
-		    "method", "dialback", "result", "valid", NULL);
-		s2s_in_db_result(s, s->local_domain, s->remote_domain, "valid", NULL);
-		s2s_in_established(s);
-		return;
-	}
-	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->remote_domain,
-	    "method", "dialback", "result", verdict == DIALBACK_INVALID ? "invalid" : "error",
-	    "reason", reason, NULL);
-	if (verdict == DIALBACK_INVALID) {
-		/* XEP-0220 §2.3.3: not accepted; the stream is over. */
-		s2s_in_db_result(s, s->local_domain, s->remote_domain, "invalid", NULL);
-		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "dialback key refused by the authoritative server");
-		return;
-	}
-	/* XEP-0220 §2.4.2: the error, and the stream stays for a retry. */
-	s2s_in_db_result(s, s->local_domain, s->remote_domain, NULL,
-	    timeout ? "remote-server-timeout" : "remote-server-not-found");
-	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
-}
-
-/* XEP-0220 §2.2: <db:result from='D' to='ours'>KEY</db:result>. */
-static void
-s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
-{
-	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], key[DIALBACK_KEY_MAX + 1];
-	char err[128];
-
-	if (s2s_in_take_domain(&ev->from, from, sizeof(from)) < 0 ||
-	    s2s_in_take_domain(&ev->to, to, sizeof(to)) < 0) {
-		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:result needs 'from' and 'to' domains");
-		return;
-	}
-	/* One domain per stream: the one the header claimed. */
-	if (strcmp(from, s->remote_domain) != 0 || strcmp(to, s->local_domain) != 0) {
-		s2s_in_db_result(s, to, from, NULL, strcmp(to, s->local_domain) != 0 ?
-		    "item-not-found" : "not-allowed");
-		return;
-	}
-	if (!s2s_in_may_dialback(s) || s->verify != NULL ||
-	    s2s_in_require_bidi(s, "dialback") < 0) {
-		s2s_in_db_result(s, to, from, NULL, "policy-violation");
-		return;
-	}
-	if (xmlelem_text(ev, key, sizeof(key)) < 0 ||
-	    (s->verify = dialback_verify_start(s->edge, s->local_domain, s->remote_domain,
-	    s->stream_id, key, s2s_in_on_dialback_verified, s, err, sizeof(err))) == NULL) {
-		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
-		    "method", "dialback", "result", "error", "reason", "unusable key", NULL);
-		s2s_in_db_result(s, to, from, NULL, "not-acceptable");
-		return;
-	}
-	s2s_in_enter_state(s, S2S_IN_WAIT_DIALBACK);
 }
 
 /* A stanza from an authenticated remote domain for a hosted one: routing
@@ -718,8 +455,6 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "not the domain authenticated before the restart");
 		return;
 	}
-	if (s->tls_open && s->remote_domain[0] != '\0' && s->authed_domain[0] == '\0')
-		s->pkix_ok = s2s_in_check_peer_certificate(s);
 	s2s_in_send_header(s);
 	if (s->tls == NULL) {
 		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590). */
@@ -731,11 +466,10 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	if (s->authed_domain[0] != '\0') {
 		/* RFC 6120 §6.4.6: after SASL, the restarted stream. */
 		s2s_in_sendstr(s, "<stream:features/>");
-		s2s_in_established(s);
+		s2s_in_auth_established(s);
 		return;
 	}
-	s2s_in_send_auth_features(s);
-	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
+	s2s_in_auth_offer(s);
 }
 
 static int
@@ -884,19 +618,8 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_close(s, "peer sent a stream error");
 		return;
 	}
-	if (s->state == S2S_IN_WAIT_AUTH && str_eq(&ev->name, "bidi") && str_eq(&ev->ns, NS_BIDI)) {
-		s->bidi = 1;	/* XEP-0288 §3: no answer; effective once authenticated */
+	if (s->state == S2S_IN_WAIT_AUTH && s2s_in_auth_on_element(s, ev) == 0)
 		return;
-	}
-	if (s->state == S2S_IN_WAIT_AUTH && str_eq(&ev->name, "auth") && str_eq(&ev->ns, NS_SASL)) {
-		s2s_in_on_sasl_auth(s, ev);
-		return;
-	}
-	if (s->state == S2S_IN_WAIT_AUTH && str_eq(&ev->name, "result") &&
-	    str_eq(&ev->ns, NS_DIALBACK)) {
-		s2s_in_on_dialback_result(s, ev);
-		return;
-	}
 	if (str_eq(&ev->name, "message") || str_eq(&ev->name, "presence") ||
 	    str_eq(&ev->name, "iq")) {
 		/* RFC 6120 §4.3.5 (and §8.1.1.1): no stanzas before the
@@ -991,7 +714,7 @@ s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		uv_timer_again(&s->timer);
 }
 
-static void
+void
 s2s_in_on_timeout(uv_timer_t *t)
 {
 	struct s2s_in *s = t->data;

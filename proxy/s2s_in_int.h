@@ -1,0 +1,88 @@
+/*
+ * s2s_in_int.h - what the files of the inbound stream role share:
+ * s2s_in.c (the stream: bytes, TLS, header, life cycle) and s2s_in_auth.c
+ * (authenticating the remote server: SASL EXTERNAL, dialback, XEP-0288).
+ * Not for other modules: they use s2s_in.h.
+ */
+#ifndef XE_S2S_IN_INT_H
+#define XE_S2S_IN_INT_H
+
+#include <netinet/in.h>
+
+#include "dialback_verify.h"
+#include "netaddr.h"
+#include "s2s_in.h"
+#include "stream_error.h"
+#include "tls.h"
+#include "xmlstream.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_DIALBACK "jabber:server:dialback"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_BIDI "urn:xmpp:bidi"
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+#define STREAM_ID_BYTES 16
+#define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
+#define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
+
+enum s2s_in_state {
+	S2S_IN_WAIT_HEADER,
+	S2S_IN_WAIT_STARTTLS,
+	S2S_IN_TLS_HANDSHAKE,
+	S2S_IN_WAIT_AUTH,
+	S2S_IN_WAIT_DIALBACK,
+	S2S_IN_ESTABLISHED,
+	S2S_IN_GATEWAY_OPEN,
+	S2S_IN_CLOSING,
+	S2S_IN_CLOSED,
+};
+
+
+struct s2s_in {
+	struct edge *edge;
+	struct listener *listener;
+	enum s2s_in_state state;
+	uv_tcp_t tcp;
+	uv_timer_t timer;		/* handshake / idle timeout */
+	int handles_open;		/* tcp + timer still to be closed */
+	struct xmlstream *xs;
+	struct tls_conn *tls;		/* NULL until STARTTLS / Direct TLS */
+	int tls_open;			/* handshake completed */
+	int pkix_ok;			/* certificate valid for 'from' (SASL EXTERNAL) */
+	int bidi;			/* XEP-0288 requested: we may answer on it */
+	char authed_domain[CONFIG_DOMAIN_MAX];	/* set once authenticated */
+	struct dialback_verify *verify;	/* running dialback check, or NULL */
+	int header_sent;
+	char peer[NETADDR_TEXT_MAX];
+	struct sockaddr_storage peer_addr;
+	char local_domain[CONFIG_DOMAIN_MAX];
+	char remote_domain[CONFIG_DOMAIN_MAX];
+	char stream_id[STREAM_ID_BYTES * 2 + 1];
+	size_t queued;			/* bytes handed to uv_write, not yet done */
+	struct s2s_in *next, *prev;
+};
+
+/* s2s_in.c */
+void s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next);
+int s2s_in_send(struct s2s_in *s, const char *data, size_t len);
+int s2s_in_sendstr(struct s2s_in *s, const char *str);
+void s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text);
+void s2s_in_close(struct s2s_in *s, const char *reason);
+void s2s_in_on_timeout(uv_timer_t *t);
+int s2s_in_take_domain(const struct xmlstream_str *v, char *out, size_t cap);
+void s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text);
+
+/* s2s_in_auth.c */
+/* After the header inside TLS: checks the certificate against 'from' and
+ * sends the authentication features the partner's policy allows. */
+void s2s_in_auth_offer(struct s2s_in *s);
+/* The remote domain is authenticated: post-auth limits, idle timer. */
+void s2s_in_auth_established(struct s2s_in *s);
+/* Handles a negotiation element in S2S_IN_WAIT_AUTH (<bidi/>, <auth/>,
+ * <db:result/>); 0 if it was one of them, -1 if not. */
+int s2s_in_auth_on_element(struct s2s_in *s, const struct xmlstream_event *ev);
+/* Ends a running dialback check (the stream is closing). */
+void s2s_in_auth_cancel(struct s2s_in *s);
+
+#endif
