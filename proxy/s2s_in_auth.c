@@ -131,7 +131,8 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 	    (strcmp(text, "=") != 0 && text[0] != '\0' &&
 	    (mbedtls_base64_decode((unsigned char *)authzid, sizeof(authzid) - 1, &alen,
 	    (const unsigned char *)text, strlen(text)) != 0 ||
-	    (authzid[alen] = '\0', strcasecmp(authzid, s->remote_domain) != 0)))) {
+	    alen != strlen(s->remote_domain) ||	/* no NUL tricks */
+	    strncasecmp(authzid, s->remote_domain, alen) != 0))) {
 		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-authzid/></failure>");
 		return;
 	}

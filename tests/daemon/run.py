@@ -541,6 +541,10 @@ if wait_port(port, d.proc):
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>b3RoZXIuZXhhbXBsZQ==</auth>")
     got = read_until(t, b"</failure>")
     check("auth.external_wrong_authzid", b"<invalid-authzid/>" in got, got)
+    # "remote.example\0x": the authzid must be the domain, not start with it.
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGUAeA==</auth>")
+    got = read_until(t, b"</failure>")
+    check("auth.external_authzid_with_nul_refused", b"<invalid-authzid/>" in got, got)
     t.close()
 
     t, feats = remote_stream("notmine.example")
