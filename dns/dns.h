@@ -257,6 +257,6 @@ void dns_tcp_close_free(uv_tcp_t *tcp);
 /* `xmpp-edge resolve [--server ADDR:PORT]... [--timeout-ms N] [--tries N]
  * DOMAIN`: argv[0] is "resolve".  Exit status 0 candidates printed, 1
  * resolution failed (reason on stderr), 2 usage error. */
-int resolve_cli_main(int argc, char **argv);
+int resolve_cli_main(int argc, char **argv, const struct dns_config *base);
 
 #endif

@@ -23,8 +23,8 @@
 #include "log.h"
 
 #define RESOLVE_USAGE \
-	"usage: xmpp-edge resolve [--server ADDR:PORT]... [--timeout-ms N] [--tries N]\n" \
-	"                         [--verbose] DOMAIN\n"
+	"usage: xmpp-edge resolve [-c FILE] [--server ADDR:PORT]... [--timeout-ms N]\n" \
+	"                         [--tries N] [--verbose] DOMAIN\n"
 
 struct resolve_run {
 	size_t count;
@@ -67,7 +67,7 @@ parse_u32(const char *s, uint32_t *out)
 }
 
 int
-resolve_cli_main(int argc, char **argv)
+resolve_cli_main(int argc, char **argv, const struct dns_config *base)
 {
 	struct dns_config cfg;
 	struct resolve_run run = { 0, DNS_OK, 0 };
@@ -80,7 +80,12 @@ resolve_cli_main(int argc, char **argv)
 	char msg[256];
 	int i, status = 1;
 
-	dns_config_defaults(&cfg);
+	if (base != NULL) {
+		cfg = *base;
+		cfg.nservers = 0;	/* --server replaces the file's list... */
+	} else {
+		dns_config_defaults(&cfg);
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -108,6 +113,9 @@ resolve_cli_main(int argc, char **argv)
 	}
 	if (domain == NULL)
 		goto usage;
+	if (cfg.nservers == 0 && base != NULL)	/* ...else the file's is used */
+		for (i = 0; i < (int)base->nservers; i++)
+			(void)dns_config_add_server(&cfg, base->servers[i]);
 	if (dns_config_validate(&cfg, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "xmpp-edge resolve: %s\n", msg);
 		return 2;

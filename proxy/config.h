@@ -79,7 +79,6 @@ enum policy_auth {
 struct config_partner {
 	char domain[CONFIG_DOMAIN_MAX];
 	int allow;
-	int require_tls;
 	enum policy_auth auth;
 	int max_stanza_size;
 };

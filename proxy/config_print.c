@@ -124,9 +124,8 @@ config_print_summary(const struct config *cfg, FILE *out)
 	    cfg->dns.nservers ? cfg->dns.servers[0] : "/etc/resolv.conf",
 	    cfg->dns.timeout_ms, cfg->dns.tries);
 	fprintf(out, "dialback: %s\n", cfg->dialback.enabled ? "enabled" : "disabled");
-	fprintf(out, "policy: default %s, tls %s, auth %s; %zu partner entr%s\n",
+	fprintf(out, "policy: default %s, tls required, auth %s; %zu partner entr%s\n",
 	    cfg->policy.defaults.allow ? "allow" : "deny",
-	    cfg->policy.defaults.require_tls ? "required" : "optional",
 	    auth_names[cfg->policy.defaults.auth], cfg->policy.partner_count,
 	    cfg->policy.partner_count == 1 ? "y" : "ies");
 	fprintf(out, "limits: stanza %d bytes (%d before auth), %d streams, %d per address\n",

@@ -128,8 +128,6 @@ static const struct cfg_key dialback_keys[] = {
 static const struct cfg_key partner_keys[] = {
 	{ .name = "allow", .type = CFG_BOOL, .offset = OFF(struct config_partner, allow),
 	  .def = "true", .help = "Federate with this domain at all." },
-	{ .name = "require_tls", .type = CFG_BOOL, .offset = OFF(struct config_partner, require_tls),
-	  .def = "true", .help = "Refuse streams that are not TLS-protected (RFC 7590)." },
 	{ .name = "auth", .type = CFG_ENUM, .offset = OFF(struct config_partner, auth),
 	  .enum_names = auth_modes, .def = "any",
 	  .help = "Accepted authentication: any (SASL EXTERNAL or dialback), pkix, dialback." },

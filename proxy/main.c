@@ -4,7 +4,7 @@
  *   xmpp-edge run     [-c FILE] [--state-dir DIR]   the daemon
  *   xmpp-edge check   [-c FILE]                     validate, print summary
  *   xmpp-edge status  [-c FILE | --socket PATH] [--quiet]
- *   xmpp-edge resolve [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
+ *   xmpp-edge resolve [-c FILE] [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
  *   xmpp-edge cert rotate [-c FILE | --socket PATH] reload certificates (control socket)
  *   xmpp-edge probe gateway [-c FILE]              the internal link, outbound
  *   xmpp-edge version                               versions of everything linked
@@ -54,7 +54,7 @@ usage(FILE *out)
 	    "  check [-c FILE]                   validate a configuration and summarise it\n"
 	    "  status [-c FILE | --socket PATH] [--quiet]\n"
 	    "                                    ask the running daemon for its state\n"
-	    "  resolve [--server ADDR:PORT] DOMAIN\n"
+	    "  resolve [-c FILE] [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
 	    "  cert rotate [-c FILE | --socket PATH]\n"
@@ -209,6 +209,37 @@ done:
 	return ps.rc;
 }
 
+/* `resolve [-c FILE] ...`: with -c, the resolvers, timeouts and limits of
+ * the configuration's "dns" section, so the answer is the daemon's. */
+static int
+cmd_resolve(int argc, char **argv)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config *cfg = NULL;
+	int i, j, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") != 0 && strcmp(argv[i], "--config") != 0)
+			continue;
+		if (i + 1 >= argc || cfg != NULL) {
+			fprintf(stderr, "xmpp-edge resolve: -c needs one file\n");
+			return EXIT_USAGE;
+		}
+		cfg = config_load_file(argv[i + 1], 0, err, sizeof(err));
+		if (cfg == NULL) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		for (j = i; j + 2 < argc; j++)	/* drop "-c FILE" */
+			argv[j] = argv[j + 2];
+		argc -= 2;
+		i--;
+	}
+	rc = resolve_cli_main(argc, argv, cfg != NULL ? &cfg->dns : NULL);
+	config_free(cfg);
+	return rc;
+}
+
 /* `status` and `cert rotate`: one command to the daemon's control socket,
  * found through the configuration (or given with --socket). */
 static int
@@ -286,7 +317,7 @@ main(int argc, char **argv)
 		return cmd_probe(&o);
 	}
 	if (strcmp(cmd, "resolve") == 0)
-		return resolve_cli_main(argc + 1, argv - 1);	/* argv[0] = "resolve" */
+		return cmd_resolve(argc + 1, argv - 1);	/* argv[0] = "resolve" */
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		if (parse_opts(cmd, argc, argv, "", &o) < 0)
 			return EXIT_USAGE;

@@ -785,6 +785,16 @@ blocker.close()
 r = subprocess.run([BIN, "run", "-c", f"{tmp}/absent.json"], capture_output=True, text=True, timeout=20)
 check("start.bad_config_exit_1", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
 
+# --- resolve with the configuration's dns section --------------------------
+cfg = f"{tmp}/resolve.json"
+write_config(cfg, free_port(), dns={"servers": [f"127.0.0.1:{free_port()}"], "timeout_ms": 300, "tries": 1})
+t0 = time.time()
+r = subprocess.run([BIN, "resolve", "-c", cfg, "example.net"], capture_output=True, text=True, timeout=30)
+check("resolve.uses_config_dns_section", r.returncode == 1 and "no DNS server reachable" in r.stderr
+      and time.time() - t0 < 10, (r.returncode, r.stderr[-300:]))
+r = subprocess.run([BIN, "resolve", "-c", f"{tmp}/absent.json", "example.net"], capture_output=True, text=True)
+check("resolve.bad_config_reported", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
+
 # --- 8. CLI ---------------------------------------------------------------------
 for name, args, code in [("no-args", [], 2), ("unknown-command", ["frobnicate"], 2),
                          ("run-unknown-option", ["run", "--bogus"], 2), ("check-missing-value", ["check", "-c"], 2),

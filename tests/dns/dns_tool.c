@@ -281,7 +281,7 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	start_ns = uv_hrtime();
 	if (argc >= 2 && strcmp(argv[1], "resolve") == 0)
-		return resolve_cli_main(argc - 1, argv + 1);
+		return resolve_cli_main(argc - 1, argv + 1, NULL);
 	if (argc >= 2 && strcmp(argv[1], "weights") == 0)
 		return weights_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "connect") == 0)

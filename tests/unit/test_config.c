@@ -43,7 +43,6 @@ TEST(config_defaults_match_schema)
 	CHECK_INT_EQ(cfg->dns.stagger_ms, 250);
 	CHECK_INT_EQ(cfg->dialback.enabled, 1);
 	CHECK_INT_EQ(cfg->policy.defaults.allow, 1);
-	CHECK_INT_EQ(cfg->policy.defaults.require_tls, 1);
 	CHECK_INT_EQ(cfg->policy.defaults.auth, POLICY_AUTH_ANY);
 	CHECK_INT_EQ(cfg->gateway.enabled, 0);
 	CHECK_STR_EQ(cfg->default_domain, "example.com");
@@ -70,14 +69,14 @@ TEST(config_partner_inherits_default_whatever_key_order)
 	char err[CONFIG_ERR_MAX] = "";
 	/* partners before default in the file: still inherits. */
 	struct config *cfg = parse(", \"policy\": {\"partners\": {\"Example.NET.\": {\"auth\": \"pkix\"}},"
-	    " \"default\": {\"allow\": false, \"require_tls\": false}}", err, sizeof(err));
+	    " \"default\": {\"allow\": false, \"max_stanza_size\": 65536}}", err, sizeof(err));
 	const struct config_partner *p;
 
 	REQUIRE(cfg != NULL);
 	p = config_policy_for(cfg, "example.net");
 	CHECK_STR_EQ(p->domain, "example.net");
 	CHECK_INT_EQ(p->allow, 0);
-	CHECK_INT_EQ(p->require_tls, 0);
+	CHECK_INT_EQ(p->max_stanza_size, 65536);
 	CHECK_INT_EQ(p->auth, POLICY_AUTH_PKIX);
 	p = config_policy_for(cfg, "other.example");
 	CHECK(p == &cfg->policy.defaults);
