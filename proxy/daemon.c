@@ -303,12 +303,15 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 		edge->gateway_check = NULL;
 	}
 	if (memcmp(&next->listen, &edge->cfg->listen, sizeof(next->listen)) != 0 ||
+	    memcmp(&next->dns, &edge->cfg->dns, sizeof(next->dns)) != 0 ||
 	    strcmp(next->user, edge->cfg->user) != 0 ||
 	    strcmp(next->state_dir, edge->cfg->state_dir) != 0)
 		log_event(LOG_WARN, "config.reload_partial",
-		    "reason", "listen, user and state_dir changes take effect at the next restart", NULL);
-	/* Keep what cannot change without a restart. */
+		    "reason", "listen, dns, user and state_dir changes take effect at the next restart", NULL);
+	/* Keep what cannot change without a restart (the resolver was made
+	 * from dns, the sockets from listen). */
 	next->listen = edge->cfg->listen;
+	next->dns = edge->cfg->dns;
 	memcpy(next->user, edge->cfg->user, sizeof(next->user));
 	memcpy(next->state_dir, edge->cfg->state_dir, sizeof(next->state_dir));
 	config_free(edge->cfg);
