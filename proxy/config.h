@@ -70,17 +70,43 @@ struct config_dialback {
 	char secret_file[CONFIG_PATH_MAX];
 };
 
-enum policy_auth {
-	POLICY_AUTH_ANY,		/* PKIX (SASL EXTERNAL) or dialback */
-	POLICY_AUTH_PKIX,		/* certificate only */
-	POLICY_AUTH_DIALBACK,		/* dialback accepted even with a valid cert */
+/* Lync's TlsNegotiation / SaslNegotiation: Required, Optional, NotSupported. */
+enum policy_tls {
+	POLICY_TLS_REQUIRED,		/* no stream without TLS */
+	POLICY_TLS_OPTIONAL,		/* TLS when the peer offers/asks it */
+	POLICY_TLS_DISABLED,		/* never (plaintext only; labs) */
 };
 
+enum policy_sasl {
+	POLICY_SASL_OPTIONAL,		/* SASL EXTERNAL when certificates allow */
+	POLICY_SASL_REQUIRED,		/* SASL EXTERNAL or nothing */
+	POLICY_SASL_DISABLED,		/* never offered nor used */
+};
+
+#define CONFIG_MAX_ADDITIONAL_DOMAINS 8
+
+/*
+ * One partner's policy (Lync: New-CsXmppAllowedPartner).  The entry
+ * applies to `domain` and to each of `additional_domains`; "policy.default"
+ * applies to every other domain.
+ */
 struct config_partner {
 	char domain[CONFIG_DOMAIN_MAX];
-	int allow;
-	enum policy_auth auth;
-	int max_stanza_size;
+	int allow;			/* federate at all (allow-list vs open) */
+	enum policy_tls tls;
+	enum policy_sasl sasl_external;
+	int dialback;			/* Server Dialback accepted and used */
+	int require_valid_certificate;	/* trusted partner: PKIX-valid cert */
+	char additional_domains[CONFIG_MAX_ADDITIONAL_DOMAINS][CONFIG_DOMAIN_MAX];
+	size_t additional_domain_count;
+	int max_connections;		/* streams with this partner, both
+					   directions; 0: no limit of its own */
+	int keepalive_s;		/* whitespace keepalive on our outgoing
+					   streams; 0: none */
+	int idle_timeout_s;		/* 0: limits.idle_timeout_s */
+	char connect[CONFIG_ADDR_MAX];	/* "IP:port" instead of DNS; "" none */
+	int connect_direct_tls;		/* `connect` speaks Direct TLS (XEP-0368) */
+	int max_stanza_size;		/* 0: limits.stanza_size */
 };
 
 struct config_policy {
@@ -99,7 +125,9 @@ struct config_limits {
 	int max_streams_per_ip;
 	int send_queue_bytes;
 	int handshake_timeout_ms;
+	int connect_timeout_ms;		/* outgoing: resolve + connect + TLS + auth */
 	int idle_timeout_s;
+	int route_queue_bytes;		/* stanzas waiting for one outgoing stream */
 	int shutdown_timeout_ms;
 };
 

@@ -103,7 +103,8 @@ print_list(FILE *out, const char *label, char (*items)[CONFIG_ADDR_MAX], size_t 
 void
 config_print_summary(const struct config *cfg, FILE *out)
 {
-	static const char *const auth_names[] = { "any", "pkix", "dialback" };
+	static const char *const tls_names[] = { "required", "optional", "disabled" };
+	static const char *const sasl_names[] = { "optional", "required", "disabled" };
 	size_t i;
 
 	fprintf(out, "configuration %s is valid\n", cfg->source);
@@ -124,9 +125,10 @@ config_print_summary(const struct config *cfg, FILE *out)
 	    cfg->dns.nservers ? cfg->dns.servers[0] : "/etc/resolv.conf",
 	    cfg->dns.timeout_ms, cfg->dns.tries);
 	fprintf(out, "dialback: %s\n", cfg->dialback.enabled ? "enabled" : "disabled");
-	fprintf(out, "policy: default %s, tls required, auth %s; %zu partner entr%s\n",
+	fprintf(out, "policy: default %s, tls %s, sasl_external %s, dialback %s; %zu partner entr%s\n",
 	    cfg->policy.defaults.allow ? "allow" : "deny",
-	    auth_names[cfg->policy.defaults.auth], cfg->policy.partner_count,
+	    tls_names[cfg->policy.defaults.tls], sasl_names[cfg->policy.defaults.sasl_external],
+	    cfg->policy.defaults.dialback ? "yes" : "no", cfg->policy.partner_count,
 	    cfg->policy.partner_count == 1 ? "y" : "ies");
 	fprintf(out, "limits: stanza %d bytes (%d before auth), %d streams, %d per address\n",
 	    cfg->limits.stanza_size, cfg->limits.stanza_size_preauth,

@@ -20,7 +20,8 @@
 
 static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const log_formats[] = { "auto", "json", "text", NULL };
-static const char *const auth_modes[] = { "any", "pkix", "dialback", NULL };
+static const char *const tls_modes[] = { "required", "optional", "disabled", NULL };
+static const char *const sasl_modes[] = { "optional", "required", "disabled", NULL };
 
 static const struct cfg_key domain_keys[] = {
 	{ .name = "name", .type = CFG_DOMAIN, .offset = OFF(struct config_domain, name),
@@ -128,9 +129,14 @@ static const struct cfg_key dialback_keys[] = {
 static const struct cfg_key partner_keys[] = {
 	{ .name = "allow", .type = CFG_BOOL, .offset = OFF(struct config_partner, allow),
 	  .def = "true", .help = "Federate with this domain at all." },
-	{ .name = "auth", .type = CFG_ENUM, .offset = OFF(struct config_partner, auth),
-	  .enum_names = auth_modes, .def = "any",
-	  .help = "Accepted authentication: any (SASL EXTERNAL or dialback), pkix, dialback." },
+	{ .name = "tls", .type = CFG_ENUM, .offset = OFF(struct config_partner, tls),
+	  .enum_names = tls_modes, .def = "required",
+	  .help = "TLS on streams with this partner: required, optional (when offered), disabled." },
+	{ .name = "sasl_external", .type = CFG_ENUM, .offset = OFF(struct config_partner, sasl_external),
+	  .enum_names = sasl_modes, .def = "optional",
+	  .help = "SASL EXTERNAL (certificates, XEP-0178): optional, required, disabled." },
+	{ .name = "dialback", .type = CFG_BOOL, .offset = OFF(struct config_partner, dialback),
+	  .def = "true", .help = "Accept and use Server Dialback (XEP-0220) with this partner." },
 	{ .name = "max_stanza_size", .type = CFG_INT, .offset = OFF(struct config_partner, max_stanza_size),
 	  .min = 0, .max = XMLSTREAM_STANZA_MAX_CEILING, .def = "0",
 	  .help = "Stanza size limit for this partner, bytes; 0 means limits.stanza_size." },
@@ -167,7 +173,11 @@ static const struct cfg_key limits_keys[] = {
 	    "Bytes queued toward a slow peer before the stream is closed."),
 	LIMIT(handshake_timeout_ms, 1000, 600000, "30000",
 	    "Time allowed from connect to an authenticated stream, milliseconds."),
+	LIMIT(connect_timeout_ms, 1000, 600000, "30000",
+	    "Outgoing streams: time from the first DNS query to an authenticated stream, milliseconds."),
 	LIMIT(idle_timeout_s, 10, 86400, "900", "A stream idle this long is closed, seconds."),
+	LIMIT(route_queue_bytes, 65536, 64 * 1024 * 1024, "1048576",
+	    "Stanzas waiting for one outgoing stream, bytes; past this the senders stop being read."),
 	LIMIT(shutdown_timeout_ms, 100, 60000, "5000",
 	    "On SIGTERM, time allowed for streams to close before exit, milliseconds."),
 	END

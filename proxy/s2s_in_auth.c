@@ -47,7 +47,7 @@ s2s_in_may_pkix(const struct s2s_in *s)
 {
 	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
 
-	return s->pkix_ok && p->auth != POLICY_AUTH_DIALBACK;
+	return s->pkix_ok && p->sasl_external != POLICY_SASL_DISABLED;
 }
 
 static int
@@ -55,7 +55,7 @@ s2s_in_may_dialback(const struct s2s_in *s)
 {
 	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
 
-	return s->edge->cfg->dialback.enabled && p->auth != POLICY_AUTH_PKIX;
+	return s->edge->cfg->dialback.enabled && p->dialback;
 }
 
 static void

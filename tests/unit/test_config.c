@@ -43,7 +43,9 @@ TEST(config_defaults_match_schema)
 	CHECK_INT_EQ(cfg->dns.stagger_ms, 250);
 	CHECK_INT_EQ(cfg->dialback.enabled, 1);
 	CHECK_INT_EQ(cfg->policy.defaults.allow, 1);
-	CHECK_INT_EQ(cfg->policy.defaults.auth, POLICY_AUTH_ANY);
+	CHECK_INT_EQ(cfg->policy.defaults.tls, POLICY_TLS_REQUIRED);
+	CHECK_INT_EQ(cfg->policy.defaults.sasl_external, POLICY_SASL_OPTIONAL);
+	CHECK_INT_EQ(cfg->policy.defaults.dialback, 1);
 	CHECK_INT_EQ(cfg->gateway.enabled, 0);
 	CHECK_STR_EQ(cfg->default_domain, "example.com");
 	CHECK_STR_EQ(cfg->tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
@@ -68,7 +70,7 @@ TEST(config_partner_inherits_default_whatever_key_order)
 {
 	char err[CONFIG_ERR_MAX] = "";
 	/* partners before default in the file: still inherits. */
-	struct config *cfg = parse(", \"policy\": {\"partners\": {\"Example.NET.\": {\"auth\": \"pkix\"}},"
+	struct config *cfg = parse(", \"policy\": {\"partners\": {\"Example.NET.\": {\"dialback\": false}},"
 	    " \"default\": {\"allow\": false, \"max_stanza_size\": 65536}}", err, sizeof(err));
 	const struct config_partner *p;
 
@@ -77,7 +79,7 @@ TEST(config_partner_inherits_default_whatever_key_order)
 	CHECK_STR_EQ(p->domain, "example.net");
 	CHECK_INT_EQ(p->allow, 0);
 	CHECK_INT_EQ(p->max_stanza_size, 65536);
-	CHECK_INT_EQ(p->auth, POLICY_AUTH_PKIX);
+	CHECK_INT_EQ(p->dialback, 0);
 	p = config_policy_for(cfg, "other.example");
 	CHECK(p == &cfg->policy.defaults);
 	config_free(cfg);
