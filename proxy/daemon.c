@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "default_config.h"
+#include "dialback_key.h"
+#include "s2s_out.h"
 #include "dns.h"
 #include "gateway_link.h"
 #include "log.h"
@@ -151,14 +153,19 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	struct s2s_in *s;
 	uint64_t elapsed = uv_now(edge->loop) - (uint64_t)edge->shutting_down_since;
 
-	if (edge->stream_count > 0 && elapsed < (uint64_t)edge->cfg->limits.shutdown_timeout_ms)
+	struct s2s_out *o;
+
+	if (edge->stream_count + edge->out_stream_count > 0 &&
+	    elapsed < (uint64_t)edge->cfg->limits.shutdown_timeout_ms)
 		return;
-	if (edge->stream_count > 0) {
+	if (edge->stream_count + edge->out_stream_count > 0) {
 		char n[32];
-		snprintf(n, sizeof(n), "%zu", edge->stream_count);
+		snprintf(n, sizeof(n), "%zu", edge->stream_count + edge->out_stream_count);
 		log_event(LOG_WARN, "daemon.shutdown_deadline", "streams_aborted", n, NULL);
 		for (s = edge->streams; s != NULL; s = s2s_in_next(s))
 			s2s_in_abort(s, "shutdown deadline");
+		for (o = edge->out_streams; o != NULL; o = s2s_out_next(o))
+			s2s_out_abort(o);
 	}
 	uv_timer_stop(t);
 	daemon_close_handle((uv_handle_t *)t);
@@ -177,6 +184,8 @@ void
 edge_shutdown(struct edge *edge, const char *why)
 {
 	struct s2s_in *s, *next;
+	struct s2s_out *o, *onext;
+	int pass;
 
 	if (edge->shutting_down)
 		return;
@@ -192,6 +201,14 @@ edge_shutdown(struct edge *edge, const char *why)
 		next = s2s_in_next(s);
 		s2s_in_shutdown(s);
 	}
+	/* Streams still connecting first: their stanzas are bounced over the
+	 * established ones, which then close in turn. */
+	for (pass = 0; pass < 2; pass++)
+		for (o = edge->out_streams; o != NULL; o = onext) {
+			onext = s2s_out_next(o);
+			if (s2s_out_is_established(o) == pass)
+				s2s_out_shutdown(o);
+		}
 	uv_timer_start(&edge->shutdown_timer, daemon_on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
 
@@ -275,6 +292,24 @@ daemon_load_config(const char *config_path, const char *state_dir, struct config
 	return cfg != NULL ? 0 : -1;
 }
 
+/* The XEP-0185 secret our dialback keys are made with (the same file on
+ * every instance lets any of them answer a db:verify). */
+static int
+daemon_load_dialback_secret(const struct config *cfg, struct dialback_secret *out, char *err,
+    size_t errlen)
+{
+	char why[512];
+
+	memset(out, 0, sizeof(*out));
+	if (!cfg->dialback.enabled)
+		return 0;
+	if (dialback_secret_load(cfg->dialback.secret_file, out, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: dialback.secret_file: %s", cfg->source, why);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Re-reads the configuration (file, or the embedded default's state) and
  * swaps in the new certificate store.  All or nothing: on any error the
@@ -285,15 +320,21 @@ int
 edge_reload(struct edge *edge, char *err, size_t errlen)
 {
 	struct tls_certstore *store;
+	struct dialback_secret secret;
 	struct config *next;
 
 	if (daemon_load_config(edge->config_path, edge->cfg->state_dir, &next, err, errlen) < 0)
 		goto fail;
+	if (daemon_load_dialback_secret(next, &secret, err, errlen) < 0) {
+		config_free(next);
+		goto fail;
+	}
 	store = edge_certstore_load(next, err, errlen);
 	if (store == NULL) {
 		config_free(next);
 		goto fail;
 	}
+	edge->dialback = secret;
 	/* New handshakes use the new certificates and pins; established
 	 * streams keep a reference to the store they started with. */
 	tls_certstore_swap(&edge->certs, store);
@@ -371,6 +412,10 @@ edge_run(const char *config_path, const char *state_dir)
 		    "state_dir", edge.cfg->state_dir, "cert", edge.cfg->domains[0].cert,
 		    "dialback_secret", edge.cfg->dialback.secret_file,
 		    "note", "loopback only; pass -c FILE for a real deployment", NULL);
+	if (daemon_load_dialback_secret(edge.cfg, &edge.dialback, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "config.error", "error", err, NULL);
+		goto done;
+	}
 	edge.certs = edge_certstore_load(edge.cfg, err, sizeof(err));
 	if (edge.certs == NULL) {
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);

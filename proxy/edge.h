@@ -16,9 +16,11 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dialback_key.h"
 #include "tls.h"
 
 struct s2s_in;
+struct s2s_out;
 struct listener;
 
 enum listener_kind {
@@ -40,6 +42,13 @@ struct edge_stats {
 	uint64_t streams_refused;	/* limits */
 	uint64_t stream_errors_sent;
 	uint64_t stanzas_in;
+	uint64_t stanzas_routed;	/* queued toward a destination */
+	uint64_t stanzas_delivered;	/* written to an outgoing stream */
+	uint64_t stanzas_bounced;	/* error replies generated */
+	uint64_t stanzas_unbounceable;	/* undeliverable errors, logged only */
+	uint64_t streams_out;		/* outgoing streams started */
+	uint64_t streams_out_failed;
+	uint64_t dialback_verify_answered;
 };
 
 struct edge {
@@ -53,6 +62,9 @@ struct edge {
 	struct listener *listeners;	/* owned list */
 	struct s2s_in *streams;		/* owned list of live inbound streams */
 	size_t stream_count;
+	struct s2s_out *out_streams;	/* owned list of outgoing streams */
+	size_t out_stream_count;
+	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
 
 	uv_pipe_t control;		/* admin socket */
 	int control_open;

@@ -25,14 +25,19 @@
  *   S2S_IN_CLOSED         -> handles closed, waiting for libuv's close_cb
  *
  * Streams on the internal listener are the gateway's: mutual TLS from the
- * first byte, accepted only if its key matches a configured SPKI pin, and
- * its stream must come from a hosted domain.
+ * first byte, accepted only if its key matches a configured SPKI pin; its
+ * stream must come from a hosted domain, which SASL EXTERNAL (or a
+ * <db:result/>) then grants on the strength of the pin:
+ *   S2S_IN_GATEWAY_AUTH   -> header answered, SASL EXTERNAL / dialback offered
+ *   S2S_IN_GATEWAY_OPEN   -> the gateway's stanzas flow
  *
- * Routing between the two sides is not part of this build: stanzas from an
- * authenticated remote server (over a bidirectional stream, XEP-0288; see
- * s2s_in_auth.c), and from the gateway, are bounced to their sender
- * with <service-unavailable/> (RFC 6120 §8.3.3.19), never dropped.
- *
+ * Stanzas are routed (router.c): from an authenticated remote domain to
+ * the gateway, from the gateway to the remote domain.  Each stanza's
+ * 'from' must be of a domain pair this stream authenticated and its 'to'
+ * the pair's other side (RFC 6120 §8.1.1.1, §8.1.2.1, §13.9.1); anything
+ * else is a stream error and is never routed.  A full destination pauses
+ * reading (backpressure), never buffers without end.
+
  * The bytes before <proceed/> are parsed as XML and never reach TLS; the
  * bytes after it go only to TLS: data pipelined behind <starttls/> is a
  * policy violation, not the start of the handshake.  Decrypted bytes are
@@ -71,6 +76,7 @@ static const char *const s2s_in_state_names[] = {
 	[S2S_IN_WAIT_AUTH] = "wait_auth",
 	[S2S_IN_WAIT_DIALBACK] = "wait_dialback",
 	[S2S_IN_ESTABLISHED] = "established",
+	[S2S_IN_GATEWAY_AUTH] = "gateway_auth",
 	[S2S_IN_GATEWAY_OPEN] = "gateway_open",
 	[S2S_IN_CLOSING] = "closing",
 	[S2S_IN_CLOSED] = "closed",
@@ -83,6 +89,9 @@ struct s2s_in_write {
 	char data[];
 };
 
+
+static void s2s_in_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 void
 s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
@@ -208,6 +217,7 @@ s2s_in_on_closed(uv_handle_t *h)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->edge->stream_count--;
+	route_waiter_cancel(&s->waiter);
 	if (s->tls != NULL)
 		tls_conn_free(s->tls);
 	xmlstream_free(s->xs);
@@ -249,10 +259,16 @@ s2s_in_close(struct s2s_in *s, const char *reason)
 {
 	uv_shutdown_t *req;
 
+	char n1[24], n2[24];
+
 	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
 		return;
+	snprintf(n1, sizeof(n1), "%llu", (unsigned long long)s->stanzas);
+	snprintf(n2, sizeof(n2), "%llu", (unsigned long long)s->routed);
 	log_event(LOG_INFO, "s2s_in.close", "peer", s->peer, "domain",
-	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason, NULL);
+	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason,
+	    "stanzas_in", n1, "routed", n2, NULL);
+	route_waiter_cancel(&s->waiter);
 	s2s_in_auth_cancel(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 	uv_read_stop((uv_stream_t *)&s->tcp);
@@ -337,6 +353,10 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_HOST_UNKNOWN, "'to' is not a domain name");
 		return;
 	}
+	if (s->authed_domain[0] != '\0' && strcmp(s->authed_domain, s->remote_domain) != 0) {
+		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "not the domain authenticated before the restart");
+		return;
+	}
 	xl.stanza_max = (size_t)lim->stanza_size;
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
@@ -348,74 +368,71 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	log_event(LOG_INFO, "s2s_in.gateway_open", "peer", s->peer, "from", s->remote_domain,
 	    "to", s->local_domain, "id", s->stream_id, NULL);
 	s2s_in_send_header(s);
-	s2s_in_sendstr(s, "<stream:features/>");
-	s2s_in_enter_state(s, S2S_IN_GATEWAY_OPEN);
-	/* From here the timer measures idleness (reset on every read). */
-	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->idle_timeout_s * 1000,
-	    (uint64_t)lim->idle_timeout_s * 1000);
+	if (s->authed_domain[0] != '\0') {
+		s2s_in_sendstr(s, "<stream:features/>");
+		s2s_in_auth_established(s);
+		return;
+	}
+	s2s_in_auth_offer_gateway(s);
 }
 
-/* Sends a stanza back to its sender with <service-unavailable/>, on this
- * stream (the gateway's, or a bidirectional one); text says why.
- * Errors are never answered with errors (RFC 6120 §8.3.1). */
+/* A stanza the stream may not carry or that cannot be routed: bounced
+ * on its way back (router.c), never dropped. */
 void
 s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
 {
-	char out[BOUNCE_MAX];
-	size_t len;
-
-	switch (bounce_write(ev, "service-unavailable", "cancel", text, out, sizeof(out), &len)) {
-	case BOUNCE_WRITTEN:
-		log_event(LOG_INFO, "s2s_in.bounce", "peer", s->peer, "condition", "service-unavailable",
-		    "domain", s->remote_domain[0] ? s->remote_domain : NULL, NULL);
-		s2s_in_send(s, out, len);
-		break;
-	case BOUNCE_IS_ERROR:
-		log_event(LOG_INFO, "s2s_in.error_stanza_not_answered", "peer", s->peer, NULL);
-		break;
-	case BOUNCE_NOT_A_STANZA:
-		s2s_in_fail(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
-		break;
-	case BOUNCE_TOO_LONG:
-		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "stanza addresses too long to bounce");
-		break;
-	}
+	router_bounce_event(s->edge, ev, "service-unavailable", "cancel", text);
 }
 
-/* A stanza from the gateway for a remote domain: outgoing federation is
- * not built yet, so it goes back to its sender, never into a void. */
 static void
-s2s_in_on_gateway_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
+s2s_in_on_resume(struct route_waiter *w)
 {
-	s2s_in_bounce(s, ev, "outgoing federation is not available in this xmpp-edge build");
+	struct s2s_in *s = (struct s2s_in *)((char *)w - offsetof(struct s2s_in, waiter));
+
+	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
+		return;
+	log_event(LOG_DEBUG, "s2s_in.resume", "peer", s->peer, NULL);
+	if (uv_read_start((uv_stream_t *)&s->tcp, s2s_in_on_alloc, s2s_in_on_read) != 0)
+		s2s_in_close(s, "read failed");
 }
 
-/* A stanza from an authenticated remote domain for a hosted one: routing
- * to the gateway is not built, so it is bounced, never dropped. */
+/*
+ * A stanza on an authenticated stream.  RFC 6120 §8.1.1.1: 'to' and 'from'
+ * are required on s2s; §8.1.2.1 / §13.9.1 and XEP-0220 §2.5: 'from' must
+ * be of a domain this stream authenticated (invalid-from), and 'to' of the
+ * domain that pair was authenticated to (host-unknown when not ours).
+ */
 static void
-s2s_in_on_remote_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
+s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 {
-	char dom[CONFIG_DOMAIN_MAX];
+	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
+	int gateway = s->listener->kind == LISTENER_INTERNAL;
 
-	/* RFC 6120 §8.1.2.1 / §13.9.1: the 'from' must be of the domain
-	 * this stream authenticated. */
-	if (ev->from.p != NULL) {
-		struct xmlstream_str d = ev->from;
-		const char *slash = memchr(d.p, '/', d.len), *at;
-
-		if (slash != NULL)
-			d.len = (size_t)(slash - d.p);
-		at = memchr(d.p, '@', d.len);
-		if (at != NULL) {
-			d.len -= (size_t)(at + 1 - d.p);
-			d.p = at + 1;
-		}
-		if (s2s_in_take_domain(&d, dom, sizeof(dom)) < 0 || strcmp(dom, s->authed_domain) != 0) {
-			s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "stanza 'from' is not the authenticated domain");
-			return;
-		}
+	if (router_jid_domain(&ev->from, from, sizeof(from)) < 0 ||
+	    router_jid_domain(&ev->to, to, sizeof(to)) < 0) {
+		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "stanzas between servers need 'to' and 'from'");
+		return;
 	}
-	s2s_in_bounce(s, ev, "xmpp-edge cannot route to the internal gateway in this build");
+	if (!s2s_in_auth_pair_valid(s, from, NULL)) {
+		log_event(LOG_WARN, "s2s_in.invalid_from", "peer", s->peer, "domain", s->authed_domain,
+		    "from", from, NULL);
+		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "stanza 'from' is not an authenticated domain of this stream");
+		return;
+	}
+	if (gateway ? s2s_in_is_hosted(s, to) : !s2s_in_is_hosted(s, to)) {
+		s2s_in_fail(s, STREAM_ERR_HOST_UNKNOWN, gateway ?
+		    "the gateway's stanzas must be for remote domains" : "this server does not serve that domain");
+		return;
+	}
+	if (!gateway && !s2s_in_auth_pair_valid(s, from, to)) {
+		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "that domain pair was not authenticated on this stream");
+		return;
+	}
+	s->routed++;
+	if (router_route(s->edge, s->xs, ev, from, to, &s->waiter) == ROUTE_QUEUED_PAUSE) {
+		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
+		uv_read_stop((uv_stream_t *)&s->tcp);
+	}
 }
 
 static void
@@ -456,8 +473,10 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		return;
 	}
 	s2s_in_send_header(s);
-	if (s->tls == NULL) {
-		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590). */
+	if (s->tls == NULL && (s->remote_domain[0] == '\0' ||
+	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_REQUIRED)) {
+		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590);
+		 * only a partner entry saying otherwise relaxes it. */
 		s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
 		    "</starttls></stream:features>");
 		s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
@@ -494,6 +513,9 @@ s2s_in_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 	struct s2s_in *s = ud;
 
 	s->tls_open = 1;
+	log_event(LOG_INFO, "s2s_in.tls", "peer", s->peer, "version", tls_conn_version(s->tls),
+	    "cipher", tls_conn_ciphersuite(s->tls), "sni", tls_conn_sni(s->tls),
+	    "client_certificate", tls_verify_status_str(r->status), NULL);
 	/* The internal link trusts nothing but the pins. */
 	if (s->listener->kind == LISTENER_INTERNAL && r->status != TLS_VERIFY_OK) {
 		log_event(LOG_WARN, "s2s_in.gateway_refused", "peer", s->peer,
@@ -592,21 +614,23 @@ s2s_in_on_starttls(struct s2s_in *s)
 	}
 }
 
+static int
+s2s_in_is_stanza(const struct xmlstream_event *ev)
+{
+	return str_eq(&ev->name, "message") || str_eq(&ev->name, "presence") ||
+	    str_eq(&ev->name, "iq");
+}
+
 static void
 s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	s->edge->stats.stanzas_in++;
-	if (s->state == S2S_IN_GATEWAY_OPEN) {
-		s2s_in_on_gateway_stanza(s, ev);
-		return;
-	}
-	if (s->state == S2S_IN_WAIT_STARTTLS && str_eq(&ev->name, "starttls") &&
-	    str_eq(&ev->ns, NS_TLS)) {
+	if (str_eq(&ev->name, "starttls") && str_eq(&ev->ns, NS_TLS) && s->tls == NULL &&
+	    (s->state == S2S_IN_WAIT_STARTTLS || s->state == S2S_IN_WAIT_AUTH) &&
+	    s->listener->kind != LISTENER_INTERNAL &&
+	    (s->state == S2S_IN_WAIT_STARTTLS || config_policy_for(s->edge->cfg,
+	    s->remote_domain)->tls == POLICY_TLS_OPTIONAL)) {
 		s2s_in_on_starttls(s);
-		return;
-	}
-	if (s->state == S2S_IN_ESTABLISHED) {
-		s2s_in_on_remote_stanza(s, ev);
 		return;
 	}
 	if (str_eq(&ev->name, "error") && str_eq(&ev->ns, NS_STREAMS)) {
@@ -618,10 +642,22 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_close(s, "peer sent a stream error");
 		return;
 	}
-	if (s->state == S2S_IN_WAIT_AUTH && s2s_in_auth_on_element(s, ev) == 0)
+	if (s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN) {
+		if (s2s_in_is_stanza(ev)) {
+			s->stanzas++;
+			s2s_in_on_stanza(s, ev);
+			return;
+		}
+		/* Further pairs (piggybacking) and verifications. */
+		if (s2s_in_auth_on_element(s, ev) == 0)
+			return;
+		s2s_in_fail(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
 		return;
-	if (str_eq(&ev->name, "message") || str_eq(&ev->name, "presence") ||
-	    str_eq(&ev->name, "iq")) {
+	}
+	if ((s->state == S2S_IN_WAIT_AUTH || s->state == S2S_IN_WAIT_DIALBACK ||
+	    s->state == S2S_IN_GATEWAY_AUTH) && s2s_in_auth_on_element(s, ev) == 0)
+		return;
+	if (s2s_in_is_stanza(ev)) {
 		/* RFC 6120 §4.3.5 (and §8.1.1.1): no stanzas before the
 		 * stream is negotiated. */
 		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "stanza sent before TLS and authentication");
@@ -781,6 +817,7 @@ s2s_in_accept(struct listener *l)
 	s->tcp.data = s;
 	s->timer.data = s;
 	s->handles_open = 2;
+	s->waiter.resume = s2s_in_on_resume;
 	/* Linked first so that any failure below is torn down by the one
 	 * close path. */
 	s->next = edge->streams;

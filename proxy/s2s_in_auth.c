@@ -1,26 +1,39 @@
 /*
- * s2s_in_auth.c - authenticating the remote server of an inbound stream.
+ * s2s_in_auth.c - authenticating the remote server of an inbound stream,
+ * and answering dialback verifications for the domains we speak for.
  *
- * After TLS and the restarted header (s2s_in.c), the features offer what
- * the partner's policy allows:
+ * External streams, after TLS and the restarted header (s2s_in.c): the
+ * features offer what the partner's policy allows:
  *   - SASL EXTERNAL (RFC 6120 §6, XEP-0178) when the certificate presented
  *     in the TLS handshake is valid for the stream's 'from' (RFC 6125 via
  *     tls_conn_verify_peer);
  *   - Server Dialback (XEP-0220): the key in <db:result/> is checked with
- *     the authoritative server, found through DNS by dialback_verify.c;
- *   - XEP-0288 bidirectional streams, which this build requires before it
- *     authenticates (see s2s_in_require_bidi).
- * On success the stream is S2S_IN_ESTABLISHED for that one domain.
+ *     the authoritative server, found through DNS by dialback_verify.c.
+ *     Several domain pairs may be authenticated on one stream
+ *     (piggybacking, XEP-0220 §2.5), each with its own check.
+ *
+ * The gateway's streams (internal listener): its key was pinned in the TLS
+ * handshake, which is the authentication; SASL EXTERNAL or a <db:result/>
+ * for any hosted domain is granted at once.
+ *
+ * Both: <db:verify/> (XEP-0220 §2.3.2) asks whether a key we issued on one
+ * of our outgoing streams is ours.  It is valid when it is the XEP-0185
+ * key of (asker, claimed domain, stream id) under our secret, and the
+ * claimed domain is one we speak for on that side: a hosted domain toward
+ * the internet, a remote domain toward the gateway.
  */
 #include "s2s_in_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <mbedtls/base64.h>
 
+#include "dialback_key.h"
 #include "log.h"
+#include "s2s_out.h"
 #include "xmlelem.h"
 
 /* RFC 6120 §13.7.1.2 / RFC 6125: is the certificate the initiating
@@ -41,87 +54,171 @@ s2s_in_check_peer_certificate(struct s2s_in *s)
 	return r.status == TLS_VERIFY_OK;
 }
 
+static int
+s2s_in_is_gateway(const struct s2s_in *s)
+{
+	return s->listener->kind == LISTENER_INTERNAL;
+}
+
 /* What the partner's policy lets this stream authenticate with. */
 static int
 s2s_in_may_pkix(const struct s2s_in *s)
 {
 	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
 
-	return s->pkix_ok && p->sasl_external != POLICY_SASL_DISABLED;
+	return s->pkix_ok && s->tls_open && p->sasl_external != POLICY_SASL_DISABLED;
 }
 
 static int
-s2s_in_may_dialback(const struct s2s_in *s)
+s2s_in_may_dialback(const struct s2s_in *s, const char *domain)
 {
-	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
+	const struct config_partner *p = config_policy_for(s->edge->cfg, domain);
 
-	return s->edge->cfg->dialback.enabled && p->dialback;
+	return s->edge->cfg->dialback.enabled && p->dialback &&
+	    p->sasl_external != POLICY_SASL_REQUIRED &&
+	    /* A trusted partner proves its domain with its certificate
+	     * (Lync: PartnerType Federated). */
+	    (!p->require_valid_certificate || s->pkix_ok);
 }
 
 static void
 s2s_in_send_auth_features(struct s2s_in *s)
 {
 	char out[512];
+	int may_db = s2s_in_may_dialback(s, s->remote_domain[0] ? s->remote_domain : "");
+	/* Reached without TLS only when the partner's policy makes TLS
+	 * optional (offered) or disabled (not offered). */
+	int offer_tls = s->tls == NULL &&
+	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_OPTIONAL;
 
-	/* XEP-0288: bidirectional streams (see s2s_in_require_bidi). */
-	snprintf(out, sizeof(out), "<stream:features><bidi xmlns='urn:xmpp:features:bidi'/>%s%s"
-	    "</stream:features>",
+	snprintf(out, sizeof(out), "<stream:features>%s%s%s</stream:features>",
+	    offer_tls ? "<starttls xmlns='" NS_TLS "'/>" : "",
 	    s2s_in_may_pkix(s) ? "<mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
 	    "</mechanism></mechanisms>" : "",
 	    /* XEP-0220 §2.4: dialback with error support. */
-	    s2s_in_may_dialback(s) ? "<dialback xmlns='urn:xmpp:features:dialback'><errors/>"
-	    "</dialback>" : "");
+	    may_db ? "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>" : "");
 	s2s_in_sendstr(s, out);
 }
 
-/* The remote domain is authenticated: larger stanzas, idle timing. */
+/* --- pairs ------------------------------------------------------------------ */
+
+static struct s2s_in_pair *
+s2s_in_pair_find(const struct s2s_in *s, const char *remote, const char *local)
+{
+	struct s2s_in_pair *p;
+
+	for (p = s->pairs; p != NULL; p = p->next)
+		if (strcmp(p->remote, remote) == 0 && (local == NULL || strcmp(p->local, local) == 0))
+			return p;
+	return NULL;
+}
+
+int
+s2s_in_auth_pair_valid(const struct s2s_in *s, const char *remote, const char *local)
+{
+	struct s2s_in_pair *p;
+
+	for (p = s->pairs; p != NULL; p = p->next)
+		if (p->valid && strcmp(p->remote, remote) == 0 &&
+		    (local == NULL || strcmp(p->local, local) == 0))
+			return 1;
+	return 0;
+}
+
+static struct s2s_in_pair *
+s2s_in_pair_add(struct s2s_in *s, const char *remote, const char *local)
+{
+	struct s2s_in_pair *p;
+
+	if (s->npairs >= S2S_IN_PAIRS_MAX)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->s = s;
+	snprintf(p->remote, sizeof(p->remote), "%s", remote);
+	snprintf(p->local, sizeof(p->local), "%s", local);
+	p->next = s->pairs;
+	s->pairs = p;
+	s->npairs++;
+	return p;
+}
+
+static void
+s2s_in_pair_remove(struct s2s_in *s, struct s2s_in_pair *p)
+{
+	struct s2s_in_pair **pp;
+
+	for (pp = &s->pairs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			s->npairs--;
+			if (p->verify != NULL)
+				dialback_verify_cancel(p->verify);
+			free(p);
+			return;
+		}
+}
+
+/* The stream's first pair is authenticated: larger stanzas, idle timing.
+ * Later pairs (piggybacking) change nothing here. */
 void
 s2s_in_auth_established(struct s2s_in *s)
 {
 	const struct config_limits *lim = &s->edge->cfg->limits;
 	const struct config_partner *p = config_policy_for(s->edge->cfg, s->authed_domain);
 	struct xmlstream_limits xl;
+	int idle = p->idle_timeout_s > 0 ? p->idle_timeout_s : lim->idle_timeout_s;
 
+	if (!s2s_in_is_gateway(s) && p->max_connections > 0) {
+		/* Lync's ConnectionLimit: streams with this partner, both
+		 * directions, this one included. */
+		size_t n = s2s_out_count_partner(s->edge, p);
+		struct s2s_in *o;
+
+		for (o = s->edge->streams; o != NULL; o = o->next)
+			if (o->authed_domain[0] != '\0' && o->listener->kind != LISTENER_INTERNAL &&
+			    config_policy_for(s->edge->cfg, o->authed_domain) == p)
+				n++;
+		if (n > (size_t)p->max_connections) {
+			s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT,
+			    "connection limit for this partner reached");
+			return;
+		}
+	}
 	xl.stanza_max = (size_t)(p->max_stanza_size ? p->max_stanza_size : lim->stanza_size);
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
 	xl.name_max = (size_t)lim->max_name_length;
 	(void)xmlstream_set_limits(s->xs, &xl);	/* values are schema-bounded */
-	s2s_in_enter_state(s, S2S_IN_ESTABLISHED);
-	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->idle_timeout_s * 1000,
-	    (uint64_t)lim->idle_timeout_s * 1000);
+	s2s_in_enter_state(s, s2s_in_is_gateway(s) ? S2S_IN_GATEWAY_OPEN : S2S_IN_ESTABLISHED);
+	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)idle * 1000, (uint64_t)idle * 1000);
 }
 
-/*
- * s2s streams carry stanzas one way (RFC 6120 §2.4).  A stanza this build
- * cannot route must go back to its sender, and without outgoing
- * federation the only way back is the same stream made bidirectional
- * (XEP-0288).  So authentication is completed only for peers that asked
- * for <bidi/>; others are refused before any stanza flows, and their own
- * server returns the stanzas it queued to their senders (as Prosody and
- * ejabberd do for a failed connection).  Never a stanza accepted and lost.
- */
-static int
-s2s_in_require_bidi(struct s2s_in *s, const char *method)
+static void
+s2s_in_mark_valid(struct s2s_in *s, struct s2s_in_pair *p, const char *method)
 {
-	if (s->bidi)
-		return 0;
-	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->remote_domain,
-	    "method", method, "result", "refused",
-	    "reason", "no bidirectional stream (XEP-0288): undeliverable stanzas could not be bounced",
-	    NULL);
-	return -1;
+	p->valid = 1;
+	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", p->remote, "to", p->local,
+	    "method", method, "result", "valid", NULL);
+	if (s->authed_domain[0] == '\0')
+		memcpy(s->authed_domain, p->remote, sizeof(s->authed_domain));
 }
 
-/* RFC 6120 §6.4 with XEP-0178: SASL EXTERNAL on the certificate. */
+/* --- SASL EXTERNAL ------------------------------------------------------------ */
+
+/* RFC 6120 §6.4 with XEP-0178: SASL EXTERNAL on the certificate (or, from
+ * the gateway, on its pinned key). */
 static void
 s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char mech[32], text[512], authzid[CONFIG_DOMAIN_MAX];
+	struct s2s_in_pair *p;
 	size_t alen = 0;
+	int allowed = s2s_in_is_gateway(s) ? s->tls_open : s2s_in_may_pkix(s);
 
-	if (xmlelem_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
-	    strcmp(mech, "EXTERNAL") != 0 || !s2s_in_may_pkix(s)) {
+	if (s->authed_domain[0] != '\0' || xmlelem_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
+	    strcmp(mech, "EXTERNAL") != 0 || !allowed) {
 		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-mechanism/></failure>");
 		return;
 	}
@@ -136,20 +233,20 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><invalid-authzid/></failure>");
 		return;
 	}
-	if (s2s_in_require_bidi(s, "sasl-external") < 0) {
-		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><not-authorized/><text>xmpp-edge "
-		    "accepts bidirectional streams only (XEP-0288)</text></failure>");
+	p = s2s_in_pair_add(s, s->remote_domain, s->local_domain);
+	if (p == NULL) {
+		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><temporary-auth-failure/></failure>");
 		return;
 	}
-	memcpy(s->authed_domain, s->remote_domain, sizeof(s->authed_domain));
-	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->authed_domain,
-	    "method", "sasl-external", "result", "valid", NULL);
+	s2s_in_mark_valid(s, p, s2s_in_is_gateway(s) ? "pinned-key" : "sasl-external");
 	s2s_in_sendstr(s, "<success xmlns='" NS_SASL "'/>");
 	/* RFC 6120 §6.4.6: both sides restart the stream. */
 	xmlstream_restart(s->xs);
 	s->header_sent = 0;
 	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
 }
+
+/* --- dialback (as receiving server) ---------------------------------------- */
 
 static void
 s2s_in_db_result(struct s2s_in *s, const char *from, const char *to, const char *type,
@@ -169,30 +266,30 @@ static void
 s2s_in_on_dialback_verified(enum dialback_verdict verdict, int timeout, const char *reason,
     void *arg)
 {
-	struct s2s_in *s = arg;
+	struct s2s_in_pair *p = arg;
+	struct s2s_in *s = p->s;
 
-	s->verify = NULL;
+	p->verify = NULL;
 	if (verdict == DIALBACK_VALID) {
-		memcpy(s->authed_domain, s->remote_domain, sizeof(s->authed_domain));
-		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->authed_domain,
-		    "method", "dialback", "result", "valid", NULL);
-		s2s_in_db_result(s, s->local_domain, s->remote_domain, "valid", NULL);
-		s2s_in_auth_established(s);
+		s2s_in_db_result(s, p->local, p->remote, "valid", NULL);
+		s2s_in_mark_valid(s, p, "dialback");
+		if (s->state == S2S_IN_WAIT_AUTH || s->state == S2S_IN_WAIT_DIALBACK)
+			s2s_in_auth_established(s);
 		return;
 	}
-	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", s->remote_domain,
+	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", p->remote,
 	    "method", "dialback", "result", verdict == DIALBACK_INVALID ? "invalid" : "error",
 	    "reason", reason, NULL);
 	if (verdict == DIALBACK_INVALID) {
 		/* XEP-0220 §2.3.3: not accepted; the stream is over. */
-		s2s_in_db_result(s, s->local_domain, s->remote_domain, "invalid", NULL);
+		s2s_in_db_result(s, p->local, p->remote, "invalid", NULL);
 		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "dialback key refused by the authoritative server");
 		return;
 	}
 	/* XEP-0220 §2.4.2: the error, and the stream stays for a retry. */
-	s2s_in_db_result(s, s->local_domain, s->remote_domain, NULL,
+	s2s_in_db_result(s, p->local, p->remote, NULL,
 	    timeout ? "remote-server-timeout" : "remote-server-not-found");
-	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
+	s2s_in_pair_remove(s, p);
 }
 
 /* XEP-0220 §2.2: <db:result from='D' to='ours'>KEY</db:result>. */
@@ -200,6 +297,7 @@ static void
 s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], key[DIALBACK_KEY_MAX + 1];
+	struct s2s_in_pair *p;
 	char err[128];
 
 	if (s2s_in_take_domain(&ev->from, from, sizeof(from)) < 0 ||
@@ -207,35 +305,141 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:result needs 'from' and 'to' domains");
 		return;
 	}
-	/* One domain per stream: the one the header claimed. */
-	if (strcmp(from, s->remote_domain) != 0 || strcmp(to, s->local_domain) != 0) {
-		s2s_in_db_result(s, to, from, NULL, strcmp(to, s->local_domain) != 0 ?
-		    "item-not-found" : "not-allowed");
+	/* XEP-0220 §2.4.1: errors for what we cannot or will not do. */
+	if (!router_is_hosted(s->edge, to)) {
+		s2s_in_db_result(s, to, from, NULL, "item-not-found");
 		return;
 	}
-	if (!s2s_in_may_dialback(s) || s->verify != NULL ||
-	    s2s_in_require_bidi(s, "dialback") < 0) {
+	if (router_is_hosted(s->edge, from) || !config_policy_for(s->edge->cfg, from)->allow) {
+		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
+		    "method", "dialback", "result", "refused", "reason", "policy", NULL);
+		s2s_in_db_result(s, to, from, NULL, "not-allowed");
+		return;
+	}
+	if (!s2s_in_may_dialback(s, from)) {
+		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
+		    "method", "dialback", "result", "refused",
+		    "reason", "policy does not accept dialback for this domain", NULL);
 		s2s_in_db_result(s, to, from, NULL, "policy-violation");
 		return;
 	}
-	if (xmlelem_text(ev, key, sizeof(key)) < 0 ||
-	    (s->verify = dialback_verify_start(s->edge, s->local_domain, s->remote_domain,
-	    s->stream_id, key, s2s_in_on_dialback_verified, s, err, sizeof(err))) == NULL) {
-		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
-		    "method", "dialback", "result", "error", "reason", "unusable key", NULL);
+	p = s2s_in_pair_find(s, from, to);
+	if (p != NULL) {
+		s2s_in_db_result(s, to, from, NULL, p->valid ? "conflict" : "policy-violation");
+		return;
+	}
+	if (xmlelem_text(ev, key, sizeof(key)) < 0) {
 		s2s_in_db_result(s, to, from, NULL, "not-acceptable");
 		return;
 	}
-	s2s_in_enter_state(s, S2S_IN_WAIT_DIALBACK);
+	p = s2s_in_pair_add(s, from, to);
+	if (p == NULL) {
+		s2s_in_db_result(s, to, from, NULL, "resource-constraint");
+		return;
+	}
+	p->verify = dialback_verify_start(s->edge, to, from, s->stream_id, key,
+	    s2s_in_on_dialback_verified, p, err, sizeof(err));
+	if (p->verify == NULL) {
+		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
+		    "method", "dialback", "result", "error", "reason", err, NULL);
+		s2s_in_pair_remove(s, p);
+		s2s_in_db_result(s, to, from, NULL, "not-acceptable");
+		return;
+	}
+	if (s->state == S2S_IN_WAIT_AUTH)
+		s2s_in_enter_state(s, S2S_IN_WAIT_DIALBACK);
 }
+
+/* The gateway asks to be taken for one of our hosted domains: its pinned
+ * key already proves it may (there is no one else to ask). */
+static void
+s2s_in_on_gateway_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
+	struct s2s_in_pair *p;
+
+	if (s2s_in_take_domain(&ev->from, from, sizeof(from)) < 0 ||
+	    s2s_in_take_domain(&ev->to, to, sizeof(to)) < 0) {
+		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:result needs 'from' and 'to' domains");
+		return;
+	}
+	if (!router_is_hosted(s->edge, from) || router_is_hosted(s->edge, to)) {
+		s2s_in_db_result(s, to, from, NULL, "item-not-found");
+		return;
+	}
+	p = s2s_in_pair_find(s, from, to);
+	if (p == NULL && (p = s2s_in_pair_add(s, from, to)) == NULL) {
+		s2s_in_db_result(s, to, from, NULL, "resource-constraint");
+		return;
+	}
+	s2s_in_db_result(s, to, from, "valid", NULL);
+	if (!p->valid)
+		s2s_in_mark_valid(s, p, "pinned-key-dialback");
+	if (s->state == S2S_IN_GATEWAY_AUTH)
+		s2s_in_auth_established(s);
+}
+
+/* XEP-0220 §2.3.2: <db:verify from='asker' to='claimed' id='ID'>KEY. */
+static void
+s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
+{
+	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], key[DIALBACK_KEY_MAX + 1];
+	char id[128], out[1024];
+	int ours, valid;
+
+	if (s2s_in_take_domain(&ev->from, from, sizeof(from)) < 0 ||
+	    s2s_in_take_domain(&ev->to, to, sizeof(to)) < 0 || ev->id.p == NULL ||
+	    ev->id.len == 0 || ev->id.len >= sizeof(id)) {
+		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:verify needs 'from', 'to' and 'id'");
+		return;
+	}
+	memcpy(id, ev->id.p, ev->id.len);
+	id[ev->id.len] = '\0';
+	/* Toward the internet we speak for hosted domains; toward the
+	 * gateway for remote ones. */
+	ours = s2s_in_is_gateway(s) ? !router_is_hosted(s->edge, to) && router_is_hosted(s->edge, from) :
+	    router_is_hosted(s->edge, to);
+	if (!ours) {
+		/* XEP-0220 §2.4.1: item-not-found for a domain not ours. */
+		snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' type='error'><error "
+		    "type='cancel'><item-not-found xmlns='" NS_STANZAS "'/></error></db:verify>", to, from);
+		s2s_in_sendstr(s, out);
+		return;
+	}
+	valid = xmlelem_text(ev, key, sizeof(key)) == 0 &&
+	    dialback_key_check(&s->edge->dialback, from, to, id, key);
+	s->edge->stats.dialback_verify_answered++;
+	log_event(valid ? LOG_INFO : LOG_WARN, "dialback.verify_answered", "peer", s->peer,
+	    "asker", from, "domain", to, "result", valid ? "valid" : "invalid", NULL);
+	/* The id was an attribute we parsed; it is echoed escaped only if
+	 * plain: anything else is not one of ours anyway. */
+	if (strpbrk(id, "'<&\"") != NULL) {
+		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "unusable stream id");
+		return;
+	}
+	snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' id='%s' type='%s'/>", to, from, id,
+	    valid ? "valid" : "invalid");
+	s2s_in_sendstr(s, out);
+}
+
+/* --- entry points ------------------------------------------------------------- */
 
 void
 s2s_in_auth_offer(struct s2s_in *s)
 {
-	if (s->remote_domain[0] != '\0')
+	if (s->remote_domain[0] != '\0' && s->tls_open)
 		s->pkix_ok = s2s_in_check_peer_certificate(s);
 	s2s_in_send_auth_features(s);
 	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
+}
+
+void
+s2s_in_auth_offer_gateway(struct s2s_in *s)
+{
+	s2s_in_sendstr(s, "<stream:features><mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
+	    "</mechanism></mechanisms><dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>"
+	    "</stream:features>");
+	s2s_in_enter_state(s, S2S_IN_GATEWAY_AUTH);
 }
 
 static int
@@ -250,16 +454,21 @@ s2s_in_auth_is(const struct xmlstream_event *ev, const char *name, const char *n
 int
 s2s_in_auth_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 {
-	if (s2s_in_auth_is(ev, "bidi", NS_BIDI)) {
-		s->bidi = 1;	/* XEP-0288 §3: no answer; effective once authenticated */
+	if (s2s_in_auth_is(ev, "verify", NS_DIALBACK)) {
+		s2s_in_on_dialback_verify(s, ev);
 		return 0;
 	}
 	if (s2s_in_auth_is(ev, "auth", NS_SASL)) {
+		if (s->state != S2S_IN_WAIT_AUTH && s->state != S2S_IN_GATEWAY_AUTH)
+			return -1;
 		s2s_in_on_sasl_auth(s, ev);
 		return 0;
 	}
 	if (s2s_in_auth_is(ev, "result", NS_DIALBACK)) {
-		s2s_in_on_dialback_result(s, ev);
+		if (s2s_in_is_gateway(s))
+			s2s_in_on_gateway_dialback_result(s, ev);
+		else
+			s2s_in_on_dialback_result(s, ev);
 		return 0;
 	}
 	return -1;
@@ -268,8 +477,6 @@ s2s_in_auth_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 void
 s2s_in_auth_cancel(struct s2s_in *s)
 {
-	if (s->verify != NULL) {
-		dialback_verify_cancel(s->verify);
-		s->verify = NULL;
-	}
+	while (s->pairs != NULL)
+		s2s_in_pair_remove(s, s->pairs);
 }

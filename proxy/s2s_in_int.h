@@ -11,6 +11,7 @@
 
 #include "dialback_verify.h"
 #include "netaddr.h"
+#include "router.h"
 #include "s2s_in.h"
 #include "stream_error.h"
 #include "tls.h"
@@ -20,11 +21,13 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_DIALBACK "jabber:server:dialback"
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define NS_BIDI "urn:xmpp:bidi"
+#define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define STREAM_ID_BYTES 16
 #define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
 #define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
+#define S2S_IN_PAIRS_MAX 16	/* domain pairs one stream may authenticate
+				   (dialback piggybacking, XEP-0220 §2.5) */
 
 enum s2s_in_state {
 	S2S_IN_WAIT_HEADER,
@@ -33,11 +36,23 @@ enum s2s_in_state {
 	S2S_IN_WAIT_AUTH,
 	S2S_IN_WAIT_DIALBACK,
 	S2S_IN_ESTABLISHED,
+	S2S_IN_GATEWAY_AUTH,
 	S2S_IN_GATEWAY_OPEN,
 	S2S_IN_CLOSING,
 	S2S_IN_CLOSED,
 };
 
+/* A (remote, local) domain pair of a stream: being checked by dialback,
+ * or authenticated.  For the gateway's streams 'remote' is the hosted
+ * domain it speaks for. */
+struct s2s_in_pair {
+	struct s2s_in_pair *next;
+	struct s2s_in *s;
+	struct dialback_verify *verify;	/* running check, or NULL */
+	int valid;
+	char remote[CONFIG_DOMAIN_MAX];
+	char local[CONFIG_DOMAIN_MAX];
+};
 
 struct s2s_in {
 	struct edge *edge;
@@ -50,9 +65,11 @@ struct s2s_in {
 	struct tls_conn *tls;		/* NULL until STARTTLS / Direct TLS */
 	int tls_open;			/* handshake completed */
 	int pkix_ok;			/* certificate valid for 'from' (SASL EXTERNAL) */
-	int bidi;			/* XEP-0288 requested: we may answer on it */
-	char authed_domain[CONFIG_DOMAIN_MAX];	/* set once authenticated */
-	struct dialback_verify *verify;	/* running dialback check, or NULL */
+	char authed_domain[CONFIG_DOMAIN_MAX];	/* the first authenticated */
+	struct s2s_in_pair *pairs;	/* owned list */
+	size_t npairs;
+	struct route_waiter waiter;	/* paused by a full destination */
+	uint64_t stanzas, routed;	/* counted for the close log */
 	int header_sent;
 	char peer[NETADDR_TEXT_MAX];
 	struct sockaddr_storage peer_addr;
@@ -79,10 +96,16 @@ void s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const cha
 void s2s_in_auth_offer(struct s2s_in *s);
 /* The remote domain is authenticated: post-auth limits, idle timer. */
 void s2s_in_auth_established(struct s2s_in *s);
-/* Handles a negotiation element in S2S_IN_WAIT_AUTH (<bidi/>, <auth/>,
- * <db:result/>); 0 if it was one of them, -1 if not. */
+/* The gateway's stream (internal listener, key pinned) after its header:
+ * offers SASL EXTERNAL and dialback, both granted for hosted domains. */
+void s2s_in_auth_offer_gateway(struct s2s_in *s);
+/* Handles a negotiation element (<auth/>, <db:result/>, <db:verify/>)
+ * in any state after the header; 0 if it was one, -1 if not. */
 int s2s_in_auth_on_element(struct s2s_in *s, const struct xmlstream_event *ev);
-/* Ends a running dialback check (the stream is closing). */
+/* 1 if (remote, local) is an authenticated pair of s; with local NULL,
+ * whether remote is authenticated for any pair. */
+int s2s_in_auth_pair_valid(const struct s2s_in *s, const char *remote, const char *local);
+/* Ends running dialback checks and frees the pairs (stream closing). */
 void s2s_in_auth_cancel(struct s2s_in *s);
 
 #endif

@@ -489,11 +489,17 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_para
                check=True, capture_output=True)
 REMOTE_CRT, REMOTE_KEY = gen_ca_signed("remote", "remote.example", CA_CRT, CA_KEY)
 port = free_port()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakepeer  # noqa: E402
+# remote.example's own server, where xmpp-edge's outgoing stream (and the
+# bounces on it) arrive: it takes SASL EXTERNAL.
+REMOTE_PEER = fakepeer.Peer("remote.example", REMOTE_CRT, REMOTE_KEY, "sasl", port)
 cfg = f"{tmp}/auth.json"
 # DNS goes to a loopback port where nothing answers: the dialback check of
 # an unknown domain must fail there, never on a real resolver.
 write_config(cfg, port, tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
-             policy={"partners": {"dbonly.example": {"auth": "dialback"}}})
+             policy={"partners": {"dbonly.example": {"sasl_external": "disabled"},
+                                  "remote.example": {"connect": f"127.0.0.1:{REMOTE_PEER.port}"}}})
 d = Daemon(["-c", cfg], "auth")
 
 
@@ -516,22 +522,23 @@ def remote_stream(frm, cert=True):
 if wait_port(port, d.proc):
     t, feats = remote_stream("remote.example")
     check("auth.external_offered_for_valid_certificate",
-          b"<mechanism>EXTERNAL</mechanism>" in feats and b"urn:xmpp:features:bidi" in feats, feats)
-    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
-    got = read_until(t, b"</failure>")
-    check("auth.refused_without_bidi", b"<not-authorized/>" in got and b"XEP-0288" in got, got)
-    t.sendall(b"<bidi xmlns='urn:xmpp:bidi'/><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
-              b"mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGU=</auth>")
+          b"<mechanism>EXTERNAL</mechanism>" in feats and b"bidi" not in feats, feats)
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGU=</auth>")
     got = read_until(t, b"/>")
     check("auth.external_success", got == b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", got)
     t.sendall(header(to="example.com", frm="remote.example"))
     got = read_until(t, b"<stream:features/>")
     check("auth.restart_after_sasl", b"from='example.com'" in got, got)
     t.sendall(b"<message from='ann@remote.example/x' to='bob@example.com' id='b1'><body>hi</body></message>")
-    got = read_until(t, b"</message>")
-    check("auth.stanza_bounced_on_bidi_stream",
-          got.startswith(b"<message from='bob@example.com' to='ann@remote.example/x' id='b1' type='error'>")
-          and b"<service-unavailable " in got, got)
+    # No gateway in this configuration: the bounce goes back to
+    # remote.example over a stream xmpp-edge opens to its server.
+    got = REMOTE_PEER.wait_stanzas(1)
+    check("route.no_gateway_bounced_to_sender_over_outgoing_stream",
+          len(got) == 1 and got[0].startswith(b"<message from='bob@example.com' to='ann@remote.example/x' "
+                                              b"id='b1' type='error'>")
+          and b"<service-unavailable " in got[0] and b"no internal gateway" in got[0], (got, REMOTE_PEER.log))
+    check("s2s_out.sasl_external_with_our_domain", "sasl authzid example.com" in REMOTE_PEER.log,
+          REMOTE_PEER.log)
     t.sendall(b"<message from='eve@elsewhere.example' to='bob@example.com'/>")
     got = read_until(t, b"</stream:stream>")
     check("auth.spoofed_from_is_invalid_from", b"<invalid-from " in got, got)
@@ -553,20 +560,26 @@ if wait_port(port, d.proc):
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
     check("auth.external_refused_without_valid_certificate",
           b"<invalid-mechanism/>" in read_until(t, b"</failure>"))
-    t.sendall(b"<db:result from='notmine.example' to='example.com'>abc def</db:result>")
-    got = read_until(t, b"</db:result>")
-    check("dialback.result_before_bidi_refused", b"type='error'" in got and b"policy-violation" in got, got)
-    t.sendall(b"<bidi xmlns='urn:xmpp:bidi'/><db:result from='notmine.example' to='example.com'>"
-              b"bad key!</db:result>")
+    t.sendall(b"<db:result from='notmine.example' to='example.com'>bad key!</db:result>")
     got = read_until(t, b"</db:result>")
     check("dialback.malformed_key_refused", b"not-acceptable" in got, got)
-    t.sendall(b"<db:result from='other.example' to='example.com'>abcdef</db:result>")
+    t.sendall(b"<db:result from='example.com' to='example.com'>abcdef</db:result>")
     got = read_until(t, b"</db:result>")
-    check("dialback.other_domain_not_allowed", b"not-allowed" in got, got)
-    t.sendall(b"<db:result from='notmine.example' to='example.com'>abcdef0123</db:result>")
-    got = read_until(t, b"</db:result>", timeout=15)
-    check("dialback.unresolvable_domain_reported",
-          b"type='error'" in got and (b"remote-server-not-found" in got or b"remote-server-timeout" in got), got)
+    check("dialback.own_domain_not_allowed", b"not-allowed" in got, got)
+    # Piggybacking (XEP-0220 §2.5): a second domain on the same stream is
+    # checked with its own authoritative server, here unreachable.
+    t.sendall(b"<db:result from='notmine.example' to='example.com'>abcdef0123</db:result>"
+              b"<db:result from='other.example' to='example.com'>abcdef0123</db:result>")
+    got = read_until(t, b"other.example", timeout=15)
+    got += read_until(t, b"</db:result>", timeout=15)
+    check("dialback.unresolvable_domains_reported_each",
+          got.count(b"type='error'") == 2 and got.count(b"remote-server-") == 2, got)
+    t.sendall(b"<db:verify from='notmine.example' to='example.com' id='abc'>0123</db:verify>")
+    got = read_until(t, b"/>")
+    check("dialback.verify_of_a_key_not_ours_invalid", b"type='invalid'" in got and b"id='abc'" in got, got)
+    t.sendall(b"<db:verify from='notmine.example' to='elsewhere.example' id='abc'>0123</db:verify>")
+    got = read_until(t, b"</db:verify>")
+    check("dialback.verify_for_a_domain_not_ours_item_not_found", b"item-not-found" in got, got)
     t.sendall(b"<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
     got = read_until(t, b"</stream:stream>")
     check("peer_stream_error_answered_with_close", got.endswith(b"</stream:stream>"), got)
@@ -596,44 +609,119 @@ if os.geteuid() == 0:
     os.chown(EDGE_KEY, 65534, 65534)
 port, iport = free_port(), free_port()
 cfg = f"{tmp}/internal.json"
+# The gateway (example.com's internal server), a fake of the test's own:
+# Direct TLS, requires our client certificate, and checks xmpp-edge's
+# dialback keys by asking xmpp-edge's internal listener (as Prosody does).
+GW_PEER = fakepeer.Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_ca=EDGE_CRT,
+                        verify_cert=GW_CRT, verify_key=GW_KEY)
+# partner.example's server, reached through its policy `connect` target;
+# it authenticates xmpp-edge by dialback (asking xmpp-edge's external port).
+PARTNER_CRT, PARTNER_KEY = gen_ca_signed("partner", "partner.example", CA_CRT, CA_KEY)
+PARTNER_PEER = fakepeer.Peer("partner.example", PARTNER_CRT, PARTNER_KEY, "dialback", port)
 write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"]},
-             gateway={"address": "127.0.0.1:9", "pins": [spki_pin(GW_CRT)],
-                      "cert": EDGE_CRT, "key": EDGE_KEY})
+             tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
+             gateway={"address": f"127.0.0.1:{GW_PEER.port}", "pins": [spki_pin(GW_CRT)],
+                      "cert": EDGE_CRT, "key": EDGE_KEY},
+             policy={"partners": {"partner.example": {"connect": f"127.0.0.1:{PARTNER_PEER.port}"},
+                                  "remote.example": {"connect": f"127.0.0.1:{REMOTE_PEER.port}"},
+                                  "denied.example": {"allow": False}}})
 d = Daemon(["-c", cfg], "internal")
 
 
-def gateway_connect(crt, key):
+def gateway_connect(crt, key, to="remote.example"):
     ctx = tls_ctx()
     if crt:
         ctx.load_cert_chain(crt, key)
     t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", iport), timeout=5), server_hostname="edge.internal")
     t.sendall(b"<?xml version='1.0'?><stream:stream " + NS.encode() +
-              b" from='example.com' to='remote.example' version='1.0'>")
+              b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
     return t
 
 
+def gateway_stream(to):
+    """The gateway's outgoing stream, authenticated by SASL EXTERNAL."""
+    t = gateway_connect(GW_CRT, GW_KEY, to)
+    feats = read_until(t, b"</stream:features>")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>ZXhhbXBsZS5jb20=</auth>")
+    ok = read_until(t, b"/>")
+    t.sendall(b"<?xml version='1.0'?><stream:stream " + NS.encode() +
+              b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
+    return t, feats, ok + read_until(t, b"<stream:features/>")
+
+
 if wait_port(iport, d.proc):
-    t = gateway_connect(GW_CRT, GW_KEY)
-    got = read_until(t, b"<stream:features/>")
-    check("internal.pinned_gateway_accepted", b"from='remote.example'" in got and b"to='example.com'" in got, got)
-    t.sendall(b"<message from='alice@example.com/w' to='bob@remote.example' id='m&amp;1' type='chat'>"
-              b"<body>hi</body></message>")
-    got = read_until(t, b"</message>")
-    check("internal.undeliverable_stanza_bounced",
-          got == b"<message from='bob@remote.example' to='alice@example.com/w' id='m&amp;1' type='error'>"
-                 b"<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-                 b"<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>outgoing federation is not available in this "
-                 b"xmpp-edge build</text></error></message>", got)
-    t.sendall(b"<message from='alice@example.com' to='bob@remote.example' type='error'/>"
-              b"<iq from='alice@example.com' to='remote.example' id='q1' type='get'><ping xmlns='urn:xmpp:ping'/></iq>")
-    got = read_until(t, b"</iq>")
-    check("internal.error_stanza_not_answered_iq_bounced",
-          got.startswith(b"<iq from='remote.example' to='alice@example.com' id='q1' type='error'>"), got)
+    t, feats, got = gateway_stream("partner.example")
+    check("internal.pinned_gateway_offered_sasl_external",
+          b"from='partner.example'" in feats and b"<mechanism>EXTERNAL</mechanism>" in feats, feats)
+    check("internal.pinned_gateway_authenticated", b"<success " in got and got.endswith(b"<stream:features/>"), got)
+    # Outgoing federation: the gateway's stanzas go out to partner.example
+    # over a stream xmpp-edge opens, authenticated by dialback (the
+    # partner asks xmpp-edge's external port whether the key is ours).
+    msgs = [f"<message from='alice@example.com/w' to='bob@partner.example' id='o{i}' type='chat'>"
+            f"<body>n{i}</body></message>".encode() for i in range(50)]
+    t.sendall(b"".join(msgs))
+    got = PARTNER_PEER.wait_stanzas(50)
+    check("route.gateway_to_remote_all_delivered_in_order", got == msgs, (len(got), got[:2], PARTNER_PEER.log))
+    check("s2s_out.dialback_key_verified_by_edge", PARTNER_PEER.dialback_answers == ["valid"],
+          PARTNER_PEER.dialback_answers)
+    t.sendall(b"<message from='mallory@elsewhere.example' to='bob@partner.example'/>")
+    got = read_until(t, b"</stream:stream>")
+    check("internal.gateway_forged_from_invalid_from", b"<invalid-from " in got, got)
     t.close()
+
+    # A domain without DNS: the bounce comes back to the gateway over the
+    # stream xmpp-edge opens to it for nodns.example (dialback checked by
+    # the gateway through the internal listener).
+    t, feats, got = gateway_stream("nodns.example")
+    t.sendall(b"<message from='alice@example.com/w' to='bob@nodns.example' id='nd1'><body>x</body></message>"
+              b"<message from='alice@example.com/w' to='bob@denied.example' id='den1'><body>x</body></message>")
+    got = GW_PEER.wait_stanzas(2, timeout=20)
+    nd = [g for g in got if b"id='nd1'" in g]
+    den = [g for g in got if b"id='den1'" in g]
+    check("route.no_dns_bounced_remote_server_not_found",
+          len(nd) == 1 and nd[0].startswith(b"<message from='bob@nodns.example' to='alice@example.com/w' id='nd1' "
+                                             b"type='error'>")
+          and (b"<remote-server-not-found " in nd[0] or b"<remote-server-timeout " in nd[0]), (got, GW_PEER.log))
+    check("route.denied_domain_bounced_not_allowed", len(den) == 1 and b"<not-allowed " in den[0], got)
+    check("s2s_out.gateway_verified_our_dialback_through_internal_listener",
+          GW_PEER.dialback_answers and set(GW_PEER.dialback_answers) == {"valid"}, GW_PEER.dialback_answers)
+    t.sendall(b"<message from='alice@example.com' to='bob@nodns.example' type='error'/>")
+    time.sleep(0.5)
+    t.close()
+
+    # Inbound: a remote server's stanzas reach the gateway.
+    before = len(GW_PEER.wait_stanzas(0, timeout=0))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    raw.sendall(header(to="example.com", frm="remote.example"))
+    read_until(raw, b"</stream:features>")
+    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    read_until(raw, b"/>")
+    ctx = tls_ctx()
+    ctx.load_cert_chain(REMOTE_CRT, REMOTE_KEY)
+    r = ctx.wrap_socket(raw, server_hostname="example.com")
+    r.sendall(header(to="example.com", frm="remote.example"))
+    read_until(r, b"</stream:features>")
+    r.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    read_until(r, b"/>")
+    r.sendall(header(to="example.com", frm="remote.example"))
+    read_until(r, b"<stream:features/>")
+    inbound = [f"<message from='ann@remote.example/r' to='alice@example.com' id='i{i}'><body>{i}</body>"
+               f"</message>".encode() for i in range(20)]
+    r.sendall(b"".join(inbound))
+    got = GW_PEER.wait_stanzas(before + 20, timeout=20)[before:]
+    check("route.remote_to_gateway_all_delivered_in_order", got == inbound, (len(got), got[:2]))
+    r.sendall(b"<message from='ann@remote.example' to='bob@elsewhere.example'/>")
+    got = read_until(r, b"</stream:stream>")
+    check("route.remote_stanza_for_a_domain_not_ours_host_unknown", b"<host-unknown " in got, got)
+    r.close()
+    ev = [e.get("event") for e in d.events()]
+    check("log.stream_lives_logged", all(x in ev for x in (
+        "s2s_in.tls", "s2s_in.auth", "s2s_in.close", "s2s_out.connect", "s2s_out.tls", "s2s_out.auth",
+        "s2s_out.established", "route.bounce", "dialback.verify_answered")), sorted(set(ev)))
     for name, crt, key in [("rogue_key", ROGUE_CRT, ROGUE_KEY), ("no_client_cert", None, None)]:
         try:
             t = gateway_connect(crt, key)
-            got = read_until(t, b"<stream:features/>", timeout=3)
+            got = read_until(t, b"</stream:features>", timeout=3)
         except (ssl.SSLError, OSError) as e:
             got = repr(e).encode()
         check(f"internal.{name}_refused", b"stream:features" not in got, got)

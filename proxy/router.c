@@ -1,0 +1,286 @@
+/*
+ * router.c - routing between the two sides, and bounces (see router.h).
+ */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bounce.h"
+#include "domain.h"
+#include "log.h"
+#include "s2s_out.h"
+
+/* A stanza's namespace declarations inherited from its stream header
+ * are written into its start tag; this bounds the extra bytes. */
+#define ROUTER_NS_EXTRA 8192
+
+int
+router_is_hosted(const struct edge *edge, const char *domain)
+{
+	const struct config *cfg = edge->cfg;
+	size_t i;
+
+	for (i = 0; i < cfg->domain_count; i++)
+		if (strcmp(cfg->domains[i].name, domain) == 0)
+			return 1;
+	return 0;
+}
+
+int
+router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
+{
+	struct xmlstream_str d;
+	const char *slash, *at;
+	char why[128];
+
+	if (jid->p == NULL || jid->len == 0)
+		return -1;
+	d = *jid;
+	/* RFC 7622 §3.1: the resource starts at the first '/', the
+	 * localpart ends at the first '@' before it. */
+	slash = memchr(d.p, '/', d.len);
+	if (slash != NULL)
+		d.len = (size_t)(slash - d.p);
+	at = memchr(d.p, '@', d.len);
+	if (at != NULL) {
+		d.len -= (size_t)(at + 1 - d.p);
+		d.p = at + 1;
+	}
+	return domain_canonicalize(d.p, d.len, out, cap, why, sizeof(why));
+}
+
+/* Where a stanza from -> to goes; NULL with a condition when nowhere. */
+static struct s2s_out *
+router_destination(struct edge *edge, const char *from, const char *to,
+    const char **condition, const char **text)
+{
+	enum s2s_out_kind kind;
+	const char *local, *remote;
+	struct s2s_out *o;
+	static char err[256];	/* the text lives until the bounce is written */
+	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
+
+	if (to_hosted && from_hosted) {
+		*condition = "service-unavailable";
+		*text = "xmpp-edge does not route between its own domains";
+		return NULL;
+	}
+	if (to_hosted) {
+		if (!edge->cfg->gateway.enabled) {
+			*condition = "service-unavailable";
+			*text = "no internal gateway is configured";
+			return NULL;
+		}
+		kind = S2S_OUT_GATEWAY;
+		local = from;	/* we speak for the remote domain */
+		remote = to;
+	} else {
+		const struct config_partner *p = config_policy_for(edge->cfg, to);
+
+		if (!from_hosted) {
+			*condition = "service-unavailable";
+			*text = "xmpp-edge relays only to or from its own domains";
+			return NULL;
+		}
+		if (!p->allow) {
+			*condition = "not-allowed";
+			*text = "federation with this domain is not allowed by policy";
+			return NULL;
+		}
+		kind = S2S_OUT_REMOTE;
+		local = from;
+		remote = to;
+	}
+	o = s2s_out_find(edge, kind, local, remote);
+	if (o != NULL)
+		return o;
+	if (edge->shutting_down) {
+		*condition = "service-unavailable";
+		*text = "xmpp-edge is shutting down";
+		return NULL;
+	}
+	if (kind == S2S_OUT_REMOTE) {
+		const struct config_partner *p = config_policy_for(edge->cfg, remote);
+
+		if (p->max_connections > 0 && s2s_out_count_partner(edge, p) >= (size_t)p->max_connections) {
+			*condition = "resource-constraint";
+			*text = "connection limit for this partner reached";
+			return NULL;
+		}
+	}
+	o = s2s_out_start(edge, kind, local, remote, condition, err, sizeof(err));
+	if (o == NULL)
+		*text = err;
+	return o;
+}
+
+static enum route_result
+router_enqueue(struct edge *edge, const char *data, size_t len, const char *from,
+    const char *to, struct route_waiter *waiter, const char **condition, const char **text)
+{
+	struct s2s_out *o = router_destination(edge, from, to, condition, text);
+	int rc;
+
+	if (o == NULL)
+		return ROUTE_BOUNCED;
+	rc = s2s_out_enqueue(o, data, len);
+	if (rc < 0) {
+		*condition = "resource-constraint";
+		*text = "the queue toward this domain is full";
+		return ROUTE_BOUNCED;
+	}
+	edge->stats.stanzas_routed++;
+	if (rc > 0 && waiter != NULL) {
+		s2s_out_add_waiter(o, waiter);
+		return ROUTE_QUEUED_PAUSE;
+	}
+	return ROUTE_QUEUED;
+}
+
+enum route_result
+router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstream_event *ev,
+    const char *from_domain, const char *to_domain, struct route_waiter *waiter)
+{
+	const char *condition = NULL, *text = NULL;
+	enum route_result r;
+	char *buf = NULL;
+	const char *data = ev->raw.p;
+	size_t len = ev->raw.len;
+
+	/* The copy must stand alone on the other stream: declarations it
+	 * inherits from its header go into its start tag (not needed for
+	 * the common stanza that uses no header prefix). */
+	if (ev->hdr_prefixes_used != 0) {
+		size_t cap = ev->raw.len + ROUTER_NS_EXTRA;
+
+		buf = malloc(cap);
+		if (buf == NULL || xmlstream_element_write(xs, ev, 0, buf, cap, &len) < 0) {
+			free(buf);
+			router_bounce_event(edge, ev, "resource-constraint", "wait", "cannot copy the stanza");
+			return ROUTE_BOUNCED;
+		}
+		data = buf;
+	}
+	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, &condition, &text);
+	free(buf);
+	if (r == ROUTE_BOUNCED)
+		router_bounce_event(edge, ev, condition, "cancel", text);
+	return r;
+}
+
+enum route_result
+router_route_bytes(struct edge *edge, const char *data, size_t len, const char *from_domain,
+    const char *to_domain)
+{
+	const char *condition = NULL, *text = NULL;
+	enum route_result r;
+
+	r = router_enqueue(edge, data, len, from_domain, to_domain, NULL, &condition, &text);
+	if (r == ROUTE_BOUNCED) {
+		/* Only bounces take this path: an error is never answered
+		 * with an error (RFC 6120 §8.3.1). */
+		edge->stats.stanzas_unbounceable++;
+		log_event(LOG_WARN, "route.bounce_undeliverable", "from", from_domain, "to", to_domain,
+		    "condition", condition, "reason", text, NULL);
+	}
+	return r;
+}
+
+int
+router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, const char *condition,
+    const char *type, const char *text)
+{
+	int sent = 0;
+
+	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
+	char *out;
+	size_t len;
+
+	out = malloc(BOUNCE_MAX);
+	if (out == NULL) {
+		edge->stats.stanzas_unbounceable++;
+		log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
+		return 0;
+	}
+	switch (bounce_write(ev, condition, type, text, out, BOUNCE_MAX, &len)) {
+	case BOUNCE_WRITTEN:
+		/* The bounce goes from the original recipient's domain back
+		 * to the sender's. */
+		if (router_jid_domain(&ev->to, from, sizeof(from)) < 0 ||
+		    router_jid_domain(&ev->from, to, sizeof(to)) < 0) {
+			edge->stats.stanzas_unbounceable++;
+			log_event(LOG_WARN, "route.bounce_failed", "condition", condition,
+			    "reason", "the stanza has no usable addresses", NULL);
+			break;
+		}
+		edge->stats.stanzas_bounced++;
+		log_event(LOG_INFO, "route.bounce", "condition", condition, "from", from, "to", to,
+		    "reason", text, NULL);
+		sent = router_route_bytes(edge, out, len, from, to) != ROUTE_BOUNCED;
+		break;
+	case BOUNCE_IS_ERROR:
+		edge->stats.stanzas_unbounceable++;
+		log_event(LOG_INFO, "route.error_not_bounced", "condition", condition, "reason", text, NULL);
+		break;
+	case BOUNCE_NOT_A_STANZA:
+	case BOUNCE_TOO_LONG:
+		edge->stats.stanzas_unbounceable++;
+		log_event(LOG_WARN, "route.bounce_failed", "condition", condition,
+		    "reason", "not a stanza, or addresses too long", NULL);
+		break;
+	}
+	free(out);
+	return sent;
+}
+
+/* Queued stanzas are standalone elements: they are parsed again (inside a
+ * minimal stream header) to build their bounces with bounce.c. */
+size_t
+router_bounce_bytes(struct edge *edge, const char *data, size_t len, const char *condition,
+    const char *type, const char *text)
+{
+	static const char header[] = "<stream:stream xmlns='jabber:server' "
+	    "xmlns:stream='http://etherx.jabber.org/streams'>";
+	struct xmlstream_limits lim;
+	struct xmlstream_event ev;
+	struct xmlstream *xs;
+	enum xmlstream_event_type t;
+	size_t n = 0, off = 0;
+
+	xmlstream_limits_default(&lim);
+	lim.stanza_max = len + sizeof(header) + 16 > XMLSTREAM_STANZA_MAX_CEILING ?
+	    XMLSTREAM_STANZA_MAX_CEILING : len + sizeof(header) + 16;
+	if (lim.stanza_max < 1024)
+		lim.stanza_max = 1024;
+	lim.depth_max = XMLSTREAM_DEPTH_MAX_CEILING;
+	lim.attrs_max = XMLSTREAM_ATTRS_MAX_CEILING;
+	lim.name_max = XMLSTREAM_NAME_MAX_CEILING;
+	xs = xmlstream_new(&lim, XMLSTREAM_NS_SERVER);
+	if (xs == NULL || xmlstream_feed(xs, header, sizeof(header) - 1) != sizeof(header) - 1) {
+		xmlstream_free(xs);
+		edge->stats.stanzas_unbounceable++;
+		log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
+		return 0;
+	}
+	while (off < len) {
+		size_t took = xmlstream_feed(xs, data + off, len - off);
+
+		off += took;
+		while ((t = xmlstream_next(xs, &ev)) != XMLSTREAM_EV_NONE) {
+			if (t == XMLSTREAM_EV_ELEMENT) {
+				n += (size_t)router_bounce_event(edge, &ev, condition, type, text);
+			} else if (t == XMLSTREAM_EV_ERROR) {
+				edge->stats.stanzas_unbounceable++;
+				log_event(LOG_ERROR, "route.bounce_failed", "reason", ev.text, NULL);
+				goto done;
+			}
+		}
+		if (took == 0)
+			break;	/* cannot happen: the buffer fits one stanza */
+	}
+done:
+	xmlstream_free(xs);
+	return n;
+}

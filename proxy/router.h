@@ -1,0 +1,76 @@
+/*
+ * router.h - where a stanza goes, and what happens when it cannot.
+ *
+ * xmpp-edge has two sides and routes between them only:
+ *   - a stanza from an authenticated remote domain (an inbound external
+ *     stream) to one of our hosted domains goes to the internal gateway,
+ *     over an outgoing stream on which xmpp-edge speaks for that remote
+ *     domain (s2s_out.c, kind S2S_OUT_GATEWAY);
+ *   - a stanza from the gateway (a hosted domain) to a remote domain goes
+ *     out over a stream xmpp-edge opens to that domain (S2S_OUT_REMOTE).
+ * Anything that cannot be delivered goes back to its sender as an error
+ * stanza (RFC 6120 §8.3), routed the same way; errors are never answered
+ * with errors (§8.3.1), they are logged and counted.
+ */
+#ifndef XE_ROUTER_H
+#define XE_ROUTER_H
+
+#include <stddef.h>
+
+#include "edge.h"
+#include "xmlstream.h"
+
+/* A source stream that can stop reading while a destination is full
+ * (backpressure): embedded in the source, linked into the destination's
+ * waiter list, and resumed when the destination has drained. */
+struct route_waiter {
+	struct route_waiter *next, *prev;
+	struct s2s_out *on;		/* the destination waited for, or NULL */
+	void (*resume)(struct route_waiter *w);
+};
+
+enum route_result {
+	ROUTE_QUEUED,		/* on its way */
+	ROUTE_QUEUED_PAUSE,	/* on its way; the source should stop reading */
+	ROUTE_BOUNCED,		/* not deliverable; an error went back */
+};
+
+/*
+ * Routes the top-level element ev of stream xs, already checked to be a
+ * stanza from the domain from_domain to the domain to_domain (both
+ * canonical).  waiter: the source's, registered with the destination when
+ * the answer is ROUTE_QUEUED_PAUSE (may be NULL).
+ */
+enum route_result router_route(struct edge *edge, const struct xmlstream *xs,
+    const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
+    struct route_waiter *waiter);
+
+/* The same for a stanza held as standalone bytes (a bounce, or a queued
+ * stanza re-sent). */
+enum route_result router_route_bytes(struct edge *edge, const char *data, size_t len,
+    const char *from_domain, const char *to_domain);
+
+/*
+ * Bounces stanzas held as standalone bytes (each a complete element, as
+ * s2s_out queues them): condition per RFC 6120 §8.3.3, e.g.
+ * "remote-server-not-found"; text may be NULL.  Returns how many error
+ * replies were sent on their way.
+ */
+size_t router_bounce_bytes(struct edge *edge, const char *data, size_t len,
+    const char *condition, const char *type, const char *text);
+
+/* Bounces an element event; 1 if an error reply went on its way. */
+int router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
+    const char *condition, const char *type, const char *text);
+
+/* Removes w from whatever it waits on (the source is closing). */
+void route_waiter_cancel(struct route_waiter *w);
+
+/* The domain part of a JID (RFC 7622 §3.2), canonical, into out; -1 if
+ * absent or not a domain we could route to. */
+int router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap);
+
+/* 1 if domain is one of ours. */
+int router_is_hosted(const struct edge *edge, const char *domain);
+
+#endif

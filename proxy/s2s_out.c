@@ -1,0 +1,1163 @@
+/*
+ * s2s_out.c - an outgoing server-to-server stream, see s2s_out.h.
+ *
+ *   S2S_OUT_CONNECTING      DNS + TCP (dns_connect), or a TCP connect to a
+ *                           configured address (gateway, partner `connect`)
+ *   S2S_OUT_WAIT_FEATURES   our header is out; the peer's header and
+ *                           <stream:features/> are awaited (again after TLS
+ *                           and after SASL, RFC 6120 §4.3.3)
+ *   S2S_OUT_WAIT_PROCEED    <starttls/> sent (RFC 6120 §5.4.2)
+ *   S2S_OUT_TLS_HANDSHAKE   TLS (after <proceed/>, or Direct TLS at once)
+ *   S2S_OUT_WAIT_SASL       <auth mechanism='EXTERNAL'/> sent (XEP-0178)
+ *   S2S_OUT_WAIT_DIALBACK   <db:result/> sent (XEP-0220 §2.1.1)
+ *   S2S_OUT_ESTABLISHED     authenticated: the queue is written
+ *   S2S_OUT_CLOSING         our close is being flushed
+ *   S2S_OUT_CLOSED          handles closing; freed by the last callback
+ *
+ * Every byte from the peer goes through the stream tokenizer.  Failure
+ * before the stream is established bounces every queued stanza with the
+ * condition that fits (RFC 6120 §8.3.3.16/.17/.19); afterwards the stream
+ * is taken out of the routing table at once, so new stanzas start a new
+ * stream, and what is still queued is bounced.
+ *
+ * Output toward the socket is bounded: stanzas move from the queue to the
+ * socket only while less than limits.send_queue_bytes is being written;
+ * the queue itself holds at most twice limits.route_queue_bytes, and
+ * senders are paused past limits.route_queue_bytes (router.h).
+ */
+#include "s2s_out.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/base64.h>
+
+#include "dialback_key.h"
+#include "dns.h"
+#include "log.h"
+#include "netaddr.h"
+#include "stream_error.h"
+#include "tls.h"
+#include "xmlelem.h"
+#include "xmlstream.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_DIALBACK "jabber:server:dialback"
+#define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+#define S2S_OUT_FLUSH_MS 2000
+#define S2S_OUT_ID_MAX 128
+
+enum s2s_out_state {
+	S2S_OUT_CONNECTING,
+	S2S_OUT_WAIT_FEATURES,
+	S2S_OUT_WAIT_PROCEED,
+	S2S_OUT_TLS_HANDSHAKE,
+	S2S_OUT_WAIT_SASL,
+	S2S_OUT_WAIT_DIALBACK,
+	S2S_OUT_ESTABLISHED,
+	S2S_OUT_CLOSING,
+	S2S_OUT_CLOSED,
+};
+
+static const char *const s2s_out_state_names[] = {
+	[S2S_OUT_CONNECTING] = "connecting",
+	[S2S_OUT_WAIT_FEATURES] = "wait_features",
+	[S2S_OUT_WAIT_PROCEED] = "wait_proceed",
+	[S2S_OUT_TLS_HANDSHAKE] = "tls_handshake",
+	[S2S_OUT_WAIT_SASL] = "wait_sasl",
+	[S2S_OUT_WAIT_DIALBACK] = "wait_dialback",
+	[S2S_OUT_ESTABLISHED] = "established",
+	[S2S_OUT_CLOSING] = "closing",
+	[S2S_OUT_CLOSED] = "closed",
+};
+
+/* One queued stanza, standalone bytes. */
+struct s2s_out_item {
+	struct s2s_out_item *next;
+	size_t len;
+	char data[];
+};
+
+struct s2s_out {
+	struct edge *edge;
+	enum s2s_out_kind kind;
+	enum s2s_out_state state;
+	char local[CONFIG_DOMAIN_MAX];		/* the domain we speak for */
+	char remote[CONFIG_DOMAIN_MAX];		/* the receiving domain */
+	char peer[NETADDR_TEXT_MAX + 8];
+	char stream_id[S2S_OUT_ID_MAX];		/* the receiver's (dialback key) */
+
+	struct dns_connect *dc;
+	uv_tcp_t *tcp;				/* malloc'd; counted in handles_open */
+	uv_connect_t connect_req;
+	uv_timer_t timer;			/* deadline, then idle */
+	uv_timer_t keepalive;
+	int handles_open;
+	int routable;				/* in the table for new stanzas */
+
+	struct xmlstream *xs;
+	struct tls_conn *tls;
+	int direct_tls;
+	int tls_open;
+	int pkix_ok;				/* peer certificate valid for remote */
+	int sasl_done;
+	int peer_has_db;			/* header declared xmlns:db */
+	const char *auth_method;		/* once established */
+
+	struct s2s_out_item *q_head, *q_tail;
+	size_t q_bytes, q_count;
+	size_t wq_bytes;			/* handed to uv_write, not yet done */
+	struct route_waiter waiters;		/* list head (sentinel) */
+
+	uint64_t stanzas_out, bounced;
+	const char *fail_condition;		/* for the bounces */
+	struct s2s_out *next, *prev;
+};
+
+struct s2s_out_write {
+	uv_write_t req;
+	struct s2s_out *o;
+	size_t len;
+	char data[];
+};
+
+static void s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason);
+static void s2s_out_flush_queue(struct s2s_out *o);
+
+static void
+s2s_out_enter_state(struct s2s_out *o, enum s2s_out_state next)
+{
+	log_event(LOG_DEBUG, "s2s_out.state", "remote", o->remote, "local", o->local,
+	    "from", s2s_out_state_names[o->state], "to", s2s_out_state_names[next], NULL);
+	o->state = next;
+}
+
+/* The remote domain's partner entry, looked up each time: a reload
+ * replaces the configuration under running streams. */
+static const struct config_partner *
+s2s_out_policy(const struct s2s_out *o)
+{
+	return config_policy_for(o->edge->cfg, o->kind == S2S_OUT_REMOTE ? o->remote : o->local);
+}
+
+static const char *
+s2s_out_kind_name(const struct s2s_out *o)
+{
+	return o->kind == S2S_OUT_GATEWAY ? "gateway" : "remote";
+}
+
+/* --- table ------------------------------------------------------------- */
+
+struct s2s_out *
+s2s_out_find(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote)
+{
+	struct s2s_out *o;
+
+	for (o = edge->out_streams; o != NULL; o = o->next)
+		if (o->routable && o->kind == kind && strcmp(o->local, local) == 0 &&
+		    strcmp(o->remote, remote) == 0)
+			return o;
+	return NULL;
+}
+
+struct s2s_out *
+s2s_out_next(const struct s2s_out *o)
+{
+	return o->next;
+}
+
+size_t
+s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
+{
+	struct s2s_out *o;
+	size_t n = 0;
+
+	for (o = edge->out_streams; o != NULL; o = o->next)
+		if (o->state != S2S_OUT_CLOSED &&
+		    config_policy_for(edge->cfg, o->kind == S2S_OUT_REMOTE ? o->remote : o->local) == p)
+			n++;
+	return n;
+}
+
+/* --- waiters (backpressure) ---------------------------------------------- */
+
+void
+s2s_out_add_waiter(struct s2s_out *o, struct route_waiter *w)
+{
+	if (w->on == o)
+		return;
+	route_waiter_cancel(w);
+	w->on = o;
+	w->next = o->waiters.next;
+	w->prev = &o->waiters;
+	o->waiters.next->prev = w;
+	o->waiters.next = w;
+}
+
+void
+route_waiter_cancel(struct route_waiter *w)
+{
+	if (w->on == NULL)
+		return;
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->on = NULL;
+}
+
+static void
+s2s_out_wake_waiters(struct s2s_out *o)
+{
+	while (o->waiters.next != &o->waiters) {
+		struct route_waiter *w = o->waiters.next;
+
+		route_waiter_cancel(w);
+		w->resume(w);
+	}
+}
+
+/* --- closing ------------------------------------------------------------ */
+
+static void
+s2s_out_on_handle_closed(uv_handle_t *h)
+{
+	struct s2s_out *o = h->data;
+
+	if ((uv_handle_t *)o->tcp == h) {
+		free(o->tcp);
+		o->tcp = NULL;
+	}
+	if (--o->handles_open > 0)
+		return;
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		o->edge->out_streams = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	o->edge->out_stream_count--;
+	if (o->tls != NULL)
+		tls_conn_free(o->tls);
+	xmlstream_free(o->xs);
+	free(o);
+}
+
+/* Bounces whatever is still queued (condition set by the failure). */
+static void
+s2s_out_bounce_queue(struct s2s_out *o, const char *condition, const char *text)
+{
+	struct s2s_out_item *it;
+
+	while ((it = o->q_head) != NULL) {
+		o->q_head = it->next;
+		o->q_bytes -= it->len;
+		o->q_count--;
+		o->bounced += router_bounce_bytes(o->edge, it->data, it->len, condition,
+		    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel", text);
+		free(it);
+	}
+	o->q_tail = NULL;
+}
+
+static void
+s2s_out_close_handles(struct s2s_out *o)
+{
+	if (o->state == S2S_OUT_CLOSED)
+		return;
+	s2s_out_enter_state(o, S2S_OUT_CLOSED);
+	o->routable = 0;
+	if (o->dc != NULL) {
+		dns_connect_free(o->dc);
+		o->dc = NULL;
+	}
+	if (o->tcp != NULL && !uv_is_closing((uv_handle_t *)o->tcp))
+		uv_close((uv_handle_t *)o->tcp, s2s_out_on_handle_closed);
+	uv_close((uv_handle_t *)&o->timer, s2s_out_on_handle_closed);
+	uv_close((uv_handle_t *)&o->keepalive, s2s_out_on_handle_closed);
+}
+
+static void
+s2s_out_on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct s2s_out *o = req->data;
+
+	free(req);
+	(void)status;
+	s2s_out_close_handles(o);
+}
+
+static void
+s2s_out_on_flush_timeout(uv_timer_t *t)
+{
+	s2s_out_close_handles(t->data);
+}
+
+/* The one way out after connecting.  condition: the bounce for what is
+ * still queued; reason is logged. */
+static void
+s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
+{
+	uv_shutdown_t *req;
+
+	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
+		return;
+	o->routable = 0;
+	log_event(LOG_INFO, "s2s_out.close", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "reason", reason,
+	    "state", s2s_out_state_names[o->state], NULL);
+	s2s_out_bounce_queue(o, condition, reason);
+	s2s_out_wake_waiters(o);
+	{
+		char n1[24], n2[24];
+
+		snprintf(n1, sizeof(n1), "%llu", (unsigned long long)o->stanzas_out);
+		snprintf(n2, sizeof(n2), "%llu", (unsigned long long)o->bounced);
+		log_event(LOG_INFO, "s2s_out.closed", "kind", s2s_out_kind_name(o), "local", o->local,
+		    "remote", o->remote, "stanzas_out", n1, "bounced", n2, NULL);
+	}
+	uv_timer_stop(&o->timer);
+	uv_timer_stop(&o->keepalive);
+	if (o->tcp == NULL) {
+		s2s_out_close_handles(o);
+		return;
+	}
+	s2s_out_enter_state(o, S2S_OUT_CLOSING);
+	uv_read_stop((uv_stream_t *)o->tcp);
+	if (o->tls != NULL)
+		tls_conn_close(o->tls);
+	req = malloc(sizeof(*req));
+	if (req != NULL) {
+		req->data = o;
+		if (uv_shutdown(req, (uv_stream_t *)o->tcp, s2s_out_on_shutdown) == 0) {
+			uv_timer_start(&o->timer, s2s_out_on_flush_timeout, S2S_OUT_FLUSH_MS, 0);
+			return;
+		}
+		free(req);
+	}
+	s2s_out_close_handles(o);
+}
+
+static void
+s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
+{
+	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
+		return;
+	if (o->state != S2S_OUT_ESTABLISHED)
+		o->edge->stats.streams_out_failed++;
+	log_event(LOG_WARN, "s2s_out.failed", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "condition", condition,
+	    "reason", reason, NULL);
+	s2s_out_close(o, condition, reason);
+}
+
+/* --- output ------------------------------------------------------------- */
+
+static void
+s2s_out_on_write(uv_write_t *req, int status)
+{
+	struct s2s_out_write *w = (struct s2s_out_write *)req;
+	struct s2s_out *o = w->o;
+
+	o->wq_bytes -= w->len;
+	free(w);
+	(void)status;	/* a failed write shows up as a read error */
+	if (o->state == S2S_OUT_ESTABLISHED)
+		s2s_out_flush_queue(o);
+}
+
+static int
+s2s_out_send_raw(struct s2s_out *o, const void *data, size_t len)
+{
+	struct s2s_out_write *w;
+	uv_buf_t buf;
+
+	if (o->tcp == NULL || o->state == S2S_OUT_CLOSED)
+		return -1;
+	w = malloc(sizeof(*w) + len);
+	if (w == NULL) {
+		s2s_out_fail(o, "resource-constraint", "out of memory");
+		return -1;
+	}
+	w->o = o;
+	w->len = len;
+	memcpy(w->data, data, len);
+	buf = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)o->tcp, &buf, 1, s2s_out_on_write) != 0) {
+		free(w);
+		s2s_out_fail(o, "remote-server-not-found", "write failed");
+		return -1;
+	}
+	o->wq_bytes += len;
+	return 0;
+}
+
+static int
+s2s_out_send(struct s2s_out *o, const char *data, size_t len)
+{
+	if (o->tls == NULL)
+		return s2s_out_send_raw(o, data, len);
+	if (!o->tls_open)
+		return -1;
+	return tls_conn_write(o->tls, (const uint8_t *)data, len);
+}
+
+static int
+s2s_out_sendstr(struct s2s_out *o, const char *s)
+{
+	return s2s_out_send(o, s, strlen(s));
+}
+
+static void
+s2s_out_send_header(struct s2s_out *o)
+{
+	char hdr[1024];
+	int n;
+
+	/* XEP-0220 §2.1: xmlns:db announces dialback. */
+	n = snprintf(hdr, sizeof(hdr), "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+	    "xmlns:stream='" NS_STREAMS "' xmlns:db='" NS_DIALBACK "' from='%s' to='%s' "
+	    "version='1.0'>", o->local, o->remote);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		s2s_out_send(o, hdr, (size_t)n);
+}
+
+/* Moves queued stanzas to the socket while the socket's own backlog is
+ * under limits.send_queue_bytes; wakes paused senders once the queue is
+ * down to half of limits.route_queue_bytes. */
+static void
+s2s_out_flush_queue(struct s2s_out *o)
+{
+	const struct config_limits *lim = &o->edge->cfg->limits;
+	struct s2s_out_item *it;
+
+	while (o->state == S2S_OUT_ESTABLISHED && (it = o->q_head) != NULL &&
+	    o->wq_bytes < (size_t)lim->send_queue_bytes) {
+		o->q_head = it->next;
+		if (o->q_head == NULL)
+			o->q_tail = NULL;
+		o->q_bytes -= it->len;
+		o->q_count--;
+		if (s2s_out_send(o, it->data, it->len) == 0) {
+			o->stanzas_out++;
+			o->edge->stats.stanzas_delivered++;
+			free(it);
+		} else {
+			/* The stream broke under it: back at the head, so the
+			 * failure path bounces it with the rest. */
+			it->next = o->q_head;
+			o->q_head = it;
+			if (o->q_tail == NULL)
+				o->q_tail = it;
+			o->q_bytes += it->len;
+			o->q_count++;
+			s2s_out_fail(o, "remote-server-not-found", "write failed");
+			return;
+		}
+	}
+	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
+		s2s_out_wake_waiters(o);
+	if (o->state == S2S_OUT_ESTABLISHED && o->q_head == NULL && o->wq_bytes == 0)
+		uv_timer_again(&o->timer);	/* idle from here */
+}
+
+int
+s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len)
+{
+	const struct config_limits *lim = &o->edge->cfg->limits;
+	struct s2s_out_item *it;
+
+	if (o->q_bytes + len > 2 * (size_t)lim->route_queue_bytes)
+		return -1;
+	it = malloc(sizeof(*it) + len);
+	if (it == NULL)
+		return -1;
+	it->next = NULL;
+	it->len = len;
+	memcpy(it->data, data, len);
+	if (o->q_tail != NULL)
+		o->q_tail->next = it;
+	else
+		o->q_head = it;
+	o->q_tail = it;
+	o->q_bytes += len;
+	o->q_count++;
+	if (o->state == S2S_OUT_ESTABLISHED)
+		s2s_out_flush_queue(o);
+	return o->q_bytes > (size_t)lim->route_queue_bytes ? 1 : 0;
+}
+
+/* --- timers --------------------------------------------------------------- */
+
+static int
+s2s_out_idle_s(const struct s2s_out *o)
+{
+	if (s2s_out_policy(o)->idle_timeout_s > 0)
+		return s2s_out_policy(o)->idle_timeout_s;
+	return o->edge->cfg->limits.idle_timeout_s;
+}
+
+static void
+s2s_out_on_timer(uv_timer_t *t)
+{
+	struct s2s_out *o = t->data;
+
+	if (o->state == S2S_OUT_ESTABLISHED) {
+		if (o->q_head != NULL || o->wq_bytes > 0) {
+			uv_timer_again(&o->timer);	/* busy, not idle */
+			return;
+		}
+		/* RFC 6120 §4.4: an orderly close of an idle stream. */
+		s2s_out_sendstr(o, "</stream:stream>");
+		s2s_out_close(o, "remote-server-not-found", "idle");
+		return;
+	}
+	s2s_out_fail(o, "remote-server-timeout",
+	    "not established within limits.connect_timeout_ms");
+}
+
+static void
+s2s_out_on_keepalive(uv_timer_t *t)
+{
+	struct s2s_out *o = t->data;
+
+	/* RFC 6120 §4.6.1: whitespace keepalive (Lync: EnableKeepAlive). */
+	if (o->state == S2S_OUT_ESTABLISHED && o->wq_bytes == 0)
+		s2s_out_sendstr(o, " ");
+}
+
+/* --- negotiation ----------------------------------------------------------- */
+
+static int
+str_is(const struct xmlstream_str *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s->p != NULL && s->len == n && memcmp(s->p, lit, n) == 0;
+}
+
+/* The features element is validated XML; what it offers is found by the
+ * namespaces of its children, which are unambiguous URIs. */
+static int
+raw_has(const struct xmlstream_str *raw, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (i = 0; i + n <= raw->len; i++)
+		if (memcmp(raw->p + i, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+s2s_out_established(struct s2s_out *o, const char *method)
+{
+	int ka = s2s_out_policy(o)->keepalive_s;
+	uint64_t idle = (uint64_t)s2s_out_idle_s(o) * 1000;
+
+	o->auth_method = method;
+	s2s_out_enter_state(o, S2S_OUT_ESTABLISHED);
+	log_event(LOG_INFO, "s2s_out.established", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "peer", o->peer, "method", method,
+	    "tls", o->tls != NULL ? tls_conn_version(o->tls) : "none", NULL);
+	uv_timer_stop(&o->timer);
+	uv_timer_start(&o->timer, s2s_out_on_timer, idle, idle);
+	if (ka > 0)
+		uv_timer_start(&o->keepalive, s2s_out_on_keepalive, (uint64_t)ka * 1000,
+		    (uint64_t)ka * 1000);
+	s2s_out_flush_queue(o);
+}
+
+static void
+s2s_out_send_dialback(struct s2s_out *o)
+{
+	char key[DIALBACK_KEY_HEX_LEN + 1], out[1024];
+	int n;
+
+	/* XEP-0185: bound to the receiver, us and the receiver's stream id. */
+	if (dialback_key_make(&o->edge->dialback, o->remote, o->local, o->stream_id, key) < 0) {
+		s2s_out_fail(o, "remote-server-not-found", "no dialback secret");
+		return;
+	}
+	n = snprintf(out, sizeof(out), "<db:result from='%s' to='%s'>%s</db:result>",
+	    o->local, o->remote, key);
+	if (n < 0 || (size_t)n >= sizeof(out))
+		return;
+	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "method", "dialback", "result", "sent", NULL);
+	s2s_out_enter_state(o, S2S_OUT_WAIT_DIALBACK);
+	s2s_out_send(o, out, (size_t)n);
+}
+
+static void
+s2s_out_send_sasl_external(struct s2s_out *o)
+{
+	unsigned char b64[CONFIG_DOMAIN_MAX * 2];
+	char out[CONFIG_DOMAIN_MAX * 2 + 128];
+	size_t blen = 0;
+	int n;
+
+	/* XEP-0178 §3: the authorization identity is our domain. */
+	if (mbedtls_base64_encode(b64, sizeof(b64), &blen, (const unsigned char *)o->local,
+	    strlen(o->local)) != 0)
+		return;
+	n = snprintf(out, sizeof(out), "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
+	    (const char *)b64);
+	if (n < 0 || (size_t)n >= sizeof(out))
+		return;
+	s2s_out_enter_state(o, S2S_OUT_WAIT_SASL);
+	s2s_out_send(o, out, (size_t)n);
+}
+
+static int s2s_out_tls_begin(struct s2s_out *o);
+
+/* What the policy lets us do once features are in. */
+static void
+s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	const struct config_partner *p = s2s_out_policy(o);
+	int offers_tls = raw_has(&ev->raw, NS_TLS);
+	int offers_external = raw_has(&ev->raw, NS_SASL) && raw_has(&ev->raw, ">EXTERNAL<");
+	int offers_dialback = raw_has(&ev->raw, NS_DIALBACK_FEATURE) || o->peer_has_db;
+
+	if (o->tls == NULL && o->kind == S2S_OUT_REMOTE) {
+		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
+			s2s_out_sendstr(o, "<starttls xmlns='" NS_TLS "'/>");
+			s2s_out_enter_state(o, S2S_OUT_WAIT_PROCEED);
+			return;
+		}
+		if (p->tls == POLICY_TLS_REQUIRED) {
+			s2s_out_fail(o, "remote-server-not-found", "the remote server offers no STARTTLS");
+			return;
+		}
+		if (offers_tls && raw_has(&ev->raw, "<required")) {
+			s2s_out_fail(o, "remote-server-not-found",
+			    "the remote server requires TLS, which policy disables");
+			return;
+		}
+	}
+	if (o->sasl_done) {
+		s2s_out_established(o, "sasl-external");
+		return;
+	}
+	if (o->kind == S2S_OUT_REMOTE && o->tls_open && offers_external &&
+	    p->sasl_external != POLICY_SASL_DISABLED) {
+		s2s_out_send_sasl_external(o);
+		return;
+	}
+	if (o->kind == S2S_OUT_REMOTE && p->sasl_external == POLICY_SASL_REQUIRED) {
+		s2s_out_fail(o, "remote-server-not-found", "SASL EXTERNAL required by policy, not offered");
+		return;
+	}
+	if (!offers_dialback || !o->edge->cfg->dialback.enabled ||
+	    (o->kind == S2S_OUT_REMOTE && !p->dialback)) {
+		s2s_out_fail(o, "remote-server-not-found", "no authentication method in common");
+		return;
+	}
+	s2s_out_send_dialback(o);
+}
+
+static void
+s2s_out_on_sasl_answer(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	if (str_is(&ev->name, "success")) {
+		log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
+		    "remote", o->remote, "method", "sasl-external", "result", "valid", NULL);
+		o->sasl_done = 1;
+		/* RFC 6120 §6.4.6: a new stream on the same TLS. */
+		xmlstream_restart(o->xs);
+		s2s_out_enter_state(o, S2S_OUT_WAIT_FEATURES);
+		s2s_out_send_header(o);
+		return;
+	}
+	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "method", "sasl-external", "result", "failed", NULL);
+	/* XEP-0178 §3: a failure may fall back to dialback. */
+	if (s2s_out_policy(o)->dialback && o->edge->cfg->dialback.enabled &&
+	    s2s_out_policy(o)->sasl_external != POLICY_SASL_REQUIRED) {
+		s2s_out_send_dialback(o);
+		return;
+	}
+	s2s_out_fail(o, "remote-server-not-found", "SASL EXTERNAL refused and no dialback fallback");
+}
+
+static void
+s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	if (!str_is(&ev->from, o->remote) || !str_is(&ev->to, o->local))
+		return;	/* another pair's answer (piggybacking): not ours */
+	if (str_is(&ev->stanza_type, "valid")) {
+		log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
+		    "remote", o->remote, "method", "dialback", "result", "valid", NULL);
+		s2s_out_established(o, "dialback");
+		return;
+	}
+	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "method", "dialback", "result",
+	    str_is(&ev->stanza_type, "invalid") ? "invalid" : "error", NULL);
+	/* XEP-0220 §2.4: the receiving server's error conditions map to
+	 * our bounces; a plain refusal is "not found" for the sender. */
+	s2s_out_fail(o, raw_has(&ev->raw, "remote-server-timeout") ? "remote-server-timeout" :
+	    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
+	    "dialback refused by the receiving server");
+}
+
+static void
+s2s_out_on_header(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	size_t i;
+
+	if (ev->id.p == NULL || ev->id.len == 0 || ev->id.len >= sizeof(o->stream_id)) {
+		s2s_out_fail(o, "remote-server-not-found", "the receiving stream has no usable id");
+		return;
+	}
+	memcpy(o->stream_id, ev->id.p, ev->id.len);
+	o->stream_id[ev->id.len] = '\0';
+	/* The id goes into our dialback key and comes back in db:verify:
+	 * any byte is hashed safely, but keep it printable. */
+	for (i = 0; i < ev->id.len; i++)
+		if ((unsigned char)o->stream_id[i] < 0x21 || o->stream_id[i] == '\'' ||
+		    o->stream_id[i] == '<' || o->stream_id[i] == '&') {
+			s2s_out_fail(o, "remote-server-not-found", "unusable stream id");
+			return;
+		}
+	o->peer_has_db = 0;
+	for (i = 0; i < ev->nprefixes; i++)
+		if (str_is(&ev->prefixes[i].prefix, "db") && str_is(&ev->prefixes[i].uri, NS_DIALBACK))
+			o->peer_has_db = 1;
+}
+
+static void
+s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	if (str_is(&ev->name, "error") && str_is(&ev->ns, NS_STREAMS)) {
+		char cond[64] = "";
+		const char *c = raw_has(&ev->raw, "remote-connection-failed") ? "remote-connection-failed" :
+		    raw_has(&ev->raw, "host-unknown") ? "host-unknown" :
+		    raw_has(&ev->raw, "policy-violation") ? "policy-violation" :
+		    raw_has(&ev->raw, "not-authorized") ? "not-authorized" : "stream error";
+
+		snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
+		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+		    "remote-server-not-found", cond);
+		return;
+	}
+	switch (o->state) {
+	case S2S_OUT_WAIT_FEATURES:
+		if (str_is(&ev->name, "features") && str_is(&ev->ns, NS_STREAMS)) {
+			s2s_out_on_features(o, ev);
+			return;
+		}
+		break;
+	case S2S_OUT_WAIT_PROCEED:
+		if (str_is(&ev->name, "proceed") && str_is(&ev->ns, NS_TLS)) {
+			if (xmlstream_buffered(o->xs) > 0) {
+				s2s_out_fail(o, "remote-server-not-found", "data after <proceed/>");
+				return;
+			}
+			if (s2s_out_tls_begin(o) < 0)
+				s2s_out_fail(o, "remote-server-not-found", "TLS setup failed");
+			return;
+		}
+		s2s_out_fail(o, "remote-server-not-found", "STARTTLS refused");
+		return;
+	case S2S_OUT_WAIT_SASL:
+		if (str_is(&ev->ns, NS_SASL)) {
+			s2s_out_on_sasl_answer(o, ev);
+			return;
+		}
+		break;
+	case S2S_OUT_WAIT_DIALBACK:
+	case S2S_OUT_ESTABLISHED:
+		if (str_is(&ev->name, "result") && str_is(&ev->ns, NS_DIALBACK)) {
+			if (o->state == S2S_OUT_WAIT_DIALBACK)
+				s2s_out_on_dialback_answer(o, ev);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	if (str_is(&ev->name, "message") || str_is(&ev->name, "presence") || str_is(&ev->name, "iq")) {
+		/* RFC 6120 §2.4: stanzas flow from the initiator only (we do
+		 * not negotiate XEP-0288).  Send it back rather than lose it. */
+		router_bounce_event(o->edge, ev, "service-unavailable", "cancel",
+		    "stanza sent on the wrong direction of a stream");
+		return;
+	}
+	log_event(LOG_DEBUG, "s2s_out.ignored", "remote", o->remote, "state",
+	    s2s_out_state_names[o->state], NULL);
+}
+
+static void
+s2s_out_drain(struct s2s_out *o)
+{
+	struct xmlstream_event ev;
+	enum xmlstream_event_type t;
+
+	while (o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED &&
+	    o->state != S2S_OUT_TLS_HANDSHAKE &&
+	    (t = xmlstream_next(o->xs, &ev)) != XMLSTREAM_EV_NONE) {
+		switch (t) {
+		case XMLSTREAM_EV_STREAM_OPEN:
+			s2s_out_on_header(o, &ev);
+			break;
+		case XMLSTREAM_EV_ELEMENT:
+			s2s_out_on_element(o, &ev);
+			break;
+		case XMLSTREAM_EV_STREAM_CLOSE:
+			s2s_out_sendstr(o, "</stream:stream>");
+			s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+			    "remote-server-not-found", "peer closed the stream");
+			break;
+		case XMLSTREAM_EV_ERROR: {
+			char out[STREAM_ERROR_TEXT_MAX + 512];
+			size_t len;
+
+			if (stream_error_write(out, sizeof(out), ev.cond, ev.text, &len) == 0)
+				s2s_out_send(o, out, len);
+			s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+			    "remote-server-not-found", ev.text ? ev.text : "malformed stream");
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
+/* --- TLS --------------------------------------------------------------------- */
+
+static void
+s2s_out_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
+{
+	s2s_out_send_raw(ud, data, len);
+}
+
+static void
+s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
+{
+	struct s2s_out *o = ud;
+
+	o->tls_open = 1;
+	o->pkix_ok = r->status == TLS_VERIFY_OK;
+	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN, "s2s_out.tls", "kind", s2s_out_kind_name(o),
+	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(o->tls),
+	    "cipher", tls_conn_ciphersuite(o->tls),
+	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
+	if (o->kind == S2S_OUT_GATEWAY && !o->pkix_ok) {
+		/* tls/ refuses an unpinned gateway already; never trust a
+		 * gateway on anything but its pin. */
+		s2s_out_fail(o, "service-unavailable", "gateway key not pinned");
+		return;
+	}
+	if (o->kind == S2S_OUT_REMOTE && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
+		s2s_out_fail(o, "remote-server-not-found",
+		    "certificate not valid for the domain (policy require_valid_certificate)");
+		return;
+	}
+	/* RFC 6120 §5.4.3.3: a new stream inside TLS. */
+	xmlstream_restart(o->xs);
+	s2s_out_enter_state(o, S2S_OUT_WAIT_FEATURES);
+	s2s_out_send_header(o);
+}
+
+static void
+s2s_out_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
+{
+	struct s2s_out *o = ud;
+
+	while (len > 0 && o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED) {
+		size_t took = xmlstream_feed(o->xs, data, len);
+
+		data += took;
+		len -= took;
+		s2s_out_drain(o);
+		if (took == 0 && len > 0) {
+			s2s_out_fail(o, "remote-server-not-found", "element too large");
+			return;
+		}
+	}
+}
+
+static void
+s2s_out_tls_on_close_notify(void *ud)
+{
+	struct s2s_out *o = ud;
+
+	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+	    "remote-server-not-found", "peer sent TLS close_notify");
+}
+
+static void
+s2s_out_tls_on_error(void *ud, const char *reason)
+{
+	struct s2s_out *o = ud;
+
+	o->tls_open = 0;
+	s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+	    "remote-server-not-found", reason);
+}
+
+static const struct tls_conn_callbacks s2s_out_tls_callbacks = {
+	.on_ciphertext = s2s_out_tls_on_ciphertext,
+	.on_handshake = s2s_out_tls_on_handshake,
+	.on_plaintext = s2s_out_tls_on_plaintext,
+	.on_close_notify = s2s_out_tls_on_close_notify,
+	.on_error = s2s_out_tls_on_error,
+};
+
+static int
+s2s_out_tls_begin(struct s2s_out *o)
+{
+	struct tls_conn_params params = {
+		.role = o->kind == S2S_OUT_GATEWAY ? TLS_ROLE_INTERNAL_CLIENT : TLS_ROLE_EXTERNAL_CLIENT,
+		.direct_tls = o->direct_tls,
+		.peer_domain = o->kind == S2S_OUT_GATEWAY ? o->edge->cfg->gateway.server_name : o->remote,
+		.local_domain = o->kind == S2S_OUT_GATEWAY ? NULL : o->local,
+		.peer_addr = o->peer,
+	};
+	char err[256];
+
+	o->tls = tls_conn_new(o->edge->certs, &params, &s2s_out_tls_callbacks, o, err, sizeof(err));
+	if (o->tls == NULL) {
+		log_event(LOG_ERROR, "s2s_out.tls_failed", "remote", o->remote, "reason", err, NULL);
+		return -1;
+	}
+	s2s_out_enter_state(o, S2S_OUT_TLS_HANDSHAKE);
+	return tls_conn_start(o->tls);
+}
+
+/* --- connection ---------------------------------------------------------- */
+
+static void
+s2s_out_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct s2s_out *o = h->data;
+	void *p = NULL;
+	size_t n = 0;
+
+	(void)suggested;
+	if (o->tls != NULL) {
+		*buf = uv_buf_init((char *)o->edge->read_buf, sizeof(o->edge->read_buf));
+		return;
+	}
+	if (xmlstream_reserve(o->xs, &p, &n) < 0)
+		n = 0;
+	*buf = uv_buf_init(p, (unsigned)n);
+}
+
+static void
+s2s_out_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct s2s_out *o = stream->data;
+	const char *cond = o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+
+	if (nread < 0) {
+		if (o->tls != NULL && nread == UV_EOF)
+			tls_conn_eof(o->tls);
+		if (o->state == S2S_OUT_ESTABLISHED)
+			s2s_out_close(o, cond, nread == UV_EOF ? "peer closed the connection" :
+			    uv_strerror((int)nread));
+		else
+			s2s_out_fail(o, cond, nread == UV_EOF ? "peer closed the connection" :
+			    uv_strerror((int)nread));
+		return;
+	}
+	if (nread == 0)
+		return;
+	if (o->tls != NULL) {
+		tls_conn_feed(o->tls, (const uint8_t *)buf->base, (size_t)nread);
+	} else {
+		xmlstream_commit(o->xs, (size_t)nread);
+		s2s_out_drain(o);
+	}
+}
+
+/* TCP is up (either way of connecting): read, then TLS or the header. */
+static void
+s2s_out_on_tcp_ready(struct s2s_out *o)
+{
+	const char *cond = o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+
+	o->tcp->data = o;
+	log_event(LOG_INFO, "s2s_out.connect", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "peer", o->peer, "tls", o->direct_tls ? "direct" : "starttls", NULL);
+	if (uv_read_start((uv_stream_t *)o->tcp, s2s_out_on_alloc, s2s_out_on_read) != 0) {
+		s2s_out_fail(o, cond, "read failed");
+		return;
+	}
+	if (o->direct_tls) {
+		if (s2s_out_tls_begin(o) < 0)
+			s2s_out_fail(o, cond, "TLS setup failed");
+		return;
+	}
+	s2s_out_enter_state(o, S2S_OUT_WAIT_FEATURES);
+	s2s_out_send_header(o);
+}
+
+static void
+s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
+    const struct dns_candidate *cand, void *arg)
+{
+	struct s2s_out *o = arg;
+
+	(void)dc;
+	if (err != DNS_OK) {
+		dns_connect_free(o->dc);
+		o->dc = NULL;
+		s2s_out_fail(o, dns_error_is_timeout(err) ? "remote-server-timeout" :
+		    "remote-server-not-found", dns_error_str(err));
+		return;
+	}
+	dns_connect_free(o->dc);
+	o->dc = NULL;
+	o->tcp = tcp;
+	o->handles_open++;
+	snprintf(o->peer, sizeof(o->peer), "%s:%u", cand->addr_str, cand->port);
+	o->direct_tls = cand->tls == DNS_TLS_DIRECT;
+	s2s_out_on_tcp_ready(o);
+}
+
+static void
+s2s_out_on_connect(uv_connect_t *req, int status)
+{
+	struct s2s_out *o = req->data;
+
+	if (o->state != S2S_OUT_CONNECTING)
+		return;	/* closed meanwhile; the handle goes with it */
+	if (status != 0) {
+		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+		    status == UV_ETIMEDOUT ? "remote-server-timeout" : "remote-server-not-found",
+		    uv_strerror(status));
+		return;
+	}
+	s2s_out_on_tcp_ready(o);
+}
+
+/* A configured address: the gateway, or a partner's `connect`. */
+static int
+s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	char why[128];
+
+	if (netaddr_parse(addr, &ss, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", addr, why);
+		return -1;
+	}
+	o->tcp = malloc(sizeof(*o->tcp));
+	if (o->tcp == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	uv_tcp_init(o->edge->loop, o->tcp);
+	o->tcp->data = o;
+	o->handles_open++;
+	o->direct_tls = direct_tls;
+	snprintf(o->peer, sizeof(o->peer), "%s", addr);
+	o->connect_req.data = o;
+	if (uv_tcp_connect(&o->connect_req, o->tcp, (struct sockaddr *)&ss, s2s_out_on_connect) != 0) {
+		snprintf(err, errlen, "%s: connect failed", addr);
+		return -1;
+	}
+	return 0;
+}
+
+struct s2s_out *
+s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote,
+    const char **condition, char *err, size_t errlen)
+{
+	const struct config *cfg = edge->cfg;
+	struct s2s_out *o;
+	enum dns_error de;
+
+	*condition = kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	if (!edge->dialback.loaded && cfg->dialback.enabled) {
+		snprintf(err, errlen, "no dialback secret loaded");
+		return NULL;
+	}
+	o = calloc(1, sizeof(*o));
+	if (o == NULL) {
+		snprintf(err, errlen, "out of memory");
+		*condition = "resource-constraint";
+		return NULL;
+	}
+	o->edge = edge;
+	o->kind = kind;
+	o->state = S2S_OUT_CONNECTING;
+	snprintf(o->local, sizeof(o->local), "%s", local);
+	snprintf(o->remote, sizeof(o->remote), "%s", remote);
+	o->waiters.next = o->waiters.prev = &o->waiters;
+	o->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
+	if (o->xs == NULL) {
+		free(o);
+		snprintf(err, errlen, "out of memory");
+		*condition = "resource-constraint";
+		return NULL;
+	}
+	uv_timer_init(edge->loop, &o->timer);
+	uv_timer_init(edge->loop, &o->keepalive);
+	o->timer.data = o;
+	o->keepalive.data = o;
+	o->handles_open = 2;
+	o->next = edge->out_streams;
+	if (o->next)
+		o->next->prev = o;
+	edge->out_streams = o;
+	edge->out_stream_count++;
+	edge->stats.streams_out++;
+	o->routable = 1;
+	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
+	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
+	    "remote", remote, NULL);
+	if (kind == S2S_OUT_GATEWAY) {
+		if (s2s_out_connect_addr(o, cfg->gateway.address, 1, err, errlen) < 0)
+			goto fail;
+		return o;
+	}
+	if (s2s_out_policy(o)->connect[0] != '\0') {
+		if (s2s_out_connect_addr(o, s2s_out_policy(o)->connect, s2s_out_policy(o)->connect_direct_tls,
+		    err, errlen) < 0)
+			goto fail;
+		return o;
+	}
+	if (edge->dns == NULL) {
+		snprintf(err, errlen, "no resolver");
+		goto fail;
+	}
+	de = dns_connect_start(edge->dns, remote, s2s_out_on_dns_connect, o, &o->dc);
+	if (de != DNS_OK) {
+		o->dc = NULL;
+		snprintf(err, errlen, "%s", dns_error_str(de));
+		goto fail;
+	}
+	return o;
+fail:
+	/* Nothing is queued yet: the caller bounces its stanza itself. */
+	s2s_out_close_handles(o);
+	return NULL;
+}
+
+void
+s2s_out_shutdown(struct s2s_out *o)
+{
+	if (o->state == S2S_OUT_ESTABLISHED && o->q_head == NULL)
+		s2s_out_sendstr(o, "</stream:stream>");
+	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-timeout",
+	    "xmpp-edge is shutting down");
+}
+
+int
+s2s_out_is_established(const struct s2s_out *o)
+{
+	return o->state == S2S_OUT_ESTABLISHED;
+}
+
+void
+s2s_out_abort(struct s2s_out *o)
+{
+	s2s_out_close_handles(o);
+}
