@@ -242,7 +242,7 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, const char 
     const char *type, const char *text)
 {
 	static const char header[] = "<stream:stream xmlns='jabber:server' "
-	    "xmlns:stream='http://etherx.jabber.org/streams'>";
+	    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
 	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *xs;

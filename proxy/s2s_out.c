@@ -113,7 +113,8 @@ struct s2s_out {
 	struct route_waiter waiters;		/* list head (sentinel) */
 
 	uint64_t stanzas_out, bounced;
-	const char *fail_condition;		/* for the bounces */
+	const char *fail_condition;		/* set by s2s_out_fail */
+	char fail_reason[160];
 	struct s2s_out *next, *prev;
 };
 
@@ -239,6 +240,15 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 	if (o->next)
 		o->next->prev = o->prev;
 	o->edge->out_stream_count--;
+	/* Every way to close bounced the queue; nothing may be left. */
+	while (o->q_head != NULL) {
+		struct s2s_out_item *it = o->q_head;
+
+		o->q_head = it->next;
+		o->edge->stats.stanzas_unbounceable++;
+		log_event(LOG_ERROR, "s2s_out.stanza_lost", "remote", o->remote, NULL);
+		free(it);
+	}
 	if (o->tls != NULL)
 		tls_conn_free(o->tls);
 	xmlstream_free(o->xs);
@@ -347,6 +357,8 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 		return;
 	if (o->state != S2S_OUT_ESTABLISHED)
 		o->edge->stats.streams_out_failed++;
+	o->fail_condition = condition;
+	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s", reason);
 	log_event(LOG_WARN, "s2s_out.failed", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "condition", condition,
 	    "reason", reason, NULL);
@@ -1133,6 +1145,13 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		o->dc = NULL;
 		snprintf(err, errlen, "%s", dns_error_str(de));
 		goto fail;
+	}
+	if (o->state == S2S_OUT_CLOSED || o->state == S2S_OUT_CLOSING) {
+		/* Failed at once (a cached DNS failure): the caller bounces
+		 * with the condition the failure chose. */
+		*condition = o->fail_condition != NULL ? o->fail_condition : "remote-server-not-found";
+		snprintf(err, errlen, "%s", o->fail_reason);
+		return NULL;
 	}
 	return o;
 fail:

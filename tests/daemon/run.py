@@ -570,8 +570,9 @@ if wait_port(port, d.proc):
     # checked with its own authoritative server, here unreachable.
     t.sendall(b"<db:result from='notmine.example' to='example.com'>abcdef0123</db:result>"
               b"<db:result from='other.example' to='example.com'>abcdef0123</db:result>")
-    got = read_until(t, b"other.example", timeout=15)
-    got += read_until(t, b"</db:result>", timeout=15)
+    got = read_until(t, b"</db:result>", timeout=15)
+    if got.count(b"</db:result>") < 2:
+        got += read_until(t, b"</db:result>", timeout=15)
     check("dialback.unresolvable_domains_reported_each",
           got.count(b"type='error'") == 2 and got.count(b"remote-server-") == 2, got)
     t.sendall(b"<db:verify from='notmine.example' to='example.com' id='abc'>0123</db:verify>")
@@ -681,7 +682,8 @@ if wait_port(iport, d.proc):
     check("route.no_dns_bounced_remote_server_not_found",
           len(nd) == 1 and nd[0].startswith(b"<message from='bob@nodns.example' to='alice@example.com/w' id='nd1' "
                                              b"type='error'>")
-          and (b"<remote-server-not-found " in nd[0] or b"<remote-server-timeout " in nd[0]), (got, GW_PEER.log))
+          and (b"<remote-server-not-found " in nd[0] or b"<remote-server-timeout " in nd[0]),
+          (got, GW_PEER.log, [e for e in d.events() if "nodns" in json.dumps(e)]))
     check("route.denied_domain_bounced_not_allowed", len(den) == 1 and b"<not-allowed " in den[0], got)
     check("s2s_out.gateway_verified_our_dialback_through_internal_listener",
           GW_PEER.dialback_answers and set(GW_PEER.dialback_answers) == {"valid"}, GW_PEER.dialback_answers)
