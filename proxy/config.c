@@ -6,9 +6,11 @@
  *   2. the JSON tree (yajl_tree) is walked against the schema: unknown or
  *      duplicate keys, wrong types, out-of-range values and malformed
  *      names, addresses and pins are refused with "SOURCE: key.path: why";
- *   3. cross-key checks (default_domain among domains, ...) and, for
- *      `check` and `run`, the files named: certificates and keys parse and
- *      match, secret files are private.
+ *   3. cross-key checks (default_domain among domains, the policy entries'
+ *      domains, Lync's negotiation matrix per entry, ...), which may also
+ *      leave warnings in cfg->warnings, and, for `check` and `run`, the
+ *      files named: certificates and keys parse and match, secret files
+ *      are private.
  * The JSON text is untrusted (it may come from a mounted volume): its size
  * is bounded, NUL bytes are refused, and nothing is sized from its numbers.
  */
@@ -123,7 +125,9 @@ cfg_set_text(struct cfg_ctx *c, const struct cfg_key *k, void *field,
 		memcpy(field, text, len + 1);
 		return 0;
 	case CFG_DOMAIN:
-		if (len == 0) {
+		/* Empty means "none" for a key that has a default; a list
+		 * element (no default) must name a domain. */
+		if (len == 0 && k->def != NULL) {
 			*(char *)field = '\0';
 			return 0;
 		}
@@ -132,6 +136,12 @@ cfg_set_text(struct cfg_ctx *c, const struct cfg_key *k, void *field,
 		return 0;
 	case CFG_ADDR: {
 		struct sockaddr_storage ss;
+		/* An address whose default is empty (policy.*.connect) may be
+		 * set empty: no static target. */
+		if (len == 0 && k->def != NULL && k->def[0] == '\0') {
+			*(char *)field = '\0';
+			return 0;
+		}
 		if (netaddr_parse(text, &ss, why, sizeof(why)) < 0)
 			return cfg_fail(c, path, "'%s': %s", text, why);
 		if (len >= k->size)
@@ -389,6 +399,178 @@ cfg_walk_object(struct cfg_ctx *c, const struct cfg_key *keys, yajl_val obj,
 	return 0;
 }
 
+static int
+cfg_warn(struct cfg_ctx *c, struct config *cfg, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records a warning "SOURCE: key.path: text" (see struct config).  A text
+ * that does not fit is refused like an error rather than cut: with the
+ * bounds of CONFIG_WARNING_MAX that cannot happen. */
+static int
+cfg_warn(struct cfg_ctx *c, struct config *cfg, const char *path, const char *fmt, ...)
+{
+	char text[CONFIG_WARNING_MAX / 2];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return cfg_fail(c, path, "internal: warning text too long");
+	if (cfg->warning_count == CONFIG_MAX_WARNINGS) {
+		cfg->warnings_dropped++;
+		return 0;
+	}
+	n = snprintf(cfg->warnings[cfg->warning_count], CONFIG_WARNING_MAX, "%s: %s: %s",
+	    c->source, path, text);
+	if (n < 0 || (size_t)n >= CONFIG_WARNING_MAX)
+		return cfg_fail(c, path, "internal: warning longer than %d bytes", CONFIG_WARNING_MAX - 1);
+	cfg->warning_count++;
+	return 0;
+}
+
+/* path = entry "." key; key paths are bounded (CONFIG_KEYPATH_MAX holds
+ * "policy.partners." + a 253-byte domain + ".additional_domains[7]"). */
+static const char *
+cfg_entry_key(char *out, size_t cap, const char *entry, const char *key)
+{
+	path_join(out, cap, entry, key);
+	return out;
+}
+
+/*
+ * One policy entry against the negotiation matrix of Lync Server 2013
+ * ("Negotiation settings for XMPP federated partners", TechNet 2012):
+ * SASL cannot run without TLS; with SASL and TLS both required dialback is
+ * never reached; with neither SASL nor dialback nothing authenticates the
+ * peer.  Lync only warns about the impossible combinations; here the ones
+ * that leave a partner no way to authenticate are errors, the ones that
+ * merely weaken or waste a setting are warnings.  Denied entries
+ * (allow false) are checked for contradictions but not warned about.
+ */
+static int
+cfg_check_partner(struct cfg_ctx *c, struct config *cfg, const struct config_partner *p,
+    const char *entry, int is_default)
+{
+	char path[CONFIG_KEYPATH_MAX];
+
+	if (p->sasl_external == POLICY_SASL_REQUIRED && p->tls == POLICY_TLS_DISABLED)
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "sasl_external"),
+		    "\"required\" needs TLS (SASL EXTERNAL authenticates the TLS certificate), but tls is \"disabled\"");
+	if (p->require_valid_certificate && p->tls == POLICY_TLS_DISABLED)
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "require_valid_certificate"),
+		    "needs TLS (the certificate is presented in the TLS handshake), but tls is \"disabled\"");
+	if (p->sasl_external == POLICY_SASL_DISABLED && !p->dialback)
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "dialback"),
+		    "false while sasl_external is \"disabled\": no authentication method left");
+	if (p->connect_direct_tls && p->connect[0] == '\0')
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "connect_direct_tls"),
+		    "true without connect (targets found through DNS say themselves whether they speak Direct TLS, XEP-0368)");
+	if (p->connect_direct_tls && p->tls == POLICY_TLS_DISABLED)
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "connect_direct_tls"),
+		    "Direct TLS is TLS, but tls is \"disabled\"");
+	if (p->idle_timeout_s > 0 && p->idle_timeout_s < 10)
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "idle_timeout_s"),
+		    "must be 0 (limits.idle_timeout_s) or at least 10 (got %d)", p->idle_timeout_s);
+	if (!p->allow)
+		return 0;
+	if (p->dialback && !cfg->dialback.enabled) {
+		if (p->sasl_external == POLICY_SASL_DISABLED)
+			return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "dialback"),
+			    "true, but dialback.enabled is false and sasl_external is \"disabled\": no authentication method left");
+		if (cfg_warn(c, cfg, cfg_entry_key(path, sizeof(path), entry, "dialback"),
+		    "true, but dialback.enabled is false: dialback is off globally, only SASL EXTERNAL can authenticate") < 0)
+			return -1;
+	}
+	if (p->sasl_external == POLICY_SASL_REQUIRED && p->tls == POLICY_TLS_REQUIRED && p->dialback &&
+	    cfg_warn(c, cfg, cfg_entry_key(path, sizeof(path), entry, "dialback"),
+	    "dialback is never used: SASL and TLS both required leave no dialback fallback") < 0)
+		return -1;
+	if (p->sasl_external == POLICY_SASL_REQUIRED && p->tls == POLICY_TLS_OPTIONAL &&
+	    cfg_warn(c, cfg, cfg_entry_key(path, sizeof(path), entry, "sasl_external"),
+	    "\"required\" with tls \"optional\": a peer that does not negotiate TLS cannot authenticate") < 0)
+		return -1;
+	if (p->tls == POLICY_TLS_OPTIONAL &&
+	    cfg_warn(c, cfg, cfg_entry_key(path, sizeof(path), entry, "tls"),
+	    "\"optional\": streams may be plaintext (RFC 7590 asks for TLS)") < 0)
+		return -1;
+	if (p->tls == POLICY_TLS_DISABLED &&
+	    cfg_warn(c, cfg, cfg_entry_key(path, sizeof(path), entry, "tls"),
+	    "\"disabled\": streams are plaintext, readable and alterable on the way (RFC 7590 asks for TLS)") < 0)
+		return -1;
+	if (is_default && p->connect[0] != '\0' &&
+	    cfg_warn(c, cfg, cfg_entry_key(path, sizeof(path), entry, "connect"),
+	    "set on the default entry: every domain without an entry of its own is sent to %s", p->connect) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The domains of the policy entries: every remote domain matches at most
+ * one entry (its domain or one of its additional_domains), and none is
+ * one of ours.
+ */
+static int
+cfg_check_partner_domains(struct cfg_ctx *c, struct config *cfg)
+{
+	const struct config_policy *pol = &cfg->policy;
+	char path[CONFIG_KEYPATH_MAX], entry[CONFIG_KEYPATH_MAX];
+	size_t i, j, k, m;
+
+	for (i = 0; i < pol->partner_count; i++) {
+		const struct config_partner *p = &pol->partners[i];
+
+		path_join(entry, sizeof(entry), "policy.partners", p->domain);
+		for (k = 0; k < cfg->domain_count; k++)
+			if (strcmp(cfg->domains[k].name, p->domain) == 0)
+				return cfg_fail(c, entry, "'%s' is one of our own domains (domains[%zu].name), not a partner",
+				    p->domain, k);
+		for (j = 0; j < p->additional_domain_count; j++) {
+			const char *d = p->additional_domains[j];
+
+			if (snprintf(path, sizeof(path), "%s.additional_domains[%zu]", entry, j) >= (int)sizeof(path))
+				return cfg_fail(c, entry, "key path too long");
+			for (k = 0; k < cfg->domain_count; k++)
+				if (strcmp(cfg->domains[k].name, d) == 0)
+					return cfg_fail(c, path, "'%s' is one of our own domains (domains[%zu].name), not a partner",
+					    d, k);
+			if (strcmp(d, p->domain) == 0)
+				return cfg_fail(c, path, "'%s' is the entry's own domain", d);
+			for (k = 0; k < j; k++)
+				if (strcmp(p->additional_domains[k], d) == 0)
+					return cfg_fail(c, path, "'%s' is listed twice", d);
+			for (k = 0; k < pol->partner_count; k++) {
+				if (k != i && strcmp(pol->partners[k].domain, d) == 0)
+					return cfg_fail(c, path, "'%s' has an entry of its own (policy.partners.%s)", d, d);
+				for (m = 0; k < i && m < pol->partners[k].additional_domain_count; m++)
+					if (strcmp(pol->partners[k].additional_domains[m], d) == 0)
+						return cfg_fail(c, path, "'%s' is already an additional domain of policy.partners.%s",
+						    d, pol->partners[k].domain);
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+cfg_check_policy(struct cfg_ctx *c, struct config *cfg)
+{
+	char entry[CONFIG_KEYPATH_MAX];
+	size_t i;
+
+	if (cfg_check_partner_domains(c, cfg) < 0)
+		return -1;
+	if (cfg_check_partner(c, cfg, &cfg->policy.defaults, "policy.default", 1) < 0)
+		return -1;
+	for (i = 0; i < cfg->policy.partner_count; i++) {
+		path_join(entry, sizeof(entry), "policy.partners", cfg->policy.partners[i].domain);
+		if (cfg_check_partner(c, cfg, &cfg->policy.partners[i], entry, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Cross-key rules that no single row of the schema can say. */
 static int
 cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
@@ -431,7 +613,7 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 		return cfg_fail(c, "state_dir", "must be an absolute path");
 	if (cfg->user[0] == '\0')
 		return cfg_fail(c, "user", "must not be empty");
-	return 0;
+	return cfg_check_policy(c, cfg);
 }
 
 /* Reports where yajl found a syntax error, as line and column. */
@@ -595,10 +777,16 @@ config_free(struct config *cfg)
 const struct config_partner *
 config_policy_for(const struct config *cfg, const char *domain)
 {
-	size_t i;
+	size_t i, j;
 
-	for (i = 0; i < cfg->policy.partner_count; i++)
-		if (strcmp(cfg->policy.partners[i].domain, domain) == 0)
-			return &cfg->policy.partners[i];
+	for (i = 0; i < cfg->policy.partner_count; i++) {
+		const struct config_partner *p = &cfg->policy.partners[i];
+
+		if (strcmp(p->domain, domain) == 0)
+			return p;
+		for (j = 0; j < p->additional_domain_count; j++)
+			if (strcmp(p->additional_domains[j], domain) == 0)
+				return p;
+	}
 	return &cfg->policy.defaults;
 }

@@ -32,6 +32,10 @@
 #define CONFIG_USER_MAX		 64
 #define CONFIG_FILE_MAX_BYTES	 (1024 * 1024)
 #define CONFIG_ERR_MAX		 1536
+#define CONFIG_MAX_WARNINGS	 32
+/* A warning is "SOURCE: key.path: text": the source path (< 1024), a
+ * partner key path (< 300) and a fixed text fit, so nothing is cut. */
+#define CONFIG_WARNING_MAX	 CONFIG_ERR_MAX
 
 struct config_domain {
 	char name[CONFIG_DOMAIN_MAX];
@@ -157,6 +161,17 @@ struct config {
 	struct config_policy policy;
 	struct config_limits limits;
 	struct config_log log;
+	/*
+	 * What loaded but deserves the operator's eye (plaintext allowed, a
+	 * setting that can never take effect, ...), each "SOURCE: key.path:
+	 * text" like an error.  `xmpp-edge check` prints them on stderr as
+	 * "warning: ..."; the daemon logs each as event "config.warning" at
+	 * start and on every reload.  Past CONFIG_MAX_WARNINGS only
+	 * warnings_dropped counts them.
+	 */
+	char warnings[CONFIG_MAX_WARNINGS][CONFIG_WARNING_MAX];
+	size_t warning_count;
+	size_t warnings_dropped;
 };
 
 /*
@@ -177,7 +192,12 @@ void config_print_reference(FILE *out);
 /* Writes the one-screen summary `xmpp-edge check` prints. */
 void config_print_summary(const struct config *cfg, FILE *out);
 
-/* Finds the policy entry for a remote domain (the default if none). */
+/*
+ * Finds the policy entry for a remote domain: the entry whose domain or
+ * one of whose additional_domains is `domain` (canonical form, as
+ * domain_canonicalize() makes it), else policy.default.  The loader
+ * guarantees that at most one entry matches.
+ */
 const struct config_partner *config_policy_for(const struct config *cfg,
     const char *domain);
 

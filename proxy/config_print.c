@@ -26,6 +26,7 @@ print_type_name(const struct cfg_key *k)
 		switch (k->children[0].type) {
 		case CFG_ADDR: return "address[]";
 		case CFG_PIN: return "pin[]";
+		case CFG_DOMAIN: return "domain[]";
 		default: return "string[]";
 		}
 	case CFG_OBJECT_LIST: return "object[]";
@@ -100,12 +101,35 @@ print_list(FILE *out, const char *label, char (*items)[CONFIG_ADDR_MAX], size_t 
 	fprintf(out, "\n");
 }
 
+static const char *const print_tls_names[] = { "required", "optional", "disabled" };
+static const char *const print_sasl_names[] = { "optional", "required", "disabled" };
+
+/* One policy entry on one line: the negotiation triple always, the other
+ * settings only where they differ from "nothing of its own". */
+static void
+print_partner(FILE *out, const struct config_partner *p)
+{
+	fprintf(out, "%s, tls %s, sasl_external %s, dialback %s",
+	    p->allow ? "allow" : "deny", print_tls_names[p->tls],
+	    print_sasl_names[p->sasl_external], p->dialback ? "yes" : "no");
+	if (p->require_valid_certificate)
+		fprintf(out, ", valid certificate required");
+	if (p->max_connections)
+		fprintf(out, ", max %d connections", p->max_connections);
+	if (p->keepalive_s)
+		fprintf(out, ", keepalive %d s", p->keepalive_s);
+	if (p->idle_timeout_s)
+		fprintf(out, ", idle %d s", p->idle_timeout_s);
+	if (p->connect[0])
+		fprintf(out, ", connect %s%s", p->connect, p->connect_direct_tls ? " (Direct TLS)" : "");
+	if (p->max_stanza_size)
+		fprintf(out, ", stanza %d bytes", p->max_stanza_size);
+}
+
 void
 config_print_summary(const struct config *cfg, FILE *out)
 {
-	static const char *const tls_names[] = { "required", "optional", "disabled" };
-	static const char *const sasl_names[] = { "optional", "required", "disabled" };
-	size_t i;
+	size_t i, j;
 
 	fprintf(out, "configuration %s is valid\n", cfg->source);
 	fprintf(out, "domains (%zu, default %s):\n", cfg->domain_count, cfg->default_domain);
@@ -125,11 +149,20 @@ config_print_summary(const struct config *cfg, FILE *out)
 	    cfg->dns.nservers ? cfg->dns.servers[0] : "/etc/resolv.conf",
 	    cfg->dns.timeout_ms, cfg->dns.tries);
 	fprintf(out, "dialback: %s\n", cfg->dialback.enabled ? "enabled" : "disabled");
-	fprintf(out, "policy: default %s, tls %s, sasl_external %s, dialback %s; %zu partner entr%s\n",
-	    cfg->policy.defaults.allow ? "allow" : "deny",
-	    tls_names[cfg->policy.defaults.tls], sasl_names[cfg->policy.defaults.sasl_external],
-	    cfg->policy.defaults.dialback ? "yes" : "no", cfg->policy.partner_count,
+	fprintf(out, "policy: default ");
+	print_partner(out, &cfg->policy.defaults);
+	fprintf(out, "; %zu partner entr%s\n", cfg->policy.partner_count,
 	    cfg->policy.partner_count == 1 ? "y" : "ies");
+	for (i = 0; i < cfg->policy.partner_count; i++) {
+		const struct config_partner *p = &cfg->policy.partners[i];
+
+		fprintf(out, "  %s", p->domain);
+		for (j = 0; j < p->additional_domain_count; j++)
+			fprintf(out, "%s%s", j ? " " : " (+ ", p->additional_domains[j]);
+		fprintf(out, "%s: ", p->additional_domain_count ? ")" : "");
+		print_partner(out, p);
+		fprintf(out, "\n");
+	}
 	fprintf(out, "limits: stanza %d bytes (%d before auth), %d streams, %d per address\n",
 	    cfg->limits.stanza_size, cfg->limits.stanza_size_preauth,
 	    cfg->limits.max_streams, cfg->limits.max_streams_per_ip);

@@ -125,32 +125,78 @@ static const struct cfg_key dialback_keys[] = {
 	END
 };
 
-/* A partner entry; the map's element starts as a copy of policy.default. */
+static const struct cfg_key domain_elem[] = {
+	{ .name = "", .type = CFG_DOMAIN, .size = CONFIG_DOMAIN_MAX }, END
+};
+
+/*
+ * A partner entry (Lync: New-CsXmppAllowedPartner).  policy.default and
+ * every policy.partners entry share these rows; a partners entry starts
+ * as a copy of policy.default and its own keys override.  Only partner
+ * entries have additional_domains (a default entry applies to every
+ * domain already).  The combinations the rows cannot refuse on their own
+ * (Lync 2013's "Negotiation settings for XMPP federated partners" matrix)
+ * are checked in config.c.
+ */
+#define PARTNER_NEGOTIATION_ROWS                                                \
+	{ .name = "allow", .type = CFG_BOOL, .offset = OFF(struct config_partner, allow), \
+	  .def = "true", .help = "Federate with this domain at all." },         \
+	{ .name = "tls", .type = CFG_ENUM, .offset = OFF(struct config_partner, tls), \
+	  .enum_names = tls_modes, .def = "required",                           \
+	  .help = "TLS on streams with this partner: required, optional (when offered), disabled (Lync: TlsNegotiation)." }, \
+	{ .name = "sasl_external", .type = CFG_ENUM, .offset = OFF(struct config_partner, sasl_external), \
+	  .enum_names = sasl_modes, .def = "optional",                          \
+	  .help = "SASL EXTERNAL (certificates, XEP-0178): optional, required, disabled (Lync: SaslNegotiation)." }, \
+	{ .name = "dialback", .type = CFG_BOOL, .offset = OFF(struct config_partner, dialback), \
+	  .def = "true", .help = "Accept and use Server Dialback (XEP-0220) with this partner (Lync: SupportDialbackNegotiation)." }, \
+	{ .name = "require_valid_certificate", .type = CFG_BOOL,               \
+	  .offset = OFF(struct config_partner, require_valid_certificate), .def = "false", \
+	  .help = "Refuse the partner unless its TLS certificate is valid for its domain (CA-signed, RFC 6125), even when it authenticates with dialback." }
+
+#define PARTNER_LIMIT_ROWS                                                      \
+	{ .name = "max_connections", .type = CFG_INT, .offset = OFF(struct config_partner, max_connections), \
+	  .min = 0, .max = 100000, .def = "0",                                  \
+	  .help = "Most simultaneous streams with this partner, both directions (Lync: ConnectionLimit); 0: no limit of its own (limits.max_streams still applies)." }, \
+	{ .name = "keepalive_s", .type = CFG_INT, .offset = OFF(struct config_partner, keepalive_s), \
+	  .min = 0, .max = 86400, .def = "0",                                   \
+	  .help = "Seconds between whitespace keepalives (RFC 6120 section 4.6.1) on an idle outgoing stream to this partner (Lync: EnableKeepAlive, KeepAliveInterval); 0: none." }, \
+	{ .name = "idle_timeout_s", .type = CFG_INT, .offset = OFF(struct config_partner, idle_timeout_s), \
+	  .min = 0, .max = 86400, .def = "0",                                   \
+	  .help = "A stream with this partner idle this long is closed, seconds; 0 means limits.idle_timeout_s, else at least 10." }, \
+	{ .name = "connect", .type = CFG_ADDR, .offset = OFF(struct config_partner, connect), \
+	  .size = CONFIG_ADDR_MAX, .def = "",                                   \
+	  .help = "Static target \"IP:port\" for outgoing streams to this partner instead of DNS SRV (Lync: ProxyFqdn, as an address); empty: DNS." }, \
+	{ .name = "connect_direct_tls", .type = CFG_BOOL, .offset = OFF(struct config_partner, connect_direct_tls), \
+	  .def = "false", .help = "`connect` speaks Direct TLS (XEP-0368) rather than STARTTLS." }, \
+	{ .name = "max_stanza_size", .type = CFG_INT, .offset = OFF(struct config_partner, max_stanza_size), \
+	  .min = 0, .max = XMLSTREAM_STANZA_MAX_CEILING, .def = "0",            \
+	  .help = "Stanza size limit for this partner, bytes; 0 means limits.stanza_size." }
+
+static const struct cfg_key default_partner_keys[] = {
+	PARTNER_NEGOTIATION_ROWS,
+	PARTNER_LIMIT_ROWS,
+	END
+};
+
 static const struct cfg_key partner_keys[] = {
-	{ .name = "allow", .type = CFG_BOOL, .offset = OFF(struct config_partner, allow),
-	  .def = "true", .help = "Federate with this domain at all." },
-	{ .name = "tls", .type = CFG_ENUM, .offset = OFF(struct config_partner, tls),
-	  .enum_names = tls_modes, .def = "required",
-	  .help = "TLS on streams with this partner: required, optional (when offered), disabled." },
-	{ .name = "sasl_external", .type = CFG_ENUM, .offset = OFF(struct config_partner, sasl_external),
-	  .enum_names = sasl_modes, .def = "optional",
-	  .help = "SASL EXTERNAL (certificates, XEP-0178): optional, required, disabled." },
-	{ .name = "dialback", .type = CFG_BOOL, .offset = OFF(struct config_partner, dialback),
-	  .def = "true", .help = "Accept and use Server Dialback (XEP-0220) with this partner." },
-	{ .name = "max_stanza_size", .type = CFG_INT, .offset = OFF(struct config_partner, max_stanza_size),
-	  .min = 0, .max = XMLSTREAM_STANZA_MAX_CEILING, .def = "0",
-	  .help = "Stanza size limit for this partner, bytes; 0 means limits.stanza_size." },
+	PARTNER_NEGOTIATION_ROWS,
+	{ .name = "additional_domains", .type = CFG_LIST,
+	  .offset = OFF(struct config_partner, additional_domains), .size = CONFIG_DOMAIN_MAX,
+	  .count_offset = OFF(struct config_partner, additional_domain_count),
+	  .max_items = CONFIG_MAX_ADDITIONAL_DOMAINS, .children = domain_elem, .def = "",
+	  .help = "More domains of this partner under the same policy (Lync: AdditionalDomains); a domain belongs to one entry only." },
+	PARTNER_LIMIT_ROWS,
 	END
 };
 
 static const struct cfg_key policy_keys[] = {
 	{ .name = "default", .type = CFG_OBJECT, .offset = OFF(struct config_policy, defaults),
-	  .children = partner_keys, .help = "Policy for domains without an entry of their own." },
+	  .children = default_partner_keys, .help = "Policy for domains without an entry of their own." },
 	{ .name = "partners", .type = CFG_OBJECT_MAP, .offset = OFF(struct config_policy, partners),
 	  .size = sizeof(struct config_partner), .count_offset = OFF(struct config_policy, partner_count),
 	  .max_items = CONFIG_MAX_PARTNERS, .template_offset = OFF(struct config_policy, defaults),
 	  .children = partner_keys,
-	  .help = "Per-domain policy: { \"DOMAIN\": { same keys as default } }; unset keys inherit default." },
+	  .help = "Per-domain policy: { \"DOMAIN\": { the keys of default, and additional_domains } }; unset keys inherit default." },
 	END
 };
 

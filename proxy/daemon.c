@@ -271,6 +271,12 @@ daemon_load_config(const char *config_path, const char *state_dir, struct config
 	} else {
 		cfg = default_config_load(state_dir, 1, err, errlen);
 	}
+	/* Loaded, but worth the operator's eye (start and every reload). */
+	for (size_t i = 0; cfg != NULL && i < cfg->warning_count; i++)
+		log_event(LOG_WARN, "config.warning", "warning", cfg->warnings[i], NULL);
+	if (cfg != NULL && cfg->warnings_dropped > 0)
+		log_event(LOG_WARN, "config.warning", "warning", "more warnings than shown; run xmpp-edge check",
+		    NULL);
 	*out = cfg;
 	return cfg != NULL ? 0 : -1;
 }

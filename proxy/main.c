@@ -139,12 +139,19 @@ cmd_check(const struct cli_opts *o)
 {
 	char err[CONFIG_ERR_MAX];
 	struct config *cfg;
+	size_t i;
 
 	cfg = load_for_cli(o, 1, err, sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* Warnings go with errors (stderr): scripts read the summary. */
+	for (i = 0; i < cfg->warning_count; i++)
+		fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
+	if (cfg->warnings_dropped > 0)
+		fprintf(stderr, "warning: %s: %zu more warnings not shown\n", cfg->source,
+		    cfg->warnings_dropped);
 	config_print_summary(cfg, stdout);
 	config_free(cfg);
 	return 0;

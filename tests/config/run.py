@@ -92,13 +92,17 @@ def expect_good(name, cfg, *needles):
 
 
 D = "domains[0]"
+DEFAULT_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, max_connections, "
+                "keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size")
+PARTNER_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, additional_domains, "
+                "max_connections, keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size")
 bad = [
     ("not-json", "{ \"domains\": [ }", "line 1, column 16: invalid JSON: parse error: unallowed token at this point in JSON text"),
     ("truncated", "{\n  \"domains\": [\n", "line 3, column 1: invalid JSON: parse error: premature EOF"),
     ("top-array", "[1, 2]", "(top level): the configuration must be a JSON object, got an array"),
     ("nul-byte", "{\"user\": \"a\u0000b\"}", "(top level): contains a NUL byte"),
     ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log)"),
-    ("unknown-nested", base(limits={"stanza_sise": 5}), "limits.stanza_sise: unknown key (known keys here: stanza_size_preauth, stanza_size, max_depth, max_attributes, max_name_length, max_streams, max_streams_per_ip, send_queue_bytes, handshake_timeout_ms, idle_timeout_s, shutdown_timeout_ms)"),
+    ("unknown-nested", base(limits={"stanza_sise": 5}), "limits.stanza_sise: unknown key (known keys here: stanza_size_preauth, stanza_size, max_depth, max_attributes, max_name_length, max_streams, max_streams_per_ip, send_queue_bytes, handshake_timeout_ms, connect_timeout_ms, idle_timeout_s, route_queue_bytes, shutdown_timeout_ms)"),
     ("duplicate-key", '{"user": "a", "user": "b", "domains": []}', "user: duplicate key"),
     ("missing-domains", {"listen": {"starttls": ["127.0.0.1:5269"]}}, "domains: required key missing"),
     ("empty-domains", base(domains=[]), "domains: at least one domain is required"),
@@ -134,7 +138,38 @@ bad = [
     ("dns-server-name", base(dns={"servers": ["dns.example:53"]}), "dns.servers[0]: 'dns.example:53': 'dns.example' is not an IPv4 address (names are not accepted here)"),
     ("dns-ttl-order", base(dns={"cache_min_ttl_s": 600, "cache_max_ttl_s": 60}), "dns.cache_min_ttl_s: larger than dns.cache_max_ttl_s (60)"),
     ("policy-bad-domain", base(policy={"partners": {"bad domain": {}}}), "policy.partners.bad domain: 'bad domain' is not a valid domain: invalid character in name"),
-    ("policy-bad-auth", base(policy={"partners": {"example.net": {"auth": "password"}}}), "policy.partners.example.net.auth: 'password' is not one of: any, pkix, dialback"),
+    # The old "auth" key is gone (tls, sasl_external and dialback replace it).
+    ("policy-auth-key-gone", base(policy={"partners": {"example.net": {"auth": "pkix"}}}), f"policy.partners.example.net.auth: unknown key (known keys here: {PARTNER_KEYS})"),
+    ("policy-default-auth-key-gone", base(policy={"default": {"auth": "any"}}), f"policy.default.auth: unknown key (known keys here: {DEFAULT_KEYS})"),
+    ("policy-default-additional-domains", base(policy={"default": {"additional_domains": ["example.net"]}}), f"policy.default.additional_domains: unknown key (known keys here: {DEFAULT_KEYS})"),
+    ("policy-bad-tls", base(policy={"partners": {"example.net": {"tls": "maybe"}}}), "policy.partners.example.net.tls: 'maybe' is not one of: required, optional, disabled"),
+    ("policy-bad-sasl", base(policy={"default": {"sasl_external": "Required"}}), "policy.default.sasl_external: 'Required' is not one of: optional, required, disabled"),
+    ("policy-max-connections-range", base(policy={"partners": {"example.net": {"max_connections": 100001}}}), "policy.partners.example.net.max_connections: must be between 0 and 100000 (got 100001)"),
+    ("policy-keepalive-range", base(policy={"default": {"keepalive_s": -1}}), "policy.default.keepalive_s: must be between 0 and 86400 (got -1)"),
+    ("policy-idle-too-short", base(policy={"partners": {"example.net": {"idle_timeout_s": 5}}}), "policy.partners.example.net.idle_timeout_s: must be 0 (limits.idle_timeout_s) or at least 10 (got 5)"),
+    ("policy-connect-name", base(policy={"partners": {"example.net": {"connect": "xmpp.example.net:5269"}}}), "policy.partners.example.net.connect: 'xmpp.example.net:5269': 'xmpp.example.net' is not an IPv4 address (names are not accepted here)"),
+    ("policy-connect-no-port", base(policy={"partners": {"example.net": {"connect": "192.0.2.7"}}}), "policy.partners.example.net.connect: '192.0.2.7': expected \"IPv4:port\" or \"[IPv6]:port\""),
+    ("policy-direct-tls-without-connect", base(policy={"partners": {"example.net": {"connect_direct_tls": True}}}), "policy.partners.example.net.connect_direct_tls: true without connect (targets found through DNS say themselves whether they speak Direct TLS, XEP-0368)"),
+    ("policy-direct-tls-tls-disabled", base(policy={"partners": {"example.net": {"connect": "192.0.2.7:5270", "connect_direct_tls": True, "tls": "disabled"}}}), "policy.partners.example.net.connect_direct_tls: Direct TLS is TLS, but tls is \"disabled\""),
+    ("policy-additional-not-list", base(policy={"partners": {"example.net": {"additional_domains": "chat.example.net"}}}), "policy.partners.example.net.additional_domains: expected an array, got a string"),
+    ("policy-additional-bad", base(policy={"partners": {"example.net": {"additional_domains": ["chat example.net"]}}}), "policy.partners.example.net.additional_domains[0]: 'chat example.net' is not a valid domain: invalid character in name"),
+    ("policy-additional-empty", base(policy={"partners": {"example.net": {"additional_domains": [""]}}}), "policy.partners.example.net.additional_domains[0]: '' is not a valid domain: empty name"),
+    ("policy-additional-too-many", base(policy={"partners": {"example.net": {"additional_domains": [f"d{i}.example.net" for i in range(9)]}}}), "policy.partners.example.net.additional_domains: at most 8 entries allowed (got 9)"),
+    ("policy-additional-twice-in-entry", base(policy={"partners": {"example.net": {"additional_domains": ["chat.example.net", "CHAT.example.net."]}}}), "policy.partners.example.net.additional_domains[1]: 'chat.example.net' is listed twice"),
+    ("policy-additional-own-domain", base(policy={"partners": {"example.net": {"additional_domains": ["Example.NET"]}}}), "policy.partners.example.net.additional_domains[0]: 'example.net' is the entry's own domain"),
+    ("policy-additional-in-two-entries", base(policy={"partners": {"example.net": {"additional_domains": ["chat.example.org"]}, "example.org": {"additional_domains": ["im.example.org", "Chat.Example.Org"]}}}), "policy.partners.example.org.additional_domains[1]: 'chat.example.org' is already an additional domain of policy.partners.example.net"),
+    ("policy-additional-has-own-entry", base(policy={"partners": {"example.net": {"additional_domains": ["example.org"]}, "example.org": {}}}), "policy.partners.example.net.additional_domains[0]: 'example.org' has an entry of its own (policy.partners.example.org)"),
+    ("policy-additional-has-own-entry-later", base(policy={"partners": {"example.org": {}, "example.net": {"additional_domains": ["example.org"]}}}), "policy.partners.example.net.additional_domains[0]: 'example.org' has an entry of its own (policy.partners.example.org)"),
+    ("policy-partner-is-hosted", base(policy={"partners": {"Example.COM": {}}}), "policy.partners.example.com: 'example.com' is one of our own domains (domains[0].name), not a partner"),
+    ("policy-additional-is-hosted", base(policy={"partners": {"example.net": {"additional_domains": ["example.com"]}}}), "policy.partners.example.net.additional_domains[0]: 'example.com' is one of our own domains (domains[0].name), not a partner"),
+    # Lync 2013's negotiation matrix: the combinations that leave no way to authenticate.
+    ("matrix-sasl-required-tls-disabled", base(policy={"partners": {"example.net": {"tls": "disabled", "sasl_external": "required"}}}), "policy.partners.example.net.sasl_external: \"required\" needs TLS (SASL EXTERNAL authenticates the TLS certificate), but tls is \"disabled\""),
+    ("matrix-default-sasl-required-tls-disabled", base(policy={"default": {"tls": "disabled", "sasl_external": "required"}}), "policy.default.sasl_external: \"required\" needs TLS (SASL EXTERNAL authenticates the TLS certificate), but tls is \"disabled\""),
+    ("matrix-valid-cert-tls-disabled", base(policy={"partners": {"example.net": {"tls": "disabled", "require_valid_certificate": True}}}), "policy.partners.example.net.require_valid_certificate: needs TLS (the certificate is presented in the TLS handshake), but tls is \"disabled\""),
+    ("matrix-no-method", base(policy={"partners": {"example.net": {"sasl_external": "disabled", "dialback": False}}}), "policy.partners.example.net.dialback: false while sasl_external is \"disabled\": no authentication method left"),
+    ("matrix-no-method-default", base(policy={"default": {"sasl_external": "disabled", "dialback": False}}), "policy.default.dialback: false while sasl_external is \"disabled\": no authentication method left"),
+    ("matrix-no-method-inherited", base(policy={"default": {"sasl_external": "disabled"}, "partners": {"example.net": {"dialback": False}}}), "policy.partners.example.net.dialback: false while sasl_external is \"disabled\": no authentication method left"),
+    ("matrix-dialback-off-globally-no-sasl", base(dialback={"enabled": False}, policy={"partners": {"example.net": {"sasl_external": "disabled"}}}), "policy.partners.example.net.dialback: true, but dialback.enabled is false and sasl_external is \"disabled\": no authentication method left"),
     ("policy-partner-not-object", base(policy={"partners": {"example.net": True}}), "policy.partners.example.net: expected an object, got a boolean"),
     ("string-too-long", base(user="u" * 100), "user: longer than 63 bytes"),
     ("state-dir-relative-to-nothing", base(state_dir=""), "state_dir: must be an absolute path"),
@@ -177,10 +212,20 @@ expect_good("full", base(
     gateway=gateway(pins=[PIN, PIN]),
     dns={"servers": ["127.0.0.1:5353", "[::1]:53"], "timeout_ms": 500},
     dialback={"secret_file": f"{tmp}/secret"},
-    policy={"default": {"allow": False}, "partners": {"example.net": {"allow": True, "auth": "pkix"}}},
-    limits={"stanza_size": 65536},
+    policy={"default": {"allow": False, "keepalive_s": 300, "max_connections": 20},
+            "partners": {"Example.NET": {"allow": True, "sasl_external": "required", "dialback": False,
+                                         "additional_domains": ["chat.example.net", "IM.example.net."],
+                                         "require_valid_certificate": True, "max_connections": 4,
+                                         "idle_timeout_s": 600, "connect": "192.0.2.7:5270",
+                                         "connect_direct_tls": True, "max_stanza_size": 65536},
+                         "blocked.example": {"tls": "optional", "connect": ""}}},
+    limits={"stanza_size": 65536, "connect_timeout_ms": 60000, "route_queue_bytes": 65536},
     log={"level": "debug", "format": "json"},
-), "domains (2, default example.org)", "gateway: 10.0.0.5:5269 (2 pins)", "policy: default deny", "1 partner entry")
+), "domains (2, default example.org)", "gateway: 10.0.0.5:5269 (2 pins)",
+    "policy: default deny, tls required, sasl_external optional, dialback yes, max 20 connections, keepalive 300 s; 2 partner entries\n",
+    "  example.net (+ chat.example.net im.example.net): allow, tls required, sasl_external required, dialback no, "
+    "valid certificate required, max 4 connections, keepalive 300 s, idle 600 s, connect 192.0.2.7:5270 (Direct TLS), stanza 65536 bytes\n",
+    "  blocked.example: deny, tls optional, sasl_external optional, dialback yes, max 20 connections, keepalive 300 s\n")
 # Relative paths resolve against the file's own directory.
 expect_good("relative-paths", base(domains=[{"name": "example.com", "cert": "a.crt", "key": "a.key"}]),
             f"cert {tmp}/a.crt")
@@ -188,6 +233,49 @@ expect_good("comments-allowed", base(), "configuration")
 # Debian's convention: keys 0640 root:ssl-cert are accepted (not "others").
 expect_good("key-group-readable-ok", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_GROUP}]),
             "configuration")
+
+
+
+def expect_warnings(name, cfg, warnings, *needles):
+    """Loads (exit 0, summary on stdout) with exactly these warnings on
+    stderr, each "warning: FILE: key.path: text" (warnings: after FILE: )."""
+    path, r = run_check(json.dumps(cfg), name)
+    want = [f"warning: {path}: {w}" for w in warnings]
+    got = r.stderr.splitlines()
+    check(f"warn/{name}", r.returncode == 0 and got == want and all(n in r.stdout for n in needles),
+          f"rc={r.returncode}\n  want: {want}\n  got:  {got}\n{r.stdout}")
+
+
+PLAIN_OPT = "\"optional\": streams may be plaintext (RFC 7590 asks for TLS)"
+PLAIN_OFF = "\"disabled\": streams are plaintext, readable and alterable on the way (RFC 7590 asks for TLS)"
+expect_warnings("none-by-default", base(), [])
+expect_warnings("tls-optional", base(policy={"partners": {"example.net": {"tls": "optional"}}}),
+                [f"policy.partners.example.net.tls: {PLAIN_OPT}"], "1 partner entry")
+expect_warnings("tls-disabled-dialback-only", base(policy={"partners": {"gmail.com": {"tls": "disabled", "sasl_external": "disabled"}}}),
+                [f"policy.partners.gmail.com.tls: {PLAIN_OFF}"])
+expect_warnings("sasl-and-tls-required-dialback-unused", base(policy={"default": {"sasl_external": "required"}}),
+                ["policy.default.dialback: dialback is never used: SASL and TLS both required leave no dialback fallback"])
+expect_warnings("sasl-required-tls-optional", base(policy={"partners": {"example.net": {"tls": "optional", "sasl_external": "required", "dialback": False}}}),
+                ["policy.partners.example.net.sasl_external: \"required\" with tls \"optional\": a peer that does not negotiate TLS cannot authenticate",
+                 f"policy.partners.example.net.tls: {PLAIN_OPT}"])
+expect_warnings("dialback-off-globally", base(dialback={"enabled": False}, policy={"partners": {"example.net": {"dialback": False}}}),
+                ["policy.default.dialback: true, but dialback.enabled is false: dialback is off globally, only SASL EXTERNAL can authenticate"])
+expect_warnings("connect-on-default", base(policy={"default": {"connect": "[2001:db8::7]:5269"}}),
+                ["policy.default.connect: set on the default entry: every domain without an entry of its own is sent to [2001:db8::7]:5269"],
+                "connect [2001:db8::7]:5269")
+# A denied entry's negotiation settings never apply: no warning for them.
+expect_warnings("denied-entry-quiet", base(policy={"default": {"allow": False, "tls": "optional"}, "partners": {"blocked.example": {"tls": "disabled"}}}), [])
+# Inherited settings are judged where they apply: the allowed partner.
+expect_warnings("inherited-warning", base(policy={"default": {"allow": False, "tls": "optional"}, "partners": {"example.net": {"allow": True}}}),
+                [f"policy.partners.example.net.tls: {PLAIN_OPT}"])
+# Bounded list: 40 partners with plaintext allowed give 32 lines and a count.
+many = {f"p{i:02d}.example": {"tls": "optional"} for i in range(40)}
+path, r = run_check(json.dumps(base(policy={"partners": many})), "many-warnings")
+lines = r.stderr.splitlines()
+check("warn/bounded-list", r.returncode == 0 and len(lines) == 33
+      and lines[0] == f"warning: {path}: policy.partners.p00.example.tls: {PLAIN_OPT}"
+      and lines[31] == f"warning: {path}: policy.partners.p31.example.tls: {PLAIN_OPT}"
+      and lines[32] == f"warning: {path}: 8 more warnings not shown", r.stderr[-500:])
 
 # The embedded default itself is valid.
 r = subprocess.run([BIN, "check"], capture_output=True, text=True)

@@ -85,6 +85,83 @@ TEST(config_partner_inherits_default_whatever_key_order)
 	config_free(cfg);
 }
 
+TEST(config_partner_fields_default_to_nothing_of_their_own)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg = parse(", \"policy\": {\"partners\": {\"example.net\": {}}}", err, sizeof(err));
+	const struct config_partner *p;
+
+	REQUIRE(cfg != NULL);
+	p = &cfg->policy.partners[0];
+	CHECK_INT_EQ(p->require_valid_certificate, 0);
+	CHECK_INT_EQ(p->additional_domain_count, 0);
+	CHECK_INT_EQ(p->max_connections, 0);
+	CHECK_INT_EQ(p->keepalive_s, 0);
+	CHECK_INT_EQ(p->idle_timeout_s, 0);
+	CHECK_STR_EQ(p->connect, "");
+	CHECK_INT_EQ(p->connect_direct_tls, 0);
+	CHECK_INT_EQ(cfg->limits.connect_timeout_ms, 30000);
+	CHECK_INT_EQ(cfg->limits.route_queue_bytes, 1048576);
+	CHECK_INT_EQ(cfg->warning_count, 0);
+	config_free(cfg);
+}
+
+/* Lync's AdditionalDomains: one entry, several domains, matched in
+ * canonical form; anything else falls to the default. */
+TEST(config_policy_for_matches_additional_domains)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg = parse(", \"policy\": {\"default\": {\"allow\": false},"
+	    " \"partners\": {\"example.net\": {\"additional_domains\": [\"Chat.Example.NET.\", \"im.example.org\"],"
+	    " \"dialback\": false}, \"example.org\": {\"keepalive_s\": 60}}}", err, sizeof(err));
+	const struct config_partner *net, *org;
+
+	REQUIRE(cfg != NULL);
+	REQUIRE(cfg->policy.partner_count == 2);
+	net = &cfg->policy.partners[0];
+	org = &cfg->policy.partners[1];
+	CHECK_STR_EQ(net->additional_domains[0], "chat.example.net");
+	CHECK(config_policy_for(cfg, "example.net") == net);
+	CHECK(config_policy_for(cfg, "chat.example.net") == net);
+	CHECK(config_policy_for(cfg, "im.example.org") == net);
+	CHECK(config_policy_for(cfg, "example.org") == org);
+	CHECK_INT_EQ(config_policy_for(cfg, "im.example.org")->dialback, 0);
+	CHECK_INT_EQ(config_policy_for(cfg, "im.example.org")->allow, 0);	/* inherited */
+	/* Neither a parent nor a child domain matches by itself. */
+	CHECK(config_policy_for(cfg, "sub.chat.example.net") == &cfg->policy.defaults);
+	CHECK(config_policy_for(cfg, "net") == &cfg->policy.defaults);
+	CHECK(config_policy_for(cfg, "") == &cfg->policy.defaults);
+	config_free(cfg);
+}
+
+TEST(config_additional_domain_in_two_entries_refused)
+{
+	char err[CONFIG_ERR_MAX] = "";
+
+	CHECK(parse(", \"policy\": {\"partners\": {\"a.example\": {\"additional_domains\": [\"x.example\"]},"
+	    " \"b.example\": {\"additional_domains\": [\"X.example\"]}}}", err, sizeof(err)) == NULL);
+	CHECK_STR_EQ(err, "t.json: policy.partners.b.example.additional_domains[0]: 'x.example' is already an"
+	    " additional domain of policy.partners.a.example");
+	CHECK(parse(", \"policy\": {\"partners\": {\"a.example\": {\"additional_domains\": [\"example.com\"]}}}",
+	    err, sizeof(err)) == NULL);
+	CHECK_STR_EQ(err, "t.json: policy.partners.a.example.additional_domains[0]: 'example.com' is one of our"
+	    " own domains (domains[0].name), not a partner");
+}
+
+TEST(config_warnings_are_recorded_with_source_and_path)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg = parse(", \"policy\": {\"partners\": {\"example.net\": {\"tls\": \"optional\"}}}",
+	    err, sizeof(err));
+
+	REQUIRE(cfg != NULL);
+	REQUIRE(cfg->warning_count == 1);
+	CHECK_STR_EQ(cfg->warnings[0], "t.json: policy.partners.example.net.tls: \"optional\": streams may be"
+	    " plaintext (RFC 7590 asks for TLS)");
+	CHECK_INT_EQ(cfg->warnings_dropped, 0);
+	config_free(cfg);
+}
+
 TEST(config_relative_paths_resolved_against_file_dir)
 {
 	char err[CONFIG_ERR_MAX] = "";
