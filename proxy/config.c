@@ -790,3 +790,39 @@ config_policy_for(const struct config *cfg, const char *domain)
 	}
 	return &cfg->policy.defaults;
 }
+
+int
+config_key_range(const char *path, long *min, long *max)
+{
+	const struct cfg_key *keys = config_schema_root, *k = NULL;
+	char comp[CONFIG_KEYPATH_MAX];
+	int map_element = 0;
+
+	while (*path != '\0') {
+		size_t n = strcspn(path, ".");
+
+		if (n >= sizeof(comp))
+			return -1;
+		memcpy(comp, path, n);
+		comp[n] = '\0';
+		path += n + (path[n] == '.');
+		if (map_element) {	/* the element's name: any */
+			map_element = 0;
+			continue;
+		}
+		if (keys == NULL)
+			return -1;
+		for (k = keys; k->name != NULL; k++)
+			if (strcmp(k->name, comp) == 0)
+				break;
+		if (k->name == NULL)
+			return -1;
+		map_element = k->type == CFG_OBJECT_MAP;
+		keys = k->type == CFG_OBJECT || k->type == CFG_OBJECT_MAP ? k->children : NULL;
+	}
+	if (k == NULL || k->type != CFG_INT || map_element)
+		return -1;
+	*min = k->min;
+	*max = k->max;
+	return 0;
+}

@@ -187,6 +187,14 @@ struct config *config_load_file(const char *path, int check_files, char *err,
     size_t errlen);
 void config_free(struct config *cfg);
 
+/*
+ * The bounds of the integer key at a dotted path ("limits.idle_timeout_s",
+ * "policy.partners.DOMAIN.max_connections": any name stands for a map
+ * element).  -1 if the path names no integer key.  For tools that write
+ * configuration (import sfb) and must not disagree with the schema.
+ */
+int config_key_range(const char *path, long *min, long *max);
+
 /* Writes the reference of every key (type, default, meaning) as Markdown. */
 void config_print_reference(FILE *out);
 /* Writes the one-screen summary `xmpp-edge check` prints. */

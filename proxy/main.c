@@ -7,6 +7,9 @@
  *   xmpp-edge resolve [-c FILE] [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
  *   xmpp-edge cert rotate [-c FILE | --socket PATH] reload certificates (control socket)
  *   xmpp-edge probe gateway [-c FILE]              the internal link, outbound
+ *   xmpp-edge import sfb --partners F [--gateway F] [-o F] [--secret-out F]
+ *                                                   Skype for Business / Lync
+ *                                                   XMPP settings -> policy (import_sfb.c)
  *   xmpp-edge version                               versions of everything linked
  *   xmpp-edge help    [config]                      usage / configuration reference
  *
@@ -29,6 +32,7 @@
 #include "dns.h"
 #include "edge.h"
 #include "gateway_link.h"
+#include "import_sfb.h"
 #include "log.h"
 #include "version.h"
 
@@ -63,6 +67,12 @@ usage(FILE *out)
 	    "                                    live streams keep theirs\n"
 	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
 	    "                                    to gateway.address, then a stream header\n"
+	    "  import sfb --partners PARTNERS.json [--gateway GATEWAY.json] [-o OUT.json]\n"
+	    "             [--secret-out FILE]    the XMPP federation settings of Skype for\n"
+	    "                                    Business / Lync (ConvertTo-Json of\n"
+	    "                                    Get-CsXmppAllowedPartner and\n"
+	    "                                    Get-CsXmppGatewayConfiguration) as the policy\n"
+	    "                                    and limits sections; a report on stderr\n"
 	    "  version                           versions of xmpp-edge and its libraries\n"
 	    "  help [config]                     this text, or the configuration reference\n");
 }
@@ -323,6 +333,8 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		return cmd_probe(&o);
 	}
+	if (strcmp(cmd, "import") == 0)
+		return import_sfb_cli(argc, argv);
 	if (strcmp(cmd, "resolve") == 0)
 		return cmd_resolve(argc + 1, argv - 1);	/* argv[0] = "resolve" */
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# xmpp-edge import sfb: Skype for Business / Lync exports to policy (see run.py).
+exec /usr/bin/python3 "$(dirname "$0")/run.py"
