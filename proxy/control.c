@@ -124,6 +124,16 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "streams_refused", (long long)edge->stats.streams_refused);
 	gen_kv_int(g, "stream_errors_sent", (long long)edge->stats.stream_errors_sent);
 	gen_kv_int(g, "elements_in", (long long)edge->stats.stanzas_in);
+	/* Routing: sent = delivered + bounced (+ still queued). */
+	gen_kv_int(g, "streams_out", (long long)edge->out_stream_count);
+	gen_kv_int(g, "streams_out_started", (long long)edge->stats.streams_out);
+	gen_kv_int(g, "streams_out_failed", (long long)edge->stats.streams_out_failed);
+	gen_kv_int(g, "stanzas_routed", (long long)edge->stats.stanzas_routed);
+	gen_kv_int(g, "stanzas_delivered", (long long)edge->stats.stanzas_delivered);
+	gen_kv_int(g, "stanzas_bounced", (long long)edge->stats.stanzas_bounced);
+	gen_kv_int(g, "errors_not_bounced", (long long)edge->stats.stanzas_unbounceable);
+	gen_kv_int(g, "reads_paused", (long long)edge->stats.reads_paused);
+	gen_kv_int(g, "dialback_verify_answered", (long long)edge->stats.dialback_verify_answered);
 	yajl_gen_string(g, (const unsigned char *)"gateway", 7);
 	yajl_gen_map_open(g);
 	gen_kv_str(g, "state", edge->gateway_state);

@@ -49,6 +49,7 @@ struct edge_stats {
 	uint64_t streams_out;		/* outgoing streams started */
 	uint64_t streams_out_failed;
 	uint64_t dialback_verify_answered;
+	uint64_t reads_paused;		/* backpressure: a source stopped */
 };
 
 struct edge {

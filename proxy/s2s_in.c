@@ -431,6 +431,7 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 	s->routed++;
 	if (router_route(s->edge, s->xs, ev, from, to, &s->waiter) == ROUTE_QUEUED_PAUSE) {
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
+		s->edge->stats.reads_paused++;
 		uv_read_stop((uv_stream_t *)&s->tcp);
 	}
 }

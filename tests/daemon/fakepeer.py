@@ -52,6 +52,7 @@ class Peer:
         self.stanzas = []                       # raw stanzas received
         self.log = []                           # what happened, for messages
         self.dialback_answers = []              # type= of db:verify answers
+        self.paused = threading.Event()         # set: stop reading stanzas
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", 0))
@@ -115,6 +116,8 @@ class Peer:
         s.sendall(self._header(frm, sid) + b"<stream:features>" + feats + b"</stream:features>")
         buf = b""
         while True:
+            while self.paused.is_set():
+                time.sleep(0.05)
             try:
                 s.settimeout(30)
                 chunk = s.recv(65536)

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xecheck import check, finish  # noqa: E402
@@ -625,7 +626,8 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"]},
                       "cert": EDGE_CRT, "key": EDGE_KEY},
              policy={"partners": {"partner.example": {"connect": f"127.0.0.1:{PARTNER_PEER.port}"},
                                   "remote.example": {"connect": f"127.0.0.1:{REMOTE_PEER.port}"},
-                                  "denied.example": {"allow": False}}})
+                                  "denied.example": {"allow": False}}},
+             limits={"route_queue_bytes": 65536, "send_queue_bytes": 65536})
 d = Daemon(["-c", cfg], "internal")
 
 
@@ -665,6 +667,34 @@ if wait_port(iport, d.proc):
     check("route.gateway_to_remote_all_delivered_in_order", got == msgs, (len(got), got[:2], PARTNER_PEER.log))
     check("s2s_out.dialback_key_verified_by_edge", PARTNER_PEER.dialback_answers == ["valid"],
           PARTNER_PEER.dialback_answers)
+    # Backpressure: partner.example stops reading; xmpp-edge must stop
+    # reading the gateway (bounded queues), then deliver everything once
+    # the partner reads again.
+    PARTNER_PEER.paused.set()
+    big = [f"<message from='alice@example.com/w' to='bob@partner.example' id='p{i}'><body>{'x' * 4000}"
+           f"</body></message>".encode() for i in range(1500)]
+    done = threading.Event()
+
+    def push():
+        try:
+            t.settimeout(60)
+            t.sendall(b"".join(big))
+        finally:
+            done.set()
+    threading.Thread(target=push, daemon=True).start()
+    time.sleep(3)
+    r = subprocess.run([BIN, "status", "--socket", f"{tmp}/state-{port}/control.sock"], capture_output=True, text=True)
+    st = json.loads(r.stdout or "{}")
+    # Sent (into the kernel's buffers) but not read: xmpp-edge stopped.
+    check("backpressure.gateway_reading_paused",
+          st.get("reads_paused", 0) >= 1 and st.get("stanzas_routed", 1 << 30) < 50 + len(big),
+          (done.is_set(), r.stdout, r.stderr))
+    rss = int(open(f"/proc/{d.proc.pid}/status").read().split("VmRSS:")[1].split()[0])
+    check("backpressure.memory_bounded_while_paused", rss < 200 * 1024, f"{rss} kB")
+    PARTNER_PEER.paused.clear()
+    got = PARTNER_PEER.wait_stanzas(50 + len(big), timeout=60)[50:]
+    check("backpressure.all_delivered_in_order_after_resume", got == big and done.wait(10),
+          (len(got), done.is_set()))
     t.sendall(b"<message from='mallory@elsewhere.example' to='bob@partner.example'/>")
     got = read_until(t, b"</stream:stream>")
     check("internal.gateway_forged_from_invalid_from", b"<invalid-from " in got, got)
