@@ -339,6 +339,33 @@ control_close(struct edge *edge)
 	unlink(edge->control_path);
 }
 
+/* EACCES on connect: the socket (0660) or the state directory (0750)
+ * is closed to this user.  Says which, with its owner and mode. */
+static void
+control_client_explain_eacces(const char *socket_path, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_MAX], *slash;
+	const char *what = "the control socket";
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (stat(socket_path, &st) != 0) {
+		what = "the directory of the control socket";
+		if (slash == NULL || stat(dir, &st) != 0) {
+			snprintf(err, errlen, "permission denied on the control socket %s: run "
+			    "this as root or as the daemon's user or group", socket_path);
+			return;
+		}
+	}
+	snprintf(err, errlen, "permission denied on the control socket %s: %s%s%s is "
+	    "owner uid %u, group gid %u, mode %04o: run this as root, as that user or as "
+	    "a member of that group", socket_path, what, slash != NULL && S_ISDIR(st.st_mode) ? " " : "",
+	    slash != NULL && S_ISDIR(st.st_mode) ? dir : "", (unsigned)st.st_uid,
+	    (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+}
+
 int
 control_client_request(const char *socket_path, const char *command,
     char *reply, size_t cap, char *err, size_t errlen)
@@ -346,7 +373,6 @@ control_client_request(const char *socket_path, const char *command,
 	char line[32];
 	size_t linelen, got = 0;
 	struct sockaddr_un sun;
-	struct stat st;
 	int fd, rc = -1;
 
 	memset(&sun, 0, sizeof(sun));
@@ -361,12 +387,8 @@ control_client_request(const char *socket_path, const char *command,
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		/* The socket is 0660 and owned by the daemon's user and group:
 		 * say who may use it rather than a bare "Permission denied". */
-		if (errno == EACCES && stat(socket_path, &st) == 0)
-			snprintf(err, errlen, "permission denied on the control socket %s "
-			    "(owner uid %u, group gid %u, mode %04o): run this as root, as "
-			    "that user or as a member of that group", socket_path,
-			    (unsigned)st.st_uid, (unsigned)st.st_gid,
-			    (unsigned)(st.st_mode & 07777));
+		if (errno == EACCES)
+			control_client_explain_eacces(socket_path, err, errlen);
 		else
 			snprintf(err, errlen, "no daemon answers on %s: %s", socket_path,
 			    strerror(errno));
