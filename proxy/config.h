@@ -66,6 +66,7 @@ struct config_gateway {
 struct config_tls {
 	char ca_file[CONFIG_PATH_MAX];
 	int ticket_rotate_s;
+	int expiry_warning_days;	/* `cert status` / `cert rotate` */
 };
 
 

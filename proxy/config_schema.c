@@ -91,6 +91,9 @@ static const struct cfg_key tls_keys[] = {
 	{ .name = "ticket_rotate_s", .type = CFG_INT, .offset = OFF(struct config_tls, ticket_rotate_s),
 	  .min = 60, .max = 86400, .def = "3600",
 	  .help = "Lifetime of a session-ticket key before it is rotated, seconds." },
+	{ .name = "expiry_warning_days", .type = CFG_INT, .offset = OFF(struct config_tls, expiry_warning_days),
+	  .min = 0, .max = 3650, .def = "30",
+	  .help = "`cert status` warns (exit 1) and `cert rotate` refuses a certificate with fewer days left." },
 	END
 };
 

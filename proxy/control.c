@@ -7,8 +7,13 @@
  *
  *   status\n   ->  {"version": ..., "pid": ..., "streams": ...}
  *   reload\n   ->  {"result": "applied"} or {"result": "failed", "error": ...}
- *                  (configuration and certificates, as SIGHUP; the
- *                  command behind `xmpp-edge cert rotate`)
+ *                  (configuration, certificates and pins, as SIGHUP;
+ *                  what the `xmpp-edge cert` commands send)
+ *
+ * The socket is created with umask 0117 (0660) by the daemon after it
+ * dropped privileges, so it belongs to the service user and group; a
+ * client without access gets EACCES, which the client side turns into
+ * a sentence naming owner, group and mode.
  *
  * The request is bounded (CONTROL_REQUEST_MAX) and a client that does not
  * send a full line in CONTROL_TIMEOUT_MS is dropped.
@@ -302,6 +307,7 @@ int
 control_open(struct edge *edge, char *err, size_t errlen)
 {
 	struct sockaddr_un probe;
+	mode_t old_umask;
 	int r;
 
 	if (strlen(edge->control_path) >= sizeof(probe.sun_path)) {
@@ -314,7 +320,11 @@ control_open(struct edge *edge, char *err, size_t errlen)
 	unlink(edge->control_path);
 	uv_pipe_init(edge->loop, &edge->control, 0);
 	edge->control.data = edge;
+	/* Created 0660 from the start (umask), not chmod'ed after bind: no
+	 * moment where others could connect. */
+	old_umask = umask(0117);
 	r = uv_pipe_bind(&edge->control, edge->control_path);
+	umask(old_umask);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&edge->control, 16, control_on_connection);
 	if (r != 0) {
@@ -339,60 +349,112 @@ control_close(struct edge *edge)
 	unlink(edge->control_path);
 }
 
+/* EACCES on connect: the socket (0660) or the state directory (0750)
+ * is closed to this user.  Says which, with its owner and mode. */
+static void
+control_client_explain_eacces(const char *socket_path, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_MAX], *slash;
+	const char *what = "the control socket";
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (stat(socket_path, &st) != 0) {
+		what = "the directory of the control socket";
+		if (slash == NULL || stat(dir, &st) != 0) {
+			snprintf(err, errlen, "permission denied on the control socket %s: run "
+			    "this as root or as the daemon's user or group", socket_path);
+			return;
+		}
+	}
+	snprintf(err, errlen, "permission denied on the control socket %s: %s%s%s is "
+	    "owner uid %u, group gid %u, mode %04o: run this as root, as that user or as "
+	    "a member of that group", socket_path, what, slash != NULL && S_ISDIR(st.st_mode) ? " " : "",
+	    slash != NULL && S_ISDIR(st.st_mode) ? dir : "", (unsigned)st.st_uid,
+	    (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+}
+
 int
-control_client_command(const char *socket_path, const char *command, int quiet)
+control_client_request(const char *socket_path, const char *command,
+    char *reply, size_t cap, char *err, size_t errlen)
 {
 	char line[32];
-	size_t linelen;
+	size_t linelen, got = 0;
 	struct sockaddr_un sun;
-	char reply[CONTROL_REPLY_MAX];
-	size_t got = 0;
-	int fd, rc = 1;
+	int fd, rc = -1;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "xmpp-edge: control socket path too long: %s\n", socket_path);
-		return 2;
+		snprintf(err, errlen, "control socket path too long: %s", socket_path);
+		return -1;
 	}
 	linelen = (size_t)snprintf(line, sizeof(line), "%s\n", command);
 	memcpy(sun.sun_path, socket_path, strlen(socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		if (!quiet)
-			fprintf(stderr, "xmpp-edge: no daemon answers on %s: %s\n",
-			    socket_path, strerror(errno));
+		/* The socket is 0660 and owned by the daemon's user and group:
+		 * say who may use it rather than a bare "Permission denied". */
+		if (errno == EACCES)
+			control_client_explain_eacces(socket_path, err, errlen);
+		else
+			snprintf(err, errlen, "no daemon answers on %s: %s", socket_path,
+			    strerror(errno));
 		goto done;
 	}
-	if (write(fd, line, linelen) != (ssize_t)linelen)
+	if (write(fd, line, linelen) != (ssize_t)linelen) {
+		snprintf(err, errlen, "cannot write to %s: %s", socket_path, strerror(errno));
 		goto done;
+	}
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
 		if (poll(&pfd, 1, CONTROL_TIMEOUT_MS) <= 0) {
-			if (!quiet)
-				fprintf(stderr, "xmpp-edge: no answer within %d ms\n", CONTROL_TIMEOUT_MS);
+			snprintf(err, errlen, "no answer on %s within %d ms", socket_path,
+			    CONTROL_TIMEOUT_MS);
 			goto done;
 		}
-		n = read(fd, reply + got, sizeof(reply) - 1 - got);
+		n = read(fd, reply + got, cap - 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
-		if (got == sizeof(reply) - 1)
+		if (got == cap - 1)
 			break;
 	}
 	reply[got] = '\0';
-	/* The daemon writes these keys itself with yajl_gen (no spaces). */
-	if (got > 0 && (strstr(reply, "\"status\":\"running\"") != NULL ||
-	    strstr(reply, "\"result\":\"applied\"") != NULL))
-		rc = 0;
-	if (!quiet)
-		fputs(reply, stdout);
+	if (got == 0) {
+		snprintf(err, errlen, "the daemon on %s closed without answering", socket_path);
+		goto done;
+	}
+	rc = 0;
 done:
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+int
+control_client_command(const char *socket_path, const char *command, int quiet)
+{
+	char reply[CONTROL_REPLY_MAX], err[CONFIG_PATH_MAX + 256];
+	int rc = 1;
+
+	if (control_client_request(socket_path, command, reply, sizeof(reply), err,
+	    sizeof(err)) < 0) {
+		if (!quiet)
+			fprintf(stderr, "xmpp-edge: %s\n", err);
+		return 1;
+	}
+	/* The daemon writes these keys itself with yajl_gen (no spaces). */
+	if (strstr(reply, "\"status\":\"running\"") != NULL ||
+	    strstr(reply, "\"result\":\"applied\"") != NULL)
+		rc = 0;
+	if (!quiet)
+		fputs(reply, stdout);
 	return rc;
 }

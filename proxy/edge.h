@@ -111,5 +111,9 @@ void control_close(struct edge *edge);
  * and prints its JSON answer (unless quiet).  Returns 0 when the answer
  * has "status":"running" (status) or "result":"applied" (reload). */
 int control_client_command(const char *socket_path, const char *command, int quiet);
+/* Sends one command and copies the JSON answer into reply; 0, or -1 with
+ * a sentence in err (no daemon, permission denied, timeout). */
+int control_client_request(const char *socket_path, const char *command,
+    char *reply, size_t cap, char *err, size_t errlen);
 
 #endif

@@ -5,7 +5,7 @@
  *   xmpp-edge check   [-c FILE]                     validate, print summary
  *   xmpp-edge status  [-c FILE | --socket PATH] [--quiet]
  *   xmpp-edge resolve [-c FILE] [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
- *   xmpp-edge cert rotate [-c FILE | --socket PATH] reload certificates (control socket)
+ *   xmpp-edge cert status|rotate|pin|selfsign|csr ...  certificates (cert_cli.c)
  *   xmpp-edge probe gateway [-c FILE]              the internal link, outbound
  *   xmpp-edge import sfb --partners F [--gateway F] [-o F] [--secret-out F]
  *                                                   Skype for Business / Lync
@@ -27,6 +27,7 @@
 #include <uv.h>
 #include <yajl/yajl_version.h>
 
+#include "cert_cli.h"
 #include "config.h"
 #include "default_config.h"
 #include "dns.h"
@@ -61,10 +62,32 @@ usage(FILE *out)
 	    "  resolve [-c FILE] [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
+	    "  cert status [-c FILE] [--json] [--warn-days N]\n"
+	    "                                    every hosted domain's and the internal link's\n"
+	    "                                    certificate: names, issuer, key, pin, days\n"
+	    "                                    left; exit 1 if one needs attention (fewer\n"
+	    "                                    than N days, default tls.expiry_warning_days)\n"
+	    "  cert rotate DOMAIN|internal --cert NEW.pem --key NEW.key [--chain CHAIN.pem]\n"
+	    "              [-c FILE] [--socket PATH] [--offline]\n"
+	    "                                    check (key, dates, names, chain against\n"
+	    "                                    tls.ca_file), install over the configured\n"
+	    "                                    files (old ones kept as .bak), reload the\n"
+	    "                                    daemon, read the served certificate back;\n"
+	    "                                    on any failure the old one stays in service\n"
 	    "  cert rotate [-c FILE | --socket PATH]\n"
-	    "                                    make the running daemon load its configured\n"
-	    "                                    certificates and pins again (as SIGHUP);\n"
+	    "                                    only reload certificates and pins (as SIGHUP);\n"
 	    "                                    live streams keep theirs\n"
+	    "  cert pin list | add PIN | add --from-cert FILE | remove PIN\n"
+	    "              [-c FILE] [--socket PATH] [--offline]\n"
+	    "                                    internal-link pins, changed in\n"
+	    "                                    STATE_DIR/gateway-pins, then reloaded; the\n"
+	    "                                    last pin cannot be removed\n"
+	    "  cert selfsign DOMAIN --cert OUT.pem --key OUT.key [--days N] [--key-type ec|rsa]\n"
+	    "              [--force]             a self-signed XMPP server certificate (DNS,\n"
+	    "                                    SRV-ID and XmppAddr names; default 365 days)\n"
+	    "  cert csr DOMAIN --key KEY.pem [--out CSR.pem] [--new-key [--key-type ec|rsa]]\n"
+	    "                                    a certificate signing request with the same\n"
+	    "                                    names (--new-key: generate KEY.pem, 0600)\n"
 	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
 	    "                                    to gateway.address, then a stream header\n"
 	    "  import sfb --partners PARTNERS.json [--gateway GATEWAY.json] [-o OUT.json]\n"
@@ -319,15 +342,8 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		return cmd_control(&o, "status");
 	}
-	if (strcmp(cmd, "cert") == 0) {
-		if (parse_opts(cmd, argc, argv, "csqt", &o) < 0)
-			return EXIT_USAGE;
-		if (o.topic == NULL || strcmp(o.topic, "rotate") != 0) {
-			fprintf(stderr, "xmpp-edge cert: unknown subcommand (cert rotate [-c FILE | --socket PATH])\n");
-			return EXIT_USAGE;
-		}
-		return cmd_control(&o, "reload");
-	}
+	if (strcmp(cmd, "cert") == 0)
+		return cert_cli_main(argc, argv);
 	if (strcmp(cmd, "probe") == 0) {
 		if (parse_opts(cmd, argc, argv, "ct", &o) < 0)
 			return EXIT_USAGE;

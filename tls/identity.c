@@ -366,6 +366,21 @@ othername_parse(const unsigned char *p, size_t len, const char *oid,
 	return 0;
 }
 
+int
+tls_identity_othername_value(const unsigned char *p, size_t len,
+    enum tls_id_type type, const char **val, size_t *vlen)
+{
+	if (type == TLS_ID_SRV)
+		return othername_parse(p, len, OID_ON_DNSSRV,
+		    MBEDTLS_OID_SIZE(OID_ON_DNSSRV), MBEDTLS_ASN1_IA5_STRING,
+		    val, vlen);
+	if (type == TLS_ID_XMPPADDR)
+		return othername_parse(p, len, OID_ON_XMPPADDR,
+		    MBEDTLS_OID_SIZE(OID_ON_XMPPADDR), MBEDTLS_ASN1_UTF8_STRING,
+		    val, vlen);
+	return -1;
+}
+
 enum tls_id_type
 tls_identity_check_cert(const mbedtls_x509_crt *crt, const char *domain)
 {

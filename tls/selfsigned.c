@@ -107,8 +107,8 @@ san_write_othername(unsigned char **p, unsigned char *start, const char *oid,
 
 /* GeneralNames of the spec, written backwards ending at buf + size.  On
  * success *der points into buf. */
-static int
-san_build(const struct tls_certgen *spec, unsigned char *buf, size_t size,
+int
+tls_san_build(const struct tls_certgen *spec, unsigned char *buf, size_t size,
     unsigned char **der, size_t *derlen)
 {
 	unsigned char *p = buf + size;
@@ -150,10 +150,9 @@ san_build(const struct tls_certgen *spec, unsigned char *buf, size_t size,
 	return 0;
 }
 
-/* Writes data to path atomically with the given mode. */
-static int
-file_write_atomic(const char *path, const unsigned char *data, size_t len,
-    mode_t mode, char *err, size_t errlen)
+int
+tls_file_write_atomic(const char *path, const unsigned char *data, size_t len,
+    unsigned mode, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
 	size_t off = 0;
@@ -170,7 +169,7 @@ file_write_atomic(const char *path, const unsigned char *data, size_t len,
 		    strerror(errno));
 		return -1;
 	}
-	if (fchmod(fd, mode) != 0)
+	if (fchmod(fd, (mode_t)mode) != 0)
 		goto fail;
 	while (off < len) {
 		ssize_t w = write(fd, data + off, len - off);
@@ -249,10 +248,7 @@ tls_certgen_create(const struct tls_certgen *spec, const char *cert_path,
 	}
 
 	/* The key pair. */
-	if ((ret = mbedtls_pk_setup(&key,
-	    mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) != 0 ||
-	    (ret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1,
-	    mbedtls_pk_ec(key), mbedtls_ctr_drbg_random, &rng.drbg)) != 0) {
+	if ((ret = tls_key_generate(&rng, &key, spec->key_type)) != 0) {
 		tls_set_err(err, errlen, "%s: key generation: %s", key_path,
 		    tls_strerror(ret, ebuf, sizeof(ebuf)));
 		goto out;
@@ -335,7 +331,7 @@ tls_certgen_create(const struct tls_certgen *spec, const char *cert_path,
 		tls_set_err(err, errlen, "%s: out of memory", cert_path);
 		goto out;
 	}
-	if ((ret = san_build(spec, san, CERTGEN_SAN_MAX, &sander, &sanlen)) < 0)
+	if ((ret = tls_san_build(spec, san, CERTGEN_SAN_MAX, &sander, &sanlen)) < 0)
 		goto fail_crt;
 	if (sanlen > 0 && (ret = mbedtls_x509write_crt_set_extension(&crt,
 	    MBEDTLS_OID_SUBJECT_ALT_NAME,
@@ -354,14 +350,14 @@ tls_certgen_create(const struct tls_certgen *spec, const char *cert_path,
 		    tls_strerror(ret, ebuf, sizeof(ebuf)));
 		goto out;
 	}
-	if (file_write_atomic(key_path, pem, strlen((char *)pem), 0600, err,
+	if (tls_file_write_atomic(key_path, pem, strlen((char *)pem), 0600, err,
 	    errlen) != 0)
 		goto out;
 	mbedtls_platform_zeroize(pem, CERTGEN_PEM_MAX);
 	if ((ret = mbedtls_x509write_crt_pem(&crt, pem, CERTGEN_PEM_MAX,
 	    mbedtls_ctr_drbg_random, &rng.drbg)) != 0)
 		goto fail_crt;
-	if (file_write_atomic(cert_path, pem, strlen((char *)pem), 0644, err,
+	if (tls_file_write_atomic(cert_path, pem, strlen((char *)pem), 0644, err,
 	    errlen) != 0)
 		goto out;
 	rc = 0;

@@ -282,6 +282,12 @@ int tls_selfsigned_create(const char *domain, const char *cert_path,
 
 #define TLS_CERTGEN_MAX_NAMES 8
 
+/* Keys generated for certificates and requests (keygen.c). */
+enum tls_key_type {
+	TLS_KEY_EC_P256,		/* ECDSA P-256: the default */
+	TLS_KEY_RSA_3072,		/* for peers that still want RSA */
+};
+
 /* What tls_certgen_create() should put in a certificate.  Unset (NULL /
  * 0) fields get the defaults of tls_selfsigned_create(). */
 struct tls_certgen {
@@ -295,6 +301,7 @@ struct tls_certgen {
 	int is_ca;			/* basicConstraints CA:TRUE, keyCertSign */
 	const char *issuer_cert_path;	/* NULL: self-signed */
 	const char *issuer_key_path;
+	enum tls_key_type key_type;	/* 0: TLS_KEY_EC_P256 */
 };
 
 /* The general form of tls_selfsigned_create(): self-signed or issued by

@@ -46,6 +46,27 @@ enum tls_id_type tls_identity_check_cert(const mbedtls_x509_crt *crt,
 /* pin.c: SHA-256 of the DER SubjectPublicKeyInfo of crt. 0 or -1. */
 int tls_pin_of_cert(const mbedtls_x509_crt *crt, uint8_t out[32]);
 
+/* identity.c: the value of an otherName SAN (san->buf of a
+ * subject_alt_names entry) of the given type (TLS_ID_SRV: SRVName,
+ * TLS_ID_XMPPADDR: id-on-xmppAddr).  0 with the span, or -1. */
+int tls_identity_othername_value(const unsigned char *p, size_t len,
+    enum tls_id_type type, const char **val, size_t *vlen);
+
+/* selfsigned.c: the subjectAltName GeneralNames of spec, written backwards
+ * ending at buf + size; *der points into buf (NULL, 0: no names). */
+struct tls_certgen;
+int tls_san_build(const struct tls_certgen *spec, unsigned char *buf,
+    size_t size, unsigned char **der, size_t *derlen);
+/* selfsigned.c: writes data to path through a temporary file in the same
+ * directory, fsync and rename, with the given mode. */
+int tls_file_write_atomic(const char *path, const unsigned char *data,
+    size_t len, unsigned mode, char *err, size_t errlen);
+
+/* keygen.c: a fresh key of the given type into an initialised pk. 0 or
+ * an mbedTLS error code. */
+int tls_key_generate(struct tls_rng *rng, mbedtls_pk_context *pk,
+    enum tls_key_type type);
+
 /* certstore.c: what tls_conn.c needs from a store. */
 struct tls_certstore;
 const mbedtls_ssl_config *tls_certstore_conf(struct tls_certstore *store,
