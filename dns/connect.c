@@ -22,6 +22,7 @@
  */
 #include "dns_internal.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,65 @@ dns_connect_start(struct dns_resolver *r, const char *domain,
 	}
 	uv_timer_init(dns_resolver_loop(r), dc->stagger);
 	dc->stagger->data = dc;
+	*out = dc;
+	return DNS_OK;
+}
+
+enum dns_error
+dns_connect_start_static(struct dns_resolver *r, const char *domain,
+    const struct sockaddr *addr, enum dns_tls_mode tls, dns_connect_cb cb, void *arg,
+    struct dns_connect **out)
+{
+	struct dns_connect *dc;
+	struct dns_candidate *c;
+
+	*out = NULL;
+	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
+		return DNS_ERR_BAD_NAME;
+	dc = calloc(1, sizeof(*dc));
+	if (dc == NULL)
+		return DNS_ERR_NOMEM;
+	dc->cands = calloc(1, sizeof(*dc->cands));
+	dc->stagger = malloc(sizeof(*dc->stagger));
+	if (dc->cands == NULL || dc->stagger == NULL) {
+		free(dc->cands);
+		free(dc->stagger);
+		free(dc);
+		return DNS_ERR_NOMEM;
+	}
+	dc->cap = 1;
+	dc->r = r;
+	dc->cb = cb;
+	dc->arg = arg;
+	dc->state = CONNECT_RESOLVING;
+	snprintf(dc->domain, sizeof(dc->domain), "%s", domain);
+	/* One candidate, no discovery: an operator's static target. */
+	c = &dc->cands[0];
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+
+		memcpy(&c->addr, in, sizeof(*in));
+		c->addrlen = sizeof(*in);
+		c->port = ntohs(in->sin_port);
+		inet_ntop(AF_INET, &in->sin_addr, c->addr_str, sizeof(c->addr_str));
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+
+		memcpy(&c->addr, in6, sizeof(*in6));
+		c->addrlen = sizeof(*in6);
+		c->port = ntohs(in6->sin6_port);
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr_str, sizeof(c->addr_str));
+	}
+	c->tls = tls;
+	c->source = DNS_SOURCE_FALLBACK;
+	snprintf(c->target, sizeof(c->target), "%s", domain);
+	dc->ncands = 1;
+	dc->disc_done = 1;
+	dc->disc_err = DNS_OK;
+	uv_timer_init(dns_resolver_loop(r), dc->stagger);
+	dc->stagger->data = dc;
+	/* Start from the loop, like discovery would. */
+	uv_timer_start(dc->stagger, connect_stagger_cb, 0, 0);
 	*out = dc;
 	return DNS_OK;
 }

@@ -244,6 +244,11 @@ typedef void (*dns_connect_cb)(struct dns_connect *dc, enum dns_error err,
  * *out, or DNS_ERR_BAD_NAME / DNS_ERR_NOMEM without calling cb. */
 enum dns_error dns_connect_start(struct dns_resolver *r, const char *domain,
     dns_connect_cb cb, void *arg, struct dns_connect **out);
+/* The same sequence with one fixed candidate instead of discovery (a
+ * partner's static `connect` target); 'domain' names it in logs. */
+enum dns_error dns_connect_start_static(struct dns_resolver *r, const char *domain,
+    const struct sockaddr *addr, enum dns_tls_mode tls, dns_connect_cb cb, void *arg,
+    struct dns_connect **out);
 /* After a success callback: try the candidates after the one handed out. */
 void dns_connect_next(struct dns_connect *dc);
 /* Stops everything (pending attempts are closed); no callback after this.

@@ -23,6 +23,7 @@
 #include "dns.h"
 #include "domain.h"
 #include "log.h"
+#include "netaddr.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlstream.h"
@@ -491,7 +492,19 @@ dialback_verify_start(struct edge *edge, const char *local, const char *remote,
 	}
 	uv_timer_init(edge->loop, &v->timer);
 	v->timer.data = v;
-	de = dns_connect_start(edge->dns, remote, dbv_on_connect, v, &v->dc);
+	/* A partner with a static target is asked there, like every other
+	 * connection to it. */
+	{
+		const struct config_partner *p = config_policy_for(edge->cfg, remote);
+		struct sockaddr_storage ss;
+		char why[128];
+
+		if (p->connect[0] != '\0' && netaddr_parse(p->connect, &ss, why, sizeof(why)) == 0)
+			de = dns_connect_start_static(edge->dns, remote, (struct sockaddr *)&ss,
+			    p->connect_direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS, dbv_on_connect, v, &v->dc);
+		else
+			de = dns_connect_start(edge->dns, remote, dbv_on_connect, v, &v->dc);
+	}
 	if (de != DNS_OK) {
 		snprintf(err, errlen, "%s", dns_error_str(de));
 		v->dc = NULL;

@@ -424,7 +424,7 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		    "the gateway's stanzas must be for remote domains" : "this server does not serve that domain");
 		return;
 	}
-	if (!gateway && !s2s_in_auth_pair_valid(s, from, to)) {
+	if (!s2s_in_auth_pair_valid(s, from, to)) {
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "that domain pair was not authenticated on this stream");
 		return;
 	}

@@ -1,8 +1,9 @@
 /*
  * s2s_out.c - an outgoing server-to-server stream, see s2s_out.h.
  *
- *   S2S_OUT_CONNECTING      DNS + TCP (dns_connect), or a TCP connect to a
- *                           configured address (gateway, partner `connect`)
+ *   S2S_OUT_CONNECTING      DNS + TCP (dns_connect), or the same sequence
+ *                           with a configured address (gateway, partner
+ *                           `connect`)
  *   S2S_OUT_WAIT_FEATURES   our header is out; the peer's header and
  *                           <stream:features/> are awaited (again after TLS
  *                           and after SASL, RFC 6120 §4.3.3)
@@ -92,7 +93,6 @@ struct s2s_out {
 
 	struct dns_connect *dc;
 	uv_tcp_t *tcp;				/* malloc'd; counted in handles_open */
-	uv_connect_t connect_req;
 	uv_timer_t timer;			/* deadline, then idle */
 	uv_timer_t keepalive;
 	int handles_open;
@@ -1020,8 +1020,9 @@ s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp
 	if (err != DNS_OK) {
 		dns_connect_free(o->dc);
 		o->dc = NULL;
-		s2s_out_fail(o, dns_error_is_timeout(err) ? "remote-server-timeout" :
-		    "remote-server-not-found", dns_error_str(err));
+		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+		    dns_error_is_timeout(err) ? "remote-server-timeout" : "remote-server-not-found",
+		    dns_error_str(err));
 		return;
 	}
 	dns_connect_free(o->dc);
@@ -1033,23 +1034,8 @@ s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp
 	s2s_out_on_tcp_ready(o);
 }
 
-static void
-s2s_out_on_connect(uv_connect_t *req, int status)
-{
-	struct s2s_out *o = req->data;
-
-	if (o->state != S2S_OUT_CONNECTING)
-		return;	/* closed meanwhile; the handle goes with it */
-	if (status != 0) {
-		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    status == UV_ETIMEDOUT ? "remote-server-timeout" : "remote-server-not-found",
-		    uv_strerror(status));
-		return;
-	}
-	s2s_out_on_tcp_ready(o);
-}
-
-/* A configured address: the gateway, or a partner's `connect`. */
+/* A configured address (the gateway, or a partner's `connect`): the same
+ * connect sequence with one candidate, so timeouts and logs are alike. */
 static int
 s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *err, size_t errlen)
 {
@@ -1060,19 +1046,10 @@ s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *
 		snprintf(err, errlen, "%s: %s", addr, why);
 		return -1;
 	}
-	o->tcp = malloc(sizeof(*o->tcp));
-	if (o->tcp == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	uv_tcp_init(o->edge->loop, o->tcp);
-	o->tcp->data = o;
-	o->handles_open++;
-	o->direct_tls = direct_tls;
-	snprintf(o->peer, sizeof(o->peer), "%s", addr);
-	o->connect_req.data = o;
-	if (uv_tcp_connect(&o->connect_req, o->tcp, (struct sockaddr *)&ss, s2s_out_on_connect) != 0) {
-		snprintf(err, errlen, "%s: connect failed", addr);
+	if (dns_connect_start_static(o->edge->dns, o->remote, (struct sockaddr *)&ss,
+	    direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS, s2s_out_on_dns_connect, o, &o->dc) != DNS_OK) {
+		o->dc = NULL;
+		snprintf(err, errlen, "%s: cannot start the connection", addr);
 		return -1;
 	}
 	return 0;
@@ -1125,6 +1102,10 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
+	if (edge->dns == NULL) {
+		snprintf(err, errlen, "no resolver");
+		goto fail;
+	}
 	if (kind == S2S_OUT_GATEWAY) {
 		if (s2s_out_connect_addr(o, cfg->gateway.address, 1, err, errlen) < 0)
 			goto fail;
@@ -1135,10 +1116,6 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		    err, errlen) < 0)
 			goto fail;
 		return o;
-	}
-	if (edge->dns == NULL) {
-		snprintf(err, errlen, "no resolver");
-		goto fail;
 	}
 	de = dns_connect_start(edge->dns, remote, s2s_out_on_dns_connect, o, &o->dc);
 	if (de != DNS_OK) {

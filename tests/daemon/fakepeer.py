@@ -152,6 +152,13 @@ class Peer:
             self.dialback_answers.append(answer)
             s.sendall(f"<db:result from='{self.domain}' to='{claimed}' type='{answer}'/>".encode())
             return
+        if el.startswith(b"<db:verify"):
+            # As the authoritative server: keys it "issued" are "goodkey".
+            key = re.search(rb">(.*)</db:verify>", el).group(1)
+            s.sendall(f"<db:verify from='{attr(el, 'to')}' to='{attr(el, 'from')}' id='{attr(el, 'id')}' "
+                      f"type='{'valid' if key == b'goodkey' else 'invalid'}'/>".encode())
+            self.log.append(f"db:verify answered for {attr(el, 'to')}")
+            return
         with self.lock:
             self.stanzas.append(el)
 

@@ -704,8 +704,9 @@ if wait_port(iport, d.proc):
     # stream xmpp-edge opens to it for nodns.example (dialback checked by
     # the gateway through the internal listener).
     t, feats, got = gateway_stream("nodns.example")
-    t.sendall(b"<message from='alice@example.com/w' to='bob@nodns.example' id='nd1'><body>x</body></message>"
-              b"<message from='alice@example.com/w' to='bob@denied.example' id='den1'><body>x</body></message>")
+    t2, _, _ = gateway_stream("denied.example")
+    t.sendall(b"<message from='alice@example.com/w' to='bob@nodns.example' id='nd1'><body>x</body></message>")
+    t2.sendall(b"<message from='alice@example.com/w' to='bob@denied.example' id='den1'><body>x</body></message>")
     got = GW_PEER.wait_stanzas(2, timeout=20)
     nd = [g for g in got if b"id='nd1'" in g]
     den = [g for g in got if b"id='den1'" in g]
@@ -719,7 +720,13 @@ if wait_port(iport, d.proc):
           GW_PEER.dialback_answers and set(GW_PEER.dialback_answers) == {"valid"}, GW_PEER.dialback_answers)
     t.sendall(b"<message from='alice@example.com' to='bob@nodns.example' type='error'/>")
     time.sleep(0.5)
+    t2.sendall(b"<message from='alice@example.com/w' to='bob@nodns.example' id='x1'/>")
+    got = read_until(t2, b"</stream:stream>")
+    check("internal.gateway_stanza_outside_its_stream_pair_refused", b"<invalid-from " in got, got)
+    ev = [e for e in d.events() if e.get("event") == "route.error_not_bounced"]
+    check("route.error_stanza_not_bounced_but_logged", len(ev) >= 1, ev)
     t.close()
+    t2.close()
 
     # Inbound: a remote server's stanzas reach the gateway.
     before = len(GW_PEER.wait_stanzas(0, timeout=0))
@@ -735,16 +742,39 @@ if wait_port(iport, d.proc):
     read_until(r, b"</stream:features>")
     r.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
     read_until(r, b"/>")
-    r.sendall(header(to="example.com", frm="remote.example"))
+    r.sendall(header(to="example.com", frm="remote.example", extra=" xmlns:db='jabber:server:dialback'"))
     read_until(r, b"<stream:features/>")
     inbound = [f"<message from='ann@remote.example/r' to='alice@example.com' id='i{i}'><body>{i}</body>"
                f"</message>".encode() for i in range(20)]
     r.sendall(b"".join(inbound))
     got = GW_PEER.wait_stanzas(before + 20, timeout=20)[before:]
     check("route.remote_to_gateway_all_delivered_in_order", got == inbound, (len(got), got[:2]))
+    # Piggybacking (XEP-0220 §2.5): partner.example authenticates on the
+    # same stream by dialback, its key confirmed by its own server (asked
+    # at its policy `connect` target), then its stanzas flow too.
+    r.sendall(b"<db:result from='partner.example' to='example.com'>goodkey</db:result>")
+    got = read_until(r, b"/>", timeout=15)
+    check("dialback.piggybacked_domain_valid",
+          b"<db:result from='example.com' to='partner.example' type='valid'/>" in got, got)
+    r.sendall(b"<message from='pat@partner.example' to='alice@example.com' id='pg1'><body>pg</body></message>")
+    got = GW_PEER.wait_stanzas(before + 21, timeout=20)[before + 20:]
+    check("route.piggybacked_domain_delivered", len(got) == 1 and b"id='pg1'" in got[0], got)
     r.sendall(b"<message from='ann@remote.example' to='bob@elsewhere.example'/>")
     got = read_until(r, b"</stream:stream>")
     check("route.remote_stanza_for_a_domain_not_ours_host_unknown", b"<host-unknown " in got, got)
+    r.close()
+    # A key the authoritative server denies ends the stream (XEP-0220 §2.3.3).
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    raw.sendall(header(to="example.com", frm="partner.example"))
+    read_until(raw, b"</stream:features>")
+    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    read_until(raw, b"/>")
+    r = tls_ctx().wrap_socket(raw, server_hostname="example.com")
+    r.sendall(header(to="example.com", frm="partner.example", extra=" xmlns:db='jabber:server:dialback'"))
+    read_until(r, b"</stream:features>")
+    r.sendall(b"<db:result from='partner.example' to='example.com'>forged</db:result>")
+    got = read_until(r, b"</stream:stream>", timeout=15)
+    check("dialback.denied_key_not_authorized", b"type='invalid'" in got and b"<not-authorized " in got, got)
     r.close()
     ev = [e.get("event") for e in d.events()]
     check("log.stream_lives_logged", all(x in ev for x in (
