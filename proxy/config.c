@@ -603,6 +603,9 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 		return cfg_fail(c, "gateway.pins", "at least one pin is required");
 	if (cfg->listen.internal_count > 0 && !cfg->gateway.enabled)
 		return cfg_fail(c, "listen.internal", "needs a gateway section (its pins authenticate the gateway)");
+	if (cfg->gateway.enabled && !cfg->dialback.enabled)
+		return cfg_fail(c, "dialback.enabled", "must be true with a gateway: xmpp-edge authenticates "
+		    "remote domains to the gateway by dialback (XEP-0220), which the gateway checks with it");
 	if (cfg->dns.cache_min_ttl_s > cfg->dns.cache_max_ttl_s)
 		return cfg_fail(c, "dns.cache_min_ttl_s", "larger than dns.cache_max_ttl_s (%d)",
 		    cfg->dns.cache_max_ttl_s);

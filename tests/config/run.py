@@ -131,6 +131,7 @@ bad = [
     ("listen-too-many", base(listen={"starttls": [f"127.0.0.1:{5000 + i}" for i in range(9)]}), "listen.starttls: at most 8 entries allowed (got 9)"),
     ("no-external-listener", base(listen={"starttls": [], "direct_tls": []}), "listen: no external listener (starttls or direct_tls)"),
     ("internal-without-gateway", base(listen={"starttls": ["127.0.0.1:5269"], "internal": ["127.0.0.1:5271"]}), "listen.internal: needs a gateway section (its pins authenticate the gateway)"),
+    ("gateway-without-dialback", base(gateway=gateway(), dialback={"enabled": False}), "dialback.enabled: must be true with a gateway: xmpp-edge authenticates remote domains to the gateway by dialback (XEP-0220), which the gateway checks with it"),
     ("gateway-no-pins", base(gateway=gateway(pins=[])), "gateway.pins: at least one pin is required"),
     ("gateway-bad-pin", base(gateway=gateway(pins=["abc"])), "gateway.pins[0]: 'abc' is not a base64 SHA-256 SPKI pin (44 characters)"),
     ("gateway-pin-wrong-length", base(gateway=gateway(pins=["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="])), "gateway.pins[0]: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==' is not a base64 SHA-256 SPKI pin (44 characters)"),
