@@ -457,15 +457,14 @@ s2s_out_flush_queue(struct s2s_out *o)
 			o->edge->stats.stanzas_delivered++;
 			free(it);
 		} else {
-			/* The stream broke under it: back at the head, so the
-			 * failure path bounces it with the rest. */
-			it->next = o->q_head;
-			o->q_head = it;
-			if (o->q_tail == NULL)
-				o->q_tail = it;
-			o->q_bytes += it->len;
-			o->q_count++;
-			s2s_out_fail(o, "remote-server-not-found", "write failed");
+			/* The stream broke under it (the failure path may have
+			 * bounced the rest already): this one goes back too. */
+			o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
+			    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
+			    "cancel", "the stream failed");
+			free(it);
+			s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+			    "remote-server-not-found", "write failed");
 			return;
 		}
 	}
