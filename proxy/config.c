@@ -601,7 +601,7 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 		return cfg_fail(c, "listen", "no external listener (starttls or direct_tls)");
 	if (cfg->gateway.enabled && cfg->gateway.pin_count == 0)
 		return cfg_fail(c, "gateway.pins", "at least one pin is required");
-	if (cfg->listen.internal_count > 0 && !cfg->gateway.enabled)
+	if (cfg->listen.internal_count + cfg->listen.internal_starttls_count > 0 && !cfg->gateway.enabled)
 		return cfg_fail(c, "listen.internal", "needs a gateway section (its pins authenticate the gateway)");
 	if (cfg->gateway.enabled && !cfg->dialback.enabled)
 		return cfg_fail(c, "dialback.enabled", "must be true with a gateway: xmpp-edge authenticates "

@@ -50,6 +50,8 @@ struct config_listen {
 	size_t direct_tls_count;
 	char internal[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];
 	size_t internal_count;
+	char internal_starttls[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];
+	size_t internal_starttls_count;
 	char control[CONFIG_PATH_MAX];	/* unix socket; "" = state_dir/control.sock */
 };
 

@@ -139,6 +139,8 @@ config_print_summary(const struct config *cfg, FILE *out)
 	print_list(out, "starttls", (char (*)[CONFIG_ADDR_MAX])cfg->listen.starttls, cfg->listen.starttls_count);
 	print_list(out, "direct_tls", (char (*)[CONFIG_ADDR_MAX])cfg->listen.direct_tls, cfg->listen.direct_tls_count);
 	print_list(out, "internal", (char (*)[CONFIG_ADDR_MAX])cfg->listen.internal, cfg->listen.internal_count);
+	print_list(out, "internal_starttls", (char (*)[CONFIG_ADDR_MAX])cfg->listen.internal_starttls,
+	    cfg->listen.internal_starttls_count);
 	fprintf(out, "  %-12s %s\n", "control", cfg->listen.control[0] ? cfg->listen.control : "STATE_DIR/control.sock");
 	if (cfg->gateway.enabled)
 		fprintf(out, "gateway: %s (%zu pin%s)\n", cfg->gateway.address, cfg->gateway.pin_count,

@@ -110,7 +110,7 @@ control_gen_finish(yajl_gen g, size_t *outlen)
 static char *
 control_status_json(struct edge *edge, size_t *outlen)
 {
-	static const char *const kinds[] = { "starttls", "direct_tls", "internal" };
+	static const char *const kinds[] = { "starttls", "direct_tls", "internal", "internal_starttls" };
 	const struct listener *l;
 	yajl_gen g;
 	size_t i;

@@ -27,6 +27,7 @@ enum listener_kind {
 	LISTENER_STARTTLS,	/* RFC 6120 s2s, TLS negotiated in-stream */
 	LISTENER_DIRECT_TLS,	/* XEP-0368 */
 	LISTENER_INTERNAL,	/* the gateway's outgoing streams */
+	LISTENER_INTERNAL_STARTTLS,	/* the same, TLS after <starttls/> */
 };
 
 struct listener {

@@ -19,6 +19,7 @@ static const char *const listener_kind_names[] = {
 	[LISTENER_STARTTLS] = "starttls",
 	[LISTENER_DIRECT_TLS] = "direct_tls",
 	[LISTENER_INTERNAL] = "internal",
+	[LISTENER_INTERNAL_STARTTLS] = "internal_starttls",
 };
 
 static void
@@ -87,6 +88,9 @@ listener_open_all(struct edge *edge, char *err, size_t errlen)
 			return -1;
 	for (i = 0; i < c->direct_tls_count; i++)
 		if (listener_open(edge, LISTENER_DIRECT_TLS, c->direct_tls[i], err, errlen) < 0)
+			return -1;
+	for (i = 0; i < c->internal_starttls_count; i++)
+		if (listener_open(edge, LISTENER_INTERNAL_STARTTLS, c->internal_starttls[i], err, errlen) < 0)
 			return -1;
 	for (i = 0; i < c->internal_count; i++)
 		if (listener_open(edge, LISTENER_INTERNAL, c->internal[i], err, errlen) < 0)

@@ -406,7 +406,7 @@ static void
 s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
-	int gateway = s->listener->kind == LISTENER_INTERNAL;
+	int gateway = s2s_in_is_internal(s);
 
 	if (router_jid_domain(&ev->from, from, sizeof(from)) < 0 ||
 	    router_jid_domain(&ev->to, to, sizeof(to)) < 0) {
@@ -447,7 +447,16 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "'from' is not a domain name");
 		return;
 	}
-	if (s->listener->kind == LISTENER_INTERNAL) {
+	if (s2s_in_is_internal(s)) {
+		if (s->tls == NULL) {
+			/* internal_starttls: nothing but the header and
+			 * <starttls/> is read before the pinned handshake. */
+			s2s_in_send_header(s);
+			s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
+			    "</starttls></stream:features>");
+			s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
+			return;
+		}
 		s2s_in_on_gateway_header(s, ev);
 		return;
 	}
@@ -518,7 +527,7 @@ s2s_in_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 	    "cipher", tls_conn_ciphersuite(s->tls), "sni", tls_conn_sni(s->tls),
 	    "client_certificate", tls_verify_status_str(r->status), NULL);
 	/* The internal link trusts nothing but the pins. */
-	if (s->listener->kind == LISTENER_INTERNAL && r->status != TLS_VERIFY_OK) {
+	if (s2s_in_is_internal(s) && r->status != TLS_VERIFY_OK) {
 		log_event(LOG_WARN, "s2s_in.gateway_refused", "peer", s->peer,
 		    "reason", tls_verify_status_str(r->status), "detail", r->detail, NULL);
 		s2s_in_close(s, "gateway key not pinned");
@@ -580,7 +589,7 @@ static int
 s2s_in_tls_begin(struct s2s_in *s)
 {
 	struct tls_conn_params params = {
-		.role = s->listener->kind == LISTENER_INTERNAL ?
+		.role = s2s_in_is_internal(s) ?
 		    TLS_ROLE_INTERNAL_SERVER : TLS_ROLE_EXTERNAL_SERVER,
 		.direct_tls = s->listener->kind == LISTENER_DIRECT_TLS,
 		.peer_addr = s->peer,
@@ -628,7 +637,6 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 	s->edge->stats.stanzas_in++;
 	if (str_eq(&ev->name, "starttls") && str_eq(&ev->ns, NS_TLS) && s->tls == NULL &&
 	    (s->state == S2S_IN_WAIT_STARTTLS || s->state == S2S_IN_WAIT_AUTH) &&
-	    s->listener->kind != LISTENER_INTERNAL &&
 	    (s->state == S2S_IN_WAIT_STARTTLS || config_policy_for(s->edge->cfg,
 	    s->remote_domain)->tls == POLICY_TLS_OPTIONAL)) {
 		s2s_in_on_starttls(s);
@@ -858,7 +866,7 @@ s2s_in_accept(struct listener *l)
 	log_event(LOG_INFO, "s2s_in.accept", "peer", s->peer, "listener", l->addr, NULL);
 	/* XEP-0368: on a Direct TLS listener the first byte is TLS; so it
 	 * is on the internal one. */
-	if (l->kind != LISTENER_STARTTLS && s2s_in_tls_begin(s) < 0) {
+	if ((l->kind == LISTENER_DIRECT_TLS || l->kind == LISTENER_INTERNAL) && s2s_in_tls_begin(s) < 0) {
 		s2s_in_close_handles(s);
 		return 0;
 	}

@@ -57,7 +57,7 @@ s2s_in_check_peer_certificate(struct s2s_in *s)
 static int
 s2s_in_is_gateway(const struct s2s_in *s)
 {
-	return s->listener->kind == LISTENER_INTERNAL;
+	return s2s_in_is_internal(s);
 }
 
 /* What the partner's policy lets this stream authenticate with. */
@@ -177,7 +177,7 @@ s2s_in_auth_established(struct s2s_in *s)
 		struct s2s_in *o;
 
 		for (o = s->edge->streams; o != NULL; o = o->next)
-			if (o->authed_domain[0] != '\0' && o->listener->kind != LISTENER_INTERNAL &&
+			if (o->authed_domain[0] != '\0' && !s2s_in_is_internal(o) &&
 			    config_policy_for(s->edge->cfg, o->authed_domain) == p)
 				n++;
 		if (n > (size_t)p->max_connections) {

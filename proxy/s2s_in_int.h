@@ -81,6 +81,12 @@ struct s2s_in {
 };
 
 /* s2s_in.c */
+/* The gateway's side (internal or internal_starttls listener). */
+static inline int
+s2s_in_is_internal(const struct s2s_in *s)
+{
+	return s->listener->kind == LISTENER_INTERNAL || s->listener->kind == LISTENER_INTERNAL_STARTTLS;
+}
 void s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next);
 int s2s_in_send(struct s2s_in *s, const char *data, size_t len);
 int s2s_in_sendstr(struct s2s_in *s, const char *str);

@@ -609,7 +609,7 @@ EDGE_CRT, EDGE_KEY = gen_cert("edge-internal", "edge.internal")  # ours on the i
 ROGUE_CRT, ROGUE_KEY = gen_cert("rogue", "gateway.internal")   # same name, other key
 if os.geteuid() == 0:
     os.chown(EDGE_KEY, 65534, 65534)
-port, iport = free_port(), free_port()
+port, iport, sport = free_port(), free_port(), free_port()
 cfg = f"{tmp}/internal.json"
 # The gateway (example.com's internal server), a fake of the test's own:
 # Direct TLS, requires our client certificate, and checks xmpp-edge's
@@ -620,7 +620,7 @@ GW_PEER = fakepeer.Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_
 # it authenticates xmpp-edge by dialback (asking xmpp-edge's external port).
 PARTNER_CRT, PARTNER_KEY = gen_ca_signed("partner", "partner.example", CA_CRT, CA_KEY)
 PARTNER_PEER = fakepeer.Peer("partner.example", PARTNER_CRT, PARTNER_KEY, "dialback", port)
-write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"]},
+write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_starttls": [f"127.0.0.1:{sport}"]},
              tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
              gateway={"address": f"127.0.0.1:{GW_PEER.port}", "pins": [spki_pin(GW_CRT)],
                       "cert": EDGE_CRT, "key": EDGE_KEY},
@@ -780,6 +780,35 @@ if wait_port(iport, d.proc):
     check("log.stream_lives_logged", all(x in ev for x in (
         "s2s_in.tls", "s2s_in.auth", "s2s_in.close", "s2s_out.connect", "s2s_out.tls", "s2s_out.auth",
         "s2s_out.established", "route.bounce", "dialback.verify_answered")), sorted(set(ev)))
+    # internal_starttls: header and <starttls/> in the clear, then the
+    # same pinned mutual TLS; nothing else is read before it.
+    def internal_starttls(crt, key, before=b""):
+        raw = socket.create_connection(("127.0.0.1", sport), timeout=5)
+        hdr = (b"<?xml version='1.0'?><stream:stream " + NS.encode() +
+               b" from='example.com' to='partner.example' version='1.0'>")
+        raw.sendall(hdr)
+        feats = read_until(raw, b"</stream:features>")
+        if before:
+            raw.sendall(before)
+            return feats, read_until(raw, b"</stream:stream>")
+        raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        read_until(raw, b"/>")
+        ctx = tls_ctx()
+        if crt:
+            ctx.load_cert_chain(crt, key)
+        try:
+            t = ctx.wrap_socket(raw, server_hostname="edge.internal")
+            t.sendall(hdr)
+            return feats, read_until(t, b"</stream:features>", timeout=3)
+        except (ssl.SSLError, OSError) as e:
+            return feats, repr(e).encode()
+    feats, got = internal_starttls(GW_CRT, GW_KEY)
+    check("internal_starttls.requires_starttls", b"<required/>" in feats and b"mechanism" not in feats, feats)
+    check("internal_starttls.pinned_gateway_offered_sasl", b"<mechanism>EXTERNAL</mechanism>" in got, got)
+    feats, got = internal_starttls(ROGUE_CRT, ROGUE_KEY)
+    check("internal_starttls.rogue_key_refused", b"stream:features" not in got, got)
+    feats, got = internal_starttls(None, None, before=b"<message from='a@example.com' to='b@partner.example'/>")
+    check("internal_starttls.stanza_before_tls_refused", b"<not-authorized " in got, got)
     for name, crt, key in [("rogue_key", ROGUE_CRT, ROGUE_KEY), ("no_client_cert", None, None)]:
         try:
             t = gateway_connect(crt, key)
