@@ -227,9 +227,12 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 {
 	struct s2s_out *o = h->data;
 
-	if ((uv_handle_t *)o->tcp == h) {
-		free(o->tcp);
-		o->tcp = NULL;
+	/* The timers are part of the struct; a TCP handle (the current one,
+	 * or one dropped for the next target) is malloc'd. */
+	if (h != (uv_handle_t *)&o->timer && h != (uv_handle_t *)&o->keepalive) {
+		if ((uv_handle_t *)o->tcp == h)
+			o->tcp = NULL;
+		free(h);
 	}
 	if (--o->handles_open > 0)
 		return;
@@ -363,6 +366,48 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "condition", condition,
 	    "reason", reason, NULL);
 	s2s_out_close(o, condition, reason);
+}
+
+/*
+ * This target failed before the stream was established: drop the
+ * connection and go on with the next candidate of the connect sequence,
+ * or fail when there is none (the sequence then reports it).  Failures
+ * of authentication itself (dialback refused) are final, not retried.
+ */
+static void
+s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
+{
+	if (o->dc == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
+	    o->state == S2S_OUT_CLOSED || o->tcp == NULL) {
+		s2s_out_fail(o, condition, reason);
+		return;
+	}
+	log_event(LOG_INFO, "s2s_out.next_target", "remote", o->remote, "peer", o->peer,
+	    "reason", reason, NULL);
+	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s: %s", o->peer, reason);
+	uv_read_stop((uv_stream_t *)o->tcp);
+	uv_close((uv_handle_t *)o->tcp, s2s_out_on_handle_closed);
+	o->tcp = NULL;
+	if (o->tls != NULL) {
+		tls_conn_free(o->tls);	/* deferred if we are inside its callback */
+		o->tls = NULL;
+	}
+	o->tls_open = 0;
+	o->pkix_ok = 0;
+	o->sasl_done = 0;
+	o->peer_has_db = 0;
+	o->stream_id[0] = '\0';
+	o->peer[0] = '\0';
+	/* A fresh parser for the next connection; the loops feeding the old
+	 * one stop on S2S_OUT_CONNECTING. */
+	xmlstream_free(o->xs);
+	o->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
+	if (o->xs == NULL) {
+		s2s_out_fail(o, "resource-constraint", "out of memory");
+		return;
+	}
+	s2s_out_enter_state(o, S2S_OUT_CONNECTING);
+	dns_connect_next(o->dc);
 }
 
 /* --- output ------------------------------------------------------------- */
@@ -569,6 +614,10 @@ s2s_out_established(struct s2s_out *o, const char *method)
 	uint64_t idle = (uint64_t)s2s_out_idle_s(o) * 1000;
 
 	o->auth_method = method;
+	if (o->dc != NULL) {
+		dns_connect_free(o->dc);
+		o->dc = NULL;
+	}
 	s2s_out_enter_state(o, S2S_OUT_ESTABLISHED);
 	log_event(LOG_INFO, "s2s_out.established", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer, "method", method,
@@ -640,7 +689,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 			return;
 		}
 		if (p->tls == POLICY_TLS_REQUIRED) {
-			s2s_out_fail(o, "remote-server-not-found", "the remote server offers no STARTTLS");
+			s2s_out_retry(o, "remote-server-not-found", "the remote server offers no STARTTLS");
 			return;
 		}
 		if (offers_tls && raw_has(&ev->raw, "<required")) {
@@ -751,7 +800,7 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 		    raw_has(&ev->raw, "not-authorized") ? "not-authorized" : "stream error";
 
 		snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
-		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+		s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
 		    "remote-server-not-found", cond);
 		return;
 	}
@@ -772,7 +821,7 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 				s2s_out_fail(o, "remote-server-not-found", "TLS setup failed");
 			return;
 		}
-		s2s_out_fail(o, "remote-server-not-found", "STARTTLS refused");
+		s2s_out_retry(o, "remote-server-not-found", "STARTTLS refused");
 		return;
 	case S2S_OUT_WAIT_SASL:
 		if (str_is(&ev->ns, NS_SASL)) {
@@ -809,7 +858,7 @@ s2s_out_drain(struct s2s_out *o)
 	enum xmlstream_event_type t;
 
 	while (o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED &&
-	    o->state != S2S_OUT_TLS_HANDSHAKE &&
+	    o->state != S2S_OUT_TLS_HANDSHAKE && o->state != S2S_OUT_CONNECTING &&
 	    (t = xmlstream_next(o->xs, &ev)) != XMLSTREAM_EV_NONE) {
 		switch (t) {
 		case XMLSTREAM_EV_STREAM_OPEN:
@@ -865,7 +914,7 @@ s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 		return;
 	}
 	if (o->kind == S2S_OUT_REMOTE && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
-		s2s_out_fail(o, "remote-server-not-found",
+		s2s_out_retry(o, "remote-server-not-found",
 		    "certificate not valid for the domain (policy require_valid_certificate)");
 		return;
 	}
@@ -880,7 +929,8 @@ s2s_out_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
 {
 	struct s2s_out *o = ud;
 
-	while (len > 0 && o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED) {
+	while (len > 0 && o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED &&
+	    o->state != S2S_OUT_CONNECTING) {
 		size_t took = xmlstream_feed(o->xs, data, len);
 
 		data += took;
@@ -908,7 +958,7 @@ s2s_out_tls_on_error(void *ud, const char *reason)
 	struct s2s_out *o = ud;
 
 	o->tls_open = 0;
-	s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+	s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
 	    "remote-server-not-found", reason);
 }
 
@@ -969,11 +1019,13 @@ s2s_out_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		if (o->tls != NULL && nread == UV_EOF)
 			tls_conn_eof(o->tls);
+		if ((uv_stream_t *)o->tcp != stream)
+			return;	/* the EOF already moved us to the next target */
 		if (o->state == S2S_OUT_ESTABLISHED)
 			s2s_out_close(o, cond, nread == UV_EOF ? "peer closed the connection" :
 			    uv_strerror((int)nread));
 		else
-			s2s_out_fail(o, cond, nread == UV_EOF ? "peer closed the connection" :
+			s2s_out_retry(o, cond, nread == UV_EOF ? "peer closed the connection" :
 			    uv_strerror((int)nread));
 		return;
 	}
@@ -1017,15 +1069,21 @@ s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp
 
 	(void)dc;
 	if (err != DNS_OK) {
+		char reason[sizeof(o->fail_reason) + 64];
+
 		dns_connect_free(o->dc);
 		o->dc = NULL;
+		/* After a target failed beyond TCP, say how it failed. */
+		snprintf(reason, sizeof(reason), "%s%s%s", dns_error_str(err),
+		    o->fail_reason[0] ? "; last target: " : "", o->fail_reason);
 		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
 		    dns_error_is_timeout(err) ? "remote-server-timeout" : "remote-server-not-found",
-		    dns_error_str(err));
+		    reason);
 		return;
 	}
-	dns_connect_free(o->dc);
-	o->dc = NULL;
+	/* The sequence is kept until the stream is established: a target
+	 * whose TLS or stream fails makes way for the next (RFC 6120
+	 * §3.2.1, XEP-0368 §3). */
 	o->tcp = tcp;
 	o->handles_open++;
 	snprintf(o->peer, sizeof(o->peer), "%s:%u", cand->addr_str, cand->port);

@@ -620,13 +620,29 @@ GW_PEER = fakepeer.Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_
 # it authenticates xmpp-edge by dialback (asking xmpp-edge's external port).
 PARTNER_CRT, PARTNER_KEY = gen_ca_signed("partner", "partner.example", CA_CRT, CA_KEY)
 PARTNER_PEER = fakepeer.Peer("partner.example", PARTNER_CRT, PARTNER_KEY, "dialback", port)
+# A server that accepts and hangs up at once: the outgoing stream gives up
+# on that target, tries the next (there is none) and bounces.
+closer = socket.socket()
+closer.bind(("127.0.0.1", 0))
+closer.listen(8)
+
+
+def close_all():
+    while True:
+        try:
+            c, _ = closer.accept()
+            c.close()
+        except OSError:
+            return
+threading.Thread(target=close_all, daemon=True).start()
 write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_starttls": [f"127.0.0.1:{sport}"]},
              tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
              gateway={"address": f"127.0.0.1:{GW_PEER.port}", "pins": [spki_pin(GW_CRT)],
                       "cert": EDGE_CRT, "key": EDGE_KEY},
              policy={"partners": {"partner.example": {"connect": f"127.0.0.1:{PARTNER_PEER.port}"},
                                   "remote.example": {"connect": f"127.0.0.1:{REMOTE_PEER.port}"},
-                                  "denied.example": {"allow": False}}},
+                                  "denied.example": {"allow": False},
+                                  "closer.example": {"connect": f"127.0.0.1:{closer.getsockname()[1]}"}}},
              limits={"route_queue_bytes": 65536, "send_queue_bytes": 65536})
 d = Daemon(["-c", cfg], "internal")
 
@@ -720,6 +736,13 @@ if wait_port(iport, d.proc):
           GW_PEER.dialback_answers and set(GW_PEER.dialback_answers) == {"valid"}, GW_PEER.dialback_answers)
     t.sendall(b"<message from='alice@example.com' to='bob@nodns.example' type='error'/>")
     time.sleep(0.5)
+    t3, _, _ = gateway_stream("closer.example")
+    t3.sendall(b"<message from='alice@example.com/w' to='bob@closer.example' id='cl1'><body>x</body></message>")
+    got = [g for g in GW_PEER.wait_stanzas(3, timeout=20) if b"id='cl1'" in g]
+    check("s2s_out.target_hanging_up_bounced_with_reason",
+          len(got) == 1 and b"<remote-server-" in got[0] and b"last target" in got[0] and
+          b"peer closed the connection" in got[0], got)
+    t3.close()
     t2.sendall(b"<message from='alice@example.com/w' to='bob@nodns.example' id='x1'/>")
     got = read_until(t2, b"</stream:stream>")
     check("internal.gateway_stanza_outside_its_stream_pair_refused", b"<invalid-from " in got, got)
