@@ -111,3 +111,23 @@ listener_close_all(struct edge *edge)
 	}
 	edge->listeners = NULL;
 }
+
+size_t
+listener_close_external(struct edge *edge)
+{
+	struct listener **lp = &edge->listeners, *l;
+	size_t n = 0;
+
+	while ((l = *lp) != NULL) {
+		if (l->kind == LISTENER_INTERNAL) {
+			lp = &l->next;
+			continue;
+		}
+		*lp = l->next;
+		log_event(LOG_INFO, "listener.stop", "kind", listener_kind_names[l->kind],
+		    "addr", l->addr, "reason", "drain", NULL);
+		uv_close((uv_handle_t *)&l->tcp, listener_on_closed);
+		n++;
+	}
+	return n;
+}
