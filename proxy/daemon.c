@@ -535,6 +535,7 @@ done:
 		log_event(LOG_WARN, "daemon.loop_not_empty", NULL);
 	metrics_observe_remove();
 	stream_info_forget_all(&edge);
+	listener_free_drained(&edge);
 	if (edge.certs != NULL)
 		tls_certstore_unref(edge.certs);
 	config_free(edge.cfg);

@@ -84,6 +84,7 @@ struct edge {
 	time_t started;
 
 	struct listener *listeners;	/* owned list */
+	struct listener *drained_listeners;	/* closed by drain, freed at exit */
 	struct s2s_in *streams;		/* owned list of live inbound streams */
 	size_t stream_count;
 	struct s2s_out *out_streams;	/* owned list of outgoing streams */
@@ -141,6 +142,8 @@ void listener_close_all(struct edge *edge);
 /* Closes the external listeners (starttls, direct_tls) only: `drain`.
  * Returns how many were closed. */
 size_t listener_close_external(struct edge *edge);
+/* Frees the listeners drain closed (after the loop has run empty). */
+void listener_free_drained(struct edge *edge);
 
 /* control.c */
 int control_open(struct edge *edge, char *err, size_t errlen);

@@ -126,8 +126,24 @@ listener_close_external(struct edge *edge)
 		*lp = l->next;
 		log_event(LOG_INFO, "listener.stop", "kind", listener_kind_names[l->kind],
 		    "addr", l->addr, "reason", "drain", NULL);
-		uv_close((uv_handle_t *)&l->tcp, listener_on_closed);
+		/* Streams accepted on it keep a pointer to it (s->listener)
+		 * and live on: it is only freed when the daemon exits. */
+		uv_close((uv_handle_t *)&l->tcp, NULL);
+		l->next = edge->drained_listeners;
+		edge->drained_listeners = l;
 		n++;
 	}
 	return n;
+}
+
+void
+listener_free_drained(struct edge *edge)
+{
+	struct listener *l, *next;
+
+	for (l = edge->drained_listeners; l != NULL; l = next) {
+		next = l->next;
+		free(l);
+	}
+	edge->drained_listeners = NULL;
 }

@@ -505,9 +505,13 @@ probe_on_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
 	}
 	p->candidates++;
 	snprintf(p->peer, sizeof(p->peer), "%s:%u", cand->addr_str, cand->port);
-	fprintf(p->out, "\ncandidate %d: %s (%s %s, %s)%s\n", p->candidates, p->peer,
-	    dns_source_name(cand->source), cand->target, dns_tls_mode_name(cand->tls),
-	    p->decided ? "" : "  <- the one the daemon would use");
+	if (p->policy->connect[0] != '\0')
+		fprintf(p->out, "\ncandidate %d: %s (partner connect target, %s)%s\n", p->candidates,
+		    p->peer, dns_tls_mode_name(cand->tls), p->decided ? "" : "  <- the one the daemon would use");
+	else
+		fprintf(p->out, "\ncandidate %d: %s (%s %s, %s)%s\n", p->candidates, p->peer,
+		    dns_source_name(cand->source), cand->target, dns_tls_mode_name(cand->tls),
+		    p->decided ? "" : "  <- the one the daemon would use");
 	p->tcp = tcp;
 	tcp->data = p;
 	p->direct_tls = cand->tls == DNS_TLS_DIRECT;
