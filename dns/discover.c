@@ -142,6 +142,8 @@ discover_finish(struct dns_discovery *d, enum dns_error err)
 
 	if (d->emitted > 0)
 		err = DNS_OK;
+	if (err != DNS_OK)
+		dns_resolver_counters(d->r)->lookup_failures++;
 	discover_enter_state(d, DISCOVER_DONE);
 	snprintf(n, sizeof(n), "%zu", d->emitted);
 	log_event(err == DNS_OK ? LOG_DEBUG : LOG_INFO, "dns.discover.done",
@@ -472,6 +474,7 @@ dns_discover_start(struct dns_resolver *r, const char *domain,
 		}
 	}
 	d->srv_pending = 2;
+	dns_resolver_counters(r)->lookups++;
 	log_event(LOG_DEBUG, "dns.discover.start", "domain", d->domain, NULL);
 	*out = d;
 	return DNS_OK;

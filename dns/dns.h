@@ -199,6 +199,20 @@ int dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg,
  * first; do not call it from inside a dns callback. */
 void dns_resolver_free(struct dns_resolver *r);
 
+/* What the resolver did since it was created (the metrics endpoint).
+ * A lookup is one discovery of a remote domain (SRV, then addresses); it
+ * fails when it ends without a candidate.  Queries are the raw SRV, A and
+ * AAAA questions, answered from the cache or sent to a DNS server. */
+struct dns_stats {
+	uint64_t lookups;
+	uint64_t lookup_failures;
+	uint64_t queries_sent;
+	uint64_t queries_cached;
+	uint64_t query_failures;	/* timeouts, SERVFAIL, ... (not NXDOMAIN/NODATA) */
+};
+
+void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out);
+
 /* --- discovery (discover.c) ---------------------------------------------- */
 
 struct dns_discovery;

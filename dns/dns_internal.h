@@ -154,5 +154,7 @@ void dns_query_cancel(struct dns_query *q);
 const struct dns_config *dns_resolver_config(const struct dns_resolver *r);
 uv_loop_t *dns_resolver_loop(const struct dns_resolver *r);
 struct dns_rng *dns_resolver_rng(struct dns_resolver *r);
+/* The counters of r, for discover.c (dns_resolver_stats reads them). */
+struct dns_stats *dns_resolver_counters(struct dns_resolver *r);
 
 #endif

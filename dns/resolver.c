@@ -73,6 +73,7 @@ struct dns_resolver {
 	 * callbacks must wait for the loop. */
 	int submitting;
 	int closing;
+	struct dns_stats stats;
 };
 
 static void
@@ -447,6 +448,8 @@ ares_cb(void *arg, ares_status_t status, size_t timeouts,
 		return;
 	}
 	err = answer_parse(r, q, status, rec, &set);
+	if (err != DNS_OK && err != DNS_ERR_NXDOMAIN && err != DNS_ERR_NODATA)
+		r->stats.query_failures++;
 	if (r->submitting) {
 		ready_push(r, q, err, set);
 		return;
@@ -479,11 +482,13 @@ dns_resolver_query(struct dns_resolver *r, const char *name,
 	    (set = dns_cache_get(r->cache, name, type, uv_now(r->loop))) != NULL) {
 		log_event(LOG_DEBUG, "dns.query.cached", "name", name,
 		    "type", dns_rrtype_name(type), NULL);
+		r->stats.queries_cached++;
 		ready_push(r, q, set->status, set);
 		return q;
 	}
 	log_event(LOG_DEBUG, "dns.query", "name", name, "type",
 	    dns_rrtype_name(type), NULL);
+	r->stats.queries_sent++;
 	r->submitting++;
 	q->in_ares = 1;
 	st = ares_query_dnsrec(r->channel, name, ARES_CLASS_IN,
@@ -522,6 +527,18 @@ struct dns_rng *
 dns_resolver_rng(struct dns_resolver *r)
 {
 	return &r->rng;
+}
+
+struct dns_stats *
+dns_resolver_counters(struct dns_resolver *r)
+{
+	return &r->stats;
+}
+
+void
+dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out)
+{
+	*out = r->stats;
 }
 
 int

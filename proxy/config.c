@@ -16,8 +16,10 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -571,6 +573,22 @@ cfg_check_policy(struct cfg_ctx *c, struct config *cfg)
 	return 0;
 }
 
+/* 1 if addr (already parsed by the schema) is 127.0.0.0/8 or ::1. */
+static int
+cfg_addr_is_loopback(const char *addr)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+	struct sockaddr_storage ss;
+	char why[128];
+
+	if (netaddr_parse(addr, &ss, why, sizeof(why)) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	return ss.ss_family == AF_INET6 &&
+	    memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr, v6_loopback, 16) == 0;
+}
+
 /* Cross-key rules that no single row of the schema can say. */
 static int
 cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
@@ -616,6 +634,10 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 		return cfg_fail(c, "state_dir", "must be an absolute path");
 	if (cfg->user[0] == '\0')
 		return cfg_fail(c, "user", "must not be empty");
+	if (cfg->metrics.listen[0] != '\0' && !cfg_addr_is_loopback(cfg->metrics.listen))
+		return cfg_fail(c, "metrics.listen", "'%s' is not a loopback address (127.0.0.0/8 or [::1]): "
+		    "the endpoint has no authentication; scrape it through a local agent or an SSH tunnel",
+		    cfg->metrics.listen);
 	return cfg_check_policy(c, cfg);
 }
 

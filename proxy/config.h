@@ -72,6 +72,11 @@ struct config_tls {
 };
 
 
+/* The Prometheus endpoint (metrics.c). */
+struct config_metrics {
+	char listen[CONFIG_ADDR_MAX];	/* "" = off; loopback only */
+};
+
 struct config_dialback {
 	int enabled;
 	char secret_file[CONFIG_PATH_MAX];
@@ -164,6 +169,7 @@ struct config {
 	struct config_policy policy;
 	struct config_limits limits;
 	struct config_log log;
+	struct config_metrics metrics;
 	/*
 	 * What loaded but deserves the operator's eye (plaintext allowed, a
 	 * setting that can never take effect, ...), each "SOURCE: key.path:

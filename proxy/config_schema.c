@@ -243,6 +243,15 @@ static const struct cfg_key log_keys[] = {
 	END
 };
 
+static const struct cfg_key metrics_keys[] = {
+	{ .name = "listen", .type = CFG_ADDR, .offset = OFF(struct config_metrics, listen),
+	  .size = CONFIG_ADDR_MAX, .def = "",
+	  .help = "Prometheus text endpoint (GET /metrics), a loopback \"IP:port\" such as "
+	    "\"127.0.0.1:9269\"; empty means off.  It has no authentication: other "
+	    "addresses are refused.  Applies at the next restart." },
+	END
+};
+
 const struct cfg_key config_schema_root[] = {
 	{ .name = "user", .type = CFG_STRING, .offset = OFF(struct config, user),
 	  .size = CONFIG_USER_MAX, .def = "nobody",
@@ -274,5 +283,7 @@ const struct cfg_key config_schema_root[] = {
 	  .children = limits_keys, .help = "Resource limits." },
 	{ .name = "log", .type = CFG_OBJECT, .offset = OFF(struct config, log),
 	  .children = log_keys, .help = "Logging (JSON lines to stderr)." },
+	{ .name = "metrics", .type = CFG_OBJECT, .offset = OFF(struct config, metrics),
+	  .children = metrics_keys, .help = "Metrics for Prometheus." },
 	END
 };

@@ -9,6 +9,9 @@
  *   reload\n   ->  {"result": "applied"} or {"result": "failed", "error": ...}
  *                  (configuration, certificates and pins, as SIGHUP;
  *                  what the `xmpp-edge cert` commands send)
+ *   streams\n  ->  {"streams": [...]}: every live stream (stream_info.c)
+ *   drain\n    ->  {"result": "applied", "listeners_closed": N, "streams": N}:
+ *                  the external listeners close, live streams go on
  *
  * The socket is created with umask 0117 (0660) by the daemon after it
  * dropped privileges, so it belongs to the service user and group; a
@@ -33,7 +36,9 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "dns.h"
 #include "log.h"
+#include "stream_info.h"
 #include "version.h"
 
 #define CONTROL_REQUEST_MAX 256
@@ -107,6 +112,35 @@ control_gen_finish(yajl_gen g, size_t *outlen)
 	return out;
 }
 
+/* The counters taken from log events and the resolver (metrics.c). */
+static void
+control_status_events(struct edge *edge, yajl_gen g)
+{
+	const struct edge_event_counts *ev = &edge->events;
+	struct dns_stats ds;
+	size_t i;
+
+	gen_kv_int(g, "tls_handshakes_in", (long long)ev->tls_handshakes_in);
+	gen_kv_int(g, "tls_handshakes_out", (long long)ev->tls_handshakes_out);
+	gen_kv_int(g, "tls_handshakes_dialback_verify", (long long)ev->tls_handshakes_verify);
+	memset(&ds, 0, sizeof(ds));
+	if (edge->dns != NULL)
+		dns_resolver_stats(edge->dns, &ds);
+	gen_kv_int(g, "dns_lookups", (long long)ds.lookups);
+	gen_kv_int(g, "dns_lookup_failures", (long long)ds.lookup_failures);
+	yajl_gen_string(g, (const unsigned char *)"auth", 4);
+	yajl_gen_array_open(g);
+	for (i = 0; i < ev->nauth; i++) {
+		yajl_gen_map_open(g);
+		gen_kv_str(g, "direction", ev->auth[i].direction);
+		gen_kv_str(g, "method", ev->auth[i].method);
+		gen_kv_str(g, "result", ev->auth[i].result);
+		gen_kv_int(g, "count", (long long)ev->auth[i].n);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+}
+
 static char *
 control_status_json(struct edge *edge, size_t *outlen)
 {
@@ -139,6 +173,8 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "errors_not_bounced", (long long)edge->stats.stanzas_unbounceable);
 	gen_kv_int(g, "reads_paused", (long long)edge->stats.reads_paused);
 	gen_kv_int(g, "dialback_verify_answered", (long long)edge->stats.dialback_verify_answered);
+	gen_kv_int(g, "draining", edge->draining);
+	control_status_events(edge, g);
 	yajl_gen_string(g, (const unsigned char *)"gateway", 7);
 	yajl_gen_map_open(g);
 	gen_kv_str(g, "state", edge->gateway_state);
@@ -159,6 +195,40 @@ control_status_json(struct edge *edge, size_t *outlen)
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
+	yajl_gen_string(g, (const unsigned char *)"stream_list", 11);
+	stream_info_gen_list(edge, g);
+	yajl_gen_map_close(g);
+	return control_gen_finish(g, outlen);
+}
+
+static char *
+control_streams_json(struct edge *edge, size_t *outlen)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+
+	if (g == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	yajl_gen_string(g, (const unsigned char *)"streams", 7);
+	stream_info_gen_list(edge, g);
+	yajl_gen_map_close(g);
+	return control_gen_finish(g, outlen);
+}
+
+static char *
+control_drain_json(struct edge *edge, size_t *outlen)
+{
+	size_t closed = edge_drain(edge);
+	yajl_gen g = yajl_gen_alloc(NULL);
+
+	if (g == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_kv_str(g, "result", edge->shutting_down ? "failed" : "applied");
+	if (edge->shutting_down)
+		gen_kv_str(g, "error", "the daemon is shutting down");
+	gen_kv_int(g, "listeners_closed", (long long)closed);
+	gen_kv_int(g, "streams", (long long)(edge->stream_count + edge->out_stream_count));
 	yajl_gen_map_close(g);
 	return control_gen_finish(g, outlen);
 }
@@ -223,6 +293,10 @@ control_dispatch(struct control_client *c)
 
 	if (strcmp(c->req, "status") == 0) {
 		out = control_status_json(c->edge, &len);
+	} else if (strcmp(c->req, "streams") == 0) {
+		out = control_streams_json(c->edge, &len);
+	} else if (strcmp(c->req, "drain") == 0) {
+		out = control_drain_json(c->edge, &len);
 	} else if (strcmp(c->req, "reload") == 0) {
 		char err[CONFIG_ERR_MAX];
 		int ok = edge_reload(c->edge, err, sizeof(err)) == 0;

@@ -28,6 +28,8 @@
 #include "s2s_out.h"
 #include "dns.h"
 #include "gateway_link.h"
+#include "metrics.h"
+#include "stream_info.h"
 #include "gateway_pins.h"
 #include "log.h"
 #include "s2s_in.h"
@@ -179,6 +181,7 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	daemon_close_handle((uv_handle_t *)&edge->sig_int);
 	daemon_close_handle((uv_handle_t *)&edge->sig_hup);
 	control_close(edge);
+	metrics_close(edge);
 }
 
 void
@@ -211,6 +214,22 @@ edge_shutdown(struct edge *edge, const char *why)
 				s2s_out_shutdown(o);
 		}
 	uv_timer_start(&edge->shutdown_timer, daemon_on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
+}
+
+size_t
+edge_drain(struct edge *edge)
+{
+	size_t n;
+	char count[24], live[24];
+
+	if (edge->draining || edge->shutting_down)
+		return 0;
+	edge->draining = 1;
+	n = listener_close_external(edge);
+	snprintf(count, sizeof(count), "%zu", n);
+	snprintf(live, sizeof(live), "%zu", edge->stream_count + edge->out_stream_count);
+	log_event(LOG_INFO, "daemon.drain", "listeners_closed", count, "streams", live, NULL);
+	return n;
 }
 
 /* The TLS certificate store for cfg: hosted domains' certificates (SNI),
@@ -366,15 +385,17 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 		edge->gateway_check = NULL;
 	}
 	if (memcmp(&next->listen, &edge->cfg->listen, sizeof(next->listen)) != 0 ||
+	    memcmp(&next->metrics, &edge->cfg->metrics, sizeof(next->metrics)) != 0 ||
 	    memcmp(&next->dns, &edge->cfg->dns, sizeof(next->dns)) != 0 ||
 	    strcmp(next->user, edge->cfg->user) != 0 ||
 	    strcmp(next->state_dir, edge->cfg->state_dir) != 0)
 		log_event(LOG_WARN, "config.reload_partial",
-		    "reason", "listen, dns, user and state_dir changes take effect at the next restart", NULL);
+		    "reason", "listen, metrics, dns, user and state_dir changes take effect at the next restart", NULL);
 	/* Keep what cannot change without a restart (the resolver was made
 	 * from dns, the sockets from listen). */
 	next->listen = edge->cfg->listen;
 	next->dns = edge->cfg->dns;
+	next->metrics = edge->cfg->metrics;
 	memcpy(next->user, edge->cfg->user, sizeof(next->user));
 	memcpy(next->state_dir, edge->cfg->state_dir, sizeof(next->state_dir));
 	config_free(edge->cfg);
@@ -421,6 +442,8 @@ edge_run(const char *config_path, const char *state_dir)
 	}
 	edge.loop = &loop;
 	edge.config_path = config_path;
+	/* Counters and stream start times come from log events. */
+	metrics_observe_install(&edge);
 	edge.started = time(NULL);
 	log_event(LOG_INFO, "daemon.start", "version", XMPP_EDGE_VERSION,
 	    "config", config_path ? config_path : "(embedded default)", NULL);
@@ -469,6 +492,10 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
+	if (metrics_open(&edge, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
+		goto done;
+	}
 	if (daemon_drop_privileges(&id, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
@@ -501,10 +528,14 @@ done:
 	/* On a failed start some handles may be open: close and drain. */
 	listener_close_all(&edge);
 	control_close(&edge);
+	metrics_close(&edge);
 	uv_walk(&loop, daemon_close_walk, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)
 		log_event(LOG_WARN, "daemon.loop_not_empty", NULL);
+	metrics_observe_remove();
+	stream_info_forget_all(&edge);
+	listener_free_drained(&edge);
 	if (edge.certs != NULL)
 		tls_certstore_unref(edge.certs);
 	config_free(edge.cfg);

@@ -53,6 +53,29 @@ struct edge_stats {
 	uint64_t reads_paused;		/* backpressure: a source stopped */
 };
 
+/* Counted from log events (metrics.c's observer), by their fields. */
+#define EDGE_AUTH_COUNTS_MAX 48
+#define EDGE_AUTH_WORD_MAX 24
+struct edge_auth_count {
+	char direction[4];		/* "in", "out" */
+	char method[EDGE_AUTH_WORD_MAX];
+	char result[EDGE_AUTH_WORD_MAX];
+	uint64_t n;
+};
+
+struct edge_event_counts {
+	uint64_t tls_handshakes_in, tls_handshakes_out, tls_handshakes_verify;
+	uint64_t tls_failures_in, tls_failures_out;
+	uint64_t dialback_verify_started, dialback_verify_valid, dialback_verify_invalid,
+	    dialback_verify_error;
+	struct edge_auth_count auth[EDGE_AUTH_COUNTS_MAX];
+	size_t nauth;
+	uint64_t auth_dropped;		/* combinations past the table */
+};
+
+struct metrics_server;
+struct stream_births;
+
 struct edge {
 	uv_loop_t *loop;
 	struct config *cfg;		/* owned; replaced on SIGHUP */
@@ -62,6 +85,7 @@ struct edge {
 	time_t started;
 
 	struct listener *listeners;	/* owned list */
+	struct listener *drained_listeners;	/* closed by drain, freed at exit */
 	struct s2s_in *streams;		/* owned list of live inbound streams */
 	size_t stream_count;
 	struct s2s_out *out_streams;	/* owned list of outgoing streams */
@@ -78,6 +102,13 @@ struct edge {
 	int64_t shutting_down_since;	/* uv_now() at the start */
 
 	struct edge_stats stats;
+	struct edge_event_counts events;
+
+	/* `xmpp-edge drain`: the external listeners are closed, live
+	 * streams go on; until the next restart. */
+	int draining;
+	struct metrics_server *metrics;	/* metrics.listen, or NULL */
+	struct stream_births *births;	/* stream_info.c */
 
 	/* The last check of the link to the gateway (gateway_link.c). */
 	struct gateway_link *gateway_check;	/* running, or NULL */
@@ -100,10 +131,20 @@ struct tls_certstore *edge_certstore_load(const struct config *cfg, char *err, s
 int edge_reload(struct edge *edge, char *err, size_t errlen);
 /* Starts the graceful shutdown (SIGTERM, SIGINT, control "stop"). */
 void edge_shutdown(struct edge *edge, const char *why);
+/* `xmpp-edge drain`: closes the external listeners, so no new remote
+ * server connects, while live streams (both directions) go on and the
+ * internal listener stays open for the gateway.  Until the next restart;
+ * returns how many listeners were closed (0 when already draining). */
+size_t edge_drain(struct edge *edge);
 
 /* listener.c */
 int listener_open_all(struct edge *edge, char *err, size_t errlen);
 void listener_close_all(struct edge *edge);
+/* Closes the external listeners (starttls, direct_tls) only: `drain`.
+ * Returns how many were closed. */
+size_t listener_close_external(struct edge *edge);
+/* Frees the listeners drain closed (after the loop has run empty). */
+void listener_free_drained(struct edge *edge);
 
 /* control.c */
 int control_open(struct edge *edge, char *err, size_t errlen);

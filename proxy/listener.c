@@ -115,3 +115,39 @@ listener_close_all(struct edge *edge)
 	}
 	edge->listeners = NULL;
 }
+
+size_t
+listener_close_external(struct edge *edge)
+{
+	struct listener **lp = &edge->listeners, *l;
+	size_t n = 0;
+
+	while ((l = *lp) != NULL) {
+		if (l->kind == LISTENER_INTERNAL) {
+			lp = &l->next;
+			continue;
+		}
+		*lp = l->next;
+		log_event(LOG_INFO, "listener.stop", "kind", listener_kind_names[l->kind],
+		    "addr", l->addr, "reason", "drain", NULL);
+		/* Streams accepted on it keep a pointer to it (s->listener)
+		 * and live on: it is only freed when the daemon exits. */
+		uv_close((uv_handle_t *)&l->tcp, NULL);
+		l->next = edge->drained_listeners;
+		edge->drained_listeners = l;
+		n++;
+	}
+	return n;
+}
+
+void
+listener_free_drained(struct edge *edge)
+{
+	struct listener *l, *next;
+
+	for (l = edge->drained_listeners; l != NULL; l = next) {
+		next = l->next;
+		free(l);
+	}
+	edge->drained_listeners = NULL;
+}

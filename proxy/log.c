@@ -23,6 +23,18 @@ static struct {
 	int json;
 } log_conf = { LOG_INFO, 1 };
 
+static struct {
+	log_observer_fn fn;
+	void *arg;
+} log_observer;
+
+void
+log_set_observer(log_observer_fn fn, void *arg)
+{
+	log_observer.fn = fn;
+	log_observer.arg = arg;
+}
+
 static const char *const level_names[] = {
 	[LOG_DEBUG] = "debug",
 	[LOG_INFO] = "info",
@@ -184,6 +196,13 @@ log_eventv(enum log_level level, const char *event, va_list ap)
 {
 	char when[40];
 
+	if (log_observer.fn != NULL) {
+		va_list copy;
+
+		va_copy(copy, ap);
+		log_observer.fn(log_observer.arg, level, event, copy);
+		va_end(copy);
+	}
 	if (level < log_conf.min_level)
 		return;
 	log_time(when, sizeof(when));

@@ -41,4 +41,17 @@ void log_event(enum log_level level, const char *event, ...)
     __attribute__((sentinel));
 void log_eventv(enum log_level level, const char *event, va_list ap);
 
+/*
+ * One observer sees every event, whatever the level, before it is
+ * filtered and written: the metrics module (metrics.c) counts the events
+ * operators already alert on ("s2s_in.auth" by method and result, ...),
+ * so the counters and the logs can never disagree and the data path
+ * needs no counter of its own.  ap is the key/value list after 'event';
+ * the observer reads it with va_arg and must not keep pointers from it.
+ * NULL removes the observer.  Set from the loop's thread only.
+ */
+typedef void (*log_observer_fn)(void *arg, enum log_level level, const char *event,
+    va_list ap);
+void log_set_observer(log_observer_fn fn, void *arg);
+
 #endif

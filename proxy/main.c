@@ -3,10 +3,13 @@
  *
  *   xmpp-edge run     [-c FILE] [--state-dir DIR]   the daemon
  *   xmpp-edge check   [-c FILE]                     validate, print summary
- *   xmpp-edge status  [-c FILE | --socket PATH] [--quiet]
+ *   xmpp-edge status  [-c FILE | --socket PATH] [--json] [--quiet]
+ *   xmpp-edge streams [-c FILE | --socket PATH] [--json]   live streams (status_cli.c)
+ *   xmpp-edge drain   [-c FILE | --socket PATH]   close the external listeners
  *   xmpp-edge resolve [-c FILE] [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
  *   xmpp-edge cert status|rotate|pin|selfsign|csr ...  certificates (cert_cli.c)
  *   xmpp-edge probe gateway [-c FILE]              the internal link, outbound
+ *   xmpp-edge probe DOMAIN [-c FILE] [--from D]    federation with DOMAIN (probe.c)
  *   xmpp-edge import sfb --partners F [--gateway F] [-o F] [--secret-out F]
  *                                                   Skype for Business / Lync
  *                                                   XMPP settings -> policy (import_sfb.c)
@@ -35,6 +38,8 @@
 #include "gateway_link.h"
 #include "import_sfb.h"
 #include "log.h"
+#include "probe.h"
+#include "status_cli.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
@@ -43,7 +48,9 @@ struct cli_opts {
 	const char *config;
 	const char *state_dir;
 	const char *socket;
+	const char *from;
 	int quiet;
+	int json;
 	const char *topic;
 };
 
@@ -57,8 +64,16 @@ usage(FILE *out)
 	    "  run [-c FILE] [--state-dir DIR]   run the proxy (no -c: embedded demo\n"
 	    "                                    configuration, loopback only)\n"
 	    "  check [-c FILE]                   validate a configuration and summarise it\n"
-	    "  status [-c FILE | --socket PATH] [--quiet]\n"
-	    "                                    ask the running daemon for its state\n"
+	    "  status [-c FILE | --socket PATH] [--json] [--quiet]\n"
+	    "                                    the running daemon: uptime, listeners, gateway\n"
+	    "                                    link, counters and every live stream (pairs,\n"
+	    "                                    state, auth, peer, TLS, stanzas, queue, bytes,\n"
+	    "                                    age); exit 0 if it is running\n"
+	    "  streams [-c FILE | --socket PATH] [--json]\n"
+	    "                                    only the table of live streams\n"
+	    "  drain [-c FILE | --socket PATH]   stop accepting remote servers (the external\n"
+	    "                                    listeners close; live streams and the internal\n"
+	    "                                    listener go on) until the next restart\n"
 	    "  resolve [-c FILE] [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
@@ -90,6 +105,13 @@ usage(FILE *out)
 	    "                                    names (--new-key: generate KEY.pem, 0600)\n"
 	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
 	    "                                    to gateway.address, then a stream header\n"
+	    "  probe DOMAIN [-c FILE] [--from HOSTED]\n"
+	    "                                    connect to DOMAIN as the daemon would (DNS or\n"
+	    "                                    the partner's connect, STARTTLS or Direct TLS,\n"
+	    "                                    our certificate): its certificate chain, the\n"
+	    "                                    RFC 6125 verdict, its features, and whether\n"
+	    "                                    federation would work under the policy (exit\n"
+	    "                                    0) or not (exit 1, with the reason)\n"
 	    "  import sfb --partners PARTNERS.json [--gateway GATEWAY.json] [-o OUT.json]\n"
 	    "             [--secret-out FILE]    the XMPP federation settings of Skype for\n"
 	    "                                    Business / Lync (ConvertTo-Json of\n"
@@ -118,6 +140,12 @@ parse_opts(const char *cmd, int argc, char **argv, const char *allowed, struct c
 			slot = &o->state_dir, name = "--state-dir";
 		else if (strcmp(a, "--socket") == 0 && strchr(allowed, 's'))
 			slot = &o->socket, name = "--socket";
+		else if (strcmp(a, "--from") == 0 && strchr(allowed, 'f'))
+			slot = &o->from, name = "--from";
+		else if (strcmp(a, "--json") == 0 && strchr(allowed, 'j')) {
+			o->json = 1;
+			continue;
+		}
 		else if ((strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) && strchr(allowed, 'q')) {
 			o->quiet = 1;
 			continue;
@@ -249,6 +277,25 @@ done:
 	return ps.rc;
 }
 
+/* `probe DOMAIN`: would federation with DOMAIN work (probe.c)? */
+static int
+cmd_probe_domain(const struct cli_opts *o)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config *cfg;
+	int rc;
+
+	log_setup(LOG_ERROR, LOG_FORMAT_AUTO);
+	cfg = load_for_cli(o, 1, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	rc = probe_domain_run(cfg, o->topic, o->from, stdout);
+	config_free(cfg);
+	return rc;
+}
+
 /* `resolve [-c FILE] ...`: with -c, the resolvers, timeouts and limits of
  * the configuration's "dns" section, so the answer is the daemon's. */
 static int
@@ -280,8 +327,8 @@ cmd_resolve(int argc, char **argv)
 	return rc;
 }
 
-/* `status` and `cert rotate`: one command to the daemon's control socket,
- * found through the configuration (or given with --socket). */
+/* `status`, `streams` and `drain`: one command to the daemon's control
+ * socket, found through the configuration (or given with --socket). */
 static int
 cmd_control(const struct cli_opts *o, const char *command)
 {
@@ -290,7 +337,7 @@ cmd_control(const struct cli_opts *o, const char *command)
 	int rc;
 
 	if (o->socket != NULL)
-		return control_client_command(o->socket, command, o->quiet);
+		return status_cli_run(o->socket, command, o->json, o->quiet);
 	cfg = load_for_cli(o, 0, err, sizeof(err));
 	if (cfg == NULL) {
 		if (!o->quiet)
@@ -302,7 +349,7 @@ cmd_control(const struct cli_opts *o, const char *command)
 	else
 		snprintf(path, sizeof(path), "%s/control.sock", cfg->state_dir);
 	config_free(cfg);
-	rc = control_client_command(path, command, o->quiet);
+	rc = status_cli_run(path, command, o->json, o->quiet);
 	return rc;
 }
 
@@ -338,16 +385,33 @@ main(int argc, char **argv)
 		return cmd_check(&o);
 	}
 	if (strcmp(cmd, "status") == 0) {
-		if (parse_opts(cmd, argc, argv, "csq", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "status");
+	}
+	if (strcmp(cmd, "streams") == 0) {
+		if (parse_opts(cmd, argc, argv, "csj", &o) < 0)
+			return EXIT_USAGE;
+		return cmd_control(&o, "streams");
+	}
+	if (strcmp(cmd, "drain") == 0) {
+		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
+			return EXIT_USAGE;
+		return cmd_control(&o, "drain");
 	}
 	if (strcmp(cmd, "cert") == 0)
 		return cert_cli_main(argc, argv);
 	if (strcmp(cmd, "probe") == 0) {
-		if (parse_opts(cmd, argc, argv, "ct", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "ctf", &o) < 0)
 			return EXIT_USAGE;
-		return cmd_probe(&o);
+		if (o.topic != NULL && strcmp(o.topic, "gateway") == 0 && o.from == NULL)
+			return cmd_probe(&o);
+		if (o.topic == NULL) {
+			fprintf(stderr, "xmpp-edge probe: what to probe? (probe DOMAIN [-c FILE] "
+			    "[--from DOMAIN], or probe gateway [-c FILE])\n");
+			return EXIT_USAGE;
+		}
+		return cmd_probe_domain(&o);
 	}
 	if (strcmp(cmd, "import") == 0)
 		return import_sfb_cli(argc, argv);

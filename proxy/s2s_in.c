@@ -875,3 +875,42 @@ s2s_in_accept(struct listener *l)
 		s2s_in_close(s, "read failed");
 	return 0;
 }
+
+/* --- what `status` and the metrics see (stream_info.h) ------------------ */
+
+#include "stream_info.h"
+
+void
+s2s_in_info(const struct s2s_in *s, struct stream_info *out)
+{
+	const struct s2s_in_pair *p;
+
+	memset(out, 0, sizeof(*out));
+	out->id = s;
+	out->direction = "in";
+	out->kind = s->listener->kind == LISTENER_INTERNAL ? "gateway" : "remote";
+	out->state = s2s_in_state_names[s->state];
+	out->peer = s->peer;
+	if (s->tls != NULL && s->tls_open) {
+		out->tls_version = tls_conn_version(s->tls);
+		out->cipher = tls_conn_ciphersuite(s->tls);
+	}
+	out->stream_id = s->stream_id;
+	for (p = s->pairs; p != NULL && out->npairs < STREAM_INFO_PAIRS_MAX; p = p->next) {
+		out->pairs[out->npairs].local = p->local;
+		out->pairs[out->npairs].remote = p->remote;
+		out->pairs[out->npairs].auth = p->valid ? (p->method != NULL ? p->method : "valid") : NULL;
+		out->npairs++;
+	}
+	if (out->npairs == 0 && (s->remote_domain[0] != '\0' || s->local_domain[0] != '\0')) {
+		/* Not authenticating yet: the header's claim. */
+		out->pairs[0].local = s->local_domain;
+		out->pairs[0].remote = s->remote_domain;
+		out->npairs = 1;
+	}
+	out->stanzas_in = s->stanzas;
+	out->routed = s->routed;
+	out->send_queue_bytes = s->queued;
+	out->tcp = &s->tcp;
+	out->established = s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN;
+}

@@ -199,6 +199,7 @@ static void
 s2s_in_mark_valid(struct s2s_in *s, struct s2s_in_pair *p, const char *method)
 {
 	p->valid = 1;
+	p->method = method;
 	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", p->remote, "to", p->local,
 	    "method", method, "result", "valid", NULL);
 	if (s->authed_domain[0] == '\0')

@@ -50,6 +50,7 @@ struct s2s_in_pair {
 	struct s2s_in *s;
 	struct dialback_verify *verify;	/* running check, or NULL */
 	int valid;
+	const char *method;		/* how it became valid (static string) */
 	char remote[CONFIG_DOMAIN_MAX];
 	char local[CONFIG_DOMAIN_MAX];
 };

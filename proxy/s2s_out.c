@@ -1214,3 +1214,34 @@ s2s_out_abort(struct s2s_out *o)
 {
 	s2s_out_close_handles(o);
 }
+
+/* --- what `status` and the metrics see (stream_info.h) ------------------ */
+
+#include "stream_info.h"
+
+void
+s2s_out_info(const struct s2s_out *o, struct stream_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = o;
+	out->direction = "out";
+	out->kind = s2s_out_kind_name(o);
+	out->state = s2s_out_state_names[o->state];
+	out->peer = o->peer;
+	if (o->tls != NULL && o->tls_open) {
+		out->tls_version = tls_conn_version(o->tls);
+		out->cipher = tls_conn_ciphersuite(o->tls);
+	}
+	out->stream_id = o->stream_id;
+	out->pairs[0].local = o->local;
+	out->pairs[0].remote = o->remote;
+	out->pairs[0].auth = o->state == S2S_OUT_ESTABLISHED ? o->auth_method : NULL;
+	out->npairs = 1;
+	out->stanzas_out = o->stanzas_out;
+	out->bounced = o->bounced;
+	out->queue_bytes = o->q_bytes;
+	out->queue_stanzas = o->q_count;
+	out->send_queue_bytes = o->wq_bytes;
+	out->tcp = o->tcp;
+	out->established = o->state == S2S_OUT_ESTABLISHED;
+}

@@ -155,6 +155,11 @@ int tls_check_ca(const char *path, char *err, size_t errlen);
 int tls_certstore_has_domain(const struct tls_certstore *store,
     const char *domain);
 uint64_t tls_certstore_generation(const struct tls_certstore *store);
+/* The notAfter of the leaf loaded for a hosted domain (the certificate in
+ * service, which may differ from the file after a rotation without
+ * reload): 0 and *not_after, or -1 if the store has no such domain. */
+int tls_certstore_not_after(const struct tls_certstore *store, const char *domain,
+    time_t *not_after);
 
 /* ------------------------------------------------------------------------
  * Connections (tls_conn.c)
@@ -241,6 +246,12 @@ const char *tls_conn_version(const struct tls_conn *c);	/* "TLSv1.3" */
 const char *tls_conn_ciphersuite(const struct tls_conn *c);
 const char *tls_conn_alpn(const struct tls_conn *c);	/* NULL: none */
 const char *tls_conn_sni(const struct tls_conn *c);	/* server; "" none */
+/* The DER of the idx-th certificate the peer sent (0: its leaf, then the
+ * chain as sent), valid until the connection is freed: 0, or -1 when
+ * there is no such certificate (before the handshake, none sent, or a
+ * TLS 1.3 resumption). */
+int tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t **der,
+    size_t *len);
 
 /* ------------------------------------------------------------------------
  * Identity (identity.c) and pins (pin.c)

@@ -784,3 +784,19 @@ tls_conn_sni(const struct tls_conn *c)
 {
 	return c->sni;
 }
+
+int
+tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t **der, size_t *len)
+{
+	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&c->ssl);
+
+	while (crt != NULL && idx > 0) {
+		crt = crt->next;
+		idx--;
+	}
+	if (crt == NULL || crt->raw.p == NULL)
+		return -1;
+	*der = crt->raw.p;
+	*len = crt->raw.len;
+	return 0;
+}

@@ -321,7 +321,7 @@ if ROOT:
           and f"owner uid {SERVICE_UID}" in r.stderr and "mode 0660" in r.stderr, r)
     r = run("runuser", "-u", "nobody", "--", BIN, "cert", "rotate", "--socket", SOCK)
     check("control.other_user_cannot_reload", r.returncode == 1 and "permission denied" in r.stderr, r)
-    r = run(BIN, "status", "--socket", SOCK)
+    r = run(BIN, "status", "--socket", SOCK, "--json")
     check("control.root_allowed", r.returncode == 0 and '"status":"running"' in r.stdout, r)
 
 # --- cert status ---------------------------------------------------------------
@@ -424,7 +424,7 @@ for s in streams:
     s.setblocking(True)
 check("load.200_streams_still_open", alive == N, f"{alive}/{N}")
 check("load.old_streams_keep_old_cert", all(s.getpeercert(binary_form=True) == der_of(cur_crt) for s in streams))
-r = run(BIN, "status", "--socket", SOCK)
+r = run(BIN, "status", "--socket", SOCK, "--json")
 st_doc = json.loads(r.stdout) if r.returncode == 0 else {}
 check("load.daemon_counts_streams", st_doc.get("streams", 0) >= N, st_doc.get("streams"))
 check("rotate.new_handshakes_new_cert", served_der() == der_of(new_crt) and served_der_starttls() == der_of(new_crt))

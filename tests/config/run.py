@@ -101,7 +101,7 @@ bad = [
     ("truncated", "{\n  \"domains\": [\n", "line 3, column 1: invalid JSON: parse error: premature EOF"),
     ("top-array", "[1, 2]", "(top level): the configuration must be a JSON object, got an array"),
     ("nul-byte", "{\"user\": \"a\u0000b\"}", "(top level): contains a NUL byte"),
-    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log)"),
+    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics)"),
     ("unknown-nested", base(limits={"stanza_sise": 5}), "limits.stanza_sise: unknown key (known keys here: stanza_size_preauth, stanza_size, max_depth, max_attributes, max_name_length, max_streams, max_streams_per_ip, send_queue_bytes, handshake_timeout_ms, connect_timeout_ms, idle_timeout_s, route_queue_bytes, shutdown_timeout_ms)"),
     ("duplicate-key", '{"user": "a", "user": "b", "domains": []}', "user: duplicate key"),
     ("missing-domains", {"listen": {"starttls": ["127.0.0.1:5269"]}}, "domains: required key missing"),

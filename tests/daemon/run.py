@@ -186,7 +186,7 @@ if up:
     out = converse(5269, header() + b"</stream:stream>")
     check("default.close_answered", out.endswith("</stream:stream>") and "<stream:error>" not in out, out)
     sock = f"{state}/control.sock"
-    r = subprocess.run([BIN, "status", "--socket", sock], capture_output=True, text=True)
+    r = subprocess.run([BIN, "status", "--socket", sock, "--json"], capture_output=True, text=True)
     st = json.loads(r.stdout) if r.returncode == 0 else {}
     check("status.reports_running", st.get("status") == "running" and st.get("streams_accepted", 0) >= 8, r.stdout + r.stderr)
     r = subprocess.run([BIN, "status", "--socket", sock, "--quiet"], capture_output=True, text=True)
@@ -699,7 +699,7 @@ if wait_port(iport, d.proc):
             done.set()
     threading.Thread(target=push, daemon=True).start()
     time.sleep(3)
-    r = subprocess.run([BIN, "status", "--socket", f"{tmp}/state-{port}/control.sock"], capture_output=True, text=True)
+    r = subprocess.run([BIN, "status", "--socket", f"{tmp}/state-{port}/control.sock", "--json"], capture_output=True, text=True)
     st = json.loads(r.stdout or "{}")
     # Sent (into the kernel's buffers) but not read: xmpp-edge stopped.
     check("backpressure.gateway_reading_paused",
@@ -922,7 +922,7 @@ if wait_port(port, d.proc):
     time.sleep(1)
     link = [e for e in d.events() if e.get("event") == "gateway.link"]
     check("daemon.gateway_link_checked_at_start", link and link[0].get("result") == "ok", link)
-    r = subprocess.run([BIN, "status", "-c", cfg], capture_output=True, text=True)
+    r = subprocess.run([BIN, "status", "-c", cfg, "--json"], capture_output=True, text=True)
     st = json.loads(r.stdout) if r.returncode == 0 else {}
     check("status.shows_gateway_link", st.get("gateway", {}).get("state") == "ok", r.stdout + r.stderr)
     d.stop()

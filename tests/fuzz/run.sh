@@ -23,6 +23,7 @@ declare -A SRCS=(
 	[xmlstream]="proxy/xmlstream.c proxy/stream_error.c"
 	[xmlelem]="proxy/xmlelem.c proxy/xmlstream.c proxy/stream_error.c"
 	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
+	[metrics_http]="proxy/metrics_http.c"
 	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 )
 # target name -> libraries (from the dev dependency build, out/deps-glibc)
@@ -31,7 +32,7 @@ declare -A LIBS=(
 	[config]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
 	[import_sfb]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
 )
-TARGETS="xmltok xmlstream xmlelem config import_sfb"
+TARGETS="xmltok xmlstream xmlelem config import_sfb metrics_http"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"

@@ -1,0 +1,645 @@
+/*
+ * metrics.c - Prometheus metrics: what is counted, how it is exposed.
+ *
+ * Counting.  The daemon's counters (struct edge_stats) are kept by the
+ * modules that route and accept; the rest comes from log events through
+ * the log observer (log.h): "s2s_in.auth" and "s2s_out.auth" by their
+ * method and result fields, the "*.tls" handshakes, "dialback.verify"
+ * results.  Events are what operators already grep and alert on, so a
+ * metric and its log line cannot disagree.  DNS counts are the
+ * resolver's own (dns_resolver_stats), gauges are computed at scrape
+ * time from the live streams and the certificate store in service.
+ *
+ * Exposition.  The text format, version 0.0.4: "# HELP" and "# TYPE"
+ * for every family, counters named *_total, label values escaped.
+ *
+ * Serving.  A minimal HTTP/1.1 server on the loop, loopback only
+ * (config.c refuses anything else: there is no authentication): one
+ * request per connection, read into a fixed METRICS_HTTP_REQUEST_MAX
+ * buffer and judged by metrics_http_parse(); the answer is written and
+ * the connection closed.  At most METRICS_CLIENTS_MAX connections at a
+ * time (more are closed at once) and each has METRICS_CLIENT_TIMEOUT_MS
+ * to send its request: a scraper needs neither more nor longer.
+ */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "log.h"
+#include "metrics_http.h"
+#include "netaddr.h"
+#include "s2s_in.h"
+#include "s2s_out.h"
+#include "stream_info.h"
+#include "version.h"
+
+#define METRICS_CLIENTS_MAX 16
+#define METRICS_CLIENT_TIMEOUT_MS 5000
+#define METRICS_BODY_MAX (4u * 1024u * 1024u)	/* bound of one exposition */
+
+/* --- counting from log events ------------------------------------------ */
+
+static void
+metrics_count_auth(struct edge *edge, const char *direction, va_list ap)
+{
+	struct edge_event_counts *ev = &edge->events;
+	const char *k, *v, *method = NULL, *result = NULL;
+	struct edge_auth_count *c;
+	size_t i;
+
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		if (strcmp(k, "method") == 0)
+			method = v;
+		else if (strcmp(k, "result") == 0)
+			result = v;
+	}
+	if (method == NULL || result == NULL || strlen(method) >= EDGE_AUTH_WORD_MAX ||
+	    strlen(result) >= EDGE_AUTH_WORD_MAX)
+		return;
+	for (i = 0; i < ev->nauth; i++) {
+		c = &ev->auth[i];
+		if (strcmp(c->direction, direction) == 0 && strcmp(c->method, method) == 0 &&
+		    strcmp(c->result, result) == 0) {
+			c->n++;
+			return;
+		}
+	}
+	if (ev->nauth == EDGE_AUTH_COUNTS_MAX) {
+		ev->auth_dropped++;
+		return;
+	}
+	c = &ev->auth[ev->nauth++];
+	snprintf(c->direction, sizeof(c->direction), "%s", direction);
+	snprintf(c->method, sizeof(c->method), "%s", method);
+	snprintf(c->result, sizeof(c->result), "%s", result);
+	c->n = 1;
+}
+
+static const char *
+metrics_field(va_list ap, const char *want)
+{
+	const char *k, *v;
+
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		if (strcmp(k, want) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+static void
+metrics_observe(void *arg, enum log_level level, const char *event, va_list ap)
+{
+	struct edge *edge = arg;
+	struct edge_event_counts *ev = &edge->events;
+	const char *r;
+
+	(void)level;
+	/* Cheap first test: every event counted starts with 's' or 'd'. */
+	if (event[0] != 's' && event[0] != 'd')
+		return;
+	if (strcmp(event, "s2s_in.auth") == 0)
+		metrics_count_auth(edge, "in", ap);
+	else if (strcmp(event, "s2s_out.auth") == 0)
+		metrics_count_auth(edge, "out", ap);
+	else if (strcmp(event, "s2s_in.tls") == 0)
+		ev->tls_handshakes_in++;
+	else if (strcmp(event, "s2s_out.tls") == 0)
+		ev->tls_handshakes_out++;
+	else if (strcmp(event, "dialback.verify_tls") == 0)
+		ev->tls_handshakes_verify++;
+	else if (strcmp(event, "s2s_in.tls_failed") == 0)
+		ev->tls_failures_in++;
+	else if (strcmp(event, "s2s_out.tls_failed") == 0)
+		ev->tls_failures_out++;
+	else if (strcmp(event, "dialback.verify_start") == 0)
+		ev->dialback_verify_started++;
+	else if (strcmp(event, "dialback.verify") == 0) {
+		r = metrics_field(ap, "result");
+		if (r != NULL && strcmp(r, "valid") == 0)
+			ev->dialback_verify_valid++;
+		else if (r != NULL && strcmp(r, "invalid") == 0)
+			ev->dialback_verify_invalid++;
+		else
+			ev->dialback_verify_error++;
+	} else if (strcmp(event, "s2s_in.accept") == 0)
+		stream_info_born(edge, edge->streams);	/* linked first, then logged */
+	else if (strcmp(event, "s2s_out.start") == 0)
+		stream_info_born(edge, edge->out_streams);
+}
+
+void
+metrics_observe_install(struct edge *edge)
+{
+	log_set_observer(metrics_observe, edge);
+}
+
+void
+metrics_observe_remove(void)
+{
+	log_set_observer(NULL, NULL);
+}
+
+/* --- the exposition ------------------------------------------------------ */
+
+struct mbuf {
+	char *p;
+	size_t len, cap;
+	int failed;		/* out of memory or past METRICS_BODY_MAX */
+};
+
+static void mbuf_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+mbuf_printf(struct mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		if (b->cap >= METRICS_BODY_MAX) {
+			b->failed = 1;
+			return;
+		}
+		{
+			size_t ncap = b->cap * 2;
+			char *np = realloc(b->p, ncap);
+
+			if (np == NULL) {
+				b->failed = 1;
+				return;
+			}
+			b->p = np;
+			b->cap = ncap;
+		}
+	}
+}
+
+static void
+family(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+	mbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value as the format wants it: \\, \" and \n escaped. */
+static const char *
+label_escape(const char *v, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *v != '\0' && o + 3 < cap; v++) {
+		if (*v == '\\' || *v == '"') {
+			out[o++] = '\\';
+			out[o++] = *v;
+		} else if (*v == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *v;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void
+counter(struct mbuf *b, const char *name, const char *help, uint64_t v)
+{
+	family(b, name, "counter", help);
+	mbuf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+gauge(struct mbuf *b, const char *name, const char *help, long long v)
+{
+	family(b, name, "gauge", help);
+	mbuf_printf(b, "%s %lld\n", name, v);
+}
+
+static void
+metrics_render_streams(struct edge *edge, struct mbuf *b)
+{
+	static const char *const dirs[] = { "in", "out" }, *const kinds[] = { "remote", "gateway" };
+	size_t live[2][2] = { { 0 } }, estab[2][2] = { { 0 } }, qbytes = 0, qstanzas = 0;
+	const struct s2s_in *s;
+	const struct s2s_out *o;
+	struct stream_info si;
+	int d, k;
+
+	for (s = edge->streams; s != NULL; s = s2s_in_next(s)) {
+		s2s_in_info(s, &si);
+		if (strcmp(si.state, "closed") == 0)
+			continue;
+		k = strcmp(si.kind, "gateway") == 0;
+		live[0][k]++;
+		estab[0][k] += si.established != 0;
+	}
+	for (o = edge->out_streams; o != NULL; o = s2s_out_next(o)) {
+		s2s_out_info(o, &si);
+		if (strcmp(si.state, "closed") == 0)
+			continue;
+		k = strcmp(si.kind, "gateway") == 0;
+		live[1][k]++;
+		estab[1][k] += si.established != 0;
+		qbytes += si.queue_bytes;
+		qstanzas += si.queue_stanzas;
+	}
+	family(b, "xmpp_edge_streams", "gauge",
+	    "Live streams by direction (in: accepted, out: opened) and kind (remote server or internal gateway).");
+	for (d = 0; d < 2; d++)
+		for (k = 0; k < 2; k++)
+			mbuf_printf(b, "xmpp_edge_streams{direction=\"%s\",kind=\"%s\"} %zu\n",
+			    dirs[d], kinds[k], live[d][k]);
+	family(b, "xmpp_edge_streams_established", "gauge",
+	    "Live streams that are authenticated and carry stanzas.");
+	for (d = 0; d < 2; d++)
+		for (k = 0; k < 2; k++)
+			mbuf_printf(b, "xmpp_edge_streams_established{direction=\"%s\",kind=\"%s\"} %zu\n",
+			    dirs[d], kinds[k], estab[d][k]);
+	gauge(b, "xmpp_edge_route_queue_bytes",
+	    "Bytes of stanzas waiting in outgoing streams' queues.", (long long)qbytes);
+	gauge(b, "xmpp_edge_route_queue_stanzas",
+	    "Stanzas waiting in outgoing streams' queues.", (long long)qstanzas);
+}
+
+static void
+metrics_render_certs(struct edge *edge, struct mbuf *b)
+{
+	time_t now = time(NULL), not_after;
+	char esc[CONFIG_DOMAIN_MAX * 2];
+	size_t i;
+
+	family(b, "xmpp_edge_certificate_expiry_timestamp_seconds", "gauge",
+	    "notAfter of the certificate in service for each hosted domain (Unix time).");
+	for (i = 0; i < edge->cfg->domain_count; i++)
+		if (tls_certstore_not_after(edge->certs, edge->cfg->domains[i].name, &not_after) == 0)
+			mbuf_printf(b, "xmpp_edge_certificate_expiry_timestamp_seconds{domain=\"%s\"} %lld\n",
+			    label_escape(edge->cfg->domains[i].name, esc, sizeof(esc)), (long long)not_after);
+	family(b, "xmpp_edge_certificate_days_left", "gauge",
+	    "Whole days until the certificate in service for each hosted domain expires (negative once expired).");
+	for (i = 0; i < edge->cfg->domain_count; i++) {
+		long long left;
+
+		if (tls_certstore_not_after(edge->certs, edge->cfg->domains[i].name, &not_after) != 0)
+			continue;
+		left = (long long)(not_after - now);
+		/* Rounded down, also below zero (an hour past is day -1). */
+		left = left >= 0 ? left / 86400 : -((-left + 86399) / 86400);
+		mbuf_printf(b, "xmpp_edge_certificate_days_left{domain=\"%s\"} %lld\n",
+		    label_escape(edge->cfg->domains[i].name, esc, sizeof(esc)), left);
+	}
+}
+
+char *
+metrics_render(struct edge *edge, size_t *len)
+{
+	const struct edge_stats *st = &edge->stats;
+	const struct edge_event_counts *ev = &edge->events;
+	struct mbuf b = { 0 };
+	struct dns_stats ds;
+	size_t i;
+
+	b.cap = 16 * 1024;
+	b.p = malloc(b.cap);
+	if (b.p == NULL)
+		return NULL;
+	b.p[0] = '\0';
+	family(&b, "xmpp_edge_build_info", "gauge", "Always 1; the version in a label.");
+	mbuf_printf(&b, "xmpp_edge_build_info{version=\"%s\"} 1\n", XMPP_EDGE_VERSION);
+	gauge(&b, "xmpp_edge_start_time_seconds", "When the daemon started (Unix time).",
+	    (long long)edge->started);
+	gauge(&b, "xmpp_edge_draining", "1 after `xmpp-edge drain`: external listeners closed.",
+	    edge->draining);
+	gauge(&b, "xmpp_edge_gateway_link_up",
+	    "1 if the last check of the internal gateway link succeeded.",
+	    strcmp(edge->gateway_state, "ok") == 0);
+	metrics_render_streams(edge, &b);
+	counter(&b, "xmpp_edge_streams_accepted_total", "Inbound TCP connections accepted.",
+	    st->streams_accepted);
+	counter(&b, "xmpp_edge_streams_refused_total",
+	    "Inbound connections refused at once (limits, shutting down).", st->streams_refused);
+	counter(&b, "xmpp_edge_streams_out_started_total", "Outgoing streams started.", st->streams_out);
+	counter(&b, "xmpp_edge_streams_out_failed_total",
+	    "Outgoing streams that failed before they were established.", st->streams_out_failed);
+	counter(&b, "xmpp_edge_stream_errors_sent_total", "Stream errors sent to peers.",
+	    st->stream_errors_sent);
+	counter(&b, "xmpp_edge_elements_in_total",
+	    "Top-level elements read on inbound streams (stanzas and negotiation).", st->stanzas_in);
+	counter(&b, "xmpp_edge_stanzas_routed_total", "Stanzas queued toward a destination.",
+	    st->stanzas_routed);
+	counter(&b, "xmpp_edge_stanzas_delivered_total", "Stanzas written to an outgoing stream.",
+	    st->stanzas_delivered);
+	counter(&b, "xmpp_edge_stanzas_bounced_total",
+	    "Error replies generated for stanzas that could not be delivered.", st->stanzas_bounced);
+	counter(&b, "xmpp_edge_errors_not_bounced_total",
+	    "Undeliverable error stanzas, logged and dropped (RFC 6120 8.3.1).", st->stanzas_unbounceable);
+	counter(&b, "xmpp_edge_reads_paused_total",
+	    "Times a source stream stopped reading because its destination was full.", st->reads_paused);
+	counter(&b, "xmpp_edge_dialback_verify_answered_total",
+	    "db:verify requests answered for our own keys.", st->dialback_verify_answered);
+	family(&b, "xmpp_edge_tls_handshakes_total", "counter",
+	    "TLS handshakes completed: in (accepted streams), out (opened streams), dialback_verify.");
+	mbuf_printf(&b, "xmpp_edge_tls_handshakes_total{direction=\"in\"} %llu\n"
+	    "xmpp_edge_tls_handshakes_total{direction=\"out\"} %llu\n"
+	    "xmpp_edge_tls_handshakes_total{direction=\"dialback_verify\"} %llu\n",
+	    (unsigned long long)ev->tls_handshakes_in, (unsigned long long)ev->tls_handshakes_out,
+	    (unsigned long long)ev->tls_handshakes_verify);
+	family(&b, "xmpp_edge_tls_failures_total", "counter",
+	    "TLS sessions that failed (events s2s_in.tls_failed, s2s_out.tls_failed).");
+	mbuf_printf(&b, "xmpp_edge_tls_failures_total{direction=\"in\"} %llu\n"
+	    "xmpp_edge_tls_failures_total{direction=\"out\"} %llu\n",
+	    (unsigned long long)ev->tls_failures_in, (unsigned long long)ev->tls_failures_out);
+	family(&b, "xmpp_edge_auth_total", "counter",
+	    "Authentication results of remote servers (in) and of us (out), as the events "
+	    "s2s_in.auth and s2s_out.auth log them.");
+	for (i = 0; i < ev->nauth; i++)
+		mbuf_printf(&b, "xmpp_edge_auth_total{direction=\"%s\",method=\"%s\",result=\"%s\"} %llu\n",
+		    ev->auth[i].direction, ev->auth[i].method, ev->auth[i].result,
+		    (unsigned long long)ev->auth[i].n);
+	family(&b, "xmpp_edge_dialback_verify_total", "counter",
+	    "Dialback keys checked with the authoritative server, by result.");
+	mbuf_printf(&b, "xmpp_edge_dialback_verify_total{result=\"valid\"} %llu\n"
+	    "xmpp_edge_dialback_verify_total{result=\"invalid\"} %llu\n"
+	    "xmpp_edge_dialback_verify_total{result=\"error\"} %llu\n",
+	    (unsigned long long)ev->dialback_verify_valid,
+	    (unsigned long long)ev->dialback_verify_invalid,
+	    (unsigned long long)ev->dialback_verify_error);
+	memset(&ds, 0, sizeof(ds));
+	if (edge->dns != NULL)
+		dns_resolver_stats(edge->dns, &ds);
+	counter(&b, "xmpp_edge_dns_lookups_total",
+	    "Remote domains looked up (SRV discovery, then addresses).", ds.lookups);
+	counter(&b, "xmpp_edge_dns_lookup_failures_total",
+	    "Lookups that ended without a candidate to connect to.", ds.lookup_failures);
+	family(&b, "xmpp_edge_dns_queries_total", "counter",
+	    "SRV, A and AAAA queries, answered by a DNS server (network) or the cache.");
+	mbuf_printf(&b, "xmpp_edge_dns_queries_total{source=\"network\"} %llu\n"
+	    "xmpp_edge_dns_queries_total{source=\"cache\"} %llu\n",
+	    (unsigned long long)ds.queries_sent, (unsigned long long)ds.queries_cached);
+	counter(&b, "xmpp_edge_dns_query_failures_total",
+	    "Queries that failed (timeout, SERVFAIL, refused, ...; not NXDOMAIN or no data).",
+	    ds.query_failures);
+	metrics_render_certs(edge, &b);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+/* --- the HTTP endpoint ---------------------------------------------------- */
+
+struct metrics_client {
+	struct metrics_server *srv;
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	int handles_open;
+	int answered;
+	struct metrics_client *next, *prev;
+	uv_write_t wreq;
+	char *out;			/* the response being written */
+	size_t len;
+	char req[METRICS_HTTP_REQUEST_MAX];
+};
+
+struct metrics_server {
+	struct edge *edge;
+	uv_tcp_t tcp;
+	struct metrics_client *clients;
+	size_t nclients;
+	char addr[CONFIG_ADDR_MAX];
+};
+
+static void
+metrics_client_on_closed(uv_handle_t *h)
+{
+	struct metrics_client *c = h->data;
+
+	if (--c->handles_open > 0)
+		return;
+	free(c->out);
+	free(c);
+}
+
+static void
+metrics_client_close(struct metrics_client *c)
+{
+	struct metrics_server *srv = c->srv;
+
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->nclients--;
+	uv_close((uv_handle_t *)&c->tcp, metrics_client_on_closed);
+	uv_close((uv_handle_t *)&c->timer, metrics_client_on_closed);
+}
+
+static void
+metrics_client_on_written(uv_write_t *req, int status)
+{
+	struct metrics_client *c = req->data;
+
+	(void)status;
+	metrics_client_close(c);	/* one request per connection */
+}
+
+static void
+metrics_client_answer(struct metrics_client *c, enum metrics_http_verdict v)
+{
+	char head[512];
+	char *body = NULL;
+	size_t blen = 0, hlen;
+	uv_buf_t wbuf;
+	static const char *const bodies[] = {
+		[METRICS_HTTP_NOT_FOUND] = "not found: the metrics are at /metrics\n",
+		[METRICS_HTTP_BAD_METHOD] = "method not allowed: GET /metrics\n",
+		[METRICS_HTTP_BAD_REQUEST] = "bad request\n",
+		[METRICS_HTTP_TOO_LARGE] = "request too large\n",
+	};
+
+	c->answered = 1;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (v == METRICS_HTTP_GET_METRICS || v == METRICS_HTTP_HEAD_METRICS) {
+		body = metrics_render(c->srv->edge, &blen);
+		if (body == NULL) {
+			metrics_client_close(c);
+			return;
+		}
+	} else {
+		blen = strlen(bodies[v]);
+	}
+	hlen = metrics_http_head(v, blen, head, sizeof(head));
+	if (v == METRICS_HTTP_HEAD_METRICS)
+		blen = 0;
+	c->out = malloc(hlen + blen);
+	if (c->out == NULL || hlen == 0) {
+		free(body);
+		metrics_client_close(c);
+		return;
+	}
+	memcpy(c->out, head, hlen);
+	if (blen > 0)
+		memcpy(c->out + hlen, body != NULL ? body : bodies[v], blen);
+	free(body);
+	c->len = hlen + blen;
+	wbuf = uv_buf_init(c->out, (unsigned)c->len);
+	c->wreq.data = c;
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &wbuf, 1, metrics_client_on_written) != 0)
+		metrics_client_close(c);
+}
+
+static void
+metrics_client_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct metrics_client *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - c->len));
+}
+
+static void
+metrics_client_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct metrics_client *c = stream->data;
+	enum metrics_http_verdict v;
+
+	(void)buf;
+	if (nread < 0) {
+		metrics_client_close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	v = metrics_http_parse(c->req, c->len);
+	if (v != METRICS_HTTP_INCOMPLETE)
+		metrics_client_answer(c, v);
+}
+
+static void
+metrics_client_on_timeout(uv_timer_t *t)
+{
+	struct metrics_client *c = t->data;
+
+	if (!c->answered)
+		metrics_client_close(c);
+}
+
+static void
+metrics_on_connection(uv_stream_t *server, int status)
+{
+	struct metrics_server *srv = server->data;
+	struct metrics_client *c;
+
+	if (status < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->srv = srv;
+	uv_tcp_init(srv->edge->loop, &c->tcp);
+	uv_timer_init(srv->edge->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->handles_open = 2;
+	c->next = srv->clients;
+	if (c->next != NULL)
+		c->next->prev = c;
+	srv->clients = c;
+	srv->nclients++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		metrics_client_close(c);
+		return;
+	}
+	if (srv->nclients > METRICS_CLIENTS_MAX) {
+		log_event(LOG_WARN, "metrics.refused", "reason", "too many connections", NULL);
+		metrics_client_close(c);
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&c->tcp, metrics_client_on_alloc, metrics_client_on_read) != 0) {
+		metrics_client_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, metrics_client_on_timeout, METRICS_CLIENT_TIMEOUT_MS, 0);
+}
+
+static void
+metrics_server_on_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+int
+metrics_open(struct edge *edge, char *err, size_t errlen)
+{
+	const char *addr = edge->cfg->metrics.listen;
+	struct sockaddr_storage ss;
+	struct metrics_server *srv;
+	char why[128];
+	int r;
+
+	if (addr[0] == '\0')
+		return 0;
+	if (netaddr_parse(addr, &ss, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "metrics.listen: '%s': %s", addr, why);
+		return -1;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	srv->edge = edge;
+	snprintf(srv->addr, sizeof(srv->addr), "%s", addr);
+	uv_tcp_init(edge->loop, &srv->tcp);
+	srv->tcp.data = srv;
+	r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&srv->tcp, 16, metrics_on_connection);
+	if (r != 0) {
+		snprintf(err, errlen, "metrics.listen: cannot listen on %s: %s", addr, uv_strerror(r));
+		uv_close((uv_handle_t *)&srv->tcp, metrics_server_on_closed);
+		return -1;
+	}
+	edge->metrics = srv;
+	log_event(LOG_INFO, "metrics.start", "addr", addr, NULL);
+	return 0;
+}
+
+void
+metrics_close(struct edge *edge)
+{
+	struct metrics_server *srv = edge->metrics;
+
+	if (srv == NULL)
+		return;
+	edge->metrics = NULL;
+	while (srv->clients != NULL)
+		metrics_client_close(srv->clients);
+	uv_close((uv_handle_t *)&srv->tcp, metrics_server_on_closed);
+}

@@ -1,0 +1,12 @@
+/*
+ * status_cli.h - `xmpp-edge status`, `streams` and `drain` (status_cli.c).
+ */
+#ifndef XE_STATUS_CLI_H
+#define XE_STATUS_CLI_H
+
+/* Sends command ("status", "streams", "drain") to the control socket and
+ * prints the answer for a person, or as JSON; nothing with quiet.  Exit
+ * status: 0 running / applied, 1 otherwise. */
+int status_cli_run(const char *socket_path, const char *command, int json, int quiet);
+
+#endif

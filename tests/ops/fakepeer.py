@@ -1,0 +1,208 @@
+"""A small XMPP server peer for the daemon suite: the receiving side of the
+streams xmpp-edge opens (a remote domain on the internet, or the internal
+gateway), byte-level so each step can be checked.
+
+It answers like a real server would: STARTTLS (or Direct TLS), SASL
+EXTERNAL or dialback (checking xmpp-edge's key by asking xmpp-edge itself,
+XEP-0220 §2.3, over a stream of its own), then records the stanzas it
+receives.  Everything stays on 127.0.0.1.
+"""
+import base64
+import re
+import socket
+import ssl
+import threading
+import time
+
+NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
+DB = "xmlns:db='jabber:server:dialback'"
+
+
+def read_until(sock, marker, timeout=10):
+    sock.settimeout(timeout)
+    buf = b""
+    end = time.time() + timeout
+    while marker not in buf and time.time() < end:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def attr(data, name):
+    m = re.search(rb"\b" + name.encode() + rb"=['\"]([^'\"]*)['\"]", data)
+    return m.group(1).decode() if m else None
+
+
+class Peer:
+    """mode: 'sasl' (offer SASL EXTERNAL), 'dialback', or 'gateway'
+    (Direct TLS, client certificate required, dialback checked through
+    xmpp-edge's internal listener)."""
+
+    def __init__(self, domain, cert, key, mode, verify_port, client_ca=None,
+                 verify_cert=None, verify_key=None):
+        self.domain, self.cert, self.key, self.mode = domain, cert, key, mode
+        self.verify_port = verify_port          # where to ask about keys
+        self.verify_cert, self.verify_key = verify_cert, verify_key
+        self.client_ca = client_ca
+        self.stanzas = []                       # raw stanzas received
+        self.log = []                           # what happened, for messages
+        self.dialback_answers = []              # type= of db:verify answers
+        self.paused = threading.Event()         # set: stop reading stanzas
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.srv.close()
+
+    def _ctx(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, self.key)
+        if self.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(self.client_ca)
+        return ctx
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _header(self, to, sid):
+        return (f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' to='{to}' "
+                f"id='{sid}' version='1.0'>").encode()
+
+    def _serve(self, c):
+        try:
+            self._serve_inner(c)
+        except (OSError, ssl.SSLError) as e:
+            self.log.append(f"error {e!r}")
+
+    def _serve_inner(self, c):
+        sid = f"sid{id(c)}"
+        if self.mode == "gateway":
+            s = self._ctx().wrap_socket(c, server_side=True)
+        else:
+            hdr = read_until(c, b">")
+            frm = attr(hdr, "from")
+            c.sendall(self._header(frm, sid) + b"<stream:features><starttls "
+                      b"xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>")
+            got = read_until(c, b"/>")
+            if b"<starttls" not in got:
+                self.log.append(f"no starttls: {got!r}")
+                return
+            c.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            s = self._ctx().wrap_socket(c, server_side=True)
+        hdr = read_until(s, b">")
+        frm = attr(hdr, "from")
+        self.log.append(f"stream from {frm}")
+        feats = b""
+        if self.mode == "sasl":
+            feats = (b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL"
+                     b"</mechanism></mechanisms>")
+        feats += b"<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
+        s.sendall(self._header(frm, sid) + b"<stream:features>" + feats + b"</stream:features>")
+        buf = b""
+        while True:
+            while self.paused.is_set():
+                time.sleep(0.05)
+            try:
+                s.settimeout(30)
+                chunk = s.recv(65536)
+            except (socket.timeout, ssl.SSLError, OSError):
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while True:
+                m = re.match(rb"\s*(<(\w+:?\w*)[^>]*?(/>|>.*?</\2>))", buf, re.S)
+                if not m:
+                    if buf.strip().startswith(b"</stream:stream>"):
+                        s.sendall(b"</stream:stream>")
+                        return
+                    break
+                el = m.group(1)
+                buf = buf[m.end():]
+                self._element(s, el, frm, sid)
+
+    def _element(self, s, el, frm, sid):
+        if el.startswith(b"<auth "):
+            authzid = base64.b64decode(re.search(rb">(.*)</auth>", el).group(1)).decode()
+            self.log.append(f"sasl authzid {authzid}")
+            s.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+            read_until(s, b">")
+            s.sendall(self._header(frm, sid + "b") + b"<stream:features/>")
+            return
+        if el.startswith(b"<db:result"):
+            key = re.search(rb">(.*)</db:result>", el).group(1).decode()
+            claimed = attr(el, "from")
+            answer = self.ask_authoritative(claimed, sid, key)
+            self.dialback_answers.append(answer)
+            s.sendall(f"<db:result from='{self.domain}' to='{claimed}' type='{answer}'/>".encode())
+            return
+        if el.startswith(b"<db:verify"):
+            # As the authoritative server: keys it "issued" are "goodkey".
+            key = re.search(rb">(.*)</db:verify>", el).group(1)
+            s.sendall(f"<db:verify from='{attr(el, 'to')}' to='{attr(el, 'from')}' id='{attr(el, 'id')}' "
+                      f"type='{'valid' if key == b'goodkey' else 'invalid'}'/>".encode())
+            self.log.append(f"db:verify answered for {attr(el, 'to')}")
+            return
+        with self.lock:
+            self.stanzas.append(el)
+
+    def ask_authoritative(self, claimed, sid, key):
+        """XEP-0220 §2.3: ask the claimed domain's server (xmpp-edge)."""
+        if self.mode == "gateway":
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.load_cert_chain(self.verify_cert, self.verify_key)
+            t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.verify_port), timeout=10))
+            t.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
+                      f"to='{claimed}' version='1.0'>".encode())
+            read_until(t, b"</stream:features>")
+            t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+            read_until(t, b"/>")
+            t.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
+                      f"to='{claimed}' version='1.0'>".encode())
+            read_until(t, b"<stream:features/>")
+        else:
+            raw = socket.create_connection(("127.0.0.1", self.verify_port), timeout=10)
+            raw.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
+                        f"to='{claimed}' version='1.0'>".encode())
+            read_until(raw, b"</stream:features>")
+            raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            read_until(raw, b"/>")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            t = ctx.wrap_socket(raw, server_hostname=claimed)
+            t.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
+                      f"to='{claimed}' version='1.0'>".encode())
+            read_until(t, b"</stream:features>")
+        t.sendall(f"<db:verify from='{self.domain}' to='{claimed}' id='{sid}'>{key}</db:verify>".encode())
+        got = read_until(t, b"/>")
+        t.close()
+        return attr(got, "type") or f"none: {got!r}"
+
+    def wait_stanzas(self, n, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            with self.lock:
+                if len(self.stanzas) >= n:
+                    return list(self.stanzas)
+            time.sleep(0.05)
+        with self.lock:
+            return list(self.stanzas)

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Operations suite (see run.py): status, streams, drain, metrics, probe.
+exec /usr/bin/python3 "$(dirname "$0")/run.py"
