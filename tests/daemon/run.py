@@ -741,7 +741,7 @@ if wait_port(iport, d.proc):
     got = [g for g in GW_PEER.wait_stanzas(3, timeout=20) if b"id='cl1'" in g]
     check("s2s_out.target_hanging_up_bounced_with_reason",
           len(got) == 1 and b"<remote-server-" in got[0] and b"last target" in got[0] and
-          b"peer closed the connection" in got[0], got)
+          (b"peer closed the connection" in got[0] or b"connection reset by peer" in got[0]), got)
     t3.close()
     t2.sendall(b"<message from='alice@example.com/w' to='bob@nodns.example' id='x1'/>")
     got = read_until(t2, b"</stream:stream>")
@@ -909,7 +909,7 @@ r = subprocess.run([BIN, "probe", "gateway", "-c", cfg], capture_output=True, te
 check("probe.gateway_down", r.returncode == 1 and "failed at connect: connection refused" in r.stderr, r.stderr)
 r = subprocess.run([BIN, "probe", "gateway"], capture_output=True, text=True, timeout=30)
 check("probe.gateway_none_configured", r.returncode == 1 and "no gateway configured" in r.stderr, r.stderr)
-r = subprocess.run([BIN, "probe", "elsewhere"], capture_output=True, text=True, timeout=30)
+r = subprocess.run([BIN, "probe"], capture_output=True, text=True, timeout=30)
 check("probe.usage", r.returncode == 2, r.stderr)
 
 # The daemon checks the link at start and reports it in `status`.
