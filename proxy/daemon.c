@@ -534,7 +534,6 @@ done:
 	if (uv_loop_close(&loop) != 0)
 		log_event(LOG_WARN, "daemon.loop_not_empty", NULL);
 	metrics_observe_remove();
-	stream_info_forget_all(&edge);
 	listener_free_drained(&edge);
 	if (edge.certs != NULL)
 		tls_certstore_unref(edge.certs);

@@ -74,7 +74,6 @@ struct edge_event_counts {
 };
 
 struct metrics_server;
-struct stream_births;
 
 struct edge {
 	uv_loop_t *loop;
@@ -108,7 +107,6 @@ struct edge {
 	 * streams go on; until the next restart. */
 	int draining;
 	struct metrics_server *metrics;	/* metrics.listen, or NULL */
-	struct stream_births *births;	/* stream_info.c */
 
 	/* The last check of the link to the gateway (gateway_link.c). */
 	struct gateway_link *gateway_check;	/* running, or NULL */

@@ -130,10 +130,7 @@ metrics_observe(void *arg, enum log_level level, const char *event, va_list ap)
 			ev->dialback_verify_invalid++;
 		else
 			ev->dialback_verify_error++;
-	} else if (strcmp(event, "s2s_in.accept") == 0)
-		stream_info_born(edge, edge->streams);	/* linked first, then logged */
-	else if (strcmp(event, "s2s_out.start") == 0)
-		stream_info_born(edge, edge->out_streams);
+	}
 }
 
 void

@@ -820,6 +820,7 @@ s2s_in_accept(struct listener *l)
 		return -1;
 	s->edge = edge;
 	s->listener = l;
+	s->started_ms = uv_now(edge->loop);
 	s->state = S2S_IN_WAIT_HEADER;
 	uv_tcp_init(edge->loop, &s->tcp);
 	uv_timer_init(edge->loop, &s->timer);
@@ -886,7 +887,7 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	const struct s2s_in_pair *p;
 
 	memset(out, 0, sizeof(*out));
-	out->id = s;
+	out->started_ms = s->started_ms;
 	out->direction = "in";
 	out->kind = s->listener->kind == LISTENER_INTERNAL ? "gateway" : "remote";
 	out->state = s2s_in_state_names[s->state];

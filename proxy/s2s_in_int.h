@@ -71,6 +71,7 @@ struct s2s_in {
 	size_t npairs;
 	struct route_waiter waiter;	/* paused by a full destination */
 	uint64_t stanzas, routed;	/* counted for the close log */
+	uint64_t started_ms;		/* uv_now() at accept */
 	int header_sent;
 	char peer[NETADDR_TEXT_MAX];
 	struct sockaddr_storage peer_addr;

@@ -113,6 +113,7 @@ struct s2s_out {
 	struct route_waiter waiters;		/* list head (sentinel) */
 
 	uint64_t stanzas_out, bounced;
+	uint64_t started_ms;			/* uv_now() at start */
 	const char *fail_condition;		/* set by s2s_out_fail */
 	char fail_reason[160];
 	struct s2s_out *next, *prev;
@@ -1133,6 +1134,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	}
 	o->edge = edge;
 	o->kind = kind;
+	o->started_ms = uv_now(edge->loop);
 	o->state = S2S_OUT_CONNECTING;
 	snprintf(o->local, sizeof(o->local), "%s", local);
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
@@ -1223,7 +1225,7 @@ void
 s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->id = o;
+	out->started_ms = o->started_ms;
 	out->direction = "out";
 	out->kind = s2s_out_kind_name(o);
 	out->state = s2s_out_state_names[o->state];

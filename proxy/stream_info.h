@@ -28,7 +28,7 @@ struct stream_info_pair {
 };
 
 struct stream_info {
-	const void *id;			/* the stream (age bookkeeping) */
+	uint64_t started_ms;		/* uv_now() when it started */
 	const char *direction;		/* "in", "out" */
 	const char *kind;		/* "remote", "gateway" */
 	const char *state;		/* the role's state name */
@@ -60,17 +60,6 @@ void s2s_out_info(const struct s2s_out *o, struct stream_info *out);
 /* Bytes read and written on the stream's socket as the kernel counts them
  * (TCP_INFO: TLS records and XML, the whole stream); -1 when unknown. */
 int stream_info_bytes(const struct stream_info *si, uint64_t *in, uint64_t *out);
-
-/* Streams' start times are kept beside the streams (the roles' structs
- * have no such field): the log observer (metrics.c) calls
- * stream_info_born for the stream an "s2s_in.accept" / "s2s_out.start"
- * event announces (the head of its list: both roles link a new stream
- * first, then log). */
-void stream_info_born(struct edge *edge, const void *id);
-/* Seconds since the stream started; -1 if not known. */
-long long stream_info_age_s(struct edge *edge, const void *id);
-/* Frees the start-time table (daemon exit). */
-void stream_info_forget_all(struct edge *edge);
 
 /* Writes the array of every live stream (both directions) into g. */
 void stream_info_gen_list(struct edge *edge, yajl_gen g);
