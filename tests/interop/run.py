@@ -32,7 +32,9 @@ Scenarios (see the checks' names):
     second Prosody holding another key);
  6. bounces: no public DNS -> remote-server-not-found, a silent server ->
     remote-server-timeout, gateway stopped -> an error to each sender;
-    sent = delivered + bounced everywhere; no bounce for type='error'.
+    sent = delivered + bounced everywhere; no bounce for type='error';
+ 7. ejabberd 23.01 in the gateway's place (same address, same key), as the
+    README's "Federation walkthrough" configures it: messages both ways, a ping.
 Everything started here is ended here (try/finally, atexit, SIGTERM/SIGHUP).
 Last line: "N passed, N failed".  XE_BIN names the binary (default
 out/dev/xmpp-edge); XE_KEEP=1 keeps the work directory (logs).
@@ -386,25 +388,25 @@ def start_prosody(name, ns, iface, hosts, ssl_global, secure_auth, users):
     return pdir
 
 
-def start_ejabberd(crt, key, ca):
-    ej = f"{tmp}/ejabberd"
+def start_ejabberd(name, ns, ip, host, crt, key, ca, s2s_listener):
+    """A private ejabberd instance (NOTES: its own config dir, ctl config and
+    node) serving `host` on `ip`: c2s on 5222 and the given s2s listener."""
+    ej = f"{tmp}/{name}"
     os.makedirs(f"{ej}/logs")
     os.makedirs(f"{ej}/db")
     with open(f"{ej}/ejabberd.pem", "w") as f:
         f.write(open(crt).read() + open(key).read())
     with open(f"{ej}/ejabberd.yml", "w") as f:
         f.write(f"""
-hosts: ["other.example.org"]
+hosts: ["{host}"]
 loglevel: info
 certfiles: ["{ej}/ejabberd.pem"]
 ca_file: "{ca}"
 listen:
   - port: 5222
-    ip: "{EJABBERD}"
+    ip: "{ip}"
     module: ejabberd_c2s
-  - port: 5269
-    ip: "{EJABBERD}"
-    module: ejabberd_s2s_in
+{s2s_listener}
 s2s_use_starttls: required
 auth_method: internal
 auth_password_format: plain
@@ -432,8 +434,18 @@ modules:
     ctl = ["ejabberdctl", "--config-dir", ej, "--ctl-config", f"{ej}/ejabberdctl.cfg",
            "--config", f"{ej}/ejabberd.yml", "--logs", f"{ej}/logs", "--spool", f"{ej}/db",
            "--node", "ejabberd@localhost"]
-    nspopen(INET, ctl + ["foreground"], open(f"{ej}/stdout", "w"), user="ejabberd")
+    nspopen(ns, ctl + ["foreground"], open(f"{ej}/stdout", "w"), user="ejabberd")
     return ej, ctl
+
+
+def ejabberd_register(ns, ctl, user, host, up):
+    r = None
+    for _ in range(30):
+        r = nsrun(ns, "runuser", "-u", "ejabberd", "--", *ctl, "register", user, host, "secret")
+        if r.returncode == 0 or not up:
+            break
+        time.sleep(1)
+    return r
 
 
 # --- clients -------------------------------------------------------------------
@@ -649,7 +661,10 @@ def main():
     edge_log = f"{tmp}/edge.log"
     edge = nspopen(EDGE, [BIN, "run", "-c", f"{tmp}/edge.json"], open(edge_log, "w"))
 
-    ej_dir, ej_ctl = start_ejabberd(ej_crt, ej_key, ca)
+    ej_dir, ej_ctl = start_ejabberd("ejabberd", INET, EJABBERD, "other.example.org", ej_crt, ej_key, ca, f"""
+  - port: 5269
+    ip: "{EJABBERD}"
+    module: ejabberd_s2s_in""")
     wrong = {"certificate": wrong_crt, "key": wrong_key, "cafile": ca}
     partner_dir = start_prosody(
         "partner", INET, PARTNER,
@@ -676,12 +691,7 @@ def main():
     check("setup.rogue_prosody_listening", wait_listen(LAN, ROGUE, 5222), tail(f"{rogue_dir}/prosody.log"))
     ej_up = wait_listen(INET, EJABBERD, 5222, timeout=90)
     check("setup.ejabberd_listening", ej_up, tail(f"{ej_dir}/stdout"))
-    r = None
-    for _ in range(30):
-        r = nsrun(INET, "runuser", "-u", "ejabberd", "--", *ej_ctl, "register", "carol", "other.example.org", "secret")
-        if r.returncode == 0 or not ej_up:
-            break
-        time.sleep(1)
+    r = ejabberd_register(INET, ej_ctl, "carol", "other.example.org", ej_up)
     check("setup.ejabberd.register_carol", r.returncode == 0, r.stdout + r.stderr)
 
     ALICE, CAROL, EVE, LENA, DAN = ("alice@partner.example.net", "carol@other.example.org", "eve@badcert.example.net",
@@ -950,6 +960,37 @@ def main():
         check(names[3], not peer_agent.select(errors(peer, f"down-error-{tag}")),
               peer_agent.select(errors(peer, f"down-error-{tag}")))
     print(f"# scenario 6 took {time.time() - t0:.1f}s", flush=True)
+
+    # --- 7. ejabberd as the gateway ----------------------------------------------
+    # README "Federation walkthrough": ejabberd 23.01 in the gateway's place,
+    # same address and same key (so the same pin), found by the same
+    # internal DNS.  xmpp-edge's configuration is unchanged.
+    t0 = time.time()
+    S7 = ["s7.ejabberd_gateway.listening", "s7.ejabberd_gateway.register_bob",
+          "s7.ejabberd_gateway.bob_logged_in", "s7.ejabberd_gateway.message_in", "s7.ejabberd_gateway.message_out",
+          "s7.ejabberd_gateway.ping_remote_user"]
+    if not (inbound_ok["partner"] and outbound_ok["partner"]):
+        skip(S7, "messages did not cross with the Prosody gateway (scenario 1)")
+    else:
+        ejg_dir, ejg_ctl = start_ejabberd("ejabberd-gateway", LAN, GATEWAY, "example.com", gw_crt, gw_key, ca, f"""
+  - port: 5270
+    ip: "{GATEWAY}"
+    module: ejabberd_s2s_in
+    tls: true""")
+        up = wait_listen(LAN, GATEWAY, 5270, timeout=60)
+        check(S7[0], up, tail(f"{ejg_dir}/stdout"))
+        r = ejabberd_register(LAN, ejg_ctl, "bob", "example.com", up)
+        check(S7[1], r.returncode == 0, r.stdout + r.stderr)
+        lan2 = Agent(LAN, [acct(BOB, GATEWAY)], "lan-ejabberd")
+        check(S7[2], lan2.wait(lambda e: e["ev"] == "ready", 1, 30))
+        got, bounced = exchange(inet, ALICE, lan2, BOB, "ejgw-in", 5, 25)
+        check(S7[3], got == [f"ejgw-in-{i}" for i in range(5)], f"delivered {got}, bounced {bounced}")
+        got, bounced = exchange(lan2, BOB, inet, ALICE, "ejgw-out", 5, 25)
+        check(S7[4], got == [f"ejgw-out-{i}" for i in range(5)], f"delivered {got}, bounced {bounced}")
+        lan2.cmd(op="ping", jid=BOB, to=f"{ALICE}/agent", tag="ejgw-ping")
+        got = lan2.wait(lambda e: e["ev"] in ("pong", "ping_error") and e.get("tag") == "ejgw-ping", 1, 20)
+        check(S7[5], got and got[0]["ev"] == "pong", got)
+    print(f"# scenario 7 took {time.time() - t0:.1f}s", flush=True)
 
     edge.send_signal(signal.SIGTERM)
     try:
