@@ -4,14 +4,17 @@
 A little internet built from network namespaces and veth pairs (nothing
 leaves them; documentation address ranges only):
 
-  INET 192.0.2.0/24                 EDGE                      LAN 198.51.100.0/24
-  .53  dnsmasq (public DNS)                                   .53  dnsmasq (internal DNS)
-  .10  Prosody: partner.example.net  .2 xmpp-edge .2          .10  Prosody: example.com (the
-       badcert, lenient, denied      5269 STARTTLS  5271           gateway; c2s for bob)
-       .example.net                  5270 Direct    internal  .20  Prosody: example.com with
-  .20  ejabberd: other.example.org        TLS       (pinned)       another key (a rogue box)
-  .99  a tarpit (accepts, never speaks)
-  inet0 ------------------------- edge0   edge1 ---------------------- lan0
+  INET 192.0.2.0/24              EDGE                      LAN 198.51.100.0/24
+  .53 dnsmasq, public DNS                                  .53 dnsmasq, internal DNS
+  .10 Prosody: partner, badcert,  xmpp-edge                .10 Prosody: example.com, the
+      lenient, denied              192.0.2.2:5269 STARTTLS     gateway (c2s for bob;
+      .example.net                 192.0.2.2:5270 Direct TLS   s2s Direct TLS :5270);
+  .20 ejabberd: other.example.org  198.51.100.2:5271           ejabberd in scenario 7
+  .99 a tarpit (accepts TCP,         internal (pinned)     .20 Prosody: example.com with
+      never answers)                                           another key (a rogue box)
+  inet0 <-------------------> edge0             edge1 <-------------------> lan0
+  No routes beyond the two /24s, no forwarding: INET and LAN meet only in
+  xmpp-edge.
 
 One test CA signs every certificate.  Public DNS sends example.com to
 xmpp-edge (192.0.2.2); internal DNS sends every remote domain to xmpp-edge's
@@ -93,12 +96,12 @@ def nsrun(ns, *args, **kw):
     return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True, **kw)
 
 
-def nspopen(ns, args, log, user=None, **kw):
+def nspopen(ns, args, log, user=None, stderr=subprocess.STDOUT, **kw):
+    """Starts args in namespace ns (as `user`), remembered for cleanup()."""
     cmd = ["ip", "netns", "exec", ns]
     if user:
         cmd += ["runuser", "-u", user, "--"]
-    p = subprocess.Popen(cmd + args, stdout=log, stderr=subprocess.STDOUT if "stderr" not in kw else kw.pop("stderr"),
-                         **kw)
+    p = subprocess.Popen(cmd + args, stdout=log, stderr=stderr, **kw)
     procs.append(p)
     return p
 
@@ -322,8 +325,12 @@ def dnsmasq(ns, addr, records, log):
 
 
 def public_dns_records():
+    # example.com: STARTTLS ranks before Direct TLS (SRV priority 0 < 10).
+    # Prosody tries _xmpps-server first whatever the priority, ejabberd sorts
+    # both lists by priority: so Prosody arrives over Direct TLS and ejabberd
+    # over STARTTLS, and both external listeners serve a real server.
     r = ["--srv-host=_xmpp-server._tcp.example.com,edge.example.com,5269,0,10",
-         "--srv-host=_xmpps-server._tcp.example.com,edge.example.com,5270,0,10",
+         "--srv-host=_xmpps-server._tcp.example.com,edge.example.com,5270,10,10",
          f"--host-record=edge.example.com,{EDGE_PUB}", f"--host-record=example.com,{EDGE_PUB}",
          f"--host-record=xmpp.example.net,{PARTNER}",
          "--srv-host=_xmpp-server._tcp.other.example.org,xmpp.example.org,5269,0,10",
@@ -644,7 +651,6 @@ def main():
     wrong_crt, wrong_key = leaf("wrongname", ["wrongname.example.net"], "prosody")
     ej_crt, ej_key = leaf("ejabberd", ["other.example.org"], "ejabberd")
     raw_crt, raw_key = leaf("rawclient", ["rawclient.example.net"])
-    check("setup.certificates", True)
 
     # DNS, xmpp-edge, the servers: all started at once (ejabberd is slow).
     dnsmasq(INET, PUB_DNS, public_dns_records(), open(f"{tmp}/dns-public.log", "w"))
@@ -736,6 +742,16 @@ def main():
         check(f"s1.{tag}.gateway_verified_edge_dialback_key", answered and authed,
               [e for e in events if e.get("event") in ("dialback.verify_answered", "s2s_out.auth")][-4:])
 
+    # Which external listener each server came in on (only the log says).
+    listener = {}
+    for e in events:
+        if e.get("event") == "s2s_in.accept":
+            listener[e.get("peer")] = e.get("listener")
+    came = {e.get("domain"): listener.get(e.get("peer")) for e in events
+            if e.get("event") == "s2s_in.auth" and e.get("result") == "valid"}
+    check("s1.partner.prosody_came_over_direct_tls", came.get("partner.example.net") == f"{EDGE_PUB}:5270", came)
+    check("s1.other.ejabberd_came_over_starttls", came.get("other.example.org") == f"{EDGE_PUB}:5269", came)
+
     # Then N each way, all four directions at once.
     flows = []
     for peer_agent, peer, tag in PEERS:
@@ -816,7 +832,7 @@ def main():
           and e.get("domain") == "lenient.example.net"]
     check("s3.lenient_authenticated_by_dialback",
           any(e.get("method") == "dialback" and e.get("result") == "valid" for e in ev), ev)
-    got, bounced = exchange(lan, BOB, inet, LENA, "lenient-reply", 3, 25)
+    got, bounced = exchange(lan, BOB, inet, LENA, "reply-lenient", 3, 25)
     check("s3.lenient_reply_delivered", len(got) == 3 and not bounced, f"got {got} bounced {bounced}")
     print(f"# scenario 3 took {time.time() - t0:.1f}s", flush=True)
 
