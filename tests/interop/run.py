@@ -700,8 +700,8 @@ def main():
     r = ejabberd_register(INET, ej_ctl, "carol", "other.example.org", ej_up)
     check("setup.ejabberd.register_carol", r.returncode == 0, r.stdout + r.stderr)
 
-    ALICE, CAROL, EVE, LENA, DAN = ("alice@partner.example.net", "carol@other.example.org", "eve@badcert.example.net",
-                                    "lena@lenient.example.net", "dan@denied.example.net")
+    ALICE, CAROL, EVE, LENA, DAN = ("alice@partner.example.net", "carol@other.example.org",
+                                    "eve@badcert.example.net", "lena@lenient.example.net", "dan@denied.example.net")
     BOB, MALLORY = "bob@example.com", "mallory@example.com"
 
     def acct(jid, host):
@@ -874,6 +874,35 @@ def main():
         check("s4.forged_from_never_reaches_gateway_user",
               not lan.select(lambda e: e.get("id") == "forged-0" or e.get("body") == "forged"),
               lan.select(lambda e: e.get("id") == "forged-0"))
+    # Piggybacking (XEP-0220 §2.6): on its authenticated stream the raw
+    # client also claims lenient.example.net with a key lenient's server
+    # never made.  xmpp-edge asks that server (db:verify), which says
+    # invalid: the claim must fail, and a stanza from lenient.example.net on
+    # this stream must go nowhere.
+    try:
+        pb = RawS2S(INET, EDGE_PUB, 5269, "rawclient.example.net", raw_crt, raw_key, ca)
+        pb.send("<db:result from='lenient.example.net' to='example.com'>" + "cd" * 32 + "</db:result>")
+        try:
+            ans = pb.read_until(b"type='invalid'", b'type="invalid"', b"type='valid'", b'type="valid"',
+                                b"type='error'", b'type="error"', b"</stream:stream>", timeout=15)
+        except ConnectionError as e:  # closed on us: also a refusal
+            ans = str(e).encode()
+        ans = ans.decode(errors="replace")
+        check("s4.piggybacked_domain_with_forged_key_refused",
+              not re.search(r"<db:result[^>]*type=['\"]valid['\"]", ans), ans[-300:])
+        try:
+            pb.send("<message xmlns='jabber:server' from='lena@lenient.example.net' to='bob@example.com' "
+                    "type='chat' id='piggy-0'><body>piggybacked</body></message>")
+            pb.read_until(b"</stream:stream>", b"invalid-from", timeout=5)
+        except (OSError, TimeoutError, ConnectionError):
+            pass
+        pb.sock.close()
+    except (OSError, TimeoutError, ConnectionError, ssl.SSLError) as e:
+        check("s4.piggybacked_domain_with_forged_key_refused", False, repr(e))
+    time.sleep(1)
+    check("s4.piggybacked_domain_stanza_never_reaches_gateway_user",
+          not lan.select(lambda e: e.get("id") == "piggy-0"), lan.select(lambda e: e.get("id") == "piggy-0"))
+
     # XEP-0220 §2.4: a key xmpp-edge did not make is answered 'invalid'
     # (what a receiving server hears when someone else claims example.com).
     try:
