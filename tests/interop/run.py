@@ -951,6 +951,20 @@ def main():
     refusals = [e for e in new if "refused" in e.get("event", "") or e.get("result") in ("refused", "pin_mismatch")
                 or "pin" in e.get("reason", "")]
     check("s5.edge_logs_the_rogue_refusal", len(refusals) >= 1, new[-6:])
+    # A box inside talks to the gateway directly, claiming partner.example.net
+    # with a dialback key of its own: the gateway asks the authoritative
+    # server, which internal DNS says is xmpp-edge, and xmpp-edge says
+    # invalid.  (The gateway's s2s_secure_auth = false rests on this.)
+    try:
+        g = RawS2S(LAN, GATEWAY, 5269, "partner.example.net", None, None, ca)
+        g.send("<db:result from='partner.example.net' to='example.com'>" + "ef" * 32 + "</db:result>")
+        ans = g.read_until(b"type='invalid'", b'type="invalid"', b"type='valid'", b'type="valid"',
+                           b"</stream:stream>", timeout=15).decode(errors="replace")
+        check("s5.inside_forged_dialback_to_gateway_refused",
+              re.search(r"<db:result[^>]*type=['\"]invalid['\"]", ans) is not None, ans[-300:])
+        g.sock.close()
+    except (OSError, TimeoutError, ConnectionError, ssl.SSLError) as e:
+        check("s5.inside_forged_dialback_to_gateway_refused", False, repr(e))
     print(f"# scenario 5 took {time.time() - t0:.1f}s", flush=True)
 
     # --- 6. bounces ------------------------------------------------------------------
