@@ -474,7 +474,9 @@ conn_handshake_done(struct tls_conn *c)
 	    "role", role_str(c->role),
 	    "version", mbedtls_ssl_get_version(&c->ssl),
 	    "cipher", mbedtls_ssl_get_ciphersuite(&c->ssl),
-	    "alpn", alpn, "sni", c->sni[0] ? c->sni : NULL,
+	    "alpn", alpn, "sni", c->role == TLS_ROLE_EXTERNAL_CLIENT ||
+	    c->role == TLS_ROLE_INTERNAL_CLIENT ? (c->peer_domain[0] ? c->peer_domain : NULL) :
+	    c->sni[0] ? c->sni : NULL,
 	    "verify", tls_verify_status_str(r.status),
 	    "id", r.matched_by != TLS_ID_NONE ? tls_id_type_str(r.matched_by) :
 	    NULL, "domain", r.domain[0] ? r.domain : NULL,
@@ -611,6 +613,10 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 		    p->peer_domain ? p->peer_domain : "");
 		goto fail;
 	}
+	/* Internal client: the name is only SNI; a bad one is not sent. */
+	if (p->role == TLS_ROLE_INTERNAL_CLIENT && p->peer_domain != NULL &&
+	    tls_identity_normalize(p->peer_domain, c->peer_domain, sizeof(c->peer_domain)) != 0)
+		c->peer_domain[0] = '\0';
 	if ((ret = mbedtls_ssl_setup(&c->ssl, conf)) != 0)
 		goto fail_ret;
 	c->store = tls_certstore_ref(store);
@@ -625,9 +631,13 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 			goto fail_ret;
 		break;
 	case TLS_ROLE_INTERNAL_CLIENT:
-		/* No name: the pin is the identity.  Saying so explicitly
-		 * is what mbedTLS 3.6.3+ asks for. */
-		if ((ret = mbedtls_ssl_set_hostname(&c->ssl, NULL)) != 0)
+		/* The pin is the identity; gateway.server_name only goes out
+		 * as SNI so that a gateway with several certificates picks
+		 * the pinned one.  pin_verify_cb clears mbedTLS's name check
+		 * when the pin matches (NULL says "no name" explicitly, as
+		 * mbedTLS 3.6.3+ asks). */
+		if ((ret = mbedtls_ssl_set_hostname(&c->ssl,
+		    c->peer_domain[0] ? c->peer_domain : NULL)) != 0)
 			goto fail_ret;
 		/* FALLTHROUGH */
 	case TLS_ROLE_INTERNAL_SERVER:

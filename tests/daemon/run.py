@@ -732,6 +732,8 @@ if wait_port(iport, d.proc):
           and (b"<remote-server-not-found " in nd[0] or b"<remote-server-timeout " in nd[0]),
           (got, GW_PEER.log, [e for e in d.events() if "nodns" in json.dumps(e)]))
     check("route.denied_domain_bounced_not_allowed", len(den) == 1 and b"<not-allowed " in den[0], got)
+    check("s2s_out.gateway_gets_server_name_as_sni", "gateway.internal" in GW_PEER.snis, GW_PEER.snis)
+    check("s2s_out.remote_gets_its_domain_as_sni", "partner.example" in PARTNER_PEER.snis, PARTNER_PEER.snis)
     check("s2s_out.gateway_verified_our_dialback_through_internal_listener",
           GW_PEER.dialback_answers and set(GW_PEER.dialback_answers) == {"valid"}, GW_PEER.dialback_answers)
     t.sendall(b"<message from='alice@example.com' to='bob@nodns.example' type='error'/>")
