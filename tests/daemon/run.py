@@ -490,7 +490,6 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_para
                check=True, capture_output=True)
 REMOTE_CRT, REMOTE_KEY = gen_ca_signed("remote", "remote.example", CA_CRT, CA_KEY)
 port = free_port()
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakepeer  # noqa: E402
 # remote.example's own server, where xmpp-edge's outgoing stream (and the
 # bounces on it) arrive: it takes SASL EXTERNAL.

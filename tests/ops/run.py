@@ -27,7 +27,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, HERE)
+
 from xecheck import check, finish  # noqa: E402
 from fakepeer import Peer, read_until  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""A small XMPP server peer for the daemon suite: the receiving side of the
+"""A small XMPP server peer for the daemon and ops suites: the receiving side of the
 streams xmpp-edge opens (a remote domain on the internet, or the internal
 gateway), byte-level so each step can be checked.
 
@@ -53,6 +53,7 @@ class Peer:
         self.log = []                           # what happened, for messages
         self.dialback_answers = []              # type= of db:verify answers
         self.paused = threading.Event()         # set: stop reading stanzas
+        self.snis = []                          # server names clients sent
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", 0))
@@ -67,6 +68,7 @@ class Peer:
     def _ctx(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert, self.key)
+        ctx.sni_callback = lambda sock, name, c: self.snis.append(name)
         if self.client_ca:
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(self.client_ca)
