@@ -313,13 +313,7 @@ s2s_in_shutdown(struct s2s_in *s)
 static int
 s2s_in_is_hosted(struct s2s_in *s, const char *domain)
 {
-	const struct config *cfg = s->edge->cfg;
-	size_t i;
-
-	for (i = 0; i < cfg->domain_count; i++)
-		if (strcmp(cfg->domains[i].name, domain) == 0)
-			return 1;
-	return 0;
+	return router_is_hosted(s->edge, domain);
 }
 
 /* Copies an event string into a domain field; -1 if absent or invalid. */
