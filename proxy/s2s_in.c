@@ -17,7 +17,7 @@
  *                            dialback as the partner's policy allows: the
  *                            negotiation itself is s2s_in_auth.c's
  *   S2S_IN_WAIT_DIALBACK  -> <db:result/> received; its key is being checked
- *                            with the authoritative server (dialback_verify.c)
+ *                            with the authoritative server (s2s_out.c)
  *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated
  *   S2S_IN_GATEWAY_OPEN   -> internal listener only: the gateway, known by
  *                            its pinned key, has opened its stream

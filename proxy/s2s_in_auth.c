@@ -8,7 +8,8 @@
  *     in the TLS handshake is valid for the stream's 'from' (RFC 6125 via
  *     tls_conn_verify_peer);
  *   - Server Dialback (XEP-0220): the key in <db:result/> is checked with
- *     the authoritative server, found through DNS by dialback_verify.c.
+ *     the authoritative server, found through DNS, over a stream of
+ *     s2s_out.c (S2S_OUT_VERIFY).
  *     Several domain pairs may be authenticated on one stream
  *     (piggybacking, XEP-0220 §2.5), each with its own check.
  *
@@ -154,7 +155,7 @@ s2s_in_pair_remove(struct s2s_in *s, struct s2s_in_pair *p)
 			*pp = p->next;
 			s->npairs--;
 			if (p->verify != NULL)
-				dialback_verify_cancel(p->verify);
+				s2s_out_verify_cancel(p->verify);
 			free(p);
 			return;
 		}
@@ -338,7 +339,7 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_db_result(s, to, from, NULL, "resource-constraint");
 		return;
 	}
-	p->verify = dialback_verify_start(s->edge, to, from, s->stream_id, key,
+	p->verify = s2s_out_verify_start(s->edge, to, from, s->stream_id, key,
 	    s2s_in_on_dialback_verified, p, err, sizeof(err));
 	if (p->verify == NULL) {
 		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,

@@ -9,9 +9,9 @@
 
 #include <netinet/in.h>
 
-#include "dialback_verify.h"
 #include "netaddr.h"
 #include "router.h"
+#include "s2s_out.h"
 #include "s2s_in.h"
 #include "stream_error.h"
 #include "tls.h"
@@ -48,7 +48,7 @@ enum s2s_in_state {
 struct s2s_in_pair {
 	struct s2s_in_pair *next;
 	struct s2s_in *s;
-	struct dialback_verify *verify;	/* running check, or NULL */
+	struct s2s_out *verify;		/* running check (S2S_OUT_VERIFY), or NULL */
 	int valid;
 	const char *method;		/* how it became valid (static string) */
 	char remote[CONFIG_DOMAIN_MAX];

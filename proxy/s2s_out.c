@@ -11,6 +11,7 @@
  *   S2S_OUT_TLS_HANDSHAKE   TLS (after <proceed/>, or Direct TLS at once)
  *   S2S_OUT_WAIT_SASL       <auth mechanism='EXTERNAL'/> sent (XEP-0178)
  *   S2S_OUT_WAIT_DIALBACK   <db:result/> sent (XEP-0220 §2.1.1)
+ *   S2S_OUT_WAIT_VERIFY     S2S_OUT_VERIFY only: <db:verify/> sent (§2.3)
  *   S2S_OUT_ESTABLISHED     authenticated: the queue is written
  *   S2S_OUT_CLOSING         our close is being flushed
  *   S2S_OUT_CLOSED          handles closing; freed by the last callback
@@ -58,6 +59,7 @@ enum s2s_out_state {
 	S2S_OUT_TLS_HANDSHAKE,
 	S2S_OUT_WAIT_SASL,
 	S2S_OUT_WAIT_DIALBACK,
+	S2S_OUT_WAIT_VERIFY,
 	S2S_OUT_ESTABLISHED,
 	S2S_OUT_CLOSING,
 	S2S_OUT_CLOSED,
@@ -70,6 +72,7 @@ static const char *const s2s_out_state_names[] = {
 	[S2S_OUT_TLS_HANDSHAKE] = "tls_handshake",
 	[S2S_OUT_WAIT_SASL] = "wait_sasl",
 	[S2S_OUT_WAIT_DIALBACK] = "wait_dialback",
+	[S2S_OUT_WAIT_VERIFY] = "wait_verify",
 	[S2S_OUT_ESTABLISHED] = "established",
 	[S2S_OUT_CLOSING] = "closing",
 	[S2S_OUT_CLOSED] = "closed",
@@ -112,6 +115,12 @@ struct s2s_out {
 	size_t wq_bytes;			/* handed to uv_write, not yet done */
 	struct route_waiter waiters;		/* list head (sentinel) */
 
+	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
+	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
+	void *verify_arg;
+	char verify_id[S2S_OUT_ID_MAX];
+	char verify_key[DIALBACK_KEY_MAX + 1];
+
 	uint64_t stanzas_out, bounced;
 	uint64_t started_ms;			/* uv_now() at start */
 	const char *fail_condition;		/* set by s2s_out_fail */
@@ -142,13 +151,30 @@ s2s_out_enter_state(struct s2s_out *o, enum s2s_out_state next)
 static const struct config_partner *
 s2s_out_policy(const struct s2s_out *o)
 {
-	return config_policy_for(o->edge->cfg, o->kind == S2S_OUT_REMOTE ? o->remote : o->local);
+	return config_policy_for(o->edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote);
 }
 
 static const char *
 s2s_out_kind_name(const struct s2s_out *o)
 {
-	return o->kind == S2S_OUT_GATEWAY ? "gateway" : "remote";
+	return o->kind == S2S_OUT_GATEWAY ? "gateway" : o->kind == S2S_OUT_VERIFY ? "verify" : "remote";
+}
+
+/* Reports the answer of a verification stream, once. */
+static void
+s2s_out_verify_finish(struct s2s_out *o, enum dialback_verdict verdict, int timeout,
+    const char *reason)
+{
+	dialback_verify_cb cb = o->verify_cb;
+
+	if (cb == NULL)
+		return;
+	o->verify_cb = NULL;
+	log_event(verdict == DIALBACK_ERROR ? LOG_WARN : LOG_INFO, "dialback.verify",
+	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL,
+	    "result", verdict == DIALBACK_VALID ? "valid" :
+	    verdict == DIALBACK_INVALID ? "invalid" : "error", "reason", reason, NULL);
+	cb(verdict, timeout, reason, o->verify_arg);
 }
 
 /* --- table ------------------------------------------------------------- */
@@ -179,7 +205,7 @@ s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 
 	for (o = edge->out_streams; o != NULL; o = o->next)
 		if (o->state != S2S_OUT_CLOSED &&
-		    config_policy_for(edge->cfg, o->kind == S2S_OUT_REMOTE ? o->remote : o->local) == p)
+		    config_policy_for(edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote) == p)
 			n++;
 	return n;
 }
@@ -319,6 +345,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
 	o->routable = 0;
+	s2s_out_verify_finish(o, DIALBACK_ERROR, strcmp(condition, "remote-server-timeout") == 0, reason);
 	log_event(LOG_INFO, "s2s_out.close", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "reason", reason,
 	    "state", s2s_out_state_names[o->state], NULL);
@@ -674,6 +701,40 @@ s2s_out_send_sasl_external(struct s2s_out *o)
 
 static int s2s_out_tls_begin(struct s2s_out *o);
 
+/* XEP-0220 §2.3.1: the question to the authoritative server. */
+static void
+s2s_out_send_verify(struct s2s_out *o)
+{
+	char out[DIALBACK_KEY_MAX + 1024];
+	int n;
+
+	/* Key and id were checked to be plain tokens: no escaping needed. */
+	n = snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>",
+	    o->local, o->remote, o->verify_id, o->verify_key);
+	if (n < 0 || (size_t)n >= sizeof(out))
+		return;
+	s2s_out_enter_state(o, S2S_OUT_WAIT_VERIFY);
+	s2s_out_send(o, out, (size_t)n);
+}
+
+/* XEP-0220 §2.3.2: the answer names our id and both domains the other
+ * way round; the stream has served its purpose either way. */
+static void
+s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	if (!str_is(&ev->id, o->verify_id) || !str_is(&ev->from, o->remote) ||
+	    !str_is(&ev->to, o->local))
+		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "answer does not match the request");
+	else if (str_is(&ev->stanza_type, "valid"))
+		s2s_out_verify_finish(o, DIALBACK_VALID, 0, "the authoritative server confirmed the key");
+	else if (str_is(&ev->stanza_type, "invalid"))
+		s2s_out_verify_finish(o, DIALBACK_INVALID, 0, "the authoritative server denied the key");
+	else
+		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "the authoritative server answered with an error");
+	s2s_out_sendstr(o, "</stream:stream>");
+	s2s_out_close(o, "remote-server-not-found", "verification done");
+}
+
 /* What the policy lets us do once features are in. */
 static void
 s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
@@ -683,7 +744,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 	int offers_external = raw_has(&ev->raw, NS_SASL) && raw_has(&ev->raw, ">EXTERNAL<");
 	int offers_dialback = raw_has(&ev->raw, NS_DIALBACK_FEATURE) || o->peer_has_db;
 
-	if (o->tls == NULL && o->kind == S2S_OUT_REMOTE) {
+	if (o->tls == NULL && o->kind != S2S_OUT_GATEWAY) {
 		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
 			s2s_out_sendstr(o, "<starttls xmlns='" NS_TLS "'/>");
 			s2s_out_enter_state(o, S2S_OUT_WAIT_PROCEED);
@@ -698,6 +759,10 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 			    "the remote server requires TLS, which policy disables");
 			return;
 		}
+	}
+	if (o->kind == S2S_OUT_VERIFY) {
+		s2s_out_send_verify(o);
+		return;
 	}
 	if (o->sasl_done) {
 		s2s_out_established(o, "sasl-external");
@@ -830,6 +895,12 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 			return;
 		}
 		break;
+	case S2S_OUT_WAIT_VERIFY:
+		if (str_is(&ev->name, "verify") && str_is(&ev->ns, NS_DIALBACK)) {
+			s2s_out_on_verify_answer(o, ev);
+			return;
+		}
+		break;
 	case S2S_OUT_WAIT_DIALBACK:
 	case S2S_OUT_ESTABLISHED:
 		if (str_is(&ev->name, "result") && str_is(&ev->ns, NS_DIALBACK)) {
@@ -904,7 +975,8 @@ s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 
 	o->tls_open = 1;
 	o->pkix_ok = r->status == TLS_VERIFY_OK;
-	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN, "s2s_out.tls", "kind", s2s_out_kind_name(o),
+	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN,
+	    o->kind == S2S_OUT_VERIFY ? "dialback.verify_tls" : "s2s_out.tls", "kind", s2s_out_kind_name(o),
 	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(o->tls),
 	    "cipher", tls_conn_ciphersuite(o->tls),
 	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
@@ -914,7 +986,7 @@ s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 		s2s_out_fail(o, "service-unavailable", "gateway key not pinned");
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
+	if (o->kind != S2S_OUT_GATEWAY && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
 		s2s_out_retry(o, "remote-server-not-found",
 		    "certificate not valid for the domain (policy require_valid_certificate)");
 		return;
@@ -1157,7 +1229,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	edge->out_streams = o;
 	edge->out_stream_count++;
 	edge->stats.streams_out++;
-	o->routable = 1;
+	o->routable = kind != S2S_OUT_VERIFY;	/* a verification carries no stanzas */
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
@@ -1246,4 +1318,55 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->send_queue_bytes = o->wq_bytes;
 	out->tcp = o->tcp;
 	out->established = o->state == S2S_OUT_ESTABLISHED;
+}
+
+/* Keys and stream ids travel verbatim into the XML we write: only plain
+ * tokens (hex keys per XEP-0185, ids of letters, digits, -_.=+/). */
+static int
+s2s_out_is_token(const char *t, size_t max)
+{
+	size_t n = strlen(t), i;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = t[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '=' || c == '+' || c == '/'))
+			return 0;
+	}
+	return 1;
+}
+
+struct s2s_out *
+s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
+    const char *stream_id, const char *key, dialback_verify_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	const char *condition;
+	struct s2s_out *o;
+
+	if (!s2s_out_is_token(key, DIALBACK_KEY_MAX) || !s2s_out_is_token(stream_id, S2S_OUT_ID_MAX - 1)) {
+		snprintf(err, errlen, "malformed dialback key or stream id");
+		return NULL;
+	}
+	o = s2s_out_start(edge, S2S_OUT_VERIFY, local, remote, &condition, err, errlen);
+	if (o == NULL)
+		return NULL;
+	snprintf(o->verify_id, sizeof(o->verify_id), "%s", stream_id);
+	snprintf(o->verify_key, sizeof(o->verify_key), "%s", key);
+	o->verify_cb = cb;
+	o->verify_arg = arg;
+	log_event(LOG_INFO, "dialback.verify_start", "remote", remote, "local", local, NULL);
+	return o;
+}
+
+void
+s2s_out_verify_cancel(struct s2s_out *o)
+{
+	o->verify_cb = NULL;
+	if (o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_WAIT_VERIFY)
+		s2s_out_sendstr(o, "</stream:stream>");
+	s2s_out_close(o, "remote-server-not-found", "verification cancelled");
 }

@@ -12,6 +12,12 @@
  *                    certificate, the gateway's key pinned, then dialback
  *                    (the gateway asks us back over the internal listener).
  *
+ *   S2S_OUT_VERIFY   the Receiving Server's question of XEP-0220 §2.3: a
+ *                    remote server claimed a domain with a dialback key; the
+ *                    same kind of stream to that domain's authoritative
+ *                    server asks with <db:verify/>, reports the answer and
+ *                    closes.  It carries no stanzas.
+ *
  * Stanzas wait in a bounded queue until the stream is authenticated; when
  * the stream fails they are bounced to their senders.
  */
@@ -23,10 +29,23 @@
 #include "edge.h"
 #include "router.h"
 
+#define DIALBACK_KEY_MAX 256	/* bytes of a key we accept to pass on */
+
 enum s2s_out_kind {
 	S2S_OUT_REMOTE,
 	S2S_OUT_GATEWAY,
+	S2S_OUT_VERIFY,		/* one question to an authoritative server */
 };
+
+enum dialback_verdict {
+	DIALBACK_VALID,
+	DIALBACK_INVALID,
+	DIALBACK_ERROR,		/* could not ask: the reason says why */
+};
+
+/* timeout: 1 when the failure was a timeout (remote-server-timeout). */
+typedef void (*dialback_verify_cb)(enum dialback_verdict verdict, int timeout,
+    const char *reason, void *arg);
 
 /* The stream for (kind, local, remote) that can still take stanzas, or
  * NULL. */
@@ -45,6 +64,16 @@ int s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len);
 void s2s_out_add_waiter(struct s2s_out *o, struct route_waiter *w);
 
 int s2s_out_is_established(const struct s2s_out *o);
+/* Starts the check of key for the stream stream_id that remote opened to
+ * local.  cb runs exactly once, from the loop, unless cancelled.  NULL
+ * (with err) when the key or id are not plain tokens, or nothing could
+ * be started. */
+struct s2s_out *s2s_out_verify_start(struct edge *edge, const char *local,
+    const char *remote, const char *stream_id, const char *key,
+    dialback_verify_cb cb, void *arg, char *err, size_t errlen);
+/* No callback after this; the stream closes. */
+void s2s_out_verify_cancel(struct s2s_out *o);
+
 /* Graceful shutdown: queued stanzas are bounced, the stream is closed. */
 void s2s_out_shutdown(struct s2s_out *o);
 /* Closes without a word (shutdown deadline). */
