@@ -338,6 +338,33 @@ connect_disc_cb(struct dns_discovery *d, const struct dns_candidate *c,
 	connect_pump(dc);
 }
 
+/* A sequence with room for cap candidates; its stagger timer is not
+ * initialised yet (the caller does, once nothing else can fail). */
+static struct dns_connect *
+connect_alloc(struct dns_resolver *r, const char *domain, size_t cap, dns_connect_cb cb,
+    void *arg)
+{
+	struct dns_connect *dc = calloc(1, sizeof(*dc));
+
+	if (dc == NULL)
+		return NULL;
+	dc->cands = calloc(cap, sizeof(*dc->cands));
+	dc->stagger = malloc(sizeof(*dc->stagger));
+	if (dc->cands == NULL || dc->stagger == NULL) {
+		free(dc->cands);
+		free(dc->stagger);
+		free(dc);
+		return NULL;
+	}
+	dc->cap = cap;
+	dc->r = r;
+	dc->cb = cb;
+	dc->arg = arg;
+	dc->state = CONNECT_RESOLVING;
+	snprintf(dc->domain, sizeof(dc->domain), "%s", domain);
+	return dc;
+}
+
 enum dns_error
 dns_connect_start(struct dns_resolver *r, const char *domain,
     dns_connect_cb cb, void *arg, struct dns_connect **out)
@@ -347,23 +374,9 @@ dns_connect_start(struct dns_resolver *r, const char *domain,
 	enum dns_error err;
 
 	*out = NULL;
-	dc = calloc(1, sizeof(*dc));
+	dc = connect_alloc(r, domain, (size_t)cfg->max_addresses, cb, arg);
 	if (dc == NULL)
 		return DNS_ERR_NOMEM;
-	dc->cands = calloc(cfg->max_addresses, sizeof(*dc->cands));
-	dc->stagger = malloc(sizeof(*dc->stagger));
-	if (dc->cands == NULL || dc->stagger == NULL) {
-		free(dc->cands);
-		free(dc->stagger);
-		free(dc);
-		return DNS_ERR_NOMEM;
-	}
-	dc->cap = cfg->max_addresses;
-	dc->r = r;
-	dc->cb = cb;
-	dc->arg = arg;
-	dc->state = CONNECT_RESOLVING;
-	snprintf(dc->domain, sizeof(dc->domain), "%s", domain);
 	err = dns_discover_start(r, domain, connect_disc_cb, dc, &dc->disc);
 	if (err != DNS_OK) {
 		free(dc->cands);
@@ -388,23 +401,9 @@ dns_connect_start_static(struct dns_resolver *r, const char *domain,
 	*out = NULL;
 	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
 		return DNS_ERR_BAD_NAME;
-	dc = calloc(1, sizeof(*dc));
+	dc = connect_alloc(r, domain, 1, cb, arg);
 	if (dc == NULL)
 		return DNS_ERR_NOMEM;
-	dc->cands = calloc(1, sizeof(*dc->cands));
-	dc->stagger = malloc(sizeof(*dc->stagger));
-	if (dc->cands == NULL || dc->stagger == NULL) {
-		free(dc->cands);
-		free(dc->stagger);
-		free(dc);
-		return DNS_ERR_NOMEM;
-	}
-	dc->cap = 1;
-	dc->r = r;
-	dc->cb = cb;
-	dc->arg = arg;
-	dc->state = CONNECT_RESOLVING;
-	snprintf(dc->domain, sizeof(dc->domain), "%s", domain);
 	/* One candidate, no discovery: an operator's static target. */
 	c = &dc->cands[0];
 	if (addr->sa_family == AF_INET) {

@@ -248,54 +248,7 @@ int
 cert_write_atomic(const char *path, const unsigned char *data, size_t len,
     unsigned mode, int uid, int gid, char *err, size_t errlen)
 {
-	char tmp[CONFIG_PATH_MAX + 32], dir[CONFIG_PATH_MAX + 32];
-	size_t off = 0;
-	int fd, dfd;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -1;
-	}
-	if ((fd = mkstemp(tmp)) < 0) {	/* created 0600: never readable early */
-		snprintf(err, errlen, "%s: cannot create a file beside it: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	if (geteuid() == 0 && uid >= 0 && fchown(fd, (uid_t)uid, (gid_t)gid) != 0)
-		goto fail;
-	if (fchmod(fd, (mode_t)mode) != 0)
-		goto fail;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto fail;
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0)
-		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto fail;
-	/* The rename itself reaches the disk with the directory. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail:
-	snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return -1;
+	return tls_file_write_atomic_owned(path, data, len, mode, uid, gid, err, errlen);
 }
 
 /* `cert selfsign DOMAIN --cert OUT --key OUT [--days N] [--key-type]`:

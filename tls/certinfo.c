@@ -31,8 +31,8 @@ printable_copy(char *out, size_t cap, const unsigned char *p, size_t len)
 }
 
 /* mbedTLS's broken-down certificate time as a time_t (UTC). */
-static time_t
-x509_time_to_time(const mbedtls_x509_time *t)
+time_t
+tls_x509_time_to_time(const mbedtls_x509_time *t)
 {
 	struct tm tm;
 
@@ -146,8 +146,8 @@ certinfo_fill(const mbedtls_x509_crt *crt, struct tls_certinfo *out,
 		tls_set_err(err, errlen, "cannot compute the SPKI pin");
 		return -1;
 	}
-	out->not_before = x509_time_to_time(&crt->valid_from);
-	out->not_after = x509_time_to_time(&crt->valid_to);
+	out->not_before = tls_x509_time_to_time(&crt->valid_from);
+	out->not_after = tls_x509_time_to_time(&crt->valid_to);
 	out->self_signed = crt->issuer_raw.len == crt->subject_raw.len &&
 	    memcmp(crt->issuer_raw.p, crt->subject_raw.p,
 	    crt->issuer_raw.len) == 0;

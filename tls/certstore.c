@@ -586,20 +586,10 @@ int
 tls_certstore_not_after(const struct tls_certstore *s, const char *domain, time_t *not_after)
 {
 	const struct certstore_entry *e = entry_find(s, domain);
-	const mbedtls_x509_time *t;
-	struct tm tm;
 
 	if (e == NULL || e->chain.raw.p == NULL)
 		return -1;
-	t = &e->chain.valid_to;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = t->year - 1900;
-	tm.tm_mon = t->mon - 1;
-	tm.tm_mday = t->day;
-	tm.tm_hour = t->hour;
-	tm.tm_min = t->min;
-	tm.tm_sec = t->sec;
-	*not_after = timegm(&tm);
+	*not_after = tls_x509_time_to_time(&e->chain.valid_to);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "tls_int.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -151,24 +152,26 @@ tls_san_build(const struct tls_certgen *spec, unsigned char *buf, size_t size,
 }
 
 int
-tls_file_write_atomic(const char *path, const unsigned char *data, size_t len,
-    unsigned mode, char *err, size_t errlen)
+tls_file_write_atomic_owned(const char *path, const unsigned char *data, size_t len,
+    unsigned mode, int uid, int gid, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], dir[PATH_MAX];
 	size_t off = 0;
-	int fd, n;
+	int fd, dfd, n;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		tls_set_err(err, errlen, "%s: path too long", path);
 		return -1;
 	}
-	fd = mkstemp(tmp);	/* created 0600 */
+	fd = mkstemp(tmp);	/* created 0600: never readable early */
 	if (fd < 0) {
-		tls_set_err(err, errlen, "%s: cannot create: %s", path,
+		tls_set_err(err, errlen, "%s: cannot create a file beside it: %s", path,
 		    strerror(errno));
 		return -1;
 	}
+	if (geteuid() == 0 && uid >= 0 && fchown(fd, (uid_t)uid, (gid_t)gid) != 0)
+		goto fail;
 	if (fchmod(fd, (mode_t)mode) != 0)
 		goto fail;
 	while (off < len) {
@@ -189,6 +192,12 @@ tls_file_write_atomic(const char *path, const unsigned char *data, size_t len,
 	fd = -1;
 	if (rename(tmp, path) != 0)
 		goto fail;
+	/* The rename itself reaches the disk with the directory. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
 	return 0;
 fail:
 	tls_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
@@ -196,6 +205,13 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return -1;
+}
+
+int
+tls_file_write_atomic(const char *path, const unsigned char *data, size_t len,
+    unsigned mode, char *err, size_t errlen)
+{
+	return tls_file_write_atomic_owned(path, data, len, mode, -1, -1, err, errlen);
 }
 
 int

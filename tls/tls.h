@@ -161,6 +161,12 @@ uint64_t tls_certstore_generation(const struct tls_certstore *store);
 int tls_certstore_not_after(const struct tls_certstore *store, const char *domain,
     time_t *not_after);
 
+/* Writes data to path through a temporary file in the same directory
+ * (created 0600), then fchmod to mode, chown to uid/gid when root and
+ * uid >= 0, fsync, rename and fsync of the directory (selfsigned.c). */
+int tls_file_write_atomic_owned(const char *path, const unsigned char *data,
+    size_t len, unsigned mode, int uid, int gid, char *err, size_t errlen);
+
 /* ------------------------------------------------------------------------
  * Connections (tls_conn.c)
  * --------------------------------------------------------------------- */
