@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# tests/bench/run_relay.sh - stanza relay throughput, xmpp-edge vs HAProxy.
+#
+# The same load generator/sink (relaybench.c, OpenSSL, TLS 1.3
+# AES-128-GCM on every leg) pushes message stanzas
+#   - through xmpp-edge: gateway side (Direct TLS on listen.internal,
+#     pinned client certificate, SASL EXTERNAL as example.com) to remote
+#     domains whose `connect` target is the sink (STARTTLS, SASL EXTERNAL);
+#   - through HAProxy (mode tcp, `ssl crt` on the bind, `ssl verify none`
+#     on the server): TLS in, TLS out, the same bytes, no XMPP;
+#   - straight from sender to sink: the tool's own ceiling.
+# Cases: 300-byte and 4 KiB bodies over 1 connection, 300-byte bodies over
+# 8 connections (8 remote domains).  Each run ${BENCH_REPS:-3} times, the
+# best kept.  Both proxies run one thread pinned to CPU ${BENCH_PROXY_CPU:-1},
+# the tool is pinned to the other CPU(s).  Loopback only.
+# Not a pass/fail test.  Needs root (apt-get haproxy) or haproxy installed,
+# libssl-dev, openssl.  BENCH_N (default 1000000) stanzas in all for
+# 300-byte bodies, BENCH_N/4 for 4 KiB bodies.  BENCH_PROFILE=1 adds a
+# perf (cpu-clock) profile of xmpp-edge on one more 300-byte run.
+set -eu
+
+XE_ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+OUT=${XE_OUT:-$XE_ROOT/out}/bench
+BIN=${XE_STATIC_BIN:-${XE_OUT:-$XE_ROOT/out}/xmpp-edge}
+CC=${CC:-gcc}
+REPS=${BENCH_REPS:-3}
+N=${BENCH_N:-1000000}
+PCPU=${BENCH_PROXY_CPU:-1}
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'run_relay.sh: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$BIN" ] || die "$BIN missing: run ./build.sh first"
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	# The release objects linked again without -s: after `strip` the same
+	# bytes as out/xmpp-edge, so the profile is of the benchmarked code.
+	REL=${XE_OUT:-$XE_ROOT/out}/release DEPS=$(readlink -f "${XE_OUT:-$XE_ROOT/out}/deps-musl")
+	mkdir -p "$OUT"
+	musl-gcc -O2 -fstack-protector-strong -static -o "$OUT/xmpp-edge.syms" "$REL/obj/proxy/main.o" \
+		"$REL/libxe.a" -L"$DEPS/lib" -lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread
+	strip -o "$OUT/xmpp-edge.stripped" "$OUT/xmpp-edge.syms"
+	cmp -s "$OUT/xmpp-edge.stripped" "$BIN" || die "$OUT/xmpp-edge.syms is not $BIN once stripped"
+	BIN=$OUT/xmpp-edge.syms
+fi
+for p in haproxy libssl-dev openssl; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		[ "$(id -u)" -eq 0 ] || die "missing Debian package $p; run as root: apt-get install $p"
+		say "installing $p"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >&2 ||
+			{ DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+			  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >&2; } ||
+			die "apt-get install $p failed"
+	fi
+done
+
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
+	TOOLCPUS=$(seq -s, 0 $((NCPU - 1)) | tr ',' '\n' | grep -vx "$PCPU" | paste -sd,)
+	PROXY_RUN=(taskset -c "$PCPU")
+	TOOL_RUN=(taskset -c "$TOOLCPUS")
+else
+	PROXY_RUN=()
+	TOOL_RUN=()
+fi
+
+mkdir -p "$OUT"
+$CC -std=c11 -O2 -Wall -Wextra -Werror -pthread "$XE_ROOT/tests/bench/relaybench.c" \
+	-lssl -lcrypto -o "$OUT/relaybench"
+
+W=$(mktemp -d /tmp/xe-relaybench.XXXXXX)
+chmod 755 "$W"
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	[ -n "${BENCH_KEEP:-}" ] && { say "kept $W"; return; }
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- throwaway certificates -------------------------------------------------
+ec() { echo "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"; }
+# shellcheck disable=SC2046
+(
+	cd "$W"
+	openssl req -x509 $(ec) -keyout ca.key -out ca.crt -days 2 -subj "/CN=relaybench CA" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+	sans=$(for i in $(seq 0 15); do printf 'DNS:remote%d.example,' "$i"; done)
+	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "${sans%,}" >remote.ext
+	openssl req $(ec) -keyout remote.key -out remote.csr -subj "/CN=remote0.example"
+	openssl x509 -req -in remote.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out remote.crt \
+		-days 2 -extfile remote.ext
+	printf 'subjectAltName=DNS:example.com\nextendedKeyUsage=serverAuth,clientAuth\n' >example.ext
+	openssl req $(ec) -keyout example.key -out example.csr -subj "/CN=example.com"
+	openssl x509 -req -in example.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out example.crt \
+		-days 2 -extfile example.ext
+	openssl req -x509 $(ec) -keyout gw.key -out gw.crt -days 2 -subj "/CN=gateway.internal" \
+		-addext subjectAltName=DNS:gateway.internal
+	openssl req -x509 $(ec) -keyout edge.key -out edge.crt -days 2 -subj "/CN=edge.internal" \
+		-addext subjectAltName=DNS:edge.internal
+	cat example.crt example.key >haproxy.pem
+	chmod 600 ./*.key haproxy.pem
+	# xmpp-edge drops to nobody when started as root and reads keys after that.
+	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key edge.key
+) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+EXT=$(free_port) INT=$(free_port) GWPORT=$(free_port) DNSPORT=$(free_port)
+SINK=$(free_port) HAP=$(free_port)
+PIN=$(openssl x509 -in "$W/gw.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+	openssl dgst -sha256 -binary | base64)
+
+# --- xmpp-edge --------------------------------------------------------------
+partners=$(for i in $(seq 0 15); do
+	printf '"remote%d.example": { "connect": "127.0.0.1:%s" },' "$i" "$SINK"; done)
+cat >"$W/edge.json" <<EOF
+{
+  "state_dir": "$W/state",
+  "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
+  "listen": { "starttls": ["127.0.0.1:$EXT"], "direct_tls": [], "internal": ["127.0.0.1:$INT"],
+              "control": "$W/state/control.sock" },
+  "gateway": { "address": "127.0.0.1:$GWPORT", "pins": ["$PIN"],
+               "cert": "$W/edge.crt", "key": "$W/edge.key" },
+  "tls": { "ca_file": "$W/ca.crt" },
+  "dns": { "servers": ["127.0.0.1:$DNSPORT"] },
+  "policy": { "partners": { ${partners%,} } }
+}
+EOF
+chmod 644 "$W/edge.json"
+"${PROXY_RUN[@]}" "$BIN" run -c "$W/edge.json" >"$W/edge.log" 2>&1 &
+EDGE_PID=$!
+PIDS+=("$EDGE_PID")
+
+# --- HAProxy ----------------------------------------------------------------
+cat >"$W/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 1000
+    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+    ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+frontend relay
+    bind 127.0.0.1:$HAP ssl crt $W/haproxy.pem
+    default_backend sink
+backend sink
+    server sink 127.0.0.1:$SINK ssl verify none
+EOF
+"${PROXY_RUN[@]}" haproxy -db -f "$W/haproxy.cfg" >"$W/haproxy.log" 2>&1 &
+HAP_PID=$!
+PIDS+=("$HAP_PID")
+
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+wait_port "$INT" || { cat "$W/edge.log" >&2; die "xmpp-edge did not start"; }
+wait_port "$HAP" || { cat "$W/haproxy.log" >&2; die "haproxy did not start"; }
+
+# run_case LABEL ARGS...: best (highest msgs/s) of REPS runs; prints its line.
+run_case() {
+	local label=$1 best="" bestv=0 line v i
+	shift
+	for i in $(seq "$REPS"); do
+		line=$("${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" "$@") ||
+			{ tail -20 "$W/edge.log" >&2; die "$label: run $i failed"; }
+		echo "  $label run $i: $line" >>"$W/runs.log"
+		v=$(sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p' <<<"$line")
+		if [ "$v" -gt "$bestv" ]; then bestv=$v best=$line; fi
+	done
+	echo "$label $best"
+}
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+declare -A R
+CASES=("300B x1:--conns 1 --n $N --body 300"
+       "4KiB x1:--conns 1 --n $((N / 4)) --body 4096"
+       "300B x8:--conns 8 --n $((N / 8)) --body 300")
+for c in "${CASES[@]}"; do
+	name=${c%%:*} args=${c#*:}
+	say "case $name: direct (tool ceiling), HAProxy, xmpp-edge"
+	# shellcheck disable=SC2086
+	R["$name/direct"]=$(run_case direct --mode raw --connect "$SINK" $args)
+	# shellcheck disable=SC2086
+	R["$name/haproxy"]=$(run_case haproxy --mode raw --connect "$HAP" --pid "$HAP_PID" $args)
+	# shellcheck disable=SC2086
+	R["$name/xmpp-edge"]=$(run_case xmpp-edge --mode xmpp --connect "$INT" --pid "$EDGE_PID" $args)
+done
+
+echo "xmpp-edge: $("$BIN" version 2>/dev/null | head -n 1); $(haproxy -v | head -n 1)"
+echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)); proxies: 1 thread on CPU $PCPU; tool on CPU ${TOOLCPUS:-any}"
+echo "TLS on every leg: $(field tls_in "${R["300B x1/xmpp-edge"]}") in, $(field tls_out "${R["300B x1/xmpp-edge"]}") out; best of $REPS runs"
+echo
+printf '%-9s %-10s %9s %7s %10s %9s %10s %10s %5s\n' case proxy stanzas B/stanza msgs/s MB/s "CPU ms/MB" "VmHWM MB" "order"
+for c in "${CASES[@]}"; do
+	name=${c%%:*}
+	for p in direct haproxy xmpp-edge; do
+		l=${R["$name/$p"]}
+		n=$(( $(field n "$l") * $(field conns "$l") ))
+		cpu=$(field cpu_ms_per_mb "$l")
+		[ "$p" = direct ] && cpu=-
+		hwm=$(awk -v k="$(field peak_rss_kb "$l")" 'BEGIN { printf "%.1f", k / 1024 }')
+		[ "$p" = direct ] && hwm=-
+		printf '%-9s %-10s %9s %7s %10s %9s %10s %10s %5s\n' "$name" "$p" "$n" "$(field stanza_bytes "$l")" \
+			"$(field msgs_per_s "$l")" "$(field mb_per_s "$l")" "$cpu" "$hwm" "$(field order_errors "$l")"
+	done
+done
+echo "(VmHWM: the proxy's peak resident memory since it started, so far in the run;"
+echo " order: stanzas out of order or missing at the sink, must be 0)"
+echo
+for c in "${CASES[@]}"; do
+	name=${c%%:*}
+	e=${R["$name/xmpp-edge"]} h=${R["$name/haproxy"]}
+	awk -v n="$name" -v em="$(field mb_per_s "$e")" -v hm="$(field mb_per_s "$h")" \
+		-v ec="$(field cpu_ms_per_mb "$e")" -v hc="$(field cpu_ms_per_mb "$h")" \
+		'BEGIN { printf "%-9s throughput xmpp-edge/HAProxy %.2fx   CPU per MB xmpp-edge/HAProxy %.2fx\n", n, em / hm, ec / hc }'
+done
+echo "xmpp-edge peak RSS (VmHWM, whole run): $(sed -n 's/^VmHWM:\s*//p' "/proc/$EDGE_PID/status")"
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	# Where xmpp-edge's time goes: one more 300-byte run, sampled by
+	# cpu-clock (a software event: works without hardware counters).
+	perf record -q -F 4999 -e cpu-clock -g -o "$W/perf.data" -p "$EDGE_PID" >/dev/null 2>&1 &
+	PERF_PID=$!
+	sleep 0.5
+	"${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode xmpp --connect "$INT" \
+		--pid "$EDGE_PID" --conns 1 --n "$N" --body 300 >/dev/null
+	kill -INT "$PERF_PID"; wait "$PERF_PID" || true
+	echo
+	echo "xmpp-edge profile (300B x1, perf cpu-clock, self time):"
+	perf report -i "$W/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+		grep -E '^ +[0-9.]+%' | head -n "${BENCH_PROFILE_LINES:-30}"
+fi
+echo "every run: $W/runs.log (kept with BENCH_KEEP=1)" >&2
+[ -n "${BENCH_KEEP:-}" ] || cat "$W/runs.log" >&2
