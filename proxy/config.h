@@ -69,6 +69,7 @@ struct config_tls {
 	char ca_file[CONFIG_PATH_MAX];
 	int ticket_rotate_s;
 	int expiry_warning_days;	/* `cert status` / `cert rotate` */
+	int watch_files;		/* reload on changes on disk (cert_watch.c) */
 };
 
 

@@ -96,6 +96,9 @@ static const struct cfg_key tls_keys[] = {
 	{ .name = "expiry_warning_days", .type = CFG_INT, .offset = OFF(struct config_tls, expiry_warning_days),
 	  .min = 0, .max = 3650, .def = "30",
 	  .help = "`cert status` warns (exit 1) and `cert rotate` refuses a certificate with fewer days left." },
+	{ .name = "watch_files", .type = CFG_BOOL, .offset = OFF(struct config_tls, watch_files),
+	  .def = "false",
+	  .help = "Reload (as SIGHUP) when a certificate, key or CA file changes on disk: the directories of those files are watched (a rename over the file and Kubernetes' `..data` swap are seen), 2 seconds after the last change; a pair that does not load keeps the running one.  The directories must be readable by `user`." },
 	END
 };
 

@@ -10,6 +10,8 @@
  * limits.shutdown_timeout_ms, whichever comes first.
  * SIGHUP: re-read the configuration file; a bad one is reported and the
  * running one kept.  Listener addresses, user and state_dir need a restart.
+ * tls.watch_files: the same reload when the certificate files change on
+ * disk (cert_watch.c).
  */
 #include "edge.h"
 
@@ -23,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert_watch.h"
 #include "default_config.h"
 #include "dialback_key.h"
 #include "s2s_out.h"
@@ -182,6 +185,7 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	daemon_close_handle((uv_handle_t *)&edge->sig_hup);
 	control_close(edge);
 	metrics_close(edge);
+	cert_watch_stop(edge);
 }
 
 void
@@ -404,6 +408,7 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source,
 	    "certificates", "replaced", NULL);
 	daemon_check_gateway(edge);
+	cert_watch_apply(edge);		/* the paths may have changed */
 	return 0;
 fail:
 	log_event(LOG_ERROR, "config.reload_failed", "error", err,
@@ -516,6 +521,8 @@ edge_run(const char *config_path, const char *state_dir)
 	snprintf(edge.gateway_state, sizeof(edge.gateway_state), "%s",
 	    edge.cfg->gateway.enabled ? "unchecked" : "none");
 	daemon_check_gateway(&edge);
+	/* After the drop: a reload re-arms as the same user. */
+	cert_watch_apply(&edge);
 	log_event(LOG_INFO, "daemon.ready", NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;
@@ -529,6 +536,7 @@ done:
 	listener_close_all(&edge);
 	control_close(&edge);
 	metrics_close(&edge);
+	cert_watch_stop(&edge);		/* before the walk: its close callbacks free */
 	uv_walk(&loop, daemon_close_walk, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)

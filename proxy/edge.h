@@ -74,6 +74,7 @@ struct edge_event_counts {
 };
 
 struct metrics_server;
+struct cert_watch;
 
 struct edge {
 	uv_loop_t *loop;
@@ -107,6 +108,7 @@ struct edge {
 	 * streams go on; until the next restart. */
 	int draining;
 	struct metrics_server *metrics;	/* metrics.listen, or NULL */
+	struct cert_watch *cert_watch;	/* tls.watch_files, or NULL */
 
 	/* The last check of the link to the gateway (gateway_link.c). */
 	struct gateway_link *gateway_check;	/* running, or NULL */

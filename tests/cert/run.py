@@ -12,7 +12,12 @@ unreadable and non-certificate files) leaving the old certificate served;
 internal listener; pin overlap on the internal link with the suite's own
 TLS client presenting gateway certificates; `cert status --json`;
 `cert selfsign` and `cert csr` read by openssl; the control socket's mode,
-owner and the refusal of a user without access.
+owner and the refusal of a user without access; files replaced on disk
+changing nothing until SIGHUP; and, on a second daemon (free ports) with
+tls.watch_files, certificates renewed as an ACME client does (temp file
+renamed over) and as Kubernetes does (`..data` swap) served without a
+signal, a broken pair refused and retried, the watches following a reload
+and closed at shutdown.
 Last line: "N passed, N failed".
 """
 import atexit
@@ -562,6 +567,220 @@ for args in (["frob"], ["status", "--cert", "x"], ["selfsign"], ["csr", "a.examp
                                                                       "--key", "b", "--key-type", "dsa"]):
     r = cert(*args)
     check("usage." + "_".join(a.strip("-") for a in args[:2]), r.returncode == 2 and r.stderr, r)
+
+# --- tls.watch_files ---------------------------------------------------------------
+#
+# Certificates renewed by another program: an ACME client writes a temporary
+# file and renames it over the old one; Kubernetes swaps the `..data`
+# symlink of a secret volume.  With tls.watch_files the daemon reloads by
+# itself (2 s after the last change); without it, only SIGHUP does.
+
+
+def served_der_at(port, sni):
+    """The certificate a Direct TLS handshake with SNI gets."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = EXT.wrap_socket(raw, server_hostname=sni)
+    der = s.getpeercert(binary_form=True)
+    s.close()
+    return der
+
+
+def own(path):
+    if ROOT:
+        os.lchown(path, SERVICE_UID, SERVICE_UID)
+
+
+def acme_write(src, dst, mode):
+    """As an ACME client installs a file: a temporary beside it, renamed over."""
+    part = f"{dst}.tmp-{os.getpid()}"
+    shutil.copy(src, part)
+    os.chmod(part, mode)
+    own(part)
+    os.rename(part, dst)
+
+
+def wait_for(pred, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if pred():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def count(text, event):
+    return text.count(f'"event":"{event}"')
+
+
+# watch_files false (the suite's daemon): a file replaced on disk changes
+# nothing until SIGHUP.
+check("nowatch.serves_before", served_der() == der_of(via_inter_crt))
+acme_write(cur_crt, DOM_CRT, 0o644)
+acme_write(cur_key, DOM_KEY, 0o600)
+time.sleep(4)       # twice the watch debounce
+check("nowatch.unchanged_without_sighup", served_der() == der_of(via_inter_crt)
+      and "cert_watch." not in daemon_log())
+daemon.send_signal(signal.SIGHUP)
+check("nowatch.sighup_loads_new", wait_for(lambda: served_der() == der_of(cur_crt), 5))
+
+new2_crt, new2_key = ca.issue("new2", "example.com", ["example.com"])
+k8s1_crt, k8s1_key = ca.issue("k8s1", "k8s.example", ["k8s.example"])
+k8s2_crt, k8s2_key = ca.issue("k8s2", "k8s.example", ["k8s.example"])
+
+WDIR, KDIR = f"{tmp}/watch", f"{tmp}/k8s"
+for d in (WDIR, KDIR):
+    os.mkdir(d)
+    os.chmod(d, 0o755)
+    own(d)
+W_CRT, W_KEY = f"{WDIR}/example.com.crt", f"{WDIR}/example.com.key"
+acme_write(cur_crt, W_CRT, 0o644)
+acme_write(cur_key, W_KEY, 0o600)
+
+
+def k8s_publish(version, crt, key):
+    """The kubelet's atomic writer: files in a new ..VERSION directory,
+    then ..data (a symlink to it) replaced by a rename."""
+    vdir = f"{KDIR}/..{version}"
+    os.mkdir(vdir)
+    os.chmod(vdir, 0o755)
+    own(vdir)
+    shutil.copy(crt, f"{vdir}/tls.crt")
+    shutil.copy(key, f"{vdir}/tls.key")
+    os.chmod(f"{vdir}/tls.crt", 0o644)
+    os.chmod(f"{vdir}/tls.key", 0o600)
+    own(f"{vdir}/tls.crt")
+    own(f"{vdir}/tls.key")
+    os.symlink(f"..{version}", f"{KDIR}/..data_tmp")
+    own(f"{KDIR}/..data_tmp")
+    os.rename(f"{KDIR}/..data_tmp", f"{KDIR}/..data")
+
+
+k8s_publish("v1", k8s1_crt, k8s1_key)
+for name in ("tls.crt", "tls.key"):
+    os.symlink(f"..data/{name}", f"{KDIR}/{name}")
+    own(f"{KDIR}/{name}")
+
+W_DIRECT, W_STARTTLS = free_port(), free_port()
+wcfg = {
+    "state_dir": f"{tmp}/wstate",
+    "domains": [{"name": "example.com", "cert": W_CRT, "key": W_KEY},
+                {"name": "k8s.example", "cert": f"{KDIR}/tls.crt", "key": f"{KDIR}/tls.key"}],
+    "listen": {"starttls": [f"127.0.0.1:{W_STARTTLS}"], "direct_tls": [f"127.0.0.1:{W_DIRECT}"]},
+    "tls": {"ca_file": ca.crt, "watch_files": True},
+    "log": {"format": "json", "level": "info"},
+}
+if ROOT:
+    wcfg["user"] = str(SERVICE_UID)
+WCFG = f"{ETC}/watch.json"
+with open(WCFG, "w") as f:
+    json.dump(wcfg, f)
+os.chmod(WCFG, 0o644)
+wlog_path = f"{tmp}/watch-daemon.log"
+wlog = open(wlog_path, "w")
+wdaemon = subprocess.Popen([BIN, "run", "-c", WCFG], stdout=wlog, stderr=wlog)
+PROCS.append(wdaemon)
+
+
+def wlog_text():
+    wlog.flush()
+    return open(wlog_path).read()
+
+
+up = wait_for(lambda: served_der_at(W_DIRECT, "example.com") is not None, 20)
+check("watch.starts", up and wdaemon.poll() is None, wlog_text()[-2000:])
+check("watch.serves_initial", served_der_at(W_DIRECT, "example.com") == der_of(cur_crt)
+      and served_der_at(W_DIRECT, "k8s.example") == der_of(k8s1_crt))
+t = wlog_text()
+watched = [json.loads(ln).get("dir") for ln in t.splitlines() if '"event":"cert_watch.watch"' in ln]
+# The certificates' and keys' directories (two files each) and tls.ca_file's.
+check("watch.watches_each_dir_once", sorted(watched) == sorted([WDIR, KDIR, ca.dir]),
+      [ln for ln in t.splitlines() if "cert_watch" in ln])
+
+# A file of no interest in a watched directory: nothing happens.
+with open(f"{WDIR}/notes.txt", "w") as f:
+    f.write("renewed by acme.sh\n")
+time.sleep(3)
+t = wlog_text()
+check("watch.ignores_other_files", count(t, "cert_watch.change") == 0 and count(t, "config.reload") == 0, t[-1500:])
+
+# ACME: certificate, then key, each a temp file renamed over; no SIGHUP.
+reloads = count(wlog_text(), "config.reload")
+acme_write(new_crt, W_CRT, 0o644)
+time.sleep(0.5)     # a slow client: both land within one debounce
+acme_write(new_key, W_KEY, 0o600)
+check("watch.rename_serves_new", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == der_of(new_crt), 10),
+      wlog_text()[-2000:])
+t = wlog_text()
+check("watch.logged_change_and_reload", count(t, "cert_watch.change") >= 2
+      and '"event":"cert_watch.reload","result":"applied"' in t.replace(", ", ","), t[-2000:])
+check("watch.one_reload_for_the_pair", count(t, "config.reload") == reloads + 1
+      and count(t, "config.reload_failed") == 0, t[-2000:])
+check("watch.other_domain_untouched", served_der_at(W_DIRECT, "k8s.example") == der_of(k8s1_crt))
+
+# A broken pair (new certificate, old key still there): refused as a
+# whole, the running certificate stays; writing the key retries.
+acme_write(new2_crt, W_CRT, 0o644)
+check("watch.broken_pair_logged", wait_for(lambda: count(wlog_text(), "config.reload_failed") == 1, 10),
+      wlog_text()[-2000:])
+t = wlog_text()
+check("watch.broken_pair_reason", '"result":"failed"' in t and "domains[0]" in t, t[-2000:])
+check("watch.broken_pair_keeps_old", served_der_at(W_DIRECT, "example.com") == der_of(new_crt))
+acme_write(new2_key, W_KEY, 0o600)
+check("watch.next_change_retries", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == der_of(new2_crt), 10),
+      wlog_text()[-2000:])
+
+# Kubernetes: a new ..VERSION directory, then ..data swapped by rename.
+k8s_publish("v2", k8s2_crt, k8s2_key)
+check("watch.k8s_data_swap_serves_new",
+      wait_for(lambda: served_der_at(W_DIRECT, "k8s.example") == der_of(k8s2_crt), 10), wlog_text()[-2000:])
+check("watch.k8s_change_logged", '"file":"..data"' in wlog_text())
+
+# A reload re-arms the watches: example.com's files move to another
+# directory (SIGHUP); the old directory is dropped, the new one watched.
+WDIR2 = f"{tmp}/watch2"
+os.mkdir(WDIR2)
+os.chmod(WDIR2, 0o755)
+own(WDIR2)
+acme_write(new2_crt, f"{WDIR2}/example.com.crt", 0o644)
+acme_write(new2_key, f"{WDIR2}/example.com.key", 0o600)
+wcfg["domains"][0] = {"name": "example.com", "cert": f"{WDIR2}/example.com.crt", "key": f"{WDIR2}/example.com.key"}
+with open(WCFG, "w") as f:
+    json.dump(wcfg, f)
+wdaemon.send_signal(signal.SIGHUP)
+check("watch.rearm_on_reload", wait_for(lambda: f'"event":"cert_watch.watch","dir":"{WDIR2}"' in wlog_text()
+                                        and f'"event":"cert_watch.unwatch","dir":"{WDIR}"' in wlog_text(), 5),
+      [ln for ln in wlog_text().splitlines() if "cert_watch" in ln][-6:])
+acme_write(cur_crt, f"{WDIR2}/example.com.crt", 0o644)
+acme_write(cur_key, f"{WDIR2}/example.com.key", 0o600)
+check("watch.new_dir_watched", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == der_of(cur_crt), 10),
+      wlog_text()[-1500:])
+
+# tls.watch_files turned off by a reload: every watch closed, changes wait for SIGHUP.
+wcfg["tls"]["watch_files"] = False
+with open(WCFG, "w") as f:
+    json.dump(wcfg, f)
+wdaemon.send_signal(signal.SIGHUP)
+check("watch.off_on_reload", wait_for(lambda: count(wlog_text(), "cert_watch.unwatch") == 4, 5),
+      [ln for ln in wlog_text().splitlines() if "cert_watch" in ln][-6:])
+changes = count(wlog_text(), "cert_watch.change")
+acme_write(new_crt, f"{WDIR2}/example.com.crt", 0o644)
+acme_write(new_key, f"{WDIR2}/example.com.key", 0o600)
+time.sleep(4)
+check("watch.off_nothing_changes", served_der_at(W_DIRECT, "example.com") == der_of(cur_crt)
+      and count(wlog_text(), "cert_watch.change") == changes)
+
+# The watches do not keep the daemon alive: SIGTERM exits promptly and cleanly.
+wdaemon.send_signal(signal.SIGTERM)
+try:
+    wrc = wdaemon.wait(15)
+except subprocess.TimeoutExpired:
+    wrc = None
+t = wlog_text()
+check("watch.clean_exit", wrc == 0 and "daemon.loop_not_empty" not in t and "ERROR: AddressSanitizer" not in t,
+      t[-2000:])
 
 # --- the daemon survived all of it ------------------------------------------------------
 
