@@ -173,7 +173,7 @@ s2s_in_send_header(struct s2s_in *s)
 		return;
 	s->header_sent = 1;
 	n = snprintf(out, sizeof(out),
-	    /* XEP-0220 §2.1: xmlns:db announces dialback support. */
+	    /* XEP-0220 §2.4.1: xmlns:db announces dialback support. */
 	    "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams'%s "
 	    "from='%s'%s%s%s id='%s' version='1.0'>",
@@ -392,7 +392,7 @@ s2s_in_on_resume(struct route_waiter *w)
 
 /*
  * A stanza on an authenticated stream.  RFC 6120 §8.1.1.1: 'to' and 'from'
- * are required on s2s; §8.1.2.1 / §13.9.1 and XEP-0220 §2.5: 'from' must
+ * are required on s2s; §8.1.2.1 / §13.9.1 and XEP-0220 §2.6: 'from' must
  * be of a domain this stream authenticated (invalid-from), and 'to' of the
  * domain that pair was authenticated to (host-unknown when not ours).
  */

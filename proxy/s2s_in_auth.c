@@ -11,13 +11,13 @@
  *     the authoritative server, found through DNS, over a stream of
  *     s2s_out.c (S2S_OUT_VERIFY).
  *     Several domain pairs may be authenticated on one stream
- *     (piggybacking, XEP-0220 §2.5), each with its own check.
+ *     (multiplexing or "piggybacking", XEP-0220 §2.6), each with its own check.
  *
  * The gateway's streams (internal listener): its key was pinned in the TLS
  * handshake, which is the authentication; SASL EXTERNAL or a <db:result/>
  * for any hosted domain is granted at once.
  *
- * Both: <db:verify/> (XEP-0220 §2.3.2) asks whether a key we issued on one
+ * Both: <db:verify/> (XEP-0220, the Authoritative Server's side) asks whether a key we issued on one
  * of our outgoing streams is ours.  It is valid when it is the XEP-0185
  * key of (asker, claimed domain, stream id) under our secret, and the
  * claimed domain is one we speak for on that side: a hosted domain toward
@@ -96,7 +96,7 @@ s2s_in_send_auth_features(struct s2s_in *s)
 	    offer_tls ? "<starttls xmlns='" NS_TLS "'/>" : "",
 	    s2s_in_may_pkix(s) ? "<mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
 	    "</mechanism></mechanisms>" : "",
-	    /* XEP-0220 §2.4: dialback with error support. */
+	    /* XEP-0220 §2.4.2: dialback with error support. */
 	    may_db ? "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>" : "");
 	s2s_in_sendstr(s, out);
 }
@@ -283,18 +283,18 @@ s2s_in_on_dialback_verified(enum dialback_verdict verdict, int timeout, const ch
 	    "method", "dialback", "result", verdict == DIALBACK_INVALID ? "invalid" : "error",
 	    "reason", reason, NULL);
 	if (verdict == DIALBACK_INVALID) {
-		/* XEP-0220 §2.3.3: not accepted; the stream is over. */
+		/* XEP-0220: an invalid key is not accepted; the stream is closed. */
 		s2s_in_db_result(s, p->local, p->remote, "invalid", NULL);
 		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "dialback key refused by the authoritative server");
 		return;
 	}
-	/* XEP-0220 §2.4.2: the error, and the stream stays for a retry. */
+	/* XEP-0220 §2.5: a dialback error, and the stream stays for a retry. */
 	s2s_in_db_result(s, p->local, p->remote, NULL,
 	    timeout ? "remote-server-timeout" : "remote-server-not-found");
 	s2s_in_pair_remove(s, p);
 }
 
-/* XEP-0220 §2.2: <db:result from='D' to='ours'>KEY</db:result>. */
+/* XEP-0220: the Initiating Server's <db:result from='D' to='ours'>KEY</db:result>. */
 static void
 s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 {
@@ -307,7 +307,7 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:result needs 'from' and 'to' domains");
 		return;
 	}
-	/* XEP-0220 §2.4.1: errors for what we cannot or will not do. */
+	/* XEP-0220 §2.5: dialback errors for what we cannot or will not do. */
 	if (!router_is_hosted(s->edge, to)) {
 		s2s_in_db_result(s, to, from, NULL, "item-not-found");
 		return;
@@ -381,7 +381,7 @@ s2s_in_on_gateway_dialback_result(struct s2s_in *s, const struct xmlstream_event
 		s2s_in_auth_established(s);
 }
 
-/* XEP-0220 §2.3.2: <db:verify from='asker' to='claimed' id='ID'>KEY. */
+/* XEP-0220, Authoritative Server: <db:verify from='asker' to='claimed' id='ID'>KEY. */
 static void
 s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 {
@@ -402,7 +402,7 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 	ours = s2s_in_is_gateway(s) ? !router_is_hosted(s->edge, to) && router_is_hosted(s->edge, from) :
 	    router_is_hosted(s->edge, to);
 	if (!ours) {
-		/* XEP-0220 §2.4.1: item-not-found for a domain not ours. */
+		/* XEP-0220 §2.5: item-not-found for a domain not ours. */
 		snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' type='error'><error "
 		    "type='cancel'><item-not-found xmlns='" NS_STANZAS "'/></error></db:verify>", to, from);
 		s2s_in_sendstr(s, out);

@@ -27,7 +27,7 @@
 #define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
 #define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
 #define S2S_IN_PAIRS_MAX 16	/* domain pairs one stream may authenticate
-				   (dialback piggybacking, XEP-0220 §2.5) */
+				   (dialback multiplexing, XEP-0220 §2.6) */
 
 enum s2s_in_state {
 	S2S_IN_WAIT_HEADER,

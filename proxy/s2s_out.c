@@ -10,7 +10,7 @@
  *   S2S_OUT_WAIT_PROCEED    <starttls/> sent (RFC 6120 §5.4.2)
  *   S2S_OUT_TLS_HANDSHAKE   TLS (after <proceed/>, or Direct TLS at once)
  *   S2S_OUT_WAIT_SASL       <auth mechanism='EXTERNAL'/> sent (XEP-0178)
- *   S2S_OUT_WAIT_DIALBACK   <db:result/> sent (XEP-0220 §2.1.1)
+ *   S2S_OUT_WAIT_DIALBACK   <db:result/> sent (XEP-0220, Initiating Server)
  *   S2S_OUT_WAIT_VERIFY     S2S_OUT_VERIFY only: <db:verify/> sent (§2.3)
  *   S2S_OUT_ESTABLISHED     authenticated: the queue is written
  *   S2S_OUT_CLOSING         our close is being flushed
@@ -505,7 +505,7 @@ s2s_out_send_header(struct s2s_out *o)
 	char hdr[1024];
 	int n;
 
-	/* XEP-0220 §2.1: xmlns:db announces dialback. */
+	/* XEP-0220 §2.4.1: xmlns:db announces dialback. */
 	n = snprintf(hdr, sizeof(hdr), "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='" NS_STREAMS "' xmlns:db='" NS_DIALBACK "' from='%s' to='%s' "
 	    "version='1.0'>", o->local, o->remote);
@@ -746,7 +746,7 @@ s2s_out_send_sasl_external(struct s2s_out *o)
 
 static int s2s_out_tls_begin(struct s2s_out *o);
 
-/* XEP-0220 §2.3.1: the question to the authoritative server. */
+/* XEP-0220, Receiving Server: the question to the authoritative server. */
 static void
 s2s_out_send_verify(struct s2s_out *o)
 {
@@ -762,7 +762,7 @@ s2s_out_send_verify(struct s2s_out *o)
 	s2s_out_send(o, out, (size_t)n);
 }
 
-/* XEP-0220 §2.3.2: the answer names our id and both domains the other
+/* XEP-0220, Authoritative Server's answer: it names our id and both domains the other
  * way round; the stream has served its purpose either way. */
 static void
 s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
@@ -868,10 +868,12 @@ s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "method", "dialback", "result",
 	    str_is(&ev->stanza_type, "invalid") ? "invalid" : "error", NULL);
-	/* XEP-0220 §2.4: the receiving server's error conditions map to
-	 * our bounces; a plain refusal is "not found" for the sender. */
-	s2s_out_fail(o, raw_has(&ev->raw, "remote-server-timeout") ? "remote-server-timeout" :
+	/* XEP-0220 §2.5: after a dialback error the queued stanzas go back
+	 * with <remote-server-timeout/>; a plain refusal is "not found"
+	 * for the sender (or "unavailable" when it is the gateway). */
+	s2s_out_fail(o, str_is(&ev->stanza_type, "error") ? "remote-server-timeout" :
 	    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
+	    str_is(&ev->stanza_type, "error") ? "dialback error from the receiving server" :
 	    "dialback refused by the receiving server");
 }
 

@@ -12,7 +12,7 @@
  *                    certificate, the gateway's key pinned, then dialback
  *                    (the gateway asks us back over the internal listener).
  *
- *   S2S_OUT_VERIFY   the Receiving Server's question of XEP-0220 §2.3: a
+ *   S2S_OUT_VERIFY   the Receiving Server's question of XEP-0220: a
  *                    remote server claimed a domain with a dialback key; the
  *                    same kind of stream to that domain's authoritative
  *                    server asks with <db:verify/>, reports the answer and

@@ -121,7 +121,7 @@ print_streams(yajl_val list, FILE *out)
 		    dash(str(p0, "local")), dash(str(p0, "remote")), dash(str(p0, "auth")),
 		    dash(str(s, "peer")), dash(str(s, "tls")), stanzas, queue, bytes,
 		    fmt_age(num(s, "age_s"), age, sizeof(age)));
-		/* Further pairs of an inbound stream (XEP-0220 §2.5). */
+		/* Further pairs of an inbound stream (XEP-0220 §2.6). */
 		for (j = 1; YAJL_IS_ARRAY(pairs) && j < pairs->u.array.len; j++) {
 			yajl_val p = pairs->u.array.values[j];
 

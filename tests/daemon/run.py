@@ -787,7 +787,7 @@ if wait_port(iport, d.proc):
     got = read_until(r, b"</stream:stream>")
     check("route.remote_stanza_for_a_domain_not_ours_host_unknown", b"<host-unknown " in got, got)
     r.close()
-    # A key the authoritative server denies ends the stream (XEP-0220 §2.3.3).
+    # A key the authoritative server denies ends the stream (XEP-0220, Receiving Server).
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     raw.sendall(header(to="example.com", frm="partner.example"))
     read_until(raw, b"</stream:features>")
