@@ -390,7 +390,8 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 {
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
-	if (o->state != S2S_OUT_ESTABLISHED)
+	/* Verification streams have their own counters (dialback.verify). */
+	if (o->state != S2S_OUT_ESTABLISHED && o->kind != S2S_OUT_VERIFY)
 		o->edge->stats.streams_out_failed++;
 	o->fail_condition = condition;
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s", reason);
@@ -1277,7 +1278,8 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		o->next->prev = o;
 	edge->out_streams = o;
 	edge->out_stream_count++;
-	edge->stats.streams_out++;
+	if (kind != S2S_OUT_VERIFY)
+		edge->stats.streams_out++;
 	o->routable = kind != S2S_OUT_VERIFY;	/* a verification carries no stanzas */
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,

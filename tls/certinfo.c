@@ -30,21 +30,6 @@ printable_copy(char *out, size_t cap, const unsigned char *p, size_t len)
 	out[n] = '\0';
 }
 
-/* mbedTLS's broken-down certificate time as a time_t (UTC). */
-time_t
-tls_x509_time_to_time(const mbedtls_x509_time *t)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = t->year - 1900;
-	tm.tm_mon = t->mon - 1;
-	tm.tm_mday = t->day;
-	tm.tm_hour = t->hour;
-	tm.tm_min = t->min;
-	tm.tm_sec = t->sec;
-	return timegm(&tm);
-}
 
 long
 tls_certinfo_days_left(time_t t, time_t now)

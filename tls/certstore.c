@@ -582,6 +582,22 @@ tls_certstore_has_domain(const struct tls_certstore *s, const char *domain)
 	return entry_find(s, domain) != NULL;
 }
 
+/* mbedTLS's broken-down certificate time as a time_t (UTC). */
+time_t
+tls_x509_time_to_time(const mbedtls_x509_time *t)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = t->year - 1900;
+	tm.tm_mon = t->mon - 1;
+	tm.tm_mday = t->day;
+	tm.tm_hour = t->hour;
+	tm.tm_min = t->min;
+	tm.tm_sec = t->sec;
+	return timegm(&tm);
+}
+
 int
 tls_certstore_not_after(const struct tls_certstore *s, const char *domain, time_t *not_after)
 {

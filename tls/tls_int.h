@@ -57,7 +57,7 @@ int tls_identity_othername_value(const unsigned char *p, size_t len,
 struct tls_certgen;
 int tls_san_build(const struct tls_certgen *spec, unsigned char *buf,
     size_t size, unsigned char **der, size_t *derlen);
-/* certinfo.c: mbedTLS's broken-down certificate time as a time_t (UTC). */
+/* certstore.c: mbedTLS's broken-down certificate time as a time_t (UTC). */
 time_t tls_x509_time_to_time(const mbedtls_x509_time *t);
 /* selfsigned.c: writes data to path through a temporary file in the same
  * directory, fsync and rename, with the given mode. */
