@@ -77,8 +77,8 @@ path_join(char *out, size_t cap, const char *parent, const char *name)
 		out[cap - 1] = '\0';
 }
 
-static const char *
-json_type_name(yajl_val v)
+const char *
+config_json_type_name(yajl_val v)
 {
 	if (YAJL_IS_STRING(v)) return "a string";
 	if (YAJL_IS_INTEGER(v)) return "an integer";
@@ -251,7 +251,7 @@ cfg_walk_scalar(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
 			 * fraction or exponent is an integer that overflowed. */
 			if (YAJL_IS_NUMBER(v) && strpbrk(v->u.number.r, ".eE") == NULL)
 				return cfg_fail(c, path, "integer out of range");
-			return cfg_fail(c, path, "expected an integer, got %s", json_type_name(v));
+			return cfg_fail(c, path, "expected an integer, got %s", config_json_type_name(v));
 		}
 		if (YAJL_GET_INTEGER(v) < k->min || YAJL_GET_INTEGER(v) > k->max)
 			return cfg_fail(c, path, "must be between %ld and %ld (got %lld)",
@@ -260,12 +260,12 @@ cfg_walk_scalar(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
 		return 0;
 	case CFG_BOOL:
 		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
-			return cfg_fail(c, path, "expected a boolean, got %s", json_type_name(v));
+			return cfg_fail(c, path, "expected a boolean, got %s", config_json_type_name(v));
 		*(int *)field = YAJL_IS_TRUE(v);
 		return 0;
 	default:
 		if (!YAJL_IS_STRING(v))
-			return cfg_fail(c, path, "expected %s, got %s", cfg_type_name(k), json_type_name(v));
+			return cfg_fail(c, path, "expected %s, got %s", cfg_type_name(k), config_json_type_name(v));
 		return cfg_set_text(c, k, field, YAJL_GET_STRING(v), path);
 	}
 }
@@ -281,14 +281,14 @@ cfg_walk_value(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
 	switch (k->type) {
 	case CFG_OBJECT:
 		if (!YAJL_IS_OBJECT(v))
-			return cfg_fail(c, path, "expected an object, got %s", json_type_name(v));
+			return cfg_fail(c, path, "expected an object, got %s", config_json_type_name(v));
 		if (k->present_offset)
 			*(int *)((char *)base + k->present_offset) = 1;
 		return cfg_walk_object(c, k->children, v, field, path);
 	case CFG_LIST:
 	case CFG_OBJECT_LIST:
 		if (!YAJL_IS_ARRAY(v))
-			return cfg_fail(c, path, "expected an array, got %s", json_type_name(v));
+			return cfg_fail(c, path, "expected an array, got %s", config_json_type_name(v));
 		if (v->u.array.len > k->max_items)
 			return cfg_fail(c, path, "at most %zu entries allowed (got %zu)",
 			    k->max_items, v->u.array.len);
@@ -304,7 +304,7 @@ cfg_walk_value(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
 			} else {
 				if (!YAJL_IS_OBJECT(v->u.array.values[i]))
 					return cfg_fail(c, sub, "expected an object, got %s",
-					    json_type_name(v->u.array.values[i]));
+					    config_json_type_name(v->u.array.values[i]));
 				memset(elem, 0, k->size);
 				cfg_apply_defaults(k->children, elem);
 				if (cfg_walk_object(c, k->children, v->u.array.values[i], elem, sub) < 0)
@@ -316,7 +316,7 @@ cfg_walk_value(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
 	case CFG_OBJECT_MAP: {
 		char why[256];
 		if (!YAJL_IS_OBJECT(v))
-			return cfg_fail(c, path, "expected an object, got %s", json_type_name(v));
+			return cfg_fail(c, path, "expected an object, got %s", config_json_type_name(v));
 		if (v->u.object.len > k->max_items)
 			return cfg_fail(c, path, "at most %zu entries allowed (got %zu)",
 			    k->max_items, v->u.object.len);
@@ -330,7 +330,7 @@ cfg_walk_value(struct cfg_ctx *c, const struct cfg_key *k, yajl_val v,
 			path_join(sub, sizeof(sub), path, name);
 			if (!YAJL_IS_OBJECT(v->u.object.values[i]))
 				return cfg_fail(c, sub, "expected an object, got %s",
-				    json_type_name(v->u.object.values[i]));
+				    config_json_type_name(v->u.object.values[i]));
 			/* The element starts as a copy of the template (the
 			 * policy default), then its own keys override. */
 			memcpy(elem, (char *)base + k->template_offset, k->size);
@@ -718,7 +718,7 @@ config_parse(const char *source, const char *json, size_t len, int check_files,
 		goto fail;
 	}
 	if (!YAJL_IS_OBJECT(root)) {
-		cfg_fail(&c, "", "the configuration must be a JSON object, got %s", json_type_name(root));
+		cfg_fail(&c, "", "the configuration must be a JSON object, got %s", config_json_type_name(root));
 		goto fail;
 	}
 	snprintf(cfg->source, sizeof(cfg->source), "%s", source);

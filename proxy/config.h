@@ -210,6 +210,12 @@ void config_print_reference(FILE *out);
 /* Writes the one-screen summary `xmpp-edge check` prints. */
 void config_print_summary(const struct config *cfg, FILE *out);
 
+/* "a string", "an integer", ...: what a parsed JSON value is, for error
+ * messages (a yajl_val; declared by its struct so this header needs no
+ * yajl include). */
+struct yajl_val_s;
+const char *config_json_type_name(struct yajl_val_s *v);
+
 /*
  * Finds the policy entry for a remote domain: the entry whose domain or
  * one of whose additional_domains is `domain` (canonical form, as

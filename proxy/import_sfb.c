@@ -167,18 +167,6 @@ sfb_show_name(const char *s, char *buf, size_t cap)
 	return buf;
 }
 
-static const char *
-sfb_json_type(yajl_val v)
-{
-	if (YAJL_IS_STRING(v)) return "a string";
-	if (YAJL_IS_INTEGER(v)) return "an integer";
-	if (YAJL_IS_NUMBER(v)) return "a number";
-	if (YAJL_IS_OBJECT(v)) return "an object";
-	if (YAJL_IS_ARRAY(v)) return "an array";
-	if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) return "a boolean";
-	if (YAJL_IS_NULL(v)) return "null";
-	return "something else";
-}
 
 /* ---- typed readers: each fills its result or fails with the path ------- */
 
@@ -202,7 +190,7 @@ sfb_read_enum(struct sfb *im, const char *path, const char *prop, yajl_val v,
 		return 0;
 	}
 	if (!YAJL_IS_STRING(v))
-		return sfb_fail(im, path, prop, "expected a name or a number, got %s", sfb_json_type(v));
+		return sfb_fail(im, path, prop, "expected a name or a number, got %s", config_json_type_name(v));
 	for (i = 0; names[i] != NULL; i++)
 		if (strcasecmp(v->u.string, names[i]) == 0) {
 			*out = i;
@@ -229,7 +217,7 @@ sfb_read_bool(struct sfb *im, const char *path, const char *prop, yajl_val v, in
 		*out = 0;
 		return 0;
 	}
-	return sfb_fail(im, path, prop, "expected true or false, got %s", sfb_json_type(v));
+	return sfb_fail(im, path, prop, "expected true or false, got %s", config_json_type_name(v));
 }
 
 /* A UInt32 that lands in `key` after multiplying by `scale`: the key's
@@ -244,7 +232,7 @@ sfb_read_uint(struct sfb *im, const char *path, const char *prop, yajl_val v,
 	if (!YAJL_IS_INTEGER(v)) {
 		if (YAJL_IS_NUMBER(v) && strpbrk(v->u.number.r, ".eE") == NULL)
 			return sfb_fail(im, path, prop, "integer out of range");
-		return sfb_fail(im, path, prop, "expected an integer, got %s", sfb_json_type(v));
+		return sfb_fail(im, path, prop, "expected an integer, got %s", config_json_type_name(v));
 	}
 	n = YAJL_GET_INTEGER(v);
 	if (config_key_range(key, &min, &max) < 0)
@@ -289,7 +277,7 @@ sfb_partner_domain(struct sfb *im, const char *path, yajl_val obj, struct sfb_pa
 			identity = obj->u.object.values[i];
 	}
 	if (domain != NULL && !YAJL_IS_STRING(domain))
-		return sfb_fail(im, path, "Domain", "expected a string, got %s", sfb_json_type(domain));
+		return sfb_fail(im, path, "Domain", "expected a string, got %s", config_json_type_name(domain));
 	if (domain != NULL)
 		return sfb_read_domain(im, path, "Domain", domain->u.string, p->domain);
 	if (identity == NULL || !YAJL_IS_STRING(identity))
@@ -307,7 +295,7 @@ sfb_partner_additional(struct sfb *im, const char *path, yajl_val v, struct sfb_
 	if (YAJL_IS_STRING(v))		/* a single value, unwrapped by PowerShell */
 		return sfb_read_domain(im, path, "AdditionalDomains", v->u.string, p->additional[p->additional_count++]);
 	if (!YAJL_IS_ARRAY(v))
-		return sfb_fail(im, path, "AdditionalDomains", "expected an array of domains, got %s", sfb_json_type(v));
+		return sfb_fail(im, path, "AdditionalDomains", "expected an array of domains, got %s", config_json_type_name(v));
 	n = v->u.array.len;
 	if (n > CONFIG_MAX_ADDITIONAL_DOMAINS)
 		return sfb_fail(im, path, "AdditionalDomains", "%zu domains; xmpp-edge takes at most %d per entry"
@@ -318,7 +306,7 @@ sfb_partner_additional(struct sfb *im, const char *path, yajl_val v, struct sfb_
 
 		snprintf(prop, sizeof(prop), "AdditionalDomains[%zu]", i);
 		if (!YAJL_IS_STRING(d))
-			return sfb_fail(im, path, prop, "expected a string, got %s", sfb_json_type(d));
+			return sfb_fail(im, path, prop, "expected a string, got %s", config_json_type_name(d));
 		if (sfb_read_domain(im, path, prop, d->u.string, p->additional[p->additional_count]) < 0)
 			return -1;
 		p->additional_count++;
@@ -343,7 +331,7 @@ sfb_partner_proxy(struct sfb *im, const char *path, const char *entry, yajl_val 
 		return 0;
 	}
 	if (!YAJL_IS_STRING(v))
-		return sfb_fail(im, path, "ProxyFqdn", "expected a string, got %s", sfb_json_type(v));
+		return sfb_fail(im, path, "ProxyFqdn", "expected a string, got %s", config_json_type_name(v));
 	s = v->u.string;
 	if (netaddr_parse(s, &ss, why, sizeof(why)) == 0)
 		n = snprintf(addr, sizeof(addr), "%s", s);
@@ -392,7 +380,7 @@ sfb_partner(struct sfb *im, const char *path, yajl_val obj, struct sfb_partner *
 	size_t i;
 
 	if (!YAJL_IS_OBJECT(obj))
-		return sfb_fail(im, path, NULL, "expected an object (one partner), got %s", sfb_json_type(obj));
+		return sfb_fail(im, path, NULL, "expected an object (one partner), got %s", config_json_type_name(obj));
 	if (sfb_check_duplicates(im, path, obj) < 0 || sfb_partner_domain(im, path, obj, p) < 0)
 		return -1;
 	/* New-CsXmppAllowedPartner's documented defaults, for a partial
@@ -521,7 +509,7 @@ sfb_partners(struct sfb *im, yajl_val root)
 
 	if (!YAJL_IS_ARRAY(root) && !YAJL_IS_OBJECT(root))
 		return sfb_fail(im, "", NULL, "expected an object or an array of objects"
-		    " (Get-CsXmppAllowedPartner | ConvertTo-Json), got %s", sfb_json_type(root));
+		    " (Get-CsXmppAllowedPartner | ConvertTo-Json), got %s", config_json_type_name(root));
 	if (n > CONFIG_MAX_PARTNERS)
 		return sfb_fail(im, "", NULL, "%zu partners; xmpp-edge holds at most %d", n, CONFIG_MAX_PARTNERS);
 	sfb_report(im, "import sfb: %s: %zu partner%s\n", im->file, n, n == 1 ? "" : "s");
@@ -562,7 +550,7 @@ sfb_gateway(struct sfb *im, yajl_val root)
 	}
 	if (!YAJL_IS_OBJECT(obj))
 		return sfb_fail(im, path, NULL, "expected an object"
-		    " (Get-CsXmppGatewayConfiguration | ConvertTo-Json), got %s", sfb_json_type(obj));
+		    " (Get-CsXmppGatewayConfiguration | ConvertTo-Json), got %s", config_json_type_name(obj));
 	if (sfb_check_duplicates(im, path, obj) < 0)
 		return -1;
 	im->gw.present = 1;
@@ -611,7 +599,7 @@ sfb_gateway(struct sfb *im, yajl_val root)
 				continue;
 			}
 			if (!YAJL_IS_STRING(val))
-				return sfb_fail(im, path, "DialbackPassphrase", "expected a string, got %s", sfb_json_type(val));
+				return sfb_fail(im, path, "DialbackPassphrase", "expected a string, got %s", config_json_type_name(val));
 			len = strlen(val->u.string);
 			if (len > IMPORT_SFB_SECRET_MAX)
 				return sfb_fail(im, path, "DialbackPassphrase", "longer than %d bytes", IMPORT_SFB_SECRET_MAX);
