@@ -524,6 +524,7 @@ s2s_out_flush_queue(struct s2s_out *o)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
 	char batch[S2S_OUT_BATCH_MAX];
+	int sent = 0;
 
 	while (o->state == S2S_OUT_ESTABLISHED && o->q_head != NULL &&
 	    o->wq_bytes < (size_t)lim->send_queue_bytes) {
@@ -555,6 +556,7 @@ s2s_out_flush_queue(struct s2s_out *o)
 			data = batch;
 		}
 		if (s2s_out_send(o, data, len) == 0) {
+			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
 			while ((it = taken) != NULL) {
@@ -578,8 +580,9 @@ s2s_out_flush_queue(struct s2s_out *o)
 	}
 	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
 		s2s_out_wake_waiters(o);
-	if (o->state == S2S_OUT_ESTABLISHED && o->q_head == NULL && o->wq_bytes == 0)
-		uv_timer_again(&o->timer);	/* idle from here */
+	/* Idle means no stanza for a while: keepalives do not count. */
+	if (sent && o->state == S2S_OUT_ESTABLISHED)
+		uv_timer_again(&o->timer);
 }
 
 /* After the loop's I/O callbacks of this turn: what they queued goes out

@@ -634,6 +634,9 @@ def close_all():
         except OSError:
             return
 threading.Thread(target=close_all, daemon=True).start()
+QUIET_CRT, QUIET_KEY = gen_ca_signed("quiet", "quiet.example", CA_CRT, CA_KEY)
+QUIET_PEER = fakepeer.Peer("quiet.example", QUIET_CRT, QUIET_KEY, "sasl", port)
+LIMITED_CRT, LIMITED_KEY = gen_ca_signed("limited", "limited.example", CA_CRT, CA_KEY)
 write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_starttls": [f"127.0.0.1:{sport}"]},
              tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
              gateway={"address": f"127.0.0.1:{GW_PEER.port}", "pins": [spki_pin(GW_CRT)],
@@ -641,7 +644,12 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
              policy={"partners": {"partner.example": {"connect": f"127.0.0.1:{PARTNER_PEER.port}"},
                                   "remote.example": {"connect": f"127.0.0.1:{REMOTE_PEER.port}"},
                                   "denied.example": {"allow": False},
-                                  "closer.example": {"connect": f"127.0.0.1:{closer.getsockname()[1]}"}}},
+                                  "closer.example": {"connect": f"127.0.0.1:{closer.getsockname()[1]}"},
+                                  # keepalive and idle timeout on an outgoing stream
+                                  "quiet.example": {"connect": f"127.0.0.1:{QUIET_PEER.port}",
+                                                    "keepalive_s": 1, "idle_timeout_s": 10},
+                                  # one stream at a time, both directions
+                                  "limited.example": {"max_connections": 1}}},
              limits={"route_queue_bytes": 65536, "send_queue_bytes": 65536})
 d = Daemon(["-c", cfg], "internal")
 
@@ -800,6 +808,40 @@ if wait_port(iport, d.proc):
     got = read_until(r, b"</stream:stream>", timeout=15)
     check("dialback.denied_key_not_authorized", b"type='invalid'" in got and b"<not-authorized " in got, got)
     r.close()
+    # Per-partner policy on streams: quiet.example gets whitespace
+    # keepalives every second, and its idle stream is closed after 10 s.
+    tq, _, _ = gateway_stream("quiet.example")
+    tq.sendall(b"<message from='alice@example.com/w' to='bob@quiet.example' id='q1'><body>q</body></message>")
+    got = QUIET_PEER.wait_stanzas(1, timeout=20)
+    time.sleep(3.5)
+    check("policy.keepalive_s_sends_whitespace", len(got) == 1 and QUIET_PEER.keepalives >= 2,
+          (got, QUIET_PEER.keepalives))
+    # limited.example may hold one stream: a second one is refused.
+    def limited_stream():
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        raw.sendall(header(to="example.com", frm="limited.example"))
+        read_until(raw, b"</stream:features>")
+        raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        read_until(raw, b"/>")
+        ctx = tls_ctx()
+        ctx.load_cert_chain(LIMITED_CRT, LIMITED_KEY)
+        ls = ctx.wrap_socket(raw, server_hostname="example.com")
+        ls.sendall(header(to="example.com", frm="limited.example"))
+        read_until(ls, b"</stream:features>")
+        ls.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+        read_until(ls, b"/>")
+        ls.sendall(header(to="example.com", frm="limited.example"))
+        return ls, read_until(ls, b"<stream:features/>", timeout=5)
+    l1, got1 = limited_stream()
+    try:
+        l2, got2 = limited_stream()
+        got2 += read_until(l2, b"</stream:stream>", timeout=5)
+    except (ssl.SSLError, OSError) as e:
+        got2 = repr(e).encode()
+    check("policy.max_connections_second_stream_refused",
+          got1.endswith(b"<stream:features/>") and b"<resource-constraint " in got2, (got1, got2))
+    l1.close()
+    tq.close()
     ev = [e.get("event") for e in d.events()]
     check("log.stream_lives_logged", all(x in ev for x in (
         "s2s_in.tls", "s2s_in.auth", "s2s_in.close", "s2s_out.connect", "s2s_out.tls", "s2s_out.auth",
@@ -849,6 +891,12 @@ if wait_port(iport, d.proc):
         t.close()
     time.sleep(0.3)
     check("internal.peer_vanishing_does_not_kill_daemon", d.proc.poll() is None, d.proc.poll())
+    # By now quiet.example's stream has been idle for more than 10 s.
+    end = time.time() + 12
+    while "example.com" not in QUIET_PEER.closed_by_peer and time.time() < end:
+        time.sleep(0.2)
+    check("policy.idle_timeout_s_closes_idle_outgoing_stream", "example.com" in QUIET_PEER.closed_by_peer,
+          [e for e in d.events() if e.get("event") == "s2s_out.close" and e.get("remote") == "quiet.example"])
     check("internal.sigterm_clean", d.stop() == 0)
 else:
     check("internal.daemon_started", False, d.text()[-1500:])

@@ -54,6 +54,8 @@ class Peer:
         self.dialback_answers = []              # type= of db:verify answers
         self.paused = threading.Event()         # set: stop reading stanzas
         self.snis = []                          # server names clients sent
+        self.keepalives = 0                     # whitespace-only reads (RFC 6120 §4.6.1)
+        self.closed_by_peer = []                # streams the other side closed with </stream:stream>
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", 0))
@@ -127,11 +129,16 @@ class Peer:
                 return
             if not chunk:
                 return
+            if chunk.strip() == b"":
+                self.keepalives += 1
             buf += chunk
+            if buf.strip() == b"":
+                buf = b""
             while True:
                 m = re.match(rb"\s*(<(\w+:?\w*)[^>]*?(/>|>.*?</\2>))", buf, re.S)
                 if not m:
                     if buf.strip().startswith(b"</stream:stream>"):
+                        self.closed_by_peer.append(frm)
                         s.sendall(b"</stream:stream>")
                         return
                     break
