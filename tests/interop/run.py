@@ -11,33 +11,42 @@ leaves them; documentation address ranges only):
       .example.net                 192.0.2.2:5270 Direct TLS   s2s Direct TLS :5270);
   .20 ejabberd: other.example.org  198.51.100.2:5271           ejabberd in scenario 7
   .99 a tarpit (accepts TCP,         internal (pinned)     .20 Prosody: example.com with
-      never answers)                                           another key (a rogue box)
+      never answers)               198.51.100.2:5269           another key (a rogue box)
+                                     internal_starttls
   inet0 <-------------------> edge0             edge1 <-------------------> lan0
   No routes beyond the two /24s, no forwarding: INET and LAN meet only in
   xmpp-edge.
 
 One test CA signs every certificate.  Public DNS sends example.com to
-xmpp-edge (192.0.2.2); internal DNS sends every remote domain to xmpp-edge's
-internal listener (_xmpps-server SRV -> 198.51.100.2:5271, Direct TLS).
+xmpp-edge (192.0.2.2); internal DNS sends every remote domain to xmpp-edge:
+most by an _xmpps-server SRV record to the internal listener
+(198.51.100.2:5271, Direct TLS), other.example.org as open federation does
+(README "Internal DNS"): no SRV record, only a wildcard A record
+(*.other.example.org and other.example.org -> 198.51.100.2), so the gateway
+falls back to port 5269 with STARTTLS: listen.internal_starttls.
 slixmpp users: alice@partner.example.net, carol@other.example.org (ejabberd),
 eve@badcert, lena@lenient, dan@denied (.example.net) in INET; bob@example.com
 (gateway) and mallory@example.com (rogue) in LAN.
 
 Scenarios (see the checks' names):
  1. messages both ways, 1000 each way, delivered in order: partner Prosody
-    and ejabberd <-> the gateway;
+    and ejabberd <-> the gateway; the gateway's streams arrive on
+    listen.internal (SRV) and, for other.example.org, on
+    listen.internal_starttls (wildcard A record), as the log shows;
  2. presence subscription and updates both ways, XEP-0199 pings across;
  3. a certificate not valid for its domain: refused when the domain's policy
     requires a valid certificate, accepted through dialback otherwise;
  4. a denied domain refused; a forged 'from' on an authenticated stream
     (raw TLS client, SASL EXTERNAL) answered with <invalid-from/>;
- 5. the internal listener refuses unpinned keys (openssl s_client, and a
-    second Prosody holding another key);
+ 5. the internal listeners refuse unpinned keys (openssl s_client, Direct
+    TLS and -starttls xmpp-server, and a second Prosody holding another key,
+    over SRV and over the wildcard A record);
  6. bounces: no public DNS -> remote-server-not-found, a silent server ->
     remote-server-timeout, gateway stopped -> an error to each sender;
     sent = delivered + bounced everywhere; no bounce for type='error';
  7. ejabberd 23.01 in the gateway's place (same address, same key), as the
-    README's "Federation walkthrough" configures it: messages both ways, a ping.
+    README's "Federation walkthrough" configures it: messages both ways, a ping,
+    messages to other.example.org through the wildcard A record.
 Everything started here is ended here (try/finally, atexit, SIGTERM/SIGHUP).
 Last line: "N passed, N failed".  XE_BIN names the binary (default
 out/dev/xmpp-edge); XE_KEEP=1 keeps the work directory (logs).
@@ -73,13 +82,15 @@ NAMESPACES = (INET, EDGE, LAN)
 # Addresses (RFC 5737 documentation ranges, only inside our namespaces).
 EDGE_PUB, PUB_DNS, PARTNER, EJABBERD, TARPIT = "192.0.2.2", "192.0.2.53", "192.0.2.10", "192.0.2.20", "192.0.2.99"
 EDGE_INT, INT_DNS, GATEWAY, ROGUE = "198.51.100.2", "198.51.100.53", "198.51.100.10", "198.51.100.20"
-INTERNAL_PORT = 5271
+INTERNAL_PORT = 5271            # listen.internal (Direct TLS), found by SRV
+INTERNAL_STARTTLS_PORT = 5269   # listen.internal_starttls, found by a wildcard A record
 
 # Remote domains the gateway may write to: internal DNS sends all of them
-# to xmpp-edge's internal listener.
+# to xmpp-edge, SRV_DOMAINS by SRV records to the internal listener,
+# WILDCARD_DOMAINS (open federation) by a wildcard A record only.
 PARTNER_HOSTS = ["partner.example.net", "badcert.example.net", "lenient.example.net", "denied.example.net"]
-REMOTE_DOMAINS = PARTNER_HOSTS + ["other.example.org", "rawclient.example.net", "nodns.example.org",
-                                  "slow.example.org"]
+WILDCARD_DOMAINS = ["other.example.org"]
+SRV_DOMAINS = PARTNER_HOSTS + ["rawclient.example.net", "nodns.example.org", "slow.example.org"]
 
 procs = []          # every Popen we start
 tmp = None
@@ -261,6 +272,7 @@ def edge_config(c):
             "starttls": [f"{EDGE_PUB}:5269"],
             "direct_tls": [f"{EDGE_PUB}:5270"],
             "internal": [f"{EDGE_INT}:{INTERNAL_PORT}"],
+            "internal_starttls": [f"{EDGE_INT}:{INTERNAL_STARTTLS_PORT}"],
         },
         "gateway": {
             "address": f"{GATEWAY}:5270",          # the gateway Prosody's s2s_direct_tls_ports
@@ -349,8 +361,16 @@ def public_dns_records():
 def internal_dns_records():
     # Prosody looks up _xmpps-server first and connects with Direct TLS.
     r = [f"--host-record=edge-internal.example.com,{EDGE_INT}"]
-    for d in REMOTE_DOMAINS:
+    for d in SRV_DOMAINS:
         r.append(f"--srv-host=_xmpps-server._tcp.{d},edge-internal.example.com,{INTERNAL_PORT},0,10")
+    # Open federation: the domain and every name under it have an A record
+    # (dnsmasq 2.90 --address is a wildcard); --local makes every other
+    # type there NODATA, as a zone's "*.D IN A" would (without it dnsmasq
+    # answers SRV and AAAA with NXDOMAIN under --local=/example.org/, or
+    # REFUSED with no --local at all).  With no SRV record the gateway
+    # connects to the A record's port 5269 with STARTTLS.
+    for d in WILDCARD_DOMAINS:
+        r += [f"--address=/{d}/{EDGE_INT}", f"--local=/{d}/"]
     return r
 
 
@@ -515,6 +535,11 @@ def exchange(src_agent, src, dst_agent, dst, prefix, n, timeout):
     """Sends n messages src -> dst and waits until every one is either
     delivered or bounced.  Returns (delivered ids in order, bounce events)."""
     src_agent.cmd(op="send", jid=src, to=dst, prefix=prefix, count=n)
+    return settle(src_agent, src, dst_agent, dst, prefix, n, timeout)
+
+
+def settle(src_agent, src, dst_agent, dst, prefix, n, timeout):
+    """exchange() for messages already sent."""
     end = time.time() + timeout
     while True:
         got = dst_agent.select(msgs(dst, prefix))
@@ -555,6 +580,32 @@ def edge_events(path):
         except ValueError:
             pass
     return out
+
+
+def edge_streams(events):
+    """xmpp-edge's incoming streams, from its log: one list of events per
+    s2s_in.accept (later events with that peer address), in order."""
+    streams, current = [], {}
+    for e in events:
+        peer = e.get("peer")
+        if e.get("event") == "s2s_in.accept":
+            current[peer] = [e]
+            streams.append(current[peer])
+        elif peer in current:
+            current[peer].append(e)
+    return streams
+
+
+def stream_on(stream, listener):
+    return stream[0].get("listener") == listener
+
+
+def gateway_stream_to(stream, domain):
+    """The gateway's pinned stream toward `domain`: the TLS client
+    certificate accepted, then authenticated by its pinned key."""
+    return (any(e.get("event") == "s2s_in.tls" and e.get("client_certificate") == "ok" for e in stream)
+            and any(e.get("event") == "s2s_in.auth" and e.get("domain") == "example.com" and e.get("to") == domain
+                    and e.get("method") == "pinned-key" and e.get("result") == "valid" for e in stream))
 
 
 def tail(path, n=1500):
@@ -699,8 +750,8 @@ def main():
     # one ever reads.
     tarpit = in_netns(INET, lambda: socket.create_server((TARPIT, 5269), backlog=64))
 
-    check("setup.edge_listening", wait_listen(INET, EDGE_PUB, 5269) and wait_listen(LAN, EDGE_INT, INTERNAL_PORT),
-          tail(edge_log))
+    check("setup.edge_listening", wait_listen(INET, EDGE_PUB, 5269) and wait_listen(LAN, EDGE_INT, INTERNAL_PORT)
+          and wait_listen(LAN, EDGE_INT, INTERNAL_STARTTLS_PORT), tail(edge_log))
     check("setup.partner_prosody_listening", wait_listen(INET, PARTNER, 5222), tail(f"{partner_dir}/prosody.log"))
     check("setup.gateway_prosody_listening", wait_listen(LAN, GATEWAY, 5270), tail(f"{gw_dir}/prosody.log"))
     check("setup.rogue_prosody_listening", wait_listen(LAN, ROGUE, 5222), tail(f"{rogue_dir}/prosody.log"))
@@ -760,6 +811,29 @@ def main():
             if e.get("event") == "s2s_in.auth" and e.get("result") == "valid"}
     check("s1.partner.prosody_came_over_direct_tls", came.get("partner.example.net") == f"{EDGE_PUB}:5270", came)
     check("s1.other.ejabberd_came_over_starttls", came.get("other.example.org") == f"{EDGE_PUB}:5269", came)
+
+    # And which internal listener the gateway used (README "Internal DNS"):
+    # SRV records to listen.internal where they exist, and for
+    # other.example.org, which internal DNS gives only a wildcard A record,
+    # port 5269 of that address with STARTTLS: listen.internal_starttls.
+    streams = edge_streams(events)
+    on_int = f"{EDGE_INT}:{INTERNAL_PORT}"
+    on_st = f"{EDGE_INT}:{INTERNAL_STARTTLS_PORT}"
+    summary = [(s[0].get("listener"), [(e.get("event"), e.get("to"), e.get("method"), e.get("result"))
+                                       for e in s if e.get("event") in ("s2s_in.tls", "s2s_in.auth")])
+               for s in streams if s[0].get("listener", "").startswith(EDGE_INT)]
+    check("s1.partner.gateway_came_over_srv_to_internal",
+          any(stream_on(s, on_int) and gateway_stream_to(s, "partner.example.net") for s in streams), summary)
+    st = [s for s in streams if stream_on(s, on_st) and gateway_stream_to(s, "other.example.org")]
+    check("s1.other.gateway_came_over_wildcard_a_to_internal_starttls",
+          st and not any(stream_on(s, on_int) and gateway_stream_to(s, "other.example.org") for s in streams),
+          summary)
+    # The gateway's db:verify for ejabberd's stream into it (step 3 of the
+    # README's walkthrough) found other.example.org the same way.
+    check("s1.other.gateway_dialback_verify_over_internal_starttls",
+          any(e.get("event") == "dialback.verify_answered" and e.get("domain") == "other.example.org"
+              and e.get("result") == "valid" for s in streams if stream_on(s, on_st) for e in s),
+          [e for e in events if e.get("event") == "dialback.verify_answered"][-4:])
 
     # Then N each way, all four directions at once.
     flows = []
@@ -936,32 +1010,72 @@ def main():
               "to='partner.example.net' version='1.0'>")
     n_before = len(edge_events(edge_log))
     runs = {}
-    for name, extra in [("pinned_gateway_key", ["-cert", gw_crt, "-key", gw_key]),
-                        ("other_key_same_ca", ["-cert", rogue_crt, "-key", rogue_key]),
-                        ("no_client_certificate", [])]:
-        runs[name] = subprocess.Popen(
-            ["ip", "netns", "exec", LAN, "timeout", "4", "openssl", "s_client", "-quiet", "-connect",
-             f"{EDGE_INT}:{INTERNAL_PORT}", "-servername", "partner.example.net", "-CAfile", ca] + extra,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        procs.append(runs[name])
-    outs = {name: p.communicate(header)[0] for name, p in runs.items()}
-    pinned_ok = check("s5.s_client_pinned_key_gets_stream", "stream:features" in outs["pinned_gateway_key"],
-          outs["pinned_gateway_key"][-500:])
-    for name in ("other_key_same_ca", "no_client_certificate"):
-        refusal(f"s5.s_client_{name}_refused", pinned_ok, "<stream:" not in outs[name], outs[name][-500:])
+    # Both internal listeners, all at once: Direct TLS (listen.internal)
+    # and STARTTLS (listen.internal_starttls; s_client reads the stream
+    # header and features, sends <starttls/> and waits for <proceed/>, then
+    # the TLS handshake, after which only what xmpp-edge says under TLS is
+    # printed).
+    listeners = [("", INTERNAL_PORT, []),
+                 ("starttls_", INTERNAL_STARTTLS_PORT,
+                  ["-starttls", "xmpp-server", "-xmpphost", "other.example.org"])]
+    for prefix, port, how in listeners:
+        for name, extra in [("pinned_gateway_key", ["-cert", gw_crt, "-key", gw_key]),
+                            ("other_key_same_ca", ["-cert", rogue_crt, "-key", rogue_key]),
+                            ("no_client_certificate", [])]:
+            runs[prefix + name] = subprocess.Popen(
+                ["ip", "netns", "exec", LAN, "timeout", "4", "openssl", "s_client", "-quiet", "-connect",
+                 f"{EDGE_INT}:{port}", "-servername", "partner.example.net", "-CAfile", ca] + how + extra,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            procs.append(runs[prefix + name])
+    # Every client gets its header now: each lives 4 s from its start.
+    for p in runs.values():
+        try:
+            p.stdin.write(header)
+            p.stdin.close()
+        except OSError:   # refused and gone already
+            pass
+    outs = {name: p.stdout.read() for name, p in runs.items()}
+    for p in runs.values():
+        p.wait()
+    on_int = f"{EDGE_INT}:{INTERNAL_PORT}"
+    on_st = f"{EDGE_INT}:{INTERNAL_STARTTLS_PORT}"
+
+    def refused_streams(new, listener):
+        """Streams on `listener` that xmpp-edge refused (pin mismatch, no
+        client certificate, ...), from its log."""
+        return [s for s in edge_streams(new) if stream_on(s, listener) and any(
+            "refused" in e.get("event", "") or e.get("event") == "s2s_in.tls_failed"
+            or e.get("result") in ("refused", "pin_mismatch") or "pin" in e.get("reason", "") for e in s)]
+
     new = edge_events(edge_log)[n_before:]
-    refusals = [e for e in new if "refused" in e.get("event", "") or e.get("result") in ("refused", "pin_mismatch")
-                or "pin" in e.get("reason", "")]
-    check("s5.edge_logs_the_refusals", len(refusals) >= 2, new[-6:])
+    for prefix, _port, _how in listeners:
+        pinned = outs[prefix + "pinned_gateway_key"]
+        # Features under TLS, offering SASL EXTERNAL (the pin authenticates).
+        pinned_ok = check(f"s5.s_client_{prefix}pinned_key_gets_stream",
+                          re.search(r"<stream:features>.*EXTERNAL", pinned, re.S) is not None, pinned[-500:])
+        for name in ("other_key_same_ca", "no_client_certificate"):
+            refusal(f"s5.s_client_{prefix}{name}_refused", pinned_ok, "<stream:" not in outs[prefix + name],
+                    outs[prefix + name][-500:])
+    for name, listener in [("s5.edge_logs_the_refusals", on_int),
+                           ("s5.edge_logs_the_starttls_refusals", on_st)]:
+        refused = refused_streams(new, listener)
+        check(name, len(refused) >= 2, [s[-2:] for s in refused] or new[-6:])
     n_before = len(edge_events(edge_log))
-    # The rogue Prosody (example.com with another key) writes to alice.
+    # The rogue Prosody (example.com with another key) writes to alice (SRV
+    # record: listen.internal) and to carol (wildcard A record:
+    # listen.internal_starttls), both at once.
+    lan.cmd(op="send", jid=MALLORY, to=CAROL, prefix="wildrogue", count=2)
     got, bounced = exchange(lan, MALLORY, inet, ALICE, "rogue", 2, 30)
     refusal("s5.rogue_prosody_nothing_delivered", outbound_ok["partner"], not got, got)
     refusal("s5.rogue_prosody_sender_gets_errors", outbound_ok["partner"], len(bounced) == 2, bounced)
+    got, bounced = settle(lan, MALLORY, inet, CAROL, "wildrogue", 2, 30)
+    refusal("s5.rogue_prosody_over_wildcard_a_nothing_delivered", outbound_ok["other"], not got, got)
+    refusal("s5.rogue_prosody_over_wildcard_a_sender_gets_errors", outbound_ok["other"], len(bounced) == 2, bounced)
     new = edge_events(edge_log)[n_before:]
-    refusals = [e for e in new if "refused" in e.get("event", "") or e.get("result") in ("refused", "pin_mismatch")
-                or "pin" in e.get("reason", "")]
-    check("s5.edge_logs_the_rogue_refusal", len(refusals) >= 1, new[-6:])
+    for name, listener in [("s5.edge_logs_the_rogue_refusal", on_int),
+                           ("s5.edge_logs_the_rogue_refusal_on_internal_starttls", on_st)]:
+        refused = refused_streams(new, listener)
+        check(name, len(refused) >= 1, [s[-2:] for s in refused] or new[-6:])
     # A box inside talks to the gateway directly, claiming partner.example.net
     # with a dialback key of its own: the gateway asks the authoritative
     # server, which internal DNS says is xmpp-edge, and xmpp-edge says
@@ -1038,8 +1152,9 @@ def main():
     t0 = time.time()
     S7 = ["s7.ejabberd_gateway.listening", "s7.ejabberd_gateway.register_bob",
           "s7.ejabberd_gateway.bob_logged_in", "s7.ejabberd_gateway.message_in", "s7.ejabberd_gateway.message_out",
-          "s7.ejabberd_gateway.ping_remote_user"]
-    if not (inbound_ok["partner"] and outbound_ok["partner"]):
+          "s7.ejabberd_gateway.ping_remote_user", "s7.ejabberd_gateway.message_out_over_wildcard_a",
+          "s7.ejabberd_gateway.came_over_wildcard_a_to_internal_starttls"]
+    if not (inbound_ok["partner"] and outbound_ok["partner"] and outbound_ok["other"]):
         skip(S7, "messages did not cross with the Prosody gateway (scenario 1)")
     else:
         ejg_dir, ejg_ctl = start_ejabberd("ejabberd-gateway", LAN, GATEWAY, "example.com", gw_crt, gw_key, ca, f"""
@@ -1055,11 +1170,20 @@ def main():
         check(S7[2], lan2.wait(lambda e: e["ev"] == "ready", 1, 30))
         got, bounced = exchange(inet, ALICE, lan2, BOB, "ejgw-in", 5, 25)
         check(S7[3], got == [f"ejgw-in-{i}" for i in range(5)], f"delivered {got}, bounced {bounced}")
+        n_before = len(edge_events(edge_log))
+        # To alice (SRV record) and to carol (wildcard A record), at once.
+        lan2.cmd(op="send", jid=BOB, to=CAROL, prefix="ejgw-wild", count=5)
         got, bounced = exchange(lan2, BOB, inet, ALICE, "ejgw-out", 5, 25)
         check(S7[4], got == [f"ejgw-out-{i}" for i in range(5)], f"delivered {got}, bounced {bounced}")
         lan2.cmd(op="ping", jid=BOB, to=f"{ALICE}/agent", tag="ejgw-ping")
         got = lan2.wait(lambda e: e["ev"] in ("pong", "ping_error") and e.get("tag") == "ejgw-ping", 1, 20)
         check(S7[5], got and got[0]["ev"] == "pong", got)
+        got, bounced = settle(lan2, BOB, inet, CAROL, "ejgw-wild", 5, 25)
+        check(S7[6], got == [f"ejgw-wild-{i}" for i in range(5)], f"delivered {got}, bounced {bounced}")
+        new = edge_streams(edge_events(edge_log)[n_before:])
+        check(S7[7], any(stream_on(s, on_st) and gateway_stream_to(s, "other.example.org") for s in new),
+              [(s[0].get("listener"), [(e.get("event"), e.get("to"), e.get("result"), e.get("reason"))
+                                       for e in s if e.get("event", "").startswith("s2s_in.")][:6]) for s in new])
     print(f"# scenario 7 took {time.time() - t0:.1f}s", flush=True)
 
     edge.send_signal(signal.SIGTERM)
