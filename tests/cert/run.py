@@ -36,6 +36,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xecheck import check, finish  # noqa: E402
+from xenet import (Daemon, cert_der, client_ctx, free_port, kill_started, read_until,  # noqa: E402
+                   selfsigned_cert, spki_pin, starttls, status_json)
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 STARTTLS_PORT, DIRECT_PORT = 25269, 25270
@@ -48,13 +50,10 @@ ETC = f"{tmp}/etc"
 os.mkdir(ETC)
 os.chmod(ETC, 0o755)
 CFG = f"{ETC}/edge.json"
-PROCS = []
 
 
 def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
+    kill_started()
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -63,14 +62,6 @@ atexit.register(cleanup)
 
 def run(*args, **kw):
     return subprocess.run(list(args), capture_output=True, text=True, **kw)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 # --- certificates, made with openssl at test time ---------------------------
@@ -136,23 +127,7 @@ commonName = supplied
 
 
 def selfsigned(name, cn):
-    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-         "-out", crt, "-days", "365", "-subj", f"/CN={cn}", "-addext", f"subjectAltName=DNS:{cn}")
-    os.chmod(key, 0o600)
-    return crt, key
-
-
-def der_of(crt):
-    return ssl.PEM_cert_to_DER_cert(open(crt).read())
-
-
-def pin_of(crt):
-    """The pin as the README says openssl computes it."""
-    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", crt], capture_output=True, check=True).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub, capture_output=True, check=True).stdout
-    import base64
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+    return selfsigned_cert(tmp, name, cn, days=365)
 
 
 def sha(path):
@@ -194,7 +169,7 @@ cfg = {
     "domains": [{"name": "example.com", "cert": DOM_CRT, "key": DOM_KEY}],
     "listen": {"starttls": [f"127.0.0.1:{STARTTLS_PORT}"], "direct_tls": [f"127.0.0.1:{DIRECT_PORT}"],
                "internal": [f"127.0.0.1:{INTERNAL_PORT}"]},
-    "gateway": {"address": f"127.0.0.1:{free_port()}", "pins": [pin_of(gwA_crt)],
+    "gateway": {"address": f"127.0.0.1:{free_port()}", "pins": [spki_pin(gwA_crt)],
                 "cert": INT_CRT, "key": INT_KEY},
     "tls": {"ca_file": ca.crt},
     "limits": {"max_streams_per_ip": 1000, "handshake_timeout_ms": 600000, "idle_timeout_s": 86400},
@@ -216,59 +191,19 @@ def cert(*args, user=None):
 
 # --- the daemon ----------------------------------------------------------------
 
-log_path = f"{tmp}/daemon.log"
-log = open(log_path, "w")
-daemon = subprocess.Popen([BIN, "run", "-c", CFG], stdout=log, stderr=log)
-PROCS.append(daemon)
-
-
-def daemon_log():
-    log.flush()
-    return open(log_path).read()
-
-
-def wait_port(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end and daemon.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-if not (wait_port(DIRECT_PORT) and wait_port(STARTTLS_PORT) and wait_port(INTERNAL_PORT)):
-    check("daemon.starts", False, daemon_log()[-3000:])
+daemon = Daemon(BIN, ["-c", CFG], f"{tmp}/daemon.log")
+if not all(daemon.wait_port(p, timeout=20) for p in (DIRECT_PORT, STARTTLS_PORT, INTERNAL_PORT)):
+    check("daemon.starts", False, daemon.text()[-3000:])
     finish()
 check("daemon.starts", True)
 SOCK = f"{STATE}/control.sock"
 
 
-def external_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["xmpp-server"])
-    return ctx
-
-
-EXT = external_ctx()
+EXT = client_ctx(alpn=["xmpp-server"])
 
 
 def header(to="example.com", frm="partner.example"):
     return f"<?xml version='1.0'?><stream:stream {NS} to='{to}' from='{frm}' version='1.0'>".encode()
-
-
-def read_until(s, marker, timeout=10):
-    s.settimeout(timeout)
-    out = b""
-    while marker not in out:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    return out
 
 
 def direct_stream():
@@ -280,29 +215,22 @@ def direct_stream():
     return s, got
 
 
-def served_der(port=DIRECT_PORT):
-    s, _ = direct_stream() if port == DIRECT_PORT else (None, None)
+def served_der():
+    """The certificate a Direct TLS stream (header answered) gets."""
+    s, _ = direct_stream()
     der = s.getpeercert(binary_form=True)
     s.close()
     return der
 
 
 def served_der_starttls():
-    raw = socket.create_connection(("127.0.0.1", STARTTLS_PORT), timeout=10)
-    raw.sendall(header())
-    read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    read_until(raw, b"/>")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    s = ctx.wrap_socket(raw, server_hostname="example.com")
+    s, _, _ = starttls(STARTTLS_PORT, header(), "example.com")
     der = s.getpeercert(binary_form=True)
     s.close()
     return der
 
 
-check("setup.serves_current", served_der() == der_of(cur_crt))
+check("setup.serves_current", served_der() == cert_der(cur_crt))
 
 # --- control socket ------------------------------------------------------------
 
@@ -340,18 +268,18 @@ certs = {c.get("name"): c for c in doc.get("certificates", [])}
 dom = certs.get("example.com", {})
 check("status.json_exit_0", r.returncode == 0 and doc.get("attention") is False, r)
 check("status.json_domain",
-      dom.get("pin_sha256") == pin_of(cur_crt) and {"type": "DNS", "value": "example.com"} in dom.get("names", [])
+      dom.get("pin_sha256") == spki_pin(cur_crt) and {"type": "DNS", "value": "example.com"} in dom.get("names", [])
       and dom.get("issuer") == "CN=Test root" and dom.get("key_type") == "EC P-256"
       and 360 <= dom.get("days_left", 0) <= 365 and dom.get("state") == "ok", dom)
-check("status.json_internal", certs.get("internal", {}).get("pin_sha256") == pin_of(int_cur_crt)
+check("status.json_internal", certs.get("internal", {}).get("pin_sha256") == spki_pin(int_cur_crt)
       and certs["internal"].get("self_signed") is True, certs.get("internal"))
-check("status.json_pins", doc.get("gateway_pins") == [pin_of(gwA_crt)] and doc.get("warn_days") == 30, doc)
+check("status.json_pins", doc.get("gateway_pins") == [spki_pin(gwA_crt)] and doc.get("warn_days") == 30, doc)
 r = cert("status", "-c", CFG, "--json", "--warn-days", "400")
 doc = json.loads(r.stdout) if r.stdout.startswith("{") else {}
 check("status.warn_days_exit_1", r.returncode == 1 and doc.get("attention") is True
       and "fewer than 400" in r.stderr, r)
 r = cert("status", "-c", CFG)
-check("status.text", r.returncode == 0 and "example.com (domain)" in r.stdout and pin_of(cur_crt) in r.stdout
+check("status.text", r.returncode == 0 and "example.com (domain)" in r.stdout and spki_pin(cur_crt) in r.stdout
       and "days left" in r.stdout, r.stdout)
 
 # --- refusals: nothing changes, the old certificate stays served ----------------
@@ -377,7 +305,7 @@ for name, args, why in refusals:
     r = cert("rotate", "example.com", "-c", CFG, *args)
     check(f"refuse.{name}", r.returncode == 1 and why in r.stderr and "nothing changed" in r.stderr
           and (sha(DOM_CRT), sha(DOM_KEY)) == before and not os.path.exists(DOM_CRT + ".bak"), r)
-check("refuse.old_still_served", served_der() == der_of(cur_crt) and served_der_starttls() == der_of(cur_crt))
+check("refuse.old_still_served", served_der() == cert_der(cur_crt) and served_der_starttls() == cert_der(cur_crt))
 r = cert("rotate", "other.example", "-c", CFG, "--cert", wrong_crt, "--key", wrong_key)
 check("refuse.not_hosted", r.returncode == 1 and "not a hosted domain" in r.stderr, r)
 r = cert("rotate", "example.com", "-c", CFG, "--cert", new_crt)
@@ -428,18 +356,17 @@ for s in streams:
     alive += ok
     s.setblocking(True)
 check("load.200_streams_still_open", alive == N, f"{alive}/{N}")
-check("load.old_streams_keep_old_cert", all(s.getpeercert(binary_form=True) == der_of(cur_crt) for s in streams))
-r = run(BIN, "status", "--socket", SOCK, "--json")
-st_doc = json.loads(r.stdout) if r.returncode == 0 else {}
+check("load.old_streams_keep_old_cert", all(s.getpeercert(binary_form=True) == cert_der(cur_crt) for s in streams))
+st_doc = status_json(BIN, "--socket", SOCK)
 check("load.daemon_counts_streams", st_doc.get("streams", 0) >= N, st_doc.get("streams"))
-check("rotate.new_handshakes_new_cert", served_der() == der_of(new_crt) and served_der_starttls() == der_of(new_crt))
+check("rotate.new_handshakes_new_cert", served_der() == cert_der(new_crt) and served_der_starttls() == cert_der(new_crt))
 # One more byte per stream after the new handshakes: still answered.
 for s in streams:
     s.sendall(b" ")
 time.sleep(0.5)
 for s in streams:
     s.close()
-ev = daemon_log()
+ev = daemon.text()
 check("rotate.daemon_logged_swap", '"event":"tls.certstore_swap"' in ev or "tls.certstore_swap" in ev)
 
 # --- --chain: the intermediate is installed with the leaf ------------------------
@@ -449,7 +376,7 @@ check("chain.rotate_ok", r.returncode == 0 and "identical" in r.stdout, r)
 content = open(DOM_CRT).read()
 check("chain.installed_leaf_first", content.startswith(open(via_inter_crt).read().strip()[:60])
       and content.count("BEGIN CERTIFICATE") == 2, content[:200])
-check("chain.served", served_der() == der_of(via_inter_crt))
+check("chain.served", served_der() == cert_der(via_inter_crt))
 
 # --- daemon down: the files go back ----------------------------------------------
 
@@ -457,13 +384,13 @@ before = (sha(DOM_CRT), sha(DOM_KEY))
 r = cert("rotate", "example.com", "-c", CFG, "--socket", f"{tmp}/nothing.sock", "--cert", new_crt, "--key", new_key)
 check("rotate.no_daemon_puts_back", r.returncode == 1 and "no daemon answers" in r.stderr
       and "put back" in r.stderr and (sha(DOM_CRT), sha(DOM_KEY)) == before, r)
-check("rotate.no_daemon_still_served", served_der() == der_of(via_inter_crt))
+check("rotate.no_daemon_still_served", served_der() == cert_der(via_inter_crt))
 
 # --- internal link certificate ---------------------------------------------------
 
 r = cert("rotate", "internal", "-c", CFG, "--cert", int_new_crt, "--key", int_new_key)
 check("internal.rotate_ok", r.returncode == 0 and "internal listener" in r.stdout and "identical" in r.stdout
-      and pin_of(int_new_crt) in r.stderr, r)
+      and spki_pin(int_new_crt) in r.stderr, r)
 r = cert("rotate", "internal", "-c", CFG, "--cert", int_new_crt, "--key", int_cur_key)
 check("internal.mismatch_refused", r.returncode == 1 and "does not match" in r.stderr, r)
 
@@ -473,10 +400,7 @@ check("internal.mismatch_refused", r.returncode == 1 and "does not match" in r.s
 def gateway_try(crt, key):
     """Connects to the internal listener presenting crt; True when the
     daemon answers our stream header (accepted), False when it closes."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.load_cert_chain(crt, key)
+    ctx = client_ctx(crt, key)
     try:
         raw = socket.create_connection(("127.0.0.1", INTERNAL_PORT), timeout=5)
         s = ctx.wrap_socket(raw, server_hostname="edge.internal")
@@ -489,7 +413,7 @@ def gateway_try(crt, key):
         return False
 
 
-A, B = pin_of(gwA_crt), pin_of(gwB_crt)
+A, B = spki_pin(gwA_crt), spki_pin(gwB_crt)
 check("pin.start_A_only", gateway_try(gwA_crt, gwA_key) and not gateway_try(gwB_crt, gwB_key))
 r = cert("pin", "list", "-c", CFG)
 check("pin.list", r.returncode == 0 and A in r.stdout and "(gateway.pins)" in r.stdout and B not in r.stdout, r)
@@ -512,7 +436,7 @@ r = cert("pin", "add", "abc", "-c", CFG)
 check("pin.invalid_refused", r.returncode == 2 and "decodes to" in r.stderr or "not valid base64" in r.stderr, r)
 r = cert("pin", "add", "AAAA" * 11, "-c", CFG)
 check("pin.wrong_length_refused", r.returncode == 2 and "32" in r.stderr, r)
-r = cert("pin", "remove", pin_of(new_crt), "-c", CFG)
+r = cert("pin", "remove", spki_pin(new_crt), "-c", CFG)
 check("pin.remove_unknown_refused", r.returncode == 1 and "not an accepted pin" in r.stderr, r)
 r = cert("status", "-c", CFG, "--json")
 doc = json.loads(r.stdout) if r.stdout.startswith("{") else {}
@@ -530,7 +454,7 @@ check("selfsign.key_0600", stat.S_IMODE(os.stat(f"{tmp}/gen/s.key").st_mode) == 
 end = run("openssl", "x509", "-in", f"{tmp}/gen/s.pem", "-noout", "-enddate").stdout
 check("selfsign.days", run("openssl", "x509", "-in", f"{tmp}/gen/s.pem", "-noout", "-checkend", str(89 * 86400)).returncode == 0
       and run("openssl", "x509", "-in", f"{tmp}/gen/s.pem", "-noout", "-checkend", str(91 * 86400)).returncode == 1, end)
-check("selfsign.pin_printed", pin_of(f"{tmp}/gen/s.pem") in r.stdout, r.stdout)
+check("selfsign.pin_printed", spki_pin(f"{tmp}/gen/s.pem") in r.stdout, r.stdout)
 r = cert("selfsign", "chat.example.org", "--cert", f"{tmp}/gen/s.pem", "--key", f"{tmp}/gen/s.key")
 check("selfsign.no_overwrite", r.returncode == 1 and "--force" in r.stderr, r)
 r = cert("selfsign", "chat.example.org", "--cert", f"{tmp}/gen/r.pem", "--key", f"{tmp}/gen/r.key", "--key-type", "rsa")
@@ -617,14 +541,14 @@ def count(text, event):
 
 # watch_files false (the suite's daemon): a file replaced on disk changes
 # nothing until SIGHUP.
-check("nowatch.serves_before", served_der() == der_of(via_inter_crt))
+check("nowatch.serves_before", served_der() == cert_der(via_inter_crt))
 acme_write(cur_crt, DOM_CRT, 0o644)
 acme_write(cur_key, DOM_KEY, 0o600)
 time.sleep(4)       # twice the watch debounce
-check("nowatch.unchanged_without_sighup", served_der() == der_of(via_inter_crt)
-      and "cert_watch." not in daemon_log())
-daemon.send_signal(signal.SIGHUP)
-check("nowatch.sighup_loads_new", wait_for(lambda: served_der() == der_of(cur_crt), 5))
+check("nowatch.unchanged_without_sighup", served_der() == cert_der(via_inter_crt)
+      and "cert_watch." not in daemon.text())
+daemon.proc.send_signal(signal.SIGHUP)
+check("nowatch.sighup_loads_new", wait_for(lambda: served_der() == cert_der(cur_crt), 5))
 
 new2_crt, new2_key = ca.issue("new2", "example.com", ["example.com"])
 k8s1_crt, k8s1_key = ca.issue("k8s1", "k8s.example", ["k8s.example"])
@@ -678,22 +602,14 @@ WCFG = f"{ETC}/watch.json"
 with open(WCFG, "w") as f:
     json.dump(wcfg, f)
 os.chmod(WCFG, 0o644)
-wlog_path = f"{tmp}/watch-daemon.log"
-wlog = open(wlog_path, "w")
-wdaemon = subprocess.Popen([BIN, "run", "-c", WCFG], stdout=wlog, stderr=wlog)
-PROCS.append(wdaemon)
-
-
-def wlog_text():
-    wlog.flush()
-    return open(wlog_path).read()
+wdaemon = Daemon(BIN, ["-c", WCFG], f"{tmp}/watch-daemon.log")
 
 
 up = wait_for(lambda: served_der_at(W_DIRECT, "example.com") is not None, 20)
-check("watch.starts", up and wdaemon.poll() is None, wlog_text()[-2000:])
-check("watch.serves_initial", served_der_at(W_DIRECT, "example.com") == der_of(cur_crt)
-      and served_der_at(W_DIRECT, "k8s.example") == der_of(k8s1_crt))
-t = wlog_text()
+check("watch.starts", up and wdaemon.proc.poll() is None, wdaemon.text()[-2000:])
+check("watch.serves_initial", served_der_at(W_DIRECT, "example.com") == cert_der(cur_crt)
+      and served_der_at(W_DIRECT, "k8s.example") == cert_der(k8s1_crt))
+t = wdaemon.text()
 watched = [json.loads(ln).get("dir") for ln in t.splitlines() if '"event":"cert_watch.watch"' in ln]
 # The certificates' and keys' directories (two files each) and tls.ca_file's.
 check("watch.watches_each_dir_once", sorted(watched) == sorted([WDIR, KDIR, ca.dir]),
@@ -703,40 +619,40 @@ check("watch.watches_each_dir_once", sorted(watched) == sorted([WDIR, KDIR, ca.d
 with open(f"{WDIR}/notes.txt", "w") as f:
     f.write("renewed by acme.sh\n")
 time.sleep(3)
-t = wlog_text()
+t = wdaemon.text()
 check("watch.ignores_other_files", count(t, "cert_watch.change") == 0 and count(t, "config.reload") == 0, t[-1500:])
 
 # ACME: certificate, then key, each a temp file renamed over; no SIGHUP.
-reloads = count(wlog_text(), "config.reload")
+reloads = count(wdaemon.text(), "config.reload")
 acme_write(new_crt, W_CRT, 0o644)
 time.sleep(0.5)     # a slow client: both land within one debounce
 acme_write(new_key, W_KEY, 0o600)
-check("watch.rename_serves_new", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == der_of(new_crt), 10),
-      wlog_text()[-2000:])
-t = wlog_text()
+check("watch.rename_serves_new", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == cert_der(new_crt), 10),
+      wdaemon.text()[-2000:])
+t = wdaemon.text()
 check("watch.logged_change_and_reload", count(t, "cert_watch.change") >= 2
       and '"event":"cert_watch.reload","result":"applied"' in t.replace(", ", ","), t[-2000:])
 check("watch.one_reload_for_the_pair", count(t, "config.reload") == reloads + 1
       and count(t, "config.reload_failed") == 0, t[-2000:])
-check("watch.other_domain_untouched", served_der_at(W_DIRECT, "k8s.example") == der_of(k8s1_crt))
+check("watch.other_domain_untouched", served_der_at(W_DIRECT, "k8s.example") == cert_der(k8s1_crt))
 
 # A broken pair (new certificate, old key still there): refused as a
 # whole, the running certificate stays; writing the key retries.
 acme_write(new2_crt, W_CRT, 0o644)
-check("watch.broken_pair_logged", wait_for(lambda: count(wlog_text(), "config.reload_failed") == 1, 10),
-      wlog_text()[-2000:])
-t = wlog_text()
+check("watch.broken_pair_logged", wait_for(lambda: count(wdaemon.text(), "config.reload_failed") == 1, 10),
+      wdaemon.text()[-2000:])
+t = wdaemon.text()
 check("watch.broken_pair_reason", '"result":"failed"' in t and "domains[0]" in t, t[-2000:])
-check("watch.broken_pair_keeps_old", served_der_at(W_DIRECT, "example.com") == der_of(new_crt))
+check("watch.broken_pair_keeps_old", served_der_at(W_DIRECT, "example.com") == cert_der(new_crt))
 acme_write(new2_key, W_KEY, 0o600)
-check("watch.next_change_retries", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == der_of(new2_crt), 10),
-      wlog_text()[-2000:])
+check("watch.next_change_retries", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == cert_der(new2_crt), 10),
+      wdaemon.text()[-2000:])
 
 # Kubernetes: a new ..VERSION directory, then ..data swapped by rename.
 k8s_publish("v2", k8s2_crt, k8s2_key)
 check("watch.k8s_data_swap_serves_new",
-      wait_for(lambda: served_der_at(W_DIRECT, "k8s.example") == der_of(k8s2_crt), 10), wlog_text()[-2000:])
-check("watch.k8s_change_logged", '"file":"..data"' in wlog_text())
+      wait_for(lambda: served_der_at(W_DIRECT, "k8s.example") == cert_der(k8s2_crt), 10), wdaemon.text()[-2000:])
+check("watch.k8s_change_logged", '"file":"..data"' in wdaemon.text())
 
 # A reload re-arms the watches: example.com's files move to another
 # directory (SIGHUP); the old directory is dropped, the new one watched.
@@ -749,46 +665,38 @@ acme_write(new2_key, f"{WDIR2}/example.com.key", 0o600)
 wcfg["domains"][0] = {"name": "example.com", "cert": f"{WDIR2}/example.com.crt", "key": f"{WDIR2}/example.com.key"}
 with open(WCFG, "w") as f:
     json.dump(wcfg, f)
-wdaemon.send_signal(signal.SIGHUP)
-check("watch.rearm_on_reload", wait_for(lambda: f'"event":"cert_watch.watch","dir":"{WDIR2}"' in wlog_text()
-                                        and f'"event":"cert_watch.unwatch","dir":"{WDIR}"' in wlog_text(), 5),
-      [ln for ln in wlog_text().splitlines() if "cert_watch" in ln][-6:])
+wdaemon.proc.send_signal(signal.SIGHUP)
+check("watch.rearm_on_reload", wait_for(lambda: f'"event":"cert_watch.watch","dir":"{WDIR2}"' in wdaemon.text()
+                                        and f'"event":"cert_watch.unwatch","dir":"{WDIR}"' in wdaemon.text(), 5),
+      [ln for ln in wdaemon.text().splitlines() if "cert_watch" in ln][-6:])
 acme_write(cur_crt, f"{WDIR2}/example.com.crt", 0o644)
 acme_write(cur_key, f"{WDIR2}/example.com.key", 0o600)
-check("watch.new_dir_watched", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == der_of(cur_crt), 10),
-      wlog_text()[-1500:])
+check("watch.new_dir_watched", wait_for(lambda: served_der_at(W_DIRECT, "example.com") == cert_der(cur_crt), 10),
+      wdaemon.text()[-1500:])
 
 # tls.watch_files turned off by a reload: every watch closed, changes wait for SIGHUP.
 wcfg["tls"]["watch_files"] = False
 with open(WCFG, "w") as f:
     json.dump(wcfg, f)
-wdaemon.send_signal(signal.SIGHUP)
-check("watch.off_on_reload", wait_for(lambda: count(wlog_text(), "cert_watch.unwatch") == 4, 5),
-      [ln for ln in wlog_text().splitlines() if "cert_watch" in ln][-6:])
-changes = count(wlog_text(), "cert_watch.change")
+wdaemon.proc.send_signal(signal.SIGHUP)
+check("watch.off_on_reload", wait_for(lambda: count(wdaemon.text(), "cert_watch.unwatch") == 4, 5),
+      [ln for ln in wdaemon.text().splitlines() if "cert_watch" in ln][-6:])
+changes = count(wdaemon.text(), "cert_watch.change")
 acme_write(new_crt, f"{WDIR2}/example.com.crt", 0o644)
 acme_write(new_key, f"{WDIR2}/example.com.key", 0o600)
 time.sleep(4)
-check("watch.off_nothing_changes", served_der_at(W_DIRECT, "example.com") == der_of(cur_crt)
-      and count(wlog_text(), "cert_watch.change") == changes)
+check("watch.off_nothing_changes", served_der_at(W_DIRECT, "example.com") == cert_der(cur_crt)
+      and count(wdaemon.text(), "cert_watch.change") == changes)
 
 # The watches do not keep the daemon alive: SIGTERM exits promptly and cleanly.
-wdaemon.send_signal(signal.SIGTERM)
-try:
-    wrc = wdaemon.wait(15)
-except subprocess.TimeoutExpired:
-    wrc = None
-t = wlog_text()
+wrc = wdaemon.stop(timeout=15)
+t = wdaemon.text()
 check("watch.clean_exit", wrc == 0 and "daemon.loop_not_empty" not in t and "ERROR: AddressSanitizer" not in t,
       t[-2000:])
 
 # --- the daemon survived all of it ------------------------------------------------------
 
-check("daemon.still_running", daemon.poll() is None, daemon_log()[-2000:])
-daemon.send_signal(signal.SIGTERM)
-try:
-    rc = daemon.wait(15)
-except subprocess.TimeoutExpired:
-    rc = None
-check("daemon.clean_exit", rc == 0, daemon_log()[-2000:])
+check("daemon.still_running", daemon.proc.poll() is None, daemon.text()[-2000:])
+rc = daemon.stop(timeout=15)
+check("daemon.clean_exit", rc == 0, daemon.text()[-2000:])
 finish()

@@ -22,6 +22,8 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xecheck import check, finish  # noqa: E402
+import xenet  # noqa: E402
+from xenet import cert_der, client_ctx, free_port, read_until, spki_pin, status_json, wait_port  # noqa: E402
 import time
 
 BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
@@ -35,27 +37,6 @@ def header(to="edge.localhost", frm="example.net", extra=""):
     f = f" from='{frm}'" if frm else ""
     return f"<?xml version='1.0'?><stream:stream {NS} to='{to}'{f} version='1.0'{extra}>".encode()
 
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, proc, timeout=15):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def converse(port, data, wait_close=True, timeout=5):
@@ -78,58 +59,13 @@ def converse(port, data, wait_close=True, timeout=5):
     return out.decode(errors="replace")
 
 
-DAEMONS = []
-
-
-def kill_leftovers():
-    for p in DAEMONS:
-        if p.poll() is None:
-            p.kill()
-
-
-import atexit  # noqa: E402
-atexit.register(kill_leftovers)
-
-
-class Daemon:
-    def __init__(self, args, log_name):
-        self.log_path = f"{tmp}/{log_name}.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BIN, "run", *args], stdout=self.log, stderr=self.log)
-        DAEMONS.append(self.proc)
-
-    def text(self):
-        self.log.flush()
-        return open(self.log_path).read()
-
-    def events(self):
-        out = []
-        for line in self.text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-        return out
-
-    def stop(self, sig=signal.SIGTERM, timeout=10):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
+def start_daemon(args, log_name):
+    """`xmpp-edge run ARGS`, logging to TMP/LOG_NAME.log (killed at exit if still running)."""
+    return xenet.Daemon(BIN, args, f"{tmp}/{log_name}.log")
 
 
 def gen_cert(name, domain):
-    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", key, "-out", crt, "-days", "30", "-subj", f"/CN={domain}",
-                    "-addext", f"subjectAltName=DNS:{domain}"], check=True, capture_output=True)
-    os.chmod(key, 0o600)
-    os.chmod(crt, 0o644)
-    return crt, key
+    return xenet.selfsigned_cert(tmp, name, domain)
 
 
 def write_config(path, port, **over):
@@ -140,15 +76,7 @@ def write_config(path, port, **over):
         "tls": {"ca_file": CRT},
         "log": {"format": "json"},
     }
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
-            cfg[k].update(v)
-        else:
-            cfg[k] = v
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    os.chmod(path, 0o644)
-
+    return xenet.write_config(path, cfg, **over)
 
 CRT, KEY = gen_cert("example", "example.com")
 # Files read after the privilege drop must be readable by nobody.
@@ -157,7 +85,7 @@ if os.geteuid() == 0:
 
 # --- 1. the embedded default ------------------------------------------------
 state = f"{tmp}/default-state"
-d = Daemon(["--state-dir", state], "default")
+d = start_daemon(["--state-dir", state], "default")
 up = wait_port(5269, d.proc)
 check("default.listens_on_5269", up, d.text()[-2000:])
 if up:
@@ -186,9 +114,8 @@ if up:
     out = converse(5269, header() + b"</stream:stream>")
     check("default.close_answered", out.endswith("</stream:stream>") and "<stream:error>" not in out, out)
     sock = f"{state}/control.sock"
-    r = subprocess.run([BIN, "status", "--socket", sock, "--json"], capture_output=True, text=True)
-    st = json.loads(r.stdout) if r.returncode == 0 else {}
-    check("status.reports_running", st.get("status") == "running" and st.get("streams_accepted", 0) >= 8, r.stdout + r.stderr)
+    st = status_json(BIN, "--socket", sock)
+    check("status.reports_running", st.get("status") == "running" and st.get("streams_accepted", 0) >= 8, st)
     r = subprocess.run([BIN, "status", "--socket", sock, "--quiet"], capture_output=True, text=True)
     check("status.quiet_exit_0", r.returncode == 0 and r.stdout == "", r)
 
@@ -236,7 +163,7 @@ check("default.sigterm_exits_0", rc == 0, rc)
 r = subprocess.run([BIN, "status", "--socket", f"{state}/control.sock", "--quiet"], capture_output=True)
 check("status.quiet_exit_1_when_down", r.returncode == 1, r.returncode)
 
-d = Daemon(["--state-dir", state], "default2")
+d = start_daemon(["--state-dir", state], "default2")
 wait_port(5269, d.proc)
 ev = [e.get("event") for e in d.events()]
 check("default.second_start_reuses_state", "daemon.ready" in ev and "state.certificate_created" not in ev, ev)
@@ -246,7 +173,7 @@ d.stop()
 port = free_port()
 cfg = f"{tmp}/graceful.json"
 write_config(cfg, port)
-d = Daemon(["-c", cfg], "graceful")
+d = start_daemon(["-c", cfg], "graceful")
 if wait_port(port, d.proc):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(header(to="example.com"))
@@ -276,7 +203,7 @@ else:
 port = free_port()
 cfg = f"{tmp}/deadline.json"
 write_config(cfg, port, limits={"shutdown_timeout_ms": 500})
-d = Daemon(["-c", cfg], "deadline")
+d = start_daemon(["-c", cfg], "deadline")
 if wait_port(port, d.proc):
     socks = []
     for _ in range(3):
@@ -296,7 +223,7 @@ if wait_port(port, d.proc):
 port = free_port()
 cfg = f"{tmp}/reload.json"
 write_config(cfg, port)
-d = Daemon(["-c", cfg], "reload")
+d = start_daemon(["-c", cfg], "reload")
 if wait_port(port, d.proc):
     with open(cfg, "w") as f:
         f.write('{"domains": [ broken')
@@ -322,40 +249,15 @@ else:
     check("sighup.daemon_started", False, d.text())
 
 # --- 4. TLS on the external listeners ---------------------------------------
-def tls_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the identity checks have their own tests
-    return ctx
-
-
-def read_until(sock, needle, timeout=5):
-    sock.settimeout(timeout)
-    data = b""
-    while needle not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def starttls(port, domain):
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    raw.sendall(header(to=domain))
-    feats = read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    proceed = read_until(raw, b"/>")
-    tls = tls_ctx().wrap_socket(raw, server_hostname=domain)
+def starttls_stream(port, domain):
+    tls, feats, proceed = xenet.starttls(port, header(to=domain), domain, timeout=5)
     tls.sendall(header(to=domain))
     after = read_until(tls, b"</stream:features>")
     return feats, proceed, tls, after
 
 
 def direct_tls(port, domain, alpn=True):
-    ctx = tls_ctx()
-    if alpn:
-        ctx.set_alpn_protocols(["xmpp-server"])
+    ctx = client_ctx(alpn=["xmpp-server"] if alpn else None)
     tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
                           server_hostname=domain)
     tls.sendall(header(to=domain))
@@ -377,9 +279,9 @@ port, dport = free_port(), free_port()
 cfg = f"{tmp}/tls.json"
 domains = [{"name": "example.com", "cert": CRT, "key": KEY}, {"name": "example.org", "cert": CRT2, "key": KEY2}]
 write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
-d = Daemon(["-c", cfg], "tls")
+d = start_daemon(["-c", cfg], "tls")
 if wait_port(port, d.proc) and wait_port(dport, d.proc):
-    feats, proceed, tls, after = starttls(port, "example.com")
+    feats, proceed, tls, after = starttls_stream(port, "example.com")
     check("tls.starttls_offered_and_required",
           b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" in feats, feats)
     check("tls.starttls_proceed", proceed == b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", proceed)
@@ -438,8 +340,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     time.sleep(0.5)
     tls2, _ = direct_tls(dport, "example.org")
     check("rotation.new_handshake_new_certificate", tls2.getpeercert(binary_form=True) != old_fp
-          and tls2.getpeercert(binary_form=True) == subprocess.run(
-              ["openssl", "x509", "-in", NEW_CRT, "-outform", "der"], capture_output=True).stdout)
+          and tls2.getpeercert(binary_form=True) == cert_der(NEW_CRT))
     tls2.close()
     # The same through the control socket: `xmpp-edge cert rotate`.
     CRT3, KEY3 = gen_cert("rotated-again", "example.org")
@@ -450,8 +351,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
     tls3, _ = direct_tls(dport, "example.org")
     check("rotation.cert_rotate_cli", r.returncode == 0 and '"result":"applied"' in r.stdout
-          and tls3.getpeercert(binary_form=True) == subprocess.run(
-              ["openssl", "x509", "-in", CRT3, "-outform", "der"], capture_output=True).stdout, (r, ))
+          and tls3.getpeercert(binary_form=True) == cert_der(CRT3), (r, ))
     tls3.close()
     os.chmod(KEY3, 0o644)
     r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
@@ -500,20 +400,13 @@ cfg = f"{tmp}/auth.json"
 write_config(cfg, port, tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
              policy={"partners": {"dbonly.example": {"sasl_external": "disabled"},
                                   "remote.example": {"connect": f"127.0.0.1:{REMOTE_PEER.port}"}}})
-d = Daemon(["-c", cfg], "auth")
+d = start_daemon(["-c", cfg], "auth")
 
 
 def remote_stream(frm, cert=True):
     """STARTTLS as remote server frm, presenting its certificate."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    raw.sendall(header(to="example.com", frm=frm))
-    read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    read_until(raw, b"/>")
-    ctx = tls_ctx()
-    if cert:
-        ctx.load_cert_chain(REMOTE_CRT, REMOTE_KEY)
-    t = ctx.wrap_socket(raw, server_hostname="example.com")
+    ctx = client_ctx(REMOTE_CRT, REMOTE_KEY) if cert else client_ctx()
+    t, _, _ = xenet.starttls(port, header(to="example.com", frm=frm), "example.com", ctx, timeout=5)
     t.sendall(header(to="example.com", frm=frm).replace(
         b"<stream:stream ", b"<stream:stream xmlns:db='jabber:server:dialback' "))
     return t, read_until(t, b"</stream:features>")
@@ -595,14 +488,6 @@ else:
     check("auth.daemon_started", False, d.text()[-1500:])
 
 # --- 5. the internal link: pinned mutual TLS --------------------------------
-def spki_pin(crt):
-    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", crt], capture_output=True).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub, capture_output=True).stdout
-    import base64
-    import hashlib
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 GW_CRT, GW_KEY = gen_cert("gateway", "gateway.internal")      # the gateway's key (pinned)
 EDGE_CRT, EDGE_KEY = gen_cert("edge-internal", "edge.internal")  # ours on the internal link
 ROGUE_CRT, ROGUE_KEY = gen_cert("rogue", "gateway.internal")   # same name, other key
@@ -651,13 +536,11 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
                                   # one stream at a time, both directions
                                   "limited.example": {"max_connections": 1}}},
              limits={"route_queue_bytes": 65536, "send_queue_bytes": 65536})
-d = Daemon(["-c", cfg], "internal")
+d = start_daemon(["-c", cfg], "internal")
 
 
 def gateway_connect(crt, key, to="remote.example"):
-    ctx = tls_ctx()
-    if crt:
-        ctx.load_cert_chain(crt, key)
+    ctx = client_ctx(crt, key)
     t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", iport), timeout=5), server_hostname="edge.internal")
     t.sendall(b"<?xml version='1.0'?><stream:stream " + NS.encode() +
               b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
@@ -706,12 +589,11 @@ if wait_port(iport, d.proc):
             done.set()
     threading.Thread(target=push, daemon=True).start()
     time.sleep(3)
-    r = subprocess.run([BIN, "status", "--socket", f"{tmp}/state-{port}/control.sock", "--json"], capture_output=True, text=True)
-    st = json.loads(r.stdout or "{}")
+    st = status_json(BIN, "--socket", f"{tmp}/state-{port}/control.sock")
     # Sent (into the kernel's buffers) but not read: xmpp-edge stopped.
     check("backpressure.gateway_reading_paused",
           st.get("reads_paused", 0) >= 1 and st.get("stanzas_routed", 1 << 30) < 50 + len(big),
-          (done.is_set(), r.stdout, r.stderr))
+          (done.is_set(), st))
     rss = int(open(f"/proc/{d.proc.pid}/status").read().split("VmRSS:")[1].split()[0])
     check("backpressure.memory_bounded_while_paused", rss < 200 * 1024, f"{rss} kB")
     PARTNER_PEER.paused.clear()
@@ -762,14 +644,8 @@ if wait_port(iport, d.proc):
 
     # Inbound: a remote server's stanzas reach the gateway.
     before = len(GW_PEER.wait_stanzas(0, timeout=0))
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    raw.sendall(header(to="example.com", frm="remote.example"))
-    read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    read_until(raw, b"/>")
-    ctx = tls_ctx()
-    ctx.load_cert_chain(REMOTE_CRT, REMOTE_KEY)
-    r = ctx.wrap_socket(raw, server_hostname="example.com")
+    r, _, _ = xenet.starttls(port, header(to="example.com", frm="remote.example"), "example.com",
+                             client_ctx(REMOTE_CRT, REMOTE_KEY), timeout=5)
     r.sendall(header(to="example.com", frm="remote.example"))
     read_until(r, b"</stream:features>")
     r.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
@@ -796,12 +672,7 @@ if wait_port(iport, d.proc):
     check("route.remote_stanza_for_a_domain_not_ours_host_unknown", b"<host-unknown " in got, got)
     r.close()
     # A key the authoritative server denies ends the stream (XEP-0220, Receiving Server).
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    raw.sendall(header(to="example.com", frm="partner.example"))
-    read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    read_until(raw, b"/>")
-    r = tls_ctx().wrap_socket(raw, server_hostname="example.com")
+    r, _, _ = xenet.starttls(port, header(to="example.com", frm="partner.example"), "example.com", timeout=5)
     r.sendall(header(to="example.com", frm="partner.example", extra=" xmlns:db='jabber:server:dialback'"))
     read_until(r, b"</stream:features>")
     r.sendall(b"<db:result from='partner.example' to='example.com'>forged</db:result>")
@@ -859,11 +730,8 @@ if wait_port(iport, d.proc):
             return feats, read_until(raw, b"</stream:stream>")
         raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         read_until(raw, b"/>")
-        ctx = tls_ctx()
-        if crt:
-            ctx.load_cert_chain(crt, key)
         try:
-            t = ctx.wrap_socket(raw, server_hostname="edge.internal")
+            t = client_ctx(crt, key).wrap_socket(raw, server_hostname="edge.internal")
             t.sendall(hdr)
             return feats, read_until(t, b"</stream:features>", timeout=3)
         except (ssl.SSLError, OSError) as e:
@@ -949,8 +817,7 @@ for name, pins, want_rc, want in [
     r = subprocess.run([BIN, "probe", "gateway", "-c", cfg], capture_output=True, text=True, timeout=30)
     check(f"probe.gateway_{name}", r.returncode == want_rc and want in (r.stdout + r.stderr),
           (r.returncode, r.stdout, r.stderr))
-check("probe.gateway_saw_our_certificate", gw_seen and gw_seen[0] == subprocess.run(
-    ["openssl", "x509", "-in", EDGE_CRT, "-outform", "der"], capture_output=True).stdout)
+check("probe.gateway_saw_our_certificate", gw_seen and gw_seen[0] == cert_der(EDGE_CRT))
 cfg = f"{tmp}/probe-down.json"
 write_config(cfg, free_port(), gateway={"address": f"127.0.0.1:{free_port()}", "pins": [spki_pin(GW_CRT)],
                                           "cert": EDGE_CRT, "key": EDGE_KEY})
@@ -966,14 +833,13 @@ port = free_port()
 cfg = f"{tmp}/gwcheck.json"
 write_config(cfg, port, gateway={"address": f"127.0.0.1:{gw_port}", "pins": [spki_pin(GW_CRT)],
                                    "cert": EDGE_CRT, "key": EDGE_KEY})
-d = Daemon(["-c", cfg], "gwcheck")
+d = start_daemon(["-c", cfg], "gwcheck")
 if wait_port(port, d.proc):
     time.sleep(1)
     link = [e for e in d.events() if e.get("event") == "gateway.link"]
     check("daemon.gateway_link_checked_at_start", link and link[0].get("result") == "ok", link)
-    r = subprocess.run([BIN, "status", "-c", cfg, "--json"], capture_output=True, text=True)
-    st = json.loads(r.stdout) if r.returncode == 0 else {}
-    check("status.shows_gateway_link", st.get("gateway", {}).get("state") == "ok", r.stdout + r.stderr)
+    st = status_json(BIN, "-c", cfg)
+    check("status.shows_gateway_link", st.get("gateway", {}).get("state") == "ok", st)
     d.stop()
 gw.close()
 
@@ -982,7 +848,7 @@ port = free_port()
 cfg = f"{tmp}/limits.json"
 write_config(cfg, port, limits={"max_streams_per_ip": 2, "handshake_timeout_ms": 1000},
              policy={"partners": {"blocked.example": {"allow": False}}})
-d = Daemon(["-c", cfg], "limits")
+d = start_daemon(["-c", cfg], "limits")
 if wait_port(port, d.proc):
     out = converse(port, header(to="example.com", frm="Blocked.Example"))
     check("policy.denied_partner_refused", "<policy-violation " in out and "not allowed" in out, out)

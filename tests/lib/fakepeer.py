@@ -14,23 +14,10 @@ import ssl
 import threading
 import time
 
+from xenet import client_ctx, read_until, starttls
+
 NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
 DB = "xmlns:db='jabber:server:dialback'"
-
-
-def read_until(sock, marker, timeout=10):
-    sock.settimeout(timeout)
-    buf = b""
-    end = time.time() + timeout
-    while marker not in buf and time.time() < end:
-        try:
-            chunk = sock.recv(65536)
-        except (socket.timeout, ssl.SSLError, OSError):
-            break
-        if not chunk:
-            break
-        buf += chunk
-    return buf
 
 
 def attr(data, name):
@@ -173,33 +160,20 @@ class Peer:
 
     def ask_authoritative(self, claimed, sid, key):
         """XEP-0220 §2.3: ask the claimed domain's server (xmpp-edge)."""
+        hdr = (f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
+               f"to='{claimed}' version='1.0'>").encode()
         if self.mode == "gateway":
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            ctx.load_cert_chain(self.verify_cert, self.verify_key)
+            ctx = client_ctx(self.verify_cert, self.verify_key)
             t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.verify_port), timeout=10))
-            t.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
-                      f"to='{claimed}' version='1.0'>".encode())
+            t.sendall(hdr)
             read_until(t, b"</stream:features>")
             t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
             read_until(t, b"/>")
-            t.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
-                      f"to='{claimed}' version='1.0'>".encode())
+            t.sendall(hdr)
             read_until(t, b"<stream:features/>")
         else:
-            raw = socket.create_connection(("127.0.0.1", self.verify_port), timeout=10)
-            raw.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
-                        f"to='{claimed}' version='1.0'>".encode())
-            read_until(raw, b"</stream:features>")
-            raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-            read_until(raw, b"/>")
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            t = ctx.wrap_socket(raw, server_hostname=claimed)
-            t.sendall(f"<?xml version='1.0'?><stream:stream {NS} {DB} from='{self.domain}' "
-                      f"to='{claimed}' version='1.0'>".encode())
+            t, _, _ = starttls(self.verify_port, hdr, claimed)
+            t.sendall(hdr)
             read_until(t, b"</stream:features>")
         t.sendall(f"<db:verify from='{self.domain}' to='{claimed}' id='{sid}'>{key}</db:verify>".encode())
         got = read_until(t, b"/>")

@@ -9,15 +9,12 @@ Ports are picked free on 127.0.0.1 (never 5269/5270); the daemon's DNS is a
 dead loopback port, the probe's a dnsmasq on 127.0.0.x.
 Last line: "N passed, N failed".
 """
-import atexit
 import base64
 import json
 import os
 import re
 import shutil
-import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,56 +26,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 
 from xecheck import check, finish  # noqa: E402
-from fakepeer import Peer, read_until  # noqa: E402
+from fakepeer import Peer  # noqa: E402
+from xenet import (Daemon, client_ctx, free_port, read_until, selfsigned_cert,  # noqa: E402
+                   starttls, status_json, track)
+import xenet  # noqa: E402
 
 ROOT = os.environ.get("XE_ROOT", os.path.join(HERE, "..", ".."))
 BIN = os.environ.get("XE_BIN", os.path.join(ROOT, "out/dev/xmpp-edge"))
 tmp = tempfile.mkdtemp(prefix="xe-ops-")
 os.chmod(tmp, 0o755)
 NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
-PROCS = []
-
-
-def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-atexit.register(cleanup)
-
-
-def free_port():
-    while True:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if p not in (5269, 5270):
-            return p
-
-
-def wait_port(port, proc, timeout=15):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def gen_cert(name, domain):
-    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", key, "-out", crt, "-days", "30", "-subj", f"/CN={domain}",
-                    "-addext", f"subjectAltName=DNS:{domain}"], check=True, capture_output=True)
-    os.chmod(key, 0o600)
-    os.chmod(crt, 0o644)
+    crt, key = selfsigned_cert(tmp, name, domain)
     if os.geteuid() == 0:
         os.chown(key, 65534, 65534)  # read after the drop to nobody
     return crt, key
@@ -108,15 +69,7 @@ def write_config(path, **over):
         "dns": {"servers": [f"127.0.0.1:{free_port()}"], "timeout_ms": 200, "tries": 1},
         "log": {"format": "json"},
     }
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
-            cfg[k].update(v)
-        else:
-            cfg[k] = v
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    os.chmod(path, 0o644)
-    return cfg
+    return xenet.write_config(path, cfg, **over)
 
 
 # --- 1. configuration: metrics.listen ------------------------------------------
@@ -151,11 +104,9 @@ cfg = write_config(cfgp, metrics={"listen": f"127.0.0.1:{MPORT}"},
                    policy={"partners": {"peer.example": {"connect": f"127.0.0.1:{PARTNER.port}"}}})
 PORT = int(cfg["listen"]["starttls"][0].rsplit(":", 1)[1])
 SOCK = f"{cfg['state_dir']}/control.sock"
-log = open(f"{tmp}/daemon.log", "w")
-d = subprocess.Popen([BIN, "run", "-c", cfgp], stdout=log, stderr=log)
-PROCS.append(d)
-up = wait_port(PORT, d) and wait_port(MPORT, d)
-check("daemon.starts_with_metrics", up, open(f"{tmp}/daemon.log").read()[-2000:])
+daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon.log")
+up = daemon.wait_port(PORT) and daemon.wait_port(MPORT)
+check("daemon.starts_with_metrics", up, daemon.text()[-2000:])
 
 
 def scrape(path="/metrics"):
@@ -195,32 +146,16 @@ def exposition_ok(text):
     return True
 
 
-def status_json():
-    r = run("status", "--socket", SOCK, "--json")
-    return json.loads(r.stdout) if r.returncode == 0 else {}
-
-
 def inbound_sasl_stream():
     """A remote server peer.example: STARTTLS, its certificate, SASL EXTERNAL."""
-    raw = socket.create_connection(("127.0.0.1", PORT), timeout=10)
-    raw.sendall(f"<?xml version='1.0'?><stream:stream {NS} from='peer.example' to='example.com' "
-                f"version='1.0'>".encode())
-    read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    read_until(raw, b"/>")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.load_cert_chain(PEER_CRT, PEER_KEY)
-    t = ctx.wrap_socket(raw, server_hostname="example.com")
-    t.sendall(f"<?xml version='1.0'?><stream:stream {NS} from='peer.example' to='example.com' "
-              f"version='1.0'>".encode())
+    hdr = f"<?xml version='1.0'?><stream:stream {NS} from='peer.example' to='example.com' version='1.0'>".encode()
+    t, _, _ = starttls(PORT, hdr, "example.com", client_ctx(PEER_CRT, PEER_KEY))
+    t.sendall(hdr)
     feats = read_until(t, b"</stream:features>")
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
               + base64.b64encode(b"peer.example") + b"</auth>")
     ok = read_until(t, b"/>")
-    t.sendall(f"<?xml version='1.0'?><stream:stream {NS} from='peer.example' to='example.com' "
-              f"version='1.0'>".encode())
+    t.sendall(hdr)
     read_until(t, b"<stream:features/>")
     return t, feats, ok
 
@@ -241,7 +176,7 @@ if up:
     check("traffic.bounce_reaches_partner", got and b"service-unavailable" in got[0], got)
     time.sleep(0.3)
 
-    doc = status_json()
+    doc = status_json(BIN, "--socket", SOCK)
     lst = doc.get("stream_list", [])
     ins = [s for s in lst if s.get("direction") == "in"]
     outs = [s for s in lst if s.get("direction") == "out"]
@@ -277,18 +212,10 @@ if up:
 
     # A dialback attempt for a domain only DNS could check: the daemon's DNS
     # is a dead port, so the lookup fails and the check ends in an error.
-    raw = socket.create_connection(("127.0.0.1", PORT), timeout=10)
-    raw.sendall(f"<?xml version='1.0'?><stream:stream {NS} xmlns:db='jabber:server:dialback' "
-                f"from='other.example' to='example.com' version='1.0'>".encode())
-    read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    read_until(raw, b"/>")
-    c2 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    c2.check_hostname = False
-    c2.verify_mode = ssl.CERT_NONE
-    t2 = c2.wrap_socket(raw, server_hostname="example.com")
-    t2.sendall(f"<?xml version='1.0'?><stream:stream {NS} xmlns:db='jabber:server:dialback' "
-               f"from='other.example' to='example.com' version='1.0'>".encode())
+    hdr = (f"<?xml version='1.0'?><stream:stream {NS} xmlns:db='jabber:server:dialback' "
+           f"from='other.example' to='example.com' version='1.0'>").encode()
+    t2, _, _ = starttls(PORT, hdr, "example.com")
+    t2.sendall(hdr)
     read_until(t2, b"</stream:features>")
     t2.sendall(b"<db:result from='other.example' to='example.com'>abcdef</db:result>")
     ans = read_until(t2, b"</db:result>", timeout=10)
@@ -379,7 +306,7 @@ if up:
     t.sendall(b"<message from='alice@peer.example' to='carol@example.com' id='m2'><body>2</body></message>")
     got = PARTNER.wait_stanzas(2, timeout=15)
     check("drain.live_stream_goes_on", len(got) == 2 and (b"id='m2'" in got[1] or b'id="m2"' in got[1]), got)
-    doc = status_json()
+    doc = status_json(BIN, "--socket", SOCK)
     check("drain.status_says_draining", doc.get("draining") == 1 and doc.get("listeners") == [], doc.get("listeners"))
     r = run("status", "--socket", SOCK)
     check("drain.readable_status", "running (draining)" in r.stdout, r.stdout[:300])
@@ -387,14 +314,10 @@ if up:
     r = run("drain", "-c", cfgp)
     check("drain.twice_is_harmless", r.returncode == 0 and "0 external listeners closed" in r.stdout, r.stdout)
     t.close()
-    d.send_signal(signal.SIGTERM)
-    try:
-        rc = d.wait(15)
-    except subprocess.TimeoutExpired:
-        rc = None
-    check("daemon.exits_cleanly", rc == 0, open(f"{tmp}/daemon.log").read()[-1500:])
-    check("daemon.no_sanitizer_report", "ERROR: AddressSanitizer" not in open(f"{tmp}/daemon.log").read()
-          and "runtime error" not in open(f"{tmp}/daemon.log").read())
+    rc = daemon.stop(timeout=15)
+    check("daemon.exits_cleanly", rc == 0, daemon.text()[-1500:])
+    check("daemon.no_sanitizer_report", "ERROR: AddressSanitizer" not in daemon.text()
+          and "runtime error" not in daemon.text())
 
 r = run("status", "--socket", f"{tmp}/nothing.sock")
 check("status.no_daemon_exit_1", r.returncode == 1 and "no daemon answers" in r.stderr, r.stderr)
@@ -449,9 +372,9 @@ srv-host=_xmpp-server._tcp.direct.example.net,xmpp.srv.example.net,{STARTTLS.por
 host-record=x.direct.example.net,127.0.0.1
 srv-host=_xmpp-server._tcp.dead.example.net,xmpp.srv.example.net,{free_port()},10,0
 """)
-    dm = subprocess.Popen([DNSMASQ, f"--conf-file={conf}", "--keep-in-foreground",
-                           f"--log-facility={tmp}/dnsmasq.log"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    PROCS.append(dm)
+    dm = track(subprocess.Popen([DNSMASQ, f"--conf-file={conf}", "--keep-in-foreground",
+                                 f"--log-facility={tmp}/dnsmasq.log"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL))
     cfgp = f"{tmp}/probe-dns.json"
     write_config(cfgp, dns={"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2})
     for _ in range(50):
