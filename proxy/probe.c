@@ -55,6 +55,7 @@ enum probe_step {
 };
 
 struct probe {
+	char rbuf[64 * 1024];		/* one read at a time (the loop's only stream) */
 	const struct config *cfg;
 	const struct config_partner *policy;
 	struct tls_certstore *store;
@@ -427,11 +428,10 @@ probe_tls_begin(struct probe *p, int direct_tls)
 static void
 probe_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	static char rbuf[64 * 1024];
+	struct probe *p = h->data;
 
-	(void)h;
 	(void)suggested;
-	*buf = uv_buf_init(rbuf, sizeof(rbuf));
+	*buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
 }
 
 static void

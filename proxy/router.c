@@ -54,12 +54,11 @@ router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
 /* Where a stanza from -> to goes; NULL with a condition when nowhere. */
 static struct s2s_out *
 router_destination(struct edge *edge, const char *from, const char *to,
-    const char **condition, const char **text)
+    const char **condition, const char **text, char *err, size_t errlen)
 {
 	enum s2s_out_kind kind;
 	const char *local, *remote;
 	struct s2s_out *o;
-	static char err[256];	/* the text lives until the bounce is written */
 	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
 
 	if (to_hosted && from_hosted) {
@@ -110,17 +109,19 @@ router_destination(struct edge *edge, const char *from, const char *to,
 			return NULL;
 		}
 	}
-	o = s2s_out_start(edge, kind, local, remote, condition, err, sizeof(err));
+	o = s2s_out_start(edge, kind, local, remote, condition, err, errlen);
 	if (o == NULL)
 		*text = err;
 	return o;
 }
 
+/* err (the caller's) holds the reason *text may point to. */
 static enum route_result
 router_enqueue(struct edge *edge, const char *data, size_t len, const char *from,
-    const char *to, struct route_waiter *waiter, const char **condition, const char **text)
+    const char *to, struct route_waiter *waiter, const char **condition, const char **text,
+    char *err, size_t errlen)
 {
-	struct s2s_out *o = router_destination(edge, from, to, condition, text);
+	struct s2s_out *o = router_destination(edge, from, to, condition, text, err, errlen);
 	int rc;
 
 	if (o == NULL)
@@ -145,6 +146,7 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 {
 	const char *condition = NULL, *text = NULL;
 	enum route_result r;
+	char err[256];
 	char *buf = NULL;
 	const char *data = ev->raw.p;
 	size_t len = ev->raw.len;
@@ -163,7 +165,8 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 		}
 		data = buf;
 	}
-	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, &condition, &text);
+	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, &condition, &text,
+	    err, sizeof(err));
 	free(buf);
 	if (r == ROUTE_BOUNCED)
 		router_bounce_event(edge, ev, condition, "cancel", text);
@@ -176,8 +179,10 @@ router_route_bytes(struct edge *edge, const char *data, size_t len, const char *
 {
 	const char *condition = NULL, *text = NULL;
 	enum route_result r;
+	char err[256];
 
-	r = router_enqueue(edge, data, len, from_domain, to_domain, NULL, &condition, &text);
+	r = router_enqueue(edge, data, len, from_domain, to_domain, NULL, &condition, &text,
+	    err, sizeof(err));
 	if (r == ROUTE_BOUNCED) {
 		/* Only bounces take this path: an error is never answered
 		 * with an error (RFC 6120 §8.3.1). */
