@@ -145,6 +145,19 @@ s2s_in_pair_add(struct s2s_in *s, const char *remote, const char *local)
 	return p;
 }
 
+/* Dialback checks of this stream still waiting for their answer. */
+static size_t
+s2s_in_pending_checks(const struct s2s_in *s)
+{
+	const struct s2s_in_pair *p;
+	size_t n = 0;
+
+	for (p = s->pairs; p != NULL; p = p->next)
+		if (p->verify != NULL)
+			n++;
+	return n;
+}
+
 static void
 s2s_in_pair_remove(struct s2s_in *s, struct s2s_in_pair *p)
 {
@@ -328,6 +341,12 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 	p = s2s_in_pair_find(s, from, to);
 	if (p != NULL) {
 		s2s_in_db_result(s, to, from, NULL, p->valid ? "conflict" : "policy-violation");
+		return;
+	}
+	if (s2s_in_pending_checks(s) >= S2S_IN_CHECKS_MAX) {
+		/* Each check is a connection we open for the peer: a few at a
+		 * time, so one stream cannot make us dial out in bulk. */
+		s2s_in_db_result(s, to, from, NULL, "resource-constraint");
 		return;
 	}
 	if (xmlelem_text(ev, key, sizeof(key)) < 0) {

@@ -26,6 +26,7 @@
 #define STREAM_ID_BYTES 16
 #define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
 #define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
+#define S2S_IN_CHECKS_MAX 4	/* dialback checks one stream may have running */
 #define S2S_IN_PAIRS_MAX 16	/* domain pairs one stream may authenticate
 				   (dialback multiplexing, XEP-0220 §2.6) */
 

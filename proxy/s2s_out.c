@@ -1245,6 +1245,13 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	enum dns_error de;
 
 	*condition = kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	/* Outgoing streams are bounded like inbound ones: peers can make us
+	 * open them (dialback checks, bounces), so they must not be free. */
+	if (edge->out_stream_count >= (size_t)cfg->limits.max_streams) {
+		snprintf(err, errlen, "limits.max_streams outgoing streams already open");
+		*condition = "resource-constraint";
+		return NULL;
+	}
 	if (!edge->dialback.loaded && cfg->dialback.enabled) {
 		snprintf(err, errlen, "no dialback secret loaded");
 		return NULL;

@@ -519,6 +519,11 @@ def close_all():
         except OSError:
             return
 threading.Thread(target=close_all, daemon=True).start()
+# A server that accepts and never says a word: dialback checks sent
+# there stay pending.
+silent = socket.socket()
+silent.bind(("127.0.0.1", 0))
+silent.listen(16)
 QUIET_CRT, QUIET_KEY = gen_ca_signed("quiet", "quiet.example", CA_CRT, CA_KEY)
 QUIET_PEER = fakepeer.Peer("quiet.example", QUIET_CRT, QUIET_KEY, "sasl", port)
 LIMITED_CRT, LIMITED_KEY = gen_ca_signed("limited", "limited.example", CA_CRT, CA_KEY)
@@ -534,7 +539,10 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
                                   "quiet.example": {"connect": f"127.0.0.1:{QUIET_PEER.port}",
                                                     "keepalive_s": 1, "idle_timeout_s": 10},
                                   # one stream at a time, both directions
-                                  "limited.example": {"max_connections": 1}}},
+                                  "limited.example": {"max_connections": 1},
+                                  "s1.example": {"connect": f"127.0.0.1:{silent.getsockname()[1]}",
+                                                 "additional_domains": ["s2.example", "s3.example",
+                                                                        "s4.example", "s5.example"]}}},
              limits={"route_queue_bytes": 65536, "send_queue_bytes": 65536})
 d = start_daemon(["-c", cfg], "internal")
 
@@ -657,7 +665,7 @@ if wait_port(iport, d.proc):
     r.sendall(b"".join(inbound))
     got = GW_PEER.wait_stanzas(before + 20, timeout=20)[before:]
     check("route.remote_to_gateway_all_delivered_in_order", got == inbound, (len(got), got[:2]))
-    # Piggybacking (XEP-0220 §2.5): partner.example authenticates on the
+    # Piggybacking (XEP-0220 §2.6): partner.example authenticates on the
     # same stream by dialback, its key confirmed by its own server (asked
     # at its policy `connect` target), then its stanzas flow too.
     r.sendall(b"<db:result from='partner.example' to='example.com'>goodkey</db:result>")
@@ -671,6 +679,19 @@ if wait_port(iport, d.proc):
     got = read_until(r, b"</stream:stream>")
     check("route.remote_stanza_for_a_domain_not_ours_host_unknown", b"<host-unknown " in got, got)
     r.close()
+    r2, _, _ = xenet.starttls(port, header(to="example.com", frm="remote.example"), "example.com",
+                              client_ctx(REMOTE_CRT, REMOTE_KEY), timeout=5)
+    r2.sendall(header(to="example.com", frm="remote.example", extra=" xmlns:db='jabber:server:dialback'"))
+    read_until(r2, b"</stream:features>")
+    # At most a few dialback checks run for one stream at a time (each is a
+    # connection xmpp-edge opens): the fifth is refused at once.
+    r2.sendall(b"".join(f"<db:result from='s{i}.example' to='example.com'>k{i}</db:result>".encode()
+                       for i in range(1, 6)))
+    got = read_until(r2, b"</db:result>", timeout=5)
+    check("dialback.concurrent_checks_bounded",
+          b"from='example.com' to='s5.example' type='error'" in got and b"resource-constraint" in got
+          and got.count(b"</db:result>") == 1, got)
+    r2.close()
     # A key the authoritative server denies ends the stream (XEP-0220, Receiving Server).
     r, _, _ = xenet.starttls(port, header(to="example.com", frm="partner.example"), "example.com", timeout=5)
     r.sendall(header(to="example.com", frm="partner.example", extra=" xmlns:db='jabber:server:dialback'"))
