@@ -89,6 +89,9 @@ struct edge {
 	struct s2s_in *streams;		/* owned list of live inbound streams */
 	size_t stream_count;
 	struct s2s_out *out_streams;	/* owned list of outgoing streams */
+	/* The routable ones by (kind, local, remote) domain pair (s2s_out.c). */
+#define EDGE_OUT_INDEX_BUCKETS 4096
+	struct s2s_out *out_index[EDGE_OUT_INDEX_BUCKETS];
 	size_t out_stream_count;
 	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
 

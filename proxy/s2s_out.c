@@ -101,7 +101,8 @@ struct s2s_out {
 	uv_timer_t keepalive;
 	uv_check_t flush_check;			/* writes the queue after this loop turn's reads */
 	int handles_open;
-	int routable;				/* in the table for new stanzas */
+	int routable;				/* in edge->out_index for new stanzas */
+	struct s2s_out *index_next;		/* its bucket's chain */
 
 	struct xmlstream *xs;
 	struct tls_conn *tls;
@@ -181,16 +182,60 @@ s2s_out_verify_finish(struct s2s_out *o, enum dialback_verdict verdict, int time
 
 /* --- table ------------------------------------------------------------- */
 
+/* FNV-1a over kind, local and remote: the bucket of a domain pair.  Every
+ * stanza is routed through this lookup, so it must not grow with the
+ * number of streams. */
+static size_t
+s2s_out_bucket(enum s2s_out_kind kind, const char *local, const char *remote)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)kind;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)local; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	h = (h ^ ' ') * 16777619u;
+	for (p = (const unsigned char *)remote; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % EDGE_OUT_INDEX_BUCKETS;
+}
+
 struct s2s_out *
 s2s_out_find(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote)
 {
 	struct s2s_out *o;
 
-	for (o = edge->out_streams; o != NULL; o = o->next)
-		if (o->routable && o->kind == kind && strcmp(o->local, local) == 0 &&
-		    strcmp(o->remote, remote) == 0)
+	for (o = edge->out_index[s2s_out_bucket(kind, local, remote)]; o != NULL; o = o->index_next)
+		if (o->kind == kind && strcmp(o->local, local) == 0 && strcmp(o->remote, remote) == 0)
 			return o;
 	return NULL;
+}
+
+static void
+s2s_out_index_add(struct s2s_out *o)
+{
+	struct s2s_out **b = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)];
+
+	o->index_next = *b;
+	*b = o;
+	o->routable = 1;
+}
+
+/* Takes o out of the routing table: new stanzas start a new stream. */
+static void
+s2s_out_unroute(struct s2s_out *o)
+{
+	struct s2s_out **pp;
+
+	if (!o->routable)
+		return;
+	o->routable = 0;
+	for (pp = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)]; *pp != NULL;
+	    pp = &(*pp)->index_next)
+		if (*pp == o) {
+			*pp = o->index_next;
+			break;
+		}
+	o->index_next = NULL;
 }
 
 struct s2s_out *
@@ -311,7 +356,7 @@ s2s_out_close_handles(struct s2s_out *o)
 	if (o->state == S2S_OUT_CLOSED)
 		return;
 	s2s_out_enter_state(o, S2S_OUT_CLOSED);
-	o->routable = 0;
+	s2s_out_unroute(o);
 	if (o->dc != NULL) {
 		dns_connect_free(o->dc);
 		o->dc = NULL;
@@ -348,7 +393,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
-	o->routable = 0;
+	s2s_out_unroute(o);
 	s2s_out_verify_finish(o, DIALBACK_ERROR, strcmp(condition, "remote-server-timeout") == 0, reason);
 	log_event(LOG_INFO, "s2s_out.close", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "reason", reason,
@@ -1290,7 +1335,8 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	edge->out_stream_count++;
 	if (kind != S2S_OUT_VERIFY)
 		edge->stats.streams_out++;
-	o->routable = kind != S2S_OUT_VERIFY;	/* a verification carries no stanzas */
+	if (kind != S2S_OUT_VERIFY)	/* a verification carries no stanzas */
+		s2s_out_index_add(o);
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
