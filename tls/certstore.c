@@ -52,7 +52,12 @@ struct certstore_entry {
 	mbedtls_ssl_config client_direct_conf;	/* Direct TLS, ALPN */
 };
 
+/* Output record buffers kept for reuse (see tls_certstore_outbuf_get). */
+#define CERTSTORE_OUTBUF_CACHE 8
+
 struct tls_certstore {
+	uint8_t *outbuf_cache[CERTSTORE_OUTBUF_CACHE];
+	size_t outbuf_cached;
 	unsigned refs;
 	uint64_t generation;
 	struct tls_rng rng;
@@ -335,6 +340,8 @@ certstore_free(struct tls_certstore *s)
 		free(s->pins);
 	}
 	tls_rng_free(&s->rng);
+	while (s->outbuf_cached > 0)
+		free(s->outbuf_cache[--s->outbuf_cached]);
 	free(s);
 }
 
@@ -687,4 +694,30 @@ tls_check_ca(const char *path, char *err, size_t errlen)
 	rc = load_ca(&ca, path, 1, err, errlen);
 	mbedtls_x509_crt_free(&ca);
 	return rc;
+}
+
+/*
+ * Connections gather their outgoing records in a buffer of size bytes
+ * between two flushes and give it back right after.  Freeing and
+ * allocating one per record made the allocator map and unmap pages for
+ * every write on a busy relay (tests/bench/run_relay.sh profile), so a
+ * few buffers are kept here; an idle connection still holds none.
+ */
+uint8_t *
+tls_certstore_outbuf_get(struct tls_certstore *s, size_t size)
+{
+	if (s->outbuf_cached > 0)
+		return s->outbuf_cache[--s->outbuf_cached];
+	return malloc(size);
+}
+
+void
+tls_certstore_outbuf_put(struct tls_certstore *s, uint8_t *buf)
+{
+	if (buf == NULL)
+		return;
+	if (s->outbuf_cached < CERTSTORE_OUTBUF_CACHE)
+		s->outbuf_cache[s->outbuf_cached++] = buf;
+	else
+		free(buf);
 }

@@ -142,7 +142,7 @@ bio_send(void *ctx, const unsigned char *buf, size_t len)
 	size_t n;
 
 	if (c->out == NULL) {
-		c->out = mbedtls_calloc(1, TLS_OUT_BUF_CAP);
+		c->out = tls_certstore_outbuf_get(c->store, TLS_OUT_BUF_CAP);
 		if (c->out == NULL)
 			return MBEDTLS_ERR_SSL_ALLOC_FAILED;
 		c->out_len = 0;
@@ -187,7 +187,7 @@ conn_flush(struct tls_conn *c)
 	c->out_len = 0;
 	if (len > 0 && c->cb.on_ciphertext != NULL)
 		c->cb.on_ciphertext(c->ud, out, len);
-	mbedtls_free(out);
+	tls_certstore_outbuf_put(c->store, out);
 }
 
 /* --- verification -------------------------------------------------------- */
@@ -753,7 +753,7 @@ tls_conn_free(struct tls_conn *c)
 		return;
 	}
 	mbedtls_ssl_free(&c->ssl);
-	mbedtls_free(c->out);
+	tls_certstore_outbuf_put(c->store, c->out);
 	tls_certstore_unref(c->store);
 	mbedtls_free(c);
 }

@@ -57,6 +57,10 @@ int tls_identity_othername_value(const unsigned char *p, size_t len,
 struct tls_certgen;
 int tls_san_build(const struct tls_certgen *spec, unsigned char *buf,
     size_t size, unsigned char **der, size_t *derlen);
+/* certstore.c: a buffer of size bytes for a connection's pending output
+ * records (always the same size for one store), and its return. */
+uint8_t *tls_certstore_outbuf_get(struct tls_certstore *s, size_t size);
+void tls_certstore_outbuf_put(struct tls_certstore *s, uint8_t *buf);
 /* certstore.c: mbedTLS's broken-down certificate time as a time_t (UTC). */
 time_t tls_x509_time_to_time(const mbedtls_x509_time *t);
 /* selfsigned.c: writes data to path through a temporary file in the same
