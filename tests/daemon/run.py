@@ -540,6 +540,10 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
                                                     "keepalive_s": 1, "idle_timeout_s": 10},
                                   # one stream at a time, both directions
                                   "limited.example": {"max_connections": 1},
+                                  # TLS per partner (Lync TlsNegotiation)
+                                  "plain.example": {"tls": "disabled", "sasl_external": "disabled",
+                                                    "connect": f"127.0.0.1:{PARTNER_PEER.port}"},
+                                  "opt.example": {"tls": "optional"},
                                   "s1.example": {"connect": f"127.0.0.1:{silent.getsockname()[1]}",
                                                  "additional_domains": ["s2.example", "s3.example",
                                                                         "s4.example", "s5.example"]}}},
@@ -731,6 +735,31 @@ if wait_port(iport, d.proc):
     check("policy.max_connections_second_stream_refused",
           got1.endswith(b"<stream:features/>") and b"<resource-constraint " in got2, (got1, got2))
     l1.close()
+    # tls "disabled": no STARTTLS offered, dialback in the clear; "optional":
+    # STARTTLS offered without <required/>; the default still requires it.
+    for dom, want_tls, want_required in (("plain.example", False, False), ("opt.example", True, False),
+                                        ("other-default.example", True, True)):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        raw.sendall(header(to="example.com", frm=dom, extra=" xmlns:db='jabber:server:dialback'"))
+        feats = read_until(raw, b"</stream:features>")
+        raw.close()
+        ok = ((b"urn:ietf:params:xml:ns:xmpp-tls" in feats) == want_tls and
+              (b"<required/>" in feats) == want_required and
+              (want_required or b"urn:xmpp:features:dialback" in feats))
+        check(f"policy.tls_{dom.split('.')[0].replace('-', '_')}_features", ok, feats)
+    # Outgoing with tls "disabled" to a server that requires TLS: refused,
+    # and the stanza comes back saying why.
+    tp, _, _ = gateway_stream("plain.example")
+    tp.sendall(b"<message from='alice@example.com/w' to='bob@plain.example' id='pl1'><body>p</body></message>")
+    got = [g for g in GW_PEER.wait_stanzas(0, timeout=0)]
+    end = time.time() + 15
+    while not any(b"id='pl1'" in g for g in got) and time.time() < end:
+        time.sleep(0.2)
+        got = GW_PEER.wait_stanzas(0, timeout=0)
+    got = [g for g in got if b"id='pl1'" in g]
+    check("policy.tls_disabled_outgoing_refuses_a_tls_only_server",
+          len(got) == 1 and b"requires TLS, which policy disables" in got[0], got)
+    tp.close()
     tq.close()
     ev = [e.get("event") for e in d.events()]
     check("log.stream_lives_logged", all(x in ev for x in (
