@@ -27,7 +27,7 @@ done <"$ROOT/deps/deps.lock"
 tb=$(ls "$tmp"/deps/mbedtls_*.orig.tar.* 2>/dev/null | head -1)
 if [ -n "$tb" ]; then
 	printf 'X' | dd of="$tb" bs=1 seek=1000 conv=notrunc status=none
-	out=$(cd "$ROOT" && XE_CACHE_DIR="$tmp/cache" DEPS_DIR="$tmp/deps" ./build.sh deps 2>&1)
+	out=$(cd "$ROOT" && TMPDIR="$tmp" XE_CACHE_DIR="$tmp/cache" DEPS_DIR="$tmp/deps" ./build.sh deps 2>&1)
 	rc=$?
 	echo "$out" | grep -q "SHA-256 mismatch (expected 8fb65fae" && [ $rc -ne 0 ] &&
 		! ls "$tmp/cache/deps"/*/lib/libmbedtls.a >/dev/null 2>&1
@@ -38,7 +38,7 @@ fi
 
 # 2. DEPS_DIR without the tarball.
 mkdir -p "$tmp/empty"
-out=$(cd "$ROOT" && XE_CACHE_DIR="$tmp/cache2" DEPS_DIR="$tmp/empty" ./build.sh deps 2>&1)
+out=$(cd "$ROOT" && TMPDIR="$tmp" XE_CACHE_DIR="$tmp/cache2" DEPS_DIR="$tmp/empty" ./build.sh deps 2>&1)
 rc=$?
 echo "$out" | grep -q "DEPS_DIR=$tmp/empty has no mbedtls_3.6.6.orig.tar.bz2" && [ $rc -ne 0 ]
 status "deps_dir_missing_file_named" $? "$out"

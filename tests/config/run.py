@@ -14,9 +14,10 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xecheck import check, finish  # noqa: E402
+from xenet import work_dir  # noqa: E402
 
 BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
-tmp = tempfile.mkdtemp(prefix="xe-config-")
+tmp = work_dir("config")  # removed at exit unless XE_KEEP is set
 
 
 def sh(*args):

@@ -23,12 +23,12 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xecheck import check, finish  # noqa: E402
 import xenet  # noqa: E402
-from xenet import cert_der, client_ctx, free_port, read_until, spki_pin, status_json, wait_port  # noqa: E402
+from xenet import cert_der, client_ctx, free_port, read_until, spki_pin, status_json, wait_port, work_dir  # noqa: E402
 import time
 
 BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
 STATIC = os.environ.get("XE_STATIC_BIN", "out/xmpp-edge")
-tmp = tempfile.mkdtemp(prefix="xe-daemon-")
+tmp = work_dir("daemon")  # removed at exit unless XE_KEEP is set
 os.chmod(tmp, 0o755)
 NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
 

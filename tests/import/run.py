@@ -19,10 +19,11 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from xecheck import check, finish  # noqa: E402
+from xenet import work_dir  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 S = os.path.join(HERE, "samples")
-tmp = tempfile.mkdtemp(prefix="xe-import-")
+tmp = work_dir("import")  # removed at exit unless XE_KEEP is set
 PASSPHRASE = "0123456789abcdef0123456789abcdef-lync"
 
 

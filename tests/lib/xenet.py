@@ -193,3 +193,14 @@ def status_json(binary, *where, timeout=30):
         return json.loads(r.stdout) if r.returncode == 0 else {}
     except ValueError:
         return {}
+
+
+def work_dir(suite):
+    """A temporary directory for one suite run, removed at exit unless XE_KEEP is set."""
+    import atexit
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix=f"xe-{suite}-")
+    if not os.environ.get("XE_KEEP"):
+        atexit.register(shutil.rmtree, d, True)
+    return d

@@ -28,12 +28,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from xecheck import check, finish  # noqa: E402
 from fakepeer import Peer  # noqa: E402
 from xenet import (Daemon, client_ctx, free_port, read_until, selfsigned_cert,  # noqa: E402
-                   starttls, status_json, track)
+                   starttls, status_json, track, work_dir)
 import xenet  # noqa: E402
 
 ROOT = os.environ.get("XE_ROOT", os.path.join(HERE, "..", ".."))
 BIN = os.environ.get("XE_BIN", os.path.join(ROOT, "out/dev/xmpp-edge"))
-tmp = tempfile.mkdtemp(prefix="xe-ops-")
+tmp = work_dir("ops")  # removed at exit unless XE_KEEP is set
 os.chmod(tmp, 0o755)
 NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
 
