@@ -42,12 +42,6 @@ put_attr(char *out, size_t cap, size_t *used, const char *name,
 	return 0;
 }
 
-static int
-is_named(const struct xmlstream_str *v, const char *name)
-{
-	return v->p != NULL && v->len == strlen(name) && memcmp(v->p, name, v->len) == 0;
-}
-
 enum bounce_result
 bounce_write(const struct xmlstream_event *ev, const char *condition,
     const char *type, const char *text, char *out, size_t cap, size_t *outlen)
@@ -55,15 +49,15 @@ bounce_write(const struct xmlstream_event *ev, const char *condition,
 	const char *name;
 	size_t used = 0;
 
-	if (is_named(&ev->name, "message"))
+	if (xmlstream_str_eq(&ev->name, "message"))
 		name = "message";
-	else if (is_named(&ev->name, "presence"))
+	else if (xmlstream_str_eq(&ev->name, "presence"))
 		name = "presence";
-	else if (is_named(&ev->name, "iq"))
+	else if (xmlstream_str_eq(&ev->name, "iq"))
 		name = "iq";
 	else
 		return BOUNCE_NOT_A_STANZA;
-	if (is_named(&ev->stanza_type, "error"))
+	if (xmlstream_str_eq(&ev->stanza_type, "error"))
 		return BOUNCE_IS_ERROR;
 	if (puts_lit(out, cap, &used, "<") < 0 || puts_lit(out, cap, &used, name) < 0 ||
 	    put_attr(out, cap, &used, "from", &ev->to) < 0 ||

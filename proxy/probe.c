@@ -38,6 +38,7 @@
 #include "edge.h"
 #include "netaddr.h"
 #include "tls.h"
+#include "xmlelem.h"
 #include "xmlstream.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -126,25 +127,6 @@ probe_send_header(struct probe *p)
 	    "xmlns:stream='" NS_STREAMS "' xmlns:db='" NS_DIALBACK "' from='%s' to='%s' "
 	    "version='1.0'>", p->from, p->domain);
 	probe_send_stream(p, hdr);
-}
-
-static int
-str_is(const struct xmlstream_str *s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	return s->p != NULL && s->len == n && memcmp(s->p, lit, n) == 0;
-}
-
-static int
-raw_has(const struct xmlstream_str *raw, const char *needle)
-{
-	size_t n = strlen(needle), i;
-
-	for (i = 0; raw->p != NULL && i + n <= raw->len; i++)
-		if (memcmp(raw->p + i, needle, n) == 0)
-			return 1;
-	return 0;
 }
 
 static void
@@ -245,7 +227,7 @@ probe_decide(struct probe *p)
 static void
 probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 {
-	if (str_is(&ev->name, "error") && str_is(&ev->ns, NS_STREAMS)) {
+	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
 		char e[200];
 
 		snprintf(e, sizeof(e), "stream error from %s: %.*s", p->peer,
@@ -254,7 +236,7 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 		return;
 	}
 	if (p->step == PROBE_WAIT_PROCEED) {
-		if (!str_is(&ev->name, "proceed")) {
+		if (!xmlstream_str_eq(&ev->name, "proceed")) {
 			probe_candidate_end(p, "STARTTLS refused (no <proceed/>)");
 			return;
 		}
@@ -265,13 +247,13 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 		probe_tls_begin(p, 0);
 		return;
 	}
-	if (p->step != PROBE_WAIT_FEATURES || !str_is(&ev->name, "features") ||
-	    !str_is(&ev->ns, NS_STREAMS))
+	if (p->step != PROBE_WAIT_FEATURES || !xmlstream_str_eq(&ev->name, "features") ||
+	    !xmlstream_str_eq(&ev->ns, NS_STREAMS))
 		return;
-	p->offers_tls = raw_has(&ev->raw, NS_TLS);
-	p->tls_required = p->offers_tls && raw_has(&ev->raw, "<required");
-	p->offers_external = raw_has(&ev->raw, NS_SASL) && raw_has(&ev->raw, ">EXTERNAL<");
-	p->offers_dialback = raw_has(&ev->raw, NS_DIALBACK_FEATURE) || p->peer_has_db;
+	p->offers_tls = xmlelem_contains(ev, NS_TLS);
+	p->tls_required = p->offers_tls && xmlelem_contains(ev, "<required");
+	p->offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
+	p->offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || p->peer_has_db;
 	if (p->tls == NULL && !p->direct_tls) {
 		fprintf(p->out, "  features before TLS: STARTTLS %s\n",
 		    p->offers_tls ? (p->tls_required ? "offered, required" : "offered") : "not offered");
@@ -304,8 +286,8 @@ probe_drain(struct probe *p)
 		case XMLSTREAM_EV_STREAM_OPEN:
 			p->peer_has_db = 0;
 			for (i = 0; i < ev.nprefixes; i++)
-				if (str_is(&ev.prefixes[i].prefix, "db") &&
-				    str_is(&ev.prefixes[i].uri, NS_DIALBACK))
+				if (xmlstream_str_eq(&ev.prefixes[i].prefix, "db") &&
+				    xmlstream_str_eq(&ev.prefixes[i].uri, NS_DIALBACK))
 					p->peer_has_db = 1;
 			break;
 		case XMLSTREAM_EV_ELEMENT:

@@ -495,14 +495,6 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	s2s_in_auth_offer(s);
 }
 
-static int
-str_eq(const struct xmlstream_str *v, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	return v->p != NULL && v->len == n && memcmp(v->p, lit, n) == 0;
-}
-
 static void s2s_in_drain(struct s2s_in *s);
 
 static void
@@ -621,22 +613,22 @@ s2s_in_on_starttls(struct s2s_in *s)
 static int
 s2s_in_is_stanza(const struct xmlstream_event *ev)
 {
-	return str_eq(&ev->name, "message") || str_eq(&ev->name, "presence") ||
-	    str_eq(&ev->name, "iq");
+	return xmlstream_str_eq(&ev->name, "message") || xmlstream_str_eq(&ev->name, "presence") ||
+	    xmlstream_str_eq(&ev->name, "iq");
 }
 
 static void
 s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	s->edge->stats.stanzas_in++;
-	if (str_eq(&ev->name, "starttls") && str_eq(&ev->ns, NS_TLS) && s->tls == NULL &&
+	if (xmlstream_str_eq(&ev->name, "starttls") && xmlstream_str_eq(&ev->ns, NS_TLS) && s->tls == NULL &&
 	    (s->state == S2S_IN_WAIT_STARTTLS || s->state == S2S_IN_WAIT_AUTH) &&
 	    (s->state == S2S_IN_WAIT_STARTTLS || config_policy_for(s->edge->cfg,
 	    s->remote_domain)->tls == POLICY_TLS_OPTIONAL)) {
 		s2s_in_on_starttls(s);
 		return;
 	}
-	if (str_eq(&ev->name, "error") && str_eq(&ev->ns, NS_STREAMS)) {
+	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
 		/* RFC 6120 §4.9: the peer ends the stream with an error. */
 		log_event(LOG_INFO, "s2s_in.peer_stream_error", "peer", s->peer,
 		    "domain", s->remote_domain[0] ? s->remote_domain : NULL, NULL);

@@ -466,10 +466,7 @@ s2s_in_auth_offer_gateway(struct s2s_in *s)
 static int
 s2s_in_auth_is(const struct xmlstream_event *ev, const char *name, const char *ns)
 {
-	size_t n = strlen(name), m = strlen(ns);
-
-	return ev->name.p != NULL && ev->name.len == n && memcmp(ev->name.p, name, n) == 0 &&
-	    ev->ns.p != NULL && ev->ns.len == m && memcmp(ev->ns.p, ns, m) == 0;
+	return xmlstream_str_eq(&ev->name, name) && xmlstream_str_eq(&ev->ns, ns);
 }
 
 int

@@ -708,27 +708,6 @@ s2s_out_on_keepalive(uv_timer_t *t)
 
 /* --- negotiation ----------------------------------------------------------- */
 
-static int
-str_is(const struct xmlstream_str *s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	return s->p != NULL && s->len == n && memcmp(s->p, lit, n) == 0;
-}
-
-/* The features element is validated XML; what it offers is found by the
- * namespaces of its children, which are unambiguous URIs. */
-static int
-raw_has(const struct xmlstream_str *raw, const char *needle)
-{
-	size_t n = strlen(needle), i;
-
-	for (i = 0; i + n <= raw->len; i++)
-		if (memcmp(raw->p + i, needle, n) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 s2s_out_established(struct s2s_out *o, const char *method)
 {
@@ -816,12 +795,12 @@ s2s_out_send_verify(struct s2s_out *o)
 static void
 s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
-	if (!str_is(&ev->id, o->verify_id) || !str_is(&ev->from, o->remote) ||
-	    !str_is(&ev->to, o->local))
+	if (!xmlstream_str_eq(&ev->id, o->verify_id) || !xmlstream_str_eq(&ev->from, o->remote) ||
+	    !xmlstream_str_eq(&ev->to, o->local))
 		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "answer does not match the request");
-	else if (str_is(&ev->stanza_type, "valid"))
+	else if (xmlstream_str_eq(&ev->stanza_type, "valid"))
 		s2s_out_verify_finish(o, DIALBACK_VALID, 0, "the authoritative server confirmed the key");
-	else if (str_is(&ev->stanza_type, "invalid"))
+	else if (xmlstream_str_eq(&ev->stanza_type, "invalid"))
 		s2s_out_verify_finish(o, DIALBACK_INVALID, 0, "the authoritative server denied the key");
 	else
 		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "the authoritative server answered with an error");
@@ -834,9 +813,9 @@ static void
 s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 {
 	const struct config_partner *p = s2s_out_policy(o);
-	int offers_tls = raw_has(&ev->raw, NS_TLS);
-	int offers_external = raw_has(&ev->raw, NS_SASL) && raw_has(&ev->raw, ">EXTERNAL<");
-	int offers_dialback = raw_has(&ev->raw, NS_DIALBACK_FEATURE) || o->peer_has_db;
+	int offers_tls = xmlelem_contains(ev, NS_TLS);
+	int offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
+	int offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || o->peer_has_db;
 
 	if (o->tls == NULL && o->kind != S2S_OUT_GATEWAY) {
 		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
@@ -848,7 +827,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 			s2s_out_retry(o, "remote-server-not-found", "the remote server offers no STARTTLS");
 			return;
 		}
-		if (offers_tls && raw_has(&ev->raw, "<required")) {
+		if (offers_tls && xmlelem_contains(ev, "<required")) {
 			s2s_out_fail(o, "remote-server-not-found",
 			    "the remote server requires TLS, which policy disables");
 			return;
@@ -882,7 +861,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 static void
 s2s_out_on_sasl_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
-	if (str_is(&ev->name, "success")) {
+	if (xmlstream_str_eq(&ev->name, "success")) {
 		log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 		    "remote", o->remote, "method", "sasl-external", "result", "valid", NULL);
 		o->sasl_done = 1;
@@ -906,9 +885,9 @@ s2s_out_on_sasl_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 static void
 s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
-	if (!str_is(&ev->from, o->remote) || !str_is(&ev->to, o->local))
+	if (!xmlstream_str_eq(&ev->from, o->remote) || !xmlstream_str_eq(&ev->to, o->local))
 		return;	/* another pair's answer (piggybacking): not ours */
-	if (str_is(&ev->stanza_type, "valid")) {
+	if (xmlstream_str_eq(&ev->stanza_type, "valid")) {
 		log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 		    "remote", o->remote, "method", "dialback", "result", "valid", NULL);
 		s2s_out_established(o, "dialback");
@@ -916,13 +895,13 @@ s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 	}
 	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "method", "dialback", "result",
-	    str_is(&ev->stanza_type, "invalid") ? "invalid" : "error", NULL);
+	    xmlstream_str_eq(&ev->stanza_type, "invalid") ? "invalid" : "error", NULL);
 	/* XEP-0220 §2.5: after a dialback error the queued stanzas go back
 	 * with <remote-server-timeout/>; a plain refusal is "not found"
 	 * for the sender (or "unavailable" when it is the gateway). */
-	s2s_out_fail(o, str_is(&ev->stanza_type, "error") ? "remote-server-timeout" :
+	s2s_out_fail(o, xmlstream_str_eq(&ev->stanza_type, "error") ? "remote-server-timeout" :
 	    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
-	    str_is(&ev->stanza_type, "error") ? "dialback error from the receiving server" :
+	    xmlstream_str_eq(&ev->stanza_type, "error") ? "dialback error from the receiving server" :
 	    "dialback refused by the receiving server");
 }
 
@@ -947,19 +926,19 @@ s2s_out_on_header(struct s2s_out *o, const struct xmlstream_event *ev)
 		}
 	o->peer_has_db = 0;
 	for (i = 0; i < ev->nprefixes; i++)
-		if (str_is(&ev->prefixes[i].prefix, "db") && str_is(&ev->prefixes[i].uri, NS_DIALBACK))
+		if (xmlstream_str_eq(&ev->prefixes[i].prefix, "db") && xmlstream_str_eq(&ev->prefixes[i].uri, NS_DIALBACK))
 			o->peer_has_db = 1;
 }
 
 static void
 s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 {
-	if (str_is(&ev->name, "error") && str_is(&ev->ns, NS_STREAMS)) {
+	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
 		char cond[64] = "";
-		const char *c = raw_has(&ev->raw, "remote-connection-failed") ? "remote-connection-failed" :
-		    raw_has(&ev->raw, "host-unknown") ? "host-unknown" :
-		    raw_has(&ev->raw, "policy-violation") ? "policy-violation" :
-		    raw_has(&ev->raw, "not-authorized") ? "not-authorized" : "stream error";
+		const char *c = xmlelem_contains(ev, "remote-connection-failed") ? "remote-connection-failed" :
+		    xmlelem_contains(ev, "host-unknown") ? "host-unknown" :
+		    xmlelem_contains(ev, "policy-violation") ? "policy-violation" :
+		    xmlelem_contains(ev, "not-authorized") ? "not-authorized" : "stream error";
 
 		snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
 		s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
@@ -968,13 +947,13 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 	}
 	switch (o->state) {
 	case S2S_OUT_WAIT_FEATURES:
-		if (str_is(&ev->name, "features") && str_is(&ev->ns, NS_STREAMS)) {
+		if (xmlstream_str_eq(&ev->name, "features") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
 			s2s_out_on_features(o, ev);
 			return;
 		}
 		break;
 	case S2S_OUT_WAIT_PROCEED:
-		if (str_is(&ev->name, "proceed") && str_is(&ev->ns, NS_TLS)) {
+		if (xmlstream_str_eq(&ev->name, "proceed") && xmlstream_str_eq(&ev->ns, NS_TLS)) {
 			if (xmlstream_buffered(o->xs) > 0) {
 				s2s_out_fail(o, "remote-server-not-found", "data after <proceed/>");
 				return;
@@ -986,20 +965,20 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 		s2s_out_retry(o, "remote-server-not-found", "STARTTLS refused");
 		return;
 	case S2S_OUT_WAIT_SASL:
-		if (str_is(&ev->ns, NS_SASL)) {
+		if (xmlstream_str_eq(&ev->ns, NS_SASL)) {
 			s2s_out_on_sasl_answer(o, ev);
 			return;
 		}
 		break;
 	case S2S_OUT_WAIT_VERIFY:
-		if (str_is(&ev->name, "verify") && str_is(&ev->ns, NS_DIALBACK)) {
+		if (xmlstream_str_eq(&ev->name, "verify") && xmlstream_str_eq(&ev->ns, NS_DIALBACK)) {
 			s2s_out_on_verify_answer(o, ev);
 			return;
 		}
 		break;
 	case S2S_OUT_WAIT_DIALBACK:
 	case S2S_OUT_ESTABLISHED:
-		if (str_is(&ev->name, "result") && str_is(&ev->ns, NS_DIALBACK)) {
+		if (xmlstream_str_eq(&ev->name, "result") && xmlstream_str_eq(&ev->ns, NS_DIALBACK)) {
 			if (o->state == S2S_OUT_WAIT_DIALBACK)
 				s2s_out_on_dialback_answer(o, ev);
 			return;
@@ -1008,7 +987,7 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 	default:
 		break;
 	}
-	if (str_is(&ev->name, "message") || str_is(&ev->name, "presence") || str_is(&ev->name, "iq")) {
+	if (xmlstream_str_eq(&ev->name, "message") || xmlstream_str_eq(&ev->name, "presence") || xmlstream_str_eq(&ev->name, "iq")) {
 		/* RFC 6120 §2.4: stanzas flow from the initiator only (we do
 		 * not negotiate XEP-0288).  Send it back rather than lose it. */
 		router_bounce_event(o->edge, ev, "service-unavailable", "cancel",

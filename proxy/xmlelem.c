@@ -101,3 +101,14 @@ xmlelem_text(const struct xmlstream_event *ev, char *out, size_t cap)
 	out[n] = '\0';
 	return 0;
 }
+
+int
+xmlelem_contains(const struct xmlstream_event *ev, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (i = 0; ev->raw.p != NULL && i + n <= ev->raw.len; i++)
+		if (memcmp(ev->raw.p + i, needle, n) == 0)
+			return 1;
+	return 0;
+}

@@ -22,4 +22,9 @@ int xmlelem_attr(const struct xmlstream_event *ev, const char *name, char *out, 
  * it has child elements or does not fit. */
 int xmlelem_text(const struct xmlstream_event *ev, char *out, size_t cap);
 
+/* 1 if needle occurs in the element's bytes.  The bytes are validated
+ * XML, so a namespace URI or a tag like ">EXTERNAL<" found there is what
+ * it looks like (used on <stream:features/>, whose children are named by
+ * unambiguous URIs). */
+int xmlelem_contains(const struct xmlstream_event *ev, const char *needle);
 #endif

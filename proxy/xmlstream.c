@@ -2372,3 +2372,11 @@ xmlstream_element_write(const struct xmlstream *s,
 	*outlen = used;
 	return 0;
 }
+
+int
+xmlstream_str_eq(const struct xmlstream_str *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s->p != NULL && s->len == n && memcmp(s->p, lit, n) == 0;
+}

@@ -250,6 +250,9 @@ int	xmlstream_element_write(const struct xmlstream *s,
 	    const struct xmlstream_event *ev, int with_default_ns,
 	    char *out, size_t cap, size_t *outlen);
 
+/* 1 if the event string is present and exactly lit. */
+int	xmlstream_str_eq(const struct xmlstream_str *s, const char *lit);
+
 /* Name of the stream-level state, for logs ("header", "open", ...). */
 const char *xmlstream_state_name(const struct xmlstream *s);
 

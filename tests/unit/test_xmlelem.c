@@ -109,3 +109,22 @@ TEST(xmlelem_text_cases)
 		xmlstream_free(s);
 	}
 }
+
+TEST(xmlelem_contains_and_str_eq)
+{
+	struct xmlstream_event ev;
+	struct xmlstream *s = parse_one("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+	    "<mechanism>EXTERNAL</mechanism></mechanisms></stream:features>", &ev);
+	struct xmlstream_str absent = { NULL, 0 }, empty = { "", 0 };
+
+	REQUIRE(s != NULL);
+	CHECK(xmlelem_contains(&ev, ">EXTERNAL<"));
+	CHECK(xmlelem_contains(&ev, "urn:ietf:params:xml:ns:xmpp-sasl"));
+	CHECK(!xmlelem_contains(&ev, "urn:ietf:params:xml:ns:xmpp-tls"));
+	CHECK(xmlstream_str_eq(&ev.name, "features"));
+	CHECK(!xmlstream_str_eq(&ev.name, "feature"));
+	CHECK(!xmlstream_str_eq(&ev.name, "featuresX"));
+	CHECK(!xmlstream_str_eq(&absent, ""));	/* absent is not empty */
+	CHECK(xmlstream_str_eq(&empty, ""));
+	xmlstream_free(s);
+}
