@@ -519,6 +519,22 @@ def close_all():
         except OSError:
             return
 threading.Thread(target=close_all, daemon=True).start()
+# A server that answers our stream header with bytes that are not XML.
+garbler = socket.socket()
+garbler.bind(("127.0.0.1", 0))
+garbler.listen(8)
+
+
+def garble_all():
+    while True:
+        try:
+            c, _ = garbler.accept()
+            c.sendall(b"<?xml version='1.0'?><stream:stream <<<\x00 not xml")
+            time.sleep(1)
+            c.close()
+        except OSError:
+            return
+threading.Thread(target=garble_all, daemon=True).start()
 # A server that accepts and never says a word: dialback checks sent
 # there stay pending.
 silent = socket.socket()
@@ -540,6 +556,7 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
                                                     "keepalive_s": 1, "idle_timeout_s": 10},
                                   # one stream at a time, both directions
                                   "limited.example": {"max_connections": 1},
+                                  "garbage.example": {"connect": f"127.0.0.1:{garbler.getsockname()[1]}"},
                                   # TLS per partner (Lync TlsNegotiation)
                                   "plain.example": {"tls": "disabled", "sasl_external": "disabled",
                                                     "connect": f"127.0.0.1:{PARTNER_PEER.port}"},
@@ -646,6 +663,18 @@ if wait_port(iport, d.proc):
           len(got) == 1 and b"<remote-server-" in got[0] and b"last target" in got[0] and
           (b"peer closed the connection" in got[0] or b"connection reset by peer" in got[0]), got)
     t3.close()
+    # A remote server speaking garbage: the outgoing stream fails on the
+    # tokenizer's verdict and the stanza comes back saying so.
+    t4, _, _ = gateway_stream("garbage.example")
+    t4.sendall(b"<message from='alice@example.com/w' to='bob@garbage.example' id='gb1'><body>x</body></message>")
+    end = time.time() + 15
+    got = []
+    while not got and time.time() < end:
+        time.sleep(0.2)
+        got = [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"id='gb1'" in g]
+    check("s2s_out.garbage_from_remote_bounced_with_reason",
+          len(got) == 1 and b"<remote-server-not-found " in got[0] and b"invalid character" in got[0], got)
+    t4.close()
     t2.sendall(b"<message from='alice@example.com/w' to='bob@nodns.example' id='x1'/>")
     got = read_until(t2, b"</stream:stream>")
     check("internal.gateway_stanza_outside_its_stream_pair_refused", b"<invalid-from " in got, got)
@@ -695,6 +724,9 @@ if wait_port(iport, d.proc):
     check("dialback.concurrent_checks_bounded",
           b"from='example.com' to='s5.example' type='error'" in got and b"resource-constraint" in got
           and got.count(b"</db:result>") == 1, got)
+    r2.sendall(b"<db:verify from='x.example' to='example.com'>k</db:verify>")
+    got = read_until(r2, b"</stream:stream>", timeout=5)
+    check("dialback.verify_without_id_improper_addressing", b"<improper-addressing " in got, got)
     r2.close()
     # A key the authoritative server denies ends the stream (XEP-0220, Receiving Server).
     r, _, _ = xenet.starttls(port, header(to="example.com", frm="partner.example"), "example.com", timeout=5)
