@@ -400,4 +400,172 @@ if d:
 if d:
     check("uaf.sasl_sigterm_clean", d.stop() == 0 and clean_log(d), sanitizer_excerpt(d))
 
+
+def read_count(t, marker, n, timeout=10):
+    """Bytes read until marker was seen n times, or a close, or timeout s."""
+    buf = b""
+    end = time.time() + timeout
+    while buf.count(marker) < n and time.time() < end:
+        got = read_until(t, marker, max(0.1, end - time.time()))
+        if not got:
+            break
+        buf += got
+    return buf
+
+
+def stream_error(t, timeout=10):
+    """What t receives until the daemon closes the stream."""
+    return read_until(t, b"</stream:stream>", timeout)
+
+
+def alive(t):
+    """The stream still answers: a <db:verify/> question gets its answer."""
+    t.sendall(b"<db:verify from='q.example' to='example.com' id='ping'>k</db:verify>")
+    got = read_until(t, b"/>", 5)
+    return b"id='ping'" in got and b"<stream:error>" not in got
+
+
+# === 2-4. db:verify cap, dialback budgets, per-pair policy ==================
+LAX = authoritative("lax.example")
+STRICT = authoritative("strict.example")
+CERTREQ = authoritative("certreq.example", CERTREQ_CRT, CERTREQ_KEY)
+partners = {
+    # TLS optional: dialback in the clear is allowed for lax.example only.
+    "lax.example": {"tls": "optional", "sasl_external": "disabled", "connect": connect_of(LAX)},
+    "strict.example": {"connect": connect_of(STRICT)},       # TLS required (the default)
+    "certreq.example": {"require_valid_certificate": True, "connect": connect_of(CERTREQ)},
+}
+for i in range(1, 10):
+    partners[f"pend{i}.example"] = {"connect": connect_of(SILENT)}   # checks stay running
+    partners[f"fail{i}.example"] = {"connect": connect_of(CLOSER)}   # checks fail at once
+d = start("budget", partners, {"dialback_checks_per_minute": 3, "dialback_failures_max": 2,
+                               "dialback_checks_per_minute_per_prefix": 5,
+                               "dialback_failures_per_minute_per_prefix": 3})
+if d:
+    # 2. <db:verify/> before authentication: 16 answered (the default of
+    # limits.dialback_verify_preauth_max), the 17th is a stream error.
+    t, _ = stream(d, "v.example", src="127.0.10.1")
+    t.sendall(b"".join(f"<db:verify from='q.example' to='example.com' id='a{i}'>k</db:verify>".encode()
+                       for i in range(16)))
+    got = read_count(t, b"type='invalid'/>", 16)
+    t.sendall(b"<db:verify from='q.example' to='example.com' id='a16'>k</db:verify>")
+    got2 = stream_error(t, 5)
+    check("verify_cap.preauth_17th_policy_violation",
+          got.count(b"type='invalid'/>") == 16 and b"id='a16'" not in got2 and b"<policy-violation " in got2
+          and b"dialback_verify_preauth_max" in got2, (got[-200:], got2))
+    t.close()
+    # Once authenticated, questions are answered in any number.
+    t, _ = stream(d, "lax.example", src="127.0.10.1")
+    t.sendall(db_result("lax.example"))
+    got = read_until(t, b"/>")
+    t.sendall(b"".join(f"<db:verify from='q.example' to='example.com' id='b{i}'>k</db:verify>".encode()
+                       for i in range(40)))
+    got2 = read_count(t, b"type='invalid'/>", 40)
+    check("verify_cap.not_after_authentication",
+          b"type='valid'" in got and got2.count(b"type='invalid'/>") == 40 and b"<stream:error>" not in got2,
+          (got, got2[-300:]))
+    t.close()
+
+    # 3a. Checks started per stream: 3 a minute, the 4th closes the stream
+    # (4 could run at once).
+    t, _ = stream(d, "pend1.example", src="127.0.12.1")
+    t.sendall(b"".join(db_result(f"pend{i}.example") for i in (1, 2, 3)))
+    time.sleep(0.5)
+    t.sendall(db_result("pend4.example"))
+    got = stream_error(t, 5)
+    check("budget.stream_checks_per_minute",
+          b"<policy-violation " in got and b"limits.dialback_checks_per_minute)" in got, got)
+    t.close()
+    # 3b. Failed checks per stream: the 2nd closes the stream.
+    t, _ = stream(d, "fail1.example", src="127.0.13.1")
+    t.sendall(db_result("fail1.example"))
+    got = read_until(t, b"</db:result>")
+    t.sendall(db_result("fail2.example"))
+    got2 = stream_error(t)
+    check("budget.stream_failures_max",
+          b"type='error'" in got and b"to='fail2.example' type='error'" in got2
+          and b"<policy-violation " in got2 and b"limits.dialback_failures_max" in got2, (got, got2))
+    t.close()
+    ev = events(d, "s2s_in.dialback_budget")
+    check("budget.logged_with_limit", {e.get("limit") for e in ev} >= {
+          "limits.dialback_checks_per_minute", "limits.dialback_failures_max"}, ev)
+
+    # 3c. Checks per prefix: 127.0.14.1 and 127.0.14.2 share one /24
+    # (5 a minute); 127.0.16.1 is another prefix.
+    a, _ = stream(d, "pend1.example", src="127.0.14.1")
+    a.sendall(b"".join(db_result(f"pend{i}.example") for i in (1, 2, 3)))
+    time.sleep(0.5)
+    b, _ = stream(d, "pend4.example", src="127.0.14.2")
+    b.sendall(b"".join(db_result(f"pend{i}.example") for i in (4, 5)))
+    time.sleep(0.5)
+    b.sendall(db_result("pend6.example"))
+    got = stream_error(b, 5)
+    check("budget.prefix_checks_per_minute",
+          b"<policy-violation " in got and b"limits.dialback_checks_per_minute_per_prefix" in got, got)
+    c, _ = stream(d, "pend7.example", src="127.0.16.1")
+    c.sendall(db_result("pend7.example"))
+    time.sleep(0.5)
+    check("budget.prefix_other_prefix_unaffected", alive(c) and alive(a))
+    for x in (a, b, c):
+        x.close()
+    # 3d. Failures per prefix (3 a minute): two streams of one /24.
+    a, _ = stream(d, "fail1.example", src="127.0.15.1")
+    a.sendall(db_result("fail1.example"))
+    read_until(a, b"</db:result>")
+    a.sendall(db_result("fail2.example"))
+    got = stream_error(a)               # limits.dialback_failures_max: 2 failures
+    b, _ = stream(d, "fail3.example", src="127.0.15.2")
+    b.sendall(db_result("fail3.example"))
+    got2 = read_until(b, b"</db:result>")
+    b.sendall(db_result("fail4.example"))
+    got3 = stream_error(b, 5)
+    check("budget.prefix_failures_per_minute",
+          b"limits.dialback_failures_max" in got and b"type='error'" in got2 and b"<policy-violation " in got3
+          and b"limits.dialback_failures_per_minute_per_prefix" in got3, (got, got2, got3))
+    a.close()
+    b.close()
+
+    # 4a. Per-pair policy: strict.example requires TLS; piggybacked on
+    # lax.example's plaintext stream it is refused (XEP-0220 §2.4:
+    # policy-violation), never checked, and its stanzas are not taken.
+    t, feats = stream(d, "lax.example", tls=False, src="127.0.11.1")
+    t.sendall(db_result("lax.example"))
+    got = read_until(t, b"/>")
+    check("policy.lax_plaintext_stream_authenticated",
+          b"<required/>" not in feats and b"<db:result from='example.com' to='lax.example' type='valid'/>" in got,
+          (feats, got))
+    t.sendall(db_result("strict.example"))
+    got = read_until(t, b"</db:result>", 10)
+    check("policy.piggyback_tls_required_refused_on_plaintext",
+          b"<db:result from='example.com' to='strict.example' type='error'>" in got
+          and b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in got
+          and not [x for x in STRICT.log if "db:verify" in x], (got, STRICT.log))
+    t.sendall(b"<message from='s@strict.example' to='a@example.com' id='strict1'><body>x</body></message>")
+    got = stream_error(t)
+    check("policy.piggyback_refused_domain_stanza_not_taken", b"<invalid-from " in got, got)
+    t.close()
+    # 4b. certreq.example requires a certificate valid for itself: a
+    # stream whose certificate is valid for good.example does not carry it.
+    t, feats = stream(d, "good.example", cert=(GOOD_CRT, GOOD_KEY), src="127.0.11.1")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    got = read_until(t, b"/>")
+    t.sendall(header("good.example"))
+    got += read_until(t, b"<stream:features/>")
+    check("policy.good_example_authenticated_by_certificate", b"<success " in got, got)
+    t.sendall(db_result("certreq.example"))
+    got = read_until(t, b"</db:result>", 10)
+    check("policy.piggyback_certificate_required_refused",
+          b"<db:result from='example.com' to='certreq.example' type='error'>" in got
+          and b"<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in got, (got, CERTREQ.log))
+    # strict.example's policy (TLS) is met on this stream: checked, valid.
+    t.sendall(db_result("strict.example"))
+    got = read_until(t, b"/>", 10)
+    check("policy.piggyback_meeting_its_policy_valid",
+          b"<db:result from='example.com' to='strict.example' type='valid'/>" in got, got)
+    t.sendall(b"<message from='c@certreq.example' to='a@example.com' id='cr1'><body>x</body></message>")
+    got = stream_error(t)
+    check("policy.piggyback_certificate_refused_stanza_not_taken", b"<invalid-from " in got, got)
+    t.close()
+    check("budget.sigterm_clean", d.stop() == 0 and clean_log(d), sanitizer_excerpt(d))
+
 finish()
