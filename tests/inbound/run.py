@@ -391,7 +391,8 @@ if d:
     time.sleep(1)
     check("uaf.sasl_success_overflow_stream_closed", len(closed) == 1, events(d, "s2s_in.close")[-3:])
     check("uaf.sasl_success_overflow_stays_closed", d.proc.poll() is None and clean_log(d),
-          [e for e in events(d, "s2s_in.state") if e.get("from") == "closing"] or sanitizer_excerpt(d))
+          events(d, "s2s_in.state_refused") + [e for e in events(d, "s2s_in.state") if e.get("from") == "closing"
+                                               and e.get("to") != "closed"] or sanitizer_excerpt(d))
     st = xenet.status_json(BIN, "--socket", d.sock)
     check("uaf.sasl_pipelined_stanza_not_routed",
           routed is not None and st.get("stanzas_routed") == routed and not events(d, "route.bounce"),
