@@ -285,9 +285,11 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><temporary-auth-failure/></failure>");
 		return;
 	}
-	s2s_in_mark_valid(s, p, s2s_in_is_gateway(s) ? "pinned-key" : "sasl-external");
+	/* As for dialback: if <success/> closes the stream, the pair is not
+	 * marked and the stream is not restarted. */
 	if (s2s_in_sendstr(s, "<success xmlns='" NS_SASL "'/>") < 0)
-		return;	/* the send closed the stream: no restart */
+		return;
+	s2s_in_mark_valid(s, p, s2s_in_is_gateway(s) ? "pinned-key" : "sasl-external");
 	/* RFC 6120 §6.4.6: both sides restart the stream. */
 	xmlstream_restart(s->xs);
 	s->header_sent = 0;

@@ -330,6 +330,17 @@ def fill_send_queue(d, t):
     return False, after
 
 
+def wait_queue_full_close(d, timeout=10):
+    """The daemon's s2s_in.close events for an overflowing send queue, once
+    there is one (or the daemon died, or timeout s passed)."""
+    end = time.time() + timeout
+    closed = []
+    while time.time() < end and not closed and d.proc.poll() is None:
+        time.sleep(0.2)
+        closed = [e for e in events(d, "s2s_in.close") if e.get("reason") == "send queue full"]
+    return closed
+
+
 # === 1. deferred free =======================================================
 ATK = authoritative("atk.example")
 # A long domain: our "valid" answer is larger than the smallest answer
@@ -354,11 +365,7 @@ if d:
     ok, detail = fill_send_queue(d, t) if asked else (False, "the check never reached the authoritative server")
     check("uaf.send_queue_filled_to_the_byte", ok, detail)
     GATED.release.set()       # the key is confirmed: our answer overflows the queue
-    end = time.time() + 10
-    closed = []
-    while time.time() < end and not closed and d.proc.poll() is None:
-        time.sleep(0.2)
-        closed = [e for e in events(d, "s2s_in.close") if e.get("reason") == "send queue full"]
+    closed = wait_queue_full_close(d)
     time.sleep(0.5)
     check("uaf.dialback_answer_overflow_daemon_survives", d.proc.poll() is None and clean_log(d),
           sanitizer_excerpt(d))
@@ -383,11 +390,7 @@ if d:
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>" +
               header(SASL_DOMAIN) +
               f"<message from='a@{SASL_DOMAIN}' to='b@example.com' id='after-close'/>".encode())
-    end = time.time() + 10
-    closed = []
-    while time.time() < end and not closed and d.proc.poll() is None:
-        time.sleep(0.2)
-        closed = [e for e in events(d, "s2s_in.close") if e.get("reason") == "send queue full"]
+    closed = wait_queue_full_close(d)
     time.sleep(1)
     check("uaf.sasl_success_overflow_stream_closed", len(closed) == 1, events(d, "s2s_in.close")[-3:])
     check("uaf.sasl_success_overflow_stays_closed", d.proc.poll() is None and clean_log(d),
