@@ -102,7 +102,7 @@ def listener(serve):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(64)
-    held = []
+    held = []           # keeps accepted sockets open until the suite exits
 
     def loop():
         while True:
