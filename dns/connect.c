@@ -256,6 +256,9 @@ attempt_launch(struct dns_connect *dc, size_t i)
 	}
 	a->tcp->data = a;
 	a->open_handles++;
+	/* Set on the socket when uv_tcp_connect creates it: without it every
+	 * small write of the stream set-up waits for a delayed ACK (40 ms). */
+	uv_tcp_nodelay(a->tcp, 1);
 	a->req.data = a;
 	rc = uv_tcp_connect(&a->req, a->tcp, (const struct sockaddr *)&c->addr,
 	    attempt_connect_cb);

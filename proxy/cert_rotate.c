@@ -36,6 +36,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,9 +172,13 @@ rotate_connect(const char *addr, char *err, size_t errlen)
 	}
 	{
 		struct timeval tv = { ROTATE_CONFIRM_TIMEOUT_MS / 1000, 0 };
+		int on = 1;
 
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		/* header, then <starttls/>, then the TLS flights: small writes
+		 * that Nagle would hold until the daemon's delayed ACK. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	}
 	return fd;
 }

@@ -560,6 +560,10 @@ metrics_on_connection(uv_stream_t *server, int status)
 		return;
 	c->srv = srv;
 	uv_tcp_init(srv->edge->loop, &c->tcp);
+	/* Applied by uv_accept.  On a kept-alive connection an answer
+	 * written while the previous one is unacknowledged would otherwise
+	 * wait for the scraper's delayed ACK (40 ms). */
+	uv_tcp_nodelay(&c->tcp, 1);
 	uv_timer_init(srv->edge->loop, &c->timer);
 	c->tcp.data = c;
 	c->timer.data = c;

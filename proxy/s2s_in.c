@@ -843,6 +843,11 @@ s2s_in_accept(struct listener *l)
 	s->started_ms = uv_now(edge->loop);
 	s->state = S2S_IN_WAIT_HEADER;
 	uv_tcp_init(edge->loop, &s->tcp);
+	/* Before uv_accept, which applies it to the new socket: a stream
+	 * set-up is a dozen small request/answer writes (header, features,
+	 * STARTTLS, TLS flights, restart, auth), and with Nagle each one
+	 * waits for the peer's delayed ACK (40 ms on Linux). */
+	uv_tcp_nodelay(&s->tcp, 1);
 	uv_timer_init(edge->loop, &s->timer);
 	s->tcp.data = s;
 	s->timer.data = s;

@@ -10,6 +10,9 @@
  * the peer acknowledged, so bytes still in flight are not included.
  *
  * Ages: each role records when its stream started (uv_now).
+ *
+ * Nodelay: whether the socket has TCP_NODELAY, read back from the kernel,
+ * so that a stream that would pay Nagle's 40 ms per set-up step shows.
  */
 #include "stream_info.h"
 
@@ -20,15 +23,32 @@
 #include "s2s_out.h"
 #include "tcpinfo.h"
 
-int
-stream_info_bytes(const struct stream_info *si, uint64_t *in, uint64_t *out)
+/* The stream's socket, or -1 while connecting or closing. */
+static int
+stream_info_fd(const struct stream_info *si)
 {
 	uv_os_fd_t fd;
 
 	if (si->tcp == NULL || uv_is_closing((const uv_handle_t *)si->tcp) ||
 	    uv_fileno((const uv_handle_t *)si->tcp, &fd) != 0)
 		return -1;
-	return tcpinfo_bytes(fd, in, out);
+	return fd;
+}
+
+int
+stream_info_bytes(const struct stream_info *si, uint64_t *in, uint64_t *out)
+{
+	int fd = stream_info_fd(si);
+
+	return fd < 0 ? -1 : tcpinfo_bytes(fd, in, out);
+}
+
+int
+stream_info_nodelay(const struct stream_info *si)
+{
+	int fd = stream_info_fd(si);
+
+	return fd < 0 ? -1 : tcpinfo_nodelay(fd);
 }
 
 static void
@@ -54,6 +74,7 @@ stream_info_gen_one(struct edge *edge, yajl_gen g, const struct stream_info *si)
 	uint64_t bin, bout;
 	long long age;
 	size_t i;
+	int nodelay;
 
 	yajl_gen_map_open(g);
 	gen_str(g, "direction", si->direction);
@@ -86,6 +107,10 @@ stream_info_gen_one(struct edge *edge, yajl_gen g, const struct stream_info *si)
 	if (stream_info_bytes(si, &bin, &bout) == 0) {
 		gen_int(g, "bytes_in", (long long)bin);
 		gen_int(g, "bytes_out", (long long)bout);
+	}
+	if ((nodelay = stream_info_nodelay(si)) >= 0) {
+		yajl_gen_string(g, (const unsigned char *)"nodelay", 7);
+		yajl_gen_bool(g, nodelay);
 	}
 	age = (long long)((uv_now(edge->loop) - si->started_ms) / 1000);
 	gen_int(g, "age_s", age);

@@ -61,6 +61,9 @@ void s2s_out_info(const struct s2s_out *o, struct stream_info *out);
  * (TCP_INFO: TLS records and XML, the whole stream); -1 when unknown. */
 int stream_info_bytes(const struct stream_info *si, uint64_t *in, uint64_t *out);
 
+/* Whether the stream's socket has TCP_NODELAY (1/0); -1 when unknown. */
+int stream_info_nodelay(const struct stream_info *si);
+
 /* Writes the array of every live stream (both directions) into g. */
 void stream_info_gen_list(struct edge *edge, yajl_gen g);
 

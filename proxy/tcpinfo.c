@@ -27,3 +27,14 @@ tcpinfo_bytes(int fd, uint64_t *in, uint64_t *out)
 	*out = ti.tcpi_bytes_acked;
 	return 0;
 }
+
+int
+tcpinfo_nodelay(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0)
+		return -1;
+	return on != 0;
+}

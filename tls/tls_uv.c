@@ -213,10 +213,18 @@ int
 tls_uv_init(uv_loop_t *loop, struct tls_uv *t,
     const struct tls_uv_callbacks *cb, void *data)
 {
+	int rc;
+
 	memset(t, 0, sizeof(*t));
 	t->cb = *cb;
 	t->data = data;
-	return uv_tcp_init(loop, &t->tcp);
+	rc = uv_tcp_init(loop, &t->tcp);
+	/* Applied when the socket is created (connect) or adopted (accept):
+	 * handshake flights are small writes that Nagle would hold back until
+	 * the peer's delayed ACK, 40 ms each. */
+	if (rc == 0)
+		rc = uv_tcp_nodelay(&t->tcp, 1);
+	return rc;
 }
 
 int

@@ -194,6 +194,11 @@ if up:
           and s_out.get("state") == "established" and s_out.get("stanzas_out") == 1
           and s_out.get("queue_stanzas") == 0 and s_out.get("peer") == f"127.0.0.1:{PARTNER.port}"
           and "age_s" in s_out, s_out)
+    # Issue 18: Nagle's algorithm meeting the peer's delayed ACK cost 40 ms
+    # per stream set-up; both the accepted and the connected socket must
+    # have TCP_NODELAY (read back from the kernel by the daemon).
+    check("status.stream_list_tcp_nodelay_in_and_out",
+          s_in.get("nodelay") is True and s_out.get("nodelay") is True, (s_in, s_out))
     check("status.json_keeps_old_keys", doc.get("status") == "running" and doc.get("streams") == 1
           and doc.get("stanzas_bounced") == 1, doc)
     r = run("status", "--socket", SOCK)
