@@ -27,7 +27,7 @@ OUT=$ROOT/out
 CACHE=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}
 JOBS=$(nproc 2>/dev/null || echo 2)
 # Bump when a dependency recipe below changes: it is part of the cache key.
-RECIPE_VERSION=4
+RECIPE_VERSION=5
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -136,6 +136,14 @@ build_deps() {
 		cmake --build "$work/mbedtls/b" -j"$JOBS" >>"$work/mbedtls.log" 2>&1 &&
 		cmake --install "$work/mbedtls/b" >>"$work/mbedtls.log" 2>&1 ||
 		die "mbedTLS build failed, see $work/mbedtls.log"
+	# Everest (X25519, tls/mbedtls_config.h) is built as a library of its
+	# own; folded into libmbedcrypto.a every link line stays -lmbedcrypto.
+	if [ -f "$prefix/lib/libeverest.a" ]; then
+		mkdir -p "$work/everest-o"
+		(cd "$work/everest-o" && ar x "$prefix/lib/libeverest.a" &&
+			ar qs "$prefix/lib/libmbedcrypto.a" ./*.o) || die "cannot fold libeverest.a into libmbedcrypto.a"
+		rm -f "$prefix/lib/libeverest.a"
+	fi
 	# build_info.h does #include MBEDTLS_CONFIG_FILE, and a quoted include
 	# is looked up next to build_info.h first: the installed upstream
 	# default config would win over tls/ and our code would see other
@@ -187,6 +195,12 @@ LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread"
 compile() {
 	local variant=$1 cc=$2 cflags=$3 ldflags=$4 prefix=$5 dir=$OUT/$1
 	mkdir -p "$dir"
+	# Dependencies built anew (another mbedTLS configuration: other struct
+	# layouts) are a new prefix that make cannot see: start over.
+	if [ "$(cat "$dir/.deps-prefix" 2>/dev/null)" != "$prefix" ]; then
+		rm -rf "$dir/obj" "$dir/libxe.a" "$dir/xmpp-edge" "$dir/unit_tests"
+		echo "$prefix" >"$dir/.deps-prefix"
+	fi
 	make -s -j"$JOBS" -C "$ROOT" -f - \
 		DIR="$dir" CC="$cc" PREFIX="$prefix" VARIANT="$variant" \
 		XCFLAGS="$cflags" XLDFLAGS="$ldflags" LIBS="$LIBS" WARN="$WARN" <<'EOF'

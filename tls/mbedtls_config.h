@@ -16,6 +16,13 @@
  *  - HKDF/HMAC-SHA256: dialback keys (XEP-0185) and session tickets.
  *  - Variable buffer length / max fragment length: keep idle connections
  *    small (issue: <= 32 KiB heap per idle TLS connection).
+ *  - Speed (issue 18, tests/bench/run_handshake.sh): Everest X25519 and
+ *    no PSA buffer copies.  The static comb table for the P-256 base
+ *    point is built in (MBEDTLS_ECP_FIXED_POINT_OPTIM, default); a larger
+ *    MBEDTLS_ECP_WINDOW_SIZE changes nothing for 256-bit curves (mbedTLS
+ *    picks w = 4, 5 for the base point, both within the default).  AES-NI
+ *    and PCLMUL are found at run time (MBEDTLS_AESNI_C, inline assembly),
+ *    so the library is built for baseline x86-64 and runs on any CPU.
  */
 #ifndef XMPP_EDGE_MBEDTLS_CONFIG_H
 #define XMPP_EDGE_MBEDTLS_CONFIG_H
@@ -70,6 +77,14 @@
 #define MBEDTLS_ECP_DP_SECP384R1_ENABLED
 #define MBEDTLS_ECP_DP_CURVE25519_ENABLED
 #define MBEDTLS_ECDH_C
+/* X25519 shared secrets through Everest (HACL*, formally verified, constant
+ * time) instead of the generic Montgomery ladder on mbedtls_mpi: the
+ * ladder with its allocations was the largest part of an X25519
+ * handshake's bignum time (issue 18).  3rdparty/everest is Apache-2.0
+ * only (not the library's dual Apache-2.0/GPL-2.0), which the project's
+ * Apache-2.0 licence allows; build.sh folds it into libmbedcrypto.a.
+ * Key generation still uses the ladder (PSA has no Everest path). */
+#define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
 #define MBEDTLS_ECDSA_C
 #define MBEDTLS_ECDSA_DETERMINISTIC
 #define MBEDTLS_RSA_C
@@ -93,6 +108,14 @@
                                            (record protection); the static
                                            store has 32 slots, i.e. a dozen
                                            connections */
+/* Without it PSA copies every input and output buffer before use and
+ * wipes and frees the copies (mbedTLS 3.6's defence for buffers shared
+ * with an untrusted caller, e.g. a secure-element client): per TLS record
+ * an 8 KiB calloc + memcpy + memset + free, per handshake signature the
+ * same; the largest single item of a handshake's profile.  Every PSA
+ * buffer here is the process's own memory, which is what the option
+ * requires. */
+#define MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS
 
 /* --- X.509 --------------------------------------------------------------- */
 #define MBEDTLS_X509_USE_C
