@@ -6,6 +6,15 @@
  * quotes values that contain spaces, quotes or control bytes.  A line is
  * assembled in full and written with one write(2) so lines from a
  * restarting child and its parent never interleave.
+ *
+ * Warnings and errors go through log_ratelimit.c: per event name, the
+ * first LOG_RATELIMIT_BURST lines of a LOG_RATELIMIT_WINDOW_MS window are
+ * written, then one "log.suppressed" line (of: the event, count,
+ * window_s) says how many were held back.  A flood of peers doing the
+ * same wrong thing thus costs a few lines, not one per peer.  Info and debug lines are
+ * what the operator asked for by level and are never held back.  The
+ * observer (metrics) sees every event before this, so counters are
+ * exact.
  */
 #include "log.h"
 
@@ -15,6 +24,8 @@
 #include <unistd.h>
 
 #include <yajl/yajl_gen.h>
+
+#include "log_ratelimit.h"
 
 #define LOG_LINE_MAX 8192
 
@@ -27,6 +38,8 @@ static struct {
 	log_observer_fn fn;
 	void *arg;
 } log_observer;
+
+static struct log_ratelimit log_limiter;
 
 void
 log_set_observer(log_observer_fn fn, void *arg)
@@ -191,10 +204,57 @@ log_text(const char *when, enum log_level level, const char *event, va_list ap)
 	log_write_all(line, pos);
 }
 
+static void
+log_write(enum log_level level, const char *event, va_list ap)
+{
+	char when[40];
+
+	log_time(when, sizeof(when));
+	if (log_conf.json)
+		log_json(when, level, event, ap);
+	else
+		log_text(when, level, event, ap);
+}
+
+static void
+log_writef(enum log_level level, const char *event, ...)
+{
+	va_list ap;
+
+	va_start(ap, event);
+	log_write(level, event, ap);
+	va_end(ap);
+}
+
+/* log_ratelimit_report_fn: the summary of a window that held lines back. */
+static void
+log_report_suppressed(void *arg, const char *event, uint64_t suppressed, uint64_t window_ms)
+{
+	char count[24], secs[24];
+
+	(void)arg;
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)suppressed);
+	snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((window_ms + 999) / 1000));
+	/* At warn, or at the configured minimum when that is error: the
+	 * summary of held-back errors must not be filtered out. */
+	log_writef(log_conf.min_level > LOG_WARN ? log_conf.min_level : LOG_WARN,
+	    "log.suppressed", "of", event, "count", count,
+	    "window_s", secs, NULL);
+}
+
+static uint64_t
+log_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void
 log_eventv(enum log_level level, const char *event, va_list ap)
 {
-	char when[40];
+	uint64_t now_ms;
 
 	if (log_observer.fn != NULL) {
 		va_list copy;
@@ -205,11 +265,15 @@ log_eventv(enum log_level level, const char *event, va_list ap)
 	}
 	if (level < log_conf.min_level)
 		return;
-	log_time(when, sizeof(when));
-	if (log_conf.json)
-		log_json(when, level, event, ap);
-	else
-		log_text(when, level, event, ap);
+	now_ms = log_now_ms();
+	if (level >= LOG_WARN) {
+		if (!log_ratelimit_admit(&log_limiter, event, now_ms, log_report_suppressed, NULL))
+			return;
+	} else {
+		/* Summaries of ended windows come out with the next line. */
+		log_ratelimit_flush(&log_limiter, now_ms, log_report_suppressed, NULL);
+	}
+	log_write(level, event, ap);
 }
 
 void

@@ -59,7 +59,11 @@ s2s_in_check_peer_certificate(struct s2s_in *s, const char *domain)
 
 	if (s->tls == NULL || !s->tls_open || tls_conn_verify_peer(s->tls, domain, &r) < 0)
 		return 0;
-	log_event(r.status == TLS_VERIFY_OK ? LOG_INFO : LOG_WARN, "s2s_in.peer_certificate",
+	/* No certificate is how most dialback peers come (XEP-0220): not
+	 * something for the operator to act on.  A certificate that fails
+	 * is worth a warning (rate-limited by log.c). */
+	log_event(r.status == TLS_VERIFY_OK || r.status == TLS_VERIFY_NO_CERT ? LOG_INFO : LOG_WARN,
+	    "s2s_in.peer_certificate",
 	    "peer", s->peer, "domain", domain,
 	    "result", tls_verify_status_str(r.status),
 	    "matched_by", r.status == TLS_VERIFY_OK ? tls_id_type_str(r.matched_by) : NULL,

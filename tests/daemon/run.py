@@ -939,6 +939,20 @@ if wait_port(port, d.proc):
     time.sleep(0.2)
     out = converse(port, header(to="example.com"), timeout=3)
     check("limits.per_ip_refused", out == "", out)
+    # Issue 18: a flood of refusals is a few log lines and a count, not
+    # one line per connection (proxy/log_ratelimit.c: 10 per 10 s window).
+    flood_t0 = time.time()
+    for _ in range(30):
+        c = socket.create_connection(("127.0.0.1", port))
+        try:
+            c.settimeout(3)
+            c.recv(1)       # the daemon closes it at once
+        except OSError:
+            pass
+        c.close()
+    time.sleep(0.3)
+    written = [e for e in d.events() if e.get("event") == "s2s_in.refused"]
+    check("log.flood_of_refusals_rate_limited", 1 <= len(written) <= 10, len(written))
     for s in held:
         s.close()
     time.sleep(0.2)
@@ -966,6 +980,23 @@ if wait_port(port, d.proc):
     check("limits.trickling_peer_cut_at_deadline", time.time() - t0 < 4, (time.time() - t0, got))
     refused = [e for e in d.events() if e.get("event") == "s2s_in.refused"]
     check("limits.refusal_logged", refused and refused[0].get("reason") == "limits.max_streams_per_ip reached", refused)
+    # The window over, the next refusal is preceded by one summary line
+    # whose count makes the lines add up to the daemon's own counter.
+    time.sleep(max(0.0, flood_t0 + 10.5 - time.time()))
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    time.sleep(0.2)
+    converse(port, header(to="example.com"), timeout=3)
+    for s in held:
+        s.close()
+    time.sleep(0.3)
+    ev = d.events()
+    lines = [e for e in ev if e.get("event") == "s2s_in.refused"]
+    summary = [e for e in ev if e.get("event") == "log.suppressed" and e.get("of") == "s2s_in.refused"]
+    st = status_json(BIN, "-c", cfg)
+    held_back = sum(int(e.get("count", 0)) for e in summary)
+    check("log.suppressed_summary_counts_the_rest",
+          len(summary) == 1 and held_back >= 20 and len(lines) + held_back == st.get("streams_refused"),
+          (summary, len(lines), st.get("streams_refused")))
     d.stop()
 
 # --- 7. start failures are precise ------------------------------------------
