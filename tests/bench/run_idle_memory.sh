@@ -1,23 +1,70 @@
 #!/usr/bin/env bash
-# Resident memory per idle inbound TLS stream of the running daemon: the
-# release binary on its embedded default, N Direct TLS streams opened and
-# left idle after the stream header, VmRSS before and after, divided by N.
-# This counts everything a stream costs (TLS state, tokenizer buffer,
-# session struct, allocator overhead), unlike tls/MEMORY.md's TLS-only
-# figure.  Usage: tests/bench/run_idle_memory.sh [N]   (default 500)
+# Resident memory per idle inbound TLS stream: N Direct TLS streams (ALPN
+# xmpp-server, no client certificate: how dialback peers come) opened
+# and left idle after the stream header was answered with features;
+# VmRSS of the server before and after, divided by N.  This counts
+# everything a stream costs (TLS state, tokenizer, session struct,
+# allocator overhead), unlike tls/MEMORY.md's TLS-only figure.
+#
+# Servers, in one run: each xmpp-edge binary of BENCH_EDGE_BINS (default
+# "xmpp-edge=out/xmpp-edge"; e.g. "before=PATH after=out/xmpp-edge"), with
+# limits raised so that N streams fit, and Prosody 0.12 (a private
+# instance on 127.0.0.1, s2s_direct_tls_ports, as the prosody user; skip
+# with BENCH_NO_PROSODY=1).  The client spreads the streams over source
+# addresses of 127.0.1.0/16 (limits.max_streams_per_ip).
+# Usage: tests/bench/run_idle_memory.sh [N]   (default 10000; the fd limit
+# is raised to fit)
 set -eu
-cd "$(dirname "$0")/../.."
-N=${1:-500}
-BIN=${XE_STATIC_BIN:-out/xmpp-edge}
-STATE=$(mktemp -d)
-chmod 755 "$STATE"	# the daemon drops to its own user when started as root
-"$BIN" run --state-dir "$STATE/state" 2>"$STATE/log" &
-PID=$!
-trap 'kill $PID 2>/dev/null; rm -rf "$STATE"' EXIT
-for _ in $(seq 50); do grep -q daemon.ready "$STATE/log" && break; sleep 0.1; done
-/usr/bin/python3 - "$PID" "$N" <<'PY'
+XE_ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$XE_ROOT"
+N=${1:-${BENCH_IDLE_N:-10000}}
+BIN=${XE_STATIC_BIN:-${XE_OUT:-$XE_ROOT/out}/xmpp-edge}
+EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
+ulimit -n $((N + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -gt "$N" ] || { echo "run_idle_memory.sh: fd limit $(ulimit -n) < $N streams" >&2; exit 1; }
+
+W=$(mktemp -d /tmp/xe-idlemem.XXXXXX)
+chmod 755 "$W"	# the daemon drops to its own user when started as root
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+(
+	cd "$W"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout example.key \
+		-out example.crt -days 2 -subj "/CN=example.com" -addext subjectAltName=DNS:example.com
+	chmod 600 example.key
+	mkdir -p prosody/data
+	cp example.crt example.key prosody/
+	if [ "$(id -u)" -eq 0 ]; then
+		chown 65534:65534 example.key
+		chown -R prosody:prosody prosody
+	fi
+) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; exit 1; }
+
+# measure LABEL PID PORT: prints the per-stream figure line.
+measure() {
+	/usr/bin/python3 - "$2" "$N" "$3" "$1" <<'PY'
 import socket, ssl, sys, time
-pid, n = int(sys.argv[1]), int(sys.argv[2])
+pid, n, port, label = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 def rss():
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -26,32 +73,93 @@ ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
 ctx.set_alpn_protocols(["xmpp-server"])
-warm = []
-for _ in range(20):   # let the allocator and the loop reach steady state
-    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 5270)), server_hostname="edge.localhost")
-    warm.append(t)
-for t in warm:
-    t.close()
-time.sleep(0.5)
-before = rss()
-socks = []
 hdr = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-       b"xmlns:stream='http://etherx.jabber.org/streams' to='edge.localhost' "
+       b"xmlns:stream='http://etherx.jabber.org/streams' to='example.com' "
        b"from='example.net' version='1.0'>")
-for i in range(n):
-    # limits.max_streams_per_ip is 64 by default: spread the streams over
-    # source addresses of the loopback net.
-    src = (f"127.0.1.{1 + i // 60}", 0)
-    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 5270), source_address=src),
-                        server_hostname="edge.localhost")
+def stream(i):
+    # 60 per source address: under limits.max_streams_per_ip everywhere.
+    src = (f"127.0.{1 + i // 60 // 250}.{1 + (i // 60) % 250}", 0)
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), source_address=src, timeout=60),
+                        server_hostname="example.com")
     t.sendall(hdr)
     got = b""
     while b"</stream:features>" not in got:
-        got += t.recv(4096)
-    socks.append(t)
-time.sleep(0.5)
+        chunk = t.recv(4096)
+        if not chunk:
+            raise SystemExit(f"{label}: stream {i} closed: {got[-300:]!r}")
+        got += chunk
+    return t
+warm = [stream(i) for i in range(20)]   # the allocator and the loop at steady state
+for t in warm:
+    t.close()
+time.sleep(1)
+before = rss()
+socks = [stream(20 + i) for i in range(n)]
+time.sleep(1)
 after = rss()
-print(f"idle inbound TLS streams: {n}")
-print(f"VmRSS before: {before} bytes, after: {after} bytes")
-print(f"per idle stream: {(after - before) / n:.0f} bytes")
+print(f"{label:<10} {n:>7} {before:>12} {after:>12} {(after - before) / n:>10.0f}")
+for t in socks:
+    t.close()
 PY
+}
+
+echo "idle inbound Direct TLS streams (TLS 1.3, ECDSA P-256, after <stream:features>); VmRSS in bytes"
+printf '%-10s %7s %12s %12s %10s\n' server streams "RSS before" "RSS after" "per stream"
+declare -A PER
+for e in $EDGE_BINS; do
+	label=${e%%=*} bin=${e#*=}
+	port=$(free_port) dns=$(free_port)
+	mkdir -p "$W/$label"
+	cat >"$W/$label/edge.json" <<EOF
+{
+  "state_dir": "$W/$label/state",
+  "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
+  "listen": { "starttls": [], "direct_tls": ["127.0.0.1:$port"], "control": "$W/$label/state/control.sock" },
+  "tls": { "ca_file": "$W/example.crt" },
+  "dns": { "servers": ["127.0.0.1:$dns"] },
+  "limits": { "max_streams": $((N + 100)), "handshake_timeout_ms": 600000 },
+  "log": { "level": "warn" }
+}
+EOF
+	chmod -R a+rX "$W/$label"
+	"$bin" run -c "$W/$label/edge.json" >"$W/$label/edge.log" 2>&1 &
+	PIDS+=($!)
+	pid=$!
+	wait_port "$port" || { cat "$W/$label/edge.log" >&2; exit 1; }
+	line=$(measure "$label" "$pid" "$port")
+	echo "$line"
+	PER[$label]=$(awk '{ print $5 }' <<<"$line")
+	echo "  $label: $(wc -l <"$W/$label/edge.log") log lines at level warn and above" >&2
+	kill "$pid"
+done
+if [ -z "${BENCH_NO_PROSODY:-}" ]; then
+	port=$(free_port)
+	cat >"$W/prosody/prosody.cfg.lua" <<EOF
+pidfile = "$W/prosody/prosody.pid"
+data_path = "$W/prosody/data"
+interfaces = { "127.0.0.1" }
+c2s_ports = { }
+s2s_ports = { }
+s2s_direct_tls_ports = { $port }
+http_ports = { }
+https_ports = { }
+log = { error = "$W/prosody/prosody.log" }
+modules_enabled = { "saslauth", "tls", "dialback", "disco", "posix" }
+s2s_require_encryption = true
+s2s_timeout = 600
+ssl = { certificate = "$W/prosody/example.crt", key = "$W/prosody/example.key" }
+VirtualHost "example.com"
+EOF
+	[ "$(id -u)" -eq 0 ] && chown prosody:prosody "$W/prosody/prosody.cfg.lua"
+	runuser -u prosody -- /bin/sh -c "ulimit -n $((N + 1024)); exec prosody --config $W/prosody/prosody.cfg.lua -F" \
+		>"$W/prosody/stdout.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "$port" || { cat "$W/prosody/"*.log >&2; exit 1; }
+	line=$(measure prosody "$(cat "$W/prosody/prosody.pid")" "$port")
+	echo "$line"
+	PER[prosody]=$(awk '{ print $5 }' <<<"$line")
+	for e in $EDGE_BINS; do
+		awk -v l="${e%%=*}" -v a="${PER[${e%%=*}]}" -v b="${PER[prosody]}" \
+			'BEGIN { printf "%s/Prosody RSS per idle stream: %.2fx\n", l, a / b }'
+	done
+fi

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""stormbench.py - a reconnect storm for tests/bench/run_storm.sh.
+
+N partner streams start at the same instant against one server (what
+follows an edge restart: every partner's outgoing stream died and all
+retry together).  Each stream, as a remote server would (RFC 6120):
+stream header from pK.partners.example, features, <starttls/>, TLS with
+the partner's certificate (*.partners.example), header again, SASL
+EXTERNAL (XEP-0178), <success/>, restart, post-auth <stream:features>.
+The stream then stays open (idle) until every stream is done.
+
+One thread per stream (blocking sockets, released together); Python's
+ssl (OpenSSL).  Prints one JSON line: ok,
+errors (with the first), wall seconds from the start to the last stream
+authenticated, p50 and worst stream (seconds from its own start).
+
+Usage: stormbench.py PORT TO N CERT KEY [SOURCES_PER_IP]
+"""
+import base64
+import json
+import socket
+import ssl
+import sys
+import threading
+import time
+
+NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
+
+
+def read_until(s, marker, got=b""):
+    while marker not in got:
+        chunk = s.recv(16384)
+        if not chunk:
+            raise ConnectionError(f"closed before {marker!r}: {got[-200:]!r}")
+        got += chunk
+    return got
+
+
+def one(i, port, to, ctx, per_ip, go, t0, done, hold):
+    frm = f"p{i}.partners.example"
+    hdr = (f"<?xml version='1.0'?><stream:stream {NS} from='{frm}' to='{to}' "
+           "version='1.0'>").encode()
+    src = (f"127.1.{i // per_ip // 250}.{1 + (i // per_ip) % 250}", 0)
+    go.wait()
+    s = socket.create_connection(("127.0.0.1", port), timeout=300, source_address=src)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(hdr)
+        read_until(s, b"</stream:features>")
+        s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        read_until(s, b"<proceed")
+        s = ctx.wrap_socket(s, server_hostname=to)
+        s.sendall(hdr)
+        feats = read_until(s, b"</stream:features>")
+        if b"EXTERNAL" not in feats:
+            raise RuntimeError(f"no SASL EXTERNAL offered: {feats[-300:]!r}")
+        s.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
+                  + base64.b64encode(frm.encode()) + b"</auth>")
+        got = read_until(s, b"/>")
+        if b"<success" not in got:
+            raise RuntimeError(f"SASL refused: {got[-300:]!r}")
+        s.sendall(hdr)
+        got = read_until(s, b"<stream:features")
+        while b"<stream:features/>" not in got and b"</stream:features>" not in got:
+            got = read_until(s, b">", got + s.recv(16384))
+        done.append(time.perf_counter() - t0[0])
+        hold.wait()
+    finally:
+        s.close()
+
+
+def main():
+    port, to, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    cert, key = sys.argv[4], sys.argv[5]
+    per_ip = int(sys.argv[6]) if len(sys.argv) > 6 else 50
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(cert, key)
+    done, errors = [], []
+    go, hold = threading.Event(), threading.Event()
+    t0 = [0.0]
+
+    def guarded(i):
+        try:
+            one(i, port, to, ctx, per_ip, go, t0, done, hold)
+        except Exception as e:  # counted and reported, never hidden
+            errors.append(repr(e)[:200])
+
+    threading.stack_size(256 * 1024)
+    th = [threading.Thread(target=guarded, args=(i,)) for i in range(n)]
+    for t in th:
+        t.start()
+    t0[0] = time.perf_counter()
+    go.set()        # every partner at once
+    while len(done) + len(errors) < n:
+        time.sleep(0.02)
+    hold.set()
+    for t in th:
+        t.join()
+    done.sort()
+    print(json.dumps({"ok": len(done), "errors": len(errors), "first_error": errors[:1],
+                      "wall_s": done[-1] if done else None,
+                      "p50_s": done[len(done) // 2] if done else None,
+                      "worst_s": done[-1] if done else None}))
+
+
+main()
