@@ -27,16 +27,7 @@ import sys
 import threading
 import time
 
-NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
-
-
-def read_until(s, marker, got=b""):
-    while marker not in got:
-        chunk = s.recv(16384)
-        if not chunk:
-            raise ConnectionError(f"closed before {marker!r}: {got[-200:]!r}")
-        got += chunk
-    return got
+from benchxmpp import NS, read_until, starttls_s2s  # noqa: E402 (beside this script)
 
 
 def one(shape, port, to, ctx):
@@ -47,13 +38,7 @@ def one(shape, port, to, ctx):
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         if shape == "starttls":
-            s.sendall(hdr)
-            read_until(s, b"</stream:features>")
-            s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-            read_until(s, b"<proceed")
-            s = ctx.wrap_socket(s, server_hostname=to)
-            s.sendall(hdr)
-            read_until(s, b"</stream:features>")
+            s, _ = starttls_s2s(s, hdr, ctx, to)
         elif shape == "direct":
             s = ctx.wrap_socket(s, server_hostname=to)
             s.sendall(hdr)

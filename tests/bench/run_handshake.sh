@@ -39,40 +39,10 @@ EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'run_handshake.sh: %s\n' "$*" >&2; exit 1; }
 
-for p in haproxy openssl prosody; do
-	[ "$p" = prosody ] && [ -n "${BENCH_NO_PROSODY:-}" ] && continue
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		[ "$(id -u)" -eq 0 ] || die "missing Debian package $p; run as root: apt-get install $p"
-		say "installing $p"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >&2 ||
-			{ DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-			  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >&2; } ||
-			die "apt-get install $p failed"
-	fi
-done
-
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then
-	TOOLCPUS=$(seq -s, 0 $((NCPU - 1)) | tr ',' '\n' | grep -vx "$PCPU" | paste -sd,)
-	PROXY_RUN=(taskset -c "$PCPU")
-	TOOL_RUN=(taskset -c "$TOOLCPUS")
-else
-	PROXY_RUN=()
-	TOOL_RUN=()
-fi
-
-W=$(mktemp -d /tmp/xe-hsbench.XXXXXX)
-chmod 755 "$W"
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	[ -n "${BENCH_KEEP:-}" ] && { say "kept $W"; return; }
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$XE_ROOT/tests/bench/benchlib.sh"
+if [ -n "${BENCH_NO_PROSODY:-}" ]; then bench_packages haproxy openssl; else bench_packages haproxy openssl prosody; fi
+bench_pin
+bench_workdir xe-hsbench
 
 # --- one certificate for every server ----------------------------------------
 (
@@ -82,12 +52,9 @@ trap 'exit 130' INT TERM
 	cat example.crt example.key >haproxy.pem
 	chmod 600 example.key haproxy.pem
 	# xmpp-edge drops to nobody when started as root, Prosody runs as prosody.
-	mkdir -p prosody/data
+	mkdir -p prosody
 	cp example.crt example.key prosody/
-	if [ "$(id -u)" -eq 0 ]; then
-		chown 65534:65534 example.key
-		chown -R prosody:prosody prosody
-	fi
+	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
 for g in X25519 P-256; do
 	cat >"$W/openssl-$g.cnf" <<EOF
@@ -101,47 +68,14 @@ Groups = $g
 EOF
 done
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # --- the servers ------------------------------------------------------------
 declare -A PORT PID
-start_edge() { # start_edge LABEL BIN
-	local label=$1 bin=$2 st dt dns
-	st=$(free_port) dt=$(free_port) dns=$(free_port)
-	mkdir -p "$W/$label"
-	cat >"$W/$label/edge.json" <<EOF
-{
-  "state_dir": "$W/$label/state",
-  "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
-  "listen": { "starttls": ["127.0.0.1:$st"], "direct_tls": ["127.0.0.1:$dt"],
-              "control": "$W/$label/state/control.sock" },
-  "tls": { "ca_file": "$W/example.crt" },
-  "dns": { "servers": ["127.0.0.1:$dns"] },
-  "log": { "level": "error" }
-}
-EOF
-	chmod -R a+rX "$W/$label"
-	"${PROXY_RUN[@]}" "$bin" run -c "$W/$label/edge.json" >"$W/$label/edge.log" 2>&1 &
-	PIDS+=($!)
-	PID[$label]=$!
-	PORT[$label/starttls]=$st PORT[$label/direct]=$dt
-	wait_port "$st" || { cat "$W/$label/edge.log" >&2; die "$label did not start"; }
-}
 EDGES=()
 for e in $EDGE_BINS; do
-	[ -x "${e#*=}" ] || die "${e#*=} missing: run ./build.sh first"
-	start_edge "${e%%=*}" "${e#*=}"
-	EDGES+=("${e%%=*}")
+	label=${e%%=*} st=$(free_port) dt=$(free_port)
+	edge_start "$label" "${e#*=}" "$st" "$dt" "$W/example.crt" 1000
+	PID[$label]=$EDGE_PID PORT[$label/starttls]=$st PORT[$label/direct]=$dt
+	EDGES+=("$label")
 done
 
 HAP=$(free_port)
@@ -168,31 +102,13 @@ wait_port "$HAP" || { cat "$W/haproxy.log" >&2; die "haproxy did not start"; }
 SERVERS=("${EDGES[@]}" haproxy)
 if [ -z "${BENCH_NO_PROSODY:-}" ]; then
 	PS2S=$(free_port)
-	cat >"$W/prosody/prosody.cfg.lua" <<EOF
-pidfile = "$W/prosody/prosody.pid"
-data_path = "$W/prosody/data"
-interfaces = { "127.0.0.1" }
-c2s_ports = { }
-s2s_ports = { $PS2S }
-http_ports = { }
-https_ports = { }
-log = { error = "$W/prosody/prosody.log" }
-modules_enabled = { "saslauth", "tls", "dialback", "disco", "posix" }
-s2s_require_encryption = true
-ssl = { certificate = "$W/prosody/example.crt", key = "$W/prosody/example.key" }
-VirtualHost "example.com"
-EOF
-	[ "$(id -u)" -eq 0 ] && chown prosody:prosody "$W/prosody/prosody.cfg.lua"
-	"${PROXY_RUN[@]}" runuser -u prosody -- prosody --config "$W/prosody/prosody.cfg.lua" -F \
-		>"$W/prosody/stdout.log" 2>&1 &
-	PIDS+=($!)
+	prosody_start "$W/prosody" "s2s_ports = { $PS2S }"
 	wait_port "$PS2S" || { cat "$W/prosody/"*.log >&2; die "prosody did not start"; }
-	PID[prosody]=$(cat "$W/prosody/prosody.pid")
+	PID[prosody]=$PROSODY_PID
 	PORT[prosody/starttls]=$PS2S
 	SERVERS+=(prosody)
 fi
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # The shapes each server speaks (hsbench.py).
 shapes() {
 	case $1 in

@@ -23,41 +23,21 @@ EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
 ulimit -n $((N + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -gt "$N" ] || { echo "run_idle_memory.sh: fd limit $(ulimit -n) < $N streams" >&2; exit 1; }
 
-W=$(mktemp -d /tmp/xe-idlemem.XXXXXX)
-chmod 755 "$W"	# the daemon drops to its own user when started as root
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'run_idle_memory.sh: %s\n' "$*" >&2; exit 1; }
+. "$XE_ROOT/tests/bench/benchlib.sh"
+[ -n "${BENCH_NO_PROSODY:-}" ] || bench_packages prosody
+bench_workdir xe-idlemem
+PROXY_RUN=()	# memory, not CPU: nothing pinned
 
 (
 	cd "$W"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout example.key \
 		-out example.crt -days 2 -subj "/CN=example.com" -addext subjectAltName=DNS:example.com
 	chmod 600 example.key
-	mkdir -p prosody/data
+	mkdir -p prosody
 	cp example.crt example.key prosody/
-	if [ "$(id -u)" -eq 0 ]; then
-		chown 65534:65534 example.key
-		chown -R prosody:prosody prosody
-	fi
+	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; exit 1; }
 
 # measure LABEL PID PORT: prints the per-stream figure line.
@@ -108,24 +88,9 @@ printf '%-10s %7s %12s %12s %10s\n' server streams "RSS before" "RSS after" "per
 declare -A PER
 for e in $EDGE_BINS; do
 	label=${e%%=*} bin=${e#*=}
-	port=$(free_port) dns=$(free_port)
-	mkdir -p "$W/$label"
-	cat >"$W/$label/edge.json" <<EOF
-{
-  "state_dir": "$W/$label/state",
-  "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
-  "listen": { "starttls": [], "direct_tls": ["127.0.0.1:$port"], "control": "$W/$label/state/control.sock" },
-  "tls": { "ca_file": "$W/example.crt" },
-  "dns": { "servers": ["127.0.0.1:$dns"] },
-  "limits": { "max_streams": $((N + 100)), "handshake_timeout_ms": 600000 },
-  "log": { "level": "warn" }
-}
-EOF
-	chmod -R a+rX "$W/$label"
-	"$bin" run -c "$W/$label/edge.json" >"$W/$label/edge.log" 2>&1 &
-	PIDS+=($!)
-	pid=$!
-	wait_port "$port" || { cat "$W/$label/edge.log" >&2; exit 1; }
+	port=$(free_port)
+	edge_start "$label" "$bin" "" "$port" "$W/example.crt" $((N + 100))
+	pid=$EDGE_PID
 	line=$(measure "$label" "$pid" "$port")
 	echo "$line"
 	PER[$label]=$(awk '{ print $5 }' <<<"$line")
@@ -134,28 +99,10 @@ EOF
 done
 if [ -z "${BENCH_NO_PROSODY:-}" ]; then
 	port=$(free_port)
-	cat >"$W/prosody/prosody.cfg.lua" <<EOF
-pidfile = "$W/prosody/prosody.pid"
-data_path = "$W/prosody/data"
-interfaces = { "127.0.0.1" }
-c2s_ports = { }
-s2s_ports = { }
-s2s_direct_tls_ports = { $port }
-http_ports = { }
-https_ports = { }
-log = { error = "$W/prosody/prosody.log" }
-modules_enabled = { "saslauth", "tls", "dialback", "disco", "posix" }
-s2s_require_encryption = true
-s2s_timeout = 600
-ssl = { certificate = "$W/prosody/example.crt", key = "$W/prosody/example.key" }
-VirtualHost "example.com"
-EOF
-	[ "$(id -u)" -eq 0 ] && chown prosody:prosody "$W/prosody/prosody.cfg.lua"
-	runuser -u prosody -- /bin/sh -c "ulimit -n $((N + 1024)); exec prosody --config $W/prosody/prosody.cfg.lua -F" \
-		>"$W/prosody/stdout.log" 2>&1 &
-	PIDS+=($!)
+	prosody_start "$W/prosody" "s2s_ports = { }
+s2s_direct_tls_ports = { $port }"
 	wait_port "$port" || { cat "$W/prosody/"*.log >&2; exit 1; }
-	line=$(measure prosody "$(cat "$W/prosody/prosody.pid")" "$port")
+	line=$(measure prosody "$PROSODY_PID" "$port")
 	echo "$line"
 	PER[prosody]=$(awk '{ print $5 }' <<<"$line")
 	for e in $EDGE_BINS; do

@@ -42,43 +42,15 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 	cmp -s "$OUT/xmpp-edge.stripped" "$BIN" || die "$OUT/xmpp-edge.syms is not $BIN once stripped"
 	BIN=$OUT/xmpp-edge.syms
 fi
-for p in haproxy libssl-dev openssl; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		[ "$(id -u)" -eq 0 ] || die "missing Debian package $p; run as root: apt-get install $p"
-		say "installing $p"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >&2 ||
-			{ DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-			  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >&2; } ||
-			die "apt-get install $p failed"
-	fi
-done
-
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then
-	TOOLCPUS=$(seq -s, 0 $((NCPU - 1)) | tr ',' '\n' | grep -vx "$PCPU" | paste -sd,)
-	PROXY_RUN=(taskset -c "$PCPU")
-	TOOL_RUN=(taskset -c "$TOOLCPUS")
-else
-	PROXY_RUN=()
-	TOOL_RUN=()
-fi
+. "$XE_ROOT/tests/bench/benchlib.sh"
+bench_packages haproxy libssl-dev openssl
+bench_pin
 
 mkdir -p "$OUT"
 $CC -std=c11 -O2 -Wall -Wextra -Werror -pthread "$XE_ROOT/tests/bench/relaybench.c" \
 	-lssl -lcrypto -o "$OUT/relaybench"
 
-W=$(mktemp -d /tmp/xe-relaybench.XXXXXX)
-chmod 755 "$W"
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	[ -n "${BENCH_KEEP:-}" ] && { say "kept $W"; return; }
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir xe-relaybench
 
 # --- throwaway certificates -------------------------------------------------
 ec() { echo "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"; }
@@ -106,9 +78,6 @@ ec() { echo "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"; }
 	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key edge.key
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 EXT=$(free_port) INT=$(free_port) GWPORT=$(free_port) DNSPORT=$(free_port)
 SINK=$(free_port) HAP=$(free_port)
 PIN=$(openssl x509 -in "$W/gw.crt" -pubkey -noout | openssl pkey -pubin -outform der |
@@ -158,14 +127,6 @@ EOF
 HAP_PID=$!
 PIDS+=("$HAP_PID")
 
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 wait_port "$INT" || { cat "$W/edge.log" >&2; die "xmpp-edge did not start"; }
 wait_port "$HAP" || { cat "$W/haproxy.log" >&2; die "haproxy did not start"; }
 

@@ -24,16 +24,7 @@ import sys
 import threading
 import time
 
-NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
-
-
-def read_until(s, marker, got=b""):
-    while marker not in got:
-        chunk = s.recv(16384)
-        if not chunk:
-            raise ConnectionError(f"closed before {marker!r}: {got[-200:]!r}")
-        got += chunk
-    return got
+from benchxmpp import NS, read_until, starttls_s2s  # noqa: E402 (beside this script)
 
 
 def one(i, port, to, ctx, per_ip, go, t0, done, hold):
@@ -45,13 +36,7 @@ def one(i, port, to, ctx, per_ip, go, t0, done, hold):
     s = socket.create_connection(("127.0.0.1", port), timeout=300, source_address=src)
     try:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.sendall(hdr)
-        read_until(s, b"</stream:features>")
-        s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-        read_until(s, b"<proceed")
-        s = ctx.wrap_socket(s, server_hostname=to)
-        s.sendall(hdr)
-        feats = read_until(s, b"</stream:features>")
+        s, feats = starttls_s2s(s, hdr, ctx, to)
         if b"EXTERNAL" not in feats:
             raise RuntimeError(f"no SASL EXTERNAL offered: {feats[-300:]!r}")
         s.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
