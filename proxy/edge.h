@@ -51,6 +51,7 @@ struct edge_stats {
 	uint64_t streams_out_failed;
 	uint64_t dialback_verify_answered;
 	uint64_t reads_paused;		/* backpressure: a source stopped */
+	uint64_t stanzas_wrong_direction; /* stanzas a peer sent on a stream we opened (refused) */
 };
 
 /* Counted from log events (metrics.c's observer), by their fields. */
