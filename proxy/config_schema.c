@@ -42,6 +42,9 @@ static const struct cfg_key addr_elem[] = {
 static const struct cfg_key dns_server_elem[] = {
 	{ .name = "", .type = CFG_ADDR, .size = DNS_SERVER_STR_MAX }, END
 };
+static const struct cfg_key dns_prefix_elem[] = {
+	{ .name = "", .type = CFG_STRING, .size = DNS_PREFIX_STR_MAX }, END
+};
 static const struct cfg_key pin_elem[] = {
 	{ .name = "", .type = CFG_PIN, .size = CONFIG_PIN_MAX }, END
 };
@@ -121,6 +124,11 @@ static const struct cfg_key dns_keys[] = {
 	DNS_INT(max_addresses, 1, DNS_ADDRESSES_MAX, "32", "Addresses tried per domain."),
 	DNS_INT(connect_timeout_ms, 100, 120000, "5000", "Per-address connect timeout, milliseconds."),
 	DNS_INT(stagger_ms, 10, 5000, "250", "Delay before racing the next address (RFC 8305), milliseconds."),
+	{ .name = "allow_private_targets", .type = CFG_LIST,
+	  .offset = OFF(struct dns_config, allow_private_targets), .size = DNS_PREFIX_STR_MAX,
+	  .count_offset = OFF(struct dns_config, nallow_private_targets),
+	  .max_items = DNS_ALLOW_PREFIXES_MAX, .children = dns_prefix_elem, .def = "",
+	  .help = "Address prefixes (\"10.0.0.0/8\", \"fd00::/8\", or one address) that addresses found in DNS (SRV targets, A/AAAA) may be in.  By default xmpp-edge never dials a DNS-derived address that is loopback, unspecified, link-local, multicast, broadcast, private (RFC 1918), shared (RFC 6598), unique local (fc00::/7), another special-purpose range, IPv4-mapped or NAT64 forms of those, or the address of one of its own listeners or of the gateway: such a target is logged (dns.connect.refused) and skipped.  List the networks you federate over privately here.  A partner's `connect` and `gateway.address` are never checked; the exact address and port of a listener or of the gateway stay refused even when listed." },
 	END
 };
 

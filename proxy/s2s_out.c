@@ -1392,11 +1392,48 @@ s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *
 	return 0;
 }
 
+/* Every listener list, the metrics endpoint and the gateway fit. */
+_Static_assert(4 * CONFIG_MAX_LISTEN + 2 <= DNS_AVOID_MAX, "DNS_AVOID_MAX too small for the listeners");
+
+static void
+s2s_out_avoid_list(struct dns_avoid *av, const char (*addrs)[CONFIG_ADDR_MAX], size_t n,
+    const char *what)
+{
+	struct sockaddr_storage ss;
+	char why[128];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (netaddr_parse(addrs[i], &ss, why, sizeof(why)) == 0)
+			dns_avoid_add(av, (struct sockaddr *)&ss, what);
+}
+
+/* The edge's own sockets, from the configuration in force (a reload may
+ * move the gateway): no DNS answer may send an outgoing stream there
+ * (dns/addrpolicy.c; issue 14, finding 3). */
+static void
+s2s_out_avoid_own(const struct config *cfg, struct dns_avoid *av)
+{
+	const struct config_listen *l = &cfg->listen;
+
+	memset(av, 0, sizeof(*av));
+	s2s_out_avoid_list(av, l->starttls, l->starttls_count, "one of xmpp-edge's own listeners");
+	s2s_out_avoid_list(av, l->direct_tls, l->direct_tls_count, "one of xmpp-edge's own listeners");
+	s2s_out_avoid_list(av, l->internal, l->internal_count, "one of xmpp-edge's own listeners");
+	s2s_out_avoid_list(av, l->internal_starttls, l->internal_starttls_count,
+	    "one of xmpp-edge's own listeners");
+	if (cfg->metrics.listen[0] != '\0')
+		s2s_out_avoid_list(av, &cfg->metrics.listen, 1, "xmpp-edge's metrics endpoint");
+	if (cfg->gateway.enabled)
+		s2s_out_avoid_list(av, &cfg->gateway.address, 1, "the internal gateway");
+}
+
 struct s2s_out *
 s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote,
     const char **condition, char *err, size_t errlen)
 {
 	const struct config *cfg = edge->cfg;
+	struct dns_avoid avoid;
 	struct s2s_out *o;
 	enum dns_error de;
 
@@ -1466,7 +1503,9 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 			goto fail;
 		return o;
 	}
-	de = dns_connect_start(edge->dns, remote, s2s_out_on_dns_connect, o, &o->dc);
+	/* DNS chooses the address from here on: the address policy applies. */
+	s2s_out_avoid_own(cfg, &avoid);
+	de = dns_connect_start_avoiding(edge->dns, remote, &avoid, s2s_out_on_dns_connect, o, &o->dc);
 	if (de != DNS_OK) {
 		o->dc = NULL;
 		snprintf(err, errlen, "%s", dns_error_str(de));
