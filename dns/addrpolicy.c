@@ -15,9 +15,9 @@
  *      wildcard listener: always refused, the allow-list cannot lift it;
  *   2. an address inside a prefix of dns.allow_private_targets: allowed
  *      (operators who federate over private networks, and the tests);
- *   3. the address of one of the edge's own sockets on another port, or
- *      an address of a special-purpose range (IANA registries, RFC 6890):
- *      refused, with the range's name as the reason;
+ *   3. an address of a special-purpose range (IANA registries, RFC 6890),
+ *      or of one of the edge's own sockets on another port: refused, with
+ *      the range's name (or the socket's role) as the reason;
  *   4. anything else: allowed.
  *
  * IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d, RFC 6052)
@@ -216,14 +216,15 @@ dns_addr_refused(const struct dns_config *cfg, const struct dns_avoid *av, const
 		if (dns_prefix_parse(cfg->allow_private_targets[i], &pfx, why, sizeof(why)) == 0 &&
 		    pfx.family == family && prefix_match(pfx.addr, a, pfx.len))
 			return NULL;
-	/* 3. Our own hosts on other ports, and the special-purpose ranges. */
-	for (i = 0; av != NULL && i < av->n; i++)
-		if (av->addr[i].family == family &&
-		    memcmp(av->addr[i].addr, a, family == AF_INET ? 4 : 16) == 0)
-			return av->addr[i].what;
+	/* 3. The special-purpose ranges (the more telling reason when an
+	 * address is both), then our own hosts on other ports. */
 	for (i = 0; i < sizeof(special_ranges) / sizeof(special_ranges[0]); i++)
 		if (special_ranges[i].family == family &&
 		    prefix_match(special_ranges[i].addr, a, special_ranges[i].len))
 			return special_ranges[i].what;
+	for (i = 0; av != NULL && i < av->n; i++)
+		if (av->addr[i].family == family &&
+		    memcmp(av->addr[i].addr, a, family == AF_INET ? 4 : 16) == 0)
+			return av->addr[i].what;
 	return NULL;
 }

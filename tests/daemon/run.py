@@ -12,6 +12,7 @@ Last line: "N passed, N failed".
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -543,6 +544,16 @@ silent.listen(16)
 QUIET_CRT, QUIET_KEY = gen_ca_signed("quiet", "quiet.example", CA_CRT, CA_KEY)
 QUIET_PEER = fakepeer.Peer("quiet.example", QUIET_CRT, QUIET_KEY, "sasl", port)
 LIMITED_CRT, LIMITED_KEY = gen_ca_signed("limited", "limited.example", CA_CRT, CA_KEY)
+# hostile.example's server (issue 14, finding 2): on every stream xmpp-edge
+# opens to it, it sends stanzas right after its features, addressed to make
+# a bounce look like partner.example speaking to the gateway, and to make
+# xmpp-edge open a stream to a victim domain.
+HOSTILE_CRT, HOSTILE_KEY = gen_ca_signed("hostile", "hostile.example", CA_CRT, CA_KEY)
+HOSTILE_PEER = fakepeer.Peer(
+    "hostile.example", HOSTILE_CRT, HOSTILE_KEY, "dialback", port,
+    inject=b"<iq from='bob@example.com/desk' to='alice@partner.example/phone' type='set' id='jingle-42'>"
+           b"<jingle xmlns='urn:xmpp:jingle:1' action='session-terminate' sid='s1'/></iq>"
+           b"<message from='mallory@v1.victim.example' to='bob@example.com' id='hm1'><body>x</body></message>")
 write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_starttls": [f"127.0.0.1:{sport}"]},
              tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
              gateway={"address": f"127.0.0.1:{GW_PEER.port}", "pins": [spki_pin(GW_CRT)],
@@ -557,6 +568,7 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
                                   # one stream at a time, both directions
                                   "limited.example": {"max_connections": 1},
                                   "garbage.example": {"connect": f"127.0.0.1:{garbler.getsockname()[1]}"},
+                                  "hostile.example": {"connect": f"127.0.0.1:{HOSTILE_PEER.port}"},
                                   # TLS per partner (Lync TlsNegotiation)
                                   "plain.example": {"tls": "disabled", "sasl_external": "disabled",
                                                     "connect": f"127.0.0.1:{PARTNER_PEER.port}"},
@@ -845,6 +857,65 @@ if wait_port(iport, d.proc):
         time.sleep(0.2)
     check("policy.idle_timeout_s_closes_idle_outgoing_stream", "example.com" in QUIET_PEER.closed_by_peer,
           [e for e in d.events() if e.get("event") == "s2s_out.close" and e.get("remote") == "quiet.example"])
+
+    # Issue 14, finding 2: nothing that arrives on a stream xmpp-edge opened
+    # is routed (RFC 6120 §2.4).  First a remote stream (the gateway writes
+    # to hostile.example), then a dialback verification stream (an
+    # unauthenticated peer claims hostile.example).  Each time the hostile
+    # server gets <unsupported-stanza-type/> and the stream ends; the
+    # gateway gets no forged error from partner.example, and no stream is
+    # opened toward the domains the stanzas name.
+    def forged_at_gateway():
+        return [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"jingle-42" in g or b"id='hm1'" in g]
+
+    def wrong_direction_events():
+        return [e for e in d.events() if e.get("event") == "s2s_out.stanza_refused"]
+
+    def hostile_errors():
+        return [g for g in HOSTILE_PEER.wait_stanzas(0, timeout=0) if g.startswith(b"<stream:error>")]
+
+    th, _, _ = gateway_stream("hostile.example")
+    th.sendall(b"<message from='alice@example.com/w' to='bob@hostile.example' id='hs1'><body>h</body></message>")
+    end = time.time() + 15
+    while not (hostile_errors() and [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"id='hs1'" in g]) \
+            and time.time() < end:
+        time.sleep(0.2)
+    time.sleep(1)   # room for a wrong bounce to arrive
+    errs = hostile_errors()
+    check("s2s_out.stanza_from_receiver_gets_unsupported_stanza_type",
+          len(errs) == 1 and b"<unsupported-stanza-type xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in errs[0]
+          and "example.com" in HOSTILE_PEER.closed_by_peer,
+          (errs, HOSTILE_PEER.log, HOSTILE_PEER.closed_by_peer))
+    check("s2s_out.stanza_from_receiver_not_routed_to_gateway", forged_at_gateway() == [], forged_at_gateway())
+    own = [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"id='hs1'" in g]
+    check("s2s_out.queued_stanza_bounced_when_receiver_misbehaves",
+          len(own) == 1 and b"<message from='bob@hostile.example' to='alice@example.com/w' id='hs1' "
+                            b"type='error'>" in own[0], own)
+    ev = wrong_direction_events()
+    check("s2s_out.stanza_from_receiver_logged",
+          len(ev) >= 1 and ev[0].get("kind") == "remote" and ev[0].get("remote") == "hostile.example"
+          and ev[0].get("element") == "iq" and ev[0].get("peer", "").startswith("127.0.0.1:"), ev)
+    th.close()
+    # The verification stream.
+    n_before = len(hostile_errors())
+    rv, _, _ = xenet.starttls(port, header(to="example.com", frm="hostile.example"), "example.com", timeout=5)
+    rv.sendall(header(to="example.com", frm="hostile.example", extra=" xmlns:db='jabber:server:dialback'"))
+    read_until(rv, b"</stream:features>")
+    rv.sendall(b"<db:result from='hostile.example' to='example.com'>abcdef0123</db:result>")
+    got = read_until(rv, b"/>", timeout=15)
+    got += read_until(rv, b"</db:result>", timeout=2) if b"type='error'" in got and b"</db:result>" not in got else b""
+    rv.close()
+    time.sleep(1)
+    errs = hostile_errors()[n_before:]
+    check("dialback.verify_stream_stanza_gets_unsupported_stanza_type",
+          len(errs) == 1 and b"<unsupported-stanza-type " in errs[0], (errs, HOSTILE_PEER.log))
+    check("dialback.verify_stream_stanza_fails_the_check",
+          b"<db:result from='example.com' to='hostile.example' type='error'" in got, got)
+    ev = wrong_direction_events()
+    check("dialback.verify_stream_stanza_logged", any(e.get("kind") == "verify" for e in ev), ev)
+    check("s2s_out.stanza_from_receiver_never_routed", forged_at_gateway() == [], forged_at_gateway())
+    starts = [e for e in d.events() if e.get("event") == "s2s_out.start" and "victim" in e.get("remote", "")]
+    check("s2s_out.stanza_from_receiver_opens_no_stream", starts == [], starts)
     check("internal.sigterm_clean", d.stop() == 0)
 else:
     check("internal.daemon_started", False, d.text()[-1500:])
@@ -922,6 +993,109 @@ if wait_port(port, d.proc):
     check("status.shows_gateway_link", st.get("gateway", {}).get("state") == "ok", st)
     d.stop()
 gw.close()
+
+# --- 5b. address policy for DNS-derived targets (issue 14, finding 3) -------
+# A dnsmasq on loopback names, for domains anyone can claim in dialback,
+# SRV targets on this host: a listener of the test's own on 127.0.0.1
+# (loopback) and xmpp-edge's own external listener.  By default a dialback
+# check for them dials nothing and fails; with dns.allow_private_targets
+# listing 127.0.0.0/8 the first is dialed, never the second.  (The other
+# special ranges, 10/8, 169.254/16 and the rest, are covered without
+# traffic by the unit tests test_dns_addrpolicy.c: nothing here may leave
+# loopback, not even on a binary without the policy.)
+DNSMASQ = shutil.which("dnsmasq")
+if DNSMASQ is None:
+    check("addrpolicy.dnsmasq_installed", False, "apt-get install dnsmasq-base")
+else:
+    port = free_port()
+    target = socket.socket()
+    target.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    target.bind(("127.0.0.1", 0))
+    target.listen(16)
+    target.settimeout(0.2)
+    dns_addr, dns_port = f"127.0.{os.getpid() % 200 + 20}.54", free_port()
+    with open(f"{tmp}/dnsmasq-policy.conf", "w") as f:
+        f.write(f"""port={dns_port}
+listen-address={dns_addr}
+bind-interfaces
+no-resolv
+no-hosts
+user=root
+pid-file={tmp}/dnsmasq-policy.pid
+local=/example.org/
+srv-host=_xmpp-server._tcp.loop.example.org,t.loop.example.org,{target.getsockname()[1]},10,0
+host-record=t.loop.example.org,127.0.0.1
+srv-host=_xmpp-server._tcp.self.example.org,t.self.example.org,{port},10,0
+host-record=t.self.example.org,127.0.0.1
+""")
+    xenet.track(subprocess.Popen([DNSMASQ, f"--conf-file={tmp}/dnsmasq-policy.conf", "--keep-in-foreground",
+                                  f"--log-facility={tmp}/dnsmasq-policy.log"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def accepted(wait):
+        """Connections the test's loopback listener got within wait seconds."""
+        n, end = 0, time.time() + wait
+        while time.time() < end:
+            try:
+                c, _ = target.accept()
+                n += 1
+                c.close()
+            except socket.timeout:
+                pass
+        return n
+
+    def dialback_check(domain):
+        """An unauthenticated peer claims domain: xmpp-edge's answer."""
+        r, _, _ = xenet.starttls(port, header(to="example.com", frm=domain), "example.com", timeout=5)
+        r.sendall(header(to="example.com", frm=domain, extra=" xmlns:db='jabber:server:dialback'"))
+        read_until(r, b"</stream:features>")
+        r.sendall(f"<db:result from='{domain}' to='example.com'>abcdef0123</db:result>".encode())
+        return r, read_until(r, b"</db:result>", timeout=10)
+
+    for allow in (False, True):
+        name = "allowed" if allow else "default"
+        cfg = f"{tmp}/addrpolicy-{name}.json"
+        dns = {"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2}
+        if allow:
+            dns["allow_private_targets"] = ["127.0.0.0/8"]
+        write_config(cfg, port, dns=dns)
+        for _ in range(50):   # dnsmasq up?
+            if subprocess.run([BIN, "resolve", "-c", cfg, "loop.example.org"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        d = start_daemon(["-c", cfg], f"addrpolicy-{name}")
+        if not wait_port(port, d.proc):
+            check(f"addrpolicy.{name}_daemon_started", False, d.text()[-1500:])
+            continue
+        accepted(0)
+        r, got = dialback_check("loop.example.org")
+        n = accepted(2)
+        refused = [e for e in d.events() if e.get("event") == "dns.connect.refused"]
+        if not allow:
+            check("addrpolicy.loopback_srv_target_not_dialed", n == 0, n)
+            check("addrpolicy.loopback_refusal_logged",
+                  any(e.get("domain") == "loop.example.org" and e.get("addr") == "127.0.0.1"
+                      and "loopback" in e.get("reason", "") for e in refused), refused)
+            check("addrpolicy.loopback_dialback_check_fails",
+                  b"type='error'" in got and b"<remote-server-not-found " in got, got)
+        else:
+            check("addrpolicy.allow_list_lets_loopback_target_be_dialed", n >= 1 and not refused, (n, refused))
+        r.close()
+        # xmpp-edge's own listener: refused, allow-list or not.
+        r, got = dialback_check("self.example.org")
+        time.sleep(0.5)
+        refused = [e for e in d.events() if e.get("event") == "dns.connect.refused"
+                   and e.get("domain") == "self.example.org"]
+        check(f"addrpolicy.{name}_own_listener_refused",
+              refused != [] and "own listeners" in refused[0].get("reason", ""), refused)
+        check(f"addrpolicy.{name}_own_listener_check_fails", b"type='error'" in got, got)
+        r.close()
+        check(f"addrpolicy.{name}_clean_exit", d.stop() == 0)
+    target.close()
+    write_config(f"{tmp}/addrpolicy-bad.json", free_port(), dns={"allow_private_targets": ["10.0.0.0/8", "10.1.2.3/8"]})
+    r = subprocess.run([BIN, "check", "-c", f"{tmp}/addrpolicy-bad.json"], capture_output=True, text=True)
+    check("addrpolicy.bad_prefix_refused_by_check",
+          r.returncode != 0 and "dns.allow_private_targets[1]" in r.stdout + r.stderr, r.stdout + r.stderr)
 
 # --- 6. limits and policy through the real listener -------------------------
 port = free_port()
