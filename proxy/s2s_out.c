@@ -1408,10 +1408,7 @@ s2s_out_avoid_list(struct dns_avoid *av, const char (*addrs)[CONFIG_ADDR_MAX], s
 			dns_avoid_add(av, (struct sockaddr *)&ss, what);
 }
 
-/* The edge's own sockets, from the configuration in force (a reload may
- * move the gateway): no DNS answer may send an outgoing stream there
- * (dns/addrpolicy.c; issue 14, finding 3). */
-static void
+void
 s2s_out_avoid_own(const struct config *cfg, struct dns_avoid *av)
 {
 	const struct config_listen *l = &cfg->listen;

@@ -375,13 +375,23 @@ srv-host=_xmpp-server._tcp.dead.example.net,xmpp.srv.example.net,{free_port()},1
     dm = track(subprocess.Popen([DNSMASQ, f"--conf-file={conf}", "--keep-in-foreground",
                                  f"--log-facility={tmp}/dnsmasq.log"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL))
+    # The peers are on loopback, which the address policy refuses for
+    # DNS-derived targets unless dns.allow_private_targets lists it.
+    cfgp_default = f"{tmp}/probe-dns-default.json"
+    write_config(cfgp_default, dns={"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2})
     cfgp = f"{tmp}/probe-dns.json"
-    write_config(cfgp, dns={"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2})
+    write_config(cfgp, dns={"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2,
+                            "allow_private_targets": ["127.0.0.0/8"]})
     for _ in range(50):
         r = run("resolve", "-c", cfgp, "srv.example.net")
         if r.returncode == 0:
             break
         time.sleep(0.1)
+    r = run("probe", "srv.example.net", "-c", cfgp_default)
+    check("probe.loopback_srv_target_refused_by_address_policy",
+          r.returncode == 1 and "candidate 1:" not in r.stdout
+          and "refused by the address policy" in r.stdout and "dns.allow_private_targets" in r.stdout,
+          r.stdout + r.stderr)
     r = run("probe", "srv.example.net", "-c", cfgp)
     out = r.stdout
     check("probe.srv_starttls_dialback_works",
