@@ -474,12 +474,6 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 	s2s_out_close(o, condition, reason);
 }
 
-/*
- * This target failed before the stream was established: drop the
- * connection and go on with the next candidate of the connect sequence,
- * or fail when there is none (the sequence then reports it).  Failures
- * of authentication itself (dialback refused) are final, not retried.
- */
 static void s2s_out_on_timer(uv_timer_t *t);
 
 /* Drops a failure recorded by s2s_out_fail_later (the stream is being
@@ -498,6 +492,12 @@ s2s_out_clear_later(struct s2s_out *o)
 	uv_timer_start(&o->timer, s2s_out_on_timer, deadline > now ? deadline - now : 0, 0);
 }
 
+/*
+ * This target failed before the stream was established: drop the
+ * connection and go on with the next candidate of the connect sequence,
+ * or fail when there is none (the sequence then reports it).  Failures
+ * of authentication itself (dialback refused) are final, not retried.
+ */
 static void
 s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 {
@@ -1057,8 +1057,8 @@ s2s_out_refuse_stanza(struct s2s_out *o, const char *element)
 		o->edge->stats.stream_errors_sent++;
 		s2s_out_send(o, out, len);
 	}
-	/* The send may have failed and closed the stream: s2s_out_fail
-	 * does nothing then. */
+	/* A failed send only recorded a failure for later: this one, with
+	 * the reason that matters, is acted on now. */
 	s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
 	    "remote-server-not-found", "the receiving server sent a stanza on our stream");
 }
