@@ -1013,24 +1013,11 @@ else:
     target.bind(("127.0.0.1", 0))
     target.listen(16)
     target.settimeout(0.2)
-    dns_addr, dns_port = f"127.0.{os.getpid() % 200 + 20}.54", free_port()
-    with open(f"{tmp}/dnsmasq-policy.conf", "w") as f:
-        f.write(f"""port={dns_port}
-listen-address={dns_addr}
-bind-interfaces
-no-resolv
-no-hosts
-user=root
-pid-file={tmp}/dnsmasq-policy.pid
-local=/example.org/
-srv-host=_xmpp-server._tcp.loop.example.org,t.loop.example.org,{target.getsockname()[1]},10,0
-host-record=t.loop.example.org,127.0.0.1
-srv-host=_xmpp-server._tcp.self.example.org,t.self.example.org,{port},10,0
-host-record=t.self.example.org,127.0.0.1
-""")
-    xenet.track(subprocess.Popen([DNSMASQ, f"--conf-file={tmp}/dnsmasq-policy.conf", "--keep-in-foreground",
-                                  f"--log-facility={tmp}/dnsmasq-policy.log"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    _, dns_server = xenet.dnsmasq_on_loopback(tmp, "policy", "example.org", [
+        f"srv-host=_xmpp-server._tcp.loop.example.org,t.loop.example.org,{target.getsockname()[1]},10,0",
+        "host-record=t.loop.example.org,127.0.0.1",
+        f"srv-host=_xmpp-server._tcp.self.example.org,t.self.example.org,{port},10,0",
+        "host-record=t.self.example.org,127.0.0.1"], 54)
 
     def accepted(wait):
         """Connections the test's loopback listener got within wait seconds."""
@@ -1055,7 +1042,7 @@ host-record=t.self.example.org,127.0.0.1
     for allow in (False, True):
         name = "allowed" if allow else "default"
         cfg = f"{tmp}/addrpolicy-{name}.json"
-        dns = {"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2}
+        dns = {"servers": [dns_server], "timeout_ms": 500, "tries": 2}
         if allow:
             dns["allow_private_targets"] = ["127.0.0.0/8"]
         write_config(cfg, port, dns=dns)

@@ -354,33 +354,19 @@ if DNSMASQ is None:
 else:
     DIRECT = Peer("srv.example.net", SRV_CRT, SRV_KEY, "gateway", 0, client_ca=CRT)
     STARTTLS = Peer("srv.example.net", SRV_CRT, SRV_KEY, "dialback", 0)
-    dns_addr = f"127.0.{os.getpid() % 200 + 20}.53"
-    dns_port = free_port()
-    conf = f"{tmp}/dnsmasq.conf"
-    with open(conf, "w") as f:
-        f.write(f"""port={dns_port}
-listen-address={dns_addr}
-bind-interfaces
-no-resolv
-no-hosts
-user=root
-local=/example.net/
-srv-host=_xmpp-server._tcp.srv.example.net,xmpp.srv.example.net,{STARTTLS.port},10,0
-host-record=xmpp.srv.example.net,127.0.0.1
-srv-host=_xmpps-server._tcp.direct.example.net,x.direct.example.net,{DIRECT.port},5,0
-srv-host=_xmpp-server._tcp.direct.example.net,xmpp.srv.example.net,{STARTTLS.port},20,0
-host-record=x.direct.example.net,127.0.0.1
-srv-host=_xmpp-server._tcp.dead.example.net,xmpp.srv.example.net,{free_port()},10,0
-""")
-    dm = track(subprocess.Popen([DNSMASQ, f"--conf-file={conf}", "--keep-in-foreground",
-                                 f"--log-facility={tmp}/dnsmasq.log"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL))
+    dm, dns_server = xenet.dnsmasq_on_loopback(tmp, "probe", "example.net", [
+        f"srv-host=_xmpp-server._tcp.srv.example.net,xmpp.srv.example.net,{STARTTLS.port},10,0",
+        "host-record=xmpp.srv.example.net,127.0.0.1",
+        f"srv-host=_xmpps-server._tcp.direct.example.net,x.direct.example.net,{DIRECT.port},5,0",
+        f"srv-host=_xmpp-server._tcp.direct.example.net,xmpp.srv.example.net,{STARTTLS.port},20,0",
+        "host-record=x.direct.example.net,127.0.0.1",
+        f"srv-host=_xmpp-server._tcp.dead.example.net,xmpp.srv.example.net,{free_port()},10,0"], 53)
     # The peers are on loopback, which the address policy refuses for
     # DNS-derived targets unless dns.allow_private_targets lists it.
     cfgp_default = f"{tmp}/probe-dns-default.json"
-    write_config(cfgp_default, dns={"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2})
+    write_config(cfgp_default, dns={"servers": [dns_server], "timeout_ms": 500, "tries": 2})
     cfgp = f"{tmp}/probe-dns.json"
-    write_config(cfgp, dns={"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2,
+    write_config(cfgp, dns={"servers": [dns_server], "timeout_ms": 500, "tries": 2,
                             "allow_private_targets": ["127.0.0.0/8"]})
     for _ in range(50):
         r = run("resolve", "-c", cfgp, "srv.example.net")
