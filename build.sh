@@ -424,6 +424,6 @@ appliance)
 	build_release
 	exec "$ROOT/appliance/build-image.sh" "$OUT/xmpp-edge" "$OUT/appliance"
 	;;
--h|--help|help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" ;;
+-h|--help|help) sed -n '2,/^[^#]/{/SPDX-License-Identifier/d; s/^# \{0,1\}//p}' "$0" ;;
 *) die "unknown command '$cmd' (try ./build.sh help)" ;;
 esac
