@@ -132,10 +132,30 @@ else
 	user=5269:5269
 fi
 
-files=$(cd "$IMG_ROOT" && find . -mindepth 1 \( -type f -o -type l \) | LC_ALL=C sort | tr '\n' ' ')
+files=$(cd "$IMG_ROOT" && find . -mindepth 1 \( -type f -o -type l \) ! -path './usr/share/doc/xmpp-edge/*' |
+	LC_ALL=C sort | tr '\n' ' ')
 expect="./etc/group ./etc/hosts ./etc/passwd ./etc/ssl/cert.pem ./etc/ssl/certs/ca-certificates.crt ./etc/xmpp-edge/xmpp-edge.json ./usr/bin/xmpp-edge "
-check "image holds only the binary, CA bundle, config and account files" [ "$files" = "$expect" ] ||
+check "image holds only the binary, CA bundle, config, account files and notices" [ "$files" = "$expect" ] ||
 	echo "     files: $files"
+
+# Notices: one for each component the image ships -- every dependency in
+# deps/deps.lock and musl (inside the binary; their files and SHA-256 from
+# deps/licenses.lock, so a new dependency without a notice fails), the CA
+# bundle's, and xmpp-edge's own LICENSE.
+DOC=$IMG_ROOT/usr/share/doc/xmpp-edge
+check "image carries xmpp-edge's LICENSE (Apache-2.0) under /usr/share/doc/xmpp-edge" \
+	cmp -s "$DOC/LICENSE" "$ROOT/LICENSE"
+for c in $(awk '$1 !~ /^#/ && NF { print $1 }' "$ROOT/deps/deps.lock") musl; do
+	shipped=$(awk -v n="$c" '$1 == n && $2 == "ship" { print $3 "=" $4 }' "$ROOT/deps/licenses.lock")
+	check "image carries $c's license files ($(echo $shipped | sed 's/=[0-9a-f]*//g'))" \
+		bash -c '[ -n "$2" ] && for fs in $2; do
+			[ "$(sha256sum "$1/${fs%%=*}" 2>/dev/null | cut -d" " -f1)" = "${fs#*=}" ] || exit 1; done' \
+		_ "$DOC/$c" "$shipped"
+done
+check "image carries the CA bundle's notice (ca-certificates/copyright)" \
+	cmp -s "$DOC/ca-certificates/copyright" /usr/share/doc/ca-certificates/copyright
+check "image's notices are readable by everyone (the container runs as uid 5269)" \
+	bash -c '[ -z "$(find "$1" ! -perm -0444)" ]' _ "$DOC"
 check "state and control-socket directories belong to uid 5269" \
 	bash -c '[ "$(stat -c %u "$1/var/lib/xmpp-edge")" = 5269 ] && [ "$(stat -c %u "$1/run/xmpp-edge")" = 5269 ]' _ "$IMG_ROOT"
 
