@@ -87,6 +87,36 @@ export MTOOLS_SKIP_CHECK=1
 check "ESP holds systemd-boot, the loader entry, kernel and initramfs" \
 	bash -c 'for f in ::/EFI/BOOT/BOOTX64.EFI ::/loader/loader.conf ::/loader/entries/xmpp-edge.conf ::/xmpp-edge/vmlinuz ::/xmpp-edge/initrd.img; do
 		mdir -i "$1" "$f" >/dev/null 2>&1 || { echo "missing $f"; exit 1; }; done' _ "$IMGDIR/esp.img"
+# Notices on the ESP, one for each component the image ships: the binary's
+# (every dependency in deps/deps.lock, and musl; files and SHA-256 from
+# deps/licenses.lock) and every component the manifest names a Debian
+# source package for (kernel, systemd-boot, musl, CA bundle), so a new
+# dependency or package without a notice fails; and xmpp-edge's LICENSE.
+mcopy -s -n -i "$IMGDIR/esp.img" ::/licenses "$WORK/" 2>/dev/null
+EL=$WORK/licenses
+check "ESP carries xmpp-edge's LICENSE under /licenses" cmp -s "$EL/LICENSE" "$ROOT/LICENSE"
+for c in $(awk '$1 !~ /^#/ && NF { print $1 }' "$ROOT/deps/deps.lock") musl; do
+	shipped=$(awk -v n="$c" '$1 == n && $2 == "ship" { print $3 "=" $4 }' "$ROOT/deps/licenses.lock")
+	check "ESP carries $c's license files ($(echo $shipped | sed 's/=[0-9a-f]*//g'))" \
+		bash -c '[ -n "$2" ] && for fs in $2; do
+			[ "$(sha256sum "$1/${fs%%=*}" 2>/dev/null | cut -d" " -f1)" = "${fs#*=}" ] || exit 1; done' \
+		_ "$EL/$c" "$shipped"
+done
+SOURCED=$(awk '$1 == "source" { print $2 }' "$IMGDIR/manifest.txt" | sort -u | tr '\n' ' ')
+check "manifest.txt names the Debian source packages of the kernel, systemd-boot, musl and the CA bundle ($SOURCED)" \
+	bash -c 'for c in linux systemd-boot musl ca-certificates; do [[ " $1" == *" $c "* ]] || exit 1; done' _ "$SOURCED"
+check "manifest.txt names linux itself (the signed kernel's Built-Using), with its version" \
+	grep -Eq '^source linux linux [0-9][^ ]*$' "$IMGDIR/manifest.txt"
+for c in $SOURCED; do
+	check "ESP carries $c's notice (/licenses/$c/)" bash -c '[ -n "$(find "$1" -type f -size +0 2>/dev/null)" ]' _ "$EL/$c"
+done
+KDEB=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}/appliance/$(awk '$1 == "kernel_package" { print $2 }' "$IMGDIR/manifest.txt")
+check "ESP's linux/copyright is the kernel package's own copyright file" \
+	bash -c 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - --wildcards "./usr/share/doc/linux-image-*/copyright" | cmp -s - "$2"' \
+	_ "$KDEB" "$EL/linux/copyright"
+check "ESP's SOURCES.txt says how to get every source package in manifest.txt" \
+	bash -c 'awk "\$1 == \"source\" { print \$3 \"=\" \$4 }" "$1" | while read -r p; do
+		grep -qF "apt-get source $p" "$2" || exit 1; done' _ "$IMGDIR/manifest.txt" "$EL/SOURCES.txt"
 check "data partition holds etc/xmpp-edge.json, etc/network.conf, certs/, state/ (uid 5269)" \
 	bash -c 'l=$(/usr/sbin/debugfs -R "ls -l /etc" "$1" 2>/dev/null) &&
 		grep -q xmpp-edge.json <<<"$l" && grep -q network.conf <<<"$l" &&

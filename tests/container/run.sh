@@ -155,7 +155,7 @@ done
 check "image carries the CA bundle's notice (ca-certificates/copyright)" \
 	cmp -s "$DOC/ca-certificates/copyright" /usr/share/doc/ca-certificates/copyright
 check "image's notices are readable by everyone (the container runs as uid 5269)" \
-	bash -c '[ -z "$(find "$1" ! -perm -0444)" ]' _ "$DOC"
+	bash -c '[ -d "$1" ] && [ -z "$(find "$1" ! -perm -0444)" ]' _ "$DOC"
 check "state and control-socket directories belong to uid 5269" \
 	bash -c '[ "$(stat -c %u "$1/var/lib/xmpp-edge")" = 5269 ] && [ "$(stat -c %u "$1/run/xmpp-edge")" = 5269 ]' _ "$IMG_ROOT"
 
