@@ -115,8 +115,8 @@ check "ESP's linux/copyright is the kernel package's own copyright file" \
 	bash -c 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - --wildcards "./usr/share/doc/linux-image-*/copyright" | cmp -s - "$2"' \
 	_ "$KDEB" "$EL/linux/copyright"
 check "ESP's SOURCES.txt says how to get every source package in manifest.txt" \
-	bash -c 'awk "\$1 == \"source\" { print \$3 \"=\" \$4 }" "$1" | while read -r p; do
-		grep -qF "apt-get source $p" "$2" || exit 1; done' _ "$IMGDIR/manifest.txt" "$EL/SOURCES.txt"
+	bash -c 'n=0; while read -r p; do grep -qF "apt-get source $p" "$2" || exit 1; n=$((n + 1)); done < <(
+		awk "\$1 == \"source\" { print \$3 \"=\" \$4 }" "$1"); [ $n -gt 0 ]' _ "$IMGDIR/manifest.txt" "$EL/SOURCES.txt"
 check "data partition holds etc/xmpp-edge.json, etc/network.conf, certs/, state/ (uid 5269)" \
 	bash -c 'l=$(/usr/sbin/debugfs -R "ls -l /etc" "$1" 2>/dev/null) &&
 		grep -q xmpp-edge.json <<<"$l" && grep -q network.conf <<<"$l" &&
