@@ -39,6 +39,8 @@ HEADER="<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='
 
 # shellcheck source=../lib/check.sh
 . "$(dirname "$0")/../lib/check.sh"
+# shellcheck source=../lib/notices.sh
+. "$(dirname "$0")/../lib/notices.sh"
 
 # qemu-system-x86_64 must at least start; otherwise the suite is skipped.
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || [ ! -f "$OVMF_CODE" ]; then
@@ -95,13 +97,8 @@ check "ESP holds systemd-boot, the loader entry, kernel and initramfs" \
 mcopy -s -n -i "$IMGDIR/esp.img" ::/licenses "$WORK/" 2>/dev/null
 EL=$WORK/licenses
 check "ESP carries xmpp-edge's LICENSE under /licenses" cmp -s "$EL/LICENSE" "$ROOT/LICENSE"
-for c in $(awk '$1 !~ /^#/ && NF { print $1 }' "$ROOT/deps/deps.lock") musl; do
-	shipped=$(awk -v n="$c" '$1 == n && $2 == "ship" { print $3 "=" $4 }' "$ROOT/deps/licenses.lock")
-	check "ESP carries $c's license files ($(echo $shipped | sed 's/=[0-9a-f]*//g'))" \
-		bash -c '[ -n "$2" ] && for fs in $2; do
-			[ "$(sha256sum "$1/${fs%%=*}" 2>/dev/null | cut -d" " -f1)" = "${fs#*=}" ] || exit 1; done' \
-		_ "$EL/$c" "$shipped"
-done
+# shellcheck disable=SC2046 # one component a word.
+notices_check_tree ESP "$EL" $(notices_components)
 SOURCED=$(awk '$1 == "source" { print $2 }' "$IMGDIR/manifest.txt" | sort -u | tr '\n' ' ')
 check "manifest.txt names the Debian source packages of the kernel, systemd-boot, musl and the CA bundle ($SOURCED)" \
 	bash -c 'for c in linux systemd-boot musl ca-certificates; do [[ " $1" == *" $c "* ]] || exit 1; done' _ "$SOURCED"

@@ -35,6 +35,8 @@ HEADER="<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='
 
 # shellcheck source=../lib/check.sh
 . "$(dirname "$0")/../lib/check.sh"
+# shellcheck source=../lib/notices.sh
+. "$(dirname "$0")/../lib/notices.sh"
 
 [ -x "$BIN" ] || { fail "static binary $BIN exists (run ./build.sh)"; finish; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (namespaces, chroot)"; finish; }
@@ -145,13 +147,8 @@ check "image holds only the binary, CA bundle, config, account files and notices
 DOC=$IMG_ROOT/usr/share/doc/xmpp-edge
 check "image carries xmpp-edge's LICENSE (Apache-2.0) under /usr/share/doc/xmpp-edge" \
 	cmp -s "$DOC/LICENSE" "$ROOT/LICENSE"
-for c in $(awk '$1 !~ /^#/ && NF { print $1 }' "$ROOT/deps/deps.lock") musl; do
-	shipped=$(awk -v n="$c" '$1 == n && $2 == "ship" { print $3 "=" $4 }' "$ROOT/deps/licenses.lock")
-	check "image carries $c's license files ($(echo $shipped | sed 's/=[0-9a-f]*//g'))" \
-		bash -c '[ -n "$2" ] && for fs in $2; do
-			[ "$(sha256sum "$1/${fs%%=*}" 2>/dev/null | cut -d" " -f1)" = "${fs#*=}" ] || exit 1; done' \
-		_ "$DOC/$c" "$shipped"
-done
+# shellcheck disable=SC2046 # one component a word.
+notices_check_tree image "$DOC" $(notices_components)
 check "image carries the CA bundle's notice (ca-certificates/copyright)" \
 	cmp -s "$DOC/ca-certificates/copyright" /usr/share/doc/ca-certificates/copyright
 check "image's notices are readable by everyone (the container runs as uid 5269)" \
