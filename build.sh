@@ -239,7 +239,11 @@ collect_licenses() {
 					die "$name: deps/licenses.lock lists $f, which $(basename "$tb") does not have"
 			done
 		fi
+		# Names and versions become C strings and paths: plain words only.
+		[[ "$name $version" =~ ^[A-Za-z0-9._+~:-]+\ [A-Za-z0-9._+~:-]+$ ]] ||
+			die "$name $version: a component name or version with unexpected characters"
 		for f in $(awk -v n="$name" '$1 == n && ($2 == "ship" || $2 == "skip") { print $3 }' "$lock"); do
+			[[ "$f" =~ ^[A-Za-z0-9._-]+$ ]] || die "deps/licenses.lock: '$f' is not a plain file name"
 			want=$(awk -v n="$name" -v f="$f" '$1 == n && ($2 == "ship" || $2 == "skip") && $3 == f { print $4 }' "$lock")
 			sum=$(sha256sum "$dst/$name/$f" | cut -d' ' -f1)
 			[ "$sum" = "$want" ] ||
