@@ -12,7 +12,8 @@
 #   4. the binaries' `version --licenses` carries, for every component in
 #      deps/deps.lock (and musl, statically linked into the release binary
 #      only), every file deps/licenses.lock ships, byte for byte (its
-#      SHA-256 from the lock): a new dependency without a notice fails;
+#      SHA-256 from the lock), under the version deps/deps.lock names, and
+#      nothing else: a new dependency without a notice fails;
 #   5. `./build.sh licenses`, on a scratch copy, refuses a changed license
 #      text, a dependency without license rows, and a license file in a
 #      tarball that deps/licenses.lock does not name.
