@@ -13,7 +13,8 @@
  *   xmpp-edge import sfb --partners F [--gateway F] [-o F] [--secret-out F]
  *                                                   Skype for Business / Lync
  *                                                   XMPP settings -> policy (import_sfb.c)
- *   xmpp-edge version                               versions of everything linked
+ *   xmpp-edge version [--licenses]                  versions of everything linked;
+ *                                                   its license and notices (notices.c)
  *   xmpp-edge help    [config]                      usage / configuration reference
  *
  * Exit status: 0 success, 1 failure (bad configuration, daemon not
@@ -38,6 +39,7 @@
 #include "gateway_link.h"
 #include "import_sfb.h"
 #include "log.h"
+#include "notices.h"
 #include "probe.h"
 #include "status_cli.h"
 #include "version.h"
@@ -120,7 +122,9 @@ usage(FILE *out)
 	    "                                    Get-CsXmppAllowedPartner and\n"
 	    "                                    Get-CsXmppGatewayConfiguration) as the policy\n"
 	    "                                    and limits sections; a report on stderr\n"
-	    "  version                           versions of xmpp-edge and its libraries\n"
+	    "  version [--licenses]              versions of xmpp-edge and its libraries;\n"
+	    "                                    --licenses: its license and the notices of\n"
+	    "                                    every component linked into this binary\n"
 	    "  help [config]                     this text, or the configuration reference\n");
 }
 
@@ -420,6 +424,14 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "resolve") == 0)
 		return cmd_resolve(argc + 1, argv - 1);	/* argv[0] = "resolve" */
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		if (argc >= 1 && strcmp(argv[0], "--licenses") == 0) {
+			if (argc > 1) {
+				fprintf(stderr, "xmpp-edge version: unexpected argument '%s'\n", argv[1]);
+				return EXIT_USAGE;
+			}
+			notices_print(stdout);
+			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+		}
 		if (parse_opts(cmd, argc, argv, "", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_version();
