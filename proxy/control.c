@@ -250,8 +250,10 @@ control_drain_json(struct edge *edge, size_t *outlen)
 	return control_gen_finish(g, outlen);
 }
 
+/* {"result":RESULT} or {"result":RESULT,"error":ERROR}: "applied",
+ * "failed" (reload) or "refused" (SO_PEERCRED). */
 static char *
-control_result_json(int ok, const char *error, size_t *outlen)
+control_result_json(const char *result, const char *error, size_t *outlen)
 {
 	yajl_gen g;
 
@@ -259,23 +261,9 @@ control_result_json(int ok, const char *error, size_t *outlen)
 	if (g == NULL)
 		return NULL;
 	yajl_gen_map_open(g);
-	gen_kv_str(g, "result", ok ? "applied" : "failed");
+	gen_kv_str(g, "result", result);
 	if (error != NULL)
 		gen_kv_str(g, "error", error);
-	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
-}
-
-static char *
-control_refused_json(const char *why, size_t *outlen)
-{
-	yajl_gen g = yajl_gen_alloc(NULL);
-
-	if (g == NULL)
-		return NULL;
-	yajl_gen_map_open(g);
-	gen_kv_str(g, "result", "refused");
-	gen_kv_str(g, "error", why);
 	yajl_gen_map_close(g);
 	return control_gen_finish(g, outlen);
 }
@@ -323,7 +311,7 @@ control_dispatch(struct control_client *c)
 	char *out;
 
 	if (c->refused) {
-		out = control_refused_json(c->refused_why, &len);
+		out = control_result_json("refused", c->refused_why, &len);
 	} else if (strcmp(c->req, "status") == 0) {
 		out = control_status_json(c->edge, &len);
 	} else if (strcmp(c->req, "streams") == 0) {
@@ -335,7 +323,7 @@ control_dispatch(struct control_client *c)
 		int ok = edge_reload(c->edge, err, sizeof(err)) == 0;
 
 		log_event(LOG_INFO, "control.reload", "result", ok ? "applied" : "failed", NULL);
-		out = control_result_json(ok, ok ? NULL : err, &len);
+		out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, &len);
 	} else {
 		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
 		log_event(LOG_WARN, "control.bad_command", NULL);
