@@ -452,9 +452,10 @@ if ROOT:
     want = (f"{CFG}: gateway.pins: {STATE}/gateway-pins: owned by uid {SERVICE_UID}, not root: the daemon's "
             "user must not be able to write the pins that say who may speak for the gateway; chown root it "
             "(`xmpp-edge cert pin` run as root writes it so)")
-    r = cert("rotate", "--socket", SOCK)
+    r = cert("rotate", "--socket", SOCK)  # prints the daemon's answer as it is
     c = run(BIN, "check", "-c", CFG)
-    check("pin.file_owned_by_service_user_refused", r.returncode == 1 and want in r.stderr
+    check("pin.file_owned_by_service_user_refused", r.returncode == 1
+          and json.loads(r.stdout).get("error") == want
           and c.returncode == 1 and c.stderr.strip() == want, (want, r, c))
     check("pin.refused_file_keeps_running_pins", gateway_try(gwA_crt, gwA_key) and gateway_try(gwB_crt, gwB_key))
     os.chown(f"{STATE}/gateway-pins", 0, 0)
