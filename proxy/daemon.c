@@ -227,9 +227,9 @@ edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->gateway.enabled) {
 		char path[CONFIG_PATH_MAX + 32];
-
 		struct run_user ru;
 
+		/* The pins' owner rule needs who the daemon is (run_user.c). */
 		if (run_user_current(cfg, &ru, err, errlen) != 0)
 			return NULL;
 		if ((gp = calloc(1, sizeof(*gp))) == NULL ||

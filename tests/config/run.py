@@ -279,6 +279,36 @@ expect_good("key-owned-by-service-user", base(domains=[{"name": "example.com", "
             "configuration")
 expect_good("admin-group-ok", base(control={"admin_group": "adm"}), "configuration")
 
+# Not root, a key it cannot open is named with the system's reason (the
+# TLS library would only say "file I/O error"), and a `user` that run as
+# root would refuse is a warning.  Binary, configuration and certificate
+# are put where that uid can reach them, wherever the clone lives.
+import shutil  # noqa: E402
+pub = f"{tmp}/pub"
+os.mkdir(pub)
+os.chmod(tmp, 0o755)
+os.chmod(pub, 0o755)
+shutil.copy(BIN, f"{pub}/xmpp-edge")
+shutil.copy(CRT, f"{pub}/a.crt")
+shutil.copy(KEY, f"{pub}/a.key")       # root's, 0600
+os.chmod(f"{pub}/xmpp-edge", 0o755)
+os.chmod(f"{pub}/a.crt", 0o644)
+with open(f"{pub}/edge.json", "w") as f:
+    json.dump(base(user="xe-no-such-user", state_dir=f"{pub}/state",
+                   domains=[{"name": "example.com", "cert": f"{pub}/a.crt", "key": f"{pub}/a.key"}],
+                   tls={"ca_file": f"{pub}/a.crt"}), f)
+os.chmod(f"{pub}/edge.json", 0o644)
+as_other = ["setpriv", "--reuid=4244", "--regid=4244", "--clear-groups", f"{pub}/xmpp-edge", "check", "-c", f"{pub}/edge.json"]
+r = subprocess.run(as_other, capture_output=True, text=True, timeout=30)
+check("bad/key-unreadable-says-why", r.returncode == 1 and r.stderr.strip() ==
+      f"{pub}/edge.json: {D}.key: {pub}/a.key: cannot read key: Permission denied", r)
+os.chmod(f"{pub}/a.key", 0o640)
+os.chown(f"{pub}/a.key", 0, 4244)     # its group may read it (Debian's ssl-cert way)
+r = subprocess.run(as_other, capture_output=True, text=True, timeout=30)
+check("warn/user-refused-by-root-run", r.returncode == 0 and r.stderr.splitlines()[:1] ==
+      [f"warning: {pub}/edge.json: user: no such user 'xe-no-such-user'; create it: {USERADD} xe-no-such-user "
+       "(started as root, run refuses this)"], r)
+
 # A port taken by another process: `run` would stop there; `check` warns
 # in run's words and names the holder (this very test process).
 holder = socket.socket()
