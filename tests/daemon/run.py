@@ -995,7 +995,10 @@ if os.geteuid() == 0:
             ("missing", "xe-no-such-user", "user: no such user 'xe-no-such-user'; create it: useradd --system")]:
         cfg = f"{tmp}/user-{name}.json"
         write_config(cfg, free_port(), user=user)
-        r = subprocess.run([BIN, "run", "-c", cfg], capture_output=True, text=True, timeout=20)
+        try:
+            r = subprocess.run([BIN, "run", "-c", cfg], capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired as e:  # it started: killed by run()
+            r = subprocess.CompletedProcess(e.cmd, None, "", (e.stderr or b"").decode(errors="replace"))
         c = subprocess.run([BIN, "check", "-c", cfg], capture_output=True, text=True, timeout=20)
         check(f"start.user_{name}_refused", r.returncode == 1 and f"{cfg}: {want}" in r.stderr
               and c.returncode == 1 and c.stderr.startswith(f"{cfg}: {want}"), (r.stderr[-600:], c.stderr))
