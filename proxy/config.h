@@ -142,6 +142,12 @@ struct config_limits {
 	int idle_timeout_s;
 	int route_queue_bytes;		/* stanzas waiting for one outgoing stream */
 	int shutdown_timeout_ms;
+	/* Dialback checks remote peers may make us run (dialback_budget.h). */
+	int dialback_verify_preauth_max;	/* <db:verify/> before authentication */
+	int dialback_checks_per_minute;		/* per stream */
+	int dialback_failures_max;		/* per stream, in its life */
+	int dialback_checks_per_minute_per_prefix;
+	int dialback_failures_per_minute_per_prefix;
 };
 
 enum config_log_format_value {

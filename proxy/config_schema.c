@@ -234,6 +234,18 @@ static const struct cfg_key limits_keys[] = {
 	    "Stanzas waiting for one outgoing stream, bytes; past this the senders stop being read."),
 	LIMIT(shutdown_timeout_ms, 100, 60000, "5000",
 	    "On SIGTERM, time allowed for streams to close before exit, milliseconds."),
+	/* Dialback budgets (issue 14): each check is a connection we open;
+	 * a GCRA rate of N a minute allows a burst of N (dialback_budget.h). */
+	LIMIT(dialback_verify_preauth_max, 1, 1000000, "16",
+	    "`<db:verify/>` questions a remote stream may ask before it is authenticated; the next one is a policy-violation stream error."),
+	LIMIT(dialback_checks_per_minute, 1, 60000, "30",
+	    "Dialback checks (`<db:result/>` keys we verify by connecting to the claimed domain) one stream may start a minute, as a burst or spread out; the next closes the stream (policy-violation).  At most 4 run at once."),
+	LIMIT(dialback_failures_max, 1, 1000000, "10",
+	    "Failed dialback checks (no answer, unreachable, invalid) one stream may cause in its life; then it is closed (policy-violation)."),
+	LIMIT(dialback_checks_per_minute_per_prefix, 1, 60000, "120",
+	    "Dialback checks started a minute for all streams from one IPv4 /24 or IPv6 /64 together; past it the asking stream is closed (policy-violation)."),
+	LIMIT(dialback_failures_per_minute_per_prefix, 1, 60000, "30",
+	    "Failed dialback checks a minute for one IPv4 /24 or IPv6 /64; while spent, its streams get no check and are closed (policy-violation)."),
 	END
 };
 

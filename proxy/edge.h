@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dialback_budget.h"
 #include "dialback_key.h"
 #include "run_user.h"
 #include "tls.h"
@@ -95,6 +96,8 @@ struct edge {
 	struct s2s_out *out_index[EDGE_OUT_INDEX_BUCKETS];
 	size_t out_stream_count;
 	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
+	/* Dialback checks remote peers made us run, by source prefix. */
+	struct dialback_budget dialback_budget;
 
 	uv_pipe_t control;		/* admin socket */
 	int control_open;
