@@ -402,6 +402,28 @@ run_tests() {
 	[ "$TOTAL_FAILED" -eq 0 ]
 }
 
+# --- the service account -----------------------------------------------------
+
+# ensure_service_user: as root, creates the system user and group xmpp-edge
+# the daemon drops to (its default `user`) when missing; uid/gid 5269 like the
+# container and the appliance when that id is free, else the next system id.
+# useradd comes with `passwd`, Essential on Debian (5269 is above
+# SYS_UID_MAX: useradd's warning about it is dropped).  Not root: nothing to do
+# (the daemon then runs as whoever started it).
+ensure_service_user() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	getent passwd xmpp-edge >/dev/null && return 0
+	local idopt=()
+	if ! getent passwd 5269 >/dev/null && ! getent group 5269 >/dev/null; then
+		idopt=(--uid 5269)
+		getent group xmpp-edge >/dev/null || groupadd --system --gid 5269 xmpp-edge
+	fi
+	getent group xmpp-edge >/dev/null && idopt+=(--gid xmpp-edge) || idopt+=(--user-group)
+	say "creating the system user xmpp-edge (the daemon's account)"
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+		"${idopt[@]}" xmpp-edge 2> >(grep -v 'greater than SYS_UID_MAX' >&2) || die "cannot create the user xmpp-edge (useradd failed)"
+}
+
 # --- main -------------------------------------------------------------------
 
 cmd=${1:-release}
@@ -411,9 +433,10 @@ release) build_release ;;
 dev) build_dev ;;
 deps) ensure_packages $BUILD_PACKAGES; build_deps musl musl-gcc >/dev/null; build_deps glibc gcc >/dev/null ;;
 licenses) collect_licenses; cat "$OUT/licenses.index" ;;
-test) run_tests ;;
+test) ensure_service_user; run_tests ;;
 run)
 	build_release
+	ensure_service_user
 	exec "$OUT/xmpp-edge" run "$@"
 	;;
 fuzz)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ares.h>
 #include <mbedtls/version.h>
@@ -38,9 +39,11 @@
 #include "edge.h"
 #include "gateway_link.h"
 #include "import_sfb.h"
+#include "listen_check.h"
 #include "log.h"
 #include "notices.h"
 #include "probe.h"
+#include "run_user.h"
 #include "status_cli.h"
 #include "version.h"
 
@@ -208,11 +211,31 @@ cmd_check(const struct cli_opts *o)
 	struct config *cfg;
 	size_t i;
 
+	struct run_user ru;
+	struct run_user_group admins;
+
 	cfg = load_for_cli(o, 1, err, sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/*
+	 * The account: the file checks of a configuration file judged it
+	 * already when we are root; the demo's files are not checked (they
+	 * are made on first start).  Not root, `run` ignores `user`, but
+	 * started as root it would refuse what is said here.
+	 */
+	if (run_user_resolve(cfg, &ru, err, sizeof(err)) < 0 ||
+	    run_user_admin_group(cfg, &admins, err, sizeof(err)) < 0) {
+		if (geteuid() == 0) {
+			fprintf(stderr, "%s\n", err);
+			config_free(cfg);
+			return 1;
+		}
+		fprintf(stderr, "warning: %s (started as root, run refuses this)\n", err);
+	}
+	/* Taken ports: run would stop, but they may be free when it starts. */
+	(void)listen_check_ports(cfg, stderr);
 	/* Warnings go with errors (stderr): scripts read the summary. */
 	for (i = 0; i < cfg->warning_count; i++)
 		fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
