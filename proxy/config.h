@@ -161,8 +161,13 @@ struct config_log {
 	int format;			/* enum config_log_format_value */
 };
 
+struct config_control {
+	char admin_group[CONFIG_USER_MAX];	/* "": root and the daemon's user only */
+};
+
 struct config {
 	char source[CONFIG_PATH_MAX];	/* file read, or "(embedded default)" */
+	int demo;			/* the embedded default (run_user.c) */
 	char user[CONFIG_USER_MAX];
 	char state_dir[CONFIG_PATH_MAX];
 	char default_domain[CONFIG_DOMAIN_MAX];
@@ -177,6 +182,7 @@ struct config {
 	struct config_limits limits;
 	struct config_log log;
 	struct config_metrics metrics;
+	struct config_control control;
 	/*
 	 * What loaded but deserves the operator's eye (plaintext allowed, a
 	 * setting that can never take effect, ...), each "SOURCE: key.path:

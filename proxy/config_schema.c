@@ -275,10 +275,17 @@ static const struct cfg_key metrics_keys[] = {
 	END
 };
 
+static const struct cfg_key control_keys[] = {
+	{ .name = "admin_group", .type = CFG_STRING, .offset = OFF(struct config_control, admin_group),
+	  .size = CONFIG_USER_MAX, .def = "",
+	  .help = "Group (name or numeric gid) whose members may use the control socket besides root and `user` (checked by SO_PEERCRED; the socket and the state directory get this group); empty: root and `user` only.  Applies at the next restart." },
+	END
+};
+
 const struct cfg_key config_schema_root[] = {
 	{ .name = "user", .type = CFG_STRING, .offset = OFF(struct config, user),
-	  .size = CONFIG_USER_MAX, .def = "nobody",
-	  .help = "When started as root: user (name or numeric uid) to run as after binding ports." },
+	  .size = CONFIG_USER_MAX, .def = "xmpp-edge",
+	  .help = "When started as root: user (name or numeric uid) to run as after binding ports; a dedicated account (`./build.sh run` creates `xmpp-edge`).  Refused: root, a name that does not exist, and, except in the embedded demo, `nobody` (uid 65534), a primary group gid 65534 and a primary group that is another account's primary group too." },
 	{ .name = "state_dir", .type = CFG_PATH, .offset = OFF(struct config, state_dir),
 	  .size = CONFIG_PATH_MAX, .def = "/var/lib/xmpp-edge",
 	  .help = "Directory for generated keys, the dialback secret and the control socket." },
@@ -308,5 +315,7 @@ const struct cfg_key config_schema_root[] = {
 	  .children = log_keys, .help = "Logging (JSON lines to stderr)." },
 	{ .name = "metrics", .type = CFG_OBJECT, .offset = OFF(struct config, metrics),
 	  .children = metrics_keys, .help = "Metrics for Prometheus." },
+	{ .name = "control", .type = CFG_OBJECT, .offset = OFF(struct config, control),
+	  .children = control_keys, .help = "Who may use the control socket (listen.control)." },
 	END
 };

@@ -12,6 +12,7 @@ Last line: "N passed, N failed".
 """
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -79,10 +80,12 @@ def write_config(path, port, **over):
     }
     return xenet.write_config(path, cfg, **over)
 
+# The daemon's default account (`user`), made by ./build.sh run/test as root.
+SVC_UID = pwd.getpwnam("xmpp-edge").pw_uid if os.geteuid() == 0 else os.geteuid()
 CRT, KEY = gen_cert("example", "example.com")
-# Files read after the privilege drop must be readable by nobody.
+# Files read after the privilege drop must be readable by the service user.
 if os.geteuid() == 0:
-    os.chown(KEY, 65534, 65534)
+    os.chown(KEY, SVC_UID, SVC_UID)
 
 # --- 1. the embedded default ------------------------------------------------
 state = f"{tmp}/default-state"
@@ -157,8 +160,9 @@ if os.geteuid() == 0:
     for line in open(f"/proc/{d.proc.pid}/status"):
         if line.startswith("Uid:"):
             uid = line.split()[1:]
-    check("root.drops_privileges", uid == ["65534"] * 4, uid)
-    check("root.state_dir_owned_by_user", os.stat(state).st_uid == 65534)
+    # The default `user` is the dedicated account, not the shared nobody.
+    check("root.drops_privileges_to_xmpp_edge", uid == [str(SVC_UID)] * 4 and SVC_UID != 65534, uid)
+    check("root.state_dir_owned_by_user", os.stat(state).st_uid == SVC_UID)
 rc = d.stop()
 check("default.sigterm_exits_0", rc == 0, rc)
 r = subprocess.run([BIN, "status", "--socket", f"{state}/control.sock", "--quiet"], capture_output=True)
@@ -237,7 +241,7 @@ if wait_port(port, d.proc):
     check("sighup.bad_config_keeps_running", "from='example.com'" in out, out)
     CRT2, KEY2 = gen_cert("second", "example.org")
     if os.geteuid() == 0:
-        os.chown(KEY2, 65534, 65534)
+        os.chown(KEY2, SVC_UID, SVC_UID)
     write_config(cfg, port, domains=[{"name": "example.com", "cert": CRT, "key": KEY},
                                      {"name": "example.org", "cert": CRT2, "key": KEY2}])
     d.proc.send_signal(signal.SIGHUP)
@@ -275,7 +279,7 @@ import ssl  # noqa: E402
 
 CRT2, KEY2 = gen_cert("sni-second", "example.org")
 if os.geteuid() == 0:
-    os.chown(KEY2, 65534, 65534)
+    os.chown(KEY2, SVC_UID, SVC_UID)
 port, dport = free_port(), free_port()
 cfg = f"{tmp}/tls.json"
 domains = [{"name": "example.com", "cert": CRT, "key": KEY}, {"name": "example.org", "cert": CRT2, "key": KEY2}]
@@ -333,7 +337,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     # stream opened before keeps working.
     NEW_CRT, NEW_KEY = gen_cert("rotated", "example.org")
     if os.geteuid() == 0:
-        os.chown(NEW_KEY, 65534, 65534)
+        os.chown(NEW_KEY, SVC_UID, SVC_UID)
     domains[1] = {"name": "example.org", "cert": NEW_CRT, "key": NEW_KEY}
     write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
     old_fp = live.getpeercert(binary_form=True)
@@ -346,7 +350,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     # The same through the control socket: `xmpp-edge cert rotate`.
     CRT3, KEY3 = gen_cert("rotated-again", "example.org")
     if os.geteuid() == 0:
-        os.chown(KEY3, 65534, 65534)
+        os.chown(KEY3, SVC_UID, SVC_UID)
     domains[1] = {"name": "example.org", "cert": CRT3, "key": KEY3}
     write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
     r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
@@ -493,7 +497,7 @@ GW_CRT, GW_KEY = gen_cert("gateway", "gateway.internal")      # the gateway's ke
 EDGE_CRT, EDGE_KEY = gen_cert("edge-internal", "edge.internal")  # ours on the internal link
 ROGUE_CRT, ROGUE_KEY = gen_cert("rogue", "gateway.internal")   # same name, other key
 if os.geteuid() == 0:
-    os.chown(EDGE_KEY, 65534, 65534)
+    os.chown(EDGE_KEY, SVC_UID, SVC_UID)
 port, iport, sport = free_port(), free_port(), free_port()
 cfg = f"{tmp}/internal.json"
 # The gateway (example.com's internal server), a fake of the test's own:
@@ -1142,6 +1146,76 @@ check("start.port_in_use", r.returncode == 1 and f"cannot listen on 127.0.0.1:{p
 blocker.close()
 r = subprocess.run([BIN, "run", "-c", f"{tmp}/absent.json"], capture_output=True, text=True, timeout=20)
 check("start.bad_config_exit_1", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
+
+# The account (issue 14 finding 6): started as root, a configuration file
+# naming the shared nobody, or an account that does not exist, is refused
+# before anything listens, in the words `check` uses.
+if os.geteuid() == 0:
+    for name, user, want in [
+            ("nobody", "nobody", "user: 'nobody' is shared with unrelated services"),
+            ("missing", "xe-no-such-user", "user: no such user 'xe-no-such-user'; create it: useradd --system")]:
+        cfg = f"{tmp}/user-{name}.json"
+        write_config(cfg, free_port(), user=user)
+        try:
+            r = subprocess.run([BIN, "run", "-c", cfg], capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired as e:  # it started: killed by run()
+            r = subprocess.CompletedProcess(e.cmd, None, "", (e.stderr or b"").decode(errors="replace"))
+        c = subprocess.run([BIN, "check", "-c", cfg], capture_output=True, text=True, timeout=20)
+        check(f"start.user_{name}_refused", r.returncode == 1 and f"{cfg}: {want}" in r.stderr
+              and c.returncode == 1 and c.stderr.startswith(f"{cfg}: {want}"), (r.stderr[-600:], c.stderr))
+
+# control.admin_group: a member (another uid, the group supplementary) is
+# served on the control socket; the same uid without the group is not.
+if os.geteuid() == 0:
+    import grp
+    import shutil
+    port = free_port()
+    cfg = f"{tmp}/admins.json"
+    write_config(cfg, port, state_dir=f"{tmp}/state-admins", control={"admin_group": "adm"})
+    d = start_daemon(["-c", cfg], "admins")
+    if wait_port(port, d.proc):
+        bin_any = f"{tmp}/bin/xmpp-edge"
+        os.makedirs(f"{tmp}/bin", exist_ok=True)
+        shutil.copy(BIN, bin_any)
+        os.chmod(bin_any, 0o755)
+        adm = grp.getgrnam("adm").gr_gid
+        sock = f"{tmp}/state-admins/control.sock"
+        r = subprocess.run(["setpriv", "--reuid=4243", "--regid=4243", f"--groups={adm}", bin_any, "status",
+                            "--socket", sock, "--json"], capture_output=True, text=True, timeout=20)
+        check("control.admin_group_member_accepted", r.returncode == 0 and '"status":"running"' in r.stdout, r)
+        r = subprocess.run(["setpriv", "--reuid=4243", "--regid=4243", "--clear-groups", bin_any, "status",
+                            "--socket", sock], capture_output=True, text=True, timeout=20)
+        check("control.non_member_refused", r.returncode == 1 and "permission denied on the control socket" in r.stderr, r)
+        st = os.stat(sock)
+        check("control.socket_group_is_admin_group", st.st_gid == adm and st.st_uid == SVC_UID
+              and stat.S_IMODE(st.st_mode) == 0o660, (st.st_uid, st.st_gid, oct(st.st_mode)))
+    else:
+        check("control.admin_group_daemon_starts", False, d.text()[-1500:])
+    d.stop()
+
+# A symlink planted in the state directory (which the service user owns)
+# must not redirect the chown done as root at start: the configured
+# certificate STATE/link.crt points at a root-owned file elsewhere, which
+# must stay root's; the key beside it, a real file, is given to the user.
+if os.geteuid() == 0:
+    port = free_port()
+    sdir = f"{tmp}/state-symlink"
+    os.makedirs(sdir, mode=0o750)
+    victim = f"{tmp}/victim.crt"
+    open(victim, "w").write(open(CRT).read())
+    os.symlink(victim, f"{sdir}/link.crt")
+    skey = f"{sdir}/own.key"
+    open(skey, "w").write(open(KEY).read())
+    os.chmod(skey, 0o600)
+    cfg = f"{tmp}/symlink.json"
+    write_config(cfg, port, state_dir=sdir, domains=[{"name": "example.com", "cert": f"{sdir}/link.crt", "key": skey}])
+    d = start_daemon(["-c", cfg], "symlink")
+    up = wait_port(port, d.proc)
+    refused = [e for e in d.events() if e.get("event") == "state.chown_refused"]
+    check("state.chown_never_follows_symlink", up and os.stat(victim).st_uid == 0
+          and os.stat(skey).st_uid == SVC_UID and refused and refused[0].get("path") == f"{sdir}/link.crt",
+          (up, os.stat(victim).st_uid, os.stat(skey).st_uid, refused, d.text()[-800:]))
+    d.stop()
 
 # --- resolve with the configuration's dns section --------------------------
 cfg = f"{tmp}/resolve.json"

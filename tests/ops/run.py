@@ -12,6 +12,7 @@ Last line: "N passed, N failed".
 import base64
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -41,7 +42,8 @@ NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
 def gen_cert(name, domain):
     crt, key = selfsigned_cert(tmp, name, domain)
     if os.geteuid() == 0:
-        os.chown(key, 65534, 65534)  # read after the drop to nobody
+        svc = pwd.getpwnam("xmpp-edge")  # the default `user`; read after the drop
+        os.chown(key, svc.pw_uid, svc.pw_gid)
     return crt, key
 
 
