@@ -305,8 +305,9 @@ struct dns_prefix {
 int dns_prefix_parse(const char *text, struct dns_prefix *out, char *err, size_t errlen);
 
 /* The edge's own sockets, which no DNS answer may send it to: each with
- * the words a refusal gives ("xmpp-edge's own listener").  Bounded: what
- * does not fit is not added (the caller sizes it for its listeners). */
+ * the words a refusal gives ("one of xmpp-edge's own listeners").
+ * Bounded: what does not fit is not added (the caller sizes it for its
+ * listeners, proxy/s2s_out.c asserts it). */
 #define DNS_AVOID_MAX 40
 struct dns_avoid_addr {
 	int family;		/* AF_INET, AF_INET6 (mapped ones as AF_INET) */
