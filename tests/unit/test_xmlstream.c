@@ -1236,14 +1236,13 @@ TEST(xmlstream_check_refuses_invalid_bytes)
 }
 
 /* Feeds "<message" plus nattr attributes, with the limits lowered to
- * attrs_max 2 / depth 1 / name 2 after the first 100 (or half; a reload
- * or the dialback callback, s2s_in_auth.c, arriving mid-tag), then the
- * end of the tag.  Returns the event that follows. */
+ * *low after the first 100 (or half; a reload or the dialback callback,
+ * s2s_in_auth.c, arriving mid-tag), then the end of the tag.  Returns
+ * the event that follows. */
 static enum xmlstream_event_type
 xt_attrs_lowered_mid_tag(struct xmlstream *s, size_t nattr,
-    struct xmlstream_event *ev)
+    const struct xmlstream_limits *low, struct xmlstream_event *ev)
 {
-	struct xmlstream_limits low;
 	char a[32];
 	size_t i;
 	int n;
@@ -1252,11 +1251,7 @@ xt_attrs_lowered_mid_tag(struct xmlstream *s, size_t nattr,
 	for (i = 0; i < nattr; i++) {
 		if (i == (nattr / 2 < 100 ? nattr / 2 : 100)) {
 			CHECK_INT_EQ(xmlstream_next(s, ev), XMLSTREAM_EV_NONE);
-			xmlstream_limits_default(&low);
-			low.attrs_max = 2;
-			low.depth_max = 1;
-			low.name_max = 2;
-			REQUIRE(xmlstream_set_limits(s, &low) == 0);
+			REQUIRE(xmlstream_set_limits(s, low) == 0);
 		}
 		n = snprintf(a, sizeof(a), " a%zu='v'", i);
 		if (xmlstream_feed(s, a, (size_t)n) != (size_t)n)
@@ -1282,25 +1277,41 @@ xt_stream_attrs_ceiling(void)
 	return s;
 }
 
-/* Issue 14 finding 5: lowering attrs_max below the count already reached
- * made the '==' test miss and attrs[] overflow (ASan: index 1109 of
- * xs_attr[128]).  Now the element in progress keeps the old limit: 1200
- * attributes fail precisely at the old 128, 120 are accepted, and the
- * lowered limits apply to the next element. */
-TEST(xmlstream_limits_lowered_mid_tag)
+/* Issue 14 finding 5: a reload lowering limits.max_attributes below the
+ * count a half-read tag had reached made the '==' test miss and attrs[]
+ * overflow (ASan: index 1109 of xs_attr[128]).  Now the element in
+ * progress keeps the old limit and fails precisely at it. */
+TEST(xmlstream_limits_lowered_mid_tag_no_overrun)
 {
+	struct xmlstream_limits low;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 
+	xmlstream_limits_postauth(&low);
+	low.attrs_max = 2;
 	s = xt_stream_attrs_ceiling();
-	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 1200, &ev),
+	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 1200, &low, &ev),
 	    XMLSTREAM_EV_ERROR);
 	CHECK_INT_EQ(ev.cond, STREAM_ERR_POLICY_VIOLATION);
 	CHECK_STR_EQ(ev.text, "attribute count limit of 128 exceeded");
 	xmlstream_free(s);
+}
 
+/* The element in progress is accepted under the old limits (attribute
+ * count, name length, depth), and the lowered ones apply to the next
+ * top-level element. */
+TEST(xmlstream_limits_lowered_mid_tag)
+{
+	struct xmlstream_limits low;
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+
+	xmlstream_limits_postauth(&low);
+	low.attrs_max = 2;
+	low.depth_max = 1;
+	low.name_max = 2;
 	s = xt_stream_attrs_ceiling();
-	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 120, &ev),
+	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 120, &low, &ev),
 	    XMLSTREAM_EV_ELEMENT);
 	CHECK(xt_str_is(ev.name, "message"));
 	/* The next element is held to the lowered limits. */
@@ -1310,7 +1321,7 @@ TEST(xmlstream_limits_lowered_mid_tag)
 	xmlstream_free(s);
 
 	s = xt_stream_attrs_ceiling();
-	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 20, &ev),
+	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 20, &low, &ev),
 	    XMLSTREAM_EV_ELEMENT);
 	xmlstream_feed(s, "<abc/>", 6);
 	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_ERROR);
