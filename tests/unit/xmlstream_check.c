@@ -10,6 +10,7 @@
 #include "xmlstream_check.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,29 @@ xc_first_bad(const uint8_t *p, size_t len, int allow_controls)
 		i += n;
 	}
 	return len;
+}
+
+/* The event fields a copy must keep. */
+static const struct {
+	const char	*what;
+	size_t		 off;
+} xc_fields[] = {
+	{ "name", offsetof(struct xmlstream_event, name) },
+	{ "namespace", offsetof(struct xmlstream_event, ns) },
+	{ "'to'", offsetof(struct xmlstream_event, to) },
+	{ "'from'", offsetof(struct xmlstream_event, from) },
+	{ "'id'", offsetof(struct xmlstream_event, id) },
+	{ "'type'", offsetof(struct xmlstream_event, stanza_type) },
+	{ "raw 'id'", offsetof(struct xmlstream_event, id_quoted) },
+};
+
+static struct xmlstream_str
+xc_field(const struct xmlstream_event *ev, size_t i)
+{
+	struct xmlstream_str v;
+
+	memcpy(&v, (const char *)ev + xc_fields[i].off, sizeof(v));
+	return v;
 }
 
 static int
@@ -174,7 +198,7 @@ xmlstream_check_element(const struct xmlstream *s,
     const struct xmlstream_event *ev, char *why, size_t cap)
 {
 	struct xmlstream_event again[2];
-	size_t bad, n, len;
+	size_t bad, n, len, i;
 	char *copy;
 
 	if (ev->type != XMLSTREAM_EV_ELEMENT)
@@ -212,20 +236,10 @@ xmlstream_check_element(const struct xmlstream *s,
 		    again[0].text : "-");
 	if (again[0].raw.len != len || memcmp(again[0].raw.p, copy, len) != 0)
 		return xc_fail(why, cap, "copy re-parses to other bytes");
-	if (!xc_same(again[0].name, ev->name))
-		return xc_fail(why, cap, "copy re-parses to another name");
-	if (!xc_same(again[0].ns, ev->ns))
-		return xc_fail(why, cap, "copy re-parses to another namespace");
-	if (!xc_same(again[0].to, ev->to))
-		return xc_fail(why, cap, "copy re-parses to another 'to'");
-	if (!xc_same(again[0].from, ev->from))
-		return xc_fail(why, cap, "copy re-parses to another 'from'");
-	if (!xc_same(again[0].id, ev->id))
-		return xc_fail(why, cap, "copy re-parses to another 'id'");
-	if (!xc_same(again[0].stanza_type, ev->stanza_type))
-		return xc_fail(why, cap, "copy re-parses to another 'type'");
-	if (!xc_same(again[0].id_quoted, ev->id_quoted))
-		return xc_fail(why, cap, "copy re-parses to another raw 'id'");
+	for (i = 0; i < sizeof(xc_fields) / sizeof(xc_fields[0]); i++)
+		if (!xc_same(xc_field(&again[0], i), xc_field(ev, i)))
+			return xc_fail(why, cap, "copy re-parses to another %s",
+			    xc_fields[i].what);
 	return 0;
 }
 
