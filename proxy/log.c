@@ -28,8 +28,8 @@
 #define LOG_LINE_MAX 8192
 /* Bytes of one value as logged; the second JSON attempt, for a line
  * that does not fit, uses the short bound. */
-#define LOG_VALUE_MAX 1024
-#define LOG_VALUE_SHORT_MAX 64
+#define LOG_VALUE_MAX 4096
+#define LOG_VALUE_SHORT_MAX 256
 
 static struct {
 	enum log_level min_level;

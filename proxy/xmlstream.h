@@ -176,7 +176,9 @@ struct xmlstream_event {
 
 	/* ERROR only. */
 	enum stream_error_cond	cond;
-	const char		*text;		/* NUL-terminated, for <text/> */
+	/* NUL-terminated printable UTF-8 (no control characters; quoted
+	 * peer bytes that are not become '?'), for <text/> and logs. */
+	const char		*text;
 };
 
 struct xmlstream;

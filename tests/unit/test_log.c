@@ -97,7 +97,7 @@ TEST(log_json_hostile_bytes)
  * stays one valid JSON object (it used to be cut mid-string). */
 TEST(log_json_long_values_stay_valid)
 {
-	size_t n = 6000, i;
+	size_t n = 7000, i;
 	char *big = malloc(n + 1), *big2 = malloc(n + 1), *line;
 	yajl_val v;
 	const char *t;
