@@ -639,6 +639,12 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 	if (cfg->limits.stanza_size_preauth > cfg->limits.stanza_size)
 		return cfg_fail(c, "limits.stanza_size_preauth", "larger than limits.stanza_size (%d)",
 		    cfg->limits.stanza_size);
+	/* A reserve as large as the pool would leave remote servers no
+	 * stream at all. */
+	if (cfg->listen.internal_count + cfg->listen.internal_starttls_count > 0 &&
+	    cfg->limits.internal_reserved_streams >= cfg->limits.max_streams)
+		return cfg_fail(c, "limits.internal_reserved_streams", "must be below limits.max_streams (%d): "
+		    "the rest is for remote servers", cfg->limits.max_streams);
 	if (cfg->state_dir[0] != '/')
 		return cfg_fail(c, "state_dir", "must be an absolute path");
 	if (cfg->user[0] == '\0')

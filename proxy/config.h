@@ -135,7 +135,11 @@ struct config_limits {
 	int max_attributes;
 	int max_name_length;
 	int max_streams;
-	int max_streams_per_ip;
+	int internal_reserved_streams;	/* of max_streams, only for internal listeners */
+	int max_unauthenticated_streams;	/* from external listeners, before auth */
+	int max_streams_per_ip;		/* external, per IPv4 or IPv6 address */
+	int max_streams_per_ipv4_24;
+	int max_streams_per_ipv6_64;
 	int send_queue_bytes;
 	int handshake_timeout_ms;
 	int connect_timeout_ms;		/* outgoing: resolve + connect + TLS + auth */

@@ -229,8 +229,21 @@ static const struct cfg_key limits_keys[] = {
 	LIMIT(max_depth, 4, XMLSTREAM_DEPTH_MAX_CEILING, "64", "Deepest element nesting inside a stanza."),
 	LIMIT(max_attributes, 4, XMLSTREAM_ATTRS_MAX_CEILING, "64", "Most attributes on one element."),
 	LIMIT(max_name_length, 16, XMLSTREAM_NAME_MAX_CEILING, "256", "Longest element or attribute name, bytes."),
-	LIMIT(max_streams, 1, 1000000, "10000", "Most simultaneous streams (all listeners)."),
-	LIMIT(max_streams_per_ip, 1, 100000, "64", "Most simultaneous inbound streams from one address."),
+	LIMIT(max_streams, 1, 1000000, "10000",
+	    "Most simultaneous inbound streams (all listeners); outgoing streams have a pool of the same size."),
+	LIMIT(internal_reserved_streams, 0, 1000000, "100",
+	    "Of limits.max_streams, how many only the internal listeners (the gateway) may use, so that "
+	    "connections from the internet can never lock the gateway out; must be below limits.max_streams "
+	    "when an internal listener is configured."),
+	LIMIT(max_unauthenticated_streams, 1, 1000000, "1000",
+	    "Most simultaneous streams from external listeners that have not authenticated yet (each has "
+	    "limits.handshake_timeout_ms from accept); the smaller of this and what limits.max_streams leaves applies."),
+	LIMIT(max_streams_per_ip, 1, 100000, "64",
+	    "Most simultaneous streams from one IPv4 or IPv6 address on the external listeners."),
+	LIMIT(max_streams_per_ipv4_24, 1, 1000000, "256",
+	    "Most simultaneous streams from one IPv4 /24 on the external listeners."),
+	LIMIT(max_streams_per_ipv6_64, 1, 1000000, "128",
+	    "Most simultaneous streams from one IPv6 /64 (one host's usual allocation) on the external listeners."),
 	LIMIT(send_queue_bytes, 65536, 64 * 1024 * 1024, "1048576",
 	    "Bytes queued toward a slow peer before the stream is closed."),
 	LIMIT(handshake_timeout_ms, 1000, 600000, "30000",

@@ -177,6 +177,9 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "streams", (long long)edge->stream_count);
 	gen_kv_int(g, "streams_accepted", (long long)edge->stats.streams_accepted);
 	gen_kv_int(g, "streams_refused", (long long)edge->stats.streams_refused);
+	gen_kv_int(g, "streams_unauthenticated", (long long)edge->streams_unauthenticated);
+	gen_kv_int(g, "accept_failures", (long long)edge->stats.accept_failures);
+	gen_kv_int(g, "accept_pauses", (long long)edge->stats.accept_pauses);
 	gen_kv_int(g, "stream_errors_sent", (long long)edge->stats.stream_errors_sent);
 	gen_kv_int(g, "elements_in", (long long)edge->stats.stanzas_in);
 	/* Routing: sent = delivered + bounced (+ still queued). */

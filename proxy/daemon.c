@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,11 @@
 #include "version.h"
 
 #define SHUTDOWN_POLL_MS 20
+/* Descriptors besides streams and listeners: stdio, the loop's epoll and
+ * signal pipe, libuv's spare descriptor, the control socket and its
+ * clients, the metrics endpoint, c-ares' sockets, the certificate
+ * watches, files being read on reload. */
+#define DAEMON_FD_OVERHEAD 64
 
 static void
 daemon_apply_log_config(const struct config *cfg)
@@ -104,6 +110,53 @@ daemon_chown_state(const struct config *cfg, const struct run_user *ru, gid_t di
 			close(fd);
 	}
 	close(dirfd);
+}
+
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit (a daemon that holds a
+ * socket per stream has no use for the default 1024) and warns when the
+ * configured streams cannot all have a descriptor: inbound and outgoing
+ * streams (limits.max_streams each), the listeners and DAEMON_FD_OVERHEAD.
+ * Past the limit accepts fail (listener.c counts and logs them) and
+ * outgoing connections fail; the warning says so before it happens.
+ * Called at start and on every reload (max_streams may have changed).
+ */
+static void
+daemon_fit_fd_limit(const struct config *cfg)
+{
+	const struct config_listen *lc = &cfg->listen;
+	unsigned long long needed, have;
+	char a[24], b[24];
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_event(LOG_WARN, "daemon.fd_limit_unknown", "reason", strerror(errno), NULL);
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		snprintf(a, sizeof(a), "%llu", (unsigned long long)rl.rlim_cur);
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)rl.rlim_cur);
+			log_event(LOG_INFO, "daemon.fd_limit_raised", "from", a, "to", b, NULL);
+		} else {
+			log_event(LOG_WARN, "daemon.fd_limit_not_raised", "limit", a,
+			    "reason", strerror(errno), NULL);
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	have = (unsigned long long)rl.rlim_cur;
+	needed = 2ULL * (unsigned long long)cfg->limits.max_streams + lc->starttls_count +
+	    lc->direct_tls_count + lc->internal_count + lc->internal_starttls_count + DAEMON_FD_OVERHEAD;
+	if (needed <= have)
+		return;
+	snprintf(a, sizeof(a), "%llu", have);
+	snprintf(b, sizeof(b), "%llu", needed);
+	log_event(LOG_WARN, "daemon.fd_limit_low", "limit", a, "needed", b,
+	    "detail", "2 x limits.max_streams (inbound and outgoing) + listeners + 64 do not fit "
+	    "RLIMIT_NOFILE: raise it (ulimit -n, systemd LimitNOFILE=) or lower limits.max_streams", NULL);
 }
 
 static void
@@ -379,6 +432,7 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	config_free(edge->cfg);
 	edge->cfg = next;
 	daemon_apply_log_config(next);
+	daemon_fit_fd_limit(next);
 	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source,
 	    "certificates", "replaced", NULL);
 	daemon_check_gateway(edge);
@@ -414,6 +468,7 @@ edge_run(const char *config_path, const char *state_dir)
 	int rc = 1;
 
 	memset(&edge, 0, sizeof(edge));
+	prefix_count_init(&edge.peer_prefixes);
 	log_setup(LOG_INFO, LOG_FORMAT_AUTO);
 	if (uv_loop_init(&loop) != 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", "cannot create the event loop", NULL);
@@ -431,6 +486,7 @@ edge_run(const char *config_path, const char *state_dir)
 		goto done;
 	}
 	daemon_apply_log_config(edge.cfg);
+	daemon_fit_fd_limit(edge.cfg);
 	if (config_path == NULL)
 		log_event(LOG_INFO, "daemon.embedded_default", "domain", DEFAULT_DOMAIN,
 		    "state_dir", edge.cfg->state_dir, "cert", edge.cfg->domains[0].cert,

@@ -336,6 +336,12 @@ metrics_render(struct edge *edge, size_t *len)
 	    st->streams_accepted);
 	counter(&b, "xmpp_edge_streams_refused_total",
 	    "Inbound connections refused at once (limits, shutting down).", st->streams_refused);
+	counter(&b, "xmpp_edge_accept_failures_total",
+	    "accept() failures on the listeners (EMFILE, ENFILE, ...); each pauses the listener 100 ms.",
+	    st->accept_failures);
+	gauge(&b, "xmpp_edge_streams_unauthenticated",
+	    "Streams from external listeners not authenticated yet (limits.max_unauthenticated_streams).",
+	    (long long)edge->streams_unauthenticated);
 	counter(&b, "xmpp_edge_streams_out_started_total", "Outgoing streams started.", st->streams_out);
 	counter(&b, "xmpp_edge_streams_out_failed_total",
 	    "Outgoing streams that failed before they were established.", st->streams_out_failed);
