@@ -584,17 +584,18 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
 d = start_daemon(["-c", cfg], "internal")
 
 
-def gateway_connect(crt, key, to="remote.example"):
+def gateway_connect(crt, key, to="remote.example", port=None):
     ctx = client_ctx(crt, key)
-    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", iport), timeout=5), server_hostname="edge.internal")
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port or iport), timeout=5),
+                        server_hostname="edge.internal")
     t.sendall(b"<?xml version='1.0'?><stream:stream " + NS.encode() +
               b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
     return t
 
 
-def gateway_stream(to):
-    """The gateway's outgoing stream, authenticated by SASL EXTERNAL."""
-    t = gateway_connect(GW_CRT, GW_KEY, to)
+def gateway_stream(to, port=None):
+    """The gateway's outgoing stream, authenticated by SASL EXTERNAL (internal listener port, default iport)."""
+    t = gateway_connect(GW_CRT, GW_KEY, to, port)
     feats = read_until(t, b"</stream:features>")
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>ZXhhbXBsZS5jb20=</auth>")
     ok = read_until(t, b"/>")
@@ -1132,6 +1133,218 @@ if wait_port(port, d.proc):
     refused = [e for e in d.events() if e.get("event") == "s2s_in.refused"]
     check("limits.refusal_logged", refused and refused[0].get("reason") == "limits.max_streams_per_ip reached", refused)
     d.stop()
+
+# --- 6b. one stream pool, fenced (issue 14 finding 7) ------------------------
+# The internet and the gateway share limits.max_streams: the gateway keeps
+# limits.internal_reserved_streams of it, streams that have not
+# authenticated are capped, remote servers are counted per address and per
+# /24 (or /64), and at the descriptor limit accepting pauses instead of
+# resetting whoever waits.
+def held_stream(port, src="127.0.0.1", timeout=3):
+    """A remote server's connection from src that sends its header and
+    stays: (socket, what came back); b"" back means refused at accept."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    try:
+        s.sendall(header(to="example.com"))
+    except OSError:
+        return s, b""
+    return s, read_until(s, b"</stream:features>", timeout)
+
+
+def gateway_via_starttls(port, to="partner.example"):
+    """The gateway on an internal_starttls listener: header, <starttls/>,
+    pinned TLS, header again; what the edge offers inside TLS."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    hdr = (b"<?xml version='1.0'?><stream:stream " + NS.encode() +
+           b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
+    raw.sendall(hdr)
+    if b"<starttls " not in read_until(raw, b"</stream:features>", timeout=5):
+        raw.close()
+        return b""
+    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    read_until(raw, b"/>")
+    try:
+        t = client_ctx(GW_CRT, GW_KEY).wrap_socket(raw, server_hostname="edge.internal")
+        t.sendall(hdr)
+        got = read_until(t, b"</stream:features>", timeout=5)
+        t.close()
+        return got
+    except (ssl.SSLError, OSError) as e:
+        raw.close()
+        return repr(e).encode()
+
+
+def refusals(d, reason):
+    return [e for e in d.events() if e.get("event") == "s2s_in.refused" and e.get("reason", "").startswith(reason)]
+
+
+def pool_config(name, port, ip, sp, **limits):
+    path = f"{tmp}/{name}.json"
+    write_config(path, port, listen={"internal": [f"127.0.0.1:{ip}"], "internal_starttls": [f"127.0.0.1:{sp}"]},
+                 tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
+                 gateway={"address": f"127.0.0.1:{free_port()}", "pins": [spki_pin(GW_CRT)],
+                          "cert": EDGE_CRT, "key": EDGE_KEY},
+                 limits=limits)
+    return path
+
+
+# 40 idle connections from the internet do not lock the gateway out.
+port, pip, psp = free_port(), free_port(), free_port()
+cfg = pool_config("pool", port, pip, psp, max_streams=40, internal_reserved_streams=5,
+                  handshake_timeout_ms=60000)
+d = start_daemon(["-c", cfg], "pool")
+if wait_port(port, d.proc) and wait_port(pip, d.proc):
+    time.sleep(0.5)     # wait_port's own connections are gone
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    time.sleep(0.5)
+    t, feats, got = gateway_stream("partner.example", port=pip)
+    check("pool.gateway_authenticates_past_40_idle_connections",
+          b"<success " in got and got.endswith(b"<stream:features/>"), (got, d.text()[-800:]))
+    got = gateway_via_starttls(psp)
+    check("pool.gateway_on_internal_starttls_too", b"<mechanism>EXTERNAL</mechanism>" in got, got)
+    full = refusals(d, "limits.max_streams reached for remote servers")
+    check("pool.remote_servers_stop_at_the_reserve", len(full) == 5 and full[0].get("listener") == f"127.0.0.1:{port}",
+          [e.get("reason") for e in d.events() if e.get("event") == "s2s_in.refused"])
+    st = status_json(BIN, "-c", cfg)
+    check("pool.status_counts_unauthenticated", st.get("streams_unauthenticated") == 35, st.get("streams_unauthenticated"))
+    t.close()
+    for s in idle:
+        s.close()
+    # `drain` closes the external listeners only: both internal kinds stay
+    # for the gateway (a gateway on internal_starttls was cut off before).
+    r = subprocess.run([BIN, "drain", "-c", cfg], capture_output=True, text=True, timeout=20)
+    time.sleep(0.3)
+    got = gateway_via_starttls(psp)
+    check("drain.internal_starttls_stays_open", r.returncode == 0 and b"<mechanism>EXTERNAL</mechanism>" in got,
+          (r.stdout, r.stderr, got))
+    t, _, got = gateway_stream("partner.example", port=pip)
+    check("drain.internal_stays_open", b"<success " in got, got)
+    t.close()
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        closed = False
+    except OSError:
+        closed = True
+    st = status_json(BIN, "-c", cfg)
+    check("drain.external_closed_internal_listed", closed and sorted(x.get("kind") for x in st.get("listeners", []))
+          == ["internal", "internal_starttls"], (closed, st.get("listeners")))
+    check("pool.sigterm_clean", d.stop() == 0)
+else:
+    check("pool.daemon_started", False, d.text()[-1500:])
+
+# Streams that have not authenticated are capped; an authenticated one
+# leaves the count, so does a closed one; the gateway is not counted.
+port, pip, psp = free_port(), free_port(), free_port()
+cfg = pool_config("preauth", port, pip, psp, max_unauthenticated_streams=5, handshake_timeout_ms=60000)
+d = start_daemon(["-c", cfg], "preauth")
+if wait_port(port, d.proc) and wait_port(pip, d.proc):
+    t, feats = remote_stream("remote.example")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGU=</auth>")
+    read_until(t, b"/>")
+    t.sendall(header(to="example.com", frm="remote.example"))
+    authed = read_until(t, b"<stream:features/>")
+    held = [held_stream(port) for _ in range(5)]
+    check("preauth.five_unauthenticated_accepted", authed.endswith(b"<stream:features/>")
+          and all(b"</stream:features>" in g for _, g in held), (authed, [g for _, g in held]))
+    s6, got = held_stream(port)
+    check("preauth.sixth_refused", got == b"", got)
+    check("preauth.refusal_logged", len(refusals(d, "limits.max_unauthenticated_streams reached")) == 1,
+          [e for e in d.events() if e.get("event") == "s2s_in.refused"])
+    g, _, got = gateway_stream("partner.example", port=pip)
+    check("preauth.gateway_not_counted", b"<success " in got, got)
+    g.close()
+    s6.close()
+    held[0][0].close()
+    time.sleep(0.3)
+    s7, got = held_stream(port)
+    check("preauth.closed_stream_leaves_the_count", b"</stream:features>" in got, got)
+    for s in [s7, t] + [h for h, _ in held]:
+        s.close()
+    check("preauth.sigterm_clean", d.stop() == 0)
+else:
+    check("preauth.daemon_started", False, d.text()[-1500:])
+
+# Per /24, not only per address: 127.0.0.2 .. 127.0.0.6 are one /24.
+port, pip, psp = free_port(), free_port(), free_port()
+cfg = pool_config("prefix", port, pip, psp, max_streams_per_ip=2, max_streams_per_ipv4_24=4,
+                  handshake_timeout_ms=60000)
+d = start_daemon(["-c", cfg], "prefix")
+if wait_port(port, d.proc):
+    held = [held_stream(port, f"127.0.0.{i}") for i in range(2, 6)]
+    check("prefix.four_addresses_of_one_24_accepted", all(b"</stream:features>" in g for _, g in held),
+          [g for _, g in held])
+    s5, got = held_stream(port, "127.0.0.6")
+    check("prefix.fifth_address_of_the_24_refused", got == b"", got)
+    check("prefix.refusal_names_the_24_limit", len(refusals(d, "limits.max_streams_per_ipv4_24 reached")) == 1,
+          [e for e in d.events() if e.get("event") == "s2s_in.refused"])
+    other, got = held_stream(port, "127.0.1.2")
+    check("prefix.another_24_accepted", b"</stream:features>" in got, got)
+    # Per address still: a third stream from 127.0.1.2.
+    more = [held_stream(port, "127.0.1.2") for _ in range(2)]
+    check("prefix.per_address_limit_still_applies", b"</stream:features>" in more[0][1] and more[1][1] == b""
+          and len(refusals(d, "limits.max_streams_per_ip reached")) == 1, [g for _, g in more])
+    for s in [s5, other] + [h for h, _ in held + more]:
+        s.close()
+    time.sleep(0.3)
+    s, got = held_stream(port, "127.0.0.6")
+    check("prefix.closed_streams_leave_the_count", b"</stream:features>" in got, got)
+    s.close()
+    check("prefix.sigterm_clean", d.stop() == 0)
+else:
+    check("prefix.daemon_started", False, d.text()[-1500:])
+
+# At the descriptor limit: the failed accept is logged and counted, the
+# listener pauses, and the connections waiting in the backlog are served
+# once descriptors are free again (libuv alone resets them, silently).
+port = free_port()
+cfg = f"{tmp}/emfile.json"
+write_config(cfg, port, limits={"max_streams": 1000, "max_streams_per_ip": 1000, "handshake_timeout_ms": 60000})
+wrapper = f"{tmp}/ulimit64.sh"
+with open(wrapper, "w") as f:
+    f.write(f"#!/bin/sh\nulimit -n 64 || exit 99\nexec {os.path.abspath(BIN)} \"$@\"\n")
+os.chmod(wrapper, 0o755)
+d = xenet.Daemon(wrapper, ["-c", cfg], f"{tmp}/emfile.log")
+if wait_port(port, d.proc):
+    low = [e for e in d.events() if e.get("event") == "daemon.fd_limit_low"]
+    check("emfile.fd_limit_warning_at_start", low and low[0].get("limit") == "64", low)
+    time.sleep(0.5)     # wait_port's own connection is gone
+    conns = []
+    for _ in range(90):
+        c = socket.socket()
+        c.settimeout(3)
+        c.connect(("127.0.0.1", port))
+        conns.append(c)
+    time.sleep(1)
+    failed = [e for e in d.events() if e.get("event") == "listener.accept_failed"]
+    check("emfile.accept_failure_logged", failed and failed[0].get("reason") == "too many open files"
+          and failed[0].get("listener") == f"127.0.0.1:{port}", failed)
+    # Not once per retry (every 100 ms): once until an accept succeeds.
+    resumed = [e for e in d.events() if e.get("event") == "listener.accept_resumed"]
+    check("emfile.logged_once_per_episode", len(failed) == len(resumed) + 1, (failed, resumed))
+    check("emfile.daemon_alive", d.proc.poll() is None)
+    for c in conns[:45]:
+        c.close()
+    last = conns[-1]
+    got = b""
+    try:
+        last.sendall(header(to="example.com"))
+        got = read_until(last, b"</stream:features>", timeout=5)
+    except OSError as e:
+        got = repr(e).encode()
+    check("emfile.waiting_connection_served_after_streams_close", b"</stream:features>" in got, got)
+    resumed = [e for e in d.events() if e.get("event") == "listener.accept_resumed"]
+    check("emfile.resume_logged", resumed and int(resumed[0].get("failures", "0")) >= 1, resumed)
+    for c in conns[45:]:
+        c.close()
+    time.sleep(0.5)
+    st = status_json(BIN, "-c", cfg)
+    check("emfile.status_counts_accept_failures", st.get("accept_failures", 0) >= 1, st.get("accept_failures"))
+    check("emfile.sigterm_clean", d.stop() == 0)
+else:
+    check("emfile.daemon_started", False, d.text()[-1500:])
 
 # --- 7. start failures are precise ------------------------------------------
 port = free_port()
