@@ -229,8 +229,7 @@ static const struct cfg_key limits_keys[] = {
 	LIMIT(max_depth, 4, XMLSTREAM_DEPTH_MAX_CEILING, "64", "Deepest element nesting inside a stanza."),
 	LIMIT(max_attributes, 4, XMLSTREAM_ATTRS_MAX_CEILING, "64", "Most attributes on one element."),
 	LIMIT(max_name_length, 16, XMLSTREAM_NAME_MAX_CEILING, "256", "Longest element or attribute name, bytes."),
-	LIMIT(max_streams, 1, 1000000, "10000",
-	    "Most simultaneous inbound streams (all listeners); outgoing streams have a pool of the same size."),
+	LIMIT(max_streams, 1, 1000000, "10000", "Most simultaneous streams (all listeners)."),
 	LIMIT(internal_reserved_streams, 0, 1000000, "100",
 	    "Of limits.max_streams, how many only the internal listeners (the gateway) may use, so that "
 	    "connections from the internet can never lock the gateway out; must be below limits.max_streams "

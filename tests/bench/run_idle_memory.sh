@@ -39,9 +39,10 @@ hdr = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
        b"xmlns:stream='http://etherx.jabber.org/streams' to='edge.localhost' "
        b"from='example.net' version='1.0'>")
 for i in range(n):
-    # limits.max_streams_per_ip is 64 by default: spread the streams over
-    # source addresses of the loopback net.
-    src = (f"127.0.1.{1 + i // 60}", 0)
+    # limits.max_streams_per_ip is 64 and limits.max_streams_per_ipv4_24
+    # 256 by default: spread the streams over addresses of the loopback
+    # net, each in a /24 of its own.
+    src = (f"127.1.{i // 60}.1", 0)
     t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 5270), source_address=src),
                         server_hostname="edge.localhost")
     t.sendall(hdr)
