@@ -113,9 +113,11 @@ listener_on_readable(uv_poll_t *poll, int status, int events)
 			    "failures", n, NULL);
 			l->pause_failures = 0;
 		}
-		if (s2s_in_accept(l, fd, (struct sockaddr *)&peer) < 0)
+		if (s2s_in_accept(l, fd, (struct sockaddr *)&peer) < 0) {
+			l->edge->stats.accept_failures++;
 			log_event(LOG_ERROR, "listener.accept_failed", "listener", l->addr,
 			    "reason", "out of memory", NULL);
+		}
 	}
 }
 

@@ -1000,7 +1000,7 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	memset(out, 0, sizeof(*out));
 	out->started_ms = s->started_ms;
 	out->direction = "in";
-	out->kind = s->listener->kind == LISTENER_INTERNAL ? "gateway" : "remote";
+	out->kind = s2s_in_is_internal(s) ? "gateway" : "remote";	/* both internal kinds */
 	out->state = s2s_in_state_names[s->state];
 	out->peer = s->peer;
 	if (s->tls != NULL && s->tls_open) {

@@ -1164,9 +1164,10 @@ def gateway_on(port, to="partner.example"):
         return None, repr(e).encode()
 
 
-def gateway_via_starttls(port, to="partner.example"):
+def gateway_via_starttls(port, to="partner.example", hold=None):
     """The gateway on an internal_starttls listener: header, <starttls/>,
-    pinned TLS, header again; what the edge offers inside TLS."""
+    pinned TLS, header again; what the edge offers inside TLS.  The TLS
+    socket is appended to hold (a list) to keep the stream open."""
     try:
         raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     except OSError as e:
@@ -1183,7 +1184,10 @@ def gateway_via_starttls(port, to="partner.example"):
         t = client_ctx(GW_CRT, GW_KEY).wrap_socket(raw, server_hostname="edge.internal")
         t.sendall(hdr)
         got = read_until(t, b"</stream:features>", timeout=5)
-        t.close()
+        if hold is not None:
+            hold.append(t)
+        else:
+            t.close()
         return got
     except (ssl.SSLError, OSError) as e:
         raw.close()
@@ -1216,8 +1220,14 @@ if wait_port(port, d.proc) and wait_port(pip, d.proc):
     t, got = gateway_on(pip)
     check("pool.gateway_authenticates_past_40_idle_connections",
           b"<success " in got and got.endswith(b"<stream:features/>"), (got, d.text()[-800:]))
-    got = gateway_via_starttls(psp)
+    gws = []
+    got = gateway_via_starttls(psp, hold=gws)
     check("pool.gateway_on_internal_starttls_too", b"<mechanism>EXTERNAL</mechanism>" in got, got)
+    # Both are the gateway's streams in status (and the metrics' kind).
+    kinds = [x.get("kind") for x in status_json(BIN, "-c", cfg).get("stream_list", []) if x.get("direction") == "in"]
+    check("pool.internal_starttls_stream_is_the_gateways", kinds.count("gateway") == 2, kinds)
+    for g in gws:
+        g.close()
     full = refusals(d, "limits.max_streams reached for remote servers")
     check("pool.remote_servers_stop_at_the_reserve", len(full) == 5 and full[0].get("listener") == f"127.0.0.1:{port}",
           [e.get("reason") for e in d.events() if e.get("event") == "s2s_in.refused"])
