@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prefix_count.c - live inbound streams counted per network prefix (see
  * prefix_count.h for why prefixes and not addresses).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prefix_count.h - live inbound streams counted per network prefix.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_prefix_count.c - streams counted per IPv4 /32 and /24, IPv6 /128
  * and /64 (proxy/prefix_count.c): which prefixes an address falls under,
