@@ -21,19 +21,6 @@ struct prefix_entry {
 	size_t count;
 };
 
-static const char *const prefix_kind_names[] = {
-	[PREFIX_IPV4_32] = "IPv4 address",
-	[PREFIX_IPV4_24] = "IPv4 /24",
-	[PREFIX_IPV6_128] = "IPv6 address",
-	[PREFIX_IPV6_64] = "IPv6 /64",
-};
-
-const char *
-prefix_kind_name(enum prefix_kind kind)
-{
-	return prefix_kind_names[kind];
-}
-
 void
 prefix_count_init(struct prefix_count *t)
 {

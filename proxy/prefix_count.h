@@ -62,7 +62,5 @@ int prefix_count_add(struct prefix_count *t, const struct prefix_key *k);
 /* Counts one stream less under k; the entry goes at zero.  Removing what
  * was never added is ignored. */
 void prefix_count_remove(struct prefix_count *t, const struct prefix_key *k);
-/* "IPv4 /24" and so on, for log messages. */
-const char *prefix_kind_name(enum prefix_kind kind);
 
 #endif

@@ -830,13 +830,32 @@ s2s_in_make_id(char *out)
  * The gateway's own streams skip the last two: it opens one stream per
  * remote domain it talks to, all from one address, and its key is pinned.
  */
+/* The limit on streams under one prefix of kind, and what a refusal by
+ * it says. */
+static size_t
+s2s_in_prefix_limit(const struct config_limits *lim, enum prefix_kind kind, const char **reason)
+{
+	switch (kind) {
+	case PREFIX_IPV4_24:
+		*reason = "limits.max_streams_per_ipv4_24 reached";
+		return (size_t)lim->max_streams_per_ipv4_24;
+	case PREFIX_IPV6_64:
+		*reason = "limits.max_streams_per_ipv6_64 reached";
+		return (size_t)lim->max_streams_per_ipv6_64;
+	default:	/* one address, IPv4 or IPv6 */
+		*reason = "limits.max_streams_per_ip reached";
+		return (size_t)lim->max_streams_per_ip;
+	}
+}
+
 static const char *
 s2s_in_admission_refusal(const struct edge *edge, const struct listener *l,
     const struct prefix_key keys[PREFIX_KEYS_PER_ADDR])
 {
 	const struct config_limits *lim = &edge->cfg->limits;
 	const struct config_listen *lc = &edge->cfg->listen;
-	size_t max = (size_t)lim->max_streams, i, cap;
+	size_t max = (size_t)lim->max_streams, i;
+	const char *reason;
 
 	if (edge->shutting_down)
 		return "shutting down";
@@ -851,23 +870,10 @@ s2s_in_admission_refusal(const struct edge *edge, const struct listener *l,
 		return "limits.max_streams reached for remote servers (limits.internal_reserved_streams are the gateway's)";
 	if (edge->streams_unauthenticated >= (size_t)lim->max_unauthenticated_streams)
 		return "limits.max_unauthenticated_streams reached";
-	for (i = 0; i < PREFIX_KEYS_PER_ADDR; i++) {
-		switch (keys[i].kind) {
-		case PREFIX_IPV4_24:
-			cap = (size_t)lim->max_streams_per_ipv4_24;
-			break;
-		case PREFIX_IPV6_64:
-			cap = (size_t)lim->max_streams_per_ipv6_64;
-			break;
-		default:
-			cap = (size_t)lim->max_streams_per_ip;
-			break;
-		}
-		if (prefix_count_get(&edge->peer_prefixes, &keys[i]) >= cap)
-			return keys[i].kind == PREFIX_IPV4_24 ? "limits.max_streams_per_ipv4_24 reached" :
-			    keys[i].kind == PREFIX_IPV6_64 ? "limits.max_streams_per_ipv6_64 reached" :
-			    "limits.max_streams_per_ip reached";
-	}
+	for (i = 0; i < PREFIX_KEYS_PER_ADDR; i++)
+		if (prefix_count_get(&edge->peer_prefixes, &keys[i]) >=
+		    s2s_in_prefix_limit(lim, keys[i].kind, &reason))
+			return reason;
 	return NULL;
 }
 
