@@ -11,8 +11,9 @@
 #   ./build.sh bench      runs the benchmarks under tests/bench
 #   ./build.sh appliance  builds the flashable appliance image (appliance/)
 #   ./build.sh deps       only fetches, verifies and builds the dependencies
-#   ./build.sh packages   installs the Debian packages of the build and
-#                         of every suite (what `test` installs first)
+#   ./build.sh packages [SUITE...]  installs the Debian packages of the
+#                         build and every suite (what `test` installs
+#                         first), or only those of the named suites
 #   ./build.sh install [PREFIX]  installs on this host: PREFIX/bin/xmpp-edge
 #                         (default /usr/local), /etc/xmpp-edge, the
 #                         xmpp-edge user, /var/lib/xmpp-edge and the
@@ -49,7 +50,8 @@ APT_LOG=$OUT/apt.log
 # packages start them as system services at install and at every boot
 # (listening on all addresses: 5222, 5269, 5280...), which would take the
 # ports our daemon and suites use and leave public servers on a DMZ host.
-SERVER_SERVICES="prosody ejabberd epmd.socket epmd"
+# PACKAGE:SERVICE pairs (ejabberd brings Erlang's port mapper, epmd).
+SERVER_SERVICES="prosody:prosody ejabberd:ejabberd ejabberd:epmd.socket ejabberd:epmd"
 
 # apt_quiet ARGS...: apt-get ARGS with its output in $APT_LOG; on failure
 # the log's tail is printed and the build stops.
@@ -88,30 +90,37 @@ policy_rc_restore() {
 	trap - EXIT
 }
 
-# services_stop_disable: policy-rc.d keeps invoke-rc.d from starting the
-# servers, but on a systemd host the packages still enable their units for
-# the next boot, and a server installed earlier may be running: stop and
-# disable every one of SERVER_SERVICES that exists, and say so.
+# services_stop_disable PKG...: policy-rc.d keeps invoke-rc.d from
+# starting the servers now, but their packages still enable them for the
+# next boot (systemd units and init script links alike), and a service
+# manager may have started one anyway: stop and disable the services of
+# SERVER_SERVICES whose package is among PKG (just installed), and say so.
+# systemctl enables and disables offline too (a chroot, a container
+# without systemd).
 services_stop_disable() {
-	local svc unit
-	for svc in $SERVER_SERVICES; do
+	local pair svc unit
+	for pair in $SERVER_SERVICES; do
+		[[ " $* " == *" ${pair%%:*} "* ]] || continue
+		svc=${pair#*:}
 		unit=$svc
 		[[ $unit == *.* ]] || unit=$unit.service
-		if [ -d /run/systemd/system ]; then
-			systemctl cat "$unit" >/dev/null 2>&1 || continue
-			systemctl is-enabled --quiet "$unit" 2>/dev/null ||
-				systemctl is-active --quiet "$unit" 2>/dev/null || continue
-			systemctl disable --now "$unit" >>"$APT_LOG" 2>&1 &&
-				say "$unit: system service stopped and disabled (the tests start private instances)"
-		elif [ -x "/etc/init.d/$svc" ]; then
-			if service "$svc" status >/dev/null 2>&1; then
-				service "$svc" stop >>"$APT_LOG" 2>&1 &&
-					say "$svc: system service stopped (the tests start private instances)"
+		if command -v systemctl >/dev/null && systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+			if [ -d /run/systemd/system ]; then
+				systemctl disable --now "$unit" >>"$APT_LOG" 2>&1 &&
+					say "$unit: system service stopped and disabled (the tests start private instances)"
+			else
+				systemctl disable "$unit" >>"$APT_LOG" 2>&1 &&
+					say "$unit: start at boot disabled (the tests start private instances)"
 			fi
-			if ls /etc/rc[2-5].d/S*"$svc" >/dev/null 2>&1; then
-				update-rc.d "$svc" disable >>"$APT_LOG" 2>&1 &&
-					say "$svc: start at boot disabled"
-			fi
+		fi
+		[ -x "/etc/init.d/$svc" ] && [ ! -d /run/systemd/system ] || continue
+		if service "$svc" status >/dev/null 2>&1; then
+			service "$svc" stop >>"$APT_LOG" 2>&1 &&
+				say "$svc: system service stopped (the tests start private instances)"
+		fi
+		if ls /etc/rc[2-5].d/S*"$svc" >/dev/null 2>&1; then
+			update-rc.d "$svc" disable >>"$APT_LOG" 2>&1 &&
+				say "$svc: init script start at boot disabled"
 		fi
 	done
 }
@@ -136,7 +145,7 @@ ensure_packages() {
 	policy_rc_forbid
 	apt_quiet install -y --no-install-recommends "${missing[@]}"
 	policy_rc_restore
-	services_stop_disable
+	services_stop_disable "${missing[@]}"
 }
 
 # gcc-12 only recommends libc6-dev (crt1.o, the glibc headers the dev build
@@ -145,9 +154,15 @@ ensure_packages() {
 BUILD_PACKAGES="gcc libc6-dev make patch cmake musl-tools linux-libc-dev curl ca-certificates
 	tar gzip bzip2 xz-utils file binutils coreutils util-linux"
 
-# suite_packages: the Debian packages every suite lists in tests/*/packages.
+# suite_packages [SUITE...]: the Debian packages the suites list in
+# tests/SUITE/packages (no argument: every suite).
 suite_packages() {
-	cat "$ROOT"/tests/*/packages 2>/dev/null | sed 's/#.*//' | tr -s ' \t\n' '\n' | sed '/^$/d' | sort -u
+	local files=("$ROOT"/tests/*/packages) s
+	if [ $# -gt 0 ]; then
+		files=()
+		for s in "$@"; do files+=("$ROOT/tests/$s/packages"); done
+	fi
+	cat "${files[@]}" 2>/dev/null | sed 's/#.*//' | tr -s ' \t\n' '\n' | sed '/^$/d' | sort -u
 }
 
 # --- dependencies -----------------------------------------------------------
@@ -467,7 +482,15 @@ case $cmd in
 release) build_release ;;
 dev) build_dev ;;
 deps) ensure_packages $BUILD_PACKAGES; build_deps musl musl-gcc >/dev/null; build_deps glibc gcc >/dev/null ;;
-packages) ensure_packages $BUILD_PACKAGES $(suite_packages) ;;
+packages)
+	# No argument: the build's and every suite's; else the named suites'.
+	if [ $# -eq 0 ]; then
+		ensure_packages $BUILD_PACKAGES $(suite_packages)
+	else
+		for s in "$@"; do [ -f "tests/$s/packages" ] || die "no tests/$s/packages"; done
+		ensure_packages $(suite_packages "$@")
+	fi
+	;;
 install) install_host "$@" ;;
 test) run_tests ;;
 run)
