@@ -89,11 +89,11 @@ if os.geteuid() == 0:
 # with a process accepts only a socket that process holds.
 foreign = socket.socket()
 foreign.bind(("127.0.0.1", 0))
-foreign.listen(8)
+foreign.listen(128)  # never accepted: room for every probe connection
 fport = foreign.getsockname()[1]
+check("harness.own_listener_seen", xenet.pid_listens_on(os.getpid(), fport) and wait_port(fport, None, timeout=1))
 idle = xenet.track(subprocess.Popen(["sleep", "30"]))
 check("harness.foreign_listener_not_taken_for_ours", not wait_port(fport, idle, timeout=1))
-check("harness.own_listener_seen", xenet.pid_listens_on(os.getpid(), fport) and wait_port(fport, None, timeout=1))
 idle.kill()
 idle.wait()
 foreign.close()

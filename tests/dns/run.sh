@@ -163,18 +163,6 @@ EOC
 dnsmasq --conf-file="$CONF" --keep-in-foreground --log-facility="$WORK/dnsmasq.log" \
 	--log-queries --pid-file="$WORK/dnsmasq.pid" &
 PIDS+=($!)
-# A DNS server that reads queries and never answers.
-/usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-open(sys.argv[3], "w").close()
-while True:
-    s.recv(4096)
-' "${SILENT%:*}" "$DNS_PORT" "$WORK/silent.ready" &
-PIDS+=($!)
-
-
 # A dnsmasq that knows one address and nothing else (no local=): for every
 # other question, SRV included, it has no upstream to ask and answers
 # REFUSED, as a resolver not authoritative for the name does.
@@ -183,17 +171,19 @@ dnsmasq --port="$DNS_PORT" --listen-address="$ONLY_A" --bind-interfaces --no-res
 	--log-facility="$WORK/dnsmasq-only-a.log" --pid-file="$WORK/dnsmasq-only-a.pid" &
 PIDS+=($!)
 
-# A DNS server whose SRV zone is broken: SRV questions get SERVFAIL (names
-# under refused. get REFUSED), A questions 127.0.0.32, AAAA an empty
-# answer; every question under broken. gets SERVFAIL.
-/usr/bin/python3 -c '
+# Two DNS servers of our own (ADDRESS PORT READY_FILE MODE):
+#   silent   reads queries and never answers;
+#   failing  a broken SRV zone: SRV questions get SERVFAIL (names under
+#            refused. get REFUSED), A questions 127.0.0.32, AAAA an empty
+#            answer; every question under broken. gets SERVFAIL.
+cat >"$WORK/dns_server.py" <<'EOS'
 import socket, struct, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
 open(sys.argv[3], "w").close()
 while True:
     q, peer = s.recvfrom(4096)
-    if len(q) < 12:
+    if sys.argv[4] == "silent" or len(q) < 12:
         continue
     end = 12
     while end < len(q) and q[end] != 0:
@@ -210,7 +200,10 @@ while True:
         answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + bytes([127, 0, 0, 32])
     flags = 0x8180 | rcode
     s.sendto(q[:2] + struct.pack(">HHHHH", flags, 1, 1 if answers else 0, 0, 0) + question + answers, peer)
-' "${FAILING%:*}" "$DNS_PORT" "$WORK/failing.ready" &
+EOS
+/usr/bin/python3 "$WORK/dns_server.py" "${SILENT%:*}" "$DNS_PORT" "$WORK/silent.ready" silent &
+PIDS+=($!)
+/usr/bin/python3 "$WORK/dns_server.py" "${FAILING%:*}" "$DNS_PORT" "$WORK/failing.ready" failing &
 PIDS+=($!)
 
 for _ in $(seq 1 50); do
