@@ -77,7 +77,10 @@ policy_rc_forbid() {
 	fi
 	printf '#!/bin/sh\n# written by xmpp-edge build.sh while installing packages\nexit 101\n' >"$POLICY_RC"
 	chmod 755 "$POLICY_RC"
+	# Put it back however the install ends (an interrupt exits through
+	# the EXIT trap).
 	trap policy_rc_restore EXIT
+	trap 'exit 130' INT TERM HUP
 }
 
 policy_rc_restore() {
@@ -87,7 +90,7 @@ policy_rc_restore() {
 	else
 		rm -f "$POLICY_RC"
 	fi
-	trap - EXIT
+	trap - EXIT INT TERM HUP
 }
 
 # services_stop_disable PKG...: policy-rc.d keeps invoke-rc.d from
@@ -123,6 +126,12 @@ services_stop_disable() {
 				say "$svc: init script start at boot disabled"
 		fi
 	done
+	# ejabberd's installation runs Erlang, which starts the port mapper
+	# (`epmd -daemon`, port 4369 on all addresses) outside any service
+	# and policy-rc.d: ask it to stop (it refuses while nodes use it).
+	if [[ " $* " == *" ejabberd "* ]] && command -v epmd >/dev/null && epmd -names >/dev/null 2>&1; then
+		epmd -kill >>"$APT_LOG" 2>&1 && say "epmd: stopped the Erlang port mapper ejabberd's installation started"
+	fi
 }
 
 # ensure_packages PKG...: install what is missing (as root), else say what to
