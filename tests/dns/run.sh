@@ -232,6 +232,12 @@ resolve() {
 	ERR=$(cat "$WORK/err")
 }
 
+# resolve_at SERVER NAME: resolve with SERVER as the only DNS server.
+resolve_at() {
+	local SERVER=$1
+	resolve "$2"
+}
+
 # expect_lines CASE EXPECTED: compares OUTPUT (addr port tls target source).
 expect_lines() {
 	if [ "$RC" -eq 0 ] && [ "$OUTPUT" = "$2" ]; then
@@ -304,16 +310,16 @@ expect_error "nonexistent domain" 1 "does not exist"
 
 # RFC 6120 §3.2.2: an SRV lookup answered with REFUSED or SERVFAIL falls
 # back to the domain's own addresses like NXDOMAIN does.
-resolve b.example --server "$ONLY_A:$DNS_PORT"
+resolve_at "$ONLY_A:$DNS_PORT" b.example
 expect_lines "REFUSED for SRV (dnsmasq not authoritative): fallback to A on 5269" \
 	"127.0.0.31 5269 starttls b.example fallback"
-resolve srv.example.org --server "$FAILING"
+resolve_at "$FAILING" srv.example.org
 expect_lines "SERVFAIL for SRV: fallback to A on 5269" \
 	"127.0.0.32 5269 starttls srv.example.org fallback"
-resolve x.refused.example.org --server "$FAILING"
+resolve_at "$FAILING" x.refused.example.org
 expect_lines "REFUSED for SRV: fallback to A on 5269" \
 	"127.0.0.32 5269 starttls x.refused.example.org fallback"
-resolve broken.example.org --server "$FAILING"
+resolve_at "$FAILING" broken.example.org
 expect_error "SERVFAIL for SRV and A: the server failure reported" 1 "SERVFAIL"
 
 resolve noaddr.example.net
