@@ -132,11 +132,12 @@ fi
 # tls.ca_file) and the resolver configuration, bind-mounted in the private
 # mount namespace, so they vanish with it and rm -rf never reaches the
 # host's files.  Serving is proven by `status` over the control socket in
-# the installed state directory: only this daemon answers there.
+# the installed state directory: only this daemon answers there.  The
+# PID namespace ends the daemon with the shell, however the suite ends.
 for p in $HOST_PATHS; do
 	if [ -d "$p" ]; then mkdir -p "$DEST$p"; else mkdir -p "$(dirname "$DEST$p")" && touch "$DEST$p"; fi
 done
-unshare --mount --propagation private --net --fork bash -c '
+unshare --mount --propagation private --net --pid --fork --kill-child bash -c '
 	w=$1 dest=$2
 	shift 2
 	for p in $HOST_PATHS; do mount --bind "$(readlink -f "$p")" "$dest$p" || exit 1; done
