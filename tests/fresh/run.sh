@@ -16,7 +16,7 @@
 #      dnsmasq or any other), and no Prosody/ejabberd service was started.
 #
 # Not in ./build.sh test's list (build.sh skips tests/fresh): it installs
-# about 190 packages into the new root and runs every suite, 30 to 60
+# about 260 packages into the new root and runs every suite, 20 to 30
 # minutes on 2 cores.  Run it as root from a clone:
 #
 #   tests/fresh/run.sh >/tmp/fresh.log 2>&1    # last line "N passed, N failed"
