@@ -62,7 +62,10 @@ status "mbedtls_built_with_project_config" $? "installed mbedtls_config.h differ
 mkdir -p "$tmp/fakebin"
 printf '#!/bin/sh\necho "xe-build-test: cannot find crt1.o" >&2\nexit 1\n' >"$tmp/fakebin/musl-gcc"
 chmod +x "$tmp/fakebin/musl-gcc"
-out=$(cd "$ROOT" && PATH="$tmp/fakebin:$PATH" TMPDIR="$tmp" XE_CACHE_DIR="$tmp/cache3" ./build.sh deps 2>&1)
+# The tarballs come from the cache (DEPS_DIR, read only): no network.
+src=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}/src
+out=$(cd "$ROOT" && PATH="$tmp/fakebin:$PATH" TMPDIR="$tmp" XE_CACHE_DIR="$tmp/cache3" DEPS_DIR="$src" \
+	./build.sh deps 2>&1)
 rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "xe-build-test: cannot find crt1.o" &&
 	echo "$out" | grep -q "mbedTLS build failed (log above, whole log: .*/mbedtls.log)"
