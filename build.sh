@@ -18,6 +18,8 @@
 #                         (default /usr/local), /etc/xmpp-edge, the
 #                         xmpp-edge user, /var/lib/xmpp-edge and the
 #                         systemd unit; DESTDIR=DIR installs under DIR
+#   ./build.sh licenses   only collects and checks the third-party license
+#                         files (deps/licenses.lock) into out/licenses/
 #
 # Dependencies (mbedTLS, c-ares, libuv, yajl) are built from the upstream
 # tarballs the Debian archive carries, pinned with their SHA-256 in
@@ -300,6 +302,114 @@ build_deps() {
 	echo "$prefix"
 }
 
+# --- third-party notices ------------------------------------------------------
+
+# collect_licenses: copies every shipped component's license files, as
+# deps/licenses.lock lists them, from the verified tarballs (and, for musl,
+# from the host's Debian package) into out/licenses/COMPONENT/, with
+# xmpp-edge's own LICENSE at out/licenses/LICENSE, and writes the index
+# out/licenses.index ("COMPONENT VERSION FILE SPDX...") the generated C file
+# and the tests read.  Refuses to go on, with a sentence saying what to do,
+# when a text differs from its recorded SHA-256, when a tarball has a
+# license file the lock does not name, or when a dependency has no row.
+# The tarball listing takes seconds, so the result is kept until an input
+# changes.
+collect_licenses() {
+	local lock=$ROOT/deps/licenses.lock dst=$OUT/licenses index=$OUT/licenses.index
+	local key name version tb top f sum want kind pkg spdx files
+	key=$( (cat "$lock" "$ROOT/deps/deps.lock" "$ROOT/LICENSE"
+		awk '$2 == "debian" { print $3 }' "$lock" | xargs -r dpkg-query -W -f='${Package} ${Version}\n' 2>&1) |
+		sha256sum | cut -c1-16)
+	if [ -f "$index" ] && [ "$(head -n 1 "$index")" = "# key $key" ]; then return 0; fi
+	say "collecting third-party license files into out/licenses"
+	rm -rf "$dst" "$index.part" && mkdir -p "$dst"
+	echo "# key $key" >"$index.part"
+	cp "$ROOT/LICENSE" "$dst/LICENSE"
+	# Components: deps/deps.lock's, then those the lock takes from Debian.
+	for name in $(awk '$1 !~ /^#/ && NF { print $1 }' "$ROOT/deps/deps.lock") \
+		$(awk '$2 == "debian" { print $1 }' "$lock"); do
+		spdx=$(awk -v n="$name" '$1 == n && $2 == "spdx" { $1 = $2 = ""; sub(/^ +/, ""); print }' "$lock")
+		files=$(awk -v n="$name" '$1 == n && $2 == "ship" { print $3 }' "$lock")
+		[ -n "$spdx" ] && [ -n "$files" ] ||
+			die "deps/licenses.lock has no spdx and ship rows for $name: add its license files (see the comment at its top)"
+		[[ "$spdx" =~ ^[A-Za-z0-9\ .+()-]+$ ]] || die "deps/licenses.lock: '$spdx' is not an SPDX expression"
+		mkdir -p "$dst/$name"
+		pkg=$(awk -v n="$name" '$1 == n && $2 == "debian" { print $3 }' "$lock")
+		if [ -n "$pkg" ]; then
+			version=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) ||
+				die "$name's license comes from the Debian package $pkg, which is not installed: apt-get install $pkg"
+			for f in $files; do
+				[ -f "/usr/share/doc/$pkg/$f" ] || die "/usr/share/doc/$pkg/$f missing (reinstall $pkg)"
+				cp "/usr/share/doc/$pkg/$f" "$dst/$name/$f"
+			done
+		else
+			version=$(dep_field "$name" 2)
+			tb=$(fetch_dep "$(dep_field "$name" 3)" "$(dep_field "$name" 4)" "$(dep_field "$name" 5)")
+			# Every license-like file at the top of the tarball must be
+			# in the lock, shipped or skipped with a reason: a new one in a
+			# new release is noticed, not silently left out.
+			top=
+			while IFS= read -r f; do
+				top=${f%%/*}
+				f=${f#*/}
+				awk -v n="$name" -v f="$f" '$1 == n && ($2 == "ship" || $2 == "skip") && $3 == f { found = 1 }
+					END { exit !found }' "$lock" ||
+					die "$name: $(basename "$tb") has the license file $f, which deps/licenses.lock does not list: read it, then add a ship (or skip, saying why) row"
+			done < <(tar -tf "$tb" | awk -F/ 'NF == 2 && toupper($2) ~ /^(LICEN[CS]E|COPYING|COPYRIGHT|NOTICE)/')
+			[ -n "$top" ] || top=$(tar -tf "$tb" | head -n 1 | cut -d/ -f1)
+			for f in $(awk -v n="$name" '$1 == n && ($2 == "ship" || $2 == "skip") { print $3 }' "$lock"); do
+				tar -xf "$tb" -C "$dst/$name" --strip-components=1 "$top/$f" 2>/dev/null ||
+					die "$name: deps/licenses.lock lists $f, which $(basename "$tb") does not have"
+			done
+		fi
+		# Names and versions become C strings and paths: plain words only.
+		[[ "$name $version" =~ ^[A-Za-z0-9._+~:-]+\ [A-Za-z0-9._+~:-]+$ ]] ||
+			die "$name $version: a component name or version with unexpected characters"
+		for f in $(awk -v n="$name" '$1 == n && ($2 == "ship" || $2 == "skip") { print $3 }' "$lock"); do
+			[[ "$f" =~ ^[A-Za-z0-9._-]+$ ]] || die "deps/licenses.lock: '$f' is not a plain file name"
+			want=$(awk -v n="$name" -v f="$f" '$1 == n && ($2 == "ship" || $2 == "skip") && $3 == f { print $4 }' "$lock")
+			sum=$(sha256sum "$dst/$name/$f" | cut -d' ' -f1)
+			[ "$sum" = "$want" ] ||
+				die "$name: the license file $f changed (SHA-256 $sum, deps/licenses.lock says $want): read the new text, then update deps/licenses.lock"
+			kind=$(awk -v n="$name" -v f="$f" '$1 == n && ($2 == "ship" || $2 == "skip") && $3 == f { print $2 }' "$lock")
+			if [ "$kind" = skip ]; then rm -f "$dst/$name/$f"; else echo "$name $version $f $spdx" >>"$index.part"; fi
+		done
+	done
+	# A row for a component nothing ships any more is a stale claim.
+	for name in $(awk '$1 !~ /^#/ && NF { print $1 }' "$lock" | sort -u); do
+		grep -q "^$name " "$index.part" ||
+			die "deps/licenses.lock has rows for $name, which is neither in deps/deps.lock nor taken from Debian: remove them"
+	done
+	mv "$index.part" "$index"
+}
+
+# licenses_generate_c DEST [EXCLUDE...]: writes DEST, a C file holding every
+# collected notice (struct notice, proxy/notices.h) but those of the
+# EXCLUDEd components, for the binary to print with `version --licenses`.
+# DEST is replaced only when its text changes, so make relinks only then.
+licenses_generate_c() {
+	local dest=$1 i=0 name version f spdx rows=
+	shift
+	mkdir -p "$(dirname "$dest")"
+	{
+		printf '/* Generated by build.sh (licenses_generate_c) from out/licenses: do not edit. */\n'
+		printf '#include "notices.h"\n\n'
+		while read -r name version f spdx; do
+			[ "$name" = "#" ] && continue
+			[[ " $* " == *" $name "* ]] && continue
+			printf 'static const unsigned char notice_%d[] = {\n' $i
+			od -An -v -tx1 "$OUT/licenses/$name/$f" | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
+			printf '};\n'
+			rows="$rows	{ \"$name\", \"$version\", \"$spdx\", \"$f\", notice_$i, sizeof(notice_$i) },
+"
+			i=$((i + 1))
+		done <"$OUT/licenses.index"
+		printf 'const struct notice notices[] = {\n%s};\n' "$rows"
+		printf 'const size_t notices_count = %d;\n' $i
+	} >"$dest.part"
+	if cmp -s "$dest.part" "$dest"; then rm -f "$dest.part"; else mv "$dest.part" "$dest"; fi
+}
+
 # --- the project --------------------------------------------------------------
 
 WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter"
@@ -322,8 +432,11 @@ CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Werror -Iproxy -Itls -Idns -I$(PREFIX)
 all: $(DIR)/xmpp-edge $(if $(filter dev,$(VARIANT)),$(DIR)/unit_tests)
 $(DIR)/libxe.a: $(call OBJ,$(LIB_SRCS))
 	@rm -f $@; ar rcs $@ $^
-$(DIR)/xmpp-edge: $(call OBJ,proxy/main.c) $(DIR)/libxe.a
+$(DIR)/xmpp-edge: $(call OBJ,proxy/main.c) $(DIR)/obj/gen/notices.o $(DIR)/libxe.a
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
+$(DIR)/obj/gen/notices.o: $(DIR)/gen/notices.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 $(DIR)/unit_tests: $(call OBJ,$(TEST_SRCS)) $(DIR)/libxe.a
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
 $(DIR)/obj/%.o: %.c
@@ -338,6 +451,8 @@ build_release() {
 	local prefix
 	prefix=$(build_deps musl musl-gcc)
 	mkdir -p "$OUT" && ln -sfn "$prefix" "$OUT/deps-musl"
+	collect_licenses
+	licenses_generate_c "$OUT/release/gen/notices.c"
 	say "building out/xmpp-edge (static, musl)"
 	compile release musl-gcc "-O2 -fstack-protector-strong -isystem $prefix/kernel-include" \
 		"-static -s" "$prefix"
@@ -350,6 +465,9 @@ build_dev() {
 	local prefix
 	prefix=$(build_deps glibc gcc)
 	mkdir -p "$OUT" && ln -sfn "$prefix" "$OUT/deps-glibc"	# for test tools
+	collect_licenses
+	# Dynamically linked against glibc: no musl inside.
+	licenses_generate_c "$OUT/dev/gen/notices.c" musl
 	say "building out/dev/ (ASan+UBSan)"
 	compile dev gcc "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		"" "$prefix"
@@ -410,29 +528,33 @@ run_tests() {
 	[ "$TOTAL_FAILED" -eq 0 ]
 }
 
+# --- the service account -----------------------------------------------------
+
+# ensure_service_user: as root, creates the system user and group xmpp-edge
+# the daemon drops to (its default `user`) when missing; uid/gid 5269 like the
+# container and the appliance when that id is free, else the next system id.
+# useradd comes with `passwd`, Essential on Debian (5269 is above
+# SYS_UID_MAX: useradd's warning about it is dropped).  Not root: nothing to do
+# (the daemon then runs as whoever started it).
+ensure_service_user() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	getent passwd xmpp-edge >/dev/null && return 0
+	local idopt=()
+	if ! getent passwd 5269 >/dev/null && ! getent group 5269 >/dev/null; then
+		idopt=(--uid 5269)
+		getent group xmpp-edge >/dev/null || groupadd --system --gid 5269 xmpp-edge
+	fi
+	getent group xmpp-edge >/dev/null && idopt+=(--gid xmpp-edge) || idopt+=(--user-group)
+	say "creating the system user xmpp-edge (the daemon's account)"
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+		"${idopt[@]}" xmpp-edge 2> >(grep -v 'greater than SYS_UID_MAX' >&2) || die "cannot create the user xmpp-edge (useradd failed)"
+}
+
 # --- host install -------------------------------------------------------------
 
+# The account ensure_service_user creates; the host install's files belong
+# to it.
 SERVICE_USER=xmpp-edge
-# The container and the appliance run as uid/gid 5269: the host uses the
-# same number when it is free, so files moved between them keep owners.
-SERVICE_ID=5269
-
-# install_service_user: the system user and group the systemd unit runs as
-# (no login, no home of its own beyond the state directory).
-install_service_user() {
-	local idopt=()
-	if ! getent group "$SERVICE_USER" >/dev/null; then
-		getent group "$SERVICE_ID" >/dev/null || idopt=(--gid "$SERVICE_ID")
-		groupadd --system "${idopt[@]}" "$SERVICE_USER" || die "cannot create the group $SERVICE_USER"
-	fi
-	getent passwd "$SERVICE_USER" >/dev/null && return 0
-	idopt=()
-	getent passwd "$SERVICE_ID" >/dev/null || idopt=(--uid "$SERVICE_ID")
-	useradd --system "${idopt[@]}" --gid "$SERVICE_USER" --home-dir /nonexistent --no-create-home \
-		--shell /usr/sbin/nologin --comment "xmpp-edge federation proxy" "$SERVICE_USER" ||
-		die "cannot create the user $SERVICE_USER"
-	say "created the system user and group $SERVICE_USER ($(id "$SERVICE_USER"))"
-}
 
 # install_host [PREFIX]: the static binary in PREFIX/bin (default
 # /usr/local), /etc/xmpp-edge with an example configuration and a
@@ -447,7 +569,7 @@ install_host() {
 	case $prefix in /*) ;; *) die "install: PREFIX must be an absolute path, not '$prefix'" ;; esac
 	[ "$(id -u)" -eq 0 ] || die "install: run as root (it creates the $SERVICE_USER user and sets owners)"
 	build_release
-	install_service_user
+	ensure_service_user
 	bin=$dest$prefix/bin/xmpp-edge
 	etc=$dest/etc/xmpp-edge
 	state=$dest/var/lib/xmpp-edge
@@ -491,6 +613,7 @@ case $cmd in
 release) build_release ;;
 dev) build_dev ;;
 deps) ensure_packages $BUILD_PACKAGES; build_deps musl musl-gcc >/dev/null; build_deps glibc gcc >/dev/null ;;
+licenses) collect_licenses; cat "$OUT/licenses.index" ;;
 packages)
 	# No argument: the build's and every suite's; else the named suites'.
 	if [ $# -eq 0 ]; then
@@ -501,9 +624,10 @@ packages)
 	fi
 	;;
 install) install_host "$@" ;;
-test) run_tests ;;
+test) ensure_service_user; run_tests ;;
 run)
 	build_release
+	ensure_service_user
 	exec "$OUT/xmpp-edge" run "$@"
 	;;
 fuzz)
@@ -518,7 +642,6 @@ appliance)
 	build_release
 	exec "$ROOT/appliance/build-image.sh" "$OUT/xmpp-edge" "$OUT/appliance"
 	;;
-# The header comment.
--h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
+-h|--help|help) sed -n '2,/^[^#]/{/SPDX-License-Identifier/d; s/^# \{0,1\}//p}' "$0" ;;
 *) die "unknown command '$cmd' (try ./build.sh help)" ;;
 esac

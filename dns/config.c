@@ -67,6 +67,20 @@ dns_config_validate(const struct dns_config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (cfg->nallow_private_targets > DNS_ALLOW_PREFIXES_MAX) {
+		snprintf(err, errlen, "dns.allow_private_targets: at most %d prefixes", DNS_ALLOW_PREFIXES_MAX);
+		return -1;
+	}
+	for (i = 0; i < cfg->nallow_private_targets; i++) {
+		struct dns_prefix pfx;
+
+		if (memchr(cfg->allow_private_targets[i], '\0', DNS_PREFIX_STR_MAX) == NULL ||
+		    dns_prefix_parse(cfg->allow_private_targets[i], &pfx, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "dns.allow_private_targets[%zu]: \"%.*s\": %s", i,
+			    DNS_PREFIX_STR_MAX - 1, cfg->allow_private_targets[i], why);
+			return -1;
+		}
+	}
 	if (cfg->cache_max_ttl_s < cfg->cache_min_ttl_s) {
 		snprintf(err, errlen,
 		    "dns.cache_max_ttl_s: %u is below cache_min_ttl_s (%u)",

@@ -627,6 +627,15 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 	if (cfg->dns.cache_min_ttl_s > cfg->dns.cache_max_ttl_s)
 		return cfg_fail(c, "dns.cache_min_ttl_s", "larger than dns.cache_max_ttl_s (%d)",
 		    cfg->dns.cache_max_ttl_s);
+	for (i = 0; i < cfg->dns.nallow_private_targets; i++) {
+		struct dns_prefix pfx;
+		char why[128];
+
+		if (dns_prefix_parse(cfg->dns.allow_private_targets[i], &pfx, why, sizeof(why)) < 0) {
+			snprintf(path, sizeof(path), "dns.allow_private_targets[%zu]", i);
+			return cfg_fail(c, path, "'%s': %s", cfg->dns.allow_private_targets[i], why);
+		}
+	}
 	if (cfg->limits.stanza_size_preauth > cfg->limits.stanza_size)
 		return cfg_fail(c, "limits.stanza_size_preauth", "larger than limits.stanza_size (%d)",
 		    cfg->limits.stanza_size);

@@ -142,6 +142,12 @@ struct config_limits {
 	int idle_timeout_s;
 	int route_queue_bytes;		/* stanzas waiting for one outgoing stream */
 	int shutdown_timeout_ms;
+	/* Dialback checks remote peers may make us run (dialback_budget.h). */
+	int dialback_verify_preauth_max;	/* <db:verify/> before authentication */
+	int dialback_checks_per_minute;		/* per stream */
+	int dialback_failures_max;		/* per stream, in its life */
+	int dialback_checks_per_minute_per_prefix;
+	int dialback_failures_per_minute_per_prefix;
 };
 
 enum config_log_format_value {
@@ -155,8 +161,13 @@ struct config_log {
 	int format;			/* enum config_log_format_value */
 };
 
+struct config_control {
+	char admin_group[CONFIG_USER_MAX];	/* "": root and the daemon's user only */
+};
+
 struct config {
 	char source[CONFIG_PATH_MAX];	/* file read, or "(embedded default)" */
+	int demo;			/* the embedded default (run_user.c) */
 	char user[CONFIG_USER_MAX];
 	char state_dir[CONFIG_PATH_MAX];
 	char default_domain[CONFIG_DOMAIN_MAX];
@@ -171,6 +182,7 @@ struct config {
 	struct config_limits limits;
 	struct config_log log;
 	struct config_metrics metrics;
+	struct config_control control;
 	/*
 	 * What loaded but deserves the operator's eye (plaintext allowed, a
 	 * setting that can never take effect, ...), each "SOURCE: key.path:

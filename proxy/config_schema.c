@@ -42,6 +42,9 @@ static const struct cfg_key addr_elem[] = {
 static const struct cfg_key dns_server_elem[] = {
 	{ .name = "", .type = CFG_ADDR, .size = DNS_SERVER_STR_MAX }, END
 };
+static const struct cfg_key dns_prefix_elem[] = {
+	{ .name = "", .type = CFG_STRING, .size = DNS_PREFIX_STR_MAX }, END
+};
 static const struct cfg_key pin_elem[] = {
 	{ .name = "", .type = CFG_PIN, .size = CONFIG_PIN_MAX }, END
 };
@@ -121,6 +124,11 @@ static const struct cfg_key dns_keys[] = {
 	DNS_INT(max_addresses, 1, DNS_ADDRESSES_MAX, "32", "Addresses tried per domain."),
 	DNS_INT(connect_timeout_ms, 100, 120000, "5000", "Per-address connect timeout, milliseconds."),
 	DNS_INT(stagger_ms, 10, 5000, "250", "Delay before racing the next address (RFC 8305), milliseconds."),
+	{ .name = "allow_private_targets", .type = CFG_LIST,
+	  .offset = OFF(struct dns_config, allow_private_targets), .size = DNS_PREFIX_STR_MAX,
+	  .count_offset = OFF(struct dns_config, nallow_private_targets),
+	  .max_items = DNS_ALLOW_PREFIXES_MAX, .children = dns_prefix_elem, .def = "",
+	  .help = "Address prefixes (\"10.0.0.0/8\", \"fd00::/8\", or one address) that addresses found in DNS (SRV targets, A/AAAA) may be in.  By default xmpp-edge never dials a DNS-derived address that is loopback, unspecified, link-local, multicast, broadcast, private (RFC 1918), shared (RFC 6598), unique local (fc00::/7), another special-purpose range, IPv4-mapped or NAT64 forms of those, or the address of one of its own listeners or of the gateway: such a target is logged (dns.connect.refused) and skipped.  List the networks you federate over privately here.  A partner's `connect` and `gateway.address` are never checked; the exact address and port of a listener or of the gateway stay refused even when listed." },
 	END
 };
 
@@ -234,6 +242,18 @@ static const struct cfg_key limits_keys[] = {
 	    "Stanzas waiting for one outgoing stream, bytes; past this the senders stop being read."),
 	LIMIT(shutdown_timeout_ms, 100, 60000, "5000",
 	    "On SIGTERM, time allowed for streams to close before exit, milliseconds."),
+	/* Dialback budgets (issue 14): each check is a connection we open;
+	 * a GCRA rate of N a minute allows a burst of N (dialback_budget.h). */
+	LIMIT(dialback_verify_preauth_max, 1, 1000000, "16",
+	    "`<db:verify/>` questions a remote stream may ask before it is authenticated; the next one is a policy-violation stream error."),
+	LIMIT(dialback_checks_per_minute, 1, 60000, "30",
+	    "Dialback checks (`<db:result/>` keys we verify by connecting to the claimed domain) one stream may start a minute, as a burst or spread out; the next closes the stream (policy-violation).  At most 4 run at once."),
+	LIMIT(dialback_failures_max, 1, 1000000, "10",
+	    "Failed dialback checks (no answer, unreachable, invalid) one stream may cause in its life; then it is closed (policy-violation)."),
+	LIMIT(dialback_checks_per_minute_per_prefix, 1, 60000, "120",
+	    "Dialback checks started a minute for all streams from one IPv4 /24 or IPv6 /64 together; past it the asking stream is closed (policy-violation)."),
+	LIMIT(dialback_failures_per_minute_per_prefix, 1, 60000, "30",
+	    "Failed dialback checks a minute for one IPv4 /24 or IPv6 /64; while spent, its streams get no check and are closed (policy-violation)."),
 	END
 };
 
@@ -255,10 +275,17 @@ static const struct cfg_key metrics_keys[] = {
 	END
 };
 
+static const struct cfg_key control_keys[] = {
+	{ .name = "admin_group", .type = CFG_STRING, .offset = OFF(struct config_control, admin_group),
+	  .size = CONFIG_USER_MAX, .def = "",
+	  .help = "Group (name or numeric gid) whose members may use the control socket besides root and `user` (checked by SO_PEERCRED; the socket and the state directory get this group); empty: root and `user` only.  Applies at the next restart." },
+	END
+};
+
 const struct cfg_key config_schema_root[] = {
 	{ .name = "user", .type = CFG_STRING, .offset = OFF(struct config, user),
-	  .size = CONFIG_USER_MAX, .def = "nobody",
-	  .help = "When started as root: user (name or numeric uid) to run as after binding ports." },
+	  .size = CONFIG_USER_MAX, .def = "xmpp-edge",
+	  .help = "When started as root: user (name or numeric uid) to run as after binding ports; a dedicated account (`./build.sh run` creates `xmpp-edge`).  Refused: root, a name that does not exist, and, except in the embedded demo, `nobody` (uid 65534), a primary group gid 65534 and a primary group that is another account's primary group too." },
 	{ .name = "state_dir", .type = CFG_PATH, .offset = OFF(struct config, state_dir),
 	  .size = CONFIG_PATH_MAX, .def = "/var/lib/xmpp-edge",
 	  .help = "Directory for generated keys, the dialback secret and the control socket." },
@@ -288,5 +315,7 @@ const struct cfg_key config_schema_root[] = {
 	  .children = log_keys, .help = "Logging (JSON lines to stderr)." },
 	{ .name = "metrics", .type = CFG_OBJECT, .offset = OFF(struct config, metrics),
 	  .children = metrics_keys, .help = "Metrics for Prometheus." },
+	{ .name = "control", .type = CFG_OBJECT, .offset = OFF(struct config, control),
+	  .children = control_keys, .help = "Who may use the control socket (listen.control)." },
 	END
 };

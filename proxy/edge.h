@@ -16,7 +16,9 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dialback_budget.h"
 #include "dialback_key.h"
+#include "run_user.h"
 #include "tls.h"
 
 struct s2s_in;
@@ -51,6 +53,7 @@ struct edge_stats {
 	uint64_t streams_out_failed;
 	uint64_t dialback_verify_answered;
 	uint64_t reads_paused;		/* backpressure: a source stopped */
+	uint64_t stanzas_wrong_direction; /* stanzas a peer sent on a stream we opened (refused) */
 };
 
 /* Counted from log events (metrics.c's observer), by their fields. */
@@ -94,9 +97,12 @@ struct edge {
 	struct s2s_out *out_index[EDGE_OUT_INDEX_BUCKETS];
 	size_t out_stream_count;
 	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
+	/* Dialback checks remote peers made us run, by source prefix. */
+	struct dialback_budget dialback_budget;
 
 	uv_pipe_t control;		/* admin socket */
 	int control_open;
+	struct run_user_group control_admin;	/* control.admin_group, at start */
 	char control_path[CONFIG_PATH_MAX];
 
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -150,7 +156,9 @@ size_t listener_close_external(struct edge *edge);
 void listener_free_drained(struct edge *edge);
 
 /* control.c */
-int control_open(struct edge *edge, char *err, size_t errlen);
+/* Binds the control socket (0660); as root, gives it to ru's uid and to
+ * control.admin_group (else ru's gid) before the drop. */
+int control_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen);
 void control_close(struct edge *edge);
 /* Sends one control command ("status", "reload") to the running daemon
  * and prints its JSON answer (unless quiet).  Returns 0 when the answer

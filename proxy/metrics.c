@@ -351,6 +351,9 @@ metrics_render(struct edge *edge, size_t *len)
 	    "Error replies generated for stanzas that could not be delivered.", st->stanzas_bounced);
 	counter(&b, "xmpp_edge_errors_not_bounced_total",
 	    "Undeliverable error stanzas, logged and dropped (RFC 6120 8.3.1).", st->stanzas_unbounceable);
+	counter(&b, "xmpp_edge_stanzas_wrong_direction_total",
+	    "Stanzas a remote server sent on a stream xmpp-edge opened: refused with a stream error (RFC 6120 2.4).",
+	    st->stanzas_wrong_direction);
 	counter(&b, "xmpp_edge_reads_paused_total",
 	    "Times a source stream stopped reading because its destination was full.", st->reads_paused);
 	counter(&b, "xmpp_edge_dialback_verify_answered_total",

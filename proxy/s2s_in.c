@@ -96,6 +96,13 @@ static void s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 void
 s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
 {
+	if (s2s_in_is_closing(s) && next < S2S_IN_CLOSING) {
+		/* A caller used the stream after a send closed it (the rule
+		 * in s2s_in_int.h): keep it closing, and say so loudly. */
+		log_event(LOG_ERROR, "s2s_in.state_refused", "peer", s->peer,
+		    "from", s2s_in_state_names[s->state], "to", s2s_in_state_names[next], NULL);
+		return;
+	}
 	log_event(LOG_DEBUG, "s2s_in.state", "peer", s->peer,
 	    "from", s2s_in_state_names[s->state], "to", s2s_in_state_names[next], NULL);
 	s->state = next;
@@ -111,7 +118,10 @@ s2s_in_on_write(uv_write_t *req, int status)
 	(void)status;	/* a failed write shows up as a read error too */
 }
 
-/* Queues bytes on the TCP connection; the data is copied. */
+/* Queues bytes on the TCP connection; the data is copied.  Past
+ * limits.send_queue_bytes the stream is closed, never freed here (the
+ * rule in s2s_in_int.h).  Still queues while CLOSING: TLS's close_notify
+ * and our last stream error go out after s2s_in_close(). */
 static int
 s2s_in_send_raw(struct s2s_in *s, const void *data, size_t len)
 {
@@ -142,15 +152,24 @@ s2s_in_send_raw(struct s2s_in *s, const void *data, size_t len)
 	return 0;
 }
 
-/* Sends stream bytes: through TLS once it is up, else in the clear. */
+/* Sends stream bytes: through TLS once it is up, else in the clear.
+ * -1 when the stream is closing after the call: the send may have closed
+ * it (send queue full, write or TLS failure), and TLS reports that to its
+ * callbacks, not in tls_conn_write()'s result. */
 int
 s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 {
+	int rc;
+
+	if (s2s_in_is_closing(s))
+		return -1;
 	if (s->tls == NULL)
-		return s2s_in_send_raw(s, data, len);
-	if (!s->tls_open)
+		rc = s2s_in_send_raw(s, data, len);
+	else if (!s->tls_open)
 		return -1;	/* nothing may be said in the clear any more */
-	return tls_conn_write(s->tls, (const uint8_t *)data, len);
+	else
+		rc = tls_conn_write(s->tls, (const uint8_t *)data, len);
+	return rc < 0 || s2s_in_is_closing(s) ? -1 : 0;
 }
 
 int
@@ -161,8 +180,8 @@ s2s_in_sendstr(struct s2s_in *s, const char *str)
 
 /* Our stream header (RFC 6120 §4.7).  'to' echoes the peer's 'from' only
  * when it was a valid domain; 'from' is the hosted domain addressed, or
- * the default one when the peer's 'to' was unusable. */
-static void
+ * the default one when the peer's 'to' was unusable.  -1 as s2s_in_send. */
+static int
 s2s_in_send_header(struct s2s_in *s)
 {
 	char out[S2S_IN_OUT_MAX];
@@ -170,7 +189,7 @@ s2s_in_send_header(struct s2s_in *s)
 	int n;
 
 	if (s->header_sent)
-		return;
+		return s2s_in_is_closing(s) ? -1 : 0;
 	s->header_sent = 1;
 	n = snprintf(out, sizeof(out),
 	    /* XEP-0220 §2.4.1: xmlns:db announces dialback support. */
@@ -180,8 +199,9 @@ s2s_in_send_header(struct s2s_in *s)
 	    s->edge->cfg->dialback.enabled ? " xmlns:db='" NS_DIALBACK "'" : "",
 	    from, s->remote_domain[0] ? " to='" : "", s->remote_domain,
 	    s->remote_domain[0] ? "'" : "", s->stream_id);
-	if (n > 0 && (size_t)n < sizeof(out))
-		s2s_in_send(s, out, (size_t)n);
+	if (n <= 0 || (size_t)n >= sizeof(out))
+		return -1;	/* domains are bounded: cannot happen */
+	return s2s_in_send(s, out, (size_t)n);
 }
 
 /* Sends a stream error (after our header if needed) and closes. */
@@ -191,18 +211,21 @@ s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text)
 	char out[STREAM_ERROR_TEXT_MAX + 512];
 	size_t len;
 
-	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
+	if (s2s_in_is_closing(s))
 		return;
 	log_event(LOG_INFO, "s2s_in.stream_error", "peer", s->peer,
 	    "condition", stream_error_name(cond), "text", text, NULL);
-	s2s_in_send_header(s);
-	if (stream_error_write(out, sizeof(out), cond, text, &len) == 0) {
+	/* If the header's send closed the stream, the error is not sent. */
+	if (s2s_in_send_header(s) == 0 &&
+	    stream_error_write(out, sizeof(out), cond, text, &len) == 0) {
 		s->edge->stats.stream_errors_sent++;
 		s2s_in_send(s, out, len);
 	}
 	s2s_in_close(s, stream_error_name(cond));
 }
 
+/* libuv's close callback, for the tcp and timer handles: when both are
+ * closed, the one place the stream and everything it owns is freed. */
 static void
 s2s_in_on_closed(uv_handle_t *h)
 {
@@ -210,6 +233,7 @@ s2s_in_on_closed(uv_handle_t *h)
 
 	if (--s->handles_open > 0)
 		return;
+	s2s_in_auth_free(s);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -224,10 +248,11 @@ s2s_in_on_closed(uv_handle_t *h)
 	free(s);
 }
 
+/* Closes the handles; s2s_in_on_closed() frees the rest later. */
 static void
 s2s_in_close_handles(struct s2s_in *s)
 {
-	s2s_in_auth_cancel(s);
+	s2s_in_auth_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSED);
 	uv_close((uv_handle_t *)&s->tcp, s2s_in_on_closed);
 	uv_close((uv_handle_t *)&s->timer, s2s_in_on_closed);
@@ -253,15 +278,16 @@ s2s_in_on_flush_timeout(uv_timer_t *t)
 		s2s_in_close_handles(s);
 }
 
-/* The one way out: flush what is queued, then close.  reason is logged. */
+/* The one way out: flush what is queued, then close.  reason is logged.
+ * A request, not a free: s and its pairs stay valid until libuv's close
+ * callback (the rule in s2s_in_int.h), so any sender may end up here. */
 void
 s2s_in_close(struct s2s_in *s, const char *reason)
 {
 	uv_shutdown_t *req;
-
 	char n1[24], n2[24];
 
-	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
+	if (s2s_in_is_closing(s))
 		return;
 	snprintf(n1, sizeof(n1), "%llu", (unsigned long long)s->stanzas);
 	snprintf(n2, sizeof(n2), "%llu", (unsigned long long)s->routed);
@@ -269,7 +295,7 @@ s2s_in_close(struct s2s_in *s, const char *reason)
 	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason,
 	    "stanzas_in", n1, "routed", n2, NULL);
 	route_waiter_cancel(&s->waiter);
-	s2s_in_auth_cancel(s);
+	s2s_in_auth_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	uv_timer_stop(&s->timer);
@@ -361,9 +387,11 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	}
 	log_event(LOG_INFO, "s2s_in.gateway_open", "peer", s->peer, "from", s->remote_domain,
 	    "to", s->local_domain, "id", s->stream_id, NULL);
-	s2s_in_send_header(s);
+	if (s2s_in_send_header(s) < 0)
+		return;
 	if (s->authed_domain[0] != '\0') {
-		s2s_in_sendstr(s, "<stream:features/>");
+		if (s2s_in_sendstr(s, "<stream:features/>") < 0)
+			return;
 		s2s_in_auth_established(s);
 		return;
 	}
@@ -445,9 +473,10 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		if (s->tls == NULL) {
 			/* internal_starttls: nothing but the header and
 			 * <starttls/> is read before the pinned handshake. */
-			s2s_in_send_header(s);
-			s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
-			    "</starttls></stream:features>");
+			if (s2s_in_send_header(s) < 0 ||
+			    s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
+			    "</starttls></stream:features>") < 0)
+				return;
 			s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
 			return;
 		}
@@ -476,19 +505,22 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "not the domain authenticated before the restart");
 		return;
 	}
-	s2s_in_send_header(s);
+	if (s2s_in_send_header(s) < 0)
+		return;
 	if (s->tls == NULL && (s->remote_domain[0] == '\0' ||
 	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_REQUIRED)) {
 		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590);
 		 * only a partner entry saying otherwise relaxes it. */
-		s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
-		    "</starttls></stream:features>");
+		if (s2s_in_sendstr(s, "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
+		    "</starttls></stream:features>") < 0)
+			return;
 		s2s_in_enter_state(s, S2S_IN_WAIT_STARTTLS);
 		return;
 	}
 	if (s->authed_domain[0] != '\0') {
 		/* RFC 6120 §6.4.6: after SASL, the restarted stream. */
-		s2s_in_sendstr(s, "<stream:features/>");
+		if (s2s_in_sendstr(s, "<stream:features/>") < 0)
+			return;
 		s2s_in_auth_established(s);
 		return;
 	}
@@ -508,6 +540,8 @@ s2s_in_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 {
 	struct s2s_in *s = ud;
 
+	if (s2s_in_is_closing(s))
+		return;	/* the handshake's last flight overflowed the queue */
 	s->tls_open = 1;
 	log_event(LOG_INFO, "s2s_in.tls", "peer", s->peer, "version", tls_conn_version(s->tls),
 	    "cipher", tls_conn_ciphersuite(s->tls), "sni", tls_conn_sni(s->tls),
@@ -632,8 +666,8 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 		/* RFC 6120 §4.9: the peer ends the stream with an error. */
 		log_event(LOG_INFO, "s2s_in.peer_stream_error", "peer", s->peer,
 		    "domain", s->remote_domain[0] ? s->remote_domain : NULL, NULL);
-		s2s_in_send_header(s);
-		s2s_in_sendstr(s, "</stream:stream>");
+		if (s2s_in_send_header(s) == 0)
+			(void)s2s_in_sendstr(s, "</stream:stream>");
 		s2s_in_close(s, "peer sent a stream error");
 		return;
 	}
@@ -682,8 +716,8 @@ s2s_in_drain(struct s2s_in *s)
 			break;
 		case XMLSTREAM_EV_STREAM_CLOSE:
 			/* RFC 6120 §4.4: answer with our own close. */
-			s2s_in_send_header(s);
-			s2s_in_sendstr(s, "</stream:stream>");
+			if (s2s_in_send_header(s) == 0)
+				(void)s2s_in_sendstr(s, "</stream:stream>");
 			s2s_in_close(s, "peer closed the stream");
 			break;
 		case XMLSTREAM_EV_ERROR:

@@ -12,6 +12,11 @@
  *     s2s_out.c (S2S_OUT_VERIFY).
  *     Several domain pairs may be authenticated on one stream
  *     (multiplexing or "piggybacking", XEP-0220 §2.6), each with its own check.
+ *     Each pair must meet ITS OWN partner policy (TLS, dialback allowed,
+ *     certificate required), not that of the domain in the stream header:
+ *     a strict domain is never authenticated on a lax domain's plaintext
+ *     stream.  Checks are budgeted (dialback_budget.h): a few at once, so
+ *     many a minute per stream and per source prefix, so many failures.
  *
  * The gateway's streams (internal listener): its key was pinned in the TLS
  * handshake, which is the authentication; SASL EXTERNAL or a <db:result/>
@@ -21,7 +26,13 @@
  * of our outgoing streams is ours.  It is valid when it is the XEP-0185
  * key of (asker, claimed domain, stream id) under our secret, and the
  * claimed domain is one we speak for on that side: a hosted domain toward
- * the internet, a remote domain toward the gateway.
+ * the internet, a remote domain toward the gateway.  Before a remote
+ * stream is authenticated it may ask limits.dialback_verify_preauth_max of
+ * them: answers are output the peer controls in size (the echoed id), and a
+ * peer that does not read must not get to fill our send queue for free.
+ *
+ * Every function here that sends re-checks the stream after the send
+ * (the rule in s2s_in_int.h): a send can close the stream.
  */
 #include "s2s_in_int.h"
 
@@ -38,17 +49,18 @@
 #include "xmlelem.h"
 
 /* RFC 6120 §13.7.1.2 / RFC 6125: is the certificate the initiating
- * server presented valid for the domain its stream claims?  This is what
- * SASL EXTERNAL rests on (XEP-0178). */
+ * server presented valid for domain (the one its stream claims, or one it
+ * piggybacks)?  This is what SASL EXTERNAL rests on (XEP-0178), and what
+ * require_valid_certificate asks of every pair. */
 static int
-s2s_in_check_peer_certificate(struct s2s_in *s)
+s2s_in_check_peer_certificate(struct s2s_in *s, const char *domain)
 {
 	struct tls_verify_result r;
 
-	if (tls_conn_verify_peer(s->tls, s->remote_domain, &r) < 0)
+	if (s->tls == NULL || !s->tls_open || tls_conn_verify_peer(s->tls, domain, &r) < 0)
 		return 0;
 	log_event(r.status == TLS_VERIFY_OK ? LOG_INFO : LOG_WARN, "s2s_in.peer_certificate",
-	    "peer", s->peer, "domain", s->remote_domain,
+	    "peer", s->peer, "domain", domain,
 	    "result", tls_verify_status_str(r.status),
 	    "matched_by", r.status == TLS_VERIFY_OK ? tls_id_type_str(r.matched_by) : NULL,
 	    "detail", r.detail, NULL);
@@ -70,23 +82,43 @@ s2s_in_may_pkix(const struct s2s_in *s)
 	return s->pkix_ok && s->tls_open && p->sasl_external != POLICY_SASL_DISABLED;
 }
 
-static int
-s2s_in_may_dialback(const struct s2s_in *s, const char *domain)
+/*
+ * May domain be authenticated by dialback on this stream, under domain's
+ * own partner policy?  NULL if so, else the XEP-0220 §2.4 dialback error
+ * condition, with the reason in *why:
+ *   policy-violation  dialback not accepted for the domain, or TLS
+ *                     required and the stream is in the clear;
+ *   not-authorized    a valid certificate for the domain is required
+ *                     (Lync: PartnerType Federated) and none was shown.
+ * TLS "disabled" or "optional" asks nothing of a stream that has TLS.
+ */
+static const char *
+s2s_in_dialback_refusal(struct s2s_in *s, const char *domain, const char **why)
 {
 	const struct config_partner *p = config_policy_for(s->edge->cfg, domain);
 
-	return s->edge->cfg->dialback.enabled && p->dialback &&
-	    p->sasl_external != POLICY_SASL_REQUIRED &&
-	    /* A trusted partner proves its domain with its certificate
-	     * (Lync: PartnerType Federated). */
-	    (!p->require_valid_certificate || s->pkix_ok);
+	if (!s->edge->cfg->dialback.enabled || !p->dialback || p->sasl_external == POLICY_SASL_REQUIRED) {
+		*why = "policy does not accept dialback for this domain";
+		return "policy-violation";
+	}
+	if (p->tls == POLICY_TLS_REQUIRED && !s->tls_open) {
+		*why = "policy requires TLS for this domain";
+		return "policy-violation";
+	}
+	if (p->require_valid_certificate &&
+	    !(strcmp(domain, s->remote_domain) == 0 ? s->pkix_ok : s2s_in_check_peer_certificate(s, domain))) {
+		*why = "policy requires a certificate valid for this domain";
+		return "not-authorized";
+	}
+	return NULL;
 }
 
-static void
+static int
 s2s_in_send_auth_features(struct s2s_in *s)
 {
 	char out[512];
-	int may_db = s2s_in_may_dialback(s, s->remote_domain[0] ? s->remote_domain : "");
+	const char *why;
+	int may_db = s2s_in_dialback_refusal(s, s->remote_domain, &why) == NULL;
 	/* Reached without TLS only when the partner's policy makes TLS
 	 * optional (offered) or disabled (not offered). */
 	int offer_tls = s->tls == NULL &&
@@ -98,7 +130,7 @@ s2s_in_send_auth_features(struct s2s_in *s)
 	    "</mechanism></mechanisms>" : "",
 	    /* XEP-0220 §2.4.2: dialback with error support. */
 	    may_db ? "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>" : "");
-	s2s_in_sendstr(s, out);
+	return s2s_in_sendstr(s, out);
 }
 
 /* --- pairs ------------------------------------------------------------------ */
@@ -253,8 +285,11 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_sendstr(s, "<failure xmlns='" NS_SASL "'><temporary-auth-failure/></failure>");
 		return;
 	}
+	/* As for dialback: if <success/> closes the stream, the pair is not
+	 * marked and the stream is not restarted. */
+	if (s2s_in_sendstr(s, "<success xmlns='" NS_SASL "'/>") < 0)
+		return;
 	s2s_in_mark_valid(s, p, s2s_in_is_gateway(s) ? "pinned-key" : "sasl-external");
-	s2s_in_sendstr(s, "<success xmlns='" NS_SASL "'/>");
 	/* RFC 6120 §6.4.6: both sides restart the stream. */
 	xmlstream_restart(s->xs);
 	s->header_sent = 0;
@@ -263,7 +298,9 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 
 /* --- dialback (as receiving server) ---------------------------------------- */
 
-static void
+/* Our answer to a <db:result/>; -1 as s2s_in_send (the stream may be
+ * closing after it). */
+static int
 s2s_in_db_result(struct s2s_in *s, const char *from, const char *to, const char *type,
     const char *error_cond)
 {
@@ -274,7 +311,47 @@ s2s_in_db_result(struct s2s_in *s, const char *from, const char *to, const char 
 	else
 		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='error'><error "
 		    "type='cancel'><%s xmlns='" NS_STANZAS "'/></error></db:result>", from, to, error_cond);
-	s2s_in_sendstr(s, out);
+	return s2s_in_sendstr(s, out);
+}
+
+/* A check this stream asked for failed: counted for the stream and its
+ * source prefix (dialback_budget.h). */
+static void
+s2s_in_note_check_failure(struct s2s_in *s)
+{
+	s->check_failures++;
+	dialback_budget_note_failure(&s->edge->dialback_budget, &s->peer_addr,
+	    uv_now(s->edge->loop), &s->edge->cfg->limits);
+}
+
+/* One more dialback check for this stream: NULL and counted if its
+ * budgets allow, else the name of the limit reached. */
+static const char *
+s2s_in_take_check_budget(struct s2s_in *s)
+{
+	const struct config_limits *lim = &s->edge->cfg->limits;
+	uint64_t now = uv_now(s->edge->loop);
+	const char *why;
+
+	if (s->check_failures >= (size_t)lim->dialback_failures_max)
+		return "limits.dialback_failures_max";
+	if (!dialback_rate_take(&s->check_rate, now, (unsigned)lim->dialback_checks_per_minute))
+		return "limits.dialback_checks_per_minute";
+	if (dialback_budget_start_check(&s->edge->dialback_budget, &s->peer_addr, now, lim, &why) < 0)
+		return why;
+	return NULL;
+}
+
+/* A dialback budget is spent: logged, and the stream closed. */
+static void
+s2s_in_fail_budget(struct s2s_in *s, const char *limit)
+{
+	char text[128];
+
+	log_event(LOG_WARN, "s2s_in.dialback_budget", "peer", s->peer,
+	    "domain", s->remote_domain[0] ? s->remote_domain : NULL, "limit", limit, NULL);
+	snprintf(text, sizeof(text), "too many dialback checks (%s)", limit);
+	s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, text);
 }
 
 static void
@@ -285,8 +362,13 @@ s2s_in_on_dialback_verified(enum dialback_verdict verdict, int timeout, const ch
 	struct s2s_in *s = p->s;
 
 	p->verify = NULL;
+	if (s2s_in_is_closing(s))
+		return;	/* detached: the stream is going (rule 3 in s2s_in_int.h) */
 	if (verdict == DIALBACK_VALID) {
-		s2s_in_db_result(s, p->local, p->remote, "valid", NULL);
+		/* The answer may fill the send queue and close the stream:
+		 * then the pair is not marked, the stream not established. */
+		if (s2s_in_db_result(s, p->local, p->remote, "valid", NULL) < 0)
+			return;
 		s2s_in_mark_valid(s, p, "dialback");
 		if (s->state == S2S_IN_WAIT_AUTH || s->state == S2S_IN_WAIT_DIALBACK)
 			s2s_in_auth_established(s);
@@ -295,16 +377,22 @@ s2s_in_on_dialback_verified(enum dialback_verdict verdict, int timeout, const ch
 	log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", p->remote,
 	    "method", "dialback", "result", verdict == DIALBACK_INVALID ? "invalid" : "error",
 	    "reason", reason, NULL);
+	s2s_in_note_check_failure(s);
 	if (verdict == DIALBACK_INVALID) {
 		/* XEP-0220: an invalid key is not accepted; the stream is closed. */
-		s2s_in_db_result(s, p->local, p->remote, "invalid", NULL);
+		if (s2s_in_db_result(s, p->local, p->remote, "invalid", NULL) < 0)
+			return;
 		s2s_in_fail(s, STREAM_ERR_NOT_AUTHORIZED, "dialback key refused by the authoritative server");
 		return;
 	}
-	/* XEP-0220 §2.5: a dialback error, and the stream stays for a retry. */
-	s2s_in_db_result(s, p->local, p->remote, NULL,
-	    timeout ? "remote-server-timeout" : "remote-server-not-found");
+	/* XEP-0220 §2.5: a dialback error, and the stream stays for a retry
+	 * (within limits.dialback_failures_max). */
+	if (s2s_in_db_result(s, p->local, p->remote, NULL,
+	    timeout ? "remote-server-timeout" : "remote-server-not-found") < 0)
+		return;
 	s2s_in_pair_remove(s, p);
+	if (s->check_failures >= (size_t)s->edge->cfg->limits.dialback_failures_max)
+		s2s_in_fail_budget(s, "limits.dialback_failures_max");
 }
 
 /* XEP-0220: the Initiating Server's <db:result from='D' to='ours'>KEY</db:result>. */
@@ -313,6 +401,7 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], key[DIALBACK_KEY_MAX + 1];
 	struct s2s_in_pair *p;
+	const char *cond, *why, *limit;
 	char err[128];
 
 	if (s2s_in_take_domain(&ev->from, from, sizeof(from)) < 0 ||
@@ -331,11 +420,11 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_db_result(s, to, from, NULL, "not-allowed");
 		return;
 	}
-	if (!s2s_in_may_dialback(s, from)) {
+	/* The pair's own policy, not the stream header's (issue 14, 8). */
+	if ((cond = s2s_in_dialback_refusal(s, from, &why)) != NULL) {
 		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
-		    "method", "dialback", "result", "refused",
-		    "reason", "policy does not accept dialback for this domain", NULL);
-		s2s_in_db_result(s, to, from, NULL, "policy-violation");
+		    "method", "dialback", "result", "refused", "reason", why, NULL);
+		s2s_in_db_result(s, to, from, NULL, cond);
 		return;
 	}
 	p = s2s_in_pair_find(s, from, to);
@@ -351,6 +440,10 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 	}
 	if (xmlelem_text(ev, key, sizeof(key)) < 0) {
 		s2s_in_db_result(s, to, from, NULL, "not-acceptable");
+		return;
+	}
+	if ((limit = s2s_in_take_check_budget(s)) != NULL) {
+		s2s_in_fail_budget(s, limit);
 		return;
 	}
 	p = s2s_in_pair_add(s, from, to);
@@ -393,7 +486,8 @@ s2s_in_on_gateway_dialback_result(struct s2s_in *s, const struct xmlstream_event
 		s2s_in_db_result(s, to, from, NULL, "resource-constraint");
 		return;
 	}
-	s2s_in_db_result(s, to, from, "valid", NULL);
+	if (s2s_in_db_result(s, to, from, "valid", NULL) < 0)
+		return;
 	if (!p->valid)
 		s2s_in_mark_valid(s, p, "pinned-key-dialback");
 	if (s->state == S2S_IN_GATEWAY_AUTH)
@@ -408,6 +502,12 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 	char id[128], out[1024];
 	int ours, valid;
 
+	if (!s2s_in_is_gateway(s) && s->authed_domain[0] == '\0' &&
+	    ++s->verifies_preauth > (size_t)s->edge->cfg->limits.dialback_verify_preauth_max) {
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION,
+		    "too many <db:verify/> before authentication (limits.dialback_verify_preauth_max)");
+		return;
+	}
 	if (s2s_in_take_domain(&ev->from, from, sizeof(from)) < 0 ||
 	    s2s_in_take_domain(&ev->to, to, sizeof(to)) < 0 || ev->id.p == NULL ||
 	    ev->id.len == 0 || ev->id.len >= sizeof(id)) {
@@ -449,17 +549,19 @@ void
 s2s_in_auth_offer(struct s2s_in *s)
 {
 	if (s->remote_domain[0] != '\0' && s->tls_open)
-		s->pkix_ok = s2s_in_check_peer_certificate(s);
-	s2s_in_send_auth_features(s);
+		s->pkix_ok = s2s_in_check_peer_certificate(s, s->remote_domain);
+	if (s2s_in_send_auth_features(s) < 0)
+		return;
 	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
 }
 
 void
 s2s_in_auth_offer_gateway(struct s2s_in *s)
 {
-	s2s_in_sendstr(s, "<stream:features><mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
+	if (s2s_in_sendstr(s, "<stream:features><mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
 	    "</mechanism></mechanisms><dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>"
-	    "</stream:features>");
+	    "</stream:features>") < 0)
+		return;
 	s2s_in_enter_state(s, S2S_IN_GATEWAY_AUTH);
 }
 
@@ -493,8 +595,23 @@ s2s_in_auth_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 }
 
 void
-s2s_in_auth_cancel(struct s2s_in *s)
+s2s_in_auth_detach(struct s2s_in *s)
 {
+	struct s2s_in_pair *p;
+
+	for (p = s->pairs; p != NULL; p = p->next)
+		if (p->verify != NULL) {
+			struct s2s_out *o = p->verify;
+
+			p->verify = NULL;	/* before: cancelling may log, never call back */
+			s2s_out_verify_cancel(o);
+		}
+}
+
+void
+s2s_in_auth_free(struct s2s_in *s)
+{
+	s2s_in_auth_detach(s);
 	while (s->pairs != NULL)
 		s2s_in_pair_remove(s, s->pairs);
 }

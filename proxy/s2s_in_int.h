@@ -9,6 +9,7 @@
 
 #include <netinet/in.h>
 
+#include "dialback_budget.h"
 #include "netaddr.h"
 #include "router.h"
 #include "s2s_out.h"
@@ -43,9 +44,41 @@ enum s2s_in_state {
 	S2S_IN_CLOSED,
 };
 
+/*
+ * Life and death of struct s2s_in and struct s2s_in_pair: the deferred
+ * free (the libuv rule: closing is a request, freeing happens in the close
+ * callback).
+ *
+ *  1. Nothing is freed inside a send.  Any s2s_in_send() may close the
+ *     stream (the peer stopped reading and limits.send_queue_bytes is
+ *     reached, a write failed, TLS failed).  s2s_in_close() only marks the
+ *     stream S2S_IN_CLOSING, stops reading and cancels its running
+ *     dialback checks; the pairs, the tokenizer, TLS and the struct itself
+ *     are freed in s2s_in_on_closed(), from libuv's close callback, which
+ *     never runs inside one of our calls.  A pointer to the stream or to
+ *     one of its pairs therefore stays valid until the current callback
+ *     returns, whatever it sent.
+ *  2. Valid is not alive: after every call that may send (s2s_in_send and
+ *     its wrappers, s2s_in_fail, s2s_in_close, anything that calls them),
+ *     re-check before changing per-stream or per-pair state:
+ *         if (s2s_in_send(...) < 0)
+ *                 return;
+ *     s2s_in_send() returns -1 whenever the stream is closing after it
+ *     (also when it already was), so this one test suffices; code that
+ *     did not send itself tests s2s_in_is_closing().  A closing stream
+ *     must never be put back into another state (s2s_in_enter_state
+ *     refuses and logs s2s_in.state_refused: a missed check is a bug).
+ *  3. A running dialback check (pair->verify) is detached when the stream
+ *     closes: s2s_out_verify_cancel() guarantees its callback never runs,
+ *     and the callback itself also does nothing on a closing stream.  A
+ *     pair is removed from a live stream only by s2s_in_pair_remove(),
+ *     never while a caller up the stack still holds it.
+ */
+
 /* A (remote, local) domain pair of a stream: being checked by dialback,
  * or authenticated.  For the gateway's streams 'remote' is the hosted
- * domain it speaks for. */
+ * domain it speaks for.  Owned by its stream (freed in s2s_in_on_closed,
+ * see above). */
 struct s2s_in_pair {
 	struct s2s_in_pair *next;
 	struct s2s_in *s;
@@ -80,10 +113,21 @@ struct s2s_in {
 	char remote_domain[CONFIG_DOMAIN_MAX];
 	char stream_id[STREAM_ID_BYTES * 2 + 1];
 	size_t queued;			/* bytes handed to uv_write, not yet done */
+	/* Dialback budgets (limits.dialback_*; dialback_budget.h). */
+	size_t verifies_preauth;	/* <db:verify/> asked before authentication */
+	struct dialback_rate check_rate;	/* checks started */
+	size_t check_failures;		/* checks that failed, in the stream's life */
 	struct s2s_in *next, *prev;
 };
 
 /* s2s_in.c */
+/* Closing or closed: nothing may be sent, read or changed any more but
+ * what s2s_in_on_closed() frees. */
+static inline int
+s2s_in_is_closing(const struct s2s_in *s)
+{
+	return s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED;
+}
 /* The gateway's side (internal or internal_starttls listener). */
 static inline int
 s2s_in_is_internal(const struct s2s_in *s)
@@ -91,6 +135,8 @@ s2s_in_is_internal(const struct s2s_in *s)
 	return s->listener->kind == LISTENER_INTERNAL || s->listener->kind == LISTENER_INTERNAL_STARTTLS;
 }
 void s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next);
+/* 0, or -1 when the bytes were not sent or the stream is closing after
+ * the call (see the rule above). */
 int s2s_in_send(struct s2s_in *s, const char *data, size_t len);
 int s2s_in_sendstr(struct s2s_in *s, const char *str);
 void s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text);
@@ -114,7 +160,10 @@ int s2s_in_auth_on_element(struct s2s_in *s, const struct xmlstream_event *ev);
 /* 1 if (remote, local) is an authenticated pair of s; with local NULL,
  * whether remote is authenticated for any pair. */
 int s2s_in_auth_pair_valid(const struct s2s_in *s, const char *remote, const char *local);
-/* Ends running dialback checks and frees the pairs (stream closing). */
-void s2s_in_auth_cancel(struct s2s_in *s);
+/* Stream closing: cancels the running dialback checks (their callbacks
+ * will not run); the pairs stay until s2s_in_auth_free(). */
+void s2s_in_auth_detach(struct s2s_in *s);
+/* From s2s_in_on_closed() only: frees the pairs. */
+void s2s_in_auth_free(struct s2s_in *s);
 
 #endif

@@ -12,6 +12,8 @@ Last line: "N passed, N failed".
 """
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -78,10 +80,12 @@ def write_config(path, port, **over):
     }
     return xenet.write_config(path, cfg, **over)
 
+# The daemon's default account (`user`), made by ./build.sh run/test as root.
+SVC_UID = pwd.getpwnam("xmpp-edge").pw_uid if os.geteuid() == 0 else os.geteuid()
 CRT, KEY = gen_cert("example", "example.com")
-# Files read after the privilege drop must be readable by nobody.
+# Files read after the privilege drop must be readable by the service user.
 if os.geteuid() == 0:
-    os.chown(KEY, 65534, 65534)
+    os.chown(KEY, SVC_UID, SVC_UID)
 
 # --- 0. the harness: a listener that is not ours never passes ----------------
 # A server already on the port (Debian's Prosody service on 5269 after its
@@ -171,8 +175,9 @@ if os.geteuid() == 0:
     for line in open(f"/proc/{d.proc.pid}/status"):
         if line.startswith("Uid:"):
             uid = line.split()[1:]
-    check("root.drops_privileges", uid == ["65534"] * 4, uid)
-    check("root.state_dir_owned_by_user", os.stat(state).st_uid == 65534)
+    # The default `user` is the dedicated account, not the shared nobody.
+    check("root.drops_privileges_to_xmpp_edge", uid == [str(SVC_UID)] * 4 and SVC_UID != 65534, uid)
+    check("root.state_dir_owned_by_user", os.stat(state).st_uid == SVC_UID)
 rc = d.stop()
 check("default.sigterm_exits_0", rc == 0, rc)
 r = subprocess.run([BIN, "status", "--socket", f"{state}/control.sock", "--quiet"], capture_output=True)
@@ -251,7 +256,7 @@ if wait_port(port, d.proc):
     check("sighup.bad_config_keeps_running", "from='example.com'" in out, out)
     CRT2, KEY2 = gen_cert("second", "example.org")
     if os.geteuid() == 0:
-        os.chown(KEY2, 65534, 65534)
+        os.chown(KEY2, SVC_UID, SVC_UID)
     write_config(cfg, port, domains=[{"name": "example.com", "cert": CRT, "key": KEY},
                                      {"name": "example.org", "cert": CRT2, "key": KEY2}])
     d.proc.send_signal(signal.SIGHUP)
@@ -289,7 +294,7 @@ import ssl  # noqa: E402
 
 CRT2, KEY2 = gen_cert("sni-second", "example.org")
 if os.geteuid() == 0:
-    os.chown(KEY2, 65534, 65534)
+    os.chown(KEY2, SVC_UID, SVC_UID)
 port, dport = free_port(), free_port()
 cfg = f"{tmp}/tls.json"
 domains = [{"name": "example.com", "cert": CRT, "key": KEY}, {"name": "example.org", "cert": CRT2, "key": KEY2}]
@@ -347,7 +352,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     # stream opened before keeps working.
     NEW_CRT, NEW_KEY = gen_cert("rotated", "example.org")
     if os.geteuid() == 0:
-        os.chown(NEW_KEY, 65534, 65534)
+        os.chown(NEW_KEY, SVC_UID, SVC_UID)
     domains[1] = {"name": "example.org", "cert": NEW_CRT, "key": NEW_KEY}
     write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
     old_fp = live.getpeercert(binary_form=True)
@@ -360,7 +365,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     # The same through the control socket: `xmpp-edge cert rotate`.
     CRT3, KEY3 = gen_cert("rotated-again", "example.org")
     if os.geteuid() == 0:
-        os.chown(KEY3, 65534, 65534)
+        os.chown(KEY3, SVC_UID, SVC_UID)
     domains[1] = {"name": "example.org", "cert": CRT3, "key": KEY3}
     write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
     r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
@@ -507,7 +512,7 @@ GW_CRT, GW_KEY = gen_cert("gateway", "gateway.internal")      # the gateway's ke
 EDGE_CRT, EDGE_KEY = gen_cert("edge-internal", "edge.internal")  # ours on the internal link
 ROGUE_CRT, ROGUE_KEY = gen_cert("rogue", "gateway.internal")   # same name, other key
 if os.geteuid() == 0:
-    os.chown(EDGE_KEY, 65534, 65534)
+    os.chown(EDGE_KEY, SVC_UID, SVC_UID)
 port, iport, sport = free_port(), free_port(), free_port()
 cfg = f"{tmp}/internal.json"
 # The gateway (example.com's internal server), a fake of the test's own:
@@ -558,6 +563,16 @@ silent.listen(16)
 QUIET_CRT, QUIET_KEY = gen_ca_signed("quiet", "quiet.example", CA_CRT, CA_KEY)
 QUIET_PEER = fakepeer.Peer("quiet.example", QUIET_CRT, QUIET_KEY, "sasl", port)
 LIMITED_CRT, LIMITED_KEY = gen_ca_signed("limited", "limited.example", CA_CRT, CA_KEY)
+# hostile.example's server (issue 14, finding 2): on every stream xmpp-edge
+# opens to it, it sends stanzas right after its features, addressed to make
+# a bounce look like partner.example speaking to the gateway, and to make
+# xmpp-edge open a stream to a victim domain.
+HOSTILE_CRT, HOSTILE_KEY = gen_ca_signed("hostile", "hostile.example", CA_CRT, CA_KEY)
+HOSTILE_PEER = fakepeer.Peer(
+    "hostile.example", HOSTILE_CRT, HOSTILE_KEY, "dialback", port,
+    inject=b"<iq from='bob@example.com/desk' to='alice@partner.example/phone' type='set' id='jingle-42'>"
+           b"<jingle xmlns='urn:xmpp:jingle:1' action='session-terminate' sid='s1'/></iq>"
+           b"<message from='mallory@v1.victim.example' to='bob@example.com' id='hm1'><body>x</body></message>")
 write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_starttls": [f"127.0.0.1:{sport}"]},
              tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
              gateway={"address": f"127.0.0.1:{GW_PEER.port}", "pins": [spki_pin(GW_CRT)],
@@ -572,6 +587,7 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
                                   # one stream at a time, both directions
                                   "limited.example": {"max_connections": 1},
                                   "garbage.example": {"connect": f"127.0.0.1:{garbler.getsockname()[1]}"},
+                                  "hostile.example": {"connect": f"127.0.0.1:{HOSTILE_PEER.port}"},
                                   # TLS per partner (Lync TlsNegotiation)
                                   "plain.example": {"tls": "disabled", "sasl_external": "disabled",
                                                     "connect": f"127.0.0.1:{PARTNER_PEER.port}"},
@@ -860,6 +876,65 @@ if wait_port(iport, d.proc):
         time.sleep(0.2)
     check("policy.idle_timeout_s_closes_idle_outgoing_stream", "example.com" in QUIET_PEER.closed_by_peer,
           [e for e in d.events() if e.get("event") == "s2s_out.close" and e.get("remote") == "quiet.example"])
+
+    # Issue 14, finding 2: nothing that arrives on a stream xmpp-edge opened
+    # is routed (RFC 6120 §2.4).  First a remote stream (the gateway writes
+    # to hostile.example), then a dialback verification stream (an
+    # unauthenticated peer claims hostile.example).  Each time the hostile
+    # server gets <unsupported-stanza-type/> and the stream ends; the
+    # gateway gets no forged error from partner.example, and no stream is
+    # opened toward the domains the stanzas name.
+    def forged_at_gateway():
+        return [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"jingle-42" in g or b"id='hm1'" in g]
+
+    def wrong_direction_events():
+        return [e for e in d.events() if e.get("event") == "s2s_out.stanza_refused"]
+
+    def hostile_errors():
+        return [g for g in HOSTILE_PEER.wait_stanzas(0, timeout=0) if g.startswith(b"<stream:error>")]
+
+    th, _, _ = gateway_stream("hostile.example")
+    th.sendall(b"<message from='alice@example.com/w' to='bob@hostile.example' id='hs1'><body>h</body></message>")
+    end = time.time() + 15
+    while not (hostile_errors() and [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"id='hs1'" in g]) \
+            and time.time() < end:
+        time.sleep(0.2)
+    time.sleep(1)   # room for a wrong bounce to arrive
+    errs = hostile_errors()
+    check("s2s_out.stanza_from_receiver_gets_unsupported_stanza_type",
+          len(errs) == 1 and b"<unsupported-stanza-type xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in errs[0]
+          and "example.com" in HOSTILE_PEER.closed_by_peer,
+          (errs, HOSTILE_PEER.log, HOSTILE_PEER.closed_by_peer))
+    check("s2s_out.stanza_from_receiver_not_routed_to_gateway", forged_at_gateway() == [], forged_at_gateway())
+    own = [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"id='hs1'" in g]
+    check("s2s_out.queued_stanza_bounced_when_receiver_misbehaves",
+          len(own) == 1 and b"<message from='bob@hostile.example' to='alice@example.com/w' id='hs1' "
+                            b"type='error'>" in own[0], own)
+    ev = wrong_direction_events()
+    check("s2s_out.stanza_from_receiver_logged",
+          len(ev) >= 1 and ev[0].get("kind") == "remote" and ev[0].get("remote") == "hostile.example"
+          and ev[0].get("element") == "iq" and ev[0].get("peer", "").startswith("127.0.0.1:"), ev)
+    th.close()
+    # The verification stream.
+    n_before = len(hostile_errors())
+    rv, _, _ = xenet.starttls(port, header(to="example.com", frm="hostile.example"), "example.com", timeout=5)
+    rv.sendall(header(to="example.com", frm="hostile.example", extra=" xmlns:db='jabber:server:dialback'"))
+    read_until(rv, b"</stream:features>")
+    rv.sendall(b"<db:result from='hostile.example' to='example.com'>abcdef0123</db:result>")
+    got = read_until(rv, b"/>", timeout=15)
+    got += read_until(rv, b"</db:result>", timeout=2) if b"type='error'" in got and b"</db:result>" not in got else b""
+    rv.close()
+    time.sleep(1)
+    errs = hostile_errors()[n_before:]
+    check("dialback.verify_stream_stanza_gets_unsupported_stanza_type",
+          len(errs) == 1 and b"<unsupported-stanza-type " in errs[0], (errs, HOSTILE_PEER.log))
+    check("dialback.verify_stream_stanza_fails_the_check",
+          b"<db:result from='example.com' to='hostile.example' type='error'" in got, got)
+    ev = wrong_direction_events()
+    check("dialback.verify_stream_stanza_logged", any(e.get("kind") == "verify" for e in ev), ev)
+    check("s2s_out.stanza_from_receiver_never_routed", forged_at_gateway() == [], forged_at_gateway())
+    starts = [e for e in d.events() if e.get("event") == "s2s_out.start" and "victim" in e.get("remote", "")]
+    check("s2s_out.stanza_from_receiver_opens_no_stream", starts == [], starts)
     check("internal.sigterm_clean", d.stop() == 0)
 else:
     check("internal.daemon_started", False, d.text()[-1500:])
@@ -938,6 +1013,96 @@ if wait_port(port, d.proc):
     d.stop()
 gw.close()
 
+# --- 5b. address policy for DNS-derived targets (issue 14, finding 3) -------
+# A dnsmasq on loopback names, for domains anyone can claim in dialback,
+# SRV targets on this host: a listener of the test's own on 127.0.0.1
+# (loopback) and xmpp-edge's own external listener.  By default a dialback
+# check for them dials nothing and fails; with dns.allow_private_targets
+# listing 127.0.0.0/8 the first is dialed, never the second.  (The other
+# special ranges, 10/8, 169.254/16 and the rest, are covered without
+# traffic by the unit tests test_dns_addrpolicy.c: nothing here may leave
+# loopback, not even on a binary without the policy.)
+DNSMASQ = shutil.which("dnsmasq")
+if DNSMASQ is None:
+    check("addrpolicy.dnsmasq_installed", False, "apt-get install dnsmasq-base")
+else:
+    port = free_port()
+    target = socket.socket()
+    target.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    target.bind(("127.0.0.1", 0))
+    target.listen(16)
+    target.settimeout(0.2)
+    _, dns_server = xenet.dnsmasq_on_loopback(tmp, "policy", "example.org", [
+        f"srv-host=_xmpp-server._tcp.loop.example.org,t.loop.example.org,{target.getsockname()[1]},10,0",
+        "host-record=t.loop.example.org,127.0.0.1",
+        f"srv-host=_xmpp-server._tcp.self.example.org,t.self.example.org,{port},10,0",
+        "host-record=t.self.example.org,127.0.0.1"], 54)
+
+    def accepted(wait):
+        """Connections the test's loopback listener got within wait seconds."""
+        n, end = 0, time.time() + wait
+        while time.time() < end:
+            try:
+                c, _ = target.accept()
+                n += 1
+                c.close()
+            except socket.timeout:
+                pass
+        return n
+
+    def dialback_check(domain):
+        """An unauthenticated peer claims domain: xmpp-edge's answer."""
+        r, _, _ = xenet.starttls(port, header(to="example.com", frm=domain), "example.com", timeout=5)
+        r.sendall(header(to="example.com", frm=domain, extra=" xmlns:db='jabber:server:dialback'"))
+        read_until(r, b"</stream:features>")
+        r.sendall(f"<db:result from='{domain}' to='example.com'>abcdef0123</db:result>".encode())
+        return r, read_until(r, b"</db:result>", timeout=10)
+
+    for allow in (False, True):
+        name = "allowed" if allow else "default"
+        cfg = f"{tmp}/addrpolicy-{name}.json"
+        dns = {"servers": [dns_server], "timeout_ms": 500, "tries": 2}
+        if allow:
+            dns["allow_private_targets"] = ["127.0.0.0/8"]
+        write_config(cfg, port, dns=dns)
+        for _ in range(50):   # dnsmasq up?
+            if subprocess.run([BIN, "resolve", "-c", cfg, "loop.example.org"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        d = start_daemon(["-c", cfg], f"addrpolicy-{name}")
+        if not wait_port(port, d.proc):
+            check(f"addrpolicy.{name}_daemon_started", False, d.text()[-1500:])
+            continue
+        accepted(0)
+        r, got = dialback_check("loop.example.org")
+        n = accepted(2)
+        refused = [e for e in d.events() if e.get("event") == "dns.connect.refused"]
+        if not allow:
+            check("addrpolicy.loopback_srv_target_not_dialed", n == 0, n)
+            check("addrpolicy.loopback_refusal_logged",
+                  any(e.get("domain") == "loop.example.org" and e.get("addr") == "127.0.0.1"
+                      and "loopback" in e.get("reason", "") for e in refused), refused)
+            check("addrpolicy.loopback_dialback_check_fails",
+                  b"type='error'" in got and b"<remote-server-not-found " in got, got)
+        else:
+            check("addrpolicy.allow_list_lets_loopback_target_be_dialed", n >= 1 and not refused, (n, refused))
+        r.close()
+        # xmpp-edge's own listener: refused, allow-list or not.
+        r, got = dialback_check("self.example.org")
+        time.sleep(0.5)
+        refused = [e for e in d.events() if e.get("event") == "dns.connect.refused"
+                   and e.get("domain") == "self.example.org"]
+        check(f"addrpolicy.{name}_own_listener_refused",
+              refused != [] and "own listeners" in refused[0].get("reason", ""), refused)
+        check(f"addrpolicy.{name}_own_listener_check_fails", b"type='error'" in got, got)
+        r.close()
+        check(f"addrpolicy.{name}_clean_exit", d.stop() == 0)
+    target.close()
+    write_config(f"{tmp}/addrpolicy-bad.json", free_port(), dns={"allow_private_targets": ["10.0.0.0/8", "10.1.2.3/8"]})
+    r = subprocess.run([BIN, "check", "-c", f"{tmp}/addrpolicy-bad.json"], capture_output=True, text=True)
+    check("addrpolicy.bad_prefix_refused_by_check",
+          r.returncode != 0 and "dns.allow_private_targets[1]" in r.stdout + r.stderr, r.stdout + r.stderr)
+
 # --- 6. limits and policy through the real listener -------------------------
 port = free_port()
 cfg = f"{tmp}/limits.json"
@@ -996,6 +1161,76 @@ check("start.port_in_use", r.returncode == 1 and f"cannot listen on 127.0.0.1:{p
 blocker.close()
 r = subprocess.run([BIN, "run", "-c", f"{tmp}/absent.json"], capture_output=True, text=True, timeout=20)
 check("start.bad_config_exit_1", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
+
+# The account (issue 14 finding 6): started as root, a configuration file
+# naming the shared nobody, or an account that does not exist, is refused
+# before anything listens, in the words `check` uses.
+if os.geteuid() == 0:
+    for name, user, want in [
+            ("nobody", "nobody", "user: 'nobody' is shared with unrelated services"),
+            ("missing", "xe-no-such-user", "user: no such user 'xe-no-such-user'; create it: useradd --system")]:
+        cfg = f"{tmp}/user-{name}.json"
+        write_config(cfg, free_port(), user=user)
+        try:
+            r = subprocess.run([BIN, "run", "-c", cfg], capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired as e:  # it started: killed by run()
+            r = subprocess.CompletedProcess(e.cmd, None, "", (e.stderr or b"").decode(errors="replace"))
+        c = subprocess.run([BIN, "check", "-c", cfg], capture_output=True, text=True, timeout=20)
+        check(f"start.user_{name}_refused", r.returncode == 1 and f"{cfg}: {want}" in r.stderr
+              and c.returncode == 1 and c.stderr.startswith(f"{cfg}: {want}"), (r.stderr[-600:], c.stderr))
+
+# control.admin_group: a member (another uid, the group supplementary) is
+# served on the control socket; the same uid without the group is not.
+if os.geteuid() == 0:
+    import grp
+    import shutil
+    port = free_port()
+    cfg = f"{tmp}/admins.json"
+    write_config(cfg, port, state_dir=f"{tmp}/state-admins", control={"admin_group": "adm"})
+    d = start_daemon(["-c", cfg], "admins")
+    if wait_port(port, d.proc):
+        bin_any = f"{tmp}/bin/xmpp-edge"
+        os.makedirs(f"{tmp}/bin", exist_ok=True)
+        shutil.copy(BIN, bin_any)
+        os.chmod(bin_any, 0o755)
+        adm = grp.getgrnam("adm").gr_gid
+        sock = f"{tmp}/state-admins/control.sock"
+        r = subprocess.run(["setpriv", "--reuid=4243", "--regid=4243", f"--groups={adm}", bin_any, "status",
+                            "--socket", sock, "--json"], capture_output=True, text=True, timeout=20)
+        check("control.admin_group_member_accepted", r.returncode == 0 and '"status":"running"' in r.stdout, r)
+        r = subprocess.run(["setpriv", "--reuid=4243", "--regid=4243", "--clear-groups", bin_any, "status",
+                            "--socket", sock], capture_output=True, text=True, timeout=20)
+        check("control.non_member_refused", r.returncode == 1 and "permission denied on the control socket" in r.stderr, r)
+        st = os.stat(sock)
+        check("control.socket_group_is_admin_group", st.st_gid == adm and st.st_uid == SVC_UID
+              and stat.S_IMODE(st.st_mode) == 0o660, (st.st_uid, st.st_gid, oct(st.st_mode)))
+    else:
+        check("control.admin_group_daemon_starts", False, d.text()[-1500:])
+    d.stop()
+
+# A symlink planted in the state directory (which the service user owns)
+# must not redirect the chown done as root at start: the configured
+# certificate STATE/link.crt points at a root-owned file elsewhere, which
+# must stay root's; the key beside it, a real file, is given to the user.
+if os.geteuid() == 0:
+    port = free_port()
+    sdir = f"{tmp}/state-symlink"
+    os.makedirs(sdir, mode=0o750)
+    victim = f"{tmp}/victim.crt"
+    open(victim, "w").write(open(CRT).read())
+    os.symlink(victim, f"{sdir}/link.crt")
+    skey = f"{sdir}/own.key"
+    open(skey, "w").write(open(KEY).read())
+    os.chmod(skey, 0o600)
+    cfg = f"{tmp}/symlink.json"
+    write_config(cfg, port, state_dir=sdir, domains=[{"name": "example.com", "cert": f"{sdir}/link.crt", "key": skey}])
+    d = start_daemon(["-c", cfg], "symlink")
+    up = wait_port(port, d.proc)
+    refused = [e for e in d.events() if e.get("event") == "state.chown_refused"]
+    check("state.chown_never_follows_symlink", up and os.stat(victim).st_uid == 0
+          and os.stat(skey).st_uid == SVC_UID and refused and refused[0].get("path") == f"{sdir}/link.crt",
+          (up, os.stat(victim).st_uid, os.stat(skey).st_uid, refused, d.text()[-800:]))
+    d.stop()
 
 # --- resolve with the configuration's dns section --------------------------
 cfg = f"{tmp}/resolve.json"

@@ -355,9 +355,10 @@ expect_error "bad --server is a usage error" 2 "dns.servers\[1\]"
 
 # --- connect sequence -------------------------------------------------------------
 
-# connect CASE ARGS... : runs the connect mode, output in CONN
+# connect ARGS... : runs the connect mode, output in CONN.  The endpoints
+# are on loopback, which the address policy refuses unless allowed.
 connect() {
-	"$TOOL" connect --server "$SERVER" "$@" >"$WORK/conn" 2>"$WORK/cerr"
+	"$TOOL" connect --server "$SERVER" --allow 127.0.0.0/8 "$@" >"$WORK/conn" 2>"$WORK/cerr"
 	RC=$?
 	CONN=$(cat "$WORK/conn")
 }
@@ -394,6 +395,20 @@ if [ "$RC" -eq 0 ] && [ "$(awk '{ print $1, $2 }' "$WORK/conn" | tr '\n' ' ')" =
 	pass "connect: next candidate after the caller rejects a connection"
 else
 	fail "connect: next candidate" "exit $RC" "$CONN" "$(cat "$WORK/cerr")"
+fi
+
+# Issue 14, finding 3: without the allow-list, loopback targets from DNS
+# are never dialed (the listener accepts nothing) and the sequence says why.
+"$TOOL" connect --server "$SERVER" --accept "$C.3:$CPORT" --accept "$C.4:$CPORT" next.example.net \
+	>"$WORK/conn" 2>"$WORK/cerr"
+RC=$?
+if [ "$RC" -eq 1 ] && ! grep -q "^connected" "$WORK/conn" &&
+	grep -q "^error: every address found is refused by the address policy" "$WORK/conn" &&
+	grep "dns.connect.refused" "$WORK/cerr" | grep -q "loopback"; then
+	pass "connect: loopback targets from DNS refused by default"
+else
+	fail "connect: loopback targets from DNS refused by default" "exit $RC" "$(cat "$WORK/conn")" \
+		"$(tail -n 5 "$WORK/cerr")"
 fi
 
 connect nosuch.example.net

@@ -178,6 +178,21 @@ def track(proc):
     return proc
 
 
+def dnsmasq_on_loopback(directory, name, zone, records, last_octet):
+    """A dnsmasq of the test's own answering for zone (local=/zone/: nothing
+    else is asked upstream) with records (dnsmasq configuration lines), on
+    127.0.N.last_octet and a free port; tracked.  Returns (proc, "ADDR:PORT")."""
+    addr, port = f"127.0.{os.getpid() % 200 + 20}.{last_octet}", free_port()
+    conf = f"{directory}/dnsmasq-{name}.conf"
+    with open(conf, "w") as f:
+        f.write(f"port={port}\nlisten-address={addr}\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\n"
+                f"pid-file={directory}/dnsmasq-{name}.pid\nlocal=/{zone}/\n" + "".join(r + "\n" for r in records))
+    proc = track(subprocess.Popen(["dnsmasq", f"--conf-file={conf}", "--keep-in-foreground",
+                                   f"--log-facility={directory}/dnsmasq-{name}.log"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return proc, f"{addr}:{port}"
+
+
 def kill_started():
     """Kills and reaps every tracked process still running (also run at exit)."""
     for p in _STARTED:

@@ -1,0 +1,577 @@
+#!/usr/bin/python3
+"""Inbound suite: attacks on the inbound stream's authentication (issue 14,
+findings 1, 3 and 8), each against the real daemon over loopback.
+
+  1. deferred free: a peer that stops reading fills the send queue so that
+     our answer to its <db:result/> (or to SASL <auth/>) is the write that
+     overflows it.  Before the fix the stream's pairs were freed inside that
+     send and written to afterwards (ASan: heap-use-after-free in
+     s2s_in_mark_valid), and a stream closed by <success/> went back to
+     wait_header and kept reading.  Now: the daemon lives, logs the close,
+     and no closed stream changes state.
+  2. <db:verify/> before authentication is capped.
+  3. dialback checks are budgeted per stream (rate, failures) and per source
+     prefix (all streams of one IPv4 /24 together; loopback gives us many
+     /24s: 127.0.N.x).
+  4. each piggybacked domain meets its own policy: TLS required, a valid
+     certificate required.
+
+The authoritative servers of the claimed domains are fakepeer.Peer
+instances reached through each partner's `connect` (no DNS).  Every port
+is free_port()'s: no fixed ports, no lock needed.  Last line: "N passed,
+N failed".
+"""
+import json
+import os
+import pwd
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from xecheck import check, finish  # noqa: E402
+import fakepeer  # noqa: E402
+import xenet  # noqa: E402
+from xenet import STARTTLS, client_ctx, free_port, read_until, work_dir  # noqa: E402
+
+BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
+tmp = work_dir("inbound")
+os.chmod(tmp, 0o755)
+NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'"
+LIMIT = 65536           # limits.send_queue_bytes of the daemons below (the schema's least)
+
+
+def header(frm, to="example.com"):
+    return f"<?xml version='1.0'?><stream:stream {NS} to='{to}' from='{frm}' version='1.0'>".encode()
+
+
+# --- certificates: a CA the daemon trusts, our hosted domain's own ---------
+CA_CRT, CA_KEY = f"{tmp}/ca.crt", f"{tmp}/ca.key"
+xenet.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+              "-keyout", CA_KEY, "-out", CA_CRT, "-days", "30", "-subj", "/CN=inbound test CA",
+              "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+
+
+def ca_signed(name, domain):
+    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
+    xenet.openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                  "-out", f"{tmp}/{name}.csr", "-subj", f"/CN={domain}")
+    with open(f"{tmp}/{name}.ext", "w") as f:
+        f.write(f"subjectAltName=DNS:{domain}\nextendedKeyUsage=serverAuth,clientAuth\n")
+    xenet.openssl("x509", "-req", "-in", f"{tmp}/{name}.csr", "-CA", CA_CRT, "-CAkey", CA_KEY,
+                  "-CAcreateserial", "-out", crt, "-days", "30", "-extfile", f"{tmp}/{name}.ext")
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+EX_CRT, EX_KEY = xenet.selfsigned_cert(tmp, "example", "example.com")
+if os.geteuid() == 0:
+    svc = pwd.getpwnam("xmpp-edge")      # the default `user`: reads it after the privilege drop
+    os.chown(EX_KEY, svc.pw_uid, svc.pw_gid)
+GOOD_CRT, GOOD_KEY = ca_signed("good", "good.example")          # a client certificate that is valid
+CERTREQ_CRT, CERTREQ_KEY = ca_signed("certreq", "certreq.example")
+
+
+class GatedPeer(fakepeer.Peer):
+    """An authoritative server that holds its <db:verify/> answer until
+    release is set (asked is set when the question arrived)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.asked = threading.Event()
+        self.release = threading.Event()
+
+    def _element(self, s, el, frm, sid):
+        if el.startswith(b"<db:verify"):
+            self.asked.set()
+            self.release.wait(120)
+        super()._element(s, el, frm, sid)
+
+
+AUTH_CRT, AUTH_KEY = xenet.selfsigned_cert(tmp, "authoritative", "authoritative.example")
+
+
+def authoritative(domain, crt=AUTH_CRT, key=AUTH_KEY, cls=fakepeer.Peer):
+    """domain's authoritative server: <db:verify/> of key 'goodkey' is valid.
+    Its certificate matters only under require_valid_certificate."""
+    return cls(domain, crt, key, "dialback", 0)
+
+
+def listener(serve):
+    """A TCP server on 127.0.0.1 running serve(conn) for each connection."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held = []           # keeps accepted sockets open until the suite exits
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            held.append(c)
+            serve(c)
+    threading.Thread(target=loop, daemon=True).start()
+    return srv
+
+
+# An authoritative server that hangs up at once: the check fails fast.
+CLOSER = listener(lambda c: c.close())
+# One that accepts and never speaks: the check stays running.
+SILENT = listener(lambda c: None)
+
+
+def connect_of(x):
+    port = x.port if hasattr(x, "port") else x.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+# Limits the binary under test knows: those it does not are left out, so
+# the suite also runs against a build from before them (to show what the
+# attacks did there; its checks fail).
+KNOWN = subprocess.run([BIN, "help", "config"], capture_output=True, text=True).stdout
+
+
+def start(name, partners, limits):
+    """A daemon serving example.com on a free port with these partners and limits."""
+    limits = {k: v for k, v in limits.items() if f"`limits.{k}`" in KNOWN}
+    port = free_port()
+    cfg = {
+        "state_dir": f"{tmp}/state-{name}",
+        "domains": [{"name": "example.com", "cert": EX_CRT, "key": EX_KEY}],
+        "listen": {"starttls": [f"127.0.0.1:{port}"], "direct_tls": []},
+        "tls": {"ca_file": CA_CRT},
+        # Nothing answers there: no check may leave loopback through DNS.
+        "dns": {"servers": [f"127.0.0.1:{free_port()}"], "timeout_ms": 300, "tries": 1},
+        "log": {"format": "json", "level": "debug"},
+        "policy": {"partners": partners},
+        "limits": dict({"send_queue_bytes": LIMIT}, **limits),
+    }
+    path = f"{tmp}/{name}.json"
+    xenet.write_config(path, cfg)
+    d = xenet.Daemon(BIN, ["-c", path], f"{tmp}/{name}.log")
+    d.port = port
+    d.sock = f"{tmp}/state-{name}/control.sock"
+    if not d.wait_port(port):
+        check(f"{name}.daemon_started", False, d.text()[-1500:])
+        return None
+    return d
+
+
+def stream(d, frm, tls=True, cert=None, src="127.0.0.1", rcvbuf=None):
+    """A stream to d as server frm (from source address src): STARTTLS
+    (with a client certificate if cert) unless tls is False.  Returns
+    (socket, features of the (restarted) stream)."""
+    raw = socket.socket()
+    if rcvbuf:
+        # Set before connect: the window we advertise stays this small,
+        # and a small MSS keeps the daemon's send buffer small (Linux
+        # sizes it from the MSS: megabytes on loopback's 64 KiB).
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    raw.settimeout(10)
+    raw.bind((src, 0))
+    raw.connect(("127.0.0.1", d.port))
+    raw.sendall(header(frm))
+    feats = read_until(raw, b"</stream:features>")
+    if not tls:
+        return raw, feats
+    raw.sendall(STARTTLS)
+    read_until(raw, b"/>")
+    ctx = client_ctx(*cert) if cert else client_ctx()
+    t = ctx.wrap_socket(raw, server_hostname="example.com")
+    t.sendall(header(frm))
+    return t, read_until(t, b"</stream:features>")
+
+
+def db_result(frm, key="goodkey"):
+    return f"<db:result from='{frm}' to='example.com'>{key}</db:result>".encode()
+
+
+def events(d, name):
+    return [e for e in d.events() if e.get("event") == name]
+
+
+def clean_log(d):
+    """No sanitizer report, and no closed stream ever reopened."""
+    text = d.text()
+    return ("AddressSanitizer" not in text and "runtime error" not in text and "LeakSanitizer" not in text
+            and not events(d, "s2s_in.state_refused")
+            and not [e for e in events(d, "s2s_in.state")
+                     if e.get("from") in ("closing", "closed") and e.get("to") not in ("closing", "closed")])
+
+
+def sanitizer_excerpt(d):
+    text = d.text()
+    i = text.find("ERROR: AddressSanitizer")
+    return text[i:i + 600] if i >= 0 else text[-800:]
+
+
+# --- control socket: the stream's send queue --------------------------------
+def send_queue(d, local_port):
+    """send_queue_bytes of our stream (found by its peer address), or None."""
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(5)
+    try:
+        c.connect(d.sock)
+        c.sendall(b"streams\n")
+        out = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        return None
+    finally:
+        c.close()
+    try:
+        for st in json.loads(out).get("streams", []):
+            if st.get("peer", "").endswith(f":{local_port}") and st.get("direction") == "in":
+                return st.get("send_queue_bytes")
+    except ValueError:
+        pass
+    return None
+
+
+def settled_queue(d, local_port, timeout=10):
+    """The send queue once it stopped moving (two equal reads 0.2 s apart)."""
+    last = send_queue(d, local_port)
+    end = time.time() + timeout
+    while time.time() < end:
+        time.sleep(0.2)
+        now = send_queue(d, local_port)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+ASKER = "q.example"
+
+
+def verify(idlen, n=1):
+    """n <db:verify/> questions with an id of idlen bytes (answered with it
+    echoed: the answer's size is ours to choose)."""
+    one = f"<db:verify from='{ASKER}' to='example.com' id='{'i' * idlen}'>k</db:verify>".encode()
+    return one * n
+
+
+def answer_len(idlen):
+    """The plaintext of our answer to verify(idlen)."""
+    return len(f"<db:verify from='example.com' to='{ASKER}' id='{'i' * idlen}' type='invalid'/>")
+
+
+IDMIN, IDMAX = 1, 127
+
+
+def record(n):
+    """Bytes of the TLS 1.3 record carrying n bytes: header 5, tag 16, and
+    mbedTLS pads the inner plaintext (n + the content type byte) to a
+    multiple of 16 (MBEDTLS_SSL_CID_TLS1_3_PADDING_GRANULARITY)."""
+    return 5 + 16 + -(-(n + 1) // 16) * 16
+
+
+def plan(rest):
+    """Answer lengths whose records add up to between rest - 15 and rest
+    (records differ by steps of 16, so a few bytes may stay free)."""
+    ks = [k for k in range(1, 64) if IDMIN <= 16 * k - 1 - answer_len(0) <= IDMAX]
+    kmin, kmax = min(ks), max(ks)
+    for n in range(1, 1000):
+        total_k = (rest - 21 * n) // 16
+        if total_k < n * kmin:
+            return None
+        if total_k <= n * kmax:
+            each = [total_k // n] * n
+            for i in range(total_k % n):
+                each[i] += 1
+            return [16 * k - 1 for k in each]      # the longest answer of k blocks
+    return None
+
+
+def fill_send_queue(d, t):
+    """Stops reading t (it never reads again) and asks <db:verify/>
+    questions until the daemon's send queue for it is less than 16 bytes
+    short of LIMIT: the next answer (a record of 85 bytes at least) closes
+    the stream.  Returns (ok, detail)."""
+    lport = t.getsockname()[1]
+    debug = os.environ.get("XE_DEBUG")
+    # 1. Until the kernel's buffers are full, answers leave at once; then
+    # they stay queued.  Batches (9 KiB of answers) small enough never to
+    # overflow the queue within one read.
+    queued = 0
+    for _ in range(200):
+        t.sendall(verify(IDMAX, 40))
+        queued = settled_queue(d, lport, timeout=3) or 0
+        if queued > 0:
+            break
+    if not 0 < queued < LIMIT - 4096:
+        return False, f"kernel never filled: {queued}"
+    # 2. The record model, checked on one answer.
+    t.sendall(verify(IDMAX))
+    after = settled_queue(d, lport)
+    if after - queued != record(answer_len(IDMAX)):
+        return False, f"one answer queued {after - queued} bytes, not {record(answer_len(IDMAX))}"
+    # 3. To the limit, less than one padding step short.
+    for _ in range(5):
+        rest = LIMIT - after
+        if debug:
+            print("fill", queued, after, rest, flush=True)
+        if 0 <= rest < 16:
+            return True, after
+        lens = plan(rest)
+        if lens is None:
+            return False, f"no plan for {rest} bytes"
+        t.sendall(b"".join(verify(n - answer_len(0)) for n in lens))
+        after = settled_queue(d, lport)
+        if after is None:
+            return False, "stream gone while filling"
+    return False, after
+
+
+def wait_queue_full_close(d, timeout=10):
+    """The daemon's s2s_in.close events for an overflowing send queue, once
+    there is one (or the daemon died, or timeout s passed)."""
+    end = time.time() + timeout
+    closed = []
+    while time.time() < end and not closed and d.proc.poll() is None:
+        time.sleep(0.2)
+        closed = [e for e in events(d, "s2s_in.close") if e.get("reason") == "send queue full"]
+    return closed
+
+
+# === 1. deferred free =======================================================
+ATK = authoritative("atk.example")
+# A long domain: our "valid" answer is larger than the smallest answer
+# used to fill the queue (any size would overflow a full queue anyway).
+LONG = "a" * 60 + ".example"
+GATED = authoritative(LONG, cls=GatedPeer)
+SASL_DOMAIN = "good.example"
+d = start("uaf", {
+    "atk.example": {"connect": connect_of(ATK)},
+    LONG: {"connect": connect_of(GATED)},
+}, {"dialback_verify_preauth_max": 1000000, "connect_timeout_ms": 120000})
+if d:
+    # a. The dialback answer overflows.  atk.example authenticates (the
+    # attacker controls its DNS), then piggybacks LONG, whose
+    # authoritative server holds its answer while the queue is filled.
+    t, feats = stream(d, "atk.example", rcvbuf=4096)
+    t.sendall(db_result("atk.example"))
+    got = read_until(t, b"/>")
+    check("uaf.first_domain_authenticated", b"type='valid'" in got, got)
+    t.sendall(db_result(LONG))
+    asked = GATED.asked.wait(20)
+    ok, detail = fill_send_queue(d, t) if asked else (False, "the check never reached the authoritative server")
+    check("uaf.send_queue_filled_to_the_byte", ok, detail)
+    GATED.release.set()       # the key is confirmed: our answer overflows the queue
+    closed = wait_queue_full_close(d)
+    time.sleep(0.5)
+    check("uaf.dialback_answer_overflow_daemon_survives", d.proc.poll() is None and clean_log(d),
+          sanitizer_excerpt(d))
+    check("uaf.dialback_answer_overflow_stream_closed", len(closed) == 1, events(d, "s2s_in.close")[-3:])
+    check("uaf.dialback_pair_not_marked_on_a_closed_stream",
+          not [e for e in events(d, "s2s_in.auth") if e.get("domain") == LONG and e.get("result") == "valid"],
+          events(d, "s2s_in.auth")[-3:])
+    t.close()
+if d:
+    check("uaf.sigterm_clean", d.stop() == 0 and clean_log(d), sanitizer_excerpt(d))
+
+d = start("sasl", {}, {"dialback_verify_preauth_max": 1000000})
+if d:
+    # b. The SASL <success/> overflows; the restarted header and a stanza
+    # are pipelined behind <auth/>.  The stream must stay closed: no
+    # wait_header, no stanza read.
+    t, feats = stream(d, SASL_DOMAIN, cert=(GOOD_CRT, GOOD_KEY), rcvbuf=4096)
+    check("uaf.sasl_external_offered", b"<mechanism>EXTERNAL</mechanism>" in feats, feats)
+    ok, detail = fill_send_queue(d, t)
+    check("uaf.sasl_send_queue_filled_to_the_byte", ok, detail)
+    routed = xenet.status_json(BIN, "--socket", d.sock).get("stanzas_routed")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>" +
+              header(SASL_DOMAIN) +
+              f"<message from='a@{SASL_DOMAIN}' to='b@example.com' id='after-close'/>".encode())
+    closed = wait_queue_full_close(d)
+    time.sleep(1)
+    check("uaf.sasl_success_overflow_stream_closed", len(closed) == 1, events(d, "s2s_in.close")[-3:])
+    check("uaf.sasl_success_overflow_stays_closed", d.proc.poll() is None and clean_log(d),
+          events(d, "s2s_in.state_refused") + [e for e in events(d, "s2s_in.state") if e.get("from") == "closing"
+                                               and e.get("to") != "closed"] or sanitizer_excerpt(d))
+    st = xenet.status_json(BIN, "--socket", d.sock)
+    check("uaf.sasl_pipelined_stanza_not_routed",
+          routed is not None and st.get("stanzas_routed") == routed and not events(d, "route.bounce"),
+          (routed, st.get("stanzas_routed"), events(d, "route.bounce")[-2:]))
+    t.close()
+if d:
+    check("uaf.sasl_sigterm_clean", d.stop() == 0 and clean_log(d), sanitizer_excerpt(d))
+
+
+def read_count(t, marker, n, timeout=10):
+    """Bytes read until marker was seen n times, or a close, or timeout s."""
+    buf = b""
+    end = time.time() + timeout
+    while buf.count(marker) < n and time.time() < end:
+        got = read_until(t, marker, max(0.1, end - time.time()))
+        if not got:
+            break
+        buf += got
+    return buf
+
+
+def stream_error(t, timeout=10):
+    """What t receives until the daemon closes the stream."""
+    return read_until(t, b"</stream:stream>", timeout)
+
+
+def alive(t):
+    """The stream still answers: a <db:verify/> question gets its answer."""
+    t.sendall(b"<db:verify from='q.example' to='example.com' id='ping'>k</db:verify>")
+    got = read_until(t, b"/>", 5)
+    return b"id='ping'" in got and b"<stream:error>" not in got
+
+
+# === 2-4. db:verify cap, dialback budgets, per-pair policy ==================
+LAX = authoritative("lax.example")
+STRICT = authoritative("strict.example")
+CERTREQ = authoritative("certreq.example", CERTREQ_CRT, CERTREQ_KEY)
+partners = {
+    # TLS optional: dialback in the clear is allowed for lax.example only.
+    "lax.example": {"tls": "optional", "sasl_external": "disabled", "connect": connect_of(LAX)},
+    "strict.example": {"connect": connect_of(STRICT)},       # TLS required (the default)
+    "certreq.example": {"require_valid_certificate": True, "connect": connect_of(CERTREQ)},
+}
+for i in range(1, 10):
+    partners[f"pend{i}.example"] = {"connect": connect_of(SILENT)}   # checks stay running
+    partners[f"fail{i}.example"] = {"connect": connect_of(CLOSER)}   # checks fail at once
+d = start("budget", partners, {"dialback_checks_per_minute": 3, "dialback_failures_max": 2,
+                               "dialback_checks_per_minute_per_prefix": 5,
+                               "dialback_failures_per_minute_per_prefix": 3})
+if d:
+    # 2. <db:verify/> before authentication: 16 answered (the default of
+    # limits.dialback_verify_preauth_max), the 17th is a stream error.
+    t, _ = stream(d, "v.example", src="127.0.10.1")
+    t.sendall(b"".join(f"<db:verify from='q.example' to='example.com' id='a{i}'>k</db:verify>".encode()
+                       for i in range(16)))
+    got = read_count(t, b"type='invalid'/>", 16)
+    t.sendall(b"<db:verify from='q.example' to='example.com' id='a16'>k</db:verify>")
+    got2 = stream_error(t, 5)
+    check("verify_cap.preauth_17th_policy_violation",
+          got.count(b"type='invalid'/>") == 16 and b"id='a16'" not in got2 and b"<policy-violation " in got2
+          and b"dialback_verify_preauth_max" in got2, (got[-200:], got2))
+    t.close()
+    # Once authenticated, questions are answered in any number.
+    t, _ = stream(d, "lax.example", src="127.0.10.1")
+    t.sendall(db_result("lax.example"))
+    got = read_until(t, b"/>")
+    t.sendall(b"".join(f"<db:verify from='q.example' to='example.com' id='b{i}'>k</db:verify>".encode()
+                       for i in range(40)))
+    got2 = read_count(t, b"type='invalid'/>", 40)
+    check("verify_cap.not_after_authentication",
+          b"type='valid'" in got and got2.count(b"type='invalid'/>") == 40 and b"<stream:error>" not in got2,
+          (got, got2[-300:]))
+    t.close()
+
+    # 3a. Checks started per stream: 3 a minute, the 4th closes the stream
+    # (4 could run at once).
+    t, _ = stream(d, "pend1.example", src="127.0.12.1")
+    t.sendall(b"".join(db_result(f"pend{i}.example") for i in (1, 2, 3)))
+    time.sleep(0.5)
+    t.sendall(db_result("pend4.example"))
+    got = stream_error(t, 5)
+    check("budget.stream_checks_per_minute",
+          b"<policy-violation " in got and b"limits.dialback_checks_per_minute)" in got, got)
+    t.close()
+    # 3b. Failed checks per stream: the 2nd closes the stream.
+    t, _ = stream(d, "fail1.example", src="127.0.13.1")
+    t.sendall(db_result("fail1.example"))
+    got = read_until(t, b"</db:result>")
+    t.sendall(db_result("fail2.example"))
+    got2 = stream_error(t)
+    check("budget.stream_failures_max",
+          b"type='error'" in got and b"to='fail2.example' type='error'" in got2
+          and b"<policy-violation " in got2 and b"limits.dialback_failures_max" in got2, (got, got2))
+    t.close()
+    ev = events(d, "s2s_in.dialback_budget")
+    check("budget.logged_with_limit", {e.get("limit") for e in ev} >= {
+          "limits.dialback_checks_per_minute", "limits.dialback_failures_max"}, ev)
+
+    # 3c. Checks per prefix: 127.0.14.1 and 127.0.14.2 share one /24
+    # (5 a minute); 127.0.16.1 is another prefix.
+    a, _ = stream(d, "pend1.example", src="127.0.14.1")
+    a.sendall(b"".join(db_result(f"pend{i}.example") for i in (1, 2, 3)))
+    time.sleep(0.5)
+    b, _ = stream(d, "pend4.example", src="127.0.14.2")
+    b.sendall(b"".join(db_result(f"pend{i}.example") for i in (4, 5)))
+    time.sleep(0.5)
+    b.sendall(db_result("pend6.example"))
+    got = stream_error(b, 5)
+    check("budget.prefix_checks_per_minute",
+          b"<policy-violation " in got and b"limits.dialback_checks_per_minute_per_prefix" in got, got)
+    c, _ = stream(d, "pend7.example", src="127.0.16.1")
+    c.sendall(db_result("pend7.example"))
+    time.sleep(0.5)
+    check("budget.prefix_other_prefix_unaffected", alive(c) and alive(a))
+    for x in (a, b, c):
+        x.close()
+    # 3d. Failures per prefix (3 a minute): two streams of one /24.
+    a, _ = stream(d, "fail1.example", src="127.0.15.1")
+    a.sendall(db_result("fail1.example"))
+    read_until(a, b"</db:result>")
+    a.sendall(db_result("fail2.example"))
+    got = stream_error(a)               # limits.dialback_failures_max: 2 failures
+    b, _ = stream(d, "fail3.example", src="127.0.15.2")
+    b.sendall(db_result("fail3.example"))
+    got2 = read_until(b, b"</db:result>")
+    b.sendall(db_result("fail4.example"))
+    got3 = stream_error(b, 5)
+    check("budget.prefix_failures_per_minute",
+          b"limits.dialback_failures_max" in got and b"type='error'" in got2 and b"<policy-violation " in got3
+          and b"limits.dialback_failures_per_minute_per_prefix" in got3, (got, got2, got3))
+    a.close()
+    b.close()
+
+    # 4a. Per-pair policy: strict.example requires TLS; piggybacked on
+    # lax.example's plaintext stream it is refused (XEP-0220 §2.4:
+    # policy-violation), never checked, and its stanzas are not taken.
+    t, feats = stream(d, "lax.example", tls=False, src="127.0.11.1")
+    t.sendall(db_result("lax.example"))
+    got = read_until(t, b"/>")
+    check("policy.lax_plaintext_stream_authenticated",
+          b"<required/>" not in feats and b"<db:result from='example.com' to='lax.example' type='valid'/>" in got,
+          (feats, got))
+    t.sendall(db_result("strict.example"))
+    got = read_until(t, b"</db:result>", 10)
+    check("policy.piggyback_tls_required_refused_on_plaintext",
+          b"<db:result from='example.com' to='strict.example' type='error'>" in got
+          and b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in got
+          and not [x for x in STRICT.log if "db:verify" in x], (got, STRICT.log))
+    t.sendall(b"<message from='s@strict.example' to='a@example.com' id='strict1'><body>x</body></message>")
+    got = stream_error(t)
+    check("policy.piggyback_refused_domain_stanza_not_taken", b"<invalid-from " in got, got)
+    t.close()
+    # 4b. certreq.example requires a certificate valid for itself: a
+    # stream whose certificate is valid for good.example does not carry it.
+    t, feats = stream(d, "good.example", cert=(GOOD_CRT, GOOD_KEY), src="127.0.11.1")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    got = read_until(t, b"/>")
+    t.sendall(header("good.example"))
+    got += read_until(t, b"<stream:features/>")
+    check("policy.good_example_authenticated_by_certificate", b"<success " in got, got)
+    t.sendall(db_result("certreq.example"))
+    got = read_until(t, b"</db:result>", 10)
+    check("policy.piggyback_certificate_required_refused",
+          b"<db:result from='example.com' to='certreq.example' type='error'>" in got
+          and b"<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in got, (got, CERTREQ.log))
+    # strict.example's policy (TLS) is met on this stream: checked, valid.
+    t.sendall(db_result("strict.example"))
+    got = read_until(t, b"/>", 10)
+    check("policy.piggyback_meeting_its_policy_valid",
+          b"<db:result from='example.com' to='strict.example' type='valid'/>" in got, got)
+    t.sendall(b"<message from='c@certreq.example' to='a@example.com' id='cr1'><body>x</body></message>")
+    got = stream_error(t)
+    check("policy.piggyback_certificate_refused_stanza_not_taken", b"<invalid-from " in got, got)
+    t.close()
+    check("budget.sigterm_clean", d.stop() == 0 and clean_log(d), sanitizer_excerpt(d))
+
+finish()
