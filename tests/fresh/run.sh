@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/fresh/run.sh - the README's promise, checked on a brand-new Debian 12:
 # a minimal root (`debootstrap --variant=minbase bookworm`, plus git and
 # ca-certificates only), this repository's current HEAD cloned under

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/host/run.sh - `./build.sh install` (README "Run on a host") into a
 # temporary DESTDIR, never the real /:
 #
