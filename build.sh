@@ -110,12 +110,19 @@ services_stop_disable() {
 		unit=$svc
 		[[ $unit == *.* ]] || unit=$unit.service
 		if command -v systemctl >/dev/null && systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+			# Judged by the state reached: systemctl's exit status
+			# also reflects the SysV script synchronisation.
 			if [ -d /run/systemd/system ]; then
-				systemctl disable --now "$unit" >>"$APT_LOG" 2>&1 &&
-					say "$unit: system service stopped and disabled (the tests start private instances)"
+				systemctl disable --now "$unit" >>"$APT_LOG" 2>&1 || true
 			else
-				systemctl disable "$unit" >>"$APT_LOG" 2>&1 &&
-					say "$unit: start at boot disabled (the tests start private instances)"
+				systemctl disable "$unit" >>"$APT_LOG" 2>&1 || true
+			fi
+			if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+				say "$unit: could not disable it (see $APT_LOG): it starts at the next boot"
+			elif [ -d /run/systemd/system ]; then
+				say "$unit: system service stopped and disabled (the tests start private instances)"
+			else
+				say "$unit: start at boot disabled (the tests start private instances)"
 			fi
 		fi
 		[ -x "/etc/init.d/$svc" ] && [ ! -d /run/systemd/system ] || continue
