@@ -36,8 +36,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xecheck import check, finish  # noqa: E402
-from xenet import (Daemon, cert_der, client_ctx, free_port, kill_started, read_until,  # noqa: E402
-                   selfsigned_cert, spki_pin, starttls, status_json)
+from xenet import (Daemon, cert_der, client_ctx, copy_for_other_users, free_port, kill_started,  # noqa: E402
+                   read_until, selfsigned_cert, spki_pin, starttls, status_json)
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 STARTTLS_PORT, DIRECT_PORT = 25269, 25270
@@ -239,20 +239,22 @@ check("control.socket_mode_0660", stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_m
 if ROOT:
     check("control.socket_owned_by_service_user", st.st_uid == SERVICE_UID and st.st_gid == SERVICE_UID,
           (st.st_uid, st.st_gid))
+    # nobody runs a copy in our 0755 directory: the clone may be under /root.
+    BIN_ANY_USER = copy_for_other_users(BIN, tmp)
     # The state directory (0750) is closed to others already ...
-    r = run("runuser", "-u", "nobody", "--", BIN, "status", "--socket", SOCK)
+    r = run("runuser", "-u", "nobody", "--", BIN_ANY_USER, "status", "--socket", SOCK)
     check("control.other_user_refused_by_dir",
           r.returncode == 1 and "permission denied on the control socket" in r.stderr
           and f"owner uid {SERVICE_UID}" in r.stderr and "mode 0750" in r.stderr, r)
     # ... and with the directory opened, the socket's own mode refuses.
     dmode = stat.S_IMODE(os.stat(STATE).st_mode)
     os.chmod(STATE, dmode | 0o001)
-    r = run("runuser", "-u", "nobody", "--", BIN, "status", "--socket", SOCK)
+    r = run("runuser", "-u", "nobody", "--", BIN_ANY_USER, "status", "--socket", SOCK)
     os.chmod(STATE, dmode)
     check("control.other_user_refused_by_socket",
           r.returncode == 1 and "permission denied on the control socket" in r.stderr
           and f"owner uid {SERVICE_UID}" in r.stderr and "mode 0660" in r.stderr, r)
-    r = run("runuser", "-u", "nobody", "--", BIN, "cert", "rotate", "--socket", SOCK)
+    r = run("runuser", "-u", "nobody", "--", BIN_ANY_USER, "cert", "rotate", "--socket", SOCK)
     check("control.other_user_cannot_reload", r.returncode == 1 and "permission denied" in r.stderr, r)
     r = run(BIN, "status", "--socket", SOCK, "--json")
     check("control.root_allowed", r.returncode == 0 and '"status":"running"' in r.stdout, r)

@@ -211,9 +211,12 @@ check "the daemon runs as uid 5269 and is PID 1 of its namespace" \
 	bash -c 'grep -q "^Uid:[[:space:]]*5269" "/proc/$1/status" &&
 		grep -q "^NSpid:.*[[:space:]]1$" "/proc/$1/status"' _ "$pid1"
 
+# Entering its mount namespace resets the root to that namespace's; -r/-w
+# take the container's own root and directory (the image's), so the path
+# $IMG_ROOT is never looked up there (this suite may itself run chrooted).
 # shellcheck disable=SC2086
 check "HEALTHCHECK command succeeds inside the running container" \
-	nsenter -t "$pid1" -n -m -p -u -i chroot --userspec="$user" "$IMG_ROOT" $HEALTH
+	nsenter -t "$pid1" -n -m -p -u -i -r -w -S "${user%%:*}" -G "${user##*:}" $HEALTH
 
 t0=${EPOCHREALTIME/./}
 kill -TERM "$pid1"

@@ -87,6 +87,21 @@ CRT, KEY = gen_cert("example", "example.com")
 if os.geteuid() == 0:
     os.chown(KEY, SVC_UID, SVC_UID)
 
+# --- 0. the harness: a listener that is not ours never passes ----------------
+# A server already on the port (Debian's Prosody service on 5269 after its
+# package was installed) must not make "listens on" checks pass: wait_port
+# with a process accepts only a socket that process holds.
+foreign = socket.socket()
+foreign.bind(("127.0.0.1", 0))
+foreign.listen(128)  # never accepted: room for every probe connection
+fport = foreign.getsockname()[1]
+check("harness.own_listener_seen", xenet.pid_listens_on(os.getpid(), fport) and wait_port(fport, None, timeout=1))
+idle = xenet.track(subprocess.Popen(["sleep", "30"]))
+check("harness.foreign_listener_not_taken_for_ours", not wait_port(fport, idle, timeout=1))
+idle.kill()
+idle.wait()
+foreign.close()
+
 # --- 1. the embedded default ------------------------------------------------
 state = f"{tmp}/default-state"
 d = start_daemon(["--state-dir", state], "default")
