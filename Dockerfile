@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Dockerfile - the xmpp-edge container image.
 #
 # Stage 1 (Debian) runs ./build.sh: the same pinned, SHA-256-checked

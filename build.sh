@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build.sh - builds, tests and runs xmpp-edge.
 #
 #   ./build.sh            static release binary out/xmpp-edge (musl, stripped)

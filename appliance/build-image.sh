@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # appliance/build-image.sh - builds the flashable xmpp-edge appliance image.
 #
 #   appliance/build-image.sh BINARY OUTDIR

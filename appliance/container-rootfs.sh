@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # appliance/container-rootfs.sh - lays out the root file system of the
 # xmpp-edge container image.
 #

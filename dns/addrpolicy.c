@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * addrpolicy.c - which addresses a DNS answer may send us to.
  *

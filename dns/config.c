@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - the "dns" configuration section: defaults (the same values
  * as proxy/config_schema.c's, which a unit test holds in step) and the

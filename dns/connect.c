@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * connect.c - the connect sequence: from a remote domain to one connected
  * TCP socket, trying the candidates discover.c streams in.

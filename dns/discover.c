@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * discover.c - which addresses to try for a remote XMPP domain, in order.
  *

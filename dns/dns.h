@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dns.h - finding and connecting to a remote XMPP server: the whole public
  * API of dns/.

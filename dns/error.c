@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * error.c - the messages and classes of dns/'s values (enum dns_error,
  * enum dns_tls_mode, enum dns_source): one place, so the CLI, the logs and

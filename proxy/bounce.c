@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bounce.c - builds stanza error replies (see bounce.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bounce.h - error replies to stanzas that cannot be delivered.
  *

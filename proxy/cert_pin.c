@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_pin.c - `xmpp-edge cert pin`: the internal link's accepted pins,
  * changed with overlap while the daemon runs.

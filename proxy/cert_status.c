@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_status.c - `xmpp-edge cert status [-c FILE] [--json] [--warn-days N]`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.h - xmpp-edge's configuration: the parsed form and its loader.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config_print.c - human output derived from the configuration schema:
  * the key reference (`xmpp-edge help config`, also the README's table, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * daemon.c - `xmpp-edge run`: the daemon's life from start to exit.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dialback_budget.c - rate budgets for dialback checks, per stream and per
  * source prefix (see dialback_budget.h for what and why).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway_pins.c - STATE_DIR/gateway-pins: internal-link pins an operator
  * added or withdrew with `xmpp-edge cert pin`, merged with gateway.pins

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway_pins.h - pins of the internal link kept in the state directory,
  * on top of the configuration's gateway.pins (`xmpp-edge cert pin`).

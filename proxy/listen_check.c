@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * listen_check.c - would `run` get its ports?  (`xmpp-edge check`)
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * listen_check.h - `check`: would the daemon's listeners bind now?
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * listener.c - the TCP listening sockets of the external and internal
  * sides.  Opened before privileges are dropped (ports below 1024), so a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * probe.c - `xmpp-edge probe DOMAIN [--from HOSTED]`: the outgoing side of
  * federation with DOMAIN, tried the way the daemon tries it, and a verdict.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * run_user.c - the account the daemon serves as, and the privilege drop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * run_user.h - the account the daemon serves as (`user`), resolved and
  * judged the same way by `run` and `check`, and the privilege drop.

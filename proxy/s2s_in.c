@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_in.c - an inbound server-to-server stream (RFC 6120 §4, §5).
  *

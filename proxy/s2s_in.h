@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_in.h - an inbound XMPP stream accepted on an external listener.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_in_int.h - what the files of the inbound stream role share:
  * s2s_in.c (the stream: bytes, TLS, header, life cycle) and s2s_in_auth.c

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_out.c - an outgoing server-to-server stream, see s2s_out.h.
  *

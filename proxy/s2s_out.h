@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_out.h - outgoing server-to-server streams (RFC 6120 as the
  * initiating entity), created on demand per (local, remote) domain pair.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * status_cli.c - `xmpp-edge status`, `xmpp-edge streams`-style output and
  * `xmpp-edge drain`: the control socket's JSON made readable.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream_error.c - names and writer for XMPP stream errors (RFC 6120 §4.9).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream_error.h - XMPP stream error conditions (RFC 6120 §4.9).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * utf8.h - the one UTF-8 decoder of the proxy, and XML 1.0's Char class.
  *

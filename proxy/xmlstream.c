@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlstream.c - incremental XML tokenizer and XMPP stream state machine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlstream.h - the XMPP stream core: an incremental, zero-copy tokenizer
  * for the XML subset XMPP allows (RFC 6120 §11) and the stream-level state

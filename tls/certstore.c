@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certstore.c - the certificate store: what every TLS handshake needs and
  * an operator may replace at run time.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/appliance/run.sh - builds the appliance disk image once and boots it
 # in QEMU (UEFI firmware from Debian's ovmf, software emulation unless
 # XE_QEMU_ACCEL=kvm), the way an operator would run it:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Resident memory per idle inbound TLS stream of the running daemon: the
 # release binary on its embedded default, N Direct TLS streams opened and
 # left idle after the stream header, VmRSS before and after, divided by N.

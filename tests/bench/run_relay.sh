@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/bench/run_relay.sh - stanza relay throughput, xmpp-edge vs HAProxy.
 #
 # The same load generator/sink (relaybench.c, OpenSSL, TLS 1.3

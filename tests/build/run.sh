@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build suite: the supply-chain promises of build.sh.
 #  - a tarball whose SHA-256 differs from deps/deps.lock is refused, with
 #    the expected and actual sums in the message, before anything builds;

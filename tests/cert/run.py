@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Certificate operations: `xmpp-edge cert` end to end against a running
 daemon (Direct TLS on 127.0.0.1:25270, STARTTLS on 127.0.0.1:25269, an
 internal listener on a free loopback port, state in a temporary dir).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Configuration tests: every bad configuration is refused by
 `xmpp-edge check -c FILE` with exit status 1 and exactly the message
 "FILE: key.path: reason"; good ones pass and are summarised.

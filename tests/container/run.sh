@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/container/run.sh - builds the container image described by the top
 # Dockerfile without a Docker engine, and runs it as a container would.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Daemon tests: the real binary, started as the operator would start it,
 talked to over loopback.
 

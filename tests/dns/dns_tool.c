@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dns_tool.c - drives dns/ against a real DNS server for tests/dns/run.sh.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/dns/run.sh - dns/ (c-ares on libuv, SRV discovery, connect sequence)
 # against a real DNS server.
 #

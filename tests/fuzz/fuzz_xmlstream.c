@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_xmlstream.c - libFuzzer target for the stream-level state machine
  * (proxy/xmlstream.c + proxy/stream_error.c) driven the way the daemon's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_xmltok.c - libFuzzer target for the XML tokenizer (proxy/xmlstream.c).
  *

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/fuzz/run.sh - build the libFuzzer targets and run each for a short
 # smoke period over its seed corpus (tests/fuzz/corpus/<target>/).
 #

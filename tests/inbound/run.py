@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Inbound suite: attacks on the inbound stream's authentication (issue 14,
 findings 1, 3 and 8), each against the real daemon over loopback.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Federation through xmpp-edge, end to end, with real servers.
 
 A little internet built from network namespaces and veth pairs (nothing

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small XMPP server peer for the daemon and ops suites: the receiving side of the
 streams xmpp-edge opens (a remote domain on the internet, or the internal
 gateway), byte-level so each step can be checked.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Python suites' shared plumbing on 127.0.0.1: ports, reads, TLS client
 contexts and STARTTLS, test certificates made with openssl, and xmpp-edge
 daemons with their JSON log events and `status --json`.  Every wait here has

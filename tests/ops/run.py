@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Operations suite: `status` (readable and --json, with the per-stream
 list), `streams`, `drain`, the Prometheus endpoint (values that move with
 traffic, hostile HTTP), `probe DOMAIN` against fake peers reached through a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_bounce.c - stanza error replies (proxy/bounce.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_config.c - unit tests of the configuration schema and its helpers:
  * domain canonicalisation, address literals, the schema's own defaults,

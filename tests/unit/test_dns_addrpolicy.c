@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dns_addrpolicy.c - the address policy for DNS-derived targets
  * (dns/addrpolicy.c; issue 14, finding 3): special-purpose ranges refused

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_gateway_pins.c - STATE_DIR/gateway-pins (proxy/gateway_pins.c):
  * parsing, refusals, and the merge with gateway.pins the daemon uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_run_user.c - the account rules (proxy/run_user.c) and the owner
  * rule of STATE_DIR/gateway-pins (proxy/gateway_pins.c).

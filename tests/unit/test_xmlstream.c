@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_xmlstream.c - table-driven tests of the XMPP stream tokenizer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlstream_check.c - invariants of the tokenizer's output (see
  * xmlstream_check.h).

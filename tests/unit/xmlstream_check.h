@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlstream_check.h - invariants of the tokenizer's output, checked from
  * outside it.  Shared by the fuzz targets (tests/fuzz/fuzz_xmltok.c,
