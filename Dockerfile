@@ -1,10 +1,13 @@
+# SPDX-License-Identifier: Apache-2.0
 # Dockerfile - the xmpp-edge container image.
 #
 # Stage 1 (Debian) runs ./build.sh: the same pinned, SHA-256-checked
 # dependency tarballs (deps/deps.lock) and the same static musl build as a
 # developer's.  Stage 2 starts FROM scratch and holds only what
 # appliance/container-rootfs.sh lays out: the static binary, a CA bundle,
-# the default configuration and the directories the daemon writes.
+# the default configuration, the directories the daemon writes and, under
+# /usr/share/doc/xmpp-edge/, the license notices of everything it holds
+# (build.sh collects them from the verified tarballs into out/licenses/).
 #
 #   docker build -t xmpp-edge .
 #   docker run -d --name xmpp-edge -p 5269:5269 -p 5270:5270 \

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build.sh - builds, tests and runs xmpp-edge.
 #
 #   ./build.sh            static release binary out/xmpp-edge (musl, stripped)
@@ -11,6 +12,15 @@
 #   ./build.sh bench      runs the benchmarks under tests/bench
 #   ./build.sh appliance  builds the flashable appliance image (appliance/)
 #   ./build.sh deps       only fetches, verifies and builds the dependencies
+#   ./build.sh packages [SUITE...]  installs the Debian packages of the
+#                         build and every suite (what `test` installs
+#                         first), or only those of the named suites
+#   ./build.sh install [PREFIX]  installs on this host: PREFIX/bin/xmpp-edge
+#                         (default /usr/local), /etc/xmpp-edge, the
+#                         xmpp-edge user, /var/lib/xmpp-edge and the
+#                         systemd unit; DESTDIR=DIR installs under DIR
+#   ./build.sh licenses   only collects and checks the third-party license
+#                         files (deps/licenses.lock) into out/licenses/
 #
 # Dependencies (mbedTLS, c-ares, libuv, yajl) are built from the upstream
 # tarballs the Debian archive carries, pinned with their SHA-256 in
@@ -36,6 +46,104 @@ die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 # --- host packages --------------------------------------------------------
 
 APT_UPDATED=
+# apt and dpkg write pages of progress; it goes to this log, shown only when
+# something fails.
+APT_LOG=$OUT/apt.log
+# Servers some suites start as private instances of their own.  Debian's
+# packages start them as system services at install and at every boot
+# (listening on all addresses: 5222, 5269, 5280...), which would take the
+# ports our daemon and suites use and leave public servers on a DMZ host.
+# PACKAGE:SERVICE pairs (ejabberd brings Erlang's port mapper, epmd).
+SERVER_SERVICES="prosody:prosody ejabberd:ejabberd ejabberd:epmd.socket ejabberd:epmd"
+
+# apt_quiet ARGS...: apt-get ARGS with its output in $APT_LOG; on failure
+# the log's tail is printed and the build stops.
+apt_quiet() {
+	mkdir -p "$(dirname "$APT_LOG")"
+	echo "### $(date -u +%FT%TZ) apt-get $*" >>"$APT_LOG"
+	# Another apt (unattended-upgrades, a second checkout) may hold the
+	# dpkg lock for a while: wait for it instead of failing.
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" >>"$APT_LOG" 2>&1 && return 0
+	tail -n 30 "$APT_LOG" >&2
+	die "apt-get $1 failed (last 30 lines above; whole log: $APT_LOG)"
+}
+
+POLICY_RC=/usr/sbin/policy-rc.d
+POLICY_RC_SAVED=
+# policy_rc_forbid: while packages install, invoke-rc.d asks policy-rc.d
+# whether it may start a service; exit status 101 means "forbidden"
+# (Debian policy §9.3.3.1).  An existing policy-rc.d is put back afterwards.
+policy_rc_forbid() {
+	if [ -e "$POLICY_RC" ]; then
+		POLICY_RC_SAVED=$(mktemp "${TMPDIR:-/tmp}/xe-policy-rc.XXXXXX")
+		cp -p "$POLICY_RC" "$POLICY_RC_SAVED"
+	fi
+	printf '#!/bin/sh\n# written by xmpp-edge build.sh while installing packages\nexit 101\n' >"$POLICY_RC"
+	chmod 755 "$POLICY_RC"
+	# Put it back however the install ends (an interrupt exits through
+	# the EXIT trap).
+	trap policy_rc_restore EXIT
+	trap 'exit 130' INT TERM HUP
+}
+
+policy_rc_restore() {
+	if [ -n "$POLICY_RC_SAVED" ]; then
+		cp -p "$POLICY_RC_SAVED" "$POLICY_RC" && rm -f "$POLICY_RC_SAVED"
+		POLICY_RC_SAVED=
+	else
+		rm -f "$POLICY_RC"
+	fi
+	trap - EXIT INT TERM HUP
+}
+
+# services_stop_disable PKG...: policy-rc.d keeps invoke-rc.d from
+# starting the servers now, but their packages still enable them for the
+# next boot (systemd units and init script links alike), and a service
+# manager may have started one anyway: stop and disable the services of
+# SERVER_SERVICES whose package is among PKG (just installed), and say so.
+# systemctl enables and disables offline too (a chroot, a container
+# without systemd).
+services_stop_disable() {
+	local pair svc unit
+	for pair in $SERVER_SERVICES; do
+		[[ " $* " == *" ${pair%%:*} "* ]] || continue
+		svc=${pair#*:}
+		unit=$svc
+		[[ $unit == *.* ]] || unit=$unit.service
+		if command -v systemctl >/dev/null && systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+			# Judged by the state reached: systemctl's exit status
+			# also reflects the SysV script synchronisation.
+			if [ -d /run/systemd/system ]; then
+				systemctl disable --now "$unit" >>"$APT_LOG" 2>&1 || true
+			else
+				systemctl disable "$unit" >>"$APT_LOG" 2>&1 || true
+			fi
+			if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+				say "$unit: could not disable it (see $APT_LOG): it starts at the next boot"
+			elif [ -d /run/systemd/system ]; then
+				say "$unit: system service stopped and disabled (the tests start private instances)"
+			else
+				say "$unit: start at boot disabled (the tests start private instances)"
+			fi
+		fi
+		[ -x "/etc/init.d/$svc" ] && [ ! -d /run/systemd/system ] || continue
+		if service "$svc" status >/dev/null 2>&1; then
+			service "$svc" stop >>"$APT_LOG" 2>&1 &&
+				say "$svc: system service stopped (the tests start private instances)"
+		fi
+		if ls /etc/rc[2-5].d/S*"$svc" >/dev/null 2>&1; then
+			update-rc.d "$svc" disable >>"$APT_LOG" 2>&1 &&
+				say "$svc: init script start at boot disabled"
+		fi
+	done
+	# ejabberd's installation runs Erlang, which starts the port mapper
+	# (`epmd -daemon`, port 4369 on all addresses) outside any service
+	# and policy-rc.d: ask it to stop (it refuses while nodes use it).
+	if [[ " $* " == *" ejabberd "* ]] && command -v epmd >/dev/null && epmd -names >/dev/null 2>&1; then
+		epmd -kill >>"$APT_LOG" 2>&1 && say "epmd: stopped the Erlang port mapper ejabberd's installation started"
+	fi
+}
+
 # ensure_packages PKG...: install what is missing (as root), else say what to
 # install and stop.
 ensure_packages() {
@@ -48,16 +156,33 @@ ensure_packages() {
 	if [ "$(id -u)" -ne 0 ]; then
 		die "missing Debian packages; run as root: apt-get install ${missing[*]}"
 	fi
-	say "installing ${missing[*]}"
+	say "installing ${#missing[@]} Debian packages and their dependencies (progress in $APT_LOG): ${missing[*]}"
 	if [ -z "$APT_UPDATED" ]; then
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
+		apt_quiet update
 		APT_UPDATED=1
 	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+	policy_rc_forbid
+	apt_quiet install -y --no-install-recommends "${missing[@]}"
+	policy_rc_restore
+	services_stop_disable "${missing[@]}"
 }
 
-BUILD_PACKAGES="gcc make patch cmake musl-tools linux-libc-dev curl ca-certificates bzip2 xz-utils file binutils"
+# gcc-12 only recommends libc6-dev (crt1.o, the glibc headers the dev build
+# needs); musl-tools brings its own.  flock and runuser are in util-linux,
+# sha256sum in coreutils.
+BUILD_PACKAGES="gcc libc6-dev make patch cmake musl-tools linux-libc-dev curl ca-certificates
+	tar gzip bzip2 xz-utils file binutils coreutils util-linux"
+
+# suite_packages [SUITE...]: the Debian packages the suites list in
+# tests/SUITE/packages (no argument: every suite).
+suite_packages() {
+	local files=("$ROOT"/tests/*/packages) s
+	if [ $# -gt 0 ]; then
+		files=()
+		for s in "$@"; do files+=("$ROOT/tests/$s/packages"); done
+	fi
+	cat "${files[@]}" 2>/dev/null | sed 's/#.*//' | tr -s ' \t\n' '\n' | sed '/^$/d' | sort -u
+}
 
 # --- dependencies -----------------------------------------------------------
 
@@ -99,6 +224,14 @@ unpack() {
 	done
 }
 
+# dep_build_failed NAME LOG: the end of a failed build's log says why
+# (a missing compiler, crt1.o, a header); show it, not only where it is.
+dep_build_failed() {
+	printf '%s\n' "--- last 30 lines of $2" >&2
+	tail -n 30 "$2" >&2
+	die "$1 build failed (log above, whole log: $2)"
+}
+
 # build_deps FLAVOUR CC: builds the four libraries into
 # $CACHE/deps/FLAVOUR-KEY and prints that prefix.  FLAVOUR is musl or glibc.
 build_deps() {
@@ -135,7 +268,7 @@ build_deps() {
 		-DMBEDTLS_CONFIG_FILE="$ROOT/tls/mbedtls_config.h" >"$work/mbedtls.log" 2>&1 &&
 		cmake --build "$work/mbedtls/b" -j"$JOBS" >>"$work/mbedtls.log" 2>&1 &&
 		cmake --install "$work/mbedtls/b" >>"$work/mbedtls.log" 2>&1 ||
-		die "mbedTLS build failed, see $work/mbedtls.log"
+		dep_build_failed mbedTLS "$work/mbedtls.log"
 	# Everest (X25519, tls/mbedtls_config.h) is built as a library of its
 	# own; folded into libmbedcrypto.a every link line stays -lmbedcrypto.
 	if [ -f "$prefix/lib/libeverest.a" ]; then
@@ -156,7 +289,7 @@ build_deps() {
 		-DCARES_BUILD_TESTS=OFF -DCARES_STATIC_PIC=ON >"$work/cares.log" 2>&1 &&
 		cmake --build "$work/cares/b" -j"$JOBS" >>"$work/cares.log" 2>&1 &&
 		cmake --install "$work/cares/b" >>"$work/cares.log" 2>&1 ||
-		die "c-ares build failed, see $work/cares.log"
+		dep_build_failed c-ares "$work/cares.log"
 
 	unpack libuv "$work/uv"
 	cmake -S "$work/uv/src" -B "$work/uv/b" "${cmake_common[@]}" \
@@ -164,7 +297,7 @@ build_deps() {
 		>"$work/uv.log" 2>&1 &&
 		cmake --build "$work/uv/b" -j"$JOBS" >>"$work/uv.log" 2>&1 &&
 		cmake --install "$work/uv/b" >>"$work/uv.log" 2>&1 ||
-		die "libuv build failed, see $work/uv.log"
+		dep_build_failed libuv "$work/uv.log"
 
 	# yajl's CMake build installs into a versioned tree and builds shared
 	# objects too; its nine sources are simpler to compile directly.
@@ -183,6 +316,114 @@ build_deps() {
 	touch "$prefix/.done"
 	exec 9>&-
 	echo "$prefix"
+}
+
+# --- third-party notices ------------------------------------------------------
+
+# collect_licenses: copies every shipped component's license files, as
+# deps/licenses.lock lists them, from the verified tarballs (and, for musl,
+# from the host's Debian package) into out/licenses/COMPONENT/, with
+# xmpp-edge's own LICENSE at out/licenses/LICENSE, and writes the index
+# out/licenses.index ("COMPONENT VERSION FILE SPDX...") the generated C file
+# and the tests read.  Refuses to go on, with a sentence saying what to do,
+# when a text differs from its recorded SHA-256, when a tarball has a
+# license file the lock does not name, or when a dependency has no row.
+# The tarball listing takes seconds, so the result is kept until an input
+# changes.
+collect_licenses() {
+	local lock=$ROOT/deps/licenses.lock dst=$OUT/licenses index=$OUT/licenses.index
+	local key name version tb top f sum want kind pkg spdx files
+	key=$( (cat "$lock" "$ROOT/deps/deps.lock" "$ROOT/LICENSE"
+		awk '$2 == "debian" { print $3 }' "$lock" | xargs -r dpkg-query -W -f='${Package} ${Version}\n' 2>&1) |
+		sha256sum | cut -c1-16)
+	if [ -f "$index" ] && [ "$(head -n 1 "$index")" = "# key $key" ]; then return 0; fi
+	say "collecting third-party license files into out/licenses"
+	rm -rf "$dst" "$index.part" && mkdir -p "$dst"
+	echo "# key $key" >"$index.part"
+	cp "$ROOT/LICENSE" "$dst/LICENSE"
+	# Components: deps/deps.lock's, then those the lock takes from Debian.
+	for name in $(awk '$1 !~ /^#/ && NF { print $1 }' "$ROOT/deps/deps.lock") \
+		$(awk '$2 == "debian" { print $1 }' "$lock"); do
+		spdx=$(awk -v n="$name" '$1 == n && $2 == "spdx" { $1 = $2 = ""; sub(/^ +/, ""); print }' "$lock")
+		files=$(awk -v n="$name" '$1 == n && $2 == "ship" { print $3 }' "$lock")
+		[ -n "$spdx" ] && [ -n "$files" ] ||
+			die "deps/licenses.lock has no spdx and ship rows for $name: add its license files (see the comment at its top)"
+		[[ "$spdx" =~ ^[A-Za-z0-9\ .+()-]+$ ]] || die "deps/licenses.lock: '$spdx' is not an SPDX expression"
+		mkdir -p "$dst/$name"
+		pkg=$(awk -v n="$name" '$1 == n && $2 == "debian" { print $3 }' "$lock")
+		if [ -n "$pkg" ]; then
+			version=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) ||
+				die "$name's license comes from the Debian package $pkg, which is not installed: apt-get install $pkg"
+			for f in $files; do
+				[ -f "/usr/share/doc/$pkg/$f" ] || die "/usr/share/doc/$pkg/$f missing (reinstall $pkg)"
+				cp "/usr/share/doc/$pkg/$f" "$dst/$name/$f"
+			done
+		else
+			version=$(dep_field "$name" 2)
+			tb=$(fetch_dep "$(dep_field "$name" 3)" "$(dep_field "$name" 4)" "$(dep_field "$name" 5)")
+			# Every license-like file at the top of the tarball must be
+			# in the lock, shipped or skipped with a reason: a new one in a
+			# new release is noticed, not silently left out.
+			top=
+			while IFS= read -r f; do
+				top=${f%%/*}
+				f=${f#*/}
+				awk -v n="$name" -v f="$f" '$1 == n && ($2 == "ship" || $2 == "skip") && $3 == f { found = 1 }
+					END { exit !found }' "$lock" ||
+					die "$name: $(basename "$tb") has the license file $f, which deps/licenses.lock does not list: read it, then add a ship (or skip, saying why) row"
+			done < <(tar -tf "$tb" | awk -F/ 'NF == 2 && toupper($2) ~ /^(LICEN[CS]E|COPYING|COPYRIGHT|NOTICE)/')
+			[ -n "$top" ] || top=$(tar -tf "$tb" | head -n 1 | cut -d/ -f1)
+			for f in $(awk -v n="$name" '$1 == n && ($2 == "ship" || $2 == "skip") { print $3 }' "$lock"); do
+				tar -xf "$tb" -C "$dst/$name" --strip-components=1 "$top/$f" 2>/dev/null ||
+					die "$name: deps/licenses.lock lists $f, which $(basename "$tb") does not have"
+			done
+		fi
+		# Names and versions become C strings and paths: plain words only.
+		[[ "$name $version" =~ ^[A-Za-z0-9._+~:-]+\ [A-Za-z0-9._+~:-]+$ ]] ||
+			die "$name $version: a component name or version with unexpected characters"
+		for f in $(awk -v n="$name" '$1 == n && ($2 == "ship" || $2 == "skip") { print $3 }' "$lock"); do
+			[[ "$f" =~ ^[A-Za-z0-9._-]+$ ]] || die "deps/licenses.lock: '$f' is not a plain file name"
+			want=$(awk -v n="$name" -v f="$f" '$1 == n && ($2 == "ship" || $2 == "skip") && $3 == f { print $4 }' "$lock")
+			sum=$(sha256sum "$dst/$name/$f" | cut -d' ' -f1)
+			[ "$sum" = "$want" ] ||
+				die "$name: the license file $f changed (SHA-256 $sum, deps/licenses.lock says $want): read the new text, then update deps/licenses.lock"
+			kind=$(awk -v n="$name" -v f="$f" '$1 == n && ($2 == "ship" || $2 == "skip") && $3 == f { print $2 }' "$lock")
+			if [ "$kind" = skip ]; then rm -f "$dst/$name/$f"; else echo "$name $version $f $spdx" >>"$index.part"; fi
+		done
+	done
+	# A row for a component nothing ships any more is a stale claim.
+	for name in $(awk '$1 !~ /^#/ && NF { print $1 }' "$lock" | sort -u); do
+		grep -q "^$name " "$index.part" ||
+			die "deps/licenses.lock has rows for $name, which is neither in deps/deps.lock nor taken from Debian: remove them"
+	done
+	mv "$index.part" "$index"
+}
+
+# licenses_generate_c DEST [EXCLUDE...]: writes DEST, a C file holding every
+# collected notice (struct notice, proxy/notices.h) but those of the
+# EXCLUDEd components, for the binary to print with `version --licenses`.
+# DEST is replaced only when its text changes, so make relinks only then.
+licenses_generate_c() {
+	local dest=$1 i=0 name version f spdx rows=
+	shift
+	mkdir -p "$(dirname "$dest")"
+	{
+		printf '/* Generated by build.sh (licenses_generate_c) from out/licenses: do not edit. */\n'
+		printf '#include "notices.h"\n\n'
+		while read -r name version f spdx; do
+			[ "$name" = "#" ] && continue
+			[[ " $* " == *" $name "* ]] && continue
+			printf 'static const unsigned char notice_%d[] = {\n' $i
+			od -An -v -tx1 "$OUT/licenses/$name/$f" | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
+			printf '};\n'
+			rows="$rows	{ \"$name\", \"$version\", \"$spdx\", \"$f\", notice_$i, sizeof(notice_$i) },
+"
+			i=$((i + 1))
+		done <"$OUT/licenses.index"
+		printf 'const struct notice notices[] = {\n%s};\n' "$rows"
+		printf 'const size_t notices_count = %d;\n' $i
+	} >"$dest.part"
+	if cmp -s "$dest.part" "$dest"; then rm -f "$dest.part"; else mv "$dest.part" "$dest"; fi
 }
 
 # --- the project --------------------------------------------------------------
@@ -213,8 +454,11 @@ CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Werror -Iproxy -Itls -Idns -I$(PREFIX)
 all: $(DIR)/xmpp-edge $(if $(filter dev,$(VARIANT)),$(DIR)/unit_tests)
 $(DIR)/libxe.a: $(call OBJ,$(LIB_SRCS))
 	@rm -f $@; ar rcs $@ $^
-$(DIR)/xmpp-edge: $(call OBJ,proxy/main.c) $(DIR)/libxe.a
+$(DIR)/xmpp-edge: $(call OBJ,proxy/main.c) $(DIR)/obj/gen/notices.o $(DIR)/libxe.a
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
+$(DIR)/obj/gen/notices.o: $(DIR)/gen/notices.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 $(DIR)/unit_tests: $(call OBJ,$(TEST_SRCS)) $(DIR)/libxe.a
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
 $(DIR)/obj/%.o: %.c
@@ -229,6 +473,8 @@ build_release() {
 	local prefix
 	prefix=$(build_deps musl musl-gcc)
 	mkdir -p "$OUT" && ln -sfn "$prefix" "$OUT/deps-musl"
+	collect_licenses
+	licenses_generate_c "$OUT/release/gen/notices.c"
 	say "building out/xmpp-edge (static, musl)"
 	compile release musl-gcc "-O2 -fstack-protector-strong -isystem $prefix/kernel-include" \
 		"-static -s" "$prefix"
@@ -241,6 +487,9 @@ build_dev() {
 	local prefix
 	prefix=$(build_deps glibc gcc)
 	mkdir -p "$OUT" && ln -sfn "$prefix" "$OUT/deps-glibc"	# for test tools
+	collect_licenses
+	# Dynamically linked against glibc: no musl inside.
+	licenses_generate_c "$OUT/dev/gen/notices.c" musl
 	say "building out/dev/ (ASan+UBSan)"
 	compile dev gcc "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		"" "$prefix"
@@ -282,7 +531,7 @@ run_tests() {
 	build_release
 	build_dev
 	# Each suite lists the Debian packages it needs (real peers, tools).
-	pkgs=$(cat tests/*/packages 2>/dev/null | sed 's/#.*//' | tr -s ' \n' '\n' | sort -u | tr '\n' ' ')
+	pkgs=$(suite_packages)
 	[ -n "$pkgs" ] && ensure_packages $pkgs
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -290,12 +539,92 @@ run_tests() {
 	for s in tests/*/run.sh; do
 		[ -x "$s" ] || continue
 		name=$(basename "$(dirname "$s")")
+		# tests/fresh builds a new Debian root and runs this very
+		# command inside it: it is run by hand (README, Tests).
+		[ "$name" = fresh ] && continue
 		[ -n "${XE_SUITES:-}" ] && ! [[ " $XE_SUITES " == *" $name "* ]] && continue
 		run_suite "$name" "$ROOT/$s"
 	done
 	printf '%s\n' "${SUMMARY[@]}"
 	echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
 	[ "$TOTAL_FAILED" -eq 0 ]
+}
+
+# --- the service account -----------------------------------------------------
+
+# ensure_service_user: as root, creates the system user and group xmpp-edge
+# the daemon drops to (its default `user`) when missing; uid/gid 5269 like the
+# container and the appliance when that id is free, else the next system id.
+# useradd comes with `passwd`, Essential on Debian (5269 is above
+# SYS_UID_MAX: useradd's warning about it is dropped).  Not root: nothing to do
+# (the daemon then runs as whoever started it).
+ensure_service_user() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	getent passwd xmpp-edge >/dev/null && return 0
+	local idopt=()
+	if ! getent passwd 5269 >/dev/null && ! getent group 5269 >/dev/null; then
+		idopt=(--uid 5269)
+		getent group xmpp-edge >/dev/null || groupadd --system --gid 5269 xmpp-edge
+	fi
+	getent group xmpp-edge >/dev/null && idopt+=(--gid xmpp-edge) || idopt+=(--user-group)
+	say "creating the system user xmpp-edge (the daemon's account)"
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+		"${idopt[@]}" xmpp-edge 2> >(grep -v 'greater than SYS_UID_MAX' >&2) || die "cannot create the user xmpp-edge (useradd failed)"
+}
+
+# --- host install -------------------------------------------------------------
+
+# The account ensure_service_user creates; the host install's files belong
+# to it.
+SERVICE_USER=xmpp-edge
+
+# install_host [PREFIX]: the static binary in PREFIX/bin (default
+# /usr/local), /etc/xmpp-edge with an example configuration and a
+# self-signed certificate for it (neither replaced when present),
+# /var/lib/xmpp-edge (0750, the service user's) and the systemd unit in
+# /etc/systemd/system (the administrator's units; /lib is the packages').
+# DESTDIR=/some/dir puts all of it under that directory (for packaging
+# and the host suite); the user is still created on this machine, since
+# the files belong to it.
+install_host() {
+	local prefix=${1:-/usr/local} dest=${DESTDIR:-} bin etc state unit
+	case $prefix in /*) ;; *) die "install: PREFIX must be an absolute path, not '$prefix'" ;; esac
+	[ "$(id -u)" -eq 0 ] || die "install: run as root (it creates the $SERVICE_USER user and sets owners)"
+	build_release
+	ensure_service_user
+	bin=$dest$prefix/bin/xmpp-edge
+	etc=$dest/etc/xmpp-edge
+	state=$dest/var/lib/xmpp-edge
+	unit=$dest/etc/systemd/system/xmpp-edge.service
+	install -D -m 0755 "$OUT/xmpp-edge" "$bin"
+	# The service reads its configuration and keys as its own group;
+	# only root writes them (`cert rotate` runs as root).
+	install -d -m 0750 -o root -g "$SERVICE_USER" "$etc"
+	install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$state"
+	if [ -e "$etc/xmpp-edge.json" ]; then
+		say "kept the existing $etc/xmpp-edge.json"
+	else
+		install -m 0640 -o root -g "$SERVICE_USER" "$ROOT/appliance/xmpp-edge.host.json" "$etc/xmpp-edge.json"
+		say "installed an example configuration $etc/xmpp-edge.json (domain example.com: edit it)"
+	fi
+	if [ ! -e "$etc/example.com.crt" ] && [ ! -e "$etc/example.com.key" ] &&
+		grep -q '"/etc/xmpp-edge/example.com.crt"' "$etc/xmpp-edge.json"; then
+		"$bin" cert selfsign example.com --cert "$etc/example.com.crt" --key "$etc/example.com.key" >/dev/null ||
+			die "cannot write the example certificate into $etc"
+		# The key is the service user's alone (0600), as the daemon
+		# wants it; the certificate is public.
+		chown "$SERVICE_USER:$SERVICE_USER" "$etc/example.com.key"
+		chmod 0644 "$etc/example.com.crt"
+		say "wrote a self-signed certificate for example.com to $etc (replace it with yours)"
+	fi
+	mkdir -p "$(dirname "$unit")"
+	sed "s|/usr/local/bin/xmpp-edge|$prefix/bin/xmpp-edge|g" "$ROOT/appliance/xmpp-edge.service" >"$unit.tmp"
+	chmod 0644 "$unit.tmp" && mv "$unit.tmp" "$unit"
+	say "installed $bin and $unit"
+	if [ -z "$dest" ] && [ -d /run/systemd/system ]; then
+		systemctl daemon-reload
+		say "start it with: systemctl enable --now xmpp-edge (README: Run on a host)"
+	fi
 }
 
 # --- main -------------------------------------------------------------------
@@ -306,9 +635,21 @@ case $cmd in
 release) build_release ;;
 dev) build_dev ;;
 deps) ensure_packages $BUILD_PACKAGES; build_deps musl musl-gcc >/dev/null; build_deps glibc gcc >/dev/null ;;
-test) run_tests ;;
+licenses) collect_licenses; cat "$OUT/licenses.index" ;;
+packages)
+	# No argument: the build's and every suite's; else the named suites'.
+	if [ $# -eq 0 ]; then
+		ensure_packages $BUILD_PACKAGES $(suite_packages)
+	else
+		for s in "$@"; do [ -f "tests/$s/packages" ] || die "no tests/$s/packages"; done
+		ensure_packages $(suite_packages "$@")
+	fi
+	;;
+install) install_host "$@" ;;
+test) ensure_service_user; run_tests ;;
 run)
 	build_release
+	ensure_service_user
 	exec "$OUT/xmpp-edge" run "$@"
 	;;
 fuzz)
@@ -323,6 +664,6 @@ appliance)
 	build_release
 	exec "$ROOT/appliance/build-image.sh" "$OUT/xmpp-edge" "$OUT/appliance"
 	;;
--h|--help|help) sed -n '2,20s/^# \{0,1\}//p' "$0" ;;
+-h|--help|help) sed -n '2,/^[^#]/{/SPDX-License-Identifier/d; s/^# \{0,1\}//p}' "$0" ;;
 *) die "unknown command '$cmd' (try ./build.sh help)" ;;
 esac

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # appliance/build-image.sh - builds the flashable xmpp-edge appliance image.
 #
 #   appliance/build-image.sh BINARY OUTDIR
@@ -12,7 +13,15 @@
 #                            partition 1 and keeps the data partition
 #   data.img                 the data partition as first flashed
 #   vmlinuz, initrd.img      the kernel and initramfs inside esp.img
-#   manifest.txt             kernel package, sizes and SHA-256 of the above
+#   manifest.txt             kernel package, sizes and SHA-256 of the above,
+#                            and a "source COMPONENT PACKAGE VERSION" line per
+#                            Debian source package of what the image holds
+#
+# The ESP's /licenses/ holds the notices of everything in the image:
+# xmpp-edge's LICENSE and its linked components' license files (those
+# ./build.sh collects next to BINARY, out/licenses/; XE_LICENSES_DIR
+# overrides), the Debian copyright files of the kernel (linux/), systemd-boot
+# and the CA bundle, and SOURCES.txt: how to get the corresponding source.
 #
 # Environment (all optional):
 #   XE_KERNEL_FLAVOUR  cloud-amd64 (default: virtual machines) or amd64
@@ -152,13 +161,59 @@ KVER=${KPKG#linux-image-}
 VMLINUZ=$KDIR/boot/vmlinuz-$KVER
 MODDIR=$KDIR/lib/modules/$KVER
 [ -f "$VMLINUZ" ] || die "$KPKG has no $VMLINUZ"
-SDBOOT=$(deb_fetch systemd-boot-efi)/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+SDDIR=$(deb_fetch systemd-boot-efi)
+SDBOOT=$SDDIR/usr/lib/systemd/boot/efi/systemd-bootx64.efi
 [ -f "$SDBOOT" ] || die "systemd-boot-efi has no systemd-bootx64.efi"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/xe-appliance.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
+
+# --- notices and corresponding source --------------------------------------------
+
+# Every component the image holds has its notice on the ESP; the Debian
+# source packages are named so that whoever passes the image on can meet
+# the GPL-2.0's (kernel, modules) and LGPL-2.1's (systemd-boot) source offer.
+NOTICES=${XE_LICENSES_DIR:-$(dirname "$BIN")/licenses}
+[ -f "$NOTICES/LICENSE" ] ||
+	die "$NOTICES/LICENSE missing: ./build.sh collects the license files next to the binary (or set XE_LICENSES_DIR)"
+deb_path() { ls "$CACHE/${1}_"*.deb | sort -V | tail -n 1; }
+# deb_sources COMPONENT DEB: the source package DEB was built from and each
+# one it was built using (the signed kernel's source holds only signatures;
+# its Built-Using names linux itself).
+deb_sources() {
+	dpkg-deb --show --showformat='${source:Package} ${source:Version}\n' "$2" | sed "s/^/source $1 /"
+	dpkg-deb -f "$2" Built-Using | tr ',' '\n' |
+		sed -n "s/^ *\([^ (]*\) *(= *\([^)]*\)).*/source $1 \1 \2/p"
+}
+# host_sources COMPONENT PACKAGE: the source of an installed package
+# (musl, linked into /init and the binary; the CA bundle).
+host_sources() {
+	dpkg-query -W -f='${source:Package} ${source:Version}\n' "$2" 2>/dev/null | sed "s/^/source $1 /" | grep . ||
+		die "$2 is not installed: apt-get install $2"
+}
+{
+	deb_sources linux "$(deb_path "$KPKG")"
+	deb_sources systemd-boot "$(deb_path systemd-boot-efi)"
+	host_sources musl musl-dev
+	host_sources ca-certificates ca-certificates
+} >"$WORK/sources"
+L=$WORK/licenses
+mkdir -p "$L/linux" "$L/systemd-boot" "$L/ca-certificates"
+cp -R "$NOTICES/." "$L/"
+for f in "$KDIR/usr/share/doc/$KPKG/copyright:linux" "$SDDIR/usr/share/doc/systemd-boot-efi/copyright:systemd-boot" \
+	"/usr/share/doc/ca-certificates/copyright:ca-certificates"; do
+	[ -f "${f%:*}" ] || die "${f%:*} missing: no notice for ${f##*:}"
+	cp "${f%:*}" "$L/${f##*:}/copyright"
+done
+{
+	echo "xmpp-edge appliance: the Debian source packages of what this image holds."
+	echo "The Linux kernel and its modules (GPL-2.0) and systemd-boot (LGPL-2.1-or-later)"
+	echo "oblige whoever passes this image on to offer their corresponding source:"
+	echo
+	sed 's|^source \([^ ]*\) \([^ ]*\) \(.*\)$|  \1: apt-get source \2=\3\n      https://snapshot.debian.org/package/\2/\3/|' "$WORK/sources"
+} >"$L/SOURCES.txt"
 
 # --- init --------------------------------------------------------------------
 
@@ -245,6 +300,18 @@ mcopy -i "$ESP" -m "$VMLINUZ" ::/xmpp-edge/vmlinuz ||
 	die "kernel does not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
 mcopy -i "$ESP" -m "$WORK/initrd.img" ::/xmpp-edge/initrd.img ||
 	die "initramfs does not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
+# One by one in sorted order (mcopy -s follows readdir order): the same
+# inputs give the same ESP.
+find "$L" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+mmd -i "$ESP" ::/licenses
+while IFS= read -r f; do
+	if [ -d "$L/$f" ]; then
+		mmd -i "$ESP" "::/licenses/$f"
+	else
+		mcopy -i "$ESP" -m "$L/$f" "::/licenses/$f" ||
+			die "the license notices do not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
+	fi
+done < <(cd "$L" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort)
 
 # --- data partition ----------------------------------------------------------------
 
@@ -321,5 +388,6 @@ KDEB=$(ls "$CACHE/${KPKG}_"*.deb | sort -V | tail -n 1)
 		echo "file $f $(stat -c %s "$OUTDIR/$f") $(sha256sum "$OUTDIR/$f" | cut -d' ' -f1)"
 	done
 	echo "binary $(sha256sum "$BIN" | cut -d' ' -f1)"
+	cat "$WORK/sources"
 } >"$OUTDIR/manifest.txt"
 say "wrote $IMG ($(($(stat -c %s "$IMG") / 1048576)) MiB; kernel $KVER)"

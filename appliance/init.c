@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * appliance/init.c -- PID 1 of the xmpp-edge appliance.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # appliance/update-image.sh - installs a new appliance build on a flashed
 # disk and keeps its data partition (configuration, certificates, state).
 #

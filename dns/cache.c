@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cache.c - DNS answers (struct dns_rrset) and the cache that keeps them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - the "dns" configuration section: defaults (the same values
  * as proxy/config_schema.c's, which a unit test holds in step) and the
@@ -64,6 +65,20 @@ dns_config_validate(const struct dns_config *cfg, char *err, size_t errlen)
 		if (netaddr_parse(cfg->servers[i], &ss, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "dns.servers[%zu]: \"%s\": %s", i,
 			    cfg->servers[i], why);
+			return -1;
+		}
+	}
+	if (cfg->nallow_private_targets > DNS_ALLOW_PREFIXES_MAX) {
+		snprintf(err, errlen, "dns.allow_private_targets: at most %d prefixes", DNS_ALLOW_PREFIXES_MAX);
+		return -1;
+	}
+	for (i = 0; i < cfg->nallow_private_targets; i++) {
+		struct dns_prefix pfx;
+
+		if (memchr(cfg->allow_private_targets[i], '\0', DNS_PREFIX_STR_MAX) == NULL ||
+		    dns_prefix_parse(cfg->allow_private_targets[i], &pfx, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "dns.allow_private_targets[%zu]: \"%.*s\": %s", i,
+			    DNS_PREFIX_STR_MAX - 1, cfg->allow_private_targets[i], why);
 			return -1;
 		}
 	}

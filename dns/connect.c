@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * connect.c - the connect sequence: from a remote domain to one connected
  * TCP socket, trying the candidates discover.c streams in.
@@ -72,6 +73,8 @@ struct dns_connect {
 	uv_timer_t *stagger;
 	int stagger_due;		/* time to start the next attempt */
 	size_t n_timeout, n_failed;
+	size_t n_refused;		/* candidates the address policy refused */
+	struct dns_avoid avoid;		/* our own sockets (addrpolicy.c) */
 
 	int in_cb;
 	int dead;
@@ -281,6 +284,8 @@ connect_fail(struct dns_connect *dc)
 
 	if (dc->n_timeout > 0)
 		err = DNS_ERR_CONNECT_TIMEOUT;
+	else if (dc->n_failed == 0 && dc->n_refused > 0)
+		err = DNS_ERR_TARGETS_REFUSED;
 	else if (dc->n_failed > 0 || dc->disc_err == DNS_OK)
 		err = DNS_ERR_CONNECT_FAILED;
 	else
@@ -326,6 +331,24 @@ connect_pump(struct dns_connect *dc)
 	connect_enter_state(dc, CONNECT_RESOLVING);
 }
 
+/* The address policy (addrpolicy.c) for a candidate DNS gave us: 1 to
+ * dial it; 0 (logged) to skip it.  Only discovered candidates come
+ * here, never the operator's static targets. */
+static int
+connect_candidate_allowed(struct dns_connect *dc, const struct dns_candidate *c)
+{
+	const char *why = dns_addr_refused(dns_resolver_config(dc->r), &dc->avoid,
+	    (const struct sockaddr *)&c->addr);
+	char port[8];
+
+	if (why == NULL)
+		return 1;
+	snprintf(port, sizeof(port), "%u", c->port);
+	log_event(LOG_WARN, "dns.connect.refused", "domain", dc->domain, "addr", c->addr_str,
+	    "port", port, "target", c->target, "reason", why, NULL);
+	return 0;
+}
+
 static void
 connect_disc_cb(struct dns_discovery *d, const struct dns_candidate *c,
     enum dns_error err, void *arg)
@@ -335,6 +358,8 @@ connect_disc_cb(struct dns_discovery *d, const struct dns_candidate *c,
 	if (c == NULL) {
 		dc->disc_done = 1;
 		dc->disc_err = err;
+	} else if (!connect_candidate_allowed(dc, c)) {
+		dc->n_refused++;
 	} else if (dc->ncands < dc->cap) {
 		dc->cands[dc->ncands++] = *c;
 	}
@@ -372,6 +397,13 @@ enum dns_error
 dns_connect_start(struct dns_resolver *r, const char *domain,
     dns_connect_cb cb, void *arg, struct dns_connect **out)
 {
+	return dns_connect_start_avoiding(r, domain, NULL, cb, arg, out);
+}
+
+enum dns_error
+dns_connect_start_avoiding(struct dns_resolver *r, const char *domain,
+    const struct dns_avoid *avoid, dns_connect_cb cb, void *arg, struct dns_connect **out)
+{
 	const struct dns_config *cfg = dns_resolver_config(r);
 	struct dns_connect *dc;
 	enum dns_error err;
@@ -380,6 +412,8 @@ dns_connect_start(struct dns_resolver *r, const char *domain,
 	dc = connect_alloc(r, domain, (size_t)cfg->max_addresses, cb, arg);
 	if (dc == NULL)
 		return DNS_ERR_NOMEM;
+	if (avoid != NULL)
+		dc->avoid = *avoid;
 	err = dns_discover_start(r, domain, connect_disc_cb, dc, &dc->disc);
 	if (err != DNS_OK) {
 		free(dc->cands);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * discover.c - which addresses to try for a remote XMPP domain, in order.
  *
@@ -12,13 +13,18 @@
  *                       - else a "." target in either: the service is
  *                         decidedly not available (RFC 2782; XEP-0368 §5:
  *                         "MUST NOT perform A/AAAA fallback") -> fail;
- *                       - else _xmpp-server failed for another reason than
- *                         "no such name/record" (timeout, SERVFAIL): fail
- *                         with that reason (an A lookup would likely fail
- *                         the same way, and guessing is worse than a clear
- *                         bounce);
- *                       - else (RFC 6120 §3.2.2) fall back to D itself,
- *                         port 5269, STARTTLS.
+ *                       - else _xmpp-server's query went unanswered
+ *                         (timeout, no server): fail with that reason (an
+ *                         A lookup would wait as long and fail the same
+ *                         way; a clear bounce beats a doubled delay);
+ *                       - else (RFC 6120 §3.2.2: "if the SRV lookup
+ *                         fails", which includes NXDOMAIN, NODATA and an
+ *                         answer of SERVFAIL or REFUSED) fall back to D
+ *                         itself, port 5269, STARTTLS.  Prosody and
+ *                         ejabberd do the same: a server that is not
+ *                         authoritative for _xmpp-server._tcp.D (REFUSED)
+ *                         or whose SRV zone is broken (SERVFAIL) may still
+ *                         know D's addresses.
  *   DISCOVER_ADDRESSES  each target's AAAA and A are asked, a few targets
  *                       at a time (TARGETS_PARALLEL), and each target's
  *                       addresses are given to the caller in target order,
@@ -345,6 +351,27 @@ rrset_is_dot(const struct dns_rrset *set)
 	return set != NULL && set->n == 1 && strcmp(set->rr.srv[0].target, ".") == 0;
 }
 
+/*
+ * RFC 6120 §3.2.2: the answers to _xmpp-server._tcp.D after which D's own
+ * A/AAAA records are tried.  A server that answered (NXDOMAIN, NODATA,
+ * SERVFAIL, REFUSED) is reachable, so asking it for A/AAAA costs one round
+ * trip.  Silence (timeout, no server) is not fallen back from: the A queries
+ * would wait out the same timeout.
+ */
+static int
+srv_err_allows_fallback(enum dns_error e)
+{
+	switch (e) {
+	case DNS_ERR_NXDOMAIN:
+	case DNS_ERR_NODATA:
+	case DNS_ERR_SERVFAIL:
+	case DNS_ERR_REFUSED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void
 srv_decide(struct dns_discovery *d)
 {
@@ -374,7 +401,7 @@ srv_decide(struct dns_discovery *d)
 	} else if (rrset_is_dot(d->srv[0]) || rrset_is_dot(d->srv[1])) {
 		discover_finish(d, DNS_ERR_NOT_AVAILABLE);
 		return;
-	} else if (d->srv_err[1] != DNS_ERR_NXDOMAIN && d->srv_err[1] != DNS_ERR_NODATA) {
+	} else if (!srv_err_allows_fallback(d->srv_err[1])) {
 		discover_finish(d, d->srv_err[1] == DNS_OK ? DNS_ERR_BAD_RESPONSE :
 		    d->srv_err[1]);
 		return;

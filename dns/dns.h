@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dns.h - finding and connecting to a remote XMPP server: the whole public
  * API of dns/.
@@ -66,6 +67,11 @@ int dns_name_normalize(const char *in, char *out, size_t outlen,
  * wire), so the cache also evicts on bytes. */
 #define DNS_CACHE_MAX_BYTES (16u * 1024u * 1024u)
 
+/* dns.allow_private_targets: prefixes, and the longest text of one
+ * ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128" is 50). */
+#define DNS_ALLOW_PREFIXES_MAX 32
+#define DNS_PREFIX_STR_MAX 56
+
 /* RFC 6120 §3.2.2: the fallback port when there are no SRV records. */
 #define DNS_XMPP_SERVER_PORT 5269
 
@@ -105,6 +111,11 @@ int dns_name_normalize(const char *in, char *out, size_t outlen,
  *                       next address is tried while earlier attempts are
  *                       still pending (RFC 8305 §5 "Connection Attempt
  *                       Delay").
+ *   allow_private_targets  array of string, default [].  Address prefixes
+ *                       ("10.0.0.0/8", "fd00::/8", or one address) that
+ *                       discovered addresses may be in although they are
+ *                       special-purpose (loopback, private, link-local, ...;
+ *                       addrpolicy.c has the list).  At most 32.
  */
 struct dns_config {
 	char servers[DNS_SERVERS_MAX][DNS_SERVER_STR_MAX];
@@ -119,6 +130,8 @@ struct dns_config {
 	uint32_t max_addresses;
 	uint32_t connect_timeout_ms;
 	uint32_t stagger_ms;
+	char allow_private_targets[DNS_ALLOW_PREFIXES_MAX][DNS_PREFIX_STR_MAX];
+	size_t nallow_private_targets;
 };
 
 void dns_config_defaults(struct dns_config *cfg);
@@ -148,6 +161,7 @@ enum dns_error {
 	DNS_ERR_NOMEM,
 	DNS_ERR_RESOLVER,	 /* other resolver failure (details in the log) */
 	DNS_ERR_CANCELLED,	 /* internal: the operation was cancelled */
+	DNS_ERR_TARGETS_REFUSED, /* every address was refused by the address policy */
 };
 
 const char *dns_error_str(enum dns_error err);
@@ -238,6 +252,7 @@ void dns_discover_free(struct dns_discovery *d);
 /* --- connect sequence (connect.c) ---------------------------------------- */
 
 struct dns_connect;
+struct dns_avoid;	/* addrpolicy.c, below */
 
 /*
  * On success: err == DNS_OK, 'tcp' is a connected, malloc'd uv_tcp_t that
@@ -255,9 +270,15 @@ typedef void (*dns_connect_cb)(struct dns_connect *dc, enum dns_error err,
     uv_tcp_t *tcp, const struct dns_candidate *cand, void *arg);
 
 /* Discovers 'domain' and connects to its candidates.  Returns DNS_OK and
- * *out, or DNS_ERR_BAD_NAME / DNS_ERR_NOMEM without calling cb. */
+ * *out, or DNS_ERR_BAD_NAME / DNS_ERR_NOMEM without calling cb.  Every
+ * candidate passes the address policy first (dns_addr_refused: the
+ * configuration's allow_private_targets, and 'avoid', copied, which may
+ * be NULL); a refused one is logged (dns.connect.refused) and skipped, and
+ * when all were refused the sequence ends with DNS_ERR_TARGETS_REFUSED. */
 enum dns_error dns_connect_start(struct dns_resolver *r, const char *domain,
     dns_connect_cb cb, void *arg, struct dns_connect **out);
+enum dns_error dns_connect_start_avoiding(struct dns_resolver *r, const char *domain,
+    const struct dns_avoid *avoid, dns_connect_cb cb, void *arg, struct dns_connect **out);
 /* The same sequence with one fixed candidate instead of discovery (a
  * partner's static `connect` target); 'domain' names it in logs. */
 enum dns_error dns_connect_start_static(struct dns_resolver *r, const char *domain,
@@ -270,6 +291,43 @@ void dns_connect_next(struct dns_connect *dc);
 void dns_connect_free(struct dns_connect *dc);
 /* uv_close()s a handle handed out by the connect sequence and frees it. */
 void dns_tcp_close_free(uv_tcp_t *tcp);
+
+/* --- address policy (addrpolicy.c) ---------------------------------------- */
+
+/* An address prefix: family, address bytes (network order), length in bits. */
+struct dns_prefix {
+	int family;
+	uint8_t addr[16];
+	unsigned len;
+};
+
+/* Parses "ADDR/LEN" or "ADDR" (one address); -1 with a reason when it is
+ * not an address, the length is out of range or bits are set past it. */
+int dns_prefix_parse(const char *text, struct dns_prefix *out, char *err, size_t errlen);
+
+/* The edge's own sockets, which no DNS answer may send it to: each with
+ * the words a refusal gives ("one of xmpp-edge's own listeners").
+ * Bounded: what does not fit is not added (the caller sizes it for its
+ * listeners, proxy/s2s_out.c asserts it). */
+#define DNS_AVOID_MAX 40
+struct dns_avoid_addr {
+	int family;		/* AF_INET, AF_INET6 (mapped ones as AF_INET) */
+	uint8_t addr[16];
+	uint16_t port;
+	const char *what;	/* static */
+};
+struct dns_avoid {
+	struct dns_avoid_addr addr[DNS_AVOID_MAX];
+	size_t n;
+};
+
+void dns_avoid_add(struct dns_avoid *av, const struct sockaddr *sa, const char *what);
+
+/* The address policy for a discovered address (addrpolicy.c's header has
+ * the rules): NULL if sa may be dialed, else why not (static text).  av
+ * may be NULL. */
+const char *dns_addr_refused(const struct dns_config *cfg, const struct dns_avoid *av,
+    const struct sockaddr *sa);
 
 /* --- command line (resolve_cli.c) ---------------------------------------- */
 

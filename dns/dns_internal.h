@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dns_internal.h - what the dns/ sources share with each other and with the unit
  * tests, but the rest of the proxy does not use (that is dns.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * error.c - the messages and classes of dns/'s values (enum dns_error,
  * enum dns_tls_mode, enum dns_source): one place, so the CLI, the logs and
@@ -25,6 +26,8 @@ dns_error_str(enum dns_error err)
 	case DNS_ERR_NOMEM:		return "out of memory";
 	case DNS_ERR_RESOLVER:		return "resolver failure";
 	case DNS_ERR_CANCELLED:		return "cancelled";
+	case DNS_ERR_TARGETS_REFUSED:	return "every address found is refused by the address policy "
+					    "(special-purpose or our own; see dns.allow_private_targets)";
 	}
 	return "unknown error";
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * name.c - domain name validation before anything is sent to a DNS server.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * resolve_cli.c - `xmpp-edge resolve`: shows operators which addresses the
  * proxy would try for a remote domain, in order, and why (SRV or fallback,

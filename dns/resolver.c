@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * resolver.c - c-ares on the libuv loop: one channel per resolver, raw
  * queries (name, type) answered from the cache or the network.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * srv.c - ordering SRV records (RFC 2782 "Usage rules"), and the small
  * random generator the ordering uses.

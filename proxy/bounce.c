@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bounce.c - builds stanza error replies (see bounce.h).
  *
- * The tokenizer gives decoded attribute values; they are escaped again
- * here, so whatever bytes a peer put into 'to' or 'id' come back as the
- * same characters and never as markup.
+ * 'to', 'from' and 'id' are copied as received (the tokenizer's quoted
+ * spans, already validated), so they come back byte for byte and never
+ * as markup; the text is escaped.
  */
 #include "bounce.h"
 
@@ -27,11 +28,28 @@ puts_lit(char *out, size_t cap, size_t *used, const char *s)
 	return put(out, cap, used, s, strlen(s));
 }
 
-/* Appends ` NAME='VALUE'` when value is present. */
+/*
+ * Appends ` NAME=` and the attribute's value as the peer sent it, quotes
+ * included (q: the event's *_quoted span), when present.  RFC 6120 §8.3:
+ * the error goes back with the same 'id', and the sender matches it byte
+ * for byte; a decoded value re-escaped would turn "&#9;" into a literal
+ * tab that attribute normalisation then reads as a space (issue 14
+ * finding 9).  The tokenizer validated these bytes as an attribute value
+ * in the same quotes, so they are safe to copy.  Events built without
+ * quoted spans fall back to escaping the decoded value v.
+ */
 static int
 put_attr(char *out, size_t cap, size_t *used, const char *name,
-    const struct xmlstream_str *v)
+    const struct xmlstream_str *q, const struct xmlstream_str *v)
 {
+	if (q->p != NULL && q->len >= 2) {
+		if (puts_lit(out, cap, used, " ") < 0 ||
+		    puts_lit(out, cap, used, name) < 0 ||
+		    puts_lit(out, cap, used, "=") < 0 ||
+		    put(out, cap, used, q->p, q->len) < 0)
+			return -1;
+		return 0;
+	}
 	if (v->p == NULL)
 		return 0;
 	if (puts_lit(out, cap, used, " ") < 0 || puts_lit(out, cap, used, name) < 0 ||
@@ -60,9 +78,9 @@ bounce_write(const struct xmlstream_event *ev, const char *condition,
 	if (xmlstream_str_eq(&ev->stanza_type, "error"))
 		return BOUNCE_IS_ERROR;
 	if (puts_lit(out, cap, &used, "<") < 0 || puts_lit(out, cap, &used, name) < 0 ||
-	    put_attr(out, cap, &used, "from", &ev->to) < 0 ||
-	    put_attr(out, cap, &used, "to", &ev->from) < 0 ||
-	    put_attr(out, cap, &used, "id", &ev->id) < 0 ||
+	    put_attr(out, cap, &used, "from", &ev->to_quoted, &ev->to) < 0 ||
+	    put_attr(out, cap, &used, "to", &ev->from_quoted, &ev->from) < 0 ||
+	    put_attr(out, cap, &used, "id", &ev->id_quoted, &ev->id) < 0 ||
 	    puts_lit(out, cap, &used, " type='error'><error type='") < 0 ||
 	    puts_lit(out, cap, &used, type) < 0 ||
 	    puts_lit(out, cap, &used, "'><") < 0 ||

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bounce.h - error replies to stanzas that cannot be delivered.
  *
@@ -5,7 +6,9 @@
  * sender as a stanza of the same kind with type='error', 'to' and 'from'
  * swapped, the same 'id', and an <error/> naming the defined condition.
  * Error stanzas are never answered with errors (§8.3.1), so for those
- * bounce_write reports that nothing is to be sent.
+ * bounce_write reports that nothing is to be sent.  'to', 'from' and 'id'
+ * are copied byte for byte from the event's *_quoted spans (the sender
+ * matches the id exactly); the text is XML-escaped.
  */
 #ifndef XE_BOUNCE_H
 #define XE_BOUNCE_H
@@ -14,7 +17,7 @@
 
 #include "xmlstream.h"
 
-#define BOUNCE_MAX 32768	/* bytes of one bounce: JIDs (3071 bytes each, RFC 7622) escaped */
+#define BOUNCE_MAX 32768	/* bytes of one bounce: JIDs (3071 bytes each, RFC 7622) as sent */
 
 enum bounce_result {
 	BOUNCE_WRITTEN,		/* out holds the error stanza */

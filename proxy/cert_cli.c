@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_cli.c - `xmpp-edge cert`: the operator's certificate commands.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_cli.h - the `xmpp-edge cert` commands, internal to their files:
  * cert_cli.c (arguments, dispatch, selfsign, csr, shared helpers),

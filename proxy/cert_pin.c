@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_pin.c - `xmpp-edge cert pin`: the internal link's accepted pins,
  * changed with overlap while the daemon runs.
@@ -93,6 +94,7 @@ cert_pin_main(const struct cert_args *a)
 	char path[CONFIG_PATH_MAX + 32], sock[CONFIG_PATH_MAX + 16];
 	char err[CONFIG_ERR_MAX], pin[CONFIG_PIN_MAX], b64[TLS_PIN_B64_LEN + 1];
 	struct gateway_pins gp, before;
+	struct run_user ru;
 	const char *action = a->npos > 1 ? a->pos[1] : "";
 	struct config *cfg;
 	size_t at;
@@ -112,8 +114,11 @@ cert_pin_main(const struct cert_args *a)
 		    "internal link to pin\n", cfg->source);
 		goto done;
 	}
-	if (gateway_pins_path(cfg, path, sizeof(path)) != 0 ||
-	    gateway_pins_read(path, &gp, err, sizeof(err)) != 0) {
+	/* The daemon's owner rule: a file its user could have written is
+	 * not copied into a root-owned one. */
+	if (run_user_current(cfg, &ru, err, sizeof(err)) != 0 ||
+	    gateway_pins_path(cfg, path, sizeof(path)) != 0 ||
+	    gateway_pins_read(path, &ru, &gp, err, sizeof(err)) != 0) {
 		fprintf(stderr, "xmpp-edge cert pin: %s\n", err);
 		goto done;
 	}

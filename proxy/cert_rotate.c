@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_rotate.c - `xmpp-edge cert rotate`: put a new certificate in
  * service without dropping a stream.

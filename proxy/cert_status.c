@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_status.c - `xmpp-edge cert status [-c FILE] [--json] [--warn-days N]`.
  *
@@ -252,8 +253,11 @@ cert_status_main(const struct cert_args *a)
 		attention |= cert_status_examine(&entries[i], warn_days, now);
 	memset(&gp, 0, sizeof(gp));
 	if (cfg->gateway.enabled) {
-		if (gateway_pins_path(cfg, pins_path, sizeof(pins_path)) != 0 ||
-		    gateway_pins_read(pins_path, &gp, pins_err, sizeof(pins_err)) != 0) {
+		struct run_user ru;
+
+		if (run_user_current(cfg, &ru, pins_err, sizeof(pins_err)) != 0 ||
+		    gateway_pins_path(cfg, pins_path, sizeof(pins_path)) != 0 ||
+		    gateway_pins_read(pins_path, &ru, &gp, pins_err, sizeof(pins_err)) != 0) {
 			attention = 1;
 			memset(&gp, 0, sizeof(gp));
 		}

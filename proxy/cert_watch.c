@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_watch.c - reloads the daemon when its certificate files change on
  * disk (tls.watch_files).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert_watch.h - reload when the certificate files change on disk
  * (tls.watch_files), for certificates renewed by an external tool (ACME

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - loads and validates the JSON configuration (see config.h).
  *
@@ -627,9 +628,24 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 	if (cfg->dns.cache_min_ttl_s > cfg->dns.cache_max_ttl_s)
 		return cfg_fail(c, "dns.cache_min_ttl_s", "larger than dns.cache_max_ttl_s (%d)",
 		    cfg->dns.cache_max_ttl_s);
+	for (i = 0; i < cfg->dns.nallow_private_targets; i++) {
+		struct dns_prefix pfx;
+		char why[128];
+
+		if (dns_prefix_parse(cfg->dns.allow_private_targets[i], &pfx, why, sizeof(why)) < 0) {
+			snprintf(path, sizeof(path), "dns.allow_private_targets[%zu]", i);
+			return cfg_fail(c, path, "'%s': %s", cfg->dns.allow_private_targets[i], why);
+		}
+	}
 	if (cfg->limits.stanza_size_preauth > cfg->limits.stanza_size)
 		return cfg_fail(c, "limits.stanza_size_preauth", "larger than limits.stanza_size (%d)",
 		    cfg->limits.stanza_size);
+	/* A reserve as large as the pool would leave remote servers no
+	 * stream at all. */
+	if (cfg->listen.internal_count + cfg->listen.internal_starttls_count > 0 &&
+	    cfg->limits.internal_reserved_streams >= cfg->limits.max_streams)
+		return cfg_fail(c, "limits.internal_reserved_streams", "must be below limits.max_streams (%d): "
+		    "the rest is for remote servers", cfg->limits.max_streams);
 	if (cfg->state_dir[0] != '/')
 		return cfg_fail(c, "state_dir", "must be an absolute path");
 	if (cfg->user[0] == '\0')

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.h - xmpp-edge's configuration: the parsed form and its loader.
  *
@@ -135,7 +136,11 @@ struct config_limits {
 	int max_attributes;
 	int max_name_length;
 	int max_streams;
-	int max_streams_per_ip;
+	int internal_reserved_streams;	/* of max_streams, only for internal listeners */
+	int max_unauthenticated_streams;	/* from external listeners, before auth */
+	int max_streams_per_ip;		/* external, per IPv4 or IPv6 address */
+	int max_streams_per_ipv4_24;
+	int max_streams_per_ipv6_64;
 	int send_queue_bytes;
 	int handshake_timeout_ms;
 	int connect_timeout_ms;		/* outgoing: resolve + connect + TLS + auth */
@@ -161,8 +166,13 @@ struct config_log {
 	int format;			/* enum config_log_format_value */
 };
 
+struct config_control {
+	char admin_group[CONFIG_USER_MAX];	/* "": root and the daemon's user only */
+};
+
 struct config {
 	char source[CONFIG_PATH_MAX];	/* file read, or "(embedded default)" */
+	int demo;			/* the embedded default (run_user.c) */
 	char user[CONFIG_USER_MAX];
 	char state_dir[CONFIG_PATH_MAX];
 	char default_domain[CONFIG_DOMAIN_MAX];
@@ -177,6 +187,7 @@ struct config {
 	struct config_limits limits;
 	struct config_log log;
 	struct config_metrics metrics;
+	struct config_control control;
 	/*
 	 * What loaded but deserves the operator's eye (plaintext allowed, a
 	 * setting that can never take effect, ...), each "SOURCE: key.path:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config_files.h - checks of the files a configuration names (certificates,
  * keys, CA bundle, dialback secret), as `check` and `run` do before

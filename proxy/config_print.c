@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config_print.c - human output derived from the configuration schema:
  * the key reference (`xmpp-edge help config`, also the README's table, so
@@ -165,9 +166,13 @@ config_print_summary(const struct config *cfg, FILE *out)
 		print_partner(out, p);
 		fprintf(out, "\n");
 	}
-	fprintf(out, "limits: stanza %d bytes (%d before auth), %d streams, %d per address\n",
-	    cfg->limits.stanza_size, cfg->limits.stanza_size_preauth,
-	    cfg->limits.max_streams, cfg->limits.max_streams_per_ip);
+	fprintf(out, "limits: stanza %d bytes (%d before auth), %d streams (%d reserved for the gateway, "
+	    "%d unauthenticated), %d per address, %d per IPv4 /24, %d per IPv6 /64\n",
+	    cfg->limits.stanza_size, cfg->limits.stanza_size_preauth, cfg->limits.max_streams,
+	    cfg->listen.internal_count + cfg->listen.internal_starttls_count > 0 ?
+	    cfg->limits.internal_reserved_streams : 0, cfg->limits.max_unauthenticated_streams,
+	    cfg->limits.max_streams_per_ip, cfg->limits.max_streams_per_ipv4_24,
+	    cfg->limits.max_streams_per_ipv6_64);
 	fprintf(out, "state_dir: %s, user: %s, log: %s\n", cfg->state_dir, cfg->user,
 	    log_level_name((enum log_level)cfg->log.level));
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config_schema.c - every configuration key, in one table.
  *
@@ -41,6 +42,9 @@ static const struct cfg_key addr_elem[] = {
 };
 static const struct cfg_key dns_server_elem[] = {
 	{ .name = "", .type = CFG_ADDR, .size = DNS_SERVER_STR_MAX }, END
+};
+static const struct cfg_key dns_prefix_elem[] = {
+	{ .name = "", .type = CFG_STRING, .size = DNS_PREFIX_STR_MAX }, END
 };
 static const struct cfg_key pin_elem[] = {
 	{ .name = "", .type = CFG_PIN, .size = CONFIG_PIN_MAX }, END
@@ -121,6 +125,11 @@ static const struct cfg_key dns_keys[] = {
 	DNS_INT(max_addresses, 1, DNS_ADDRESSES_MAX, "32", "Addresses tried per domain."),
 	DNS_INT(connect_timeout_ms, 100, 120000, "5000", "Per-address connect timeout, milliseconds."),
 	DNS_INT(stagger_ms, 10, 5000, "250", "Delay before racing the next address (RFC 8305), milliseconds."),
+	{ .name = "allow_private_targets", .type = CFG_LIST,
+	  .offset = OFF(struct dns_config, allow_private_targets), .size = DNS_PREFIX_STR_MAX,
+	  .count_offset = OFF(struct dns_config, nallow_private_targets),
+	  .max_items = DNS_ALLOW_PREFIXES_MAX, .children = dns_prefix_elem, .def = "",
+	  .help = "Address prefixes (\"10.0.0.0/8\", \"fd00::/8\", or one address) that addresses found in DNS (SRV targets, A/AAAA) may be in.  By default xmpp-edge never dials a DNS-derived address that is loopback, unspecified, link-local, multicast, broadcast, private (RFC 1918), shared (RFC 6598), unique local (fc00::/7), another special-purpose range, IPv4-mapped or NAT64 forms of those, or the address of one of its own listeners or of the gateway: such a target is logged (dns.connect.refused) and skipped.  List the networks you federate over privately here.  A partner's `connect` and `gateway.address` are never checked; the exact address and port of a listener or of the gateway stay refused even when listed." },
 	END
 };
 
@@ -222,7 +231,19 @@ static const struct cfg_key limits_keys[] = {
 	LIMIT(max_attributes, 4, XMLSTREAM_ATTRS_MAX_CEILING, "64", "Most attributes on one element."),
 	LIMIT(max_name_length, 16, XMLSTREAM_NAME_MAX_CEILING, "256", "Longest element or attribute name, bytes."),
 	LIMIT(max_streams, 1, 1000000, "10000", "Most simultaneous streams (all listeners)."),
-	LIMIT(max_streams_per_ip, 1, 100000, "64", "Most simultaneous inbound streams from one address."),
+	LIMIT(internal_reserved_streams, 0, 1000000, "100",
+	    "Of limits.max_streams, how many only the internal listeners (the gateway) may use, so that "
+	    "connections from the internet can never lock the gateway out; must be below limits.max_streams "
+	    "when an internal listener is configured."),
+	LIMIT(max_unauthenticated_streams, 1, 1000000, "1000",
+	    "Most simultaneous streams from external listeners that have not authenticated yet (each has "
+	    "limits.handshake_timeout_ms from accept); the smaller of this and what limits.max_streams leaves applies."),
+	LIMIT(max_streams_per_ip, 1, 100000, "64",
+	    "Most simultaneous streams from one IPv4 or IPv6 address on the external listeners."),
+	LIMIT(max_streams_per_ipv4_24, 1, 1000000, "256",
+	    "Most simultaneous streams from one IPv4 /24 on the external listeners."),
+	LIMIT(max_streams_per_ipv6_64, 1, 1000000, "128",
+	    "Most simultaneous streams from one IPv6 /64 (one host's usual allocation) on the external listeners."),
 	LIMIT(send_queue_bytes, 65536, 64 * 1024 * 1024, "1048576",
 	    "Bytes queued toward a slow peer before the stream is closed."),
 	LIMIT(handshake_timeout_ms, 1000, 600000, "30000",
@@ -267,10 +288,17 @@ static const struct cfg_key metrics_keys[] = {
 	END
 };
 
+static const struct cfg_key control_keys[] = {
+	{ .name = "admin_group", .type = CFG_STRING, .offset = OFF(struct config_control, admin_group),
+	  .size = CONFIG_USER_MAX, .def = "",
+	  .help = "Group (name or numeric gid) whose members may use the control socket besides root and `user` (checked by SO_PEERCRED; the socket and the state directory get this group); empty: root and `user` only.  Applies at the next restart." },
+	END
+};
+
 const struct cfg_key config_schema_root[] = {
 	{ .name = "user", .type = CFG_STRING, .offset = OFF(struct config, user),
-	  .size = CONFIG_USER_MAX, .def = "nobody",
-	  .help = "When started as root: user (name or numeric uid) to run as after binding ports." },
+	  .size = CONFIG_USER_MAX, .def = "xmpp-edge",
+	  .help = "When started as root: user (name or numeric uid) to run as after binding ports; a dedicated account (`./build.sh run` creates `xmpp-edge`).  Refused: root, a name that does not exist, and, except in the embedded demo, `nobody` (uid 65534), a primary group gid 65534 and a primary group that is another account's primary group too." },
 	{ .name = "state_dir", .type = CFG_PATH, .offset = OFF(struct config, state_dir),
 	  .size = CONFIG_PATH_MAX, .def = "/var/lib/xmpp-edge",
 	  .help = "Directory for generated keys, the dialback secret and the control socket." },
@@ -300,5 +328,7 @@ const struct cfg_key config_schema_root[] = {
 	  .children = log_keys, .help = "Logging (JSON lines to stderr)." },
 	{ .name = "metrics", .type = CFG_OBJECT, .offset = OFF(struct config, metrics),
 	  .children = metrics_keys, .help = "Metrics for Prometheus." },
+	{ .name = "control", .type = CFG_OBJECT, .offset = OFF(struct config, control),
+	  .children = control_keys, .help = "Who may use the control socket (listen.control)." },
 	END
 };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config_schema.h - the shape of the schema table (config_schema.c) that
  * drives the configuration loader (config.c) and printers

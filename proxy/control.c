@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * control.c - the admin socket and `xmpp-edge status`.
  *
@@ -13,10 +14,18 @@
  *   drain\n    ->  {"result": "applied", "listeners_closed": N, "streams": N}:
  *                  the external listeners close, live streams go on
  *
- * The socket is created with umask 0117 (0660) by the daemon after it
- * dropped privileges, so it belongs to the service user and group; a
- * client without access gets EACCES, which the client side turns into
- * a sentence naming owner, group and mode.
+ * The socket is created with umask 0117 (0660) by the daemon before it
+ * drops privileges and given to the service user and to
+ * control.admin_group (else the service user's group); a client without
+ * access gets EACCES, which the client side turns into a sentence naming
+ * owner, group and mode.
+ *
+ * File modes are not the whole gate: a group is easily shared (the old
+ * default nobody:nogroup was shared by every such service).  Each client
+ * is asked its credentials (SO_PEERCRED, SO_PEERGROUPS) and served only
+ * if it is root, the daemon's own uid, or has control.admin_group among
+ * its groups; anyone else gets {"result":"refused","error":...} and the
+ * log an event control.refused with its uid, gid and pid.
  *
  * The request is bounded (CONTROL_REQUEST_MAX) and a client that does not
  * send a full line in CONTROL_TIMEOUT_MS is dropped.
@@ -44,6 +53,12 @@
 #define CONTROL_REQUEST_MAX 256
 #define CONTROL_REPLY_MAX (64 * 1024)
 #define CONTROL_TIMEOUT_MS 3000
+#define CONTROL_PEER_GROUPS_MAX 256
+
+/* Linux 4.13; musl's headers may lack the name. */
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
 
 struct control_client {
 	struct edge *edge;
@@ -53,6 +68,8 @@ struct control_client {
 	char req[CONTROL_REQUEST_MAX];
 	size_t len;
 	int answered;
+	int refused;			/* SO_PEERCRED said no: answer only that */
+	char refused_why[160];
 };
 
 struct control_reply {
@@ -161,6 +178,9 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "streams", (long long)edge->stream_count);
 	gen_kv_int(g, "streams_accepted", (long long)edge->stats.streams_accepted);
 	gen_kv_int(g, "streams_refused", (long long)edge->stats.streams_refused);
+	gen_kv_int(g, "streams_unauthenticated", (long long)edge->streams_unauthenticated);
+	gen_kv_int(g, "accept_failures", (long long)edge->stats.accept_failures);
+	gen_kv_int(g, "accept_pauses", (long long)edge->stats.accept_pauses);
 	gen_kv_int(g, "stream_errors_sent", (long long)edge->stats.stream_errors_sent);
 	gen_kv_int(g, "elements_in", (long long)edge->stats.stanzas_in);
 	/* Routing: sent = delivered + bounced (+ still queued). */
@@ -233,8 +253,10 @@ control_drain_json(struct edge *edge, size_t *outlen)
 	return control_gen_finish(g, outlen);
 }
 
+/* {"result":RESULT} or {"result":RESULT,"error":ERROR}: "applied",
+ * "failed" (reload) or "refused" (SO_PEERCRED). */
 static char *
-control_result_json(int ok, const char *error, size_t *outlen)
+control_result_json(const char *result, const char *error, size_t *outlen)
 {
 	yajl_gen g;
 
@@ -242,7 +264,7 @@ control_result_json(int ok, const char *error, size_t *outlen)
 	if (g == NULL)
 		return NULL;
 	yajl_gen_map_open(g);
-	gen_kv_str(g, "result", ok ? "applied" : "failed");
+	gen_kv_str(g, "result", result);
 	if (error != NULL)
 		gen_kv_str(g, "error", error);
 	yajl_gen_map_close(g);
@@ -291,7 +313,9 @@ control_dispatch(struct control_client *c)
 	size_t len = 0;
 	char *out;
 
-	if (strcmp(c->req, "status") == 0) {
+	if (c->refused) {
+		out = control_result_json("refused", c->refused_why, &len);
+	} else if (strcmp(c->req, "status") == 0) {
 		out = control_status_json(c->edge, &len);
 	} else if (strcmp(c->req, "streams") == 0) {
 		out = control_streams_json(c->edge, &len);
@@ -302,7 +326,7 @@ control_dispatch(struct control_client *c)
 		int ok = edge_reload(c->edge, err, sizeof(err)) == 0;
 
 		log_event(LOG_INFO, "control.reload", "result", ok ? "applied" : "failed", NULL);
-		out = control_result_json(ok, ok ? NULL : err, &len);
+		out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, &len);
 	} else {
 		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
 		log_event(LOG_WARN, "control.bad_command", NULL);
@@ -352,11 +376,61 @@ control_on_timeout(uv_timer_t *t)
 		control_client_close(c);
 }
 
+/* 1 if the peer's supplementary groups (SO_PEERGROUPS) include gid. */
+static int
+control_peer_in_group(int fd, gid_t gid)
+{
+	gid_t groups[CONTROL_PEER_GROUPS_MAX];
+	socklen_t len = sizeof(groups);
+	size_t i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0)
+		return 0;	/* ERANGE (more groups than we ask for) or old kernel */
+	for (i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Root, the daemon's uid, or a member of control.admin_group (primary or
+ * supplementary group of the connecting process); else the reason in why.
+ */
+static int
+control_peer_allowed(struct edge *edge, int fd, char *why, size_t whylen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char uid[16], gid[16], pid[16];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		snprintf(why, whylen, "refused: the client's credentials are unknown (%s)",
+		    strerror(errno));
+		log_event(LOG_WARN, "control.refused", "reason", why, NULL);
+		return 0;
+	}
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 1;
+	if (edge->control_admin.set && (cred.gid == edge->control_admin.gid ||
+	    control_peer_in_group(fd, edge->control_admin.gid)))
+		return 1;
+	snprintf(why, whylen, "refused: uid %u is not root, the daemon's user (uid %u) or a "
+	    "member of control.admin_group%s%s", (unsigned)cred.uid, (unsigned)geteuid(),
+	    edge->control_admin.set ? "" : " (", edge->control_admin.set ? "" : "not set)");
+	snprintf(uid, sizeof(uid), "%u", (unsigned)cred.uid);
+	snprintf(gid, sizeof(gid), "%u", (unsigned)cred.gid);
+	snprintf(pid, sizeof(pid), "%d", (int)cred.pid);
+	log_event(LOG_WARN, "control.refused", "uid", uid, "gid", gid, "pid", pid,
+	    "reason", "not root, the daemon's user or a member of control.admin_group", NULL);
+	return 0;
+}
+
 static void
 control_on_connection(uv_stream_t *server, int status)
 {
 	struct edge *edge = server->data;
 	struct control_client *c;
+	uv_os_fd_t fd;
 
 	if (status < 0)
 		return;
@@ -370,15 +444,20 @@ control_on_connection(uv_stream_t *server, int status)
 	c->timer.data = c;
 	c->handles_open = 2;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
-	    uv_read_start((uv_stream_t *)&c->pipe, control_on_alloc, control_on_read) != 0) {
+	    uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0) {
 		control_client_close(c);
 		return;
 	}
 	uv_timer_start(&c->timer, control_on_timeout, CONTROL_TIMEOUT_MS, 0);
+	/* A refused client still has its line read, so that it reads the
+	 * refusal rather than a broken pipe on its write. */
+	c->refused = !control_peer_allowed(edge, fd, c->refused_why, sizeof(c->refused_why));
+	if (uv_read_start((uv_stream_t *)&c->pipe, control_on_alloc, control_on_read) != 0)
+		control_client_close(c);
 }
 
 int
-control_open(struct edge *edge, char *err, size_t errlen)
+control_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen)
 {
 	struct sockaddr_un probe;
 	mode_t old_umask;
@@ -408,6 +487,16 @@ control_open(struct edge *edge, char *err, size_t errlen)
 		return -1;
 	}
 	chmod(edge->control_path, 0660);
+	/* As root, for the user we are about to become; lchown: the service
+	 * user may own the directory and put a symlink in its place. */
+	if (ru->drop && lchown(edge->control_path, ru->uid, edge->control_admin.set ?
+	    edge->control_admin.gid : ru->gid) != 0) {
+		snprintf(err, errlen, "listen.control: cannot give %s to uid %u: %s",
+		    edge->control_path, (unsigned)ru->uid, strerror(errno));
+		uv_close((uv_handle_t *)&edge->control, NULL);
+		unlink(edge->control_path);
+		return -1;
+	}
 	edge->control_open = 1;
 	log_event(LOG_INFO, "control.start", "path", edge->control_path, NULL);
 	return 0;
@@ -454,6 +543,7 @@ int
 control_client_request(const char *socket_path, const char *command,
     char *reply, size_t cap, char *err, size_t errlen)
 {
+	static const char refused[] = "{\"result\":\"refused\",\"error\":\"";
 	char line[32];
 	size_t linelen, got = 0;
 	struct sockaddr_un sun;
@@ -503,6 +593,15 @@ control_client_request(const char *socket_path, const char *command,
 	reply[got] = '\0';
 	if (got == 0) {
 		snprintf(err, errlen, "the daemon on %s closed without answering", socket_path);
+		goto done;
+	}
+	/* {"result":"refused","error":"refused: ..."}, written by the daemon
+	 * with yajl_gen (no spaces, the reason a plain sentence). */
+	if (strncmp(reply, refused, sizeof(refused) - 1) == 0) {
+		const char *why = reply + sizeof(refused) - 1;
+
+		snprintf(err, errlen, "the daemon on %s %.*s", socket_path,
+		    (int)strcspn(why, "\""), why);
 		goto done;
 	}
 	rc = 0;

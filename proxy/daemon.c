@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * daemon.c - `xmpp-edge run`: the daemon's life from start to exit.
  *
@@ -16,11 +17,11 @@
 #include "edge.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,16 +36,16 @@
 #include "stream_info.h"
 #include "gateway_pins.h"
 #include "log.h"
+#include "run_user.h"
 #include "s2s_in.h"
 #include "version.h"
 
 #define SHUTDOWN_POLL_MS 20
-
-struct run_identity {
-	int drop;		/* started as root: drop to uid/gid */
-	uid_t uid;
-	gid_t gid;
-};
+/* Descriptors besides streams and listeners: stdio, the loop's epoll and
+ * signal pipe, libuv's spare descriptor, the control socket and its
+ * clients, the metrics endpoint, c-ares' sockets, the certificate
+ * watches, files being read on reload. */
+#define DAEMON_FD_OVERHEAD 64
 
 static void
 daemon_apply_log_config(const struct config *cfg)
@@ -54,88 +55,109 @@ daemon_apply_log_config(const struct config *cfg)
 	log_setup((enum log_level)cfg->log.level, formats[cfg->log.format]);
 }
 
-/* Resolves cfg->user (a name, or a numeric uid for containers whose
- * /etc/passwd does not list it). */
-static int
-daemon_resolve_user(const struct config *cfg, struct run_identity *id, char *err, size_t errlen)
-{
-	const struct passwd *pw;
-	const char *u = cfg->user;
-	char *end;
-
-	id->drop = geteuid() == 0;
-	if (!id->drop)
-		return 0;
-	if (u[strspn(u, "0123456789")] == '\0') {
-		unsigned long v = strtoul(u, &end, 10);
-		if (v == 0 || v > 0x7fffffffUL) {
-			snprintf(err, errlen, "%s: user: '%s' is not a usable uid (root is refused)",
-			    cfg->source, u);
-			return -1;
-		}
-		id->uid = (uid_t)v;
-		pw = getpwuid(id->uid);
-		id->gid = pw != NULL ? pw->pw_gid : (gid_t)v;
-		return 0;
-	}
-	pw = getpwnam(u);
-	if (pw == NULL) {
-		snprintf(err, errlen, "%s: user: no such user '%s'", cfg->source, u);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "%s: user: '%s' is root; refusing to run as root", cfg->source, u);
-		return -1;
-	}
-	id->uid = pw->pw_uid;
-	id->gid = pw->pw_gid;
-	return 0;
-}
-
-static int
-daemon_drop_privileges(const struct run_identity *id, char *err, size_t errlen)
-{
-	char uid[16];
-
-	if (!id->drop)
-		return 0;
-	if (setgroups(1, &id->gid) < 0 || setgid(id->gid) < 0 || setuid(id->uid) < 0) {
-		snprintf(err, errlen, "cannot drop privileges to uid %u: %s",
-		    (unsigned)id->uid, strerror(errno));
-		return -1;
-	}
-	/* Paranoia, as OpenBSD daemons do: getting root back must fail. */
-	if (setuid(0) == 0) {
-		snprintf(err, errlen, "privileges could be regained after dropping them");
-		return -1;
-	}
-	snprintf(uid, sizeof(uid), "%u", (unsigned)id->uid);
-	log_event(LOG_INFO, "daemon.privileges_dropped", "uid", uid, NULL);
-	return 0;
-}
-
-/* The state directory and what was generated in it belong to the user
- * the daemon runs as, so it can read its keys and write its socket. */
+/*
+ * The state directory and what was generated in it belong to the user
+ * the daemon runs as, so it can read its keys and write its socket; its
+ * group is control.admin_group when set, so the admins can reach the
+ * control socket in it (every secret inside is 0600).
+ *
+ * The service user owns the directory and can plant a symlink or a hard
+ * link in it: only direct entries are touched, opened through the
+ * directory's descriptor without following a symlink (O_NOFOLLOW), and
+ * changed through that descriptor (fchown) only if it is a regular file
+ * with one link: nothing can redirect the chown to a file elsewhere.
+ */
 static void
-daemon_chown_state(const struct config *cfg, const struct run_identity *id)
+daemon_chown_state(const struct config *cfg, const struct run_user *ru, gid_t dir_gid)
 {
-	size_t i;
+	const char *files[2 * CONFIG_MAX_DOMAINS + 1];
+	size_t i, n = 0, len = strlen(cfg->state_dir);
+	int dirfd;
 
-	if (!id->drop)
+	if (!ru->drop)
 		return;
-	if (chown(cfg->state_dir, id->uid, id->gid) < 0)
+	dirfd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 || fchown(dirfd, ru->uid, dir_gid) < 0) {
 		log_event(LOG_WARN, "state.chown_failed", "path", cfg->state_dir,
 		    "reason", strerror(errno), NULL);
+		if (dirfd >= 0)
+			close(dirfd);
+		return;
+	}
 	for (i = 0; i < cfg->domain_count; i++) {
-		size_t n = strlen(cfg->state_dir);
-		/* Only files inside the state dir: the operator owns the rest. */
-		if (strncmp(cfg->domains[i].key, cfg->state_dir, n) == 0 && cfg->domains[i].key[n] == '/') {
-			(void)chown(cfg->domains[i].key, id->uid, id->gid);
-			(void)chown(cfg->domains[i].cert, id->uid, id->gid);
+		files[n++] = cfg->domains[i].key;
+		files[n++] = cfg->domains[i].cert;
+	}
+	files[n++] = cfg->dialback.secret_file;
+	for (i = 0; i < n; i++) {
+		const char *name = files[i] + len + 1;
+		struct stat st;
+		int fd;
+
+		/* Only files directly inside the state dir: the operator owns the rest. */
+		if (strncmp(files[i], cfg->state_dir, len) != 0 || files[i][len] != '/' ||
+		    *name == '\0' || strchr(name, '/') != NULL)
+			continue;
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+			log_event(LOG_WARN, "state.chown_refused", "path", files[i], "reason",
+			    fd < 0 && errno == ELOOP ? "a symlink (never followed)" : fd < 0 ?
+			    strerror(errno) : "not a regular file with one link", NULL);
+		} else if (fchown(fd, ru->uid, ru->gid) != 0) {
+			log_event(LOG_WARN, "state.chown_failed", "path", files[i],
+			    "reason", strerror(errno), NULL);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	close(dirfd);
+}
+
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit (a daemon that holds a
+ * socket per stream has no use for the default 1024) and warns when the
+ * configured streams cannot all have a descriptor: inbound and outgoing
+ * streams (limits.max_streams each), the listeners and DAEMON_FD_OVERHEAD.
+ * Past the limit accepts fail (listener.c counts and logs them) and
+ * outgoing connections fail; the warning says so before it happens.
+ * Called at start and on every reload (max_streams may have changed).
+ */
+static void
+daemon_fit_fd_limit(const struct config *cfg)
+{
+	const struct config_listen *lc = &cfg->listen;
+	unsigned long long needed, have;
+	char a[24], b[24];
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_event(LOG_WARN, "daemon.fd_limit_unknown", "reason", strerror(errno), NULL);
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		snprintf(a, sizeof(a), "%llu", (unsigned long long)rl.rlim_cur);
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)rl.rlim_cur);
+			log_event(LOG_INFO, "daemon.fd_limit_raised", "from", a, "to", b, NULL);
+		} else {
+			log_event(LOG_WARN, "daemon.fd_limit_not_raised", "limit", a,
+			    "reason", strerror(errno), NULL);
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
-	if (strncmp(cfg->dialback.secret_file, cfg->state_dir, strlen(cfg->state_dir)) == 0)
-		(void)chown(cfg->dialback.secret_file, id->uid, id->gid);
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	have = (unsigned long long)rl.rlim_cur;
+	needed = 2ULL * (unsigned long long)cfg->limits.max_streams + lc->starttls_count +
+	    lc->direct_tls_count + lc->internal_count + lc->internal_starttls_count + DAEMON_FD_OVERHEAD;
+	if (needed <= have)
+		return;
+	snprintf(a, sizeof(a), "%llu", have);
+	snprintf(b, sizeof(b), "%llu", needed);
+	log_event(LOG_WARN, "daemon.fd_limit_low", "limit", a, "needed", b,
+	    "detail", "2 x limits.max_streams (inbound and outgoing) + listeners + 64 do not fit "
+	    "RLIMIT_NOFILE: raise it (ulimit -n, systemd LimitNOFILE=) or lower limits.max_streams", NULL);
 }
 
 static void
@@ -259,10 +281,14 @@ edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->gateway.enabled) {
 		char path[CONFIG_PATH_MAX + 32];
+		struct run_user ru;
 
+		/* The pins' owner rule needs who the daemon is (run_user.c). */
+		if (run_user_current(cfg, &ru, err, errlen) != 0)
+			return NULL;
 		if ((gp = calloc(1, sizeof(*gp))) == NULL ||
 		    gateway_pins_path(cfg, path, sizeof(path)) != 0 ||
-		    gateway_pins_read(path, gp, why, sizeof(why)) != 0) {
+		    gateway_pins_read(path, &ru, gp, why, sizeof(why)) != 0) {
 			if (gp == NULL)
 				snprintf(why, sizeof(why), "out of memory");
 			snprintf(err, errlen, "%s: gateway.pins: %s", cfg->source, why);
@@ -392,19 +418,22 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	    memcmp(&next->metrics, &edge->cfg->metrics, sizeof(next->metrics)) != 0 ||
 	    memcmp(&next->dns, &edge->cfg->dns, sizeof(next->dns)) != 0 ||
 	    strcmp(next->user, edge->cfg->user) != 0 ||
+	    strcmp(next->control.admin_group, edge->cfg->control.admin_group) != 0 ||
 	    strcmp(next->state_dir, edge->cfg->state_dir) != 0)
-		log_event(LOG_WARN, "config.reload_partial",
-		    "reason", "listen, metrics, dns, user and state_dir changes take effect at the next restart", NULL);
+		log_event(LOG_WARN, "config.reload_partial", "reason", "listen, metrics, dns, user, "
+		    "control.admin_group and state_dir changes take effect at the next restart", NULL);
 	/* Keep what cannot change without a restart (the resolver was made
 	 * from dns, the sockets from listen). */
 	next->listen = edge->cfg->listen;
 	next->dns = edge->cfg->dns;
 	next->metrics = edge->cfg->metrics;
 	memcpy(next->user, edge->cfg->user, sizeof(next->user));
+	next->control = edge->cfg->control;
 	memcpy(next->state_dir, edge->cfg->state_dir, sizeof(next->state_dir));
 	config_free(edge->cfg);
 	edge->cfg = next;
 	daemon_apply_log_config(next);
+	daemon_fit_fd_limit(next);
 	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source,
 	    "certificates", "replaced", NULL);
 	daemon_check_gateway(edge);
@@ -434,12 +463,13 @@ int
 edge_run(const char *config_path, const char *state_dir)
 {
 	struct edge edge;
-	struct run_identity id = { 0 };
+	struct run_user ru;
 	char err[CONFIG_ERR_MAX];
 	uv_loop_t loop;
 	int rc = 1;
 
 	memset(&edge, 0, sizeof(edge));
+	prefix_count_init(&edge.peer_prefixes);
 	log_setup(LOG_INFO, LOG_FORMAT_AUTO);
 	if (uv_loop_init(&loop) != 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", "cannot create the event loop", NULL);
@@ -457,6 +487,7 @@ edge_run(const char *config_path, const char *state_dir)
 		goto done;
 	}
 	daemon_apply_log_config(edge.cfg);
+	daemon_fit_fd_limit(edge.cfg);
 	if (config_path == NULL)
 		log_event(LOG_INFO, "daemon.embedded_default", "domain", DEFAULT_DOMAIN,
 		    "state_dir", edge.cfg->state_dir, "cert", edge.cfg->domains[0].cert,
@@ -481,11 +512,18 @@ edge_run(const char *config_path, const char *state_dir)
 			goto done;
 		}
 	}
-	if (daemon_resolve_user(edge.cfg, &id, err, sizeof(err)) < 0) {
+	/* Already judged by the file checks of the load; resolved again
+	 * here for its ids. */
+	if (run_user_current(edge.cfg, &ru, err, sizeof(err)) < 0 ||
+	    run_user_admin_group(edge.cfg, &edge.control_admin, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
 	}
-	daemon_chown_state(edge.cfg, &id);
+	if (ru.demo_nobody)
+		log_event(LOG_WARN, "daemon.demo_user", "user", "nobody", "reason",
+		    "no account '" RUN_USER_DEFAULT "' (./build.sh run creates it); the demo only",
+		    NULL);
+	daemon_chown_state(edge.cfg, &ru, edge.control_admin.set ? edge.control_admin.gid : ru.gid);
 	if (edge.cfg->listen.control[0])
 		snprintf(edge.control_path, sizeof(edge.control_path), "%s", edge.cfg->listen.control);
 	else if (snprintf(edge.control_path, sizeof(edge.control_path), "%s/control.sock",
@@ -501,11 +539,13 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
-	if (daemon_drop_privileges(&id, err, sizeof(err)) < 0) {
+	/* Before the drop: as root the socket can be given to
+	 * control.admin_group, which the service user is not a member of. */
+	if (control_open(&edge, &ru, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
-	if (control_open(&edge, err, sizeof(err)) < 0) {
+	if (run_user_drop(&ru, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}

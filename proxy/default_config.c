@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * default_config.c - the embedded default configuration (see the header).
  *
@@ -156,7 +157,10 @@ default_config_load(const char *state_dir, int create_files, char *err, size_t e
 		return NULL;
 	}
 	cfg = config_parse("(embedded default)", json, (size_t)n, 0, err, errlen);
-	if (cfg == NULL || !create_files)
+	if (cfg == NULL)
+		return NULL;
+	cfg->demo = 1;
+	if (!create_files)
 		return cfg;
 	if (state_dir_prepare(cfg, err, errlen) < 0)
 		goto fail;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * default_config.h - the embedded default configuration and the state it
  * needs: with no -c, `xmpp-edge run` serves a demo domain on loopback only

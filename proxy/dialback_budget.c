@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dialback_budget.c - rate budgets for dialback checks, per stream and per
  * source prefix (see dialback_budget.h for what and why).
@@ -6,6 +7,8 @@
 
 #include <string.h>
 #include <netinet/in.h>
+
+#include "prefix_count.h"
 
 #define US_PER_MINUTE 60000000ull
 
@@ -63,29 +66,22 @@ dialback_prefix_idle(const struct dialback_prefix *p, uint64_t now_ms)
 	    dialback_rate_idle(&p->failures, now_ms));
 }
 
-/* The prefix a peer address belongs to: IPv4 /24 (IPv4-mapped IPv6 too,
- * as a dual-stack listener reports IPv4 peers), IPv6 /64.  Anything else
- * shares one key (family AF_UNSPEC). */
+/* The prefix a peer address belongs to: its IPv4 /24 or IPv6 /64, as the
+ * stream limits count it (prefix_count.h; IPv4-mapped IPv6 is IPv4).
+ * Anything else shares one key (family AF_UNSPEC). */
 static void
 dialback_prefix_of(const struct sockaddr_storage *ss, int *family, uint8_t bits[DIALBACK_PREFIX_BYTES])
 {
-	memset(bits, 0, DIALBACK_PREFIX_BYTES);
-	if (ss->ss_family == AF_INET) {
-		*family = AF_INET;
-		memcpy(bits, &((const struct sockaddr_in *)ss)->sin_addr, 3);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	struct prefix_key keys[PREFIX_KEYS_PER_ADDR];
 
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			*family = AF_INET;
-			memcpy(bits, a->s6_addr + 12, 3);
-		} else {
-			*family = AF_INET6;
-			memcpy(bits, a->s6_addr, 8);
-		}
-	} else {
+	memset(bits, 0, DIALBACK_PREFIX_BYTES);
+	if (prefix_keys_of((const struct sockaddr *)ss, keys) < 0) {
 		*family = AF_UNSPEC;
+		return;
 	}
+	/* keys[1] is the wider prefix, the bytes past it zero. */
+	*family = keys[1].kind == PREFIX_IPV4_24 ? AF_INET : AF_INET6;
+	memcpy(bits, keys[1].bytes, DIALBACK_PREFIX_BYTES);
 }
 
 /* The slot of addr's prefix, taking one over if it has none (a free or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dialback_budget.h - how many dialback checks remote peers may make us run.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dialback_key.c - XEP-0185 dialback keys, see dialback_key.h.
  */

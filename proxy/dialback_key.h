@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dialback_key.h - Server Dialback keys (XEP-0185).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * domain.c - XMPP domain validation (see domain.h): the DNS checks of
  * dns/name.c plus the host-name rules.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * domain.h - XMPP domains as the proxy accepts them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * edge.h - the daemon's one context.
  *
@@ -18,6 +19,8 @@
 #include "config.h"
 #include "dialback_budget.h"
 #include "dialback_key.h"
+#include "prefix_count.h"
+#include "run_user.h"
 #include "tls.h"
 
 struct s2s_in;
@@ -31,13 +34,34 @@ enum listener_kind {
 	LISTENER_INTERNAL_STARTTLS,	/* the same, TLS after <starttls/> */
 };
 
+/*
+ * A listening socket.  listener.c accepts on it itself (a poll handle on
+ * the socket) rather than through uv_listen(): libuv answers EMFILE by
+ * accepting and closing every pending connection without telling anyone,
+ * which resets the gateway's connection along with the attackers'.  Here
+ * a failed accept is counted and logged, and accepting pauses briefly
+ * with the connections left waiting in the kernel's backlog.
+ */
 struct listener {
 	struct edge *edge;
 	enum listener_kind kind;
-	uv_tcp_t tcp;
+	int fd;				/* the listening socket; closed with the handles */
+	uv_poll_t poll;			/* readable: connections are waiting */
+	uv_timer_t pause_timer;		/* accepting stopped after a failure */
+	int handles_open;		/* poll + timer still to be closed */
+	int free_when_closed;		/* drained listeners live on until exit */
+	uint64_t pause_failures;	/* failed accepts since the pause began */
 	char addr[64];
 	struct listener *next;
 };
+
+/* The gateway's side: only streams accepted here may use the capacity
+ * limits.internal_reserved_streams keeps back from remote servers. */
+static inline int
+listener_is_internal(const struct listener *l)
+{
+	return l->kind == LISTENER_INTERNAL || l->kind == LISTENER_INTERNAL_STARTTLS;
+}
 
 struct edge_stats {
 	uint64_t streams_accepted;
@@ -52,6 +76,9 @@ struct edge_stats {
 	uint64_t streams_out_failed;
 	uint64_t dialback_verify_answered;
 	uint64_t reads_paused;		/* backpressure: a source stopped */
+	uint64_t stanzas_wrong_direction; /* stanzas a peer sent on a stream we opened (refused) */
+	uint64_t accept_failures;	/* accept() failed (EMFILE, ENFILE, ...) */
+	uint64_t accept_pauses;		/* listeners stopped briefly after one */
 };
 
 /* Counted from log events (metrics.c's observer), by their fields. */
@@ -89,6 +116,12 @@ struct edge {
 	struct listener *drained_listeners;	/* closed by drain, freed at exit */
 	struct s2s_in *streams;		/* owned list of live inbound streams */
 	size_t stream_count;
+	/* Of those, accepted on an external listener and not authenticated
+	 * yet (limits.max_unauthenticated_streams). */
+	size_t streams_unauthenticated;
+	/* External streams per IPv4 /32 and /24, IPv6 /128 and /64
+	 * (limits.max_streams_per_ip and the prefix limits). */
+	struct prefix_count peer_prefixes;
 	struct s2s_out *out_streams;	/* owned list of outgoing streams */
 	/* The routable ones by (kind, local, remote) domain pair (s2s_out.c). */
 #define EDGE_OUT_INDEX_BUCKETS 4096
@@ -100,6 +133,7 @@ struct edge {
 
 	uv_pipe_t control;		/* admin socket */
 	int control_open;
+	struct run_user_group control_admin;	/* control.admin_group, at start */
 	char control_path[CONFIG_PATH_MAX];
 
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -147,13 +181,16 @@ size_t edge_drain(struct edge *edge);
 int listener_open_all(struct edge *edge, char *err, size_t errlen);
 void listener_close_all(struct edge *edge);
 /* Closes the external listeners (starttls, direct_tls) only: `drain`.
- * Returns how many were closed. */
+ * Both internal kinds (internal, internal_starttls) stay open for the
+ * gateway.  Returns how many were closed. */
 size_t listener_close_external(struct edge *edge);
 /* Frees the listeners drain closed (after the loop has run empty). */
 void listener_free_drained(struct edge *edge);
 
 /* control.c */
-int control_open(struct edge *edge, char *err, size_t errlen);
+/* Binds the control socket (0660); as root, gives it to ru's uid and to
+ * control.admin_group (else ru's gid) before the drop. */
+int control_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen);
 void control_close(struct edge *edge);
 /* Sends one control command ("status", "reload") to the running daemon
  * and prints its JSON answer (unless quiet).  Returns 0 when the answer

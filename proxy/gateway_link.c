@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway_link.c - the outbound direction of the internal link (see the
  * header): our certificate is presented, the gateway's key must match a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway_link.h - checks the link to the internal gateway: TCP connect,
  * mutual TLS accepted only if the gateway's key matches a configured SPKI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway_pins.c - STATE_DIR/gateway-pins: internal-link pins an operator
  * added or withdrew with `xmpp-edge cert pin`, merged with gateway.pins
@@ -14,9 +15,13 @@
  *   -PIN    a pin of gateway.pins no longer accepted
  *
  * Pins are stored in canonical base64 so that one pin has one spelling.
- * The file is public (pins are hashes of public keys) but must not be
- * writable by group or others: whoever writes it decides who may speak
- * for the gateway.
+ * The file is public (pins are hashes of public keys) but whoever writes
+ * it decides who may speak for the gateway, so it must not be writable by
+ * group or others, nor by the daemon's own user: a daemon started as root
+ * (a host install) accepts it only owned by root, which `cert pin` run as
+ * root writes it as (the daemon only reads it).  A daemon never started
+ * as root (a container's USER) has no one else to own it and accepts its
+ * own uid too.  The owner is judged on the descriptor that is read.
  */
 #include "gateway_pins.h"
 
@@ -62,9 +67,27 @@ pins_contains(char (*list)[CONFIG_PIN_MAX], size_t n, const char *pin)
 	return 0;
 }
 
+/* The owner rule above; why gets the sentence when st is refused. */
+static int
+gateway_pins_owner_refused(const struct run_user *ru, const struct stat *st, const char *path,
+    char *err, size_t errlen)
+{
+	if (st->st_uid == 0 || (!ru->privileged && st->st_uid == ru->uid))
+		return 0;
+	if (ru->privileged)
+		snprintf(err, errlen, "%s: owned by uid %u, not root: the daemon's user must not "
+		    "be able to write the pins that say who may speak for the gateway; "
+		    "chown root it (`xmpp-edge cert pin` run as root writes it so)", path,
+		    (unsigned)st->st_uid);
+	else
+		snprintf(err, errlen, "%s: owned by uid %u, neither root nor the daemon's user "
+		    "(uid %u)", path, (unsigned)st->st_uid, (unsigned)ru->uid);
+	return 1;
+}
+
 int
-gateway_pins_read(const char *path, struct gateway_pins *gp, char *err,
-    size_t errlen)
+gateway_pins_read(const char *path, const struct run_user *ru, struct gateway_pins *gp,
+    char *err, size_t errlen)
 {
 	char buf[GATEWAY_PINS_FILE_MAX + 1], why[160], pin[CONFIG_PIN_MAX];
 	char *line, *next;
@@ -89,6 +112,10 @@ gateway_pins_read(const char *path, struct gateway_pins *gp, char *err,
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
 		snprintf(err, errlen, "%s: writable by group or others (mode %04o); "
 		    "chmod 644 it", path, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return -1;
+	}
+	if (ru != NULL && gateway_pins_owner_refused(ru, &st, path, err, errlen)) {
 		close(fd);
 		return -1;
 	}
@@ -145,19 +172,15 @@ int
 gateway_pins_write(const char *path, const struct gateway_pins *gp,
     char *err, size_t errlen)
 {
-	char tmp[CONFIG_PATH_MAX + 32], dir[CONFIG_PATH_MAX], *slash;
+	char tmp[CONFIG_PATH_MAX + 32];
 	FILE *f = NULL;
-	struct stat st;
 	size_t i;
 	int fd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
-	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
 	}
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*slash = '\0';
 	if ((fd = mkstemp(tmp)) < 0) {
 		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
 		return -1;
@@ -171,12 +194,9 @@ gateway_pins_write(const char *path, const struct gateway_pins *gp,
 		fprintf(f, "+%s\n", gp->added[i]);
 	for (i = 0; i < gp->nremoved; i++)
 		fprintf(f, "-%s\n", gp->removed[i]);
+	/* Owned by whoever writes it (root on a host): the daemon reads it
+	 * (0644) and must not be able to change it. */
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		goto fail;
-	/* The daemon reads it after dropping privileges: same owner as the
-	 * state directory (meaningful when we run as root). */
-	if (geteuid() == 0 && slash != NULL && stat(dir, &st) == 0 &&
-	    fchown(fileno(f), st.st_uid, st.st_gid) != 0)
 		goto fail;
 	if (fclose(f) != 0) {
 		f = NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway_pins.h - pins of the internal link kept in the state directory,
  * on top of the configuration's gateway.pins (`xmpp-edge cert pin`).
@@ -8,6 +9,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "run_user.h"
 
 #define GATEWAY_PINS_FILE "gateway-pins"
 #define GATEWAY_PINS_STATE_MAX 16	/* "+" and "-" lines each */
@@ -23,10 +25,12 @@ struct gateway_pins {
 
 /* Where the file of cfg lives; -1 if the path does not fit. */
 int gateway_pins_path(const struct config *cfg, char *out, size_t cap);
-/* Reads the file (a missing one is empty); -1 with "FILE: line N: why". */
-int gateway_pins_read(const char *path, struct gateway_pins *gp, char *err,
-    size_t errlen);
-/* Writes it atomically, mode 0644, owned like the state directory. */
+/* Reads the file (a missing one is empty); -1 with "FILE: line N: why".
+ * ru (run_user_current): the owner rule of the file's comment; NULL only
+ * to display the file, never to load it. */
+int gateway_pins_read(const char *path, const struct run_user *ru, struct gateway_pins *gp,
+    char *err, size_t errlen);
+/* Writes it atomically, mode 0644, owned by the writer (root on a host). */
 int gateway_pins_write(const char *path, const struct gateway_pins *gp,
     char *err, size_t errlen);
 /* The pins accepted: gateway.pins less the removed ones, then the added

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * import_sfb.c - `xmpp-edge import sfb`: migration from the Skype for
  * Business / Lync Server 2013 XMPP gateway.

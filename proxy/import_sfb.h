@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * import_sfb.h - `xmpp-edge import sfb`: the XMPP federation settings of a
  * Skype for Business / Lync Server 2013 deployment, as PowerShell prints

@@ -1,19 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * listener.c - the TCP listening sockets of the external and internal
  * sides.  Opened before privileges are dropped (ports below 1024), so a
  * failure here names the address and the reason and stops the start.
+ *
+ * Accepting is done here, not by uv_listen(): libuv 1.50 meets EMFILE
+ * with its "emfile trick" (close a spare descriptor, accept and close
+ * every pending connection, report nothing), so at the descriptor limit
+ * the gateway's connection was reset and nothing was logged.  Instead a
+ * failed accept is counted (status, metrics), logged once per episode,
+ * and the listener stops for LISTENER_PAUSE_MS, as nginx does: pending
+ * connections wait in the kernel's backlog and are accepted once streams
+ * have closed.  Which connections become streams is s2s_in_accept()'s
+ * decision (limits, reserved gateway capacity).
  */
 #include "edge.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "netaddr.h"
 #include "s2s_in.h"
 
 #define LISTEN_BACKLOG 511
+/* Long enough for closing streams to give descriptors back, short enough
+ * that a waiting gateway hardly notices (nginx: 500 ms, libuv users:
+ * 100 ms). */
+#define LISTENER_PAUSE_MS 100
+/* Connections accepted per readiness callback before the loop serves
+ * other handles (the poll is level-triggered: the rest come next turn). */
+#define LISTENER_ACCEPT_BATCH 32
 
 static const char *const listener_kind_names[] = {
 	[LISTENER_STARTTLS] = "starttls",
@@ -22,19 +44,133 @@ static const char *const listener_kind_names[] = {
 	[LISTENER_INTERNAL_STARTTLS] = "internal_starttls",
 };
 
-static void
-listener_on_connection(uv_stream_t *server, int status)
-{
-	struct listener *l = server->data;
+static void listener_on_readable(uv_poll_t *poll, int status, int events);
 
-	if (status < 0) {
+static void
+listener_on_pause_end(uv_timer_t *t)
+{
+	struct listener *l = t->data;
+
+	if (uv_poll_start(&l->poll, UV_READABLE, listener_on_readable) != 0)
+		log_event(LOG_ERROR, "listener.resume_failed", "listener", l->addr, NULL);
+}
+
+/* accept() failed with err (an errno): count it, say it once per
+ * episode, and stop accepting for a moment so a level-triggered poll does
+ * not spin on a limit that only closing streams can lift. */
+static void
+listener_pause(struct listener *l, int err)
+{
+	char ms[16];
+
+	l->edge->stats.accept_failures++;
+	if (l->pause_failures++ == 0) {
+		snprintf(ms, sizeof(ms), "%d", LISTENER_PAUSE_MS);
 		log_event(LOG_WARN, "listener.accept_failed", "listener", l->addr,
-		    "reason", uv_strerror(status), NULL);
+		    "reason", uv_strerror(uv_translate_sys_error(err)), "paused_ms", ms, NULL);
+	}
+	l->edge->stats.accept_pauses++;
+	uv_poll_stop(&l->poll);
+	uv_timer_start(&l->pause_timer, listener_on_pause_end, LISTENER_PAUSE_MS, 0);
+}
+
+static void
+listener_on_readable(uv_poll_t *poll, int status, int events)
+{
+	struct listener *l = poll->data;
+	struct sockaddr_storage peer;
+	socklen_t len;
+	char n[24];
+	int fd, i;
+
+	(void)events;
+	if (status < 0) {
+		/* A poll error on a listening socket: treated as a failed
+		 * accept (counted, paused), not as a reason to stop. */
+		listener_pause(l, -status);
 		return;
 	}
-	if (s2s_in_accept(l) < 0)
-		log_event(LOG_ERROR, "listener.accept_failed", "listener", l->addr,
-		    "reason", "out of memory", NULL);
+	for (i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
+		len = sizeof(peer);
+		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* The peer gave up, or a signal: nothing to
+			 * pause for (Linux reports pending network errors
+			 * on the new socket through accept). */
+			if (errno == ECONNABORTED || errno == EINTR || errno == EPROTO ||
+			    errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN ||
+			    errno == ENONET || errno == EHOSTUNREACH || errno == EOPNOTSUPP ||
+			    errno == ENETUNREACH)
+				continue;
+			/* EMFILE, ENFILE, ENOBUFS, ENOMEM and the unexpected. */
+			listener_pause(l, errno);
+			return;
+		}
+		if (l->pause_failures > 0) {
+			snprintf(n, sizeof(n), "%llu", (unsigned long long)l->pause_failures);
+			log_event(LOG_INFO, "listener.accept_resumed", "listener", l->addr,
+			    "failures", n, NULL);
+			l->pause_failures = 0;
+		}
+		if (s2s_in_accept(l, fd, (struct sockaddr *)&peer) < 0) {
+			l->edge->stats.accept_failures++;
+			log_event(LOG_ERROR, "listener.accept_failed", "listener", l->addr,
+			    "reason", "out of memory", NULL);
+		}
+	}
+}
+
+/* socket + bind + listen as uv_tcp_bind()/uv_listen() did (SO_REUSEADDR;
+ * IPV6_V6ONLY so "[::]:5269" and "0.0.0.0:5269" can both be listed);
+ * -1 with errno set. */
+static int
+listener_socket(const struct sockaddr_storage *ss)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	int fd, on = 1, saved;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (ss->ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) ||
+	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+listener_on_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+
+	if (--l->handles_open > 0)
+		return;
+	if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+	if (l->free_when_closed)
+		free(l);
+}
+
+/* Stops accepting for good; l is freed when its handles are closed if
+ * free_it, else it stays (drained: streams still point to it). */
+static void
+listener_close(struct listener *l, int free_it)
+{
+	l->free_when_closed = free_it;
+	uv_close((uv_handle_t *)&l->poll, listener_on_closed);
+	uv_close((uv_handle_t *)&l->pause_timer, listener_on_closed);
 }
 
 static int
@@ -58,19 +194,32 @@ listener_open(struct edge *edge, enum listener_kind kind, const char *addr,
 	l->edge = edge;
 	l->kind = kind;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	uv_tcp_init(edge->loop, &l->tcp);
-	l->tcp.data = l;
+	l->fd = listener_socket(&ss);
+	if (l->fd < 0) {
+		snprintf(err, errlen, "listen.%s: cannot listen on %s: %s",
+		    listener_kind_names[kind], addr, uv_strerror(uv_translate_sys_error(errno)));
+		free(l);
+		return -1;
+	}
+	r = uv_poll_init_socket(edge->loop, &l->poll, l->fd);
+	if (r != 0) {
+		snprintf(err, errlen, "listen.%s: cannot watch %s: %s",
+		    listener_kind_names[kind], addr, uv_strerror(r));
+		close(l->fd);
+		free(l);
+		return -1;
+	}
+	uv_timer_init(edge->loop, &l->pause_timer);
+	l->poll.data = l;
+	l->pause_timer.data = l;
+	l->handles_open = 2;
 	l->next = edge->listeners;
 	edge->listeners = l;
-	/* IPV6ONLY: "[::]:5269" and "0.0.0.0:5269" can both be listed. */
-	r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
-	    ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, listener_on_connection);
+	r = uv_poll_start(&l->poll, UV_READABLE, listener_on_readable);
 	if (r != 0) {
-		snprintf(err, errlen, "listen.%s: cannot listen on %s: %s",
+		snprintf(err, errlen, "listen.%s: cannot watch %s: %s",
 		    listener_kind_names[kind], addr, uv_strerror(r));
-		return -1;
+		return -1;	/* closed with the others by listener_close_all */
 	}
 	log_event(LOG_INFO, "listener.start", "kind", listener_kind_names[kind],
 	    "addr", addr, NULL);
@@ -98,12 +247,6 @@ listener_open_all(struct edge *edge, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-listener_on_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
 void
 listener_close_all(struct edge *edge)
 {
@@ -111,7 +254,7 @@ listener_close_all(struct edge *edge)
 
 	for (l = edge->listeners; l != NULL; l = next) {
 		next = l->next;
-		uv_close((uv_handle_t *)&l->tcp, listener_on_closed);
+		listener_close(l, 1);
 	}
 	edge->listeners = NULL;
 }
@@ -123,7 +266,10 @@ listener_close_external(struct edge *edge)
 	size_t n = 0;
 
 	while ((l = *lp) != NULL) {
-		if (l->kind == LISTENER_INTERNAL) {
+		/* Both internal kinds: a gateway that reaches us through
+		 * internal_starttls is as much the gateway as one on
+		 * internal. */
+		if (listener_is_internal(l)) {
 			lp = &l->next;
 			continue;
 		}
@@ -132,7 +278,7 @@ listener_close_external(struct edge *edge)
 		    "addr", l->addr, "reason", "drain", NULL);
 		/* Streams accepted on it keep a pointer to it (s->listener)
 		 * and live on: it is only freed when the daemon exits. */
-		uv_close((uv_handle_t *)&l->tcp, NULL);
+		listener_close(l, 0);
 		l->next = edge->drained_listeners;
 		edge->drained_listeners = l;
 		n++;

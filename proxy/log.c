@@ -1,23 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.c - structured event logging to stderr (see log.h).
  *
- * JSON lines are produced with yajl_gen so every value is escaped
- * correctly whatever bytes a peer managed to get into it; the text format
- * quotes values that contain spaces, quotes or control bytes.  A line is
- * assembled in full and written with one write(2) so lines from a
- * restarting child and its parent never interleave.
+ * Values may hold a peer's bytes (a JID, a stream error text), so none
+ * is written raw (issue 14 finding 9).  Each value is first made valid
+ * UTF-8 (log_value_clean: invalid or truncated sequences become U+FFFD)
+ * and bounded (LOG_VALUE_MAX bytes, cut on a character boundary and
+ * marked with "..."); then JSON lines are produced with yajl_gen, which
+ * escapes '"', '\\' and every control character (\u00XX), and the text
+ * format quotes values that contain spaces, quotes or control bytes and
+ * writes each control byte as '?'.  A JSON line is never cut: one that
+ * would not fit LOG_LINE_MAX is built again with shorter values, so
+ * every line is one valid JSON object.  A line is assembled in full and
+ * written with one write(2) so lines from a restarting child and its
+ * parent never interleave.
  *
  * Warnings and errors go through log_ratelimit.c: per event name, the
  * first LOG_RATELIMIT_BURST lines of a LOG_RATELIMIT_WINDOW_MS window are
  * written, then one "log.suppressed" line (of: the event, count,
  * window_s) says how many were held back.  A flood of peers doing the
- * same wrong thing thus costs a few lines, not one per peer.  Info and debug lines are
- * what the operator asked for by level and are never held back.  The
- * observer (metrics) sees every event before this, so counters are
- * exact.
+ * same wrong thing thus costs a few lines, not one per peer.  Info and
+ * debug lines are what the operator asked for by level and are never
+ * held back.  The observer (metrics) sees every event before this, so
+ * counters are exact.
  */
 #include "log.h"
+#include "utf8.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +38,10 @@
 #include "log_ratelimit.h"
 
 #define LOG_LINE_MAX 8192
+/* Bytes of one value as logged; the second JSON attempt, for a line
+ * that does not fit, uses the short bound. */
+#define LOG_VALUE_MAX 4096
+#define LOG_VALUE_SHORT_MAX 256
 
 static struct {
 	enum log_level min_level;
@@ -112,61 +126,131 @@ log_write_all(const char *p, size_t len)
 	}
 }
 
-static void
-gen_str(yajl_gen g, const char *s)
+/*
+ * Copies s into out[0..cap) as valid UTF-8, NUL-terminated: each byte
+ * that does not start a valid sequence becomes U+FFFD.  A value longer
+ * than cap is cut before a character and ends in "...".  Returns out.
+ */
+static const char *
+log_value_clean(const char *s, char *out, size_t cap)
 {
-	if (s == NULL)
+	const uint8_t *p = (const uint8_t *)s;
+	size_t len = strlen(s), i = 0, o = 0, n, room = cap - 4;
+	const char *src;
+	uint32_t cp;
+	int r;
+
+	while (i < len) {
+		r = utf8_decode(p + i, len - i, &cp);
+		if (r > 0) {
+			src = s + i;
+			n = (size_t)r;
+		} else {
+			src = UTF8_REPLACEMENT;
+			n = sizeof(UTF8_REPLACEMENT) - 1;
+		}
+		if (n > room - o) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, src, n);
+		o += n;
+		i += r > 0 ? (size_t)r : 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void
+gen_str(yajl_gen g, const char *s, size_t value_max)
+{
+	char clean[LOG_VALUE_MAX];
+
+	if (s == NULL) {
 		yajl_gen_null(g);
-	else
-		yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+		return;
+	}
+	log_value_clean(s, clean, value_max < sizeof(clean) ? value_max :
+	    sizeof(clean));
+	yajl_gen_string(g, (const unsigned char *)clean, strlen(clean));
+}
+
+/* Builds the JSON object of one event, each value cut to value_max. */
+static yajl_gen
+log_json_build(const char *when, enum log_level level, const char *event,
+    va_list ap, size_t value_max)
+{
+	yajl_gen g;
+	const char *k;
+
+	g = yajl_gen_alloc(NULL);
+	if (g == NULL)
+		return NULL;
+	/* Values are cleaned to valid UTF-8 first; validation stays on so
+	 * a slip would show as a missing value, never as invalid JSON
+	 * bytes. */
+	yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+	yajl_gen_map_open(g);
+	gen_str(g, "time", value_max);
+	gen_str(g, when, value_max);
+	gen_str(g, "level", value_max);
+	gen_str(g, log_level_name(level), value_max);
+	gen_str(g, "event", value_max);
+	gen_str(g, event, value_max);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		gen_str(g, k, value_max);
+		gen_str(g, va_arg(ap, const char *), value_max);
+	}
+	yajl_gen_map_close(g);
+	return g;
 }
 
 static void
 log_json(const char *when, enum log_level level, const char *event, va_list ap)
 {
-	yajl_gen g;
+	static const size_t value_max[] = { LOG_VALUE_MAX, LOG_VALUE_SHORT_MAX };
+	char line[LOG_LINE_MAX];
 	const unsigned char *out;
-	size_t len;
-	const char *k;
+	size_t len, i;
+	yajl_gen g;
+	va_list copy;
 
-	g = yajl_gen_alloc(NULL);
-	if (g == NULL)
-		return;
-	/* Peers control some values: keep the output valid UTF-8. */
-	yajl_gen_config(g, yajl_gen_validate_utf8, 0);
-	yajl_gen_map_open(g);
-	gen_str(g, "time");
-	gen_str(g, when);
-	gen_str(g, "level");
-	gen_str(g, log_level_name(level));
-	gen_str(g, "event");
-	gen_str(g, event);
-	while ((k = va_arg(ap, const char *)) != NULL) {
-		gen_str(g, k);
-		gen_str(g, va_arg(ap, const char *));
+	for (i = 0; i < sizeof(value_max) / sizeof(value_max[0]); i++) {
+		va_copy(copy, ap);
+		g = log_json_build(when, level, event, copy, value_max[i]);
+		va_end(copy);
+		if (g == NULL)
+			return;
+		if (yajl_gen_get_buf(g, &out, &len) == yajl_gen_status_ok &&
+		    len < sizeof(line)) {
+			memcpy(line, out, len);
+			line[len++] = '\n';
+			log_write_all(line, len);
+			yajl_gen_free(g);
+			return;
+		}
+		yajl_gen_free(g);
 	}
-	yajl_gen_map_close(g);
-	if (yajl_gen_get_buf(g, &out, &len) == yajl_gen_status_ok) {
-		char line[LOG_LINE_MAX];
-
-		if (len > sizeof(line) - 1)
-			len = sizeof(line) - 1;	/* oversize events are cut */
-		memcpy(line, out, len);
-		line[len++] = '\n';
+	/* Too many fields even with short values: say so in valid JSON
+	 * rather than cut a line in the middle of a string. */
+	len = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":"
+	    "\"error\",\"event\":\"log.event_too_long\"}\n", when);
+	if (len < sizeof(line))
 		log_write_all(line, len);
-	}
-	yajl_gen_free(g);
 }
 
 /* Appends s to line, quoted if it needs to be; control bytes become '?'. */
 static size_t
 text_append(char *line, size_t pos, size_t cap, const char *s, int maybe_quote)
 {
+	char clean[LOG_VALUE_MAX];
 	int quote = 0;
 	const char *p;
 
 	if (s == NULL)
 		s = "-";
+	s = log_value_clean(s, clean, sizeof(clean));
 	if (maybe_quote)
 		for (p = s; *p; p++)
 			if (*p == ' ' || *p == '"' || *p == '=' || (unsigned char)*p < 0x20)

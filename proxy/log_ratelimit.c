@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log_ratelimit.c - a few lines per event name per window, then a count
  * (see log_ratelimit.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log_ratelimit.h - repeats of one log event held to a few lines per time
  * window, with one summary line that counts the rest (log_ratelimit.c).

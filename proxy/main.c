@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - the xmpp-edge command line.
  *
@@ -13,7 +14,8 @@
  *   xmpp-edge import sfb --partners F [--gateway F] [-o F] [--secret-out F]
  *                                                   Skype for Business / Lync
  *                                                   XMPP settings -> policy (import_sfb.c)
- *   xmpp-edge version                               versions of everything linked
+ *   xmpp-edge version [--licenses]                  versions of everything linked;
+ *                                                   its license and notices (notices.c)
  *   xmpp-edge help    [config]                      usage / configuration reference
  *
  * Exit status: 0 success, 1 failure (bad configuration, daemon not
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ares.h>
 #include <mbedtls/version.h>
@@ -37,8 +40,11 @@
 #include "edge.h"
 #include "gateway_link.h"
 #include "import_sfb.h"
+#include "listen_check.h"
 #include "log.h"
+#include "notices.h"
 #include "probe.h"
+#include "run_user.h"
 #include "status_cli.h"
 #include "version.h"
 
@@ -120,7 +126,9 @@ usage(FILE *out)
 	    "                                    Get-CsXmppAllowedPartner and\n"
 	    "                                    Get-CsXmppGatewayConfiguration) as the policy\n"
 	    "                                    and limits sections; a report on stderr\n"
-	    "  version                           versions of xmpp-edge and its libraries\n"
+	    "  version [--licenses]              versions of xmpp-edge and its libraries;\n"
+	    "                                    --licenses: its license and the notices of\n"
+	    "                                    every component linked into this binary\n"
 	    "  help [config]                     this text, or the configuration reference\n");
 }
 
@@ -204,11 +212,31 @@ cmd_check(const struct cli_opts *o)
 	struct config *cfg;
 	size_t i;
 
+	struct run_user ru;
+	struct run_user_group admins;
+
 	cfg = load_for_cli(o, 1, err, sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/*
+	 * The account: the file checks of a configuration file judged it
+	 * already when we are root; the demo's files are not checked (they
+	 * are made on first start).  Not root, `run` ignores `user`, but
+	 * started as root it would refuse what is said here.
+	 */
+	if (run_user_resolve(cfg, &ru, err, sizeof(err)) < 0 ||
+	    run_user_admin_group(cfg, &admins, err, sizeof(err)) < 0) {
+		if (geteuid() == 0) {
+			fprintf(stderr, "%s\n", err);
+			config_free(cfg);
+			return 1;
+		}
+		fprintf(stderr, "warning: %s (started as root, run refuses this)\n", err);
+	}
+	/* Taken ports: run would stop, but they may be free when it starts. */
+	(void)listen_check_ports(cfg, stderr);
 	/* Warnings go with errors (stderr): scripts read the summary. */
 	for (i = 0; i < cfg->warning_count; i++)
 		fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
@@ -420,6 +448,14 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "resolve") == 0)
 		return cmd_resolve(argc + 1, argv - 1);	/* argv[0] = "resolve" */
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		if (argc >= 1 && strcmp(argv[0], "--licenses") == 0) {
+			if (argc > 1) {
+				fprintf(stderr, "xmpp-edge version: unexpected argument '%s'\n", argv[1]);
+				return EXIT_USAGE;
+			}
+			notices_print(stdout);
+			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+		}
 		if (parse_opts(cmd, argc, argv, "", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_version();

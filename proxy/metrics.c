@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.c - Prometheus metrics: what is counted, how it is exposed.
  *
@@ -336,6 +337,12 @@ metrics_render(struct edge *edge, size_t *len)
 	    st->streams_accepted);
 	counter(&b, "xmpp_edge_streams_refused_total",
 	    "Inbound connections refused at once (limits, shutting down).", st->streams_refused);
+	counter(&b, "xmpp_edge_accept_failures_total",
+	    "accept() failures on the listeners (EMFILE, ENFILE, ...); each pauses the listener 100 ms.",
+	    st->accept_failures);
+	gauge(&b, "xmpp_edge_streams_unauthenticated",
+	    "Streams from external listeners not authenticated yet (limits.max_unauthenticated_streams).",
+	    (long long)edge->streams_unauthenticated);
 	counter(&b, "xmpp_edge_streams_out_started_total", "Outgoing streams started.", st->streams_out);
 	counter(&b, "xmpp_edge_streams_out_failed_total",
 	    "Outgoing streams that failed before they were established.", st->streams_out_failed);
@@ -351,6 +358,9 @@ metrics_render(struct edge *edge, size_t *len)
 	    "Error replies generated for stanzas that could not be delivered.", st->stanzas_bounced);
 	counter(&b, "xmpp_edge_errors_not_bounced_total",
 	    "Undeliverable error stanzas, logged and dropped (RFC 6120 8.3.1).", st->stanzas_unbounceable);
+	counter(&b, "xmpp_edge_stanzas_wrong_direction_total",
+	    "Stanzas a remote server sent on a stream xmpp-edge opened: refused with a stream error (RFC 6120 2.4).",
+	    st->stanzas_wrong_direction);
 	counter(&b, "xmpp_edge_reads_paused_total",
 	    "Times a source stream stopped reading because its destination was full.", st->reads_paused);
 	counter(&b, "xmpp_edge_dialback_verify_answered_total",

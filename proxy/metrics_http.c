@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics_http.c - judging a scraper's HTTP request (see metrics_http.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics_http.h - the request side of the metrics endpoint's HTTP/1.1
  * (RFC 9112), reduced to what a Prometheus scraper sends: one request

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * netaddr.c - address literal parsing and formatting (see netaddr.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * netaddr.h - "IPv4:port" / "[IPv6]:port" text <-> struct sockaddr.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * probe.c - `xmpp-edge probe DOMAIN [--from HOSTED]`: the outgoing side of
  * federation with DOMAIN, tried the way the daemon tries it, and a verdict.
@@ -37,6 +38,7 @@
 #include "domain.h"
 #include "edge.h"
 #include "netaddr.h"
+#include "s2s_out.h"
 #include "tls.h"
 #include "xmlelem.h"
 #include "xmlstream.h"
@@ -585,7 +587,12 @@ probe_domain_run(const struct config *cfg, const char *domain_arg, const char *f
 		}
 		fprintf(out, "where: the partner's connect target %s (no DNS)\n", p.policy->connect);
 	} else {
-		enum dns_error de = dns_connect_start(dns, domain, probe_on_connect, &p, &p.dc);
+		struct dns_avoid avoid;
+		enum dns_error de;
+
+		/* The daemon's address policy, so the verdict is the daemon's. */
+		s2s_out_avoid_own(cfg, &avoid);
+		de = dns_connect_start_avoiding(dns, domain, &avoid, probe_on_connect, &p, &p.dc);
 
 		if (de != DNS_OK) {
 			fprintf(out, "verdict: federation with %s would NOT work: %s\n", domain,
@@ -593,8 +600,9 @@ probe_domain_run(const struct config *cfg, const char *domain_arg, const char *f
 			uv_close((uv_handle_t *)&p.timer, NULL);
 			goto done;
 		}
-		fprintf(out, "where: DNS (_xmpps-server, _xmpp-server SRV, else %s:%d)\n", domain,
-		    DNS_XMPP_SERVER_PORT);
+		fprintf(out, "where: DNS (_xmpps-server, _xmpp-server SRV, else %s:%d); special-purpose "
+		    "and own addresses refused, %zu prefixes allowed (dns.allow_private_targets)\n", domain,
+		    DNS_XMPP_SERVER_PORT, cfg->dns.nallow_private_targets);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	probe_decide(&p);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * probe.h - `xmpp-edge probe DOMAIN`: would federation with DOMAIN work?
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * router.c - routing between the two sides, and bounces (see router.h).
  */

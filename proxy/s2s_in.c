@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_in.c - an inbound server-to-server stream (RFC 6120 §4, §5).
  *
@@ -59,12 +60,14 @@
 #include <string.h>
 #include <sys/random.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 
 #include "bounce.h"
 #include "domain.h"
 #include "log.h"
 #include "netaddr.h"
+#include "prefix_count.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlstream.h"
@@ -91,6 +94,7 @@ struct s2s_in_write {
 
 
 static void s2s_in_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void s2s_in_uncount_prefixes(struct s2s_in *s);
 static void s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 void
@@ -106,6 +110,13 @@ s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
 	log_event(LOG_DEBUG, "s2s_in.state", "peer", s->peer,
 	    "from", s2s_in_state_names[s->state], "to", s2s_in_state_names[next], NULL);
 	s->state = next;
+	/* limits.max_unauthenticated_streams counts a remote server's stream
+	 * until it is authenticated or on its way out. */
+	if (s->counted_unauthenticated && (next == S2S_IN_ESTABLISHED ||
+	    next == S2S_IN_CLOSING || next == S2S_IN_CLOSED)) {
+		s->counted_unauthenticated = 0;
+		s->edge->streams_unauthenticated--;
+	}
 }
 
 static void
@@ -241,6 +252,9 @@ s2s_in_on_closed(uv_handle_t *h)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->edge->stream_count--;
+	/* Counted per prefix until the descriptor is closed, as in
+	 * stream_count: what the limits protect is descriptors too. */
+	s2s_in_uncount_prefixes(s);
 	route_waiter_cancel(&s->waiter);
 	if (s->tls != NULL)
 		tls_conn_free(s->tls);
@@ -802,46 +816,136 @@ s2s_in_make_id(char *out)
 		snprintf(out + i * 2, 3, "%02x", raw[i]);
 }
 
-/* Live streams from the same IP address as s (s included). */
+/*
+ * Admission: why a connection on l from peer may not become a stream, or
+ * NULL.  One pool, limits.max_streams, is shared by the internet and the
+ * gateway, so the internet's share is fenced:
+ *   - the last limits.internal_reserved_streams slots are the internal
+ *     listeners' (when there are any): idle connections from outside can
+ *     never lock the gateway out;
+ *   - streams from outside that have not authenticated yet are capped by
+ *     limits.max_unauthenticated_streams (they also have one deadline,
+ *     limits.handshake_timeout_ms, from accept);
+ *   - streams from outside are counted per address and per prefix (IPv4
+ *     /24, IPv6 /64, prefix_count.h), not per exact address only.
+ * The gateway's own streams skip the last two: it opens one stream per
+ * remote domain it talks to, all from one address, and its key is pinned.
+ */
+/* The limit on streams under one prefix of kind, and what a refusal by
+ * it says. */
 static size_t
-s2s_in_count_from(const struct s2s_in *s)
+s2s_in_prefix_limit(const struct config_limits *lim, enum prefix_kind kind, const char **reason)
 {
-	const struct s2s_in *o;
-	size_t n = 0;
-
-	for (o = s->edge->streams; o != NULL; o = o->next) {
-		if (o->peer_addr.ss_family != s->peer_addr.ss_family)
-			continue;
-		if (o->peer_addr.ss_family == AF_INET &&
-		    ((const struct sockaddr_in *)&o->peer_addr)->sin_addr.s_addr ==
-		    ((const struct sockaddr_in *)&s->peer_addr)->sin_addr.s_addr)
-			n++;
-		else if (o->peer_addr.ss_family == AF_INET6 &&
-		    memcmp(&((const struct sockaddr_in6 *)&o->peer_addr)->sin6_addr,
-		    &((const struct sockaddr_in6 *)&s->peer_addr)->sin6_addr, 16) == 0)
-			n++;
+	switch (kind) {
+	case PREFIX_IPV4_24:
+		*reason = "limits.max_streams_per_ipv4_24 reached";
+		return (size_t)lim->max_streams_per_ipv4_24;
+	case PREFIX_IPV6_64:
+		*reason = "limits.max_streams_per_ipv6_64 reached";
+		return (size_t)lim->max_streams_per_ipv6_64;
+	default:	/* one address, IPv4 or IPv6 */
+		*reason = "limits.max_streams_per_ip reached";
+		return (size_t)lim->max_streams_per_ip;
 	}
-	return n;
 }
 
-/* Accepts a pending connection on l; the session owns it from here. */
+static const char *
+s2s_in_admission_refusal(const struct edge *edge, const struct listener *l,
+    const struct prefix_key keys[PREFIX_KEYS_PER_ADDR])
+{
+	const struct config_limits *lim = &edge->cfg->limits;
+	const struct config_listen *lc = &edge->cfg->listen;
+	size_t max = (size_t)lim->max_streams, i;
+	const char *reason;
+
+	if (edge->shutting_down)
+		return "shutting down";
+	if (edge->stream_count >= max)
+		return "limits.max_streams reached";
+	if (listener_is_internal(l))
+		return NULL;
+	/* config.c keeps the reserve below max_streams when there is an
+	 * internal listener; without one there is nobody to keep it for. */
+	if (lc->internal_count + lc->internal_starttls_count > 0 &&
+	    edge->stream_count >= max - (size_t)lim->internal_reserved_streams)
+		return "limits.max_streams reached for remote servers (limits.internal_reserved_streams are the gateway's)";
+	if (edge->streams_unauthenticated >= (size_t)lim->max_unauthenticated_streams)
+		return "limits.max_unauthenticated_streams reached";
+	for (i = 0; i < PREFIX_KEYS_PER_ADDR; i++)
+		if (prefix_count_get(&edge->peer_prefixes, &keys[i]) >=
+		    s2s_in_prefix_limit(lim, keys[i].kind, &reason))
+			return reason;
+	return NULL;
+}
+
+/* Counts s under its peer's prefixes; -1 (nothing counted) when out of
+ * memory. */
+static int
+s2s_in_count_prefixes(struct s2s_in *s, const struct prefix_key keys[PREFIX_KEYS_PER_ADDR])
+{
+	size_t i;
+
+	for (i = 0; i < PREFIX_KEYS_PER_ADDR; i++)
+		if (prefix_count_add(&s->edge->peer_prefixes, &keys[i]) < 0) {
+			while (i-- > 0)
+				prefix_count_remove(&s->edge->peer_prefixes, &keys[i]);
+			return -1;
+		}
+	s->counted_prefixes = 1;
+	return 0;
+}
+
+/* Ends s's place in the counts taken at accept (closing). */
+static void
+s2s_in_uncount_prefixes(struct s2s_in *s)
+{
+	struct prefix_key keys[PREFIX_KEYS_PER_ADDR];
+	size_t i;
+
+	if (!s->counted_prefixes || prefix_keys_of((struct sockaddr *)&s->peer_addr, keys) < 0)
+		return;
+	for (i = 0; i < PREFIX_KEYS_PER_ADDR; i++)
+		prefix_count_remove(&s->edge->peer_prefixes, &keys[i]);
+	s->counted_prefixes = 0;
+}
+
 int
-s2s_in_accept(struct listener *l)
+s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer)
 {
 	struct edge *edge = l->edge;
 	const struct config_limits *lim = &edge->cfg->limits;
+	struct prefix_key keys[PREFIX_KEYS_PER_ADDR];
 	struct xmlstream_limits xl;
-	int sslen = sizeof(struct sockaddr_storage);
+	char text[NETADDR_TEXT_MAX];
 	const char *refuse;
 	struct s2s_in *s;
 
+	edge->stats.streams_accepted++;
+	netaddr_format(peer, text, sizeof(text));
+	/* A TCP listener only hands out IPv4 and IPv6 peers. */
+	refuse = prefix_keys_of(peer, keys) < 0 ? "not an IP peer" :
+	    s2s_in_admission_refusal(edge, l, keys);
+	if (refuse != NULL) {
+		/* Refused before anything is allocated for it: a flood of
+		 * refusals costs a log line each and no memory. */
+		edge->stats.streams_refused++;
+		log_event(LOG_WARN, "s2s_in.refused", "peer", text, "listener", l->addr,
+		    "reason", refuse, NULL);
+		close(fd);
+		return 0;
+	}
 	s = calloc(1, sizeof(*s));
-	if (s == NULL)
+	if (s == NULL) {
+		close(fd);
 		return -1;
+	}
 	s->edge = edge;
 	s->listener = l;
 	s->started_ms = uv_now(edge->loop);
 	s->state = S2S_IN_WAIT_HEADER;
+	memcpy(&s->peer_addr, peer, peer->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	snprintf(s->peer, sizeof(s->peer), "%s", text);
 	uv_tcp_init(edge->loop, &s->tcp);
 	/* Before uv_accept, which applies it to the new socket: a stream
 	 * set-up is a dozen small request/answer writes (header, features,
@@ -860,26 +964,20 @@ s2s_in_accept(struct listener *l)
 		s->next->prev = s;
 	edge->streams = s;
 	edge->stream_count++;
-	if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&s->tcp) != 0) {
+	if (uv_tcp_open(&s->tcp, fd) != 0) {
+		close(fd);	/* not the handle's: uv_tcp_open refused it */
 		s2s_in_close_handles(s);
 		return -1;
 	}
-	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&s->peer_addr, &sslen) == 0)
-		netaddr_format((struct sockaddr *)&s->peer_addr, s->peer, sizeof(s->peer));
-	else
-		snprintf(s->peer, sizeof(s->peer), "unknown");
-	s2s_in_make_id(s->stream_id);
-	edge->stats.streams_accepted++;
-	refuse = edge->shutting_down ? "shutting down" :
-	    edge->stream_count > (size_t)lim->max_streams ? "limits.max_streams reached" :
-	    s2s_in_count_from(s) > (size_t)lim->max_streams_per_ip ? "limits.max_streams_per_ip reached" :
-	    NULL;
-	if (refuse != NULL) {
-		edge->stats.streams_refused++;
-		log_event(LOG_WARN, "s2s_in.refused", "peer", s->peer, "reason", refuse, NULL);
-		s2s_in_close_handles(s);
-		return 0;
+	if (!listener_is_internal(l)) {
+		if (s2s_in_count_prefixes(s, keys) < 0) {
+			s2s_in_close_handles(s);
+			return -1;
+		}
+		s->counted_unauthenticated = 1;
+		edge->streams_unauthenticated++;
 	}
+	s2s_in_make_id(s->stream_id);
 	xl.stanza_max = (size_t)lim->stanza_size_preauth;
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
@@ -914,7 +1012,7 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	memset(out, 0, sizeof(*out));
 	out->started_ms = s->started_ms;
 	out->direction = "in";
-	out->kind = s->listener->kind == LISTENER_INTERNAL ? "gateway" : "remote";
+	out->kind = s2s_in_is_internal(s) ? "gateway" : "remote";	/* both internal kinds */
 	out->state = s2s_in_state_names[s->state];
 	out->peer = s->peer;
 	if (s->tls != NULL && s->tls_open) {

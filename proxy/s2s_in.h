@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_in.h - an inbound XMPP stream accepted on an external listener.
  */
@@ -6,9 +7,11 @@
 
 #include "edge.h"
 
-/* Accepts a pending connection on l; the session owns it from then on.
- * Returns -1 only when nothing could be allocated. */
-int s2s_in_accept(struct listener *l);
+/* Takes the connection fd that l accepted from peer: it becomes a stream,
+ * or is refused (closed, logged) when the limits say so.  fd is owned by
+ * this function from the call on, whatever it returns.  Returns -1 only
+ * when nothing could be allocated. */
+int s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer);
 /* The next stream of edge->streams (iteration without exposing the struct). */
 struct s2s_in *s2s_in_next(const struct s2s_in *s);
 /* Sends <system-shutdown/> and closes (graceful shutdown). */

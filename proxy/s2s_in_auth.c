@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_in_auth.c - authenticating the remote server of an inbound stream,
  * and answering dialback verifications for the domains we speak for.

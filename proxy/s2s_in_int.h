@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_in_int.h - what the files of the inbound stream role share:
  * s2s_in.c (the stream: bytes, TLS, header, life cycle) and s2s_in_auth.c
@@ -117,6 +118,8 @@ struct s2s_in {
 	size_t verifies_preauth;	/* <db:verify/> asked before authentication */
 	struct dialback_rate check_rate;	/* checks started */
 	size_t check_failures;		/* checks that failed, in the stream's life */
+	int counted_unauthenticated;	/* in edge->streams_unauthenticated */
+	int counted_prefixes;		/* in edge->peer_prefixes */
 	struct s2s_in *next, *prev;
 };
 
@@ -132,7 +135,7 @@ s2s_in_is_closing(const struct s2s_in *s)
 static inline int
 s2s_in_is_internal(const struct s2s_in *s)
 {
-	return s->listener->kind == LISTENER_INTERNAL || s->listener->kind == LISTENER_INTERNAL_STARTTLS;
+	return listener_is_internal(s->listener);
 }
 void s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next);
 /* 0, or -1 when the bytes were not sent or the stream is closing after

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_out.c - an outgoing server-to-server stream, see s2s_out.h.
  *
@@ -44,6 +45,12 @@
 #include "xmlelem.h"
 #include "xmlstream.h"
 
+/* Nothing that arrives on an outgoing stream is routed (RFC 6120 §2.4, see
+ * s2s_out_refuse_stanza): this file may bounce what it queued itself
+ * (router_bounce_bytes, stanzas from our own authenticated side), never an
+ * element the peer sent.  The compiler holds us to it. */
+#pragma GCC poison router_route router_route_bytes router_bounce_event
+
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_DIALBACK "jabber:server:dialback"
@@ -86,6 +93,20 @@ struct s2s_out_item {
 	char data[];
 };
 
+/*
+ * The rule for every path that sends (as for the inbound side, issue 14):
+ * NOTHING IS CLOSED OR FREED INSIDE A SEND.  A send can fail deep down
+ * (uv_write refused, out of memory, TLS failing in tls_conn_write, even
+ * inside on_ciphertext, where tls/ forbids anything but copying); the
+ * caller above it still holds the stream, its parser's current event and
+ * the stanzas it was writing.  So a failure seen there is only recorded
+ * (s2s_out_fail_later) and acted on from the loop, by the deadline timer
+ * run at once (s2s_out_on_timer); a close is a request too, and the
+ * struct, its parser and its queue are freed by the last handle's close
+ * callback (s2s_out_on_handle_closed), as libuv frees handles.  After any
+ * call that may send or close, code re-checks the state (or the pending
+ * failure) before it changes state or touches per-stream data.
+ */
 struct s2s_out {
 	struct edge *edge;
 	enum s2s_out_kind kind;
@@ -128,6 +149,11 @@ struct s2s_out {
 	uint64_t started_ms;			/* uv_now() at start */
 	const char *fail_condition;		/* set by s2s_out_fail */
 	char fail_reason[160];
+	/* A failure seen inside a send or a TLS callback, acted on from the
+	 * loop (the rule above); NULL when none is pending. */
+	const char *later_condition;
+	int later_retry;			/* try the next target, if any */
+	char later_reason[160];
 	struct s2s_out *next, *prev;
 };
 
@@ -139,6 +165,8 @@ struct s2s_out_write {
 };
 
 static void s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason);
+static void s2s_out_fail_later(struct s2s_out *o, const char *condition, const char *reason,
+    int retry);
 static void s2s_out_flush_queue(struct s2s_out *o);
 
 static void
@@ -393,6 +421,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
+	o->later_condition = NULL;	/* this close is the one it asked for */
 	s2s_out_unroute(o);
 	s2s_out_verify_finish(o, DIALBACK_ERROR, strcmp(condition, "remote-server-timeout") == 0, reason);
 	log_event(LOG_INFO, "s2s_out.close", "kind", s2s_out_kind_name(o), "local", o->local,
@@ -446,6 +475,24 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 	s2s_out_close(o, condition, reason);
 }
 
+static void s2s_out_on_timer(uv_timer_t *t);
+
+/* Drops a failure recorded by s2s_out_fail_later (the stream is being
+ * closed or reset anyway); the timer it borrowed keeps the connect
+ * deadline again, with what is left of it. */
+static void
+s2s_out_clear_later(struct s2s_out *o)
+{
+	uint64_t now, deadline;
+
+	if (o->later_condition == NULL)
+		return;
+	o->later_condition = NULL;
+	now = uv_now(o->edge->loop);
+	deadline = o->started_ms + (uint64_t)o->edge->cfg->limits.connect_timeout_ms;
+	uv_timer_start(&o->timer, s2s_out_on_timer, deadline > now ? deadline - now : 0, 0);
+}
+
 /*
  * This target failed before the stream was established: drop the
  * connection and go on with the next candidate of the connect sequence,
@@ -460,6 +507,7 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 		s2s_out_fail(o, condition, reason);
 		return;
 	}
+	s2s_out_clear_later(o);
 	log_event(LOG_INFO, "s2s_out.next_target", "remote", o->remote, "peer", o->peer,
 	    "reason", reason, NULL);
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s: %s", o->peer, reason);
@@ -513,7 +561,7 @@ s2s_out_send_raw(struct s2s_out *o, const void *data, size_t len)
 		return -1;
 	w = malloc(sizeof(*w) + len);
 	if (w == NULL) {
-		s2s_out_fail(o, "resource-constraint", "out of memory");
+		s2s_out_fail_later(o, "resource-constraint", "out of memory", 0);
 		return -1;
 	}
 	w->o = o;
@@ -522,7 +570,8 @@ s2s_out_send_raw(struct s2s_out *o, const void *data, size_t len)
 	buf = uv_buf_init(w->data, (unsigned)len);
 	if (uv_write(&w->req, (uv_stream_t *)o->tcp, &buf, 1, s2s_out_on_write) != 0) {
 		free(w);
-		s2s_out_fail(o, "remote-server-not-found", "write failed");
+		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+		    "remote-server-not-found", "write failed", 0);
 		return -1;
 	}
 	o->wq_bytes += len;
@@ -571,7 +620,7 @@ s2s_out_flush_queue(struct s2s_out *o)
 	char batch[S2S_OUT_BATCH_MAX];
 	int sent = 0;
 
-	while (o->state == S2S_OUT_ESTABLISHED && o->q_head != NULL &&
+	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q_head != NULL &&
 	    o->wq_bytes < (size_t)lim->send_queue_bytes) {
 		struct s2s_out_item *it, *taken = o->q_head, *last = NULL;
 		size_t len = 0, n = 0;
@@ -610,8 +659,8 @@ s2s_out_flush_queue(struct s2s_out *o)
 			}
 			continue;
 		}
-		/* The stream broke under them (the failure path may have
-		 * bounced the rest already): these go back too. */
+		/* The stream broke under them: these go back now (they are
+		 * off the queue), the rest when the failure is acted on. */
 		while ((it = taken) != NULL) {
 			taken = it->next;
 			o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
@@ -619,14 +668,14 @@ s2s_out_flush_queue(struct s2s_out *o)
 			    "cancel", "the stream failed");
 			free(it);
 		}
-		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", "write failed");
+		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+		    "remote-server-not-found", "write failed", 0);
 		return;
 	}
 	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
 		s2s_out_wake_waiters(o);
 	/* Idle means no stanza for a while: keepalives do not count. */
-	if (sent && o->state == S2S_OUT_ESTABLISHED)
+	if (sent && o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL)
 		uv_timer_again(&o->timer);
 }
 
@@ -677,11 +726,44 @@ s2s_out_idle_s(const struct s2s_out *o)
 	return o->edge->cfg->limits.idle_timeout_s;
 }
 
+/* Records a failure seen where the stream must not be closed (inside a
+ * send or a TLS callback, see the rule at struct s2s_out); the deadline
+ * timer, run at once, acts on it from the loop.  The first one counts. */
+static void
+s2s_out_fail_later(struct s2s_out *o, const char *condition, const char *reason, int retry)
+{
+	if (o->later_condition != NULL || o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
+		return;
+	o->later_condition = condition;
+	o->later_retry = retry;
+	snprintf(o->later_reason, sizeof(o->later_reason), "%s", reason);
+	uv_timer_stop(&o->keepalive);
+	uv_timer_start(&o->timer, s2s_out_on_timer, 0, 0);
+}
+
+/* 1 while events from the peer should still be handled. */
+static int
+s2s_out_is_live(const struct s2s_out *o)
+{
+	return o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED && o->later_condition == NULL;
+}
+
 static void
 s2s_out_on_timer(uv_timer_t *t)
 {
 	struct s2s_out *o = t->data;
 
+	if (o->later_condition != NULL) {
+		const char *condition = o->later_condition;
+		char reason[sizeof(o->later_reason)];
+
+		memcpy(reason, o->later_reason, sizeof(reason));
+		if (o->later_retry && o->state != S2S_OUT_ESTABLISHED)
+			s2s_out_retry(o, condition, reason);
+		else
+			s2s_out_fail(o, condition, reason);
+		return;
+	}
 	if (o->state == S2S_OUT_ESTABLISHED) {
 		if (o->q_head != NULL || o->wq_bytes > 0) {
 			uv_timer_again(&o->timer);	/* busy, not idle */
@@ -702,7 +784,7 @@ s2s_out_on_keepalive(uv_timer_t *t)
 	struct s2s_out *o = t->data;
 
 	/* RFC 6120 §4.6.1: whitespace keepalive (Lync: EnableKeepAlive). */
-	if (o->state == S2S_OUT_ESTABLISHED && o->wq_bytes == 0)
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->wq_bytes == 0)
 		s2s_out_sendstr(o, " ");
 }
 
@@ -714,6 +796,8 @@ s2s_out_established(struct s2s_out *o, const char *method)
 	int ka = s2s_out_policy(o)->keepalive_s;
 	uint64_t idle = (uint64_t)s2s_out_idle_s(o) * 1000;
 
+	if (o->later_condition != NULL)
+		return;	/* failing: the timer below carries that */
 	o->auth_method = method;
 	if (o->dc != NULL) {
 		dns_connect_free(o->dc);
@@ -819,8 +903,10 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 
 	if (o->tls == NULL && o->kind != S2S_OUT_GATEWAY) {
 		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
-			s2s_out_sendstr(o, "<starttls xmlns='" NS_TLS "'/>");
+			/* State first: the send may fail (the rule at struct
+			 * s2s_out), and must not be overwritten after. */
 			s2s_out_enter_state(o, S2S_OUT_WAIT_PROCEED);
+			s2s_out_sendstr(o, "<starttls xmlns='" NS_TLS "'/>");
 			return;
 		}
 		if (p->tls == POLICY_TLS_REQUIRED) {
@@ -930,9 +1016,59 @@ s2s_out_on_header(struct s2s_out *o, const struct xmlstream_event *ev)
 			o->peer_has_db = 1;
 }
 
+/* The element's name if it is a stanza (RFC 6120 §8), else NULL. */
+static const char *
+s2s_out_stanza_name(const struct xmlstream_event *ev)
+{
+	static const char *const names[] = { "message", "presence", "iq" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (xmlstream_str_eq(&ev->name, names[i]))
+			return names[i];
+	return NULL;
+}
+
+/*
+ * A stanza on a stream we opened.  RFC 6120 §2.4: without XEP-0288
+ * (which xmpp-edge does not negotiate) a server-to-server stream carries
+ * stanzas one way, from the entity that opened it; the receiving server
+ * has no say in which addresses a stanza may carry here, so nothing it
+ * sends is routed, bounced or answered (issue 14, finding 2: a bounce
+ * with from/to swapped delivered a forged 'from' to the gateway, and
+ * made us open streams to any domain the peer named).  The element is a
+ * protocol violation whatever the state or kind of the stream:
+ * <unsupported-stanza-type/> (RFC 6120 §4.9.3.24, a first-level child
+ * the side that gets it does not support on this stream) and the stream
+ * ends; what we had queued goes back to its senders as for any failure.
+ */
+static void
+s2s_out_refuse_stanza(struct s2s_out *o, const char *element)
+{
+	char out[STREAM_ERROR_TEXT_MAX + 512];
+	size_t len;
+
+	o->edge->stats.stanzas_wrong_direction++;
+	log_event(LOG_WARN, "s2s_out.stanza_refused", "kind", s2s_out_kind_name(o),
+	    "local", o->local, "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL,
+	    "element", element, "state", s2s_out_state_names[o->state],
+	    "reason", "stanza on a stream xmpp-edge opened (RFC 6120 §2.4)", NULL);
+	if (stream_error_write(out, sizeof(out), STREAM_ERR_UNSUPPORTED_STANZA_TYPE,
+	    "stanzas are not accepted on a stream xmpp-edge opened", &len) == 0) {
+		o->edge->stats.stream_errors_sent++;
+		s2s_out_send(o, out, len);
+	}
+	/* A failed send only recorded a failure for later: this one, with
+	 * the reason that matters, is acted on now. */
+	s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+	    "remote-server-not-found", "the receiving server sent a stanza on our stream");
+}
+
 static void
 s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 {
+	const char *stanza;
+
 	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
 		char cond[64] = "";
 		const char *c = xmlelem_contains(ev, "remote-connection-failed") ? "remote-connection-failed" :
@@ -943,6 +1079,10 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 		snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
 		s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
 		    "remote-server-not-found", cond);
+		return;
+	}
+	if ((stanza = s2s_out_stanza_name(ev)) != NULL) {
+		s2s_out_refuse_stanza(o, stanza);
 		return;
 	}
 	switch (o->state) {
@@ -987,13 +1127,6 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 	default:
 		break;
 	}
-	if (xmlstream_str_eq(&ev->name, "message") || xmlstream_str_eq(&ev->name, "presence") || xmlstream_str_eq(&ev->name, "iq")) {
-		/* RFC 6120 §2.4: stanzas flow from the initiator only (we do
-		 * not negotiate XEP-0288).  Send it back rather than lose it. */
-		router_bounce_event(o->edge, ev, "service-unavailable", "cancel",
-		    "stanza sent on the wrong direction of a stream");
-		return;
-	}
 	log_event(LOG_DEBUG, "s2s_out.ignored", "remote", o->remote, "state",
 	    s2s_out_state_names[o->state], NULL);
 }
@@ -1004,7 +1137,7 @@ s2s_out_drain(struct s2s_out *o)
 	struct xmlstream_event ev;
 	enum xmlstream_event_type t;
 
-	while (o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED &&
+	while (s2s_out_is_live(o) &&
 	    o->state != S2S_OUT_TLS_HANDSHAKE && o->state != S2S_OUT_CONNECTING &&
 	    (t = xmlstream_next(o->xs, &ev)) != XMLSTREAM_EV_NONE) {
 		switch (t) {
@@ -1077,8 +1210,7 @@ s2s_out_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
 {
 	struct s2s_out *o = ud;
 
-	while (len > 0 && o->state != S2S_OUT_CLOSING && o->state != S2S_OUT_CLOSED &&
-	    o->state != S2S_OUT_CONNECTING) {
+	while (len > 0 && s2s_out_is_live(o) && o->state != S2S_OUT_CONNECTING) {
 		size_t took = xmlstream_feed(o->xs, data, len);
 
 		data += took;
@@ -1105,9 +1237,10 @@ s2s_out_tls_on_error(void *ud, const char *reason)
 {
 	struct s2s_out *o = ud;
 
+	/* Possibly inside tls_conn_write, under a send: from the loop. */
 	o->tls_open = 0;
-	s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", reason);
+	s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
+	    "remote-server-not-found", reason, 1);
 }
 
 static const struct tls_conn_callbacks s2s_out_tls_callbacks = {
@@ -1260,11 +1393,45 @@ s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *
 	return 0;
 }
 
+/* Every listener list, the metrics endpoint and the gateway fit. */
+_Static_assert(4 * CONFIG_MAX_LISTEN + 2 <= DNS_AVOID_MAX, "DNS_AVOID_MAX too small for the listeners");
+
+static void
+s2s_out_avoid_list(struct dns_avoid *av, const char (*addrs)[CONFIG_ADDR_MAX], size_t n,
+    const char *what)
+{
+	struct sockaddr_storage ss;
+	char why[128];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (netaddr_parse(addrs[i], &ss, why, sizeof(why)) == 0)
+			dns_avoid_add(av, (struct sockaddr *)&ss, what);
+}
+
+void
+s2s_out_avoid_own(const struct config *cfg, struct dns_avoid *av)
+{
+	const struct config_listen *l = &cfg->listen;
+
+	memset(av, 0, sizeof(*av));
+	s2s_out_avoid_list(av, l->starttls, l->starttls_count, "one of xmpp-edge's own listeners");
+	s2s_out_avoid_list(av, l->direct_tls, l->direct_tls_count, "one of xmpp-edge's own listeners");
+	s2s_out_avoid_list(av, l->internal, l->internal_count, "one of xmpp-edge's own listeners");
+	s2s_out_avoid_list(av, l->internal_starttls, l->internal_starttls_count,
+	    "one of xmpp-edge's own listeners");
+	if (cfg->metrics.listen[0] != '\0')
+		s2s_out_avoid_list(av, &cfg->metrics.listen, 1, "xmpp-edge's metrics endpoint");
+	if (cfg->gateway.enabled)
+		s2s_out_avoid_list(av, &cfg->gateway.address, 1, "the internal gateway");
+}
+
 struct s2s_out *
 s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote,
     const char **condition, char *err, size_t errlen)
 {
 	const struct config *cfg = edge->cfg;
+	struct dns_avoid avoid;
 	struct s2s_out *o;
 	enum dns_error de;
 
@@ -1334,7 +1501,9 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 			goto fail;
 		return o;
 	}
-	de = dns_connect_start(edge->dns, remote, s2s_out_on_dns_connect, o, &o->dc);
+	/* DNS chooses the address from here on: the address policy applies. */
+	s2s_out_avoid_own(cfg, &avoid);
+	de = dns_connect_start_avoiding(edge->dns, remote, &avoid, s2s_out_on_dns_connect, o, &o->dc);
 	if (de != DNS_OK) {
 		o->dc = NULL;
 		snprintf(err, errlen, "%s", dns_error_str(de));

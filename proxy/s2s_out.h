@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * s2s_out.h - outgoing server-to-server streams (RFC 6120 as the
  * initiating entity), created on demand per (local, remote) domain pair.
@@ -26,6 +27,7 @@
 
 #include <stddef.h>
 
+#include "dns.h"
 #include "edge.h"
 #include "router.h"
 
@@ -79,6 +81,12 @@ void s2s_out_shutdown(struct s2s_out *o);
 /* Closes without a word (shutdown deadline). */
 void s2s_out_abort(struct s2s_out *o);
 struct s2s_out *s2s_out_next(const struct s2s_out *o);
+
+/* The edge's own sockets (listeners, metrics endpoint, gateway) in cfg:
+ * no DNS answer may send an outgoing stream there (dns/addrpolicy.c;
+ * issue 14, finding 3).  From the configuration in force each time: a
+ * reload may move the gateway. */
+void s2s_out_avoid_own(const struct config *cfg, struct dns_avoid *av);
 
 /* Streams, of either kind, with this remote domain's partner entry
  * (connection limits). */

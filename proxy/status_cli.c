@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * status_cli.c - `xmpp-edge status`, `xmpp-edge streams`-style output and
  * `xmpp-edge drain`: the control socket's JSON made readable.
@@ -157,10 +158,10 @@ print_status(yajl_val doc, FILE *out)
 	    str(gw, "detail") != NULL && str(gw, "detail")[0] ? ": " : "",
 	    str(gw, "detail") != NULL ? str(gw, "detail") : "");
 	fprintf(out, "streams:    %lld in, %lld out\n", num(doc, "streams"), num(doc, "streams_out"));
-	fprintf(out, "inbound:    %lld accepted, %lld refused, %lld stream errors sent, "
+	fprintf(out, "inbound:    %lld accepted, %lld refused, %lld accept failures, %lld stream errors sent, "
 	    "%lld elements read, %lld reads paused\n", num(doc, "streams_accepted"),
-	    num(doc, "streams_refused"), num(doc, "stream_errors_sent"), num(doc, "elements_in"),
-	    num(doc, "reads_paused"));
+	    num(doc, "streams_refused"), num(doc, "accept_failures"), num(doc, "stream_errors_sent"),
+	    num(doc, "elements_in"), num(doc, "reads_paused"));
 	fprintf(out, "outbound:   %lld started, %lld failed\n", num(doc, "streams_out_started"),
 	    num(doc, "streams_out_failed"));
 	fprintf(out, "stanzas:    %lld routed, %lld delivered, %lld bounced, %lld errors not bounced\n",

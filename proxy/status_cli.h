@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * status_cli.h - `xmpp-edge status`, `streams` and `drain` (status_cli.c).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream_error.c - names and writer for XMPP stream errors (RFC 6120 §4.9).
  *
@@ -7,7 +8,9 @@
  * so a failure can never overrun: we check, then copy.
  */
 #include "stream_error.h"
+#include "utf8.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char *const stream_error_names[STREAM_ERR_COUNT] = {
@@ -71,15 +74,27 @@ stream_error_append(char *out, size_t cap, size_t *used, const char *s,
 	return 0;
 }
 
+/*
+ * XML-escapes src for character data or a quoted attribute value.  The
+ * five markup characters become references; a byte that does not start
+ * a UTF-8 XML Char (XML 1.0 §2.2: C0 controls other than tab, LF and
+ * CR, invalid or truncated UTF-8, U+FFFE/U+FFFF) becomes U+FFFD: those
+ * cannot be written as references either, and copying them would make
+ * our own stream not well-formed.  Texts handed to us may carry a
+ * peer's bytes (issue 14 finding 9); nothing passes through raw.
+ */
 int
 stream_error_escape(char *out, size_t cap, size_t *used, const char *src,
     size_t len)
 {
-	size_t start = *used, i;
+	const uint8_t *p = (const uint8_t *)src;
+	size_t start = *used, i = 0;
 	const char *rep;
+	uint32_t cp;
+	int n;
 
-	for (i = 0; i < len; i++) {
-		switch (src[i]) {
+	while (i < len) {
+		switch (p[i]) {
 		case '&':  rep = "&amp;"; break;
 		case '<':  rep = "&lt;"; break;
 		case '>':  rep = "&gt;"; break;
@@ -87,13 +102,25 @@ stream_error_escape(char *out, size_t cap, size_t *used, const char *src,
 		case '"':  rep = "&quot;"; break;
 		default:   rep = NULL; break;
 		}
-		if (rep == NULL) {
-			if (*used == cap)
+		if (rep != NULL) {
+			if (stream_error_append(out, cap, used, rep,
+			    strlen(rep)) == -1)
 				goto fail;
-			out[(*used)++] = src[i];
-		} else if (stream_error_append(out, cap, used, rep,
-		    strlen(rep)) == -1)
+			i++;
+			continue;
+		}
+		n = utf8_decode(p + i, len - i, &cp);
+		if (n <= 0 || !utf8_is_xml_char(cp)) {
+			if (stream_error_append(out, cap, used,
+			    UTF8_REPLACEMENT, sizeof(UTF8_REPLACEMENT) - 1) == -1)
+				goto fail;
+			i++;
+			continue;
+		}
+		if (stream_error_append(out, cap, used, src + i,
+		    (size_t)n) == -1)
 			goto fail;
+		i += (size_t)n;
 	}
 	return 0;
 fail:

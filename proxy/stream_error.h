@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream_error.h - XMPP stream error conditions (RFC 6120 §4.9).
  *
@@ -70,8 +71,9 @@ enum stream_error_cond stream_error_from_name(const char *name, size_t len);
 
 /*
  * Writes the stream error with condition cond and optional human-readable
- * text (NUL-terminated UTF-8, may be NULL or "", at most
- * STREAM_ERROR_TEXT_MAX bytes; '&', '<', '>', '\'' and '"' are escaped)
+ * text (NUL-terminated, may be NULL or "", at most
+ * STREAM_ERROR_TEXT_MAX bytes; escaped with stream_error_escape, so it may
+ * hold any bytes, a peer's included)
  * followed by </stream:stream> into out[0..cap).  For
  * STREAM_ERR_SEE_OTHER_HOST, text is the host and becomes the content of
  * the condition element (RFC 6120 §4.9.3.19) instead of a <text/>.
@@ -83,8 +85,11 @@ int stream_error_write(char *out, size_t cap, enum stream_error_cond cond,
     const char *text, size_t *outlen);
 
 /* Escapes len bytes of src for use in XML character data or a quoted
- * attribute value, appending to out[*used..cap).  Returns 0, or -1 (with
- * *used unchanged) if it does not fit.  Shared with xmlstream.c. */
+ * attribute value, appending to out[*used..cap): markup characters
+ * become references, bytes that are not UTF-8 XML Chars (controls,
+ * invalid UTF-8) become U+FFFD, so the output is well-formed whatever
+ * src holds.  Returns 0, or -1 (with *used unchanged) if it does not fit.
+ * Shared with xmlstream.c and bounce.c. */
 int stream_error_escape(char *out, size_t cap, size_t *used,
     const char *src, size_t len);
 

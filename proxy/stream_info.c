@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream_info.c - the live streams as the operator sees them (see
  * stream_info.h): bytes from the kernel, ages, and the JSON list that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream_info.h - one live stream as the operator sees it: what
  * `xmpp-edge status` lists, the control command "streams" returns and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tcpinfo.c - the bytes a TCP socket carried, as the kernel counts them
  * (TCP_INFO, RFC 4898 HCThruOctetsReceived / HCThruOctetsAcked, Linux

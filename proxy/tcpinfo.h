@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tcpinfo.h - bytes through a TCP socket, from the kernel (tcpinfo.c).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* version.h - xmpp-edge's own version. */
 #ifndef XE_VERSION_H
 #define XE_VERSION_H

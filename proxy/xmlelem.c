@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlelem.c - attribute and text lookups on a tokenized element (see
  * xmlelem.h).  Each walks the element's bytes once, bounded by the event's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlelem.h - the two things the negotiation code needs from an element
  * beyond what the tokenizer reports (name, namespace, to/from/id/type):

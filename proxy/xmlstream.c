@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlstream.c - incremental XML tokenizer and XMPP stream state machine.
  *
@@ -62,6 +63,7 @@
  *     one of the fixed XMLSTREAM_*_MAX tables, the text naming the limit.
  */
 #include "xmlstream.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,7 +156,13 @@ struct xs_open {
 };
 
 struct xmlstream {
-	struct xmlstream_limits	lim;
+	/* lim: the limits in force.  lim_next: the latest asked for by
+	 * xmlstream_set_limits; it replaces lim at the start of every
+	 * top-level element (and of the header).  In between, a raised
+	 * value applies at once but a lowered one waits: the tables of
+	 * the element in progress were filled under the old value
+	 * (issue 14 finding 5). */
+	struct xmlstream_limits	lim, lim_next;
 	char			*content_ns;	/* NULL: client or server */
 
 	enum xs_state		state;
@@ -211,6 +219,7 @@ struct xmlstream {
 	/* Current top-level element. */
 	struct xs_loc		 e_name, e_prefix, e_ns;
 	struct xs_loc		 e_to, e_from, e_id, e_type, e_lang;
+	struct xs_loc		 e_quoted[3];	/* to, from, id as received */
 	size_t			 e_name_end;
 	uint32_t		 e_hdr_used;
 	int			 e_own_default;
@@ -290,6 +299,31 @@ xs_enter_state(struct xmlstream *s, enum xs_state state)
 	s->state = state;
 }
 
+/*
+ * An error text may quote peer bytes (the XML declaration's encoding
+ * name is not validated as text) and vsnprintf may cut it inside a
+ * character.  Every byte that is not part of a UTF-8 XML Char, and every
+ * control character, becomes '?', so whoever renders the text (a stream
+ * error's <text/>, a log line) gets printable UTF-8 (issue 14 finding 9).
+ */
+static void
+xs_text_sanitize(char *text)
+{
+	uint8_t *t = (uint8_t *)text;
+	size_t len = strlen(text), i = 0;
+	uint32_t cp;
+	int r;
+
+	while (i < len) {
+		r = utf8_decode(t + i, len - i, &cp);
+		if (r > 0 && cp >= 0x20 && cp != 0x7f && utf8_is_xml_char(cp)) {
+			i += (size_t)r;
+			continue;
+		}
+		t[i++] = '?';
+	}
+}
+
 static int
 xs_fail(struct xmlstream *s, enum stream_error_cond cond, const char *fmt,
     ...)
@@ -299,6 +333,7 @@ xs_fail(struct xmlstream *s, enum stream_error_cond cond, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(s->err_text, sizeof(s->err_text), fmt, ap);
 	va_end(ap);
+	xs_text_sanitize(s->err_text);
 	s->err_cond = cond;
 	xs_enter_state(s, XS_STATE_ERROR);
 	return XS_STEP_FAIL;
@@ -330,61 +365,21 @@ xs_more(struct xmlstream *s, size_t p, size_t end)
 }
 
 /*
- * Decodes one UTF-8 sequence (RFC 3629 §4: shortest form, no surrogates,
- * at most U+10FFFF).  Returns its length 1..4, 0 if p[0..avail) is a
- * valid but incomplete prefix, -1 if invalid.
+ * Is there room for entry n of a fixed table of `ceiling` entries?  The
+ * limit checks before each use keep n in bounds on their own; this guard
+ * sits at every index into attrs[], open[], ns[] and the header prefixes
+ * so that no wrong or stale limit can ever turn into an overrun (issue
+ * 14 finding 5: a limit lowered mid-tag let attrs[] overflow).  Fails
+ * with policy-violation.
  */
 static int
-xs_utf8_decode(const uint8_t *p, size_t avail, uint32_t *cp)
+xs_table_room(struct xmlstream *s, size_t n, size_t ceiling,
+    const char *table)
 {
-	uint8_t c = p[0], lo = 0x80, hi = 0xbf;
-	size_t n, i;
-	uint32_t v;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2; v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3; v = c & 0x0f;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;	/* no UTF-16 surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4; v = c & 0x07;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return -1;
-	for (i = 1; i < n; i++) {
-		if (i >= avail)
-			return 0;
-		if (p[i] < lo || p[i] > hi)
-			return -1;
-		lo = 0x80;
-		hi = 0xbf;
-		v = (v << 6) | (p[i] & 0x3f);
-	}
-	*cp = v;
-	return (int)n;
-}
-
-/* XML 1.0 §2.2 Char, for code points >= 0x80 and references. */
-static int
-xs_is_xml_char(uint32_t c)
-{
-	if (c < 0x20)
-		return c == 0x9 || c == 0xa || c == 0xd;
-	if (c <= 0xd7ff)
-		return 1;
-	if (c >= 0xe000 && c <= 0xfffd)
-		return 1;
-	return c >= 0x10000 && c <= 0x10ffff;
+	if (n < ceiling)
+		return 0;
+	return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
+	    "%s table full (%zu entries)", table, ceiling);
 }
 
 /* XML 1.0 (5th ed.) §2.3 NameStartChar / NameChar, non-ASCII part. */
@@ -589,7 +584,7 @@ xs_ns_push(struct xmlstream *s, struct xs_loc prefix, struct xs_loc uri,
 {
 	struct xs_binding *b;
 
-	if (s->nns == XMLSTREAM_NS_MAX)
+	if (s->nns >= XMLSTREAM_NS_MAX)
 		return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 		    "namespace declaration limit of %d in scope exceeded",
 		    XMLSTREAM_NS_MAX);
@@ -725,11 +720,15 @@ xs_check_content_ns(struct xmlstream *s)
 	    "unsupported content namespace");
 }
 
-/* Picks up to/from/id/type/xml:lang of a root or top-level start tag. */
+/*
+ * Picks up to/from/id/type/xml:lang of a root or top-level start tag.
+ * quoted (NULL for the header) receives to, from and id as received,
+ * quotes included, undecoded.
+ */
 static int
 xs_routing_attrs(struct xmlstream *s, struct xs_loc *to, struct xs_loc *from,
     struct xs_loc *id, struct xs_loc *type, struct xs_loc *lang,
-    struct xs_loc *version)
+    struct xs_loc *version, struct xs_loc quoted[3])
 {
 	size_t i;
 
@@ -737,17 +736,22 @@ xs_routing_attrs(struct xmlstream *s, struct xs_loc *to, struct xs_loc *from,
 		const struct xs_attr *a = &s->attrs[i];
 		const uint8_t *n = s->buf + a->name_off;
 		struct xs_loc *dst = NULL;
+		int q = -1;
 
 		if (a->is_decl)
 			continue;
 		if (a->colon == 0) {
-			if (XS_MEM_IS(n, a->name_len, "to"))
+			/* q: index in quoted[] of to, from, id. */
+			if (XS_MEM_IS(n, a->name_len, "to")) {
 				dst = to;
-			else if (XS_MEM_IS(n, a->name_len, "from"))
+				q = 0;
+			} else if (XS_MEM_IS(n, a->name_len, "from")) {
 				dst = from;
-			else if (XS_MEM_IS(n, a->name_len, "id"))
+				q = 1;
+			} else if (XS_MEM_IS(n, a->name_len, "id")) {
 				dst = id;
-			else if (type && XS_MEM_IS(n, a->name_len, "type"))
+				q = 2;
+			} else if (type && XS_MEM_IS(n, a->name_len, "type"))
 				dst = type;
 			else if (version &&
 			    XS_MEM_IS(n, a->name_len, "version"))
@@ -759,6 +763,8 @@ xs_routing_attrs(struct xmlstream *s, struct xs_loc *to, struct xs_loc *from,
 		if (dst && xs_value_loc(s, a->val_off, a->val_len,
 		    a->needs_decode, dst) != 0)
 			return -1;
+		if (quoted != NULL && q >= 0)
+			quoted[q] = xs_loc_buf(a->val_off - 1, a->val_len + 2);
 	}
 	return 0;
 }
@@ -794,14 +800,14 @@ xs_header_finish(struct xmlstream *s, const struct xs_loc *ns,
 	if (xs_check_content_ns(s) != 0)
 		return -1;
 	if (xs_routing_attrs(s, &s->h_to, &s->h_from, &s->h_id, NULL,
-	    &s->h_lang, &s->h_version) != 0)
+	    &s->h_lang, &s->h_version, NULL) != 0)
 		return -1;
 	if (xs_check_version(s, &s->h_version) != 0)
 		return -1;
 	for (i = 0; i < s->nns; i++) {
 		if (s->ns[i].prefix.where == XS_LOC_ABSENT)
 			continue;
-		if (s->nhdr_prefixes == XMLSTREAM_HEADER_PREFIXES_MAX)
+		if (s->nhdr_prefixes >= XMLSTREAM_HEADER_PREFIXES_MAX)
 			return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 			    "more than %d prefixes declared on stream header",
 			    XMLSTREAM_HEADER_PREFIXES_MAX);
@@ -961,9 +967,10 @@ xs_stag_finish(struct xmlstream *s, int empty)
 		    s->elem_start;
 		s->e_own_default = own_default;
 		s->e_to = s->e_from = s->e_id = s->e_type = s->e_lang =
+		    s->e_quoted[0] = s->e_quoted[1] = s->e_quoted[2] =
 		    xs_loc_lit(XS_LOC_ABSENT, 0);
 		if (xs_routing_attrs(s, &s->e_to, &s->e_from, &s->e_id,
-		    &s->e_type, &s->e_lang, NULL) != 0)
+		    &s->e_type, &s->e_lang, NULL, s->e_quoted) != 0)
 			return -1;
 	}
 	s->nattrs = 0;
@@ -975,6 +982,9 @@ xs_stag_finish(struct xmlstream *s, int empty)
 			xs_element_complete(s);
 		return 0;
 	}
+	if (xs_table_room(s, s->sdepth, XMLSTREAM_DEPTH_MAX_CEILING,
+	    "open element") != 0)
+		return -1;
 	s->open[s->sdepth].name_off = s->tag_name_off;
 	s->open[s->sdepth].name_len = s->tag_name_len;
 	s->open[s->sdepth].ns_mark = ns_mark;
@@ -1021,10 +1031,10 @@ xs_step_after(struct xmlstream *s, int r)
 /*
  * Scans an XML Name that starts at s->name_off, resuming at s->pos.
  * XS_STEP_OK leaves s->pos on the first byte after it.  The length limit
- * is checked as each character is added.
+ * name_max is checked as each character is added.
  */
 static int
-xs_scan_name(struct xmlstream *s, size_t end)
+xs_scan_name(struct xmlstream *s, size_t end, size_t name_max)
 {
 	const uint8_t *b = s->buf;
 	size_t p = s->pos;
@@ -1038,7 +1048,7 @@ xs_scan_name(struct xmlstream *s, size_t end)
 				break;
 			p++;
 		} else {
-			r = xs_utf8_decode(b + p, end - p, &cp);
+			r = utf8_decode(b + p, end - p, &cp);
 			if (r == 0)
 				return xs_more(s, p, end);
 			if (r < 0)
@@ -1048,10 +1058,10 @@ xs_scan_name(struct xmlstream *s, size_t end)
 				break;
 			p += (size_t)r;
 		}
-		if (p - s->name_off > s->lim.name_max)
+		if (p - s->name_off > name_max)
 			return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 			    "name length limit of %zu bytes exceeded",
-			    s->lim.name_max);
+			    name_max);
 	}
 	if (p == end)
 		return xs_more(s, p, end);
@@ -1068,12 +1078,12 @@ xs_text_utf8(struct xmlstream *s, size_t *p, size_t end)
 	uint32_t cp;
 	int r;
 
-	r = xs_utf8_decode(s->buf + *p, end - *p, &cp);
+	r = utf8_decode(s->buf + *p, end - *p, &cp);
 	if (r == 0)
 		return xs_more(s, *p, end);
 	if (r < 0)
 		return XS_NWF(s, "invalid UTF-8");
-	if (!xs_is_xml_char(cp))
+	if (!utf8_is_xml_char(cp))
 		return XS_NWF(s, "character not allowed in XML");
 	*p += (size_t)r;
 	return XS_STEP_OK;
@@ -1267,7 +1277,7 @@ xs_ref_fast(const uint8_t *p, size_t avail)
 			return 0;
 	}
 	/* At most 9 digits: no overflow of v. */
-	if (i == n || p[i] != ';' || !xs_is_xml_char(v))
+	if (i == n || p[i] != ';' || !utf8_is_xml_char(v))
 		return 0;
 	return i + 1;
 }
@@ -1351,9 +1361,11 @@ xs_lex_text_top(struct xmlstream *s, size_t end)
 		switch (s->state) {
 		case XS_STATE_PROLOG:
 			s->hdr_start = p;
+			s->lim = s->lim_next;
 			break;
 		case XS_STATE_OPEN:
 			s->elem_start = p;
+			s->lim = s->lim_next;
 			xs_enter_state(s, XS_STATE_STANZA);
 			break;
 		default:
@@ -1480,7 +1492,8 @@ xs_lex_lt(struct xmlstream *s, size_t end)
 			return XS_NWF(s, "invalid character after '<'");
 		/* Depth is checked before the element is accepted. */
 		if (s->state == XS_STATE_STANZA &&
-		    s->sdepth + 1 > s->lim.depth_max)
+		    (s->sdepth + 1 > s->lim.depth_max ||
+		    s->sdepth + 1 > XMLSTREAM_DEPTH_MAX_CEILING))
 			return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 			    "nesting depth limit of %zu exceeded",
 			    s->lim.depth_max);
@@ -1545,8 +1558,14 @@ xs_lex_cdata(struct xmlstream *s, size_t end)
 			return XS_STEP_MORE;
 		}
 		if (b[p] == ']') {
+			/* Only "]]>" ends the section; any other ']' is
+			 * content.  Step over the ']' alone: the byte after
+			 * it is validated by the next turn of the loop like
+			 * any other (skipping it let ']\x00' or ']\xff'
+			 * through and refused ']' + a multi-byte character,
+			 * issue 14 finding 4). */
 			if (end - p >= 2 && b[p + 1] != ']') {
-				p += 2;
+				p++;
 				continue;
 			}
 			if (end - p < 3)
@@ -1572,7 +1591,7 @@ xs_lex_stag_name(struct xmlstream *s, size_t end)
 {
 	int r;
 
-	if ((r = xs_scan_name(s, end)) != XS_STEP_OK)
+	if ((r = xs_scan_name(s, end, s->lim.name_max)) != XS_STEP_OK)
 		return r;
 	s->tag_name_off = s->name_off;
 	s->tag_name_len = s->pos - s->name_off;
@@ -1610,10 +1629,15 @@ xs_lex_stag_ws(struct xmlstream *s, size_t end)
 		return XS_NWF(s, "invalid character in start tag");
 	if (!s->had_ws)
 		return XS_NWF(s, "whitespace required before attribute");
-	if (s->nattrs == s->lim.attrs_max)
+	/* '>=': the count must never pass the limit, whatever happened
+	 * to the limit since the tag began. */
+	if (s->nattrs >= s->lim.attrs_max)
 		return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 		    "attribute count limit of %zu exceeded",
 		    s->lim.attrs_max);
+	if (xs_table_room(s, s->nattrs, XMLSTREAM_ATTRS_MAX_CEILING,
+	    "attribute") != 0)
+		return XS_STEP_FAIL;
 	s->name_off = p;
 	s->lex = XS_LEX_ATTR_NAME;
 	return XS_STEP_OK;
@@ -1622,10 +1646,14 @@ xs_lex_stag_ws(struct xmlstream *s, size_t end)
 static int
 xs_lex_attr_name(struct xmlstream *s, size_t end)
 {
-	struct xs_attr *a = &s->attrs[s->nattrs];
+	struct xs_attr *a;
 	int r;
 
-	if ((r = xs_scan_name(s, end)) != XS_STEP_OK)
+	if (xs_table_room(s, s->nattrs, XMLSTREAM_ATTRS_MAX_CEILING,
+	    "attribute") != 0)
+		return XS_STEP_FAIL;
+	a = &s->attrs[s->nattrs];
+	if ((r = xs_scan_name(s, end, s->lim.name_max)) != XS_STEP_OK)
 		return r;
 	a->name_off = s->name_off;
 	a->name_len = s->pos - s->name_off;
@@ -1710,6 +1738,9 @@ xs_lex_attr_value(struct xmlstream *s, size_t end)
 				return r;
 		}
 	}
+	if (xs_table_room(s, s->nattrs, XMLSTREAM_ATTRS_MAX_CEILING,
+	    "attribute") != 0)
+		return XS_STEP_FAIL;
 	a = &s->attrs[s->nattrs++];
 	a->val_off = s->val_off;
 	a->val_len = p - s->val_off;
@@ -1736,7 +1767,7 @@ xs_lex_etag_name(struct xmlstream *s, size_t end)
 	size_t eoff, elen;
 	int r;
 
-	if ((r = xs_scan_name(s, end)) != XS_STEP_OK)
+	if ((r = xs_scan_name(s, end, s->lim.name_max)) != XS_STEP_OK)
 		return r;
 	if (s->sdepth > 0) {
 		eoff = s->open[s->sdepth - 1].name_off;
@@ -1823,13 +1854,18 @@ xs_lex_ref(struct xmlstream *s, size_t end)
 		}
 		if (b[p] != ';' || s->ref_ndig == 0)
 			return XS_NWF(s, "malformed character reference");
-		if (!xs_is_xml_char(s->ref_val))
+		if (!utf8_is_xml_char(s->ref_val))
 			return XS_NWF(s, "character reference to a "
 			    "character not allowed in XML");
 		p++;
 		break;
 	default:
-		if ((r = xs_scan_name(s, end)) != XS_STEP_OK)
+		/* Not held to limits.name_max: xs_ref_fast accepts the
+		 * predefined names whatever the limit, so this path must
+		 * too, or a read boundary inside "&apos;" would change the
+		 * outcome (found by fuzz_xmltok with name_max 3). */
+		if ((r = xs_scan_name(s, end, XMLSTREAM_NAME_MAX_CEILING)) !=
+		    XS_STEP_OK)
 			return r;
 		p = s->pos;
 		if (b[p] != ';')
@@ -1992,6 +2028,8 @@ xs_compact(struct xmlstream *s)
 	xs_shift_loc(&s->e_id, from, delta);
 	xs_shift_loc(&s->e_type, from, delta);
 	xs_shift_loc(&s->e_lang, from, delta);
+	for (i = 0; i < 3; i++)
+		xs_shift_loc(&s->e_quoted[i], from, delta);
 }
 
 /*
@@ -2131,12 +2169,37 @@ xs_limits_valid(const struct xmlstream_limits *lim)
 	    lim->name_max > 0 && lim->name_max <= XMLSTREAM_NAME_MAX_CEILING;
 }
 
+/* Is a start tag (header or top-level element) or a stanza's content
+ * being parsed, i.e. are the per-element tables in use? */
+static int
+xs_element_in_progress(const struct xmlstream *s)
+{
+	if (s->state == XS_STATE_STANZA)
+		return 1;
+	return s->state == XS_STATE_PROLOG && s->lex != XS_LEX_BOM &&
+	    s->lex != XS_LEX_XMLDECL && s->lex != XS_LEX_TEXT;
+}
+
+#define XS_MAX(a, b) ((a) > (b) ? (a) : (b))
+
 int
 xmlstream_set_limits(struct xmlstream *s, const struct xmlstream_limits *lim)
 {
 	if (!xs_limits_valid(lim))
 		return -1;
-	s->lim = *lim;
+	s->lim_next = *lim;
+	if (!xs_element_in_progress(s)) {
+		s->lim = *lim;
+		return 0;
+	}
+	/* Mid-element (e.g. a reload or a dialback answer arriving while
+	 * a tag is half read): raise at once, lower from the next
+	 * top-level element, so no count already reached is ever above
+	 * the limit checked against it. */
+	s->lim.stanza_max = XS_MAX(s->lim.stanza_max, lim->stanza_max);
+	s->lim.depth_max = XS_MAX(s->lim.depth_max, lim->depth_max);
+	s->lim.attrs_max = XS_MAX(s->lim.attrs_max, lim->attrs_max);
+	s->lim.name_max = XS_MAX(s->lim.name_max, lim->name_max);
 	return 0;
 }
 
@@ -2146,6 +2209,7 @@ xs_parse_reset(struct xmlstream *s)
 {
 	s->state = XS_STATE_PROLOG;
 	s->lex = XS_LEX_BOM;
+	s->lim = s->lim_next;
 	s->base = s->consumed = s->pos = 0;
 	s->elem_start = s->hdr_start = 0;
 	s->nattrs = s->sdepth = 0;
@@ -2174,7 +2238,7 @@ xmlstream_new(const struct xmlstream_limits *lim, const char *content_ns)
 		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	s->lim = *lim;
+	s->lim = s->lim_next = *lim;
 	if (content_ns != NULL && (s->content_ns = strdup(content_ns)) == NULL)
 		goto fail;
 	s->cap = XMLSTREAM_BUF_INITIAL;
@@ -2260,6 +2324,9 @@ xs_fill_element(struct xmlstream *s, struct xmlstream_event *ev)
 	ev->id = xs_loc_str(s, &s->e_id);
 	ev->lang = xs_loc_str(s, &s->e_lang);
 	ev->stanza_type = xs_loc_str(s, &s->e_type);
+	ev->to_quoted = xs_loc_str(s, &s->e_quoted[0]);
+	ev->from_quoted = xs_loc_str(s, &s->e_quoted[1]);
+	ev->id_quoted = xs_loc_str(s, &s->e_quoted[2]);
 	ev->name_end = s->e_name_end;
 	ev->hdr_prefixes_used = s->e_hdr_used;
 	ev->own_default_ns = s->e_own_default;

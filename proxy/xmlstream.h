@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmlstream.h - the XMPP stream core: an incremental, zero-copy tokenizer
  * for the XML subset XMPP allows (RFC 6120 §11) and the stream-level state
@@ -154,6 +155,11 @@ struct xmlstream_event {
 
 	/* ELEMENT only. */
 	struct xmlstream_str	stanza_type;	/* 'type' attribute */
+	/* to, from and id exactly as received, quotes included and
+	 * nothing decoded ("'a&#9;b'", "\"it's\""); p == NULL when absent.
+	 * For copies that must be byte-exact (bounces): decoding applies
+	 * attribute-value normalisation, which a re-escape cannot undo. */
+	struct xmlstream_str	to_quoted, from_quoted, id_quoted;
 	/* Offset in raw just after the qname of the start tag: where
 	 * namespace declarations are inserted (xmlstream_element_write). */
 	size_t			name_end;
@@ -171,7 +177,9 @@ struct xmlstream_event {
 
 	/* ERROR only. */
 	enum stream_error_cond	cond;
-	const char		*text;		/* NUL-terminated, for <text/> */
+	/* NUL-terminated printable UTF-8 (no control characters; quoted
+	 * peer bytes that are not become '?'), for <text/> and logs. */
+	const char		*text;
 };
 
 struct xmlstream;
@@ -194,8 +202,11 @@ struct xmlstream *xmlstream_new(const struct xmlstream_limits *lim,
 void	xmlstream_free(struct xmlstream *s);
 
 /* Replaces the limits, e.g. with xmlstream_limits_postauth() once the
- * peer is authenticated.  They apply at once, to the element in progress
- * too (one already past a lowered bound fails at its next byte); the
+ * peer is authenticated, or after a reload.  Between top-level elements
+ * they apply at once.  While a start tag or a stanza is being parsed, a
+ * raised value applies at once and a lowered one from the next top-level
+ * element: the element in progress is judged by the larger of the old
+ * and new values, never by a limit below what it already holds.  The
  * buffer grows to a raised bound on demand.  Returns 0, or -1 (nothing
  * changed) if a value is 0 or above its XMLSTREAM_*_CEILING. */
 int	xmlstream_set_limits(struct xmlstream *s,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certcheck.c - the checks a certificate and key must pass before `cert
  * rotate` puts them in service.

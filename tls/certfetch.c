@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certfetch.c - read back the certificate a running server presents.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certinfo.c - what an operator needs to know about a certificate:
  * subject, issuer, the names it is valid for (the subjectAltName entries

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certops.h - certificate operations for the operator's `cert` commands:
  * inspecting a certificate (certinfo.c), checking a candidate before it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certstore.c - the certificate store: what every TLS handshake needs and
  * an operator may replace at run time.
@@ -28,10 +29,12 @@
 #include "tls_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
@@ -89,26 +92,43 @@ err_str(int ret, char *buf, size_t len)
 	return tls_strerror(ret, buf, len);
 }
 
+/* 0 if path opens for reading, else errno: "No such file or directory"
+ * and "Permission denied" say more than mbedTLS's "file I/O error". */
+static int
+file_open_errno(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
 /* relayd's check_file_secrecy(), relaxed for Debian's ssl-cert group
- * convention (0640 root:ssl-cert): refuse keys readable by others. */
+ * convention (0640 root:ssl-cert): a key may be readable by its group,
+ * never writable by it, and not accessible by others at all.  Who owns
+ * it is the caller's rule (proxy/config_files.c: root or `user`). */
 static int
 key_file_check(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
+	int e;
 
-	if (stat(path, &st) != 0) {
+	e = stat(path, &st) != 0 ? errno : file_open_errno(path);
+	if (e != 0) {
 		tls_set_err(err, errlen, "%s: cannot read key: %s", path,
-		    strerror(errno));
+		    strerror(e));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		tls_set_err(err, errlen, "%s: key is not a regular file", path);
 		return -1;
 	}
-	if (st.st_mode & (S_IROTH | S_IWOTH)) {
-		tls_set_err(err, errlen, "%s: key is accessible by others "
-		    "(mode %04o); chmod o-rwx it", path,
-		    (unsigned)(st.st_mode & 07777));
+	if (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) {
+		tls_set_err(err, errlen, "%s: key is accessible by others or "
+		    "writable by its group (mode %04o); chmod o-rwx,g-wx it",
+		    path, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	return 0;
@@ -129,6 +149,11 @@ load_cert_key(struct tls_rng *rng, const char *cert_path,
 	if (cert_path == NULL || key_path == NULL) {
 		tls_set_err(err, errlen, "certificate and key paths are both "
 		    "required");
+		return -1;
+	}
+	if ((ret = file_open_errno(cert_path)) != 0) {
+		tls_set_err(err, errlen, "%s: cannot read certificate: %s",
+		    cert_path, strerror(ret));
 		return -1;
 	}
 	ret = mbedtls_x509_crt_parse_file(chain, cert_path);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * csr.c - PKCS#10 certificate signing requests for an XMPP server domain
  * (`xmpp-edge cert csr`).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * identity.c - the XMPP server identity check: RFC 6125 as profiled by
  * RFC 6120 §13.7.1.2, with the stricter wildcard rules of RFC 9525.

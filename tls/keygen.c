@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keygen.c - private keys for generated certificates and requests.
  *

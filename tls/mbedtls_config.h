@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mbedtls_config.h - xmpp-edge's own mbedTLS 3.6 configuration.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pin.c - SubjectPublicKeyInfo pins for the internal link.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * selfsigned.c - certificate generation: ECDSA P-256 keys and X.509 v3
  * certificates, self-signed or issued by a local CA.

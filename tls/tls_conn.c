@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls_conn.c - one TLS session driven as a state machine over memory
  * buffers, so that the caller owns the transport (curl's vtls/mbedtls.c

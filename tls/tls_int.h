@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls_int.h - internals shared by the files of the TLS module (the .c files under tls/).
  *

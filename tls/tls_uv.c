@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls_uv.c - tls_conn over a libuv TCP handle (see tls_uv.h).
  *

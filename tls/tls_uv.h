@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls_uv.h - a TCP stream with a tls_conn on top, driven by libuv.
  *

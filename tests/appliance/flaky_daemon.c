@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tests/appliance/flaky_daemon.c - a stand-in for xmpp-edge that exercises
  * the appliance init's supervision (tests/appliance/run.sh, "supervision").

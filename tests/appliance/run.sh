@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/appliance/run.sh - builds the appliance disk image once and boots it
 # in QEMU (UEFI firmware from Debian's ovmf, software emulation unless
 # XE_QEMU_ACCEL=kvm), the way an operator would run it:
@@ -39,6 +40,8 @@ HEADER="<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='
 
 # shellcheck source=../lib/check.sh
 . "$(dirname "$0")/../lib/check.sh"
+# shellcheck source=../lib/notices.sh
+. "$(dirname "$0")/../lib/notices.sh"
 
 # qemu-system-x86_64 must at least start; otherwise the suite is skipped.
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || [ ! -f "$OVMF_CODE" ]; then
@@ -87,6 +90,31 @@ export MTOOLS_SKIP_CHECK=1
 check "ESP holds systemd-boot, the loader entry, kernel and initramfs" \
 	bash -c 'for f in ::/EFI/BOOT/BOOTX64.EFI ::/loader/loader.conf ::/loader/entries/xmpp-edge.conf ::/xmpp-edge/vmlinuz ::/xmpp-edge/initrd.img; do
 		mdir -i "$1" "$f" >/dev/null 2>&1 || { echo "missing $f"; exit 1; }; done' _ "$IMGDIR/esp.img"
+# Notices on the ESP, one for each component the image ships: the binary's
+# (every dependency in deps/deps.lock, and musl; files and SHA-256 from
+# deps/licenses.lock) and every component the manifest names a Debian
+# source package for (kernel, systemd-boot, musl, CA bundle), so a new
+# dependency or package without a notice fails; and xmpp-edge's LICENSE.
+mcopy -s -n -i "$IMGDIR/esp.img" ::/licenses "$WORK/" 2>/dev/null
+EL=$WORK/licenses
+check "ESP carries xmpp-edge's LICENSE under /licenses" cmp -s "$EL/LICENSE" "$ROOT/LICENSE"
+# shellcheck disable=SC2046 # one component a word.
+notices_check_tree ESP "$EL" $(notices_components)
+SOURCED=$(awk '$1 == "source" { print $2 }' "$IMGDIR/manifest.txt" | sort -u | tr '\n' ' ')
+check "manifest.txt names the Debian source packages of the kernel, systemd-boot, musl and the CA bundle ($SOURCED)" \
+	bash -c 'for c in linux systemd-boot musl ca-certificates; do [[ " $1" == *" $c "* ]] || exit 1; done' _ "$SOURCED"
+check "manifest.txt names linux itself (the signed kernel's Built-Using), with its version" \
+	grep -Eq '^source linux linux [0-9][^ ]*$' "$IMGDIR/manifest.txt"
+for c in $SOURCED; do
+	check "ESP carries $c's notice (/licenses/$c/)" bash -c '[ -n "$(find "$1" -type f -size +0 2>/dev/null)" ]' _ "$EL/$c"
+done
+KDEB=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}/appliance/$(awk '$1 == "kernel_package" { print $2 }' "$IMGDIR/manifest.txt")
+check "ESP's linux/copyright is the kernel package's own copyright file" \
+	bash -c 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - --wildcards "./usr/share/doc/linux-image-*/copyright" | cmp -s - "$2"' \
+	_ "$KDEB" "$EL/linux/copyright"
+check "ESP's SOURCES.txt says how to get every source package in manifest.txt" \
+	bash -c 'n=0; while read -r p; do grep -qF "apt-get source $p" "$2" || exit 1; n=$((n + 1)); done < <(
+		awk "\$1 == \"source\" { print \$3 \"=\" \$4 }" "$1"); [ $n -gt 0 ]' _ "$IMGDIR/manifest.txt" "$EL/SOURCES.txt"
 check "data partition holds etc/xmpp-edge.json, etc/network.conf, certs/, state/ (uid 5269)" \
 	bash -c 'l=$(/usr/sbin/debugfs -R "ls -l /etc" "$1" 2>/dev/null) &&
 		grep -q xmpp-edge.json <<<"$l" && grep -q network.conf <<<"$l" &&

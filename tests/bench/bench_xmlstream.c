@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_xmlstream.c - tokenizer throughput against libexpat, same bytes,
  * same run.

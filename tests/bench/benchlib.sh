@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # tests/bench/benchlib.sh - what the benchmark scripts share; sourced, not
 # run (./build.sh bench runs tests/bench/run_*.sh only).
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """benchxmpp.py - what the benchmark clients (hsbench.py, stormbench.py) share."""
 
 NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"

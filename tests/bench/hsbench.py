@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """hsbench.py - new-connection load for tests/bench/run_handshake.sh.
 
 Opens N connections, CONC at a time, each one new (no session reuse), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * relaybench.c - load generator and sink for tests/bench/run_relay.sh.
  *

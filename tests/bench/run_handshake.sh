@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/bench/run_handshake.sh - server CPU per new TLS connection and
 # single-connection handshake latency: xmpp-edge vs HAProxy vs Prosody.
 #

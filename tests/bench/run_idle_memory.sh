@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Resident memory per idle inbound TLS stream: N Direct TLS streams (ALPN
 # xmpp-server, no client certificate: how dialback peers come) opened
 # and left idle after the stream header was answered with features;
@@ -11,7 +12,8 @@
 # limits raised so that N streams fit, and Prosody 0.12 (a private
 # instance on 127.0.0.1, s2s_direct_tls_ports, as the prosody user; skip
 # with BENCH_NO_PROSODY=1).  The client spreads the streams over source
-# addresses of 127.0.1.0/16 (limits.max_streams_per_ip).
+# addresses of 127.1.0.0/16 and up, one /24 each (limits.max_streams_per_ip,
+# max_streams_per_ipv4_24).
 # Usage: tests/bench/run_idle_memory.sh [N]   (default 10000; the fd limit
 # is raised to fit)
 set -eu
@@ -57,8 +59,10 @@ hdr = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
        b"xmlns:stream='http://etherx.jabber.org/streams' to='example.com' "
        b"from='example.net' version='1.0'>")
 def stream(i):
-    # 60 per source address: under limits.max_streams_per_ip everywhere.
-    src = (f"127.0.{1 + i // 60 // 250}.{1 + (i // 60) % 250}", 0)
+    # 60 per source address, each address in a /24 of its own: under
+    # limits.max_streams_per_ip (64) and max_streams_per_ipv4_24 (256).
+    k = i // 60
+    src = (f"127.{1 + k // 250}.{k % 250}.1", 0)
     t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), source_address=src, timeout=60),
                         server_hostname="example.com")
     t.sendall(hdr)

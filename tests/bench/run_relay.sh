@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/bench/run_relay.sh - stanza relay throughput, xmpp-edge vs HAProxy.
 #
 # The same load generator/sink (relaybench.c, OpenSSL, TLS 1.3
@@ -74,8 +75,9 @@ ec() { echo "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"; }
 		-addext subjectAltName=DNS:edge.internal
 	cat example.crt example.key >haproxy.pem
 	chmod 600 ./*.key haproxy.pem
-	# xmpp-edge drops to nobody when started as root and reads keys after that.
-	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key edge.key
+	# xmpp-edge drops to its user (xmpp-edge) when started as root and reads
+	# keys after that.
+	[ "$(id -u)" -ne 0 ] || chown xmpp-edge:xmpp-edge example.key edge.key
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
 
 EXT=$(free_port) INT=$(free_port) GWPORT=$(free_port) DNSPORT=$(free_port)

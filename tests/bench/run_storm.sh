@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/bench/run_storm.sh - a reconnect storm: N partner streams start at
 # the same instant against a server that has just (re)started, each one
 # STARTTLS, the partner's certificate, SASL EXTERNAL, restart, features
@@ -8,9 +9,9 @@
 # instance on 127.0.0.1, as the prosody user), and the ratio.
 #
 # Partners are p0..pN-1.partners.example, one wildcard certificate from a
-# throwaway CA both servers trust, spread over source addresses of
-# 127.1.0.0/16 (50 each).  All streams authenticate with SASL EXTERNAL:
-# dialback partners would need an authoritative server answering each
+# throwaway CA both servers trust, spread over source addresses (50 each,
+# one /24 each: limits.max_streams_per_ip, max_streams_per_ipv4_24).  All
+# streams authenticate with SASL EXTERNAL: dialback partners would need an authoritative server answering each
 # db:verify, which this tool does not play (yet).
 # Usage: tests/bench/run_storm.sh [N]   (default BENCH_STORM_N or 5000)
 # BENCH_EDGE_BINS="before=PATH after=out/xmpp-edge" compares binaries in

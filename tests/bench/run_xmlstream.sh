@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/bench/run_xmlstream.sh - tokenizer throughput vs libexpat.
 #
 # Builds bench_xmlstream.c -O2 (no sanitizers) into ${XE_OUT:-out}/bench/

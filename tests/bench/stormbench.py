@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """stormbench.py - a reconnect storm for tests/bench/run_storm.sh.
 
 N partner streams start at the same instant against one server (what
@@ -31,7 +32,8 @@ def one(i, port, to, ctx, per_ip, go, t0, done, hold):
     frm = f"p{i}.partners.example"
     hdr = (f"<?xml version='1.0'?><stream:stream {NS} from='{frm}' to='{to}' "
            "version='1.0'>").encode()
-    src = (f"127.1.{i // per_ip // 250}.{1 + (i // per_ip) % 250}", 0)
+    k = i // per_ip     # each source address in a /24 of its own
+    src = (f"127.{1 + k // 250}.{k % 250}.1", 0)
     go.wait()
     s = socket.create_connection(("127.0.0.1", port), timeout=300, source_address=src)
     try:

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build suite: the supply-chain promises of build.sh.
 #  - a tarball whose SHA-256 differs from deps/deps.lock is refused, with
 #    the expected and actual sums in the message, before anything builds;
 #  - DEPS_DIR without a needed tarball names the file;
 #  - with the dependency cache warm, `./build.sh` rebuilds none of them;
-#  - the mbedTLS configuration the library was built with is the project's.
+#  - the mbedTLS configuration the library was built with is the project's;
+#  - a dependency build that fails shows the end of its log (the reason),
+#    not only the log's path.
 # Last line: "N passed, N failed".
 set -u
 ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -53,5 +56,20 @@ status "warm_cache_rebuilds_no_dependency" $? "$out"
 #    the upstream default the library's headers would otherwise pick).
 cmp -s "$ROOT/tls/mbedtls_config.h" "$OUT/deps-musl/include/mbedtls/mbedtls_config.h"
 status "mbedtls_built_with_project_config" $? "installed mbedtls_config.h differs from tls/"
+
+# 5. A failing dependency build: a musl-gcc that cannot link (as gcc
+#    without libc6-dev could not) makes mbedTLS's configure step fail; the
+#    compiler's own words must reach the screen.
+mkdir -p "$tmp/fakebin"
+printf '#!/bin/sh\necho "xe-build-test: cannot find crt1.o" >&2\nexit 1\n' >"$tmp/fakebin/musl-gcc"
+chmod +x "$tmp/fakebin/musl-gcc"
+# The tarballs come from the cache (DEPS_DIR, read only): no network.
+src=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}/src
+out=$(cd "$ROOT" && PATH="$tmp/fakebin:$PATH" TMPDIR="$tmp" XE_CACHE_DIR="$tmp/cache3" DEPS_DIR="$src" \
+	./build.sh deps 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "xe-build-test: cannot find crt1.o" &&
+	echo "$out" | grep -q "mbedTLS build failed (log above, whole log: .*/mbedtls.log)"
+status "failed_dependency_build_shows_log_tail" $? "$out"
 
 finish

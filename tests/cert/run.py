@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Certificate operations: `xmpp-edge cert` end to end against a running
 daemon (Direct TLS on 127.0.0.1:25270, STARTTLS on 127.0.0.1:25269, an
 internal listener on a free loopback port, state in a temporary dir).
@@ -36,8 +37,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xecheck import check, finish  # noqa: E402
-from xenet import (Daemon, cert_der, client_ctx, free_port, kill_started, read_until,  # noqa: E402
-                   selfsigned_cert, spki_pin, starttls, status_json)
+from xenet import (Daemon, cert_der, client_ctx, copy_for_other_users, free_port, kill_started,  # noqa: E402
+                   read_until, selfsigned_cert, spki_pin, starttls, status_json)
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 STARTTLS_PORT, DIRECT_PORT = 25269, 25270
@@ -239,23 +240,46 @@ check("control.socket_mode_0660", stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_m
 if ROOT:
     check("control.socket_owned_by_service_user", st.st_uid == SERVICE_UID and st.st_gid == SERVICE_UID,
           (st.st_uid, st.st_gid))
+    # nobody runs a copy in our 0755 directory: the clone may be under /root.
+    BIN_ANY_USER = copy_for_other_users(BIN, tmp)
     # The state directory (0750) is closed to others already ...
-    r = run("runuser", "-u", "nobody", "--", BIN, "status", "--socket", SOCK)
+    r = run("runuser", "-u", "nobody", "--", BIN_ANY_USER, "status", "--socket", SOCK)
     check("control.other_user_refused_by_dir",
           r.returncode == 1 and "permission denied on the control socket" in r.stderr
           and f"owner uid {SERVICE_UID}" in r.stderr and "mode 0750" in r.stderr, r)
     # ... and with the directory opened, the socket's own mode refuses.
     dmode = stat.S_IMODE(os.stat(STATE).st_mode)
     os.chmod(STATE, dmode | 0o001)
-    r = run("runuser", "-u", "nobody", "--", BIN, "status", "--socket", SOCK)
+    r = run("runuser", "-u", "nobody", "--", BIN_ANY_USER, "status", "--socket", SOCK)
     os.chmod(STATE, dmode)
     check("control.other_user_refused_by_socket",
           r.returncode == 1 and "permission denied on the control socket" in r.stderr
           and f"owner uid {SERVICE_UID}" in r.stderr and "mode 0660" in r.stderr, r)
-    r = run("runuser", "-u", "nobody", "--", BIN, "cert", "rotate", "--socket", SOCK)
+    r = run("runuser", "-u", "nobody", "--", BIN_ANY_USER, "cert", "rotate", "--socket", SOCK)
     check("control.other_user_cannot_reload", r.returncode == 1 and "permission denied" in r.stderr, r)
     r = run(BIN, "status", "--socket", SOCK, "--json")
     check("control.root_allowed", r.returncode == 0 and '"status":"running"' in r.stdout, r)
+    # File modes are not the whole gate (issue 14 finding 6): a process of
+    # another uid that they let in (it has the service group, as every
+    # nogroup process had with the old nobody default) is refused by the
+    # daemon itself (SO_PEERCRED), told why, and logged.  The binary is
+    # copied where that uid can execute it, wherever the clone lives.
+    BIN_ANY = f"{tmp}/bin/xmpp-edge"
+    os.makedirs(f"{tmp}/bin", exist_ok=True)
+    shutil.copy(BIN, BIN_ANY)
+    os.chmod(BIN_ANY, 0o755)
+    as_4242 = ["setpriv", "--reuid=4242", f"--regid={SERVICE_UID}", "--clear-groups", BIN_ANY]
+    r = run(*as_4242, "drain", "--socket", SOCK)
+    want = (f"xmpp-edge: the daemon on {SOCK} refused: uid 4242 is not root, the daemon's user "
+            f"(uid {SERVICE_UID}) or a member of control.admin_group (not set)")
+    check("control.other_uid_in_group_refused", r.returncode == 1 and r.stderr.strip() == want,
+          (want, r))
+    st_doc = status_json(BIN, "--socket", SOCK)
+    check("control.refused_drain_not_applied", st_doc.get("draining") == 0, st_doc.get("draining"))
+    time.sleep(0.2)
+    refused = [e for e in daemon.events() if e.get("event") == "control.refused"]
+    check("control.refusal_logged", refused and refused[-1].get("uid") == "4242"
+          and refused[-1].get("gid") == str(SERVICE_UID), refused)
 
 # --- cert status ---------------------------------------------------------------
 
@@ -420,8 +444,24 @@ check("pin.list", r.returncode == 0 and A in r.stdout and "(gateway.pins)" in r.
 r = cert("pin", "add", B, "-c", CFG)
 check("pin.add_B", r.returncode == 0 and "daemon reloaded: 2 pin(s)" in r.stdout, r)
 pst = os.stat(f"{STATE}/gateway-pins")
+# Written by root (`cert pin` as root), read by the daemon, which must not
+# be able to change it.
 check("pin.file_public_not_writable", stat.S_IMODE(pst.st_mode) == 0o644
-      and (not ROOT or pst.st_uid == SERVICE_UID), (oct(pst.st_mode), pst.st_uid))
+      and (not ROOT or pst.st_uid == 0), (oct(pst.st_mode), pst.st_uid))
+if ROOT:
+    # A pins file the service user could have written is refused on reload
+    # and by check, in the same words, and the running pins stay.
+    os.chown(f"{STATE}/gateway-pins", SERVICE_UID, SERVICE_UID)
+    want = (f"{CFG}: gateway.pins: {STATE}/gateway-pins: owned by uid {SERVICE_UID}, not root: the daemon's "
+            "user must not be able to write the pins that say who may speak for the gateway; chown root it "
+            "(`xmpp-edge cert pin` run as root writes it so)")
+    r = cert("rotate", "--socket", SOCK)  # prints the daemon's answer as it is
+    c = run(BIN, "check", "-c", CFG)
+    check("pin.file_owned_by_service_user_refused", r.returncode == 1
+          and json.loads(r.stdout).get("error") == want
+          and c.returncode == 1 and c.stderr.strip() == want, (want, r, c))
+    check("pin.refused_file_keeps_running_pins", gateway_try(gwA_crt, gwA_key) and gateway_try(gwB_crt, gwB_key))
+    os.chown(f"{STATE}/gateway-pins", 0, 0)
 check("pin.overlap_both_accepted", gateway_try(gwA_crt, gwA_key) and gateway_try(gwB_crt, gwB_key))
 r = cert("pin", "remove", A, "-c", CFG)
 check("pin.remove_A", r.returncode == 0 and "daemon reloaded: 1 pin(s)" in r.stdout, r)

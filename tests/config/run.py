@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Configuration tests: every bad configuration is refused by
 `xmpp-edge check -c FILE` with exit status 1 and exactly the message
 "FILE: key.path: reason"; good ones pass and are summarised.
@@ -8,7 +9,9 @@ Last line: "N passed, N failed".
 """
 import json
 import os
+import pwd
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +58,31 @@ os.chmod(KEY_GROUP, 0o640)
 KEY_WORLD = f"{tmp}/world.key"
 open(KEY_WORLD, "w").write(open(KEY).read())
 os.chmod(KEY_WORLD, 0o644)
+KEY_GROUP_W = f"{tmp}/group-writable.key"
+open(KEY_GROUP_W, "w").write(open(KEY).read())
+os.chmod(KEY_GROUP_W, 0o660)
+# The daemon's account (./build.sh test creates it as root) and a stranger.
+SVC_UID = pwd.getpwnam("xmpp-edge").pw_uid
+STRANGER = 4242
+KEY_STRANGER = f"{tmp}/stranger.key"
+open(KEY_STRANGER, "w").write(open(KEY).read())
+os.chmod(KEY_STRANGER, 0o600)
+os.chown(KEY_STRANGER, STRANGER, STRANGER)
+KEY_SVC = f"{tmp}/service.key"
+open(KEY_SVC, "w").write(open(KEY).read())
+os.chmod(KEY_SVC, 0o600)
+os.chown(KEY_SVC, SVC_UID, SVC_UID)
+open(f"{tmp}/stranger-secret", "w").write("x" * 40)
+os.chmod(f"{tmp}/stranger-secret", 0o600)
+os.chown(f"{tmp}/stranger-secret", STRANGER, STRANGER)
+# STATE_DIR/gateway-pins written by the daemon's own user: it could then
+# choose who speaks for the gateway.
+PINS_STATE = f"{tmp}/pins-state"
+os.mkdir(PINS_STATE, 0o750)
+open(f"{PINS_STATE}/gateway-pins", "w").write("# nothing\n")
+os.chmod(f"{PINS_STATE}/gateway-pins", 0o644)
+os.chown(f"{PINS_STATE}/gateway-pins", SVC_UID, SVC_UID)
+USERADD = "useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin"
 open(f"{tmp}/garbage.crt", "w").write("not a certificate\n")
 PIN = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # base64 of 32 bytes
 
@@ -109,7 +137,7 @@ bad = [
     ("truncated", "{\n  \"domains\": [\n", "line 3, column 1: invalid JSON: parse error: premature EOF"),
     ("top-array", "[1, 2]", "(top level): the configuration must be a JSON object, got an array"),
     ("nul-byte", "{\"user\": \"a\u0000b\"}", "(top level): contains a NUL byte"),
-    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics)"),
+    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control)"),
     ("unknown-nested", base(limits={"stanza_sise": 5}), f"limits.stanza_sise: unknown key (known keys here: {LIMIT_KEYS})"),
     ("duplicate-key", '{"user": "a", "user": "b", "domains": []}', "user: duplicate key"),
     ("missing-domains", {"listen": {"starttls": ["127.0.0.1:5269"]}}, "domains: required key missing"),
@@ -182,10 +210,22 @@ bad = [
     ("policy-partner-not-object", base(policy={"partners": {"example.net": True}}), "policy.partners.example.net: expected an object, got a boolean"),
     ("string-too-long", base(user="u" * 100), "user: longer than 63 bytes"),
     ("state-dir-relative-to-nothing", base(state_dir=""), "state_dir: must be an absolute path"),
-    ("cert-missing-file", base(domains=[{"name": "example.com", "cert": f"{tmp}/nope.crt", "key": KEY}]), f"{D}.cert: {tmp}/nope.crt: cannot load certificate: PK - Read/write of file failed (-0x3e00)"),
+    ("cert-missing-file", base(domains=[{"name": "example.com", "cert": f"{tmp}/nope.crt", "key": KEY}]), f"{D}.cert: {tmp}/nope.crt: cannot read certificate: No such file or directory"),
+    ("key-missing-file", base(domains=[{"name": "example.com", "cert": CRT, "key": f"{tmp}/nope.key"}]), f"{D}.key: {tmp}/nope.key: cannot read key: No such file or directory"),
     ("cert-garbage", base(domains=[{"name": "example.com", "cert": f"{tmp}/garbage.crt", "key": KEY}]), f"{D}.cert: {tmp}/garbage.crt: cannot load certificate: X509 - The CRT/CRL/CSR format is invalid, e.g. different type expected (-0x2180)"),
-    ("key-is-cert", base(domains=[{"name": "example.com", "cert": CRT, "key": CRT}]), f"{D}.key: {CRT}: key is accessible by others (mode 0644); chmod o-rwx it"),
-    ("key-world-readable", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_WORLD}]), f"{D}.key: {KEY_WORLD}: key is accessible by others (mode 0644); chmod o-rwx it"),
+    ("key-is-cert", base(domains=[{"name": "example.com", "cert": CRT, "key": CRT}]), f"{D}.key: {CRT}: key is accessible by others or writable by its group (mode 0644); chmod o-rwx,g-wx it"),
+    ("key-world-readable", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_WORLD}]), f"{D}.key: {KEY_WORLD}: key is accessible by others or writable by its group (mode 0644); chmod o-rwx,g-wx it"),
+    ("key-group-writable", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_GROUP_W}]), f"{D}.key: {KEY_GROUP_W}: key is accessible by others or writable by its group (mode 0660); chmod o-rwx,g-wx it"),
+    ("key-owned-by-stranger", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_STRANGER}]), f"{D}.key: {KEY_STRANGER}: key is owned by uid {STRANGER}, neither root nor the daemon's user (uid {SVC_UID}); chown it to one of them"),
+    ("secret-owned-by-stranger", base(dialback={"secret_file": f"{tmp}/stranger-secret"}), f"dialback.secret_file: {tmp}/stranger-secret: the secret is owned by uid {STRANGER}, neither root nor the daemon's user (uid {SVC_UID}); chown it to one of them"),
+    ("pins-owned-by-service-user", base(state_dir=PINS_STATE, gateway=gateway()), f"gateway.pins: {PINS_STATE}/gateway-pins: owned by uid {SVC_UID}, not root: the daemon's user must not be able to write the pins that say who may speak for the gateway; chown root it (`xmpp-edge cert pin` run as root writes it so)"),
+    # The account (issue 14 finding 6): what `run` as root refuses.
+    ("user-nobody", base(user="nobody"), f"user: 'nobody' is shared with unrelated services (every process running as it could read the keys and the dialback secret); create a dedicated account: {USERADD} xmpp-edge"),
+    ("user-nobody-by-uid", base(user="65534"), f"user: 'nobody' is shared with unrelated services (every process running as it could read the keys and the dialback secret); create a dedicated account: {USERADD} xmpp-edge"),
+    ("user-primary-group-nogroup", base(user="sync"), f"user: 'sync' has the primary group 'nogroup' (gid 65534), shared with unrelated services; create a dedicated account: {USERADD} xmpp-edge"),
+    ("user-missing", base(user="xe-no-such-user"), f"user: no such user 'xe-no-such-user'; create it: {USERADD} xe-no-such-user"),
+    ("user-root", base(user="root"), "user: 'root' is root; refusing to run as root"),
+    ("admin-group-missing", base(control={"admin_group": "xe-no-such-group"}), "control.admin_group: no such group 'xe-no-such-group'; create it: groupadd --system xe-no-such-group"),
     ("key-mismatch", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY2}]), f"{D}.key: {KEY2}: private key does not match the certificate in {CRT}"),
     ("key-directory", base(domains=[{"name": "example.com", "cert": CRT, "key": tmp}]), f"{D}.key: {tmp}: key is not a regular file"),
     ("secret-short", base(dialback={"secret_file": f"{tmp}/short-secret"}), f"dialback.secret_file: {tmp}/short-secret: must hold 32 to 4096 bytes (has 5)"),
@@ -213,7 +253,7 @@ check("bad/config-too-large", r.returncode == 1 and r.stderr.strip() == f"{path}
 
 expect_good("minimal", base(), "configuration", "example.com", "starttls     127.0.0.1:5269")
 expect_good("full", base(
-    user="nobody",
+    user="xmpp-edge",
     domains=[{"name": "Example.COM.", "cert": CRT, "key": KEY}, {"name": "example.org", "cert": CRT2, "key": KEY2}],
     default_domain="example.org",
     listen={"starttls": ["127.0.0.1:5269", "[::1]:5269"], "direct_tls": ["127.0.0.1:5270"],
@@ -242,6 +282,52 @@ expect_good("comments-allowed", base(), "configuration")
 # Debian's convention: keys 0640 root:ssl-cert are accepted (not "others").
 expect_good("key-group-readable-ok", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_GROUP}]),
             "configuration")
+# A key owned by the daemon's user (what cert rotate installs) is fine.
+expect_good("key-owned-by-service-user", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_SVC}]),
+            "configuration")
+expect_good("admin-group-ok", base(control={"admin_group": "adm"}), "configuration")
+
+# Not root, a key it cannot open is named with the system's reason (the
+# TLS library would only say "file I/O error"), and a `user` that run as
+# root would refuse is a warning.  Binary, configuration and certificate
+# are put where that uid can reach them, wherever the clone lives.
+import shutil  # noqa: E402
+pub = f"{tmp}/pub"
+os.mkdir(pub)
+os.chmod(tmp, 0o755)
+os.chmod(pub, 0o755)
+shutil.copy(BIN, f"{pub}/xmpp-edge")
+shutil.copy(CRT, f"{pub}/a.crt")
+shutil.copy(KEY, f"{pub}/a.key")       # root's, 0600
+os.chmod(f"{pub}/xmpp-edge", 0o755)
+os.chmod(f"{pub}/a.crt", 0o644)
+with open(f"{pub}/edge.json", "w") as f:
+    json.dump(base(user="xe-no-such-user", state_dir=f"{pub}/state",
+                   domains=[{"name": "example.com", "cert": f"{pub}/a.crt", "key": f"{pub}/a.key"}],
+                   tls={"ca_file": f"{pub}/a.crt"}), f)
+os.chmod(f"{pub}/edge.json", 0o644)
+as_other = ["setpriv", "--reuid=4244", "--regid=4244", "--clear-groups", f"{pub}/xmpp-edge", "check", "-c", f"{pub}/edge.json"]
+r = subprocess.run(as_other, capture_output=True, text=True, timeout=30)
+check("bad/key-unreadable-says-why", r.returncode == 1 and r.stderr.strip() ==
+      f"{pub}/edge.json: {D}.key: {pub}/a.key: cannot read key: Permission denied", r)
+os.chmod(f"{pub}/a.key", 0o640)
+os.chown(f"{pub}/a.key", 0, 4244)     # its group may read it (Debian's ssl-cert way)
+r = subprocess.run(as_other, capture_output=True, text=True, timeout=30)
+check("warn/user-refused-by-root-run", r.returncode == 0 and r.stderr.splitlines()[:1] ==
+      [f"warning: {pub}/edge.json: user: no such user 'xe-no-such-user'; create it: {USERADD} xe-no-such-user "
+       "(started as root, run refuses this)"], r)
+
+# A port taken by another process: `run` would stop there; `check` warns
+# in run's words and names the holder (this very test process).
+holder = socket.socket()
+holder.bind(("127.0.0.1", 0))
+holder.listen()
+hport = holder.getsockname()[1]
+comm = open("/proc/self/comm").read().strip()
+path, r = run_check(json.dumps(base(listen={"starttls": [f"127.0.0.1:{hport}"], "direct_tls": []})), "port-taken")
+want = f"warning: listen.starttls: cannot listen on 127.0.0.1:{hport}: address already in use (held by pid {os.getpid()} ({comm}))"
+check("warn/port-taken-names-holder", r.returncode == 0 and r.stderr.strip() == want, f"want: {want}\n got: {r.stderr}")
+holder.close()
 
 
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/container/run.sh - builds the container image described by the top
 # Dockerfile without a Docker engine, and runs it as a container would.
 #
@@ -35,6 +36,8 @@ HEADER="<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='
 
 # shellcheck source=../lib/check.sh
 . "$(dirname "$0")/../lib/check.sh"
+# shellcheck source=../lib/notices.sh
+. "$(dirname "$0")/../lib/notices.sh"
 
 [ -x "$BIN" ] || { fail "static binary $BIN exists (run ./build.sh)"; finish; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (namespaces, chroot)"; finish; }
@@ -132,10 +135,25 @@ else
 	user=5269:5269
 fi
 
-files=$(cd "$IMG_ROOT" && find . -mindepth 1 \( -type f -o -type l \) | LC_ALL=C sort | tr '\n' ' ')
+files=$(cd "$IMG_ROOT" && find . -mindepth 1 \( -type f -o -type l \) ! -path './usr/share/doc/xmpp-edge/*' |
+	LC_ALL=C sort | tr '\n' ' ')
 expect="./etc/group ./etc/hosts ./etc/passwd ./etc/ssl/cert.pem ./etc/ssl/certs/ca-certificates.crt ./etc/xmpp-edge/xmpp-edge.json ./usr/bin/xmpp-edge "
-check "image holds only the binary, CA bundle, config and account files" [ "$files" = "$expect" ] ||
+check "image holds only the binary, CA bundle, config, account files and notices" [ "$files" = "$expect" ] ||
 	echo "     files: $files"
+
+# Notices: one for each component the image ships -- every dependency in
+# deps/deps.lock and musl (inside the binary; their files and SHA-256 from
+# deps/licenses.lock, so a new dependency without a notice fails), the CA
+# bundle's, and xmpp-edge's own LICENSE.
+DOC=$IMG_ROOT/usr/share/doc/xmpp-edge
+check "image carries xmpp-edge's LICENSE (Apache-2.0) under /usr/share/doc/xmpp-edge" \
+	cmp -s "$DOC/LICENSE" "$ROOT/LICENSE"
+# shellcheck disable=SC2046 # one component a word.
+notices_check_tree image "$DOC" $(notices_components)
+check "image carries the CA bundle's notice (ca-certificates/copyright)" \
+	cmp -s "$DOC/ca-certificates/copyright" /usr/share/doc/ca-certificates/copyright
+check "image's notices are readable by everyone (the container runs as uid 5269)" \
+	bash -c '[ -d "$1" ] && [ -z "$(find "$1" ! -perm -0444)" ]' _ "$DOC"
 check "state and control-socket directories belong to uid 5269" \
 	bash -c '[ "$(stat -c %u "$1/var/lib/xmpp-edge")" = 5269 ] && [ "$(stat -c %u "$1/run/xmpp-edge")" = 5269 ]' _ "$IMG_ROOT"
 
@@ -194,9 +212,12 @@ check "the daemon runs as uid 5269 and is PID 1 of its namespace" \
 	bash -c 'grep -q "^Uid:[[:space:]]*5269" "/proc/$1/status" &&
 		grep -q "^NSpid:.*[[:space:]]1$" "/proc/$1/status"' _ "$pid1"
 
+# Entering its mount namespace resets the root to that namespace's; -r/-w
+# take the container's own root and directory (the image's), so the path
+# $IMG_ROOT is never looked up there (this suite may itself run chrooted).
 # shellcheck disable=SC2086
 check "HEALTHCHECK command succeeds inside the running container" \
-	nsenter -t "$pid1" -n -m -p -u -i chroot --userspec="$user" "$IMG_ROOT" $HEALTH
+	nsenter -t "$pid1" -n -m -p -u -i -r -w -S "${user%%:*}" -G "${user##*:}" $HEALTH
 
 t0=${EPOCHREALTIME/./}
 kill -TERM "$pid1"

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Daemon tests: the real binary, started as the operator would start it,
 talked to over loopback.
 
@@ -12,6 +13,8 @@ Last line: "N passed, N failed".
 """
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -78,10 +81,27 @@ def write_config(path, port, **over):
     }
     return xenet.write_config(path, cfg, **over)
 
+# The daemon's default account (`user`), made by ./build.sh run/test as root.
+SVC_UID = pwd.getpwnam("xmpp-edge").pw_uid if os.geteuid() == 0 else os.geteuid()
 CRT, KEY = gen_cert("example", "example.com")
-# Files read after the privilege drop must be readable by nobody.
+# Files read after the privilege drop must be readable by the service user.
 if os.geteuid() == 0:
-    os.chown(KEY, 65534, 65534)
+    os.chown(KEY, SVC_UID, SVC_UID)
+
+# --- 0. the harness: a listener that is not ours never passes ----------------
+# A server already on the port (Debian's Prosody service on 5269 after its
+# package was installed) must not make "listens on" checks pass: wait_port
+# with a process accepts only a socket that process holds.
+foreign = socket.socket()
+foreign.bind(("127.0.0.1", 0))
+foreign.listen(128)  # never accepted: room for every probe connection
+fport = foreign.getsockname()[1]
+check("harness.own_listener_seen", xenet.pid_listens_on(os.getpid(), fport) and wait_port(fport, None, timeout=1))
+idle = xenet.track(subprocess.Popen(["sleep", "30"]))
+check("harness.foreign_listener_not_taken_for_ours", not wait_port(fport, idle, timeout=1))
+idle.kill()
+idle.wait()
+foreign.close()
 
 # --- 1. the embedded default ------------------------------------------------
 state = f"{tmp}/default-state"
@@ -156,8 +176,9 @@ if os.geteuid() == 0:
     for line in open(f"/proc/{d.proc.pid}/status"):
         if line.startswith("Uid:"):
             uid = line.split()[1:]
-    check("root.drops_privileges", uid == ["65534"] * 4, uid)
-    check("root.state_dir_owned_by_user", os.stat(state).st_uid == 65534)
+    # The default `user` is the dedicated account, not the shared nobody.
+    check("root.drops_privileges_to_xmpp_edge", uid == [str(SVC_UID)] * 4 and SVC_UID != 65534, uid)
+    check("root.state_dir_owned_by_user", os.stat(state).st_uid == SVC_UID)
 rc = d.stop()
 check("default.sigterm_exits_0", rc == 0, rc)
 r = subprocess.run([BIN, "status", "--socket", f"{state}/control.sock", "--quiet"], capture_output=True)
@@ -236,7 +257,7 @@ if wait_port(port, d.proc):
     check("sighup.bad_config_keeps_running", "from='example.com'" in out, out)
     CRT2, KEY2 = gen_cert("second", "example.org")
     if os.geteuid() == 0:
-        os.chown(KEY2, 65534, 65534)
+        os.chown(KEY2, SVC_UID, SVC_UID)
     write_config(cfg, port, domains=[{"name": "example.com", "cert": CRT, "key": KEY},
                                      {"name": "example.org", "cert": CRT2, "key": KEY2}])
     d.proc.send_signal(signal.SIGHUP)
@@ -274,7 +295,7 @@ import ssl  # noqa: E402
 
 CRT2, KEY2 = gen_cert("sni-second", "example.org")
 if os.geteuid() == 0:
-    os.chown(KEY2, 65534, 65534)
+    os.chown(KEY2, SVC_UID, SVC_UID)
 port, dport = free_port(), free_port()
 cfg = f"{tmp}/tls.json"
 domains = [{"name": "example.com", "cert": CRT, "key": KEY}, {"name": "example.org", "cert": CRT2, "key": KEY2}]
@@ -332,7 +353,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     # stream opened before keeps working.
     NEW_CRT, NEW_KEY = gen_cert("rotated", "example.org")
     if os.geteuid() == 0:
-        os.chown(NEW_KEY, 65534, 65534)
+        os.chown(NEW_KEY, SVC_UID, SVC_UID)
     domains[1] = {"name": "example.org", "cert": NEW_CRT, "key": NEW_KEY}
     write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
     old_fp = live.getpeercert(binary_form=True)
@@ -345,7 +366,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     # The same through the control socket: `xmpp-edge cert rotate`.
     CRT3, KEY3 = gen_cert("rotated-again", "example.org")
     if os.geteuid() == 0:
-        os.chown(KEY3, 65534, 65534)
+        os.chown(KEY3, SVC_UID, SVC_UID)
     domains[1] = {"name": "example.org", "cert": CRT3, "key": KEY3}
     write_config(cfg, port, domains=domains, listen={"direct_tls": [f"127.0.0.1:{dport}"]})
     r = subprocess.run([BIN, "cert", "rotate", "-c", cfg], capture_output=True, text=True, timeout=20)
@@ -492,7 +513,7 @@ GW_CRT, GW_KEY = gen_cert("gateway", "gateway.internal")      # the gateway's ke
 EDGE_CRT, EDGE_KEY = gen_cert("edge-internal", "edge.internal")  # ours on the internal link
 ROGUE_CRT, ROGUE_KEY = gen_cert("rogue", "gateway.internal")   # same name, other key
 if os.geteuid() == 0:
-    os.chown(EDGE_KEY, 65534, 65534)
+    os.chown(EDGE_KEY, SVC_UID, SVC_UID)
 port, iport, sport = free_port(), free_port(), free_port()
 cfg = f"{tmp}/internal.json"
 # The gateway (example.com's internal server), a fake of the test's own:
@@ -543,6 +564,16 @@ silent.listen(16)
 QUIET_CRT, QUIET_KEY = gen_ca_signed("quiet", "quiet.example", CA_CRT, CA_KEY)
 QUIET_PEER = fakepeer.Peer("quiet.example", QUIET_CRT, QUIET_KEY, "sasl", port)
 LIMITED_CRT, LIMITED_KEY = gen_ca_signed("limited", "limited.example", CA_CRT, CA_KEY)
+# hostile.example's server (issue 14, finding 2): on every stream xmpp-edge
+# opens to it, it sends stanzas right after its features, addressed to make
+# a bounce look like partner.example speaking to the gateway, and to make
+# xmpp-edge open a stream to a victim domain.
+HOSTILE_CRT, HOSTILE_KEY = gen_ca_signed("hostile", "hostile.example", CA_CRT, CA_KEY)
+HOSTILE_PEER = fakepeer.Peer(
+    "hostile.example", HOSTILE_CRT, HOSTILE_KEY, "dialback", port,
+    inject=b"<iq from='bob@example.com/desk' to='alice@partner.example/phone' type='set' id='jingle-42'>"
+           b"<jingle xmlns='urn:xmpp:jingle:1' action='session-terminate' sid='s1'/></iq>"
+           b"<message from='mallory@v1.victim.example' to='bob@example.com' id='hm1'><body>x</body></message>")
 write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_starttls": [f"127.0.0.1:{sport}"]},
              tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
              gateway={"address": f"127.0.0.1:{GW_PEER.port}", "pins": [spki_pin(GW_CRT)],
@@ -557,6 +588,7 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
                                   # one stream at a time, both directions
                                   "limited.example": {"max_connections": 1},
                                   "garbage.example": {"connect": f"127.0.0.1:{garbler.getsockname()[1]}"},
+                                  "hostile.example": {"connect": f"127.0.0.1:{HOSTILE_PEER.port}"},
                                   # TLS per partner (Lync TlsNegotiation)
                                   "plain.example": {"tls": "disabled", "sasl_external": "disabled",
                                                     "connect": f"127.0.0.1:{PARTNER_PEER.port}"},
@@ -568,17 +600,18 @@ write_config(cfg, port, listen={"internal": [f"127.0.0.1:{iport}"], "internal_st
 d = start_daemon(["-c", cfg], "internal")
 
 
-def gateway_connect(crt, key, to="remote.example"):
+def gateway_connect(crt, key, to="remote.example", port=None):
     ctx = client_ctx(crt, key)
-    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", iport), timeout=5), server_hostname="edge.internal")
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port or iport), timeout=5),
+                        server_hostname="edge.internal")
     t.sendall(b"<?xml version='1.0'?><stream:stream " + NS.encode() +
               b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
     return t
 
 
-def gateway_stream(to):
-    """The gateway's outgoing stream, authenticated by SASL EXTERNAL."""
-    t = gateway_connect(GW_CRT, GW_KEY, to)
+def gateway_stream(to, port=None):
+    """The gateway's outgoing stream, authenticated by SASL EXTERNAL (internal listener port, default iport)."""
+    t = gateway_connect(GW_CRT, GW_KEY, to, port)
     feats = read_until(t, b"</stream:features>")
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>ZXhhbXBsZS5jb20=</auth>")
     ok = read_until(t, b"/>")
@@ -845,6 +878,65 @@ if wait_port(iport, d.proc):
         time.sleep(0.2)
     check("policy.idle_timeout_s_closes_idle_outgoing_stream", "example.com" in QUIET_PEER.closed_by_peer,
           [e for e in d.events() if e.get("event") == "s2s_out.close" and e.get("remote") == "quiet.example"])
+
+    # Issue 14, finding 2: nothing that arrives on a stream xmpp-edge opened
+    # is routed (RFC 6120 §2.4).  First a remote stream (the gateway writes
+    # to hostile.example), then a dialback verification stream (an
+    # unauthenticated peer claims hostile.example).  Each time the hostile
+    # server gets <unsupported-stanza-type/> and the stream ends; the
+    # gateway gets no forged error from partner.example, and no stream is
+    # opened toward the domains the stanzas name.
+    def forged_at_gateway():
+        return [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"jingle-42" in g or b"id='hm1'" in g]
+
+    def wrong_direction_events():
+        return [e for e in d.events() if e.get("event") == "s2s_out.stanza_refused"]
+
+    def hostile_errors():
+        return [g for g in HOSTILE_PEER.wait_stanzas(0, timeout=0) if g.startswith(b"<stream:error>")]
+
+    th, _, _ = gateway_stream("hostile.example")
+    th.sendall(b"<message from='alice@example.com/w' to='bob@hostile.example' id='hs1'><body>h</body></message>")
+    end = time.time() + 15
+    while not (hostile_errors() and [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"id='hs1'" in g]) \
+            and time.time() < end:
+        time.sleep(0.2)
+    time.sleep(1)   # room for a wrong bounce to arrive
+    errs = hostile_errors()
+    check("s2s_out.stanza_from_receiver_gets_unsupported_stanza_type",
+          len(errs) == 1 and b"<unsupported-stanza-type xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in errs[0]
+          and "example.com" in HOSTILE_PEER.closed_by_peer,
+          (errs, HOSTILE_PEER.log, HOSTILE_PEER.closed_by_peer))
+    check("s2s_out.stanza_from_receiver_not_routed_to_gateway", forged_at_gateway() == [], forged_at_gateway())
+    own = [g for g in GW_PEER.wait_stanzas(0, timeout=0) if b"id='hs1'" in g]
+    check("s2s_out.queued_stanza_bounced_when_receiver_misbehaves",
+          len(own) == 1 and b"<message from='bob@hostile.example' to='alice@example.com/w' id='hs1' "
+                            b"type='error'>" in own[0], own)
+    ev = wrong_direction_events()
+    check("s2s_out.stanza_from_receiver_logged",
+          len(ev) >= 1 and ev[0].get("kind") == "remote" and ev[0].get("remote") == "hostile.example"
+          and ev[0].get("element") == "iq" and ev[0].get("peer", "").startswith("127.0.0.1:"), ev)
+    th.close()
+    # The verification stream.
+    n_before = len(hostile_errors())
+    rv, _, _ = xenet.starttls(port, header(to="example.com", frm="hostile.example"), "example.com", timeout=5)
+    rv.sendall(header(to="example.com", frm="hostile.example", extra=" xmlns:db='jabber:server:dialback'"))
+    read_until(rv, b"</stream:features>")
+    rv.sendall(b"<db:result from='hostile.example' to='example.com'>abcdef0123</db:result>")
+    got = read_until(rv, b"/>", timeout=15)
+    got += read_until(rv, b"</db:result>", timeout=2) if b"type='error'" in got and b"</db:result>" not in got else b""
+    rv.close()
+    time.sleep(1)
+    errs = hostile_errors()[n_before:]
+    check("dialback.verify_stream_stanza_gets_unsupported_stanza_type",
+          len(errs) == 1 and b"<unsupported-stanza-type " in errs[0], (errs, HOSTILE_PEER.log))
+    check("dialback.verify_stream_stanza_fails_the_check",
+          b"<db:result from='example.com' to='hostile.example' type='error'" in got, got)
+    ev = wrong_direction_events()
+    check("dialback.verify_stream_stanza_logged", any(e.get("kind") == "verify" for e in ev), ev)
+    check("s2s_out.stanza_from_receiver_never_routed", forged_at_gateway() == [], forged_at_gateway())
+    starts = [e for e in d.events() if e.get("event") == "s2s_out.start" and "victim" in e.get("remote", "")]
+    check("s2s_out.stanza_from_receiver_opens_no_stream", starts == [], starts)
     check("internal.sigterm_clean", d.stop() == 0)
 else:
     check("internal.daemon_started", False, d.text()[-1500:])
@@ -923,6 +1015,96 @@ if wait_port(port, d.proc):
     d.stop()
 gw.close()
 
+# --- 5b. address policy for DNS-derived targets (issue 14, finding 3) -------
+# A dnsmasq on loopback names, for domains anyone can claim in dialback,
+# SRV targets on this host: a listener of the test's own on 127.0.0.1
+# (loopback) and xmpp-edge's own external listener.  By default a dialback
+# check for them dials nothing and fails; with dns.allow_private_targets
+# listing 127.0.0.0/8 the first is dialed, never the second.  (The other
+# special ranges, 10/8, 169.254/16 and the rest, are covered without
+# traffic by the unit tests test_dns_addrpolicy.c: nothing here may leave
+# loopback, not even on a binary without the policy.)
+DNSMASQ = shutil.which("dnsmasq")
+if DNSMASQ is None:
+    check("addrpolicy.dnsmasq_installed", False, "apt-get install dnsmasq-base")
+else:
+    port = free_port()
+    target = socket.socket()
+    target.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    target.bind(("127.0.0.1", 0))
+    target.listen(16)
+    target.settimeout(0.2)
+    _, dns_server = xenet.dnsmasq_on_loopback(tmp, "policy", "example.org", [
+        f"srv-host=_xmpp-server._tcp.loop.example.org,t.loop.example.org,{target.getsockname()[1]},10,0",
+        "host-record=t.loop.example.org,127.0.0.1",
+        f"srv-host=_xmpp-server._tcp.self.example.org,t.self.example.org,{port},10,0",
+        "host-record=t.self.example.org,127.0.0.1"], 54)
+
+    def accepted(wait):
+        """Connections the test's loopback listener got within wait seconds."""
+        n, end = 0, time.time() + wait
+        while time.time() < end:
+            try:
+                c, _ = target.accept()
+                n += 1
+                c.close()
+            except socket.timeout:
+                pass
+        return n
+
+    def dialback_check(domain):
+        """An unauthenticated peer claims domain: xmpp-edge's answer."""
+        r, _, _ = xenet.starttls(port, header(to="example.com", frm=domain), "example.com", timeout=5)
+        r.sendall(header(to="example.com", frm=domain, extra=" xmlns:db='jabber:server:dialback'"))
+        read_until(r, b"</stream:features>")
+        r.sendall(f"<db:result from='{domain}' to='example.com'>abcdef0123</db:result>".encode())
+        return r, read_until(r, b"</db:result>", timeout=10)
+
+    for allow in (False, True):
+        name = "allowed" if allow else "default"
+        cfg = f"{tmp}/addrpolicy-{name}.json"
+        dns = {"servers": [dns_server], "timeout_ms": 500, "tries": 2}
+        if allow:
+            dns["allow_private_targets"] = ["127.0.0.0/8"]
+        write_config(cfg, port, dns=dns)
+        for _ in range(50):   # dnsmasq up?
+            if subprocess.run([BIN, "resolve", "-c", cfg, "loop.example.org"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        d = start_daemon(["-c", cfg], f"addrpolicy-{name}")
+        if not wait_port(port, d.proc):
+            check(f"addrpolicy.{name}_daemon_started", False, d.text()[-1500:])
+            continue
+        accepted(0)
+        r, got = dialback_check("loop.example.org")
+        n = accepted(2)
+        refused = [e for e in d.events() if e.get("event") == "dns.connect.refused"]
+        if not allow:
+            check("addrpolicy.loopback_srv_target_not_dialed", n == 0, n)
+            check("addrpolicy.loopback_refusal_logged",
+                  any(e.get("domain") == "loop.example.org" and e.get("addr") == "127.0.0.1"
+                      and "loopback" in e.get("reason", "") for e in refused), refused)
+            check("addrpolicy.loopback_dialback_check_fails",
+                  b"type='error'" in got and b"<remote-server-not-found " in got, got)
+        else:
+            check("addrpolicy.allow_list_lets_loopback_target_be_dialed", n >= 1 and not refused, (n, refused))
+        r.close()
+        # xmpp-edge's own listener: refused, allow-list or not.
+        r, got = dialback_check("self.example.org")
+        time.sleep(0.5)
+        refused = [e for e in d.events() if e.get("event") == "dns.connect.refused"
+                   and e.get("domain") == "self.example.org"]
+        check(f"addrpolicy.{name}_own_listener_refused",
+              refused != [] and "own listeners" in refused[0].get("reason", ""), refused)
+        check(f"addrpolicy.{name}_own_listener_check_fails", b"type='error'" in got, got)
+        r.close()
+        check(f"addrpolicy.{name}_clean_exit", d.stop() == 0)
+    target.close()
+    write_config(f"{tmp}/addrpolicy-bad.json", free_port(), dns={"allow_private_targets": ["10.0.0.0/8", "10.1.2.3/8"]})
+    r = subprocess.run([BIN, "check", "-c", f"{tmp}/addrpolicy-bad.json"], capture_output=True, text=True)
+    check("addrpolicy.bad_prefix_refused_by_check",
+          r.returncode != 0 and "dns.allow_private_targets[1]" in r.stdout + r.stderr, r.stdout + r.stderr)
+
 # --- 6. limits and policy through the real listener -------------------------
 port = free_port()
 cfg = f"{tmp}/limits.json"
@@ -999,6 +1181,244 @@ if wait_port(port, d.proc):
           (summary, len(lines), st.get("streams_refused")))
     d.stop()
 
+# --- 6b. one stream pool, fenced (issue 14 finding 7) ------------------------
+# The internet and the gateway share limits.max_streams: the gateway keeps
+# limits.internal_reserved_streams of it, streams that have not
+# authenticated are capped, remote servers are counted per address and per
+# /24 (or /64), and at the descriptor limit accepting pauses instead of
+# resetting whoever waits.
+def held_stream(port, src="127.0.0.1", timeout=3):
+    """A remote server's connection from src that sends its header and
+    stays: (socket, what came back); b"" back means refused at accept."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    try:
+        s.sendall(header(to="example.com"))
+    except OSError:
+        return s, b""
+    return s, read_until(s, b"</stream:features>", timeout)
+
+
+def gateway_on(port, to="partner.example"):
+    """gateway_stream() on the internal listener at port: (socket or None,
+    what came back, or the error that ended it)."""
+    try:
+        t, _, got = gateway_stream(to, port=port)
+        return t, got
+    except (ssl.SSLError, OSError) as e:
+        return None, repr(e).encode()
+
+
+def gateway_via_starttls(port, to="partner.example", hold=None):
+    """The gateway on an internal_starttls listener: header, <starttls/>,
+    pinned TLS, header again; what the edge offers inside TLS.  The TLS
+    socket is appended to hold (a list) to keep the stream open."""
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError as e:
+        return repr(e).encode()
+    hdr = (b"<?xml version='1.0'?><stream:stream " + NS.encode() +
+           b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
+    raw.sendall(hdr)
+    if b"<starttls " not in read_until(raw, b"</stream:features>", timeout=5):
+        raw.close()
+        return b""
+    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    read_until(raw, b"/>")
+    try:
+        t = client_ctx(GW_CRT, GW_KEY).wrap_socket(raw, server_hostname="edge.internal")
+        t.sendall(hdr)
+        got = read_until(t, b"</stream:features>", timeout=5)
+        if hold is not None:
+            hold.append(t)
+        else:
+            t.close()
+        return got
+    except (ssl.SSLError, OSError) as e:
+        raw.close()
+        return repr(e).encode()
+
+
+def refusals(d, reason):
+    return [e for e in d.events() if e.get("event") == "s2s_in.refused" and e.get("reason", "").startswith(reason)]
+
+
+def pool_config(name, port, ip, sp, **limits):
+    path = f"{tmp}/{name}.json"
+    write_config(path, port, listen={"internal": [f"127.0.0.1:{ip}"], "internal_starttls": [f"127.0.0.1:{sp}"]},
+                 tls={"ca_file": CA_CRT}, dns={"servers": [f"127.0.0.1:{free_port()}"]},
+                 gateway={"address": f"127.0.0.1:{free_port()}", "pins": [spki_pin(GW_CRT)],
+                          "cert": EDGE_CRT, "key": EDGE_KEY},
+                 limits=limits)
+    return path
+
+
+# 40 idle connections from the internet do not lock the gateway out.
+port, pip, psp = free_port(), free_port(), free_port()
+cfg = pool_config("pool", port, pip, psp, max_streams=40, internal_reserved_streams=5,
+                  handshake_timeout_ms=60000)
+d = start_daemon(["-c", cfg], "pool")
+if wait_port(port, d.proc) and wait_port(pip, d.proc):
+    time.sleep(0.5)     # wait_port's own connections are gone
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    time.sleep(0.5)
+    t, got = gateway_on(pip)
+    check("pool.gateway_authenticates_past_40_idle_connections",
+          b"<success " in got and got.endswith(b"<stream:features/>"), (got, d.text()[-800:]))
+    gws = []
+    got = gateway_via_starttls(psp, hold=gws)
+    check("pool.gateway_on_internal_starttls_too", b"<mechanism>EXTERNAL</mechanism>" in got, got)
+    # Both are the gateway's streams in status (and the metrics' kind).
+    kinds = [x.get("kind") for x in status_json(BIN, "-c", cfg).get("stream_list", []) if x.get("direction") == "in"]
+    check("pool.internal_starttls_stream_is_the_gateways", kinds.count("gateway") == 2, kinds)
+    for g in gws:
+        g.close()
+    full = refusals(d, "limits.max_streams reached for remote servers")
+    check("pool.remote_servers_stop_at_the_reserve", len(full) == 5 and full[0].get("listener") == f"127.0.0.1:{port}",
+          [e.get("reason") for e in d.events() if e.get("event") == "s2s_in.refused"])
+    st = status_json(BIN, "-c", cfg)
+    check("pool.status_counts_unauthenticated", st.get("streams_unauthenticated") == 35, st.get("streams_unauthenticated"))
+    if t:
+        t.close()
+    for s in idle:
+        s.close()
+    # `drain` closes the external listeners only: both internal kinds stay
+    # for the gateway (a gateway on internal_starttls was cut off before).
+    r = subprocess.run([BIN, "drain", "-c", cfg], capture_output=True, text=True, timeout=20)
+    time.sleep(0.3)
+    got = gateway_via_starttls(psp)
+    check("drain.internal_starttls_stays_open", r.returncode == 0 and b"<mechanism>EXTERNAL</mechanism>" in got,
+          (r.stdout, r.stderr, got))
+    t, got = gateway_on(pip)
+    check("drain.internal_stays_open", b"<success " in got, got)
+    if t:
+        t.close()
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        closed = False
+    except OSError:
+        closed = True
+    st = status_json(BIN, "-c", cfg)
+    check("drain.external_closed_internal_listed", closed and sorted(x.get("kind") for x in st.get("listeners", []))
+          == ["internal", "internal_starttls"], (closed, st.get("listeners")))
+    check("pool.sigterm_clean", d.stop() == 0)
+else:
+    check("pool.daemon_started", False, d.text()[-1500:])
+
+# Streams that have not authenticated are capped; an authenticated one
+# leaves the count, so does a closed one; the gateway is not counted.
+port, pip, psp = free_port(), free_port(), free_port()
+cfg = pool_config("preauth", port, pip, psp, max_unauthenticated_streams=5, handshake_timeout_ms=60000)
+d = start_daemon(["-c", cfg], "preauth")
+if wait_port(port, d.proc) and wait_port(pip, d.proc):
+    t, feats = remote_stream("remote.example")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGU=</auth>")
+    read_until(t, b"/>")
+    t.sendall(header(to="example.com", frm="remote.example"))
+    authed = read_until(t, b"<stream:features/>")
+    held = [held_stream(port) for _ in range(5)]
+    check("preauth.five_unauthenticated_accepted", authed.endswith(b"<stream:features/>")
+          and all(b"</stream:features>" in g for _, g in held), (authed, [g for _, g in held]))
+    s6, got = held_stream(port)
+    check("preauth.sixth_refused", got == b"", got)
+    check("preauth.refusal_logged", len(refusals(d, "limits.max_unauthenticated_streams reached")) == 1,
+          [e for e in d.events() if e.get("event") == "s2s_in.refused"])
+    g, got = gateway_on(pip)
+    check("preauth.gateway_not_counted", b"<success " in got, got)
+    if g:
+        g.close()
+    s6.close()
+    held[0][0].close()
+    time.sleep(0.3)
+    s7, got = held_stream(port)
+    check("preauth.closed_stream_leaves_the_count", b"</stream:features>" in got, got)
+    for s in [s7, t] + [h for h, _ in held]:
+        s.close()
+    check("preauth.sigterm_clean", d.stop() == 0)
+else:
+    check("preauth.daemon_started", False, d.text()[-1500:])
+
+# Per /24, not only per address: 127.0.0.2 .. 127.0.0.6 are one /24.
+port, pip, psp = free_port(), free_port(), free_port()
+cfg = pool_config("prefix", port, pip, psp, max_streams_per_ip=2, max_streams_per_ipv4_24=4,
+                  handshake_timeout_ms=60000)
+d = start_daemon(["-c", cfg], "prefix")
+if wait_port(port, d.proc):
+    held = [held_stream(port, f"127.0.0.{i}") for i in range(2, 6)]
+    check("prefix.four_addresses_of_one_24_accepted", all(b"</stream:features>" in g for _, g in held),
+          [g for _, g in held])
+    s5, got = held_stream(port, "127.0.0.6")
+    check("prefix.fifth_address_of_the_24_refused", got == b"", got)
+    check("prefix.refusal_names_the_24_limit", len(refusals(d, "limits.max_streams_per_ipv4_24 reached")) == 1,
+          [e for e in d.events() if e.get("event") == "s2s_in.refused"])
+    other, got = held_stream(port, "127.0.1.2")
+    check("prefix.another_24_accepted", b"</stream:features>" in got, got)
+    # Per address still: a third stream from 127.0.1.2.
+    more = [held_stream(port, "127.0.1.2") for _ in range(2)]
+    check("prefix.per_address_limit_still_applies", b"</stream:features>" in more[0][1] and more[1][1] == b""
+          and len(refusals(d, "limits.max_streams_per_ip reached")) == 1, [g for _, g in more])
+    for s in [s5, other] + [h for h, _ in held + more]:
+        s.close()
+    time.sleep(0.3)
+    s, got = held_stream(port, "127.0.0.6")
+    check("prefix.closed_streams_leave_the_count", b"</stream:features>" in got, got)
+    s.close()
+    check("prefix.sigterm_clean", d.stop() == 0)
+else:
+    check("prefix.daemon_started", False, d.text()[-1500:])
+
+# At the descriptor limit: the failed accept is logged and counted, the
+# listener pauses, and the connections waiting in the backlog are served
+# once descriptors are free again (libuv alone resets them, silently).
+port = free_port()
+cfg = f"{tmp}/emfile.json"
+write_config(cfg, port, limits={"max_streams": 1000, "max_streams_per_ip": 1000, "handshake_timeout_ms": 60000})
+wrapper = f"{tmp}/ulimit64.sh"
+with open(wrapper, "w") as f:
+    f.write(f"#!/bin/sh\nulimit -n 64 || exit 99\nexec {os.path.abspath(BIN)} \"$@\"\n")
+os.chmod(wrapper, 0o755)
+d = xenet.Daemon(wrapper, ["-c", cfg], f"{tmp}/emfile.log")
+if wait_port(port, d.proc):
+    low = [e for e in d.events() if e.get("event") == "daemon.fd_limit_low"]
+    check("emfile.fd_limit_warning_at_start", low and low[0].get("limit") == "64", low)
+    time.sleep(0.5)     # wait_port's own connection is gone
+    conns = []
+    for _ in range(90):
+        c = socket.socket()
+        c.settimeout(3)
+        c.connect(("127.0.0.1", port))
+        conns.append(c)
+    time.sleep(1)
+    failed = [e for e in d.events() if e.get("event") == "listener.accept_failed"]
+    check("emfile.accept_failure_logged", failed and failed[0].get("reason") == "too many open files"
+          and failed[0].get("listener") == f"127.0.0.1:{port}", failed)
+    # Not once per retry (every 100 ms): once until an accept succeeds.
+    resumed = [e for e in d.events() if e.get("event") == "listener.accept_resumed"]
+    check("emfile.logged_once_per_episode", len(failed) == len(resumed) + 1, (failed, resumed))
+    check("emfile.daemon_alive", d.proc.poll() is None)
+    for c in conns[:45]:
+        c.close()
+    last = conns[-1]
+    got = b""
+    try:
+        last.sendall(header(to="example.com"))
+        got = read_until(last, b"</stream:features>", timeout=5)
+    except OSError as e:
+        got = repr(e).encode()
+    check("emfile.waiting_connection_served_after_streams_close", b"</stream:features>" in got, got)
+    resumed = [e for e in d.events() if e.get("event") == "listener.accept_resumed"]
+    check("emfile.resume_logged", resumed and int(resumed[0].get("failures", "0")) >= 1, resumed)
+    for c in conns[45:]:
+        c.close()
+    time.sleep(0.5)
+    st = status_json(BIN, "-c", cfg)
+    check("emfile.status_counts_accept_failures", st.get("accept_failures", 0) >= 1, st.get("accept_failures"))
+    check("emfile.sigterm_clean", d.stop() == 0)
+else:
+    check("emfile.daemon_started", False, d.text()[-1500:])
+
 # --- 7. start failures are precise ------------------------------------------
 port = free_port()
 blocker = socket.socket()
@@ -1012,6 +1432,76 @@ check("start.port_in_use", r.returncode == 1 and f"cannot listen on 127.0.0.1:{p
 blocker.close()
 r = subprocess.run([BIN, "run", "-c", f"{tmp}/absent.json"], capture_output=True, text=True, timeout=20)
 check("start.bad_config_exit_1", r.returncode == 1 and "absent.json: (file): cannot open" in r.stderr, r.stderr)
+
+# The account (issue 14 finding 6): started as root, a configuration file
+# naming the shared nobody, or an account that does not exist, is refused
+# before anything listens, in the words `check` uses.
+if os.geteuid() == 0:
+    for name, user, want in [
+            ("nobody", "nobody", "user: 'nobody' is shared with unrelated services"),
+            ("missing", "xe-no-such-user", "user: no such user 'xe-no-such-user'; create it: useradd --system")]:
+        cfg = f"{tmp}/user-{name}.json"
+        write_config(cfg, free_port(), user=user)
+        try:
+            r = subprocess.run([BIN, "run", "-c", cfg], capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired as e:  # it started: killed by run()
+            r = subprocess.CompletedProcess(e.cmd, None, "", (e.stderr or b"").decode(errors="replace"))
+        c = subprocess.run([BIN, "check", "-c", cfg], capture_output=True, text=True, timeout=20)
+        check(f"start.user_{name}_refused", r.returncode == 1 and f"{cfg}: {want}" in r.stderr
+              and c.returncode == 1 and c.stderr.startswith(f"{cfg}: {want}"), (r.stderr[-600:], c.stderr))
+
+# control.admin_group: a member (another uid, the group supplementary) is
+# served on the control socket; the same uid without the group is not.
+if os.geteuid() == 0:
+    import grp
+    import shutil
+    port = free_port()
+    cfg = f"{tmp}/admins.json"
+    write_config(cfg, port, state_dir=f"{tmp}/state-admins", control={"admin_group": "adm"})
+    d = start_daemon(["-c", cfg], "admins")
+    if wait_port(port, d.proc):
+        bin_any = f"{tmp}/bin/xmpp-edge"
+        os.makedirs(f"{tmp}/bin", exist_ok=True)
+        shutil.copy(BIN, bin_any)
+        os.chmod(bin_any, 0o755)
+        adm = grp.getgrnam("adm").gr_gid
+        sock = f"{tmp}/state-admins/control.sock"
+        r = subprocess.run(["setpriv", "--reuid=4243", "--regid=4243", f"--groups={adm}", bin_any, "status",
+                            "--socket", sock, "--json"], capture_output=True, text=True, timeout=20)
+        check("control.admin_group_member_accepted", r.returncode == 0 and '"status":"running"' in r.stdout, r)
+        r = subprocess.run(["setpriv", "--reuid=4243", "--regid=4243", "--clear-groups", bin_any, "status",
+                            "--socket", sock], capture_output=True, text=True, timeout=20)
+        check("control.non_member_refused", r.returncode == 1 and "permission denied on the control socket" in r.stderr, r)
+        st = os.stat(sock)
+        check("control.socket_group_is_admin_group", st.st_gid == adm and st.st_uid == SVC_UID
+              and stat.S_IMODE(st.st_mode) == 0o660, (st.st_uid, st.st_gid, oct(st.st_mode)))
+    else:
+        check("control.admin_group_daemon_starts", False, d.text()[-1500:])
+    d.stop()
+
+# A symlink planted in the state directory (which the service user owns)
+# must not redirect the chown done as root at start: the configured
+# certificate STATE/link.crt points at a root-owned file elsewhere, which
+# must stay root's; the key beside it, a real file, is given to the user.
+if os.geteuid() == 0:
+    port = free_port()
+    sdir = f"{tmp}/state-symlink"
+    os.makedirs(sdir, mode=0o750)
+    victim = f"{tmp}/victim.crt"
+    open(victim, "w").write(open(CRT).read())
+    os.symlink(victim, f"{sdir}/link.crt")
+    skey = f"{sdir}/own.key"
+    open(skey, "w").write(open(KEY).read())
+    os.chmod(skey, 0o600)
+    cfg = f"{tmp}/symlink.json"
+    write_config(cfg, port, state_dir=sdir, domains=[{"name": "example.com", "cert": f"{sdir}/link.crt", "key": skey}])
+    d = start_daemon(["-c", cfg], "symlink")
+    up = wait_port(port, d.proc)
+    refused = [e for e in d.events() if e.get("event") == "state.chown_refused"]
+    check("state.chown_never_follows_symlink", up and os.stat(victim).st_uid == 0
+          and os.stat(skey).st_uid == SVC_UID and refused and refused[0].get("path") == f"{sdir}/link.crt",
+          (up, os.stat(victim).st_uid, os.stat(skey).st_uid, refused, d.text()[-800:]))
+    d.stop()
 
 # --- resolve with the configuration's dns section --------------------------
 cfg = f"{tmp}/resolve.json"

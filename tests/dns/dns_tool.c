@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dns_tool.c - drives dns/ against a real DNS server for tests/dns/run.sh.
  *
@@ -6,13 +7,16 @@
  *        runs N discoveries on one resolver (answers cached after the
  *        first) and prints "TARGET COUNT" for the first candidate of each
  *   dns_tool connect --server S [--connect-timeout-ms N] [--stagger-ms N]
- *        [--refuse|--hang|--accept ADDR:PORT]... [--next] DOMAIN
+ *        [--refuse|--hang|--accept ADDR:PORT]... [--allow PREFIX]... [--next] DOMAIN
  *        makes the listed loopback endpoints refuse (nothing listening),
  *        hang (a listener whose accept queue is full: the kernel drops the
  *        SYNs) or accept, runs the connect sequence and prints
  *        "connected ADDR PORT TLS TARGET MS" (with --next: asks for the next
  *        connection until none is left) and finally "error: MSG MS" or
- *        "done".  Exit 0 if at least one connection was made.
+ *        "done".  Exit 0 if at least one connection was made.  The loopback
+ *        endpoints are dialed only when an --allow prefix covers them
+ *        (dns.allow_private_targets: DNS-derived loopback addresses are
+ *        refused by default, dns/addrpolicy.c).
  *
  * Every mode ends with uv_loop_close() == 0: nothing may stay open.
  */
@@ -248,6 +252,10 @@ connect_main(int argc, char **argv)
 				return 2;
 			}
 			i++;
+		} else if (strcmp(a, "--allow") == 0 && more &&
+		    cfg.nallow_private_targets < DNS_ALLOW_PREFIXES_MAX) {
+			snprintf(cfg.allow_private_targets[cfg.nallow_private_targets++],
+			    DNS_PREFIX_STR_MAX, "%s", argv[++i]);
 		} else if (strcmp(a, "--next") == 0) {
 			run.want_next = 1;
 		} else {

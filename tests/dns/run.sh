@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/dns/run.sh - dns/ (c-ares on libuv, SRV discovery, connect sequence)
 # against a real DNS server.
 #
 # Starts dnsmasq on a loopback address and port of its own (127.53.N.1,
 # N from our PID) with the SRV, A and AAAA records below, a UDP "server"
-# that never answers (127.53.N.2), and loopback TCP endpoints that refuse,
+# that never answers (127.53.N.2), a dnsmasq that knows one address and
+# refuses the rest (127.53.N.3), a UDP server answering SRV questions with
+# SERVFAIL or REFUSED (127.53.N.4), and loopback TCP endpoints that refuse,
 # hang (full accept queue) or accept (127.54.N.x).  Nothing leaves
 # 127.0.0.0/8.  The cases run through tests/dns/dns_tool.c, built here
 # against out/dev/libxe.a (ASan+UBSan), whose "resolve" mode is the very
@@ -71,6 +74,8 @@ DNS=127.53.$N.1
 DNS_PORT=$(( 5300 + N ))
 SERVER=$DNS:$DNS_PORT
 SILENT=127.53.$N.2:$DNS_PORT
+ONLY_A=127.53.$N.3		# dnsmasq knowing only b.example's address
+FAILING=127.53.$N.4:$DNS_PORT	# answers SRV questions with SERVFAIL/REFUSED
 C=127.54.$N			# connect endpoints
 CPORT=$(( 20000 + $$ % 20000 ))
 
@@ -159,20 +164,54 @@ EOC
 dnsmasq --conf-file="$CONF" --keep-in-foreground --log-facility="$WORK/dnsmasq.log" \
 	--log-queries --pid-file="$WORK/dnsmasq.pid" &
 PIDS+=($!)
-# A DNS server that reads queries and never answers.
-/usr/bin/python3 -c '
-import socket, sys
+# A dnsmasq that knows one address and nothing else (no local=): for every
+# other question, SRV included, it has no upstream to ask and answers
+# REFUSED, as a resolver not authoritative for the name does.
+dnsmasq --port="$DNS_PORT" --listen-address="$ONLY_A" --bind-interfaces --no-resolv --no-hosts \
+	--user=root --host-record=b.example,127.0.0.31 --keep-in-foreground \
+	--log-facility="$WORK/dnsmasq-only-a.log" --pid-file="$WORK/dnsmasq-only-a.pid" &
+PIDS+=($!)
+
+# Two DNS servers of our own (ADDRESS PORT READY_FILE MODE):
+#   silent   reads queries and never answers;
+#   failing  a broken SRV zone: SRV questions get SERVFAIL (names under
+#            refused. get REFUSED), A questions 127.0.0.32, AAAA an empty
+#            answer; every question under broken. gets SERVFAIL.
+cat >"$WORK/dns_server.py" <<'EOS'
+import socket, struct, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
 open(sys.argv[3], "w").close()
 while True:
-    s.recv(4096)
-' "${SILENT%:*}" "$DNS_PORT" "$WORK/silent.ready" &
+    q, peer = s.recvfrom(4096)
+    if sys.argv[4] == "silent" or len(q) < 12:
+        continue
+    end = 12
+    while end < len(q) and q[end] != 0:
+        end += 1 + q[end]
+    question = q[12:end + 5]
+    qtype = struct.unpack(">H", q[end + 1:end + 3])[0] if end + 3 <= len(q) else 0
+    name = q[12:end].lower()
+    rcode, answers = 0, b""
+    if name.startswith(b"\x06broken"):
+        rcode = 2
+    elif qtype == 33:
+        rcode = 5 if b"\x07refused" in name else 2
+    elif qtype == 1:
+        answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + bytes([127, 0, 0, 32])
+    flags = 0x8180 | rcode
+    s.sendto(q[:2] + struct.pack(">HHHHH", flags, 1, 1 if answers else 0, 0, 0) + question + answers, peer)
+EOS
+/usr/bin/python3 "$WORK/dns_server.py" "${SILENT%:*}" "$DNS_PORT" "$WORK/silent.ready" silent &
+PIDS+=($!)
+/usr/bin/python3 "$WORK/dns_server.py" "${FAILING%:*}" "$DNS_PORT" "$WORK/failing.ready" failing &
 PIDS+=($!)
 
 for _ in $(seq 1 50); do
 	"$TOOL" resolve --server "$SERVER" --timeout-ms 200 --tries 1 ready.example.net \
-		>/dev/null 2>&1 && [ -f "$WORK/silent.ready" ] && break
+		>/dev/null 2>&1 && [ -f "$WORK/silent.ready" ] && [ -f "$WORK/failing.ready" ] &&
+		"$TOOL" resolve --server "$ONLY_A:$DNS_PORT" --timeout-ms 200 --tries 1 b.example \
+		>/dev/null 2>&1 && break
 	sleep 0.1
 done
 "$TOOL" resolve --server "$SERVER" ready.example.net >/dev/null 2>&1 ||
@@ -192,6 +231,12 @@ resolve() {
 	MS=$(( (t1 - t0) / 1000000 ))
 	OUTPUT=$(grep -v '^#' "$WORK/out" | awk '{ print $1, $2, $3, $4, $6 }')
 	ERR=$(cat "$WORK/err")
+}
+
+# resolve_at SERVER NAME: resolve with SERVER as the only DNS server.
+resolve_at() {
+	local SERVER=$1
+	resolve "$2"
 }
 
 # expect_lines CASE EXPECTED: compares OUTPUT (addr port tls target source).
@@ -264,6 +309,20 @@ expect_lines "NXDOMAIN for SRV: fallback to AAAA/A on 5269" \
 resolve nosuch.example.net
 expect_error "nonexistent domain" 1 "does not exist"
 
+# RFC 6120 §3.2.2: an SRV lookup answered with REFUSED or SERVFAIL falls
+# back to the domain's own addresses like NXDOMAIN does.
+resolve_at "$ONLY_A:$DNS_PORT" b.example
+expect_lines "REFUSED for SRV (dnsmasq not authoritative): fallback to A on 5269" \
+	"127.0.0.31 5269 starttls b.example fallback"
+resolve_at "$FAILING" srv.example.org
+expect_lines "SERVFAIL for SRV: fallback to A on 5269" \
+	"127.0.0.32 5269 starttls srv.example.org fallback"
+resolve_at "$FAILING" x.refused.example.org
+expect_lines "REFUSED for SRV: fallback to A on 5269" \
+	"127.0.0.32 5269 starttls x.refused.example.org fallback"
+resolve_at "$FAILING" broken.example.org
+expect_error "SERVFAIL for SRV and A: the server failure reported" 1 "SERVFAIL"
+
 resolve noaddr.example.net
 expect_lines "target without addresses skipped" "127.0.0.40 5269 starttls there.noaddr.example.net srv"
 resolve allgone.example.net
@@ -297,9 +356,10 @@ expect_error "bad --server is a usage error" 2 "dns.servers\[1\]"
 
 # --- connect sequence -------------------------------------------------------------
 
-# connect CASE ARGS... : runs the connect mode, output in CONN
+# connect ARGS... : runs the connect mode, output in CONN.  The endpoints
+# are on loopback, which the address policy refuses unless allowed.
 connect() {
-	"$TOOL" connect --server "$SERVER" "$@" >"$WORK/conn" 2>"$WORK/cerr"
+	"$TOOL" connect --server "$SERVER" --allow 127.0.0.0/8 "$@" >"$WORK/conn" 2>"$WORK/cerr"
 	RC=$?
 	CONN=$(cat "$WORK/conn")
 }
@@ -338,6 +398,20 @@ else
 	fail "connect: next candidate" "exit $RC" "$CONN" "$(cat "$WORK/cerr")"
 fi
 
+# Issue 14, finding 3: without the allow-list, loopback targets from DNS
+# are never dialed (the listener accepts nothing) and the sequence says why.
+"$TOOL" connect --server "$SERVER" --accept "$C.3:$CPORT" --accept "$C.4:$CPORT" next.example.net \
+	>"$WORK/conn" 2>"$WORK/cerr"
+RC=$?
+if [ "$RC" -eq 1 ] && ! grep -q "^connected" "$WORK/conn" &&
+	grep -q "^error: every address found is refused by the address policy" "$WORK/conn" &&
+	grep "dns.connect.refused" "$WORK/cerr" | grep -q "loopback"; then
+	pass "connect: loopback targets from DNS refused by default"
+else
+	fail "connect: loopback targets from DNS refused by default" "exit $RC" "$(cat "$WORK/conn")" \
+		"$(tail -n 5 "$WORK/cerr")"
+fi
+
 connect nosuch.example.net
 if [ "$RC" -eq 1 ] && grep -q "^error: domain does not exist" "$WORK/conn"; then
 	pass "connect: DNS error passed on"
@@ -357,6 +431,13 @@ if [ -x "$XE_BIN" ] && "$XE_BIN" resolve --help 2>&1 | grep -q "usage: xmpp-edge
 		pass "xmpp-edge resolve"
 	else
 		fail "xmpp-edge resolve" "exit $rc" "$(cat "$WORK/b")"
+	fi
+	"$XE_BIN" resolve --server "$ONLY_A:$DNS_PORT" b.example >"$WORK/b" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ] && grep -q "^127.0.0.31 *5269 *starttls *b.example .*fallback" "$WORK/b"; then
+		pass "xmpp-edge resolve: SRV REFUSED, fallback candidate"
+	else
+		fail "xmpp-edge resolve: SRV REFUSED, fallback candidate" "exit $rc" "$(cat "$WORK/b")"
 	fi
 	"$XE_BIN" resolve --server "$SERVER" nosuch.example.net >/dev/null 2>"$WORK/b"
 	rc=$?

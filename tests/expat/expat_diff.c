@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * expat_diff.c - differential check of proxy/xmlstream.c against libexpat.
  *

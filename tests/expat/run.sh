@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/expat/run.sh - differential check of the stream tokenizer against
 # libexpat (test-only dependency: libexpat1-dev).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_config.c - libFuzzer target for the configuration loader: yajl's
  * parser (with the project's patches), the schema walk, every scalar

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_import_sfb.c - libFuzzer target for `xmpp-edge import sfb`: the
  * input is tried as the partners export (Get-CsXmppAllowedPartner |

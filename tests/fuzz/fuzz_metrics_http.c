@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_metrics_http.c - libFuzzer target for the metrics endpoint's
  * request parser (proxy/metrics_http.c): every prefix length the server

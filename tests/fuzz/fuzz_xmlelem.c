@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_xmlelem.c - libFuzzer target for the element lookups the
  * negotiation code runs on peer bytes (xmlelem.c): every element the

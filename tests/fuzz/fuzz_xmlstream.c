@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_xmlstream.c - libFuzzer target for the stream-level state machine
  * (proxy/xmlstream.c + proxy/stream_error.c) driven the way the daemon's
@@ -10,16 +11,21 @@
  * (as after SASL success / TLS), one starting with 'a' switches to the
  * post-authentication limits; errors are rendered with
  * stream_error_write.  Most inputs get a valid stream header prepended so
- * the fuzzer spends its time past the header.
+ * the fuzzer spends its time past the header.  Every element must pass
+ * xmlstream_check_element, every error text xmlstream_check_error_text
+ * and every rendered error xmlstream_check_stream_error
+ * (tests/unit/xmlstream_check.h).
  */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "stream_error.h"
 #include "xmlstream.h"
+#include "xmlstream_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,10 +37,21 @@ static const char fz_header[] = "<?xml version='1.0'?><stream:stream "
 static char fz_out[1 << 20];
 
 static void
+fz_invariant(int r, const char *why)
+{
+	if (r != 0) {
+		fprintf(stderr, "invariant broken: %s\n", why);
+		abort();
+	}
+}
+
+static void
 fz_check_element(const struct xmlstream *s, const struct xmlstream_event *ev)
 {
 	size_t len, dlen;
+	char why[256];
 
+	fz_invariant(xmlstream_check_element(s, ev, why, sizeof(why)), why);
 	if (xmlstream_element_write(s, ev, ev->raw.len & 1, fz_out,
 	    sizeof(fz_out), &len) == 0) {
 		xmlstream_element_ns_decls(s, ev, ev->raw.len & 1, fz_out,
@@ -65,11 +82,18 @@ fz_drain(struct xmlstream *s)
 					abort();
 			}
 			break;
-		case XMLSTREAM_EV_ERROR:
+		case XMLSTREAM_EV_ERROR: {
+			char why[256];
+
+			fz_invariant(xmlstream_check_error_text(ev.text, why,
+			    sizeof(why)), why);
 			if (stream_error_write(fz_out, sizeof(fz_out),
 			    ev.cond, ev.text, &len) != 0)
 				abort();
+			fz_invariant(xmlstream_check_stream_error(fz_out, len,
+			    why, sizeof(why)), why);
 			return 1;
+		}
 		case XMLSTREAM_EV_STREAM_CLOSE:
 			return 1;
 		default:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_xmltok.c - libFuzzer target for the XML tokenizer (proxy/xmlstream.c).
  *
@@ -8,15 +9,21 @@
  * output may not depend on read boundaries.  ASan/UBSan catch memory and
  * arithmetic errors; the asserts catch broken invariants (spans inside
  * the buffer, element bytes starting with '<' and ending with '>').
+ * On the second pass every element must also pass
+ * xmlstream_check_element (its bytes are UTF-8 XML Chars and its copy
+ * re-parses alone to the same element) and every error text
+ * xmlstream_check_error_text (tests/unit/xmlstream_check.h).
  */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "stream_error.h"
 #include "xmlstream.h"
+#include "xmlstream_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -91,9 +98,26 @@ fz_event(uint64_t h, const struct xmlstream_event *ev)
 	return h;
 }
 
+/* The output invariants; aborts with the reason. */
+static void
+fz_check_invariants(const struct xmlstream *s, const struct xmlstream_event *ev)
+{
+	char why[256];
+	int r = 0;
+
+	if (ev->type == XMLSTREAM_EV_ELEMENT)
+		r = xmlstream_check_element(s, ev, why, sizeof(why));
+	else if (ev->type == XMLSTREAM_EV_ERROR)
+		r = xmlstream_check_error_text(ev->text, why, sizeof(why));
+	if (r != 0) {
+		fprintf(stderr, "invariant broken: %s\n", why);
+		abort();
+	}
+}
+
 static uint64_t
 fz_parse(const struct xmlstream_limits *lim, const uint8_t *p, size_t len,
-    size_t step)
+    size_t step, int check)
 {
 	struct xmlstream *s = xmlstream_new(lim, NULL);
 	struct xmlstream_event ev;
@@ -108,6 +132,8 @@ fz_parse(const struct xmlstream_limits *lim, const uint8_t *p, size_t len,
 		off += took;
 		while (xmlstream_next(s, &ev) != XMLSTREAM_EV_NONE) {
 			h = fz_event(h, &ev);
+			if (check)
+				fz_check_invariants(s, &ev);
 			if (ev.type == XMLSTREAM_EV_ERROR)
 				goto out;
 		}
@@ -144,8 +170,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	data += 2;
 	size -= 2;
-	if (fz_parse(&lim, data, size, size ? size : 1) !=
-	    fz_parse(&lim, data, size, step))
+	if (fz_parse(&lim, data, size, size ? size : 1, 0) !=
+	    fz_parse(&lim, data, size, step, 1))
 		abort();	/* events depend on read boundaries */
 	return 0;
 }

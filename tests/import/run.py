@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """`xmpp-edge import sfb`: the samples under samples/ are shaped like what
 `Get-CsXmppAllowedPartner | ConvertTo-Json` and
 `Get-CsXmppGatewayConfiguration | ConvertTo-Json` print (single object,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Inbound suite: attacks on the inbound stream's authentication (issue 14,
 findings 1, 3 and 8), each against the real daemon over loopback.
 
@@ -23,6 +24,7 @@ N failed".
 """
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -67,7 +69,8 @@ def ca_signed(name, domain):
 
 EX_CRT, EX_KEY = xenet.selfsigned_cert(tmp, "example", "example.com")
 if os.geteuid() == 0:
-    os.chown(EX_KEY, 65534, 65534)      # read after the privilege drop
+    svc = pwd.getpwnam("xmpp-edge")      # the default `user`: reads it after the privilege drop
+    os.chown(EX_KEY, svc.pw_uid, svc.pw_gid)
 GOOD_CRT, GOOD_KEY = ca_signed("good", "good.example")          # a client certificate that is valid
 CERTREQ_CRT, CERTREQ_KEY = ca_signed("certreq", "certreq.example")
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Federation through xmpp-edge, end to end, with real servers.
 
 A little internet built from network namespaces and veth pairs (nothing
@@ -702,8 +703,8 @@ def main():
     # Certificates.  The gateway and the rogue box both hold example.com
     # certificates from the same CA; only the gateway's key is pinned.
     ca = make_ca()
-    edge_crt, edge_key = leaf("edge", ["example.com", "edge.example.com"], "nobody")
-    edge_gw_crt, edge_gw_key = leaf("edge-gw", ["edge-internal.example.com"], "nobody")
+    edge_crt, edge_key = leaf("edge", ["example.com", "edge.example.com"], "xmpp-edge")
+    edge_gw_crt, edge_gw_key = leaf("edge-gw", ["edge-internal.example.com"], "xmpp-edge")
     gw_crt, gw_key = leaf("gateway", ["example.com"], "prosody")
     rogue_crt, rogue_key = leaf("rogue", ["example.com"], "prosody")
     partner_crt, partner_key = leaf("partner", ["partner.example.net"], "prosody")

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """XMPP client agent for the interop test: logs in one or more slixmpp
 clients (inside whichever network namespace it was started in) and obeys
 JSON commands, one per line on stdin; reports what the clients see as JSON

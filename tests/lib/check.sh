@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # check.sh - the shell suites' shared result keeping (source it).
 #   pass DESCRIPTION / fail DESCRIPTION [DETAIL]   record one result
 #   check DESCRIPTION COMMAND...                   pass if COMMAND succeeds

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small XMPP server peer for the daemon and ops suites: the receiving side of the
 streams xmpp-edge opens (a remote domain on the internet, or the internal
 gateway), byte-level so each step can be checked.
@@ -31,8 +32,12 @@ class Peer:
     xmpp-edge's internal listener)."""
 
     def __init__(self, domain, cert, key, mode, verify_port, client_ca=None,
-                 verify_cert=None, verify_key=None):
+                 verify_cert=None, verify_key=None, inject=b""):
         self.domain, self.cert, self.key, self.mode = domain, cert, key, mode
+        # A hostile receiving server: bytes sent on every stream right
+        # after its features (e.g. stanzas, which a stream xmpp-edge
+        # opened must never carry inward, RFC 6120 §2.4).
+        self.inject = inject
         self.verify_port = verify_port          # where to ask about keys
         self.verify_cert, self.verify_key = verify_cert, verify_key
         self.client_ca = client_ca
@@ -104,7 +109,7 @@ class Peer:
             feats = (b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL"
                      b"</mechanism></mechanisms>")
         feats += b"<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
-        s.sendall(self._header(frm, sid) + b"<stream:features>" + feats + b"</stream:features>")
+        s.sendall(self._header(frm, sid) + b"<stream:features>" + feats + b"</stream:features>" + self.inject)
         buf = b""
         while True:
             while self.paused.is_set():

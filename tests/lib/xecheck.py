@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Python suites' shared result keeping: one line per check ("ok   NAME"
 or "FAIL NAME detail"), and the closing "N passed, N failed" line that
 build.sh sums up."""

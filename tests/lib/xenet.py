@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Python suites' shared plumbing on 127.0.0.1: ports, reads, TLS client
 contexts and STARTTLS, test certificates made with openssl, and xmpp-edge
 daemons with their JSON log events and `status --json`.  Every wait here has
@@ -31,18 +32,66 @@ def free_port():
             return p
 
 
+def listening_inodes(port):
+    """The inodes of the TCP sockets listening on port (any address, IPv4 or IPv6) in our network namespace."""
+    inodes = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            # sl local_address rem_address st ... inode: st 0A is LISTEN.
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def pid_listens_on(pid, port):
+    """True if process pid holds a socket listening on TCP port (its fds matched against /proc/net/tcp{,6})."""
+    want = {f"socket:[{i}]" for i in listening_inodes(port)}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in want:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def wait_port(port, proc=None, timeout=15):
-    """True once 127.0.0.1:port accepts; False after timeout s or when proc exits."""
+    """True once 127.0.0.1:port accepts and, with proc, proc itself is the listener: a
+    server that was there before (a system Prosody on 5269) never passes for ours.
+    False after timeout s or when proc exits."""
     end = time.time() + timeout
     while time.time() < end:
         if proc is not None and proc.poll() is not None:
             return False
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
+            if proc is None or pid_listens_on(proc.pid, port):
+                return True
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     return False
+
+
+def copy_for_other_users(path, directory):
+    """A copy of the program at path in directory (mode 0755), for running it as another
+    user (runuser -u nobody): the clone may live where that user cannot enter (/root is
+    0700 on Debian).  directory must be traversable by that user."""
+    import shutil
+    dst = os.path.join(directory, os.path.basename(path))
+    shutil.copy(path, dst)
+    os.chmod(dst, 0o755)
+    return dst
 
 
 def read_until(sock, marker, timeout=10):
@@ -128,6 +177,21 @@ def track(proc):
     """Registers a child process to be killed at exit if still running; returns it."""
     _STARTED.append(proc)
     return proc
+
+
+def dnsmasq_on_loopback(directory, name, zone, records, last_octet):
+    """A dnsmasq of the test's own answering for zone (local=/zone/: nothing
+    else is asked upstream) with records (dnsmasq configuration lines), on
+    127.0.N.last_octet and a free port; tracked.  Returns (proc, "ADDR:PORT")."""
+    addr, port = f"127.0.{os.getpid() % 200 + 20}.{last_octet}", free_port()
+    conf = f"{directory}/dnsmasq-{name}.conf"
+    with open(conf, "w") as f:
+        f.write(f"port={port}\nlisten-address={addr}\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\n"
+                f"pid-file={directory}/dnsmasq-{name}.pid\nlocal=/{zone}/\n" + "".join(r + "\n" for r in records))
+    proc = track(subprocess.Popen(["dnsmasq", f"--conf-file={conf}", "--keep-in-foreground",
+                                   f"--log-facility={directory}/dnsmasq-{name}.log"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return proc, f"{addr}:{port}"
 
 
 def kill_started():

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Operations suite: `status` (readable and --json, with the per-stream
 list), `streams`, `drain`, the Prometheus endpoint (values that move with
 traffic, hostile HTTP), `probe DOMAIN` against fake peers reached through a
@@ -12,6 +13,7 @@ Last line: "N passed, N failed".
 import base64
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -41,7 +43,8 @@ NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
 def gen_cert(name, domain):
     crt, key = selfsigned_cert(tmp, name, domain)
     if os.geteuid() == 0:
-        os.chown(key, 65534, 65534)  # read after the drop to nobody
+        svc = pwd.getpwnam("xmpp-edge")  # the default `user`; read after the drop
+        os.chown(key, svc.pw_uid, svc.pw_gid)
     return crt, key
 
 
@@ -359,34 +362,30 @@ if DNSMASQ is None:
 else:
     DIRECT = Peer("srv.example.net", SRV_CRT, SRV_KEY, "gateway", 0, client_ca=CRT)
     STARTTLS = Peer("srv.example.net", SRV_CRT, SRV_KEY, "dialback", 0)
-    dns_addr = f"127.0.{os.getpid() % 200 + 20}.53"
-    dns_port = free_port()
-    conf = f"{tmp}/dnsmasq.conf"
-    with open(conf, "w") as f:
-        f.write(f"""port={dns_port}
-listen-address={dns_addr}
-bind-interfaces
-no-resolv
-no-hosts
-user=root
-local=/example.net/
-srv-host=_xmpp-server._tcp.srv.example.net,xmpp.srv.example.net,{STARTTLS.port},10,0
-host-record=xmpp.srv.example.net,127.0.0.1
-srv-host=_xmpps-server._tcp.direct.example.net,x.direct.example.net,{DIRECT.port},5,0
-srv-host=_xmpp-server._tcp.direct.example.net,xmpp.srv.example.net,{STARTTLS.port},20,0
-host-record=x.direct.example.net,127.0.0.1
-srv-host=_xmpp-server._tcp.dead.example.net,xmpp.srv.example.net,{free_port()},10,0
-""")
-    dm = track(subprocess.Popen([DNSMASQ, f"--conf-file={conf}", "--keep-in-foreground",
-                                 f"--log-facility={tmp}/dnsmasq.log"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL))
+    dm, dns_server = xenet.dnsmasq_on_loopback(tmp, "probe", "example.net", [
+        f"srv-host=_xmpp-server._tcp.srv.example.net,xmpp.srv.example.net,{STARTTLS.port},10,0",
+        "host-record=xmpp.srv.example.net,127.0.0.1",
+        f"srv-host=_xmpps-server._tcp.direct.example.net,x.direct.example.net,{DIRECT.port},5,0",
+        f"srv-host=_xmpp-server._tcp.direct.example.net,xmpp.srv.example.net,{STARTTLS.port},20,0",
+        "host-record=x.direct.example.net,127.0.0.1",
+        f"srv-host=_xmpp-server._tcp.dead.example.net,xmpp.srv.example.net,{free_port()},10,0"], 53)
+    # The peers are on loopback, which the address policy refuses for
+    # DNS-derived targets unless dns.allow_private_targets lists it.
+    cfgp_default = f"{tmp}/probe-dns-default.json"
+    write_config(cfgp_default, dns={"servers": [dns_server], "timeout_ms": 500, "tries": 2})
     cfgp = f"{tmp}/probe-dns.json"
-    write_config(cfgp, dns={"servers": [f"{dns_addr}:{dns_port}"], "timeout_ms": 500, "tries": 2})
+    write_config(cfgp, dns={"servers": [dns_server], "timeout_ms": 500, "tries": 2,
+                            "allow_private_targets": ["127.0.0.0/8"]})
     for _ in range(50):
         r = run("resolve", "-c", cfgp, "srv.example.net")
         if r.returncode == 0:
             break
         time.sleep(0.1)
+    r = run("probe", "srv.example.net", "-c", cfgp_default)
+    check("probe.loopback_srv_target_refused_by_address_policy",
+          r.returncode == 1 and "candidate 1:" not in r.stdout
+          and "refused by the address policy" in r.stdout and "dns.allow_private_targets" in r.stdout,
+          r.stdout + r.stderr)
     r = run("probe", "srv.example.net", "-c", cfgp)
     out = r.stdout
     check("probe.srv_starttls_dialback_works",

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/tls/run.sh - TLS interop: xmpp-edge's TLS module (via tls_tool)
 # against openssl s_server/s_client and gnutls-serv/gnutls-cli, TLS 1.2
 # and 1.3, STARTTLS (XMPP prelude) and Direct TLS (ALPN xmpp-server),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls_tool.c - the interop suite's TLS endpoint: xmpp-edge's TLS module
  * (tls/tls_conn.c over tls/tls_uv.c) as a one-connection server or client

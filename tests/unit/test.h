@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test.h - the tiny unit-test harness shared by every tests/unit/test_*.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_cert_watch.c - proxy/cert_watch.c: how a configured path is split
  * into the directory watched and the name its events are matched with.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_config.c - unit tests of the configuration schema and its helpers:
  * domain canonicalisation, address literals, the schema's own defaults,
@@ -32,7 +33,7 @@ TEST(config_defaults_match_schema)
 	struct config *cfg = parse("", err, sizeof(err));
 
 	REQUIRE(cfg != NULL);
-	CHECK_STR_EQ(cfg->user, "nobody");
+	CHECK_STR_EQ(cfg->user, "xmpp-edge");
 	CHECK_INT_EQ(cfg->limits.stanza_size_preauth, 10000);
 	CHECK_INT_EQ(cfg->limits.stanza_size, 524288);
 	CHECK_INT_EQ(cfg->listen.starttls_count, 1);

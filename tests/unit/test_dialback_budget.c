@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dialback_budget.c - the dialback check budgets (proxy/dialback_budget.c):
  * the GCRA rate (a burst of N, then one every 60/N s), failures charged

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dialback_key.c - XEP-0185 keys (proxy/dialback_key.c) against a
  * vector computed independently (Python's hmac/hashlib:

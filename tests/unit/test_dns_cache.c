@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dns_cache.c - the answer cache (dns/cache.c): TTL bounds, expiry,
  * negative answers, LRU eviction past the entry and byte bounds.

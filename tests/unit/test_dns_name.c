@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dns_name.c - domain name validation before querying (dns/name.c)
  * and the dns config checks (dns/config.c).

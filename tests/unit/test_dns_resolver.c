@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dns_resolver.c - life cycle of the resolver, discovery and connect
  * sequence on a real uv loop, without a DNS server: cancelling at once,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dns_srv.c - RFC 2782 ordering (dns/srv.c) with a seeded generator:
  * every run sees the same random numbers, so the statistical checks are

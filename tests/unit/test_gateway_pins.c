@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_gateway_pins.c - STATE_DIR/gateway-pins (proxy/gateway_pins.c):
  * parsing, refusals, and the merge with gateway.pins the daemon uses.
@@ -33,7 +34,7 @@ TEST(gateway_pins_missing_file_is_empty)
 	struct gateway_pins gp;
 	char err[256];
 
-	CHECK_INT_EQ(gateway_pins_read("/nonexistent/gateway-pins", &gp, err, sizeof(err)), 0);
+	CHECK_INT_EQ(gateway_pins_read("/nonexistent/gateway-pins", NULL, &gp, err, sizeof(err)), 0);
 	CHECK_INT_EQ(gp.nadded + gp.nremoved, 0);
 }
 
@@ -53,7 +54,7 @@ TEST(gateway_pins_merge_added_and_withdrawn)
 	cfg->gateway.pin_count = 2;
 	REQUIRE(gateway_pins_path(cfg, path, sizeof(path)) == 0);
 	write_file(path, "# comment\n\n+" PIN_C "\n-" PIN_A " \r\n+" PIN_C "\n", 0644);
-	REQUIRE(gateway_pins_read(path, &gp, err, sizeof(err)) == 0);
+	REQUIRE(gateway_pins_read(path, NULL, &gp, err, sizeof(err)) == 0);
 	CHECK_INT_EQ(gp.nadded, 1);	/* duplicates once */
 	CHECK_INT_EQ(gp.nremoved, 1);
 	n = gateway_pins_effective(cfg, &gp, out, GATEWAY_PINS_EFFECTIVE_MAX);
@@ -62,7 +63,7 @@ TEST(gateway_pins_merge_added_and_withdrawn)
 	CHECK_STR_EQ(out[1], PIN_C);
 	/* Written back and read again: the same. */
 	REQUIRE(gateway_pins_write(path, &gp, err, sizeof(err)) == 0);
-	REQUIRE(gateway_pins_read(path, &gp, err, sizeof(err)) == 0);
+	REQUIRE(gateway_pins_read(path, NULL, &gp, err, sizeof(err)) == 0);
 	CHECK(gateway_pins_effective(cfg, &gp, out, GATEWAY_PINS_EFFECTIVE_MAX) == 2);
 	unlink(path);
 	rmdir(dir);
@@ -77,13 +78,13 @@ TEST(gateway_pins_refusals)
 	REQUIRE(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/gateway-pins", dir);
 	write_file(path, "+abc\n", 0644);
-	CHECK_INT_EQ(gateway_pins_read(path, &gp, err, sizeof(err)), -1);
+	CHECK_INT_EQ(gateway_pins_read(path, NULL, &gp, err, sizeof(err)), -1);
 	CHECK(strstr(err, "line 1") != NULL);
 	write_file(path, PIN_A "\n", 0644);
-	CHECK_INT_EQ(gateway_pins_read(path, &gp, err, sizeof(err)), -1);
+	CHECK_INT_EQ(gateway_pins_read(path, NULL, &gp, err, sizeof(err)), -1);
 	CHECK(strstr(err, "expected \"+PIN\"") != NULL);
 	write_file(path, "+" PIN_A "\n", 0666);
-	CHECK_INT_EQ(gateway_pins_read(path, &gp, err, sizeof(err)), -1);
+	CHECK_INT_EQ(gateway_pins_read(path, NULL, &gp, err, sizeof(err)), -1);
 	CHECK(strstr(err, "writable by group or others") != NULL);
 	unlink(path);
 	rmdir(dir);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_log_ratelimit.c - the log flood limiter (proxy/log_ratelimit.c):
  * a burst per event name and window, the count of what was held back

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tls_handshake.c - two tls_conns talking through memory
  * (tls/tls_conn.c, tls/certstore.c): the success paths and every failure

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tls_identity.c - RFC 6125 / RFC 9525 / RFC 6120 §13.7.1.2 identity
  * matching (tls/identity.c), as tables.  Examples from RFC 6125 §6.4.3 and

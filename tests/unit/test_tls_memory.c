@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tls_memory.c - heap cost of an idle established TLS connection,
  * per side (issue 4 goal: <= 32 KiB).  mbedTLS allocates through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tls_pin.c - SPKI pins (tls/pin.c): parsing, matching, and agreement
  * with the openssl pipeline the documentation gives operators.

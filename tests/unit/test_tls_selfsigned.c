@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tls_selfsigned.c - certificate generation (tls/selfsigned.c).
  */

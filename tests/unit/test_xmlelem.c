@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_xmlelem.c - attribute and text lookups on tokenized elements,
  * including the hostile shapes: '>' and '=' inside quoted values, a value

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_xmlstream.c - table-driven tests of the XMPP stream tokenizer.
  *
@@ -7,6 +8,8 @@
  * and split in two at every position - and the full event descriptions
  * (every field, element bytes, error text) must be identical: the
  * tokenizer's output may depend on the bytes only, never on the reads.
+ * Every element and error of every run must also pass the output
+ * invariants of xmlstream_check.h (the ones the fuzz targets check).
  * Tests for specific fields, the writer and the buffer follow the table.
  */
 #include "test.h"
@@ -17,6 +20,7 @@
 
 #include "stream_error.h"
 #include "xmlstream.h"
+#include "xmlstream_check.h"
 
 #define XT_HDR_ATTRS "xmlns='jabber:server' " \
 	"xmlns:stream='http://etherx.jabber.org/streams' " \
@@ -311,6 +315,43 @@ static const struct xt_case xs_cases[] = {
 	    4, NULL, 0 },
 	{ "pv_attr_name", XT_HDR "<a abcde='1'/>", 0, "O X:policy-violation",
 	    0, 0, 0, 4, NULL, 0 },
+
+	/* ---- issue 14 finding 4: the byte after ']' in CDATA ---- */
+#define XT_CD(x) XT_HDR "<message><body><![CDATA[" x "]]></body></message>"
+	{ "cdata_bracket_nul", XT_CD("]\0"), sizeof(XT_CD("]\0")) - 1,
+	    "O X:not-well-formed", 0, 0, 0, 0, NULL, 0 },
+	{ "cdata_bracket_ctrl", XT_CD("a]\x01b"), 0, "O X:not-well-formed",
+	    0, 0, 0, 0, NULL, 0 },
+	{ "cdata_bracket_ff", XT_CD("]\xff"), 0, "O X:not-well-formed", 0, 0,
+	    0, 0, NULL, 0 },
+	{ "cdata_bracket_fffe", XT_CD("]\xef\xbf\xbe"), 0,
+	    "O X:not-well-formed", 0, 0, 0, 0, NULL, 0 },
+	{ "cdata_bracket_e_acute", XT_CD("]\xc3\xa9"), 0, "O E:message", 0, 0,
+	    0, 0, NULL, 0 },
+	{ "cdata_bracket_euro_emoji", XT_CD("]\xe2\x82\xac]\xf0\x9f\x98\x80"),
+	    0, "O E:message", 0, 0, 0, 0, NULL, 0 },
+	{ "cdata_bracket_alone", XT_CD("]"), 0, "O E:message", 0, 0, 0, 0,
+	    NULL, 0 },
+	{ "cdata_triple_bracket_end", XT_HDR "<message><![CDATA[a]]]></message>",
+	    0, "O E:message", 0, 0, 0, 0, NULL, 0 },
+	{ "cdata_many_brackets", XT_CD("]]]]]x]]"), 0, "O E:message", 0, 0,
+	    0, 0, NULL, 0 },
+	{ "cdata_bracket_bracket_other", XT_CD("]]a]]\t]]\xc3\xa9"), 0,
+	    "O E:message", 0, 0, 0, 0, NULL, 0 },
+	{ "cdata_bracket_bracket_ctrl", XT_CD("]]\x02"), 0,
+	    "O X:not-well-formed", 0, 0, 0, 0, NULL, 0 },
+	{ "text_bracket_e_acute", XT_HDR "<message>]\xc3\xa9]]</message>", 0,
+	    "O E:message", 0, 0, 0, 0, NULL, 0 },
+	{ "nwf_cdata_end_in_text_triple", XT_HDR "<message>a]]]>b</message>",
+	    0, "O X:not-well-formed", 0, 0, 0, 0, NULL, 0 },
+	{ "nwf_cdata_end_in_text_after_cdata", XT_HDR "<message><![CDATA[x]]>"
+	    "]]></message>", 0, "O X:not-well-formed", 0, 0, 0, 0, NULL, 0 },
+#undef XT_CD
+	/* Found by fuzz_xmltok: the predefined entities are accepted by
+	 * the fast path whatever limits.name_max is; the byte-by-byte path
+	 * used to hold "apos" to a name_max of 3. */
+	{ "ref_names_under_small_name_max", XT_HDR "<a b='&apos;&quot;'>"
+	    "&amp;&apos;</a>", 0, "O E:a", 0, 0, 0, 3, NULL, 0 },
 };
 
 #define XT_DESC_MAX 65536
@@ -468,8 +509,15 @@ xt_drain(const struct xt_case *c, struct xmlstream *s, struct xt_desc *d)
 	struct xmlstream_event ev;
 	struct xmlstream_limits lim;
 
+	char why[256];
+
 	while (xmlstream_next(s, &ev) != XMLSTREAM_EV_NONE) {
 		xt_describe(d, s, &ev);
+		if ((ev.type == XMLSTREAM_EV_ELEMENT &&
+		    xmlstream_check_element(s, &ev, why, sizeof(why)) != 0) ||
+		    (ev.type == XMLSTREAM_EV_ERROR &&
+		    xmlstream_check_error_text(ev.text, why, sizeof(why)) != 0))
+			test_fail_at(__FILE__, __LINE__, "%s: %s", c->name, why);
 		if (ev.type == XMLSTREAM_EV_STREAM_OPEN &&
 		    !c->limits_at_start) {
 			xt_case_limits(c, &lim);
@@ -644,11 +692,17 @@ TEST(xmlstream_attr_normalisation)
 	struct xmlstream_event ev[4];
 	size_t n;
 	struct xmlstream *s = xt_parse_all(XT_HDR "<message id='a\tb\r\nc"
-	    "\rd\ne&#9;f' to='&lt;&gt;&quot;&apos;'/>", ev, 4, &n);
+	    "\rd\ne&#9;f' to='&lt;&gt;&quot;&apos;'/><presence/>", ev, 4, &n);
 
-	REQUIRE(n == 2);
+	REQUIRE(n == 3);
 	CHECK(xt_str_is(ev[1].id, "a b c d e\tf"));
 	CHECK(xt_str_is(ev[1].to, "<>\"'"));
+	/* The quoted spans keep what normalisation changed (bounces copy
+	 * them, issue 14 finding 9). */
+	CHECK(xt_str_is(ev[1].id_quoted, "'a\tb\r\nc\rd\ne&#9;f'"));
+	CHECK(xt_str_is(ev[1].to_quoted, "'&lt;&gt;&quot;&apos;'"));
+	CHECK(ev[1].from_quoted.p == NULL);
+	CHECK(ev[2].to_quoted.p == NULL && ev[2].id_quoted.p == NULL);
 	xmlstream_free(s);
 }
 
@@ -1152,4 +1206,245 @@ TEST(xmlstream_buffer_shrinks_after_large_stanza)
 	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_NONE);
 	free(big);
 	xmlstream_free(s);
+}
+
+/* ---- issue 14: output invariants, limits lowered mid-tag, echoes ---- */
+
+/* The checker has teeth: the bytes the old CDATA scanner let through
+ * (']' then NUL) make it fail, so the fuzz targets would stop on them. */
+TEST(xmlstream_check_refuses_invalid_bytes)
+{
+	struct xmlstream_event ev[2];
+	struct xmlstream_event bad;
+	char why[256], copy[256];
+	size_t n;
+	struct xmlstream *s = xt_parse_all(XT_HDR "<message><body><![CDATA["
+	    "]x]]></body></message>", ev, 2, &n);
+
+	REQUIRE(n == 2 && ev[1].type == XMLSTREAM_EV_ELEMENT);
+	CHECK_INT_EQ(xmlstream_check_element(s, &ev[1], why, sizeof(why)), 0);
+	REQUIRE(ev[1].raw.len < sizeof(copy));
+	memcpy(copy, ev[1].raw.p, ev[1].raw.len);
+	copy[25] = '\0';		/* the 'x' after ']' */
+	bad = ev[1];
+	bad.raw.p = copy;
+	CHECK_INT_EQ(xmlstream_check_element(s, &bad, why, sizeof(why)), -1);
+	CHECK(strstr(why, "byte 0x00 at offset 25") != NULL);
+	copy[25] = 'x';
+	bad.name.p = "presence";	/* the copy re-parses to "message" */
+	bad.name.len = 8;
+	CHECK_INT_EQ(xmlstream_check_element(s, &bad, why, sizeof(why)), -1);
+	CHECK(strstr(why, "another name") != NULL);
+	CHECK_INT_EQ(xmlstream_check_error_text("a\x01", why, sizeof(why)), -1);
+	CHECK_INT_EQ(xmlstream_check_error_text("a\xff", why, sizeof(why)), -1);
+	CHECK_INT_EQ(xmlstream_check_error_text("\xc3\xa9t\xc3\xa9", why,
+	    sizeof(why)), 0);
+	xmlstream_free(s);
+}
+
+/* Feeds "<message" plus nattr attributes, with the limits lowered to
+ * *low after the first 100 (or half; a reload or the dialback callback,
+ * s2s_in_auth.c, arriving mid-tag), then the end of the tag.  Returns
+ * the event that follows. */
+static enum xmlstream_event_type
+xt_attrs_lowered_mid_tag(struct xmlstream *s, size_t nattr,
+    const struct xmlstream_limits *low, struct xmlstream_event *ev)
+{
+	char a[32];
+	size_t i;
+	int n;
+
+	REQUIRE(xmlstream_feed(s, "<message", 8) == 8);
+	for (i = 0; i < nattr; i++) {
+		if (i == (nattr / 2 < 100 ? nattr / 2 : 100)) {
+			CHECK_INT_EQ(xmlstream_next(s, ev), XMLSTREAM_EV_NONE);
+			REQUIRE(xmlstream_set_limits(s, low) == 0);
+		}
+		n = snprintf(a, sizeof(a), " a%zu='v'", i);
+		if (xmlstream_feed(s, a, (size_t)n) != (size_t)n)
+			break;	/* dead after an error */
+	}
+	xmlstream_feed(s, "><b/></message>", 15);
+	return xmlstream_next(s, ev);
+}
+
+static struct xmlstream *
+xt_stream_attrs_ceiling(void)
+{
+	struct xmlstream_limits lim;
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+
+	xmlstream_limits_postauth(&lim);
+	lim.attrs_max = XMLSTREAM_ATTRS_MAX_CEILING;
+	s = xmlstream_new(&lim, NULL);
+	REQUIRE(s != NULL);
+	REQUIRE(xmlstream_feed(s, XT_HDR, strlen(XT_HDR)) == strlen(XT_HDR));
+	REQUIRE(xmlstream_next(s, &ev) == XMLSTREAM_EV_STREAM_OPEN);
+	return s;
+}
+
+/* Issue 14 finding 5: a reload lowering limits.max_attributes below the
+ * count a half-read tag had reached made the '==' test miss and attrs[]
+ * overflow (ASan: index 1109 of xs_attr[128]).  Now the element in
+ * progress keeps the old limit and fails precisely at it. */
+TEST(xmlstream_limits_lowered_mid_tag_no_overrun)
+{
+	struct xmlstream_limits low;
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+
+	xmlstream_limits_postauth(&low);
+	low.attrs_max = 2;
+	s = xt_stream_attrs_ceiling();
+	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 1200, &low, &ev),
+	    XMLSTREAM_EV_ERROR);
+	CHECK_INT_EQ(ev.cond, STREAM_ERR_POLICY_VIOLATION);
+	CHECK_STR_EQ(ev.text, "attribute count limit of 128 exceeded");
+	xmlstream_free(s);
+}
+
+/* The element in progress is accepted under the old limits (attribute
+ * count, name length, depth), and the lowered ones apply to the next
+ * top-level element. */
+TEST(xmlstream_limits_lowered_mid_tag)
+{
+	struct xmlstream_limits low;
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+
+	xmlstream_limits_postauth(&low);
+	low.attrs_max = 2;
+	low.depth_max = 1;
+	low.name_max = 2;
+	s = xt_stream_attrs_ceiling();
+	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 120, &low, &ev),
+	    XMLSTREAM_EV_ELEMENT);
+	CHECK(xt_str_is(ev.name, "message"));
+	/* The next element is held to the lowered limits. */
+	xmlstream_feed(s, "<iq a='1' b='2' c='3'/>", 23);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_ERROR);
+	CHECK_STR_EQ(ev.text, "attribute count limit of 2 exceeded");
+	xmlstream_free(s);
+
+	s = xt_stream_attrs_ceiling();
+	CHECK_INT_EQ(xt_attrs_lowered_mid_tag(s, 20, &low, &ev),
+	    XMLSTREAM_EV_ELEMENT);
+	xmlstream_feed(s, "<abc/>", 6);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_ERROR);
+	CHECK_STR_EQ(ev.text, "name length limit of 2 bytes exceeded");
+	xmlstream_free(s);
+}
+
+/* Raised limits apply at once, mid-element too (the switch to the
+ * post-authentication stanza size must not wait). */
+TEST(xmlstream_limits_raised_mid_tag)
+{
+	struct xmlstream_limits lim;
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+	char a[32];
+	size_t i;
+	int n;
+
+	s = xmlstream_new(NULL, NULL);
+	REQUIRE(s != NULL);
+	xmlstream_feed(s, XT_HDR, strlen(XT_HDR));
+	REQUIRE(xmlstream_next(s, &ev) == XMLSTREAM_EV_STREAM_OPEN);
+	xmlstream_limits_default(&lim);
+	lim.attrs_max = 4;
+	REQUIRE(xmlstream_set_limits(s, &lim) == 0);
+	xmlstream_feed(s, "<message a='1' b='2'", 20);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_NONE);
+	lim.attrs_max = 10;
+	REQUIRE(xmlstream_set_limits(s, &lim) == 0);
+	for (i = 0; i < 6; i++) {
+		n = snprintf(a, sizeof(a), " x%zu='v'", i);
+		xmlstream_feed(s, a, (size_t)n);
+	}
+	xmlstream_feed(s, "/>", 2);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_ELEMENT);
+	xmlstream_free(s);
+}
+
+/* Lowering depth_max inside a deep stanza: the open[] table is never
+ * indexed past what the element reached under the old limit. */
+TEST(xmlstream_limits_lowered_mid_stanza_depth)
+{
+	struct xmlstream_limits lim;
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+	size_t i;
+
+	xmlstream_limits_default(&lim);
+	lim.depth_max = XMLSTREAM_DEPTH_MAX_CEILING;
+	s = xmlstream_new(&lim, NULL);
+	REQUIRE(s != NULL);
+	xmlstream_feed(s, XT_HDR, strlen(XT_HDR));
+	REQUIRE(xmlstream_next(s, &ev) == XMLSTREAM_EV_STREAM_OPEN);
+	for (i = 0; i < 100; i++)
+		xmlstream_feed(s, "<e>", 3);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_NONE);
+	lim.depth_max = 2;
+	REQUIRE(xmlstream_set_limits(s, &lim) == 0);
+	for (i = 0; i < 100; i++)
+		xmlstream_feed(s, "<e>", 3);
+	CHECK_INT_EQ(xmlstream_next(s, &ev), XMLSTREAM_EV_ERROR);
+	CHECK_STR_EQ(ev.text, "nesting depth limit of 128 exceeded");
+	xmlstream_free(s);
+}
+
+/* Issue 14 finding 9: the encoding name of the XML declaration is not
+ * text the tokenizer validates, and it was echoed raw into the error
+ * text, and from there into <text/> and the log. */
+TEST(xmlstream_error_text_hostile_encoding)
+{
+	static const char in[] = "<?xml version='1.0' encoding=\"a<b'c&d"
+	    "\x01\x1b\xff\xc3]]>\"?>" XT_HDR_NODECL;
+	struct xmlstream_event ev;
+	struct xmlstream *s = xmlstream_new(NULL, NULL);
+	char out[2048], why[256];
+	size_t len;
+
+	REQUIRE(s != NULL);
+	xmlstream_feed(s, in, sizeof(in) - 1);
+	REQUIRE(xmlstream_next(s, &ev) == XMLSTREAM_EV_ERROR);
+	CHECK_INT_EQ(ev.cond, STREAM_ERR_UNSUPPORTED_ENCODING);
+	CHECK_STR_EQ(ev.text, "encoding 'a<b'c&d????]]>' not supported, "
+	    "UTF-8 required");
+	CHECK_INT_EQ(xmlstream_check_error_text(ev.text, why, sizeof(why)), 0);
+	REQUIRE(stream_error_write(out, sizeof(out), ev.cond, ev.text,
+	    &len) == 0);
+	if (xmlstream_check_stream_error(out, len, why, sizeof(why)) != 0)
+		test_fail_at(__FILE__, __LINE__, "%s", why);
+	xmlstream_free(s);
+}
+
+/* stream_error_write is given texts that hold peer bytes: whatever they
+ * are, the output is well-formed XML in which the markup characters are
+ * references and the bytes no XML document may hold are U+FFFD. */
+TEST(stream_error_write_hostile_bytes)
+{
+	static const char text[] = "a<b'c&d\"e>\x01\x1b\x7f\xff\xc3 \xed\xa0\x80"
+	    "\xef\xbf\xbe\t\xc3\xa9";
+	const char *want = "<stream:error><policy-violation xmlns='urn:ietf:"
+	    "params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:"
+	    "ns:xmpp-streams'>a&lt;b&apos;c&amp;d&quot;e&gt;"
+	    "\xef\xbf\xbd\xef\xbf\xbd\x7f\xef\xbf\xbd\xef\xbf\xbd "
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\t\xc3\xa9</text>"
+	    "</stream:error></stream:stream>";
+	char out[1024], why[256];
+	size_t len;
+
+	REQUIRE(stream_error_write(out, sizeof(out),
+	    STREAM_ERR_POLICY_VIOLATION, text, &len) == 0);
+	CHECK(len == strlen(want) && memcmp(out, want, len) == 0);
+	if (xmlstream_check_stream_error(out, len, why, sizeof(why)) != 0)
+		test_fail_at(__FILE__, __LINE__, "%s", why);
+	/* see-other-host carries its text as content: same escaping. */
+	REQUIRE(stream_error_write(out, sizeof(out), STREAM_ERR_SEE_OTHER_HOST,
+	    "h\x01<", &len) == 0);
+	if (xmlstream_check_stream_error(out, len, why, sizeof(why)) != 0)
+		test_fail_at(__FILE__, __LINE__, "%s", why);
 }

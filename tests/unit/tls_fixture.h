@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls_fixture.h - certificates and in-memory TLS pairs for the tls unit
  * tests.  Everything is generated at test time in a temporary directory
