@@ -947,7 +947,7 @@ s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer)
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	snprintf(s->peer, sizeof(s->peer), "%s", text);
 	uv_tcp_init(edge->loop, &s->tcp);
-	/* Before uv_accept, which applies it to the new socket: a stream
+	/* Before uv_tcp_open, which applies it to the socket: a stream
 	 * set-up is a dozen small request/answer writes (header, features,
 	 * STARTTLS, TLS flights, restart, auth), and with Nagle each one
 	 * waits for the peer's delayed ACK (40 ms on Linux). */
