@@ -29,9 +29,9 @@ declare -A SRCS=(
 	[xmltok]="proxy/xmlstream.c proxy/stream_error.c tests/unit/xmlstream_check.c"
 	[xmlstream]="proxy/xmlstream.c proxy/stream_error.c tests/unit/xmlstream_check.c"
 	[xmlelem]="proxy/xmlelem.c proxy/xmlstream.c proxy/stream_error.c"
-	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
+	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 	[metrics_http]="proxy/metrics_http.c"
-	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
+	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 )
 # target name -> libraries (from the dev dependency build, out/deps-glibc)
 DEPS=${XE_OUT:-$XE_ROOT/out}/deps-glibc
