@@ -55,7 +55,7 @@ static const struct cert_opt_def cert_opts[] = {
 	{ "--key-type", CERT_OPT_KEY_TYPE, 1 }, { "--days", CERT_OPT_DAYS, 1 },
 	{ "--from-cert", CERT_OPT_FROM_CERT, 1 }, { "--offline", CERT_OPT_OFFLINE, 0 },
 	{ "--force", CERT_OPT_FORCE, 0 }, { "--quiet", CERT_OPT_QUIET, 0 },
-	{ "-q", CERT_OPT_QUIET, 0 },
+	{ "-q", CERT_OPT_QUIET, 0 }, { "--admin", CERT_OPT_ADMIN, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -87,7 +87,14 @@ cert_parse_args(const char *cmd, int argc, char **argv, unsigned allowed,
 	for (i = 0; i < argc; i++) {
 		const struct cert_opt_def *d;
 		const char *v = NULL;
+		int took;
 
+		if ((allowed & CERT_OPT_REMOTE) &&
+		    (took = admin_remote_take_opt(&a->remote, cmd, argc, argv, &i)) != 0) {
+			if (took < 0)
+				return -1;
+			continue;
+		}
 		for (d = cert_opts; d->name != NULL; d++)
 			if (strcmp(argv[i], d->name) == 0)
 				break;
@@ -127,6 +134,7 @@ cert_parse_args(const char *cmd, int argc, char **argv, unsigned allowed,
 		case CERT_OPT_OFFLINE: a->offline = 1; break;
 		case CERT_OPT_FORCE: a->force = 1; break;
 		case CERT_OPT_QUIET: a->quiet = 1; break;
+		case CERT_OPT_ADMIN: a->admin = 1; break;
 		case CERT_OPT_WARN_DAYS:
 			if (cert_parse_long(cmd, d->name, v, 0, 3650, &a->warn_days) < 0)
 				return -1;
@@ -144,7 +152,7 @@ cert_parse_args(const char *cmd, int argc, char **argv, unsigned allowed,
 		    cmd, a->key_type);
 		return -1;
 	}
-	return 0;
+	return admin_remote_check(&a->remote, cmd);
 }
 
 struct config *
@@ -368,12 +376,13 @@ cert_cli_main(int argc, char **argv)
 		run = cert_status_main;
 	} else if (strcmp(sub, "rotate") == 0) {
 		allowed = CERT_OPT_CONFIG | CERT_OPT_SOCKET | CERT_OPT_CERT |
-		    CERT_OPT_KEY | CERT_OPT_CHAIN | CERT_OPT_OFFLINE | CERT_OPT_QUIET;
+		    CERT_OPT_KEY | CERT_OPT_CHAIN | CERT_OPT_OFFLINE | CERT_OPT_QUIET |
+		    CERT_OPT_REMOTE;
 		max_pos = 2;
 		run = cert_rotate_main;
 	} else if (strcmp(sub, "pin") == 0) {
 		allowed = CERT_OPT_CONFIG | CERT_OPT_SOCKET | CERT_OPT_FROM_CERT |
-		    CERT_OPT_OFFLINE;
+		    CERT_OPT_OFFLINE | CERT_OPT_REMOTE | CERT_OPT_ADMIN;
 		max_pos = 3;
 		run = cert_pin_main;
 	} else if (strcmp(sub, "selfsign") == 0) {
@@ -383,7 +392,7 @@ cert_cli_main(int argc, char **argv)
 		run = cert_selfsign_main;
 	} else if (strcmp(sub, "csr") == 0) {
 		allowed = CERT_OPT_KEY | CERT_OPT_OUT | CERT_OPT_NEW_KEY |
-		    CERT_OPT_KEY_TYPE | CERT_OPT_FORCE;
+		    CERT_OPT_KEY_TYPE | CERT_OPT_FORCE | CERT_OPT_REMOTE;
 		max_pos = 2;
 		run = cert_csr_main;
 	} else {
@@ -397,5 +406,12 @@ cert_cli_main(int argc, char **argv)
 	memmove(&a.pos[1], &a.pos[0], a.npos * sizeof(a.pos[0]));
 	a.pos[0] = sub;
 	a.npos++;
+	if (a.remote.addr != NULL)
+		return cert_remote_main(&a);
+	if (a.admin) {
+		fprintf(stderr, "xmpp-edge cert pin: --admin goes with --remote (offline, edit "
+		    "admin.pins in the configuration)\n");
+		return CERT_EXIT_USAGE;
+	}
 	return run(&a);
 }

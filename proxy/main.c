@@ -114,6 +114,14 @@ usage(FILE *out)
 	    "  cert csr DOMAIN --key KEY.pem [--out CSR.pem] [--new-key [--key-type ec|rsa]]\n"
 	    "                                    a certificate signing request with the same\n"
 	    "                                    names (--new-key: generate KEY.pem, 0600)\n"
+	    "  cert rotate|csr|pin ... REMOTE   the same on a daemon's admin listener: the\n"
+	    "                                    files travel in the channel; rotate without\n"
+	    "                                    --key uses the key `cert csr DOMAIN REMOTE`\n"
+	    "                                    made there (it never leaves the daemon);\n"
+	    "                                    `cert pin ... --admin` changes the admin pins\n"
+	    "  config push FILE REMOTE           check FILE as `check` does on the daemon,\n"
+	    "                                    install it (old one kept as .bak), reload;\n"
+	    "                                    refused as a whole if any part is bad\n"
 	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
 	    "                                    to gateway.address, then a stream header\n"
 	    "  probe DOMAIN [-c FILE] [--from HOSTED]\n"
@@ -454,6 +462,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "cert") == 0)
 		return cert_cli_main(argc, argv);
+	if (strcmp(cmd, "config") == 0)
+		return admin_cli_config_main(argc, argv);
 	if (strcmp(cmd, "probe") == 0) {
 		if (parse_opts(cmd, argc, argv, "ctf", &o) < 0)
 			return EXIT_USAGE;
