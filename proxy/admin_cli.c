@@ -9,7 +9,9 @@
  *       installs them and reloads.  Then, as the local command does, the
  *       certificate served is read back over a real handshake (on the
  *       listener the daemon names; on the unspecified address it is
- *       reached at --remote's host) and compared with the new leaf.
+ *       reached at --remote's host; --read-back IP:PORT when only the
+ *       operator knows the way, e.g. through NAT) and compared with the
+ *       new leaf.
  *       Without --key the daemon uses the key `cert csr --remote` made.
  *   cert csr DOMAIN [--key-type ec|rsa] [--out CSR.pem] REMOTE
  *       The key is generated on the daemon and never leaves it.
@@ -155,6 +157,8 @@ admin_cli_rotate(const struct cert_args *a)
 	}
 	/* Read back, as the local command does: what new handshakes get. */
 	admin_cli_host(a->remote.addr, host, sizeof(host));
+	if (a->remote.read_back != NULL)
+		addr = a->remote.read_back;	/* the operator knows the way in */
 	if ((der = malloc(TLS_DER_MAX)) == NULL ||
 	    cert_read_back(mode, addr, host, sni, der, TLS_DER_MAX, &derlen, err, sizeof(err)) != 0) {
 		fprintf(stderr, "xmpp-edge cert rotate: not confirmed: %s\n",

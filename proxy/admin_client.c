@@ -53,6 +53,7 @@ admin_remote_take_opt(struct admin_remote *r, const char *cmd, int argc, char **
 		{ "--remote-pin", offsetof(struct admin_remote, pin) },
 		{ "--remote-ca", offsetof(struct admin_remote, ca) },
 		{ "--remote-name", offsetof(struct admin_remote, name) },
+		{ "--read-back", offsetof(struct admin_remote, read_back) },
 	};
 	size_t k;
 
@@ -72,7 +73,7 @@ admin_remote_take_opt(struct admin_remote *r, const char *cmd, int argc, char **
 int
 admin_remote_check(const struct admin_remote *r, const char *cmd)
 {
-	if (r->addr == NULL && (r->cert || r->key || r->pin || r->ca || r->name)) {
+	if (r->addr == NULL && (r->cert || r->key || r->pin || r->ca || r->name || r->read_back)) {
 		fprintf(stderr, "xmpp-edge %s: the --admin-*/--remote-* options go with "
 		    "--remote HOST:PORT\n", cmd);
 		return -1;
@@ -384,7 +385,12 @@ admin_client_request(const struct admin_remote *r, const char *line,
 	}
 	if (admin_client_write(&ac, c, line, strlen(line)) != 0 ||
 	    admin_client_write(&ac, c, "\n", 1) != 0) {
-		snprintf(err, errlen, "%s: %s", r->addr, ac.why);
+		/* TLS 1.3: the server judges our certificate after its own
+		 * Finished; a refusal is an alert and a close that may reach
+		 * us as a reset before we read the alert. */
+		snprintf(err, errlen, "%s: the daemon closed the connection right after the "
+		    "handshake: it most likely refused our certificate (is its pin in "
+		    "admin.pins?)", r->addr);
 		goto done;
 	}
 	for (i = 0; payload && i < nparts; i++)
