@@ -492,6 +492,42 @@ admin_push_cleanup(struct admin_request *r)
 	free(r->ctx);
 }
 
+/*
+ * A pushed configuration must keep the way in it came through: the admin
+ * listener and this client's key (with STATE_DIR/admin-pins as it is).
+ * Otherwise the only way back is the offline disk.  1 (with why) if it
+ * would lock this client out.
+ */
+static int
+admin_push_locks_out(const struct admin_request *r, const struct config *next, char *why,
+    size_t whylen)
+{
+	const char *eff[GATEWAY_PINS_EFFECTIVE_MAX];
+	char path[CONFIG_PATH_MAX + 32], canon[CONFIG_PIN_MAX];
+	struct gateway_pins gp;
+	struct run_user ru;
+	size_t n, i;
+
+	if (!next->admin.enabled || next->listen.admin_count == 0) {
+		snprintf(why, whylen, "this configuration has no admin section or listen.admin: "
+		    "remote management would end at the next restart");
+		return 1;
+	}
+	if (run_user_current(next, &ru, why, whylen) != 0 ||
+	    admin_pins_path(next, path, sizeof(path)) != 0 ||
+	    gateway_pins_read(path, &ru, &gp, why, whylen) != 0)
+		return 1;
+	n = pins_effective((const char (*)[CONFIG_PIN_MAX])next->admin.pins, next->admin.pin_count,
+	    &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX);
+	for (i = 0; i < n; i++)
+		if (gateway_pin_canonical(eff[i], canon, why, whylen) == 0 &&
+		    strcmp(canon, r->client_pin) == 0)
+			return 0;
+	snprintf(why, whylen, "this configuration's admin.pins do not accept the key this "
+	    "request came with (pin %s): it would lock this client out", r->client_pin);
+	return 1;
+}
+
 static char *
 admin_push_run(struct admin_request *r, size_t *outlen)
 {
@@ -512,6 +548,10 @@ admin_push_run(struct admin_request *r, size_t *outlen)
 	    sizeof(err));
 	if (next == NULL)
 		return admin_answer(r, "refused", err, NULL, outlen);
+	if (admin_push_locks_out(r, next, err, sizeof(err))) {
+		config_free(next);
+		return admin_answer(r, "refused", err, NULL, outlen);
+	}
 	snprintf(warnings, sizeof(warnings), "%zu", next->warning_count + next->warnings_dropped);
 	config_free(next);
 	memset(&file, 0, sizeof(file));

@@ -102,6 +102,9 @@ cur_crt, cur_key = issue("cur", ["example.com"])
 new_crt, new_key = issue("new", ["example.com"])
 exp_crt, exp_key = issue("expired", ["example.com"], start=-400, end=-10)
 wrong_crt, wrong_key = issue("wrong", ["other.example"])
+weak_crt, weak_key = f"{CLIENT}/weak.crt", f"{CLIENT}/weak.key"
+openssl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", weak_key, "-out", weak_crt, "-days", "90",
+        "-subj", "/CN=example.com", "-addext", "subjectAltName=DNS:example.com")
 adminA_crt, adminA_key = selfsigned("adminA", "operator A")
 adminB_crt, adminB_key = selfsigned("adminB", "operator B")
 stranger_crt, stranger_key = selfsigned("stranger", "not an operator")
@@ -392,7 +395,8 @@ for s in streams:
 
 for name, args, why in [("mismatched_key", ["--cert", cur_crt, "--key", new_key], "does not match"),
                         ("expired", ["--cert", exp_crt, "--key", exp_key], "expired"),
-                        ("wrong_domain", ["--cert", wrong_crt, "--key", wrong_key], "not valid for example.com")]:
+                        ("wrong_domain", ["--cert", wrong_crt, "--key", wrong_key], "not valid for example.com"),
+                        ("weak_key", ["--cert", weak_crt, "--key", weak_key], "1024-bit RSA key is too weak")]:
     r = xe("cert", "rotate", "example.com", *args)
     check(f"bad.{name}_refused", r.returncode == 1 and "refused by the daemon" in r.stderr and why in r.stderr, r)
     check(f"bad.{name}_old_still_served", served_der() == cert_der(new_crt)
@@ -437,7 +441,9 @@ installed = open(CFG).read()
 for name, mutate, why in [
         ("unknown_key", lambda c: c["limits"].update({"no_such_limit": 1}), "no_such_limit"),
         ("missing_cert_file", lambda c: c["domains"][0].update({"cert": f"{ETC}/missing.crt"}), "missing.crt"),
-        ("bad_json", None, "")]:
+        ("bad_json", None, ""),
+        ("locks_out_this_key", lambda c: c["admin"].update({"pins": [spki_pin(adminB_crt)]}), "lock this client out"),
+        ("no_admin_listener", lambda c: c["listen"].pop("admin"), "remote management would end")]:
     path = f"{CLIENT}/bad-{name}.json"
     if mutate is None:
         with open(path, "w") as f:
