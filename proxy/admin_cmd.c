@@ -202,10 +202,7 @@ char *
 admin_answer(struct admin_request *r, const char *result, const char *error,
     const char *const *kv, size_t *outlen)
 {
-	const unsigned char *buf;
-	char *out = NULL;
 	yajl_gen g;
-	size_t len;
 
 	r->outcome = result;
 	if (error != NULL)
@@ -224,12 +221,5 @@ admin_answer(struct admin_request *r, const char *result, const char *error,
 		yajl_gen_string(g, (const unsigned char *)kv[1], strlen(kv[1]));
 	}
 	yajl_gen_map_close(g);
-	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
-	    (out = malloc(len + 1)) != NULL) {
-		memcpy(out, buf, len);
-		out[len] = '\n';
-		*outlen = len + 1;
-	}
-	yajl_gen_free(g);
-	return out;
+	return control_gen_finish(g, outlen);
 }

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert_install.h"
 #include "certops.h"
 #include "default_config.h"
 #include "edge.h"
@@ -208,49 +209,7 @@ int
 cert_read_file(const char *path, size_t max, unsigned char **out, size_t *len,
     char *err, size_t errlen)
 {
-	unsigned char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	int fd;
-
-	*out = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((size_t)st.st_size > max) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	if ((buf = malloc(max + 1)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	while (got < max && (n = read(fd, buf + got, max - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto fail;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
+	return cert_install_read(path, max, out, len, err, errlen);
 }
 
 int

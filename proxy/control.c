@@ -110,9 +110,7 @@ gen_kv_int(yajl_gen g, const char *k, long long v)
 	yajl_gen_integer(g, v);
 }
 
-/* Takes the generated document as one heap line (the reply the client
- * reads to EOF) and frees g.  NULL if out of memory. */
-static char *
+char *
 control_gen_finish(yajl_gen g, size_t *outlen)
 {
 	const unsigned char *buf;

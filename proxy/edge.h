@@ -210,6 +210,10 @@ int control_client_request(const char *socket_path, const char *command,
  * out of memory).  -1 if command is none of those. */
 int control_execute(struct edge *edge, const char *command, const char *origin, char **out,
     size_t *outlen);
+/* Takes a yajl_gen's document as one heap line (the reply the client
+ * reads to EOF) and frees g.  NULL if out of memory. */
+struct yajl_gen_t;
+char *control_gen_finish(struct yajl_gen_t *g, size_t *outlen);
 /* {"result":RESULT[,"error":ERROR]} as one heap line (NULL: no memory). */
 char *control_result_answer(const char *result, const char *error, size_t *outlen);
 
