@@ -214,8 +214,6 @@ int control_execute(struct edge *edge, const char *command, const char *origin, 
  * reads to EOF) and frees g.  NULL if out of memory. */
 struct yajl_gen_t;
 char *control_gen_finish(struct yajl_gen_t *g, size_t *outlen);
-/* {"result":RESULT[,"error":ERROR]} as one heap line (NULL: no memory). */
-char *control_result_answer(const char *result, const char *error, size_t *outlen);
 
 /* admin.c: the remote admin listener (listen.admin). */
 /* Makes admin.cert/key if they are the generated default and missing,
