@@ -129,10 +129,22 @@ admin_request_part(struct admin_request *r, const char *name, const uint8_t *dat
 	return r->cmd->part(r, name, data, len, err, errlen);
 }
 
+char admin_answer_later_mark;
+
 char *
 admin_request_run(struct admin_request *r, size_t *outlen)
 {
-	return r->cmd->run(r, outlen);
+	char *out = r->cmd->run(r, outlen);
+
+	r->pending = out == ADMIN_ANSWER_LATER;
+	return out;
+}
+
+void
+admin_request_answer(struct admin_request *r, char *out, size_t len)
+{
+	r->pending = 0;
+	r->on_answer(r, out, len);
 }
 
 void

@@ -313,13 +313,56 @@ const struct admin_command admin_cmd_cert_rotate = {
 
 /* --- cert csr ----------------------------------------------------------- */
 
+/* Key generation takes long enough (RSA 3072: seconds under the
+ * sanitizers) to stall every stream if done on the loop: it runs on
+ * libuv's thread pool, with its own random generator (tls_csr_create). */
+struct admin_csr {
+	uv_work_t work;
+	struct admin_request *r;
+	char domain[CONFIG_DOMAIN_MAX];
+	char path[CONFIG_PATH_MAX + 8];
+	enum tls_key_type kt;
+	char pem[ADMIN_CSR_PEM_MAX];
+	char err[ADMIN_ERR_MAX];
+	int rc;
+};
+
+static void
+admin_csr_work(uv_work_t *w)
+{
+	struct admin_csr *cs = w->data;
+
+	cs->rc = tls_csr_create(cs->domain, cs->path, 1, cs->kt, cs->pem, sizeof(cs->pem),
+	    cs->err, sizeof(cs->err));
+}
+
+static void
+admin_csr_after(uv_work_t *w, int status)
+{
+	struct admin_csr *cs = w->data;
+	struct admin_request *r = cs->r;
+	size_t len = 0;
+	char *out;
+
+	r->edge->admin_key_generating = 0;
+	if (status != 0 || cs->rc != 0) {
+		out = admin_answer(r, "failed", status != 0 ? "the key generation was cancelled" :
+		    cs->err, NULL, &len);
+	} else {
+		const char *kv[] = { "domain", cs->domain, "csr", cs->pem, "key", cs->path, NULL };
+
+		out = admin_answer(r, "applied", NULL, kv, &len);
+	}
+	admin_request_answer(r, out, len);
+}
+
 static char *
 admin_csr_run(struct admin_request *r, size_t *outlen)
 {
 	const char *domain, *cert, *key;
-	char err[ADMIN_ERR_MAX], path[CONFIG_PATH_MAX + 8], *pem;
+	char err[ADMIN_ERR_MAX];
+	struct admin_csr *cs;
 	enum tls_key_type kt = TLS_KEY_EC_P256;
-	char *out;
 
 	if (r->argc == 2 && strcmp(r->argv[1], "rsa") == 0)
 		kt = TLS_KEY_RSA_3072;
@@ -330,29 +373,38 @@ admin_csr_run(struct admin_request *r, size_t *outlen)
 		return admin_answer(r, "refused", err, NULL, outlen);
 	if (domain == NULL)
 		return admin_answer(r, "refused", "a CSR is for a hosted domain", NULL, outlen);
-	snprintf(path, sizeof(path), "%s.new", key);
-	/* A pending key from an earlier request that was never used. */
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(err, sizeof(err), "%s: cannot replace: %s", path, strerror(errno));
-		return admin_answer(r, "failed", err, NULL, outlen);
-	}
-	if ((pem = malloc(ADMIN_CSR_PEM_MAX)) == NULL)
+	/* One at a time: two would race for the same KEY.new. */
+	if (r->edge->admin_key_generating)
+		return admin_answer(r, "refused", "a key is being generated for another request; "
+		    "try again in a moment", NULL, outlen);
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
 		return admin_answer(r, "failed", "out of memory", NULL, outlen);
-	if (tls_csr_create(domain, path, 1, kt, pem, ADMIN_CSR_PEM_MAX, err, sizeof(err)) != 0) {
-		free(pem);
+	r->ctx = cs;
+	cs->r = r;
+	cs->kt = kt;
+	cs->work.data = cs;
+	snprintf(cs->domain, sizeof(cs->domain), "%s", domain);
+	snprintf(cs->path, sizeof(cs->path), "%s.new", key);
+	/* A pending key from an earlier request that was never used. */
+	if (unlink(cs->path) != 0 && errno != ENOENT) {
+		snprintf(err, sizeof(err), "%s: cannot replace: %s", cs->path, strerror(errno));
 		return admin_answer(r, "failed", err, NULL, outlen);
 	}
-	{
-		const char *kv[] = { "domain", domain, "csr", pem, "key", path, NULL };
+	if (uv_queue_work(r->edge->loop, &cs->work, admin_csr_work, admin_csr_after) != 0)
+		return admin_answer(r, "failed", "cannot start the key generation", NULL, outlen);
+	r->edge->admin_key_generating = 1;
+	return ADMIN_ANSWER_LATER;
+}
 
-		out = admin_answer(r, "applied", NULL, kv, outlen);
-	}
-	free(pem);
-	return out;
+static void
+admin_csr_cleanup(struct admin_request *r)
+{
+	free(r->ctx);
 }
 
 const struct admin_command admin_cmd_cert_csr = {
 	.name = "cert csr", .min_args = 1, .max_args = 2, .run = admin_csr_run,
+	.cleanup = admin_csr_cleanup,
 };
 
 /* --- cert pin add|remove admin|gateway PIN ------------------------------- */

@@ -139,6 +139,7 @@ struct edge {
 
 	struct admin_server *admin;	/* listen.admin, or NULL */
 	struct tls_certstore *admin_certs;	/* its pins and certificate */
+	int admin_key_generating;	/* a `cert csr` key is being made */
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;

@@ -406,6 +406,31 @@ check("bad.not_hosted_refused", r.returncode == 1 and "not a hosted domain" in r
 
 # --- cert csr --remote, then rotate with the certificate alone -------------------------
 
+# RSA keys take a while: made off the loop, the daemon keeps answering.
+rsa_csr = f"{CLIENT}/rsa.csr"
+slow = subprocess.Popen([BIN, "cert", "csr", "example.com", "--key-type", "rsa", "--out", rsa_csr, *REMOTE],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+t0 = time.monotonic()
+r = xe("status")
+status_ms = (time.monotonic() - t0) * 1000
+out, errs = slow.communicate(timeout=120)
+check("csr.rsa_remote_ok", slow.returncode == 0 and "rsaEncryption" in run("openssl", "req", "-in", rsa_csr, "-noout",
+                                                                              "-text").stdout, (out, errs))
+check("csr.loop_not_held", r.returncode == 0, r)
+print(f"measure: status --remote during an RSA 3072 key generation answered in {status_ms:.0f} ms", flush=True)
+# A client that leaves while its key is being made: the daemon finishes
+# the work, drops the answer and goes on.
+gone = pinned.wrap_socket(socket.create_connection(("127.0.0.1", ADMIN), timeout=5), server_hostname="x")
+gone.sendall(b"cert csr example.com rsa\n")
+gone.close()
+time.sleep(0.2)
+check("csr.client_gone_meanwhile", xe("status").returncode == 0)
+# One key at a time (both would write KEY.new): refused while it runs, then free.
+r = xe("cert", "csr", "example.com")
+check("csr.one_at_a_time", r.returncode == 0 or "being generated" in r.stderr, r)
+end = time.time() + 120
+while time.time() < end and "being generated" in xe("cert", "csr", "example.com", "--out", f"{CLIENT}/x.csr").stderr:
+    time.sleep(0.5)
 csr_path = f"{CLIENT}/remote.csr"
 r = xe("cert", "csr", "example.com", "--out", csr_path)
 csr_text = open(csr_path).read() if os.path.exists(csr_path) else ""
