@@ -337,6 +337,7 @@ admin_client_request(const struct admin_remote *r, const char *line,
 
 	*reply = NULL;
 	*reply_len = 0;
+	err[0] = '\0';
 	memset(&ac, 0, sizeof(ac));
 	ac.fd = -1;
 	/* tls_conn logs its events; the sentence in err says it once. */
@@ -395,14 +396,18 @@ admin_client_request(const struct admin_remote *r, const char *line,
 	}
 	for (i = 0; payload && i < nparts; i++)
 		if (admin_client_send_part(&ac, c, &parts[i], err, errlen) != 0)
-			goto done;
-	if (payload && admin_client_write(&ac, c, "end\n", 4) != 0) {
+			break;
+	if (payload && i == nparts && admin_client_write(&ac, c, "end\n", 4) != 0)
 		snprintf(err, errlen, "%s: %s", r->addr, ac.why);
-		goto done;
-	}
+	/* A daemon that refuses a payload part way answers at once and
+	 * closes: its sentence is worth more than our broken write. */
+	ac.write_failed = 0;
+	ac.failed = 0;
 	while (!ac.peer_closed && !ac.failed && admin_client_pump(&ac, c) == 0)
 		;
 	if (ac.len == 0) {
+		if (payload && (i < nparts || err[0] != '\0'))
+			goto done;	/* the send's own error says more */
 		snprintf(err, errlen, "%s: no answer: %s", r->addr, ac.failed ? ac.why :
 		    "the daemon closed the connection");
 		goto done;
