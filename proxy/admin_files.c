@@ -419,8 +419,8 @@ admin_pin_run(struct admin_request *r, size_t *outlen)
 	char path[CONFIG_PATH_MAX + 32], err[ADMIN_ERR_MAX], pin[CONFIG_PIN_MAX], count[16];
 	struct gateway_pins gp, before;
 	struct run_user ru;
-	size_t nbase, i, n;
-	int adding = strcmp(action, "add") == 0, found = 0;
+	size_t nbase;
+	int adding = strcmp(action, "add") == 0, changed;
 
 	if (!adding && strcmp(action, "remove") != 0)
 		return admin_answer(r, "refused", "cert pin add|remove admin|gateway PIN", NULL, outlen);
@@ -451,40 +451,14 @@ admin_pin_run(struct admin_request *r, size_t *outlen)
 		return admin_answer(r, "refused", "this daemon was started as root: its pin files "
 		    "must be root's; run `xmpp-edge cert pin` on the host as root", NULL, outlen);
 	before = gp;
-	n = pins_effective((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX);
-	for (i = 0; i < n; i++) {
-		char c[CONFIG_PIN_MAX];
+	changed = pins_change((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, pin, adding, err,
+	    sizeof(err));
+	if (changed < 0)
+		return admin_answer(r, "refused", err, NULL, outlen);
+	if (changed == 1) {
+		const char *kv[] = { "pins", which, "pin", pin, "note", "already accepted", NULL };
 
-		if (gateway_pin_canonical(eff[i], c, err, sizeof(err)) == 0 && strcmp(c, pin) == 0)
-			found = 1;
-	}
-	if (adding == found) {
-		snprintf(err, sizeof(err), "%s %s accepted", pin, found ? "is already" : "is not");
-		return admin_answer(r, adding ? "applied" : "refused", adding ? NULL : err, NULL, outlen);
-	}
-	/* Rebuild the file's two lists from the change. */
-	for (i = 0; i < gp.nremoved && strcmp(gp.removed[i], pin) != 0; i++)
-		;
-	if (adding && i < gp.nremoved) {
-		memmove(gp.removed[i], gp.removed[i + 1], (gp.nremoved - i - 1) * sizeof(gp.removed[0]));
-		gp.nremoved--;
-	} else if (adding) {
-		if (gp.nadded == GATEWAY_PINS_STATE_MAX)
-			return admin_answer(r, "refused", "too many added pins", NULL, outlen);
-		memcpy(gp.added[gp.nadded++], pin, sizeof(pin));
-	} else {
-		for (i = 0; i < gp.nadded && strcmp(gp.added[i], pin) != 0; i++)
-			;
-		if (i < gp.nadded) {
-			memmove(gp.added[i], gp.added[i + 1], (gp.nadded - i - 1) * sizeof(gp.added[0]));
-			gp.nadded--;
-		}
-		if (pins_effective((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX) == n &&
-		    gp.nremoved < GATEWAY_PINS_STATE_MAX)
-			memcpy(gp.removed[gp.nremoved++], pin, sizeof(pin));
-		if (pins_effective((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX) == 0)
-			return admin_answer(r, "refused", "that is the last accepted pin: nobody could "
-			    "connect (add the new pin first)", NULL, outlen);
+		return admin_answer(r, "applied", NULL, kv, outlen);
 	}
 	if (gateway_pins_write(path, &gp, err, sizeof(err)) != 0)
 		return admin_answer(r, "failed", err, NULL, outlen);

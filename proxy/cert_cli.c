@@ -367,10 +367,5 @@ cert_cli_main(int argc, char **argv)
 	a.npos++;
 	if (a.remote.addr != NULL)
 		return cert_remote_main(&a);
-	if (a.admin) {
-		fprintf(stderr, "xmpp-edge cert pin: --admin goes with --remote (offline, edit "
-		    "admin.pins in the configuration)\n");
-		return CERT_EXIT_USAGE;
-	}
 	return run(&a);
 }

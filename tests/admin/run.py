@@ -496,9 +496,15 @@ check("pin.a_refused_now", xe("status").returncode == 1)
 r = xe("cert", "pin", "remove", spki_pin(adminB_crt), "--admin", remote=REMOTE_B)
 check("pin.last_refused", r.returncode == 1 and "last accepted pin" in r.stderr, r)
 check("pin.b_still_works", xe("status", remote=REMOTE_B).returncode == 0)
-# Back to A for the rest (through B).
-r = xe("cert", "pin", "add", spki_pin(adminA_crt), "--admin", remote=REMOTE_B)
-check("pin.a_back", r.returncode == 0 and xe("status").returncode == 0, r)
+# Back to A for the rest, this time with the local command (`cert pin
+# --admin` through the control socket), run as the daemon's own user as
+# in a container (the daemon never started as root: its own files count).
+r = run(*AS_SERVICE, DAEMON_BIN, "cert", "pin", "list", "--admin", "-c", CFG)
+check("pin.local_list_admin", r.returncode == 0 and spki_pin(adminB_crt) in r.stdout
+      and f"withdrawn: {spki_pin(adminA_crt)}" in r.stdout, r)
+r = run(*AS_SERVICE, DAEMON_BIN, "cert", "pin", "add", "--from-cert", adminA_crt, "--admin", "-c", CFG)
+check("pin.local_add_admin", r.returncode == 0 and "daemon reloaded: 2 pin(s)" in r.stdout, r)
+check("pin.a_back", xe("status").returncode == 0)
 
 # --- restart: the rotated certificate is what the daemon starts with ---------------------------
 
