@@ -11,9 +11,12 @@ configuration, which the remote commands replace.
 Covers: `status --remote` answering (and logged with the client's pin);
 refusals before any request byte is read (an unpinned client key, no
 client certificate, plain TCP, TLS 1.2, a wrong server pin on the client
-side); with 60 live Direct TLS streams open (20 of them in the middle of
-a stanza), `cert rotate --remote`: the new certificate read back by the
-CLI and by the suite, no stream dropped (counted), timing printed; bad
+side); with 60 live Direct TLS federation streams open (authenticated
+with SASL EXTERNAL as partner.example, each with a message bounced back
+to partner.example's fake server before, 20 of them in the middle of a
+stanza), `cert rotate --remote`: the new certificate read back by the CLI
+and by the suite, every stream's traffic still flowing after (60 more
+bounces), no stream dropped (counted), timing printed; bad
 uploads (mismatched key, expired, wrong domain) refused with the old
 certificate still served; `cert csr --remote` then `cert rotate --remote`
 with only the certificate (the key never left the daemon); `config push`
@@ -35,6 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from xecheck import check, finish  # noqa: E402
 from xenet import (cert_der, client_ctx, copy_for_other_users, free_port, openssl,  # noqa: E402
                    read_until, spki_pin, track, wait_port, work_dir)
+import fakepeer  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 ROOT = os.geteuid() == 0
@@ -105,6 +109,7 @@ wrong_crt, wrong_key = issue("wrong", ["other.example"])
 weak_crt, weak_key = f"{CLIENT}/weak.crt", f"{CLIENT}/weak.key"
 openssl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", weak_key, "-out", weak_crt, "-days", "90",
         "-subj", "/CN=example.com", "-addext", "subjectAltName=DNS:example.com")
+partner_crt, partner_key = issue("partner", ["partner.example"])
 adminA_crt, adminA_key = selfsigned("adminA", "operator A")
 adminB_crt, adminB_key = selfsigned("adminB", "operator B")
 stranger_crt, stranger_key = selfsigned("stranger", "not an operator")
@@ -115,6 +120,9 @@ shutil.copy(cur_key, DOM_KEY)
 os.chmod(DOM_KEY, 0o600)
 
 DIRECT, STARTTLS, ADMIN = free_port(), free_port(), free_port()
+# partner.example's server: the daemon's outgoing streams carry the bounces
+# of what the streams below send (no gateway here) to it.
+PARTNER = fakepeer.Peer("partner.example", partner_crt, partner_key, "sasl", DIRECT)
 cfg = {
     "user": str(SERVICE_UID) if ROOT else str(os.geteuid()),
     "state_dir": STATE,
@@ -123,6 +131,9 @@ cfg = {
                "admin": [f"127.0.0.1:{ADMIN}"]},
     "admin": {"pins": [spki_pin(adminA_crt)], "max_connections": 3, "timeout_ms": 2000},
     "tls": {"ca_file": CA_CRT},
+    # Nothing answers DNS: every target here is static.
+    "dns": {"servers": [f"127.0.0.1:{free_port()}"]},
+    "policy": {"partners": {"partner.example": {"connect": f"127.0.0.1:{PARTNER.port}"}}},
     "limits": {"max_streams_per_ip": 1000, "handshake_timeout_ms": 600000, "idle_timeout_s": 86400},
     "log": {"format": "json", "level": "info"},
 }
@@ -336,20 +347,53 @@ check("cap.free_again", xe("status").returncode == 0)
 # --- cert rotate --remote under live streams -------------------------------------------
 
 N, MID = 60, 20
+PARTNER_CTX = client_ctx(partner_crt, partner_key, alpn=["xmpp-server"])
+
+
+def federation_stream():
+    """A Direct TLS stream from partner.example, authenticated with SASL EXTERNAL."""
+    raw = socket.create_connection(("127.0.0.1", DIRECT), timeout=10)
+    s = PARTNER_CTX.wrap_socket(raw, server_hostname="example.com")
+    s.sendall(header())
+    if b"<mechanism>EXTERNAL</mechanism>" not in read_until(s, b"</stream:features>"):
+        return None
+    s.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    if b"<success" not in read_until(s, b"/>"):
+        return None
+    s.sendall(header())
+    return s if b"<stream:features/>" in read_until(s, b"<stream:features/>") else None
+
+
+def msg(i, tag):
+    return (f"<message from='a{i}@partner.example/r' to='b@example.com' id='{tag}-{i}'>"
+            f"<body>{tag} {i}</body></message>").encode()
+
+
+def bounced_ids(tag):
+    return {fakepeer.attr(el, "id") for el in PARTNER.stanzas if f"id='{tag}-".encode() in el}
+
+
 streams = []
 for i in range(N):
     try:
-        raw = socket.create_connection(("127.0.0.1", DIRECT), timeout=10)
-        s = EXT.wrap_socket(raw, server_hostname="example.com")
-        s.sendall(header())
-        if b"</stream:features>" in read_until(s, b"</stream:features>"):
+        s = federation_stream()
+        if s is not None:
             streams.append(s)
     except OSError:
         pass
+check("load.authenticated_streams", len(streams) == N, f"{len(streams)}/{N}")
+# Traffic before: every stream's message comes back as a bounce over the
+# outgoing stream to partner.example.
+for i, s in enumerate(streams):
+    s.sendall(msg(i, "pre"))
+end = time.time() + 20
+while time.time() < end and len(bounced_ids("pre")) < len(streams):
+    time.sleep(0.1)
+check("load.traffic_before", len(bounced_ids("pre")) == len(streams), len(bounced_ids("pre")))
 # A third of them in the middle of a stanza when the rotation comes.
-for s in streams[:MID]:
-    s.sendall(b"<message from='a@partner.example' to='b@example.com'><body>half of a st")
-check("load.streams_established", len(streams) == N, f"{len(streams)}/{N}")
+for i, s in enumerate(streams[:MID]):
+    m = msg(i, "mid")
+    s.sendall(m[:len(m) // 2])
 t0 = time.monotonic()
 r = xe("cert", "rotate", "example.com", "--cert", new_crt, "--key", new_key)
 cli_ms = (time.monotonic() - t0) * 1000
@@ -362,12 +406,18 @@ check("rotate.installed_on_daemon", open(DOM_CRT, "rb").read() == open(new_crt, 
 check("rotate.previous_kept_as_bak", open(DOM_CRT + ".bak", "rb").read() == open(cur_crt, "rb").read()
       and open(DOM_KEY + ".bak", "rb").read() == open(cur_key, "rb").read())
 check("rotate.key_mode", (os.stat(DOM_KEY).st_mode & 0o777) == 0o600, oct(os.stat(DOM_KEY).st_mode))
-for s in streams:
+# The halves completed, a new message on every other stream: all of it
+# must come back as bounces (traffic across the rotation, nothing lost).
+for i, s in enumerate(streams):
+    m = msg(i, "mid")
     try:
-        s.sendall(b"ze</body>" if streams.index(s) < MID else b" \n ")
+        s.sendall(m[len(m) // 2:] if i < MID else msg(i, "mid"))
     except OSError:
         pass
-time.sleep(1.0)
+end = time.time() + 20
+while time.time() < end and len(bounced_ids("mid")) < len(streams):
+    time.sleep(0.1)
+check("rotate.traffic_after_every_stream", len(bounced_ids("mid")) == len(streams), len(bounced_ids("mid")))
 alive = 0
 for s in streams:
     s.setblocking(False)
@@ -385,11 +435,12 @@ check("rotate.no_stream_dropped", dropped == 0, f"{dropped} of {N} dropped")
 check("rotate.old_streams_keep_old_cert", all(s.getpeercert(binary_form=True) == cert_der(cur_crt) for s in streams))
 st = json.loads(xe("status", "--json").stdout or "{}")
 check("rotate.daemon_counts_streams", st.get("streams", 0) >= N, st.get("streams"))
-print(f"measure: cert rotate --remote with {N} live streams ({MID} mid-stanza): command {cli_ms:.0f} ms "
+print(f"measure: cert rotate --remote with {N} live authenticated streams ({MID} mid-stanza): command {cli_ms:.0f} ms "
       f"(read back inside it), new certificate served to a fresh handshake {served_ms:.0f} ms after the start; "
       f"streams dropped: {dropped}", flush=True)
 for s in streams:
     s.close()
+PARTNER.close()
 
 # --- bad uploads: refused, the old (current) certificate still served ------------------
 
