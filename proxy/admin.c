@@ -318,6 +318,9 @@ admin_conn_on_late_answer(struct admin_request *r, char *out, size_t len)
 
 	if (c->state == ADMIN_CONN_CLOSING) {
 		/* The client went away meanwhile: the handles are closed. */
+		log_event(LOG_WARN, "admin.request", "peer", c->peer, "pin", c->pin, "command",
+		    c->req.line, "outcome", c->req.outcome != NULL ? c->req.outcome : "failed",
+		    "error", "the client left before the answer", NULL);
 		free(out);
 		c->handles_open++;
 		admin_conn_maybe_free(c);
@@ -363,8 +366,10 @@ admin_conn_on_read(struct tls_uv *t, const uint8_t *data, size_t len)
 {
 	struct admin_conn *c = t->data;
 
-	if (c->state != ADMIN_CONN_REQUEST) {
-		/* After the answer nothing more is read (one request). */
+	if (c->state != ADMIN_CONN_REQUEST || c->request_done) {
+		/* One request: after the answer nothing more is read; while a
+		 * command works off the loop, more bytes are dropped (the one
+		 * answer is the command's). */
 		if (c->state == ADMIN_CONN_ANSWERED)
 			admin_conn_close(c, NULL);
 		return;

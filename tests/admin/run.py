@@ -473,6 +473,8 @@ print(f"measure: status --remote during an RSA 3072 key generation answered in {
 # the work, drops the answer and goes on.
 gone = pinned.wrap_socket(socket.create_connection(("127.0.0.1", ADMIN), timeout=5), server_hostname="x")
 gone.sendall(b"cert csr example.com rsa\n")
+time.sleep(0.1)
+gone.sendall(b"status\n" * 100)    # after the request: dropped, not a second answer
 gone.close()
 time.sleep(0.2)
 check("csr.client_gone_meanwhile", xe("status").returncode == 0)
