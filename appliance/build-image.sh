@@ -44,7 +44,7 @@
 #                      pin is printed and written to OUTDIR/admin-server-pin.txt
 #                      for the clients' --remote-pin
 #   XE_ADMIN_LISTEN    where the admin listener binds, IP:PORT (default: the
-#                      eth1 (internal) address of the network.conf, port 5281)
+#                      eth1 (internal) address of the network.conf, port 5280)
 #   XE_CMDLINE_EXTRA   appended to the kernel command line
 #   XE_ESP_MIB         EFI partition size (default 32; fixed at first flash,
 #                      so it leaves room for bigger kernels in updates)
@@ -349,7 +349,7 @@ if [ -n "${XE_ADMIN_PINS:-}" ]; then
 		admin_ip=$(awk '$1 == "address" && $2 == "eth1" { split($3, a, "/"); print a[1]; exit }' "$NETWORK_CONF")
 		[ -n "$admin_ip" ] ||
 			die "XE_ADMIN_PINS: $NETWORK_CONF has no internal (eth1) address to bind the admin listener to: set XE_ADMIN_LISTEN=IP:PORT"
-		case $admin_ip in *:*) admin_listen="[$admin_ip]:5281" ;; *) admin_listen="$admin_ip:5281" ;; esac
+		case $admin_ip in *:*) admin_listen="[$admin_ip]:5280" ;; *) admin_listen="$admin_ip:5280" ;; esac
 	fi
 	tool python3 python3
 	python3 - "$D/etc/xmpp-edge.json" "$admin_listen" "$XE_ADMIN_PINS" <<'PY' ||

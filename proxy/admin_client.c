@@ -304,7 +304,7 @@ admin_client_connect(const char *addr, char *err, size_t errlen)
 
 	if (netaddr_parse(addr, &ss, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "--remote %s: %s (an IP address and port: "
-		    "\"198.51.100.2:5281\", \"[2001:db8::2]:5281\")", addr, why);
+		    "\"198.51.100.2:5280\", \"[2001:db8::2]:5280\")", addr, why);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

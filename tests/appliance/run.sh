@@ -85,7 +85,7 @@ mkop "$WORK/new.crt" "$WORK/new.key" example.com
 OP_PIN=$(openssl x509 -in "$WORK/op.crt" -pubkey -noout | openssl pkey -pubin -outform der |
 	openssl dgst -sha256 -binary | base64)
 start=$(date +%s)
-if XE_ADMIN_PINS=$OP_PIN XE_ADMIN_LISTEN=10.0.2.15:5281 \
+if XE_ADMIN_PINS=$OP_PIN XE_ADMIN_LISTEN=10.0.2.15:5280 \
 	"$ROOT/appliance/build-image.sh" "$BIN" "$IMGDIR" >"$WORK/build.log" 2>&1; then
 	pass "build-image.sh builds the image ($(($(date +%s) - start)) s)"
 else
@@ -207,7 +207,7 @@ boot() {
 		-drive "if=pflash,format=raw,file=$WORK/vars-$name.fd" \
 		-drive "file=$disk,format=raw,if=virtio" \
 		-device virtio-rng-pci \
-		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269,hostfwd=tcp:127.0.0.1:$ADMIN_PORT-:5281,hostfwd=tcp:127.0.0.1:$DIRECT_PORT-:5270" \
+		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269,hostfwd=tcp:127.0.0.1:$ADMIN_PORT-:5280,hostfwd=tcp:127.0.0.1:$DIRECT_PORT-:5270" \
 		>"$WORK/qemu-$name.log" 2>&1 &
 	QEMU_PID=$!
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
