@@ -77,7 +77,7 @@ trap cleanup EXIT
 
 IMGDIR=$OUT/test-appliance
 # The operator's admin key (remote management, 5b) and certificates to rotate to.
-mkop() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+mkop() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
 	-subj "/CN=$3" -addext "subjectAltName=DNS:$3" -keyout "$2" -out "$1" 2>/dev/null && chmod 0600 "$2"; }
 mkop "$WORK/op.crt" "$WORK/op.key" operator
 mkop "$WORK/stranger.crt" "$WORK/stranger.key" stranger
