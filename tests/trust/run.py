@@ -17,7 +17,8 @@ server presents its server certificate as its TLS client certificate.
     it), its certificate serverAuth-only, SASL EXTERNAL required both ways
     (s2s_secure_auth, policy sasl_external required): Prosody -> edge
     authenticated by EXTERNAL; edge (serverAuth-only) -> Prosody: Prosody's
-    reaction recorded by `probe` and by the daemon's own outgoing stream.
+    reaction recorded by `probe` and by the daemon's own outgoing stream
+    (Prosody 0.12 accepts it: SASL EXTERNAL succeeds, no fallback needed).
 
 Ports are free ones on 127.0.0.1 for part 1; part 2 runs in namespaces of
 its own, named by PID.  Everything started here is ended here.
@@ -170,4 +171,225 @@ def part_loopback():
 
 
 part_loopback()
+
+# --- 2. real Prosody 0.12 with a serverAuth-only certificate ---------------------
+PID = os.getpid()
+INET, EDGE = f"xe-tinet-{PID}", f"xe-tedge-{PID}"
+EDGE_IP, DNS_IP, PROSODY_IP = "192.0.2.2", "192.0.2.53", "192.0.2.10"
+NETNS = []
+PROCS = []
+
+
+def sh(*args):
+    return subprocess.run(args, check=True, capture_output=True)
+
+
+def nspopen(ns, args, log, user=None):
+    cmd = ["ip", "netns", "exec", ns] + (["runuser", "-u", user, "--"] if user else []) + args
+    p = track(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+    PROCS.append(p)
+    return p
+
+
+def nsrun(ns, *args, timeout=60):
+    return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def ns_cleanup():
+    for p in PROCS:
+        if p.poll() is None:
+            p.terminate()
+    for p in PROCS:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    for ns in NETNS:
+        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+
+
+def wait_tcp(ns, addr, port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        r = nsrun(ns, "bash", "-c", f"exec 3<>/dev/tcp/{addr}/{port}", timeout=5)
+        if r.returncode == 0:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+C2S_CLIENT = r"""
+import base64, re, socket, sys, time
+host, user, domain, to = sys.argv[1:5]
+s = socket.create_connection((host, 5222), timeout=20)
+def until(marker):
+    buf = b""
+    while marker not in buf:
+        c = s.recv(65536)
+        if not c:
+            break
+        buf += c
+    return buf
+hdr = f"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>".encode()
+s.sendall(hdr); until(b"</stream:features>")
+s.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.b64encode(f"\0{user}\0secret".encode()) + b"</auth>")
+if b"<success" not in until(b"/>"):
+    print("AUTH FAILED"); sys.exit(1)
+s.sendall(hdr); until(b"</stream:features>")
+s.sendall(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>t</resource></bind></iq>"); until(b"</iq>")
+s.sendall(b"<presence/>")
+s.sendall(f"<message to='{to}' id='eku1' type='chat'><body>hello</body></message>".encode())
+end = time.time() + 40
+buf = b""
+while time.time() < end and b"id='eku1'" not in buf and b'id="eku1"' not in buf:
+    try:
+        c = s.recv(65536)
+    except socket.timeout:
+        break
+    if not c:
+        break
+    buf += c
+m = re.search(rb"<message[^>]*eku1.*?</message>", buf, re.S)
+print((m.group(0) if m else buf[-2000:]).decode(errors="replace"))
+"""
+
+
+def part_prosody():
+    if os.geteuid() != 0 or shutil.which("prosody") is None:
+        check("prosody.available", False, "needs root and Prosody (tests/trust/packages)")
+        return
+    for ns in (INET, EDGE):
+        sh("ip", "netns", "add", ns)
+        NETNS.append(ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    sh("ip", "link", "add", "tinet0", "netns", INET, "type", "veth", "peer", "name", "tedge0", "netns", EDGE)
+    for ns, dev, addrs in [(INET, "tinet0", ["192.0.2.1/24", f"{DNS_IP}/24", f"{PROSODY_IP}/24"]),
+                           (EDGE, "tedge0", [f"{EDGE_IP}/24"])]:
+        for a in addrs:
+            sh("ip", "-n", ns, "addr", "add", a, "dev", dev)
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        os.makedirs(f"/etc/netns/{ns}", exist_ok=True)
+        with open(f"/etc/netns/{ns}/resolv.conf", "w") as f:
+            f.write(f"nameserver {DNS_IP}\n")
+    nspopen(INET, ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--port=53",
+                   f"--listen-address={DNS_IP}", "--bind-interfaces", "--log-facility=-",
+                   f"--pid-file={tmp}/dnsmasq-trust.pid", "--local=/example.com/", "--local=/example.net/",
+                   "--srv-host=_xmpp-server._tcp.example.com,edge.example.com,5269,0,10",
+                   f"--host-record=edge.example.com,{EDGE_IP}", f"--host-record=example.com,{EDGE_IP}",
+                   "--srv-host=_xmpp-server._tcp.partner.example.net,xmpp.partner.example.net,5269,0,10",
+                   f"--host-record=xmpp.partner.example.net,{PROSODY_IP}",
+                   f"--host-record=partner.example.net,{PROSODY_IP}"],
+            open(f"{tmp}/dnsmasq.log", "w"))
+
+    # Prosody: serverAuth-only certificate, trusts the test CA, requires
+    # certificate authentication on s2s (no dialback without a valid one).
+    p_crt, p_key = leaf("prosody", "partner.example.net", "serverAuth")
+    pdir = f"{tmp}/prosody"
+    os.makedirs(f"{pdir}/data")
+    shutil.copy(p_crt, f"{pdir}/cert.pem")
+    shutil.copy(p_key, f"{pdir}/key.pem")
+    shutil.copy(CA_CRT, f"{pdir}/ca.pem")
+    with open(f"{pdir}/prosody.cfg.lua", "w") as f:
+        f.write(f"""
+pidfile = "{pdir}/prosody.pid"
+data_path = "{pdir}/data"
+interfaces = {{ "{PROSODY_IP}" }}
+c2s_ports = {{ 5222 }}
+s2s_ports = {{ 5269 }}
+log = {{ debug = "{pdir}/prosody.log" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "posix" }}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+s2s_require_encryption = true
+s2s_secure_auth = true
+authentication = "internal_plain"
+ssl = {{ certificate = "{pdir}/cert.pem", key = "{pdir}/key.pem", cafile = "{pdir}/ca.pem" }}
+VirtualHost "partner.example.net"
+""")
+    pw = pwd.getpwnam("prosody")
+    for root, _d, files in os.walk(pdir):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for fn in files:
+            os.chown(os.path.join(root, fn), pw.pw_uid, pw.pw_gid)
+    r = nsrun(INET, "runuser", "-u", "prosody", "--", "prosodyctl", "--config", f"{pdir}/prosody.cfg.lua",
+              "register", "alice", "partner.example.net", "secret")
+    check("prosody.register_alice", r.returncode == 0, r.stdout + r.stderr)
+    nspopen(INET, ["prosody", "--config", f"{pdir}/prosody.cfg.lua", "-F"], open(f"{pdir}/stdout", "w"),
+            user="prosody")
+
+    # The edge: serverAuth-only certificate for example.com (EDGE_CRT);
+    # partner.example.net must authenticate with SASL EXTERNAL, and we
+    # must too (no dialback either way for this partner).
+    cfgp = f"{tmp}/edge-ns.json"
+    xenet.write_config(cfgp, {
+        "state_dir": f"{tmp}/state-ns",
+        "domains": [{"name": "example.com", "cert": EDGE_CRT, "key": EDGE_KEY}],
+        "listen": {"starttls": [f"{EDGE_IP}:5269"], "direct_tls": []},
+        "tls": {"ca_file": CA_CRT},
+        "dns": {"servers": [f"{DNS_IP}:53"], "timeout_ms": 1000, "tries": 2, "negative_ttl_s": 0,
+                "allow_private_targets": []},
+        "limits": {"connect_timeout_ms": 8000},
+        "policy": {"partners": {"partner.example.net": {"sasl_external": "required", "dialback": False,
+                                                        "require_valid_certificate": True}}},
+        "log": {"level": "debug", "format": "json"},
+    })
+    edge_log = f"{tmp}/edge-ns.log"
+    nspopen(EDGE, [BIN, "run", "-c", cfgp], open(edge_log, "w"))
+    up = wait_tcp(INET, EDGE_IP, 5269) and wait_tcp(EDGE, PROSODY_IP, 5222)
+    if not check("prosody.edge_and_prosody_listening", up,
+                 open(edge_log).read()[-1500:] + open(f"{pdir}/stdout").read()[-1500:]):
+        return
+
+    # Prosody -> edge: alice writes to bob@example.com.  No gateway: the
+    # edge bounces, over its own outgoing stream to partner.example.net.
+    with open(f"{tmp}/c2s.py", "w") as f:
+        f.write(C2S_CLIENT)
+    r = nsrun(INET, "/usr/bin/python3", f"{tmp}/c2s.py", PROSODY_IP, "alice", "partner.example.net",
+              "bob@example.com", timeout=90)
+    reply = r.stdout
+    events = xenet.Daemon.events(type("L", (), {"text": lambda self: open(edge_log).read()})())
+    auth_in = [e for e in events if e.get("event") == "s2s_in.auth" and e.get("method") == "sasl-external"]
+    check("prosody.to_edge_sasl_external_accepted",
+          any(e.get("domain") == "partner.example.net" and e.get("result") == "valid" for e in auth_in),
+          (auth_in, reply[-500:]))
+    tls_in = [e for e in events if e.get("event") == "tls.handshake" and e.get("role") == "external-server"]
+    check("prosody.presented_server_auth_only_certificate_accepted",
+          tls_in and all(e.get("verify") == "ok" for e in tls_in), tls_in)
+    # The way back: our serverAuth-only certificate toward Prosody 0.12.
+    out_auth = [e for e in events if e.get("event") == "s2s_out.auth" and e.get("remote") == "partner.example.net"]
+    refused = [e for e in events if e.get("event") == "s2s_out.cert_refused"]
+    print(f"# Prosody 0.12 and our serverAuth-only certificate: s2s_out.auth {out_auth}, "
+          f"cert_refused {refused}", flush=True)
+    # The edge's bounce (no gateway: service-unavailable), not Prosody's own
+    # error about a stream it could not open.
+    check("prosody.edge_to_prosody_bounce_delivered",
+          ("type='error'" in reply or 'type="error"' in reply) and "service-unavailable" in reply, reply[-1500:] + open(edge_log).read()[-2000:])
+    # Recorded: Prosody 0.12 (LuaSec with "lsec_ignore_purpose" in its
+    # default verify options) accepts the serverAuth-only certificate and
+    # SASL EXTERNAL succeeds; no TLS alert, so no fallback.
+    check("prosody.edge_to_prosody_external_accepted_no_fallback",
+          any(e.get("method") == "sasl-external" and e.get("result") == "valid" for e in out_auth) and not refused,
+          (out_auth, refused))
+    r = nsrun(EDGE, BIN, "probe", "partner.example.net", "-c", cfgp, timeout=90)
+    print("# probe partner.example.net (Prosody 0.12):\n" + "\n".join("#   " + ln for ln in r.stdout.splitlines()),
+          flush=True)
+    check("prosody.probe_reports_external_accepted",
+          r.returncode == 0 and "SASL EXTERNAL: accepted our certificate for example.com" in r.stdout
+          and "authenticating with SASL EXTERNAL (it accepted our certificate)" in r.stdout, r.stdout + r.stderr)
+    text = open(edge_log).read()
+    check("prosody.no_sanitizer_report", "ERROR: AddressSanitizer" not in text and "runtime error" not in text,
+          text[-2000:])
+
+
+try:
+    part_prosody()
+finally:
+    ns_cleanup()
 finish()
