@@ -166,6 +166,11 @@ struct config_log {
 	int format;			/* enum config_log_format_value */
 };
 
+struct config_blocklist {
+	char file[CONFIG_PATH_MAX];	/* "": no list (blocklist.h) */
+	int max_entries;
+};
+
 struct config_control {
 	char admin_group[CONFIG_USER_MAX];	/* "": root and the daemon's user only */
 };
@@ -188,6 +193,7 @@ struct config {
 	struct config_log log;
 	struct config_metrics metrics;
 	struct config_control control;
+	struct config_blocklist blocklist;
 	/*
 	 * What loaded but deserves the operator's eye (plaintext allowed, a
 	 * setting that can never take effect, ...), each "SOURCE: key.path:

@@ -295,6 +295,16 @@ static const struct cfg_key control_keys[] = {
 	END
 };
 
+static const struct cfg_key blocklist_keys[] = {
+	{ .name = "file", .type = CFG_PATH, .offset = OFF(struct config_blocklist, file),
+	  .size = CONFIG_PATH_MAX, .def = "",
+	  .help = "Remote domains refused outright, one a line (`spam.example`, or `*.spam.example` for every name under it; `#` starts a comment), for the throw-away domains of federation spam waves (the JabberSPAM list, xmppbl.org).  Refused at the stream header (<policy-violation/>), at dialback (every piggybacked domain) and in routing (bounced with <not-allowed/>); refusals are counted per entry (`status`, metrics).  Read at start (a bad file stops it), again on SIGHUP and when the file changes (checked every second); a bad file then keeps the running list.  Empty: no list." },
+	{ .name = "max_entries", .type = CFG_INT, .offset = OFF(struct config_blocklist, max_entries),
+	  .min = 1, .max = 1000000, .def = "100000",
+	  .help = "Most entries the blocklist file may have; a longer file is refused (so a feed gone wrong cannot exhaust memory)." },
+	END
+};
+
 const struct cfg_key config_schema_root[] = {
 	{ .name = "user", .type = CFG_STRING, .offset = OFF(struct config, user),
 	  .size = CONFIG_USER_MAX, .def = "xmpp-edge",
@@ -330,5 +340,7 @@ const struct cfg_key config_schema_root[] = {
 	  .children = metrics_keys, .help = "Metrics for Prometheus." },
 	{ .name = "control", .type = CFG_OBJECT, .offset = OFF(struct config, control),
 	  .children = control_keys, .help = "Who may use the control socket (listen.control)." },
+	{ .name = "blocklist", .type = CFG_OBJECT, .offset = OFF(struct config, blocklist),
+	  .children = blocklist_keys, .help = "Remote domains refused at every entry point (spam waves)." },
 	END
 };

@@ -45,6 +45,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "blocklist.h"
 #include "dns.h"
 #include "log.h"
 #include "stream_info.h"
@@ -195,6 +196,7 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "dialback_verify_answered", (long long)edge->stats.dialback_verify_answered);
 	gen_kv_int(g, "draining", edge->draining);
 	control_status_events(edge, g);
+	blocklist_gen_status(edge, g);
 	yajl_gen_string(g, (const unsigned char *)"gateway", 7);
 	yajl_gen_map_open(g);
 	gen_kv_str(g, "state", edge->gateway_state);

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocklist.h"
 #include "dns.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -281,6 +282,26 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 	    "Stanzas waiting in outgoing streams' queues.", (long long)qstanzas);
 }
 
+/* blocklist.h: its size, all refusals, and the busiest entries by name. */
+static void
+metrics_render_blocklist(struct edge *edge, struct mbuf *b)
+{
+	struct blocklist_top top[BLOCKLIST_TOP];
+	size_t i, n = blocklist_top(edge->blocklist, top, BLOCKLIST_TOP);
+	char esc[600];
+
+	gauge(b, "xmpp_edge_blocklist_entries", "Entries of the domain blocklist (blocklist.file).",
+	    (long long)blocklist_count(edge->blocklist));
+	counter(b, "xmpp_edge_blocklist_refusals_total",
+	    "Streams, dialback requests and stanzas refused by the blocklist (since its entries were listed).",
+	    blocklist_refusals_total(edge->blocklist));
+	family(b, "xmpp_edge_blocklist_entry_refusals_total", "counter",
+	    "Refusals of the busiest blocklist entries (at most 10).");
+	for (i = 0; i < n; i++)
+		mbuf_printf(b, "xmpp_edge_blocklist_entry_refusals_total{entry=\"%s\"} %llu\n",
+		    label_escape(top[i].entry, esc, sizeof(esc)), (unsigned long long)top[i].refusals);
+}
+
 static void
 metrics_render_certs(struct edge *edge, struct mbuf *b)
 {
@@ -408,6 +429,7 @@ metrics_render(struct edge *edge, size_t *len)
 	    "Queries that failed (timeout, SERVFAIL, refused, ...; not NXDOMAIN or no data).",
 	    ds.query_failures);
 	metrics_render_certs(edge, &b);
+	metrics_render_blocklist(edge, &b);
 	if (b.failed) {
 		free(b.p);
 		return NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocklist.h"
 #include "bounce.h"
 #include "domain.h"
 #include "log.h"
@@ -62,6 +63,8 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	struct s2s_out *o;
 	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
 
+	if (blocklist_refuses_route(edge, from_hosted ? NULL : from, to_hosted ? NULL : to, condition, text))
+		return NULL;
 	if (to_hosted && from_hosted) {
 		*condition = "service-unavailable";
 		*text = "xmpp-edge does not route between its own domains";

@@ -132,6 +132,25 @@ print_streams(yajl_val list, FILE *out)
 	}
 }
 
+/* "blocklist: FILE, N entries, T refusals (top: ENTRY N, ...)". */
+static void
+print_blocklist(yajl_val bl, FILE *out)
+{
+	yajl_val top = get(bl, "top");
+	size_t i;
+
+	if (str(bl, "file") == NULL || str(bl, "file")[0] == '\0') {
+		fprintf(out, "blocklist:  none\n");
+		return;
+	}
+	fprintf(out, "blocklist:  %s, %lld entries, %lld refusals", str(bl, "file"), num(bl, "entries"),
+	    num(bl, "refusals"));
+	for (i = 0; YAJL_IS_ARRAY(top) && i < top->u.array.len; i++)
+		fprintf(out, "%s%s %lld", i == 0 ? " (top: " : ", ", dash(str(top->u.array.values[i], "entry")),
+		    num(top->u.array.values[i], "refusals"));
+	fprintf(out, "%s\n", YAJL_IS_ARRAY(top) && top->u.array.len > 0 ? ")" : "");
+}
+
 static void
 print_status(yajl_val doc, FILE *out)
 {
@@ -183,6 +202,7 @@ print_status(yajl_val doc, FILE *out)
 		    dash(str(a, "result")), num(a, "count"), i + 1 < auth->u.array.len ? "," : "");
 	}
 	fputc('\n', out);
+	print_blocklist(get(doc, "blocklist"), out);
 	print_streams(get(doc, "stream_list"), out);
 }
 
