@@ -20,7 +20,8 @@
  *   dialback       each <db:result/> domain, piggybacked ones included
  *                  (XEP-0220 §2.4, type='error' <not-allowed/>, as for a
  *                  domain the policy denies);
- *   routing        a stanza to or from a blocked domain is bounced
+ *   routing        a stanza to a blocked domain, or from one (listed
+ *                  after its stream was authenticated), is bounced
  *                  (<not-allowed/>), never sent or delivered.
  * Every refusal counts against the entry that matched; `status` and the
  * metrics show the busiest BLOCKLIST_TOP entries.
@@ -81,8 +82,11 @@ uint64_t blocklist_refusals_total(const struct blocklist *bl);
 /* 1 if the daemon refuses remote domain (which may be NULL or ""): counts
  * it against the entry and logs blocklist.refused with `where`. */
 int blocklist_refuses(struct edge *edge, const char *domain, const char *where);
-/* Routing: 1 (with condition and text for the bounce) when from or to is
- * a blocked remote domain. */
+/* Routing: 1 (with condition and text for the bounce) when from or to
+ * (either may be NULL) is a blocked domain.  The router asks about the
+ * destination of every stanza, and about the sender only of stanzas read
+ * from a stream (a domain listed after its stream was authenticated):
+ * bounces the edge makes come from the blocked domain and must go back. */
 int blocklist_refuses_route(struct edge *edge, const char *from, const char *to,
     const char **condition, const char **text);
 /* Loads edge->cfg->blocklist.file (start: -1 with err on failure; "" means

@@ -209,6 +209,7 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	control_close(edge);
 	metrics_close(edge);
 	cert_watch_stop(edge);
+	blocklist_stop(edge);
 }
 
 void

@@ -63,7 +63,7 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	struct s2s_out *o;
 	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
 
-	if (blocklist_refuses_route(edge, from_hosted ? NULL : from, to_hosted ? NULL : to, condition, text))
+	if (!to_hosted && blocklist_refuses_route(edge, NULL, to, condition, text))
 		return NULL;
 	if (to_hosted && from_hosted) {
 		*condition = "service-unavailable";
@@ -154,6 +154,11 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 	char *buf = NULL;
 	const char *data = ev->raw.p;
 	size_t len = ev->raw.len;
+
+	if (blocklist_refuses_route(edge, from_domain, NULL, &condition, &text)) {
+		router_bounce_event(edge, ev, condition, "cancel", text);
+		return ROUTE_BOUNCED;
+	}
 
 	/* The copy must stand alone on the other stream: declarations it
 	 * inherits from its header go into its start tag (not needed for

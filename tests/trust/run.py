@@ -172,6 +172,227 @@ def part_loopback():
 
 part_loopback()
 
+
+# --- 3. the domain blocklist --------------------------------------------------------
+GW_CRT, GW_KEY = xenet.selfsigned_cert(tmp, "gateway", "gateway.internal")          # pinned
+INT_CRT, INT_KEY = xenet.selfsigned_cert(tmp, "edge-internal", "edge.internal")    # ours inside
+give_to(INT_KEY, "xmpp-edge")
+OK_CRT, OK_KEY = leaf("okpeer", "ok.example", "serverAuth,clientAuth")
+
+
+def gateway_stream(iport, to):
+    """The gateway's outgoing stream (pinned TLS, SASL EXTERNAL as example.com)."""
+    hdr = (f"<?xml version='1.0'?><stream:stream {NS} from='example.com' to='{to}' version='1.0'>").encode()
+    t = client_ctx(GW_CRT, GW_KEY).wrap_socket(socket.create_connection(("127.0.0.1", iport), timeout=10),
+                                               server_hostname="edge.internal")
+    t.sendall(hdr)
+    read_until(t, b"</stream:features>")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>ZXhhbXBsZS5jb20=</auth>")
+    ok = read_until(t, b"/>")
+    t.sendall(hdr)
+    read_until(t, b"<stream:features/>")
+    return t, ok
+
+
+def read_for(t, seconds):
+    """Everything t sends within `seconds`."""
+    out, end = b"", time.time() + seconds
+    t.settimeout(0.2)
+    while time.time() < end:
+        try:
+            c = t.recv(65536)
+        except (socket.timeout, TimeoutError):
+            continue
+        except OSError:
+            break
+        if not c:
+            break
+        out += c
+    return out
+
+
+def header_answer(port, frm):
+    """What the edge answers a plaintext stream header from frm (up to features or an error)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(f"<?xml version='1.0'?><stream:stream {NS} from='{frm}' to='example.com' version='1.0'>".encode())
+    out = b""
+    end = time.time() + 5
+    while time.time() < end and b"</stream:features>" not in out and b"</stream:stream>" not in out:
+        try:
+            c = s.recv(65536)
+        except OSError:
+            break
+        if not c:
+            break
+        out += c
+    s.close()
+    return out
+
+
+def status(sock):
+    return xenet.status_json(BIN, "--socket", sock)
+
+
+def events_of(daemon, name):
+    return [e for e in daemon.events() if e.get("event") == name]
+
+
+def part_blocklist():
+    bl_file = f"{tmp}/blocklist.txt"
+    with open(bl_file, "w") as f:
+        f.write("# federation spam, 2024 wave\nspam.example\n*.waves.example   # every name under it\n")
+    os.chmod(bl_file, 0o644)
+    okpeer = Peer("ok.example", OK_CRT, OK_KEY, "sasl", 0)
+    spampeer = Peer("spam.example", OK_CRT, OK_KEY, "sasl", 0)
+    iport, mport = free_port(), free_port()
+    # The gateway's own server: bounces for the gateway's users arrive
+    # there, over the stream the edge opens to it (checked by dialback
+    # through the internal listener, as Prosody does).
+    gwpeer = Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_ca=INT_CRT,
+                  verify_cert=GW_CRT, verify_key=GW_KEY)
+    cfgp = f"{tmp}/edge-bl.json"
+    cfg = edge_config(cfgp, listen={"starttls": [f"127.0.0.1:{free_port()}"], "direct_tls": [],
+                                    "internal": [f"127.0.0.1:{iport}"]},
+                      gateway={"address": f"127.0.0.1:{gwpeer.port}", "pins": [xenet.spki_pin(GW_CRT)],
+                               "cert": INT_CRT, "key": INT_KEY},
+                      metrics={"listen": f"127.0.0.1:{mport}"},
+                      blocklist={"file": bl_file},
+                      policy={"partners": {"ok.example": {"connect": f"127.0.0.1:{okpeer.port}"},
+                                           "spam.example": {"connect": f"127.0.0.1:{spampeer.port}"}}})
+    port = int(cfg["listen"]["starttls"][0].rsplit(":", 1)[1])
+    sock = f"{cfg['state_dir']}/control.sock"
+    daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon-bl.log")
+    if not check("blocklist.daemon_starts", daemon.wait_port(port) and daemon.wait_port(iport),
+                 daemon.text()[-2000:]):
+        return
+    end = time.time() + 5       # the listeners are bound before the list is read
+    while time.time() < end and not events_of(daemon, "blocklist.loaded"):
+        time.sleep(0.1)
+    loaded = events_of(daemon, "blocklist.loaded")
+    check("blocklist.loaded_at_start", loaded and loaded[0].get("entries") == "2", loaded)
+
+    # Stream header: <policy-violation/> for a listed domain and a name
+    # under a '*.' entry; a domain not listed gets its features.
+    ans = header_answer(port, "spam.example")
+    check("blocklist.stream_header_refused_policy_violation",
+          b"<policy-violation" in ans and b"<stream:features" not in ans, ans)
+    ans = header_answer(port, "a.b.waves.example")
+    check("blocklist.stream_header_wildcard_refused", b"<policy-violation" in ans, ans)
+    ans = header_answer(port, "waves.example")
+    check("blocklist.stream_header_wildcard_not_the_parent", b"<stream:features" in ans, ans)
+    ans = header_answer(port, "fine.example")
+    check("blocklist.stream_header_other_domain_accepted",
+          b"<stream:features" in ans and b"policy-violation" not in ans, ans)
+
+    # Dialback: a stream from fine.example (TLS) asks for spam.example
+    # and a name under waves.example (piggybacking, XEP-0220 §2.4).
+    hdr = (f"<?xml version='1.0'?><stream:stream {NS} xmlns:db='jabber:server:dialback' "
+           f"from='fine.example' to='example.com' version='1.0'>").encode()
+    t, _, _ = starttls(port, hdr, "example.com")
+    t.sendall(hdr)
+    read_until(t, b"</stream:features>")
+    answers = []
+    for dom in ("spam.example", "x.waves.example"):
+        t.sendall(f"<db:result from='{dom}' to='example.com'>abcdef0123</db:result>".encode())
+        answers.append(read_until(t, b"</db:result>", timeout=10))
+    check("blocklist.dialback_every_domain_refused",
+          all(b"type='error'" in a and b"<not-allowed" in a for a in answers), answers)
+    t.close()
+
+    # Routing: the gateway writes to spam.example (bounced, nothing sent)
+    # and to ok.example (delivered).
+    g, ok = gateway_stream(iport, "spam.example")
+    check("blocklist.gateway_authenticated", b"<success" in ok, ok)
+    g.sendall(b"<message from='alice@example.com/w' to='bob@spam.example' id='b1' type='chat'><body>x</body></message>")
+    got = [st for st in gwpeer.wait_stanzas(1, timeout=15) if b"id='b1'" in st]
+    check("blocklist.route_to_blocked_bounced_not_allowed",
+          got and b"type='error'" in got[0] and b"<not-allowed" in got[0], (got, gwpeer.log))
+    g2, _ = gateway_stream(iport, "ok.example")
+    g2.sendall(b"<message from='alice@example.com/w' to='bob@ok.example' id='k1' type='chat'><body>x</body></message>")
+    check("blocklist.route_to_other_domain_delivered", okpeer.wait_stanzas(1, timeout=15), okpeer.log)
+    check("blocklist.nothing_sent_to_blocked_domain", not spampeer.log and not spampeer.stanzas, spampeer.log)
+
+    doc = status(sock).get("blocklist", {})
+    top = {e.get("entry"): e.get("refusals") for e in doc.get("top", [])}
+    check("blocklist.status_counts_per_entry",
+          doc.get("entries") == 2 and top.get("spam.example") == 3 and top.get("*.waves.example") == 2
+          and doc.get("refusals") == 5, doc)
+    r = subprocess.run([BIN, "status", "--socket", sock], capture_output=True, text=True, timeout=30)
+    check("blocklist.status_readable", f"blocklist:  {bl_file}, 2 entries, 5 refusals (top: spam.example 3, "
+          "*.waves.example 2)" in r.stdout, r.stdout)
+    import urllib.request
+    body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+    check("blocklist.metrics_top_entries",
+          'xmpp_edge_blocklist_entry_refusals_total{entry="spam.example"} 3' in body
+          and "xmpp_edge_blocklist_entries 2" in body and "xmpp_edge_blocklist_refusals_total 5" in body,
+          [ln for ln in body.splitlines() if "blocklist" in ln])
+
+    # The file changes (a feed writes a new one and renames it over):
+    # reloaded within seconds, counts of entries still listed kept.
+    with open(bl_file + ".new", "w") as f:
+        f.write("spam.example\n*.waves.example\nok.example\n")
+    os.chmod(bl_file + ".new", 0o644)
+    os.rename(bl_file + ".new", bl_file)
+    end = time.time() + 10
+    while time.time() < end and not events_of(daemon, "blocklist.reloaded"):
+        time.sleep(0.2)
+    rel = events_of(daemon, "blocklist.reloaded")
+    check("blocklist.reloaded_on_file_change", rel and rel[-1].get("entries") == "3", rel)
+    g2.sendall(b"<message from='alice@example.com/w' to='bob@ok.example' id='k2' type='chat'><body>x</body></message>")
+    end = time.time() + 15
+    while time.time() < end and not [st for st in gwpeer.stanzas if b"id='k2'" in st]:
+        time.sleep(0.1)
+    got = [st for st in gwpeer.stanzas if b"id='k2'" in st]
+    check("blocklist.new_entry_applies_to_routing", got and b"<not-allowed" in got[0],
+          (got, okpeer.stanzas))
+    doc = status(sock).get("blocklist", {})
+    check("blocklist.counts_survive_reload", doc.get("entries") == 3 and doc.get("refusals") == 6, doc)
+
+    # A hostile file at reload: precise error, the running list stays.
+    with open(bl_file, "w") as f:
+        f.write("spam.example\nnot a domain\n")
+    end = time.time() + 10
+    while time.time() < end and not events_of(daemon, "blocklist.reload_failed"):
+        time.sleep(0.2)
+    failed = events_of(daemon, "blocklist.reload_failed")
+    check("blocklist.bad_file_names_line_keeps_list",
+          failed and f"{bl_file}: line 2: one domain a line" in failed[-1].get("error", "")
+          and b"<policy-violation" in header_answer(port, "x.waves.example"), failed)
+
+    # SIGHUP with the configuration naming another file: read at once.
+    bl2 = f"{tmp}/blocklist2.txt"
+    with open(bl2, "w") as f:
+        f.write("fine.example\n")
+    os.chmod(bl2, 0o644)
+    cfg["blocklist"] = {"file": bl2}
+    xenet.write_config(cfgp, cfg)
+    n_before = len(events_of(daemon, "blocklist.reloaded"))
+    daemon.proc.send_signal(__import__("signal").SIGHUP)
+    end = time.time() + 10
+    while time.time() < end and len(events_of(daemon, "blocklist.reloaded")) == n_before:
+        time.sleep(0.1)
+    check("blocklist.reloaded_on_sighup",
+          b"<policy-violation" in header_answer(port, "fine.example")
+          and b"<stream:features" in header_answer(port, "spam.example"),
+          events_of(daemon, "blocklist.reloaded"))
+    g.close()
+    g2.close()
+    rc = daemon.stop(timeout=15)
+    check("blocklist.daemon_exits_cleanly", rc == 0, daemon.text()[-1500:])
+    check("blocklist.no_sanitizer_report", "ERROR: AddressSanitizer" not in daemon.text()
+          and "runtime error" not in daemon.text(), daemon.text()[-3000:])
+
+    # A bad file at start stops the start, naming file and line.
+    with open(bl2, "w") as f:
+        f.write("# ok\n\n*.\n")
+    r = subprocess.run([BIN, "run", "-c", cfgp], capture_output=True, text=True, timeout=30)
+    check("blocklist.bad_file_at_start_refused",
+          r.returncode != 0 and f"{bl2}: line 3: '*.' is not a domain or '*.domain'" in r.stdout + r.stderr,
+          (r.stdout + r.stderr)[-1500:])
+
+
+part_blocklist()
+
 # --- 2. real Prosody 0.12 with a serverAuth-only certificate ---------------------
 PID = os.getpid()
 INET, EDGE = f"xe-tinet-{PID}", f"xe-tedge-{PID}"
