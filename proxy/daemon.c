@@ -28,6 +28,7 @@
 
 #include "blocklist.h"
 #include "cert_watch.h"
+#include "strangers.h"
 #include "default_config.h"
 #include "dialback_key.h"
 #include "s2s_out.h"
@@ -210,6 +211,7 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	metrics_close(edge);
 	cert_watch_stop(edge);
 	blocklist_stop(edge);
+	strangers_stop(edge);		/* saved: the streams are gone */
 }
 
 void
@@ -442,6 +444,7 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	cert_watch_apply(edge);		/* the paths may have changed */
 	(void)blocklist_apply(edge, 1, err, errlen);	/* a bad list is logged, the old one kept */
 	blocklist_watch_apply(edge);
+	strangers_apply(edge);
 	return 0;
 fail:
 	log_event(LOG_ERROR, "config.reload_failed", "error", err,
@@ -558,6 +561,7 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
+	strangers_start(&edge);
 	uv_signal_init(&loop, &edge.sig_term);
 	uv_signal_init(&loop, &edge.sig_int);
 	uv_signal_init(&loop, &edge.sig_hup);
@@ -588,6 +592,7 @@ done:
 	metrics_close(&edge);
 	cert_watch_stop(&edge);		/* before the walk: its close callbacks free */
 	blocklist_stop(&edge);
+	strangers_stop(&edge);
 	uv_walk(&loop, daemon_close_walk, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)

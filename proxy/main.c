@@ -80,6 +80,10 @@ usage(FILE *out)
 	    "  drain [-c FILE | --socket PATH]   stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
+	    "  strangers list|clear [-c FILE | --socket PATH] [--json]\n"
+	    "                                    the remote contacts internal users wrote to\n"
+	    "                                    (policy strangers: refuse lets only them write\n"
+	    "                                    in), most recent first; or forget them all\n"
 	    "  resolve [-c FILE] [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
@@ -428,6 +432,15 @@ main(int argc, char **argv)
 		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "drain");
+	}
+	if (strcmp(cmd, "strangers") == 0) {
+		if (parse_opts(cmd, argc, argv, "csjt", &o) < 0)
+			return EXIT_USAGE;
+		if (o.topic == NULL || (strcmp(o.topic, "list") != 0 && strcmp(o.topic, "clear") != 0)) {
+			fprintf(stderr, "xmpp-edge strangers: list or clear?\n");
+			return EXIT_USAGE;
+		}
+		return cmd_control(&o, strcmp(o.topic, "list") == 0 ? "strangers list" : "strangers clear");
 	}
 	if (strcmp(cmd, "cert") == 0)
 		return cert_cli_main(argc, argv);

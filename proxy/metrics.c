@@ -39,6 +39,7 @@
 #include "s2s_in.h"
 #include "s2s_out.h"
 #include "stream_info.h"
+#include "strangers.h"
 #include "version.h"
 
 #define METRICS_CLIENTS_MAX 16
@@ -302,6 +303,21 @@ metrics_render_blocklist(struct edge *edge, struct mbuf *b)
 		    label_escape(top[i].entry, esc, sizeof(esc)), (unsigned long long)top[i].refusals);
 }
 
+/* strangers.h: the contact set and what it refused. */
+static void
+metrics_render_strangers(struct edge *edge, struct mbuf *b)
+{
+	uint64_t contacts, learned, refused;
+
+	strangers_counts(edge, &contacts, &learned, &refused);
+	gauge(b, "xmpp_edge_strangers_contacts", "Remote contacts known (written to by an internal user).",
+	    (long long)contacts);
+	counter(b, "xmpp_edge_strangers_learned_total", "Remote contacts learned from outgoing stanzas.",
+	    learned);
+	counter(b, "xmpp_edge_strangers_refused_total",
+	    "Messages and subscription requests from strangers bounced (policy strangers: refuse).", refused);
+}
+
 static void
 metrics_render_certs(struct edge *edge, struct mbuf *b)
 {
@@ -430,6 +446,7 @@ metrics_render(struct edge *edge, size_t *len)
 	    ds.query_failures);
 	metrics_render_certs(edge, &b);
 	metrics_render_blocklist(edge, &b);
+	metrics_render_strangers(edge, &b);
 	if (b.failed) {
 		free(b.p);
 		return NULL;

@@ -13,6 +13,7 @@
 #include "domain.h"
 #include "log.h"
 #include "s2s_out.h"
+#include "strangers.h"
 
 /* A stanza's namespace declarations inherited from its stream header
  * are written into its start tag; this bounds the extra bytes. */
@@ -155,7 +156,8 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 	const char *data = ev->raw.p;
 	size_t len = ev->raw.len;
 
-	if (blocklist_refuses_route(edge, from_domain, NULL, &condition, &text)) {
+	if (blocklist_refuses_route(edge, from_domain, NULL, &condition, &text) ||
+	    strangers_refuses(edge, ev, from_domain, to_domain, &condition, &text)) {
 		router_bounce_event(edge, ev, condition, "cancel", text);
 		return ROUTE_BOUNCED;
 	}

@@ -151,6 +151,28 @@ print_blocklist(yajl_val bl, FILE *out)
 	fprintf(out, "%s\n", YAJL_IS_ARRAY(top) && top->u.array.len > 0 ? ")" : "");
 }
 
+/* `strangers list`: the counts, then one contact a line; `clear`: how many. */
+static void
+print_strangers(yajl_val doc, const char *what, int rc, FILE *out)
+{
+	yajl_val list = get(doc, "list");
+	size_t i;
+
+	if (rc != 0) {
+		fprintf(stderr, "xmpp-edge: strangers %s refused: %s\n", what, dash(str(doc, "error")));
+		return;
+	}
+	if (strcmp(what, "clear") == 0) {
+		fprintf(out, "cleared %lld contacts\n", num(doc, "cleared"));
+		return;
+	}
+	fprintf(out, "%lld contacts (at most %lld), %lld learned, %lld refused\n", num(doc, "contacts"),
+	    num(doc, "max_contacts"), num(doc, "learned"), num(doc, "refused"));
+	for (i = 0; i < list->u.array.len; i++)
+		fprintf(out, "%s\n", YAJL_IS_STRING(list->u.array.values[i]) ?
+		    YAJL_GET_STRING(list->u.array.values[i]) : "?");
+}
+
 static void
 print_status(yajl_val doc, FILE *out)
 {
@@ -203,6 +225,9 @@ print_status(yajl_val doc, FILE *out)
 	}
 	fputc('\n', out);
 	print_blocklist(get(doc, "blocklist"), out);
+	fprintf(out, "strangers:  %lld contacts, %lld learned, %lld refused\n",
+	    num(get(doc, "strangers"), "contacts"), num(get(doc, "strangers"), "learned"),
+	    num(get(doc, "strangers"), "refused"));
 	print_streams(get(doc, "stream_list"), out);
 }
 
@@ -233,8 +258,10 @@ status_cli_run(const char *socket_path, const char *command, int json, int quiet
 	}
 	if (strcmp(command, "status") == 0)
 		rc = str(doc, "status") != NULL && strcmp(str(doc, "status"), "running") == 0 ? 0 : 1;
-	else if (strcmp(command, "drain") == 0)
+	else if (strcmp(command, "drain") == 0 || strcmp(command, "strangers clear") == 0)
 		rc = str(doc, "result") != NULL && strcmp(str(doc, "result"), "applied") == 0 ? 0 : 1;
+	else if (strcmp(command, "strangers list") == 0)
+		rc = YAJL_IS_ARRAY(get(doc, "list")) ? 0 : 1;
 	else
 		rc = YAJL_IS_ARRAY(get(doc, "streams")) ? 0 : 1;
 	if (quiet) {
@@ -243,6 +270,8 @@ status_cli_run(const char *socket_path, const char *command, int json, int quiet
 		fputs(reply, stdout);
 	} else if (strcmp(command, "status") == 0) {
 		print_status(doc, stdout);
+	} else if (strncmp(command, "strangers ", 10) == 0) {
+		print_strangers(doc, command + 10, rc, stdout);
 	} else if (strcmp(command, "drain") == 0) {
 		if (rc == 0)
 			printf("draining: %lld external listeners closed, %lld streams still open; "
