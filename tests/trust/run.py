@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""Trust at the boundary (issue 19): certificates without clientAuth.
+"""Trust at the boundary (issue 19): certificates without clientAuth, the
+domain blocklist, strangers.
 
 Since 2026 Let's Encrypt issues serverAuth-only certificates, and an XMPP
 server presents its server certificate as its TLS client certificate.
@@ -18,7 +19,15 @@ server presents its server certificate as its TLS client certificate.
     (s2s_secure_auth, policy sasl_external required): Prosody -> edge
     authenticated by EXTERNAL; edge (serverAuth-only) -> Prosody: Prosody's
     reaction recorded by `probe` and by the daemon's own outgoing stream
-    (Prosody 0.12 accepts it: SASL EXTERNAL succeeds, no fallback needed).
+    (Prosody 0.12 accepts it: SASL EXTERNAL succeeds, no fallback needed);
+ 3. the domain blocklist (blocklist.file): refused at the stream header,
+    at dialback (each piggybacked domain) and in routing; counts per entry
+    in status and metrics; reloaded when the file changes and on SIGHUP; a
+    bad file refused with its line at start and at reload;
+ 4. strangers (policy strangers: refuse): a stranger's message and
+    subscription request bounced with <policy-violation/>, a contact an
+    internal user wrote to passes; status, metrics, `strangers list|clear`,
+    the set saved at shutdown and read at start, a hostile file set aside.
 
 Ports are free ones on 127.0.0.1 for part 1; part 2 runs in namespaces of
 its own, named by PID.  Everything started here is ended here.
@@ -392,6 +401,156 @@ def part_blocklist():
 
 
 part_blocklist()
+
+
+# --- 4. strangers ---------------------------------------------------------------------
+SPAMMY_CRT, SPAMMY_KEY = leaf("spammy", "spammy.example", "serverAuth,clientAuth")
+
+
+def inbound_stream(port, domain, crt, key):
+    """A remote server `domain`: STARTTLS, its certificate, SASL EXTERNAL."""
+    hdr = f"<?xml version='1.0'?><stream:stream {NS} from='{domain}' to='example.com' version='1.0'>".encode()
+    t, _, _ = starttls(port, hdr, "example.com", client_ctx(crt, key))
+    t.sendall(hdr)
+    read_until(t, b"</stream:features>")
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
+              + base64.b64encode(domain.encode()) + b"</auth>")
+    ok = read_until(t, b"/>")
+    t.sendall(hdr)
+    read_until(t, b"<stream:features/>")
+    return t, ok
+
+
+def wait_for(peer, marker, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        with peer.lock:
+            hit = [st for st in peer.stanzas if marker in st]
+        if hit:
+            return hit
+        time.sleep(0.05)
+    return []
+
+
+def part_strangers():
+    iport, mport = free_port(), free_port()
+    gwpeer = Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_ca=INT_CRT,
+                  verify_cert=GW_CRT, verify_key=GW_KEY)
+    # spammy.example's own server: our outgoing stanzas (and bounces) go there.
+    spamsrv = Peer("spammy.example", SPAMMY_CRT, SPAMMY_KEY, "sasl", 0)
+    cfgp = f"{tmp}/edge-strangers.json"
+    cfg = edge_config(cfgp, listen={"starttls": [f"127.0.0.1:{free_port()}"], "direct_tls": [],
+                                    "internal": [f"127.0.0.1:{iport}"]},
+                      gateway={"address": f"127.0.0.1:{gwpeer.port}", "pins": [xenet.spki_pin(GW_CRT)],
+                               "cert": INT_CRT, "key": INT_KEY},
+                      metrics={"listen": f"127.0.0.1:{mport}"},
+                      strangers={"max_contacts": 1000},
+                      policy={"partners": {"spammy.example": {"connect": f"127.0.0.1:{spamsrv.port}",
+                                                              "strangers": "refuse"},
+                                           "open.example": {"connect": f"127.0.0.1:{spamsrv.port}"}}})
+    port = int(cfg["listen"]["starttls"][0].rsplit(":", 1)[1])
+    sock = f"{cfg['state_dir']}/control.sock"
+    state_file = f"{cfg['state_dir']}/strangers-contacts"
+    daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon-strangers.log")
+    if not check("strangers.daemon_starts", daemon.wait_port(port) and daemon.wait_port(iport),
+                 daemon.text()[-2000:]):
+        return
+    t, ok = inbound_stream(port, "spammy.example", SPAMMY_CRT, SPAMMY_KEY)
+    check("strangers.inbound_authenticated", b"<success" in ok, ok)
+
+    # A stranger's spam: bounced with policy-violation, never inside.
+    t.sendall(b"<message from='spammer@spammy.example/x' to='alice@example.com' id='s1' type='chat'>"
+              b"<body>buy now</body></message>")
+    got = wait_for(spamsrv, b"id='s1'")
+    check("strangers.stranger_message_bounced_policy_violation",
+          got and b"type='error'" in got[0] and b"<policy-violation" in got[0], (got, spamsrv.log))
+    t.sendall(b"<presence from='spammer@spammy.example' to='alice@example.com' id='s2' type='subscribe'/>")
+    got = wait_for(spamsrv, b"id='s2'")
+    check("strangers.stranger_subscription_bounced", got and b"<policy-violation" in got[0], got)
+    # Presence updates and iq flow, from anyone.
+    t.sendall(b"<presence from='spammer@spammy.example/x' to='alice@example.com' id='p1'/>")
+    check("strangers.presence_update_flows", wait_for(gwpeer, b"id='p1'"), gwpeer.log)
+
+    # alice writes to friend@spammy.example: learned; his answer passes.
+    g, gok = gateway_stream(iport, "spammy.example")
+    g.sendall(b"<message from='alice@example.com/w' to='Friend@spammy.example/home' id='o1' type='chat'>"
+              b"<body>hi</body></message>")
+    check("strangers.outbound_delivered", wait_for(spamsrv, b"id='o1'"), spamsrv.log)
+    t.sendall(b"<message from='friend@spammy.example/phone' to='alice@example.com' id='f1' type='chat'>"
+              b"<body>hello back</body></message>")
+    check("strangers.known_contact_message_passes", wait_for(gwpeer, b"id='f1'"), gwpeer.log)
+    check("strangers.stranger_never_reached_inside",
+          not [st for st in gwpeer.stanzas if b"id='s1'" in st or b"id='s2'" in st], gwpeer.stanzas)
+    # A partner without `strangers: refuse` is not filtered.
+    t2, _ = inbound_stream(port, "open.example", leaf("open", "open.example", "serverAuth,clientAuth")[0],
+                           f"{tmp}/open.key")
+    t2.sendall(b"<message from='anyone@open.example' to='alice@example.com' id='a1' type='chat'><body>x</body></message>")
+    check("strangers.allow_partner_not_filtered", wait_for(gwpeer, b"id='a1'"), gwpeer.log)
+
+    doc = status(sock).get("strangers", {})
+    check("strangers.status_counts",
+          doc.get("contacts") == 1 and doc.get("refused") == 2 and doc.get("learned") == 1
+          and doc.get("max_contacts") == 1000, doc)
+    import urllib.request
+    body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+    check("strangers.metrics", "xmpp_edge_strangers_contacts 1" in body
+          and "xmpp_edge_strangers_refused_total 2" in body and "xmpp_edge_strangers_learned_total 1" in body,
+          [ln for ln in body.splitlines() if "strangers" in ln])
+    r = subprocess.run([BIN, "strangers", "list", "--socket", sock], capture_output=True, text=True, timeout=30)
+    check("strangers.cli_list", r.returncode == 0 and r.stdout.splitlines()[1:] == ["friend@spammy.example"]
+          and "1 contacts (at most 1000), 1 learned, 2 refused" in r.stdout, r.stdout + r.stderr)
+    r = subprocess.run([BIN, "strangers", "list", "-c", cfgp, "--json"], capture_output=True, text=True,
+                       timeout=30)
+    check("strangers.cli_list_json_by_config", r.returncode == 0 and '"list":["friend@spammy.example"]' in r.stdout,
+          r.stdout + r.stderr)
+    r = subprocess.run([BIN, "strangers", "bogus"], capture_output=True, text=True, timeout=30)
+    check("strangers.cli_usage_error", r.returncode == 2 and "list or clear" in r.stderr, r.stderr)
+
+    # Stop: the set is saved; started again, friend is still known.
+    t.close()
+    t2.close()
+    g.close()
+    rc = daemon.stop(timeout=15)
+    check("strangers.daemon_exits_cleanly", rc == 0, daemon.text()[-1500:])
+    saved = open(state_file).read() if os.path.exists(state_file) else ""
+    check("strangers.saved_at_shutdown", saved.splitlines()[1:] == ["friend@spammy.example"]
+          and oct(os.stat(state_file).st_mode & 0o777) == "0o600", saved)
+    check("strangers.no_sanitizer_report", "ERROR: AddressSanitizer" not in daemon.text()
+          and "runtime error" not in daemon.text(), daemon.text()[-3000:])
+    daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon-strangers2.log")
+    if not check("strangers.daemon_restarts", daemon.wait_port(port), daemon.text()[-2000:]):
+        return
+    t, _ = inbound_stream(port, "spammy.example", SPAMMY_CRT, SPAMMY_KEY)
+    t.sendall(b"<message from='friend@spammy.example' to='alice@example.com' id='f2' type='chat'><body>x</body></message>")
+    check("strangers.known_after_restart", wait_for(gwpeer, b"id='f2'"), daemon.text()[-2000:])
+    r = subprocess.run([BIN, "strangers", "clear", "--socket", sock], capture_output=True, text=True, timeout=30)
+    check("strangers.cli_clear", r.returncode == 0 and "cleared 1 contacts" in r.stdout, r.stdout + r.stderr)
+    t.sendall(b"<message from='friend@spammy.example' to='alice@example.com' id='f3' type='chat'><body>x</body></message>")
+    got = wait_for(spamsrv, b"id='f3'")
+    check("strangers.cleared_contact_is_a_stranger_again", got and b"<policy-violation" in got[0], got)
+    check("strangers.clear_saved_at_once", open(state_file).read().splitlines()[1:] == [],
+          open(state_file).read())
+    t.close()
+    daemon.stop(timeout=15)
+
+    # A hostile state file: a precise error, set aside, the daemon runs.
+    with open(state_file, "w") as f:
+        f.write("ok@spammy.example\nNot Canonical@spammy.example\n")
+    daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon-strangers3.log")
+    up = daemon.wait_port(port)
+    end = time.time() + 5
+    while time.time() < end and not events_of(daemon, "strangers.load_failed"):
+        time.sleep(0.1)
+    failed = events_of(daemon, "strangers.load_failed")
+    check("strangers.hostile_file_precise_error_and_runs",
+          up and failed and f"{state_file}: line 2: 'Not Canonical@spammy.example' is not a canonical bare JID"
+          in failed[0].get("error", "") and os.path.exists(state_file + ".bad"), (failed, daemon.text()[-1500:]))
+    rc = daemon.stop(timeout=15)
+    check("strangers.daemon_exits_cleanly_after_bad_file", rc == 0
+          and "ERROR: AddressSanitizer" not in daemon.text(), daemon.text()[-1500:])
+
+
+part_strangers()
 
 # --- 2. real Prosody 0.12 with a serverAuth-only certificate ---------------------
 PID = os.getpid()
