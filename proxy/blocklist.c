@@ -11,12 +11,12 @@
 #include "blocklist.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "domain.h"
+#include "textlines.h"
 
 struct blocklist_entry {
 	uint64_t refusals;
@@ -33,25 +33,6 @@ struct blocklist {
 };
 
 /* --- parsing ---------------------------------------------------------------- */
-
-/* "source: line N: why" (line 0: no line) into err. */
-static void blocklist_err(char *err, size_t errlen, const char *source, size_t line,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-blocklist_err(char *err, size_t errlen, const char *source, size_t line, const char *fmt, ...)
-{
-	char why[320];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		snprintf(err, errlen, "%s: line %zu: %s", source, line, why);
-	else
-		snprintf(err, errlen, "%s: %s", source, why);
-}
 
 static const struct blocklist *cmp_list;	/* qsort has no context */
 
@@ -115,7 +96,7 @@ blocklist_parse_line(struct blocklist *bl, const char *source, size_t lineno, co
 	snprintf(shown, sizeof(shown), "%.*s", (int)(len > 60 ? 60 : len), p);
 	for (i = 0; i < len; i++) {
 		if (p[i] == ' ' || p[i] == '\t') {
-			blocklist_err(err, errlen, source, lineno,
+			textlines_err(err, errlen, source, lineno,
 			    "one domain a line, '%s' has more", shown);
 			return -1;
 		}
@@ -126,12 +107,12 @@ blocklist_parse_line(struct blocklist *bl, const char *source, size_t lineno, co
 		len -= 2;
 	}
 	if (len == 0 || domain_canonicalize(p, len, name, sizeof(name), why, sizeof(why)) < 0) {
-		blocklist_err(err, errlen, source, lineno, "'%s' is not a domain or '*.domain': %s",
+		textlines_err(err, errlen, source, lineno, "'%s' is not a domain or '*.domain': %s",
 		    shown, len == 0 ? "nothing after '*.'" : why);
 		return -1;
 	}
 	if (bl->n == max_entries) {
-		blocklist_err(err, errlen, source, lineno, "more than %zu entries (blocklist.max_entries)",
+		textlines_err(err, errlen, source, lineno, "more than %zu entries (blocklist.max_entries)",
 		    max_entries);
 		return -1;
 	}
@@ -144,7 +125,7 @@ blocklist_parse_line(struct blocklist *bl, const char *source, size_t lineno, co
 			ncap = max_entries;
 		ne = realloc(bl->entries, ncap * sizeof(*ne));
 		if (ne == NULL) {
-			blocklist_err(err, errlen, source, lineno, "out of memory");
+			textlines_err(err, errlen, source, lineno, "out of memory");
 			return -1;
 		}
 		bl->entries = ne;
@@ -166,37 +147,29 @@ struct blocklist *
 blocklist_parse(const char *source, const char *text, size_t len, size_t max_entries,
     char *err, size_t errlen)
 {
+	struct textlines tl;
 	struct blocklist *bl;
-	size_t off = 0, lineno = 0, cap = 0, i, j;
+	const char *line;
+	size_t cap = 0, llen, i, j;
+	int rc;
 
 	if (len > BLOCKLIST_FILE_MAX_BYTES) {
-		blocklist_err(err, errlen, source, 0, "larger than %u bytes", BLOCKLIST_FILE_MAX_BYTES);
+		textlines_err(err, errlen, source, 0, "larger than %u bytes", BLOCKLIST_FILE_MAX_BYTES);
 		return NULL;
 	}
 	if ((bl = calloc(1, sizeof(*bl))) == NULL ||
 	    (bl->arena = malloc(len + 1)) == NULL) {
 		free(bl);
-		blocklist_err(err, errlen, source, 0, "out of memory");
+		textlines_err(err, errlen, source, 0, "out of memory");
 		return NULL;
 	}
-	while (off < len) {
-		const char *nl = memchr(text + off, '\n', len - off);
-		size_t llen = nl != NULL ? (size_t)(nl - (text + off)) : len - off;
-
-		lineno++;
-		if (llen > BLOCKLIST_LINE_MAX) {
-			blocklist_err(err, errlen, source, lineno, "longer than %d bytes", BLOCKLIST_LINE_MAX);
-			goto fail;
-		}
-		if (memchr(text + off, '\0', llen) != NULL) {
-			blocklist_err(err, errlen, source, lineno, "a NUL byte (not a text file?)");
-			goto fail;
-		}
-		if (blocklist_parse_line(bl, source, lineno, text + off, llen, max_entries, &cap,
+	textlines_init(&tl, source, text, len, BLOCKLIST_LINE_MAX);
+	while ((rc = textlines_next(&tl, &line, &llen, err, errlen)) > 0)
+		if (blocklist_parse_line(bl, source, tl.lineno, line, llen, max_entries, &cap,
 		    err, errlen) < 0)
 			goto fail;
-		off += llen + (nl != NULL);
-	}
+	if (rc < 0)
+		goto fail;
 	if (bl->n > 1) {
 		cmp_list = bl;
 		qsort(bl->entries, bl->n, sizeof(*bl->entries), entry_qsort_cmp);

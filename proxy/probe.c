@@ -38,8 +38,6 @@
 
 #include <uv.h>
 
-#include <mbedtls/base64.h>
-
 #include "cert_fallback.h"
 #include "certops.h"
 #include "dns.h"
@@ -47,6 +45,7 @@
 #include "edge.h"
 #include "netaddr.h"
 #include "s2s_out.h"
+#include "sasl_external.h"
 #include "tls.h"
 #include "xmlelem.h"
 #include "xmlstream.h"
@@ -256,17 +255,9 @@ probe_decide(struct probe *p)
 static int
 probe_send_sasl_external(struct probe *p)
 {
-	unsigned char b64[CONFIG_DOMAIN_MAX * 2];
-	char auth[CONFIG_DOMAIN_MAX * 2 + 128];
-	size_t blen = 0;
-	int n;
+	char auth[SASL_EXTERNAL_AUTH_MAX];
 
-	if (mbedtls_base64_encode(b64, sizeof(b64), &blen, (const unsigned char *)p->from,
-	    strlen(p->from)) != 0)
-		return -1;
-	n = snprintf(auth, sizeof(auth), "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
-	    (const char *)b64);
-	if (n < 0 || (size_t)n >= sizeof(auth))
+	if (sasl_external_auth_write(p->from, auth, sizeof(auth)) < 0)
 		return -1;
 	p->step = PROBE_WAIT_SASL;
 	probe_send_stream(p, auth);

@@ -34,13 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/base64.h>
-
 #include "cert_fallback.h"
 #include "dialback_key.h"
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
+#include "sasl_external.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -849,18 +848,11 @@ s2s_out_send_dialback(struct s2s_out *o)
 static void
 s2s_out_send_sasl_external(struct s2s_out *o)
 {
-	unsigned char b64[CONFIG_DOMAIN_MAX * 2];
-	char out[CONFIG_DOMAIN_MAX * 2 + 128];
-	size_t blen = 0;
+	char out[SASL_EXTERNAL_AUTH_MAX];
 	int n;
 
 	/* XEP-0178 §3: the authorization identity is our domain. */
-	if (mbedtls_base64_encode(b64, sizeof(b64), &blen, (const unsigned char *)o->local,
-	    strlen(o->local)) != 0)
-		return;
-	n = snprintf(out, sizeof(out), "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
-	    (const char *)b64);
-	if (n < 0 || (size_t)n >= sizeof(out))
+	if ((n = sasl_external_auth_write(o->local, out, sizeof(out))) < 0)
 		return;
 	s2s_out_enter_state(o, S2S_OUT_WAIT_SASL);
 	s2s_out_send(o, out, (size_t)n);

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "domain.h"
+#include "textlines.h"
 
 #define STRANGERS_BUCKETS_MIN 1024
 
@@ -288,63 +288,38 @@ strangers_set_max(struct strangers *s, size_t max)
 
 /* --- the file ----------------------------------------------------------------- */
 
-static void strangers_err(char *err, size_t errlen, const char *source, size_t line,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-strangers_err(char *err, size_t errlen, const char *source, size_t line, const char *fmt, ...)
-{
-	char why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		snprintf(err, errlen, "%s: line %zu: %s", source, line, why);
-	else
-		snprintf(err, errlen, "%s: %s", source, why);
-}
-
 int
 strangers_parse(struct strangers *s, const char *source, const char *text, size_t len,
     char *err, size_t errlen)
 {
 	char bare[STRANGERS_JID_MAX + 1];
-	size_t off = 0, lineno = 0;
+	struct textlines tl;
+	const char *p;
+	size_t llen;
+	int rc;
 
 	if (len > STRANGERS_FILE_MAX_BYTES) {
-		strangers_err(err, errlen, source, 0, "larger than %u bytes", STRANGERS_FILE_MAX_BYTES);
+		textlines_err(err, errlen, source, 0, "larger than %u bytes", STRANGERS_FILE_MAX_BYTES);
 		return -1;
 	}
-	while (off < len) {
-		const char *p = text + off, *nl = memchr(p, '\n', len - off);
-		size_t llen = nl != NULL ? (size_t)(nl - p) : len - off;
-
-		lineno++;
-		off += llen + (nl != NULL);
-		if (llen > STRANGERS_JID_MAX) {
-			strangers_err(err, errlen, source, lineno, "longer than %d bytes", STRANGERS_JID_MAX);
-			return -1;
-		}
+	textlines_init(&tl, source, text, len, STRANGERS_JID_MAX);
+	while ((rc = textlines_next(&tl, &p, &llen, err, errlen)) > 0) {
 		if (llen == 0 || p[0] == '#')
 			continue;
-		if (memchr(p, '\0', llen) != NULL) {
-			strangers_err(err, errlen, source, lineno, "a NUL byte (not a text file?)");
-			return -1;
-		}
 		/* Written by us canonical: anything else was edited or broken. */
 		if (strangers_bare_jid(p, llen, bare, sizeof(bare)) < 0 || strlen(bare) != llen ||
 		    memcmp(bare, p, llen) != 0) {
-			strangers_err(err, errlen, source, lineno, "'%.*s' is not a canonical bare JID",
+			textlines_err(err, errlen, source, tl.lineno, "'%.*s' is not a canonical bare JID",
 			    (int)(llen > 60 ? 60 : llen), p);
 			return -1;
 		}
 		if (strangers_add(s, bare, 1) < 0) {
-			strangers_err(err, errlen, source, lineno, "out of memory");
+			textlines_err(err, errlen, source, tl.lineno, "out of memory");
 			return -1;
 		}
 	}
+	if (rc < 0)
+		return -1;
 	return 0;
 }
 

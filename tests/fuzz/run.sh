@@ -31,8 +31,8 @@ declare -A SRCS=(
 	[xmlelem]="proxy/xmlelem.c proxy/xmlstream.c proxy/stream_error.c"
 	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 	[metrics_http]="proxy/metrics_http.c"
-	[blocklist]="proxy/blocklist.c proxy/domain.c dns/name.c"
-	[strangers]="proxy/strangers.c proxy/domain.c dns/name.c"
+	[blocklist]="proxy/blocklist.c proxy/textlines.c proxy/domain.c dns/name.c"
+	[strangers]="proxy/strangers.c proxy/textlines.c proxy/domain.c dns/name.c"
 	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 )
 # target name -> libraries (from the dev dependency build, out/deps-glibc)

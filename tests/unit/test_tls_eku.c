@@ -16,6 +16,7 @@
 #include "test.h"
 #include "tls.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "tls_fixture.h"
@@ -155,6 +156,34 @@ TEST(tls_eku_server_cert_purposes)
 	check_server_cert(TLS_EKU_NONE, TLS_VERIFY_OK, __LINE__);
 }
 
+/* One client against the refusing server; returns the client's verdict
+ * (tls_conn_peer_refused_cert) and the server's error in srv_error. */
+static int
+refused_by_strict_server(struct tls_certstore *ss, struct tls_certstore *cs, int no_cert,
+    char *srv_error, size_t cap)
+{
+	struct tls_fx_end srv, cli;
+	struct tls_conn_params sp = { .role = TLS_ROLE_INTERNAL_SERVER };
+	struct tls_conn_params cp = { .role = TLS_ROLE_EXTERNAL_CLIENT,
+	    .peer_domain = "edge-internal", .no_client_cert = no_cert };
+	int refused;
+
+	REQUIRE(tls_fx_end_new(&srv, ss, &sp) == 0);
+	REQUIRE(tls_fx_end_new(&cli, cs, &cp) == 0);
+	tls_conn_start(cli.conn);
+	tls_fx_pump(&cli, &srv);
+	/* Our Finished went out; the next record is the server's verdict. */
+	tls_conn_eof(cli.conn);
+	CHECK_INT_EQ(srv.handshakes, 0);
+	CHECK_INT_EQ(cli.errors, 1);
+	CHECK_INT_EQ(tls_conn_peer_refused_cert(srv.conn), 0);
+	refused = tls_conn_peer_refused_cert(cli.conn);
+	snprintf(srv_error, cap, "%s", srv.error);
+	tls_fx_end_free(&srv);
+	tls_fx_end_free(&cli);
+	return refused;
+}
+
 /*
  * Outward: a server that refuses our certificate.  An internal-link
  * server (pinned keys, verification required) refuses any CA-issued
@@ -166,13 +195,9 @@ TEST(tls_eku_server_cert_purposes)
 TEST(tls_eku_refused_own_cert_reported_and_retry_without)
 {
 	struct tls_fx fx;
-	struct tls_fx_end srv, cli;
 	struct tls_certstore *ss, *cs;
-	char pin[64];
+	char pin[64], err[256];
 	const char *pins[1];
-	struct tls_conn_params sp = { .role = TLS_ROLE_INTERNAL_SERVER };
-	struct tls_conn_params cp = { .role = TLS_ROLE_EXTERNAL_CLIENT,
-	    .peer_domain = "edge-internal" };
 
 	REQUIRE(tls_fx_setup(&fx) == 0);
 	REQUIRE(tls_fx_leaf(&fx, "isrv", "edge-internal", NULL) == 0);
@@ -182,31 +207,10 @@ TEST(tls_eku_refused_own_cert_reported_and_retry_without)
 	ss = tls_fx_store(&fx, SERVER_DOMAIN, "isrv", "isrv", "isrv", pins, 1);
 	cs = tls_fx_store(&fx, CLIENT_DOMAIN, "stranger", "isrv", NULL, NULL, 0);
 	REQUIRE(ss != NULL && cs != NULL);
-
-	REQUIRE(tls_fx_end_new(&srv, ss, &sp) == 0);
-	REQUIRE(tls_fx_end_new(&cli, cs, &cp) == 0);
-	tls_conn_start(cli.conn);
-	tls_fx_pump(&cli, &srv);
-	/* Our Finished went out; the next record is the server's verdict. */
-	tls_conn_eof(cli.conn);
-	CHECK_INT_EQ(srv.handshakes, 0);
-	CHECK_INT_EQ(cli.errors, 1);
-	CHECK_INT_EQ(tls_conn_peer_refused_cert(cli.conn), 1);
-	CHECK_INT_EQ(tls_conn_peer_refused_cert(srv.conn), 0);
-	tls_fx_end_free(&srv);
-	tls_fx_end_free(&cli);
-
-	cp.no_client_cert = 1;
-	REQUIRE(tls_fx_end_new(&srv, ss, &sp) == 0);
-	REQUIRE(tls_fx_end_new(&cli, cs, &cp) == 0);
-	tls_conn_start(cli.conn);
-	tls_fx_pump(&cli, &srv);
-	tls_conn_eof(cli.conn);
-	CHECK_INT_EQ(srv.handshakes, 0);
-	CHECK(strstr(srv.error, "no client certificate") != NULL);
-	CHECK_INT_EQ(tls_conn_peer_refused_cert(cli.conn), 0);
-	tls_fx_end_free(&srv);
-	tls_fx_end_free(&cli);
+	CHECK_INT_EQ(refused_by_strict_server(ss, cs, 0, err, sizeof(err)), 1);
+	CHECK(strstr(err, "pin mismatch") != NULL);
+	CHECK_INT_EQ(refused_by_strict_server(ss, cs, 1, err, sizeof(err)), 0);
+	CHECK(strstr(err, "no client certificate") != NULL);
 	tls_certstore_unref(ss);
 	tls_certstore_unref(cs);
 	tls_fx_teardown(&fx);
