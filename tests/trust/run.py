@@ -238,6 +238,23 @@ def header_answer(port, frm):
     return out
 
 
+def edge_with_gateway(cfgp, **over):
+    """An edge configuration with an internal listener, the gateway's own
+    server (a fake peer: bounces for the gateway's users arrive there, over
+    the stream the edge opens to it, checked by dialback through the
+    internal listener as Prosody does) and the metrics endpoint.
+    Returns (cfg, gateway peer, internal port, metrics port)."""
+    iport, mport = free_port(), free_port()
+    gwpeer = Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_ca=INT_CRT,
+                  verify_cert=GW_CRT, verify_key=GW_KEY)
+    cfg = edge_config(cfgp, listen={"starttls": [f"127.0.0.1:{free_port()}"], "direct_tls": [],
+                                    "internal": [f"127.0.0.1:{iport}"]},
+                      gateway={"address": f"127.0.0.1:{gwpeer.port}", "pins": [xenet.spki_pin(GW_CRT)],
+                               "cert": INT_CRT, "key": INT_KEY},
+                      metrics={"listen": f"127.0.0.1:{mport}"}, **over)
+    return cfg, gwpeer, iport, mport
+
+
 def status(sock):
     return xenet.status_json(BIN, "--socket", sock)
 
@@ -253,19 +270,9 @@ def part_blocklist():
     os.chmod(bl_file, 0o644)
     okpeer = Peer("ok.example", OK_CRT, OK_KEY, "sasl", 0)
     spampeer = Peer("spam.example", OK_CRT, OK_KEY, "sasl", 0)
-    iport, mport = free_port(), free_port()
-    # The gateway's own server: bounces for the gateway's users arrive
-    # there, over the stream the edge opens to it (checked by dialback
-    # through the internal listener, as Prosody does).
-    gwpeer = Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_ca=INT_CRT,
-                  verify_cert=GW_CRT, verify_key=GW_KEY)
     cfgp = f"{tmp}/edge-bl.json"
-    cfg = edge_config(cfgp, listen={"starttls": [f"127.0.0.1:{free_port()}"], "direct_tls": [],
-                                    "internal": [f"127.0.0.1:{iport}"]},
-                      gateway={"address": f"127.0.0.1:{gwpeer.port}", "pins": [xenet.spki_pin(GW_CRT)],
-                               "cert": INT_CRT, "key": INT_KEY},
-                      metrics={"listen": f"127.0.0.1:{mport}"},
-                      blocklist={"file": bl_file},
+    cfg, gwpeer, iport, mport = edge_with_gateway(
+                      cfgp, blocklist={"file": bl_file},
                       policy={"partners": {"ok.example": {"connect": f"127.0.0.1:{okpeer.port}"},
                                            "spam.example": {"connect": f"127.0.0.1:{spampeer.port}"}}})
     port = int(cfg["listen"]["starttls"][0].rsplit(":", 1)[1])
@@ -433,18 +440,11 @@ def wait_for(peer, marker, timeout=15):
 
 
 def part_strangers():
-    iport, mport = free_port(), free_port()
-    gwpeer = Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_ca=INT_CRT,
-                  verify_cert=GW_CRT, verify_key=GW_KEY)
     # spammy.example's own server: our outgoing stanzas (and bounces) go there.
     spamsrv = Peer("spammy.example", SPAMMY_CRT, SPAMMY_KEY, "sasl", 0)
     cfgp = f"{tmp}/edge-strangers.json"
-    cfg = edge_config(cfgp, listen={"starttls": [f"127.0.0.1:{free_port()}"], "direct_tls": [],
-                                    "internal": [f"127.0.0.1:{iport}"]},
-                      gateway={"address": f"127.0.0.1:{gwpeer.port}", "pins": [xenet.spki_pin(GW_CRT)],
-                               "cert": INT_CRT, "key": INT_KEY},
-                      metrics={"listen": f"127.0.0.1:{mport}"},
-                      strangers={"max_contacts": 1000},
+    cfg, gwpeer, iport, mport = edge_with_gateway(
+                      cfgp, strangers={"max_contacts": 1000},
                       policy={"partners": {"spammy.example": {"connect": f"127.0.0.1:{spamsrv.port}",
                                                               "strangers": "refuse"},
                                            "open.example": {"connect": f"127.0.0.1:{spamsrv.port}"}}})
