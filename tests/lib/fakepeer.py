@@ -32,7 +32,8 @@ class Peer:
     xmpp-edge's internal listener)."""
 
     def __init__(self, domain, cert, key, mode, verify_port, client_ca=None,
-                 verify_cert=None, verify_key=None, inject=b"", client_cert_optional=False):
+                 verify_cert=None, verify_key=None, inject=b"", client_cert_optional=False,
+                 sasl_fail=False):
         self.domain, self.cert, self.key, self.mode = domain, cert, key, mode
         # A hostile receiving server: bytes sent on every stream right
         # after its features (e.g. stanzas, which a stream xmpp-edge
@@ -45,6 +46,9 @@ class Peer:
         # (OpenSSL still refuses one it cannot verify, e.g. a
         # serverAuth-only certificate: "unsupported certificate purpose").
         self.client_cert_optional = client_cert_optional
+        # Answers SASL EXTERNAL with <failure/> (a peer that does not
+        # accept the certificate it was shown; dialback may follow).
+        self.sasl_fail = sasl_fail
         self.stanzas = []                       # raw stanzas received
         self.log = []                           # what happened, for messages
         self.dialback_answers = []              # type= of db:verify answers
@@ -146,6 +150,9 @@ class Peer:
         if el.startswith(b"<auth "):
             authzid = base64.b64decode(re.search(rb">(.*)</auth>", el).group(1)).decode()
             self.log.append(f"sasl authzid {authzid}")
+            if self.sasl_fail:
+                s.sendall(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
+                return
             s.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
             read_until(s, b">")
             s.sendall(self._header(frm, sid + "b") + b"<stream:features/>")

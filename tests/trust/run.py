@@ -173,6 +173,15 @@ def part_loopback():
     check("loopback.probe_says_external_accepted",
           "SASL EXTERNAL: accepted our certificate for example.com" in r.stdout
           and "authenticating with SASL EXTERNAL (it accepted our certificate)" in r.stdout, r.stdout + r.stderr)
+    # A peer that answers SASL EXTERNAL with <failure/>: dialback next.
+    failing = Peer("failing.example", PEER_CRT, PEER_KEY, "sasl", 0, sasl_fail=True)
+    cfgp4 = f"{tmp}/edge-failing.json"
+    edge_config(cfgp4, policy={"partners": {"failing.example": {"connect": f"127.0.0.1:{failing.port}"}}})
+    r = run("probe", "failing.example", "-c", cfgp4)
+    check("loopback.probe_says_external_refused_dialback_next",
+          r.returncode == 0 and "SASL EXTERNAL: refused our certificate for example.com: <failure" in r.stdout
+          and "authenticating with Server Dialback (SASL EXTERNAL refused our certificate; the daemon falls back)"
+          in r.stdout, r.stdout + r.stderr)
     rc = daemon.stop(timeout=15)
     check("loopback.daemon_exits_cleanly", rc == 0, daemon.text()[-1500:])
     check("loopback.no_sanitizer_report", "ERROR: AddressSanitizer" not in daemon.text()
