@@ -307,7 +307,10 @@ metrics_render_blocklist(struct edge *edge, struct mbuf *b)
 static void
 metrics_render_strangers(struct edge *edge, struct mbuf *b)
 {
+	struct strangers_top top[STRANGERS_TOP];
 	uint64_t contacts, learned, refused;
+	char esc[600];
+	size_t i, n;
 
 	strangers_counts(edge, &contacts, &learned, &refused);
 	gauge(b, "xmpp_edge_strangers_contacts", "Remote contacts known (written to by an internal user).",
@@ -316,6 +319,12 @@ metrics_render_strangers(struct edge *edge, struct mbuf *b)
 	    learned);
 	counter(b, "xmpp_edge_strangers_refused_total",
 	    "Messages and subscription requests from strangers bounced (policy strangers: refuse).", refused);
+	n = strangers_top_domains(edge, top, STRANGERS_TOP);
+	family(b, "xmpp_edge_strangers_refused_by_domain_total", "counter",
+	    "The same for the remote domains refused most (at most 10).");
+	for (i = 0; i < n; i++)
+		mbuf_printf(b, "xmpp_edge_strangers_refused_by_domain_total{domain=\"%s\"} %llu\n",
+		    label_escape(top[i].domain, esc, sizeof(esc)), (unsigned long long)top[i].refused);
 }
 
 static void

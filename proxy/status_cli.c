@@ -151,6 +151,21 @@ print_blocklist(yajl_val bl, FILE *out)
 	fprintf(out, "%s\n", YAJL_IS_ARRAY(top) && top->u.array.len > 0 ? ")" : "");
 }
 
+/* "strangers: N contacts, N learned, N refused (top: DOMAIN N, ...)". */
+static void
+print_strangers_status(yajl_val st, FILE *out)
+{
+	yajl_val top = get(st, "top_domains");
+	size_t i;
+
+	fprintf(out, "strangers:  %lld contacts, %lld learned, %lld refused", num(st, "contacts"),
+	    num(st, "learned"), num(st, "refused"));
+	for (i = 0; YAJL_IS_ARRAY(top) && i < top->u.array.len; i++)
+		fprintf(out, "%s%s %lld", i == 0 ? " (top: " : ", ", dash(str(top->u.array.values[i], "domain")),
+		    num(top->u.array.values[i], "refused"));
+	fprintf(out, "%s\n", YAJL_IS_ARRAY(top) && top->u.array.len > 0 ? ")" : "");
+}
+
 /* `strangers list`: the counts, then one contact a line; `clear`: how many. */
 static void
 print_strangers(yajl_val doc, const char *what, int rc, FILE *out)
@@ -225,9 +240,7 @@ print_status(yajl_val doc, FILE *out)
 	}
 	fputc('\n', out);
 	print_blocklist(get(doc, "blocklist"), out);
-	fprintf(out, "strangers:  %lld contacts, %lld learned, %lld refused\n",
-	    num(get(doc, "strangers"), "contacts"), num(get(doc, "strangers"), "learned"),
-	    num(get(doc, "strangers"), "refused"));
+	print_strangers_status(get(doc, "strangers"), out);
 	print_streams(get(doc, "stream_list"), out);
 }
 

@@ -107,6 +107,14 @@ void strangers_stop(struct edge *edge);
 char *strangers_control(struct edge *edge, const char *what, size_t *len);
 /* The "strangers" member of the status document. */
 void strangers_gen_status(const struct edge *edge, yajl_gen g);
+#define STRANGERS_TOP 10		/* domains in status and metrics */
+struct strangers_top {
+	char domain[256];
+	uint64_t refused;
+};
+/* The (at most n) remote domains whose users were refused most, most
+ * first; returns how many were written. */
+size_t strangers_top_domains(const struct edge *edge, struct strangers_top *out, size_t n);
 /* Counters for metrics.c. */
 void strangers_counts(const struct edge *edge, uint64_t *contacts, uint64_t *learned,
     uint64_t *refused);

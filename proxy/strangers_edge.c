@@ -16,7 +16,20 @@
 #include "log.h"
 #include "router.h"
 
+/* Refusals per remote domain, for the busiest ones in status and metrics:
+ * a fixed table kept by the "space-saving" rule (when it is full, a new
+ * domain takes the place of the least counted one and inherits its count,
+ * so a domain refused often is never lost and counts are upper bounds). */
+#define STRANGERS_DOMAINS_MAX 256
+
+struct strangers_domain {
+	char name[CONFIG_DOMAIN_MAX];
+	uint64_t refused;
+};
+
 struct strangers_edge {
+	struct strangers_domain domains[STRANGERS_DOMAINS_MAX];
+	size_t ndomains;
 	struct strangers *set;
 	uv_timer_t *save_timer;		/* armed while the set is unsaved */
 	char path[CONFIG_PATH_MAX + 32];
@@ -70,6 +83,47 @@ strangers_guarded(const struct xmlstream_event *ev)
 	return str_is(&ev->name, "presence") && str_is(&ev->stanza_type, "subscribe");
 }
 
+static void
+strangers_count_domain(struct strangers_edge *se, const char *domain)
+{
+	size_t i, min = 0;
+
+	for (i = 0; i < se->ndomains; i++) {
+		if (strcmp(se->domains[i].name, domain) == 0) {
+			se->domains[i].refused++;
+			return;
+		}
+		if (se->domains[i].refused < se->domains[min].refused)
+			min = i;
+	}
+	if (se->ndomains < STRANGERS_DOMAINS_MAX)
+		min = se->ndomains++;
+	snprintf(se->domains[min].name, sizeof(se->domains[min].name), "%s", domain);
+	se->domains[min].refused++;
+}
+
+size_t
+strangers_top_domains(const struct edge *edge, struct strangers_top *out, size_t n)
+{
+	const struct strangers_edge *se = edge->strangers;
+	size_t i, k, count = 0;
+
+	for (i = 0; se != NULL && i < se->ndomains; i++) {
+		const struct strangers_domain *d = &se->domains[i];
+
+		if (count == n && out[n - 1].refused >= d->refused)
+			continue;
+		k = count < n ? count++ : n - 1;
+		while (k > 0 && out[k - 1].refused < d->refused) {
+			out[k] = out[k - 1];
+			k--;
+		}
+		snprintf(out[k].domain, sizeof(out[k].domain), "%s", d->name);
+		out[k].refused = d->refused;
+	}
+	return count;
+}
+
 int
 strangers_refuses(struct edge *edge, const struct xmlstream_event *ev, const char *from_domain,
     const char *to_domain, const char **condition, const char **text)
@@ -103,6 +157,7 @@ strangers_refuses(struct edge *edge, const struct xmlstream_event *ev, const cha
 	else if (strangers_known(se->set, bare))
 		return 0;
 	se->refused++;
+	strangers_count_domain(se, from_domain);
 	log_event(LOG_INFO, "strangers.refused", "from", bare[0] ? bare : from_domain, "to", to_domain,
 	    "stanza", str_is(&ev->name, "message") ? "message" : "subscribe", NULL);
 	/* RFC 6120 §8.3.3.12: refused by local policy, not undeliverable. */
@@ -184,6 +239,9 @@ gen_str(yajl_gen g, const char *s)
 static void
 gen_counts(const struct strangers_edge *se, const struct edge *edge, yajl_gen g)
 {
+	struct strangers_top top[STRANGERS_TOP];
+	size_t i, n = strangers_top_domains(edge, top, STRANGERS_TOP);
+
 	gen_str(g, "contacts");
 	yajl_gen_integer(g, (long long)strangers_count(se != NULL ? se->set : NULL));
 	gen_str(g, "max_contacts");
@@ -192,6 +250,17 @@ gen_counts(const struct strangers_edge *se, const struct edge *edge, yajl_gen g)
 	yajl_gen_integer(g, se != NULL ? (long long)se->learned : 0);
 	gen_str(g, "refused");
 	yajl_gen_integer(g, se != NULL ? (long long)se->refused : 0);
+	gen_str(g, "top_domains");
+	yajl_gen_array_open(g);
+	for (i = 0; i < n; i++) {
+		yajl_gen_map_open(g);
+		gen_str(g, "domain");
+		gen_str(g, top[i].domain);
+		gen_str(g, "refused");
+		yajl_gen_integer(g, (long long)top[i].refused);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
 }
 
 char *

@@ -502,8 +502,14 @@ def part_strangers():
           and doc.get("max_contacts") == 1000, doc)
     import urllib.request
     body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+    check("strangers.status_top_domains", doc.get("top_domains") == [{"domain": "spammy.example", "refused": 2}],
+          doc)
+    r = subprocess.run([BIN, "status", "--socket", sock], capture_output=True, text=True, timeout=30)
+    check("strangers.status_readable",
+          "strangers:  1 contacts, 1 learned, 2 refused (top: spammy.example 2)" in r.stdout, r.stdout)
     check("strangers.metrics", "xmpp_edge_strangers_contacts 1" in body
-          and "xmpp_edge_strangers_refused_total 2" in body and "xmpp_edge_strangers_learned_total 1" in body,
+          and "xmpp_edge_strangers_refused_total 2" in body and "xmpp_edge_strangers_learned_total 1" in body
+          and 'xmpp_edge_strangers_refused_by_domain_total{domain="spammy.example"} 2' in body,
           [ln for ln in body.splitlines() if "strangers" in ln])
     r = subprocess.run([BIN, "strangers", "list", "--socket", sock], capture_output=True, text=True, timeout=30)
     check("strangers.cli_list", r.returncode == 0 and r.stdout.splitlines()[1:] == ["friend@spammy.example"]
