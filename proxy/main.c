@@ -33,6 +33,7 @@
 #include <uv.h>
 #include <yajl/yajl_version.h>
 
+#include "blocklist.h"
 #include "cert_cli.h"
 #include "config.h"
 #include "default_config.h"
@@ -238,6 +239,18 @@ cmd_check(const struct cli_opts *o)
 			return 1;
 		}
 		fprintf(stderr, "warning: %s (started as root, run refuses this)\n", err);
+	}
+	/* The blocklist, as run reads it: a bad one stops the start. */
+	if (cfg->blocklist.file[0] != '\0') {
+		struct blocklist *bl = blocklist_load_file(cfg->blocklist.file,
+		    (size_t)cfg->blocklist.max_entries, err, sizeof(err));
+
+		if (bl == NULL) {
+			fprintf(stderr, "%s: blocklist.file: %s\n", cfg->source, err);
+			config_free(cfg);
+			return 1;
+		}
+		blocklist_free(bl);
 	}
 	/* Taken ports: run would stop, but they may be free when it starts. */
 	(void)listen_check_ports(cfg, stderr);

@@ -410,6 +410,10 @@ def part_blocklist():
     # A bad file at start stops the start, naming file and line.
     with open(bl2, "w") as f:
         f.write("# ok\n\n*.\n")
+    r = subprocess.run([BIN, "check", "-c", cfgp], capture_output=True, text=True, timeout=30)
+    check("blocklist.check_reports_bad_file",
+          r.returncode == 1 and f"{cfgp}: blocklist.file: {bl2}: line 3: '*.' is not a domain" in r.stderr,
+          r.stdout + r.stderr)
     r = subprocess.run([BIN, "run", "-c", cfgp], capture_output=True, text=True, timeout=30)
     check("blocklist.bad_file_at_start_refused",
           r.returncode != 0 and f"{bl2}: line 3: '*.' is not a domain or '*.domain'" in r.stdout + r.stderr,
