@@ -129,15 +129,15 @@ def expect_good(name, cfg, *needles):
 
 D = "domains[0]"
 DEFAULT_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, max_connections, "
-                "keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size")
+                "keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size, strangers")
 PARTNER_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, additional_domains, "
-                "max_connections, keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size")
+                "max_connections, keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size, strangers")
 bad = [
     ("not-json", "{ \"domains\": [ }", "line 1, column 16: invalid JSON: parse error: unallowed token at this point in JSON text"),
     ("truncated", "{\n  \"domains\": [\n", "line 3, column 1: invalid JSON: parse error: premature EOF"),
     ("top-array", "[1, 2]", "(top level): the configuration must be a JSON object, got an array"),
     ("nul-byte", "{\"user\": \"a\u0000b\"}", "(top level): contains a NUL byte"),
-    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control)"),
+    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control, blocklist, strangers)"),
     ("unknown-nested", base(limits={"stanza_sise": 5}), f"limits.stanza_sise: unknown key (known keys here: {LIMIT_KEYS})"),
     ("duplicate-key", '{"user": "a", "user": "b", "domains": []}', "user: duplicate key"),
     ("missing-domains", {"listen": {"starttls": ["127.0.0.1:5269"]}}, "domains: required key missing"),
