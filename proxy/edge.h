@@ -160,45 +160,4 @@ struct edge {
 	uint8_t read_buf[64 * 1024];
 };
 
-/* daemon.c */
-/* config_path NULL: the embedded default, in state_dir (NULL: default). */
-int edge_run(const char *config_path, const char *state_dir);
-/* The TLS certificate store cfg describes (domains, CA, pins, internal
- * certificate); NULL with "FILE: tls: reason" in err. */
-struct tls_certstore *edge_certstore_load(const struct config *cfg, char *err, size_t errlen);
-/* Reloads configuration and certificates (SIGHUP, `cert rotate`); 0, or
- * -1 with the reason in err and the running configuration kept. */
-int edge_reload(struct edge *edge, char *err, size_t errlen);
-/* Starts the graceful shutdown (SIGTERM, SIGINT, control "stop"). */
-void edge_shutdown(struct edge *edge, const char *why);
-/* `xmpp-edge drain`: closes the external listeners, so no new remote
- * server connects, while live streams (both directions) go on and the
- * internal listener stays open for the gateway.  Until the next restart;
- * returns how many listeners were closed (0 when already draining). */
-size_t edge_drain(struct edge *edge);
-
-/* listener.c */
-int listener_open_all(struct edge *edge, char *err, size_t errlen);
-void listener_close_all(struct edge *edge);
-/* Closes the external listeners (starttls, direct_tls) only: `drain`.
- * Both internal kinds (internal, internal_starttls) stay open for the
- * gateway.  Returns how many were closed. */
-size_t listener_close_external(struct edge *edge);
-/* Frees the listeners drain closed (after the loop has run empty). */
-void listener_free_drained(struct edge *edge);
-
-/* control.c */
-/* Binds the control socket (0660); as root, gives it to ru's uid and to
- * control.admin_group (else ru's gid) before the drop. */
-int control_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen);
-void control_close(struct edge *edge);
-/* Sends one control command ("status", "reload") to the running daemon
- * and prints its JSON answer (unless quiet).  Returns 0 when the answer
- * has "status":"running" (status) or "result":"applied" (reload). */
-int control_client_command(const char *socket_path, const char *command, int quiet);
-/* Sends one command and copies the JSON answer into reply; 0, or -1 with
- * a sentence in err (no daemon, permission denied, timeout). */
-int control_client_request(const char *socket_path, const char *command,
-    char *reply, size_t cap, char *err, size_t errlen);
-
 #endif

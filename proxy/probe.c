@@ -36,7 +36,7 @@
 #include "certops.h"
 #include "dns.h"
 #include "domain.h"
-#include "edge.h"
+#include "edge_certs.h"
 #include "netaddr.h"
 #include "s2s_out.h"
 #include "tls.h"

@@ -19,7 +19,7 @@ N=${EXPAT_GENERATED:-1000}
 mkdir -p "$OUT"
 if ! $CC -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
     -fsanitize=address,undefined -fno-sanitize-recover=all \
-    -I"$XE_ROOT/proxy" "$XE_ROOT/tests/expat/expat_diff.c" \
+    -I"$XE_ROOT/proxy" -I"$XE_ROOT/common" "$XE_ROOT/tests/expat/expat_diff.c" \
     "$XE_ROOT/proxy/xmlstream.c" "$XE_ROOT/proxy/stream_error.c" \
     -lexpat -o "$OUT/expat_diff"; then
 	echo "expat: build failed (is libexpat1-dev installed?)"

@@ -32,7 +32,8 @@
 
 #include "certops.h"
 #include "default_config.h"
-#include "edge.h"
+#include "control.h"
+#include "edge_certs.h"
 #include "tls.h"
 
 #define CERT_SELFSIGN_DAYS_DEFAULT 365

@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "certops.h"
-#include "edge.h"
+#include "control.h"
 #include "netaddr.h"
 #include "tls.h"
 

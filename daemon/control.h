@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * control.h - the admin socket (control.c): its server half in the
+ * daemon, and the client half the commands (`status`, `drain`, `cert
+ * rotate`...) use to talk to it.
+ */
+#ifndef XE_CONTROL_H
+#define XE_CONTROL_H
+
+#include <stddef.h>
+
+#include "edge.h"
+#include "run_user.h"
+
+/* Binds the control socket (0660); as root, gives it to ru's uid and to
+ * control.admin_group (else ru's gid) before the drop. */
+int control_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen);
+void control_close(struct edge *edge);
+/* Sends one control command ("status", "reload") to the running daemon
+ * and prints its JSON answer (unless quiet).  Returns 0 when the answer
+ * has "status":"running" (status) or "result":"applied" (reload). */
+int control_client_command(const char *socket_path, const char *command, int quiet);
+/* Sends one command and copies the JSON answer into reply; 0, or -1 with
+ * a sentence in err (no daemon, permission denied, timeout). */
+int control_client_request(const char *socket_path, const char *command,
+    char *reply, size_t cap, char *err, size_t errlen);
+
+#endif
