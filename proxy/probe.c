@@ -38,6 +38,7 @@
 #include "domain.h"
 #include "edge_certs.h"
 #include "netaddr.h"
+#include "policy.h"
 #include "s2s_out.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -176,11 +177,25 @@ probe_print_chain(struct probe *p)
 	free(ci);
 }
 
-/* The rules of s2s_out.c, applied to what the candidate offered. */
+/* What the candidate offered, as policy.c reads it. */
+static struct policy_offer
+probe_offer(const struct probe *p)
+{
+	return (struct policy_offer){
+		.tls_open = p->tls_open, .pkix_ok = p->pkix_ok, .offers_tls = p->offers_tls,
+		.tls_required = p->tls_required, .offers_external = p->offers_external,
+		.offers_dialback = p->offers_dialback,
+	};
+}
+
+/* The daemon's decision (policy.c, as s2s_out.c takes it), applied to
+ * what the candidate offered, in words for the operator. */
 static void
 probe_decide(struct probe *p)
 {
 	const struct config_partner *pol = p->policy;
+	const struct policy_offer f = probe_offer(p);
+	struct policy_decision d;
 	const char *how = NULL;
 
 	if (p->decided)
@@ -190,34 +205,48 @@ probe_decide(struct probe *p)
 		snprintf(p->verdict, sizeof(p->verdict), "%s", p->fail);
 		return;
 	}
-	if (!p->tls_open && pol->tls == POLICY_TLS_REQUIRED) {
-		snprintf(p->verdict, sizeof(p->verdict), "%s offers no STARTTLS and policy requires TLS",
-		    p->domain);
-		return;
-	}
-	if (p->tls_open && !p->pkix_ok && pol->require_valid_certificate) {
-		snprintf(p->verdict, sizeof(p->verdict), "its certificate is not valid for %s and policy "
-		    "sets require_valid_certificate", p->domain);
-		return;
-	}
-	if (p->tls_open && p->offers_external && pol->sasl_external != POLICY_SASL_DISABLED)
+	d = policy_outbound_decide(pol, p->cfg->dialback.enabled, &f);
+	switch (d.step) {
+	case POLICY_OUT_SASL_EXTERNAL:
 		how = "SASL EXTERNAL (if it accepts our certificate for the hosted domain, "
 		    "else dialback when allowed)";
-	else if (pol->sasl_external == POLICY_SASL_REQUIRED) {
-		snprintf(p->verdict, sizeof(p->verdict), "policy requires SASL EXTERNAL, which %s does "
-		    "not offer%s", p->domain, p->tls_open ? "" : " without TLS");
-		return;
-	} else if (p->offers_dialback && p->cfg->dialback.enabled && pol->dialback)
+		break;
+	case POLICY_OUT_DIALBACK:
 		how = "Server Dialback (it will ask our domain's server to verify the key)";
-	else {
-		snprintf(p->verdict, sizeof(p->verdict), "no authentication method in common (offered: "
-		    "%s%s%s; policy: sasl_external %s, dialback %s%s)",
-		    p->offers_external ? "SASL EXTERNAL" : "",
-		    p->offers_external && p->offers_dialback ? ", " : "",
-		    p->offers_dialback ? "dialback" : p->offers_external ? "" : "nothing",
-		    pol->sasl_external == POLICY_SASL_DISABLED ? "disabled" : "allowed",
-		    pol->dialback ? "allowed" : "disabled",
-		    p->cfg->dialback.enabled ? "" : ", dialback.enabled false");
+		break;
+	case POLICY_OUT_STARTTLS:
+	case POLICY_OUT_AUTHENTICATE:	/* policy_outbound_decide goes past it */
+		snprintf(p->verdict, sizeof(p->verdict), "%s offers STARTTLS, but TLS was not negotiated",
+		    p->domain);
+		return;
+	case POLICY_OUT_REFUSE:
+		switch (d.refusal) {
+		case POLICY_REFUSAL_NO_STARTTLS:
+			snprintf(p->verdict, sizeof(p->verdict), "%s offers no STARTTLS and policy requires TLS",
+			    p->domain);
+			break;
+		case POLICY_REFUSAL_CERTIFICATE:
+			snprintf(p->verdict, sizeof(p->verdict), "its certificate is not valid for %s and policy "
+			    "sets require_valid_certificate", p->domain);
+			break;
+		case POLICY_REFUSAL_SASL_REQUIRED:
+			snprintf(p->verdict, sizeof(p->verdict), "policy requires SASL EXTERNAL, which %s does "
+			    "not offer%s", p->domain, p->tls_open ? "" : " without TLS");
+			break;
+		case POLICY_REFUSAL_NO_METHOD:
+			snprintf(p->verdict, sizeof(p->verdict), "no authentication method in common (offered: "
+			    "%s%s%s; policy: sasl_external %s, dialback %s%s)",
+			    p->offers_external ? "SASL EXTERNAL" : "",
+			    p->offers_external && p->offers_dialback ? ", " : "",
+			    p->offers_dialback ? "dialback" : p->offers_external ? "" : "nothing",
+			    pol->sasl_external == POLICY_SASL_DISABLED ? "disabled" : "allowed",
+			    pol->dialback ? "allowed" : "disabled",
+			    p->cfg->dialback.enabled ? "" : ", dialback.enabled false");
+			break;
+		default:
+			snprintf(p->verdict, sizeof(p->verdict), "%s", policy_refusal_str(d.refusal));
+			break;
+		}
 		return;
 	}
 	p->works = 1;
@@ -257,14 +286,17 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 	p->offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
 	p->offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || p->peer_has_db;
 	if (p->tls == NULL && !p->direct_tls) {
+		const struct policy_offer f = probe_offer(p);
+		struct policy_decision d = policy_outbound_tls(p->policy, &f);
+
 		fprintf(p->out, "  features before TLS: STARTTLS %s\n",
 		    p->offers_tls ? (p->tls_required ? "offered, required" : "offered") : "not offered");
-		if (p->offers_tls && p->policy->tls != POLICY_TLS_DISABLED) {
+		if (d.step == POLICY_OUT_STARTTLS) {
 			probe_send_stream(p, "<starttls xmlns='" NS_TLS "'/>");
 			p->step = PROBE_WAIT_PROCEED;
 			return;
 		}
-		if (p->tls_required) {
+		if (d.refusal == POLICY_REFUSAL_TLS_DISABLED) {
 			probe_candidate_end(p, "it requires TLS, which policy disables");
 			return;
 		}
