@@ -61,8 +61,8 @@ put_attr(char *out, size_t cap, size_t *used, const char *name,
 }
 
 enum bounce_result
-bounce_write(const struct xmlstream_event *ev, const char *condition,
-    const char *type, const char *text, char *out, size_t cap, size_t *outlen)
+bounce_write(const struct xmlstream_event *ev, enum stanza_error condition,
+    const char *text, char *out, size_t cap, size_t *outlen)
 {
 	const char *name;
 	size_t used = 0;
@@ -82,9 +82,9 @@ bounce_write(const struct xmlstream_event *ev, const char *condition,
 	    put_attr(out, cap, &used, "to", &ev->from_quoted, &ev->from) < 0 ||
 	    put_attr(out, cap, &used, "id", &ev->id_quoted, &ev->id) < 0 ||
 	    puts_lit(out, cap, &used, " type='error'><error type='") < 0 ||
-	    puts_lit(out, cap, &used, type) < 0 ||
+	    puts_lit(out, cap, &used, stanza_error_type_name(stanza_error_type(condition))) < 0 ||
 	    puts_lit(out, cap, &used, "'><") < 0 ||
-	    puts_lit(out, cap, &used, condition) < 0 ||
+	    puts_lit(out, cap, &used, stanza_error_name(condition)) < 0 ||
 	    puts_lit(out, cap, &used, " xmlns='" NS_STANZAS "'/>") < 0)
 		return BOUNCE_TOO_LONG;
 	if (text != NULL &&

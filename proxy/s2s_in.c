@@ -419,7 +419,7 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 void
 s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
 {
-	router_bounce_event(s->edge, ev, "service-unavailable", "cancel", text);
+	router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text);
 }
 
 static void

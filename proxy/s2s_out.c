@@ -372,8 +372,8 @@ s2s_out_bounce_queue(struct s2s_out *o, const char *condition, const char *text)
 		o->q_head = it->next;
 		o->q_bytes -= it->len;
 		o->q_count--;
-		o->bounced += router_bounce_bytes(o->edge, it->data, it->len, condition,
-		    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel", text);
+		o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
+		    stanza_error_from_name(condition), text);
 		free(it);
 	}
 	o->q_tail = NULL;
@@ -665,8 +665,8 @@ s2s_out_flush_queue(struct s2s_out *o)
 		while ((it = taken) != NULL) {
 			taken = it->next;
 			o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
-			    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
-			    "cancel", "the stream failed");
+			    o->kind == S2S_OUT_GATEWAY ? STANZA_ERR_SERVICE_UNAVAILABLE :
+			    STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the stream failed");
 			free(it);
 		}
 		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
