@@ -2404,27 +2404,10 @@ xs_append_ns_decls(const struct xmlstream *s, const struct xmlstream_event *ev,
 	return 0;
 }
 
-int
-xmlstream_element_ns_decls(const struct xmlstream *s,
-    const struct xmlstream_event *ev, int with_default_ns, char *out,
-    size_t cap, size_t *outlen)
-{
-	struct buf b;
-
-	*outlen = 0;
-	if (ev->type != XMLSTREAM_EV_ELEMENT)
-		return -1;
-	buf_init_fixed(&b, out, cap);
-	if (xs_append_ns_decls(s, ev, with_default_ns, &b) != 0)
-		return -1;
-	*outlen = b.len;
-	return 0;
-}
-
-int
-xmlstream_element_write(const struct xmlstream *s,
-    const struct xmlstream_event *ev, int with_default_ns, char *out,
-    size_t cap, size_t *outlen)
+/* The element (whole) or only the declarations it needs, into out. */
+static int
+xs_element_emit(const struct xmlstream *s, const struct xmlstream_event *ev,
+    int with_default_ns, int whole, char *out, size_t cap, size_t *outlen)
 {
 	struct buf b;
 
@@ -2432,12 +2415,28 @@ xmlstream_element_write(const struct xmlstream *s,
 	if (ev->type != XMLSTREAM_EV_ELEMENT || ev->name_end > ev->raw.len)
 		return -1;
 	buf_init_fixed(&b, out, cap);
-	if (buf_append(&b, ev->raw.p, ev->name_end) != BUF_OK ||
+	if ((whole && buf_append(&b, ev->raw.p, ev->name_end) != BUF_OK) ||
 	    xs_append_ns_decls(s, ev, with_default_ns, &b) != 0 ||
-	    buf_append(&b, ev->raw.p + ev->name_end, ev->raw.len - ev->name_end) != BUF_OK)
+	    (whole && buf_append(&b, ev->raw.p + ev->name_end, ev->raw.len - ev->name_end) != BUF_OK))
 		return -1;
 	*outlen = b.len;
 	return 0;
+}
+
+int
+xmlstream_element_ns_decls(const struct xmlstream *s,
+    const struct xmlstream_event *ev, int with_default_ns, char *out,
+    size_t cap, size_t *outlen)
+{
+	return xs_element_emit(s, ev, with_default_ns, 0, out, cap, outlen);
+}
+
+int
+xmlstream_element_write(const struct xmlstream *s,
+    const struct xmlstream_event *ev, int with_default_ns, char *out,
+    size_t cap, size_t *outlen)
+{
+	return xs_element_emit(s, ev, with_default_ns, 1, out, cap, outlen);
 }
 
 int

@@ -52,41 +52,22 @@ expect_refused() {
 	rc=$?
 	if [ $rc -eq 1 ] && grep -qF -- "$2" <<<"$out"; then pass "$1"; else fail "$1" "(exit $rc) $out"; fi
 }
-# add_include FILE HEADER: appends the include to FILE in the scratch copy;
-# prints its line number.
-add_include() {
-	printf '#include "%s"\n' "$2" >>"$WORK/tree/$1"
-	wc -l <"$WORK/tree/$1"
-}
-
-scratch
-n=$(add_include tls/pin.c s2s_in.h)
-expect_refused "tls including a proxy header is refused (points up)" \
-	"tls/pin.c:$n: #include \"s2s_in.h\": points up: proxy is above tls"
-scratch
-n=$(add_include proxy/router.c daemon.h)
-expect_refused "proxy including a daemon header is refused (points up)" \
-	"proxy/router.c:$n: #include \"daemon.h\": points up: daemon is above proxy"
-scratch
-n=$(add_include dns/name.c tls.h)
-expect_refused "dns including a tls header is refused (points across)" \
-	"dns/name.c:$n: #include \"tls.h\": points across: dns does not build on tls"
-scratch
-n=$(add_include common/netaddr.h config.h)
-expect_refused "common including anything above it is refused (a header too)" \
-	"common/netaddr.h:$n: #include \"config.h\": points up: proxy is above common"
-scratch
-n=$(add_include proxy/config.c dns_internal.h)
-expect_refused "another folder's private header is refused" \
-	"proxy/config.c:$n: #include \"dns_internal.h\": dns's private header"
-scratch
-n=$(add_include cli/main.c nosuch.h)
-expect_refused "a header no layer folder holds is refused" \
-	"cli/main.c:$n: #include \"nosuch.h\": no layer folder has this header"
-scratch
-n=$(add_include cli/main.c ../proxy/config.h)
-expect_refused "a path instead of a header name is refused" \
-	"cli/main.c:$n: #include \"../proxy/config.h\": a path"
+# FILE HEADER WHAT: each a bad include appended to FILE in a fresh copy;
+# the refusal must name FILE:LINE, the include and WHAT.
+while read -r file header what; do
+	scratch
+	printf '#include "%s"\n' "$header" >>"$WORK/tree/$file"
+	n=$(wc -l <"$WORK/tree/$file")
+	expect_refused "$file including $header is refused ($what)" "$file:$n: #include \"$header\": $what"
+done <<'CASES'
+tls/pin.c s2s_in.h points up: proxy is above tls
+proxy/router.c daemon.h points up: daemon is above proxy
+dns/name.c tls.h points across: dns does not build on tls
+common/netaddr.h config.h points up: proxy is above common
+proxy/config.c dns_internal.h dns's private header
+cli/main.c nosuch.h no layer folder has this header
+cli/main.c ../proxy/config.h a path, not a header name
+CASES
 scratch
 cp "$WORK/tree/common/log.h" "$WORK/tree/proxy/log.h"
 expect_refused "a header name held by two folders is refused" \
