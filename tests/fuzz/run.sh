@@ -38,7 +38,8 @@ LIBS="-L$DEPS/lib -lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthrea
 # Every layer's folder (build.sh's LAYERS), for the targets' includes.
 INC="-I$XE_ROOT/tests/unit -I$DEPS/include"
 for l in $("$XE_ROOT/build.sh" layers); do INC="$INC -I$XE_ROOT/${l%%:*}"; done
-TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http"}
+# Every tests/fuzz/fuzz_NAME.c is a target: a new one needs no edit here.
+TARGETS=${FUZZ_TARGETS:-$(cd "$XE_ROOT/tests/fuzz" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//' | tr '\n' ' ')}
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"
