@@ -9,6 +9,10 @@
 #   ./build.sh run [ARGS] builds if needed, runs `xmpp-edge run ARGS`
 #                         (no ARGS: the embedded default configuration)
 #   ./build.sh fuzz [SECONDS]   runs every libFuzzer target (ASan+UBSan)
+#   ./build.sh fuzz-lib   only builds out/fuzz/libxe.a, what they link
+#   ./build.sh layers     the source folders from the bottom up, each as
+#                         FOLDER:FOLDERS-IT-BUILDS-ON (tests/layers)
+#   ./build.sh includes FOLDER   the -I options FOLDER is compiled with
 #   ./build.sh bench      runs the benchmarks under tests/bench
 #   ./build.sh appliance  builds the flashable appliance image (appliance/)
 #   ./build.sh deps       only fetches, verifies and builds the dependencies
@@ -400,7 +404,7 @@ collect_licenses() {
 }
 
 # licenses_generate_c DEST [EXCLUDE...]: writes DEST, a C file holding every
-# collected notice (struct notice, proxy/notices.h) but those of the
+# collected notice (struct notice, cli/notices.h) but those of the
 # EXCLUDEd components, for the binary to print with `version --licenses`.
 # DEST is replaced only when its text changes, so make relinks only then.
 licenses_generate_c() {
@@ -431,10 +435,46 @@ licenses_generate_c() {
 WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter"
 LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread"
 
-# compile VARIANT CC CFLAGS LDFLAGS PREFIX: builds out/VARIANT/xmpp-edge and,
-# for dev, out/VARIANT/unit_tests.  make does the incremental part.
+# The source folders are layers, from the bottom up: each is compiled with
+# its own include path and those of the folders it builds on, so a header
+# of a folder above (or beside) is not found and cannot be included.
+# FOLDER:BELOW,... (README, Layout; tests/layers checks every #include).
+LAYERS="common: tls:common dns:common proxy:common,tls,dns daemon:common,tls,dns,proxy cli:common,tls,dns,proxy,daemon"
+
+# layer_includes FOLDER: the -I options FOLDER is compiled with.
+layer_includes() {
+	local l below inc
+	for l in $LAYERS; do
+		[ "${l%%:*}" = "$1" ] || continue
+		inc="-I$1"
+		below=${l#*:}
+		for l in ${below//,/ }; do inc="$inc -I$l"; done
+		echo "$inc"
+		return 0
+	done
+	die "no layer $1 (LAYERS in build.sh)"
+}
+
+# layer_make_rules: each folder's include path and the list of folders, as
+# make variables for compile's makefile.
+layer_make_rules() {
+	local l all=
+	for l in $LAYERS; do
+		all="$all ${l%%:*}"
+		printf '$(DIR)/obj/%s/%%.o: LAYER_INC := %s\n' "${l%%:*}" "$(layer_includes "${l%%:*}")"
+	done
+	printf 'LAYER_DIRS :=%s\n' "$all"
+	printf 'ALL_INC :=%s\n' "$(for l in $all; do printf ' -I%s' "$l"; done)"
+}
+
+# compile VARIANT CC CFLAGS LDFLAGS PREFIX [TARGET]: builds out/VARIANT/xmpp-edge
+# and, for dev, out/VARIANT/unit_tests; TARGET: only that file of
+# out/VARIANT (libxe.a for the fuzz targets).  make does the incremental part.
 compile() {
-	local variant=$1 cc=$2 cflags=$3 ldflags=$4 prefix=$5 dir=$OUT/$1
+	local variant=$1 cc=$2 cflags=$3 ldflags=$4 prefix=$5 dir=$OUT/$1 target=${6:-all} werror=-Werror
+	# gcc's warnings are the ones the tree is held to (dev, release); the
+	# fuzz variant is built by clang, whose set differs.
+	[ "$variant" = fuzz ] && werror=
 	mkdir -p "$dir"
 	# Dependencies built anew (another mbedTLS configuration: other struct
 	# layouts) are a new prefix that make cannot see: start over.
@@ -442,28 +482,32 @@ compile() {
 		rm -rf "$dir/obj" "$dir/libxe.a" "$dir/xmpp-edge" "$dir/unit_tests"
 		echo "$prefix" >"$dir/.deps-prefix"
 	fi
-	make -s -j"$JOBS" -C "$ROOT" -f - \
+	[ "$target" = all ] || target=$dir/$target
+	{ layer_make_rules; cat <<'EOF'; } | make -s -j"$JOBS" -C "$ROOT" -f - \
 		DIR="$dir" CC="$cc" PREFIX="$prefix" VARIANT="$variant" \
-		XCFLAGS="$cflags" XLDFLAGS="$ldflags" LIBS="$LIBS" WARN="$WARN" <<'EOF'
-SRCS := $(sort $(wildcard proxy/*.c tls/*.c dns/*.c))
-LIB_SRCS := $(filter-out proxy/main.c,$(SRCS))
+		XCFLAGS="$cflags" XLDFLAGS="$ldflags" LIBS="$LIBS" WARN="$WARN $werror" "$target"
+SRCS := $(sort $(wildcard $(addsuffix /*.c,$(LAYER_DIRS))))
+LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
 TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
 OBJ = $(patsubst %.c,$(DIR)/obj/%.o,$(1))
-CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Werror -Iproxy -Itls -Idns -I$(PREFIX)/include \
+CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -I$(PREFIX)/include \
 	-DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' $(XCFLAGS) -MMD -MP
+# The unit tests reach every layer.
+$(DIR)/obj/tests/%.o: LAYER_INC := -Itests/unit $(ALL_INC)
+$(DIR)/obj/gen/%.o: LAYER_INC := -Icli
 all: $(DIR)/xmpp-edge $(if $(filter dev,$(VARIANT)),$(DIR)/unit_tests)
 $(DIR)/libxe.a: $(call OBJ,$(LIB_SRCS))
 	@rm -f $@; ar rcs $@ $^
-$(DIR)/xmpp-edge: $(call OBJ,proxy/main.c) $(DIR)/obj/gen/notices.o $(DIR)/libxe.a
+$(DIR)/xmpp-edge: $(call OBJ,cli/main.c) $(DIR)/obj/gen/notices.o $(DIR)/libxe.a
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
 $(DIR)/obj/gen/notices.o: $(DIR)/gen/notices.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(LAYER_INC) -c $< -o $@
 $(DIR)/unit_tests: $(call OBJ,$(TEST_SRCS)) $(DIR)/libxe.a
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ -L$(PREFIX)/lib $(LIBS)
 $(DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
+	$(CC) $(CFLAGS) $(LAYER_INC) -c $< -o $@
 -include $(shell find $(DIR)/obj -name '*.d' 2>/dev/null)
 EOF
 }
@@ -493,6 +537,18 @@ build_dev() {
 	say "building out/dev/ (ASan+UBSan)"
 	compile dev gcc "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		"" "$prefix"
+}
+
+# build_fuzz_lib: out/fuzz/libxe.a, every module but main built by clang
+# with libFuzzer's coverage and ASan+UBSan, for tests/fuzz/run.sh to link
+# its targets against: a target takes the modules it calls, and a new
+# module needs no list edited.
+build_fuzz_lib() {
+	local prefix
+	prefix=$(build_deps glibc gcc)
+	say "building out/fuzz/libxe.a (clang, libFuzzer coverage, ASan+UBSan)"
+	compile fuzz "${FUZZ_CC:-clang-14}" \
+		"-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" "" "$prefix" libxe.a
 }
 
 # --- tests ------------------------------------------------------------------
@@ -654,6 +710,7 @@ run)
 	;;
 fuzz)
 	ensure_packages clang-14 libclang-rt-14-dev
+	build_fuzz_lib
 	XE_ROOT=$ROOT XE_OUT=$OUT FUZZ_SMOKE_SECONDS=${1:-60} exec "$ROOT/tests/fuzz/run.sh"
 	;;
 bench)
@@ -664,6 +721,9 @@ appliance)
 	build_release
 	exec "$ROOT/appliance/build-image.sh" "$OUT/xmpp-edge" "$OUT/appliance"
 	;;
+fuzz-lib) build_fuzz_lib ;;
+layers) printf '%s\n' $LAYERS ;;
+includes) layer_includes "${1:?usage: ./build.sh includes FOLDER}" ;;
 -h|--help|help) sed -n '2,/^[^#]/{/SPDX-License-Identifier/d; s/^# \{0,1\}//p}' "$0" ;;
 *) die "unknown command '$cmd' (try ./build.sh help)" ;;
 esac

@@ -17,7 +17,9 @@
  *               of candidates (RFC 6120 §3.2, XEP-0368, RFC 8305 ordering).
  *   connect.c   per-domain connect sequence over those candidates: staggered
  *               attempts with a per-attempt timeout (RFC 8305 in spirit).
- *   resolve_cli.c  `xmpp-edge resolve [--server ADDR:PORT] DOMAIN`.
+ *
+ * The `xmpp-edge resolve` command that shows this to operators is
+ * cli/resolve_cli.c, above the library.
  *
  * Threading: everything runs on the one uv loop given to dns_resolver_new().
  * Callbacks are never called from inside the function that started the
@@ -332,12 +334,5 @@ void dns_avoid_add(struct dns_avoid *av, const struct sockaddr *sa, const char *
  * may be NULL. */
 const char *dns_addr_refused(const struct dns_config *cfg, const struct dns_avoid *av,
     const struct sockaddr *sa);
-
-/* --- command line (resolve_cli.c) ---------------------------------------- */
-
-/* `xmpp-edge resolve [--server ADDR:PORT]... [--timeout-ms N] [--tries N]
- * DOMAIN`: argv[0] is "resolve".  Exit status 0 candidates printed, 1
- * resolution failed (reason on stderr), 2 usage error. */
-int resolve_cli_main(int argc, char **argv, const struct dns_config *base);
 
 #endif

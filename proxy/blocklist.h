@@ -41,6 +41,8 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "stanza_error.h"
+
 #define BLOCKLIST_LINE_MAX 1024		/* bytes, without the newline */
 #define BLOCKLIST_FILE_MAX_BYTES (64u * 1024 * 1024)
 #define BLOCKLIST_TOP 10		/* entries in status and metrics */
@@ -88,7 +90,7 @@ int blocklist_refuses(struct edge *edge, const char *domain, const char *where);
  * from a stream (a domain listed after its stream was authenticated):
  * bounces the edge makes come from the blocked domain and must go back. */
 int blocklist_refuses_route(struct edge *edge, const char *from, const char *to,
-    const char **condition, const char **text);
+    enum stanza_error *condition, const char **text);
 /* Loads edge->cfg->blocklist.file (start: -1 with err on failure; "" means
  * no list), or reloads it (reload: a failure keeps the running list,
  * logged as blocklist.reload_failed, and returns -1). */

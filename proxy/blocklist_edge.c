@@ -42,12 +42,12 @@ blocklist_refuses(struct edge *edge, const char *domain, const char *where)
 
 int
 blocklist_refuses_route(struct edge *edge, const char *from, const char *to,
-    const char **condition, const char **text)
+    enum stanza_error *condition, const char **text)
 {
 	if (!blocklist_refuses(edge, to, "route") && !blocklist_refuses(edge, from, "route"))
 		return 0;
 	/* RFC 6120 §8.3.3.1 not-allowed: no entity may do this, here. */
-	*condition = "not-allowed";
+	*condition = STANZA_ERR_NOT_ALLOWED;
 	*text = "the domain is on xmpp-edge's blocklist";
 	return 1;
 }

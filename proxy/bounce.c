@@ -10,23 +10,9 @@
 
 #include <string.h>
 
+#include "buf.h"
+
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
-
-static int
-put(char *out, size_t cap, size_t *used, const char *s, size_t len)
-{
-	if (len > cap - *used)
-		return -1;
-	memcpy(out + *used, s, len);
-	*used += len;
-	return 0;
-}
-
-static int
-puts_lit(char *out, size_t cap, size_t *used, const char *s)
-{
-	return put(out, cap, used, s, strlen(s));
-}
 
 /*
  * Appends ` NAME=` and the attribute's value as the peer sent it, quotes
@@ -39,33 +25,24 @@ puts_lit(char *out, size_t cap, size_t *used, const char *s)
  * quoted spans fall back to escaping the decoded value v.
  */
 static int
-put_attr(char *out, size_t cap, size_t *used, const char *name,
-    const struct xmlstream_str *q, const struct xmlstream_str *v)
+put_attr(struct buf *b, const char *name, const struct xmlstream_str *q, const struct xmlstream_str *v)
 {
-	if (q->p != NULL && q->len >= 2) {
-		if (puts_lit(out, cap, used, " ") < 0 ||
-		    puts_lit(out, cap, used, name) < 0 ||
-		    puts_lit(out, cap, used, "=") < 0 ||
-		    put(out, cap, used, q->p, q->len) < 0)
-			return -1;
-		return 0;
-	}
+	if (q->p != NULL && q->len >= 2)
+		return buf_appendf(b, " %s=", name) == BUF_OK &&
+		    buf_append(b, q->p, q->len) == BUF_OK ? 0 : -1;
 	if (v->p == NULL)
 		return 0;
-	if (puts_lit(out, cap, used, " ") < 0 || puts_lit(out, cap, used, name) < 0 ||
-	    puts_lit(out, cap, used, "='") < 0 ||
-	    stream_error_escape(out, cap, used, v->p, v->len) < 0 ||
-	    puts_lit(out, cap, used, "'") < 0)
-		return -1;
-	return 0;
+	return buf_appendf(b, " %s='", name) == BUF_OK &&
+	    stream_error_escape(b, v->p, v->len) == 0 &&
+	    buf_append_str(b, "'") == BUF_OK ? 0 : -1;
 }
 
 enum bounce_result
-bounce_write(const struct xmlstream_event *ev, const char *condition,
-    const char *type, const char *text, char *out, size_t cap, size_t *outlen)
+bounce_write(const struct xmlstream_event *ev, enum stanza_error condition,
+    const char *text, char *out, size_t cap, size_t *outlen)
 {
 	const char *name;
-	size_t used = 0;
+	struct buf b;
 
 	if (xmlstream_str_eq(&ev->name, "message"))
 		name = "message";
@@ -77,24 +54,21 @@ bounce_write(const struct xmlstream_event *ev, const char *condition,
 		return BOUNCE_NOT_A_STANZA;
 	if (xmlstream_str_eq(&ev->stanza_type, "error"))
 		return BOUNCE_IS_ERROR;
-	if (puts_lit(out, cap, &used, "<") < 0 || puts_lit(out, cap, &used, name) < 0 ||
-	    put_attr(out, cap, &used, "from", &ev->to_quoted, &ev->to) < 0 ||
-	    put_attr(out, cap, &used, "to", &ev->from_quoted, &ev->from) < 0 ||
-	    put_attr(out, cap, &used, "id", &ev->id_quoted, &ev->id) < 0 ||
-	    puts_lit(out, cap, &used, " type='error'><error type='") < 0 ||
-	    puts_lit(out, cap, &used, type) < 0 ||
-	    puts_lit(out, cap, &used, "'><") < 0 ||
-	    puts_lit(out, cap, &used, condition) < 0 ||
-	    puts_lit(out, cap, &used, " xmlns='" NS_STANZAS "'/>") < 0)
+	buf_init_fixed(&b, out, cap);
+	if (buf_appendf(&b, "<%s", name) != BUF_OK ||
+	    put_attr(&b, "from", &ev->to_quoted, &ev->to) < 0 ||
+	    put_attr(&b, "to", &ev->from_quoted, &ev->from) < 0 ||
+	    put_attr(&b, "id", &ev->id_quoted, &ev->id) < 0 ||
+	    buf_appendf(&b, " type='error'><error type='%s'><%s xmlns='" NS_STANZAS "'/>",
+	    stanza_error_type_name(stanza_error_type(condition)), stanza_error_name(condition)) != BUF_OK)
 		return BOUNCE_TOO_LONG;
 	if (text != NULL &&
-	    (puts_lit(out, cap, &used, "<text xmlns='" NS_STANZAS "'>") < 0 ||
-	    stream_error_escape(out, cap, &used, text, strlen(text)) < 0 ||
-	    puts_lit(out, cap, &used, "</text>") < 0))
+	    (buf_append_str(&b, "<text xmlns='" NS_STANZAS "'>") != BUF_OK ||
+	    stream_error_escape(&b, text, strlen(text)) < 0 ||
+	    buf_append_str(&b, "</text>") != BUF_OK))
 		return BOUNCE_TOO_LONG;
-	if (puts_lit(out, cap, &used, "</error></") < 0 || puts_lit(out, cap, &used, name) < 0 ||
-	    puts_lit(out, cap, &used, ">") < 0)
+	if (buf_appendf(&b, "</error></%s>", name) != BUF_OK)
 		return BOUNCE_TOO_LONG;
-	*outlen = used;
+	*outlen = b.len;
 	return BOUNCE_WRITTEN;
 }

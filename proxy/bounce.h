@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "stanza_error.h"
 #include "xmlstream.h"
 
 #define BOUNCE_MAX 32768	/* bytes of one bounce: JIDs (3071 bytes each, RFC 7622) as sent */
@@ -26,10 +27,10 @@ enum bounce_result {
 	BOUNCE_TOO_LONG,	/* does not fit in cap */
 };
 
-/* condition: a stanza error condition of RFC 6120 §8.3.3
- * ("service-unavailable"); type: "cancel", "wait", ...; text may be NULL. */
+/* condition: RFC 6120 §8.3.3, written with the type §8.3.3 gives it
+ * (stanza_error.h); text may be NULL. */
 enum bounce_result bounce_write(const struct xmlstream_event *ev,
-    const char *condition, const char *type, const char *text,
+    enum stanza_error condition, const char *text,
     char *out, size_t cap, size_t *outlen);
 
 #endif

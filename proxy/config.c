@@ -34,6 +34,7 @@
 #include "config_schema.h"
 #include "domain.h"
 #include "netaddr.h"
+#include "policy.h"
 #include "tls.h"
 
 #define CONFIG_KEYPATH_MAX 512
@@ -753,6 +754,7 @@ config_parse(const char *source, const char *json, size_t len, int check_files,
 		goto fail;
 	if (cfg_check_semantics(&c, cfg) < 0)
 		goto fail;
+	policy_index_build(&cfg->policy);
 	if (check_files && config_check_files(cfg, err, errlen) < 0)
 		goto fail;
 	yajl_tree_free(root);
@@ -820,18 +822,7 @@ config_free(struct config *cfg)
 const struct config_partner *
 config_policy_for(const struct config *cfg, const char *domain)
 {
-	size_t i, j;
-
-	for (i = 0; i < cfg->policy.partner_count; i++) {
-		const struct config_partner *p = &cfg->policy.partners[i];
-
-		if (strcmp(p->domain, domain) == 0)
-			return p;
-		for (j = 0; j < p->additional_domain_count; j++)
-			if (strcmp(p->additional_domains[j], domain) == 0)
-				return p;
-	}
-	return &cfg->policy.defaults;
+	return policy_lookup(&cfg->policy, domain);
 }
 
 int

@@ -132,10 +132,18 @@ struct config_partner {
 	enum policy_strangers strangers;
 };
 
+/* Slots of the index from a domain to its partner entry: a power of two,
+ * at least twice the names the loader accepts (policy.c asserts it). */
+#define CONFIG_POLICY_INDEX_SLOTS 8192
+
 struct config_policy {
 	struct config_partner defaults;
 	struct config_partner partners[CONFIG_MAX_PARTNERS];
 	size_t partner_count;
+	/* Every partner name by hash, built at load (policy_index_build):
+	 * 0 empty, else 1 + entry * (1 + CONFIG_MAX_ADDITIONAL_DOMAINS) +
+	 * which name (0 the domain, 1 + i additional_domains[i]). */
+	uint16_t index[CONFIG_POLICY_INDEX_SLOTS];
 };
 
 struct config_limits {
@@ -268,7 +276,8 @@ const char *config_json_type_name(struct yajl_val_s *v);
  * Finds the policy entry for a remote domain: the entry whose domain or
  * one of whose additional_domains is `domain` (canonical form, as
  * domain_canonicalize() makes it), else policy.default.  The loader
- * guarantees that at most one entry matches.
+ * guarantees that at most one entry matches.  One hash, no scan: the
+ * index built at load (policy.c).
  */
 const struct config_partner *config_policy_for(const struct config *cfg,
     const char *domain);

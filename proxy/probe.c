@@ -42,8 +42,9 @@
 #include "certops.h"
 #include "dns.h"
 #include "domain.h"
-#include "edge.h"
+#include "edge_certs.h"
 #include "netaddr.h"
+#include "policy.h"
 #include "s2s_out.h"
 #include "sasl_external.h"
 #include "tls.h"
@@ -188,11 +189,34 @@ probe_print_chain(struct probe *p)
 	free(ci);
 }
 
-/* The rules of s2s_out.c, applied to what the candidate offered. */
+/* What the candidate offered, as policy.c reads it. */
+static struct policy_offer
+probe_offer(const struct probe *p)
+{
+	return (struct policy_offer){
+		.tls_open = p->tls_open, .pkix_ok = p->pkix_ok, .offers_tls = p->offers_tls,
+		.tls_required = p->tls_required, .offers_external = p->offers_external,
+		.offers_dialback = p->offers_dialback,
+	};
+}
+
+/* The daemon's decision on what the candidate offered (policy.c, as
+ * s2s_out.c takes it). */
+static struct policy_decision
+probe_decision(const struct probe *p)
+{
+	const struct policy_offer f = probe_offer(p);
+
+	return policy_outbound_decide(p->policy, p->cfg->dialback.enabled, &f);
+}
+
+/* The daemon's decision (policy.c, as s2s_out.c takes it), applied to
+ * what the candidate offered, in words for the operator. */
 static void
 probe_decide(struct probe *p)
 {
 	const struct config_partner *pol = p->policy;
+	struct policy_decision d;
 	const char *how = NULL;
 
 	if (p->decided)
@@ -202,46 +226,62 @@ probe_decide(struct probe *p)
 		snprintf(p->verdict, sizeof(p->verdict), "%s", p->fail);
 		return;
 	}
-	if (!p->tls_open && pol->tls == POLICY_TLS_REQUIRED) {
-		snprintf(p->verdict, sizeof(p->verdict), "%s offers no STARTTLS and policy requires TLS",
-		    p->domain);
-		return;
-	}
-	if (p->tls_open && !p->pkix_ok && pol->require_valid_certificate) {
-		snprintf(p->verdict, sizeof(p->verdict), "its certificate is not valid for %s and policy "
-		    "sets require_valid_certificate", p->domain);
-		return;
-	}
-	if (p->sasl_result > 0)
-		how = "SASL EXTERNAL (it accepted our certificate)";
-	else if (p->sasl_result < 0 && (pol->sasl_external == POLICY_SASL_REQUIRED ||
-	    !p->offers_dialback || !p->cfg->dialback.enabled || !pol->dialback)) {
-		snprintf(p->verdict, sizeof(p->verdict), "%s refused our certificate for %s in SASL "
-		    "EXTERNAL (%s) and dialback is %s", p->domain, p->from, p->sasl_detail,
-		    pol->sasl_external == POLICY_SASL_REQUIRED ? "excluded (sasl_external required)" :
-		    !p->offers_dialback ? "not offered" : "disabled");
-		return;
-	} else if (p->sasl_result < 0)
+	d = probe_decision(p);
+	switch (d.step) {
+	case POLICY_OUT_SASL_EXTERNAL:
+		if (p->sasl_result >= 0) {
+			how = p->sasl_result > 0 ? "SASL EXTERNAL (it accepted our certificate)" : "SASL EXTERNAL";
+			break;
+		}
+		/* XEP-0178 §3: refused, the daemon falls back to dialback
+		 * when the policy lets it and the server offers it. */
+		if (!p->offers_dialback || !policy_outbound_may_fall_back(pol, p->cfg->dialback.enabled)) {
+			snprintf(p->verdict, sizeof(p->verdict), "%s refused our certificate for %s in SASL "
+			    "EXTERNAL (%s) and dialback is %s", p->domain, p->from, p->sasl_detail,
+			    pol->sasl_external == POLICY_SASL_REQUIRED ? "excluded (sasl_external required)" :
+			    !p->offers_dialback ? "not offered" : "disabled");
+			return;
+		}
 		how = "Server Dialback (SASL EXTERNAL refused our certificate; the daemon falls back)";
-	else if (p->tls_open && p->offers_external && pol->sasl_external != POLICY_SASL_DISABLED)
-		how = "SASL EXTERNAL";
-	else if (pol->sasl_external == POLICY_SASL_REQUIRED) {
-		snprintf(p->verdict, sizeof(p->verdict), "policy requires SASL EXTERNAL, which %s does "
-		    "not offer%s", p->domain, p->tls_open ? "" : " without TLS");
-		return;
-	} else if (p->offers_dialback && p->cfg->dialback.enabled && pol->dialback)
+		break;
+	case POLICY_OUT_DIALBACK:
 		how = p->no_cert ? "Server Dialback (it refused our certificate in TLS; connected again "
 		    "without one, as the daemon does)" :
 		    "Server Dialback (it will ask our domain's server to verify the key)";
-	else {
-		snprintf(p->verdict, sizeof(p->verdict), "no authentication method in common (offered: "
-		    "%s%s%s; policy: sasl_external %s, dialback %s%s)",
-		    p->offers_external ? "SASL EXTERNAL" : "",
-		    p->offers_external && p->offers_dialback ? ", " : "",
-		    p->offers_dialback ? "dialback" : p->offers_external ? "" : "nothing",
-		    pol->sasl_external == POLICY_SASL_DISABLED ? "disabled" : "allowed",
-		    pol->dialback ? "allowed" : "disabled",
-		    p->cfg->dialback.enabled ? "" : ", dialback.enabled false");
+		break;
+	case POLICY_OUT_STARTTLS:
+	case POLICY_OUT_AUTHENTICATE:	/* policy_outbound_decide goes past it */
+		snprintf(p->verdict, sizeof(p->verdict), "%s offers STARTTLS, but TLS was not negotiated",
+		    p->domain);
+		return;
+	case POLICY_OUT_REFUSE:
+		switch (d.refusal) {
+		case POLICY_REFUSAL_NO_STARTTLS:
+			snprintf(p->verdict, sizeof(p->verdict), "%s offers no STARTTLS and policy requires TLS",
+			    p->domain);
+			break;
+		case POLICY_REFUSAL_CERTIFICATE:
+			snprintf(p->verdict, sizeof(p->verdict), "its certificate is not valid for %s and policy "
+			    "sets require_valid_certificate", p->domain);
+			break;
+		case POLICY_REFUSAL_SASL_REQUIRED:
+			snprintf(p->verdict, sizeof(p->verdict), "policy requires SASL EXTERNAL, which %s does "
+			    "not offer%s", p->domain, p->tls_open ? "" : " without TLS");
+			break;
+		case POLICY_REFUSAL_NO_METHOD:
+			snprintf(p->verdict, sizeof(p->verdict), "no authentication method in common (offered: "
+			    "%s%s%s; policy: sasl_external %s, dialback %s%s)",
+			    p->offers_external ? "SASL EXTERNAL" : "",
+			    p->offers_external && p->offers_dialback ? ", " : "",
+			    p->offers_dialback ? "dialback" : p->offers_external ? "" : "nothing",
+			    pol->sasl_external == POLICY_SASL_DISABLED ? "disabled" : "allowed",
+			    pol->dialback ? "allowed" : "disabled",
+			    p->cfg->dialback.enabled ? "" : ", dialback.enabled false");
+			break;
+		default:
+			snprintf(p->verdict, sizeof(p->verdict), "%s", policy_refusal_str(d.refusal));
+			break;
+		}
 		return;
 	}
 	p->works = 1;
@@ -319,22 +359,26 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 	p->offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
 	p->offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || p->peer_has_db;
 	if (p->tls == NULL && !p->direct_tls) {
+		const struct policy_offer f = probe_offer(p);
+		struct policy_decision d = policy_outbound_tls(p->policy, &f);
+
 		fprintf(p->out, "  features before TLS: STARTTLS %s\n",
 		    p->offers_tls ? (p->tls_required ? "offered, required" : "offered") : "not offered");
-		if (p->offers_tls && p->policy->tls != POLICY_TLS_DISABLED) {
+		if (d.step == POLICY_OUT_STARTTLS) {
 			probe_send_stream(p, "<starttls xmlns='" NS_TLS "'/>");
 			p->step = PROBE_WAIT_PROCEED;
 			return;
 		}
-		if (p->tls_required) {
+		if (d.refusal == POLICY_REFUSAL_TLS_DISABLED) {
 			probe_candidate_end(p, "it requires TLS, which policy disables");
 			return;
 		}
 	}
 	fprintf(p->out, "  features%s: SASL EXTERNAL %s, dialback %s\n", p->tls_open ? " after TLS" : "",
 	    p->offers_external ? "offered" : "not offered", p->offers_dialback ? "offered" : "not offered");
-	if (p->tls_open && p->offers_external && p->policy->sasl_external != POLICY_SASL_DISABLED &&
-	    !p->decided && probe_send_sasl_external(p) == 0)
+	/* SASL EXTERNAL is tried where the daemon would try it. */
+	if (!p->decided && probe_decision(p).step == POLICY_OUT_SASL_EXTERNAL &&
+	    probe_send_sasl_external(p) == 0)
 		return;
 	probe_send_stream(p, "</stream:stream>");
 	probe_candidate_end(p, NULL);

@@ -57,23 +57,23 @@ router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
 /* Where a stanza from -> to goes; NULL with a condition when nowhere. */
 static struct s2s_out *
 router_destination(struct edge *edge, const char *from, const char *to,
-    const char **condition, const char **text, char *err, size_t errlen)
+    enum stanza_error *condition, const char **text, char *err, size_t errlen)
 {
 	enum s2s_out_kind kind;
-	const char *local, *remote;
+	const char *local, *remote, *why = "service-unavailable";
 	struct s2s_out *o;
 	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
 
 	if (!to_hosted && blocklist_refuses_route(edge, NULL, to, condition, text))
 		return NULL;
 	if (to_hosted && from_hosted) {
-		*condition = "service-unavailable";
+		*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
 		*text = "xmpp-edge does not route between its own domains";
 		return NULL;
 	}
 	if (to_hosted) {
 		if (!edge->cfg->gateway.enabled) {
-			*condition = "service-unavailable";
+			*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
 			*text = "no internal gateway is configured";
 			return NULL;
 		}
@@ -84,12 +84,12 @@ router_destination(struct edge *edge, const char *from, const char *to,
 		const struct config_partner *p = config_policy_for(edge->cfg, to);
 
 		if (!from_hosted) {
-			*condition = "service-unavailable";
+			*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
 			*text = "xmpp-edge relays only to or from its own domains";
 			return NULL;
 		}
 		if (!p->allow) {
-			*condition = "not-allowed";
+			*condition = STANZA_ERR_NOT_ALLOWED;
 			*text = "federation with this domain is not allowed by policy";
 			return NULL;
 		}
@@ -101,7 +101,7 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	if (o != NULL)
 		return o;
 	if (edge->shutting_down) {
-		*condition = "service-unavailable";
+		*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
 		*text = "xmpp-edge is shutting down";
 		return NULL;
 	}
@@ -109,21 +109,24 @@ router_destination(struct edge *edge, const char *from, const char *to,
 		const struct config_partner *p = config_policy_for(edge->cfg, remote);
 
 		if (p->max_connections > 0 && s2s_out_count_partner(edge, p) >= (size_t)p->max_connections) {
-			*condition = "resource-constraint";
+			*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
 			*text = "connection limit for this partner reached";
 			return NULL;
 		}
 	}
-	o = s2s_out_start(edge, kind, local, remote, condition, err, errlen);
-	if (o == NULL)
+	o = s2s_out_start(edge, kind, local, remote, &why, err, errlen);
+	if (o == NULL) {
+		/* s2s_out names its conditions by their RFC 6120 names. */
+		*condition = stanza_error_from_name(why);
 		*text = err;
+	}
 	return o;
 }
 
 /* err (the caller's) holds the reason *text may point to. */
 static enum route_result
 router_enqueue(struct edge *edge, const char *data, size_t len, const char *from,
-    const char *to, struct route_waiter *waiter, const char **condition, const char **text,
+    const char *to, struct route_waiter *waiter, enum stanza_error *condition, const char **text,
     char *err, size_t errlen)
 {
 	struct s2s_out *o = router_destination(edge, from, to, condition, text, err, errlen);
@@ -133,7 +136,7 @@ router_enqueue(struct edge *edge, const char *data, size_t len, const char *from
 		return ROUTE_BOUNCED;
 	rc = s2s_out_enqueue(o, data, len);
 	if (rc < 0) {
-		*condition = "resource-constraint";
+		*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
 		*text = "the queue toward this domain is full";
 		return ROUTE_BOUNCED;
 	}
@@ -149,7 +152,8 @@ enum route_result
 router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstream_event *ev,
     const char *from_domain, const char *to_domain, struct route_waiter *waiter)
 {
-	const char *condition = NULL, *text = NULL;
+	enum stanza_error condition = STANZA_ERR_UNDEFINED_CONDITION;
+	const char *text = NULL;
 	enum route_result r;
 	char err[256];
 	char *buf = NULL;
@@ -158,7 +162,7 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 
 	if (blocklist_refuses_route(edge, from_domain, NULL, &condition, &text) ||
 	    strangers_refuses(edge, ev, from_domain, to_domain, &condition, &text)) {
-		router_bounce_event(edge, ev, condition, "cancel", text);
+		router_bounce_event(edge, ev, condition, text);
 		return ROUTE_BOUNCED;
 	}
 
@@ -171,7 +175,7 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 		buf = malloc(cap);
 		if (buf == NULL || xmlstream_element_write(xs, ev, 0, buf, cap, &len) < 0) {
 			free(buf);
-			router_bounce_event(edge, ev, "resource-constraint", "wait", "cannot copy the stanza");
+			router_bounce_event(edge, ev, STANZA_ERR_RESOURCE_CONSTRAINT, "cannot copy the stanza");
 			return ROUTE_BOUNCED;
 		}
 		data = buf;
@@ -180,7 +184,7 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 	    err, sizeof(err));
 	free(buf);
 	if (r == ROUTE_BOUNCED)
-		router_bounce_event(edge, ev, condition, "cancel", text);
+		router_bounce_event(edge, ev, condition, text);
 	return r;
 }
 
@@ -188,7 +192,8 @@ enum route_result
 router_route_bytes(struct edge *edge, const char *data, size_t len, const char *from_domain,
     const char *to_domain)
 {
-	const char *condition = NULL, *text = NULL;
+	enum stanza_error condition = STANZA_ERR_UNDEFINED_CONDITION;
+	const char *text = NULL;
 	enum route_result r;
 	char err[256];
 
@@ -199,15 +204,16 @@ router_route_bytes(struct edge *edge, const char *data, size_t len, const char *
 		 * with an error (RFC 6120 §8.3.1). */
 		edge->stats.stanzas_unbounceable++;
 		log_event(LOG_WARN, "route.bounce_undeliverable", "from", from_domain, "to", to_domain,
-		    "condition", condition, "reason", text, NULL);
+		    "condition", stanza_error_name(condition), "reason", text, NULL);
 	}
 	return r;
 }
 
 int
-router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, const char *condition,
-    const char *type, const char *text)
+router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, enum stanza_error condition,
+    const char *text)
 {
+	const char *cond = stanza_error_name(condition);
 	int sent = 0;
 
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
@@ -220,30 +226,30 @@ router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, const c
 		log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
 		return 0;
 	}
-	switch (bounce_write(ev, condition, type, text, out, BOUNCE_MAX, &len)) {
+	switch (bounce_write(ev, condition, text, out, BOUNCE_MAX, &len)) {
 	case BOUNCE_WRITTEN:
 		/* The bounce goes from the original recipient's domain back
 		 * to the sender's. */
 		if (router_jid_domain(&ev->to, from, sizeof(from)) < 0 ||
 		    router_jid_domain(&ev->from, to, sizeof(to)) < 0) {
 			edge->stats.stanzas_unbounceable++;
-			log_event(LOG_WARN, "route.bounce_failed", "condition", condition,
+			log_event(LOG_WARN, "route.bounce_failed", "condition", cond,
 			    "reason", "the stanza has no usable addresses", NULL);
 			break;
 		}
 		edge->stats.stanzas_bounced++;
-		log_event(LOG_INFO, "route.bounce", "condition", condition, "from", from, "to", to,
+		log_event(LOG_INFO, "route.bounce", "condition", cond, "from", from, "to", to,
 		    "reason", text, NULL);
 		sent = router_route_bytes(edge, out, len, from, to) != ROUTE_BOUNCED;
 		break;
 	case BOUNCE_IS_ERROR:
 		edge->stats.stanzas_unbounceable++;
-		log_event(LOG_INFO, "route.error_not_bounced", "condition", condition, "reason", text, NULL);
+		log_event(LOG_INFO, "route.error_not_bounced", "condition", cond, "reason", text, NULL);
 		break;
 	case BOUNCE_NOT_A_STANZA:
 	case BOUNCE_TOO_LONG:
 		edge->stats.stanzas_unbounceable++;
-		log_event(LOG_WARN, "route.bounce_failed", "condition", condition,
+		log_event(LOG_WARN, "route.bounce_failed", "condition", cond,
 		    "reason", "not a stanza, or addresses too long", NULL);
 		break;
 	}
@@ -254,8 +260,8 @@ router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, const c
 /* Queued stanzas are standalone elements: they are parsed again (inside a
  * minimal stream header) to build their bounces with bounce.c. */
 size_t
-router_bounce_bytes(struct edge *edge, const char *data, size_t len, const char *condition,
-    const char *type, const char *text)
+router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza_error condition,
+    const char *text)
 {
 	static const char header[] = "<stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
@@ -286,7 +292,7 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, const char 
 		off += took;
 		while ((t = xmlstream_next(xs, &ev)) != XMLSTREAM_EV_NONE) {
 			if (t == XMLSTREAM_EV_ELEMENT) {
-				n += (size_t)router_bounce_event(edge, &ev, condition, type, text);
+				n += (size_t)router_bounce_event(edge, &ev, condition, text);
 			} else if (t == XMLSTREAM_EV_ERROR) {
 				edge->stats.stanzas_unbounceable++;
 				log_event(LOG_ERROR, "route.bounce_failed", "reason", ev.text, NULL);

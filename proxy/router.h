@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "edge.h"
+#include "stanza_error.h"
 #include "xmlstream.h"
 
 /* A source stream that can stop reading while a destination is full
@@ -53,16 +54,16 @@ enum route_result router_route_bytes(struct edge *edge, const char *data, size_t
 
 /*
  * Bounces stanzas held as standalone bytes (each a complete element, as
- * s2s_out queues them): condition per RFC 6120 §8.3.3, e.g.
- * "remote-server-not-found"; text may be NULL.  Returns how many error
+ * s2s_out queues them) with condition (RFC 6120 §8.3.3, its type from
+ * stanza_error.c); text may be NULL.  Returns how many error
  * replies were sent on their way.
  */
 size_t router_bounce_bytes(struct edge *edge, const char *data, size_t len,
-    const char *condition, const char *type, const char *text);
+    enum stanza_error condition, const char *text);
 
 /* Bounces an element event; 1 if an error reply went on its way. */
 int router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
-    const char *condition, const char *type, const char *text);
+    enum stanza_error condition, const char *text);
 
 /* Removes w from whatever it waits on (the source is closing). */
 void route_waiter_cancel(struct route_waiter *w);

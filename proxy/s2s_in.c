@@ -14,7 +14,9 @@
  *                            the first byte on a direct_tls listener)
  *   S2S_IN_WAIT_HEADER    -> again, now inside TLS (RFC 6120 §5.4.3.3
  *                            stream restart)
- *   S2S_IN_WAIT_AUTH      -> TLS is up; features offer SASL EXTERNAL and/or
+ *   S2S_IN_WAIT_AUTH      -> TLS is up, or the partner's policy makes it
+ *                            optional and the peer did not ask for it;
+ *                            features offer SASL EXTERNAL (TLS only) and/or
  *                            dialback as the partner's policy allows: the
  *                            negotiation itself is s2s_in_auth.c's
  *   S2S_IN_WAIT_DIALBACK  -> <db:result/> received; its key is being checked
@@ -418,7 +420,7 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 void
 s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
 {
-	router_bounce_event(s->edge, ev, "service-unavailable", "cancel", text);
+	router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text);
 }
 
 static void

@@ -39,6 +39,7 @@
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
+#include "policy.h"
 #include "sasl_external.h"
 #include "stream_error.h"
 #include "tls.h"
@@ -372,8 +373,8 @@ s2s_out_bounce_queue(struct s2s_out *o, const char *condition, const char *text)
 		o->q_head = it->next;
 		o->q_bytes -= it->len;
 		o->q_count--;
-		o->bounced += router_bounce_bytes(o->edge, it->data, it->len, condition,
-		    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel", text);
+		o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
+		    stanza_error_from_name(condition), text);
 		free(it);
 	}
 	o->q_tail = NULL;
@@ -673,8 +674,8 @@ s2s_out_flush_queue(struct s2s_out *o)
 		while ((it = taken) != NULL) {
 			taken = it->next;
 			o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
-			    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
-			    "cancel", "the stream failed");
+			    o->kind == S2S_OUT_GATEWAY ? STANZA_ERR_SERVICE_UNAVAILABLE :
+			    STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the stream failed");
 			free(it);
 		}
 		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
@@ -894,30 +895,36 @@ s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 	s2s_out_close(o, "remote-server-not-found", "verification done");
 }
 
-/* What the policy lets us do once features are in. */
+/* What the policy lets us do once features are in (policy.c decides,
+ * as it does for `probe`). */
 static void
 s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 {
 	const struct config_partner *p = s2s_out_policy(o);
-	int offers_tls = xmlelem_contains(ev, NS_TLS);
-	int offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
-	int offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || o->peer_has_db;
+	const struct policy_offer f = {
+		.tls_open = o->tls_open,
+		.pkix_ok = o->pkix_ok,
+		.offers_tls = xmlelem_contains(ev, NS_TLS),
+		.tls_required = xmlelem_contains(ev, NS_TLS) && xmlelem_contains(ev, "<required"),
+		.offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<"),
+		.offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || o->peer_has_db,
+	};
+	struct policy_decision d;
 
 	if (o->tls == NULL && o->kind != S2S_OUT_GATEWAY) {
-		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
+		d = policy_outbound_tls(p, &f);
+		if (d.step == POLICY_OUT_STARTTLS) {
 			/* State first: the send may fail (the rule at struct
 			 * s2s_out), and must not be overwritten after. */
 			s2s_out_enter_state(o, S2S_OUT_WAIT_PROCEED);
 			s2s_out_sendstr(o, "<starttls xmlns='" NS_TLS "'/>");
 			return;
 		}
-		if (p->tls == POLICY_TLS_REQUIRED) {
-			s2s_out_retry(o, "remote-server-not-found", "the remote server offers no STARTTLS");
-			return;
-		}
-		if (offers_tls && xmlelem_contains(ev, "<required")) {
-			s2s_out_fail(o, "remote-server-not-found",
-			    "the remote server requires TLS, which policy disables");
+		if (d.step == POLICY_OUT_REFUSE) {
+			if (policy_refusal_try_next(d.refusal))
+				s2s_out_retry(o, "remote-server-not-found", policy_refusal_str(d.refusal));
+			else
+				s2s_out_fail(o, "remote-server-not-found", policy_refusal_str(d.refusal));
 			return;
 		}
 	}
@@ -929,17 +936,18 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 		s2s_out_established(o, "sasl-external");
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && o->tls_open && offers_external &&
-	    p->sasl_external != POLICY_SASL_DISABLED) {
-		s2s_out_send_sasl_external(o);
+	if (o->kind == S2S_OUT_REMOTE) {
+		d = policy_outbound_auth(p, o->edge->cfg->dialback.enabled, &f);
+		if (d.step == POLICY_OUT_SASL_EXTERNAL)
+			s2s_out_send_sasl_external(o);
+		else if (d.step == POLICY_OUT_DIALBACK)
+			s2s_out_send_dialback(o);
+		else
+			s2s_out_fail(o, "remote-server-not-found", policy_refusal_str(d.refusal));
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && p->sasl_external == POLICY_SASL_REQUIRED) {
-		s2s_out_fail(o, "remote-server-not-found", "SASL EXTERNAL required by policy, not offered");
-		return;
-	}
-	if (!offers_dialback || !o->edge->cfg->dialback.enabled ||
-	    (o->kind == S2S_OUT_REMOTE && !p->dialback)) {
+	/* The gateway: known by its pin, no partner entry applies. */
+	if (!f.offers_dialback || !o->edge->cfg->dialback.enabled) {
 		s2s_out_fail(o, "remote-server-not-found", "no authentication method in common");
 		return;
 	}
@@ -962,8 +970,7 @@ s2s_out_on_sasl_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "method", "sasl-external", "result", "failed", NULL);
 	/* XEP-0178 §3: a failure may fall back to dialback. */
-	if (s2s_out_policy(o)->dialback && o->edge->cfg->dialback.enabled &&
-	    s2s_out_policy(o)->sasl_external != POLICY_SASL_REQUIRED) {
+	if (policy_outbound_may_fall_back(s2s_out_policy(o), o->edge->cfg->dialback.enabled)) {
 		s2s_out_send_dialback(o);
 		return;
 	}

@@ -34,6 +34,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "stanza_error.h"
 #include "xmlstream.h"
 
 #define STRANGERS_JID_MAX 1280		/* localpart 1023 + '@' + domain 253 */
@@ -93,7 +94,7 @@ void strangers_gen_list(const struct strangers *s, yajl_gen g);
  * strangers.
  */
 int strangers_refuses(struct edge *edge, const struct xmlstream_event *ev, const char *from_domain,
-    const char *to_domain, const char **condition, const char **text);
+    const char *to_domain, enum stanza_error *condition, const char **text);
 /* Loads the set from the state directory (start). */
 void strangers_start(struct edge *edge);
 /* Applies strangers.max_contacts after a reload (a smaller cap drops the

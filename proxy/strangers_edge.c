@@ -126,7 +126,7 @@ strangers_top_domains(const struct edge *edge, struct strangers_top *out, size_t
 
 int
 strangers_refuses(struct edge *edge, const struct xmlstream_event *ev, const char *from_domain,
-    const char *to_domain, const char **condition, const char **text)
+    const char *to_domain, enum stanza_error *condition, const char **text)
 {
 	struct strangers_edge *se = edge->strangers;
 	char bare[STRANGERS_JID_MAX + 1];
@@ -161,7 +161,7 @@ strangers_refuses(struct edge *edge, const struct xmlstream_event *ev, const cha
 	log_event(LOG_INFO, "strangers.refused", "from", bare[0] ? bare : from_domain, "to", to_domain,
 	    "stanza", str_is(&ev->name, "message") ? "message" : "subscribe", NULL);
 	/* RFC 6120 §8.3.3.12: refused by local policy, not undeliverable. */
-	*condition = "policy-violation";
+	*condition = STANZA_ERR_POLICY_VIOLATION;
 	*text = "no one here has written to this address (strangers: refuse)";
 	return 1;
 }

@@ -4,8 +4,8 @@
  *
  * The table below is the single list of conditions; stream_error_name()
  * and stream_error_from_name() both read it.  The writer builds the error
- * in the caller's buffer with explicit length checks before every copy,
- * so a failure can never overrun: we check, then copy.
+ * in the caller's storage through a fixed struct buf (common/buf.h),
+ * which checks every append against the cap before copying.
  */
 #include "stream_error.h"
 #include "utf8.h"
@@ -63,17 +63,6 @@ stream_error_from_name(const char *name, size_t len)
 	return STREAM_ERR_UNDEFINED_CONDITION;
 }
 
-static int
-stream_error_append(char *out, size_t cap, size_t *used, const char *s,
-    size_t len)
-{
-	if (len > cap - *used)
-		return -1;
-	memcpy(out + *used, s, len);
-	*used += len;
-	return 0;
-}
-
 /*
  * XML-escapes src for character data or a quoted attribute value.  The
  * five markup characters become references; a byte that does not start
@@ -84,11 +73,10 @@ stream_error_append(char *out, size_t cap, size_t *used, const char *s,
  * peer's bytes (issue 14 finding 9); nothing passes through raw.
  */
 int
-stream_error_escape(char *out, size_t cap, size_t *used, const char *src,
-    size_t len)
+stream_error_escape(struct buf *b, const char *src, size_t len)
 {
 	const uint8_t *p = (const uint8_t *)src;
-	size_t start = *used, i = 0;
+	size_t mark = b->len, i = 0;
 	const char *rep;
 	uint32_t cp;
 	int n;
@@ -103,67 +91,60 @@ stream_error_escape(char *out, size_t cap, size_t *used, const char *src,
 		default:   rep = NULL; break;
 		}
 		if (rep != NULL) {
-			if (stream_error_append(out, cap, used, rep,
-			    strlen(rep)) == -1)
+			if (buf_append_str(b, rep) != BUF_OK)
 				goto fail;
 			i++;
 			continue;
 		}
 		n = utf8_decode(p + i, len - i, &cp);
 		if (n <= 0 || !utf8_is_xml_char(cp)) {
-			if (stream_error_append(out, cap, used,
-			    UTF8_REPLACEMENT, sizeof(UTF8_REPLACEMENT) - 1) == -1)
+			if (buf_append(b, UTF8_REPLACEMENT, sizeof(UTF8_REPLACEMENT) - 1) != BUF_OK)
 				goto fail;
 			i++;
 			continue;
 		}
-		if (stream_error_append(out, cap, used, src + i,
-		    (size_t)n) == -1)
+		if (buf_append(b, src + i, (size_t)n) != BUF_OK)
 			goto fail;
 		i += (size_t)n;
 	}
 	return 0;
 fail:
-	*used = start;
+	buf_truncate(b, mark);
 	return -1;
 }
-
-#define SE_APPEND(lit) \
-	do { if (stream_error_append(out, cap, &used, (lit), \
-	    sizeof(lit) - 1) == -1) goto fail; } while (0)
 
 int
 stream_error_write(char *out, size_t cap, enum stream_error_cond cond,
     const char *text, size_t *outlen)
 {
 	const char *name = stream_error_name(cond);
-	size_t used = 0, textlen = text ? strlen(text) : 0;
+	size_t textlen = text ? strlen(text) : 0;
+	struct buf b;
 
 	if (name == NULL || textlen > STREAM_ERROR_TEXT_MAX)
-		goto fail;
-	SE_APPEND("<stream:error><");
-	if (stream_error_append(out, cap, &used, name, strlen(name)) == -1)
-		goto fail;
-	SE_APPEND(" xmlns='" STREAM_ERROR_NS "'");
+		return -1;
+	buf_init_fixed(&b, out, cap);
+	if (buf_append_str(&b, "<stream:error><") != BUF_OK ||
+	    buf_append_str(&b, name) != BUF_OK ||
+	    buf_append_str(&b, " xmlns='" STREAM_ERROR_NS "'") != BUF_OK)
+		return -1;
 	if (cond == STREAM_ERR_SEE_OTHER_HOST && textlen > 0) {
 		/* RFC 6120 §4.9.3.19: the host is the element's content. */
-		SE_APPEND(">");
-		if (stream_error_escape(out, cap, &used, text, textlen) == -1)
-			goto fail;
-		SE_APPEND("</see-other-host>");
+		if (buf_append_str(&b, ">") != BUF_OK ||
+		    stream_error_escape(&b, text, textlen) != 0 ||
+		    buf_append_str(&b, "</see-other-host>") != BUF_OK)
+			return -1;
 	} else {
-		SE_APPEND("/>");
-		if (textlen > 0) {
-			SE_APPEND("<text xmlns='" STREAM_ERROR_NS "'>");
-			if (stream_error_escape(out, cap, &used, text,
-			    textlen) == -1)
-				goto fail;
-			SE_APPEND("</text>");
-		}
+		if (buf_append_str(&b, "/>") != BUF_OK)
+			return -1;
+		if (textlen > 0 &&
+		    (buf_append_str(&b, "<text xmlns='" STREAM_ERROR_NS "'>") != BUF_OK ||
+		    stream_error_escape(&b, text, textlen) != 0 ||
+		    buf_append_str(&b, "</text>") != BUF_OK))
+			return -1;
 	}
-	SE_APPEND("</stream:error></stream:stream>");
-	*outlen = used;
+	if (buf_append_str(&b, "</stream:error></stream:stream>") != BUF_OK)
+		return -1;
+	*outlen = b.len;
 	return 0;
-fail:
-	return -1;
 }

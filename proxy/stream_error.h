@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 #define STREAM_ERROR_NS "urn:ietf:params:xml:ns:xmpp-streams"
 
 /* Longest text this module will write (RFC 6120 §4.9.2 sets no bound;
@@ -85,12 +87,11 @@ int stream_error_write(char *out, size_t cap, enum stream_error_cond cond,
     const char *text, size_t *outlen);
 
 /* Escapes len bytes of src for use in XML character data or a quoted
- * attribute value, appending to out[*used..cap): markup characters
- * become references, bytes that are not UTF-8 XML Chars (controls,
- * invalid UTF-8) become U+FFFD, so the output is well-formed whatever
- * src holds.  Returns 0, or -1 (with *used unchanged) if it does not fit.
- * Shared with xmlstream.c and bounce.c. */
-int stream_error_escape(char *out, size_t cap, size_t *used,
-    const char *src, size_t len);
+ * attribute value, appending to b: markup characters become references,
+ * bytes that are not UTF-8 XML Chars (controls, invalid UTF-8) become
+ * U+FFFD, so the output is well-formed whatever src holds.  Returns 0, or
+ * -1 with b as it was if it does not fit.  Shared with xmlstream.c and
+ * bounce.c. */
+int stream_error_escape(struct buf *b, const char *src, size_t len);
 
 #endif

@@ -63,6 +63,7 @@
  *     one of the fixed XMLSTREAM_*_MAX tables, the text naming the limit.
  */
 #include "xmlstream.h"
+#include "buf.h"
 #include "utf8.h"
 
 #include <stdarg.h>
@@ -2367,13 +2368,58 @@ xmlstream_next(struct xmlstream *s, struct xmlstream_event *ev)
 /* Re-emission                                                       */
 /* ---------------------------------------------------------------- */
 
+/* The header's declarations the element uses, appended to b. */
 static int
-xs_append(char *out, size_t cap, size_t *used, const void *p, size_t len)
+xs_append_ns_decls(const struct xmlstream *s, const struct xmlstream_event *ev,
+    int with_default_ns, struct buf *b)
 {
-	if (len > cap - *used)
+	struct xmlstream_str pfx, uri;
+	size_t i;
+
+	for (i = 0; i < s->nns_hdr; i++) {
+		const struct xs_binding *bd = &s->ns[i];
+
+		if (bd->hdr_index < 0 ||
+		    !(ev->hdr_prefixes_used & ((uint32_t)1 << bd->hdr_index)))
+			continue;
+		pfx = xs_loc_str(s, &bd->prefix);
+		uri = xs_loc_str(s, &bd->uri);
+		if (buf_append_str(b, " xmlns:") != BUF_OK ||
+		    buf_append(b, pfx.p, pfx.len) != BUF_OK ||
+		    buf_append_str(b, "='") != BUF_OK ||
+		    stream_error_escape(b, uri.p, uri.len) != 0 ||
+		    buf_append_str(b, "'") != BUF_OK)
+			return -1;
+	}
+	/* Unprefixed descendants inherit the default namespace too, so it
+	 * is injected even when the element itself is prefixed. */
+	if (with_default_ns && !ev->own_default_ns &&
+	    s->h_default_ns.where != XS_LOC_ABSENT) {
+		uri = xs_loc_str(s, &s->h_default_ns);
+		if (buf_append_str(b, " xmlns='") != BUF_OK ||
+		    stream_error_escape(b, uri.p, uri.len) != 0 ||
+		    buf_append_str(b, "'") != BUF_OK)
+			return -1;
+	}
+	return 0;
+}
+
+/* The element (whole) or only the declarations it needs, into out. */
+static int
+xs_element_emit(const struct xmlstream *s, const struct xmlstream_event *ev,
+    int with_default_ns, int whole, char *out, size_t cap, size_t *outlen)
+{
+	struct buf b;
+
+	*outlen = 0;
+	if (ev->type != XMLSTREAM_EV_ELEMENT || ev->name_end > ev->raw.len)
 		return -1;
-	memcpy(out + *used, p, len);
-	*used += len;
+	buf_init_fixed(&b, out, cap);
+	if ((whole && buf_append(&b, ev->raw.p, ev->name_end) != BUF_OK) ||
+	    xs_append_ns_decls(s, ev, with_default_ns, &b) != 0 ||
+	    (whole && buf_append(&b, ev->raw.p + ev->name_end, ev->raw.len - ev->name_end) != BUF_OK))
+		return -1;
+	*outlen = b.len;
 	return 0;
 }
 
@@ -2382,39 +2428,7 @@ xmlstream_element_ns_decls(const struct xmlstream *s,
     const struct xmlstream_event *ev, int with_default_ns, char *out,
     size_t cap, size_t *outlen)
 {
-	size_t used = 0, i;
-	struct xmlstream_str pfx, uri;
-
-	*outlen = 0;
-	if (ev->type != XMLSTREAM_EV_ELEMENT)
-		return -1;
-	for (i = 0; i < s->nns_hdr; i++) {
-		const struct xs_binding *b = &s->ns[i];
-
-		if (b->hdr_index < 0 ||
-		    !(ev->hdr_prefixes_used & ((uint32_t)1 << b->hdr_index)))
-			continue;
-		pfx = xs_loc_str(s, &b->prefix);
-		uri = xs_loc_str(s, &b->uri);
-		if (xs_append(out, cap, &used, " xmlns:", 7) != 0 ||
-		    xs_append(out, cap, &used, pfx.p, pfx.len) != 0 ||
-		    xs_append(out, cap, &used, "='", 2) != 0 ||
-		    stream_error_escape(out, cap, &used, uri.p, uri.len) != 0 ||
-		    xs_append(out, cap, &used, "'", 1) != 0)
-			return -1;
-	}
-	/* Unprefixed descendants inherit the default namespace too, so it
-	 * is injected even when the element itself is prefixed. */
-	if (with_default_ns && !ev->own_default_ns &&
-	    s->h_default_ns.where != XS_LOC_ABSENT) {
-		uri = xs_loc_str(s, &s->h_default_ns);
-		if (xs_append(out, cap, &used, " xmlns='", 8) != 0 ||
-		    stream_error_escape(out, cap, &used, uri.p, uri.len) != 0 ||
-		    xs_append(out, cap, &used, "'", 1) != 0)
-			return -1;
-	}
-	*outlen = used;
-	return 0;
+	return xs_element_emit(s, ev, with_default_ns, 0, out, cap, outlen);
 }
 
 int
@@ -2422,22 +2436,7 @@ xmlstream_element_write(const struct xmlstream *s,
     const struct xmlstream_event *ev, int with_default_ns, char *out,
     size_t cap, size_t *outlen)
 {
-	size_t used = 0, dlen;
-
-	*outlen = 0;
-	if (ev->type != XMLSTREAM_EV_ELEMENT || ev->name_end > ev->raw.len)
-		return -1;
-	if (xs_append(out, cap, &used, ev->raw.p, ev->name_end) != 0)
-		return -1;
-	if (xmlstream_element_ns_decls(s, ev, with_default_ns, out + used,
-	    cap - used, &dlen) != 0)
-		return -1;
-	used += dlen;
-	if (xs_append(out, cap, &used, ev->raw.p + ev->name_end,
-	    ev->raw.len - ev->name_end) != 0)
-		return -1;
-	*outlen = used;
-	return 0;
+	return xs_element_emit(s, ev, with_default_ns, 1, out, cap, outlen);
 }
 
 int

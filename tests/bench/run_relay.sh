@@ -37,7 +37,7 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 	# bytes as out/xmpp-edge, so the profile is of the benchmarked code.
 	REL=${XE_OUT:-$XE_ROOT/out}/release DEPS=$(readlink -f "${XE_OUT:-$XE_ROOT/out}/deps-musl")
 	mkdir -p "$OUT"
-	musl-gcc -O2 -fstack-protector-strong -static -o "$OUT/xmpp-edge.syms" "$REL/obj/proxy/main.o" \
+	musl-gcc -O2 -fstack-protector-strong -static -o "$OUT/xmpp-edge.syms" "$REL/obj/cli/main.o" "$REL/obj/gen/notices.o" \
 		"$REL/libxe.a" -L"$DEPS/lib" -lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread
 	strip -o "$OUT/xmpp-edge.stripped" "$OUT/xmpp-edge.syms"
 	cmp -s "$OUT/xmpp-edge.stripped" "$BIN" || die "$OUT/xmpp-edge.syms is not $BIN once stripped"

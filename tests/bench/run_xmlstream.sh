@@ -12,8 +12,8 @@ OUT=${XE_OUT:-$XE_ROOT/out}/bench
 CC=${CC:-gcc}
 
 mkdir -p "$OUT"
-$CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I"$XE_ROOT/proxy" \
+$CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I"$XE_ROOT/proxy" -I"$XE_ROOT/common" \
     "$XE_ROOT/tests/bench/bench_xmlstream.c" "$XE_ROOT/proxy/xmlstream.c" \
-    "$XE_ROOT/proxy/stream_error.c" -lexpat -o "$OUT/bench_xmlstream"
+    "$XE_ROOT/proxy/stream_error.c" "$XE_ROOT/common/buf.c" -lexpat -o "$OUT/bench_xmlstream"
 echo "compiler: $($CC --version | head -n 1)"
 "$OUT/bench_xmlstream" "${BENCH_REPS:-7}"

@@ -1122,7 +1122,7 @@ if wait_port(port, d.proc):
     out = converse(port, header(to="example.com"), timeout=3)
     check("limits.per_ip_refused", out == "", out)
     # Issue 18: a flood of refusals is a few log lines and a count, not
-    # one line per connection (proxy/log_ratelimit.c: 10 per 10 s window).
+    # one line per connection (common/log_ratelimit.c: 10 per 10 s window).
     flood_t0 = time.time()
     for _ in range(30):
         c = socket.create_connection(("127.0.0.1", port))

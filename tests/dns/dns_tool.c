@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "resolve_cli.h"	/* cli/: the `resolve` command under test */
 
 #define MAX_SOCKS 32
 

@@ -61,7 +61,7 @@ else
 	TOOL=$WORK/dns_tool
 	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -O1 -g -fno-omit-frame-pointer \
 		-fsanitize=address,undefined -fno-sanitize-recover=undefined \
-		-I"$ROOT/dns" -I"$ROOT/proxy" -I"$PREFIX/include" \
+		-I"$ROOT/dns" -I"$ROOT/common" -I"$ROOT/cli" -I"$PREFIX/include" \
 		-o "$TOOL" "$ROOT/tests/dns/dns_tool.c" "$OUT/dev/libxe.a" \
 		-L"$PREFIX/lib" -lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread ||
 		die "cannot build tests/dns/dns_tool.c"

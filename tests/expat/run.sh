@@ -19,8 +19,8 @@ N=${EXPAT_GENERATED:-1000}
 mkdir -p "$OUT"
 if ! $CC -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
     -fsanitize=address,undefined -fno-sanitize-recover=all \
-    -I"$XE_ROOT/proxy" "$XE_ROOT/tests/expat/expat_diff.c" \
-    "$XE_ROOT/proxy/xmlstream.c" "$XE_ROOT/proxy/stream_error.c" \
+    -I"$XE_ROOT/proxy" -I"$XE_ROOT/common" "$XE_ROOT/tests/expat/expat_diff.c" \
+    "$XE_ROOT/proxy/xmlstream.c" "$XE_ROOT/proxy/stream_error.c" "$XE_ROOT/common/buf.c" \
     -lexpat -o "$OUT/expat_diff"; then
 	echo "expat: build failed (is libexpat1-dev installed?)"
 	echo "0 passed, 1 failed"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_metrics_http.c - libFuzzer target for the metrics endpoint's
- * request parser (proxy/metrics_http.c): every prefix length the server
+ * request parser (daemon/metrics_http.c): every prefix length the server
  * may see as bytes arrive is judged (the server re-parses from the start
  * after each read), and the response head is written for the verdict.
  * Inputs run past METRICS_HTTP_REQUEST_MAX, the server's buffer.

@@ -24,53 +24,55 @@ SECS=${FUZZ_SMOKE_SECONDS:-15}
 CC=${FUZZ_CC:-clang-14}
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 
-# target name -> the sources it needs
-declare -A SRCS=(
-	[xmltok]="proxy/xmlstream.c proxy/stream_error.c tests/unit/xmlstream_check.c"
-	[xmlstream]="proxy/xmlstream.c proxy/stream_error.c tests/unit/xmlstream_check.c"
-	[xmlelem]="proxy/xmlelem.c proxy/xmlstream.c proxy/stream_error.c"
-	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
-	[metrics_http]="proxy/metrics_http.c"
-	[admin_proto]="proxy/admin_proto.c"
-	[blocklist]="proxy/blocklist.c proxy/textlines.c proxy/domain.c dns/name.c"
-	[strangers]="proxy/strangers.c proxy/textlines.c proxy/domain.c dns/name.c"
-	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
+# Each target links out/fuzz/libxe.a (./build.sh fuzz-lib: every module,
+# clang with libFuzzer's coverage and ASan+UBSan) and takes from it what it
+# calls, so a new module needs no edit here.  Test helpers a target uses
+# besides its own file:
+declare -A EXTRA=(
+	[xmltok]="tests/unit/xmlstream_check.c"
+	[xmlstream]="tests/unit/xmlstream_check.c"
 )
-# target name -> libraries (from the dev dependency build, out/deps-glibc)
 DEPS=${XE_OUT:-$XE_ROOT/out}/deps-glibc
-declare -A LIBS=(
-	[blocklist]="-I$DEPS/include"
-	[strangers]="-I$DEPS/include -L$DEPS/lib -lyajl"
-	[config]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
-	[import_sfb]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
-)
-TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http blocklist strangers admin_proto"}
+LIB=${XE_OUT:-$XE_ROOT/out}/fuzz/libxe.a
+LIBS="-L$DEPS/lib -lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread"
+# Every layer's folder (build.sh's LAYERS), for the targets' includes.
+INC="-I$XE_ROOT/tests/unit -I$DEPS/include"
+for l in $("$XE_ROOT/build.sh" layers); do INC="$INC -I$XE_ROOT/${l%%:*}"; done
+# Every tests/fuzz/fuzz_NAME.c is a target: a new one needs no edit here.
+TARGETS=${FUZZ_TARGETS:-$(cd "$XE_ROOT/tests/fuzz" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//' | tr '\n' ' ')}
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"
-	echo "0 passed, ${#SRCS[@]} failed"
+	echo "0 passed, 1 failed"
 	exit 1
 fi
 mkdir -p "$OUT"
+if ! (cd "$XE_ROOT" && ./build.sh fuzz-lib) >"$OUT/fuzz-lib.log" 2>&1; then
+	tail -n 30 "$OUT/fuzz-lib.log"
+	echo "fuzz: ./build.sh fuzz-lib failed (whole log: $OUT/fuzz-lib.log)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
 passed=0
 failed=0
 for t in $TARGETS; do
 	bin=$OUT/fuzz_$t
 	srcs=""
-	for f in tests/fuzz/fuzz_$t.c ${SRCS[$t]}; do
+	for f in tests/fuzz/fuzz_$t.c ${EXTRA[$t]:-}; do
 		srcs="$srcs $XE_ROOT/$f"
 	done
-	# Rebuild when any source is newer than the binary.
+	# Relink when the library or a source is newer than the binary (the
+	# library is newer whenever a module or header it uses changed).
 	need=0
 	[ -x "$bin" ] || need=1
-	for f in $srcs $XE_ROOT/proxy/*.h $XE_ROOT/dns/*.h $XE_ROOT/tls/*.h $XE_ROOT/tests/unit/*.h; do
+	for f in $srcs "$LIB" "$XE_ROOT"/tests/unit/*.h; do
 		[ "$f" -nt "$bin" ] && need=1
 	done
 	if [ $need = 1 ]; then
 		echo "fuzz: building $t"
 		# shellcheck disable=SC2086
-		if ! $CC $CFLAGS -I"$XE_ROOT/proxy" -I"$XE_ROOT/tls" \
-		    -I"$XE_ROOT/dns" -I"$XE_ROOT/tests/unit" $srcs ${LIBS[$t]:-} -o "$bin"; then
+		if ! $CC $CFLAGS $INC -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' \
+		    $srcs "$LIB" $LIBS -o "$bin"; then
 			echo "FAIL $t (build)"
 			failed=$((failed + 1))
 			continue

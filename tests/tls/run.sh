@@ -35,7 +35,7 @@ PREFIX=$(ls -td "$CACHE"/deps/glibc-*/ 2>/dev/null | head -1)
 TOOL=$W/tls_tool
 gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -O1 -g \
 	-fsanitize=address,undefined -fno-omit-frame-pointer \
-	-I"$ROOT/proxy" -I"$ROOT/tls" -I"${PREFIX}include" \
+	-I"$ROOT/common" -I"$ROOT/tls" -I"${PREFIX}include" \
 	-DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' \
 	"$ROOT/tests/tls/tls_tool.c" "$OUT/dev/libxe.a" -L"${PREFIX}lib" \
 	-lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread -o "$TOOL" ||

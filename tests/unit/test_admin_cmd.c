@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_admin_cmd.c - the admin channel's command table
- * (proxy/admin_cmd.c): a request line finds the longest matching command
+ * (daemon/admin_cmd.c): a request line finds the longest matching command
  * and its arguments are counted; unknown words and wrong counts are
  * refused before any payload; small payloads are collected per part
  * within their bounds.

@@ -57,7 +57,7 @@ TEST(bounce_keeps_id_and_addresses_byte_exact)
 	s = tb_parse("<message from='u@b.example/r&#9;x' to=\"v@a.example/it's\""
 	    " id='a&#9;&#10;&amp;&apos;\"b\tc' type='chat'><body>hi</body>"
 	    "</message>", &ev);
-	REQUIRE(bounce_write(&ev, "service-unavailable", "cancel", "gone\x01",
+	REQUIRE(bounce_write(&ev, STANZA_ERR_SERVICE_UNAVAILABLE, "gone\x01",
 	    out, sizeof(out), &len) == BOUNCE_WRITTEN);
 	CHECK(tb_contains(out, len, " id='a&#9;&#10;&amp;&apos;\"b\tc'"));
 	CHECK(tb_contains(out, len, " from=\"v@a.example/it's\""));
@@ -87,7 +87,7 @@ TEST(bounce_text_escaped)
 
 	s = tb_parse("<iq to='a.example' from='b.example' id='1' type='get'/>",
 	    &ev);
-	REQUIRE(bounce_write(&ev, "remote-server-not-found", "cancel",
+	REQUIRE(bounce_write(&ev, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 	    "peer said </text><x/>\x01\xff", out, sizeof(out),
 	    &len) == BOUNCE_WRITTEN);
 	CHECK(tb_contains(out, len, "peer said &lt;/text&gt;&lt;x/&gt;"
@@ -106,11 +106,54 @@ TEST(bounce_not_for_errors_or_non_stanzas)
 	size_t len;
 
 	s = tb_parse("<message type='error' id='x'/>", &ev);
-	CHECK_INT_EQ(bounce_write(&ev, "service-unavailable", "cancel", NULL,
+	CHECK_INT_EQ(bounce_write(&ev, STANZA_ERR_SERVICE_UNAVAILABLE, NULL,
 	    out, sizeof(out), &len), BOUNCE_IS_ERROR);
 	xmlstream_free(s);
 	s = tb_parse("<db:result xmlns:db='jabber:server:dialback'/>", &ev);
-	CHECK_INT_EQ(bounce_write(&ev, "service-unavailable", "cancel", NULL,
+	CHECK_INT_EQ(bounce_write(&ev, STANZA_ERR_SERVICE_UNAVAILABLE, NULL,
 	    out, sizeof(out), &len), BOUNCE_NOT_A_STANZA);
+	xmlstream_free(s);
+}
+
+/* The condition and its type come from one table: a resource-constraint
+ * says "wait" (RFC 6120 §8.3.3.18), the others what §8.3.3 gives them. */
+TEST(bounce_condition_and_type_from_the_table)
+{
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+	char out[BOUNCE_MAX];
+	size_t len;
+
+	s = tb_parse("<message to='a.example' from='b.example' id='q'/>", &ev);
+	REQUIRE(bounce_write(&ev, STANZA_ERR_RESOURCE_CONSTRAINT, NULL,
+	    out, sizeof(out), &len) == BOUNCE_WRITTEN);
+	CHECK(tb_contains(out, len, "<error type='wait'><resource-constraint "
+	    "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"));
+	REQUIRE(bounce_write(&ev, STANZA_ERR_NOT_ALLOWED, NULL,
+	    out, sizeof(out), &len) == BOUNCE_WRITTEN);
+	CHECK(tb_contains(out, len, "<error type='cancel'><not-allowed "));
+	REQUIRE(bounce_write(&ev, STANZA_ERR_REMOTE_SERVER_TIMEOUT, NULL,
+	    out, sizeof(out), &len) == BOUNCE_WRITTEN);
+	CHECK(tb_contains(out, len, "<error type='wait'><remote-server-timeout "));
+	xmlstream_free(s);
+}
+
+/* The cap edge: the exact size fits, one byte less is refused whole. */
+TEST(bounce_cap_edge)
+{
+	struct xmlstream_event ev;
+	struct xmlstream *s;
+	char out[BOUNCE_MAX], small[BOUNCE_MAX];
+	size_t len, len2;
+
+	s = tb_parse("<presence to='a.example' from='b.example' id='p1'/>", &ev);
+	REQUIRE(bounce_write(&ev, STANZA_ERR_SERVICE_UNAVAILABLE, "why",
+	    out, sizeof(out), &len) == BOUNCE_WRITTEN);
+	CHECK_INT_EQ(bounce_write(&ev, STANZA_ERR_SERVICE_UNAVAILABLE, "why",
+	    small, len, &len2), BOUNCE_WRITTEN);
+	CHECK_INT_EQ(len2, len);
+	CHECK(memcmp(small, out, len) == 0);
+	CHECK_INT_EQ(bounce_write(&ev, STANZA_ERR_SERVICE_UNAVAILABLE, "why",
+	    small, len - 1, &len2), BOUNCE_TOO_LONG);
 	xmlstream_free(s);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_cert_watch.c - proxy/cert_watch.c: how a configured path is split
+ * test_cert_watch.c - daemon/cert_watch.c: how a configured path is split
  * into the directory watched and the name its events are matched with.
  * The watching itself (inotify, debounce, reload) is tested end to end by
  * tests/cert/run.py against a live daemon.

@@ -107,7 +107,7 @@ TEST(dns_config_servers)
 	static const char *const good[] = { "127.0.0.1:5353", "192.0.2.1:53", "[::1]:53",
 	    "[2001:db8::1]:5353" };
 	/* The port is always written: the same syntax as every address in
-	 * the configuration (proxy/netaddr.c). */
+	 * the configuration (common/netaddr.c). */
 	static const char *const bad[] = { "192.0.2.1", "[2001:db8::1]", "::1", "[::1", "[::1]x", "1.2.3.4:0",
 	    "1.2.3.4:65536", "1.2.3.4:", "dns.example.net:53", ":53", "1.2.3:53",
 	    "1.2.3.4:5x" };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_log.c - the escaping of log lines (proxy/log.c).
+ * test_log.c - the escaping of log lines (common/log.c).
  *
  * Values may carry a peer's bytes (a stream error text quoting the
  * peer, a JID): every JSON line must be one valid JSON object whatever

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_log_ratelimit.c - the log flood limiter (proxy/log_ratelimit.c):
+ * test_log_ratelimit.c - the log flood limiter (common/log_ratelimit.c):
  * a burst per event name and window, the count of what was held back
  * reported once the window ends (before the next line of any event),
  * names limited independently, a full table reporting early instead of

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_prefix_count.c - streams counted per IPv4 /32 and /24, IPv6 /128
- * and /64 (proxy/prefix_count.c): which prefixes an address falls under,
+ * and /64 (common/prefix_count.c): which prefixes an address falls under,
  * counts that follow adds and removes, entries that go at zero, and many
  * keys in a fixed bucket array.
  */

@@ -3,7 +3,7 @@
  * xmlstream_check.c - invariants of the tokenizer's output (see
  * xmlstream_check.h).
  *
- * The UTF-8 / Char check below is written apart from proxy/utf8.h on
+ * The UTF-8 / Char check below is written apart from common/utf8.h on
  * purpose: an oracle that shared the tokenizer's decoder would share its
  * bugs.  It decodes by the bit patterns of RFC 3629 §3 and then refuses
  * overlong forms and everything outside XML 1.0 §2.2 Char by code point.

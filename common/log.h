@@ -44,10 +44,13 @@ void log_eventv(enum log_level level, const char *event, va_list ap);
 
 /*
  * One observer sees every event, whatever the level, before it is
- * filtered and written: the metrics module (metrics.c) counts the events
- * operators already alert on ("s2s_in.auth" by method and result, ...),
- * so the counters and the logs can never disagree and the data path
- * needs no counter of its own.  ap is the key/value list after 'event';
+ * filtered and written: the metrics module (daemon/metrics.c) counts the
+ * events operators already alert on ("s2s_in.auth" by method and result,
+ * TLS handshakes, dialback checks), so those counters and the logs can
+ * never disagree.  The per-stanza and per-stream counters (struct
+ * edge_stats: stanzas routed, bounced, streams accepted...) are not
+ * events: the data path increments them itself, logging none of them
+ * per stanza.  ap is the key/value list after 'event';
  * the observer reads it with va_arg and must not keep pointers from it.
  * NULL removes the observer.  Set from the loop's thread only.
  */

@@ -33,7 +33,8 @@
 #include "cert_install.h"
 #include "certops.h"
 #include "default_config.h"
-#include "edge.h"
+#include "control.h"
+#include "edge_certs.h"
 #include "tls.h"
 
 #define CERT_SELFSIGN_DAYS_DEFAULT 365

@@ -18,7 +18,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "admin_client.h"
-#include "edge.h"
+#include "control.h"
 
 /* A status with every stream of a full daemon (limits.max_streams is at
  * most 1 000 000, ~400 bytes each in JSON) fits. */

@@ -25,7 +25,10 @@
  * of each command.  Commands run synchronously on the loop: they are
  * short (a reload, a few files written and fsync'd).
  */
+#include "admin.h"
 #include "edge.h"
+#include "control.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <stddef.h>

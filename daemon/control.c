@@ -30,7 +30,7 @@
  * The request is bounded (CONTROL_REQUEST_MAX) and a client that does not
  * send a full line in CONTROL_TIMEOUT_MS is dropped.
  */
-#include "edge.h"
+#include "control.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -46,6 +46,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "blocklist.h"
+#include "daemon.h"
 #include "dns.h"
 #include "log.h"
 #include "stream_info.h"

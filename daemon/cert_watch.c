@@ -39,7 +39,7 @@
 
 #include <uv.h>
 
-#include "edge.h"
+#include "daemon.h"
 #include "log.h"
 
 /* Kubernetes' atomic writer swaps this symlink to publish a secret. */

@@ -15,7 +15,7 @@
  * Exit status: 0 candidates found, 1 resolution failed (the reason on
  * stderr), 2 usage error.
  */
-#include "dns_internal.h"
+#include "resolve_cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>

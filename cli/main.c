@@ -7,7 +7,7 @@
  *   xmpp-edge status  [-c FILE | --socket PATH] [--json] [--quiet]
  *   xmpp-edge streams [-c FILE | --socket PATH] [--json]   live streams (status_cli.c)
  *   xmpp-edge drain   [-c FILE | --socket PATH]   close the external listeners
- *   xmpp-edge resolve [-c FILE] [--server ADDR:PORT] DOMAIN   SRV candidates (dns/resolve_cli.c)
+ *   xmpp-edge resolve [-c FILE] [--server ADDR:PORT] DOMAIN   SRV candidates (resolve_cli.c)
  *   xmpp-edge cert status|rotate|pin|selfsign|csr ...  certificates (cert_cli.c)
  *   xmpp-edge probe gateway [-c FILE]              the internal link, outbound
  *   xmpp-edge probe DOMAIN [-c FILE] [--from D]    federation with DOMAIN (probe.c)
@@ -39,13 +39,16 @@
 #include "config.h"
 #include "default_config.h"
 #include "dns.h"
-#include "edge.h"
+#include "control.h"
+#include "daemon.h"
+#include "edge_certs.h"
 #include "gateway_link.h"
 #include "import_sfb.h"
 #include "listen_check.h"
 #include "log.h"
 #include "notices.h"
 #include "probe.h"
+#include "resolve_cli.h"
 #include "run_user.h"
 #include "status_cli.h"
 #include "version.h"

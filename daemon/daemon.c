@@ -14,7 +14,7 @@
  * tls.watch_files: the same reload when the certificate files change on
  * disk (cert_watch.c).
  */
-#include "edge.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "blocklist.h"
 #include "cert_watch.h"
+#include "control.h"
+#include "edge_certs.h"
+#include "listener.h"
 #include "strangers.h"
 #include "default_config.h"
 #include "dialback_key.h"
@@ -261,60 +265,6 @@ edge_drain(struct edge *edge)
 	snprintf(live, sizeof(live), "%zu", edge->stream_count + edge->out_stream_count);
 	log_event(LOG_INFO, "daemon.drain", "listeners_closed", count, "streams", live, NULL);
 	return n;
-}
-
-/* The TLS certificate store for cfg: hosted domains' certificates (SNI),
- * the CA bundle, the gateway pins (gateway.pins merged with
- * STATE_DIR/gateway-pins, gateway_pins.c) and our internal-link
- * certificate. */
-struct tls_certstore *
-edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
-{
-	struct tls_cert_paths certs[CONFIG_MAX_DOMAINS];
-	const char *pins[GATEWAY_PINS_EFFECTIVE_MAX];
-	struct gateway_pins *gp = NULL;
-	struct tls_certstore_config tc;
-	struct tls_certstore *store;
-	char why[CONFIG_ERR_MAX / 2];
-	size_t i;
-
-	memset(&tc, 0, sizeof(tc));
-	for (i = 0; i < cfg->domain_count; i++) {
-		certs[i].domain = cfg->domains[i].name;
-		certs[i].cert_path = cfg->domains[i].cert;
-		certs[i].key_path = cfg->domains[i].key;
-	}
-	if (cfg->gateway.enabled) {
-		char path[CONFIG_PATH_MAX + 32];
-		struct run_user ru;
-
-		/* The pins' owner rule needs who the daemon is (run_user.c). */
-		if (run_user_current(cfg, &ru, err, errlen) != 0)
-			return NULL;
-		if ((gp = calloc(1, sizeof(*gp))) == NULL ||
-		    gateway_pins_path(cfg, path, sizeof(path)) != 0 ||
-		    gateway_pins_read(path, &ru, gp, why, sizeof(why)) != 0) {
-			if (gp == NULL)
-				snprintf(why, sizeof(why), "out of memory");
-			snprintf(err, errlen, "%s: gateway.pins: %s", cfg->source, why);
-			free(gp);
-			return NULL;
-		}
-		tc.npins = gateway_pins_effective(cfg, gp, pins, GATEWAY_PINS_EFFECTIVE_MAX);
-	}
-	tc.certs = certs;
-	tc.ncerts = cfg->domain_count;
-	tc.default_domain = cfg->default_domain;
-	tc.ca_file = cfg->tls.ca_file[0] ? cfg->tls.ca_file : NULL;
-	tc.pins = pins;
-	tc.internal_cert_path = cfg->gateway.enabled ? cfg->gateway.cert : NULL;
-	tc.internal_key_path = cfg->gateway.enabled ? cfg->gateway.key : NULL;
-	tc.ticket_lifetime_s = (uint32_t)cfg->tls.ticket_rotate_s;
-	store = tls_certstore_load(&tc, why, sizeof(why));
-	free(gp);	/* the store copied the pins */
-	if (store == NULL && snprintf(err, errlen, "%s: tls: %s", cfg->source, why) >= (int)errlen)
-		err[errlen - 1] = '\0';	/* a cut message still names the file */
-	return store;
 }
 
 static void

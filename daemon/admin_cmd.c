@@ -20,6 +20,8 @@
 #include <yajl/yajl_gen.h>
 
 #include "edge.h"
+#include "control.h"
+#include "daemon.h"
 
 /* admin_files.c */
 extern const struct admin_command admin_cmd_cert_rotate, admin_cmd_config_push,

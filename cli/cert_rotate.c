@@ -49,7 +49,7 @@
 
 #include "cert_install.h"
 #include "certops.h"
-#include "edge.h"
+#include "control.h"
 #include "netaddr.h"
 #include "tls.h"
 

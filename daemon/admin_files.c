@@ -41,6 +41,8 @@
 #include "cert_install.h"
 #include "certops.h"
 #include "edge.h"
+#include "control.h"
+#include "daemon.h"
 #include "gateway_pins.h"
 #include "run_user.h"
 

@@ -14,7 +14,7 @@
  * have closed.  Which connections become streams is s2s_in_accept()'s
  * decision (limits, reserved gateway capacity).
  */
-#include "edge.h"
+#include "listener.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -5,7 +5,7 @@
  * The tokenizer validates peer text with it (proxy/xmlstream.c), and the
  * writers that must never echo a peer's bytes raw use it to find what to
  * replace: the XML escaper of stream errors and bounces
- * (proxy/stream_error.c) and the JSON/text log (proxy/log.c).  One
+ * (proxy/stream_error.c) and the JSON/text log (common/log.c).  One
  * decoder means the layers cannot disagree on what "valid UTF-8" is.
  * Header-only (static inline) because the tokenizer's hot loops call it.
  */
