@@ -459,35 +459,6 @@ static const struct s2s_pipe_events s2s_conn_pipe_events = {
 	.on_closed = s2s_conn_on_pipe_closed,
 };
 
-/* A pipe nobody else will close: its close callback only has to let it
- * go (it frees itself). */
-static void
-s2s_conn_orphan_closed(void *owner)
-{
-	(void)owner;
-}
-
-static void
-s2s_conn_orphan_write_done(void *owner, size_t n, int status)
-{
-	(void)owner;
-	(void)n;
-	(void)status;
-}
-
-static void
-s2s_conn_orphan_shutdown(void *owner, int status)
-{
-	(void)owner;
-	(void)status;
-}
-
-static const struct s2s_pipe_events s2s_conn_orphan_events = {
-	.on_write_done = s2s_conn_orphan_write_done,
-	.on_shutdown = s2s_conn_orphan_shutdown,
-	.on_closed = s2s_conn_orphan_closed,
-};
-
 struct s2s_conn *
 s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
     const struct s2s_conn_callbacks *cb, void *ud)
@@ -496,8 +467,7 @@ s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
 
 	if (c == NULL || (c->xs = xmlstream_new(params->limits, params->default_ns)) == NULL) {
 		free(c);
-		s2s_pipe_attach(pipe, &s2s_conn_orphan_events, NULL);
-		pipe->ops->close(pipe);
+		s2s_pipe_discard(pipe);
 		return NULL;
 	}
 	c->cb = *cb;

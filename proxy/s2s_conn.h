@@ -106,6 +106,9 @@ struct s2s_pipe {
 
 /* Installs the events and their argument (the connection does this). */
 void s2s_pipe_attach(struct s2s_pipe *p, const struct s2s_pipe_events *ev, void *owner);
+/* Closes a pipe no connection took (refused, out of memory); it frees
+ * itself from the loop. */
+void s2s_pipe_discard(struct s2s_pipe *p);
 
 /* TCP backend.  From an accepted socket (takes fd, closed on failure too)
  * or from a connected handle dns_connect() handed over (malloc'd; owned

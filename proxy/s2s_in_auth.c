@@ -58,7 +58,7 @@ s2s_in_check_peer_certificate(struct s2s_in *s, const char *domain)
 {
 	struct tls_verify_result r;
 
-	if (s->tls == NULL || !s->tls_open || tls_conn_verify_peer(s->tls, domain, &r) < 0)
+	if (s2s_in_tls(s) == NULL || tls_conn_verify_peer(s2s_in_tls(s), domain, &r) < 0)
 		return 0;
 	/* No certificate is how most dialback peers come (XEP-0220): not
 	 * something for the operator to act on.  A certificate that fails
@@ -84,7 +84,7 @@ s2s_in_may_pkix(const struct s2s_in *s)
 {
 	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
 
-	return s->pkix_ok && s->tls_open && p->sasl_external != POLICY_SASL_DISABLED;
+	return s->pkix_ok && s2s_in_tls(s) != NULL && p->sasl_external != POLICY_SASL_DISABLED;
 }
 
 /*
@@ -106,7 +106,7 @@ s2s_in_dialback_refusal(struct s2s_in *s, const char *domain, const char **why)
 		*why = "policy does not accept dialback for this domain";
 		return "policy-violation";
 	}
-	if (p->tls == POLICY_TLS_REQUIRED && !s->tls_open) {
+	if (p->tls == POLICY_TLS_REQUIRED && s2s_in_tls(s) == NULL) {
 		*why = "policy requires TLS for this domain";
 		return "policy-violation";
 	}
@@ -126,7 +126,7 @@ s2s_in_send_auth_features(struct s2s_in *s)
 	int may_db = s2s_in_dialback_refusal(s, s->remote_domain, &why) == NULL;
 	/* Reached without TLS only when the partner's policy makes TLS
 	 * optional (offered) or disabled (not offered). */
-	int offer_tls = s->tls == NULL &&
+	int offer_tls = !s2s_conn_tls_started(s->conn) &&
 	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_OPTIONAL;
 
 	snprintf(out, sizeof(out), "<stream:features>%s%s%s</stream:features>",
@@ -241,9 +241,9 @@ s2s_in_auth_established(struct s2s_in *s)
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
 	xl.name_max = (size_t)lim->max_name_length;
-	(void)xmlstream_set_limits(s->xs, &xl);	/* values are schema-bounded */
+	(void)xmlstream_set_limits(s2s_conn_xmlstream(s->conn), &xl);	/* values are schema-bounded */
 	s2s_in_enter_state(s, s2s_in_is_gateway(s) ? S2S_IN_GATEWAY_OPEN : S2S_IN_ESTABLISHED);
-	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)idle * 1000, (uint64_t)idle * 1000);
+	s2s_conn_timer_start(s->conn, (uint64_t)idle * 1000, (uint64_t)idle * 1000);
 }
 
 static void
@@ -267,7 +267,7 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 	char mech[32], text[512], authzid[CONFIG_DOMAIN_MAX];
 	struct s2s_in_pair *p;
 	size_t alen = 0;
-	int allowed = s2s_in_is_gateway(s) ? s->tls_open : s2s_in_may_pkix(s);
+	int allowed = s2s_in_is_gateway(s) ? s2s_in_tls(s) != NULL : s2s_in_may_pkix(s);
 
 	if (s->authed_domain[0] != '\0' || xmlelem_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
 	    strcmp(mech, "EXTERNAL") != 0 || !allowed) {
@@ -296,7 +296,7 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 		return;
 	s2s_in_mark_valid(s, p, s2s_in_is_gateway(s) ? "pinned-key" : "sasl-external");
 	/* RFC 6120 §6.4.6: both sides restart the stream. */
-	xmlstream_restart(s->xs);
+	s2s_conn_restart(s->conn);
 	s->header_sent = 0;
 	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
 }
@@ -553,7 +553,7 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 void
 s2s_in_auth_offer(struct s2s_in *s)
 {
-	if (s->remote_domain[0] != '\0' && s->tls_open)
+	if (s->remote_domain[0] != '\0' && s2s_in_tls(s) != NULL)
 		s->pkix_ok = s2s_in_check_peer_certificate(s, s->remote_domain);
 	if (s2s_in_send_auth_features(s) < 0)
 		return;

@@ -27,6 +27,41 @@ s2s_pipe_attach(struct s2s_pipe *p, const struct s2s_pipe_events *ev, void *owne
 	p->owner = owner;
 }
 
+/* A pipe nobody else will close: its events only let it go. */
+static void
+s2s_pipe_orphan_closed(void *owner)
+{
+	(void)owner;
+}
+
+static void
+s2s_pipe_orphan_write_done(void *owner, size_t n, int status)
+{
+	(void)owner;
+	(void)n;
+	(void)status;
+}
+
+static void
+s2s_pipe_orphan_shutdown(void *owner, int status)
+{
+	(void)owner;
+	(void)status;
+}
+
+static const struct s2s_pipe_events s2s_pipe_orphan_events = {
+	.on_write_done = s2s_pipe_orphan_write_done,
+	.on_shutdown = s2s_pipe_orphan_shutdown,
+	.on_closed = s2s_pipe_orphan_closed,
+};
+
+void
+s2s_pipe_discard(struct s2s_pipe *p)
+{
+	s2s_pipe_attach(p, &s2s_pipe_orphan_events, NULL);
+	p->ops->close(p);
+}
+
 /* --- TCP ----------------------------------------------------------------- */
 
 struct s2s_pipe_tcp {
