@@ -44,6 +44,7 @@
 #include "netaddr.h"
 #include "s2s_conn.h"
 #include "s2s_dial.h"
+#include "s2s_features.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -818,9 +819,15 @@ static void
 s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 {
 	const struct config_partner *p = s2s_out_policy(o);
-	int offers_tls = xmlelem_contains(ev, NS_TLS);
-	int offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
-	int offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || o->peer_has_db;
+	struct s2s_features f;
+	int offers_tls, offers_external, offers_dialback;
+
+	/* Unreadable features offer nothing: the checks below say what
+	 * that means under the policy. */
+	(void)s2s_features_read(ev, &f);
+	offers_tls = f.starttls;
+	offers_external = f.sasl_external;
+	offers_dialback = f.dialback || o->peer_has_db;
 
 	if (!s2s_conn_tls_started(o->conn) && o->kind != S2S_OUT_GATEWAY) {
 		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
@@ -834,7 +841,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 			s2s_out_retry(o, "remote-server-not-found", "the remote server offers no STARTTLS");
 			return;
 		}
-		if (offers_tls && xmlelem_contains(ev, "<required")) {
+		if (offers_tls && f.starttls_required) {
 			s2s_out_fail(o, "remote-server-not-found",
 			    "the remote server requires TLS, which policy disables");
 			return;
@@ -999,13 +1006,13 @@ s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 		return;
 
 	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
-		char cond[64] = "";
-		const char *c = xmlelem_contains(ev, "remote-connection-failed") ? "remote-connection-failed" :
-		    xmlelem_contains(ev, "host-unknown") ? "host-unknown" :
-		    xmlelem_contains(ev, "policy-violation") ? "policy-violation" :
-		    xmlelem_contains(ev, "not-authorized") ? "not-authorized" : "stream error";
+		char c[48], cond[64];
 
-		snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
+		/* RFC 6120 §4.9.3: the defined condition, as an element. */
+		if (s2s_stream_error_condition(ev, c, sizeof(c)) == 0)
+			snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
+		else
+			snprintf(cond, sizeof(cond), "peer sent <stream error/>");
 		s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
 		    "remote-server-not-found", cond);
 		return;
