@@ -130,8 +130,7 @@ struct s2s_out {
 	uv_timer_t keepalive;
 	uv_check_t flush_check;			/* writes the queue after this loop turn's reads */
 	int handles_open;
-	int routable;				/* in edge->out_index for new stanzas */
-	struct s2s_out *index_next;		/* its bucket's chain */
+	struct route_slot route;		/* in the routing table (router.c) */
 
 	int direct_tls;
 	int pkix_ok;				/* peer certificate valid for remote */
@@ -141,7 +140,6 @@ struct s2s_out {
 
 	struct s2s_out_item *q_head, *q_tail;
 	size_t q_bytes, q_count;
-	struct route_waiter waiters;		/* list head (sentinel) */
 
 	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
 	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
@@ -223,62 +221,25 @@ s2s_out_verify_finish(struct s2s_out *o, enum dialback_verdict verdict, int time
 	cb(verdict, timeout, reason, o->verify_arg);
 }
 
-/* --- table ------------------------------------------------------------- */
+/* --- table (router.c's) ----------------------------------------------- */
 
-/* FNV-1a over kind, local and remote: the bucket of a domain pair.  Every
- * stanza is routed through this lookup, so it must not grow with the
- * number of streams. */
-static size_t
-s2s_out_bucket(enum s2s_out_kind kind, const char *local, const char *remote)
+struct route_slot *
+s2s_out_route(struct s2s_out *o)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)kind;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)local; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	h = (h ^ ' ') * 16777619u;
-	for (p = (const unsigned char *)remote; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % EDGE_OUT_INDEX_BUCKETS;
+	return &o->route;
 }
 
 struct s2s_out *
-s2s_out_find(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote)
+s2s_out_of_route(struct route_slot *r)
 {
-	struct s2s_out *o;
-
-	for (o = edge->out_index[s2s_out_bucket(kind, local, remote)]; o != NULL; o = o->index_next)
-		if (o->kind == kind && strcmp(o->local, local) == 0 && strcmp(o->remote, remote) == 0)
-			return o;
-	return NULL;
-}
-
-static void
-s2s_out_index_add(struct s2s_out *o)
-{
-	struct s2s_out **b = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)];
-
-	o->index_next = *b;
-	*b = o;
-	o->routable = 1;
+	return (struct s2s_out *)((char *)r - offsetof(struct s2s_out, route));
 }
 
 /* Takes o out of the routing table: new stanzas start a new stream. */
 static void
 s2s_out_unroute(struct s2s_out *o)
 {
-	struct s2s_out **pp;
-
-	if (!o->routable)
-		return;
-	o->routable = 0;
-	for (pp = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)]; *pp != NULL;
-	    pp = &(*pp)->index_next)
-		if (*pp == o) {
-			*pp = o->index_next;
-			break;
-		}
-	o->index_next = NULL;
+	router_table_remove(o->edge, &o->route);
 }
 
 struct s2s_out *
@@ -298,43 +259,6 @@ s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 		    config_policy_for(edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote) == p)
 			n++;
 	return n;
-}
-
-/* --- waiters (backpressure) ---------------------------------------------- */
-
-void
-s2s_out_add_waiter(struct s2s_out *o, struct route_waiter *w)
-{
-	if (w->on == o)
-		return;
-	route_waiter_cancel(w);
-	w->on = o;
-	w->next = o->waiters.next;
-	w->prev = &o->waiters;
-	o->waiters.next->prev = w;
-	o->waiters.next = w;
-}
-
-void
-route_waiter_cancel(struct route_waiter *w)
-{
-	if (w->on == NULL)
-		return;
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	w->on = NULL;
-}
-
-static void
-s2s_out_wake_waiters(struct s2s_out *o)
-{
-	while (o->waiters.next != &o->waiters) {
-		struct route_waiter *w = o->waiters.next;
-
-		route_waiter_cancel(w);
-		w->resume(w);
-	}
 }
 
 /* --- closing ------------------------------------------------------------ */
@@ -420,7 +344,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "reason", reason,
 	    "state", s2s_out_state_names[o->state], NULL);
 	s2s_out_bounce_queue(o, condition, reason);
-	s2s_out_wake_waiters(o);
+	router_wake_waiters(&o->route);
 	{
 		char n1[24], n2[24];
 
@@ -594,7 +518,7 @@ s2s_out_flush_queue(struct s2s_out *o)
 		return;
 	}
 	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
-		s2s_out_wake_waiters(o);
+		router_wake_waiters(&o->route);
 	/* Idle means no stanza for a while: keepalives do not count. */
 	if (sent && o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL)
 		uv_timer_again(&o->timer);
@@ -1364,7 +1288,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	o->state = S2S_OUT_CONNECTING;
 	snprintf(o->local, sizeof(o->local), "%s", local);
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
-	o->waiters.next = o->waiters.prev = &o->waiters;
+	router_slot_init(&o->route, kind, o->local, o->remote);
 	uv_timer_init(edge->loop, &o->timer);
 	uv_timer_init(edge->loop, &o->keepalive);
 	uv_check_init(edge->loop, &o->flush_check);
@@ -1380,7 +1304,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	if (kind != S2S_OUT_VERIFY)
 		edge->stats.streams_out++;
 	if (kind != S2S_OUT_VERIFY)	/* a verification carries no stanzas */
-		s2s_out_index_add(o);
+		router_table_add(edge, &o->route);
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
