@@ -164,11 +164,63 @@ static void s2s_out_fail_later(struct s2s_out *o, const char *condition, const c
     int retry);
 static void s2s_out_flush_queue(struct s2s_out *o);
 
+/*
+ * What differs between the kinds of outgoing stream, in one place: a new
+ * kind is a new row, not a hunt through the file.
+ */
+struct s2s_out_kind_info {
+	const char *name;		/* in logs and `status` */
+	/* RFC 6120 §8.3.3: what the stanzas queued on a failed stream go
+	 * back with (the gateway's senders are remote: to them our side is
+	 * unavailable; a remote domain that cannot be reached is "not
+	 * found"), and on shutdown. */
+	const char *bounce;
+	const char *bounce_shutdown;
+	const char *tls_event;		/* the TLS log event */
+	enum tls_role tls_role;
+	/* The gateway: reached at gateway.address by Direct TLS, trusted on
+	 * its pinned key only (no STARTTLS, no partner policy, a key that
+	 * does not verify is final); we speak for the remote domain, so the
+	 * partner entry that counts is the local side's. */
+	int pinned;
+	/* Authentication chosen by the partner's policy (SASL EXTERNAL,
+	 * dialback); the others use dialback as offered. */
+	int policy_auth;
+	/* Carries stanzas: in the routing table, counted in streams_out. */
+	int carries_stanzas;
+	/* One <db:verify/> question after the features (XEP-0220 §2.3). */
+	int asks_verify;
+};
+
+static const struct s2s_out_kind_info s2s_out_kinds[] = {
+	[S2S_OUT_REMOTE] = {
+		.name = "remote", .bounce = "remote-server-not-found",
+		.bounce_shutdown = "remote-server-timeout", .tls_event = "s2s_out.tls",
+		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .policy_auth = 1, .carries_stanzas = 1,
+	},
+	[S2S_OUT_GATEWAY] = {
+		.name = "gateway", .bounce = "service-unavailable",
+		.bounce_shutdown = "service-unavailable", .tls_event = "s2s_out.tls",
+		.tls_role = TLS_ROLE_INTERNAL_CLIENT, .pinned = 1, .carries_stanzas = 1,
+	},
+	[S2S_OUT_VERIFY] = {
+		.name = "verify", .bounce = "remote-server-not-found",
+		.bounce_shutdown = "remote-server-timeout", .tls_event = "dialback.verify_tls",
+		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .asks_verify = 1,
+	},
+};
+
+static const struct s2s_out_kind_info *
+s2s_out_kind(const struct s2s_out *o)
+{
+	return &s2s_out_kinds[o->kind];
+}
+
 /* The bounce condition for a stream that failed (RFC 6120 §8.3.3). */
 static const char *
 s2s_out_condition(const struct s2s_out *o)
 {
-	return o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	return s2s_out_kind(o)->bounce;
 }
 
 /* The dialer: the edge's (tests), else the real one over edge->dns,
@@ -195,13 +247,13 @@ s2s_out_enter_state(struct s2s_out *o, enum s2s_out_state next)
 static const struct config_partner *
 s2s_out_policy(const struct s2s_out *o)
 {
-	return config_policy_for(o->edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote);
+	return config_policy_for(o->edge->cfg, s2s_out_kind(o)->pinned ? o->local : o->remote);
 }
 
 static const char *
 s2s_out_kind_name(const struct s2s_out *o)
 {
-	return o->kind == S2S_OUT_GATEWAY ? "gateway" : o->kind == S2S_OUT_VERIFY ? "verify" : "remote";
+	return s2s_out_kind(o)->name;
 }
 
 /* Reports the answer of a verification stream, once. */
@@ -256,7 +308,7 @@ s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 
 	for (o = edge->out_streams; o != NULL; o = o->next)
 		if (o->state != S2S_OUT_CLOSED &&
-		    config_policy_for(edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote) == p)
+		    s2s_out_policy(o) == p)
 			n++;
 	return n;
 }
@@ -371,7 +423,7 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
 	/* Verification streams have their own counters (dialback.verify). */
-	if (o->state != S2S_OUT_ESTABLISHED && o->kind != S2S_OUT_VERIFY)
+	if (o->state != S2S_OUT_ESTABLISHED && s2s_out_kind(o)->carries_stanzas)
 		o->edge->stats.streams_out_failed++;
 	o->fail_condition = condition;
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s", reason);
@@ -753,7 +805,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 	offers_external = f.sasl_external;
 	offers_dialback = f.dialback || o->peer_has_db;
 
-	if (!s2s_conn_tls_started(o->conn) && o->kind != S2S_OUT_GATEWAY) {
+	if (!s2s_conn_tls_started(o->conn) && !s2s_out_kind(o)->pinned) {
 		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
 			/* State first: the send may fail (the rule at struct
 			 * s2s_out), and must not be overwritten after. */
@@ -771,7 +823,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 			return;
 		}
 	}
-	if (o->kind == S2S_OUT_VERIFY) {
+	if (s2s_out_kind(o)->asks_verify) {
 		s2s_out_send_verify(o);
 		return;
 	}
@@ -779,17 +831,17 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 		s2s_out_established(o, "sasl-external");
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && s2s_conn_tls(o->conn) != NULL && offers_external &&
+	if (s2s_out_kind(o)->policy_auth && s2s_conn_tls(o->conn) != NULL && offers_external &&
 	    p->sasl_external != POLICY_SASL_DISABLED) {
 		s2s_out_send_sasl_external(o);
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && p->sasl_external == POLICY_SASL_REQUIRED) {
+	if (s2s_out_kind(o)->policy_auth && p->sasl_external == POLICY_SASL_REQUIRED) {
 		s2s_out_fail(o, "remote-server-not-found", "SASL EXTERNAL required by policy, not offered");
 		return;
 	}
 	if (!offers_dialback || !o->edge->cfg->dialback.enabled ||
-	    (o->kind == S2S_OUT_REMOTE && !p->dialback)) {
+	    (s2s_out_kind(o)->policy_auth && !p->dialback)) {
 		s2s_out_fail(o, "remote-server-not-found", "no authentication method in common");
 		return;
 	}
@@ -838,7 +890,7 @@ s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 	 * with <remote-server-timeout/>; a plain refusal is "not found"
 	 * for the sender (or "unavailable" when it is the gateway). */
 	s2s_out_fail(o, xmlstream_str_eq(&ev->stanza_type, "error") ? "remote-server-timeout" :
-	    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
+	    s2s_out_condition(o),
 	    xmlstream_str_eq(&ev->stanza_type, "error") ? "dialback error from the receiving server" :
 	    "dialback refused by the receiving server");
 }
@@ -916,8 +968,7 @@ s2s_out_refuse_stanza(struct s2s_out *o, const char *element)
 	}
 	/* A failed send only recorded a failure for later: this one, with
 	 * the reason that matters, is acted on now. */
-	s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", "the receiving server sent a stanza on our stream");
+	s2s_out_fail(o, s2s_out_condition(o), "the receiving server sent a stanza on our stream");
 }
 
 static void
@@ -937,8 +988,7 @@ s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 			snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
 		else
 			snprintf(cond, sizeof(cond), "peer sent <stream error/>");
-		s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", cond);
+		s2s_out_retry(o, s2s_out_condition(o), cond);
 		return;
 	}
 	if ((stanza = s2s_out_stanza_name(ev)) != NULL) {
@@ -1030,17 +1080,17 @@ s2s_out_on_tls(void *ud, const struct tls_verify_result *r)
 		return;
 	o->pkix_ok = r->status == TLS_VERIFY_OK;
 	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN,
-	    o->kind == S2S_OUT_VERIFY ? "dialback.verify_tls" : "s2s_out.tls", "kind", s2s_out_kind_name(o),
+	    s2s_out_kind(o)->tls_event, "kind", s2s_out_kind_name(o),
 	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(tls),
 	    "cipher", tls_conn_ciphersuite(tls),
 	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
-	if (o->kind == S2S_OUT_GATEWAY && !o->pkix_ok) {
+	if (s2s_out_kind(o)->pinned && !o->pkix_ok) {
 		/* tls/ refuses an unpinned gateway already; never trust a
 		 * gateway on anything but its pin. */
-		s2s_out_fail(o, "service-unavailable", "gateway key not pinned");
+		s2s_out_fail(o, s2s_out_condition(o), "gateway key not pinned");
 		return;
 	}
-	if (o->kind != S2S_OUT_GATEWAY && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
+	if (!s2s_out_kind(o)->pinned && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
 		s2s_out_retry(o, "remote-server-not-found",
 		    "certificate not valid for the domain (policy require_valid_certificate)");
 		return;
@@ -1110,10 +1160,12 @@ static int
 s2s_out_tls_begin(struct s2s_out *o)
 {
 	struct tls_conn_params params = {
-		.role = o->kind == S2S_OUT_GATEWAY ? TLS_ROLE_INTERNAL_CLIENT : TLS_ROLE_EXTERNAL_CLIENT,
+		.role = s2s_out_kind(o)->tls_role,
 		.direct_tls = o->direct_tls,
-		.peer_domain = o->kind == S2S_OUT_GATEWAY ? o->edge->cfg->gateway.server_name : o->remote,
-		.local_domain = o->kind == S2S_OUT_GATEWAY ? NULL : o->local,
+		/* The gateway is named by configuration and shown no domain
+		 * certificate of ours but the internal one. */
+		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
+		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
 	};
 	char err[256];
 
@@ -1163,9 +1215,10 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 		/* After a target failed beyond TCP, say how it failed. */
 		snprintf(reason, sizeof(reason), "%s%s%s", dns_error_str(r->err),
 		    o->fail_reason[0] ? "; last target: " : "", o->fail_reason);
-		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    dns_error_is_timeout(r->err) ? "remote-server-timeout" : "remote-server-not-found",
-		    reason);
+		/* RFC 6120 §8.3.3.17: a remote domain that did not answer in
+		 * time is a timeout for its senders. */
+		s2s_out_fail(o, !s2s_out_kind(o)->pinned && dns_error_is_timeout(r->err) ?
+		    "remote-server-timeout" : s2s_out_condition(o), reason);
 		return;
 	}
 	/* The sequence is kept until the stream is established: a target
@@ -1264,7 +1317,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	struct s2s_out *o;
 	enum dns_error de;
 
-	*condition = kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	*condition = s2s_out_kinds[kind].bounce;
 	/* Outgoing streams are bounded like inbound ones: peers can make us
 	 * open them (dialback checks, bounces), so they must not be free. */
 	if (edge->out_stream_count >= (size_t)cfg->limits.max_streams) {
@@ -1301,10 +1354,10 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		o->next->prev = o;
 	edge->out_streams = o;
 	edge->out_stream_count++;
-	if (kind != S2S_OUT_VERIFY)
+	if (s2s_out_kind(o)->carries_stanzas) {
 		edge->stats.streams_out++;
-	if (kind != S2S_OUT_VERIFY)	/* a verification carries no stanzas */
 		router_table_add(edge, &o->route);
+	}
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
@@ -1312,7 +1365,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		snprintf(err, errlen, "no resolver");
 		goto fail;
 	}
-	if (kind == S2S_OUT_GATEWAY) {
+	if (s2s_out_kind(o)->pinned) {
 		if (s2s_out_connect_addr(o, cfg->gateway.address, 1, err, errlen) < 0)
 			goto fail;
 		return o;
@@ -1355,8 +1408,7 @@ s2s_out_shutdown(struct s2s_out *o)
 {
 	if (o->state == S2S_OUT_ESTABLISHED && o->q_head == NULL)
 		s2s_out_sendstr(o, "</stream:stream>");
-	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-timeout",
-	    "xmpp-edge is shutting down");
+	s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");
 }
 
 int
