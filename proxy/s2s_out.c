@@ -38,7 +38,7 @@
 
 #include <mbedtls/base64.h>
 
-#include "dialback_key.h"
+#include "dialback.h"
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
@@ -58,7 +58,6 @@
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_DIALBACK "jabber:server:dialback"
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define S2S_OUT_ID_MAX 128
@@ -716,18 +715,15 @@ s2s_out_established(struct s2s_out *o, const char *method)
 static void
 s2s_out_send_dialback(struct s2s_out *o)
 {
-	char key[DIALBACK_KEY_HEX_LEN + 1], out[1024];
+	char out[DIALBACK_MSG_MAX];
 	int n;
 
-	/* XEP-0185: bound to the receiver, us and the receiver's stream id. */
-	if (dialback_key_make(&o->edge->dialback, o->remote, o->local, o->stream_id, key) < 0) {
+	n = dialback_result_write(&o->edge->dialback, o->local, o->remote, o->stream_id, out,
+	    sizeof(out));
+	if (n < 0) {
 		s2s_out_fail(o, "remote-server-not-found", "no dialback secret");
 		return;
 	}
-	n = snprintf(out, sizeof(out), "<db:result from='%s' to='%s'>%s</db:result>",
-	    o->local, o->remote, key);
-	if (n < 0 || (size_t)n >= sizeof(out))
-		return;
 	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "method", "dialback", "result", "sent", NULL);
 	s2s_out_enter_state(o, S2S_OUT_WAIT_DIALBACK);
@@ -760,14 +756,12 @@ static int s2s_out_tls_begin(struct s2s_out *o);
 static void
 s2s_out_send_verify(struct s2s_out *o)
 {
-	char out[DIALBACK_KEY_MAX + 1024];
+	char out[DIALBACK_KEY_MAX + DIALBACK_MSG_MAX];
 	int n;
 
-	/* Key and id were checked to be plain tokens: no escaping needed. */
-	n = snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>",
-	    o->local, o->remote, o->verify_id, o->verify_key);
-	if (n < 0 || (size_t)n >= sizeof(out))
-		return;
+	n = dialback_verify_write(o->local, o->remote, o->verify_id, o->verify_key, out, sizeof(out));
+	if (n < 0)
+		return;	/* checked to be tokens at the start: cannot happen */
 	s2s_out_enter_state(o, S2S_OUT_WAIT_VERIFY);
 	s2s_out_send(o, out, (size_t)n);
 }
@@ -777,15 +771,10 @@ s2s_out_send_verify(struct s2s_out *o)
 static void
 s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
-	if (!xmlstream_str_eq(&ev->id, o->verify_id) || !xmlstream_str_eq(&ev->from, o->remote) ||
-	    !xmlstream_str_eq(&ev->to, o->local))
-		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "answer does not match the request");
-	else if (xmlstream_str_eq(&ev->stanza_type, "valid"))
-		s2s_out_verify_finish(o, DIALBACK_VALID, 0, "the authoritative server confirmed the key");
-	else if (xmlstream_str_eq(&ev->stanza_type, "invalid"))
-		s2s_out_verify_finish(o, DIALBACK_INVALID, 0, "the authoritative server denied the key");
-	else
-		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "the authoritative server answered with an error");
+	const char *why;
+	enum dialback_verdict v = dialback_verify_verdict(ev, o->local, o->remote, o->verify_id, &why);
+
+	s2s_out_verify_finish(o, v, 0, why);
 	s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, "remote-server-not-found", "verification done");
 }
@@ -1454,25 +1443,6 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->established = o->state == S2S_OUT_ESTABLISHED;
 }
 
-/* Keys and stream ids travel verbatim into the XML we write: only plain
- * tokens (hex keys per XEP-0185, ids of letters, digits, -_.=+/). */
-static int
-s2s_out_is_token(const char *t, size_t max)
-{
-	size_t n = strlen(t), i;
-
-	if (n == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = t[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '=' || c == '+' || c == '/'))
-			return 0;
-	}
-	return 1;
-}
-
 struct s2s_out *
 s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
     const char *stream_id, const char *key, dialback_verify_cb cb, void *arg,
@@ -1481,7 +1451,7 @@ s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
 	const char *condition;
 	struct s2s_out *o;
 
-	if (!s2s_out_is_token(key, DIALBACK_KEY_MAX) || !s2s_out_is_token(stream_id, S2S_OUT_ID_MAX - 1)) {
+	if (!dialback_is_token(key, DIALBACK_KEY_MAX) || !dialback_is_token(stream_id, S2S_OUT_ID_MAX - 1)) {
 		snprintf(err, errlen, "malformed dialback key or stream id");
 		return NULL;
 	}

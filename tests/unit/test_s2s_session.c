@@ -23,7 +23,7 @@
 #include <uv.h>
 
 #include "config.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "edge.h"
 #include "log.h"
 #include "s2s_conn.h"
