@@ -104,33 +104,6 @@ s2s_conn_sendstr(struct s2s_conn *c, const char *s)
 	return s2s_conn_send(c, s, strlen(s));
 }
 
-/* Packs the buffers into records: a run of small stanzas goes out as one
- * record and one write; a buffer larger than a record goes alone. */
-int
-s2s_conn_sendv(struct s2s_conn *c, const uv_buf_t *bufs, size_t nbufs)
-{
-	char batch[S2S_CONN_RECORD_MAX];
-	size_t used = 0, i;
-
-	for (i = 0; i < nbufs; i++) {
-		if (used > 0 && used + bufs[i].len > sizeof(batch)) {
-			if (s2s_conn_send(c, batch, used) < 0)
-				return -1;
-			used = 0;
-		}
-		if (bufs[i].len > sizeof(batch)) {
-			if (s2s_conn_send(c, bufs[i].base, bufs[i].len) < 0)
-				return -1;
-			continue;
-		}
-		memcpy(batch + used, bufs[i].base, bufs[i].len);
-		used += bufs[i].len;
-	}
-	if (used > 0 && s2s_conn_send(c, batch, used) < 0)
-		return -1;
-	return c->state != S2S_CONN_OPEN ? -1 : 0;
-}
-
 /* --- input -------------------------------------------------------------- */
 
 /* Hands the tokenizer's events to the session while the connection is
