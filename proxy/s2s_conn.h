@@ -199,6 +199,11 @@ struct s2s_conn_params {
 	int reads_restart_timer;
 };
 
+/* The usual parameters: TLS reads in buf (shared by the loop's
+ * connections), the default tokenizer limits, s2s content namespace. */
+void s2s_conn_params_init(struct s2s_conn_params *p, uv_loop_t *loop, struct tls_certstore *certs,
+    uint8_t *buf, size_t buflen, size_t send_queue_max, const char *peer);
+
 /* A connection over pipe (taken: closed through the connection from now
  * on, also when this fails).  Nothing is read until s2s_conn_read_start.
  * NULL when out of memory (the pipe is closed then). */

@@ -1288,17 +1288,12 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	 * §3.2.1, XEP-0368 §3). */
 	snprintf(o->peer, sizeof(o->peer), "%s", r->peer);
 	o->direct_tls = r->direct_tls;
-	memset(&cp, 0, sizeof(cp));
-	cp.loop = o->edge->loop;
-	cp.certs = o->edge->certs;
-	cp.shared_read_buf = o->edge->read_buf;
-	cp.shared_read_len = sizeof(o->edge->read_buf);
 	/* flush_queue sends while less than limits.send_queue_bytes is
 	 * pending; one batch or one large stanza may go past that by its
 	 * own size, which is not a reason to close. */
-	cp.send_queue_max = (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536;
-	cp.default_ns = XMLSTREAM_NS_SERVER;
-	cp.peer = o->peer;
+	s2s_conn_params_init(&cp, o->edge->loop, o->edge->certs, o->edge->read_buf,
+	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
+	    o->peer);
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
