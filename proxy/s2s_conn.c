@@ -567,6 +567,12 @@ s2s_conn_tls(const struct s2s_conn *c)
 	return c->tls_open ? c->tls : NULL;
 }
 
+struct tls_conn *
+s2s_conn_tls_any(const struct s2s_conn *c)
+{
+	return c->tls;
+}
+
 int
 s2s_conn_tls_started(const struct s2s_conn *c)
 {
