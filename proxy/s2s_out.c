@@ -213,6 +213,9 @@ struct s2s_out {
 	int direct_tls;
 	int pkix_ok;				/* peer certificate valid for remote */
 	int tls_no_cert;			/* the peer refused ours: present none */
+	/* The failed TLS of the last connection said: try the same address
+	 * without a certificate (decided while that TLS was still there). */
+	int fallback_pending;
 	int sasl_done;
 	int peer_has_db;			/* header declared xmlns:db */
 	const char *auth_method;		/* once established */
@@ -551,7 +554,7 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	int again;
 
 	if (o->dial == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
-	    o->state == S2S_OUT_CLOSED || o->conn == NULL) {
+	    o->state == S2S_OUT_CLOSED) {
 		s2s_out_fail(o, condition, reason);
 		return;
 	}
@@ -562,14 +565,19 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	/* A peer that refused our certificate in TLS gets the same address
 	 * again without one (cert_fallback.c); the failed TLS connection is
 	 * still there to ask. */
-	again = cert_fallback_wanted(s2s_conn_tls_any(o->conn), o->tls_no_cert,
-	    s2s_out_kind(o)->policy_auth, o->edge->cfg, s2s_out_policy(o), o->remote, o->peer);
+	again = o->fallback_pending || (o->conn != NULL &&
+	    cert_fallback_wanted(s2s_conn_tls_any(o->conn), o->tls_no_cert,
+	    s2s_out_kind(o)->policy_auth, o->edge->cfg, s2s_out_policy(o), o->remote, o->peer));
+	o->fallback_pending = 0;
 	o->tls_no_cert |= again;
 	/* No callback of the old connection reaches us any more; it is
-	 * freed from its own close callback, never inside this one. */
-	s2s_conn_detach(o->conn);
-	o->conn = NULL;
-	o->handles_open--;
+	 * freed from its own close callback, never inside this one.  (It
+	 * may be gone already: a failure acted on from the loop.) */
+	if (o->conn != NULL) {
+		s2s_conn_detach(o->conn);
+		o->conn = NULL;
+		o->handles_open--;
+	}
 	o->pkix_ok = 0;
 	o->sasl_done = 0;
 	o->peer_has_db = 0;
@@ -1175,7 +1183,15 @@ s2s_out_on_closing(void *ud, const char *reason, int peer_gone)
 			s2s_out_retry(o, s2s_out_condition(o), reason);
 		return;
 	}
-	s2s_out_fail_later(o, s2s_out_condition(o), reason, strncmp(reason, "TLS failed", 10) == 0);
+	if (strncmp(reason, "TLS failed", 10) == 0) {
+		/* Asked now, while the failed TLS is still there: the
+		 * connection may be gone when the retry runs. */
+		o->fallback_pending = cert_fallback_wanted(s2s_conn_tls_any(o->conn), o->tls_no_cert,
+		    s2s_out_kind(o)->policy_auth, o->edge->cfg, s2s_out_policy(o), o->remote, o->peer);
+		s2s_out_fail_later(o, s2s_out_condition(o), reason, 1);
+		return;
+	}
+	s2s_out_fail_later(o, s2s_out_condition(o), reason, 0);
 }
 
 /* The connection's handles are closed. */
@@ -1185,7 +1201,11 @@ s2s_out_on_conn_closed(void *ud)
 	struct s2s_out *o = ud;
 
 	o->conn = NULL;
-	s2s_out_close_handles(o);	/* the timers, if not yet */
+	/* Our own close has flushed: the timers go too.  Otherwise the
+	 * connection failed by itself and its failure, recorded by
+	 * on_closing, is acted on from the loop (retry or fail). */
+	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
+		s2s_out_close_handles(o);
 	s2s_out_handle_closed(o);
 }
 
