@@ -34,7 +34,7 @@
 #include "listener.h"
 #include "strangers.h"
 #include "default_config.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "s2s_out.h"
 #include "dns.h"
 #include "gateway_link.h"

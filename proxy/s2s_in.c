@@ -2,9 +2,9 @@
 /*
  * s2s_in.c - an inbound server-to-server stream (RFC 6120 §4, §5).
  *
- * One struct s2s_in per accepted TCP connection on an external listener.
- * Every byte read goes through the stream tokenizer (xmlstream.c), which
- * validates it; this file only acts on its events:
+ * One struct s2s_in per accepted TCP connection.  The bytes, TLS, the
+ * tokenizer, the bounded write queue and closing are the transport's
+ * (s2s_conn.c); this file only acts on the tokenizer's events:
  *
  *   S2S_IN_WAIT_HEADER    -> stream header received: check 'to' is hosted
  *                            and 'from' is a domain, answer with our header
@@ -24,8 +24,8 @@
  *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated
  *   S2S_IN_GATEWAY_OPEN   -> internal listener only: the gateway, known by
  *                            its pinned key, has opened its stream
- *   S2S_IN_CLOSING        -> our last bytes are being flushed
- *   S2S_IN_CLOSED         -> handles closed, waiting for libuv's close_cb
+ *   S2S_IN_CLOSING        -> the transport flushes our last bytes and closes
+ *   S2S_IN_CLOSED         -> its handles are closed: freed
  *
  * Streams on the internal listener are the gateway's: mutual TLS from the
  * first byte, accepted only if its key matches a configured SPKI pin; its
@@ -41,19 +41,18 @@
  * else is a stream error and is never routed.  A full destination pauses
  * reading (backpressure), never buffers without end.
 
- * The bytes before <proceed/> are parsed as XML and never reach TLS; the
- * bytes after it go only to TLS: data pipelined behind <starttls/> is a
- * policy violation, not the start of the handshake.  Decrypted bytes are
- * fed to a restarted tokenizer.
+ * Data pipelined behind <starttls/> is a policy violation, not the start
+ * of the handshake (s2s_conn never mixes the bytes before <proceed/> with
+ * the ones after).
  *
  * Errors follow RFC 6120 §4.9.1.2: if the peer's header was not answered
  * yet, our header is sent before the <stream:error/>, so the error is
  * well-formed on the wire.  Every way out goes through s2s_in_close() with
  * a reason that is logged.
  *
- * Output is bounded: bytes queued toward a peer that does not read are
- * counted and the stream is dropped past limits.send_queue_bytes, rather
- * than buffering without end.
+ * Output is bounded by the transport: bytes queued toward a peer that does
+ * not read are counted and the stream is dropped past
+ * limits.send_queue_bytes, rather than buffering without end.
  */
 #include "s2s_in_int.h"
 
@@ -71,6 +70,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "prefix_count.h"
+#include "s2s_conn.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlstream.h"
@@ -88,17 +88,7 @@ static const char *const s2s_in_state_names[] = {
 	[S2S_IN_CLOSED] = "closed",
 };
 
-struct s2s_in_write {
-	uv_write_t req;
-	struct s2s_in *s;
-	size_t len;
-	char data[];
-};
-
-
-static void s2s_in_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void s2s_in_uncount_prefixes(struct s2s_in *s);
-static void s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 void
 s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
@@ -122,68 +112,15 @@ s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
 	}
 }
 
-static void
-s2s_in_on_write(uv_write_t *req, int status)
-{
-	struct s2s_in_write *w = (struct s2s_in_write *)req;
-
-	w->s->queued -= w->len;
-	free(w);
-	(void)status;	/* a failed write shows up as a read error too */
-}
-
-/* Queues bytes on the TCP connection; the data is copied.  Past
- * limits.send_queue_bytes the stream is closed, never freed here (the
- * rule in s2s_in_int.h).  Still queues while CLOSING: TLS's close_notify
- * and our last stream error go out after s2s_in_close(). */
-static int
-s2s_in_send_raw(struct s2s_in *s, const void *data, size_t len)
-{
-	struct s2s_in_write *w;
-	uv_buf_t buf;
-
-	if (s->state == S2S_IN_CLOSED)
-		return -1;
-	if (s->queued + len > (size_t)s->edge->cfg->limits.send_queue_bytes) {
-		s2s_in_close(s, "send queue full");
-		return -1;
-	}
-	w = malloc(sizeof(*w) + len);
-	if (w == NULL) {
-		s2s_in_close(s, "out of memory");
-		return -1;
-	}
-	w->s = s;
-	w->len = len;
-	memcpy(w->data, data, len);
-	buf = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1, s2s_in_on_write) != 0) {
-		free(w);
-		s2s_in_close(s, "write failed");
-		return -1;
-	}
-	s->queued += len;
-	return 0;
-}
-
-/* Sends stream bytes: through TLS once it is up, else in the clear.
- * -1 when the stream is closing after the call: the send may have closed
- * it (send queue full, write or TLS failure), and TLS reports that to its
- * callbacks, not in tls_conn_write()'s result. */
+/* Sends stream bytes (through TLS once it is up).  -1 when the stream is
+ * closing after the call: the send may have closed it (send queue full,
+ * write or TLS failure; the rule in s2s_in_int.h). */
 int
 s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 {
-	int rc;
-
 	if (s2s_in_is_closing(s))
 		return -1;
-	if (s->tls == NULL)
-		rc = s2s_in_send_raw(s, data, len);
-	else if (!s->tls_open)
-		return -1;	/* nothing may be said in the clear any more */
-	else
-		rc = tls_conn_write(s->tls, (const uint8_t *)data, len);
-	return rc < 0 || s2s_in_is_closing(s) ? -1 : 0;
+	return s2s_conn_send(s->conn, data, len) < 0 || s2s_in_is_closing(s) ? -1 : 0;
 }
 
 int
@@ -238,15 +175,10 @@ s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text)
 	s2s_in_close(s, stream_error_name(cond));
 }
 
-/* libuv's close callback, for the tcp and timer handles: when both are
- * closed, the one place the stream and everything it owns is freed. */
+/* Everything s owns but its connection; unlinks and uncounts it. */
 static void
-s2s_in_on_closed(uv_handle_t *h)
+s2s_in_free(struct s2s_in *s)
 {
-	struct s2s_in *s = h->data;
-
-	if (--s->handles_open > 0)
-		return;
 	s2s_in_auth_free(s);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -259,77 +191,51 @@ s2s_in_on_closed(uv_handle_t *h)
 	 * stream_count: what the limits protect is descriptors too. */
 	s2s_in_uncount_prefixes(s);
 	route_waiter_cancel(&s->waiter);
-	if (s->tls != NULL)
-		tls_conn_free(s->tls);
-	xmlstream_free(s->xs);
 	free(s);
 }
 
-/* Closes the handles; s2s_in_on_closed() frees the rest later. */
+/* The transport's handles are closed: the one place the stream and
+ * everything it owns is freed (the connection frees itself after). */
 static void
-s2s_in_close_handles(struct s2s_in *s)
+s2s_in_on_closed(void *ud)
 {
-	s2s_in_auth_detach(s);
+	struct s2s_in *s = ud;
+
 	s2s_in_enter_state(s, S2S_IN_CLOSED);
-	uv_close((uv_handle_t *)&s->tcp, s2s_in_on_closed);
-	uv_close((uv_handle_t *)&s->timer, s2s_in_on_closed);
+	s2s_in_free(s);
 }
 
+/* The connection is closing, whoever asked: logged once, the stream
+ * stops routing and checking.  Inside a send maybe: frees nothing. */
 static void
-s2s_in_on_shutdown(uv_shutdown_t *req, int status)
+s2s_in_on_closing(void *ud, const char *reason, int peer_gone)
 {
-	struct s2s_in *s = req->data;
-
-	free(req);
-	(void)status;
-	if (s->state != S2S_IN_CLOSED)
-		s2s_in_close_handles(s);
-}
-
-static void
-s2s_in_on_flush_timeout(uv_timer_t *t)
-{
-	struct s2s_in *s = t->data;
-
-	if (s->state != S2S_IN_CLOSED)
-		s2s_in_close_handles(s);
-}
-
-/* The one way out: flush what is queued, then close.  reason is logged.
- * A request, not a free: s and its pairs stay valid until libuv's close
- * callback (the rule in s2s_in_int.h), so any sender may end up here. */
-void
-s2s_in_close(struct s2s_in *s, const char *reason)
-{
-	uv_shutdown_t *req;
+	struct s2s_in *s = ud;
 	char n1[24], n2[24];
 
-	if (s2s_in_is_closing(s))
-		return;
+	(void)peer_gone;
+	if (strncmp(reason, "TLS failed: ", 12) == 0)
+		log_event(LOG_INFO, "s2s_in.tls_failed", "peer", s->peer, "reason", reason + 12, NULL);
 	snprintf(n1, sizeof(n1), "%llu", (unsigned long long)s->stanzas);
 	snprintf(n2, sizeof(n2), "%llu", (unsigned long long)s->routed);
 	log_event(LOG_INFO, "s2s_in.close", "peer", s->peer, "domain",
-	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason,
+	    s->remote_domain[0] ? s->remote_domain : NULL, "reason",
+	    strncmp(reason, "TLS failed: ", 12) == 0 ? "TLS failed" : reason,
 	    "stanzas_in", n1, "routed", n2, NULL);
 	route_waiter_cancel(&s->waiter);
 	s2s_in_auth_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
-	uv_read_stop((uv_stream_t *)&s->tcp);
-	uv_timer_stop(&s->timer);
-	if (s->tls != NULL)
-		tls_conn_close(s->tls);	/* close_notify goes out first */
-	req = malloc(sizeof(*req));
-	if (req != NULL) {
-		req->data = s;
-		if (uv_shutdown(req, (uv_stream_t *)&s->tcp, s2s_in_on_shutdown) == 0) {
-			/* Bound the flush: a peer that does not read must
-			 * not keep the stream alive. */
-			uv_timer_start(&s->timer, s2s_in_on_flush_timeout, S2S_IN_FLUSH_MS, 0);
-			return;
-		}
-		free(req);
-	}
-	s2s_in_close_handles(s);
+}
+
+/* The one way out: flush what is queued, then close.  reason is logged.
+ * A request, not a free: s and its pairs stay valid until the transport's
+ * close callback (the rule in s2s_in_int.h), so any sender may end up here. */
+void
+s2s_in_close(struct s2s_in *s, const char *reason)
+{
+	if (s2s_in_is_closing(s))
+		return;
+	s2s_conn_close(s->conn, reason);
 }
 
 void
@@ -338,7 +244,7 @@ s2s_in_abort(struct s2s_in *s, const char *reason)
 	if (s->state == S2S_IN_CLOSED)
 		return;
 	log_event(LOG_INFO, "s2s_in.abort", "peer", s->peer, "reason", reason, NULL);
-	s2s_in_close_handles(s);
+	s2s_conn_abort(s->conn, reason);
 }
 
 struct s2s_in *
@@ -398,7 +304,7 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
 	xl.name_max = (size_t)lim->max_name_length;
-	if (xmlstream_set_limits(s->xs, &xl) < 0) {
+	if (xmlstream_set_limits(s2s_conn_xmlstream(s->conn), &xl) < 0) {
 		s2s_in_fail(s, STREAM_ERR_INTERNAL_SERVER_ERROR, "bad limits");
 		return;
 	}
@@ -431,8 +337,7 @@ s2s_in_on_resume(struct route_waiter *w)
 	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
 		return;
 	log_event(LOG_DEBUG, "s2s_in.resume", "peer", s->peer, NULL);
-	if (uv_read_start((uv_stream_t *)&s->tcp, s2s_in_on_alloc, s2s_in_on_read) != 0)
-		s2s_in_close(s, "read failed");
+	(void)s2s_conn_read_start(s->conn);	/* closes on failure */
 }
 
 /*
@@ -468,16 +373,19 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		return;
 	}
 	s->routed++;
-	if (router_route(s->edge, s->xs, ev, from, to, &s->waiter) == ROUTE_QUEUED_PAUSE) {
+	if (router_route(s->edge, s2s_conn_xmlstream(s->conn), ev, from, to, &s->waiter) ==
+	    ROUTE_QUEUED_PAUSE) {
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
 		s->edge->stats.reads_paused++;
-		uv_read_stop((uv_stream_t *)&s->tcp);
+		s2s_conn_read_stop(s->conn);
 	}
 }
 
 static void
-s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
+s2s_in_on_header(void *ud, const struct xmlstream_event *ev)
 {
+	struct s2s_in *s = ud;
+
 	/* RFC 6120 §4.7.1: 'from' SHOULD be present on s2s; when it is, it
 	 * must be a domain (§4.9.3.9 invalid-from). */
 	if (ev->from.p != NULL &&
@@ -487,7 +395,7 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 		return;
 	}
 	if (s2s_in_is_internal(s)) {
-		if (s->tls == NULL) {
+		if (!s2s_conn_tls_started(s->conn)) {
 			/* internal_starttls: nothing but the header and
 			 * <starttls/> is read before the pinned handshake. */
 			if (s2s_in_send_header(s) < 0 ||
@@ -525,7 +433,7 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	}
 	if (s2s_in_send_header(s) < 0)
 		return;
-	if (s->tls == NULL && (s->remote_domain[0] == '\0' ||
+	if (!s2s_conn_tls_started(s->conn) && (s->remote_domain[0] == '\0' ||
 	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_REQUIRED)) {
 		/* RFC 6120 §5.3.1: TLS is mandatory-to-negotiate (RFC 7590);
 		 * only a partner entry saying otherwise relaxes it. */
@@ -545,24 +453,17 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	s2s_in_auth_offer(s);
 }
 
-static void s2s_in_drain(struct s2s_in *s);
-
+/* TLS is up (the transport restarted the tokenizer). */
 static void
-s2s_in_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
-{
-	s2s_in_send_raw(ud, data, len);
-}
-
-static void
-s2s_in_tls_on_handshake(void *ud, const struct tls_verify_result *r)
+s2s_in_on_tls(void *ud, const struct tls_verify_result *r)
 {
 	struct s2s_in *s = ud;
+	struct tls_conn *tls = s2s_conn_tls(s->conn);
 
 	if (s2s_in_is_closing(s))
-		return;	/* the handshake's last flight overflowed the queue */
-	s->tls_open = 1;
-	log_event(LOG_INFO, "s2s_in.tls", "peer", s->peer, "version", tls_conn_version(s->tls),
-	    "cipher", tls_conn_ciphersuite(s->tls), "sni", tls_conn_sni(s->tls),
+		return;
+	log_event(LOG_INFO, "s2s_in.tls", "peer", s->peer, "version", tls_conn_version(tls),
+	    "cipher", tls_conn_ciphersuite(tls), "sni", tls_conn_sni(tls),
 	    "client_certificate", tls_verify_status_str(r->status), NULL);
 	/* The internal link trusts nothing but the pins. */
 	if (s2s_in_is_internal(s) && r->status != TLS_VERIFY_OK) {
@@ -572,56 +473,9 @@ s2s_in_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 		return;
 	}
 	/* RFC 6120 §5.4.3.3: a fresh stream follows inside TLS. */
-	xmlstream_restart(s->xs);
 	s->header_sent = 0;
 	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
 }
-
-/* Plaintext out of TLS goes to the tokenizer, which takes what fits in
- * its bounded buffer; drain and feed again until all is consumed. */
-static void
-s2s_in_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
-{
-	struct s2s_in *s = ud;
-
-	while (len > 0 && s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED) {
-		size_t took = xmlstream_feed(s->xs, data, len);
-
-		data += took;
-		len -= took;
-		s2s_in_drain(s);
-		if (took == 0 && len > 0) {
-			/* Nothing fits and nothing drained: the tokenizer
-			 * has reported (or will) a limit; stop here. */
-			s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "stanza too large");
-			return;
-		}
-	}
-}
-
-static void
-s2s_in_tls_on_close_notify(void *ud)
-{
-	s2s_in_close(ud, "peer sent TLS close_notify");
-}
-
-static void
-s2s_in_tls_on_error(void *ud, const char *reason)
-{
-	struct s2s_in *s = ud;
-
-	log_event(LOG_INFO, "s2s_in.tls_failed", "peer", s->peer, "reason", reason, NULL);
-	s->tls_open = 0;	/* nothing more can be sent inside TLS */
-	s2s_in_close(s, "TLS failed");
-}
-
-static const struct tls_conn_callbacks s2s_in_tls_callbacks = {
-	.on_ciphertext = s2s_in_tls_on_ciphertext,
-	.on_handshake = s2s_in_tls_on_handshake,
-	.on_plaintext = s2s_in_tls_on_plaintext,
-	.on_close_notify = s2s_in_tls_on_close_notify,
-	.on_error = s2s_in_tls_on_error,
-};
 
 static int
 s2s_in_tls_begin(struct s2s_in *s)
@@ -630,12 +484,10 @@ s2s_in_tls_begin(struct s2s_in *s)
 		.role = s2s_in_is_internal(s) ?
 		    TLS_ROLE_INTERNAL_SERVER : TLS_ROLE_EXTERNAL_SERVER,
 		.direct_tls = s->listener->kind == LISTENER_DIRECT_TLS,
-		.peer_addr = s->peer,
 	};
 	char err[256];
 
-	s->tls = tls_conn_new(s->edge->certs, &params, &s2s_in_tls_callbacks, s, err, sizeof(err));
-	if (s->tls == NULL || tls_conn_start(s->tls) < 0) {
+	if (s2s_conn_starttls(s->conn, &params, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "s2s_in.tls_failed", "peer", s->peer, "reason", err, NULL);
 		return -1;
 	}
@@ -649,7 +501,7 @@ s2s_in_on_starttls(struct s2s_in *s)
 	/* RFC 6120 §5.4.2.3: the initiating entity waits for <proceed/>
 	 * before its ClientHello; bytes already here were sent too early
 	 * and are not honoured as TLS (no plaintext injection). */
-	if (xmlstream_buffered(s->xs) > 0) {
+	if (s2s_conn_buffered(s->conn) > 0) {
 		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "data sent after <starttls/> before <proceed/>");
 		return;
 	}
@@ -670,10 +522,13 @@ s2s_in_is_stanza(const struct xmlstream_event *ev)
 }
 
 static void
-s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
+s2s_in_on_element(void *ud, const struct xmlstream_event *ev)
 {
+	struct s2s_in *s = ud;
+
 	s->edge->stats.stanzas_in++;
-	if (xmlstream_str_eq(&ev->name, "starttls") && xmlstream_str_eq(&ev->ns, NS_TLS) && s->tls == NULL &&
+	if (xmlstream_str_eq(&ev->name, "starttls") && xmlstream_str_eq(&ev->ns, NS_TLS) &&
+	    !s2s_conn_tls_started(s->conn) &&
 	    (s->state == S2S_IN_WAIT_STARTTLS || s->state == S2S_IN_WAIT_AUTH) &&
 	    (s->state == S2S_IN_WAIT_STARTTLS || config_policy_for(s->edge->cfg,
 	    s->remote_domain)->tls == POLICY_TLS_OPTIONAL)) {
@@ -716,96 +571,43 @@ s2s_in_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "authenticate first (SASL EXTERNAL or dialback)");
 }
 
+/* RFC 6120 §4.4: the peer's </stream:stream> is answered with ours. */
 static void
-s2s_in_drain(struct s2s_in *s)
+s2s_in_on_stream_close(void *ud)
 {
-	struct xmlstream_event ev;
-	enum xmlstream_event_type t;
+	struct s2s_in *s = ud;
 
-	while (s->state != S2S_IN_CLOSING && s->state != S2S_IN_CLOSED &&
-	    s->state != S2S_IN_TLS_HANDSHAKE &&
-	    (t = xmlstream_next(s->xs, &ev)) != XMLSTREAM_EV_NONE) {
-		switch (t) {
-		case XMLSTREAM_EV_STREAM_OPEN:
-			s2s_in_on_header(s, &ev);
-			break;
-		case XMLSTREAM_EV_ELEMENT:
-			s2s_in_on_element(s, &ev);
-			break;
-		case XMLSTREAM_EV_STREAM_CLOSE:
-			/* RFC 6120 §4.4: answer with our own close. */
-			if (s2s_in_send_header(s) == 0)
-				(void)s2s_in_sendstr(s, "</stream:stream>");
-			s2s_in_close(s, "peer closed the stream");
-			break;
-		case XMLSTREAM_EV_ERROR:
-			s2s_in_fail(s, ev.cond, ev.text);
-			break;
-		default:
-			break;
-		}
-	}
+	if (s2s_in_send_header(s) == 0)
+		(void)s2s_in_sendstr(s, "</stream:stream>");
+	s2s_in_close(s, "peer closed the stream");
 }
 
 static void
-s2s_in_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+s2s_in_on_parse_error(void *ud, const struct xmlstream_event *ev)
 {
-	struct s2s_in *s = h->data;
-	void *p = NULL;
-	size_t n = 0;
-
-	(void)suggested;
-	if (s->tls != NULL) {
-		/* TLS records are consumed within the read callback, so
-		 * every stream can share the loop's one read buffer. */
-		*buf = uv_buf_init((char *)s->edge->read_buf, sizeof(s->edge->read_buf));
-		return;
-	}
-	/* Zero copy: the kernel writes straight into the tokenizer's
-	 * bounded buffer. */
-	if (xmlstream_reserve(s->xs, &p, &n) < 0)
-		n = 0;
-	*buf = uv_buf_init(p, (unsigned)n);
-}
-
-static void
-s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	struct s2s_in *s = stream->data;
-
-	if (nread == UV_ENOBUFS) {
-		s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
-		return;
-	}
-	if (nread < 0) {
-		if (s->tls != NULL && nread == UV_EOF)
-			tls_conn_eof(s->tls);
-		s2s_in_close(s, nread == UV_EOF ? "peer closed the connection" : uv_strerror((int)nread));
-		return;
-	}
-	if (nread == 0)
-		return;
-	if (s->tls != NULL) {
-		tls_conn_feed(s->tls, (const uint8_t *)buf->base, (size_t)nread);
-	} else {
-		xmlstream_commit(s->xs, (size_t)nread);
-		s2s_in_drain(s);
-	}
-	/* Negotiation has one deadline from accept (a peer trickling bytes
-	 * cannot stretch it); an established stream is timed for idleness. */
-	if (s->state == S2S_IN_GATEWAY_OPEN || s->state == S2S_IN_ESTABLISHED)
-		uv_timer_again(&s->timer);
+	s2s_in_fail(ud, ev->cond, ev->text);
 }
 
 void
-s2s_in_on_timeout(uv_timer_t *t)
+s2s_in_on_timeout(void *ud)
 {
-	struct s2s_in *s = t->data;
+	struct s2s_in *s = ud;
 
 	s2s_in_fail(s, STREAM_ERR_CONNECTION_TIMEOUT,
 	    s->state == S2S_IN_GATEWAY_OPEN || s->state == S2S_IN_ESTABLISHED ?
 	    "idle for limits.idle_timeout_s" : "negotiation took longer than limits.handshake_timeout_ms");
 }
+
+static const struct s2s_conn_callbacks s2s_in_conn_callbacks = {
+	.on_header = s2s_in_on_header,
+	.on_element = s2s_in_on_element,
+	.on_stream_close = s2s_in_on_stream_close,
+	.on_parse_error = s2s_in_on_parse_error,
+	.on_tls = s2s_in_on_tls,
+	.on_timeout = s2s_in_on_timeout,
+	.on_closing = s2s_in_on_closing,
+	.on_closed = s2s_in_on_closed,
+};
 
 static void
 s2s_in_make_id(char *out)
@@ -913,35 +715,66 @@ s2s_in_uncount_prefixes(struct s2s_in *s)
 	s->counted_prefixes = 0;
 }
 
+/* Why peer may not become a stream on l (admission above), or NULL;
+ * keys receive its prefixes. */
+static const char *
+s2s_in_refusal(struct listener *l, const struct sockaddr *peer,
+    struct prefix_key keys[PREFIX_KEYS_PER_ADDR])
+{
+	/* A TCP listener only hands out IPv4 and IPv6 peers. */
+	return prefix_keys_of(peer, keys) < 0 ? "not an IP peer" :
+	    s2s_in_admission_refusal(l->edge, l, keys);
+}
+
 int
 s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer)
 {
 	struct edge *edge = l->edge;
-	const struct config_limits *lim = &edge->cfg->limits;
 	struct prefix_key keys[PREFIX_KEYS_PER_ADDR];
-	struct xmlstream_limits xl;
 	char text[NETADDR_TEXT_MAX];
+	struct s2s_pipe *pipe;
 	const char *refuse;
-	struct s2s_in *s;
 
 	edge->stats.streams_accepted++;
-	netaddr_format(peer, text, sizeof(text));
-	/* A TCP listener only hands out IPv4 and IPv6 peers. */
-	refuse = prefix_keys_of(peer, keys) < 0 ? "not an IP peer" :
-	    s2s_in_admission_refusal(edge, l, keys);
+	refuse = s2s_in_refusal(l, peer, keys);
 	if (refuse != NULL) {
 		/* Refused before anything is allocated for it: a flood of
 		 * refusals costs a log line each and no memory. */
+		netaddr_format(peer, text, sizeof(text));
 		edge->stats.streams_refused++;
 		log_event(LOG_WARN, "s2s_in.refused", "peer", text, "listener", l->addr,
 		    "reason", refuse, NULL);
 		close(fd);
 		return 0;
 	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
-		close(fd);
+	pipe = s2s_pipe_tcp_from_fd(edge->loop, fd);	/* closes fd on failure */
+	if (pipe == NULL)
 		return -1;
+	return s2s_in_start(l, pipe, peer);
+}
+
+int
+s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *peer)
+{
+	struct edge *edge = l->edge;
+	const struct config_limits *lim = &edge->cfg->limits;
+	struct prefix_key keys[PREFIX_KEYS_PER_ADDR];
+	struct xmlstream_limits xl;
+	struct s2s_conn_params cp;
+	const char *refuse;
+	struct s2s_in *s;
+
+	/* Admission again: the same answer as in s2s_in_accept, and the
+	 * prefix keys to count under (tests start here directly). */
+	refuse = s2s_in_refusal(l, peer, keys);
+	s = refuse == NULL ? calloc(1, sizeof(*s)) : NULL;
+	if (s == NULL) {
+		if (refuse != NULL) {
+			edge->stats.streams_refused++;
+			log_event(LOG_WARN, "s2s_in.refused", "listener", l->addr, "reason", refuse, NULL);
+		}
+		s2s_pipe_discard(pipe);
+		return refuse != NULL ? 0 : -1;
 	}
 	s->edge = edge;
 	s->listener = l;
@@ -949,58 +782,49 @@ s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer)
 	s->state = S2S_IN_WAIT_HEADER;
 	memcpy(&s->peer_addr, peer, peer->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	snprintf(s->peer, sizeof(s->peer), "%s", text);
-	uv_tcp_init(edge->loop, &s->tcp);
-	/* Before uv_tcp_open, which applies it to the socket: a stream
-	 * set-up is a dozen small request/answer writes (header, features,
-	 * STARTTLS, TLS flights, restart, auth), and with Nagle each one
-	 * waits for the peer's delayed ACK (40 ms on Linux). */
-	uv_tcp_nodelay(&s->tcp, 1);
-	uv_timer_init(edge->loop, &s->timer);
-	s->tcp.data = s;
-	s->timer.data = s;
-	s->handles_open = 2;
+	netaddr_format(peer, s->peer, sizeof(s->peer));
 	s->waiter.resume = s2s_in_on_resume;
-	/* Linked first so that any failure below is torn down by the one
-	 * close path. */
-	s->next = edge->streams;
-	if (s->next)
-		s->next->prev = s;
-	edge->streams = s;
-	edge->stream_count++;
-	if (uv_tcp_open(&s->tcp, fd) != 0) {
-		close(fd);	/* not the handle's: uv_tcp_open refused it */
-		s2s_in_close_handles(s);
-		return -1;
-	}
-	if (!listener_is_internal(l)) {
-		if (s2s_in_count_prefixes(s, keys) < 0) {
-			s2s_in_close_handles(s);
-			return -1;
-		}
-		s->counted_unauthenticated = 1;
-		edge->streams_unauthenticated++;
-	}
 	s2s_in_make_id(s->stream_id);
 	xl.stanza_max = (size_t)lim->stanza_size_preauth;
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
 	xl.name_max = (size_t)lim->max_name_length;
-	s->xs = xmlstream_new(&xl, XMLSTREAM_NS_SERVER);
-	if (s->xs == NULL) {
-		s2s_in_close_handles(s);
+	s2s_conn_params_init(&cp, edge->loop, edge->certs, edge->read_buf, sizeof(edge->read_buf),
+	    (size_t)lim->send_queue_bytes, s->peer);
+	cp.limits = &xl;
+	/* Negotiation has one deadline from accept (a peer trickling bytes
+	 * cannot stretch it); an established stream is timed for idleness,
+	 * which any byte read restarts. */
+	cp.reads_restart_timer = 1;
+	/* Linked and counted first so that any failure below is undone by
+	 * the one close path (s2s_in_on_closed). */
+	s->next = edge->streams;
+	if (s->next)
+		s->next->prev = s;
+	edge->streams = s;
+	edge->stream_count++;
+	s->conn = s2s_conn_new(&cp, pipe, &s2s_in_conn_callbacks, s);
+	if (s->conn == NULL) {
+		s2s_in_free(s);
 		return -1;
+	}
+	if (!listener_is_internal(l)) {
+		if (s2s_in_count_prefixes(s, keys) < 0) {
+			s2s_conn_abort(s->conn, "out of memory");
+			return -1;
+		}
+		s->counted_unauthenticated = 1;
+		edge->streams_unauthenticated++;
 	}
 	log_event(LOG_INFO, "s2s_in.accept", "peer", s->peer, "listener", l->addr, NULL);
 	/* XEP-0368: on a Direct TLS listener the first byte is TLS; so it
 	 * is on the internal one. */
 	if ((l->kind == LISTENER_DIRECT_TLS || l->kind == LISTENER_INTERNAL) && s2s_in_tls_begin(s) < 0) {
-		s2s_in_close_handles(s);
+		s2s_conn_abort(s->conn, "TLS setup failed");
 		return 0;
 	}
-	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)lim->handshake_timeout_ms, 0);
-	if (uv_read_start((uv_stream_t *)&s->tcp, s2s_in_on_alloc, s2s_in_on_read) != 0)
-		s2s_in_close(s, "read failed");
+	s2s_conn_timer_start(s->conn, (uint64_t)lim->handshake_timeout_ms, 0);
+	(void)s2s_conn_read_start(s->conn);	/* closes on failure */
 	return 0;
 }
 
@@ -1019,9 +843,9 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	out->kind = s2s_in_is_internal(s) ? "gateway" : "remote";	/* both internal kinds */
 	out->state = s2s_in_state_names[s->state];
 	out->peer = s->peer;
-	if (s->tls != NULL && s->tls_open) {
-		out->tls_version = tls_conn_version(s->tls);
-		out->cipher = tls_conn_ciphersuite(s->tls);
+	if (s2s_conn_tls(s->conn) != NULL) {
+		out->tls_version = tls_conn_version(s2s_conn_tls(s->conn));
+		out->cipher = tls_conn_ciphersuite(s2s_conn_tls(s->conn));
 	}
 	out->stream_id = s->stream_id;
 	for (p = s->pairs; p != NULL && out->npairs < STREAM_INFO_PAIRS_MAX; p = p->next) {
@@ -1038,7 +862,7 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	}
 	out->stanzas_in = s->stanzas;
 	out->routed = s->routed;
-	out->send_queue_bytes = s->queued;
-	out->tcp = &s->tcp;
+	out->send_queue_bytes = s2s_conn_queued(s->conn);
+	out->tcp = s2s_conn_tcp(s->conn);
 	out->established = s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN;
 }

@@ -12,6 +12,11 @@
  * this function from the call on, whatever it returns.  Returns -1 only
  * when nothing could be allocated. */
 int s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer);
+/* The same over a pipe already made (s2s_conn.h; the memory pipe in unit
+ * tests), admission included; the pipe is taken in every case.  0, or -1
+ * when out of memory. */
+struct s2s_pipe;
+int s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *peer);
 /* The next stream of edge->streams (iteration without exposing the struct). */
 struct s2s_in *s2s_in_next(const struct s2s_in *s);
 /* Sends <system-shutdown/> and closes (graceful shutdown). */

@@ -45,7 +45,7 @@
 #include <mbedtls/base64.h>
 
 #include "blocklist.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "log.h"
 #include "s2s_out.h"
 #include "xmlelem.h"
@@ -59,7 +59,7 @@ s2s_in_check_peer_certificate(struct s2s_in *s, const char *domain)
 {
 	struct tls_verify_result r;
 
-	if (s->tls == NULL || !s->tls_open || tls_conn_verify_peer(s->tls, domain, &r) < 0)
+	if (s2s_in_tls(s) == NULL || tls_conn_verify_peer(s2s_in_tls(s), domain, &r) < 0)
 		return 0;
 	/* No certificate is how most dialback peers come (XEP-0220): not
 	 * something for the operator to act on.  A certificate that fails
@@ -85,7 +85,7 @@ s2s_in_may_pkix(const struct s2s_in *s)
 {
 	const struct config_partner *p = config_policy_for(s->edge->cfg, s->remote_domain);
 
-	return s->pkix_ok && s->tls_open && p->sasl_external != POLICY_SASL_DISABLED;
+	return s->pkix_ok && s2s_in_tls(s) != NULL && p->sasl_external != POLICY_SASL_DISABLED;
 }
 
 /*
@@ -107,7 +107,7 @@ s2s_in_dialback_refusal(struct s2s_in *s, const char *domain, const char **why)
 		*why = "policy does not accept dialback for this domain";
 		return "policy-violation";
 	}
-	if (p->tls == POLICY_TLS_REQUIRED && !s->tls_open) {
+	if (p->tls == POLICY_TLS_REQUIRED && s2s_in_tls(s) == NULL) {
 		*why = "policy requires TLS for this domain";
 		return "policy-violation";
 	}
@@ -127,7 +127,7 @@ s2s_in_send_auth_features(struct s2s_in *s)
 	int may_db = s2s_in_dialback_refusal(s, s->remote_domain, &why) == NULL;
 	/* Reached without TLS only when the partner's policy makes TLS
 	 * optional (offered) or disabled (not offered). */
-	int offer_tls = s->tls == NULL &&
+	int offer_tls = !s2s_conn_tls_started(s->conn) &&
 	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_OPTIONAL;
 
 	snprintf(out, sizeof(out), "<stream:features>%s%s%s</stream:features>",
@@ -242,9 +242,9 @@ s2s_in_auth_established(struct s2s_in *s)
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
 	xl.name_max = (size_t)lim->max_name_length;
-	(void)xmlstream_set_limits(s->xs, &xl);	/* values are schema-bounded */
+	(void)xmlstream_set_limits(s2s_conn_xmlstream(s->conn), &xl);	/* values are schema-bounded */
 	s2s_in_enter_state(s, s2s_in_is_gateway(s) ? S2S_IN_GATEWAY_OPEN : S2S_IN_ESTABLISHED);
-	uv_timer_start(&s->timer, s2s_in_on_timeout, (uint64_t)idle * 1000, (uint64_t)idle * 1000);
+	s2s_conn_timer_start(s->conn, (uint64_t)idle * 1000, (uint64_t)idle * 1000);
 }
 
 static void
@@ -268,7 +268,7 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 	char mech[32], text[512], authzid[CONFIG_DOMAIN_MAX];
 	struct s2s_in_pair *p;
 	size_t alen = 0;
-	int allowed = s2s_in_is_gateway(s) ? s->tls_open : s2s_in_may_pkix(s);
+	int allowed = s2s_in_is_gateway(s) ? s2s_in_tls(s) != NULL : s2s_in_may_pkix(s);
 
 	if (s->authed_domain[0] != '\0' || xmlelem_attr(ev, "mechanism", mech, sizeof(mech)) < 0 ||
 	    strcmp(mech, "EXTERNAL") != 0 || !allowed) {
@@ -297,7 +297,7 @@ s2s_in_on_sasl_auth(struct s2s_in *s, const struct xmlstream_event *ev)
 		return;
 	s2s_in_mark_valid(s, p, s2s_in_is_gateway(s) ? "pinned-key" : "sasl-external");
 	/* RFC 6120 §6.4.6: both sides restart the stream. */
-	xmlstream_restart(s->xs);
+	s2s_conn_restart(s->conn);
 	s->header_sent = 0;
 	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
 }
@@ -310,14 +310,10 @@ static int
 s2s_in_db_result(struct s2s_in *s, const char *from, const char *to, const char *type,
     const char *error_cond)
 {
-	char out[1024];
+	char out[DIALBACK_MSG_MAX];
+	int n = dialback_result_answer_write(from, to, type, error_cond, out, sizeof(out));
 
-	if (error_cond == NULL)
-		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='%s'/>", from, to, type);
-	else
-		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='error'><error "
-		    "type='cancel'><%s xmlns='" NS_STANZAS "'/></error></db:result>", from, to, error_cond);
-	return s2s_in_sendstr(s, out);
+	return n < 0 ? -1 : s2s_in_send(s, out, (size_t)n);
 }
 
 /* A check this stream asked for failed: counted for the stream and its
@@ -507,7 +503,7 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], key[DIALBACK_KEY_MAX + 1];
 	char id[128], out[1024];
-	int ours, valid;
+	int ours, valid, n;
 
 	if (!s2s_in_is_gateway(s) && s->authed_domain[0] == '\0' &&
 	    ++s->verifies_preauth > (size_t)s->edge->cfg->limits.dialback_verify_preauth_max) {
@@ -529,25 +525,22 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 	    router_is_hosted(s->edge, to);
 	if (!ours) {
 		/* XEP-0220 §2.5: item-not-found for a domain not ours. */
-		snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' type='error'><error "
-		    "type='cancel'><item-not-found xmlns='" NS_STANZAS "'/></error></db:verify>", to, from);
-		s2s_in_sendstr(s, out);
+		n = dialback_verify_answer_write(&s->edge->dialback, from, to, id, NULL,
+		    "item-not-found", &valid, out, sizeof(out));
+		if (n > 0)
+			s2s_in_send(s, out, (size_t)n);
 		return;
 	}
-	valid = xmlelem_text(ev, key, sizeof(key)) == 0 &&
-	    dialback_key_check(&s->edge->dialback, from, to, id, key);
+	n = dialback_verify_answer_write(&s->edge->dialback, from, to, id,
+	    xmlelem_text(ev, key, sizeof(key)) == 0 ? key : NULL, NULL, &valid, out, sizeof(out));
 	s->edge->stats.dialback_verify_answered++;
 	log_event(valid ? LOG_INFO : LOG_WARN, "dialback.verify_answered", "peer", s->peer,
 	    "asker", from, "domain", to, "result", valid ? "valid" : "invalid", NULL);
-	/* The id was an attribute we parsed; it is echoed escaped only if
-	 * plain: anything else is not one of ours anyway. */
-	if (strpbrk(id, "'<&\"") != NULL) {
+	if (n < 0) {
 		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "unusable stream id");
 		return;
 	}
-	snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' id='%s' type='%s'/>", to, from, id,
-	    valid ? "valid" : "invalid");
-	s2s_in_sendstr(s, out);
+	s2s_in_send(s, out, (size_t)n);
 }
 
 /* --- entry points ------------------------------------------------------------- */
@@ -555,7 +548,7 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 void
 s2s_in_auth_offer(struct s2s_in *s)
 {
-	if (s->remote_domain[0] != '\0' && s->tls_open)
+	if (s->remote_domain[0] != '\0' && s2s_in_tls(s) != NULL)
 		s->pkix_ok = s2s_in_check_peer_certificate(s, s->remote_domain);
 	if (s2s_in_send_auth_features(s) < 0)
 		return;

@@ -10,9 +10,11 @@
 
 #include <netinet/in.h>
 
+#include "dialback.h"
 #include "dialback_budget.h"
 #include "netaddr.h"
 #include "router.h"
+#include "s2s_conn.h"
 #include "s2s_out.h"
 #include "s2s_in.h"
 #include "stream_error.h"
@@ -21,13 +23,11 @@
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_DIALBACK "jabber:server:dialback"
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define STREAM_ID_BYTES 16
 #define S2S_IN_OUT_MAX 2048	/* largest control message we compose */
-#define S2S_IN_FLUSH_MS 2000	/* time to flush our last bytes on close */
 #define S2S_IN_CHECKS_MAX 4	/* dialback checks one stream may have running */
 #define S2S_IN_PAIRS_MAX 16	/* domain pairs one stream may authenticate
 				   (dialback multiplexing, XEP-0220 §2.6) */
@@ -52,11 +52,11 @@ enum s2s_in_state {
  *
  *  1. Nothing is freed inside a send.  Any s2s_in_send() may close the
  *     stream (the peer stopped reading and limits.send_queue_bytes is
- *     reached, a write failed, TLS failed).  s2s_in_close() only marks the
- *     stream S2S_IN_CLOSING, stops reading and cancels its running
- *     dialback checks; the pairs, the tokenizer, TLS and the struct itself
- *     are freed in s2s_in_on_closed(), from libuv's close callback, which
- *     never runs inside one of our calls.  A pointer to the stream or to
+ *     reached, a write failed, TLS failed).  Closing is the transport's
+ *     request (s2s_conn.h): its on_closing (s2s_in_on_closing) only marks
+ *     the stream S2S_IN_CLOSING and cancels its running dialback checks;
+ *     the pairs and the struct are freed in s2s_in_on_closed(), from the
+ *     handles' close callbacks, which never run inside one of our calls.  A pointer to the stream or to
  *     one of its pairs therefore stays valid until the current callback
  *     returns, whatever it sent.
  *  2. Valid is not alive: after every call that may send (s2s_in_send and
@@ -94,12 +94,9 @@ struct s2s_in {
 	struct edge *edge;
 	struct listener *listener;
 	enum s2s_in_state state;
-	uv_tcp_t tcp;
-	uv_timer_t timer;		/* handshake / idle timeout */
-	int handles_open;		/* tcp + timer still to be closed */
-	struct xmlstream *xs;
-	struct tls_conn *tls;		/* NULL until STARTTLS / Direct TLS */
-	int tls_open;			/* handshake completed */
+	/* Bytes, TLS, tokenizer, write queue, deadline (handshake, then
+	 * idle); it outlives s by nothing: freed right after on_closed. */
+	struct s2s_conn *conn;
 	int pkix_ok;			/* certificate valid for 'from' (SASL EXTERNAL) */
 	char authed_domain[CONFIG_DOMAIN_MAX];	/* the first authenticated */
 	struct s2s_in_pair *pairs;	/* owned list */
@@ -113,7 +110,6 @@ struct s2s_in {
 	char local_domain[CONFIG_DOMAIN_MAX];
 	char remote_domain[CONFIG_DOMAIN_MAX];
 	char stream_id[STREAM_ID_BYTES * 2 + 1];
-	size_t queued;			/* bytes handed to uv_write, not yet done */
 	/* Dialback budgets (limits.dialback_*; dialback_budget.h). */
 	size_t verifies_preauth;	/* <db:verify/> asked before authentication */
 	struct dialback_rate check_rate;	/* checks started */
@@ -144,7 +140,13 @@ int s2s_in_send(struct s2s_in *s, const char *data, size_t len);
 int s2s_in_sendstr(struct s2s_in *s, const char *str);
 void s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text);
 void s2s_in_close(struct s2s_in *s, const char *reason);
-void s2s_in_on_timeout(uv_timer_t *t);
+void s2s_in_on_timeout(void *ud);
+/* TLS, once its handshake completed; else NULL. */
+static inline struct tls_conn *
+s2s_in_tls(const struct s2s_in *s)
+{
+	return s2s_conn_tls(s->conn);
+}
 int s2s_in_take_domain(const struct xmlstream_str *v, char *out, size_t cap);
 void s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text);
 

@@ -2,9 +2,9 @@
 /*
  * s2s_out.c - an outgoing server-to-server stream, see s2s_out.h.
  *
- *   S2S_OUT_CONNECTING      DNS + TCP (dns_connect), or the same sequence
- *                           with a configured address (gateway, partner
- *                           `connect`)
+ *   S2S_OUT_CONNECTING      DNS + TCP (the dialer, s2s_dial.h: dns_connect in
+ *                           the daemon), or the same sequence with a
+ *                           configured address (gateway, partner `connect`)
  *   S2S_OUT_WAIT_FEATURES   our header is out; the peer's header and
  *                           <stream:features/> are awaited (again after TLS
  *                           and after SASL, RFC 6120 §4.3.3)
@@ -17,7 +17,9 @@
  *   S2S_OUT_CLOSING         our close is being flushed
  *   S2S_OUT_CLOSED          handles closing; freed by the last callback
  *
- * Every byte from the peer goes through the stream tokenizer.  Failure
+ * Bytes, TLS, the tokenizer and the bounded write queue are the
+ * transport's (s2s_conn.h), one connection per candidate tried; this file
+ * acts on the tokenizer's events.  Failure
  * before the stream is established bounces every queued stanza with the
  * condition that fits (RFC 6120 §8.3.3.16/.17/.19); afterwards the stream
  * is taken out of the routing table at once, so new stanzas start a new
@@ -35,11 +37,14 @@
 #include <string.h>
 
 #include "cert_fallback.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
 #include "policy.h"
+#include "s2s_conn.h"
+#include "s2s_dial.h"
+#include "s2s_features.h"
 #include "sasl_external.h"
 #include "stream_error.h"
 #include "tls.h"
@@ -54,12 +59,9 @@
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_DIALBACK "jabber:server:dialback"
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
-#define S2S_OUT_FLUSH_MS 2000
 #define S2S_OUT_ID_MAX 128
-#define S2S_OUT_BATCH_MAX 16384	/* bytes of stanzas per write: one TLS record */
 
 enum s2s_out_state {
 	S2S_OUT_CONNECTING,
@@ -87,12 +89,92 @@ static const char *const s2s_out_state_names[] = {
 	[S2S_OUT_CLOSED] = "closed",
 };
 
-/* One queued stanza, standalone bytes. */
-struct s2s_out_item {
-	struct s2s_out_item *next;
-	size_t len;
-	char data[];
+/*
+ * The stanzas waiting for the stream: their bytes back to back in one
+ * buffer (each a standalone element, the one copy the router makes of a
+ * stanza), their lengths in a ring.  Both grow to the stream's high-water
+ * mark and are reused, so a warm stream allocates nothing per stanza; a
+ * batch for the socket is a contiguous span, handed to TLS as it is.  A
+ * buffer grown past S2S_OUT_QUEUE_KEEP is let go when the queue empties.
+ */
+#define S2S_OUT_QUEUE_KEEP (64 * 1024)
+
+struct s2s_out_queue {
+	char *buf;
+	size_t head, tail, cap;		/* bytes [head, tail) are queued */
+	size_t *lens;
+	size_t first, count, lcap;	/* ring of the stanzas' lengths */
 };
+
+static int
+s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len)
+{
+	if (q->tail + len > q->cap && q->head > 0) {
+		memmove(q->buf, q->buf + q->head, q->tail - q->head);
+		q->tail -= q->head;
+		q->head = 0;
+	}
+	if (q->tail + len > q->cap) {
+		size_t cap = q->cap ? q->cap : 4096;
+		char *b;
+
+		while (cap < q->tail + len)
+			cap *= 2;
+		if ((b = realloc(q->buf, cap)) == NULL)
+			return -1;
+		q->buf = b;
+		q->cap = cap;
+	}
+	if (q->count == q->lcap) {
+		size_t n = q->lcap ? q->lcap * 2 : 64, i;
+		size_t *l = malloc(n * sizeof(*l));
+
+		if (l == NULL)
+			return -1;
+		for (i = 0; i < q->count; i++)
+			l[i] = q->lens[(q->first + i) % q->lcap];
+		free(q->lens);
+		q->lens = l;
+		q->first = 0;
+		q->lcap = n;
+	}
+	memcpy(q->buf + q->tail, data, len);
+	q->tail += len;
+	q->lens[(q->first + q->count) % q->lcap] = len;
+	q->count++;
+	return 0;
+}
+
+static size_t
+s2s_out_queue_len(const struct s2s_out_queue *q, size_t i)
+{
+	return q->lens[(q->first + i) % q->lcap];
+}
+
+/* Drops the first n stanzas (bytes of them). */
+static void
+s2s_out_queue_pop(struct s2s_out_queue *q, size_t n, size_t bytes)
+{
+	q->head += bytes;
+	q->first = (q->first + n) % q->lcap;
+	q->count -= n;
+	if (q->count > 0)
+		return;
+	q->head = q->tail = q->first = 0;
+	if (q->cap > S2S_OUT_QUEUE_KEEP) {
+		free(q->buf);
+		q->buf = NULL;
+		q->cap = 0;
+	}
+}
+
+static void
+s2s_out_queue_free(struct s2s_out_queue *q)
+{
+	free(q->buf);
+	free(q->lens);
+	memset(q, 0, sizeof(*q));
+}
 
 /*
  * The rule for every path that sends (as for the inbound side, issue 14):
@@ -117,29 +199,30 @@ struct s2s_out {
 	char peer[NETADDR_TEXT_MAX + 8];
 	char stream_id[S2S_OUT_ID_MAX];		/* the receiver's (dialback key) */
 
-	struct dns_connect *dc;
-	uv_tcp_t *tcp;				/* malloc'd; counted in handles_open */
+	const struct s2s_dialer_ops *dial_ops;
+	struct s2s_dial *dial;			/* the connect sequence, until established */
+	/* The connection to the current candidate (counted in handles_open);
+	 * one that failed is detached (s2s_conn_detach) and the next
+	 * candidate gets a new one. */
+	struct s2s_conn *conn;
 	uv_timer_t timer;			/* deadline, then idle */
 	uv_timer_t keepalive;
 	uv_check_t flush_check;			/* writes the queue after this loop turn's reads */
 	int handles_open;
-	int routable;				/* in edge->out_index for new stanzas */
-	struct s2s_out *index_next;		/* its bucket's chain */
+	struct route_slot route;		/* in the routing table (router.c) */
 
-	struct xmlstream *xs;
-	struct tls_conn *tls;
 	int direct_tls;
-	int tls_open;
 	int pkix_ok;				/* peer certificate valid for remote */
 	int tls_no_cert;			/* the peer refused ours: present none */
+	/* The failed TLS of the last connection said: try the same address
+	 * without a certificate (decided while that TLS was still there). */
+	int fallback_pending;
 	int sasl_done;
 	int peer_has_db;			/* header declared xmlns:db */
 	const char *auth_method;		/* once established */
 
-	struct s2s_out_item *q_head, *q_tail;
-	size_t q_bytes, q_count;
-	size_t wq_bytes;			/* handed to uv_write, not yet done */
-	struct route_waiter waiters;		/* list head (sentinel) */
+	struct s2s_out_queue q;
+	size_t q_bytes, q_count;		/* what q holds */
 
 	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
 	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
@@ -159,17 +242,80 @@ struct s2s_out {
 	struct s2s_out *next, *prev;
 };
 
-struct s2s_out_write {
-	uv_write_t req;
-	struct s2s_out *o;
-	size_t len;
-	char data[];
-};
-
 static void s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason);
 static void s2s_out_fail_later(struct s2s_out *o, const char *condition, const char *reason,
     int retry);
 static void s2s_out_flush_queue(struct s2s_out *o);
+
+/*
+ * What differs between the kinds of outgoing stream, in one place: a new
+ * kind is a new row, not a hunt through the file.
+ */
+struct s2s_out_kind_info {
+	const char *name;		/* in logs and `status` */
+	/* RFC 6120 §8.3.3: what the stanzas queued on a failed stream go
+	 * back with (the gateway's senders are remote: to them our side is
+	 * unavailable; a remote domain that cannot be reached is "not
+	 * found"), and on shutdown. */
+	const char *bounce;
+	const char *bounce_shutdown;
+	const char *tls_event;		/* the TLS log event */
+	enum tls_role tls_role;
+	/* The gateway: reached at gateway.address by Direct TLS, trusted on
+	 * its pinned key only (no STARTTLS, no partner policy, a key that
+	 * does not verify is final); we speak for the remote domain, so the
+	 * partner entry that counts is the local side's. */
+	int pinned;
+	/* Authentication chosen by the partner's policy (SASL EXTERNAL,
+	 * dialback); the others use dialback as offered. */
+	int policy_auth;
+	/* Carries stanzas: in the routing table, counted in streams_out. */
+	int carries_stanzas;
+	/* One <db:verify/> question after the features (XEP-0220 §2.3). */
+	int asks_verify;
+};
+
+static const struct s2s_out_kind_info s2s_out_kinds[] = {
+	[S2S_OUT_REMOTE] = {
+		.name = "remote", .bounce = "remote-server-not-found",
+		.bounce_shutdown = "remote-server-timeout", .tls_event = "s2s_out.tls",
+		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .policy_auth = 1, .carries_stanzas = 1,
+	},
+	[S2S_OUT_GATEWAY] = {
+		.name = "gateway", .bounce = "service-unavailable",
+		.bounce_shutdown = "service-unavailable", .tls_event = "s2s_out.tls",
+		.tls_role = TLS_ROLE_INTERNAL_CLIENT, .pinned = 1, .carries_stanzas = 1,
+	},
+	[S2S_OUT_VERIFY] = {
+		.name = "verify", .bounce = "remote-server-not-found",
+		.bounce_shutdown = "remote-server-timeout", .tls_event = "dialback.verify_tls",
+		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .asks_verify = 1,
+	},
+};
+
+static const struct s2s_out_kind_info *
+s2s_out_kind(const struct s2s_out *o)
+{
+	return &s2s_out_kinds[o->kind];
+}
+
+/* The bounce condition for a stream that failed (RFC 6120 §8.3.3). */
+static const char *
+s2s_out_condition(const struct s2s_out *o)
+{
+	return s2s_out_kind(o)->bounce;
+}
+
+/* The dialer: the edge's (tests), else the real one over edge->dns,
+ * built in *real. */
+static struct s2s_dialer *
+s2s_out_dialer(struct edge *edge, struct s2s_dialer *real)
+{
+	if (edge->dialer != NULL)
+		return edge->dialer;
+	s2s_dial_dns_init(real, edge->dns);
+	return real;
+}
 
 static void
 s2s_out_enter_state(struct s2s_out *o, enum s2s_out_state next)
@@ -184,13 +330,13 @@ s2s_out_enter_state(struct s2s_out *o, enum s2s_out_state next)
 static const struct config_partner *
 s2s_out_policy(const struct s2s_out *o)
 {
-	return config_policy_for(o->edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote);
+	return config_policy_for(o->edge->cfg, s2s_out_kind(o)->pinned ? o->local : o->remote);
 }
 
 static const char *
 s2s_out_kind_name(const struct s2s_out *o)
 {
-	return o->kind == S2S_OUT_GATEWAY ? "gateway" : o->kind == S2S_OUT_VERIFY ? "verify" : "remote";
+	return s2s_out_kind(o)->name;
 }
 
 /* Reports the answer of a verification stream, once. */
@@ -210,62 +356,25 @@ s2s_out_verify_finish(struct s2s_out *o, enum dialback_verdict verdict, int time
 	cb(verdict, timeout, reason, o->verify_arg);
 }
 
-/* --- table ------------------------------------------------------------- */
+/* --- table (router.c's) ----------------------------------------------- */
 
-/* FNV-1a over kind, local and remote: the bucket of a domain pair.  Every
- * stanza is routed through this lookup, so it must not grow with the
- * number of streams. */
-static size_t
-s2s_out_bucket(enum s2s_out_kind kind, const char *local, const char *remote)
+struct route_slot *
+s2s_out_route(struct s2s_out *o)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)kind;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)local; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	h = (h ^ ' ') * 16777619u;
-	for (p = (const unsigned char *)remote; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % EDGE_OUT_INDEX_BUCKETS;
+	return &o->route;
 }
 
 struct s2s_out *
-s2s_out_find(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote)
+s2s_out_of_route(struct route_slot *r)
 {
-	struct s2s_out *o;
-
-	for (o = edge->out_index[s2s_out_bucket(kind, local, remote)]; o != NULL; o = o->index_next)
-		if (o->kind == kind && strcmp(o->local, local) == 0 && strcmp(o->remote, remote) == 0)
-			return o;
-	return NULL;
-}
-
-static void
-s2s_out_index_add(struct s2s_out *o)
-{
-	struct s2s_out **b = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)];
-
-	o->index_next = *b;
-	*b = o;
-	o->routable = 1;
+	return (struct s2s_out *)((char *)r - offsetof(struct s2s_out, route));
 }
 
 /* Takes o out of the routing table: new stanzas start a new stream. */
 static void
 s2s_out_unroute(struct s2s_out *o)
 {
-	struct s2s_out **pp;
-
-	if (!o->routable)
-		return;
-	o->routable = 0;
-	for (pp = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)]; *pp != NULL;
-	    pp = &(*pp)->index_next)
-		if (*pp == o) {
-			*pp = o->index_next;
-			break;
-		}
-	o->index_next = NULL;
+	router_table_remove(o->edge, &o->route);
 }
 
 struct s2s_out *
@@ -282,63 +391,18 @@ s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 
 	for (o = edge->out_streams; o != NULL; o = o->next)
 		if (o->state != S2S_OUT_CLOSED &&
-		    config_policy_for(edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote) == p)
+		    s2s_out_policy(o) == p)
 			n++;
 	return n;
 }
 
-/* --- waiters (backpressure) ---------------------------------------------- */
-
-void
-s2s_out_add_waiter(struct s2s_out *o, struct route_waiter *w)
-{
-	if (w->on == o)
-		return;
-	route_waiter_cancel(w);
-	w->on = o;
-	w->next = o->waiters.next;
-	w->prev = &o->waiters;
-	o->waiters.next->prev = w;
-	o->waiters.next = w;
-}
-
-void
-route_waiter_cancel(struct route_waiter *w)
-{
-	if (w->on == NULL)
-		return;
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	w->on = NULL;
-}
-
-static void
-s2s_out_wake_waiters(struct s2s_out *o)
-{
-	while (o->waiters.next != &o->waiters) {
-		struct route_waiter *w = o->waiters.next;
-
-		route_waiter_cancel(w);
-		w->resume(w);
-	}
-}
-
 /* --- closing ------------------------------------------------------------ */
 
+/* The last handle (timers, connection) closed: the one place the stream
+ * is freed. */
 static void
-s2s_out_on_handle_closed(uv_handle_t *h)
+s2s_out_handle_closed(struct s2s_out *o)
 {
-	struct s2s_out *o = h->data;
-
-	/* The timers are part of the struct; a TCP handle (the current one,
-	 * or one dropped for the next target) is malloc'd. */
-	if (h != (uv_handle_t *)&o->timer && h != (uv_handle_t *)&o->keepalive &&
-	    h != (uv_handle_t *)&o->flush_check) {
-		if ((uv_handle_t *)o->tcp == h)
-			o->tcp = NULL;
-		free(h);
-	}
 	if (--o->handles_open > 0)
 		return;
 	if (o->prev)
@@ -349,35 +413,47 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 		o->next->prev = o->prev;
 	o->edge->out_stream_count--;
 	/* Every way to close bounced the queue; nothing may be left. */
-	while (o->q_head != NULL) {
-		struct s2s_out_item *it = o->q_head;
-
-		o->q_head = it->next;
-		o->edge->stats.stanzas_unbounceable++;
+	if (o->q.count > 0) {
+		o->edge->stats.stanzas_unbounceable += o->q.count;
 		log_event(LOG_ERROR, "s2s_out.stanza_lost", "remote", o->remote, NULL);
-		free(it);
 	}
-	if (o->tls != NULL)
-		tls_conn_free(o->tls);
-	xmlstream_free(o->xs);
+	s2s_out_queue_free(&o->q);
 	free(o);
 }
 
-/* Bounces whatever is still queued (condition set by the failure). */
+static void
+s2s_out_on_handle_closed(uv_handle_t *h)
+{
+	s2s_out_handle_closed(h->data);
+}
+
+/* Bounces the first n stanzas of q (their bytes from 'at'). */
+static void
+s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t at, size_t n,
+    const char *condition, const char *text)
+{
+	size_t i, len;
+
+	for (i = 0; i < n; i++, at += len) {
+		len = s2s_out_queue_len(q, i);
+		o->bounced += router_bounce_bytes(o->edge, q->buf + at, len, condition,
+		    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel", text);
+	}
+}
+
+/* Bounces whatever is still queued (condition set by the failure).  The
+ * queue is taken out of o first: a bounce routes, and nothing it does may
+ * grow the buffer being read. */
 static void
 s2s_out_bounce_queue(struct s2s_out *o, const char *condition, const char *text)
 {
-	struct s2s_out_item *it;
+	struct s2s_out_queue q = o->q;
 
-	while ((it = o->q_head) != NULL) {
-		o->q_head = it->next;
-		o->q_bytes -= it->len;
-		o->q_count--;
-		o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
-		    stanza_error_from_name(condition), text);
-		free(it);
-	}
-	o->q_tail = NULL;
+	memset(&o->q, 0, sizeof(o->q));
+	o->q_bytes = 0;
+	o->q_count = 0;
+	s2s_out_bounce_span(o, &q, q.head, q.count, condition, text);
+	s2s_out_queue_free(&q);
 }
 
 static void
@@ -387,31 +463,15 @@ s2s_out_close_handles(struct s2s_out *o)
 		return;
 	s2s_out_enter_state(o, S2S_OUT_CLOSED);
 	s2s_out_unroute(o);
-	if (o->dc != NULL) {
-		dns_connect_free(o->dc);
-		o->dc = NULL;
+	if (o->dial != NULL) {
+		o->dial_ops->free(o->dial);
+		o->dial = NULL;
 	}
-	if (o->tcp != NULL && !uv_is_closing((uv_handle_t *)o->tcp))
-		uv_close((uv_handle_t *)o->tcp, s2s_out_on_handle_closed);
+	if (o->conn != NULL)
+		s2s_conn_abort(o->conn, "closed");	/* its on_closed counts down */
 	uv_close((uv_handle_t *)&o->timer, s2s_out_on_handle_closed);
 	uv_close((uv_handle_t *)&o->keepalive, s2s_out_on_handle_closed);
 	uv_close((uv_handle_t *)&o->flush_check, s2s_out_on_handle_closed);
-}
-
-static void
-s2s_out_on_shutdown(uv_shutdown_t *req, int status)
-{
-	struct s2s_out *o = req->data;
-
-	free(req);
-	(void)status;
-	s2s_out_close_handles(o);
-}
-
-static void
-s2s_out_on_flush_timeout(uv_timer_t *t)
-{
-	s2s_out_close_handles(t->data);
 }
 
 /* The one way out after connecting.  condition: the bounce for what is
@@ -419,8 +479,6 @@ s2s_out_on_flush_timeout(uv_timer_t *t)
 static void
 s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 {
-	uv_shutdown_t *req;
-
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
 	o->later_condition = NULL;	/* this close is the one it asked for */
@@ -430,7 +488,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "reason", reason,
 	    "state", s2s_out_state_names[o->state], NULL);
 	s2s_out_bounce_queue(o, condition, reason);
-	s2s_out_wake_waiters(o);
+	router_wake_waiters(&o->route);
 	{
 		char n1[24], n2[24];
 
@@ -441,24 +499,14 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 	}
 	uv_timer_stop(&o->timer);
 	uv_timer_stop(&o->keepalive);
-	if (o->tcp == NULL) {
+	if (o->conn == NULL) {
 		s2s_out_close_handles(o);
 		return;
 	}
+	/* The connection flushes (close_notify, half-close, bounded in
+	 * time); its on_closed closes the rest. */
 	s2s_out_enter_state(o, S2S_OUT_CLOSING);
-	uv_read_stop((uv_stream_t *)o->tcp);
-	if (o->tls != NULL)
-		tls_conn_close(o->tls);
-	req = malloc(sizeof(*req));
-	if (req != NULL) {
-		req->data = o;
-		if (uv_shutdown(req, (uv_stream_t *)o->tcp, s2s_out_on_shutdown) == 0) {
-			uv_timer_start(&o->timer, s2s_out_on_flush_timeout, S2S_OUT_FLUSH_MS, 0);
-			return;
-		}
-		free(req);
-	}
-	s2s_out_close_handles(o);
+	s2s_conn_close(o->conn, reason);
 }
 
 static void
@@ -467,7 +515,7 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
 	/* Verification streams have their own counters (dialback.verify). */
-	if (o->state != S2S_OUT_ESTABLISHED && o->kind != S2S_OUT_VERIFY)
+	if (o->state != S2S_OUT_ESTABLISHED && s2s_out_kind(o)->carries_stanzas)
 		o->edge->stats.streams_out_failed++;
 	o->fail_condition = condition;
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s", reason);
@@ -506,8 +554,8 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 {
 	int again;
 
-	if (o->dc == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
-	    o->state == S2S_OUT_CLOSED || o->tcp == NULL) {
+	if (o->dial == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
+	    o->state == S2S_OUT_CLOSED) {
 		s2s_out_fail(o, condition, reason);
 		return;
 	}
@@ -515,87 +563,45 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	log_event(LOG_INFO, "s2s_out.next_target", "remote", o->remote, "peer", o->peer,
 	    "reason", reason, NULL);
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s: %s", o->peer, reason);
-	again = cert_fallback_wanted(o->tls, o->tls_no_cert, o->kind == S2S_OUT_REMOTE,
-	    o->edge->cfg, s2s_out_policy(o), o->remote, o->peer);
+	/* A peer that refused our certificate in TLS gets the same address
+	 * again without one (cert_fallback.c); the failed TLS connection is
+	 * still there to ask. */
+	again = o->fallback_pending || (o->conn != NULL &&
+	    cert_fallback_wanted(s2s_conn_tls_any(o->conn), o->tls_no_cert,
+	    s2s_out_kind(o)->policy_auth, o->edge->cfg, s2s_out_policy(o), o->remote, o->peer));
+	o->fallback_pending = 0;
 	o->tls_no_cert |= again;
-	uv_read_stop((uv_stream_t *)o->tcp);
-	uv_close((uv_handle_t *)o->tcp, s2s_out_on_handle_closed);
-	o->tcp = NULL;
-	if (o->tls != NULL) {
-		tls_conn_free(o->tls);	/* deferred if we are inside its callback */
-		o->tls = NULL;
+	/* No callback of the old connection reaches us any more; it is
+	 * freed from its own close callback, never inside this one.  (It
+	 * may be gone already: a failure acted on from the loop.) */
+	if (o->conn != NULL) {
+		s2s_conn_detach(o->conn);
+		o->conn = NULL;
+		o->handles_open--;
 	}
-	o->tls_open = 0;
 	o->pkix_ok = 0;
 	o->sasl_done = 0;
 	o->peer_has_db = 0;
 	o->stream_id[0] = '\0';
 	o->peer[0] = '\0';
-	/* A fresh parser for the next connection; the loops feeding the old
-	 * one stop on S2S_OUT_CONNECTING. */
-	xmlstream_free(o->xs);
-	o->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
-	if (o->xs == NULL) {
-		s2s_out_fail(o, "resource-constraint", "out of memory");
-		return;
-	}
 	s2s_out_enter_state(o, S2S_OUT_CONNECTING);
 	if (again)
-		dns_connect_again(o->dc);
+		o->dial_ops->again(o->dial);
 	else
-		dns_connect_next(o->dc);
+		o->dial_ops->next(o->dial);
 }
 
 /* --- output ------------------------------------------------------------- */
 
-static void
-s2s_out_on_write(uv_write_t *req, int status)
-{
-	struct s2s_out_write *w = (struct s2s_out_write *)req;
-	struct s2s_out *o = w->o;
-
-	o->wq_bytes -= w->len;
-	free(w);
-	(void)status;	/* a failed write shows up as a read error */
-	if (o->state == S2S_OUT_ESTABLISHED)
-		s2s_out_flush_queue(o);
-}
-
-static int
-s2s_out_send_raw(struct s2s_out *o, const void *data, size_t len)
-{
-	struct s2s_out_write *w;
-	uv_buf_t buf;
-
-	if (o->tcp == NULL || o->state == S2S_OUT_CLOSED)
-		return -1;
-	w = malloc(sizeof(*w) + len);
-	if (w == NULL) {
-		s2s_out_fail_later(o, "resource-constraint", "out of memory", 0);
-		return -1;
-	}
-	w->o = o;
-	w->len = len;
-	memcpy(w->data, data, len);
-	buf = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)o->tcp, &buf, 1, s2s_out_on_write) != 0) {
-		free(w);
-		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", "write failed", 0);
-		return -1;
-	}
-	o->wq_bytes += len;
-	return 0;
-}
-
+/* Stream bytes to the current connection: 0, or -1 when not sent (no
+ * connection, or it is closing after the call: its on_closing recorded
+ * why, acted on from the loop). */
 static int
 s2s_out_send(struct s2s_out *o, const char *data, size_t len)
 {
-	if (o->tls == NULL)
-		return s2s_out_send_raw(o, data, len);
-	if (!o->tls_open)
+	if (o->conn == NULL)
 		return -1;
-	return tls_conn_write(o->tls, (const uint8_t *)data, len);
+	return s2s_conn_send(o->conn, data, len);
 }
 
 static int
@@ -627,63 +633,33 @@ static void
 s2s_out_flush_queue(struct s2s_out *o)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
-	char batch[S2S_OUT_BATCH_MAX];
 	int sent = 0;
 
-	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q_head != NULL &&
-	    o->wq_bytes < (size_t)lim->send_queue_bytes) {
-		struct s2s_out_item *it, *taken = o->q_head, *last = NULL;
-		size_t len = 0, n = 0;
-		const char *data;
+	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.count > 0 &&
+	    o->conn != NULL && s2s_conn_queued(o->conn) < (size_t)lim->send_queue_bytes) {
+		size_t len = 0, n = 0, at = o->q.head;
 
-		/* Take whole stanzas while they fit; a large one alone. */
-		for (it = o->q_head; it != NULL && (n == 0 || len + it->len <= sizeof(batch)); it = it->next) {
-			len += it->len;
-			n++;
-			last = it;
-		}
-		o->q_head = last->next;
-		if (o->q_head == NULL)
-			o->q_tail = NULL;
-		last->next = NULL;
-		o->q_bytes -= len;
-		o->q_count -= n;
-		if (n == 1) {
-			data = taken->data;
-		} else {
-			size_t off = 0;
-
-			for (it = taken; it != NULL; it = it->next) {
-				memcpy(batch + off, it->data, it->len);
-				off += it->len;
-			}
-			data = batch;
-		}
-		if (s2s_out_send(o, data, len) == 0) {
+		/* Whole stanzas, a record's worth (a large one alone): one
+		 * contiguous span of the queue, one record, one write. */
+		while (n < o->q.count && (n == 0 || len + s2s_out_queue_len(&o->q, n) <= S2S_CONN_RECORD_MAX))
+			len += s2s_out_queue_len(&o->q, n++);
+		if (s2s_conn_send(o->conn, o->q.buf + at, len) == 0) {
+			s2s_out_queue_pop(&o->q, n, len);
+			o->q_bytes -= len;
+			o->q_count -= n;
 			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
-			while ((it = taken) != NULL) {
-				taken = it->next;
-				free(it);
-			}
 			continue;
 		}
-		/* The stream broke under them: these go back now (they are
-		 * off the queue), the rest when the failure is acted on. */
-		while ((it = taken) != NULL) {
-			taken = it->next;
-			o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
-			    o->kind == S2S_OUT_GATEWAY ? STANZA_ERR_SERVICE_UNAVAILABLE :
-			    STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the stream failed");
-			free(it);
-		}
-		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", "write failed", 0);
+		/* The stream broke under them: they stay queued and go back
+		 * with the rest when the failure is acted on (s2s_out_close
+		 * bounces the whole queue). */
+		s2s_out_fail_later(o, s2s_out_condition(o), "write failed", 0);
 		return;
 	}
 	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
-		s2s_out_wake_waiters(o);
+		router_wake_waiters(&o->route);
 	/* Idle means no stanza for a while: keepalives do not count. */
 	if (sent && o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL)
 		uv_timer_again(&o->timer);
@@ -704,21 +680,11 @@ int
 s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
-	struct s2s_out_item *it;
 
 	if (o->q_bytes + len > 2 * (size_t)lim->route_queue_bytes)
 		return -1;
-	it = malloc(sizeof(*it) + len);
-	if (it == NULL)
+	if (s2s_out_queue_push(&o->q, data, len) < 0)
 		return -1;
-	it->next = NULL;
-	it->len = len;
-	memcpy(it->data, data, len);
-	if (o->q_tail != NULL)
-		o->q_tail->next = it;
-	else
-		o->q_head = it;
-	o->q_tail = it;
 	o->q_bytes += len;
 	o->q_count++;
 	if (o->state == S2S_OUT_ESTABLISHED && !uv_is_active((uv_handle_t *)&o->flush_check))
@@ -775,7 +741,7 @@ s2s_out_on_timer(uv_timer_t *t)
 		return;
 	}
 	if (o->state == S2S_OUT_ESTABLISHED) {
-		if (o->q_head != NULL || o->wq_bytes > 0) {
+		if (o->q.count > 0 || (o->conn != NULL && s2s_conn_queued(o->conn) > 0)) {
 			uv_timer_again(&o->timer);	/* busy, not idle */
 			return;
 		}
@@ -794,7 +760,8 @@ s2s_out_on_keepalive(uv_timer_t *t)
 	struct s2s_out *o = t->data;
 
 	/* RFC 6120 §4.6.1: whitespace keepalive (Lync: EnableKeepAlive). */
-	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->wq_bytes == 0)
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->conn != NULL &&
+	    s2s_conn_queued(o->conn) == 0)
 		s2s_out_sendstr(o, " ");
 }
 
@@ -809,14 +776,14 @@ s2s_out_established(struct s2s_out *o, const char *method)
 	if (o->later_condition != NULL)
 		return;	/* failing: the timer below carries that */
 	o->auth_method = method;
-	if (o->dc != NULL) {
-		dns_connect_free(o->dc);
-		o->dc = NULL;
+	if (o->dial != NULL) {
+		o->dial_ops->free(o->dial);
+		o->dial = NULL;
 	}
 	s2s_out_enter_state(o, S2S_OUT_ESTABLISHED);
 	log_event(LOG_INFO, "s2s_out.established", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer, "method", method,
-	    "tls", o->tls != NULL ? tls_conn_version(o->tls) : "none", NULL);
+	    "tls", s2s_conn_tls(o->conn) != NULL ? tls_conn_version(s2s_conn_tls(o->conn)) : "none", NULL);
 	uv_timer_stop(&o->timer);
 	uv_timer_start(&o->timer, s2s_out_on_timer, idle, idle);
 	if (ka > 0)
@@ -828,18 +795,15 @@ s2s_out_established(struct s2s_out *o, const char *method)
 static void
 s2s_out_send_dialback(struct s2s_out *o)
 {
-	char key[DIALBACK_KEY_HEX_LEN + 1], out[1024];
+	char out[DIALBACK_MSG_MAX];
 	int n;
 
-	/* XEP-0185: bound to the receiver, us and the receiver's stream id. */
-	if (dialback_key_make(&o->edge->dialback, o->remote, o->local, o->stream_id, key) < 0) {
+	n = dialback_result_write(&o->edge->dialback, o->local, o->remote, o->stream_id, out,
+	    sizeof(out));
+	if (n < 0) {
 		s2s_out_fail(o, "remote-server-not-found", "no dialback secret");
 		return;
 	}
-	n = snprintf(out, sizeof(out), "<db:result from='%s' to='%s'>%s</db:result>",
-	    o->local, o->remote, key);
-	if (n < 0 || (size_t)n >= sizeof(out))
-		return;
 	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "method", "dialback", "result", "sent", NULL);
 	s2s_out_enter_state(o, S2S_OUT_WAIT_DIALBACK);
@@ -865,14 +829,12 @@ static int s2s_out_tls_begin(struct s2s_out *o);
 static void
 s2s_out_send_verify(struct s2s_out *o)
 {
-	char out[DIALBACK_KEY_MAX + 1024];
+	char out[DIALBACK_KEY_MAX + DIALBACK_MSG_MAX];
 	int n;
 
-	/* Key and id were checked to be plain tokens: no escaping needed. */
-	n = snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>",
-	    o->local, o->remote, o->verify_id, o->verify_key);
-	if (n < 0 || (size_t)n >= sizeof(out))
-		return;
+	n = dialback_verify_write(o->local, o->remote, o->verify_id, o->verify_key, out, sizeof(out));
+	if (n < 0)
+		return;	/* checked to be tokens at the start: cannot happen */
 	s2s_out_enter_state(o, S2S_OUT_WAIT_VERIFY);
 	s2s_out_send(o, out, (size_t)n);
 }
@@ -882,15 +844,10 @@ s2s_out_send_verify(struct s2s_out *o)
 static void
 s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
-	if (!xmlstream_str_eq(&ev->id, o->verify_id) || !xmlstream_str_eq(&ev->from, o->remote) ||
-	    !xmlstream_str_eq(&ev->to, o->local))
-		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "answer does not match the request");
-	else if (xmlstream_str_eq(&ev->stanza_type, "valid"))
-		s2s_out_verify_finish(o, DIALBACK_VALID, 0, "the authoritative server confirmed the key");
-	else if (xmlstream_str_eq(&ev->stanza_type, "invalid"))
-		s2s_out_verify_finish(o, DIALBACK_INVALID, 0, "the authoritative server denied the key");
-	else
-		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "the authoritative server answered with an error");
+	const char *why;
+	enum dialback_verdict v = dialback_verify_verdict(ev, o->local, o->remote, o->verify_id, &why);
+
+	s2s_out_verify_finish(o, v, 0, why);
 	s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, "remote-server-not-found", "verification done");
 }
@@ -901,17 +858,23 @@ static void
 s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 {
 	const struct config_partner *p = s2s_out_policy(o);
-	const struct policy_offer f = {
-		.tls_open = o->tls_open,
-		.pkix_ok = o->pkix_ok,
-		.offers_tls = xmlelem_contains(ev, NS_TLS),
-		.tls_required = xmlelem_contains(ev, NS_TLS) && xmlelem_contains(ev, "<required"),
-		.offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<"),
-		.offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || o->peer_has_db,
-	};
+	struct s2s_features feat;
+	struct policy_offer f;
 	struct policy_decision d;
 
-	if (o->tls == NULL && o->kind != S2S_OUT_GATEWAY) {
+	/* Unreadable features offer nothing: the decisions below say what
+	 * that means under the policy. */
+	(void)s2s_features_read(ev, &feat);
+	f = (struct policy_offer){
+		.tls_open = s2s_conn_tls(o->conn) != NULL,
+		.pkix_ok = o->pkix_ok,
+		.offers_tls = feat.starttls,
+		.tls_required = feat.starttls_required,
+		.offers_external = feat.sasl_external,
+		.offers_dialback = feat.dialback || o->peer_has_db,
+	};
+
+	if (!s2s_conn_tls_started(o->conn) && !s2s_out_kind(o)->pinned) {
 		d = policy_outbound_tls(p, &f);
 		if (d.step == POLICY_OUT_STARTTLS) {
 			/* State first: the send may fail (the rule at struct
@@ -928,7 +891,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 			return;
 		}
 	}
-	if (o->kind == S2S_OUT_VERIFY) {
+	if (s2s_out_kind(o)->asks_verify) {
 		s2s_out_send_verify(o);
 		return;
 	}
@@ -936,7 +899,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 		s2s_out_established(o, "sasl-external");
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE) {
+	if (s2s_out_kind(o)->policy_auth) {
 		d = policy_outbound_auth(p, o->edge->cfg->dialback.enabled, &f);
 		if (d.step == POLICY_OUT_SASL_EXTERNAL)
 			s2s_out_send_sasl_external(o);
@@ -962,7 +925,7 @@ s2s_out_on_sasl_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 		    "remote", o->remote, "method", "sasl-external", "result", "valid", NULL);
 		o->sasl_done = 1;
 		/* RFC 6120 §6.4.6: a new stream on the same TLS. */
-		xmlstream_restart(o->xs);
+		s2s_conn_restart(o->conn);
 		s2s_out_enter_state(o, S2S_OUT_WAIT_FEATURES);
 		s2s_out_send_header(o);
 		return;
@@ -995,15 +958,19 @@ s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 	 * with <remote-server-timeout/>; a plain refusal is "not found"
 	 * for the sender (or "unavailable" when it is the gateway). */
 	s2s_out_fail(o, xmlstream_str_eq(&ev->stanza_type, "error") ? "remote-server-timeout" :
-	    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
+	    s2s_out_condition(o),
 	    xmlstream_str_eq(&ev->stanza_type, "error") ? "dialback error from the receiving server" :
 	    "dialback refused by the receiving server");
 }
 
 static void
-s2s_out_on_header(struct s2s_out *o, const struct xmlstream_event *ev)
+s2s_out_on_header(void *ud, const struct xmlstream_event *ev)
 {
+	struct s2s_out *o = ud;
 	size_t i;
+
+	if (!s2s_out_is_live(o))
+		return;
 
 	if (ev->id.p == NULL || ev->id.len == 0 || ev->id.len >= sizeof(o->stream_id)) {
 		s2s_out_fail(o, "remote-server-not-found", "the receiving stream has no usable id");
@@ -1069,25 +1036,27 @@ s2s_out_refuse_stanza(struct s2s_out *o, const char *element)
 	}
 	/* A failed send only recorded a failure for later: this one, with
 	 * the reason that matters, is acted on now. */
-	s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", "the receiving server sent a stanza on our stream");
+	s2s_out_fail(o, s2s_out_condition(o), "the receiving server sent a stanza on our stream");
 }
 
 static void
-s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
+s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 {
+	struct s2s_out *o = ud;
 	const char *stanza;
 
-	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
-		char cond[64] = "";
-		const char *c = xmlelem_contains(ev, "remote-connection-failed") ? "remote-connection-failed" :
-		    xmlelem_contains(ev, "host-unknown") ? "host-unknown" :
-		    xmlelem_contains(ev, "policy-violation") ? "policy-violation" :
-		    xmlelem_contains(ev, "not-authorized") ? "not-authorized" : "stream error";
+	if (!s2s_out_is_live(o))
+		return;
 
-		snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
-		s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", cond);
+	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
+		char c[48], cond[64];
+
+		/* RFC 6120 §4.9.3: the defined condition, as an element. */
+		if (s2s_stream_error_condition(ev, c, sizeof(c)) == 0)
+			snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
+		else
+			snprintf(cond, sizeof(cond), "peer sent <stream error/>");
+		s2s_out_retry(o, s2s_out_condition(o), cond);
 		return;
 	}
 	if ((stanza = s2s_out_stanza_name(ev)) != NULL) {
@@ -1103,7 +1072,7 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 		break;
 	case S2S_OUT_WAIT_PROCEED:
 		if (xmlstream_str_eq(&ev->name, "proceed") && xmlstream_str_eq(&ev->ns, NS_TLS)) {
-			if (xmlstream_buffered(o->xs) > 0) {
+			if (s2s_conn_buffered(o->conn) > 0) {
 				s2s_out_fail(o, "remote-server-not-found", "data after <proceed/>");
 				return;
 			}
@@ -1141,208 +1110,167 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 }
 
 static void
-s2s_out_drain(struct s2s_out *o)
+s2s_out_on_stream_close(void *ud)
 {
-	struct xmlstream_event ev;
-	enum xmlstream_event_type t;
+	struct s2s_out *o = ud;
 
-	while (s2s_out_is_live(o) &&
-	    o->state != S2S_OUT_TLS_HANDSHAKE && o->state != S2S_OUT_CONNECTING &&
-	    (t = xmlstream_next(o->xs, &ev)) != XMLSTREAM_EV_NONE) {
-		switch (t) {
-		case XMLSTREAM_EV_STREAM_OPEN:
-			s2s_out_on_header(o, &ev);
-			break;
-		case XMLSTREAM_EV_ELEMENT:
-			s2s_out_on_element(o, &ev);
-			break;
-		case XMLSTREAM_EV_STREAM_CLOSE:
-			s2s_out_sendstr(o, "</stream:stream>");
-			s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-			    "remote-server-not-found", "peer closed the stream");
-			break;
-		case XMLSTREAM_EV_ERROR: {
-			char out[STREAM_ERROR_TEXT_MAX + 512];
-			size_t len;
+	if (!s2s_out_is_live(o))
+		return;
+	s2s_out_sendstr(o, "</stream:stream>");
+	s2s_out_close(o, s2s_out_condition(o), "peer closed the stream");
+}
 
-			if (stream_error_write(out, sizeof(out), ev.cond, ev.text, &len) == 0)
-				s2s_out_send(o, out, len);
-			s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-			    "remote-server-not-found", ev.text ? ev.text : "malformed stream");
-			break;
-		}
-		default:
-			break;
-		}
-	}
+/* The tokenizer refused the peer's bytes: our stream error, then out. */
+static void
+s2s_out_on_parse_error(void *ud, const struct xmlstream_event *ev)
+{
+	struct s2s_out *o = ud;
+	char out[STREAM_ERROR_TEXT_MAX + 512];
+	size_t len;
+
+	if (!s2s_out_is_live(o))
+		return;
+	if (stream_error_write(out, sizeof(out), ev->cond, ev->text, &len) == 0)
+		s2s_out_send(o, out, len);
+	s2s_out_fail(o, s2s_out_condition(o), ev->text ? ev->text : "malformed stream");
 }
 
 /* --- TLS --------------------------------------------------------------------- */
 
+/* TLS is up (the transport restarted the tokenizer). */
 static void
-s2s_out_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
-{
-	s2s_out_send_raw(ud, data, len);
-}
-
-static void
-s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
+s2s_out_on_tls(void *ud, const struct tls_verify_result *r)
 {
 	struct s2s_out *o = ud;
+	struct tls_conn *tls = s2s_conn_tls(o->conn);
 
-	o->tls_open = 1;
+	if (!s2s_out_is_live(o))
+		return;
 	o->pkix_ok = r->status == TLS_VERIFY_OK;
 	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN,
-	    o->kind == S2S_OUT_VERIFY ? "dialback.verify_tls" : "s2s_out.tls", "kind", s2s_out_kind_name(o),
-	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(o->tls),
-	    "cipher", tls_conn_ciphersuite(o->tls),
+	    s2s_out_kind(o)->tls_event, "kind", s2s_out_kind_name(o),
+	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(tls),
+	    "cipher", tls_conn_ciphersuite(tls),
 	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
-	if (o->kind == S2S_OUT_GATEWAY && !o->pkix_ok) {
+	if (s2s_out_kind(o)->pinned && !o->pkix_ok) {
 		/* tls/ refuses an unpinned gateway already; never trust a
 		 * gateway on anything but its pin. */
-		s2s_out_fail(o, "service-unavailable", "gateway key not pinned");
+		s2s_out_fail(o, s2s_out_condition(o), "gateway key not pinned");
 		return;
 	}
-	if (o->kind != S2S_OUT_GATEWAY && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
+	if (!s2s_out_kind(o)->pinned && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
 		s2s_out_retry(o, "remote-server-not-found",
 		    "certificate not valid for the domain (policy require_valid_certificate)");
 		return;
 	}
 	/* RFC 6120 §5.4.3.3: a new stream inside TLS. */
-	xmlstream_restart(o->xs);
 	s2s_out_enter_state(o, S2S_OUT_WAIT_FEATURES);
 	s2s_out_send_header(o);
 }
 
+/*
+ * The connection is closing.  Our own closes come with the stream already
+ * CLOSING (ignored here); the rest are the transport's.  The peer going
+ * away (EOF, reset, close_notify) comes from a read, never from inside a
+ * send: acted on now.  A local failure (send queue full, write or TLS
+ * failure) may come from inside a send: recorded, and acted on from the
+ * loop (the rule at struct s2s_out).
+ */
 static void
-s2s_out_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
+s2s_out_on_closing(void *ud, const char *reason, int peer_gone)
 {
 	struct s2s_out *o = ud;
 
-	while (len > 0 && s2s_out_is_live(o) && o->state != S2S_OUT_CONNECTING) {
-		size_t took = xmlstream_feed(o->xs, data, len);
-
-		data += took;
-		len -= took;
-		s2s_out_drain(o);
-		if (took == 0 && len > 0) {
-			s2s_out_fail(o, "remote-server-not-found", "element too large");
-			return;
-		}
+	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
+		return;
+	if (peer_gone && o->later_condition == NULL) {
+		if (o->state == S2S_OUT_ESTABLISHED)
+			s2s_out_close(o, s2s_out_condition(o), reason);
+		else
+			s2s_out_retry(o, s2s_out_condition(o), reason);
+		return;
 	}
+	if (strncmp(reason, "TLS failed", 10) == 0) {
+		/* Asked now, while the failed TLS is still there: the
+		 * connection may be gone when the retry runs. */
+		o->fallback_pending = cert_fallback_wanted(s2s_conn_tls_any(o->conn), o->tls_no_cert,
+		    s2s_out_kind(o)->policy_auth, o->edge->cfg, s2s_out_policy(o), o->remote, o->peer);
+		s2s_out_fail_later(o, s2s_out_condition(o), reason, 1);
+		return;
+	}
+	s2s_out_fail_later(o, s2s_out_condition(o), reason, 0);
 }
 
+/* The connection's handles are closed. */
 static void
-s2s_out_tls_on_close_notify(void *ud)
+s2s_out_on_conn_closed(void *ud)
 {
 	struct s2s_out *o = ud;
 
-	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", "peer sent TLS close_notify");
+	o->conn = NULL;
+	/* Our own close has flushed: the timers go too.  Otherwise the
+	 * connection failed by itself and its failure, recorded by
+	 * on_closing, is acted on from the loop (retry or fail). */
+	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
+		s2s_out_close_handles(o);
+	s2s_out_handle_closed(o);
 }
 
 static void
-s2s_out_tls_on_error(void *ud, const char *reason)
+s2s_out_on_written(void *ud)
 {
 	struct s2s_out *o = ud;
 
-	/* Possibly inside tls_conn_write, under a send: from the loop. */
-	o->tls_open = 0;
-	s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", reason, 1);
+	if (o->state == S2S_OUT_ESTABLISHED)
+		s2s_out_flush_queue(o);
 }
 
-static const struct tls_conn_callbacks s2s_out_tls_callbacks = {
-	.on_ciphertext = s2s_out_tls_on_ciphertext,
-	.on_handshake = s2s_out_tls_on_handshake,
-	.on_plaintext = s2s_out_tls_on_plaintext,
-	.on_close_notify = s2s_out_tls_on_close_notify,
-	.on_error = s2s_out_tls_on_error,
+static const struct s2s_conn_callbacks s2s_out_conn_callbacks = {
+	.on_header = s2s_out_on_header,
+	.on_element = s2s_out_on_element,
+	.on_stream_close = s2s_out_on_stream_close,
+	.on_parse_error = s2s_out_on_parse_error,
+	.on_tls = s2s_out_on_tls,
+	.on_written = s2s_out_on_written,
+	.on_closing = s2s_out_on_closing,
+	.on_closed = s2s_out_on_conn_closed,
 };
 
 static int
 s2s_out_tls_begin(struct s2s_out *o)
 {
 	struct tls_conn_params params = {
-		.role = o->kind == S2S_OUT_GATEWAY ? TLS_ROLE_INTERNAL_CLIENT : TLS_ROLE_EXTERNAL_CLIENT,
+		.role = s2s_out_kind(o)->tls_role,
 		.direct_tls = o->direct_tls,
-		.peer_domain = o->kind == S2S_OUT_GATEWAY ? o->edge->cfg->gateway.server_name : o->remote,
-		.local_domain = o->kind == S2S_OUT_GATEWAY ? NULL : o->local,
-		.peer_addr = o->peer,
+		/* The gateway is named by configuration and shown no domain
+		 * certificate of ours but the internal one. */
+		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
+		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
 		.no_client_cert = o->tls_no_cert,
 	};
 	char err[256];
 
-	o->tls = tls_conn_new(o->edge->certs, &params, &s2s_out_tls_callbacks, o, err, sizeof(err));
-	if (o->tls == NULL) {
+	/* State first: the handshake's first flight may fail the send. */
+	s2s_out_enter_state(o, S2S_OUT_TLS_HANDSHAKE);
+	if (s2s_conn_starttls(o->conn, &params, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "s2s_out.tls_failed", "remote", o->remote, "reason", err, NULL);
 		return -1;
 	}
-	s2s_out_enter_state(o, S2S_OUT_TLS_HANDSHAKE);
-	return tls_conn_start(o->tls);
+	return 0;
 }
 
 /* --- connection ---------------------------------------------------------- */
-
-static void
-s2s_out_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct s2s_out *o = h->data;
-	void *p = NULL;
-	size_t n = 0;
-
-	(void)suggested;
-	if (o->tls != NULL) {
-		*buf = uv_buf_init((char *)o->edge->read_buf, sizeof(o->edge->read_buf));
-		return;
-	}
-	if (xmlstream_reserve(o->xs, &p, &n) < 0)
-		n = 0;
-	*buf = uv_buf_init(p, (unsigned)n);
-}
-
-static void
-s2s_out_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	struct s2s_out *o = stream->data;
-	const char *cond = o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
-
-	if (nread < 0) {
-		if (o->tls != NULL && nread == UV_EOF)
-			tls_conn_eof(o->tls);
-		if ((uv_stream_t *)o->tcp != stream)
-			return;	/* the EOF already moved us to the next target */
-		if (o->state == S2S_OUT_ESTABLISHED)
-			s2s_out_close(o, cond, nread == UV_EOF ? "peer closed the connection" :
-			    uv_strerror((int)nread));
-		else
-			s2s_out_retry(o, cond, nread == UV_EOF ? "peer closed the connection" :
-			    uv_strerror((int)nread));
-		return;
-	}
-	if (nread == 0)
-		return;
-	if (o->tls != NULL) {
-		tls_conn_feed(o->tls, (const uint8_t *)buf->base, (size_t)nread);
-	} else {
-		xmlstream_commit(o->xs, (size_t)nread);
-		s2s_out_drain(o);
-	}
-}
 
 /* TCP is up (either way of connecting): read, then TLS or the header. */
 static void
 s2s_out_on_tcp_ready(struct s2s_out *o)
 {
-	const char *cond = o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	const char *cond = s2s_out_condition(o);
 
-	o->tcp->data = o;
 	log_event(LOG_INFO, "s2s_out.connect", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer, "tls", o->direct_tls ? "direct" : "starttls", NULL);
-	if (uv_read_start((uv_stream_t *)o->tcp, s2s_out_on_alloc, s2s_out_on_read) != 0) {
-		s2s_out_fail(o, cond, "read failed");
-		return;
-	}
+	if (s2s_conn_read_start(o->conn) < 0)
+		return;	/* closing: its on_closing recorded why */
 	if (o->direct_tls) {
 		if (s2s_out_tls_begin(o) < 0)
 			s2s_out_fail(o, cond, "TLS setup failed");
@@ -1353,32 +1281,44 @@ s2s_out_on_tcp_ready(struct s2s_out *o)
 }
 
 static void
-s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
-    const struct dns_candidate *cand, void *arg)
+s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 {
 	struct s2s_out *o = arg;
+	const struct config_limits *lim = &o->edge->cfg->limits;
+	struct s2s_conn_params cp;
 
-	(void)dc;
-	if (err != DNS_OK) {
+	if (r->err != DNS_OK) {
 		char reason[sizeof(o->fail_reason) + 64];
 
-		dns_connect_free(o->dc);
-		o->dc = NULL;
+		if (o->dial != NULL)
+			o->dial_ops->free(o->dial);
+		o->dial = NULL;
 		/* After a target failed beyond TCP, say how it failed. */
-		snprintf(reason, sizeof(reason), "%s%s%s", dns_error_str(err),
+		snprintf(reason, sizeof(reason), "%s%s%s", dns_error_str(r->err),
 		    o->fail_reason[0] ? "; last target: " : "", o->fail_reason);
-		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    dns_error_is_timeout(err) ? "remote-server-timeout" : "remote-server-not-found",
-		    reason);
+		/* RFC 6120 §8.3.3.17: a remote domain that did not answer in
+		 * time is a timeout for its senders. */
+		s2s_out_fail(o, !s2s_out_kind(o)->pinned && dns_error_is_timeout(r->err) ?
+		    "remote-server-timeout" : s2s_out_condition(o), reason);
 		return;
 	}
 	/* The sequence is kept until the stream is established: a target
 	 * whose TLS or stream fails makes way for the next (RFC 6120
 	 * §3.2.1, XEP-0368 §3). */
-	o->tcp = tcp;
+	snprintf(o->peer, sizeof(o->peer), "%s", r->peer);
+	o->direct_tls = r->direct_tls;
+	/* flush_queue sends while less than limits.send_queue_bytes is
+	 * pending; one batch or one large stanza may go past that by its
+	 * own size, which is not a reason to close. */
+	s2s_conn_params_init(&cp, o->edge->loop, o->edge->certs, o->edge->read_buf,
+	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
+	    o->peer);
+	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
+	if (o->conn == NULL) {
+		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
+		return;
+	}
 	o->handles_open++;
-	snprintf(o->peer, sizeof(o->peer), "%s:%u", cand->addr_str, cand->port);
-	o->direct_tls = cand->tls == DNS_TLS_DIRECT;
 	s2s_out_on_tcp_ready(o);
 }
 
@@ -1387,6 +1327,8 @@ s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp
 static int
 s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *err, size_t errlen)
 {
+	struct s2s_dialer real, *dialer = s2s_out_dialer(o->edge, &real);
+	struct s2s_dial_target t;
 	struct sockaddr_storage ss;
 	char why[128];
 
@@ -1394,9 +1336,13 @@ s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *
 		snprintf(err, errlen, "%s: %s", addr, why);
 		return -1;
 	}
-	if (dns_connect_start_static(o->edge->dns, o->remote, (struct sockaddr *)&ss,
-	    direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS, s2s_out_on_dns_connect, o, &o->dc) != DNS_OK) {
-		o->dc = NULL;
+	memset(&t, 0, sizeof(t));
+	t.domain = o->remote;
+	t.addr = (struct sockaddr *)&ss;
+	t.tls = direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS;
+	o->dial_ops = dialer->ops;
+	if (dialer->ops->start(dialer->impl, &t, s2s_out_on_dial, o, &o->dial) != DNS_OK) {
+		o->dial = NULL;
 		snprintf(err, errlen, "%s: cannot start the connection", addr);
 		return -1;
 	}
@@ -1441,11 +1387,13 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
     const char **condition, char *err, size_t errlen)
 {
 	const struct config *cfg = edge->cfg;
+	struct s2s_dialer real, *dialer;
+	struct s2s_dial_target target;
 	struct dns_avoid avoid;
 	struct s2s_out *o;
 	enum dns_error de;
 
-	*condition = kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	*condition = s2s_out_kinds[kind].bounce;
 	/* Outgoing streams are bounded like inbound ones: peers can make us
 	 * open them (dialback checks, bounces), so they must not be free. */
 	if (edge->out_stream_count >= (size_t)cfg->limits.max_streams) {
@@ -1469,14 +1417,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	o->state = S2S_OUT_CONNECTING;
 	snprintf(o->local, sizeof(o->local), "%s", local);
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
-	o->waiters.next = o->waiters.prev = &o->waiters;
-	o->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
-	if (o->xs == NULL) {
-		free(o);
-		snprintf(err, errlen, "out of memory");
-		*condition = "resource-constraint";
-		return NULL;
-	}
+	router_slot_init(&o->route, kind, o->local, o->remote);
 	uv_timer_init(edge->loop, &o->timer);
 	uv_timer_init(edge->loop, &o->keepalive);
 	uv_check_init(edge->loop, &o->flush_check);
@@ -1489,18 +1430,18 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		o->next->prev = o;
 	edge->out_streams = o;
 	edge->out_stream_count++;
-	if (kind != S2S_OUT_VERIFY)
+	if (s2s_out_kind(o)->carries_stanzas) {
 		edge->stats.streams_out++;
-	if (kind != S2S_OUT_VERIFY)	/* a verification carries no stanzas */
-		s2s_out_index_add(o);
+		router_table_add(edge, &o->route);
+	}
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
-	if (edge->dns == NULL) {
+	if (edge->dns == NULL && edge->dialer == NULL) {
 		snprintf(err, errlen, "no resolver");
 		goto fail;
 	}
-	if (kind == S2S_OUT_GATEWAY) {
+	if (s2s_out_kind(o)->pinned) {
 		if (s2s_out_connect_addr(o, cfg->gateway.address, 1, err, errlen) < 0)
 			goto fail;
 		return o;
@@ -1513,9 +1454,14 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	}
 	/* DNS chooses the address from here on: the address policy applies. */
 	s2s_out_avoid_own(cfg, &avoid);
-	de = dns_connect_start_avoiding(edge->dns, remote, &avoid, s2s_out_on_dns_connect, o, &o->dc);
+	memset(&target, 0, sizeof(target));
+	target.domain = remote;
+	target.avoid = &avoid;
+	dialer = s2s_out_dialer(edge, &real);
+	o->dial_ops = dialer->ops;
+	de = dialer->ops->start(dialer->impl, &target, s2s_out_on_dial, o, &o->dial);
 	if (de != DNS_OK) {
-		o->dc = NULL;
+		o->dial = NULL;
 		snprintf(err, errlen, "%s", dns_error_str(de));
 		goto fail;
 	}
@@ -1536,10 +1482,9 @@ fail:
 void
 s2s_out_shutdown(struct s2s_out *o)
 {
-	if (o->state == S2S_OUT_ESTABLISHED && o->q_head == NULL)
+	if (o->state == S2S_OUT_ESTABLISHED && o->q.count == 0)
 		s2s_out_sendstr(o, "</stream:stream>");
-	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-timeout",
-	    "xmpp-edge is shutting down");
+	s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");
 }
 
 int
@@ -1567,9 +1512,9 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->kind = s2s_out_kind_name(o);
 	out->state = s2s_out_state_names[o->state];
 	out->peer = o->peer;
-	if (o->tls != NULL && o->tls_open) {
-		out->tls_version = tls_conn_version(o->tls);
-		out->cipher = tls_conn_ciphersuite(o->tls);
+	if (o->conn != NULL && s2s_conn_tls(o->conn) != NULL) {
+		out->tls_version = tls_conn_version(s2s_conn_tls(o->conn));
+		out->cipher = tls_conn_ciphersuite(s2s_conn_tls(o->conn));
 	}
 	out->stream_id = o->stream_id;
 	out->pairs[0].local = o->local;
@@ -1580,28 +1525,9 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->bounced = o->bounced;
 	out->queue_bytes = o->q_bytes;
 	out->queue_stanzas = o->q_count;
-	out->send_queue_bytes = o->wq_bytes;
-	out->tcp = o->tcp;
+	out->send_queue_bytes = o->conn != NULL ? s2s_conn_queued(o->conn) : 0;
+	out->tcp = o->conn != NULL ? s2s_conn_tcp(o->conn) : NULL;
 	out->established = o->state == S2S_OUT_ESTABLISHED;
-}
-
-/* Keys and stream ids travel verbatim into the XML we write: only plain
- * tokens (hex keys per XEP-0185, ids of letters, digits, -_.=+/). */
-static int
-s2s_out_is_token(const char *t, size_t max)
-{
-	size_t n = strlen(t), i;
-
-	if (n == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = t[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '=' || c == '+' || c == '/'))
-			return 0;
-	}
-	return 1;
 }
 
 struct s2s_out *
@@ -1612,7 +1538,7 @@ s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
 	const char *condition;
 	struct s2s_out *o;
 
-	if (!s2s_out_is_token(key, DIALBACK_KEY_MAX) || !s2s_out_is_token(stream_id, S2S_OUT_ID_MAX - 1)) {
+	if (!dialback_is_token(key, DIALBACK_KEY_MAX) || !dialback_is_token(stream_id, S2S_OUT_ID_MAX - 1)) {
 		snprintf(err, errlen, "malformed dialback key or stream id");
 		return NULL;
 	}

@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * s2s_conn.c - the one stream transport (see s2s_conn.h for the rules).
+ *
+ * Bytes flow:
+ *   read:  pipe -> [TLS] -> tokenizer -> events to the session
+ *   write: session -> [TLS records] -> pipe, counted until written
+ *
+ * Without TLS the pipe reads straight into the tokenizer's bounded buffer
+ * (xmlstream_reserve: no copy).  With TLS, ciphertext lands in the loop's
+ * one shared read buffer, is decrypted inside the read callback and the
+ * plaintext fed to the tokenizer, so an idle TLS connection holds no read
+ * buffer of its own.
+ *
+ * States: OPEN, CLOSING (our last bytes flushing: close_notify, the
+ * half-close, at most S2S_CONN_FLUSH_MS) and CLOSED (handles closing; the
+ * session's on_closed and the free follow from their callbacks).
+ */
+#include "s2s_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum s2s_conn_state {
+	S2S_CONN_OPEN,
+	S2S_CONN_CLOSING,
+	S2S_CONN_CLOSED,
+};
+
+struct s2s_conn {
+	struct s2s_conn_callbacks cb;
+	void *ud;
+	enum s2s_conn_state state;
+	struct s2s_pipe *pipe;
+	uv_timer_t timer;		/* the session's deadline, then the flush's */
+	int handles_open;		/* pipe + timer still to be closed */
+	struct xmlstream *xs;
+	struct tls_conn *tls;		/* NULL until s2s_conn_starttls */
+	int tls_open;			/* handshake completed */
+	struct tls_certstore *certs;
+	uint8_t *shared_buf;
+	size_t shared_len;
+	size_t send_queue_max;
+	size_t queued;			/* handed to the pipe, not written yet */
+	int reading;
+	int reads_restart_timer;
+	char peer[S2S_CONN_PEER_MAX];
+};
+
+static void s2s_conn_close_as(struct s2s_conn *c, const char *reason, int peer_gone, int flush);
+static void s2s_conn_fail_input(struct s2s_conn *c, enum stream_error_cond cond, const char *text);
+
+int
+s2s_conn_is_closing(const struct s2s_conn *c)
+{
+	return c->state != S2S_CONN_OPEN;
+}
+
+/* --- output ------------------------------------------------------------ */
+
+/* Bytes to the pipe, bounded.  Still allowed while CLOSING: TLS's
+ * close_notify goes out after s2s_conn_close().  Past the bound the
+ * connection closes; nothing is freed here (rule 1). */
+static int
+s2s_conn_write_raw(struct s2s_conn *c, const void *data, size_t len)
+{
+	int rc;
+
+	if (c->state == S2S_CONN_CLOSED)
+		return -1;
+	if (c->queued + len > c->send_queue_max) {
+		s2s_conn_close_as(c, "send queue full", 0, 0);
+		return -1;
+	}
+	rc = c->pipe->ops->write(c->pipe, data, len);
+	if (rc != 0) {
+		s2s_conn_close_as(c, rc == UV_ENOMEM ? "out of memory" : "write failed", 0, 0);
+		return -1;
+	}
+	c->queued += len;
+	return 0;
+}
+
+int
+s2s_conn_send(struct s2s_conn *c, const void *data, size_t len)
+{
+	int rc;
+
+	if (c->state != S2S_CONN_OPEN)
+		return -1;
+	if (c->tls == NULL)
+		rc = s2s_conn_write_raw(c, data, len);
+	else if (!c->tls_open)
+		return -1;	/* nothing may be said in the clear any more */
+	else
+		rc = tls_conn_write(c->tls, data, len);
+	/* TLS reports its failures to its callbacks, not in the result. */
+	return rc < 0 || c->state != S2S_CONN_OPEN ? -1 : 0;
+}
+
+int
+s2s_conn_sendstr(struct s2s_conn *c, const char *s)
+{
+	return s2s_conn_send(c, s, strlen(s));
+}
+
+/* --- input -------------------------------------------------------------- */
+
+/* Hands the tokenizer's events to the session while the connection is
+ * open and not in a TLS handshake (the bytes before <proceed/> are never
+ * mixed with the ones after it). */
+static void
+s2s_conn_drain(struct s2s_conn *c)
+{
+	struct xmlstream_event ev;
+	enum xmlstream_event_type t;
+
+	while (c->state == S2S_CONN_OPEN && (c->tls == NULL || c->tls_open) &&
+	    (t = xmlstream_next(c->xs, &ev)) != XMLSTREAM_EV_NONE) {
+		switch (t) {
+		case XMLSTREAM_EV_STREAM_OPEN:
+			if (c->cb.on_header != NULL)
+				c->cb.on_header(c->ud, &ev);
+			break;
+		case XMLSTREAM_EV_ELEMENT:
+			if (c->cb.on_element != NULL)
+				c->cb.on_element(c->ud, &ev);
+			break;
+		case XMLSTREAM_EV_STREAM_CLOSE:
+			if (c->cb.on_stream_close != NULL)
+				c->cb.on_stream_close(c->ud);
+			else
+				s2s_conn_close(c, "peer closed the stream");
+			break;
+		case XMLSTREAM_EV_ERROR:
+			if (c->cb.on_parse_error != NULL)
+				c->cb.on_parse_error(c->ud, &ev);
+			/* A dead tokenizer has nothing more to say. */
+			s2s_conn_close(c, ev.text != NULL ? ev.text : "malformed stream");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Decrypted bytes go to the tokenizer, which takes what fits in its
+ * bounded buffer; drain and feed again until all is consumed. */
+static void
+s2s_conn_feed(struct s2s_conn *c, const uint8_t *data, size_t len)
+{
+	while (len > 0 && c->state == S2S_CONN_OPEN) {
+		size_t took = xmlstream_feed(c->xs, data, len);
+
+		data += took;
+		len -= took;
+		s2s_conn_drain(c);
+		if (took == 0 && len > 0 && c->state == S2S_CONN_OPEN) {
+			/* Nothing fits and nothing drained: an element larger
+			 * than the tokenizer's bound. */
+			s2s_conn_fail_input(c, STREAM_ERR_POLICY_VIOLATION, "stanza too large");
+			return;
+		}
+	}
+}
+
+static void
+s2s_conn_on_alloc(void *owner, char **base, size_t *len)
+{
+	struct s2s_conn *c = owner;
+	void *p = NULL;
+	size_t n = 0;
+
+	if (c->tls != NULL) {
+		*base = (char *)c->shared_buf;
+		*len = c->shared_len;
+		return;
+	}
+	/* Zero copy: the bytes land in the tokenizer's bounded buffer. */
+	if (xmlstream_reserve(c->xs, &p, &n) < 0)
+		n = 0;
+	*base = p;
+	*len = n;
+}
+
+static void
+s2s_conn_on_read(void *owner, ssize_t n, const char *base)
+{
+	struct s2s_conn *c = owner;
+
+	if (c->state != S2S_CONN_OPEN)
+		return;
+	if (n == UV_ENOBUFS) {
+		s2s_conn_fail_input(c, STREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return;
+	}
+	if (n < 0) {
+		if (c->tls != NULL && n == UV_EOF)
+			tls_conn_eof(c->tls);	/* may report truncation first */
+		s2s_conn_close_as(c, n == UV_EOF ? "peer closed the connection" : uv_strerror((int)n), 1, 1);
+		return;
+	}
+	if (c->tls != NULL) {
+		tls_conn_feed(c->tls, (const uint8_t *)base, (size_t)n);
+	} else {
+		xmlstream_commit(c->xs, (size_t)n);
+		s2s_conn_drain(c);
+	}
+	/* A negotiation deadline (no repeat) is left alone: a peer
+	 * trickling bytes cannot stretch it. */
+	if (c->reads_restart_timer && c->state == S2S_CONN_OPEN)
+		uv_timer_again(&c->timer);
+}
+
+static void
+s2s_conn_on_write_done(void *owner, size_t n, int status)
+{
+	struct s2s_conn *c = owner;
+
+	c->queued -= n;
+	/* A failed write shows up as a read error too, and the read says
+	 * more: a TLS alert the peer sent before it closed (our certificate
+	 * refused, cert_fallback.c) is read after the write fails.  Only a
+	 * connection that is not reading (paused) learns it here. */
+	if (status < 0 && status != UV_ECANCELED && c->state == S2S_CONN_OPEN && !c->reading) {
+		s2s_conn_close_as(c, "write failed", 1, 0);
+		return;
+	}
+	if (c->state == S2S_CONN_OPEN && c->cb.on_written != NULL)
+		c->cb.on_written(c->ud);
+}
+
+/* --- TLS ----------------------------------------------------------------- */
+
+static void
+s2s_conn_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
+{
+	/* tls/ allows nothing but copying here: a failure only marks the
+	 * connection closing. */
+	s2s_conn_write_raw(ud, data, len);
+}
+
+static void
+s2s_conn_tls_on_handshake(void *ud, const struct tls_verify_result *r)
+{
+	struct s2s_conn *c = ud;
+
+	if (c->state != S2S_CONN_OPEN)
+		return;	/* the handshake's last flight overflowed the queue */
+	c->tls_open = 1;
+	/* RFC 6120 §5.4.3.3: a fresh stream follows inside TLS. */
+	xmlstream_restart(c->xs);
+	if (c->cb.on_tls != NULL)
+		c->cb.on_tls(c->ud, r);
+}
+
+static void
+s2s_conn_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
+{
+	s2s_conn_feed(ud, data, len);
+}
+
+static void
+s2s_conn_tls_on_close_notify(void *ud)
+{
+	s2s_conn_close_as(ud, "peer sent TLS close_notify", 1, 1);
+}
+
+static void
+s2s_conn_tls_on_error(void *ud, const char *reason)
+{
+	struct s2s_conn *c = ud;
+	char why[256];
+
+	c->tls_open = 0;	/* nothing more can be sent inside TLS */
+	snprintf(why, sizeof(why), "TLS failed: %s", reason);
+	s2s_conn_close_as(c, why, 0, 1);
+}
+
+static const struct tls_conn_callbacks s2s_conn_tls_callbacks = {
+	.on_ciphertext = s2s_conn_tls_on_ciphertext,
+	.on_handshake = s2s_conn_tls_on_handshake,
+	.on_plaintext = s2s_conn_tls_on_plaintext,
+	.on_close_notify = s2s_conn_tls_on_close_notify,
+	.on_error = s2s_conn_tls_on_error,
+};
+
+int
+s2s_conn_starttls(struct s2s_conn *c, const struct tls_conn_params *params, char *err, size_t errlen)
+{
+	struct tls_conn_params p = *params;
+
+	if (c->state != S2S_CONN_OPEN || c->tls != NULL) {
+		snprintf(err, errlen, "TLS cannot start on this connection");
+		return -1;
+	}
+	if (c->certs == NULL) {
+		snprintf(err, errlen, "no certificate store");
+		return -1;
+	}
+	p.peer_addr = c->peer;
+	c->tls = tls_conn_new(c->certs, &p, &s2s_conn_tls_callbacks, c, err, errlen);
+	if (c->tls == NULL)
+		return -1;
+	if (tls_conn_start(c->tls) < 0) {
+		snprintf(err, errlen, "TLS failed to start");
+		return -1;
+	}
+	return 0;
+}
+
+/* --- life cycle -------------------------------------------------------------- */
+
+static void
+s2s_conn_on_handle_closed(struct s2s_conn *c)
+{
+	if (--c->handles_open > 0)
+		return;
+	c->cb.on_closed(c->ud);
+	if (c->tls != NULL)
+		tls_conn_free(c->tls);
+	xmlstream_free(c->xs);
+	free(c);
+}
+
+static void
+s2s_conn_on_pipe_closed(void *owner)
+{
+	struct s2s_conn *c = owner;
+
+	c->pipe = NULL;
+	s2s_conn_on_handle_closed(c);
+}
+
+static void
+s2s_conn_on_timer_closed(uv_handle_t *h)
+{
+	s2s_conn_on_handle_closed(h->data);
+}
+
+static void
+s2s_conn_close_handles(struct s2s_conn *c)
+{
+	if (c->state == S2S_CONN_CLOSED)
+		return;
+	c->state = S2S_CONN_CLOSED;
+	c->pipe->ops->close(c->pipe);
+	uv_close((uv_handle_t *)&c->timer, s2s_conn_on_timer_closed);
+}
+
+static void
+s2s_conn_on_shutdown(void *owner, int status)
+{
+	(void)status;
+	s2s_conn_close_handles(owner);
+}
+
+static void
+s2s_conn_on_timer(uv_timer_t *t)
+{
+	struct s2s_conn *c = t->data;
+
+	if (c->state == S2S_CONN_CLOSING) {
+		/* A peer that does not read must not keep us open. */
+		s2s_conn_close_handles(c);
+		return;
+	}
+	if (c->state == S2S_CONN_OPEN && c->cb.on_timeout != NULL)
+		c->cb.on_timeout(c->ud);
+}
+
+/* The one way out.  flush: our queued bytes and TLS's close_notify go
+ * out first (bounded in time); else the handles close now. */
+static void
+s2s_conn_close_as(struct s2s_conn *c, const char *reason, int peer_gone, int flush)
+{
+	if (c->state != S2S_CONN_OPEN) {
+		if (!flush)
+			s2s_conn_close_handles(c);
+		return;
+	}
+	c->state = S2S_CONN_CLOSING;
+	c->pipe->ops->read_stop(c->pipe);
+	c->reading = 0;
+	uv_timer_stop(&c->timer);
+	if (c->cb.on_closing != NULL)
+		c->cb.on_closing(c->ud, reason, peer_gone);
+	if (c->state == S2S_CONN_CLOSED)
+		return;	/* aborted from on_closing */
+	if (!flush) {
+		s2s_conn_close_handles(c);
+		return;
+	}
+	if (c->tls != NULL && c->tls_open)
+		tls_conn_close(c->tls);	/* close_notify goes out first */
+	if (c->state == S2S_CONN_CLOSING && c->pipe->ops->shutdown(c->pipe) == 0) {
+		uv_timer_start(&c->timer, s2s_conn_on_timer, S2S_CONN_FLUSH_MS, 0);
+		return;
+	}
+	s2s_conn_close_handles(c);
+}
+
+void
+s2s_conn_close(struct s2s_conn *c, const char *reason)
+{
+	s2s_conn_close_as(c, reason, 0, 1);
+}
+
+void
+s2s_conn_abort(struct s2s_conn *c, const char *reason)
+{
+	s2s_conn_close_as(c, reason, 0, 0);
+}
+
+static const struct s2s_pipe_events s2s_conn_pipe_events = {
+	.on_alloc = s2s_conn_on_alloc,
+	.on_read = s2s_conn_on_read,
+	.on_write_done = s2s_conn_on_write_done,
+	.on_shutdown = s2s_conn_on_shutdown,
+	.on_closed = s2s_conn_on_pipe_closed,
+};
+
+void
+s2s_conn_params_init(struct s2s_conn_params *p, uv_loop_t *loop, struct tls_certstore *certs,
+    uint8_t *buf, size_t buflen, size_t send_queue_max, const char *peer)
+{
+	memset(p, 0, sizeof(*p));
+	p->loop = loop;
+	p->certs = certs;
+	p->shared_read_buf = buf;
+	p->shared_read_len = buflen;
+	p->send_queue_max = send_queue_max;
+	p->default_ns = XMLSTREAM_NS_SERVER;
+	p->peer = peer;
+}
+
+/* The tokenizer's way of saying the stream cannot go on, for a limit the
+ * transport itself hit (nothing fits, no memory). */
+static void
+s2s_conn_fail_input(struct s2s_conn *c, enum stream_error_cond cond, const char *text)
+{
+	struct xmlstream_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = XMLSTREAM_EV_ERROR;
+	ev.cond = cond;
+	ev.text = text;
+	if (c->cb.on_parse_error != NULL)
+		c->cb.on_parse_error(c->ud, &ev);
+	s2s_conn_close(c, text);
+}
+
+struct s2s_conn *
+s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
+    const struct s2s_conn_callbacks *cb, void *ud)
+{
+	struct s2s_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->xs = xmlstream_new(params->limits, params->default_ns)) == NULL) {
+		free(c);
+		s2s_pipe_discard(pipe);
+		return NULL;
+	}
+	c->cb = *cb;
+	c->ud = ud;
+	c->state = S2S_CONN_OPEN;
+	c->pipe = pipe;
+	c->certs = params->certs;
+	c->shared_buf = params->shared_read_buf;
+	c->shared_len = params->shared_read_len;
+	c->send_queue_max = params->send_queue_max;
+	c->reads_restart_timer = params->reads_restart_timer;
+	snprintf(c->peer, sizeof(c->peer), "%s", params->peer != NULL ? params->peer : "");
+	uv_timer_init(params->loop, &c->timer);
+	c->timer.data = c;
+	c->handles_open = 2;
+	s2s_pipe_attach(pipe, &s2s_conn_pipe_events, c);
+	return c;
+}
+
+static void
+s2s_conn_detached_closed(void *ud)
+{
+	(void)ud;
+}
+
+void
+s2s_conn_detach(struct s2s_conn *c)
+{
+	static const struct s2s_conn_callbacks detached = {
+		.on_closed = s2s_conn_detached_closed,
+	};
+
+	c->cb = detached;
+	c->ud = NULL;
+	s2s_conn_abort(c, "detached");
+}
+
+/* --- the rest of the API ----------------------------------------------------- */
+
+void
+s2s_conn_read_stop(struct s2s_conn *c)
+{
+	if (c->state == S2S_CONN_OPEN && c->reading) {
+		c->pipe->ops->read_stop(c->pipe);
+		c->reading = 0;
+	}
+}
+
+int
+s2s_conn_read_start(struct s2s_conn *c)
+{
+	int rc;
+
+	if (c->state != S2S_CONN_OPEN)
+		return -1;
+	if (c->reading)
+		return 0;
+	rc = c->pipe->ops->read_start(c->pipe);
+	if (rc != 0) {
+		s2s_conn_close(c, "read failed");
+		return -1;
+	}
+	c->reading = 1;
+	return 0;
+}
+
+void
+s2s_conn_timer_start(struct s2s_conn *c, uint64_t timeout_ms, uint64_t repeat_ms)
+{
+	if (c->state == S2S_CONN_OPEN)
+		uv_timer_start(&c->timer, s2s_conn_on_timer, timeout_ms, repeat_ms);
+}
+
+void
+s2s_conn_timer_again(struct s2s_conn *c)
+{
+	if (c->state == S2S_CONN_OPEN)
+		uv_timer_again(&c->timer);
+}
+
+void
+s2s_conn_timer_stop(struct s2s_conn *c)
+{
+	if (c->state == S2S_CONN_OPEN)
+		uv_timer_stop(&c->timer);
+}
+
+struct xmlstream *
+s2s_conn_xmlstream(struct s2s_conn *c)
+{
+	return c->xs;
+}
+
+size_t
+s2s_conn_buffered(const struct s2s_conn *c)
+{
+	return xmlstream_buffered(c->xs);
+}
+
+void
+s2s_conn_restart(struct s2s_conn *c)
+{
+	xmlstream_restart(c->xs);
+}
+
+struct tls_conn *
+s2s_conn_tls(const struct s2s_conn *c)
+{
+	return c->tls_open ? c->tls : NULL;
+}
+
+struct tls_conn *
+s2s_conn_tls_any(const struct s2s_conn *c)
+{
+	return c->tls;
+}
+
+int
+s2s_conn_tls_started(const struct s2s_conn *c)
+{
+	return c->tls != NULL;
+}
+
+size_t
+s2s_conn_queued(const struct s2s_conn *c)
+{
+	return c->queued;
+}
+
+uv_tcp_t *
+s2s_conn_tcp(const struct s2s_conn *c)
+{
+	return c->pipe != NULL ? c->pipe->ops->tcp(c->pipe) : NULL;
+}
+
+const char *
+s2s_conn_peer(const struct s2s_conn *c)
+{
+	return c->peer;
+}

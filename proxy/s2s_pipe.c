@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * s2s_pipe.c - the byte pipes under struct s2s_conn (s2s_conn.h).
+ *
+ * Two backends behind one small ops table:
+ *   - TCP: a libuv TCP handle, accepted (uv_tcp_open on the fd the
+ *     listener accepted) or connected (the handle dns_connect hands over).
+ *     One write request per write, the bytes copied into it, so the
+ *     caller's buffer (a TLS record, a batch of stanzas) is free at once;
+ *     the requests of a record's size are kept for the next writes, so a
+ *     busy stream allocates nothing per write.
+ *   - memory: the connection's end of an in-process pipe whose other end
+ *     is a scripted peer (unit tests, the stateful fuzzer).  It runs on a
+ *     real loop and never calls back from inside an op: whatever it has to
+ *     report (bytes for the connection, completed writes, the half-close,
+ *     the close) waits for a uv_idle handle, active only while there is
+ *     something to report, as libuv defers its own callbacks to the loop.
+ */
+#include "s2s_conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+s2s_pipe_attach(struct s2s_pipe *p, const struct s2s_pipe_events *ev, void *owner)
+{
+	p->ev = ev;
+	p->owner = owner;
+}
+
+/* A pipe nobody else will close: its events only let it go. */
+static void
+s2s_pipe_orphan_closed(void *owner)
+{
+	(void)owner;
+}
+
+static void
+s2s_pipe_orphan_write_done(void *owner, size_t n, int status)
+{
+	(void)owner;
+	(void)n;
+	(void)status;
+}
+
+static void
+s2s_pipe_orphan_shutdown(void *owner, int status)
+{
+	(void)owner;
+	(void)status;
+}
+
+static const struct s2s_pipe_events s2s_pipe_orphan_events = {
+	.on_write_done = s2s_pipe_orphan_write_done,
+	.on_shutdown = s2s_pipe_orphan_shutdown,
+	.on_closed = s2s_pipe_orphan_closed,
+};
+
+void
+s2s_pipe_discard(struct s2s_pipe *p)
+{
+	s2s_pipe_attach(p, &s2s_pipe_orphan_events, NULL);
+	p->ops->close(p);
+}
+
+/* --- TCP ----------------------------------------------------------------- */
+
+#define S2S_PIPE_SPARES 4		/* write requests kept per pipe */
+#define S2S_PIPE_WRITE_MIN (17 * 1024)	/* a TLS record and its overhead */
+
+struct s2s_pipe_tcp_write {
+	uv_write_t req;
+	struct s2s_pipe_tcp *t;
+	size_t len, cap;
+	char data[];
+};
+
+struct s2s_pipe_tcp {
+	struct s2s_pipe base;
+	uv_tcp_t *tcp;			/* malloc'd; freed in the close callback */
+	int closing;
+	struct s2s_pipe_tcp_write *spare[S2S_PIPE_SPARES];
+	size_t nspare;
+};
+
+static void
+s2s_pipe_tcp_on_write(uv_write_t *req, int status)
+{
+	struct s2s_pipe_tcp_write *w = (struct s2s_pipe_tcp_write *)req;
+	struct s2s_pipe_tcp *t = w->t;
+	size_t len = w->len;
+
+	if (!t->closing && w->cap == S2S_PIPE_WRITE_MIN && t->nspare < S2S_PIPE_SPARES)
+		t->spare[t->nspare++] = w;
+	else
+		free(w);
+	t->base.ev->on_write_done(t->base.owner, len, status);
+}
+
+static int
+s2s_pipe_tcp_write(struct s2s_pipe *p, const void *data, size_t len)
+{
+	struct s2s_pipe_tcp *t = (struct s2s_pipe_tcp *)p;
+	struct s2s_pipe_tcp_write *w;
+	uv_buf_t buf;
+	int rc;
+
+	if (t->closing)
+		return UV_ECANCELED;
+	if (len <= S2S_PIPE_WRITE_MIN && t->nspare > 0) {
+		w = t->spare[--t->nspare];
+	} else {
+		size_t cap = len <= S2S_PIPE_WRITE_MIN ? S2S_PIPE_WRITE_MIN : len;
+
+		w = malloc(sizeof(*w) + cap);
+		if (w == NULL)
+			return UV_ENOMEM;
+		w->cap = cap;
+	}
+	w->t = t;
+	w->len = len;
+	memcpy(w->data, data, len);
+	buf = uv_buf_init(w->data, (unsigned)len);
+	rc = uv_write(&w->req, (uv_stream_t *)t->tcp, &buf, 1, s2s_pipe_tcp_on_write);
+	if (rc != 0)
+		free(w);
+	return rc;
+}
+
+static void
+s2s_pipe_tcp_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct s2s_pipe_tcp *t = h->data;
+	char *base = NULL;
+	size_t len = 0;
+
+	(void)suggested;
+	t->base.ev->on_alloc(t->base.owner, &base, &len);
+	*buf = uv_buf_init(base, (unsigned)len);
+}
+
+static void
+s2s_pipe_tcp_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct s2s_pipe_tcp *t = s->data;
+
+	if (n == 0 || t->closing)
+		return;	/* EAGAIN; or a read racing our close */
+	t->base.ev->on_read(t->base.owner, n, buf->base);
+}
+
+static int
+s2s_pipe_tcp_read_start(struct s2s_pipe *p)
+{
+	struct s2s_pipe_tcp *t = (struct s2s_pipe_tcp *)p;
+
+	if (t->closing)
+		return UV_ECANCELED;
+	return uv_read_start((uv_stream_t *)t->tcp, s2s_pipe_tcp_on_alloc, s2s_pipe_tcp_on_read);
+}
+
+static void
+s2s_pipe_tcp_read_stop(struct s2s_pipe *p)
+{
+	struct s2s_pipe_tcp *t = (struct s2s_pipe_tcp *)p;
+
+	if (!t->closing)
+		uv_read_stop((uv_stream_t *)t->tcp);
+}
+
+static void
+s2s_pipe_tcp_on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct s2s_pipe_tcp *t = req->data;
+
+	free(req);
+	t->base.ev->on_shutdown(t->base.owner, status);
+}
+
+static int
+s2s_pipe_tcp_shutdown(struct s2s_pipe *p)
+{
+	struct s2s_pipe_tcp *t = (struct s2s_pipe_tcp *)p;
+	uv_shutdown_t *req;
+	int rc;
+
+	if (t->closing)
+		return UV_ECANCELED;
+	req = malloc(sizeof(*req));
+	if (req == NULL)
+		return UV_ENOMEM;
+	req->data = t;
+	rc = uv_shutdown(req, (uv_stream_t *)t->tcp, s2s_pipe_tcp_on_shutdown);
+	if (rc != 0)
+		free(req);
+	return rc;
+}
+
+static void
+s2s_pipe_tcp_on_closed(uv_handle_t *h)
+{
+	struct s2s_pipe_tcp *t = h->data;
+
+	free(h);
+	while (t->nspare > 0)
+		free(t->spare[--t->nspare]);
+	t->base.ev->on_closed(t->base.owner);
+	free(t);
+}
+
+static void
+s2s_pipe_tcp_close(struct s2s_pipe *p)
+{
+	struct s2s_pipe_tcp *t = (struct s2s_pipe_tcp *)p;
+
+	if (t->closing)
+		return;
+	t->closing = 1;
+	uv_close((uv_handle_t *)t->tcp, s2s_pipe_tcp_on_closed);
+}
+
+static uv_tcp_t *
+s2s_pipe_tcp_handle(struct s2s_pipe *p)
+{
+	return ((struct s2s_pipe_tcp *)p)->tcp;
+}
+
+static const struct s2s_pipe_ops s2s_pipe_tcp_ops = {
+	.write = s2s_pipe_tcp_write,
+	.read_start = s2s_pipe_tcp_read_start,
+	.read_stop = s2s_pipe_tcp_read_stop,
+	.shutdown = s2s_pipe_tcp_shutdown,
+	.close = s2s_pipe_tcp_close,
+	.tcp = s2s_pipe_tcp_handle,
+};
+
+struct s2s_pipe *
+s2s_pipe_tcp_from_handle(uv_loop_t *loop, uv_tcp_t *tcp)
+{
+	struct s2s_pipe_tcp *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->base.ops = &s2s_pipe_tcp_ops;
+	t->base.loop = loop;
+	t->tcp = tcp;
+	tcp->data = t;
+	return &t->base;
+}
+
+/* A failure here closes fd: the caller has nothing left to clean. */
+struct s2s_pipe *
+s2s_pipe_tcp_from_fd(uv_loop_t *loop, int fd)
+{
+	uv_tcp_t *tcp = malloc(sizeof(*tcp));
+	struct s2s_pipe *p;
+
+	if (tcp == NULL || uv_tcp_init(loop, tcp) != 0) {
+		free(tcp);
+		close(fd);
+		return NULL;
+	}
+	/* Before uv_tcp_open, which applies it to the socket: a stream
+	 * set-up is a dozen small request/answer writes (header, features,
+	 * STARTTLS, TLS flights, restart, auth), and with Nagle each one
+	 * waits for the peer's delayed ACK (40 ms on Linux). */
+	uv_tcp_nodelay(tcp, 1);
+	p = s2s_pipe_tcp_from_handle(loop, tcp);
+	if (p == NULL || uv_tcp_open(tcp, fd) != 0) {
+		/* The handle is initialised: only its close callback may
+		 * free it; fd is not the handle's when uv_tcp_open refused. */
+		close(fd);
+		free(p);
+		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		return NULL;
+	}
+	return p;
+}
+
+/* --- memory ---------------------------------------------------------------- */
+
+struct s2s_pipe_mem {
+	struct s2s_pipe base;
+	uv_idle_t idle;
+	int refs;			/* the connection's and the peer's */
+	int idle_closing;
+	/* peer -> connection */
+	char *in;
+	size_t in_len, in_off, in_cap;
+	int in_eof, in_reset, end_delivered;
+	int reading;
+	/* connection -> peer: everything written, and the writes not
+	 * completed yet (FIFO of their lengths) */
+	char *out;
+	size_t out_len, out_cap;
+	size_t *pending;
+	size_t npending, pending_cap, pending_bytes;
+	int stalled;
+	int fail_next;
+	int shutdown_asked, shutdown_done;
+	int closed, close_reported;
+};
+
+static void s2s_pipe_mem_kick(struct s2s_pipe_mem *m);
+
+static int
+s2s_pipe_mem_grow(char **buf, size_t *cap, size_t need)
+{
+	size_t n = *cap ? *cap : 256;
+	char *p;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return 0;
+	p = realloc(*buf, n);
+	if (p == NULL)
+		return -1;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+static void
+s2s_pipe_mem_on_idle_closed(uv_handle_t *h)
+{
+	struct s2s_pipe_mem *m = h->data;
+
+	free(m->in);
+	free(m->out);
+	free(m->pending);
+	free(m);
+}
+
+static void
+s2s_pipe_mem_unref(struct s2s_pipe_mem *m)
+{
+	if (--m->refs > 0)
+		return;
+	m->idle_closing = 1;
+	uv_close((uv_handle_t *)&m->idle, s2s_pipe_mem_on_idle_closed);
+}
+
+/* Whether the idle handle has anything to report. */
+static int
+s2s_pipe_mem_has_work(const struct s2s_pipe_mem *m)
+{
+	if (m->closed)
+		return !m->close_reported;
+	if (m->npending > 0 && !m->stalled)
+		return 1;
+	if (m->shutdown_asked && !m->shutdown_done && m->npending == 0)
+		return 1;
+	if (m->reading && !m->end_delivered &&
+	    (m->in_off < m->in_len || m->in_eof || m->in_reset))
+		return 1;
+	return 0;
+}
+
+static void
+s2s_pipe_mem_report_writes(struct s2s_pipe_mem *m, int status)
+{
+	while (m->npending > 0 && (status != 0 || !m->stalled)) {
+		size_t n = m->pending[0];
+
+		memmove(m->pending, m->pending + 1, (m->npending - 1) * sizeof(*m->pending));
+		m->npending--;
+		m->pending_bytes -= n;
+		m->base.ev->on_write_done(m->base.owner, n, status);
+		if (m->closed && status == 0)
+			return;	/* closed from the callback: cancelled below */
+	}
+}
+
+/* One turn's worth of reporting; every callback may call back into the
+ * pipe (write, close), so each step re-checks. */
+static void
+s2s_pipe_mem_pump(uv_idle_t *h)
+{
+	struct s2s_pipe_mem *m = h->data;
+
+	if (!m->closed)
+		s2s_pipe_mem_report_writes(m, 0);
+	if (!m->closed && m->shutdown_asked && !m->shutdown_done && m->npending == 0) {
+		m->shutdown_done = 1;
+		m->base.ev->on_shutdown(m->base.owner, 0);
+	}
+	if (!m->closed && m->reading && m->in_off < m->in_len) {
+		char *base = NULL;
+		size_t len = 0, n;
+
+		/* One read per turn, as a socket delivers what it has. */
+		m->base.ev->on_alloc(m->base.owner, &base, &len);
+		if (len == 0) {
+			m->base.ev->on_read(m->base.owner, UV_ENOBUFS, NULL);
+		} else {
+			n = m->in_len - m->in_off;
+			if (n > len)
+				n = len;
+			memcpy(base, m->in + m->in_off, n);
+			m->in_off += n;
+			m->base.ev->on_read(m->base.owner, (ssize_t)n, base);
+		}
+	} else if (!m->closed && m->reading && !m->end_delivered && (m->in_eof || m->in_reset)) {
+		m->end_delivered = 1;
+		m->base.ev->on_read(m->base.owner, m->in_reset ? UV_ECONNRESET : UV_EOF, NULL);
+	}
+	if (m->closed && !m->close_reported) {
+		/* As libuv: pending writes fail before the close callback. */
+		s2s_pipe_mem_report_writes(m, UV_ECANCELED);
+		if (m->shutdown_asked && !m->shutdown_done) {
+			/* Reported, but the peer never saw the half-close. */
+			m->shutdown_asked = 0;
+			m->base.ev->on_shutdown(m->base.owner, UV_ECANCELED);
+		}
+		m->close_reported = 1;
+		m->base.ev->on_closed(m->base.owner);
+		uv_idle_stop(&m->idle);
+		s2s_pipe_mem_unref(m);	/* the connection's reference */
+		return;
+	}
+	if (!s2s_pipe_mem_has_work(m))
+		uv_idle_stop(&m->idle);
+}
+
+static void
+s2s_pipe_mem_kick(struct s2s_pipe_mem *m)
+{
+	if (!m->idle_closing && s2s_pipe_mem_has_work(m))
+		uv_idle_start(&m->idle, s2s_pipe_mem_pump);
+}
+
+static int
+s2s_pipe_mem_write(struct s2s_pipe *p, const void *data, size_t len)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (m->closed)
+		return UV_ECANCELED;
+	if (m->fail_next != 0) {
+		int err = m->fail_next;
+
+		m->fail_next = 0;
+		return err;
+	}
+	if (s2s_pipe_mem_grow(&m->out, &m->out_cap, m->out_len + len + 1) < 0)
+		return UV_ENOMEM;
+	if (m->npending == m->pending_cap) {
+		size_t n = m->pending_cap ? m->pending_cap * 2 : 16;
+		size_t *q = realloc(m->pending, n * sizeof(*q));
+
+		if (q == NULL)
+			return UV_ENOMEM;
+		m->pending = q;
+		m->pending_cap = n;
+	}
+	memcpy(m->out + m->out_len, data, len);
+	m->out_len += len;
+	m->out[m->out_len] = '\0';
+	m->pending[m->npending++] = len;
+	m->pending_bytes += len;
+	s2s_pipe_mem_kick(m);
+	return 0;
+}
+
+static int
+s2s_pipe_mem_read_start(struct s2s_pipe *p)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (m->closed)
+		return UV_ECANCELED;
+	m->reading = 1;
+	s2s_pipe_mem_kick(m);
+	return 0;
+}
+
+static void
+s2s_pipe_mem_read_stop(struct s2s_pipe *p)
+{
+	((struct s2s_pipe_mem *)p)->reading = 0;
+}
+
+static int
+s2s_pipe_mem_shutdown(struct s2s_pipe *p)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (m->closed || m->shutdown_asked)
+		return UV_ECANCELED;
+	m->shutdown_asked = 1;
+	s2s_pipe_mem_kick(m);
+	return 0;
+}
+
+static void
+s2s_pipe_mem_close(struct s2s_pipe *p)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (m->closed)
+		return;
+	m->closed = 1;
+	m->reading = 0;
+	s2s_pipe_mem_kick(m);
+}
+
+static uv_tcp_t *
+s2s_pipe_mem_tcp(struct s2s_pipe *p)
+{
+	(void)p;
+	return NULL;
+}
+
+static const struct s2s_pipe_ops s2s_pipe_mem_ops = {
+	.write = s2s_pipe_mem_write,
+	.read_start = s2s_pipe_mem_read_start,
+	.read_stop = s2s_pipe_mem_read_stop,
+	.shutdown = s2s_pipe_mem_shutdown,
+	.close = s2s_pipe_mem_close,
+	.tcp = s2s_pipe_mem_tcp,
+};
+
+struct s2s_pipe *
+s2s_pipe_mem_new(uv_loop_t *loop)
+{
+	struct s2s_pipe_mem *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->base.ops = &s2s_pipe_mem_ops;
+	m->base.loop = loop;
+	m->refs = 2;
+	if (uv_idle_init(loop, &m->idle) != 0) {
+		free(m);
+		return NULL;
+	}
+	m->idle.data = m;
+	return &m->base;
+}
+
+int
+s2s_pipe_mem_peer_send(struct s2s_pipe *p, const void *data, size_t len)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (m->in_eof || m->in_reset)
+		return -1;
+	if (m->in_off > 0 && m->in_off == m->in_len)
+		m->in_off = m->in_len = 0;
+	if (s2s_pipe_mem_grow(&m->in, &m->in_cap, m->in_len + len) < 0)
+		return -1;
+	memcpy(m->in + m->in_len, data, len);
+	m->in_len += len;
+	s2s_pipe_mem_kick(m);
+	return 0;
+}
+
+int
+s2s_pipe_mem_peer_sendstr(struct s2s_pipe *p, const char *s)
+{
+	return s2s_pipe_mem_peer_send(p, s, strlen(s));
+}
+
+void
+s2s_pipe_mem_peer_eof(struct s2s_pipe *p)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	m->in_eof = 1;
+	s2s_pipe_mem_kick(m);
+}
+
+void
+s2s_pipe_mem_peer_reset(struct s2s_pipe *p)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	m->in_reset = 1;
+	m->in_off = m->in_len;	/* what was not read yet is lost */
+	s2s_pipe_mem_kick(m);
+}
+
+void
+s2s_pipe_mem_set_stalled(struct s2s_pipe *p, int stalled)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	m->stalled = stalled;
+	s2s_pipe_mem_kick(m);
+}
+
+void
+s2s_pipe_mem_fail_next_write(struct s2s_pipe *p, int err)
+{
+	((struct s2s_pipe_mem *)p)->fail_next = err;
+}
+
+const char *
+s2s_pipe_mem_peer_output(struct s2s_pipe *p, size_t *len)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (len != NULL)
+		*len = m->out_len;
+	return m->out != NULL ? m->out : "";
+}
+
+void
+s2s_pipe_mem_peer_consume(struct s2s_pipe *p, size_t n)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (n > m->out_len)
+		n = m->out_len;
+	memmove(m->out, m->out + n, m->out_len - n);
+	m->out_len -= n;
+	if (m->out != NULL)
+		m->out[m->out_len] = '\0';
+}
+
+int
+s2s_pipe_mem_peer_saw_shutdown(const struct s2s_pipe *p)
+{
+	return ((const struct s2s_pipe_mem *)p)->shutdown_done;
+}
+
+int
+s2s_pipe_mem_peer_saw_close(const struct s2s_pipe *p)
+{
+	return ((const struct s2s_pipe_mem *)p)->closed;
+}
+
+size_t
+s2s_pipe_mem_pending(const struct s2s_pipe *p)
+{
+	return ((const struct s2s_pipe_mem *)p)->pending_bytes;
+}
+
+void
+s2s_pipe_mem_release(struct s2s_pipe *p)
+{
+	s2s_pipe_mem_unref((struct s2s_pipe_mem *)p);
+}

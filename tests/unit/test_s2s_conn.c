@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_s2s_conn.c - the stream transport (proxy/s2s_conn.c) over the
+ * memory pipe, on a real libuv loop.
+ *
+ * Each test ends as libuv's own do: the loop runs empty and
+ * uv_loop_close() returns 0, so nothing was left open; the sanitizers
+ * catch a free too many or too early.
+ */
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "s2s_conn.h"
+
+#define TC_HDR "<stream:stream xmlns='jabber:server' " \
+	"xmlns:stream='http://etherx.jabber.org/streams' to='a.example' version='1.0'>"
+
+struct tc_session {
+	struct s2s_conn *conn;
+	int headers, elements, closing, closed, stream_closes;
+	char reason[128];
+	int peer_gone;
+	int reply_on_element;		/* answer each element with this many bytes */
+	int send_after_close_rc;
+};
+
+static void
+tc_on_header(void *ud, const struct xmlstream_event *ev)
+{
+	struct tc_session *s = ud;
+
+	(void)ev;
+	s->headers++;
+}
+
+static void
+tc_on_element(void *ud, const struct xmlstream_event *ev)
+{
+	struct tc_session *s = ud;
+
+	(void)ev;
+	s->elements++;
+	if (s->reply_on_element > 0) {
+		char *big = malloc((size_t)s->reply_on_element);
+
+		REQUIRE(big != NULL);
+		memset(big, ' ', (size_t)s->reply_on_element);
+		/* The send overflows the queue and closes: the connection
+		 * and the session stay valid until on_closed (rule 1). */
+		if (s2s_conn_send(s->conn, big, (size_t)s->reply_on_element) < 0)
+			s->send_after_close_rc = s2s_conn_sendstr(s->conn, "<more/>");
+		free(big);
+	}
+}
+
+static void
+tc_on_stream_close(void *ud)
+{
+	struct tc_session *s = ud;
+
+	s->stream_closes++;
+	s2s_conn_sendstr(s->conn, "</stream:stream>");
+	s2s_conn_close(s->conn, "peer closed the stream");
+}
+
+static void
+tc_on_closing(void *ud, const char *reason, int peer_gone)
+{
+	struct tc_session *s = ud;
+
+	s->closing++;
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	s->peer_gone = peer_gone;
+}
+
+static void
+tc_on_closed(void *ud)
+{
+	struct tc_session *s = ud;
+
+	s->closed++;
+	s->conn = NULL;
+}
+
+static const struct s2s_conn_callbacks tc_callbacks = {
+	.on_header = tc_on_header,
+	.on_element = tc_on_element,
+	.on_stream_close = tc_on_stream_close,
+	.on_closing = tc_on_closing,
+	.on_closed = tc_on_closed,
+};
+
+static struct s2s_pipe *
+tc_open(uv_loop_t *loop, struct tc_session *s, size_t queue_max)
+{
+	struct s2s_conn_params params = {
+		.loop = loop,
+		.send_queue_max = queue_max,
+		.default_ns = XMLSTREAM_NS_SERVER,
+		.peer = "192.0.2.1:5269",
+	};
+	struct s2s_pipe *p = s2s_pipe_mem_new(loop);
+
+	REQUIRE(p != NULL);
+	memset(s, 0, sizeof(*s));
+	s->conn = s2s_conn_new(&params, p, &tc_callbacks, s);
+	REQUIRE(s->conn != NULL);
+	REQUIRE(s2s_conn_read_start(s->conn) == 0);
+	return p;
+}
+
+static void
+tc_finish(uv_loop_t *loop, struct s2s_pipe *p)
+{
+	s2s_pipe_mem_release(p);
+	CHECK_INT_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
+	CHECK_INT_EQ(uv_loop_close(loop), 0);
+}
+
+TEST(s2s_conn_events_and_orderly_close)
+{
+	uv_loop_t loop;
+	struct tc_session s;
+	struct s2s_pipe *p;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	p = tc_open(&loop, &s, 65536);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(p, TC_HDR "<message to='a.example' from='b.example'/>"
+	    "<presence/></stream:stream>") == 0);
+	s2s_pipe_mem_peer_eof(p);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(s.headers, 1);
+	CHECK_INT_EQ(s.elements, 2);
+	CHECK_INT_EQ(s.stream_closes, 1);
+	CHECK_INT_EQ(s.closing, 1);
+	CHECK_INT_EQ(s.closed, 1);
+	CHECK_STR_EQ(s.reason, "peer closed the stream");
+	CHECK_STR_EQ(s2s_pipe_mem_peer_output(p, NULL), "</stream:stream>");
+	CHECK(s2s_pipe_mem_peer_saw_shutdown(p));
+	CHECK(s2s_pipe_mem_peer_saw_close(p));
+	tc_finish(&loop, p);
+}
+
+/* A send that overflows the bounded queue inside an event callback closes
+ * the connection there, frees nothing, reports on_closing once and
+ * on_closed once, later, from the loop. */
+TEST(s2s_conn_send_overflow_closes_once_frees_later)
+{
+	uv_loop_t loop;
+	struct tc_session s;
+	struct s2s_pipe *p;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	p = tc_open(&loop, &s, 1024);
+	s.reply_on_element = 2048;
+	s2s_pipe_mem_set_stalled(p, 1);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(p, TC_HDR "<a/><b/><c/>") == 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(s.elements, 1);	/* nothing delivered after the close */
+	CHECK_INT_EQ(s.send_after_close_rc, -1);
+	CHECK_INT_EQ(s.closing, 1);
+	CHECK_INT_EQ(s.closed, 1);
+	CHECK_STR_EQ(s.reason, "send queue full");
+	CHECK_INT_EQ(s.peer_gone, 0);
+	tc_finish(&loop, p);
+}
+
+/* A peer that stops reading cannot hold the connection open: the flush
+ * after close is bounded by S2S_CONN_FLUSH_MS. */
+TEST(s2s_conn_flush_is_bounded)
+{
+	uv_loop_t loop;
+	struct tc_session s;
+	struct s2s_pipe *p;
+	uint64_t t0;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	p = tc_open(&loop, &s, 65536);
+	s2s_pipe_mem_set_stalled(p, 1);
+	REQUIRE(s2s_conn_sendstr(s.conn, "<x/>") == 0);
+	CHECK_INT_EQ(s2s_conn_queued(s.conn), 4);
+	t0 = uv_now(&loop);
+	s2s_conn_close(s.conn, "done");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(s.closed, 1);
+	CHECK(uv_now(&loop) - t0 >= S2S_CONN_FLUSH_MS);
+	CHECK(!s2s_pipe_mem_peer_saw_shutdown(p));
+	tc_finish(&loop, p);
+}
+
+/* Backpressure: while reading is stopped nothing more is delivered. */
+TEST(s2s_conn_read_stop_holds_input)
+{
+	uv_loop_t loop;
+	struct tc_session s;
+	struct s2s_pipe *p;
+	int i;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	p = tc_open(&loop, &s, 65536);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(p, TC_HDR) == 0);
+	for (i = 0; i < 10 && s.headers == 0; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_INT_EQ(s.headers, 1);
+	s2s_conn_read_stop(s.conn);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(p, "<a/>") == 0);
+	for (i = 0; i < 10; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_INT_EQ(s.elements, 0);
+	REQUIRE(s2s_conn_read_start(s.conn) == 0);
+	for (i = 0; i < 10 && s.elements == 0; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_INT_EQ(s.elements, 1);
+	s2s_pipe_mem_peer_reset(p);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(s.closed, 1);
+	CHECK_INT_EQ(s.peer_gone, 1);
+	tc_finish(&loop, p);
+}
