@@ -45,12 +45,15 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "appliance_update.h"
 #include "dns.h"
 #include "log.h"
 #include "stream_info.h"
 #include "version.h"
 
-#define CONTROL_REQUEST_MAX 256
+/* One line; the longest is an `appliance update` chunk (base64 of
+ * APPLIANCE_CHUNK_MAX bytes plus its token and offset). */
+#define CONTROL_REQUEST_MAX (APPLIANCE_CHUNK_MAX / 3 * 4 + 256)
 #define CONTROL_REPLY_MAX (64 * 1024)
 #define CONTROL_TIMEOUT_MS 3000
 #define CONTROL_PEER_GROUPS_MAX 256
@@ -307,10 +310,18 @@ control_answer(struct control_client *c, char *data, size_t len)
 	}
 }
 
+/* Requests served by the file of their role, by the line's first word. */
+static const struct control_handler {
+	const char *prefix;
+	char *(*handle)(struct edge *edge, const char *line, size_t *outlen);
+} control_handlers[] = {
+	{ "appliance ", appliance_control_request },	/* appliance_control.c */
+};
+
 static void
 control_dispatch(struct control_client *c)
 {
-	size_t len = 0;
+	size_t i, len = 0;
 	char *out;
 
 	if (c->refused) {
@@ -329,6 +340,16 @@ control_dispatch(struct control_client *c)
 		out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, &len);
 	} else {
 		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
+
+		for (i = 0; i < sizeof(control_handlers) / sizeof(control_handlers[0]); i++) {
+			const struct control_handler *h = &control_handlers[i];
+
+			if (strncmp(c->req, h->prefix, strlen(h->prefix)) == 0) {
+				out = h->handle(c->edge, c->req, &len);
+				control_answer(c, out, len);
+				return;
+			}
+		}
 		log_event(LOG_WARN, "control.bad_command", NULL);
 		out = strdup(unknown);
 		len = sizeof(unknown) - 1;
@@ -539,13 +560,38 @@ control_client_explain_eacces(const char *socket_path, char *err, size_t errlen)
 	    (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
 }
 
+/* write(2) of all n bytes (a long request may be taken in parts). */
+static int
+control_write_all(int fd, const char *p, size_t n)
+{
+	ssize_t k;
+
+	while (n > 0) {
+		k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
 int
 control_client_request(const char *socket_path, const char *command,
     char *reply, size_t cap, char *err, size_t errlen)
 {
+	return control_client_request_timeout(socket_path, command, reply, cap, CONTROL_TIMEOUT_MS,
+	    err, errlen);
+}
+
+int
+control_client_request_timeout(const char *socket_path, const char *command, char *reply,
+    size_t cap, int timeout_ms, char *err, size_t errlen)
+{
 	static const char refused[] = "{\"result\":\"refused\",\"error\":\"";
-	char line[32];
-	size_t linelen, got = 0;
+	size_t got = 0;
 	struct sockaddr_un sun;
 	int fd, rc = -1;
 
@@ -555,7 +601,6 @@ control_client_request(const char *socket_path, const char *command,
 		snprintf(err, errlen, "control socket path too long: %s", socket_path);
 		return -1;
 	}
-	linelen = (size_t)snprintf(line, sizeof(line), "%s\n", command);
 	memcpy(sun.sun_path, socket_path, strlen(socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
@@ -568,7 +613,8 @@ control_client_request(const char *socket_path, const char *command,
 			    strerror(errno));
 		goto done;
 	}
-	if (write(fd, line, linelen) != (ssize_t)linelen) {
+	if (control_write_all(fd, command, strlen(command)) != 0 ||
+	    control_write_all(fd, "\n", 1) != 0) {
 		snprintf(err, errlen, "cannot write to %s: %s", socket_path, strerror(errno));
 		goto done;
 	}
@@ -576,9 +622,9 @@ control_client_request(const char *socket_path, const char *command,
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&pfd, 1, CONTROL_TIMEOUT_MS) <= 0) {
+		if (poll(&pfd, 1, timeout_ms) <= 0) {
 			snprintf(err, errlen, "no answer on %s within %d ms", socket_path,
-			    CONTROL_TIMEOUT_MS);
+			    timeout_ms);
 			goto done;
 		}
 		n = read(fd, reply + got, cap - 1 - got);

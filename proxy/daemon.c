@@ -38,6 +38,8 @@
 #include "log.h"
 #include "run_user.h"
 #include "s2s_in.h"
+#include "service_notify.h"
+#include "appliance_update.h"
 #include "version.h"
 
 #define SHUTDOWN_POLL_MS 20
@@ -564,6 +566,7 @@ edge_run(const char *config_path, const char *state_dir)
 	/* After the drop: a reload re-arms as the same user. */
 	cert_watch_apply(&edge);
 	log_event(LOG_INFO, "daemon.ready", NULL);
+	(void)service_notify_ready();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;
 	log_event(LOG_INFO, "daemon.exit", NULL);
@@ -575,6 +578,7 @@ done:
 	/* On a failed start some handles may be open: close and drain. */
 	listener_close_all(&edge);
 	control_close(&edge);
+	appliance_control_close(&edge);
 	metrics_close(&edge);
 	cert_watch_stop(&edge);		/* before the walk: its close callbacks free */
 	uv_walk(&loop, daemon_close_walk, NULL);

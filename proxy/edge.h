@@ -103,6 +103,7 @@ struct edge_event_counts {
 
 struct metrics_server;
 struct cert_watch;
+struct appliance_session;
 
 struct edge {
 	uv_loop_t *loop;
@@ -149,6 +150,8 @@ struct edge {
 	int draining;
 	struct metrics_server *metrics;	/* metrics.listen, or NULL */
 	struct cert_watch *cert_watch;	/* tls.watch_files, or NULL */
+	/* `appliance update` in progress (appliance_control.c), or NULL. */
+	struct appliance_session *appliance_update;
 
 	/* The last check of the link to the gateway (gateway_link.c). */
 	struct gateway_link *gateway_check;	/* running, or NULL */
@@ -200,5 +203,9 @@ int control_client_command(const char *socket_path, const char *command, int qui
  * a sentence in err (no daemon, permission denied, timeout). */
 int control_client_request(const char *socket_path, const char *command,
     char *reply, size_t cap, char *err, size_t errlen);
+/* The same with its own answer timeout (a request that writes and
+ * verifies an appliance image takes longer than a status). */
+int control_client_request_timeout(const char *socket_path, const char *command, char *reply,
+    size_t cap, int timeout_ms, char *err, size_t errlen);
 
 #endif

@@ -33,6 +33,7 @@
 #include <uv.h>
 #include <yajl/yajl_version.h>
 
+#include "appliance_cli.h"
 #include "cert_cli.h"
 #include "config.h"
 #include "default_config.h"
@@ -80,6 +81,15 @@ usage(FILE *out)
 	    "  drain [-c FILE | --socket PATH]   stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
+	    "  appliance status [-c FILE | --socket PATH] [--json]\n"
+	    "                                    the appliance's two boot slots: versions,\n"
+	    "                                    which booted, what boots next, tries left,\n"
+	    "                                    whether the last update fell back\n"
+	    "  appliance update BUNDLE [-c FILE | --socket PATH] [--quiet]\n"
+	    "                                    stream a new boot image (build-image.sh's\n"
+	    "                                    xmpp-edge-update.bundle) into the slot that\n"
+	    "                                    did not boot, verify it and make it the next\n"
+	    "                                    boot with 3 tries (falls back by itself)\n"
 	    "  resolve [-c FILE] [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
@@ -357,30 +367,71 @@ cmd_resolve(int argc, char **argv)
 	return rc;
 }
 
+/* The daemon's control socket: --socket, else through the configuration.
+ * 0, or -1 with the reason printed (unless quiet). */
+static int
+control_socket_path(const struct cli_opts *o, char *path, size_t pathlen)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config *cfg;
+
+	if (o->socket != NULL) {
+		snprintf(path, pathlen, "%s", o->socket);
+		return 0;
+	}
+	cfg = load_for_cli(o, 0, err, sizeof(err));
+	if (cfg == NULL) {
+		if (!o->quiet)
+			fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	if (cfg->listen.control[0])
+		snprintf(path, pathlen, "%s", cfg->listen.control);
+	else
+		snprintf(path, pathlen, "%s/control.sock", cfg->state_dir);
+	config_free(cfg);
+	return 0;
+}
+
 /* `status`, `streams` and `drain`: one command to the daemon's control
  * socket, found through the configuration (or given with --socket). */
 static int
 cmd_control(const struct cli_opts *o, const char *command)
 {
-	char err[CONFIG_ERR_MAX], path[CONFIG_PATH_MAX + 16];
-	struct config *cfg;
-	int rc;
+	char path[CONFIG_PATH_MAX + 16];
 
-	if (o->socket != NULL)
-		return status_cli_run(o->socket, command, o->json, o->quiet);
-	cfg = load_for_cli(o, 0, err, sizeof(err));
-	if (cfg == NULL) {
-		if (!o->quiet)
-			fprintf(stderr, "%s\n", err);
+	if (control_socket_path(o, path, sizeof(path)) != 0)
 		return 1;
+	return status_cli_run(path, command, o->json, o->quiet);
+}
+
+/* `appliance status` and `appliance update BUNDLE` (appliance_cli.c). */
+static int
+cmd_appliance(int argc, char **argv)
+{
+	char path[CONFIG_PATH_MAX + 16];
+	struct cli_opts o;
+
+	if (argc >= 1 && strcmp(argv[0], "status") == 0) {
+		if (parse_opts("appliance status", argc - 1, argv + 1, "csj", &o) < 0)
+			return EXIT_USAGE;
+		return control_socket_path(&o, path, sizeof(path)) != 0 ? 1 :
+		    appliance_cli_status(path, o.json);
 	}
-	if (cfg->listen.control[0])
-		snprintf(path, sizeof(path), "%s", cfg->listen.control);
-	else
-		snprintf(path, sizeof(path), "%s/control.sock", cfg->state_dir);
-	config_free(cfg);
-	rc = status_cli_run(path, command, o->json, o->quiet);
-	return rc;
+	if (argc >= 1 && strcmp(argv[0], "update") == 0) {
+		if (parse_opts("appliance update", argc - 1, argv + 1, "csqt", &o) < 0)
+			return EXIT_USAGE;
+		if (o.topic == NULL) {
+			fprintf(stderr, "xmpp-edge appliance update: which bundle? (appliance update "
+			    "BUNDLE [-c FILE | --socket PATH])\n");
+			return EXIT_USAGE;
+		}
+		return control_socket_path(&o, path, sizeof(path)) != 0 ? 1 :
+		    appliance_cli_update(path, o.topic, o.quiet);
+	}
+	fprintf(stderr, "xmpp-edge appliance: status or update? (appliance status [--json], "
+	    "appliance update BUNDLE)\n");
+	return EXIT_USAGE;
 }
 
 int
@@ -431,6 +482,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "cert") == 0)
 		return cert_cli_main(argc, argv);
+	if (strcmp(cmd, "appliance") == 0)
+		return cmd_appliance(argc, argv);
 	if (strcmp(cmd, "probe") == 0) {
 		if (parse_opts(cmd, argc, argv, "ctf", &o) < 0)
 			return EXIT_USAGE;

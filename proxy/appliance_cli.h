@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * appliance_cli.h - `xmpp-edge appliance status` and `appliance update`
+ * (appliance_cli.c), through the daemon's control protocol.
+ */
+#ifndef XE_APPLIANCE_CLI_H
+#define XE_APPLIANCE_CLI_H
+
+/* Both slots, their versions and states, which one booted, what boots
+ * next and whether the last update fell back; JSON as the daemon sent
+ * it with json.  Exit status 0 when the daemon answered. */
+int appliance_cli_status(const char *socket_path, int json);
+
+/* Streams the bundle at path into the appliance's inactive slot; exit
+ * status 0 when the daemon installed it as the next boot entry. */
+int appliance_cli_update(const char *socket_path, const char *path, int quiet);
+
+#endif

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * appliance_control.c - the control protocol's "appliance ..." requests:
+ * `xmpp-edge appliance status` and the steps of `appliance update`.
+ *
+ * Like every control request, each is one line in and one JSON answer
+ * out; an update is a session of several requests:
+ *
+ *   appliance status
+ *   appliance update-begin BASE64(BUNDLE HEADER)   -> token, slot, chunk_max
+ *   appliance update-chunk TOKEN OFFSET BASE64(<= APPLIANCE_CHUNK_MAX bytes)
+ *   appliance update-commit TOKEN                  -> the new boot entry
+ *   appliance update-abort TOKEN
+ *
+ * Nothing in a request names a file: the ESP is where the appliance's
+ * init mounted it ($XMPP_EDGE_ESP) and the target slot is always the one
+ * that did not boot ($XMPP_EDGE_SLOT, from the kernel's xe.slot=).  One
+ * session at a time; one idle for APPLIANCE_SESSION_IDLE_MS may be
+ * replaced.  Any failed step ends the session and removes what it wrote.
+ */
+#include "appliance_update.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <mbedtls/base64.h>
+#include <yajl/yajl_gen.h>
+
+#include "edge.h"
+#include "log.h"
+
+#define APPLIANCE_ESP_ENV "XMPP_EDGE_ESP"
+#define APPLIANCE_SLOT_ENV "XMPP_EDGE_SLOT"
+
+struct appliance_session {
+	struct appliance_writer *w;
+	char token[APPLIANCE_TOKEN_HEX + 1];
+	uint64_t last_ms;		/* uv_now() of the last request */
+};
+
+static const char *const slot_state_name[] = {
+	[APPLIANCE_SLOT_EMPTY] = "empty",
+	[APPLIANCE_SLOT_GOOD] = "good",
+	[APPLIANCE_SLOT_TRIAL] = "trial",
+	[APPLIANCE_SLOT_BAD] = "bad",
+};
+
+static void
+gen_str(yajl_gen g, const char *k, const char *v)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	if (v == NULL)
+		yajl_gen_null(g);
+	else
+		yajl_gen_string(g, (const unsigned char *)v, strlen(v));
+}
+
+static void
+gen_int(yajl_gen g, const char *k, long long v)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	yajl_gen_integer(g, v);
+}
+
+static char *
+gen_finish(yajl_gen g, size_t *outlen)
+{
+	const unsigned char *buf;
+	char *out = NULL;
+	size_t len;
+
+	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
+	    (out = malloc(len + 1)) != NULL) {
+		memcpy(out, buf, len);
+		out[len] = '\n';
+		*outlen = len + 1;
+	}
+	yajl_gen_free(g);
+	return out;
+}
+
+static char *
+answer_failed(const char *what, const char *error, size_t *outlen)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+
+	if (g == NULL)
+		return NULL;
+	log_event(LOG_WARN, "appliance.request_failed", "request", what, "error", error, NULL);
+	yajl_gen_map_open(g);
+	gen_str(g, "result", "failed");
+	gen_str(g, "error", error);
+	yajl_gen_map_close(g);
+	return gen_finish(g, outlen);
+}
+
+/* The slot that booted, one letter as a string for the JSON; 0 unknown. */
+static char
+booted_slot(void)
+{
+	const char *s = getenv(APPLIANCE_SLOT_ENV);
+
+	return s != NULL && (strcmp(s, "a") == 0 || strcmp(s, "b") == 0) ? s[0] : 0;
+}
+
+static void
+session_end(struct edge *edge)
+{
+	if (edge->appliance_update == NULL)
+		return;
+	appliance_writer_abort(edge->appliance_update->w);
+	free(edge->appliance_update);
+	edge->appliance_update = NULL;
+}
+
+void
+appliance_control_close(struct edge *edge)
+{
+	if (edge->appliance_update != NULL)
+		log_event(LOG_WARN, "appliance.update_aborted", "reason", "daemon exit", NULL);
+	session_end(edge);
+}
+
+static char *
+request_status(struct edge *edge, const char *esp, size_t *outlen)
+{
+	struct appliance_esp scan;
+	char err[512], one[2] = { 0, 0 };
+	yajl_gen g;
+	int i;
+
+	if (appliance_esp_scan(esp, booted_slot(), &scan, err, sizeof(err)) != 0)
+		return answer_failed("status", err, outlen);
+	if ((g = yajl_gen_alloc(NULL)) == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_str(g, "result", "ok");
+	one[0] = scan.booted;
+	gen_str(g, "booted", scan.booted ? one : NULL);
+	one[0] = scan.next;
+	gen_str(g, "next", scan.next ? one : NULL);
+	yajl_gen_string(g, (const unsigned char *)"fell_back", 9);
+	yajl_gen_bool(g, scan.fell_back);
+	yajl_gen_string(g, (const unsigned char *)"update_in_progress", 18);
+	if (edge->appliance_update == NULL) {
+		yajl_gen_null(g);
+	} else {
+		const struct appliance_writer *w = edge->appliance_update->w;
+
+		yajl_gen_map_open(g);
+		one[0] = appliance_writer_slot(w);
+		gen_str(g, "slot", one);
+		gen_str(g, "version", appliance_writer_version(w));
+		gen_int(g, "received", (long long)appliance_writer_received(w));
+		gen_int(g, "expected", (long long)appliance_writer_expected(w));
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_string(g, (const unsigned char *)"slots", 5);
+	yajl_gen_array_open(g);
+	for (i = 0; i < APPLIANCE_SLOTS; i++) {
+		const struct appliance_slot *s = &scan.slot[i];
+
+		yajl_gen_map_open(g);
+		one[0] = s->name;
+		gen_str(g, "slot", one);
+		gen_str(g, "state", slot_state_name[s->state]);
+		gen_str(g, "entry", s->entry[0] ? s->entry : NULL);
+		gen_int(g, "generation", s->generation);
+		gen_str(g, "version", s->version[0] ? s->version : NULL);
+		gen_str(g, "manifest_sha256", s->manifest_sha256[0] ? s->manifest_sha256 : NULL);
+		yajl_gen_string(g, (const unsigned char *)"tries_left", 10);
+		if (s->tries_left < 0)
+			yajl_gen_null(g);
+		else
+			yajl_gen_integer(g, s->tries_left);
+		yajl_gen_string(g, (const unsigned char *)"tries_done", 10);
+		if (s->tries_done < 0)
+			yajl_gen_null(g);
+		else
+			yajl_gen_integer(g, s->tries_done);
+		yajl_gen_string(g, (const unsigned char *)"booted", 6);
+		yajl_gen_bool(g, s->name == scan.booted);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	return gen_finish(g, outlen);
+}
+
+/* Constant-time comparison of the session token. */
+static int
+token_matches(const struct appliance_session *s, const char *tok, size_t len)
+{
+	unsigned char diff = 0;
+	size_t i;
+
+	if (len != APPLIANCE_TOKEN_HEX)
+		return 0;
+	for (i = 0; i < APPLIANCE_TOKEN_HEX; i++)
+		diff |= (unsigned char)(s->token[i] ^ tok[i]);
+	return diff == 0;
+}
+
+static char *
+request_begin(struct edge *edge, const char *esp, const char *b64, size_t *outlen)
+{
+	unsigned char header[APPLIANCE_BUNDLE_HEADER_MAX], rnd[APPLIANCE_TOKEN_HEX / 2];
+	struct appliance_session *s;
+	char err[512], one[2] = { 0, 0 };
+	size_t hlen = 0;
+	yajl_gen g;
+
+	if (edge->appliance_update != NULL) {
+		if (uv_now(edge->loop) - edge->appliance_update->last_ms < APPLIANCE_SESSION_IDLE_MS)
+			return answer_failed("update-begin", "another update is in progress", outlen);
+		log_event(LOG_WARN, "appliance.update_aborted", "reason", "idle, replaced", NULL);
+		session_end(edge);
+	}
+	if (mbedtls_base64_decode(header, sizeof(header), &hlen, (const unsigned char *)b64,
+	    strlen(b64)) != 0)
+		return answer_failed("update-begin", "the bundle header is not valid base64 of at "
+		    "most 2048 bytes", outlen);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return answer_failed("update-begin", "out of memory", outlen);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		free(s);
+		return answer_failed("update-begin", "no randomness for a session token", outlen);
+	}
+	appliance_hex(rnd, sizeof(rnd), s->token);
+	s->w = appliance_writer_begin(esp, booted_slot(), (const char *)header, hlen, err,
+	    sizeof(err));
+	if (s->w == NULL) {
+		free(s);
+		return answer_failed("update-begin", err, outlen);
+	}
+	s->last_ms = uv_now(edge->loop);
+	edge->appliance_update = s;
+	one[0] = appliance_writer_slot(s->w);
+	log_event(LOG_INFO, "appliance.update_begin", "slot", one, "version",
+	    appliance_writer_version(s->w), NULL);
+	if ((g = yajl_gen_alloc(NULL)) == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_str(g, "result", "applied");
+	gen_str(g, "token", s->token);
+	gen_str(g, "slot", one);
+	gen_int(g, "chunk_max", APPLIANCE_CHUNK_MAX);
+	gen_int(g, "expected", (long long)appliance_writer_expected(s->w));
+	yajl_gen_map_close(g);
+	return gen_finish(g, outlen);
+}
+
+static char *
+request_chunk(struct edge *edge, const char *args, size_t *outlen)
+{
+	unsigned char *data;
+	const char *sp1, *sp2;
+	char err[512], *end;
+	unsigned long long offset;
+	size_t n = 0;
+	yajl_gen g;
+	int rc;
+
+	sp1 = strchr(args, ' ');
+	sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
+	if (sp2 == NULL)
+		return answer_failed("update-chunk", "usage: update-chunk TOKEN OFFSET BASE64", outlen);
+	if (edge->appliance_update == NULL ||
+	    !token_matches(edge->appliance_update, args, (size_t)(sp1 - args)))
+		return answer_failed("update-chunk", "no such update session", outlen);
+	if (sp1[1] < '0' || sp1[1] > '9')
+		return answer_failed("update-chunk", "bad offset", outlen);
+	offset = strtoull(sp1 + 1, &end, 10);
+	if (end != sp2)
+		return answer_failed("update-chunk", "bad offset", outlen);
+	data = malloc(APPLIANCE_CHUNK_MAX);
+	if (data == NULL)
+		return answer_failed("update-chunk", "out of memory", outlen);
+	if (mbedtls_base64_decode(data, APPLIANCE_CHUNK_MAX, &n, (const unsigned char *)sp2 + 1,
+	    strlen(sp2 + 1)) != 0) {
+		free(data);
+		session_end(edge);
+		return answer_failed("update-chunk", "chunk is not valid base64 of at most "
+		    "49152 bytes; update aborted", outlen);
+	}
+	rc = appliance_writer_write(edge->appliance_update->w, offset, data, n, err, sizeof(err));
+	free(data);
+	if (rc != 0) {
+		session_end(edge);
+		strncat(err, "; update aborted", sizeof(err) - strlen(err) - 1);
+		return answer_failed("update-chunk", err, outlen);
+	}
+	edge->appliance_update->last_ms = uv_now(edge->loop);
+	if ((g = yajl_gen_alloc(NULL)) == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_str(g, "result", "applied");
+	gen_int(g, "received", (long long)appliance_writer_received(edge->appliance_update->w));
+	yajl_gen_map_close(g);
+	return gen_finish(g, outlen);
+}
+
+static char *
+request_commit(struct edge *edge, const char *tok, size_t *outlen)
+{
+	char err[512], entry[APPLIANCE_ENTRY_NAME_MAX], version[APPLIANCE_BUNDLE_VERSION_MAX + 1];
+	char one[2] = { 0, 0 };
+	struct appliance_session *s = edge->appliance_update;
+	yajl_gen g;
+	int rc;
+
+	if (s == NULL || !token_matches(s, tok, strlen(tok)))
+		return answer_failed("update-commit", "no such update session", outlen);
+	one[0] = appliance_writer_slot(s->w);
+	snprintf(version, sizeof(version), "%s", appliance_writer_version(s->w));
+	/* The writer is freed by commit, whatever the outcome. */
+	rc = appliance_writer_commit(s->w, entry, sizeof(entry), err, sizeof(err));
+	s->w = NULL;
+	free(s);
+	edge->appliance_update = NULL;
+	if (rc != 0)
+		return answer_failed("update-commit", err, outlen);
+	log_event(LOG_INFO, "appliance.update_installed", "slot", one, "version", version,
+	    "entry", entry, NULL);
+	if ((g = yajl_gen_alloc(NULL)) == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_str(g, "result", "applied");
+	gen_str(g, "slot", one);
+	gen_str(g, "version", version);
+	gen_str(g, "entry", entry);
+	gen_int(g, "tries", APPLIANCE_TRIES);
+	yajl_gen_map_close(g);
+	return gen_finish(g, outlen);
+}
+
+char *
+appliance_control_request(struct edge *edge, const char *line, size_t *outlen)
+{
+	const char *esp = getenv(APPLIANCE_ESP_ENV), *args;
+
+	/* line starts with "appliance " (control.c's table). */
+	args = line + strlen("appliance ");
+	if (esp == NULL || esp[0] != '/')
+		return answer_failed("appliance", "not an appliance: this daemon was not started by "
+		    "the appliance's init (no " APPLIANCE_ESP_ENV ")", outlen);
+	if (strcmp(args, "status") == 0)
+		return request_status(edge, esp, outlen);
+	if (strncmp(args, "update-begin ", 13) == 0)
+		return request_begin(edge, esp, args + 13, outlen);
+	if (strncmp(args, "update-chunk ", 13) == 0)
+		return request_chunk(edge, args + 13, outlen);
+	if (strncmp(args, "update-commit ", 14) == 0)
+		return request_commit(edge, args + 14, outlen);
+	if (strncmp(args, "update-abort ", 13) == 0) {
+		if (edge->appliance_update == NULL ||
+		    !token_matches(edge->appliance_update, args + 13, strlen(args + 13)))
+			return answer_failed("update-abort", "no such update session", outlen);
+		log_event(LOG_INFO, "appliance.update_aborted", "reason", "client", NULL);
+		session_end(edge);
+		{
+			static const char ok[] = "{\"result\":\"applied\"}\n";
+			char *out = strdup(ok);
+
+			*outlen = sizeof(ok) - 1;
+			return out;
+		}
+	}
+	return answer_failed("appliance", "unknown appliance request", outlen);
+}
