@@ -123,10 +123,11 @@ appliance_cli_status(const char *socket_path, int json)
 	for (i = 0; slots != NULL && i < YAJL_GET_ARRAY(slots)->len; i++) {
 		yajl_val s = YAJL_GET_ARRAY(slots)->values[i];
 		long long left = jint(s, "tries_left"), done = jint(s, "tries_done");
+		const char *name = jstr(s, "slot"), *state = jstr(s, "state"),
+		    *version = jstr(s, "version");
 
-		printf("slot %s: %-5s version %-20s generation %lld", jstr(s, "slot"),
-		    jstr(s, "state"), jstr(s, "version") ? jstr(s, "version") : "-",
-		    jint(s, "generation"));
+		printf("slot %s: %-5s version %-20s generation %lld", name ? name : "?",
+		    state ? state : "?", version ? version : "-", jint(s, "generation"));
 		if (left >= 0)
 			printf("  tries left %lld, done %lld", left, done);
 		printf("%s\n", jtrue(s, "booted") ? "  (booted)" : "");
