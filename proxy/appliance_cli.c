@@ -25,6 +25,7 @@
 #include <mbedtls/sha256.h>
 #include <yajl/yajl_tree.h>
 
+#include "admin_client.h"
 #include "appliance_bundle.h"
 #include "appliance_update.h"
 #include "edge.h"
@@ -61,23 +62,46 @@ jtrue(yajl_val v, const char *key)
 	return b != NULL && YAJL_IS_TRUE(b);
 }
 
+static yajl_val request_parts(const struct appliance_target *t, const char *command,
+    const struct admin_client_part *parts, size_t nparts, int timeout_ms, const char *want,
+    int raw);
+
 /* One request; the parsed answer (caller frees), or NULL with the reason
  * printed.  An answer whose "result" is not want is printed as an error.
  * With raw, the answer's text is printed to stdout as well. */
 static yajl_val
-request(const char *socket_path, const char *command, int timeout_ms, const char *want, int raw)
+request(const struct appliance_target *t, const char *command, int timeout_ms, const char *want,
+    int raw)
 {
-	char *reply, err[CONFIG_PATH_MAX + 256], perr[128];
+	return request_parts(t, command, NULL, 0, timeout_ms, want, raw);
+}
+
+/* The same with a payload (admin listener only: the control socket takes
+ * the update as a session of chunk requests instead). */
+static yajl_val
+request_parts(const struct appliance_target *t, const char *command,
+    const struct admin_client_part *parts, size_t nparts, int timeout_ms, const char *want,
+    int raw)
+{
+	char *reply = NULL, err[CONFIG_PATH_MAX + 256], perr[128];
 	yajl_val doc = NULL;
 	const char *result, *error;
+	size_t reply_len;
+	int rc;
 
-	reply = malloc(APPLIANCE_REPLY_MAX);
-	if (reply == NULL) {
-		fprintf(stderr, "xmpp-edge appliance: out of memory\n");
-		return NULL;
+	if (t->remote != NULL) {
+		rc = admin_client_request(t->remote, command, parts, nparts, nparts > 0, &reply,
+		    &reply_len, err, sizeof(err));
+	} else {
+		reply = malloc(APPLIANCE_REPLY_MAX);
+		if (reply == NULL) {
+			fprintf(stderr, "xmpp-edge appliance: out of memory\n");
+			return NULL;
+		}
+		rc = control_client_request_timeout(t->socket, command, reply, APPLIANCE_REPLY_MAX,
+		    timeout_ms, err, sizeof(err));
 	}
-	if (control_client_request_timeout(socket_path, command, reply, APPLIANCE_REPLY_MAX,
-	    timeout_ms, err, sizeof(err)) != 0) {
+	if (rc != 0) {
 		fprintf(stderr, "xmpp-edge appliance: %s\n", err);
 		goto done;
 	}
@@ -102,13 +126,13 @@ done:
 }
 
 int
-appliance_cli_status(const char *socket_path, int json)
+appliance_cli_status(const struct appliance_target *t, int json)
 {
 	const char *path[] = { "slots", NULL };
 	yajl_val doc, slots;
 	size_t i;
 
-	doc = request(socket_path, "appliance status", APPLIANCE_STEP_TIMEOUT_MS, "ok", json);
+	doc = request(t, "appliance status", APPLIANCE_STEP_TIMEOUT_MS, "ok", json);
 	if (doc == NULL)
 		return 1;
 	if (json) {
@@ -134,6 +158,17 @@ appliance_cli_status(const char *socket_path, int json)
 	}
 	yajl_tree_free(doc);
 	return 0;
+}
+
+static void
+print_installed(yajl_val doc)
+{
+	const char *version = jstr(doc, "version"), *slot = jstr(doc, "slot"),
+	    *entry = jstr(doc, "entry");
+
+	printf("installed version %s in slot %s: boot entry %s with %lld tries; it boots at the "
+	    "next restart and falls back to the running slot unless the daemon gets ready\n",
+	    version ? version : "?", slot ? slot : "?", entry ? entry : "?", jint(doc, "tries"));
 }
 
 /* Reads the whole bundle into memory: at most header + 2 * 64 MiB. */
@@ -206,8 +241,30 @@ bundle_check(const char *path, const char *buf, size_t len, struct appliance_bun
 	return 0;
 }
 
+/* Over the admin listener: one request whose payload is the header and
+ * the images as two parts (admin_proto.h frames them in chunks). */
+static int
+update_remote(const struct appliance_target *t, const char *buf, const struct appliance_bundle *b,
+    int quiet)
+{
+	struct admin_client_part parts[2] = {
+		{ "header", (const uint8_t *)buf, b->header_len, -1 },
+		{ "image", (const uint8_t *)buf + b->header_len, (size_t)appliance_bundle_payload(b), -1 },
+	};
+	yajl_val doc;
+
+	doc = request_parts(t, "appliance update", parts, 2, APPLIANCE_COMMIT_TIMEOUT_MS, "applied",
+	    0);
+	if (doc == NULL)
+		return 1;
+	if (!quiet)
+		print_installed(doc);
+	yajl_tree_free(doc);
+	return 0;
+}
+
 int
-appliance_cli_update(const char *socket_path, const char *path, int quiet)
+appliance_cli_update(const struct appliance_target *t, const char *path, int quiet)
 {
 	struct appliance_bundle b;
 	char *buf, *line = NULL, token[APPLIANCE_TOKEN_HEX + 1], slot[2] = "?", hex[65];
@@ -223,6 +280,14 @@ appliance_cli_update(const char *socket_path, const char *path, int quiet)
 		goto done;
 	(void)mbedtls_sha256((const unsigned char *)buf, b.header_len, digest, 0);
 	appliance_hex(digest, 32, hex);
+	if (t->remote != NULL) {
+		if (!quiet)
+			printf("sending %s (version %s, manifest SHA-256 %s) to %s: %llu bytes\n",
+			    path, b.version, hex, t->remote->addr,
+			    (unsigned long long)appliance_bundle_payload(&b));
+		rc = update_remote(t, buf, &b, quiet);
+		goto done;
+	}
 	linecap = 64 + APPLIANCE_TOKEN_HEX + APPLIANCE_CHUNK_MAX / 3 * 4 + 8;
 	line = malloc(linecap);
 	if (line == NULL)
@@ -231,7 +296,7 @@ appliance_cli_update(const char *socket_path, const char *path, int quiet)
 	if (mbedtls_base64_encode((unsigned char *)line + off, linecap - off, &olen,
 	    (const unsigned char *)buf, b.header_len) != 0)
 		goto done;
-	doc = request(socket_path, line, APPLIANCE_STEP_TIMEOUT_MS, "applied", 0);
+	doc = request(t, line, APPLIANCE_STEP_TIMEOUT_MS, "applied", 0);
 	if (doc == NULL)
 		goto done;
 	snprintf(token, sizeof(token), "%s", jstr(doc, "token") ? jstr(doc, "token") : "");
@@ -254,26 +319,23 @@ appliance_cli_update(const char *socket_path, const char *path, int quiet)
 		if (mbedtls_base64_encode((unsigned char *)line + head, linecap - head, &olen,
 		    (const unsigned char *)buf + b.header_len + off, n) != 0)
 			goto abort;
-		doc = request(socket_path, line, APPLIANCE_STEP_TIMEOUT_MS, "applied", 0);
+		doc = request(t, line, APPLIANCE_STEP_TIMEOUT_MS, "applied", 0);
 		if (doc == NULL)
 			goto done;	/* a refused chunk ended the session */
 		yajl_tree_free(doc);
 	}
 	snprintf(line, linecap, "appliance update-commit %s", token);
-	doc = request(socket_path, line, APPLIANCE_COMMIT_TIMEOUT_MS, "applied", 0);
+	doc = request(t, line, APPLIANCE_COMMIT_TIMEOUT_MS, "applied", 0);
 	if (doc == NULL)
 		goto done;
 	if (!quiet)
-		printf("installed version %s in slot %s: boot entry %s with %lld tries; it boots "
-		    "at the next restart and falls back to the running slot unless the daemon "
-		    "gets ready\n", jstr(doc, "version"), jstr(doc, "slot"), jstr(doc, "entry"),
-		    jint(doc, "tries"));
+		print_installed(doc);
 	yajl_tree_free(doc);
 	rc = 0;
 	goto done;
 abort:
 	snprintf(line, linecap, "appliance update-abort %s", token);
-	doc = request(socket_path, line, APPLIANCE_STEP_TIMEOUT_MS, "applied", 0);
+	doc = request(t, line, APPLIANCE_STEP_TIMEOUT_MS, "applied", 0);
 	yajl_tree_free(doc);
 done:
 	free(line);

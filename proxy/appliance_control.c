@@ -28,6 +28,7 @@
 #include <mbedtls/base64.h>
 #include <yajl/yajl_gen.h>
 
+#include "admin_cmd.h"
 #include "edge.h"
 #include "log.h"
 
@@ -203,44 +204,65 @@ token_matches(const struct appliance_session *s, const char *tok, size_t len)
 	return diff == 0;
 }
 
-static char *
-request_begin(struct edge *edge, const char *esp, const char *b64, size_t *outlen)
+/* A new session writing the inactive slot (edge->appliance_update); 0, or
+ * -1 with err.  An idle session is replaced, a live one refuses. */
+static int
+session_start(struct edge *edge, const char *esp, const char *header, size_t hlen,
+    const char *origin, char *err, size_t errlen)
 {
-	unsigned char header[APPLIANCE_BUNDLE_HEADER_MAX], rnd[APPLIANCE_TOKEN_HEX / 2];
+	unsigned char rnd[APPLIANCE_TOKEN_HEX / 2];
 	struct appliance_session *s;
-	char err[512], one[2] = { 0, 0 };
-	size_t hlen = 0;
-	yajl_gen g;
+	char one[2] = { 0, 0 };
 
 	if (edge->appliance_update != NULL) {
-		if (uv_now(edge->loop) - edge->appliance_update->last_ms < APPLIANCE_SESSION_IDLE_MS)
-			return answer_failed("update-begin", "another update is in progress", outlen);
+		if (uv_now(edge->loop) - edge->appliance_update->last_ms < APPLIANCE_SESSION_IDLE_MS) {
+			snprintf(err, errlen, "another update is in progress");
+			return -1;
+		}
 		log_event(LOG_WARN, "appliance.update_aborted", "reason", "idle, replaced", NULL);
 		session_end(edge);
 	}
-	if (mbedtls_base64_decode(header, sizeof(header), &hlen, (const unsigned char *)b64,
-	    strlen(b64)) != 0)
-		return answer_failed("update-begin", "the bundle header is not valid base64 of at "
-		    "most 2048 bytes", outlen);
 	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return answer_failed("update-begin", "out of memory", outlen);
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
 		free(s);
-		return answer_failed("update-begin", "no randomness for a session token", outlen);
+		snprintf(err, errlen, "no randomness for a session token");
+		return -1;
 	}
 	appliance_hex(rnd, sizeof(rnd), s->token);
-	s->w = appliance_writer_begin(esp, booted_slot(), (const char *)header, hlen, err,
-	    sizeof(err));
+	s->w = appliance_writer_begin(esp, booted_slot(), header, hlen, err, errlen);
 	if (s->w == NULL) {
 		free(s);
-		return answer_failed("update-begin", err, outlen);
+		return -1;
 	}
 	s->last_ms = uv_now(edge->loop);
 	edge->appliance_update = s;
 	one[0] = appliance_writer_slot(s->w);
 	log_event(LOG_INFO, "appliance.update_begin", "slot", one, "version",
-	    appliance_writer_version(s->w), NULL);
+	    appliance_writer_version(s->w), "origin", origin, NULL);
+	return 0;
+}
+
+static char *
+request_begin(struct edge *edge, const char *esp, const char *b64, size_t *outlen)
+{
+	unsigned char header[APPLIANCE_BUNDLE_HEADER_MAX];
+	struct appliance_session *s;
+	char err[512], one[2] = { 0, 0 };
+	size_t hlen = 0;
+	yajl_gen g;
+
+	if (mbedtls_base64_decode(header, sizeof(header), &hlen, (const unsigned char *)b64,
+	    strlen(b64)) != 0)
+		return answer_failed("update-begin", "the bundle header is not valid base64 of at "
+		    "most 2048 bytes", outlen);
+	if (session_start(edge, esp, (const char *)header, hlen, "socket", err, sizeof(err)) != 0)
+		return answer_failed("update-begin", err, outlen);
+	s = edge->appliance_update;
+	one[0] = appliance_writer_slot(s->w);
 	if ((g = yajl_gen_alloc(NULL)) == NULL)
 		return NULL;
 	yajl_gen_map_open(g);
@@ -303,8 +325,9 @@ request_chunk(struct edge *edge, const char *args, size_t *outlen)
 	return gen_finish(g, outlen);
 }
 
+/* Ends the session with the writer's commit; the JSON answer. */
 static char *
-request_commit(struct edge *edge, const char *tok, size_t *outlen)
+session_commit(struct edge *edge, size_t *outlen)
 {
 	char err[512], entry[APPLIANCE_ENTRY_NAME_MAX], version[APPLIANCE_BUNDLE_VERSION_MAX + 1];
 	char one[2] = { 0, 0 };
@@ -312,8 +335,6 @@ request_commit(struct edge *edge, const char *tok, size_t *outlen)
 	yajl_gen g;
 	int rc;
 
-	if (s == NULL || !token_matches(s, tok, strlen(tok)))
-		return answer_failed("update-commit", "no such update session", outlen);
 	one[0] = appliance_writer_slot(s->w);
 	snprintf(version, sizeof(version), "%s", appliance_writer_version(s->w));
 	/* The writer is freed by commit, whatever the outcome. */
@@ -335,6 +356,36 @@ request_commit(struct edge *edge, const char *tok, size_t *outlen)
 	gen_int(g, "tries", APPLIANCE_TRIES);
 	yajl_gen_map_close(g);
 	return gen_finish(g, outlen);
+}
+
+static char *
+request_commit(struct edge *edge, const char *tok, size_t *outlen)
+{
+	if (edge->appliance_update == NULL || !token_matches(edge->appliance_update, tok, strlen(tok)))
+		return answer_failed("update-commit", "no such update session", outlen);
+	return session_commit(edge, outlen);
+}
+
+/* The session's next payload bytes, cut to the writer's chunk bound; on
+ * failure the session ends (its files removed). */
+static int
+session_write(struct edge *edge, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	struct appliance_session *s = edge->appliance_update;
+	size_t n;
+
+	while (len > 0) {
+		n = len < APPLIANCE_CHUNK_MAX ? len : APPLIANCE_CHUNK_MAX;
+		if (appliance_writer_write(s->w, appliance_writer_received(s->w), data, n, err,
+		    errlen) != 0) {
+			session_end(edge);
+			return -1;
+		}
+		data += n;
+		len -= n;
+	}
+	s->last_ms = uv_now(edge->loop);
+	return 0;
 }
 
 char *
@@ -371,3 +422,118 @@ appliance_control_request(struct edge *edge, const char *line, size_t *outlen)
 	}
 	return answer_failed("appliance", "unknown appliance request", outlen);
 }
+
+/* --- the admin listener (admin_cmd.h) ------------------------------------------ */
+
+/*
+ * `appliance update` over the admin listener: one request whose payload is
+ * two parts, "header" (the bundle header, at most
+ * APPLIANCE_BUNDLE_HEADER_MAX) then "image" (kernel and initramfs, as
+ * the header announces), each arriving in admin_proto's chunks.  The first
+ * image chunk starts the session (the same one the control socket's
+ * update-begin makes, so the two channels exclude each other); run
+ * commits it; cleanup aborts whatever was not committed.
+ */
+struct admin_update {
+	char header[APPLIANCE_BUNDLE_HEADER_MAX];
+	size_t header_len;
+	struct appliance_session *session;	/* ours, while edge->appliance_update */
+};
+
+static int
+admin_update_begin(struct admin_request *r, char *err, size_t errlen)
+{
+	const char *esp = getenv(APPLIANCE_ESP_ENV);
+
+	if (esp == NULL || esp[0] != '/') {
+		snprintf(err, errlen, "not an appliance: this daemon was not started by the "
+		    "appliance's init (no " APPLIANCE_ESP_ENV ")");
+		return -1;
+	}
+	r->ctx = calloc(1, sizeof(struct admin_update));
+	if (r->ctx == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+admin_update_part(struct admin_request *r, const char *name, const uint8_t *data, size_t len,
+    char *err, size_t errlen)
+{
+	struct admin_update *u = r->ctx;
+
+	if (strcmp(name, "header") == 0) {
+		if (u->session != NULL || len > sizeof(u->header) - u->header_len) {
+			snprintf(err, errlen, "the header part comes first and holds at most %d bytes",
+			    APPLIANCE_BUNDLE_HEADER_MAX);
+			return -1;
+		}
+		memcpy(u->header + u->header_len, data, len);
+		u->header_len += len;
+		return 0;
+	}
+	if (strcmp(name, "image") != 0) {
+		snprintf(err, errlen, "unknown part '%s' (header, image)", name);
+		return -1;
+	}
+	if (u->session == NULL) {
+		if (session_start(r->edge, getenv(APPLIANCE_ESP_ENV), u->header, u->header_len,
+		    "admin", err, errlen) != 0)
+			return -1;
+		u->session = r->edge->appliance_update;
+	}
+	if (r->edge->appliance_update != u->session) {
+		snprintf(err, errlen, "the update session ended");
+		return -1;
+	}
+	if (session_write(r->edge, data, len, err, errlen) != 0) {
+		u->session = NULL;	/* ended, files removed */
+		return -1;
+	}
+	return 0;
+}
+
+static char *
+admin_update_run(struct admin_request *r, size_t *outlen)
+{
+	struct admin_update *u = r->ctx;
+	char *out;
+
+	if (u->session == NULL || r->edge->appliance_update != u->session) {
+		r->outcome = "failed";
+		snprintf(r->error, sizeof(r->error), "no image received");
+		return answer_failed("update", r->error, outlen);
+	}
+	u->session = NULL;	/* commit ends it, whatever the outcome */
+	out = session_commit(r->edge, outlen);
+	r->outcome = out != NULL && strstr(out, "\"result\":\"applied\"") != NULL ? "applied" :
+	    "failed";
+	return out;
+}
+
+static void
+admin_update_cleanup(struct admin_request *r)
+{
+	struct admin_update *u = r->ctx;
+
+	if (u == NULL)
+		return;
+	if (u->session != NULL && r->edge->appliance_update == u->session) {
+		log_event(LOG_WARN, "appliance.update_aborted", "reason", "admin request ended",
+		    NULL);
+		session_end(r->edge);
+	}
+	free(u);
+	r->ctx = NULL;
+}
+
+const struct admin_command admin_cmd_appliance_update = {
+	.name = "appliance update",
+	.payload_max = APPLIANCE_BUNDLE_HEADER_MAX + 2 * APPLIANCE_BUNDLE_IMAGE_MAX,
+	.begin = admin_update_begin,
+	.part = admin_update_part,
+	.run = admin_update_run,
+	.cleanup = admin_update_cleanup,
+};

@@ -54,6 +54,8 @@ struct config_listen {
 	char internal_starttls[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];
 	size_t internal_starttls_count;
 	char control[CONFIG_PATH_MAX];	/* unix socket; "" = state_dir/control.sock */
+	char admin[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];	/* remote admin (admin.c) */
+	size_t admin_count;
 };
 
 struct config_gateway {
@@ -166,6 +168,16 @@ struct config_log {
 	int format;			/* enum config_log_format_value */
 };
 
+/* The remote admin listener (admin.c): pinned mutual TLS 1.3. */
+struct config_admin {
+	int enabled;			/* set when the "admin" object is present */
+	char pins[CONFIG_MAX_PINS][CONFIG_PIN_MAX];	/* admin clients' SPKI */
+	size_t pin_count;
+	char cert[CONFIG_PATH_MAX];	/* "" = STATE_DIR/admin.crt, generated */
+	char key[CONFIG_PATH_MAX];	/* "" = STATE_DIR/admin.key, generated */
+	int max_connections;
+	int timeout_ms;			/* handshake, and between reads */
+};
 struct config_control {
 	char admin_group[CONFIG_USER_MAX];	/* "": root and the daemon's user only */
 };
@@ -188,6 +200,7 @@ struct config {
 	struct config_log log;
 	struct config_metrics metrics;
 	struct config_control control;
+	struct config_admin admin;
 	/*
 	 * What loaded but deserves the operator's eye (plaintext allowed, a
 	 * setting that can never take effect, ...), each "SOURCE: key.path:

@@ -318,38 +318,57 @@ static const struct control_handler {
 	{ "appliance ", appliance_control_request },	/* appliance_control.c */
 };
 
-static void
-control_dispatch(struct control_client *c)
+int
+control_execute(struct edge *edge, const char *command, const char *origin, char **out,
+    size_t *outlen)
 {
-	size_t i, len = 0;
-	char *out;
-
-	if (c->refused) {
-		out = control_result_json("refused", c->refused_why, &len);
-	} else if (strcmp(c->req, "status") == 0) {
-		out = control_status_json(c->edge, &len);
-	} else if (strcmp(c->req, "streams") == 0) {
-		out = control_streams_json(c->edge, &len);
-	} else if (strcmp(c->req, "drain") == 0) {
-		out = control_drain_json(c->edge, &len);
-	} else if (strcmp(c->req, "reload") == 0) {
+	*out = NULL;
+	*outlen = 0;
+	if (strcmp(command, "status") == 0) {
+		*out = control_status_json(edge, outlen);
+	} else if (strcmp(command, "streams") == 0) {
+		*out = control_streams_json(edge, outlen);
+	} else if (strcmp(command, "drain") == 0) {
+		*out = control_drain_json(edge, outlen);
+	} else if (strcmp(command, "reload") == 0) {
 		char err[CONFIG_ERR_MAX];
-		int ok = edge_reload(c->edge, err, sizeof(err)) == 0;
+		int ok = edge_reload(edge, err, sizeof(err)) == 0;
 
-		log_event(LOG_INFO, "control.reload", "result", ok ? "applied" : "failed", NULL);
-		out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, &len);
+		log_event(LOG_INFO, "control.reload", "result", ok ? "applied" : "failed",
+		    "origin", origin, NULL);
+		*out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, outlen);
 	} else {
-		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
+		size_t i;
 
 		for (i = 0; i < sizeof(control_handlers) / sizeof(control_handlers[0]); i++) {
 			const struct control_handler *h = &control_handlers[i];
 
-			if (strncmp(c->req, h->prefix, strlen(h->prefix)) == 0) {
-				out = h->handle(c->edge, c->req, &len);
-				control_answer(c, out, len);
-				return;
+			if (strncmp(command, h->prefix, strlen(h->prefix)) == 0) {
+				*out = h->handle(edge, command, outlen);
+				return 0;
 			}
 		}
+		return -1;
+	}
+	return 0;
+}
+
+char *
+control_result_answer(const char *result, const char *error, size_t *outlen)
+{
+	return control_result_json(result, error, outlen);
+}
+
+static void
+control_dispatch(struct control_client *c)
+{
+	size_t len = 0;
+	char *out;
+
+	if (c->refused) {
+		out = control_result_json("refused", c->refused_why, &len);
+	} else if (control_execute(c->edge, c->req, "socket", &out, &len) != 0) {
+		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
 		log_event(LOG_WARN, "control.bad_command", NULL);
 		out = strdup(unknown);
 		len = sizeof(unknown) - 1;

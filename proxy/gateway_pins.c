@@ -15,6 +15,9 @@
  *   -PIN    a pin of gateway.pins no longer accepted
  *
  * Pins are stored in canonical base64 so that one pin has one spelling.
+ * STATE_DIR/admin-pins is the same for admin.pins, the keys allowed on
+ * the remote admin listener (admin.c; `cert pin --admin`).
+ *
  * The file is public (pins are hashes of public keys) but whoever writes
  * it decides who may speak for the gateway, so it must not be writable by
  * group or others, nor by the daemon's own user: a daemon started as root
@@ -217,21 +220,21 @@ fail:
 }
 
 size_t
-gateway_pins_effective(const struct config *cfg, const struct gateway_pins *gp,
+pins_effective(const char (*base)[CONFIG_PIN_MAX], size_t nbase, const struct gateway_pins *gp,
     const char **out, size_t cap)
 {
 	char canon[CONFIG_PIN_MAX], why[160];
 	size_t i, j, n = 0;
 
-	for (i = 0; i < cfg->gateway.pin_count && n < cap; i++) {
+	for (i = 0; i < nbase && n < cap; i++) {
 		/* Configuration pins were validated by the loader. */
-		if (gateway_pin_canonical(cfg->gateway.pins[i], canon, why, sizeof(why)) != 0 ||
+		if (gateway_pin_canonical(base[i], canon, why, sizeof(why)) != 0 ||
 		    pins_contains((char (*)[CONFIG_PIN_MAX])gp->removed, gp->nremoved, canon))
 			continue;
-		for (j = 0; j < n && strcmp(out[j], cfg->gateway.pins[i]) != 0; j++)
+		for (j = 0; j < n && strcmp(out[j], base[i]) != 0; j++)
 			;
 		if (j == n)
-			out[n++] = cfg->gateway.pins[i];
+			out[n++] = base[i];
 	}
 	for (i = 0; i < gp->nadded && n < cap; i++) {
 		for (j = 0; j < n; j++) {
@@ -243,4 +246,20 @@ gateway_pins_effective(const struct config *cfg, const struct gateway_pins *gp,
 			out[n++] = gp->added[i];
 	}
 	return n;
+}
+
+size_t
+gateway_pins_effective(const struct config *cfg, const struct gateway_pins *gp,
+    const char **out, size_t cap)
+{
+	return pins_effective((const char (*)[CONFIG_PIN_MAX])cfg->gateway.pins,
+	    cfg->gateway.pin_count, gp, out, cap);
+}
+
+int
+admin_pins_path(const struct config *cfg, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%s", cfg->state_dir, ADMIN_PINS_FILE);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }

@@ -33,6 +33,7 @@
 #include <uv.h>
 #include <yajl/yajl_version.h>
 
+#include "admin_client.h"
 #include "appliance_cli.h"
 #include "cert_cli.h"
 #include "config.h"
@@ -59,6 +60,7 @@ struct cli_opts {
 	int quiet;
 	int json;
 	const char *topic;
+	struct admin_remote remote;	/* --remote and its options */
 };
 
 static void
@@ -71,21 +73,22 @@ usage(FILE *out)
 	    "  run [-c FILE] [--state-dir DIR]   run the proxy (no -c: embedded demo\n"
 	    "                                    configuration, loopback only)\n"
 	    "  check [-c FILE]                   validate a configuration and summarise it\n"
-	    "  status [-c FILE | --socket PATH] [--json] [--quiet]\n"
+	    "  status [-c FILE | --socket PATH | REMOTE] [--json] [--quiet]\n"
 	    "                                    the running daemon: uptime, listeners, gateway\n"
 	    "                                    link, counters and every live stream (pairs,\n"
 	    "                                    state, auth, peer, TLS, stanzas, queue, bytes,\n"
 	    "                                    age); exit 0 if it is running\n"
-	    "  streams [-c FILE | --socket PATH] [--json]\n"
+	    "  streams [-c FILE | --socket PATH | REMOTE] [--json]\n"
 	    "                                    only the table of live streams\n"
-	    "  drain [-c FILE | --socket PATH]   stop accepting remote servers (the external\n"
+	    "  drain [-c FILE | --socket PATH | REMOTE]\n"
+	    "                                    stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
-	    "  appliance status [-c FILE | --socket PATH] [--json]\n"
+	    "  appliance status [-c FILE | --socket PATH | REMOTE] [--json]\n"
 	    "                                    the appliance's two boot slots: versions,\n"
 	    "                                    which booted, what boots next, tries left,\n"
 	    "                                    whether the last update fell back\n"
-	    "  appliance update BUNDLE [-c FILE | --socket PATH] [--quiet]\n"
+	    "  appliance update BUNDLE [-c FILE | --socket PATH | REMOTE] [--quiet]\n"
 	    "                                    stream a new boot image (build-image.sh's\n"
 	    "                                    xmpp-edge-update.bundle) into the slot that\n"
 	    "                                    did not boot, verify it and make it the next\n"
@@ -139,7 +142,12 @@ usage(FILE *out)
 	    "  version [--licenses]              versions of xmpp-edge and its libraries;\n"
 	    "                                    --licenses: its license and the notices of\n"
 	    "                                    every component linked into this binary\n"
-	    "  help [config]                     this text, or the configuration reference\n");
+	    "  help [config]                     this text, or the configuration reference\n"
+	    "\n"
+	    "REMOTE: a daemon's admin listener (listen.admin) instead of its socket, over\n"
+	    "mutual TLS 1.3: --remote IP:PORT --admin-cert FILE --admin-key FILE and\n"
+	    "--remote-pin sha256/BASE64 (its key) or --remote-ca FILE [--remote-name NAME];\n"
+	    "status, streams, drain, cert rotate|csr|pin and config push take it\n");
 }
 
 /* Parses the options allowed for cmd; -1 on a usage error (reported). */
@@ -153,7 +161,14 @@ parse_opts(const char *cmd, int argc, char **argv, const char *allowed, struct c
 		const char *a = argv[i];
 		const char **slot = NULL;
 		const char *name = NULL;
+		int took;
 
+		if (strchr(allowed, 'r') &&
+		    (took = admin_remote_take_opt(&o->remote, cmd, argc, argv, &i)) != 0) {
+			if (took < 0)
+				return -1;
+			continue;
+		}
 		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && strchr(allowed, 'c'))
 			slot = &o->config, name = "-c";
 		else if (strcmp(a, "--state-dir") == 0 && strchr(allowed, 'd'))
@@ -181,6 +196,12 @@ parse_opts(const char *cmd, int argc, char **argv, const char *allowed, struct c
 			return -1;
 		}
 		*slot = argv[++i];
+	}
+	if (admin_remote_check(&o->remote, cmd) != 0)
+		return -1;
+	if (o->remote.addr != NULL && (o->config != NULL || o->socket != NULL)) {
+		fprintf(stderr, "xmpp-edge %s: --remote or -c/--socket, not both\n", cmd);
+		return -1;
 	}
 	return 0;
 }
@@ -394,44 +415,53 @@ control_socket_path(const struct cli_opts *o, char *path, size_t pathlen)
 }
 
 /* `status`, `streams` and `drain`: one command to the daemon's control
- * socket, found through the configuration (or given with --socket). */
+ * socket, found through the configuration (or given with --socket), or
+ * to its admin listener (--remote). */
 static int
 cmd_control(const struct cli_opts *o, const char *command)
 {
 	char path[CONFIG_PATH_MAX + 16];
 
+	if (o->remote.addr != NULL)
+		return status_cli_run(NULL, &o->remote, command, o->json, o->quiet);
 	if (control_socket_path(o, path, sizeof(path)) != 0)
 		return 1;
-	return status_cli_run(path, command, o->json, o->quiet);
+	return status_cli_run(path, NULL, command, o->json, o->quiet);
 }
 
-/* `appliance status` and `appliance update BUNDLE` (appliance_cli.c). */
+/* `appliance status` and `appliance update BUNDLE` (appliance_cli.c),
+ * locally or with --remote. */
 static int
 cmd_appliance(int argc, char **argv)
 {
 	char path[CONFIG_PATH_MAX + 16];
+	struct appliance_target t = { NULL, NULL };
 	struct cli_opts o;
 
 	if (argc >= 1 && strcmp(argv[0], "status") == 0) {
-		if (parse_opts("appliance status", argc - 1, argv + 1, "csj", &o) < 0)
+		if (parse_opts("appliance status", argc - 1, argv + 1, "csjr", &o) < 0)
 			return EXIT_USAGE;
-		return control_socket_path(&o, path, sizeof(path)) != 0 ? 1 :
-		    appliance_cli_status(path, o.json);
-	}
-	if (argc >= 1 && strcmp(argv[0], "update") == 0) {
-		if (parse_opts("appliance update", argc - 1, argv + 1, "csqt", &o) < 0)
+	} else if (argc >= 1 && strcmp(argv[0], "update") == 0) {
+		if (parse_opts("appliance update", argc - 1, argv + 1, "csqtr", &o) < 0)
 			return EXIT_USAGE;
 		if (o.topic == NULL) {
 			fprintf(stderr, "xmpp-edge appliance update: which bundle? (appliance update "
-			    "BUNDLE [-c FILE | --socket PATH])\n");
+			    "BUNDLE [-c FILE | --socket PATH | --remote ...])\n");
 			return EXIT_USAGE;
 		}
-		return control_socket_path(&o, path, sizeof(path)) != 0 ? 1 :
-		    appliance_cli_update(path, o.topic, o.quiet);
+	} else {
+		fprintf(stderr, "xmpp-edge appliance: status or update? (appliance status [--json], "
+		    "appliance update BUNDLE)\n");
+		return EXIT_USAGE;
 	}
-	fprintf(stderr, "xmpp-edge appliance: status or update? (appliance status [--json], "
-	    "appliance update BUNDLE)\n");
-	return EXIT_USAGE;
+	if (o.remote.addr != NULL)
+		t.remote = &o.remote;
+	else if (control_socket_path(&o, path, sizeof(path)) != 0)
+		return 1;
+	else
+		t.socket = path;
+	return argv[0][0] == 's' ? appliance_cli_status(&t, o.json) :
+	    appliance_cli_update(&t, o.topic, o.quiet);
 }
 
 int
@@ -466,17 +496,17 @@ main(int argc, char **argv)
 		return cmd_check(&o);
 	}
 	if (strcmp(cmd, "status") == 0) {
-		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csqjr", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "status");
 	}
 	if (strcmp(cmd, "streams") == 0) {
-		if (parse_opts(cmd, argc, argv, "csj", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csjr", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "streams");
 	}
 	if (strcmp(cmd, "drain") == 0) {
-		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csqjr", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "drain");
 	}
