@@ -230,6 +230,9 @@ struct appliance_writer {
 	int fd[APPLIANCE_PART_COUNT];
 	mbedtls_sha256_context sha[APPLIANCE_PART_COUNT];
 	uint64_t received;
+	/* One past the highest generation on the ESP at begin (counting the
+	 * target's old entry): entry names never repeat. */
+	unsigned generation;
 };
 
 static void
@@ -353,12 +356,18 @@ appliance_writer_begin(const char *esp, char booted, const char *header, size_t 
 		    "the ESP", booted);
 		return NULL;
 	}
+	if (scan.slot[0].generation >= GENERATION_MAX || scan.slot[1].generation >= GENERATION_MAX) {
+		snprintf(err, errlen, "generation counter exhausted");
+		return NULL;
+	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	w->fd[0] = w->fd[1] = -1;
+	w->generation = (scan.slot[0].generation > scan.slot[1].generation ?
+	    scan.slot[0].generation : scan.slot[1].generation) + 1;
 	for (i = 0; i < APPLIANCE_PART_COUNT; i++)
 		mbedtls_sha256_init(&w->sha[i]);
 	snprintf(w->esp, sizeof(w->esp), "%s", esp);
@@ -565,8 +574,7 @@ appliance_writer_commit(struct appliance_writer *w, char *entry, size_t entrylen
 	char path[2048], final[2048], dir[2048], text[APPLIANCE_BUNDLE_OPTIONS_MAX + 512];
 	unsigned char digest[32];
 	char hex[APPLIANCE_SHA256_HEX + 1];
-	struct appliance_esp scan;
-	unsigned gen = 0;
+	unsigned gen;
 	size_t len;
 	int i;
 
@@ -611,16 +619,7 @@ appliance_writer_commit(struct appliance_writer *w, char *entry, size_t entrylen
 		goto fail;
 	}
 	/* The newest generation: systemd-boot's default. */
-	if (appliance_esp_scan(w->esp, w->slot == 'a' ? 'b' : 'a', &scan, err, errlen) != 0)
-		goto fail;
-	for (i = 0; i < APPLIANCE_SLOTS; i++)
-		if (scan.slot[i].generation > gen)
-			gen = scan.slot[i].generation;
-	if (gen >= GENERATION_MAX) {
-		snprintf(err, errlen, "generation counter exhausted");
-		goto fail;
-	}
-	gen++;
+	gen = w->generation;
 	len = (size_t)snprintf(text, sizeof(text),
 	    "title   xmpp-edge %s (slot %c)\n"
 	    "linux   /" SLOTS_DIR "/%c/vmlinuz\n"

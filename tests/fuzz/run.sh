@@ -31,6 +31,7 @@ declare -A SRCS=(
 	[xmlelem]="proxy/xmlelem.c proxy/xmlstream.c proxy/stream_error.c"
 	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 	[metrics_http]="proxy/metrics_http.c"
+	[appliance_bundle]="proxy/appliance_bundle.c"
 	[admin_proto]="proxy/admin_proto.c"
 	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 )
@@ -40,7 +41,7 @@ declare -A LIBS=(
 	[config]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
 	[import_sfb]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
 )
-TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http admin_proto"}
+TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http admin_proto appliance_bundle"}
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"
