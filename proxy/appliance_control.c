@@ -30,6 +30,7 @@
 
 #include "admin_cmd.h"
 #include "edge.h"
+#include "json_gen.h"
 #include "log.h"
 
 #define APPLIANCE_ESP_ENV "XMPP_EDGE_ESP"
@@ -48,40 +49,6 @@ static const char *const slot_state_name[] = {
 	[APPLIANCE_SLOT_BAD] = "bad",
 };
 
-static void
-gen_str(yajl_gen g, const char *k, const char *v)
-{
-	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
-	if (v == NULL)
-		yajl_gen_null(g);
-	else
-		yajl_gen_string(g, (const unsigned char *)v, strlen(v));
-}
-
-static void
-gen_int(yajl_gen g, const char *k, long long v)
-{
-	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
-	yajl_gen_integer(g, v);
-}
-
-static char *
-gen_finish(yajl_gen g, size_t *outlen)
-{
-	const unsigned char *buf;
-	char *out = NULL;
-	size_t len;
-
-	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
-	    (out = malloc(len + 1)) != NULL) {
-		memcpy(out, buf, len);
-		out[len] = '\n';
-		*outlen = len + 1;
-	}
-	yajl_gen_free(g);
-	return out;
-}
-
 static char *
 answer_failed(const char *what, const char *error, size_t *outlen)
 {
@@ -91,10 +58,10 @@ answer_failed(const char *what, const char *error, size_t *outlen)
 		return NULL;
 	log_event(LOG_WARN, "appliance.request_failed", "request", what, "error", error, NULL);
 	yajl_gen_map_open(g);
-	gen_str(g, "result", "failed");
-	gen_str(g, "error", error);
+	json_gen_str(g, "result", "failed");
+	json_gen_str(g, "error", error);
 	yajl_gen_map_close(g);
-	return gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 /* The slot that booted, one letter as a string for the JSON; 0 unknown. */
@@ -137,11 +104,11 @@ request_status(struct edge *edge, const char *esp, size_t *outlen)
 	if ((g = yajl_gen_alloc(NULL)) == NULL)
 		return NULL;
 	yajl_gen_map_open(g);
-	gen_str(g, "result", "ok");
+	json_gen_str(g, "result", "ok");
 	one[0] = scan.booted;
-	gen_str(g, "booted", scan.booted ? one : NULL);
+	json_gen_str(g, "booted", scan.booted ? one : NULL);
 	one[0] = scan.next;
-	gen_str(g, "next", scan.next ? one : NULL);
+	json_gen_str(g, "next", scan.next ? one : NULL);
 	yajl_gen_string(g, (const unsigned char *)"fell_back", 9);
 	yajl_gen_bool(g, scan.fell_back);
 	yajl_gen_string(g, (const unsigned char *)"update_in_progress", 18);
@@ -152,10 +119,10 @@ request_status(struct edge *edge, const char *esp, size_t *outlen)
 
 		yajl_gen_map_open(g);
 		one[0] = appliance_writer_slot(w);
-		gen_str(g, "slot", one);
-		gen_str(g, "version", appliance_writer_version(w));
-		gen_int(g, "received", (long long)appliance_writer_received(w));
-		gen_int(g, "expected", (long long)appliance_writer_expected(w));
+		json_gen_str(g, "slot", one);
+		json_gen_str(g, "version", appliance_writer_version(w));
+		json_gen_int(g, "received", (long long)appliance_writer_received(w));
+		json_gen_int(g, "expected", (long long)appliance_writer_expected(w));
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_string(g, (const unsigned char *)"slots", 5);
@@ -165,12 +132,12 @@ request_status(struct edge *edge, const char *esp, size_t *outlen)
 
 		yajl_gen_map_open(g);
 		one[0] = s->name;
-		gen_str(g, "slot", one);
-		gen_str(g, "state", slot_state_name[s->state]);
-		gen_str(g, "entry", s->entry[0] ? s->entry : NULL);
-		gen_int(g, "generation", s->generation);
-		gen_str(g, "version", s->version[0] ? s->version : NULL);
-		gen_str(g, "manifest_sha256", s->manifest_sha256[0] ? s->manifest_sha256 : NULL);
+		json_gen_str(g, "slot", one);
+		json_gen_str(g, "state", slot_state_name[s->state]);
+		json_gen_str(g, "entry", s->entry[0] ? s->entry : NULL);
+		json_gen_int(g, "generation", s->generation);
+		json_gen_str(g, "version", s->version[0] ? s->version : NULL);
+		json_gen_str(g, "manifest_sha256", s->manifest_sha256[0] ? s->manifest_sha256 : NULL);
 		yajl_gen_string(g, (const unsigned char *)"tries_left", 10);
 		if (s->tries_left < 0)
 			yajl_gen_null(g);
@@ -187,7 +154,7 @@ request_status(struct edge *edge, const char *esp, size_t *outlen)
 	}
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	return gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 /* Constant-time comparison of the session token. */
@@ -266,13 +233,13 @@ request_begin(struct edge *edge, const char *esp, const char *b64, size_t *outle
 	if ((g = yajl_gen_alloc(NULL)) == NULL)
 		return NULL;
 	yajl_gen_map_open(g);
-	gen_str(g, "result", "applied");
-	gen_str(g, "token", s->token);
-	gen_str(g, "slot", one);
-	gen_int(g, "chunk_max", APPLIANCE_CHUNK_MAX);
-	gen_int(g, "expected", (long long)appliance_writer_expected(s->w));
+	json_gen_str(g, "result", "applied");
+	json_gen_str(g, "token", s->token);
+	json_gen_str(g, "slot", one);
+	json_gen_int(g, "chunk_max", APPLIANCE_CHUNK_MAX);
+	json_gen_int(g, "expected", (long long)appliance_writer_expected(s->w));
 	yajl_gen_map_close(g);
-	return gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static char *
@@ -319,10 +286,10 @@ request_chunk(struct edge *edge, const char *args, size_t *outlen)
 	if ((g = yajl_gen_alloc(NULL)) == NULL)
 		return NULL;
 	yajl_gen_map_open(g);
-	gen_str(g, "result", "applied");
-	gen_int(g, "received", (long long)appliance_writer_received(edge->appliance_update->w));
+	json_gen_str(g, "result", "applied");
+	json_gen_int(g, "received", (long long)appliance_writer_received(edge->appliance_update->w));
 	yajl_gen_map_close(g);
-	return gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 /* Ends the session with the writer's commit; the JSON answer. */
@@ -349,13 +316,13 @@ session_commit(struct edge *edge, size_t *outlen)
 	if ((g = yajl_gen_alloc(NULL)) == NULL)
 		return NULL;
 	yajl_gen_map_open(g);
-	gen_str(g, "result", "applied");
-	gen_str(g, "slot", one);
-	gen_str(g, "version", version);
-	gen_str(g, "entry", entry);
-	gen_int(g, "tries", APPLIANCE_TRIES);
+	json_gen_str(g, "result", "applied");
+	json_gen_str(g, "slot", one);
+	json_gen_str(g, "version", version);
+	json_gen_str(g, "entry", entry);
+	json_gen_int(g, "tries", APPLIANCE_TRIES);
 	yajl_gen_map_close(g);
-	return gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static char *

@@ -383,9 +383,10 @@ appliance_writer_begin(const char *esp, char booted, const char *header, size_t 
 		goto fail;
 	}
 	memcpy(w->header, header, header_len);
-	/* Space: what is free plus what the target's old files give back. */
-	for (i = 0; i < APPLIANCE_PART_COUNT; i++) {
-		slot_path(w, part_file[i], "", path, sizeof(path));
+	/* Space: what is free plus what the target's old files give back
+	 * (and the ".new" ones an interrupted update left). */
+	for (i = 0; i < 2 * APPLIANCE_PART_COUNT; i++) {
+		slot_path(w, part_file[i / 2], i % 2 ? ".new" : "", path, sizeof(path));
 		if (stat(path, &st) == 0)
 			reclaim += (uint64_t)st.st_size;
 	}
@@ -438,23 +439,6 @@ fail:
 	return NULL;
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t n)
-{
-	ssize_t k;
-
-	while (n > 0) {
-		k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 int
 appliance_writer_write(struct appliance_writer *w, uint64_t offset, const void *data, size_t n,
     char *err, size_t errlen)
@@ -484,7 +468,7 @@ appliance_writer_write(struct appliance_writer *w, uint64_t offset, const void *
 		uint64_t end = part == APPLIANCE_PART_KERNEL ? kernel : appliance_bundle_payload(&w->b);
 		size_t take = end - w->received < n ? (size_t)(end - w->received) : n;
 
-		if (write_all(w->fd[part], p, take) != 0) {
+		if (control_write_all(w->fd[part], p, take) != 0) {
 			snprintf(err, errlen, "writing %s to slot %c: %s", part_file[part], w->slot,
 			    strerror(errno));
 			return -1;
@@ -551,7 +535,7 @@ file_replace(const char *path, const char *data, size_t len, char *err, size_t e
 
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, (const unsigned char *)data, len) != 0 || fsync(fd) != 0) {
+	if (fd < 0 || control_write_all(fd, (const unsigned char *)data, len) != 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);

@@ -47,6 +47,7 @@
 
 #include "appliance_update.h"
 #include "dns.h"
+#include "json_gen.h"
 #include "log.h"
 #include "stream_info.h"
 #include "version.h"
@@ -111,25 +112,6 @@ gen_kv_int(yajl_gen g, const char *k, long long v)
 {
 	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
 	yajl_gen_integer(g, v);
-}
-
-/* Takes the generated document as one heap line (the reply the client
- * reads to EOF) and frees g.  NULL if out of memory. */
-static char *
-control_gen_finish(yajl_gen g, size_t *outlen)
-{
-	const unsigned char *buf;
-	char *out = NULL;
-	size_t len;
-
-	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
-	    (out = malloc(len + 1)) != NULL) {
-		memcpy(out, buf, len);
-		out[len] = '\n';
-		*outlen = len + 1;
-	}
-	yajl_gen_free(g);
-	return out;
 }
 
 /* The counters taken from log events and the resolver (metrics.c). */
@@ -221,7 +203,7 @@ control_status_json(struct edge *edge, size_t *outlen)
 	yajl_gen_string(g, (const unsigned char *)"stream_list", 11);
 	stream_info_gen_list(edge, g);
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static char *
@@ -235,7 +217,7 @@ control_streams_json(struct edge *edge, size_t *outlen)
 	yajl_gen_string(g, (const unsigned char *)"streams", 7);
 	stream_info_gen_list(edge, g);
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static char *
@@ -253,7 +235,7 @@ control_drain_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "listeners_closed", (long long)closed);
 	gen_kv_int(g, "streams", (long long)(edge->stream_count + edge->out_stream_count));
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 /* {"result":RESULT} or {"result":RESULT,"error":ERROR}: "applied",
@@ -271,7 +253,7 @@ control_result_json(const char *result, const char *error, size_t *outlen)
 	if (error != NULL)
 		gen_kv_str(g, "error", error);
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static void
@@ -579,10 +561,10 @@ control_client_explain_eacces(const char *socket_path, char *err, size_t errlen)
 	    (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
 }
 
-/* write(2) of all n bytes (a long request may be taken in parts). */
-static int
-control_write_all(int fd, const char *p, size_t n)
+int
+control_write_all(int fd, const void *data, size_t n)
 {
+	const char *p = data;
 	ssize_t k;
 
 	while (n > 0) {

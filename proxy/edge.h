@@ -207,6 +207,9 @@ int control_client_command(const char *socket_path, const char *command, int qui
  * a sentence in err (no daemon, permission denied, timeout). */
 int control_client_request(const char *socket_path, const char *command,
     char *reply, size_t cap, char *err, size_t errlen);
+/* write(2) of all n bytes, EINTR retried (a long request is taken in
+ * parts; the appliance writer's image files too); 0 or -1 (errno). */
+int control_write_all(int fd, const void *p, size_t n);
 /* The same with its own answer timeout (a request that writes and
  * verifies an appliance image takes longer than a status). */
 int control_client_request_timeout(const char *socket_path, const char *command, char *reply,
