@@ -373,10 +373,14 @@ appliance_writer_begin(const char *esp, char booted, const char *header, size_t 
 	snprintf(w->esp, sizeof(w->esp), "%s", esp);
 	/* Never the active slot: the other one. */
 	w->slot = booted == 'a' ? 'b' : 'a';
-	if (appliance_bundle_parse(header, header_len, &w->b, err, errlen) != APPLIANCE_BUNDLE_OK) {
-		if (err[0] == '\0' || header_len < APPLIANCE_BUNDLE_HEADER_MAX)
-			snprintf(err, errlen, "bundle header incomplete or malformed");
+	switch (appliance_bundle_parse(header, header_len, &w->b, err, errlen)) {
+	case APPLIANCE_BUNDLE_OK:
+		break;
+	case APPLIANCE_BUNDLE_INCOMPLETE:
+		snprintf(err, errlen, "bundle header incomplete (no \"end\" line)");
 		goto fail;
+	case APPLIANCE_BUNDLE_BAD:
+		goto fail;	/* err says which line */
 	}
 	if (w->b.header_len != header_len) {
 		snprintf(err, errlen, "bundle header: %zu bytes after \"end\"", header_len - w->b.header_len);

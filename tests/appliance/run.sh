@@ -255,6 +255,80 @@ boot() {
 	echo "     console: $(grep -c . "$log") lines in $log (kept only on failure)"
 }
 
+# --- 2b. A/B update over the control socket, on this host ----------------------------
+#
+# The daemon's side of `appliance update` without QEMU: the release binary
+# runs here with XMPP_EDGE_ESP pointing at a directory laid out as the
+# image's ESP (slot a booted), as the appliance's init would start it.
+
+HU=$WORK/hostupdate
+mkdir -p "$HU/esp/loader/entries" "$HU/esp/xmpp-edge/a" "$HU/st"
+printf 'old kernel' >"$HU/esp/xmpp-edge/a/vmlinuz"
+printf 'old initrd' >"$HU/esp/xmpp-edge/a/initrd.img"
+printf 'title a\n' >"$HU/esp/loader/entries/xmpp-edge-000001-a.conf"
+head -c 300000 /dev/urandom >"$HU/k"
+head -c 70000 /dev/urandom >"$HU/i"
+hu_header() { # VERSION KERNEL-SHA
+	printf 'xmpp-edge-bundle 1\nversion %s\nkernel %s %s\ninitrd %s %s\noptions quiet\nend\n' "$1" \
+		"$(stat -c %s "$HU/k")" "$2" "$(stat -c %s "$HU/i")" "$(sha256sum "$HU/i" | cut -d' ' -f1)"
+}
+{ hu_header host-b "$(sha256sum "$HU/k" | cut -d' ' -f1)"; cat "$HU/k" "$HU/i"; } >"$HU/good.bundle"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=example.com \
+	-keyout "$HU/example.com.key" -out "$HU/example.com.crt" 2>/dev/null
+cat >"$HU/conf.json" <<EOF
+{ "user": "5269", "state_dir": "$HU/st",
+  "domains": [{ "name": "example.com", "cert": "$HU/example.com.crt", "key": "$HU/example.com.key" }],
+  "listen": { "starttls": ["127.0.0.1:$(free_port)"], "direct_tls": [], "control": "$HU/st/control.sock" } }
+EOF
+chown -R 5269:5269 "$HU/esp" "$HU/st" 2>/dev/null
+chmod 700 "$HU/st"
+# The daemon drops to uid 5269: it must reach its ESP and state directory.
+chmod 711 "$WORK" "$HU"
+XMPP_EDGE_ESP=$HU/esp XMPP_EDGE_SLOT=a "$BIN" run -c "$HU/conf.json" >"$HU/daemon.log" 2>&1 &
+HU_PID=$!
+for _ in $(seq 1 50); do [ -S "$HU/st/control.sock" ] && break; sleep 0.1; done
+SOCK=(--socket "$HU/st/control.sock")
+# raw LINE: one control request, the answer on stdout (as a client that
+# does not follow the CLI's steps).
+raw() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b"\n"); print(s.makefile().read())' "$HU/st/control.sock" "$1"; }
+check "[host] appliance update --socket installs the bundle into slot b" \
+	"$BIN" appliance update "$HU/good.bundle" "${SOCK[@]}" --quiet
+check "[host] slot b holds the images, entry xmpp-edge-000002-b+3.conf, slot a untouched" \
+	bash -c 'cmp -s "$1/k" "$1/esp/xmpp-edge/b/vmlinuz" && cmp -s "$1/i" "$1/esp/xmpp-edge/b/initrd.img" &&
+		grep -qx "options quiet xe.slot=b" "$1/esp/loader/entries/xmpp-edge-000002-b+3.conf" &&
+		[ "$(cat "$1/esp/xmpp-edge/a/vmlinuz")" = "old kernel" ] && [ -f "$1/esp/loader/entries/xmpp-edge-000001-a.conf" ]' _ "$HU"
+check "[host] appliance status: booted a, next b, b on trial with 3 tries, version host-b" \
+	bash -c '"$@" | grep -q "\"booted\":\"a\",\"next\":\"b\",\"fell_back\":false" &&
+		"$@" | grep -q "\"state\":\"trial\",\"entry\":\"xmpp-edge-000002-b+3.conf\",\"generation\":2,\"version\":\"host-b\""' \
+	_ "$BIN" appliance status --json "${SOCK[@]}"
+# A header whose kernel SHA-256 is not the data's: the daemon refuses at
+# commit and leaves slot b without an entry (the CLI would refuse it first).
+tok=$(raw "appliance update-begin $(hu_header host-c "$(printf '%064d' 0)" | base64 -w0)" |
+	sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+off=0
+for f in k i; do
+	size=$(stat -c %s "$HU/$f")
+	for ((o = 0; o < size; o += 49152)); do
+		raw "appliance update-chunk $tok $off $(tail -c +$((o + 1)) "$HU/$f" | head -c 49152 | base64 -w0)" >/dev/null
+		off=$((off + (size - o < 49152 ? size - o : 49152)))
+	done
+done
+check "[host] the daemon refuses an image whose SHA-256 is not the manifest's; slot b keeps no entry" \
+	bash -c 'raw() { python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b\"\\n\"); print(s.makefile().read())" "$1/st/control.sock" "$2"; }
+		raw "$1" "appliance update-commit $2" | grep -q "\"result\":\"failed\",\"error\":\"vmlinuz: SHA-256" &&
+		! ls "$1/esp/loader/entries" | grep -q -- "-b" && ! [ -e "$1/esp/xmpp-edge/b/vmlinuz.new" ]' _ "$HU" "$tok"
+check "[host] a chunk without a session, at a wrong offset or a begin with a bad header is refused" \
+	bash -c '[[ $1 == *"no such update session"* && $2 == *"not an xmpp-edge update bundle"* && $3 == *"expected 0"* ]]' _ \
+	"$(raw "appliance update-chunk 00000000000000000000000000000000 0 AAAA")" \
+	"$(raw "appliance update-begin $(printf 'garbage\n' | base64 -w0)")" \
+	"$(t=$(raw "appliance update-begin $(hu_header host-d "$(sha256sum "$HU/k" | cut -d' ' -f1)" | base64 -w0)" |
+		sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+	   raw "appliance update-chunk $t 5 AAAA")"
+kill "$HU_PID" 2>/dev/null
+wait "$HU_PID" 2>/dev/null
+check "[host] the daemon logged appliance.update_begin / update_installed / request_failed" \
+	bash -c 'grep -q appliance.update_installed "$1" && grep -q appliance.request_failed "$1"' _ "$HU/daemon.log"
+
 DISK=$WORK/disk.img
 cp "$IMG" "$DISK"
 boot "$DISK" first
