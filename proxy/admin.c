@@ -28,6 +28,7 @@
 #include "edge.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,7 +195,9 @@ admin_conn_maybe_free(struct admin_conn *c)
 	struct admin_server *srv = c->srv;
 	struct admin_conn **pp;
 
-	if (--c->handles_open > 0)
+	/* A command still working holds the connection until it answers
+	 * (admin_conn_on_late_answer). */
+	if (--c->handles_open > 0 || c->req.pending)
 		return;
 	for (pp = &srv->conns; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == c) {
@@ -299,6 +302,30 @@ admin_proto_on_done(void *ud)
 
 	c->request_done = 1;
 	out = admin_request_run(&c->req, &len);
+	if (out == ADMIN_ANSWER_LATER) {
+		/* The command works off the loop; no deadline meanwhile (its
+		 * work is bounded), the answer comes through on_answer. */
+		uv_timer_stop(&c->timer);
+		return;
+	}
+	admin_conn_answer(c, out, len);
+}
+
+static void
+admin_conn_on_late_answer(struct admin_request *r, char *out, size_t len)
+{
+	struct admin_conn *c = (struct admin_conn *)((char *)r - offsetof(struct admin_conn, req));
+
+	if (c->state == ADMIN_CONN_CLOSING) {
+		/* The client went away meanwhile: the handles are closed. */
+		log_event(LOG_WARN, "admin.request", "peer", c->peer, "pin", c->pin, "command",
+		    c->req.line, "outcome", c->req.outcome != NULL ? c->req.outcome : "failed",
+		    "error", "the client left before the answer", NULL);
+		free(out);
+		c->handles_open++;
+		admin_conn_maybe_free(c);
+		return;
+	}
 	admin_conn_answer(c, out, len);
 }
 
@@ -339,8 +366,10 @@ admin_conn_on_read(struct tls_uv *t, const uint8_t *data, size_t len)
 {
 	struct admin_conn *c = t->data;
 
-	if (c->state != ADMIN_CONN_REQUEST) {
-		/* After the answer nothing more is read (one request). */
+	if (c->state != ADMIN_CONN_REQUEST || c->request_done) {
+		/* One request: after the answer nothing more is read; while a
+		 * command works off the loop, more bytes are dropped (the one
+		 * answer is the command's). */
 		if (c->state == ADMIN_CONN_ANSWERED)
 			admin_conn_close(c, NULL);
 		return;
@@ -414,6 +443,7 @@ admin_on_connection(uv_stream_t *server, int status)
 	srv->nconns++;
 	admin_proto_init(&c->proto, &admin_proto_cb, c);
 	c->req.client_pin = c->pin;
+	c->req.on_answer = admin_conn_on_late_answer;
 	c->req.peer = c->peer;
 	snprintf(c->peer, sizeof(c->peer), "?");
 	if (uv_accept(server, (uv_stream_t *)tls_uv_tcp(&c->tu)) != 0) {

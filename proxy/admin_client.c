@@ -53,6 +53,7 @@ admin_remote_take_opt(struct admin_remote *r, const char *cmd, int argc, char **
 		{ "--remote-pin", offsetof(struct admin_remote, pin) },
 		{ "--remote-ca", offsetof(struct admin_remote, ca) },
 		{ "--remote-name", offsetof(struct admin_remote, name) },
+		{ "--read-back", offsetof(struct admin_remote, read_back) },
 	};
 	size_t k;
 
@@ -72,7 +73,7 @@ admin_remote_take_opt(struct admin_remote *r, const char *cmd, int argc, char **
 int
 admin_remote_check(const struct admin_remote *r, const char *cmd)
 {
-	if (r->addr == NULL && (r->cert || r->key || r->pin || r->ca || r->name)) {
+	if (r->addr == NULL && (r->cert || r->key || r->pin || r->ca || r->name || r->read_back)) {
 		fprintf(stderr, "xmpp-edge %s: the --admin-*/--remote-* options go with "
 		    "--remote HOST:PORT\n", cmd);
 		return -1;
@@ -303,7 +304,7 @@ admin_client_connect(const char *addr, char *err, size_t errlen)
 
 	if (netaddr_parse(addr, &ss, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "--remote %s: %s (an IP address and port: "
-		    "\"198.51.100.2:5281\", \"[2001:db8::2]:5281\")", addr, why);
+		    "\"198.51.100.2:5280\", \"[2001:db8::2]:5280\")", addr, why);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -336,6 +337,7 @@ admin_client_request(const struct admin_remote *r, const char *line,
 
 	*reply = NULL;
 	*reply_len = 0;
+	err[0] = '\0';
 	memset(&ac, 0, sizeof(ac));
 	ac.fd = -1;
 	/* tls_conn logs its events; the sentence in err says it once. */
@@ -384,19 +386,28 @@ admin_client_request(const struct admin_remote *r, const char *line,
 	}
 	if (admin_client_write(&ac, c, line, strlen(line)) != 0 ||
 	    admin_client_write(&ac, c, "\n", 1) != 0) {
-		snprintf(err, errlen, "%s: %s", r->addr, ac.why);
+		/* TLS 1.3: the server judges our certificate after its own
+		 * Finished; a refusal is an alert and a close that may reach
+		 * us as a reset before we read the alert. */
+		snprintf(err, errlen, "%s: the daemon closed the connection right after the "
+		    "handshake: it most likely refused our certificate (is its pin in "
+		    "admin.pins?)", r->addr);
 		goto done;
 	}
 	for (i = 0; payload && i < nparts; i++)
 		if (admin_client_send_part(&ac, c, &parts[i], err, errlen) != 0)
-			goto done;
-	if (payload && admin_client_write(&ac, c, "end\n", 4) != 0) {
+			break;
+	if (payload && i == nparts && admin_client_write(&ac, c, "end\n", 4) != 0)
 		snprintf(err, errlen, "%s: %s", r->addr, ac.why);
-		goto done;
-	}
+	/* A daemon that refuses a payload part way answers at once and
+	 * closes: its sentence is worth more than our broken write. */
+	ac.write_failed = 0;
+	ac.failed = 0;
 	while (!ac.peer_closed && !ac.failed && admin_client_pump(&ac, c) == 0)
 		;
 	if (ac.len == 0) {
+		if (payload && (i < nparts || err[0] != '\0'))
+			goto done;	/* the send's own error says more */
 		snprintf(err, errlen, "%s: no answer: %s", r->addr, ac.failed ? ac.why :
 		    "the daemon closed the connection");
 		goto done;

@@ -11,6 +11,9 @@
  *   --remote-ca FILE            ... or its certificate checked against a CA
  *   --remote-name NAME          with --remote-ca: the name it must carry
  *                               (default: HOST)
+ *   --read-back IP:PORT         cert rotate: where the daemon's external (or
+ *                               internal) listener is reached from here, when
+ *                               not at HOST and the port it listens on (NAT)
  */
 #ifndef XE_ADMIN_CLIENT_H
 #define XE_ADMIN_CLIENT_H
@@ -25,6 +28,7 @@ struct admin_remote {
 	const char *pin;
 	const char *ca;
 	const char *name;
+	const char *read_back;
 };
 
 /* One part of a request's payload: from memory, or (fd >= 0) read from

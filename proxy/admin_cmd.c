@@ -19,6 +19,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "edge.h"
+#include "json_gen.h"
 
 /* admin_files.c */
 extern const struct admin_command admin_cmd_cert_rotate, admin_cmd_config_push,
@@ -133,10 +134,22 @@ admin_request_part(struct admin_request *r, const char *name, const uint8_t *dat
 	return r->cmd->part(r, name, data, len, err, errlen);
 }
 
+char admin_answer_later_mark;
+
 char *
 admin_request_run(struct admin_request *r, size_t *outlen)
 {
-	return r->cmd->run(r, outlen);
+	char *out = r->cmd->run(r, outlen);
+
+	r->pending = out == ADMIN_ANSWER_LATER;
+	return out;
+}
+
+void
+admin_request_answer(struct admin_request *r, char *out, size_t len)
+{
+	r->pending = 0;
+	r->on_answer(r, out, len);
 }
 
 void
@@ -206,10 +219,7 @@ char *
 admin_answer(struct admin_request *r, const char *result, const char *error,
     const char *const *kv, size_t *outlen)
 {
-	const unsigned char *buf;
-	char *out = NULL;
 	yajl_gen g;
-	size_t len;
 
 	r->outcome = result;
 	if (error != NULL)
@@ -228,12 +238,5 @@ admin_answer(struct admin_request *r, const char *result, const char *error,
 		yajl_gen_string(g, (const unsigned char *)kv[1], strlen(kv[1]));
 	}
 	yajl_gen_map_close(g);
-	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
-	    (out = malloc(len + 1)) != NULL) {
-		memcpy(out, buf, len);
-		out[len] = '\n';
-		*outlen = len + 1;
-	}
-	yajl_gen_free(g);
-	return out;
+	return json_gen_finish(g, outlen);
 }

@@ -45,11 +45,19 @@ struct admin_command {
 	int (*part)(struct admin_request *r, const char *name, const uint8_t *data,
 	    size_t len, char *err, size_t errlen);
 	/* The JSON answer (one heap line, NULL when out of memory); sets
-	 * r->outcome (and r->error) for the log. */
+	 * r->outcome (and r->error) for the log.  A command that must not
+	 * hold the loop (a key generation, hashing an image) starts its work
+	 * (uv_queue_work on r->edge->loop) and returns ADMIN_ANSWER_LATER;
+	 * it then calls admin_request_answer() once, from the loop thread.
+	 * cleanup is not called before that. */
 	char *(*run)(struct admin_request *r, size_t *outlen);
 	/* Optional: frees r->ctx. */
 	void (*cleanup)(struct admin_request *r);
 };
+
+/* run's "the answer comes later" (never a real answer). */
+extern char admin_answer_later_mark;
+#define ADMIN_ANSWER_LATER (&admin_answer_later_mark)
 
 struct admin_request {
 	struct edge *edge;
@@ -63,6 +71,9 @@ struct admin_request {
 	void *ctx;			/* the command's */
 	const char *outcome;		/* "applied", "ok", "failed", "refused" */
 	char error[ADMIN_ERR_MAX];
+	int pending;			/* run answered ADMIN_ANSWER_LATER */
+	/* Set by the listener: takes the late answer (and out's ownership). */
+	void (*on_answer)(struct admin_request *r, char *out, size_t len);
 };
 
 /* The line of a request: finds its command.  Returns its payload bound
@@ -72,6 +83,8 @@ long long admin_request_begin(struct admin_request *r, struct edge *edge, const 
 int admin_request_part(struct admin_request *r, const char *name, const uint8_t *data,
     size_t len, char *err, size_t errlen);
 char *admin_request_run(struct admin_request *r, size_t *outlen);
+/* A command's late answer (see run); hands out (may be NULL) over. */
+void admin_request_answer(struct admin_request *r, char *out, size_t len);
 void admin_request_cleanup(struct admin_request *r);
 
 /* Small payloads kept in memory, by part name, each with its bound. */

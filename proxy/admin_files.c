@@ -313,13 +313,56 @@ const struct admin_command admin_cmd_cert_rotate = {
 
 /* --- cert csr ----------------------------------------------------------- */
 
+/* Key generation takes long enough (RSA 3072: seconds under the
+ * sanitizers) to stall every stream if done on the loop: it runs on
+ * libuv's thread pool, with its own random generator (tls_csr_create). */
+struct admin_csr {
+	uv_work_t work;
+	struct admin_request *r;
+	char domain[CONFIG_DOMAIN_MAX];
+	char path[CONFIG_PATH_MAX + 8];
+	enum tls_key_type kt;
+	char pem[ADMIN_CSR_PEM_MAX];
+	char err[ADMIN_ERR_MAX];
+	int rc;
+};
+
+static void
+admin_csr_work(uv_work_t *w)
+{
+	struct admin_csr *cs = w->data;
+
+	cs->rc = tls_csr_create(cs->domain, cs->path, 1, cs->kt, cs->pem, sizeof(cs->pem),
+	    cs->err, sizeof(cs->err));
+}
+
+static void
+admin_csr_after(uv_work_t *w, int status)
+{
+	struct admin_csr *cs = w->data;
+	struct admin_request *r = cs->r;
+	size_t len = 0;
+	char *out;
+
+	r->edge->admin_key_generating = 0;
+	if (status != 0 || cs->rc != 0) {
+		out = admin_answer(r, "failed", status != 0 ? "the key generation was cancelled" :
+		    cs->err, NULL, &len);
+	} else {
+		const char *kv[] = { "domain", cs->domain, "csr", cs->pem, "key", cs->path, NULL };
+
+		out = admin_answer(r, "applied", NULL, kv, &len);
+	}
+	admin_request_answer(r, out, len);
+}
+
 static char *
 admin_csr_run(struct admin_request *r, size_t *outlen)
 {
 	const char *domain, *cert, *key;
-	char err[ADMIN_ERR_MAX], path[CONFIG_PATH_MAX + 8], *pem;
+	char err[ADMIN_ERR_MAX];
+	struct admin_csr *cs;
 	enum tls_key_type kt = TLS_KEY_EC_P256;
-	char *out;
 
 	if (r->argc == 2 && strcmp(r->argv[1], "rsa") == 0)
 		kt = TLS_KEY_RSA_3072;
@@ -330,29 +373,38 @@ admin_csr_run(struct admin_request *r, size_t *outlen)
 		return admin_answer(r, "refused", err, NULL, outlen);
 	if (domain == NULL)
 		return admin_answer(r, "refused", "a CSR is for a hosted domain", NULL, outlen);
-	snprintf(path, sizeof(path), "%s.new", key);
-	/* A pending key from an earlier request that was never used. */
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(err, sizeof(err), "%s: cannot replace: %s", path, strerror(errno));
-		return admin_answer(r, "failed", err, NULL, outlen);
-	}
-	if ((pem = malloc(ADMIN_CSR_PEM_MAX)) == NULL)
+	/* One at a time: two would race for the same KEY.new. */
+	if (r->edge->admin_key_generating)
+		return admin_answer(r, "refused", "a key is being generated for another request; "
+		    "try again in a moment", NULL, outlen);
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
 		return admin_answer(r, "failed", "out of memory", NULL, outlen);
-	if (tls_csr_create(domain, path, 1, kt, pem, ADMIN_CSR_PEM_MAX, err, sizeof(err)) != 0) {
-		free(pem);
+	r->ctx = cs;
+	cs->r = r;
+	cs->kt = kt;
+	cs->work.data = cs;
+	snprintf(cs->domain, sizeof(cs->domain), "%s", domain);
+	snprintf(cs->path, sizeof(cs->path), "%s.new", key);
+	/* A pending key from an earlier request that was never used. */
+	if (unlink(cs->path) != 0 && errno != ENOENT) {
+		snprintf(err, sizeof(err), "%s: cannot replace: %s", cs->path, strerror(errno));
 		return admin_answer(r, "failed", err, NULL, outlen);
 	}
-	{
-		const char *kv[] = { "domain", domain, "csr", pem, "key", path, NULL };
+	if (uv_queue_work(r->edge->loop, &cs->work, admin_csr_work, admin_csr_after) != 0)
+		return admin_answer(r, "failed", "cannot start the key generation", NULL, outlen);
+	r->edge->admin_key_generating = 1;
+	return ADMIN_ANSWER_LATER;
+}
 
-		out = admin_answer(r, "applied", NULL, kv, outlen);
-	}
-	free(pem);
-	return out;
+static void
+admin_csr_cleanup(struct admin_request *r)
+{
+	free(r->ctx);
 }
 
 const struct admin_command admin_cmd_cert_csr = {
 	.name = "cert csr", .min_args = 1, .max_args = 2, .run = admin_csr_run,
+	.cleanup = admin_csr_cleanup,
 };
 
 /* --- cert pin add|remove admin|gateway PIN ------------------------------- */
@@ -367,8 +419,8 @@ admin_pin_run(struct admin_request *r, size_t *outlen)
 	char path[CONFIG_PATH_MAX + 32], err[ADMIN_ERR_MAX], pin[CONFIG_PIN_MAX], count[16];
 	struct gateway_pins gp, before;
 	struct run_user ru;
-	size_t nbase, i, n;
-	int adding = strcmp(action, "add") == 0, found = 0;
+	size_t nbase;
+	int adding = strcmp(action, "add") == 0, changed;
 
 	if (!adding && strcmp(action, "remove") != 0)
 		return admin_answer(r, "refused", "cert pin add|remove admin|gateway PIN", NULL, outlen);
@@ -399,40 +451,14 @@ admin_pin_run(struct admin_request *r, size_t *outlen)
 		return admin_answer(r, "refused", "this daemon was started as root: its pin files "
 		    "must be root's; run `xmpp-edge cert pin` on the host as root", NULL, outlen);
 	before = gp;
-	n = pins_effective((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX);
-	for (i = 0; i < n; i++) {
-		char c[CONFIG_PIN_MAX];
+	changed = pins_change((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, pin, adding, err,
+	    sizeof(err));
+	if (changed < 0)
+		return admin_answer(r, "refused", err, NULL, outlen);
+	if (changed == 1) {
+		const char *kv[] = { "pins", which, "pin", pin, "note", "already accepted", NULL };
 
-		if (gateway_pin_canonical(eff[i], c, err, sizeof(err)) == 0 && strcmp(c, pin) == 0)
-			found = 1;
-	}
-	if (adding == found) {
-		snprintf(err, sizeof(err), "%s %s accepted", pin, found ? "is already" : "is not");
-		return admin_answer(r, adding ? "applied" : "refused", adding ? NULL : err, NULL, outlen);
-	}
-	/* Rebuild the file's two lists from the change. */
-	for (i = 0; i < gp.nremoved && strcmp(gp.removed[i], pin) != 0; i++)
-		;
-	if (adding && i < gp.nremoved) {
-		memmove(gp.removed[i], gp.removed[i + 1], (gp.nremoved - i - 1) * sizeof(gp.removed[0]));
-		gp.nremoved--;
-	} else if (adding) {
-		if (gp.nadded == GATEWAY_PINS_STATE_MAX)
-			return admin_answer(r, "refused", "too many added pins", NULL, outlen);
-		memcpy(gp.added[gp.nadded++], pin, sizeof(pin));
-	} else {
-		for (i = 0; i < gp.nadded && strcmp(gp.added[i], pin) != 0; i++)
-			;
-		if (i < gp.nadded) {
-			memmove(gp.added[i], gp.added[i + 1], (gp.nadded - i - 1) * sizeof(gp.added[0]));
-			gp.nadded--;
-		}
-		if (pins_effective((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX) == n &&
-		    gp.nremoved < GATEWAY_PINS_STATE_MAX)
-			memcpy(gp.removed[gp.nremoved++], pin, sizeof(pin));
-		if (pins_effective((const char (*)[CONFIG_PIN_MAX])base, nbase, &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX) == 0)
-			return admin_answer(r, "refused", "that is the last accepted pin: nobody could "
-			    "connect (add the new pin first)", NULL, outlen);
+		return admin_answer(r, "applied", NULL, kv, outlen);
 	}
 	if (gateway_pins_write(path, &gp, err, sizeof(err)) != 0)
 		return admin_answer(r, "failed", err, NULL, outlen);
@@ -492,6 +518,42 @@ admin_push_cleanup(struct admin_request *r)
 	free(r->ctx);
 }
 
+/*
+ * A pushed configuration must keep the way in it came through: the admin
+ * listener and this client's key (with STATE_DIR/admin-pins as it is).
+ * Otherwise the only way back is the offline disk.  1 (with why) if it
+ * would lock this client out.
+ */
+static int
+admin_push_locks_out(const struct admin_request *r, const struct config *next, char *why,
+    size_t whylen)
+{
+	const char *eff[GATEWAY_PINS_EFFECTIVE_MAX];
+	char path[CONFIG_PATH_MAX + 32], canon[CONFIG_PIN_MAX];
+	struct gateway_pins gp;
+	struct run_user ru;
+	size_t n, i;
+
+	if (!next->admin.enabled || next->listen.admin_count == 0) {
+		snprintf(why, whylen, "this configuration has no admin section or listen.admin: "
+		    "remote management would end at the next restart");
+		return 1;
+	}
+	if (run_user_current(next, &ru, why, whylen) != 0 ||
+	    admin_pins_path(next, path, sizeof(path)) != 0 ||
+	    gateway_pins_read(path, &ru, &gp, why, whylen) != 0)
+		return 1;
+	n = pins_effective((const char (*)[CONFIG_PIN_MAX])next->admin.pins, next->admin.pin_count,
+	    &gp, eff, GATEWAY_PINS_EFFECTIVE_MAX);
+	for (i = 0; i < n; i++)
+		if (gateway_pin_canonical(eff[i], canon, why, whylen) == 0 &&
+		    strcmp(canon, r->client_pin) == 0)
+			return 0;
+	snprintf(why, whylen, "this configuration's admin.pins do not accept the key this "
+	    "request came with (pin %s): it would lock this client out", r->client_pin);
+	return 1;
+}
+
 static char *
 admin_push_run(struct admin_request *r, size_t *outlen)
 {
@@ -512,6 +574,10 @@ admin_push_run(struct admin_request *r, size_t *outlen)
 	    sizeof(err));
 	if (next == NULL)
 		return admin_answer(r, "refused", err, NULL, outlen);
+	if (admin_push_locks_out(r, next, err, sizeof(err))) {
+		config_free(next);
+		return admin_answer(r, "refused", err, NULL, outlen);
+	}
 	snprintf(warnings, sizeof(warnings), "%zu", next->warning_count + next->warnings_dropped);
 	config_free(next);
 	memset(&file, 0, sizeof(file));

@@ -167,16 +167,41 @@ done:
 	return rc;
 }
 
+int
+cert_read_back(const char *mode, const char *addr, const char *host, const char *sni,
+    uint8_t *der, size_t cap, size_t *len, char *err, size_t errlen)
+{
+	char target[CONFIG_ADDR_MAX + 300];
+	int fd, rc = -1;
+
+	/* A listener on the unspecified address is reached at host. */
+	if (host != NULL && (strncmp(addr, "0.0.0.0:", 8) == 0 || strncmp(addr, "[::]:", 5) == 0))
+		snprintf(target, sizeof(target), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+		    strchr(host, ':') ? "]" : "", strrchr(addr, ':') + 1);
+	else
+		snprintf(target, sizeof(target), "%s", addr);
+	if ((fd = rotate_connect(target, err, errlen)) < 0)
+		return -1;
+	if (strcmp(mode, "starttls") == 0 && rotate_starttls_preamble(fd, sni, err, errlen) != 0)
+		goto done;
+	rc = tls_fetch_peer_cert(fd, sni, strcmp(mode, "direct_tls") == 0 ? TLS_ALPN_XMPP_SERVER :
+	    NULL, ROTATE_CONFIRM_TIMEOUT_MS, der, cap, len, err, errlen);
+done:
+	close(fd);
+	return rc;
+}
+
 /* Reads back what the listener serves for domain (NULL: internal). */
 static int
 rotate_confirm(const struct config *cfg, const char *domain,
     const struct tls_candidate_report *r, char *how, size_t howcap, char *err,
     size_t errlen)
 {
+	static const char *const names[] = { "internal listener", "Direct TLS", "STARTTLS" };
 	uint8_t *der = NULL;
-	const char *addr, *mode;
+	const char *addr, *mode, *sni = domain != NULL ? domain : cfg->gateway.server_name;
 	size_t len = 0;
-	int fd = -1, rc = -1;
+	int rc = -1, m;
 
 	if (domain == NULL) {
 		if (cfg->listen.internal_count == 0) {
@@ -186,13 +211,13 @@ rotate_confirm(const struct config *cfg, const char *domain,
 			return 0;
 		}
 		addr = cfg->listen.internal[0];
-		mode = "internal listener";
+		mode = "internal", m = 0;
 	} else if (cfg->listen.direct_tls_count > 0) {
 		addr = cfg->listen.direct_tls[0];
-		mode = "Direct TLS";
+		mode = "direct_tls", m = 1;
 	} else if (cfg->listen.starttls_count > 0) {
 		addr = cfg->listen.starttls[0];
-		mode = "STARTTLS";
+		mode = "starttls", m = 2;
 	} else {
 		snprintf(how, howcap, "not read back: no external listener");
 		return 0;
@@ -201,32 +226,23 @@ rotate_confirm(const struct config *cfg, const char *domain,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((fd = rotate_connect(addr, err, errlen)) < 0)
-		goto done;
-	if (strcmp(mode, "STARTTLS") == 0 &&
-	    rotate_starttls_preamble(fd, domain, err, errlen) != 0)
-		goto done;
-	if (tls_fetch_peer_cert(fd, domain != NULL ? domain : cfg->gateway.server_name,
-	    strcmp(mode, "Direct TLS") == 0 ? TLS_ALPN_XMPP_SERVER : NULL,
-	    ROTATE_CONFIRM_TIMEOUT_MS, der, TLS_DER_MAX, &len, err, errlen) != 0)
+	if (cert_read_back(mode, addr, NULL, sni, der, TLS_DER_MAX, &len, err, errlen) != 0)
 		goto done;
 	if (len != r->leaf_der_len || memcmp(der, r->leaf_der, len) != 0) {
 		struct tls_certinfo *served = calloc(1, sizeof(*served));
 		char why[160];
 
 		snprintf(err, errlen, "%s %s (SNI %s) still serves another certificate "
-		    "(pin %s)", mode, addr, domain != NULL ? domain : cfg->gateway.server_name,
+		    "(pin %s)", names[m], addr, sni,
 		    served != NULL && tls_certinfo_from_der(der, len, served, why,
 		    sizeof(why)) == 0 ? served->pin : "?");
 		free(served);
 		goto done;
 	}
 	snprintf(how, howcap, "served over %s at %s (SNI %s), identical to the new one",
-	    mode, addr, domain != NULL ? domain : cfg->gateway.server_name);
+	    names[m], addr, sni);
 	rc = 0;
 done:
-	if (fd >= 0)
-		close(fd);
 	free(der);
 	return rc;
 }

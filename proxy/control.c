@@ -335,12 +335,6 @@ control_execute(struct edge *edge, const char *command, const char *origin, char
 	return 0;
 }
 
-char *
-control_result_answer(const char *result, const char *error, size_t *outlen)
-{
-	return control_result_json(result, error, outlen);
-}
-
 static void
 control_dispatch(struct control_client *c)
 {

@@ -140,6 +140,7 @@ struct edge {
 
 	struct admin_server *admin;	/* listen.admin, or NULL */
 	struct tls_certstore *admin_certs;	/* its pins and certificate */
+	int admin_key_generating;	/* a `cert csr` key is being made */
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -220,8 +221,6 @@ int control_client_request_timeout(const char *socket_path, const char *command,
  * out of memory).  -1 if command is none of those. */
 int control_execute(struct edge *edge, const char *command, const char *origin, char **out,
     size_t *outlen);
-/* {"result":RESULT[,"error":ERROR]} as one heap line (NULL: no memory). */
-char *control_result_answer(const char *result, const char *error, size_t *outlen);
 
 /* admin.c: the remote admin listener (listen.admin). */
 /* Makes admin.cert/key if they are the generated default and missing,

@@ -263,3 +263,80 @@ admin_pins_path(const struct config *cfg, char *out, size_t cap)
 
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
+
+/* The index of pin in list, or -1. */
+static long
+pins_index(char (*list)[CONFIG_PIN_MAX], size_t n, const char *pin)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], pin) == 0)
+			return (long)i;
+	return -1;
+}
+
+static int
+pins_in_base(const char (*base)[CONFIG_PIN_MAX], size_t nbase, const char *pin)
+{
+	char canon[CONFIG_PIN_MAX], why[160];
+	size_t i;
+
+	for (i = 0; i < nbase; i++)
+		if (gateway_pin_canonical(base[i], canon, why, sizeof(why)) == 0 &&
+		    strcmp(canon, pin) == 0)
+			return 1;
+	return 0;
+}
+
+int
+pins_change(const char (*base)[CONFIG_PIN_MAX], size_t nbase, struct gateway_pins *gp,
+    const char *pin, int add, char *why, size_t whylen)
+{
+	const char *eff[GATEWAY_PINS_EFFECTIVE_MAX];
+	long at_removed = pins_index(gp->removed, gp->nremoved, pin);
+	long at_added = pins_index(gp->added, gp->nadded, pin);
+	int in_base = pins_in_base(base, nbase, pin) && at_removed < 0;
+
+	if (add) {
+		if (in_base || at_added >= 0)
+			return 1;
+		if (at_removed >= 0) {
+			/* A withdrawn baseline pin comes back. */
+			memmove(gp->removed[at_removed], gp->removed[at_removed + 1],
+			    (gp->nremoved - (size_t)at_removed - 1) * sizeof(gp->removed[0]));
+			gp->nremoved--;
+			return 0;
+		}
+		if (gp->nadded == GATEWAY_PINS_STATE_MAX) {
+			snprintf(why, whylen, "%d pins are added already; remove some or move them "
+			    "to the configuration", GATEWAY_PINS_STATE_MAX);
+			return -1;
+		}
+		memcpy(gp->added[gp->nadded++], pin, CONFIG_PIN_MAX);
+		return 0;
+	}
+	if (!in_base && at_added < 0) {
+		snprintf(why, whylen, "%s is not an accepted pin", pin);
+		return -1;
+	}
+	if (at_added >= 0) {
+		memmove(gp->added[at_added], gp->added[at_added + 1],
+		    (gp->nadded - (size_t)at_added - 1) * sizeof(gp->added[0]));
+		gp->nadded--;
+	}
+	if (in_base) {
+		if (gp->nremoved == GATEWAY_PINS_STATE_MAX) {
+			snprintf(why, whylen, "%d pins are withdrawn already; edit the configuration "
+			    "instead", GATEWAY_PINS_STATE_MAX);
+			return -1;
+		}
+		memcpy(gp->removed[gp->nremoved++], pin, CONFIG_PIN_MAX);
+	}
+	if (pins_effective(base, nbase, gp, eff, GATEWAY_PINS_EFFECTIVE_MAX) == 0) {
+		snprintf(why, whylen, "refused: %s is the last accepted pin; nobody would be "
+		    "accepted (add the new pin first)", pin);
+		return -1;
+	}
+	return 0;
+}

@@ -41,6 +41,12 @@ size_t gateway_pins_effective(const struct config *cfg,
 /* The same over any baseline list (admin.pins and STATE_DIR/admin-pins). */
 size_t pins_effective(const char (*base)[CONFIG_PIN_MAX], size_t nbase,
     const struct gateway_pins *gp, const char **out, size_t cap);
+/* Adds (add) or withdraws the canonical pin in gp over the baseline base,
+ * keeping the overlap rules: a withdrawn baseline pin comes back rather
+ * than being added twice, the last accepted pin cannot go.  0 changed, 1
+ * nothing to do (already accepted), -1 with why. */
+int pins_change(const char (*base)[CONFIG_PIN_MAX], size_t nbase, struct gateway_pins *gp,
+    const char *pin, int add, char *why, size_t whylen);
 /* STATE_DIR/admin-pins; -1 if the path does not fit. */
 int admin_pins_path(const struct config *cfg, char *out, size_t cap);
 /* The canonical base64 form of a pin (as tls_pin_format writes it), or

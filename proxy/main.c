@@ -114,16 +114,25 @@ usage(FILE *out)
 	    "                                    the daemon also reloads by itself 2 s after a\n"
 	    "                                    certificate, key or CA file changes on disk\n"
 	    "  cert pin list | add PIN | add --from-cert FILE | remove PIN\n"
-	    "              [-c FILE] [--socket PATH] [--offline]\n"
+	    "              [-c FILE] [--socket PATH] [--offline] [--admin]\n"
 	    "                                    internal-link pins, changed in\n"
 	    "                                    STATE_DIR/gateway-pins, then reloaded; the\n"
-	    "                                    last pin cannot be removed\n"
+	    "                                    last pin cannot be removed; --admin: the\n"
+	    "                                    admin listener's pins (STATE_DIR/admin-pins)\n"
 	    "  cert selfsign DOMAIN --cert OUT.pem --key OUT.key [--days N] [--key-type ec|rsa]\n"
 	    "              [--force]             a self-signed XMPP server certificate (DNS,\n"
 	    "                                    SRV-ID and XmppAddr names; default 365 days)\n"
 	    "  cert csr DOMAIN --key KEY.pem [--out CSR.pem] [--new-key [--key-type ec|rsa]]\n"
 	    "                                    a certificate signing request with the same\n"
 	    "                                    names (--new-key: generate KEY.pem, 0600)\n"
+	    "  cert rotate|csr|pin ... REMOTE   the same on a daemon's admin listener: the\n"
+	    "                                    files travel in the channel; rotate without\n"
+	    "                                    --key uses the key `cert csr DOMAIN REMOTE`\n"
+	    "                                    made there (it never leaves the daemon);\n"
+	    "                                    `cert pin ... --admin` changes the admin pins\n"
+	    "  config push FILE REMOTE           check FILE as `check` does on the daemon,\n"
+	    "                                    install it (old one kept as .bak), reload;\n"
+	    "                                    refused as a whole if any part is bad\n"
 	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
 	    "                                    to gateway.address, then a stream header\n"
 	    "  probe DOMAIN [-c FILE] [--from HOSTED]\n"
@@ -514,6 +523,8 @@ main(int argc, char **argv)
 		return cert_cli_main(argc, argv);
 	if (strcmp(cmd, "appliance") == 0)
 		return cmd_appliance(argc, argv);
+	if (strcmp(cmd, "config") == 0)
+		return admin_cli_config_main(argc, argv);
 	if (strcmp(cmd, "probe") == 0) {
 		if (parse_opts(cmd, argc, argv, "ctf", &o) < 0)
 			return EXIT_USAGE;

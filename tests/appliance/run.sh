@@ -18,6 +18,13 @@
 #   5. update: appliance/update-image.sh writes esp.img over the EFI
 #      partition; the data partition must be byte-for-byte unchanged and the
 #      updated disk must boot and serve again;
+#   5b. remote management (issue 17), in the boots above, no extra one: the
+#      image is built with XE_ADMIN_PINS (an operator key made here); on the
+#      first boot `status --remote` answers through a forwarded port, an
+#      unpinned admin key is refused, `cert rotate --remote` installs a new
+#      certificate (read back by the CLI through the forwarded Direct TLS
+#      port; time printed) and a mismatched upload is refused; after the
+#      update's reboot the new certificate is still served;
 #   6. supervision: an image whose daemon is tests/appliance/flaky_daemon.c
 #      (fails twice, then serves and ignores SIGTERM) must be restarted with
 #      1 s then 2 s backoff, serve, and on power-off be SIGKILLed after the
@@ -69,8 +76,17 @@ trap cleanup EXIT
 # --- 1. build -----------------------------------------------------------------
 
 IMGDIR=$OUT/test-appliance
+# The operator's admin key (remote management, 5b) and certificates to rotate to.
+mkop() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
+	-subj "/CN=$3" -addext "subjectAltName=DNS:$3" -keyout "$2" -out "$1" 2>/dev/null && chmod 0600 "$2"; }
+mkop "$WORK/op.crt" "$WORK/op.key" operator
+mkop "$WORK/stranger.crt" "$WORK/stranger.key" stranger
+mkop "$WORK/new.crt" "$WORK/new.key" example.com
+OP_PIN=$(openssl x509 -in "$WORK/op.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+	openssl dgst -sha256 -binary | base64)
 start=$(date +%s)
-if "$ROOT/appliance/build-image.sh" "$BIN" "$IMGDIR" >"$WORK/build.log" 2>&1; then
+if XE_ADMIN_PINS=$OP_PIN XE_ADMIN_LISTEN=10.0.2.15:5280 \
+	"$ROOT/appliance/build-image.sh" "$BIN" "$IMGDIR" >"$WORK/build.log" 2>&1; then
 	pass "build-image.sh builds the image ($(($(date +%s) - start)) s)"
 else
 	tail -n 30 "$WORK/build.log"
@@ -87,8 +103,8 @@ check "GPT with xe-esp (EFI system) and xe-data (Linux) partitions" \
 		grep -q "type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B.*name=\"xe-esp\"" <<<"$1" &&
 		grep -q "type=0FC63DAF-8483-4772-8E79-3D69D8477DE4.*name=\"xe-data\"" <<<"$1"' _ "$dump"
 export MTOOLS_SKIP_CHECK=1
-check "ESP holds systemd-boot, the loader entry, kernel and initramfs" \
-	bash -c 'for f in ::/EFI/BOOT/BOOTX64.EFI ::/loader/loader.conf ::/loader/entries/xmpp-edge.conf ::/xmpp-edge/vmlinuz ::/xmpp-edge/initrd.img; do
+check "ESP holds systemd-boot, slot a's loader entry (no boot counter), kernel, initramfs and manifest" \
+	bash -c 'for f in ::/EFI/BOOT/BOOTX64.EFI ::/loader/loader.conf ::/loader/entries/xmpp-edge-000001-a.conf ::/xmpp-edge/a/vmlinuz ::/xmpp-edge/a/initrd.img ::/xmpp-edge/a/manifest; do
 		mdir -i "$1" "$f" >/dev/null 2>&1 || { echo "missing $f"; exit 1; }; done' _ "$IMGDIR/esp.img"
 # Notices on the ESP, one for each component the image ships: the binary's
 # (every dependency in deps/deps.lock, and musl; files and SHA-256 from
@@ -124,6 +140,9 @@ check "initramfs holds /init, /bin/xmpp-edge and the modules list" \
 	bash -c 'zstd -dc "$1" | cpio -it --quiet 2>/dev/null | grep -qx init &&
 		zstd -dc "$1" | cpio -it --quiet 2>/dev/null | grep -qx bin/xmpp-edge &&
 		zstd -dc "$1" | cpio -it --quiet 2>/dev/null | grep -qx etc/modules.load' _ "$IMGDIR/initrd.img"
+
+check "the build printed the admin listener's pin (admin-server-pin.txt)" \
+	grep -Eq '^sha256/[A-Za-z0-9+/]{43}=$' "$IMGDIR/admin-server-pin.txt"
 
 # --- 2. network.conf parser ------------------------------------------------------
 
@@ -171,14 +190,15 @@ probe() {
 		head -c 14 <&3' _ "$1" "$HEADER" 2>/dev/null
 }
 
-# qemu_start DISK NAME PORT MON [QEMU ARGS...]: boots DISK in the background
-# (QEMU_PID), the console in $WORK/console-NAME.log, the monitor on
-# 127.0.0.1:MON, the guest's 5269 on 127.0.0.1:PORT (first NIC, eth0);
-# QEMU ARGS come last (a second -nic is eth1).
+# qemu_start DISK NAME PORT MON FWD [QEMU ARGS...]: boots DISK in the
+# background (QEMU_PID), the console in $WORK/console-NAME.log, the monitor
+# on 127.0.0.1:MON, the guest's 5269 on 127.0.0.1:PORT (first NIC, eth0;
+# FWD: more ",hostfwd=..." for it); QEMU ARGS come last (a second -nic is
+# eth1).
 QEMU_BOOTS=0
 qemu_start() {
-	local disk=$1 name=$2 port=$3 mon=$4
-	shift 4
+	local disk=$1 name=$2 port=$3 mon=$4 fwd=$5
+	shift 5
 	cp "$OVMF_VARS" "$WORK/vars-$name.fd"
 	qemu-system-x86_64 -nodefaults -no-user-config -machine q35,accel="$ACCEL" \
 		-m 256 -smp 1 -display none \
@@ -187,7 +207,7 @@ qemu_start() {
 		-drive "if=pflash,format=raw,file=$WORK/vars-$name.fd" \
 		-drive "file=$disk,format=raw,if=virtio" \
 		-device virtio-rng-pci \
-		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269" "$@" \
+		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269$fwd" "$@" \
 		>"$WORK/qemu-$name.log" 2>&1 &
 	QEMU_PID=$!
 	QEMU_BOOTS=$((QEMU_BOOTS + 1))
@@ -204,8 +224,11 @@ boot() {
 	port=$(free_port)
 	mon=$(free_port)
 	while [ "$mon" = "$port" ]; do mon=$(free_port); done
+	ADMIN_PORT=$(free_port)
+	DIRECT_PORT=$(free_port)
 	t0=${EPOCHREALTIME/./}
-	qemu_start "$disk" "$name" "$port" "$mon" -no-reboot
+	qemu_start "$disk" "$name" "$port" "$mon" \
+		",hostfwd=tcp:127.0.0.1:$ADMIN_PORT-:5280,hostfwd=tcp:127.0.0.1:$DIRECT_PORT-:5270" -no-reboot
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
 		answer=$(probe "$port")
 		case $answer in
@@ -227,6 +250,7 @@ boot() {
 		bash -c 'grep -q "data.mounted dev=/dev/vda2" "$1" && grep -q "net.addr if=eth0" "$1"' _ "$log"
 	check "[$name] daemon runs as uid 5269 under init's supervision" \
 		grep -q "svc.state from=stopped to=running" "$log"
+	[ $served -eq 1 ] && [ "$(type -t "remote_$name")" = function ] && "remote_$name"
 
 	# ACPI power button through the monitor; QEMU exits when the guest
 	# powers off (-no-reboot also turns a panic/reboot into an exit, which
@@ -329,6 +353,47 @@ wait "$HU_PID" 2>/dev/null
 check "[host] the daemon logged appliance.update_begin / update_installed / request_failed" \
 	bash -c 'grep -q appliance.update_installed "$1" && grep -q appliance.request_failed "$1"' _ "$HU/daemon.log"
 
+# --- 5b. remote management, run inside the boots ------------------------------------------
+
+CLI=$BIN
+remote() {
+	"$CLI" "$@" --remote "127.0.0.1:$ADMIN_PORT" --admin-cert "$WORK/op.crt" --admin-key "$WORK/op.key" \
+		--remote-pin "$(cat "$IMGDIR/admin-server-pin.txt")"
+}
+# served_sha: SHA-256 of the certificate the appliance's Direct TLS port serves.
+served_sha() {
+	timeout 20 openssl s_client -connect "127.0.0.1:$DIRECT_PORT" -servername example.com \
+		-alpn xmpp-server </dev/null 2>/dev/null | openssl x509 -outform der 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+NEW_SHA=$(openssl x509 -in "$WORK/new.crt" -outform der | sha256sum | cut -d' ' -f1)
+status_running() { remote status --json 2>/dev/null | grep -q '"status":"running"'; }
+stranger_refused() {
+	! "$CLI" status --remote "127.0.0.1:$ADMIN_PORT" --admin-cert "$WORK/stranger.crt" \
+		--admin-key "$WORK/stranger.key" --remote-pin "$(cat "$IMGDIR/admin-server-pin.txt")" >/dev/null 2>&1
+}
+mismatch_refused() { ! remote cert rotate example.com --cert "$WORK/new.crt" --key "$WORK/op.key" >/dev/null 2>&1; }
+serves_new() { [ "$(served_sha)" = "$NEW_SHA" ]; }
+remote_first() {
+	local out t0 t1
+	check "[first] status --remote answers through the admin listener" status_running
+	check "[first] an unpinned admin key is refused" stranger_refused
+	check "[first] a mismatched upload is refused" mismatch_refused
+	t0=${EPOCHREALTIME/./}
+	out=$(remote cert rotate example.com --cert "$WORK/new.crt" --key "$WORK/new.key" \
+		--read-back "127.0.0.1:$DIRECT_PORT" 2>&1)
+	t1=${EPOCHREALTIME/./}
+	if grep -q "new certificate served over direct_tls" <<<"$out"; then
+		pass "[first] cert rotate --remote: installed, reloaded and read back in $(((t1 - t0) / 1000)) ms ($ACCEL)"
+	else
+		fail "[first] cert rotate --remote installs the new certificate: $out"
+	fi
+	check "[first] new handshakes get the new certificate" serves_new
+}
+remote_updated() {
+	check "[updated] after the reboot the rotated certificate is still served" serves_new
+	check "[updated] status --remote answers" status_running
+}
+
 DISK=$WORK/disk.img
 cp "$IMG" "$DISK"
 boot "$DISK" first
@@ -370,9 +435,9 @@ fi
 
 # --- 7. A/B update of the running appliance, over the admin listener ---------------
 #
-# An image with listen.admin on its second NIC (eth1 = internal, as
-# network.conf.example's convention), its admin certificate and our client
-# pin on the data partition.  QEMU forwards 127.0.0.1:APORT to the guest's
+# An image built with XE_ADMIN_PINS (our operator key's pin), so its admin
+# listener binds the second NIC's address (eth1 = internal, as
+# network.conf.example's convention).  QEMU forwards 127.0.0.1:APORT to the guest's
 # 10.0.3.15:5280 on that NIC.  Boots, in one QEMU process each (no
 # -no-reboot: the guest's own reboots stay inside it):
 #   ab1: slot a serves; `appliance update` of a new build goes to slot b;
@@ -384,30 +449,12 @@ fi
 #        `appliance status` says the update fell back.
 
 AB=$WORK/ab
-mkdir -p "$AB/certs"
+mkdir -p "$AB"
 AB_START=$(date +%s)
 AB_BOOTS0=$QEMU_BOOTS
-# pin FILE: the SHA-256 SPKI pin (base64) of a certificate.
-pin() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64; }
-selfsigned() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$2" \
-		-addext "subjectAltName=DNS:$2" -keyout "$1.key" -out "$1.crt" 2>/dev/null
-}
-selfsigned "$AB/certs/example.com" example.com
-selfsigned "$AB/certs/admin" admin.appliance.test
-selfsigned "$AB/operator" operator
-cat >"$AB/xmpp-edge.json" <<EOF
-{
-  "user": "5269",
-  "state_dir": "/data/state",
-  "domains": [{ "name": "example.com", "cert": "/data/certs/example.com.crt", "key": "/data/certs/example.com.key" }],
-  "listen": { "starttls": ["0.0.0.0:5269"], "control": "/run/xmpp-edge/control.sock", "admin": ["10.0.3.15:5280"] },
-  "admin": { "pins": ["$(pin "$AB/operator.crt")"], "cert": "/data/certs/admin.crt", "key": "/data/certs/admin.key", "timeout_ms": 60000 },
-  "log": { "format": "text" }
-}
-EOF
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=operator \
+	-keyout "$AB/operator.key" -out "$AB/operator.crt" 2>/dev/null
 printf 'hostname edge-ab\naddress eth0 10.0.2.15/24\ngateway 10.0.2.2\naddress eth1 10.0.3.15/24\n' >"$AB/network.conf"
-REMOTE=(--admin-cert "$AB/operator.crt" --admin-key "$AB/operator.key" --remote-pin "sha256/$(pin "$AB/certs/admin.crt")")
 
 # new_bundle OUT VERSION EXTRA_OPTIONS DIR: a bundle of the ab image's kernel
 # and its initramfs followed by a second archive with DIR's files (the
@@ -431,7 +478,7 @@ ab_boot() {
 	AB_PORT=$(free_port)
 	AB_APORT=$(free_port)
 	AB_MON=$(free_port)
-	qemu_start "$AB/disk.img" "$1" "$AB_PORT" "$AB_MON" \
+	qemu_start "$AB/disk.img" "$1" "$AB_PORT" "$AB_MON" "" \
 		-nic "user,model=virtio-net-pci,restrict=on,net=10.0.3.0/24,hostfwd=tcp:127.0.0.1:$AB_APORT-10.0.3.15:5280"
 }
 
@@ -471,12 +518,14 @@ BIN_HOST=${XE_HOST_BIN:-$BIN}
 if ! musl-gcc -static -Os -o "$AB/never_ready" "$ROOT/tests/appliance/never_ready.c" 2>"$WORK/cc3.log"; then
 	cat "$WORK/cc3.log"
 	fail "[ab] tests/appliance/never_ready.c builds"
-elif ! XE_DAEMON_CONF=$AB/xmpp-edge.json XE_CERTS_DIR=$AB/certs XE_NETWORK_CONF=$AB/network.conf \
-	XE_IMAGE_VERSION=ab-a "$ROOT/appliance/build-image.sh" "$BIN" "$AB/img" >"$WORK/build3.log" 2>&1; then
+elif ! XE_ADMIN_PINS=$(openssl x509 -in "$AB/operator.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+	openssl dgst -sha256 -binary | base64) XE_NETWORK_CONF=$AB/network.conf XE_IMAGE_VERSION=ab-a \
+	"$ROOT/appliance/build-image.sh" "$BIN" "$AB/img" >"$WORK/build3.log" 2>&1; then
 	tail -n 20 "$WORK/build3.log"
 	fail "[ab] image with listen.admin builds"
 else
 	pass "[ab] image with listen.admin on eth1 builds (version ab-a)"
+	REMOTE=(--admin-cert "$AB/operator.crt" --admin-key "$AB/operator.key" --remote-pin "$(cat "$AB/img/admin-server-pin.txt")")
 	cp "$AB/img/xmpp-edge-appliance.img" "$AB/disk.img"
 	head -c 2048 "$AB/img/xmpp-edge-update.bundle" | sed '/^end$/q' >"$AB/img/manifest.header"
 	mkdir -p "$AB/b/etc" "$AB/broken/bin"
