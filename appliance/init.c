@@ -109,7 +109,8 @@
 #define STOP_TIMEOUT_MS    10000  /* SIGTERM -> SIGKILL grace at shutdown */
 #define FATAL_REBOOT_MS    10000
 /* A boot on trial reboots when the daemon is not ready this long after
- * init started it (xe.ready_timeout_s= overrides, within the bounds). */
+ * init mounted the ESP (xe.ready_timeout_s= overrides, within the
+ * bounds). */
 #define READY_TIMEOUT_S       120
 #define READY_TIMEOUT_MIN_S   5
 #define READY_TIMEOUT_MAX_S   3600
@@ -425,11 +426,13 @@ static int entry_of_slot(const char *name, char slot, size_t *plus)
  * update writes the inactive slot there) and finds the booted entry. */
 static void esp_mount(struct boot_info *b)
 {
-	char dev[300];
+	char dev[300], opts[96];
 	struct dirent *de;
 	size_t plus;
 	DIR *d;
 
+	snprintf(opts, sizeof opts, "uid=%d,gid=%d,fmask=0077,dmask=0077,flush",
+	    SERVICE_UID, SERVICE_GID);
 	if (part_find(ESP_PARTNAME, dev, sizeof dev) == -1) {
 		log_event("esp.missing", "partname=%s", ESP_PARTNAME);
 		return;
@@ -437,7 +440,7 @@ static void esp_mount(struct boot_info *b)
 	(void)mkdir(ESP_MOUNT, 0755);
 	/* flush: vfat writes back early, so less is lost to a power cut. */
 	if (mount(dev, ESP_MOUNT, "vfat", MS_NOSUID | MS_NODEV | MS_NOEXEC |
-	    MS_NOATIME, "uid=5269,gid=5269,fmask=0077,dmask=0077,flush") == -1) {
+	    MS_NOATIME, opts) == -1) {
 		log_event("esp.mount_fail", "dev=%s error=\"%s\"", dev,
 		    strerror(errno));
 		return;

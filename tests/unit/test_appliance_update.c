@@ -335,3 +335,17 @@ TEST(appliance_scan_sees_a_fallback)
 	CHECK(!scan.fell_back);
 	rm_tree(e.dir);
 }
+
+TEST(appliance_writer_refuses_an_incomplete_header)
+{
+	static const char h[] = "xmpp-edge-bundle 1\nversion 1\n";
+	struct esp e;
+	char err[512];
+
+	esp_make(&e);
+	CHECK(appliance_writer_begin(e.dir, 'a', h, sizeof(h) - 1, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "incomplete") != NULL);
+	/* Refused before anything on the ESP changed. */
+	CHECK(!exists(e.dir, "xmpp-edge/b"));
+	rm_tree(e.dir);
+}
