@@ -56,19 +56,6 @@ pin_set_of(const struct config *cfg, int admin, struct pin_set *ps)
 	return gateway_pins_path(cfg, ps->path, sizeof(ps->path));
 }
 
-static int
-pin_in(const char (*list)[CONFIG_PIN_MAX], size_t n, const char *pin)
-{
-	char canon[CONFIG_PIN_MAX], why[160];
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (gateway_pin_canonical(list[i], canon, why, sizeof(why)) == 0 &&
-		    strcmp(canon, pin) == 0)
-			return 1;
-	return 0;
-}
-
 static size_t
 pin_effective_count(const struct pin_set *ps, const struct gateway_pins *gp)
 {
@@ -86,17 +73,17 @@ pin_list(const struct pin_set *ps, const struct gateway_pins *gp)
 	printf("pins accepted on %s:\n", ps->what);
 	for (i = 0; i < ps->nbase; i++) {
 		int removed = gateway_pin_canonical(ps->base[i], canon, why,
-		    sizeof(why)) == 0 && pin_in((const char (*)[CONFIG_PIN_MAX])gp->removed,
+		    sizeof(why)) == 0 && pins_in_base((const char (*)[CONFIG_PIN_MAX])gp->removed,
 		    gp->nremoved, canon);
 
 		if (!removed)
 			printf("  %s  (%s)\n", ps->base[i], ps->key);
 	}
 	for (i = 0; i < gp->nadded; i++)
-		if (!pin_in(ps->base, ps->nbase, gp->added[i]))
+		if (!pins_in_base(ps->base, ps->nbase, gp->added[i]))
 			printf("  %s  (added, %s)\n", gp->added[i], ps->path);
 	for (i = 0; i < gp->nremoved; i++)
-		if (pin_in(ps->base, ps->nbase, gp->removed[i]))
+		if (pins_in_base(ps->base, ps->nbase, gp->removed[i]))
 			printf("withdrawn: %s  (%s, removed in %s)\n", gp->removed[i], ps->key,
 			    ps->path);
 	return 0;

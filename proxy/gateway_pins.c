@@ -276,7 +276,7 @@ pins_index(char (*list)[CONFIG_PIN_MAX], size_t n, const char *pin)
 	return -1;
 }
 
-static int
+int
 pins_in_base(const char (*base)[CONFIG_PIN_MAX], size_t nbase, const char *pin)
 {
 	char canon[CONFIG_PIN_MAX], why[160];

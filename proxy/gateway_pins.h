@@ -41,6 +41,8 @@ size_t gateway_pins_effective(const struct config *cfg,
 /* The same over any baseline list (admin.pins and STATE_DIR/admin-pins). */
 size_t pins_effective(const char (*base)[CONFIG_PIN_MAX], size_t nbase,
     const struct gateway_pins *gp, const char **out, size_t cap);
+/* 1 if the canonical pin is in base (whatever its spelling there). */
+int pins_in_base(const char (*base)[CONFIG_PIN_MAX], size_t nbase, const char *pin);
 /* Adds (add) or withdraws the canonical pin in gp over the baseline base,
  * keeping the overlap rules: a withdrawn baseline pin comes back rather
  * than being added twice, the last accepted pin cannot go.  0 changed, 1
