@@ -46,10 +46,12 @@
 #include <yajl/yajl_gen.h>
 
 #include "appliance_update.h"
+#include "blocklist.h"
 #include "dns.h"
 #include "json_gen.h"
 #include "log.h"
 #include "stream_info.h"
+#include "strangers.h"
 #include "version.h"
 
 /* One line; the longest is an `appliance update` chunk (base64 of
@@ -180,6 +182,8 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "dialback_verify_answered", (long long)edge->stats.dialback_verify_answered);
 	gen_kv_int(g, "draining", edge->draining);
 	control_status_events(edge, g);
+	blocklist_gen_status(edge, g);
+	strangers_gen_status(edge, g);
 	yajl_gen_string(g, (const unsigned char *)"gateway", 7);
 	yajl_gen_map_open(g);
 	gen_kv_str(g, "state", edge->gateway_state);
@@ -310,6 +314,8 @@ control_execute(struct edge *edge, const char *command, const char *origin, char
 		*out = control_status_json(edge, outlen);
 	} else if (strcmp(command, "streams") == 0) {
 		*out = control_streams_json(edge, outlen);
+	} else if (strcmp(command, "strangers list") == 0 || strcmp(command, "strangers clear") == 0) {
+		*out = strangers_control(edge, command + strlen("strangers "), outlen);
 	} else if (strcmp(command, "drain") == 0) {
 		*out = control_drain_json(edge, outlen);
 	} else if (strcmp(command, "reload") == 0) {

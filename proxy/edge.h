@@ -105,6 +105,9 @@ struct metrics_server;
 struct cert_watch;
 struct appliance_session;
 struct admin_server;
+struct blocklist;
+struct blocklist_watch;
+struct strangers_edge;
 
 struct edge {
 	uv_loop_t *loop;
@@ -157,6 +160,9 @@ struct edge {
 	struct cert_watch *cert_watch;	/* tls.watch_files, or NULL */
 	/* `appliance update` in progress (appliance_control.c), or NULL. */
 	struct appliance_session *appliance_update;
+	struct blocklist *blocklist;	/* blocklist.file, or NULL (blocklist.h) */
+	struct blocklist_watch *blocklist_watch;	/* polls it, or NULL */
+	struct strangers_edge *strangers;	/* known contacts (strangers.h) */
 
 	/* The last check of the link to the gateway (gateway_link.c). */
 	struct gateway_link *gateway_check;	/* running, or NULL */
