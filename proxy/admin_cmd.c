@@ -2,7 +2,8 @@
 /*
  * admin_cmd.c - the commands the remote admin channel runs (admin_cmd.h).
  *
- * The control socket's commands (status, streams, drain, reload) answer
+ * The control socket's commands (status, streams, drain, reload,
+ * strangers list|clear) answer
  * exactly as they do locally (control_execute); the commands that carry
  * files (cert rotate, config push) or change state files (cert pin) or
  * make a key (cert csr) live in admin_files.c.  Nothing a client sends
@@ -47,6 +48,8 @@ static const struct admin_command *const admin_commands[] = {
 	&(const struct admin_command)CONTROL_ROW("streams"),
 	&(const struct admin_command)CONTROL_ROW("drain"),
 	&(const struct admin_command)CONTROL_ROW("reload"),
+	&(const struct admin_command)CONTROL_ROW("strangers list"),
+	&(const struct admin_command)CONTROL_ROW("strangers clear"),
 	&admin_cmd_cert_rotate,
 	&admin_cmd_cert_csr,
 	&admin_cmd_cert_pin,

@@ -373,12 +373,12 @@ const struct cfg_key config_schema_root[] = {
 	  .children = metrics_keys, .help = "Metrics for Prometheus." },
 	{ .name = "control", .type = CFG_OBJECT, .offset = OFF(struct config, control),
 	  .children = control_keys, .help = "Who may use the control socket (listen.control)." },
-	{ .name = "admin", .type = CFG_OBJECT, .offset = OFF(struct config, admin),
-	  .present_offset = OFF(struct config, admin.enabled), .children = admin_keys,
-	  .help = "Remote administration over listen.admin (admin.c); absent means no admin listener." },
 	{ .name = "blocklist", .type = CFG_OBJECT, .offset = OFF(struct config, blocklist),
 	  .children = blocklist_keys, .help = "Remote domains refused at every entry point (spam waves)." },
 	{ .name = "strangers", .type = CFG_OBJECT, .offset = OFF(struct config, strangers),
 	  .children = strangers_keys, .help = "The contacts `policy.*.strangers: refuse` lets write in." },
+	{ .name = "admin", .type = CFG_OBJECT, .offset = OFF(struct config, admin),
+	  .present_offset = OFF(struct config, admin.enabled), .children = admin_keys,
+	  .help = "Remote administration over listen.admin (admin.c); absent means no admin listener." },
 	END
 };

@@ -74,14 +74,14 @@ usage(FILE *out)
 	    "  run [-c FILE] [--state-dir DIR]   run the proxy (no -c: embedded demo\n"
 	    "                                    configuration, loopback only)\n"
 	    "  check [-c FILE]                   validate a configuration and summarise it\n"
-	    "  status [-c FILE | --socket PATH | REMOTE] [--json] [--quiet]\n"
+	    "  status [-c FILE | --socket PATH] [--json] [--quiet] [REMOTE]\n"
 	    "                                    the running daemon: uptime, listeners, gateway\n"
 	    "                                    link, counters and every live stream (pairs,\n"
 	    "                                    state, auth, peer, TLS, stanzas, queue, bytes,\n"
 	    "                                    age); exit 0 if it is running\n"
-	    "  streams [-c FILE | --socket PATH | REMOTE] [--json]\n"
+	    "  streams [-c FILE | --socket PATH] [--json] [REMOTE]\n"
 	    "                                    only the table of live streams\n"
-	    "  drain [-c FILE | --socket PATH | REMOTE]\n"
+	    "  drain [-c FILE | --socket PATH] [REMOTE]\n"
 	    "                                    stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
@@ -94,7 +94,7 @@ usage(FILE *out)
 	    "                                    xmpp-edge-update.bundle) into the slot that\n"
 	    "                                    did not boot, verify it and make it the next\n"
 	    "                                    boot with 3 tries (falls back by itself)\n"
-	    "  strangers list|clear [-c FILE | --socket PATH] [--json]\n"
+	    "  strangers list|clear [-c FILE | --socket PATH] [--json] [REMOTE]\n"
 	    "                                    the remote contacts internal users wrote to\n"
 	    "                                    (policy strangers: refuse lets only them write\n"
 	    "                                    in), most recent first; or forget them all\n"
@@ -161,7 +161,7 @@ usage(FILE *out)
 	    "REMOTE: a daemon's admin listener (listen.admin) instead of its socket, over\n"
 	    "mutual TLS 1.3: --remote IP:PORT --admin-cert FILE --admin-key FILE and\n"
 	    "--remote-pin sha256/BASE64 (its key) or --remote-ca FILE [--remote-name NAME];\n"
-	    "status, streams, drain, cert rotate|csr|pin and config push take it\n");
+	    "status, streams, drain, strangers, cert rotate|csr|pin and config push take it\n");
 }
 
 /* Parses the options allowed for cmd; -1 on a usage error (reported). */
@@ -537,7 +537,7 @@ main(int argc, char **argv)
 		return cmd_control(&o, "drain");
 	}
 	if (strcmp(cmd, "strangers") == 0) {
-		if (parse_opts(cmd, argc, argv, "csjt", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csjtr", &o) < 0)
 			return EXIT_USAGE;
 		if (o.topic == NULL || (strcmp(o.topic, "list") != 0 && strcmp(o.topic, "clear") != 0)) {
 			fprintf(stderr, "xmpp-edge strangers: list or clear?\n");

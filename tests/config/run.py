@@ -137,7 +137,7 @@ bad = [
     ("truncated", "{\n  \"domains\": [\n", "line 3, column 1: invalid JSON: parse error: premature EOF"),
     ("top-array", "[1, 2]", "(top level): the configuration must be a JSON object, got an array"),
     ("nul-byte", "{\"user\": \"a\u0000b\"}", "(top level): contains a NUL byte"),
-    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control, admin, blocklist, strangers)"),
+    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control, blocklist, strangers, admin)"),
     ("unknown-nested", base(limits={"stanza_sise": 5}), f"limits.stanza_sise: unknown key (known keys here: {LIMIT_KEYS})"),
     ("duplicate-key", '{"user": "a", "user": "b", "domains": []}', "user: duplicate key"),
     ("admin-listen-without-section", base(listen={"starttls": ["127.0.0.1:5269"], "admin": ["127.0.0.1:5280"]}),
