@@ -436,8 +436,8 @@ s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t at,
 
 	for (i = 0; i < n; i++, at += len) {
 		len = s2s_out_queue_len(q, i);
-		o->bounced += router_bounce_bytes(o->edge, q->buf + at, len, condition,
-		    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel", text);
+		o->bounced += router_bounce_bytes(o->edge, q->buf + at, len,
+		    stanza_error_from_name(condition), text);
 	}
 }
 
