@@ -25,6 +25,7 @@
 
 struct s2s_in;
 struct s2s_out;
+struct s2s_dialer;
 struct listener;
 
 enum listener_kind {
@@ -109,6 +110,9 @@ struct edge {
 	struct config *cfg;		/* owned; replaced on SIGHUP */
 	struct tls_certstore *certs;	/* one reference; swapped on SIGHUP */
 	struct dns_resolver *dns;	/* outgoing connections (dialback checks) */
+	/* The resolve + connect step of outgoing streams (s2s_dial.h):
+	 * NULL, the real one over dns; tests put a scripted one here. */
+	struct s2s_dialer *dialer;
 	const char *config_path;	/* NULL: embedded default */
 	time_t started;
 

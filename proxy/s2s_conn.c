@@ -487,6 +487,24 @@ s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
 	return c;
 }
 
+static void
+s2s_conn_detached_closed(void *ud)
+{
+	(void)ud;
+}
+
+void
+s2s_conn_detach(struct s2s_conn *c)
+{
+	static const struct s2s_conn_callbacks detached = {
+		.on_closed = s2s_conn_detached_closed,
+	};
+
+	c->cb = detached;
+	c->ud = NULL;
+	s2s_conn_abort(c, "detached");
+}
+
 /* --- the rest of the API ----------------------------------------------------- */
 
 void

@@ -239,6 +239,11 @@ void s2s_conn_timer_stop(struct s2s_conn *c);
 void s2s_conn_close(struct s2s_conn *c, const char *reason);
 void s2s_conn_abort(struct s2s_conn *c, const char *reason);
 int s2s_conn_is_closing(const struct s2s_conn *c);
+/* The session lets go of c (an outgoing stream moving on to the next
+ * candidate): c is aborted and no callback reaches the session any more,
+ * on_closed included; c frees itself from the loop.  c must not be used
+ * after this. */
+void s2s_conn_detach(struct s2s_conn *c);
 
 /* The tokenizer (limits, restart after SASL, the router's element
  * access) and its bytes not parsed yet. */

@@ -2,9 +2,9 @@
 /*
  * s2s_out.c - an outgoing server-to-server stream, see s2s_out.h.
  *
- *   S2S_OUT_CONNECTING      DNS + TCP (dns_connect), or the same sequence
- *                           with a configured address (gateway, partner
- *                           `connect`)
+ *   S2S_OUT_CONNECTING      DNS + TCP (the dialer, s2s_dial.h: dns_connect in
+ *                           the daemon), or the same sequence with a
+ *                           configured address (gateway, partner `connect`)
  *   S2S_OUT_WAIT_FEATURES   our header is out; the peer's header and
  *                           <stream:features/> are awaited (again after TLS
  *                           and after SASL, RFC 6120 §4.3.3)
@@ -17,7 +17,9 @@
  *   S2S_OUT_CLOSING         our close is being flushed
  *   S2S_OUT_CLOSED          handles closing; freed by the last callback
  *
- * Every byte from the peer goes through the stream tokenizer.  Failure
+ * Bytes, TLS, the tokenizer and the bounded write queue are the
+ * transport's (s2s_conn.h), one connection per candidate tried; this file
+ * acts on the tokenizer's events.  Failure
  * before the stream is established bounces every queued stanza with the
  * condition that fits (RFC 6120 §8.3.3.16/.17/.19); afterwards the stream
  * is taken out of the routing table at once, so new stanzas start a new
@@ -40,6 +42,8 @@
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
+#include "s2s_conn.h"
+#include "s2s_dial.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -56,9 +60,8 @@
 #define NS_DIALBACK "jabber:server:dialback"
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
-#define S2S_OUT_FLUSH_MS 2000
 #define S2S_OUT_ID_MAX 128
-#define S2S_OUT_BATCH_MAX 16384	/* bytes of stanzas per write: one TLS record */
+#define S2S_OUT_BATCH_MAX 64	/* stanzas per s2s_conn_sendv (packed into records) */
 
 enum s2s_out_state {
 	S2S_OUT_CONNECTING,
@@ -116,8 +119,12 @@ struct s2s_out {
 	char peer[NETADDR_TEXT_MAX + 8];
 	char stream_id[S2S_OUT_ID_MAX];		/* the receiver's (dialback key) */
 
-	struct dns_connect *dc;
-	uv_tcp_t *tcp;				/* malloc'd; counted in handles_open */
+	const struct s2s_dialer_ops *dial_ops;
+	struct s2s_dial *dial;			/* the connect sequence, until established */
+	/* The connection to the current candidate (counted in handles_open);
+	 * one that failed is detached (s2s_conn_detach) and the next
+	 * candidate gets a new one. */
+	struct s2s_conn *conn;
 	uv_timer_t timer;			/* deadline, then idle */
 	uv_timer_t keepalive;
 	uv_check_t flush_check;			/* writes the queue after this loop turn's reads */
@@ -125,10 +132,7 @@ struct s2s_out {
 	int routable;				/* in edge->out_index for new stanzas */
 	struct s2s_out *index_next;		/* its bucket's chain */
 
-	struct xmlstream *xs;
-	struct tls_conn *tls;
 	int direct_tls;
-	int tls_open;
 	int pkix_ok;				/* peer certificate valid for remote */
 	int sasl_done;
 	int peer_has_db;			/* header declared xmlns:db */
@@ -136,7 +140,6 @@ struct s2s_out {
 
 	struct s2s_out_item *q_head, *q_tail;
 	size_t q_bytes, q_count;
-	size_t wq_bytes;			/* handed to uv_write, not yet done */
 	struct route_waiter waiters;		/* list head (sentinel) */
 
 	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
@@ -157,17 +160,28 @@ struct s2s_out {
 	struct s2s_out *next, *prev;
 };
 
-struct s2s_out_write {
-	uv_write_t req;
-	struct s2s_out *o;
-	size_t len;
-	char data[];
-};
-
 static void s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason);
 static void s2s_out_fail_later(struct s2s_out *o, const char *condition, const char *reason,
     int retry);
 static void s2s_out_flush_queue(struct s2s_out *o);
+
+/* The bounce condition for a stream that failed (RFC 6120 §8.3.3). */
+static const char *
+s2s_out_condition(const struct s2s_out *o)
+{
+	return o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+}
+
+/* The dialer: the edge's (tests), else the real one over edge->dns,
+ * built in *real. */
+static struct s2s_dialer *
+s2s_out_dialer(struct edge *edge, struct s2s_dialer *real)
+{
+	if (edge->dialer != NULL)
+		return edge->dialer;
+	s2s_dial_dns_init(real, edge->dns);
+	return real;
+}
 
 static void
 s2s_out_enter_state(struct s2s_out *o, enum s2s_out_state next)
@@ -324,19 +338,11 @@ s2s_out_wake_waiters(struct s2s_out *o)
 
 /* --- closing ------------------------------------------------------------ */
 
+/* The last handle (timers, connection) closed: the one place the stream
+ * is freed. */
 static void
-s2s_out_on_handle_closed(uv_handle_t *h)
+s2s_out_handle_closed(struct s2s_out *o)
 {
-	struct s2s_out *o = h->data;
-
-	/* The timers are part of the struct; a TCP handle (the current one,
-	 * or one dropped for the next target) is malloc'd. */
-	if (h != (uv_handle_t *)&o->timer && h != (uv_handle_t *)&o->keepalive &&
-	    h != (uv_handle_t *)&o->flush_check) {
-		if ((uv_handle_t *)o->tcp == h)
-			o->tcp = NULL;
-		free(h);
-	}
 	if (--o->handles_open > 0)
 		return;
 	if (o->prev)
@@ -355,10 +361,13 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 		log_event(LOG_ERROR, "s2s_out.stanza_lost", "remote", o->remote, NULL);
 		free(it);
 	}
-	if (o->tls != NULL)
-		tls_conn_free(o->tls);
-	xmlstream_free(o->xs);
 	free(o);
+}
+
+static void
+s2s_out_on_handle_closed(uv_handle_t *h)
+{
+	s2s_out_handle_closed(h->data);
 }
 
 /* Bounces whatever is still queued (condition set by the failure). */
@@ -385,31 +394,15 @@ s2s_out_close_handles(struct s2s_out *o)
 		return;
 	s2s_out_enter_state(o, S2S_OUT_CLOSED);
 	s2s_out_unroute(o);
-	if (o->dc != NULL) {
-		dns_connect_free(o->dc);
-		o->dc = NULL;
+	if (o->dial != NULL) {
+		o->dial_ops->free(o->dial);
+		o->dial = NULL;
 	}
-	if (o->tcp != NULL && !uv_is_closing((uv_handle_t *)o->tcp))
-		uv_close((uv_handle_t *)o->tcp, s2s_out_on_handle_closed);
+	if (o->conn != NULL)
+		s2s_conn_abort(o->conn, "closed");	/* its on_closed counts down */
 	uv_close((uv_handle_t *)&o->timer, s2s_out_on_handle_closed);
 	uv_close((uv_handle_t *)&o->keepalive, s2s_out_on_handle_closed);
 	uv_close((uv_handle_t *)&o->flush_check, s2s_out_on_handle_closed);
-}
-
-static void
-s2s_out_on_shutdown(uv_shutdown_t *req, int status)
-{
-	struct s2s_out *o = req->data;
-
-	free(req);
-	(void)status;
-	s2s_out_close_handles(o);
-}
-
-static void
-s2s_out_on_flush_timeout(uv_timer_t *t)
-{
-	s2s_out_close_handles(t->data);
 }
 
 /* The one way out after connecting.  condition: the bounce for what is
@@ -417,8 +410,6 @@ s2s_out_on_flush_timeout(uv_timer_t *t)
 static void
 s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 {
-	uv_shutdown_t *req;
-
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
 	o->later_condition = NULL;	/* this close is the one it asked for */
@@ -439,24 +430,14 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 	}
 	uv_timer_stop(&o->timer);
 	uv_timer_stop(&o->keepalive);
-	if (o->tcp == NULL) {
+	if (o->conn == NULL) {
 		s2s_out_close_handles(o);
 		return;
 	}
+	/* The connection flushes (close_notify, half-close, bounded in
+	 * time); its on_closed closes the rest. */
 	s2s_out_enter_state(o, S2S_OUT_CLOSING);
-	uv_read_stop((uv_stream_t *)o->tcp);
-	if (o->tls != NULL)
-		tls_conn_close(o->tls);
-	req = malloc(sizeof(*req));
-	if (req != NULL) {
-		req->data = o;
-		if (uv_shutdown(req, (uv_stream_t *)o->tcp, s2s_out_on_shutdown) == 0) {
-			uv_timer_start(&o->timer, s2s_out_on_flush_timeout, S2S_OUT_FLUSH_MS, 0);
-			return;
-		}
-		free(req);
-	}
-	s2s_out_close_handles(o);
+	s2s_conn_close(o->conn, reason);
 }
 
 static void
@@ -502,8 +483,8 @@ s2s_out_clear_later(struct s2s_out *o)
 static void
 s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 {
-	if (o->dc == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
-	    o->state == S2S_OUT_CLOSED || o->tcp == NULL) {
+	if (o->dial == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
+	    o->state == S2S_OUT_CLOSED || o->conn == NULL) {
 		s2s_out_fail(o, condition, reason);
 		return;
 	}
@@ -511,81 +492,31 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	log_event(LOG_INFO, "s2s_out.next_target", "remote", o->remote, "peer", o->peer,
 	    "reason", reason, NULL);
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s: %s", o->peer, reason);
-	uv_read_stop((uv_stream_t *)o->tcp);
-	uv_close((uv_handle_t *)o->tcp, s2s_out_on_handle_closed);
-	o->tcp = NULL;
-	if (o->tls != NULL) {
-		tls_conn_free(o->tls);	/* deferred if we are inside its callback */
-		o->tls = NULL;
-	}
-	o->tls_open = 0;
+	/* No callback of the old connection reaches us any more; it is
+	 * freed from its own close callback, never inside this one. */
+	s2s_conn_detach(o->conn);
+	o->conn = NULL;
+	o->handles_open--;
 	o->pkix_ok = 0;
 	o->sasl_done = 0;
 	o->peer_has_db = 0;
 	o->stream_id[0] = '\0';
 	o->peer[0] = '\0';
-	/* A fresh parser for the next connection; the loops feeding the old
-	 * one stop on S2S_OUT_CONNECTING. */
-	xmlstream_free(o->xs);
-	o->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
-	if (o->xs == NULL) {
-		s2s_out_fail(o, "resource-constraint", "out of memory");
-		return;
-	}
 	s2s_out_enter_state(o, S2S_OUT_CONNECTING);
-	dns_connect_next(o->dc);
+	o->dial_ops->next(o->dial);
 }
 
 /* --- output ------------------------------------------------------------- */
 
-static void
-s2s_out_on_write(uv_write_t *req, int status)
-{
-	struct s2s_out_write *w = (struct s2s_out_write *)req;
-	struct s2s_out *o = w->o;
-
-	o->wq_bytes -= w->len;
-	free(w);
-	(void)status;	/* a failed write shows up as a read error */
-	if (o->state == S2S_OUT_ESTABLISHED)
-		s2s_out_flush_queue(o);
-}
-
-static int
-s2s_out_send_raw(struct s2s_out *o, const void *data, size_t len)
-{
-	struct s2s_out_write *w;
-	uv_buf_t buf;
-
-	if (o->tcp == NULL || o->state == S2S_OUT_CLOSED)
-		return -1;
-	w = malloc(sizeof(*w) + len);
-	if (w == NULL) {
-		s2s_out_fail_later(o, "resource-constraint", "out of memory", 0);
-		return -1;
-	}
-	w->o = o;
-	w->len = len;
-	memcpy(w->data, data, len);
-	buf = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)o->tcp, &buf, 1, s2s_out_on_write) != 0) {
-		free(w);
-		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", "write failed", 0);
-		return -1;
-	}
-	o->wq_bytes += len;
-	return 0;
-}
-
+/* Stream bytes to the current connection: 0, or -1 when not sent (no
+ * connection, or it is closing after the call: its on_closing recorded
+ * why, acted on from the loop). */
 static int
 s2s_out_send(struct s2s_out *o, const char *data, size_t len)
 {
-	if (o->tls == NULL)
-		return s2s_out_send_raw(o, data, len);
-	if (!o->tls_open)
+	if (o->conn == NULL)
 		return -1;
-	return tls_conn_write(o->tls, (const uint8_t *)data, len);
+	return s2s_conn_send(o->conn, data, len);
 }
 
 static int
@@ -617,17 +548,19 @@ static void
 s2s_out_flush_queue(struct s2s_out *o)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
-	char batch[S2S_OUT_BATCH_MAX];
 	int sent = 0;
 
 	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q_head != NULL &&
-	    o->wq_bytes < (size_t)lim->send_queue_bytes) {
+	    o->conn != NULL && s2s_conn_queued(o->conn) < (size_t)lim->send_queue_bytes) {
 		struct s2s_out_item *it, *taken = o->q_head, *last = NULL;
+		uv_buf_t bufs[S2S_OUT_BATCH_MAX];
 		size_t len = 0, n = 0;
-		const char *data;
 
-		/* Take whole stanzas while they fit; a large one alone. */
-		for (it = o->q_head; it != NULL && (n == 0 || len + it->len <= sizeof(batch)); it = it->next) {
+		/* Whole stanzas, a record's worth (a large one alone): the
+		 * transport packs them into one record and one write. */
+		for (it = o->q_head; it != NULL && n < S2S_OUT_BATCH_MAX &&
+		    (n == 0 || len + it->len <= S2S_CONN_RECORD_MAX); it = it->next) {
+			bufs[n] = uv_buf_init(it->data, (unsigned)it->len);
 			len += it->len;
 			n++;
 			last = it;
@@ -638,18 +571,7 @@ s2s_out_flush_queue(struct s2s_out *o)
 		last->next = NULL;
 		o->q_bytes -= len;
 		o->q_count -= n;
-		if (n == 1) {
-			data = taken->data;
-		} else {
-			size_t off = 0;
-
-			for (it = taken; it != NULL; it = it->next) {
-				memcpy(batch + off, it->data, it->len);
-				off += it->len;
-			}
-			data = batch;
-		}
-		if (s2s_out_send(o, data, len) == 0) {
+		if (s2s_conn_sendv(o->conn, bufs, n) == 0) {
 			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
@@ -664,12 +586,10 @@ s2s_out_flush_queue(struct s2s_out *o)
 		while ((it = taken) != NULL) {
 			taken = it->next;
 			o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
-			    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
-			    "cancel", "the stream failed");
+			    s2s_out_condition(o), "cancel", "the stream failed");
 			free(it);
 		}
-		s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", "write failed", 0);
+		s2s_out_fail_later(o, s2s_out_condition(o), "write failed", 0);
 		return;
 	}
 	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
@@ -765,7 +685,7 @@ s2s_out_on_timer(uv_timer_t *t)
 		return;
 	}
 	if (o->state == S2S_OUT_ESTABLISHED) {
-		if (o->q_head != NULL || o->wq_bytes > 0) {
+		if (o->q_head != NULL || (o->conn != NULL && s2s_conn_queued(o->conn) > 0)) {
 			uv_timer_again(&o->timer);	/* busy, not idle */
 			return;
 		}
@@ -784,7 +704,8 @@ s2s_out_on_keepalive(uv_timer_t *t)
 	struct s2s_out *o = t->data;
 
 	/* RFC 6120 §4.6.1: whitespace keepalive (Lync: EnableKeepAlive). */
-	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->wq_bytes == 0)
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->conn != NULL &&
+	    s2s_conn_queued(o->conn) == 0)
 		s2s_out_sendstr(o, " ");
 }
 
@@ -799,14 +720,14 @@ s2s_out_established(struct s2s_out *o, const char *method)
 	if (o->later_condition != NULL)
 		return;	/* failing: the timer below carries that */
 	o->auth_method = method;
-	if (o->dc != NULL) {
-		dns_connect_free(o->dc);
-		o->dc = NULL;
+	if (o->dial != NULL) {
+		o->dial_ops->free(o->dial);
+		o->dial = NULL;
 	}
 	s2s_out_enter_state(o, S2S_OUT_ESTABLISHED);
 	log_event(LOG_INFO, "s2s_out.established", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer, "method", method,
-	    "tls", o->tls != NULL ? tls_conn_version(o->tls) : "none", NULL);
+	    "tls", s2s_conn_tls(o->conn) != NULL ? tls_conn_version(s2s_conn_tls(o->conn)) : "none", NULL);
 	uv_timer_stop(&o->timer);
 	uv_timer_start(&o->timer, s2s_out_on_timer, idle, idle);
 	if (ka > 0)
@@ -901,7 +822,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 	int offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
 	int offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || o->peer_has_db;
 
-	if (o->tls == NULL && o->kind != S2S_OUT_GATEWAY) {
+	if (!s2s_conn_tls_started(o->conn) && o->kind != S2S_OUT_GATEWAY) {
 		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
 			/* State first: the send may fail (the rule at struct
 			 * s2s_out), and must not be overwritten after. */
@@ -927,7 +848,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 		s2s_out_established(o, "sasl-external");
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && o->tls_open && offers_external &&
+	if (o->kind == S2S_OUT_REMOTE && s2s_conn_tls(o->conn) != NULL && offers_external &&
 	    p->sasl_external != POLICY_SASL_DISABLED) {
 		s2s_out_send_sasl_external(o);
 		return;
@@ -952,7 +873,7 @@ s2s_out_on_sasl_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 		    "remote", o->remote, "method", "sasl-external", "result", "valid", NULL);
 		o->sasl_done = 1;
 		/* RFC 6120 §6.4.6: a new stream on the same TLS. */
-		xmlstream_restart(o->xs);
+		s2s_conn_restart(o->conn);
 		s2s_out_enter_state(o, S2S_OUT_WAIT_FEATURES);
 		s2s_out_send_header(o);
 		return;
@@ -992,9 +913,13 @@ s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 }
 
 static void
-s2s_out_on_header(struct s2s_out *o, const struct xmlstream_event *ev)
+s2s_out_on_header(void *ud, const struct xmlstream_event *ev)
 {
+	struct s2s_out *o = ud;
 	size_t i;
+
+	if (!s2s_out_is_live(o))
+		return;
 
 	if (ev->id.p == NULL || ev->id.len == 0 || ev->id.len >= sizeof(o->stream_id)) {
 		s2s_out_fail(o, "remote-server-not-found", "the receiving stream has no usable id");
@@ -1065,9 +990,13 @@ s2s_out_refuse_stanza(struct s2s_out *o, const char *element)
 }
 
 static void
-s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
+s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 {
+	struct s2s_out *o = ud;
 	const char *stanza;
+
+	if (!s2s_out_is_live(o))
+		return;
 
 	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
 		char cond[64] = "";
@@ -1094,7 +1023,7 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 		break;
 	case S2S_OUT_WAIT_PROCEED:
 		if (xmlstream_str_eq(&ev->name, "proceed") && xmlstream_str_eq(&ev->ns, NS_TLS)) {
-			if (xmlstream_buffered(o->xs) > 0) {
+			if (s2s_conn_buffered(o->conn) > 0) {
 				s2s_out_fail(o, "remote-server-not-found", "data after <proceed/>");
 				return;
 			}
@@ -1132,61 +1061,47 @@ s2s_out_on_element(struct s2s_out *o, const struct xmlstream_event *ev)
 }
 
 static void
-s2s_out_drain(struct s2s_out *o)
+s2s_out_on_stream_close(void *ud)
 {
-	struct xmlstream_event ev;
-	enum xmlstream_event_type t;
+	struct s2s_out *o = ud;
 
-	while (s2s_out_is_live(o) &&
-	    o->state != S2S_OUT_TLS_HANDSHAKE && o->state != S2S_OUT_CONNECTING &&
-	    (t = xmlstream_next(o->xs, &ev)) != XMLSTREAM_EV_NONE) {
-		switch (t) {
-		case XMLSTREAM_EV_STREAM_OPEN:
-			s2s_out_on_header(o, &ev);
-			break;
-		case XMLSTREAM_EV_ELEMENT:
-			s2s_out_on_element(o, &ev);
-			break;
-		case XMLSTREAM_EV_STREAM_CLOSE:
-			s2s_out_sendstr(o, "</stream:stream>");
-			s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-			    "remote-server-not-found", "peer closed the stream");
-			break;
-		case XMLSTREAM_EV_ERROR: {
-			char out[STREAM_ERROR_TEXT_MAX + 512];
-			size_t len;
+	if (!s2s_out_is_live(o))
+		return;
+	s2s_out_sendstr(o, "</stream:stream>");
+	s2s_out_close(o, s2s_out_condition(o), "peer closed the stream");
+}
 
-			if (stream_error_write(out, sizeof(out), ev.cond, ev.text, &len) == 0)
-				s2s_out_send(o, out, len);
-			s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-			    "remote-server-not-found", ev.text ? ev.text : "malformed stream");
-			break;
-		}
-		default:
-			break;
-		}
-	}
+/* The tokenizer refused the peer's bytes: our stream error, then out. */
+static void
+s2s_out_on_parse_error(void *ud, const struct xmlstream_event *ev)
+{
+	struct s2s_out *o = ud;
+	char out[STREAM_ERROR_TEXT_MAX + 512];
+	size_t len;
+
+	if (!s2s_out_is_live(o))
+		return;
+	if (stream_error_write(out, sizeof(out), ev->cond, ev->text, &len) == 0)
+		s2s_out_send(o, out, len);
+	s2s_out_fail(o, s2s_out_condition(o), ev->text ? ev->text : "malformed stream");
 }
 
 /* --- TLS --------------------------------------------------------------------- */
 
+/* TLS is up (the transport restarted the tokenizer). */
 static void
-s2s_out_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
-{
-	s2s_out_send_raw(ud, data, len);
-}
-
-static void
-s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
+s2s_out_on_tls(void *ud, const struct tls_verify_result *r)
 {
 	struct s2s_out *o = ud;
+	struct tls_conn *tls = s2s_conn_tls(o->conn);
 
-	o->tls_open = 1;
+	if (!s2s_out_is_live(o))
+		return;
 	o->pkix_ok = r->status == TLS_VERIFY_OK;
 	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN,
 	    o->kind == S2S_OUT_VERIFY ? "dialback.verify_tls" : "s2s_out.tls", "kind", s2s_out_kind_name(o),
-	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(o->tls),
-	    "cipher", tls_conn_ciphersuite(o->tls),
+	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(tls),
+	    "cipher", tls_conn_ciphersuite(tls),
 	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
 	if (o->kind == S2S_OUT_GATEWAY && !o->pkix_ok) {
 		/* tls/ refuses an unpinned gateway already; never trust a
@@ -1200,55 +1115,64 @@ s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 		return;
 	}
 	/* RFC 6120 §5.4.3.3: a new stream inside TLS. */
-	xmlstream_restart(o->xs);
 	s2s_out_enter_state(o, S2S_OUT_WAIT_FEATURES);
 	s2s_out_send_header(o);
 }
 
+/*
+ * The connection is closing.  Our own closes come with the stream already
+ * CLOSING (ignored here); the rest are the transport's.  The peer going
+ * away (EOF, reset, close_notify) comes from a read, never from inside a
+ * send: acted on now.  A local failure (send queue full, write or TLS
+ * failure) may come from inside a send: recorded, and acted on from the
+ * loop (the rule at struct s2s_out).
+ */
 static void
-s2s_out_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
+s2s_out_on_closing(void *ud, const char *reason, int peer_gone)
 {
 	struct s2s_out *o = ud;
 
-	while (len > 0 && s2s_out_is_live(o) && o->state != S2S_OUT_CONNECTING) {
-		size_t took = xmlstream_feed(o->xs, data, len);
-
-		data += took;
-		len -= took;
-		s2s_out_drain(o);
-		if (took == 0 && len > 0) {
-			s2s_out_fail(o, "remote-server-not-found", "element too large");
-			return;
-		}
+	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
+		return;
+	if (peer_gone && o->later_condition == NULL) {
+		if (o->state == S2S_OUT_ESTABLISHED)
+			s2s_out_close(o, s2s_out_condition(o), reason);
+		else
+			s2s_out_retry(o, s2s_out_condition(o), reason);
+		return;
 	}
+	s2s_out_fail_later(o, s2s_out_condition(o), reason, strncmp(reason, "TLS failed", 10) == 0);
 }
 
+/* The connection's handles are closed. */
 static void
-s2s_out_tls_on_close_notify(void *ud)
+s2s_out_on_conn_closed(void *ud)
 {
 	struct s2s_out *o = ud;
 
-	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", "peer sent TLS close_notify");
+	o->conn = NULL;
+	s2s_out_close_handles(o);	/* the timers, if not yet */
+	s2s_out_handle_closed(o);
 }
 
 static void
-s2s_out_tls_on_error(void *ud, const char *reason)
+s2s_out_on_written(void *ud)
 {
 	struct s2s_out *o = ud;
 
-	/* Possibly inside tls_conn_write, under a send: from the loop. */
-	o->tls_open = 0;
-	s2s_out_fail_later(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", reason, 1);
+	if (o->state == S2S_OUT_ESTABLISHED)
+		s2s_out_flush_queue(o);
 }
 
-static const struct tls_conn_callbacks s2s_out_tls_callbacks = {
-	.on_ciphertext = s2s_out_tls_on_ciphertext,
-	.on_handshake = s2s_out_tls_on_handshake,
-	.on_plaintext = s2s_out_tls_on_plaintext,
-	.on_close_notify = s2s_out_tls_on_close_notify,
-	.on_error = s2s_out_tls_on_error,
+static const struct s2s_conn_callbacks s2s_out_conn_callbacks = {
+	.on_header = s2s_out_on_header,
+	.on_element = s2s_out_on_element,
+	.on_stream_close = s2s_out_on_stream_close,
+	.on_parse_error = s2s_out_on_parse_error,
+	.on_tls = s2s_out_on_tls,
+	.on_written = s2s_out_on_written,
+	.on_closing = s2s_out_on_closing,
+	.on_closed = s2s_out_on_conn_closed,
 };
 
 static int
@@ -1259,80 +1183,30 @@ s2s_out_tls_begin(struct s2s_out *o)
 		.direct_tls = o->direct_tls,
 		.peer_domain = o->kind == S2S_OUT_GATEWAY ? o->edge->cfg->gateway.server_name : o->remote,
 		.local_domain = o->kind == S2S_OUT_GATEWAY ? NULL : o->local,
-		.peer_addr = o->peer,
 	};
 	char err[256];
 
-	o->tls = tls_conn_new(o->edge->certs, &params, &s2s_out_tls_callbacks, o, err, sizeof(err));
-	if (o->tls == NULL) {
+	/* State first: the handshake's first flight may fail the send. */
+	s2s_out_enter_state(o, S2S_OUT_TLS_HANDSHAKE);
+	if (s2s_conn_starttls(o->conn, &params, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "s2s_out.tls_failed", "remote", o->remote, "reason", err, NULL);
 		return -1;
 	}
-	s2s_out_enter_state(o, S2S_OUT_TLS_HANDSHAKE);
-	return tls_conn_start(o->tls);
+	return 0;
 }
 
 /* --- connection ---------------------------------------------------------- */
-
-static void
-s2s_out_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct s2s_out *o = h->data;
-	void *p = NULL;
-	size_t n = 0;
-
-	(void)suggested;
-	if (o->tls != NULL) {
-		*buf = uv_buf_init((char *)o->edge->read_buf, sizeof(o->edge->read_buf));
-		return;
-	}
-	if (xmlstream_reserve(o->xs, &p, &n) < 0)
-		n = 0;
-	*buf = uv_buf_init(p, (unsigned)n);
-}
-
-static void
-s2s_out_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	struct s2s_out *o = stream->data;
-	const char *cond = o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
-
-	if (nread < 0) {
-		if (o->tls != NULL && nread == UV_EOF)
-			tls_conn_eof(o->tls);
-		if ((uv_stream_t *)o->tcp != stream)
-			return;	/* the EOF already moved us to the next target */
-		if (o->state == S2S_OUT_ESTABLISHED)
-			s2s_out_close(o, cond, nread == UV_EOF ? "peer closed the connection" :
-			    uv_strerror((int)nread));
-		else
-			s2s_out_retry(o, cond, nread == UV_EOF ? "peer closed the connection" :
-			    uv_strerror((int)nread));
-		return;
-	}
-	if (nread == 0)
-		return;
-	if (o->tls != NULL) {
-		tls_conn_feed(o->tls, (const uint8_t *)buf->base, (size_t)nread);
-	} else {
-		xmlstream_commit(o->xs, (size_t)nread);
-		s2s_out_drain(o);
-	}
-}
 
 /* TCP is up (either way of connecting): read, then TLS or the header. */
 static void
 s2s_out_on_tcp_ready(struct s2s_out *o)
 {
-	const char *cond = o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	const char *cond = s2s_out_condition(o);
 
-	o->tcp->data = o;
 	log_event(LOG_INFO, "s2s_out.connect", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer, "tls", o->direct_tls ? "direct" : "starttls", NULL);
-	if (uv_read_start((uv_stream_t *)o->tcp, s2s_out_on_alloc, s2s_out_on_read) != 0) {
-		s2s_out_fail(o, cond, "read failed");
-		return;
-	}
+	if (s2s_conn_read_start(o->conn) < 0)
+		return;	/* closing: its on_closing recorded why */
 	if (o->direct_tls) {
 		if (s2s_out_tls_begin(o) < 0)
 			s2s_out_fail(o, cond, "TLS setup failed");
@@ -1343,32 +1217,48 @@ s2s_out_on_tcp_ready(struct s2s_out *o)
 }
 
 static void
-s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
-    const struct dns_candidate *cand, void *arg)
+s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 {
 	struct s2s_out *o = arg;
+	const struct config_limits *lim = &o->edge->cfg->limits;
+	struct s2s_conn_params cp;
 
-	(void)dc;
-	if (err != DNS_OK) {
+	if (r->err != DNS_OK) {
 		char reason[sizeof(o->fail_reason) + 64];
 
-		dns_connect_free(o->dc);
-		o->dc = NULL;
+		if (o->dial != NULL)
+			o->dial_ops->free(o->dial);
+		o->dial = NULL;
 		/* After a target failed beyond TCP, say how it failed. */
-		snprintf(reason, sizeof(reason), "%s%s%s", dns_error_str(err),
+		snprintf(reason, sizeof(reason), "%s%s%s", dns_error_str(r->err),
 		    o->fail_reason[0] ? "; last target: " : "", o->fail_reason);
 		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    dns_error_is_timeout(err) ? "remote-server-timeout" : "remote-server-not-found",
+		    dns_error_is_timeout(r->err) ? "remote-server-timeout" : "remote-server-not-found",
 		    reason);
 		return;
 	}
 	/* The sequence is kept until the stream is established: a target
 	 * whose TLS or stream fails makes way for the next (RFC 6120
 	 * §3.2.1, XEP-0368 §3). */
-	o->tcp = tcp;
+	snprintf(o->peer, sizeof(o->peer), "%s", r->peer);
+	o->direct_tls = r->direct_tls;
+	memset(&cp, 0, sizeof(cp));
+	cp.loop = o->edge->loop;
+	cp.certs = o->edge->certs;
+	cp.shared_read_buf = o->edge->read_buf;
+	cp.shared_read_len = sizeof(o->edge->read_buf);
+	/* flush_queue sends while less than limits.send_queue_bytes is
+	 * pending; one batch or one large stanza may go past that by its
+	 * own size, which is not a reason to close. */
+	cp.send_queue_max = (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536;
+	cp.default_ns = XMLSTREAM_NS_SERVER;
+	cp.peer = o->peer;
+	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
+	if (o->conn == NULL) {
+		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
+		return;
+	}
 	o->handles_open++;
-	snprintf(o->peer, sizeof(o->peer), "%s:%u", cand->addr_str, cand->port);
-	o->direct_tls = cand->tls == DNS_TLS_DIRECT;
 	s2s_out_on_tcp_ready(o);
 }
 
@@ -1377,6 +1267,8 @@ s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp
 static int
 s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *err, size_t errlen)
 {
+	struct s2s_dialer real, *dialer = s2s_out_dialer(o->edge, &real);
+	struct s2s_dial_target t;
 	struct sockaddr_storage ss;
 	char why[128];
 
@@ -1384,9 +1276,13 @@ s2s_out_connect_addr(struct s2s_out *o, const char *addr, int direct_tls, char *
 		snprintf(err, errlen, "%s: %s", addr, why);
 		return -1;
 	}
-	if (dns_connect_start_static(o->edge->dns, o->remote, (struct sockaddr *)&ss,
-	    direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS, s2s_out_on_dns_connect, o, &o->dc) != DNS_OK) {
-		o->dc = NULL;
+	memset(&t, 0, sizeof(t));
+	t.domain = o->remote;
+	t.addr = (struct sockaddr *)&ss;
+	t.tls = direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS;
+	o->dial_ops = dialer->ops;
+	if (dialer->ops->start(dialer->impl, &t, s2s_out_on_dial, o, &o->dial) != DNS_OK) {
+		o->dial = NULL;
 		snprintf(err, errlen, "%s: cannot start the connection", addr);
 		return -1;
 	}
@@ -1431,6 +1327,8 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
     const char **condition, char *err, size_t errlen)
 {
 	const struct config *cfg = edge->cfg;
+	struct s2s_dialer real, *dialer;
+	struct s2s_dial_target target;
 	struct dns_avoid avoid;
 	struct s2s_out *o;
 	enum dns_error de;
@@ -1460,13 +1358,6 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	snprintf(o->local, sizeof(o->local), "%s", local);
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
 	o->waiters.next = o->waiters.prev = &o->waiters;
-	o->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
-	if (o->xs == NULL) {
-		free(o);
-		snprintf(err, errlen, "out of memory");
-		*condition = "resource-constraint";
-		return NULL;
-	}
 	uv_timer_init(edge->loop, &o->timer);
 	uv_timer_init(edge->loop, &o->keepalive);
 	uv_check_init(edge->loop, &o->flush_check);
@@ -1486,7 +1377,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
-	if (edge->dns == NULL) {
+	if (edge->dns == NULL && edge->dialer == NULL) {
 		snprintf(err, errlen, "no resolver");
 		goto fail;
 	}
@@ -1503,9 +1394,14 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	}
 	/* DNS chooses the address from here on: the address policy applies. */
 	s2s_out_avoid_own(cfg, &avoid);
-	de = dns_connect_start_avoiding(edge->dns, remote, &avoid, s2s_out_on_dns_connect, o, &o->dc);
+	memset(&target, 0, sizeof(target));
+	target.domain = remote;
+	target.avoid = &avoid;
+	dialer = s2s_out_dialer(edge, &real);
+	o->dial_ops = dialer->ops;
+	de = dialer->ops->start(dialer->impl, &target, s2s_out_on_dial, o, &o->dial);
 	if (de != DNS_OK) {
-		o->dc = NULL;
+		o->dial = NULL;
 		snprintf(err, errlen, "%s", dns_error_str(de));
 		goto fail;
 	}
@@ -1557,9 +1453,9 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->kind = s2s_out_kind_name(o);
 	out->state = s2s_out_state_names[o->state];
 	out->peer = o->peer;
-	if (o->tls != NULL && o->tls_open) {
-		out->tls_version = tls_conn_version(o->tls);
-		out->cipher = tls_conn_ciphersuite(o->tls);
+	if (o->conn != NULL && s2s_conn_tls(o->conn) != NULL) {
+		out->tls_version = tls_conn_version(s2s_conn_tls(o->conn));
+		out->cipher = tls_conn_ciphersuite(s2s_conn_tls(o->conn));
 	}
 	out->stream_id = o->stream_id;
 	out->pairs[0].local = o->local;
@@ -1570,8 +1466,8 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->bounced = o->bounced;
 	out->queue_bytes = o->q_bytes;
 	out->queue_stanzas = o->q_count;
-	out->send_queue_bytes = o->wq_bytes;
-	out->tcp = o->tcp;
+	out->send_queue_bytes = o->conn != NULL ? s2s_conn_queued(o->conn) : 0;
+	out->tcp = o->conn != NULL ? s2s_conn_tcp(o->conn) : NULL;
 	out->established = o->state == S2S_OUT_ESTABLISHED;
 }
 

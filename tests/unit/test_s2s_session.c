@@ -4,6 +4,9 @@
  * a real libuv loop, its peer scripted through the memory pipe
  * (proxy/s2s_conn.h).
  *
+ * Outgoing streams get their connection from a scripted dialer (one
+ * memory pipe, handed over from the loop).
+ *
  * Each test ends as libuv's do: the loop runs empty and uv_loop_close()
  * returns 0 (nothing left open), and the edge counts no stream; under
  * ASan a free too early or twice is a failure of its own.
@@ -24,7 +27,9 @@
 #include "edge.h"
 #include "log.h"
 #include "s2s_conn.h"
+#include "s2s_dial.h"
 #include "s2s_in.h"
+#include "s2s_out.h"
 
 #define TS_CONFIG "{\"state_dir\": \"/tmp/x\", \"domains\": [{\"name\": \"a.example\"," \
 	" \"cert\": \"/c\", \"key\": \"/k\"}], \"limits\": {\"dialback_verify_preauth_max\": 1000000," \
@@ -38,8 +43,9 @@ struct ts_fixture {
 	struct edge *edge;
 	struct listener listener;
 	struct s2s_pipe *peer;
+	struct s2s_pipe *dial_pipe;	/* what the scripted dialer hands out */
 	/* what the log said */
-	int closes, queue_full_closes, state_refused, routed_events;
+	int closes, queue_full_closes, state_refused, routed_events, auth_valid;
 };
 
 static void
@@ -53,6 +59,14 @@ ts_observe(void *arg, enum log_level level, const char *event, va_list ap)
 		f->state_refused++;
 	if (strncmp(event, "route.", 6) == 0)
 		f->routed_events++;
+	if (strcmp(event, "s2s_in.auth") == 0) {
+		while ((k = va_arg(ap, const char *)) != NULL) {
+			v = va_arg(ap, const char *);
+			if (strcmp(k, "result") == 0 && v != NULL && strcmp(v, "valid") == 0)
+				f->auth_valid++;
+		}
+		return;
+	}
 	if (strcmp(event, "s2s_in.close") != 0)
 		return;
 	f->closes++;
@@ -119,6 +133,20 @@ ts_wait_output(struct ts_fixture *f, const char *want)
 
 	for (i = 0; i < 200; i++) {
 		if (strstr(s2s_pipe_mem_peer_output(f->peer, NULL), want) != NULL)
+			return 1;
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	}
+	return 0;
+}
+
+/* The same for another scripted peer of f's loop. */
+static int
+ts_wait_output_of(struct ts_fixture *f, struct s2s_pipe *p, const char *want)
+{
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (strstr(s2s_pipe_mem_peer_output(p, NULL), want) != NULL)
 			return 1;
 		uv_run(&f->loop, UV_RUN_NOWAIT);
 	}
@@ -196,5 +224,277 @@ TEST(s2s_in_stanza_before_auth_refused)
 	CHECK(strstr(s2s_pipe_mem_peer_output(f.peer, NULL), "<not-authorized") != NULL);
 	CHECK_INT_EQ(f.closes, 1);
 	CHECK_INT_EQ(f.edge->stats.stanzas_routed, 0);
+	ts_teardown(&f);
+}
+
+/* --- outgoing streams: a dialer that hands out one memory pipe ----------- */
+
+struct ts_dial {
+	uv_timer_t timer;
+	struct s2s_pipe *pipe;		/* handed out at the first turn */
+	s2s_dial_cb cb;
+	void *arg;
+	int failed;
+};
+
+static void
+ts_dial_fire(uv_timer_t *t)
+{
+	struct ts_dial *d = t->data;
+	struct s2s_dial_result r;
+
+	memset(&r, 0, sizeof(r));
+	if (d->pipe != NULL) {
+		r.err = DNS_OK;
+		r.pipe = d->pipe;
+		r.peer = "192.0.2.9:5269";
+		d->pipe = NULL;
+	} else {
+		r.err = DNS_ERR_CONNECT_FAILED;
+		d->failed = 1;
+	}
+	d->cb(d->arg, &r);
+}
+
+static enum dns_error
+ts_dial_start(void *impl, const struct s2s_dial_target *t, s2s_dial_cb cb, void *arg,
+    struct s2s_dial **out)
+{
+	struct ts_fixture *f = impl;
+	struct ts_dial *d = calloc(1, sizeof(*d));
+
+	(void)t;
+	REQUIRE(d != NULL);
+	d->pipe = f->dial_pipe;
+	f->dial_pipe = NULL;
+	d->cb = cb;
+	d->arg = arg;
+	uv_timer_init(&f->loop, &d->timer);
+	d->timer.data = d;
+	uv_timer_start(&d->timer, ts_dial_fire, 0, 0);
+	*out = (struct s2s_dial *)d;
+	return DNS_OK;
+}
+
+static void
+ts_dial_next(struct s2s_dial *sd)
+{
+	struct ts_dial *d = (struct ts_dial *)sd;
+
+	uv_timer_start(&d->timer, ts_dial_fire, 0, 0);	/* no more candidates */
+}
+
+static void
+ts_dial_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+ts_dial_free(struct s2s_dial *sd)
+{
+	struct ts_dial *d = (struct ts_dial *)sd;
+
+	if (d->pipe != NULL)
+		s2s_pipe_discard(d->pipe);	/* never handed out */
+	uv_close((uv_handle_t *)&d->timer, ts_dial_closed);
+}
+
+static const struct s2s_dialer_ops ts_dial_ops = {
+	.start = ts_dial_start,
+	.next = ts_dial_next,
+	.free = ts_dial_free,
+};
+
+/* Gives f's edge the scripted dialer, handing out pipe once. */
+static void
+ts_use_dialer(struct ts_fixture *f, struct s2s_dialer *dialer, struct s2s_pipe *pipe)
+{
+	f->dial_pipe = pipe;
+	dialer->ops = &ts_dial_ops;
+	dialer->impl = f;
+	f->edge->dialer = dialer;
+}
+
+/* An edge without inbound stream; the dialer hands out f->peer. */
+static void
+ts_setup_out(struct ts_fixture *f, struct s2s_dialer *dialer)
+{
+	char err[CONFIG_ERR_MAX] = "";
+
+	memset(f, 0, sizeof(*f));
+	log_setup(LOG_ERROR, LOG_FORMAT_AUTO);
+	log_set_observer(ts_observe, f);
+	REQUIRE(uv_loop_init(&f->loop) == 0);
+	f->edge = calloc(1, sizeof(*f->edge));
+	REQUIRE(f->edge != NULL);
+	prefix_count_init(&f->edge->peer_prefixes);
+	f->edge->loop = &f->loop;
+	f->edge->cfg = config_parse("t.json", TS_CONFIG, strlen(TS_CONFIG), 0, err, sizeof(err));
+	REQUIRE(f->edge->cfg != NULL);
+	REQUIRE(dialback_secret_set(&f->edge->dialback, "0123456789abcdef0123456789abcdef", 32) == 0);
+	f->peer = s2s_pipe_mem_new(&f->loop);
+	REQUIRE(f->peer != NULL);
+	f->dial_pipe = f->peer;
+	dialer->ops = &ts_dial_ops;
+	dialer->impl = f;
+	f->edge->dialer = dialer;
+}
+
+static void
+ts_teardown_out(struct ts_fixture *f)
+{
+	s2s_pipe_mem_release(f->peer);
+	CHECK_INT_EQ(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	CHECK_INT_EQ(f->edge->out_stream_count, 0);
+	CHECK(f->edge->out_streams == NULL);
+	CHECK_INT_EQ(uv_loop_close(&f->loop), 0);
+	log_set_observer(NULL, NULL);
+	prefix_count_clear(&f->edge->peer_prefixes);
+	config_free(f->edge->cfg);
+	free(f->edge);
+}
+
+#define TS_PEER_HDR "<stream:stream xmlns='jabber:server' " \
+	"xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' " \
+	"from='b.example' to='a.example' id='peer-stream-1' version='1.0'>" \
+	"<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>" \
+	"</stream:features>"
+
+/*
+ * RFC 6120 §2.4, issue 14 finding 2: a stream xmpp-edge opened carries
+ * stanzas one way.  A stanza the receiving server sends on it, once the
+ * stream is established, is refused with <unsupported-stanza-type/>, the
+ * stream ends, and nothing is routed or bounced toward anyone.
+ */
+TEST(s2s_out_stanza_from_receiving_server_refused_not_routed)
+{
+	struct ts_fixture f;
+	struct s2s_dialer dialer;
+	struct s2s_out *o;
+	const char *cond = NULL;
+	char err[256];
+	int i;
+
+	ts_setup_out(&f, &dialer);
+	o = s2s_out_start(f.edge, S2S_OUT_REMOTE, "a.example", "b.example", &cond, err, sizeof(err));
+	if (o == NULL)
+		fprintf(stderr, "  s2s_out_start: %s\n", err);
+	REQUIRE(o != NULL);
+	REQUIRE(ts_wait_output(&f, "to='b.example'"));		/* our header */
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer, TS_PEER_HDR) == 0);
+	REQUIRE(ts_wait_output(&f, "<db:result from='a.example' to='b.example'>"));
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer,
+	    "<db:result from='b.example' to='a.example' type='valid'/>") == 0);
+	for (i = 0; i < 50 && !s2s_out_is_established(o); i++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	REQUIRE(s2s_out_is_established(o));
+	s2s_pipe_mem_peer_consume(f.peer, (size_t)-1);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer,
+	    "<message from='x@b.example' to='y@a.example' id='wrong-way'><body>hi</body></message>") == 0);
+	uv_run(&f.loop, UV_RUN_DEFAULT);	/* o is freed from here on */
+	CHECK(strstr(s2s_pipe_mem_peer_output(f.peer, NULL), "<unsupported-stanza-type") != NULL);
+	CHECK(s2s_pipe_mem_peer_saw_close(f.peer));
+	CHECK_INT_EQ(f.edge->stats.stanzas_wrong_direction, 1);
+	CHECK_INT_EQ(f.edge->stats.stanzas_routed, 0);
+	CHECK_INT_EQ(f.edge->stats.stanzas_bounced, 0);
+	CHECK_INT_EQ(f.routed_events, 0);
+	ts_teardown_out(&f);
+}
+
+/* What follows "id='" in the first db:verify of out, into id. */
+static int
+ts_verify_id(const char *out, char *id, size_t cap)
+{
+	const char *p = strstr(out, "<db:verify "), *q, *e;
+
+	if (p == NULL || (q = strstr(p, "id='")) == NULL || (e = strchr(q + 4, '\'')) == NULL ||
+	    (size_t)(e - q - 4) >= cap)
+		return -1;
+	memcpy(id, q + 4, (size_t)(e - q - 4));
+	id[e - q - 4] = '\0';
+	return 0;
+}
+
+/*
+ * Issue 14, the use-after-free itself: the receiving server's dialback
+ * answer <db:result type='valid'/> overflows the send queue.  The
+ * authoritative server (a second scripted peer, reached through the
+ * dialer) confirms the key while the initiating peer has stopped reading
+ * and its queue holds just less than one answer's room.  Sending the
+ * answer closes the stream inside the verification's callback: the pair
+ * must not be marked valid on the closing stream, the stream is closed
+ * once and freed once, and both streams are gone when the loop ends.
+ */
+TEST(s2s_in_dialback_valid_answer_overflow_pair_not_marked)
+{
+	static const char answer[] = "<db:result from='a.example' to='b.example' type='valid'/>";
+	struct ts_fixture f;
+	struct s2s_dialer dialer;
+	struct s2s_pipe *auth;
+	char id[128], msg[512];
+	size_t base, before;
+	int n, i;
+
+	ts_setup(&f, LISTENER_STARTTLS);
+	auth = s2s_pipe_mem_new(&f.loop);
+	REQUIRE(auth != NULL);
+	ts_use_dialer(&f, &dialer, auth);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer, TS_HDR) == 0);
+	REQUIRE(ts_wait_output(&f, "<dialback xmlns='urn:xmpp:features:dialback'>"));
+	/* The initiating peer stops reading; its queue is filled with
+	 * answers to <db:verify/> until less than one answer's room is left
+	 * (pending == queued: nothing completes while stalled). */
+	s2s_pipe_mem_set_stalled(f.peer, 1);
+	before = s2s_pipe_mem_pending(f.peer);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer, "<db:verify from='b.example' to='a.example' id='x'>"
+	    "00</db:verify>") == 0);
+	for (i = 0; i < 50 && s2s_pipe_mem_pending(f.peer) == before; i++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	base = s2s_pipe_mem_pending(f.peer) - before - 1;	/* an answer without its id */
+	REQUIRE(base > 40 && base < 200);
+	while (65536 - s2s_pipe_mem_pending(f.peer) >= sizeof(answer) - 1) {
+		size_t room = 65536 - s2s_pipe_mem_pending(f.peer);
+		/* Leave exactly one byte less than the answer needs. */
+		size_t want = room - (sizeof(answer) - 2), idlen;
+
+		if (want > base + 100)
+			want = base + 100;
+		REQUIRE(want > base);
+		idlen = want - base;
+		memset(id, 'i', idlen);
+		id[idlen] = '\0';
+		n = snprintf(msg, sizeof(msg), "<db:verify from='b.example' to='a.example' id='%s'>00"
+		    "</db:verify>", id);
+		REQUIRE(n > 0 && (size_t)n < sizeof(msg));
+		before = s2s_pipe_mem_pending(f.peer);
+		REQUIRE(s2s_pipe_mem_peer_send(f.peer, msg, (size_t)n) == 0);
+		for (i = 0; i < 50 && s2s_pipe_mem_pending(f.peer) == before; i++)
+			uv_run(&f.loop, UV_RUN_NOWAIT);
+		REQUIRE(s2s_pipe_mem_pending(f.peer) == before + want);
+	}
+	CHECK_INT_EQ(65536 - s2s_pipe_mem_pending(f.peer), sizeof(answer) - 2);
+	/* Now the claim, checked with the authoritative server. */
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer, "<db:result from='b.example' to='a.example'>"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef</db:result>") == 0);
+	REQUIRE(ts_wait_output_of(&f, auth, "to='b.example'"));
+	REQUIRE(s2s_pipe_mem_peer_sendstr(auth, "<stream:stream xmlns='jabber:server' "
+	    "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
+	    "from='b.example' to='a.example' id='auth-1' version='1.0'><stream:features>"
+	    "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>") == 0);
+	REQUIRE(ts_wait_output_of(&f, auth, "<db:verify "));
+	REQUIRE(ts_verify_id(s2s_pipe_mem_peer_output(auth, NULL), id, sizeof(id)) == 0);
+	n = snprintf(msg, sizeof(msg), "<db:verify from='b.example' to='a.example' id='%s' "
+	    "type='valid'/>", id);
+	REQUIRE(n > 0 && (size_t)n < sizeof(msg));
+	REQUIRE(s2s_pipe_mem_peer_send(auth, msg, (size_t)n) == 0);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	CHECK(strstr(s2s_pipe_mem_peer_output(f.peer, NULL), answer) == NULL);	/* never fit */
+	CHECK_INT_EQ(f.closes, 1);
+	CHECK_INT_EQ(f.queue_full_closes, 1);
+	CHECK_INT_EQ(f.auth_valid, 0);		/* the pair was not marked */
+	CHECK_INT_EQ(f.state_refused, 0);
+	CHECK_INT_EQ(f.edge->out_stream_count, 0);
+	s2s_pipe_mem_release(auth);
 	ts_teardown(&f);
 }
