@@ -94,6 +94,8 @@ struct s2s_dial {
 	char domain[CONFIG_DOMAIN_MAX];
 	s2s_dial_cb cb;
 	void *arg;
+	int direct_tls;			/* a configured address for Direct TLS */
+	int is_static;			/* a configured address (gateway, connect) */
 	uv_timer_t timer;
 	int ended;			/* a final answer was given */
 };
@@ -129,13 +131,16 @@ sf_dial_script(struct sf *sf, const char *domain, const struct sf_dial_step *ste
 
 /* The answer for the next candidate: the script's next step; past its
  * end, no more candidates. */
+/* Without a script, a configured address (the gateway) connects. */
+static const struct sf_dial_step sf_dial_connected = { SF_DIAL_PEER, DNS_OK };
+
 static struct sf_dial_step
 sf_dial_take(struct s2s_dial *d)
 {
 	struct sf_dial_step none = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
 
 	if (d->script == NULL)
-		return d->sf->default_step;
+		return d->is_static ? sf_dial_connected : d->sf->default_step;
 	if (d->script->next >= d->script->nsteps)
 		return none;
 	return d->script->steps[d->script->next++];
@@ -162,6 +167,13 @@ sf_dial_on_timer(uv_timer_t *t)
 		r.err = DNS_OK;
 		r.pipe = p->pipe;
 		r.peer = "192.0.2.99:5269";
+		r.direct_tls = d->direct_tls;
+		p->direct_tls = d->direct_tls;
+		if (d->direct_tls && d->sf->gateway_store != NULL &&
+		    sf_peer_tls(p, d->sf->gateway_store, TLS_ROLE_INTERNAL_SERVER, NULL) < 0) {
+			r.err = DNS_ERR_NOMEM;
+			break;
+		}
 		d->cb(d->arg, &r);
 		return;
 	case SF_DIAL_HANG:
@@ -192,13 +204,15 @@ sf_dial_start(void *impl, const struct s2s_dial_target *t, s2s_dial_cb cb, void 
 	snprintf(d->domain, sizeof(d->domain), "%s", t->domain);
 	d->cb = cb;
 	d->arg = arg;
+	d->direct_tls = t->addr != NULL && t->tls == DNS_TLS_DIRECT;
+	d->is_static = t->addr != NULL;
 	sf->dials_started++;
 	if (t->addr != NULL)
 		sf->dials_static++;
 	/* A failure known at once: no handle, no callback. */
 	first = d->script != NULL ? (d->script->next < d->script->nsteps ?
 	    d->script->steps[d->script->next] : (struct sf_dial_step){ SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED }) :
-	    sf->default_step;
+	    t->addr != NULL ? sf_dial_connected : sf->default_step;
 	if (first.kind == SF_DIAL_FAIL_NOW) {
 		if (d->script != NULL)
 			d->script->next++;
@@ -247,7 +261,7 @@ static const struct s2s_dialer_ops sf_dialer_ops = {
 static void
 sf_install_dialer(struct sf *sf)
 {
-	(void)sf;
+	sf->edge->dialer = &sf->dialer;
 }
 
 /* --- peers --------------------------------------------------------------- */
@@ -320,10 +334,19 @@ sf_peer_out(struct sf *sf, const char *domain)
 	return NULL;
 }
 
+/* Plaintext from the peer: through its TLS once that is up. */
+static int
+sf_peer_send_bytes(struct sf_peer *p, const void *data, size_t len)
+{
+	if (p->tls != NULL)
+		return tls_conn_write(p->tls, data, len);
+	return s2s_pipe_mem_peer_send(p->pipe, data, len);
+}
+
 int
 sf_peer_send(struct sf_peer *p, const char *s)
 {
-	return s2s_pipe_mem_peer_sendstr(p->pipe, s);
+	return sf_peer_send_bytes(p, s, strlen(s));
 }
 
 int
@@ -338,17 +361,22 @@ sf_peer_sendf(struct sf_peer *p, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
-	return s2s_pipe_mem_peer_send(p->pipe, buf, (size_t)n);
+	return sf_peer_send_bytes(p, buf, (size_t)n);
 }
 
 int
 sf_peer_send_header(struct sf_peer *p, const char *from, const char *to)
 {
+	char id[32] = "";
+
+	/* The receiving side names its stream (RFC 6120 §4.7.3). */
+	if (p->role == SF_PEER_OUT)
+		snprintf(id, sizeof(id), " id='sfpeer%d'", p->index);
 	return sf_peer_sendf(p, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'"
-	    "%s%s%s%s%s%s version='1.0'>",
+	    "%s%s%s%s%s%s%s version='1.0'>",
 	    from ? " from='" : "", from ? from : "", from ? "'" : "",
-	    to ? " to='" : "", to ? to : "", to ? "'" : "");
+	    to ? " to='" : "", to ? to : "", to ? "'" : "", id);
 }
 
 void
@@ -461,16 +489,141 @@ sf_first_child(const char *raw, size_t len, const char *parent, char *out, size_
 	}
 }
 
-/* Feeds what the proxy wrote since the last call to the peer's tokenizer. */
+/* Feeds what the proxy wrote since the last call to the peer's tokenizer
+ * (decrypted first when the peer speaks TLS). */
 static void
 sf_peer_feed(struct sf_peer *p)
 {
 	size_t len, n;
 	const char *out = s2s_pipe_mem_peer_output(p->pipe, &len);
 
+	if (p->tls != NULL) {
+		if (len > 0) {
+			/* Copied and consumed first: what TLS answers goes the
+			 * other way, but nothing may hold the output meanwhile. */
+			char *copy = malloc(len);
+
+			if (copy != NULL) {
+				memcpy(copy, out, len);
+				s2s_pipe_mem_peer_consume(p->pipe, len);
+				if (tls_conn_feed(p->tls, (const uint8_t *)copy, len) < 0 &&
+				    p->tls_error[0] == '\0')
+					snprintf(p->tls_error, sizeof(p->tls_error), "TLS failed");
+				free(copy);
+			}
+		}
+		n = p->plain_len > 0 ? xmlstream_feed(p->xs, p->plain, p->plain_len) : 0;
+		if (n > 0) {
+			memmove(p->plain, p->plain + n, p->plain_len - n);
+			p->plain_len -= n;
+		}
+		return;
+	}
 	n = len > 0 ? xmlstream_feed(p->xs, out, len) : 0;
 	if (n > 0)
 		s2s_pipe_mem_peer_consume(p->pipe, n);
+}
+
+/* --- the peer's TLS ------------------------------------------------------ */
+
+static void
+sf_peer_tls_ciphertext(void *ud, const uint8_t *data, size_t len)
+{
+	struct sf_peer *p = ud;
+
+	(void)s2s_pipe_mem_peer_send(p->pipe, data, len);
+}
+
+static void
+sf_peer_tls_handshake(void *ud, const struct tls_verify_result *r)
+{
+	struct sf_peer *p = ud;
+
+	(void)r;
+	p->tls_up = 1;
+}
+
+static void
+sf_peer_tls_plaintext(void *ud, const uint8_t *data, size_t len)
+{
+	struct sf_peer *p = ud;
+	size_t cap = p->plain_cap ? p->plain_cap : 4096;
+	char *n;
+
+	while (cap < p->plain_len + len)
+		cap *= 2;
+	if (cap != p->plain_cap) {
+		n = realloc(p->plain, cap);
+		if (n == NULL)
+			return;
+		p->plain = n;
+		p->plain_cap = cap;
+	}
+	memcpy(p->plain + p->plain_len, data, len);
+	p->plain_len += len;
+}
+
+static void
+sf_peer_tls_close_notify(void *ud)
+{
+	(void)ud;
+}
+
+static void
+sf_peer_tls_error(void *ud, const char *reason)
+{
+	struct sf_peer *p = ud;
+
+	snprintf(p->tls_error, sizeof(p->tls_error), "%s", reason);
+}
+
+static const struct tls_conn_callbacks sf_peer_tls_callbacks = {
+	.on_ciphertext = sf_peer_tls_ciphertext,
+	.on_handshake = sf_peer_tls_handshake,
+	.on_plaintext = sf_peer_tls_plaintext,
+	.on_close_notify = sf_peer_tls_close_notify,
+	.on_error = sf_peer_tls_error,
+};
+
+int
+sf_peer_tls(struct sf_peer *p, struct tls_certstore *store, enum tls_role role,
+    const char *peer_domain)
+{
+	struct tls_conn_params params;
+	char err[256];
+
+	memset(&params, 0, sizeof(params));
+	params.role = role;
+	params.peer_domain = peer_domain;
+	params.direct_tls = p->direct_tls;
+	params.peer_addr = "xmpp-edge";
+	p->tls = tls_conn_new(store, &params, &sf_peer_tls_callbacks, p, err, sizeof(err));
+	if (p->tls == NULL) {
+		sf_errf(p->sf, "peer %d: tls_conn_new: %s", p->index, err);
+		return -1;
+	}
+	/* A client's ClientHello goes out now; a server waits for it. */
+	if (tls_conn_start(p->tls) < 0) {
+		sf_errf(p->sf, "peer %d: tls_conn_start failed", p->index);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sf_peer_tls_wait(struct sf_peer *p)
+{
+	int i;
+
+	for (i = 0; i < SF_TURNS_MAX && !p->tls_up && p->tls_error[0] == '\0'; i++) {
+		sf_peer_feed(p);
+		uv_run(&p->sf->loop, UV_RUN_NOWAIT);
+	}
+	if (p->tls_up)
+		return 0;
+	sf_errf(p->sf, "peer %d: TLS handshake: %s", p->index,
+	    p->tls_error[0] ? p->tls_error : "did not complete");
+	return -1;
 }
 
 static void
@@ -798,6 +951,7 @@ sf_init(struct sf *sf, const char *json)
 		sf_errf(sf, "config: %s", err);
 		prefix_count_clear(&sf->edge->peer_prefixes);
 		free(sf->edge);
+		sf->edge = NULL;
 		uv_loop_close(&sf->loop);
 		return -1;
 	}
@@ -809,7 +963,7 @@ sf_init(struct sf *sf, const char *json)
 	sf->external.kind = LISTENER_STARTTLS;
 	snprintf(sf->external.addr, sizeof(sf->external.addr), "memory:5269");
 	sf->internal.edge = sf->edge;
-	sf->internal.kind = LISTENER_INTERNAL_STARTTLS;
+	sf->internal.kind = LISTENER_INTERNAL;
 	snprintf(sf->internal.addr, sizeof(sf->internal.addr), "memory:5270");
 	/* Quiet unless asked (SF_LOG=1 prints every event with its fields). */
 	log_setup(LOG_ERROR, LOG_FORMAT_AUTO);
@@ -860,6 +1014,9 @@ sf_finish(struct sf *sf)
 	for (p = sf->peers; p != NULL; p = pn) {
 		pn = p->next;
 		s2s_pipe_mem_release(p->pipe);
+		if (p->tls != NULL)
+			tls_conn_free(p->tls);
+		free(p->plain);
 		xmlstream_free(p->xs);
 		sf_event_clear(&p->ev);
 		free(p);

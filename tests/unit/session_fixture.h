@@ -44,6 +44,7 @@
 #include "edge.h"
 #include "s2s_conn.h"
 #include "s2s_dial.h"
+#include "tls.h"
 #include "xmlstream.h"
 
 #define SF_ERR_MAX 512
@@ -87,6 +88,14 @@ struct sf_peer {
 	int closed_seen;		/* </stream:stream> came */
 	int parse_failed;		/* the proxy wrote bytes our tokenizer refused */
 	struct sf_event ev;		/* the last event read */
+	/* TLS on the peer's side (sf_peer_tls): what it decrypted and the
+	 * tokenizer has not taken yet. */
+	struct tls_conn *tls;
+	char *plain;
+	size_t plain_len, plain_cap;
+	int tls_up;			/* handshake completed */
+	char tls_error[256];		/* the handshake or a record failed */
+	int direct_tls;			/* SF_PEER_OUT: the proxy asked for Direct TLS */
 	struct sf_peer *next;
 };
 
@@ -122,7 +131,8 @@ struct sf {
 	struct s2s_dialer dialer;
 	struct sf_dial_script scripts[SF_DIAL_DOMAINS_MAX];
 	size_t nscripts;
-	/* Without a script for its domain a dial gets this. */
+	/* Without a script for its domain a dial gets this (one to a
+	 * configured address, the gateway's, connects). */
 	struct sf_dial_step default_step;
 	struct sf_peer *peers;		/* every peer, newest first */
 	int npeers;
@@ -133,6 +143,9 @@ struct sf {
 	size_t nlogs;
 	uint64_t routed_by_inbound;	/* sum of s2s_in.close "routed" */
 	int log_stderr;			/* also print every event (debugging) */
+	/* When set, a peer dialled for Direct TLS at a configured address
+	 * (the gateway) answers as the pinned gateway with this store. */
+	struct tls_certstore *gateway_store;
 	char err[SF_ERR_MAX];
 };
 
@@ -183,6 +196,12 @@ int sf_peer_expect_stream_error(struct sf_peer *p, const char *cond);
 int sf_peer_expect_closed(struct sf_peer *p);
 /* The peer restarts its reading after TLS / SASL (a new header follows). */
 void sf_peer_restart(struct sf_peer *p);
+/* The peer starts TLS in role with store (its own certificates and
+ * pins): a client sends its ClientHello now.  0 or -1. */
+int sf_peer_tls(struct sf_peer *p, struct tls_certstore *store, enum tls_role role,
+    const char *peer_domain);
+/* Runs the loop until the peer's handshake completed (0) or failed (-1). */
+int sf_peer_tls_wait(struct sf_peer *p);
 /* 1 once the proxy closed its end of the connection. */
 int sf_peer_closed(const struct sf_peer *p);
 
