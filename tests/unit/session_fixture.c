@@ -871,6 +871,76 @@ sf_fire_timer(struct sf *sf, size_t n)
 	return 0;
 }
 
+struct sf_due {
+	uv_timer_t *t[64];
+	uint64_t due[64];
+	size_t n;
+	uint64_t within;
+};
+
+static void
+sf_walk_due_within(uv_handle_t *h, void *arg)
+{
+	struct sf_due *d = arg;
+	uint64_t due;
+
+	if (h->type != UV_TIMER || !uv_is_active(h) || uv_is_closing(h) || d->n == 64)
+		return;
+	due = uv_timer_get_due_in((uv_timer_t *)h);
+	if (due > d->within)
+		return;
+	d->t[d->n] = (uv_timer_t *)h;
+	d->due[d->n] = due;
+	d->n++;
+}
+
+size_t
+sf_advance(struct sf *sf, uint64_t ms)
+{
+	struct sf_due start, d;
+	size_t i, k, best, fired = 0;
+	uint64_t now = 0, at, best_at = 0;	/* virtual time since the call */
+	uv_timer_t *t;
+
+	/* One at a time, the earliest first, walking again after each: a
+	 * callback may close (and free) other timers or start new ones.  The
+	 * loop's clock does not move, so a timer armed by a callback at
+	 * virtual time `now` is due at now + its due_in; one armed before
+	 * the call at its due_in (pointers are compared, never followed). */
+	memset(&start, 0, sizeof(start));
+	start.within = ms;
+	uv_walk(&sf->loop, sf_walk_due_within, &start);
+	while (fired < SF_ADVANCE_MAX) {
+		memset(&d, 0, sizeof(d));
+		d.within = ms;
+		uv_walk(&sf->loop, sf_walk_due_within, &d);
+		best = d.n;
+		for (i = 0; i < d.n; i++) {
+			at = now + d.due[i];
+			for (k = 0; k < start.n; k++)
+				if (start.t[k] == d.t[i] && start.due[k] == d.due[i] && d.due[i] >= now)
+					at = d.due[i];
+			if (at > ms)
+				continue;
+			if (best == d.n || at < best_at) {
+				best = i;
+				best_at = at;
+			}
+		}
+		if (best == d.n)
+			break;
+		t = d.t[best];
+		if (best_at > now)
+			now = best_at;
+		uv_timer_stop(t);
+		uv_timer_again(t);
+		t->timer_cb(t);
+		fired++;
+		sf_settle(sf);
+	}
+	return fired;
+}
+
 size_t
 sf_fire_all_timers(struct sf *sf, size_t max)
 {

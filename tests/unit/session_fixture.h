@@ -54,6 +54,7 @@
 #define SF_DIAL_STEPS_MAX 8	/* scripted answers per domain */
 #define SF_DIAL_DOMAINS_MAX 16
 #define SF_TURNS_MAX 400	/* loop turns a wait may take */
+#define SF_ADVANCE_MAX 64	/* timer firings one sf_advance may make */
 
 /* One event the peer's tokenizer read from what the proxy wrote. */
 struct sf_event {
@@ -213,6 +214,10 @@ size_t sf_timers_active(struct sf *sf);
 /* Fires the n-th active timer (in the loop's walk order) as libuv would
  * when it expires; -1 if there is none. */
 int sf_fire_timer(struct sf *sf, size_t n);
+/* Time passes by ms: the timers due within ms fire, earliest first, one
+ * at a time (the clock itself does not move, so a timer re-armed within
+ * ms fires again; at most SF_ADVANCE_MAX firings).  Returns how many. */
+size_t sf_advance(struct sf *sf, uint64_t ms);
 /* Fires the active timers until none is left or max were fired. */
 size_t sf_fire_all_timers(struct sf *sf, size_t max);
 

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_session_bounce.c - a stanza that cannot be delivered goes back to
+ * its sender, once, with the RFC 6120 §8.3.3 condition of the failure,
+ * whatever the failure: DNS, connect, TLS, authentication, a stream error
+ * from the remote server, a full queue, the connect deadline, shutdown.
+ *
+ * The gateway (session_gateway.h) sends from u@a.example to a remote
+ * domain; the outgoing stream fails as scripted; the bounce must arrive
+ * on the stream the proxy opens back to the gateway, addressed to the
+ * sender with 'id' kept, exactly once, and nothing else with it.
+ */
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "session_gateway.h"
+
+#define SB_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define SB_LIMITS "\"connect_timeout_ms\": 5000, \"handshake_timeout_ms\": 600000, " \
+	"\"route_queue_bytes\": 65536, \"send_queue_bytes\": 65536"
+
+#define SB_OK(g, expr) do { if ((expr) < 0) { \
+	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); CHECK(!"step failed"); } } while (0)
+#define SB_PEER(g, p, expr) do { if (((p) = (expr)) == NULL) { \
+	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); REQUIRE(!"no peer"); } } while (0)
+
+static void
+sb_setup(struct sg *g)
+{
+	if (sg_setup(g, SG_CONFIG(SB_LIMITS)) < 0)
+		fprintf(stderr, "  setup: %s\n", g->sf.err);
+	REQUIRE(g->sf.edge != NULL && g->sf.edge->certs != NULL);
+}
+
+static void
+sb_finish(struct sg *g)
+{
+	int rc = sg_finish(g);
+
+	if (rc < 0)
+		fprintf(stderr, "  finish: %s\n", g->sf.err);
+	CHECK_INT_EQ(rc, 0);
+}
+
+/* The next element on the gateway's stream is the bounce of stanza id:
+ * a message of type error from 'from' to 'to' (the sender), condition
+ * cond of type etype.  0 or -1. */
+static int
+sb_expect_bounce(struct sg *g, struct sf_peer *gw, const char *id, const char *from,
+    const char *to, const char *cond, const char *etype)
+{
+	if (sf_peer_expect(gw, "message", NULL) < 0)
+		return -1;
+	if (strcmp(gw->ev.stype, "error") != 0 || strcmp(gw->ev.id, id) != 0 ||
+	    strcmp(gw->ev.from, from) != 0 || strcmp(gw->ev.to, to) != 0 ||
+	    strcmp(gw->ev.cond, cond) != 0 || strcmp(gw->ev.error_type, etype) != 0) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "expected the %s bounce of %s (%s) to %s, got "
+		    "cond %s type %s: %s", cond, id, etype, to, gw->ev.cond, gw->ev.error_type, gw->ev.raw);
+		return -1;
+	}
+	return 0;
+}
+
+/* Nothing more arrives on p. */
+static void
+sb_expect_nothing(struct sg *g, struct sf_peer *p)
+{
+	enum xmlstream_event_type t = sf_peer_next(p);
+
+	if (t != XMLSTREAM_EV_NONE)
+		fprintf(stderr, "  peer %d: unexpected %s\n", p->index, p->ev.raw ? p->ev.raw : p->ev.name);
+	CHECK_INT_EQ(t, XMLSTREAM_EV_NONE);
+	(void)g;
+}
+
+/* The gateway's stanza to x@remote; the dialer answers for remote with
+ * steps.  Returns the gateway's inbound peer. */
+static struct sf_peer *
+sb_send_from_gateway(struct sg *g, const char *remote, const struct sf_dial_step *steps,
+    size_t nsteps, const char *id)
+{
+	struct sf_peer *in;
+
+	sf_dial_script(&g->sf, remote, steps, nsteps);
+	SB_PEER(g, in, sg_gateway_in(g, "a.example", remote));
+	SB_OK(g, sf_peer_sendf(in, "<message from='u@a.example/r' to='x@%s' id='%s' type='chat'>"
+	    "<body>hello</body></message>", remote, id));
+	return in;
+}
+
+/* The stream back to the gateway for remote's bounces, negotiated. */
+static struct sf_peer *
+sb_gateway_back(struct sg *g, const char *remote)
+{
+	struct sf_peer *gw;
+
+	SB_PEER(g, gw, sg_wait_out(g, "a.example"));
+	SB_OK(g, sg_gateway_out_accept(g, gw, remote));
+	return gw;
+}
+
+/* One failure kind end to end: the stanza, the scripted failure, the
+ * bounce, once. */
+static void
+sb_one(const struct sf_dial_step *steps, size_t nsteps, const char *cond, const char *etype)
+{
+	struct sg g;
+	struct sf_peer *gw;
+
+	sb_setup(&g);
+	(void)sb_send_from_gateway(&g, "b.example", steps, nsteps, "k1");
+	gw = sb_gateway_back(&g, "b.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r", cond, etype));
+	sb_expect_nothing(&g, gw);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
+	sb_finish(&g);
+}
+
+/* RFC 6120 §8.3.3.16: the domain does not exist. */
+TEST(session_bounce_dns_nxdomain)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_FAIL, DNS_ERR_NXDOMAIN } };
+
+	sb_one(s, 1, "remote-server-not-found", "cancel");
+}
+
+/* The same known at once (a cached answer: the dialer refuses to start). */
+TEST(session_bounce_dns_failure_known_at_once)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_FAIL_NOW, DNS_ERR_NXDOMAIN } };
+
+	sb_one(s, 1, "remote-server-not-found", "cancel");
+}
+
+/* §8.3.3.17: the resolver did not answer in time: the server may exist. */
+TEST(session_bounce_dns_timeout)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_FAIL, DNS_ERR_TIMEOUT } };
+
+	sb_one(s, 1, "remote-server-timeout", "wait");
+}
+
+/* §8.3.3.17: resolved, but every address refused the connection. */
+TEST(session_bounce_connect_refused)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED } };
+
+	sb_one(s, 1, "remote-server-timeout", "wait");
+}
+
+/* The connect deadline (limits.connect_timeout_ms) passes with no answer:
+ * §8.3.3.17. */
+TEST(session_bounce_connect_deadline)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_HANG, DNS_OK } };
+	struct sg g;
+	struct sf_peer *gw;
+
+	sb_setup(&g);
+	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);
+	/* Time passes: only the connect deadline is due within it. */
+	CHECK(sf_advance(&g.sf, 5000) >= 1);
+	gw = sb_gateway_back(&g, "b.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
+	    "remote-server-timeout", "wait"));
+	sb_expect_nothing(&g, gw);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	sb_finish(&g);
+}
+
+/* The receiving server refuses our dialback key (XEP-0220 §2.1.3):
+ * §8.3.3.16 for the sender. */
+TEST(session_bounce_auth_refused)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *out, *gw;
+
+	sb_setup(&g);
+	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
+	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
+	SB_OK(&g, sg_remote_answer(&g, out, "b.example", "invalid"));
+	gw = sb_gateway_back(&g, "b.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
+	    "remote-server-not-found", "cancel"));
+	sb_expect_nothing(&g, gw);
+	sb_finish(&g);
+}
+
+/* A dialback error (XEP-0220 §2.5: "remote-server-timeout" for what
+ * was queued). */
+TEST(session_bounce_auth_error)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *out, *gw;
+
+	sb_setup(&g);
+	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
+	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
+	SB_OK(&g, sg_remote_answer(&g, out, "b.example", "error"));
+	gw = sb_gateway_back(&g, "b.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
+	    "remote-server-timeout", "wait"));
+	sb_expect_nothing(&g, gw);
+	sb_finish(&g);
+}
+
+/* The receiving server ends the stream with an error before we are
+ * authenticated: the next candidate is tried; with none left, the
+ * sender hears §8.3.3.17 (resolved, no stream could be established). */
+TEST(session_bounce_stream_error_from_remote)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *out, *gw;
+
+	sb_setup(&g);
+	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
+	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
+	SB_OK(&g, sf_peer_send_header(out, "b.example", "a.example"));
+	SB_OK(&g, sf_peer_send(out, "<stream:error><host-unknown "
+	    "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"));
+	gw = sb_gateway_back(&g, "b.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
+	    "remote-server-timeout", "wait"));
+	sb_expect_nothing(&g, gw);
+	CHECK(sf_peer_closed(out));
+	sb_finish(&g);
+}
+
+/* TLS fails after <proceed/> (the peer answers the ClientHello with
+ * garbage) toward a partner that requires TLS: no plaintext fallback,
+ * the candidate is dropped, the sender hears §8.3.3.17. */
+TEST(session_bounce_tls_failure)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *out, *gw;
+
+	sb_setup(&g);
+	(void)sb_send_from_gateway(&g, "t.example", s, 1, "k1");
+	SB_PEER(&g, out, sg_wait_out(&g, "t.example"));
+	SB_OK(&g, sf_peer_send_header(out, "t.example", "a.example"));
+	SB_OK(&g, sf_peer_send(out, "<stream:features><starttls xmlns='" SB_NS_TLS "'><required/>"
+	    "</starttls></stream:features>"));
+	SB_OK(&g, sf_peer_expect(out, "starttls", SB_NS_TLS));
+	SB_OK(&g, sf_peer_send(out, "<proceed xmlns='" SB_NS_TLS "'/>"));
+	sf_settle(&g.sf);
+	SB_OK(&g, sf_peer_send(out, "HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all\r\n"));
+	gw = sb_gateway_back(&g, "t.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@t.example", "u@a.example/r",
+	    "remote-server-timeout", "wait"));
+	sb_expect_nothing(&g, gw);
+	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_out.established"), 1);	/* the gateway's only */
+	sb_finish(&g);
+}
