@@ -116,6 +116,16 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	return o;
 }
 
+/* RFC 6120 §8.3.3: the error type of the conditions we bounce with;
+ * "wait" where the sender may retry later (§8.3.3.17 remote-server-timeout,
+ * §8.3.3.18 resource-constraint: a full queue drains). */
+static const char *
+router_error_type(const char *condition)
+{
+	return strcmp(condition, "resource-constraint") == 0 ||
+	    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel";
+}
+
 /* err (the caller's) holds the reason *text may point to. */
 static enum route_result
 router_enqueue(struct edge *edge, const char *data, size_t len, const char *from,
@@ -170,7 +180,7 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 	    err, sizeof(err));
 	free(buf);
 	if (r == ROUTE_BOUNCED)
-		router_bounce_event(edge, ev, condition, "cancel", text);
+		router_bounce_event(edge, ev, condition, router_error_type(condition), text);
 	return r;
 }
 

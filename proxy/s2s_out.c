@@ -1422,7 +1422,13 @@ fail:
 void
 s2s_out_shutdown(struct s2s_out *o)
 {
-	if (o->state == S2S_OUT_ESTABLISHED && o->q_head == NULL)
+	/* What an established stream has queued can still be delivered
+	 * (bounces that other streams' shutdown just queued here among
+	 * them): it goes out before our close, as far as the send queue
+	 * takes it; the rest is bounced by the close. */
+	if (o->state == S2S_OUT_ESTABLISHED)
+		s2s_out_flush_queue(o);
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q_head == NULL)
 		s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-timeout",
 	    "xmpp-edge is shutting down");

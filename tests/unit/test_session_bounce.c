@@ -127,10 +127,11 @@ TEST(session_bounce_dns_nxdomain)
 	sb_one(s, 1, "remote-server-not-found", "cancel");
 }
 
-/* The same known at once (a cached answer: the dialer refuses to start). */
+/* The same known at once: the dialer refuses to start (a name that
+ * cannot be queried). */
 TEST(session_bounce_dns_failure_known_at_once)
 {
-	static const struct sf_dial_step s[] = { { SF_DIAL_FAIL_NOW, DNS_ERR_NXDOMAIN } };
+	static const struct sf_dial_step s[] = { { SF_DIAL_FAIL_NOW, DNS_ERR_BAD_NAME } };
 
 	sb_one(s, 1, "remote-server-not-found", "cancel");
 }
@@ -258,5 +259,108 @@ TEST(session_bounce_tls_failure)
 	    "remote-server-timeout", "wait"));
 	sb_expect_nothing(&g, gw);
 	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_out.established"), 1);	/* the gateway's only */
+	sb_finish(&g);
+}
+
+/* A message of about size bytes (malloc'd). */
+static char *
+sb_big_message(const char *from, const char *to, const char *id, size_t size)
+{
+	char *m = malloc(size + 256), *p;
+	int n;
+
+	REQUIRE(m != NULL);
+	n = snprintf(m, 256, "<message from='%s' to='%s' id='%s'><body>", from, to, id);
+	p = m + n;
+	memset(p, 'x', size);
+	p += size;
+	strcpy(p, "</body></message>");
+	return m;
+}
+
+/*
+ * The queue toward a domain is at its bound (twice limits.route_queue_bytes)
+ * while the receiving server does not read: a sender that was not paused
+ * yet gets its stanza back with resource-constraint (§8.3.3.18, type
+ * 'wait': the sender may retry); what was queued before is delivered once
+ * the receiver reads again, and nothing is delivered twice.
+ */
+TEST(session_bounce_queue_full)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *a, *b, *out, *gw;
+	char *m;
+
+	sb_setup(&g);
+	a = sb_send_from_gateway(&g, "b.example", s, 1, "q0");
+	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
+	sf_peer_stall(out, 1);		/* it reads what we wrote, our writes stay pending */
+	SB_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
+	SB_OK(&g, sf_peer_expect(out, "message", NULL));
+	CHECK_STR_EQ(out->ev.id, "q0");
+	/* 70 KB pending on the connection, then 70 KB queued: over
+	 * route_queue_bytes, the sender is paused. */
+	m = sb_big_message("u@a.example/r", "x@b.example", "q1", 70000);
+	SB_OK(&g, sf_peer_send(a, m));
+	free(m);
+	sf_settle(&g.sf);
+	m = sb_big_message("u@a.example/r", "x@b.example", "q2", 70000);
+	SB_OK(&g, sf_peer_send(a, m));
+	free(m);
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);
+	CHECK(g.sf.edge->stats.reads_paused >= 1);
+	/* Another stream of the gateway: 70 KB more is past the bound. */
+	SB_PEER(&g, b, sg_gateway_in(&g, "a.example", "b.example"));
+	m = sb_big_message("w@a.example/r", "x@b.example", "q3", 70000);
+	SB_OK(&g, sf_peer_send(b, m));
+	free(m);
+	gw = sb_gateway_back(&g, "b.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "q3", "x@b.example", "w@a.example/r",
+	    "resource-constraint", "wait"));
+	sb_expect_nothing(&g, gw);
+	/* The receiver reads again: q1 and q2, once each, and not q3. */
+	sf_peer_stall(out, 0);
+	SB_OK(&g, sf_peer_expect(out, "message", NULL));
+	CHECK_STR_EQ(out->ev.id, "q1");
+	SB_OK(&g, sf_peer_expect(out, "message", NULL));
+	CHECK_STR_EQ(out->ev.id, "q2");
+	sb_expect_nothing(&g, out);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_delivered, 4);	/* q0..q2 and the bounce */
+	sb_finish(&g);
+}
+
+/*
+ * Graceful shutdown with a stanza queued on a stream still connecting:
+ * it is bounced (§8.3.3.17, the sender may retry later), and the bounce
+ * reaches the gateway over the stream back to it that is still up, before
+ * that one closes too.
+ */
+TEST(session_bounce_shutdown)
+{
+	static const struct sf_dial_step nx[] = { { SF_DIAL_FAIL, DNS_ERR_NXDOMAIN } };
+	static const struct sf_dial_step hang[] = { { SF_DIAL_HANG, DNS_OK } };
+	struct sg g;
+	struct sf_peer *in, *gw;
+
+	sb_setup(&g);
+	/* A first bounce opens the stream back to the gateway. */
+	in = sb_send_from_gateway(&g, "b.example", nx, 1, "k0");
+	gw = sb_gateway_back(&g, "b.example");
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k0", "x@b.example", "u@a.example/r",
+	    "remote-server-not-found", "cancel"));
+	/* The next stanza waits for a connection that does not come. */
+	sf_dial_script(&g.sf, "b.example", hang, 1);
+	SB_OK(&g, sf_peer_send(in, "<message from='u@a.example/r' to='x@b.example' id='k1'/>"));
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	sf_shutdown(&g.sf);
+	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
+	    "remote-server-timeout", "wait"));
+	SB_OK(&g, sf_peer_expect_closed(gw));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 2);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
 	sb_finish(&g);
 }
