@@ -26,6 +26,7 @@
 struct s2s_in;
 struct s2s_out;
 struct s2s_dialer;
+struct route_slot;
 struct listener;
 
 enum listener_kind {
@@ -127,9 +128,10 @@ struct edge {
 	 * (limits.max_streams_per_ip and the prefix limits). */
 	struct prefix_count peer_prefixes;
 	struct s2s_out *out_streams;	/* owned list of outgoing streams */
-	/* The routable ones by (kind, local, remote) domain pair (s2s_out.c). */
-#define EDGE_OUT_INDEX_BUCKETS 4096
-	struct s2s_out *out_index[EDGE_OUT_INDEX_BUCKETS];
+	/* The routing table: the routable ones by (kind, local, remote)
+	 * domain pair (router.c). */
+#define EDGE_ROUTE_BUCKETS 4096
+	struct route_slot *route_index[EDGE_ROUTE_BUCKETS];
 	size_t out_stream_count;
 	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
 	/* Dialback checks remote peers made us run, by source prefix. */

@@ -13,32 +13,44 @@
 
 #include "log.h"
 #include "netaddr.h"
-#include "tls_uv.h"
-
-#define GATEWAY_LINK_REPLY_MAX 4096
+#include "s2s_conn.h"
 
 struct gateway_link {
-	struct tls_uv tls;		/* first: its handle is the struct's */
+	uv_loop_t *loop;
+	uv_tcp_t *tcp;			/* until connected: then the connection's */
+	struct s2s_conn *conn;		/* TLS + tokenizer, once connected */
 	uv_connect_t connect;
 	uv_timer_t timer;
-	int handles_open;
+	int handles_open;		/* timer + (tcp or conn) */
 	int done;			/* cb called (or cancelled) */
 	const struct config *cfg;
 	struct tls_certstore *store;
 	gateway_link_cb cb;
 	void *arg;
 	struct gateway_link_result result;
-	char reply[GATEWAY_LINK_REPLY_MAX];
-	size_t reply_len;
+	uint8_t rbuf[16 * 1024];	/* TLS reads: one check at a time */
 };
+
+static void
+gateway_link_handle_closed(struct gateway_link *g)
+{
+	if (--g->handles_open == 0)
+		free(g);
+}
 
 static void
 gateway_link_on_closed_timer(uv_handle_t *h)
 {
+	gateway_link_handle_closed(h->data);
+}
+
+static void
+gateway_link_on_closed_tcp(uv_handle_t *h)
+{
 	struct gateway_link *g = h->data;
 
-	if (--g->handles_open == 0)
-		free(g);
+	free(h);
+	gateway_link_handle_closed(g);
 }
 
 static void
@@ -53,26 +65,22 @@ gateway_link_finish(struct gateway_link *g, int ok, const char *stage, const cha
 	uv_timer_stop(&g->timer);
 	if (g->cb != NULL)
 		g->cb(&g->result, g->arg);
-	if (ok)
-		tls_uv_shutdown(&g->tls);
-	tls_uv_close(&g->tls, NULL);
+	/* A success says goodbye (close_notify); a failure just closes. */
+	if (g->conn != NULL && ok)
+		s2s_conn_close(g->conn, "check done");
+	else if (g->conn != NULL)
+		s2s_conn_abort(g->conn, detail);
+	if (g->tcp != NULL) {
+		uv_close((uv_handle_t *)g->tcp, gateway_link_on_closed_tcp);
+		g->tcp = NULL;
+	}
 	uv_close((uv_handle_t *)&g->timer, gateway_link_on_closed_timer);
 }
 
 static void
-gateway_link_on_tls_close(struct tls_uv *t, const char *reason)
+gateway_link_on_tls(void *ud, const struct tls_verify_result *r)
 {
-	struct gateway_link *g = (struct gateway_link *)t;
-
-	gateway_link_finish(g, 0, "tls", reason ? reason : "the gateway closed the connection");
-	if (--g->handles_open == 0)
-		free(g);
-}
-
-static void
-gateway_link_on_handshake(struct tls_uv *t, const struct tls_verify_result *r)
-{
-	struct gateway_link *g = (struct gateway_link *)t;
+	struct gateway_link *g = ud;
 	char hdr[512];
 	int n;
 
@@ -81,46 +89,63 @@ gateway_link_on_handshake(struct tls_uv *t, const struct tls_verify_result *r)
 		return;
 	}
 	snprintf(g->result.detail, sizeof(g->result.detail), "%s, %s",
-	    tls_conn_version(t->conn), r->detail);
+	    tls_conn_version(s2s_conn_tls(g->conn)), r->detail);
 	/* We speak for the remote side toward the gateway; the default
 	 * domain names whom the stream is for. */
 	n = snprintf(hdr, sizeof(hdr), "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>",
 	    g->cfg->default_domain);
 	if (n > 0 && (size_t)n < sizeof(hdr))
-		tls_uv_write(t, (const uint8_t *)hdr, (size_t)n);
+		(void)s2s_conn_send(g->conn, hdr, (size_t)n);	/* a failure closes */
 }
 
+/* The tokenizer saw the gateway's stream header: the link works. */
 static void
-gateway_link_on_read(struct tls_uv *t, const uint8_t *data, size_t len)
+gateway_link_on_header(void *ud, const struct xmlstream_event *ev)
 {
-	struct gateway_link *g = (struct gateway_link *)t;
+	struct gateway_link *g = ud;
 	char detail[sizeof(g->result.detail) + 32];
 
-	if (len > sizeof(g->reply) - 1 - g->reply_len)
-		len = sizeof(g->reply) - 1 - g->reply_len;	/* only the start matters */
-	memcpy(g->reply + g->reply_len, data, len);
-	g->reply_len += len;
-	g->reply[g->reply_len] = '\0';
-	if (strstr(g->reply, "<stream:stream") != NULL || strstr(g->reply, ":stream ") != NULL) {
-		snprintf(detail, sizeof(detail), "%s; stream header answered", g->result.detail);
-		gateway_link_finish(g, 1, "done", detail);
-	} else if (g->reply_len == sizeof(g->reply) - 1) {
-		gateway_link_finish(g, 0, "stream", "no stream header in the gateway's first 4 KiB");
-	}
+	(void)ev;
+	snprintf(detail, sizeof(detail), "%s; stream header answered", g->result.detail);
+	gateway_link_finish(g, 1, "done", detail);
 }
 
 static void
-gateway_link_on_peer_close(struct tls_uv *t)
+gateway_link_on_parse_error(void *ud, const struct xmlstream_event *ev)
 {
-	gateway_link_finish((struct gateway_link *)t, 0, "stream", "the gateway closed the stream");
+	gateway_link_finish(ud, 0, "stream", ev->text != NULL ? ev->text : "unusable XML from the gateway");
 }
 
-static const struct tls_uv_callbacks gateway_link_tls_callbacks = {
-	.on_handshake = gateway_link_on_handshake,
-	.on_read = gateway_link_on_read,
-	.on_peer_close = gateway_link_on_peer_close,
-	.on_close = gateway_link_on_tls_close,
+static void
+gateway_link_on_closing(void *ud, const char *reason, int peer_gone)
+{
+	struct gateway_link *g = ud;
+
+	(void)peer_gone;
+	if (strcmp(reason, "peer sent TLS close_notify") == 0)
+		gateway_link_finish(g, 0, "stream", "the gateway closed the stream");
+	else if (strcmp(reason, "peer closed the connection") == 0)
+		gateway_link_finish(g, 0, "tls", "connection closed by peer");
+	else
+		gateway_link_finish(g, 0, "tls", strncmp(reason, "TLS failed: ", 12) == 0 ? reason + 12 : reason);
+}
+
+static void
+gateway_link_on_conn_closed(void *ud)
+{
+	struct gateway_link *g = ud;
+
+	g->conn = NULL;
+	gateway_link_handle_closed(g);
+}
+
+static const struct s2s_conn_callbacks gateway_link_conn_callbacks = {
+	.on_header = gateway_link_on_header,
+	.on_parse_error = gateway_link_on_parse_error,
+	.on_tls = gateway_link_on_tls,
+	.on_closing = gateway_link_on_closing,
+	.on_closed = gateway_link_on_conn_closed,
 };
 
 static void
@@ -130,8 +155,9 @@ gateway_link_on_connect(uv_connect_t *req, int status)
 	struct tls_conn_params params = {
 		.role = TLS_ROLE_INTERNAL_CLIENT,
 		.peer_domain = g->cfg->gateway.server_name,
-		.peer_addr = g->cfg->gateway.address,
 	};
+	struct s2s_conn_params cp;
+	struct s2s_pipe *pipe;
 	char err[256];
 
 	if (g->done)
@@ -140,8 +166,31 @@ gateway_link_on_connect(uv_connect_t *req, int status)
 		gateway_link_finish(g, 0, "connect", uv_strerror(status));
 		return;
 	}
-	if (tls_uv_start(&g->tls, g->store, &params, NULL, 0, err, sizeof(err)) < 0)
+	pipe = s2s_pipe_tcp_from_handle(g->loop, g->tcp);
+	if (pipe == NULL) {
+		gateway_link_finish(g, 0, "connect", "out of memory");
+		return;
+	}
+	g->tcp = NULL;		/* the pipe's now, freed by it */
+	memset(&cp, 0, sizeof(cp));
+	cp.loop = g->loop;
+	cp.certs = g->store;
+	cp.shared_read_buf = g->rbuf;
+	cp.shared_read_len = sizeof(g->rbuf);
+	cp.send_queue_max = 65536;
+	cp.default_ns = XMLSTREAM_NS_SERVER;
+	cp.peer = g->cfg->gateway.address;
+	g->conn = s2s_conn_new(&cp, pipe, &gateway_link_conn_callbacks, g);
+	if (g->conn == NULL) {
+		g->handles_open--;	/* the pipe went with it */
+		gateway_link_finish(g, 0, "connect", "out of memory");
+		return;
+	}
+	if (s2s_conn_starttls(g->conn, &params, err, sizeof(err)) < 0) {
 		gateway_link_finish(g, 0, "tls", err);
+		return;
+	}
+	(void)s2s_conn_read_start(g->conn);	/* a failure reports through on_closing */
 }
 
 static void
@@ -162,11 +211,20 @@ gateway_link_check(uv_loop_t *loop, const struct config *cfg, struct tls_certsto
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		return NULL;
+	g->tcp = malloc(sizeof(*g->tcp));
+	if (g->tcp == NULL) {
+		free(g);
+		return NULL;
+	}
+	g->loop = loop;
 	g->cfg = cfg;
 	g->store = store;
 	g->cb = cb;
 	g->arg = arg;
-	tls_uv_init(loop, &g->tls, &gateway_link_tls_callbacks, g);
+	uv_tcp_init(loop, g->tcp);
+	/* Handshake flights are small writes Nagle would hold back. */
+	uv_tcp_nodelay(g->tcp, 1);
+	g->tcp->data = g;
 	uv_timer_init(loop, &g->timer);
 	g->timer.data = g;
 	g->connect.data = g;
@@ -176,8 +234,7 @@ gateway_link_check(uv_loop_t *loop, const struct config *cfg, struct tls_certsto
 		gateway_link_finish(g, 0, "connect", why);	/* reported from here */
 		return g;
 	}
-	r = uv_tcp_connect(&g->connect, tls_uv_tcp(&g->tls), (struct sockaddr *)&ss,
-	    gateway_link_on_connect);
+	r = uv_tcp_connect(&g->connect, g->tcp, (struct sockaddr *)&ss, gateway_link_on_connect);
 	if (r < 0)
 		gateway_link_finish(g, 0, "connect", uv_strerror(r));
 	return g;

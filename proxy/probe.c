@@ -7,7 +7,7 @@
  *   2. where: the partner's `connect` target, else DNS with the
  *      configuration's dns section (dns_connect: _xmpps-server and
  *      _xmpp-server SRV, then the domain itself on 5269);
- *   3. every candidate in turn (dns_connect_next), each negotiated like
+ *   3. every candidate in turn (s2s_dial_next), each negotiated like
  *      s2s_out.c does: Direct TLS at once or the stream header, STARTTLS
  *      when offered and allowed, TLS as a client with the certificate of
  *      HOSTED (SNI = DOMAIN), the peer's chain shown and checked (RFC 6125
@@ -21,8 +21,9 @@
  * HOSTED to DOMAIN for real, and dialback needs DOMAIN to call the daemon
  * back.  The verdict says which method the daemon would use.
  *
- * Everything runs on a private loop; the probe ends when the connect
- * sequence has no candidate left.  Each candidate has
+ * Bytes, TLS and the tokenizer are the transport's (s2s_conn.h), as for
+ * the daemon's streams.  Everything runs on a private loop; the probe ends
+ * when the connect sequence has no candidate left.  Each candidate has
  * limits.connect_timeout_ms to get through negotiation.
  */
 #include "probe.h"
@@ -38,6 +39,9 @@
 #include "domain.h"
 #include "edge.h"
 #include "netaddr.h"
+#include "s2s_conn.h"
+#include "s2s_dial.h"
+#include "s2s_features.h"
 #include "s2s_out.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -58,20 +62,19 @@ enum probe_step {
 };
 
 struct probe {
-	char rbuf[64 * 1024];		/* one read at a time (the loop's only stream) */
+	uint8_t rbuf[64 * 1024];	/* TLS reads (the loop's only stream) */
 	const struct config *cfg;
 	const struct config_partner *policy;
 	struct tls_certstore *store;
-	struct dns_connect *dc;
+	struct s2s_dialer dialer;
+	struct s2s_dial *dial;
 	FILE *out;
 	const char *domain, *from;
 	uv_loop_t *loop;
-	uv_timer_t timer;
 
-	/* The candidate being negotiated. */
-	uv_tcp_t *tcp;
-	struct xmlstream *xs;
-	struct tls_conn *tls;
+	/* The candidate being negotiated: its connection, detached when it
+	 * ends (s2s_conn_detach). */
+	struct s2s_conn *conn;
 	enum probe_step step;
 	int direct_tls;
 	int tls_open, pkix_ok, offers_tls, tls_required, offers_external, offers_dialback;
@@ -88,36 +91,10 @@ static void probe_candidate_end(struct probe *p, const char *failure);
 static void probe_tls_begin(struct probe *p, int direct_tls);
 
 static void
-probe_on_write(uv_write_t *req, int status)
-{
-	(void)status;
-	free(req);
-}
-
-static void
-probe_send(struct probe *p, const void *data, size_t len)
-{
-	uv_write_t *req;
-	uv_buf_t buf;
-
-	if (p->tcp == NULL)
-		return;
-	req = malloc(sizeof(*req) + len);
-	if (req == NULL)
-		return;
-	memcpy(req + 1, data, len);
-	buf = uv_buf_init((char *)(req + 1), (unsigned)len);
-	if (uv_write(req, (uv_stream_t *)p->tcp, &buf, 1, probe_on_write) != 0)
-		free(req);
-}
-
-static void
 probe_send_stream(struct probe *p, const char *s)
 {
-	if (p->tls != NULL)
-		tls_conn_write(p->tls, (const uint8_t *)s, strlen(s));
-	else
-		probe_send(p, s, strlen(s));
+	if (p->conn != NULL)
+		(void)s2s_conn_sendstr(p->conn, s);	/* a failure ends the candidate */
 }
 
 static void
@@ -151,7 +128,8 @@ probe_print_chain(struct probe *p)
 
 	if (ci == NULL)
 		return;
-	for (i = 0; i < PROBE_CHAIN_MAX && tls_conn_peer_cert_der(p->tls, i, &der, &len) == 0; i++) {
+	for (i = 0; i < PROBE_CHAIN_MAX &&
+	    tls_conn_peer_cert_der(s2s_conn_tls(p->conn), i, &der, &len) == 0; i++) {
 		if (tls_certinfo_from_der(der, len, ci, err, sizeof(err)) < 0) {
 			fprintf(p->out, "    certificate %zu: unreadable: %s\n", i, err);
 			continue;
@@ -227,8 +205,13 @@ probe_decide(struct probe *p)
 }
 
 static void
-probe_on_element(struct probe *p, const struct xmlstream_event *ev)
+probe_on_element(void *ud, const struct xmlstream_event *ev)
 {
+	struct probe *p = ud;
+	struct s2s_features f;
+
+	if (p->step == PROBE_DONE)
+		return;
 	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
 		char e[200];
 
@@ -242,7 +225,7 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 			probe_candidate_end(p, "STARTTLS refused (no <proceed/>)");
 			return;
 		}
-		if (xmlstream_buffered(p->xs) > 0) {
+		if (s2s_conn_buffered(p->conn) > 0) {
 			probe_candidate_end(p, "data after <proceed/> before TLS");
 			return;
 		}
@@ -252,11 +235,13 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 	if (p->step != PROBE_WAIT_FEATURES || !xmlstream_str_eq(&ev->name, "features") ||
 	    !xmlstream_str_eq(&ev->ns, NS_STREAMS))
 		return;
-	p->offers_tls = xmlelem_contains(ev, NS_TLS);
-	p->tls_required = p->offers_tls && xmlelem_contains(ev, "<required");
-	p->offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
-	p->offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || p->peer_has_db;
-	if (p->tls == NULL && !p->direct_tls) {
+	if (s2s_features_read(ev, &f) < 0)
+		fprintf(p->out, "  features: unreadable, taken as offering nothing\n");
+	p->offers_tls = f.starttls;
+	p->tls_required = f.starttls_required;
+	p->offers_external = f.sasl_external;
+	p->offers_dialback = f.dialback || p->peer_has_db;
+	if (!s2s_conn_tls_started(p->conn) && !p->direct_tls) {
 		fprintf(p->out, "  features before TLS: STARTTLS %s\n",
 		    p->offers_tls ? (p->tls_required ? "offered, required" : "offered") : "not offered");
 		if (p->offers_tls && p->policy->tls != POLICY_TLS_DISABLED) {
@@ -276,76 +261,46 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 }
 
 static void
-probe_drain(struct probe *p)
-{
-	struct xmlstream_event ev;
-	enum xmlstream_event_type t;
-	size_t i;
-
-	while (p->xs != NULL && p->step != PROBE_DONE &&
-	    (t = xmlstream_next(p->xs, &ev)) != XMLSTREAM_EV_NONE) {
-		switch (t) {
-		case XMLSTREAM_EV_STREAM_OPEN:
-			p->peer_has_db = 0;
-			for (i = 0; i < ev.nprefixes; i++)
-				if (xmlstream_str_eq(&ev.prefixes[i].prefix, "db") &&
-				    xmlstream_str_eq(&ev.prefixes[i].uri, NS_DIALBACK))
-					p->peer_has_db = 1;
-			break;
-		case XMLSTREAM_EV_ELEMENT:
-			probe_on_element(p, &ev);
-			break;
-		case XMLSTREAM_EV_STREAM_CLOSE:
-			probe_candidate_end(p, "it closed the stream");
-			return;
-		case XMLSTREAM_EV_ERROR: {
-			char e[200];
-
-			snprintf(e, sizeof(e), "unusable XML from %s: %s", p->peer,
-			    ev.text != NULL ? ev.text : "parse error");
-			probe_candidate_end(p, e);
-			return;
-		}
-		default:
-			break;
-		}
-		if (p->xs == NULL || p->step == PROBE_TLS)
-			return;	/* ended, or TLS takes the next bytes */
-	}
-}
-
-static void
-probe_feed(struct probe *p, const uint8_t *data, size_t len)
-{
-	while (len > 0 && p->xs != NULL) {
-		size_t took = xmlstream_feed(p->xs, data, len);
-
-		data += took;
-		len -= took;
-		probe_drain(p);
-		if (took == 0 && len > 0) {
-			probe_candidate_end(p, "element too large");
-			return;
-		}
-	}
-}
-
-static void
-probe_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
-{
-	probe_send(ud, data, len);
-}
-
-static void
-probe_tls_on_handshake(void *ud, const struct tls_verify_result *r)
+probe_on_header(void *ud, const struct xmlstream_event *ev)
 {
 	struct probe *p = ud;
+	size_t i;
+
+	p->peer_has_db = 0;
+	for (i = 0; i < ev->nprefixes; i++)
+		if (xmlstream_str_eq(&ev->prefixes[i].prefix, "db") &&
+		    xmlstream_str_eq(&ev->prefixes[i].uri, NS_DIALBACK))
+			p->peer_has_db = 1;
+}
+
+static void
+probe_on_stream_close(void *ud)
+{
+	probe_candidate_end(ud, "it closed the stream");
+}
+
+static void
+probe_on_parse_error(void *ud, const struct xmlstream_event *ev)
+{
+	struct probe *p = ud;
+	char e[200];
+
+	snprintf(e, sizeof(e), "unusable XML from %s: %s", p->peer,
+	    ev->text != NULL ? ev->text : "parse error");
+	probe_candidate_end(p, e);
+}
+
+static void
+probe_on_tls(void *ud, const struct tls_verify_result *r)
+{
+	struct probe *p = ud;
+	struct tls_conn *tls = s2s_conn_tls(p->conn);
 
 	p->tls_open = 1;
 	p->pkix_ok = r->status == TLS_VERIFY_OK;
-	fprintf(p->out, "  TLS: %s, %s%s%s\n", tls_conn_version(p->tls), tls_conn_ciphersuite(p->tls),
-	    tls_conn_alpn(p->tls) != NULL ? ", ALPN " : "",
-	    tls_conn_alpn(p->tls) != NULL ? tls_conn_alpn(p->tls) : "");
+	fprintf(p->out, "  TLS: %s, %s%s%s\n", tls_conn_version(tls), tls_conn_ciphersuite(tls),
+	    tls_conn_alpn(tls) != NULL ? ", ALPN " : "",
+	    tls_conn_alpn(tls) != NULL ? tls_conn_alpn(tls) : "");
 	probe_print_chain(p);
 	if (p->pkix_ok)
 		fprintf(p->out, "  identity: valid for %s (RFC 6125, matched by %s)\n", p->domain,
@@ -353,41 +308,49 @@ probe_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 	else
 		fprintf(p->out, "  identity: NOT valid for %s: %s (%s)\n", p->domain,
 		    tls_verify_status_str(r->status), r->detail);
-	/* RFC 6120 §5.4.3.3: a new stream inside TLS. */
-	xmlstream_restart(p->xs);
+	/* RFC 6120 §5.4.3.3: a new stream inside TLS (the transport
+	 * restarted the tokenizer). */
 	p->step = PROBE_WAIT_FEATURES;
 	probe_send_header(p);
 }
 
+/* The connection ends under the candidate (EOF, reset, TLS failure, ...),
+ * or because the candidate ended (then it was detached first and this
+ * does not come). */
 static void
-probe_tls_on_plaintext(void *ud, const uint8_t *data, size_t len)
-{
-	probe_feed(ud, data, len);
-}
-
-static void
-probe_tls_on_close_notify(void *ud)
-{
-	probe_candidate_end(ud, "it closed TLS");
-}
-
-static void
-probe_tls_on_error(void *ud, const char *reason)
+probe_on_closing(void *ud, const char *reason, int peer_gone)
 {
 	struct probe *p = ud;
-	char e[300];
 
-	p->tls_open = 0;
-	snprintf(e, sizeof(e), "TLS failed: %s", reason);
-	probe_candidate_end(p, e);
+	(void)peer_gone;
+	if (strcmp(reason, "peer closed the connection") == 0)
+		reason = "it closed the connection";
+	else if (strcmp(reason, "peer sent TLS close_notify") == 0)
+		reason = "it closed TLS";
+	probe_candidate_end(p, reason);
 }
 
-static const struct tls_conn_callbacks probe_tls_callbacks = {
-	.on_ciphertext = probe_tls_on_ciphertext,
-	.on_handshake = probe_tls_on_handshake,
-	.on_plaintext = probe_tls_on_plaintext,
-	.on_close_notify = probe_tls_on_close_notify,
-	.on_error = probe_tls_on_error,
+static void
+probe_on_closed(void *ud)
+{
+	(void)ud;	/* detached in probe_candidate_end before this can come */
+}
+
+static void
+probe_on_timeout(void *ud)
+{
+	probe_candidate_end(ud, "no answer within limits.connect_timeout_ms");
+}
+
+static const struct s2s_conn_callbacks probe_conn_callbacks = {
+	.on_header = probe_on_header,
+	.on_element = probe_on_element,
+	.on_stream_close = probe_on_stream_close,
+	.on_parse_error = probe_on_parse_error,
+	.on_tls = probe_on_tls,
+	.on_timeout = probe_on_timeout,
+	.on_closing = probe_on_closing,
+	.on_closed = probe_on_closed,
 };
 
 /* TLS as the daemon's outgoing streams do it: our certificate for 'from',
@@ -397,46 +360,13 @@ probe_tls_begin(struct probe *p, int direct_tls)
 {
 	struct tls_conn_params params = {
 		.role = TLS_ROLE_EXTERNAL_CLIENT, .direct_tls = direct_tls, .peer_domain = p->domain,
-		.local_domain = p->from, .peer_addr = p->peer,
+		.local_domain = p->from,
 	};
 	char err[256];
 
 	p->step = PROBE_TLS;
-	p->tls = tls_conn_new(p->store, &params, &probe_tls_callbacks, p, err, sizeof(err));
-	if (p->tls == NULL)
+	if (s2s_conn_starttls(p->conn, &params, err, sizeof(err)) < 0)
 		probe_candidate_end(p, err);
-	else if (tls_conn_start(p->tls) < 0)
-		probe_candidate_end(p, "TLS start failed");
-}
-
-static void
-probe_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct probe *p = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
-}
-
-static void
-probe_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	struct probe *p = stream->data;
-
-	if (nread < 0) {
-		probe_candidate_end(p, nread == UV_EOF ? "it closed the connection" : uv_strerror((int)nread));
-		return;
-	}
-	if (p->tls != NULL)
-		tls_conn_feed(p->tls, (const uint8_t *)buf->base, (size_t)nread);
-	else
-		probe_feed(p, (const uint8_t *)buf->base, (size_t)nread);
-}
-
-static void
-probe_on_timeout(uv_timer_t *t)
-{
-	probe_candidate_end(t->data, "no answer within limits.connect_timeout_ms");
 }
 
 /* Ends the candidate being negotiated (failure NULL: it got through) and
@@ -444,69 +374,73 @@ probe_on_timeout(uv_timer_t *t)
 static void
 probe_candidate_end(struct probe *p, const char *failure)
 {
-	if (p->tcp == NULL)
+	struct s2s_conn *c = p->conn;
+
+	if (c == NULL)
 		return;
-	uv_timer_stop(&p->timer);
 	if (failure != NULL) {
 		fprintf(p->out, "  failed: %s\n", failure);
 		if (!p->decided)
 			snprintf(p->fail, sizeof(p->fail), "%s: %s", p->peer, failure);
 	}
 	probe_decide(p);
-	if (p->tls != NULL) {
-		tls_conn_close(p->tls);
-		tls_conn_free(p->tls);
-		p->tls = NULL;
-	}
-	xmlstream_free(p->xs);
-	p->xs = NULL;
-	uv_read_stop((uv_stream_t *)p->tcp);
-	dns_tcp_close_free(p->tcp);
-	p->tcp = NULL;
+	/* Freed from the loop, never inside this callback. */
+	p->conn = NULL;
+	s2s_conn_detach(c);
 	p->step = PROBE_DONE;
-	if (p->dc != NULL)
-		dns_connect_next(p->dc);
+	if (p->dial != NULL)
+		p->dialer.ops->next(p->dial);
 }
 
 static void
-probe_on_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
-    const struct dns_candidate *cand, void *arg)
+probe_on_dial(void *arg, const struct s2s_dial_result *r)
 {
 	struct probe *p = arg;
+	struct s2s_conn_params cp;
 
-	if (err != DNS_OK) {
+	if (r->err != DNS_OK) {
 		/* The last callback: no (more) candidates. */
 		if (p->candidates == 0) {
 			snprintf(p->fail, sizeof(p->fail), "no server of %s could be reached: %s",
-			    p->domain, dns_error_str(err));
+			    p->domain, dns_error_str(r->err));
 			fprintf(p->out, "  %s\n", p->fail);
 			probe_decide(p);
 		}
-		dns_connect_free(dc);
-		p->dc = NULL;
-		uv_close((uv_handle_t *)&p->timer, NULL);
+		if (p->dial != NULL)
+			p->dialer.ops->free(p->dial);
+		p->dial = NULL;
 		return;
 	}
 	p->candidates++;
-	snprintf(p->peer, sizeof(p->peer), "%s:%u", cand->addr_str, cand->port);
-	if (p->policy->connect[0] != '\0')
+	snprintf(p->peer, sizeof(p->peer), "%s", r->peer);
+	if (p->policy->connect[0] != '\0' || r->cand == NULL)
 		fprintf(p->out, "\ncandidate %d: %s (partner connect target, %s)%s\n", p->candidates,
-		    p->peer, dns_tls_mode_name(cand->tls), p->decided ? "" : "  <- the one the daemon would use");
+		    p->peer, dns_tls_mode_name(r->direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS),
+		    p->decided ? "" : "  <- the one the daemon would use");
 	else
 		fprintf(p->out, "\ncandidate %d: %s (%s %s, %s)%s\n", p->candidates, p->peer,
-		    dns_source_name(cand->source), cand->target, dns_tls_mode_name(cand->tls),
+		    dns_source_name(r->cand->source), r->cand->target, dns_tls_mode_name(r->cand->tls),
 		    p->decided ? "" : "  <- the one the daemon would use");
-	p->tcp = tcp;
-	tcp->data = p;
-	p->direct_tls = cand->tls == DNS_TLS_DIRECT;
+	p->direct_tls = r->direct_tls;
 	p->tls_open = p->pkix_ok = p->offers_tls = p->tls_required = 0;
 	p->offers_external = p->offers_dialback = p->peer_has_db = 0;
-	p->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
-	if (p->xs == NULL || uv_read_start((uv_stream_t *)tcp, probe_on_alloc, probe_on_read) != 0) {
-		probe_candidate_end(p, "out of memory");
+	memset(&cp, 0, sizeof(cp));
+	cp.loop = p->loop;
+	cp.certs = p->store;
+	cp.shared_read_buf = p->rbuf;
+	cp.shared_read_len = sizeof(p->rbuf);
+	cp.send_queue_max = (size_t)p->cfg->limits.send_queue_bytes;
+	cp.default_ns = XMLSTREAM_NS_SERVER;
+	cp.peer = p->peer;
+	p->conn = s2s_conn_new(&cp, r->pipe, &probe_conn_callbacks, p);
+	if (p->conn == NULL) {
+		fprintf(p->out, "  failed: out of memory\n");
+		p->dialer.ops->next(p->dial);
 		return;
 	}
-	uv_timer_start(&p->timer, probe_on_timeout, (uint64_t)p->cfg->limits.connect_timeout_ms, 0);
+	s2s_conn_timer_start(p->conn, (uint64_t)p->cfg->limits.connect_timeout_ms, 0);
+	if (s2s_conn_read_start(p->conn) < 0)
+		return;	/* ended: its on_closing said why */
 	if (p->direct_tls) {
 		probe_tls_begin(p, 1);
 		return;
@@ -567,37 +501,35 @@ probe_domain_run(const struct config *cfg, const char *domain_arg, const char *f
 	}
 	uv_loop_init(&loop);
 	p.loop = &loop;
-	uv_timer_init(&loop, &p.timer);
-	p.timer.data = &p;
 	if (dns_resolver_new(&loop, &cfg->dns, &dns, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: dns: %s\n", cfg->source, err);
-		uv_close((uv_handle_t *)&p.timer, NULL);
 		goto done;
 	}
+	s2s_dial_dns_init(&p.dialer, dns);
 	if (p.policy->connect[0] != '\0') {
+		struct s2s_dial_target t = { .domain = domain };
 		struct sockaddr_storage ss;
 
+		t.addr = (struct sockaddr *)&ss;
+		t.tls = p.policy->connect_direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS;
 		if (netaddr_parse(p.policy->connect, &ss, err, sizeof(err)) < 0 ||
-		    dns_connect_start_static(dns, domain, (struct sockaddr *)&ss,
-		    p.policy->connect_direct_tls ? DNS_TLS_DIRECT : DNS_TLS_STARTTLS, probe_on_connect,
-		    &p, &p.dc) != DNS_OK) {
+		    p.dialer.ops->start(p.dialer.impl, &t, probe_on_dial, &p, &p.dial) != DNS_OK) {
 			fprintf(stderr, "connect %s: cannot start\n", p.policy->connect);
-			uv_close((uv_handle_t *)&p.timer, NULL);
 			goto done;
 		}
 		fprintf(out, "where: the partner's connect target %s (no DNS)\n", p.policy->connect);
 	} else {
+		struct s2s_dial_target t = { .domain = domain };
 		struct dns_avoid avoid;
 		enum dns_error de;
 
 		/* The daemon's address policy, so the verdict is the daemon's. */
 		s2s_out_avoid_own(cfg, &avoid);
-		de = dns_connect_start_avoiding(dns, domain, &avoid, probe_on_connect, &p, &p.dc);
-
+		t.avoid = &avoid;
+		de = p.dialer.ops->start(p.dialer.impl, &t, probe_on_dial, &p, &p.dial);
 		if (de != DNS_OK) {
 			fprintf(out, "verdict: federation with %s would NOT work: %s\n", domain,
 			    dns_error_str(de));
-			uv_close((uv_handle_t *)&p.timer, NULL);
 			goto done;
 		}
 		fprintf(out, "where: DNS (_xmpps-server, _xmpp-server SRV, else %s:%d); special-purpose "
@@ -613,8 +545,10 @@ probe_domain_run(const struct config *cfg, const char *domain_arg, const char *f
 		fprintf(out, "verdict: federation with %s would NOT work: %s\n", domain, p.verdict);
 	rc = p.works ? 0 : 1;
 done:
-	if (p.dc != NULL)
-		dns_connect_free(p.dc);
+	if (p.dial != NULL)
+		p.dialer.ops->free(p.dial);
+	if (p.conn != NULL)
+		s2s_conn_detach(p.conn);
 	if (dns != NULL)
 		dns_resolver_free(dns);
 	uv_run(&loop, UV_RUN_DEFAULT);

@@ -29,6 +29,112 @@ router_is_hosted(const struct edge *edge, const char *domain)
 	return 0;
 }
 
+/* --- the routing table ---------------------------------------------------- */
+
+void
+router_slot_init(struct route_slot *r, int kind, const char *local, const char *remote)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->local = local;
+	r->remote = remote;
+	r->waiters.next = r->waiters.prev = &r->waiters;
+}
+
+/* FNV-1a over kind, local and remote: the bucket of a domain pair. */
+static size_t
+router_bucket(int kind, const char *local, const char *remote)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)kind;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)local; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	h = (h ^ ' ') * 16777619u;
+	for (p = (const unsigned char *)remote; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % EDGE_ROUTE_BUCKETS;
+}
+
+struct route_slot *
+router_table_find(struct edge *edge, int kind, const char *local, const char *remote)
+{
+	struct route_slot *r;
+
+	for (r = edge->route_index[router_bucket(kind, local, remote)]; r != NULL; r = r->next)
+		if (r->kind == kind && strcmp(r->local, local) == 0 && strcmp(r->remote, remote) == 0)
+			return r;
+	return NULL;
+}
+
+void
+router_table_add(struct edge *edge, struct route_slot *r)
+{
+	struct route_slot **b = &edge->route_index[router_bucket(r->kind, r->local, r->remote)];
+
+	if (r->listed)
+		return;
+	r->next = *b;
+	*b = r;
+	r->listed = 1;
+}
+
+void
+router_table_remove(struct edge *edge, struct route_slot *r)
+{
+	struct route_slot **pp;
+
+	if (!r->listed)
+		return;
+	r->listed = 0;
+	for (pp = &edge->route_index[router_bucket(r->kind, r->local, r->remote)]; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	r->next = NULL;
+}
+
+/* --- waiters (backpressure) ---------------------------------------------- */
+
+void
+router_waiter_add(struct route_slot *r, struct route_waiter *w)
+{
+	if (w->on == r)
+		return;
+	route_waiter_cancel(w);
+	w->on = r;
+	w->next = r->waiters.next;
+	w->prev = &r->waiters;
+	r->waiters.next->prev = w;
+	r->waiters.next = w;
+}
+
+void
+route_waiter_cancel(struct route_waiter *w)
+{
+	if (w->on == NULL)
+		return;
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->on = NULL;
+}
+
+/* Each waiter is taken off before it is resumed: a resume may route
+ * again and wait anew (on this slot or another). */
+void
+router_wake_waiters(struct route_slot *r)
+{
+	while (r->waiters.next != &r->waiters) {
+		struct route_waiter *w = r->waiters.next;
+
+		route_waiter_cancel(w);
+		w->resume(w);
+	}
+}
+
 int
 router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
 {
@@ -59,6 +165,7 @@ router_destination(struct edge *edge, const char *from, const char *to,
 {
 	enum s2s_out_kind kind;
 	const char *local, *remote;
+	struct route_slot *slot;
 	struct s2s_out *o;
 	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
 
@@ -93,9 +200,9 @@ router_destination(struct edge *edge, const char *from, const char *to,
 		local = from;
 		remote = to;
 	}
-	o = s2s_out_find(edge, kind, local, remote);
-	if (o != NULL)
-		return o;
+	slot = router_table_find(edge, (int)kind, local, remote);
+	if (slot != NULL)
+		return s2s_out_of_route(slot);
 	if (edge->shutting_down) {
 		*condition = "service-unavailable";
 		*text = "xmpp-edge is shutting down";
@@ -145,7 +252,7 @@ router_enqueue(struct edge *edge, const char *data, size_t len, const char *from
 	}
 	edge->stats.stanzas_routed++;
 	if (rc > 0 && waiter != NULL) {
-		s2s_out_add_waiter(o, waiter);
+		router_waiter_add(s2s_out_route(o), waiter);
 		return ROUTE_QUEUED_PAUSE;
 	}
 	return ROUTE_QUEUED;

@@ -24,11 +24,41 @@
 /* A source stream that can stop reading while a destination is full
  * (backpressure): embedded in the source, linked into the destination's
  * waiter list, and resumed when the destination has drained. */
+struct route_slot;
 struct route_waiter {
 	struct route_waiter *next, *prev;
-	struct s2s_out *on;		/* the destination waited for, or NULL */
+	struct route_slot *on;		/* the destination waited for, or NULL */
 	void (*resume)(struct route_waiter *w);
 };
+
+/*
+ * The routing table: where stanzas for a (kind, local, remote) domain
+ * pair go.  A destination (an outgoing stream, s2s_out.c) embeds a slot,
+ * lists it while it takes new stanzas and takes it out when it fails or
+ * closes, so the next stanza starts a new stream.  Sources paused by a
+ * full destination wait on its slot (backpressure) and are resumed when
+ * it drains or goes.  The table is a hash of EDGE_ROUTE_BUCKETS chains in
+ * struct edge: every stanza is routed through one lookup, which must not
+ * grow with the number of streams.
+ */
+struct route_slot {
+	struct route_slot *next;	/* its bucket's chain */
+	int kind;			/* enum s2s_out_kind */
+	const char *local, *remote;	/* the owner's, stable while listed */
+	int listed;
+	struct route_waiter waiters;	/* list head (sentinel) */
+};
+
+void router_slot_init(struct route_slot *r, int kind, const char *local, const char *remote);
+void router_table_add(struct edge *edge, struct route_slot *r);
+/* Takes r out of the table (idempotent): new stanzas go elsewhere. */
+void router_table_remove(struct edge *edge, struct route_slot *r);
+struct route_slot *router_table_find(struct edge *edge, int kind, const char *local,
+    const char *remote);
+/* Registers w to be resumed when r drains (or goes). */
+void router_waiter_add(struct route_slot *r, struct route_waiter *w);
+/* Resumes every source waiting on r. */
+void router_wake_waiters(struct route_slot *r);
 
 enum route_result {
 	ROUTE_QUEUED,		/* on its way */

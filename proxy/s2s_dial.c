@@ -37,6 +37,7 @@ s2s_dial_dns_on_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tc
 		snprintf(peer, sizeof(peer), "%s:%u", cand->addr_str, cand->port);
 		r.peer = peer;
 		r.direct_tls = cand->tls == DNS_TLS_DIRECT;
+		r.cand = cand;
 	} else if (d->starting) {
 		/* A failure known at once (cached): the caller gets no
 		 * handle on it, so start frees it after this. */

@@ -36,6 +36,9 @@ struct s2s_dial_result {
 	struct s2s_pipe *pipe;
 	const char *peer;
 	int direct_tls;
+	/* What DNS said about it (source, target); NULL from a scripted
+	 * dialer.  Valid during the call. */
+	const struct dns_candidate *cand;
 };
 
 typedef void (*s2s_dial_cb)(void *arg, const struct s2s_dial_result *r);

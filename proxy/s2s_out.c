@@ -44,6 +44,7 @@
 #include "netaddr.h"
 #include "s2s_conn.h"
 #include "s2s_dial.h"
+#include "s2s_features.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -129,8 +130,7 @@ struct s2s_out {
 	uv_timer_t keepalive;
 	uv_check_t flush_check;			/* writes the queue after this loop turn's reads */
 	int handles_open;
-	int routable;				/* in edge->out_index for new stanzas */
-	struct s2s_out *index_next;		/* its bucket's chain */
+	struct route_slot route;		/* in the routing table (router.c) */
 
 	int direct_tls;
 	int pkix_ok;				/* peer certificate valid for remote */
@@ -140,7 +140,6 @@ struct s2s_out {
 
 	struct s2s_out_item *q_head, *q_tail;
 	size_t q_bytes, q_count;
-	struct route_waiter waiters;		/* list head (sentinel) */
 
 	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
 	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
@@ -165,11 +164,63 @@ static void s2s_out_fail_later(struct s2s_out *o, const char *condition, const c
     int retry);
 static void s2s_out_flush_queue(struct s2s_out *o);
 
+/*
+ * What differs between the kinds of outgoing stream, in one place: a new
+ * kind is a new row, not a hunt through the file.
+ */
+struct s2s_out_kind_info {
+	const char *name;		/* in logs and `status` */
+	/* RFC 6120 §8.3.3: what the stanzas queued on a failed stream go
+	 * back with (the gateway's senders are remote: to them our side is
+	 * unavailable; a remote domain that cannot be reached is "not
+	 * found"), and on shutdown. */
+	const char *bounce;
+	const char *bounce_shutdown;
+	const char *tls_event;		/* the TLS log event */
+	enum tls_role tls_role;
+	/* The gateway: reached at gateway.address by Direct TLS, trusted on
+	 * its pinned key only (no STARTTLS, no partner policy, a key that
+	 * does not verify is final); we speak for the remote domain, so the
+	 * partner entry that counts is the local side's. */
+	int pinned;
+	/* Authentication chosen by the partner's policy (SASL EXTERNAL,
+	 * dialback); the others use dialback as offered. */
+	int policy_auth;
+	/* Carries stanzas: in the routing table, counted in streams_out. */
+	int carries_stanzas;
+	/* One <db:verify/> question after the features (XEP-0220 §2.3). */
+	int asks_verify;
+};
+
+static const struct s2s_out_kind_info s2s_out_kinds[] = {
+	[S2S_OUT_REMOTE] = {
+		.name = "remote", .bounce = "remote-server-not-found",
+		.bounce_shutdown = "remote-server-timeout", .tls_event = "s2s_out.tls",
+		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .policy_auth = 1, .carries_stanzas = 1,
+	},
+	[S2S_OUT_GATEWAY] = {
+		.name = "gateway", .bounce = "service-unavailable",
+		.bounce_shutdown = "service-unavailable", .tls_event = "s2s_out.tls",
+		.tls_role = TLS_ROLE_INTERNAL_CLIENT, .pinned = 1, .carries_stanzas = 1,
+	},
+	[S2S_OUT_VERIFY] = {
+		.name = "verify", .bounce = "remote-server-not-found",
+		.bounce_shutdown = "remote-server-timeout", .tls_event = "dialback.verify_tls",
+		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .asks_verify = 1,
+	},
+};
+
+static const struct s2s_out_kind_info *
+s2s_out_kind(const struct s2s_out *o)
+{
+	return &s2s_out_kinds[o->kind];
+}
+
 /* The bounce condition for a stream that failed (RFC 6120 §8.3.3). */
 static const char *
 s2s_out_condition(const struct s2s_out *o)
 {
-	return o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	return s2s_out_kind(o)->bounce;
 }
 
 /* The dialer: the edge's (tests), else the real one over edge->dns,
@@ -196,13 +247,13 @@ s2s_out_enter_state(struct s2s_out *o, enum s2s_out_state next)
 static const struct config_partner *
 s2s_out_policy(const struct s2s_out *o)
 {
-	return config_policy_for(o->edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote);
+	return config_policy_for(o->edge->cfg, s2s_out_kind(o)->pinned ? o->local : o->remote);
 }
 
 static const char *
 s2s_out_kind_name(const struct s2s_out *o)
 {
-	return o->kind == S2S_OUT_GATEWAY ? "gateway" : o->kind == S2S_OUT_VERIFY ? "verify" : "remote";
+	return s2s_out_kind(o)->name;
 }
 
 /* Reports the answer of a verification stream, once. */
@@ -222,62 +273,25 @@ s2s_out_verify_finish(struct s2s_out *o, enum dialback_verdict verdict, int time
 	cb(verdict, timeout, reason, o->verify_arg);
 }
 
-/* --- table ------------------------------------------------------------- */
+/* --- table (router.c's) ----------------------------------------------- */
 
-/* FNV-1a over kind, local and remote: the bucket of a domain pair.  Every
- * stanza is routed through this lookup, so it must not grow with the
- * number of streams. */
-static size_t
-s2s_out_bucket(enum s2s_out_kind kind, const char *local, const char *remote)
+struct route_slot *
+s2s_out_route(struct s2s_out *o)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)kind;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)local; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	h = (h ^ ' ') * 16777619u;
-	for (p = (const unsigned char *)remote; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % EDGE_OUT_INDEX_BUCKETS;
+	return &o->route;
 }
 
 struct s2s_out *
-s2s_out_find(struct edge *edge, enum s2s_out_kind kind, const char *local, const char *remote)
+s2s_out_of_route(struct route_slot *r)
 {
-	struct s2s_out *o;
-
-	for (o = edge->out_index[s2s_out_bucket(kind, local, remote)]; o != NULL; o = o->index_next)
-		if (o->kind == kind && strcmp(o->local, local) == 0 && strcmp(o->remote, remote) == 0)
-			return o;
-	return NULL;
-}
-
-static void
-s2s_out_index_add(struct s2s_out *o)
-{
-	struct s2s_out **b = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)];
-
-	o->index_next = *b;
-	*b = o;
-	o->routable = 1;
+	return (struct s2s_out *)((char *)r - offsetof(struct s2s_out, route));
 }
 
 /* Takes o out of the routing table: new stanzas start a new stream. */
 static void
 s2s_out_unroute(struct s2s_out *o)
 {
-	struct s2s_out **pp;
-
-	if (!o->routable)
-		return;
-	o->routable = 0;
-	for (pp = &o->edge->out_index[s2s_out_bucket(o->kind, o->local, o->remote)]; *pp != NULL;
-	    pp = &(*pp)->index_next)
-		if (*pp == o) {
-			*pp = o->index_next;
-			break;
-		}
-	o->index_next = NULL;
+	router_table_remove(o->edge, &o->route);
 }
 
 struct s2s_out *
@@ -294,46 +308,9 @@ s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 
 	for (o = edge->out_streams; o != NULL; o = o->next)
 		if (o->state != S2S_OUT_CLOSED &&
-		    config_policy_for(edge->cfg, o->kind == S2S_OUT_GATEWAY ? o->local : o->remote) == p)
+		    s2s_out_policy(o) == p)
 			n++;
 	return n;
-}
-
-/* --- waiters (backpressure) ---------------------------------------------- */
-
-void
-s2s_out_add_waiter(struct s2s_out *o, struct route_waiter *w)
-{
-	if (w->on == o)
-		return;
-	route_waiter_cancel(w);
-	w->on = o;
-	w->next = o->waiters.next;
-	w->prev = &o->waiters;
-	o->waiters.next->prev = w;
-	o->waiters.next = w;
-}
-
-void
-route_waiter_cancel(struct route_waiter *w)
-{
-	if (w->on == NULL)
-		return;
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	w->on = NULL;
-}
-
-static void
-s2s_out_wake_waiters(struct s2s_out *o)
-{
-	while (o->waiters.next != &o->waiters) {
-		struct route_waiter *w = o->waiters.next;
-
-		route_waiter_cancel(w);
-		w->resume(w);
-	}
 }
 
 /* --- closing ------------------------------------------------------------ */
@@ -419,7 +396,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "reason", reason,
 	    "state", s2s_out_state_names[o->state], NULL);
 	s2s_out_bounce_queue(o, condition, reason);
-	s2s_out_wake_waiters(o);
+	router_wake_waiters(&o->route);
 	{
 		char n1[24], n2[24];
 
@@ -446,7 +423,7 @@ s2s_out_fail(struct s2s_out *o, const char *condition, const char *reason)
 	if (o->state == S2S_OUT_CLOSING || o->state == S2S_OUT_CLOSED)
 		return;
 	/* Verification streams have their own counters (dialback.verify). */
-	if (o->state != S2S_OUT_ESTABLISHED && o->kind != S2S_OUT_VERIFY)
+	if (o->state != S2S_OUT_ESTABLISHED && s2s_out_kind(o)->carries_stanzas)
 		o->edge->stats.streams_out_failed++;
 	o->fail_condition = condition;
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s", reason);
@@ -593,7 +570,7 @@ s2s_out_flush_queue(struct s2s_out *o)
 		return;
 	}
 	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
-		s2s_out_wake_waiters(o);
+		router_wake_waiters(&o->route);
 	/* Idle means no stanza for a while: keepalives do not count. */
 	if (sent && o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL)
 		uv_timer_again(&o->timer);
@@ -818,11 +795,17 @@ static void
 s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 {
 	const struct config_partner *p = s2s_out_policy(o);
-	int offers_tls = xmlelem_contains(ev, NS_TLS);
-	int offers_external = xmlelem_contains(ev, NS_SASL) && xmlelem_contains(ev, ">EXTERNAL<");
-	int offers_dialback = xmlelem_contains(ev, NS_DIALBACK_FEATURE) || o->peer_has_db;
+	struct s2s_features f;
+	int offers_tls, offers_external, offers_dialback;
 
-	if (!s2s_conn_tls_started(o->conn) && o->kind != S2S_OUT_GATEWAY) {
+	/* Unreadable features offer nothing: the checks below say what
+	 * that means under the policy. */
+	(void)s2s_features_read(ev, &f);
+	offers_tls = f.starttls;
+	offers_external = f.sasl_external;
+	offers_dialback = f.dialback || o->peer_has_db;
+
+	if (!s2s_conn_tls_started(o->conn) && !s2s_out_kind(o)->pinned) {
 		if (offers_tls && p->tls != POLICY_TLS_DISABLED) {
 			/* State first: the send may fail (the rule at struct
 			 * s2s_out), and must not be overwritten after. */
@@ -834,13 +817,13 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 			s2s_out_retry(o, "remote-server-not-found", "the remote server offers no STARTTLS");
 			return;
 		}
-		if (offers_tls && xmlelem_contains(ev, "<required")) {
+		if (offers_tls && f.starttls_required) {
 			s2s_out_fail(o, "remote-server-not-found",
 			    "the remote server requires TLS, which policy disables");
 			return;
 		}
 	}
-	if (o->kind == S2S_OUT_VERIFY) {
+	if (s2s_out_kind(o)->asks_verify) {
 		s2s_out_send_verify(o);
 		return;
 	}
@@ -848,17 +831,17 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 		s2s_out_established(o, "sasl-external");
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && s2s_conn_tls(o->conn) != NULL && offers_external &&
+	if (s2s_out_kind(o)->policy_auth && s2s_conn_tls(o->conn) != NULL && offers_external &&
 	    p->sasl_external != POLICY_SASL_DISABLED) {
 		s2s_out_send_sasl_external(o);
 		return;
 	}
-	if (o->kind == S2S_OUT_REMOTE && p->sasl_external == POLICY_SASL_REQUIRED) {
+	if (s2s_out_kind(o)->policy_auth && p->sasl_external == POLICY_SASL_REQUIRED) {
 		s2s_out_fail(o, "remote-server-not-found", "SASL EXTERNAL required by policy, not offered");
 		return;
 	}
 	if (!offers_dialback || !o->edge->cfg->dialback.enabled ||
-	    (o->kind == S2S_OUT_REMOTE && !p->dialback)) {
+	    (s2s_out_kind(o)->policy_auth && !p->dialback)) {
 		s2s_out_fail(o, "remote-server-not-found", "no authentication method in common");
 		return;
 	}
@@ -907,7 +890,7 @@ s2s_out_on_dialback_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 	 * with <remote-server-timeout/>; a plain refusal is "not found"
 	 * for the sender (or "unavailable" when it is the gateway). */
 	s2s_out_fail(o, xmlstream_str_eq(&ev->stanza_type, "error") ? "remote-server-timeout" :
-	    o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found",
+	    s2s_out_condition(o),
 	    xmlstream_str_eq(&ev->stanza_type, "error") ? "dialback error from the receiving server" :
 	    "dialback refused by the receiving server");
 }
@@ -985,8 +968,7 @@ s2s_out_refuse_stanza(struct s2s_out *o, const char *element)
 	}
 	/* A failed send only recorded a failure for later: this one, with
 	 * the reason that matters, is acted on now. */
-	s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-	    "remote-server-not-found", "the receiving server sent a stanza on our stream");
+	s2s_out_fail(o, s2s_out_condition(o), "the receiving server sent a stanza on our stream");
 }
 
 static void
@@ -999,15 +981,14 @@ s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 		return;
 
 	if (xmlstream_str_eq(&ev->name, "error") && xmlstream_str_eq(&ev->ns, NS_STREAMS)) {
-		char cond[64] = "";
-		const char *c = xmlelem_contains(ev, "remote-connection-failed") ? "remote-connection-failed" :
-		    xmlelem_contains(ev, "host-unknown") ? "host-unknown" :
-		    xmlelem_contains(ev, "policy-violation") ? "policy-violation" :
-		    xmlelem_contains(ev, "not-authorized") ? "not-authorized" : "stream error";
+		char c[48], cond[64];
 
-		snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
-		s2s_out_retry(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    "remote-server-not-found", cond);
+		/* RFC 6120 §4.9.3: the defined condition, as an element. */
+		if (s2s_stream_error_condition(ev, c, sizeof(c)) == 0)
+			snprintf(cond, sizeof(cond), "peer sent <%s/>", c);
+		else
+			snprintf(cond, sizeof(cond), "peer sent <stream error/>");
+		s2s_out_retry(o, s2s_out_condition(o), cond);
 		return;
 	}
 	if ((stanza = s2s_out_stanza_name(ev)) != NULL) {
@@ -1099,17 +1080,17 @@ s2s_out_on_tls(void *ud, const struct tls_verify_result *r)
 		return;
 	o->pkix_ok = r->status == TLS_VERIFY_OK;
 	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN,
-	    o->kind == S2S_OUT_VERIFY ? "dialback.verify_tls" : "s2s_out.tls", "kind", s2s_out_kind_name(o),
+	    s2s_out_kind(o)->tls_event, "kind", s2s_out_kind_name(o),
 	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(tls),
 	    "cipher", tls_conn_ciphersuite(tls),
 	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
-	if (o->kind == S2S_OUT_GATEWAY && !o->pkix_ok) {
+	if (s2s_out_kind(o)->pinned && !o->pkix_ok) {
 		/* tls/ refuses an unpinned gateway already; never trust a
 		 * gateway on anything but its pin. */
-		s2s_out_fail(o, "service-unavailable", "gateway key not pinned");
+		s2s_out_fail(o, s2s_out_condition(o), "gateway key not pinned");
 		return;
 	}
-	if (o->kind != S2S_OUT_GATEWAY && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
+	if (!s2s_out_kind(o)->pinned && !o->pkix_ok && s2s_out_policy(o)->require_valid_certificate) {
 		s2s_out_retry(o, "remote-server-not-found",
 		    "certificate not valid for the domain (policy require_valid_certificate)");
 		return;
@@ -1179,10 +1160,12 @@ static int
 s2s_out_tls_begin(struct s2s_out *o)
 {
 	struct tls_conn_params params = {
-		.role = o->kind == S2S_OUT_GATEWAY ? TLS_ROLE_INTERNAL_CLIENT : TLS_ROLE_EXTERNAL_CLIENT,
+		.role = s2s_out_kind(o)->tls_role,
 		.direct_tls = o->direct_tls,
-		.peer_domain = o->kind == S2S_OUT_GATEWAY ? o->edge->cfg->gateway.server_name : o->remote,
-		.local_domain = o->kind == S2S_OUT_GATEWAY ? NULL : o->local,
+		/* The gateway is named by configuration and shown no domain
+		 * certificate of ours but the internal one. */
+		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
+		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
 	};
 	char err[256];
 
@@ -1232,9 +1215,10 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 		/* After a target failed beyond TCP, say how it failed. */
 		snprintf(reason, sizeof(reason), "%s%s%s", dns_error_str(r->err),
 		    o->fail_reason[0] ? "; last target: " : "", o->fail_reason);
-		s2s_out_fail(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" :
-		    dns_error_is_timeout(r->err) ? "remote-server-timeout" : "remote-server-not-found",
-		    reason);
+		/* RFC 6120 §8.3.3.17: a remote domain that did not answer in
+		 * time is a timeout for its senders. */
+		s2s_out_fail(o, !s2s_out_kind(o)->pinned && dns_error_is_timeout(r->err) ?
+		    "remote-server-timeout" : s2s_out_condition(o), reason);
 		return;
 	}
 	/* The sequence is kept until the stream is established: a target
@@ -1333,7 +1317,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	struct s2s_out *o;
 	enum dns_error de;
 
-	*condition = kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-not-found";
+	*condition = s2s_out_kinds[kind].bounce;
 	/* Outgoing streams are bounded like inbound ones: peers can make us
 	 * open them (dialback checks, bounces), so they must not be free. */
 	if (edge->out_stream_count >= (size_t)cfg->limits.max_streams) {
@@ -1357,7 +1341,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	o->state = S2S_OUT_CONNECTING;
 	snprintf(o->local, sizeof(o->local), "%s", local);
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
-	o->waiters.next = o->waiters.prev = &o->waiters;
+	router_slot_init(&o->route, kind, o->local, o->remote);
 	uv_timer_init(edge->loop, &o->timer);
 	uv_timer_init(edge->loop, &o->keepalive);
 	uv_check_init(edge->loop, &o->flush_check);
@@ -1370,10 +1354,10 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		o->next->prev = o;
 	edge->out_streams = o;
 	edge->out_stream_count++;
-	if (kind != S2S_OUT_VERIFY)
+	if (s2s_out_kind(o)->carries_stanzas) {
 		edge->stats.streams_out++;
-	if (kind != S2S_OUT_VERIFY)	/* a verification carries no stanzas */
-		s2s_out_index_add(o);
+		router_table_add(edge, &o->route);
+	}
 	uv_timer_start(&o->timer, s2s_out_on_timer, (uint64_t)cfg->limits.connect_timeout_ms, 0);
 	log_event(LOG_INFO, "s2s_out.start", "kind", s2s_out_kind_name(o), "local", local,
 	    "remote", remote, NULL);
@@ -1381,7 +1365,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 		snprintf(err, errlen, "no resolver");
 		goto fail;
 	}
-	if (kind == S2S_OUT_GATEWAY) {
+	if (s2s_out_kind(o)->pinned) {
 		if (s2s_out_connect_addr(o, cfg->gateway.address, 1, err, errlen) < 0)
 			goto fail;
 		return o;
@@ -1430,8 +1414,7 @@ s2s_out_shutdown(struct s2s_out *o)
 		s2s_out_flush_queue(o);
 	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q_head == NULL)
 		s2s_out_sendstr(o, "</stream:stream>");
-	s2s_out_close(o, o->kind == S2S_OUT_GATEWAY ? "service-unavailable" : "remote-server-timeout",
-	    "xmpp-edge is shutting down");
+	s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");
 }
 
 int

@@ -49,10 +49,9 @@ enum dialback_verdict {
 typedef void (*dialback_verify_cb)(enum dialback_verdict verdict, int timeout,
     const char *reason, void *arg);
 
-/* The stream for (kind, local, remote) that can still take stanzas, or
- * NULL. */
-struct s2s_out *s2s_out_find(struct edge *edge, enum s2s_out_kind kind,
-    const char *local, const char *remote);
+/* The stream a routing-table slot belongs to (router.c finds slots). */
+struct s2s_out *s2s_out_of_route(struct route_slot *r);
+struct route_slot *s2s_out_route(struct s2s_out *o);
 /* Starts a stream; NULL with a reason (and the stanza condition to bounce
  * with) when it cannot even be started. */
 struct s2s_out *s2s_out_start(struct edge *edge, enum s2s_out_kind kind,
@@ -62,8 +61,6 @@ struct s2s_out *s2s_out_start(struct edge *edge, enum s2s_out_kind kind,
  * pause (the queue is over limits.route_queue_bytes), -1 when the queue
  * is at its hard bound (twice that) and the stanza was not taken. */
 int s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len);
-/* Registers w to be resumed when o drains (or ends). */
-void s2s_out_add_waiter(struct s2s_out *o, struct route_waiter *w);
 
 int s2s_out_is_established(const struct s2s_out *o);
 /* Starts the check of key for the stream stream_id that remote opened to

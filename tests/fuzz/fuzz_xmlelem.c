@@ -3,11 +3,14 @@
  * fuzz_xmlelem.c - libFuzzer target for the element lookups the
  * negotiation code runs on peer bytes (xmlelem.c): every element the
  * tokenizer accepts from the input, after a fixed stream header, is asked
- * for an attribute and its text, into small and large buffers.
+ * for an attribute and its text, into small and large buffers, and read
+ * as <stream:features/> and <stream:error/> (s2s_features.c, which parses
+ * the element's children with a second tokenizer).
  */
 #include <stddef.h>
 #include <stdint.h>
 
+#include "s2s_features.h"
 #include "xmlelem.h"
 #include "xmlstream.h"
 
@@ -22,6 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 	char small[4], big[512];
+	struct s2s_features f;
 	size_t off = 0;
 
 	s = xmlstream_new(NULL, NULL);
@@ -39,6 +43,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)xmlelem_attr(&ev, "mechanism", big, sizeof(big));
 			(void)xmlelem_text(&ev, small, sizeof(small));
 			(void)xmlelem_text(&ev, big, sizeof(big));
+			(void)s2s_features_read(&ev, &f);
+			(void)s2s_stream_error_condition(&ev, small, sizeof(small));
+			(void)s2s_stream_error_condition(&ev, big, sizeof(big));
 		}
 		if (t == XMLSTREAM_EV_ERROR || took == 0)
 			break;

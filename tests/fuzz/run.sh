@@ -28,7 +28,7 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-s
 declare -A SRCS=(
 	[xmltok]="proxy/xmlstream.c proxy/stream_error.c tests/unit/xmlstream_check.c"
 	[xmlstream]="proxy/xmlstream.c proxy/stream_error.c tests/unit/xmlstream_check.c"
-	[xmlelem]="proxy/xmlelem.c proxy/xmlstream.c proxy/stream_error.c"
+	[xmlelem]="proxy/xmlelem.c proxy/s2s_features.c proxy/xmlstream.c proxy/stream_error.c"
 	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 	[metrics_http]="proxy/metrics_http.c"
 	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
