@@ -65,12 +65,14 @@ sf_observe(void *arg, enum log_level level, const char *event, va_list ap)
 		fputc('\n', stderr);
 		va_end(copy);
 	}
-	if (strcmp(event, "s2s_in.close") != 0)
+	if (strcmp(event, "s2s_in.close") != 0 && strcmp(event, "s2s_out.close") != 0)
 		return;
 	while ((k = va_arg(ap, const char *)) != NULL) {
 		v = va_arg(ap, const char *);
 		if (strcmp(k, "routed") == 0 && v != NULL)
 			sf->routed_by_inbound += strtoull(v, NULL, 10);
+		if (strcmp(k, "reason") == 0 && v != NULL && strcmp(v, "send queue full") == 0)
+			sf->closes_queue_full++;
 	}
 }
 

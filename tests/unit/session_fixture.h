@@ -143,6 +143,7 @@ struct sf {
 	struct sf_log_count logs[SF_LOG_NAMES_MAX];
 	size_t nlogs;
 	uint64_t routed_by_inbound;	/* sum of s2s_in.close "routed" */
+	uint64_t closes_queue_full;	/* s2s_in/s2s_out.close "send queue full" */
 	int log_stderr;			/* also print every event (debugging) */
 	/* When set, a peer dialled for Direct TLS at a configured address
 	 * (the gateway) answers as the pinned gateway with this store. */
