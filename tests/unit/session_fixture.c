@@ -221,7 +221,7 @@ sf_dial_start(void *impl, const struct s2s_dial_target *t, s2s_dial_cb cb, void 
 		free(d);
 		return first.err != DNS_OK ? first.err : DNS_ERR_NXDOMAIN;
 	}
-	uv_timer_init(&sf->loop, &d->timer);
+	uv_timer_init(sf->loop, &d->timer);
 	d->timer.data = d;
 	uv_timer_start(&d->timer, sf_dial_on_timer, 0, 0);
 	sf->dials_live++;
@@ -282,7 +282,7 @@ sf_peer_new(struct sf *sf, enum sf_peer_role role, const char *domain)
 	lim.attrs_max = XMLSTREAM_ATTRS_MAX_CEILING;
 	lim.name_max = XMLSTREAM_NAME_MAX_CEILING;
 	p->xs = xmlstream_new(&lim, XMLSTREAM_NS_SERVER);
-	p->pipe = s2s_pipe_mem_new(&sf->loop);
+	p->pipe = s2s_pipe_mem_new(sf->loop);
 	if (p->xs == NULL || p->pipe == NULL) {
 		xmlstream_free(p->xs);
 		if (p->pipe != NULL) {
@@ -619,7 +619,7 @@ sf_peer_tls_wait(struct sf_peer *p)
 
 	for (i = 0; i < SF_TURNS_MAX && !p->tls_up && p->tls_error[0] == '\0'; i++) {
 		sf_peer_feed(p);
-		uv_run(&p->sf->loop, UV_RUN_NOWAIT);
+		uv_run(p->sf->loop, UV_RUN_NOWAIT);
 	}
 	if (p->tls_up)
 		return 0;
@@ -636,7 +636,7 @@ sf_event_clear(struct sf_event *e)
 }
 
 /* One event from what was fed; NONE when more bytes are needed. */
-static enum xmlstream_event_type
+enum xmlstream_event_type
 sf_peer_poll(struct sf_peer *p)
 {
 	struct xmlstream_event ev;
@@ -721,7 +721,7 @@ sf_peer_next(struct sf_peer *p)
 		t = sf_peer_poll(p);
 		if (t != XMLSTREAM_EV_NONE)
 			return t;
-		if (uv_run(&p->sf->loop, UV_RUN_NOWAIT) == 0 && i > 2) {
+		if (uv_run(p->sf->loop, UV_RUN_NOWAIT) == 0 && i > 2) {
 			/* Nothing active: one more poll and give up. */
 			t = sf_peer_poll(p);
 			if (t == XMLSTREAM_EV_NONE)
@@ -787,7 +787,7 @@ sf_peer_expect_closed(struct sf_peer *p)
 		}
 	}
 	for (i = 0; i < SF_TURNS_MAX && !sf_peer_closed(p); i++)
-		uv_run(&p->sf->loop, UV_RUN_NOWAIT);
+		uv_run(p->sf->loop, UV_RUN_NOWAIT);
 	if (!sf_peer_closed(p)) {
 		sf_errf(p->sf, "peer %d: the stream ended but the connection stays open", p->index);
 		return -1;
@@ -821,7 +821,7 @@ sf_timers_active(struct sf *sf)
 {
 	struct sf_walk w = { .want = (size_t)-1 };
 
-	uv_walk(&sf->loop, sf_walk_timers, &w);
+	uv_walk(sf->loop, sf_walk_timers, &w);
 	return w.n;
 }
 
@@ -847,11 +847,11 @@ sf_settle(struct sf *sf)
 
 	for (i = 0; i < SF_TURNS_MAX; i++) {
 		memset(&w, 0, sizeof(w));
-		uv_walk(&sf->loop, sf_walk_due, &w);
+		uv_walk(sf->loop, sf_walk_due, &w);
 		/* Closing handles are finished by the next turn too. */
-		if (w.n == 0 && i > 0 && sf->loop.closing_handles == NULL)
+		if (w.n == 0 && i > 0 && sf->loop->closing_handles == NULL)
 			return;
-		uv_run(&sf->loop, UV_RUN_NOWAIT);
+		uv_run(sf->loop, UV_RUN_NOWAIT);
 	}
 }
 
@@ -861,7 +861,7 @@ sf_fire_timer(struct sf *sf, size_t n)
 	struct sf_walk w = { .want = n };
 	uv_timer_t *t;
 
-	uv_walk(&sf->loop, sf_walk_timers, &w);
+	uv_walk(sf->loop, sf_walk_timers, &w);
 	t = w.found;
 	if (t == NULL)
 		return -1;
@@ -911,11 +911,11 @@ sf_advance(struct sf *sf, uint64_t ms)
 	 * the call at its due_in (pointers are compared, never followed). */
 	memset(&start, 0, sizeof(start));
 	start.within = ms;
-	uv_walk(&sf->loop, sf_walk_due_within, &start);
+	uv_walk(sf->loop, sf_walk_due_within, &start);
 	while (fired < SF_ADVANCE_MAX) {
 		memset(&d, 0, sizeof(d));
 		d.within = ms;
-		uv_walk(&sf->loop, sf_walk_due_within, &d);
+		uv_walk(sf->loop, sf_walk_due_within, &d);
 		best = d.n;
 		for (i = 0; i < d.n; i++) {
 			at = now + d.due[i];
@@ -998,35 +998,12 @@ sf_open_handles(uv_loop_t *loop, char *out, size_t cap)
 
 /* --- life ---------------------------------------------------------------- */
 
-int
-sf_init(struct sf *sf, const char *json)
+/* The common part of both ways in: cfg and edge are set. */
+static int
+sf_init_common(struct sf *sf)
 {
-	char err[CONFIG_ERR_MAX] = "";
-
-	memset(sf, 0, sizeof(*sf));
-	sf->default_step.kind = SF_DIAL_FAIL;
-	sf->default_step.err = DNS_ERR_NXDOMAIN;
-	if (uv_loop_init(&sf->loop) != 0) {
-		sf_errf(sf, "uv_loop_init failed");
-		return -1;
-	}
-	sf->edge = calloc(1, sizeof(*sf->edge));
-	if (sf->edge == NULL) {
-		uv_loop_close(&sf->loop);
-		sf_errf(sf, "out of memory");
-		return -1;
-	}
 	prefix_count_init(&sf->edge->peer_prefixes);
-	sf->edge->loop = &sf->loop;
-	sf->edge->cfg = config_parse("session.json", json, strlen(json), 0, err, sizeof(err));
-	if (sf->edge->cfg == NULL) {
-		sf_errf(sf, "config: %s", err);
-		prefix_count_clear(&sf->edge->peer_prefixes);
-		free(sf->edge);
-		sf->edge = NULL;
-		uv_loop_close(&sf->loop);
-		return -1;
-	}
+	sf->edge->loop = sf->loop;
 	(void)dialback_secret_set(&sf->edge->dialback, SF_SECRET, strlen(SF_SECRET));
 	sf->dialer.ops = &sf_dialer_ops;
 	sf->dialer.impl = sf;
@@ -1042,6 +1019,61 @@ sf_init(struct sf *sf, const char *json)
 	sf->log_stderr = getenv("SF_LOG") != NULL;
 	log_set_observer(sf_observe, sf);
 	return 0;
+}
+
+/* loop: the caller's (kept open across fixtures), or NULL: our own. */
+static int
+sf_loop_init(struct sf *sf, uv_loop_t *loop)
+{
+	memset(sf, 0, sizeof(*sf));
+	sf->default_step.kind = SF_DIAL_FAIL;
+	sf->default_step.err = DNS_ERR_NXDOMAIN;
+	if (loop != NULL) {
+		sf->loop = loop;
+		return 0;
+	}
+	sf->loop = &sf->own_loop;
+	if (uv_loop_init(sf->loop) != 0) {
+		sf_errf(sf, "uv_loop_init failed");
+		return -1;
+	}
+	return 0;
+}
+
+int
+sf_init(struct sf *sf, const char *json)
+{
+	char err[CONFIG_ERR_MAX] = "";
+
+	if (sf_loop_init(sf, NULL) < 0)
+		return -1;
+	sf->edge = calloc(1, sizeof(*sf->edge));
+	if (sf->edge == NULL) {
+		uv_loop_close(sf->loop);
+		sf_errf(sf, "out of memory");
+		return -1;
+	}
+	sf->edge->cfg = config_parse("session.json", json, strlen(json), 0, err, sizeof(err));
+	if (sf->edge->cfg == NULL) {
+		sf_errf(sf, "config: %s", err);
+		free(sf->edge);
+		sf->edge = NULL;
+		uv_loop_close(sf->loop);
+		return -1;
+	}
+	return sf_init_common(sf);
+}
+
+int
+sf_init_borrowed(struct sf *sf, struct config *cfg, struct edge *storage, uv_loop_t *loop)
+{
+	if (sf_loop_init(sf, loop) < 0)
+		return -1;
+	memset(storage, 0, sizeof(*storage));
+	sf->edge = storage;
+	sf->edge->cfg = cfg;
+	sf->borrowed = 1;
+	return sf_init_common(sf);
 }
 
 void
@@ -1094,7 +1126,7 @@ sf_finish(struct sf *sf)
 		free(p);
 	}
 	sf->peers = NULL;
-	for (i = 0; i < 64 && uv_run(&sf->loop, UV_RUN_NOWAIT) != 0; i++)
+	for (i = 0; i < 64 && uv_run(sf->loop, UV_RUN_NOWAIT) != 0; i++)
 		sf_fire_all_timers(sf, 64);
 	if (sf->edge->stream_count != 0 || sf->edge->streams != NULL) {
 		sf_errf(sf, "%zu inbound streams left", sf->edge->stream_count);
@@ -1108,18 +1140,26 @@ sf_finish(struct sf *sf)
 	} else if (sf->dials_live != 0) {
 		sf_errf(sf, "%zu dials not freed", sf->dials_live);
 		rc = -1;
-	} else if (sf_open_handles(&sf->loop, open, sizeof(open)) != 0) {
+	} else if (sf_open_handles(sf->loop, open, sizeof(open)) != 0) {
 		sf_errf(sf, "handles left open on the loop: %s", open);
 		rc = -1;
+	} else if (sf->loop->active_reqs.count != 0) {
+		sf_errf(sf, "%u requests left active on the loop", sf->loop->active_reqs.count);
+		rc = -1;
 	}
-	if (uv_loop_close(&sf->loop) != 0 && rc == 0) {
+	/* A loop of our own is closed, which must succeed; a borrowed one
+	 * was checked for what uv_loop_close checks (handles, requests) and
+	 * goes on to the next fixture. */
+	if (sf->loop == &sf->own_loop && uv_loop_close(sf->loop) != 0 && rc == 0) {
 		sf_errf(sf, "uv_loop_close: %s", "busy");
 		rc = -1;
 	}
 	log_set_observer(NULL, NULL);
 	prefix_count_clear(&sf->edge->peer_prefixes);
-	config_free(sf->edge->cfg);
-	free(sf->edge);
+	if (!sf->borrowed) {
+		config_free(sf->edge->cfg);
+		free(sf->edge);
+	}
 	sf->edge = NULL;
 	return rc;
 }

@@ -30,7 +30,7 @@
  *     without waiting for them.
  *   - the end, libuv style: sf_finish() runs the loop empty, walks it
  *     (a handle still open is named in sf->err), and uv_loop_close() must
- *     succeed.
+ *     succeed (a borrowed loop: checked for what it would refuse).
  */
 #ifndef XE_SESSION_FIXTURE_H
 #define XE_SESSION_FIXTURE_H
@@ -125,7 +125,8 @@ struct sf_log_count {
 };
 
 struct sf {
-	uv_loop_t loop;
+	uv_loop_t *loop;		/* &own_loop, or the caller's */
+	uv_loop_t own_loop;
 	struct edge *edge;
 	struct listener external;	/* starttls */
 	struct listener internal;	/* the gateway's */
@@ -148,12 +149,19 @@ struct sf {
 	/* When set, a peer dialled for Direct TLS at a configured address
 	 * (the gateway) answers as the pinned gateway with this store. */
 	struct tls_certstore *gateway_store;
+	int borrowed;			/* cfg and edge are the caller's */
 	char err[SF_ERR_MAX];
 };
 
 /* A fixture with configuration json (config_parse; a dialback secret is
  * set).  0, or -1 with sf->err. */
 int sf_init(struct sf *sf, const char *json);
+/* The same over a configuration, an edge and a loop the caller keeps
+ * (the fuzzer: parsing and allocating ~1 MB and setting up a loop's
+ * io_uring per run would be most of its time); storage is cleared, none
+ * is freed by sf_finish, which checks the loop for what uv_loop_close
+ * would refuse (an open handle, an active request) without closing it. */
+int sf_init_borrowed(struct sf *sf, struct config *cfg, struct edge *storage, uv_loop_t *loop);
 /* Ends the test libuv style: releases the peers, runs the loop until it
  * is empty, checks that no stream, dial or handle is left and that
  * uv_loop_close succeeds, and frees everything.  0, or -1 with sf->err
@@ -187,6 +195,9 @@ void sf_peer_reset(struct sf_peer *p);
  * (p->header_seen, p->stream_id) and skipped.  Returns the event type
  * (XMLSTREAM_EV_NONE when nothing came); the event is in p->ev. */
 enum xmlstream_event_type sf_peer_next(struct sf_peer *p);
+/* The same without running the loop: the next event of what the proxy
+ * has written so far (NONE: nothing more yet). */
+enum xmlstream_event_type sf_peer_poll(struct sf_peer *p);
 /* The next event is an element named name (and, ns non-NULL, in ns):
  * 0, or -1 with what came instead in sf->err. */
 int sf_peer_expect(struct sf_peer *p, const char *name, const char *ns);

@@ -66,7 +66,7 @@ sg_wait_out(struct sg *g, const char *domain)
 	for (i = 0; i < SF_TURNS_MAX; i++) {
 		if ((p = sf_peer_out(&g->sf, domain)) != NULL)
 			return p;
-		uv_run(&g->sf.loop, UV_RUN_NOWAIT);
+		uv_run(g->sf.loop, UV_RUN_NOWAIT);
 	}
 	snprintf(g->sf.err, sizeof(g->sf.err), "no connection to %s was made", domain);
 	return NULL;
