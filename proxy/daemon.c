@@ -28,7 +28,7 @@
 
 #include "cert_watch.h"
 #include "default_config.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "s2s_out.h"
 #include "dns.h"
 #include "gateway_link.h"

@@ -18,7 +18,7 @@
 
 #include "config.h"
 #include "dialback_budget.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "prefix_count.h"
 #include "run_user.h"
 #include "tls.h"

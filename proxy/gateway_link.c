@@ -172,14 +172,8 @@ gateway_link_on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	g->tcp = NULL;		/* the pipe's now, freed by it */
-	memset(&cp, 0, sizeof(cp));
-	cp.loop = g->loop;
-	cp.certs = g->store;
-	cp.shared_read_buf = g->rbuf;
-	cp.shared_read_len = sizeof(g->rbuf);
-	cp.send_queue_max = 65536;
-	cp.default_ns = XMLSTREAM_NS_SERVER;
-	cp.peer = g->cfg->gateway.address;
+	s2s_conn_params_init(&cp, g->loop, g->store, g->rbuf, sizeof(g->rbuf), 65536,
+	    g->cfg->gateway.address);
 	g->conn = s2s_conn_new(&cp, pipe, &gateway_link_conn_callbacks, g);
 	if (g->conn == NULL) {
 		g->handles_open--;	/* the pipe went with it */

@@ -424,14 +424,8 @@ probe_on_dial(void *arg, const struct s2s_dial_result *r)
 	p->direct_tls = r->direct_tls;
 	p->tls_open = p->pkix_ok = p->offers_tls = p->tls_required = 0;
 	p->offers_external = p->offers_dialback = p->peer_has_db = 0;
-	memset(&cp, 0, sizeof(cp));
-	cp.loop = p->loop;
-	cp.certs = p->store;
-	cp.shared_read_buf = p->rbuf;
-	cp.shared_read_len = sizeof(p->rbuf);
-	cp.send_queue_max = (size_t)p->cfg->limits.send_queue_bytes;
-	cp.default_ns = XMLSTREAM_NS_SERVER;
-	cp.peer = p->peer;
+	s2s_conn_params_init(&cp, p->loop, p->store, p->rbuf, sizeof(p->rbuf),
+	    (size_t)p->cfg->limits.send_queue_bytes, p->peer);
 	p->conn = s2s_conn_new(&cp, r->pipe, &probe_conn_callbacks, p);
 	if (p->conn == NULL) {
 		fprintf(p->out, "  failed: out of memory\n");

@@ -49,6 +49,7 @@ struct s2s_conn {
 };
 
 static void s2s_conn_close_as(struct s2s_conn *c, const char *reason, int peer_gone, int flush);
+static void s2s_conn_fail_input(struct s2s_conn *c, enum stream_error_cond cond, const char *text);
 
 int
 s2s_conn_is_closing(const struct s2s_conn *c)
@@ -102,33 +103,6 @@ int
 s2s_conn_sendstr(struct s2s_conn *c, const char *s)
 {
 	return s2s_conn_send(c, s, strlen(s));
-}
-
-/* Packs the buffers into records: a run of small stanzas goes out as one
- * record and one write; a buffer larger than a record goes alone. */
-int
-s2s_conn_sendv(struct s2s_conn *c, const uv_buf_t *bufs, size_t nbufs)
-{
-	char batch[S2S_CONN_RECORD_MAX];
-	size_t used = 0, i;
-
-	for (i = 0; i < nbufs; i++) {
-		if (used > 0 && used + bufs[i].len > sizeof(batch)) {
-			if (s2s_conn_send(c, batch, used) < 0)
-				return -1;
-			used = 0;
-		}
-		if (bufs[i].len > sizeof(batch)) {
-			if (s2s_conn_send(c, bufs[i].base, bufs[i].len) < 0)
-				return -1;
-			continue;
-		}
-		memcpy(batch + used, bufs[i].base, bufs[i].len);
-		used += bufs[i].len;
-	}
-	if (used > 0 && s2s_conn_send(c, batch, used) < 0)
-		return -1;
-	return c->state != S2S_CONN_OPEN ? -1 : 0;
 }
 
 /* --- input -------------------------------------------------------------- */
@@ -185,15 +159,7 @@ s2s_conn_feed(struct s2s_conn *c, const uint8_t *data, size_t len)
 		if (took == 0 && len > 0 && c->state == S2S_CONN_OPEN) {
 			/* Nothing fits and nothing drained: an element larger
 			 * than the tokenizer's bound. */
-			struct xmlstream_event ev;
-
-			memset(&ev, 0, sizeof(ev));
-			ev.type = XMLSTREAM_EV_ERROR;
-			ev.cond = STREAM_ERR_POLICY_VIOLATION;
-			ev.text = "stanza too large";
-			if (c->cb.on_parse_error != NULL)
-				c->cb.on_parse_error(c->ud, &ev);
-			s2s_conn_close(c, "stanza too large");
+			s2s_conn_fail_input(c, STREAM_ERR_POLICY_VIOLATION, "stanza too large");
 			return;
 		}
 	}
@@ -226,15 +192,7 @@ s2s_conn_on_read(void *owner, ssize_t n, const char *base)
 	if (c->state != S2S_CONN_OPEN)
 		return;
 	if (n == UV_ENOBUFS) {
-		struct xmlstream_event ev;
-
-		memset(&ev, 0, sizeof(ev));
-		ev.type = XMLSTREAM_EV_ERROR;
-		ev.cond = STREAM_ERR_RESOURCE_CONSTRAINT;
-		ev.text = "out of memory";
-		if (c->cb.on_parse_error != NULL)
-			c->cb.on_parse_error(c->ud, &ev);
-		s2s_conn_close(c, "out of memory");
+		s2s_conn_fail_input(c, STREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
 		return;
 	}
 	if (n < 0) {
@@ -458,6 +416,36 @@ static const struct s2s_pipe_events s2s_conn_pipe_events = {
 	.on_shutdown = s2s_conn_on_shutdown,
 	.on_closed = s2s_conn_on_pipe_closed,
 };
+
+void
+s2s_conn_params_init(struct s2s_conn_params *p, uv_loop_t *loop, struct tls_certstore *certs,
+    uint8_t *buf, size_t buflen, size_t send_queue_max, const char *peer)
+{
+	memset(p, 0, sizeof(*p));
+	p->loop = loop;
+	p->certs = certs;
+	p->shared_read_buf = buf;
+	p->shared_read_len = buflen;
+	p->send_queue_max = send_queue_max;
+	p->default_ns = XMLSTREAM_NS_SERVER;
+	p->peer = peer;
+}
+
+/* The tokenizer's way of saying the stream cannot go on, for a limit the
+ * transport itself hit (nothing fits, no memory). */
+static void
+s2s_conn_fail_input(struct s2s_conn *c, enum stream_error_cond cond, const char *text)
+{
+	struct xmlstream_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = XMLSTREAM_EV_ERROR;
+	ev.cond = cond;
+	ev.text = text;
+	if (c->cb.on_parse_error != NULL)
+		c->cb.on_parse_error(c->ud, &ev);
+	s2s_conn_close(c, text);
+}
 
 struct s2s_conn *
 s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,

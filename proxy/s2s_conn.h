@@ -15,8 +15,8 @@
  *   - a bounded write queue: bytes handed to the pipe and not yet written
  *     are counted, and a send past the bound closes the connection
  *     (limits.send_queue_bytes: a peer that does not read cannot make us
- *     buffer without end); s2s_conn_sendv() batches many small stanzas into
- *     one TLS record;
+ *     buffer without end); one send is one TLS record (up to
+ *     S2S_CONN_RECORD_MAX), so callers batch small stanzas into one send;
  *   - read pause/resume (backpressure from a full destination);
  *   - one deadline timer (handshake / connect deadline, then idleness);
  *   - closing.
@@ -199,6 +199,11 @@ struct s2s_conn_params {
 	int reads_restart_timer;
 };
 
+/* The usual parameters: TLS reads in buf (shared by the loop's
+ * connections), the default tokenizer limits, s2s content namespace. */
+void s2s_conn_params_init(struct s2s_conn_params *p, uv_loop_t *loop, struct tls_certstore *certs,
+    uint8_t *buf, size_t buflen, size_t send_queue_max, const char *peer);
+
 /* A connection over pipe (taken: closed through the connection from now
  * on, also when this fails).  Nothing is read until s2s_conn_read_start.
  * NULL when out of memory (the pipe is closed then). */
@@ -217,11 +222,6 @@ int s2s_conn_starttls(struct s2s_conn *c, const struct tls_conn_params *params,
  * or when the connection is closing after the call (rule 4). */
 int s2s_conn_send(struct s2s_conn *c, const void *data, size_t len);
 int s2s_conn_sendstr(struct s2s_conn *c, const char *s);
-/* Sends several buffers as one stream of bytes, packed into TLS records
- * of up to S2S_CONN_RECORD_MAX bytes: one record, one write, for many
- * small stanzas.  0 or -1 as s2s_conn_send. */
-int s2s_conn_sendv(struct s2s_conn *c, const uv_buf_t *bufs, size_t nbufs);
-
 /* Backpressure: stop / resume reading from the peer.  Events already
  * buffered in the tokenizer are still delivered. */
 void s2s_conn_read_stop(struct s2s_conn *c);

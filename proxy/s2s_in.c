@@ -786,15 +786,9 @@ s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *p
 	xl.depth_max = (size_t)lim->max_depth;
 	xl.attrs_max = (size_t)lim->max_attributes;
 	xl.name_max = (size_t)lim->max_name_length;
-	memset(&cp, 0, sizeof(cp));
-	cp.loop = edge->loop;
-	cp.certs = edge->certs;
-	cp.shared_read_buf = edge->read_buf;
-	cp.shared_read_len = sizeof(edge->read_buf);
-	cp.send_queue_max = (size_t)lim->send_queue_bytes;
+	s2s_conn_params_init(&cp, edge->loop, edge->certs, edge->read_buf, sizeof(edge->read_buf),
+	    (size_t)lim->send_queue_bytes, s->peer);
 	cp.limits = &xl;
-	cp.default_ns = XMLSTREAM_NS_SERVER;
-	cp.peer = s->peer;
 	/* Negotiation has one deadline from accept (a peer trickling bytes
 	 * cannot stretch it); an established stream is timed for idleness,
 	 * which any byte read restarts. */

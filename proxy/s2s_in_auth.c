@@ -44,7 +44,7 @@
 
 #include <mbedtls/base64.h>
 
-#include "dialback_key.h"
+#include "dialback.h"
 #include "log.h"
 #include "s2s_out.h"
 #include "xmlelem.h"
@@ -309,14 +309,10 @@ static int
 s2s_in_db_result(struct s2s_in *s, const char *from, const char *to, const char *type,
     const char *error_cond)
 {
-	char out[1024];
+	char out[DIALBACK_MSG_MAX];
+	int n = dialback_result_answer_write(from, to, type, error_cond, out, sizeof(out));
 
-	if (error_cond == NULL)
-		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='%s'/>", from, to, type);
-	else
-		snprintf(out, sizeof(out), "<db:result from='%s' to='%s' type='error'><error "
-		    "type='cancel'><%s xmlns='" NS_STANZAS "'/></error></db:result>", from, to, error_cond);
-	return s2s_in_sendstr(s, out);
+	return n < 0 ? -1 : s2s_in_send(s, out, (size_t)n);
 }
 
 /* A check this stream asked for failed: counted for the stream and its
@@ -505,7 +501,7 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], key[DIALBACK_KEY_MAX + 1];
 	char id[128], out[1024];
-	int ours, valid;
+	int ours, valid, n;
 
 	if (!s2s_in_is_gateway(s) && s->authed_domain[0] == '\0' &&
 	    ++s->verifies_preauth > (size_t)s->edge->cfg->limits.dialback_verify_preauth_max) {
@@ -527,25 +523,22 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 	    router_is_hosted(s->edge, to);
 	if (!ours) {
 		/* XEP-0220 §2.5: item-not-found for a domain not ours. */
-		snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' type='error'><error "
-		    "type='cancel'><item-not-found xmlns='" NS_STANZAS "'/></error></db:verify>", to, from);
-		s2s_in_sendstr(s, out);
+		n = dialback_verify_answer_write(&s->edge->dialback, from, to, id, NULL,
+		    "item-not-found", &valid, out, sizeof(out));
+		if (n > 0)
+			s2s_in_send(s, out, (size_t)n);
 		return;
 	}
-	valid = xmlelem_text(ev, key, sizeof(key)) == 0 &&
-	    dialback_key_check(&s->edge->dialback, from, to, id, key);
+	n = dialback_verify_answer_write(&s->edge->dialback, from, to, id,
+	    xmlelem_text(ev, key, sizeof(key)) == 0 ? key : NULL, NULL, &valid, out, sizeof(out));
 	s->edge->stats.dialback_verify_answered++;
 	log_event(valid ? LOG_INFO : LOG_WARN, "dialback.verify_answered", "peer", s->peer,
 	    "asker", from, "domain", to, "result", valid ? "valid" : "invalid", NULL);
-	/* The id was an attribute we parsed; it is echoed escaped only if
-	 * plain: anything else is not one of ours anyway. */
-	if (strpbrk(id, "'<&\"") != NULL) {
+	if (n < 0) {
 		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "unusable stream id");
 		return;
 	}
-	snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' id='%s' type='%s'/>", to, from, id,
-	    valid ? "valid" : "invalid");
-	s2s_in_sendstr(s, out);
+	s2s_in_send(s, out, (size_t)n);
 }
 
 /* --- entry points ------------------------------------------------------------- */

@@ -10,6 +10,7 @@
 
 #include <netinet/in.h>
 
+#include "dialback.h"
 #include "dialback_budget.h"
 #include "netaddr.h"
 #include "router.h"
@@ -22,7 +23,6 @@
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_DIALBACK "jabber:server:dialback"
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"

@@ -38,7 +38,7 @@
 
 #include <mbedtls/base64.h>
 
-#include "dialback_key.h"
+#include "dialback.h"
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
@@ -58,11 +58,9 @@
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_DIALBACK "jabber:server:dialback"
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define S2S_OUT_ID_MAX 128
-#define S2S_OUT_BATCH_MAX 64	/* stanzas per s2s_conn_sendv (packed into records) */
 
 enum s2s_out_state {
 	S2S_OUT_CONNECTING,
@@ -90,12 +88,92 @@ static const char *const s2s_out_state_names[] = {
 	[S2S_OUT_CLOSED] = "closed",
 };
 
-/* One queued stanza, standalone bytes. */
-struct s2s_out_item {
-	struct s2s_out_item *next;
-	size_t len;
-	char data[];
+/*
+ * The stanzas waiting for the stream: their bytes back to back in one
+ * buffer (each a standalone element, the one copy the router makes of a
+ * stanza), their lengths in a ring.  Both grow to the stream's high-water
+ * mark and are reused, so a warm stream allocates nothing per stanza; a
+ * batch for the socket is a contiguous span, handed to TLS as it is.  A
+ * buffer grown past S2S_OUT_QUEUE_KEEP is let go when the queue empties.
+ */
+#define S2S_OUT_QUEUE_KEEP (64 * 1024)
+
+struct s2s_out_queue {
+	char *buf;
+	size_t head, tail, cap;		/* bytes [head, tail) are queued */
+	size_t *lens;
+	size_t first, count, lcap;	/* ring of the stanzas' lengths */
 };
+
+static int
+s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len)
+{
+	if (q->tail + len > q->cap && q->head > 0) {
+		memmove(q->buf, q->buf + q->head, q->tail - q->head);
+		q->tail -= q->head;
+		q->head = 0;
+	}
+	if (q->tail + len > q->cap) {
+		size_t cap = q->cap ? q->cap : 4096;
+		char *b;
+
+		while (cap < q->tail + len)
+			cap *= 2;
+		if ((b = realloc(q->buf, cap)) == NULL)
+			return -1;
+		q->buf = b;
+		q->cap = cap;
+	}
+	if (q->count == q->lcap) {
+		size_t n = q->lcap ? q->lcap * 2 : 64, i;
+		size_t *l = malloc(n * sizeof(*l));
+
+		if (l == NULL)
+			return -1;
+		for (i = 0; i < q->count; i++)
+			l[i] = q->lens[(q->first + i) % q->lcap];
+		free(q->lens);
+		q->lens = l;
+		q->first = 0;
+		q->lcap = n;
+	}
+	memcpy(q->buf + q->tail, data, len);
+	q->tail += len;
+	q->lens[(q->first + q->count) % q->lcap] = len;
+	q->count++;
+	return 0;
+}
+
+static size_t
+s2s_out_queue_len(const struct s2s_out_queue *q, size_t i)
+{
+	return q->lens[(q->first + i) % q->lcap];
+}
+
+/* Drops the first n stanzas (bytes of them). */
+static void
+s2s_out_queue_pop(struct s2s_out_queue *q, size_t n, size_t bytes)
+{
+	q->head += bytes;
+	q->first = (q->first + n) % q->lcap;
+	q->count -= n;
+	if (q->count > 0)
+		return;
+	q->head = q->tail = q->first = 0;
+	if (q->cap > S2S_OUT_QUEUE_KEEP) {
+		free(q->buf);
+		q->buf = NULL;
+		q->cap = 0;
+	}
+}
+
+static void
+s2s_out_queue_free(struct s2s_out_queue *q)
+{
+	free(q->buf);
+	free(q->lens);
+	memset(q, 0, sizeof(*q));
+}
 
 /*
  * The rule for every path that sends (as for the inbound side, issue 14):
@@ -138,8 +216,8 @@ struct s2s_out {
 	int peer_has_db;			/* header declared xmlns:db */
 	const char *auth_method;		/* once established */
 
-	struct s2s_out_item *q_head, *q_tail;
-	size_t q_bytes, q_count;
+	struct s2s_out_queue q;
+	size_t q_bytes, q_count;		/* what q holds */
 
 	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
 	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
@@ -330,14 +408,11 @@ s2s_out_handle_closed(struct s2s_out *o)
 		o->next->prev = o->prev;
 	o->edge->out_stream_count--;
 	/* Every way to close bounced the queue; nothing may be left. */
-	while (o->q_head != NULL) {
-		struct s2s_out_item *it = o->q_head;
-
-		o->q_head = it->next;
-		o->edge->stats.stanzas_unbounceable++;
+	if (o->q.count > 0) {
+		o->edge->stats.stanzas_unbounceable += o->q.count;
 		log_event(LOG_ERROR, "s2s_out.stanza_lost", "remote", o->remote, NULL);
-		free(it);
 	}
+	s2s_out_queue_free(&o->q);
 	free(o);
 }
 
@@ -347,21 +422,33 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 	s2s_out_handle_closed(h->data);
 }
 
-/* Bounces whatever is still queued (condition set by the failure). */
+/* Bounces the first n stanzas of q (their bytes from 'at'). */
+static void
+s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t at, size_t n,
+    const char *condition, const char *text)
+{
+	size_t i, len;
+
+	for (i = 0; i < n; i++, at += len) {
+		len = s2s_out_queue_len(q, i);
+		o->bounced += router_bounce_bytes(o->edge, q->buf + at, len, condition,
+		    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel", text);
+	}
+}
+
+/* Bounces whatever is still queued (condition set by the failure).  The
+ * queue is taken out of o first: a bounce routes, and nothing it does may
+ * grow the buffer being read. */
 static void
 s2s_out_bounce_queue(struct s2s_out *o, const char *condition, const char *text)
 {
-	struct s2s_out_item *it;
+	struct s2s_out_queue q = o->q;
 
-	while ((it = o->q_head) != NULL) {
-		o->q_head = it->next;
-		o->q_bytes -= it->len;
-		o->q_count--;
-		o->bounced += router_bounce_bytes(o->edge, it->data, it->len, condition,
-		    strcmp(condition, "remote-server-timeout") == 0 ? "wait" : "cancel", text);
-		free(it);
-	}
-	o->q_tail = NULL;
+	memset(&o->q, 0, sizeof(o->q));
+	o->q_bytes = 0;
+	o->q_count = 0;
+	s2s_out_bounce_span(o, &q, q.head, q.count, condition, text);
+	s2s_out_queue_free(&q);
 }
 
 static void
@@ -527,44 +614,39 @@ s2s_out_flush_queue(struct s2s_out *o)
 	const struct config_limits *lim = &o->edge->cfg->limits;
 	int sent = 0;
 
-	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q_head != NULL &&
+	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.count > 0 &&
 	    o->conn != NULL && s2s_conn_queued(o->conn) < (size_t)lim->send_queue_bytes) {
-		struct s2s_out_item *it, *taken = o->q_head, *last = NULL;
-		uv_buf_t bufs[S2S_OUT_BATCH_MAX];
-		size_t len = 0, n = 0;
+		size_t len = 0, n = 0, at = o->q.head;
 
-		/* Whole stanzas, a record's worth (a large one alone): the
-		 * transport packs them into one record and one write. */
-		for (it = o->q_head; it != NULL && n < S2S_OUT_BATCH_MAX &&
-		    (n == 0 || len + it->len <= S2S_CONN_RECORD_MAX); it = it->next) {
-			bufs[n] = uv_buf_init(it->data, (unsigned)it->len);
-			len += it->len;
-			n++;
-			last = it;
-		}
-		o->q_head = last->next;
-		if (o->q_head == NULL)
-			o->q_tail = NULL;
-		last->next = NULL;
-		o->q_bytes -= len;
-		o->q_count -= n;
-		if (s2s_conn_sendv(o->conn, bufs, n) == 0) {
+		/* Whole stanzas, a record's worth (a large one alone): one
+		 * contiguous span of the queue, one record, one write. */
+		while (n < o->q.count && (n == 0 || len + s2s_out_queue_len(&o->q, n) <= S2S_CONN_RECORD_MAX))
+			len += s2s_out_queue_len(&o->q, n++);
+		if (s2s_conn_send(o->conn, o->q.buf + at, len) == 0) {
+			s2s_out_queue_pop(&o->q, n, len);
+			o->q_bytes -= len;
+			o->q_count -= n;
 			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
-			while ((it = taken) != NULL) {
-				taken = it->next;
-				free(it);
-			}
 			continue;
 		}
-		/* The stream broke under them: these go back now (they are
-		 * off the queue), the rest when the failure is acted on. */
-		while ((it = taken) != NULL) {
-			taken = it->next;
-			o->bounced += router_bounce_bytes(o->edge, it->data, it->len,
-			    s2s_out_condition(o), "cancel", "the stream failed");
-			free(it);
+		/* The stream broke under them: these go back now, the rest
+		 * when the failure is acted on. */
+		{
+			struct s2s_out_queue q = o->q;
+
+			memset(&o->q, 0, sizeof(o->q));
+			o->q_bytes = 0;
+			o->q_count = 0;
+			s2s_out_bounce_span(o, &q, at, n, s2s_out_condition(o), "the stream failed");
+			/* The rest stays queued for the failure's bounce. */
+			q.head += len;
+			q.first = (q.first + n) % q.lcap;
+			q.count -= n;
+			o->q = q;
+			o->q_bytes = q.tail - q.head;
+			o->q_count = q.count;
 		}
 		s2s_out_fail_later(o, s2s_out_condition(o), "write failed", 0);
 		return;
@@ -591,21 +673,11 @@ int
 s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
-	struct s2s_out_item *it;
 
 	if (o->q_bytes + len > 2 * (size_t)lim->route_queue_bytes)
 		return -1;
-	it = malloc(sizeof(*it) + len);
-	if (it == NULL)
+	if (s2s_out_queue_push(&o->q, data, len) < 0)
 		return -1;
-	it->next = NULL;
-	it->len = len;
-	memcpy(it->data, data, len);
-	if (o->q_tail != NULL)
-		o->q_tail->next = it;
-	else
-		o->q_head = it;
-	o->q_tail = it;
 	o->q_bytes += len;
 	o->q_count++;
 	if (o->state == S2S_OUT_ESTABLISHED && !uv_is_active((uv_handle_t *)&o->flush_check))
@@ -662,7 +734,7 @@ s2s_out_on_timer(uv_timer_t *t)
 		return;
 	}
 	if (o->state == S2S_OUT_ESTABLISHED) {
-		if (o->q_head != NULL || (o->conn != NULL && s2s_conn_queued(o->conn) > 0)) {
+		if (o->q.count > 0 || (o->conn != NULL && s2s_conn_queued(o->conn) > 0)) {
 			uv_timer_again(&o->timer);	/* busy, not idle */
 			return;
 		}
@@ -716,18 +788,15 @@ s2s_out_established(struct s2s_out *o, const char *method)
 static void
 s2s_out_send_dialback(struct s2s_out *o)
 {
-	char key[DIALBACK_KEY_HEX_LEN + 1], out[1024];
+	char out[DIALBACK_MSG_MAX];
 	int n;
 
-	/* XEP-0185: bound to the receiver, us and the receiver's stream id. */
-	if (dialback_key_make(&o->edge->dialback, o->remote, o->local, o->stream_id, key) < 0) {
+	n = dialback_result_write(&o->edge->dialback, o->local, o->remote, o->stream_id, out,
+	    sizeof(out));
+	if (n < 0) {
 		s2s_out_fail(o, "remote-server-not-found", "no dialback secret");
 		return;
 	}
-	n = snprintf(out, sizeof(out), "<db:result from='%s' to='%s'>%s</db:result>",
-	    o->local, o->remote, key);
-	if (n < 0 || (size_t)n >= sizeof(out))
-		return;
 	log_event(LOG_INFO, "s2s_out.auth", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "method", "dialback", "result", "sent", NULL);
 	s2s_out_enter_state(o, S2S_OUT_WAIT_DIALBACK);
@@ -760,14 +829,12 @@ static int s2s_out_tls_begin(struct s2s_out *o);
 static void
 s2s_out_send_verify(struct s2s_out *o)
 {
-	char out[DIALBACK_KEY_MAX + 1024];
+	char out[DIALBACK_KEY_MAX + DIALBACK_MSG_MAX];
 	int n;
 
-	/* Key and id were checked to be plain tokens: no escaping needed. */
-	n = snprintf(out, sizeof(out), "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>",
-	    o->local, o->remote, o->verify_id, o->verify_key);
-	if (n < 0 || (size_t)n >= sizeof(out))
-		return;
+	n = dialback_verify_write(o->local, o->remote, o->verify_id, o->verify_key, out, sizeof(out));
+	if (n < 0)
+		return;	/* checked to be tokens at the start: cannot happen */
 	s2s_out_enter_state(o, S2S_OUT_WAIT_VERIFY);
 	s2s_out_send(o, out, (size_t)n);
 }
@@ -777,15 +844,10 @@ s2s_out_send_verify(struct s2s_out *o)
 static void
 s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
-	if (!xmlstream_str_eq(&ev->id, o->verify_id) || !xmlstream_str_eq(&ev->from, o->remote) ||
-	    !xmlstream_str_eq(&ev->to, o->local))
-		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "answer does not match the request");
-	else if (xmlstream_str_eq(&ev->stanza_type, "valid"))
-		s2s_out_verify_finish(o, DIALBACK_VALID, 0, "the authoritative server confirmed the key");
-	else if (xmlstream_str_eq(&ev->stanza_type, "invalid"))
-		s2s_out_verify_finish(o, DIALBACK_INVALID, 0, "the authoritative server denied the key");
-	else
-		s2s_out_verify_finish(o, DIALBACK_ERROR, 0, "the authoritative server answered with an error");
+	const char *why;
+	enum dialback_verdict v = dialback_verify_verdict(ev, o->local, o->remote, o->verify_id, &why);
+
+	s2s_out_verify_finish(o, v, 0, why);
 	s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, "remote-server-not-found", "verification done");
 }
@@ -1226,17 +1288,12 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	 * §3.2.1, XEP-0368 §3). */
 	snprintf(o->peer, sizeof(o->peer), "%s", r->peer);
 	o->direct_tls = r->direct_tls;
-	memset(&cp, 0, sizeof(cp));
-	cp.loop = o->edge->loop;
-	cp.certs = o->edge->certs;
-	cp.shared_read_buf = o->edge->read_buf;
-	cp.shared_read_len = sizeof(o->edge->read_buf);
 	/* flush_queue sends while less than limits.send_queue_bytes is
 	 * pending; one batch or one large stanza may go past that by its
 	 * own size, which is not a reason to close. */
-	cp.send_queue_max = (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536;
-	cp.default_ns = XMLSTREAM_NS_SERVER;
-	cp.peer = o->peer;
+	s2s_conn_params_init(&cp, o->edge->loop, o->edge->certs, o->edge->read_buf,
+	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
+	    o->peer);
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
@@ -1412,7 +1469,7 @@ s2s_out_shutdown(struct s2s_out *o)
 	 * takes it; the rest is bounced by the close. */
 	if (o->state == S2S_OUT_ESTABLISHED)
 		s2s_out_flush_queue(o);
-	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q_head == NULL)
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.count == 0)
 		s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");
 }
@@ -1460,25 +1517,6 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->established = o->state == S2S_OUT_ESTABLISHED;
 }
 
-/* Keys and stream ids travel verbatim into the XML we write: only plain
- * tokens (hex keys per XEP-0185, ids of letters, digits, -_.=+/). */
-static int
-s2s_out_is_token(const char *t, size_t max)
-{
-	size_t n = strlen(t), i;
-
-	if (n == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = t[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '=' || c == '+' || c == '/'))
-			return 0;
-	}
-	return 1;
-}
-
 struct s2s_out *
 s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
     const char *stream_id, const char *key, dialback_verify_cb cb, void *arg,
@@ -1487,7 +1525,7 @@ s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
 	const char *condition;
 	struct s2s_out *o;
 
-	if (!s2s_out_is_token(key, DIALBACK_KEY_MAX) || !s2s_out_is_token(stream_id, S2S_OUT_ID_MAX - 1)) {
+	if (!dialback_is_token(key, DIALBACK_KEY_MAX) || !dialback_is_token(stream_id, S2S_OUT_ID_MAX - 1)) {
 		snprintf(err, errlen, "malformed dialback key or stream id");
 		return NULL;
 	}

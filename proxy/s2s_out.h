@@ -27,11 +27,11 @@
 
 #include <stddef.h>
 
+#include "dialback.h"
 #include "dns.h"
 #include "edge.h"
 #include "router.h"
 
-#define DIALBACK_KEY_MAX 256	/* bytes of a key we accept to pass on */
 
 enum s2s_out_kind {
 	S2S_OUT_REMOTE,
@@ -39,15 +39,6 @@ enum s2s_out_kind {
 	S2S_OUT_VERIFY,		/* one question to an authoritative server */
 };
 
-enum dialback_verdict {
-	DIALBACK_VALID,
-	DIALBACK_INVALID,
-	DIALBACK_ERROR,		/* could not ask: the reason says why */
-};
-
-/* timeout: 1 when the failure was a timeout (remote-server-timeout). */
-typedef void (*dialback_verify_cb)(enum dialback_verdict verdict, int timeout,
-    const char *reason, void *arg);
 
 /* The stream a routing-table slot belongs to (router.c finds slots). */
 struct s2s_out *s2s_out_of_route(struct route_slot *r);

@@ -6,7 +6,9 @@
  *   - TCP: a libuv TCP handle, accepted (uv_tcp_open on the fd the
  *     listener accepted) or connected (the handle dns_connect hands over).
  *     One write request per write, the bytes copied into it, so the
- *     caller's buffer (a TLS record, a batch of stanzas) is free at once.
+ *     caller's buffer (a TLS record, a batch of stanzas) is free at once;
+ *     the requests of a record's size are kept for the next writes, so a
+ *     busy stream allocates nothing per write.
  *   - memory: the connection's end of an in-process pipe whose other end
  *     is a scripted peer (unit tests, the stateful fuzzer).  It runs on a
  *     real loop and never calls back from inside an op: whatever it has to
@@ -64,17 +66,22 @@ s2s_pipe_discard(struct s2s_pipe *p)
 
 /* --- TCP ----------------------------------------------------------------- */
 
-struct s2s_pipe_tcp {
-	struct s2s_pipe base;
-	uv_tcp_t *tcp;			/* malloc'd; freed in the close callback */
-	int closing;
-};
+#define S2S_PIPE_SPARES 4		/* write requests kept per pipe */
+#define S2S_PIPE_WRITE_MIN (17 * 1024)	/* a TLS record and its overhead */
 
 struct s2s_pipe_tcp_write {
 	uv_write_t req;
 	struct s2s_pipe_tcp *t;
-	size_t len;
+	size_t len, cap;
 	char data[];
+};
+
+struct s2s_pipe_tcp {
+	struct s2s_pipe base;
+	uv_tcp_t *tcp;			/* malloc'd; freed in the close callback */
+	int closing;
+	struct s2s_pipe_tcp_write *spare[S2S_PIPE_SPARES];
+	size_t nspare;
 };
 
 static void
@@ -84,7 +91,10 @@ s2s_pipe_tcp_on_write(uv_write_t *req, int status)
 	struct s2s_pipe_tcp *t = w->t;
 	size_t len = w->len;
 
-	free(w);
+	if (!t->closing && w->cap == S2S_PIPE_WRITE_MIN && t->nspare < S2S_PIPE_SPARES)
+		t->spare[t->nspare++] = w;
+	else
+		free(w);
 	t->base.ev->on_write_done(t->base.owner, len, status);
 }
 
@@ -98,9 +108,16 @@ s2s_pipe_tcp_write(struct s2s_pipe *p, const void *data, size_t len)
 
 	if (t->closing)
 		return UV_ECANCELED;
-	w = malloc(sizeof(*w) + len);
-	if (w == NULL)
-		return UV_ENOMEM;
+	if (len <= S2S_PIPE_WRITE_MIN && t->nspare > 0) {
+		w = t->spare[--t->nspare];
+	} else {
+		size_t cap = len <= S2S_PIPE_WRITE_MIN ? S2S_PIPE_WRITE_MIN : len;
+
+		w = malloc(sizeof(*w) + cap);
+		if (w == NULL)
+			return UV_ENOMEM;
+		w->cap = cap;
+	}
 	w->t = t;
 	w->len = len;
 	memcpy(w->data, data, len);
@@ -186,6 +203,8 @@ s2s_pipe_tcp_on_closed(uv_handle_t *h)
 	struct s2s_pipe_tcp *t = h->data;
 
 	free(h);
+	while (t->nspare > 0)
+		free(t->spare[--t->nspare]);
 	t->base.ev->on_closed(t->base.owner);
 	free(t);
 }

@@ -57,7 +57,7 @@ declare -A FLAGS=(
 declare -A ASAN=(
 	[session]="quarantine_size_mb=16"
 )
-TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http"}
+TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http session"}
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "log.h"
 #include "prefix_count.h"
 #include "s2s_in.h"

@@ -23,7 +23,7 @@
 #include <uv.h>
 
 #include "config.h"
-#include "dialback_key.h"
+#include "dialback.h"
 #include "edge.h"
 #include "log.h"
 #include "s2s_conn.h"
@@ -77,11 +77,12 @@ ts_observe(void *arg, enum log_level level, const char *event, va_list ap)
 	}
 }
 
+/* A loop and an edge with TS_CONFIG and a dialback secret; the log
+ * observed into f. */
 static void
-ts_setup(struct ts_fixture *f, enum listener_kind kind)
+ts_edge_init(struct ts_fixture *f)
 {
 	char err[CONFIG_ERR_MAX] = "";
-	struct sockaddr_in peer;
 
 	memset(f, 0, sizeof(*f));
 	log_setup(LOG_ERROR, LOG_FORMAT_AUTO);
@@ -96,6 +97,14 @@ ts_setup(struct ts_fixture *f, enum listener_kind kind)
 		fprintf(stderr, "  config: %s\n", err);
 	REQUIRE(f->edge->cfg != NULL);
 	REQUIRE(dialback_secret_set(&f->edge->dialback, "0123456789abcdef0123456789abcdef", 32) == 0);
+}
+
+static void
+ts_setup(struct ts_fixture *f, enum listener_kind kind)
+{
+	struct sockaddr_in peer;
+
+	ts_edge_init(f);
 	f->listener.edge = f->edge;
 	f->listener.kind = kind;
 	snprintf(f->listener.addr, sizeof(f->listener.addr), "memory");
@@ -320,19 +329,7 @@ ts_use_dialer(struct ts_fixture *f, struct s2s_dialer *dialer, struct s2s_pipe *
 static void
 ts_setup_out(struct ts_fixture *f, struct s2s_dialer *dialer)
 {
-	char err[CONFIG_ERR_MAX] = "";
-
-	memset(f, 0, sizeof(*f));
-	log_setup(LOG_ERROR, LOG_FORMAT_AUTO);
-	log_set_observer(ts_observe, f);
-	REQUIRE(uv_loop_init(&f->loop) == 0);
-	f->edge = calloc(1, sizeof(*f->edge));
-	REQUIRE(f->edge != NULL);
-	prefix_count_init(&f->edge->peer_prefixes);
-	f->edge->loop = &f->loop;
-	f->edge->cfg = config_parse("t.json", TS_CONFIG, strlen(TS_CONFIG), 0, err, sizeof(err));
-	REQUIRE(f->edge->cfg != NULL);
-	REQUIRE(dialback_secret_set(&f->edge->dialback, "0123456789abcdef0123456789abcdef", 32) == 0);
+	ts_edge_init(f);
 	f->peer = s2s_pipe_mem_new(&f->loop);
 	REQUIRE(f->peer != NULL);
 	f->dial_pipe = f->peer;
