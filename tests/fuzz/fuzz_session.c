@@ -327,23 +327,6 @@ fz_pick(struct fz *f)
 	return &f->peers[b % f->npeers];
 }
 
-static void
-fz_send(struct fz_peer *fp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-fz_send(struct fz_peer *fp, const char *fmt, ...)
-{
-	char buf[4096];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0 && (size_t)n < sizeof(buf))
-		(void)sf_peer_send(fp->p, buf);
-}
-
 static const char fz_key[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /* One message from the dictionary, its parts chosen by the next bytes. */
@@ -376,16 +359,16 @@ fz_message(struct fz *f, struct fz_peer *fp)
 		    "<mechanism>EXTERNAL</mechanism></mechanisms></stream:features>");
 		break;
 	case 4:
-		fz_send(fp, "<db:result from='%s' to='%s'>%s</db:result>", d1, d2, fz_key);
+		(void)sf_peer_sendf(fp->p, "<db:result from='%s' to='%s'>%s</db:result>", d1, d2, fz_key);
 		break;
 	case 5:
-		fz_send(fp, "<db:result from='%s' to='%s' type='%s'/>", d1, d2, answers[fz_byte(f) % 3]);
+		(void)sf_peer_sendf(fp->p, "<db:result from='%s' to='%s' type='%s'/>", d1, d2, answers[fz_byte(f) % 3]);
 		break;
 	case 6:
-		fz_send(fp, "<db:verify from='%s' to='%s' id='i%u'>%s</db:verify>", d1, d2, fz_byte(f), fz_key);
+		(void)sf_peer_sendf(fp->p, "<db:verify from='%s' to='%s' id='i%u'>%s</db:verify>", d1, d2, fz_byte(f), fz_key);
 		break;
 	case 7:
-		fz_send(fp, "<db:verify from='%s' to='%s' id='i%u' type='%s'/>", d1, d2, fz_byte(f),
+		(void)sf_peer_sendf(fp->p, "<db:verify from='%s' to='%s' id='i%u' type='%s'/>", d1, d2, fz_byte(f),
 		    answers[fz_byte(f) % 3]);
 		break;
 	case 8:
@@ -411,12 +394,12 @@ fz_message(struct fz *f, struct fz_peer *fp)
 
 		if (n == FZ_STANZAS_MAX)
 			break;
-		fz_send(fp, "<%s from='u@%s/r' to='%s%s' id='f%u'%s><body>b</body></%s>", kind, d1,
+		(void)sf_peer_sendf(fp->p, "<%s from='u@%s/r' to='%s%s' id='f%u'%s><body>b</body></%s>", kind, d1,
 		    k & 8 ? "" : "v@", d2, n, types[(k >> 4) % 6], kind);
 		break;
 	}
 	case 15:
-		fz_send(fp, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+		(void)sf_peer_sendf(fp->p, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
 		    conds[fz_byte(f) % 6]);
 		break;
 	case 16:
@@ -431,7 +414,7 @@ fz_message(struct fz *f, struct fz_peer *fp)
 		memset(id, 'v', idlen);
 		id[idlen] = '\0';
 		for (i = 0; i < count; i++)
-			fz_send(fp, "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>", d1, d2, id, fz_key);
+			(void)sf_peer_sendf(fp->p, "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>", d1, d2, id, fz_key);
 		break;
 	}
 	case 17: {
@@ -478,9 +461,9 @@ fz_answer(struct fz *f, struct fz_peer *fp)
 	memmove(&fp->q[0], &fp->q[1], (fp->nq - 1) * sizeof(fp->q[0]));
 	fp->nq--;
 	if (q.verify)
-		fz_send(fp, "<db:verify from='%s' to='%s' id='%s' type='%s'/>", q.to, q.from, q.id, type);
+		(void)sf_peer_sendf(fp->p, "<db:verify from='%s' to='%s' id='%s' type='%s'/>", q.to, q.from, q.id, type);
 	else
-		fz_send(fp, "<db:result from='%s' to='%s' type='%s'/>", q.to, q.from, type);
+		(void)sf_peer_sendf(fp->p, "<db:result from='%s' to='%s' type='%s'/>", q.to, q.from, type);
 }
 
 /* An inbound peer asks the proxy, as authoritative server, about a key
@@ -492,7 +475,7 @@ fz_verify_back(struct fz *f, struct fz_peer *asker, struct fz_peer *out)
 
 	for (i = 0; i < out->nq; i++)
 		if (!out->q[i].verify && out->p->role == SF_PEER_OUT) {
-			fz_send(asker, "<db:verify from='%s' to='%s' id='sfpeer%d'>%s</db:verify>",
+			(void)sf_peer_sendf(asker->p, "<db:verify from='%s' to='%s' id='sfpeer%d'>%s</db:verify>",
 			    out->q[i].to, out->q[i].from, out->p->index, out->q[i].key);
 			return;
 		}

@@ -5,7 +5,6 @@
  */
 #include "session_gateway.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define SG_NS_DB "jabber:server:dialback"
@@ -55,6 +54,24 @@ sg_finish(struct sg *g)
 		tls_certstore_unref(g->gw_store);
 	tls_fx_teardown(&g->fx);
 	return rc;
+}
+
+void
+sg_begin(struct sg *g, const char *config)
+{
+	if (sg_setup(g, config) < 0)
+		fprintf(stderr, "  setup: %s\n", g->sf.err);
+	REQUIRE(g->sf.edge != NULL && g->sf.edge->certs != NULL);
+}
+
+void
+sg_end(struct sg *g)
+{
+	int rc = sg_finish(g);
+
+	if (rc < 0)
+		fprintf(stderr, "  finish: %s\n", g->sf.err);
+	CHECK_INT_EQ(rc, 0);
 }
 
 struct sf_peer *

@@ -12,7 +12,10 @@
 #ifndef XE_SESSION_GATEWAY_H
 #define XE_SESSION_GATEWAY_H
 
+#include <stdio.h>
+
 #include "session_fixture.h"
+#include "test.h"
 #include "tls_fixture.h"
 
 #define SG_GATEWAY_ADDR "127.0.0.1:5999"
@@ -40,6 +43,17 @@ struct sg {
 int sg_setup(struct sg *g, const char *config);
 /* sf_finish, the stores and the directory; 0 or -1. */
 int sg_finish(struct sg *g);
+/* The same for a test: sg_begin stops the test when setup fails, sg_end
+ * fails it when the end does (libuv style: something left open). */
+void sg_begin(struct sg *g, const char *config);
+void sg_end(struct sg *g);
+
+/* A scripted step (0 or -1 with sf.err): the test stops when it fails. */
+#define SG_OK(g, expr) do { if ((expr) < 0) { \
+	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); REQUIRE(!"step failed"); } } while (0)
+/* A peer that must come. */
+#define SG_PEER(g, p, expr) do { if (((p) = (expr)) == NULL) { \
+	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); REQUIRE(!"no peer"); } } while (0)
 
 /* Runs the loop until the dialer connected a peer for domain. */
 struct sf_peer *sg_wait_out(struct sg *g, const char *domain);

@@ -21,29 +21,6 @@
 #define SB_LIMITS "\"connect_timeout_ms\": 5000, \"handshake_timeout_ms\": 600000, " \
 	"\"route_queue_bytes\": 65536, \"send_queue_bytes\": 65536"
 
-#define SB_OK(g, expr) do { if ((expr) < 0) { \
-	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); CHECK(!"step failed"); } } while (0)
-#define SB_PEER(g, p, expr) do { if (((p) = (expr)) == NULL) { \
-	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); REQUIRE(!"no peer"); } } while (0)
-
-static void
-sb_setup(struct sg *g)
-{
-	if (sg_setup(g, SG_CONFIG(SB_LIMITS)) < 0)
-		fprintf(stderr, "  setup: %s\n", g->sf.err);
-	REQUIRE(g->sf.edge != NULL && g->sf.edge->certs != NULL);
-}
-
-static void
-sb_finish(struct sg *g)
-{
-	int rc = sg_finish(g);
-
-	if (rc < 0)
-		fprintf(stderr, "  finish: %s\n", g->sf.err);
-	CHECK_INT_EQ(rc, 0);
-}
-
 /* The next element on the gateway's stream is the bounce of stanza id:
  * a message of type error from 'from' to 'to' (the sender), condition
  * cond of type etype.  0 or -1. */
@@ -84,8 +61,8 @@ sb_send_from_gateway(struct sg *g, const char *remote, const struct sf_dial_step
 	struct sf_peer *in;
 
 	sf_dial_script(&g->sf, remote, steps, nsteps);
-	SB_PEER(g, in, sg_gateway_in(g, "a.example", remote));
-	SB_OK(g, sf_peer_sendf(in, "<message from='u@a.example/r' to='x@%s' id='%s' type='chat'>"
+	SG_PEER(g, in, sg_gateway_in(g, "a.example", remote));
+	SG_OK(g, sf_peer_sendf(in, "<message from='u@a.example/r' to='x@%s' id='%s' type='chat'>"
 	    "<body>hello</body></message>", remote, id));
 	return in;
 }
@@ -96,8 +73,8 @@ sb_gateway_back(struct sg *g, const char *remote)
 {
 	struct sf_peer *gw;
 
-	SB_PEER(g, gw, sg_wait_out(g, "a.example"));
-	SB_OK(g, sg_gateway_out_accept(g, gw, remote));
+	SG_PEER(g, gw, sg_wait_out(g, "a.example"));
+	SG_OK(g, sg_gateway_out_accept(g, gw, remote));
 	return gw;
 }
 
@@ -109,14 +86,14 @@ sb_one(const struct sf_dial_step *steps, size_t nsteps, const char *cond, const 
 	struct sg g;
 	struct sf_peer *gw;
 
-	sb_setup(&g);
+	sg_begin(&g, SG_CONFIG(SB_LIMITS));
 	(void)sb_send_from_gateway(&g, "b.example", steps, nsteps, "k1");
 	gw = sb_gateway_back(&g, "b.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r", cond, etype));
+	SG_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r", cond, etype));
 	sb_expect_nothing(&g, gw);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
-	sb_finish(&g);
+	sg_end(&g);
 }
 
 /* RFC 6120 §8.3.3.16: the domain does not exist. */
@@ -160,56 +137,89 @@ TEST(session_bounce_connect_deadline)
 	struct sg g;
 	struct sf_peer *gw;
 
-	sb_setup(&g);
+	sg_begin(&g, SG_CONFIG(SB_LIMITS));
 	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
 	sf_settle(&g.sf);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);
 	/* Time passes: only the connect deadline is due within it. */
 	CHECK(sf_advance(&g.sf, 5000) >= 1);
 	gw = sb_gateway_back(&g, "b.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
+	SG_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
 	    "remote-server-timeout", "wait"));
 	sb_expect_nothing(&g, gw);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
-	sb_finish(&g);
+	sg_end(&g);
+}
+
+/* The outgoing stream connects and then fails as provoke makes it fail
+ * (on the receiving server's peer); the bounce arrives once. */
+static void
+sb_remote_fails(const char *remote, void (*provoke)(struct sg *, struct sf_peer *),
+    const char *cond, const char *etype)
+{
+	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
+	char from[64];
+	struct sg g;
+	struct sf_peer *out, *gw;
+
+	snprintf(from, sizeof(from), "x@%s", remote);
+	sg_begin(&g, SG_CONFIG(SB_LIMITS));
+	(void)sb_send_from_gateway(&g, remote, s, 1, "k1");
+	SG_PEER(&g, out, sg_wait_out(&g, remote));
+	provoke(&g, out);
+	gw = sb_gateway_back(&g, remote);
+	SG_OK(&g, sb_expect_bounce(&g, gw, "k1", from, "u@a.example/r", cond, etype));
+	sb_expect_nothing(&g, gw);
+	CHECK(sf_peer_closed(out));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	sg_end(&g);
+}
+
+static void
+sb_dialback_invalid(struct sg *g, struct sf_peer *out)
+{
+	SG_OK(g, sg_remote_answer(g, out, "b.example", "invalid"));
+}
+
+static void
+sb_dialback_error(struct sg *g, struct sf_peer *out)
+{
+	SG_OK(g, sg_remote_answer(g, out, "b.example", "error"));
+}
+
+static void
+sb_stream_error(struct sg *g, struct sf_peer *out)
+{
+	SG_OK(g, sf_peer_send_header(out, "b.example", "a.example"));
+	SG_OK(g, sf_peer_send(out, "<stream:error><host-unknown "
+	    "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"));
+}
+
+/* Garbage answers our ClientHello after <proceed/>. */
+static void
+sb_tls_garbage(struct sg *g, struct sf_peer *out)
+{
+	SG_OK(g, sf_peer_send_header(out, "t.example", "a.example"));
+	SG_OK(g, sf_peer_send(out, "<stream:features><starttls xmlns='" SB_NS_TLS "'><required/>"
+	    "</starttls></stream:features>"));
+	SG_OK(g, sf_peer_expect(out, "starttls", SB_NS_TLS));
+	SG_OK(g, sf_peer_send(out, "<proceed xmlns='" SB_NS_TLS "'/>"));
+	sf_settle(&g->sf);
+	SG_OK(g, sf_peer_send(out, "HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all\r\n"));
 }
 
 /* The receiving server refuses our dialback key (XEP-0220 §2.1.3):
  * §8.3.3.16 for the sender. */
 TEST(session_bounce_auth_refused)
 {
-	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
-	struct sg g;
-	struct sf_peer *out, *gw;
-
-	sb_setup(&g);
-	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
-	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
-	SB_OK(&g, sg_remote_answer(&g, out, "b.example", "invalid"));
-	gw = sb_gateway_back(&g, "b.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
-	    "remote-server-not-found", "cancel"));
-	sb_expect_nothing(&g, gw);
-	sb_finish(&g);
+	sb_remote_fails("b.example", sb_dialback_invalid, "remote-server-not-found", "cancel");
 }
 
 /* A dialback error (XEP-0220 §2.5: "remote-server-timeout" for what
  * was queued). */
 TEST(session_bounce_auth_error)
 {
-	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
-	struct sg g;
-	struct sf_peer *out, *gw;
-
-	sb_setup(&g);
-	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
-	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
-	SB_OK(&g, sg_remote_answer(&g, out, "b.example", "error"));
-	gw = sb_gateway_back(&g, "b.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
-	    "remote-server-timeout", "wait"));
-	sb_expect_nothing(&g, gw);
-	sb_finish(&g);
+	sb_remote_fails("b.example", sb_dialback_error, "remote-server-timeout", "wait");
 }
 
 /* The receiving server ends the stream with an error before we are
@@ -217,49 +227,14 @@ TEST(session_bounce_auth_error)
  * sender hears §8.3.3.17 (resolved, no stream could be established). */
 TEST(session_bounce_stream_error_from_remote)
 {
-	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
-	struct sg g;
-	struct sf_peer *out, *gw;
-
-	sb_setup(&g);
-	(void)sb_send_from_gateway(&g, "b.example", s, 1, "k1");
-	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
-	SB_OK(&g, sf_peer_send_header(out, "b.example", "a.example"));
-	SB_OK(&g, sf_peer_send(out, "<stream:error><host-unknown "
-	    "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"));
-	gw = sb_gateway_back(&g, "b.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
-	    "remote-server-timeout", "wait"));
-	sb_expect_nothing(&g, gw);
-	CHECK(sf_peer_closed(out));
-	sb_finish(&g);
+	sb_remote_fails("b.example", sb_stream_error, "remote-server-timeout", "wait");
 }
 
-/* TLS fails after <proceed/> (the peer answers the ClientHello with
- * garbage) toward a partner that requires TLS: no plaintext fallback,
+/* TLS fails toward a partner that requires TLS: no plaintext fallback,
  * the candidate is dropped, the sender hears §8.3.3.17. */
 TEST(session_bounce_tls_failure)
 {
-	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
-	struct sg g;
-	struct sf_peer *out, *gw;
-
-	sb_setup(&g);
-	(void)sb_send_from_gateway(&g, "t.example", s, 1, "k1");
-	SB_PEER(&g, out, sg_wait_out(&g, "t.example"));
-	SB_OK(&g, sf_peer_send_header(out, "t.example", "a.example"));
-	SB_OK(&g, sf_peer_send(out, "<stream:features><starttls xmlns='" SB_NS_TLS "'><required/>"
-	    "</starttls></stream:features>"));
-	SB_OK(&g, sf_peer_expect(out, "starttls", SB_NS_TLS));
-	SB_OK(&g, sf_peer_send(out, "<proceed xmlns='" SB_NS_TLS "'/>"));
-	sf_settle(&g.sf);
-	SB_OK(&g, sf_peer_send(out, "HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all\r\n"));
-	gw = sb_gateway_back(&g, "t.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@t.example", "u@a.example/r",
-	    "remote-server-timeout", "wait"));
-	sb_expect_nothing(&g, gw);
-	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_out.established"), 1);	/* the gateway's only */
-	sb_finish(&g);
+	sb_remote_fails("t.example", sb_tls_garbage, "remote-server-timeout", "wait");
 }
 
 /* A message of about size bytes (malloc'd). */
@@ -292,44 +267,44 @@ TEST(session_bounce_queue_full)
 	struct sf_peer *a, *b, *out, *gw;
 	char *m;
 
-	sb_setup(&g);
+	sg_begin(&g, SG_CONFIG(SB_LIMITS));
 	a = sb_send_from_gateway(&g, "b.example", s, 1, "q0");
-	SB_PEER(&g, out, sg_wait_out(&g, "b.example"));
+	SG_PEER(&g, out, sg_wait_out(&g, "b.example"));
 	sf_peer_stall(out, 1);		/* it reads what we wrote, our writes stay pending */
-	SB_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
-	SB_OK(&g, sf_peer_expect(out, "message", NULL));
+	SG_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
+	SG_OK(&g, sf_peer_expect(out, "message", NULL));
 	CHECK_STR_EQ(out->ev.id, "q0");
 	/* 70 KB pending on the connection, then 70 KB queued: over
 	 * route_queue_bytes, the sender is paused. */
 	m = sb_big_message("u@a.example/r", "x@b.example", "q1", 70000);
-	SB_OK(&g, sf_peer_send(a, m));
+	SG_OK(&g, sf_peer_send(a, m));
 	free(m);
 	sf_settle(&g.sf);
 	m = sb_big_message("u@a.example/r", "x@b.example", "q2", 70000);
-	SB_OK(&g, sf_peer_send(a, m));
+	SG_OK(&g, sf_peer_send(a, m));
 	free(m);
 	sf_settle(&g.sf);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);
 	CHECK(g.sf.edge->stats.reads_paused >= 1);
 	/* Another stream of the gateway: 70 KB more is past the bound. */
-	SB_PEER(&g, b, sg_gateway_in(&g, "a.example", "b.example"));
+	SG_PEER(&g, b, sg_gateway_in(&g, "a.example", "b.example"));
 	m = sb_big_message("w@a.example/r", "x@b.example", "q3", 70000);
-	SB_OK(&g, sf_peer_send(b, m));
+	SG_OK(&g, sf_peer_send(b, m));
 	free(m);
 	gw = sb_gateway_back(&g, "b.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "q3", "x@b.example", "w@a.example/r",
+	SG_OK(&g, sb_expect_bounce(&g, gw, "q3", "x@b.example", "w@a.example/r",
 	    "resource-constraint", "wait"));
 	sb_expect_nothing(&g, gw);
 	/* The receiver reads again: q1 and q2, once each, and not q3. */
 	sf_peer_stall(out, 0);
-	SB_OK(&g, sf_peer_expect(out, "message", NULL));
+	SG_OK(&g, sf_peer_expect(out, "message", NULL));
 	CHECK_STR_EQ(out->ev.id, "q1");
-	SB_OK(&g, sf_peer_expect(out, "message", NULL));
+	SG_OK(&g, sf_peer_expect(out, "message", NULL));
 	CHECK_STR_EQ(out->ev.id, "q2");
 	sb_expect_nothing(&g, out);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_delivered, 4);	/* q0..q2 and the bounce */
-	sb_finish(&g);
+	sg_end(&g);
 }
 
 /*
@@ -345,22 +320,22 @@ TEST(session_bounce_shutdown)
 	struct sg g;
 	struct sf_peer *in, *gw;
 
-	sb_setup(&g);
+	sg_begin(&g, SG_CONFIG(SB_LIMITS));
 	/* A first bounce opens the stream back to the gateway. */
 	in = sb_send_from_gateway(&g, "b.example", nx, 1, "k0");
 	gw = sb_gateway_back(&g, "b.example");
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k0", "x@b.example", "u@a.example/r",
+	SG_OK(&g, sb_expect_bounce(&g, gw, "k0", "x@b.example", "u@a.example/r",
 	    "remote-server-not-found", "cancel"));
 	/* The next stanza waits for a connection that does not come. */
 	sf_dial_script(&g.sf, "b.example", hang, 1);
-	SB_OK(&g, sf_peer_send(in, "<message from='u@a.example/r' to='x@b.example' id='k1'/>"));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@a.example/r' to='x@b.example' id='k1'/>"));
 	sf_settle(&g.sf);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
 	sf_shutdown(&g.sf);
-	SB_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
+	SG_OK(&g, sb_expect_bounce(&g, gw, "k1", "x@b.example", "u@a.example/r",
 	    "remote-server-timeout", "wait"));
-	SB_OK(&g, sf_peer_expect_closed(gw));
+	SG_OK(&g, sf_peer_expect_closed(gw));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 2);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
-	sb_finish(&g);
+	sg_end(&g);
 }

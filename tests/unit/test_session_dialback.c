@@ -8,34 +8,10 @@
  */
 #include "test.h"
 
-#include <stdio.h>
-
 #include "session_gateway.h"
 
 #define SD_NS_DB "jabber:server:dialback"
 
-#define SD_OK(g, expr) do { if ((expr) < 0) { \
-	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); CHECK(!"step failed"); } } while (0)
-#define SD_PEER(g, p, expr) do { if (((p) = (expr)) == NULL) { \
-	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); REQUIRE(!"no peer"); } } while (0)
-
-static void
-sd_setup(struct sg *g)
-{
-	if (sg_setup(g, SG_CONFIG("")) < 0)
-		fprintf(stderr, "  setup: %s\n", g->sf.err);
-	REQUIRE(g->sf.edge != NULL && g->sf.edge->certs != NULL);
-}
-
-static void
-sd_finish(struct sg *g)
-{
-	int rc = sg_finish(g);
-
-	if (rc < 0)
-		fprintf(stderr, "  finish: %s\n", g->sf.err);
-	CHECK_INT_EQ(rc, 0);
-}
 
 /* The peer's next element is our <db:result/> for (a.example -> remote)
  * of type type (and, for an error, with condition cond). */
@@ -63,14 +39,14 @@ sd_authenticate_b(struct sg *g, struct sf_peer **in, struct sf_peer **gw)
 	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 
 	sf_dial_script(&g->sf, "b.example", &peer, 1);
-	SD_PEER(g, *in, sg_remote_in(g, "b.example"));
-	SD_PEER(g, auth, sg_wait_out(g, "b.example"));
-	SD_OK(g, sg_remote_answer(g, auth, "b.example", "valid"));
-	SD_OK(g, sd_expect_result(g, *in, "b.example", "valid", NULL));
-	SD_OK(g, sf_peer_send(*in, "<message from='u@b.example' to='v@a.example' id='m1'><body>1</body></message>"));
-	SD_PEER(g, *gw, sg_wait_out(g, "a.example"));
-	SD_OK(g, sg_gateway_out_accept(g, *gw, "b.example"));
-	SD_OK(g, sf_peer_expect(*gw, "message", NULL));
+	SG_PEER(g, *in, sg_remote_in(g, "b.example"));
+	SG_PEER(g, auth, sg_wait_out(g, "b.example"));
+	SG_OK(g, sg_remote_answer(g, auth, "b.example", "valid"));
+	SG_OK(g, sd_expect_result(g, *in, "b.example", "valid", NULL));
+	SG_OK(g, sf_peer_send(*in, "<message from='u@b.example' to='v@a.example' id='m1'><body>1</body></message>"));
+	SG_PEER(g, *gw, sg_wait_out(g, "a.example"));
+	SG_OK(g, sg_gateway_out_accept(g, *gw, "b.example"));
+	SG_OK(g, sf_peer_expect(*gw, "message", NULL));
 	CHECK_STR_EQ((*gw)->ev.id, "m1");
 	CHECK_STR_EQ((*gw)->ev.from, "u@b.example");
 }
@@ -88,25 +64,25 @@ TEST(session_dialback_piggyback_error_pair_routes_nothing)
 	struct sf_peer *in, *gw;
 	static const struct sf_dial_step unreachable = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
 
-	sd_setup(&g);
+	sg_begin(&g, SG_CONFIG(""));
 	sd_authenticate_b(&g, &in, &gw);
 	sf_dial_script(&g.sf, "c.example", &unreachable, 1);
-	SD_OK(&g, sf_peer_send(in, "<db:result from='c.example' to='a.example'>"
+	SG_OK(&g, sf_peer_send(in, "<db:result from='c.example' to='a.example'>"
 	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff</db:result>"));
 	/* RFC 6120 §8.3.3.17: resolved, not reachable. */
-	SD_OK(&g, sd_expect_result(&g, in, "c.example", "error", "remote-server-timeout"));
+	SG_OK(&g, sd_expect_result(&g, in, "c.example", "error", "remote-server-timeout"));
 	/* b.example's pair still works. */
-	SD_OK(&g, sf_peer_send(in, "<message from='u@b.example' to='v@a.example' id='m2'/>"));
-	SD_OK(&g, sf_peer_expect(gw, "message", NULL));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@b.example' to='v@a.example' id='m2'/>"));
+	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
 	CHECK_STR_EQ(gw->ev.id, "m2");
 	/* c.example's does not. */
-	SD_OK(&g, sf_peer_send(in, "<message from='u@c.example' to='v@a.example' id='m3'/>"));
-	SD_OK(&g, sf_peer_expect_stream_error(in, "invalid-from"));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@c.example' to='v@a.example' id='m3'/>"));
+	SG_OK(&g, sf_peer_expect_stream_error(in, "invalid-from"));
 	CHECK_INT_EQ(sf_peer_next(gw), XMLSTREAM_EV_NONE);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 2);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_delivered, 2);
 	CHECK_INT_EQ(g.sf.routed_by_inbound, 2);	/* what s2s_in.close says */
-	sd_finish(&g);
+	sg_end(&g);
 }
 
 /* A stanza of a piggybacked pair whose check is still running: not
@@ -117,19 +93,19 @@ TEST(session_dialback_piggyback_pair_under_check_routes_nothing)
 	struct sf_peer *in, *gw;
 	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 
-	sd_setup(&g);
+	sg_begin(&g, SG_CONFIG(""));
 	sd_authenticate_b(&g, &in, &gw);
 	sf_dial_script(&g.sf, "c.example", &peer, 1);
-	SD_OK(&g, sf_peer_send(in, "<db:result from='c.example' to='a.example'>"
+	SG_OK(&g, sf_peer_send(in, "<db:result from='c.example' to='a.example'>"
 	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff</db:result>"
 	    "<message from='u@c.example' to='v@a.example' id='early'/>"));
 	/* The stanza of the pair being checked ends the stream before the
 	 * answer can come: invalid-from, nothing routed. */
-	SD_OK(&g, sf_peer_expect_stream_error(in, "invalid-from"));
+	SG_OK(&g, sf_peer_expect_stream_error(in, "invalid-from"));
 	CHECK_INT_EQ(sf_log_count(&g.sf, "dialback.verify_start"), 2);
 	CHECK_INT_EQ(sf_peer_next(gw), XMLSTREAM_EV_NONE);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 1);
-	sd_finish(&g);
+	sg_end(&g);
 }
 
 /* The piggybacked key is invalid: XEP-0220 §2.4, the stream is closed
@@ -142,18 +118,18 @@ TEST(session_dialback_piggyback_invalid_key_closes_stream)
 	struct sf_peer *in, *gw, *auth;
 	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 
-	sd_setup(&g);
+	sg_begin(&g, SG_CONFIG(""));
 	sd_authenticate_b(&g, &in, &gw);
 	sf_dial_script(&g.sf, "c.example", &peer, 1);
-	SD_OK(&g, sf_peer_send(in, "<db:result from='c.example' to='a.example'>"
+	SG_OK(&g, sf_peer_send(in, "<db:result from='c.example' to='a.example'>"
 	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff</db:result>"));
-	SD_PEER(&g, auth, sg_wait_out(&g, "c.example"));
-	SD_OK(&g, sg_remote_answer(&g, auth, "c.example", "invalid"));
-	SD_OK(&g, sd_expect_result(&g, in, "c.example", "invalid", NULL));
-	SD_OK(&g, sf_peer_expect_stream_error(in, "not-authorized"));
+	SG_PEER(&g, auth, sg_wait_out(&g, "c.example"));
+	SG_OK(&g, sg_remote_answer(&g, auth, "c.example", "invalid"));
+	SG_OK(&g, sd_expect_result(&g, in, "c.example", "invalid", NULL));
+	SG_OK(&g, sf_peer_expect_stream_error(in, "not-authorized"));
 	CHECK_INT_EQ(sf_peer_next(gw), XMLSTREAM_EV_NONE);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 1);
-	sd_finish(&g);
+	sg_end(&g);
 }
 
 /*
@@ -168,22 +144,22 @@ TEST(session_dialback_piggyback_policy_of_the_pair)
 	struct sf_peer *in, *gw;
 	uint64_t dials;
 
-	sd_setup(&g);
+	sg_begin(&g, SG_CONFIG(""));
 	sd_authenticate_b(&g, &in, &gw);
 	dials = g.sf.dials_started;
-	SD_OK(&g, sf_peer_send(in, "<db:result from='d.example' to='a.example'>"
+	SG_OK(&g, sf_peer_send(in, "<db:result from='d.example' to='a.example'>"
 	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff</db:result>"));
-	SD_OK(&g, sd_expect_result(&g, in, "d.example", "error", "policy-violation"));
+	SG_OK(&g, sd_expect_result(&g, in, "d.example", "error", "policy-violation"));
 	CHECK_INT_EQ(g.sf.dials_started, dials);
 	CHECK(sf_peer_out(&g.sf, "d.example") == NULL);
 	/* A refused partner (allow: false) the same, with not-allowed. */
-	SD_OK(&g, sf_peer_send(in, "<db:result from='evil.example' to='a.example'>"
+	SG_OK(&g, sf_peer_send(in, "<db:result from='evil.example' to='a.example'>"
 	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff</db:result>"));
-	SD_OK(&g, sd_expect_result(&g, in, "evil.example", "error", "not-allowed"));
+	SG_OK(&g, sd_expect_result(&g, in, "evil.example", "error", "not-allowed"));
 	CHECK_INT_EQ(g.sf.dials_started, dials);
-	SD_OK(&g, sf_peer_send(in, "<message from='u@d.example' to='v@a.example' id='m3'/>"));
-	SD_OK(&g, sf_peer_expect_stream_error(in, "invalid-from"));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@d.example' to='v@a.example' id='m3'/>"));
+	SG_OK(&g, sf_peer_expect_stream_error(in, "invalid-from"));
 	CHECK_INT_EQ(sf_peer_next(gw), XMLSTREAM_EV_NONE);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 1);
-	sd_finish(&g);
+	sg_end(&g);
 }

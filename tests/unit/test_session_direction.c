@@ -8,34 +8,11 @@
  */
 #include "test.h"
 
-#include <stdio.h>
-
 #include "session_gateway.h"
-
-#define SW_OK(g, expr) do { if ((expr) < 0) { \
-	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); REQUIRE(!"step failed"); } } while (0)
 
 /* The stanza the receiving server must not get through: forged 'from'
  * of a hosted domain, to a hosted domain (the gateway would take it). */
 #define SW_FORGED "<message from='boss@a.example' to='victim@a.example' id='forged'><body>x</body></message>"
-
-static void
-sw_setup(struct sg *g)
-{
-	if (sg_setup(g, SG_CONFIG("")) < 0)
-		fprintf(stderr, "  setup: %s\n", g->sf.err);
-	REQUIRE(g->sf.edge != NULL && g->sf.edge->certs != NULL);
-}
-
-static void
-sw_finish(struct sg *g)
-{
-	int rc = sg_finish(g);
-
-	if (rc < 0)
-		fprintf(stderr, "  finish: %s\n", g->sf.err);
-	CHECK_INT_EQ(rc, 0);
-}
 
 /* No peer ever got the forged stanza or anything answering it. */
 static void
@@ -59,29 +36,29 @@ sw_remote(int established)
 	struct sf_peer *in, *out, *gw;
 	uint64_t routed;
 
-	sw_setup(&g);
+	sg_begin(&g, SG_CONFIG(""));
 	sf_dial_script(&g.sf, "b.example", s, 1);
 	in = sg_gateway_in(&g, "a.example", "b.example");
 	REQUIRE(in != NULL);
-	SW_OK(&g, sf_peer_send(in, "<message from='u@a.example/r' to='x@b.example' id='k1'/>"));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@a.example/r' to='x@b.example' id='k1'/>"));
 	out = sg_wait_out(&g, "b.example");
 	REQUIRE(out != NULL);
 	if (established) {
-		SW_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
-		SW_OK(&g, sf_peer_expect(out, "message", NULL));
+		SG_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
+		SG_OK(&g, sf_peer_expect(out, "message", NULL));
 		CHECK_STR_EQ(out->ev.id, "k1");
 	} else {
-		SW_OK(&g, sf_peer_send_header(out, "b.example", "a.example"));
+		SG_OK(&g, sf_peer_send_header(out, "b.example", "a.example"));
 	}
 	routed = g.sf.edge->stats.stanzas_routed;
-	SW_OK(&g, sf_peer_send(out, SW_FORGED));
-	SW_OK(&g, sf_peer_expect_stream_error(out, "unsupported-stanza-type"));
+	SG_OK(&g, sf_peer_send(out, SW_FORGED));
+	SG_OK(&g, sf_peer_expect_stream_error(out, "unsupported-stanza-type"));
 	if (!established) {
 		/* k1 was still queued: it goes back once (§8.3.3.16). */
 		gw = sg_wait_out(&g, "a.example");
 		REQUIRE(gw != NULL);
-		SW_OK(&g, sg_gateway_out_accept(&g, gw, "b.example"));
-		SW_OK(&g, sf_peer_expect(gw, "message", NULL));
+		SG_OK(&g, sg_gateway_out_accept(&g, gw, "b.example"));
+		SG_OK(&g, sf_peer_expect(gw, "message", NULL));
 		CHECK_STR_EQ(gw->ev.id, "k1");
 		CHECK_STR_EQ(gw->ev.stype, "error");
 		CHECK_STR_EQ(gw->ev.cond, "remote-server-not-found");
@@ -89,7 +66,7 @@ sw_remote(int established)
 	}
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, routed);
 	sw_check_forged_nowhere(&g);
-	sw_finish(&g);
+	sg_end(&g);
 }
 
 TEST(session_direction_stanza_on_negotiating_stream_refused)
@@ -110,23 +87,23 @@ TEST(session_direction_stanza_on_verify_stream_refused)
 	struct sg g;
 	struct sf_peer *in, *auth;
 
-	sw_setup(&g);
+	sg_begin(&g, SG_CONFIG(""));
 	sf_dial_script(&g.sf, "b.example", s, 1);
 	in = sg_remote_in(&g, "b.example");
 	REQUIRE(in != NULL);
 	auth = sg_wait_out(&g, "b.example");
 	REQUIRE(auth != NULL);
-	SW_OK(&g, sf_peer_send_header(auth, "b.example", "a.example"));
-	SW_OK(&g, sf_peer_send(auth, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+	SG_OK(&g, sf_peer_send_header(auth, "b.example", "a.example"));
+	SG_OK(&g, sf_peer_send(auth, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
 	    "</stream:features>"));
-	SW_OK(&g, sf_peer_expect(auth, "verify", "jabber:server:dialback"));
-	SW_OK(&g, sf_peer_send(auth, SW_FORGED));
-	SW_OK(&g, sf_peer_expect_stream_error(auth, "unsupported-stanza-type"));
-	SW_OK(&g, sf_peer_expect(in, "result", "jabber:server:dialback"));
+	SG_OK(&g, sf_peer_expect(auth, "verify", "jabber:server:dialback"));
+	SG_OK(&g, sf_peer_send(auth, SW_FORGED));
+	SG_OK(&g, sf_peer_expect_stream_error(auth, "unsupported-stanza-type"));
+	SG_OK(&g, sf_peer_expect(in, "result", "jabber:server:dialback"));
 	CHECK_STR_EQ(in->ev.stype, "error");
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 0);
 	sw_check_forged_nowhere(&g);
-	sw_finish(&g);
+	sg_end(&g);
 }
 
 /* On the stream to the gateway: refused the same way. */
@@ -136,22 +113,22 @@ TEST(session_direction_stanza_on_gateway_stream_refused)
 	struct sf_peer *in, *gw;
 	static const struct sf_dial_step s[] = { { SF_DIAL_PEER, DNS_OK } };
 
-	sw_setup(&g);
+	sg_begin(&g, SG_CONFIG(""));
 	sf_dial_script(&g.sf, "b.example", s, 1);
 	in = sg_remote_in(&g, "b.example");
 	REQUIRE(in != NULL);
 	REQUIRE(sg_wait_out(&g, "b.example") != NULL);
-	SW_OK(&g, sg_remote_answer(&g, sf_peer_out(&g.sf, "b.example"), "b.example", "valid"));
-	SW_OK(&g, sf_peer_expect(in, "result", "jabber:server:dialback"));
-	SW_OK(&g, sf_peer_send(in, "<message from='u@b.example' to='v@a.example' id='m1'/>"));
+	SG_OK(&g, sg_remote_answer(&g, sf_peer_out(&g.sf, "b.example"), "b.example", "valid"));
+	SG_OK(&g, sf_peer_expect(in, "result", "jabber:server:dialback"));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@b.example' to='v@a.example' id='m1'/>"));
 	gw = sg_wait_out(&g, "a.example");
 	REQUIRE(gw != NULL);
-	SW_OK(&g, sg_gateway_out_accept(&g, gw, "b.example"));
-	SW_OK(&g, sf_peer_expect(gw, "message", NULL));
+	SG_OK(&g, sg_gateway_out_accept(&g, gw, "b.example"));
+	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
 	CHECK_STR_EQ(gw->ev.id, "m1");
-	SW_OK(&g, sf_peer_send(gw, "<message from='v@a.example' to='u@b.example' id='forged'/>"));
-	SW_OK(&g, sf_peer_expect_stream_error(gw, "unsupported-stanza-type"));
+	SG_OK(&g, sf_peer_send(gw, "<message from='v@a.example' to='u@b.example' id='forged'/>"));
+	SG_OK(&g, sf_peer_expect_stream_error(gw, "unsupported-stanza-type"));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 1);
 	sw_check_forged_nowhere(&g);
-	sw_finish(&g);
+	sg_end(&g);
 }

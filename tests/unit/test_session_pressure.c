@@ -30,9 +30,6 @@
 #define SP_ANSWER_FIXED(asker) (strlen("<db:verify from='a.example' to='' id='' type='invalid'/>") + \
 	strlen(asker))
 
-#define SP_OK(g, expr) do { if ((expr) < 0) { \
-	fprintf(stderr, "  %s: %s\n", #expr, (g)->sf.err); REQUIRE(!"step failed"); } } while (0)
-
 static struct s2s_in *
 sp_stream(struct sg *g)
 {
@@ -71,7 +68,7 @@ sp_fill(struct sg *g, struct sf_peer *p, const char *asker, size_t msg_len)
 	/* The per-send overhead (a TLS record's header and tag; 0 in the
 	 * clear), from one answer. */
 	before = sp_room(g);
-	SP_OK(g, sp_verify(p, asker, 1));
+	SG_OK(g, sp_verify(p, asker, 1));
 	sf_settle(&g->sf);
 	REQUIRE(sp_room(g) < before);
 	o = before - sp_room(g) - (fixed + 1);
@@ -84,7 +81,7 @@ sp_fill(struct sg *g, struct sf_peer *p, const char *asker, size_t msg_len)
 		if (room <= fixed + 127 + o + (msg_len + o) / 2) {
 			a = room - o - (msg_len + o) / 2;
 			REQUIRE(a > fixed && a - fixed < 128);
-			SP_OK(g, sp_verify(p, asker, a - fixed));
+			SG_OK(g, sp_verify(p, asker, a - fixed));
 			sf_settle(&g->sf);
 			break;
 		}
@@ -95,7 +92,7 @@ sp_fill(struct sg *g, struct sf_peer *p, const char *asker, size_t msg_len)
 		if (k == 0)
 			k = 1;
 		for (i = 0; i < k; i++)
-			SP_OK(g, sp_verify(p, asker, 1));
+			SG_OK(g, sp_verify(p, asker, 1));
 		sf_settle(&g->sf);
 	}
 	room = sp_room(g);
@@ -104,30 +101,17 @@ sp_fill(struct sg *g, struct sf_peer *p, const char *asker, size_t msg_len)
 	return room;
 }
 
-static void
-sp_setup(struct sg *g)
-{
-	if (sg_setup(g, SG_CONFIG(SP_LIMITS)) < 0)
-		fprintf(stderr, "  setup: %s\n", g->sf.err);
-	REQUIRE(g->sf.edge != NULL && g->sf.edge->certs != NULL);
-}
-
 /* What must hold after the overflowing send, whatever it was. */
 static void
 sp_check_closed_once(struct sg *g)
 {
-	int rc;
-
 	CHECK_INT_EQ(g->sf.closes_queue_full, 1);
 	CHECK_INT_EQ(sf_log_count(&g->sf, "s2s_in.close"), 1);
 	CHECK_INT_EQ(sf_log_count(&g->sf, "s2s_in.state_refused"), 0);
 	CHECK_INT_EQ(sf_log_count(&g->sf, "s2s_in.auth"), 0);	/* no pair marked */
 	CHECK_INT_EQ(g->sf.edge->stats.stanzas_routed, 0);
 	CHECK_INT_EQ(g->sf.routed_by_inbound, 0);
-	rc = sg_finish(g);
-	if (rc < 0)
-		fprintf(stderr, "  finish: %s\n", g->sf.err);
-	CHECK_INT_EQ(rc, 0);
+	sg_end(g);
 }
 
 /* Receiving server: the authoritative server's "valid" comes while our
@@ -140,7 +124,7 @@ TEST(session_pressure_dialback_valid_answer_overflows)
 	struct sg g;
 	struct sf_peer *in, *auth;
 
-	sp_setup(&g);
+	sg_begin(&g, SG_CONFIG(SP_LIMITS));
 	sf_dial_script(&g.sf, "b.example", &peer, 1);
 	in = sg_remote_in(&g, "b.example");
 	REQUIRE(in != NULL);
@@ -149,7 +133,7 @@ TEST(session_pressure_dialback_valid_answer_overflows)
 	sf_peer_stall(in, 1);
 	(void)sp_fill(&g, in, "b.example", strlen(answer));
 	CHECK_INT_EQ(g.sf.closes_queue_full, 0);
-	SP_OK(&g, sg_remote_answer(&g, auth, "b.example", "valid"));
+	SG_OK(&g, sg_remote_answer(&g, auth, "b.example", "valid"));
 	sf_settle(&g.sf);
 	CHECK(sf_log_count(&g.sf, "dialback.verify") == 1);
 	sp_check_closed_once(&g);
@@ -165,29 +149,29 @@ TEST(session_pressure_sasl_success_overflows)
 	struct sg g;
 	struct sf_peer *in;
 
-	sp_setup(&g);
+	sg_begin(&g, SG_CONFIG(SP_LIMITS));
 	REQUIRE(tls_fx_leaf(&g.fx, "tcert", "t.example", "ca") == 0);
 	tstore = tls_fx_store(&g.fx, "t.example", "tcert", "ca", NULL, NULL, 0);
 	REQUIRE(tstore != NULL);
 	in = sf_peer_accept(&g.sf, NULL, NULL);
 	REQUIRE(in != NULL);
-	SP_OK(&g, sf_peer_send_header(in, "t.example", "a.example"));
-	SP_OK(&g, sf_peer_expect(in, "features", XMLSTREAM_NS_STREAMS));
-	SP_OK(&g, sf_peer_send(in, "<starttls xmlns='" SP_NS_TLS "'/>"));
-	SP_OK(&g, sf_peer_expect(in, "proceed", SP_NS_TLS));
-	SP_OK(&g, sf_peer_tls(in, tstore, TLS_ROLE_EXTERNAL_CLIENT, "a.example"));
-	SP_OK(&g, sf_peer_tls_wait(in));
+	SG_OK(&g, sf_peer_send_header(in, "t.example", "a.example"));
+	SG_OK(&g, sf_peer_expect(in, "features", XMLSTREAM_NS_STREAMS));
+	SG_OK(&g, sf_peer_send(in, "<starttls xmlns='" SP_NS_TLS "'/>"));
+	SG_OK(&g, sf_peer_expect(in, "proceed", SP_NS_TLS));
+	SG_OK(&g, sf_peer_tls(in, tstore, TLS_ROLE_EXTERNAL_CLIENT, "a.example"));
+	SG_OK(&g, sf_peer_tls_wait(in));
 	sf_peer_restart(in);
-	SP_OK(&g, sf_peer_send_header(in, "t.example", "a.example"));
-	SP_OK(&g, sf_peer_expect(in, "features", XMLSTREAM_NS_STREAMS));
+	SG_OK(&g, sf_peer_send_header(in, "t.example", "a.example"));
+	SG_OK(&g, sf_peer_expect(in, "features", XMLSTREAM_NS_STREAMS));
 	REQUIRE(strstr(in->ev.raw, ">EXTERNAL<") != NULL);
 	sf_peer_stall(in, 1);
 	(void)sp_fill(&g, in, "t.example", strlen(success));
 	CHECK_INT_EQ(g.sf.closes_queue_full, 0);
 	/* The auth, and what a pipelining peer sends behind it. */
-	SP_OK(&g, sf_peer_send(in, "<auth xmlns='" SP_NS_SASL "' mechanism='EXTERNAL'>=</auth>"));
-	SP_OK(&g, sf_peer_send_header(in, "t.example", "a.example"));
-	SP_OK(&g, sf_peer_send(in, "<message from='u@t.example' to='v@a.example' id='after'/>"));
+	SG_OK(&g, sf_peer_send(in, "<auth xmlns='" SP_NS_SASL "' mechanism='EXTERNAL'>=</auth>"));
+	SG_OK(&g, sf_peer_send_header(in, "t.example", "a.example"));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@t.example' to='v@a.example' id='after'/>"));
 	sf_settle(&g.sf);
 	sp_check_closed_once(&g);
 	tls_certstore_unref(tstore);
