@@ -631,23 +631,9 @@ s2s_out_flush_queue(struct s2s_out *o)
 			o->edge->stats.stanzas_delivered += n;
 			continue;
 		}
-		/* The stream broke under them: these go back now, the rest
-		 * when the failure is acted on. */
-		{
-			struct s2s_out_queue q = o->q;
-
-			memset(&o->q, 0, sizeof(o->q));
-			o->q_bytes = 0;
-			o->q_count = 0;
-			s2s_out_bounce_span(o, &q, at, n, s2s_out_condition(o), "the stream failed");
-			/* The rest stays queued for the failure's bounce. */
-			q.head += len;
-			q.first = (q.first + n) % q.lcap;
-			q.count -= n;
-			o->q = q;
-			o->q_bytes = q.tail - q.head;
-			o->q_count = q.count;
-		}
+		/* The stream broke under them: they stay queued and go back
+		 * with the rest when the failure is acted on (s2s_out_close
+		 * bounces the whole queue). */
 		s2s_out_fail_later(o, s2s_out_condition(o), "write failed", 0);
 		return;
 	}

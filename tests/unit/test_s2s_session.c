@@ -495,3 +495,58 @@ TEST(s2s_in_dialback_valid_answer_overflow_pair_not_marked)
 	s2s_pipe_mem_release(auth);
 	ts_teardown(&f);
 }
+
+/*
+ * The relay path's queue (s2s_out.c): stanzas queued before the stream is
+ * established, of sizes around the record size, go out once it is, in
+ * order and byte for byte (spans of the queue cut at record size); the queue is empty
+ * after and the stream closes cleanly with nothing bounced.
+ */
+TEST(s2s_out_queue_delivers_in_order_across_records)
+{
+	struct ts_fixture f;
+	struct s2s_dialer dialer;
+	struct s2s_out *o;
+	const char *cond = NULL, *out, *first;
+	char err[256], *want, *stanza;
+	size_t wlen = 0, i, sizes[] = { 100, 16000, 300, 20000, 1, 16384, 5000 };
+	int k;
+
+	ts_setup_out(&f, &dialer);
+	o = s2s_out_start(f.edge, S2S_OUT_REMOTE, "a.example", "b.example", &cond, err, sizeof(err));
+	REQUIRE(o != NULL);
+	want = malloc(1024 * 1024);
+	stanza = malloc(32 * 1024);
+	REQUIRE(want != NULL && stanza != NULL);
+	for (i = 0; i < 60; i++) {
+		size_t body = sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+		int n = snprintf(stanza, 64, "<message to='u@b.example' from='v@a.example' id='%zu'><body>", i);
+
+		memset(stanza + n, 'a' + (int)(i % 26), body);
+		n += (int)body;
+		n += snprintf(stanza + n, 32, "</body></message>");
+		REQUIRE(s2s_out_enqueue(o, stanza, (size_t)n) >= 0);
+		memcpy(want + wlen, stanza, (size_t)n);
+		wlen += (size_t)n;
+	}
+	REQUIRE(ts_wait_output(&f, "to='b.example'"));
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer, TS_PEER_HDR) == 0);
+	REQUIRE(ts_wait_output(&f, "<db:result from='a.example' to='b.example'>"));
+	s2s_pipe_mem_peer_consume(f.peer, (size_t)-1);
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer,
+	    "<db:result from='b.example' to='a.example' type='valid'/>") == 0);
+	for (k = 0; k < 400 && strlen(s2s_pipe_mem_peer_output(f.peer, NULL)) < wlen; k++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	out = s2s_pipe_mem_peer_output(f.peer, NULL);
+	first = strstr(out, "<message");
+	REQUIRE(first != NULL);
+	CHECK_INT_EQ(strlen(first), wlen);
+	CHECK(strncmp(first, want, wlen) == 0);
+	CHECK_INT_EQ(f.edge->stats.stanzas_delivered, 60);
+	s2s_out_shutdown(o);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(f.edge->stats.stanzas_bounced, 0);
+	free(want);
+	free(stanza);
+	ts_teardown_out(&f);
+}
