@@ -136,16 +136,29 @@ sf_dial_script(struct sf *sf, const char *domain, const struct sf_dial_step *ste
 /* Without a script, a configured address (the gateway) connects. */
 static const struct sf_dial_step sf_dial_connected = { SF_DIAL_PEER, DNS_OK };
 
+/* The answer for the next candidate: the script's next step (a later
+ * SF_DIAL_FAIL_NOW fails from the loop, as SF_DIAL_FAIL); past its end,
+ * no more candidates. */
 static struct sf_dial_step
-sf_dial_take(struct s2s_dial *d)
+sf_dial_peek(const struct s2s_dial *d)
 {
-	struct sf_dial_step none = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
+	static const struct sf_dial_step none = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
 
 	if (d->script == NULL)
 		return d->is_static ? sf_dial_connected : d->sf->default_step;
 	if (d->script->next >= d->script->nsteps)
 		return none;
-	return d->script->steps[d->script->next++];
+	return d->script->steps[d->script->next];
+}
+
+static struct sf_dial_step
+sf_dial_take(struct s2s_dial *d)
+{
+	struct sf_dial_step step = sf_dial_peek(d);
+
+	if (d->script != NULL && d->script->next < d->script->nsteps)
+		d->script->next++;
+	return step;
 }
 
 static struct sf_peer *sf_peer_new(struct sf *sf, enum sf_peer_role role, const char *domain);
@@ -173,6 +186,8 @@ sf_dial_on_timer(uv_timer_t *t)
 		p->direct_tls = d->direct_tls;
 		if (d->direct_tls && d->sf->gateway_store != NULL &&
 		    sf_peer_tls(p, d->sf->gateway_store, TLS_ROLE_INTERNAL_SERVER, NULL) < 0) {
+			/* Nobody takes the connection's end: closed here. */
+			s2s_pipe_discard(p->pipe);
 			r.err = DNS_ERR_NOMEM;
 			break;
 		}
@@ -212,12 +227,8 @@ sf_dial_start(void *impl, const struct s2s_dial_target *t, s2s_dial_cb cb, void 
 	if (t->addr != NULL)
 		sf->dials_static++;
 	/* A failure known at once: no handle, no callback. */
-	first = d->script != NULL ? (d->script->next < d->script->nsteps ?
-	    d->script->steps[d->script->next] : (struct sf_dial_step){ SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED }) :
-	    t->addr != NULL ? sf_dial_connected : sf->default_step;
-	if (first.kind == SF_DIAL_FAIL_NOW) {
-		if (d->script != NULL)
-			d->script->next++;
+	if (sf_dial_peek(d).kind == SF_DIAL_FAIL_NOW) {
+		first = sf_dial_take(d);
 		free(d);
 		return first.err != DNS_OK ? first.err : DNS_ERR_NXDOMAIN;
 	}
