@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * dialback.c - XEP-0185 dialback keys, see dialback_key.h.
+ * dialback.c - Server Dialback: XEP-0185 keys and the XEP-0220 roles' messages, see dialback.h.
  */
 #include "dialback.h"
 

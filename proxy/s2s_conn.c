@@ -219,7 +219,11 @@ s2s_conn_on_write_done(void *owner, size_t n, int status)
 	struct s2s_conn *c = owner;
 
 	c->queued -= n;
-	if (status < 0 && status != UV_ECANCELED && c->state == S2S_CONN_OPEN) {
+	/* A failed write shows up as a read error too, and the read says
+	 * more: a TLS alert the peer sent before it closed (our certificate
+	 * refused, cert_fallback.c) is read after the write fails.  Only a
+	 * connection that is not reading (paused) learns it here. */
+	if (status < 0 && status != UV_ECANCELED && c->state == S2S_CONN_OPEN && !c->reading) {
 		s2s_conn_close_as(c, "write failed", 1, 0);
 		return;
 	}
@@ -565,6 +569,12 @@ struct tls_conn *
 s2s_conn_tls(const struct s2s_conn *c)
 {
 	return c->tls_open ? c->tls : NULL;
+}
+
+struct tls_conn *
+s2s_conn_tls_any(const struct s2s_conn *c)
+{
+	return c->tls;
 }
 
 int

@@ -255,6 +255,10 @@ void s2s_conn_restart(struct s2s_conn *c);
 /* TLS, when up (NULL before and without). */
 struct tls_conn *s2s_conn_tls(const struct s2s_conn *c);
 int s2s_conn_tls_started(const struct s2s_conn *c);	/* handshake begun */
+/* TLS in whatever state, also failed (NULL before starttls): what a
+ * session asks about a handshake that failed (cert_fallback.c), until
+ * on_closed. */
+struct tls_conn *s2s_conn_tls_any(const struct s2s_conn *c);
 /* Bytes handed to the pipe and not written yet. */
 size_t s2s_conn_queued(const struct s2s_conn *c);
 uv_tcp_t *s2s_conn_tcp(const struct s2s_conn *c);

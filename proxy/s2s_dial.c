@@ -91,6 +91,13 @@ s2s_dial_dns_next(struct s2s_dial *d)
 }
 
 static void
+s2s_dial_dns_again(struct s2s_dial *d)
+{
+	if (d->dc != NULL)
+		dns_connect_again(d->dc);
+}
+
+static void
 s2s_dial_dns_free(struct s2s_dial *d)
 {
 	if (d == NULL)
@@ -103,6 +110,7 @@ s2s_dial_dns_free(struct s2s_dial *d)
 static const struct s2s_dialer_ops s2s_dial_dns_ops = {
 	.start = s2s_dial_dns_start,
 	.next = s2s_dial_dns_next,
+	.again = s2s_dial_dns_again,
 	.free = s2s_dial_dns_free,
 };
 

@@ -50,6 +50,9 @@ struct s2s_dialer_ops {
 	    void *arg, struct s2s_dial **out);
 	/* After a success: try the candidates after the one handed out. */
 	void (*next)(struct s2s_dial *d);
+	/* After a success: the same candidate once more (a peer that
+	 * refused our certificate, tried without one: cert_fallback.c). */
+	void (*again)(struct s2s_dial *d);
 	/* Stops; no callback after this (also inside one).  Pipes already
 	 * handed out are not touched. */
 	void (*free)(struct s2s_dial *d);

@@ -36,8 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/base64.h>
-
+#include "cert_fallback.h"
 #include "dialback.h"
 #include "dns.h"
 #include "log.h"
@@ -45,6 +44,7 @@
 #include "s2s_conn.h"
 #include "s2s_dial.h"
 #include "s2s_features.h"
+#include "sasl_external.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -212,6 +212,7 @@ struct s2s_out {
 
 	int direct_tls;
 	int pkix_ok;				/* peer certificate valid for remote */
+	int tls_no_cert;			/* the peer refused ours: present none */
 	int sasl_done;
 	int peer_has_db;			/* header declared xmlns:db */
 	const char *auth_method;		/* once established */
@@ -547,6 +548,8 @@ s2s_out_clear_later(struct s2s_out *o)
 static void
 s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 {
+	int again;
+
 	if (o->dial == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
 	    o->state == S2S_OUT_CLOSED || o->conn == NULL) {
 		s2s_out_fail(o, condition, reason);
@@ -556,6 +559,12 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	log_event(LOG_INFO, "s2s_out.next_target", "remote", o->remote, "peer", o->peer,
 	    "reason", reason, NULL);
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s: %s", o->peer, reason);
+	/* A peer that refused our certificate in TLS gets the same address
+	 * again without one (cert_fallback.c); the failed TLS connection is
+	 * still there to ask. */
+	again = cert_fallback_wanted(s2s_conn_tls_any(o->conn), o->tls_no_cert,
+	    s2s_out_kind(o)->policy_auth, o->edge->cfg, s2s_out_policy(o), o->remote, o->peer);
+	o->tls_no_cert |= again;
 	/* No callback of the old connection reaches us any more; it is
 	 * freed from its own close callback, never inside this one. */
 	s2s_conn_detach(o->conn);
@@ -567,7 +576,10 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	o->stream_id[0] = '\0';
 	o->peer[0] = '\0';
 	s2s_out_enter_state(o, S2S_OUT_CONNECTING);
-	o->dial_ops->next(o->dial);
+	if (again)
+		o->dial_ops->again(o->dial);
+	else
+		o->dial_ops->next(o->dial);
 }
 
 /* --- output ------------------------------------------------------------- */
@@ -792,18 +804,11 @@ s2s_out_send_dialback(struct s2s_out *o)
 static void
 s2s_out_send_sasl_external(struct s2s_out *o)
 {
-	unsigned char b64[CONFIG_DOMAIN_MAX * 2];
-	char out[CONFIG_DOMAIN_MAX * 2 + 128];
-	size_t blen = 0;
+	char out[SASL_EXTERNAL_AUTH_MAX];
 	int n;
 
 	/* XEP-0178 §3: the authorization identity is our domain. */
-	if (mbedtls_base64_encode(b64, sizeof(b64), &blen, (const unsigned char *)o->local,
-	    strlen(o->local)) != 0)
-		return;
-	n = snprintf(out, sizeof(out), "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
-	    (const char *)b64);
-	if (n < 0 || (size_t)n >= sizeof(out))
+	if ((n = sasl_external_auth_write(o->local, out, sizeof(out))) < 0)
 		return;
 	s2s_out_enter_state(o, S2S_OUT_WAIT_SASL);
 	s2s_out_send(o, out, (size_t)n);
@@ -1214,6 +1219,7 @@ s2s_out_tls_begin(struct s2s_out *o)
 		 * certificate of ours but the internal one. */
 		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
 		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
+		.no_client_cert = o->tls_no_cert,
 	};
 	char err[256];
 

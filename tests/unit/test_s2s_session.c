@@ -312,6 +312,7 @@ ts_dial_free(struct s2s_dial *sd)
 static const struct s2s_dialer_ops ts_dial_ops = {
 	.start = ts_dial_start,
 	.next = ts_dial_next,
+	.again = ts_dial_next,	/* one pipe only: as the next, none left */
 	.free = ts_dial_free,
 };
 
