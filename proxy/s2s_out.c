@@ -40,6 +40,7 @@
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
+#include "s2s_dane.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -129,7 +130,9 @@ struct s2s_out {
 	struct tls_conn *tls;
 	int direct_tls;
 	int tls_open;
-	int pkix_ok;				/* peer certificate valid for remote */
+	int pkix_ok;				/* peer certificate valid for remote
+						   (PKIX, or a DANE match) */
+	struct s2s_dane_target dane;		/* the current candidate's DANE facts */
 	int sasl_done;
 	int peer_has_db;			/* header declared xmlns:db */
 	const char *auth_method;		/* once established */
@@ -357,6 +360,7 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 	}
 	if (o->tls != NULL)
 		tls_conn_free(o->tls);
+	s2s_dane_target_clear(&o->dane);
 	xmlstream_free(o->xs);
 	free(o);
 }
@@ -1183,6 +1187,21 @@ s2s_out_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 
 	o->tls_open = 1;
 	o->pkix_ok = r->status == TLS_VERIFY_OK;
+	if (o->kind != S2S_OUT_GATEWAY) {
+		char why[320];
+
+		switch (s2s_dane_out_verify(s2s_out_policy(o)->dane, &o->dane, o->tls, o->remote,
+		    o->pkix_ok, why, sizeof(why), NULL)) {
+		case S2S_DANE_REFUSED:
+			s2s_out_retry(o, "remote-server-not-found", why);
+			return;
+		case S2S_DANE_AUTHENTICATED:
+			o->pkix_ok = 1;
+			break;
+		case S2S_DANE_NOT_APPLICABLE:
+			break;
+		}
+	}
 	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN,
 	    o->kind == S2S_OUT_VERIFY ? "dialback.verify_tls" : "s2s_out.tls", "kind", s2s_out_kind_name(o),
 	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(o->tls),
@@ -1369,6 +1388,7 @@ s2s_out_on_dns_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp
 	o->handles_open++;
 	snprintf(o->peer, sizeof(o->peer), "%s:%u", cand->addr_str, cand->port);
 	o->direct_tls = cand->tls == DNS_TLS_DIRECT;
+	s2s_dane_target_set(&o->dane, cand);
 	s2s_out_on_tcp_ready(o);
 }
 
@@ -1503,7 +1523,8 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	}
 	/* DNS chooses the address from here on: the address policy applies. */
 	s2s_out_avoid_own(cfg, &avoid);
-	de = dns_connect_start_avoiding(edge->dns, remote, &avoid, s2s_out_on_dns_connect, o, &o->dc);
+	de = dns_connect_start_dane(edge->dns, remote, &avoid, s2s_out_policy(o)->dane != POLICY_DANE_OFF,
+	    s2s_out_on_dns_connect, o, &o->dc);
 	if (de != DNS_OK) {
 		o->dc = NULL;
 		snprintf(err, errlen, "%s", dns_error_str(de));
