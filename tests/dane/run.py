@@ -348,8 +348,22 @@ if d.wait_port(port):
 
     # cert status: the TLSA record to publish for the served key.
     st = subprocess.run([BIN, "cert", "status", "-c", CFG], capture_output=True, text=True, timeout=30)
-    want = f"_5269._tcp.example.com. IN TLSA 3 1 1 {spki_sha256_hex(CRT)}"
-    check("cert_status.prints_tlsa_record", want in st.stdout, st.stdout + st.stderr)
+    want = f"tlsa:       _{port}._tcp.example.com. IN TLSA 3 1 1 {spki_sha256_hex(CRT)}"
+    check("cert_status.prints_tlsa_record", want in st.stdout and "tlsa next" not in st.stdout,
+          st.stdout + st.stderr)
+    # A certificate staged for the next rotation: its record is printed
+    # too (publish both before `cert rotate`).
+    NEXT_CRT, _ = xenet.selfsigned_cert(tmp, "example-next", "example.com")
+    shutil.copy(NEXT_CRT, CRT + ".next")
+    st = subprocess.run([BIN, "cert", "status", "-c", CFG, "--json"], capture_output=True, text=True, timeout=30)
+    try:
+        dom = [c for c in json.loads(st.stdout)["certificates"] if c["name"] == "example.com"][0]
+    except (ValueError, KeyError, IndexError):
+        dom = {}
+    check("cert_status.prints_next_key_tlsa_record",
+          dom.get("tlsa") == [want.split(None, 1)[1]] and
+          dom.get("tlsa_next") == [f"_{port}._tcp.example.com. IN TLSA 3 1 1 {spki_sha256_hex(NEXT_CRT)}"],
+          st.stdout + st.stderr)
     check("daemon.clean_exit", d.stop() == 0, d.text()[-3000:])
 else:
     check("daemon.started", False, d.text()[-3000:])
