@@ -7,8 +7,9 @@
  * The wire format is parsed by c-ares (ares_dns_parse); what arrives here
  * is its record list, still hostile: any number of records, any field
  * values, data of any length.  dns_tlsa_parse() keeps at most
- * DNS_TLSA_RECORDS_MAX usable records and drops, with a precise reason
- * each (dns.tlsa.unusable), what RFC 6698 calls unusable:
+ * DNS_TLSA_RECORDS_MAX usable records and drops what RFC 6698 calls
+ * unusable (one dns.tlsa.unusable event per answer: how many, the first
+ * one and its precise reason):
  *
  *   - a certificate usage above 3, selector above 1 or matching type
  *     above 2 (RFC 6698 §4.1: "unusable" records are ignored);
@@ -59,7 +60,9 @@ dns_tlsa_parse(const ares_dns_record_t *rec, const char *qname, struct dns_rrset
 {
 	const ares_dns_rr_t *keep[DNS_TLSA_RECORDS_MAX];
 	size_t i, n = ares_dns_record_rr_cnt(rec, ARES_SECTION_ANSWER);
-	size_t nkeep = 0, seen = 0, data_len = 0;
+	size_t nkeep = 0, seen = 0, data_len = 0, dropped = 0;
+	const char *first_why = NULL;
+	char first_fields[32] = "";
 	uint32_t ttl = UINT32_MAX;
 	struct dns_rrset *set;
 
@@ -88,15 +91,24 @@ dns_tlsa_parse(const ares_dns_record_t *rec, const char *qname, struct dns_rrset
 		if (why == NULL && len > 65536 - data_len)
 			why = "answer data past the answer bound";
 		if (why != NULL) {
-			char fields[32];
-
-			snprintf(fields, sizeof(fields), "%u %u %u", usage, selector, matching);
-			log_event(LOG_WARN, "dns.tlsa.unusable", "name", qname,
-			    "record", fields, "reason", why, NULL);
+			/* One log line per answer, however many records a
+			 * hostile zone sends. */
+			if (dropped++ == 0) {
+				first_why = why;
+				snprintf(first_fields, sizeof(first_fields), "%u %u %u", usage,
+				    selector, matching);
+			}
 			continue;
 		}
 		keep[nkeep++] = rr;
 		data_len += len;
+	}
+	if (dropped > 0) {
+		char count[24];
+
+		snprintf(count, sizeof(count), "%zu", dropped);
+		log_event(LOG_WARN, "dns.tlsa.unusable", "name", qname, "dropped", count,
+		    "first", first_fields, "reason", first_why, NULL);
 	}
 	if (seen == 0)
 		return DNS_ERR_NODATA;
