@@ -38,6 +38,7 @@
 #include "domain.h"
 #include "edge.h"
 #include "netaddr.h"
+#include "s2s_dane.h"
 #include "s2s_out.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -76,6 +77,7 @@ struct probe {
 	int direct_tls;
 	int tls_open, pkix_ok, offers_tls, tls_required, offers_external, offers_dialback;
 	int peer_has_db;
+	struct s2s_dane_target dane;		/* the candidate's DANE facts */
 	char peer[NETADDR_TEXT_MAX + 8];
 	char fail[256];
 
@@ -353,6 +355,23 @@ probe_tls_on_handshake(void *ud, const struct tls_verify_result *r)
 	else
 		fprintf(p->out, "  identity: NOT valid for %s: %s (%s)\n", p->domain,
 		    tls_verify_status_str(r->status), r->detail);
+	if (p->policy->dane != POLICY_DANE_OFF) {
+		struct tls_dane_verdict v;
+		char why[320];
+		enum s2s_dane_outcome o = s2s_dane_out_verify(p->policy->dane, &p->dane, p->tls,
+		    p->domain, p->pkix_ok, why, sizeof(why), &v);
+
+		s2s_dane_print_outcome(p->out, &p->dane, o, &v, why);
+		if (o == S2S_DANE_REFUSED) {
+			char e[360];
+
+			snprintf(e, sizeof(e), "DANE: %s", why);
+			probe_candidate_end(p, e);
+			return;
+		}
+		if (o == S2S_DANE_AUTHENTICATED)
+			p->pkix_ok = 1;
+	}
 	/* RFC 6120 §5.4.3.3: a new stream inside TLS. */
 	xmlstream_restart(p->xs);
 	p->step = PROBE_WAIT_FEATURES;
@@ -496,6 +515,8 @@ probe_on_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
 		fprintf(p->out, "\ncandidate %d: %s (%s %s, %s)%s\n", p->candidates, p->peer,
 		    dns_source_name(cand->source), cand->target, dns_tls_mode_name(cand->tls),
 		    p->decided ? "" : "  <- the one the daemon would use");
+	s2s_dane_target_set(&p->dane, cand);
+	s2s_dane_print_target(p->out, p->policy->dane, &p->dane);
 	p->tcp = tcp;
 	tcp->data = p;
 	p->direct_tls = cand->tls == DNS_TLS_DIRECT;
@@ -592,7 +613,8 @@ probe_domain_run(const struct config *cfg, const char *domain_arg, const char *f
 
 		/* The daemon's address policy, so the verdict is the daemon's. */
 		s2s_out_avoid_own(cfg, &avoid);
-		de = dns_connect_start_avoiding(dns, domain, &avoid, probe_on_connect, &p, &p.dc);
+		de = dns_connect_start_dane(dns, domain, &avoid, p.policy->dane != POLICY_DANE_OFF,
+		    probe_on_connect, &p, &p.dc);
 
 		if (de != DNS_OK) {
 			fprintf(out, "verdict: federation with %s would NOT work: %s\n", domain,
@@ -619,6 +641,7 @@ done:
 		dns_resolver_free(dns);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
+	s2s_dane_target_clear(&p.dane);
 	tls_certstore_unref(p.store);
 	return rc;
 }

@@ -151,3 +151,49 @@ s2s_dane_out_verify(enum policy_dane mode, const struct s2s_dane_target *t, cons
 	    "result", s2s_dane_outcome_str(o), "reason", reason, NULL);
 	return o;
 }
+
+void
+s2s_dane_print_target(FILE *out, enum policy_dane mode, const struct s2s_dane_target *t)
+{
+	struct dns_tlsa_view v;
+	char rec[120];
+	size_t i;
+
+	if (mode == POLICY_DANE_OFF) {
+		fprintf(out, "  DANE: off for this domain (no TLSA lookup)\n");
+		return;
+	}
+	if (t->target[0] == '\0')
+		return;
+	fprintf(out, "  DANE: SRV and address records %s\n", t->dnssec ?
+	    "DNSSEC-authenticated (AD)" : "NOT DNSSEC-authenticated: no TLSA lookup (RFC 7673 section 3.2)");
+	if (!t->dnssec)
+		return;
+	if (t->tlsa == NULL) {
+		fprintf(out, "  TLSA _%u._tcp.%s: lookup failed: %s\n", t->port, t->target,
+		    dns_error_str(t->tlsa_err));
+		return;
+	}
+	dns_tlsa_view(t->tlsa, &v);
+	fprintf(out, "  TLSA _%u._tcp.%s: %s, %s\n", t->port, t->target,
+	    v.status != DNS_OK ? dns_error_str(v.status) : v.n == 0 ? "no usable record" : "records",
+	    v.secure ? "validated (AD)" : "NOT validated");
+	for (i = 0; i < v.n; i++) {
+		dns_tlsa_format(&v.rr[i], rec, sizeof(rec));
+		fprintf(out, "    [%zu] %s (%s)\n", i, rec, tls_dane_usage_str(v.rr[i].usage));
+	}
+}
+
+void
+s2s_dane_print_outcome(FILE *out, const struct s2s_dane_target *t, enum s2s_dane_outcome o,
+    const struct tls_dane_verdict *v, const char *reason)
+{
+	struct dns_tlsa_view view;
+	char rec[120] = "";
+
+	dns_tlsa_view(t->tlsa, &view);
+	if (o == S2S_DANE_AUTHENTICATED && v->record >= 0 && (size_t)v->record < view.n)
+		dns_tlsa_format(&view.rr[v->record], rec, sizeof(rec));
+	fprintf(out, "  DANE: %s%s%s%s: %s\n", s2s_dane_outcome_str(o), rec[0] ? " by [" : "",
+	    rec[0] ? rec : "", rec[0] ? "]" : "", reason);
+}

@@ -14,6 +14,7 @@
 #define XE_S2S_DANE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "dns.h"
@@ -49,6 +50,14 @@ const char *s2s_dane_outcome_str(enum s2s_dane_outcome o);
 enum s2s_dane_outcome s2s_dane_out_verify(enum policy_dane mode, const struct s2s_dane_target *t,
     const struct tls_conn *tls, const char *domain, int pkix_ok, char *reason, size_t reason_len,
     struct tls_dane_verdict *verdict);
+
+/* `probe`: the candidate's DANE facts (chain authenticated, the TLSA
+ * records and whether they validated), one "  DANE ..." block. */
+void s2s_dane_print_target(FILE *out, enum policy_dane mode, const struct s2s_dane_target *t);
+/* `probe`: the decision after the handshake, with the record that
+ * matched. */
+void s2s_dane_print_outcome(FILE *out, const struct s2s_dane_target *t, enum s2s_dane_outcome o,
+    const struct tls_dane_verdict *v, const char *reason);
 
 /* The records of a TLSA answer as tls/ wants them; how many (at most
  * max).  The data stays in set. */

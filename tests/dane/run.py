@@ -346,6 +346,24 @@ if d.wait_port(port):
     for t in streams:
         t.close()
 
+    # probe: the TLSA records, whether they validated, which matched.
+    def probe(dom):
+        r = subprocess.run([BIN, "probe", dom, "-c", CFG], capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout
+    good_port = PEERS["good.example.net"][0].port
+    rc, out = probe("good.example.net")
+    check("probe.shows_validated_tlsa_records",
+          f"TLSA _{good_port}._tcp.xmpp.good.example.net: records, validated (AD)" in out
+          and f"3 1 1 {spki_sha256_hex(PEERS['good.example.net'][1])} (DANE-EE)" in out, out)
+    check("probe.shows_matching_record",
+          rc == 0 and f"DANE: authenticated by [3 1 1 {spki_sha256_hex(PEERS['good.example.net'][1])}]" in out, out)
+    rc, out = probe("bad.example.net")
+    check("probe.mismatch_refused_verdict",
+          rc == 1 and "DANE: refused: TLSA records of" in out and "would NOT work" in out, out)
+    rc, out = probe("plain.example.org")
+    check("probe.unsigned_zone_said",
+          rc == 0 and "SRV and address records NOT DNSSEC-authenticated" in out, out)
+
     # cert status: the TLSA record to publish for the served key.
     st = subprocess.run([BIN, "cert", "status", "-c", CFG], capture_output=True, text=True, timeout=30)
     want = f"tlsa:       _{port}._tcp.example.com. IN TLSA 3 1 1 {spki_sha256_hex(CRT)}"
