@@ -109,6 +109,7 @@ struct edge {
 	struct config *cfg;		/* owned; replaced on SIGHUP */
 	struct tls_certstore *certs;	/* one reference; swapped on SIGHUP */
 	struct dns_resolver *dns;	/* outgoing connections (dialback checks) */
+	unsigned dane_in_pending;	/* inbound TLSA lookups running (s2s_dane.c) */
 	const char *config_path;	/* NULL: embedded default */
 	time_t started;
 

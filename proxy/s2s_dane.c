@@ -20,6 +20,7 @@
 #include "s2s_dane.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -196,4 +197,181 @@ s2s_dane_print_outcome(FILE *out, const struct s2s_dane_target *t, enum s2s_dane
 		dns_tlsa_format(&view.rr[v->record], rec, sizeof(rec));
 	fprintf(out, "  DANE: %s%s%s%s: %s\n", s2s_dane_outcome_str(o), rec[0] ? " by [" : "",
 	    rec[0] ? rec : "", rec[0] ? "]" : "", reason);
+}
+
+/* --- inbound ------------------------------------------------------------------ */
+
+/* Targets whose TLSA answers are kept for one inbound check. */
+#define S2S_DANE_IN_TARGETS_MAX 8
+
+struct s2s_dane_in {
+	struct dns_discovery *disc;
+	uv_timer_t *timer;		/* malloc'd: freed by its close callback */
+	unsigned *pending;
+	enum policy_dane mode;
+	const struct tls_conn *tls;
+	s2s_dane_in_cb cb;
+	void *arg;
+	int cancelled, done;
+	char domain[DNS_NAME_MAX + 1];
+	struct s2s_dane_target targets[S2S_DANE_IN_TARGETS_MAX];
+	size_t ntargets;
+	size_t insecure;		/* candidates without an authenticated chain */
+};
+
+static void
+dane_in_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+dane_in_free(struct s2s_dane_in *q)
+{
+	size_t i;
+
+	dns_discover_free(q->disc);
+	for (i = 0; i < q->ntargets; i++)
+		s2s_dane_target_clear(&q->targets[i]);
+	uv_close((uv_handle_t *)q->timer, dane_in_timer_closed);
+	(*q->pending)--;
+	free(q);
+}
+
+/* The verdict over every target's records: one match is enough. */
+static enum s2s_dane_outcome
+dane_in_decide(struct s2s_dane_in *q, char *reason, size_t len)
+{
+	struct tls_dane_record recs[S2S_DANE_RECORDS_MAX];
+	struct tls_dane_verdict v;
+	size_t i, n, checked = 0;
+	char last[300] = "";
+
+	for (i = 0; i < q->ntargets; i++) {
+		const struct s2s_dane_target *t = &q->targets[i];
+		const char *names[2] = { q->domain, t->target };
+		struct dns_tlsa_view view;
+
+		dns_tlsa_view(t->tlsa, &view);
+		if (t->tlsa == NULL || !view.secure || view.status != DNS_OK || view.n == 0)
+			continue;
+		n = s2s_dane_records(t->tlsa, recs, S2S_DANE_RECORDS_MAX);
+		checked++;
+		if (tls_dane_check_conn(q->tls, recs, n, names, 2, 0, &v) == 0) {
+			snprintf(reason, len, "TLSA _%u._tcp.%s: %s", t->port, t->target, v.detail);
+			return S2S_DANE_AUTHENTICATED;
+		}
+		snprintf(last, sizeof(last), "TLSA _%u._tcp.%s: %s (%s)", t->port, t->target,
+		    tls_dane_result_str(v.result), v.detail);
+	}
+	if (checked > 0) {
+		snprintf(reason, len, "%s", last);
+		return S2S_DANE_REFUSED;
+	}
+	return dane_without_records(q->mode, reason, len, q->ntargets == 0 && q->insecure > 0 ?
+	    "SRV or address records not DNSSEC-authenticated" :
+	    "no authenticated usable TLSA record for its SRV targets");
+}
+
+static void
+dane_in_finish(struct s2s_dane_in *q, enum s2s_dane_outcome o, const char *reason)
+{
+	if (q->done)
+		return;
+	q->done = 1;
+	uv_timer_stop(q->timer);
+	log_event(o == S2S_DANE_REFUSED ? LOG_WARN : o == S2S_DANE_AUTHENTICATED ? LOG_INFO : LOG_DEBUG,
+	    "s2s_in.dane", "domain", q->domain,
+	    "mode", q->mode == POLICY_DANE_REQUIRED ? "required" : "opportunistic",
+	    "result", s2s_dane_outcome_str(o), "reason", reason, NULL);
+	if (!q->cancelled)
+		q->cb(q->arg, o, reason);
+	dane_in_free(q);
+}
+
+static void
+dane_in_disc_cb(struct dns_discovery *d, const struct dns_candidate *c, enum dns_error err, void *arg)
+{
+	struct s2s_dane_in *q = arg;
+	char reason[400];
+	size_t i;
+
+	(void)err;
+	if (c != NULL) {
+		if (!c->dnssec) {
+			q->insecure++;
+			return;
+		}
+		for (i = 0; i < q->ntargets; i++)
+			if (q->targets[i].port == c->port && strcmp(q->targets[i].target, c->target) == 0)
+				return;
+		if (q->ntargets < S2S_DANE_IN_TARGETS_MAX)
+			s2s_dane_target_set(&q->targets[q->ntargets++], c);
+		return;
+	}
+	/* The last callback: the discovery goes with the lookup. */
+	dns_discover_free(d);
+	q->disc = NULL;
+	dane_in_finish(q, dane_in_decide(q, reason, sizeof(reason)), reason);
+}
+
+static void
+dane_in_on_timeout(uv_timer_t *t)
+{
+	struct s2s_dane_in *q = t->data;
+	char reason[200];
+	enum s2s_dane_outcome o = dane_without_records(q->mode, reason, sizeof(reason),
+	    "SRV/TLSA lookup did not finish in S2S_DANE_IN_TIMEOUT_MS");
+
+	dane_in_finish(q, o, reason);
+}
+
+struct s2s_dane_in *
+s2s_dane_in_start(struct dns_resolver *r, uv_loop_t *loop, unsigned *pending, enum policy_dane mode,
+    const char *domain, const struct tls_conn *tls, s2s_dane_in_cb cb, void *arg, char *reason,
+    size_t reason_len)
+{
+	struct s2s_dane_in *q;
+
+	if (mode == POLICY_DANE_OFF) {
+		snprintf(reason, reason_len, "dane is off for this domain");
+		return NULL;
+	}
+	if (*pending >= S2S_DANE_IN_PENDING_MAX) {
+		snprintf(reason, reason_len, "too many TLSA lookups in progress (S2S_DANE_IN_PENDING_MAX)");
+		return NULL;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL || (q->timer = malloc(sizeof(*q->timer))) == NULL) {
+		free(q);
+		snprintf(reason, reason_len, "out of memory");
+		return NULL;
+	}
+	snprintf(q->domain, sizeof(q->domain), "%s", domain);
+	q->mode = mode;
+	q->tls = tls;
+	q->cb = cb;
+	q->arg = arg;
+	q->pending = pending;
+	if (dns_discover_start_dane(r, domain, 1, dane_in_disc_cb, q, &q->disc) != DNS_OK) {
+		free(q->timer);
+		free(q);
+		snprintf(reason, reason_len, "%s: not a name to look up", domain);
+		return NULL;
+	}
+	uv_timer_init(loop, q->timer);
+	q->timer->data = q;
+	uv_timer_start(q->timer, dane_in_on_timeout, S2S_DANE_IN_TIMEOUT_MS, 0);
+	(*pending)++;
+	return q;
+}
+
+void
+s2s_dane_in_cancel(struct s2s_dane_in *q)
+{
+	if (q == NULL)
+		return;
+	/* From the caller's teardown: never inside our own callback (the
+	 * lookup is freed right after cb returns, see s2s_dane.h). */
+	q->cancelled = 1;
+	dane_in_finish(q, S2S_DANE_NOT_APPLICABLE, "cancelled: the stream closed");
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <uv.h>
+
 #include "config.h"
 #include "dns.h"
 #include "tls.h"
@@ -58,6 +60,31 @@ void s2s_dane_print_target(FILE *out, enum policy_dane mode, const struct s2s_da
  * matched. */
 void s2s_dane_print_outcome(FILE *out, const struct s2s_dane_target *t, enum s2s_dane_outcome o,
     const struct tls_dane_verdict *v, const char *reason);
+
+/*
+ * Inbound (Prosody's mod_s2s_auth_dane_in): the initiating domain's SRV
+ * targets and their TLSA records are looked up (dns_discover with
+ * want_tlsa, the resolver's cache shared with everything else) and the
+ * certificate the peer presented on 'tls' is checked against every
+ * authenticated record.  At most one lookup per stream (the caller's
+ * rule), at most S2S_DANE_IN_PENDING_MAX at once for the whole edge
+ * (*pending, the caller's counter: over it, no lookup), each bounded by
+ * S2S_DANE_IN_TIMEOUT_MS.  cb is called once, from the loop, unless
+ * s2s_dane_in_cancel() came first; it may cancel/free nothing: the
+ * lookup frees itself after cb returns.
+ */
+#define S2S_DANE_IN_PENDING_MAX 64
+#define S2S_DANE_IN_TIMEOUT_MS 5000
+
+struct s2s_dane_in;
+typedef void (*s2s_dane_in_cb)(void *arg, enum s2s_dane_outcome o, const char *reason);
+
+/* NULL (nothing started, *reason says why) or the lookup. */
+struct s2s_dane_in *s2s_dane_in_start(struct dns_resolver *r, uv_loop_t *loop, unsigned *pending,
+    enum policy_dane mode, const char *domain, const struct tls_conn *tls, s2s_dane_in_cb cb,
+    void *arg, char *reason, size_t reason_len);
+/* No callback after this; the lookup goes away in due course. */
+void s2s_dane_in_cancel(struct s2s_dane_in *q);
 
 /* The records of a TLSA answer as tls/ wants them; how many (at most
  * max).  The data stays in set. */

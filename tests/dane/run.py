@@ -108,6 +108,11 @@ for dom in ("good.example.net", "bad.example.net", "opp.example.net", "plain.exa
             "plainreq.example.org", "bogus.example.net", "insecure.example.net"):
     c, k = xenet.selfsigned_cert(tmp, dom, dom)
     PEERS[dom] = (fakepeer.Peer(dom, c, k, "sasl", 0), c)
+# Initiating servers (inbound DANE): self-signed, no listener of their own
+# needed (their SRV target's port only names the TLSA record).
+INBOUND = {}
+for dom in ("in.example.net", "inreq.example.net", "inbad.example.net"):
+    INBOUND[dom] = xenet.selfsigned_cert(tmp, dom, dom)
 TA_CA, TA_CA_KEY = ca("dane-ta-ca", "DANE TA test CA")
 c, k = ca_signed("ta.example.net", "ta.example.net", TA_CA, TA_CA_KEY)
 PEERS["ta.example.net"] = (fakepeer.Peer("ta.example.net", c, k, "sasl", 0), c)
@@ -134,6 +139,12 @@ net += target("bad.example.net", [WRONG])
 net += target("opp.example.net", [WRONG])
 net += target("ta.example.net", [f"2 0 1 {cert_sha256_hex(TA_CA)}"])
 net += target("bogus.example.net", [f"3 1 1 {spki_sha256_hex(PEERS['bogus.example.net'][1])}"])
+for dom, (c, _) in INBOUND.items():
+    label = dom.split(".")[0]
+    net += (f"_xmpp-server._tcp.{label} 300 IN SRV 0 0 5269 xmpp.{label}\n"
+            f"xmpp.{label} 300 IN A 127.0.0.1\n"
+            f"_5269._tcp.xmpp.{label} 300 IN TLSA "
+            f"{WRONG if label == 'inbad' else '3 1 1 ' + spki_sha256_hex(c)}\n")
 # Signed zone, but this SRV target's address lives in the unsigned zone:
 # the address answer is insecure, so no TLSA query (RFC 7673 section 3.2).
 port_insecure = PEERS["insecure.example.net"][0].port
@@ -221,6 +232,9 @@ partners = {
     "plainreq.example.org": {"dane": "required"},
     "bogus.example.net": {"dane": "opportunistic"},
     "insecure.example.net": {"dane": "required"},
+    "in.example.net": {"dane": "opportunistic"},
+    "inreq.example.net": {"dane": "required"},
+    "inbad.example.net": {"dane": "required"},
 }
 cfg = {
     "state_dir": f"{tmp}/state",
@@ -345,6 +359,41 @@ if d.wait_port(port):
           [e for e in d.events() if e.get("type") == "TLSA"])
     for t in streams:
         t.close()
+
+    # Inbound: the initiating server presents a self-signed certificate;
+    # its TLSA record makes SASL EXTERNAL possible.
+    def inbound(dom, crt, key):
+        hdr = (f"<?xml version='1.0'?><stream:stream {NS} from='{dom}' to='example.com' "
+               f"version='1.0'>").encode()
+        t, _, _ = xenet.starttls(port, hdr, "example.com", client_ctx(crt, key))
+        t.sendall(hdr)
+        feats = read_until(t, b"</stream:features>", timeout=15)
+        return t, feats
+    EXTERNAL = b"<mechanism>EXTERNAL</mechanism>"
+    t, feats = inbound("in.example.net", *INBOUND["in.example.net"])
+    check("in.dane_match_offers_sasl_external", EXTERNAL in feats, feats)
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>aW4uZXhhbXBsZS5uZXQ=</auth>")
+    got = read_until(t, b"/>")
+    check("in.dane_match_sasl_external_succeeds", b"<success" in got, got)
+    t.close()
+    t, feats = inbound("inreq.example.net", *INBOUND["inreq.example.net"])
+    check("in.dane_required_match_offers_sasl_external", EXTERNAL in feats, feats)
+    t.close()
+    t, feats = inbound("inbad.example.net", *INBOUND["inbad.example.net"])
+    check("in.dane_required_mismatch_refused",
+          b"<policy-violation " in feats and EXTERNAL not in feats, feats)
+    t.close()
+    # The same self-signed key claiming a domain whose records do not name it.
+    t, feats = inbound("opp.example.net", *INBOUND["in.example.net"])
+    check("in.dane_mismatch_no_sasl_external", EXTERNAL not in feats and b"dialback" in feats, feats)
+    t.close()
+    t, feats = inbound("plain.example.org", *INBOUND["in.example.net"])
+    check("in.unsigned_zone_no_sasl_external", EXTERNAL not in feats and b"dialback" in feats, feats)
+    t.close()
+    ev = [e for e in d.events() if e.get("event") == "s2s_in.dane"]
+    check("in.dane_events_logged",
+          any(e.get("domain") == "in.example.net" and e.get("result") == "authenticated" for e in ev)
+          and any(e.get("domain") == "inbad.example.net" and e.get("result") == "refused" for e in ev), ev)
 
     # probe: the TLSA records, whether they validated, which matched.
     def probe(dom):
