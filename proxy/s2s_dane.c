@@ -210,6 +210,7 @@ struct s2s_dane_in {
 	unsigned *pending;
 	enum policy_dane mode;
 	const struct tls_conn *tls;
+	int pkix_ok;
 	s2s_dane_in_cb cb;
 	void *arg;
 	int cancelled, done;
@@ -257,7 +258,7 @@ dane_in_decide(struct s2s_dane_in *q, char *reason, size_t len)
 			continue;
 		n = s2s_dane_records(t->tlsa, recs, S2S_DANE_RECORDS_MAX);
 		checked++;
-		if (tls_dane_check_conn(q->tls, recs, n, names, 2, 0, &v) == 0) {
+		if (tls_dane_check_conn(q->tls, recs, n, names, 2, q->pkix_ok, &v) == 0) {
 			snprintf(reason, len, "TLSA _%u._tcp.%s: %s", t->port, t->target, v.detail);
 			return S2S_DANE_AUTHENTICATED;
 		}
@@ -328,8 +329,8 @@ dane_in_on_timeout(uv_timer_t *t)
 
 struct s2s_dane_in *
 s2s_dane_in_start(struct dns_resolver *r, uv_loop_t *loop, unsigned *pending, enum policy_dane mode,
-    const char *domain, const struct tls_conn *tls, s2s_dane_in_cb cb, void *arg, char *reason,
-    size_t reason_len)
+    const char *domain, const struct tls_conn *tls, int pkix_ok, s2s_dane_in_cb cb, void *arg,
+    char *reason, size_t reason_len)
 {
 	struct s2s_dane_in *q;
 
@@ -349,6 +350,7 @@ s2s_dane_in_start(struct dns_resolver *r, uv_loop_t *loop, unsigned *pending, en
 	snprintf(q->domain, sizeof(q->domain), "%s", domain);
 	q->mode = mode;
 	q->tls = tls;
+	q->pkix_ok = pkix_ok;
 	q->cb = cb;
 	q->arg = arg;
 	q->pending = pending;

@@ -66,7 +66,8 @@ void s2s_dane_print_outcome(FILE *out, const struct s2s_dane_target *t, enum s2s
  * targets and their TLSA records are looked up (dns_discover with
  * want_tlsa, the resolver's cache shared with everything else) and the
  * certificate the peer presented on 'tls' is checked against every
- * authenticated record.  At most one lookup per stream (the caller's
+ * authenticated record (pkix_ok: its chain is PKIX-valid for domain, for
+ * PKIX-TA/EE records).  At most one lookup per stream (the caller's
  * rule), at most S2S_DANE_IN_PENDING_MAX at once for the whole edge
  * (*pending, the caller's counter: over it, no lookup), each bounded by
  * S2S_DANE_IN_TIMEOUT_MS.  cb is called once, from the loop, unless
@@ -81,8 +82,8 @@ typedef void (*s2s_dane_in_cb)(void *arg, enum s2s_dane_outcome o, const char *r
 
 /* NULL (nothing started, *reason says why) or the lookup. */
 struct s2s_dane_in *s2s_dane_in_start(struct dns_resolver *r, uv_loop_t *loop, unsigned *pending,
-    enum policy_dane mode, const char *domain, const struct tls_conn *tls, s2s_dane_in_cb cb,
-    void *arg, char *reason, size_t reason_len);
+    enum policy_dane mode, const char *domain, const struct tls_conn *tls, int pkix_ok,
+    s2s_dane_in_cb cb, void *arg, char *reason, size_t reason_len);
 /* No callback after this; the lookup goes away in due course. */
 void s2s_dane_in_cancel(struct s2s_dane_in *q);
 

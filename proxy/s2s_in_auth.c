@@ -601,7 +601,7 @@ s2s_in_auth_dane_start(struct s2s_in *s)
 	    tls_conn_peer_cert_der(s->tls, 0, &der, &len) < 0)
 		return 0;
 	s->dane_in = s2s_dane_in_start(s->edge->dns, s->edge->loop, &s->edge->dane_in_pending, mode,
-	    s->remote_domain, s->tls, s2s_in_auth_on_dane, s, reason, sizeof(reason));
+	    s->remote_domain, s->tls, s->pkix_ok, s2s_in_auth_on_dane, s, reason, sizeof(reason));
 	if (s->dane_in == NULL) {
 		s->dane_done = 1;
 		log_event(LOG_INFO, "s2s_in.dane", "peer", s->peer, "domain", s->remote_domain,
