@@ -210,19 +210,13 @@ tls_dane_check(const uint8_t *const *der, const size_t *der_len, size_t ncerts,
 			    "DANE-EE record %zu matches the leaf (no name or CA check, RFC 7671 section 5.1)", k);
 			goto done;
 		case TLS_DANE_USAGE_PKIX_EE:
-			if (!tls_dane_match_cert(&chain, rec))
-				continue;
-			if (!pkix_ok) {
-				worst = TLS_DANE_PKIX_INVALID;
-				continue;
-			}
-			out->result = TLS_DANE_MATCH;
-			out->record = (int)k;
-			snprintf(out->detail, sizeof(out->detail),
-			    "PKIX-EE record %zu matches the PKIX-valid leaf", k);
-			goto done;
 		case TLS_DANE_USAGE_PKIX_TA:
-			for (crt = chain.next; crt != NULL && !matched; crt = crt->next)
+			/* A constraint on top of PKIX (RFC 6698 section 2.1.1):
+			 * the leaf, or a CA certificate the peer sent. */
+			if (rec->usage == TLS_DANE_USAGE_PKIX_EE)
+				matched = tls_dane_match_cert(&chain, rec);
+			for (crt = chain.next; rec->usage == TLS_DANE_USAGE_PKIX_TA && crt != NULL &&
+			    !matched; crt = crt->next)
 				matched = tls_dane_match_cert(crt, rec);
 			if (!matched)
 				continue;
@@ -232,8 +226,9 @@ tls_dane_check(const uint8_t *const *der, const size_t *der_len, size_t ncerts,
 			}
 			out->result = TLS_DANE_MATCH;
 			out->record = (int)k;
-			snprintf(out->detail, sizeof(out->detail),
-			    "PKIX-TA record %zu matches a CA certificate of the PKIX-valid chain", k);
+			snprintf(out->detail, sizeof(out->detail), "%s record %zu matches %s",
+			    tls_dane_usage_str(rec->usage), k, rec->usage == TLS_DANE_USAGE_PKIX_EE ?
+			    "the PKIX-valid leaf" : "a CA certificate of the PKIX-valid chain");
 			goto done;
 		case TLS_DANE_USAGE_DANE_TA:
 			/* The anchor: a certificate the peer sent above its

@@ -190,19 +190,10 @@ with open(f"{tmp}/unbound.conf", "w") as f:
   root-hints: "{tmp}/root.hints"
   trust-anchor-file: "{tmp}/{KSK}.ds"
   module-config: "validator iterator"
-auth-zone:
-  name: "example.net"
-  zonefile: "{tmp}/example.net.zone.signed"
-  for-downstream: no
-  for-upstream: yes
-  fallback-enabled: no
-auth-zone:
-  name: "example.org"
-  zonefile: "{tmp}/example.org.zone"
-  for-downstream: no
-  for-upstream: yes
-  fallback-enabled: no
 """)
+    for zone, zonefile in (("example.net", "example.net.zone.signed"), ("example.org", "example.org.zone")):
+        f.write(f"auth-zone:\n  name: \"{zone}\"\n  zonefile: \"{tmp}/{zonefile}\"\n"
+                "  for-downstream: no\n  for-upstream: yes\n  fallback-enabled: no\n")
 ub = xenet.track(subprocess.Popen(["unbound", "-d", "-c", f"{tmp}/unbound.conf"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 end = time.time() + 10
