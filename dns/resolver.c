@@ -37,7 +37,7 @@
  * RCODE is mapped to a status the same way ares_query_dnsrec does.
  *
  * Callbacks are always delivered from the loop: cache hits, and failures
- * c-ares reports from inside ares_query_dnsrec(), wait on a ready list
+ * c-ares reports from inside ares_send_dnsrec(), wait on a ready list
  * flushed by a zero-delay timer.  That keeps the callers' state machines
  * free of re-entrancy from their own start functions.
  */
@@ -80,7 +80,7 @@ struct dns_resolver {
 	struct dns_query *ready_head, *ready_tail;
 	struct dns_cache *cache;
 	struct dns_rng rng;
-	/* Inside ares_query_dnsrec(): c-ares may fail this query or another
+	/* Inside ares_send_dnsrec(): c-ares may fail this query or another
 	 * one (a socket error found while sending) right there, and those
 	 * callbacks must wait for the loop. */
 	int submitting;
