@@ -18,8 +18,8 @@
  *     BAD) lets c-ares retry or fail timed-out queries.
  *
  * Answers are parsed here, once, from c-ares's parsed record
- * (ares_query_dnsrec: TTLs available), into an immutable struct dns_rrset
- * that goes into the cache (cache.c) and to the asker.  Limits: at most
+ * (ares_send_dnsrec: TTLs and the AD bit available), into an immutable
+ * struct dns_rrset that goes into the cache (cache.c) and to the asker.  Limits: at most
  * DNS_SRV_RECORDS_MAX SRV records (the lowest priorities) and
  * DNS_ADDRESSES_MAX addresses are kept per answer, SRV targets that are
  * not valid names are dropped.  c-ares's own query cache is disabled:
