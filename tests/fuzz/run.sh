@@ -31,6 +31,7 @@ declare -A SRCS=(
 	[xmlelem]="proxy/xmlelem.c proxy/xmlstream.c proxy/stream_error.c"
 	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 	[metrics_http]="proxy/metrics_http.c"
+	[admin_proto]="proxy/admin_proto.c"
 	[blocklist]="proxy/blocklist.c proxy/textlines.c proxy/domain.c dns/name.c"
 	[strangers]="proxy/strangers.c proxy/textlines.c proxy/domain.c dns/name.c"
 	[tlsa]="dns/tlsa.c dns/cache.c dns/error.c proxy/log.c proxy/log_ratelimit.c"
@@ -45,7 +46,7 @@ declare -A LIBS=(
 	[import_sfb]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
 	[tlsa]="-I$DEPS/include -L$DEPS/lib -lcares -luv -lyajl"
 )
-TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http blocklist strangers tlsa"}
+TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http blocklist strangers admin_proto tlsa"}
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"
