@@ -58,7 +58,7 @@ APT_LOG=$OUT/apt.log
 # (listening on all addresses: 5222, 5269, 5280...), which would take the
 # ports our daemon and suites use and leave public servers on a DMZ host.
 # PACKAGE:SERVICE pairs (ejabberd brings Erlang's port mapper, epmd).
-SERVER_SERVICES="prosody:prosody ejabberd:ejabberd ejabberd:epmd.socket ejabberd:epmd"
+SERVER_SERVICES="prosody:prosody ejabberd:ejabberd ejabberd:epmd.socket ejabberd:epmd unbound:unbound"
 
 # apt_quiet ARGS...: apt-get ARGS with its output in $APT_LOG; on failure
 # the log's tail is printed and the build stops.

@@ -24,6 +24,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "cert_tlsa.h"
 #include "certops.h"
 #include "gateway_pins.h"
 #include "tls.h"
@@ -33,6 +34,7 @@ struct cert_status_entry {
 	const char *kind;		/* "domain", "internal" */
 	const char *path;
 	const char *domain;		/* NULL: internal (pinned, no name) */
+	const struct config *cfg;	/* for the TLSA records (listener ports) */
 	struct tls_certinfo info;
 	char error[1024];		/* could not be read */
 	char warning[384];
@@ -149,6 +151,8 @@ cert_status_print_text(const struct cert_status_entry *e, FILE *out)
 	    e->info.self_signed ? " (self-signed)" : "");
 	fprintf(out, "  key:        %s\n", e->info.key_type);
 	fprintf(out, "  pin:        %s\n", e->info.pin);
+	if (e->domain != NULL)
+		cert_tlsa_print(out, e->cfg, e->domain, e->path);
 	cert_status_fmt_time(e->info.not_before, nb, sizeof(nb));
 	cert_status_fmt_time(e->info.not_after, na, sizeof(na));
 	fprintf(out, "  valid:      %s .. %s (%ld days left)\n", nb, na, e->days_left);
@@ -201,6 +205,8 @@ cert_status_gen_entry(yajl_gen g, const struct cert_status_entry *e)
 	gen_kv(g, "serial", e->info.serial);
 	gen_kv(g, "key_type", e->info.key_type);
 	gen_kv(g, "pin_sha256", e->info.pin);
+	if (e->domain != NULL)
+		cert_tlsa_gen(g, e->cfg, e->domain, e->path);
 	cert_status_fmt_time(e->info.not_before, t, sizeof(t));
 	gen_kv(g, "not_before", t);
 	cert_status_fmt_time(e->info.not_after, t, sizeof(t));
@@ -242,6 +248,7 @@ cert_status_main(const struct cert_args *a)
 		entries[n].kind = "domain";
 		entries[n].path = cfg->domains[i].cert;
 		entries[n].domain = cfg->domains[i].name;
+		entries[n].cfg = cfg;
 	}
 	if (cfg->gateway.enabled) {
 		entries[n].label = "internal";

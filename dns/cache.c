@@ -30,6 +30,7 @@ dns_rrtype_name(enum dns_rrtype type)
 	case DNS_RR_A:		return "A";
 	case DNS_RR_AAAA:	return "AAAA";
 	case DNS_RR_SRV:	return "SRV";
+	case DNS_RR_TLSA:	return "TLSA";
 	}
 	return "?";
 }
@@ -42,6 +43,7 @@ dns_rrset_new(enum dns_rrtype type, enum dns_error status, size_t n,
 {
 	struct dns_rrset *set;
 	size_t rec = type == DNS_RR_SRV ? sizeof(struct dns_srv_rr) :
+	    type == DNS_RR_TLSA ? sizeof(struct dns_tlsa_rr) :
 	    sizeof(struct dns_addr_rr);
 	size_t size;
 
@@ -57,6 +59,8 @@ dns_rrset_new(enum dns_rrtype type, enum dns_error status, size_t n,
 	set->bytes = size;
 	if (type == DNS_RR_SRV)
 		set->rr.srv = (struct dns_srv_rr *)(void *)(set + 1);
+	else if (type == DNS_RR_TLSA)
+		set->rr.tlsa = (struct dns_tlsa_rr *)(void *)(set + 1);
 	else
 		set->rr.addr = (struct dns_addr_rr *)(void *)(set + 1);
 	set->names = (char *)(set + 1) + n * rec;
@@ -79,6 +83,25 @@ dns_rrset_add_srv(struct dns_rrset *set, uint16_t priority, uint16_t weight,
 	rr->port = port;
 	rr->target = set->names + set->names_used;
 	memcpy(set->names + set->names_used, target, len);
+	set->names_used += len;
+	return 0;
+}
+
+int
+dns_rrset_add_tlsa(struct dns_rrset *set, uint8_t usage, uint8_t selector,
+    uint8_t matching, const uint8_t *data, size_t len)
+{
+	struct dns_tlsa_rr *rr;
+
+	if (set->type != DNS_RR_TLSA || len > set->names_cap - set->names_used)
+		return -1;
+	rr = &set->rr.tlsa[set->n++];
+	rr->usage = usage;
+	rr->selector = selector;
+	rr->matching = matching;
+	rr->len = len;
+	rr->data = (const uint8_t *)set->names + set->names_used;
+	memcpy(set->names + set->names_used, data, len);
 	set->names_used += len;
 	return 0;
 }

@@ -363,7 +363,11 @@ connect_disc_cb(struct dns_discovery *d, const struct dns_candidate *c,
 	} else if (!connect_candidate_allowed(dc, c)) {
 		dc->n_refused++;
 	} else if (dc->ncands < dc->cap) {
-		dc->cands[dc->ncands++] = *c;
+		/* The copy holds its own reference to the TLSA answer. */
+		dc->cands[dc->ncands] = *c;
+		if (c->tlsa != NULL)
+			dns_rrset_ref(c->tlsa);
+		dc->ncands++;
 	}
 	connect_pump(dc);
 }
@@ -406,6 +410,14 @@ enum dns_error
 dns_connect_start_avoiding(struct dns_resolver *r, const char *domain,
     const struct dns_avoid *avoid, dns_connect_cb cb, void *arg, struct dns_connect **out)
 {
+	return dns_connect_start_dane(r, domain, avoid, 0, cb, arg, out);
+}
+
+enum dns_error
+dns_connect_start_dane(struct dns_resolver *r, const char *domain,
+    const struct dns_avoid *avoid, int want_tlsa, dns_connect_cb cb, void *arg,
+    struct dns_connect **out)
+{
 	const struct dns_config *cfg = dns_resolver_config(r);
 	struct dns_connect *dc;
 	enum dns_error err;
@@ -416,7 +428,7 @@ dns_connect_start_avoiding(struct dns_resolver *r, const char *domain,
 		return DNS_ERR_NOMEM;
 	if (avoid != NULL)
 		dc->avoid = *avoid;
-	err = dns_discover_start(r, domain, connect_disc_cb, dc, &dc->disc);
+	err = dns_discover_start_dane(r, domain, want_tlsa, connect_disc_cb, dc, &dc->disc);
 	if (err != DNS_OK) {
 		free(dc->cands);
 		free(dc->stagger);
@@ -500,11 +512,14 @@ static void
 connect_destroy(struct dns_connect *dc)
 {
 	struct attempt *a;
+	size_t i;
 
 	dns_discover_free(dc->disc);
 	while ((a = dc->attempts) != NULL)
 		attempt_close(a);
 	uv_close((uv_handle_t *)dc->stagger, handle_free_cb);
+	for (i = 0; i < dc->ncands; i++)
+		dns_rrset_unref(dc->cands[i].tlsa);
 	free(dc->cands);
 	free(dc);
 }

@@ -33,6 +33,14 @@
  *                       max_addresses have been given.
  *   DISCOVER_DONE       the final callback has been made.
  *
+ * DANE (RFC 7673 §3), when the caller asked for it (want_tlsa): a target
+ * whose SRV answer was authenticated (the fallback: both SRV names
+ * authenticated as absent) and whose address answers were all
+ * authenticated gets its TLSA query (_PORT._tcp.TARGET) once the address
+ * answers are in, never earlier (§3.2: an insecure address answer means
+ * no TLSA query); its candidates carry the answer.  Only then is the
+ * target done, so the TLSA round trip delays that target alone.
+ *
  * A target's candidates wait for both its AAAA and A answers (RFC 8305's
  * 50 ms "resolution delay" would let A-only answers go first; with the
  * answers coming from the same server moments apart it buys little).
@@ -78,6 +86,12 @@ struct target {
 	struct dns_query *q6, *q4;
 	struct dns_rrset *set6, *set4;
 	int pending;
+	/* DANE */
+	int srv_secure;
+	int dnssec;			/* srv_secure and addresses authenticated */
+	struct dns_query *qt;
+	struct dns_rrset *tlsa;
+	enum dns_error tlsa_err;
 };
 
 struct seen_addr {
@@ -100,7 +114,9 @@ struct dns_discovery {
 	struct dns_query *q_srv[2];
 	struct dns_rrset *srv[2];
 	enum dns_error srv_err[2];
+	int srv_secure[2];		/* the answer (positive or not) had AD */
 	int srv_pending;
+	int want_tlsa;
 
 	enum dns_source source;
 	struct target *targets;
@@ -187,6 +203,55 @@ note_addr_error(struct dns_discovery *d, enum dns_error e)
 static void addresses_pump(struct dns_discovery *d);
 
 static void
+target_done(struct dns_discovery *d, struct target *t)
+{
+	t->state = TARGET_DONE;
+	d->resolving--;
+	addresses_pump(d);
+}
+
+static void
+target_tlsa_cb(void *arg, enum dns_error err, struct dns_rrset *set)
+{
+	struct target *t = arg;
+
+	t->qt = NULL;
+	t->tlsa_err = err;
+	if (set != NULL && (err == DNS_OK || err == DNS_ERR_NXDOMAIN ||
+	    err == DNS_ERR_NODATA))
+		t->tlsa = dns_rrset_ref(set);
+	target_done(t->d, t);
+}
+
+/* RFC 7673 §3.2: the TLSA query only for a target whose SRV and address
+ * answers were authenticated.  1 if the query went out. */
+static int
+target_tlsa_start(struct dns_discovery *d, struct target *t)
+{
+	char qname[DNS_NAME_MAX + 1];
+
+	if (!d->want_tlsa || !t->srv_secure)
+		return 0;
+	/* Every address answer kept must be authenticated (none: nothing
+	 * to connect to, nothing to ask). */
+	if ((t->set6 == NULL && t->set4 == NULL) ||
+	    (t->set6 != NULL && !t->set6->secure) ||
+	    (t->set4 != NULL && !t->set4->secure))
+		return 0;
+	t->dnssec = 1;
+	if (dns_tlsa_name(t->name, t->port, qname, sizeof(qname)) < 0) {
+		t->tlsa_err = DNS_ERR_BAD_NAME;
+		return 0;
+	}
+	t->qt = dns_resolver_query(d->r, qname, DNS_RR_TLSA, target_tlsa_cb, t);
+	if (t->qt == NULL) {
+		t->tlsa_err = DNS_ERR_NOMEM;
+		return 0;
+	}
+	return 1;
+}
+
+static void
 target_answer(struct target *t, struct dns_query **qp, struct dns_rrset **setp,
     enum dns_error err, struct dns_rrset *set)
 {
@@ -197,11 +262,8 @@ target_answer(struct target *t, struct dns_query **qp, struct dns_rrset **setp,
 		*setp = dns_rrset_ref(set);
 	else
 		note_addr_error(d, err == DNS_OK ? DNS_ERR_NO_ADDRESSES : err);
-	if (--t->pending == 0) {
-		t->state = TARGET_DONE;
-		d->resolving--;
-		addresses_pump(d);
-	}
+	if (--t->pending == 0 && !target_tlsa_start(d, t))
+		target_done(d, t);
 }
 
 static void
@@ -290,6 +352,9 @@ emit_one(struct dns_discovery *d, struct target *t, const struct dns_rrset *set,
 	ttl = dns_rrset_ttl_left(set, uv_now(dns_resolver_loop(d->r)));
 	c.ttl_s = ttl < t->srv_ttl_s ? ttl : t->srv_ttl_s;
 	memcpy(c.target, t->name, sizeof(c.target));
+	c.dnssec = t->dnssec;
+	c.tlsa = t->tlsa;
+	c.tlsa_err = t->tlsa_err;
 
 	d->seen[d->emitted].family = a->family;
 	d->seen[d->emitted].port = t->port;
@@ -391,6 +456,7 @@ srv_decide(struct dns_discovery *d)
 			recs[n].port = set->rr.srv[i].port;
 			recs[n].target = set->rr.srv[i].target;
 			recs[n].tls = srv_tls[k];
+			recs[n].secure = set->secure;
 			recs[n].ttl_s = dns_rrset_ttl_left(set, now);
 			n++;
 		}
@@ -412,6 +478,8 @@ srv_decide(struct dns_discovery *d)
 		recs[0].tls = DNS_TLS_STARTTLS;
 		recs[0].target = d->domain;
 		recs[0].ttl_s = UINT32_MAX;
+		/* Secure only when both SRV names are proven absent. */
+		recs[0].secure = d->srv_secure[0] && d->srv_secure[1];
 		n = 1;
 	}
 	d->targets = calloc(n, sizeof(*d->targets));
@@ -428,6 +496,7 @@ srv_decide(struct dns_discovery *d)
 		t->port = recs[i].port;
 		t->tls = recs[i].tls;
 		t->srv_ttl_s = recs[i].ttl_s;
+		t->srv_secure = recs[i].secure;
 	}
 	d->ntargets = n;
 	addresses_begin(d);
@@ -439,6 +508,7 @@ srv_answer(struct dns_discovery *d, int k, enum dns_error err,
 {
 	d->q_srv[k] = NULL;
 	d->srv_err[k] = err;
+	d->srv_secure[k] = set != NULL && set->secure;
 	if (err == DNS_OK && set != NULL)
 		d->srv[k] = dns_rrset_ref(set);
 	if (--d->srv_pending == 0)
@@ -462,6 +532,13 @@ srv_xmpp_cb(void *arg, enum dns_error err, struct dns_rrset *set)
 enum dns_error
 dns_discover_start(struct dns_resolver *r, const char *domain,
     dns_discover_cb cb, void *arg, struct dns_discovery **out)
+{
+	return dns_discover_start_dane(r, domain, 0, cb, arg, out);
+}
+
+enum dns_error
+dns_discover_start_dane(struct dns_resolver *r, const char *domain,
+    int want_tlsa, dns_discover_cb cb, void *arg, struct dns_discovery **out)
 {
 	struct dns_discovery *d;
 	char qname[DNS_NAME_MAX + 1];
@@ -488,6 +565,7 @@ dns_discover_start(struct dns_resolver *r, const char *domain,
 	d->r = r;
 	d->cb = cb;
 	d->arg = arg;
+	d->want_tlsa = want_tlsa;
 	d->state = DISCOVER_SRV;
 	d->source = DNS_SOURCE_SRV;
 	for (k = 0; k < 2; k++) {
@@ -520,8 +598,10 @@ discover_destroy(struct dns_discovery *d)
 	for (i = 0; i < d->ntargets; i++) {
 		dns_query_cancel(d->targets[i].q6);
 		dns_query_cancel(d->targets[i].q4);
+		dns_query_cancel(d->targets[i].qt);
 		dns_rrset_unref(d->targets[i].set6);
 		dns_rrset_unref(d->targets[i].set4);
+		dns_rrset_unref(d->targets[i].tlsa);
 	}
 	free(d->targets);
 	free(d);

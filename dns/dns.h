@@ -199,7 +199,59 @@ struct dns_candidate {
 	enum dns_source source;
 	uint32_t ttl_s;
 	char target[DNS_NAME_MAX + 1];
+	/* DANE (RFC 7673 §3), set only by a discovery started with
+	 * want_tlsa: 'dnssec' is 1 when the SRV answer (for the fallback:
+	 * the authenticated denial of both SRV names) and this target's
+	 * address answer were authenticated by the resolver (AD bit); then
+	 * the target's TLSA answer for _PORT._tcp.TARGET was asked and
+	 * 'tlsa' is it (status DNS_OK, NXDOMAIN or NODATA; borrowed, valid
+	 * during the call: dns_rrset_ref() it to keep it) or NULL with
+	 * 'tlsa_err' saying why the lookup failed. */
+	int dnssec;
+	struct dns_rrset *tlsa;
+	enum dns_error tlsa_err;
 };
+
+/* --- DANE: TLSA answers (tlsa.c) ----------------------------------------- */
+
+/* Records kept per TLSA answer; more are dropped (logged).  A TLSA RRset
+ * with more than a few records is a rollover in progress at most. */
+#define DNS_TLSA_RECORDS_MAX 16
+/* Longest certificate association data kept: a whole certificate
+ * (matching type 0) fits; longer records are dropped (logged). */
+#define DNS_TLSA_DATA_MAX 8192
+
+/* One TLSA record (RFC 6698 §2.1), fields as published. */
+struct dns_tlsa_rr {
+	uint8_t usage;		/* 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE */
+	uint8_t selector;	/* 0 full certificate, 1 SubjectPublicKeyInfo */
+	uint8_t matching;	/* 0 full, 1 SHA-256, 2 SHA-512 */
+	size_t len;
+	const uint8_t *data;	/* in the answer's own storage */
+};
+
+/* An answer (immutable, reference counted, shared with the cache). */
+struct dns_rrset;
+struct dns_rrset *dns_rrset_ref(struct dns_rrset *set);
+void dns_rrset_unref(struct dns_rrset *set);	/* NULL is fine */
+
+/* The TLSA view of an answer: status DNS_OK (n >= 1), DNS_ERR_NXDOMAIN
+ * or DNS_ERR_NODATA; 'secure' is the AD bit it came with. */
+struct dns_tlsa_view {
+	enum dns_error status;
+	int secure;
+	size_t n;
+	const struct dns_tlsa_rr *rr;
+};
+void dns_tlsa_view(const struct dns_rrset *set, struct dns_tlsa_view *out);
+
+/* "_PORT._tcp.TARGET" (RFC 6698 §3, RFC 7673 §3.3) into out (at least
+ * DNS_NAME_MAX + 1 bytes); -1 if it would be longer than a name may be. */
+int dns_tlsa_name(const char *target, uint16_t port, char *out, size_t outlen);
+
+/* "3 1 1 ABCD..." (the presentation form, RFC 6698 §2.2) of rr into out;
+ * data longer than fits is cut with "..." (logs, `probe`). */
+void dns_tlsa_format(const struct dns_tlsa_rr *rr, char *out, size_t outlen);
 
 /* --- resolver (resolver.c) ------------------------------------------------ */
 
@@ -248,6 +300,11 @@ typedef void (*dns_discover_cb)(struct dns_discovery *d,
  * DNS_ERR_NOMEM without calling cb. */
 enum dns_error dns_discover_start(struct dns_resolver *r, const char *domain,
     dns_discover_cb cb, void *arg, struct dns_discovery **out);
+/* The same; with want_tlsa each target whose SRV and address answers
+ * were authenticated also gets its TLSA query before its candidates are
+ * given (RFC 7673 §3.2: never before the addresses are known secure). */
+enum dns_error dns_discover_start_dane(struct dns_resolver *r, const char *domain,
+    int want_tlsa, dns_discover_cb cb, void *arg, struct dns_discovery **out);
 /* Stops discovery; no callback after this.  Safe inside the callback. */
 void dns_discover_free(struct dns_discovery *d);
 
@@ -281,6 +338,12 @@ enum dns_error dns_connect_start(struct dns_resolver *r, const char *domain,
     dns_connect_cb cb, void *arg, struct dns_connect **out);
 enum dns_error dns_connect_start_avoiding(struct dns_resolver *r, const char *domain,
     const struct dns_avoid *avoid, dns_connect_cb cb, void *arg, struct dns_connect **out);
+/* The same, and with want_tlsa the candidates carry their DANE facts
+ * (struct dns_candidate: dnssec, tlsa), one TLSA query per target whose
+ * SRV and address answers were authenticated. */
+enum dns_error dns_connect_start_dane(struct dns_resolver *r, const char *domain,
+    const struct dns_avoid *avoid, int want_tlsa, dns_connect_cb cb, void *arg,
+    struct dns_connect **out);
 /* The same sequence with one fixed candidate instead of discovery (a
  * partner's static `connect` target); 'domain' names it in logs. */
 enum dns_error dns_connect_start_static(struct dns_resolver *r, const char *domain,

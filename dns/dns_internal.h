@@ -38,6 +38,7 @@ struct dns_srv_target {
 	uint16_t port;
 	enum dns_tls_mode tls;
 	uint32_t ttl_s;
+	int secure;		/* its SRV answer was authenticated (AD) */
 	const char *target;	/* borrowed from the answer it came from */
 };
 
@@ -57,6 +58,7 @@ enum dns_rrtype {
 	DNS_RR_A = 1,
 	DNS_RR_AAAA = 28,
 	DNS_RR_SRV = 33,
+	DNS_RR_TLSA = 52,	/* RFC 6698 */
 };
 
 const char *dns_rrtype_name(enum dns_rrtype type);
@@ -73,6 +75,8 @@ struct dns_addr_rr {
 	uint8_t addr[16];	/* 4 or 16 bytes used, network order */
 };
 
+/* struct dns_tlsa_rr is public (dns.h): the DANE layers read it. */
+
 /*
  * An answer: the records of one type for one name, or a negative answer
  * (status DNS_ERR_NXDOMAIN / DNS_ERR_NODATA, n == 0).  Immutable once
@@ -85,13 +89,17 @@ struct dns_rrset {
 	enum dns_error status;	/* DNS_OK, DNS_ERR_NXDOMAIN or DNS_ERR_NODATA */
 	uint32_t ttl_s;		/* smallest TTL of the records (or negative TTL) */
 	uint64_t fetched_ms;	/* loop time the answer arrived */
+	int secure;		/* the resolver set AD: DNSSEC-validated
+				   (RFC 4035 §3.2.3), negative answers too */
 	size_t n;
 	size_t bytes;		/* size of the allocation, for the cache bound */
 	union {
 		struct dns_srv_rr *srv;
 		struct dns_addr_rr *addr;
+		struct dns_tlsa_rr *tlsa;
 	} rr;
-	/* names_used / names_cap: SRV name storage, filled while building */
+	/* names_used / names_cap: SRV name and TLSA data storage, filled
+	 * while building */
 	size_t names_used;
 	size_t names_cap;
 	char *names;
@@ -104,8 +112,9 @@ struct dns_rrset *dns_rrset_new(enum dns_rrtype type, enum dns_error status,
 /* Adds an SRV record, copying target; -1 if there is no room. */
 int dns_rrset_add_srv(struct dns_rrset *set, uint16_t priority,
     uint16_t weight, uint16_t port, const char *target);
-struct dns_rrset *dns_rrset_ref(struct dns_rrset *set);
-void dns_rrset_unref(struct dns_rrset *set);
+/* Adds a TLSA record, copying its association data; -1 if no room. */
+int dns_rrset_add_tlsa(struct dns_rrset *set, uint8_t usage, uint8_t selector,
+    uint8_t matching, const uint8_t *data, size_t len);
 /* Seconds of the record TTL left at 'now_ms' (0 when past). */
 uint32_t dns_rrset_ttl_left(const struct dns_rrset *set, uint64_t now_ms);
 
@@ -131,6 +140,16 @@ void dns_cache_put(struct dns_cache *c, const char *name, enum dns_rrtype type,
     struct dns_rrset *set, uint32_t lifetime_s, uint64_t now_ms);
 size_t dns_cache_count(const struct dns_cache *c);
 size_t dns_cache_bytes(const struct dns_cache *c);
+
+/* --- TLSA answers (tlsa.c) ---------------------------------------------- */
+
+struct ares_dns_record;
+/* The TLSA records of a parsed answer (c-ares's record list, hostile),
+ * bounded and checked (tlsa.c's header): DNS_OK with *out (possibly no
+ * usable record, n == 0), DNS_ERR_NODATA when it has no TLSA record,
+ * DNS_ERR_NOMEM.  qname names the answer in logs. */
+enum dns_error dns_tlsa_parse(const struct ares_dns_record *rec, const char *qname,
+    struct dns_rrset **out);
 
 /* --- raw queries (resolver.c) -------------------------------------------- */
 

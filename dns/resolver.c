@@ -18,15 +18,26 @@
  *     BAD) lets c-ares retry or fail timed-out queries.
  *
  * Answers are parsed here, once, from c-ares's parsed record
- * (ares_query_dnsrec: TTLs available), into an immutable struct dns_rrset
- * that goes into the cache (cache.c) and to the asker.  Limits: at most
+ * (ares_send_dnsrec: TTLs and the AD bit available), into an immutable
+ * struct dns_rrset that goes into the cache (cache.c) and to the asker.  Limits: at most
  * DNS_SRV_RECORDS_MAX SRV records (the lowest priorities) and
  * DNS_ADDRESSES_MAX addresses are kept per answer, SRV targets that are
  * not valid names are dropped.  c-ares's own query cache is disabled:
  * ours applies the configured TTL bounds.
  *
+ * DNSSEC (for DANE): every query goes out with the AD bit and the EDNS
+ * DO bit set (RFC 6840 §5.7, RFC 3225), so a validating resolver says in
+ * the AD bit of its answer whether it authenticated the data (RFC 4035
+ * §3.2.3); struct dns_rrset keeps that as 'secure'.  xmpp-edge does not
+ * validate signatures itself: the AD bit is only as trustworthy as the
+ * path to the resolver, so the operator points dns.servers at a
+ * validating resolver on loopback or a trusted network (RFC 6698 §4.1,
+ * RFC 4035 §4.9.3).  The query is built here (ares_send_dnsrec) rather
+ * than by ares_query_dnsrec, which cannot set those bits; the answer's
+ * RCODE is mapped to a status the same way ares_query_dnsrec does.
+ *
  * Callbacks are always delivered from the loop: cache hits, and failures
- * c-ares reports from inside ares_query_dnsrec(), wait on a ready list
+ * c-ares reports from inside ares_send_dnsrec(), wait on a ready list
  * flushed by a zero-delay timer.  That keeps the callers' state machines
  * free of re-entrancy from their own start functions.
  */
@@ -69,7 +80,7 @@ struct dns_resolver {
 	struct dns_query *ready_head, *ready_tail;
 	struct dns_cache *cache;
 	struct dns_rng rng;
-	/* Inside ares_query_dnsrec(): c-ares may fail this query or another
+	/* Inside ares_send_dnsrec(): c-ares may fail this query or another
 	 * one (a socket error found while sending) right there, and those
 	 * callbacks must wait for the loop. */
 	int submitting;
@@ -405,6 +416,7 @@ answer_parse(struct dns_resolver *r, struct dns_query *q, ares_status_t status,
 	*out = NULL;
 	if (err == DNS_OK && rec != NULL) {
 		err = q->type == DNS_RR_SRV ? parse_srv(rec, &set) :
+		    q->type == DNS_RR_TLSA ? dns_tlsa_parse(rec, q->name, &set) :
 		    parse_addr(rec, q->type, &set);
 	} else if (err == DNS_OK) {
 		err = DNS_ERR_BAD_RESPONSE;
@@ -417,13 +429,15 @@ answer_parse(struct dns_resolver *r, struct dns_query *q, ares_status_t status,
 	}
 	if (set != NULL) {
 		set->fetched_ms = uv_now(r->loop);
+		set->secure = rec != NULL &&
+		    (ares_dns_record_get_flags(rec) & ARES_FLAG_AD) != 0;
 		if (r->cache != NULL)
 			dns_cache_put(r->cache, q->name, q->type, set,
 			    dns_cache_lifetime_s(&r->cfg, set), set->fetched_ms);
 		*out = set;
 		log_event(LOG_DEBUG, "dns.query.answer", "name", q->name,
 		    "type", dns_rrtype_name(q->type), "result", dns_error_str(err),
-		    NULL);
+		    "dnssec", set->secure ? "authenticated" : "insecure", NULL);
 	} else {
 		log_event(err == DNS_ERR_CANCELLED ? LOG_DEBUG : LOG_WARN,
 		    "dns.query.failed", "name", q->name,
@@ -431,6 +445,24 @@ answer_parse(struct dns_resolver *r, struct dns_query *q, ares_status_t status,
 		    "cares", ares_strerror((int)status), NULL);
 	}
 	return err;
+}
+
+/* What ares_query_dnsrec's wrapper does with the RCODE of an answer
+ * (c-ares ares_dns_query_reply_tostatus, which is not exported). */
+static ares_status_t
+rcode_status(const ares_dns_record_t *rec)
+{
+	switch (ares_dns_record_get_rcode(rec)) {
+	case ARES_RCODE_NOERROR:
+		return ares_dns_record_rr_cnt(rec, ARES_SECTION_ANSWER) > 0 ?
+		    ARES_SUCCESS : ARES_ENODATA;
+	case ARES_RCODE_FORMERR:	return ARES_EFORMERR;
+	case ARES_RCODE_SERVFAIL:	return ARES_ESERVFAIL;
+	case ARES_RCODE_NXDOMAIN:	return ARES_ENOTFOUND;
+	case ARES_RCODE_NOTIMP:		return ARES_ENOTIMP;
+	case ARES_RCODE_REFUSED:	return ARES_EREFUSED;
+	default:			return ARES_EBADRESP;
+	}
 }
 
 static void
@@ -444,6 +476,8 @@ ares_cb(void *arg, ares_status_t status, size_t timeouts,
 
 	(void)timeouts;
 	q->in_ares = 0;
+	if (status == ARES_SUCCESS && rec != NULL)
+		status = rcode_status(rec);
 	if (r->closing || q->cancelled) {
 		free(q);
 		return;
@@ -458,6 +492,42 @@ ares_cb(void *arg, ares_status_t status, size_t timeouts,
 	q->cb(q->arg, err, set);
 	dns_rrset_unref(set);
 	free(q);
+}
+
+/* EDNS payload size advertised (the DNS Flag Day 2020 value): a DO
+ * answer with signatures that does not fit comes back truncated and
+ * c-ares retries it over TCP. */
+#define EDNS_UDP_SIZE 1232
+#define EDNS_FLAG_DO 0x8000	/* RFC 3225 */
+
+/* Builds the question with RD, AD (RFC 6840 §5.7) and EDNS(0) with DO
+ * (RFC 3225), and hands it to c-ares. */
+static ares_status_t
+query_send(struct dns_resolver *r, const char *name, enum dns_rrtype type,
+    struct dns_query *q)
+{
+	ares_dns_record_t *rec = NULL;
+	ares_dns_rr_t *opt = NULL;
+	ares_status_t st;
+
+	st = ares_dns_record_create(&rec, 0, ARES_FLAG_RD | ARES_FLAG_AD,
+	    ARES_OPCODE_QUERY, ARES_RCODE_NOERROR);
+	if (st == ARES_SUCCESS)
+		st = ares_dns_record_query_add(rec, name, (ares_dns_rec_type_t)type,
+		    ARES_CLASS_IN);
+	if (st == ARES_SUCCESS)
+		st = ares_dns_record_rr_add(&opt, rec, ARES_SECTION_ADDITIONAL, "",
+		    ARES_REC_TYPE_OPT, ARES_CLASS_IN, 0);
+	if (st == ARES_SUCCESS)
+		st = ares_dns_rr_set_u16(opt, ARES_RR_OPT_UDP_SIZE, EDNS_UDP_SIZE);
+	if (st == ARES_SUCCESS)
+		st = ares_dns_rr_set_u8(opt, ARES_RR_OPT_VERSION, 0);
+	if (st == ARES_SUCCESS)
+		st = ares_dns_rr_set_u16(opt, ARES_RR_OPT_FLAGS, EDNS_FLAG_DO);
+	if (st == ARES_SUCCESS)
+		st = ares_send_dnsrec(r->channel, rec, ares_cb, q, NULL);
+	ares_dns_record_destroy(rec);
+	return st;
 }
 
 /* --- public ------------------------------------------------------------------ */
@@ -492,8 +562,7 @@ dns_resolver_query(struct dns_resolver *r, const char *name,
 	r->stats.queries_sent++;
 	r->submitting++;
 	q->in_ares = 1;
-	st = ares_query_dnsrec(r->channel, name, ARES_CLASS_IN,
-	    (ares_dns_rec_type_t)type, ares_cb, q, NULL);
+	st = query_send(r, name, type, q);
 	r->submitting--;
 	if (q->in_ares && st != ARES_SUCCESS) {
 		/* Refused before c-ares took the query: no callback coming. */

@@ -465,6 +465,12 @@ cfg_check_partner(struct cfg_ctx *c, struct config *cfg, const struct config_par
 	if (p->require_valid_certificate && p->tls == POLICY_TLS_DISABLED)
 		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "require_valid_certificate"),
 		    "needs TLS (the certificate is presented in the TLS handshake), but tls is \"disabled\"");
+	if (p->dane == POLICY_DANE_REQUIRED && p->connect[0] != '\0')
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "dane"),
+		    "\"required\" needs DNS discovery (TLSA records of the SRV targets), but `connect` is set");
+	if (p->dane == POLICY_DANE_REQUIRED && p->tls == POLICY_TLS_DISABLED)
+		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "dane"),
+		    "\"required\" while tls is \"disabled\": DANE authenticates TLS certificates");
 	if (p->sasl_external == POLICY_SASL_DISABLED && !p->dialback)
 		return cfg_fail(c, cfg_entry_key(path, sizeof(path), entry, "dialback"),
 		    "false while sasl_external is \"disabled\": no authentication method left");

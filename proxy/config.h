@@ -105,6 +105,14 @@ enum policy_sasl {
 	POLICY_SASL_DISABLED,		/* never offered nor used */
 };
 
+/* DANE (RFC 7673) on streams with a partner (s2s_dane.c). */
+enum policy_dane {
+	POLICY_DANE_OPPORTUNISTIC,	/* authenticated TLSA records, when
+					   published, must match; else PKIX */
+	POLICY_DANE_REQUIRED,		/* no stream without a TLSA match */
+	POLICY_DANE_OFF,		/* no TLSA lookups */
+};
+
 #define CONFIG_MAX_ADDITIONAL_DOMAINS 8
 
 /*
@@ -119,6 +127,7 @@ struct config_partner {
 	enum policy_sasl sasl_external;
 	int dialback;			/* Server Dialback accepted and used */
 	int require_valid_certificate;	/* trusted partner: PKIX-valid cert */
+	enum policy_dane dane;
 	char additional_domains[CONFIG_MAX_ADDITIONAL_DOMAINS][CONFIG_DOMAIN_MAX];
 	size_t additional_domain_count;
 	int max_connections;		/* streams with this partner, both

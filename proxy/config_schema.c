@@ -23,6 +23,7 @@ static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL
 static const char *const log_formats[] = { "auto", "json", "text", NULL };
 static const char *const tls_modes[] = { "required", "optional", "disabled", NULL };
 static const char *const sasl_modes[] = { "optional", "required", "disabled", NULL };
+static const char *const dane_modes[] = { "opportunistic", "required", "off", NULL };
 static const char *const strangers_modes[] = { "allow", "refuse", NULL };
 
 static const struct cfg_key domain_keys[] = {
@@ -171,7 +172,13 @@ static const struct cfg_key domain_elem[] = {
 	  .def = "true", .help = "Accept and use Server Dialback (XEP-0220) with this partner (Lync: SupportDialbackNegotiation)." }, \
 	{ .name = "require_valid_certificate", .type = CFG_BOOL,               \
 	  .offset = OFF(struct config_partner, require_valid_certificate), .def = "false", \
-	  .help = "Refuse the partner unless its TLS certificate is valid for its domain (CA-signed, RFC 6125), even when it authenticates with dialback." }
+	  .help = "Refuse the partner unless its TLS certificate is valid for its domain (CA-signed, RFC 6125), even when it authenticates with dialback." }, \
+	{ .name = "dane", .type = CFG_ENUM, .offset = OFF(struct config_partner, dane), \
+	  .enum_names = dane_modes, .def = "opportunistic",                     \
+	  .help = "DANE (RFC 7673, RFC 6698): the partner's TLSA records authenticate its certificate.  Records count only when the resolver in dns.servers validated them (AD bit): point it at a validating resolver on loopback.  " \
+	  "opportunistic: where the SRV, address and TLSA answers are all DNSSEC-authenticated and a usable TLSA record exists, the certificate must match one (a mismatch refuses the target: an attacker who can forge TLS cannot strip signed records), and a match authenticates a certificate no CA vouches for (SASL EXTERNAL, require_valid_certificate); without such records, PKIX and dialback as before.  " \
+	  "required: a stream needs a TLSA match (outbound: per SRV target, the next target is tried; inbound: SASL EXTERNAL is offered only after one) - for partners whose zone is signed, against a rogue or compromised CA.  " \
+	  "off: no TLSA lookups (a resolver that mangles DNSSEC, or a partner whose TLSA records are known stale).  Needs DNS discovery: not with `connect`." }
 
 #define PARTNER_LIMIT_ROWS                                                      \
 	{ .name = "max_connections", .type = CFG_INT, .offset = OFF(struct config_partner, max_connections), \

@@ -119,6 +119,7 @@ struct edge {
 	/* The resolve + connect step of outgoing streams (s2s_dial.h):
 	 * NULL, the real one over dns; tests put a scripted one here. */
 	struct s2s_dialer *dialer;
+	unsigned dane_in_pending;	/* inbound TLSA lookups running (s2s_dane.c) */
 	const char *config_path;	/* NULL: embedded default */
 	time_t started;
 

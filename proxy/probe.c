@@ -47,6 +47,7 @@
 #include "netaddr.h"
 #include "policy.h"
 #include "s2s_conn.h"
+#include "s2s_dane.h"
 #include "s2s_dial.h"
 #include "s2s_features.h"
 #include "s2s_out.h"
@@ -91,6 +92,7 @@ struct probe {
 	int no_cert;		/* the peer refused our certificate in TLS */
 	int sasl_result;	/* 1 accepted, -1 refused, 0 not tried */
 	char sasl_detail[128];
+	struct s2s_dane_target dane;		/* the candidate's DANE facts */
 	char peer[NETADDR_TEXT_MAX + 8];
 	char fail[256];
 
@@ -417,6 +419,23 @@ probe_on_tls(void *ud, const struct tls_verify_result *r)
 	else
 		fprintf(p->out, "  identity: NOT valid for %s: %s (%s)\n", p->domain,
 		    tls_verify_status_str(r->status), r->detail);
+	if (p->policy->dane != POLICY_DANE_OFF) {
+		struct tls_dane_verdict v;
+		char why[320];
+		enum s2s_dane_outcome o = s2s_dane_out_verify(p->policy->dane, &p->dane, tls,
+		    p->domain, p->pkix_ok, why, sizeof(why), &v);
+
+		s2s_dane_print_outcome(p->out, &p->dane, o, &v, why);
+		if (o == S2S_DANE_REFUSED) {
+			char e[360];
+
+			snprintf(e, sizeof(e), "DANE: %s", why);
+			probe_candidate_end(p, e);
+			return;
+		}
+		if (o == S2S_DANE_AUTHENTICATED)
+			p->pkix_ok = 1;
+	}
 	/* RFC 6120 §5.4.3.3: a new stream inside TLS (the transport
 	 * restarted the tokenizer). */
 	p->step = PROBE_WAIT_FEATURES;
@@ -557,6 +576,8 @@ probe_on_dial(void *arg, const struct s2s_dial_result *r)
 		fprintf(p->out, "\ncandidate %d: %s (%s %s, %s)%s\n", p->candidates, p->peer,
 		    dns_source_name(r->cand->source), r->cand->target, dns_tls_mode_name(r->cand->tls),
 		    p->decided ? "" : "  <- the one the daemon would use");
+	s2s_dane_target_set(&p->dane, r->cand);
+	s2s_dane_print_target(p->out, p->policy->dane, &p->dane);
 	p->direct_tls = r->direct_tls;
 	p->tls_open = p->pkix_ok = p->offers_tls = p->tls_required = 0;
 	p->offers_external = p->offers_dialback = p->peer_has_db = 0;
@@ -657,6 +678,7 @@ probe_domain_run(const struct config *cfg, const char *domain_arg, const char *f
 		/* The daemon's address policy, so the verdict is the daemon's. */
 		s2s_out_avoid_own(cfg, &avoid);
 		t.avoid = &avoid;
+		t.want_tlsa = p.policy->dane != POLICY_DANE_OFF;
 		de = p.dialer.ops->start(p.dialer.impl, &t, probe_on_dial, &p, &p.dial);
 		if (de != DNS_OK) {
 			fprintf(out, "verdict: federation with %s would NOT work: %s\n", domain,
@@ -684,6 +706,7 @@ done:
 		dns_resolver_free(dns);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
+	s2s_dane_target_clear(&p.dane);
 	tls_certstore_unref(p.store);
 	return rc;
 }

@@ -68,7 +68,7 @@ s2s_dial_dns_start(void *impl, const struct s2s_dial_target *t, s2s_dial_cb cb, 
 		err = dns_connect_start_static(res, t->domain, t->addr, t->tls,
 		    s2s_dial_dns_on_connect, d, &d->dc);
 	else
-		err = dns_connect_start_avoiding(res, t->domain, t->avoid,
+		err = dns_connect_start_dane(res, t->domain, t->avoid, t->want_tlsa,
 		    s2s_dial_dns_on_connect, d, &d->dc);
 	d->starting = 0;
 	if (err != DNS_OK || d->dead) {

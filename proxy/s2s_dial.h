@@ -26,6 +26,7 @@ struct s2s_dial_target {
 	const struct sockaddr *addr;	/* one configured address, or NULL: discover */
 	enum dns_tls_mode tls;		/* with addr: Direct TLS or STARTTLS */
 	const struct dns_avoid *avoid;	/* discovered candidates to refuse; may be NULL */
+	int want_tlsa;			/* discovered candidates carry their DANE facts */
 };
 
 /* One answer.  err == DNS_OK: pipe is a connected pipe, now the caller's;

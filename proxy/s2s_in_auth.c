@@ -19,6 +19,14 @@
  *     stream.  Checks are budgeted (dialback_budget.h): a few at once, so
  *     many a minute per stream and per source prefix, so many failures.
  *
+ * DANE (s2s_dane.c, RFC 7673 as Prosody's mod_s2s_auth_dane_in does it):
+ * when the certificate does not chain to a trusted CA (or the partner's
+ * `dane` is "required"), the features wait for one TLSA lookup of the
+ * stream's 'from' domain, bounded in time; a match counts as a valid
+ * certificate (SASL EXTERNAL).  One lookup per stream, a bounded number
+ * for the whole edge, the resolver's cache in front: an unauthenticated
+ * peer cannot make the edge look up without end.
+ *
  * The gateway's streams (internal listener): its key was pinned in the TLS
  * handshake, which is the authentication; SASL EXTERNAL or a <db:result/>
  * for any hosted domain is granted at once.
@@ -47,6 +55,7 @@
 #include "blocklist.h"
 #include "dialback.h"
 #include "log.h"
+#include "s2s_dane.h"
 #include "s2s_out.h"
 #include "xmlelem.h"
 
@@ -545,15 +554,72 @@ s2s_in_on_dialback_verify(struct s2s_in *s, const struct xmlstream_event *ev)
 
 /* --- entry points ------------------------------------------------------------- */
 
-void
-s2s_in_auth_offer(struct s2s_in *s)
+static void
+s2s_in_auth_send_offer(struct s2s_in *s)
 {
-	if (s->remote_domain[0] != '\0' && s2s_in_tls(s) != NULL)
-		s->pkix_ok = s2s_in_check_peer_certificate(s, s->remote_domain);
 	if (s2s_in_send_auth_features(s) < 0)
 		return;
 	s2s_in_enter_state(s, S2S_IN_WAIT_AUTH);
 }
+
+/* The TLSA lookup of this stream ended (from the loop). */
+static void
+s2s_in_auth_on_dane(void *arg, enum s2s_dane_outcome o, const char *reason)
+{
+	struct s2s_in *s = arg;
+
+	s->dane_in = NULL;
+	s->dane_done = 1;
+	if (s2s_in_is_closing(s))
+		return;
+	if (o == S2S_DANE_AUTHENTICATED) {
+		s->dane_ok = s->pkix_ok = 1;
+	} else if (config_policy_for(s->edge->cfg, s->remote_domain)->dane == POLICY_DANE_REQUIRED) {
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, reason);
+		return;
+	}
+	s2s_in_auth_send_offer(s);
+}
+
+/* Starts the stream's one TLSA lookup when it can authenticate the peer;
+ * 1 if the features now wait for it (or the stream failed). */
+static int
+s2s_in_auth_dane_start(struct s2s_in *s)
+{
+	enum policy_dane mode = config_policy_for(s->edge->cfg, s->remote_domain)->dane;
+	const uint8_t *der;
+	size_t len;
+	char reason[200];
+
+	if (s->dane_done || s->dane_in != NULL || mode == POLICY_DANE_OFF || s2s_in_tls(s) == NULL ||
+	    s->remote_domain[0] == '\0' || (s->pkix_ok && mode != POLICY_DANE_REQUIRED) ||
+	    tls_conn_peer_cert_der(s2s_in_tls(s), 0, &der, &len) < 0)
+		return 0;
+	s->dane_in = s2s_dane_in_start(s->edge->dns, s->edge->loop, &s->edge->dane_in_pending, mode,
+	    s->remote_domain, s2s_in_tls(s), s->pkix_ok, s2s_in_auth_on_dane, s, reason, sizeof(reason));
+	if (s->dane_in == NULL) {
+		s->dane_done = 1;
+		log_event(LOG_INFO, "s2s_in.dane", "peer", s->peer, "domain", s->remote_domain,
+		    "result", "not-started", "reason", reason, NULL);
+		if (mode == POLICY_DANE_REQUIRED) {
+			s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT, reason);
+			return 1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+void
+s2s_in_auth_offer(struct s2s_in *s)
+{
+	if (s->remote_domain[0] != '\0' && s2s_in_tls(s) != NULL)
+		s->pkix_ok = s2s_in_check_peer_certificate(s, s->remote_domain) || s->dane_ok;
+	if (s2s_in_auth_dane_start(s))
+		return;	/* the features follow the lookup (s2s_in_auth_on_dane) */
+	s2s_in_auth_send_offer(s);
+}
+
 
 void
 s2s_in_auth_offer_gateway(struct s2s_in *s)
@@ -599,6 +665,12 @@ s2s_in_auth_detach(struct s2s_in *s)
 {
 	struct s2s_in_pair *p;
 
+	if (s->dane_in != NULL) {
+		struct s2s_dane_in *q = s->dane_in;
+
+		s->dane_in = NULL;
+		s2s_dane_in_cancel(q);
+	}
 	for (p = s->pairs; p != NULL; p = p->next)
 		if (p->verify != NULL) {
 			struct s2s_out *o = p->verify;

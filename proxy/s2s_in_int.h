@@ -97,7 +97,11 @@ struct s2s_in {
 	/* Bytes, TLS, tokenizer, write queue, deadline (handshake, then
 	 * idle); it outlives s by nothing: freed right after on_closed. */
 	struct s2s_conn *conn;
-	int pkix_ok;			/* certificate valid for 'from' (SASL EXTERNAL) */
+	int pkix_ok;			/* certificate valid for 'from' (SASL EXTERNAL):
+					   PKIX, or a TLSA match (s2s_dane.c) */
+	struct s2s_dane_in *dane_in;	/* the one TLSA lookup of this stream, running */
+	int dane_done;			/* ... done: never a second one */
+	int dane_ok;			/* ... and a TLSA record matched */
 	char authed_domain[CONFIG_DOMAIN_MAX];	/* the first authenticated */
 	struct s2s_in_pair *pairs;	/* owned list */
 	size_t npairs;

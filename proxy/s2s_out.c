@@ -43,6 +43,7 @@
 #include "netaddr.h"
 #include "policy.h"
 #include "s2s_conn.h"
+#include "s2s_dane.h"
 #include "s2s_dial.h"
 #include "s2s_features.h"
 #include "sasl_external.h"
@@ -212,11 +213,13 @@ struct s2s_out {
 	struct route_slot route;		/* in the routing table (router.c) */
 
 	int direct_tls;
-	int pkix_ok;				/* peer certificate valid for remote */
+	int pkix_ok;				/* peer certificate valid for remote
+						   (PKIX, or a DANE match) */
 	int tls_no_cert;			/* the peer refused ours: present none */
 	/* The failed TLS of the last connection said: try the same address
 	 * without a certificate (decided while that TLS was still there). */
 	int fallback_pending;
+	struct s2s_dane_target dane;		/* the current candidate's DANE facts */
 	int sasl_done;
 	int peer_has_db;			/* header declared xmlns:db */
 	const char *auth_method;		/* once established */
@@ -418,6 +421,7 @@ s2s_out_handle_closed(struct s2s_out *o)
 		log_event(LOG_ERROR, "s2s_out.stanza_lost", "remote", o->remote, NULL);
 	}
 	s2s_out_queue_free(&o->q);
+	s2s_dane_target_clear(&o->dane);
 	free(o);
 }
 
@@ -1147,6 +1151,21 @@ s2s_out_on_tls(void *ud, const struct tls_verify_result *r)
 	if (!s2s_out_is_live(o))
 		return;
 	o->pkix_ok = r->status == TLS_VERIFY_OK;
+	if (!s2s_out_kind(o)->pinned) {
+		char why[320];
+
+		switch (s2s_dane_out_verify(s2s_out_policy(o)->dane, &o->dane, tls, o->remote,
+		    o->pkix_ok, why, sizeof(why), NULL)) {
+		case S2S_DANE_REFUSED:
+			s2s_out_retry(o, "remote-server-not-found", why);
+			return;
+		case S2S_DANE_AUTHENTICATED:
+			o->pkix_ok = 1;
+			break;
+		case S2S_DANE_NOT_APPLICABLE:
+			break;
+		}
+	}
 	log_event(o->pkix_ok ? LOG_INFO : LOG_WARN,
 	    s2s_out_kind(o)->tls_event, "kind", s2s_out_kind_name(o),
 	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(tls),
@@ -1319,6 +1338,7 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 		return;
 	}
 	o->handles_open++;
+	s2s_dane_target_set(&o->dane, r->cand);
 	s2s_out_on_tcp_ready(o);
 }
 
@@ -1457,6 +1477,7 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	memset(&target, 0, sizeof(target));
 	target.domain = remote;
 	target.avoid = &avoid;
+	target.want_tlsa = s2s_out_policy(o)->dane != POLICY_DANE_OFF;
 	dialer = s2s_out_dialer(edge, &real);
 	o->dial_ops = dialer->ops;
 	de = dialer->ops->start(dialer->impl, &target, s2s_out_on_dial, o, &o->dial);

@@ -297,6 +297,71 @@ int tls_pin_match(const uint8_t (*pins)[TLS_PIN_LEN], size_t npins,
     const uint8_t pin[TLS_PIN_LEN]);
 
 /* ------------------------------------------------------------------------
+ * DANE (dane.c): a peer's certificate against TLSA records (RFC 6698,
+ * RFC 7671, RFC 7673 §4); dane.c's header has the rules per usage.
+ * --------------------------------------------------------------------- */
+
+enum {
+	TLS_DANE_USAGE_PKIX_TA = 0,
+	TLS_DANE_USAGE_PKIX_EE = 1,
+	TLS_DANE_USAGE_DANE_TA = 2,
+	TLS_DANE_USAGE_DANE_EE = 3,
+	TLS_DANE_SELECTOR_CERT = 0,
+	TLS_DANE_SELECTOR_SPKI = 1,
+	TLS_DANE_MATCHING_FULL = 0,
+	TLS_DANE_MATCHING_SHA256 = 1,
+	TLS_DANE_MATCHING_SHA512 = 2,
+};
+
+/* Certificates of the peer's chain looked at (leaf first). */
+#define TLS_DANE_CHAIN_MAX 8
+
+/* One TLSA record, as the DNS layer authenticated it (tls/ does not
+ * know dns/: the s2s layer copies the fields). */
+struct tls_dane_record {
+	uint8_t usage, selector, matching;
+	const uint8_t *data;
+	size_t len;
+};
+
+enum tls_dane_result {
+	TLS_DANE_MATCH,			/* a record authenticates the peer */
+	TLS_DANE_NO_USABLE,		/* no record of a known usage/selector/matching */
+	TLS_DANE_MISMATCH,		/* usable records, none matches */
+	TLS_DANE_TA_CHAIN,		/* DANE-TA matched, chain does not verify */
+	TLS_DANE_TA_NAME,		/* DANE-TA chain fine, name wrong */
+	TLS_DANE_PKIX_INVALID,		/* PKIX-TA/EE matched, PKIX failed */
+	TLS_DANE_NO_CERT,		/* the peer sent no certificate */
+};
+
+struct tls_dane_verdict {
+	enum tls_dane_result result;
+	int record;			/* index of the matching record, or -1 */
+	char name[TLS_DOMAIN_MAX + 1];	/* DANE-TA: the reference name matched */
+	char detail[160];		/* for logs and `probe` */
+};
+
+const char *tls_dane_result_str(enum tls_dane_result r);
+const char *tls_dane_usage_str(uint8_t usage);	/* "DANE-EE", ... */
+
+/* Checks the chain der[0..ncerts) (leaf first, as sent) against the
+ * records.  names: the reference identifiers for DANE-TA (service domain,
+ * SRV target); pkix_ok: the chain is PKIX-valid for the domain (for
+ * PKIX-TA/EE).  0 on a match, else -1; *out says which or why not. */
+int tls_dane_check(const uint8_t *const *der, const size_t *der_len, size_t ncerts,
+    const struct tls_dane_record *recs, size_t nrecs, const char *const *names,
+    size_t nnames, int pkix_ok, struct tls_dane_verdict *out);
+/* The same for the chain the peer of c presented. */
+int tls_dane_check_conn(const struct tls_conn *c, const struct tls_dane_record *recs,
+    size_t nrecs, const char *const *names, size_t nnames, int pkix_ok,
+    struct tls_dane_verdict *out);
+/* The certificate association data of the first certificate in
+ * cert_path for a selector and matching type (what `cert status` prints
+ * for "3 1 1"); 0 with *outlen, or -1 with a reason. */
+int tls_dane_record_of_cert_file(const char *cert_path, uint8_t selector, uint8_t matching,
+    uint8_t *out, size_t outcap, size_t *outlen, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------
  * Certificate generation (selfsigned.c)
  * --------------------------------------------------------------------- */
 

@@ -84,6 +84,11 @@ int tls_certstore_pin_ok(const struct tls_certstore *store,
     const uint8_t pin[32]);
 size_t tls_certstore_npins(const struct tls_certstore *store);
 
+/* dane.c: 1 if the TLSA record matches crt by its selector and matching
+ * type (constant-time comparison). */
+struct tls_dane_record;
+int tls_dane_match_cert(const mbedtls_x509_crt *crt, const struct tls_dane_record *rec);
+
 /* tls_conn.c: the SNI callback tells the connection the name asked for. */
 struct tls_conn;
 void tls_conn_note_sni(struct tls_conn *c, const char *name);
