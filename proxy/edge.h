@@ -17,7 +17,7 @@
 #include <uv.h>
 
 #include "config.h"
-#include "dialback_budget.h"
+#include "ratelimit.h"
 #include "dialback_key.h"
 #include "prefix_count.h"
 #include "run_user.h"
@@ -128,8 +128,9 @@ struct edge {
 	struct s2s_out *out_index[EDGE_OUT_INDEX_BUCKETS];
 	size_t out_stream_count;
 	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
-	/* Dialback checks remote peers made us run, by source prefix. */
-	struct dialback_budget dialback_budget;
+	/* Rate limits per source prefix and remote domain, dialback
+	 * check budgets included (ratelimit.h, dialback_budget.h). */
+	struct ratelimit *ratelimit;
 
 	uv_pipe_t control;		/* admin socket */
 	int control_open;

@@ -256,6 +256,7 @@ s2s_in_on_closed(uv_handle_t *h)
 	 * stream_count: what the limits protect is descriptors too. */
 	s2s_in_uncount_prefixes(s);
 	route_waiter_cancel(&s->waiter);
+	ratelimit_stream_release(&s->rate);
 	if (s->tls != NULL)
 		tls_conn_free(s->tls);
 	xmlstream_free(s->xs);
@@ -309,6 +310,7 @@ s2s_in_close(struct s2s_in *s, const char *reason)
 	    s->remote_domain[0] ? s->remote_domain : NULL, "reason", reason,
 	    "stanzas_in", n1, "routed", n2, NULL);
 	route_waiter_cancel(&s->waiter);
+	ratelimit_stream_release(&s->rate);
 	s2s_in_auth_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 	uv_read_stop((uv_stream_t *)&s->tcp);
@@ -420,16 +422,28 @@ s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *te
 	router_bounce_event(s->edge, ev, "service-unavailable", "cancel", text);
 }
 
+/* Reading starts again once neither a full destination nor a rate
+ * limit holds it (each resume calls this; the other may still hold). */
 static void
-s2s_in_on_resume(struct route_waiter *w)
+s2s_in_read_resume(struct s2s_in *s)
 {
-	struct s2s_in *s = (struct s2s_in *)((char *)w - offsetof(struct s2s_in, waiter));
-
-	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
+	if (s2s_in_is_closing(s) || s->waiter.on != NULL || ratelimit_stream_paused(&s->rate))
 		return;
 	log_event(LOG_DEBUG, "s2s_in.resume", "peer", s->peer, NULL);
 	if (uv_read_start((uv_stream_t *)&s->tcp, s2s_in_on_alloc, s2s_in_on_read) != 0)
 		s2s_in_close(s, "read failed");
+}
+
+static void
+s2s_in_on_resume(struct route_waiter *w)
+{
+	s2s_in_read_resume((struct s2s_in *)((char *)w - offsetof(struct s2s_in, waiter)));
+}
+
+static void
+s2s_in_on_rate_resume(struct ratelimit_stream *rs)
+{
+	s2s_in_read_resume((struct s2s_in *)((char *)rs - offsetof(struct s2s_in, rate)));
 }
 
 /*
@@ -465,6 +479,7 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		return;
 	}
 	s->routed++;
+	ratelimit_stream_charge(&s->rate, from, ev->raw.len);	/* external streams only */
 	if (router_route(s->edge, s->xs, ev, from, to, &s->waiter) == ROUTE_QUEUED_PAUSE) {
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
 		s->edge->stats.reads_paused++;
@@ -754,14 +769,36 @@ s2s_in_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	if (s->tls != NULL) {
 		/* TLS records are consumed within the read callback, so
 		 * every stream can share the loop's one read buffer. */
-		*buf = uv_buf_init((char *)s->edge->read_buf, sizeof(s->edge->read_buf));
-		return;
-	}
-	/* Zero copy: the kernel writes straight into the tokenizer's
-	 * bounded buffer. */
-	if (xmlstream_reserve(s->xs, &p, &n) < 0)
+		p = s->edge->read_buf;
+		n = sizeof(s->edge->read_buf);
+	} else if (xmlstream_reserve(s->xs, &p, &n) < 0) {
+		/* Zero copy: the kernel writes straight into the
+		 * tokenizer's bounded buffer. */
 		n = 0;
+	}
+	/* A stream near its rate limits reads no more than they allow
+	 * (ratelimit.h), so a pause comes after a few stanzas, not 64 KiB. */
+	if (n > 0)
+		n = ratelimit_stream_allowance(&s->rate, n);
 	*buf = uv_buf_init(p, (unsigned)n);
+}
+
+/* After a read: over its rate limits the stream stops reading until
+ * its buckets refill; over them for too long it is ended. */
+static void
+s2s_in_rate_check(struct s2s_in *s)
+{
+	switch (ratelimit_stream_check(&s->rate)) {
+	case RATELIMIT_PAUSED:
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		break;
+	case RATELIMIT_ABUSE:
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION,
+		    "over the rate limits for longer than limits.rate_abuse_s");
+		break;
+	case RATELIMIT_OK:
+		break;
+	}
 }
 
 static void
@@ -791,6 +828,8 @@ s2s_in_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	 * cannot stretch it); an established stream is timed for idleness. */
 	if (s->state == S2S_IN_GATEWAY_OPEN || s->state == S2S_IN_ESTABLISHED)
 		uv_timer_again(&s->timer);
+	if (!s2s_in_is_closing(s))
+		s2s_in_rate_check(s);
 }
 
 void
@@ -925,6 +964,9 @@ s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer)
 	/* A TCP listener only hands out IPv4 and IPv6 peers. */
 	refuse = prefix_keys_of(peer, keys) < 0 ? "not an IP peer" :
 	    s2s_in_admission_refusal(edge, l, keys);
+	/* Last: only a stream that is otherwise admitted spends a token. */
+	if (refuse == NULL && !listener_is_internal(l))
+		(void)ratelimit_admit_stream(edge->ratelimit, peer, uv_now(edge->loop), &refuse);
 	if (refuse != NULL) {
 		/* Refused before anything is allocated for it: a flood of
 		 * refusals costs a log line each and no memory. */
@@ -976,6 +1018,7 @@ s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer)
 		}
 		s->counted_unauthenticated = 1;
 		edge->streams_unauthenticated++;
+		ratelimit_stream_init(&s->rate, edge->ratelimit, peer, s->peer, s2s_in_on_rate_resume);
 	}
 	s2s_in_make_id(s->stream_id);
 	xl.stanza_max = (size_t)lim->stanza_size_preauth;
