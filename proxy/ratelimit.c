@@ -505,6 +505,17 @@ ratelimit_top_domains(const struct ratelimit *rl, const struct ratelimit_domain 
 	return n;
 }
 
+size_t
+ratelimit_paused_count(const struct ratelimit *rl)
+{
+	const struct ratelimit_stream *rs;
+	size_t n = 0;
+
+	for (rs = rl->paused; rs != NULL; rs = rs->next)
+		n++;
+	return n;
+}
+
 /* --- 3. the stream hook --------------------------------------------------- */
 
 static uint64_t

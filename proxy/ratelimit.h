@@ -179,6 +179,9 @@ int ratelimit_admit_stream(struct ratelimit *rl, const struct sockaddr *peer, ui
  * stanzas first.  Returns how many. */
 size_t ratelimit_top_domains(const struct ratelimit *rl, const struct ratelimit_domain **out, size_t cap);
 
+/* Streams paused by a rate limit now. */
+size_t ratelimit_paused_count(const struct ratelimit *rl);
+
 /* --- 3. the stream hook --------------------------------------------------- */
 
 enum ratelimit_verdict {
