@@ -574,6 +574,18 @@ ratelimit_stream_unref(struct ratelimit_stream *rs)
 	rs->has_domain = 0;
 }
 
+/* The buckets the stream goes by, with their specs and names. */
+struct ratelimit_use {
+	struct rate_bucket *b;
+	const struct rate_spec *r;
+	const char *limit;
+	int bytes;
+};
+
+static size_t ratelimit_stream_uses(struct ratelimit_stream *rs, struct ratelimit_specs *s,
+    struct ratelimit_use out[4]);
+static int ratelimit_stream_recovered(struct ratelimit_use *u, size_t n, uint64_t now_ms);
+
 void
 ratelimit_stream_charge(struct ratelimit_stream *rs, const char *domain, size_t bytes)
 {
@@ -599,6 +611,16 @@ ratelimit_stream_charge(struct ratelimit_stream *rs, const char *domain, size_t 
 		rs->has_domain = 1;
 		d->h.refs++;
 	}
+	/* A peer back after a quiet spell is not over its limits any more,
+	 * even if this stanza pauses it again at once. */
+	if (rs->over) {
+		struct ratelimit_use u[4];
+		struct ratelimit_specs su;
+		size_t n = ratelimit_stream_uses(rs, &su, u);
+
+		if (ratelimit_stream_recovered(u, n, now))
+			rs->over = 0;
+	}
 	d->h.last_ms = now;
 	d->stanzas_in++;
 	d->bytes_in += bytes;
@@ -615,14 +637,6 @@ ratelimit_stream_charge(struct ratelimit_stream *rs, const char *domain, size_t 
 	rs->avg_stanza_bytes = rs->avg_stanza_bytes == 0 ? bytes :
 	    (rs->avg_stanza_bytes * 7 + bytes) / 8;
 }
-
-/* The buckets the stream goes by, with their specs and names. */
-struct ratelimit_use {
-	struct rate_bucket *b;
-	const struct rate_spec *r;
-	const char *limit;
-	int bytes;
-};
 
 static size_t
 ratelimit_stream_uses(struct ratelimit_stream *rs, struct ratelimit_specs *s, struct ratelimit_use out[4])

@@ -354,3 +354,28 @@ TEST(ratelimit_domain_table_is_bounded)
 	ratelimit_stream_release(&s);
 	rl_done(rl);
 }
+
+TEST(ratelimit_back_after_quiet_is_not_abuse)
+{
+	struct ratelimit *rl = rl_new();
+	struct sockaddr_storage a = addr("192.0.2.1");
+	struct ratelimit_stream s;
+	int i;
+
+	REQUIRE(rl != NULL);
+	ratelimit_stream_init(&s, rl, (struct sockaddr *)&a, "192.0.2.1:1", on_resume);
+	/* Paused once at t = 0, then silent for a minute (no read, no
+	 * check): its first read after that pauses it again at once, and
+	 * that is a new episode, not 60 s over the limits. */
+	for (i = 0; i < 30; i++)
+		ratelimit_stream_charge(&s, "burst.example", 50);
+	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_PAUSED);
+	ratelimit_run_due(rl, 2000);
+	rl->now_ms = 60000;
+	for (i = 0; i < 30; i++)
+		ratelimit_stream_charge(&s, "burst.example", 50);
+	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_PAUSED);
+	CHECK_INT_EQ(rl->stats.violations, 0);
+	ratelimit_stream_release(&s);
+	rl_done(rl);
+}
