@@ -14,23 +14,7 @@
 #include <string.h>
 
 #include "dialback_budget.h"
-#include "ratelimit.h"
-
-static struct sockaddr_storage
-addr(const char *text)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(text, ':') != NULL) {
-		ss.ss_family = AF_INET6;
-		inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)&ss)->sin6_addr);
-	} else {
-		ss.ss_family = AF_INET;
-		inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr);
-	}
-	return ss;
-}
+#include "ratelimit_fixture.h"
 
 static struct config_limits
 limits(int checks, int failures)
@@ -41,28 +25,6 @@ limits(int checks, int failures)
 	lim.dialback_checks_per_minute_per_prefix = checks;
 	lim.dialback_failures_per_minute_per_prefix = failures;
 	return lim;
-}
-
-/* A rate limiter without a loop over a configuration with lim (owned by
- * the caller, freed with rl_done). */
-static struct config *test_cfg;
-
-static struct ratelimit *
-rl_with(const struct config_limits *lim)
-{
-	test_cfg = calloc(1, sizeof(*test_cfg));
-	if (test_cfg == NULL)
-		return NULL;
-	test_cfg->limits = *lim;
-	return ratelimit_new(NULL, &test_cfg);
-}
-
-static void
-rl_done(struct ratelimit *rl)
-{
-	ratelimit_free(rl);
-	free(test_cfg);
-	test_cfg = NULL;
 }
 
 TEST(dialback_rate_burst_then_one_per_interval)
@@ -113,9 +75,9 @@ TEST(dialback_rate_charge_debt_is_capped)
 TEST(dialback_budget_prefix_shared_by_a_slash_24)
 {
 	struct config_limits lim = limits(2, 100);
-	struct ratelimit *b = rl_with(&lim);
-	struct sockaddr_storage a1 = addr("192.0.2.1"), a2 = addr("192.0.2.200");
-	struct sockaddr_storage mapped = addr("::ffff:192.0.2.7"), other = addr("198.51.100.1");
+	struct ratelimit *b = fixture_rl_new(&lim);
+	struct sockaddr_storage a1 = fixture_addr("192.0.2.1"), a2 = fixture_addr("192.0.2.200");
+	struct sockaddr_storage mapped = fixture_addr("::ffff:192.0.2.7"), other = fixture_addr("198.51.100.1");
 	const char *why = NULL;
 
 	REQUIRE(b != NULL);
@@ -126,29 +88,29 @@ TEST(dialback_budget_prefix_shared_by_a_slash_24)
 	CHECK_STR_EQ(why, "limits.dialback_checks_per_minute_per_prefix");
 	CHECK_INT_EQ(dialback_budget_start_check(b, &other, 1000, &lim, &why), 0);
 	CHECK_INT_EQ(ratelimit_prefixes_busy(b, 1000), 2);
-	rl_done(b);
+	fixture_rl_free(b);
 }
 
 TEST(dialback_budget_prefix_shared_by_a_slash_64)
 {
 	struct config_limits lim = limits(1, 100);
-	struct ratelimit *b = rl_with(&lim);
-	struct sockaddr_storage a1 = addr("2001:db8:1:2::1"), a2 = addr("2001:db8:1:2:ffff::9");
-	struct sockaddr_storage other = addr("2001:db8:1:3::1");
+	struct ratelimit *b = fixture_rl_new(&lim);
+	struct sockaddr_storage a1 = fixture_addr("2001:db8:1:2::1"), a2 = fixture_addr("2001:db8:1:2:ffff::9");
+	struct sockaddr_storage other = fixture_addr("2001:db8:1:3::1");
 	const char *why = NULL;
 
 	REQUIRE(b != NULL);
 	CHECK_INT_EQ(dialback_budget_start_check(b, &a1, 1000, &lim, &why), 0);
 	CHECK_INT_EQ(dialback_budget_start_check(b, &a2, 1000, &lim, &why), -1);
 	CHECK_INT_EQ(dialback_budget_start_check(b, &other, 1000, &lim, &why), 0);
-	rl_done(b);
+	fixture_rl_free(b);
 }
 
 TEST(dialback_budget_failures_stop_checks)
 {
 	struct config_limits lim = limits(100, 2);
-	struct ratelimit *b = rl_with(&lim);
-	struct sockaddr_storage a = addr("203.0.113.9");
+	struct ratelimit *b = fixture_rl_new(&lim);
+	struct sockaddr_storage a = fixture_addr("203.0.113.9");
 	const char *why = NULL;
 
 	REQUIRE(b != NULL);
@@ -160,13 +122,13 @@ TEST(dialback_budget_failures_stop_checks)
 	CHECK_STR_EQ(why, "limits.dialback_failures_per_minute_per_prefix");
 	/* Decay: one failure's worth (30 s at 2 a minute) later, room again. */
 	CHECK_INT_EQ(dialback_budget_start_check(b, &a, 31000, &lim, &why), 0);
-	rl_done(b);
+	fixture_rl_free(b);
 }
 
 TEST(dialback_budget_table_is_bounded)
 {
 	struct config_limits lim = limits(1, 100);
-	struct ratelimit *b = rl_with(&lim);
+	struct ratelimit *b = fixture_rl_new(&lim);
 	struct sockaddr_storage a;
 	const char *why = NULL;
 	uint32_t i;
@@ -185,5 +147,5 @@ TEST(dialback_budget_table_is_bounded)
 	CHECK(b->stats.prefix_evictions >= RATELIMIT_PREFIX_SLOTS);
 	/* After a minute every slot is idle again. */
 	CHECK_INT_EQ(ratelimit_prefixes_busy(b, 1000 + i + 60000 + 2 * RATELIMIT_PREFIX_SLOTS), 0);
-	rl_done(b);
+	fixture_rl_free(b);
 }

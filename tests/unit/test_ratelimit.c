@@ -8,60 +8,30 @@
  */
 #include "test.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ratelimit.h"
-
-static struct config *test_cfg;
+#include "ratelimit_fixture.h"
 
 /* Limits small enough to count by hand; the rest generous. */
 static struct ratelimit *
 rl_new(void)
 {
-	struct config_limits *lim;
+	struct config_limits lim;
 
-	test_cfg = calloc(1, sizeof(*test_cfg));
-	if (test_cfg == NULL)
-		return NULL;
-	lim = &test_cfg->limits;
-	lim->new_streams_per_minute_per_prefix = 3;
-	lim->domain_stanzas_per_s = 10;
-	lim->domain_bytes_per_s = 1000000;
-	lim->prefix_stanzas_per_s = 1000;
-	lim->prefix_bytes_per_s = 1000000;
-	lim->rate_burst_s = 2;
-	lim->rate_abuse_s = 5;
-	lim->dialback_checks_per_minute_per_prefix = 100;
-	lim->dialback_failures_per_minute_per_prefix = 100;
-	return ratelimit_new(NULL, &test_cfg);
-}
-
-static void
-rl_done(struct ratelimit *rl)
-{
-	ratelimit_free(rl);
-	free(test_cfg);
-	test_cfg = NULL;
-}
-
-static struct sockaddr_storage
-addr(const char *text)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(text, ':') != NULL) {
-		ss.ss_family = AF_INET6;
-		inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)&ss)->sin6_addr);
-	} else {
-		ss.ss_family = AF_INET;
-		inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr);
-	}
-	return ss;
+	memset(&lim, 0, sizeof(lim));
+	lim.new_streams_per_minute_per_prefix = 3;
+	lim.domain_stanzas_per_s = 10;
+	lim.domain_bytes_per_s = 1000000;
+	lim.prefix_stanzas_per_s = 1000;
+	lim.prefix_bytes_per_s = 1000000;
+	lim.rate_burst_s = 2;
+	lim.rate_abuse_s = 5;
+	lim.dialback_checks_per_minute_per_prefix = 100;
+	lim.dialback_failures_per_minute_per_prefix = 100;
+	return fixture_rl_new(&lim);
 }
 
 TEST(rate_bucket_burst_then_refill)
@@ -169,9 +139,9 @@ TEST(rate_bucket_huge_values_do_not_overflow)
 TEST(ratelimit_new_streams_per_prefix)
 {
 	struct ratelimit *rl = rl_new();
-	struct sockaddr_storage a1 = addr("192.0.2.1"), a2 = addr("192.0.2.77");
-	struct sockaddr_storage other = addr("198.51.100.1"), v6 = addr("2001:db8:5:6::1");
-	struct sockaddr_storage v6same = addr("2001:db8:5:6:ffff::2");
+	struct sockaddr_storage a1 = fixture_addr("192.0.2.1"), a2 = fixture_addr("192.0.2.77");
+	struct sockaddr_storage other = fixture_addr("198.51.100.1"), v6 = fixture_addr("2001:db8:5:6::1");
+	struct sockaddr_storage v6same = fixture_addr("2001:db8:5:6:ffff::2");
 	const char *why = NULL;
 
 	REQUIRE(rl != NULL);
@@ -191,7 +161,7 @@ TEST(ratelimit_new_streams_per_prefix)
 	CHECK_INT_EQ(ratelimit_admit_stream(rl, (struct sockaddr *)&v6, 1000, &why), 0);
 	CHECK_INT_EQ(ratelimit_admit_stream(rl, (struct sockaddr *)&v6same, 1000, &why), -1);
 	CHECK_INT_EQ(rl->stats.streams_refused, 3);
-	rl_done(rl);
+	fixture_rl_free(rl);
 }
 
 static int resumed;
@@ -206,7 +176,7 @@ on_resume(struct ratelimit_stream *rs)
 TEST(ratelimit_stream_pauses_and_resumes)
 {
 	struct ratelimit *rl = rl_new();
-	struct sockaddr_storage a = addr("192.0.2.1"), b = addr("203.0.113.1");
+	struct sockaddr_storage a = fixture_addr("192.0.2.1"), b = fixture_addr("203.0.113.1");
 	struct ratelimit_stream s1, s2;
 	const struct ratelimit_domain *top[4 * RATELIMIT_TOP_N];
 	int i;
@@ -260,13 +230,13 @@ TEST(ratelimit_stream_pauses_and_resumes)
 	CHECK_INT_EQ(resumed, 1);
 	CHECK(rl->paused == NULL);
 	ratelimit_stream_release(&s2);
-	rl_done(rl);
+	fixture_rl_free(rl);
 }
 
 TEST(ratelimit_sustained_abuse_ends_the_stream)
 {
 	struct ratelimit *rl = rl_new();
-	struct sockaddr_storage a = addr("192.0.2.1");
+	struct sockaddr_storage a = fixture_addr("192.0.2.1");
 	struct ratelimit_stream s;
 	const struct ratelimit_domain *top[4 * RATELIMIT_TOP_N];
 	enum ratelimit_verdict v = RATELIMIT_OK;
@@ -296,13 +266,13 @@ TEST(ratelimit_sustained_abuse_ends_the_stream)
 	REQUIRE(ratelimit_top_domains(rl, top, 4 * RATELIMIT_TOP_N) == 1);
 	CHECK_INT_EQ(top[0]->refusals, 1);
 	ratelimit_stream_release(&s);
-	rl_done(rl);
+	fixture_rl_free(rl);
 }
 
 TEST(ratelimit_burst_then_quiet_is_not_abuse)
 {
 	struct ratelimit *rl = rl_new();
-	struct sockaddr_storage a = addr("192.0.2.1");
+	struct sockaddr_storage a = fixture_addr("192.0.2.1");
 	struct ratelimit_stream s;
 	int i, round;
 
@@ -324,13 +294,13 @@ TEST(ratelimit_burst_then_quiet_is_not_abuse)
 	}
 	CHECK_INT_EQ(rl->stats.violations, 0);
 	ratelimit_stream_release(&s);
-	rl_done(rl);
+	fixture_rl_free(rl);
 }
 
 TEST(ratelimit_domain_table_is_bounded)
 {
 	struct ratelimit *rl = rl_new();
-	struct sockaddr_storage a = addr("192.0.2.1");
+	struct sockaddr_storage a = fixture_addr("192.0.2.1");
 	struct ratelimit_stream s;
 	const struct ratelimit_domain *top[4 * RATELIMIT_TOP_N];
 	char name[64];
@@ -352,13 +322,13 @@ TEST(ratelimit_domain_table_is_bounded)
 	n = ratelimit_top_domains(rl, top, 4 * RATELIMIT_TOP_N);
 	CHECK(n >= RATELIMIT_TOP_N && n <= 4 * RATELIMIT_TOP_N);
 	ratelimit_stream_release(&s);
-	rl_done(rl);
+	fixture_rl_free(rl);
 }
 
 TEST(ratelimit_back_after_quiet_is_not_abuse)
 {
 	struct ratelimit *rl = rl_new();
-	struct sockaddr_storage a = addr("192.0.2.1");
+	struct sockaddr_storage a = fixture_addr("192.0.2.1");
 	struct ratelimit_stream s;
 	int i;
 
@@ -377,5 +347,5 @@ TEST(ratelimit_back_after_quiet_is_not_abuse)
 	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_PAUSED);
 	CHECK_INT_EQ(rl->stats.violations, 0);
 	ratelimit_stream_release(&s);
-	rl_done(rl);
+	fixture_rl_free(rl);
 }
