@@ -282,7 +282,7 @@ static const struct cfg_key limits_keys[] = {
 	LIMIT(rate_burst_s, 1, 3600, "2",
 	    "Burst of the per-second limits above, in seconds of their rate (Prosody mod_limits: 2)."),
 	LIMIT(rate_abuse_s, 0, 86400, "120",
-	    "A stream kept over its rate limits this long (paused, and never back to half its burst) is closed with a policy-violation stream error (ratelimit.abuse); 0: never, it is only slowed."),
+	    "A stream kept over its remote domain's rate limits this long (paused, and the domain's buckets never back to half their burst) is closed with a policy-violation stream error (ratelimit.abuse); one held by its prefix's limits alone (shared with its neighbours) is only slowed; 0: never, it is only slowed."),
 	END
 };
 

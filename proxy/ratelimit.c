@@ -580,6 +580,7 @@ struct ratelimit_use {
 	const struct rate_spec *r;
 	const char *limit;
 	int bytes;
+	int own;		/* the domain's: only these make abuse */
 };
 
 static size_t ratelimit_stream_uses(struct ratelimit_stream *rs, struct ratelimit_specs *s,
@@ -647,12 +648,12 @@ ratelimit_stream_uses(struct ratelimit_stream *rs, struct ratelimit_specs *s, st
 
 	ratelimit_specs_of(rs->rl, s);
 	if (d != NULL) {
-		out[n++] = (struct ratelimit_use){ &d->stanzas, &s->domain_stanzas, "limits.domain_stanzas_per_s", 0 };
-		out[n++] = (struct ratelimit_use){ &d->bytes, &s->domain_bytes, "limits.domain_bytes_per_s", 1 };
+		out[n++] = (struct ratelimit_use){ &d->stanzas, &s->domain_stanzas, "limits.domain_stanzas_per_s", 0, 1 };
+		out[n++] = (struct ratelimit_use){ &d->bytes, &s->domain_bytes, "limits.domain_bytes_per_s", 1, 1 };
 	}
 	if (p != NULL) {
-		out[n++] = (struct ratelimit_use){ &p->stanzas, &s->prefix_stanzas, "limits.prefix_stanzas_per_s", 0 };
-		out[n++] = (struct ratelimit_use){ &p->bytes, &s->prefix_bytes, "limits.prefix_bytes_per_s", 1 };
+		out[n++] = (struct ratelimit_use){ &p->stanzas, &s->prefix_stanzas, "limits.prefix_stanzas_per_s", 0, 0 };
+		out[n++] = (struct ratelimit_use){ &p->bytes, &s->prefix_bytes, "limits.prefix_bytes_per_s", 1, 0 };
 	}
 	return n;
 }
@@ -726,14 +727,14 @@ ratelimit_unlink(struct ratelimit_stream *rs, uint64_t now_ms)
 		d->paused_ms += paused_ms;
 }
 
-/* Whether every bucket the stream uses is at least half full again. */
+/* Whether the stream's own (domain) buckets are at least half full again. */
 static int
 ratelimit_stream_recovered(struct ratelimit_use *u, size_t n, uint64_t now_ms)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (rate_bucket_available(u[i].b, u[i].r, now_ms) < u[i].r->burst / 2 + (u[i].r->burst == 1))
+		if (u[i].own && rate_bucket_available(u[i].b, u[i].r, now_ms) < u[i].r->burst / 2 + (u[i].r->burst == 1))
 			return 0;
 	return 1;
 }
@@ -747,6 +748,7 @@ ratelimit_stream_check_at(struct ratelimit_stream *rs, uint64_t now)
 	struct ratelimit_specs s;
 	uint64_t wait = 0, w;
 	const char *limit = NULL;
+	int own_over = 0;
 	size_t i, n;
 
 	if (rl == NULL || rs->paused)
@@ -754,23 +756,26 @@ ratelimit_stream_check_at(struct ratelimit_stream *rs, uint64_t now)
 	n = ratelimit_stream_uses(rs, &s, u);
 	for (i = 0; i < n; i++) {
 		w = rate_bucket_wait_ms(u[i].b, u[i].r, now);
+		own_over |= w > 0 && u[i].own;
 		if (w > wait) {
 			wait = w;
 			limit = u[i].limit;
 		}
 	}
-	if (wait == 0) {
-		if (rs->over && ratelimit_stream_recovered(u, n, now))
-			rs->over = 0;
+	if (rs->over && ratelimit_stream_recovered(u, n, now))
+		rs->over = 0;
+	if (wait == 0)
 		return RATELIMIT_OK;
-	}
 	d = ratelimit_stream_domain(rs);
-	if (!rs->over) {
+	/* Abuse is a domain's own doing: a stream held only by its
+	 * prefix's buckets (shared with its neighbours) is slowed, never
+	 * ended. */
+	if (own_over && !rs->over) {
 		rs->over = 1;
 		rs->over_since_ms = now;
 	}
 	rs->limit = limit;
-	if (ratelimit_limits(rl)->rate_abuse_s > 0 &&
+	if (rs->over && ratelimit_limits(rl)->rate_abuse_s > 0 &&
 	    now - rs->over_since_ms >= (uint64_t)ratelimit_limits(rl)->rate_abuse_s * 1000) {
 		char over_s[24];
 

@@ -41,11 +41,20 @@
  *     The pausing (timer, list of paused streams) lives here, not in the
  *     stream code, so the hook moves with whatever transport reads.
  *
- * Sustained abuse: a stream is "over its limits" from a pause until its
- * buckets are at least half full again (the peer slowed down below its
- * rate for a while).  Over for limits.rate_abuse_s in a row, it is
- * reported as abuse: logged (ratelimit.abuse, rate-limited like every
- * warning), counted, and closed by its owner with <policy-violation/>.
+ * Sustained abuse: a stream is "over its limits" from a pause by its
+ * remote domain's buckets until they are at least half full again (the
+ * peer slowed down below its rate for a while).  Over for
+ * limits.rate_abuse_s in a row, it is reported as abuse: logged
+ * (ratelimit.abuse, rate-limited like every warning), counted, and closed
+ * by its owner with <policy-violation/>.  A stream held back by its
+ * prefix's buckets alone is only slowed: its neighbours in the /24 may be
+ * the ones sending.
+ *
+ * A stream keeps the index and generation of its slots; when a slot is
+ * taken over by another key (every slot of its window in use by live
+ * streams), the stream goes without that slot's buckets: its domain's
+ * until its next stanza looks the domain up again, its prefix's for the
+ * rest of its life.
  */
 #ifndef XE_RATELIMIT_H
 #define XE_RATELIMIT_H

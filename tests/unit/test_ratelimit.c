@@ -349,3 +349,46 @@ TEST(ratelimit_back_after_quiet_is_not_abuse)
 	ratelimit_stream_release(&s);
 	fixture_rl_free(rl);
 }
+
+TEST(ratelimit_held_by_its_prefix_only_is_slowed_not_ended)
+{
+	struct config_limits lim;
+	struct ratelimit *rl;
+	struct sockaddr_storage a = fixture_addr("192.0.2.1");
+	struct ratelimit_stream s;
+	enum ratelimit_verdict v;
+	uint64_t t, pauses = 0;
+	int i;
+
+	/* The /24 may send 10 stanzas a second, the domain 1000: a domain
+	 * held back only by its neighbours' share is never "abusive". */
+	memset(&lim, 0, sizeof(lim));
+	lim.new_streams_per_minute_per_prefix = 3;
+	lim.domain_stanzas_per_s = 1000;
+	lim.domain_bytes_per_s = 1000000;
+	lim.prefix_stanzas_per_s = 10;
+	lim.prefix_bytes_per_s = 1000000;
+	lim.rate_burst_s = 2;
+	lim.rate_abuse_s = 5;
+	rl = fixture_rl_new(&lim);
+	REQUIRE(rl != NULL);
+	ratelimit_stream_init(&s, rl, (struct sockaddr *)&a, "192.0.2.1:1", on_resume);
+	for (t = 0; t <= 20000; t += 100) {
+		rl->now_ms = t;
+		ratelimit_run_due(rl, t);
+		if (ratelimit_stream_paused(&s))
+			continue;
+		for (i = 0; i < 5; i++)
+			ratelimit_stream_charge(&s, "neighbour.example", 50);
+		v = ratelimit_stream_check(&s);
+		CHECK(v != RATELIMIT_ABUSE);
+		if (v == RATELIMIT_PAUSED) {
+			pauses++;
+			CHECK_STR_EQ(s.limit, "limits.prefix_stanzas_per_s");
+		}
+	}
+	CHECK(pauses > 10);
+	CHECK_INT_EQ(rl->stats.violations, 0);
+	ratelimit_stream_release(&s);
+	fixture_rl_free(rl);
+}
