@@ -176,6 +176,7 @@ ratelimit_new(uv_loop_t *loop, struct config *const *cfg)
 		return NULL;
 	rl->cfg = cfg;
 	rl->loop = loop;
+	rl->due_ms = UINT64_MAX;
 	/* getrandom cannot fail for 8 bytes once the pool is initialised;
 	 * a zero seed still works, only guessably. */
 	if (getrandom(&rl->seed, sizeof(rl->seed), 0) != (ssize_t)sizeof(rl->seed))
@@ -692,11 +693,12 @@ ratelimit_arm(struct ratelimit *rl, uint64_t now_ms)
 	struct ratelimit_stream *rs;
 	uint64_t due = UINT64_MAX;
 
-	if (!rl->timer_open)
-		return;
 	for (rs = rl->paused; rs != NULL; rs = rs->next)
 		if (rs->resume_at_ms < due)
 			due = rs->resume_at_ms;
+	rl->due_ms = due;
+	if (!rl->timer_open)
+		return;
 	if (due == UINT64_MAX) {
 		uv_timer_stop(&rl->timer);
 		return;
@@ -794,13 +796,21 @@ ratelimit_stream_check_at(struct ratelimit_stream *rs, uint64_t now)
 	    "domain", d != NULL ? d->name : NULL, "limit", limit, NULL);
 	rs->paused = 1;
 	rs->paused_since_ms = now;
-	rs->resume_at_ms = now + wait;
+	/* Resumes fall on RATELIMIT_TICK_MS boundaries: one timer run wakes
+	 * every stream due in that tick, so thousands of paused streams
+	 * cost at most 1000 / RATELIMIT_TICK_MS runs a second. */
+	rs->resume_at_ms = (now + wait + RATELIMIT_TICK_MS - 1) / RATELIMIT_TICK_MS * RATELIMIT_TICK_MS;
 	rs->prev = NULL;
 	rs->next = rl->paused;
 	if (rl->paused != NULL)
 		rl->paused->prev = rs;
 	rl->paused = rs;
-	ratelimit_arm(rl, now);
+	/* Only an earlier deadline re-arms: no walk of the list per pause. */
+	if (rs->resume_at_ms < rl->due_ms) {
+		rl->due_ms = rs->resume_at_ms;
+		if (rl->timer_open)
+			uv_timer_start(&rl->timer, ratelimit_on_timer, rl->due_ms - now, 0);
+	}
 	return RATELIMIT_PAUSED;
 }
 
@@ -830,30 +840,28 @@ ratelimit_stream_release(struct ratelimit_stream *rs)
 	ratelimit_unlink(rs, now);
 	ratelimit_stream_unref(rs);
 	rs->rl = NULL;
-	ratelimit_arm(rl, now);
+	/* The timer stays as it is: a run with nothing due re-arms it. */
 }
 
 void
 ratelimit_run_due(struct ratelimit *rl, uint64_t now_ms)
 {
 	struct ratelimit_stream *rs, *next;
-	int again = 1;
 
-	/* A resume may release or pause streams of the list (its own
-	 * included): start over after each call. */
-	while (again) {
-		again = 0;
-		for (rs = rl->paused; rs != NULL; rs = next) {
-			next = rs->next;
-			if (rs->resume_at_ms > now_ms)
-				continue;
-			ratelimit_unlink(rs, now_ms);
-			log_event(LOG_DEBUG, "ratelimit.resume", "peer", rs->peer, NULL);
-			if (rs->resume != NULL)
-				rs->resume(rs);
-			again = 1;
+	/* One pass.  A resume starts reading again (no read happens inside
+	 * it) or closes its own stream; should it ever release or pause the
+	 * stream after it, the pass stops there and the re-armed timer (0 ms:
+	 * something is overdue) does the rest. */
+	for (rs = rl->paused; rs != NULL; rs = next) {
+		next = rs->next;
+		if (rs->resume_at_ms > now_ms)
+			continue;
+		ratelimit_unlink(rs, now_ms);
+		log_event(LOG_DEBUG, "ratelimit.resume", "peer", rs->peer, NULL);
+		if (rs->resume != NULL)
+			rs->resume(rs);
+		if (next != NULL && !next->paused)
 			break;
-		}
 	}
 	ratelimit_arm(rl, now_ms);
 }

@@ -113,6 +113,7 @@ int rate_bucket_full(struct rate_bucket *b, const struct rate_spec *r, uint64_t 
 #define RATELIMIT_PROBE 8		/* slots a key may live in */
 #define RATELIMIT_PREFIX_BYTES 8	/* an IPv6 /64; an IPv4 /24 uses 3 */
 #define RATELIMIT_TOP_N 10		/* domains shown per ranking */
+#define RATELIMIT_TICK_MS 10		/* resumes are rounded up to this */
 
 struct ratelimit_slot {
 	uint32_t gen;			/* bumped when the slot changes key */
@@ -157,6 +158,7 @@ struct ratelimit {
 	uv_timer_t timer;		/* the next paused stream's resume */
 	int timer_open;
 	struct ratelimit_stream *paused;	/* list of paused streams */
+	uint64_t due_ms;		/* the timer's deadline; UINT64_MAX: none */
 	uint64_t seed;
 	struct ratelimit_prefix prefixes[RATELIMIT_PREFIX_SLOTS];
 	struct ratelimit_domain domains[RATELIMIT_DOMAIN_SLOTS];
