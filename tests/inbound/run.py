@@ -735,6 +735,11 @@ if d:
           st.get("violations") == 1 and st.get("pauses", 0) > 0 and top.get("flood.example", {}).get("refusals") == 1
           and top.get("flood.example", {}).get("paused_ms", 0) > 1000 and top.get("calm.example", {}).get("stanzas", 0) >= nbase + nloaded
           and top.get("calm.example", {}).get("pauses") == 0, st)
+    text = subprocess.run([BIN, "status", "--socket", d.sock], capture_output=True, text=True).stdout
+    check("rate.status_text_top_domains",
+          "1 ended for abuse" in text and "remote domains (top by stanzas, bytes, time paused, refusals):" in text
+          and [ln for ln in text.splitlines() if ln.startswith("flood.example ") and ln.split()[-1] == "1"],
+          text[-1500:])
     try:
         import urllib.request
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{MPORT}/metrics", timeout=5).read().decode()
