@@ -673,9 +673,13 @@ ratelimit_stream_allowance(struct ratelimit_stream *rs, size_t want)
 	n = ratelimit_stream_uses(rs, &s, u);
 	for (i = 0; i < n; i++) {
 		avail = rate_bucket_available(u[i].b, u[i].r, now);
-		/* Stanzas become bytes at this stream's average size. */
-		if (!u[i].bytes)
-			avail = avail * (rs->avg_stanza_bytes > 0 ? rs->avg_stanza_bytes : RATELIMIT_READ_MIN);
+		/* Stanzas become bytes at this stream's average size
+		 * (saturating: the schema allows 2^31 a second for 3600 s). */
+		if (!u[i].bytes) {
+			uint64_t per = rs->avg_stanza_bytes > 0 ? rs->avg_stanza_bytes : RATELIMIT_READ_MIN;
+
+			avail = avail > UINT64_MAX / per ? UINT64_MAX : avail * per;
+		}
 		if (avail < allow)
 			allow = avail;
 	}

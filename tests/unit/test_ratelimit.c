@@ -392,3 +392,34 @@ TEST(ratelimit_held_by_its_prefix_only_is_slowed_not_ended)
 	ratelimit_stream_release(&s);
 	fixture_rl_free(rl);
 }
+
+TEST(ratelimit_allowance_with_huge_limits)
+{
+	struct config_limits lim;
+	struct ratelimit *rl;
+	struct sockaddr_storage a = fixture_addr("2001:db8::1");
+	struct ratelimit_stream s;
+	int i;
+
+	/* Near the schema's largest values: 2^30 + 1 stanzas a second with a
+	 * 2048 s burst, 2048 stanzas of 8 MiB charged.  2^41 stanzas are left,
+	 * 2^64 bytes at the stream's average size: a product that wraps to 0
+	 * unless it saturates, and the read would shrink to the least. */
+	memset(&lim, 0, sizeof(lim));
+	lim.new_streams_per_minute_per_prefix = 1000000;
+	lim.domain_stanzas_per_s = (1 << 30) + 1;
+	lim.domain_bytes_per_s = 2147483647;
+	lim.prefix_stanzas_per_s = 2147483647;
+	lim.prefix_bytes_per_s = 2147483647;
+	lim.rate_burst_s = 2048;
+	lim.rate_abuse_s = 86400;
+	rl = fixture_rl_new(&lim);
+	REQUIRE(rl != NULL);
+	ratelimit_stream_init(&s, rl, (struct sockaddr *)&a, "[2001:db8::1]:1", on_resume);
+	for (i = 0; i < 2048; i++)
+		ratelimit_stream_charge(&s, "big.example", 8u << 20);
+	CHECK_INT_EQ(ratelimit_stream_allowance(&s, 65536), 65536);
+	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_OK);
+	ratelimit_stream_release(&s);
+	fixture_rl_free(rl);
+}
