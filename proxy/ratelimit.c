@@ -776,7 +776,8 @@ ratelimit_stream_check_at(struct ratelimit_stream *rs, uint64_t now)
 	/* Abuse is a domain's own doing: a stream held only by its
 	 * prefix's buckets (shared with its neighbours) is slowed, never
 	 * ended. */
-	if (own_over && !rs->over) {
+	/* (A clock that went backwards restarts the episode.) */
+	if (own_over && (!rs->over || now < rs->over_since_ms)) {
 		rs->over = 1;
 		rs->over_since_ms = now;
 	}
