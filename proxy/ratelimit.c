@@ -782,7 +782,7 @@ ratelimit_stream_check_at(struct ratelimit_stream *rs, uint64_t now)
 		rs->over_since_ms = now;
 	}
 	rs->limit = limit;
-	if (rs->over && ratelimit_limits(rl)->rate_abuse_s > 0 &&
+	if (rs->over && ratelimit_limits(rl)->rate_abuse_s > 0 && now >= rs->over_since_ms &&
 	    now - rs->over_since_ms >= (uint64_t)ratelimit_limits(rl)->rate_abuse_s * 1000) {
 		char over_s[24];
 
