@@ -423,3 +423,44 @@ TEST(ratelimit_allowance_with_huge_limits)
 	ratelimit_stream_release(&s);
 	fixture_rl_free(rl);
 }
+
+TEST(ratelimit_bytes_limit_pauses_for_the_debt)
+{
+	struct config_limits lim;
+	struct ratelimit *rl;
+	struct sockaddr_storage a = fixture_addr("198.51.100.7");
+	struct ratelimit_stream s;
+
+	/* 1000 bytes a second, a 2 s burst: one stanza of 5000 bytes read
+	 * at once owes 3000 bytes and one more byte of room: 3001 ms, on
+	 * the 10 ms tick. */
+	memset(&lim, 0, sizeof(lim));
+	lim.new_streams_per_minute_per_prefix = 3;
+	lim.domain_stanzas_per_s = 1000;
+	lim.domain_bytes_per_s = 1000;
+	lim.prefix_stanzas_per_s = 1000;
+	lim.prefix_bytes_per_s = 1000000;
+	lim.rate_burst_s = 2;
+	lim.rate_abuse_s = 60;
+	rl = fixture_rl_new(&lim);
+	REQUIRE(rl != NULL);
+	resumed = 0;
+	rl->now_ms = 1000;
+	ratelimit_stream_init(&s, rl, (struct sockaddr *)&a, "198.51.100.7:1", on_resume);
+	ratelimit_stream_charge(&s, "bulk.example", 1500);
+	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_OK);
+	/* 500 bytes of room left, but a read never shrinks below 512. */
+	CHECK_INT_EQ(ratelimit_stream_allowance(&s, 65536), 512);
+	ratelimit_stream_charge(&s, "bulk.example", 3500);
+	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_PAUSED);
+	CHECK_STR_EQ(s.limit, "limits.domain_bytes_per_s");
+	CHECK_INT_EQ(s.resume_at_ms, 1000 + 3010);
+	ratelimit_run_due(rl, 4000);
+	CHECK_INT_EQ(resumed, 0);
+	ratelimit_run_due(rl, 4010);
+	CHECK_INT_EQ(resumed, 1);
+	rl->now_ms = 4010;
+	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_OK);
+	ratelimit_stream_release(&s);
+	fixture_rl_free(rl);
+}
