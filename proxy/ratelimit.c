@@ -183,6 +183,9 @@ ratelimit_new(uv_loop_t *loop, struct config *const *cfg)
 		rl->seed = 0;
 	if (loop != NULL) {
 		uv_timer_init(loop, &rl->timer);
+		/* Never what keeps the loop running: listeners and streams
+		 * do, and at shutdown a pending resume must not delay exit. */
+		uv_unref((uv_handle_t *)&rl->timer);
 		rl->timer.data = rl;
 		rl->timer_open = 1;
 	}
@@ -845,7 +848,13 @@ ratelimit_stream_release(struct ratelimit_stream *rs)
 	ratelimit_unlink(rs, now);
 	ratelimit_stream_unref(rs);
 	rs->rl = NULL;
-	/* The timer stays as it is: a run with nothing due re-arms it. */
+	/* The timer stays as it is (a run with nothing due re-arms it)
+	 * unless nothing is paused any more. */
+	if (rl->paused == NULL && rl->due_ms != UINT64_MAX) {
+		rl->due_ms = UINT64_MAX;
+		if (rl->timer_open)
+			uv_timer_stop(&rl->timer);
+	}
 }
 
 void

@@ -464,3 +464,43 @@ TEST(ratelimit_bytes_limit_pauses_for_the_debt)
 	ratelimit_stream_release(&s);
 	fixture_rl_free(rl);
 }
+
+static struct config *loop_cfg;
+
+TEST(ratelimit_timer_never_holds_the_loop)
+{
+	struct sockaddr_storage a = fixture_addr("192.0.2.9");
+	struct ratelimit_stream s;
+	struct ratelimit *rl;
+	uv_loop_t loop;
+	uint64_t t0;
+	int i;
+
+	/* A stream paused for a minute, then closed (the daemon shutting
+	 * down): the loop must end at once, not when that resume was due. */
+	loop_cfg = calloc(1, sizeof(*loop_cfg));
+	REQUIRE(loop_cfg != NULL);
+	loop_cfg->limits.domain_stanzas_per_s = 1;
+	loop_cfg->limits.domain_bytes_per_s = 1000000;
+	loop_cfg->limits.prefix_stanzas_per_s = 1000;
+	loop_cfg->limits.prefix_bytes_per_s = 1000000;
+	loop_cfg->limits.rate_burst_s = 1;
+	loop_cfg->limits.new_streams_per_minute_per_prefix = 10;
+	REQUIRE(uv_loop_init(&loop) == 0);
+	rl = ratelimit_new(&loop, &loop_cfg);
+	REQUIRE(rl != NULL);
+	ratelimit_stream_init(&s, rl, (struct sockaddr *)&a, "192.0.2.9:1", on_resume);
+	for (i = 0; i < 60; i++)
+		ratelimit_stream_charge(&s, "slow.example", 10);
+	CHECK_INT_EQ(ratelimit_stream_check(&s), RATELIMIT_PAUSED);
+	CHECK(s.resume_at_ms >= uv_now(&loop) + 59000);
+	ratelimit_stream_release(&s);
+	t0 = uv_now(&loop);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_update_time(&loop);
+	CHECK(uv_now(&loop) - t0 < 1000);
+	ratelimit_free(rl);
+	uv_run(&loop, UV_RUN_DEFAULT);	/* the timer's close callback frees rl */
+	CHECK_INT_EQ(uv_loop_close(&loop), 0);
+	free(loop_cfg);
+}
