@@ -16,8 +16,8 @@
 #include "ratelimit_fixture.h"
 
 /* Limits small enough to count by hand; the rest generous. */
-static struct ratelimit *
-rl_new(void)
+static struct config_limits
+hand_limits(void)
 {
 	struct config_limits lim;
 
@@ -31,6 +31,14 @@ rl_new(void)
 	lim.rate_abuse_s = 5;
 	lim.dialback_checks_per_minute_per_prefix = 100;
 	lim.dialback_failures_per_minute_per_prefix = 100;
+	return lim;
+}
+
+static struct ratelimit *
+rl_new(void)
+{
+	struct config_limits lim = hand_limits();
+
 	return fixture_rl_new(&lim);
 }
 
@@ -352,7 +360,7 @@ TEST(ratelimit_back_after_quiet_is_not_abuse)
 
 TEST(ratelimit_held_by_its_prefix_only_is_slowed_not_ended)
 {
-	struct config_limits lim;
+	struct config_limits lim = hand_limits();
 	struct ratelimit *rl;
 	struct sockaddr_storage a = fixture_addr("192.0.2.1");
 	struct ratelimit_stream s;
@@ -362,14 +370,8 @@ TEST(ratelimit_held_by_its_prefix_only_is_slowed_not_ended)
 
 	/* The /24 may send 10 stanzas a second, the domain 1000: a domain
 	 * held back only by its neighbours' share is never "abusive". */
-	memset(&lim, 0, sizeof(lim));
-	lim.new_streams_per_minute_per_prefix = 3;
 	lim.domain_stanzas_per_s = 1000;
-	lim.domain_bytes_per_s = 1000000;
 	lim.prefix_stanzas_per_s = 10;
-	lim.prefix_bytes_per_s = 1000000;
-	lim.rate_burst_s = 2;
-	lim.rate_abuse_s = 5;
 	rl = fixture_rl_new(&lim);
 	REQUIRE(rl != NULL);
 	ratelimit_stream_init(&s, rl, (struct sockaddr *)&a, "192.0.2.1:1", on_resume);
@@ -395,7 +397,7 @@ TEST(ratelimit_held_by_its_prefix_only_is_slowed_not_ended)
 
 TEST(ratelimit_allowance_with_huge_limits)
 {
-	struct config_limits lim;
+	struct config_limits lim = hand_limits();
 	struct ratelimit *rl;
 	struct sockaddr_storage a = fixture_addr("2001:db8::1");
 	struct ratelimit_stream s;
@@ -405,7 +407,6 @@ TEST(ratelimit_allowance_with_huge_limits)
 	 * 2048 s burst, 2048 stanzas of 8 MiB charged.  2^41 stanzas are left,
 	 * 2^64 bytes at the stream's average size: a product that wraps to 0
 	 * unless it saturates, and the read would shrink to the least. */
-	memset(&lim, 0, sizeof(lim));
 	lim.new_streams_per_minute_per_prefix = 1000000;
 	lim.domain_stanzas_per_s = (1 << 30) + 1;
 	lim.domain_bytes_per_s = 2147483647;
@@ -426,7 +427,7 @@ TEST(ratelimit_allowance_with_huge_limits)
 
 TEST(ratelimit_bytes_limit_pauses_for_the_debt)
 {
-	struct config_limits lim;
+	struct config_limits lim = hand_limits();
 	struct ratelimit *rl;
 	struct sockaddr_storage a = fixture_addr("198.51.100.7");
 	struct ratelimit_stream s;
@@ -434,14 +435,8 @@ TEST(ratelimit_bytes_limit_pauses_for_the_debt)
 	/* 1000 bytes a second, a 2 s burst: one stanza of 5000 bytes read
 	 * at once owes 3000 bytes and one more byte of room: 3001 ms, on
 	 * the 10 ms tick. */
-	memset(&lim, 0, sizeof(lim));
-	lim.new_streams_per_minute_per_prefix = 3;
 	lim.domain_stanzas_per_s = 1000;
 	lim.domain_bytes_per_s = 1000;
-	lim.prefix_stanzas_per_s = 1000;
-	lim.prefix_bytes_per_s = 1000000;
-	lim.rate_burst_s = 2;
-	lim.rate_abuse_s = 60;
 	rl = fixture_rl_new(&lim);
 	REQUIRE(rl != NULL);
 	resumed = 0;
@@ -480,12 +475,9 @@ TEST(ratelimit_timer_never_holds_the_loop)
 	 * down): the loop must end at once, not when that resume was due. */
 	loop_cfg = calloc(1, sizeof(*loop_cfg));
 	REQUIRE(loop_cfg != NULL);
+	loop_cfg->limits = hand_limits();
 	loop_cfg->limits.domain_stanzas_per_s = 1;
-	loop_cfg->limits.domain_bytes_per_s = 1000000;
-	loop_cfg->limits.prefix_stanzas_per_s = 1000;
-	loop_cfg->limits.prefix_bytes_per_s = 1000000;
 	loop_cfg->limits.rate_burst_s = 1;
-	loop_cfg->limits.new_streams_per_minute_per_prefix = 10;
 	REQUIRE(uv_loop_init(&loop) == 0);
 	rl = ratelimit_new(&loop, &loop_cfg);
 	REQUIRE(rl != NULL);
