@@ -67,6 +67,7 @@ struct dns_connect {
 
 	struct dns_candidate *cands;
 	size_t ncands, cap, next_cand;
+	size_t handed_cand;		/* the candidate last handed over */
 
 	struct attempt *attempts;
 	size_t nattempts;
@@ -207,6 +208,7 @@ attempt_connect_cb(uv_connect_t *req, int status)
 	}
 	/* The winner: everything else stops. */
 	c = dc->cands[a->cand];
+	dc->handed_cand = a->cand;
 	tcp = a->tcp;
 	a->tcp = NULL;
 	a->open_handles--;
@@ -481,6 +483,17 @@ dns_connect_next(struct dns_connect *dc)
 	/* Go on from the loop, not from inside the caller. */
 	dc->stagger_due = 1;
 	uv_timer_start(dc->stagger, connect_stagger_cb, 0, 0);
+}
+
+void
+dns_connect_again(struct dns_connect *dc)
+{
+	if (dc->state != CONNECT_HANDED_OVER)
+		return;
+	/* The candidates after it, if some were started meanwhile, are
+	 * tried again after it too: their attempts were closed. */
+	dc->next_cand = dc->handed_cand;
+	dns_connect_next(dc);
 }
 
 static void

@@ -286,6 +286,10 @@ enum dns_error dns_connect_start_static(struct dns_resolver *r, const char *doma
     struct dns_connect **out);
 /* After a success callback: try the candidates after the one handed out. */
 void dns_connect_next(struct dns_connect *dc);
+/* After a success callback: connect to the same candidate once more (the
+ * caller will negotiate differently, e.g. TLS without a client
+ * certificate), then the ones after it. */
+void dns_connect_again(struct dns_connect *dc);
 /* Stops everything (pending attempts are closed); no callback after this.
  * Connections already handed out are not touched. */
 void dns_connect_free(struct dns_connect *dc);

@@ -91,6 +91,12 @@ enum policy_tls {
 	POLICY_TLS_DISABLED,		/* never (plaintext only; labs) */
 };
 
+enum policy_strangers {
+	POLICY_STRANGERS_ALLOW,		/* anyone may write in */
+	POLICY_STRANGERS_REFUSE,	/* messages and subscription requests
+					   from known contacts only (strangers.h) */
+};
+
 enum policy_sasl {
 	POLICY_SASL_OPTIONAL,		/* SASL EXTERNAL when certificates allow */
 	POLICY_SASL_REQUIRED,		/* SASL EXTERNAL or nothing */
@@ -121,6 +127,7 @@ struct config_partner {
 	char connect[CONFIG_ADDR_MAX];	/* "IP:port" instead of DNS; "" none */
 	int connect_direct_tls;		/* `connect` speaks Direct TLS (XEP-0368) */
 	int max_stanza_size;		/* 0: limits.stanza_size */
+	enum policy_strangers strangers;
 };
 
 struct config_policy {
@@ -174,6 +181,15 @@ struct config_log {
 	int format;			/* enum config_log_format_value */
 };
 
+struct config_strangers {
+	int max_contacts;		/* the LRU's cap (strangers.h) */
+};
+
+struct config_blocklist {
+	char file[CONFIG_PATH_MAX];	/* "": no list (blocklist.h) */
+	int max_entries;
+};
+
 struct config_control {
 	char admin_group[CONFIG_USER_MAX];	/* "": root and the daemon's user only */
 };
@@ -196,6 +212,8 @@ struct config {
 	struct config_log log;
 	struct config_metrics metrics;
 	struct config_control control;
+	struct config_blocklist blocklist;
+	struct config_strangers strangers;
 	/*
 	 * What loaded but deserves the operator's eye (plaintext allowed, a
 	 * setting that can never take effect, ...), each "SOURCE: key.path:

@@ -23,6 +23,7 @@ static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL
 static const char *const log_formats[] = { "auto", "json", "text", NULL };
 static const char *const tls_modes[] = { "required", "optional", "disabled", NULL };
 static const char *const sasl_modes[] = { "optional", "required", "disabled", NULL };
+static const char *const strangers_modes[] = { "allow", "refuse", NULL };
 
 static const struct cfg_key domain_keys[] = {
 	{ .name = "name", .type = CFG_DOMAIN, .offset = OFF(struct config_domain, name),
@@ -187,7 +188,10 @@ static const struct cfg_key domain_elem[] = {
 	  .def = "false", .help = "`connect` speaks Direct TLS (XEP-0368) rather than STARTTLS." }, \
 	{ .name = "max_stanza_size", .type = CFG_INT, .offset = OFF(struct config_partner, max_stanza_size), \
 	  .min = 0, .max = XMLSTREAM_STANZA_MAX_CEILING, .def = "0",            \
-	  .help = "Stanza size limit for this partner, bytes; 0 means limits.stanza_size." }
+	  .help = "Stanza size limit for this partner, bytes; 0 means limits.stanza_size." }, \
+	{ .name = "strangers", .type = CFG_ENUM, .offset = OFF(struct config_partner, strangers), \
+	  .enum_names = strangers_modes, .def = "allow",                        \
+	  .help = "refuse: messages and subscription requests from this domain's users reach the inside only from contacts, remote addresses an internal user wrote to (learned from outgoing messages, subscriptions and directed presence; strangers.max_contacts); others are bounced with <policy-violation/>.  Against spam from unknown accounts (xmppbl.org's \"block strangers\" advice).  allow: no such check." }
 
 static const struct cfg_key default_partner_keys[] = {
 	PARTNER_NEGOTIATION_ROWS,
@@ -311,6 +315,23 @@ static const struct cfg_key control_keys[] = {
 	END
 };
 
+static const struct cfg_key strangers_keys[] = {
+	{ .name = "max_contacts", .type = CFG_INT, .offset = OFF(struct config_strangers, max_contacts),
+	  .min = 1, .max = 10000000, .def = "100000",
+	  .help = "Most remote contacts remembered for `policy.*.strangers` (least recently used ones go first), kept in STATE_DIR/strangers-contacts; about 100 bytes each in memory." },
+	END
+};
+
+static const struct cfg_key blocklist_keys[] = {
+	{ .name = "file", .type = CFG_PATH, .offset = OFF(struct config_blocklist, file),
+	  .size = CONFIG_PATH_MAX, .def = "",
+	  .help = "Remote domains refused outright, one a line (`spam.example`, or `*.spam.example` for every name under it; `#` starts a comment), for the throw-away domains of federation spam waves (the JabberSPAM list, xmppbl.org).  Refused at the stream header (<policy-violation/>), at dialback (every piggybacked domain) and in routing (bounced with <not-allowed/>); refusals are counted per entry (`status`, metrics).  Read at start (a bad file stops it), again on SIGHUP and when the file changes (checked every second); a bad file then keeps the running list.  Empty: no list." },
+	{ .name = "max_entries", .type = CFG_INT, .offset = OFF(struct config_blocklist, max_entries),
+	  .min = 1, .max = 1000000, .def = "100000",
+	  .help = "Most entries the blocklist file may have; a longer file is refused (so a feed gone wrong cannot exhaust memory)." },
+	END
+};
+
 const struct cfg_key config_schema_root[] = {
 	{ .name = "user", .type = CFG_STRING, .offset = OFF(struct config, user),
 	  .size = CONFIG_USER_MAX, .def = "xmpp-edge",
@@ -346,5 +367,9 @@ const struct cfg_key config_schema_root[] = {
 	  .children = metrics_keys, .help = "Metrics for Prometheus." },
 	{ .name = "control", .type = CFG_OBJECT, .offset = OFF(struct config, control),
 	  .children = control_keys, .help = "Who may use the control socket (listen.control)." },
+	{ .name = "blocklist", .type = CFG_OBJECT, .offset = OFF(struct config, blocklist),
+	  .children = blocklist_keys, .help = "Remote domains refused at every entry point (spam waves)." },
+	{ .name = "strangers", .type = CFG_OBJECT, .offset = OFF(struct config, strangers),
+	  .children = strangers_keys, .help = "The contacts `policy.*.strangers: refuse` lets write in." },
 	END
 };

@@ -45,10 +45,12 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "blocklist.h"
 #include "dns.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "stream_info.h"
+#include "strangers.h"
 #include "version.h"
 
 #define CONTROL_REQUEST_MAX 256
@@ -234,6 +236,8 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "draining", edge->draining);
 	control_status_events(edge, g);
 	control_status_ratelimit(edge, g);
+	blocklist_gen_status(edge, g);
+	strangers_gen_status(edge, g);
 	yajl_gen_string(g, (const unsigned char *)"gateway", 7);
 	yajl_gen_map_open(g);
 	gen_kv_str(g, "state", edge->gateway_state);
@@ -358,6 +362,8 @@ control_dispatch(struct control_client *c)
 		out = control_status_json(c->edge, &len);
 	} else if (strcmp(c->req, "streams") == 0) {
 		out = control_streams_json(c->edge, &len);
+	} else if (strcmp(c->req, "strangers list") == 0 || strcmp(c->req, "strangers clear") == 0) {
+		out = strangers_control(c->edge, c->req + strlen("strangers "), &len);
 	} else if (strcmp(c->req, "drain") == 0) {
 		out = control_drain_json(c->edge, &len);
 	} else if (strcmp(c->req, "reload") == 0) {

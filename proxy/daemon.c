@@ -26,7 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocklist.h"
 #include "cert_watch.h"
+#include "strangers.h"
 #include "default_config.h"
 #include "dialback_key.h"
 #include "s2s_out.h"
@@ -209,6 +211,8 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	control_close(edge);
 	metrics_close(edge);
 	cert_watch_stop(edge);
+	blocklist_stop(edge);
+	strangers_stop(edge);		/* saved: the streams are gone */
 }
 
 void
@@ -439,6 +443,9 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	    "certificates", "replaced", NULL);
 	daemon_check_gateway(edge);
 	cert_watch_apply(edge);		/* the paths may have changed */
+	(void)blocklist_apply(edge, 1, err, errlen);	/* a bad list is logged, the old one kept */
+	blocklist_watch_apply(edge);
+	strangers_apply(edge);
 	return 0;
 fail:
 	log_event(LOG_ERROR, "config.reload_failed", "error", err,
@@ -556,6 +563,12 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
+	/* After the drop: what `user` cannot read now, a reload could not. */
+	if (blocklist_apply(&edge, 0, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
+		goto done;
+	}
+	strangers_start(&edge);
 	uv_signal_init(&loop, &edge.sig_term);
 	uv_signal_init(&loop, &edge.sig_int);
 	uv_signal_init(&loop, &edge.sig_hup);
@@ -570,6 +583,7 @@ edge_run(const char *config_path, const char *state_dir)
 	daemon_check_gateway(&edge);
 	/* After the drop: a reload re-arms as the same user. */
 	cert_watch_apply(&edge);
+	blocklist_watch_apply(&edge);
 	log_event(LOG_INFO, "daemon.ready", NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;
@@ -585,6 +599,8 @@ done:
 	metrics_close(&edge);
 	cert_watch_stop(&edge);		/* before the walk: its close callbacks free */
 	ratelimit_free(edge.ratelimit);	/* the same: its timer's callback frees it */
+	blocklist_stop(&edge);
+	strangers_stop(&edge);
 	uv_walk(&loop, daemon_close_walk, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)

@@ -103,6 +103,9 @@ struct edge_event_counts {
 
 struct metrics_server;
 struct cert_watch;
+struct blocklist;
+struct blocklist_watch;
+struct strangers_edge;
 
 struct edge {
 	uv_loop_t *loop;
@@ -150,6 +153,9 @@ struct edge {
 	int draining;
 	struct metrics_server *metrics;	/* metrics.listen, or NULL */
 	struct cert_watch *cert_watch;	/* tls.watch_files, or NULL */
+	struct blocklist *blocklist;	/* blocklist.file, or NULL (blocklist.h) */
+	struct blocklist_watch *blocklist_watch;	/* polls it, or NULL */
+	struct strangers_edge *strangers;	/* known contacts (strangers.h) */
 
 	/* The last check of the link to the gateway (gateway_link.c). */
 	struct gateway_link *gateway_check;	/* running, or NULL */

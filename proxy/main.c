@@ -33,6 +33,7 @@
 #include <uv.h>
 #include <yajl/yajl_version.h>
 
+#include "blocklist.h"
 #include "cert_cli.h"
 #include "config.h"
 #include "default_config.h"
@@ -80,6 +81,10 @@ usage(FILE *out)
 	    "  drain [-c FILE | --socket PATH]   stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
+	    "  strangers list|clear [-c FILE | --socket PATH] [--json]\n"
+	    "                                    the remote contacts internal users wrote to\n"
+	    "                                    (policy strangers: refuse lets only them write\n"
+	    "                                    in), most recent first; or forget them all\n"
 	    "  resolve [-c FILE] [--server ADDR:PORT] DOMAIN\n"
 	    "                                    the ordered connection candidates for a\n"
 	    "                                    remote domain (SRV, fallback), with TTLs\n"
@@ -234,6 +239,18 @@ cmd_check(const struct cli_opts *o)
 			return 1;
 		}
 		fprintf(stderr, "warning: %s (started as root, run refuses this)\n", err);
+	}
+	/* The blocklist, as run reads it: a bad one stops the start. */
+	if (cfg->blocklist.file[0] != '\0') {
+		struct blocklist *bl = blocklist_load_file(cfg->blocklist.file,
+		    (size_t)cfg->blocklist.max_entries, err, sizeof(err));
+
+		if (bl == NULL) {
+			fprintf(stderr, "%s: blocklist.file: %s\n", cfg->source, err);
+			config_free(cfg);
+			return 1;
+		}
+		blocklist_free(bl);
 	}
 	/* Taken ports: run would stop, but they may be free when it starts. */
 	(void)listen_check_ports(cfg, stderr);
@@ -428,6 +445,15 @@ main(int argc, char **argv)
 		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "drain");
+	}
+	if (strcmp(cmd, "strangers") == 0) {
+		if (parse_opts(cmd, argc, argv, "csjt", &o) < 0)
+			return EXIT_USAGE;
+		if (o.topic == NULL || (strcmp(o.topic, "list") != 0 && strcmp(o.topic, "clear") != 0)) {
+			fprintf(stderr, "xmpp-edge strangers: list or clear?\n");
+			return EXIT_USAGE;
+		}
+		return cmd_control(&o, strcmp(o.topic, "list") == 0 ? "strangers list" : "strangers clear");
 	}
 	if (strcmp(cmd, "cert") == 0)
 		return cert_cli_main(argc, argv);

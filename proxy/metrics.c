@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocklist.h"
 #include "dns.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -39,6 +40,7 @@
 #include "s2s_in.h"
 #include "s2s_out.h"
 #include "stream_info.h"
+#include "strangers.h"
 #include "version.h"
 
 #define METRICS_CLIENTS_MAX 16
@@ -330,6 +332,50 @@ metrics_render_ratelimit(struct edge *edge, struct mbuf *b)
 	}
 }
 
+/* blocklist.h: its size, all refusals, and the busiest entries by name. */
+static void
+metrics_render_blocklist(struct edge *edge, struct mbuf *b)
+{
+	struct blocklist_top top[BLOCKLIST_TOP];
+	size_t i, n = blocklist_top(edge->blocklist, top, BLOCKLIST_TOP);
+	char esc[600];
+
+	gauge(b, "xmpp_edge_blocklist_entries", "Entries of the domain blocklist (blocklist.file).",
+	    (long long)blocklist_count(edge->blocklist));
+	counter(b, "xmpp_edge_blocklist_refusals_total",
+	    "Streams, dialback requests and stanzas refused by the blocklist (since its entries were listed).",
+	    blocklist_refusals_total(edge->blocklist));
+	family(b, "xmpp_edge_blocklist_entry_refusals_total", "counter",
+	    "Refusals of the busiest blocklist entries (at most 10).");
+	for (i = 0; i < n; i++)
+		mbuf_printf(b, "xmpp_edge_blocklist_entry_refusals_total{entry=\"%s\"} %llu\n",
+		    label_escape(top[i].entry, esc, sizeof(esc)), (unsigned long long)top[i].refusals);
+}
+
+/* strangers.h: the contact set and what it refused. */
+static void
+metrics_render_strangers(struct edge *edge, struct mbuf *b)
+{
+	struct strangers_top top[STRANGERS_TOP];
+	uint64_t contacts, learned, refused;
+	char esc[600];
+	size_t i, n;
+
+	strangers_counts(edge, &contacts, &learned, &refused);
+	gauge(b, "xmpp_edge_strangers_contacts", "Remote contacts known (written to by an internal user).",
+	    (long long)contacts);
+	counter(b, "xmpp_edge_strangers_learned_total", "Remote contacts learned from outgoing stanzas.",
+	    learned);
+	counter(b, "xmpp_edge_strangers_refused_total",
+	    "Messages and subscription requests from strangers bounced (policy strangers: refuse).", refused);
+	n = strangers_top_domains(edge, top, STRANGERS_TOP);
+	family(b, "xmpp_edge_strangers_refused_by_domain_total", "counter",
+	    "The same for the remote domains refused most (at most 10).");
+	for (i = 0; i < n; i++)
+		mbuf_printf(b, "xmpp_edge_strangers_refused_by_domain_total{domain=\"%s\"} %llu\n",
+		    label_escape(top[i].domain, esc, sizeof(esc)), (unsigned long long)top[i].refused);
+}
+
 static void
 metrics_render_certs(struct edge *edge, struct mbuf *b)
 {
@@ -458,6 +504,8 @@ metrics_render(struct edge *edge, size_t *len)
 	    ds.query_failures);
 	metrics_render_ratelimit(edge, &b);
 	metrics_render_certs(edge, &b);
+	metrics_render_blocklist(edge, &b);
+	metrics_render_strangers(edge, &b);
 	if (b.failed) {
 		free(b.p);
 		return NULL;

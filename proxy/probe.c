@@ -13,12 +13,17 @@
  *      HOSTED (SNI = DOMAIN), the peer's chain shown and checked (RFC 6125
  *      identity of DOMAIN, tls/), then the stream restarted inside TLS and
  *      its features read (SASL EXTERNAL, dialback);
- *   4. the verdict, by the rules s2s_out.c applies (tls, sasl_external,
+ *   4. SASL EXTERNAL tried when offered and allowed (XEP-0178): whether
+ *      DOMAIN accepts our certificate for HOSTED decides between it and
+ *      dialback (a serverAuth-only certificate, Let's Encrypt since 2026,
+ *      is refused by peers that want clientAuth);
+ *   5. the verdict, by the rules s2s_out.c applies (tls, sasl_external,
  *      dialback, require_valid_certificate), for the first candidate that
  *      answered: that is the one the daemon would use.
  *
- * Authentication itself is not attempted: SASL EXTERNAL would authenticate
- * HOSTED to DOMAIN for real, and dialback needs DOMAIN to call the daemon
+ * A peer that refuses our certificate already in TLS (an alert) is tried
+ * again without one, as the daemon does (cert_fallback.c), and the output
+ * says so.  Dialback is not attempted: it needs DOMAIN to call the daemon
  * back.  The verdict says which method the daemon would use.
  *
  * Everything runs on a private loop; the probe ends when the connect
@@ -33,12 +38,14 @@
 
 #include <uv.h>
 
+#include "cert_fallback.h"
 #include "certops.h"
 #include "dns.h"
 #include "domain.h"
 #include "edge.h"
 #include "netaddr.h"
 #include "s2s_out.h"
+#include "sasl_external.h"
 #include "tls.h"
 #include "xmlelem.h"
 #include "xmlstream.h"
@@ -54,6 +61,7 @@ enum probe_step {
 	PROBE_WAIT_FEATURES,	/* header out, waiting for header + features */
 	PROBE_WAIT_PROCEED,
 	PROBE_TLS,
+	PROBE_WAIT_SASL,	/* <auth mechanism='EXTERNAL'/> sent */
 	PROBE_DONE,
 };
 
@@ -76,6 +84,9 @@ struct probe {
 	int direct_tls;
 	int tls_open, pkix_ok, offers_tls, tls_required, offers_external, offers_dialback;
 	int peer_has_db;
+	int no_cert;		/* the peer refused our certificate in TLS */
+	int sasl_result;	/* 1 accepted, -1 refused, 0 not tried */
+	char sasl_detail[128];
 	char peer[NETADDR_TEXT_MAX + 8];
 	char fail[256];
 
@@ -85,6 +96,7 @@ struct probe {
 };
 
 static void probe_candidate_end(struct probe *p, const char *failure);
+static void probe_candidate_close(struct probe *p, int again);
 static void probe_tls_begin(struct probe *p, int direct_tls);
 
 static void
@@ -200,15 +212,27 @@ probe_decide(struct probe *p)
 		    "sets require_valid_certificate", p->domain);
 		return;
 	}
-	if (p->tls_open && p->offers_external && pol->sasl_external != POLICY_SASL_DISABLED)
-		how = "SASL EXTERNAL (if it accepts our certificate for the hosted domain, "
-		    "else dialback when allowed)";
+	if (p->sasl_result > 0)
+		how = "SASL EXTERNAL (it accepted our certificate)";
+	else if (p->sasl_result < 0 && (pol->sasl_external == POLICY_SASL_REQUIRED ||
+	    !p->offers_dialback || !p->cfg->dialback.enabled || !pol->dialback)) {
+		snprintf(p->verdict, sizeof(p->verdict), "%s refused our certificate for %s in SASL "
+		    "EXTERNAL (%s) and dialback is %s", p->domain, p->from, p->sasl_detail,
+		    pol->sasl_external == POLICY_SASL_REQUIRED ? "excluded (sasl_external required)" :
+		    !p->offers_dialback ? "not offered" : "disabled");
+		return;
+	} else if (p->sasl_result < 0)
+		how = "Server Dialback (SASL EXTERNAL refused our certificate; the daemon falls back)";
+	else if (p->tls_open && p->offers_external && pol->sasl_external != POLICY_SASL_DISABLED)
+		how = "SASL EXTERNAL";
 	else if (pol->sasl_external == POLICY_SASL_REQUIRED) {
 		snprintf(p->verdict, sizeof(p->verdict), "policy requires SASL EXTERNAL, which %s does "
 		    "not offer%s", p->domain, p->tls_open ? "" : " without TLS");
 		return;
 	} else if (p->offers_dialback && p->cfg->dialback.enabled && pol->dialback)
-		how = "Server Dialback (it will ask our domain's server to verify the key)";
+		how = p->no_cert ? "Server Dialback (it refused our certificate in TLS; connected again "
+		    "without one, as the daemon does)" :
+		    "Server Dialback (it will ask our domain's server to verify the key)";
 	else {
 		snprintf(p->verdict, sizeof(p->verdict), "no authentication method in common (offered: "
 		    "%s%s%s; policy: sasl_external %s, dialback %s%s)",
@@ -226,6 +250,40 @@ probe_decide(struct probe *p)
 	    "over TLS (certificate not valid for the domain: dialback only)") : "without TLS", how);
 }
 
+/* XEP-0178 §3, as s2s_out.c sends it: the authorization identity is the
+ * hosted domain.  0, or -1 when it could not be sent. */
+static int
+probe_send_sasl_external(struct probe *p)
+{
+	char auth[SASL_EXTERNAL_AUTH_MAX];
+
+	if (sasl_external_auth_write(p->from, auth, sizeof(auth)) < 0)
+		return -1;
+	p->step = PROBE_WAIT_SASL;
+	probe_send_stream(p, auth);
+	return 0;
+}
+
+/* The answer to our <auth/>: <success/>, or <failure/> with a condition
+ * (RFC 6120 §6.5).  Either way the candidate is done: the daemon would
+ * restart the stream, or fall back to dialback. */
+static void
+probe_on_sasl_answer(struct probe *p, const struct xmlstream_event *ev)
+{
+	if (xmlstream_str_eq(&ev->name, "success") && xmlstream_str_eq(&ev->ns, NS_SASL)) {
+		p->sasl_result = 1;
+		fprintf(p->out, "  SASL EXTERNAL: accepted our certificate for %s\n", p->from);
+	} else {
+		p->sasl_result = -1;
+		snprintf(p->sasl_detail, sizeof(p->sasl_detail), "%.*s",
+		    (int)(ev->raw.len > 100 ? 100 : ev->raw.len), ev->raw.p);
+		fprintf(p->out, "  SASL EXTERNAL: refused our certificate for %s: %s\n", p->from,
+		    p->sasl_detail);
+	}
+	probe_send_stream(p, "</stream:stream>");
+	probe_candidate_end(p, NULL);
+}
+
 static void
 probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 {
@@ -235,6 +293,10 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 		snprintf(e, sizeof(e), "stream error from %s: %.*s", p->peer,
 		    (int)(ev->raw.len > 150 ? 150 : ev->raw.len), ev->raw.p);
 		probe_candidate_end(p, e);
+		return;
+	}
+	if (p->step == PROBE_WAIT_SASL) {
+		probe_on_sasl_answer(p, ev);
 		return;
 	}
 	if (p->step == PROBE_WAIT_PROCEED) {
@@ -271,6 +333,9 @@ probe_on_element(struct probe *p, const struct xmlstream_event *ev)
 	}
 	fprintf(p->out, "  features%s: SASL EXTERNAL %s, dialback %s\n", p->tls_open ? " after TLS" : "",
 	    p->offers_external ? "offered" : "not offered", p->offers_dialback ? "offered" : "not offered");
+	if (p->tls_open && p->offers_external && p->policy->sasl_external != POLICY_SASL_DISABLED &&
+	    !p->decided && probe_send_sasl_external(p) == 0)
+		return;
 	probe_send_stream(p, "</stream:stream>");
 	probe_candidate_end(p, NULL);
 }
@@ -379,6 +444,14 @@ probe_tls_on_error(void *ud, const char *reason)
 
 	p->tls_open = 0;
 	snprintf(e, sizeof(e), "TLS failed: %s", reason);
+	if (!p->decided && cert_fallback_wanted(p->tls, p->no_cert, 1, p->cfg, p->policy, p->domain,
+	    p->peer)) {
+		fprintf(p->out, "  failed: %s\n  it refused our certificate for %s: connecting again "
+		    "without a client certificate (dialback), as the daemon does\n", e, p->from);
+		p->no_cert = 1;
+		probe_candidate_close(p, 1);
+		return;
+	}
 	probe_candidate_end(p, e);
 }
 
@@ -397,7 +470,7 @@ probe_tls_begin(struct probe *p, int direct_tls)
 {
 	struct tls_conn_params params = {
 		.role = TLS_ROLE_EXTERNAL_CLIENT, .direct_tls = direct_tls, .peer_domain = p->domain,
-		.local_domain = p->from, .peer_addr = p->peer,
+		.local_domain = p->from, .peer_addr = p->peer, .no_client_cert = p->no_cert,
 	};
 	char err[256];
 
@@ -446,13 +519,23 @@ probe_candidate_end(struct probe *p, const char *failure)
 {
 	if (p->tcp == NULL)
 		return;
-	uv_timer_stop(&p->timer);
 	if (failure != NULL) {
 		fprintf(p->out, "  failed: %s\n", failure);
 		if (!p->decided)
 			snprintf(p->fail, sizeof(p->fail), "%s: %s", p->peer, failure);
 	}
 	probe_decide(p);
+	probe_candidate_close(p, 0);
+}
+
+/* Drops the candidate's connection; the connect sequence goes on with the
+ * same candidate (again) or the next. */
+static void
+probe_candidate_close(struct probe *p, int again)
+{
+	if (p->tcp == NULL)
+		return;
+	uv_timer_stop(&p->timer);
 	if (p->tls != NULL) {
 		tls_conn_close(p->tls);
 		tls_conn_free(p->tls);
@@ -464,7 +547,9 @@ probe_candidate_end(struct probe *p, const char *failure)
 	dns_tcp_close_free(p->tcp);
 	p->tcp = NULL;
 	p->step = PROBE_DONE;
-	if (p->dc != NULL)
+	if (p->dc != NULL && again)
+		dns_connect_again(p->dc);
+	else if (p->dc != NULL)
 		dns_connect_next(p->dc);
 }
 
@@ -501,6 +586,7 @@ probe_on_connect(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
 	p->direct_tls = cand->tls == DNS_TLS_DIRECT;
 	p->tls_open = p->pkix_ok = p->offers_tls = p->tls_required = 0;
 	p->offers_external = p->offers_dialback = p->peer_has_db = 0;
+	p->sasl_result = 0;
 	p->xs = xmlstream_new(NULL, XMLSTREAM_NS_SERVER);
 	if (p->xs == NULL || uv_read_start((uv_stream_t *)tcp, probe_on_alloc, probe_on_read) != 0) {
 		probe_candidate_end(p, "out of memory");

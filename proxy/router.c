@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocklist.h"
 #include "bounce.h"
 #include "domain.h"
 #include "log.h"
 #include "s2s_out.h"
+#include "strangers.h"
 
 /* A stanza's namespace declarations inherited from its stream header
  * are written into its start tag; this bounds the extra bytes. */
@@ -62,6 +64,8 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	struct s2s_out *o;
 	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
 
+	if (!to_hosted && blocklist_refuses_route(edge, NULL, to, condition, text))
+		return NULL;
 	if (to_hosted && from_hosted) {
 		*condition = "service-unavailable";
 		*text = "xmpp-edge does not route between its own domains";
@@ -151,6 +155,12 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 	char *buf = NULL;
 	const char *data = ev->raw.p;
 	size_t len = ev->raw.len;
+
+	if (blocklist_refuses_route(edge, from_domain, NULL, &condition, &text) ||
+	    strangers_refuses(edge, ev, from_domain, to_domain, &condition, &text)) {
+		router_bounce_event(edge, ev, condition, "cancel", text);
+		return ROUTE_BOUNCED;
+	}
 
 	/* The copy must stand alone on the other stream: declarations it
 	 * inherits from its header go into its start tag (not needed for

@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 
+#include "blocklist.h"
 #include "bounce.h"
 #include "domain.h"
 #include "log.h"
@@ -515,7 +516,8 @@ s2s_in_on_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	/* Per-partner policy: a domain that may not federate is refused on
 	 * its claim already; proving it would change nothing. */
 	if (s->remote_domain[0] != '\0' &&
-	    !config_policy_for(s->edge->cfg, s->remote_domain)->allow) {
+	    (!config_policy_for(s->edge->cfg, s->remote_domain)->allow ||
+	    blocklist_refuses(s->edge, s->remote_domain, "stream"))) {
 		log_event(LOG_INFO, "s2s_in.policy_refused", "peer", s->peer,
 		    "domain", s->remote_domain, NULL);
 		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "federation with this domain is not allowed");

@@ -44,6 +44,7 @@
 
 #include <mbedtls/base64.h>
 
+#include "blocklist.h"
 #include "dialback_key.h"
 #include "log.h"
 #include "s2s_out.h"
@@ -419,7 +420,8 @@ s2s_in_on_dialback_result(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_db_result(s, to, from, NULL, "item-not-found");
 		return;
 	}
-	if (router_is_hosted(s->edge, from) || !config_policy_for(s->edge->cfg, from)->allow) {
+	if (router_is_hosted(s->edge, from) || !config_policy_for(s->edge->cfg, from)->allow ||
+	    blocklist_refuses(s->edge, from, "dialback")) {
 		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", from,
 		    "method", "dialback", "result", "refused", "reason", "policy", NULL);
 		s2s_in_db_result(s, to, from, NULL, "not-allowed");

@@ -34,12 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/base64.h>
-
+#include "cert_fallback.h"
 #include "dialback_key.h"
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
+#include "sasl_external.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -130,6 +130,7 @@ struct s2s_out {
 	int direct_tls;
 	int tls_open;
 	int pkix_ok;				/* peer certificate valid for remote */
+	int tls_no_cert;			/* the peer refused ours: present none */
 	int sasl_done;
 	int peer_has_db;			/* header declared xmlns:db */
 	const char *auth_method;		/* once established */
@@ -502,6 +503,8 @@ s2s_out_clear_later(struct s2s_out *o)
 static void
 s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 {
+	int again;
+
 	if (o->dc == NULL || o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_CLOSING ||
 	    o->state == S2S_OUT_CLOSED || o->tcp == NULL) {
 		s2s_out_fail(o, condition, reason);
@@ -511,6 +514,9 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	log_event(LOG_INFO, "s2s_out.next_target", "remote", o->remote, "peer", o->peer,
 	    "reason", reason, NULL);
 	snprintf(o->fail_reason, sizeof(o->fail_reason), "%s: %s", o->peer, reason);
+	again = cert_fallback_wanted(o->tls, o->tls_no_cert, o->kind == S2S_OUT_REMOTE,
+	    o->edge->cfg, s2s_out_policy(o), o->remote, o->peer);
+	o->tls_no_cert |= again;
 	uv_read_stop((uv_stream_t *)o->tcp);
 	uv_close((uv_handle_t *)o->tcp, s2s_out_on_handle_closed);
 	o->tcp = NULL;
@@ -533,7 +539,10 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 		return;
 	}
 	s2s_out_enter_state(o, S2S_OUT_CONNECTING);
-	dns_connect_next(o->dc);
+	if (again)
+		dns_connect_again(o->dc);
+	else
+		dns_connect_next(o->dc);
 }
 
 /* --- output ------------------------------------------------------------- */
@@ -839,18 +848,11 @@ s2s_out_send_dialback(struct s2s_out *o)
 static void
 s2s_out_send_sasl_external(struct s2s_out *o)
 {
-	unsigned char b64[CONFIG_DOMAIN_MAX * 2];
-	char out[CONFIG_DOMAIN_MAX * 2 + 128];
-	size_t blen = 0;
+	char out[SASL_EXTERNAL_AUTH_MAX];
 	int n;
 
 	/* XEP-0178 §3: the authorization identity is our domain. */
-	if (mbedtls_base64_encode(b64, sizeof(b64), &blen, (const unsigned char *)o->local,
-	    strlen(o->local)) != 0)
-		return;
-	n = snprintf(out, sizeof(out), "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
-	    (const char *)b64);
-	if (n < 0 || (size_t)n >= sizeof(out))
+	if ((n = sasl_external_auth_write(o->local, out, sizeof(out))) < 0)
 		return;
 	s2s_out_enter_state(o, S2S_OUT_WAIT_SASL);
 	s2s_out_send(o, out, (size_t)n);
@@ -1260,6 +1262,7 @@ s2s_out_tls_begin(struct s2s_out *o)
 		.peer_domain = o->kind == S2S_OUT_GATEWAY ? o->edge->cfg->gateway.server_name : o->remote,
 		.local_domain = o->kind == S2S_OUT_GATEWAY ? NULL : o->local,
 		.peer_addr = o->peer,
+		.no_client_cert = o->tls_no_cert,
 	};
 	char err[256];
 

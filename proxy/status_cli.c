@@ -159,6 +159,62 @@ print_rate_limits(yajl_val rl, FILE *out)
 	}
 }
 
+/* "blocklist: FILE, N entries, T refusals (top: ENTRY N, ...)". */
+static void
+print_blocklist(yajl_val bl, FILE *out)
+{
+	yajl_val top = get(bl, "top");
+	size_t i;
+
+	if (str(bl, "file") == NULL || str(bl, "file")[0] == '\0') {
+		fprintf(out, "blocklist:  none\n");
+		return;
+	}
+	fprintf(out, "blocklist:  %s, %lld entries, %lld refusals", str(bl, "file"), num(bl, "entries"),
+	    num(bl, "refusals"));
+	for (i = 0; YAJL_IS_ARRAY(top) && i < top->u.array.len; i++)
+		fprintf(out, "%s%s %lld", i == 0 ? " (top: " : ", ", dash(str(top->u.array.values[i], "entry")),
+		    num(top->u.array.values[i], "refusals"));
+	fprintf(out, "%s\n", YAJL_IS_ARRAY(top) && top->u.array.len > 0 ? ")" : "");
+}
+
+/* "strangers: N contacts, N learned, N refused (top: DOMAIN N, ...)". */
+static void
+print_strangers_status(yajl_val st, FILE *out)
+{
+	yajl_val top = get(st, "top_domains");
+	size_t i;
+
+	fprintf(out, "strangers:  %lld contacts, %lld learned, %lld refused", num(st, "contacts"),
+	    num(st, "learned"), num(st, "refused"));
+	for (i = 0; YAJL_IS_ARRAY(top) && i < top->u.array.len; i++)
+		fprintf(out, "%s%s %lld", i == 0 ? " (top: " : ", ", dash(str(top->u.array.values[i], "domain")),
+		    num(top->u.array.values[i], "refused"));
+	fprintf(out, "%s\n", YAJL_IS_ARRAY(top) && top->u.array.len > 0 ? ")" : "");
+}
+
+/* `strangers list`: the counts, then one contact a line; `clear`: how many. */
+static void
+print_strangers(yajl_val doc, const char *what, int rc, FILE *out)
+{
+	yajl_val list = get(doc, "list");
+	size_t i;
+
+	if (rc != 0) {
+		fprintf(stderr, "xmpp-edge: strangers %s refused: %s\n", what, dash(str(doc, "error")));
+		return;
+	}
+	if (strcmp(what, "clear") == 0) {
+		fprintf(out, "cleared %lld contacts\n", num(doc, "cleared"));
+		return;
+	}
+	fprintf(out, "%lld contacts (at most %lld), %lld learned, %lld refused\n", num(doc, "contacts"),
+	    num(doc, "max_contacts"), num(doc, "learned"), num(doc, "refused"));
+	for (i = 0; i < list->u.array.len; i++)
+		fprintf(out, "%s\n", YAJL_IS_STRING(list->u.array.values[i]) ?
+		    YAJL_GET_STRING(list->u.array.values[i]) : "?");
+}
+
 static void
 print_status(yajl_val doc, FILE *out)
 {
@@ -211,6 +267,8 @@ print_status(yajl_val doc, FILE *out)
 	}
 	fputc('\n', out);
 	print_rate_limits(get(doc, "rate_limits"), out);
+	print_blocklist(get(doc, "blocklist"), out);
+	print_strangers_status(get(doc, "strangers"), out);
 	print_streams(get(doc, "stream_list"), out);
 }
 
@@ -241,8 +299,10 @@ status_cli_run(const char *socket_path, const char *command, int json, int quiet
 	}
 	if (strcmp(command, "status") == 0)
 		rc = str(doc, "status") != NULL && strcmp(str(doc, "status"), "running") == 0 ? 0 : 1;
-	else if (strcmp(command, "drain") == 0)
+	else if (strcmp(command, "drain") == 0 || strcmp(command, "strangers clear") == 0)
 		rc = str(doc, "result") != NULL && strcmp(str(doc, "result"), "applied") == 0 ? 0 : 1;
+	else if (strcmp(command, "strangers list") == 0)
+		rc = YAJL_IS_ARRAY(get(doc, "list")) ? 0 : 1;
 	else
 		rc = YAJL_IS_ARRAY(get(doc, "streams")) ? 0 : 1;
 	if (quiet) {
@@ -251,6 +311,8 @@ status_cli_run(const char *socket_path, const char *command, int json, int quiet
 		fputs(reply, stdout);
 	} else if (strcmp(command, "status") == 0) {
 		print_status(doc, stdout);
+	} else if (strncmp(command, "strangers ", 10) == 0) {
+		print_strangers(doc, command + 10, rc, stdout);
 	} else if (strcmp(command, "drain") == 0) {
 		if (rc == 0)
 			printf("draining: %lld external listeners closed, %lld streams still open; "

@@ -78,6 +78,10 @@ struct tls_certstore {
 	size_t npins;
 	mbedtls_ssl_config internal_server_conf;
 	mbedtls_ssl_config internal_client_conf;
+	/* Outbound external presenting no certificate: the second try after
+	 * a peer refused ours (tls_conn_peer_refused_cert). */
+	mbedtls_ssl_config anon_client_conf;
+	mbedtls_ssl_config anon_client_direct_conf;
 };
 
 /* mbedTLS keeps the pointer, so the list must outlive every config. */
@@ -302,6 +306,7 @@ conf_common(struct tls_certstore *s, mbedtls_ssl_config *conf, int endpoint)
 	return 0;
 }
 
+/* e NULL: a configuration that presents no certificate. */
 static int
 conf_external_client(struct tls_certstore *s, struct certstore_entry *e,
     mbedtls_ssl_config *conf, int direct)
@@ -315,7 +320,8 @@ conf_external_client(struct tls_certstore *s, struct certstore_entry *e,
 	 * untrusted peer, XEP-0220 §2.1). */
 	mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
 	mbedtls_ssl_conf_ca_chain(conf, &s->ca, NULL);
-	if ((ret = mbedtls_ssl_conf_own_cert(conf, &e->chain, &e->key)) != 0)
+	if (e != NULL &&
+	    (ret = mbedtls_ssl_conf_own_cert(conf, &e->chain, &e->key)) != 0)
 		return ret;
 	if (direct &&
 	    (ret = mbedtls_ssl_conf_alpn_protocols(conf, alpn_xmpp_server)) != 0)
@@ -356,6 +362,8 @@ certstore_free(struct tls_certstore *s)
 	mbedtls_ssl_config_free(&s->server_conf);
 	mbedtls_ssl_config_free(&s->internal_server_conf);
 	mbedtls_ssl_config_free(&s->internal_client_conf);
+	mbedtls_ssl_config_free(&s->anon_client_conf);
+	mbedtls_ssl_config_free(&s->anon_client_direct_conf);
 	mbedtls_ssl_ticket_free(&s->ticket);
 	mbedtls_x509_crt_free(&s->ca);
 	mbedtls_x509_crt_free(&s->internal_crt);
@@ -402,6 +410,8 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 	mbedtls_ssl_config_init(&s->server_conf);
 	mbedtls_ssl_config_init(&s->internal_server_conf);
 	mbedtls_ssl_config_init(&s->internal_client_conf);
+	mbedtls_ssl_config_init(&s->anon_client_conf);
+	mbedtls_ssl_config_init(&s->anon_client_direct_conf);
 	if ((ret = tls_rng_init(&s->rng, "xmpp-edge certstore")) != 0) {
 		tls_set_err(err, errlen, "random generator: %s",
 		    err_str(ret, ebuf, sizeof(ebuf)));
@@ -512,6 +522,10 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 		    1)) != 0)
 			goto fail_conf;
 	}
+	if ((ret = conf_external_client(s, NULL, &s->anon_client_conf, 0)) != 0 ||
+	    (ret = conf_external_client(s, NULL, &s->anon_client_direct_conf,
+	    1)) != 0)
+		goto fail_conf;
 
 	/* Internal link. */
 	if (cfg->internal_cert_path != NULL || cfg->internal_key_path != NULL) {
@@ -649,7 +663,7 @@ tls_certstore_generation(const struct tls_certstore *s)
 
 const mbedtls_ssl_config *
 tls_certstore_conf(struct tls_certstore *s, enum tls_role role, int direct,
-    const char *local_domain)
+    const char *local_domain, int no_client_cert)
 {
 	struct certstore_entry *e;
 
@@ -657,6 +671,9 @@ tls_certstore_conf(struct tls_certstore *s, enum tls_role role, int direct,
 	case TLS_ROLE_EXTERNAL_SERVER:
 		return &s->server_conf;
 	case TLS_ROLE_EXTERNAL_CLIENT:
+		if (no_client_cert)
+			return direct ? &s->anon_client_direct_conf :
+			    &s->anon_client_conf;
 		e = local_domain ? entry_find(s, local_domain) : NULL;
 		if (e == NULL)
 			e = &s->entries[s->default_idx];

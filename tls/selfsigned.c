@@ -215,6 +215,42 @@ tls_file_write_atomic(const char *path, const unsigned char *data, size_t len,
 	return tls_file_write_atomic_owned(path, data, len, mode, -1, -1, err, errlen);
 }
 
+/* extendedKeyUsage of a leaf (RFC 5280 §4.2.1.12).  The default names
+ * both purposes: an XMPP server is the TLS client when it initiates s2s
+ * and presents the same certificate.  TLS_EKU_NONE writes no extension
+ * (any purpose). */
+static int
+certgen_set_eku(mbedtls_x509write_cert *crt, enum tls_certgen_eku eku)
+{
+	mbedtls_asn1_sequence seq[2];
+	size_t n = 0;
+
+	memset(seq, 0, sizeof(seq));
+	switch (eku) {
+	case TLS_EKU_NONE:
+		return 0;
+	case TLS_EKU_SERVER_CLIENT:
+	case TLS_EKU_SERVER:
+		seq[n].buf.p = (unsigned char *)MBEDTLS_OID_SERVER_AUTH;
+		seq[n++].buf.len = MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
+		if (eku == TLS_EKU_SERVER)
+			break;
+		/* FALLTHROUGH */
+	case TLS_EKU_CLIENT:
+		seq[n].buf.p = (unsigned char *)MBEDTLS_OID_CLIENT_AUTH;
+		seq[n++].buf.len = MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
+		break;
+	case TLS_EKU_CODE_SIGNING:
+		seq[n].buf.p = (unsigned char *)MBEDTLS_OID_CODE_SIGNING;
+		seq[n++].buf.len = MBEDTLS_OID_SIZE(MBEDTLS_OID_CODE_SIGNING);
+		break;
+	}
+	seq[0].buf.tag = seq[1].buf.tag = MBEDTLS_ASN1_OID;
+	if (n == 2)
+		seq[0].next = &seq[1];
+	return mbedtls_x509write_crt_set_ext_key_usage(crt, &seq[0]);
+}
+
 int
 tls_certgen_create(const struct tls_certgen *spec, const char *cert_path,
     const char *key_path, char *err, size_t errlen)
@@ -223,7 +259,6 @@ tls_certgen_create(const struct tls_certgen *spec, const char *cert_path,
 	mbedtls_pk_context key, issuer_key;
 	mbedtls_x509_crt issuer;
 	mbedtls_x509write_cert crt;
-	mbedtls_asn1_sequence eku_client, eku_server;
 	unsigned char serial[16], *pem = NULL, *san = NULL, *sander;
 	char subject[CERTGEN_NAME_MAX + 8], issuer_dn[512];
 	char from[15], to[15], ebuf[200];
@@ -329,19 +364,7 @@ tls_certgen_create(const struct tls_certgen *spec, const char *cert_path,
 		    MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
 		if (ret != 0)
 			goto fail_crt;
-		/* Both purposes: an XMPP server is the TLS client when it
-		 * initiates s2s and presents the same certificate. */
-		memset(&eku_server, 0, sizeof(eku_server));
-		memset(&eku_client, 0, sizeof(eku_client));
-		eku_server.buf.tag = MBEDTLS_ASN1_OID;
-		eku_server.buf.p = (unsigned char *)MBEDTLS_OID_SERVER_AUTH;
-		eku_server.buf.len = MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
-		eku_server.next = &eku_client;
-		eku_client.buf.tag = MBEDTLS_ASN1_OID;
-		eku_client.buf.p = (unsigned char *)MBEDTLS_OID_CLIENT_AUTH;
-		eku_client.buf.len = MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
-		ret = mbedtls_x509write_crt_set_ext_key_usage(&crt, &eku_server);
-		if (ret != 0)
+		if ((ret = certgen_set_eku(&crt, spec->eku)) != 0)
 			goto fail_crt;
 	}
 	if ((san = calloc(1, CERTGEN_SAN_MAX)) == NULL) {

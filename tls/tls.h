@@ -200,6 +200,9 @@ struct tls_conn_params {
 	const char *local_domain;	/* client: whose certificate to
 					   present; NULL: the default */
 	const char *peer_addr;		/* "ip:port" for log lines */
+	int no_client_cert;		/* external client: present no
+					   certificate (the peer refused ours,
+					   tls_conn_peer_refused_cert) */
 };
 
 /* Events.  Every callback may call tls_conn_write/close/free on the same
@@ -259,6 +262,12 @@ const char *tls_conn_sni(const struct tls_conn *c);	/* server; "" none */
  * TLS 1.3 resumption). */
 int tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t **der,
     size_t *len);
+/* External client, after a failure: 1 if the peer most likely refused the
+ * certificate we presented (a certificate alert during the handshake, or,
+ * TLS 1.3, an alert or undecryptable record before any data: the server
+ * judges our certificate after our Finished).  The caller may then try
+ * once more with no_client_cert (XEP-0178 fallback to dialback). */
+int tls_conn_peer_refused_cert(const struct tls_conn *c);
 
 /* ------------------------------------------------------------------------
  * Identity (identity.c) and pins (pin.c)
@@ -306,6 +315,18 @@ enum tls_key_type {
 	TLS_KEY_RSA_3072,		/* for peers that still want RSA */
 };
 
+/* The extendedKeyUsage of a generated leaf.  The default names both
+ * purposes (an XMPP server is the TLS client when it initiates s2s); the
+ * others exist for tests and for operators reproducing what public CAs
+ * issue (Let's Encrypt: serverAuth only since 2026). */
+enum tls_certgen_eku {
+	TLS_EKU_SERVER_CLIENT,
+	TLS_EKU_SERVER,
+	TLS_EKU_CLIENT,
+	TLS_EKU_NONE,			/* no extension: any purpose */
+	TLS_EKU_CODE_SIGNING,		/* neither TLS purpose */
+};
+
 /* What tls_certgen_create() should put in a certificate.  Unset (NULL /
  * 0) fields get the defaults of tls_selfsigned_create(). */
 struct tls_certgen {
@@ -320,6 +341,7 @@ struct tls_certgen {
 	const char *issuer_cert_path;	/* NULL: self-signed */
 	const char *issuer_key_path;
 	enum tls_key_type key_type;	/* 0: TLS_KEY_EC_P256 */
+	enum tls_certgen_eku eku;	/* 0: serverAuth + clientAuth */
 };
 
 /* The general form of tls_selfsigned_create(): self-signed or issued by

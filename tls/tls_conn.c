@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include <mbedtls/error.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/platform.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
@@ -71,6 +72,8 @@ struct tls_conn {
 	unsigned busy;			/* nesting of public calls */
 	int free_pending;
 
+	int sent_cert;			/* external client: ours is configured */
+	int peer_refused_cert;		/* see tls_conn_peer_refused_cert */
 	int pin_failed;			/* internal: presented key not pinned */
 	char pin_presented[TLS_PIN_B64_LEN + 1];
 
@@ -230,6 +233,30 @@ crt_is_self_signed(const mbedtls_x509_crt *crt)
 	    crt->subject_raw.len) == 0;
 }
 
+/*
+ * The client certificate of an s2s peer is its server certificate: the
+ * initiating server presents what it serves with.  mbedTLS, as a TLS
+ * server, wants extendedKeyUsage clientAuth in it
+ * (mbedtls_ssl_check_cert_usage, after our verify callback has run, so
+ * the flag can only be revised here), but public CAs stopped issuing
+ * clientAuth (Let's Encrypt, 2026), and the amended XEP-0178, Prosody and
+ * ejabberd >= 25.07 accept serverAuth for s2s.  So: the usage flag is
+ * dropped when the certificate names serverAuth.  mbedTLS already accepts
+ * no extension and anyExtendedKeyUsage; a certificate whose EKU names
+ * neither TLS purpose (code signing, e-mail, ...) stays refused, as does
+ * a keyUsage without digitalSignature (a separate flag).
+ */
+static uint32_t
+conn_client_eku_flags(const mbedtls_x509_crt *peer, uint32_t flags)
+{
+	if ((flags & MBEDTLS_X509_BADCERT_EXT_KEY_USAGE) != 0 &&
+	    mbedtls_x509_crt_check_extended_key_usage(peer,
+	    MBEDTLS_OID_SERVER_AUTH,
+	    MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) == 0)
+		flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
+	return flags;
+}
+
 /* Fills *r for the current session's peer and the given domain (may be
  * NULL: chain only). */
 static void
@@ -264,6 +291,8 @@ conn_verify(struct tls_conn *c, const char *domain, struct tls_verify_result *r)
 	 * below replaces it. */
 	flags = mbedtls_ssl_get_verify_result(&c->ssl) &
 	    ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	if (c->role == TLS_ROLE_EXTERNAL_SERVER && flags != (uint32_t)-1)
+		flags = conn_client_eku_flags(peer, flags);
 	if (flags == (uint32_t)-1) {
 		r->status = TLS_VERIFY_INVALID;
 	} else if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
@@ -293,6 +322,12 @@ conn_verify(struct tls_conn *c, const char *domain, struct tls_verify_result *r)
 	if (flags != 0 && n > 0 && (size_t)n < sizeof(r->detail))
 		snprintf(r->detail + n, sizeof(r->detail) - (size_t)n,
 		    "; flags 0x%08x", (unsigned)flags);
+}
+
+int
+tls_conn_peer_refused_cert(const struct tls_conn *c)
+{
+	return c->peer_refused_cert;
 }
 
 int
@@ -427,10 +462,44 @@ conn_fail(struct tls_conn *c, const char *reason)
 		c->cb.on_error(c->ud, reason);
 }
 
+/* 1 if this failure of an external client that presented a certificate
+ * is the peer refusing that certificate.  A server's certificate alerts
+ * (RFC 8446 §6.2) can only be about ours; TLS 1.3 servers judge it after
+ * our Finished, so their alert (or, from an mbedTLS server, a record we
+ * cannot decrypt) arrives once we are open, before any data. */
+static int
+conn_failure_refuses_cert(const struct tls_conn *c, int ret)
+{
+	unsigned char a;
+
+	if (c->role != TLS_ROLE_EXTERNAL_CLIENT || !c->sent_cert ||
+	    c->got_data)
+		return 0;
+	if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
+		return c->state == TLS_OPEN;
+	if (ret != MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE ||
+	    c->ssl.MBEDTLS_PRIVATE(in_msg) == NULL)
+		return 0;
+	a = c->ssl.MBEDTLS_PRIVATE(in_msg)[1];
+	switch (a) {
+	case 42:	/* bad_certificate */
+	case 43:	/* unsupported_certificate: OpenSSL's "unsupported
+			   certificate purpose" */
+	case 44:	/* certificate_revoked */
+	case 45:	/* certificate_expired */
+	case 46:	/* certificate_unknown */
+	case 48:	/* unknown_ca */
+		return 1;
+	}
+	return 0;
+}
+
 static void
 conn_fail_ret(struct tls_conn *c, int ret)
 {
 	char reason[200];
+
+	c->peer_refused_cert = conn_failure_refuses_cert(c, ret);
 
 	conn_reason(c, ret, reason, sizeof(reason));
 	conn_fail(c, reason);
@@ -588,7 +657,7 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 	int ret;
 
 	conf = tls_certstore_conf(store, p->role, p->direct_tls,
-	    p->local_domain);
+	    p->local_domain, p->no_client_cert);
 	if (conf == NULL) {
 		tls_set_err(err, errlen, "no internal link certificate "
 		    "configured");
@@ -602,6 +671,7 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 	c->state = TLS_HANDSHAKE;
 	c->role = p->role;
 	c->direct_tls = p->direct_tls;
+	c->sent_cert = p->role == TLS_ROLE_EXTERNAL_CLIENT && !p->no_client_cert;
 	c->cb = *cb;
 	c->ud = ud;
 	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",

@@ -76,8 +76,10 @@ int tls_key_generate(struct tls_rng *rng, mbedtls_pk_context *pk,
 
 /* certstore.c: what tls_conn.c needs from a store. */
 struct tls_certstore;
+/* no_client_cert: the external client configuration that presents none. */
 const mbedtls_ssl_config *tls_certstore_conf(struct tls_certstore *store,
-    enum tls_role role, int direct_tls, const char *local_domain);
+    enum tls_role role, int direct_tls, const char *local_domain,
+    int no_client_cert);
 int tls_certstore_pin_ok(const struct tls_certstore *store,
     const uint8_t pin[32]);
 size_t tls_certstore_npins(const struct tls_certstore *store);

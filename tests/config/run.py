@@ -129,15 +129,15 @@ def expect_good(name, cfg, *needles):
 
 D = "domains[0]"
 DEFAULT_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, max_connections, "
-                "keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size")
+                "keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size, strangers")
 PARTNER_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, additional_domains, "
-                "max_connections, keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size")
+                "max_connections, keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size, strangers")
 bad = [
     ("not-json", "{ \"domains\": [ }", "line 1, column 16: invalid JSON: parse error: unallowed token at this point in JSON text"),
     ("truncated", "{\n  \"domains\": [\n", "line 3, column 1: invalid JSON: parse error: premature EOF"),
     ("top-array", "[1, 2]", "(top level): the configuration must be a JSON object, got an array"),
     ("nul-byte", "{\"user\": \"a\u0000b\"}", "(top level): contains a NUL byte"),
-    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control)"),
+    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control, blocklist, strangers)"),
     ("unknown-nested", base(limits={"stanza_sise": 5}), f"limits.stanza_sise: unknown key (known keys here: {LIMIT_KEYS})"),
     ("duplicate-key", '{"user": "a", "user": "b", "domains": []}', "user: duplicate key"),
     ("missing-domains", {"listen": {"starttls": ["127.0.0.1:5269"]}}, "domains: required key missing"),
@@ -181,6 +181,9 @@ bad = [
     ("policy-default-additional-domains", base(policy={"default": {"additional_domains": ["example.net"]}}), f"policy.default.additional_domains: unknown key (known keys here: {DEFAULT_KEYS})"),
     ("policy-bad-tls", base(policy={"partners": {"example.net": {"tls": "maybe"}}}), "policy.partners.example.net.tls: 'maybe' is not one of: required, optional, disabled"),
     ("policy-bad-sasl", base(policy={"default": {"sasl_external": "Required"}}), "policy.default.sasl_external: 'Required' is not one of: optional, required, disabled"),
+    ("policy-bad-strangers", base(policy={"partners": {"example.net": {"strangers": "quarantine"}}}), "policy.partners.example.net.strangers: 'quarantine' is not one of: allow, refuse"),
+    ("blocklist-max-entries-zero", base(blocklist={"max_entries": 0}), "blocklist.max_entries: must be between 1 and 1000000 (got 0)"),
+    ("strangers-max-contacts-big", base(strangers={"max_contacts": 10000001}), "strangers.max_contacts: must be between 1 and 10000000 (got 10000001)"),
     ("policy-max-connections-range", base(policy={"partners": {"example.net": {"max_connections": 100001}}}), "policy.partners.example.net.max_connections: must be between 0 and 100000 (got 100001)"),
     ("policy-keepalive-range", base(policy={"default": {"keepalive_s": -1}}), "policy.default.keepalive_s: must be between 0 and 86400 (got -1)"),
     ("policy-idle-too-short", base(policy={"partners": {"example.net": {"idle_timeout_s": 5}}}), "policy.partners.example.net.idle_timeout_s: must be 0 (limits.idle_timeout_s) or at least 10 (got 5)"),

@@ -32,7 +32,8 @@ class Peer:
     xmpp-edge's internal listener)."""
 
     def __init__(self, domain, cert, key, mode, verify_port, client_ca=None,
-                 verify_cert=None, verify_key=None, inject=b""):
+                 verify_cert=None, verify_key=None, inject=b"", client_cert_optional=False,
+                 sasl_fail=False):
         self.domain, self.cert, self.key, self.mode = domain, cert, key, mode
         # A hostile receiving server: bytes sent on every stream right
         # after its features (e.g. stanzas, which a stream xmpp-edge
@@ -41,6 +42,13 @@ class Peer:
         self.verify_port = verify_port          # where to ask about keys
         self.verify_cert, self.verify_key = verify_cert, verify_key
         self.client_ca = client_ca
+        # With client_ca: ask for a client certificate but accept none
+        # (OpenSSL still refuses one it cannot verify, e.g. a
+        # serverAuth-only certificate: "unsupported certificate purpose").
+        self.client_cert_optional = client_cert_optional
+        # Answers SASL EXTERNAL with <failure/> (a peer that does not
+        # accept the certificate it was shown; dialback may follow).
+        self.sasl_fail = sasl_fail
         self.stanzas = []                       # raw stanzas received
         self.log = []                           # what happened, for messages
         self.dialback_answers = []              # type= of db:verify answers
@@ -64,7 +72,7 @@ class Peer:
         ctx.load_cert_chain(self.cert, self.key)
         ctx.sni_callback = lambda sock, name, c: self.snis.append(name)
         if self.client_ca:
-            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.verify_mode = ssl.CERT_OPTIONAL if self.client_cert_optional else ssl.CERT_REQUIRED
             ctx.load_verify_locations(self.client_ca)
         return ctx
 
@@ -142,6 +150,9 @@ class Peer:
         if el.startswith(b"<auth "):
             authzid = base64.b64decode(re.search(rb">(.*)</auth>", el).group(1)).decode()
             self.log.append(f"sasl authzid {authzid}")
+            if self.sasl_fail:
+                s.sendall(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
+                return
             s.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
             read_until(s, b">")
             s.sendall(self._header(frm, sid + "b") + b"<stream:features/>")

@@ -230,3 +230,69 @@ TEST(dns_resolver_free_with_queries_pending)
 	CHECK_INT_EQ(uv_loop_close(&loop), 0);
 	close(fd);
 }
+
+struct again_result {
+	int ok, failed, again;
+};
+
+/* Takes the connection and, the first time, asks for the same candidate
+ * once more (dns_connect_again: TLS without a client certificate). */
+static void
+again_cb(struct dns_connect *dc, enum dns_error err, uv_tcp_t *tcp,
+    const struct dns_candidate *c, void *arg)
+{
+	struct again_result *res = arg;
+
+	(void)c;
+	if (tcp != NULL)
+		dns_tcp_close_free(tcp);
+	if (err != DNS_OK) {
+		res->failed++;
+		dns_connect_free(dc);
+		return;
+	}
+	res->ok++;
+	if (res->again-- > 0)
+		dns_connect_again(dc);
+	else
+		dns_connect_next(dc);
+}
+
+TEST(dns_connect_again_same_candidate)
+{
+	struct dns_config cfg;
+	uv_loop_t loop;
+	struct dns_resolver *r = resolver_on(&loop, &cfg);
+	struct dns_connect *dc;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	struct again_result res = { 0, 0, 1 }, once = { 0, 0, 0 };
+	int fd;
+
+	/* A listening socket: the kernel completes connects on its own. */
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	REQUIRE(listen(fd, 8) == 0);
+	REQUIRE(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
+
+	REQUIRE(dns_connect_start_static(r, "example.net", (struct sockaddr *)&sin,
+	    DNS_TLS_STARTTLS, again_cb, &res, &dc) == DNS_OK);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	/* Connected twice to the one candidate, then no candidate left. */
+	CHECK_INT_EQ(res.ok, 2);
+	CHECK_INT_EQ(res.failed, 1);
+
+	/* Without again: one connection, then the end. */
+	REQUIRE(dns_connect_start_static(r, "example.net", (struct sockaddr *)&sin,
+	    DNS_TLS_STARTTLS, again_cb, &once, &dc) == DNS_OK);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(once.ok, 1);
+	CHECK_INT_EQ(once.failed, 1);
+	close(fd);
+	dns_resolver_free(r);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}
