@@ -35,6 +35,16 @@
 #                      (certificates and keys named by XE_DAEMON_CONF).
 #                      Unset: a self-signed placeholder for example.com is
 #                      generated, to be replaced before deployment
+#   XE_ADMIN_PINS      remote management (README, "Remote management"): the
+#                      SHA-256 SPKI pins (base64, comma-separated; what
+#                      `xmpp-edge cert pin` and openssl print) of the
+#                      operators' admin client keys.  Adds listen.admin and
+#                      admin.pins to the configuration and makes the admin
+#                      listener's own key pair on the data partition; its
+#                      pin is printed and written to OUTDIR/admin-server-pin.txt
+#                      for the clients' --remote-pin
+#   XE_ADMIN_LISTEN    where the admin listener binds, IP:PORT (default: the
+#                      eth1 (internal) address of the network.conf, port 5280)
 #   XE_CMDLINE_EXTRA   appended to the kernel command line
 #   XE_ESP_MIB         EFI partition size (default 32; fixed at first flash,
 #                      so it leaves room for bigger kernels in updates)
@@ -329,6 +339,38 @@ else
 		-keyout "$D/certs/example.com.key" -out "$D/certs/example.com.crt" 2>/dev/null ||
 		die "openssl could not generate the placeholder certificate"
 fi
+# Remote management from the first boot: the admin pins, the listener on
+# the internal interface, and the listener's own key pair made here so its
+# pin is known before the appliance ever starts.
+ADMIN_SERVER_PIN=
+if [ -n "${XE_ADMIN_PINS:-}" ]; then
+	admin_listen=${XE_ADMIN_LISTEN:-}
+	if [ -z "$admin_listen" ]; then
+		admin_ip=$(awk '$1 == "address" && $2 == "eth1" { split($3, a, "/"); print a[1]; exit }' "$NETWORK_CONF")
+		[ -n "$admin_ip" ] ||
+			die "XE_ADMIN_PINS: $NETWORK_CONF has no internal (eth1) address to bind the admin listener to: set XE_ADMIN_LISTEN=IP:PORT"
+		case $admin_ip in *:*) admin_listen="[$admin_ip]:5280" ;; *) admin_listen="$admin_ip:5280" ;; esac
+	fi
+	tool python3 python3
+	python3 - "$D/etc/xmpp-edge.json" "$admin_listen" "$XE_ADMIN_PINS" <<'PY' ||
+import json, sys
+path, listen, pins = sys.argv[1:]
+cfg = json.load(open(path))
+cfg.setdefault("listen", {})["admin"] = [listen]
+admin = cfg.setdefault("admin", {})
+admin["pins"] = [p.strip()[7:] if p.strip().startswith("sha256/") else p.strip()
+                 for p in pins.replace(" ", ",").split(",") if p.strip()]
+with open(path, "w") as f:
+    json.dump(cfg, f, indent=2)
+    f.write("\n")
+PY
+		die "XE_ADMIN_PINS: cannot add the admin section to $DAEMON_CONF"
+	"$BIN" cert selfsign admin.xmpp-edge.invalid --cert "$D/state/admin.crt" --key "$D/state/admin.key" \
+		--days 3650 >/dev/null || die "cannot make the admin listener's key pair"
+	ADMIN_SERVER_PIN=$(openssl x509 -in "$D/state/admin.crt" -pubkey -noout |
+		openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
+	say "remote management on $admin_listen; the admin listener's pin: sha256/$ADMIN_SERVER_PIN"
+fi
 # Keys readable by the daemon's user only (it refuses group/other-readable
 # keys); certificates world-readable.
 for f in "$D"/certs/*; do
@@ -337,12 +379,15 @@ for f in "$D"/certs/*; do
 done
 if [ "$(id -u)" -eq 0 ]; then
 	chown -R $SERVICE_UID:$SERVICE_UID "$D/certs" "$D/state"
+	# `config push` replaces the configuration (beside it: a temporary
+	# file and .bak): the daemon's; network.conf stays root's, read by init.
+	chown $SERVICE_UID:$SERVICE_UID "$D/etc" "$D/etc/xmpp-edge.json"
 fi
 chmod 0750 "$D/certs"
 chmod 0700 "$D/state"
 # Check the configuration against the files it names, with /data/ mapped
 # to the staging directory.
-sed "s|\"/data/|\"$D/|g" "$DAEMON_CONF" >"$WORK/check.json"
+sed "s|\"/data/|\"$D/|g" "$D/etc/xmpp-edge.json" >"$WORK/check.json"
 if ! "$BIN" check -c "$WORK/check.json" >"$WORK/check.log" 2>&1; then
 	cat "$WORK/check.log" >&2
 	die "$DAEMON_CONF: rejected by '$BIN check' (paths under /data/ read from the staging directory)"
@@ -378,6 +423,8 @@ dd if="$WORK/data.img" of="$IMG" bs=512 seek=$DATA_START conv=notrunc status=non
 
 cp "$WORK/esp.img" "$WORK/data.img" "$WORK/initrd.img" "$OUTDIR/"
 cp "$VMLINUZ" "$OUTDIR/vmlinuz"
+rm -f "$OUTDIR/admin-server-pin.txt"
+[ -z "$ADMIN_SERVER_PIN" ] || echo "sha256/$ADMIN_SERVER_PIN" >"$OUTDIR/admin-server-pin.txt"
 KDEB=$(ls "$CACHE/${KPKG}_"*.deb | sort -V | tail -n 1)
 {
 	echo "kernel_package $(basename "$KDEB")"

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert_install.h"
 #include "certops.h"
 #include "default_config.h"
 #include "edge.h"
@@ -55,7 +56,7 @@ static const struct cert_opt_def cert_opts[] = {
 	{ "--key-type", CERT_OPT_KEY_TYPE, 1 }, { "--days", CERT_OPT_DAYS, 1 },
 	{ "--from-cert", CERT_OPT_FROM_CERT, 1 }, { "--offline", CERT_OPT_OFFLINE, 0 },
 	{ "--force", CERT_OPT_FORCE, 0 }, { "--quiet", CERT_OPT_QUIET, 0 },
-	{ "-q", CERT_OPT_QUIET, 0 },
+	{ "-q", CERT_OPT_QUIET, 0 }, { "--admin", CERT_OPT_ADMIN, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -87,7 +88,14 @@ cert_parse_args(const char *cmd, int argc, char **argv, unsigned allowed,
 	for (i = 0; i < argc; i++) {
 		const struct cert_opt_def *d;
 		const char *v = NULL;
+		int took;
 
+		if ((allowed & CERT_OPT_REMOTE) &&
+		    (took = admin_remote_take_opt(&a->remote, cmd, argc, argv, &i)) != 0) {
+			if (took < 0)
+				return -1;
+			continue;
+		}
 		for (d = cert_opts; d->name != NULL; d++)
 			if (strcmp(argv[i], d->name) == 0)
 				break;
@@ -127,6 +135,7 @@ cert_parse_args(const char *cmd, int argc, char **argv, unsigned allowed,
 		case CERT_OPT_OFFLINE: a->offline = 1; break;
 		case CERT_OPT_FORCE: a->force = 1; break;
 		case CERT_OPT_QUIET: a->quiet = 1; break;
+		case CERT_OPT_ADMIN: a->admin = 1; break;
 		case CERT_OPT_WARN_DAYS:
 			if (cert_parse_long(cmd, d->name, v, 0, 3650, &a->warn_days) < 0)
 				return -1;
@@ -144,7 +153,7 @@ cert_parse_args(const char *cmd, int argc, char **argv, unsigned allowed,
 		    cmd, a->key_type);
 		return -1;
 	}
-	return 0;
+	return admin_remote_check(&a->remote, cmd);
 }
 
 struct config *
@@ -200,49 +209,7 @@ int
 cert_read_file(const char *path, size_t max, unsigned char **out, size_t *len,
     char *err, size_t errlen)
 {
-	unsigned char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	int fd;
-
-	*out = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((size_t)st.st_size > max) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	if ((buf = malloc(max + 1)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	while (got < max && (n = read(fd, buf + got, max - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto fail;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
+	return cert_install_read(path, max, out, len, err, errlen);
 }
 
 int
@@ -368,12 +335,13 @@ cert_cli_main(int argc, char **argv)
 		run = cert_status_main;
 	} else if (strcmp(sub, "rotate") == 0) {
 		allowed = CERT_OPT_CONFIG | CERT_OPT_SOCKET | CERT_OPT_CERT |
-		    CERT_OPT_KEY | CERT_OPT_CHAIN | CERT_OPT_OFFLINE | CERT_OPT_QUIET;
+		    CERT_OPT_KEY | CERT_OPT_CHAIN | CERT_OPT_OFFLINE | CERT_OPT_QUIET |
+		    CERT_OPT_REMOTE;
 		max_pos = 2;
 		run = cert_rotate_main;
 	} else if (strcmp(sub, "pin") == 0) {
 		allowed = CERT_OPT_CONFIG | CERT_OPT_SOCKET | CERT_OPT_FROM_CERT |
-		    CERT_OPT_OFFLINE;
+		    CERT_OPT_OFFLINE | CERT_OPT_REMOTE | CERT_OPT_ADMIN;
 		max_pos = 3;
 		run = cert_pin_main;
 	} else if (strcmp(sub, "selfsign") == 0) {
@@ -383,7 +351,7 @@ cert_cli_main(int argc, char **argv)
 		run = cert_selfsign_main;
 	} else if (strcmp(sub, "csr") == 0) {
 		allowed = CERT_OPT_KEY | CERT_OPT_OUT | CERT_OPT_NEW_KEY |
-		    CERT_OPT_KEY_TYPE | CERT_OPT_FORCE;
+		    CERT_OPT_KEY_TYPE | CERT_OPT_FORCE | CERT_OPT_REMOTE;
 		max_pos = 2;
 		run = cert_csr_main;
 	} else {
@@ -397,5 +365,7 @@ cert_cli_main(int argc, char **argv)
 	memmove(&a.pos[1], &a.pos[0], a.npos * sizeof(a.pos[0]));
 	a.pos[0] = sub;
 	a.npos++;
+	if (a.remote.addr != NULL)
+		return cert_remote_main(&a);
 	return run(&a);
 }

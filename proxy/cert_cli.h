@@ -8,7 +8,9 @@
 #define XE_CERT_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "admin_client.h"
 #include "config.h"
 
 #define CERT_EXIT_USAGE 2
@@ -31,6 +33,8 @@ enum cert_opt {
 	CERT_OPT_OFFLINE = 1 << 12,	/* --offline */
 	CERT_OPT_FORCE = 1 << 13,	/* --force */
 	CERT_OPT_QUIET = 1 << 14,	/* --quiet */
+	CERT_OPT_REMOTE = 1 << 15,	/* --remote HOST:PORT and its options */
+	CERT_OPT_ADMIN = 1 << 16,	/* --admin: the admin pins (pin) */
 };
 
 struct cert_args {
@@ -42,7 +46,8 @@ struct cert_args {
 	const char *out;
 	const char *from_cert;
 	const char *key_type;
-	int json, new_key, offline, force, quiet;
+	int json, new_key, offline, force, quiet, admin;
+	struct admin_remote remote;	/* --remote: the daemon's admin listener */
 	long warn_days;			/* -1: tls.expiry_warning_days */
 	long days;			/* 0: the default */
 	const char *pos[CERT_POS_MAX];	/* positional arguments */
@@ -70,5 +75,16 @@ int cert_cli_main(int argc, char **argv);
 int cert_status_main(const struct cert_args *a);
 int cert_rotate_main(const struct cert_args *a);
 int cert_pin_main(const struct cert_args *a);
+/* admin_cli.c: rotate, csr and pin with --remote. */
+int cert_remote_main(const struct cert_args *a);
+/* `config push FILE --remote ...`: argv[0] is "push". */
+int admin_cli_config_main(int argc, char **argv);
+
+/* cert_rotate.c: connects to a listener of the daemon ("direct_tls",
+ * "starttls" or "internal" at addr, the unspecified address meaning
+ * `host`, NULL: this host) as a peer would and copies the certificate
+ * it serves for sni.  0, or -1 with err. */
+int cert_read_back(const char *mode, const char *addr, const char *host, const char *sni,
+    uint8_t *der, size_t cap, size_t *len, char *err, size_t errlen);
 
 #endif

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert_install.h"
 #include "certops.h"
 #include "edge.h"
 #include "netaddr.h"
@@ -55,86 +56,17 @@
 #define ROTATE_CONFIRM_TIMEOUT_MS 5000
 #define ROTATE_PREAMBLE_MAX 8192
 
-/* One file being replaced: what was there, to put it back. */
-struct rotate_file {
-	const char *path;
-	const char *what;		/* "certificate", "key" */
-	unsigned char *old;		/* NULL: there was none */
-	size_t old_len;
-	int uid, gid;
-	unsigned mode;
-	int replaced;
-};
-
-static int
-rotate_file_snapshot(struct rotate_file *f, unsigned default_mode, char *err,
-    size_t errlen)
-{
-	struct stat st;
-
-	f->uid = f->gid = -1;
-	f->mode = default_mode;
-	if (stat(f->path, &st) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
-		return -1;
-	}
-	f->uid = (int)st.st_uid;
-	f->gid = (int)st.st_gid;
-	if (strcmp(f->what, "certificate") == 0)
-		f->mode = (unsigned)(st.st_mode & 0644);
-	return cert_read_file(f->path, TLS_CERT_FILE_MAX, &f->old, &f->old_len, err,
-	    errlen);
-}
-
-/* Writes PATH.bak (same owner and mode as the original), then the new
- * content over PATH. */
-static int
-rotate_file_install(struct rotate_file *f, const unsigned char *data, size_t len,
-    char *err, size_t errlen)
-{
-	char bak[CONFIG_PATH_MAX + 8];
-
-	if (f->old != NULL) {
-		if (snprintf(bak, sizeof(bak), "%s.bak", f->path) >= (int)sizeof(bak)) {
-			snprintf(err, errlen, "%s: path too long", f->path);
-			return -1;
-		}
-		if (cert_write_atomic(bak, f->old, f->old_len, f->mode, f->uid, f->gid,
-		    err, errlen) != 0)
-			return -1;
-	}
-	if (cert_write_atomic(f->path, data, len, f->mode, f->uid, f->gid, err,
-	    errlen) != 0)
-		return -1;
-	f->replaced = 1;
-	return 0;
-}
-
 /* Puts the previous content back; 0, or -1 (reported). */
 static int
-rotate_file_restore(struct rotate_file *f)
+rotate_file_restore(struct cert_install_file *f)
 {
 	char err[CONFIG_PATH_MAX + 256];
 
-	if (!f->replaced)
+	if (cert_install_restore(f, err, sizeof(err)) == 0)
 		return 0;
-	if (f->old == NULL) {
-		if (unlink(f->path) == 0)
-			return 0;
-		fprintf(stderr, "xmpp-edge cert rotate: cannot remove %s: %s\n", f->path,
-		    strerror(errno));
-		return -1;
-	}
-	if (cert_write_atomic(f->path, f->old, f->old_len, f->mode, f->uid, f->gid,
-	    err, sizeof(err)) != 0) {
-		fprintf(stderr, "xmpp-edge cert rotate: cannot restore: %s (the previous "
-		    "content is in %s.bak)\n", err, f->path);
-		return -1;
-	}
-	f->replaced = 0;
-	return 0;
+	fprintf(stderr, "xmpp-edge cert rotate: cannot restore: %s (the previous "
+	    "content is in %s.bak)\n", err, f->path);
+	return -1;
 }
 
 /* A listener address as something to connect to: the unspecified
@@ -235,16 +167,41 @@ done:
 	return rc;
 }
 
+int
+cert_read_back(const char *mode, const char *addr, const char *host, const char *sni,
+    uint8_t *der, size_t cap, size_t *len, char *err, size_t errlen)
+{
+	char target[CONFIG_ADDR_MAX + 300];
+	int fd, rc = -1;
+
+	/* A listener on the unspecified address is reached at host. */
+	if (host != NULL && (strncmp(addr, "0.0.0.0:", 8) == 0 || strncmp(addr, "[::]:", 5) == 0))
+		snprintf(target, sizeof(target), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+		    strchr(host, ':') ? "]" : "", strrchr(addr, ':') + 1);
+	else
+		snprintf(target, sizeof(target), "%s", addr);
+	if ((fd = rotate_connect(target, err, errlen)) < 0)
+		return -1;
+	if (strcmp(mode, "starttls") == 0 && rotate_starttls_preamble(fd, sni, err, errlen) != 0)
+		goto done;
+	rc = tls_fetch_peer_cert(fd, sni, strcmp(mode, "direct_tls") == 0 ? TLS_ALPN_XMPP_SERVER :
+	    NULL, ROTATE_CONFIRM_TIMEOUT_MS, der, cap, len, err, errlen);
+done:
+	close(fd);
+	return rc;
+}
+
 /* Reads back what the listener serves for domain (NULL: internal). */
 static int
 rotate_confirm(const struct config *cfg, const char *domain,
     const struct tls_candidate_report *r, char *how, size_t howcap, char *err,
     size_t errlen)
 {
+	static const char *const names[] = { "internal listener", "Direct TLS", "STARTTLS" };
 	uint8_t *der = NULL;
-	const char *addr, *mode;
+	const char *addr, *mode, *sni = domain != NULL ? domain : cfg->gateway.server_name;
 	size_t len = 0;
-	int fd = -1, rc = -1;
+	int rc = -1, m;
 
 	if (domain == NULL) {
 		if (cfg->listen.internal_count == 0) {
@@ -254,13 +211,13 @@ rotate_confirm(const struct config *cfg, const char *domain,
 			return 0;
 		}
 		addr = cfg->listen.internal[0];
-		mode = "internal listener";
+		mode = "internal", m = 0;
 	} else if (cfg->listen.direct_tls_count > 0) {
 		addr = cfg->listen.direct_tls[0];
-		mode = "Direct TLS";
+		mode = "direct_tls", m = 1;
 	} else if (cfg->listen.starttls_count > 0) {
 		addr = cfg->listen.starttls[0];
-		mode = "STARTTLS";
+		mode = "starttls", m = 2;
 	} else {
 		snprintf(how, howcap, "not read back: no external listener");
 		return 0;
@@ -269,32 +226,23 @@ rotate_confirm(const struct config *cfg, const char *domain,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((fd = rotate_connect(addr, err, errlen)) < 0)
-		goto done;
-	if (strcmp(mode, "STARTTLS") == 0 &&
-	    rotate_starttls_preamble(fd, domain, err, errlen) != 0)
-		goto done;
-	if (tls_fetch_peer_cert(fd, domain != NULL ? domain : cfg->gateway.server_name,
-	    strcmp(mode, "Direct TLS") == 0 ? TLS_ALPN_XMPP_SERVER : NULL,
-	    ROTATE_CONFIRM_TIMEOUT_MS, der, TLS_DER_MAX, &len, err, errlen) != 0)
+	if (cert_read_back(mode, addr, NULL, sni, der, TLS_DER_MAX, &len, err, errlen) != 0)
 		goto done;
 	if (len != r->leaf_der_len || memcmp(der, r->leaf_der, len) != 0) {
 		struct tls_certinfo *served = calloc(1, sizeof(*served));
 		char why[160];
 
 		snprintf(err, errlen, "%s %s (SNI %s) still serves another certificate "
-		    "(pin %s)", mode, addr, domain != NULL ? domain : cfg->gateway.server_name,
+		    "(pin %s)", names[m], addr, sni,
 		    served != NULL && tls_certinfo_from_der(der, len, served, why,
 		    sizeof(why)) == 0 ? served->pin : "?");
 		free(served);
 		goto done;
 	}
 	snprintf(how, howcap, "served over %s at %s (SNI %s), identical to the new one",
-	    mode, addr, domain != NULL ? domain : cfg->gateway.server_name);
+	    names[m], addr, sni);
 	rc = 0;
 done:
-	if (fd >= 0)
-		close(fd);
 	free(der);
 	return rc;
 }
@@ -322,7 +270,7 @@ cert_rotate_main(const struct cert_args *a)
 	char norm[TLS_DOMAIN_MAX + 1];
 	unsigned char *cert = NULL, *key = NULL, *chain = NULL, *install = NULL;
 	size_t cert_len = 0, key_len = 0, chain_len = 0, install_len, i;
-	struct rotate_file fcert, fkey;
+	struct cert_install_file fcert, fkey;
 	struct tls_candidate cand;
 	struct tls_candidate_report *rep = NULL;
 	const char *target_cert, *target_key, *domain = NULL;
@@ -431,14 +379,14 @@ cert_rotate_main(const struct cert_args *a)
 	fcert.what = "certificate";
 	fkey.path = target_key;
 	fkey.what = "key";
-	if (rotate_file_snapshot(&fcert, 0644, err, sizeof(err)) != 0 ||
-	    rotate_file_snapshot(&fkey, 0600, err, sizeof(err)) != 0) {
+	if (cert_install_snapshot(&fcert, 0644, TLS_CERT_FILE_MAX, err, sizeof(err)) != 0 ||
+	    cert_install_snapshot(&fkey, 0600, TLS_CERT_FILE_MAX, err, sizeof(err)) != 0) {
 		fprintf(stderr, "xmpp-edge cert rotate: refused, nothing changed: %s\n", err);
 		goto done;
 	}
 	fkey.mode = 0600;
-	if (rotate_file_install(&fkey, key, key_len, err, sizeof(err)) != 0 ||
-	    rotate_file_install(&fcert, install, install_len, err, sizeof(err)) != 0) {
+	if (cert_install_write(&fkey, key, key_len, err, sizeof(err)) != 0 ||
+	    cert_install_write(&fcert, install, install_len, err, sizeof(err)) != 0) {
 		fprintf(stderr, "xmpp-edge cert rotate: %s\n", err);
 		goto rollback;
 	}
@@ -489,11 +437,8 @@ done:
 	}
 	free(chain);
 	free(install);
-	free(fcert.old);
-	if (fkey.old != NULL) {
-		explicit_bzero(fkey.old, fkey.old_len);
-		free(fkey.old);
-	}
+	cert_install_free(&fcert);
+	cert_install_free(&fkey);
 	config_free(cfg);
 	return rc;
 }

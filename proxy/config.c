@@ -624,6 +624,8 @@ cfg_check_semantics(struct cfg_ctx *c, struct config *cfg)
 		return cfg_fail(c, "gateway.pins", "at least one pin is required");
 	if (cfg->listen.internal_count + cfg->listen.internal_starttls_count > 0 && !cfg->gateway.enabled)
 		return cfg_fail(c, "listen.internal", "needs a gateway section (its pins authenticate the gateway)");
+	if (cfg->listen.admin_count > 0 && !cfg->admin.enabled)
+		return cfg_fail(c, "listen.admin", "needs an admin section (its pins say who may administer)");
 	if (cfg->gateway.enabled && !cfg->dialback.enabled)
 		return cfg_fail(c, "dialback.enabled", "must be true with a gateway: xmpp-edge authenticates "
 		    "remote domains to the gateway by dialback (XEP-0220), which the gateway checks with it");

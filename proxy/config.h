@@ -54,6 +54,8 @@ struct config_listen {
 	char internal_starttls[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];
 	size_t internal_starttls_count;
 	char control[CONFIG_PATH_MAX];	/* unix socket; "" = state_dir/control.sock */
+	char admin[CONFIG_MAX_LISTEN][CONFIG_ADDR_MAX];	/* remote admin (admin.c) */
+	size_t admin_count;
 };
 
 struct config_gateway {
@@ -181,6 +183,16 @@ struct config_log {
 	int format;			/* enum config_log_format_value */
 };
 
+/* The remote admin listener (admin.c): pinned mutual TLS 1.3. */
+struct config_admin {
+	int enabled;			/* set when the "admin" object is present */
+	char pins[CONFIG_MAX_PINS][CONFIG_PIN_MAX];	/* admin clients' SPKI */
+	size_t pin_count;
+	char cert[CONFIG_PATH_MAX];	/* "" = STATE_DIR/admin.crt, generated */
+	char key[CONFIG_PATH_MAX];	/* "" = STATE_DIR/admin.key, generated */
+	int max_connections;
+	int timeout_ms;			/* handshake, and between reads */
+};
 struct config_strangers {
 	int max_contacts;		/* the LRU's cap (strangers.h) */
 };
@@ -212,6 +224,7 @@ struct config {
 	struct config_log log;
 	struct config_metrics metrics;
 	struct config_control control;
+	struct config_admin admin;
 	struct config_blocklist blocklist;
 	struct config_strangers strangers;
 	/*

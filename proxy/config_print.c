@@ -143,6 +143,11 @@ config_print_summary(const struct config *cfg, FILE *out)
 	print_list(out, "internal_starttls", (char (*)[CONFIG_ADDR_MAX])cfg->listen.internal_starttls,
 	    cfg->listen.internal_starttls_count);
 	fprintf(out, "  %-12s %s\n", "control", cfg->listen.control[0] ? cfg->listen.control : "STATE_DIR/control.sock");
+	print_list(out, "admin", (char (*)[CONFIG_ADDR_MAX])cfg->listen.admin, cfg->listen.admin_count);
+	if (cfg->admin.enabled)
+		fprintf(out, "admin: %zu pin%s, at most %d connection%s\n", cfg->admin.pin_count,
+		    cfg->admin.pin_count == 1 ? "" : "s", cfg->admin.max_connections,
+		    cfg->admin.max_connections == 1 ? "" : "s");
 	if (cfg->gateway.enabled)
 		fprintf(out, "gateway: %s (%zu pin%s)\n", cfg->gateway.address, cfg->gateway.pin_count,
 		    cfg->gateway.pin_count == 1 ? "" : "s");

@@ -68,6 +68,8 @@ static const struct cfg_key listen_keys[] = {
 	{ .name = "control", .type = CFG_PATH, .offset = OFF(struct config_listen, control),
 	  .size = CONFIG_PATH_MAX, .def = "",
 	  .help = "Admin/control unix socket; empty means STATE_DIR/control.sock." },
+	ADDR_LIST("admin", admin, "",
+	    "Remote admin listeners, \"IP:port\" (off when empty; on the appliance the internal interface): pinned mutual TLS 1.3 speaking the control socket's protocol, so `status`, `streams`, `drain`, `cert rotate`, `cert pin`, `cert csr` and `config push` work with `--remote`.  Needs the admin section.  Applies at the next restart."),
 	END
 };
 
@@ -315,6 +317,26 @@ static const struct cfg_key control_keys[] = {
 	END
 };
 
+static const struct cfg_key admin_keys[] = {
+	{ .name = "pins", .type = CFG_LIST, .offset = OFF(struct config_admin, pins),
+	  .size = CONFIG_PIN_MAX, .count_offset = OFF(struct config_admin, pin_count),
+	  .max_items = CONFIG_MAX_PINS, .children = pin_elem, .flags = CFG_REQUIRED,
+	  .help = "SHA-256 SPKI pins (base64) of the admin clients' keys (`xmpp-edge cert status`/`cert pin` print them); several during rotation; STATE_DIR/admin-pins adds and withdraws pins as `cert pin --admin` writes it." },
+	{ .name = "cert", .type = CFG_PATH, .offset = OFF(struct config_admin, cert),
+	  .size = CONFIG_PATH_MAX, .def = "",
+	  .help = "Certificate the admin listener presents (clients pin its key with --remote-pin or check it with --remote-ca); empty: STATE_DIR/admin.crt, with a self-signed one made on first start (its pin is logged in admin.start)." },
+	{ .name = "key", .type = CFG_PATH, .offset = OFF(struct config_admin, key),
+	  .size = CONFIG_PATH_MAX, .def = "", .flags = CFG_SECRET,
+	  .help = "Private key of admin.cert; empty: STATE_DIR/admin.key." },
+	{ .name = "max_connections", .type = CFG_INT, .offset = OFF(struct config_admin, max_connections),
+	  .min = 1, .max = 64, .def = "4",
+	  .help = "Most simultaneous admin connections; more are closed at once.  Applies at the next restart." },
+	{ .name = "timeout_ms", .type = CFG_INT, .offset = OFF(struct config_admin, timeout_ms),
+	  .min = 1000, .max = 600000, .def = "10000",
+	  .help = "An admin connection must finish its handshake, and then send each next piece of its request, within this time, milliseconds." },
+	END
+};
+
 static const struct cfg_key strangers_keys[] = {
 	{ .name = "max_contacts", .type = CFG_INT, .offset = OFF(struct config_strangers, max_contacts),
 	  .min = 1, .max = 10000000, .def = "100000",
@@ -371,5 +393,8 @@ const struct cfg_key config_schema_root[] = {
 	  .children = blocklist_keys, .help = "Remote domains refused at every entry point (spam waves)." },
 	{ .name = "strangers", .type = CFG_OBJECT, .offset = OFF(struct config, strangers),
 	  .children = strangers_keys, .help = "The contacts `policy.*.strangers: refuse` lets write in." },
+	{ .name = "admin", .type = CFG_OBJECT, .offset = OFF(struct config, admin),
+	  .present_offset = OFF(struct config, admin.enabled), .children = admin_keys,
+	  .help = "Remote administration over listen.admin (admin.c); absent means no admin listener." },
 	END
 };

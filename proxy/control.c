@@ -113,9 +113,7 @@ gen_kv_int(yajl_gen g, const char *k, long long v)
 	yajl_gen_integer(g, v);
 }
 
-/* Takes the generated document as one heap line (the reply the client
- * reads to EOF) and frees g.  NULL if out of memory. */
-static char *
+char *
 control_gen_finish(yajl_gen g, size_t *outlen)
 {
 	const unsigned char *buf;
@@ -350,6 +348,33 @@ control_answer(struct control_client *c, char *data, size_t len)
 	}
 }
 
+int
+control_execute(struct edge *edge, const char *command, const char *origin, char **out,
+    size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	if (strcmp(command, "status") == 0) {
+		*out = control_status_json(edge, outlen);
+	} else if (strcmp(command, "streams") == 0) {
+		*out = control_streams_json(edge, outlen);
+	} else if (strcmp(command, "strangers list") == 0 || strcmp(command, "strangers clear") == 0) {
+		*out = strangers_control(edge, command + strlen("strangers "), outlen);
+	} else if (strcmp(command, "drain") == 0) {
+		*out = control_drain_json(edge, outlen);
+	} else if (strcmp(command, "reload") == 0) {
+		char err[CONFIG_ERR_MAX];
+		int ok = edge_reload(edge, err, sizeof(err)) == 0;
+
+		log_event(LOG_INFO, "control.reload", "result", ok ? "applied" : "failed",
+		    "origin", origin, NULL);
+		*out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, outlen);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
 static void
 control_dispatch(struct control_client *c)
 {
@@ -358,21 +383,7 @@ control_dispatch(struct control_client *c)
 
 	if (c->refused) {
 		out = control_result_json("refused", c->refused_why, &len);
-	} else if (strcmp(c->req, "status") == 0) {
-		out = control_status_json(c->edge, &len);
-	} else if (strcmp(c->req, "streams") == 0) {
-		out = control_streams_json(c->edge, &len);
-	} else if (strcmp(c->req, "strangers list") == 0 || strcmp(c->req, "strangers clear") == 0) {
-		out = strangers_control(c->edge, c->req + strlen("strangers "), &len);
-	} else if (strcmp(c->req, "drain") == 0) {
-		out = control_drain_json(c->edge, &len);
-	} else if (strcmp(c->req, "reload") == 0) {
-		char err[CONFIG_ERR_MAX];
-		int ok = edge_reload(c->edge, err, sizeof(err)) == 0;
-
-		log_event(LOG_INFO, "control.reload", "result", ok ? "applied" : "failed", NULL);
-		out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, &len);
-	} else {
+	} else if (control_execute(c->edge, c->req, "socket", &out, &len) != 0) {
 		static const char unknown[] = "{\"error\":\"unknown command\"}\n";
 		log_event(LOG_WARN, "control.bad_command", NULL);
 		out = strdup(unknown);

@@ -209,6 +209,7 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 	daemon_close_handle((uv_handle_t *)&edge->sig_int);
 	daemon_close_handle((uv_handle_t *)&edge->sig_hup);
 	control_close(edge);
+	admin_close(edge);
 	metrics_close(edge);
 	cert_watch_stop(edge);
 	blocklist_stop(edge);
@@ -395,7 +396,7 @@ daemon_load_dialback_secret(const struct config *cfg, struct dialback_secret *ou
 int
 edge_reload(struct edge *edge, char *err, size_t errlen)
 {
-	struct tls_certstore *store;
+	struct tls_certstore *store, *admin_store = NULL;
 	struct dialback_secret secret;
 	struct config *next;
 
@@ -410,6 +411,16 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 		config_free(next);
 		goto fail;
 	}
+	/* The admin listener's pins and certificate (admin.c), as part of
+	 * the same all-or-nothing step. */
+	if (edge->admin != NULL && next->admin.enabled &&
+	    (admin_store = admin_certstore_load(next, err, errlen)) == NULL) {
+		tls_certstore_unref(store);
+		config_free(next);
+		goto fail;
+	}
+	if (admin_store != NULL)
+		tls_certstore_swap(&edge->admin_certs, admin_store);
 	edge->dialback = secret;
 	/* New handshakes use the new certificates and pins; established
 	 * streams keep a reference to the store they started with. */
@@ -434,6 +445,12 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	next->metrics = edge->cfg->metrics;
 	memcpy(next->user, edge->cfg->user, sizeof(next->user));
 	next->control = edge->cfg->control;
+	if (edge->admin != NULL && !next->admin.enabled) {
+		log_event(LOG_WARN, "config.reload_partial", "reason", "the admin section stays "
+		    "until the next restart (listen.admin is open)", NULL);
+		next->admin = edge->cfg->admin;
+	}
+	next->admin.max_connections = edge->cfg->admin.max_connections;
 	memcpy(next->state_dir, edge->cfg->state_dir, sizeof(next->state_dir));
 	config_free(edge->cfg);
 	edge->cfg = next;
@@ -559,6 +576,10 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
+	if (admin_open(&edge, &ru, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
+		goto done;
+	}
 	if (run_user_drop(&ru, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
@@ -596,6 +617,7 @@ done:
 	/* On a failed start some handles may be open: close and drain. */
 	listener_close_all(&edge);
 	control_close(&edge);
+	admin_close(&edge);
 	metrics_close(&edge);
 	cert_watch_stop(&edge);		/* before the walk: its close callbacks free */
 	ratelimit_free(edge.ratelimit);	/* the same: its timer's callback frees it */
@@ -609,6 +631,8 @@ done:
 	listener_free_drained(&edge);
 	if (edge.certs != NULL)
 		tls_certstore_unref(edge.certs);
+	if (edge.admin_certs != NULL)
+		tls_certstore_unref(edge.admin_certs);
 	config_free(edge.cfg);
 	return rc;
 }

@@ -103,6 +103,7 @@ struct edge_event_counts {
 
 struct metrics_server;
 struct cert_watch;
+struct admin_server;
 struct blocklist;
 struct blocklist_watch;
 struct strangers_edge;
@@ -139,6 +140,10 @@ struct edge {
 	int control_open;
 	struct run_user_group control_admin;	/* control.admin_group, at start */
 	char control_path[CONFIG_PATH_MAX];
+
+	struct admin_server *admin;	/* listen.admin, or NULL */
+	struct tls_certstore *admin_certs;	/* its pins and certificate */
+	int admin_key_generating;	/* a `cert csr` key is being made */
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -207,5 +212,25 @@ int control_client_command(const char *socket_path, const char *command, int qui
  * a sentence in err (no daemon, permission denied, timeout). */
 int control_client_request(const char *socket_path, const char *command,
     char *reply, size_t cap, char *err, size_t errlen);
+/* Runs a command of the control protocol ("status", "streams", "drain",
+ * "reload") for the control socket or the admin listener (origin names
+ * which, for the log); *out is its JSON answer (heap, one line; NULL when
+ * out of memory).  -1 if command is none of those. */
+int control_execute(struct edge *edge, const char *command, const char *origin, char **out,
+    size_t *outlen);
+/* Takes a yajl_gen's document as one heap line (the reply the client
+ * reads to EOF) and frees g.  NULL if out of memory. */
+struct yajl_gen_t;
+char *control_gen_finish(struct yajl_gen_t *g, size_t *outlen);
+
+/* admin.c: the remote admin listener (listen.admin). */
+/* Makes admin.cert/key if they are the generated default and missing,
+ * loads the admin certificate store and binds listen.admin; nothing
+ * without listen.admin.  As root, the generated files go to ru. */
+int admin_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen);
+void admin_close(struct edge *edge);
+/* The admin certificate store of cfg (pins: admin.pins with
+ * STATE_DIR/admin-pins); NULL with err.  edge_reload swaps it in. */
+struct tls_certstore *admin_certstore_load(const struct config *cfg, char *err, size_t errlen);
 
 #endif

@@ -15,6 +15,9 @@
  *   -PIN    a pin of gateway.pins no longer accepted
  *
  * Pins are stored in canonical base64 so that one pin has one spelling.
+ * STATE_DIR/admin-pins is the same for admin.pins, the keys allowed on
+ * the remote admin listener (admin.c; `cert pin --admin`).
+ *
  * The file is public (pins are hashes of public keys) but whoever writes
  * it decides who may speak for the gateway, so it must not be writable by
  * group or others, nor by the daemon's own user: a daemon started as root
@@ -217,21 +220,21 @@ fail:
 }
 
 size_t
-gateway_pins_effective(const struct config *cfg, const struct gateway_pins *gp,
+pins_effective(const char (*base)[CONFIG_PIN_MAX], size_t nbase, const struct gateway_pins *gp,
     const char **out, size_t cap)
 {
 	char canon[CONFIG_PIN_MAX], why[160];
 	size_t i, j, n = 0;
 
-	for (i = 0; i < cfg->gateway.pin_count && n < cap; i++) {
+	for (i = 0; i < nbase && n < cap; i++) {
 		/* Configuration pins were validated by the loader. */
-		if (gateway_pin_canonical(cfg->gateway.pins[i], canon, why, sizeof(why)) != 0 ||
+		if (gateway_pin_canonical(base[i], canon, why, sizeof(why)) != 0 ||
 		    pins_contains((char (*)[CONFIG_PIN_MAX])gp->removed, gp->nremoved, canon))
 			continue;
-		for (j = 0; j < n && strcmp(out[j], cfg->gateway.pins[i]) != 0; j++)
+		for (j = 0; j < n && strcmp(out[j], base[i]) != 0; j++)
 			;
 		if (j == n)
-			out[n++] = cfg->gateway.pins[i];
+			out[n++] = base[i];
 	}
 	for (i = 0; i < gp->nadded && n < cap; i++) {
 		for (j = 0; j < n; j++) {
@@ -243,4 +246,97 @@ gateway_pins_effective(const struct config *cfg, const struct gateway_pins *gp,
 			out[n++] = gp->added[i];
 	}
 	return n;
+}
+
+size_t
+gateway_pins_effective(const struct config *cfg, const struct gateway_pins *gp,
+    const char **out, size_t cap)
+{
+	return pins_effective((const char (*)[CONFIG_PIN_MAX])cfg->gateway.pins,
+	    cfg->gateway.pin_count, gp, out, cap);
+}
+
+int
+admin_pins_path(const struct config *cfg, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%s", cfg->state_dir, ADMIN_PINS_FILE);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* The index of pin in list, or -1. */
+static long
+pins_index(char (*list)[CONFIG_PIN_MAX], size_t n, const char *pin)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], pin) == 0)
+			return (long)i;
+	return -1;
+}
+
+int
+pins_in_base(const char (*base)[CONFIG_PIN_MAX], size_t nbase, const char *pin)
+{
+	char canon[CONFIG_PIN_MAX], why[160];
+	size_t i;
+
+	for (i = 0; i < nbase; i++)
+		if (gateway_pin_canonical(base[i], canon, why, sizeof(why)) == 0 &&
+		    strcmp(canon, pin) == 0)
+			return 1;
+	return 0;
+}
+
+int
+pins_change(const char (*base)[CONFIG_PIN_MAX], size_t nbase, struct gateway_pins *gp,
+    const char *pin, int add, char *why, size_t whylen)
+{
+	const char *eff[GATEWAY_PINS_EFFECTIVE_MAX];
+	long at_removed = pins_index(gp->removed, gp->nremoved, pin);
+	long at_added = pins_index(gp->added, gp->nadded, pin);
+	int in_base = pins_in_base(base, nbase, pin) && at_removed < 0;
+
+	if (add) {
+		if (in_base || at_added >= 0)
+			return 1;
+		if (at_removed >= 0) {
+			/* A withdrawn baseline pin comes back. */
+			memmove(gp->removed[at_removed], gp->removed[at_removed + 1],
+			    (gp->nremoved - (size_t)at_removed - 1) * sizeof(gp->removed[0]));
+			gp->nremoved--;
+			return 0;
+		}
+		if (gp->nadded == GATEWAY_PINS_STATE_MAX) {
+			snprintf(why, whylen, "%d pins are added already; remove some or move them "
+			    "to the configuration", GATEWAY_PINS_STATE_MAX);
+			return -1;
+		}
+		memcpy(gp->added[gp->nadded++], pin, CONFIG_PIN_MAX);
+		return 0;
+	}
+	if (!in_base && at_added < 0) {
+		snprintf(why, whylen, "%s is not an accepted pin", pin);
+		return -1;
+	}
+	if (at_added >= 0) {
+		memmove(gp->added[at_added], gp->added[at_added + 1],
+		    (gp->nadded - (size_t)at_added - 1) * sizeof(gp->added[0]));
+		gp->nadded--;
+	}
+	if (in_base) {
+		if (gp->nremoved == GATEWAY_PINS_STATE_MAX) {
+			snprintf(why, whylen, "%d pins are withdrawn already; edit the configuration "
+			    "instead", GATEWAY_PINS_STATE_MAX);
+			return -1;
+		}
+		memcpy(gp->removed[gp->nremoved++], pin, CONFIG_PIN_MAX);
+	}
+	if (pins_effective(base, nbase, gp, eff, GATEWAY_PINS_EFFECTIVE_MAX) == 0) {
+		snprintf(why, whylen, "refused: %s is the last accepted pin; nobody would be "
+		    "accepted (add the new pin first)", pin);
+		return -1;
+	}
+	return 0;
 }

@@ -33,6 +33,7 @@
 #include <uv.h>
 #include <yajl/yajl_version.h>
 
+#include "admin_client.h"
 #include "blocklist.h"
 #include "cert_cli.h"
 #include "config.h"
@@ -59,6 +60,7 @@ struct cli_opts {
 	int quiet;
 	int json;
 	const char *topic;
+	struct admin_remote remote;	/* --remote and its options */
 };
 
 static void
@@ -71,17 +73,18 @@ usage(FILE *out)
 	    "  run [-c FILE] [--state-dir DIR]   run the proxy (no -c: embedded demo\n"
 	    "                                    configuration, loopback only)\n"
 	    "  check [-c FILE]                   validate a configuration and summarise it\n"
-	    "  status [-c FILE | --socket PATH] [--json] [--quiet]\n"
+	    "  status [-c FILE | --socket PATH] [--json] [--quiet] [REMOTE]\n"
 	    "                                    the running daemon: uptime, listeners, gateway\n"
 	    "                                    link, counters and every live stream (pairs,\n"
 	    "                                    state, auth, peer, TLS, stanzas, queue, bytes,\n"
 	    "                                    age); exit 0 if it is running\n"
-	    "  streams [-c FILE | --socket PATH] [--json]\n"
+	    "  streams [-c FILE | --socket PATH] [--json] [REMOTE]\n"
 	    "                                    only the table of live streams\n"
-	    "  drain [-c FILE | --socket PATH]   stop accepting remote servers (the external\n"
+	    "  drain [-c FILE | --socket PATH] [REMOTE]\n"
+	    "                                    stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
-	    "  strangers list|clear [-c FILE | --socket PATH] [--json]\n"
+	    "  strangers list|clear [-c FILE | --socket PATH] [--json] [REMOTE]\n"
 	    "                                    the remote contacts internal users wrote to\n"
 	    "                                    (policy strangers: refuse lets only them write\n"
 	    "                                    in), most recent first; or forget them all\n"
@@ -106,16 +109,25 @@ usage(FILE *out)
 	    "                                    the daemon also reloads by itself 2 s after a\n"
 	    "                                    certificate, key or CA file changes on disk\n"
 	    "  cert pin list | add PIN | add --from-cert FILE | remove PIN\n"
-	    "              [-c FILE] [--socket PATH] [--offline]\n"
+	    "              [-c FILE] [--socket PATH] [--offline] [--admin]\n"
 	    "                                    internal-link pins, changed in\n"
 	    "                                    STATE_DIR/gateway-pins, then reloaded; the\n"
-	    "                                    last pin cannot be removed\n"
+	    "                                    last pin cannot be removed; --admin: the\n"
+	    "                                    admin listener's pins (STATE_DIR/admin-pins)\n"
 	    "  cert selfsign DOMAIN --cert OUT.pem --key OUT.key [--days N] [--key-type ec|rsa]\n"
 	    "              [--force]             a self-signed XMPP server certificate (DNS,\n"
 	    "                                    SRV-ID and XmppAddr names; default 365 days)\n"
 	    "  cert csr DOMAIN --key KEY.pem [--out CSR.pem] [--new-key [--key-type ec|rsa]]\n"
 	    "                                    a certificate signing request with the same\n"
 	    "                                    names (--new-key: generate KEY.pem, 0600)\n"
+	    "  cert rotate|csr|pin ... REMOTE   the same on a daemon's admin listener: the\n"
+	    "                                    files travel in the channel; rotate without\n"
+	    "                                    --key uses the key `cert csr DOMAIN REMOTE`\n"
+	    "                                    made there (it never leaves the daemon);\n"
+	    "                                    `cert pin ... --admin` changes the admin pins\n"
+	    "  config push FILE REMOTE           check FILE as `check` does on the daemon,\n"
+	    "                                    install it (old one kept as .bak), reload;\n"
+	    "                                    refused as a whole if any part is bad\n"
 	    "  probe gateway [-c FILE]           check the internal link: pinned mutual TLS\n"
 	    "                                    to gateway.address, then a stream header\n"
 	    "  probe DOMAIN [-c FILE] [--from HOSTED]\n"
@@ -134,7 +146,12 @@ usage(FILE *out)
 	    "  version [--licenses]              versions of xmpp-edge and its libraries;\n"
 	    "                                    --licenses: its license and the notices of\n"
 	    "                                    every component linked into this binary\n"
-	    "  help [config]                     this text, or the configuration reference\n");
+	    "  help [config]                     this text, or the configuration reference\n"
+	    "\n"
+	    "REMOTE: a daemon's admin listener (listen.admin) instead of its socket, over\n"
+	    "mutual TLS 1.3: --remote IP:PORT --admin-cert FILE --admin-key FILE and\n"
+	    "--remote-pin sha256/BASE64 (its key) or --remote-ca FILE [--remote-name NAME];\n"
+	    "status, streams, drain, strangers, cert rotate|csr|pin and config push take it\n");
 }
 
 /* Parses the options allowed for cmd; -1 on a usage error (reported). */
@@ -148,7 +165,14 @@ parse_opts(const char *cmd, int argc, char **argv, const char *allowed, struct c
 		const char *a = argv[i];
 		const char **slot = NULL;
 		const char *name = NULL;
+		int took;
 
+		if (strchr(allowed, 'r') &&
+		    (took = admin_remote_take_opt(&o->remote, cmd, argc, argv, &i)) != 0) {
+			if (took < 0)
+				return -1;
+			continue;
+		}
 		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && strchr(allowed, 'c'))
 			slot = &o->config, name = "-c";
 		else if (strcmp(a, "--state-dir") == 0 && strchr(allowed, 'd'))
@@ -176,6 +200,12 @@ parse_opts(const char *cmd, int argc, char **argv, const char *allowed, struct c
 			return -1;
 		}
 		*slot = argv[++i];
+	}
+	if (admin_remote_check(&o->remote, cmd) != 0)
+		return -1;
+	if (o->remote.addr != NULL && (o->config != NULL || o->socket != NULL)) {
+		fprintf(stderr, "xmpp-edge %s: --remote or -c/--socket, not both\n", cmd);
+		return -1;
 	}
 	return 0;
 }
@@ -383,8 +413,10 @@ cmd_control(const struct cli_opts *o, const char *command)
 	struct config *cfg;
 	int rc;
 
+	if (o->remote.addr != NULL)
+		return status_cli_run(NULL, &o->remote, command, o->json, o->quiet);
 	if (o->socket != NULL)
-		return status_cli_run(o->socket, command, o->json, o->quiet);
+		return status_cli_run(o->socket, NULL, command, o->json, o->quiet);
 	cfg = load_for_cli(o, 0, err, sizeof(err));
 	if (cfg == NULL) {
 		if (!o->quiet)
@@ -396,7 +428,7 @@ cmd_control(const struct cli_opts *o, const char *command)
 	else
 		snprintf(path, sizeof(path), "%s/control.sock", cfg->state_dir);
 	config_free(cfg);
-	rc = status_cli_run(path, command, o->json, o->quiet);
+	rc = status_cli_run(path, NULL, command, o->json, o->quiet);
 	return rc;
 }
 
@@ -432,22 +464,22 @@ main(int argc, char **argv)
 		return cmd_check(&o);
 	}
 	if (strcmp(cmd, "status") == 0) {
-		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csqjr", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "status");
 	}
 	if (strcmp(cmd, "streams") == 0) {
-		if (parse_opts(cmd, argc, argv, "csj", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csjr", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "streams");
 	}
 	if (strcmp(cmd, "drain") == 0) {
-		if (parse_opts(cmd, argc, argv, "csqj", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csqjr", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "drain");
 	}
 	if (strcmp(cmd, "strangers") == 0) {
-		if (parse_opts(cmd, argc, argv, "csjt", &o) < 0)
+		if (parse_opts(cmd, argc, argv, "csjtr", &o) < 0)
 			return EXIT_USAGE;
 		if (o.topic == NULL || (strcmp(o.topic, "list") != 0 && strcmp(o.topic, "clear") != 0)) {
 			fprintf(stderr, "xmpp-edge strangers: list or clear?\n");
@@ -457,6 +489,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "cert") == 0)
 		return cert_cli_main(argc, argv);
+	if (strcmp(cmd, "config") == 0)
+		return admin_cli_config_main(argc, argv);
 	if (strcmp(cmd, "probe") == 0) {
 		if (parse_opts(cmd, argc, argv, "ctf", &o) < 0)
 			return EXIT_USAGE;

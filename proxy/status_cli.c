@@ -17,6 +17,7 @@
 
 #include <yajl/yajl_tree.h>
 
+#include "admin_client.h"
 #include "edge.h"
 
 /* A status with every stream of a full daemon (limits.max_streams is at
@@ -273,7 +274,8 @@ print_status(yajl_val doc, FILE *out)
 }
 
 int
-status_cli_run(const char *socket_path, const char *command, int json, int quiet)
+status_cli_run(const char *socket_path, const struct admin_remote *remote,
+    const char *command, int json, int quiet)
 {
 	char err[CONFIG_PATH_MAX + 256], perr[256];
 	char *reply;
@@ -285,8 +287,9 @@ status_cli_run(const char *socket_path, const char *command, int json, int quiet
 		fprintf(stderr, "xmpp-edge: out of memory\n");
 		return 1;
 	}
-	if (control_client_request(socket_path, command, reply, STATUS_REPLY_MAX, err,
-	    sizeof(err)) < 0) {
+	if ((remote != NULL ? admin_client_fetch(remote, command, reply, STATUS_REPLY_MAX, err,
+	    sizeof(err)) : control_client_request(socket_path, command, reply, STATUS_REPLY_MAX,
+	    err, sizeof(err))) < 0) {
 		if (!quiet)
 			fprintf(stderr, "xmpp-edge: %s\n", err);
 		goto done;

@@ -8,6 +8,10 @@
 /* Sends command ("status", "streams", "drain") to the control socket and
  * prints the answer for a person, or as JSON; nothing with quiet.  Exit
  * status: 0 running / applied, 1 otherwise. */
-int status_cli_run(const char *socket_path, const char *command, int json, int quiet);
+struct admin_remote;
+/* remote: the daemon's admin listener instead of the socket (NULL: the
+ * socket). */
+int status_cli_run(const char *socket_path, const struct admin_remote *remote,
+    const char *command, int json, int quiet);
 
 #endif

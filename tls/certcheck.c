@@ -9,7 +9,7 @@
  * reason and the old certificate is still working.  The order of the
  * checks is the order of the questions an operator would ask: is this a
  * certificate, is this its key, is it valid now and for long enough, is
- * it for this domain, will peers trust it.
+ * it for this domain, is its key strong enough, will peers trust it.
  *
  * Trust (decided for labs and the embedded default): a leaf must chain,
  * through the intermediates in its file and the --chain file, to a
@@ -222,6 +222,28 @@ tls_candidate_check(const struct tls_candidate *c,
 		tls_set_err(err, errlen, "%s: the private key does not match "
 		    "the certificate in %s", c->key_name, c->cert_name);
 		goto done;
+	}
+	/* Strong enough for years of service (RFC 9325 §4.1 and NIST SP
+	 * 800-57: RSA of 2048 bits at least, EC on a 256-bit curve or
+	 * larger), signed with SHA-256 or better (SHA-1 and MD5 signatures
+	 * are forgeable). */
+	{
+		mbedtls_pk_type_t t = mbedtls_pk_get_type(&chain.pk);
+		size_t bits = mbedtls_pk_get_bitlen(&chain.pk);
+		int is_rsa = t == MBEDTLS_PK_RSA || t == MBEDTLS_PK_RSASSA_PSS;
+
+		if ((is_rsa && bits < 2048) || (!is_rsa && bits < 256)) {
+			tls_set_err(err, errlen, "%s: its %zu-bit %s key is too weak (RSA "
+			    "needs 2048 bits or more, EC a 256-bit curve or larger)",
+			    c->cert_name, bits, is_rsa ? "RSA" : "EC");
+			goto done;
+		}
+		if (chain.MBEDTLS_PRIVATE(sig_md) == MBEDTLS_MD_MD5 || chain.MBEDTLS_PRIVATE(sig_md) == MBEDTLS_MD_SHA1 ||
+		    chain.MBEDTLS_PRIVATE(sig_md) == MBEDTLS_MD_NONE) {
+			tls_set_err(err, errlen, "%s: signed with a weak hash (SHA-1 or "
+			    "older); it needs SHA-256 or better", c->cert_name);
+			goto done;
+		}
 	}
 	if (chain.raw.len > sizeof(r->leaf_der) ||
 	    tls_certinfo_from_der(chain.raw.p, chain.raw.len, info, err,

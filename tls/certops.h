@@ -5,10 +5,13 @@
  * replaces one in service (certcheck.c), reading back the certificate a
  * running server presents (certfetch.c) and writing a CSR (csr.c).
  *
- * Kept apart from tls.h, which is what the daemon's data path needs; the
- * daemon itself never calls these.  Everything here is synchronous and
- * may block (files, a blocking TLS handshake with a deadline): it is for
- * the command line, never for the event loop.
+ * Kept apart from tls.h, which is what the daemon's data path needs.
+ * Everything here is synchronous and may block (files, a blocking TLS
+ * handshake with a deadline): it is for the command line.  The remote
+ * admin channel (proxy/admin_files.c) runs the checks, the CSR and the
+ * inspection on the event loop for the one request being served: those
+ * are short (parsing, a key generation, a few files); the blocking read
+ * back (certfetch.c) stays on the command line's side.
  */
 #ifndef XE_TLS_CERTOPS_H
 #define XE_TLS_CERTOPS_H

@@ -544,6 +544,12 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 		    (ret = conf_internal(s, &s->internal_client_conf,
 		    MBEDTLS_SSL_IS_CLIENT)) != 0)
 			goto fail_conf;
+		if (cfg->internal_tls13_only) {
+			mbedtls_ssl_conf_min_tls_version(&s->internal_server_conf,
+			    MBEDTLS_SSL_VERSION_TLS1_3);
+			mbedtls_ssl_conf_min_tls_version(&s->internal_client_conf,
+			    MBEDTLS_SSL_VERSION_TLS1_3);
+		}
 		s->have_internal = 1;
 	}
 

@@ -120,6 +120,9 @@ struct tls_certstore_config {
 	const char *internal_cert_path;	/* our certificate on the internal */
 	const char *internal_key_path;	/* link; NULL: no internal link */
 	uint32_t ticket_lifetime_s;	/* 0: TLS_TICKET_LIFETIME_DEFAULT_S */
+	int internal_tls13_only;	/* the internal roles refuse TLS 1.2
+					   (the admin listener: RFC 8446's
+					   encrypted client certificate) */
 };
 
 struct tls_certstore;

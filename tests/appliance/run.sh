@@ -18,6 +18,13 @@
 #   5. update: appliance/update-image.sh writes esp.img over the EFI
 #      partition; the data partition must be byte-for-byte unchanged and the
 #      updated disk must boot and serve again;
+#   5b. remote management (issue 17), in the boots above, no extra one: the
+#      image is built with XE_ADMIN_PINS (an operator key made here); on the
+#      first boot `status --remote` answers through a forwarded port, an
+#      unpinned admin key is refused, `cert rotate --remote` installs a new
+#      certificate (read back by the CLI through the forwarded Direct TLS
+#      port; time printed) and a mismatched upload is refused; after the
+#      update's reboot the new certificate is still served;
 #   6. supervision: an image whose daemon is tests/appliance/flaky_daemon.c
 #      (fails twice, then serves and ignores SIGTERM) must be restarted with
 #      1 s then 2 s backoff, serve, and on power-off be SIGKILLed after the
@@ -69,8 +76,17 @@ trap cleanup EXIT
 # --- 1. build -----------------------------------------------------------------
 
 IMGDIR=$OUT/test-appliance
+# The operator's admin key (remote management, 5b) and certificates to rotate to.
+mkop() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
+	-subj "/CN=$3" -addext "subjectAltName=DNS:$3" -keyout "$2" -out "$1" 2>/dev/null && chmod 0600 "$2"; }
+mkop "$WORK/op.crt" "$WORK/op.key" operator
+mkop "$WORK/stranger.crt" "$WORK/stranger.key" stranger
+mkop "$WORK/new.crt" "$WORK/new.key" example.com
+OP_PIN=$(openssl x509 -in "$WORK/op.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+	openssl dgst -sha256 -binary | base64)
 start=$(date +%s)
-if "$ROOT/appliance/build-image.sh" "$BIN" "$IMGDIR" >"$WORK/build.log" 2>&1; then
+if XE_ADMIN_PINS=$OP_PIN XE_ADMIN_LISTEN=10.0.2.15:5280 \
+	"$ROOT/appliance/build-image.sh" "$BIN" "$IMGDIR" >"$WORK/build.log" 2>&1; then
 	pass "build-image.sh builds the image ($(($(date +%s) - start)) s)"
 else
 	tail -n 30 "$WORK/build.log"
@@ -125,6 +141,9 @@ check "initramfs holds /init, /bin/xmpp-edge and the modules list" \
 		zstd -dc "$1" | cpio -it --quiet 2>/dev/null | grep -qx bin/xmpp-edge &&
 		zstd -dc "$1" | cpio -it --quiet 2>/dev/null | grep -qx etc/modules.load' _ "$IMGDIR/initrd.img"
 
+check "the build printed the admin listener's pin (admin-server-pin.txt)" \
+	grep -Eq '^sha256/[A-Za-z0-9+/]{43}=$' "$IMGDIR/admin-server-pin.txt"
+
 # --- 2. network.conf parser ------------------------------------------------------
 
 mkdir -p "$WORK/kh"
@@ -177,6 +196,8 @@ boot() {
 	port=$(free_port)
 	mon=$(free_port)
 	while [ "$mon" = "$port" ]; do mon=$(free_port); done
+	ADMIN_PORT=$(free_port)
+	DIRECT_PORT=$(free_port)
 	cp "$OVMF_VARS" "$WORK/vars-$name.fd"
 	t0=${EPOCHREALTIME/./}
 	qemu-system-x86_64 -nodefaults -no-user-config -machine q35,accel="$ACCEL" \
@@ -186,7 +207,7 @@ boot() {
 		-drive "if=pflash,format=raw,file=$WORK/vars-$name.fd" \
 		-drive "file=$disk,format=raw,if=virtio" \
 		-device virtio-rng-pci \
-		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269" \
+		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269,hostfwd=tcp:127.0.0.1:$ADMIN_PORT-:5280,hostfwd=tcp:127.0.0.1:$DIRECT_PORT-:5270" \
 		>"$WORK/qemu-$name.log" 2>&1 &
 	QEMU_PID=$!
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
@@ -210,6 +231,7 @@ boot() {
 		bash -c 'grep -q "data.mounted dev=/dev/vda2" "$1" && grep -q "net.addr if=eth0" "$1"' _ "$log"
 	check "[$name] daemon runs as uid 5269 under init's supervision" \
 		grep -q "svc.state from=stopped to=running" "$log"
+	[ $served -eq 1 ] && [ "$(type -t "remote_$name")" = function ] && "remote_$name"
 
 	# ACPI power button through the monitor; QEMU exits when the guest
 	# powers off (-no-reboot also turns a panic/reboot into an exit, which
@@ -236,6 +258,47 @@ boot() {
 			grep -q "data.unmounted" "$1" && grep -q "reboot: Power down" "$1" &&
 			! grep -q "Kernel panic" "$1"' _ "$log"
 	echo "     console: $(grep -c . "$log") lines in $log (kept only on failure)"
+}
+
+# --- 5b. remote management, run inside the boots ------------------------------------------
+
+CLI=$BIN
+remote() {
+	"$CLI" "$@" --remote "127.0.0.1:$ADMIN_PORT" --admin-cert "$WORK/op.crt" --admin-key "$WORK/op.key" \
+		--remote-pin "$(cat "$IMGDIR/admin-server-pin.txt")"
+}
+# served_sha: SHA-256 of the certificate the appliance's Direct TLS port serves.
+served_sha() {
+	timeout 20 openssl s_client -connect "127.0.0.1:$DIRECT_PORT" -servername example.com \
+		-alpn xmpp-server </dev/null 2>/dev/null | openssl x509 -outform der 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+NEW_SHA=$(openssl x509 -in "$WORK/new.crt" -outform der | sha256sum | cut -d' ' -f1)
+status_running() { remote status --json 2>/dev/null | grep -q '"status":"running"'; }
+stranger_refused() {
+	! "$CLI" status --remote "127.0.0.1:$ADMIN_PORT" --admin-cert "$WORK/stranger.crt" \
+		--admin-key "$WORK/stranger.key" --remote-pin "$(cat "$IMGDIR/admin-server-pin.txt")" >/dev/null 2>&1
+}
+mismatch_refused() { ! remote cert rotate example.com --cert "$WORK/new.crt" --key "$WORK/op.key" >/dev/null 2>&1; }
+serves_new() { [ "$(served_sha)" = "$NEW_SHA" ]; }
+remote_first() {
+	local out t0 t1
+	check "[first] status --remote answers through the admin listener" status_running
+	check "[first] an unpinned admin key is refused" stranger_refused
+	check "[first] a mismatched upload is refused" mismatch_refused
+	t0=${EPOCHREALTIME/./}
+	out=$(remote cert rotate example.com --cert "$WORK/new.crt" --key "$WORK/new.key" \
+		--read-back "127.0.0.1:$DIRECT_PORT" 2>&1)
+	t1=${EPOCHREALTIME/./}
+	if grep -q "new certificate served over direct_tls" <<<"$out"; then
+		pass "[first] cert rotate --remote: installed, reloaded and read back in $(((t1 - t0) / 1000)) ms ($ACCEL)"
+	else
+		fail "[first] cert rotate --remote installs the new certificate: $out"
+	fi
+	check "[first] new handshakes get the new certificate" serves_new
+}
+remote_updated() {
+	check "[updated] after the reboot the rotated certificate is still served" serves_new
+	check "[updated] status --remote answers" status_running
 }
 
 DISK=$WORK/disk.img

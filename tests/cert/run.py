@@ -308,6 +308,11 @@ check("status.text", r.returncode == 0 and "example.com (domain)" in r.stdout an
 
 # --- refusals: nothing changes, the old certificate stays served ----------------
 
+# A key too weak for years of service (RSA 1024), otherwise acceptable
+# (a lone self-signed leaf for example.com).
+weak_crt, weak_key = f"{tmp}/weak.crt", f"{tmp}/weak.key"
+ossl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", weak_key, "-out", weak_crt, "-days", "90",
+     "-subj", "/CN=example.com", "-addext", "subjectAltName=DNS:example.com")
 garbage = f"{tmp}/garbage.pem"
 with open(garbage, "w") as f:
     f.write("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
@@ -323,6 +328,7 @@ refusals = [
     ("unreadable_cert", ["--cert", f"{tmp}/nope.pem", "--key", new_key], "cannot read"),
     ("unreadable_key", ["--cert", new_crt, "--key", f"{tmp}/nope.key"], "cannot read"),
     ("not_a_certificate", ["--cert", garbage, "--key", new_key], "not a certificate"),
+    ("weak_key", ["--cert", weak_crt, "--key", weak_key], "1024-bit RSA key is too weak"),
 ]
 before = (sha(DOM_CRT), sha(DOM_KEY))
 for name, args, why in refusals:

@@ -137,9 +137,15 @@ bad = [
     ("truncated", "{\n  \"domains\": [\n", "line 3, column 1: invalid JSON: parse error: premature EOF"),
     ("top-array", "[1, 2]", "(top level): the configuration must be a JSON object, got an array"),
     ("nul-byte", "{\"user\": \"a\u0000b\"}", "(top level): contains a NUL byte"),
-    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control, blocklist, strangers)"),
+    ("unknown-top", base(listn={}), "listn: unknown key (known keys here: user, state_dir, domains, default_domain, listen, gateway, tls, dns, dialback, policy, limits, log, metrics, control, blocklist, strangers, admin)"),
     ("unknown-nested", base(limits={"stanza_sise": 5}), f"limits.stanza_sise: unknown key (known keys here: {LIMIT_KEYS})"),
     ("duplicate-key", '{"user": "a", "user": "b", "domains": []}', "user: duplicate key"),
+    ("admin-listen-without-section", base(listen={"starttls": ["127.0.0.1:5269"], "admin": ["127.0.0.1:5280"]}),
+     "listen.admin: needs an admin section (its pins say who may administer)"),
+    ("admin-without-pins", base(admin={}), "admin.pins: required key missing"),
+    ("admin-bad-pin", base(admin={"pins": ["abc"]}), "admin.pins[0]: 'abc' is not a base64 SHA-256 SPKI pin (44 characters)"),
+    ("admin-connections-bound", base(admin={"pins": ["A" * 43 + "="], "max_connections": 65}),
+     "admin.max_connections: must be between 1 and 64 (got 65)"),
     ("missing-domains", {"listen": {"starttls": ["127.0.0.1:5269"]}}, "domains: required key missing"),
     ("empty-domains", base(domains=[]), "domains: at least one domain is required"),
     ("domain-not-object", base(domains=["example.com"]), "domains[0]: expected an object, got a string"),
@@ -289,6 +295,9 @@ expect_good("key-group-readable-ok", base(domains=[{"name": "example.com", "cert
 expect_good("key-owned-by-service-user", base(domains=[{"name": "example.com", "cert": CRT, "key": KEY_SVC}]),
             "configuration")
 expect_good("admin-group-ok", base(control={"admin_group": "adm"}), "configuration")
+expect_good("admin-listener-ok", base(listen={"starttls": ["127.0.0.1:5269"], "admin": ["127.0.0.1:5280"]},
+                                      admin={"pins": ["A" * 43 + "="]}),
+            "admin        127.0.0.1:5280", "admin: 1 pin, at most 4 connections")
 
 # Not root, a key it cannot open is named with the system's reason (the
 # TLS library would only say "file I/O error"), and a `user` that run as

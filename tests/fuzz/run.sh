@@ -32,6 +32,7 @@ declare -A SRCS=(
 	[config]="proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
 	[metrics_http]="proxy/metrics_http.c"
 	[ratelimit]="proxy/ratelimit.c proxy/prefix_count.c proxy/log.c proxy/log_ratelimit.c"
+	[admin_proto]="proxy/admin_proto.c"
 	[blocklist]="proxy/blocklist.c proxy/textlines.c proxy/domain.c dns/name.c"
 	[strangers]="proxy/strangers.c proxy/textlines.c proxy/domain.c dns/name.c"
 	[import_sfb]="proxy/import_sfb.c proxy/config.c proxy/config_schema.c proxy/config_files.c proxy/run_user.c proxy/gateway_pins.c dns/addrpolicy.c proxy/config_print.c proxy/domain.c proxy/netaddr.c proxy/log.c proxy/log_ratelimit.c dns/name.c tls/pin.c tls/certstore.c tls/rng.c tls/identity.c tls/tls_conn.c"
@@ -45,7 +46,7 @@ declare -A LIBS=(
 	[import_sfb]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -lmbedtls -lmbedx509 -lmbedcrypto"
 	[ratelimit]="-I$DEPS/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config.h\" -L$DEPS/lib -lyajl -luv -lpthread -ldl"
 )
-TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http blocklist strangers ratelimit"}
+TARGETS=${FUZZ_TARGETS:-"xmltok xmlstream xmlelem config import_sfb metrics_http blocklist strangers admin_proto ratelimit"}
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found; install the packages in tests/fuzz/packages"
