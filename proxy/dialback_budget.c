@@ -34,10 +34,15 @@ int
 dialback_budget_start_check(struct ratelimit *rl, const struct sockaddr_storage *addr,
     uint64_t now_ms, const struct config_limits *lim, const char **why)
 {
-	struct ratelimit_prefix *p = ratelimit_prefix_get(rl, (const struct sockaddr *)addr, now_ms);
+	struct ratelimit_prefix *p;
 	struct rate_spec checks = rate_spec_per_minute(lim->dialback_checks_per_minute_per_prefix);
 	struct rate_spec failures = rate_spec_per_minute(lim->dialback_failures_per_minute_per_prefix);
 
+	/* No limiter (an edge built without one: session unit tests): the
+	 * per-stream budgets still hold, the per-prefix ones do not exist. */
+	if (rl == NULL)
+		return 0;
+	p = ratelimit_prefix_get(rl, (const struct sockaddr *)addr, now_ms);
 	/* Failures first: a prefix that spent its failure budget gets no
 	 * more checks, however few it starts. */
 	if (!rate_bucket_has_room(&p->dialback_failures, &failures, now_ms, 1)) {
@@ -55,8 +60,11 @@ void
 dialback_budget_note_failure(struct ratelimit *rl, const struct sockaddr_storage *addr,
     uint64_t now_ms, const struct config_limits *lim)
 {
-	struct ratelimit_prefix *p = ratelimit_prefix_get(rl, (const struct sockaddr *)addr, now_ms);
+	struct ratelimit_prefix *p;
 	struct rate_spec failures = rate_spec_per_minute(lim->dialback_failures_per_minute_per_prefix);
 
+	if (rl == NULL)
+		return;		/* as in dialback_budget_start_check */
+	p = ratelimit_prefix_get(rl, (const struct sockaddr *)addr, now_ms);
 	rate_bucket_charge(&p->dialback_failures, &failures, now_ms, 1, 0);
 }

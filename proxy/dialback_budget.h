@@ -46,7 +46,7 @@ void dialback_rate_charge(struct dialback_rate *r, uint64_t now_ms, unsigned per
 
 /* A peer at addr wants one more dialback check: 0 if the budgets of its
  * prefix allow it (then it is counted), else -1 with the name of the limit
- * reached in *why (a static string). */
+ * reached in *why (a static string).  rl NULL: no prefix budgets (0). */
 int dialback_budget_start_check(struct ratelimit *rl, const struct sockaddr_storage *addr,
     uint64_t now_ms, const struct config_limits *lim, const char **why);
 /* A check asked for by a peer at addr failed (invalid key, no answer). */

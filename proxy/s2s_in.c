@@ -868,7 +868,11 @@ s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *p
 		}
 		s->counted_unauthenticated = 1;
 		edge->streams_unauthenticated++;
-		ratelimit_stream_init(&s->rate, edge->ratelimit, peer, s->peer, s2s_in_on_rate_resume);
+		/* No limiter (a unit test's edge): the stream stays unlimited
+		 * (rate.rl NULL, as calloc left it). */
+		if (edge->ratelimit != NULL)
+			ratelimit_stream_init(&s->rate, edge->ratelimit, peer, s->peer,
+			    s2s_in_on_rate_resume);
 	}
 	log_event(LOG_INFO, "s2s_in.accept", "peer", s->peer, "listener", l->addr, NULL);
 	/* XEP-0368: on a Direct TLS listener the first byte is TLS; so it
