@@ -9,8 +9,12 @@
 #
 #   xmpp-edge-appliance.img  raw disk image to flash (GPT: 1 = EFI system
 #                            partition "xe-esp", 2 = ext4 data "xe-data")
-#   esp.img                  the EFI partition alone: an update writes it over
-#                            partition 1 and keeps the data partition
+#   esp.img                  the EFI partition alone: the offline recovery
+#                            (update-image.sh) writes it over partition 1 and
+#                            keeps the data partition
+#   xmpp-edge-update.bundle  kernel + initramfs + manifest for the A/B update
+#                            of a running appliance (`xmpp-edge appliance
+#                            update`; format in proxy/appliance_bundle.h)
 #   data.img                 the data partition as first flashed
 #   vmlinuz, initrd.img      the kernel and initramfs inside esp.img
 #   manifest.txt             kernel package, sizes and SHA-256 of the above,
@@ -46,8 +50,12 @@
 #   XE_ADMIN_LISTEN    where the admin listener binds, IP:PORT (default: the
 #                      eth1 (internal) address of the network.conf, port 5280)
 #   XE_CMDLINE_EXTRA   appended to the kernel command line
-#   XE_ESP_MIB         EFI partition size (default 32; fixed at first flash,
-#                      so it leaves room for bigger kernels in updates)
+#   XE_ESP_MIB         EFI partition size (default 40; fixed at first flash:
+#                      it holds two boot slots, A and B, each a kernel and
+#                      initramfs, with room for bigger kernels in updates)
+#   XE_IMAGE_VERSION   the version the update manifest and the boot entry
+#                      name (default: the binary's version + the first 8
+#                      hex digits of the initramfs' SHA-256)
 #   XE_DATA_MIB        data partition size (default 16)
 #   XE_CACHE_DIR       download cache (default ~/.cache/xmpp-edge); Debian
 #                      packages land in $XE_CACHE_DIR/appliance
@@ -72,10 +80,10 @@ FLAVOUR=${XE_KERNEL_FLAVOUR:-cloud-amd64}
 NETWORK_CONF=${XE_NETWORK_CONF:-$HERE/network.conf.example}
 DAEMON_CONF=${XE_DAEMON_CONF:-$HERE/xmpp-edge.json}
 CERTS_DIR=${XE_CERTS_DIR:-}
-ESP_MIB=${XE_ESP_MIB:-32}
+ESP_MIB=${XE_ESP_MIB:-40}
 DATA_MIB=${XE_DATA_MIB:-16}
 CACHE=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}/appliance
-CMDLINE="console=tty0 console=ttyS0,115200 quiet panic=10 ${XE_CMDLINE_EXTRA:-}"
+CMDLINE="console=tty0 console=ttyS0,115200 quiet panic=10${XE_CMDLINE_EXTRA:+ $XE_CMDLINE_EXTRA}"
 # Same numeric account as appliance/init.c (SERVICE_UID) and the Dockerfile.
 SERVICE_UID=5269
 # Fixed identifiers and timestamps make the image reproducible.
@@ -92,8 +100,9 @@ esac
 
 # Modules the initramfs loads, by name; dependencies are added and ordered
 # below.  Drivers built into the kernel are skipped silently.
+# vfat and its code pages: init mounts the ESP for A/B updates.
 MODULES="virtio_pci virtio_blk virtio_scsi sd_mod virtio_net virtio-rng
-	button evdev"
+	button evdev vfat nls_cp437 nls_ascii"
 if [ "$FLAVOUR" = amd64 ]; then
 	# ext4 asks the crypto API for crc32c; with no modprobe it must be loaded.
 	MODULES="$MODULES ahci nvme crc32c_generic crc32c-intel ext4 e1000 e1000e igb igc ixgbe r8169 tg3
@@ -290,26 +299,46 @@ say "initramfs: ${#ORDER[@]} modules, $(du -k "$WORK/initrd.img" | cut -f1) KiB"
 
 # --- EFI system partition ------------------------------------------------------
 
-say "building the EFI system partition (${ESP_MIB} MiB, systemd-boot)"
+say "building the update bundle and the EFI system partition (${ESP_MIB} MiB, systemd-boot, slot a of a/b)"
+# The manifest is the bundle's header (proxy/appliance_bundle.h) and slot
+# a's manifest on the ESP, where `appliance status` reads the version.
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+VERSION=${XE_IMAGE_VERSION:-$("$BIN" version 2>/dev/null | sed -n '1s/^xmpp-edge //p')+$(sha "$WORK/initrd.img" | cut -c1-8)}
+VERSION=${VERSION#+}
+[[ $VERSION =~ ^[A-Za-z0-9._+~-]{1,64}$ ]] ||
+	die "image version '$VERSION' must be 1..64 of A-Z a-z 0-9 . _ + ~ - (XE_IMAGE_VERSION)"
+[[ $CMDLINE != *xe.slot=* ]] || die "XE_CMDLINE_EXTRA must not set xe.slot= (each boot entry sets its slot)"
+printf 'xmpp-edge-bundle 1\nversion %s\nkernel %s %s\ninitrd %s %s\noptions %s\nend\n' "$VERSION" \
+	"$(stat -c %s "$VMLINUZ")" "$(sha "$VMLINUZ")" "$(stat -c %s "$WORK/initrd.img")" \
+	"$(sha "$WORK/initrd.img")" "$CMDLINE" >"$WORK/manifest"
+[ "$(stat -c %s "$WORK/manifest")" -le 2048 ] ||
+	die "update manifest over 2048 bytes (XE_CMDLINE_EXTRA too long?)"
+cat "$WORK/manifest" "$VMLINUZ" "$WORK/initrd.img" >"$WORK/xmpp-edge-update.bundle"
+
 ESP=$WORK/esp.img
 rm -f "$ESP"
 mkfs.vfat -C -n XE-ESP -i 5e6d0001 "$ESP" $((ESP_MIB * 1024)) >/dev/null
 export MTOOLS_SKIP_CHECK=1
-mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/xmpp-edge
-printf 'default xmpp-edge.conf\ntimeout 0\neditor no\n' >"$WORK/loader.conf"
+mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/xmpp-edge ::/xmpp-edge/a ::/xmpp-edge/b
+# Entries are xmpp-edge-GENERATION-SLOT[+TRIES].conf (appliance_update.h):
+# systemd-boot sorts those with no tries left last and the others newest
+# name first, so this pattern boots the newest entry that may still boot.
+printf 'default xmpp-edge-*\ntimeout 0\neditor no\n' >"$WORK/loader.conf"
+# The flashed slot is known good: no boot counter.
 cat >"$WORK/entry.conf" <<EOF
-title   xmpp-edge appliance ($KVER)
-linux   /xmpp-edge/vmlinuz
-initrd  /xmpp-edge/initrd.img
-options $CMDLINE
+title   xmpp-edge $VERSION (slot a)
+linux   /xmpp-edge/a/vmlinuz
+initrd  /xmpp-edge/a/initrd.img
+options $CMDLINE xe.slot=a
 EOF
 mcopy -i "$ESP" -m "$SDBOOT" ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$ESP" -m "$WORK/loader.conf" ::/loader/loader.conf
-mcopy -i "$ESP" -m "$WORK/entry.conf" ::/loader/entries/xmpp-edge.conf
-mcopy -i "$ESP" -m "$VMLINUZ" ::/xmpp-edge/vmlinuz ||
+mcopy -i "$ESP" -m "$WORK/entry.conf" ::/loader/entries/xmpp-edge-000001-a.conf
+mcopy -i "$ESP" -m "$VMLINUZ" ::/xmpp-edge/a/vmlinuz ||
 	die "kernel does not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
-mcopy -i "$ESP" -m "$WORK/initrd.img" ::/xmpp-edge/initrd.img ||
+mcopy -i "$ESP" -m "$WORK/initrd.img" ::/xmpp-edge/a/initrd.img ||
 	die "initramfs does not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
+mcopy -i "$ESP" -m "$WORK/manifest" ::/xmpp-edge/a/manifest
 # One by one in sorted order (mcopy -s follows readdir order): the same
 # inputs give the same ESP.
 find "$L" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
@@ -322,6 +351,12 @@ while IFS= read -r f; do
 			die "the license notices do not fit a ${ESP_MIB} MiB EFI partition (XE_ESP_MIB)"
 	fi
 done < <(cd "$L" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort)
+
+# Slot b must fit beside slot a, with the update's slack (appliance_update.c).
+esp_free=$(mdir -i "$ESP" :: | sed -n 's/^ *\([0-9 ]*\) bytes free.*/\1/p' | tr -d ' ')
+esp_need=$(($(stat -c %s "$VMLINUZ") + $(stat -c %s "$WORK/initrd.img") + 262144))
+[ "${esp_free:-0}" -ge "$esp_need" ] ||
+	die "a ${ESP_MIB} MiB EFI partition leaves ${esp_free:-?} bytes free, slot b needs $esp_need (XE_ESP_MIB)"
 
 # --- data partition ----------------------------------------------------------------
 
@@ -421,7 +456,7 @@ EOF
 dd if="$WORK/esp.img" of="$IMG" bs=512 seek=$ESP_START conv=notrunc status=none
 dd if="$WORK/data.img" of="$IMG" bs=512 seek=$DATA_START conv=notrunc status=none
 
-cp "$WORK/esp.img" "$WORK/data.img" "$WORK/initrd.img" "$OUTDIR/"
+cp "$WORK/esp.img" "$WORK/data.img" "$WORK/initrd.img" "$WORK/xmpp-edge-update.bundle" "$OUTDIR/"
 cp "$VMLINUZ" "$OUTDIR/vmlinuz"
 rm -f "$OUTDIR/admin-server-pin.txt"
 [ -z "$ADMIN_SERVER_PIN" ] || echo "sha256/$ADMIN_SERVER_PIN" >"$OUTDIR/admin-server-pin.txt"
@@ -430,8 +465,9 @@ KDEB=$(ls "$CACHE/${KPKG}_"*.deb | sort -V | tail -n 1)
 	echo "kernel_package $(basename "$KDEB")"
 	echo "systemd_boot $(ls "$CACHE"/systemd-boot-efi_*.deb | sort -V | tail -n 1 | xargs basename)"
 	echo "cmdline $CMDLINE"
+	echo "version $VERSION"
 	echo "modules $(for f in "${ORDER[@]}"; do basename "$f" .ko; done | tr '\n' ' ')"
-	for f in xmpp-edge-appliance.img esp.img data.img vmlinuz initrd.img; do
+	for f in xmpp-edge-appliance.img esp.img data.img vmlinuz initrd.img xmpp-edge-update.bundle; do
 		echo "file $f $(stat -c %s "$OUTDIR/$f") $(sha256sum "$OUTDIR/$f" | cut -d' ' -f1)"
 	done
 	echo "binary $(sha256sum "$BIN" | cut -d' ' -f1)"

@@ -18,10 +18,18 @@
  *      copy baked into the initramfs): addresses, default routes, DNS servers
  *      and the host name, with rtnetlink -- see net_conf_parse() for the
  *      format;
- *   5. start `xmpp-edge run -c /data/etc/xmpp-edge.json` as an unprivileged
+ *   5. mount the EFI system partition ("xe-esp") on /esp for the daemon's
+ *      A/B updates, and learn the booted slot from the kernel's xe.slot=;
+ *   6. start `xmpp-edge run -c /data/etc/xmpp-edge.json` as an unprivileged
  *      user, and restart it with exponential backoff when it dies;
- *   6. reap every child (orphans are re-parented to PID 1);
- *   7. power off cleanly on the ACPI power button (read as KEY_POWER from the
+ *   7. boot assessment: when the booted entry is on trial (systemd-boot's
+ *      boot counter, "+LEFT-DONE" in its file name), bless it -- rename it
+ *      to the plain name, as systemd-bless-boot does -- once the daemon
+ *      reports READY=1 on the notify socket (sd_notify protocol), or reboot
+ *      after xe.ready_timeout_s so that systemd-boot counts the try down
+ *      and, with no tries left, boots the previous slot;
+ *   8. reap every child (orphans are re-parented to PID 1);
+ *   9. power off cleanly on the ACPI power button (read as KEY_POWER from the
  *      /dev/input/event* device named "Power Button"), on SIGTERM, SIGUSR2 or
  *      SIGPWR; reboot on SIGINT (Ctrl-Alt-Del).  Clean means: SIGTERM to the
  *      daemon, up to STOP_TIMEOUT_MS for it to exit, SIGKILL to whatever is
@@ -63,6 +71,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +88,11 @@
 #define DAEMON_BIN         "/bin/xmpp-edge"
 #define DAEMON_RUN_DIR     "/run/xmpp-edge"
 #define MODULES_LIST       "/etc/modules.load"
+#define ESP_PARTNAME       "xe-esp"
+#define ESP_MOUNT          "/esp"
+#define ESP_ENTRIES        ESP_MOUNT "/loader/entries"
+#define ENTRY_PREFIX       "xmpp-edge-"     /* xmpp-edge-GGGGGG-S[+L[-D]].conf */
+#define NOTIFY_SOCKET_PATH DAEMON_RUN_DIR "/notify"
 
 /* The unprivileged account the daemon runs as (also in the initramfs'
  * /etc/passwd and the container image). */
@@ -94,6 +108,12 @@
 #define STABLE_RUN_MS      30000  /* a run this long resets the backoff */
 #define STOP_TIMEOUT_MS    10000  /* SIGTERM -> SIGKILL grace at shutdown */
 #define FATAL_REBOOT_MS    10000
+/* A boot on trial reboots when the daemon is not ready this long after
+ * init mounted the ESP (xe.ready_timeout_s= overrides, within the
+ * bounds). */
+#define READY_TIMEOUT_S       120
+#define READY_TIMEOUT_MIN_S   5
+#define READY_TIMEOUT_MAX_S   3600
 
 /* --- Bounds of the network configuration. --- */
 #define NET_MAX_ADDRS      8
@@ -253,9 +273,10 @@ static void modules_load(void)
 /* The data partition.                                                      */
 
 /* Looks through /sys/class/block/ for the partition whose GPT name is
- * DATA_PARTNAME; writes "/dev/<name>" to out.  Returns 0 when found. */
-static int data_find(char *out, size_t outlen)
+ * partname; writes "/dev/<name>" to out.  Returns 0 when found. */
+static int part_find(const char *partname, char *out, size_t outlen)
 {
+	char want[64];
 	char path[300], buf[1024];
 	struct dirent *de;
 	DIR *d;
@@ -279,7 +300,8 @@ static int data_find(char *out, size_t outlen)
 			continue;
 		buf[len] = '\0';
 		/* uevent is "KEY=value\n" lines; match the whole line. */
-		if (strstr(buf, "\nPARTNAME=" DATA_PARTNAME "\n") == NULL)
+		snprintf(want, sizeof want, "\nPARTNAME=%s\n", partname);
+		if (strstr(buf, want) == NULL)
 			continue;
 		if ((size_t)snprintf(out, outlen, "/dev/%s", de->d_name) <
 		    outlen)
@@ -294,7 +316,7 @@ static int data_mount(void)
 	char dev[300];
 	int64_t deadline = now_ms() + DATA_WAIT_MS;
 
-	while (data_find(dev, sizeof dev) == -1) {
+	while (part_find(DATA_PARTNAME, dev, sizeof dev) == -1) {
 		if (now_ms() > deadline) {
 			log_event("data.missing", "partname=%s waited_ms=%d",
 			    DATA_PARTNAME, DATA_WAIT_MS);
@@ -326,6 +348,192 @@ static void dir_ensure(const char *path, mode_t mode, uid_t uid, gid_t gid)
 	if (chown(path, uid, gid) == -1 || chmod(path, mode) == -1)
 		log_event("data.chown_fail", "path=%s error=\"%s\"", path,
 		    strerror(errno));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The EFI system partition and boot assessment.                            */
+
+/* What this boot is, as far as A/B updates go. */
+struct boot_info {
+	char slot;                /* 'a' or 'b' from xe.slot=; 0 when absent */
+	int have_esp;             /* ESP mounted on ESP_MOUNT */
+	int trial;                /* the booted entry carries a boot counter */
+	int blessed;              /* ... and init has renamed it away */
+	char entry[128];          /* the booted entry's file name */
+	long ready_timeout_s;
+};
+
+/* Reads xe.slot= and xe.ready_timeout_s= from /proc/cmdline (written by
+ * the update into the boot entry's options line). */
+static void boot_cmdline(struct boot_info *b)
+{
+	char buf[4096], *tok, *save, *end;
+	ssize_t n;
+	long v;
+	int fd;
+
+	b->ready_timeout_s = READY_TIMEOUT_S;
+	fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (tok = strtok_r(buf, " \n", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \n", &save)) {
+		if (strcmp(tok, "xe.slot=a") == 0 || strcmp(tok, "xe.slot=b") == 0) {
+			b->slot = tok[8];
+		} else if (strncmp(tok, "xe.ready_timeout_s=", 19) == 0) {
+			errno = 0;
+			v = strtol(tok + 19, &end, 10);
+			if (errno == 0 && *end == '\0' && end != tok + 19 &&
+			    v >= READY_TIMEOUT_MIN_S && v <= READY_TIMEOUT_MAX_S)
+				b->ready_timeout_s = v;
+			else
+				log_event("boot.bad_option", "option=%s "
+				    "allowed=%d..%d", tok, READY_TIMEOUT_MIN_S,
+				    READY_TIMEOUT_MAX_S);
+		}
+	}
+}
+
+/* 1 when name is an entry of slot: "xmpp-edge-GGGGGG-S.conf" or with a
+ * boot counter "xmpp-edge-GGGGGG-S+LEFT[-DONE].conf" (then *plus is the
+ * offset of the '+', else 0). */
+static int entry_of_slot(const char *name, char slot, size_t *plus)
+{
+	size_t n = strlen(name), p = sizeof(ENTRY_PREFIX) - 1, i;
+
+	if (strncmp(name, ENTRY_PREFIX, p) != 0 || n < p + 8 + 5 ||
+	    strcmp(name + n - 5, ".conf") != 0)
+		return 0;
+	for (i = 0; i < 6; i++)
+		if (name[p + i] < '0' || name[p + i] > '9')
+			return 0;
+	if (name[p + 6] != '-' || name[p + 7] != slot)
+		return 0;
+	if (name[p + 8] == '+') {
+		*plus = p + 8;
+		return 1;
+	}
+	*plus = 0;
+	return p + 8 == n - 5;
+}
+
+/* Mounts the ESP for the daemon (its user owns every file on it: the
+ * update writes the inactive slot there) and finds the booted entry. */
+static void esp_mount(struct boot_info *b)
+{
+	char dev[300], opts[96];
+	struct dirent *de;
+	size_t plus;
+	DIR *d;
+
+	snprintf(opts, sizeof opts, "uid=%d,gid=%d,fmask=0077,dmask=0077,flush",
+	    SERVICE_UID, SERVICE_GID);
+	if (part_find(ESP_PARTNAME, dev, sizeof dev) == -1) {
+		log_event("esp.missing", "partname=%s", ESP_PARTNAME);
+		return;
+	}
+	(void)mkdir(ESP_MOUNT, 0755);
+	/* flush: vfat writes back early, so less is lost to a power cut. */
+	if (mount(dev, ESP_MOUNT, "vfat", MS_NOSUID | MS_NODEV | MS_NOEXEC |
+	    MS_NOATIME, opts) == -1) {
+		log_event("esp.mount_fail", "dev=%s error=\"%s\"", dev,
+		    strerror(errno));
+		return;
+	}
+	b->have_esp = 1;
+	log_event("esp.mounted", "dev=%s target=%s", dev, ESP_MOUNT);
+	if (b->slot == 0) {
+		log_event("boot.slot_unknown", "hint=\"no xe.slot= on the "
+		    "kernel command line: A/B updates unavailable\"");
+		return;
+	}
+	d = opendir(ESP_ENTRIES);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (!entry_of_slot(de->d_name, b->slot, &plus) ||
+		    strlen(de->d_name) >= sizeof b->entry)
+			continue;
+		memcpy(b->entry, de->d_name, strlen(de->d_name) + 1);
+		b->trial = plus != 0;
+	}
+	if (d != NULL)
+		closedir(d);
+	log_event("boot.slot", "slot=%c entry=%s state=%s ready_timeout_s=%ld",
+	    b->slot, b->entry[0] ? b->entry : "none",
+	    b->trial ? "trial" : "good", b->ready_timeout_s);
+}
+
+/* The daemon is ready: the entry on trial becomes the plain name, which
+ * systemd-boot boots without counting (systemd-bless-boot's rename). */
+static void boot_bless(struct boot_info *b)
+{
+	char from[300], to[300];
+	size_t plus = 0;
+	int fd;
+
+	if (!b->trial || b->blessed || !entry_of_slot(b->entry, b->slot, &plus) ||
+	    plus == 0)
+		return;
+	snprintf(from, sizeof from, ESP_ENTRIES "/%s", b->entry);
+	snprintf(to, sizeof to, ESP_ENTRIES "/%.*s.conf", (int)plus, b->entry);
+	if (rename(from, to) == -1) {
+		log_event("boot.bless_fail", "entry=%s error=\"%s\"", b->entry,
+		    strerror(errno));
+		return;
+	}
+	fd = open(ESP_ENTRIES, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	b->blessed = 1;
+	log_event("boot.blessed", "slot=%c entry=%.*s.conf was=%s", b->slot,
+	    (int)plus, b->entry, b->entry);
+}
+
+/* The sd_notify socket the daemon reports READY=1 on: a datagram socket
+ * only root and the service group may write to. */
+static int notify_open(void)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", NOTIFY_SOCKET_PATH);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	(void)unlink(NOTIFY_SOCKET_PATH);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    chown(NOTIFY_SOCKET_PATH, 0, SERVICE_GID) == -1 ||
+	    chmod(NOTIFY_SOCKET_PATH, 0620) == -1) {
+		log_event("notify.fail", "path=%s error=\"%s\"",
+		    NOTIFY_SOCKET_PATH, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Drains the notify socket; 1 when a datagram held the line READY=1. */
+static int notify_ready_read(int fd)
+{
+	char buf[512], *line, *save;
+	ssize_t n;
+	int ready = 0;
+
+	while ((n = recv(fd, buf, sizeof buf - 1, 0)) > 0) {
+		buf[n] = '\0';
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			if (strcmp(line, "READY=1") == 0)
+				ready = 1;
+	}
+	return ready;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -855,6 +1063,9 @@ struct init_ctx {
 	int buttons[MAX_POWER_BUTTONS];
 	int nbuttons;
 	int have_data;
+	int notifyfd;           /* -1 without */
+	int trialfd;            /* armed while the boot is on trial */
+	struct boot_info boot;
 };
 
 static void svc_enter_state(struct init_ctx *c, enum svc_state to)
@@ -889,11 +1100,24 @@ static void svc_start(struct init_ctx *c)
 {
 	static char *const argv[] = { "xmpp-edge", "run", "-c", DAEMON_CONF,
 	    NULL };
-	static char *const envp[] = { "PATH=/bin", "HOME=" DATA_STATE,
-	    "LANG=C", NULL };
+	/* The daemon finds the ESP and its slot here (appliance_control.c)
+	 * and reports readiness on NOTIFY_SOCKET. */
+	char slot_env[] = "XMPP_EDGE_SLOT=?";
+	char *envp[] = { "PATH=/bin", "HOME=" DATA_STATE, "LANG=C", NULL, NULL,
+	    NULL, NULL };
+	size_t ne = 3;
 	sigset_t none;
 	pid_t pid;
 
+	if (c->notifyfd != -1)
+		envp[ne++] = "NOTIFY_SOCKET=" NOTIFY_SOCKET_PATH;
+	if (c->boot.have_esp) {
+		envp[ne++] = "XMPP_EDGE_ESP=" ESP_MOUNT;
+		if (c->boot.slot != 0) {
+			slot_env[sizeof slot_env - 2] = c->boot.slot;
+			envp[ne++] = slot_env;
+		}
+	}
 	pid = fork();
 	if (pid == -1) {
 		log_event("svc.fork_fail", "error=\"%s\"", strerror(errno));
@@ -1056,6 +1280,8 @@ static void __attribute__((noreturn)) halt_finish(struct init_ctx *c)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	sync();
+	if (c->boot.have_esp && umount2(ESP_MOUNT, 0) == -1)
+		(void)mount(NULL, ESP_MOUNT, NULL, MS_REMOUNT | MS_RDONLY, NULL);
 	if (c->have_data) {
 		if (umount2(DATA_MOUNT, 0) == -1) {
 			log_event("data.umount_fail", "error=\"%s\" "
@@ -1074,8 +1300,9 @@ static void __attribute__((noreturn)) halt_finish(struct init_ctx *c)
 
 static void loop(struct init_ctx *c)
 {
-	struct pollfd pfd[2 + MAX_POWER_BUTTONS];
+	struct pollfd pfd[4 + MAX_POWER_BUTTONS];
 	int i, n;
+	uint64_t ticks;
 
 	for (;;) {
 		if (c->state == SVC_DONE)
@@ -1088,7 +1315,12 @@ static void loop(struct init_ctx *c)
 			pfd[2 + i].fd = c->buttons[i];
 			pfd[2 + i].events = POLLIN;
 		}
-		n = poll(pfd, (nfds_t)(2 + c->nbuttons), -1);
+		/* Negative fds are skipped by poll(2). */
+		pfd[2 + c->nbuttons].fd = c->notifyfd;
+		pfd[2 + c->nbuttons].events = POLLIN;
+		pfd[3 + c->nbuttons].fd = c->trialfd;
+		pfd[3 + c->nbuttons].events = POLLIN;
+		n = poll(pfd, (nfds_t)(4 + c->nbuttons), -1);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -1102,6 +1334,23 @@ static void loop(struct init_ctx *c)
 			if ((pfd[2 + i].revents & POLLIN) &&
 			    power_button_pressed(c->buttons[i]))
 				halt_request(c, HALT_POWEROFF, "power-button");
+		if ((pfd[2 + c->nbuttons].revents & POLLIN) &&
+		    notify_ready_read(c->notifyfd)) {
+			log_event("svc.ready", "pid=%ld", (long)c->pid);
+			boot_bless(&c->boot);
+		}
+		if (pfd[3 + c->nbuttons].revents & POLLIN) {
+			(void)!read(c->trialfd, &ticks, sizeof ticks);
+			if (c->boot.trial && !c->boot.blessed) {
+				/* systemd-boot counts this try as failed;
+				 * with none left it boots the other slot. */
+				log_event("boot.trial_failed", "slot=%c entry=%s "
+				    "reason=\"daemon not ready after %ld s\"",
+				    c->boot.slot, c->boot.entry,
+				    c->boot.ready_timeout_s);
+				halt_request(c, HALT_REBOOT, "not-ready-on-trial");
+			}
+		}
 	}
 }
 
@@ -1167,6 +1416,22 @@ int main(int argc, char **argv)
 		dir_ensure(DATA_STATE, 0700, SERVICE_UID, SERVICE_GID);
 	}
 	dir_ensure(DAEMON_RUN_DIR, 0750, SERVICE_UID, SERVICE_GID);
+	boot_cmdline(&c.boot);
+	esp_mount(&c.boot);
+	c.notifyfd = notify_open();
+	c.trialfd = -1;
+	if (c.boot.trial) {
+		struct itimerspec its;
+
+		memset(&its, 0, sizeof its);
+		its.it_value.tv_sec = c.boot.ready_timeout_s;
+		c.trialfd = timerfd_create(CLOCK_MONOTONIC,
+		    TFD_NONBLOCK | TFD_CLOEXEC);
+		if (c.trialfd == -1 ||
+		    timerfd_settime(c.trialfd, 0, &its, NULL) == -1)
+			log_event("boot.trial_timer_fail", "error=\"%s\"",
+			    strerror(errno));
+	}
 	net_setup();
 
 	if (c.have_data && access(DAEMON_CONF, R_OK) == 0)

@@ -34,6 +34,7 @@
 #include <yajl/yajl_version.h>
 
 #include "admin_client.h"
+#include "appliance_cli.h"
 #include "blocklist.h"
 #include "cert_cli.h"
 #include "config.h"
@@ -87,6 +88,15 @@ usage(FILE *out)
 	    "                                    stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
+	    "  appliance status [-c FILE | --socket PATH | REMOTE] [--json]\n"
+	    "                                    the appliance's two boot slots: versions,\n"
+	    "                                    which booted, what boots next, tries left,\n"
+	    "                                    whether the last update fell back\n"
+	    "  appliance update BUNDLE [-c FILE | --socket PATH | REMOTE] [--quiet]\n"
+	    "                                    stream a new boot image (build-image.sh's\n"
+	    "                                    xmpp-edge-update.bundle) into the slot that\n"
+	    "                                    did not boot, verify it and make it the next\n"
+	    "                                    boot with 3 tries (falls back by itself)\n"
 	    "  strangers list|clear [-c FILE | --socket PATH] [--json] [REMOTE]\n"
 	    "                                    the remote contacts internal users wrote to\n"
 	    "                                    (policy strangers: refuse lets only them write\n"
@@ -407,32 +417,80 @@ cmd_resolve(int argc, char **argv)
 	return rc;
 }
 
-/* `status`, `streams` and `drain`: one command to the daemon's control
- * socket, found through the configuration (or given with --socket). */
+/* The daemon's control socket: --socket, else through the configuration.
+ * 0, or -1 with the reason printed (unless quiet). */
 static int
-cmd_control(const struct cli_opts *o, const char *command)
+control_socket_path(const struct cli_opts *o, char *path, size_t pathlen)
 {
-	char err[CONFIG_ERR_MAX], path[CONFIG_PATH_MAX + 16];
+	char err[CONFIG_ERR_MAX];
 	struct config *cfg;
-	int rc;
 
-	if (o->remote.addr != NULL)
-		return status_cli_run(NULL, &o->remote, command, o->json, o->quiet);
-	if (o->socket != NULL)
-		return status_cli_run(o->socket, NULL, command, o->json, o->quiet);
+	if (o->socket != NULL) {
+		snprintf(path, pathlen, "%s", o->socket);
+		return 0;
+	}
 	cfg = load_for_cli(o, 0, err, sizeof(err));
 	if (cfg == NULL) {
 		if (!o->quiet)
 			fprintf(stderr, "%s\n", err);
-		return 1;
+		return -1;
 	}
 	if (cfg->listen.control[0])
-		snprintf(path, sizeof(path), "%s", cfg->listen.control);
+		snprintf(path, pathlen, "%s", cfg->listen.control);
 	else
-		snprintf(path, sizeof(path), "%s/control.sock", cfg->state_dir);
+		snprintf(path, pathlen, "%s/control.sock", cfg->state_dir);
 	config_free(cfg);
-	rc = status_cli_run(path, NULL, command, o->json, o->quiet);
-	return rc;
+	return 0;
+}
+
+/* `status`, `streams` and `drain`: one command to the daemon's control
+ * socket, found through the configuration (or given with --socket), or
+ * to its admin listener (--remote). */
+static int
+cmd_control(const struct cli_opts *o, const char *command)
+{
+	char path[CONFIG_PATH_MAX + 16];
+
+	if (o->remote.addr != NULL)
+		return status_cli_run(NULL, &o->remote, command, o->json, o->quiet);
+	if (control_socket_path(o, path, sizeof(path)) != 0)
+		return 1;
+	return status_cli_run(path, NULL, command, o->json, o->quiet);
+}
+
+/* `appliance status` and `appliance update BUNDLE` (appliance_cli.c),
+ * locally or with --remote. */
+static int
+cmd_appliance(int argc, char **argv)
+{
+	char path[CONFIG_PATH_MAX + 16];
+	struct appliance_target t = { NULL, NULL };
+	struct cli_opts o;
+
+	if (argc >= 1 && strcmp(argv[0], "status") == 0) {
+		if (parse_opts("appliance status", argc - 1, argv + 1, "csjr", &o) < 0)
+			return EXIT_USAGE;
+	} else if (argc >= 1 && strcmp(argv[0], "update") == 0) {
+		if (parse_opts("appliance update", argc - 1, argv + 1, "csqtr", &o) < 0)
+			return EXIT_USAGE;
+		if (o.topic == NULL) {
+			fprintf(stderr, "xmpp-edge appliance update: which bundle? (appliance update "
+			    "BUNDLE [-c FILE | --socket PATH | --remote ...])\n");
+			return EXIT_USAGE;
+		}
+	} else {
+		fprintf(stderr, "xmpp-edge appliance: status or update? (appliance status [--json], "
+		    "appliance update BUNDLE)\n");
+		return EXIT_USAGE;
+	}
+	if (o.remote.addr != NULL)
+		t.remote = &o.remote;
+	else if (control_socket_path(&o, path, sizeof(path)) != 0)
+		return 1;
+	else
+		t.socket = path;
+	return argv[0][0] == 's' ? appliance_cli_status(&t, o.json) :
+	    appliance_cli_update(&t, o.topic, o.quiet);
 }
 
 int
@@ -492,6 +550,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "cert") == 0)
 		return cert_cli_main(argc, argv);
+	if (strcmp(cmd, "appliance") == 0)
+		return cmd_appliance(argc, argv);
 	if (strcmp(cmd, "config") == 0)
 		return admin_cli_config_main(argc, argv);
 	if (strcmp(cmd, "probe") == 0) {

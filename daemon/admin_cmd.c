@@ -22,10 +22,13 @@
 #include "edge.h"
 #include "control.h"
 #include "daemon.h"
+#include "json_gen.h"
 
 /* admin_files.c */
 extern const struct admin_command admin_cmd_cert_rotate, admin_cmd_config_push,
     admin_cmd_cert_csr, admin_cmd_cert_pin;
+/* appliance_control.c */
+extern const struct admin_command admin_cmd_appliance_update;
 
 static char *
 admin_cmd_control_run(struct admin_request *r, size_t *outlen)
@@ -53,6 +56,8 @@ static const struct admin_command *const admin_commands[] = {
 	&admin_cmd_cert_csr,
 	&admin_cmd_cert_pin,
 	&admin_cmd_config_push,
+	&(const struct admin_command)CONTROL_ROW("appliance status"),
+	&admin_cmd_appliance_update,
 	NULL
 };
 
@@ -238,5 +243,5 @@ admin_answer(struct admin_request *r, const char *result, const char *error,
 		yajl_gen_string(g, (const unsigned char *)kv[1], strlen(kv[1]));
 	}
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }

@@ -31,6 +31,7 @@
  * send a full line in CONTROL_TIMEOUT_MS is dropped.
  */
 #include "control.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -45,16 +46,20 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "appliance_update.h"
 #include "blocklist.h"
 #include "daemon.h"
 #include "dns.h"
+#include "json_gen.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "stream_info.h"
 #include "strangers.h"
 #include "version.h"
 
-#define CONTROL_REQUEST_MAX 256
+/* One line; the longest is an `appliance update` chunk (base64 of
+ * APPLIANCE_CHUNK_MAX bytes plus its token and offset). */
+#define CONTROL_REQUEST_MAX (APPLIANCE_CHUNK_MAX / 3 * 4 + 256)
 #define CONTROL_REPLY_MAX (64 * 1024)
 #define CONTROL_TIMEOUT_MS 3000
 #define CONTROL_PEER_GROUPS_MAX 256
@@ -112,23 +117,6 @@ gen_kv_int(yajl_gen g, const char *k, long long v)
 {
 	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
 	yajl_gen_integer(g, v);
-}
-
-char *
-control_gen_finish(yajl_gen g, size_t *outlen)
-{
-	const unsigned char *buf;
-	char *out = NULL;
-	size_t len;
-
-	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
-	    (out = malloc(len + 1)) != NULL) {
-		memcpy(out, buf, len);
-		out[len] = '\n';
-		*outlen = len + 1;
-	}
-	yajl_gen_free(g);
-	return out;
 }
 
 /* The counters taken from log events and the resolver (metrics.c). */
@@ -260,7 +248,7 @@ control_status_json(struct edge *edge, size_t *outlen)
 	yajl_gen_string(g, (const unsigned char *)"stream_list", 11);
 	stream_info_gen_list(edge, g);
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static char *
@@ -274,7 +262,7 @@ control_streams_json(struct edge *edge, size_t *outlen)
 	yajl_gen_string(g, (const unsigned char *)"streams", 7);
 	stream_info_gen_list(edge, g);
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static char *
@@ -292,7 +280,7 @@ control_drain_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "listeners_closed", (long long)closed);
 	gen_kv_int(g, "streams", (long long)(edge->stream_count + edge->out_stream_count));
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 /* {"result":RESULT} or {"result":RESULT,"error":ERROR}: "applied",
@@ -310,7 +298,7 @@ control_result_json(const char *result, const char *error, size_t *outlen)
 	if (error != NULL)
 		gen_kv_str(g, "error", error);
 	yajl_gen_map_close(g);
-	return control_gen_finish(g, outlen);
+	return json_gen_finish(g, outlen);
 }
 
 static void
@@ -349,6 +337,14 @@ control_answer(struct control_client *c, char *data, size_t len)
 	}
 }
 
+/* Requests served by the file of their role, by the line's first word. */
+static const struct control_handler {
+	const char *prefix;
+	char *(*handle)(struct edge *edge, const char *line, size_t *outlen);
+} control_handlers[] = {
+	{ "appliance ", appliance_control_request },	/* appliance_control.c */
+};
+
 int
 control_execute(struct edge *edge, const char *command, const char *origin, char **out,
     size_t *outlen)
@@ -371,6 +367,16 @@ control_execute(struct edge *edge, const char *command, const char *origin, char
 		    "origin", origin, NULL);
 		*out = control_result_json(ok ? "applied" : "failed", ok ? NULL : err, outlen);
 	} else {
+		size_t i;
+
+		for (i = 0; i < sizeof(control_handlers) / sizeof(control_handlers[0]); i++) {
+			const struct control_handler *h = &control_handlers[i];
+
+			if (strncmp(command, h->prefix, strlen(h->prefix)) == 0) {
+				*out = h->handle(edge, command, outlen);
+				return 0;
+			}
+		}
 		return -1;
 	}
 	return 0;
@@ -600,9 +606,16 @@ int
 control_client_request(const char *socket_path, const char *command,
     char *reply, size_t cap, char *err, size_t errlen)
 {
+	return control_client_request_timeout(socket_path, command, reply, cap, CONTROL_TIMEOUT_MS,
+	    err, errlen);
+}
+
+int
+control_client_request_timeout(const char *socket_path, const char *command, char *reply,
+    size_t cap, int timeout_ms, char *err, size_t errlen)
+{
 	static const char refused[] = "{\"result\":\"refused\",\"error\":\"";
-	char line[32];
-	size_t linelen, got = 0;
+	size_t got = 0;
 	struct sockaddr_un sun;
 	int fd, rc = -1;
 
@@ -612,7 +625,6 @@ control_client_request(const char *socket_path, const char *command,
 		snprintf(err, errlen, "control socket path too long: %s", socket_path);
 		return -1;
 	}
-	linelen = (size_t)snprintf(line, sizeof(line), "%s\n", command);
 	memcpy(sun.sun_path, socket_path, strlen(socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
@@ -625,7 +637,8 @@ control_client_request(const char *socket_path, const char *command,
 			    strerror(errno));
 		goto done;
 	}
-	if (write(fd, line, linelen) != (ssize_t)linelen) {
+	if (fd_write_all(fd, command, strlen(command)) != 0 ||
+	    fd_write_all(fd, "\n", 1) != 0) {
 		snprintf(err, errlen, "cannot write to %s: %s", socket_path, strerror(errno));
 		goto done;
 	}
@@ -633,9 +646,9 @@ control_client_request(const char *socket_path, const char *command,
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&pfd, 1, CONTROL_TIMEOUT_MS) <= 0) {
+		if (poll(&pfd, 1, timeout_ms) <= 0) {
 			snprintf(err, errlen, "no answer on %s within %d ms", socket_path,
-			    CONTROL_TIMEOUT_MS);
+			    timeout_ms);
 			goto done;
 		}
 		n = read(fd, reply + got, cap - 1 - got);

@@ -30,9 +30,9 @@ int control_client_request(const char *socket_path, const char *command,
  * out of memory).  -1 if command is none of those. */
 int control_execute(struct edge *edge, const char *command, const char *origin, char **out,
     size_t *outlen);
-/* Takes a yajl_gen's document as one heap line (the reply the client
- * reads to EOF) and frees g.  NULL if out of memory. */
-struct yajl_gen_t;
-char *control_gen_finish(struct yajl_gen_t *g, size_t *outlen);
+/* The same with its own answer timeout (a request that writes and
+ * verifies an appliance image takes longer than a status). */
+int control_client_request_timeout(const char *socket_path, const char *command, char *reply,
+    size_t cap, int timeout_ms, char *err, size_t errlen);
 
 #endif

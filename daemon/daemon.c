@@ -45,6 +45,8 @@
 #include "ratelimit.h"
 #include "run_user.h"
 #include "s2s_in.h"
+#include "service_notify.h"
+#include "appliance_update.h"
 #include "version.h"
 
 #define SHUTDOWN_POLL_MS 20
@@ -556,6 +558,7 @@ edge_run(const char *config_path, const char *state_dir)
 	cert_watch_apply(&edge);
 	blocklist_watch_apply(&edge);
 	log_event(LOG_INFO, "daemon.ready", NULL);
+	(void)service_notify_ready();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;
 	log_event(LOG_INFO, "daemon.exit", NULL);
@@ -568,6 +571,7 @@ done:
 	listener_close_all(&edge);
 	control_close(&edge);
 	admin_close(&edge);
+	appliance_control_close(&edge);
 	metrics_close(&edge);
 	cert_watch_stop(&edge);		/* before the walk: its close callbacks free */
 	ratelimit_free(edge.ratelimit);	/* the same: its timer's callback frees it */

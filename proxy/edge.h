@@ -105,6 +105,7 @@ struct edge_event_counts {
 
 struct metrics_server;
 struct cert_watch;
+struct appliance_session;
 struct admin_server;
 struct blocklist;
 struct blocklist_watch;
@@ -164,6 +165,8 @@ struct edge {
 	int draining;
 	struct metrics_server *metrics;	/* metrics.listen, or NULL */
 	struct cert_watch *cert_watch;	/* tls.watch_files, or NULL */
+	/* `appliance update` in progress (appliance_control.c), or NULL. */
+	struct appliance_session *appliance_update;
 	struct blocklist *blocklist;	/* blocklist.file, or NULL (blocklist.h) */
 	struct blocklist_watch *blocklist_watch;	/* polls it, or NULL */
 	struct strangers_edge *strangers;	/* known contacts (strangers.h) */

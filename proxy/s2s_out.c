@@ -1482,7 +1482,13 @@ fail:
 void
 s2s_out_shutdown(struct s2s_out *o)
 {
-	if (o->state == S2S_OUT_ESTABLISHED && o->q.count == 0)
+	/* What an established stream has queued can still be delivered
+	 * (bounces that other streams' shutdown just queued here among
+	 * them): it goes out before our close, as far as the send queue
+	 * takes it; the rest is bounced by the close. */
+	if (o->state == S2S_OUT_ESTABLISHED)
+		s2s_out_flush_queue(o);
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.count == 0)
 		s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_gen.h"
 #include "s2s_in.h"
 #include "s2s_out.h"
 #include "tcpinfo.h"
@@ -53,23 +54,6 @@ stream_info_nodelay(const struct stream_info *si)
 }
 
 static void
-gen_str(yajl_gen g, const char *k, const char *v)
-{
-	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
-	if (v == NULL)
-		yajl_gen_null(g);
-	else
-		yajl_gen_string(g, (const unsigned char *)v, strlen(v));
-}
-
-static void
-gen_int(yajl_gen g, const char *k, long long v)
-{
-	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
-	yajl_gen_integer(g, v);
-}
-
-static void
 stream_info_gen_one(struct edge *edge, yajl_gen g, const struct stream_info *si)
 {
 	uint64_t bin, bout;
@@ -78,43 +62,43 @@ stream_info_gen_one(struct edge *edge, yajl_gen g, const struct stream_info *si)
 	int nodelay;
 
 	yajl_gen_map_open(g);
-	gen_str(g, "direction", si->direction);
-	gen_str(g, "kind", si->kind);
-	gen_str(g, "state", si->state);
-	gen_str(g, "peer", si->peer[0] ? si->peer : NULL);
-	gen_str(g, "tls", si->tls_version);
-	gen_str(g, "cipher", si->cipher);
-	gen_str(g, "id", si->stream_id[0] ? si->stream_id : NULL);
+	json_gen_str(g, "direction", si->direction);
+	json_gen_str(g, "kind", si->kind);
+	json_gen_str(g, "state", si->state);
+	json_gen_str(g, "peer", si->peer[0] ? si->peer : NULL);
+	json_gen_str(g, "tls", si->tls_version);
+	json_gen_str(g, "cipher", si->cipher);
+	json_gen_str(g, "id", si->stream_id[0] ? si->stream_id : NULL);
 	yajl_gen_string(g, (const unsigned char *)"pairs", 5);
 	yajl_gen_array_open(g);
 	for (i = 0; i < si->npairs; i++) {
 		yajl_gen_map_open(g);
-		gen_str(g, "local", si->pairs[i].local[0] ? si->pairs[i].local : NULL);
-		gen_str(g, "remote", si->pairs[i].remote[0] ? si->pairs[i].remote : NULL);
-		gen_str(g, "auth", si->pairs[i].auth);
+		json_gen_str(g, "local", si->pairs[i].local[0] ? si->pairs[i].local : NULL);
+		json_gen_str(g, "remote", si->pairs[i].remote[0] ? si->pairs[i].remote : NULL);
+		json_gen_str(g, "auth", si->pairs[i].auth);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
 	if (si->direction[0] == 'i') {
-		gen_int(g, "stanzas_in", (long long)si->stanzas_in);
-		gen_int(g, "stanzas_routed", (long long)si->routed);
+		json_gen_int(g, "stanzas_in", (long long)si->stanzas_in);
+		json_gen_int(g, "stanzas_routed", (long long)si->routed);
 	} else {
-		gen_int(g, "stanzas_out", (long long)si->stanzas_out);
-		gen_int(g, "stanzas_bounced", (long long)si->bounced);
-		gen_int(g, "queue_bytes", (long long)si->queue_bytes);
-		gen_int(g, "queue_stanzas", (long long)si->queue_stanzas);
+		json_gen_int(g, "stanzas_out", (long long)si->stanzas_out);
+		json_gen_int(g, "stanzas_bounced", (long long)si->bounced);
+		json_gen_int(g, "queue_bytes", (long long)si->queue_bytes);
+		json_gen_int(g, "queue_stanzas", (long long)si->queue_stanzas);
 	}
-	gen_int(g, "send_queue_bytes", (long long)si->send_queue_bytes);
+	json_gen_int(g, "send_queue_bytes", (long long)si->send_queue_bytes);
 	if (stream_info_bytes(si, &bin, &bout) == 0) {
-		gen_int(g, "bytes_in", (long long)bin);
-		gen_int(g, "bytes_out", (long long)bout);
+		json_gen_int(g, "bytes_in", (long long)bin);
+		json_gen_int(g, "bytes_out", (long long)bout);
 	}
 	if ((nodelay = stream_info_nodelay(si)) >= 0) {
 		yajl_gen_string(g, (const unsigned char *)"nodelay", 7);
 		yajl_gen_bool(g, nodelay);
 	}
 	age = (long long)((uv_now(edge->loop) - si->started_ms) / 1000);
-	gen_int(g, "age_s", age);
+	json_gen_int(g, "age_s", age);
 	yajl_gen_map_close(g);
 }
 

@@ -103,8 +103,8 @@ check "GPT with xe-esp (EFI system) and xe-data (Linux) partitions" \
 		grep -q "type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B.*name=\"xe-esp\"" <<<"$1" &&
 		grep -q "type=0FC63DAF-8483-4772-8E79-3D69D8477DE4.*name=\"xe-data\"" <<<"$1"' _ "$dump"
 export MTOOLS_SKIP_CHECK=1
-check "ESP holds systemd-boot, the loader entry, kernel and initramfs" \
-	bash -c 'for f in ::/EFI/BOOT/BOOTX64.EFI ::/loader/loader.conf ::/loader/entries/xmpp-edge.conf ::/xmpp-edge/vmlinuz ::/xmpp-edge/initrd.img; do
+check "ESP holds systemd-boot, slot a's loader entry (no boot counter), kernel, initramfs and manifest" \
+	bash -c 'for f in ::/EFI/BOOT/BOOTX64.EFI ::/loader/loader.conf ::/loader/entries/xmpp-edge-000001-a.conf ::/xmpp-edge/a/vmlinuz ::/xmpp-edge/a/initrd.img ::/xmpp-edge/a/manifest; do
 		mdir -i "$1" "$f" >/dev/null 2>&1 || { echo "missing $f"; exit 1; }; done' _ "$IMGDIR/esp.img"
 # Notices on the ESP, one for each component the image ships: the binary's
 # (every dependency in deps/deps.lock, and musl; files and SHA-256 from
@@ -190,6 +190,34 @@ probe() {
 		head -c 14 <&3' _ "$1" "$HEADER" 2>/dev/null
 }
 
+# qemu_start DISK NAME PORT MON FWD [QEMU ARGS...]: boots DISK in the
+# background (QEMU_PID), the console in $WORK/console-NAME.log, the monitor
+# on 127.0.0.1:MON, the guest's 5269 on 127.0.0.1:PORT (first NIC, eth0;
+# FWD: more ",hostfwd=..." for it); QEMU ARGS come last (a second -nic is
+# eth1).
+QEMU_BOOTS=0
+qemu_start() {
+	local disk=$1 name=$2 port=$3 mon=$4 fwd=$5
+	shift 5
+	cp "$OVMF_VARS" "$WORK/vars-$name.fd"
+	qemu-system-x86_64 -nodefaults -no-user-config -machine q35,accel="$ACCEL" \
+		-m 256 -smp 1 -display none \
+		-serial "file:$WORK/console-$name.log" -monitor "tcp:127.0.0.1:$mon,server,nowait" \
+		-drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" \
+		-drive "if=pflash,format=raw,file=$WORK/vars-$name.fd" \
+		-drive "file=$disk,format=raw,if=virtio" \
+		-device virtio-rng-pci \
+		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269$fwd" "$@" \
+		>"$WORK/qemu-$name.log" 2>&1 &
+	QEMU_PID=$!
+	QEMU_BOOTS=$((QEMU_BOOTS + 1))
+}
+
+# monitor MON COMMAND: one QEMU monitor command.
+monitor() {
+	bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s\n" "$2" >&3 && sleep 0.5' _ "$1" "$2" 2>/dev/null
+}
+
 # boot DISK NAME: boots, checks serving and power-off; sets BOOT_SERVE_S.
 boot() {
 	local disk=$1 name=$2 port mon t0 t1 answer="" served=0 i log=$WORK/console-$2.log
@@ -198,18 +226,9 @@ boot() {
 	while [ "$mon" = "$port" ]; do mon=$(free_port); done
 	ADMIN_PORT=$(free_port)
 	DIRECT_PORT=$(free_port)
-	cp "$OVMF_VARS" "$WORK/vars-$name.fd"
 	t0=${EPOCHREALTIME/./}
-	qemu-system-x86_64 -nodefaults -no-user-config -machine q35,accel="$ACCEL" \
-		-m 256 -smp 1 -display none -no-reboot \
-		-serial "file:$log" -monitor "tcp:127.0.0.1:$mon,server,nowait" \
-		-drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" \
-		-drive "if=pflash,format=raw,file=$WORK/vars-$name.fd" \
-		-drive "file=$disk,format=raw,if=virtio" \
-		-device virtio-rng-pci \
-		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:5269,hostfwd=tcp:127.0.0.1:$ADMIN_PORT-:5280,hostfwd=tcp:127.0.0.1:$DIRECT_PORT-:5270" \
-		>"$WORK/qemu-$name.log" 2>&1 &
-	QEMU_PID=$!
+	qemu_start "$disk" "$name" "$port" "$mon" \
+		",hostfwd=tcp:127.0.0.1:$ADMIN_PORT-:5280,hostfwd=tcp:127.0.0.1:$DIRECT_PORT-:5270" -no-reboot
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
 		answer=$(probe "$port")
 		case $answer in
@@ -237,7 +256,7 @@ boot() {
 	# powers off (-no-reboot also turns a panic/reboot into an exit, which
 	# the console log then tells apart).
 	if kill -0 "$QEMU_PID" 2>/dev/null; then
-		bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "system_powerdown\n" >&3 && sleep 0.5' _ "$mon" 2>/dev/null
+		monitor "$mon" system_powerdown
 	fi
 	for i in $(seq 1 $((HALT_TIMEOUT_S * 10))); do
 		kill -0 "$QEMU_PID" 2>/dev/null || break
@@ -259,6 +278,80 @@ boot() {
 			! grep -q "Kernel panic" "$1"' _ "$log"
 	echo "     console: $(grep -c . "$log") lines in $log (kept only on failure)"
 }
+
+# --- 2b. A/B update over the control socket, on this host ----------------------------
+#
+# The daemon's side of `appliance update` without QEMU: the release binary
+# runs here with XMPP_EDGE_ESP pointing at a directory laid out as the
+# image's ESP (slot a booted), as the appliance's init would start it.
+
+HU=$WORK/hostupdate
+mkdir -p "$HU/esp/loader/entries" "$HU/esp/xmpp-edge/a" "$HU/st"
+printf 'old kernel' >"$HU/esp/xmpp-edge/a/vmlinuz"
+printf 'old initrd' >"$HU/esp/xmpp-edge/a/initrd.img"
+printf 'title a\n' >"$HU/esp/loader/entries/xmpp-edge-000001-a.conf"
+head -c 300000 /dev/urandom >"$HU/k"
+head -c 70000 /dev/urandom >"$HU/i"
+hu_header() { # VERSION KERNEL-SHA
+	printf 'xmpp-edge-bundle 1\nversion %s\nkernel %s %s\ninitrd %s %s\noptions quiet\nend\n' "$1" \
+		"$(stat -c %s "$HU/k")" "$2" "$(stat -c %s "$HU/i")" "$(sha256sum "$HU/i" | cut -d' ' -f1)"
+}
+{ hu_header host-b "$(sha256sum "$HU/k" | cut -d' ' -f1)"; cat "$HU/k" "$HU/i"; } >"$HU/good.bundle"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=example.com \
+	-keyout "$HU/example.com.key" -out "$HU/example.com.crt" 2>/dev/null
+cat >"$HU/conf.json" <<EOF
+{ "user": "5269", "state_dir": "$HU/st",
+  "domains": [{ "name": "example.com", "cert": "$HU/example.com.crt", "key": "$HU/example.com.key" }],
+  "listen": { "starttls": ["127.0.0.1:$(free_port)"], "direct_tls": [], "control": "$HU/st/control.sock" } }
+EOF
+chown -R 5269:5269 "$HU/esp" "$HU/st" 2>/dev/null
+chmod 700 "$HU/st"
+# The daemon drops to uid 5269: it must reach its ESP and state directory.
+chmod 711 "$WORK" "$HU"
+XMPP_EDGE_ESP=$HU/esp XMPP_EDGE_SLOT=a "$BIN" run -c "$HU/conf.json" >"$HU/daemon.log" 2>&1 &
+HU_PID=$!
+for _ in $(seq 1 50); do [ -S "$HU/st/control.sock" ] && break; sleep 0.1; done
+SOCK=(--socket "$HU/st/control.sock")
+# raw LINE: one control request, the answer on stdout (as a client that
+# does not follow the CLI's steps).
+raw() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b"\n"); print(s.makefile().read())' "$HU/st/control.sock" "$1"; }
+check "[host] appliance update --socket installs the bundle into slot b" \
+	"$BIN" appliance update "$HU/good.bundle" "${SOCK[@]}" --quiet
+check "[host] slot b holds the images, entry xmpp-edge-000002-b+3.conf, slot a untouched" \
+	bash -c 'cmp -s "$1/k" "$1/esp/xmpp-edge/b/vmlinuz" && cmp -s "$1/i" "$1/esp/xmpp-edge/b/initrd.img" &&
+		grep -qx "options quiet xe.slot=b" "$1/esp/loader/entries/xmpp-edge-000002-b+3.conf" &&
+		[ "$(cat "$1/esp/xmpp-edge/a/vmlinuz")" = "old kernel" ] && [ -f "$1/esp/loader/entries/xmpp-edge-000001-a.conf" ]' _ "$HU"
+check "[host] appliance status: booted a, next b, b on trial with 3 tries, version host-b" \
+	bash -c '"$@" | grep -q "\"booted\":\"a\",\"next\":\"b\",\"fell_back\":false" &&
+		"$@" | grep -q "\"state\":\"trial\",\"entry\":\"xmpp-edge-000002-b+3.conf\",\"generation\":2,\"version\":\"host-b\""' \
+	_ "$BIN" appliance status --json "${SOCK[@]}"
+# A header whose kernel SHA-256 is not the data's: the daemon refuses at
+# commit and leaves slot b without an entry (the CLI would refuse it first).
+tok=$(raw "appliance update-begin $(hu_header host-c "$(printf '%064d' 0)" | base64 -w0)" |
+	sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+off=0
+for f in k i; do
+	size=$(stat -c %s "$HU/$f")
+	for ((o = 0; o < size; o += 49152)); do
+		raw "appliance update-chunk $tok $off $(tail -c +$((o + 1)) "$HU/$f" | head -c 49152 | base64 -w0)" >/dev/null
+		off=$((off + (size - o < 49152 ? size - o : 49152)))
+	done
+done
+check "[host] the daemon refuses an image whose SHA-256 is not the manifest's; slot b keeps no entry" \
+	bash -c 'raw() { python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b\"\\n\"); print(s.makefile().read())" "$1/st/control.sock" "$2"; }
+		raw "$1" "appliance update-commit $2" | grep -q "\"result\":\"failed\",\"error\":\"vmlinuz: SHA-256" &&
+		! ls "$1/esp/loader/entries" | grep -q -- "-b" && ! [ -e "$1/esp/xmpp-edge/b/vmlinuz.new" ]' _ "$HU" "$tok"
+check "[host] a chunk without a session, at a wrong offset or a begin with a bad header is refused" \
+	bash -c '[[ $1 == *"no such update session"* && $2 == *"not an xmpp-edge update bundle"* && $3 == *"expected 0"* ]]' _ \
+	"$(raw "appliance update-chunk 00000000000000000000000000000000 0 AAAA")" \
+	"$(raw "appliance update-begin $(printf 'garbage\n' | base64 -w0)")" \
+	"$(t=$(raw "appliance update-begin $(hu_header host-d "$(sha256sum "$HU/k" | cut -d' ' -f1)" | base64 -w0)" |
+		sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+	   raw "appliance update-chunk $t 5 AAAA")"
+kill "$HU_PID" 2>/dev/null
+wait "$HU_PID" 2>/dev/null
+check "[host] the daemon logged appliance.update_begin / update_installed / request_failed" \
+	bash -c 'grep -q appliance.update_installed "$1" && grep -q appliance.request_failed "$1"' _ "$HU/daemon.log"
 
 # --- 5b. remote management, run inside the boots ------------------------------------------
 
@@ -340,10 +433,186 @@ else
 	fail "[supervision] image with tests/appliance/flaky_daemon.c builds"
 fi
 
+# --- 7. A/B update of the running appliance, over the admin listener ---------------
+#
+# An image built with XE_ADMIN_PINS (our operator key's pin), so its admin
+# listener binds the second NIC's address (eth1 = internal, as
+# network.conf.example's convention).  QEMU forwards 127.0.0.1:APORT to the guest's
+# 10.0.3.15:5280 on that NIC.  Boots, in one QEMU process each (no
+# -no-reboot: the guest's own reboots stay inside it):
+#   ab1: slot a serves; `appliance update` of a new build goes to slot b;
+#   ab2: slot b boots on trial, is blessed when ready; `appliance status`
+#        says so; an update to a build whose daemon never gets ready goes
+#        to slot a;
+#   ab3: slot a boots 3 times on trial and each time init reboots after
+#        xe.ready_timeout_s; systemd-boot then boots slot b again, and
+#        `appliance status` says the update fell back.
+
+AB=$WORK/ab
+mkdir -p "$AB"
+AB_START=$(date +%s)
+AB_BOOTS0=$QEMU_BOOTS
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=operator \
+	-keyout "$AB/operator.key" -out "$AB/operator.crt" 2>/dev/null
+printf 'hostname edge-ab\naddress eth0 10.0.2.15/24\ngateway 10.0.2.2\naddress eth1 10.0.3.15/24\n' >"$AB/network.conf"
+
+# new_bundle OUT VERSION EXTRA_OPTIONS DIR: a bundle of the ab image's kernel
+# and its initramfs followed by a second archive with DIR's files (the
+# kernel unpacks concatenated archives in order, later files replace
+# earlier ones): a new build without a second 25 s image build.
+new_bundle() {
+	local out=$1 version=$2 extra=$3 dir=$4 opts
+	(cd "$dir" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | zstd -q -19 >"$AB/extra.zst"
+	cat "$AB/img/initrd.img" "$AB/extra.zst" >"$AB/initrd.new"
+	opts=$(sed -n 's/^options //p' "$AB/img/manifest.header")
+	{
+		printf 'xmpp-edge-bundle 1\nversion %s\nkernel %s %s\ninitrd %s %s\noptions %s%s\nend\n' "$version" \
+			"$(stat -c %s "$AB/img/vmlinuz")" "$(sha256sum "$AB/img/vmlinuz" | cut -d' ' -f1)" \
+			"$(stat -c %s "$AB/initrd.new")" "$(sha256sum "$AB/initrd.new" | cut -d' ' -f1)" "$opts" "$extra"
+		cat "$AB/img/vmlinuz" "$AB/initrd.new"
+	} >"$out"
+}
+
+# ab_boot NAME: starts the A/B disk (two NICs); sets AB_PORT, AB_APORT, AB_MON.
+ab_boot() {
+	AB_PORT=$(free_port)
+	AB_APORT=$(free_port)
+	AB_MON=$(free_port)
+	qemu_start "$AB/disk.img" "$1" "$AB_PORT" "$AB_MON" "" \
+		-nic "user,model=virtio-net-pci,restrict=on,net=10.0.3.0/24,hostfwd=tcp:127.0.0.1:$AB_APORT-10.0.3.15:5280"
+}
+
+# ab_wait_serving NAME TIMEOUT_S: 0 once 5269 answers a stream header.
+ab_wait_serving() {
+	local deadline=$(($(date +%s) + $2))
+	while kill -0 "$QEMU_PID" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
+		case $(probe "$AB_PORT") in "<?xml"* | "<stream:stream"*) return 0 ;; esac
+		sleep 0.5
+	done
+	tail -n 30 "$WORK/console-$1.log" | tr -d '\033'
+	return 1
+}
+
+# ab_poweroff NAME: ACPI power button, QEMU must exit.
+ab_poweroff() {
+	local i
+	monitor "$AB_MON" system_powerdown
+	for i in $(seq 1 $((HALT_TIMEOUT_S * 10))); do
+		kill -0 "$QEMU_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$QEMU_PID" 2>/dev/null && fail "[$1] powers off"
+	wait "$QEMU_PID" 2>/dev/null
+	QEMU_PID=
+}
+
+# ab_status: `appliance status --remote --json` (stdout), as the operator would.
+ab_status() {
+	"$BIN_HOST" appliance status --json --remote "127.0.0.1:$AB_APORT" "${REMOTE[@]}" 2>"$AB/status.err"
+}
+
+# jq-less JSON checks: python3 reads the status document from stdin.
+ab_json() { python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($1) else 1)" 2>/dev/null; }
+
+BIN_HOST=${XE_HOST_BIN:-$BIN}
+if ! musl-gcc -static -Os -o "$AB/never_ready" "$ROOT/tests/appliance/never_ready.c" 2>"$WORK/cc3.log"; then
+	cat "$WORK/cc3.log"
+	fail "[ab] tests/appliance/never_ready.c builds"
+elif ! XE_ADMIN_PINS=$(openssl x509 -in "$AB/operator.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+	openssl dgst -sha256 -binary | base64) XE_NETWORK_CONF=$AB/network.conf XE_IMAGE_VERSION=ab-a \
+	"$ROOT/appliance/build-image.sh" "$BIN" "$AB/img" >"$WORK/build3.log" 2>&1; then
+	tail -n 20 "$WORK/build3.log"
+	fail "[ab] image with listen.admin builds"
+else
+	pass "[ab] image with listen.admin on eth1 builds (version ab-a)"
+	REMOTE=(--admin-cert "$AB/operator.crt" --admin-key "$AB/operator.key" --remote-pin "$(cat "$AB/img/admin-server-pin.txt")")
+	cp "$AB/img/xmpp-edge-appliance.img" "$AB/disk.img"
+	head -c 2048 "$AB/img/xmpp-edge-update.bundle" | sed '/^end$/q' >"$AB/img/manifest.header"
+	mkdir -p "$AB/b/etc" "$AB/broken/bin"
+	echo ab-b >"$AB/b/etc/image-version"
+	install -m 0755 "$AB/never_ready" "$AB/broken/bin/xmpp-edge"
+	new_bundle "$AB/b.bundle" ab-b "" "$AB/b"
+	new_bundle "$AB/broken.bundle" ab-broken " xe.ready_timeout_s=15" "$AB/broken"
+
+	# -- ab1: slot a, update to b
+	ab_boot ab1
+	if ab_wait_serving ab1 "$BOOT_TIMEOUT_S"; then
+		pass "[ab1] slot a serves"
+		ab_status >"$AB/s1.json"
+		check "[ab1] appliance status --remote: slot a booted, good, version ab-a; slot b empty" \
+			ab_json 'd["booted"]=="a" and d["slots"][0]["state"]=="good" and d["slots"][0]["version"]=="ab-a" and d["slots"][1]["state"]=="empty" and not d["fell_back"]' <"$AB/s1.json"
+		printf 'xmpp-edge-bundle 1\nversion x\nkernel 5 %064d\n' 0 >"$AB/bad.bundle"
+		check "[ab1] a truncated bundle is refused before anything is sent" \
+			bash -c '! "$1" appliance update "$2" --remote "127.0.0.1:$3" "${@:5}" 2>"$4" && grep -q "truncated header" "$4"' \
+			_ "$BIN_HOST" "$AB/bad.bundle" "$AB_APORT" "$AB/bad.err" "${REMOTE[@]}"
+		t0=$(date +%s)
+		if "$BIN_HOST" appliance update "$AB/b.bundle" --remote "127.0.0.1:$AB_APORT" "${REMOTE[@]}" >"$AB/up1.out" 2>&1; then
+			pass "[ab1] appliance update --remote streams $(stat -c %s "$AB/b.bundle") bytes into slot b in $(($(date +%s) - t0)) s"
+		else
+			cat "$AB/up1.out"
+			fail "[ab1] appliance update --remote installs the new build"
+		fi
+		ab_status >"$AB/s2.json"
+		check "[ab1] status: slot b on trial with 3 tries, version ab-b, next boot b; slot a still booted and good" \
+			ab_json 'd["booted"]=="a" and d["next"]=="b" and d["slots"][1]["state"]=="trial" and d["slots"][1]["tries_left"]==3 and d["slots"][1]["version"]=="ab-b" and d["slots"][0]["state"]=="good"' <"$AB/s2.json"
+		check "[ab1] the daemon logged the update (appliance.update_installed)" \
+			grep -q "appliance.update_installed" "$WORK/console-ab1.log"
+	else
+		fail "[ab1] slot a serves within $BOOT_TIMEOUT_S s"
+	fi
+	ab_poweroff ab1
+
+	# -- ab2: slot b on trial, blessed; update to the broken build
+	ab_boot ab2
+	if ab_wait_serving ab2 "$BOOT_TIMEOUT_S"; then
+		pass "[ab2] the new build serves after the restart"
+		# Blessing follows READY=1, which follows the listeners.
+		for _ in $(seq 1 20); do
+			grep -q "boot.blessed" "$WORK/console-ab2.log" && break
+			sleep 0.5
+		done
+		ab_status >"$AB/s3.json"
+		check "[ab2] status: slot b booted, blessed (good, no counter), version ab-b; slot a good" \
+			ab_json 'd["booted"]=="b" and d["slots"][1]["state"]=="good" and d["slots"][1]["version"]=="ab-b" and d["slots"][1]["entry"].endswith("-b.conf") and d["slots"][0]["state"]=="good" and not d["fell_back"]' <"$AB/s3.json"
+		check "[ab2] init saw slot b on trial and blessed it after READY=1" \
+			bash -c 'grep -q "boot.slot slot=b entry=xmpp-edge-000002-b+2-1.conf state=trial" "$1" && grep -q "svc.ready" "$1" && grep -q "boot.blessed slot=b entry=xmpp-edge-000002-b.conf" "$1"' _ "$WORK/console-ab2.log"
+		if "$BIN_HOST" appliance update "$AB/broken.bundle" --remote "127.0.0.1:$AB_APORT" "${REMOTE[@]}" >"$AB/up2.out" 2>&1; then
+			pass "[ab2] the broken build is installed into slot a (the inactive one)"
+		else
+			cat "$AB/up2.out"
+			fail "[ab2] appliance update --remote installs the broken build"
+		fi
+		ab_status >"$AB/s4.json"
+		check "[ab2] status: slot a on trial (version ab-broken), next boot a; b booted" \
+			ab_json 'd["booted"]=="b" and d["next"]=="a" and d["slots"][0]["state"]=="trial" and d["slots"][0]["version"]=="ab-broken"' <"$AB/s4.json"
+	else
+		fail "[ab2] the new build serves within $BOOT_TIMEOUT_S s"
+	fi
+	ab_poweroff ab2
+
+	# -- ab3: three failed tries of slot a, then slot b again
+	ab_boot ab3
+	# 3 boots of the broken slot, each ready_timeout (15 s) + a boot.
+	if ab_wait_serving ab3 $((4 * BOOT_TIMEOUT_S)); then
+		pass "[ab3] after the broken build the appliance serves again"
+		ab_status >"$AB/s5.json"
+		check "[ab3] status: slot b booted, slot a bad (0 tries left, 3 done), fell_back true" \
+			ab_json 'd["booted"]=="b" and d["fell_back"] and d["slots"][0]["state"]=="bad" and d["slots"][0]["tries_left"]==0 and d["slots"][0]["tries_done"]==3 and d["slots"][1]["state"]=="good"' <"$AB/s5.json"
+		check "[ab3] init rebooted each of the 3 trial boots of slot a (boot.trial_failed x3), then booted b" \
+			bash -c '[ "$(grep -c "boot.trial_failed slot=a" "$1")" -eq 3 ] && grep -q "boot.slot slot=b entry=xmpp-edge-000002-b.conf state=good" "$1"' _ "$WORK/console-ab3.log"
+		"$BIN_HOST" appliance status --remote "127.0.0.1:$AB_APORT" "${REMOTE[@]}" >"$AB/s5.txt" 2>&1
+		check "[ab3] appliance status (text) says the last update fell back" grep -q "last update fell back: yes" "$AB/s5.txt"
+	else
+		fail "[ab3] the appliance falls back to slot b and serves"
+	fi
+	ab_poweroff ab3
+	echo "     A/B update: $((QEMU_BOOTS - AB_BOOTS0)) QEMU starts, $(grep -c "xe-init: init.start" "$WORK"/console-ab*.log | awk -F: '{n += $2} END {print n}') guest boots, $(($(date +%s) - AB_START)) s"
+fi
+
 echo "     boot-to-serving: ${FIRST_SERVE_S} s (first boot), ${UPDATED_SERVE_S} s (after update); goal ${SERVE_GOAL_S} s; accel=$ACCEL"
 if [ "$FAILED" -ne 0 ]; then
 	mkdir -p "$OUT/test-appliance/logs"
-	cp "$WORK"/console-*.log "$WORK"/qemu-*.log "$WORK"/build*.log "$OUT/test-appliance/logs/" 2>/dev/null
+	cp "$WORK"/console-*.log "$WORK"/qemu-*.log "$WORK"/build*.log "$WORK"/ab/*.json "$WORK"/ab/*.out "$OUT/test-appliance/logs/" 2>/dev/null
 	echo "     logs kept in $OUT/test-appliance/logs/"
 fi
 finish

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * service_notify.h - tells the service manager the daemon is ready
+ * (service_notify.c).
+ */
+#ifndef XE_SERVICE_NOTIFY_H
+#define XE_SERVICE_NOTIFY_H
+
+/* Sends "READY=1" to $NOTIFY_SOCKET when it is set; 0, or -1 with the
+ * reason logged (the daemon runs on either way). */
+int service_notify_ready(void);
+
+#endif

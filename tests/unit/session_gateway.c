@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * session_gateway.c - the pinned internal link and the usual scripted
+ * negotiations of the session unit tests (see session_gateway.h).
+ */
+#include "session_gateway.h"
+
+#include <string.h>
+
+#define SG_NS_DB "jabber:server:dialback"
+#define SG_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+int
+sg_setup(struct sg *g, const char *config)
+{
+	char pin_edge[64], pin_gw[64];
+	const char *edge_pins[1], *gw_pins[1];
+
+	memset(g, 0, sizeof(*g));
+	if (sf_init(&g->sf, config) < 0)
+		return -1;
+	if (tls_fx_setup(&g->fx) < 0 || tls_fx_ca(&g->fx, "ca") < 0 ||
+	    tls_fx_leaf(&g->fx, "edge", "a.example", "ca") < 0 ||
+	    tls_fx_leaf(&g->fx, "bcert", "b.example", "ca") < 0 ||
+	    /* Self-signed: on the internal link the pin is the whole trust. */
+	    tls_fx_leaf(&g->fx, "iedge", "edge-internal", NULL) < 0 ||
+	    tls_fx_leaf(&g->fx, "igw", "gateway.internal", NULL) < 0 ||
+	    tls_fx_pin(&g->fx, "iedge", pin_edge, sizeof(pin_edge)) < 0 ||
+	    tls_fx_pin(&g->fx, "igw", pin_gw, sizeof(pin_gw)) < 0) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "certificates could not be made");
+		return -1;
+	}
+	edge_pins[0] = pin_gw;
+	gw_pins[0] = pin_edge;
+	g->edge_store = tls_fx_store(&g->fx, "a.example", "edge", "ca", "iedge", edge_pins, 1);
+	g->gw_store = tls_fx_store(&g->fx, "b.example", "bcert", "ca", "igw", gw_pins, 1);
+	if (g->edge_store == NULL || g->gw_store == NULL) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "certificate stores could not be loaded");
+		return -1;
+	}
+	g->sf.edge->certs = g->edge_store;
+	g->sf.gateway_store = g->gw_store;
+	return 0;
+}
+
+int
+sg_finish(struct sg *g)
+{
+	int rc = sf_finish(&g->sf);
+
+	if (g->edge_store != NULL)
+		tls_certstore_unref(g->edge_store);
+	if (g->gw_store != NULL)
+		tls_certstore_unref(g->gw_store);
+	tls_fx_teardown(&g->fx);
+	return rc;
+}
+
+void
+sg_begin(struct sg *g, const char *config)
+{
+	if (sg_setup(g, config) < 0)
+		fprintf(stderr, "  setup: %s\n", g->sf.err);
+	REQUIRE(g->sf.edge != NULL && g->sf.edge->certs != NULL);
+}
+
+void
+sg_end(struct sg *g)
+{
+	int rc = sg_finish(g);
+
+	if (rc < 0)
+		fprintf(stderr, "  finish: %s\n", g->sf.err);
+	CHECK_INT_EQ(rc, 0);
+}
+
+struct sf_peer *
+sg_wait_out(struct sg *g, const char *domain)
+{
+	struct sf_peer *p;
+	int i;
+
+	for (i = 0; i < SF_TURNS_MAX; i++) {
+		if ((p = sf_peer_out(&g->sf, domain)) != NULL)
+			return p;
+		uv_run(g->sf.loop, UV_RUN_NOWAIT);
+	}
+	snprintf(g->sf.err, sizeof(g->sf.err), "no connection to %s was made", domain);
+	return NULL;
+}
+
+struct sf_peer *
+sg_gateway_in(struct sg *g, const char *local, const char *remote)
+{
+	struct sf_peer *p = sf_peer_accept(&g->sf, &g->sf.internal, "127.0.0.1");
+
+	if (p == NULL || sf_peer_tls(p, g->gw_store, TLS_ROLE_INTERNAL_CLIENT, "edge-internal") < 0 ||
+	    sf_peer_tls_wait(p) < 0 || sf_peer_send_header(p, local, remote) < 0 ||
+	    sf_peer_expect(p, "features", XMLSTREAM_NS_STREAMS) < 0 ||
+	    sf_peer_sendf(p, "<db:result from='%s' to='%s'>" SG_KEY "</db:result>", local, remote) < 0 ||
+	    sf_peer_expect(p, "result", SG_NS_DB) < 0)
+		return NULL;
+	if (strcmp(p->ev.stype, "valid") != 0) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "the gateway's dialback got type '%s'", p->ev.stype);
+		return NULL;
+	}
+	return p;
+}
+
+/* The proxy's next element is its <db:result/> or <db:verify/>: answered
+ * with type, from and to swapped (XEP-0220 §2.1.3, §2.3.2). */
+static int
+sg_answer(struct sg *g, struct sf_peer *p, const char *type)
+{
+	char from[SF_ATTR_MAX], to[SF_ATTR_MAX], id[SF_ATTR_MAX];
+	const char *err = strcmp(type, "error") == 0 ? "<error type='cancel'><remote-server-not-found "
+	    "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>" : "";
+	int verify;
+
+	if (sf_peer_next(p) != XMLSTREAM_EV_ELEMENT || strcmp(p->ev.ns, SG_NS_DB) != 0 ||
+	    (strcmp(p->ev.name, "result") != 0 && strcmp(p->ev.name, "verify") != 0)) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "peer %d: expected db:result or db:verify, got %s",
+		    p->index, p->ev.raw != NULL ? p->ev.raw : "nothing");
+		return -1;
+	}
+	verify = strcmp(p->ev.name, "verify") == 0;
+	snprintf(from, sizeof(from), "%s", p->ev.to);
+	snprintf(to, sizeof(to), "%s", p->ev.from);
+	snprintf(id, sizeof(id), "%s", p->ev.id);
+	if (verify)
+		return sf_peer_sendf(p, "<db:verify from='%s' to='%s' id='%s' type='%s'>%s</db:verify>",
+		    from, to, id, type, err);
+	return sf_peer_sendf(p, "<db:result from='%s' to='%s' type='%s'>%s</db:result>", from, to,
+	    type, err);
+}
+
+int
+sg_gateway_out_accept(struct sg *g, struct sf_peer *p, const char *remote)
+{
+	if (sf_peer_tls_wait(p) < 0 || sf_peer_send_header(p, "a.example", remote) < 0 ||
+	    sf_peer_send(p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+	    "</stream:features>") < 0)
+		return -1;
+	return sg_answer(g, p, "valid");
+}
+
+int
+sg_remote_answer(struct sg *g, struct sf_peer *p, const char *domain, const char *type)
+{
+	if (sf_peer_send_header(p, domain, "a.example") < 0 ||
+	    sf_peer_send(p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+	    "</stream:features>") < 0)
+		return -1;
+	return sg_answer(g, p, type);
+}
+
+struct sf_peer *
+sg_remote_in(struct sg *g, const char *remote)
+{
+	struct sf_peer *p = sf_peer_accept(&g->sf, NULL, NULL);
+
+	if (p == NULL || sf_peer_send_header(p, remote, "a.example") < 0 ||
+	    sf_peer_expect(p, "features", XMLSTREAM_NS_STREAMS) < 0 ||
+	    sf_peer_sendf(p, "<db:result from='%s' to='a.example'>" SG_KEY "</db:result>", remote) < 0)
+		return NULL;
+	return p;
+}
