@@ -133,6 +133,33 @@ print_streams(yajl_val list, FILE *out)
 	}
 }
 
+/* Rate limits (ratelimit.h): totals and the top remote domains. */
+static void
+print_rate_limits(yajl_val rl, FILE *out)
+{
+	yajl_val top = get(rl, "top_domains");
+	char bytes[32];
+	size_t i;
+
+	if (!YAJL_IS_OBJECT(rl))
+		return;
+	fprintf(out, "rate:       %lld paused now, %lld pauses (%lld ms), %lld ended for abuse, "
+	    "%lld connections refused\n", num(rl, "paused_now"), num(rl, "pauses"), num(rl, "paused_ms"),
+	    num(rl, "violations"), num(rl, "streams_refused"));
+	if (!YAJL_IS_ARRAY(top) || top->u.array.len == 0)
+		return;
+	fprintf(out, "\nremote domains (top by stanzas, bytes, time paused, refusals):\n");
+	fprintf(out, "%-40s %10s %10s %8s %11s %8s\n", "DOMAIN", "STANZAS", "BYTES", "PAUSES",
+	    "PAUSED MS", "REFUSED");
+	for (i = 0; i < top->u.array.len; i++) {
+		yajl_val d = top->u.array.values[i];
+
+		fprintf(out, "%-40s %10lld %10s %8lld %11lld %8lld\n", dash(str(d, "domain")),
+		    num(d, "stanzas"), fmt_bytes(num(d, "bytes"), bytes, sizeof(bytes)), num(d, "pauses"),
+		    num(d, "paused_ms"), num(d, "refusals"));
+	}
+}
+
 /* "blocklist: FILE, N entries, T refusals (top: ENTRY N, ...)". */
 static void
 print_blocklist(yajl_val bl, FILE *out)
@@ -240,6 +267,7 @@ print_status(yajl_val doc, FILE *out)
 		    dash(str(a, "result")), num(a, "count"), i + 1 < auth->u.array.len ? "," : "");
 	}
 	fputc('\n', out);
+	print_rate_limits(get(doc, "rate_limits"), out);
 	print_blocklist(get(doc, "blocklist"), out);
 	print_strangers_status(get(doc, "strangers"), out);
 	print_streams(get(doc, "stream_list"), out);

@@ -52,6 +52,7 @@
 #include "dns.h"
 #include "json_gen.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "stream_info.h"
 #include "strangers.h"
 #include "version.h"
@@ -147,6 +148,43 @@ control_status_events(struct edge *edge, yajl_gen g)
 	yajl_gen_array_close(g);
 }
 
+/* Rate limits (ratelimit.h): totals, and the domains ranked first by
+ * stanzas, bytes, time paused or refusals (bounded: 4 x RATELIMIT_TOP_N). */
+static void
+control_status_ratelimit(struct edge *edge, yajl_gen g)
+{
+	const struct ratelimit_domain *top[4 * RATELIMIT_TOP_N];
+	const struct ratelimit *rl = edge->ratelimit;
+	size_t i, n;
+
+	yajl_gen_string(g, (const unsigned char *)"rate_limits", 11);
+	yajl_gen_map_open(g);
+	if (rl != NULL) {
+		gen_kv_int(g, "paused_now", (long long)ratelimit_paused_count(rl));
+		gen_kv_int(g, "pauses", (long long)rl->stats.pauses);
+		gen_kv_int(g, "paused_ms", (long long)rl->stats.paused_ms);
+		gen_kv_int(g, "violations", (long long)rl->stats.violations);
+		gen_kv_int(g, "streams_refused", (long long)rl->stats.streams_refused);
+		gen_kv_int(g, "domain_evictions", (long long)rl->stats.domain_evictions);
+		gen_kv_int(g, "prefix_evictions", (long long)rl->stats.prefix_evictions);
+		yajl_gen_string(g, (const unsigned char *)"top_domains", 11);
+		yajl_gen_array_open(g);
+		n = ratelimit_top_domains(rl, top, sizeof(top) / sizeof(top[0]));
+		for (i = 0; i < n; i++) {
+			yajl_gen_map_open(g);
+			gen_kv_str(g, "domain", top[i]->name);
+			gen_kv_int(g, "stanzas", (long long)top[i]->stanzas_in);
+			gen_kv_int(g, "bytes", (long long)top[i]->bytes_in);
+			gen_kv_int(g, "pauses", (long long)top[i]->pauses);
+			gen_kv_int(g, "paused_ms", (long long)top[i]->paused_ms);
+			gen_kv_int(g, "refusals", (long long)top[i]->refusals);
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+	}
+	yajl_gen_map_close(g);
+}
+
 static char *
 control_status_json(struct edge *edge, size_t *outlen)
 {
@@ -184,6 +222,7 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "dialback_verify_answered", (long long)edge->stats.dialback_verify_answered);
 	gen_kv_int(g, "draining", edge->draining);
 	control_status_events(edge, g);
+	control_status_ratelimit(edge, g);
 	blocklist_gen_status(edge, g);
 	strangers_gen_status(edge, g);
 	yajl_gen_string(g, (const unsigned char *)"gateway", 7);

@@ -42,6 +42,7 @@
 #include "stream_info.h"
 #include "gateway_pins.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "run_user.h"
 #include "s2s_in.h"
 #include "service_notify.h"
@@ -464,6 +465,12 @@ edge_run(const char *config_path, const char *state_dir)
 	}
 	daemon_apply_log_config(edge.cfg);
 	daemon_fit_fd_limit(edge.cfg);
+	/* Its buckets read the running configuration: they follow SIGHUP. */
+	edge.ratelimit = ratelimit_new(&loop, &edge.cfg);
+	if (edge.ratelimit == NULL) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", "out of memory", NULL);
+		goto done;
+	}
 	if (config_path == NULL)
 		log_event(LOG_INFO, "daemon.embedded_default", "domain", DEFAULT_DOMAIN,
 		    "state_dir", edge.cfg->state_dir, "cert", edge.cfg->domains[0].cert,
@@ -567,6 +574,7 @@ done:
 	appliance_control_close(&edge);
 	metrics_close(&edge);
 	cert_watch_stop(&edge);		/* before the walk: its close callbacks free */
+	ratelimit_free(edge.ratelimit);	/* the same: its timer's callback frees it */
 	blocklist_stop(&edge);
 	strangers_stop(&edge);
 	uv_walk(&loop, daemon_close_walk, NULL);

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "netaddr.h"
+#include "ratelimit.h"
 #include "s2s_in.h"
 #include "s2s_out.h"
 #include "stream_info.h"
@@ -283,6 +284,54 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 	    "Stanzas waiting in outgoing streams' queues.", (long long)qstanzas);
 }
 
+/* Rate limits (ratelimit.h): totals, and per remote domain the ones
+ * ranked first by stanzas, bytes, time paused or refusals (at most
+ * 4 x RATELIMIT_TOP_N label values: the series stay bounded). */
+static void
+metrics_render_ratelimit(struct edge *edge, struct mbuf *b)
+{
+	static const struct {
+		const char *name, *help;
+	} per_domain[] = {
+		{ "xmpp_edge_ratelimit_domain_stanzas_total", "Stanzas from the remote domain (top domains only)." },
+		{ "xmpp_edge_ratelimit_domain_bytes_total", "Stanza bytes from the remote domain (top domains only)." },
+		{ "xmpp_edge_ratelimit_domain_paused_seconds_total",
+		  "Time the remote domain's streams spent paused by rate limits (top domains only)." },
+		{ "xmpp_edge_ratelimit_domain_refusals_total",
+		  "Streams of the remote domain ended with policy-violation for sustained abuse (top domains only)." },
+	};
+	const struct ratelimit_domain *top[4 * RATELIMIT_TOP_N];
+	const struct ratelimit *rl = edge->ratelimit;
+	char esc[CONFIG_DOMAIN_MAX * 2];
+	size_t i, k, n;
+
+	if (rl == NULL)
+		return;
+	gauge(b, "xmpp_edge_ratelimit_paused_streams", "Streams whose reading is paused by a rate limit now.",
+	    (long long)ratelimit_paused_count(rl));
+	counter(b, "xmpp_edge_ratelimit_pauses_total", "Times a stream stopped reading because of a rate limit.",
+	    rl->stats.pauses);
+	counter(b, "xmpp_edge_ratelimit_violations_total",
+	    "Streams ended with policy-violation after limits.rate_abuse_s over their rate limits.",
+	    rl->stats.violations);
+	counter(b, "xmpp_edge_ratelimit_streams_refused_total",
+	    "Connections refused by limits.new_streams_per_minute_per_prefix.", rl->stats.streams_refused);
+	n = ratelimit_top_domains(rl, top, sizeof(top) / sizeof(top[0]));
+	for (k = 0; k < sizeof(per_domain) / sizeof(per_domain[0]); k++) {
+		family(b, per_domain[k].name, "counter", per_domain[k].help);
+		for (i = 0; i < n; i++) {
+			label_escape(top[i]->name, esc, sizeof(esc));
+			if (k == 2)
+				mbuf_printf(b, "%s{domain=\"%s\"} %.3f\n", per_domain[k].name, esc,
+				    (double)top[i]->paused_ms / 1000.0);
+			else
+				mbuf_printf(b, "%s{domain=\"%s\"} %llu\n", per_domain[k].name, esc,
+				    (unsigned long long)(k == 0 ? top[i]->stanzas_in : k == 1 ? top[i]->bytes_in :
+				    top[i]->refusals));
+		}
+	}
+}
+
 /* blocklist.h: its size, all refusals, and the busiest entries by name. */
 static void
 metrics_render_blocklist(struct edge *edge, struct mbuf *b)
@@ -453,6 +502,7 @@ metrics_render(struct edge *edge, size_t *len)
 	counter(&b, "xmpp_edge_dns_query_failures_total",
 	    "Queries that failed (timeout, SERVFAIL, refused, ...; not NXDOMAIN or no data).",
 	    ds.query_failures);
+	metrics_render_ratelimit(edge, &b);
 	metrics_render_certs(edge, &b);
 	metrics_render_blocklist(edge, &b);
 	metrics_render_strangers(edge, &b);

@@ -53,7 +53,7 @@ cfg_fail(struct cfg_ctx *c, const char *path, const char *fmt, ...)
 static int
 cfg_fail(struct cfg_ctx *c, const char *path, const char *fmt, ...)
 {
-	char reason[CONFIG_ERR_MAX / 2];
+	char reason[CONFIG_ERR_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -379,7 +379,9 @@ cfg_walk_object(struct cfg_ctx *c, const struct cfg_key *keys, yajl_val obj,
 			if (strcmp(k->name, name) == 0)
 				break;
 		if (k->name == NULL) {
-			char known[512] = "";
+			/* Every key of the object, for the message: limits
+			 * has some 30 (the schema's biggest object). */
+			char known[1024] = "";
 			for (k = keys; k->name; k++) {
 				strncat(known, k == keys ? "" : ", ", sizeof(known) - strlen(known) - 1);
 				strncat(known, k->name, sizeof(known) - strlen(known) - 1);

@@ -179,6 +179,14 @@ struct config_limits {
 	int dialback_failures_max;		/* per stream, in its life */
 	int dialback_checks_per_minute_per_prefix;
 	int dialback_failures_per_minute_per_prefix;
+	/* Rate limits on remote servers (ratelimit.h). */
+	int new_streams_per_minute_per_prefix;
+	int domain_stanzas_per_s;
+	int domain_bytes_per_s;
+	int prefix_stanzas_per_s;
+	int prefix_bytes_per_s;
+	int rate_burst_s;
+	int rate_abuse_s;		/* 0: never */
 };
 
 enum config_log_format_value {

@@ -280,6 +280,22 @@ static const struct cfg_key limits_keys[] = {
 	    "Dialback checks started a minute for all streams from one IPv4 /24 or IPv6 /64 together; past it the asking stream is closed (policy-violation)."),
 	LIMIT(dialback_failures_per_minute_per_prefix, 1, 60000, "30",
 	    "Failed dialback checks a minute for one IPv4 /24 or IPv6 /64; while spent, its streams get no check and are closed (policy-violation)."),
+	/* Rate limits (issue 19, ratelimit.h): token buckets per remote
+	 * domain and per source prefix; over them a stream stops being read. */
+	LIMIT(new_streams_per_minute_per_prefix, 1, 1000000, "300",
+	    "New streams accepted a minute from one IPv4 /24 or IPv6 /64 on the external listeners, as a burst or spread out; past it a connection is closed at once (s2s_in.refused).  Each stream costs a TLS handshake: this bounds what one network can make the edge compute."),
+	LIMIT(domain_stanzas_per_s, 1, 2147483647, "200",
+	    "Stanzas a second from one remote domain (all its streams together), with a burst of limits.rate_burst_s seconds' worth; past it its streams stop being read until the bucket refills (backpressure)."),
+	LIMIT(domain_bytes_per_s, 1, 2147483647, "102400",
+	    "Stanza bytes a second from one remote domain, as limits.domain_stanzas_per_s (Prosody mod_limits: 30 KiB/s per s2sin stream, burst 2 s)."),
+	LIMIT(prefix_stanzas_per_s, 1, 2147483647, "500",
+	    "Stanzas a second from one IPv4 /24 or IPv6 /64 (all domains it serves together): throw-away domains on one host share it."),
+	LIMIT(prefix_bytes_per_s, 1, 2147483647, "262144",
+	    "Stanza bytes a second from one IPv4 /24 or IPv6 /64."),
+	LIMIT(rate_burst_s, 1, 3600, "2",
+	    "Burst of the per-second limits above, in seconds of their rate (Prosody mod_limits: 2)."),
+	LIMIT(rate_abuse_s, 0, 86400, "120",
+	    "A stream kept over its remote domain's rate limits this long (paused, and the domain's buckets never back to half their burst) is closed with a policy-violation stream error (ratelimit.abuse); one held by its prefix's limits alone (shared with its neighbours) is only slowed; 0: never, it is only slowed."),
 	END
 };
 

@@ -17,8 +17,8 @@
 #include <uv.h>
 
 #include "config.h"
-#include "dialback_budget.h"
 #include "dialback.h"
+#include "ratelimit.h"
 #include "prefix_count.h"
 #include "run_user.h"
 #include "tls.h"
@@ -140,8 +140,9 @@ struct edge {
 	struct route_slot *route_index[EDGE_ROUTE_BUCKETS];
 	size_t out_stream_count;
 	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
-	/* Dialback checks remote peers made us run, by source prefix. */
-	struct dialback_budget dialback_budget;
+	/* Rate limits per source prefix and remote domain, dialback
+	 * check budgets included (ratelimit.h, dialback_budget.h). */
+	struct ratelimit *ratelimit;
 
 	uv_pipe_t control;		/* admin socket */
 	int control_open;

@@ -173,13 +173,20 @@ s2s_conn_on_alloc(void *owner, char **base, size_t *len)
 	size_t n = 0;
 
 	if (c->tls != NULL) {
-		*base = (char *)c->shared_buf;
-		*len = c->shared_len;
-		return;
-	}
-	/* Zero copy: the bytes land in the tokenizer's bounded buffer. */
-	if (xmlstream_reserve(c->xs, &p, &n) < 0)
+		p = c->shared_buf;
+		n = c->shared_len;
+	} else if (xmlstream_reserve(c->xs, &p, &n) < 0) {
+		/* Zero copy: the bytes land in the tokenizer's bounded buffer. */
 		n = 0;
+	}
+	/* A session near its rate limits reads no more than they allow, so
+	 * a pause comes after a few stanzas, not a whole buffer. */
+	if (n > 0 && c->cb.read_allowance != NULL) {
+		size_t allowed = c->cb.read_allowance(c->ud, n);
+
+		if (allowed > 0 && allowed < n)
+			n = allowed;
+	}
 	*base = p;
 	*len = n;
 }
@@ -211,6 +218,8 @@ s2s_conn_on_read(void *owner, ssize_t n, const char *base)
 	 * trickling bytes cannot stretch it. */
 	if (c->reads_restart_timer && c->state == S2S_CONN_OPEN)
 		uv_timer_again(&c->timer);
+	if (c->state == S2S_CONN_OPEN && c->cb.on_read_done != NULL)
+		c->cb.on_read_done(c->ud);
 }
 
 static void

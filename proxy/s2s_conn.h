@@ -181,6 +181,12 @@ struct s2s_conn_callbacks {
 	void (*on_closing)(void *ud, const char *reason, int peer_gone);
 	/* Every handle closed: the session frees itself (rule 3). */
 	void (*on_closed)(void *ud);
+	/* Optional: at most how many of want bytes the next read may take
+	 * (a rate limit, ratelimit.h); 0 is taken as want. */
+	size_t (*read_allowance)(void *ud, size_t want);
+	/* Optional: a read's bytes are all handed on and the connection is
+	 * still open (a rate limit decides whether reading goes on). */
+	void (*on_read_done)(void *ud);
 };
 
 struct s2s_conn_params {

@@ -191,6 +191,7 @@ s2s_in_free(struct s2s_in *s)
 	 * stream_count: what the limits protect is descriptors too. */
 	s2s_in_uncount_prefixes(s);
 	route_waiter_cancel(&s->waiter);
+	ratelimit_stream_release(&s->rate);
 	free(s);
 }
 
@@ -223,6 +224,7 @@ s2s_in_on_closing(void *ud, const char *reason, int peer_gone)
 	    strncmp(reason, "TLS failed: ", 12) == 0 ? "TLS failed" : reason,
 	    "stanzas_in", n1, "routed", n2, NULL);
 	route_waiter_cancel(&s->waiter);
+	ratelimit_stream_release(&s->rate);
 	s2s_in_auth_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 }
@@ -329,15 +331,27 @@ s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *te
 	router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text);
 }
 
+/* Reading starts again once neither a full destination nor a rate
+ * limit holds it (each resume calls this; the other may still hold). */
 static void
-s2s_in_on_resume(struct route_waiter *w)
+s2s_in_read_resume(struct s2s_in *s)
 {
-	struct s2s_in *s = (struct s2s_in *)((char *)w - offsetof(struct s2s_in, waiter));
-
-	if (s->state == S2S_IN_CLOSING || s->state == S2S_IN_CLOSED)
+	if (s2s_in_is_closing(s) || s->waiter.on != NULL || ratelimit_stream_paused(&s->rate))
 		return;
 	log_event(LOG_DEBUG, "s2s_in.resume", "peer", s->peer, NULL);
 	(void)s2s_conn_read_start(s->conn);	/* closes on failure */
+}
+
+static void
+s2s_in_on_resume(struct route_waiter *w)
+{
+	s2s_in_read_resume((struct s2s_in *)((char *)w - offsetof(struct s2s_in, waiter)));
+}
+
+static void
+s2s_in_on_rate_resume(struct ratelimit_stream *rs)
+{
+	s2s_in_read_resume((struct s2s_in *)((char *)rs - offsetof(struct s2s_in, rate)));
 }
 
 /*
@@ -373,6 +387,7 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		return;
 	}
 	s->routed++;
+	ratelimit_stream_charge(&s->rate, from, ev->raw.len);	/* external streams only */
 	if (router_route(s->edge, s2s_conn_xmlstream(s->conn), ev, from, to, &s->waiter) ==
 	    ROUTE_QUEUED_PAUSE) {
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
@@ -588,6 +603,38 @@ s2s_in_on_parse_error(void *ud, const struct xmlstream_event *ev)
 	s2s_in_fail(ud, ev->cond, ev->text);
 }
 
+/* A read may take no more than the stream's rate limits allow
+ * (ratelimit.h), so a pause comes after a few stanzas, not 64 KiB. */
+static size_t
+s2s_in_read_allowance(void *ud, size_t want)
+{
+	struct s2s_in *s = ud;
+
+	return ratelimit_stream_allowance(&s->rate, want);
+}
+
+/* After a read: over its rate limits the stream stops reading until
+ * its buckets refill; over them for too long it is ended. */
+static void
+s2s_in_on_read_done(void *ud)
+{
+	struct s2s_in *s = ud;
+
+	if (s2s_in_is_closing(s))
+		return;
+	switch (ratelimit_stream_check(&s->rate)) {
+	case RATELIMIT_PAUSED:
+		s2s_conn_read_stop(s->conn);
+		break;
+	case RATELIMIT_ABUSE:
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION,
+		    "over the rate limits for longer than limits.rate_abuse_s");
+		break;
+	case RATELIMIT_OK:
+		break;
+	}
+}
+
 void
 s2s_in_on_timeout(void *ud)
 {
@@ -607,6 +654,8 @@ static const struct s2s_conn_callbacks s2s_in_conn_callbacks = {
 	.on_timeout = s2s_in_on_timeout,
 	.on_closing = s2s_in_on_closing,
 	.on_closed = s2s_in_on_closed,
+	.read_allowance = s2s_in_read_allowance,
+	.on_read_done = s2s_in_on_read_done,
 };
 
 static void
@@ -737,6 +786,10 @@ s2s_in_accept(struct listener *l, int fd, const struct sockaddr *peer)
 
 	edge->stats.streams_accepted++;
 	refuse = s2s_in_refusal(l, peer, keys);
+	/* Last, and here only (s2s_in_start asks the others again): only a
+	 * stream that is otherwise admitted spends a token. */
+	if (refuse == NULL && !listener_is_internal(l))
+		(void)ratelimit_admit_stream(edge->ratelimit, peer, uv_now(edge->loop), &refuse);
 	if (refuse != NULL) {
 		/* Refused before anything is allocated for it: a flood of
 		 * refusals costs a log line each and no memory. */
@@ -815,6 +868,11 @@ s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *p
 		}
 		s->counted_unauthenticated = 1;
 		edge->streams_unauthenticated++;
+		/* No limiter (a unit test's edge): the stream stays unlimited
+		 * (rate.rl NULL, as calloc left it). */
+		if (edge->ratelimit != NULL)
+			ratelimit_stream_init(&s->rate, edge->ratelimit, peer, s->peer,
+			    s2s_in_on_rate_resume);
 	}
 	log_event(LOG_INFO, "s2s_in.accept", "peer", s->peer, "listener", l->addr, NULL);
 	/* XEP-0368: on a Direct TLS listener the first byte is TLS; so it

@@ -331,7 +331,7 @@ static void
 s2s_in_note_check_failure(struct s2s_in *s)
 {
 	s->check_failures++;
-	dialback_budget_note_failure(&s->edge->dialback_budget, &s->peer_addr,
+	dialback_budget_note_failure(s->edge->ratelimit, &s->peer_addr,
 	    uv_now(s->edge->loop), &s->edge->cfg->limits);
 }
 
@@ -348,7 +348,7 @@ s2s_in_take_check_budget(struct s2s_in *s)
 		return "limits.dialback_failures_max";
 	if (!dialback_rate_take(&s->check_rate, now, (unsigned)lim->dialback_checks_per_minute))
 		return "limits.dialback_checks_per_minute";
-	if (dialback_budget_start_check(&s->edge->dialback_budget, &s->peer_addr, now, lim, &why) < 0)
+	if (dialback_budget_start_check(s->edge->ratelimit, &s->peer_addr, now, lim, &why) < 0)
 		return why;
 	return NULL;
 }

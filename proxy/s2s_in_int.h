@@ -13,6 +13,7 @@
 #include "dialback.h"
 #include "dialback_budget.h"
 #include "netaddr.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "s2s_conn.h"
 #include "s2s_out.h"
@@ -106,6 +107,7 @@ struct s2s_in {
 	struct s2s_in_pair *pairs;	/* owned list */
 	size_t npairs;
 	struct route_waiter waiter;	/* paused by a full destination */
+	struct ratelimit_stream rate;	/* paused by a rate limit (external only) */
 	uint64_t stanzas, routed;	/* counted for the close log */
 	uint64_t started_ms;		/* uv_now() at accept */
 	int header_sent;

@@ -16,6 +16,10 @@ findings 1, 3 and 8), each against the real daemon over loopback.
      /24s: 127.0.N.x).
   4. each piggybacked domain meets its own policy: TLS required, a valid
      certificate required.
+  5. rate limits (issue 19): a partner flooding at 10x its stanza limit is
+     slowed to the limit, measured at the gateway, while another partner's
+     latency is measured with and without the flood (p50/p99 printed); kept
+     over its limits it gets <policy-violation/>; new streams per prefix.
 
 The authoritative servers of the claimed domains are fakepeer.Peer
 instances reached through each partner's `connect` (no DNS).  Every port
@@ -136,8 +140,9 @@ def connect_of(x):
 KNOWN = subprocess.run([BIN, "help", "config"], capture_output=True, text=True).stdout
 
 
-def start(name, partners, limits):
-    """A daemon serving example.com on a free port with these partners and limits."""
+def start(name, partners, limits, listen=None, **extra):
+    """A daemon serving example.com on a free port with these partners and
+    limits; listen: more listeners, extra: more top-level sections."""
     limits = {k: v for k, v in limits.items() if f"`limits.{k}`" in KNOWN}
     port = free_port()
     cfg = {
@@ -151,6 +156,8 @@ def start(name, partners, limits):
         "policy": {"partners": partners},
         "limits": dict({"send_queue_bytes": LIMIT}, **limits),
     }
+    cfg["listen"].update(listen or {})
+    cfg.update(extra)
     path = f"{tmp}/{name}.json"
     xenet.write_config(path, cfg)
     d = xenet.Daemon(BIN, ["-c", path], f"{tmp}/{name}.log")
@@ -574,5 +581,204 @@ if d:
     check("policy.piggyback_certificate_refused_stanza_not_taken", b"<invalid-from " in got, got)
     t.close()
     check("budget.sigterm_clean", d.stop() == 0 and clean_log(d), sanitizer_excerpt(d))
+
+
+# === 5. rate limits (issue 19) ==============================================
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+class TimedGateway(fakepeer.Peer):
+    """The internal gateway, noting when each stanza arrived (by its id)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.arrived = {}
+
+    def _element(self, s, el, frm, sid):
+        sid_ = fakepeer.attr(el, "id")
+        if sid_ and not el.startswith(b"<db:"):
+            self.arrived[sid_] = time.monotonic()
+        super()._element(s, el, frm, sid)
+
+
+GW_CRT, GW_KEY = xenet.selfsigned_cert(tmp, "gateway", "gateway.internal")
+EDGE_CRT, EDGE_KEY = xenet.selfsigned_cert(tmp, "edge-internal", "edge.internal")
+if os.geteuid() == 0:
+    os.chown(EDGE_KEY, svc.pw_uid, svc.pw_gid)
+IPORT, MPORT = free_port(), free_port()
+GW = TimedGateway("example.com", GW_CRT, GW_KEY, "gateway", IPORT, client_ca=EDGE_CRT,
+                  verify_cert=GW_CRT, verify_key=GW_KEY)
+FLOOD, CALM = authoritative("flood.example"), authoritative("calm.example")
+RATE = 40               # limits.domain_stanzas_per_s of flood.example (and everyone)
+ABUSE_S = 12            # limits.rate_abuse_s
+clear = {"tls": "optional", "sasl_external": "disabled"}     # plain TCP: one reader and one writer thread
+d = start("rate", {"flood.example": dict(clear, connect=connect_of(FLOOD)),
+                   "calm.example": dict(clear, connect=connect_of(CALM))},
+          {"domain_stanzas_per_s": RATE, "domain_bytes_per_s": 10000000, "rate_burst_s": 2,
+           "prefix_stanzas_per_s": 100000, "prefix_bytes_per_s": 100000000, "rate_abuse_s": ABUSE_S,
+           "new_streams_per_minute_per_prefix": 5},
+          listen={"internal": [f"127.0.0.1:{IPORT}"]},
+          gateway={"address": f"127.0.0.1:{GW.port}", "pins": [xenet.spki_pin(GW_CRT)],
+                   "cert": EDGE_CRT, "key": EDGE_KEY},
+          metrics={"listen": f"127.0.0.1:{MPORT}"})
+
+
+def partner(domain, src):
+    t, _ = stream(d, domain, tls=False, src=src)
+    t.sendall(db_result(domain))
+    got = read_until(t, b"/>")
+    check(f"rate.{domain}_authenticated", b"type='valid'" in got, got)
+    t.settimeout(None)
+    return t
+
+
+def msg(domain, mid, body="x" * 40):
+    return f"<message from='u@{domain}' to='v@example.com' id='{mid}'><body>{body}</body></message>".encode()
+
+
+def calm_run(t, tag, n, interval):
+    """n messages from calm.example, one every interval s; their latency
+    (send to arrival at the gateway), ms."""
+    sent = {}
+    for i in range(n):
+        mid = f"{tag}{i}"
+        sent[mid] = time.monotonic()
+        t.sendall(msg("calm.example", mid))
+        time.sleep(interval)
+    end = time.time() + 10
+    while time.time() < end and not all(m in GW.arrived for m in sent):
+        time.sleep(0.05)
+    return [(GW.arrived[m] - sent[m]) * 1000 for m in sent if m in GW.arrived], len(sent)
+
+
+if d:
+    calm = partner("calm.example", "127.0.21.1")
+    flood = partner("flood.example", "127.0.20.1")
+    # Warm up both ways (outgoing streams to the gateway authenticated).
+    calm.sendall(msg("calm.example", "warm-c"))
+    flood.sendall(msg("flood.example", "warm-f"))
+    end = time.time() + 20
+    while time.time() < end and not ("warm-c" in GW.arrived and "warm-f" in GW.arrived):
+        time.sleep(0.05)
+    check("rate.gateway_reached", "warm-c" in GW.arrived and "warm-f" in GW.arrived, GW.log)
+    time.sleep(2.5)     # flood.example's bucket full again
+
+    base, nbase = calm_run(calm, "b", 60, 0.05)
+
+    # The flood: 10x its limit, in batches every 50 ms, until the stream ends.
+    flood_sent = []
+    flood_in = []
+    stop = threading.Event()
+
+    def flood_send():
+        i = 0
+        try:
+            while not stop.is_set():
+                batch = b"".join(msg("flood.example", f"f{i + k}") for k in range(RATE // 2))
+                flood.sendall(batch)
+                flood_sent.append((time.monotonic(), RATE // 2))
+                i += RATE // 2
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    def flood_read():
+        try:
+            while True:
+                chunk = flood.recv(65536)
+                if not chunk:
+                    return
+                flood_in.append(chunk)
+        except OSError:
+            return
+
+    t0 = time.monotonic()
+    threading.Thread(target=flood_send, daemon=True).start()
+    reader = threading.Thread(target=flood_read, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    loaded, nloaded = calm_run(calm, "l", 150, 0.05)
+    t_meas = time.monotonic()
+    # The flood's rate at the gateway, after its 2 s burst: from t0 + 3 s
+    # on, before limits.rate_abuse_s ends it.
+    w0, w1 = t0 + 3, min(t_meas, t0 + ABUSE_S - 0.5)
+    arrived = [a for m, a in GW.arrived.items() if m.startswith("f") and w0 <= a < w1]
+    offered = sum(n for ts, n in flood_sent if w0 <= ts < w1) / max(w1 - w0, 0.001)
+    rate = len(arrived) / max(w1 - w0, 0.001)
+    print(f"rate: flood.example offered {offered:.0f} stanzas/s, passed {rate:.1f}/s at the gateway "
+          f"(limits.domain_stanzas_per_s {RATE}, window {w1 - w0:.1f} s)", flush=True)
+    print(f"rate: calm.example latency without the flood p50 {pct(base, .5):.2f} ms p99 {pct(base, .99):.2f} ms"
+          f" ({len(base)}/{nbase}); with the flood p50 {pct(loaded, .5):.2f} ms p99 {pct(loaded, .99):.2f} ms"
+          f" ({len(loaded)}/{nloaded})", flush=True)
+    check("rate.flood_offered_10x", offered >= 8 * RATE, offered)
+    check("rate.flood_slowed_to_its_limit", 0.8 * RATE <= rate <= 1.2 * RATE, (rate, len(arrived)))
+    check("rate.calm_all_delivered", len(base) == nbase and len(loaded) == nloaded, (len(base), len(loaded)))
+    check("rate.calm_latency_unaffected",
+          pct(loaded, .5) <= pct(base, .5) + 20 and pct(loaded, .99) <= max(3 * pct(base, .99), pct(base, .99) + 50),
+          (pct(base, .5), pct(base, .99), pct(loaded, .5), pct(loaded, .99)))
+    # Kept over its limit: <policy-violation/> after limits.rate_abuse_s.
+    reader.join(ABUSE_S + 10)
+    stop.set()
+    got = b"".join(flood_in)
+    t_end = time.monotonic() - t0
+    check("rate.sustained_flood_policy_violation",
+          b"<policy-violation " in got and b"limits.rate_abuse_s" in got and ABUSE_S - 1 <= t_end <= ABUSE_S + 6,
+          (t_end, got[-400:]))
+    ev = events(d, "ratelimit.abuse")
+    check("rate.abuse_logged", len(ev) == 1 and ev[0].get("domain") == "flood.example"
+          and ev[0].get("limit") == "limits.domain_stanzas_per_s", ev)
+    st = xenet.status_json(BIN, "--socket", d.sock).get("rate_limits", {})
+    top = {x.get("domain"): x for x in st.get("top_domains", [])}
+    check("rate.status_top_domains",
+          st.get("violations") == 1 and st.get("pauses", 0) > 0 and top.get("flood.example", {}).get("refusals") == 1
+          and top.get("flood.example", {}).get("paused_ms", 0) > 1000 and top.get("calm.example", {}).get("stanzas", 0) >= nbase + nloaded
+          and top.get("calm.example", {}).get("pauses") == 0, st)
+    text = subprocess.run([BIN, "status", "--socket", d.sock], capture_output=True, text=True).stdout
+    check("rate.status_text_top_domains",
+          "1 ended for abuse" in text and "remote domains (top by stanzas, bytes, time paused, refusals):" in text
+          and [ln for ln in text.splitlines() if ln.startswith("flood.example ") and ln.split()[-1] == "1"],
+          text[-1500:])
+    try:
+        import urllib.request
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{MPORT}/metrics", timeout=5).read().decode()
+    except OSError as e:
+        metrics = repr(e)
+    check("rate.metrics_per_domain",
+          'xmpp_edge_ratelimit_domain_refusals_total{domain="flood.example"} 1' in metrics
+          and "xmpp_edge_ratelimit_violations_total 1" in metrics
+          and 'xmpp_edge_ratelimit_domain_stanzas_total{domain="calm.example"}' in metrics,
+          [x for x in metrics.splitlines() if "ratelimit" in x][:20])
+    # calm.example was never held, and still flows.
+    calm.sendall(msg("calm.example", "after"))
+    end = time.time() + 5
+    while time.time() < end and "after" not in GW.arrived:
+        time.sleep(0.05)
+    check("rate.other_partner_still_flows", "after" in GW.arrived)
+    calm.close()
+    flood.close()
+
+    # New streams per prefix: 5 a minute from 127.0.22.0/24 (the 6th is
+    # closed at once), another /24 unaffected.
+    def opened(src):
+        r = socket.socket()
+        r.settimeout(5)
+        r.bind((src, 0))
+        r.connect(("127.0.0.1", d.port))
+        try:
+            r.sendall(header("n.example"))
+            got = read_until(r, b"</stream:features>", 3)
+        except OSError:
+            got = b""
+        r.close()
+        return b"</stream:features>" in got
+    got = [opened(f"127.0.22.{i}") for i in range(1, 7)]
+    check("rate.new_streams_per_prefix", got == [True] * 5 + [False], got)
+    check("rate.new_streams_other_prefix", opened("127.0.23.1"))
+    check("rate.new_streams_refusal_logged",
+          [e for e in events(d, "s2s_in.refused")
+           if e.get("reason") == "limits.new_streams_per_minute_per_prefix reached"], events(d, "s2s_in.refused"))
+    check("rate.sigterm_clean", d.stop() == 0 and clean_log(d), sanitizer_excerpt(d))
 
 finish()
