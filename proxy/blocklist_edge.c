@@ -21,6 +21,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "edge.h"
+#include "json_gen.h"
 #include "log.h"
 
 struct blocklist_watch {
@@ -147,34 +148,23 @@ blocklist_stop(struct edge *edge)
 
 /* --- what status and metrics show --------------------------------------------- */
 
-static void
-gen_str(yajl_gen g, const char *s)
-{
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
 void
 blocklist_gen_status(const struct edge *edge, yajl_gen g)
 {
 	struct blocklist_top top[BLOCKLIST_TOP];
 	size_t i, n = blocklist_top(edge->blocklist, top, BLOCKLIST_TOP);
 
-	gen_str(g, "blocklist");
+	json_gen_key(g, "blocklist");
 	yajl_gen_map_open(g);
-	gen_str(g, "file");
-	gen_str(g, edge->cfg->blocklist.file);
-	gen_str(g, "entries");
-	yajl_gen_integer(g, (long long)blocklist_count(edge->blocklist));
-	gen_str(g, "refusals");
-	yajl_gen_integer(g, (long long)blocklist_refusals_total(edge->blocklist));
-	gen_str(g, "top");
+	json_gen_str(g, "file", edge->cfg->blocklist.file);
+	json_gen_int(g, "entries", (long long)blocklist_count(edge->blocklist));
+	json_gen_int(g, "refusals", (long long)blocklist_refusals_total(edge->blocklist));
+	json_gen_key(g, "top");
 	yajl_gen_array_open(g);
 	for (i = 0; i < n; i++) {
 		yajl_gen_map_open(g);
-		gen_str(g, "entry");
-		gen_str(g, top[i].entry);
-		gen_str(g, "refusals");
-		yajl_gen_integer(g, (long long)top[i].refusals);
+		json_gen_str(g, "entry", top[i].entry);
+		json_gen_int(g, "refusals", (long long)top[i].refusals);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);

@@ -9,6 +9,12 @@
 #include <string.h>
 
 void
+json_gen_key(yajl_gen g, const char *k)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+}
+
+void
 json_gen_str(yajl_gen g, const char *k, const char *v)
 {
 	yajl_gen_string(g, (const unsigned char *)k, strlen(k));

@@ -10,6 +10,8 @@
 
 #include <yajl/yajl_gen.h>
 
+/* "k": the key of a map or array the caller opens next. */
+void json_gen_key(yajl_gen g, const char *k);
 /* "k": "v", or "k": null when v is NULL. */
 void json_gen_str(yajl_gen g, const char *k, const char *v);
 /* "k": v */

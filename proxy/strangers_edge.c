@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "edge.h"
+#include "json_gen.h"
 #include "log.h"
 #include "router.h"
 
@@ -231,33 +232,21 @@ strangers_stop(struct edge *edge)
 }
 
 static void
-gen_str(yajl_gen g, const char *s)
-{
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-static void
 gen_counts(const struct strangers_edge *se, const struct edge *edge, yajl_gen g)
 {
 	struct strangers_top top[STRANGERS_TOP];
 	size_t i, n = strangers_top_domains(edge, top, STRANGERS_TOP);
 
-	gen_str(g, "contacts");
-	yajl_gen_integer(g, (long long)strangers_count(se != NULL ? se->set : NULL));
-	gen_str(g, "max_contacts");
-	yajl_gen_integer(g, edge->cfg->strangers.max_contacts);
-	gen_str(g, "learned");
-	yajl_gen_integer(g, se != NULL ? (long long)se->learned : 0);
-	gen_str(g, "refused");
-	yajl_gen_integer(g, se != NULL ? (long long)se->refused : 0);
-	gen_str(g, "top_domains");
+	json_gen_int(g, "contacts", (long long)strangers_count(se != NULL ? se->set : NULL));
+	json_gen_int(g, "max_contacts", edge->cfg->strangers.max_contacts);
+	json_gen_int(g, "learned", se != NULL ? (long long)se->learned : 0);
+	json_gen_int(g, "refused", se != NULL ? (long long)se->refused : 0);
+	json_gen_key(g, "top_domains");
 	yajl_gen_array_open(g);
 	for (i = 0; i < n; i++) {
 		yajl_gen_map_open(g);
-		gen_str(g, "domain");
-		gen_str(g, top[i].domain);
-		gen_str(g, "refused");
-		yajl_gen_integer(g, (long long)top[i].refused);
+		json_gen_str(g, "domain", top[i].domain);
+		json_gen_int(g, "refused", (long long)top[i].refused);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
@@ -276,8 +265,7 @@ strangers_control(struct edge *edge, const char *what, size_t *outlen)
 		return NULL;
 	yajl_gen_map_open(g);
 	if (se == NULL) {
-		gen_str(g, "error");
-		gen_str(g, "the contact set could not be started (see the log)");
+		json_gen_str(g, "error", "the contact set could not be started (see the log)");
 	} else if (strcmp(what, "clear") == 0) {
 		char n[24];
 		size_t cleared = strangers_clear(se->set);
@@ -286,13 +274,11 @@ strangers_control(struct edge *edge, const char *what, size_t *outlen)
 		log_event(LOG_WARN, "strangers.cleared", "contacts", n, NULL);
 		if (strangers_save(se->set, se->path, err, sizeof(err)) < 0)
 			log_event(LOG_ERROR, "strangers.save_failed", "error", err, NULL);
-		gen_str(g, "result");
-		gen_str(g, "applied");
-		gen_str(g, "cleared");
-		yajl_gen_integer(g, (long long)cleared);
+		json_gen_str(g, "result", "applied");
+		json_gen_int(g, "cleared", (long long)cleared);
 	} else {
 		gen_counts(se, edge, g);
-		gen_str(g, "list");
+		json_gen_key(g, "list");
 		strangers_gen_list(se->set, g);
 	}
 	yajl_gen_map_close(g);
@@ -308,7 +294,7 @@ strangers_control(struct edge *edge, const char *what, size_t *outlen)
 void
 strangers_gen_status(const struct edge *edge, yajl_gen g)
 {
-	gen_str(g, "strangers");
+	json_gen_key(g, "strangers");
 	yajl_gen_map_open(g);
 	gen_counts(edge->strangers, edge, g);
 	yajl_gen_map_close(g);
