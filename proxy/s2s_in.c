@@ -192,6 +192,7 @@ s2s_in_free(struct s2s_in *s)
 	s2s_in_uncount_prefixes(s);
 	route_waiter_cancel(&s->waiter);
 	ratelimit_stream_release(&s->rate);
+	s2s_in_sm_free(s);
 	free(s);
 }
 
@@ -226,6 +227,7 @@ s2s_in_on_closing(void *ud, const char *reason, int peer_gone)
 	route_waiter_cancel(&s->waiter);
 	ratelimit_stream_release(&s->rate);
 	s2s_in_auth_detach(s);
+	s2s_in_sm_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 }
 
@@ -333,10 +335,11 @@ s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *te
 
 /* Reading starts again once neither a full destination nor a rate
  * limit holds it (each resume calls this; the other may still hold). */
-static void
+void
 s2s_in_read_resume(struct s2s_in *s)
 {
-	if (s2s_in_is_closing(s) || s->waiter.on != NULL || ratelimit_stream_paused(&s->rate))
+	if (s2s_in_is_closing(s) || s->waiter.on != NULL || ratelimit_stream_paused(&s->rate) ||
+	    s->sm_paused)
 		return;
 	log_event(LOG_DEBUG, "s2s_in.resume", "peer", s->peer, NULL);
 	(void)s2s_conn_read_start(s->conn);	/* closes on failure */
@@ -365,6 +368,7 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
 	int gateway = s2s_in_is_internal(s);
+	struct sm_tag tag;
 
 	if (router_jid_domain(&ev->from, from, sizeof(from)) < 0 ||
 	    router_jid_domain(&ev->to, to, sizeof(to)) < 0) {
@@ -386,14 +390,28 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "that domain pair was not authenticated on this stream");
 		return;
 	}
+	if (s2s_in_sm_take(s, &tag) < 0) {
+		s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT, "too many stanzas in flight");
+		return;
+	}
 	s->routed++;
 	ratelimit_stream_charge(&s->rate, from, ev->raw.len);	/* external streams only */
-	if (router_route(s->edge, s2s_conn_xmlstream(s->conn), ev, from, to, &s->waiter) ==
-	    ROUTE_QUEUED_PAUSE) {
+	switch (router_route_tagged(s->edge, s2s_conn_xmlstream(s->conn), ev, from, to, &s->waiter,
+	    &tag)) {
+	case ROUTE_QUEUED_PAUSE:
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
 		s->edge->stats.reads_paused++;
 		s2s_conn_read_stop(s->conn);
+		break;
+	case ROUTE_BOUNCED:
+		/* Its bounce is on its way: settled (custody, s2s_in_sm.c). */
+		s2s_in_custody_settle(s->edge, &tag);
+		s2s_in_custody_report(s->edge);
+		break;
+	case ROUTE_QUEUED:
+		break;
 	}
+	s2s_in_sm_after_route(s);
 }
 
 static void
@@ -459,8 +477,9 @@ s2s_in_on_header(void *ud, const struct xmlstream_event *ev)
 		return;
 	}
 	if (s->authed_domain[0] != '\0') {
-		/* RFC 6120 §6.4.6: after SASL, the restarted stream. */
-		if (s2s_in_sendstr(s, "<stream:features/>") < 0)
+		/* RFC 6120 §6.4.6: after SASL, the restarted stream; XEP-0198
+		 * §3: stream management may be enabled now. */
+		if (s2s_in_sendstr(s, "<stream:features>" S2S_IN_SM_FEATURE "</stream:features>") < 0)
 			return;
 		s2s_in_auth_established(s);
 		return;
@@ -565,6 +584,9 @@ s2s_in_on_element(void *ud, const struct xmlstream_event *ev)
 			s2s_in_on_stanza(s, ev);
 			return;
 		}
+		/* XEP-0198 (s2s_in_sm.c). */
+		if (s2s_in_sm_on_element(s, ev) == 0)
+			return;
 		/* Further pairs (piggybacking) and verifications. */
 		if (s2s_in_auth_on_element(s, ev) == 0)
 			return;
@@ -923,4 +945,7 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	out->send_queue_bytes = s2s_conn_queued(s->conn);
 	out->tcp = s2s_conn_tcp(s->conn);
 	out->established = s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN;
+	out->sm = s->sm_on ? "on" : "off";
+	out->sm_h = s->custody.h;
+	out->sm_unacked = sm_custody_in_flight(&s->custody);
 }

@@ -48,6 +48,13 @@ struct stream_info {
 	size_t send_queue_bytes;	/* bytes handed to the socket, not sent */
 	const uv_tcp_t *tcp;		/* NULL while connecting */
 	int established;		/* authenticated, stanzas flow */
+	/* XEP-0198: "off", "on" (in and out), "enabling", "failed" (out). */
+	const char *sm;
+	uint64_t sm_acked;		/* out: stanzas the peer acknowledged */
+	uint64_t unconfirmed;		/* out: handed to TCP, the peer has no XEP-0198 */
+	size_t sm_unacked;		/* out: written, not acknowledged yet;
+					   in: in custody, not settled yet */
+	uint32_t sm_h;			/* in: the h we would answer now */
 };
 
 /* proxy/s2s_in.c, proxy/s2s_out.c */
