@@ -317,7 +317,8 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	if (s2s_in_send_header(s) < 0)
 		return;
 	if (s->authed_domain[0] != '\0') {
-		if (s2s_in_sendstr(s, "<stream:features/>") < 0)
+		/* After SASL: XEP-0198 may be enabled now (Prosody does). */
+		if (s2s_in_sendstr(s, "<stream:features>" S2S_IN_SM_FEATURE "</stream:features>") < 0)
 			return;
 		s2s_in_auth_established(s);
 		return;

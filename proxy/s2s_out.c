@@ -692,9 +692,6 @@ s2s_out_settle_head(struct s2s_out *o, size_t n)
 
 static void s2s_out_on_sm_timer(uv_timer_t *t);
 
-/* The sm timer runs while the stream holds stanzas (written and not
- * acknowledged, or not written): acks requested by time, and the custody
- * bound. */
 /* The sm timer's period: requests by time, and a tenth of the custody
  * bound (a stanza is bounced at most 10 % after it). */
 static uint64_t
@@ -706,6 +703,9 @@ s2s_out_sm_period(const struct s2s_out *o)
 	return every < tenth ? every : tenth;
 }
 
+/* The sm timer runs while the stream holds stanzas (written and not
+ * acknowledged, or not written): acks requested by time, and the custody
+ * bound. */
 static void
 s2s_out_sm_timer_update(struct s2s_out *o)
 {

@@ -47,6 +47,28 @@ sm_h_format(uint32_t h, char out[SM_H_TEXT_MAX])
 
 /* --- the outgoing ring ------------------------------------------------------- */
 
+/* A full ring of count elements of size elem from first, unrolled into
+ * twice the room (64 at first); *cap gets the new size.  The old ring is
+ * freed; NULL (and the old ring kept) when out of memory. */
+static void *
+sm_ring_grow(void *ring, size_t elem, size_t first, size_t count, size_t *cap)
+{
+	size_t n = *cap ? *cap * 2 : 64, head = *cap - first;
+	char *r = malloc(n * elem);
+
+	if (r == NULL)
+		return NULL;
+	if (count > 0) {
+		/* [first, cap) then [0, count - head): the ring is full. */
+		memcpy(r, (char *)ring + first * elem, (head < count ? head : count) * elem);
+		if (head < count)
+			memcpy(r + head * elem, ring, (count - head) * elem);
+	}
+	free(ring);
+	*cap = n;
+	return r;
+}
+
 void
 sm_queue_init(struct sm_queue *q)
 {
@@ -66,17 +88,12 @@ sm_queue_push(struct sm_queue *q, size_t len, const struct sm_tag *tag, uint64_t
 	struct sm_entry *e;
 
 	if (q->count == q->cap) {
-		size_t n = q->cap ? q->cap * 2 : 64, i;
-		struct sm_entry *r = malloc(n * sizeof(*r));
+		struct sm_entry *r = sm_ring_grow(q->ring, sizeof(*r), q->first, q->count, &q->cap);
 
 		if (r == NULL)
 			return -1;
-		for (i = 0; i < q->count; i++)
-			r[i] = q->ring[(q->first + i) % q->cap];
-		free(q->ring);
 		q->ring = r;
 		q->first = 0;
-		q->cap = n;
 	}
 	e = &q->ring[(q->first + q->count) % q->cap];
 	e->len = len;
@@ -243,17 +260,12 @@ sm_custody_take(struct sm_custody *c, uint32_t *seq)
 	if (c->count >= 2 * (size_t)SM_CUSTODY_MAX)
 		return -1;
 	if (c->count == c->cap) {
-		size_t n = c->cap ? c->cap * 2 : 64, i;
-		uint8_t *s = malloc(n);
+		uint8_t *r = sm_ring_grow(c->settled, 1, c->first, c->count, &c->cap);
 
-		if (s == NULL)
+		if (r == NULL)
 			return -1;
-		for (i = 0; i < c->count; i++)
-			s[i] = c->settled[(c->first + i) % c->cap];
-		free(c->settled);
-		c->settled = s;
+		c->settled = r;
 		c->first = 0;
-		c->cap = n;
 	}
 	c->settled[(c->first + c->count) % c->cap] = 0;
 	*seq = c->h + (uint32_t)c->count;

@@ -18,6 +18,15 @@
 # libssl-dev, openssl.  BENCH_N (default 1000000) stanzas in all for
 # 300-byte bodies, BENCH_N/4 for 4 KiB bodies.  BENCH_PROFILE=1 adds a
 # perf (cpu-clock) profile of xmpp-edge on one more 300-byte run.
+#
+# BENCH_EDGE_BINS="before=PATH after=out/xmpp-edge" compares xmpp-edge
+# binaries in one run (each its own instance, measured one after the
+# other).  The tool runs with --sm 1: XEP-0198 on both legs wherever the
+# binary offers it (custody acks); a binary without it is measured as it
+# works.  The "lat" case sends BENCH_LAT_N (default 2000) stanzas one at a
+# time after 1000 timed ones: relay latency p50 (write to arrival at the
+# sink) and, with XEP-0198, custody ack p50 (write to the proxy's <a h/>
+# covering it, which waits for the sink's ack).
 set -eu
 
 XE_ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -27,6 +36,8 @@ CC=${CC:-gcc}
 REPS=${BENCH_REPS:-3}
 N=${BENCH_N:-1000000}
 PCPU=${BENCH_PROXY_CPU:-1}
+EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
+LATN=${BENCH_LAT_N:-2000}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'run_relay.sh: %s\n' "$*" >&2; exit 1; }
@@ -80,20 +91,25 @@ ec() { echo "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"; }
 	[ "$(id -u)" -ne 0 ] || chown xmpp-edge:xmpp-edge example.key edge.key
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
 
-EXT=$(free_port) INT=$(free_port) GWPORT=$(free_port) DNSPORT=$(free_port)
 SINK=$(free_port) HAP=$(free_port)
 PIN=$(openssl x509 -in "$W/gw.crt" -pubkey -noout | openssl pkey -pubin -outform der |
 	openssl dgst -sha256 -binary | base64)
 
-# --- xmpp-edge --------------------------------------------------------------
+# --- xmpp-edge: one instance per binary of BENCH_EDGE_BINS -------------------
 partners=$(for i in $(seq 0 15); do
 	printf '"remote%d.example": { "connect": "127.0.0.1:%s" },' "$i" "$SINK"; done)
-cat >"$W/edge.json" <<EOF
+declare -A EPID EINT
+EDGES=()
+for eb in $EDGE_BINS; do
+	label=${eb%%=*} ebin=${eb#*=}
+	[ -x "$ebin" ] || die "$ebin missing (BENCH_EDGE_BINS)"
+	EXT=$(free_port) INT=$(free_port) GWPORT=$(free_port) DNSPORT=$(free_port)
+	cat >"$W/edge-$label.json" <<EOF
 {
-  "state_dir": "$W/state",
+  "state_dir": "$W/state-$label",
   "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
   "listen": { "starttls": ["127.0.0.1:$EXT"], "direct_tls": [], "internal": ["127.0.0.1:$INT"],
-              "control": "$W/state/control.sock" },
+              "control": "$W/state-$label/control.sock" },
   "gateway": { "address": "127.0.0.1:$GWPORT", "pins": ["$PIN"],
                "cert": "$W/edge.crt", "key": "$W/edge.key" },
   "tls": { "ca_file": "$W/ca.crt" },
@@ -101,10 +117,12 @@ cat >"$W/edge.json" <<EOF
   "policy": { "partners": { ${partners%,} } }
 }
 EOF
-chmod 644 "$W/edge.json"
-"${PROXY_RUN[@]}" "$BIN" run -c "$W/edge.json" >"$W/edge.log" 2>&1 &
-EDGE_PID=$!
-PIDS+=("$EDGE_PID")
+	chmod 644 "$W/edge-$label.json"
+	"${PROXY_RUN[@]}" "$ebin" run -c "$W/edge-$label.json" >"$W/edge-$label.log" 2>&1 &
+	EPID[$label]=$! EINT[$label]=$INT
+	PIDS+=("$!")
+	EDGES+=("$label")
+done
 
 # --- HAProxy ----------------------------------------------------------------
 cat >"$W/haproxy.cfg" <<EOF
@@ -129,7 +147,9 @@ EOF
 HAP_PID=$!
 PIDS+=("$HAP_PID")
 
-wait_port "$INT" || { cat "$W/edge.log" >&2; die "xmpp-edge did not start"; }
+for label in "${EDGES[@]}"; do
+	wait_port "${EINT[$label]}" || { cat "$W/edge-$label.log" >&2; die "xmpp-edge $label did not start"; }
+done
 wait_port "$HAP" || { cat "$W/haproxy.log" >&2; die "haproxy did not start"; }
 
 # run_case LABEL ARGS...: best (highest msgs/s) of REPS runs; prints its line.
@@ -138,7 +158,7 @@ run_case() {
 	shift
 	for i in $(seq "$REPS"); do
 		line=$("${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" "$@") ||
-			{ tail -20 "$W/edge.log" >&2; die "$label: run $i failed"; }
+			{ tail -20 "$W"/edge-*.log >&2; die "$label: run $i failed"; }
 		echo "  $label run $i: $line" >>"$W/runs.log"
 		v=$(sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p' <<<"$line")
 		if [ "$v" -gt "$bestv" ]; then bestv=$v best=$line; fi
@@ -151,26 +171,33 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 declare -A R
 CASES=("300B x1:--conns 1 --n $N --body 300"
        "4KiB x1:--conns 1 --n $((N / 4)) --body 4096"
-       "300B x8:--conns 8 --n $((N / 8)) --body 300")
+       "300B x8:--conns 8 --n $((N / 8)) --body 300"
+       "lat:--conns 1 --n 1000 --body 300 --lat $LATN")
 for c in "${CASES[@]}"; do
 	name=${c%%:*} args=${c#*:}
-	say "case $name: direct (tool ceiling), HAProxy, xmpp-edge"
+	say "case $name: direct (tool ceiling), HAProxy, xmpp-edge (${EDGES[*]})"
 	# shellcheck disable=SC2086
 	R["$name/direct"]=$(run_case direct --mode raw --connect "$SINK" $args)
 	# shellcheck disable=SC2086
 	R["$name/haproxy"]=$(run_case haproxy --mode raw --connect "$HAP" --pid "$HAP_PID" $args)
-	# shellcheck disable=SC2086
-	R["$name/xmpp-edge"]=$(run_case xmpp-edge --mode xmpp --connect "$INT" --pid "$EDGE_PID" $args)
+	for e in "${EDGES[@]}"; do
+		# shellcheck disable=SC2086
+		R["$name/$e"]=$(run_case "$e" --mode xmpp --connect "${EINT[$e]}" --pid "${EPID[$e]}" --sm 1 $args)
+	done
 done
+E0=${EDGES[0]}
 
-echo "xmpp-edge: $("$BIN" version 2>/dev/null | head -n 1); $(haproxy -v | head -n 1)"
+for eb in $EDGE_BINS; do echo "${eb%%=*}: $("${eb#*=}" version 2>/dev/null | head -n 1)"; done
+echo "$(haproxy -v | head -n 1)"
 echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)); proxies: 1 thread on CPU $PCPU; tool on CPU ${TOOLCPUS:-any}"
-echo "TLS on every leg: $(field tls_in "${R["300B x1/xmpp-edge"]}") in, $(field tls_out "${R["300B x1/xmpp-edge"]}") out; best of $REPS runs"
+echo "TLS on every leg: $(field tls_in "${R["300B x1/$E0"]}") in, $(field tls_out "${R["300B x1/$E0"]}") out; best of $REPS runs"
+echo "XEP-0198 (tool: --sm 1) enabled by the proxy toward the sender: $(for e in "${EDGES[@]}"; do printf '%s=%s ' "$e" "$(field sm_in "${R["lat/$e"]}")"; done)"
 echo
 printf '%-9s %-10s %9s %7s %10s %9s %10s %10s %5s\n' case proxy stanzas B/stanza msgs/s MB/s "CPU ms/MB" "VmHWM MB" "order"
 for c in "${CASES[@]}"; do
 	name=${c%%:*}
-	for p in direct haproxy xmpp-edge; do
+	[ "$name" = lat ] && continue
+	for p in direct haproxy "${EDGES[@]}"; do
 		l=${R["$name/$p"]}
 		n=$(( $(field n "$l") * $(field conns "$l") ))
 		cpu=$(field cpu_ms_per_mb "$l")
@@ -186,19 +213,34 @@ echo " order: stanzas out of order or missing at the sink, must be 0)"
 echo
 for c in "${CASES[@]}"; do
 	name=${c%%:*}
-	e=${R["$name/xmpp-edge"]} h=${R["$name/haproxy"]}
-	awk -v n="$name" -v em="$(field mb_per_s "$e")" -v hm="$(field mb_per_s "$h")" \
-		-v ec="$(field cpu_ms_per_mb "$e")" -v hc="$(field cpu_ms_per_mb "$h")" \
-		'BEGIN { printf "%-9s throughput xmpp-edge/HAProxy %.2fx   CPU per MB xmpp-edge/HAProxy %.2fx\n", n, em / hm, ec / hc }'
+	[ "$name" = lat ] && continue
+	for en in "${EDGES[@]}"; do
+		e=${R["$name/$en"]} h=${R["$name/haproxy"]} b=${R["$name/$E0"]}
+		awk -v n="$name" -v l="$en" -v l0="$E0" -v em="$(field mb_per_s "$e")" -v hm="$(field mb_per_s "$h")" \
+			-v ec="$(field cpu_ms_per_mb "$e")" -v hc="$(field cpu_ms_per_mb "$h")" \
+			-v bm="$(field mb_per_s "$b")" -v bc="$(field cpu_ms_per_mb "$b")" \
+			'BEGIN { printf "%-9s %-8s throughput /HAProxy %.2fx  /%s %.2fx   CPU per MB /HAProxy %.2fx  /%s %.2fx\n", n, l, em / hm, l0, em / bm, ec / hc, l0, ec / bc }'
+	done
 done
-echo "xmpp-edge peak RSS (VmHWM, whole run): $(sed -n 's/^VmHWM:\s*//p' "/proc/$EDGE_PID/status")"
+echo
+echo "latency, one stanza at a time ($LATN, 300-byte body): p50 ms"
+printf '%-10s %12s %16s\n' proxy "relay p50" "custody ack p50"
+for p in direct haproxy "${EDGES[@]}"; do
+	l=${R["lat/$p"]} a=-
+	[ "$(field sm_in "$l")" = 1 ] && a=$(field ack_p50_ms "$l")
+	printf '%-10s %12s %16s\n' "$p" "$(field lat_p50_ms "$l")" "$a"
+done
+for en in "${EDGES[@]}"; do
+	echo "$en peak RSS (VmHWM, whole run): $(sed -n 's/^VmHWM:\s*//p' "/proc/${EPID[$en]}/status")"
+done
+EDGE_PID=${EPID[$E0]}
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	# Where xmpp-edge's time goes: one more 300-byte run, sampled by
 	# cpu-clock (a software event: works without hardware counters).
 	perf record -q -F 4999 -e cpu-clock -g -o "$W/perf.data" -p "$EDGE_PID" >/dev/null 2>&1 &
 	PERF_PID=$!
 	sleep 0.5
-	"${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode xmpp --connect "$INT" \
+	"${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode xmpp --connect "${EINT[$E0]}" \
 		--pid "$EDGE_PID" --conns 1 --n "$N" --body 300 >/dev/null
 	kill -INT "$PERF_PID"; wait "$PERF_PID" || true
 	echo

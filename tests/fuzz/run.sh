@@ -33,12 +33,12 @@ declare -A EXTRA=(
 	[xmlstream]="tests/unit/xmlstream_check.c"
 	[session]="tests/unit/session_fixture.c"
 )
-# target name -> extra compiler and linker flags.  session: router_route is
+# target name -> extra compiler and linker flags.  session: router_route_tagged is
 # wrapped to watch what is routed; its input is a program of opcodes, not
 # text the library compares against constants, so comparison tracing (a
 # quarter of its time) is left out.
 declare -A FLAGS=(
-	[session]="-fno-sanitize-coverage=trace-cmp -Wl,--wrap=router_route"
+	[session]="-fno-sanitize-coverage=trace-cmp -Wl,--wrap=router_route_tagged"
 )
 # target name -> ASAN_OPTIONS.  session: a smaller quarantine (a run frees
 # what it allocated within milliseconds; 256 MB of quarantine made every

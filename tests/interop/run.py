@@ -863,6 +863,49 @@ def main():
               f"sent {N}, delivered {len(got)}, bounced {len(bounced)}")
     print(f"# scenario 1 took {time.time() - t0:.1f}s", flush=True)
 
+    # --- 1b. XEP-0198 on the legs (issue 21) ------------------------------------
+    # Prosody 0.12 (smacks, s2s on by default) enables stream management on
+    # an s2s stream it opened when the features offer <sm/> once it is
+    # authenticated, i.e. after SASL EXTERNAL; xmpp-edge offers it on every
+    # inbound stream and enables it toward every peer that offers it.  Only
+    # the log and `status` show it.
+    events = edge_events(edge_log)
+    sm_in = {e.get("domain") for e in events if e.get("event") == "s2s_in.sm" and e.get("result") == "enabled"}
+    sm_out = {(e.get("kind"), e.get("remote")) for e in events
+              if e.get("event") == "s2s_out.sm" and e.get("result") == "enabled"}
+    auth_in = {(e.get("domain"), e.get("method")) for e in events if e.get("event") == "s2s_in.auth"}
+    auth_out = {(e.get("kind"), e.get("remote"), e.get("method")) for e in events
+                if e.get("event") == "s2s_out.auth" and e.get("result") == "valid"}
+    if inbound_ok["partner"]:
+        check("s1b.sm.partner_prosody_enabled_on_its_stream_in", "partner.example.net" in sm_in,
+              f"enabled in: {sm_in}; auth in: {auth_in}")
+        check("s1b.sm.gateway_prosody_enabled_on_its_stream_in", "example.com" in sm_in,
+              f"enabled in: {sm_in}; auth in: {auth_in}")
+    else:
+        skip(["s1b.sm.partner_prosody_enabled_on_its_stream_in",
+              "s1b.sm.gateway_prosody_enabled_on_its_stream_in"], "the first message did not make it")
+    if outbound_ok["partner"]:
+        check("s1b.sm.edge_enabled_toward_partner_prosody", ("remote", "partner.example.net") in sm_out,
+              f"enabled out: {sm_out}; auth out: {auth_out}")
+    else:
+        skip(["s1b.sm.edge_enabled_toward_partner_prosody"], "the first message did not make it")
+    r = subprocess.run([BIN, "status", "-c", f"{tmp}/edge.json", "--json"], capture_output=True, text=True)
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError:
+        doc = {}
+    live = doc.get("stream_list", [])
+    acked_out = [s for s in live if s.get("direction") == "out" and s.get("sm") == "on"
+                 and s.get("stanzas_acked", 0) > 0]
+    sm_in_live = [s for s in live if s.get("direction") == "in" and s.get("sm") == "on"]
+    check("s1b.sm.status_shows_acked_stanzas_out", doc.get("stanzas_acked", 0) > 0 and acked_out,
+          f"stanzas_acked {doc.get('stanzas_acked')}, streams {[(s.get('direction'), s.get('kind'), s.get('sm'), s.get('stanzas_acked')) for s in live]}"
+          + r.stderr[-300:])
+    check("s1b.sm.status_shows_sm_inbound", sm_in_live and all(s.get("stanzas_in_custody") == 0 for s in sm_in_live),
+          [(s.get("kind"), s.get("sm"), s.get("sm_h"), s.get("stanzas_in_custody")) for s in live
+           if s.get("direction") == "in"])
+    check("s1b.sm.nothing_in_flight_after_the_bulk", doc.get("stanzas_in_flight") == 0, doc.get("stanzas_in_flight"))
+
     # --- 2. presence and IQ ----------------------------------------------------
     t0 = time.time()
 

@@ -105,6 +105,25 @@ tsm_expect_nothing(struct sf_peer *p)
 	CHECK_INT_EQ(t, XMLSTREAM_EV_NONE);
 }
 
+/*
+ * One hop with custody: the gateway's stream (XEP-0198 on) sends m1 to
+ * b.example; the proxy's stream to b.example is accepted (offering
+ * XEP-0198 when sm) and m1 arrives there.  *gw, *b: the two peers.
+ */
+static void
+tsm_one_hop(struct sg *g, struct sf_peer **gw, struct sf_peer **b, int sm)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+
+	sf_dial_script(&g->sf, "b.example", &peer, 1);
+	SG_PEER(g, *gw, tsm_gateway_in_sm(g, "b.example"));
+	SG_OK(g, tsm_message(*gw, "b.example", "m1"));
+	SG_PEER(g, *b, sg_wait_out(g, "b.example"));
+	SG_OK(g, tsm_accept(*b, "b.example", "a.example", 0, sm));
+	SG_OK(g, sf_peer_expect(*b, "message", NULL));
+	CHECK_STR_EQ((*b)->ev.id, "m1");
+}
+
 /* <enable/> (asking for resumption) gets <enabled/> without 'resume'; a
  * second one <failed/>; <r/> gets <a h='0'/>; <a h='0'/> is fine. */
 TEST(session_sm_inbound_enable)
@@ -194,18 +213,11 @@ TEST(session_sm_inbound_ack_not_a_number)
  * the remote server acknowledged it. */
 TEST(session_sm_custody_waits_for_next_hop)
 {
-	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *gw, *b;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
-	sf_dial_script(&g.sf, "b.example", &peer, 1);
-	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
-	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
-	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
-	SG_OK(&g, sf_peer_expect(b, "message", NULL));
-	CHECK_STR_EQ(b->ev.id, "m1");
+	tsm_one_hop(&g, &gw, &b, 1);
 	SG_OK(&g, sf_peer_expect(b, "r", SM_NS));	/* the request policy: after a write */
 	/* Not acknowledged by the next hop: h stays 0. */
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
@@ -227,17 +239,11 @@ TEST(session_sm_custody_waits_for_next_hop)
 /* A next hop without XEP-0198: handed to TCP settles it (unconfirmed). */
 TEST(session_sm_custody_unconfirmed_without_sm)
 {
-	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *gw, *b;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
-	sf_dial_script(&g.sf, "b.example", &peer, 1);
-	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
-	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
-	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 0));
-	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	tsm_one_hop(&g, &gw, &b, 0);
 	tsm_expect_nothing(b);	/* no <enable/>, no <r/> */
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
 	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
@@ -324,17 +330,11 @@ tsm_expect_bounce(struct sg *g, const char *remote, const char *id, const char *
  * stream ends and the stanza is bounced, which settles it. */
 TEST(session_sm_settle_timeout_bounces)
 {
-	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *gw, *b, *back;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
-	sf_dial_script(&g.sf, "b.example", &peer, 1);
-	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
-	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
-	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
-	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	tsm_one_hop(&g, &gw, &b, 1);
 	sf_settle(&g.sf);
 	(void)sf_advance(&g.sf, 3000);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);	/* not yet */
@@ -357,12 +357,9 @@ TEST(session_sm_leg_dies_bounces_unacked)
 	uint64_t dials;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	tsm_one_hop(&g, &gw, &b, 1);
+	/* A second connection to b.example would be allowed: none is made. */
 	sf_dial_script(&g.sf, "b.example", peer, 2);
-	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
-	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
-	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
-	SG_OK(&g, sf_peer_expect(b, "message", NULL));
 	dials = g.sf.dials_started;
 	sf_peer_reset(b);
 	SG_PEER(&g, back, tsm_expect_bounce(&g, "b.example", "m1", "remote-server-timeout"));
@@ -380,17 +377,11 @@ TEST(session_sm_leg_dies_bounces_unacked)
  * and the stanza is bounced. */
 TEST(session_sm_outgoing_ack_too_high)
 {
-	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *gw, *b, *back;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
-	sf_dial_script(&g.sf, "b.example", &peer, 1);
-	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
-	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
-	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
-	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	tsm_one_hop(&g, &gw, &b, 1);
 	SG_OK(&g, sf_peer_expect(b, "r", SM_NS));
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='5'/>"));
 	SG_OK(&g, sf_peer_expect(b, "error", XMLSTREAM_NS_STREAMS));
@@ -405,18 +396,12 @@ TEST(session_sm_outgoing_ack_too_high)
  * settle finds nobody (generation), and nothing is touched (ASan). */
 TEST(session_sm_source_closes_before_settle)
 {
-	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *gw, *b;
 	int i;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
-	sf_dial_script(&g.sf, "b.example", &peer, 1);
-	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
-	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
-	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
-	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	tsm_one_hop(&g, &gw, &b, 1);
 	sf_peer_reset(gw);
 	for (i = 0; i < 100 && g.sf.edge->streams != NULL; i++)
 		uv_run(g.sf.loop, UV_RUN_NOWAIT);
