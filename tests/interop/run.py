@@ -378,7 +378,8 @@ def internal_dns_records():
 # --- XMPP servers --------------------------------------------------------------
 
 def prosody_config(pdir, iface, hosts, ssl_global, secure_auth, extra=""):
-    """hosts: [(name, ssl dict or None)]."""
+    """hosts: [(name, ssl dict or None)].  smacks (XEP-0198, s2s on by
+    default) as Debian's own configuration enables it."""
     def lua_ssl(s):
         return "{ " + ", ".join(f'{k} = "{v}"' for k, v in s.items()) + " }"
     vh = "\n".join(f'VirtualHost "{h}"' + (f"\n    ssl = {lua_ssl(s)}" if s else "") for h, s in hosts)
@@ -390,7 +391,7 @@ c2s_ports = {{ 5222 }}
 s2s_ports = {{ 5269 }}
 s2s_direct_tls_ports = {{ 5270 }}
 log = {{ debug = "{pdir}/prosody.log" }}
-modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "posix" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "posix", "smacks" }}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 s2s_require_encryption = true
