@@ -48,6 +48,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -312,9 +313,10 @@ static void *sink_conn(void *arg)
 	 * the stanzas read so far: the proxy writes <r/> after its batch). */
 	size_t off = 0, scanned = 0;
 	long handled = 0;
+	int closed = 0;		/* our </stream:stream> is out: answer nothing more */
 	for (;;) {
 		char *end;
-		if (use_sm && xmpp) {
+		if (use_sm && xmpp && !closed) {
 			/* XEP-0198 elements are short: look in what came since the
 			 * last scan (an element split across reads is found once
 			 * it is whole: scanned stops short of a partial '<'). */
@@ -373,8 +375,18 @@ static void *sink_conn(void *arg)
 				pthread_cond_broadcast(&cv);
 				pthread_mutex_unlock(&mu);
 			} else if (g == nmsg + 1) {
-				if (xmpp && !nlat)	/* done: close our side as a server would */
+				if (xmpp && !nlat) {	/* done: close our side as a server would */
+					if (use_sm) {
+						/* XEP-0198: the last ack before the close
+						 * (as Prosody sends it), or the proxy
+						 * bounces what we did not acknowledge. */
+						char a[80];
+						snprintf(a, sizeof a, "<a xmlns='urn:xmpp:sm:3' h='%ld'/>", handled);
+						conn_puts(&c, a);
+					}
 					conn_puts(&c, "</stream:stream>");
+					closed = 1;
+				}
 				pthread_mutex_lock(&mu);
 				double t = now();
 				if (t > t_end)
@@ -527,6 +539,7 @@ static void *sender(void *arg)
 
 int main(int argc, char **argv)
 {
+	signal(SIGPIPE, SIG_IGN);	/* a write to a closed peer is an error, not death */
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *o = argv[i], *v = argv[i + 1];
 		if (!strcmp(o, "--mode"))

@@ -158,7 +158,7 @@ run_case() {
 	shift
 	for i in $(seq "$REPS"); do
 		line=$("${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" "$@") ||
-			{ tail -20 "$W"/edge-*.log >&2; die "$label: run $i failed"; }
+			{ tail -n 20 "$W"/edge-*.log >&2; die "$label: run $i failed"; }
 		echo "  $label run $i: $line" >>"$W/runs.log"
 		v=$(sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p' <<<"$line")
 		if [ "$v" -gt "$bestv" ]; then bestv=$v best=$line; fi
