@@ -446,3 +446,37 @@ TEST(session_sm_custody_partner_to_gateway)
 	SG_OK(&g, tsm_expect_ack(&g, in, 1));
 	sg_end(&g);
 }
+
+/* Not written within limits.sm_settle_timeout_ms (here: <enable/> never
+ * answered, so nothing is written): bounced from the queue, which settles
+ * it; the stream itself stays. */
+TEST(session_sm_settle_timeout_unwritten_bounces)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *gw, *b, *back;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
+	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
+	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
+	SG_OK(&g, sf_peer_send_header(b, "b.example", "a.example"));
+	SG_OK(&g, sf_peer_send(b, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+	    "<sm xmlns='" SM_NS "'/></stream:features>"));
+	SG_OK(&g, tsm_answer_result(b));
+	SG_OK(&g, sf_peer_expect(b, "enable", SM_NS));
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
+	(void)sf_advance(&g.sf, 3000);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);	/* not yet */
+	(void)sf_advance(&g.sf, 3000);
+	SG_PEER(&g, back, tsm_expect_bounce(&g, "b.example", "m1", "remote-server-timeout"));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_settle_timeout, 1);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
+	CHECK(!sf_peer_closed(b));	/* only the stanza went */
+	tsm_expect_nothing(b);		/* never written */
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	sg_end(&g);
+}
