@@ -890,11 +890,17 @@ def main():
               f"enabled out: {sm_out}; auth out: {auth_out}")
     else:
         skip(["s1b.sm.edge_enabled_toward_partner_prosody"], "the first message did not make it")
-    r = subprocess.run([BIN, "status", "-c", f"{tmp}/edge.json", "--json"], capture_output=True, text=True)
-    try:
-        doc = json.loads(r.stdout)
-    except ValueError:
-        doc = {}
+    # The last acks may still be on their way: up to 5 s for nothing to be
+    # in flight (what a drain would wait for).
+    for _ in range(25):
+        r = subprocess.run([BIN, "status", "-c", f"{tmp}/edge.json", "--json"], capture_output=True, text=True)
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            doc = {}
+        if doc.get("stanzas_in_flight") == 0:
+            break
+        time.sleep(0.2)
     live = doc.get("stream_list", [])
     acked_out = [s for s in live if s.get("direction") == "out" and s.get("sm") == "on"
                  and s.get("stanzas_acked", 0) > 0]
