@@ -66,6 +66,7 @@ import json
 import os
 import pwd
 import re
+import select
 import shutil
 import signal
 import socket
@@ -398,78 +399,143 @@ def edge_config(c):
     }
 
 
-def edge_hands_over_listeners():
-    """Whether this binary can hand its listening sockets to its successor
-    (branch drain: SO_REUSEPORT or fd passing), from its own help text: a
-    binary that says nothing of it is upgraded by stop, then start."""
+def edge_upgrade_command():
+    """Whether this binary upgrades in place: `xmpp-edge upgrade` (branch
+    drain) starts the installed binary as a child that inherits the
+    listening sockets and reports MAINPID= (sd_notify), then the old
+    process drains.  Read from its own usage text; a binary without it is
+    upgraded by stop, then start."""
     r = subprocess.run([BIN, "help"], capture_output=True, text=True)
-    return re.search(r"hand(s|ing)? ?over|handover|SO_REUSEPORT|takeover", r.stdout + r.stderr, re.I) is not None
+    return re.search(r"^\s*upgrade\b", r.stdout + r.stderr, re.M) is not None
+
+
+PR_SET_CHILD_SUBREAPER = 36
 
 
 class Supervisor:
-    """Keeps one xmpp-edge running in EDGE, as systemd's Restart=always with
-    RestartSec=RESTART_DELAY_S would: when it exits for any reason it is
-    started again.  upgrade() is the operator's stop-and-start."""
+    """Keeps one xmpp-edge running in EDGE as systemd would with
+    Type=notify, NotifyAccess=all, Restart=always, RestartSec=RESTART_DELAY_S:
+    whenever the main process exits it starts a new one, unless a MAINPID=
+    on its notify socket named a successor (an in-place upgrade).  This
+    process becomes a child subreaper, so that successor, orphaned when the
+    old process exits, is reaped here.  Exit is watched through a pidfd
+    (the successor is not our Popen)."""
 
     def __init__(self, cfg, log_path):
         self.cmd = [BIN, "run", "-c", cfg]
         self.log = open(log_path, "a")
         self.lock = threading.Lock()
         self.stopping = False
-        self.immediate = False
-        self.proc = None
-        self.exits = []          # (pid, exit status)
-        self._spawn()
+        self.popens = {}         # pid -> Popen, for the ones started here
+        self.exits = []          # (pid, exit status or None when not ours to reap)
+        self.immediate_pid = None    # stopped for an upgrade: no restart delay
+        self.notify_path = f"{tmp}/notify.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        os.chmod(self.notify_path, 0o777)   # the daemon writes as its service user
+        self.notify.setblocking(False)
+        if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+        self.main_pid = self._spawn()
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
 
     def _spawn(self):
-        self.proc = ns_popen(EDGE, self.cmd, self.log)
+        p = ns_popen(EDGE, self.cmd, self.log, env=dict(os.environ, NOTIFY_SOCKET=self.notify_path))
+        self.popens[p.pid] = p
+        return p.pid
+
+    def _read_notify(self):
+        while True:
+            try:
+                msg = self.notify.recv(4096).decode(errors="replace")
+            except BlockingIOError:
+                return
+            for line in msg.splitlines():
+                if line.startswith("MAINPID="):
+                    with self.lock:
+                        self.main_pid = int(line[8:])
+
+    def _reap(self, pid):
+        p = self.popens.pop(pid, None)
+        if p is not None:
+            return p.wait()
+        try:
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        except ChildProcessError:
+            return None
 
     def _watch(self):
         while True:
-            p = self.proc
-            rc = p.wait()
             with self.lock:
-                self.exits.append((p.pid, rc))
+                pid = self.main_pid
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                fd = None
+            if fd is not None:
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                while not poller.poll(50):
+                    self._read_notify()
+                os.close(fd)
+            rc = self._reap(pid)
+            # A successor says MAINPID= before its parent exits: read what
+            # is queued before deciding this was a death.
+            self._read_notify()
+            with self.lock:
+                self.exits.append((pid, rc))
                 if self.stopping:
                     return
-                if self.proc is not p:
-                    continue             # a handover started the successor already
-                delay, self.immediate = (0 if self.immediate else RESTART_DELAY_S), False
+                if self.main_pid != pid:
+                    continue         # upgraded in place: watch the successor
+                # The operator's stop-and-start starts the new one at once.
+                delay = 0 if pid == self.immediate_pid else RESTART_DELAY_S
             time.sleep(delay)
             with self.lock:
                 if self.stopping:
                     return
-                self._spawn()
+                self.main_pid = self._spawn()
+
+    def pid(self):
+        with self.lock:
+            return self.main_pid
 
     def kill(self):
-        killpg(self.proc)
+        """SIGKILL to the daemon's process group (an in-place successor is
+        in its parent's group)."""
+        try:
+            os.killpg(os.getpgid(self.pid()), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
-    def upgrade(self, handover):
-        """SIGTERM and a new process.  With handover the new one starts
-        first and takes the listening sockets; else it starts as soon as
-        the old one has exited."""
+    def upgrade(self, in_place):
+        """The operator's upgrade.  In place: `xmpp-edge upgrade` (the
+        listening sockets handed to a new process, then the old one drains
+        and exits).  Else SIGTERM, and the new process as soon as the old
+        one has exited (its listening sockets are only free then)."""
+        if in_place:
+            r = subprocess.run([BIN, "upgrade", "-c", self.cmd[-1]], capture_output=True, text=True, timeout=60)
+            return (r.stdout + r.stderr).strip()
         with self.lock:
-            old = self.proc
-            if handover:
-                self._spawn()
-            else:
-                self.immediate = True
-        if handover:
-            listening(EDGE, *METRICS, timeout=10)
-        old.send_signal(signal.SIGTERM)
+            pid = self.main_pid
+            self.immediate_pid = pid
+        os.kill(pid, signal.SIGTERM)
+        return "SIGTERM, new process once it exited"
 
     def stop(self):
         with self.lock:
             self.stopping = True
-            p = self.proc
-        p.send_signal(signal.SIGTERM)
+            pid = self.main_pid
         try:
-            return p.wait(15)
-        except subprocess.TimeoutExpired:
-            killpg(p)
-            return None
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.thread.join(15)
+        if self.thread.is_alive():
+            self.kill()
+            self.thread.join(5)
+        return self.exits[-1][1] if self.exits and self.exits[-1][0] == pid else None
 
 
 class EdgeCounters:
@@ -768,17 +834,17 @@ def main():
     alice = Flood(INET, ALICE, PARTNER, "flood")
     bob = Flood(LAN, BOB, GATEWAY, "flood")
     check("setup.clients_logged_in", alice.wait(lambda: alice.ready, 20) and bob.wait(lambda: bob.ready, 20), "")
-    handover = not DIRECT and edge_hands_over_listeners()
+    in_place = not DIRECT and edge_upgrade_command()
     print(f"# setup took {time.time() - t_start:.1f}s; upgrade: "
-          f"{'handover (new process first)' if handover else 'stop, then start'}", flush=True)
+          f"{'xmpp-edge upgrade (listening sockets handed over)' if in_place else 'SIGTERM, then start'}",
+          flush=True)
 
     def edge_sigkill():
         supervisor.kill()
         return f"SIGKILL, restarted after {RESTART_DELAY_S} s"
 
     def edge_upgrade():
-        supervisor.upgrade(handover)
-        return "SIGTERM + new process" + (" (listeners handed over)" if handover else " (after the old one exited)")
+        return supervisor.upgrade(in_place)
 
     def gateway_sigkill():
         t = time.time()
