@@ -56,7 +56,8 @@ Not in ./build.sh test's default run until stream management (branch sm)
 and the drain work land: without XE_FAULTS=1 the suite says so and passes.
 XE_FAULTS_BIN names the binary (default XE_BIN, else out/dev/xmpp-edge);
 XE_FAULTS_ROWS picks rows (comma-separated); XE_FAULTS_RATE and
-XE_FAULTS_SEND_S change the traffic; XE_KEEP=1 keeps the work directory.
+XE_FAULTS_SEND_S change the traffic; XE_FAULTS_UPGRADE=restart upgrades by
+SIGTERM and start even where the binary has `upgrade`; XE_KEEP=1 keeps the work directory.
 Everything started here is ended here (process groups, namespaces), also
 on failure.  Last line: "N passed, N failed".
 """
@@ -540,12 +541,15 @@ class Supervisor:
 
 class EdgeCounters:
     """xmpp-edge's stanza counters, sampled from its metrics every SAMPLE_S
-    on a thread living in EDGE.  increase(t0, t1) sums each counter's growth
+    on a thread living in EDGE (after an in-place upgrade the endpoint is
+    the new process's: what the old one counted after its last sample is
+    missing, as after a SIGKILL).  increase(t0, t1) sums each counter's growth
     between two times across restarts (a counter that goes down, or a new
     xmpp_edge_start_time_seconds, is a new process counting from 0)."""
 
     def __init__(self):
         self.samples = []        # (time, start_time, {name: value})
+        self.in_flight = 0       # the gauge xmpp_edge_stanzas_in_flight, where the binary has it
         self.stopping = False
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -562,8 +566,8 @@ class EdgeCounters:
             buf += d
         s.close()
         vals = {}
-        for m in re.finditer(r"^(xmpp_edge_(?:stanzas_\w+_total|errors_not_bounced_total|start_time_seconds)) (\S+)$",
-                             buf.decode(errors="replace"), re.M):
+        for m in re.finditer(r"^(xmpp_edge_(?:stanzas_\w+_total|shutdown_\w+_total|errors_not_bounced_total|"
+                             r"start_time_seconds|stanzas_in_flight)) (\S+)$", buf.decode(errors="replace"), re.M):
             vals[m.group(1)] = float(m.group(2))
         return vals
 
@@ -573,6 +577,7 @@ class EdgeCounters:
             try:
                 v = self._fetch()
                 if v:
+                    self.in_flight = v.pop("xmpp_edge_stanzas_in_flight", 0)
                     self.samples.append((time.time(), v.pop("xmpp_edge_start_time_seconds", 0), v))
             except OSError:
                 pass             # restarting
@@ -756,7 +761,9 @@ def run_row(name, fault, alice, bob, counters, send_s):
     while time.time() < end:
         if all(d.settled() for d in dirs):
             break
-        if time.time() - max([t_sent] + [d.src.changed for d in dirs] + [d.dst.changed for d in dirs]) > QUIET_S:
+        # Quiet, and xmpp-edge holds nothing it has yet to deliver or bounce.
+        quiet = time.time() - max([t_sent] + [d.src.changed for d in dirs] + [d.dst.changed for d in dirs])
+        if quiet > QUIET_S and not (counters and counters.in_flight):
             break
         time.sleep(0.2)
     t_end = time.time()
@@ -834,7 +841,8 @@ def main():
     alice = Flood(INET, ALICE, PARTNER, "flood")
     bob = Flood(LAN, BOB, GATEWAY, "flood")
     check("setup.clients_logged_in", alice.wait(lambda: alice.ready, 20) and bob.wait(lambda: bob.ready, 20), "")
-    in_place = not DIRECT and edge_upgrade_command()
+    # XE_FAULTS_UPGRADE=restart: stop-and-start even where `upgrade` exists.
+    in_place = not DIRECT and os.environ.get("XE_FAULTS_UPGRADE") != "restart" and edge_upgrade_command()
     print(f"# setup took {time.time() - t_start:.1f}s; upgrade: "
           f"{'xmpp-edge upgrade (listening sockets handed over)' if in_place else 'SIGTERM, then start'}",
           flush=True)
