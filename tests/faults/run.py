@@ -843,9 +843,9 @@ def main():
     check("setup.clients_logged_in", alice.wait(lambda: alice.ready, 20) and bob.wait(lambda: bob.ready, 20), "")
     # XE_FAULTS_UPGRADE=restart: stop-and-start even where `upgrade` exists.
     in_place = not DIRECT and os.environ.get("XE_FAULTS_UPGRADE") != "restart" and edge_upgrade_command()
-    print(f"# setup took {time.time() - t_start:.1f}s; upgrade: "
-          f"{'xmpp-edge upgrade (listening sockets handed over)' if in_place else 'SIGTERM, then start'}",
-          flush=True)
+    upgrade = ("none (no xmpp-edge)" if DIRECT else "xmpp-edge upgrade (listening sockets handed over)" if in_place
+               else "SIGTERM, then start")
+    print(f"# setup took {time.time() - t_start:.1f}s; upgrade: {upgrade}", flush=True)
 
     def edge_sigkill():
         supervisor.kill()
