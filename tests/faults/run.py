@@ -78,8 +78,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from xecheck import check, finish  # noqa: E402
-from xenet import openssl, spki_pin, work_dir  # noqa: E402
+from xecheck import check, finish, guarded  # noqa: E402
+from xenet import spki_pin, work_dir  # noqa: E402
+from xenetns import enter_netns, netns_remove, test_ca, test_leaf, wait_listen  # noqa: E402
 
 DIRECT = os.environ.get("XE_FAULTS_DIRECT") == "1"
 BIN = os.path.abspath(os.environ.get("XE_FAULTS_BIN") or os.environ.get("XE_BIN") or "out/dev/xmpp-edge")
@@ -143,52 +144,6 @@ def killpg(p, sig=signal.SIGKILL):
         pass
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def enter_netns(ns):
-    """Moves the calling thread into namespace ns (setns is per thread)."""
-    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        if _libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-            raise OSError(ctypes.get_errno(), "setns")
-    finally:
-        os.close(fd)
-
-
-def netns_call(ns, fn):
-    """fn() on a thread inside ns; its result or its exception."""
-    box = {}
-
-    def body():
-        try:
-            enter_netns(ns)
-            box["v"] = fn()
-        except BaseException as e:  # handed to the caller
-            box["e"] = e
-
-    t = threading.Thread(target=body)
-    t.start()
-    t.join()
-    if "e" in box:
-        raise box["e"]
-    return box["v"]
-
-
-def listening(ns, addr, port, timeout=30):
-    """True once addr:port in ns accepts a TCP connection."""
-    def probe():
-        end = time.time() + timeout
-        while time.time() < end:
-            try:
-                socket.create_connection((addr, port), 1).close()
-                return True
-            except OSError:
-                time.sleep(0.1)
-        return False
-    return netns_call(ns, probe)
-
-
 def cleanup():
     """Ends every process group started here and whatever else lives in our
     namespaces, then deletes them.  Idempotent."""
@@ -202,16 +157,7 @@ def cleanup():
         except subprocess.TimeoutExpired:
             killpg(p)
             p.wait()
-    for ns in NAMESPACES:
-        r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-        for pid in r.stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-    for ns in NAMESPACES:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+    netns_remove(NAMESPACES)
 
 
 def _on_signal(signum, _frame):
@@ -264,28 +210,6 @@ def link_rules(name, op):
 def chown(path, user):
     pw = pwd.getpwnam(user)
     os.chown(path, pw.pw_uid, pw.pw_gid)
-
-
-def make_cert(name, names, owner, ca=False):
-    """A P-256 certificate: the test CA (ca=True) or a leaf it signs for DNS
-    names `names`; the key readable by `owner` only."""
-    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
-    if ca:
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-                "-out", crt, "-days", "30", "-subj", "/CN=xmpp-edge fault bed CA",
-                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
-    else:
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-                "-out", f"{tmp}/{name}.csr", "-subj", f"/CN={names[0]}")
-        with open(f"{tmp}/{name}.ext", "w") as f:
-            f.write("subjectAltName=" + ",".join(f"DNS:{d}" for d in names) +
-                    "\nextendedKeyUsage=serverAuth,clientAuth\n")
-        openssl("x509", "-req", "-in", f"{tmp}/{name}.csr", "-CA", f"{tmp}/ca.crt", "-CAkey", f"{tmp}/ca.key",
-                "-CAcreateserial", "-out", crt, "-days", "30", "-extfile", f"{tmp}/{name}.ext")
-    os.chmod(key, 0o600)
-    if owner:
-        chown(key, owner)
-    return crt, key
 
 
 def dnsmasq(ns, addr, records):
@@ -372,7 +296,7 @@ VirtualHost "{host}"
             time.sleep(0.01)
 
     def up(self, timeout=30):
-        return listening(self.ns, self.ip, 5222, timeout) and listening(self.ns, self.ip, 5270, timeout)
+        return wait_listen(self.ns, self.ip, 5222, timeout) and wait_listen(self.ns, self.ip, 5270, timeout)
 
 
 # --- xmpp-edge -------------------------------------------------------------------
@@ -411,6 +335,7 @@ def edge_upgrade_command():
 
 
 PR_SET_CHILD_SUBREAPER = 36
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class Supervisor:
@@ -806,18 +731,17 @@ def main():
           f"tcp_retries2={TCP_RETRIES2}, outage {OUTAGE_S} s; settle: all resolved or {QUIET_S} s quiet", flush=True)
     setup_network()
 
-    make_cert("ca", None, None, ca=True)
-    ca = f"{tmp}/ca.crt"
-    gw_crt, gw_key = make_cert("gateway", ["example.com"], "prosody")
-    partner_crt, partner_key = make_cert("partner", ["partner.example.net"], "prosody")
+    ca = test_ca(tmp, "xmpp-edge fault bed CA")
+    gw_crt, gw_key = test_leaf(tmp, "gateway", ["example.com"], "prosody")
+    partner_crt, partner_key = test_leaf(tmp, "partner", ["partner.example.net"], "prosody")
     public, internal = dns_records()
     dnsmasq(INET, PUB_DNS, public)
     dnsmasq(LAN, INT_DNS, internal)
 
     supervisor = counters = None
     if not DIRECT:
-        edge_crt, edge_key = make_cert("edge", ["example.com", "edge.example.com"], "xmpp-edge")
-        edge_gw_crt, edge_gw_key = make_cert("edge-gw", ["edge-internal.example.com"], "xmpp-edge")
+        edge_crt, edge_key = test_leaf(tmp, "edge", ["example.com", "edge.example.com"], "xmpp-edge")
+        edge_gw_crt, edge_gw_key = test_leaf(tmp, "edge-gw", ["edge-internal.example.com"], "xmpp-edge")
         cfg = edge_config({"ca": ca, "edge_crt": edge_crt, "edge_key": edge_key, "edge_gw_crt": edge_gw_crt,
                            "edge_gw_key": edge_gw_key, "gateway_pin": spki_pin(gw_crt)})
         with open(f"{tmp}/edge.json", "w") as f:
@@ -834,7 +758,7 @@ def main():
     partner.start()
     gateway.start()
     if not DIRECT:
-        check("setup.edge_listening", listening(INET, EDGE_PUB, 5270) and listening(LAN, EDGE_INT, INTERNAL_PORT),
+        check("setup.edge_listening", wait_listen(INET, EDGE_PUB, 5270) and wait_listen(LAN, EDGE_INT, INTERNAL_PORT),
               open(f"{tmp}/edge.log").read()[-1500:])
     check("setup.partner_listening", partner.up(), "")
     check("setup.gateway_listening", gateway.up(), "")
@@ -941,13 +865,4 @@ if __name__ == "__main__":
         finish()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
-    try:
-        main()
-    except (Exception, SystemExit, KeyboardInterrupt) as e:
-        # A crash or a signal is a failed check, never a leftover namespace.
-        import traceback
-        traceback.print_exc()
-        check("faults.completed", False, repr(e))
-    finally:
-        cleanup()
-    finish()
+    guarded("faults", main, cleanup)
