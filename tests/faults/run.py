@@ -28,36 +28,44 @@ message with an id of its own.  The receiving clients count deliveries and
 duplicates, the sending clients count bounces (error messages with the id).
 
 Rows (fault x direction): control (none); edge_sigkill (SIGKILL, the
-supervisor restarts it RESTART_DELAY_S later); edge_upgrade (SIGTERM and a
-new process: at once after the old one exited, or, when the binary hands its
-listening sockets over, the new one first); gateway_sigkill (SIGKILL of the
-gateway Prosody, started again at once; bob logs in again); internal_link
-and partner_link (every packet on that veth dropped, silently, both ways,
-for OUTAGE_S: longer than TCP takes to give up, which net.ipv4.tcp_retries2
-= 3 inside the namespaces makes about 3 s).  Each fault hits FAULT_AT_S
-into the traffic.  Then the bed waits for everything to settle: until every
-message is delivered or bounced, or nothing changed for QUIET_S.
+supervisor restarts it RESTART_DELAY_S later); edge_upgrade (`xmpp-edge
+upgrade` where the binary has it: the listening sockets go to a new
+process, which the supervisor follows by its MAINPID=; else SIGTERM and a
+new process as soon as the old one exited); gateway_sigkill (SIGKILL of
+the gateway Prosody, started again at once; bob logs in again);
+internal_link and partner_link (every packet on that veth dropped,
+silently, both ways, for OUTAGE_S: longer than TCP takes to give up, which
+net.ipv4.tcp_retries2 = 3 inside the namespaces makes about 3 s; traffic
+goes on through the outage and RECOVER_S past it).  Each fault hits
+FAULT_AT_S into the traffic.  Then the bed waits for everything to settle:
+until every message is delivered or bounced, or nothing changed for
+QUIET_S while xmpp-edge (where it has the gauge) holds nothing in flight.
 
 Per row and direction: sent, delivered, bounced, lost (sent, neither
 delivered nor bounced), duplicates, "both" (delivered and yet bounced: the
 sender was told it failed; Prosody does this with the stanzas it had not
-seen acknowledged when an s2s stream died), and "unconfirmed": messages the sending client wrote
-that its own server never acknowledged before that server died (only when
-the gateway is killed: the sender's own server lost them, no DMZ leg ever
-saw them; they count as sent if they arrive or bounce after all).  Beside
-them the edge's own counters over the row (metrics, sampled every
-SAMPLE_S: a killed instance's last SAMPLE_S are missing).  Checks per row
-and direction: sent = delivered + bounced, no duplicates, none lost.  A
-last check looks again at every message counted lost: one that arrived
-after its row was counted means the bed settled too early (a bed bug, not
-a finding).
+seen acknowledged when an s2s stream died), and "unconfirmed": messages
+the sending client wrote that its own server never acknowledged before
+that server died (only when the gateway is killed: the sender's own server
+lost them, no DMZ leg ever saw them; they count as sent if they arrive or
+bounce after all).  Beside them the edge's own counters over the row
+(metrics, sampled every SAMPLE_S: what a killed or upgraded instance
+counted after its last sample is missing; for comparison, not checked).
+Checks per row and direction: sent = delivered + bounced, no duplicates,
+none lost, nothing arrives that was never sent; the control row delivers
+everything; the fault hit while messages were being written.  A last check
+looks again at every message counted lost: one that arrived after its row
+was counted means the bed settled too early (a bed bug, not a finding).
+Measured tables: RESULTS.md.
 
 Not in ./build.sh test's default run until stream management (branch sm)
 and the drain work land: without XE_FAULTS=1 the suite says so and passes.
 XE_FAULTS_BIN names the binary (default XE_BIN, else out/dev/xmpp-edge);
 XE_FAULTS_ROWS picks rows (comma-separated); XE_FAULTS_RATE and
 XE_FAULTS_SEND_S change the traffic; XE_FAULTS_UPGRADE=restart upgrades by
-SIGTERM and start even where the binary has `upgrade`; XE_KEEP=1 keeps the work directory.
+SIGTERM and start even where the binary has `upgrade`;
+XE_FAULTS_SMACKS_QUEUE sets Prosody's queue; XE_KEEP=1 keeps the work
+directory (logs, client reports, `ss` snapshots after each fault).
 Everything started here is ended here (process groups, namespaces), also
 on failure.  Last line: "N passed, N failed".
 """
@@ -120,6 +128,7 @@ SMACKS_QUEUE = int(os.environ.get("XE_FAULTS_SMACKS_QUEUE", "100000"))
 
 procs = []                   # every Popen here (own process group each)
 tmp = None
+ending = threading.Event()   # cleanup() has begun: nothing is restarted any more
 
 
 # --- processes and namespaces ------------------------------------------------
@@ -147,6 +156,7 @@ def killpg(p, sig=signal.SIGKILL):
 def cleanup():
     """Ends every process group started here and whatever else lives in our
     namespaces, then deletes them.  Idempotent."""
+    ending.set()
     for p in procs:
         if p.poll() is None:
             killpg(p, signal.SIGTERM)
@@ -302,7 +312,10 @@ VirtualHost "{host}"
 # --- xmpp-edge -------------------------------------------------------------------
 
 def edge_config(c):
-    raise_to = 1000000  # the rate limits are not under test: far above RATE
+    """xmpp-edge's configuration: tests/interop's, for one partner, with the
+    rate limits far above RATE (they are not under test here) and metrics
+    on EDGE's own loopback.  `c` holds the paths and the gateway's pin."""
+    raise_to = 1000000
     return {
         "state_dir": f"{tmp}/edge-state",
         "domains": [{"name": "example.com", "cert": c["edge_crt"], "key": c["edge_key"]}],
@@ -411,7 +424,7 @@ class Supervisor:
             self._read_notify()
             with self.lock:
                 self.exits.append((pid, rc))
-                if self.stopping:
+                if self.stopping or ending.is_set():
                     return
                 if self.main_pid != pid:
                     continue         # upgraded in place: watch the successor
@@ -419,7 +432,7 @@ class Supervisor:
                 delay = 0 if pid == self.immediate_pid else RESTART_DELAY_S
             time.sleep(delay)
             with self.lock:
-                if self.stopping:
+                if self.stopping or ending.is_set():
                     return
                 self.main_pid = self._spawn()
 
