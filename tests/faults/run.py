@@ -88,7 +88,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from xecheck import check, finish, guarded  # noqa: E402
 from xenet import spki_pin, work_dir  # noqa: E402
-from xenetns import enter_netns, netns_remove, test_ca, test_leaf, wait_listen  # noqa: E402
+from xenetns import LineAgent, enter_netns, netns_remove, test_ca, test_leaf, wait_listen  # noqa: E402
 
 DIRECT = os.environ.get("XE_FAULTS_DIRECT") == "1"
 BIN = os.path.abspath(os.environ.get("XE_FAULTS_BIN") or os.environ.get("XE_BIN") or "out/dev/xmpp-edge")
@@ -237,7 +237,8 @@ def srv(domain, target, ip, port):
 
 def dns_records():
     """(public, internal): where each side's Prosody finds the other."""
-    partner = srv("partner.example.net", "xmpp.example.net", PARTNER, 5270) + [f"--host-record=partner.example.net,{PARTNER}"]
+    partner = (srv("partner.example.net", "xmpp.example.net", PARTNER, 5270)
+               + [f"--host-record=partner.example.net,{PARTNER}"])
     if DIRECT:
         return (srv("example.com", "gw.example.com", GATEWAY, 5270) + [f"--host-record=example.com,{GATEWAY}"],
                 partner)
@@ -536,69 +537,47 @@ class EdgeCounters:
 
 # --- clients -------------------------------------------------------------------
 
-class Flood:
+class Flood(LineAgent):
     """One c2s_flood.py in a namespace and what it reported, by message id."""
 
     def __init__(self, ns, jid, host, resource):
         self.jid = jid
-        self.cv = threading.Condition()
         self.written, self.acked, self.unconfirmed = {}, set(), set()
         self.received, self.bounced = {}, {}   # id -> count; id -> [conditions]
         self.done, self.downs, self.ready = {}, [], 0
         self.changed = time.time()             # last delivery or bounce
         acct = {"jid": jid, "password": "secret", "host": host, "resource": resource}
-        self.log = open(f"{tmp}/client-{jid.split('@')[0]}.lines", "w")
-        self.p = ns_popen(ns, ["/usr/bin/python3", FLOOD, json.dumps(acct)], subprocess.PIPE,
-                          stderr=open(f"{tmp}/client-{jid.split('@')[0]}.stderr", "w"),
-                          stdin=subprocess.PIPE, text=True, bufsize=1)
-        threading.Thread(target=self._read, daemon=True).start()
+        user = jid.split("@")[0]
+        super().__init__(ns_popen(ns, ["/usr/bin/python3", FLOOD, json.dumps(acct)], subprocess.PIPE,
+                                  stderr=open(f"{tmp}/client-{user}.stderr", "w"),
+                                  stdin=subprocess.PIPE, text=True, bufsize=1),
+                         open(f"{tmp}/client-{user}.lines", "w"))
 
-    def _read(self):
-        for line in self.p.stdout:
-            self.log.write(line)
-            f = line.split()
-            if not f:
-                continue
-            with self.cv:
-                now = time.time()
-                kind = f[0]
-                if kind == "s":
-                    self.written[f[1]] = now
-                elif kind == "k":
-                    self.acked.add(f[1])
-                elif kind == "u":
-                    self.written.setdefault(f[1], now)
-                    self.unconfirmed.add(f[1])
-                elif kind == "m":
-                    self.received[f[1]] = self.received.get(f[1], 0) + 1
-                    self.changed = now
-                elif kind == "e":
-                    self.bounced.setdefault(f[1], []).append(f[2] if len(f) > 2 else "?")
-                    self.changed = now
-                elif kind == "done":
-                    self.done[f[1]] = int(f[2])
-                elif kind == "down":
-                    self.downs.append(now)
-                elif kind == "ready":
-                    self.ready += 1
-                self.cv.notify_all()
-
-    def cmd(self, **c):
-        try:
-            self.p.stdin.write(json.dumps(c) + "\n")
-            self.p.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
-
-    def wait(self, pred, timeout):
-        end = time.time() + timeout
-        with self.cv:
-            while not pred():
-                left = end - time.time()
-                if left <= 0:
-                    return False
-                self.cv.wait(min(left, 0.2))
-            return True
+    def on_line(self, line):
+        f = line.split()
+        if not f:
+            return
+        now = time.time()
+        kind = f[0]
+        if kind == "s":
+            self.written[f[1]] = now
+        elif kind == "k":
+            self.acked.add(f[1])
+        elif kind == "u":
+            self.written.setdefault(f[1], now)
+            self.unconfirmed.add(f[1])
+        elif kind == "m":
+            self.received[f[1]] = self.received.get(f[1], 0) + 1
+            self.changed = now
+        elif kind == "e":
+            self.bounced.setdefault(f[1], []).append(f[2] if len(f) > 2 else "?")
+            self.changed = now
+        elif kind == "done":
+            self.done[f[1]] = int(f[2])
+        elif kind == "down":
+            self.downs.append(now)
+        elif kind == "ready":
+            self.ready += 1
 
 
 def ids(d, prefix):
@@ -629,7 +608,8 @@ class Direction:
         lost = sent - delivered - bounced
         return {"sent": len(sent), "delivered": len(delivered), "bounced": len(bounced), "lost": len(lost),
                 "dup": dup, "unconfirmed": len(unconf), "both": len(delivered & bounced),
-                "stray": len((delivered | bounced) - written), "lost_ids": sorted(lost, key=lambda i: int(i.rsplit("-", 1)[1])),
+                "stray": len((delivered | bounced) - written),
+                "lost_ids": sorted(lost, key=lambda i: int(i.rsplit("-", 1)[1])),
                 "conditions": conds}
 
     def written(self):
@@ -662,8 +642,8 @@ def warm_up(alice, bob, tag, timeout=30):
         pin, pout = f"{tag}-warm{n}-in", f"{tag}-warm{n}-out"
         alice.cmd(op="send", to=f"{BOB}/flood", prefix=pin, count=1, rate=1)
         bob.cmd(op="send", to=f"{ALICE}/flood", prefix=pout, count=1, rate=1)
-        ok_in = bob.wait(lambda: f"{pin}-0" in bob.received or f"{pin}-0" in alice.bounced, 10)
-        ok_out = alice.wait(lambda: f"{pout}-0" in alice.received or f"{pout}-0" in bob.bounced, 10)
+        ok_in = bob.wait_until(lambda: f"{pin}-0" in bob.received or f"{pin}-0" in alice.bounced, 10)
+        ok_out = alice.wait_until(lambda: f"{pout}-0" in alice.received or f"{pout}-0" in bob.bounced, 10)
         if ok_in and ok_out and f"{pin}-0" in bob.received and f"{pout}-0" in alice.received:
             return True
         n += 1
@@ -692,7 +672,7 @@ def run_row(name, fault, alice, bob, counters, send_s):
         sockets_snapshot(f"{name}-after-fault")
     # Every message written (or the sender gave up on its own server).
     for d in dirs:
-        d.src.wait(lambda d=d: d.prefix in d.src.done, send_s + 60)
+        d.src.wait_until(lambda d=d: d.prefix in d.src.done, send_s + 60)
     t_sent = time.time()
     # Settled: every message delivered or bounced, or nothing new for QUIET_S.
     end = t_sent + SETTLE_MAX_S
@@ -777,7 +757,8 @@ def main():
     check("setup.gateway_listening", gateway.up(), "")
     alice = Flood(INET, ALICE, PARTNER, "flood")
     bob = Flood(LAN, BOB, GATEWAY, "flood")
-    check("setup.clients_logged_in", alice.wait(lambda: alice.ready, 20) and bob.wait(lambda: bob.ready, 20), "")
+    check("setup.clients_logged_in",
+          alice.wait_until(lambda: alice.ready, 20) and bob.wait_until(lambda: bob.ready, 20), "")
     # XE_FAULTS_UPGRADE=restart: stop-and-start even where `upgrade` exists.
     in_place = not DIRECT and os.environ.get("XE_FAULTS_UPGRADE") != "restart" and edge_upgrade_command()
     upgrade = ("none (no xmpp-edge)" if DIRECT else "xmpp-edge upgrade (listening sockets handed over)" if in_place
@@ -831,7 +812,8 @@ def main():
             conds = ", ".join(f"{k} {v}" for k, v in sorted(c["conditions"].items()))
             print("# " + table_row(name, d, c) + (f"   bounces: {conds}" if conds else ""), flush=True)
             if c["lost_ids"]:
-                print(f"#   lost: {' '.join(c['lost_ids'][:20])}{' ...' if len(c['lost_ids']) > 20 else ''}", flush=True)
+                more = " ..." if len(c["lost_ids"]) > 20 else ""
+                print(f"#   lost: {' '.join(c['lost_ids'][:20])}{more}", flush=True)
         if edge:
             print("#   xmpp-edge over the row (both directions): "
                   + ", ".join(f"{k} {v}" for k, v in sorted(edge.items())), flush=True)

@@ -72,7 +72,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from xecheck import check, guarded  # noqa: E402
-from xenetns import in_netns, netns_remove, ns_connect, test_ca, test_leaf, wait_listen  # noqa: E402
+from xenetns import LineAgent, in_netns, netns_remove, ns_connect, test_ca, test_leaf, wait_listen  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 AGENT = os.path.join(HERE, "xmpp_agent.py")
@@ -412,34 +412,19 @@ def ejabberd_register(ns, ctl, user, host, up):
 
 # --- clients -------------------------------------------------------------------
 
-class Agent:
+class Agent(LineAgent):
     """One xmpp_agent.py process in a namespace; its events, collected."""
 
     def __init__(self, ns, accounts, name):
         self.events = []
-        self.cv = threading.Condition()
-        self.log = open(f"{tmp}/agent-{name}.events", "w")
-        self.p = nspopen(ns, ["/usr/bin/python3", AGENT, json.dumps(accounts)], subprocess.PIPE,
-                         stderr=open(f"{tmp}/agent-{name}.log", "w"), stdin=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(nspopen(ns, ["/usr/bin/python3", AGENT, json.dumps(accounts)], subprocess.PIPE,
+                                 stderr=open(f"{tmp}/agent-{name}.log", "w"), stdin=subprocess.PIPE, text=True),
+                         open(f"{tmp}/agent-{name}.events", "w"))
 
-    def _read(self):
-        for line in self.p.stdout:
-            self.log.write(line)
-            self.log.flush()
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            with self.cv:
-                self.events.append(ev)
-                self.cv.notify_all()
-
-    def cmd(self, **c):
+    def on_line(self, line):
         try:
-            self.p.stdin.write(json.dumps(c) + "\n")
-            self.p.stdin.flush()
-        except (BrokenPipeError, OSError):
+            self.events.append(json.loads(line))
+        except ValueError:
             pass
 
     def select(self, pred):
@@ -448,14 +433,8 @@ class Agent:
 
     def wait(self, pred, count=1, timeout=15):
         """Waits until `count` events match; returns the matching events."""
-        end = time.time() + timeout
-        with self.cv:
-            while True:
-                got = [e for e in self.events if pred(e)]
-                left = end - time.time()
-                if len(got) >= count or left <= 0:
-                    return got
-                self.cv.wait(min(left, 0.5))
+        self.wait_until(lambda: sum(1 for e in self.events if pred(e)) >= count, timeout)
+        return self.select(pred)
 
 
 def msgs(to, prefix):

@@ -5,6 +5,7 @@ listener there waited for, namespaces removed with whatever still runs in
 them, and a test CA with its leaf certificates.  Nothing here reaches
 outside the namespaces the caller created."""
 import ctypes
+import json
 import os
 import pwd
 import shutil
@@ -112,3 +113,46 @@ def test_leaf(directory, name, names, owner=None):
         pw = pwd.getpwnam(owner)
         os.chown(key, pw.pw_uid, pw.pw_gid)
     return crt, key
+
+
+class LineAgent:
+    """A helper process (a test's XMPP clients) told what to do in JSON
+    lines on its stdin and heard in lines on its stdout, each line copied
+    to `log` and handed to on_line() under self.cv, whose waiters are then
+    woken.  The Popen must have stdin and stdout pipes in text mode."""
+
+    def __init__(self, popen, log):
+        self.p = popen
+        self.log = log
+        self.cv = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def on_line(self, line):
+        raise NotImplementedError
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.log.write(line)
+            self.log.flush()
+            with self.cv:
+                self.on_line(line)
+                self.cv.notify_all()
+
+    def cmd(self, **c):
+        """Sends one command; quiet when the process is gone."""
+        try:
+            self.p.stdin.write(json.dumps(c) + "\n")
+            self.p.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def wait_until(self, cond, timeout):
+        """True once cond() (called under self.cv) holds, False after timeout s."""
+        end = time.time() + timeout
+        with self.cv:
+            while not cond():
+                left = end - time.time()
+                if left <= 0:
+                    return False
+                self.cv.wait(min(left, 0.5))
+            return True
