@@ -835,8 +835,8 @@ def main():
     time.sleep(LATE_LOOK_S)
     late = []
     for name, d, c in results:
-        now = d.count()
-        late += [f"{name}.{d.name}:{i}" for i in c["lost_ids"] if i not in now["lost_ids"]]
+        still = set(d.count()["lost_ids"])
+        late += [f"{name}.{d.name}:{i}" for i in c["lost_ids"] if i not in still]
     check(f"{mode}.bed.no_late_arrivals_after_settling", not late, late[:20])
 
     print(f"# fault table ({mode}):", flush=True)
