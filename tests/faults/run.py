@@ -64,7 +64,8 @@ XE_FAULTS_BIN names the binary (default XE_BIN, else out/dev/xmpp-edge);
 XE_FAULTS_ROWS picks rows (comma-separated); XE_FAULTS_RATE and
 XE_FAULTS_SEND_S change the traffic; XE_FAULTS_UPGRADE=restart upgrades by
 SIGTERM and start even where the binary has `upgrade`;
-XE_FAULTS_SMACKS_QUEUE sets Prosody's queue; XE_KEEP=1 keeps the work
+XE_FAULTS_SMACKS_QUEUE sets Prosody's queue; XE_FAULTS_QUIET_S the settle
+wait (a short one makes the late-arrival check fail, as it should); XE_KEEP=1 keeps the work
 directory (logs, client reports, `ss` snapshots after each fault).
 Everything started here is ended here (process groups, namespaces), also
 on failure.  Last line: "N passed, N failed".
@@ -113,7 +114,7 @@ RECOVER_S = 2.0              # link rows: traffic goes on this long after the ou
 TCP_RETRIES2 = 3             # ~3 s to ETIMEDOUT with data outstanding
 TCP_SYN_RETRIES = 2          # a dial into a dead link fails after ~7 s
 RESTART_DELAY_S = 0.5        # the supervisor's, "within 1 s"
-QUIET_S = 10.0               # settled: nothing delivered or bounced this long
+QUIET_S = float(os.environ.get("XE_FAULTS_QUIET_S", "10"))  # settled: nothing delivered or bounced this long
 SETTLE_MAX_S = 60.0
 LATE_LOOK_S = 5.0            # the final look for late arrivals
 SAMPLE_S = 0.25
