@@ -172,6 +172,13 @@ struct edge {
 
 	struct edge_stats stats;
 	struct edge_event_counts events;
+	/* The gateway left an unoffered XEP-0198 <enable/> unanswered
+	 * (s2s_out.c): not asked again until the next start. */
+	int gateway_sm_unanswered;
+	/* It answered one with <enabled/>: it takes <enable/> from the
+	 * other side of a stream, so its own streams into us may get one
+	 * (s2s_in_sm.c). */
+	int gateway_sm_answered;
 
 	/* `xmpp-edge drain`: the external listeners are closed, live
 	 * streams go on; until the next restart. */

@@ -317,9 +317,11 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	if (s2s_in_send_header(s) < 0)
 		return;
 	if (s->authed_domain[0] != '\0') {
-		/* After SASL: XEP-0198 may be enabled now (Prosody does). */
+		/* After SASL: XEP-0198 may be enabled now (Prosody does, or
+		 * we ask: s2s_in_sm_maybe_ask). */
 		if (s2s_in_sendstr(s, "<stream:features>" S2S_IN_SM_FEATURE "</stream:features>") < 0)
 			return;
+		s->sm_ask_after_ms = uv_now(s->edge->loop) + S2S_IN_SM_ASK_AFTER_MS;
 		s2s_in_auth_established(s);
 		return;
 	}
@@ -580,6 +582,8 @@ s2s_in_on_element(void *ud, const struct xmlstream_event *ev)
 		return;
 	}
 	if (s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN) {
+		if (s2s_in_sm_maybe_ask(s) < 0)
+			return;
 		if (s2s_in_is_stanza(ev)) {
 			s->stanzas++;
 			s2s_in_on_stanza(s, ev);

@@ -131,6 +131,17 @@ struct s2s_in {
 	struct sm_custody custody;
 	int sm_ack_owed;		/* asked (<r/>), not all it sent is covered yet */
 	int sm_paused;			/* reading stopped: SM_CUSTODY_MAX in flight */
+	/* The gateway's stream after SASL: Prosody 0.12 sends <enable/> on
+	 * it or not by the order of two equal-priority handlers of its
+	 * features event (mod_s2s's, which ends the event, and mod_smacks's;
+	 * a hash order that differs from one Prosody process to the next).
+	 * When it has not by sm_ask_after_ms (uv_now) and the gateway has
+	 * answered our unoffered <enable/> (edge->gateway_sm_answered), we
+	 * send <enable/> ourselves: Prosody's handle_enable takes it on its
+	 * outgoing stream too, and from its <enabled/> on queues its
+	 * stanzas until we acknowledge them. */
+	uint64_t sm_ask_after_ms;	/* 0: not a candidate */
+	int sm_asked;			/* our <enable/> sent, no answer yet */
 	struct s2s_in *next, *prev;
 };
 
@@ -174,6 +185,13 @@ void s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const cha
 /* Handles <enable/>, <r/>, <a/> on an authenticated stream: 0 if ev was
  * one (the stream may be closing after), -1 if not a XEP-0198 element. */
 int s2s_in_sm_on_element(struct s2s_in *s, const struct xmlstream_event *ev);
+/* How long the gateway's stream may go without its own <enable/> after
+ * the features that offered it, milliseconds. */
+#define S2S_IN_SM_ASK_AFTER_MS 1000
+/* Before each element on an established stream: our own <enable/> on the
+ * gateway's stream when it is due (sm_ask_after_ms).  -1 if the send
+ * failed (the stream is closing). */
+int s2s_in_sm_maybe_ask(struct s2s_in *s);
 /* A stanza is about to be routed: its custody tag (slot 0 when the
  * stream has no XEP-0198).  -1 when custody cannot take it (out of
  * memory): the stream fails. */

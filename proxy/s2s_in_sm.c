@@ -44,6 +44,8 @@
 
 #define NS_XMPP_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
+static int s2s_in_sm_turn_on(struct s2s_in *s, const char *who);
+
 static int
 s2s_in_sm_send_ack(struct s2s_in *s)
 {
@@ -76,15 +78,10 @@ s2s_in_sm_enable(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_sm_failed(s, "unexpected-request");
 		return;
 	}
-	if (sm_registry_add(&s->edge->sm_registry, s, &s->sm_slot, &s->sm_gen) < 0) {
+	if (s2s_in_sm_turn_on(s, wants_resume ? "peer, resume refused" : "peer") < 0) {
 		s2s_in_sm_failed(s, "resource-constraint");
 		return;
 	}
-	s->sm_on = 1;
-	s->edge->stats.sm_streams_in++;
-	log_event(LOG_INFO, "s2s_in.sm", "peer", s->peer, "domain",
-	    s->authed_domain[0] ? s->authed_domain : NULL, "result", "enabled",
-	    "resume", wants_resume ? "refused" : NULL, NULL);
 	/* No 'resume': this stream cannot be resumed (XEP-0198 §5). */
 	(void)s2s_in_sendstr(s, "<enabled xmlns='" SM_NS "'/>");
 }
@@ -112,6 +109,33 @@ s2s_in_sm_on_ack(struct s2s_in *s, const struct xmlstream_event *ev)
 	s2s_in_close(s, "handled-count-too-high");
 }
 
+/* XEP-0198 on from here (our <enabled/> sent, or theirs read): 0, or -1
+ * when the registry is full (the stream goes on without it). */
+static int
+s2s_in_sm_turn_on(struct s2s_in *s, const char *who)
+{
+	if (sm_registry_add(&s->edge->sm_registry, s, &s->sm_slot, &s->sm_gen) < 0)
+		return -1;
+	s->sm_on = 1;
+	s->sm_ask_after_ms = 0;
+	s->edge->stats.sm_streams_in++;
+	log_event(LOG_INFO, "s2s_in.sm", "peer", s->peer, "domain",
+	    s->authed_domain[0] ? s->authed_domain : NULL, "result", "enabled", "by", who, NULL);
+	return 0;
+}
+
+int
+s2s_in_sm_maybe_ask(struct s2s_in *s)
+{
+	if (s->sm_on || s->sm_asked || s->sm_ask_after_ms == 0 || !s->edge->gateway_sm_answered ||
+	    uv_now(s->edge->loop) < s->sm_ask_after_ms)
+		return 0;
+	s->sm_asked = 1;
+	s->sm_ask_after_ms = 0;
+	log_event(LOG_INFO, "s2s_in.sm_ask", "peer", s->peer, "domain", s->authed_domain, NULL);
+	return s2s_in_sendstr(s, "<enable xmlns='" SM_NS "'/>");
+}
+
 int
 s2s_in_sm_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 {
@@ -119,6 +143,14 @@ s2s_in_sm_on_element(struct s2s_in *s, const struct xmlstream_event *ev)
 		return -1;
 	if (xmlstream_str_eq(&ev->name, "enable")) {
 		s2s_in_sm_enable(s, ev);
+		return 0;
+	}
+	if (s->sm_asked && (xmlstream_str_eq(&ev->name, "enabled") || xmlstream_str_eq(&ev->name, "failed"))) {
+		/* The answer to our own <enable/>.  <failed/> also when the
+		 * gateway's own <enable/> crossed ours (then on already). */
+		s->sm_asked = 0;
+		if (xmlstream_str_eq(&ev->name, "enabled") && !s->sm_on)
+			(void)s2s_in_sm_turn_on(s, "us");
 		return 0;
 	}
 	if (xmlstream_str_eq(&ev->name, "resume")) {

@@ -71,7 +71,7 @@ enum s2s_out_sm_state {
 	S2S_OUT_SM_OFF,		/* not offered: written stanzas are unconfirmed */
 	S2S_OUT_SM_ENABLING,	/* <enable/> sent: stanzas wait for the answer */
 	S2S_OUT_SM_ON,		/* <enabled/>: written stanzas wait for <a h/> */
-	S2S_OUT_SM_FAILED,	/* <failed/>: as OFF */
+	S2S_OUT_SM_FAILED,	/* <failed/>, or no answer to an unoffered <enable/>: as OFF */
 };
 
 static const char *const s2s_out_sm_names[] = {
@@ -244,6 +244,10 @@ struct s2s_out {
 	/* XEP-0198 (sm.h) toward this peer: enabled when it offers it. */
 	enum s2s_out_sm_state sm_state;
 	int peer_offers_sm;			/* <sm xmlns='urn:xmpp:sm:3'/> in its features */
+	/* <enable/> sent without an offer: a peer that does not answer
+	 * within S2S_OUT_SM_UNOFFERED_WAIT_MS is taken as OFF. */
+	int sm_unoffered;
+	uint64_t sm_enable_sent_ms;		/* sm_clock_ms then */
 	uint64_t stanzas_acked, stanzas_unconfirmed;
 
 	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
@@ -299,6 +303,14 @@ struct s2s_out_kind_info {
 	int carries_stanzas;
 	/* One <db:verify/> question after the features (XEP-0220 §2.3). */
 	int asks_verify;
+	/* <enable/> after dialback even when the features had no <sm/>:
+	 * Prosody 0.12 offers <sm/> only on an already authenticated s2sin
+	 * (mod_smacks can_do_smacks), which a dialback stream is not when
+	 * its features are sent, yet it answers <enable/> once dialback made
+	 * it one.  We speak for partner domains toward the gateway, so
+	 * dialback is the only way in there (no certificate of ours names
+	 * them for SASL EXTERNAL). */
+	int sm_enable_unoffered;
 };
 
 static const struct s2s_out_kind_info s2s_out_kinds[] = {
@@ -313,6 +325,7 @@ static const struct s2s_out_kind_info s2s_out_kinds[] = {
 		.bounce_shutdown = "service-unavailable", .bounce_unacked = "service-unavailable",
 		.tls_event = "s2s_out.tls",
 		.tls_role = TLS_ROLE_INTERNAL_CLIENT, .pinned = 1, .carries_stanzas = 1,
+		.sm_enable_unoffered = 1,
 	},
 	[S2S_OUT_VERIFY] = {
 		.name = "verify", .bounce = "remote-server-not-found",
@@ -691,6 +704,11 @@ s2s_out_settle_head(struct s2s_out *o, size_t n)
 }
 
 static void s2s_out_on_sm_timer(uv_timer_t *t);
+static void s2s_out_on_sm_answer(struct s2s_out *o, int enabled, const char *result);
+
+/* How long an <enable/> the peer never offered may wait for its answer
+ * (Prosody answers at once; a server without XEP-0198 may never). */
+#define S2S_OUT_SM_UNOFFERED_WAIT_MS 3000
 
 /* The sm timer's period: requests by time, and a tenth of the custody
  * bound (a stanza is bounced at most 10 % after it). */
@@ -925,6 +943,15 @@ s2s_out_on_sm_timer(uv_timer_t *t)
 	now = o->sm_clock_ms;
 	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL)
 		return;
+	if (o->sm_state == S2S_OUT_SM_ENABLING && o->sm_unoffered &&
+	    now >= o->sm_enable_sent_ms + S2S_OUT_SM_UNOFFERED_WAIT_MS) {
+		/* A gateway without XEP-0198 may ignore what it never
+		 * offered (XEP-0198 §3 only obliges an answer to an offer):
+		 * go on without it, and do not ask this gateway again. */
+		o->edge->gateway_sm_unanswered = 1;
+		s2s_out_on_sm_answer(o, 0, "unanswered");
+		return;
+	}
 	if (o->q.r.count > 0 && now >= sm_queue_at(&o->q.r, 0)->queued_ms + limit) {
 		if (o->q.r.nsent > 0) {
 			o->edge->stats.stanzas_settle_timeout += o->q.r.nsent;
@@ -969,15 +996,17 @@ s2s_out_on_sm_timer(uv_timer_t *t)
 
 /* <enabled/> or <failed/> to our <enable/>. */
 static void
-s2s_out_on_sm_answer(struct s2s_out *o, int enabled)
+s2s_out_on_sm_answer(struct s2s_out *o, int enabled, const char *result)
 {
 	o->sm_state = enabled ? S2S_OUT_SM_ON : S2S_OUT_SM_FAILED;
 	if (enabled) {
 		sm_queue_enable(&o->q.r);
 		o->edge->stats.sm_streams_out++;
+		if (o->sm_unoffered)
+			o->edge->gateway_sm_answered = 1;
 	}
 	log_event(LOG_INFO, "s2s_out.sm", "kind", s2s_out_kind_name(o), "local", o->local,
-	    "remote", o->remote, "result", enabled ? "enabled" : "failed", NULL);
+	    "remote", o->remote, "result", result, "offered", o->peer_offers_sm ? "yes" : "no", NULL);
 	s2s_out_flush_queue(o);
 }
 
@@ -1033,9 +1062,9 @@ s2s_out_on_sm_element(struct s2s_out *o, const struct xmlstream_event *ev)
 	if (!xmlstream_str_eq(&ev->ns, SM_NS))
 		return -1;
 	if (o->sm_state == S2S_OUT_SM_ENABLING && xmlstream_str_eq(&ev->name, "enabled"))
-		s2s_out_on_sm_answer(o, 1);
+		s2s_out_on_sm_answer(o, 1, "enabled");
 	else if (o->sm_state == S2S_OUT_SM_ENABLING && xmlstream_str_eq(&ev->name, "failed"))
-		s2s_out_on_sm_answer(o, 0);
+		s2s_out_on_sm_answer(o, 0, "failed");
 	else if (o->sm_state == S2S_OUT_SM_ON && xmlstream_str_eq(&ev->name, "a"))
 		s2s_out_on_sm_ack(o, ev);
 	else if (o->sm_state == S2S_OUT_SM_ON && xmlstream_str_eq(&ev->name, "r"))
@@ -1071,10 +1100,14 @@ s2s_out_established(struct s2s_out *o, const char *method)
 	if (ka > 0)
 		uv_timer_start(&o->keepalive, s2s_out_on_keepalive, (uint64_t)ka * 1000,
 		    (uint64_t)ka * 1000);
-	/* XEP-0198 §3: enabled when the peer offered it.  Stanzas wait for
+	/* XEP-0198 §3: enabled when the peer offered it (or, toward the
+	 * gateway, asked anyway: see sm_enable_unoffered).  Stanzas wait for
 	 * the answer, so that h counts every one of them or none. */
-	if (o->peer_offers_sm && s2s_out_kind(o)->carries_stanzas) {
+	o->sm_unoffered = !o->peer_offers_sm && s2s_out_kind(o)->sm_enable_unoffered &&
+	    !o->edge->gateway_sm_unanswered;
+	if ((o->peer_offers_sm || o->sm_unoffered) && s2s_out_kind(o)->carries_stanzas) {
 		o->sm_state = S2S_OUT_SM_ENABLING;
+		o->sm_enable_sent_ms = o->sm_clock_ms;
 		if (s2s_out_sendstr(o, "<enable xmlns='" SM_NS "'/>") < 0)
 			return;
 	}

@@ -803,6 +803,13 @@ def main():
               f"enabled out: {sm_out}; auth out: {auth_out}")
     else:
         skip(["s1b.sm.edge_enabled_toward_partner_prosody"], "the first message did not make it")
+    # Toward the gateway the edge authenticates by dialback (it speaks for
+    # partner domains); Prosody offers no <sm/> there but answers <enable/>.
+    if inbound_ok["partner"]:
+        check("s1b.sm.edge_enabled_toward_gateway_prosody", ("gateway", "example.com") in sm_out,
+              f"enabled out: {sm_out}; auth out: {auth_out}")
+    else:
+        skip(["s1b.sm.edge_enabled_toward_gateway_prosody"], "the first message did not make it")
     # The last acks may still be on their way: up to 5 s for nothing to be
     # in flight (what a drain would wait for).
     for _ in range(25):
@@ -825,6 +832,11 @@ def main():
           [(s.get("kind"), s.get("sm"), s.get("sm_h"), s.get("stanzas_in_custody")) for s in live
            if s.get("direction") == "in"])
     check("s1b.sm.nothing_in_flight_after_the_bulk", doc.get("stanzas_in_flight") == 0, doc.get("stanzas_in_flight"))
+    # Both gateway legs, as `status` shows them: XEP-0198 on.
+    gw_live = [(s.get("direction"), s.get("sm")) for s in live if s.get("kind") == "gateway"]
+    check("s1b.sm.status_shows_sm_on_both_gateway_streams",
+          {d for d, _ in gw_live} == {"in", "out"} and all(sm == "on" for _, sm in gw_live),
+          [(s.get("direction"), s.get("kind"), s.get("sm")) for s in live])
 
     # --- 2. presence and IQ ----------------------------------------------------
     t0 = time.time()

@@ -139,9 +139,13 @@ sg_gateway_out_accept(struct sg *g, struct sf_peer *p, const char *remote)
 {
 	if (sf_peer_tls_wait(p) < 0 || sf_peer_send_header(p, "a.example", remote) < 0 ||
 	    sf_peer_send(p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
-	    "</stream:features>") < 0)
+	    "</stream:features>") < 0 || sg_answer(g, p, "valid") < 0)
 		return -1;
-	return sg_answer(g, p, "valid");
+	/* The proxy asks for XEP-0198 anyway (s2s_out.c,
+	 * sm_enable_unoffered); this gateway has none. */
+	if (sf_peer_expect(p, "enable", "urn:xmpp:sm:3") < 0)
+		return -1;
+	return sf_peer_send(p, "<failed xmlns='urn:xmpp:sm:3'/>");
 }
 
 int

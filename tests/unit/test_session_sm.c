@@ -17,9 +17,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "session_gateway.h"
 #include "router.h"
+#include "s2s_in_int.h"
 #include "sm.h"
 
 #define TSM_NS_DB "jabber:server:dialback"
@@ -314,7 +317,11 @@ tsm_expect_bounce(struct sg *g, const char *remote, const char *id, const char *
 {
 	struct sf_peer *back = sg_wait_out(g, "a.example");
 
+	/* The gateway here offers no XEP-0198 and refuses the <enable/>
+	 * the proxy sends it anyway (sm_enable_unoffered). */
 	if (back == NULL || tsm_accept(back, "a.example", remote, 1, 0) < 0 ||
+	    sf_peer_expect(back, "enable", SM_NS) < 0 ||
+	    sf_peer_send(back, "<failed xmlns='" SM_NS "'/>") < 0 ||
 	    sf_peer_expect(back, "message", NULL) < 0)
 		return NULL;
 	if (strcmp(back->ev.stype, "error") != 0 || strcmp(back->ev.id, id) != 0 ||
@@ -478,5 +485,168 @@ TEST(session_sm_settle_timeout_unwritten_bounces)
 	tsm_expect_nothing(b);		/* never written */
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
 	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	sg_end(&g);
+}
+
+/* A partner's stream into the proxy, authenticated by dialback, with
+ * XEP-0198 enabled: *in. */
+static void
+tsm_partner_in_sm(struct sg *g, struct sf_peer **in)
+{
+	struct sf_peer *auth;
+
+	SG_PEER(g, *in, sg_remote_in(g, "b.example"));
+	SG_PEER(g, auth, sg_wait_out(g, "b.example"));
+	SG_OK(g, sg_remote_answer(g, auth, "b.example", "valid"));
+	SG_OK(g, sf_peer_expect(*in, "result", TSM_NS_DB));
+	CHECK_STR_EQ((*in)->ev.stype, "valid");
+	SG_OK(g, sf_peer_send(*in, "<enable xmlns='" SM_NS "'/>"));
+	SG_OK(g, sf_peer_expect(*in, "enabled", SM_NS));
+}
+
+/* Toward the gateway, <enable/> goes out after dialback even though the
+ * features had no <sm/>: Prosody 0.12 offers it only on a stream that is
+ * authenticated when its features are sent, which a dialback stream
+ * never is, and answers <enable/> once dialback made it one.  Custody
+ * then works as with an offer. */
+TEST(session_sm_gateway_out_enable_unoffered)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *in, *gwo;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	tsm_partner_in_sm(&g, &in);
+	SG_OK(&g, sf_peer_send(in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
+	    "</message><r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, in, 0));
+	SG_PEER(&g, gwo, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, tsm_accept(gwo, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sf_peer_expect(gwo, "enable", SM_NS));
+	SG_OK(&g, sf_peer_send(gwo, "<enabled xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect(gwo, "message", NULL));
+	CHECK_STR_EQ(gwo->ev.id, "p1");
+	SG_OK(&g, sf_peer_expect(gwo, "r", SM_NS));
+	SG_OK(&g, sf_peer_send(gwo, "<a xmlns='" SM_NS "' h='1'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, in, 1));
+	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_out, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 0);
+	sg_end(&g);
+}
+
+/* A gateway that leaves the unoffered <enable/> unanswered (a server
+ * without XEP-0198 may ignore it) costs a bounded wait once: the stanza
+ * goes out unconfirmed after S2S_OUT_SM_UNOFFERED_WAIT_MS, and later
+ * streams to the gateway do not ask again.  <failed/> is plain OFF. */
+TEST(session_sm_gateway_out_enable_unanswered)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *in, *gwo;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	tsm_partner_in_sm(&g, &in);
+	SG_OK(&g, sf_peer_send(in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
+	    "</message>"));
+	SG_PEER(&g, gwo, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, tsm_accept(gwo, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sf_peer_expect(gwo, "enable", SM_NS));
+	sf_settle(&g.sf);
+	tsm_expect_nothing(gwo);	/* held while the answer may come */
+	CHECK_INT_EQ(g.sf.edge->gateway_sm_unanswered, 0);
+	(void)sf_advance(&g.sf, 4000);
+	SG_OK(&g, sf_peer_expect(gwo, "message", NULL));
+	CHECK_STR_EQ(gwo->ev.id, "p1");
+	CHECK_INT_EQ(g.sf.edge->gateway_sm_unanswered, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_out, 0);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 1);
+	SG_OK(&g, sf_peer_send(in, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, in, 1));
+	tsm_expect_nothing(gwo);	/* no <r/>: not enabled */
+	sg_end(&g);
+}
+
+/* The gateway's stream, authenticated by its pinned key with SASL
+ * EXTERNAL and restarted: the features after the restart offer <sm/>. */
+static struct sf_peer *
+tsm_gateway_in_sasl(struct sg *g, const char *remote)
+{
+	struct sf_peer *p = sf_peer_accept(&g->sf, &g->sf.internal, "127.0.0.1");
+
+	if (p == NULL || sf_peer_tls(p, g->gw_store, TLS_ROLE_INTERNAL_CLIENT, "edge-internal") < 0 ||
+	    sf_peer_tls_wait(p) < 0 || sf_peer_send_header(p, "a.example", remote) < 0 ||
+	    sf_peer_expect(p, "features", XMLSTREAM_NS_STREAMS) < 0 ||
+	    sf_peer_send(p, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
+	    "YS5leGFtcGxl</auth>") < 0 ||
+	    sf_peer_expect(p, "success", "urn:ietf:params:xml:ns:xmpp-sasl") < 0)
+		return NULL;
+	sf_peer_restart(p);
+	if (sf_peer_send_header(p, "a.example", remote) < 0 ||
+	    sf_peer_expect(p, "features", XMLSTREAM_NS_STREAMS) < 0)
+		return NULL;
+	if (strstr(p->ev.raw, "urn:xmpp:sm:3") == NULL) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "no <sm/> after SASL: %s", p->ev.raw);
+		return NULL;
+	}
+	return p;
+}
+
+/* Waits out S2S_IN_SM_ASK_AFTER_MS on the loop's own clock (uv_now: the
+ * lazy check reads it, no timer). */
+static void
+tsm_wait_ask_window(struct sg *g)
+{
+	usleep((S2S_IN_SM_ASK_AFTER_MS + 100) * 1000);
+	sf_settle(&g->sf);
+}
+
+/* Prosody 0.12 enables XEP-0198 on its stream into us or not by a hash
+ * order (s2s_in_int.h, sm_ask_after_ms).  A gateway that answered our
+ * unoffered <enable/> gets ours on its stream when it has not sent its
+ * own within the window: from its <enabled/> on, its stanzas are in
+ * custody (h counts them from there) and its <r/> is answered. */
+TEST(session_sm_gateway_in_enabled_by_us)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *gw;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sasl(&g, "b.example"));
+	g.sf.edge->gateway_sm_answered = 1;
+	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
+	sf_settle(&g.sf);
+	tsm_expect_nothing(gw);		/* within the window: its own may come */
+	tsm_wait_ask_window(&g);
+	SG_OK(&g, tsm_message(gw, "b.example", "m2"));
+	SG_OK(&g, sf_peer_expect(gw, "enable", SM_NS));
+	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 0);	/* not before its answer */
+	SG_OK(&g, sf_peer_send(gw, "<enabled xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_message(gw, "b.example", "m3"));
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));	/* m3 waits for b.example */
+	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 1);
+	sg_end(&g);
+}
+
+/* A gateway not known to take <enable/> (none answered ours: ejabberd)
+ * is never sent one on its own streams. */
+TEST(session_sm_gateway_in_not_asked_unknown)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *gw;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sasl(&g, "b.example"));
+	tsm_wait_ask_window(&g);
+	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
+	sf_settle(&g.sf);
+	tsm_expect_nothing(gw);
+	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 0);
 	sg_end(&g);
 }
