@@ -949,6 +949,7 @@ s2s_out_on_sm_timer(uv_timer_t *t)
 		 * offered (XEP-0198 §3 only obliges an answer to an offer):
 		 * go on without it, and do not ask this gateway again. */
 		o->edge->gateway_sm_unanswered = 1;
+		o->edge->gateway_sm_answered = 0;	/* another gateway now */
 		s2s_out_on_sm_answer(o, 0, "unanswered");
 		return;
 	}
