@@ -171,6 +171,12 @@ class Peer:
                       f"type='{'valid' if key == b'goodkey' else 'invalid'}'/>".encode())
             self.log.append(f"db:verify answered for {attr(el, 'to')}")
             return
+        if el.startswith(b"<enable ") and b"urn:xmpp:sm:3" in el:
+            # xmpp-edge asks a gateway for XEP-0198 unoffered; this one
+            # has none (as a server refusing it would answer).
+            self.log.append("sm enable refused")
+            s.sendall(b"<failed xmlns='urn:xmpp:sm:3'/>")
+            return
         with self.lock:
             self.stanzas.append(el)
 

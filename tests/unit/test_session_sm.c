@@ -504,6 +504,23 @@ tsm_partner_in_sm(struct sg *g, struct sf_peer **in)
 	SG_OK(g, sf_peer_expect(*in, "enabled", SM_NS));
 }
 
+/* Partner -> gateway: the partner's stream (XEP-0198 on) sends p1 for
+ * a.example; the gateway's side of the proxy's stream offers no <sm/>,
+ * answers the dialback, and reads the <enable/> the proxy sends anyway. */
+static void
+tsm_gateway_out_unoffered(struct sg *g, struct sf_peer **in, struct sf_peer **gwo)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+
+	sf_dial_script(&g->sf, "b.example", &peer, 1);
+	tsm_partner_in_sm(g, in);
+	SG_OK(g, sf_peer_send(*in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
+	    "</message>"));
+	SG_PEER(g, *gwo, sg_wait_out(g, "a.example"));
+	SG_OK(g, tsm_accept(*gwo, "a.example", "b.example", 1, 0));
+	SG_OK(g, sf_peer_expect(*gwo, "enable", SM_NS));
+}
+
 /* Toward the gateway, <enable/> goes out after dialback even though the
  * features had no <sm/>: Prosody 0.12 offers it only on a stream that is
  * authenticated when its features are sent, which a dialback stream
@@ -511,19 +528,13 @@ tsm_partner_in_sm(struct sg *g, struct sf_peer **in)
  * then works as with an offer. */
 TEST(session_sm_gateway_out_enable_unoffered)
 {
-	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *in, *gwo;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
-	sf_dial_script(&g.sf, "b.example", &peer, 1);
-	tsm_partner_in_sm(&g, &in);
-	SG_OK(&g, sf_peer_send(in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
-	    "</message><r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, in, 0));
-	SG_PEER(&g, gwo, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, tsm_accept(gwo, "a.example", "b.example", 1, 0));
-	SG_OK(&g, sf_peer_expect(gwo, "enable", SM_NS));
+	tsm_gateway_out_unoffered(&g, &in, &gwo);
+	SG_OK(&g, sf_peer_send(in, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, in, 0));	/* p1 waits for the gateway */
 	SG_OK(&g, sf_peer_send(gwo, "<enabled xmlns='" SM_NS "'/>"));
 	SG_OK(&g, sf_peer_expect(gwo, "message", NULL));
 	CHECK_STR_EQ(gwo->ev.id, "p1");
@@ -541,18 +552,11 @@ TEST(session_sm_gateway_out_enable_unoffered)
  * streams to the gateway do not ask again.  <failed/> is plain OFF. */
 TEST(session_sm_gateway_out_enable_unanswered)
 {
-	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *in, *gwo;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
-	sf_dial_script(&g.sf, "b.example", &peer, 1);
-	tsm_partner_in_sm(&g, &in);
-	SG_OK(&g, sf_peer_send(in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
-	    "</message>"));
-	SG_PEER(&g, gwo, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, tsm_accept(gwo, "a.example", "b.example", 1, 0));
-	SG_OK(&g, sf_peer_expect(gwo, "enable", SM_NS));
+	tsm_gateway_out_unoffered(&g, &in, &gwo);
 	sf_settle(&g.sf);
 	tsm_expect_nothing(gwo);	/* held while the answer may come */
 	CHECK_INT_EQ(g.sf.edge->gateway_sm_unanswered, 0);
