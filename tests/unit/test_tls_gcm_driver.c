@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/gcm.h>
 #include <psa/crypto.h>
 
 #include "psa_driver/gcm_driver.h"
@@ -517,4 +518,42 @@ TEST(tls_gcm_driver_protects_tls_records)
 		free(big);
 	}
 	xe_gcm_driver_set_enabled(1);
+}
+
+/* GCM's counter is the last 32 bits of the block, incremented modulo 2^32
+ * (SP 800-38D inc32): it wraps to 0 without carrying into the IV bits.
+ * With a 12-byte IV it starts at 2 and never gets there within a record;
+ * with another IV length it starts wherever GHASH puts it.  This key (all
+ * zeros) and 16-byte IV were searched for (with the driver's own
+ * functions, 4.4 million IVs) so that the pre-counter block's counter is
+ * 0xffffff44: the 188th block of a message is encrypted with counter 0.
+ * mbedTLS's GCM, which increments byte by byte, is the reference. */
+TEST(tls_gcm_driver_counter_wraps_like_mbedtls)
+{
+	static const uint8_t iv[16] = { 0xa5, 0xe8, 0x42 };
+	uint8_t key[16] = { 0 }, msg[4096], ref[4096], out[4096 + 16], back[4096], ref_tag[16];
+	psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
+	mbedtls_gcm_context gcm;
+	size_t olen = 0, i;
+
+	for (i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 13 + 1);
+	mbedtls_gcm_init(&gcm);
+	REQUIRE(mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, 128) == 0);
+	REQUIRE(mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, sizeof(msg), iv, sizeof(iv),
+	    NULL, 0, msg, ref, 16, ref_tag) == 0);
+	mbedtls_gcm_free(&gcm);
+	psa_set_key_type(&a, PSA_KEY_TYPE_AES);
+	psa_set_key_bits(&a, 128);
+	CHECK_INT_EQ(xe_gcm_transparent_aead_encrypt(&a, key, 16, PSA_ALG_GCM, iv, sizeof(iv),
+	    NULL, 0, msg, sizeof(msg), out, sizeof(out), &olen), PSA_SUCCESS);
+	CHECK_INT_EQ(olen, sizeof(msg) + 16);
+	/* Blocks before the wrap, the block with counter 0 and after it. */
+	CHECK(memcmp(out, ref, 187 * 16) == 0);
+	CHECK(memcmp(out + 187 * 16, ref + 187 * 16, 16) == 0);
+	CHECK(memcmp(out, ref, sizeof(msg)) == 0);
+	CHECK(memcmp(out + sizeof(msg), ref_tag, 16) == 0);
+	CHECK_INT_EQ(xe_gcm_transparent_aead_decrypt(&a, key, 16, PSA_ALG_GCM, iv, sizeof(iv),
+	    NULL, 0, out, sizeof(out), back, sizeof(back), &olen), PSA_SUCCESS);
+	CHECK(memcmp(back, msg, sizeof(msg)) == 0);
 }
