@@ -281,7 +281,7 @@ build_deps() {
 	# anywhere, which would make the binary require it (the GCM driver
 	# gets SSE4.1 per function, after its own CPUID check).
 	mbedtls_cflags=$cflags
-	case $($cc -dumpmachine) in x86_64-*) mbedtls_cflags="$cflags -maes -mpclmul" ;; esac
+	case $($cc -dumpmachine 2>/dev/null || true) in x86_64-*) mbedtls_cflags="$cflags -maes -mpclmul" ;; esac
 	cmake -S "$work/mbedtls/src" -B "$work/mbedtls/b" "${cmake_common[@]}" \
 		-DCMAKE_C_FLAGS="$mbedtls_cflags" \
 		-DENABLE_TESTING=OFF -DENABLE_PROGRAMS=OFF -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
