@@ -22,8 +22,10 @@
  *    point is built in (MBEDTLS_ECP_FIXED_POINT_OPTIM, default); a larger
  *    MBEDTLS_ECP_WINDOW_SIZE changes nothing for 256-bit curves (mbedTLS
  *    picks w = 4, 5 for the base point, both within the default).  AES-NI
- *    and PCLMUL are found at run time (MBEDTLS_AESNI_C, inline assembly),
- *    so the library is built for baseline x86-64 and runs on any CPU.
+ *    and PCLMUL are found at run time (MBEDTLS_AESNI_C; build.sh compiles
+ *    mbedTLS with -maes -mpclmul, which only selects its intrinsics code,
+ *    still behind its CPUID check), so the library is built for baseline
+ *    x86-64 and runs on any CPU.
  *  - AES-GCM through xmpp-edge's PSA accelerator driver (block below).
  */
 #ifndef XMPP_EDGE_MBEDTLS_CONFIG_H

@@ -11,14 +11,15 @@
  * the CPU (issue 18).  Here, per 128 bytes:
  *
  *  - CTR: eight counter blocks go through the AES rounds together, so the
- *    AESENC latency (4 cycles) is hidden behind the other seven blocks;
+ *    latency of each AESENC (several cycles) is hidden behind the other
+ *    seven blocks;
  *  - GHASH: the eight ciphertext blocks are multiplied by H^8..H^1 (powers
  *    computed once per call) and the eight unreduced 256-bit products are
  *    added up before one shift and one reduction (the "aggregated
- *    reduction" of Gueron and Kounavis, Intel's white paper "Intel
+ *    reduction" of Gueron and Kounavis's Intel white paper "Intel
  *    Carry-Less Multiplication Instruction and its Usage for Computing the
- *    GCM Mode", 2014, algorithms 2, 4 and 5, whose bit-reflected
- *    representation and reduction this file follows).
+ *    GCM Mode", whose bit-reflected representation, shift and two-phase
+ *    reduction this file follows).
  *
  * A chunk shorter than eight blocks (the end of a record, the AAD) takes
  * the same path with n < 8 blocks and H^n..H^1.
@@ -118,8 +119,8 @@ XE_TARGET static inline __m128i gcm_bswap(__m128i x)
 	return _mm_shuffle_epi8(x, _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
 }
 
-/* --- AES key schedule (the white paper "Intel AES New Instructions", 2010,
- * figures 24 and 26) --- */
+/* --- AES key schedule, with AESKEYGENASSIST as in Gueron's Intel white
+ * paper "Intel Advanced Encryption Standard (AES) New Instructions Set" --- */
 
 XE_TARGET static inline __m128i aes_expand_step(__m128i key, __m128i assist)
 {
@@ -210,7 +211,7 @@ XE_TARGET static inline void ghash_mul_add(__m128i a, __m128i b, __m128i *lo, __
 }
 
 /* The accumulated product, shifted left by one bit (the reflection) and
- * reduced modulo x^128 + x^7 + x^2 + x + 1 (white paper, algorithm 5).
+ * reduced modulo x^128 + x^7 + x^2 + x + 1 (the white paper's two phases).
  * Both steps are linear, which is why a sum of products needs only one. */
 XE_TARGET static inline __m128i ghash_reduce(__m128i lo, __m128i mid, __m128i hi)
 {
