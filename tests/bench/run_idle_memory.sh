@@ -22,7 +22,10 @@ cd "$XE_ROOT"
 N=${1:-${BENCH_IDLE_N:-10000}}
 BIN=${XE_STATIC_BIN:-${XE_OUT:-$XE_ROOT/out}/xmpp-edge}
 EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
-ulimit -n $((N + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# The edge wants 2 x limits.max_streams + listeners (inbound and
+# outgoing); the client holds N too.  Root may raise the hard limit.
+ulimit -Hn $((2 * N + 2048)) 2>/dev/null || true
+ulimit -n $((2 * N + 2048)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -gt "$N" ] || { echo "run_idle_memory.sh: fd limit $(ulimit -n) < $N streams" >&2; exit 1; }
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -39,7 +42,10 @@ PROXY_RUN=()	# memory, not CPU: nothing pinned
 	chmod 600 example.key
 	mkdir -p prosody
 	cp example.crt example.key prosody/
-	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key
+	# Started as root, xmpp-edge drops to the xmpp-edge user when it
+	# exists (./build.sh install), else to nobody, and wants the key
+	# owned by root or that user.
+	[ "$(id -u)" -ne 0 ] || chown "$(id -u xmpp-edge 2>/dev/null || echo 65534)" example.key
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; exit 1; }
 
 # measure LABEL PID PORT: prints the per-stream figure line.
