@@ -1332,6 +1332,7 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	s2s_conn_params_init(&cp, o->edge->loop, o->edge->certs, o->edge->read_buf,
 	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
 	    o->peer);
+	cp.pipe_pool = &o->edge->pipe_pool;
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
