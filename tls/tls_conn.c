@@ -1046,6 +1046,17 @@ tls_conn_sni(const struct tls_conn *c)
 	return c->sni;
 }
 
+size_t
+tls_conn_record_buffers(const struct tls_conn *c)
+{
+	const mbedtls_ssl_context *ssl = &c->ssl;
+
+	return (ssl->MBEDTLS_PRIVATE(in_buf) != NULL ?
+	    ssl->MBEDTLS_PRIVATE(in_buf_len) : 0) +
+	    (ssl->MBEDTLS_PRIVATE(out_buf) != NULL ?
+	    ssl->MBEDTLS_PRIVATE(out_buf_len) : 0);
+}
+
 int
 tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t **der, size_t *len)
 {
