@@ -87,7 +87,9 @@
 #define XS_XMLDECL_MAX	256	/* bytes from "<?xml" to "?>" */
 #define XS_ERR_TEXT_MAX	160
 #define XS_TABLE_MIN	8	/* entries of a table when first used */
-#define XS_TABLE_KEEP	8	/* entries kept between top-level elements */
+#define XS_TABLE_KEEP	16	/* entries kept between top-level elements:
+				   above XS_TABLE_MIN, so a stream whose stanzas
+				   need a few more does not reallocate per stanza */
 #define XS_DEC_MIN	256	/* bytes of the decode arena when first used */
 #define XS_DEC_KEEP	1024	/* bytes of it kept between elements */
 
@@ -451,19 +453,22 @@ xs_table_shrink(void *tabp, size_t *cap, size_t n, size_t keep,
 	*cap = keep;
 }
 
+#define XS_MIN(a, b) ((a) < (b) ? (a) : (b))
+
 /*
  * Between top-level elements: the tables a large element made grow go
  * back to keep entries (keep_dec bytes of decoded values), so one big
  * stanza does not pin its tables for the life of the stream while the
- * usual sizes stay allocated (no allocation per stanza).
+ * usual sizes stay allocated (no allocation per stanza).  Never more
+ * than the limits for the next element allow (lowered by a reload).
  */
 static void
 xs_tables_shrink(struct xmlstream *s, size_t keep, size_t keep_dec)
 {
-	xs_table_shrink(&s->attrs, &s->attrs_cap, s->nattrs, keep,
-	    sizeof(*s->attrs));
-	xs_table_shrink(&s->open, &s->open_cap, s->sdepth, keep,
-	    sizeof(*s->open));
+	xs_table_shrink(&s->attrs, &s->attrs_cap, s->nattrs,
+	    XS_MIN(keep, s->lim_next.attrs_max), sizeof(*s->attrs));
+	xs_table_shrink(&s->open, &s->open_cap, s->sdepth,
+	    XS_MIN(keep, s->lim_next.depth_max), sizeof(*s->open));
 	xs_table_shrink(&s->ns, &s->ns_cap, s->nns, keep, sizeof(*s->ns));
 	xs_table_shrink(&s->dec, &s->dec_cap, s->dec_len, keep_dec, 1);
 }
