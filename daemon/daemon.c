@@ -583,6 +583,7 @@ done:
 		log_event(LOG_WARN, "daemon.loop_not_empty", NULL);
 	metrics_observe_remove();
 	listener_free_drained(&edge);
+	s2s_pipe_pool_clear(&edge.pipe_pool);	/* every pipe is closed */
 	if (edge.certs != NULL)
 		tls_certstore_unref(edge.certs);
 	if (edge.admin_certs != NULL)

@@ -21,6 +21,7 @@
 #include "ratelimit.h"
 #include "prefix_count.h"
 #include "run_user.h"
+#include "s2s_conn.h"
 #include "tls.h"
 
 struct s2s_in;
@@ -180,6 +181,8 @@ struct edge {
 	/* Shared by every TLS stream: records are consumed in the read
 	 * callback, so one buffer serves all (no per-connection cost). */
 	uint8_t read_buf[64 * 1024];
+	/* Written requests every stream's next write reuses (s2s_conn.h). */
+	struct s2s_pipe_pool pipe_pool;
 };
 
 #endif

@@ -99,6 +99,11 @@ static const char *const s2s_out_state_names[] = {
  * buffer grown past S2S_OUT_QUEUE_KEEP is let go when the queue empties.
  */
 #define S2S_OUT_QUEUE_KEEP (64 * 1024)
+/* First sizes: what a stream that sends a stanza now and then keeps (the
+ * high-water mark, not a fixed 4 KiB + 64 lengths: issue 18, memory per
+ * idle stream). */
+#define S2S_OUT_QUEUE_MIN 512		/* bytes */
+#define S2S_OUT_QUEUE_LENS_MIN 8	/* stanza lengths */
 
 struct s2s_out_queue {
 	char *buf;
@@ -116,7 +121,7 @@ s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len)
 		q->head = 0;
 	}
 	if (q->tail + len > q->cap) {
-		size_t cap = q->cap ? q->cap : 4096;
+		size_t cap = q->cap ? q->cap : S2S_OUT_QUEUE_MIN;
 		char *b;
 
 		while (cap < q->tail + len)
@@ -127,7 +132,7 @@ s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len)
 		q->cap = cap;
 	}
 	if (q->count == q->lcap) {
-		size_t n = q->lcap ? q->lcap * 2 : 64, i;
+		size_t n = q->lcap ? q->lcap * 2 : S2S_OUT_QUEUE_LENS_MIN, i;
 		size_t *l = malloc(n * sizeof(*l));
 
 		if (l == NULL)
@@ -1332,6 +1337,7 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	s2s_conn_params_init(&cp, o->edge->loop, o->edge->certs, o->edge->read_buf,
 	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
 	    o->peer);
+	cp.pipe_pool = &o->edge->pipe_pool;
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);

@@ -40,6 +40,7 @@
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
+#include <mbedtls/platform.h>
 #include <mbedtls/platform_util.h>
 
 #include "log.h"
@@ -57,10 +58,21 @@ struct certstore_entry {
 
 /* Output record buffers kept for reuse (see tls_certstore_outbuf_get). */
 #define CERTSTORE_OUTBUF_CACHE 8
+/* mbedTLS record buffers idle connections gave back (tls_certstore_recbuf_get):
+ * one connection works at a time on the loop, a callback may drive a
+ * second or third (a relay writing to its destination), so a few suffice. */
+#define CERTSTORE_RECBUF_CACHE 8
+
+struct certstore_recbuf {
+	uint8_t *p;
+	size_t len;
+};
 
 struct tls_certstore {
 	uint8_t *outbuf_cache[CERTSTORE_OUTBUF_CACHE];
 	size_t outbuf_cached;
+	struct certstore_recbuf recbuf_cache[CERTSTORE_RECBUF_CACHE];
+	size_t recbuf_cached;
 	unsigned refs;
 	uint64_t generation;
 	struct tls_rng rng;
@@ -375,6 +387,8 @@ certstore_free(struct tls_certstore *s)
 	tls_rng_free(&s->rng);
 	while (s->outbuf_cached > 0)
 		free(s->outbuf_cache[--s->outbuf_cached]);
+	while (s->recbuf_cached > 0)
+		mbedtls_free(s->recbuf_cache[--s->recbuf_cached].p);
 	free(s);
 }
 
@@ -768,4 +782,41 @@ tls_certstore_outbuf_put(struct tls_certstore *s, uint8_t *buf)
 		s->outbuf_cache[s->outbuf_cached++] = buf;
 	else
 		free(buf);
+}
+
+/*
+ * mbedTLS record buffers (tls_conn.c gives an idle connection's back and
+ * takes them again at its next input or output).  Allocated with
+ * mbedtls_calloc because mbedTLS frees them itself (mbedtls_ssl_free).
+ * Buffers come back wiped (the caller zeroes what was written), so the
+ * cache never holds another connection's data.  The most recently
+ * returned one of the size goes out first: it is warm in the cache and
+ * its pages are resident.
+ */
+uint8_t *
+tls_certstore_recbuf_get(struct tls_certstore *s, size_t len)
+{
+	size_t i = s->recbuf_cached;
+	uint8_t *p;
+
+	while (i-- > 0) {
+		if (s->recbuf_cache[i].len != len)
+			continue;
+		p = s->recbuf_cache[i].p;
+		s->recbuf_cache[i] = s->recbuf_cache[--s->recbuf_cached];
+		return p;
+	}
+	return mbedtls_calloc(1, len);
+}
+
+void
+tls_certstore_recbuf_put(struct tls_certstore *s, uint8_t *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	if (s->recbuf_cached < CERTSTORE_RECBUF_CACHE) {
+		s->recbuf_cache[s->recbuf_cached].p = p;
+		s->recbuf_cache[s->recbuf_cached++].len = len;
+	} else
+		mbedtls_free(p);
 }

@@ -271,6 +271,10 @@ int tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t *
  * judges our certificate after our Finished).  The caller may then try
  * once more with no_client_cert (XEP-0178 fallback to dialback). */
 int tls_conn_peer_refused_cert(const struct tls_conn *c);
+/* Bytes of mbedTLS record buffers the connection holds now: 0 while it is
+ * idle (established, nothing half-read or half-written), the input and
+ * output buffers otherwise (memory accounting, tests). */
+size_t tls_conn_record_buffers(const struct tls_conn *c);
 
 /* ------------------------------------------------------------------------
  * Identity (identity.c) and pins (pin.c)

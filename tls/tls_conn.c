@@ -25,6 +25,15 @@
  *                                   or EOF while CLOSING
  *   any -> TLS_FAILED               on_error(reason); later input ignored
  *
+ * Idle connections hold no record buffers (issue 18, the idea of
+ * OpenSSL's SSL_MODE_RELEASE_BUFFERS): mbedTLS keeps a 16 KiB input and
+ * an 8 KiB output record buffer for the life of a session, most of an
+ * idle TLS stream's memory.  When the outermost public call returns with
+ * the session open and nothing half-read or half-written, both go back
+ * to the store's small cache (conn_buffers_release) and the next call
+ * takes them again (conn_buffers_restore): a busy connection reuses the
+ * same warm buffers, an idle one costs the session state alone.
+ *
  * Renegotiation is not compiled into mbedTLS (mbedtls_config.h): a peer
  * asking for it gets a no_renegotiation alert.  Callbacks may free the
  * connection: public entry points hold a "busy" count and the free is
@@ -44,6 +53,30 @@
 #include <mbedtls/x509_crt.h>
 
 #include "log.h"
+
+/* conn_buffers_release() moves mbedTLS's record buffers by hand: it
+ * knows the stream-TLS layout of mbedTLS 3.6's record pointers (ssl.h:
+ * in_ctr/in_hdr/in_len/in_iv/in_msg into in_buf, the same for out_buf;
+ * no CID, no DTLS, whose pointers differ) and is checked against it by
+ * the TLS unit tests (tls_buffers_*).  Another version must be looked at
+ * again before this line is changed. */
+#if MBEDTLS_VERSION_MAJOR != 3 || MBEDTLS_VERSION_MINOR != 6 || \
+    defined(MBEDTLS_SSL_PROTO_DTLS) || defined(MBEDTLS_SSL_DTLS_CONNECTION_ID) || \
+    !defined(MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH)
+#error "tls_conn.c: record buffer release written for mbedTLS 3.6 stream TLS with variable buffer length"
+#endif
+
+/* The record pointers of one direction, as offsets into its buffer. */
+enum { TLS_RP_CTR, TLS_RP_HDR, TLS_RP_LEN, TLS_RP_IV, TLS_RP_MSG, TLS_RP_N };
+/* TLS keeps the incoming record sequence number in the 8 bytes before
+ * the record header, inside the buffer (ssl_msg.c): they live on. */
+#define TLS_SEQ_LEN 8
+
+struct tls_recbuf_saved {
+	size_t len;			/* the buffer's size (in/out_buf_len) */
+	size_t off[TLS_RP_N];
+	uint8_t seq[TLS_SEQ_LEN];
+};
 
 /* One full record (16 KiB + header + AEAD expansion) fits, so the usual
  * write of one record is a single copy; mbedTLS copes with partial
@@ -71,6 +104,13 @@ struct tls_conn {
 
 	unsigned busy;			/* nesting of public calls */
 	int free_pending;
+
+	/* Record buffers: released while idle (conn_buffers_release).  The
+	 * extents are how far into each buffer bytes were ever written
+	 * since it was taken, what must be wiped before it is given back. */
+	int bufs_released;
+	struct tls_recbuf_saved saved_in, saved_out;
+	size_t in_extent, out_extent;
 
 	int sent_cert;			/* external client: ours is configured */
 	int peer_refused_cert;		/* see tls_conn_peer_refused_cert */
@@ -137,6 +177,135 @@ tls_conn_enter_state(struct tls_conn *c, enum tls_conn_state next)
 	c->state = next;
 }
 
+/* --- record buffers ----------------------------------------------------- */
+
+/* Records how far into a record buffer bytes reached (end: one past the
+ * last byte mbedTLS handed to or took from the BIO).  Plaintext is
+ * decrypted and encrypted in place inside that span. */
+static void
+conn_note_extent(const unsigned char *end, const unsigned char *buf,
+    size_t buflen, size_t *extent)
+{
+	size_t e;
+
+	if (buf == NULL || end < buf || end > buf + buflen)
+		return;
+	e = (size_t)(end - buf);
+	if (e > *extent)
+		*extent = e;
+}
+
+/* Is the session between records in both directions?  Nothing of a
+ * record is buffered (a partial one, unread plaintext, a handshake
+ * message being processed, bytes not yet handed to the BIO) and the
+ * handshake is over: the buffers hold only the sequence numbers.  (TLS
+ * 1.3 keeps ssl->handshake after the handshake, for NewSessionTicket;
+ * nothing in it points into the record buffers.) */
+static int
+conn_buffers_idle(struct tls_conn *c)
+{
+	mbedtls_ssl_context *ssl = &c->ssl;
+
+	return c->state == TLS_OPEN && !c->free_pending &&
+	    !c->bufs_released && mbedtls_ssl_is_handshake_over(ssl) &&
+	    ssl->MBEDTLS_PRIVATE(in_buf) != NULL &&
+	    ssl->MBEDTLS_PRIVATE(out_buf) != NULL &&
+	    ssl->MBEDTLS_PRIVATE(in_left) == 0 &&
+	    ssl->MBEDTLS_PRIVATE(in_msglen) == 0 &&
+	    ssl->MBEDTLS_PRIVATE(in_offt) == NULL &&
+	    ssl->MBEDTLS_PRIVATE(keep_current_message) == 0 &&
+	    ssl->MBEDTLS_PRIVATE(out_left) == 0 &&
+	    mbedtls_ssl_check_pending(ssl) == 0;
+}
+
+/* One direction's buffer and pointers, saved as offsets; the buffer is
+ * wiped up to extent and goes to the store's cache. */
+static void
+conn_recbuf_release(struct tls_conn *c, unsigned char **buf, size_t buflen,
+    unsigned char **ptr[TLS_RP_N], size_t *extent, struct tls_recbuf_saved *sv)
+{
+	size_t i;
+
+	sv->len = buflen;
+	for (i = 0; i < TLS_RP_N; i++) {
+		sv->off[i] = (size_t)(*ptr[i] - *buf);
+		*ptr[i] = NULL;
+	}
+	memcpy(sv->seq, *buf, TLS_SEQ_LEN);
+	mbedtls_platform_zeroize(*buf, *extent > TLS_SEQ_LEN ? *extent : TLS_SEQ_LEN);
+	*extent = 0;
+	tls_certstore_recbuf_put(c->store, *buf, buflen);
+	*buf = NULL;
+}
+
+static int
+conn_recbuf_restore(struct tls_conn *c, unsigned char **buf,
+    unsigned char **ptr[TLS_RP_N], const struct tls_recbuf_saved *sv)
+{
+	size_t i;
+
+	if ((*buf = tls_certstore_recbuf_get(c->store, sv->len)) == NULL)
+		return -1;
+	memcpy(*buf, sv->seq, TLS_SEQ_LEN);
+	for (i = 0; i < TLS_RP_N; i++)
+		*ptr[i] = *buf + sv->off[i];
+	return 0;
+}
+
+#define CONN_IN_PTRS(ssl) { &(ssl)->MBEDTLS_PRIVATE(in_ctr), \
+	&(ssl)->MBEDTLS_PRIVATE(in_hdr), &(ssl)->MBEDTLS_PRIVATE(in_len), \
+	&(ssl)->MBEDTLS_PRIVATE(in_iv), &(ssl)->MBEDTLS_PRIVATE(in_msg) }
+#define CONN_OUT_PTRS(ssl) { &(ssl)->MBEDTLS_PRIVATE(out_ctr), \
+	&(ssl)->MBEDTLS_PRIVATE(out_hdr), &(ssl)->MBEDTLS_PRIVATE(out_len), \
+	&(ssl)->MBEDTLS_PRIVATE(out_iv), &(ssl)->MBEDTLS_PRIVATE(out_msg) }
+
+/* Gives both record buffers back while the session is idle (see the
+ * header comment).  mbedTLS is not called until conn_buffers_restore:
+ * every public entry point restores first (conn_enter). */
+static void
+conn_buffers_release(struct tls_conn *c)
+{
+	mbedtls_ssl_context *ssl = &c->ssl;
+	unsigned char **in[TLS_RP_N] = CONN_IN_PTRS(ssl);
+	unsigned char **out[TLS_RP_N] = CONN_OUT_PTRS(ssl);
+
+	if (!conn_buffers_idle(c))
+		return;
+	conn_recbuf_release(c, &ssl->MBEDTLS_PRIVATE(in_buf),
+	    ssl->MBEDTLS_PRIVATE(in_buf_len), in, &c->in_extent, &c->saved_in);
+	conn_recbuf_release(c, &ssl->MBEDTLS_PRIVATE(out_buf),
+	    ssl->MBEDTLS_PRIVATE(out_buf_len), out, &c->out_extent,
+	    &c->saved_out);
+	c->bufs_released = 1;
+}
+
+/* Takes the buffers again: 0, or -1 when out of memory (the connection
+ * has failed then). */
+static int
+conn_buffers_restore(struct tls_conn *c)
+{
+	mbedtls_ssl_context *ssl = &c->ssl;
+	unsigned char **in[TLS_RP_N] = CONN_IN_PTRS(ssl);
+	unsigned char **out[TLS_RP_N] = CONN_OUT_PTRS(ssl);
+
+	if (!c->bufs_released)
+		return 0;
+	if (conn_recbuf_restore(c, &ssl->MBEDTLS_PRIVATE(in_buf), in,
+	    &c->saved_in) != 0)
+		goto fail;
+	if (conn_recbuf_restore(c, &ssl->MBEDTLS_PRIVATE(out_buf), out,
+	    &c->saved_out) != 0) {
+		/* The input buffer goes back with its sequence number. */
+		conn_recbuf_release(c, &ssl->MBEDTLS_PRIVATE(in_buf),
+		    c->saved_in.len, in, &c->in_extent, &c->saved_in);
+		goto fail;
+	}
+	c->bufs_released = 0;
+	return 0;
+fail:
+	return -1;
+}
+
 /* --- BIO --------------------------------------------------------------- */
 
 static int
@@ -156,6 +325,8 @@ bio_send(void *ctx, const unsigned char *buf, size_t len)
 		return MBEDTLS_ERR_SSL_WANT_WRITE;
 	if (n > len)
 		n = len;
+	conn_note_extent(buf + len, c->ssl.MBEDTLS_PRIVATE(out_buf),
+	    c->ssl.MBEDTLS_PRIVATE(out_buf_len), &c->out_extent);
 	memcpy(c->out + c->out_len, buf, n);
 	c->out_len += n;
 	return (int)n;
@@ -172,6 +343,8 @@ bio_recv(void *ctx, unsigned char *buf, size_t len)
 	n = len < c->in_len ? len : c->in_len;
 	if (n > INT32_MAX)
 		n = INT32_MAX;
+	conn_note_extent(buf + n, c->ssl.MBEDTLS_PRIVATE(in_buf),
+	    c->ssl.MBEDTLS_PRIVATE(in_buf_len), &c->in_extent);
 	memcpy(buf, c->in, n);
 	c->in += n;
 	c->in_len -= n;
@@ -626,13 +799,18 @@ conn_drive(struct tls_conn *c)
 	}
 }
 
+/* Every public call that may reach mbedTLS starts here: the record
+ * buffers an idle session gave back are taken again first. */
 static void
 conn_enter(struct tls_conn *c)
 {
 	c->busy++;
+	if (c->bufs_released && conn_buffers_restore(c) != 0)
+		conn_fail(c, "out of memory for the TLS record buffers");
 }
 
-/* Returns 0 if c is still usable, -1 if it failed or was freed. */
+/* Returns 0 if c is still usable, -1 if it failed or was freed.  The
+ * outermost call gives an idle session's record buffers back. */
 static int
 conn_leave(struct tls_conn *c)
 {
@@ -642,6 +820,8 @@ conn_leave(struct tls_conn *c)
 		tls_conn_free(c);
 		return -1;
 	}
+	if (c->busy == 0)
+		conn_buffers_release(c);
 	return failed ? -1 : 0;
 }
 
@@ -864,6 +1044,17 @@ const char *
 tls_conn_sni(const struct tls_conn *c)
 {
 	return c->sni;
+}
+
+size_t
+tls_conn_record_buffers(const struct tls_conn *c)
+{
+	const mbedtls_ssl_context *ssl = &c->ssl;
+
+	return (ssl->MBEDTLS_PRIVATE(in_buf) != NULL ?
+	    ssl->MBEDTLS_PRIVATE(in_buf_len) : 0) +
+	    (ssl->MBEDTLS_PRIVATE(out_buf) != NULL ?
+	    ssl->MBEDTLS_PRIVATE(out_buf_len) : 0);
 }
 
 int

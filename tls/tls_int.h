@@ -62,6 +62,11 @@ int tls_san_build(const struct tls_certgen *spec, unsigned char *buf,
  * records (always the same size for one store), and its return. */
 uint8_t *tls_certstore_outbuf_get(struct tls_certstore *s, size_t size);
 void tls_certstore_outbuf_put(struct tls_certstore *s, uint8_t *buf);
+/* certstore.c: an mbedTLS record buffer of len bytes (all zero), from
+ * those idle connections gave back, or new; NULL when out of memory.  Put
+ * takes one back, wiped by the caller. */
+uint8_t *tls_certstore_recbuf_get(struct tls_certstore *s, size_t len);
+void tls_certstore_recbuf_put(struct tls_certstore *s, uint8_t *p, size_t len);
 /* certstore.c: mbedTLS's broken-down certificate time as a time_t (UTC). */
 time_t tls_x509_time_to_time(const mbedtls_x509_time *t);
 /* selfsigned.c: writes data to path through a temporary file in the same
