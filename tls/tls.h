@@ -259,10 +259,14 @@ const char *tls_conn_version(const struct tls_conn *c);	/* "TLSv1.3" */
 const char *tls_conn_ciphersuite(const struct tls_conn *c);
 const char *tls_conn_alpn(const struct tls_conn *c);	/* NULL: none */
 const char *tls_conn_sni(const struct tls_conn *c);	/* server; "" none */
+/* 1 if the handshake resumed a session from a ticket (server, TLS 1.3):
+ * the peer's identity is the one bound to the ticket (tls/ticket.c),
+ * re-checked for dates and matched by name as if presented now. */
+int tls_conn_resumed(const struct tls_conn *c);
 /* The DER of the idx-th certificate the peer sent (0: its leaf, then the
  * chain as sent), valid until the connection is freed: 0, or -1 when
- * there is no such certificate (before the handshake, none sent, or a
- * TLS 1.3 resumption). */
+ * there is no such certificate (before the handshake, none sent).  After
+ * a TLS 1.3 resumption only the leaf, as the ticket carried it. */
 int tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t **der,
     size_t *len);
 /* External client, after a failure: 1 if the peer most likely refused the
