@@ -185,16 +185,17 @@ out:
 	return ret;
 }
 
-/* A binding that decrypted: its identity for the active connection.
- * 0, or -1 when malformed (cannot happen for our own tickets: the tag
- * covers it; checked all the same). */
-static int
-binding_apply(struct tls_tickets *t, const uint8_t *p, size_t len)
+/* Malformed cannot happen for our own tickets (the tag covers them);
+ * checked all the same, and fuzzed (tests/fuzz/fuzz_tls_ticket.c). */
+int
+tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t generation,
+    struct tls_ticket_identity *out, int *has_identity)
 {
 	struct tls_ticket_identity id;
 
+	*has_identity = 0;
 	if (len < BINDING_HEAD_LEN || p[0] != BINDING_VERSION ||
-	    get_u64(p + 2) != t->generation)
+	    get_u64(p + 2) != generation)
 		return -1;
 	if (p[1] == BINDING_KIND_NONE)
 		return len == BINDING_HEAD_LEN ? 0 : -1;
@@ -208,7 +209,21 @@ binding_apply(struct tls_tickets *t, const uint8_t *p, size_t len)
 	if (id.leaf_len == 0 || id.leaf_len != len - BINDING_HEAD_LEN)
 		return -1;
 	id.leaf = p + BINDING_HEAD_LEN;
-	return tls_conn_ticket_resume(t->active, &id);
+	*out = id;
+	*has_identity = 1;
+	return 0;
+}
+
+/* A binding that decrypted: its identity for the active connection. */
+static int
+binding_apply(struct tls_tickets *t, const uint8_t *p, size_t len)
+{
+	struct tls_ticket_identity id;
+	int has;
+
+	if (tls_ticket_binding_parse(p, len, t->generation, &id, &has) != 0)
+		return -1;
+	return has ? tls_conn_ticket_resume(t->active, &id) : 0;
 }
 
 int

@@ -125,6 +125,11 @@ int tls_ticket_write(void *p_ticket, const mbedtls_ssl_session *session,
     uint32_t *lifetime);
 int tls_ticket_parse(void *p_ticket, mbedtls_ssl_session *session,
     unsigned char *buf, size_t len);
+/* The decrypted identity part of a ticket (ticket.c's header has the
+ * layout) for a store of this generation: 0 with *has_identity and *out
+ * (pointing into p), or -1 when malformed. */
+int tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t generation,
+    struct tls_ticket_identity *out, int *has_identity);
 
 /* session_cache.c: the sessions outgoing connections may resume (the
  * file's header says how).  A store owns one. */
