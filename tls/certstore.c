@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/ssl_ticket.h>
@@ -322,7 +323,7 @@ conf_client_tickets(mbedtls_ssl_config *conf)
 /* e NULL: a configuration that presents no certificate. */
 static int
 conf_external_client(struct tls_certstore *s, struct certstore_entry *e,
-    mbedtls_ssl_config *conf, int direct)
+    mbedtls_ssl_config *conf, int direct, int no_tickets)
 {
 	int ret;
 
@@ -339,7 +340,8 @@ conf_external_client(struct tls_certstore *s, struct certstore_entry *e,
 	if (direct &&
 	    (ret = mbedtls_ssl_conf_alpn_protocols(conf, alpn_xmpp_server)) != 0)
 		return ret;
-	conf_client_tickets(conf);
+	if (!no_tickets)
+		conf_client_tickets(conf);
 	return 0;
 }
 
@@ -357,6 +359,41 @@ conf_internal(struct tls_certstore *s, mbedtls_ssl_config *conf, int endpoint)
 	mbedtls_ssl_conf_ca_chain(conf, &s->internal_crt, NULL);
 	return mbedtls_ssl_conf_own_cert(conf, &s->internal_crt,
 	    &s->internal_key);
+}
+
+/*
+ * What a ticket's identity was judged against: the trust anchors, our
+ * certificates and the internal link's pins.  Tickets carry 64 bits of
+ * its SHA-256 (ticket.c); a store that differs in any of them refuses
+ * them, also when the ticket keys survive (tls.ticket_key_file).
+ */
+static uint64_t
+certstore_trust_fingerprint(const struct tls_certstore *s)
+{
+	mbedtls_sha256_context h;
+	const mbedtls_x509_crt *c;
+	uint8_t out[32];
+	uint64_t fp = 0;
+	size_t i;
+
+	mbedtls_sha256_init(&h);
+	mbedtls_sha256_starts(&h, 0);
+	for (c = &s->ca; c != NULL && c->raw.p != NULL; c = c->next)
+		mbedtls_sha256_update(&h, c->raw.p, c->raw.len);
+	mbedtls_sha256_update(&h, (const unsigned char *)"|", 1);
+	for (i = 0; i < s->nentries; i++)
+		for (c = &s->entries[i].chain; c != NULL && c->raw.p != NULL;
+		    c = c->next)
+			mbedtls_sha256_update(&h, c->raw.p, c->raw.len);
+	mbedtls_sha256_update(&h, (const unsigned char *)"|", 1);
+	if (s->npins > 0)
+		mbedtls_sha256_update(&h, (const unsigned char *)s->pins,
+		    s->npins * TLS_PIN_LEN);
+	mbedtls_sha256_finish(&h, out);
+	mbedtls_sha256_free(&h);
+	for (i = 0; i < 8; i++)
+		fp = fp << 8 | out[i];
+	return fp;
 }
 
 static void
@@ -502,12 +539,22 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 	/* Session tickets (RFC 5077 / RFC 8446 §4.6.1), AES-256-GCM; the
 	 * ticket context generates a new key every lifetime and keeps the
 	 * previous one, so a ticket stays usable for one to two lifetimes.
-	 * The generation is taken now: ticket.c seals it into every ticket. */
-	s->generation = ++certstore_generation_counter;
+	 * ticket.c seals the trust fingerprint into every ticket; the
+	 * internal link's pins are in by now, its certificate is not part of
+	 * what a partner's identity is judged by. */
 	s->ticket_lifetime_s = cfg->ticket_lifetime_s ? cfg->ticket_lifetime_s
 	    : TLS_TICKET_LIFETIME_DEFAULT_S;
+	if (cfg->ticket_secret != NULL &&
+	    (cfg->ticket_secret_len < TLS_TICKET_SECRET_MIN ||
+	    cfg->ticket_secret_len > TLS_TICKET_SECRET_MAX)) {
+		tls_set_err(err, errlen, "session ticket secret: %d to %d bytes "
+		    "needed, %zu given", TLS_TICKET_SECRET_MIN,
+		    TLS_TICKET_SECRET_MAX, cfg->ticket_secret_len);
+		goto fail;
+	}
 	ret = tls_tickets_init(&s->tickets, &s->rng, s->ticket_lifetime_s,
-	    s->generation);
+	    certstore_trust_fingerprint(s), cfg->ticket_secret,
+	    cfg->ticket_secret_len);
 	if (ret != 0) {
 		tls_set_err(err, errlen, "session tickets: %s",
 		    err_str(ret, ebuf, sizeof(ebuf)));
@@ -526,21 +573,24 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 	if ((ret = mbedtls_ssl_conf_alpn_protocols(&s->server_conf,
 	    alpn_xmpp_server)) != 0)
 		goto fail_conf;
-	mbedtls_ssl_conf_session_tickets_cb(&s->server_conf,
-	    tls_ticket_write, tls_ticket_parse, &s->tickets);
+	if (!cfg->no_tickets)
+		mbedtls_ssl_conf_session_tickets_cb(&s->server_conf,
+		    tls_ticket_write, tls_ticket_parse, &s->tickets);
 
 	/* Outbound external, per hosted domain. */
 	for (i = 0; i < s->nentries; i++) {
 		struct certstore_entry *e = &s->entries[i];
 
-		if ((ret = conf_external_client(s, e, &e->client_conf, 0)) != 0 ||
+		if ((ret = conf_external_client(s, e, &e->client_conf, 0,
+		    cfg->no_tickets)) != 0 ||
 		    (ret = conf_external_client(s, e, &e->client_direct_conf,
-		    1)) != 0)
+		    1, cfg->no_tickets)) != 0)
 			goto fail_conf;
 	}
-	if ((ret = conf_external_client(s, NULL, &s->anon_client_conf, 0)) != 0 ||
+	if ((ret = conf_external_client(s, NULL, &s->anon_client_conf, 0,
+	    cfg->no_tickets)) != 0 ||
 	    (ret = conf_external_client(s, NULL, &s->anon_client_direct_conf,
-	    1)) != 0)
+	    1, cfg->no_tickets)) != 0)
 		goto fail_conf;
 
 	/* Internal link. */
@@ -569,6 +619,7 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 		s->have_internal = 1;
 	}
 
+	s->generation = ++certstore_generation_counter;
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)s->generation);
 	log_event(LOG_INFO, "tls.certstore_loaded", "generation", gen,
 	    "default", def->domain, "internal", s->have_internal ? "yes" : "no",

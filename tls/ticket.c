@@ -17,7 +17,7 @@
  *   u16 inner_len | inner ticket | nonce[12] | GCM(binding) | tag[16]
  *
  *   binding = u8 version (1) | u8 kind (0: none, 1: certificate)
- *             | u64 store generation | u32 verification flags
+ *             | u64 trust fingerprint | u32 verification flags
  *             | u64 earliest notAfter of the chain presented
  *             | u16 leaf length | leaf certificate (DER)
  *
@@ -32,11 +32,21 @@
  * exactly as for a presented certificate (tls_conn_verify_peer).
  *
  * Invalidation: the keys (ticket and binding) belong to a certificate
- * store.  A reload or `cert rotate` builds a new store, so every ticket
- * issued under the old trust anchors and certificates is refused (the
- * generation in the binding says the same once more); the ticket key also
- * rotates every lifetime (tls.ticket_rotate_s), after which mbedTLS
- * refuses older tickets.
+ * store.  With random keys (the default) a reload or `cert rotate` builds
+ * a new store with new keys, so every older ticket is refused.  With keys
+ * derived from a secret (tls.ticket_key_file: tickets survive a restart,
+ * so a reconnect storm after an upgrade resumes), the binding's trust
+ * fingerprint does it: a hash of the store's trust anchors, certificates
+ * and pins (certstore.c); a ticket from a store that differs in any of
+ * them is refused.  Keys rotate every lifetime (tls.ticket_rotate_s);
+ * a ticket lives at most one lifetime and its key two.
+ *
+ * Derived keys: K = HKDF-Extract("xmpp-edge session tickets", secret);
+ * the ticket key of epoch E (E = now / lifetime, the same in every
+ * process) is HKDF-Expand(K, "ticket" | E), 4 bytes of name and 32 of
+ * key; the binding key HKDF-Expand(K, "binding").  A restarted process
+ * derives the current and the previous epoch's keys, as the running one
+ * held them.
  *
  * Which connection: mbedTLS calls the ticket callbacks with the store
  * (p_ticket), not the connection.  tls_conn marks itself the store's
@@ -47,7 +57,10 @@
 #include "tls_int.h"
 
 #include <string.h>
+#include <time.h>
 
+#include <mbedtls/hkdf.h>
+#include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 
@@ -87,25 +100,89 @@ get_u64(const uint8_t *p)
 	return v;
 }
 
+/* HKDF-Expand(K, label [| epoch]) into out. */
+static int
+derive(const struct tls_tickets *t, const char *label, const uint64_t *epoch,
+    uint8_t *out, size_t len)
+{
+	uint8_t info[16 + 8];
+	size_t n = strlen(label);
+
+	memcpy(info, label, n);
+	if (epoch != NULL) {
+		put_u64(info + n, *epoch);
+		n += 8;
+	}
+	return mbedtls_hkdf_expand(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+	    t->secret, sizeof(t->secret), info, n, out, len);
+}
+
+/* Makes the derived key of epoch the active one (the previous active one
+ * still decrypts, mbedTLS keeps two). */
+static int
+tickets_use_epoch(struct tls_tickets *t, uint64_t epoch)
+{
+	uint8_t nk[4 + 32];
+	int ret;
+
+	if ((ret = derive(t, "ticket", &epoch, nk, sizeof(nk))) == 0)
+		ret = mbedtls_ssl_ticket_rotate(&t->inner, nk, 4, nk + 4, 32,
+		    t->lifetime_s);
+	mbedtls_platform_zeroize(nk, sizeof(nk));
+	if (ret == 0)
+		t->epoch = epoch;
+	return ret;
+}
+
+/* Derived keys: moves on when the clock enters the next epoch, before
+ * mbedTLS would replace an expired key by a random one of its own. */
+static int
+tickets_follow_clock(struct tls_tickets *t)
+{
+	uint64_t now = (uint64_t)time(NULL) / t->lifetime_s;
+
+	if (!t->derived || now == t->epoch)
+		return 0;
+	return tickets_use_epoch(t, now);
+}
+
 int
 tls_tickets_init(struct tls_tickets *t, struct tls_rng *rng, uint32_t lifetime_s,
-    uint64_t generation)
+    uint64_t trust, const uint8_t *secret, size_t secret_len)
 {
+	static const unsigned char salt[] = "xmpp-edge session tickets";
 	uint8_t key[32];
+	uint64_t epoch;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
 	mbedtls_ssl_ticket_init(&t->inner);
 	mbedtls_gcm_init(&t->binding);
 	t->rng = rng;
-	t->generation = generation;
+	t->trust = trust;
+	t->lifetime_s = lifetime_s ? lifetime_s : 1;
 	ret = mbedtls_ssl_ticket_setup(&t->inner, mbedtls_ctr_drbg_random,
-	    &rng->drbg, MBEDTLS_CIPHER_AES_256_GCM, lifetime_s);
+	    &rng->drbg, MBEDTLS_CIPHER_AES_256_GCM, t->lifetime_s);
 	if (ret != 0)
 		return ret;
-	if ((ret = mbedtls_ctr_drbg_random(&rng->drbg, key, sizeof(key))) == 0)
+	if (secret == NULL) {
+		ret = mbedtls_ctr_drbg_random(&rng->drbg, key, sizeof(key));
+	} else {
+		if ((ret = mbedtls_hkdf_extract(mbedtls_md_info_from_type(
+		    MBEDTLS_MD_SHA256), salt, sizeof(salt) - 1, secret, secret_len,
+		    t->secret)) != 0)
+			goto out;
+		t->derived = 1;
+		epoch = (uint64_t)time(NULL) / t->lifetime_s;
+		if ((ret = tickets_use_epoch(t, epoch - 1)) != 0 ||
+		    (ret = tickets_use_epoch(t, epoch)) != 0 ||
+		    (ret = derive(t, "binding", NULL, key, sizeof(key))) != 0)
+			goto out;
+	}
+	if (ret == 0)
 		ret = mbedtls_gcm_setkey(&t->binding, MBEDTLS_CIPHER_ID_AES, key,
 		    8 * sizeof(key));
+out:
 	mbedtls_platform_zeroize(key, sizeof(key));
 	return ret;
 }
@@ -113,6 +190,7 @@ tls_tickets_init(struct tls_tickets *t, struct tls_rng *rng, uint32_t lifetime_s
 void
 tls_tickets_free(struct tls_tickets *t)
 {
+	mbedtls_platform_zeroize(t->secret, sizeof(t->secret));
 	mbedtls_ssl_ticket_free(&t->inner);
 	mbedtls_gcm_free(&t->binding);
 }
@@ -129,7 +207,7 @@ binding_build(struct tls_tickets *t, const mbedtls_ssl_session *session,
 	memset(p, 0, BINDING_HEAD_LEN);
 	p[0] = BINDING_VERSION;
 	p[1] = BINDING_KIND_NONE;
-	put_u64(p + 2, t->generation);
+	put_u64(p + 2, t->trust);
 	/* TLS 1.2 tickets carry the peer certificate in the session itself
 	 * (MBEDTLS_SSL_KEEP_PEER_CERTIFICATE): nothing to add. */
 	if (session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3 ||
@@ -160,6 +238,8 @@ tls_ticket_write(void *p_ticket, const mbedtls_ssl_session *session,
 
 	if (end - start < 2)
 		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	if ((ret = tickets_follow_clock(t)) != 0)
+		return ret;
 	ret = mbedtls_ssl_ticket_write(&t->inner, session, start + 2, end,
 	    &inner_len, lifetime);
 	if (ret != 0)
@@ -188,14 +268,14 @@ out:
 /* Malformed cannot happen for our own tickets (the tag covers them);
  * checked all the same, and fuzzed (tests/fuzz/fuzz_tls_ticket.c). */
 int
-tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t generation,
+tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t trust,
     struct tls_ticket_identity *out, int *has_identity)
 {
 	struct tls_ticket_identity id;
 
 	*has_identity = 0;
 	if (len < BINDING_HEAD_LEN || p[0] != BINDING_VERSION ||
-	    get_u64(p + 2) != generation)
+	    get_u64(p + 2) != trust)
 		return -1;
 	if (p[1] == BINDING_KIND_NONE)
 		return len == BINDING_HEAD_LEN ? 0 : -1;
@@ -221,7 +301,7 @@ binding_apply(struct tls_tickets *t, const uint8_t *p, size_t len)
 	struct tls_ticket_identity id;
 	int has;
 
-	if (tls_ticket_binding_parse(p, len, t->generation, &id, &has) != 0)
+	if (tls_ticket_binding_parse(p, len, t->trust, &id, &has) != 0)
 		return -1;
 	return has ? tls_conn_ticket_resume(t->active, &id) : 0;
 }
@@ -244,6 +324,8 @@ tls_ticket_parse(void *p_ticket, mbedtls_ssl_session *session,
 	nonce = buf + 2 + inner_len;
 	blen = len - 2 - inner_len - BINDING_NONCE_LEN - BINDING_TAG_LEN;
 	if (blen > sizeof(plain))
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	if (tickets_follow_clock(t) != 0)
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
 	/* The binding first: its additional data is the inner ticket as
 	 * sent, which mbedtls_ssl_ticket_parse decrypts in place. */
@@ -270,6 +352,8 @@ out:
 	return ret;
 }
 
+/* A random key now (an operator's or a test's request); derived keys
+ * take over again at the next epoch. */
 int
 tls_tickets_rotate(struct tls_tickets *t, uint32_t lifetime_s)
 {

@@ -51,6 +51,8 @@
 #define TLS_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define TLS_ALPN_XMPP_SERVER "xmpp-server"	/* XEP-0368 */
 #define TLS_TICKET_LIFETIME_DEFAULT_S 43200	/* 12 h; the key rotates */
+#define TLS_TICKET_SECRET_MIN 32
+#define TLS_TICKET_SECRET_MAX 4096
 
 /* ------------------------------------------------------------------------
  * Verification results
@@ -120,6 +122,13 @@ struct tls_certstore_config {
 	const char *internal_cert_path;	/* our certificate on the internal */
 	const char *internal_key_path;	/* link; NULL: no internal link */
 	uint32_t ticket_lifetime_s;	/* 0: TLS_TICKET_LIFETIME_DEFAULT_S */
+	const uint8_t *ticket_secret;	/* NULL: random ticket keys, which
+					   die with the process; else keys
+					   derived from it per lifetime, so
+					   tickets survive a restart
+					   (tls/ticket.c) */
+	size_t ticket_secret_len;	/* 32..TLS_TICKET_SECRET_MAX */
+	int no_tickets;			/* neither issued nor kept */
 	int internal_tls13_only;	/* the internal roles refuse TLS 1.2
 					   (the admin listener: RFC 8446's
 					   encrypted client certificate) */

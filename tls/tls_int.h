@@ -101,8 +101,15 @@ struct tls_tickets {
 	mbedtls_ssl_ticket_context inner;	/* mbedTLS's ticket, rotating key */
 	mbedtls_gcm_context binding;		/* seals the identity part */
 	struct tls_rng *rng;			/* the store's */
-	uint64_t generation;			/* the store's, in every binding */
+	uint64_t trust;				/* the store's trust fingerprint,
+						   in every binding */
 	struct tls_conn *active;		/* whose mbedTLS call is running */
+	uint32_t lifetime_s;
+	/* Keys derived from a secret (tls.ticket_key_file): one per epoch
+	 * of lifetime_s seconds since 1970, the same in every process. */
+	uint8_t secret[32];			/* HKDF-Extract of the secret */
+	int derived;
+	uint64_t epoch;				/* of the active key */
 };
 
 /* What a full handshake established about the peer, as bound to a
@@ -115,8 +122,11 @@ struct tls_ticket_identity {
 	size_t leaf_len;
 };
 
+/* secret NULL: random keys.  trust: tls_certstore's fingerprint of its
+ * trust anchors, certificates and pins. */
 int tls_tickets_init(struct tls_tickets *t, struct tls_rng *rng,
-    uint32_t lifetime_s, uint64_t generation);
+    uint32_t lifetime_s, uint64_t trust, const uint8_t *secret,
+    size_t secret_len);
 void tls_tickets_free(struct tls_tickets *t);
 int tls_tickets_rotate(struct tls_tickets *t, uint32_t lifetime_s);
 /* mbedtls_ssl_ticket_write_t / _parse_t with p_ticket a struct tls_tickets. */
@@ -126,9 +136,9 @@ int tls_ticket_write(void *p_ticket, const mbedtls_ssl_session *session,
 int tls_ticket_parse(void *p_ticket, mbedtls_ssl_session *session,
     unsigned char *buf, size_t len);
 /* The decrypted identity part of a ticket (ticket.c's header has the
- * layout) for a store of this generation: 0 with *has_identity and *out
+ * layout) for a store of this trust fingerprint: 0 with *has_identity and *out
  * (pointing into p), or -1 when malformed. */
-int tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t generation,
+int tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t trust,
     struct tls_ticket_identity *out, int *has_identity);
 
 /* session_cache.c: the sessions outgoing connections may resume (the

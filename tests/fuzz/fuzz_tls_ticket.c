@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ready) {
 		log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
 		if (tls_rng_init(&rng, "fuzz") != 0 ||
-		    tls_tickets_init(&tickets, &rng, 3600, 7) != 0)
+		    tls_tickets_init(&tickets, &rng, 3600, 7, NULL, 0) != 0)
 			__builtin_trap();
 		ready = 1;
 	}

@@ -305,3 +305,90 @@ TEST(tls_ticket_parse_refuses_garbage)
 	}
 	tk_teardown(&t);
 }
+
+static const uint8_t test_secret[32] = "0123456789abcdef0123456789abcde";
+
+/* tls.ticket_key_file: a store loaded later (a restarted process) with
+ * the same secret and the same trust anchors and certificates takes the
+ * tickets of the one before, with their identity. */
+TEST(tls_ticket_secret_keys_survive_a_restart)
+{
+	struct tk t;
+	struct tls_fx_end srv, cli;
+	struct tls_certstore *fresh;
+
+	tk_setup(&t, NULL);
+	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
+	    NULL, 0, test_secret, sizeof(test_secret), 0);
+	REQUIRE(fresh != NULL);
+	tls_certstore_swap(&t.sstore, fresh);
+	tk_connect(&t, &srv, &cli, 0);
+	tk_close(&srv, &cli);
+	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
+	    NULL, 0, test_secret, sizeof(test_secret), 0);
+	REQUIRE(fresh != NULL);
+	tls_certstore_swap(&t.sstore, fresh);	/* the old one is freed */
+	tk_connect(&t, &srv, &cli, 0);
+	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 1);
+	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_OK);
+	tk_close(&srv, &cli);
+
+	/* Another secret: a full handshake. */
+	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
+	    NULL, 0, (const uint8_t *)"another secret, another secret!!", 32, 0);
+	REQUIRE(fresh != NULL);
+	tls_certstore_swap(&t.sstore, fresh);
+	tk_connect(&t, &srv, &cli, 0);
+	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
+	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_OK);
+	tk_close(&srv, &cli);
+	tk_teardown(&t);
+}
+
+/* The same secret but other trust anchors: the keys decrypt the ticket,
+ * the trust fingerprint sealed in it refuses it. */
+TEST(tls_ticket_secret_keys_refused_after_trust_anchors_change)
+{
+	struct tk t;
+	struct tls_fx_end srv, cli;
+	struct tls_certstore *fresh;
+
+	tk_setup(&t, NULL);
+	REQUIRE(tls_fx_ca(&t.fx, "otherca") == 0);
+	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
+	    NULL, 0, test_secret, sizeof(test_secret), 0);
+	REQUIRE(fresh != NULL);
+	tls_certstore_swap(&t.sstore, fresh);
+	tk_connect(&t, &srv, &cli, 0);
+	tk_close(&srv, &cli);
+	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "otherca",
+	    NULL, NULL, 0, test_secret, sizeof(test_secret), 0);
+	REQUIRE(fresh != NULL);
+	tls_certstore_swap(&t.sstore, fresh);
+	tk_connect(&t, &srv, &cli, 0);
+	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
+	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_UNTRUSTED);
+	tk_close(&srv, &cli);
+	tk_teardown(&t);
+}
+
+/* tls.session_tickets = false: none issued, none kept. */
+TEST(tls_ticket_disabled)
+{
+	struct tk t;
+	struct tls_fx_end srv, cli;
+	struct tls_certstore *fresh;
+
+	tk_setup(&t, NULL);
+	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
+	    NULL, 0, NULL, 0, 1);
+	REQUIRE(fresh != NULL);
+	tls_certstore_swap(&t.sstore, fresh);
+	tk_connect(&t, &srv, &cli, 0);
+	tk_close(&srv, &cli);
+	CHECK(cached_session(&t, 0) == NULL);
+	tk_connect(&t, &srv, &cli, 0);
+	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
+	tk_close(&srv, &cli);
+	tk_teardown(&t);
+}
