@@ -685,6 +685,30 @@ def part_tickets():
     check("tickets.no_sanitizer_report", "ERROR: AddressSanitizer" not in daemon.text()
           and "runtime error" not in daemon.text(), daemon.text()[-3000:])
 
+    # tls.ticket_key_file: a partner's ticket survives the edge's restart
+    # (an upgrade): it resumes, and SASL EXTERNAL still works.
+    keyf = f"{tmp}/ticket.key"
+    with open(keyf, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(keyf, 0o600)
+    give_to(keyf, "xmpp-edge")
+    cfg["tls"] = {"ca_file": CA_CRT, "ticket_key_file": keyf}
+    xenet.write_config(cfgp, cfg)
+    for run_no in (1, 2):
+        daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon-tk{run_no}.log")
+        if not check(f"tickets.key_file_daemon_starts_{run_no}", daemon.wait_port(port), daemon.text()[-2000:]):
+            return
+        t, feats = tls_stream(port, "tk.example", ctx, None if run_no == 1 else sess)
+        ok = sasl_external(t, "tk.example")
+        if run_no == 2:
+            check("tickets.key_file_ticket_survives_restart", t.session_reused, t.version())
+            check("tickets.key_file_external_after_restart", b">EXTERNAL<" in feats and b"<success" in ok,
+                  (feats, ok))
+        sess = t.session
+        t.close()
+        rc = daemon.stop(timeout=15)
+        check(f"tickets.key_file_daemon_exits_cleanly_{run_no}", rc == 0, daemon.text()[-1500:])
+
 
 part_tickets()
 
