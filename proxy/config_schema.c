@@ -103,7 +103,7 @@ static const struct cfg_key tls_keys[] = {
 	  .help = "Lifetime of a session-ticket key before it is rotated, seconds; a ticket is accepted for at most this long after it was issued." },
 	{ .name = "session_tickets", .type = CFG_BOOL, .offset = OFF(struct config_tls, session_tickets),
 	  .def = "true",
-	  .help = "TLS session tickets (RFC 8446 §4.6.1): a partner reconnecting resumes without a full handshake and keeps the identity its certificate proved (SASL EXTERNAL), bound to the ticket and checked again for dates and names; outgoing streams resume with the tickets partners give.  A reload or `cert rotate` invalidates every ticket issued before." },
+	  .help = "TLS session tickets (RFC 8446 §4.6.1): a partner reconnecting resumes without a full handshake and keeps the identity its certificate proved (SASL EXTERNAL), bound to the ticket and checked again for dates and names; outgoing streams resume with the tickets partners give.  A change of trust anchors, of our certificates or of the gateway pins (reload, `cert rotate`) refuses every ticket issued before; without `tls.ticket_key_file` so does any reload or restart." },
 	{ .name = "ticket_key_file", .type = CFG_PATH, .offset = OFF(struct config_tls, ticket_key_file),
 	  .size = CONFIG_PATH_MAX, .def = "", .flags = CFG_SECRET | CFG_SECRET_FILE,
 	  .help = "File holding a secret (32 to 4096 random bytes, mode 0600, e.g. `head -c 32 /dev/urandom`) from which the ticket keys are derived, so that tickets survive a restart or upgrade (a reconnect storm then resumes instead of doing full handshakes); empty: keys in memory only.  Whoever reads it can make tickets for any partner identity: guard it as the private keys." },

@@ -215,6 +215,10 @@ struct tls_conn_params {
 	int no_client_cert;		/* external client: present no
 					   certificate (the peer refused ours,
 					   tls_conn_peer_refused_cert) */
+	int no_resume;			/* external client: neither offer nor
+					   keep a session ticket (DANE checks
+					   the whole chain, which a resumed
+					   session does not have) */
 };
 
 /* Events.  Every callback may call tls_conn_write/close/free on the same

@@ -70,6 +70,7 @@ struct tls_conn {
 	uint8_t *out;			/* pending ciphertext, TLS_OUT_BUF_CAP */
 	size_t out_len;
 
+	int no_resume;			/* client: params.no_resume */
 	unsigned busy;			/* nesting of public calls */
 	int free_pending;
 	struct tls_conn *active_prev;	/* the store's active connection
@@ -268,8 +269,6 @@ conn_client_eku_flags(const mbedtls_x509_crt *peer, uint32_t flags)
 	return flags;
 }
 
-/* Fills *r for the current session's peer and the given domain (may be
- * NULL: chain only). */
 /*
  * A TLS 1.3 server learns of a resumption only by its effects: mbedTLS
  * 3.6 sets the verification result to 0 ("no certificate used") for a
@@ -297,7 +296,11 @@ conn_peer(const struct tls_conn *c, uint32_t *flags)
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
 
 	if (peer != NULL) {
+		/* A client's resumed session keeps the leaf and flags of its
+		 * full handshake (session_cache.c): the date again. */
 		*flags = mbedtls_ssl_get_verify_result(&c->ssl);
+		if (*flags != (uint32_t)-1 && mbedtls_x509_time_is_past(&peer->valid_to))
+			*flags |= MBEDTLS_X509_BADCERT_EXPIRED;
 		return peer;
 	}
 	if (!c->resumed || c->resumed_peer == NULL)
@@ -308,6 +311,8 @@ conn_peer(const struct tls_conn *c, uint32_t *flags)
 	return c->resumed_peer;
 }
 
+/* Fills *r for the current session's peer and the given domain (may be
+ * NULL: chain only). */
 static void
 conn_verify(struct tls_conn *c, const char *domain, struct tls_verify_result *r)
 {
@@ -615,7 +620,7 @@ conn_handshake_done(struct tls_conn *c)
 static void
 conn_session_save(struct tls_conn *c)
 {
-	if (c->role != TLS_ROLE_EXTERNAL_CLIENT)
+	if (c->role != TLS_ROLE_EXTERNAL_CLIENT || c->no_resume)
 		return;
 	tls_session_cache_put(tls_certstore_sessions(c->store), &c->ssl,
 	    c->peer_domain, c->sent_cert ? c->local_domain : "-", c->direct_tls);
@@ -752,6 +757,7 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 	c->role = p->role;
 	c->direct_tls = p->direct_tls;
 	c->sent_cert = p->role == TLS_ROLE_EXTERNAL_CLIENT && !p->no_client_cert;
+	c->no_resume = p->no_resume;
 	c->cb = *cb;
 	c->ud = ud;
 	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",
@@ -784,9 +790,10 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 		 * offered, and the full handshake follows if refused. */
 		snprintf(c->local_domain, sizeof(c->local_domain), "%s",
 		    p->local_domain ? p->local_domain : "");
-		tls_session_cache_take(tls_certstore_sessions(store), &c->ssl,
-		    c->peer_domain, c->sent_cert ? c->local_domain : "-",
-		    c->direct_tls);
+		if (!c->no_resume)
+			tls_session_cache_take(tls_certstore_sessions(store),
+			    &c->ssl, c->peer_domain,
+			    c->sent_cert ? c->local_domain : "-", c->direct_tls);
 		break;
 	case TLS_ROLE_INTERNAL_CLIENT:
 		/* The pin is the identity; gateway.server_name only goes out
