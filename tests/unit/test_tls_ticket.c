@@ -392,3 +392,31 @@ TEST(tls_ticket_disabled)
 	tk_close(&srv, &cli);
 	tk_teardown(&t);
 }
+
+/* An outgoing stream that checks DANE (params.no_resume) needs the whole
+ * chain: it neither keeps nor offers a ticket. */
+TEST(tls_ticket_client_no_resume)
+{
+	struct tk t;
+	struct tls_fx_end srv, cli;
+	struct tls_conn_params sp = { .role = TLS_ROLE_EXTERNAL_SERVER };
+	struct tls_conn_params cp = { .role = TLS_ROLE_EXTERNAL_CLIENT,
+	    .peer_domain = SERVER_DOMAIN, .local_domain = CLIENT_DOMAIN,
+	    .no_resume = 1 };
+	int round;
+
+	tk_setup(&t, NULL);
+	for (round = 0; round < 2; round++) {
+		memset(&srv, 0, sizeof(srv));
+		memset(&cli, 0, sizeof(cli));
+		REQUIRE(tls_fx_end_new(&srv, t.sstore, &sp) == 0);
+		REQUIRE(tls_fx_end_new(&cli, t.cstore, &cp) == 0);
+		tls_conn_start(cli.conn);
+		tls_fx_pump(&cli, &srv);
+		REQUIRE(srv.handshakes == 1 && cli.handshakes == 1);
+		CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
+		CHECK(cached_session(&t, 0) == NULL);
+		tk_close(&srv, &cli);
+	}
+	tk_teardown(&t);
+}
