@@ -272,6 +272,16 @@ def events_of(daemon, name):
     return [e for e in daemon.events() if e.get("event") == name]
 
 
+def reload_config(daemon, cfgp, cfg, event):
+    """Writes cfg, SIGHUP, waits (10 s at most) for one more `event` in the log."""
+    xenet.write_config(cfgp, cfg)
+    n = len(events_of(daemon, event))
+    daemon.proc.send_signal(__import__("signal").SIGHUP)
+    end = time.time() + 10
+    while time.time() < end and len(events_of(daemon, event)) == n:
+        time.sleep(0.1)
+
+
 def part_blocklist():
     bl_file = f"{tmp}/blocklist.txt"
     with open(bl_file, "w") as f:
@@ -390,12 +400,7 @@ def part_blocklist():
         f.write("fine.example\n")
     os.chmod(bl2, 0o644)
     cfg["blocklist"] = {"file": bl2}
-    xenet.write_config(cfgp, cfg)
-    n_before = len(events_of(daemon, "blocklist.reloaded"))
-    daemon.proc.send_signal(__import__("signal").SIGHUP)
-    end = time.time() + 10
-    while time.time() < end and len(events_of(daemon, "blocklist.reloaded")) == n_before:
-        time.sleep(0.1)
+    reload_config(daemon, cfgp, cfg, "blocklist.reloaded")
     check("blocklist.reloaded_on_sighup",
           b"<policy-violation" in header_answer(port, "fine.example")
           and b"<stream:features" in header_answer(port, "spam.example"),
@@ -670,12 +675,7 @@ def part_tickets():
     t.close()
     ca2_crt, _ = xenet.selfsigned_cert(tmp, "ca2", "other trust anchor")
     cfg["tls"] = {"ca_file": ca2_crt}
-    xenet.write_config(cfgp, cfg)
-    n = len(events_of(daemon, "tls.certstore_swap"))
-    daemon.proc.send_signal(__import__("signal").SIGHUP)
-    end = time.time() + 10
-    while time.time() < end and len(events_of(daemon, "tls.certstore_swap")) == n:
-        time.sleep(0.1)
+    reload_config(daemon, cfgp, cfg, "tls.certstore_swap")
     t, feats = tls_stream(port, "tk.example", ctx, sess)
     check("tickets.refused_after_trust_anchors_change",
           not t.session_reused and b">EXTERNAL<" not in feats, (t.session_reused, feats))

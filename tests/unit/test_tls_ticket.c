@@ -101,6 +101,30 @@ server_verifies(struct tls_fx_end *srv, const char *domain)
 	return r.status;
 }
 
+/* The server's store becomes fresh (a reload, a restart); the next
+ * connection resumed or not, and what the partner's identity is then. */
+static void
+tk_swap_expect(struct tk *t, struct tls_certstore *fresh, int resumed,
+    enum tls_verify_status status)
+{
+	struct tls_fx_end srv, cli;
+
+	REQUIRE(fresh != NULL);
+	tls_certstore_swap(&t->sstore, fresh);	/* the old one is freed */
+	tk_connect(t, &srv, &cli, 0);
+	CHECK_INT_EQ(tls_conn_resumed(srv.conn), resumed);
+	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), status);
+	tk_close(&srv, &cli);
+}
+
+/* A server store trusting ca whose ticket keys come from secret. */
+static struct tls_certstore *
+secret_store(struct tk *t, const char *ca, const uint8_t *secret)
+{
+	return tls_fx_store_tickets(&t->fx, SERVER_DOMAIN, "server", ca, NULL,
+	    NULL, 0, secret, 32, 0);
+}
+
 static mbedtls_ssl_session *
 cached_session(struct tk *t, int no_client_cert)
 {
@@ -188,32 +212,20 @@ TEST(tls_ticket_refused_after_the_store_changes)
 {
 	struct tk t;
 	struct tls_fx_end srv, cli;
-	struct tls_certstore *fresh;
 
 	tk_setup(&t, NULL);
 	tk_connect(&t, &srv, &cli, 0);
 	tk_close(&srv, &cli);
 	REQUIRE(cached_session(&t, 0) != NULL);
 	/* Same files: a reload. */
-	fresh = tls_fx_store(&t.fx, SERVER_DOMAIN, "server", "ca", NULL, NULL, 0);
-	REQUIRE(fresh != NULL);
-	tls_certstore_swap(&t.sstore, fresh);
-	tk_connect(&t, &srv, &cli, 0);
-	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
-	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_OK);
-	tk_close(&srv, &cli);
+	tk_swap_expect(&t, tls_fx_store(&t.fx, SERVER_DOMAIN, "server", "ca",
+	    NULL, NULL, 0), 0, TLS_VERIFY_OK);
 
 	/* Other trust anchors: the partner's CA is no longer trusted. */
 	REQUIRE(cached_session(&t, 0) != NULL);
 	REQUIRE(tls_fx_ca(&t.fx, "otherca") == 0);
-	fresh = tls_fx_store(&t.fx, SERVER_DOMAIN, "server", "otherca", NULL,
-	    NULL, 0);
-	REQUIRE(fresh != NULL);
-	tls_certstore_swap(&t.sstore, fresh);
-	tk_connect(&t, &srv, &cli, 0);
-	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
-	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_UNTRUSTED);
-	tk_close(&srv, &cli);
+	tk_swap_expect(&t, tls_fx_store(&t.fx, SERVER_DOMAIN, "server",
+	    "otherca", NULL, NULL, 0), 0, TLS_VERIFY_UNTRUSTED);
 	tk_teardown(&t);
 }
 
@@ -318,30 +330,15 @@ TEST(tls_ticket_secret_keys_survive_a_restart)
 	struct tls_certstore *fresh;
 
 	tk_setup(&t, NULL);
-	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
-	    NULL, 0, test_secret, sizeof(test_secret), 0);
+	fresh = secret_store(&t, "ca", test_secret);
 	REQUIRE(fresh != NULL);
 	tls_certstore_swap(&t.sstore, fresh);
 	tk_connect(&t, &srv, &cli, 0);
 	tk_close(&srv, &cli);
-	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
-	    NULL, 0, test_secret, sizeof(test_secret), 0);
-	REQUIRE(fresh != NULL);
-	tls_certstore_swap(&t.sstore, fresh);	/* the old one is freed */
-	tk_connect(&t, &srv, &cli, 0);
-	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 1);
-	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_OK);
-	tk_close(&srv, &cli);
-
+	tk_swap_expect(&t, secret_store(&t, "ca", test_secret), 1, TLS_VERIFY_OK);
 	/* Another secret: a full handshake. */
-	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
-	    NULL, 0, (const uint8_t *)"another secret, another secret!!", 32, 0);
-	REQUIRE(fresh != NULL);
-	tls_certstore_swap(&t.sstore, fresh);
-	tk_connect(&t, &srv, &cli, 0);
-	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
-	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_OK);
-	tk_close(&srv, &cli);
+	tk_swap_expect(&t, secret_store(&t, "ca",
+	    (const uint8_t *)"another secret, another secret!!"), 0, TLS_VERIFY_OK);
 	tk_teardown(&t);
 }
 
@@ -355,20 +352,13 @@ TEST(tls_ticket_secret_keys_refused_after_trust_anchors_change)
 
 	tk_setup(&t, NULL);
 	REQUIRE(tls_fx_ca(&t.fx, "otherca") == 0);
-	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "ca", NULL,
-	    NULL, 0, test_secret, sizeof(test_secret), 0);
+	fresh = secret_store(&t, "ca", test_secret);
 	REQUIRE(fresh != NULL);
 	tls_certstore_swap(&t.sstore, fresh);
 	tk_connect(&t, &srv, &cli, 0);
 	tk_close(&srv, &cli);
-	fresh = tls_fx_store_tickets(&t.fx, SERVER_DOMAIN, "server", "otherca",
-	    NULL, NULL, 0, test_secret, sizeof(test_secret), 0);
-	REQUIRE(fresh != NULL);
-	tls_certstore_swap(&t.sstore, fresh);
-	tk_connect(&t, &srv, &cli, 0);
-	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 0);
-	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_UNTRUSTED);
-	tk_close(&srv, &cli);
+	tk_swap_expect(&t, secret_store(&t, "otherca", test_secret), 0,
+	    TLS_VERIFY_UNTRUSTED);
 	tk_teardown(&t);
 }
 
