@@ -116,12 +116,10 @@ def main():
     warm_ok = None
     if restart:
         keep = [None] * n
-        warm, werr, _ = storm(n, port, to, ctx, per_ip, sessions, keep)
+        # A partner the server dropped in the warm-up reconnects in the
+        # storm all the same, without a ticket (counted in warm_ok).
+        warm, _, _ = storm(n, port, to, ctx, per_ip, sessions, keep)
         warm_ok = len(warm)
-        if werr:
-            print(json.dumps({"ok": 0, "errors": len(werr), "first_error": werr[:1], "phase": "warm-up",
-                              "wall_s": None, "p50_s": None, "worst_s": None}))
-            return
         subprocess.run(restart, shell=True, check=True)
         for s in keep:
             if s is not None:
