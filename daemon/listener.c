@@ -28,7 +28,11 @@
 #include "netaddr.h"
 #include "s2s_in.h"
 
-#define LISTEN_BACKLOG 511
+/* A reconnect storm (every partner at once after a restart, issue 18)
+ * is a few thousand SYNs in a second: a queue of 511 overflowed and the
+ * kernel reset streams (tests/bench/run_storm.sh).  The kernel caps it at
+ * net.core.somaxconn (4096 by default since Linux 5.4). */
+#define LISTEN_BACKLOG 4096
 /* Long enough for closing streams to give descriptors back, short enough
  * that a waiting gateway hardly notices (nginx: 500 ms, libuv users:
  * 100 ms). */

@@ -71,6 +71,8 @@ struct config_gateway {
 struct config_tls {
 	char ca_file[CONFIG_PATH_MAX];
 	int ticket_rotate_s;
+	int session_tickets;		/* TLS 1.3 tickets issued and kept */
+	char ticket_key_file[CONFIG_PATH_MAX];	/* "": keys in memory only */
 	int expiry_warning_days;	/* `cert status` / `cert rotate` */
 	int watch_files;		/* reload on changes on disk (cert_watch.c) */
 };

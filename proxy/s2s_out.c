@@ -1271,6 +1271,8 @@ s2s_out_tls_begin(struct s2s_out *o)
 		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
 		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
 		.no_client_cert = o->tls_no_cert,
+		/* DANE judges the partner's whole chain: full handshakes. */
+		.no_resume = s2s_out_policy(o)->dane != POLICY_DANE_OFF,
 	};
 	char err[256];
 

@@ -108,7 +108,8 @@ EOF
 # edge_start LABEL BIN STARTTLS_PORT DIRECT_PORT CA_FILE MAX_STREAMS: an
 # xmpp-edge serving example.com ($W/example.crt/.key) on the given ports
 # ("" for none), trusting CA_FILE, room for MAX_STREAMS streams, its DNS a
-# dead port; on CPU $PCPU.  Sets EDGE_PID.
+# dead port; on CPU $PCPU; EDGE_TLS_EXTRA: more keys of its "tls" object
+# (JSON, starting with a comma).  Sets EDGE_PID.
 edge_start() {
 	local label=$1 bin=$2 st=$3 dt=$4 ca=$5 max=$6 dns rate=
 	dns=$(free_port)
@@ -130,7 +131,7 @@ edge_start() {
   "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
   "listen": { "starttls": [${st:+\"127.0.0.1:$st\"}], "direct_tls": [${dt:+\"127.0.0.1:$dt\"}],
               "control": "$W/$label/state/control.sock" },
-  "tls": { "ca_file": "$ca" },
+  "tls": { "ca_file": "$ca"${EDGE_TLS_EXTRA:-} },
   "dns": { "servers": ["127.0.0.1:$dns"] },
   "limits": { "max_streams": $max, "handshake_timeout_ms": 600000$rate },
   "log": { "level": "warn" }

@@ -1187,6 +1187,15 @@ def main():
                                        for e in s if e.get("event", "").startswith("s2s_in.")][:6]) for s in new])
     print(f"# scenario 7 took {time.time() - t0:.1f}s", flush=True)
 
+    # Session tickets (issue 18), observed: does Prosody 0.12 resume its s2s
+    # streams to the edge with the tickets the edge issues?  (Its default
+    # TLS options include no_ticket, and LuaSec has no client-side session
+    # reuse; the count says what happened in this run.)
+    ext_in = [e for e in edge_events(edge_log) if e.get("event") == "tls.handshake"
+              and e.get("role") == "external-server"]
+    print(f"# tickets: {len(ext_in)} inbound TLS handshakes from the Internet side, "
+          f"{sum(1 for e in ext_in if e.get('resumed') == 'yes')} of them resumed", flush=True)
+
     edge.send_signal(signal.SIGTERM)
     try:
         rc = edge.wait(15)
