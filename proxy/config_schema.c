@@ -181,7 +181,7 @@ static const struct cfg_key domain_elem[] = {
 	  "off: no TLSA lookups (a resolver that mangles DNSSEC, or a partner whose TLSA records are known stale).  Needs DNS discovery: not with `connect`." }, \
 	{ .name = "bidi", .type = CFG_BOOL, .offset = OFF(struct config_partner, bidi), \
 	  .def = "true",                                                        \
-	  .help = "Bidirectional streams (XEP-0288): offer <bidi/> on this partner's inbound streams, whose authenticated pairs then also carry our stanzas back (a partner xmpp-edge cannot dial still federates both ways), and request it on our streams to the partner when offered and its certificate is valid for its domain (PKIX or DANE: the partner's stanzas on our stream are accepted only from a domain so verified, or one it proves by dialback on that stream).  false: one direction per stream (RFC 6120 section 2.4)." }
+	  .help = "Bidirectional streams (XEP-0288): offer <bidi/> on this partner's inbound streams, whose authenticated pairs then also carry our stanzas back (a partner xmpp-edge cannot dial still federates both ways), and request it on our streams to the partner when offered and its certificate is valid for its domain (PKIX or DANE: the partner's stanzas on our stream are accepted only from the domain so verified, to the domain we opened it for).  false: one direction per stream (RFC 6120 section 2.4)." }
 
 #define PARTNER_LIMIT_ROWS                                                      \
 	{ .name = "max_connections", .type = CFG_INT, .offset = OFF(struct config_partner, max_connections), \

@@ -1111,6 +1111,31 @@ s2s_out_on_bidi_stanza(struct s2s_out *o, const struct xmlstream_event *ev)
 		uv_timer_again(&o->timer);
 }
 
+/*
+ * XEP-0288 §2.2: on a bidirectional stream the receiving server may ask
+ * by dialback to send for further domains of its own.  xmpp-edge takes
+ * no such proof on its own streams (s2s_out_bidi.c says why); the answer
+ * is a dialback error (XEP-0220 §2.5, which §2.2 requires of a bidi peer
+ * using dialback), so the peer opens a stream of its own for that domain
+ * at once instead of waiting for an answer that never comes.  The stream
+ * stays.
+ */
+static void
+s2s_out_refuse_reverse_dialback(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], out[DIALBACK_MSG_MAX];
+	int n;
+
+	if (router_jid_domain(&ev->from, from, sizeof(from)) < 0 ||
+	    router_jid_domain(&ev->to, to, sizeof(to)) < 0)
+		return;	/* nothing to address an answer to */
+	log_event(LOG_INFO, "s2s_out.bidi_dialback_refused", "local", o->local, "remote", o->remote,
+	    "domain", from, "to", to, NULL);
+	n = dialback_result_answer_write(to, from, NULL, "feature-not-implemented", out, sizeof(out));
+	if (n > 0)
+		s2s_out_send(o, out, (size_t)n);
+}
+
 /* A destination took our paused stream's stanzas again. */
 static void
 s2s_out_on_bidi_resume(struct route_waiter *w)
@@ -1184,6 +1209,8 @@ s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 		if (xmlstream_str_eq(&ev->name, "result") && xmlstream_str_eq(&ev->ns, NS_DIALBACK)) {
 			if (o->state == S2S_OUT_WAIT_DIALBACK)
 				s2s_out_on_dialback_answer(o, ev);
+			else if (o->bidi.requested && ev->stanza_type.p == NULL)
+				s2s_out_refuse_reverse_dialback(o, ev);
 			return;
 		}
 		break;

@@ -498,3 +498,33 @@ TEST(session_bidi_out_invalid_certificate_not_asked)
 	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_in, 0);
 	sg_end(&g);
 }
+
+/* The receiving server asks by dialback to speak for another domain on
+ * our bidi stream (XEP-0288 §2.2 piggybacking): a dialback error, the
+ * stream stays, and that domain's stanzas are still refused. */
+TEST(session_bidi_out_reverse_dialback_refused)
+{
+	struct tls_certstore *ts;
+	struct sf_peer *out;
+	struct sg g;
+	int asked;
+
+	sg_begin(&g, SG_CONFIG(""));
+	ts = sb_tstore(&g);
+	out = sb_out_t(&g, ts, NULL, 1, &asked);
+	REQUIRE(asked);
+	sb_out_established(&g, out);
+	SG_OK(&g, sf_peer_send(out, "<db:result from='conf.t.example' to='a.example'>"
+	    "00112233445566778899aabbccddeeff</db:result>"));
+	SG_OK(&g, sf_peer_expect(out, "result", SB_NS_DB));
+	CHECK_STR_EQ(out->ev.from, "a.example");
+	CHECK_STR_EQ(out->ev.to, "conf.t.example");
+	CHECK_STR_EQ(out->ev.stype, "error");
+	CHECK_STR_EQ(out->ev.cond, "feature-not-implemented");
+	CHECK(sf_peer_out(&g.sf, "conf.t.example") == NULL);	/* no check was started */
+	SG_OK(&g, sf_peer_send(out, "<message from='u@conf.t.example' to='v@a.example' id='forged'/>"));
+	SG_OK(&g, sf_peer_expect_stream_error(out, "invalid-from"));
+	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_in, 0);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
