@@ -57,6 +57,21 @@ sb_bidi_stream(struct sg *g)
 	return NULL;
 }
 
+/* The stream we open to the gateway for t.example (the first one) takes
+ * its next stanza: the message id.  Returns the gateway's peer (p->ev is
+ * that message). */
+static struct sf_peer *
+sb_gateway_gets(struct sg *g, const char *id)
+{
+	struct sf_peer *gw;
+
+	SG_PEER(g, gw, sg_wait_out(g, "a.example"));
+	SG_OK(g, sg_gateway_out_accept(g, gw, "t.example"));
+	SG_OK(g, sf_peer_expect(gw, "message", NULL));
+	CHECK_STR_EQ(gw->ev.id, id);
+	return gw;
+}
+
 /* --- inbound ------------------------------------------------------------ */
 
 /* t.example connects, STARTTLS with its certificate, and waits at the
@@ -96,29 +111,38 @@ sb_in_t(struct sg *g, struct tls_certstore *ts, int bidi)
 	return in;
 }
 
+/* t.example, which cannot be dialled (no DNS), connects with its
+ * certificate (asking for bidi or not) and the gateway opens its stream
+ * toward it (*gwin). */
+static struct sf_peer *
+sb_unreachable_t(struct sg *g, struct tls_certstore **ts, int bidi, struct sf_peer **gwin)
+{
+	static const struct sf_dial_step nodns[] = { { SF_DIAL_FAIL_NOW, DNS_ERR_NXDOMAIN } };
+	struct sf_peer *in;
+
+	sg_begin(g, SG_CONFIG(""));
+	sf_dial_script(&g->sf, "t.example", nodns, 1);
+	*ts = sb_tstore(g);
+	in = sb_in_t(g, *ts, bidi);
+	SG_PEER(g, *gwin, sg_gateway_in(g, "a.example", "t.example"));
+	return in;
+}
+
 /* The partner cannot be dialled (no DNS): with bidi the gateway's stanza
  * goes back over the partner's own stream; the partner's goes in as
  * always; nothing is dialled for it. */
 TEST(session_bidi_in_partner_reachable_only_inbound)
 {
-	static const struct sf_dial_step nodns[] = { { SF_DIAL_FAIL_NOW, DNS_ERR_NXDOMAIN } };
 	struct tls_certstore *ts;
 	struct stream_info si;
-	struct sf_peer *in, *gwin, *gw;
+	struct sf_peer *in, *gwin;
 	struct sg g;
 
-	sg_begin(&g, SG_CONFIG(""));
-	sf_dial_script(&g.sf, "t.example", nodns, 1);
-	ts = sb_tstore(&g);
-	in = sb_in_t(&g, ts, 1);
+	in = sb_unreachable_t(&g, &ts, 1, &gwin);
 	/* Partner -> gateway, as on any inbound stream. */
 	SG_OK(&g, sf_peer_send(in, "<message from='u@t.example' to='v@a.example' id='in1'/>"));
-	SG_PEER(&g, gw, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, sg_gateway_out_accept(&g, gw, "t.example"));
-	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
-	CHECK_STR_EQ(gw->ev.id, "in1");
+	(void)sb_gateway_gets(&g, "in1");
 	/* Gateway -> partner: back over the partner's stream. */
-	SG_PEER(&g, gwin, sg_gateway_in(&g, "a.example", "t.example"));
 	SG_OK(&g, sf_peer_send(gwin, "<message from='v@a.example' to='u@t.example' id='back1'/>"));
 	SG_OK(&g, sf_peer_send(gwin, "<message from='v@a.example' to='u@t.example' id='back2'/>"));
 	SG_OK(&g, sf_peer_expect(in, "message", NULL));
@@ -142,21 +166,13 @@ TEST(session_bidi_in_partner_reachable_only_inbound)
  * the route above is bidi's doing). */
 TEST(session_bidi_in_without_request_bounces)
 {
-	static const struct sf_dial_step nodns[] = { { SF_DIAL_FAIL_NOW, DNS_ERR_NXDOMAIN } };
 	struct tls_certstore *ts;
 	struct sf_peer *in, *gwin, *gw;
 	struct sg g;
 
-	sg_begin(&g, SG_CONFIG(""));
-	sf_dial_script(&g.sf, "t.example", nodns, 1);
-	ts = sb_tstore(&g);
-	in = sb_in_t(&g, ts, 0);
-	SG_PEER(&g, gwin, sg_gateway_in(&g, "a.example", "t.example"));
+	in = sb_unreachable_t(&g, &ts, 0, &gwin);
 	SG_OK(&g, sf_peer_send(gwin, "<message from='v@a.example' to='u@t.example' id='back1'/>"));
-	SG_PEER(&g, gw, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, sg_gateway_out_accept(&g, gw, "t.example"));
-	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
-	CHECK_STR_EQ(gw->ev.id, "back1");
+	gw = sb_gateway_gets(&g, "back1");
 	CHECK_STR_EQ(gw->ev.stype, "error");
 	CHECK_STR_EQ(gw->ev.cond, "remote-server-not-found");
 	CHECK_INT_EQ(sf_peer_poll(in), XMLSTREAM_EV_NONE);
@@ -201,25 +217,17 @@ TEST(session_bidi_in_dialback_pair_routes_back)
  * stream. */
 TEST(session_bidi_in_route_leaves_with_the_stream)
 {
-	static const struct sf_dial_step nodns[] = { { SF_DIAL_FAIL_NOW, DNS_ERR_NXDOMAIN } };
 	struct tls_certstore *ts;
 	struct sf_peer *in, *gwin, *gw;
 	struct sg g;
 
-	sg_begin(&g, SG_CONFIG(""));
-	sf_dial_script(&g.sf, "t.example", nodns, 1);
-	ts = sb_tstore(&g);
-	in = sb_in_t(&g, ts, 1);
-	SG_PEER(&g, gwin, sg_gateway_in(&g, "a.example", "t.example"));
+	in = sb_unreachable_t(&g, &ts, 1, &gwin);
 	SG_OK(&g, sf_peer_send(gwin, "<message from='v@a.example' to='u@t.example' id='back1'/>"));
 	SG_OK(&g, sf_peer_expect(in, "message", NULL));
 	SG_OK(&g, sf_peer_send(in, "</stream:stream>"));
 	SG_OK(&g, sf_peer_expect_closed(in));
 	SG_OK(&g, sf_peer_send(gwin, "<message from='v@a.example' to='u@t.example' id='back2'/>"));
-	SG_PEER(&g, gw, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, sg_gateway_out_accept(&g, gw, "t.example"));
-	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
-	CHECK_STR_EQ(gw->ev.id, "back2");
+	gw = sb_gateway_gets(&g, "back2");
 	CHECK_STR_EQ(gw->ev.cond, "remote-server-not-found");
 	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_out, 1);
 	tls_certstore_unref(ts);
@@ -353,10 +361,7 @@ TEST(session_bidi_out_partner_stanza_routed)
 	CHECK_INT_EQ(asked, 1);
 	sb_out_established(&g, out);
 	SG_OK(&g, sf_peer_send(out, "<message from='u@t.example/r' to='v@a.example' id='rev1'/>"));
-	SG_PEER(&g, gw, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, sg_gateway_out_accept(&g, gw, "t.example"));
-	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
-	CHECK_STR_EQ(gw->ev.id, "rev1");
+	gw = sb_gateway_gets(&g, "rev1");
 	CHECK_STR_EQ(gw->ev.from, "u@t.example/r");
 	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_in, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_wrong_direction, 0);
@@ -447,10 +452,7 @@ TEST(session_bidi_out_stanza_before_established_refused)
 	SG_OK(&g, sf_peer_expect_stream_error(out, "unsupported-stanza-type"));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_wrong_direction, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_in, 0);
-	SG_PEER(&g, gw, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, sg_gateway_out_accept(&g, gw, "t.example"));
-	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
-	CHECK_STR_EQ(gw->ev.id, "k1");
+	gw = sb_gateway_gets(&g, "k1");
 	CHECK_STR_EQ(gw->ev.stype, "error");
 	CHECK_INT_EQ(sf_peer_next(gw), XMLSTREAM_EV_NONE);	/* forged: nowhere */
 	tls_certstore_unref(ts);
