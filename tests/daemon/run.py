@@ -308,7 +308,8 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     check("tls.starttls_proceed", proceed == b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", proceed)
     check("tls.starttls_stream_restart_inside_tls",
           tls.version() in ("TLSv1.2", "TLSv1.3") and b"from='example.com'" in after
-          and after.endswith(b"<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>"),
+          and after.endswith(b"<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
+                             b"<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>"),
           (tls.version(), after))
     tls.close()
     # Pipelining behind <starttls/> is refused, never taken as TLS.
