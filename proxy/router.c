@@ -60,15 +60,20 @@ router_bucket(int kind, const char *local, const char *remote)
 	return h % EDGE_ROUTE_BUCKETS;
 }
 
+/* The first ready slot of the pair, else its first slot (router.h). */
 struct route_slot *
 router_table_find(struct edge *edge, int kind, const char *local, const char *remote)
 {
-	struct route_slot *r;
+	struct route_slot *r, *first = NULL;
 
 	for (r = edge->route_index[router_bucket(kind, local, remote)]; r != NULL; r = r->next)
-		if (r->kind == kind && strcmp(r->local, local) == 0 && strcmp(r->remote, remote) == 0)
-			return r;
-	return NULL;
+		if (r->kind == kind && strcmp(r->local, local) == 0 && strcmp(r->remote, remote) == 0) {
+			if (r->ready)
+				return r;
+			if (first == NULL)
+				first = r;
+		}
+	return first;
 }
 
 void
@@ -78,13 +83,27 @@ router_table_add(struct edge *edge, struct route_slot *r)
 
 	if (r->listed)
 		return;
-	/* At the end of the chain: a pair's first destination keeps its
-	 * stanzas (router.h). */
+	/* At the end of the chain: among a pair's slots the order is the
+	 * order they came (and became ready, router_slot_ready). */
 	while (*b != NULL)
 		b = &(*b)->next;
 	r->next = NULL;
 	*b = r;
 	r->listed = 1;
+}
+
+void
+router_slot_ready(struct edge *edge, struct route_slot *r)
+{
+	if (r->ready)
+		return;
+	r->ready = 1;
+	if (!r->listed)
+		return;
+	/* Re-listed at the end: the slots of its pair ready before it stay
+	 * ahead (the first ready keeps the stanzas). */
+	router_table_remove(edge, r);
+	router_table_add(edge, r);
 }
 
 void

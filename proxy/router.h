@@ -44,9 +44,12 @@ struct route_waiter {
  * is a hash of EDGE_ROUTE_BUCKETS chains in struct edge: every stanza is
  * routed through one lookup, which must not grow with the number of
  * streams.  When two destinations serve one pair (our outgoing stream and
- * the partner's bidirectional one), the one listed first takes the
- * stanzas and the other stands by until it goes: a switch in the middle
- * of a conversation could reorder its stanzas.
+ * the partner's bidirectional one), the first that became ready (an
+ * established stream) takes the stanzas and the other stands by until it
+ * goes: a switch in the middle of a conversation could reorder them, and
+ * a stream still connecting (to a partner behind a firewall, say) must
+ * not hold stanzas a working stream could carry.  With none ready, the
+ * first listed takes them (its queue waits for it).
  */
 struct route_slot;
 /* Takes one standalone stanza (copied): 0, 1 when the sender should
@@ -59,6 +62,7 @@ struct route_slot {
 	int kind;			/* enum s2s_out_kind */
 	const char *local, *remote;	/* the owner's, stable while listed */
 	int listed;
+	int ready;			/* the owner is established (router_slot_ready) */
 	route_enqueue_fn *enqueue;	/* the owner's */
 	struct route_waiter waiters;	/* list head (sentinel) */
 };
@@ -67,6 +71,9 @@ void router_slot_init(struct route_slot *r, int kind, const char *local, const c
     route_enqueue_fn *enqueue);
 /* Lists r behind any slot already listed for its pair. */
 void router_table_add(struct edge *edge, struct route_slot *r);
+/* r's owner is established: r moves to the end of its chain, so among
+ * the ready slots of a pair the first to become ready keeps the stanzas. */
+void router_slot_ready(struct edge *edge, struct route_slot *r);
 /* Takes r out of the table (idempotent): new stanzas go elsewhere. */
 void router_table_remove(struct edge *edge, struct route_slot *r);
 struct route_slot *router_table_find(struct edge *edge, int kind, const char *local,

@@ -130,6 +130,7 @@ s2s_in_bidi_pair_valid(struct s2s_in *s, struct s2s_in_pair *p)
 		return;
 	/* S2S_OUT_REMOTE: what the router looks up for hosted -> remote. */
 	router_slot_init(&p->route, S2S_OUT_REMOTE, p->local, p->remote, s2s_in_bidi_enqueue);
+	p->route.ready = 1;	/* authenticated and established: it can take them now */
 	router_table_add(s->edge, &p->route);
 	log_event(LOG_INFO, "s2s_in.bidi_route", "peer", s->peer, "local", p->local,
 	    "remote", p->remote, NULL);

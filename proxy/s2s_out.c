@@ -802,6 +802,7 @@ s2s_out_established(struct s2s_out *o, const char *method)
 		o->dial = NULL;
 	}
 	s2s_out_enter_state(o, S2S_OUT_ESTABLISHED);
+	router_slot_ready(o->edge, &o->route);
 	log_event(LOG_INFO, "s2s_out.established", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer, "method", method,
 	    "tls", s2s_conn_tls(o->conn) != NULL ? tls_conn_version(s2s_conn_tls(o->conn)) : "none",

@@ -530,3 +530,38 @@ TEST(session_bidi_out_reverse_dialback_refused)
 	tls_certstore_unref(ts);
 	sg_end(&g);
 }
+
+/* Our stream to the partner is still connecting (a firewall drops our
+ * SYN: the dial never answers) when the partner's bidi stream comes up:
+ * the next stanza takes the working stream, it does not wait behind the
+ * doomed one.  What was queued there before goes back when it fails. */
+TEST(session_bidi_in_preferred_over_connecting_stream)
+{
+	static const struct sf_dial_step hang[] = { { SF_DIAL_HANG, DNS_OK } };
+	struct tls_certstore *ts;
+	struct sf_peer *in, *gwin, *gw;
+	struct sg g;
+
+	sg_begin(&g, SG_CONFIG(""));
+	sf_dial_script(&g.sf, "t.example", hang, 1);
+	ts = sb_tstore(&g);
+	SG_PEER(&g, gwin, sg_gateway_in(&g, "a.example", "t.example"));
+	SG_OK(&g, sf_peer_send(gwin, "<message from='v@a.example' to='u@t.example' id='early'/>"));
+	sf_settle(&g.sf);
+	in = sb_in_t(&g, ts, 1);
+	/* The stream to the gateway, up before the deadline below. */
+	SG_OK(&g, sf_peer_send(in, "<message from='u@t.example' to='v@a.example' id='in1'/>"));
+	gw = sb_gateway_gets(&g, "in1");
+	SG_OK(&g, sf_peer_send(gwin, "<message from='v@a.example' to='u@t.example' id='late'/>"));
+	SG_OK(&g, sf_peer_expect(in, "message", NULL));
+	CHECK_STR_EQ(in->ev.id, "late");
+	/* limits.connect_timeout_ms: 'early' comes back, once. */
+	(void)sf_advance(&g.sf, 30000);
+	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
+	CHECK_STR_EQ(gw->ev.id, "early");
+	CHECK_STR_EQ(gw->ev.stype, "error");
+	CHECK_STR_EQ(gw->ev.cond, "remote-server-timeout");
+	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_out, 1);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
