@@ -118,8 +118,10 @@ print_streams(yajl_val list, FILE *out)
 			    fmt_bytes(num(s, "queue_bytes"), bin, sizeof(bin)));
 		snprintf(bytes, sizeof(bytes), "%s/%s", fmt_bytes(num(s, "bytes_in"), bin, sizeof(bin)),
 		    fmt_bytes(num(s, "bytes_out"), bout, sizeof(bout)));
+		/* XEP-0288: a remote stream that carries stanzas both ways. */
 		fprintf(out, "%-3s %-7s %-13s %-24s %-24s %-19s %-22s %-7s %7s %9s %15s %7s\n",
-		    dash(str(s, "direction")), dash(str(s, "kind")), dash(str(s, "state")),
+		    dash(str(s, "direction")), YAJL_IS_TRUE(get(s, "bidi")) ? "bidi" : dash(str(s, "kind")),
+		    dash(str(s, "state")),
 		    dash(str(p0, "local")), dash(str(p0, "remote")), dash(str(p0, "auth")),
 		    dash(str(s, "peer")), dash(str(s, "tls")), stanzas, queue, bytes,
 		    fmt_age(num(s, "age_s"), age, sizeof(age)));

@@ -219,6 +219,10 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "stanzas_bounced", (long long)edge->stats.stanzas_bounced);
 	gen_kv_int(g, "errors_not_bounced", (long long)edge->stats.stanzas_unbounceable);
 	gen_kv_int(g, "reads_paused", (long long)edge->stats.reads_paused);
+	/* XEP-0288: stanzas that crossed a stream against its direction. */
+	gen_kv_int(g, "bidi_stanzas_in", (long long)edge->stats.bidi_stanzas_in);
+	gen_kv_int(g, "bidi_stanzas_out", (long long)edge->stats.bidi_stanzas_out);
+	gen_kv_int(g, "bidi_refused", (long long)edge->stats.bidi_refused);
 	gen_kv_int(g, "dialback_verify_answered", (long long)edge->stats.dialback_verify_answered);
 	gen_kv_int(g, "draining", edge->draining);
 	control_status_events(edge, g);

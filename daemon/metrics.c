@@ -242,7 +242,7 @@ static void
 metrics_render_streams(struct edge *edge, struct mbuf *b)
 {
 	static const char *const dirs[] = { "in", "out" }, *const kinds[] = { "remote", "gateway" };
-	size_t live[2][2] = { { 0 } }, estab[2][2] = { { 0 } }, qbytes = 0, qstanzas = 0;
+	size_t live[2][2] = { { 0 } }, estab[2][2] = { { 0 } }, bidi[2] = { 0 }, qbytes = 0, qstanzas = 0;
 	const struct s2s_in *s;
 	const struct s2s_out *o;
 	struct stream_info si;
@@ -255,6 +255,7 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 		k = strcmp(si.kind, "gateway") == 0;
 		live[0][k]++;
 		estab[0][k] += si.established != 0;
+		bidi[0] += si.bidi != 0;
 	}
 	for (o = edge->out_streams; o != NULL; o = s2s_out_next(o)) {
 		s2s_out_info(o, &si);
@@ -263,6 +264,7 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 		k = strcmp(si.kind, "gateway") == 0;
 		live[1][k]++;
 		estab[1][k] += si.established != 0;
+		bidi[1] += si.bidi != 0;
 		qbytes += si.queue_bytes;
 		qstanzas += si.queue_stanzas;
 	}
@@ -278,6 +280,10 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 		for (k = 0; k < 2; k++)
 			mbuf_printf(b, "xmpp_edge_streams_established{direction=\"%s\",kind=\"%s\"} %zu\n",
 			    dirs[d], kinds[k], estab[d][k]);
+	family(b, "xmpp_edge_streams_bidi", "gauge",
+	    "Live streams on which XEP-0288 was negotiated (in: the partner's, carrying our stanzas back; out: ours, carrying the partner's).");
+	for (d = 0; d < 2; d++)
+		mbuf_printf(b, "xmpp_edge_streams_bidi{direction=\"%s\"} %zu\n", dirs[d], bidi[d]);
 	gauge(b, "xmpp_edge_route_queue_bytes",
 	    "Bytes of stanzas waiting in outgoing streams' queues.", (long long)qbytes);
 	gauge(b, "xmpp_edge_route_queue_stanzas",
@@ -456,6 +462,14 @@ metrics_render(struct edge *edge, size_t *len)
 	counter(&b, "xmpp_edge_stanzas_wrong_direction_total",
 	    "Stanzas a remote server sent on a stream xmpp-edge opened: refused with a stream error (RFC 6120 2.4).",
 	    st->stanzas_wrong_direction);
+	counter(&b, "xmpp_edge_bidi_stanzas_in_total",
+	    "Stanzas a remote server sent on a stream xmpp-edge opened with XEP-0288, from a pair authenticated in that direction: routed.",
+	    st->bidi_stanzas_in);
+	counter(&b, "xmpp_edge_bidi_stanzas_out_total",
+	    "Stanzas xmpp-edge wrote back on a remote server's XEP-0288 stream.", st->bidi_stanzas_out);
+	counter(&b, "xmpp_edge_bidi_refused_total",
+	    "Stanzas on a XEP-0288 stream xmpp-edge opened that no pair authenticated in that direction allows: refused with a stream error.",
+	    st->bidi_refused);
 	counter(&b, "xmpp_edge_reads_paused_total",
 	    "Times a source stream stopped reading because its destination was full.", st->reads_paused);
 	counter(&b, "xmpp_edge_dialback_verify_answered_total",

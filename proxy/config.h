@@ -130,6 +130,8 @@ struct config_partner {
 	int dialback;			/* Server Dialback accepted and used */
 	int require_valid_certificate;	/* trusted partner: PKIX-valid cert */
 	enum policy_dane dane;
+	int bidi;			/* XEP-0288 offered (inbound) and
+					   requested (outbound) */
 	char additional_domains[CONFIG_MAX_ADDITIONAL_DOMAINS][CONFIG_DOMAIN_MAX];
 	size_t additional_domain_count;
 	int max_connections;		/* streams with this partner, both

@@ -184,7 +184,10 @@ static const struct cfg_key domain_elem[] = {
 	  .help = "DANE (RFC 7673, RFC 6698): the partner's TLSA records authenticate its certificate.  Records count only when the resolver in dns.servers validated them (AD bit): point it at a validating resolver on loopback.  " \
 	  "opportunistic: where the SRV, address and TLSA answers are all DNSSEC-authenticated and a usable TLSA record exists, the certificate must match one (a mismatch refuses the target: an attacker who can forge TLS cannot strip signed records), and a match authenticates a certificate no CA vouches for (SASL EXTERNAL, require_valid_certificate); without such records, PKIX and dialback as before.  " \
 	  "required: a stream needs a TLSA match (outbound: per SRV target, the next target is tried; inbound: SASL EXTERNAL is offered only after one) - for partners whose zone is signed, against a rogue or compromised CA.  " \
-	  "off: no TLSA lookups (a resolver that mangles DNSSEC, or a partner whose TLSA records are known stale).  Needs DNS discovery: not with `connect`." }
+	  "off: no TLSA lookups (a resolver that mangles DNSSEC, or a partner whose TLSA records are known stale).  Needs DNS discovery: not with `connect`." }, \
+	{ .name = "bidi", .type = CFG_BOOL, .offset = OFF(struct config_partner, bidi), \
+	  .def = "true",                                                        \
+	  .help = "Bidirectional streams (XEP-0288): offer <bidi/> on this partner's inbound streams, whose authenticated pairs then also carry our stanzas back (a partner xmpp-edge cannot dial still federates both ways), and request it on our streams to the partner when offered and its certificate is valid for its domain (PKIX or DANE: the partner's stanzas on our stream are accepted only from the domain so verified, to the domain we opened it for).  false: one direction per stream (RFC 6120 section 2.4)." }
 
 #define PARTNER_LIMIT_ROWS                                                      \
 	{ .name = "max_connections", .type = CFG_INT, .offset = OFF(struct config_partner, max_connections), \

@@ -80,6 +80,9 @@ struct edge_stats {
 	uint64_t dialback_verify_answered;
 	uint64_t reads_paused;		/* backpressure: a source stopped */
 	uint64_t stanzas_wrong_direction; /* stanzas a peer sent on a stream we opened (refused) */
+	uint64_t bidi_stanzas_in;	/* XEP-0288: the peer's stanzas taken on our streams */
+	uint64_t bidi_stanzas_out;	/* ... ours written back on the peer's streams */
+	uint64_t bidi_refused;		/* ... the peer's refused on our streams (stream error) */
 	uint64_t accept_failures;	/* accept() failed (EMFILE, ENFILE, ...) */
 	uint64_t accept_pauses;		/* listeners stopped briefly after one */
 };

@@ -21,7 +21,10 @@
  *                            negotiation itself is s2s_in_auth.c's
  *   S2S_IN_WAIT_DIALBACK  -> <db:result/> received; its key is being checked
  *                            with the authoritative server (s2s_out.c)
- *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated
+ *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated; when the
+ *                            partner asked for XEP-0288 before authenticating,
+ *                            its pairs also take our stanzas back
+ *                            (s2s_in_bidi.c)
  *   S2S_IN_GATEWAY_OPEN   -> internal listener only: the gateway, known by
  *                            its pinned key, has opened its stream
  *   S2S_IN_CLOSING        -> the transport flushes our last bytes and closes
@@ -226,6 +229,7 @@ s2s_in_on_closing(void *ud, const char *reason, int peer_gone)
 	route_waiter_cancel(&s->waiter);
 	ratelimit_stream_release(&s->rate);
 	s2s_in_auth_detach(s);
+	s2s_in_bidi_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 }
 
@@ -488,6 +492,7 @@ s2s_in_on_tls(void *ud, const struct tls_verify_result *r)
 		return;
 	}
 	/* RFC 6120 §5.4.3.3: a fresh stream follows inside TLS. */
+	s2s_in_bidi_tls_started(s);
 	s->header_sent = 0;
 	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
 }
@@ -559,6 +564,8 @@ s2s_in_on_element(void *ud, const struct xmlstream_event *ev)
 		s2s_in_close(s, "peer sent a stream error");
 		return;
 	}
+	if (s2s_in_bidi_on_element(s, ev) == 0)
+		return;
 	if (s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN) {
 		if (s2s_in_is_stanza(ev)) {
 			s->stanzas++;
@@ -652,6 +659,7 @@ static const struct s2s_conn_callbacks s2s_in_conn_callbacks = {
 	.on_parse_error = s2s_in_on_parse_error,
 	.on_tls = s2s_in_on_tls,
 	.on_timeout = s2s_in_on_timeout,
+	.on_written = s2s_in_bidi_on_written,
 	.on_closing = s2s_in_on_closing,
 	.on_closed = s2s_in_on_closed,
 	.read_allowance = s2s_in_read_allowance,
@@ -921,6 +929,8 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	}
 	out->stanzas_in = s->stanzas;
 	out->routed = s->routed;
+	out->bidi = s->bidi;
+	out->stanzas_out = s->bidi_stanzas_out;
 	out->send_queue_bytes = s2s_conn_queued(s->conn);
 	out->tcp = s2s_conn_tcp(s->conn);
 	out->established = s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN;

@@ -454,10 +454,16 @@ TEST(s2s_in_dialback_valid_answer_overflow_pair_not_marked)
 	while (65536 - s2s_pipe_mem_pending(f.peer) >= sizeof(answer) - 1) {
 		size_t room = 65536 - s2s_pipe_mem_pending(f.peer);
 		/* Leave exactly one byte less than the answer needs. */
-		size_t want = room - (sizeof(answer) - 2), idlen;
+		size_t left = room - (sizeof(answer) - 2), want = left, idlen;
 
-		if (want > base + 100)
-			want = base + 100;
+		/* One answer at most base + 120 bytes (the id buffer), and
+		 * never one that leaves less than an answer can be (base + 1):
+		 * the rest could not be filled exactly. */
+		if (want > base + 120) {
+			want = base + 120;
+			if (left - want <= base)
+				want = left - (base + 1);
+		}
 		REQUIRE(want > base);
 		idlen = want - base;
 		memset(id, 'i', idlen);
