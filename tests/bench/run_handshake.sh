@@ -168,7 +168,8 @@ done
 echo "xmpp-edge: $("$BIN" version 2>/dev/null | head -n 1); $(haproxy -v | head -n 1)"
 [ -z "${BENCH_NO_PROSODY:-}" ] && echo "Prosody: $(dpkg-query -W -f='${Version}' prosody)"
 echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)); servers on CPU $PCPU; client on CPU ${TOOLCPUS:-any}"
-echo "TLS 1.3, ECDSA P-256 certificate, ${RESUME:+session resumption (each connection offers the previous one's ticket)}${RESUME:-no session resumption}; $N connections per case ($CONC at a time), best of $REPS; latency: p50 of $LATN one at a time (X25519)"
+if [ -n "$RESUME" ]; then mode="session resumption: each connection offers its worker's previous ticket"; else mode="no session resumption"; fi
+echo "TLS 1.3, ECDSA P-256 certificate, $mode; $N connections per case ($CONC at a time), best of $REPS; latency: p50 of $LATN one at a time (X25519)"
 echo
 printf '%-12s %-9s %14s %14s %14s\n' server shape "CPU ms X25519" "CPU ms P-256" "latency p50 ms"
 for srv in "${SERVERS[@]}"; do
