@@ -53,6 +53,7 @@
 #include "json_gen.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "router.h"
 #include "stream_info.h"
 #include "strangers.h"
 #include "version.h"
@@ -218,6 +219,13 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "stanzas_delivered", (long long)edge->stats.stanzas_delivered);
 	gen_kv_int(g, "stanzas_bounced", (long long)edge->stats.stanzas_bounced);
 	gen_kv_int(g, "errors_not_bounced", (long long)edge->stats.stanzas_unbounceable);
+	/* XEP-0198 and custody (issue 21). */
+	gen_kv_int(g, "stanzas_acked", (long long)edge->stats.stanzas_acked);
+	gen_kv_int(g, "stanzas_unconfirmed", (long long)edge->stats.stanzas_unconfirmed);
+	gen_kv_int(g, "stanzas_settle_timeout", (long long)edge->stats.stanzas_settle_timeout);
+	gen_kv_int(g, "stanzas_in_flight", (long long)router_in_flight(edge));
+	gen_kv_int(g, "sm_streams_in", (long long)edge->stats.sm_streams_in);
+	gen_kv_int(g, "sm_streams_out", (long long)edge->stats.sm_streams_out);
 	gen_kv_int(g, "reads_paused", (long long)edge->stats.reads_paused);
 	/* XEP-0288: stanzas that crossed a stream against its direction. */
 	gen_kv_int(g, "bidi_stanzas_in", (long long)edge->stats.bidi_stanzas_in);

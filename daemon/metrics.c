@@ -37,6 +37,7 @@
 #include "metrics_http.h"
 #include "netaddr.h"
 #include "ratelimit.h"
+#include "router.h"
 #include "s2s_in.h"
 #include "s2s_out.h"
 #include "stream_info.h"
@@ -457,6 +458,20 @@ metrics_render(struct edge *edge, size_t *len)
 	    st->stanzas_delivered);
 	counter(&b, "xmpp_edge_stanzas_bounced_total",
 	    "Error replies generated for stanzas that could not be delivered.", st->stanzas_bounced);
+	counter(&b, "xmpp_edge_stanzas_acked_total",
+	    "Stanzas the next hop acknowledged with XEP-0198 stream management.", st->stanzas_acked);
+	counter(&b, "xmpp_edge_stanzas_unconfirmed_total",
+	    "Stanzas handed to TCP toward a peer without XEP-0198: delivered as far as xmpp-edge can know.",
+	    st->stanzas_unconfirmed);
+	counter(&b, "xmpp_edge_stanzas_settle_timeout_total",
+	    "Stanzas bounced because their next hop did not take or acknowledge them within limits.sm_settle_timeout_ms.",
+	    st->stanzas_settle_timeout);
+	counter(&b, "xmpp_edge_sm_streams_total",
+	    "Streams on which XEP-0198 stream management was enabled, inbound and outgoing.",
+	    st->sm_streams_in + st->sm_streams_out);
+	gauge(&b, "xmpp_edge_stanzas_in_flight",
+	    "Stanzas xmpp-edge holds for their next hop: queued, or written and not acknowledged (XEP-0198).",
+	    (long long)router_in_flight(edge));
 	counter(&b, "xmpp_edge_errors_not_bounced_total",
 	    "Undeliverable error stanzas, logged and dropped (RFC 6120 8.3.1).", st->stanzas_unbounceable);
 	counter(&b, "xmpp_edge_stanzas_wrong_direction_total",

@@ -191,6 +191,12 @@ struct config_limits {
 	int prefix_bytes_per_s;
 	int rate_burst_s;
 	int rate_abuse_s;		/* 0: never */
+	/* XEP-0198 on outgoing legs: when to ask for an ack (sm.h), and how
+	 * long a stanza in custody may wait for its next hop. */
+	int sm_request_every_stanzas;
+	int sm_request_every_bytes;
+	int sm_request_every_ms;
+	int sm_settle_timeout_ms;
 };
 
 enum config_log_format_value {

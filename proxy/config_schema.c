@@ -305,6 +305,15 @@ static const struct cfg_key limits_keys[] = {
 	    "Burst of the per-second limits above, in seconds of their rate (Prosody mod_limits: 2)."),
 	LIMIT(rate_abuse_s, 0, 86400, "120",
 	    "A stream kept over its remote domain's rate limits this long (paused, and the domain's buckets never back to half their burst) is closed with a policy-violation stream error (ratelimit.abuse); one held by its prefix's limits alone (shared with its neighbours) is only slowed; 0: never, it is only slowed."),
+	/* XEP-0198 (issue 21, sm.h): acks on outgoing legs, custody. */
+	LIMIT(sm_request_every_stanzas, 1, 1000000, "1",
+	    "Outgoing streams with XEP-0198 stream management: an ack request (`<r/>`) follows this many stanzas written since the last one, once the last request is answered (1: after every write, at most one request per round trip)."),
+	LIMIT(sm_request_every_bytes, 1, 64 * 1024 * 1024, "65536",
+	    "Outgoing streams with XEP-0198: an ack request also follows this many stanza bytes written since the last one."),
+	LIMIT(sm_request_every_ms, 10, 600000, "1000",
+	    "Outgoing streams with XEP-0198: an ack request also goes out when stanzas written since the last one have waited this long, milliseconds."),
+	LIMIT(sm_settle_timeout_ms, 1000, 600000, "30000",
+	    "A stanza xmpp-edge holds may wait this long for its next hop, milliseconds: one not written by then is bounced (remote-server-timeout, or service-unavailable toward the gateway), one written and not acknowledged ends its stream (the unacknowledged stanzas are bounced).  An inbound stream's acks are in order, so this also bounds how long one slow destination holds back the acks of that stream's later stanzas."),
 	END
 };
 

@@ -22,6 +22,7 @@
 #include "prefix_count.h"
 #include "run_user.h"
 #include "s2s_conn.h"
+#include "sm.h"
 #include "tls.h"
 
 struct s2s_in;
@@ -85,6 +86,14 @@ struct edge_stats {
 	uint64_t bidi_refused;		/* ... the peer's refused on our streams (stream error) */
 	uint64_t accept_failures;	/* accept() failed (EMFILE, ENFILE, ...) */
 	uint64_t accept_pauses;		/* listeners stopped briefly after one */
+	/* XEP-0198 (sm.h): stanzas the next hop acknowledged with <a h/>;
+	 * handed to TCP toward a peer without it (unconfirmed); streams that
+	 * enabled it, inbound and outgoing; stanzas bounced because no ack
+	 * came within limits.sm_settle_timeout_ms. */
+	uint64_t stanzas_acked;
+	uint64_t stanzas_unconfirmed;
+	uint64_t sm_streams_in, sm_streams_out;
+	uint64_t stanzas_settle_timeout;
 };
 
 /* Counted from log events (metrics.c's observer), by their fields. */
@@ -147,6 +156,9 @@ struct edge {
 	/* Rate limits per source prefix and remote domain, dialback
 	 * check budgets included (ratelimit.h, dialback_budget.h). */
 	struct ratelimit *ratelimit;
+	/* Inbound streams with XEP-0198 on, by slot and generation: where
+	 * an outgoing leg settles a stanza it was given (sm.h, custody). */
+	struct sm_registry sm_registry;
 
 	uv_pipe_t control;		/* admin socket */
 	int control_open;

@@ -259,15 +259,15 @@ router_destination(struct edge *edge, const char *from, const char *to,
 /* err (the caller's) holds the reason *text may point to. */
 static enum route_result
 router_enqueue(struct edge *edge, const char *data, size_t len, const char *from,
-    const char *to, struct route_waiter *waiter, enum stanza_error *condition, const char **text,
-    char *err, size_t errlen)
+    const char *to, struct route_waiter *waiter, const struct sm_tag *tag,
+    enum stanza_error *condition, const char **text, char *err, size_t errlen)
 {
 	struct route_slot *r = router_destination(edge, from, to, condition, text, err, errlen);
 	int rc;
 
 	if (r == NULL)
 		return ROUTE_BOUNCED;
-	rc = r->enqueue(r, data, len);
+	rc = r->enqueue(r, data, len, tag);
 	if (rc < 0) {
 		*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
 		*text = "the queue toward this domain is full";
@@ -284,6 +284,25 @@ router_enqueue(struct edge *edge, const char *data, size_t len, const char *from
 enum route_result
 router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstream_event *ev,
     const char *from_domain, const char *to_domain, struct route_waiter *waiter)
+{
+	return router_route_tagged(edge, xs, ev, from_domain, to_domain, waiter, NULL);
+}
+
+size_t
+router_in_flight(const struct edge *edge)
+{
+	const struct s2s_out *o;
+	size_t n = 0;
+
+	for (o = edge->out_streams; o != NULL; o = s2s_out_next(o))
+		n += s2s_out_in_flight(o);
+	return n;
+}
+
+enum route_result
+router_route_tagged(struct edge *edge, const struct xmlstream *xs, const struct xmlstream_event *ev,
+    const char *from_domain, const char *to_domain, struct route_waiter *waiter,
+    const struct sm_tag *tag)
 {
 	enum stanza_error condition = STANZA_ERR_UNDEFINED_CONDITION;
 	const char *text = NULL;
@@ -313,7 +332,7 @@ router_route(struct edge *edge, const struct xmlstream *xs, const struct xmlstre
 		}
 		data = buf;
 	}
-	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, &condition, &text,
+	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, tag, &condition, &text,
 	    err, sizeof(err));
 	free(buf);
 	if (r == ROUTE_BOUNCED)
@@ -330,7 +349,7 @@ router_route_bytes(struct edge *edge, const char *data, size_t len, const char *
 	enum route_result r;
 	char err[256];
 
-	r = router_enqueue(edge, data, len, from_domain, to_domain, NULL, &condition, &text,
+	r = router_enqueue(edge, data, len, from_domain, to_domain, NULL, NULL, &condition, &text,
 	    err, sizeof(err));
 	if (r == ROUTE_BOUNCED) {
 		/* Only bounces take this path: an error is never answered

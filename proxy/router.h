@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "edge.h"
+#include "sm.h"
 #include "stanza_error.h"
 #include "xmlstream.h"
 
@@ -54,8 +55,12 @@ struct route_waiter {
 struct route_slot;
 /* Takes one standalone stanza (copied): 0, 1 when the sender should
  * pause (the destination is over its queue limit), -1 when it was not
- * taken (the router bounces it). */
-typedef int route_enqueue_fn(struct route_slot *r, const char *data, size_t len);
+ * taken (the router bounces it).  tag: its source's custody (XEP-0198,
+ * sm.h; NULL or slot 0 for none): the destination settles it once the
+ * next hop acknowledged it or it was handed to TCP toward a peer without
+ * stream management. */
+typedef int route_enqueue_fn(struct route_slot *r, const char *data, size_t len,
+    const struct sm_tag *tag);
 
 struct route_slot {
 	struct route_slot *next;	/* its bucket's chain */
@@ -98,6 +103,21 @@ enum route_result {
 enum route_result router_route(struct edge *edge, const struct xmlstream *xs,
     const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
     struct route_waiter *waiter);
+
+/* The same with a custody tag (sm.h; NULL: none): the destination
+ * settles the stanza by it (s2s_in_custody_settle) once its next hop
+ * acknowledged it, it was handed to TCP toward a peer without XEP-0198,
+ * or it was bounced from the destination's queue.  A ROUTE_BOUNCED answer
+ * is not settled here: the caller settles (the bounce is on its way). */
+enum route_result router_route_tagged(struct edge *edge, const struct xmlstream *xs,
+    const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
+    struct route_waiter *waiter, const struct sm_tag *tag);
+
+/* Stanzas the edge holds for their next hop: queued on an outgoing
+ * stream, or written toward a peer with XEP-0198 and not acknowledged
+ * yet.  Neither those handed to TCP toward a peer without it
+ * (unconfirmed) nor bounced ones.  What a graceful drain waits for. */
+size_t router_in_flight(const struct edge *edge);
 
 /* The same for a stanza held as standalone bytes (a bounce, or a queued
  * stanza re-sent). */

@@ -32,6 +32,7 @@ struct s2s_features {
 	int sasl_external;		/* <mechanism>EXTERNAL</mechanism> */
 	int dialback;			/* <dialback xmlns='urn:xmpp:features:dialback'/> */
 	int bidi;			/* <bidi xmlns='urn:xmpp:features:bidi'/> (XEP-0288 §2.1) */
+	int sm;				/* <sm xmlns='urn:xmpp:sm:3'/> (XEP-0198 §2) */
 };
 
 /* Reads the <stream:features/> element ev.  0, or -1 when its children

@@ -195,6 +195,7 @@ s2s_in_free(struct s2s_in *s)
 	s2s_in_uncount_prefixes(s);
 	route_waiter_cancel(&s->waiter);
 	ratelimit_stream_release(&s->rate);
+	s2s_in_sm_free(s);
 	free(s);
 }
 
@@ -230,6 +231,7 @@ s2s_in_on_closing(void *ud, const char *reason, int peer_gone)
 	ratelimit_stream_release(&s->rate);
 	s2s_in_auth_detach(s);
 	s2s_in_bidi_detach(s);
+	s2s_in_sm_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 }
 
@@ -319,7 +321,8 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	if (s2s_in_send_header(s) < 0)
 		return;
 	if (s->authed_domain[0] != '\0') {
-		if (s2s_in_sendstr(s, "<stream:features/>") < 0)
+		/* After SASL: XEP-0198 may be enabled now (Prosody does). */
+		if (s2s_in_sendstr(s, "<stream:features>" S2S_IN_SM_FEATURE "</stream:features>") < 0)
 			return;
 		s2s_in_auth_established(s);
 		return;
@@ -337,10 +340,11 @@ s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *te
 
 /* Reading starts again once neither a full destination nor a rate
  * limit holds it (each resume calls this; the other may still hold). */
-static void
+void
 s2s_in_read_resume(struct s2s_in *s)
 {
-	if (s2s_in_is_closing(s) || s->waiter.on != NULL || ratelimit_stream_paused(&s->rate))
+	if (s2s_in_is_closing(s) || s->waiter.on != NULL || ratelimit_stream_paused(&s->rate) ||
+	    s->sm_paused)
 		return;
 	log_event(LOG_DEBUG, "s2s_in.resume", "peer", s->peer, NULL);
 	(void)s2s_conn_read_start(s->conn);	/* closes on failure */
@@ -369,6 +373,7 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
 	int gateway = s2s_in_is_internal(s);
+	struct sm_tag tag;
 
 	if (router_jid_domain(&ev->from, from, sizeof(from)) < 0 ||
 	    router_jid_domain(&ev->to, to, sizeof(to)) < 0) {
@@ -390,14 +395,32 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "that domain pair was not authenticated on this stream");
 		return;
 	}
+	if (s2s_in_sm_take(s, &tag) < 0) {
+		s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT, "too many stanzas in flight");
+		return;
+	}
 	s->routed++;
 	ratelimit_stream_charge(&s->rate, from, ev->raw.len);	/* external streams only */
-	if (router_route(s->edge, s2s_conn_xmlstream(s->conn), ev, from, to, &s->waiter) ==
-	    ROUTE_QUEUED_PAUSE) {
+	switch (router_route_tagged(s->edge, s2s_conn_xmlstream(s->conn), ev, from, to, &s->waiter,
+	    &tag)) {
+	case ROUTE_QUEUED_PAUSE:
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
 		s->edge->stats.reads_paused++;
 		s2s_conn_read_stop(s->conn);
+		s2s_in_custody_report(s->edge);
+		break;
+	case ROUTE_BOUNCED:
+		/* Its bounce is on its way: settled (custody, s2s_in_sm.c). */
+		s2s_in_custody_settle(s->edge, &tag);
+		s2s_in_custody_report(s->edge);
+		break;
+	case ROUTE_QUEUED:
+		/* A destination that writes at once (a bidirectional stream,
+		 * s2s_in_bidi.c) may have settled stanzas already (also above). */
+		s2s_in_custody_report(s->edge);
+		break;
 	}
+	s2s_in_sm_after_route(s);
 }
 
 static void
@@ -463,8 +486,9 @@ s2s_in_on_header(void *ud, const struct xmlstream_event *ev)
 		return;
 	}
 	if (s->authed_domain[0] != '\0') {
-		/* RFC 6120 §6.4.6: after SASL, the restarted stream. */
-		if (s2s_in_sendstr(s, "<stream:features/>") < 0)
+		/* RFC 6120 §6.4.6: after SASL, the restarted stream; XEP-0198
+		 * §3: stream management may be enabled now. */
+		if (s2s_in_sendstr(s, "<stream:features>" S2S_IN_SM_FEATURE "</stream:features>") < 0)
 			return;
 		s2s_in_auth_established(s);
 		return;
@@ -572,6 +596,9 @@ s2s_in_on_element(void *ud, const struct xmlstream_event *ev)
 			s2s_in_on_stanza(s, ev);
 			return;
 		}
+		/* XEP-0198 (s2s_in_sm.c). */
+		if (s2s_in_sm_on_element(s, ev) == 0)
+			return;
 		/* Further pairs (piggybacking) and verifications. */
 		if (s2s_in_auth_on_element(s, ev) == 0)
 			return;
@@ -934,4 +961,7 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	out->send_queue_bytes = s2s_conn_queued(s->conn);
 	out->tcp = s2s_conn_tcp(s->conn);
 	out->established = s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN;
+	out->sm = s->sm_on ? "on" : "off";
+	out->sm_h = s->custody.h;
+	out->sm_unacked = sm_custody_in_flight(&s->custody);
 }

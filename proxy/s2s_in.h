@@ -21,6 +21,15 @@ int s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockadd
 struct s2s_in *s2s_in_next(const struct s2s_in *s);
 /* Sends <system-shutdown/> and closes (graceful shutdown). */
 void s2s_in_shutdown(struct s2s_in *s);
+/* Custody (s2s_in_sm.c, sm.h): the stanza tagged tag is settled by its
+ * destination (acknowledged by the next hop, handed to TCP toward a peer
+ * without XEP-0198, or bounced).  A tag whose stream is gone is ignored.
+ * Sends nothing: s2s_in_custody_report() does, once a batch is settled. */
+struct sm_tag;
+void s2s_in_custody_settle(struct edge *edge, const struct sm_tag *tag);
+/* Sends the <a h/> the settled batch made due, and resumes the streams
+ * custody had paused.  Called by whoever settled, outside its own sends. */
+void s2s_in_custody_report(struct edge *edge);
 /* Closes at once without a word (shutdown deadline passed). */
 void s2s_in_abort(struct s2s_in *s, const char *reason);
 

@@ -141,7 +141,9 @@ s2s_in_send_auth_features(struct s2s_in *s)
 	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_OPTIONAL;
 
 	s->bidi_offered = s2s_in_bidi_offered(s);
-	snprintf(out, sizeof(out), "<stream:features>%s%s%s%s</stream:features>",
+	/* XEP-0198: offered here already, as dialback has no later
+	 * features; enabling waits for authentication (s2s_in_sm.c). */
+	snprintf(out, sizeof(out), "<stream:features>%s%s%s%s" S2S_IN_SM_FEATURE "</stream:features>",
 	    offer_tls ? "<starttls xmlns='" NS_TLS "'/>" : "",
 	    s2s_in_may_pkix(s) ? "<mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
 	    "</mechanism></mechanisms>" : "",
@@ -633,7 +635,7 @@ s2s_in_auth_offer_gateway(struct s2s_in *s)
 {
 	if (s2s_in_sendstr(s, "<stream:features><mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
 	    "</mechanism></mechanisms><dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>"
-	    "</stream:features>") < 0)
+	    S2S_IN_SM_FEATURE "</stream:features>") < 0)
 		return;
 	s2s_in_enter_state(s, S2S_IN_GATEWAY_AUTH);
 }

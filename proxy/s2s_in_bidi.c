@@ -98,9 +98,13 @@ s2s_in_bidi_pair_of(struct route_slot *r)
 	return (struct s2s_in_pair *)((char *)r - offsetof(struct s2s_in_pair, route));
 }
 
-/* The routing table's way in (router.h): the stanza is written now. */
+/* The routing table's way in (router.h): the stanza is written now.  The
+ * edge does not ask for acknowledgements on a partner's stream (it never
+ * sends <r/> there), so a stanza written onto it is handed to TCP
+ * unconfirmed and settled for its source at once (custody, sm.h). */
 static int
-s2s_in_bidi_enqueue(struct route_slot *r, const char *data, size_t len)
+s2s_in_bidi_enqueue(struct route_slot *r, const char *data, size_t len,
+    const struct sm_tag *tag)
 {
 	struct s2s_in_pair *p = s2s_in_bidi_pair_of(r);
 	struct s2s_in *s = p->s;
@@ -113,8 +117,12 @@ s2s_in_bidi_enqueue(struct route_slot *r, const char *data, size_t len)
 	if (s2s_in_send(s, data, len) < 0)
 		return -1;	/* the stream is closing: bounced */
 	s->bidi_stanzas_out++;
+	if (s->sm_on)
+		s->sm_h_sent++;	/* what the peer's <a h/> may count */
 	s->edge->stats.stanzas_delivered++;
 	s->edge->stats.bidi_stanzas_out++;
+	s->edge->stats.stanzas_unconfirmed++;
+	s2s_in_custody_settle(s->edge, tag);
 	/* Our stanzas keep the stream in use as much as the peer's. */
 	s2s_conn_timer_again(s->conn);
 	return s2s_conn_queued(s->conn) > max / 2 ? 1 : 0;

@@ -19,6 +19,7 @@
 #include "s2s_conn.h"
 #include "s2s_out.h"
 #include "s2s_in.h"
+#include "sm.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlstream.h"
@@ -129,6 +130,15 @@ struct s2s_in {
 	size_t check_failures;		/* checks that failed, in the stream's life */
 	int counted_unauthenticated;	/* in edge->streams_unauthenticated */
 	int counted_prefixes;		/* in edge->peer_prefixes */
+	/* XEP-0198 (s2s_in_sm.c): off until the peer's <enable/>; then
+	 * every stanza is in custody until its destination settles it, and
+	 * <a h/> counts the leading settled ones. */
+	int sm_on;
+	uint32_t sm_h_sent;		/* XEP-0198: our bidi stanzas since <enabled/>, mod 2^32 */
+	uint32_t sm_slot, sm_gen;	/* in edge->sm_registry */
+	struct sm_custody custody;
+	int sm_ack_owed;		/* asked (<r/>), not all it sent is covered yet */
+	int sm_paused;			/* reading stopped: SM_CUSTODY_MAX in flight */
 	struct s2s_in *next, *prev;
 };
 
@@ -154,6 +164,9 @@ int s2s_in_sendstr(struct s2s_in *s, const char *str);
 void s2s_in_fail(struct s2s_in *s, enum stream_error_cond cond, const char *text);
 void s2s_in_close(struct s2s_in *s, const char *reason);
 void s2s_in_on_timeout(void *ud);
+/* Reading starts again unless something (a full destination, a rate
+ * limit, custody) still holds it. */
+void s2s_in_read_resume(struct s2s_in *s);
 /* TLS, once its handshake completed; else NULL. */
 static inline struct tls_conn *
 s2s_in_tls(const struct s2s_in *s)
@@ -162,6 +175,24 @@ s2s_in_tls(const struct s2s_in *s)
 }
 int s2s_in_take_domain(const struct xmlstream_str *v, char *out, size_t cap);
 void s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text);
+
+/* s2s_in_sm.c (XEP-0198 on inbound streams, custody) */
+/* The <sm/> feature for our stream features. */
+#define S2S_IN_SM_FEATURE "<sm xmlns='" SM_NS "'/>"
+/* Handles <enable/>, <r/>, <a/> on an authenticated stream: 0 if ev was
+ * one (the stream may be closing after), -1 if not a XEP-0198 element. */
+int s2s_in_sm_on_element(struct s2s_in *s, const struct xmlstream_event *ev);
+/* A stanza is about to be routed: its custody tag (slot 0 when the
+ * stream has no XEP-0198).  -1 when custody cannot take it (out of
+ * memory): the stream fails. */
+int s2s_in_sm_take(struct s2s_in *s, struct sm_tag *tag);
+/* After routing: pauses reading while custody is full. */
+void s2s_in_sm_after_route(struct s2s_in *s);
+/* The stream is closing: late settles find nobody (the registry's
+ * generation moves on). */
+void s2s_in_sm_detach(struct s2s_in *s);
+/* From s2s_in_free() only. */
+void s2s_in_sm_free(struct s2s_in *s);
 
 /* s2s_in_auth.c */
 /* After the header inside TLS: checks the certificate against 'from' and

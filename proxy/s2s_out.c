@@ -47,7 +47,9 @@
 #include "s2s_dial.h"
 #include "s2s_features.h"
 #include "s2s_out_bidi.h"
+#include "s2s_in.h"
 #include "sasl_external.h"
+#include "sm.h"
 #include "stream_error.h"
 #include "tls.h"
 #include "xmlelem.h"
@@ -66,6 +68,21 @@
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define S2S_OUT_ID_MAX 128
+
+/* Stream management toward the peer (XEP-0198 §3). */
+enum s2s_out_sm_state {
+	S2S_OUT_SM_OFF,		/* not offered: written stanzas are unconfirmed */
+	S2S_OUT_SM_ENABLING,	/* <enable/> sent: stanzas wait for the answer */
+	S2S_OUT_SM_ON,		/* <enabled/>: written stanzas wait for <a h/> */
+	S2S_OUT_SM_FAILED,	/* <failed/>: as OFF */
+};
+
+static const char *const s2s_out_sm_names[] = {
+	[S2S_OUT_SM_OFF] = "off",
+	[S2S_OUT_SM_ENABLING] = "enabling",
+	[S2S_OUT_SM_ON] = "on",
+	[S2S_OUT_SM_FAILED] = "failed",
+};
 
 enum s2s_out_state {
 	S2S_OUT_CONNECTING,
@@ -94,29 +111,31 @@ static const char *const s2s_out_state_names[] = {
 };
 
 /*
- * The stanzas waiting for the stream: their bytes back to back in one
- * buffer (each a standalone element, the one copy the router makes of a
- * stanza), their lengths in a ring.  Both grow to the stream's high-water
- * mark and are reused, so a warm stream allocates nothing per stanza; a
- * batch for the socket is a contiguous span, handed to TLS as it is.  A
- * buffer grown past S2S_OUT_QUEUE_KEEP is let go when the queue empties.
+ * The stanzas of the stream: their bytes back to back in one buffer
+ * (each a standalone element, the one copy the router makes of a
+ * stanza), their lengths, custody tags and times in a ring (struct
+ * sm_queue, sm.h).  The first of them may be written already and wait
+ * for the peer's XEP-0198 ack; the rest wait to be written.  Both grow to
+ * the stream's high-water mark and are reused, so a warm stream allocates
+ * nothing per stanza; a batch for the socket is a contiguous span, handed
+ * to TLS as it is.  A buffer grown past S2S_OUT_QUEUE_KEEP is let go when
+ * the queue empties.
  */
 #define S2S_OUT_QUEUE_KEEP (64 * 1024)
-/* First sizes: what a stream that sends a stanza now and then keeps (the
- * high-water mark, not a fixed 4 KiB + 64 lengths: issue 18, memory per
- * idle stream). */
+/* First size: what a stream that sends a stanza now and then keeps (the
+ * high-water mark, not a fixed 4 KiB: issue 18, memory per idle stream;
+ * the stanza ring starts small too, sm.c). */
 #define S2S_OUT_QUEUE_MIN 512		/* bytes */
-#define S2S_OUT_QUEUE_LENS_MIN 8	/* stanza lengths */
 
 struct s2s_out_queue {
 	char *buf;
-	size_t head, tail, cap;		/* bytes [head, tail) are queued */
-	size_t *lens;
-	size_t first, count, lcap;	/* ring of the stanzas' lengths */
+	size_t head, tail, cap;		/* bytes [head, tail) are held */
+	struct sm_queue r;		/* the stanzas in them */
 };
 
 static int
-s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len)
+s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len, const struct sm_tag *tag,
+    uint64_t now_ms)
 {
 	if (q->tail + len > q->cap && q->head > 0) {
 		memmove(q->buf, q->buf + q->head, q->tail - q->head);
@@ -134,54 +153,42 @@ s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len)
 		q->buf = b;
 		q->cap = cap;
 	}
-	if (q->count == q->lcap) {
-		size_t n = q->lcap ? q->lcap * 2 : S2S_OUT_QUEUE_LENS_MIN, i;
-		size_t *l = malloc(n * sizeof(*l));
-
-		if (l == NULL)
-			return -1;
-		for (i = 0; i < q->count; i++)
-			l[i] = q->lens[(q->first + i) % q->lcap];
-		free(q->lens);
-		q->lens = l;
-		q->first = 0;
-		q->lcap = n;
-	}
+	if (sm_queue_push(&q->r, len, tag, now_ms) < 0)
+		return -1;
 	memcpy(q->buf + q->tail, data, len);
 	q->tail += len;
-	q->lens[(q->first + q->count) % q->lcap] = len;
-	q->count++;
 	return 0;
 }
 
 static size_t
 s2s_out_queue_len(const struct s2s_out_queue *q, size_t i)
 {
-	return q->lens[(q->first + i) % q->lcap];
+	return sm_queue_at(&q->r, i)->len;
 }
 
-/* Drops the first n stanzas (bytes of them). */
-static void
-s2s_out_queue_pop(struct s2s_out_queue *q, size_t n, size_t bytes)
+/* Drops the first n stanzas; returns their bytes. */
+static size_t
+s2s_out_queue_pop(struct s2s_out_queue *q, size_t n)
 {
+	size_t bytes = sm_queue_drop(&q->r, n);
+
 	q->head += bytes;
-	q->first = (q->first + n) % q->lcap;
-	q->count -= n;
-	if (q->count > 0)
-		return;
-	q->head = q->tail = q->first = 0;
+	if (q->r.count > 0)
+		return bytes;
+	q->head = q->tail = 0;
 	if (q->cap > S2S_OUT_QUEUE_KEEP) {
 		free(q->buf);
 		q->buf = NULL;
 		q->cap = 0;
 	}
+	return bytes;
 }
 
 static void
 s2s_out_queue_free(struct s2s_out_queue *q)
 {
 	free(q->buf);
-	free(q->lens);
+	sm_queue_free(&q->r);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -217,6 +224,13 @@ struct s2s_out {
 	uv_timer_t timer;			/* deadline, then idle */
 	uv_timer_t keepalive;
 	uv_check_t flush_check;			/* writes the queue after this loop turn's reads */
+	/* XEP-0198 requests by time, and the custody bound
+	 * (limits.sm_settle_timeout_ms): runs while stanzas are held.  Its
+	 * ticks are the clock stanzas are stamped and aged with (sm_clock_ms
+	 * moves by one period per tick): what ages a stanza is the timer
+	 * firing, never a reading of the loop's clock between ticks. */
+	uv_timer_t sm_timer;
+	uint64_t sm_clock_ms;
 	int handles_open;
 	struct route_slot route;		/* in the routing table (router.c) */
 
@@ -234,6 +248,10 @@ struct s2s_out {
 
 	struct s2s_out_queue q;
 	size_t q_bytes, q_count;		/* what q holds */
+	/* XEP-0198 (sm.h) toward this peer: enabled when it offers it. */
+	enum s2s_out_sm_state sm_state;
+	int peer_offers_sm;			/* <sm xmlns='urn:xmpp:sm:3'/> in its features */
+	uint64_t stanzas_acked, stanzas_unconfirmed;
 
 	/* XEP-0288: the receiving server's stanzas on this stream, once
 	 * negotiated (s2s_out_bidi.c). */
@@ -274,6 +292,10 @@ struct s2s_out_kind_info {
 	 * found"), and on shutdown. */
 	const char *bounce;
 	const char *bounce_shutdown;
+	/* Written, not acknowledged (XEP-0198) when the stream ended: the
+	 * peer may have it or not; bounced, never written again (see
+	 * s2s_out_bounce_queue). */
+	const char *bounce_unacked;
 	const char *tls_event;		/* the TLS log event */
 	enum tls_role tls_role;
 	/* The gateway: reached at gateway.address by Direct TLS, trusted on
@@ -293,17 +315,20 @@ struct s2s_out_kind_info {
 static const struct s2s_out_kind_info s2s_out_kinds[] = {
 	[S2S_OUT_REMOTE] = {
 		.name = "remote", .bounce = "remote-server-not-found",
-		.bounce_shutdown = "remote-server-timeout", .tls_event = "s2s_out.tls",
+		.bounce_shutdown = "remote-server-timeout", .bounce_unacked = "remote-server-timeout",
+		.tls_event = "s2s_out.tls",
 		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .policy_auth = 1, .carries_stanzas = 1,
 	},
 	[S2S_OUT_GATEWAY] = {
 		.name = "gateway", .bounce = "service-unavailable",
-		.bounce_shutdown = "service-unavailable", .tls_event = "s2s_out.tls",
+		.bounce_shutdown = "service-unavailable", .bounce_unacked = "service-unavailable",
+		.tls_event = "s2s_out.tls",
 		.tls_role = TLS_ROLE_INTERNAL_CLIENT, .pinned = 1, .carries_stanzas = 1,
 	},
 	[S2S_OUT_VERIFY] = {
 		.name = "verify", .bounce = "remote-server-not-found",
-		.bounce_shutdown = "remote-server-timeout", .tls_event = "dialback.verify_tls",
+		.bounce_shutdown = "remote-server-timeout", .bounce_unacked = "remote-server-timeout",
+		.tls_event = "dialback.verify_tls",
 		.tls_role = TLS_ROLE_EXTERNAL_CLIENT, .asks_verify = 1,
 	},
 };
@@ -428,8 +453,8 @@ s2s_out_handle_closed(struct s2s_out *o)
 		o->next->prev = o->prev;
 	o->edge->out_stream_count--;
 	/* Every way to close bounced the queue; nothing may be left. */
-	if (o->q.count > 0) {
-		o->edge->stats.stanzas_unbounceable += o->q.count;
+	if (o->q.r.count > 0) {
+		o->edge->stats.stanzas_unbounceable += o->q.r.count;
 		log_event(LOG_ERROR, "s2s_out.stanza_lost", "remote", o->remote, NULL);
 	}
 	s2s_out_queue_free(&o->q);
@@ -444,23 +469,36 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 	s2s_out_handle_closed(h->data);
 }
 
-/* Bounces the first n stanzas of q (their bytes from 'at'). */
+/* Bounces the stanzas i0 .. i0 + n - 1 of q (their bytes from 'at') and
+ * settles them for their sources (custody: a bounce settles). */
 static void
-s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t at, size_t n,
-    const char *condition, const char *text)
+s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t i0, size_t at,
+    size_t n, const char *condition, const char *text)
 {
 	size_t i, len;
 
-	for (i = 0; i < n; i++, at += len) {
+	for (i = i0; i < i0 + n; i++, at += len) {
 		len = s2s_out_queue_len(q, i);
 		o->bounced += router_bounce_bytes(o->edge, q->buf + at, len,
 		    stanza_error_from_name(condition), text);
+		s2s_in_custody_settle(o->edge, &sm_queue_at(&q->r, i)->tag);
 	}
 }
 
-/* Bounces whatever is still queued (condition set by the failure).  The
+/*
+ * Bounces whatever is still queued (condition set by the failure).  The
  * queue is taken out of o first: a bounce routes, and nothing it does may
- * grow the buffer being read. */
+ * grow the buffer being read.
+ *
+ * Stanzas written and not acknowledged (XEP-0198 on) when the stream
+ * ended are bounced too, with the kind's bounce_unacked condition, never
+ * written again on a new stream: the peer may have processed them and
+ * lost only our <a/>'s answer, and neither Prosody nor xmpp-edge can
+ * resume a server-to-server stream (XEP-0198 §5) to learn the last h.  A
+ * resend could deliver a message twice; a bounce at worst reports an
+ * error for a message that arrived, which its sender can see and check.
+ * Issue 21 asks for the bounce when it cannot be known.
+ */
 static void
 s2s_out_bounce_queue(struct s2s_out *o, const char *condition, const char *text)
 {
@@ -469,8 +507,13 @@ s2s_out_bounce_queue(struct s2s_out *o, const char *condition, const char *text)
 	memset(&o->q, 0, sizeof(o->q));
 	o->q_bytes = 0;
 	o->q_count = 0;
-	s2s_out_bounce_span(o, &q, q.head, q.count, condition, text);
+	if (q.r.nsent > 0)
+		s2s_out_bounce_span(o, &q, 0, q.head, q.r.nsent, s2s_out_kind(o)->bounce_unacked,
+		    "the stream to the next hop ended before it acknowledged the stanza (XEP-0198)");
+	s2s_out_bounce_span(o, &q, q.r.nsent, q.head + q.r.sent_bytes, sm_queue_unsent(&q.r),
+	    condition, text);
 	s2s_out_queue_free(&q);
+	s2s_in_custody_report(o->edge);
 }
 
 static void
@@ -489,6 +532,7 @@ s2s_out_close_handles(struct s2s_out *o)
 	uv_close((uv_handle_t *)&o->timer, s2s_out_on_handle_closed);
 	uv_close((uv_handle_t *)&o->keepalive, s2s_out_on_handle_closed);
 	uv_close((uv_handle_t *)&o->flush_check, s2s_out_on_handle_closed);
+	uv_close((uv_handle_t *)&o->sm_timer, s2s_out_on_handle_closed);
 }
 
 /* The one way out after connecting.  condition: the bounce for what is
@@ -517,6 +561,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 	}
 	uv_timer_stop(&o->timer);
 	uv_timer_stop(&o->keepalive);
+	uv_timer_stop(&o->sm_timer);
 	if (o->conn == NULL) {
 		s2s_out_close_handles(o);
 		return;
@@ -601,6 +646,7 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	o->sasl_done = 0;
 	o->peer_has_db = 0;
 	s2s_out_bidi_reset(&o->bidi);
+	o->peer_offers_sm = 0;
 	o->stream_id[0] = '\0';
 	o->peer[0] = '\0';
 	s2s_out_enter_state(o, S2S_OUT_CONNECTING);
@@ -643,32 +689,105 @@ s2s_out_send_header(struct s2s_out *o)
 		s2s_out_send(o, hdr, (size_t)n);
 }
 
+/* Settles the first n stanzas of the queue for their sources and drops
+ * them (acknowledged by the peer, or written toward one without
+ * XEP-0198). */
+static void
+s2s_out_settle_head(struct s2s_out *o, size_t n)
+{
+	size_t i, bytes;
+
+	for (i = 0; i < n; i++)
+		s2s_in_custody_settle(o->edge, &sm_queue_at(&o->q.r, i)->tag);
+	bytes = s2s_out_queue_pop(&o->q, n);
+	o->q_bytes -= bytes;
+	o->q_count -= n;
+}
+
+static void s2s_out_on_sm_timer(uv_timer_t *t);
+
+/* The sm timer's period: requests by time, and a tenth of the custody
+ * bound (a stanza is bounced at most 10 % after it). */
+static uint64_t
+s2s_out_sm_period(const struct s2s_out *o)
+{
+	const struct config_limits *lim = &o->edge->cfg->limits;
+	uint64_t every = (uint64_t)lim->sm_request_every_ms, tenth = (uint64_t)lim->sm_settle_timeout_ms / 10;
+
+	return every < tenth ? every : tenth;
+}
+
+/* The sm timer runs while the stream holds stanzas (written and not
+ * acknowledged, or not written): acks requested by time, and the custody
+ * bound. */
+static void
+s2s_out_sm_timer_update(struct s2s_out *o)
+{
+	uint64_t every = s2s_out_sm_period(o);
+
+	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL || o->q.r.count == 0) {
+		uv_timer_stop(&o->sm_timer);
+		return;
+	}
+	if (!uv_is_active((uv_handle_t *)&o->sm_timer))
+		uv_timer_start(&o->sm_timer, s2s_out_on_sm_timer, every, every);
+}
+
+/* <r/> when the policy says so (XEP-0198 §4). */
+static void
+s2s_out_sm_maybe_request(struct s2s_out *o)
+{
+	const struct config_limits *lim = &o->edge->cfg->limits;
+	struct sm_request_policy pol = {
+		.every_stanzas = (uint32_t)lim->sm_request_every_stanzas,
+		.every_bytes = (size_t)lim->sm_request_every_bytes,
+		.every_ms = (uint64_t)lim->sm_request_every_ms,
+	};
+	uint64_t now = o->sm_clock_ms;
+
+	if (o->sm_state != S2S_OUT_SM_ON || o->later_condition != NULL ||
+	    !sm_queue_want_request(&o->q.r, &pol, now))
+		return;
+	sm_queue_requested(&o->q.r, now);
+	(void)s2s_out_sendstr(o, "<r xmlns='" SM_NS "'/>");
+}
+
 /* Moves queued stanzas to the socket while the socket's own backlog is
  * under limits.send_queue_bytes; wakes paused senders once the queue is
  * down to half of limits.route_queue_bytes.  Stanzas go out in batches of
  * up to one TLS record's worth: one record, one write for many small
- * stanzas (tests/bench/run_relay.sh measured the cost per record). */
+ * stanzas (tests/bench/run_relay.sh measured the cost per record).  With
+ * XEP-0198 on, written stanzas stay in the queue until acknowledged (and
+ * count against limits.route_queue_bytes: a peer that does not ack slows
+ * its senders); without, they are settled as written ("unconfirmed").
+ * Nothing is written while <enable/> waits for its answer. */
 static void
 s2s_out_flush_queue(struct s2s_out *o)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
 	int sent = 0;
 
-	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.count > 0 &&
+	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL &&
+	    o->sm_state != S2S_OUT_SM_ENABLING && sm_queue_unsent(&o->q.r) > 0 &&
 	    o->conn != NULL && s2s_conn_queued(o->conn) < (size_t)lim->send_queue_bytes) {
-		size_t len = 0, n = 0, at = o->q.head;
+		size_t len = 0, n = 0, i0 = o->q.r.nsent, at = o->q.head + o->q.r.sent_bytes;
 
 		/* Whole stanzas, a record's worth (a large one alone): one
 		 * contiguous span of the queue, one record, one write. */
-		while (n < o->q.count && (n == 0 || len + s2s_out_queue_len(&o->q, n) <= S2S_CONN_RECORD_MAX))
-			len += s2s_out_queue_len(&o->q, n++);
+		while (i0 + n < o->q.r.count &&
+		    (n == 0 || len + s2s_out_queue_len(&o->q, i0 + n) <= S2S_CONN_RECORD_MAX))
+			len += s2s_out_queue_len(&o->q, i0 + n++);
 		if (s2s_conn_send(o->conn, o->q.buf + at, len) == 0) {
-			s2s_out_queue_pop(&o->q, n, len);
-			o->q_bytes -= len;
-			o->q_count -= n;
+			sm_queue_mark_sent(&o->q.r, n, len);
 			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
+			if (o->sm_state != S2S_OUT_SM_ON) {
+				/* Handed to TCP: as far as xmpp-edge can know. */
+				o->stanzas_unconfirmed += n;
+				o->edge->stats.stanzas_unconfirmed += n;
+				s2s_out_settle_head(o, n);
+			}
 			continue;
 		}
 		/* The stream broke under them: they stay queued and go back
@@ -677,8 +796,12 @@ s2s_out_flush_queue(struct s2s_out *o)
 		s2s_out_fail_later(o, s2s_out_condition(o), "write failed", 0);
 		return;
 	}
+	if (sent)
+		s2s_out_sm_maybe_request(o);
 	if (o->q_bytes <= (size_t)lim->route_queue_bytes / 2)
 		router_wake_waiters(&o->route);
+	s2s_in_custody_report(o->edge);
+	s2s_out_sm_timer_update(o);
 	/* Idle means no stanza for a while: keepalives do not count. */
 	if (sent && o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL)
 		uv_timer_again(&o->timer);
@@ -698,11 +821,23 @@ s2s_out_on_flush_check(uv_check_t *h)
 int
 s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len)
 {
+	return s2s_out_enqueue_tagged(o, data, len, NULL);
+}
+
+size_t
+s2s_out_in_flight(const struct s2s_out *o)
+{
+	return o->q.r.count;
+}
+
+int
+s2s_out_enqueue_tagged(struct s2s_out *o, const char *data, size_t len, const struct sm_tag *tag)
+{
 	const struct config_limits *lim = &o->edge->cfg->limits;
 
 	if (o->q_bytes + len > 2 * (size_t)lim->route_queue_bytes)
 		return -1;
-	if (s2s_out_queue_push(&o->q, data, len) < 0)
+	if (s2s_out_queue_push(&o->q, data, len, tag, o->sm_clock_ms) < 0)
 		return -1;
 	o->q_bytes += len;
 	o->q_count++;
@@ -713,9 +848,10 @@ s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len)
 
 /* The routing table's way in (router.h). */
 static int
-s2s_out_route_enqueue(struct route_slot *r, const char *data, size_t len)
+s2s_out_route_enqueue(struct route_slot *r, const char *data, size_t len,
+    const struct sm_tag *tag)
 {
-	return s2s_out_enqueue(s2s_out_of_route(r), data, len);
+	return s2s_out_enqueue_tagged(s2s_out_of_route(r), data, len, tag);
 }
 
 /* --- timers --------------------------------------------------------------- */
@@ -767,7 +903,7 @@ s2s_out_on_timer(uv_timer_t *t)
 		return;
 	}
 	if (o->state == S2S_OUT_ESTABLISHED) {
-		if (o->q.count > 0 || (o->conn != NULL && s2s_conn_queued(o->conn) > 0)) {
+		if (o->q.r.count > 0 || (o->conn != NULL && s2s_conn_queued(o->conn) > 0)) {
 			uv_timer_again(&o->timer);	/* busy, not idle */
 			return;
 		}
@@ -789,6 +925,148 @@ s2s_out_on_keepalive(uv_timer_t *t)
 	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->conn != NULL &&
 	    s2s_conn_queued(o->conn) == 0)
 		s2s_out_sendstr(o, " ");
+}
+
+/*
+ * The custody bound (limits.sm_settle_timeout_ms) and <r/> by time.  The
+ * oldest stanza is at the head.  Not written yet (the peer reads slowly):
+ * it and every other one that old are bounced (remote-server-timeout, or
+ * service-unavailable toward the gateway) and so settled.  Written and
+ * not acknowledged: the peer is not answering <r/>, so the stream is
+ * ended; its close bounces what was not acknowledged (never written
+ * again, see s2s_out_bounce_queue).
+ */
+static void
+s2s_out_on_sm_timer(uv_timer_t *t)
+{
+	struct s2s_out *o = t->data;
+	uint64_t now, limit = (uint64_t)o->edge->cfg->limits.sm_settle_timeout_ms;
+	size_t n = 0, at, bytes = 0;
+
+	o->sm_clock_ms += s2s_out_sm_period(o);
+	now = o->sm_clock_ms;
+	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL)
+		return;
+	if (o->q.r.count > 0 && now >= sm_queue_at(&o->q.r, 0)->queued_ms + limit) {
+		if (o->q.r.nsent > 0) {
+			o->edge->stats.stanzas_settle_timeout += o->q.r.nsent;
+			s2s_out_fail(o, s2s_out_kind(o)->bounce_unacked,
+			    "no acknowledgement within limits.sm_settle_timeout_ms");
+			return;
+		}
+		while (n < o->q.r.count && now >= sm_queue_at(&o->q.r, n)->queued_ms + limit)
+			bytes += s2s_out_queue_len(&o->q, n++);
+		log_event(LOG_WARN, "s2s_out.settle_timeout", "kind", s2s_out_kind_name(o),
+		    "local", o->local, "remote", o->remote, NULL);
+		o->edge->stats.stanzas_settle_timeout += n;
+		/* The span is copied out first: a bounce routes, and may
+		 * queue on this very stream (a bounce to ourselves). */
+		{
+			struct s2s_out_queue q;
+
+			memset(&q, 0, sizeof(q));
+			at = o->q.head;
+			for (size_t i = 0; i < n; i++) {
+				const struct sm_entry *e = sm_queue_at(&o->q.r, i);
+
+				if (s2s_out_queue_push(&q, o->q.buf + at, e->len, &e->tag, e->queued_ms) < 0)
+					break;
+				at += e->len;
+			}
+			(void)s2s_out_queue_pop(&o->q, n);
+			o->q_bytes -= bytes;
+			o->q_count -= n;
+			s2s_out_bounce_span(o, &q, 0, q.head, q.r.count, s2s_out_kind(o)->bounce_unacked,
+			    "not written to the next hop within limits.sm_settle_timeout_ms");
+			s2s_out_queue_free(&q);
+		}
+		s2s_in_custody_report(o->edge);
+		router_wake_waiters(&o->route);
+	}
+	s2s_out_sm_maybe_request(o);
+	s2s_out_sm_timer_update(o);
+}
+
+/* --- XEP-0198 answers ------------------------------------------------------- */
+
+/* <enabled/> or <failed/> to our <enable/>. */
+static void
+s2s_out_on_sm_answer(struct s2s_out *o, int enabled)
+{
+	o->sm_state = enabled ? S2S_OUT_SM_ON : S2S_OUT_SM_FAILED;
+	if (enabled) {
+		sm_queue_enable(&o->q.r);
+		o->edge->stats.sm_streams_out++;
+	}
+	log_event(LOG_INFO, "s2s_out.sm", "kind", s2s_out_kind_name(o), "local", o->local,
+	    "remote", o->remote, "result", enabled ? "enabled" : "failed", NULL);
+	s2s_out_flush_queue(o);
+}
+
+/* <a h/>: the first stanzas it covers are settled; a hostile h ends the
+ * stream (XEP-0198 §4), and what was not acknowledged is bounced. */
+static void
+s2s_out_on_sm_ack(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	char text[SM_H_TEXT_MAX + 1], out[1024];
+	enum sm_ack_result r;
+	uint32_t h, newly;
+	size_t len;
+
+	if (xmlelem_attr(ev, "h", text, sizeof(text)) < 0 || sm_h_parse(text, strlen(text), &h) < 0) {
+		if (stream_error_write(out, sizeof(out), STREAM_ERR_INVALID_XML,
+		    "<a/> without a valid 'h' (XEP-0198 §4)", &len) == 0) {
+			o->edge->stats.stream_errors_sent++;
+			(void)s2s_out_send(o, out, len);
+		}
+		s2s_out_fail(o, s2s_out_kind(o)->bounce_unacked, "<a/> without a valid 'h'");
+		return;
+	}
+	r = sm_queue_ack(&o->q.r, h, &newly);
+	if (r != SM_ACK_OK) {
+		char sent[SM_H_TEXT_MAX];
+
+		sm_h_format(o->q.r.h_sent, sent);
+		log_event(LOG_WARN, "s2s_out.sm_bad_ack", "remote", o->remote, "h", text, "sent", sent, NULL);
+		if (sm_ack_error_write(r, h, o->q.r.h_sent, out, sizeof(out), &len) == 0) {
+			o->edge->stats.stream_errors_sent++;
+			(void)s2s_out_send(o, out, len);
+		}
+		s2s_out_fail(o, s2s_out_kind(o)->bounce_unacked, r == SM_ACK_TOO_HIGH ?
+		    "handled-count-too-high" : "the peer's h went backwards");
+		return;
+	}
+	if (newly > o->q.r.nsent)
+		newly = (uint32_t)o->q.r.nsent;	/* cannot happen: h_sent - h_acked == nsent */
+	o->stanzas_acked += newly;
+	o->edge->stats.stanzas_acked += newly;
+	s2s_out_settle_head(o, newly);
+	s2s_out_sm_maybe_request(o);
+	if (o->q_bytes <= (size_t)o->edge->cfg->limits.route_queue_bytes / 2)
+		router_wake_waiters(&o->route);
+	s2s_in_custody_report(o->edge);
+	s2s_out_sm_timer_update(o);
+}
+
+/* An element of XEP-0198 on an established stream: 0 if handled. */
+static int
+s2s_out_on_sm_element(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	if (!xmlstream_str_eq(&ev->ns, SM_NS))
+		return -1;
+	if (o->sm_state == S2S_OUT_SM_ENABLING && xmlstream_str_eq(&ev->name, "enabled"))
+		s2s_out_on_sm_answer(o, 1);
+	else if (o->sm_state == S2S_OUT_SM_ENABLING && xmlstream_str_eq(&ev->name, "failed"))
+		s2s_out_on_sm_answer(o, 0);
+	else if (o->sm_state == S2S_OUT_SM_ON && xmlstream_str_eq(&ev->name, "a"))
+		s2s_out_on_sm_ack(o, ev);
+	else if (o->sm_state == S2S_OUT_SM_ON && xmlstream_str_eq(&ev->name, "r"))
+		/* Nothing inward on a stream we opened: we handled none. */
+		(void)s2s_out_sendstr(o, "<a xmlns='" SM_NS "' h='0'/>");
+	else
+		log_event(LOG_DEBUG, "s2s_out.sm_ignored", "remote", o->remote,
+		    "sm", s2s_out_sm_names[o->sm_state], NULL);
+	return 0;
 }
 
 /* --- negotiation ----------------------------------------------------------- */
@@ -821,6 +1099,13 @@ s2s_out_established(struct s2s_out *o, const char *method)
 	if (ka > 0)
 		uv_timer_start(&o->keepalive, s2s_out_on_keepalive, (uint64_t)ka * 1000,
 		    (uint64_t)ka * 1000);
+	/* XEP-0198 §3: enabled when the peer offered it.  Stanzas wait for
+	 * the answer, so that h counts every one of them or none. */
+	if (o->peer_offers_sm && s2s_out_kind(o)->carries_stanzas) {
+		o->sm_state = S2S_OUT_SM_ENABLING;
+		if (s2s_out_sendstr(o, "<enable xmlns='" SM_NS "'/>") < 0)
+			return;
+	}
 	s2s_out_flush_queue(o);
 }
 
@@ -908,6 +1193,7 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 	/* Unreadable features offer nothing: the decisions below say what
 	 * that means under the policy. */
 	(void)s2s_features_read(ev, &feat);
+	o->peer_offers_sm = feat.sm;
 	f = (struct policy_offer){
 		.tls_open = s2s_conn_tls(o->conn) != NULL,
 		.pkix_ok = o->pkix_ok,
@@ -1212,6 +1498,8 @@ s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 		break;
 	case S2S_OUT_WAIT_DIALBACK:
 	case S2S_OUT_ESTABLISHED:
+		if (o->state == S2S_OUT_ESTABLISHED && s2s_out_on_sm_element(o, ev) == 0)
+			return;
 		if (xmlstream_str_eq(&ev->name, "result") && xmlstream_str_eq(&ev->ns, NS_DIALBACK)) {
 			if (o->state == S2S_OUT_WAIT_DIALBACK)
 				s2s_out_on_dialback_answer(o, ev);
@@ -1559,10 +1847,12 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	uv_timer_init(edge->loop, &o->timer);
 	uv_timer_init(edge->loop, &o->keepalive);
 	uv_check_init(edge->loop, &o->flush_check);
+	uv_timer_init(edge->loop, &o->sm_timer);
 	o->timer.data = o;
 	o->keepalive.data = o;
 	o->flush_check.data = o;
-	o->handles_open = 3;
+	o->sm_timer.data = o;
+	o->handles_open = 4;
 	o->next = edge->out_streams;
 	if (o->next)
 		o->next->prev = o;
@@ -1627,7 +1917,7 @@ s2s_out_shutdown(struct s2s_out *o)
 	 * takes it; the rest is bounced by the close. */
 	if (o->state == S2S_OUT_ESTABLISHED)
 		s2s_out_flush_queue(o);
-	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.count == 0)
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.r.count == 0)
 		s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");
 }
@@ -1685,6 +1975,10 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 		out->pairs[out->npairs].auth = o->bidi.pairs[i].method;
 		out->npairs++;
 	}
+	out->sm = s2s_out_sm_names[o->sm_state];
+	out->sm_acked = o->stanzas_acked;
+	out->unconfirmed = o->stanzas_unconfirmed;
+	out->sm_unacked = o->q.r.nsent;
 }
 
 struct s2s_out *

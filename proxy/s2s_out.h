@@ -52,6 +52,12 @@ struct s2s_out *s2s_out_start(struct edge *edge, enum s2s_out_kind kind,
  * pause (the queue is over limits.route_queue_bytes), -1 when the queue
  * is at its hard bound (twice that) and the stanza was not taken. */
 int s2s_out_enqueue(struct s2s_out *o, const char *data, size_t len);
+/* The same with the custody tag of its source (sm.h; NULL: none). */
+int s2s_out_enqueue_tagged(struct s2s_out *o, const char *data, size_t len,
+    const struct sm_tag *tag);
+/* Stanzas o holds: queued, or written and not acknowledged (router.h,
+ * router_in_flight). */
+size_t s2s_out_in_flight(const struct s2s_out *o);
 
 int s2s_out_is_established(const struct s2s_out *o);
 /* Starts the check of key for the stream stream_id that remote opened to

@@ -81,14 +81,20 @@ stream_info_gen_one(struct edge *edge, yajl_gen g, const struct stream_info *si)
 	yajl_gen_array_close(g);
 	yajl_gen_string(g, (const unsigned char *)"bidi", 4);
 	yajl_gen_bool(g, si->bidi);
+	json_gen_str(g, "sm", si->sm);
 	if (si->direction[0] == 'i') {
 		json_gen_int(g, "stanzas_in", (long long)si->stanzas_in);
 		json_gen_int(g, "stanzas_routed", (long long)si->routed);
 		if (si->bidi)
 			json_gen_int(g, "stanzas_out", (long long)si->stanzas_out);
+		json_gen_int(g, "sm_h", (long long)si->sm_h);
+		json_gen_int(g, "stanzas_in_custody", (long long)si->sm_unacked);
 	} else {
 		json_gen_int(g, "stanzas_out", (long long)si->stanzas_out);
 		json_gen_int(g, "stanzas_bounced", (long long)si->bounced);
+		json_gen_int(g, "stanzas_acked", (long long)si->sm_acked);
+		json_gen_int(g, "stanzas_unacked", (long long)si->sm_unacked);
+		json_gen_int(g, "stanzas_unconfirmed", (long long)si->unconfirmed);
 		json_gen_int(g, "queue_bytes", (long long)si->queue_bytes);
 		json_gen_int(g, "queue_stanzas", (long long)si->queue_stanzas);
 		if (si->bidi) {

@@ -51,6 +51,13 @@ struct stream_info {
 	int bidi;			/* XEP-0288 negotiated: stanzas both ways
 					   (in: stanzas_out are ours written back;
 					   out: stanzas_in/routed the peer's) */
+	/* XEP-0198: "off", "on" (in and out), "enabling", "failed" (out). */
+	const char *sm;
+	uint64_t sm_acked;		/* out: stanzas the peer acknowledged */
+	uint64_t unconfirmed;		/* out: handed to TCP, the peer has no XEP-0198 */
+	size_t sm_unacked;		/* out: written, not acknowledged yet;
+					   in: in custody, not settled yet */
+	uint32_t sm_h;			/* in: the h we would answer now */
 };
 
 /* proxy/s2s_in.c, proxy/s2s_out.c */

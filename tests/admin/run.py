@@ -363,7 +363,7 @@ def federation_stream():
     if b"<success" not in read_until(s, b"/>"):
         return None
     s.sendall(header())
-    return s if b"<stream:features/>" in read_until(s, b"<stream:features/>") else None
+    return s if b"</stream:features>" in read_until(s, b"</stream:features>") else None
 
 
 def msg(i, tag):

@@ -27,6 +27,17 @@
  * sink.  With --pid, utime+stime of that process (from /proc/PID/stat) is
  * read at the same two instants, and its VmHWM at the end.
  * Output: one line of key=value pairs.
+ *
+ * --sm (mode xmpp): XEP-0198 on both legs where the proxy offers it.  The
+ *   sink offers <sm xmlns='urn:xmpp:sm:3'/> after SASL, answers <enable/>
+ *   with <enabled/> and every <r/> with <a h/> (the stanzas it read on that
+ *   connection); the sender enables it when the proxy's features offer it
+ *   (sm_in=1 in the output).
+ * --lat M: after the timed run, sender 0 sends M more stanzas one at a
+ *   time, each followed by <r/> when stream management is on: lat_p50_ms is
+ *   the time from its write to its arrival at the sink (relay latency),
+ *   ack_p50_ms the time until the proxy's <a h/> covering it came back
+ *   (custody: the proxy acknowledges once the sink acknowledged).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,6 +48,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,6 +65,9 @@ static int xmpp, cport, lport, conns = 1, body = 300;
 static long nmsg = 200000;
 static const char *certdir = ".";
 static int pid;
+static int use_sm, nlat;
+static int sm_in;			/* the proxy offered <sm/> to the sender, enabled */
+static double *lat_ms, *ack_ms;
 
 static atomic_long got[MAXC];        /* stanzas received per sender index */
 static atomic_int bad_order, warm_done, go, sinks_up, sinks_closed;
@@ -248,6 +263,12 @@ static size_t stanza(const struct tmpl *t, char *p, long s)
 	return t->len;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* --- sink ------------------------------------------------------------------ */
 
 static void *sink_conn(void *arg)
@@ -280,16 +301,47 @@ static void *sink_conn(void *arg)
 		conn_puts(&c, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
 		free(read_header(&c));
 		snprintf(out, sizeof out, "<?xml version='1.0'?><stream:stream " NS " from='remote%d.example' "
-			 "to='example.com' id='u%d' version='1.0'><stream:features/>", k, k);
+			 "to='example.com' id='u%d' version='1.0'>%s", k, k,
+			 use_sm ? "<stream:features><sm xmlns='urn:xmpp:sm:3'/></stream:features>" : "<stream:features/>");
 		conn_puts(&c, out);
 	} else {
 		tls_start(&c, 1, NULL);
 	}
 	atomic_fetch_add(&sinks_up, 1);
-	/* Count stanzas: each ends with </message>; its id is K-SEQ. */
-	size_t off = 0;
+	/* Count stanzas: each ends with </message>; its id is K-SEQ.  With
+	 * --sm, <enable/> and <r/> are answered where they are found (after
+	 * the stanzas read so far: the proxy writes <r/> after its batch). */
+	size_t off = 0, scanned = 0;
+	long handled = 0;
+	int closed = 0;		/* our </stream:stream> is out: answer nothing more */
 	for (;;) {
 		char *end;
+		if (use_sm && xmpp && !closed) {
+			/* XEP-0198 elements are short: look in what came since the
+			 * last scan (an element split across reads is found once
+			 * it is whole: scanned stops short of a partial '<'). */
+			char *p = c.buf + scanned, *e = c.buf + c.len, *r;
+			while ((r = memmem(p, (size_t)(e - p), "xmlns='urn:xmpp:sm:3'", 21)) != NULL) {
+				char *lt = r;
+				while (lt > c.buf + off && *lt != '<')
+					lt--;
+				if (!strncmp(lt, "<enable ", 8)) {
+					conn_puts(&c, "<enabled xmlns='urn:xmpp:sm:3'/>");
+				} else if (!strncmp(lt, "<r ", 3)) {
+					/* h: the stanzas read before this <r/>. */
+					long h = handled;
+					for (char *m = c.buf + off; (m = memmem(m, (size_t)(lt - m), "</message>", 10)); m += 10)
+						h++;
+					char a[80];
+					snprintf(a, sizeof a, "<a xmlns='urn:xmpp:sm:3' h='%ld'/>", h);
+					conn_puts(&c, a);
+				}
+				p = r + 21;
+			}
+			scanned = (size_t)(e - c.buf) > 40 ? (size_t)(e - c.buf) - 40 : 0;
+			if (scanned < off)
+				scanned = off;
+		}
 		while ((end = memmem(c.buf + off, c.len - off, "</message>", 10))) {
 			char *st = c.buf + off, *id = memmem(st, (size_t)(end - st), " id='", 5);
 			int kk = 0;
@@ -312,14 +364,29 @@ static void *sink_conn(void *arg)
 			if (s != atomic_load(&got[kk]))
 				atomic_fetch_add(&bad_order, 1);
 			long g = atomic_fetch_add(&got[kk], 1) + 1;
-			if (s == 0) {
+			handled++;
+			if (g > nmsg + 1) {	/* a latency stanza */
+				pthread_mutex_lock(&mu);
+				pthread_cond_broadcast(&cv);
+				pthread_mutex_unlock(&mu);
+			} else if (s == 0) {
 				pthread_mutex_lock(&mu);
 				warm_done++;
 				pthread_cond_broadcast(&cv);
 				pthread_mutex_unlock(&mu);
 			} else if (g == nmsg + 1) {
-				if (xmpp)	/* done: close our side as a server would */
+				if (xmpp && !nlat) {	/* done: close our side as a server would */
+					if (use_sm) {
+						/* XEP-0198: the last ack before the close
+						 * (as Prosody sends it), or the proxy
+						 * bounces what we did not acknowledge. */
+						char a[80];
+						snprintf(a, sizeof a, "<a xmlns='urn:xmpp:sm:3' h='%ld'/>", handled);
+						conn_puts(&c, a);
+					}
 					conn_puts(&c, "</stream:stream>");
+					closed = 1;
+				}
 				pthread_mutex_lock(&mu);
 				double t = now();
 				if (t > t_end)
@@ -331,6 +398,7 @@ static void *sink_conn(void *arg)
 		}
 		if (off > c.cap / 2) {
 			conn_consume(&c, off);
+			scanned = scanned > off ? scanned - off : 0;
 			off = 0;
 		}
 		if (!conn_fill(&c))
@@ -383,7 +451,24 @@ static void *sender(void *arg)
 		free(r);
 		conn_puts(&c, h);
 		free(read_header(&c));
-		free(read_until(&c, "<stream:features/>"));
+		/* "<stream:features/>", or features with children (<sm/>). */
+		char *f = read_until(&c, "<stream:features");
+		while (c.len < 2)
+			if (!conn_fill(&c))
+				die("sender: EOF in the features");
+		if (c.buf[0] == '/') {
+			conn_consume(&c, 2);
+		} else {
+			free(f);
+			f = read_until(&c, "</stream:features>");
+			if (use_sm && strstr(f, "urn:xmpp:sm:3")) {
+				conn_puts(&c, "<enable xmlns='urn:xmpp:sm:3'/>");
+				free(read_until(&c, "/>"));
+				if (k == 0)
+					sm_in = 1;
+			}
+		}
+		free(f);
 	}
 	struct tmpl tp;
 	tmpl_init(&tp, k);
@@ -408,6 +493,32 @@ static void *sender(void *arg)
 	while (atomic_load(&got[k]) < nmsg + 1)
 		pthread_cond_wait(&cv, &mu);
 	pthread_mutex_unlock(&mu);
+	/* Latency: one stanza at a time (and <r/> with stream management). */
+	for (int i = 0; k == 0 && i < nlat; i++) {
+		long seq = nmsg + 1 + i;
+		double t0 = now();
+		size_t n = stanza(&tp, buf, seq);
+		if (sm_in)
+			n += (size_t)sprintf(buf + n, "<r xmlns='urn:xmpp:sm:3'/>");
+		conn_write(&c, buf, n);
+		pthread_mutex_lock(&mu);
+		while (atomic_load(&got[k]) < seq + 1)
+			pthread_cond_wait(&cv, &mu);
+		pthread_mutex_unlock(&mu);
+		lat_ms[i] = (now() - t0) * 1000;
+		if (!sm_in)
+			continue;
+		/* The proxy's <a h/> covering it: h counts every stanza since
+		 * <enable/> (the warm-up, the N, and these). */
+		for (;;) {
+			char *a = read_until(&c, "/>"), *hq = strstr(a, " h='");
+			long h = hq ? atol(hq + 4) : -1;
+			free(a);
+			if (h >= seq + 1)
+				break;
+		}
+		ack_ms[i] = (now() - t0) * 1000;
+	}
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	if ((c.ssl && SSL_pending(c.ssl)) || poll(&p, 1, 0) > 0) {
 		char tmp[4096];
@@ -428,6 +539,7 @@ static void *sender(void *arg)
 
 int main(int argc, char **argv)
 {
+	signal(SIGPIPE, SIG_IGN);	/* a write to a closed peer is an error, not death */
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *o = argv[i], *v = argv[i + 1];
 		if (!strcmp(o, "--mode"))
@@ -446,12 +558,18 @@ int main(int argc, char **argv)
 			certdir = v;
 		else if (!strcmp(o, "--pid"))
 			pid = atoi(v);
+		else if (!strcmp(o, "--sm"))
+			use_sm = atoi(v);
+		else if (!strcmp(o, "--lat"))
+			nlat = atoi(v);
 		else
 			die("unknown option %s", o);
 	}
 	if (!cport || !lport || conns < 1 || conns > MAXC || nmsg < 1 || body < 0)
 		die("usage: relaybench --mode xmpp|raw --connect PORT --listen PORT --conns K --n N "
-		    "--body BYTES --cert DIR [--pid PID]");
+		    "--body BYTES --cert DIR [--pid PID] [--sm 1] [--lat M]");
+	lat_ms = calloc((size_t)nlat + 1, sizeof(double));
+	ack_ms = calloc((size_t)nlat + 1, sizeof(double));
 	body_text = malloc((size_t)body + 1);
 	memset(body_text, 'x', (size_t)body);
 	body_text[body] = 0;
@@ -505,10 +623,14 @@ int main(int argc, char **argv)
 		usleep(10000);	/* both ends closed cleanly (not timed) */
 	double secs = t1 - t0, mb = atomic_load(&bytes_sent) / 1e6, cpu = c1 - c0;
 	long total = nmsg * conns;
+	qsort(lat_ms, (size_t)nlat, sizeof(double), cmp_double);
+	qsort(ack_ms, (size_t)nlat, sizeof(double), cmp_double);
 	printf("mode=%s conns=%d n=%ld body=%d stanza_bytes=%.0f secs=%.4f msgs_per_s=%.0f mb_per_s=%.1f "
-	       "cpu_s=%.2f cpu_ms_per_mb=%.3f peak_rss_kb=%ld order_errors=%d tls_in=%s tls_out=%s\n",
+	       "cpu_s=%.2f cpu_ms_per_mb=%.3f peak_rss_kb=%ld order_errors=%d tls_in=%s tls_out=%s "
+	       "sm_in=%d lat_p50_ms=%.3f ack_p50_ms=%.3f\n",
 	       xmpp ? "xmpp" : "raw", conns, nmsg, body, atomic_load(&bytes_sent) / (double)total, secs,
 	       total / secs, mb / secs, cpu, pid ? cpu * 1000 / mb : 0.0, proc_hwm(),
-	       atomic_load(&bad_order), cipher_in, cipher_out);
+	       atomic_load(&bad_order), cipher_in, cipher_out, sm_in,
+	       nlat ? lat_ms[nlat / 2] : 0.0, nlat && sm_in ? ack_ms[nlat / 2] : 0.0);
 	return atomic_load(&bad_order) ? 1 : 0;
 }

@@ -18,10 +18,15 @@
 # libssl-dev, openssl.  BENCH_N (default 1000000) stanzas in all for
 # 300-byte bodies, BENCH_N/4 for 4 KiB bodies.  BENCH_PROFILE=1 adds a
 # perf (cpu-clock) profile of xmpp-edge on one more 300-byte run.
-# Several xmpp-edge binaries side by side in the same run (each its own
-# instance, measured in turn with HAProxy in every case):
-#   BENCH_EDGE_BINS="main=/path/to/xmpp-edge now=out/xmpp-edge"
-# (the profile is of the entry whose binary is out/xmpp-edge).
+#
+# BENCH_EDGE_BINS="before=PATH after=out/xmpp-edge" compares xmpp-edge
+# binaries in one run (each its own instance, measured one after the
+# other).  The tool runs with --sm 1: XEP-0198 on both legs wherever the
+# binary offers it (custody acks); a binary without it is measured as it
+# works.  The "lat" case sends BENCH_LAT_N (default 2000) stanzas one at a
+# time after 1000 timed ones: relay latency p50 (write to arrival at the
+# sink) and, with XEP-0198, custody ack p50 (write to the proxy's <a h/>
+# covering it, which waits for the sink's ack).
 set -eu
 
 XE_ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -32,6 +37,7 @@ REPS=${BENCH_REPS:-3}
 N=${BENCH_N:-1000000}
 PCPU=${BENCH_PROXY_CPU:-1}
 EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
+LATN=${BENCH_LAT_N:-2000}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'run_relay.sh: %s\n' "$*" >&2; exit 1; }
@@ -46,24 +52,8 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 		"$REL/libxe.a" -L"$DEPS/lib" -lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread
 	strip -o "$OUT/xmpp-edge.stripped" "$OUT/xmpp-edge.syms"
 	cmp -s "$OUT/xmpp-edge.stripped" "$BIN" || die "$OUT/xmpp-edge.syms is not $BIN once stripped"
-	PROFILE_LABEL=
-	bins=
-	for e in $EDGE_BINS; do
-		if [ -z "$PROFILE_LABEL" ] && cmp -s "${e#*=}" "$BIN"; then
-			PROFILE_LABEL=${e%%=*}
-			e=${e%%=*}=$OUT/xmpp-edge.syms
-		fi
-		bins="$bins $e"
-	done
-	[ -n "$PROFILE_LABEL" ] || die "BENCH_PROFILE: no entry of BENCH_EDGE_BINS is $BIN"
-	EDGE_BINS=$bins
+	BIN=$OUT/xmpp-edge.syms
 fi
-LABELS=()
-for e in $EDGE_BINS; do
-	[[ $e == *=* ]] || die "BENCH_EDGE_BINS: '$e' is not LABEL=BINARY"
-	[ -x "${e#*=}" ] || die "${e#*=} missing: run ./build.sh first"
-	LABELS+=("${e%%=*}")
-done
 . "$XE_ROOT/tests/bench/benchlib.sh"
 bench_packages haproxy libssl-dev openssl
 bench_pin
@@ -105,20 +95,21 @@ SINK=$(free_port) HAP=$(free_port)
 PIN=$(openssl x509 -in "$W/gw.crt" -pubkey -noout | openssl pkey -pubin -outform der |
 	openssl dgst -sha256 -binary | base64)
 
-# --- xmpp-edge, one instance per BENCH_EDGE_BINS entry ------------------------
+# --- xmpp-edge: one instance per binary of BENCH_EDGE_BINS -------------------
 partners=$(for i in $(seq 0 15); do
 	printf '"remote%d.example": { "connect": "127.0.0.1:%s" },' "$i" "$SINK"; done)
-declare -A EDGE_PIDS EDGE_INT
-for e in $EDGE_BINS; do
-label=${e%%=*} bin=${e#*=}
-EXT=$(free_port) INT=$(free_port) GWPORT=$(free_port) DNSPORT=$(free_port)
-mkdir -p "$W/$label"
-cat >"$W/$label/edge.json" <<EOF
+declare -A EPID EINT
+EDGES=()
+for eb in $EDGE_BINS; do
+	label=${eb%%=*} ebin=${eb#*=}
+	[ -x "$ebin" ] || die "$ebin missing (BENCH_EDGE_BINS)"
+	EXT=$(free_port) INT=$(free_port) GWPORT=$(free_port) DNSPORT=$(free_port)
+	cat >"$W/edge-$label.json" <<EOF
 {
-  "state_dir": "$W/$label/state",
+  "state_dir": "$W/state-$label",
   "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
   "listen": { "starttls": ["127.0.0.1:$EXT"], "direct_tls": [], "internal": ["127.0.0.1:$INT"],
-              "control": "$W/$label/state/control.sock" },
+              "control": "$W/state-$label/control.sock" },
   "gateway": { "address": "127.0.0.1:$GWPORT", "pins": ["$PIN"],
                "cert": "$W/edge.crt", "key": "$W/edge.key" },
   "tls": { "ca_file": "$W/ca.crt" },
@@ -126,12 +117,11 @@ cat >"$W/$label/edge.json" <<EOF
   "policy": { "partners": { ${partners%,} } }
 }
 EOF
-chmod -R a+rX -- "${W:?}/${label:?}"
-"${PROXY_RUN[@]}" "$bin" run -c "$W/$label/edge.json" >"$W/$label/edge.log" 2>&1 &
-EDGE_PIDS[$label]=$!
-EDGE_INT[$label]=$INT
-PIDS+=("$!")
-wait_port "$INT" || { cat "$W/$label/edge.log" >&2; die "xmpp-edge ($label) did not start"; }
+	chmod 644 "$W/edge-$label.json"
+	"${PROXY_RUN[@]}" "$ebin" run -c "$W/edge-$label.json" >"$W/edge-$label.log" 2>&1 &
+	EPID[$label]=$! EINT[$label]=$INT
+	PIDS+=("$!")
+	EDGES+=("$label")
 done
 
 # --- HAProxy ----------------------------------------------------------------
@@ -157,6 +147,9 @@ EOF
 HAP_PID=$!
 PIDS+=("$HAP_PID")
 
+for label in "${EDGES[@]}"; do
+	wait_port "${EINT[$label]}" || { cat "$W/edge-$label.log" >&2; die "xmpp-edge $label did not start"; }
+done
 wait_port "$HAP" || { cat "$W/haproxy.log" >&2; die "haproxy did not start"; }
 
 # run_case LABEL ARGS...: best (highest msgs/s) of REPS runs; prints its line.
@@ -165,7 +158,7 @@ run_case() {
 	shift
 	for i in $(seq "$REPS"); do
 		line=$("${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" "$@") ||
-			{ tail -20 "$W"/*/edge.log >&2; die "$label: run $i failed"; }
+			{ tail -n 20 "$W"/edge-*.log >&2; die "$label: run $i failed"; }
 		echo "  $label run $i: $line" >>"$W/runs.log"
 		v=$(sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p' <<<"$line")
 		if [ "$v" -gt "$bestv" ]; then bestv=$v best=$line; fi
@@ -178,32 +171,33 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 declare -A R
 CASES=("300B x1:--conns 1 --n $N --body 300"
        "4KiB x1:--conns 1 --n $((N / 4)) --body 4096"
-       "300B x8:--conns 8 --n $((N / 8)) --body 300")
+       "300B x8:--conns 8 --n $((N / 8)) --body 300"
+       "lat:--conns 1 --n 1000 --body 300 --lat $LATN")
 for c in "${CASES[@]}"; do
 	name=${c%%:*} args=${c#*:}
-	say "case $name: direct (tool ceiling), HAProxy, ${LABELS[*]}"
+	say "case $name: direct (tool ceiling), HAProxy, xmpp-edge (${EDGES[*]})"
 	# shellcheck disable=SC2086
 	R["$name/direct"]=$(run_case direct --mode raw --connect "$SINK" $args)
 	# shellcheck disable=SC2086
 	R["$name/haproxy"]=$(run_case haproxy --mode raw --connect "$HAP" --pid "$HAP_PID" $args)
-	for label in "${LABELS[@]}"; do
+	for e in "${EDGES[@]}"; do
 		# shellcheck disable=SC2086
-		R["$name/$label"]=$(run_case "$label" --mode xmpp --connect "${EDGE_INT[$label]}" \
-			--pid "${EDGE_PIDS[$label]}" $args)
+		R["$name/$e"]=$(run_case "$e" --mode xmpp --connect "${EINT[$e]}" --pid "${EPID[$e]}" --sm 1 $args)
 	done
 done
+E0=${EDGES[0]}
 
-for e in $EDGE_BINS; do
-	echo "${e%%=*}: ${e#*=}: $("${e#*=}" version 2>/dev/null | head -n 1)"
-done
+for eb in $EDGE_BINS; do echo "${eb%%=*}: $("${eb#*=}" version 2>/dev/null | head -n 1)"; done
 echo "$(haproxy -v | head -n 1)"
 echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)); proxies: 1 thread on CPU $PCPU; tool on CPU ${TOOLCPUS:-any}"
-echo "TLS on every leg: $(field tls_in "${R["300B x1/${LABELS[0]}"]}") in, $(field tls_out "${R["300B x1/${LABELS[0]}"]}") out; best of $REPS runs"
+echo "TLS on every leg: $(field tls_in "${R["300B x1/$E0"]}") in, $(field tls_out "${R["300B x1/$E0"]}") out; best of $REPS runs"
+echo "XEP-0198 (tool: --sm 1) enabled by the proxy toward the sender: $(for e in "${EDGES[@]}"; do printf '%s=%s ' "$e" "$(field sm_in "${R["lat/$e"]}")"; done)"
 echo
 printf '%-9s %-10s %9s %7s %10s %9s %10s %10s %5s\n' case proxy stanzas B/stanza msgs/s MB/s "CPU ms/MB" "VmHWM MB" "order"
 for c in "${CASES[@]}"; do
 	name=${c%%:*}
-	for p in direct haproxy "${LABELS[@]}"; do
+	[ "$name" = lat ] && continue
+	for p in direct haproxy "${EDGES[@]}"; do
 		l=${R["$name/$p"]}
 		n=$(( $(field n "$l") * $(field conns "$l") ))
 		cpu=$(field cpu_ms_per_mb "$l")
@@ -219,30 +213,38 @@ echo " order: stanzas out of order or missing at the sink, must be 0)"
 echo
 for c in "${CASES[@]}"; do
 	name=${c%%:*}
-	h=${R["$name/haproxy"]} f=${R["$name/${LABELS[0]}"]}
-	for label in "${LABELS[@]}"; do
-		e=${R["$name/$label"]}
-		awk -v n="$name" -v l="$label" -v f0="${LABELS[0]}" -v em="$(field mb_per_s "$e")" -v hm="$(field mb_per_s "$h")" \
-			-v ec="$(field cpu_ms_per_mb "$e")" -v hc="$(field cpu_ms_per_mb "$h")" -v fc="$(field cpu_ms_per_mb "$f")" \
-			'BEGIN { printf "%-9s %-10s throughput /HAProxy %.2fx   CPU per MB /HAProxy %.2fx", n, l, em / hm, ec / hc
-			         if (l != f0) printf "   CPU per MB /%s %.2fx", f0, ec / fc
-			         printf "\n" }'
+	[ "$name" = lat ] && continue
+	for en in "${EDGES[@]}"; do
+		e=${R["$name/$en"]} h=${R["$name/haproxy"]} b=${R["$name/$E0"]}
+		awk -v n="$name" -v l="$en" -v l0="$E0" -v em="$(field mb_per_s "$e")" -v hm="$(field mb_per_s "$h")" \
+			-v ec="$(field cpu_ms_per_mb "$e")" -v hc="$(field cpu_ms_per_mb "$h")" \
+			-v bm="$(field mb_per_s "$b")" -v bc="$(field cpu_ms_per_mb "$b")" \
+			'BEGIN { printf "%-9s %-8s throughput /HAProxy %.2fx  /%s %.2fx   CPU per MB /HAProxy %.2fx  /%s %.2fx\n", n, l, em / hm, l0, em / bm, ec / hc, l0, ec / bc }'
 	done
 done
-for label in "${LABELS[@]}"; do
-	echo "$label peak RSS (VmHWM, whole run): $(sed -n 's/^VmHWM:\s*//p' "/proc/${EDGE_PIDS[$label]}/status")"
+echo
+echo "latency, one stanza at a time ($LATN, 300-byte body): p50 ms"
+printf '%-10s %12s %16s\n' proxy "relay p50" "custody ack p50"
+for p in direct haproxy "${EDGES[@]}"; do
+	l=${R["lat/$p"]} a=-
+	[ "$(field sm_in "$l")" = 1 ] && a=$(field ack_p50_ms "$l")
+	printf '%-10s %12s %16s\n' "$p" "$(field lat_p50_ms "$l")" "$a"
 done
+for en in "${EDGES[@]}"; do
+	echo "$en peak RSS (VmHWM, whole run): $(sed -n 's/^VmHWM:\s*//p' "/proc/${EPID[$en]}/status")"
+done
+EDGE_PID=${EPID[$E0]}
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	# Where xmpp-edge's time goes: one more 300-byte run, sampled by
 	# cpu-clock (a software event: works without hardware counters).
-	perf record -q -F 4999 -e cpu-clock -g -o "$W/perf.data" -p "${EDGE_PIDS[$PROFILE_LABEL]}" >/dev/null 2>&1 &
+	perf record -q -F 4999 -e cpu-clock -g -o "$W/perf.data" -p "$EDGE_PID" >/dev/null 2>&1 &
 	PERF_PID=$!
 	sleep 0.5
-	"${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode xmpp \
-		--connect "${EDGE_INT[$PROFILE_LABEL]}" --pid "${EDGE_PIDS[$PROFILE_LABEL]}" --conns 1 --n "$N" --body 300 >/dev/null
+	"${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode xmpp --connect "${EINT[$E0]}" \
+		--pid "$EDGE_PID" --conns 1 --n "$N" --body 300 >/dev/null
 	kill -INT "$PERF_PID"; wait "$PERF_PID" || true
 	echo
-	echo "$PROFILE_LABEL profile (300B x1, perf cpu-clock, self time):"
+	echo "xmpp-edge profile (300B x1, perf cpu-clock, self time):"
 	perf report -i "$W/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
 		grep -E '^ +[0-9.]+%' | head -n "${BENCH_PROFILE_LINES:-30}"
 fi

@@ -309,7 +309,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     check("tls.starttls_stream_restart_inside_tls",
           tls.version() in ("TLSv1.2", "TLSv1.3") and b"from='example.com'" in after
           and after.endswith(b"<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
-                             b"<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>"),
+                             b"<bidi xmlns='urn:xmpp:features:bidi'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>"),
           (tls.version(), after))
     tls.close()
     # Pipelining behind <starttls/> is refused, never taken as TLS.
@@ -444,7 +444,7 @@ if wait_port(port, d.proc):
     got = read_until(t, b"/>")
     check("auth.external_success", got == b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", got)
     t.sendall(header(to="example.com", frm="remote.example"))
-    got = read_until(t, b"<stream:features/>")
+    got = read_until(t, b"</stream:features>")
     check("auth.restart_after_sasl", b"from='example.com'" in got, got)
     t.sendall(b"<message from='ann@remote.example/x' to='bob@example.com' id='b1'><body>hi</body></message>")
     # No gateway in this configuration: the bounce goes back to
@@ -620,14 +620,14 @@ def gateway_stream(to, port=None):
     ok = read_until(t, b"/>")
     t.sendall(b"<?xml version='1.0'?><stream:stream " + NS.encode() +
               b" from='example.com' to='" + to.encode() + b"' version='1.0'>")
-    return t, feats, ok + read_until(t, b"<stream:features/>")
+    return t, feats, ok + read_until(t, b"</stream:features>")
 
 
 if wait_port(iport, d.proc):
     t, feats, got = gateway_stream("partner.example")
     check("internal.pinned_gateway_offered_sasl_external",
           b"from='partner.example'" in feats and b"<mechanism>EXTERNAL</mechanism>" in feats, feats)
-    check("internal.pinned_gateway_authenticated", b"<success " in got and got.endswith(b"<stream:features/>"), got)
+    check("internal.pinned_gateway_authenticated", b"<success " in got and got.endswith(b"</stream:features>"), got)
     # Outgoing federation: the gateway's stanzas go out to partner.example
     # over a stream xmpp-edge opens, authenticated by dialback (the
     # partner asks xmpp-edge's external port whether the key is ours).
@@ -728,7 +728,7 @@ if wait_port(iport, d.proc):
     r.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
     read_until(r, b"/>")
     r.sendall(header(to="example.com", frm="remote.example", extra=" xmlns:db='jabber:server:dialback'"))
-    read_until(r, b"<stream:features/>")
+    read_until(r, b"</stream:features>")
     inbound = [f"<message from='ann@remote.example/r' to='alice@example.com' id='i{i}'><body>{i}</body>"
                f"</message>".encode() for i in range(20)]
     r.sendall(b"".join(inbound))
@@ -793,7 +793,7 @@ if wait_port(iport, d.proc):
         ls.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
         read_until(ls, b"/>")
         ls.sendall(header(to="example.com", frm="limited.example"))
-        return ls, read_until(ls, b"<stream:features/>", timeout=5)
+        return ls, read_until(ls, b"</stream:features>", timeout=5)
     l1, got1 = limited_stream()
     try:
         l2, got2 = limited_stream()
@@ -801,7 +801,7 @@ if wait_port(iport, d.proc):
     except (ssl.SSLError, OSError) as e:
         got2 = repr(e).encode()
     check("policy.max_connections_second_stream_refused",
-          got1.endswith(b"<stream:features/>") and b"<resource-constraint " in got2, (got1, got2))
+          got1.endswith(b"</stream:features>") and b"<resource-constraint " in got2, (got1, got2))
     l1.close()
     # tls "disabled": no STARTTLS offered, dialback in the clear; "optional":
     # STARTTLS offered without <required/>; the default still requires it.
@@ -1269,7 +1269,7 @@ if wait_port(port, d.proc) and wait_port(pip, d.proc):
     time.sleep(0.5)
     t, got = gateway_on(pip)
     check("pool.gateway_authenticates_past_40_idle_connections",
-          b"<success " in got and got.endswith(b"<stream:features/>"), (got, d.text()[-800:]))
+          b"<success " in got and got.endswith(b"</stream:features>"), (got, d.text()[-800:]))
     gws = []
     got = gateway_via_starttls(psp, hold=gws)
     check("pool.gateway_on_internal_starttls_too", b"<mechanism>EXTERNAL</mechanism>" in got, got)
@@ -1320,9 +1320,9 @@ if wait_port(port, d.proc) and wait_port(pip, d.proc):
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGU=</auth>")
     read_until(t, b"/>")
     t.sendall(header(to="example.com", frm="remote.example"))
-    authed = read_until(t, b"<stream:features/>")
+    authed = read_until(t, b"</stream:features>")
     held = [held_stream(port) for _ in range(5)]
-    check("preauth.five_unauthenticated_accepted", authed.endswith(b"<stream:features/>")
+    check("preauth.five_unauthenticated_accepted", authed.endswith(b"</stream:features>")
           and all(b"</stream:features>" in g for _, g in held), (authed, [g for _, g in held]))
     s6, got = held_stream(port)
     check("preauth.sixth_refused", got == b"", got)

@@ -35,6 +35,10 @@
  *     where a loss is a logged, counted failure to bounce (an error is
  *     not answered with an error, RFC 6120 §8.3.1; a bounce nobody can
  *     take, e.g. during shutdown);
+ *   - XEP-0198 (sm.h): a stanza is routed with a custody tag exactly when
+ *     its stream enabled stream management; every <a h/> the proxy writes
+ *     to an inbound peer is at most the stanzas it took into custody from
+ *     it (h counts settled ones only) and never goes back;
  *   - the proxy writes well-formed XML until TLS begins;
  *   - the end, libuv style: after shutdown the loop runs empty, no stream,
  *     dial, handle or request is left (sf_finish walks the loop: what
@@ -110,6 +114,8 @@ struct fz_peer {
 	size_t nvalid;
 	struct fz_question q[FZ_QUESTIONS_MAX];
 	size_t nq;
+	unsigned custody_taken;	/* its stanzas routed with a custody tag */
+	long long last_h;	/* the last <a h/> the proxy wrote to it (0 before) */
 };
 
 struct fz {
@@ -264,6 +270,19 @@ fz_drain(struct fz *f, struct fz_peer *fp)
 				FZ_FAIL("stanza %s reached peers %u times", e->id, f->seen[n]);
 			continue;
 		}
+		if (strcmp(e->ns, "urn:xmpp:sm:3") == 0 && strcmp(e->name, "a") == 0 &&
+		    p->role == SF_PEER_IN) {
+			const char *hq = e->raw != NULL ? strstr(e->raw, "h='") : NULL;
+			long long h = hq != NULL ? strtoll(hq + 3, NULL, 10) : -1;
+
+			/* Custody starts at 0 per stream: fewer than 2^32
+			 * stanzas here, no wrap to allow for. */
+			if (h < 0 || h > (long long)fp->custody_taken || h < fp->last_h)
+				FZ_FAIL("peer %d got <a h='%lld'/> after %u stanzas in custody (last h %lld)",
+				    p->index, h, fp->custody_taken, fp->last_h);
+			fp->last_h = h;
+			continue;
+		}
 		if (strcmp(e->ns, "jabber:server:dialback") != 0)
 			continue;
 		if (strcmp(e->name, "result") == 0 && strcmp(e->stype, "valid") == 0 &&
@@ -301,17 +320,19 @@ fz_drain_all(struct fz *f)
 
 /* --- the router, watched ----------------------------------------------------- */
 
-enum route_result __real_router_route(struct edge *edge, const struct xmlstream *xs,
+/* s2s_in routes through router_route_tagged (the custody tag of XEP-0198,
+ * sm.h): that is the call watched. */
+enum route_result __real_router_route_tagged(struct edge *edge, const struct xmlstream *xs,
     const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
-    struct route_waiter *waiter);
-enum route_result __wrap_router_route(struct edge *edge, const struct xmlstream *xs,
+    struct route_waiter *waiter, const struct sm_tag *tag);
+enum route_result __wrap_router_route_tagged(struct edge *edge, const struct xmlstream *xs,
     const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
-    struct route_waiter *waiter);
+    struct route_waiter *waiter, const struct sm_tag *tag);
 
 enum route_result
-__wrap_router_route(struct edge *edge, const struct xmlstream *xs,
+__wrap_router_route_tagged(struct edge *edge, const struct xmlstream *xs,
     const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
-    struct route_waiter *waiter)
+    struct route_waiter *waiter, const struct sm_tag *tag)
 {
 	struct fz *f = fz_current;
 	struct s2s_in *s;
@@ -321,7 +342,7 @@ __wrap_router_route(struct edge *edge, const struct xmlstream *xs,
 	int n;
 
 	if (f == NULL)
-		return __real_router_route(edge, xs, ev, from_domain, to_domain, waiter);
+		return __real_router_route_tagged(edge, xs, ev, from_domain, to_domain, waiter, tag);
 	for (s = edge->streams; s != NULL; s = s->next)
 		if (s2s_conn_xmlstream(s->conn) == xs)
 			break;
@@ -357,7 +378,12 @@ __wrap_router_route(struct edge *edge, const struct xmlstream *xs,
 	}
 	if (n >= 0 && ++f->accepted[n] > 1)
 		FZ_FAIL("stanza f%d was accepted twice", n);
-	return __real_router_route(edge, xs, ev, from_domain, to_domain, waiter);
+	/* Custody: tagged exactly when the stream enabled XEP-0198. */
+	if ((tag != NULL && tag->slot != 0) != (s->sm_on && s->sm_slot != 0))
+		FZ_FAIL("a stanza's custody tag does not match its stream's XEP-0198 state");
+	if (tag != NULL && tag->slot != 0)
+		fp->custody_taken++;
+	return __real_router_route_tagged(edge, xs, ev, from_domain, to_domain, waiter, tag);
 }
 
 /* --- what peers send ------------------------------------------------------ */
@@ -384,7 +410,9 @@ fz_message(struct fz *f, struct fz_peer *fp)
 	static const char *const conds[] = { "host-unknown", "remote-connection-failed",
 	    "policy-violation", "not-authorized", "system-shutdown", "conflict" };
 	static const char *const answers[] = { "valid", "invalid", "error" };
-	unsigned op = fz_byte(f) % 19;
+	static const char *const hs[] = { "0", "1", "2", "3", "4294967295", "4294967296", "x", "-1", "",
+	    "07" };
+	unsigned op = fz_byte(f) % 24;
 	const char *d1 = fz_domain(f), *d2 = fz_domain(f);
 
 	switch (op) {
@@ -474,6 +502,26 @@ fz_message(struct fz *f, struct fz_peer *fp)
 			(void)sf_peer_sendf(fp->p, "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>", d1, d2, id, fz_key);
 		break;
 	}
+	/* XEP-0198 (sm.h, s2s_in_sm.c, s2s_out.c). */
+	case 19:
+		(void)sf_peer_send(fp->p, fz_byte(f) & 1 ? "<enable xmlns='urn:xmpp:sm:3' resume='true'/>" :
+		    "<enable xmlns='urn:xmpp:sm:3'/>");
+		break;
+	case 20:
+		(void)sf_peer_send(fp->p, "<r xmlns='urn:xmpp:sm:3'/>");
+		break;
+	case 21:
+		(void)sf_peer_sendf(fp->p, "<a xmlns='urn:xmpp:sm:3' h='%s'/>", hs[fz_byte(f) % 10]);
+		break;
+	case 22:
+		(void)sf_peer_send(fp->p, fz_byte(f) & 1 ? "<enabled xmlns='urn:xmpp:sm:3'/>" :
+		    "<failed xmlns='urn:xmpp:sm:3'><unexpected-request "
+		    "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+		break;
+	case 23:
+		(void)sf_peer_send(fp->p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+		    "<sm xmlns='urn:xmpp:sm:3'/></stream:features>");
+		break;
 	case 17: {
 		/* Garbage: raw bytes from the input. */
 		size_t len = fz_byte(f) % 64;

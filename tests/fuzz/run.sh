@@ -38,12 +38,12 @@ declare -A EXTRA=(
 	# instrumented; its symbols take the place of the library's copy.
 	[gcm]="tls/psa_driver/gcm_driver.c"
 )
-# target name -> extra compiler and linker flags.  session: router_route is
+# target name -> extra compiler and linker flags.  session: router_route_tagged is
 # wrapped to watch what is routed; its input is a program of opcodes, not
 # text the library compares against constants, so comparison tracing (a
 # quarter of its time) is left out.
 declare -A FLAGS=(
-	[session]="-fno-sanitize-coverage=trace-cmp -Wl,--wrap=router_route"
+	[session]="-fno-sanitize-coverage=trace-cmp -Wl,--wrap=router_route_tagged"
 	# gcm: its input is lengths and bytes to encrypt, not text compared
 	# against constants; comparison tracing only slows it down.
 	[gcm]="-fno-sanitize-coverage=trace-cmp"

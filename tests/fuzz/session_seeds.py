@@ -20,6 +20,8 @@ ACCEPT, MSG, ANSWER, STALL, CLOSE, SCRIPT, ADVANCE, FIRE, VERIFY_BACK, SHUTDOWN,
 HEADER, F_DIALBACK, F_STARTTLS, F_SASL, DB_RESULT, DB_ANSWER, DB_VERIFY, DB_VERIFY_ANSWER, \
     STARTTLS, PROCEED, AUTH, SASL_ANSWER, STANZA, STREAM_ERROR, END, GARBAGE, BURST = \
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 17, 18
+# XEP-0198: <enable/>, <r/>, <a h/>, <enabled/>|<failed/>, features offering <sm/>
+ENABLE, SM_R, SM_A, SM_ANSWER, F_SM = 19, 20, 21, 22, 23
 VALID, INVALID, ERROR = 0, 1, 2
 
 
@@ -79,6 +81,14 @@ SEEDS = {
     + msg(0, DB_RESULT, "d", "a") + msg(0, DB_RESULT, "evil", "a") + msg(0, STANZA, "d", "a", 1)
     + settle(3),
     # Deadlines: nothing answers, time passes.
+    # XEP-0198 and custody (issue 21): b.example enables stream management,
+    # sends a stanza to c.example (peer 2, offering <sm/>, enabled), which
+    # acknowledges it; b asks for its ack.
+    "sm_custody": accept() + msg(0, HEADER) + msg(0, DB_RESULT) + settle() + answer(1, VALID)
+    + settle() + msg(0, ENABLE, "b", "a", 0) + msg(0, STANZA, "b", "c", 0x01) + settle(4)
+    + msg(2, HEADER, "c", "a") + msg(2, F_SM, "c", "a") + settle() + answer(2, VALID) + settle()
+    + msg(2, SM_ANSWER, "c", "a", 1) + settle() + msg(0, SM_R) + settle()
+    + msg(2, SM_A, "c", "a", 1) + settle() + msg(0, SM_R) + msg(0, SM_A, "b", "a", 4) + settle(4),
     "deadlines": accept() + msg(0, HEADER) + msg(0, DB_RESULT) + bytes([SCRIPT, DOM["b"], 0, 3])
     + settle() + bytes([ADVANCE, 2, ADVANCE, 4, ADVANCE, 5, FIRE, 0, ADVANCE, 7]) + settle(3),
 }

@@ -391,8 +391,9 @@ def internal_dns_records():
 # --- XMPP servers --------------------------------------------------------------
 
 def prosody_config(pdir, iface, hosts, ssl_global, secure_auth, extra_modules=()):
-    """hosts: [(name, ssl dict or None)]."""
-    modules = ["roster", "saslauth", "tls", "dialback", "disco", "ping", "posix", *extra_modules]
+    """hosts: [(name, ssl dict or None)].  smacks (XEP-0198, s2s on by
+    default) as Debian's own configuration enables it."""
+    modules = ["roster", "saslauth", "tls", "dialback", "disco", "ping", "posix", "smacks", *extra_modules]
     def lua_ssl(s):
         return "{ " + ", ".join(f'{k} = "{v}"' for k, v in s.items()) + " }"
     vh = "\n".join(f'VirtualHost "{h}"' + (f"\n    ssl = {lua_ssl(s)}" if s else "") for h, s in hosts)
@@ -896,6 +897,55 @@ def main():
         check(f"s1.{name}.sent_equals_delivered_plus_bounced", len(got) + len(bounced) == N,
               f"sent {N}, delivered {len(got)}, bounced {len(bounced)}")
     print(f"# scenario 1 took {time.time() - t0:.1f}s", flush=True)
+
+    # --- 1b. XEP-0198 on the legs (issue 21) ------------------------------------
+    # Prosody 0.12 (smacks, s2s on by default) enables stream management on
+    # an s2s stream it opened when the features offer <sm/> once it is
+    # authenticated, i.e. after SASL EXTERNAL; xmpp-edge offers it on every
+    # inbound stream and enables it toward every peer that offers it.  Only
+    # the log and `status` show it.
+    events = edge_events(edge_log)
+    sm_in = {e.get("domain") for e in events if e.get("event") == "s2s_in.sm" and e.get("result") == "enabled"}
+    sm_out = {(e.get("kind"), e.get("remote")) for e in events
+              if e.get("event") == "s2s_out.sm" and e.get("result") == "enabled"}
+    auth_in = {(e.get("domain"), e.get("method")) for e in events if e.get("event") == "s2s_in.auth"}
+    auth_out = {(e.get("kind"), e.get("remote"), e.get("method")) for e in events
+                if e.get("event") == "s2s_out.auth" and e.get("result") == "valid"}
+    if inbound_ok["partner"]:
+        check("s1b.sm.partner_prosody_enabled_on_its_stream_in", "partner.example.net" in sm_in,
+              f"enabled in: {sm_in}; auth in: {auth_in}")
+        check("s1b.sm.gateway_prosody_enabled_on_its_stream_in", "example.com" in sm_in,
+              f"enabled in: {sm_in}; auth in: {auth_in}")
+    else:
+        skip(["s1b.sm.partner_prosody_enabled_on_its_stream_in",
+              "s1b.sm.gateway_prosody_enabled_on_its_stream_in"], "the first message did not make it")
+    if outbound_ok["partner"]:
+        check("s1b.sm.edge_enabled_toward_partner_prosody", ("remote", "partner.example.net") in sm_out,
+              f"enabled out: {sm_out}; auth out: {auth_out}")
+    else:
+        skip(["s1b.sm.edge_enabled_toward_partner_prosody"], "the first message did not make it")
+    # The last acks may still be on their way: up to 5 s for nothing to be
+    # in flight (what a drain would wait for).
+    for _ in range(25):
+        r = subprocess.run([BIN, "status", "-c", f"{tmp}/edge.json", "--json"], capture_output=True, text=True)
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            doc = {}
+        if doc.get("stanzas_in_flight") == 0:
+            break
+        time.sleep(0.2)
+    live = doc.get("stream_list", [])
+    acked_out = [s for s in live if s.get("direction") == "out" and s.get("sm") == "on"
+                 and s.get("stanzas_acked", 0) > 0]
+    sm_in_live = [s for s in live if s.get("direction") == "in" and s.get("sm") == "on"]
+    check("s1b.sm.status_shows_acked_stanzas_out", doc.get("stanzas_acked", 0) > 0 and acked_out,
+          f"stanzas_acked {doc.get('stanzas_acked')}, streams {[(s.get('direction'), s.get('kind'), s.get('sm'), s.get('stanzas_acked')) for s in live]}"
+          + r.stderr[-300:])
+    check("s1b.sm.status_shows_sm_inbound", sm_in_live and all(s.get("stanzas_in_custody") == 0 for s in sm_in_live),
+          [(s.get("kind"), s.get("sm"), s.get("sm_h"), s.get("stanzas_in_custody")) for s in live
+           if s.get("direction") == "in"])
+    check("s1b.sm.nothing_in_flight_after_the_bulk", doc.get("stanzas_in_flight") == 0, doc.get("stanzas_in_flight"))
 
     # --- 2. presence and IQ ----------------------------------------------------
     t0 = time.time()

@@ -159,7 +159,7 @@ def inbound_sasl_stream():
               + base64.b64encode(b"peer.example") + b"</auth>")
     ok = read_until(t, b"/>")
     t.sendall(hdr)
-    read_until(t, b"<stream:features/>")
+    read_until(t, b"</stream:features>")  # post-SASL features: XEP-0198 <sm/>
     return t, feats, ok
 
 

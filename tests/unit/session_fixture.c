@@ -945,6 +945,13 @@ sf_advance(struct sf *sf, uint64_t ms)
 		t = d.t[best];
 		if (best_at > now)
 			now = best_at;
+		/* Fired: from now on it is due from the virtual time it was
+		 * re-armed at, even when its due_in reads as it did at the
+		 * call (a repeating timer whose repeat equals its timeout,
+		 * within the same loop millisecond). */
+		for (k = 0; k < start.n; k++)
+			if (start.t[k] == t)
+				start.t[k] = NULL;
 		uv_timer_stop(t);
 		uv_timer_again(t);
 		t->timer_cb(t);

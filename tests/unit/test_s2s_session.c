@@ -456,14 +456,11 @@ TEST(s2s_in_dialback_valid_answer_overflow_pair_not_marked)
 		/* Leave exactly one byte less than the answer needs. */
 		size_t left = room - (sizeof(answer) - 2), want = left, idlen;
 
-		/* One answer at most base + 120 bytes (the id buffer), and
-		 * never one that leaves less than an answer can be (base + 1):
-		 * the rest could not be filled exactly. */
-		if (want > base + 120) {
-			want = base + 120;
-			if (left - want <= base)
-				want = left - (base + 1);
-		}
+		/* Steps of base + 1 .. base + 100 bytes; the one before the
+		 * last leaves at least base + 1 for the last (the features'
+		 * size moves where the steps fall). */
+		if (want > base + 100)
+			want = want - (base + 1) < base + 100 ? want - (base + 1) : base + 100;
 		REQUIRE(want > base);
 		idlen = want - base;
 		memset(id, 'i', idlen);

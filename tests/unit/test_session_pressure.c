@@ -87,7 +87,7 @@ sp_fill(struct sg *g, struct sf_peer *p, const char *asker, size_t msg_len)
 		}
 		/* Many at once while far, one at a time when near. */
 		k = room > fixed + 127 + o + msg_len ?
-		    (room - (fixed + 127 + o + msg_len)) / (fixed + 1 + o) : 0;
+		    (room - (fixed + 127 + o + msg_len)) / (fixed + 1 + o) : 0;	/* never below 0 */
 		if (k > 64)
 			k = 64;
 		if (k == 0)

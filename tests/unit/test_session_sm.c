@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_session_sm.c - XEP-0198 on every leg, and custody (issue 21), with
+ * the real session code over the memory pipe (session_gateway.h):
+ *   - inbound: <sm/> offered, <enable/> -> <enabled/> without 'resume',
+ *     a second <enable/> -> <failed/>, <r/> -> <a h/>, hostile <a/>,
+ *     <r/> before <enable/>;
+ *   - outgoing: <enable/> when offered, stanzas after <enabled/>, <r/>,
+ *     <a h/> settles; a hostile h ends the stream;
+ *   - custody: the inbound h moves only once the next hop acknowledged
+ *     (or the stanza went to a peer without XEP-0198, or was bounced); in
+ *     order with two destinations; the settle timeout bounces; a leg that
+ *     dies bounces what it had not seen acknowledged and writes nothing
+ *     twice; a source stream that closes first is not touched (ASan).
+ */
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "session_gateway.h"
+#include "router.h"
+#include "sm.h"
+
+#define TSM_NS_DB "jabber:server:dialback"
+#define TSM_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define TSM_LIMITS "\"connect_timeout_ms\": 5000, \"handshake_timeout_ms\": 600000, " \
+	"\"sm_settle_timeout_ms\": 5000, \"sm_request_every_ms\": 1000"
+
+/* The proxy's next element is its <db:result/>: answered valid. */
+static int
+tsm_answer_result(struct sf_peer *p)
+{
+	char from[SF_ATTR_MAX], to[SF_ATTR_MAX];
+
+	if (sf_peer_expect(p, "result", TSM_NS_DB) < 0)
+		return -1;
+	snprintf(from, sizeof(from), "%s", p->ev.to);
+	snprintf(to, sizeof(to), "%s", p->ev.from);
+	return sf_peer_sendf(p, "<db:result from='%s' to='%s' type='valid'/>", from, to);
+}
+
+/* An outgoing stream's peer (receiving server for domain; tls: the
+ * gateway, already in TLS): header, features offering dialback and, with
+ * sm, XEP-0198; the proxy's <db:result/> answered valid and, with sm,
+ * its <enable/> with <enabled/>. */
+static int
+tsm_accept(struct sf_peer *p, const char *from, const char *to, int tls, int sm)
+{
+	if ((tls && sf_peer_tls_wait(p) < 0) || sf_peer_send_header(p, from, to) < 0 ||
+	    sf_peer_sendf(p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>%s"
+	    "</stream:features>", sm ? "<sm xmlns='" SM_NS "'/>" : "") < 0 ||
+	    tsm_answer_result(p) < 0)
+		return -1;
+	if (!sm)
+		return 0;
+	if (sf_peer_expect(p, "enable", SM_NS) < 0)
+		return -1;
+	return sf_peer_send(p, "<enabled xmlns='" SM_NS "'/>");
+}
+
+/* The next element on p is <a h='h'/>: 0 or -1 with sf.err. */
+static int
+tsm_expect_ack(struct sg *g, struct sf_peer *p, unsigned h)
+{
+	char want[32];
+
+	if (sf_peer_expect(p, "a", SM_NS) < 0)
+		return -1;
+	snprintf(want, sizeof(want), "h='%u'", h);
+	if (strstr(p->ev.raw, want) == NULL) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "expected <a %s/>, got %s", want, p->ev.raw);
+		return -1;
+	}
+	return 0;
+}
+
+/* The gateway's stream for a.example -> remote, with XEP-0198 enabled. */
+static struct sf_peer *
+tsm_gateway_in_sm(struct sg *g, const char *remote)
+{
+	struct sf_peer *gw = sg_gateway_in(g, "a.example", remote);
+
+	if (gw == NULL || sf_peer_send(gw, "<enable xmlns='" SM_NS "'/>") < 0 ||
+	    sf_peer_expect(gw, "enabled", SM_NS) < 0)
+		return NULL;
+	return gw;
+}
+
+static int
+tsm_message(struct sf_peer *p, const char *to_domain, const char *id)
+{
+	return sf_peer_sendf(p, "<message from='u@a.example/r' to='x@%s' id='%s' type='chat'>"
+	    "<body>hi</body></message>", to_domain, id);
+}
+
+/* Nothing more arrives on p. */
+static void
+tsm_expect_nothing(struct sf_peer *p)
+{
+	enum xmlstream_event_type t = sf_peer_next(p);
+
+	if (t != XMLSTREAM_EV_NONE)
+		fprintf(stderr, "  peer %d: unexpected %s\n", p->index, p->ev.raw ? p->ev.raw : p->ev.name);
+	CHECK_INT_EQ(t, XMLSTREAM_EV_NONE);
+}
+
+/*
+ * One hop with custody: the gateway's stream (XEP-0198 on) sends m1 to
+ * b.example; the proxy's stream to b.example is accepted (offering
+ * XEP-0198 when sm) and m1 arrives there.  *gw, *b: the two peers.
+ */
+static void
+tsm_one_hop(struct sg *g, struct sf_peer **gw, struct sf_peer **b, int sm)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+
+	sf_dial_script(&g->sf, "b.example", &peer, 1);
+	SG_PEER(g, *gw, tsm_gateway_in_sm(g, "b.example"));
+	SG_OK(g, tsm_message(*gw, "b.example", "m1"));
+	SG_PEER(g, *b, sg_wait_out(g, "b.example"));
+	SG_OK(g, tsm_accept(*b, "b.example", "a.example", 0, sm));
+	SG_OK(g, sf_peer_expect(*b, "message", NULL));
+	CHECK_STR_EQ((*b)->ev.id, "m1");
+}
+
+/* <enable/> (asking for resumption) gets <enabled/> without 'resume'; a
+ * second one <failed/>; <r/> gets <a h='0'/>; <a h='0'/> is fine. */
+TEST(session_sm_inbound_enable)
+{
+	struct sg g;
+	struct sf_peer *gw;
+	char cond[SF_NAME_MAX];
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	SG_PEER(&g, gw, sg_gateway_in(&g, "a.example", "b.example"));
+	SG_OK(&g, sf_peer_send(gw, "<enable xmlns='" SM_NS "' resume='true'/>"));
+	SG_OK(&g, sf_peer_expect(gw, "enabled", SM_NS));
+	CHECK(strstr(gw->ev.raw, "resume") == NULL);
+	SG_OK(&g, sf_peer_send(gw, "<enable xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect(gw, "failed", SM_NS));
+	sf_first_child(gw->ev.raw, gw->ev.raw_len, NULL, cond, sizeof(cond));
+	CHECK_STR_EQ(cond, "unexpected-request");
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/><a xmlns='" SM_NS "' h='0'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	tsm_expect_nothing(gw);
+	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 1);
+	sg_end(&g);
+}
+
+/* A partner's features offer <sm/> (dialback has no later features). */
+TEST(session_sm_inbound_feature_offered)
+{
+	struct sg g;
+	struct sf_peer *in;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	SG_PEER(&g, in, sf_peer_accept(&g.sf, NULL, NULL));
+	SG_OK(&g, sf_peer_send_header(in, "b.example", "a.example"));
+	SG_OK(&g, sf_peer_expect(in, "features", XMLSTREAM_NS_STREAMS));
+	CHECK(strstr(in->ev.raw, "<sm xmlns='urn:xmpp:sm:3'/>") != NULL);
+	sg_end(&g);
+}
+
+/* XEP-0198 elements before <enable/> are refused. */
+TEST(session_sm_inbound_r_before_enable)
+{
+	struct sg g;
+	struct sf_peer *gw;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	SG_PEER(&g, gw, sg_gateway_in(&g, "a.example", "b.example"));
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect_stream_error(gw, "unsupported-stanza-type"));
+	sg_end(&g);
+}
+
+/* We send no stanzas on an inbound stream: h > 0 is too high. */
+TEST(session_sm_inbound_ack_too_high)
+{
+	struct sg g;
+	struct sf_peer *gw;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
+	SG_OK(&g, sf_peer_send(gw, "<a xmlns='" SM_NS "' h='3'/>"));
+	SG_OK(&g, sf_peer_expect(gw, "error", XMLSTREAM_NS_STREAMS));
+	CHECK_STR_EQ(gw->ev.cond, "undefined-condition");
+	CHECK(strstr(gw->ev.raw, "<handled-count-too-high xmlns='urn:xmpp:sm:3' h='3' send-count='0'/>") != NULL);
+	SG_OK(&g, sf_peer_expect_closed(gw));
+	sg_end(&g);
+}
+
+/* h that is not a number, or overflows 32 bits. */
+TEST(session_sm_inbound_ack_not_a_number)
+{
+	static const char *const bad[] = { "x", "-1", "4294967296", "", "1 " };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sg g;
+		struct sf_peer *gw;
+
+		sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+		SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
+		SG_OK(&g, sf_peer_sendf(gw, "<a xmlns='" SM_NS "' h='%s'/>", bad[i]));
+		SG_OK(&g, sf_peer_expect_stream_error(gw, "invalid-xml"));
+		sg_end(&g);
+	}
+}
+
+/* Custody: the gateway's stanza is acknowledged to the gateway only once
+ * the remote server acknowledged it. */
+TEST(session_sm_custody_waits_for_next_hop)
+{
+	struct sg g;
+	struct sf_peer *gw, *b;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	tsm_one_hop(&g, &gw, &b, 1);
+	SG_OK(&g, sf_peer_expect(b, "r", SM_NS));	/* the request policy: after a write */
+	/* Not acknowledged by the next hop: h stays 0. */
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
+	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='1'/>"));
+	/* Now it is, and the gateway hears it without asking again. */
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 0);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
+	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_out, 1);
+	/* The remote server asks us: we handled nothing on our stream. */
+	SG_OK(&g, sf_peer_send(b, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, b, 0));
+	sg_end(&g);
+}
+
+/* A next hop without XEP-0198: handed to TCP settles it (unconfirmed). */
+TEST(session_sm_custody_unconfirmed_without_sm)
+{
+	struct sg g;
+	struct sf_peer *gw, *b;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	tsm_one_hop(&g, &gw, &b, 0);
+	tsm_expect_nothing(b);	/* no <enable/>, no <r/> */
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 0);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
+	sg_end(&g);
+}
+
+/* A stanza that is bounced at once (policy) is settled at once. */
+TEST(session_sm_custody_bounce_settles)
+{
+	struct sg g;
+	struct sf_peer *gw;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
+	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	sg_end(&g);
+}
+
+/* Acks are in order: one stream, two destinations; the second's ack
+ * does not move h past the first's stanza; the first's moves it over
+ * both. */
+TEST(session_sm_custody_in_order_two_destinations)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *gw, *b, *c;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	sf_dial_script(&g.sf, "c.example", &peer, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
+	/* The same stream speaks for a.example toward c.example too. */
+	SG_OK(&g, sf_peer_send(gw, "<db:result from='a.example' to='c.example'>" TSM_KEY "</db:result>"));
+	SG_OK(&g, sf_peer_expect(gw, "result", TSM_NS_DB));
+	CHECK_STR_EQ(gw->ev.stype, "valid");
+	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
+	SG_OK(&g, tsm_message(gw, "c.example", "m2"));
+	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
+	SG_PEER(&g, c, sg_wait_out(&g, "c.example"));
+	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
+	SG_OK(&g, tsm_accept(c, "c.example", "a.example", 0, 1));
+	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	SG_OK(&g, sf_peer_expect(c, "message", NULL));
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	/* c acknowledges m2: m1, before it, still holds h at 0. */
+	SG_OK(&g, sf_peer_send(c, "<a xmlns='" SM_NS "' h='1'/>"));
+	sf_settle(&g.sf);
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	/* b acknowledges m1: both are settled, unasked. */
+	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='1'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 2));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 2);
+	sg_end(&g);
+}
+
+/* The stanza's bounce reaches the gateway on the stream the proxy opens
+ * back to it; returns that peer. */
+static struct sf_peer *
+tsm_expect_bounce(struct sg *g, const char *remote, const char *id, const char *cond)
+{
+	struct sf_peer *back = sg_wait_out(g, "a.example");
+
+	if (back == NULL || tsm_accept(back, "a.example", remote, 1, 0) < 0 ||
+	    sf_peer_expect(back, "message", NULL) < 0)
+		return NULL;
+	if (strcmp(back->ev.stype, "error") != 0 || strcmp(back->ev.id, id) != 0 ||
+	    strcmp(back->ev.cond, cond) != 0) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "expected the %s bounce of %s, got %s", cond, id,
+		    back->ev.raw);
+		return NULL;
+	}
+	return back;
+}
+
+/* Written, never acknowledged: after limits.sm_settle_timeout_ms the
+ * stream ends and the stanza is bounced, which settles it. */
+TEST(session_sm_settle_timeout_bounces)
+{
+	struct sg g;
+	struct sf_peer *gw, *b, *back;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	tsm_one_hop(&g, &gw, &b, 1);
+	sf_settle(&g.sf);
+	(void)sf_advance(&g.sf, 3000);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);	/* not yet */
+	(void)sf_advance(&g.sf, 3000);
+	SG_PEER(&g, back, tsm_expect_bounce(&g, "b.example", "m1", "remote-server-timeout"));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_settle_timeout, 1);
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	sg_end(&g);
+}
+
+/* The leg dies with a stanza written and not acknowledged: bounced with
+ * remote-server-timeout, never written again (no new stream to b). */
+TEST(session_sm_leg_dies_bounces_unacked)
+{
+	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK }, { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *gw, *b, *back;
+	uint64_t dials;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	tsm_one_hop(&g, &gw, &b, 1);
+	/* A second connection to b.example would be allowed: none is made. */
+	sf_dial_script(&g.sf, "b.example", peer, 2);
+	dials = g.sf.dials_started;
+	sf_peer_reset(b);
+	SG_PEER(&g, back, tsm_expect_bounce(&g, "b.example", "m1", "remote-server-timeout"));
+	/* One dial more: the stream back to the gateway, none to b. */
+	CHECK_INT_EQ(g.sf.dials_started, dials + 1);
+	CHECK(sf_peer_out(&g.sf, "b.example") == b);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
+	sg_end(&g);
+}
+
+/* The next hop's h above what was written: a stream error naming it,
+ * and the stanza is bounced. */
+TEST(session_sm_outgoing_ack_too_high)
+{
+	struct sg g;
+	struct sf_peer *gw, *b, *back;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	tsm_one_hop(&g, &gw, &b, 1);
+	SG_OK(&g, sf_peer_expect(b, "r", SM_NS));
+	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='5'/>"));
+	SG_OK(&g, sf_peer_expect(b, "error", XMLSTREAM_NS_STREAMS));
+	CHECK_STR_EQ(b->ev.cond, "undefined-condition");
+	CHECK(strstr(b->ev.raw, "h='5' send-count='1'") != NULL);
+	SG_PEER(&g, back, tsm_expect_bounce(&g, "b.example", "m1", "remote-server-timeout"));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 0);
+	sg_end(&g);
+}
+
+/* The source stream is gone before its stanza is acknowledged: the
+ * settle finds nobody (generation), and nothing is touched (ASan). */
+TEST(session_sm_source_closes_before_settle)
+{
+	struct sg g;
+	struct sf_peer *gw, *b;
+	int i;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	tsm_one_hop(&g, &gw, &b, 1);
+	sf_peer_reset(gw);
+	for (i = 0; i < 100 && g.sf.edge->streams != NULL; i++)
+		uv_run(g.sf.loop, UV_RUN_NOWAIT);
+	REQUIRE(g.sf.edge->streams == NULL);	/* freed */
+	/* A new stream takes the slot: the old tag must not reach it. */
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
+	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='1'/>"));
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 1);
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	tsm_expect_nothing(gw);
+	sg_end(&g);
+}
+
+/* The other direction: a partner's stanza for the gateway, acknowledged
+ * to the partner once the gateway acknowledged it. */
+TEST(session_sm_custody_partner_to_gateway)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *in, *auth, *gwo;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	SG_PEER(&g, in, sg_remote_in(&g, "b.example"));
+	SG_PEER(&g, auth, sg_wait_out(&g, "b.example"));
+	SG_OK(&g, sg_remote_answer(&g, auth, "b.example", "valid"));
+	SG_OK(&g, sf_peer_expect(in, "result", TSM_NS_DB));
+	CHECK_STR_EQ(in->ev.stype, "valid");
+	SG_OK(&g, sf_peer_send(in, "<enable xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect(in, "enabled", SM_NS));
+	SG_OK(&g, sf_peer_send(in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
+	    "</message><r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, in, 0));
+	SG_PEER(&g, gwo, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, tsm_accept(gwo, "a.example", "b.example", 1, 1));
+	SG_OK(&g, sf_peer_expect(gwo, "message", NULL));
+	CHECK_STR_EQ(gwo->ev.id, "p1");
+	SG_OK(&g, sf_peer_expect(gwo, "r", SM_NS));
+	SG_OK(&g, sf_peer_send(gwo, "<a xmlns='" SM_NS "' h='1'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, in, 1));
+	sg_end(&g);
+}
+
+/* Not written within limits.sm_settle_timeout_ms (here: <enable/> never
+ * answered, so nothing is written): bounced from the queue, which settles
+ * it; the stream itself stays. */
+TEST(session_sm_settle_timeout_unwritten_bounces)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *gw, *b, *back;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
+	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
+	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
+	SG_OK(&g, sf_peer_send_header(b, "b.example", "a.example"));
+	SG_OK(&g, sf_peer_send(b, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+	    "<sm xmlns='" SM_NS "'/></stream:features>"));
+	SG_OK(&g, tsm_answer_result(b));
+	SG_OK(&g, sf_peer_expect(b, "enable", SM_NS));
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
+	(void)sf_advance(&g.sf, 3000);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);	/* not yet */
+	(void)sf_advance(&g.sf, 3000);
+	SG_PEER(&g, back, tsm_expect_bounce(&g, "b.example", "m1", "remote-server-timeout"));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_settle_timeout, 1);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
+	CHECK(!sf_peer_closed(b));	/* only the stanza went */
+	tsm_expect_nothing(b);		/* never written */
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	sg_end(&g);
+}
