@@ -33,6 +33,7 @@
 
 #include "blocklist.h"
 #include "dns.h"
+#include "handover.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "netaddr.h"
@@ -710,7 +711,7 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	struct metrics_server *srv;
 	char why[128];
-	int r;
+	int r, fd;
 
 	if (addr[0] == '\0')
 		return 0;
@@ -727,7 +728,11 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	snprintf(srv->addr, sizeof(srv->addr), "%s", addr);
 	uv_tcp_init(edge->loop, &srv->tcp);
 	srv->tcp.data = srv;
-	r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	/* An upgrade's new process serves on the old one's socket. */
+	fd = handover_take_tcp("metrics", addr, &ss);
+	r = fd >= 0 ? uv_tcp_open(&srv->tcp, fd) : uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	if (r != 0 && fd >= 0)
+		close(fd);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&srv->tcp, 16, metrics_on_connection);
 	if (r != 0) {
@@ -738,6 +743,16 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	edge->metrics = srv;
 	log_event(LOG_INFO, "metrics.start", "addr", addr, NULL);
 	return 0;
+}
+
+int
+metrics_listen_fd(const struct edge *edge)
+{
+	uv_os_fd_t fd;
+
+	if (edge->metrics == NULL || uv_fileno((const uv_handle_t *)&edge->metrics->tcp, &fd) != 0)
+		return -1;
+	return fd;
 }
 
 void

@@ -207,7 +207,9 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	slot = router_table_find(edge, (int)kind, local, remote);
 	if (slot != NULL)
 		return s2s_out_of_route(slot);
-	if (edge->shutting_down) {
+	/* Until the shutdown's last step a new stream may still start: a
+	 * stanza read before the peer closed, or a bounce, needs one. */
+	if (edge->shutdown_phase >= EDGE_SHUTDOWN_CLOSE) {
 		*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
 		*text = "xmpp-edge is shutting down";
 		return NULL;
@@ -411,5 +413,16 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 	}
 done:
 	xmlstream_free(xs);
+	return n;
+}
+
+size_t
+router_in_flight(const struct edge *edge)
+{
+	const struct s2s_out *o;
+	size_t n = 0;
+
+	for (o = edge->out_streams; o != NULL; o = s2s_out_next(o))
+		n += s2s_out_queued_stanzas(o);
 	return n;
 }

@@ -1526,6 +1526,26 @@ s2s_out_abort(struct s2s_out *o)
 	s2s_out_close_handles(o);
 }
 
+size_t
+s2s_out_queued_stanzas(const struct s2s_out *o)
+{
+	return o->q.count;
+}
+
+size_t
+s2s_out_bounce_queued(struct s2s_out *o)
+{
+	size_t n = o->q.count;
+
+	if (n == 0 || o->state == S2S_OUT_CLOSED)
+		return 0;
+	s2s_out_bounce_queue(o, s2s_out_kind(o)->bounce_shutdown,
+	    "xmpp-edge is shutting down and this stanza could not be delivered in time");
+	/* The queue is empty now: senders waiting on it may go on. */
+	router_wake_waiters(&o->route);
+	return n;
+}
+
 /* --- what `status` and the metrics see (stream_info.h) ------------------ */
 
 #include "stream_info.h"
