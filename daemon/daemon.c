@@ -233,7 +233,7 @@ daemon_shutdown_bounce(struct edge *edge, const char *why)
 {
 	struct s2s_in *s, *next;
 	struct s2s_out *o;
-	size_t n = 0;
+	size_t n = 0, k, cap, *snap;
 	char count[24];
 
 	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_BOUNCE, why);
@@ -241,11 +241,20 @@ daemon_shutdown_bounce(struct edge *edge, const char *why)
 		next = s2s_in_next(s);
 		s2s_in_shutdown(s);
 	}
-	/* The bounces are queued on other streams (or start new ones), so
-	 * the list may grow behind us: those carry bounces only, and bounces
-	 * are never bounced again. */
-	for (o = edge->out_streams; o != NULL; o = s2s_out_next(o))
-		n += s2s_out_bounce_queued(o);
+	/* Only what was queued before this step: the bounces are queued on
+	 * other streams (behind what they hold) or start new ones, and must
+	 * go out, not be bounced in turn (an error is never answered with an
+	 * error: it would be lost).  Counted first, bounced after; nothing is
+	 * freed in between (a close only takes effect in its callback). */
+	cap = edge->out_stream_count;
+	snap = calloc(cap + 1, sizeof(*snap));
+	for (o = edge->out_streams, k = 0; o != NULL && snap != NULL && k < cap; o = s2s_out_next(o), k++)
+		snap[k] = s2s_out_queued_stanzas(o);
+	/* New streams go in at the head of the list: this walk, from the
+	 * head it starts with, meets the same streams in the same order. */
+	for (o = edge->out_streams, k = 0; o != NULL && k < cap; o = s2s_out_next(o), k++)
+		n += s2s_out_bounce_queued(o, snap != NULL ? snap[k] : (size_t)-1);
+	free(snap);
 	edge->stats.shutdown_bounced += n;
 	snprintf(count, sizeof(count), "%zu", n);
 	log_event(n > 0 ? LOG_WARN : LOG_INFO, "daemon.shutdown.bounced", "stanzas", count, NULL);

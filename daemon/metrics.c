@@ -38,6 +38,7 @@
 #include "metrics_http.h"
 #include "netaddr.h"
 #include "ratelimit.h"
+#include "router.h"
 #include "s2s_in.h"
 #include "s2s_out.h"
 #include "stream_info.h"
@@ -425,6 +426,21 @@ metrics_render(struct edge *edge, size_t *len)
 	    (long long)edge->started);
 	gauge(&b, "xmpp_edge_draining", "1 after `xmpp-edge drain`: external listeners closed.",
 	    edge->draining);
+	gauge(&b, "xmpp_edge_stanzas_in_flight",
+	    "Stanzas taken by the router and not written yet (what a shutdown waits for).",
+	    (long long)router_in_flight(edge));
+	gauge(&b, "xmpp_edge_shutting_down", "The shutdown step: 0 running, 1 drain, 2 bounce, 3 close.",
+	    (long long)edge->shutdown_phase);
+	counter(&b, "xmpp_edge_shutdown_bounced_total",
+	    "Stanzas still queued when the shutdown's delivery time was over: bounced.",
+	    st->shutdown_bounced);
+	counter(&b, "xmpp_edge_shutdown_streams_aborted_total",
+	    "Streams not closed by the end of limits.shutdown_timeout_ms: aborted.",
+	    st->shutdown_streams_aborted);
+	counter(&b, "xmpp_edge_upgrades_total", "`upgrade` / SIGUSR2: new processes started.",
+	    st->upgrades_started);
+	counter(&b, "xmpp_edge_upgrades_failed_total",
+	    "Upgrades whose new process was not ready (this process went on).", st->upgrades_failed);
 	gauge(&b, "xmpp_edge_gateway_link_up",
 	    "1 if the last check of the internal gateway link succeeded.",
 	    strcmp(edge->gateway_state, "ok") == 0);

@@ -1533,15 +1533,35 @@ s2s_out_queued_stanzas(const struct s2s_out *o)
 }
 
 size_t
-s2s_out_bounce_queued(struct s2s_out *o)
+s2s_out_bounce_queued(struct s2s_out *o, size_t max)
 {
-	size_t n = o->q.count;
+	static const char text[] = "xmpp-edge is shutting down and this stanza could not be "
+	    "delivered in time";
+	const char *condition = s2s_out_kind(o)->bounce_shutdown;
+	struct s2s_out_queue q = o->q;
+	size_t n = q.count < max ? q.count : max, i, at, len;
 
 	if (n == 0 || o->state == S2S_OUT_CLOSED)
 		return 0;
-	s2s_out_bounce_queue(o, s2s_out_kind(o)->bounce_shutdown,
-	    "xmpp-edge is shutting down and this stanza could not be delivered in time");
-	/* The queue is empty now: senders waiting on it may go on. */
+	/* Out of o first, as in s2s_out_bounce_queue; the stanzas past the
+	 * first n go back in, in their order, before any bounce is routed. */
+	memset(&o->q, 0, sizeof(o->q));
+	o->q_bytes = 0;
+	o->q_count = 0;
+	for (i = 0, at = q.head; i < n; i++)
+		at += s2s_out_queue_len(&q, i);
+	for (i = n; i < q.count; i++, at += len) {
+		len = s2s_out_queue_len(&q, i);
+		if (s2s_out_queue_push(&o->q, q.buf + at, len) == 0) {
+			o->q_bytes += len;
+			o->q_count++;
+		} else {
+			o->bounced += router_bounce_bytes(o->edge, q.buf + at, len,
+			    stanza_error_from_name(condition), text);
+		}
+	}
+	s2s_out_bounce_span(o, &q, q.head, n, condition, text);
+	s2s_out_queue_free(&q);
 	router_wake_waiters(&o->route);
 	return n;
 }
