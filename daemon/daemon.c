@@ -6,9 +6,11 @@
  *   -> bind listeners (as root if started as root) -> drop privileges ->
  *   open the control socket -> run the loop until SIGTERM/SIGINT.
  *
- * SIGTERM/SIGINT: stop accepting, send every stream <system-shutdown/>
- * and close it (flushing), and exit once all are gone or after
- * limits.shutdown_timeout_ms, whichever comes first.
+ * SIGTERM/SIGINT: stop accepting, deliver (or at the deadline bounce)
+ * what is in flight, send every stream <system-shutdown/> and close it,
+ * all within limits.shutdown_timeout_ms (edge_shutdown).
+ * SIGUSR2 (and `xmpp-edge upgrade`): start the installed binary with our
+ * listening sockets and shut down once it is ready (handover.c).
  * SIGHUP: re-read the configuration file; a bad one is reported and the
  * running one kept.  Listener addresses, user and state_dir need a restart.
  * tls.watch_files: the same reload when the certificate files change on
