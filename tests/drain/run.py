@@ -60,15 +60,7 @@ def gen_cert(name, domain):
 
 
 def gen_ca_signed(name, domain):
-    crt, key = f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
-    xenet.openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", key, "-out", f"{tmp}/{name}.csr", "-subj", f"/CN={domain}")
-    with open(f"{tmp}/{name}.ext", "w") as f:
-        f.write(f"subjectAltName=DNS:{domain}\nextendedKeyUsage=serverAuth,clientAuth\n")
-    xenet.openssl("x509", "-req", "-in", f"{tmp}/{name}.csr", "-CA", CA_CRT, "-CAkey", CA_KEY,
-                  "-CAcreateserial", "-out", crt, "-days", "30", "-extfile", f"{tmp}/{name}.ext")
-    os.chmod(key, 0o600)
-    return crt, key
+    return xenet.ca_signed_cert(tmp, name, domain, CA_CRT, CA_KEY)
 
 
 CA_CRT, CA_KEY = f"{tmp}/ca.crt", f"{tmp}/ca.key"
