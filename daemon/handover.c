@@ -356,7 +356,10 @@ handover_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (ho->phase != HANDOVER_STARTING)
 		return;
 	if (n < 0) {
-		handover_fail(ho, "the new process ended before it was ready");
+		/* Closed without READY=1: its exit (and status) is what to
+		 * report, and follows; the deadline covers a child that
+		 * closed the pipe and lives on. */
+		uv_read_stop(s);
 		return;
 	}
 	ho->line_len += (size_t)n;

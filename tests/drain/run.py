@@ -369,6 +369,25 @@ d, port, iport, gw, remote, door, up = start("upgrade", shutdown_timeout_ms=5000
                                              new_streams_per_minute_per_prefix=1000000)
 if check("upgrade.daemon_started", up, d.text()[-1500:]):
     sock = f"{tmp}/state-upgrade/control.sock"
+    # A new process that cannot start (here: the configuration on disk is
+    # broken) fails the upgrade, and the running one goes on serving.
+    cfg_path = f"{tmp}/upgrade.json"
+    good = open(cfg_path).read()
+    with open(cfg_path, "w") as f:
+        f.write('{"domains": [ broken')
+    r = subprocess.run([BIN, "upgrade", "--socket", sock], capture_output=True, text=True, timeout=60)
+    with open(cfg_path, "w") as f:
+        f.write(good)
+    st = status_json(BIN, "--socket", sock)
+    check("upgrade.failed_start_keeps_old_process",
+          r.returncode == 1 and "upgrade failed: the new process exited with status 1" in r.stderr
+          and st.get("pid") == d.proc.pid and st.get("upgrade", "").startswith("failed")
+          and d.proc.poll() is None, (r.returncode, r.stderr, st.get("pid"), st.get("upgrade")))
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(f"<?xml version='1.0'?><stream:stream {NS} to='example.com' version='1.0'>".encode())
+    check("upgrade.failed_start_still_accepting",
+          b"</stream:features>" in read_until(c, b"</stream:features>", timeout=5))
+    c.close()
     stop = threading.Event()
     tally = {"ok": 0, "told_shutdown": 0, "refused": 0, "reset": 0, "other": []}
 
