@@ -33,6 +33,7 @@
 
 #include "blocklist.h"
 #include "dns.h"
+#include "handover.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "netaddr.h"
@@ -431,6 +432,21 @@ metrics_render(struct edge *edge, size_t *len)
 	    (long long)edge->started);
 	gauge(&b, "xmpp_edge_draining", "1 after `xmpp-edge drain`: external listeners closed.",
 	    edge->draining);
+	gauge(&b, "xmpp_edge_stanzas_in_flight",
+	    "Stanzas taken by the router and not written yet (what a shutdown waits for).",
+	    (long long)router_in_flight(edge));
+	gauge(&b, "xmpp_edge_shutting_down", "The shutdown step: 0 running, 1 drain, 2 bounce, 3 close.",
+	    (long long)edge->shutdown_phase);
+	counter(&b, "xmpp_edge_shutdown_bounced_total",
+	    "Stanzas still queued when the shutdown's delivery time was over: bounced.",
+	    st->shutdown_bounced);
+	counter(&b, "xmpp_edge_shutdown_streams_aborted_total",
+	    "Streams not closed by the end of limits.shutdown_timeout_ms: aborted.",
+	    st->shutdown_streams_aborted);
+	counter(&b, "xmpp_edge_upgrades_total", "`upgrade` / SIGUSR2: new processes started.",
+	    st->upgrades_started);
+	counter(&b, "xmpp_edge_upgrades_failed_total",
+	    "Upgrades whose new process was not ready (this process went on).", st->upgrades_failed);
 	gauge(&b, "xmpp_edge_gateway_link_up",
 	    "1 if the last check of the internal gateway link succeeded.",
 	    strcmp(edge->gateway_state, "ok") == 0);
@@ -739,7 +755,7 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	struct metrics_server *srv;
 	char why[128];
-	int r;
+	int r, fd;
 
 	if (addr[0] == '\0')
 		return 0;
@@ -756,7 +772,11 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	snprintf(srv->addr, sizeof(srv->addr), "%s", addr);
 	uv_tcp_init(edge->loop, &srv->tcp);
 	srv->tcp.data = srv;
-	r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	/* An upgrade's new process serves on the old one's socket. */
+	fd = handover_take_tcp("metrics", addr, &ss);
+	r = fd >= 0 ? uv_tcp_open(&srv->tcp, fd) : uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	if (r != 0 && fd >= 0)
+		close(fd);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&srv->tcp, 16, metrics_on_connection);
 	if (r != 0) {
@@ -767,6 +787,16 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	edge->metrics = srv;
 	log_event(LOG_INFO, "metrics.start", "addr", addr, NULL);
 	return 0;
+}
+
+int
+metrics_listen_fd(const struct edge *edge)
+{
+	uv_os_fd_t fd;
+
+	if (edge->metrics == NULL || uv_fileno((const uv_handle_t *)&edge->metrics->tcp, &fd) != 0)
+		return -1;
+	return fd;
 }
 
 void

@@ -276,7 +276,7 @@ static const struct cfg_key limits_keys[] = {
 	LIMIT(route_queue_bytes, 65536, 64 * 1024 * 1024, "1048576",
 	    "Stanzas waiting for one outgoing stream, bytes; past this the senders stop being read."),
 	LIMIT(shutdown_timeout_ms, 100, 60000, "5000",
-	    "On SIGTERM, time allowed for streams to close before exit, milliseconds."),
+	    "On SIGTERM (and for the old process of an `upgrade`): the whole shutdown, milliseconds.  Until half of it what is in flight is delivered and inbound streams are read to their close, until nine tenths what is left is bounced, then every stream is closed; what is still open at the end is aborted."),
 	/* Dialback budgets (issue 14): each check is a connection we open;
 	 * a GCRA rate of N a minute allows a burst of N (dialback_budget.h). */
 	LIMIT(dialback_verify_preauth_max, 1, 1000000, "16",

@@ -53,7 +53,6 @@ struct listener {
 	uv_poll_t poll;			/* readable: connections are waiting */
 	uv_timer_t pause_timer;		/* accepting stopped after a failure */
 	int handles_open;		/* poll + timer still to be closed */
-	int free_when_closed;		/* drained listeners live on until exit */
 	uint64_t pause_failures;	/* failed accepts since the pause began */
 	char addr[64];
 	struct listener *next;
@@ -94,6 +93,23 @@ struct edge_stats {
 	uint64_t stanzas_unconfirmed;
 	uint64_t sm_streams_in, sm_streams_out;
 	uint64_t stanzas_settle_timeout;
+	uint64_t shutdown_bounced;	/* still queued at the shutdown deadline: bounced */
+	uint64_t shutdown_streams_aborted;	/* not closed by the end of shutdown */
+	uint64_t upgrades_started;	/* `upgrade` / SIGUSR2: new process started */
+	uint64_t upgrades_failed;	/* ... that never got ready (we went on) */
+};
+
+/*
+ * A graceful shutdown's steps (daemon.c, edge_shutdown): DRAIN waits for
+ * what is in flight, BOUNCE sends back what could not be delivered in
+ * time, CLOSE ends every stream; no new stream starts from CLOSE on.
+ */
+enum edge_shutdown_phase {
+	EDGE_RUNNING,
+	EDGE_SHUTDOWN_DRAIN,
+	EDGE_SHUTDOWN_BOUNCE,
+	EDGE_SHUTDOWN_CLOSE,
+	EDGE_SHUTDOWN_DONE,
 };
 
 /* Counted from log events (metrics.c's observer), by their fields. */
@@ -123,6 +139,7 @@ struct admin_server;
 struct blocklist;
 struct blocklist_watch;
 struct strangers_edge;
+struct handover;
 
 struct edge {
 	uv_loop_t *loop;
@@ -171,8 +188,15 @@ struct edge {
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
-	int shutting_down;
+	int shutting_down;		/* a shutdown has begun (any phase) */
+	enum edge_shutdown_phase shutdown_phase;
 	int64_t shutting_down_since;	/* uv_now() at the start */
+	uv_signal_t sig_usr2;		/* `upgrade` (handover.c) */
+	/* `upgrade` running or done (daemon/handover.c), or NULL. */
+	struct handover *handover;
+	/* The listening sockets now belong to the new process too: the
+	 * control socket's path is its, not ours to unlink. */
+	int handed_over;
 
 	struct edge_stats stats;
 	struct edge_event_counts events;

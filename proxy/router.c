@@ -232,7 +232,9 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	slot = router_table_find(edge, (int)kind, local, remote);
 	if (slot != NULL)
 		return slot;
-	if (edge->shutting_down) {
+	/* Until the shutdown's last step a new stream may still start: a
+	 * stanza read before the peer closed, or a bounce, needs one. */
+	if (edge->shutdown_phase >= EDGE_SHUTDOWN_CLOSE) {
 		*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
 		*text = "xmpp-edge is shutting down";
 		return NULL;

@@ -137,6 +137,15 @@ size_t router_bounce_bytes(struct edge *edge, const char *data, size_t len,
 int router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
     enum stanza_error condition, const char *text);
 
+/*
+ * Stanzas the router has taken and not yet passed on: queued on an
+ * outgoing stream, waiting for the stream to come up or for room on its
+ * socket.  A graceful shutdown waits for this to reach 0 (daemon.c) and
+ * bounces what is left at its deadline.  (Bounces are counted too: they
+ * are stanzas on their way like any other.)
+ */
+size_t router_in_flight(const struct edge *edge);
+
 /* Removes w from whatever it waits on (the source is closing). */
 void route_waiter_cancel(struct route_waiter *w);
 

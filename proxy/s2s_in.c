@@ -121,7 +121,8 @@ s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
 int
 s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 {
-	if (s2s_in_is_closing(s))
+	/* After our closing tag nothing may follow (RFC 6120 §4.4). */
+	if (s2s_in_is_closing(s) || s->shutdown_sent)
 		return -1;
 	return s2s_conn_send(s->conn, data, len) < 0 || s2s_in_is_closing(s) ? -1 : 0;
 }
@@ -264,7 +265,45 @@ s2s_in_next(const struct s2s_in *s)
 void
 s2s_in_shutdown(struct s2s_in *s)
 {
-	s2s_in_fail(s, STREAM_ERR_SYSTEM_SHUTDOWN, "xmpp-edge is shutting down");
+	if (s->shutdown_sent)
+		s2s_in_close(s, "shutdown");
+	else
+		s2s_in_fail(s, STREAM_ERR_SYSTEM_SHUTDOWN, "xmpp-edge is shutting down");
+}
+
+/*
+ * The first step of a graceful shutdown.  A stream that carries no
+ * stanzas yet (not authenticated) is closed at once.  An authenticated
+ * one gets <system-shutdown/> and our </stream:stream> now, and is read
+ * on until the peer closes its side: RFC 6120 §4.4 (and §4.9.1.1 for a
+ * stream error) has the closing side go on processing what the other
+ * side sent, so every stanza the peer wrote before it saw our close is
+ * still routed, also by a peer without XEP-0198, which could neither
+ * bounce nor resend what a reset would lose.  The daemon bounds the wait
+ * (limits.shutdown_timeout_ms) and then calls s2s_in_shutdown().
+ */
+void
+s2s_in_shutdown_begin(struct s2s_in *s)
+{
+	char out[STREAM_ERROR_TEXT_MAX + 512];
+	size_t len;
+
+	if (s2s_in_is_closing(s) || s->shutdown_sent)
+		return;
+	if (s->state != S2S_IN_ESTABLISHED && s->state != S2S_IN_GATEWAY_OPEN) {
+		s2s_in_shutdown(s);
+		return;
+	}
+	log_event(LOG_INFO, "s2s_in.shutdown_sent", "peer", s->peer, "domain", s->remote_domain,
+	    NULL);
+	if (stream_error_write(out, sizeof(out), STREAM_ERR_SYSTEM_SHUTDOWN,
+	    "xmpp-edge is shutting down; what you sent before this is still delivered", &len) != 0) {
+		s2s_in_shutdown(s);
+		return;
+	}
+	s->edge->stats.stream_errors_sent++;
+	if (s2s_in_send(s, out, len) == 0)
+		s->shutdown_sent = 1;
 }
 
 static int

@@ -119,6 +119,10 @@ struct s2s_in {
 	uint64_t bidi_stanzas_out;	/* our stanzas written back on it */
 	uint64_t started_ms;		/* uv_now() at accept */
 	int header_sent;
+	/* Graceful shutdown: our <system-shutdown/> and </stream:stream> are
+	 * out; nothing more is sent, but the peer's stanzas are still read
+	 * and routed until it closes its side (RFC 6120 §4.4). */
+	int shutdown_sent;
 	char peer[NETADDR_TEXT_MAX];
 	struct sockaddr_storage peer_addr;
 	char local_domain[CONFIG_DOMAIN_MAX];

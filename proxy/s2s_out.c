@@ -1934,6 +1934,81 @@ s2s_out_abort(struct s2s_out *o)
 	s2s_out_close_handles(o);
 }
 
+size_t
+s2s_out_queued_stanzas(const struct s2s_out *o)
+{
+	return sm_queue_unsent(&o->q.r);
+}
+
+/* Puts entry i of q (its bytes at data) back into o's queue with its tag
+ * and age; bounces it when that fails (out of memory). */
+static void
+s2s_out_requeue(struct s2s_out *o, const struct s2s_out_queue *q, size_t i, const char *data,
+    size_t len, const char *condition, const char *text)
+{
+	const struct sm_entry *e = sm_queue_at(&q->r, i);
+
+	if (s2s_out_queue_push(&o->q, data, len, &e->tag, e->queued_ms) == 0) {
+		o->q_bytes += len;
+		o->q_count++;
+		return;
+	}
+	o->bounced += router_bounce_bytes(o->edge, data, len, stanza_error_from_name(condition), text);
+	s2s_in_custody_settle(o->edge, &e->tag);
+}
+
+/*
+ * The shutdown's BOUNCE step (daemon.c): the first max stanzas not written
+ * yet go back to their senders; the stream stays open.  Written ones that
+ * wait for the peer's <a h/> (XEP-0198) stay, with their place in h: the
+ * CLOSE step's close bounces what is still unacknowledged then.
+ */
+size_t
+s2s_out_bounce_queued(struct s2s_out *o, size_t max)
+{
+	static const char text[] = "xmpp-edge is shutting down and this stanza could not be "
+	    "delivered in time";
+	const char *condition = s2s_out_kind(o)->bounce_shutdown;
+	struct s2s_out_queue q = o->q;
+	size_t nsent = q.r.nsent, unsent = sm_queue_unsent(&q.r);
+	size_t n = unsent < max ? unsent : max, i, at, len;
+
+	if (n == 0 || o->state == S2S_OUT_CLOSED)
+		return 0;
+	/* Out of o first, as in s2s_out_bounce_queue; what stays goes back
+	 * in, in its order, before any bounce is routed. */
+	memset(&o->q, 0, sizeof(o->q));
+	o->q_bytes = 0;
+	o->q_count = 0;
+	sm_queue_init(&o->q.r);
+	o->q.r.counting = q.r.counting;
+	o->q.r.h_acked = q.r.h_acked;
+	for (i = 0, at = q.head; i < nsent; i++, at += len) {
+		len = s2s_out_queue_len(&q, i);
+		s2s_out_requeue(o, &q, i, q.buf + at, len, s2s_out_kind(o)->bounce_unacked, text);
+	}
+	/* They were written: h and the request policy stay as they were
+	 * (mark_sent would count them again). */
+	sm_queue_mark_sent(&o->q.r, o->q.r.count, o->q.r.bytes);
+	o->q.r.h_sent = q.r.h_sent;
+	o->q.r.req_stanzas = q.r.req_stanzas;
+	o->q.r.req_bytes = q.r.req_bytes;
+	o->q.r.req_ms = q.r.req_ms;
+	o->q.r.req_outstanding = q.r.req_outstanding;
+	at = q.head + q.r.sent_bytes;
+	for (i = nsent; i < nsent + n; i++)
+		at += s2s_out_queue_len(&q, i);
+	for (i = nsent + n; i < q.r.count; i++, at += len) {
+		len = s2s_out_queue_len(&q, i);
+		s2s_out_requeue(o, &q, i, q.buf + at, len, condition, text);
+	}
+	s2s_out_bounce_span(o, &q, nsent, q.head + q.r.sent_bytes, n, condition, text);
+	s2s_out_queue_free(&q);
+	router_wake_waiters(&o->route);
+	s2s_in_custody_report(o->edge);
+	return n;
+}
+
 /* --- what `status` and the metrics see (stream_info.h) ------------------ */
 
 #include "stream_info.h"

@@ -59,6 +59,7 @@
 #include <strings.h>
 
 #include "s2s_in_int.h"
+#include "s2s_out.h"
 #include "session_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -606,6 +607,30 @@ fz_script(struct fz *f)
 
 /* --- the run -------------------------------------------------------------------- */
 
+
+/* daemon.c's first shutdown steps, amid everything else: authenticated
+ * inbound streams get <system-shutdown/> and are read on until their
+ * peer closes (s2s_in_shutdown_begin), or the first n stanzas queued on
+ * each outgoing stream are bounced while it stays open
+ * (s2s_out_bounce_queued).  Every stanza is still delivered or bounced
+ * exactly once. */
+static void
+fz_shutdown_step(struct fz *f, uint8_t b)
+{
+	struct s2s_in *s, *next;
+	struct s2s_out *o;
+
+	if (b & 1) {
+		for (s = f->sf.edge->streams; s != NULL; s = next) {
+			next = s2s_in_next(s);
+			s2s_in_shutdown_begin(s);
+		}
+		return;
+	}
+	for (o = f->sf.edge->out_streams; o != NULL; o = s2s_out_next(o))
+		(void)s2s_out_bounce_queued(o, (size_t)(b >> 1));
+}
+
 static void
 fz_step(struct fz *f)
 {
@@ -671,12 +696,17 @@ fz_step(struct fz *f)
 		}
 		break;
 	}
-	case 14:
-		if (fz_byte(f) % 8 == 0 && !f->shut_down) {
+	case 14: {
+		uint8_t b = fz_byte(f);
+
+		if (b % 8 == 0 && !f->shut_down) {
 			f->shut_down = 1;
 			sf_shutdown(&f->sf);
+		} else if (b % 8 == 1) {
+			fz_shutdown_step(f, fz_byte(f));
 		}
 		break;
+	}
 	case 15:
 		break;	/* the loop turns below */
 	}
