@@ -60,7 +60,6 @@ out/dev/xmpp-edge); XE_KEEP=1 keeps the work directory (logs).
 """
 import atexit
 import base64
-import ctypes
 import hashlib
 import json
 import os
@@ -78,7 +77,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from xecheck import check, finish  # noqa: E402
+from xecheck import check, guarded  # noqa: E402
+from xenetns import LineAgent, in_netns, netns_remove, ns_connect, test_ca, test_leaf, wait_listen  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("XE_BIN", "out/dev/xmpp-edge"))
 AGENT = os.path.join(HERE, "xmpp_agent.py")
@@ -128,49 +128,6 @@ def nspopen(ns, args, log, user=None, stderr=subprocess.STDOUT, **kw):
     return p
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def in_netns(ns, fn):
-    """Runs fn() on a thread moved into namespace ns (setns is per thread);
-    sockets it creates stay in ns when used from any thread afterwards."""
-    out = {}
-
-    def body():
-        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-        try:
-            if _libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-                raise OSError(ctypes.get_errno(), "setns")
-        finally:
-            os.close(fd)
-        try:
-            out["v"] = fn()
-        except BaseException as e:  # handed back to the caller
-            out["e"] = e
-
-    t = threading.Thread(target=body)
-    t.start()
-    t.join()
-    if "e" in out:
-        raise out["e"]
-    return out["v"]
-
-
-def ns_connect(ns, addr, port, timeout=5):
-    return in_netns(ns, lambda: socket.create_connection((addr, port), timeout))
-
-
-def wait_listen(ns, addr, port, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            ns_connect(ns, addr, port, 1).close()
-            return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def cleanup():
     """Ends every process we started and everything left in our namespaces
     (ejabberd's epmd outlives ejabberd), then deletes the namespaces."""
@@ -186,16 +143,7 @@ def cleanup():
             p.wait(5)
         except subprocess.TimeoutExpired:
             p.kill()
-    for ns in NAMESPACES:
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-    for ns in NAMESPACES:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+    netns_remove(NAMESPACES)
 
 
 def _on_signal(signum, _frame):
@@ -235,26 +183,12 @@ def openssl(*a, **kw):
 
 
 def make_ca():
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", f"{tmp}/ca.key", "-out", f"{tmp}/ca.crt", "-days", "30", "-subj", "/CN=xmpp-edge interop CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
-    return f"{tmp}/ca.crt"
+    return test_ca(tmp, "xmpp-edge interop CA")
 
 
 def leaf(name, names, owner=None):
     """A P-256 certificate from the test CA for DNS names `names`."""
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", f"{tmp}/{name}.key", "-out", f"{tmp}/{name}.csr", "-subj", f"/CN={names[0]}")
-    with open(f"{tmp}/{name}.ext", "w") as f:
-        f.write("subjectAltName=" + ",".join(f"DNS:{d}" for d in names) +
-                "\nextendedKeyUsage=serverAuth,clientAuth\n")
-    openssl("x509", "-req", "-in", f"{tmp}/{name}.csr", "-CA", f"{tmp}/ca.crt", "-CAkey", f"{tmp}/ca.key",
-            "-CAcreateserial", "-out", f"{tmp}/{name}.crt", "-days", "30", "-extfile", f"{tmp}/{name}.ext")
-    os.chmod(f"{tmp}/{name}.key", 0o600)
-    if owner:
-        pw = pwd.getpwnam(owner)
-        os.chown(f"{tmp}/{name}.key", pw.pw_uid, pw.pw_gid)
-    return f"{tmp}/{name}.crt", f"{tmp}/{name}.key"
+    return test_leaf(tmp, name, names, owner)
 
 
 def spki_pin(crt):
@@ -492,34 +426,19 @@ def ejabberd_register(ns, ctl, user, host, up):
 
 # --- clients -------------------------------------------------------------------
 
-class Agent:
+class Agent(LineAgent):
     """One xmpp_agent.py process in a namespace; its events, collected."""
 
     def __init__(self, ns, accounts, name):
         self.events = []
-        self.cv = threading.Condition()
-        self.log = open(f"{tmp}/agent-{name}.events", "w")
-        self.p = nspopen(ns, ["/usr/bin/python3", AGENT, json.dumps(accounts)], subprocess.PIPE,
-                         stderr=open(f"{tmp}/agent-{name}.log", "w"), stdin=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(nspopen(ns, ["/usr/bin/python3", AGENT, json.dumps(accounts)], subprocess.PIPE,
+                                 stderr=open(f"{tmp}/agent-{name}.log", "w"), stdin=subprocess.PIPE, text=True),
+                         open(f"{tmp}/agent-{name}.events", "w"))
 
-    def _read(self):
-        for line in self.p.stdout:
-            self.log.write(line)
-            self.log.flush()
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            with self.cv:
-                self.events.append(ev)
-                self.cv.notify_all()
-
-    def cmd(self, **c):
+    def on_line(self, line):
         try:
-            self.p.stdin.write(json.dumps(c) + "\n")
-            self.p.stdin.flush()
-        except (BrokenPipeError, OSError):
+            self.events.append(json.loads(line))
+        except ValueError:
             pass
 
     def select(self, pred):
@@ -528,14 +447,8 @@ class Agent:
 
     def wait(self, pred, count=1, timeout=15):
         """Waits until `count` events match; returns the matching events."""
-        end = time.time() + timeout
-        with self.cv:
-            while True:
-                got = [e for e in self.events if pred(e)]
-                left = end - time.time()
-                if len(got) >= count or left <= 0:
-                    return got
-                self.cv.wait(min(left, 0.5))
+        self.wait_until(lambda: sum(1 for e in self.events if pred(e)) >= count, timeout)
+        return self.select(pred)
 
 
 def msgs(to, prefix):
@@ -1369,16 +1282,11 @@ def main():
     tarpit.close()
 
 
+def cleanup_all():
+    cleanup()
+    if tmp and not os.environ.get("XE_KEEP"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    try:
-        main()
-    except (Exception, SystemExit, KeyboardInterrupt) as e:
-        # A crash or a signal is a failed check, never a leftover namespace.
-        import traceback
-        traceback.print_exc()
-        check("interop.completed", False, repr(e))
-    finally:
-        cleanup()
-        if tmp and not os.environ.get("XE_KEEP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-    finish()
+    guarded("interop", main, cleanup_all)

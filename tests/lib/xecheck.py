@@ -24,3 +24,19 @@ def finish():
     """Prints the summary line and exits non-zero on any failure."""
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+def guarded(name, main, cleanup):
+    """Runs main(), then cleanup() whatever happened, then finish(): an
+    exception or a signal turned into SystemExit inside main() is a failed
+    check NAME.completed (with its traceback), never a process or a
+    namespace left behind."""
+    try:
+        main()
+    except (Exception, SystemExit, KeyboardInterrupt) as e:
+        import traceback
+        traceback.print_exc()
+        check(f"{name}.completed", False, repr(e))
+    finally:
+        cleanup()
+    finish()
