@@ -5,7 +5,8 @@
 #
 #   XE_ROOT             repository root (default: two levels up)
 #   XE_OUT              build output root (default: $XE_ROOT/out)
-#   FUZZ_SMOKE_SECONDS  seconds per target (default 15)
+#   FUZZ_SMOKE_SECONDS  seconds per target (default 6: every committed seed
+#                       is replayed first, then mutated for the rest)
 #   FUZZ_RUNS           if set, run each target for this many executions
 #                       instead (libFuzzer -runs=N; no time limit)
 #   FUZZ_TARGETS        targets to run (default: all), e.g. "xmltok"
@@ -20,7 +21,7 @@ set -u
 
 XE_ROOT=${XE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 OUT=${XE_OUT:-$XE_ROOT/out}/fuzz
-SECS=${FUZZ_SMOKE_SECONDS:-15}
+SECS=${FUZZ_SMOKE_SECONDS:-6}
 CC=${FUZZ_CC:-clang-14}
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 
