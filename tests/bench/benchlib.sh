@@ -91,7 +91,7 @@ $ports
 log = { error = "$dir/prosody.log" }
 modules_enabled = { "saslauth", "tls", "dialback", "disco", "posix" }
 s2s_require_encryption = true
-s2s_timeout = 600
+s2s_timeout = 7200 -- a slow client opening tens of thousands of idle streams must not see the first ones timed out
 ssl = { certificate = "$dir/example.crt", key = "$dir/example.key"$ca }
 VirtualHost "example.com"
 EOF

@@ -92,6 +92,12 @@ class Dns(asyncio.DatagramProtocol):
 
 # --- the remote servers (sink) --------------------------------------------------
 
+def header(frm, sid, features):
+    """The remote server's stream header and features (RFC 6120 §4.7)."""
+    return (f"<?xml version='1.0'?><stream:stream {NS} from='{frm}' to='example.com' "
+            f"id='{sid}' version='1.0'><stream:features>{features}</stream:features>").encode()
+
+
 class Sink:
     def __init__(self, certdir):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -121,24 +127,19 @@ class Sink:
             while b"<stream:stream" not in hdr or not hdr.rstrip().endswith(b">"):
                 hdr = await self.until(r, b">", hdr + await r.read(4096))
             to = hdr.split(b" to='", 1)[1].split(b"'", 1)[0].decode()
-            w.write((f"<?xml version='1.0'?><stream:stream {NS} from='{to}' to='example.com' "
-                     f"id='a' version='1.0'><stream:features><starttls "
-                     f"xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
-                     f"</stream:features>").encode())
+            w.write(header(to, "a", "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
+                                    "<required/></starttls>"))
             await self.until(r, b"starttls")
             w.write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
             await w.drain()
             await w.start_tls(self.ctx)
             await self.until(r, b"<stream:stream")
-            w.write((f"<?xml version='1.0'?><stream:stream {NS} from='{to}' to='example.com' "
-                     f"id='b' version='1.0'><stream:features><mechanisms "
-                     f"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism>"
-                     f"</mechanisms></stream:features>").encode())
+            w.write(header(to, "b", "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                                    "<mechanism>EXTERNAL</mechanism></mechanisms>"))
             await self.until(r, b"auth")
             w.write(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
             await self.until(r, b"<stream:stream")
-            w.write((f"<?xml version='1.0'?><stream:stream {NS} from='{to}' to='example.com' "
-                     f"id='c' version='1.0'><stream:features/>").encode())
+            w.write(header(to, "c", ""))
             await self.until(r, b"</message>")
         except Exception as e:       # noqa: BLE001 - counted and reported
             self.failed += 1

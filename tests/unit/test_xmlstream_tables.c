@@ -29,13 +29,31 @@
  * entries per table (was 38.7 KB of tables alone). */
 #define XTT_IDLE_MAX 4096
 
+/* A stream with the post-authentication limits, attrs_max and depth_max
+ * set (0: the default). */
 static struct xmlstream *
-xtt_open(const struct xmlstream_limits *lim)
+xtt_new(size_t attrs_max, size_t depth_max)
+{
+	struct xmlstream_limits lim;
+	struct xmlstream *s;
+
+	xmlstream_limits_postauth(&lim);
+	if (attrs_max > 0)
+		lim.attrs_max = attrs_max;
+	if (depth_max > 0)
+		lim.depth_max = depth_max;
+	s = xmlstream_new(&lim, NULL);
+	REQUIRE(s != NULL);
+	return s;
+}
+
+/* The same, after the stream header. */
+static struct xmlstream *
+xtt_open(size_t attrs_max, size_t depth_max)
 {
 	struct xmlstream_event ev;
-	struct xmlstream *s = xmlstream_new(lim, NULL);
+	struct xmlstream *s = xtt_new(attrs_max, depth_max);
 
-	REQUIRE(s != NULL);
 	REQUIRE(xmlstream_feed(s, XTT_HDR, strlen(XTT_HDR)) == strlen(XTT_HDR));
 	REQUIRE(xmlstream_next(s, &ev) == XMLSTREAM_EV_STREAM_OPEN);
 	return s;
@@ -100,12 +118,10 @@ TEST(xmlstream_tables_idle_stream_small)
 	    "<presence to='c.example' from='d.example'><c xmlns='"
 	    "http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/>"
 	    "</presence>";
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 
-	xmlstream_limits_postauth(&lim);
-	s = xtt_open(&lim);
+	s = xtt_open(0, 0);
 	CHECK(xmlstream_memory(s) <= XTT_IDLE_MAX);
 	CHECK_INT_EQ(xtt_feed_next(s, st, sizeof(st) - 1, &ev),
 	    XMLSTREAM_EV_ELEMENT);
@@ -120,15 +136,12 @@ TEST(xmlstream_tables_idle_stream_small)
  * past it fails, the table no larger. */
 TEST(xmlstream_tables_attrs_at_limit)
 {
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 	char *el;
 	size_t len;
 
-	xmlstream_limits_postauth(&lim);
-	lim.attrs_max = 20;
-	s = xtt_open(&lim);
+	s = xtt_open(20, 0);
 	el = xtt_attrs_element(20, &len);
 	CHECK_INT_EQ(xtt_feed_next(s, el, len, &ev), XMLSTREAM_EV_ELEMENT);
 	free(el);
@@ -147,15 +160,12 @@ TEST(xmlstream_tables_attrs_at_limit)
  * ceiling and no further. */
 TEST(xmlstream_tables_attrs_at_ceiling)
 {
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 	char *el;
 	size_t len;
 
-	xmlstream_limits_postauth(&lim);
-	lim.attrs_max = XMLSTREAM_ATTRS_MAX_CEILING;
-	s = xtt_open(&lim);
+	s = xtt_open(XMLSTREAM_ATTRS_MAX_CEILING, 0);
 	el = xtt_attrs_element(XMLSTREAM_ATTRS_MAX_CEILING + 1, &len);
 	CHECK_INT_EQ(xtt_feed_next(s, el, len, &ev), XMLSTREAM_EV_ERROR);
 	free(el);
@@ -168,15 +178,12 @@ TEST(xmlstream_tables_attrs_at_ceiling)
  * -> 32 -> 40), back to 16 entries after the element. */
 TEST(xmlstream_tables_depth_at_limit)
 {
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 	char in[512];
 	size_t len, i;
 
-	xmlstream_limits_postauth(&lim);
-	lim.depth_max = 40;
-	s = xtt_open(&lim);
+	s = xtt_open(0, 40);
 	len = 0;
 	for (i = 0; i < 40; i++)
 		len += (size_t)snprintf(in + len, sizeof(in) - len, "<e>");
@@ -223,14 +230,11 @@ xtt_ns_nested(struct xmlstream *s, size_t last, struct xmlstream_event *ev)
 
 TEST(xmlstream_tables_ns_at_limit)
 {
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 	size_t last = XMLSTREAM_NS_MAX - XTT_HDR_BINDINGS - 240;
 
-	xmlstream_limits_postauth(&lim);
-	lim.attrs_max = XMLSTREAM_ATTRS_MAX_CEILING;
-	s = xtt_open(&lim);
+	s = xtt_open(XMLSTREAM_ATTRS_MAX_CEILING, 0);
 	CHECK_INT_EQ(xtt_ns_nested(s, last, &ev), XMLSTREAM_EV_ELEMENT);
 	/* Back to the header's bindings and a few spare entries. */
 	CHECK(xtt_table(s, 'n') <= 16);
@@ -262,12 +266,10 @@ xtt_decode(struct xmlstream *s, size_t vlen, struct xmlstream_event *ev)
 
 TEST(xmlstream_tables_decode_at_limit)
 {
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 
-	xmlstream_limits_postauth(&lim);
-	s = xtt_open(&lim);
+	s = xtt_open(0, 0);
 	CHECK_INT_EQ(xtt_decode(s, XMLSTREAM_DECODE_MAX, &ev),
 	    XMLSTREAM_EV_ELEMENT);
 	CHECK_INT_EQ(ev.to.len, XMLSTREAM_DECODE_MAX - 4);
@@ -304,14 +306,10 @@ xtt_header_prefixes(size_t n, struct xmlstream *s, struct xmlstream_event *ev)
 
 TEST(xmlstream_tables_header_prefixes_at_limit)
 {
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 
-	xmlstream_limits_postauth(&lim);
-	lim.attrs_max = XMLSTREAM_ATTRS_MAX_CEILING;
-	s = xmlstream_new(&lim, NULL);
-	REQUIRE(s != NULL);
+	s = xtt_new(XMLSTREAM_ATTRS_MAX_CEILING, 0);
 	CHECK_INT_EQ(xtt_header_prefixes(XMLSTREAM_HEADER_PREFIXES_MAX, s, &ev),
 	    XMLSTREAM_EV_STREAM_OPEN);
 	CHECK_INT_EQ(ev.nprefixes, XMLSTREAM_HEADER_PREFIXES_MAX);
@@ -320,8 +318,7 @@ TEST(xmlstream_tables_header_prefixes_at_limit)
 	CHECK_INT_EQ(xtt_table(s, 'h'), XMLSTREAM_HEADER_PREFIXES_MAX);
 	xmlstream_free(s);
 
-	s = xmlstream_new(&lim, NULL);
-	REQUIRE(s != NULL);
+	s = xtt_new(XMLSTREAM_ATTRS_MAX_CEILING, 0);
 	CHECK_INT_EQ(xtt_header_prefixes(XMLSTREAM_HEADER_PREFIXES_MAX + 1, s,
 	    &ev), XMLSTREAM_EV_ERROR);
 	CHECK_INT_EQ(ev.cond, STREAM_ERR_POLICY_VIOLATION);
@@ -339,12 +336,11 @@ TEST(xmlstream_tables_limits_lowered_mid_stream)
 	char *el;
 	size_t len;
 
-	xmlstream_limits_postauth(&lim);
-	lim.attrs_max = XMLSTREAM_ATTRS_MAX_CEILING;
-	s = xtt_open(&lim);
+	s = xtt_open(XMLSTREAM_ATTRS_MAX_CEILING, 0);
 	el = xtt_attrs_element(100, &len);
 	CHECK_INT_EQ(xtt_feed_next(s, el, len, &ev), XMLSTREAM_EV_ELEMENT);
 	free(el);
+	xmlstream_limits_postauth(&lim);
 	lim.attrs_max = 10;
 	REQUIRE(xmlstream_set_limits(s, &lim) == 0);
 	el = xtt_attrs_element(10, &len);
@@ -364,12 +360,10 @@ TEST(xmlstream_tables_after_restart)
 {
 	static const char db[] = "<db:result to='a.example' "
 	    "from='b.example'>k</db:result>";
-	struct xmlstream_limits lim;
 	struct xmlstream_event ev;
 	struct xmlstream *s;
 
-	xmlstream_limits_postauth(&lim);
-	s = xtt_open(&lim);
+	s = xtt_open(0, 0);
 	xmlstream_restart(s);
 	CHECK_INT_EQ(xtt_feed_next(s, XTT_HDR, strlen(XTT_HDR), &ev),
 	    XMLSTREAM_EV_STREAM_OPEN);
