@@ -891,7 +891,6 @@ conn_enter(struct tls_conn *c)
 	if (c->bufs_released && conn_buffers_restore(c) != 0)
 		conn_fail(c, "out of memory for the TLS record buffers");
 }
-}
 
 /* Returns 0 if c is still usable, -1 if it failed or was freed.  The
  * outermost call gives an idle session's record buffers back. */
