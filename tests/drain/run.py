@@ -149,6 +149,17 @@ def delivered(stanzas):
     return [s for s in stanzas if b"type='error'" not in s]
 
 
+def read_features(t):
+    """The features after authentication: empty, or with <sm/> (XEP-0198)."""
+    got = read_until(t, b"features")
+    while b"<stream:features/>" not in got and b"</stream:features>" not in got:
+        more = read_until(t, b">", timeout=5)
+        if not more:
+            break
+        got += more
+    return got
+
+
 class GatewayStream:
     """The gateway's stream into the edge's internal listener (SASL
     EXTERNAL on the strength of its pinned key), as Prosody opens it."""
@@ -165,7 +176,7 @@ class GatewayStream:
                        b"ZXhhbXBsZS5jb20=</auth>")
         read_until(self.t, b"/>")
         self.t.sendall(hdr)
-        read_until(self.t, b"<stream:features/>")
+        read_features(self.t)
         self.got = b""
 
     def send(self, data):
@@ -248,7 +259,7 @@ def remote_stream(port):
               b"cmVtb3RlLmV4YW1wbGU=</auth>")
     read_until(t, b"/>")
     t.sendall(hdr)
-    read_until(t, b"<stream:features/>")
+    read_features(t)
     return t
 
 
