@@ -45,7 +45,10 @@ USER 5269:5269
 # listener for the XMPP servers behind the proxy.
 EXPOSE 5269 5270 5271
 VOLUME ["/etc/xmpp-edge", "/var/lib/xmpp-edge"]
-# The daemon finishes open streams and exits on SIGTERM (docker stop).
+# SIGTERM (docker stop): the daemon delivers or bounces what is in flight,
+# closes its streams and exits within limits.shutdown_timeout_ms; keep
+# docker stop's grace (-t) above it.  The daemon is PID 1 here, so an
+# upgrade is a new container (README "Upgrades and restarts").
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/bin/xmpp-edge", "status", "--quiet", "-c", "/etc/xmpp-edge/xmpp-edge.json"]

@@ -41,7 +41,7 @@ OUT=$ROOT/out
 CACHE=${XE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xmpp-edge}
 JOBS=$(nproc 2>/dev/null || echo 2)
 # Bump when a dependency recipe below changes: it is part of the cache key.
-RECIPE_VERSION=5
+RECIPE_VERSION=6
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -239,8 +239,9 @@ dep_build_failed() {
 # build_deps FLAVOUR CC: builds the four libraries into
 # $CACHE/deps/FLAVOUR-KEY and prints that prefix.  FLAVOUR is musl or glibc.
 build_deps() {
-	local flavour=$1 cc=$2 key prefix work cflags cmake_common
-	key=$( (cat "$ROOT/deps/deps.lock" "$ROOT"/deps/patches/* "$ROOT/tls/mbedtls_config.h"; echo "$RECIPE_VERSION $flavour";
+	local flavour=$1 cc=$2 key prefix work cflags mbedtls_cflags cmake_common
+	key=$( (cat "$ROOT/deps/deps.lock" "$ROOT"/deps/patches/* "$ROOT/tls/mbedtls_config.h" \
+		"$ROOT"/tls/psa_driver/*; echo "$RECIPE_VERSION $flavour";
 		$cc --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
 	prefix=$CACHE/deps/$flavour-$key
 	if [ -f "$prefix/.done" ]; then echo "$prefix"; return 0; fi
@@ -267,7 +268,22 @@ build_deps() {
 		-DCMAKE_INSTALL_LIBDIR=lib -DBUILD_SHARED_LIBS=OFF)
 
 	unpack mbedtls "$work/mbedtls"
+	# The AES-GCM accelerator (tls/psa_driver/, a PSA driver) is compiled
+	# into libmbedcrypto: deps/patches/mbedtls-gcm-driver.patch lists it
+	# among the library's sources and calls it from the AEAD dispatch.
+	cp "$ROOT"/tls/psa_driver/gcm_driver.[ch] "$work/mbedtls/src/library/"
+	# On x86-64, -maes -mpclmul make mbedTLS compile its AES-NI/PCLMUL
+	# code from intrinsics (library/aesni.h: MBEDTLS_AESNI_HAVE_CODE 2)
+	# instead of inline assembly; the code stays behind mbedTLS's run-time
+	# CPUID check (mbedtls_aesni_has_support), and the compiler never
+	# emits these instructions by itself, so the library still runs on a
+	# CPU without them.  Not -msse4.1: that one the vectorizer may use
+	# anywhere, which would make the binary require it (the GCM driver
+	# gets SSE4.1 per function, after its own CPUID check).
+	mbedtls_cflags=$cflags
+	case $($cc -dumpmachine 2>/dev/null || true) in x86_64-*) mbedtls_cflags="$cflags -maes -mpclmul" ;; esac
 	cmake -S "$work/mbedtls/src" -B "$work/mbedtls/b" "${cmake_common[@]}" \
+		-DCMAKE_C_FLAGS="$mbedtls_cflags" \
 		-DENABLE_TESTING=OFF -DENABLE_PROGRAMS=OFF -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
 		-DMBEDTLS_CONFIG_FILE="$ROOT/tls/mbedtls_config.h" >"$work/mbedtls.log" 2>&1 &&
 		cmake --build "$work/mbedtls/b" -j"$JOBS" >>"$work/mbedtls.log" 2>&1 &&
@@ -286,6 +302,10 @@ build_deps() {
 	# default config would win over tls/ and our code would see other
 	# struct layouts than the library.  Install ours in its place.
 	cp "$ROOT/tls/mbedtls_config.h" "$prefix/include/mbedtls/mbedtls_config.h"
+	# mbedTLS's own GCM test data, which the unit tests run through the
+	# PSA AEAD calls and so through the GCM driver (test_tls_gcm_driver.c).
+	mkdir -p "$prefix/share/mbedtls-tests"
+	cp "$work/mbedtls/src/tests/suites/"test_suite_gcm.aes*.data "$prefix/share/mbedtls-tests/"
 
 	unpack c-ares "$work/cares"
 	cmake -S "$work/cares/src" -B "$work/cares/b" "${cmake_common[@]}" \

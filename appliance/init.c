@@ -50,6 +50,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/input.h>
@@ -519,19 +520,29 @@ static int notify_open(void)
 	return fd;
 }
 
-/* Drains the notify socket; 1 when a datagram held the line READY=1. */
-static int notify_ready_read(int fd)
+/* Drains the notify socket; 1 when a datagram held the line READY=1.
+ * *mainpid: the pid of a MAINPID= line (sd_notify(3)), else left alone:
+ * `xmpp-edge upgrade` starts the new daemon as a child of the old one,
+ * which tells us it is the one to supervise from now on. */
+static int notify_ready_read(int fd, pid_t *mainpid)
 {
-	char buf[512], *line, *save;
+	char buf[512], *line, *save, *end;
 	ssize_t n;
+	long pid;
 	int ready = 0;
 
 	while ((n = recv(fd, buf, sizeof buf - 1, 0)) > 0) {
 		buf[n] = '\0';
 		for (line = strtok_r(buf, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
+		    line = strtok_r(NULL, "\n", &save)) {
 			if (strcmp(line, "READY=1") == 0)
 				ready = 1;
+			if (strncmp(line, "MAINPID=", 8) == 0) {
+				pid = strtol(line + 8, &end, 10);
+				if (*end == '\0' && pid > 1 && pid <= INT_MAX)
+					*mainpid = (pid_t)pid;
+			}
+		}
 	}
 	return ready;
 }
@@ -1334,10 +1345,22 @@ static void loop(struct init_ctx *c)
 			if ((pfd[2 + i].revents & POLLIN) &&
 			    power_button_pressed(c->buttons[i]))
 				halt_request(c, HALT_POWEROFF, "power-button");
-		if ((pfd[2 + c->nbuttons].revents & POLLIN) &&
-		    notify_ready_read(c->notifyfd)) {
-			log_event("svc.ready", "pid=%ld", (long)c->pid);
-			boot_bless(&c->boot);
+		if (pfd[2 + c->nbuttons].revents & POLLIN) {
+			pid_t mainpid = 0;
+			int ready = notify_ready_read(c->notifyfd, &mainpid);
+
+			/* Only while running: the old daemon, which started
+			 * the new one, exits after this, and its exit is then
+			 * no reason to restart (reap() only watches c->pid). */
+			if (mainpid > 0 && mainpid != c->pid && c->state == SVC_RUNNING) {
+				log_event("svc.mainpid", "from=%ld to=%ld reason=upgrade",
+				    (long)c->pid, (long)mainpid);
+				c->pid = mainpid;
+			}
+			if (ready) {
+				log_event("svc.ready", "pid=%ld", (long)c->pid);
+				boot_bless(&c->boot);
+			}
 		}
 		if (pfd[3 + c->nbuttons].revents & POLLIN) {
 			(void)!read(c->trialfd, &ticks, sizeof ticks);

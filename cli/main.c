@@ -88,6 +88,10 @@ usage(FILE *out)
 	    "                                    stop accepting remote servers (the external\n"
 	    "                                    listeners close; live streams and the internal\n"
 	    "                                    listener go on) until the next restart\n"
+	    "  upgrade [-c FILE | --socket PATH] [--quiet]\n"
+	    "                                    start the binary installed on disk as a new\n"
+	    "                                    daemon that takes over the listening sockets\n"
+	    "                                    (none refused), then drain and stop this one\n"
 	    "  appliance status [-c FILE | --socket PATH | REMOTE] [--json]\n"
 	    "                                    the appliance's two boot slots: versions,\n"
 	    "                                    which booted, what boots next, tries left,\n"
@@ -538,6 +542,15 @@ main(int argc, char **argv)
 		if (parse_opts(cmd, argc, argv, "csqjr", &o) < 0)
 			return EXIT_USAGE;
 		return cmd_control(&o, "drain");
+	}
+	if (strcmp(cmd, "upgrade") == 0) {
+		char path[CONFIG_PATH_MAX + 16];
+
+		if (parse_opts(cmd, argc, argv, "csq", &o) < 0)
+			return EXIT_USAGE;
+		if (control_socket_path(&o, path, sizeof(path)) != 0)
+			return 1;
+		return status_cli_upgrade(path, o.quiet);
 	}
 	if (strcmp(cmd, "strangers") == 0) {
 		if (parse_opts(cmd, argc, argv, "csjtr", &o) < 0)

@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <yajl/yajl_tree.h>
 
 #include "admin_client.h"
 #include "control.h"
+#include "handover.h"
 
 /* A status with every stream of a full daemon (limits.max_streams is at
  * most 1 000 000, ~400 bytes each in JSON) fits. */
@@ -118,8 +120,10 @@ print_streams(yajl_val list, FILE *out)
 			    fmt_bytes(num(s, "queue_bytes"), bin, sizeof(bin)));
 		snprintf(bytes, sizeof(bytes), "%s/%s", fmt_bytes(num(s, "bytes_in"), bin, sizeof(bin)),
 		    fmt_bytes(num(s, "bytes_out"), bout, sizeof(bout)));
+		/* XEP-0288: a remote stream that carries stanzas both ways. */
 		fprintf(out, "%-3s %-7s %-13s %-24s %-24s %-19s %-22s %-7s %7s %9s %15s %7s\n",
-		    dash(str(s, "direction")), dash(str(s, "kind")), dash(str(s, "state")),
+		    dash(str(s, "direction")), YAJL_IS_TRUE(get(s, "bidi")) ? "bidi" : dash(str(s, "kind")),
+		    dash(str(s, "state")),
 		    dash(str(p0, "local")), dash(str(p0, "remote")), dash(str(p0, "auth")),
 		    dash(str(s, "peer")), dash(str(s, "tls")), stanzas, queue, bytes,
 		    fmt_age(num(s, "age_s"), age, sizeof(age)));
@@ -330,4 +334,79 @@ status_cli_run(const char *socket_path, const struct admin_remote *remote,
 done:
 	free(reply);
 	return rc;
+}
+
+/* One request, its answer parsed (NULL with a sentence on stderr). */
+static yajl_val
+status_cli_ask(const char *socket_path, const char *command, int quiet)
+{
+	char err[CONFIG_PATH_MAX + 256], perr[256], *reply = malloc(STATUS_REPLY_MAX);
+	yajl_val doc = NULL;
+
+	if (reply == NULL)
+		return NULL;
+	if (control_client_request(socket_path, command, reply, STATUS_REPLY_MAX, err,
+	    sizeof(err)) < 0) {
+		if (!quiet)
+			fprintf(stderr, "xmpp-edge: %s\n", err);
+	} else if ((doc = yajl_tree_parse(reply, perr, sizeof(perr))) == NULL && !quiet) {
+		fprintf(stderr, "xmpp-edge: the daemon's answer is not JSON: %s\n", perr);
+	}
+	free(reply);
+	return doc;
+}
+
+int
+status_cli_upgrade(const char *socket_path, int quiet)
+{
+	/* The new process's start (HANDOVER_READY_TIMEOUT_MS) and a margin. */
+	const int polls = (HANDOVER_READY_TIMEOUT_MS + 5000) / 200;
+	long long old_pid, new_pid;
+	yajl_val doc;
+	int i;
+
+	if ((doc = status_cli_ask(socket_path, "status", quiet)) == NULL)
+		return 1;
+	old_pid = num(doc, "pid");
+	yajl_tree_free(doc);
+	if ((doc = status_cli_ask(socket_path, "upgrade", quiet)) == NULL)
+		return 1;
+	if (str(doc, "result") == NULL || strcmp(str(doc, "result"), "started") != 0) {
+		if (!quiet)
+			fprintf(stderr, "xmpp-edge: upgrade refused: %s\n", dash(str(doc, "error")));
+		yajl_tree_free(doc);
+		return 1;
+	}
+	new_pid = num(doc, "pid");
+	yajl_tree_free(doc);
+	/* The socket is the same file throughout: the old process answers
+	 * until the new one is ready, then only the new one does. */
+	for (i = 0; i < polls; i++) {
+		const char *state;
+		long long pid;
+
+		usleep(200 * 1000);
+		if ((doc = status_cli_ask(socket_path, "status", 1)) == NULL)
+			continue;
+		pid = num(doc, "pid");
+		state = str(doc, "upgrade");
+		if (pid == new_pid) {
+			if (!quiet)
+				printf("upgraded: pid %lld -> %lld (version %s); pid %lld drains and exits\n",
+				    old_pid, new_pid, dash(str(doc, "version")), old_pid);
+			yajl_tree_free(doc);
+			return 0;
+		}
+		if (pid == old_pid && state != NULL && strncmp(state, "failed", 6) == 0) {
+			if (!quiet)
+				fprintf(stderr, "xmpp-edge: upgrade %s; pid %lld goes on serving\n", state,
+				    old_pid);
+			yajl_tree_free(doc);
+			return 1;
+		}
+		yajl_tree_free(doc);
+	}
+	if (!quiet)
+		fprintf(stderr, "xmpp-edge: pid %lld did not take over in time; see the log\n", new_pid);
+	return 1;
 }

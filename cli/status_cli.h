@@ -13,5 +13,9 @@ struct admin_remote;
  * socket). */
 int status_cli_run(const char *socket_path, const struct admin_remote *remote,
     const char *command, int json, int quiet);
+/* `xmpp-edge upgrade`: asks the daemon to start the binary on disk with
+ * its sockets (handover.c) and waits until the new process answers on
+ * the control socket (0) or the old one reports the upgrade failed (1). */
+int status_cli_upgrade(const char *socket_path, int quiet);
 
 #endif

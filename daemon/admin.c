@@ -29,6 +29,7 @@
 #include "edge.h"
 #include "control.h"
 #include "daemon.h"
+#include "handover.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -489,7 +490,7 @@ admin_open(struct edge *edge, const struct run_user *ru, char *err, size_t errle
 	for (i = 0; i < cfg->listen.admin_count; i++) {
 		struct admin_listener *l = &srv->listeners[i];
 		struct sockaddr_storage ss;
-		int r;
+		int r, fd;
 
 		l->srv = srv;
 		snprintf(l->addr, sizeof(l->addr), "%s", cfg->listen.admin[i]);
@@ -501,7 +502,11 @@ admin_open(struct edge *edge, const struct run_user *ru, char *err, size_t errle
 		l->tcp.data = l;
 		srv->nlisteners++;
 		srv->handles_open++;
-		r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+		/* An upgrade's new process serves on the old one's socket. */
+		fd = handover_take_tcp("admin", l->addr, &ss);
+		r = fd >= 0 ? uv_tcp_open(&l->tcp, fd) : uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+		if (r != 0 && fd >= 0)
+			close(fd);
 		if (r == 0)
 			r = uv_listen((uv_stream_t *)&l->tcp, 16, admin_on_connection);
 		if (r != 0) {
@@ -527,6 +532,18 @@ admin_listener_closed(uv_handle_t *h)
 
 	if (--srv->handles_open == 0 && srv->conns == NULL)
 		free(srv);
+}
+
+int
+admin_listen_fd(const struct edge *edge, size_t i, const char **addr)
+{
+	uv_os_fd_t fd;
+
+	if (edge->admin == NULL || i >= edge->admin->nlisteners ||
+	    uv_fileno((const uv_handle_t *)&edge->admin->listeners[i].tcp, &fd) != 0)
+		return -1;
+	*addr = edge->admin->listeners[i].addr;
+	return fd;
 }
 
 void

@@ -18,6 +18,9 @@
  * without listen.admin.  As root, the generated files go to ru. */
 int admin_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen);
 void admin_close(struct edge *edge);
+/* The i-th admin listener's socket and address, or -1 past the last (an
+ * upgrade passes them on). */
+int admin_listen_fd(const struct edge *edge, size_t i, const char **addr);
 /* The admin certificate store of cfg (pins: admin.pins with
  * STATE_DIR/admin-pins); NULL with err.  edge_reload swaps it in. */
 struct tls_certstore *admin_certstore_load(const struct config *cfg, char *err, size_t errlen);

@@ -50,6 +50,7 @@
 #include "blocklist.h"
 #include "daemon.h"
 #include "dns.h"
+#include "handover.h"
 #include "json_gen.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -227,8 +228,14 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "sm_streams_in", (long long)edge->stats.sm_streams_in);
 	gen_kv_int(g, "sm_streams_out", (long long)edge->stats.sm_streams_out);
 	gen_kv_int(g, "reads_paused", (long long)edge->stats.reads_paused);
+	/* XEP-0288: stanzas that crossed a stream against its direction. */
+	gen_kv_int(g, "bidi_stanzas_in", (long long)edge->stats.bidi_stanzas_in);
+	gen_kv_int(g, "bidi_stanzas_out", (long long)edge->stats.bidi_stanzas_out);
+	gen_kv_int(g, "bidi_refused", (long long)edge->stats.bidi_refused);
 	gen_kv_int(g, "dialback_verify_answered", (long long)edge->stats.dialback_verify_answered);
 	gen_kv_int(g, "draining", edge->draining);
+	gen_kv_str(g, "upgrade", handover_state(edge));
+	gen_kv_int(g, "stanzas_in_flight", (long long)router_in_flight(edge));
 	control_status_events(edge, g);
 	control_status_ratelimit(edge, g);
 	blocklist_gen_status(edge, g);
@@ -345,6 +352,29 @@ control_answer(struct control_client *c, char *data, size_t len)
 	}
 }
 
+/* `xmpp-edge upgrade`: the new process is started; the answer does not
+ * wait for it (the CLI watches `status` for the new pid). */
+static char *
+control_upgrade_json(struct edge *edge, const char *origin, size_t *outlen)
+{
+	char err[256];
+	int pid = 0, ok = handover_start(edge, &pid, err, sizeof(err)) == 0;
+	yajl_gen g;
+
+	log_event(ok ? LOG_INFO : LOG_WARN, "control.upgrade", "result", ok ? "started" : "failed",
+	    "origin", origin, "error", ok ? NULL : err, NULL);
+	if ((g = yajl_gen_alloc(NULL)) == NULL)
+		return NULL;
+	yajl_gen_map_open(g);
+	gen_kv_str(g, "result", ok ? "started" : "failed");
+	if (ok)
+		gen_kv_int(g, "pid", pid);
+	else
+		gen_kv_str(g, "error", err);
+	yajl_gen_map_close(g);
+	return json_gen_finish(g, outlen);
+}
+
 /* Requests served by the file of their role, by the line's first word. */
 static const struct control_handler {
 	const char *prefix;
@@ -367,6 +397,8 @@ control_execute(struct edge *edge, const char *command, const char *origin, char
 		*out = strangers_control(edge, command + strlen("strangers "), outlen);
 	} else if (strcmp(command, "drain") == 0) {
 		*out = control_drain_json(edge, outlen);
+	} else if (strcmp(command, "upgrade") == 0) {
+		*out = control_upgrade_json(edge, origin, outlen);
 	} else if (strcmp(command, "reload") == 0) {
 		char err[CONFIG_ERR_MAX];
 		int ok = edge_reload(edge, err, sizeof(err)) == 0;
@@ -527,49 +559,92 @@ control_on_connection(uv_stream_t *server, int status)
 		control_client_close(c);
 }
 
+/* socket + bind + listen on path, created 0660 from the start (umask),
+ * not chmod'ed after bind: no moment where others could connect.  Bound
+ * here rather than by uv_pipe_bind, whose close unlinks the file: after
+ * an upgrade the file is the new process's socket.  -1 with errno. */
+static int
+control_socket_bind(const char *path)
+{
+	struct sockaddr_un sun;
+	mode_t old_umask;
+	int fd, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));	/* length checked by the caller */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	old_umask = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 16) < 0) {
+		saved = errno;
+		umask(old_umask);
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	umask(old_umask);
+	return fd;
+}
+
 int
 control_open(struct edge *edge, const struct run_user *ru, char *err, size_t errlen)
 {
 	struct sockaddr_un probe;
-	mode_t old_umask;
-	int r;
+	int r, fd, inherited;
 
 	if (strlen(edge->control_path) >= sizeof(probe.sun_path)) {
 		snprintf(err, errlen, "listen.control: '%s' is longer than a unix socket path may be",
 		    edge->control_path);
 		return -1;
 	}
-	/* A socket file left by a crashed daemon would make bind fail;
-	 * removing it is safe because the state directory is ours. */
-	unlink(edge->control_path);
+	/* An upgrade's new process serves on the old one's socket: same
+	 * file, same owner and mode, no moment without it. */
+	fd = handover_take_unix("control", edge->control_path);
+	inherited = fd >= 0;
+	if (!inherited) {
+		/* A socket file left by a crashed daemon would make bind
+		 * fail; removing it is safe because the state directory is
+		 * ours. */
+		unlink(edge->control_path);
+		fd = control_socket_bind(edge->control_path);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "listen.control: cannot listen on %s: %s",
+		    edge->control_path, strerror(errno));
+		return -1;
+	}
 	uv_pipe_init(edge->loop, &edge->control, 0);
 	edge->control.data = edge;
-	/* Created 0660 from the start (umask), not chmod'ed after bind: no
-	 * moment where others could connect. */
-	old_umask = umask(0117);
-	r = uv_pipe_bind(&edge->control, edge->control_path);
-	umask(old_umask);
+	r = uv_pipe_open(&edge->control, fd);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&edge->control, 16, control_on_connection);
 	if (r != 0) {
 		snprintf(err, errlen, "listen.control: cannot listen on %s: %s",
 		    edge->control_path, uv_strerror(r));
 		uv_close((uv_handle_t *)&edge->control, NULL);
+		if (!inherited)
+			unlink(edge->control_path);
 		return -1;
 	}
-	chmod(edge->control_path, 0660);
-	/* As root, for the user we are about to become; lchown: the service
-	 * user may own the directory and put a symlink in its place. */
-	if (ru->drop && lchown(edge->control_path, ru->uid, edge->control_admin.set ?
-	    edge->control_admin.gid : ru->gid) != 0) {
-		snprintf(err, errlen, "listen.control: cannot give %s to uid %u: %s",
-		    edge->control_path, (unsigned)ru->uid, strerror(errno));
-		uv_close((uv_handle_t *)&edge->control, NULL);
-		unlink(edge->control_path);
-		return -1;
+	if (!inherited) {
+		chmod(edge->control_path, 0660);
+		/* As root, for the user we are about to become; lchown: the
+		 * service user may own the directory and put a symlink in its
+		 * place. */
+		if (ru->drop && lchown(edge->control_path, ru->uid, edge->control_admin.set ?
+		    edge->control_admin.gid : ru->gid) != 0) {
+			snprintf(err, errlen, "listen.control: cannot give %s to uid %u: %s",
+			    edge->control_path, (unsigned)ru->uid, strerror(errno));
+			uv_close((uv_handle_t *)&edge->control, NULL);
+			unlink(edge->control_path);
+			return -1;
+		}
 	}
 	edge->control_open = 1;
-	log_event(LOG_INFO, "control.start", "path", edge->control_path, NULL);
+	log_event(LOG_INFO, "control.start", "path", edge->control_path,
+	    "inherited", inherited ? "yes" : NULL, NULL);
 	return 0;
 }
 
@@ -580,7 +655,9 @@ control_close(struct edge *edge)
 		return;
 	edge->control_open = 0;
 	uv_close((uv_handle_t *)&edge->control, NULL);
-	unlink(edge->control_path);
+	/* After an upgrade the file is the new process's socket too. */
+	if (!edge->handed_over)
+		unlink(edge->control_path);
 }
 
 /* EACCES on connect: the socket (0660) or the state directory (0750)

@@ -6,9 +6,11 @@
  *   -> bind listeners (as root if started as root) -> drop privileges ->
  *   open the control socket -> run the loop until SIGTERM/SIGINT.
  *
- * SIGTERM/SIGINT: stop accepting, send every stream <system-shutdown/>
- * and close it (flushing), and exit once all are gone or after
- * limits.shutdown_timeout_ms, whichever comes first.
+ * SIGTERM/SIGINT: stop accepting, deliver (or at the deadline bounce)
+ * what is in flight, send every stream <system-shutdown/> and close it,
+ * all within limits.shutdown_timeout_ms (edge_shutdown).
+ * SIGUSR2 (and `xmpp-edge upgrade`): start the installed binary with our
+ * listening sockets and shut down once it is ready (handover.c).
  * SIGHUP: re-read the configuration file; a bad one is reported and the
  * running one kept.  Listener addresses, user and state_dir need a restart.
  * tls.watch_files: the same reload when the certificate files change on
@@ -38,11 +40,13 @@
 #include "s2s_out.h"
 #include "dns.h"
 #include "gateway_link.h"
+#include "handover.h"
 #include "metrics.h"
 #include "stream_info.h"
 #include "gateway_pins.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "router.h"
 #include "run_user.h"
 #include "s2s_in.h"
 #include "service_notify.h"
@@ -183,62 +187,91 @@ daemon_close_walk(uv_handle_t *h, void *arg)
 	daemon_close_handle(h);
 }
 
+/* What the shutdown's steps may take, as parts of
+ * limits.shutdown_timeout_ms: delivery until half of it, the bounces of
+ * what was left until nine tenths, closing the streams the rest. */
+#define SHUTDOWN_DRAIN_PART(t)	((t) / 2)
+#define SHUTDOWN_BOUNCE_PART(t)	((t) * 9 / 10)
+
+static const char *const daemon_shutdown_phase_names[] = {
+	[EDGE_RUNNING] = "running",
+	[EDGE_SHUTDOWN_DRAIN] = "drain",
+	[EDGE_SHUTDOWN_BOUNCE] = "bounce",
+	[EDGE_SHUTDOWN_CLOSE] = "close",
+	[EDGE_SHUTDOWN_DONE] = "done",
+};
+
+/* Logs the step (daemon.shutdown.STEP) with what is still open and in
+ * flight, then enters it. */
 static void
-daemon_on_shutdown_tick(uv_timer_t *t)
+daemon_shutdown_enter(struct edge *edge, enum edge_shutdown_phase next, const char *why)
 {
-	struct edge *edge = t->data;
-	struct s2s_in *s;
-	uint64_t elapsed = uv_now(edge->loop) - (uint64_t)edge->shutting_down_since;
+	char event[32], in_flight[24], in[24], out[24], ms[24];
 
-	struct s2s_out *o;
-
-	if (edge->stream_count + edge->out_stream_count > 0 &&
-	    elapsed < (uint64_t)edge->cfg->limits.shutdown_timeout_ms)
-		return;
-	if (edge->stream_count + edge->out_stream_count > 0) {
-		char n[32];
-		snprintf(n, sizeof(n), "%zu", edge->stream_count + edge->out_stream_count);
-		log_event(LOG_WARN, "daemon.shutdown_deadline", "streams_aborted", n, NULL);
-		for (s = edge->streams; s != NULL; s = s2s_in_next(s))
-			s2s_in_abort(s, "shutdown deadline");
-		for (o = edge->out_streams; o != NULL; o = s2s_out_next(o))
-			s2s_out_abort(o);
-	}
-	uv_timer_stop(t);
-	daemon_close_handle((uv_handle_t *)t);
-	/* Streams are gone (or aborted: their dialback checks cancelled). */
-	if (edge->dns != NULL) {
-		dns_resolver_free(edge->dns);
-		edge->dns = NULL;
-	}
-	daemon_close_handle((uv_handle_t *)&edge->sig_term);
-	daemon_close_handle((uv_handle_t *)&edge->sig_int);
-	daemon_close_handle((uv_handle_t *)&edge->sig_hup);
-	control_close(edge);
-	admin_close(edge);
-	metrics_close(edge);
-	cert_watch_stop(edge);
-	blocklist_stop(edge);
-	strangers_stop(edge);		/* saved: the streams are gone */
+	snprintf(event, sizeof(event), "daemon.shutdown.%s", daemon_shutdown_phase_names[next]);
+	snprintf(in_flight, sizeof(in_flight), "%zu", router_in_flight(edge));
+	snprintf(in, sizeof(in), "%zu", edge->stream_count);
+	snprintf(out, sizeof(out), "%zu", edge->out_stream_count);
+	snprintf(ms, sizeof(ms), "%llu",
+	    (unsigned long long)(uv_now(edge->loop) - (uint64_t)edge->shutting_down_since));
+	log_event(LOG_INFO, event, "reason", why, "in_flight", in_flight, "streams_in", in,
+	    "streams_out", out, "elapsed_ms", ms, NULL);
+	edge->shutdown_phase = next;
 }
 
-void
-edge_shutdown(struct edge *edge, const char *why)
+/* Nothing left to wait for in the drain: no stanza queued anywhere and
+ * every inbound stream closed by its peer. */
+static int
+daemon_shutdown_drained(const struct edge *edge)
+{
+	return router_in_flight(edge) == 0 && edge->stream_count == 0;
+}
+
+/* BOUNCE: the inbound streams that did not close in time are closed (they
+ * were told at the start), and whatever is still queued goes back to its
+ * sender, over streams that stay open for those bounces. */
+static void
+daemon_shutdown_bounce(struct edge *edge, const char *why)
+{
+	struct s2s_in *s, *next;
+	struct s2s_out *o;
+	size_t n = 0, k, cap, *snap;
+	char count[24];
+
+	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_BOUNCE, why);
+	for (s = edge->streams; s != NULL; s = next) {
+		next = s2s_in_next(s);
+		s2s_in_shutdown(s);
+	}
+	/* Only what was queued before this step: the bounces are queued on
+	 * other streams (behind what they hold) or start new ones, and must
+	 * go out, not be bounced in turn (an error is never answered with an
+	 * error: it would be lost).  Counted first, bounced after; nothing is
+	 * freed in between (a close only takes effect in its callback). */
+	cap = edge->out_stream_count;
+	snap = calloc(cap + 1, sizeof(*snap));
+	for (o = edge->out_streams, k = 0; o != NULL && snap != NULL && k < cap; o = s2s_out_next(o), k++)
+		snap[k] = s2s_out_queued_stanzas(o);
+	/* New streams go in at the head of the list: this walk, from the
+	 * head it starts with, meets the same streams in the same order. */
+	for (o = edge->out_streams, k = 0; o != NULL && k < cap; o = s2s_out_next(o), k++)
+		n += s2s_out_bounce_queued(o, snap != NULL ? snap[k] : (size_t)-1);
+	free(snap);
+	edge->stats.shutdown_bounced += n;
+	snprintf(count, sizeof(count), "%zu", n);
+	log_event(n > 0 ? LOG_WARN : LOG_INFO, "daemon.shutdown.bounced", "stanzas", count, NULL);
+}
+
+/* CLOSE: every stream is closed; outgoing ones write what they still
+ * hold first (their close bounces the rest). */
+static void
+daemon_shutdown_close(struct edge *edge, const char *why)
 {
 	struct s2s_in *s, *next;
 	struct s2s_out *o, *onext;
 	int pass;
 
-	if (edge->shutting_down)
-		return;
-	edge->shutting_down = 1;
-	edge->shutting_down_since = (int64_t)uv_now(edge->loop);
-	log_event(LOG_INFO, "daemon.shutdown", "reason", why, NULL);
-	listener_close_all(edge);
-	if (edge->gateway_check != NULL) {
-		gateway_link_cancel(edge->gateway_check);
-		edge->gateway_check = NULL;
-	}
+	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_CLOSE, why);
 	for (s = edge->streams; s != NULL; s = next) {
 		next = s2s_in_next(s);
 		s2s_in_shutdown(s);
@@ -251,6 +284,132 @@ edge_shutdown(struct edge *edge, const char *why)
 			if (s2s_out_is_established(o) == pass)
 				s2s_out_shutdown(o);
 		}
+}
+
+/* DONE: what is still open is aborted, then everything else is closed
+ * and the loop runs empty. */
+static void
+daemon_shutdown_finish(struct edge *edge, uv_timer_t *t)
+{
+	struct s2s_in *s;
+	struct s2s_out *o;
+
+	if (edge->stream_count + edge->out_stream_count > 0) {
+		char n[32];
+
+		snprintf(n, sizeof(n), "%zu", edge->stream_count + edge->out_stream_count);
+		log_event(LOG_WARN, "daemon.shutdown_deadline", "streams_aborted", n, NULL);
+		edge->stats.shutdown_streams_aborted += edge->stream_count + edge->out_stream_count;
+		for (s = edge->streams; s != NULL; s = s2s_in_next(s))
+			s2s_in_abort(s, "shutdown deadline");
+		for (o = edge->out_streams; o != NULL; o = s2s_out_next(o))
+			s2s_out_abort(o);
+	}
+	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_DONE, "streams closed");
+	uv_timer_stop(t);
+	daemon_close_handle((uv_handle_t *)t);
+	/* Streams are gone (or aborted: their dialback checks cancelled). */
+	if (edge->dns != NULL) {
+		dns_resolver_free(edge->dns);
+		edge->dns = NULL;
+	}
+	daemon_close_handle((uv_handle_t *)&edge->sig_term);
+	daemon_close_handle((uv_handle_t *)&edge->sig_int);
+	daemon_close_handle((uv_handle_t *)&edge->sig_hup);
+	daemon_close_handle((uv_handle_t *)&edge->sig_usr2);
+	handover_close(edge);
+	control_close(edge);
+	admin_close(edge);
+	metrics_close(edge);
+	cert_watch_stop(edge);
+	blocklist_stop(edge);
+	strangers_stop(edge);		/* saved: the streams are gone */
+}
+
+/* Every SHUTDOWN_POLL_MS: on to the next step once this one has nothing
+ * left to wait for, or its share of limits.shutdown_timeout_ms is over. */
+static void
+daemon_on_shutdown_tick(uv_timer_t *t)
+{
+	struct edge *edge = t->data;
+	uint64_t elapsed = uv_now(edge->loop) - (uint64_t)edge->shutting_down_since;
+	uint64_t timeout = (uint64_t)edge->cfg->limits.shutdown_timeout_ms;
+
+	switch (edge->shutdown_phase) {
+	case EDGE_SHUTDOWN_DRAIN:
+		if (daemon_shutdown_drained(edge)) {
+			daemon_shutdown_close(edge, "nothing in flight");
+			break;
+		}
+		if (elapsed < SHUTDOWN_DRAIN_PART(timeout))
+			break;
+		daemon_shutdown_bounce(edge, "delivery time over");
+		break;
+	case EDGE_SHUTDOWN_BOUNCE:
+		if (router_in_flight(edge) > 0 && elapsed < SHUTDOWN_BOUNCE_PART(timeout))
+			break;
+		daemon_shutdown_close(edge, router_in_flight(edge) > 0 ?
+		    "bounce time over" : "bounces written");
+		break;
+	case EDGE_SHUTDOWN_CLOSE:
+		if (edge->stream_count + edge->out_stream_count > 0 && elapsed < timeout)
+			break;
+		daemon_shutdown_finish(edge, t);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * The graceful shutdown (SIGTERM, SIGINT, and the old process of an
+ * `upgrade` once the new one is ready), in steps bounded together by
+ * limits.shutdown_timeout_ms:
+ *
+ *   DRAIN   nothing new comes in: the listeners close (an upgrade's new
+ *           process holds the same sockets and accepts on), streams that
+ *           are not authenticated close, authenticated inbound streams
+ *           get <system-shutdown/> and are read to their end (the peer's
+ *           close, RFC 6120 §4.4) so what their peers had sent is still
+ *           routed; outgoing streams go on writing their queues (new
+ *           ones may start).  Until nothing is in flight
+ *           (router_in_flight) and the inbound streams are closed, or
+ *           half of the timeout.
+ *   BOUNCE  the inbound streams still open are closed and what is still
+ *           queued is bounced; the bounces get until nine tenths.
+ *   CLOSE   no new stream; every stream is closed, outgoing ones after
+ *           writing what they hold; at the timeout the rest is aborted.
+ *
+ * Each step is logged (daemon.shutdown.STEP) with what is in flight.
+ */
+void
+edge_shutdown(struct edge *edge, const char *why)
+{
+	struct s2s_in *s, *next;
+
+	if (edge->shutting_down)
+		return;
+	edge->shutting_down = 1;
+	edge->shutting_down_since = (int64_t)uv_now(edge->loop);
+	log_event(LOG_INFO, "daemon.shutdown", "reason", why, NULL);
+	listener_close_all(edge);
+	handover_cancel(edge);
+	/* After an upgrade these sockets are the new process's: it answers
+	 * `status` and scrapes from now on. */
+	if (edge->handed_over) {
+		control_close(edge);
+		metrics_close(edge);
+		admin_close(edge);
+	}
+	if (edge->gateway_check != NULL) {
+		gateway_link_cancel(edge->gateway_check);
+		edge->gateway_check = NULL;
+	}
+	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_DRAIN, why);
+	for (s = edge->streams; s != NULL; s = next) {
+		next = s2s_in_next(s);
+		s2s_in_shutdown_begin(s);
+	}
 	uv_timer_start(&edge->shutdown_timer, daemon_on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
 
@@ -429,9 +588,15 @@ daemon_on_signal(uv_signal_t *h, int signum)
 
 	char err[CONFIG_ERR_MAX];
 
-	if (signum == SIGHUP)
+	if (signum == SIGHUP) {
 		(void)edge_reload(edge, err, sizeof(err));	/* logged either way */
-	else
+	} else if (signum == SIGUSR2) {
+		int pid;
+
+		/* nginx's signal for the same: start the binary on disk. */
+		if (handover_start(edge, &pid, err, sizeof(err)) < 0)
+			log_event(LOG_WARN, "daemon.upgrade.refused", "reason", err, NULL);
+	} else
 		edge_shutdown(edge, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -459,6 +624,11 @@ edge_run(const char *config_path, const char *state_dir)
 	edge.started = time(NULL);
 	log_event(LOG_INFO, "daemon.start", "version", XMPP_EDGE_VERSION,
 	    "config", config_path ? config_path : "(embedded default)", NULL);
+	/* An upgrade's new process: the old one's sockets, by name. */
+	if (handover_inherit_begin(err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
+		goto done;
+	}
 	if (daemon_load_config(config_path, state_dir, &edge.cfg, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
@@ -532,6 +702,7 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
+	handover_inherit_end();		/* what the configuration no longer has */
 	if (run_user_drop(&ru, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
@@ -545,20 +716,25 @@ edge_run(const char *config_path, const char *state_dir)
 	uv_signal_init(&loop, &edge.sig_term);
 	uv_signal_init(&loop, &edge.sig_int);
 	uv_signal_init(&loop, &edge.sig_hup);
+	uv_signal_init(&loop, &edge.sig_usr2);
 	uv_timer_init(&loop, &edge.shutdown_timer);
-	edge.sig_term.data = edge.sig_int.data = edge.sig_hup.data = &edge;
+	edge.sig_term.data = edge.sig_int.data = edge.sig_hup.data = edge.sig_usr2.data = &edge;
 	edge.shutdown_timer.data = &edge;
 	uv_signal_start(&edge.sig_term, daemon_on_signal, SIGTERM);
 	uv_signal_start(&edge.sig_int, daemon_on_signal, SIGINT);
 	uv_signal_start(&edge.sig_hup, daemon_on_signal, SIGHUP);
+	uv_signal_start(&edge.sig_usr2, daemon_on_signal, SIGUSR2);
 	snprintf(edge.gateway_state, sizeof(edge.gateway_state), "%s",
 	    edge.cfg->gateway.enabled ? "unchecked" : "none");
 	daemon_check_gateway(&edge);
 	/* After the drop: a reload re-arms as the same user. */
 	cert_watch_apply(&edge);
 	blocklist_watch_apply(&edge);
-	log_event(LOG_INFO, "daemon.ready", NULL);
-	(void)service_notify_ready();
+	log_event(LOG_INFO, "daemon.ready", "upgrade", handover_inherited() ? "yes" : NULL, NULL);
+	if (handover_inherited())
+		handover_report_ready();	/* the old process drains now */
+	else
+		(void)service_notify_ready();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;
 	log_event(LOG_INFO, "daemon.exit", NULL);
@@ -569,6 +745,7 @@ done:
 	}
 	/* On a failed start some handles may be open: close and drain. */
 	listener_close_all(&edge);
+	handover_close(&edge);
 	control_close(&edge);
 	admin_close(&edge);
 	appliance_control_close(&edge);
@@ -583,6 +760,7 @@ done:
 		log_event(LOG_WARN, "daemon.loop_not_empty", NULL);
 	metrics_observe_remove();
 	listener_free_drained(&edge);
+	s2s_pipe_pool_clear(&edge.pipe_pool);	/* every pipe is closed */
 	if (edge.certs != NULL)
 		tls_certstore_unref(edge.certs);
 	if (edge.admin_certs != NULL)

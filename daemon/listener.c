@@ -24,11 +24,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "log.h"
 #include "netaddr.h"
 #include "s2s_in.h"
 
-#define LISTEN_BACKLOG 511
+/* A reconnect storm (every partner at once after a restart, issue 18)
+ * is a few thousand SYNs in a second: a queue of 511 overflowed and the
+ * kernel reset streams (tests/bench/run_storm.sh).  The kernel caps it at
+ * net.core.somaxconn (4096 by default since Linux 5.4). */
+#define LISTEN_BACKLOG 4096
 /* Long enough for closing streams to give descriptors back, short enough
  * that a waiting gateway hardly notices (nginx: 500 ms, libuv users:
  * 100 ms). */
@@ -159,16 +164,13 @@ listener_on_closed(uv_handle_t *h)
 		close(l->fd);
 		l->fd = -1;
 	}
-	if (l->free_when_closed)
-		free(l);
 }
 
-/* Stops accepting for good; l is freed when its handles are closed if
- * free_it, else it stays (drained: streams still point to it). */
+/* Stops accepting for good; l stays (streams still point to it) until
+ * listener_free_drained. */
 static void
-listener_close(struct listener *l, int free_it)
+listener_close(struct listener *l)
 {
-	l->free_when_closed = free_it;
 	uv_close((uv_handle_t *)&l->poll, listener_on_closed);
 	uv_close((uv_handle_t *)&l->pause_timer, listener_on_closed);
 }
@@ -194,7 +196,11 @@ listener_open(struct edge *edge, enum listener_kind kind, const char *addr,
 	l->edge = edge;
 	l->kind = kind;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	l->fd = listener_socket(&ss);
+	/* An upgrade's new process accepts on the old one's socket: the
+	 * connections in its backlog are never refused (handover.c). */
+	l->fd = handover_take_tcp(listener_kind_names[kind], addr, &ss);
+	if (l->fd < 0)
+		l->fd = listener_socket(&ss);
 	if (l->fd < 0) {
 		snprintf(err, errlen, "listen.%s: cannot listen on %s: %s",
 		    listener_kind_names[kind], addr, uv_strerror(uv_translate_sys_error(errno)));
@@ -252,9 +258,17 @@ listener_close_all(struct edge *edge)
 {
 	struct listener *l, *next;
 
+	/* Streams accepted on them keep a pointer (s->listener) and live on
+	 * through a graceful shutdown: kept until the daemon exits, as
+	 * drain's.  Closing our descriptor never resets a connection waiting
+	 * in the backlog while an upgrade's new process holds the same
+	 * socket; without one, the kernel refuses new connections from
+	 * now on (the point of a shutdown). */
 	for (l = edge->listeners; l != NULL; l = next) {
 		next = l->next;
-		listener_close(l, 1);
+		listener_close(l);
+		l->next = edge->drained_listeners;
+		edge->drained_listeners = l;
 	}
 	edge->listeners = NULL;
 }
@@ -278,7 +292,7 @@ listener_close_external(struct edge *edge)
 		    "addr", l->addr, "reason", "drain", NULL);
 		/* Streams accepted on it keep a pointer to it (s->listener)
 		 * and live on: it is only freed when the daemon exits. */
-		listener_close(l, 0);
+		listener_close(l);
 		l->next = edge->drained_listeners;
 		edge->drained_listeners = l;
 		n++;

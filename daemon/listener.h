@@ -12,6 +12,8 @@
 #include "edge.h"
 
 int listener_open_all(struct edge *edge, char *err, size_t errlen);
+/* Stops accepting on every listener (shutdown, or the old process of an
+ * upgrade); the structs stay until listener_free_drained. */
 void listener_close_all(struct edge *edge);
 /* Closes the external listeners (starttls, direct_tls) only: `drain`.
  * Both internal kinds (internal, internal_starttls) stay open for the

@@ -33,6 +33,7 @@
 
 #include "blocklist.h"
 #include "dns.h"
+#include "handover.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "netaddr.h"
@@ -243,7 +244,7 @@ static void
 metrics_render_streams(struct edge *edge, struct mbuf *b)
 {
 	static const char *const dirs[] = { "in", "out" }, *const kinds[] = { "remote", "gateway" };
-	size_t live[2][2] = { { 0 } }, estab[2][2] = { { 0 } }, qbytes = 0, qstanzas = 0;
+	size_t live[2][2] = { { 0 } }, estab[2][2] = { { 0 } }, bidi[2] = { 0 }, qbytes = 0, qstanzas = 0;
 	const struct s2s_in *s;
 	const struct s2s_out *o;
 	struct stream_info si;
@@ -256,6 +257,7 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 		k = strcmp(si.kind, "gateway") == 0;
 		live[0][k]++;
 		estab[0][k] += si.established != 0;
+		bidi[0] += si.bidi != 0;
 	}
 	for (o = edge->out_streams; o != NULL; o = s2s_out_next(o)) {
 		s2s_out_info(o, &si);
@@ -264,6 +266,7 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 		k = strcmp(si.kind, "gateway") == 0;
 		live[1][k]++;
 		estab[1][k] += si.established != 0;
+		bidi[1] += si.bidi != 0;
 		qbytes += si.queue_bytes;
 		qstanzas += si.queue_stanzas;
 	}
@@ -279,6 +282,10 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 		for (k = 0; k < 2; k++)
 			mbuf_printf(b, "xmpp_edge_streams_established{direction=\"%s\",kind=\"%s\"} %zu\n",
 			    dirs[d], kinds[k], estab[d][k]);
+	family(b, "xmpp_edge_streams_bidi", "gauge",
+	    "Live streams on which XEP-0288 was negotiated (in: the partner's, carrying our stanzas back; out: ours, carrying the partner's).");
+	for (d = 0; d < 2; d++)
+		mbuf_printf(b, "xmpp_edge_streams_bidi{direction=\"%s\"} %zu\n", dirs[d], bidi[d]);
 	gauge(b, "xmpp_edge_route_queue_bytes",
 	    "Bytes of stanzas waiting in outgoing streams' queues.", (long long)qbytes);
 	gauge(b, "xmpp_edge_route_queue_stanzas",
@@ -425,6 +432,21 @@ metrics_render(struct edge *edge, size_t *len)
 	    (long long)edge->started);
 	gauge(&b, "xmpp_edge_draining", "1 after `xmpp-edge drain`: external listeners closed.",
 	    edge->draining);
+	gauge(&b, "xmpp_edge_stanzas_in_flight",
+	    "Stanzas taken by the router and not written yet (what a shutdown waits for).",
+	    (long long)router_in_flight(edge));
+	gauge(&b, "xmpp_edge_shutting_down", "The shutdown step: 0 running, 1 drain, 2 bounce, 3 close.",
+	    (long long)edge->shutdown_phase);
+	counter(&b, "xmpp_edge_shutdown_bounced_total",
+	    "Stanzas still queued when the shutdown's delivery time was over: bounced.",
+	    st->shutdown_bounced);
+	counter(&b, "xmpp_edge_shutdown_streams_aborted_total",
+	    "Streams not closed by the end of limits.shutdown_timeout_ms: aborted.",
+	    st->shutdown_streams_aborted);
+	counter(&b, "xmpp_edge_upgrades_total", "`upgrade` / SIGUSR2: new processes started.",
+	    st->upgrades_started);
+	counter(&b, "xmpp_edge_upgrades_failed_total",
+	    "Upgrades whose new process was not ready (this process went on).", st->upgrades_failed);
 	gauge(&b, "xmpp_edge_gateway_link_up",
 	    "1 if the last check of the internal gateway link succeeded.",
 	    strcmp(edge->gateway_state, "ok") == 0);
@@ -471,6 +493,14 @@ metrics_render(struct edge *edge, size_t *len)
 	counter(&b, "xmpp_edge_stanzas_wrong_direction_total",
 	    "Stanzas a remote server sent on a stream xmpp-edge opened: refused with a stream error (RFC 6120 2.4).",
 	    st->stanzas_wrong_direction);
+	counter(&b, "xmpp_edge_bidi_stanzas_in_total",
+	    "Stanzas a remote server sent on a stream xmpp-edge opened with XEP-0288, from a pair authenticated in that direction: routed.",
+	    st->bidi_stanzas_in);
+	counter(&b, "xmpp_edge_bidi_stanzas_out_total",
+	    "Stanzas xmpp-edge wrote back on a remote server's XEP-0288 stream.", st->bidi_stanzas_out);
+	counter(&b, "xmpp_edge_bidi_refused_total",
+	    "Stanzas on a XEP-0288 stream xmpp-edge opened that no pair authenticated in that direction allows: refused with a stream error.",
+	    st->bidi_refused);
 	counter(&b, "xmpp_edge_reads_paused_total",
 	    "Times a source stream stopped reading because its destination was full.", st->reads_paused);
 	counter(&b, "xmpp_edge_dialback_verify_answered_total",
@@ -725,7 +755,7 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	struct metrics_server *srv;
 	char why[128];
-	int r;
+	int r, fd;
 
 	if (addr[0] == '\0')
 		return 0;
@@ -742,7 +772,11 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	snprintf(srv->addr, sizeof(srv->addr), "%s", addr);
 	uv_tcp_init(edge->loop, &srv->tcp);
 	srv->tcp.data = srv;
-	r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	/* An upgrade's new process serves on the old one's socket. */
+	fd = handover_take_tcp("metrics", addr, &ss);
+	r = fd >= 0 ? uv_tcp_open(&srv->tcp, fd) : uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	if (r != 0 && fd >= 0)
+		close(fd);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&srv->tcp, 16, metrics_on_connection);
 	if (r != 0) {
@@ -753,6 +787,16 @@ metrics_open(struct edge *edge, char *err, size_t errlen)
 	edge->metrics = srv;
 	log_event(LOG_INFO, "metrics.start", "addr", addr, NULL);
 	return 0;
+}
+
+int
+metrics_listen_fd(const struct edge *edge)
+{
+	uv_os_fd_t fd;
+
+	if (edge->metrics == NULL || uv_fileno((const uv_handle_t *)&edge->metrics->tcp, &fd) != 0)
+		return -1;
+	return fd;
 }
 
 void

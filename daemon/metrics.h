@@ -25,6 +25,8 @@ void metrics_observe_remove(void);
 int metrics_open(struct edge *edge, char *err, size_t errlen);
 /* Stops listening and drops the clients being answered. */
 void metrics_close(struct edge *edge);
+/* The endpoint's listening socket, or -1 (an upgrade passes it on). */
+int metrics_listen_fd(const struct edge *edge);
 
 /* The whole exposition as one heap string (the caller frees it); NULL
  * when out of memory.  *len is its length. */

@@ -71,6 +71,8 @@ struct config_gateway {
 struct config_tls {
 	char ca_file[CONFIG_PATH_MAX];
 	int ticket_rotate_s;
+	int session_tickets;		/* TLS 1.3 tickets issued and kept */
+	char ticket_key_file[CONFIG_PATH_MAX];	/* "": keys in memory only */
 	int expiry_warning_days;	/* `cert status` / `cert rotate` */
 	int watch_files;		/* reload on changes on disk (cert_watch.c) */
 };
@@ -128,6 +130,8 @@ struct config_partner {
 	int dialback;			/* Server Dialback accepted and used */
 	int require_valid_certificate;	/* trusted partner: PKIX-valid cert */
 	enum policy_dane dane;
+	int bidi;			/* XEP-0288 offered (inbound) and
+					   requested (outbound) */
 	char additional_domains[CONFIG_MAX_ADDITIONAL_DOMAINS][CONFIG_DOMAIN_MAX];
 	size_t additional_domain_count;
 	int max_connections;		/* streams with this partner, both

@@ -147,6 +147,10 @@ config_check_files(const struct config *cfg, char *err, size_t errlen)
 	    files_check_secret(cfg, &ru, "dialback.secret_file", cfg->dialback.secret_file,
 	    err, errlen) < 0)
 		return -1;
+	if (cfg->tls.session_tickets && cfg->tls.ticket_key_file[0] != '\0' &&
+	    files_check_secret(cfg, &ru, "tls.ticket_key_file", cfg->tls.ticket_key_file,
+	    err, errlen) < 0)
+		return -1;
 	if (cfg->tls.ca_file[0] != '\0' && tls_check_ca(cfg->tls.ca_file, why, sizeof(why)) < 0)
 		return files_fail(cfg, "tls.ca_file", err, errlen, why);
 	return 0;

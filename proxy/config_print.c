@@ -115,6 +115,8 @@ print_partner(FILE *out, const struct config_partner *p)
 	    print_sasl_names[p->sasl_external], p->dialback ? "yes" : "no");
 	if (p->require_valid_certificate)
 		fprintf(out, ", valid certificate required");
+	if (!p->bidi)
+		fprintf(out, ", no bidi");
 	if (p->max_connections)
 		fprintf(out, ", max %d connections", p->max_connections);
 	if (p->keepalive_s)

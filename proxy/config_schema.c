@@ -100,7 +100,13 @@ static const struct cfg_key tls_keys[] = {
 	  .help = "CA bundle used to verify remote servers' certificates." },
 	{ .name = "ticket_rotate_s", .type = CFG_INT, .offset = OFF(struct config_tls, ticket_rotate_s),
 	  .min = 60, .max = 86400, .def = "3600",
-	  .help = "Lifetime of a session-ticket key before it is rotated, seconds." },
+	  .help = "Lifetime of a session-ticket key before it is rotated, seconds; a ticket is accepted for at most this long after it was issued." },
+	{ .name = "session_tickets", .type = CFG_BOOL, .offset = OFF(struct config_tls, session_tickets),
+	  .def = "true",
+	  .help = "TLS session tickets (RFC 8446 §4.6.1): a partner reconnecting resumes without a full handshake and keeps the identity its certificate proved (SASL EXTERNAL), bound to the ticket and checked again for dates and names; outgoing streams resume with the tickets partners give.  A change of trust anchors, of our certificates or of the gateway pins (reload, `cert rotate`) refuses every ticket issued before; without `tls.ticket_key_file` so does any reload or restart." },
+	{ .name = "ticket_key_file", .type = CFG_PATH, .offset = OFF(struct config_tls, ticket_key_file),
+	  .size = CONFIG_PATH_MAX, .def = "", .flags = CFG_SECRET | CFG_SECRET_FILE,
+	  .help = "File holding a secret (32 to 4096 random bytes, mode 0600, e.g. `head -c 32 /dev/urandom`) from which the ticket keys are derived, so that tickets survive a restart or upgrade (a reconnect storm then resumes instead of doing full handshakes); empty: keys in memory only.  Whoever reads it can make tickets for any partner identity: guard it as the private keys." },
 	{ .name = "expiry_warning_days", .type = CFG_INT, .offset = OFF(struct config_tls, expiry_warning_days),
 	  .min = 0, .max = 3650, .def = "30",
 	  .help = "`cert status` warns (exit 1) and `cert rotate` refuses a certificate with fewer days left." },
@@ -178,7 +184,10 @@ static const struct cfg_key domain_elem[] = {
 	  .help = "DANE (RFC 7673, RFC 6698): the partner's TLSA records authenticate its certificate.  Records count only when the resolver in dns.servers validated them (AD bit): point it at a validating resolver on loopback.  " \
 	  "opportunistic: where the SRV, address and TLSA answers are all DNSSEC-authenticated and a usable TLSA record exists, the certificate must match one (a mismatch refuses the target: an attacker who can forge TLS cannot strip signed records), and a match authenticates a certificate no CA vouches for (SASL EXTERNAL, require_valid_certificate); without such records, PKIX and dialback as before.  " \
 	  "required: a stream needs a TLSA match (outbound: per SRV target, the next target is tried; inbound: SASL EXTERNAL is offered only after one) - for partners whose zone is signed, against a rogue or compromised CA.  " \
-	  "off: no TLSA lookups (a resolver that mangles DNSSEC, or a partner whose TLSA records are known stale).  Needs DNS discovery: not with `connect`." }
+	  "off: no TLSA lookups (a resolver that mangles DNSSEC, or a partner whose TLSA records are known stale).  Needs DNS discovery: not with `connect`." }, \
+	{ .name = "bidi", .type = CFG_BOOL, .offset = OFF(struct config_partner, bidi), \
+	  .def = "true",                                                        \
+	  .help = "Bidirectional streams (XEP-0288): offer <bidi/> on this partner's inbound streams, whose authenticated pairs then also carry our stanzas back (a partner xmpp-edge cannot dial still federates both ways), and request it on our streams to the partner when offered and its certificate is valid for its domain (PKIX or DANE: the partner's stanzas on our stream are accepted only from the domain so verified, to the domain we opened it for).  false: one direction per stream (RFC 6120 section 2.4)." }
 
 #define PARTNER_LIMIT_ROWS                                                      \
 	{ .name = "max_connections", .type = CFG_INT, .offset = OFF(struct config_partner, max_connections), \
@@ -267,7 +276,7 @@ static const struct cfg_key limits_keys[] = {
 	LIMIT(route_queue_bytes, 65536, 64 * 1024 * 1024, "1048576",
 	    "Stanzas waiting for one outgoing stream, bytes; past this the senders stop being read."),
 	LIMIT(shutdown_timeout_ms, 100, 60000, "5000",
-	    "On SIGTERM, time allowed for streams to close before exit, milliseconds."),
+	    "On SIGTERM (and for the old process of an `upgrade`): the whole shutdown, milliseconds.  Until half of it what is in flight is delivered and inbound streams are read to their close, until nine tenths what is left is bounced, then every stream is closed; what is still open at the end is aborted."),
 	/* Dialback budgets (issue 14): each check is a connection we open;
 	 * a GCRA rate of N a minute allows a burst of N (dialback_budget.h). */
 	LIMIT(dialback_verify_preauth_max, 1, 1000000, "16",

@@ -21,6 +21,7 @@
 #include "ratelimit.h"
 #include "prefix_count.h"
 #include "run_user.h"
+#include "s2s_conn.h"
 #include "sm.h"
 #include "tls.h"
 
@@ -52,7 +53,6 @@ struct listener {
 	uv_poll_t poll;			/* readable: connections are waiting */
 	uv_timer_t pause_timer;		/* accepting stopped after a failure */
 	int handles_open;		/* poll + timer still to be closed */
-	int free_when_closed;		/* drained listeners live on until exit */
 	uint64_t pause_failures;	/* failed accepts since the pause began */
 	char addr[64];
 	struct listener *next;
@@ -80,6 +80,9 @@ struct edge_stats {
 	uint64_t dialback_verify_answered;
 	uint64_t reads_paused;		/* backpressure: a source stopped */
 	uint64_t stanzas_wrong_direction; /* stanzas a peer sent on a stream we opened (refused) */
+	uint64_t bidi_stanzas_in;	/* XEP-0288: the peer's stanzas taken on our streams */
+	uint64_t bidi_stanzas_out;	/* ... ours written back on the peer's streams */
+	uint64_t bidi_refused;		/* ... the peer's refused on our streams (stream error) */
 	uint64_t accept_failures;	/* accept() failed (EMFILE, ENFILE, ...) */
 	uint64_t accept_pauses;		/* listeners stopped briefly after one */
 	/* XEP-0198 (sm.h): stanzas the next hop acknowledged with <a h/>;
@@ -90,6 +93,23 @@ struct edge_stats {
 	uint64_t stanzas_unconfirmed;
 	uint64_t sm_streams_in, sm_streams_out;
 	uint64_t stanzas_settle_timeout;
+	uint64_t shutdown_bounced;	/* still queued at the shutdown deadline: bounced */
+	uint64_t shutdown_streams_aborted;	/* not closed by the end of shutdown */
+	uint64_t upgrades_started;	/* `upgrade` / SIGUSR2: new process started */
+	uint64_t upgrades_failed;	/* ... that never got ready (we went on) */
+};
+
+/*
+ * A graceful shutdown's steps (daemon.c, edge_shutdown): DRAIN waits for
+ * what is in flight, BOUNCE sends back what could not be delivered in
+ * time, CLOSE ends every stream; no new stream starts from CLOSE on.
+ */
+enum edge_shutdown_phase {
+	EDGE_RUNNING,
+	EDGE_SHUTDOWN_DRAIN,
+	EDGE_SHUTDOWN_BOUNCE,
+	EDGE_SHUTDOWN_CLOSE,
+	EDGE_SHUTDOWN_DONE,
 };
 
 /* Counted from log events (metrics.c's observer), by their fields. */
@@ -119,6 +139,7 @@ struct admin_server;
 struct blocklist;
 struct blocklist_watch;
 struct strangers_edge;
+struct handover;
 
 struct edge {
 	uv_loop_t *loop;
@@ -167,8 +188,15 @@ struct edge {
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
-	int shutting_down;
+	int shutting_down;		/* a shutdown has begun (any phase) */
+	enum edge_shutdown_phase shutdown_phase;
 	int64_t shutting_down_since;	/* uv_now() at the start */
+	uv_signal_t sig_usr2;		/* `upgrade` (handover.c) */
+	/* `upgrade` running or done (daemon/handover.c), or NULL. */
+	struct handover *handover;
+	/* The listening sockets now belong to the new process too: the
+	 * control socket's path is its, not ours to unlink. */
+	int handed_over;
 
 	struct edge_stats stats;
 	struct edge_event_counts events;
@@ -199,6 +227,8 @@ struct edge {
 	/* Shared by every TLS stream: records are consumed in the read
 	 * callback, so one buffer serves all (no per-connection cost). */
 	uint8_t read_buf[64 * 1024];
+	/* Written requests every stream's next write reuses (s2s_conn.h). */
+	struct s2s_pipe_pool pipe_pool;
 };
 
 #endif

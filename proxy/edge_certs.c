@@ -7,13 +7,43 @@
  */
 #include "edge_certs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
 
 #include "gateway_pins.h"
 #include "run_user.h"
+
+/* tls.ticket_key_file: its bytes as they are (binary or text; what
+ * `check` allows: 32 to 4096 bytes, mode 0600, config_files.c). */
+static int
+ticket_secret_read(const char *path, uint8_t *buf, size_t cap, size_t *len,
+    char *why, size_t whylen)
+{
+	ssize_t n;
+	int fd;
+
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		snprintf(why, whylen, "%.300s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (*len < cap && (n = read(fd, buf + *len, cap - *len)) > 0)
+		*len += (size_t)n;
+	close(fd);
+	if (*len < TLS_TICKET_SECRET_MIN || *len >= cap) {
+		snprintf(why, whylen, "%.300s: must hold %d to %d bytes", path,
+		    TLS_TICKET_SECRET_MIN, TLS_TICKET_SECRET_MAX);
+		return -1;
+	}
+	return 0;
+}
 
 /* The TLS certificate store for cfg: hosted domains' certificates (SNI),
  * the CA bundle, the gateway pins (gateway.pins merged with
@@ -28,7 +58,8 @@ edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 	struct tls_certstore_config tc;
 	struct tls_certstore *store;
 	char why[CONFIG_ERR_MAX / 2];
-	size_t i;
+	uint8_t secret[TLS_TICKET_SECRET_MAX + 1];
+	size_t i, secret_len = 0;
 
 	memset(&tc, 0, sizeof(tc));
 	for (i = 0; i < cfg->domain_count; i++) {
@@ -62,7 +93,19 @@ edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 	tc.internal_cert_path = cfg->gateway.enabled ? cfg->gateway.cert : NULL;
 	tc.internal_key_path = cfg->gateway.enabled ? cfg->gateway.key : NULL;
 	tc.ticket_lifetime_s = (uint32_t)cfg->tls.ticket_rotate_s;
+	tc.no_tickets = !cfg->tls.session_tickets;
+	if (cfg->tls.session_tickets && cfg->tls.ticket_key_file[0] != '\0') {
+		if (ticket_secret_read(cfg->tls.ticket_key_file, secret, sizeof(secret),
+		    &secret_len, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: tls.ticket_key_file: %s", cfg->source, why);
+			free(gp);
+			return NULL;
+		}
+		tc.ticket_secret = secret;
+		tc.ticket_secret_len = secret_len;
+	}
 	store = tls_certstore_load(&tc, why, sizeof(why));
+	mbedtls_platform_zeroize(secret, sizeof(secret));
 	free(gp);	/* the store copied the pins */
 	if (store == NULL && snprintf(err, errlen, "%s: tls: %s", cfg->source, why) >= (int)errlen)
 		err[errlen - 1] = '\0';	/* a cut message still names the file */

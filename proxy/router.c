@@ -34,12 +34,14 @@ router_is_hosted(const struct edge *edge, const char *domain)
 /* --- the routing table ---------------------------------------------------- */
 
 void
-router_slot_init(struct route_slot *r, int kind, const char *local, const char *remote)
+router_slot_init(struct route_slot *r, int kind, const char *local, const char *remote,
+    route_enqueue_fn *enqueue)
 {
 	memset(r, 0, sizeof(*r));
 	r->kind = kind;
 	r->local = local;
 	r->remote = remote;
+	r->enqueue = enqueue;
 	r->waiters.next = r->waiters.prev = &r->waiters;
 }
 
@@ -58,15 +60,20 @@ router_bucket(int kind, const char *local, const char *remote)
 	return h % EDGE_ROUTE_BUCKETS;
 }
 
+/* The first ready slot of the pair, else its first slot (router.h). */
 struct route_slot *
 router_table_find(struct edge *edge, int kind, const char *local, const char *remote)
 {
-	struct route_slot *r;
+	struct route_slot *r, *first = NULL;
 
 	for (r = edge->route_index[router_bucket(kind, local, remote)]; r != NULL; r = r->next)
-		if (r->kind == kind && strcmp(r->local, local) == 0 && strcmp(r->remote, remote) == 0)
-			return r;
-	return NULL;
+		if (r->kind == kind && strcmp(r->local, local) == 0 && strcmp(r->remote, remote) == 0) {
+			if (r->ready)
+				return r;
+			if (first == NULL)
+				first = r;
+		}
+	return first;
 }
 
 void
@@ -76,9 +83,27 @@ router_table_add(struct edge *edge, struct route_slot *r)
 
 	if (r->listed)
 		return;
-	r->next = *b;
+	/* At the end of the chain: among a pair's slots the order is the
+	 * order they came (and became ready, router_slot_ready). */
+	while (*b != NULL)
+		b = &(*b)->next;
+	r->next = NULL;
 	*b = r;
 	r->listed = 1;
+}
+
+void
+router_slot_ready(struct edge *edge, struct route_slot *r)
+{
+	if (r->ready)
+		return;
+	r->ready = 1;
+	if (!r->listed)
+		return;
+	/* Re-listed at the end: the slots of its pair ready before it stay
+	 * ahead (the first ready keeps the stanzas). */
+	router_table_remove(edge, r);
+	router_table_add(edge, r);
 }
 
 void
@@ -161,7 +186,7 @@ router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
 }
 
 /* Where a stanza from -> to goes; NULL with a condition when nowhere. */
-static struct s2s_out *
+static struct route_slot *
 router_destination(struct edge *edge, const char *from, const char *to,
     enum stanza_error *condition, const char **text, char *err, size_t errlen)
 {
@@ -206,8 +231,10 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	}
 	slot = router_table_find(edge, (int)kind, local, remote);
 	if (slot != NULL)
-		return s2s_out_of_route(slot);
-	if (edge->shutting_down) {
+		return slot;
+	/* Until the shutdown's last step a new stream may still start: a
+	 * stanza read before the peer closed, or a bounce, needs one. */
+	if (edge->shutdown_phase >= EDGE_SHUTDOWN_CLOSE) {
 		*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
 		*text = "xmpp-edge is shutting down";
 		return NULL;
@@ -226,8 +253,9 @@ router_destination(struct edge *edge, const char *from, const char *to,
 		/* s2s_out names its conditions by their RFC 6120 names. */
 		*condition = stanza_error_from_name(why);
 		*text = err;
+		return NULL;
 	}
-	return o;
+	return s2s_out_route(o);
 }
 
 /* err (the caller's) holds the reason *text may point to. */
@@ -236,12 +264,12 @@ router_enqueue(struct edge *edge, const char *data, size_t len, const char *from
     const char *to, struct route_waiter *waiter, const struct sm_tag *tag,
     enum stanza_error *condition, const char **text, char *err, size_t errlen)
 {
-	struct s2s_out *o = router_destination(edge, from, to, condition, text, err, errlen);
+	struct route_slot *r = router_destination(edge, from, to, condition, text, err, errlen);
 	int rc;
 
-	if (o == NULL)
+	if (r == NULL)
 		return ROUTE_BOUNCED;
-	rc = s2s_out_enqueue_tagged(o, data, len, tag);
+	rc = r->enqueue(r, data, len, tag);
 	if (rc < 0) {
 		*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
 		*text = "the queue toward this domain is full";
@@ -249,7 +277,7 @@ router_enqueue(struct edge *edge, const char *data, size_t len, const char *from
 	}
 	edge->stats.stanzas_routed++;
 	if (rc > 0 && waiter != NULL) {
-		router_waiter_add(s2s_out_route(o), waiter);
+		router_waiter_add(r, waiter);
 		return ROUTE_QUEUED_PAUSE;
 	}
 	return ROUTE_QUEUED;

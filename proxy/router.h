@@ -35,24 +35,50 @@ struct route_waiter {
 
 /*
  * The routing table: where stanzas for a (kind, local, remote) domain
- * pair go.  A destination (an outgoing stream, s2s_out.c) embeds a slot,
- * lists it while it takes new stanzas and takes it out when it fails or
- * closes, so the next stanza starts a new stream.  Sources paused by a
- * full destination wait on its slot (backpressure) and are resumed when
- * it drains or goes.  The table is a hash of EDGE_ROUTE_BUCKETS chains in
- * struct edge: every stanza is routed through one lookup, which must not
- * grow with the number of streams.
+ * pair go.  A destination embeds a slot, lists it while it takes new
+ * stanzas and takes it out when it fails or closes, so the next stanza
+ * starts a new stream.  Destinations are outgoing streams (s2s_out.c) and
+ * the authenticated pairs of an inbound stream on which the partner
+ * negotiated XEP-0288 (s2s_in_bidi.c): that stream carries our stanzas
+ * for the pair back.  Sources paused by a full destination wait on its
+ * slot (backpressure) and are resumed when it drains or goes.  The table
+ * is a hash of EDGE_ROUTE_BUCKETS chains in struct edge: every stanza is
+ * routed through one lookup, which must not grow with the number of
+ * streams.  When two destinations serve one pair (our outgoing stream and
+ * the partner's bidirectional one), the first that became ready (an
+ * established stream) takes the stanzas and the other stands by until it
+ * goes: a switch in the middle of a conversation could reorder them, and
+ * a stream still connecting (to a partner behind a firewall, say) must
+ * not hold stanzas a working stream could carry.  With none ready, the
+ * first listed takes them (its queue waits for it).
  */
+struct route_slot;
+/* Takes one standalone stanza (copied): 0, 1 when the sender should
+ * pause (the destination is over its queue limit), -1 when it was not
+ * taken (the router bounces it).  tag: its source's custody (XEP-0198,
+ * sm.h; NULL or slot 0 for none): the destination settles it once the
+ * next hop acknowledged it or it was handed to TCP toward a peer without
+ * stream management. */
+typedef int route_enqueue_fn(struct route_slot *r, const char *data, size_t len,
+    const struct sm_tag *tag);
+
 struct route_slot {
 	struct route_slot *next;	/* its bucket's chain */
 	int kind;			/* enum s2s_out_kind */
 	const char *local, *remote;	/* the owner's, stable while listed */
 	int listed;
+	int ready;			/* the owner is established (router_slot_ready) */
+	route_enqueue_fn *enqueue;	/* the owner's */
 	struct route_waiter waiters;	/* list head (sentinel) */
 };
 
-void router_slot_init(struct route_slot *r, int kind, const char *local, const char *remote);
+void router_slot_init(struct route_slot *r, int kind, const char *local, const char *remote,
+    route_enqueue_fn *enqueue);
+/* Lists r behind any slot already listed for its pair. */
 void router_table_add(struct edge *edge, struct route_slot *r);
+/* r's owner is established: r moves to the end of its chain, so among
+ * the ready slots of a pair the first to become ready keeps the stanzas. */
+void router_slot_ready(struct edge *edge, struct route_slot *r);
 /* Takes r out of the table (idempotent): new stanzas go elsewhere. */
 void router_table_remove(struct edge *edge, struct route_slot *r);
 struct route_slot *router_table_find(struct edge *edge, int kind, const char *local,
@@ -110,6 +136,15 @@ size_t router_bounce_bytes(struct edge *edge, const char *data, size_t len,
 /* Bounces an element event; 1 if an error reply went on its way. */
 int router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
     enum stanza_error condition, const char *text);
+
+/*
+ * Stanzas the router has taken and not yet passed on: queued on an
+ * outgoing stream, waiting for the stream to come up or for room on its
+ * socket.  A graceful shutdown waits for this to reach 0 (daemon.c) and
+ * bounces what is left at its deadline.  (Bounces are counted too: they
+ * are stanzas on their way like any other.)
+ */
+size_t router_in_flight(const struct edge *edge);
 
 /* Removes w from whatever it waits on (the source is closing). */
 void route_waiter_cancel(struct route_waiter *w);

@@ -484,6 +484,7 @@ s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
 	uv_timer_init(params->loop, &c->timer);
 	c->timer.data = c;
 	c->handles_open = 2;
+	pipe->pool = params->pipe_pool;
 	s2s_pipe_attach(pipe, &s2s_conn_pipe_events, c);
 	return c;
 }

@@ -97,11 +97,25 @@ struct s2s_pipe_ops {
 	uv_tcp_t *(*tcp)(struct s2s_pipe *p);
 };
 
+/* Write requests shared by the TCP pipes of one loop (edge->pipe_pool): a
+ * written request of a record's size waits here for the next write of any
+ * stream, so idle streams hold none and busy ones allocate nothing per
+ * write.  Zeroed is empty; s2s_pipe_pool_clear frees what it holds once
+ * no pipe uses it (after the loop has closed every handle). */
+#define S2S_PIPE_POOL_MAX 16
+struct s2s_pipe_pool {
+	void *free[S2S_PIPE_POOL_MAX];
+	size_t nfree;
+};
+void s2s_pipe_pool_clear(struct s2s_pipe_pool *pool);
+
 struct s2s_pipe {
 	const struct s2s_pipe_ops *ops;
 	const struct s2s_pipe_events *ev;	/* set by s2s_pipe_attach */
 	void *owner;
 	uv_loop_t *loop;
+	/* The loop's write pool, or NULL (every write its own request). */
+	struct s2s_pipe_pool *pool;
 };
 
 /* Installs the events and their argument (the connection does this). */
@@ -203,6 +217,8 @@ struct s2s_conn_params {
 	/* 1: every read restarts a repeating deadline (an inbound stream's
 	 * idleness counts any byte, whitespace keepalives too). */
 	int reads_restart_timer;
+	/* The loop's write-request pool (edge->pipe_pool), or NULL. */
+	struct s2s_pipe_pool *pipe_pool;
 };
 
 /* The usual parameters: TLS reads in buf (shared by the loop's

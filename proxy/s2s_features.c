@@ -152,6 +152,8 @@ s2s_features_on_child(void *arg, const struct xmlstream_event *c)
 		return s2s_element_children(c, s2s_features_on_mechanism, f) < 0 ? -1 : 0;
 	if (xmlstream_str_eq(&c->name, "dialback") && xmlstream_str_eq(&c->ns, NS_DIALBACK_FEATURE))
 		f->dialback = 1;
+	if (xmlstream_str_eq(&c->name, "bidi") && xmlstream_str_eq(&c->ns, NS_BIDI_FEATURE))
+		f->bidi = 1;
 	if (xmlstream_str_eq(&c->name, "sm") && xmlstream_str_eq(&c->ns, "urn:xmpp:sm:3"))
 		f->sm = 1;
 	return 0;

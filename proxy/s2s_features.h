@@ -6,6 +6,7 @@
  * The outgoing side (s2s_out.c, probe.c) decides on these: STARTTLS and
  * whether it is <required/> (RFC 6120 §5.4.1), SASL EXTERNAL among the
  * <mechanisms/> (RFC 6120 §6.4.1, XEP-0178), dialback (XEP-0220 §2.4.2),
+ * bidirectional streams (XEP-0288 §2.1),
  * and the defined condition of a stream error (RFC 6120 §4.9.3).  The
  * children of the element are parsed as elements by a second tokenizer
  * (xmlstream.c) on the bytes the stream's tokenizer already validated:
@@ -20,11 +21,17 @@
 
 #include "xmlstream.h"
 
+/* XEP-0288: the stream feature (receiving server) and the request
+ * (initiating server). */
+#define NS_BIDI_FEATURE "urn:xmpp:features:bidi"
+#define NS_BIDI "urn:xmpp:bidi"
+
 struct s2s_features {
 	int starttls;			/* <starttls xmlns='...xmpp-tls'/> */
 	int starttls_required;		/* ... with <required/> */
 	int sasl_external;		/* <mechanism>EXTERNAL</mechanism> */
 	int dialback;			/* <dialback xmlns='urn:xmpp:features:dialback'/> */
+	int bidi;			/* <bidi xmlns='urn:xmpp:features:bidi'/> (XEP-0288 §2.1) */
 	int sm;				/* <sm xmlns='urn:xmpp:sm:3'/> (XEP-0198 §2) */
 };
 

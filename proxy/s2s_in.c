@@ -21,7 +21,10 @@
  *                            negotiation itself is s2s_in_auth.c's
  *   S2S_IN_WAIT_DIALBACK  -> <db:result/> received; its key is being checked
  *                            with the authoritative server (s2s_out.c)
- *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated
+ *   S2S_IN_ESTABLISHED    -> the remote domain is authenticated; when the
+ *                            partner asked for XEP-0288 before authenticating,
+ *                            its pairs also take our stanzas back
+ *                            (s2s_in_bidi.c)
  *   S2S_IN_GATEWAY_OPEN   -> internal listener only: the gateway, known by
  *                            its pinned key, has opened its stream
  *   S2S_IN_CLOSING        -> the transport flushes our last bytes and closes
@@ -118,7 +121,8 @@ s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
 int
 s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 {
-	if (s2s_in_is_closing(s))
+	/* After our closing tag nothing may follow (RFC 6120 §4.4). */
+	if (s2s_in_is_closing(s) || s->shutdown_sent)
 		return -1;
 	return s2s_conn_send(s->conn, data, len) < 0 || s2s_in_is_closing(s) ? -1 : 0;
 }
@@ -227,6 +231,7 @@ s2s_in_on_closing(void *ud, const char *reason, int peer_gone)
 	route_waiter_cancel(&s->waiter);
 	ratelimit_stream_release(&s->rate);
 	s2s_in_auth_detach(s);
+	s2s_in_bidi_detach(s);
 	s2s_in_sm_detach(s);
 	s2s_in_enter_state(s, S2S_IN_CLOSING);
 }
@@ -260,7 +265,45 @@ s2s_in_next(const struct s2s_in *s)
 void
 s2s_in_shutdown(struct s2s_in *s)
 {
-	s2s_in_fail(s, STREAM_ERR_SYSTEM_SHUTDOWN, "xmpp-edge is shutting down");
+	if (s->shutdown_sent)
+		s2s_in_close(s, "shutdown");
+	else
+		s2s_in_fail(s, STREAM_ERR_SYSTEM_SHUTDOWN, "xmpp-edge is shutting down");
+}
+
+/*
+ * The first step of a graceful shutdown.  A stream that carries no
+ * stanzas yet (not authenticated) is closed at once.  An authenticated
+ * one gets <system-shutdown/> and our </stream:stream> now, and is read
+ * on until the peer closes its side: RFC 6120 §4.4 (and §4.9.1.1 for a
+ * stream error) has the closing side go on processing what the other
+ * side sent, so every stanza the peer wrote before it saw our close is
+ * still routed, also by a peer without XEP-0198, which could neither
+ * bounce nor resend what a reset would lose.  The daemon bounds the wait
+ * (limits.shutdown_timeout_ms) and then calls s2s_in_shutdown().
+ */
+void
+s2s_in_shutdown_begin(struct s2s_in *s)
+{
+	char out[STREAM_ERROR_TEXT_MAX + 512];
+	size_t len;
+
+	if (s2s_in_is_closing(s) || s->shutdown_sent)
+		return;
+	if (s->state != S2S_IN_ESTABLISHED && s->state != S2S_IN_GATEWAY_OPEN) {
+		s2s_in_shutdown(s);
+		return;
+	}
+	log_event(LOG_INFO, "s2s_in.shutdown_sent", "peer", s->peer, "domain", s->remote_domain,
+	    NULL);
+	if (stream_error_write(out, sizeof(out), STREAM_ERR_SYSTEM_SHUTDOWN,
+	    "xmpp-edge is shutting down; what you sent before this is still delivered", &len) != 0) {
+		s2s_in_shutdown(s);
+		return;
+	}
+	s->edge->stats.stream_errors_sent++;
+	if (s2s_in_send(s, out, len) == 0)
+		s->shutdown_sent = 1;
 }
 
 static int
@@ -405,6 +448,7 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
 		s->edge->stats.reads_paused++;
 		s2s_conn_read_stop(s->conn);
+		s2s_in_custody_report(s->edge);
 		break;
 	case ROUTE_BOUNCED:
 		/* Its bounce is on its way: settled (custody, s2s_in_sm.c). */
@@ -412,6 +456,9 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_custody_report(s->edge);
 		break;
 	case ROUTE_QUEUED:
+		/* A destination that writes at once (a bidirectional stream,
+		 * s2s_in_bidi.c) may have settled stanzas already (also above). */
+		s2s_in_custody_report(s->edge);
 		break;
 	}
 	s2s_in_sm_after_route(s);
@@ -510,6 +557,7 @@ s2s_in_on_tls(void *ud, const struct tls_verify_result *r)
 		return;
 	}
 	/* RFC 6120 §5.4.3.3: a fresh stream follows inside TLS. */
+	s2s_in_bidi_tls_started(s);
 	s->header_sent = 0;
 	s2s_in_enter_state(s, S2S_IN_WAIT_HEADER);
 }
@@ -581,6 +629,8 @@ s2s_in_on_element(void *ud, const struct xmlstream_event *ev)
 		s2s_in_close(s, "peer sent a stream error");
 		return;
 	}
+	if (s2s_in_bidi_on_element(s, ev) == 0)
+		return;
 	if (s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN) {
 		if (s2s_in_sm_maybe_ask(s) < 0)
 			return;
@@ -679,6 +729,7 @@ static const struct s2s_conn_callbacks s2s_in_conn_callbacks = {
 	.on_parse_error = s2s_in_on_parse_error,
 	.on_tls = s2s_in_on_tls,
 	.on_timeout = s2s_in_on_timeout,
+	.on_written = s2s_in_bidi_on_written,
 	.on_closing = s2s_in_on_closing,
 	.on_closed = s2s_in_on_closed,
 	.read_allowance = s2s_in_read_allowance,
@@ -872,6 +923,7 @@ s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *p
 	s2s_conn_params_init(&cp, edge->loop, edge->certs, edge->read_buf, sizeof(edge->read_buf),
 	    (size_t)lim->send_queue_bytes, s->peer);
 	cp.limits = &xl;
+	cp.pipe_pool = &edge->pipe_pool;
 	/* Negotiation has one deadline from accept (a peer trickling bytes
 	 * cannot stretch it); an established stream is timed for idleness,
 	 * which any byte read restarts. */
@@ -947,6 +999,8 @@ s2s_in_info(const struct s2s_in *s, struct stream_info *out)
 	}
 	out->stanzas_in = s->stanzas;
 	out->routed = s->routed;
+	out->bidi = s->bidi;
+	out->stanzas_out = s->bidi_stanzas_out;
 	out->send_queue_bytes = s2s_conn_queued(s->conn);
 	out->tcp = s2s_conn_tcp(s->conn);
 	out->established = s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN;

@@ -19,7 +19,12 @@ struct s2s_pipe;
 int s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *peer);
 /* The next stream of edge->streams (iteration without exposing the struct). */
 struct s2s_in *s2s_in_next(const struct s2s_in *s);
-/* Sends <system-shutdown/> and closes (graceful shutdown). */
+/* Graceful shutdown, step one: an authenticated stream gets
+ * <system-shutdown/> and our close but is read on until the peer closes
+ * (RFC 6120 §4.4); any other stream is closed at once. */
+void s2s_in_shutdown_begin(struct s2s_in *s);
+/* Step two (or the only one): closes, with <system-shutdown/> unless
+ * step one sent it already. */
 void s2s_in_shutdown(struct s2s_in *s);
 /* Custody (s2s_in_sm.c, sm.h): the stanza tagged tag is settled by its
  * destination (acknowledged by the next hop, handed to TCP toward a peer

@@ -56,6 +56,7 @@
 #include "dialback.h"
 #include "log.h"
 #include "s2s_dane.h"
+#include "s2s_features.h"
 #include "s2s_out.h"
 #include "xmlelem.h"
 
@@ -139,14 +140,17 @@ s2s_in_send_auth_features(struct s2s_in *s)
 	int offer_tls = !s2s_conn_tls_started(s->conn) &&
 	    config_policy_for(s->edge->cfg, s->remote_domain)->tls == POLICY_TLS_OPTIONAL;
 
+	s->bidi_offered = s2s_in_bidi_offered(s);
 	/* XEP-0198: offered here already, as dialback has no later
 	 * features; enabling waits for authentication (s2s_in_sm.c). */
-	snprintf(out, sizeof(out), "<stream:features>%s%s%s" S2S_IN_SM_FEATURE "</stream:features>",
+	snprintf(out, sizeof(out), "<stream:features>%s%s%s%s" S2S_IN_SM_FEATURE "</stream:features>",
 	    offer_tls ? "<starttls xmlns='" NS_TLS "'/>" : "",
 	    s2s_in_may_pkix(s) ? "<mechanisms xmlns='" NS_SASL "'><mechanism>EXTERNAL"
 	    "</mechanism></mechanisms>" : "",
 	    /* XEP-0220 §2.4.2: dialback with error support. */
-	    may_db ? "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>" : "");
+	    may_db ? "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>" : "",
+	    /* XEP-0288 §2.1 (s2s_in_bidi.c). */
+	    s->bidi_offered ? "<bidi xmlns='" NS_BIDI_FEATURE "'/>" : "");
 	return s2s_in_sendstr(s, out);
 }
 
@@ -218,6 +222,7 @@ s2s_in_pair_remove(struct s2s_in *s, struct s2s_in_pair *p)
 			s->npairs--;
 			if (p->verify != NULL)
 				s2s_out_verify_cancel(p->verify);
+			s2s_in_bidi_pair_free(s, p);
 			free(p);
 			return;
 		}
@@ -256,6 +261,7 @@ s2s_in_auth_established(struct s2s_in *s)
 	(void)xmlstream_set_limits(s2s_conn_xmlstream(s->conn), &xl);	/* values are schema-bounded */
 	s2s_in_enter_state(s, s2s_in_is_gateway(s) ? S2S_IN_GATEWAY_OPEN : S2S_IN_ESTABLISHED);
 	s2s_conn_timer_start(s->conn, (uint64_t)idle * 1000, (uint64_t)idle * 1000);
+	s2s_in_bidi_established(s);
 }
 
 static void
@@ -267,6 +273,7 @@ s2s_in_mark_valid(struct s2s_in *s, struct s2s_in_pair *p, const char *method)
 	    "method", method, "result", "valid", NULL);
 	if (s->authed_domain[0] == '\0')
 		memcpy(s->authed_domain, p->remote, sizeof(s->authed_domain));
+	s2s_in_bidi_pair_valid(s, p);
 }
 
 /* --- SASL EXTERNAL ------------------------------------------------------------ */

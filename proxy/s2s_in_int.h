@@ -2,7 +2,8 @@
 /*
  * s2s_in_int.h - what the files of the inbound stream role share:
  * s2s_in.c (the stream: bytes, TLS, header, life cycle) and s2s_in_auth.c
- * (authenticating the remote server: SASL EXTERNAL, dialback, XEP-0288).
+ * (authenticating the remote server: SASL EXTERNAL, dialback) and
+ * s2s_in_bidi.c (XEP-0288: the stream as a destination for our stanzas).
  * Not for other modules: they use s2s_in.h.
  */
 #ifndef XE_S2S_IN_INT_H
@@ -90,6 +91,9 @@ struct s2s_in_pair {
 	const char *method;		/* how it became valid (static string) */
 	char remote[CONFIG_DOMAIN_MAX];
 	char local[CONFIG_DOMAIN_MAX];
+	/* XEP-0288: local -> remote over this stream, listed while the pair
+	 * is valid on a bidirectional stream (s2s_in_bidi.c). */
+	struct route_slot route;
 };
 
 struct s2s_in {
@@ -110,8 +114,15 @@ struct s2s_in {
 	struct route_waiter waiter;	/* paused by a full destination */
 	struct ratelimit_stream rate;	/* paused by a rate limit (external only) */
 	uint64_t stanzas, routed;	/* counted for the close log */
+	int bidi_offered;		/* XEP-0288: our features offered <bidi/> */
+	int bidi;			/* ... and the partner asked for it */
+	uint64_t bidi_stanzas_out;	/* our stanzas written back on it */
 	uint64_t started_ms;		/* uv_now() at accept */
 	int header_sent;
+	/* Graceful shutdown: our <system-shutdown/> and </stream:stream> are
+	 * out; nothing more is sent, but the peer's stanzas are still read
+	 * and routed until it closes its side (RFC 6120 §4.4). */
+	int shutdown_sent;
 	char peer[NETADDR_TEXT_MAX];
 	struct sockaddr_storage peer_addr;
 	char local_domain[CONFIG_DOMAIN_MAX];
@@ -127,6 +138,7 @@ struct s2s_in {
 	 * every stanza is in custody until its destination settles it, and
 	 * <a h/> counts the leading settled ones. */
 	int sm_on;
+	uint32_t sm_h_sent;		/* XEP-0198: our bidi stanzas since <enabled/>, mod 2^32 */
 	uint32_t sm_slot, sm_gen;	/* in edge->sm_registry */
 	struct sm_custody custody;
 	int sm_ack_owed;		/* asked (<r/>), not all it sent is covered yet */
@@ -224,5 +236,26 @@ int s2s_in_auth_pair_valid(const struct s2s_in *s, const char *remote, const cha
 void s2s_in_auth_detach(struct s2s_in *s);
 /* From s2s_in_on_closed() only: frees the pairs. */
 void s2s_in_auth_free(struct s2s_in *s);
+
+/* s2s_in_bidi.c (XEP-0288) */
+/* Whether the features offer <bidi/> to this stream's partner. */
+int s2s_in_bidi_offered(const struct s2s_in *s);
+/* Handles <bidi xmlns='urn:xmpp:bidi'/> in any state after the header
+ * (the stream may fail); 0 if it was one, -1 if not. */
+int s2s_in_bidi_on_element(struct s2s_in *s, const struct xmlstream_event *ev);
+/* TLS started: an earlier offer or request does not count. */
+void s2s_in_bidi_tls_started(struct s2s_in *s);
+/* Pair p became valid: on an established bidirectional stream it takes
+ * our stanzas for local -> remote. */
+void s2s_in_bidi_pair_valid(struct s2s_in *s, struct s2s_in_pair *p);
+/* The stream is established: the same for every valid pair. */
+void s2s_in_bidi_established(struct s2s_in *s);
+/* The transport wrote: paused senders go on once the queue is down. */
+void s2s_in_bidi_on_written(void *ud);
+/* Closing: the pairs take no more stanzas. */
+void s2s_in_bidi_detach(struct s2s_in *s);
+/* p is being freed (never inside a send): out of the table, its paused
+ * senders resumed. */
+void s2s_in_bidi_pair_free(struct s2s_in *s, struct s2s_in_pair *p);
 
 #endif

@@ -16,8 +16,11 @@
  *                  'resume' says.  A second <enable/> gets <failed/> with
  *                  <unexpected-request/> (as Prosody answers it).
  *   <r/>        -> <a h/>, h the number of leading settled stanzas.
- *   <a h/>      -> we send no stanzas on an inbound stream, so h must be
- *                  0; anything above is <handled-count-too-high/>.
+ *   <a h/>      -> we send stanzas on an inbound stream only when it is
+ *                  bidirectional (XEP-0288, s2s_in_bidi.c), and ask no
+ *                  acks for them (they are handed to TCP unconfirmed), so
+ *                  h may not exceed what we wrote since <enabled/>;
+ *                  anything above is <handled-count-too-high/>.
  *   <r/>, <a/> before <enable/>: <unsupported-stanza-type/>.
  *   <resume/>   -> <failed/> with <item-not-found/> (§5: nothing to
  *                  resume).
@@ -86,8 +89,8 @@ s2s_in_sm_enable(struct s2s_in *s, const struct xmlstream_event *ev)
 	(void)s2s_in_sendstr(s, "<enabled xmlns='" SM_NS "'/>");
 }
 
-/* <a h/>: we never send stanzas on an inbound stream (its replies go over
- * outgoing streams), so the only true answer is 0. */
+/* <a h/>: stanzas go out on an inbound stream only when it is
+ * bidirectional; h counts at most those. */
 static void
 s2s_in_sm_on_ack(struct s2s_in *s, const struct xmlstream_event *ev)
 {
@@ -99,10 +102,10 @@ s2s_in_sm_on_ack(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_XML, "<a/> without a valid 'h' (XEP-0198 §4)");
 		return;
 	}
-	if (h == 0)
+	if (h <= s->sm_h_sent)
 		return;
-	log_event(LOG_WARN, "s2s_in.sm_bad_ack", "peer", s->peer, "h", text, "sent", "0", NULL);
-	if (sm_ack_error_write(SM_ACK_TOO_HIGH, h, 0, out, sizeof(out), &len) == 0) {
+	log_event(LOG_WARN, "s2s_in.sm_bad_ack", "peer", s->peer, "h", text, NULL);
+	if (sm_ack_error_write(SM_ACK_TOO_HIGH, h, s->sm_h_sent, out, sizeof(out), &len) == 0) {
 		s->edge->stats.stream_errors_sent++;
 		(void)s2s_in_send(s, out, len);
 	}

@@ -46,6 +46,7 @@
 #include "s2s_dane.h"
 #include "s2s_dial.h"
 #include "s2s_features.h"
+#include "s2s_out_bidi.h"
 #include "s2s_in.h"
 #include "sasl_external.h"
 #include "sm.h"
@@ -57,7 +58,9 @@
 /* Nothing that arrives on an outgoing stream is routed (RFC 6120 §2.4, see
  * s2s_out_refuse_stanza): this file may bounce what it queued itself
  * (router_bounce_bytes, stanzas from our own authenticated side), never an
- * element the peer sent.  The compiler holds us to it. */
+ * element the peer sent.  The compiler holds us to it.  The one exception,
+ * XEP-0288 negotiated on the stream, is s2s_out_bidi.c's: it checks the
+ * stanza against the pairs authenticated in its direction and routes it. */
 #pragma GCC poison router_route router_route_bytes router_bounce_event
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -119,6 +122,10 @@ static const char *const s2s_out_state_names[] = {
  * the queue empties.
  */
 #define S2S_OUT_QUEUE_KEEP (64 * 1024)
+/* First size: what a stream that sends a stanza now and then keeps (the
+ * high-water mark, not a fixed 4 KiB: issue 18, memory per idle stream;
+ * the stanza ring starts small too, sm.c). */
+#define S2S_OUT_QUEUE_MIN 512		/* bytes */
 
 struct s2s_out_queue {
 	char *buf;
@@ -136,7 +143,7 @@ s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len, const 
 		q->head = 0;
 	}
 	if (q->tail + len > q->cap) {
-		size_t cap = q->cap ? q->cap : 4096;
+		size_t cap = q->cap ? q->cap : S2S_OUT_QUEUE_MIN;
 		char *b;
 
 		while (cap < q->tail + len)
@@ -249,6 +256,10 @@ struct s2s_out {
 	int sm_unoffered;
 	uint64_t sm_enable_sent_ms;		/* sm_clock_ms then */
 	uint64_t stanzas_acked, stanzas_unconfirmed;
+
+	/* XEP-0288: the receiving server's stanzas on this stream, once
+	 * negotiated (s2s_out_bidi.c). */
+	struct s2s_out_bidi bidi;
 
 	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
 	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
@@ -461,6 +472,7 @@ s2s_out_handle_closed(struct s2s_out *o)
 	}
 	s2s_out_queue_free(&o->q);
 	s2s_dane_target_clear(&o->dane);
+	s2s_out_bidi_reset(&o->bidi);
 	free(o);
 }
 
@@ -545,6 +557,7 @@ s2s_out_close(struct s2s_out *o, const char *condition, const char *reason)
 		return;
 	o->later_condition = NULL;	/* this close is the one it asked for */
 	s2s_out_unroute(o);
+	s2s_out_bidi_reset(&o->bidi);	/* nothing more comes in */
 	s2s_out_verify_finish(o, DIALBACK_ERROR, strcmp(condition, "remote-server-timeout") == 0, reason);
 	log_event(LOG_INFO, "s2s_out.close", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer[0] ? o->peer : NULL, "reason", reason,
@@ -645,6 +658,7 @@ s2s_out_retry(struct s2s_out *o, const char *condition, const char *reason)
 	o->pkix_ok = 0;
 	o->sasl_done = 0;
 	o->peer_has_db = 0;
+	s2s_out_bidi_reset(&o->bidi);
 	o->peer_offers_sm = 0;
 	o->stream_id[0] = '\0';
 	o->peer[0] = '\0';
@@ -848,6 +862,14 @@ s2s_out_enqueue_tagged(struct s2s_out *o, const char *data, size_t len, const st
 	if (o->state == S2S_OUT_ESTABLISHED && !uv_is_active((uv_handle_t *)&o->flush_check))
 		uv_check_start(&o->flush_check, s2s_out_on_flush_check);
 	return o->q_bytes > (size_t)lim->route_queue_bytes ? 1 : 0;
+}
+
+/* The routing table's way in (router.h). */
+static int
+s2s_out_route_enqueue(struct route_slot *r, const char *data, size_t len,
+    const struct sm_tag *tag)
+{
+	return s2s_out_enqueue_tagged(s2s_out_of_route(r), data, len, tag);
 }
 
 /* --- timers --------------------------------------------------------------- */
@@ -1093,9 +1115,15 @@ s2s_out_established(struct s2s_out *o, const char *method)
 		o->dial = NULL;
 	}
 	s2s_out_enter_state(o, S2S_OUT_ESTABLISHED);
+	router_slot_ready(o->edge, &o->route);
 	log_event(LOG_INFO, "s2s_out.established", "kind", s2s_out_kind_name(o), "local", o->local,
 	    "remote", o->remote, "peer", o->peer, "method", method,
-	    "tls", s2s_conn_tls(o->conn) != NULL ? tls_conn_version(s2s_conn_tls(o->conn)) : "none", NULL);
+	    "tls", s2s_conn_tls(o->conn) != NULL ? tls_conn_version(s2s_conn_tls(o->conn)) : "none",
+	    "bidi", o->bidi.requested ? "yes" : "no", NULL);
+	/* XEP-0288: bidi was asked for only with a certificate valid for
+	 * remote, which is what authenticates the other direction. */
+	if (o->bidi.requested)
+		(void)s2s_out_bidi_authenticate(&o->bidi, o->remote, "reverse-certificate");
 	uv_timer_stop(&o->timer);
 	uv_timer_start(&o->timer, s2s_out_on_timer, idle, idle);
 	if (ka > 0)
@@ -1147,6 +1175,17 @@ s2s_out_send_sasl_external(struct s2s_out *o)
 }
 
 static int s2s_out_tls_begin(struct s2s_out *o);
+
+/* XEP-0288 §2.2: after TLS, before SASL or dialback.  A failed send is
+ * acted on from the loop (the rule at struct s2s_out). */
+static void
+s2s_out_request_bidi(struct s2s_out *o)
+{
+	o->bidi.requested = 1;
+	log_event(LOG_INFO, "s2s_out.bidi", "local", o->local, "remote", o->remote,
+	    "peer", o->peer, NULL);
+	s2s_out_sendstr(o, "<bidi xmlns='" NS_BIDI "'/>");
+}
 
 /* XEP-0220, Receiving Server: the question to the authoritative server. */
 static void
@@ -1225,6 +1264,9 @@ s2s_out_on_features(struct s2s_out *o, const struct xmlstream_event *ev)
 	}
 	if (s2s_out_kind(o)->policy_auth) {
 		d = policy_outbound_auth(p, o->edge->cfg->dialback.enabled, &f);
+		if (d.step != POLICY_OUT_REFUSE &&
+		    s2s_out_bidi_wanted(&o->bidi, o->remote, feat.bidi, o->pkix_ok))
+			s2s_out_request_bidi(o);
 		if (d.step == POLICY_OUT_SASL_EXTERNAL)
 			s2s_out_send_sasl_external(o);
 		else if (d.step == POLICY_OUT_DIALBACK)
@@ -1331,7 +1373,7 @@ s2s_out_stanza_name(const struct xmlstream_event *ev)
 
 /*
  * A stanza on a stream we opened.  RFC 6120 §2.4: without XEP-0288
- * (which xmpp-edge does not negotiate) a server-to-server stream carries
+ * (negotiated, s2s_out_bidi.c; before then the same) a server-to-server stream carries
  * stanzas one way, from the entity that opened it; the receiving server
  * has no say in which addresses a stanza may carry here, so nothing it
  * sends is routed, bounced or answered (issue 14, finding 2: a bounce
@@ -1363,6 +1405,73 @@ s2s_out_refuse_stanza(struct s2s_out *o, const char *element)
 	s2s_out_fail(o, s2s_out_condition(o), "the receiving server sent a stanza on our stream");
 }
 
+/* The receiving server's stanza on a stream with XEP-0288 (established):
+ * s2s_out_bidi.c checks and routes it, or it ends the stream. */
+static void
+s2s_out_on_bidi_stanza(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	char out[STREAM_ERROR_TEXT_MAX + 512];
+	enum stream_error_cond cond;
+	const char *text;
+	size_t len;
+
+	switch (s2s_out_bidi_on_stanza(&o->bidi, s2s_conn_xmlstream(o->conn), ev, &cond, &text)) {
+	case S2S_OUT_BIDI_ROUTED:
+		break;
+	case S2S_OUT_BIDI_PAUSE:
+		/* Routing queued elsewhere (or here: a bounce) and sent
+		 * nothing now; still, only a live stream is paused. */
+		if (s2s_out_is_live(o) && o->conn != NULL)
+			s2s_conn_read_stop(o->conn);
+		break;
+	case S2S_OUT_BIDI_REFUSED:
+		if (stream_error_write(out, sizeof(out), cond, text, &len) == 0) {
+			o->edge->stats.stream_errors_sent++;
+			s2s_out_send(o, out, len);
+		}
+		s2s_out_fail(o, s2s_out_condition(o), text);
+		return;
+	}
+	/* The stream is in use: not idle. */
+	if (s2s_out_is_live(o))
+		uv_timer_again(&o->timer);
+}
+
+/*
+ * XEP-0288 §2.2: on a bidirectional stream the receiving server may ask
+ * by dialback to send for further domains of its own.  xmpp-edge takes
+ * no such proof on its own streams (s2s_out_bidi.c says why); the answer
+ * is a dialback error (XEP-0220 §2.5, which §2.2 requires of a bidi peer
+ * using dialback), so the peer opens a stream of its own for that domain
+ * at once instead of waiting for an answer that never comes.  The stream
+ * stays.
+ */
+static void
+s2s_out_refuse_reverse_dialback(struct s2s_out *o, const struct xmlstream_event *ev)
+{
+	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX], out[DIALBACK_MSG_MAX];
+	int n;
+
+	if (router_jid_domain(&ev->from, from, sizeof(from)) < 0 ||
+	    router_jid_domain(&ev->to, to, sizeof(to)) < 0)
+		return;	/* nothing to address an answer to */
+	log_event(LOG_INFO, "s2s_out.bidi_dialback_refused", "local", o->local, "remote", o->remote,
+	    "domain", from, "to", to, NULL);
+	n = dialback_result_answer_write(to, from, NULL, "feature-not-implemented", out, sizeof(out));
+	if (n > 0)
+		s2s_out_send(o, out, (size_t)n);
+}
+
+/* A destination took our paused stream's stanzas again. */
+static void
+s2s_out_on_bidi_resume(struct route_waiter *w)
+{
+	struct s2s_out *o = (struct s2s_out *)((char *)w - offsetof(struct s2s_out, bidi.waiter));
+
+	if (s2s_out_is_live(o) && o->conn != NULL)
+		(void)s2s_conn_read_start(o->conn);	/* a failure is recorded for later */
+}
+
 static void
 s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 {
@@ -1384,7 +1493,10 @@ s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 		return;
 	}
 	if ((stanza = s2s_out_stanza_name(ev)) != NULL) {
-		s2s_out_refuse_stanza(o, stanza);
+		if (o->bidi.requested && o->state == S2S_OUT_ESTABLISHED)
+			s2s_out_on_bidi_stanza(o, ev);
+		else
+			s2s_out_refuse_stanza(o, stanza);
 		return;
 	}
 	switch (o->state) {
@@ -1425,6 +1537,8 @@ s2s_out_on_element(void *ud, const struct xmlstream_event *ev)
 		if (xmlstream_str_eq(&ev->name, "result") && xmlstream_str_eq(&ev->ns, NS_DIALBACK)) {
 			if (o->state == S2S_OUT_WAIT_DIALBACK)
 				s2s_out_on_dialback_answer(o, ev);
+			else if (o->bidi.requested && ev->stanza_type.p == NULL)
+				s2s_out_refuse_reverse_dialback(o, ev);
 			return;
 		}
 		break;
@@ -1588,6 +1702,8 @@ s2s_out_tls_begin(struct s2s_out *o)
 		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
 		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
 		.no_client_cert = o->tls_no_cert,
+		/* DANE judges the partner's whole chain: full handshakes. */
+		.no_resume = s2s_out_policy(o)->dane != POLICY_DANE_OFF,
 	};
 	char err[256];
 
@@ -1654,6 +1770,7 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	s2s_conn_params_init(&cp, o->edge->loop, o->edge->certs, o->edge->read_buf,
 	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
 	    o->peer);
+	cp.pipe_pool = &o->edge->pipe_pool;
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
@@ -1759,7 +1876,8 @@ s2s_out_start(struct edge *edge, enum s2s_out_kind kind, const char *local, cons
 	o->state = S2S_OUT_CONNECTING;
 	snprintf(o->local, sizeof(o->local), "%s", local);
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
-	router_slot_init(&o->route, kind, o->local, o->remote);
+	router_slot_init(&o->route, kind, o->local, o->remote, s2s_out_route_enqueue);
+	s2s_out_bidi_init(&o->bidi, edge, o->local, s2s_out_on_bidi_resume);
 	uv_timer_init(edge->loop, &o->timer);
 	uv_timer_init(edge->loop, &o->keepalive);
 	uv_check_init(edge->loop, &o->flush_check);
@@ -1850,6 +1968,81 @@ s2s_out_abort(struct s2s_out *o)
 	s2s_out_close_handles(o);
 }
 
+size_t
+s2s_out_queued_stanzas(const struct s2s_out *o)
+{
+	return sm_queue_unsent(&o->q.r);
+}
+
+/* Puts entry i of q (its bytes at data) back into o's queue with its tag
+ * and age; bounces it when that fails (out of memory). */
+static void
+s2s_out_requeue(struct s2s_out *o, const struct s2s_out_queue *q, size_t i, const char *data,
+    size_t len, const char *condition, const char *text)
+{
+	const struct sm_entry *e = sm_queue_at(&q->r, i);
+
+	if (s2s_out_queue_push(&o->q, data, len, &e->tag, e->queued_ms) == 0) {
+		o->q_bytes += len;
+		o->q_count++;
+		return;
+	}
+	o->bounced += router_bounce_bytes(o->edge, data, len, stanza_error_from_name(condition), text);
+	s2s_in_custody_settle(o->edge, &e->tag);
+}
+
+/*
+ * The shutdown's BOUNCE step (daemon.c): the first max stanzas not written
+ * yet go back to their senders; the stream stays open.  Written ones that
+ * wait for the peer's <a h/> (XEP-0198) stay, with their place in h: the
+ * CLOSE step's close bounces what is still unacknowledged then.
+ */
+size_t
+s2s_out_bounce_queued(struct s2s_out *o, size_t max)
+{
+	static const char text[] = "xmpp-edge is shutting down and this stanza could not be "
+	    "delivered in time";
+	const char *condition = s2s_out_kind(o)->bounce_shutdown;
+	struct s2s_out_queue q = o->q;
+	size_t nsent = q.r.nsent, unsent = sm_queue_unsent(&q.r);
+	size_t n = unsent < max ? unsent : max, i, at, len;
+
+	if (n == 0 || o->state == S2S_OUT_CLOSED)
+		return 0;
+	/* Out of o first, as in s2s_out_bounce_queue; what stays goes back
+	 * in, in its order, before any bounce is routed. */
+	memset(&o->q, 0, sizeof(o->q));
+	o->q_bytes = 0;
+	o->q_count = 0;
+	sm_queue_init(&o->q.r);
+	o->q.r.counting = q.r.counting;
+	o->q.r.h_acked = q.r.h_acked;
+	for (i = 0, at = q.head; i < nsent; i++, at += len) {
+		len = s2s_out_queue_len(&q, i);
+		s2s_out_requeue(o, &q, i, q.buf + at, len, s2s_out_kind(o)->bounce_unacked, text);
+	}
+	/* They were written: h and the request policy stay as they were
+	 * (mark_sent would count them again). */
+	sm_queue_mark_sent(&o->q.r, o->q.r.count, o->q.r.bytes);
+	o->q.r.h_sent = q.r.h_sent;
+	o->q.r.req_stanzas = q.r.req_stanzas;
+	o->q.r.req_bytes = q.r.req_bytes;
+	o->q.r.req_ms = q.r.req_ms;
+	o->q.r.req_outstanding = q.r.req_outstanding;
+	at = q.head + q.r.sent_bytes;
+	for (i = nsent; i < nsent + n; i++)
+		at += s2s_out_queue_len(&q, i);
+	for (i = nsent + n; i < q.r.count; i++, at += len) {
+		len = s2s_out_queue_len(&q, i);
+		s2s_out_requeue(o, &q, i, q.buf + at, len, condition, text);
+	}
+	s2s_out_bounce_span(o, &q, nsent, q.head + q.r.sent_bytes, n, condition, text);
+	s2s_out_queue_free(&q);
+	router_wake_waiters(&o->route);
+	s2s_in_custody_report(o->edge);
+	return n;
+}
+
 /* --- what `status` and the metrics see (stream_info.h) ------------------ */
 
 #include "stream_info.h"
@@ -1857,6 +2050,8 @@ s2s_out_abort(struct s2s_out *o)
 void
 s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 {
+	size_t i;
+
 	memset(out, 0, sizeof(*out));
 	out->started_ms = o->started_ms;
 	out->direction = "out";
@@ -1879,6 +2074,16 @@ s2s_out_info(const struct s2s_out *o, struct stream_info *out)
 	out->send_queue_bytes = o->conn != NULL ? s2s_conn_queued(o->conn) : 0;
 	out->tcp = o->conn != NULL ? s2s_conn_tcp(o->conn) : NULL;
 	out->established = o->state == S2S_OUT_ESTABLISHED;
+	out->bidi = o->bidi.requested;
+	out->stanzas_in = o->bidi.stanzas_in;
+	out->routed = o->bidi.routed;
+	for (i = 0; i < o->bidi.npairs && out->npairs < STREAM_INFO_PAIRS_MAX; i++) {
+		/* The other direction's pairs (XEP-0288): remote -> local. */
+		out->pairs[out->npairs].local = o->local;
+		out->pairs[out->npairs].remote = o->bidi.pairs[i].remote;
+		out->pairs[out->npairs].auth = o->bidi.pairs[i].method;
+		out->npairs++;
+	}
 	out->sm = s2s_out_sm_names[o->sm_state];
 	out->sm_acked = o->stanzas_acked;
 	out->unconfirmed = o->stanzas_unconfirmed;

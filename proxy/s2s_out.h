@@ -74,6 +74,14 @@ void s2s_out_verify_cancel(struct s2s_out *o);
 void s2s_out_shutdown(struct s2s_out *o);
 /* Closes without a word (shutdown deadline). */
 void s2s_out_abort(struct s2s_out *o);
+/* Stanzas queued on o that the router handed over and that are not
+ * written yet (waiting for the stream to come up, or for the socket). */
+size_t s2s_out_queued_stanzas(const struct s2s_out *o);
+/* Shutdown deadline: bounces the first max stanzas o has queued (RFC
+ * 6120 §8.3.3, the kind's shutdown condition) and leaves the stream open
+ * with the rest, so the bounces of other streams, queued behind, can
+ * still go out on it.  Returns how many stanzas were bounced. */
+size_t s2s_out_bounce_queued(struct s2s_out *o, size_t max);
 struct s2s_out *s2s_out_next(const struct s2s_out *o);
 
 /* The edge's own sockets (listeners, metrics endpoint, gateway) in cfg:

@@ -6,9 +6,12 @@
  *   - TCP: a libuv TCP handle, accepted (uv_tcp_open on the fd the
  *     listener accepted) or connected (the handle dns_connect hands over).
  *     One write request per write, the bytes copied into it, so the
- *     caller's buffer (a TLS record, a batch of stanzas) is free at once;
- *     the requests of a record's size are kept for the next writes, so a
- *     busy stream allocates nothing per write.
+ *     caller's buffer (a TLS record, a batch of stanzas) is free at once.
+ *     Requests of a record's size go back to the loop's pool when written
+ *     (struct s2s_pipe_pool, edge->pipe_pool) and serve the next write of
+ *     any stream: a busy stream allocates nothing per write, and an idle
+ *     one holds no request (kept per pipe, they were 17-35 KiB of every
+ *     idle stream's memory, issue 18).
  *   - memory: the connection's end of an in-process pipe whose other end
  *     is a scripted peer (unit tests, the stateful fuzzer).  It runs on a
  *     real loop and never calls back from inside an op: whatever it has to
@@ -66,7 +69,6 @@ s2s_pipe_discard(struct s2s_pipe *p)
 
 /* --- TCP ----------------------------------------------------------------- */
 
-#define S2S_PIPE_SPARES 4		/* write requests kept per pipe */
 #define S2S_PIPE_WRITE_MIN (17 * 1024)	/* a TLS record and its overhead */
 
 struct s2s_pipe_tcp_write {
@@ -80,9 +82,27 @@ struct s2s_pipe_tcp {
 	struct s2s_pipe base;
 	uv_tcp_t *tcp;			/* malloc'd; freed in the close callback */
 	int closing;
-	struct s2s_pipe_tcp_write *spare[S2S_PIPE_SPARES];
-	size_t nspare;
 };
+
+void
+s2s_pipe_pool_clear(struct s2s_pipe_pool *pool)
+{
+	while (pool->nfree > 0)
+		free(pool->free[--pool->nfree]);
+}
+
+/* A written request goes back to the pool (record-sized ones, while
+ * there is room) or is freed. */
+static void
+s2s_pipe_tcp_write_release(struct s2s_pipe_tcp *t, struct s2s_pipe_tcp_write *w)
+{
+	struct s2s_pipe_pool *pool = t->base.pool;
+
+	if (pool != NULL && w->cap == S2S_PIPE_WRITE_MIN && pool->nfree < S2S_PIPE_POOL_MAX)
+		pool->free[pool->nfree++] = w;
+	else
+		free(w);
+}
 
 static void
 s2s_pipe_tcp_on_write(uv_write_t *req, int status)
@@ -91,10 +111,7 @@ s2s_pipe_tcp_on_write(uv_write_t *req, int status)
 	struct s2s_pipe_tcp *t = w->t;
 	size_t len = w->len;
 
-	if (!t->closing && w->cap == S2S_PIPE_WRITE_MIN && t->nspare < S2S_PIPE_SPARES)
-		t->spare[t->nspare++] = w;
-	else
-		free(w);
+	s2s_pipe_tcp_write_release(t, w);
 	t->base.ev->on_write_done(t->base.owner, len, status);
 }
 
@@ -108,8 +125,8 @@ s2s_pipe_tcp_write(struct s2s_pipe *p, const void *data, size_t len)
 
 	if (t->closing)
 		return UV_ECANCELED;
-	if (len <= S2S_PIPE_WRITE_MIN && t->nspare > 0) {
-		w = t->spare[--t->nspare];
+	if (len <= S2S_PIPE_WRITE_MIN && t->base.pool != NULL && t->base.pool->nfree > 0) {
+		w = t->base.pool->free[--t->base.pool->nfree];
 	} else {
 		size_t cap = len <= S2S_PIPE_WRITE_MIN ? S2S_PIPE_WRITE_MIN : len;
 
@@ -124,7 +141,7 @@ s2s_pipe_tcp_write(struct s2s_pipe *p, const void *data, size_t len)
 	buf = uv_buf_init(w->data, (unsigned)len);
 	rc = uv_write(&w->req, (uv_stream_t *)t->tcp, &buf, 1, s2s_pipe_tcp_on_write);
 	if (rc != 0)
-		free(w);
+		s2s_pipe_tcp_write_release(t, w);
 	return rc;
 }
 
@@ -203,8 +220,6 @@ s2s_pipe_tcp_on_closed(uv_handle_t *h)
 	struct s2s_pipe_tcp *t = h->data;
 
 	free(h);
-	while (t->nspare > 0)
-		free(t->spare[--t->nspare]);
 	t->base.ev->on_closed(t->base.owner);
 	free(t);
 }

@@ -24,7 +24,12 @@
 int
 service_notify_ready(void)
 {
-	static const char msg[] = "READY=1";
+	return service_notify_send("READY=1");
+}
+
+int
+service_notify_send(const char *msg)
+{
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sun;
 	socklen_t len;
@@ -46,7 +51,7 @@ service_notify_ready(void)
 		sun.sun_path[0] = '\0';
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	rc = fd < 0 ? -1 : (int)sendto(fd, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&sun, len);
+	rc = fd < 0 ? -1 : (int)sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sun, len);
 	if (rc < 0)
 		log_event(LOG_WARN, "daemon.notify_failed", "socket", path, "error", strerror(errno),
 		    NULL);

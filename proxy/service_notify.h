@@ -9,5 +9,8 @@
 /* Sends "READY=1" to $NOTIFY_SOCKET when it is set; 0, or -1 with the
  * reason logged (the daemon runs on either way). */
 int service_notify_ready(void);
+/* Sends msg, newline-separated VAR=VALUE lines (sd_notify(3): "MAINPID=",
+ * "READY=1"), the same way. */
+int service_notify_send(const char *msg);
 
 #endif

@@ -48,12 +48,13 @@ sm_h_format(uint32_t h, char out[SM_H_TEXT_MAX])
 /* --- the outgoing ring ------------------------------------------------------- */
 
 /* A full ring of count elements of size elem from first, unrolled into
- * twice the room (64 at first); *cap gets the new size.  The old ring is
+ * twice the room (8 at first: an outgoing stream that sends a stanza now
+ * and then keeps little, issue 18); *cap gets the new size.  The old ring is
  * freed; NULL (and the old ring kept) when out of memory. */
 static void *
 sm_ring_grow(void *ring, size_t elem, size_t first, size_t count, size_t *cap)
 {
-	size_t n = *cap ? *cap * 2 : 64, head = *cap - first;
+	size_t n = *cap ? *cap * 2 : 8, head = *cap - first;
 	char *r = malloc(n * elem);
 
 	if (r == NULL)

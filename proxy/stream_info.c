@@ -79,10 +79,14 @@ stream_info_gen_one(struct edge *edge, yajl_gen g, const struct stream_info *si)
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
+	yajl_gen_string(g, (const unsigned char *)"bidi", 4);
+	yajl_gen_bool(g, si->bidi);
 	json_gen_str(g, "sm", si->sm);
 	if (si->direction[0] == 'i') {
 		json_gen_int(g, "stanzas_in", (long long)si->stanzas_in);
 		json_gen_int(g, "stanzas_routed", (long long)si->routed);
+		if (si->bidi)
+			json_gen_int(g, "stanzas_out", (long long)si->stanzas_out);
 		json_gen_int(g, "sm_h", (long long)si->sm_h);
 		json_gen_int(g, "stanzas_in_custody", (long long)si->sm_unacked);
 	} else {
@@ -93,6 +97,10 @@ stream_info_gen_one(struct edge *edge, yajl_gen g, const struct stream_info *si)
 		json_gen_int(g, "stanzas_unconfirmed", (long long)si->unconfirmed);
 		json_gen_int(g, "queue_bytes", (long long)si->queue_bytes);
 		json_gen_int(g, "queue_stanzas", (long long)si->queue_stanzas);
+		if (si->bidi) {
+			json_gen_int(g, "stanzas_in", (long long)si->stanzas_in);
+			json_gen_int(g, "stanzas_routed", (long long)si->routed);
+		}
 	}
 	json_gen_int(g, "send_queue_bytes", (long long)si->send_queue_bytes);
 	if (stream_info_bytes(si, &bin, &bout) == 0) {

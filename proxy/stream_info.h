@@ -48,6 +48,9 @@ struct stream_info {
 	size_t send_queue_bytes;	/* bytes handed to the socket, not sent */
 	const uv_tcp_t *tcp;		/* NULL while connecting */
 	int established;		/* authenticated, stanzas flow */
+	int bidi;			/* XEP-0288 negotiated: stanzas both ways
+					   (in: stanzas_out are ours written back;
+					   out: stanzas_in/routed the peer's) */
 	/* XEP-0198: "off", "on" (in and out), "enabling", "failed" (out). */
 	const char *sm;
 	uint64_t sm_acked;		/* out: stanzas the peer acknowledged */

@@ -21,9 +21,16 @@
  *   [0, base)) for the life of the stream: its namespace declarations
  *   are in scope in every stanza and the re-emit helper copies them from
  *   there.  Attribute values that contain references or literal
- *   tab/CR/LF are decoded into a small fixed arena (s->dec), the header's
+ *   tab/CR/LF are decoded into a small arena (s->dec), the header's
  *   at the bottom, the current top-level element's above, reset per
  *   element.
+ *
+ *   Memory: the per-element tables (attributes, open elements, namespace
+ *   bindings, the decode arena) start empty and grow on demand, each
+ *   bounded by the limit that governs it (xs_table_reserve), and shrink
+ *   back to a few entries once a top-level element that needed more is
+ *   complete (xs_tables_shrink).  Sized for the ceilings they took
+ *   38.7 KB per stream, most of an idle stream's memory (issue 18).
  *
  *   Determinism: the events (and the error condition) depend only on the
  *   bytes, never on how they were split into reads.  Limits are checked
@@ -79,6 +86,12 @@
 #define XS_NS_XMLNS	"http://www.w3.org/2000/xmlns/"
 #define XS_XMLDECL_MAX	256	/* bytes from "<?xml" to "?>" */
 #define XS_ERR_TEXT_MAX	160
+#define XS_TABLE_MIN	8	/* entries of a table when first used */
+#define XS_TABLE_KEEP	16	/* entries kept between top-level elements:
+				   above XS_TABLE_MIN, so a stream whose stanzas
+				   need a few more does not reallocate per stanza */
+#define XS_DEC_MIN	256	/* bytes of the decode arena when first used */
+#define XS_DEC_KEEP	1024	/* bytes of it kept between elements */
 
 /* Stream-level state: where we are in the stream as a whole. */
 enum xs_state {
@@ -193,22 +206,31 @@ struct xmlstream {
 	uint32_t		 ref_val;
 	size_t			 ref_ndig;
 
-	/* Current start tag's attributes. */
-	struct xs_attr		 attrs[XMLSTREAM_ATTRS_MAX_CEILING];
-	size_t			 nattrs;
+	/* The tables below grow on demand (xs_table_reserve), each bounded
+	 * by the limit that governs it, and shrink back to XS_TABLE_KEEP
+	 * entries once an element that needed more is complete: an idle
+	 * stream holds a few hundred bytes of them, not the ceilings.
+	 * Entries are reached by index and hold offsets, so moving a table
+	 * (realloc) invalidates nothing. */
+
+	/* Current start tag's attributes; attrs[nattrs] holds the name of
+	 * the attribute being read. */
+	struct xs_attr		*attrs;
+	size_t			 nattrs, attrs_cap;
 
 	/* Open elements inside the current top-level element. */
-	struct xs_open		 open[XMLSTREAM_DEPTH_MAX_CEILING];
-	size_t			 sdepth;
+	struct xs_open		*open;
+	size_t			 sdepth, open_cap;
 
 	/* Namespace bindings in scope; [0, nns_hdr) from the header. */
-	struct xs_binding	 ns[XMLSTREAM_NS_MAX];
-	size_t			 nns, nns_hdr;
+	struct xs_binding	*ns;
+	size_t			 nns, nns_hdr, ns_cap;
 	size_t			 nhdr_prefixes;
 
-	/* Decoded attribute values; [0, dec_hdr) belong to the header. */
-	char			 dec[XMLSTREAM_DECODE_MAX];
-	size_t			 dec_len, dec_hdr;
+	/* Decoded attribute values; [0, dec_hdr) belong to the header.
+	 * At most XMLSTREAM_DECODE_MAX bytes. */
+	char			*dec;
+	size_t			 dec_len, dec_hdr, dec_cap;
 
 	/* Stream header. */
 	size_t			 hdr_start;
@@ -230,7 +252,10 @@ struct xmlstream {
 	int			 close_pending;	/* <stream:stream .../> */
 	enum stream_error_cond	 err_cond;
 	char			 err_text[XS_ERR_TEXT_MAX];
-	struct xmlstream_nsdecl	 ev_prefixes[XMLSTREAM_HEADER_PREFIXES_MAX];
+	/* The header's prefixes for the OPEN event, nhdr_prefixes of them
+	 * (sized in xs_header_finish). */
+	struct xmlstream_nsdecl	*ev_prefixes;
+	size_t			 ev_prefixes_cap;
 };
 
 /*
@@ -366,21 +391,86 @@ xs_more(struct xmlstream *s, size_t p, size_t end)
 }
 
 /*
- * Is there room for entry n of a fixed table of `ceiling` entries?  The
- * limit checks before each use keep n in bounds on their own; this guard
- * sits at every index into attrs[], open[], ns[] and the header prefixes
- * so that no wrong or stale limit can ever turn into an overrun (issue
- * 14 finding 5: a limit lowered mid-tag let attrs[] overflow).  Fails
- * with policy-violation.
+ * Makes room for entry n of a table that grows on demand (attrs[],
+ * open[], ns[], ev_prefixes[]): first XS_TABLE_MIN entries, then
+ * doubling, never beyond bound entries, the limit that governs the table
+ * (limits.attrs_max, limits.depth_max, XMLSTREAM_NS_MAX...).  The limit
+ * checks before each use already keep n below bound; this guard sits at
+ * every index into a table so that no wrong or stale limit can ever turn
+ * into an overrun (issue 14 finding 5: a limit lowered mid-tag let
+ * attrs[] overflow) and a hostile peer can never make a table larger
+ * than the limits allow.  Fails with policy-violation past the bound,
+ * resource-constraint when out of memory.
  */
 static int
-xs_table_room(struct xmlstream *s, size_t n, size_t ceiling,
-    const char *table)
+xs_table_reserve(struct xmlstream *s, void *tabp, size_t *cap, size_t n,
+    size_t bound, size_t esize, const char *table)
 {
-	if (n < ceiling)
+	void **tab = tabp;
+	size_t want;
+	void *t;
+
+	if (n < *cap)
 		return 0;
-	return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
-	    "%s table full (%zu entries)", table, ceiling);
+	if (n >= bound)
+		return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
+		    "%s table full (%zu entries)", table, bound);
+	want = *cap < XS_TABLE_MIN ? XS_TABLE_MIN : *cap * 2;
+	if (want > bound)
+		want = bound;
+	if (want <= n)
+		want = n + 1;
+	if ((t = realloc(*tab, want * esize)) == NULL)
+		return xs_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT,
+		    "out of memory for the %s table (%zu entries)", table,
+		    want);
+	*tab = t;
+	*cap = want;
+	return 0;
+}
+
+/* Gives a table back down to keep entries (at least the n in use). */
+static void
+xs_table_shrink(void *tabp, size_t *cap, size_t n, size_t keep,
+    size_t esize)
+{
+	void **tab = tabp;
+	void *t;
+
+	if (keep < n)
+		keep = n;
+	if (*cap <= keep)
+		return;
+	if (keep == 0) {
+		free(*tab);
+		*tab = NULL;
+		*cap = 0;
+		return;
+	}
+	if ((t = realloc(*tab, keep * esize)) == NULL)
+		return;		/* keeping the larger table is fine */
+	*tab = t;
+	*cap = keep;
+}
+
+#define XS_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/*
+ * Between top-level elements: the tables a large element made grow go
+ * back to keep entries (keep_dec bytes of decoded values), so one big
+ * stanza does not pin its tables for the life of the stream while the
+ * usual sizes stay allocated (no allocation per stanza).  Never more
+ * than the limits for the next element allow (lowered by a reload).
+ */
+static void
+xs_tables_shrink(struct xmlstream *s, size_t keep, size_t keep_dec)
+{
+	xs_table_shrink(&s->attrs, &s->attrs_cap, s->nattrs,
+	    XS_MIN(keep, s->lim_next.attrs_max), sizeof(*s->attrs));
+	xs_table_shrink(&s->open, &s->open_cap, s->sdepth,
+	    XS_MIN(keep, s->lim_next.depth_max), sizeof(*s->open));
+	xs_table_shrink(&s->ns, &s->ns_cap, s->nns, keep, sizeof(*s->ns));
+	xs_table_shrink(&s->dec, &s->dec_cap, s->dec_len, keep_dec, 1);
 }
 
 /* XML 1.0 (5th ed.) §2.3 NameStartChar / NameChar, non-ASCII part. */
@@ -499,6 +589,26 @@ xs_utf8_encode(char *d, uint32_t c)
 	return 4;
 }
 
+/* The decode arena grows to hold need bytes (<= XMLSTREAM_DECODE_MAX,
+ * checked by the caller): doubling from XS_DEC_MIN. */
+static int
+xs_dec_grow(struct xmlstream *s, size_t need)
+{
+	size_t want = s->dec_cap < XS_DEC_MIN ? XS_DEC_MIN : s->dec_cap * 2;
+	char *d;
+
+	while (want < need)
+		want *= 2;
+	if (want > XMLSTREAM_DECODE_MAX)
+		want = XMLSTREAM_DECODE_MAX;
+	if ((d = realloc(s->dec, want)) == NULL)
+		return xs_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT,
+		    "out of memory for decoded attribute values");
+	s->dec = d;
+	s->dec_cap = want;
+	return 0;
+}
+
 /*
  * Attribute value [off, off+len) as a loc.  If it holds references or
  * literal tab/CR/LF (needs_decode) it is decoded into s->dec, applying
@@ -520,10 +630,12 @@ xs_value_loc(struct xmlstream *s, size_t off, size_t len, int needs_decode,
 		*out = xs_loc_buf(off, len);
 		return 0;
 	}
-	if (len > sizeof(s->dec) - s->dec_len)
+	if (len > XMLSTREAM_DECODE_MAX - s->dec_len)
 		return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 		    "decoded attribute value limit of %d bytes exceeded",
 		    XMLSTREAM_DECODE_MAX);
+	if (s->dec_len + len > s->dec_cap && xs_dec_grow(s, s->dec_len + len) != 0)
+		return -1;
 	d = s->dec + s->dec_len;
 	while (p < e) {
 		if (*p == '&') {
@@ -589,6 +701,9 @@ xs_ns_push(struct xmlstream *s, struct xs_loc prefix, struct xs_loc uri,
 		return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 		    "namespace declaration limit of %d in scope exceeded",
 		    XMLSTREAM_NS_MAX);
+	if (xs_table_reserve(s, &s->ns, &s->ns_cap, s->nns, XMLSTREAM_NS_MAX,
+	    sizeof(*s->ns), "namespace") != 0)
+		return -1;
 	b = &s->ns[s->nns++];
 	b->prefix = prefix;
 	b->uri = uri;
@@ -814,6 +929,11 @@ xs_header_finish(struct xmlstream *s, const struct xs_loc *ns,
 			    XMLSTREAM_HEADER_PREFIXES_MAX);
 		s->ns[i].hdr_index = (int)s->nhdr_prefixes++;
 	}
+	if (s->nhdr_prefixes > 0 && xs_table_reserve(s, &s->ev_prefixes,
+	    &s->ev_prefixes_cap, s->nhdr_prefixes - 1,
+	    XMLSTREAM_HEADER_PREFIXES_MAX, sizeof(*s->ev_prefixes),
+	    "header prefix") != 0)
+		return -1;
 	s->h_name = xs_loc_buf((size_t)(local - s->buf), local_len);
 	s->h_prefix = colon ? xs_loc_buf(s->tag_name_off, colon) :
 	    xs_loc_lit(XS_LOC_ABSENT, 0);
@@ -834,6 +954,7 @@ xs_header_finish(struct xmlstream *s, const struct xs_loc *ns,
 static void
 xs_element_complete(struct xmlstream *s)
 {
+	xs_tables_shrink(s, XS_TABLE_KEEP, XS_DEC_KEEP);
 	s->consumed = s->pos;
 	s->lex = XS_LEX_TEXT;
 	xs_enter_state(s, XS_STATE_OPEN);
@@ -983,8 +1104,8 @@ xs_stag_finish(struct xmlstream *s, int empty)
 			xs_element_complete(s);
 		return 0;
 	}
-	if (xs_table_room(s, s->sdepth, XMLSTREAM_DEPTH_MAX_CEILING,
-	    "open element") != 0)
+	if (xs_table_reserve(s, &s->open, &s->open_cap, s->sdepth,
+	    s->lim.depth_max, sizeof(*s->open), "open element") != 0)
 		return -1;
 	s->open[s->sdepth].name_off = s->tag_name_off;
 	s->open[s->sdepth].name_len = s->tag_name_len;
@@ -1636,8 +1757,8 @@ xs_lex_stag_ws(struct xmlstream *s, size_t end)
 		return xs_fail(s, STREAM_ERR_POLICY_VIOLATION,
 		    "attribute count limit of %zu exceeded",
 		    s->lim.attrs_max);
-	if (xs_table_room(s, s->nattrs, XMLSTREAM_ATTRS_MAX_CEILING,
-	    "attribute") != 0)
+	if (xs_table_reserve(s, &s->attrs, &s->attrs_cap, s->nattrs,
+	    s->lim.attrs_max, sizeof(*s->attrs), "attribute") != 0)
 		return XS_STEP_FAIL;
 	s->name_off = p;
 	s->lex = XS_LEX_ATTR_NAME;
@@ -1650,8 +1771,8 @@ xs_lex_attr_name(struct xmlstream *s, size_t end)
 	struct xs_attr *a;
 	int r;
 
-	if (xs_table_room(s, s->nattrs, XMLSTREAM_ATTRS_MAX_CEILING,
-	    "attribute") != 0)
+	if (xs_table_reserve(s, &s->attrs, &s->attrs_cap, s->nattrs,
+	    s->lim.attrs_max, sizeof(*s->attrs), "attribute") != 0)
 		return XS_STEP_FAIL;
 	a = &s->attrs[s->nattrs];
 	if ((r = xs_scan_name(s, end, s->lim.name_max)) != XS_STEP_OK)
@@ -1739,8 +1860,8 @@ xs_lex_attr_value(struct xmlstream *s, size_t end)
 				return r;
 		}
 	}
-	if (xs_table_room(s, s->nattrs, XMLSTREAM_ATTRS_MAX_CEILING,
-	    "attribute") != 0)
+	if (xs_table_reserve(s, &s->attrs, &s->attrs_cap, s->nattrs,
+	    s->lim.attrs_max, sizeof(*s->attrs), "attribute") != 0)
 		return XS_STEP_FAIL;
 	a = &s->attrs[s->nattrs++];
 	a->val_off = s->val_off;
@@ -2013,7 +2134,7 @@ xs_compact(struct xmlstream *s)
 		xs_shift(&s->attrs[i].val_off, from, delta);
 	}
 	/* attrs[nattrs] may hold the name of an attribute being read. */
-	if (s->nattrs < XMLSTREAM_ATTRS_MAX_CEILING)
+	if (s->nattrs < s->attrs_cap)
 		xs_shift(&s->attrs[s->nattrs].name_off, from, delta);
 	for (i = 0; i < s->sdepth; i++)
 		xs_shift(&s->open[i].name_off, from, delta);
@@ -2131,6 +2252,26 @@ size_t
 xmlstream_buffer_size(const struct xmlstream *s)
 {
 	return s->cap;
+}
+
+void
+xmlstream_table_sizes(const struct xmlstream *s,
+    struct xmlstream_table_sizes *out)
+{
+	out->attrs = s->attrs_cap;
+	out->open = s->open_cap;
+	out->ns = s->ns_cap;
+	out->dec = s->dec_cap;
+	out->header_prefixes = s->ev_prefixes_cap;
+}
+
+size_t
+xmlstream_memory(const struct xmlstream *s)
+{
+	return sizeof(*s) + s->cap + s->attrs_cap * sizeof(*s->attrs) +
+	    s->open_cap * sizeof(*s->open) + s->ns_cap * sizeof(*s->ns) +
+	    s->dec_cap + s->ev_prefixes_cap * sizeof(*s->ev_prefixes) +
+	    (s->content_ns != NULL ? strlen(s->content_ns) + 1 : 0);
 }
 
 /* ---------------------------------------------------------------- */
@@ -2259,6 +2400,11 @@ xmlstream_free(struct xmlstream *s)
 	if (s == NULL)
 		return;
 	free(s->buf);
+	free(s->attrs);
+	free(s->open);
+	free(s->ns);
+	free(s->dec);
+	free(s->ev_prefixes);
 	free(s->content_ns);
 	free(s);
 }

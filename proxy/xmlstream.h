@@ -87,8 +87,11 @@
 #define XMLSTREAM_ATTRS_MAX_DEFAULT	64	/* per element, xmlns* included */
 #define XMLSTREAM_NAME_MAX_DEFAULT	256	/* bytes of one qualified name */
 
-/* Hard ceilings: set_limits refuses values above these (the per-element
- * tables are fixed arrays in struct xmlstream). */
+/* Hard ceilings: set_limits refuses values above these.  The per-element
+ * tables (attributes, open elements, namespace bindings, decoded values)
+ * are not sized for them: each grows on demand up to the limit in force
+ * and shrinks back once the element that needed it is complete, so an
+ * idle stream holds a few hundred bytes of tables (issue 18). */
 #define XMLSTREAM_STANZA_MAX_CEILING	(16 * 1024 * 1024)
 #define XMLSTREAM_DEPTH_MAX_CEILING	128
 #define XMLSTREAM_ATTRS_MAX_CEILING	128
@@ -106,7 +109,7 @@
 /* Free space offered per read beyond the stanza bound, so a complete
  * stanza followed by the start of the next one always fits. */
 #define XMLSTREAM_READ_SLACK		16384	/* bytes */
-#define XMLSTREAM_BUF_INITIAL		4096	/* bytes, grows to the bound and
+#define XMLSTREAM_BUF_INITIAL		1024	/* bytes, grows to the bound and
 						   shrinks back when idle */
 
 struct xmlstream_limits {
@@ -225,6 +228,17 @@ void	xmlstream_restart(struct xmlstream *s);
 size_t	xmlstream_buffered(const struct xmlstream *s);
 /* Bytes allocated for the input buffer now (memory accounting, tests). */
 size_t	xmlstream_buffer_size(const struct xmlstream *s);
+
+/* Entries (bytes for dec) the growable tables hold now: memory
+ * accounting and the tests of growth at each limit. */
+struct xmlstream_table_sizes {
+	size_t	attrs, open, ns, dec, header_prefixes;
+};
+void	xmlstream_table_sizes(const struct xmlstream *s,
+	    struct xmlstream_table_sizes *out);
+/* Every byte the stream has allocated: the struct, its buffer and its
+ * tables (not allocator overhead). */
+size_t	xmlstream_memory(const struct xmlstream *s);
 
 /* Copies up to len bytes into the buffer; returns how many were taken
  * (fewer than len when the buffer is full: drain with xmlstream_next and

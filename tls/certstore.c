@@ -16,7 +16,9 @@
  *     server and client configurations requiring a certificate from the
  *     peer and accepting it by pin alone (no CA consulted, validity dates
  *     ignored as for DANE-EE, RFC 7671 §5.1);
- *   - a CTR_DRBG and the session ticket keys (rotating).
+ *   - a CTR_DRBG and the session ticket keys (rotating; ticket.c binds
+ *     the verified peer identity to each ticket).  A new store has new
+ *     keys: tickets issued under the old one are refused.
  *
  * mbedTLS contexts point into their configuration, so every tls_conn
  * holds a reference to the store it started with.  tls_certstore_swap()
@@ -36,10 +38,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
+#include <mbedtls/platform.h>
 #include <mbedtls/platform_util.h>
 
 #include "log.h"
@@ -57,10 +61,21 @@ struct certstore_entry {
 
 /* Output record buffers kept for reuse (see tls_certstore_outbuf_get). */
 #define CERTSTORE_OUTBUF_CACHE 8
+/* mbedTLS record buffers idle connections gave back (tls_certstore_recbuf_get):
+ * one connection works at a time on the loop, a callback may drive a
+ * second or third (a relay writing to its destination), so a few suffice. */
+#define CERTSTORE_RECBUF_CACHE 8
+
+struct certstore_recbuf {
+	uint8_t *p;
+	size_t len;
+};
 
 struct tls_certstore {
 	uint8_t *outbuf_cache[CERTSTORE_OUTBUF_CACHE];
 	size_t outbuf_cached;
+	struct certstore_recbuf recbuf_cache[CERTSTORE_RECBUF_CACHE];
+	size_t recbuf_cached;
 	unsigned refs;
 	uint64_t generation;
 	struct tls_rng rng;
@@ -68,7 +83,8 @@ struct tls_certstore {
 	size_t nentries;
 	size_t default_idx;
 	mbedtls_x509_crt ca;
-	mbedtls_ssl_ticket_context ticket;
+	struct tls_tickets tickets;
+	struct tls_session_cache sessions;	/* outgoing: tickets received */
 	uint32_t ticket_lifetime_s;
 	mbedtls_ssl_config server_conf;
 	int have_internal;
@@ -306,10 +322,20 @@ conf_common(struct tls_certstore *s, mbedtls_ssl_config *conf, int endpoint)
 	return 0;
 }
 
+/* Outgoing external streams keep the tickets partners send
+ * (session_cache.c); mbedTLS reports each one from mbedtls_ssl_read. */
+static void
+conf_client_tickets(mbedtls_ssl_config *conf)
+{
+	mbedtls_ssl_conf_session_tickets(conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+	mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(conf,
+	    MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+}
+
 /* e NULL: a configuration that presents no certificate. */
 static int
 conf_external_client(struct tls_certstore *s, struct certstore_entry *e,
-    mbedtls_ssl_config *conf, int direct)
+    mbedtls_ssl_config *conf, int direct, int no_tickets)
 {
 	int ret;
 
@@ -326,6 +352,8 @@ conf_external_client(struct tls_certstore *s, struct certstore_entry *e,
 	if (direct &&
 	    (ret = mbedtls_ssl_conf_alpn_protocols(conf, alpn_xmpp_server)) != 0)
 		return ret;
+	if (!no_tickets)
+		conf_client_tickets(conf);
 	return 0;
 }
 
@@ -343,6 +371,41 @@ conf_internal(struct tls_certstore *s, mbedtls_ssl_config *conf, int endpoint)
 	mbedtls_ssl_conf_ca_chain(conf, &s->internal_crt, NULL);
 	return mbedtls_ssl_conf_own_cert(conf, &s->internal_crt,
 	    &s->internal_key);
+}
+
+/*
+ * What a ticket's identity was judged against: the trust anchors, our
+ * certificates and the internal link's pins.  Tickets carry 64 bits of
+ * its SHA-256 (ticket.c); a store that differs in any of them refuses
+ * them, also when the ticket keys survive (tls.ticket_key_file).
+ */
+static uint64_t
+certstore_trust_fingerprint(const struct tls_certstore *s)
+{
+	mbedtls_sha256_context h;
+	const mbedtls_x509_crt *c;
+	uint8_t out[32];
+	uint64_t fp = 0;
+	size_t i;
+
+	mbedtls_sha256_init(&h);
+	mbedtls_sha256_starts(&h, 0);
+	for (c = &s->ca; c != NULL && c->raw.p != NULL; c = c->next)
+		mbedtls_sha256_update(&h, c->raw.p, c->raw.len);
+	mbedtls_sha256_update(&h, (const unsigned char *)"|", 1);
+	for (i = 0; i < s->nentries; i++)
+		for (c = &s->entries[i].chain; c != NULL && c->raw.p != NULL;
+		    c = c->next)
+			mbedtls_sha256_update(&h, c->raw.p, c->raw.len);
+	mbedtls_sha256_update(&h, (const unsigned char *)"|", 1);
+	if (s->npins > 0)
+		mbedtls_sha256_update(&h, (const unsigned char *)s->pins,
+		    s->npins * TLS_PIN_LEN);
+	mbedtls_sha256_finish(&h, out);
+	mbedtls_sha256_free(&h);
+	for (i = 0; i < 8; i++)
+		fp = fp << 8 | out[i];
+	return fp;
 }
 
 static void
@@ -364,7 +427,8 @@ certstore_free(struct tls_certstore *s)
 	mbedtls_ssl_config_free(&s->internal_client_conf);
 	mbedtls_ssl_config_free(&s->anon_client_conf);
 	mbedtls_ssl_config_free(&s->anon_client_direct_conf);
-	mbedtls_ssl_ticket_free(&s->ticket);
+	tls_tickets_free(&s->tickets);
+	tls_session_cache_free(&s->sessions);
 	mbedtls_x509_crt_free(&s->ca);
 	mbedtls_x509_crt_free(&s->internal_crt);
 	mbedtls_pk_free(&s->internal_key);
@@ -375,6 +439,8 @@ certstore_free(struct tls_certstore *s)
 	tls_rng_free(&s->rng);
 	while (s->outbuf_cached > 0)
 		free(s->outbuf_cache[--s->outbuf_cached]);
+	while (s->recbuf_cached > 0)
+		mbedtls_free(s->recbuf_cache[--s->recbuf_cached].p);
 	free(s);
 }
 
@@ -406,7 +472,6 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 	mbedtls_x509_crt_init(&s->ca);
 	mbedtls_x509_crt_init(&s->internal_crt);
 	mbedtls_pk_init(&s->internal_key);
-	mbedtls_ssl_ticket_init(&s->ticket);
 	mbedtls_ssl_config_init(&s->server_conf);
 	mbedtls_ssl_config_init(&s->internal_server_conf);
 	mbedtls_ssl_config_init(&s->internal_client_conf);
@@ -487,11 +552,23 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 
 	/* Session tickets (RFC 5077 / RFC 8446 §4.6.1), AES-256-GCM; the
 	 * ticket context generates a new key every lifetime and keeps the
-	 * previous one, so a ticket stays usable for one to two lifetimes. */
+	 * previous one, so a ticket stays usable for one to two lifetimes.
+	 * ticket.c seals the trust fingerprint into every ticket; the
+	 * internal link's pins are in by now, its certificate is not part of
+	 * what a partner's identity is judged by. */
 	s->ticket_lifetime_s = cfg->ticket_lifetime_s ? cfg->ticket_lifetime_s
 	    : TLS_TICKET_LIFETIME_DEFAULT_S;
-	ret = mbedtls_ssl_ticket_setup(&s->ticket, mbedtls_ctr_drbg_random,
-	    &s->rng.drbg, MBEDTLS_CIPHER_AES_256_GCM, s->ticket_lifetime_s);
+	if (cfg->ticket_secret != NULL &&
+	    (cfg->ticket_secret_len < TLS_TICKET_SECRET_MIN ||
+	    cfg->ticket_secret_len > TLS_TICKET_SECRET_MAX)) {
+		tls_set_err(err, errlen, "session ticket secret: %d to %d bytes "
+		    "needed, %zu given", TLS_TICKET_SECRET_MIN,
+		    TLS_TICKET_SECRET_MAX, cfg->ticket_secret_len);
+		goto fail;
+	}
+	ret = tls_tickets_init(&s->tickets, &s->rng, s->ticket_lifetime_s,
+	    certstore_trust_fingerprint(s), cfg->ticket_secret,
+	    cfg->ticket_secret_len);
 	if (ret != 0) {
 		tls_set_err(err, errlen, "session tickets: %s",
 		    err_str(ret, ebuf, sizeof(ebuf)));
@@ -510,21 +587,24 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 	if ((ret = mbedtls_ssl_conf_alpn_protocols(&s->server_conf,
 	    alpn_xmpp_server)) != 0)
 		goto fail_conf;
-	mbedtls_ssl_conf_session_tickets_cb(&s->server_conf,
-	    mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse, &s->ticket);
+	if (!cfg->no_tickets)
+		mbedtls_ssl_conf_session_tickets_cb(&s->server_conf,
+		    tls_ticket_write, tls_ticket_parse, &s->tickets);
 
 	/* Outbound external, per hosted domain. */
 	for (i = 0; i < s->nentries; i++) {
 		struct certstore_entry *e = &s->entries[i];
 
-		if ((ret = conf_external_client(s, e, &e->client_conf, 0)) != 0 ||
+		if ((ret = conf_external_client(s, e, &e->client_conf, 0,
+		    cfg->no_tickets)) != 0 ||
 		    (ret = conf_external_client(s, e, &e->client_direct_conf,
-		    1)) != 0)
+		    1, cfg->no_tickets)) != 0)
 			goto fail_conf;
 	}
-	if ((ret = conf_external_client(s, NULL, &s->anon_client_conf, 0)) != 0 ||
+	if ((ret = conf_external_client(s, NULL, &s->anon_client_conf, 0,
+	    cfg->no_tickets)) != 0 ||
 	    (ret = conf_external_client(s, NULL, &s->anon_client_direct_conf,
-	    1)) != 0)
+	    1, cfg->no_tickets)) != 0)
 		goto fail_conf;
 
 	/* Internal link. */
@@ -606,17 +686,8 @@ tls_certstore_swap(struct tls_certstore **slot, struct tls_certstore *fresh)
 int
 tls_certstore_rotate_ticket_key(struct tls_certstore *s)
 {
-	unsigned char name[4], key[32];
-	int ret;
+	int ret = tls_tickets_rotate(&s->tickets, s->ticket_lifetime_s);
 
-	if ((ret = mbedtls_ctr_drbg_random(&s->rng.drbg, name,
-	    sizeof(name))) != 0 ||
-	    (ret = mbedtls_ctr_drbg_random(&s->rng.drbg, key, sizeof(key))) != 0)
-		goto out;
-	ret = mbedtls_ssl_ticket_rotate(&s->ticket, name, sizeof(name), key,
-	    sizeof(key), s->ticket_lifetime_s);
-out:
-	mbedtls_platform_zeroize(key, sizeof(key));
 	if (ret != 0) {
 		char ebuf[160];
 
@@ -659,6 +730,27 @@ tls_certstore_not_after(const struct tls_certstore *s, const char *domain, time_
 		return -1;
 	*not_after = tls_x509_time_to_time(&e->chain.valid_to);
 	return 0;
+}
+
+struct tls_session_cache *
+tls_certstore_sessions(struct tls_certstore *s)
+{
+	return &s->sessions;
+}
+
+struct tls_tickets *
+tls_certstore_tickets(struct tls_certstore *s)
+{
+	return &s->tickets;
+}
+
+struct tls_conn *
+tls_certstore_active_swap(struct tls_certstore *s, struct tls_conn *c)
+{
+	struct tls_conn *prev = s->tickets.active;
+
+	s->tickets.active = c;
+	return prev;
 }
 
 uint64_t
@@ -768,4 +860,41 @@ tls_certstore_outbuf_put(struct tls_certstore *s, uint8_t *buf)
 		s->outbuf_cache[s->outbuf_cached++] = buf;
 	else
 		free(buf);
+}
+
+/*
+ * mbedTLS record buffers (tls_conn.c gives an idle connection's back and
+ * takes them again at its next input or output).  Allocated with
+ * mbedtls_calloc because mbedTLS frees them itself (mbedtls_ssl_free).
+ * Buffers come back wiped (the caller zeroes what was written), so the
+ * cache never holds another connection's data.  The most recently
+ * returned one of the size goes out first: it is warm in the cache and
+ * its pages are resident.
+ */
+uint8_t *
+tls_certstore_recbuf_get(struct tls_certstore *s, size_t len)
+{
+	size_t i = s->recbuf_cached;
+	uint8_t *p;
+
+	while (i-- > 0) {
+		if (s->recbuf_cache[i].len != len)
+			continue;
+		p = s->recbuf_cache[i].p;
+		s->recbuf_cache[i] = s->recbuf_cache[--s->recbuf_cached];
+		return p;
+	}
+	return mbedtls_calloc(1, len);
+}
+
+void
+tls_certstore_recbuf_put(struct tls_certstore *s, uint8_t *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	if (s->recbuf_cached < CERTSTORE_RECBUF_CACHE) {
+		s->recbuf_cache[s->recbuf_cached].p = p;
+		s->recbuf_cache[s->recbuf_cached++].len = len;
+	} else
+		mbedtls_free(p);
 }

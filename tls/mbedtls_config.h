@@ -22,8 +22,11 @@
  *    point is built in (MBEDTLS_ECP_FIXED_POINT_OPTIM, default); a larger
  *    MBEDTLS_ECP_WINDOW_SIZE changes nothing for 256-bit curves (mbedTLS
  *    picks w = 4, 5 for the base point, both within the default).  AES-NI
- *    and PCLMUL are found at run time (MBEDTLS_AESNI_C, inline assembly),
- *    so the library is built for baseline x86-64 and runs on any CPU.
+ *    and PCLMUL are found at run time (MBEDTLS_AESNI_C; build.sh compiles
+ *    mbedTLS with -maes -mpclmul, which only selects its intrinsics code,
+ *    still behind its CPUID check), so the library is built for baseline
+ *    x86-64 and runs on any CPU.
+ *  - AES-GCM through xmpp-edge's PSA accelerator driver (block below).
  */
 #ifndef XMPP_EDGE_MBEDTLS_CONFIG_H
 #define XMPP_EDGE_MBEDTLS_CONFIG_H
@@ -117,6 +120,17 @@
  * buffer here is the process's own memory, which is what the option
  * requires. */
 #define MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS
+
+/* --- AES-GCM accelerator (issue 18, relay CPU per MB) ---------------------
+ * xmpp-edge's own PSA transparent driver, tls/psa_driver/gcm_driver.c:
+ * AES-GCM with eight AES-NI blocks in flight and GHASH aggregated over
+ * eight blocks with PCLMULQDQ (one reduction per 128 bytes), where
+ * mbedTLS's gcm.c does one block per call.  TLS record protection goes
+ * through psa_aead_encrypt/decrypt, which deps/patches/mbedtls-gcm-driver.patch
+ * makes try the driver first; it declines (and the built-in GCM runs) on a
+ * CPU without AES-NI/PCLMULQDQ/SSE4.1, for AES-192 and for anything
+ * invalid.  build.sh compiles it into libmbedcrypto. */
+#define XE_PSA_GCM_DRIVER_ENABLED
 
 /* --- X.509 --------------------------------------------------------------- */
 #define MBEDTLS_X509_USE_C

@@ -51,6 +51,8 @@
 #define TLS_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define TLS_ALPN_XMPP_SERVER "xmpp-server"	/* XEP-0368 */
 #define TLS_TICKET_LIFETIME_DEFAULT_S 43200	/* 12 h; the key rotates */
+#define TLS_TICKET_SECRET_MIN 32
+#define TLS_TICKET_SECRET_MAX 4096
 
 /* ------------------------------------------------------------------------
  * Verification results
@@ -120,6 +122,13 @@ struct tls_certstore_config {
 	const char *internal_cert_path;	/* our certificate on the internal */
 	const char *internal_key_path;	/* link; NULL: no internal link */
 	uint32_t ticket_lifetime_s;	/* 0: TLS_TICKET_LIFETIME_DEFAULT_S */
+	const uint8_t *ticket_secret;	/* NULL: random ticket keys, which
+					   die with the process; else keys
+					   derived from it per lifetime, so
+					   tickets survive a restart
+					   (tls/ticket.c) */
+	size_t ticket_secret_len;	/* 32..TLS_TICKET_SECRET_MAX */
+	int no_tickets;			/* neither issued nor kept */
 	int internal_tls13_only;	/* the internal roles refuse TLS 1.2
 					   (the admin listener: RFC 8446's
 					   encrypted client certificate) */
@@ -206,6 +215,10 @@ struct tls_conn_params {
 	int no_client_cert;		/* external client: present no
 					   certificate (the peer refused ours,
 					   tls_conn_peer_refused_cert) */
+	int no_resume;			/* external client: neither offer nor
+					   keep a session ticket (DANE checks
+					   the whole chain, which a resumed
+					   session does not have) */
 };
 
 /* Events.  Every callback may call tls_conn_write/close/free on the same
@@ -259,10 +272,14 @@ const char *tls_conn_version(const struct tls_conn *c);	/* "TLSv1.3" */
 const char *tls_conn_ciphersuite(const struct tls_conn *c);
 const char *tls_conn_alpn(const struct tls_conn *c);	/* NULL: none */
 const char *tls_conn_sni(const struct tls_conn *c);	/* server; "" none */
+/* 1 if the handshake resumed a session from a ticket (server, TLS 1.3):
+ * the peer's identity is the one bound to the ticket (tls/ticket.c),
+ * re-checked for dates and matched by name as if presented now. */
+int tls_conn_resumed(const struct tls_conn *c);
 /* The DER of the idx-th certificate the peer sent (0: its leaf, then the
  * chain as sent), valid until the connection is freed: 0, or -1 when
- * there is no such certificate (before the handshake, none sent, or a
- * TLS 1.3 resumption). */
+ * there is no such certificate (before the handshake, none sent).  After
+ * a TLS 1.3 resumption only the leaf, as the ticket carried it. */
 int tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t **der,
     size_t *len);
 /* External client, after a failure: 1 if the peer most likely refused the
@@ -271,6 +288,10 @@ int tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t *
  * judges our certificate after our Finished).  The caller may then try
  * once more with no_client_cert (XEP-0178 fallback to dialback). */
 int tls_conn_peer_refused_cert(const struct tls_conn *c);
+/* Bytes of mbedTLS record buffers the connection holds now: 0 while it is
+ * idle (established, nothing half-read or half-written), the input and
+ * output buffers otherwise (memory accounting, tests). */
+size_t tls_conn_record_buffers(const struct tls_conn *c);
 
 /* ------------------------------------------------------------------------
  * Identity (identity.c) and pins (pin.c)

@@ -25,6 +25,15 @@
  *                                   or EOF while CLOSING
  *   any -> TLS_FAILED               on_error(reason); later input ignored
  *
+ * Idle connections hold no record buffers (issue 18, the idea of
+ * OpenSSL's SSL_MODE_RELEASE_BUFFERS): mbedTLS keeps a 16 KiB input and
+ * an 8 KiB output record buffer for the life of a session, most of an
+ * idle TLS stream's memory.  When the outermost public call returns with
+ * the session open and nothing half-read or half-written, both go back
+ * to the store's small cache (conn_buffers_release) and the next call
+ * takes them again (conn_buffers_restore): a busy connection reuses the
+ * same warm buffers, an idle one costs the session state alone.
+ *
  * Renegotiation is not compiled into mbedTLS (mbedtls_config.h): a peer
  * asking for it gets a no_renegotiation alert.  Callbacks may free the
  * connection: public entry points hold a "busy" count and the free is
@@ -36,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
@@ -44,6 +54,30 @@
 #include <mbedtls/x509_crt.h>
 
 #include "log.h"
+
+/* conn_buffers_release() moves mbedTLS's record buffers by hand: it
+ * knows the stream-TLS layout of mbedTLS 3.6's record pointers (ssl.h:
+ * in_ctr/in_hdr/in_len/in_iv/in_msg into in_buf, the same for out_buf;
+ * no CID, no DTLS, whose pointers differ) and is checked against it by
+ * the TLS unit tests (tls_buffers_*).  Another version must be looked at
+ * again before this line is changed. */
+#if MBEDTLS_VERSION_MAJOR != 3 || MBEDTLS_VERSION_MINOR != 6 || \
+    defined(MBEDTLS_SSL_PROTO_DTLS) || defined(MBEDTLS_SSL_DTLS_CONNECTION_ID) || \
+    !defined(MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH)
+#error "tls_conn.c: record buffer release written for mbedTLS 3.6 stream TLS with variable buffer length"
+#endif
+
+/* The record pointers of one direction, as offsets into its buffer. */
+enum { TLS_RP_CTR, TLS_RP_HDR, TLS_RP_LEN, TLS_RP_IV, TLS_RP_MSG, TLS_RP_N };
+/* TLS keeps the incoming record sequence number in the 8 bytes before
+ * the record header, inside the buffer (ssl_msg.c): they live on. */
+#define TLS_SEQ_LEN 8
+
+struct tls_recbuf_saved {
+	size_t len;			/* the buffer's size (in/out_buf_len) */
+	size_t off[TLS_RP_N];
+	uint8_t seq[TLS_SEQ_LEN];
+};
 
 /* One full record (16 KiB + header + AEAD expansion) fits, so the usual
  * write of one record is a single copy; mbedTLS copes with partial
@@ -69,8 +103,25 @@ struct tls_conn {
 	uint8_t *out;			/* pending ciphertext, TLS_OUT_BUF_CAP */
 	size_t out_len;
 
+	int no_resume;			/* client: params.no_resume */
 	unsigned busy;			/* nesting of public calls */
 	int free_pending;
+	struct tls_conn *active_prev;	/* the store's active connection
+					   before our outermost call */
+
+	/* Server, TLS 1.3 resumption: the peer identity the ticket carried
+	 * (ticket.c); a candidate until the handshake says it resumed. */
+	mbedtls_x509_crt *resumed_peer;
+	uint32_t resumed_flags;
+	time_t resumed_not_after;
+	int resumed;			/* the handshake resumed a session */
+
+	/* Record buffers: released while idle (conn_buffers_release).  The
+	 * extents are how far into each buffer bytes were ever written
+	 * since it was taken, what must be wiped before it is given back. */
+	int bufs_released;
+	struct tls_recbuf_saved saved_in, saved_out;
+	size_t in_extent, out_extent;
 
 	int sent_cert;			/* external client: ours is configured */
 	int peer_refused_cert;		/* see tls_conn_peer_refused_cert */
@@ -79,6 +130,7 @@ struct tls_conn {
 
 	char peer_addr[64];
 	char peer_domain[TLS_DOMAIN_MAX + 1];	/* client: normalised */
+	char local_domain[TLS_DOMAIN_MAX + 1];	/* client: as asked */
 	char sni[TLS_DOMAIN_MAX + 1];		/* server: as asked */
 };
 
@@ -137,6 +189,135 @@ tls_conn_enter_state(struct tls_conn *c, enum tls_conn_state next)
 	c->state = next;
 }
 
+/* --- record buffers ----------------------------------------------------- */
+
+/* Records how far into a record buffer bytes reached (end: one past the
+ * last byte mbedTLS handed to or took from the BIO).  Plaintext is
+ * decrypted and encrypted in place inside that span. */
+static void
+conn_note_extent(const unsigned char *end, const unsigned char *buf,
+    size_t buflen, size_t *extent)
+{
+	size_t e;
+
+	if (buf == NULL || end < buf || end > buf + buflen)
+		return;
+	e = (size_t)(end - buf);
+	if (e > *extent)
+		*extent = e;
+}
+
+/* Is the session between records in both directions?  Nothing of a
+ * record is buffered (a partial one, unread plaintext, a handshake
+ * message being processed, bytes not yet handed to the BIO) and the
+ * handshake is over: the buffers hold only the sequence numbers.  (TLS
+ * 1.3 keeps ssl->handshake after the handshake, for NewSessionTicket;
+ * nothing in it points into the record buffers.) */
+static int
+conn_buffers_idle(struct tls_conn *c)
+{
+	mbedtls_ssl_context *ssl = &c->ssl;
+
+	return c->state == TLS_OPEN && !c->free_pending &&
+	    !c->bufs_released && mbedtls_ssl_is_handshake_over(ssl) &&
+	    ssl->MBEDTLS_PRIVATE(in_buf) != NULL &&
+	    ssl->MBEDTLS_PRIVATE(out_buf) != NULL &&
+	    ssl->MBEDTLS_PRIVATE(in_left) == 0 &&
+	    ssl->MBEDTLS_PRIVATE(in_msglen) == 0 &&
+	    ssl->MBEDTLS_PRIVATE(in_offt) == NULL &&
+	    ssl->MBEDTLS_PRIVATE(keep_current_message) == 0 &&
+	    ssl->MBEDTLS_PRIVATE(out_left) == 0 &&
+	    mbedtls_ssl_check_pending(ssl) == 0;
+}
+
+/* One direction's buffer and pointers, saved as offsets; the buffer is
+ * wiped up to extent and goes to the store's cache. */
+static void
+conn_recbuf_release(struct tls_conn *c, unsigned char **buf, size_t buflen,
+    unsigned char **ptr[TLS_RP_N], size_t *extent, struct tls_recbuf_saved *sv)
+{
+	size_t i;
+
+	sv->len = buflen;
+	for (i = 0; i < TLS_RP_N; i++) {
+		sv->off[i] = (size_t)(*ptr[i] - *buf);
+		*ptr[i] = NULL;
+	}
+	memcpy(sv->seq, *buf, TLS_SEQ_LEN);
+	mbedtls_platform_zeroize(*buf, *extent > TLS_SEQ_LEN ? *extent : TLS_SEQ_LEN);
+	*extent = 0;
+	tls_certstore_recbuf_put(c->store, *buf, buflen);
+	*buf = NULL;
+}
+
+static int
+conn_recbuf_restore(struct tls_conn *c, unsigned char **buf,
+    unsigned char **ptr[TLS_RP_N], const struct tls_recbuf_saved *sv)
+{
+	size_t i;
+
+	if ((*buf = tls_certstore_recbuf_get(c->store, sv->len)) == NULL)
+		return -1;
+	memcpy(*buf, sv->seq, TLS_SEQ_LEN);
+	for (i = 0; i < TLS_RP_N; i++)
+		*ptr[i] = *buf + sv->off[i];
+	return 0;
+}
+
+#define CONN_IN_PTRS(ssl) { &(ssl)->MBEDTLS_PRIVATE(in_ctr), \
+	&(ssl)->MBEDTLS_PRIVATE(in_hdr), &(ssl)->MBEDTLS_PRIVATE(in_len), \
+	&(ssl)->MBEDTLS_PRIVATE(in_iv), &(ssl)->MBEDTLS_PRIVATE(in_msg) }
+#define CONN_OUT_PTRS(ssl) { &(ssl)->MBEDTLS_PRIVATE(out_ctr), \
+	&(ssl)->MBEDTLS_PRIVATE(out_hdr), &(ssl)->MBEDTLS_PRIVATE(out_len), \
+	&(ssl)->MBEDTLS_PRIVATE(out_iv), &(ssl)->MBEDTLS_PRIVATE(out_msg) }
+
+/* Gives both record buffers back while the session is idle (see the
+ * header comment).  mbedTLS is not called until conn_buffers_restore:
+ * every public entry point restores first (conn_enter). */
+static void
+conn_buffers_release(struct tls_conn *c)
+{
+	mbedtls_ssl_context *ssl = &c->ssl;
+	unsigned char **in[TLS_RP_N] = CONN_IN_PTRS(ssl);
+	unsigned char **out[TLS_RP_N] = CONN_OUT_PTRS(ssl);
+
+	if (!conn_buffers_idle(c))
+		return;
+	conn_recbuf_release(c, &ssl->MBEDTLS_PRIVATE(in_buf),
+	    ssl->MBEDTLS_PRIVATE(in_buf_len), in, &c->in_extent, &c->saved_in);
+	conn_recbuf_release(c, &ssl->MBEDTLS_PRIVATE(out_buf),
+	    ssl->MBEDTLS_PRIVATE(out_buf_len), out, &c->out_extent,
+	    &c->saved_out);
+	c->bufs_released = 1;
+}
+
+/* Takes the buffers again: 0, or -1 when out of memory (the connection
+ * has failed then). */
+static int
+conn_buffers_restore(struct tls_conn *c)
+{
+	mbedtls_ssl_context *ssl = &c->ssl;
+	unsigned char **in[TLS_RP_N] = CONN_IN_PTRS(ssl);
+	unsigned char **out[TLS_RP_N] = CONN_OUT_PTRS(ssl);
+
+	if (!c->bufs_released)
+		return 0;
+	if (conn_recbuf_restore(c, &ssl->MBEDTLS_PRIVATE(in_buf), in,
+	    &c->saved_in) != 0)
+		goto fail;
+	if (conn_recbuf_restore(c, &ssl->MBEDTLS_PRIVATE(out_buf), out,
+	    &c->saved_out) != 0) {
+		/* The input buffer goes back with its sequence number. */
+		conn_recbuf_release(c, &ssl->MBEDTLS_PRIVATE(in_buf),
+		    c->saved_in.len, in, &c->in_extent, &c->saved_in);
+		goto fail;
+	}
+	c->bufs_released = 0;
+	return 0;
+fail:
+	return -1;
+}
+
 /* --- BIO --------------------------------------------------------------- */
 
 static int
@@ -156,6 +337,8 @@ bio_send(void *ctx, const unsigned char *buf, size_t len)
 		return MBEDTLS_ERR_SSL_WANT_WRITE;
 	if (n > len)
 		n = len;
+	conn_note_extent(buf + len, c->ssl.MBEDTLS_PRIVATE(out_buf),
+	    c->ssl.MBEDTLS_PRIVATE(out_buf_len), &c->out_extent);
 	memcpy(c->out + c->out_len, buf, n);
 	c->out_len += n;
 	return (int)n;
@@ -172,6 +355,8 @@ bio_recv(void *ctx, unsigned char *buf, size_t len)
 	n = len < c->in_len ? len : c->in_len;
 	if (n > INT32_MAX)
 		n = INT32_MAX;
+	conn_note_extent(buf + n, c->ssl.MBEDTLS_PRIVATE(in_buf),
+	    c->ssl.MBEDTLS_PRIVATE(in_buf_len), &c->in_extent);
 	memcpy(buf, c->in, n);
 	c->in += n;
 	c->in_len -= n;
@@ -257,13 +442,55 @@ conn_client_eku_flags(const mbedtls_x509_crt *peer, uint32_t flags)
 	return flags;
 }
 
+/*
+ * A TLS 1.3 server learns of a resumption only by its effects: mbedTLS
+ * 3.6 sets the verification result to 0 ("no certificate used") for a
+ * PSK handshake, while a full one with our optional client certificate
+ * request leaves either the peer's certificate or
+ * MBEDTLS_X509_BADCERT_MISSING (ssl_tls13_server.c, encrypted
+ * extensions; ssl_tls13_generic.c, validate_certificate).  Valid from
+ * the moment mbedTLS writes NewSessionTicket on.
+ */
+static int
+conn_psk_resumed(const struct tls_conn *c)
+{
+	return c->role == TLS_ROLE_EXTERNAL_SERVER &&
+	    mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_3 &&
+	    mbedtls_ssl_get_peer_cert(&c->ssl) == NULL &&
+	    mbedtls_ssl_get_verify_result(&c->ssl) == 0;
+}
+
+/* The peer's leaf and mbedTLS's verification flags for it: presented in
+ * this handshake, or bound to the ticket it resumed with, whose dates are
+ * checked again now (a ticket may outlive the certificate). */
+static const mbedtls_x509_crt *
+conn_peer(const struct tls_conn *c, uint32_t *flags)
+{
+	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
+
+	if (peer != NULL) {
+		/* A client's resumed session keeps the leaf and flags of its
+		 * full handshake (session_cache.c): the date again. */
+		*flags = mbedtls_ssl_get_verify_result(&c->ssl);
+		if (*flags != (uint32_t)-1 && mbedtls_x509_time_is_past(&peer->valid_to))
+			*flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+		return peer;
+	}
+	if (!c->resumed || c->resumed_peer == NULL)
+		return NULL;
+	*flags = c->resumed_flags;
+	if (time(NULL) > c->resumed_not_after)
+		*flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+	return c->resumed_peer;
+}
+
 /* Fills *r for the current session's peer and the given domain (may be
  * NULL: chain only). */
 static void
 conn_verify(struct tls_conn *c, const char *domain, struct tls_verify_result *r)
 {
-	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
-	uint32_t flags;
+	uint32_t flags = 0;
+	const mbedtls_x509_crt *peer = conn_peer(c, &flags);
 	char subject[96] = "";
 	int n;
 
@@ -281,16 +508,15 @@ conn_verify(struct tls_conn *c, const char *domain, struct tls_verify_result *r)
 	}
 	if (peer == NULL) {
 		r->status = TLS_VERIFY_NO_CERT;
-		/* Also after a TLS 1.3 resumption: its tickets do not carry
-		 * the peer certificate. */
+		/* Also after a TLS 1.3 resumption of a session that had
+		 * none (or a leaf too large to bind, ticket.c). */
 		snprintf(r->detail, sizeof(r->detail), "no peer certificate");
 		return;
 	}
 	mbedtls_x509_dn_gets(subject, sizeof(subject), &peer->subject);
 	/* The hostname check of mbedTLS only knows CN and dNSName; ours
 	 * below replaces it. */
-	flags = mbedtls_ssl_get_verify_result(&c->ssl) &
-	    ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
 	if (c->role == TLS_ROLE_EXTERNAL_SERVER && flags != (uint32_t)-1)
 		flags = conn_client_eku_flags(peer, flags);
 	if (flags == (uint32_t)-1) {
@@ -318,7 +544,8 @@ conn_verify(struct tls_conn *c, const char *domain, struct tls_verify_result *r)
 		r->status = r->matched_by == TLS_ID_NONE ?
 		    TLS_VERIFY_NAME_MISMATCH : TLS_VERIFY_OK;
 	}
-	n = snprintf(r->detail, sizeof(r->detail), "subject %s", subject);
+	n = snprintf(r->detail, sizeof(r->detail), "subject %s%s", subject,
+	    c->resumed ? " (resumed)" : "");
 	if (flags != 0 && n > 0 && (size_t)n < sizeof(r->detail))
 		snprintf(r->detail + n, sizeof(r->detail) - (size_t)n,
 		    "; flags 0x%08x", (unsigned)flags);
@@ -537,6 +764,10 @@ conn_handshake_done(struct tls_conn *c)
 	struct tls_verify_result r;
 	const char *alpn = mbedtls_ssl_get_alpn_protocol(&c->ssl);
 
+	/* A ticket's identity counts only if the handshake resumed. */
+	c->resumed = conn_psk_resumed(c);
+	if (!c->resumed)
+		tls_conn_ticket_resume(c, NULL);
 	conn_verify(c, c->role == TLS_ROLE_EXTERNAL_CLIENT ? c->peer_domain :
 	    NULL, &r);
 	tls_conn_enter_state(c, TLS_OPEN);
@@ -544,7 +775,7 @@ conn_handshake_done(struct tls_conn *c)
 	    "role", role_str(c->role),
 	    "version", mbedtls_ssl_get_version(&c->ssl),
 	    "cipher", mbedtls_ssl_get_ciphersuite(&c->ssl),
-	    "alpn", alpn, "sni", c->role == TLS_ROLE_EXTERNAL_CLIENT ||
+	    "alpn", alpn, "resumed", c->resumed ? "yes" : NULL, "sni", c->role == TLS_ROLE_EXTERNAL_CLIENT ||
 	    c->role == TLS_ROLE_INTERNAL_CLIENT ? (c->peer_domain[0] ? c->peer_domain : NULL) :
 	    c->sni[0] ? c->sni : NULL,
 	    "verify", tls_verify_status_str(r.status),
@@ -555,6 +786,17 @@ conn_handshake_done(struct tls_conn *c)
 	conn_flush(c);
 	if (c->cb.on_handshake != NULL)
 		c->cb.on_handshake(c->ud, &r);
+}
+
+/* External client: a ticket arrived; keep the session for the next
+ * stream to this partner (session_cache.c). */
+static void
+conn_session_save(struct tls_conn *c)
+{
+	if (c->role != TLS_ROLE_EXTERNAL_CLIENT || c->no_resume)
+		return;
+	tls_session_cache_put(tls_certstore_sessions(c->store), &c->ssl,
+	    c->peer_domain, c->sent_cert ? c->local_domain : "-", c->direct_tls);
 }
 
 /* Runs mbedTLS until it needs input.  Every callback may have freed or
@@ -574,6 +816,10 @@ conn_drive(struct tls_conn *c)
 			ret = mbedtls_ssl_handshake(&c->ssl);
 			if (ret == 0) {
 				conn_handshake_done(c);
+				continue;
+			}
+			if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+				conn_session_save(c);
 				continue;
 			}
 			break;
@@ -603,16 +849,22 @@ conn_drive(struct tls_conn *c)
 				tls_conn_enter_state(c, TLS_CLOSED);
 				return;
 			}
-#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
-			if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+			if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+				conn_session_save(c);
 				continue;
-#endif
+			}
 			break;
 		default:
 			c->in_len = 0;
 			conn_flush(c);
 			return;
 		}
+		/* A client's NewSessionTicket: mbedTLS answers WANT_READ once
+		 * it has the message, and handles it on the next call
+		 * (ssl_msg.c, post-handshake messages). */
+		if (ret == MBEDTLS_ERR_SSL_WANT_READ &&
+		    c->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_TLS1_3_NEW_SESSION_TICKET)
+			continue;
 		if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
 			conn_flush(c);
 			return;
@@ -626,22 +878,35 @@ conn_drive(struct tls_conn *c)
 	}
 }
 
+/* Every public call that may reach mbedTLS starts here.  The outermost
+ * call makes c the store's active connection for the ticket callbacks
+ * (ticket.c); calls nest strictly (a callback of one connection may drive
+ * another), so the previous one is put back.  The record buffers an idle
+ * session gave back are taken again first. */
 static void
 conn_enter(struct tls_conn *c)
 {
-	c->busy++;
+	if (c->busy++ == 0)
+		c->active_prev = tls_certstore_active_swap(c->store, c);
+	if (c->bufs_released && conn_buffers_restore(c) != 0)
+		conn_fail(c, "out of memory for the TLS record buffers");
 }
 
-/* Returns 0 if c is still usable, -1 if it failed or was freed. */
+/* Returns 0 if c is still usable, -1 if it failed or was freed.  The
+ * outermost call gives an idle session's record buffers back. */
 static int
 conn_leave(struct tls_conn *c)
 {
 	int failed = c->state == TLS_FAILED;
 
+	if (c->busy == 1)
+		tls_certstore_active_swap(c->store, c->active_prev);
 	if (--c->busy == 0 && c->free_pending) {
 		tls_conn_free(c);
 		return -1;
 	}
+	if (c->busy == 0)
+		conn_buffers_release(c);
 	return failed ? -1 : 0;
 }
 
@@ -672,6 +937,7 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 	c->role = p->role;
 	c->direct_tls = p->direct_tls;
 	c->sent_cert = p->role == TLS_ROLE_EXTERNAL_CLIENT && !p->no_client_cert;
+	c->no_resume = p->no_resume;
 	c->cb = *cb;
 	c->ud = ud;
 	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",
@@ -700,6 +966,14 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 		if ((ret = mbedtls_ssl_set_hostname(&c->ssl,
 		    c->peer_domain)) != 0)
 			goto fail_ret;
+		/* A ticket from an earlier stream to the partner, if any:
+		 * offered, and the full handshake follows if refused. */
+		snprintf(c->local_domain, sizeof(c->local_domain), "%s",
+		    p->local_domain ? p->local_domain : "");
+		if (!c->no_resume)
+			tls_session_cache_take(tls_certstore_sessions(store),
+			    &c->ssl, c->peer_domain,
+			    c->sent_cert ? c->local_domain : "-", c->direct_tls);
 		break;
 	case TLS_ROLE_INTERNAL_CLIENT:
 		/* The pin is the identity; gateway.server_name only goes out
@@ -783,6 +1057,10 @@ tls_conn_write(struct tls_conn *c, const uint8_t *data, size_t len)
 		ret = mbedtls_ssl_write(&c->ssl, data + off, len - off);
 		if (ret > 0) {
 			off += (size_t)ret;
+		} else if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+			/* Read while writing (mbedTLS handles pending
+			 * post-handshake messages first). */
+			conn_session_save(c);
 		} else if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
 			conn_flush(c);
 		} else {
@@ -824,6 +1102,7 @@ tls_conn_free(struct tls_conn *c)
 		return;
 	}
 	mbedtls_ssl_free(&c->ssl);
+	tls_conn_ticket_resume(c, NULL);
 	tls_certstore_outbuf_put(c->store, c->out);
 	tls_certstore_unref(c->store);
 	mbedtls_free(c);
@@ -866,10 +1145,82 @@ tls_conn_sni(const struct tls_conn *c)
 	return c->sni;
 }
 
+size_t
+tls_conn_record_buffers(const struct tls_conn *c)
+{
+	const mbedtls_ssl_context *ssl = &c->ssl;
+
+	return (ssl->MBEDTLS_PRIVATE(in_buf) != NULL ?
+	    ssl->MBEDTLS_PRIVATE(in_buf_len) : 0) +
+	    (ssl->MBEDTLS_PRIVATE(out_buf) != NULL ?
+	    ssl->MBEDTLS_PRIVATE(out_buf_len) : 0);
+}
+
+int
+tls_conn_resumed(const struct tls_conn *c)
+{
+	return c->resumed;
+}
+
+int
+tls_conn_ticket_identity(struct tls_conn *c, struct tls_ticket_identity *id)
+{
+	const mbedtls_x509_crt *peer, *crt;
+	time_t t;
+
+	if (c == NULL)
+		return -1;
+	memset(id, 0, sizeof(*id));
+	if ((peer = mbedtls_ssl_get_peer_cert(&c->ssl)) != NULL) {
+		id->flags = mbedtls_ssl_get_verify_result(&c->ssl);
+		id->not_after = tls_x509_time_to_time(&peer->valid_to);
+		for (crt = peer->next; crt != NULL; crt = crt->next) {
+			t = tls_x509_time_to_time(&crt->valid_to);
+			if (t < id->not_after)
+				id->not_after = t;
+		}
+	} else if (conn_psk_resumed(c) && (peer = c->resumed_peer) != NULL) {
+		/* A resumed session's new ticket: what the first had. */
+		id->flags = c->resumed_flags;
+		id->not_after = c->resumed_not_after;
+	} else {
+		return -1;
+	}
+	id->leaf = peer->raw.p;
+	id->leaf_len = peer->raw.len;
+	return 0;
+}
+
+int
+tls_conn_ticket_resume(struct tls_conn *c, const struct tls_ticket_identity *id)
+{
+	if (c == NULL)
+		return 0;
+	if (c->resumed_peer != NULL) {
+		mbedtls_x509_crt_free(c->resumed_peer);
+		mbedtls_free(c->resumed_peer);
+		c->resumed_peer = NULL;
+	}
+	if (id == NULL)
+		return 0;
+	if ((c->resumed_peer = mbedtls_calloc(1, sizeof(*c->resumed_peer))) == NULL)
+		return -1;
+	mbedtls_x509_crt_init(c->resumed_peer);
+	if (mbedtls_x509_crt_parse_der(c->resumed_peer, id->leaf,
+	    id->leaf_len) != 0) {
+		tls_conn_ticket_resume(c, NULL);
+		return -1;
+	}
+	c->resumed_flags = id->flags;
+	c->resumed_not_after = id->not_after;
+	return 0;
+}
+
 int
 tls_conn_peer_cert_der(const struct tls_conn *c, size_t idx, const uint8_t **der, size_t *len)
 {
-	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&c->ssl);
+	uint32_t flags;
+	const mbedtls_x509_crt *crt = conn_peer(c, &flags);
 
 	while (crt != NULL && idx > 0) {
 		crt = crt->next;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -62,6 +63,11 @@ int tls_san_build(const struct tls_certgen *spec, unsigned char *buf,
  * records (always the same size for one store), and its return. */
 uint8_t *tls_certstore_outbuf_get(struct tls_certstore *s, size_t size);
 void tls_certstore_outbuf_put(struct tls_certstore *s, uint8_t *buf);
+/* certstore.c: an mbedTLS record buffer of len bytes (all zero), from
+ * those idle connections gave back, or new; NULL when out of memory.  Put
+ * takes one back, wiped by the caller. */
+uint8_t *tls_certstore_recbuf_get(struct tls_certstore *s, size_t len);
+void tls_certstore_recbuf_put(struct tls_certstore *s, uint8_t *p, size_t len);
 /* certstore.c: mbedTLS's broken-down certificate time as a time_t (UTC). */
 time_t tls_x509_time_to_time(const mbedtls_x509_time *t);
 /* selfsigned.c: writes data to path through a temporary file in the same
@@ -88,6 +94,95 @@ size_t tls_certstore_npins(const struct tls_certstore *store);
  * type (constant-time comparison). */
 struct tls_dane_record;
 int tls_dane_match_cert(const mbedtls_x509_crt *crt, const struct tls_dane_record *rec);
+
+/* ticket.c: session tickets with the peer's verified identity bound to
+ * them (the file's header says how).  A store owns one. */
+#include <mbedtls/gcm.h>
+#include <mbedtls/ssl_ticket.h>
+
+#define TLS_TICKET_LEAF_MAX 4096	/* larger leaves: no identity bound */
+
+struct tls_tickets {
+	mbedtls_ssl_ticket_context inner;	/* mbedTLS's ticket, rotating key */
+	mbedtls_gcm_context binding;		/* seals the identity part */
+	struct tls_rng *rng;			/* the store's */
+	uint64_t trust;				/* the store's trust fingerprint,
+						   in every binding */
+	struct tls_conn *active;		/* whose mbedTLS call is running */
+	uint32_t lifetime_s;
+	/* Keys derived from a secret (tls.ticket_key_file): one per epoch
+	 * of lifetime_s seconds since 1970, the same in every process. */
+	uint8_t secret[32];			/* HKDF-Extract of the secret */
+	int derived;
+	uint64_t epoch;				/* of the active key */
+};
+
+/* What a full handshake established about the peer, as bound to a
+ * ticket: mbedTLS's verification flags of the chain against the store's
+ * anchors, the earliest notAfter in the chain, the leaf's DER. */
+struct tls_ticket_identity {
+	uint32_t flags;
+	time_t not_after;
+	const uint8_t *leaf;
+	size_t leaf_len;
+};
+
+/* secret NULL: random keys.  trust: tls_certstore's fingerprint of its
+ * trust anchors, certificates and pins. */
+int tls_tickets_init(struct tls_tickets *t, struct tls_rng *rng,
+    uint32_t lifetime_s, uint64_t trust, const uint8_t *secret,
+    size_t secret_len);
+void tls_tickets_free(struct tls_tickets *t);
+int tls_tickets_rotate(struct tls_tickets *t, uint32_t lifetime_s);
+/* mbedtls_ssl_ticket_write_t / _parse_t with p_ticket a struct tls_tickets. */
+int tls_ticket_write(void *p_ticket, const mbedtls_ssl_session *session,
+    unsigned char *start, const unsigned char *end, size_t *tlen,
+    uint32_t *lifetime);
+int tls_ticket_parse(void *p_ticket, mbedtls_ssl_session *session,
+    unsigned char *buf, size_t len);
+/* The decrypted identity part of a ticket (ticket.c's header has the
+ * layout) for a store of this trust fingerprint: 0 with *has_identity and *out
+ * (pointing into p), or -1 when malformed. */
+int tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t trust,
+    struct tls_ticket_identity *out, int *has_identity);
+
+/* session_cache.c: the sessions outgoing connections may resume (the
+ * file's header says how).  A store owns one. */
+#define TLS_SESSION_CACHE_SLOTS 1024
+
+struct tls_session_slot;
+struct tls_session_cache {
+	struct tls_session_slot *slots;	/* TLS_SESSION_CACHE_SLOTS, lazily */
+	uint64_t clock;
+};
+
+void tls_session_cache_free(struct tls_session_cache *cache);
+/* Sets the session saved for (peer, local, direct) on ssl and forgets
+ * it: 0, or -1 when there is none. */
+int tls_session_cache_take(struct tls_session_cache *cache, mbedtls_ssl_context *ssl,
+    const char *peer, const char *local, int direct);
+/* Saves ssl's current session (after a ticket arrived). */
+void tls_session_cache_put(struct tls_session_cache *cache, const mbedtls_ssl_context *ssl,
+    const char *peer, const char *local, int direct);
+/* The saved session itself, left in place (the unit tests tamper with
+ * its ticket); NULL when there is none. */
+mbedtls_ssl_session *tls_session_cache_peek(struct tls_session_cache *cache,
+    const char *peer, const char *local, int direct);
+/* certstore.c: the store's cache, and its ticket keys. */
+struct tls_session_cache *tls_certstore_sessions(struct tls_certstore *s);
+struct tls_tickets *tls_certstore_tickets(struct tls_certstore *s);
+
+/* certstore.c: makes c the connection the store's ticket callbacks
+ * belong to, returning the one before (restored when c's call ends). */
+struct tls_conn *tls_certstore_active_swap(struct tls_certstore *s,
+    struct tls_conn *c);
+/* tls_conn.c: the identity of c's peer to bind to a ticket being issued
+ * (valid during the call): 0, or -1 when there is none (no certificate,
+ * c NULL). */
+int tls_conn_ticket_identity(struct tls_conn *c, struct tls_ticket_identity *id);
+/* tls_conn.c: a ticket c's peer offered carries id (NULL: forget any
+ * earlier one).  Used only if the handshake resumes.  0 or -1. */
+int tls_conn_ticket_resume(struct tls_conn *c, const struct tls_ticket_identity *id);
 
 /* tls_conn.c: the SNI callback tells the connection the name asked for. */
 struct tls_conn;

@@ -14,13 +14,14 @@ def read_until(s, marker, got=b""):
     return got
 
 
-def starttls_s2s(s, hdr, ctx, to):
+def starttls_s2s(s, hdr, ctx, to, session=None):
     """RFC 6120 §5.4 on the connected socket s: header, features, <starttls/>,
-    <proceed/>, TLS, header again.  Returns (TLS socket, post-TLS features)."""
+    <proceed/>, TLS (offering session, a ticket from before), header again.
+    Returns (TLS socket, post-TLS features)."""
     s.sendall(hdr)
     read_until(s, b"</stream:features>")
     s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
     read_until(s, b"<proceed")
-    s = ctx.wrap_socket(s, server_hostname=to)
+    s = ctx.wrap_socket(s, server_hostname=to, session=session)
     s.sendall(hdr)
     return s, read_until(s, b"</stream:features>")

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """hsbench.py - new-connection load for tests/bench/run_handshake.sh.
 
-Opens N connections, CONC at a time, each one new (no session reuse), and
-prints one JSON line: how many succeeded and the wall time of each, in
+Opens N connections, CONC at a time, each one new (no session reuse, or
+with RESUME = "resume" each worker offering the ticket of its previous
+connection: TLS 1.3 resumption, RFC 8446 §2.2), and prints one JSON line:
+how many succeeded (and were resumed) and the wall time of each, in
 milliseconds, from connect() to the last byte the shape waits for:
 
   starttls  RFC 6120 s2s set-up: header, <stream:features> with
@@ -19,7 +21,7 @@ picks it with an OPENSSL_CONF whose system_default section says
 `Groups = X25519` or `Groups = P-256`, which Python's ssl module honours.
 The certificate is not verified: this measures the server's cost.
 
-Usage: hsbench.py SHAPE PORT TO N CONC
+Usage: hsbench.py SHAPE PORT TO N CONC [resume]
 """
 import json
 import socket
@@ -31,7 +33,8 @@ import time
 from benchxmpp import NS, read_until, starttls_s2s  # noqa: E402 (beside this script)
 
 
-def one(shape, port, to, ctx):
+def one(shape, port, to, ctx, sess):
+    """One connection; sess: [ticket] in, the new one out (resume mode)."""
     hdr = (f"<?xml version='1.0'?><stream:stream {NS} from='hsbench.example' to='{to}' "
            "version='1.0'>").encode()
     t0 = time.perf_counter()
@@ -39,19 +42,22 @@ def one(shape, port, to, ctx):
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         if shape == "starttls":
-            s, _ = starttls_s2s(s, hdr, ctx, to)
+            s, _ = starttls_s2s(s, hdr, ctx, to, sess[0])
         elif shape == "direct":
-            s = ctx.wrap_socket(s, server_hostname=to)
+            s = ctx.wrap_socket(s, server_hostname=to, session=sess[0])
             s.sendall(hdr)
             read_until(s, b"</stream:features>")
         else:
-            s = ctx.wrap_socket(s, server_hostname=to)
+            s = ctx.wrap_socket(s, server_hostname=to, session=sess[0])
             s.sendall(f"GET / HTTP/1.1\r\nHost: {to}\r\n\r\n".encode())
             read_until(s, b"\r\n\r\nok")
         ms = (time.perf_counter() - t0) * 1000
+        reused = s.session_reused
+        if sess[1]:
+            sess[0] = s.session     # the ticket arrived with the reply
     finally:
         s.close()
-    return ms
+    return ms, reused
 
 
 def main():
@@ -60,23 +66,27 @@ def main():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.options |= ssl.OP_NO_TICKET     # every connection a full handshake
+    resume = len(sys.argv) > 6 and sys.argv[6] == "resume"
+    if not resume:
+        ctx.options |= ssl.OP_NO_TICKET     # every connection a full handshake
     if shape == "direct":
         ctx.set_alpn_protocols(["xmpp-server"])
-    times, errors = [], []
+    times, errors, reused = [], [], [0]
     lock = threading.Lock()
     left = [n]
 
     def worker():
+        sess = [None, resume]
         while True:
             with lock:
                 if left[0] == 0:
                     return
                 left[0] -= 1
             try:
-                ms = one(shape, port, to, ctx)
+                ms, r = one(shape, port, to, ctx, sess)
                 with lock:
                     times.append(ms)
+                    reused[0] += r
             except Exception as e:  # reported, counted, never hidden
                 with lock:
                     errors.append(repr(e)[:200])
@@ -89,7 +99,7 @@ def main():
         t.join()
     wall = time.perf_counter() - t0
     times.sort()
-    print(json.dumps({"ok": len(times), "errors": len(errors), "first_error": errors[:1],
+    print(json.dumps({"ok": len(times), "reused": reused[0], "errors": len(errors), "first_error": errors[:1],
                       "wall_s": wall, "p50_ms": times[len(times) // 2] if times else None,
                       "p90_ms": times[len(times) * 9 // 10] if times else None}))
 

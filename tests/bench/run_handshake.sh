@@ -24,6 +24,9 @@
 # BENCH_HS_N connections per case (default 2000, 4 at a time), the best of
 # BENCH_REPS (default 3) kept; BENCH_HS_LAT_N (default 200) one at a time
 # for the latency p50.  BENCH_NO_PROSODY=1 skips Prosody.
+# BENCH_HS_RESUME=1: every client connection after a worker's first offers
+# the TLS 1.3 ticket of its previous one (session resumption: what a
+# partner reconnecting does); the runs log says how many were resumed.
 # Not a pass/fail test.  Needs root (apt-get haproxy) or haproxy installed.
 set -eu
 
@@ -36,6 +39,7 @@ LATN=${BENCH_HS_LAT_N:-200}
 CONC=${BENCH_HS_CONC:-4}
 PCPU=${BENCH_PROXY_CPU:-1}
 EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
+RESUME=${BENCH_HS_RESUME:+resume}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'run_handshake.sh: %s\n' "$*" >&2; exit 1; }
@@ -52,10 +56,11 @@ bench_workdir xe-hsbench
 		-out example.crt -days 2 -subj "/CN=example.com" -addext subjectAltName=DNS:example.com
 	cat example.crt example.key >haproxy.pem
 	chmod 600 example.key haproxy.pem
-	# xmpp-edge drops to nobody when started as root, Prosody runs as prosody.
+	# Prosody runs as prosody (prosody_start gives it its copy).
 	mkdir -p prosody
 	cp example.crt example.key prosody/
-	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key
+	# Keys stay root's: xmpp-edge reads them before it drops to its
+	# user, and refuses a key owned by anyone else (config_files.c).
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
 for g in X25519 P-256; do
 	cat >"$W/openssl-$g.cnf" <<EOF
@@ -126,7 +131,7 @@ run_case() {
 	for i in $(seq "$REPS"); do
 		c0=$(cpu_ticks "${PID[$srv]}")
 		j=$(OPENSSL_CONF=$W/openssl-$group.cnf "${TOOL_RUN[@]}" /usr/bin/python3 \
-			"$XE_ROOT/tests/bench/hsbench.py" "$shape" "${PORT[$srv/$shape]}" example.com "$N" "$CONC")
+			"$XE_ROOT/tests/bench/hsbench.py" "$shape" "${PORT[$srv/$shape]}" example.com "$N" "$CONC" $RESUME)
 		c1=$(cpu_ticks "${PID[$srv]}")
 		echo "  $srv $shape $group run $i: $j server_ticks=$((c1 - c0))" >>"$W/runs.log"
 		cpu=$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('%.3f' % ((int(sys.argv[2])*10.0)/max(d['ok'],1)))" "$j" $((c1 - c0)))
@@ -134,13 +139,13 @@ run_case() {
 			bestcpu=$cpu best=$j
 		fi
 	done
-	python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('cpu_ms=%s ok=%d errors=%d %s' % (sys.argv[2], d['ok'], d['errors'], d['first_error']))" "$best" "$bestcpu"
+	python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('cpu_ms=%s ok=%d reused=%d errors=%d %s' % (sys.argv[2], d['ok'], d.get('reused', 0), d['errors'], d['first_error']))" "$best" "$bestcpu"
 }
 # run_latency SERVER SHAPE: p50 over LATN connections one at a time (X25519).
 run_latency() {
 	local j
 	j=$(OPENSSL_CONF=$W/openssl-X25519.cnf "${TOOL_RUN[@]}" /usr/bin/python3 \
-		"$XE_ROOT/tests/bench/hsbench.py" "$2" "${PORT[$1/$2]}" example.com "$LATN" 1)
+		"$XE_ROOT/tests/bench/hsbench.py" "$2" "${PORT[$1/$2]}" example.com "$LATN" 1 $RESUME)
 	echo "  $1 $2 latency: $j" >>"$W/runs.log"
 	python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('%.2f' % d['p50_ms'] if d['p50_ms'] else 'fail')" "$j"
 }
@@ -163,7 +168,8 @@ done
 echo "xmpp-edge: $("$BIN" version 2>/dev/null | head -n 1); $(haproxy -v | head -n 1)"
 [ -z "${BENCH_NO_PROSODY:-}" ] && echo "Prosody: $(dpkg-query -W -f='${Version}' prosody)"
 echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)); servers on CPU $PCPU; client on CPU ${TOOLCPUS:-any}"
-echo "TLS 1.3, ECDSA P-256 certificate, no session resumption; $N connections per case ($CONC at a time), best of $REPS; latency: p50 of $LATN one at a time (X25519)"
+if [ -n "$RESUME" ]; then mode="session resumption: each connection offers its worker's previous ticket"; else mode="no session resumption"; fi
+echo "TLS 1.3, ECDSA P-256 certificate, $mode; $N connections per case ($CONC at a time), best of $REPS; latency: p50 of $LATN one at a time (X25519)"
 echo
 printf '%-12s %-9s %14s %14s %14s\n' server shape "CPU ms X25519" "CPU ms P-256" "latency p50 ms"
 for srv in "${SERVERS[@]}"; do

@@ -22,7 +22,10 @@ cd "$XE_ROOT"
 N=${1:-${BENCH_IDLE_N:-10000}}
 BIN=${XE_STATIC_BIN:-${XE_OUT:-$XE_ROOT/out}/xmpp-edge}
 EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
-ulimit -n $((N + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# The edge wants 2 x limits.max_streams + listeners (inbound and
+# outgoing); the client holds N too.  Root may raise the hard limit.
+ulimit -Hn $((2 * N + 2048)) 2>/dev/null || true
+ulimit -n $((2 * N + 2048)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -gt "$N" ] || { echo "run_idle_memory.sh: fd limit $(ulimit -n) < $N streams" >&2; exit 1; }
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -39,7 +42,26 @@ PROXY_RUN=()	# memory, not CPU: nothing pinned
 	chmod 600 example.key
 	mkdir -p prosody
 	cp example.crt example.key prosody/
-	[ "$(id -u)" -ne 0 ] || chown 65534:65534 example.key
+	# Started as root, xmpp-edge drops to the xmpp-edge user when it
+	# exists (./build.sh install), else to nobody, and wants the key
+	# owned by root or that user.
+	[ "$(id -u)" -ne 0 ] || chown "$(id -u xmpp-edge 2>/dev/null || echo 65534)" example.key
+	# Outgoing streams: the remote servers' CA and wildcard certificate
+	# (*.peers.example), the gateway's and the internal listener's keys.
+	ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+	openssl req -x509 $ec -keyout peers-ca.key -out peers-ca.crt -days 2 -subj "/CN=peers CA" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+	printf 'subjectAltName=DNS:*.peers.example\nextendedKeyUsage=serverAuth,clientAuth\n' >peers.ext
+	openssl req $ec -keyout peers.key -out peers.csr -subj "/CN=peers.example"
+	openssl x509 -req -in peers.csr -CA peers-ca.crt -CAkey peers-ca.key -CAcreateserial \
+		-out peers.crt -days 2 -extfile peers.ext
+	cp example.crt edge-ca.crt
+	openssl req -x509 $ec -keyout gw.key -out gw.crt -days 2 -subj "/CN=gateway.internal" \
+		-addext subjectAltName=DNS:gateway.internal
+	openssl req -x509 $ec -keyout edge.key -out edge.crt -days 2 -subj "/CN=edge.internal" \
+		-addext subjectAltName=DNS:edge.internal
+	chmod 600 edge.key
+	[ "$(id -u)" -ne 0 ] || chown "$(id -u xmpp-edge 2>/dev/null || echo 65534)" edge.key
 ) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; exit 1; }
 
 # measure LABEL PID PORT: prints the per-stream figure line.
@@ -87,6 +109,7 @@ for t in socks:
 PY
 }
 
+if [ -z "${BENCH_NO_INBOUND:-}" ]; then	# BENCH_NO_INBOUND=1: outgoing only
 echo "idle inbound Direct TLS streams (TLS 1.3, ECDSA P-256, after <stream:features>); VmRSS in bytes"
 printf '%-10s %7s %12s %12s %10s\n' server streams "RSS before" "RSS after" "per stream"
 declare -A PER
@@ -114,3 +137,44 @@ s2s_direct_tls_ports = { $port }"
 			'BEGIN { printf "%s/Prosody RSS per idle stream: %.2fx\n", l, a / b }'
 	done
 fi
+fi
+
+# --- outgoing streams ------------------------------------------------------------
+# Each binary of BENCH_EDGE_BINS dials N remote domains the gateway writes
+# to (tests/bench/idle_outbound.py plays the gateway, DNS and the remote
+# servers).  BENCH_NO_OUTBOUND=1 skips it.
+[ -z "${BENCH_NO_OUTBOUND:-}" ] || exit 0
+PIN=$(openssl x509 -in "$W/gw.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+	openssl dgst -sha256 -binary | base64)
+echo
+echo "idle outgoing streams (STARTTLS, SASL EXTERNAL, TLS 1.3, ECDSA P-256, after one message each); VmRSS in bytes"
+printf '%-10s %7s %12s %12s %10s\n' server streams "RSS before" "RSS after" "per stream"
+for e in $EDGE_BINS; do
+	label=${e%%=*} bin=${e#*=}
+	ext=$(free_port) int=$(free_port) sink=$(free_port) dns=$(free_port) gw=$(free_port)
+	mkdir -p "$W/out-$label"
+	cat >"$W/out-$label/edge.json" <<EOF
+{
+  "state_dir": "$W/out-$label/state",
+  "domains": [{ "name": "example.com", "cert": "$W/example.crt", "key": "$W/example.key" }],
+  "listen": { "starttls": ["127.0.0.1:$ext"], "direct_tls": [], "internal": ["127.0.0.1:$int"],
+              "control": "$W/out-$label/state/control.sock" },
+  "gateway": { "address": "127.0.0.1:$gw", "pins": ["$PIN"],
+               "cert": "$W/edge.crt", "key": "$W/edge.key" },
+  "tls": { "ca_file": "$W/peers-ca.crt" },
+  "dns": { "servers": ["127.0.0.1:$dns"], "allow_private_targets": ["127.0.0.0/8"],
+           "timeout_ms": 10000, "tries": 3, "negative_ttl_s": 0 },
+  "limits": { "max_streams": $((N + 1000)), "handshake_timeout_ms": 600000 },
+  "log": { "level": "warn" }
+}
+EOF
+	chmod -R a+rX -- "${W:?}/out-${label:?}"
+	"$bin" run -c "$W/out-$label/edge.json" >"$W/out-$label/edge.log" 2>&1 &
+	PIDS+=($!)
+	pid=$!
+	wait_port "$int" || die "$label did not start: $(tail -5 "$W/out-$label/edge.log")"
+	/usr/bin/python3 "$XE_ROOT/tests/bench/idle_outbound.py" "$pid" "$N" "$int" "$sink" "$dns" "$W" "$label" ||
+		die "$label: outgoing streams failed: $(tail -5 "$W/out-$label/edge.log")"
+	echo "  $label: $(wc -l <"$W/out-$label/edge.log") log lines at level warn and above" >&2
+	kill "$pid"
+done

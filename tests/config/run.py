@@ -128,9 +128,9 @@ def expect_good(name, cfg, *needles):
 
 
 D = "domains[0]"
-DEFAULT_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, dane, max_connections, "
+DEFAULT_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, dane, bidi, max_connections, "
                 "keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size, strangers")
-PARTNER_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, dane, additional_domains, "
+PARTNER_KEYS = ("allow, tls, sasl_external, dialback, require_valid_certificate, dane, bidi, additional_domains, "
                 "max_connections, keepalive_s, idle_timeout_s, connect, connect_direct_tls, max_stanza_size, strangers")
 bad = [
     ("not-json", "{ \"domains\": [ }", "line 1, column 16: invalid JSON: parse error: unallowed token at this point in JSON text"),

@@ -309,7 +309,7 @@ if wait_port(port, d.proc) and wait_port(dport, d.proc):
     check("tls.starttls_stream_restart_inside_tls",
           tls.version() in ("TLSv1.2", "TLSv1.3") and b"from='example.com'" in after
           and after.endswith(b"<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
-                             b"<sm xmlns='urn:xmpp:sm:3'/></stream:features>"),
+                             b"<bidi xmlns='urn:xmpp:features:bidi'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>"),
           (tls.version(), after))
     tls.close()
     # Pipelining behind <starttls/> is refused, never taken as TLS.
@@ -436,8 +436,10 @@ def remote_stream(frm, cert=True):
 
 if wait_port(port, d.proc):
     t, feats = remote_stream("remote.example")
-    check("auth.external_offered_for_valid_certificate",
-          b"<mechanism>EXTERNAL</mechanism>" in feats and b"bidi" not in feats, feats)
+    check("auth.external_offered_for_valid_certificate", b"<mechanism>EXTERNAL</mechanism>" in feats, feats)
+    # XEP-0288 is offered (policy bidi, default on), as the one feature
+    # element it is, not a word in some other one.
+    check("auth.bidi_offered", b"<bidi xmlns='urn:xmpp:features:bidi'/>" in feats, feats)
     t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>cmVtb3RlLmV4YW1wbGU=</auth>")
     got = read_until(t, b"/>")
     check("auth.external_success", got == b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", got)

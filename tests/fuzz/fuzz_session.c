@@ -20,8 +20,14 @@
  *     stream whose peer has been told <db:result type='valid'/> for that
  *     exact (to, from) pair before the call;
  *   - nothing is routed from an outgoing stream (the source of every
- *     router_route is an inbound stream's tokenizer), and no stanza is
- *     ever written to an inbound stream;
+ *     router_route is an inbound stream's tokenizer): XEP-0288 is offered
+ *     to our streams (features of op 1) but no receiving server here has
+ *     a valid certificate, so bidi is never asked for and every stanza on
+ *     an outgoing stream stays refused;
+ *   - a stanza is written to an inbound stream only when its peer asked
+ *     for XEP-0288 (<bidi/>, op 16) and was told <db:result type='valid'/>
+ *     for the stanza's (from, to) domains: the pair its stream carries
+ *     back (s2s_in_bidi.c; here the stanzas are bounces);
  *   - every accepted stanza (each carries a unique id f<N>) is delivered
  *     or bounced exactly once: at most one element with its id reaches
  *     any peer, and at the end
@@ -50,8 +56,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "s2s_in_int.h"
+#include "s2s_out.h"
 #include "session_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -102,6 +110,7 @@ struct fz_peer {
 	int opaque;		/* TLS began: no more XML to read */
 	int proceed_sent;	/* it sent <proceed/>: what follows is TLS */
 	int greeted;		/* an out peer sent its header and features */
+	int bidi_sent;		/* it sent <bidi xmlns='urn:xmpp:bidi'/> */
 	char valid[FZ_PAIRS_MAX][2][64];	/* (to, from) of db:result valid it got */
 	size_t nvalid;
 	struct fz_question q[FZ_QUESTIONS_MAX];
@@ -184,6 +193,34 @@ fz_stanza_number(const char *id)
 	return (int)n;
 }
 
+/* The domain of a JID as the proxy wrote it (RFC 7622: after the first
+ * '@' before the first '/'), into out. */
+static void
+fz_jid_domain(const char *jid, char *out, size_t cap)
+{
+	const char *slash = strchr(jid, '/'), *at = strchr(jid, '@');
+	size_t len = slash != NULL ? (size_t)(slash - jid) : strlen(jid);
+
+	if (at != NULL && (slash == NULL || at < slash)) {
+		len -= (size_t)(at + 1 - jid);
+		jid = at + 1;
+	}
+	snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), jid);
+}
+
+/* 1 if fp was told valid for (ours, theirs): its stream carries ours ->
+ * theirs back once it asked for bidi. */
+static int
+fz_valid_pair(const struct fz_peer *fp, const char *ours, const char *theirs)
+{
+	size_t i;
+
+	for (i = 0; i < fp->nvalid; i++)
+		if (strcasecmp(fp->valid[i][0], ours) == 0 && strcasecmp(fp->valid[i][1], theirs) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 fz_is_stanza(const char *name)
 {
@@ -218,8 +255,17 @@ fz_drain(struct fz *f, struct fz_peer *fp)
 			return;
 		}
 		if (fz_is_stanza(e->name)) {
-			if (p->role == SF_PEER_IN)
-				FZ_FAIL("a stanza (%s) was written to an inbound stream", e->id);
+			if (p->role == SF_PEER_IN) {
+				char from[64], to[64];
+
+				fz_jid_domain(e->from, from, sizeof(from));
+				fz_jid_domain(e->to, to, sizeof(to));
+				if (!fp->bidi_sent || !fz_valid_pair(fp, from, to))
+					FZ_FAIL("a stanza (%s, %s -> %s) was written to inbound peer %d "
+					    "(bidi %s, pair %s)", e->id, from, to, p->index,
+					    fp->bidi_sent ? "asked" : "not asked",
+					    fz_valid_pair(fp, from, to) ? "valid" : "never valid");
+			}
 			n = fz_stanza_number(e->id);
 			if (n >= 0 && ++f->seen[n] > 1)
 				FZ_FAIL("stanza %s reached peers %u times", e->id, f->seen[n]);
@@ -376,7 +422,7 @@ fz_message(struct fz *f, struct fz_peer *fp)
 		break;
 	case 1:
 		(void)sf_peer_send(fp->p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
-		    "</stream:features>");
+		    "<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>");
 		break;
 	case 2:
 		(void)sf_peer_send(fp->p, "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
@@ -430,9 +476,21 @@ fz_message(struct fz *f, struct fz_peer *fp)
 		(void)sf_peer_sendf(fp->p, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
 		    conds[fz_byte(f) % 6]);
 		break;
-	case 16:
-		(void)sf_peer_send(fp->p, fz_byte(f) & 1 ? "</stream:stream>" : " ");
+	case 16: {
+		/* Odd: the end; even: a keepalive, or (bit 1) XEP-0288's
+		 * request, in whatever state the stream is. */
+		unsigned b = fz_byte(f);
+
+		if (b & 1) {
+			(void)sf_peer_send(fp->p, "</stream:stream>");
+		} else if (b & 2) {
+			fp->bidi_sent = 1;
+			(void)sf_peer_send(fp->p, "<bidi xmlns='urn:xmpp:bidi'/>");
+		} else {
+			(void)sf_peer_send(fp->p, " ");
+		}
 		break;
+	}
 	case 18: {
 		/* A burst of <db:verify/> with long ids: answers that fill a
 		 * queue the peer does not read (issue 14, finding 1). */
@@ -549,6 +607,30 @@ fz_script(struct fz *f)
 
 /* --- the run -------------------------------------------------------------------- */
 
+
+/* daemon.c's first shutdown steps, amid everything else: authenticated
+ * inbound streams get <system-shutdown/> and are read on until their
+ * peer closes (s2s_in_shutdown_begin), or the first n stanzas queued on
+ * each outgoing stream are bounced while it stays open
+ * (s2s_out_bounce_queued).  Every stanza is still delivered or bounced
+ * exactly once. */
+static void
+fz_shutdown_step(struct fz *f, uint8_t b)
+{
+	struct s2s_in *s, *next;
+	struct s2s_out *o;
+
+	if (b & 1) {
+		for (s = f->sf.edge->streams; s != NULL; s = next) {
+			next = s2s_in_next(s);
+			s2s_in_shutdown_begin(s);
+		}
+		return;
+	}
+	for (o = f->sf.edge->out_streams; o != NULL; o = s2s_out_next(o))
+		(void)s2s_out_bounce_queued(o, (size_t)(b >> 1));
+}
+
 static void
 fz_step(struct fz *f)
 {
@@ -614,12 +696,17 @@ fz_step(struct fz *f)
 		}
 		break;
 	}
-	case 14:
-		if (fz_byte(f) % 8 == 0 && !f->shut_down) {
+	case 14: {
+		uint8_t b = fz_byte(f);
+
+		if (b % 8 == 0 && !f->shut_down) {
 			f->shut_down = 1;
 			sf_shutdown(&f->sf);
+		} else if (b % 8 == 1) {
+			fz_shutdown_step(f, fz_byte(f));
 		}
 		break;
+	}
 	case 15:
 		break;	/* the loop turns below */
 	}

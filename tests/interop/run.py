@@ -47,7 +47,13 @@ Scenarios (see the checks' names):
     sent = delivered + bounced everywhere; no bounce for type='error';
  7. ejabberd 23.01 in the gateway's place (same address, same key), as the
     README's "Federation walkthrough" configures it: messages both ways, a ping,
-    messages to other.example.org through the wildcard A record.
+    messages to other.example.org through the wildcard A record;
+ 8. XEP-0288 (run before 6): Prosody 0.12 with mod_s2s_bidi (192.0.2.30)
+    serves inbound.example.net, which has no public DNS (xmpp-edge cannot
+    dial it: a message to it bounces until it connects), and whose users
+    then exchange messages both ways with the gateway's over its one
+    stream; bidi.example.net on the same Prosody answers on the stream
+    xmpp-edge opened; ejabberd 23.01 (no bidi) keeps two streams.
 Everything started here is ended here (try/finally, atexit, SIGTERM/SIGHUP).
 Last line: "N passed, N failed".  XE_BIN names the binary (default
 out/dev/xmpp-edge); XE_KEEP=1 keeps the work directory (logs).
@@ -82,6 +88,7 @@ NAMESPACES = (INET, EDGE, LAN)
 
 # Addresses (RFC 5737 documentation ranges, only inside our namespaces).
 EDGE_PUB, PUB_DNS, PARTNER, EJABBERD, TARPIT = "192.0.2.2", "192.0.2.53", "192.0.2.10", "192.0.2.20", "192.0.2.99"
+BIDI = "192.0.2.30"             # Prosody with mod_s2s_bidi (scenario 8)
 EDGE_INT, INT_DNS, GATEWAY, ROGUE = "198.51.100.2", "198.51.100.53", "198.51.100.10", "198.51.100.20"
 INTERNAL_PORT = 5271            # listen.internal (Direct TLS), found by SRV
 INTERNAL_STARTTLS_PORT = 5269   # listen.internal_starttls, found by a wildcard A record
@@ -91,7 +98,10 @@ INTERNAL_STARTTLS_PORT = 5269   # listen.internal_starttls, found by a wildcard 
 # WILDCARD_DOMAINS (open federation) by a wildcard A record only.
 PARTNER_HOSTS = ["partner.example.net", "badcert.example.net", "lenient.example.net", "denied.example.net"]
 WILDCARD_DOMAINS = ["other.example.org"]
-SRV_DOMAINS = PARTNER_HOSTS + ["rawclient.example.net", "nodns.example.org", "slow.example.org"]
+# Scenario 8 (XEP-0288): inbound.example.net has no public DNS at all
+# (xmpp-edge cannot dial it), bidi.example.net has.
+BIDI_HOSTS = ["inbound.example.net", "bidi.example.net"]
+SRV_DOMAINS = PARTNER_HOSTS + ["rawclient.example.net", "nodns.example.org", "slow.example.org"] + BIDI_HOSTS
 
 procs = []          # every Popen we start
 tmp = None
@@ -152,7 +162,7 @@ def setup_network():
     sh("ip", "link", "add", "inet0", "netns", INET, "type", "veth", "peer", "name", "edge0", "netns", EDGE)
     sh("ip", "link", "add", "edge1", "netns", EDGE, "type", "veth", "peer", "name", "lan0", "netns", LAN)
     for ns, dev, addrs in [(INET, "inet0", ["192.0.2.1/24", f"{PUB_DNS}/24", f"{PARTNER}/24", f"{EJABBERD}/24",
-                                            f"{TARPIT}/24"]),
+                                            f"{TARPIT}/24", f"{BIDI}/24"]),
                            (EDGE, "edge0", [f"{EDGE_PUB}/24"]),
                            (EDGE, "edge1", [f"{EDGE_INT}/24"]),
                            (LAN, "lan0", ["198.51.100.1/24", f"{INT_DNS}/24", f"{GATEWAY}/24", f"{ROGUE}/24"])]:
@@ -284,7 +294,10 @@ def public_dns_records():
          f"--host-record=xmpp.example.org,{EJABBERD}", f"--host-record=other.example.org,{EJABBERD}",
          # slow.example.org: a server that accepts TCP and never answers.
          "--srv-host=_xmpp-server._tcp.slow.example.org,tarpit.example.org,5269,0,10",
-         f"--host-record=tarpit.example.org,{TARPIT}"]
+         f"--host-record=tarpit.example.org,{TARPIT}",
+         # bidi.example.net (scenario 8); inbound.example.net: none.
+         "--srv-host=_xmpp-server._tcp.bidi.example.net,xmpp-bidi.example.net,5269,0,10",
+         f"--host-record=xmpp-bidi.example.net,{BIDI}", f"--host-record=bidi.example.net,{BIDI}"]
     for d in PARTNER_HOSTS:
         r += [f"--srv-host=_xmpp-server._tcp.{d},xmpp.example.net,5269,0,10",
               f"--srv-host=_xmpps-server._tcp.{d},xmpp.example.net,5270,0,10",
@@ -311,9 +324,10 @@ def internal_dns_records():
 
 # --- XMPP servers --------------------------------------------------------------
 
-def prosody_config(pdir, iface, hosts, ssl_global, secure_auth, extra=""):
+def prosody_config(pdir, iface, hosts, ssl_global, secure_auth, extra_modules=()):
     """hosts: [(name, ssl dict or None)].  smacks (XEP-0198, s2s on by
     default) as Debian's own configuration enables it."""
+    modules = ["roster", "saslauth", "tls", "dialback", "disco", "ping", "posix", "smacks", *extra_modules]
     def lua_ssl(s):
         return "{ " + ", ".join(f'{k} = "{v}"' for k, v in s.items()) + " }"
     vh = "\n".join(f'VirtualHost "{h}"' + (f"\n    ssl = {lua_ssl(s)}" if s else "") for h, s in hosts)
@@ -325,24 +339,23 @@ c2s_ports = {{ 5222 }}
 s2s_ports = {{ 5269 }}
 s2s_direct_tls_ports = {{ 5270 }}
 log = {{ debug = "{pdir}/prosody.log" }}
-modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "posix", "smacks" }}
+modules_enabled = {{ {", ".join(f'"{m}"' for m in modules)} }}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 s2s_require_encryption = true
 s2s_secure_auth = {"true" if secure_auth else "false"}
 authentication = "internal_plain"
 ssl = {lua_ssl(ssl_global)}
-{extra}
 {vh}
 """
 
 
-def start_prosody(name, ns, iface, hosts, ssl_global, secure_auth, users):
+def start_prosody(name, ns, iface, hosts, ssl_global, secure_auth, users, extra_modules=()):
     pdir = f"{tmp}/{name}"
     os.makedirs(f"{pdir}/data")
     cfg = f"{pdir}/prosody.cfg.lua"
     with open(cfg, "w") as f:
-        f.write(prosody_config(pdir, iface, hosts, ssl_global, secure_auth))
+        f.write(prosody_config(pdir, iface, hosts, ssl_global, secure_auth, extra_modules))
     chown_tree(pdir, "prosody")
     for user, host in users:
         r = nsrun(ns, "runuser", "-u", "prosody", "--", "prosodyctl", "--config", cfg, "register", user, host, "secret")
@@ -523,6 +536,19 @@ def gateway_stream_to(stream, domain):
                     and e.get("method") == "pinned-key" and e.get("result") == "valid" for e in stream))
 
 
+def edge_stream_list(direction, remote):
+    """xmpp-edge's live streams (`status --json`) of direction with a pair
+    for remote, and the raw answer's end (for a failed check)."""
+    st = subprocess.run([BIN, "status", "--json", "--socket", f"{tmp}/edge-state/control.sock"],
+                        capture_output=True, text=True)
+    try:
+        streams = json.loads(st.stdout).get("stream_list", [])
+    except ValueError:
+        streams = []
+    return ([x for x in streams if x.get("direction") == direction and
+             any(p.get("remote") == remote for p in x.get("pairs", []))], st.stdout[-600:] + st.stderr)
+
+
 def tail(path, n=1500):
     try:
         return open(path, errors="replace").read()[-n:]
@@ -626,6 +652,7 @@ def main():
     wrong_crt, wrong_key = leaf("wrongname", ["wrongname.example.net"], "prosody")
     ej_crt, ej_key = leaf("ejabberd", ["other.example.org"], "ejabberd")
     raw_crt, raw_key = leaf("rawclient", ["rawclient.example.net"])
+    bidi_crt, bidi_key = leaf("bidi", BIDI_HOSTS, "prosody")
 
     # DNS, xmpp-edge, the servers: all started at once (ejabberd is slow).
     dnsmasq(INET, PUB_DNS, public_dns_records(), open(f"{tmp}/dns-public.log", "w"))
@@ -654,6 +681,12 @@ def main():
         {"certificate": partner_crt, "key": partner_key, "cafile": ca}, True,
         [("alice", "partner.example.net"), ("eve", "badcert.example.net"), ("lena", "lenient.example.net"),
          ("dan", "denied.example.net")])
+    # Prosody 0.12's own mod_s2s_bidi (XEP-0288), secure_auth: both of its
+    # domains authenticate by certificate, inbound.example.net only ever
+    # connects to us (scenario 8).
+    bidi_dir = start_prosody("bidi", INET, BIDI, [(h, None) for h in BIDI_HOSTS],
+                             {"certificate": bidi_crt, "key": bidi_key, "cafile": ca}, True,
+                             [("carl", "inbound.example.net"), ("bea", "bidi.example.net")], ("s2s_bidi",))
     # The gateway accepts xmpp-edge's dialback for remote domains (a
     # certificate for partner.example.net cannot be had inside).
     gw_dir = start_prosody("gateway", LAN, GATEWAY, [("example.com", None)],
@@ -670,6 +703,7 @@ def main():
     check("setup.partner_prosody_listening", wait_listen(INET, PARTNER, 5222), tail(f"{partner_dir}/prosody.log"))
     check("setup.gateway_prosody_listening", wait_listen(LAN, GATEWAY, 5270), tail(f"{gw_dir}/prosody.log"))
     check("setup.rogue_prosody_listening", wait_listen(LAN, ROGUE, 5222), tail(f"{rogue_dir}/prosody.log"))
+    check("setup.bidi_prosody_listening", wait_listen(INET, BIDI, 5222), tail(f"{bidi_dir}/prosody.log"))
     ej_up = wait_listen(INET, EJABBERD, 5222, timeout=90)
     check("setup.ejabberd_listening", ej_up, tail(f"{ej_dir}/stdout"))
     r = ejabberd_register(INET, ej_ctl, "carol", "other.example.org", ej_up)
@@ -1068,6 +1102,85 @@ def main():
         check("s5.inside_forged_dialback_to_gateway_refused", False, repr(e))
     print(f"# scenario 5 took {time.time() - t0:.1f}s", flush=True)
 
+    # --- 8. bidirectional streams (XEP-0288) ---------------------------------------
+    # Before scenario 6 stops the gateway.  A Prosody 0.12 with its own
+    # mod_s2s_bidi serves inbound.example.net, which has no public DNS at
+    # all: xmpp-edge cannot open a stream to it.  Its users still exchange
+    # messages both ways with the gateway's, through the one stream Prosody
+    # opens to us.  bidi.example.net (same Prosody, with DNS) is the other
+    # role: the stream xmpp-edge opens carries Prosody's replies back.  And
+    # ejabberd 23.01 has no bidi: two streams, as scenario 1 already used.
+    t0 = time.time()
+    CARL, BEA = "carl@inbound.example.net", "bea@bidi.example.net"
+    S8 = ["s8.inbound.gateway_first_bounces", "s8.inbound.to_gateway", "s8.inbound.from_gateway",
+          "s8.inbound.one_stream_never_dialled", "s8.inbound.status_shows_bidi",
+          "s8.outgoing.from_gateway", "s8.outgoing.reply_over_our_stream", "s8.outgoing.one_stream",
+          "s8.outgoing.status_shows_bidi", "s8.ejabberd.two_streams_no_bidi", "s8.nothing_refused"]
+    bidi_agent = Agent(INET, [acct(CARL, BIDI), acct(BEA, BIDI)], "bidi")
+    if not (inbound_ok["partner"] and outbound_ok["partner"]) or \
+            len(bidi_agent.wait(lambda e: e["ev"] == "ready", 2, 30)) < 2:
+        skip(S8, "the gateway path did not work in scenario 1, or carl/bea could not log in")
+    else:
+        n_before = len(edge_events(edge_log))
+        # The positive control of "cannot be dialled": before carl's server
+        # has connected, a message to him is bounced by xmpp-edge.
+        got, bounced = exchange(lan, BOB, bidi_agent, CARL, "bidi-first", 1, 25)
+        check(S8[0], not got and len(bounced) == 1 and bounced[0].get("condition") == "remote-server-not-found"
+              and not own_server_gave_up(bounced[0]), f"delivered {got}, bounced {bounced}")
+        # Carl writes first: Prosody opens its stream, asks for bidi, SASL
+        # EXTERNAL.  Then both ways, at once.
+        M = 50
+        got, bounced = exchange(bidi_agent, CARL, lan, BOB, "bidiwarm", 1, 25)
+        warm = got == ["bidiwarm-0"]
+        bidi_agent.cmd(op="send", jid=CARL, to=BOB, prefix="bidi-in", count=M)
+        got_out, bounced_out = exchange(lan, BOB, bidi_agent, CARL, "bidi-back", M, 40)
+        got_in, bounced_in = settle(bidi_agent, CARL, lan, BOB, "bidi-in", M, 40)
+        check(S8[1], warm and got_in == [f"bidi-in-{i}" for i in range(M)] and not bounced_in,
+              f"warm {warm}, delivered {len(got_in)}, bounced {bounced_in[:2]}")
+        check(S8[2], got_out == [f"bidi-back-{i}" for i in range(M)] and not bounced_out,
+              f"delivered {len(got_out)} of {M}, bounced {bounced_out[:2]}")
+        ev8 = edge_events(edge_log)[n_before:]
+        asked = [e for e in ev8 if e.get("event") == "s2s_in.bidi" and e.get("domain") == "inbound.example.net"]
+        routed = [e for e in ev8 if e.get("event") == "s2s_in.bidi_route" and e.get("remote") == "inbound.example.net"]
+        dialled = [e for e in ev8 if e.get("event") == "s2s_out.start" and e.get("kind") == "remote"
+                   and e.get("remote") == "inbound.example.net"]
+        check(S8[3], asked and routed and len(dialled) == 1,   # the one of the control, before carl wrote
+              f"bidi {asked[:1]}, routes {routed[:1]}, our dials {len(dialled)}")
+        mine, raw = edge_stream_list("in", "inbound.example.net")
+        check(S8[4], mine and mine[0].get("bidi") is True and mine[0].get("stanzas_out", 0) >= M, raw)
+        # The other role: xmpp-edge dials bidi.example.net, asks for bidi
+        # (Prosody's certificate is valid), Prosody answers on our stream.
+        got, bounced = exchange(lan, BOB, bidi_agent, BEA, "bidi-out", M, 40)
+        check(S8[5], got == [f"bidi-out-{i}" for i in range(M)] and not bounced,
+              f"delivered {len(got)}, bounced {bounced[:2]}")
+        got, bounced = exchange(bidi_agent, BEA, lan, BOB, "bidi-reply", M, 40)
+        check(S8[6], got == [f"bidi-reply-{i}" for i in range(M)] and not bounced,
+              f"delivered {len(got)}, bounced {bounced[:2]}")
+        ev8 = edge_events(edge_log)[n_before:]
+        est = [e for e in ev8 if e.get("event") == "s2s_out.established" and e.get("remote") == "bidi.example.net"]
+        rev = [e for e in ev8 if e.get("event") == "s2s_out.bidi_auth" and e.get("remote") == "bidi.example.net"
+               and e.get("result") == "valid"]
+        came_in = [e for e in ev8 if e.get("event") == "s2s_in.auth" and e.get("domain") == "bidi.example.net"]
+        check(S8[7], len(est) == 1 and est[0].get("bidi") == "yes" and rev and not came_in,
+              f"established {est}, reverse pair {rev[:1]}, inbound auths {came_in[:2]}")
+        mine, raw = edge_stream_list("out", "bidi.example.net")
+        check(S8[8], mine and mine[0].get("bidi") is True and mine[0].get("stanzas_routed", 0) >= M, raw)
+        # ejabberd 23.01 (scenario 1): no bidi offered, none asked; it came
+        # in on a stream of its own and we went out on ours.
+        allev = edge_events(edge_log)
+        ej_out = [e for e in allev if e.get("event") == "s2s_out.established" and e.get("remote") == "other.example.org"
+                  and e.get("kind") == "remote"]
+        ej_in = [e for e in allev if e.get("event") == "s2s_in.auth" and e.get("domain") == "other.example.org"
+                 and e.get("result") == "valid"]
+        ej_bidi = [e for e in allev if e.get("event", "").startswith(("s2s_in.bidi", "s2s_out.bidi"))
+                   and "other.example.org" in (e.get("domain"), e.get("remote"))]
+        check(S8[9], ej_out and all(e.get("bidi") == "no" for e in ej_out) and ej_in and not ej_bidi,
+              f"out {ej_out[:1]}, in {ej_in[:1]}, bidi {ej_bidi[:1]}")
+        refused = [e for e in allev if e.get("event") in ("s2s_out.bidi_refused", "s2s_in.bidi_refused",
+                                                          "s2s_out.stanza_refused")]
+        check(S8[10], not refused, refused[:3])
+    print(f"# scenario 8 took {time.time() - t0:.1f}s", flush=True)
+
     # --- 6. bounces ------------------------------------------------------------------
     # Each error must come from xmpp-edge's routing (relayed to the sender),
     # not from the sender's own server giving up on its stream to the edge.
@@ -1161,6 +1274,15 @@ def main():
               [(s[0].get("listener"), [(e.get("event"), e.get("to"), e.get("result"), e.get("reason"))
                                        for e in s if e.get("event", "").startswith("s2s_in.")][:6]) for s in new])
     print(f"# scenario 7 took {time.time() - t0:.1f}s", flush=True)
+
+    # Session tickets (issue 18), observed: does Prosody 0.12 resume its s2s
+    # streams to the edge with the tickets the edge issues?  (Its default
+    # TLS options include no_ticket, and LuaSec has no client-side session
+    # reuse; the count says what happened in this run.)
+    ext_in = [e for e in edge_events(edge_log) if e.get("event") == "tls.handshake"
+              and e.get("role") == "external-server"]
+    print(f"# tickets: {len(ext_in)} inbound TLS handshakes from the Internet side, "
+          f"{sum(1 for e in ext_in if e.get('resumed') == 'yes')} of them resumed", flush=True)
 
     edge.send_signal(signal.SIGTERM)
     try:

@@ -148,6 +148,20 @@ def selfsigned_cert(directory, name, cn, days=30):
     return crt, key
 
 
+def ca_signed_cert(directory, name, domain, ca_crt, ca_key, days=30):
+    """An EC P-256 certificate for domain (SAN DNS:domain, serverAuth and clientAuth) issued by
+    ca_crt/ca_key: DIR/NAME.crt and .key (0600)."""
+    crt, key = f"{directory}/{name}.crt", f"{directory}/{name}.key"
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", f"{directory}/{name}.csr", "-subj", f"/CN={domain}")
+    with open(f"{directory}/{name}.ext", "w") as f:
+        f.write(f"subjectAltName=DNS:{domain}\nextendedKeyUsage=serverAuth,clientAuth\n")
+    openssl("x509", "-req", "-in", f"{directory}/{name}.csr", "-CA", ca_crt, "-CAkey", ca_key,
+            "-CAcreateserial", "-out", crt, "-days", str(days), "-extfile", f"{directory}/{name}.ext")
+    os.chmod(key, 0o600)
+    return crt, key
+
+
 def spki_pin(crt):
     """base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, as the README computes it with openssl."""
     pub = openssl("x509", "-pubkey", "-noout", "-in", crt)

@@ -272,6 +272,16 @@ def events_of(daemon, name):
     return [e for e in daemon.events() if e.get("event") == name]
 
 
+def reload_config(daemon, cfgp, cfg, event):
+    """Writes cfg, SIGHUP, waits (10 s at most) for one more `event` in the log."""
+    xenet.write_config(cfgp, cfg)
+    n = len(events_of(daemon, event))
+    daemon.proc.send_signal(__import__("signal").SIGHUP)
+    end = time.time() + 10
+    while time.time() < end and len(events_of(daemon, event)) == n:
+        time.sleep(0.1)
+
+
 def part_blocklist():
     bl_file = f"{tmp}/blocklist.txt"
     with open(bl_file, "w") as f:
@@ -390,12 +400,7 @@ def part_blocklist():
         f.write("fine.example\n")
     os.chmod(bl2, 0o644)
     cfg["blocklist"] = {"file": bl2}
-    xenet.write_config(cfgp, cfg)
-    n_before = len(events_of(daemon, "blocklist.reloaded"))
-    daemon.proc.send_signal(__import__("signal").SIGHUP)
-    end = time.time() + 10
-    while time.time() < end and len(events_of(daemon, "blocklist.reloaded")) == n_before:
-        time.sleep(0.1)
+    reload_config(daemon, cfgp, cfg, "blocklist.reloaded")
     check("blocklist.reloaded_on_sighup",
           b"<policy-violation" in header_answer(port, "fine.example")
           and b"<stream:features" in header_answer(port, "spam.example"),
@@ -570,6 +575,142 @@ def part_strangers():
 
 
 part_strangers()
+
+
+# --- 5. session tickets: SASL EXTERNAL on a resumed TLS 1.3 session (issue 18) -----
+TK_CRT, TK_KEY = leaf("tkpeer", "tk.example", "serverAuth,clientAuth")
+
+
+def tls_stream(port, frm, ctx, session=None, pre_from=True):
+    """A partner's stream: header (with 'from' before TLS unless pre_from is
+    False), STARTTLS, TLS offering session, header again; (TLS socket, features)."""
+    pre = f" from='{frm}'" if pre_from else ""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw.sendall(f"<?xml version='1.0'?><stream:stream {NS}{pre} to='example.com' version='1.0'>".encode())
+    read_until(raw, b"</stream:features>")
+    raw.sendall(xenet.STARTTLS)
+    read_until(raw, b"/>")
+    t = ctx.wrap_socket(raw, server_hostname="example.com", session=session)
+    t.sendall(f"<?xml version='1.0'?><stream:stream {NS} from='{frm}' to='example.com' version='1.0'>".encode())
+    return t, read_until(t, b"</stream:features>")
+
+
+def sasl_external(t, authzid):
+    t.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
+              + base64.b64encode(authzid.encode()) + b"</auth>")
+    return read_until(t, b"/>")
+
+
+def part_tickets():
+    bl_file = f"{tmp}/blocklist-tk.txt"
+    with open(bl_file, "w") as f:
+        f.write("spam.example\n")
+    os.chmod(bl_file, 0o644)
+    cfgp = f"{tmp}/edge-tk.json"
+    cfg = edge_config(cfgp, blocklist={"file": bl_file})
+    port = int(cfg["listen"]["starttls"][0].rsplit(":", 1)[1])
+    daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon-tk.log")
+    if not check("tickets.daemon_starts", daemon.wait_port(port), daemon.text()[-2000:]):
+        return
+    # Python keeps nothing by itself: the session is handed over explicitly
+    # (what a partner's server does with the ticket it stored).
+    ctx = client_ctx(TK_CRT, TK_KEY)
+    t, feats = tls_stream(port, "tk.example", ctx)
+    ok = sasl_external(t, "tk.example")
+    check("tickets.full_handshake_external", b">EXTERNAL<" in feats and b"<success" in ok, (feats, ok))
+    sess = t.session
+    check("tickets.ticket_issued", sess is not None and sess.has_ticket and not t.session_reused, sess)
+    t.close()
+
+    t, feats = tls_stream(port, "tk.example", ctx, sess)
+    check("tickets.resumed", t.session_reused, t.version())
+    # Before issue 18's tickets: a resumed session had no certificate, so
+    # no EXTERNAL (dialback only).
+    check("tickets.resumed_session_offers_external", b">EXTERNAL<" in feats, feats)
+    ok = sasl_external(t, "tk.example")
+    check("tickets.resumed_session_external_success", b"<success" in ok, ok)
+    resumed = [e for e in daemon.events() if e.get("event") == "tls.handshake" and e.get("resumed") == "yes"]
+    check("tickets.log_says_resumed", resumed and resumed[-1].get("verify") == "ok", resumed)
+    sess = t.session
+    t.close()
+
+    # The ticket of tk.example claims another domain: its certificate does
+    # not name it, so no EXTERNAL for it, and an EXTERNAL tried is refused.
+    t, feats = tls_stream(port, "other.example", ctx, sess)
+    ok = sasl_external(t, "other.example")
+    check("tickets.ticket_does_not_authenticate_another_domain",
+          t.session_reused and b">EXTERNAL<" not in feats and b"<success" not in ok, (feats, ok))
+    t.close()
+
+    # A domain blocklisted after its ticket was issued: refused on the
+    # resumed session as on any other ('from' only after TLS here, so the
+    # refusal comes on the resumed stream).
+    t, feats = tls_stream(port, "tk.example", ctx, sess, pre_from=False)
+    sess = t.session
+    t.close()
+
+    def blocklist_write(text):
+        with open(bl_file + ".new", "w") as f:
+            f.write(text)
+        os.chmod(bl_file + ".new", 0o644)
+        n = len(events_of(daemon, "blocklist.reloaded"))
+        os.rename(bl_file + ".new", bl_file)   # watched: no SIGHUP, which would
+        end = time.time() + 10                  # load a new store (new ticket keys)
+        while time.time() < end and len(events_of(daemon, "blocklist.reloaded")) == n:
+            time.sleep(0.1)
+
+    blocklist_write("spam.example\ntk.example\n")
+    t, feats = tls_stream(port, "tk.example", ctx, sess, pre_from=False)
+    ok = sasl_external(t, "tk.example") if b"<policy-violation" not in feats else b""
+    check("tickets.blocklisted_domain_refused_on_resumed_session",
+          t.session_reused and b"<policy-violation" in feats + ok and b"<success" not in ok,
+          (t.session_reused, feats, ok))
+    t.close()
+    blocklist_write("spam.example\n")
+
+    # Trust anchors change (a reload with another CA bundle): the ticket is
+    # refused, the full handshake judges the certificate by the new anchors.
+    t, feats = tls_stream(port, "tk.example", ctx)
+    sess = t.session
+    t.close()
+    ca2_crt, _ = xenet.selfsigned_cert(tmp, "ca2", "other trust anchor")
+    cfg["tls"] = {"ca_file": ca2_crt}
+    reload_config(daemon, cfgp, cfg, "tls.certstore_swap")
+    t, feats = tls_stream(port, "tk.example", ctx, sess)
+    check("tickets.refused_after_trust_anchors_change",
+          not t.session_reused and b">EXTERNAL<" not in feats, (t.session_reused, feats))
+    t.close()
+    rc = daemon.stop(timeout=15)
+    check("tickets.daemon_exits_cleanly", rc == 0, daemon.text()[-1500:])
+    check("tickets.no_sanitizer_report", "ERROR: AddressSanitizer" not in daemon.text()
+          and "runtime error" not in daemon.text(), daemon.text()[-3000:])
+
+    # tls.ticket_key_file: a partner's ticket survives the edge's restart
+    # (an upgrade): it resumes, and SASL EXTERNAL still works.
+    keyf = f"{tmp}/ticket.key"
+    with open(keyf, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(keyf, 0o600)
+    give_to(keyf, "xmpp-edge")
+    cfg["tls"] = {"ca_file": CA_CRT, "ticket_key_file": keyf}
+    xenet.write_config(cfgp, cfg)
+    for run_no in (1, 2):
+        daemon = Daemon(BIN, ["-c", cfgp], f"{tmp}/daemon-tk{run_no}.log")
+        if not check(f"tickets.key_file_daemon_starts_{run_no}", daemon.wait_port(port), daemon.text()[-2000:]):
+            return
+        t, feats = tls_stream(port, "tk.example", ctx, None if run_no == 1 else sess)
+        ok = sasl_external(t, "tk.example")
+        if run_no == 2:
+            check("tickets.key_file_ticket_survives_restart", t.session_reused, t.version())
+            check("tickets.key_file_external_after_restart", b">EXTERNAL<" in feats and b"<success" in ok,
+                  (feats, ok))
+        sess = t.session
+        t.close()
+        rc = daemon.stop(timeout=15)
+        check(f"tickets.key_file_daemon_exits_cleanly_{run_no}", rc == 0, daemon.text()[-1500:])
+
+
+part_tickets()
 
 # --- 2. real Prosody 0.12 with a serverAuth-only certificate ---------------------
 PID = os.getpid()

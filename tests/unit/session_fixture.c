@@ -1105,6 +1105,8 @@ sf_shutdown(struct sf *sf)
 	if (edge->shutting_down)
 		return;
 	edge->shutting_down = 1;
+	/* daemon.c's last step (no new stream from here on). */
+	edge->shutdown_phase = EDGE_SHUTDOWN_CLOSE;
 	edge->shutting_down_since = (int64_t)uv_now(edge->loop);
 	for (s = edge->streams; s != NULL; s = next) {
 		next = s2s_in_next(s);

@@ -454,7 +454,7 @@ TEST(s2s_in_dialback_valid_answer_overflow_pair_not_marked)
 	while (65536 - s2s_pipe_mem_pending(f.peer) >= sizeof(answer) - 1) {
 		size_t room = 65536 - s2s_pipe_mem_pending(f.peer);
 		/* Leave exactly one byte less than the answer needs. */
-		size_t want = room - (sizeof(answer) - 2), idlen;
+		size_t left = room - (sizeof(answer) - 2), want = left, idlen;
 
 		/* Steps of base + 1 .. base + 100 bytes; the one before the
 		 * last leaves at least base + 1 for the last (the features'

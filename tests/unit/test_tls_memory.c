@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tls_memory.c - heap cost of an idle established TLS connection,
- * per side (issue 4 goal: <= 32 KiB).  mbedTLS allocates through
+ * per side (issue 4 goal: <= 32 KiB; issue 18: <= 12 KiB).  mbedTLS allocates through
  * mbedtls_calloc (MBEDTLS_PLATFORM_MEMORY), and tls_conn allocates its
  * own struct the same way, so a counting allocator installed with
  * mbedtls_platform_set_calloc_free() sees all of it.  The figure goes to
@@ -21,7 +21,10 @@
 #include "tls_fixture.h"
 
 #define MEM_PAIRS 50
-#define MEM_GOAL_BYTES (32 * 1024)
+/* Issue 4 asked for 32 KiB; issue 18 (16 KiB per idle stream, everything
+ * included) needs the TLS part well below: the record buffers (24.7 KiB)
+ * are given back while idle, what stays is the session state. */
+#define MEM_GOAL_BYTES (12 * 1024)
 
 /* Live bytes through mbedtls_calloc; a size header per block. */
 static size_t mem_live;

@@ -117,6 +117,16 @@ tls_fx_store(struct tls_fx *fx, const char *domain, const char *cert,
     const char *ca, const char *internal, const char *const *pins,
     size_t npins)
 {
+	return tls_fx_store_tickets(fx, domain, cert, ca, internal, pins, npins,
+	    NULL, 0, 0);
+}
+
+struct tls_certstore *
+tls_fx_store_tickets(struct tls_fx *fx, const char *domain, const char *cert,
+    const char *ca, const char *internal, const char *const *pins,
+    size_t npins, const uint8_t *ticket_secret, size_t ticket_secret_len,
+    int no_tickets)
+{
 	struct tls_certstore_config cfg;
 	struct tls_cert_paths cp;
 	struct tls_certstore *s;
@@ -141,6 +151,9 @@ tls_fx_store(struct tls_fx *fx, const char *domain, const char *cert,
 	}
 	cfg.pins = pins;
 	cfg.npins = npins;
+	cfg.ticket_secret = ticket_secret;
+	cfg.ticket_secret_len = ticket_secret_len;
+	cfg.no_tickets = no_tickets;
 	s = tls_certstore_load(&cfg, err, sizeof(err));
 	if (s == NULL)
 		test_fail_at(__FILE__, __LINE__, "certstore: %s", err);

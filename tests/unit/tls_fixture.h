@@ -42,6 +42,12 @@ struct tls_certstore *tls_fx_store(struct tls_fx *fx, const char *domain,
     const char *cert, const char *ca, const char *internal,
     const char *const *pins, size_t npins);
 
+/* The same with the session ticket settings (tls_certstore_config). */
+struct tls_certstore *tls_fx_store_tickets(struct tls_fx *fx, const char *domain,
+    const char *cert, const char *ca, const char *internal,
+    const char *const *pins, size_t npins, const uint8_t *ticket_secret,
+    size_t ticket_secret_len, int no_tickets);
+
 /* One side of an in-memory connection, recording its events. */
 struct tls_fx_end {
 	struct tls_conn *conn;
