@@ -268,10 +268,11 @@ build_deps() {
 		-DCMAKE_INSTALL_LIBDIR=lib -DBUILD_SHARED_LIBS=OFF)
 
 	unpack mbedtls "$work/mbedtls"
-	# The AES-GCM accelerator (tls/psa_driver/, a PSA driver) is compiled
-	# into libmbedcrypto: deps/patches/mbedtls-gcm-driver.patch lists it
-	# among the library's sources and calls it from the AEAD dispatch.
-	cp "$ROOT"/tls/psa_driver/gcm_driver.[ch] "$work/mbedtls/src/library/"
+	# The PSA drivers (tls/psa_driver/: the AES-GCM accelerator, X25519 on
+	# Everest's HACL*) are compiled into libmbedcrypto: deps/patches/
+	# mbedtls-{gcm,x25519}-driver.patch list them among the library's
+	# sources and call them from the PSA dispatch.
+	cp "$ROOT"/tls/psa_driver/*.[ch] "$work/mbedtls/src/library/"
 	# On x86-64, -maes -mpclmul make mbedTLS compile its AES-NI/PCLMUL
 	# code from intrinsics (library/aesni.h: MBEDTLS_AESNI_HAVE_CODE 2)
 	# instead of inline assembly; the code stays behind mbedTLS's run-time

@@ -87,7 +87,9 @@
  * handshake's bignum time (issue 18).  3rdparty/everest is Apache-2.0
  * only (not the library's dual Apache-2.0/GPL-2.0), which the project's
  * Apache-2.0 licence allows; build.sh folds it into libmbedcrypto.a.
- * Key generation still uses the ladder (PSA has no Everest path). */
+ * PSA's X25519 public-key export (the TLS 1.3 key share) and key agreement
+ * reach HACL* through xmpp-edge's driver (XE_PSA_X25519_DRIVER_ENABLED
+ * below); without it PSA computed the key share with the generic ladder. */
 #define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
 #define MBEDTLS_ECDSA_C
 #define MBEDTLS_ECDSA_DETERMINISTIC
@@ -131,6 +133,17 @@
  * CPU without AES-NI/PCLMULQDQ/SSE4.1, for AES-192 and for anything
  * invalid.  build.sh compiles it into libmbedcrypto. */
 #define XE_PSA_GCM_DRIVER_ENABLED
+
+/* --- X25519 through HACL* (issue 18, handshake CPU) ----------------------
+ * xmpp-edge's PSA transparent driver tls/psa_driver/x25519_driver.c: the
+ * key share export (d*G) and the key agreement of an X25519 key pair with
+ * Everest's Hacl_Curve25519_crypto_scalarmult (compiled in by
+ * MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED), where PSA's built-in ran
+ * ecp.c's generic Montgomery ladder on mbedtls_mpi for the export and
+ * loaded both keys into mbedtls_ecp_keypair structures for the agreement.
+ * deps/patches/mbedtls-x25519-driver.patch makes the PSA dispatch try it
+ * first; it declines (and the built-in runs) for anything else. */
+#define XE_PSA_X25519_DRIVER_ENABLED
 
 /* --- X.509 --------------------------------------------------------------- */
 #define MBEDTLS_X509_USE_C
