@@ -612,6 +612,10 @@ edge_run(const char *config_path, const char *state_dir)
 
 	memset(&edge, 0, sizeof(edge));
 	prefix_count_init(&edge.peer_prefixes);
+	/* Before any TLS object exists: mbedTLS's bignums and buffers are
+	 * recycled on this (the loop's) thread rather than malloc'd anew for
+	 * every handshake (issue 18). */
+	tls_alloc_install();
 	log_setup(LOG_INFO, LOG_FORMAT_AUTO);
 	if (uv_loop_init(&loop) != 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", "cannot create the event loop", NULL);
@@ -766,5 +770,6 @@ done:
 	if (edge.admin_certs != NULL)
 		tls_certstore_unref(edge.admin_certs);
 	config_free(edge.cfg);
+	tls_alloc_drain();
 	return rc;
 }

@@ -438,4 +438,23 @@ struct tls_certgen {
 int tls_certgen_create(const struct tls_certgen *spec, const char *cert_path,
     const char *key_path, char *err, size_t errlen);
 
+/* --- mbedTLS's allocator (mbedtls_alloc.c) ------------------------------ */
+
+/* Makes mbedtls_calloc/mbedtls_free recycle freed blocks through bounded
+ * per-size free lists on the calling thread (the event loop's), instead
+ * of going to malloc for every bignum of a handshake.  Call it on the
+ * thread that runs the TLS connections; safe at any time (blocks carry no
+ * header).  Other threads keep plain calloc/free. */
+void tls_alloc_install(void);
+/* Gives the calling thread's cached blocks back to malloc (shutdown). */
+void tls_alloc_drain(void);
+
+struct tls_alloc_stats {
+	uint64_t hits;		/* requests served from the cache */
+	uint64_t misses;	/* requests that went to calloc */
+	size_t cached_bytes;	/* bytes held in the cache now */
+};
+/* The calling thread's counters. */
+void tls_alloc_stats(struct tls_alloc_stats *st);
+
 #endif
