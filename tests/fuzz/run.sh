@@ -37,6 +37,7 @@ declare -A EXTRA=(
 	# compiles into mbedTLS): built here as well, so that it is
 	# instrumented; its symbols take the place of the library's copy.
 	[gcm]="tls/psa_driver/gcm_driver.c"
+	[x25519]="tls/psa_driver/x25519_driver.c"
 )
 # target name -> extra compiler and linker flags.  session: router_route_tagged is
 # wrapped to watch what is routed; its input is a program of opcodes, not
@@ -47,6 +48,8 @@ declare -A FLAGS=(
 	# gcm: its input is lengths and bytes to encrypt, not text compared
 	# against constants; comparison tracing only slows it down.
 	[gcm]="-fno-sanitize-coverage=trace-cmp"
+	# x25519: two 32-byte numbers, nothing compared against constants.
+	[x25519]="-fno-sanitize-coverage=trace-cmp"
 )
 # target name -> ASAN_OPTIONS.  session: a smaller quarantine (a run frees
 # what it allocated within milliseconds; 256 MB of quarantine made every
