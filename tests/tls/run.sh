@@ -116,7 +116,11 @@ tool_server_vs() {
 	$TOOL server --port $PORT $sargs >"$log.s" 2>&1 & local sp=$!
 	waitlisten "$log.s"
 	local cmd=("${@//@PORT@/$PORT}")
-	(sleep 0.5; printf 'hello-from-peer\n'; sleep 0.8) | timeout 10 "${cmd[@]}" >"$log.c" 2>&1
+	# The line goes once our server reports the handshake's end, and the
+	# client's input stays open until our server has read it or closed
+	# (each wait bounded by waitlog's 5 s), not for fixed times.
+	(waitlog "$log.s" '^(HANDSHAKE|ERROR|CLOSED)'; printf 'hello-from-peer\n'
+		waitlog "$log.s" '^(READ|ERROR|CLOSED|RESULT)') | timeout 10 "${cmd[@]}" >"$log.c" 2>&1
 	wait $sp; local src=$?
 	cat "$log.s" "$log.c" >"$log"
 	if [ $src -eq 0 ]; then ok "$name"; else bad "$name" "$log"; fi
