@@ -642,7 +642,8 @@ run_lane() {
 			mkdir "$OUT/test-logs/.claimed-$name" 2>/dev/null || continue
 		fi
 		if [ "$name" = unit ]; then
-			run_suite unit "$OUT/dev/unit_tests"
+			# Two tests at a time (the runner forks each anyway).
+			run_suite unit "$OUT/dev/unit_tests" -j "${XE_UNIT_JOBS:-2}"
 		else
 			run_suite "$name" "$ROOT/tests/$name/run.sh"
 		fi
