@@ -82,8 +82,13 @@ pin() { openssl x509 -in "$1.crt" -pubkey -noout | openssl pkey -pubin -outform 
 PIN_ISRV=$(pin isrv); PIN_ICLI=$(pin icli); PIN_IOTHER=$(pin iother)
 
 # --- helpers ------------------------------------------------------------------------
-PORT=$((20000 + RANDOM % 20000))
-nextport() { PORT=$((PORT + 1)); }
+# nextport: PORT becomes a port the kernel just found free (bound to port 0
+# on every address, as gnutls-serv binds, then closed): a guessed one
+# (random, then +1) met other tests' listeners and sockets once the suites
+# ran in two lanes ("bind() failed: Address already in use").
+nextport() {
+	PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
+}
 ok() { PASS=$((PASS + 1)); printf 'ok   %s\n' "$1"; }
 bad() { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; sed 's/^/    | /' "$2" | tail -n 25; }
 waitport() { local i; for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
