@@ -4,7 +4,8 @@
 #
 #   ./build.sh            static release binary out/xmpp-edge (musl, stripped)
 #   ./build.sh dev        ASan+UBSan debug build out/dev/ (glibc) + unit tests
-#   ./build.sh test       builds both, runs every test suite; last line
+#   ./build.sh test       builds both, runs every test suite (in two lanes;
+#                         XE_TEST_LANES=1: one); last line
 #                         "N passed, N failed", non-zero exit on any failure
 #   ./build.sh run [ARGS] builds if needed, runs `xmpp-edge run ARGS`
 #                         (no ARGS: the embedded default configuration)
