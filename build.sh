@@ -664,6 +664,7 @@ lanes_stop() {
 	# shellcheck disable=SC2086
 	kill -TERM $LANE_PIDS 2>/dev/null
 	wait
+	rm -f "$OUT"/test-logs/.running-*
 	exit 130
 }
 
