@@ -543,7 +543,12 @@ build_release() {
 	say "building out/xmpp-edge (static, musl)"
 	compile release musl-gcc "-O2 -fstack-protector-strong -isystem $prefix/kernel-include" \
 		"-static -s" "$prefix"
-	cp "$OUT/release/xmpp-edge" "$OUT/xmpp-edge"
+	# Replaced by a rename, and only when it changed: a suite may be
+	# running out/xmpp-edge (writing into it fails with "Text file busy").
+	if ! cmp -s "$OUT/release/xmpp-edge" "$OUT/xmpp-edge"; then
+		cp "$OUT/release/xmpp-edge" "$OUT/xmpp-edge.part"
+		mv "$OUT/xmpp-edge.part" "$OUT/xmpp-edge"
+	fi
 	say "out/xmpp-edge: $(stat -c %s "$OUT/xmpp-edge") bytes; $(file -b "$OUT/xmpp-edge")"
 }
 
