@@ -4,7 +4,8 @@
 #
 #   ./build.sh            static release binary out/xmpp-edge (musl, stripped)
 #   ./build.sh dev        ASan+UBSan debug build out/dev/ (glibc) + unit tests
-#   ./build.sh test       builds both, runs every test suite; last line
+#   ./build.sh test       builds both, runs every test suite (in two lanes;
+#                         XE_TEST_LANES=1: one); last line
 #                         "N passed, N failed", non-zero exit on any failure
 #   ./build.sh run [ARGS] builds if needed, runs `xmpp-edge run ARGS`
 #                         (no ARGS: the embedded default configuration)
@@ -543,7 +544,12 @@ build_release() {
 	say "building out/xmpp-edge (static, musl)"
 	compile release musl-gcc "-O2 -fstack-protector-strong -isystem $prefix/kernel-include" \
 		"-static -s" "$prefix"
-	cp "$OUT/release/xmpp-edge" "$OUT/xmpp-edge"
+	# Replaced by a rename, and only when it changed: a suite may be
+	# running out/xmpp-edge (writing into it fails with "Text file busy").
+	if ! cmp -s "$OUT/release/xmpp-edge" "$OUT/xmpp-edge"; then
+		cp "$OUT/release/xmpp-edge" "$OUT/xmpp-edge.part"
+		mv "$OUT/xmpp-edge.part" "$OUT/xmpp-edge"
+	fi
 	say "out/xmpp-edge: $(stat -c %s "$OUT/xmpp-edge") bytes; $(file -b "$OUT/xmpp-edge")"
 }
 
@@ -574,22 +580,44 @@ build_fuzz_lib() {
 
 # --- tests ------------------------------------------------------------------
 
-# run_suite NAME CMD...: runs one suite, logs it, adds its "N passed, N
-# failed" line to the totals.  A suite that prints no such line failed.
-TOTAL_PASSED=0
-TOTAL_FAILED=0
-SUMMARY=()
+# Suites run in two lanes side by side (XE_TEST_LANES=2, the default).
+# The serial lane takes the suites that must not run beside one another:
+# those that listen on fixed ports (5269, 5270, 5280, 53...) and those that
+# rewrite the shared build output (out/xmpp-edge, out/licenses); a file
+# tests/SUITE/serial says so and why.  The other lane takes the rest, which
+# open only ports of their own or work inside network namespaces named after
+# their PID.  Most suites spend their time waiting on daemons, peers and
+# timers rather than computing, so a second lane fills the idle core.
+# Each lane runs its suites one after the other; once the serial lane is
+# through its own, it takes over the other lane's suites not yet started
+# (from the end of that lane's list).  A suite's output goes to
+# out/test-logs/SUITE.log and is printed whole when it ends (one log at a
+# time).  XE_TEST_LANES=1 runs every suite in one lane, output live.
+
+# run_suite NAME CMD...: runs one suite, logs it and writes its summary
+# "NAME PASSED FAILED SECONDS EXIT" to out/test-logs/NAME.result.  A suite
+# that prints no "N passed, N failed" line failed.
 run_suite() {
-	local name=$1 log=$OUT/test-logs/$1.log line p f rc start
+	local name=$1 log=$OUT/test-logs/$1.log line p f rc start secs
 	shift
-	mkdir -p "$OUT/test-logs"
-	say "suite $name"
 	start=$(date +%s)
 	set +e
-	XE_ROOT=$ROOT XE_OUT=$OUT XE_BIN=$OUT/dev/xmpp-edge XE_STATIC_BIN=$OUT/xmpp-edge \
-		timeout --kill-after=10 "${XE_SUITE_TIMEOUT:-900}" "$@" 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
+	if [ "$LANES" -eq 1 ]; then
+		say "suite $name"
+		XE_ROOT=$ROOT XE_OUT=$OUT XE_BIN=$OUT/dev/xmpp-edge XE_STATIC_BIN=$OUT/xmpp-edge \
+			timeout --kill-after=10 "${XE_SUITE_TIMEOUT:-900}" "$@" 2>&1 | tee "$log"
+		rc=${PIPESTATUS[0]}
+	else
+		# In the background with its PID noted, for lanes_stop.
+		XE_ROOT=$ROOT XE_OUT=$OUT XE_BIN=$OUT/dev/xmpp-edge XE_STATIC_BIN=$OUT/xmpp-edge \
+			timeout --kill-after=10 "${XE_SUITE_TIMEOUT:-900}" "$@" >"$log" 2>&1 </dev/null &
+		echo $! >"$OUT/test-logs/.running-$name"
+		wait $!
+		rc=$?
+		rm -f "$OUT/test-logs/.running-$name"
+	fi
 	set -e
+	secs=$(($(date +%s) - start))
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
 	if [ -n "$line" ]; then
 		p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
@@ -598,13 +626,56 @@ run_suite() {
 	fi
 	# A suite that crashed after printing its counts still fails.
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	TOTAL_PASSED=$((TOTAL_PASSED + p))
-	TOTAL_FAILED=$((TOTAL_FAILED + f))
-	SUMMARY+=("$(printf '%-12s %4d passed %4d failed  (%ss, exit %s)' "$name" "$p" "$f" "$(( $(date +%s) - start ))" "$rc")")
+	echo "$name $p $f $secs $rc" >"$OUT/test-logs/$name.result"
+	if [ "$LANES" -ne 1 ]; then
+		# The other lane prints its logs too: one whole log at a time.
+		(
+			flock 8
+			say "suite $name (${secs}s)"
+			cat "$log"
+		) 8>"$OUT/test-logs/.print.lock"
+	fi
+}
+
+# run_lane SUITE...: runs the suites one after the other ("unit" is the
+# unit test binary, the others tests/SUITE/run.sh).  With lanes, a suite
+# runs only once claimed (mkdir is atomic): the serial lane, done with its
+# own suites, takes those of the other lane that have not started yet, so
+# that the two lanes end close together.
+run_lane() {
+	local name
+	for name in "$@"; do
+		if [ "$LANES" -ne 1 ]; then
+			mkdir "$OUT/test-logs/.claimed-$name" 2>/dev/null || continue
+		fi
+		if [ "$name" = unit ]; then
+			# Two tests at a time (the runner forks each anyway).
+			run_suite unit "$OUT/dev/unit_tests" -j "${XE_UNIT_JOBS:-2}"
+		else
+			run_suite "$name" "$ROOT/tests/$name/run.sh"
+		fi
+	done
+}
+
+# lanes_stop: an interrupted run ends the suites the lanes are running
+# (timeout passes the signal on to the suite, whose cleanup then runs; it
+# runs in a process group of its own, which the terminal's ^C misses).
+LANE_PIDS=
+lanes_stop() {
+	local f
+	trap - INT TERM
+	for f in "$OUT"/test-logs/.running-*; do
+		[ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null
+	done
+	# shellcheck disable=SC2086
+	kill -TERM $LANE_PIDS 2>/dev/null
+	wait
+	rm -f "$OUT"/test-logs/.running-*
+	exit 130
 }
 
 run_tests() {
-	local pkgs s name
+	local pkgs s name all=(unit) serial=() free=(unit) p f secs rc total_p=0 total_f=0 pid i
 	build_release
 	build_dev
 	# Each suite lists the Debian packages it needs (real peers, tools).
@@ -612,7 +683,8 @@ run_tests() {
 	[ -n "$pkgs" ] && ensure_packages $pkgs
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	run_suite unit "$OUT/dev/unit_tests"
+	LANES=${XE_TEST_LANES:-2}
+	case $LANES in 1 | 2) ;; *) die "XE_TEST_LANES must be 1 or 2, not '$LANES'" ;; esac
 	for s in tests/*/run.sh; do
 		[ -x "$s" ] || continue
 		name=$(basename "$(dirname "$s")")
@@ -620,11 +692,40 @@ run_tests() {
 		# command inside it: it is run by hand (README, Tests).
 		[ "$name" = fresh ] && continue
 		[ -n "${XE_SUITES:-}" ] && ! [[ " $XE_SUITES " == *" $name "* ]] && continue
-		run_suite "$name" "$ROOT/$s"
+		all+=("$name")
+		if [ -e "tests/$name/serial" ]; then serial+=("$name"); else free+=("$name"); fi
 	done
-	printf '%s\n' "${SUMMARY[@]}"
-	echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
-	[ "$TOTAL_FAILED" -eq 0 ]
+	mkdir -p "$OUT/test-logs"
+	for name in "${all[@]}"; do rm -f "$OUT/test-logs/$name.result"; done
+	if [ "$LANES" -eq 1 ]; then
+		run_lane "${all[@]}"
+	else
+		say "suites in the serial lane: ${serial[*]:-none}; beside it: ${free[*]}"
+		rm -rf "$OUT"/test-logs/.running-* "$OUT"/test-logs/.claimed-*
+		# The serial lane then takes the other lane's suites from the
+		# end of its list, while that lane goes on from the start.
+		for ((i = ${#free[@]} - 1; i >= 0; i--)); do serial+=("${free[i]}"); done
+		# Both lanes in the background: the shell waits in `wait`,
+		# which a signal interrupts (lanes_stop).
+		run_lane "${serial[@]}" &
+		LANE_PIDS=$!
+		run_lane "${free[@]}" &
+		LANE_PIDS="$LANE_PIDS $!"
+		trap lanes_stop INT TERM
+		for pid in $LANE_PIDS; do wait "$pid" || true; done
+		trap - INT TERM
+	fi
+	for name in "${all[@]}"; do
+		# No result file: the lane itself died before the suite ended.
+		if ! read -r _ p f secs rc 2>/dev/null <"$OUT/test-logs/$name.result"; then
+			p=0; f=1; secs=?; rc=?
+		fi
+		total_p=$((total_p + p))
+		total_f=$((total_f + f))
+		printf '%-12s %4d passed %4d failed  (%ss, exit %s)\n' "$name" "$p" "$f" "$secs" "$rc"
+	done
+	echo "$total_p passed, $total_f failed"
+	[ "$total_f" -eq 0 ]
 }
 
 # --- the service account -----------------------------------------------------

@@ -78,11 +78,10 @@ if ! (cd "$XE_ROOT" && ./build.sh fuzz-lib) >"$OUT/fuzz-lib.log" 2>&1; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-passed=0
-failed=0
-for t in $TARGETS; do
-	bin=$OUT/fuzz_$t
-	srcs=""
+# fuzz_one TARGET: builds TARGET if needed and runs it; its lines go to
+# stdout, its status says whether it passed.
+fuzz_one() {
+	local t=$1 bin=$OUT/fuzz_$1 srcs="" f need scratch budget dict
 	for f in tests/fuzz/fuzz_$t.c ${EXTRA[$t]:-}; do
 		srcs="$srcs $XE_ROOT/$f"
 	done
@@ -97,10 +96,9 @@ for t in $TARGETS; do
 		echo "fuzz: building $t"
 		# shellcheck disable=SC2086
 		if ! $CC $CFLAGS ${FLAGS[$t]:-} $INC -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' \
-		    $srcs "$LIB" $LIBS -o "$bin"; then
+		    $srcs "$LIB" $LIBS -o "$bin.part" || ! mv "$bin.part" "$bin"; then
 			echo "FAIL $t (build)"
-			failed=$((failed + 1))
-			continue
+			return 1
 		fi
 	fi
 	scratch=$OUT/corpus_$t
@@ -120,10 +118,32 @@ for t in $TARGETS; do
 	    "$scratch" "$XE_ROOT/tests/fuzz/corpus/$t" >"$OUT/$t.log" 2>&1; then
 		echo "ok   $t ($(grep -m1 stat::number_of_executed_units \
 		    "$OUT/$t.log" | awk '{print $2}') executions)"
+		return 0
+	fi
+	echo "FAIL $t (see $OUT/$t.log)"
+	tail -n 30 "$OUT/$t.log"
+	return 1
+}
+
+# FUZZ_JOBS targets are built and run at a time (default 2, the CI
+# machine's cores): libFuzzer's budget is wall time, so two at a time halve
+# the suite's time; each still replays every committed seed first.  Their
+# output is printed in target order at the end.
+JOBS=${FUZZ_JOBS:-2}
+passed=0
+failed=0
+for t in $TARGETS; do
+	# A free job slot first: wait for any running target to end.
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+	rm -f "$OUT/$t.rc"
+	{ fuzz_one "$t" >"$OUT/$t.out" 2>&1; echo $? >"$OUT/$t.rc"; } &
+done
+wait
+for t in $TARGETS; do
+	cat "$OUT/$t.out"
+	if [ "$(cat "$OUT/$t.rc" 2>/dev/null)" = 0 ]; then
 		passed=$((passed + 1))
 	else
-		echo "FAIL $t (see $OUT/$t.log)"
-		tail -n 30 "$OUT/$t.log"
 		failed=$((failed + 1))
 	fi
 done

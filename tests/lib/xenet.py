@@ -83,6 +83,18 @@ def wait_port(port, proc=None, timeout=15):
     return False
 
 
+def wait_for(pred, timeout=10, step=0.05):
+    """pred()'s first true value, asked every step s; after timeout s its last (false) one.
+    For a check that needs something to have happened (an event logged, a counter
+    moved): waiting on that condition, bounded, instead of a fixed sleep."""
+    end = time.time() + timeout
+    while True:
+        v = pred()
+        if v or time.time() >= end:
+            return v
+        time.sleep(step)
+
+
 def copy_for_other_users(path, directory):
     """A copy of the program at path in directory (mode 0755), for running it as another
     user (runuser -u nobody): the clone may live where that user cannot enter (/root is

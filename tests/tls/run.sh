@@ -82,8 +82,13 @@ pin() { openssl x509 -in "$1.crt" -pubkey -noout | openssl pkey -pubin -outform 
 PIN_ISRV=$(pin isrv); PIN_ICLI=$(pin icli); PIN_IOTHER=$(pin iother)
 
 # --- helpers ------------------------------------------------------------------------
-PORT=$((20000 + RANDOM % 20000))
-nextport() { PORT=$((PORT + 1)); }
+# nextport: PORT becomes a port the kernel just found free (bound to port 0
+# on every address, as gnutls-serv binds, then closed): a guessed one
+# (random, then +1) met other tests' listeners and sockets once the suites
+# ran in two lanes ("bind() failed: Address already in use").
+nextport() {
+	PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
+}
 ok() { PASS=$((PASS + 1)); printf 'ok   %s\n' "$1"; }
 bad() { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; sed 's/^/    | /' "$2" | tail -n 25; }
 waitport() { local i; for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
@@ -116,7 +121,11 @@ tool_server_vs() {
 	$TOOL server --port $PORT $sargs >"$log.s" 2>&1 & local sp=$!
 	waitlisten "$log.s"
 	local cmd=("${@//@PORT@/$PORT}")
-	(sleep 0.5; printf 'hello-from-peer\n'; sleep 0.8) | timeout 10 "${cmd[@]}" >"$log.c" 2>&1
+	# The line goes once our server reports the handshake's end, and the
+	# client's input stays open until our server has read it or closed
+	# (each wait bounded by waitlog's 5 s), not for fixed times.
+	(waitlog "$log.s" '^(HANDSHAKE|ERROR|CLOSED)'; printf 'hello-from-peer\n'
+		waitlog "$log.s" '^(READ|ERROR|CLOSED|RESULT)') | timeout 10 "${cmd[@]}" >"$log.c" 2>&1
 	wait $sp; local src=$?
 	cat "$log.s" "$log.c" >"$log"
 	if [ $src -eq 0 ]; then ok "$name"; else bad "$name" "$log"; fi
