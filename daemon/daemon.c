@@ -397,17 +397,28 @@ daemon_on_shutdown_tick(uv_timer_t *t)
  *
  *   DRAIN   nothing new comes in: the listeners close (an upgrade's new
  *           process holds the same sockets and accepts on), streams that
- *           are not authenticated close, authenticated inbound streams
- *           get <system-shutdown/> and are read to their end (the peer's
- *           close, RFC 6120 §4.4) so what their peers had sent is still
- *           routed; outgoing streams go on writing their queues (new
- *           ones may start).  Until nothing is in flight
+ *           are not authenticated close.  An authenticated inbound stream
+ *           with XEP-0198 takes no stanza any more (its peer keeps what
+ *           it sends now: not counted in h, so it bounces or resends it
+ *           itself) and, once every stanza it took is settled, gets a
+ *           last <a h/> that counts them all, <system-shutdown/> and our
+ *           close; one without XEP-0198 gets <system-shutdown/> at once
+ *           and is read to its end (the peer's close, RFC 6120 §4.4) so
+ *           what its peer had sent is still routed.  Outgoing streams go
+ *           on writing their queues (new ones may start) and ask for an
+ *           <a h/> after every write.  Until nothing is in flight
  *           (router_in_flight) and the inbound streams are closed, or
  *           half of the timeout.
- *   BOUNCE  the inbound streams still open are closed and what is still
- *           queued is bounced; the bounces get until nine tenths.
- *   CLOSE   no new stream; every stream is closed, outgoing ones after
- *           writing what they hold; at the timeout the rest is aborted.
+ *   BOUNCE  the inbound streams still open are closed, but for those
+ *           still waiting for their stanzas to settle; what is still
+ *           queued is bounced (which settles it: a bounce counts in h);
+ *           stanzas written and unacknowledged get until nine tenths.
+ *   CLOSE   no new stream; outgoing streams write what they hold and
+ *           close, those with stanzas unacknowledged (XEP-0198) once an
+ *           <a h/> covers them; then the inbound streams, each with its
+ *           last <a h/>.  At 95 % whatever still waits is closed (the
+ *           close bounces what was not acknowledged); at the timeout the
+ *           rest is aborted.
  *
  * Each step is logged (daemon.shutdown.STEP) with what is in flight.
  */
