@@ -163,6 +163,7 @@ struct s2s_in {
 	uint32_t sm_slot, sm_gen;	/* in edge->sm_registry */
 	struct sm_custody custody;
 	int sm_ack_owed;		/* asked (<r/>), not all it sent is covered yet */
+	uint64_t sm_ack_sent_ms;	/* uv_now() at our last <a h/> */
 	int sm_paused;			/* reading stopped: SM_CUSTODY_MAX in flight */
 	/* The gateway's stream after SASL: Prosody 0.12 sends <enable/> on
 	 * it or not by the order of two equal-priority handlers of its

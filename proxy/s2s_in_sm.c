@@ -57,7 +57,32 @@ s2s_in_sm_send_ack(struct s2s_in *s)
 	sm_h_format(s->custody.h, h);
 	snprintf(out, sizeof(out), "<a xmlns='" SM_NS "' h='%s'/>", h);
 	s->custody.h_reported = s->custody.h;
+	s->sm_ack_sent_ms = uv_now(s->edge->loop);
 	return s2s_in_sendstr(s, out);
+}
+
+/*
+ * An unsolicited <a h/> (XEP-0198 §4 allows one at any time) once h has
+ * moved by limits.sm_ack_every_stanzas since the last one, or the last
+ * one is limits.sm_ack_every_ms old (checked when h moves: no timer).
+ * It shortens the time the previous hop holds stanzas the edge has
+ * already delivered: if the edge dies, those are what it would bounce
+ * although they arrived.  The cost is one more small write per batch.
+ */
+static int
+s2s_in_sm_ack_due(const struct s2s_in *s)
+{
+	const struct config_limits *lim = &s->edge->cfg->limits;
+	uint32_t moved = s->custody.h - s->custody.h_reported;	/* mod 2^32 */
+
+	if (moved == 0)
+		return 0;
+	if (s->sm_ack_owed)
+		return 1;
+	if (lim->sm_ack_every_stanzas > 0 && moved >= (uint32_t)lim->sm_ack_every_stanzas)
+		return 1;
+	return lim->sm_ack_every_ms > 0 &&
+	    uv_now(s->edge->loop) >= s->sm_ack_sent_ms + (uint64_t)lim->sm_ack_every_ms;
 }
 
 static void
@@ -121,6 +146,7 @@ s2s_in_sm_turn_on(struct s2s_in *s, const char *who)
 		return -1;
 	s->sm_on = 1;
 	s->sm_ask_after_ms = 0;
+	s->sm_ack_sent_ms = uv_now(s->edge->loop);
 	s->edge->stats.sm_streams_in++;
 	log_event(LOG_INFO, "s2s_in.sm", "peer", s->peer, "domain",
 	    s->authed_domain[0] ? s->authed_domain : NULL, "result", "enabled", "by", who, NULL);
@@ -249,10 +275,11 @@ s2s_in_custody_report(struct edge *edge)
 			(void)s2s_in_drain_tell(s);
 			continue;
 		}
-		if (s->sm_ack_owed && s->custody.h != s->custody.h_reported) {
+		if (s2s_in_sm_ack_due(s)) {
 			if (s2s_in_sm_send_ack(s) < 0)
 				continue;	/* closing now */
-			s->sm_ack_owed = sm_custody_in_flight(&s->custody) > 0;
+			/* Still owed to an <r/> while it could not count all. */
+			s->sm_ack_owed = s->sm_ack_owed && sm_custody_in_flight(&s->custody) > 0;
 		}
 		if (s->sm_paused && !sm_custody_full(&s->custody)) {
 			s->sm_paused = 0;
