@@ -189,9 +189,13 @@ daemon_close_walk(uv_handle_t *h, void *arg)
 
 /* What the shutdown's steps may take, as parts of
  * limits.shutdown_timeout_ms: delivery until half of it, the bounces of
- * what was left until nine tenths, closing the streams the rest. */
+ * what was left until nine tenths, closing the streams the rest: until
+ * SHUTDOWN_FORCE_PART, streams that wait for acknowledgements
+ * (XEP-0198) may still get them; then they are closed, which bounces
+ * what is not acknowledged, and the bounces have what is left. */
 #define SHUTDOWN_DRAIN_PART(t)	((t) / 2)
 #define SHUTDOWN_BOUNCE_PART(t)	((t) * 9 / 10)
+#define SHUTDOWN_FORCE_PART(t)	((t) * 95 / 100)
 
 static const char *const daemon_shutdown_phase_names[] = {
 	[EDGE_RUNNING] = "running",
@@ -229,7 +233,11 @@ daemon_shutdown_drained(const struct edge *edge)
 
 /* BOUNCE: the inbound streams that did not close in time are closed (they
  * were told at the start), and whatever is still queued goes back to its
- * sender, over streams that stay open for those bounces. */
+ * sender, over streams that stay open for those bounces.  An inbound
+ * stream with XEP-0198 still waiting for its stanzas to settle stays:
+ * the bounces settle them (a bounce counts in h), and the stanzas
+ * written to a next hop still get until nine tenths to be acknowledged;
+ * its last <a h/> goes out when nothing of it is left in flight. */
 static void
 daemon_shutdown_bounce(struct edge *edge, const char *why)
 {
@@ -241,7 +249,7 @@ daemon_shutdown_bounce(struct edge *edge, const char *why)
 	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_BOUNCE, why);
 	for (s = edge->streams; s != NULL; s = next) {
 		next = s2s_in_next(s);
-		s2s_in_shutdown(s);
+		s2s_in_shutdown_unless_settling(s);
 	}
 	/* Only what was queued before this step: the bounces are queued on
 	 * other streams (behind what they hold) or start new ones, and must
@@ -262,20 +270,20 @@ daemon_shutdown_bounce(struct edge *edge, const char *why)
 	log_event(n > 0 ? LOG_WARN : LOG_INFO, "daemon.shutdown.bounced", "stanzas", count, NULL);
 }
 
-/* CLOSE: every stream is closed; outgoing ones write what they still
- * hold first (their close bounces the rest). */
+/* Every stream is closed: outgoing ones first, after writing what they
+ * still hold (their close bounces the rest, which settles it for its
+ * source), then inbound ones, each with its last <a h/> when it has
+ * XEP-0198.  With force unset, outgoing streams with stanzas written
+ * and not acknowledged (XEP-0198) ask for an <a h/> and close when it
+ * comes, and inbound streams waiting for those stay; with force set
+ * everything closes now. */
 static void
-daemon_shutdown_close(struct edge *edge, const char *why)
+daemon_shutdown_close_streams(struct edge *edge, int force)
 {
 	struct s2s_in *s, *next;
 	struct s2s_out *o, *onext;
 	int pass;
 
-	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_CLOSE, why);
-	for (s = edge->streams; s != NULL; s = next) {
-		next = s2s_in_next(s);
-		s2s_in_shutdown(s);
-	}
 	/* Streams still connecting first: their stanzas are bounced over the
 	 * established ones, which then close in turn. */
 	for (pass = 0; pass < 2; pass++)
@@ -284,6 +292,21 @@ daemon_shutdown_close(struct edge *edge, const char *why)
 			if (s2s_out_is_established(o) == pass)
 				s2s_out_shutdown(o);
 		}
+	for (s = edge->streams; s != NULL; s = next) {
+		next = s2s_in_next(s);
+		if (force)
+			s2s_in_shutdown(s);
+		else
+			s2s_in_shutdown_unless_settling(s);
+	}
+}
+
+/* CLOSE: every stream is closed (daemon_shutdown_close_streams). */
+static void
+daemon_shutdown_close(struct edge *edge, const char *why)
+{
+	daemon_shutdown_enter(edge, EDGE_SHUTDOWN_CLOSE, why);
+	daemon_shutdown_close_streams(edge, 0);
 }
 
 /* DONE: what is still open is aborted, then everything else is closed
@@ -352,8 +375,14 @@ daemon_on_shutdown_tick(uv_timer_t *t)
 		    "bounce time over" : "bounces written");
 		break;
 	case EDGE_SHUTDOWN_CLOSE:
-		if (edge->stream_count + edge->out_stream_count > 0 && elapsed < timeout)
+		if (edge->stream_count + edge->out_stream_count > 0 && elapsed < timeout) {
+			/* Once: no more waiting for acknowledgements. */
+			if (elapsed >= SHUTDOWN_FORCE_PART(timeout) && !edge->shutdown_forced) {
+				edge->shutdown_forced = 1;
+				daemon_shutdown_close_streams(edge, 1);
+			}
 			break;
+		}
 		daemon_shutdown_finish(edge, t);
 		break;
 	default:
@@ -368,17 +397,28 @@ daemon_on_shutdown_tick(uv_timer_t *t)
  *
  *   DRAIN   nothing new comes in: the listeners close (an upgrade's new
  *           process holds the same sockets and accepts on), streams that
- *           are not authenticated close, authenticated inbound streams
- *           get <system-shutdown/> and are read to their end (the peer's
- *           close, RFC 6120 §4.4) so what their peers had sent is still
- *           routed; outgoing streams go on writing their queues (new
- *           ones may start).  Until nothing is in flight
+ *           are not authenticated close.  An authenticated inbound stream
+ *           with XEP-0198 takes no stanza any more (its peer keeps what
+ *           it sends now: not counted in h, so it bounces or resends it
+ *           itself) and, once every stanza it took is settled, gets a
+ *           last <a h/> that counts them all, <system-shutdown/> and our
+ *           close; one without XEP-0198 gets <system-shutdown/> at once
+ *           and is read to its end (the peer's close, RFC 6120 §4.4) so
+ *           what its peer had sent is still routed.  Outgoing streams go
+ *           on writing their queues (new ones may start) and ask for an
+ *           <a h/> after every write.  Until nothing is in flight
  *           (router_in_flight) and the inbound streams are closed, or
  *           half of the timeout.
- *   BOUNCE  the inbound streams still open are closed and what is still
- *           queued is bounced; the bounces get until nine tenths.
- *   CLOSE   no new stream; every stream is closed, outgoing ones after
- *           writing what they hold; at the timeout the rest is aborted.
+ *   BOUNCE  the inbound streams still open are closed, but for those
+ *           still waiting for their stanzas to settle; what is still
+ *           queued is bounced (which settles it: a bounce counts in h);
+ *           stanzas written and unacknowledged get until nine tenths.
+ *   CLOSE   no new stream; outgoing streams write what they hold and
+ *           close, those with stanzas unacknowledged (XEP-0198) once an
+ *           <a h/> covers them; then the inbound streams, each with its
+ *           last <a h/>.  At 95 % whatever still waits is closed (the
+ *           close bounces what was not acknowledged); at the timeout the
+ *           rest is aborted.
  *
  * Each step is logged (daemon.shutdown.STEP) with what is in flight.
  */
@@ -386,6 +426,7 @@ void
 edge_shutdown(struct edge *edge, const char *why)
 {
 	struct s2s_in *s, *next;
+	struct s2s_out *o;
 
 	if (edge->shutting_down)
 		return;
@@ -410,6 +451,11 @@ edge_shutdown(struct edge *edge, const char *why)
 		next = s2s_in_next(s);
 		s2s_in_shutdown_begin(s);
 	}
+	/* Acknowledgements asked for now, and after every write from here
+	 * on: what a next hop acknowledges settles, so the last <a h/> of
+	 * its source counts it. */
+	for (o = edge->out_streams; o != NULL; o = s2s_out_next(o))
+		s2s_out_shutdown_begin(o);
 	uv_timer_start(&edge->shutdown_timer, daemon_on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
 

@@ -440,6 +440,9 @@ metrics_render(struct edge *edge, size_t *len)
 	counter(&b, "xmpp_edge_shutdown_bounced_total",
 	    "Stanzas still queued when the shutdown's delivery time was over: bounced.",
 	    st->shutdown_bounced);
+	counter(&b, "xmpp_edge_shutdown_left_with_peer_total",
+	    "Stanzas read while shutting down on a XEP-0198 stream and not taken: its peer keeps them.",
+	    st->shutdown_left_with_peer);
 	counter(&b, "xmpp_edge_shutdown_streams_aborted_total",
 	    "Streams not closed by the end of limits.shutdown_timeout_ms: aborted.",
 	    st->shutdown_streams_aborted);

@@ -197,6 +197,8 @@ struct config_limits {
 	int sm_request_every_bytes;
 	int sm_request_every_ms;
 	int sm_settle_timeout_ms;
+	int sm_ack_every_stanzas;	/* unsolicited <a h/> on inbound streams: 0 off */
+	int sm_ack_every_ms;
 };
 
 enum config_log_format_value {

@@ -312,6 +312,10 @@ static const struct cfg_key limits_keys[] = {
 	    "Outgoing streams with XEP-0198: an ack request also follows this many stanza bytes written since the last one."),
 	LIMIT(sm_request_every_ms, 10, 600000, "1000",
 	    "Outgoing streams with XEP-0198: an ack request also goes out when stanzas written since the last one have waited this long, milliseconds."),
+	LIMIT(sm_ack_every_stanzas, 0, 1000000, "0",
+	    "Inbound streams with XEP-0198: an unsolicited ack (`<a h/>`) goes out as soon as this many more stanzas are settled (acknowledged by their next hop, or bounced) than the last ack counted, without waiting for the peer's `<r/>`: a crash of xmpp-edge then leaves fewer delivered stanzas unacknowledged, which the peer would bounce.  0: only when asked (and as soon as h moves after an `<r/>` that could not count everything)."),
+	LIMIT(sm_ack_every_ms, 0, 600000, "0",
+	    "Inbound streams with XEP-0198: an unsolicited ack also goes out when h moves and the last ack is this old, milliseconds; 0: off."),
 	LIMIT(sm_settle_timeout_ms, 1000, 600000, "30000",
 	    "A stanza xmpp-edge holds may wait this long for its next hop, milliseconds: one not written by then is bounced (remote-server-timeout, or service-unavailable toward the gateway), one written and not acknowledged ends its stream (the unacknowledged stanzas are bounced).  An inbound stream's acks are in order, so this also bounds how long one slow destination holds back the acks of that stream's later stanzas."),
 	END

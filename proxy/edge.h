@@ -94,6 +94,8 @@ struct edge_stats {
 	uint64_t sm_streams_in, sm_streams_out;
 	uint64_t stanzas_settle_timeout;
 	uint64_t shutdown_bounced;	/* still queued at the shutdown deadline: bounced */
+	uint64_t shutdown_left_with_peer;	/* read while shutting down on a XEP-0198
+					   stream, not taken: its peer keeps it */
 	uint64_t shutdown_streams_aborted;	/* not closed by the end of shutdown */
 	uint64_t upgrades_started;	/* `upgrade` / SIGUSR2: new process started */
 	uint64_t upgrades_failed;	/* ... that never got ready (we went on) */
@@ -191,6 +193,7 @@ struct edge {
 	int shutting_down;		/* a shutdown has begun (any phase) */
 	enum edge_shutdown_phase shutdown_phase;
 	int64_t shutting_down_since;	/* uv_now() at the start */
+	int shutdown_forced;		/* CLOSE stopped waiting for acknowledgements */
 	uv_signal_t sig_usr2;		/* `upgrade` (handover.c) */
 	/* `upgrade` running or done (daemon/handover.c), or NULL. */
 	struct handover *handover;

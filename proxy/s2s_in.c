@@ -122,7 +122,7 @@ int
 s2s_in_send(struct s2s_in *s, const char *data, size_t len)
 {
 	/* After our closing tag nothing may follow (RFC 6120 §4.4). */
-	if (s2s_in_is_closing(s) || s->shutdown_sent)
+	if (s2s_in_is_closing(s) || s->drain == S2S_IN_DRAIN_TOLD)
 		return -1;
 	return s2s_conn_send(s->conn, data, len) < 0 || s2s_in_is_closing(s) ? -1 : 0;
 }
@@ -217,17 +217,18 @@ static void
 s2s_in_on_closing(void *ud, const char *reason, int peer_gone)
 {
 	struct s2s_in *s = ud;
-	char n1[24], n2[24];
+	char n1[24], n2[24], n3[24];
 
 	(void)peer_gone;
 	if (strncmp(reason, "TLS failed: ", 12) == 0)
 		log_event(LOG_INFO, "s2s_in.tls_failed", "peer", s->peer, "reason", reason + 12, NULL);
 	snprintf(n1, sizeof(n1), "%llu", (unsigned long long)s->stanzas);
 	snprintf(n2, sizeof(n2), "%llu", (unsigned long long)s->routed);
+	snprintf(n3, sizeof(n3), "%llu", (unsigned long long)s->drain_left);
 	log_event(LOG_INFO, "s2s_in.close", "peer", s->peer, "domain",
 	    s->remote_domain[0] ? s->remote_domain : NULL, "reason",
 	    strncmp(reason, "TLS failed: ", 12) == 0 ? "TLS failed" : reason,
-	    "stanzas_in", n1, "routed", n2, NULL);
+	    "stanzas_in", n1, "routed", n2, "left_with_peer", s->drain_left > 0 ? n3 : NULL, NULL);
 	route_waiter_cancel(&s->waiter);
 	ratelimit_stream_release(&s->rate);
 	s2s_in_auth_detach(s);
@@ -262,48 +263,103 @@ s2s_in_next(const struct s2s_in *s)
 	return s->next;
 }
 
+/*
+ * Our goodbye to an authenticated stream, in one write: with XEP-0198 on,
+ * a last unsolicited <a h/> (XEP-0198 §4 allows one at any time) that
+ * counts every stanza settled (delivered and acknowledged by its next hop,
+ * or bounced by us), so the peer neither bounces nor resends those; then
+ * <system-shutdown/> and </stream:stream>.  After it nothing is sent.
+ */
+int
+s2s_in_drain_tell(struct s2s_in *s)
+{
+	char out[STREAM_ERROR_TEXT_MAX + 512 + 64], h[SM_H_TEXT_MAX];
+	size_t len = 0, elen;
+	int n = 0;
+
+	if (s2s_in_is_closing(s) || s->drain == S2S_IN_DRAIN_TOLD)
+		return -1;
+	if (s->sm_on) {
+		sm_h_format(s->custody.h, h);
+		n = snprintf(out, sizeof(out), "<a xmlns='" SM_NS "' h='%s'/>", h);
+		if (n < 0 || (size_t)n >= sizeof(out))
+			return -1;	/* cannot happen: h is at most 10 digits */
+		len = (size_t)n;
+		s->custody.h_reported = s->custody.h;
+	}
+	if (stream_error_write(out + len, sizeof(out) - len, STREAM_ERR_SYSTEM_SHUTDOWN, s->sm_on ?
+	    "xmpp-edge is shutting down; what the <a h/> before this does not count was not taken" :
+	    "xmpp-edge is shutting down; what you sent before this is still delivered", &elen) != 0)
+		return -1;
+	len += elen;
+	log_event(LOG_INFO, "s2s_in.shutdown_sent", "peer", s->peer, "domain", s->remote_domain,
+	    "h", s->sm_on ? h : NULL, NULL);
+	s->edge->stats.stream_errors_sent++;
+	if (s2s_in_send(s, out, len) < 0)
+		return -1;
+	s->drain = S2S_IN_DRAIN_TOLD;
+	return 0;
+}
+
 void
 s2s_in_shutdown(struct s2s_in *s)
 {
-	if (s->shutdown_sent)
+	/* An authenticated stream gets its last <a h/> too (what is still
+	 * in custody now is not counted: the peer keeps it). */
+	if (s->drain != S2S_IN_DRAIN_TOLD &&
+	    (s->state == S2S_IN_ESTABLISHED || s->state == S2S_IN_GATEWAY_OPEN))
+		(void)s2s_in_drain_tell(s);
+	if (s->drain == S2S_IN_DRAIN_TOLD)
 		s2s_in_close(s, "shutdown");
 	else
 		s2s_in_fail(s, STREAM_ERR_SYSTEM_SHUTDOWN, "xmpp-edge is shutting down");
 }
 
+void
+s2s_in_shutdown_unless_settling(struct s2s_in *s)
+{
+	if (s->drain != S2S_IN_DRAIN_SETTLING)
+		s2s_in_shutdown(s);
+}
+
 /*
  * The first step of a graceful shutdown.  A stream that carries no
- * stanzas yet (not authenticated) is closed at once.  An authenticated
- * one gets <system-shutdown/> and our </stream:stream> now, and is read
- * on until the peer closes its side: RFC 6120 §4.4 (and §4.9.1.1 for a
- * stream error) has the closing side go on processing what the other
- * side sent, so every stanza the peer wrote before it saw our close is
- * still routed, also by a peer without XEP-0198, which could neither
- * bounce nor resend what a reset would lose.  The daemon bounds the wait
- * (limits.shutdown_timeout_ms) and then calls s2s_in_shutdown().
+ * stanzas yet (not authenticated) is closed at once.
+ *
+ * An authenticated stream with XEP-0198 on takes no stanza from now on
+ * (s2s_in_sm_drain_begin): what it reads is neither routed nor counted in
+ * h, so its peer still holds it and bounces or resends it itself, which
+ * is right, since nobody delivered it.  Reading goes on rather than
+ * stopping: <r/> is still answered, the peer's close is seen, and the
+ * peer is never left blocked on a full TCP window.  Once every stanza it
+ * took is settled, the stream gets our last <a h/>, <system-shutdown/>
+ * and </stream:stream> (s2s_in_drain_tell): h then covers everything the
+ * edge delivered, and the peer bounces nothing that arrived.  Telling
+ * the peer first and acknowledging later is not possible: nothing may
+ * follow our </stream:stream> (RFC 6120 §4.4).
+ *
+ * Without XEP-0198 the peer can neither bounce nor resend what it wrote,
+ * so the stream gets <system-shutdown/> and our close now and is read on
+ * until the peer closes its side: RFC 6120 §4.4 (and §4.9.1.1 for a stream
+ * error) has the closing side go on processing what the other side sent,
+ * so every stanza the peer wrote before it saw our close is still routed.
+ *
+ * The daemon bounds both waits (limits.shutdown_timeout_ms) and then
+ * calls s2s_in_shutdown().
  */
 void
 s2s_in_shutdown_begin(struct s2s_in *s)
 {
-	char out[STREAM_ERROR_TEXT_MAX + 512];
-	size_t len;
-
-	if (s2s_in_is_closing(s) || s->shutdown_sent)
+	if (s2s_in_is_closing(s) || s->drain != S2S_IN_DRAIN_NONE)
 		return;
 	if (s->state != S2S_IN_ESTABLISHED && s->state != S2S_IN_GATEWAY_OPEN) {
 		s2s_in_shutdown(s);
 		return;
 	}
-	log_event(LOG_INFO, "s2s_in.shutdown_sent", "peer", s->peer, "domain", s->remote_domain,
-	    NULL);
-	if (stream_error_write(out, sizeof(out), STREAM_ERR_SYSTEM_SHUTDOWN,
-	    "xmpp-edge is shutting down; what you sent before this is still delivered", &len) != 0) {
-		s2s_in_shutdown(s);
+	if (s2s_in_sm_drain_begin(s) == 0)
 		return;
-	}
-	s->edge->stats.stream_errors_sent++;
-	if (s2s_in_send(s, out, len) == 0)
-		s->shutdown_sent = 1;
+	if (s2s_in_drain_tell(s) < 0)
+		s2s_in_shutdown(s);
 }
 
 static int
@@ -436,6 +492,9 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "that domain pair was not authenticated on this stream");
 		return;
 	}
+	/* Shutting down with XEP-0198: left with the peer (s2s_in_sm.c). */
+	if (s2s_in_sm_drain_refuses(s))
+		return;
 	if (s2s_in_sm_take(s, &tag) < 0) {
 		s2s_in_fail(s, STREAM_ERR_RESOURCE_CONSTRAINT, "too many stanzas in flight");
 		return;

@@ -19,12 +19,19 @@ struct s2s_pipe;
 int s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *peer);
 /* The next stream of edge->streams (iteration without exposing the struct). */
 struct s2s_in *s2s_in_next(const struct s2s_in *s);
-/* Graceful shutdown, step one: an authenticated stream gets
- * <system-shutdown/> and our close but is read on until the peer closes
- * (RFC 6120 §4.4); any other stream is closed at once. */
+/* Graceful shutdown, step one (DRAIN): an authenticated stream with
+ * XEP-0198 takes no more stanzas and, once every stanza it took is
+ * settled, gets its last <a h/>, <system-shutdown/> and our close; one
+ * without XEP-0198 gets <system-shutdown/> and our close now; both are
+ * read on until the peer closes (RFC 6120 §4.4).  Any other stream is
+ * closed at once. */
 void s2s_in_shutdown_begin(struct s2s_in *s);
-/* Step two (or the only one): closes, with <system-shutdown/> unless
- * step one sent it already. */
+/* The BOUNCE step: as s2s_in_shutdown, but a stream still waiting for
+ * its custody to settle stays (the bounces settle it). */
+void s2s_in_shutdown_unless_settling(struct s2s_in *s);
+/* The last step (or the only one): closes, with our last <a h/>
+ * (XEP-0198 on: what is settled) and <system-shutdown/> unless they are
+ * out already. */
 void s2s_in_shutdown(struct s2s_in *s);
 /* Custody (s2s_in_sm.c, sm.h): the stanza tagged tag is settled by its
  * destination (acknowledged by the next hop, handed to TCP toward a peer

@@ -49,6 +49,28 @@ enum s2s_in_state {
 };
 
 /*
+ * A stream's part in a graceful shutdown (daemon.c's steps), beside its
+ * protocol state:
+ *
+ *   S2S_IN_DRAIN_NONE      running
+ *   S2S_IN_DRAIN_SETTLING  XEP-0198 on: no stanza is taken any more (read,
+ *                          not routed, not counted in h: the peer still
+ *                          holds it and bounces or resends it itself);
+ *                          <r/> is answered; waits until every stanza it
+ *                          took is settled (custody empty)
+ *   S2S_IN_DRAIN_TOLD      our last <a h/> (XEP-0198), <system-shutdown/>
+ *                          and </stream:stream> are out; nothing more is
+ *                          sent; read until the peer closes its side (RFC
+ *                          6120 §4.4): without XEP-0198 its stanzas are
+ *                          still routed, with it they are not taken
+ */
+enum s2s_in_drain {
+	S2S_IN_DRAIN_NONE,
+	S2S_IN_DRAIN_SETTLING,
+	S2S_IN_DRAIN_TOLD,
+};
+
+/*
  * Life and death of struct s2s_in and struct s2s_in_pair: the deferred
  * free (the libuv rule: closing is a request, freeing happens in the close
  * callback).
@@ -119,10 +141,9 @@ struct s2s_in {
 	uint64_t bidi_stanzas_out;	/* our stanzas written back on it */
 	uint64_t started_ms;		/* uv_now() at accept */
 	int header_sent;
-	/* Graceful shutdown: our <system-shutdown/> and </stream:stream> are
-	 * out; nothing more is sent, but the peer's stanzas are still read
-	 * and routed until it closes its side (RFC 6120 §4.4). */
-	int shutdown_sent;
+	/* Graceful shutdown (s2s_in_shutdown_begin, s2s_in_drain_*). */
+	enum s2s_in_drain drain;
+	uint64_t drain_left;		/* stanzas read and not taken since (XEP-0198) */
 	char peer[NETADDR_TEXT_MAX];
 	struct sockaddr_storage peer_addr;
 	char local_domain[CONFIG_DOMAIN_MAX];
@@ -142,6 +163,7 @@ struct s2s_in {
 	uint32_t sm_slot, sm_gen;	/* in edge->sm_registry */
 	struct sm_custody custody;
 	int sm_ack_owed;		/* asked (<r/>), not all it sent is covered yet */
+	uint64_t sm_ack_sent_ms;	/* uv_now() at our last <a h/> */
 	int sm_paused;			/* reading stopped: SM_CUSTODY_MAX in flight */
 	/* The gateway's stream after SASL: Prosody 0.12 sends <enable/> on
 	 * it or not by the order of two equal-priority handlers of its
@@ -215,6 +237,18 @@ void s2s_in_sm_after_route(struct s2s_in *s);
 void s2s_in_sm_detach(struct s2s_in *s);
 /* From s2s_in_free() only. */
 void s2s_in_sm_free(struct s2s_in *s);
+/* A stanza read on a stream that takes no more (S2S_IN_DRAIN_SETTLING,
+ * or TOLD with XEP-0198 on): 1 when it is left with the peer (not routed,
+ * not counted in h), 0 when it is to be routed as usual. */
+int s2s_in_sm_drain_refuses(struct s2s_in *s);
+/* Shutdown: a XEP-0198 stream stops taking stanzas and says goodbye once
+ * its custody is empty (now, if it is).  0 when it did so, -1 when the
+ * stream has no XEP-0198 (the caller tells it at once). */
+int s2s_in_sm_drain_begin(struct s2s_in *s);
+/* Our last <a h/> (XEP-0198 on), <system-shutdown/> and our close, in
+ * one write; the stream is TOLD after it.  -1 when the stream is closing
+ * after the send. */
+int s2s_in_drain_tell(struct s2s_in *s);
 
 /* s2s_in_auth.c */
 /* After the header inside TLS: checks the certificate against 'from' and

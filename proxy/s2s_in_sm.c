@@ -57,7 +57,32 @@ s2s_in_sm_send_ack(struct s2s_in *s)
 	sm_h_format(s->custody.h, h);
 	snprintf(out, sizeof(out), "<a xmlns='" SM_NS "' h='%s'/>", h);
 	s->custody.h_reported = s->custody.h;
+	s->sm_ack_sent_ms = uv_now(s->edge->loop);
 	return s2s_in_sendstr(s, out);
+}
+
+/*
+ * An unsolicited <a h/> (XEP-0198 §4 allows one at any time) once h has
+ * moved by limits.sm_ack_every_stanzas since the last one, or the last
+ * one is limits.sm_ack_every_ms old (checked when h moves: no timer).
+ * It shortens the time the previous hop holds stanzas the edge has
+ * already delivered: if the edge dies, those are what it would bounce
+ * although they arrived.  The cost is one more small write per batch.
+ */
+static int
+s2s_in_sm_ack_due(const struct s2s_in *s)
+{
+	const struct config_limits *lim = &s->edge->cfg->limits;
+	uint32_t moved = s->custody.h - s->custody.h_reported;	/* mod 2^32 */
+
+	if (moved == 0)
+		return 0;
+	if (s->sm_ack_owed)
+		return 1;
+	if (lim->sm_ack_every_stanzas > 0 && moved >= (uint32_t)lim->sm_ack_every_stanzas)
+		return 1;
+	return lim->sm_ack_every_ms > 0 &&
+	    uv_now(s->edge->loop) >= s->sm_ack_sent_ms + (uint64_t)lim->sm_ack_every_ms;
 }
 
 static void
@@ -121,6 +146,7 @@ s2s_in_sm_turn_on(struct s2s_in *s, const char *who)
 		return -1;
 	s->sm_on = 1;
 	s->sm_ask_after_ms = 0;
+	s->sm_ack_sent_ms = uv_now(s->edge->loop);
 	s->edge->stats.sm_streams_in++;
 	log_event(LOG_INFO, "s2s_in.sm", "peer", s->peer, "domain",
 	    s->authed_domain[0] ? s->authed_domain : NULL, "result", "enabled", "by", who, NULL);
@@ -130,7 +156,10 @@ s2s_in_sm_turn_on(struct s2s_in *s, const char *who)
 int
 s2s_in_sm_maybe_ask(struct s2s_in *s)
 {
+	/* Not while shutting down: a stream told (or about to be told)
+	 * <system-shutdown/> starts nothing new. */
 	if (s->sm_on || s->sm_asked || s->sm_ask_after_ms == 0 || !s->edge->gateway_sm_answered ||
+	    s->drain != S2S_IN_DRAIN_NONE ||
 	    uv_now(s->edge->loop) < s->sm_ask_after_ms)
 		return 0;
 	s->sm_asked = 1;
@@ -240,14 +269,60 @@ s2s_in_custody_report(struct edge *edge)
 	while ((s = sm_registry_next_pending(&edge->sm_registry)) != NULL) {
 		if (s2s_in_is_closing(s))
 			continue;
-		if (s->sm_ack_owed && s->custody.h != s->custody.h_reported) {
+		if (s->drain == S2S_IN_DRAIN_SETTLING && sm_custody_in_flight(&s->custody) == 0) {
+			/* Shutting down and every stanza it took is settled:
+			 * the last <a h/> covers them all, then goodbye. */
+			(void)s2s_in_drain_tell(s);
+			continue;
+		}
+		if (s2s_in_sm_ack_due(s)) {
 			if (s2s_in_sm_send_ack(s) < 0)
 				continue;	/* closing now */
-			s->sm_ack_owed = sm_custody_in_flight(&s->custody) > 0;
+			/* Still owed to an <r/> while it could not count all. */
+			s->sm_ack_owed = s->sm_ack_owed && sm_custody_in_flight(&s->custody) > 0;
 		}
 		if (s->sm_paused && !sm_custody_full(&s->custody)) {
 			s->sm_paused = 0;
 			s2s_in_read_resume(s);
 		}
 	}
+}
+
+/* --- graceful shutdown ------------------------------------------------------- */
+
+int
+s2s_in_sm_drain_begin(struct s2s_in *s)
+{
+	char n[24];
+
+	if (!s->sm_on || s->sm_slot == 0)
+		return -1;
+	s->drain = S2S_IN_DRAIN_SETTLING;
+	snprintf(n, sizeof(n), "%zu", sm_custody_in_flight(&s->custody));
+	log_event(LOG_INFO, "s2s_in.drain_settling", "peer", s->peer, "domain", s->remote_domain,
+	    "in_custody", n, NULL);
+	/* Whatever held reading for routing holds nothing now: what is read
+	 * is not taken.  A rate limit still holds it (its own timer). */
+	route_waiter_cancel(&s->waiter);
+	s->sm_paused = 0;
+	s2s_in_read_resume(s);
+	if (!s2s_in_is_closing(s) && sm_custody_in_flight(&s->custody) == 0)
+		(void)s2s_in_drain_tell(s);
+	return 0;
+}
+
+int
+s2s_in_sm_drain_refuses(struct s2s_in *s)
+{
+	/* Without XEP-0198 nobody but us holds the stanza: it is routed.
+	 * With it (also on a gateway stream whose <enabled/> to our
+	 * <enable/> came after our goodbye), the peer keeps it until an
+	 * <a h/> counts it, which none will now: it bounces or resends the
+	 * stanza itself, and routing it too could only add a delivery to
+	 * that bounce. */
+	if (s->drain == S2S_IN_DRAIN_NONE || !s->sm_on)
+		return 0;
+	s->drain_left++;
+	s->edge->stats.shutdown_left_with_peer++;
+	return 1;
 }

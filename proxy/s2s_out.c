@@ -256,6 +256,9 @@ struct s2s_out {
 	int sm_unoffered;
 	uint64_t sm_enable_sent_ms;		/* sm_clock_ms then */
 	uint64_t stanzas_acked, stanzas_unconfirmed;
+	/* Shutting down (s2s_out_shutdown): closes once everything written
+	 * is acknowledged, or at the next s2s_out_shutdown. */
+	int shutdown_wait_ack;
 
 	/* XEP-0288: the receiving server's stanzas on this stream, once
 	 * negotiated (s2s_out_bidi.c). */
@@ -751,7 +754,9 @@ s2s_out_sm_timer_update(struct s2s_out *o)
 		uv_timer_start(&o->sm_timer, s2s_out_on_sm_timer, every, every);
 }
 
-/* <r/> when the policy says so (XEP-0198 §4). */
+/* <r/> when the policy says so (XEP-0198 §4).  While the daemon shuts
+ * down, after every write: each stanza the peer acknowledges is one the
+ * edge need not bounce (and its source's last <a h/> can count). */
 static void
 s2s_out_sm_maybe_request(struct s2s_out *o)
 {
@@ -763,6 +768,10 @@ s2s_out_sm_maybe_request(struct s2s_out *o)
 	};
 	uint64_t now = o->sm_clock_ms;
 
+	if (o->edge->shutting_down) {
+		pol.every_stanzas = 1;
+		pol.every_bytes = 1;
+	}
 	if (o->sm_state != S2S_OUT_SM_ON || o->later_condition != NULL ||
 	    !sm_queue_want_request(&o->q.r, &pol, now))
 		return;
@@ -1076,6 +1085,11 @@ s2s_out_on_sm_ack(struct s2s_out *o, const struct xmlstream_event *ev)
 		router_wake_waiters(&o->route);
 	s2s_in_custody_report(o->edge);
 	s2s_out_sm_timer_update(o);
+	if (o->shutdown_wait_ack && o->q.r.count == 0 && s2s_out_is_live(o)) {
+		/* Shutting down, and the peer has everything: goodbye. */
+		s2s_out_sendstr(o, "</stream:stream>");
+		s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");
+	}
 }
 
 /* An element of XEP-0198 on an established stream: 0 if handled. */
@@ -1943,14 +1957,34 @@ fail:
 }
 
 void
+s2s_out_shutdown_begin(struct s2s_out *o)
+{
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL)
+		s2s_out_sm_maybe_request(o);
+}
+
+/*
+ * What an established stream has queued can still be delivered (bounces
+ * that other streams' shutdown just queued here among them): it goes out
+ * before our close, as far as the send queue takes it.  With XEP-0198 on
+ * and stanzas written but not acknowledged, the first call only asks
+ * (<r/>) and leaves the stream open: closing now would bounce stanzas the
+ * peer may well have, and its source's peer would hear of a failure for a
+ * message that arrived.  The <a h/> that covers everything closes it
+ * (s2s_out_on_sm_ack); a second call closes at once, and the close
+ * bounces what is still not acknowledged.
+ */
+void
 s2s_out_shutdown(struct s2s_out *o)
 {
-	/* What an established stream has queued can still be delivered
-	 * (bounces that other streams' shutdown just queued here among
-	 * them): it goes out before our close, as far as the send queue
-	 * takes it; the rest is bounced by the close. */
 	if (o->state == S2S_OUT_ESTABLISHED)
 		s2s_out_flush_queue(o);
+	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && !o->shutdown_wait_ack &&
+	    o->sm_state == S2S_OUT_SM_ON && o->q.r.count > 0) {
+		o->shutdown_wait_ack = 1;
+		s2s_out_sm_maybe_request(o);
+		return;
+	}
 	if (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL && o->q.r.count == 0)
 		s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, s2s_out_kind(o)->bounce_shutdown, "xmpp-edge is shutting down");

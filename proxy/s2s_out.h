@@ -70,7 +70,15 @@ struct s2s_out *s2s_out_verify_start(struct edge *edge, const char *local,
 /* No callback after this; the stream closes. */
 void s2s_out_verify_cancel(struct s2s_out *o);
 
-/* Graceful shutdown: queued stanzas are bounced, the stream is closed. */
+/* Shutdown begins (DRAIN): with XEP-0198 on, written stanzas are asked
+ * for (<r/>) now and after every write from here on, so that what the
+ * peer has is acknowledged rather than bounced. */
+void s2s_out_shutdown_begin(struct s2s_out *o);
+/* Graceful close: what is queued is written as far as the send queue
+ * takes it; with XEP-0198 on and stanzas unacknowledged, the first call
+ * asks for an <a h/> and the stream closes when it covers them; otherwise
+ * (and at the second call) the stream is closed and the close bounces
+ * what is left. */
 void s2s_out_shutdown(struct s2s_out *o);
 /* Closes without a word (shutdown deadline). */
 void s2s_out_abort(struct s2s_out *o);

@@ -654,3 +654,33 @@ TEST(session_sm_gateway_in_not_asked_unknown)
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 0);
 	sg_end(&g);
 }
+
+/* limits.sm_ack_every_stanzas: an <a h/> goes out unasked once h moved
+ * by that many since the last one (here 2: not after m1, after m2). */
+TEST(session_sm_custody_batch_ack_unasked)
+{
+	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
+	struct sg g;
+	struct sf_peer *gw, *b;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS ", \"sm_ack_every_stanzas\": 2"));
+	sf_dial_script(&g.sf, "b.example", &peer, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "b.example"));
+	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
+	SG_OK(&g, tsm_message(gw, "b.example", "m2"));
+	SG_OK(&g, tsm_message(gw, "b.example", "m3"));
+	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
+	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
+	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	SG_OK(&g, sf_peer_expect(b, "message", NULL));
+	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='1'/>"));
+	sf_settle(&g.sf);
+	tsm_expect_nothing(gw);		/* h moved by 1 only */
+	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='2'/>"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 2));
+	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='3'/>"));
+	sf_settle(&g.sf);
+	tsm_expect_nothing(gw);		/* 1 since the last: not yet */
+	sg_end(&g);
+}
