@@ -11,7 +11,7 @@ py=
 sweep() {
 	local ns pid
 	[ -n "$py" ] || return 0
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^xf-(inet|edge|lan)-$py\$"); do
+	for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1 | grep -E "^xf-(inet|edge|lan)-$py\$"); do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
 		ip netns del "$ns" 2>/dev/null
 		rm -rf "/etc/netns/$ns"
