@@ -229,18 +229,24 @@ def setup_network():
             f.write(f"nameserver {dns}\n")
 
 
-# A link "down": every packet arriving over it dropped on both ends, so
-# neither side hears a reset or sees its route vanish (as a cut cable
-# somewhere between them, or a stuck firewall).  EDGE also drops what it
-# would forward (the direct baseline's router).
-LINKS = {"internal": ((EDGE, "edge1"), (LAN, "lan0")), "partner": ((EDGE, "edge0"), (INET, "inet0"))}
+# A link "down": every packet over it dropped, both ways, silently, so
+# that neither side hears a reset or sees its route vanish (as a cut cable
+# somewhere between them, or a stuck firewall).  Both directions go down
+# and up at the same instant: the rules are in the far side's namespace
+# (the gateway's or the partner's, beyond the DMZ, so xmpp-edge sees pure
+# silence; in the direct baseline the same namespaces) and applied in one
+# iptables-restore, which commits the table at once.  (Rules in two
+# namespaces, one `iptables` call after another, cut one direction up to a
+# few hundred milliseconds before the other on a loaded machine: acks
+# lost while stanzas still arrived, which inflated "both".)
+LINKS = {"internal": (LAN, "lan0"), "partner": (INET, "inet0")}
 
 
 def link_rules(name, op):
-    (edge_ns, edge_dev), (far_ns, far_dev) = LINKS[name]
-    for ns, rule in [(edge_ns, ["INPUT", "-i", edge_dev]), (edge_ns, ["FORWARD", "-i", edge_dev]),
-                     (edge_ns, ["FORWARD", "-o", edge_dev]), (far_ns, ["INPUT", "-i", far_dev])]:
-        run("ip", "netns", "exec", ns, "iptables", op, *rule, "-j", "DROP")
+    ns, dev = LINKS[name]
+    rules = f"*filter\n{op} INPUT -i {dev} -j DROP\n{op} OUTPUT -o {dev} -j DROP\nCOMMIT\n"
+    subprocess.run(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"], input=rules, check=True,
+                   capture_output=True, text=True)
 
 
 # --- certificates and DNS ----------------------------------------------------
