@@ -688,6 +688,12 @@ class Direction:
         with self.src.cv:
             return len(ids(self.src.written, self.prefix))
 
+    def delivered_written_after(self, t):
+        """How many messages written after t arrived."""
+        with self.src.cv, self.dst.cv:
+            return sum(1 for i, w in self.src.written.items()
+                       if w > t and i.startswith(self.prefix + "-") and i in self.dst.received)
+
     def latency_before(self, t):
         """The longest a message written in the second before t (and at
         least LATENCY_CUT_S before it) took to arrive, among those that
@@ -755,12 +761,13 @@ def run_row(name, fault, alice, bob, counters, send_s):
     bob.cmd(op="send", to=f"{ALICE}/flood", prefix=dirs[1].prefix, count=n, rate=RATE)
     detail = ""
     at_fault = None
-    t_fault = None
+    t_fault = t_fault_done = None
     if fault:
         time.sleep(FAULT_AT_S)
         at_fault = [d.written() for d in dirs]
         t_fault = time.time()
         detail = fault() or ""
+        t_fault_done = time.time()
         sockets_snapshot(f"{name}-after-fault")
     # Every message written (or the sender gave up on its own server).
     for d in dirs:
@@ -789,7 +796,7 @@ def run_row(name, fault, alice, bob, counters, send_s):
             after = d.written() - before
             check(f"{mode}.{name}.{d.name}.fault_hit_traffic_in_flight", before > 0 and after > 0,
                   f"{before} messages written before the fault, {after} after")
-    return dirs, detail, (t0, t_end), t_end - t0, t_fault
+    return dirs, detail, (t0, t_end), t_end - t0, (t_fault, t_fault_done)
 
 
 # --- the pass criteria ---------------------------------------------------------
@@ -866,7 +873,7 @@ def check_row(tag, name, c, latency):
           f"4 x {latency * 1000:.0f} ms crossing before the fault))", flush=True)
 
 
-def check_edge_counters(tag, name, way, c, other, e, whole):
+def check_edge_counters(tag, name, way, c, other, e, whole, arrived_through_it=None):
     """xmpp-edge's counters for one direction (the process running at the
     end of the row: a SIGKILLed one's are gone, an upgraded one's stop at
     its last sample) against the clients' counts.  Toward one side go that
@@ -889,6 +896,9 @@ def check_edge_counters(tag, name, way, c, other, e, whole):
     check(f"{tag}.edge_bounces_reached_senders", g["bounced"] <= c["bounced"] + dropped, seen)
     if whole:
         check(f"{tag}.edge_wrote_every_arrival", c["delivered"] <= g["delivered"], seen)
+    elif arrived_through_it is not None:
+        check(f"{tag}.edge_wrote_every_arrival_since_it_started", arrived_through_it <= g["delivered"],
+              f"{arrived_through_it} messages written after the restart arrived; {seen}")
 
 
 HEADER = (f"{'fault':<18} {'dir':<3} {'sent':>6} {'delivered':>9} {'bounced':>7} {'lost':>5} {'dup':>4} "
@@ -1001,7 +1011,8 @@ def main():
     results = []
     for name, fault, send_s in rows:
         t_row = time.time()
-        dirs, detail, (t0, t_end), took, t_fault = run_row(name, fault, alice, bob, counters, send_s)
+        dirs, detail, (t0, t_end), took, (t_fault, t_fault_done) = run_row(name, fault, alice, bob, counters,
+                                                                           send_s)
         print(f"# {name}: {detail or 'no fault'}; row {time.time() - t_row:.1f}s "
               f"(traffic and settling {took:.1f}s)", flush=True)
         print("# " + HEADER, flush=True)
@@ -1031,7 +1042,10 @@ def main():
             tag = f"{mode}.{name}.{d.name}"
             check_row(tag, name, c, latency=d.latency_before(t_fault) if t_fault else None)
             if counters:
-                check_edge_counters(tag, name, d.name, c, other, last, whole)
+                # After a SIGKILL whatever arrived and was written after
+                # it went through the new process alone.
+                since = d.delivered_written_after(t_fault_done) if name == "edge_sigkill" else None
+                check_edge_counters(tag, name, d.name, c, other, last, whole, since)
 
     # A message counted lost that shows up later was not lost: the bed
     # counted too early.  Look once more after everything went quiet.
