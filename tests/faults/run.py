@@ -229,24 +229,41 @@ def setup_network():
             f.write(f"nameserver {dns}\n")
 
 
-# A link "down": every packet over it dropped, both ways, silently, so
-# that neither side hears a reset or sees its route vanish (as a cut cable
-# somewhere between them, or a stuck firewall).  Both directions go down
-# and up at the same instant: the rules are in the far side's namespace
-# (the gateway's or the partner's, beyond the DMZ, so xmpp-edge sees pure
-# silence; in the direct baseline the same namespaces) and applied in one
-# iptables-restore, which commits the table at once.  (Rules in two
-# namespaces, one `iptables` call after another, cut one direction up to a
-# few hundred milliseconds before the other on a loaded machine: acks
-# lost while stanzas still arrived, which inflated "both".)
-LINKS = {"internal": (LAN, "lan0"), "partner": (INET, "inet0")}
+# A link "down": every packet arriving over it dropped on both ends, so
+# neither side hears a reset, sees its route vanish or has a send refused
+# (as a cut cable somewhere between them, or a stuck firewall).  EDGE also
+# drops what it would forward (the direct baseline's router).  Both ends
+# must go down at the same instant: rules applied one `iptables` call after
+# another cut one direction up to a few hundred milliseconds before the
+# other on a loaded machine (acks lost while stanzas still arrived, which
+# inflated "both"), and a drop of the far side's own sends (OUTPUT) is not
+# silent for it (its stack sees the send fail; Prosody then ended the
+# stream while its kernel still delivered what it held).  So one
+# iptables-restore per namespace is started first, each waiting for its
+# rules on stdin, and the rules are handed to both at once: each commits
+# its table in one step when its stdin closes.
+LINKS = {"internal": ((EDGE, "edge1"), (LAN, "lan0")), "partner": ((EDGE, "edge0"), (INET, "inet0"))}
 
 
 def link_rules(name, op):
-    ns, dev = LINKS[name]
-    rules = f"*filter\n{op} INPUT -i {dev} -j DROP\n{op} OUTPUT -o {dev} -j DROP\nCOMMIT\n"
-    subprocess.run(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"], input=rules, check=True,
-                   capture_output=True, text=True)
+    (edge_ns, edge_dev), (far_ns, far_dev) = LINKS[name]
+    rules = {edge_ns: [f"INPUT -i {edge_dev}", f"FORWARD -i {edge_dev}", f"FORWARD -o {edge_dev}"],
+             far_ns: [f"INPUT -i {far_dev}"]}
+    restores = {ns: subprocess.Popen(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+                for ns in rules}
+    time.sleep(0.2)          # both started and reading (under load, starting takes a while)
+    texts = {ns: "*filter\n" + "".join(f"{op} {r} -j DROP\n" for r in rs) + "COMMIT\n" for ns, rs in rules.items()}
+    for ns, p in restores.items():
+        p.stdin.write(texts[ns])
+        p.stdin.flush()
+    for p in restores.values():
+        p.stdin.close()
+    for ns, p in restores.items():
+        out = p.stdout.read()
+        if p.wait() != 0:
+            raise RuntimeError(f"iptables-restore in {ns}: {out}")
 
 
 # --- certificates and DNS ----------------------------------------------------
