@@ -292,6 +292,30 @@ metrics_render_streams(struct edge *edge, struct mbuf *b)
 	    "Stanzas waiting in outgoing streams' queues.", (long long)qstanzas);
 }
 
+/* The stanza outcomes by the way the stanza was going (edge.h, enum
+ * edge_toward): what an operator compares with each side's own counts. */
+static void
+metrics_render_toward(struct edge *edge, struct mbuf *b)
+{
+	static const char *const ways[EDGE_TOWARD_COUNT] = { "gateway", "remote" };
+	const struct edge_toward_stats *t;
+	size_t w;
+
+	family(b, "xmpp_edge_stanzas_toward_total", "counter",
+	    "Stanzas by where they were going (gateway: a remote server's stanzas for hosted domains; remote: the gateway's) and outcome: delivered (written to an outgoing stream), acked (the next hop acknowledged them, XEP-0198), unconfirmed (handed to TCP toward a peer without XEP-0198), bounced.");
+	for (w = 0; w < EDGE_TOWARD_COUNT; w++) {
+		t = &edge->stats.toward[w];
+		mbuf_printf(b, "xmpp_edge_stanzas_toward_total{toward=\"%s\",outcome=\"delivered\"} %llu\n",
+		    ways[w], (unsigned long long)t->delivered);
+		mbuf_printf(b, "xmpp_edge_stanzas_toward_total{toward=\"%s\",outcome=\"acked\"} %llu\n",
+		    ways[w], (unsigned long long)t->acked);
+		mbuf_printf(b, "xmpp_edge_stanzas_toward_total{toward=\"%s\",outcome=\"unconfirmed\"} %llu\n",
+		    ways[w], (unsigned long long)t->unconfirmed);
+		mbuf_printf(b, "xmpp_edge_stanzas_toward_total{toward=\"%s\",outcome=\"bounced\"} %llu\n",
+		    ways[w], (unsigned long long)t->bounced);
+	}
+}
+
 /* Rate limits (ratelimit.h): totals, and per remote domain the ones
  * ranked first by stanzas, bytes, time paused or refusals (at most
  * 4 x RATELIMIT_TOP_N label values: the series stay bounded). */
@@ -482,6 +506,7 @@ metrics_render(struct edge *edge, size_t *len)
 	counter(&b, "xmpp_edge_stanzas_unconfirmed_total",
 	    "Stanzas handed to TCP toward a peer without XEP-0198: delivered as far as xmpp-edge can know.",
 	    st->stanzas_unconfirmed);
+	metrics_render_toward(edge, &b);
 	counter(&b, "xmpp_edge_stanzas_settle_timeout_total",
 	    "Stanzas bounced because their next hop did not take or acknowledge them within limits.sm_settle_timeout_ms.",
 	    st->stanzas_settle_timeout);

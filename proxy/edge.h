@@ -66,6 +66,23 @@ listener_is_internal(const struct listener *l)
 	return l->kind == LISTENER_INTERNAL || l->kind == LISTENER_INTERNAL_STARTTLS;
 }
 
+/* Which way a stanza crosses the edge, for the per-way counters below:
+ * toward the gateway (a remote server's stanza for a hosted domain) or
+ * toward a remote server (the gateway's).  The fault bed (tests/faults)
+ * compares them with what its clients counted in each direction. */
+enum edge_toward {
+	EDGE_TOWARD_GATEWAY,
+	EDGE_TOWARD_REMOTE,
+	EDGE_TOWARD_COUNT
+};
+
+/* One way's outcomes: written to an outgoing stream, acknowledged by the
+ * next hop (XEP-0198), handed to TCP unconfirmed, bounced (the bounce
+ * counted by the way the bounced stanza was going, not the bounce's). */
+struct edge_toward_stats {
+	uint64_t delivered, acked, unconfirmed, bounced;
+};
+
 struct edge_stats {
 	uint64_t streams_accepted;
 	uint64_t streams_refused;	/* limits */
@@ -99,6 +116,7 @@ struct edge_stats {
 	uint64_t shutdown_streams_aborted;	/* not closed by the end of shutdown */
 	uint64_t upgrades_started;	/* `upgrade` / SIGUSR2: new process started */
 	uint64_t upgrades_failed;	/* ... that never got ready (we went on) */
+	struct edge_toward_stats toward[EDGE_TOWARD_COUNT];
 };
 
 /*

@@ -392,6 +392,10 @@ router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, enum st
 			break;
 		}
 		edge->stats.stanzas_bounced++;
+		/* 'from' is the bounced stanza's destination: hosted means it
+		 * was on its way to the gateway. */
+		edge->stats.toward[router_is_hosted(edge, from) ? EDGE_TOWARD_GATEWAY :
+		    EDGE_TOWARD_REMOTE].bounced++;
 		log_event(LOG_INFO, "route.bounce", "condition", cond, "from", from, "to", to,
 		    "reason", text, NULL);
 		sent = router_route_bytes(edge, out, len, from, to) != ROUTE_BOUNCED;

@@ -109,6 +109,7 @@ s2s_in_bidi_enqueue(struct route_slot *r, const char *data, size_t len,
 	struct s2s_in_pair *p = s2s_in_bidi_pair_of(r);
 	struct s2s_in *s = p->s;
 	size_t max = (size_t)s->edge->cfg->limits.send_queue_bytes;
+	struct edge_toward_stats *way;
 
 	if (s2s_in_is_closing(s) || !r->listed)
 		return -1;
@@ -122,6 +123,9 @@ s2s_in_bidi_enqueue(struct route_slot *r, const char *data, size_t len,
 	s->edge->stats.stanzas_delivered++;
 	s->edge->stats.bidi_stanzas_out++;
 	s->edge->stats.stanzas_unconfirmed++;
+	way = &s->edge->stats.toward[s2s_in_is_internal(s) ? EDGE_TOWARD_GATEWAY : EDGE_TOWARD_REMOTE];
+	way->delivered++;
+	way->unconfirmed++;
 	s2s_in_custody_settle(s->edge, tag);
 	/* Our stanzas keep the stream in use as much as the peer's. */
 	s2s_conn_timer_again(s->conn);

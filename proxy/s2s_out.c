@@ -355,6 +355,13 @@ s2s_out_kind(const struct s2s_out *o)
 	return &s2s_out_kinds[o->kind];
 }
 
+/* The per-way counters this stream's stanzas count in. */
+static struct edge_toward_stats *
+s2s_out_toward(struct s2s_out *o)
+{
+	return &o->edge->stats.toward[o->kind == S2S_OUT_GATEWAY ? EDGE_TOWARD_GATEWAY : EDGE_TOWARD_REMOTE];
+}
+
 /* The bounce condition for a stream that failed (RFC 6120 §8.3.3). */
 static const char *
 s2s_out_condition(const struct s2s_out *o)
@@ -809,10 +816,12 @@ s2s_out_flush_queue(struct s2s_out *o)
 			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
+			s2s_out_toward(o)->delivered += n;
 			if (o->sm_state != S2S_OUT_SM_ON) {
 				/* Handed to TCP: as far as xmpp-edge can know. */
 				o->stanzas_unconfirmed += n;
 				o->edge->stats.stanzas_unconfirmed += n;
+				s2s_out_toward(o)->unconfirmed += n;
 				s2s_out_settle_head(o, n);
 			}
 			continue;
@@ -1079,6 +1088,7 @@ s2s_out_on_sm_ack(struct s2s_out *o, const struct xmlstream_event *ev)
 		newly = (uint32_t)o->q.r.nsent;	/* cannot happen: h_sent - h_acked == nsent */
 	o->stanzas_acked += newly;
 	o->edge->stats.stanzas_acked += newly;
+	s2s_out_toward(o)->acked += newly;
 	s2s_out_settle_head(o, newly);
 	s2s_out_sm_maybe_request(o);
 	if (o->q_bytes <= (size_t)o->edge->cfg->limits.route_queue_bytes / 2)

@@ -547,6 +547,8 @@ TEST(s2s_out_queue_delivers_in_order_across_records)
 	CHECK_INT_EQ(strlen(first), wlen);
 	CHECK(strncmp(first, want, wlen) == 0);
 	CHECK_INT_EQ(f.edge->stats.stanzas_delivered, 60);
+	CHECK_INT_EQ(f.edge->stats.toward[EDGE_TOWARD_REMOTE].delivered, 60);
+	CHECK_INT_EQ(f.edge->stats.toward[EDGE_TOWARD_GATEWAY].delivered, 0);
 	s2s_out_shutdown(o);
 	uv_run(&f.loop, UV_RUN_DEFAULT);
 	CHECK_INT_EQ(f.edge->stats.stanzas_bounced, 0);

@@ -93,6 +93,12 @@ sb_one(const struct sf_dial_step *steps, size_t nsteps, const char *cond, const 
 	sb_expect_nothing(&g, gw);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
+	/* Per way: the stanza was on its way to a remote server; its bounce
+	 * went the other way, written toward the gateway. */
+	CHECK_INT_EQ(g.sf.edge->stats.toward[EDGE_TOWARD_REMOTE].bounced, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.toward[EDGE_TOWARD_GATEWAY].bounced, 0);
+	CHECK_INT_EQ(g.sf.edge->stats.toward[EDGE_TOWARD_GATEWAY].delivered, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.toward[EDGE_TOWARD_REMOTE].delivered, 0);
 	sg_end(&g);
 }
 
