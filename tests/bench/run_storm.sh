@@ -27,10 +27,12 @@
 # SIGTERM, wait for the exit, start the same binary, as an upgrade does;
 # measured from the instant it listens again), tickets (the same with
 # tls.ticket_key_file, every partner offering the TLS 1.3 ticket of its
-# previous stream), defaults (restart with the edge's default admission
-# limits: limits.max_unauthenticated_streams, new_streams_per_minute_per_prefix
-# and handshake_timeout_ms, which the other cases raise).  Prosody runs
-# fresh and restart (it issues no tickets).
+# previous stream).  Prosody runs fresh and restart (it issues no
+# tickets).  The edge runs with its default limits (what an operator
+# runs: limits.max_unauthenticated_streams, new_streams_per_minute_per_prefix,
+# handshake_timeout_ms) but limits.max_streams (2N+100);
+# BENCH_STORM_EDGE_LIMITS adds keys to its "limits" object (JSON, starting
+# with a comma).
 # Usage: tests/bench/run_storm.sh [N]   (default BENCH_STORM_N or 5000)
 # BENCH_EDGE_BINS="before=PATH after=out/xmpp-edge" compares binaries in
 # the same run; BENCH_NO_PROSODY=1 skips Prosody.  Servers pinned to CPU
@@ -51,6 +53,19 @@ die() { printf 'run_storm.sh: %s\n' "$*" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -gt $((2 * N + 100)) ] ||
 	die "fd limit $(ulimit -n) (hard) is below 2*N+100 for N=$N; raising it needs CAP_SYS_RESOURCE"
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	# As run_relay.sh: the release objects linked again without -s
+	# (after `strip` the same bytes as out/xmpp-edge); the fresh case of
+	# the first binary is profiled (perf cpu-clock, self time).
+	REL=${XE_OUT:-$XE_ROOT/out}/release DEPS=$(readlink -f "${XE_OUT:-$XE_ROOT/out}/deps-musl")
+	OUT=${XE_OUT:-$XE_ROOT/out}/bench
+	mkdir -p "$OUT"
+	musl-gcc -O2 -fstack-protector-strong -static -o "$OUT/xmpp-edge.syms" "$REL/obj/cli/main.o" "$REL/obj/gen/notices.o" \
+		"$REL/libxe.a" -L"$DEPS/lib" -lmbedtls -lmbedx509 -lmbedcrypto -lcares -luv -lyajl -lpthread
+	strip -o "$OUT/xmpp-edge.stripped" "$OUT/xmpp-edge.syms"
+	cmp -s "$OUT/xmpp-edge.stripped" "$BIN" || die "$OUT/xmpp-edge.syms is not $BIN once stripped"
+	EDGE_BINS="xmpp-edge=$OUT/xmpp-edge.syms"
+fi
 . "$XE_ROOT/tests/bench/benchlib.sh"
 bench_packages openssl dnsmasq-base
 [ -n "${BENCH_NO_PROSODY:-}" ] || bench_packages prosody lua-unbound
@@ -132,6 +147,11 @@ storm() {
 	[ -n "${4:-}" ] && args+=(--restart "$4")
 	[ "${5:-0}" = 1 ] && args+=(--tickets)
 	c0=$(cpu_ticks "$pid")
+	local perf=
+	if [ -n "${BENCH_PROFILE:-}" ] && [ -z "${4:-}" ] && [ ! -f "$W/perf.data" ] && [ "${1#prosody}" = "$1" ]; then
+		perf record -q -F 999 -e cpu-clock -g -o "$W/perf.data" -p "$pid" >/dev/null 2>&1 &
+		perf=$!
+	fi
 	j=$("${TOOL_RUN[@]}" /usr/bin/python3 "$XE_ROOT/tests/bench/stormbench.py" "$3" example.com "$N" \
 		--cert "$W/partner.crt" --key "$W/partner.key" --ca "$W/ca.crt" --zone "$ZONE" \
 		--auth-port "$AUTH_PORT" --per-ip 50 --dialback-share "$DBSHARE" "${args[@]}")
@@ -140,6 +160,12 @@ storm() {
 		c0=$(cat "$W/$1/cpu0")
 	fi
 	c1=$(cpu_ticks "$pid")
+	if [ -n "$perf" ]; then
+		kill -INT "$perf"
+		wait "$perf" || true
+		perf report -i "$W/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+			grep -E '^ +[0-9.]+%' | head -n "${BENCH_PROFILE_LINES:-40}" >"$W/profile.txt"
+	fi
 	echo "$1: $j server_ticks=$((c1 - c0))" >>"$W/runs.log"
 	python3 -c '
 import json, sys
@@ -157,7 +183,7 @@ print("%-18s %6d %6d %6d %7d %8s %7s %7s %8s %8.2f %8.2f %6.2f" % (sys.argv[1], 
 
 # The edge's side of the partners' DNS (a private address: loopback).
 DNS_EXTRA=', "allow_private_targets": ["127.0.0.1/32"]'
-CASES=${BENCH_STORM_CASES:-fresh restart tickets defaults}
+CASES=${BENCH_STORM_CASES:-fresh restart tickets}
 head -c 32 /dev/urandom >"${W:?}/ticket.key"
 chmod 600 "$W/ticket.key"
 echo "reconnect storm: $N partners at once, $DBSHARE of them Server Dialback (no client certificate), the rest SASL EXTERNAL"
@@ -169,17 +195,17 @@ declare -A ALL
 for e in $EDGE_BINS; do
 	label=${e%%=*} bin=${e#*=}
 	for c in $CASES; do
-		extra= deflim=
+		extra=
 		case $c in
 		fresh | restart) ;;
 		tickets)
 			"$bin" help config 2>/dev/null | grep -q 'tls.ticket_key_file' || continue
 			extra=', "ticket_key_file": "'"$W/ticket.key"'"' ;;
-		defaults) deflim=1 ;;
 		*) die "unknown case $c (BENCH_STORM_CASES)" ;;
 		esac
 		port=$(free_port)
-		EDGE_TLS_EXTRA=$extra EDGE_DNS_PORT=$DNS_PORT EDGE_DNS_EXTRA=$DNS_EXTRA EDGE_DEFAULT_LIMITS=$deflim \
+		EDGE_TLS_EXTRA=$extra EDGE_DNS_PORT=$DNS_PORT EDGE_DNS_EXTRA=$DNS_EXTRA EDGE_DEFAULT_LIMITS=1 \
+			EDGE_LIMITS_EXTRA=${BENCH_STORM_EDGE_LIMITS:-} \
 			edge_start "$label-$c" "$bin" "$port" "" "$W/ca.crt" $((2 * N + 100))
 		echo "$EDGE_PID" >"$W/$label-$c/pid"
 		if [ "$c" = fresh ]; then
@@ -235,3 +261,7 @@ cat \"$W/prosody/prosody.pid\" >\"$W/prosody-$c/pid\"" "$port"
 	done
 fi
 cat "$W/runs.log" >&2
+if [ -f "$W/profile.txt" ]; then
+	echo "profile of the first fresh storm (perf cpu-clock, self time):"
+	cat "$W/profile.txt"
+fi

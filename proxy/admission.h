@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * admission.h - whether an external listener takes its next connection
+ * now, or leaves it in the kernel's backlog for a moment (listener.c asks
+ * before each accept).
+ *
+ * Two reasons to wait:
+ *   - the cap: limits.max_unauthenticated_streams streams from outside
+ *     are in their handshakes (what bounds an attacker: at most that many
+ *     at once, each within limits.handshake_timeout_ms);
+ *   - the loop is saturated: over the last sample period the event loop
+ *     was busy nearly all the time, and at least ADMISSION_MIN_HANDSHAKES
+ *     handshakes are under way.  More handshakes at once would not
+ *     finish more a second, they would only share the CPU more thinly:
+ *     in a reconnect storm of thousands (issue 18) every stream then took
+ *     as long as the whole storm, past limits.handshake_timeout_ms, and
+ *     the dialback checks (our outgoing streams, in the same loop) timed
+ *     out.  Admitted in order instead, each stream's handshake takes about
+ *     what its own work costs.  Idle handshakes (a slow or hostile peer)
+ *     cost no CPU and do not saturate the loop: they meet only the cap.
+ *     The floor keeps streams coming in when something else (a relay at
+ *     full speed) keeps the loop busy.
+ *
+ * The loop's busy share comes from libuv's idle-time metric
+ * (uv_metrics_idle_time, UV_METRICS_IDLE_TIME): time spent waiting in the
+ * poll.  This file only computes; listener.c samples.
+ */
+#ifndef XE_ADMISSION_H
+#define XE_ADMISSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ADMISSION_SAMPLE_NS		(100u * 1000u * 1000u)	/* 100 ms */
+#define ADMISSION_BUSY_PERMILLE		900	/* busy share that counts as saturated */
+#define ADMISSION_MIN_HANDSHAKES	64	/* admitted even when saturated */
+
+struct admission_load {
+	uint64_t at_ns;		/* start of the current sample period */
+	uint64_t idle_ns;	/* the loop's idle time then */
+	int saturated;		/* from the last complete period */
+	unsigned busy_permille;	/* ditto, for logs */
+};
+
+enum admission_verdict {
+	ADMISSION_ACCEPT,
+	ADMISSION_WAIT_CAP,	/* limits.max_unauthenticated_streams */
+	ADMISSION_WAIT_BUSY,	/* the loop is saturated */
+};
+
+/* Feeds one observation: the monotonic clock and the loop's cumulative
+ * idle time, both in nanoseconds.  A period ends after ADMISSION_SAMPLE_NS;
+ * its busy share decides `saturated` until the next one ends. */
+void admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_ns);
+/* What to do with the next connection while handshakes streams from
+ * outside are unauthenticated and max_handshakes is the cap. */
+enum admission_verdict admission_decide(size_t handshakes, size_t max_handshakes,
+    const struct admission_load *l);
+const char *admission_verdict_str(enum admission_verdict v);
+
+#endif
