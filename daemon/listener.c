@@ -16,9 +16,9 @@
  *
  * Handshakes are admitted, not refused, in the order they came
  * (admission.h): while limits.max_unauthenticated_streams streams from
- * outside are in their handshakes, or the loop is saturated with them,
- * the external listeners stop accepting and the connections wait in the
- * kernel's backlog.  A reconnect storm after a restart (every partner at
+ * outside are in their handshakes, or as many as the loop can do at once
+ * (the admission window), the external listeners stop accepting and the
+ * connections wait in the kernel's backlog.  A reconnect storm after a restart (every partner at
  * once, issue 18) is legitimate: refusing all but the first thousand sent
  * the rest away to retry later, and admitting all at once shared the CPU
  * among thousands of handshakes, so that every stream took as long as the
@@ -106,7 +106,7 @@ listener_pause(struct listener *l, int err)
 static void
 listener_wait_for_admission(struct listener *l, enum admission_verdict v)
 {
-	char n[24], busy[16];
+	char n[24], busy[16], w[24];
 
 	if (!l->admission_waiting) {
 		l->admission_waiting = 1;
@@ -114,8 +114,10 @@ listener_wait_for_admission(struct listener *l, enum admission_verdict v)
 		l->edge->stats.admission_waits++;
 		snprintf(n, sizeof(n), "%zu", l->edge->streams_unauthenticated);
 		snprintf(busy, sizeof(busy), "%u", l->edge->admission.busy_permille);
+		snprintf(w, sizeof(w), "%zu", admission_window(&l->edge->admission));
 		log_event(LOG_INFO, "listener.admission_wait", "listener", l->addr,
-		    "reason", admission_verdict_str(v), "handshakes", n, "busy_permille", busy, NULL);
+		    "reason", admission_verdict_str(v), "handshakes", n, "window", w,
+		    "busy_permille", busy, NULL);
 	}
 	uv_poll_stop(&l->poll);
 	uv_timer_start(&l->pause_timer, listener_on_pause_end, LISTENER_ADMISSION_WAIT_MS, 0);
@@ -153,8 +155,8 @@ listener_on_readable(uv_poll_t *poll, int status, int events)
 		if (!listener_is_internal(l)) {
 			admission_load_sample(&l->edge->admission, uv_hrtime(),
 			    uv_metrics_idle_time(l->edge->loop));
-			v = admission_decide(l->edge->streams_unauthenticated,
-			    (size_t)l->edge->cfg->limits.max_unauthenticated_streams, &l->edge->admission);
+			v = admission_decide(&l->edge->admission, l->edge->streams_unauthenticated,
+			    (size_t)l->edge->cfg->limits.max_unauthenticated_streams);
 			if (v != ADMISSION_ACCEPT) {
 				listener_wait_for_admission(l, v);
 				return;

@@ -4,26 +4,30 @@
  * now, or leaves it in the kernel's backlog for a moment (listener.c asks
  * before each accept).
  *
- * Two reasons to wait:
- *   - the cap: limits.max_unauthenticated_streams streams from outside
- *     are in their handshakes (what bounds an attacker: at most that many
- *     at once, each within limits.handshake_timeout_ms);
- *   - the loop is saturated: over the last sample period the event loop
- *     was busy nearly all the time, and at least ADMISSION_MIN_HANDSHAKES
- *     handshakes are under way.  More handshakes at once would not
- *     finish more a second, they would only share the CPU more thinly:
- *     in a reconnect storm of thousands (issue 18) every stream then took
- *     as long as the whole storm, past limits.handshake_timeout_ms, and
- *     the dialback checks (our outgoing streams, in the same loop) timed
- *     out.  Admitted in order instead, each stream's handshake takes about
- *     what its own work costs.  Idle handshakes (a slow or hostile peer)
- *     cost no CPU and do not saturate the loop: they meet only the cap.
- *     The floor keeps streams coming in when something else (a relay at
- *     full speed) keeps the loop busy.
+ * Two bounds on the streams from outside that are in their handshakes:
+ *   - the cap, limits.max_unauthenticated_streams: what bounds an
+ *     attacker (at most that many at once, each within
+ *     limits.handshake_timeout_ms);
+ *   - the window, adapted to what the event loop can do: it starts at
+ *     ADMISSION_MIN_HANDSHAKES, grows by half each sample period in which
+ *     it held a connection back while the loop still had idle time, and
+ *     shrinks by a quarter (never below the floor) in each period the
+ *     loop was saturated.  More handshakes at once than the CPU can do
+ *     would not finish more a second, they would only share the CPU more
+ *     thinly: in a reconnect storm of thousands (issue 18) every stream
+ *     then took as long as the whole storm, past
+ *     limits.handshake_timeout_ms, and the dialback checks (our outgoing
+ *     streams, in the same loop) timed out.  Admitted in order instead,
+ *     each stream's handshake takes about what its own work costs, and the
+ *     storm as a whole takes what the CPU needs for it.  Idle handshakes
+ *     (peers far away, slow or hostile) cost no CPU and do not saturate
+ *     the loop: the window grows past them up to the cap.  The floor keeps
+ *     streams coming in when something else (a relay at full speed) keeps
+ *     the loop busy.
  *
  * The loop's busy share comes from libuv's idle-time metric
- * (uv_metrics_idle_time, UV_METRICS_IDLE_TIME): time spent waiting in the
- * poll.  This file only computes; listener.c samples.
+ * (uv_metrics_idle_time, UV_METRICS_IDLE_TIME): the time spent waiting in
+ * the poll.  This file only computes; listener.c samples.
  */
 #ifndef XE_ADMISSION_H
 #define XE_ADMISSION_H
@@ -33,29 +37,32 @@
 
 #define ADMISSION_SAMPLE_NS		(100u * 1000u * 1000u)	/* 100 ms */
 #define ADMISSION_BUSY_PERMILLE		900	/* busy share that counts as saturated */
-#define ADMISSION_MIN_HANDSHAKES	64	/* admitted even when saturated */
+#define ADMISSION_MIN_HANDSHAKES	64	/* the window's floor */
 
 struct admission_load {
 	uint64_t at_ns;		/* start of the current sample period */
 	uint64_t idle_ns;	/* the loop's idle time then */
-	int saturated;		/* from the last complete period */
-	unsigned busy_permille;	/* ditto, for logs */
+	unsigned busy_permille;	/* of the last complete period */
+	size_t window;		/* handshakes at once for now (0: the floor) */
+	int window_full;	/* it held a connection back in this period */
 };
 
 enum admission_verdict {
 	ADMISSION_ACCEPT,
 	ADMISSION_WAIT_CAP,	/* limits.max_unauthenticated_streams */
-	ADMISSION_WAIT_BUSY,	/* the loop is saturated */
+	ADMISSION_WAIT_WINDOW,	/* as many as the loop can do are under way */
 };
 
 /* Feeds one observation: the monotonic clock and the loop's cumulative
  * idle time, both in nanoseconds.  A period ends after ADMISSION_SAMPLE_NS;
- * its busy share decides `saturated` until the next one ends. */
+ * its busy share moves the window. */
 void admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_ns);
-/* What to do with the next connection while handshakes streams from
+/* What to do with the next connection while `handshakes` streams from
  * outside are unauthenticated and max_handshakes is the cap. */
-enum admission_verdict admission_decide(size_t handshakes, size_t max_handshakes,
-    const struct admission_load *l);
+enum admission_verdict admission_decide(struct admission_load *l, size_t handshakes,
+    size_t max_handshakes);
+/* The window now (at least the floor). */
+size_t admission_window(const struct admission_load *l);
 const char *admission_verdict_str(enum admission_verdict v);
 
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_admission.c - the external listeners' admission (proxy/admission.c):
- * the handshake cap, the loop's busy share over a sample period, and
- * waiting while it is saturated above the floor of handshakes.
+ * the handshake cap, the loop's busy share over a sample period, and the
+ * window of handshakes at once that it moves.
  */
 #include "test.h"
 
@@ -10,55 +10,73 @@
 
 #define MS 1000000ull
 
-TEST(admission_first_sample_only_starts_a_period)
+/* One sample period of 100 ms from t (ms) in which the loop was idle for
+ * idle_ms; *idle is the loop's cumulative idle time (ns). */
+static void
+period(struct admission_load *l, uint64_t *t, uint64_t *idle, uint64_t idle_ms)
+{
+	*t += 100;
+	*idle += idle_ms * MS;
+	admission_load_sample(l, *t * MS, *idle);
+}
+
+TEST(admission_window_starts_at_the_floor)
 {
 	struct admission_load l = { 0 };
 
 	admission_load_sample(&l, 5 * MS, 0);
-	CHECK_INT_EQ(l.saturated, 0);
-	CHECK(l.at_ns == 5 * MS);
-	CHECK_INT_EQ(admission_decide(500, 1000, &l), ADMISSION_ACCEPT);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES);
+	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES - 1, 1000), ADMISSION_ACCEPT);
+	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES, 1000), ADMISSION_WAIT_WINDOW);
 }
 
-TEST(admission_busy_loop_is_saturated_after_a_period)
+TEST(admission_window_grows_only_when_full_and_the_loop_idles)
+{
+	struct admission_load l = { 0 };
+	uint64_t t = 1, idle = 0;
+
+	admission_load_sample(&l, t * MS, idle);
+	/* Not full: an idle loop alone does not grow it (a storm must not
+	 * meet a window grown during a quiet hour). */
+	period(&l, &t, &idle, 90);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES);
+	/* Full, loop half idle: grows by half. */
+	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES, 1000), ADMISSION_WAIT_WINDOW);
+	period(&l, &t, &idle, 50);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 3 / 2);
+	CHECK_INT_EQ((int)l.busy_permille, 500);
+	/* Full but saturated (95 % busy): does not grow, shrinks. */
+	CHECK_INT_EQ(admission_decide(&l, 96, 1000), ADMISSION_WAIT_WINDOW);
+	period(&l, &t, &idle, 5);
+	CHECK(admission_window(&l) == 72);
+	/* Saturated again and again: down to the floor, not below. */
+	for (int i = 0; i < 20; i++)
+		period(&l, &t, &idle, 0);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES);
+}
+
+TEST(admission_nothing_moves_within_a_period)
 {
 	struct admission_load l = { 0 };
 
 	admission_load_sample(&l, 1 * MS, 0);
-	/* 50 ms later nothing is decided yet, whatever the loop did. */
-	admission_load_sample(&l, 51 * MS, 0);
-	CHECK_INT_EQ(l.saturated, 0);
-	/* 100 ms with 5 ms idle: 950 per mille busy. */
-	admission_load_sample(&l, 101 * MS, 5 * MS);
-	CHECK_INT_EQ(l.saturated, 1);
-	CHECK_INT_EQ((int)l.busy_permille, 950);
-	/* The next period mostly idle: no longer saturated. */
-	admission_load_sample(&l, 201 * MS, 85 * MS);
-	CHECK_INT_EQ(l.saturated, 0);
-	CHECK_INT_EQ((int)l.busy_permille, 200);
+	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES, 1000), ADMISSION_WAIT_WINDOW);
+	admission_load_sample(&l, 51 * MS, 50 * MS);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES);
+	admission_load_sample(&l, 101 * MS, 100 * MS);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 3 / 2);
 }
 
-TEST(admission_saturated_loop_waits_above_the_floor_only)
+TEST(admission_cap_holds_whatever_the_window)
 {
-	struct admission_load l = { .saturated = 1 };
+	struct admission_load l = { .window = 5000 };
 
-	CHECK_INT_EQ(admission_decide(0, 1000, &l), ADMISSION_ACCEPT);
-	CHECK_INT_EQ(admission_decide(ADMISSION_MIN_HANDSHAKES - 1, 1000, &l), ADMISSION_ACCEPT);
-	CHECK_INT_EQ(admission_decide(ADMISSION_MIN_HANDSHAKES, 1000, &l), ADMISSION_WAIT_BUSY);
-	l.saturated = 0;
-	CHECK_INT_EQ(admission_decide(ADMISSION_MIN_HANDSHAKES, 1000, &l), ADMISSION_ACCEPT);
-}
-
-TEST(admission_cap_holds_busy_or_idle)
-{
-	struct admission_load idle = { 0 }, busy = { .saturated = 1 };
-
-	CHECK_INT_EQ(admission_decide(999, 1000, &idle), ADMISSION_ACCEPT);
-	CHECK_INT_EQ(admission_decide(1000, 1000, &idle), ADMISSION_WAIT_CAP);
-	CHECK_INT_EQ(admission_decide(1000, 1000, &busy), ADMISSION_WAIT_CAP);
+	CHECK_INT_EQ(admission_decide(&l, 999, 1000), ADMISSION_ACCEPT);
+	CHECK_INT_EQ(admission_decide(&l, 1000, 1000), ADMISSION_WAIT_CAP);
 	/* A cap below the floor is the cap. */
-	CHECK_INT_EQ(admission_decide(5, 5, &idle), ADMISSION_WAIT_CAP);
-	CHECK_INT_EQ(admission_decide(4, 5, &busy), ADMISSION_ACCEPT);
+	l.window = 0;
+	CHECK_INT_EQ(admission_decide(&l, 4, 5), ADMISSION_ACCEPT);
+	CHECK_INT_EQ(admission_decide(&l, 5, 5), ADMISSION_WAIT_CAP);
 }
 
 TEST(admission_idle_beyond_wall_and_clock_going_back)
@@ -68,11 +86,10 @@ TEST(admission_idle_beyond_wall_and_clock_going_back)
 	admission_load_sample(&l, 10 * MS, 0);
 	/* Idle time counted past the period (sampled across it): idle. */
 	admission_load_sample(&l, 110 * MS, 150 * MS);
-	CHECK_INT_EQ(l.saturated, 0);
 	CHECK_INT_EQ((int)l.busy_permille, 0);
-	/* A clock that goes back starts a new period, decides nothing. */
-	l.saturated = 1;
+	/* A clock that goes back starts a new period and moves nothing. */
+	l.window = 100;
 	admission_load_sample(&l, 50 * MS, 150 * MS);
-	CHECK_INT_EQ(l.saturated, 1);
+	CHECK(admission_window(&l) == 100);
 	CHECK(l.at_ns == 50 * MS);
 }
