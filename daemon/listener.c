@@ -77,6 +77,11 @@ listener_on_pause_end(uv_timer_t *t)
 {
 	struct listener *l = t->data;
 
+	/* How late this timer ran is how long the loop's turn took: the
+	 * admission window shrinks while turns are long (admission.h). */
+	if (l->admission_waiting)
+		admission_note_timer(&l->edge->admission, l->admission_due_ns, uv_hrtime());
+
 	if (uv_poll_start(&l->poll, UV_READABLE, listener_on_readable) != 0)
 		log_event(LOG_ERROR, "listener.resume_failed", "listener", l->addr, NULL);
 }
@@ -120,6 +125,7 @@ listener_wait_for_admission(struct listener *l, enum admission_verdict v)
 		    "busy_permille", busy, NULL);
 	}
 	uv_poll_stop(&l->poll);
+	l->admission_due_ns = uv_hrtime() + (uint64_t)LISTENER_ADMISSION_WAIT_MS * 1000000u;
 	uv_timer_start(&l->pause_timer, listener_on_pause_end, LISTENER_ADMISSION_WAIT_MS, 0);
 }
 
@@ -158,7 +164,12 @@ listener_on_readable(uv_poll_t *poll, int status, int events)
 			v = admission_decide(&l->edge->admission, l->edge->streams_unauthenticated,
 			    (size_t)l->edge->cfg->limits.max_unauthenticated_streams);
 			if (v != ADMISSION_ACCEPT) {
-				listener_wait_for_admission(l, v);
+				/* Past the first accept of this callback nothing
+				 * says a connection is waiting: the poll (level-
+				 * triggered) calls again if one is, and the wait
+				 * starts then, counted once. */
+				if (i == 0)
+					listener_wait_for_admission(l, v);
 				return;
 			}
 		}

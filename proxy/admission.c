@@ -35,14 +35,23 @@ admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_n
 	/* wall >= ADMISSION_SAMPLE_NS > 0; (wall - idle) * 1000 overflows
 	 * only past 584 years without a sample. */
 	l->busy_permille = (unsigned)((wall - idle) * 1000u / wall);
-	if (l->busy_permille >= ADMISSION_BUSY_PERMILLE)
+	if (l->busy_permille >= ADMISSION_BUSY_PERMILLE || l->lag_ns > ADMISSION_LAG_MAX_NS)
 		w -= w / 4;
 	else if (l->window_full && w < SIZE_MAX / 2)
 		w += w / 2;
 	l->window = w < ADMISSION_MIN_HANDSHAKES ? ADMISSION_MIN_HANDSHAKES : w;
 	l->window_full = 0;
+	l->last_lag_ns = l->lag_ns;
+	l->lag_ns = 0;
 	l->at_ns = now_ns;
 	l->idle_ns = idle_ns;
+}
+
+void
+admission_note_timer(struct admission_load *l, uint64_t due_ns, uint64_t now_ns)
+{
+	if (now_ns > due_ns && now_ns - due_ns > l->lag_ns)
+		l->lag_ns = now_ns - due_ns;
 }
 
 enum admission_verdict

@@ -10,9 +10,14 @@
  *     limits.handshake_timeout_ms);
  *   - the window, adapted to what the event loop can do: it starts at
  *     ADMISSION_MIN_HANDSHAKES, grows by half each sample period in which
- *     it held a connection back while the loop still had idle time, and
- *     shrinks by a quarter (never below the floor) in each period the
- *     loop was saturated.  More handshakes at once than the CPU can do
+ *     it held a connection back while the loop still had idle time and
+ *     answered on time, and shrinks by a quarter (never below the floor)
+ *     in each period the loop was saturated or late: a timer fired more
+ *     than ADMISSION_LAG_MAX_NS after its time, which is how long one
+ *     turn of the loop took.  Long turns make every timer of every stream
+ *     late, the resolver's among them (c-ares counted answers that sat
+ *     unread behind a 2-second turn as timeouts, and one lost lookup of a
+ *     shared name failed hundreds of dialback checks at once).  More handshakes at once than the CPU can do
  *     would not finish more a second, they would only share the CPU more
  *     thinly: in a reconnect storm of thousands (issue 18) every stream
  *     then took as long as the whole storm, past
@@ -37,12 +42,15 @@
 
 #define ADMISSION_SAMPLE_NS		(100u * 1000u * 1000u)	/* 100 ms */
 #define ADMISSION_BUSY_PERMILLE		900	/* busy share that counts as saturated */
-#define ADMISSION_MIN_HANDSHAKES	64	/* the window's floor */
+#define ADMISSION_MIN_HANDSHAKES	16	/* the window's floor */
+#define ADMISSION_LAG_MAX_NS		(100u * 1000u * 1000u)	/* a loop turn that is too long */
 
 struct admission_load {
 	uint64_t at_ns;		/* start of the current sample period */
 	uint64_t idle_ns;	/* the loop's idle time then */
 	unsigned busy_permille;	/* of the last complete period */
+	uint64_t lag_ns;	/* the latest timer's lateness in this period, at most */
+	uint64_t last_lag_ns;	/* ditto, of the last complete period (logs) */
 	size_t window;		/* handshakes at once for now (0: the floor) */
 	int window_full;	/* it held a connection back in this period */
 };
@@ -57,6 +65,8 @@ enum admission_verdict {
  * idle time, both in nanoseconds.  A period ends after ADMISSION_SAMPLE_NS;
  * its busy share moves the window. */
 void admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_ns);
+/* A timer due at due_ns ran at now_ns: how late the loop is. */
+void admission_note_timer(struct admission_load *l, uint64_t due_ns, uint64_t now_ns);
 /* What to do with the next connection while `handshakes` streams from
  * outside are unauthenticated and max_handshakes is the cap. */
 enum admission_verdict admission_decide(struct admission_load *l, size_t handshakes,

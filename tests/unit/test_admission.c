@@ -46,9 +46,9 @@ TEST(admission_window_grows_only_when_full_and_the_loop_idles)
 	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 3 / 2);
 	CHECK_INT_EQ((int)l.busy_permille, 500);
 	/* Full but saturated (95 % busy): does not grow, shrinks. */
-	CHECK_INT_EQ(admission_decide(&l, 96, 1000), ADMISSION_WAIT_WINDOW);
+	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES * 3 / 2, 1000), ADMISSION_WAIT_WINDOW);
 	period(&l, &t, &idle, 5);
-	CHECK(admission_window(&l) == 72);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 3 / 2 - ADMISSION_MIN_HANDSHAKES * 3 / 2 / 4);
 	/* Saturated again and again: down to the floor, not below. */
 	for (int i = 0; i < 20; i++)
 		period(&l, &t, &idle, 0);
@@ -92,4 +92,27 @@ TEST(admission_idle_beyond_wall_and_clock_going_back)
 	admission_load_sample(&l, 50 * MS, 150 * MS);
 	CHECK(admission_window(&l) == 100);
 	CHECK(l.at_ns == 50 * MS);
+}
+
+TEST(admission_late_timers_shrink_the_window_idle_or_not)
+{
+	struct admission_load l = { .window = 400 };
+	uint64_t t = 1, idle = 0;
+
+	admission_load_sample(&l, t * MS, idle);
+	/* The loop mostly idle, the window full, but one turn of 300 ms
+	 * (a timer that late): shrinks instead of growing. */
+	CHECK_INT_EQ(admission_decide(&l, 400, 1000), ADMISSION_WAIT_WINDOW);
+	admission_note_timer(&l, (t + 10) * MS, (t + 310) * MS);
+	period(&l, &t, &idle, 60);
+	CHECK(admission_window(&l) == 300);
+	CHECK(l.last_lag_ns == 300 * MS);
+	/* Timers on time again (a few ms late is normal): grows. */
+	CHECK_INT_EQ(admission_decide(&l, 300, 1000), ADMISSION_WAIT_WINDOW);
+	admission_note_timer(&l, (t + 10) * MS, (t + 13) * MS);
+	period(&l, &t, &idle, 60);
+	CHECK(admission_window(&l) == 450);
+	/* A timer that ran early (never) does not count as lag. */
+	admission_note_timer(&l, (t + 10) * MS, (t + 5) * MS);
+	CHECK(l.lag_ns == 0);
 }
