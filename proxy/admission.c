@@ -37,8 +37,8 @@ admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_n
 	l->busy_permille = (unsigned)((wall - idle) * 1000u / wall);
 	if (l->busy_permille >= ADMISSION_BUSY_PERMILLE || l->lag_ns > ADMISSION_LAG_MAX_NS)
 		w -= w / 4;
-	else if (l->window_full && w < SIZE_MAX / 2)
-		w += w / 2;
+	else if (l->window_full && w < SIZE_MAX - ADMISSION_MIN_HANDSHAKES)
+		w += ADMISSION_MIN_HANDSHAKES;
 	l->window = w < ADMISSION_MIN_HANDSHAKES ? ADMISSION_MIN_HANDSHAKES : w;
 	l->window_full = 0;
 	l->last_lag_ns = l->lag_ns;

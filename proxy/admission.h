@@ -9,15 +9,21 @@
  *     attacker (at most that many at once, each within
  *     limits.handshake_timeout_ms);
  *   - the window, adapted to what the event loop can do: it starts at
- *     ADMISSION_MIN_HANDSHAKES, grows by half each sample period in which
- *     it held a connection back while the loop still had idle time and
- *     answered on time, and shrinks by a quarter (never below the floor)
+ *     ADMISSION_MIN_HANDSHAKES, grows by that much each sample period in
+ *     which it held a connection back while the loop still had idle time
+ *     and answered on time, and shrinks by a quarter (never below the floor)
  *     in each period the loop was saturated or late: a timer fired more
  *     than ADMISSION_LAG_MAX_NS after its time, which is how long one
  *     turn of the loop took.  Long turns make every timer of every stream
  *     late, the resolver's among them (c-ares counted answers that sat
  *     unread behind a 2-second turn as timeouts, and one lost lookup of a
- *     shared name failed hundreds of dialback checks at once).  More handshakes at once than the CPU can do
+ *     shared name failed hundreds of dialback checks at once).  Growth is
+ *     additive, shrinking multiplicative (as TCP's congestion window):
+ *     streams admitted while the loop idles may bring their work later
+ *     (a dialback stream waits for its check, then our outgoing stream
+ *     does a full TLS handshake); growing by half each 100 ms admitted a
+ *     thousand such streams before any of that work showed, and they ran
+ *     past limits.handshake_timeout_ms.  More handshakes at once than the CPU can do
  *     would not finish more a second, they would only share the CPU more
  *     thinly: in a reconnect storm of thousands (issue 18) every stream
  *     then took as long as the whole storm, past

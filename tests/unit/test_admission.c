@@ -40,15 +40,15 @@ TEST(admission_window_grows_only_when_full_and_the_loop_idles)
 	 * meet a window grown during a quiet hour). */
 	period(&l, &t, &idle, 90);
 	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES);
-	/* Full, loop half idle: grows by half. */
+	/* Full, loop half idle: grows by the floor. */
 	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES, 1000), ADMISSION_WAIT_WINDOW);
 	period(&l, &t, &idle, 50);
-	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 3 / 2);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 2);
 	CHECK_INT_EQ((int)l.busy_permille, 500);
 	/* Full but saturated (95 % busy): does not grow, shrinks. */
-	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES * 3 / 2, 1000), ADMISSION_WAIT_WINDOW);
+	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES * 2, 1000), ADMISSION_WAIT_WINDOW);
 	period(&l, &t, &idle, 5);
-	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 3 / 2 - ADMISSION_MIN_HANDSHAKES * 3 / 2 / 4);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 2 - ADMISSION_MIN_HANDSHAKES * 2 / 4);
 	/* Saturated again and again: down to the floor, not below. */
 	for (int i = 0; i < 20; i++)
 		period(&l, &t, &idle, 0);
@@ -64,7 +64,7 @@ TEST(admission_nothing_moves_within_a_period)
 	admission_load_sample(&l, 51 * MS, 50 * MS);
 	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES);
 	admission_load_sample(&l, 101 * MS, 100 * MS);
-	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 3 / 2);
+	CHECK(admission_window(&l) == ADMISSION_MIN_HANDSHAKES * 2);
 }
 
 TEST(admission_cap_holds_whatever_the_window)
@@ -111,7 +111,7 @@ TEST(admission_late_timers_shrink_the_window_idle_or_not)
 	CHECK_INT_EQ(admission_decide(&l, 300, 1000), ADMISSION_WAIT_WINDOW);
 	admission_note_timer(&l, (t + 10) * MS, (t + 13) * MS);
 	period(&l, &t, &idle, 60);
-	CHECK(admission_window(&l) == 450);
+	CHECK(admission_window(&l) == 300 + ADMISSION_MIN_HANDSHAKES);
 	/* A timer that ran early (never) does not count as lag. */
 	admission_note_timer(&l, (t + 10) * MS, (t + 5) * MS);
 	CHECK(l.lag_ns == 0);
