@@ -210,6 +210,7 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "streams_unauthenticated", (long long)edge->streams_unauthenticated);
 	gen_kv_int(g, "accept_failures", (long long)edge->stats.accept_failures);
 	gen_kv_int(g, "accept_pauses", (long long)edge->stats.accept_pauses);
+	gen_kv_int(g, "admission_waits", (long long)edge->stats.admission_waits);
 	gen_kv_int(g, "stream_errors_sent", (long long)edge->stats.stream_errors_sent);
 	gen_kv_int(g, "elements_in", (long long)edge->stats.stanzas_in);
 	/* Routing: sent = delivered + bounced (+ still queued). */

@@ -667,6 +667,9 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", "cannot create the event loop", NULL);
 		return 1;
 	}
+	/* The loop's idle time feeds the listeners' admission (admission.h). */
+	if (uv_loop_configure(&loop, UV_METRICS_IDLE_TIME) != 0)
+		log_event(LOG_WARN, "daemon.loop_metrics_unavailable", NULL);
 	edge.loop = &loop;
 	edge.config_path = config_path;
 	/* Counters and stream start times come from log events. */

@@ -13,6 +13,23 @@
  * connections wait in the kernel's backlog and are accepted once streams
  * have closed.  Which connections become streams is s2s_in_accept()'s
  * decision (limits, reserved gateway capacity).
+ *
+ * Handshakes are admitted, not refused, in the order they came
+ * (admission.h): while limits.max_unauthenticated_streams streams from
+ * outside are in their handshakes, or as many as the loop can do at once
+ * (the admission window), the external listeners stop accepting and the
+ * connections wait in the kernel's backlog.  A reconnect storm after a restart (every partner at
+ * once, issue 18) is legitimate: refusing all but the first thousand sent
+ * the rest away to retry later, and admitting all at once shared the CPU
+ * among thousands of handshakes, so that every stream took as long as the
+ * whole storm (past limits.handshake_timeout_ms) and the dialback checks
+ * (our own outgoing streams, in the same loop) ran out of time.  An
+ * attacker's storm is bounded as before: at most that many handshakes at
+ * once, each within limits.handshake_timeout_ms, the backlog itself
+ * bounded by the kernel (LISTEN_BACKLOG); the price is that while
+ * attackers hold every slot, a partner waits in the backlog instead of
+ * being refused at once (it would not have got in either way).  The
+ * gateway's internal listeners never wait.
  */
 #include "listener.h"
 
@@ -38,6 +55,10 @@
  * that a waiting gateway hardly notices (nginx: 500 ms, libuv users:
  * 100 ms). */
 #define LISTENER_PAUSE_MS 100
+/* While admission waits: how often to look again.  Slots free when a
+ * stream authenticates or closes, in the same loop; a timer keeps this
+ * file the only one that knows how listeners are polled. */
+#define LISTENER_ADMISSION_WAIT_MS 10
 /* Connections accepted per readiness callback before the loop serves
  * other handles (the poll is level-triggered: the rest come next turn). */
 #define LISTENER_ACCEPT_BATCH 32
@@ -55,6 +76,11 @@ static void
 listener_on_pause_end(uv_timer_t *t)
 {
 	struct listener *l = t->data;
+
+	/* How late this timer ran is how long the loop's turn took: the
+	 * admission window shrinks while turns are long (admission.h). */
+	if (l->admission_waiting)
+		admission_note_timer(&l->edge->admission, l->admission_due_ns, uv_hrtime());
 
 	if (uv_poll_start(&l->poll, UV_READABLE, listener_on_readable) != 0)
 		log_event(LOG_ERROR, "listener.resume_failed", "listener", l->addr, NULL);
@@ -79,11 +105,47 @@ listener_pause(struct listener *l, int err)
 	uv_timer_start(&l->pause_timer, listener_on_pause_end, LISTENER_PAUSE_MS, 0);
 }
 
+/* Admission says wait (admission.h: the handshake cap, or a saturated
+ * loop): leave the connections in the backlog and look again shortly.  One log line per
+ * episode each way (a storm after a restart is expected: info). */
+static void
+listener_wait_for_admission(struct listener *l, enum admission_verdict v)
+{
+	char n[24], busy[16], w[24];
+
+	if (!l->admission_waiting) {
+		l->admission_waiting = 1;
+		l->admission_wait_since_ms = uv_now(l->edge->loop);
+		l->edge->stats.admission_waits++;
+		snprintf(n, sizeof(n), "%zu", l->edge->streams_unauthenticated);
+		snprintf(busy, sizeof(busy), "%u", l->edge->admission.busy_permille);
+		snprintf(w, sizeof(w), "%zu", admission_window(&l->edge->admission));
+		log_event(LOG_INFO, "listener.admission_wait", "listener", l->addr,
+		    "reason", admission_verdict_str(v), "handshakes", n, "window", w,
+		    "busy_permille", busy, NULL);
+	}
+	uv_poll_stop(&l->poll);
+	l->admission_due_ns = uv_hrtime() + (uint64_t)LISTENER_ADMISSION_WAIT_MS * 1000000u;
+	uv_timer_start(&l->pause_timer, listener_on_pause_end, LISTENER_ADMISSION_WAIT_MS, 0);
+}
+
+static void
+listener_admission_resumed(struct listener *l)
+{
+	char ms[24];
+
+	l->admission_waiting = 0;
+	snprintf(ms, sizeof(ms), "%llu",
+	    (unsigned long long)(uv_now(l->edge->loop) - l->admission_wait_since_ms));
+	log_event(LOG_INFO, "listener.admission_resumed", "listener", l->addr, "waited_ms", ms, NULL);
+}
+
 static void
 listener_on_readable(uv_poll_t *poll, int status, int events)
 {
 	struct listener *l = poll->data;
 	struct sockaddr_storage peer;
+	enum admission_verdict v;
 	socklen_t len;
 	char n[24];
 	int fd, i;
@@ -96,6 +158,21 @@ listener_on_readable(uv_poll_t *poll, int status, int events)
 		return;
 	}
 	for (i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
+		if (!listener_is_internal(l)) {
+			admission_load_sample(&l->edge->admission, uv_hrtime(),
+			    uv_metrics_idle_time(l->edge->loop));
+			v = admission_decide(&l->edge->admission, l->edge->streams_unauthenticated,
+			    (size_t)l->edge->cfg->limits.max_unauthenticated_streams);
+			if (v != ADMISSION_ACCEPT) {
+				/* Past the first accept of this callback nothing
+				 * says a connection is waiting: the poll (level-
+				 * triggered) calls again if one is, and the wait
+				 * starts then, counted once. */
+				if (i == 0)
+					listener_wait_for_admission(l, v);
+				return;
+			}
+		}
 		len = sizeof(peer);
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -113,6 +190,8 @@ listener_on_readable(uv_poll_t *poll, int status, int events)
 			listener_pause(l, errno);
 			return;
 		}
+		if (l->admission_waiting)
+			listener_admission_resumed(l);
 		if (l->pause_failures > 0) {
 			snprintf(n, sizeof(n), "%llu", (unsigned long long)l->pause_failures);
 			log_event(LOG_INFO, "listener.accept_resumed", "listener", l->addr,

@@ -485,6 +485,9 @@ metrics_render(struct edge *edge, size_t *len)
 	counter(&b, "xmpp_edge_accept_failures_total",
 	    "accept() failures on the listeners (EMFILE, ENFILE, ...); each pauses the listener 100 ms.",
 	    st->accept_failures);
+	counter(&b, "xmpp_edge_admission_waits_total",
+	    "Times the external listeners left connections in the backlog: "
+	    "limits.max_unauthenticated_streams were in their handshakes.", st->admission_waits);
 	gauge(&b, "xmpp_edge_streams_unauthenticated",
 	    "Streams from external listeners not authenticated yet (limits.max_unauthenticated_streams).",
 	    (long long)edge->streams_unauthenticated);

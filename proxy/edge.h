@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "admission.h"
 #include "config.h"
 #include "dialback.h"
 #include "ratelimit.h"
@@ -54,6 +55,12 @@ struct listener {
 	uv_timer_t pause_timer;		/* accepting stopped after a failure */
 	int handles_open;		/* poll + timer still to be closed */
 	uint64_t pause_failures;	/* failed accepts since the pause began */
+	/* External listeners: accepting stopped because
+	 * limits.max_unauthenticated_streams are in their handshakes
+	 * (listener.c); since when, in loop milliseconds. */
+	int admission_waiting;
+	uint64_t admission_wait_since_ms;
+	uint64_t admission_due_ns;	/* when the look-again timer is due (uv_hrtime) */
 	char addr[64];
 	struct listener *next;
 };
@@ -102,6 +109,7 @@ struct edge_stats {
 	uint64_t bidi_refused;		/* ... the peer's refused on our streams (stream error) */
 	uint64_t accept_failures;	/* accept() failed (EMFILE, ENFILE, ...) */
 	uint64_t accept_pauses;		/* listeners stopped briefly after one */
+	uint64_t admission_waits;	/* external listeners waiting for a handshake slot */
 	/* XEP-0198 (sm.h): stanzas the next hop acknowledged with <a h/>;
 	 * handed to TCP toward a peer without it (unconfirmed); streams that
 	 * enabled it, inbound and outgoing; stanzas bounced because no ack
@@ -180,6 +188,9 @@ struct edge {
 	/* Of those, accepted on an external listener and not authenticated
 	 * yet (limits.max_unauthenticated_streams). */
 	size_t streams_unauthenticated;
+	/* The loop's busy share, sampled by the external listeners before
+	 * they accept (admission.h). */
+	struct admission_load admission;
 	/* External streams per IPv4 /32 and /24, IPv6 /128 and /64
 	 * (limits.max_streams_per_ip and the prefix limits). */
 	struct prefix_count peer_prefixes;

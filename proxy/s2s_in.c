@@ -861,6 +861,9 @@ s2s_in_admission_refusal(const struct edge *edge, const struct listener *l,
 	if (lc->internal_count + lc->internal_starttls_count > 0 &&
 	    edge->stream_count >= max - (size_t)lim->internal_reserved_streams)
 		return "limits.max_streams reached for remote servers (limits.internal_reserved_streams are the gateway's)";
+	/* The listeners do not accept while this holds (they wait,
+	 * admission.h): only a stream started otherwise (the tests) is
+	 * refused by it. */
 	if (edge->streams_unauthenticated >= (size_t)lim->max_unauthenticated_streams)
 		return "limits.max_unauthenticated_streams reached";
 	for (i = 0; i < PREFIX_KEYS_PER_ADDR; i++)

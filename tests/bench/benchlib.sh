@@ -108,20 +108,28 @@ EOF
 # edge_start LABEL BIN STARTTLS_PORT DIRECT_PORT CA_FILE MAX_STREAMS: an
 # xmpp-edge serving example.com ($W/example.crt/.key) on the given ports
 # ("" for none), trusting CA_FILE, room for MAX_STREAMS streams, its DNS a
-# dead port; on CPU $PCPU; EDGE_TLS_EXTRA: more keys of its "tls" object
-# (JSON, starting with a comma).  Sets EDGE_PID.
+# dead port; on CPU $PCPU; EDGE_TLS_EXTRA, EDGE_DNS_EXTRA, EDGE_LIMITS_EXTRA:
+# more keys of its "tls", "dns" and "limits" objects (JSON, starting with a
+# comma); EDGE_DNS_PORT: its DNS server on 127.0.0.1 instead of the dead
+# port.  Sets EDGE_PID.
 edge_start() {
 	local label=$1 bin=$2 st=$3 dt=$4 ca=$5 max=$6 dns rate=
-	dns=$(free_port)
+	dns=${EDGE_DNS_PORT:-$(free_port)}
 	# Handshake benchmarks open streams from a few /24s far faster than
 	# limits.new_streams_per_minute_per_prefix allows (binaries that
 	# know the key; older ones are compared too).
-	if "$bin" help config 2>/dev/null | grep -q 'limits.new_streams_per_minute_per_prefix'; then
+	# EDGE_DEFAULT_LIMITS=1 keeps the defaults of both (what an operator
+	# runs), and of limits.handshake_timeout_ms.
+	local hst=', "handshake_timeout_ms": 600000'
+	if [ -n "${EDGE_DEFAULT_LIMITS:-}" ]; then
+		hst=
+	elif "$bin" help config 2>/dev/null | grep -q 'limits.new_streams_per_minute_per_prefix'; then
 		rate=', "new_streams_per_minute_per_prefix": 1000000'
 	fi
 	# Streams idle before authentication (the idle-memory benchmark holds
 	# N of them) count against this limit, where the binary has it.
-	if "$bin" help config 2>/dev/null | grep -q 'limits.max_unauthenticated_streams'; then
+	if [ -z "${EDGE_DEFAULT_LIMITS:-}" ] &&
+		"$bin" help config 2>/dev/null | grep -q 'limits.max_unauthenticated_streams'; then
 		rate="$rate, \"max_unauthenticated_streams\": $max"
 	fi
 	mkdir -p "$W/$label"
@@ -132,8 +140,8 @@ edge_start() {
   "listen": { "starttls": [${st:+\"127.0.0.1:$st\"}], "direct_tls": [${dt:+\"127.0.0.1:$dt\"}],
               "control": "$W/$label/state/control.sock" },
   "tls": { "ca_file": "$ca"${EDGE_TLS_EXTRA:-} },
-  "dns": { "servers": ["127.0.0.1:$dns"] },
-  "limits": { "max_streams": $max, "handshake_timeout_ms": 600000$rate },
+  "dns": { "servers": ["127.0.0.1:$dns"]${EDGE_DNS_EXTRA:-} },
+  "limits": { "max_streams": $max$hst$rate${EDGE_LIMITS_EXTRA:-} },
   "log": { "level": "warn" }
 }
 EOF

@@ -1312,6 +1312,9 @@ else:
 
 # Streams that have not authenticated are capped; an authenticated one
 # leaves the count, so does a closed one; the gateway is not counted.
+# Past the cap a connection waits in the kernel's backlog (not refused:
+# a reconnect storm of partners is legitimate, issue 18) and is admitted
+# when a stream leaves the count.
 port, pip, psp = free_port(), free_port(), free_port()
 cfg = pool_config("preauth", port, pip, psp, max_unauthenticated_streams=5, handshake_timeout_ms=60000)
 d = start_daemon(["-c", cfg], "preauth")
@@ -1324,19 +1327,36 @@ if wait_port(port, d.proc) and wait_port(pip, d.proc):
     held = [held_stream(port) for _ in range(5)]
     check("preauth.five_unauthenticated_accepted", authed.endswith(b"</stream:features>")
           and all(b"</stream:features>" in g for _, g in held), (authed, [g for _, g in held]))
-    s6, got = held_stream(port)
-    check("preauth.sixth_refused", got == b"", got)
-    check("preauth.refusal_logged", len(refusals(d, "limits.max_unauthenticated_streams reached")) == 1,
+    s6 = socket.socket()
+    s6.connect(("127.0.0.1", port))
+    s6.sendall(header(to="example.com"))
+    s6.settimeout(1.5)
+    try:
+        first, waiting = s6.recv(4096), False
+    except socket.timeout:
+        first, waiting = b"", True
+    check("preauth.sixth_waits_in_the_backlog", waiting, first)
+    check("preauth.sixth_not_refused", refusals(d, "limits.max_unauthenticated_streams reached") == [],
           [e for e in d.events() if e.get("event") == "s2s_in.refused"])
+    check("preauth.wait_logged", [e.get("reason") for e in d.events() if e.get("event") == "listener.admission_wait"]
+          == ["limits.max_unauthenticated_streams reached"],
+          [e for e in d.events() if e.get("event", "").startswith("listener.")])
     g, got = gateway_on(pip)
     check("preauth.gateway_not_counted", b"<success " in got, got)
     if g:
         g.close()
-    s6.close()
     held[0][0].close()
+    got = read_until(s6, b"</stream:features>", 5)
+    check("preauth.waiting_stream_admitted_when_one_closes", b"</stream:features>" in got, got)
+    check("preauth.admission_resumed_logged",
+          any(e.get("event") == "listener.admission_resumed" for e in d.events()),
+          [e for e in d.events() if e.get("event", "").startswith("listener.")])
+    s6.close()
     time.sleep(0.3)
     s7, got = held_stream(port)
     check("preauth.closed_stream_leaves_the_count", b"</stream:features>" in got, got)
+    st = status_json(BIN, "-c", cfg)
+    check("preauth.admission_waits_in_status", st.get("admission_waits") == 1, st.get("admission_waits"))
     for s in [s7, t] + [h for h, _ in held]:
         s.close()
     check("preauth.sigterm_clean", d.stop() == 0)
