@@ -93,6 +93,10 @@ struct edge_stats {
 	uint64_t stanzas_unconfirmed;
 	uint64_t sm_streams_in, sm_streams_out;
 	uint64_t stanzas_settle_timeout;
+	/* Neither delivered nor bounced (the bounce had no way back): left
+	 * unacknowledged to a source with XEP-0198, whose stream was ended
+	 * so that it bounces or resends them itself (s2s_in_custody_keep). */
+	uint64_t stanzas_custody_kept;
 	uint64_t shutdown_bounced;	/* still queued at the shutdown deadline: bounced */
 	uint64_t shutdown_streams_aborted;	/* not closed by the end of shutdown */
 	uint64_t upgrades_started;	/* `upgrade` / SIGUSR2: new process started */

@@ -58,9 +58,11 @@ struct route_slot;
  * taken (the router bounces it).  tag: its source's custody (XEP-0198,
  * sm.h; NULL or slot 0 for none): the destination settles it once the
  * next hop acknowledged it or it was handed to TCP toward a peer without
- * stream management. */
+ * stream management.  bounce: the stanza is a bounce (router.c), which
+ * a queue takes past its cap (issue 21: a bounce is never dropped for a
+ * full queue; see "Bounces and the queue bound" below). */
 typedef int route_enqueue_fn(struct route_slot *r, const char *data, size_t len,
-    const struct sm_tag *tag);
+    const struct sm_tag *tag, int bounce);
 
 struct route_slot {
 	struct route_slot *next;	/* its bucket's chain */
@@ -91,8 +93,44 @@ void router_wake_waiters(struct route_slot *r);
 enum route_result {
 	ROUTE_QUEUED,		/* on its way */
 	ROUTE_QUEUED_PAUSE,	/* on its way; the source should stop reading */
-	ROUTE_BOUNCED,		/* not deliverable; an error went back */
+	ROUTE_BOUNCED,		/* not deliverable; an error went back (or, for an
+				 * error stanza, none may: logged and counted) */
+	ROUTE_BOUNCED_PAUSE,	/* bounced; the bounce's queue is over its limit:
+				 * the source should stop reading */
+	ROUTE_LOST,		/* not deliverable and its bounce could not be
+				 * queued (no way back, out of memory): the
+				 * source must not settle it (custody kept,
+				 * s2s_in_custody_keep) */
 };
+
+/* What became of one bounce. */
+enum route_bounce {
+	ROUTE_BOUNCE_QUEUED,	/* on its way back */
+	ROUTE_BOUNCE_PAUSE,	/* on its way; its queue is over limits.route_queue_bytes */
+	ROUTE_BOUNCE_NONE,	/* nothing may be sent: an error stanza (RFC 6120
+				 * §8.3.1), logged (route.error_not_bounced) and counted */
+	ROUTE_BOUNCE_LOST,	/* could not be queued: logged (route.bounce_undeliverable,
+				 * route.bounce_failed) */
+};
+
+/*
+ * Bounces and the queue bound (issue 21).  A bounce is never refused for
+ * a full queue: a queue takes stanzas up to twice limits.route_queue_bytes
+ * (its senders pause past once) and bounces past that.  Bounces stay
+ * bounded because each stanza the edge read is bounced at most once (a
+ * bounce is of type 'error', never bounced again) and a bounce is at most
+ * BOUNCE_MAX bytes (bounce.h; in practice its stanza's 'to', 'from' and
+ * 'id' plus about 300 bytes).  Bounces toward a destination come
+ *   - from stanzas held in other queues, which fail or time out: at most
+ *     one per stanza those queues held (each at most twice
+ *     limits.route_queue_bytes);
+ *   - from stanzas refused when routed: the source stream is paused
+ *     (waits on the bounce's destination, as for a stanza of its own)
+ *     once that queue is over limits.route_queue_bytes, so each source
+ *     adds at most the stanzas of the read in progress (one read buffer,
+ *     64 KiB, edge.h).
+ * README ("No stanza lost") gives the resulting worst case.
+ */
 
 /*
  * Routes the top-level element ev of stream xs, already checked to be a
@@ -107,8 +145,10 @@ enum route_result router_route(struct edge *edge, const struct xmlstream *xs,
 /* The same with a custody tag (sm.h; NULL: none): the destination
  * settles the stanza by it (s2s_in_custody_settle) once its next hop
  * acknowledged it, it was handed to TCP toward a peer without XEP-0198,
- * or it was bounced from the destination's queue.  A ROUTE_BOUNCED answer
- * is not settled here: the caller settles (the bounce is on its way). */
+ * or it was bounced from the destination's queue.  A ROUTE_BOUNCED (or
+ * _PAUSE) answer is not settled here: the caller settles (the bounce is
+ * on its way); a ROUTE_LOST one must not be settled (the caller keeps
+ * custody with s2s_in_custody_keep). */
 enum route_result router_route_tagged(struct edge *edge, const struct xmlstream *xs,
     const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
     struct route_waiter *waiter, const struct sm_tag *tag);
@@ -119,22 +159,24 @@ enum route_result router_route_tagged(struct edge *edge, const struct xmlstream 
  * (unconfirmed) nor bounced ones.  What a graceful drain waits for. */
 size_t router_in_flight(const struct edge *edge);
 
-/* The same for a stanza held as standalone bytes (a bounce, or a queued
- * stanza re-sent). */
+/* Routes a bounce held as standalone bytes (queued past the cap, see
+ * above).  waiter: the source to pause when the bounce's queue is over
+ * its limit (may be NULL).  ROUTE_QUEUED, ROUTE_QUEUED_PAUSE, or
+ * ROUTE_LOST (logged and counted: no way back, out of memory). */
 enum route_result router_route_bytes(struct edge *edge, const char *data, size_t len,
-    const char *from_domain, const char *to_domain);
+    const char *from_domain, const char *to_domain, struct route_waiter *waiter);
 
 /*
- * Bounces stanzas held as standalone bytes (each a complete element, as
+ * Bounces the stanza held as standalone bytes (a complete element, as
  * s2s_out queues them) with condition (RFC 6120 §8.3.3, its type from
- * stanza_error.c); text may be NULL.  Returns how many error
- * replies were sent on their way.
+ * stanza_error.c); text may be NULL.  The caller settles the stanza's
+ * custody unless the answer is ROUTE_BOUNCE_LOST (s2s_in_custody_keep).
  */
-size_t router_bounce_bytes(struct edge *edge, const char *data, size_t len,
+enum route_bounce router_bounce_bytes(struct edge *edge, const char *data, size_t len,
     enum stanza_error condition, const char *text);
 
-/* Bounces an element event; 1 if an error reply went on its way. */
-int router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
+/* Bounces an element event (the same answers). */
+enum route_bounce router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
     enum stanza_error condition, const char *text);
 
 /*

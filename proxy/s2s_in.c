@@ -379,6 +379,25 @@ s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *te
 	router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text);
 }
 
+/* Walks every stream: only when a bounce finds its queue over its limit,
+ * which no steady flow of deliverable stanzas does. */
+void
+s2s_in_pause_senders(struct edge *edge, struct route_slot *r, const char *domain)
+{
+	struct s2s_in *s;
+
+	for (s = edge->streams; s != NULL; s = s->next) {
+		if (s2s_in_is_closing(s) || s->state != S2S_IN_ESTABLISHED || s->waiter.on == r ||
+		    !s2s_in_auth_pair_valid(s, domain, NULL))
+			continue;
+		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, "reason", "bounces back are queued",
+		    NULL);
+		router_waiter_add(r, &s->waiter);
+		edge->stats.reads_paused++;
+		s2s_conn_read_stop(s->conn);
+	}
+}
+
 /* Reading starts again once neither a full destination nor a rate
  * limit holds it (each resume calls this; the other may still hold). */
 void
@@ -450,9 +469,22 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_conn_read_stop(s->conn);
 		s2s_in_custody_report(s->edge);
 		break;
+	case ROUTE_BOUNCED_PAUSE:
+		/* The way back is full: the bounce is queued all the same, and
+		 * this stream waits for it to drain (router.h). */
+		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
+		s->edge->stats.reads_paused++;
+		s2s_conn_read_stop(s->conn);
+		/* fall through */
 	case ROUTE_BOUNCED:
 		/* Its bounce is on its way: settled (custody, s2s_in_sm.c). */
 		s2s_in_custody_settle(s->edge, &tag);
+		s2s_in_custody_report(s->edge);
+		break;
+	case ROUTE_LOST:
+		/* Neither delivered nor bounced: never acknowledged; the
+		 * stream ends so that the peer bounces it (s2s_in_sm.c). */
+		s2s_in_custody_keep(s->edge, &tag);
 		s2s_in_custody_report(s->edge);
 		break;
 	case ROUTE_QUEUED:
