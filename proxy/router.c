@@ -311,7 +311,7 @@ router_in_flight(const struct edge *edge)
 
 static enum route_bounce router_bounce_event_wait(struct edge *edge,
     const struct xmlstream_event *ev, enum stanza_error condition, const char *text,
-    struct route_waiter *waiter);
+    struct route_waiter *waiter, const struct sm_tag *tag);
 
 /* A refused stanza's answer by what became of its bounce. */
 static enum route_result
@@ -347,7 +347,7 @@ router_route_tagged(struct edge *edge, const struct xmlstream *xs, const struct 
 	 * made at the rate a peer sends (router.h). */
 	if (blocklist_refuses_route(edge, from_domain, NULL, &condition, &text) ||
 	    strangers_refuses(edge, ev, from_domain, to_domain, &condition, &text))
-		return router_bounced(router_bounce_event_wait(edge, ev, condition, text, waiter));
+		return router_bounced(router_bounce_event_wait(edge, ev, condition, text, waiter, tag));
 
 	/* The copy must stand alone on the other stream: declarations it
 	 * inherits from its header go into its start tag (not needed for
@@ -359,7 +359,7 @@ router_route_tagged(struct edge *edge, const struct xmlstream *xs, const struct 
 		if (buf == NULL || xmlstream_element_write(xs, ev, 0, buf, cap, &len) < 0) {
 			free(buf);
 			return router_bounced(router_bounce_event_wait(edge, ev,
-			    STANZA_ERR_RESOURCE_CONSTRAINT, "cannot copy the stanza", waiter));
+			    STANZA_ERR_RESOURCE_CONSTRAINT, "cannot copy the stanza", waiter, tag));
 		}
 		data = buf;
 	}
@@ -367,20 +367,20 @@ router_route_tagged(struct edge *edge, const struct xmlstream *xs, const struct 
 	    err, sizeof(err));
 	free(buf);
 	if (r == ROUTE_BOUNCED)
-		r = router_bounced(router_bounce_event_wait(edge, ev, condition, text, waiter));
+		r = router_bounced(router_bounce_event_wait(edge, ev, condition, text, waiter, tag));
 	return r;
 }
 
 enum route_result
 router_route_bytes(struct edge *edge, const char *data, size_t len, const char *from_domain,
-    const char *to_domain, struct route_waiter *waiter)
+    const char *to_domain, struct route_waiter *waiter, const struct sm_tag *tag)
 {
 	enum stanza_error condition = STANZA_ERR_UNDEFINED_CONDITION;
 	const char *text = NULL;
 	enum route_result r;
 	char err[256];
 
-	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, NULL, 1, &condition, &text,
+	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, tag, 1, &condition, &text,
 	    err, sizeof(err));
 	if (r == ROUTE_BOUNCED) {
 		/* Only bounces take this path, and a queue takes them past
@@ -397,28 +397,63 @@ router_route_bytes(struct edge *edge, const char *data, size_t len, const char *
 
 enum route_bounce
 router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, enum stanza_error condition,
-    const char *text)
+    const char *text, const struct sm_tag *tag)
 {
-	return router_bounce_event_wait(edge, ev, condition, text, NULL);
+	return router_bounce_event_wait(edge, ev, condition, text, NULL, tag);
+}
+
+/* The custody of a stanza whose bounce is settled: whatever went on its
+ * way carries it (the bounce, tagged), a stanza that may not be bounced
+ * (an error) is settled, one that could be neither is kept unsettled. */
+static enum route_bounce
+router_bounce_custody(struct edge *edge, enum route_bounce result, const struct sm_tag *tag)
+{
+	switch (result) {
+	case ROUTE_BOUNCE_QUEUED:
+	case ROUTE_BOUNCE_PAUSE:
+		break;	/* the bounce's destination settles it */
+	case ROUTE_BOUNCE_NONE:
+		/* An error stanza of the source: settled.  A bounce that
+		 * cannot be delivered (never bounced in turn) leaves the
+		 * stanza it answers neither delivered nor bounced. */
+		if (tag != NULL && tag->bounce) {
+			s2s_in_custody_keep(edge, tag);
+			return ROUTE_BOUNCE_LOST;
+		}
+		s2s_in_custody_settle(edge, tag);
+		break;
+	case ROUTE_BOUNCE_LOST:
+		s2s_in_custody_keep(edge, tag);
+		break;
+	}
+	return result;
 }
 
 /* waiter: the source to pause when the bounce's queue is over its limit
- * (NULL: bounces from a queue, at most one per stanza it held). */
+ * (NULL: bounces from a queue, at most one per stanza it held).  tag:
+ * the stanza's custody, which its bounce takes over (sm.h). */
 static enum route_bounce
 router_bounce_event_wait(struct edge *edge, const struct xmlstream_event *ev,
-    enum stanza_error condition, const char *text, struct route_waiter *waiter)
+    enum stanza_error condition, const char *text, struct route_waiter *waiter,
+    const struct sm_tag *tag)
 {
 	const char *cond = stanza_error_name(condition);
 	enum route_bounce result = ROUTE_BOUNCE_LOST;
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
+	struct sm_tag btag;
 	char *out;
 	size_t len;
 
+	memset(&btag, 0, sizeof(btag));
+	if (tag != NULL && tag->slot != 0) {
+		btag = *tag;
+		btag.bounce = 1;
+	}
 	out = malloc(BOUNCE_MAX);
 	if (out == NULL) {
 		edge->stats.stanzas_unbounceable++;
 		log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
-		return ROUTE_BOUNCE_LOST;
+		return router_bounce_custody(edge, ROUTE_BOUNCE_LOST, tag);
 	}
 	switch (bounce_write(ev, condition, text, out, BOUNCE_MAX, &len)) {
 	case BOUNCE_WRITTEN:
@@ -433,7 +468,7 @@ router_bounce_event_wait(struct edge *edge, const struct xmlstream_event *ev,
 		}
 		log_event(LOG_INFO, "route.bounce", "condition", cond, "from", from, "to", to,
 		    "reason", text, NULL);
-		switch (router_route_bytes(edge, out, len, from, to, waiter)) {
+		switch (router_route_bytes(edge, out, len, from, to, waiter, &btag)) {
 		case ROUTE_QUEUED:
 			result = ROUTE_BOUNCE_QUEUED;
 			break;
@@ -461,14 +496,14 @@ router_bounce_event_wait(struct edge *edge, const struct xmlstream_event *ev,
 		break;
 	}
 	free(out);
-	return result;
+	return router_bounce_custody(edge, result, tag);
 }
 
 /* Queued stanzas are standalone elements: one is parsed again (inside a
  * minimal stream header) to build its bounce with bounce.c. */
 enum route_bounce
 router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza_error condition,
-    const char *text)
+    const char *text, const struct sm_tag *tag)
 {
 	static const char header[] = "<stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
@@ -492,7 +527,7 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 		xmlstream_free(xs);
 		edge->stats.stanzas_unbounceable++;
 		log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
-		return ROUTE_BOUNCE_LOST;
+		return router_bounce_custody(edge, ROUTE_BOUNCE_LOST, tag);
 	}
 	while (off < len) {
 		size_t took = xmlstream_feed(xs, data + off, len - off);
@@ -501,8 +536,9 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 		while ((t = xmlstream_next(xs, &ev)) != XMLSTREAM_EV_NONE) {
 			if (t == XMLSTREAM_EV_ELEMENT) {
 				/* One element: the queue holds each stanza alone. */
-				result = router_bounce_event(edge, &ev, condition, text);
-				goto done;
+				result = router_bounce_event(edge, &ev, condition, text, tag);
+				xmlstream_free(xs);
+				return result;	/* custody: done there */
 			} else if (t == XMLSTREAM_EV_ERROR) {
 				edge->stats.stanzas_unbounceable++;
 				log_event(LOG_ERROR, "route.bounce_failed", "reason", ev.text, NULL);
@@ -514,5 +550,5 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 	}
 done:
 	xmlstream_free(xs);
-	return result;
+	return router_bounce_custody(edge, result, tag);
 }

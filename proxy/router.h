@@ -98,9 +98,8 @@ enum route_result {
 	ROUTE_BOUNCED_PAUSE,	/* bounced; the bounce's queue is over its limit:
 				 * the source should stop reading */
 	ROUTE_LOST,		/* not deliverable and its bounce could not be
-				 * queued (no way back, out of memory): the
-				 * source must not settle it (custody kept,
-				 * s2s_in_custody_keep) */
+				 * queued (no way back, out of memory): its
+				 * custody is kept (s2s_in_custody_keep) */
 };
 
 /* What became of one bounce. */
@@ -145,10 +144,10 @@ enum route_result router_route(struct edge *edge, const struct xmlstream *xs,
 /* The same with a custody tag (sm.h; NULL: none): the destination
  * settles the stanza by it (s2s_in_custody_settle) once its next hop
  * acknowledged it, it was handed to TCP toward a peer without XEP-0198,
- * or it was bounced from the destination's queue.  A ROUTE_BOUNCED (or
- * _PAUSE) answer is not settled here: the caller settles (the bounce is
- * on its way); a ROUTE_LOST one must not be settled (the caller keeps
- * custody with s2s_in_custody_keep). */
+ * or its bounce was (the bounce carries the tag on: router_bounce_bytes).
+ * The caller settles nothing whatever the answer: a ROUTE_BOUNCED (or
+ * _PAUSE) stanza's custody went on with its bounce, or was settled (an
+ * error stanza), a ROUTE_LOST one was kept (s2s_in_custody_keep). */
 enum route_result router_route_tagged(struct edge *edge, const struct xmlstream *xs,
     const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
     struct route_waiter *waiter, const struct sm_tag *tag);
@@ -161,23 +160,30 @@ size_t router_in_flight(const struct edge *edge);
 
 /* Routes a bounce held as standalone bytes (queued past the cap, see
  * above).  waiter: the source to pause when the bounce's queue is over
- * its limit (may be NULL).  ROUTE_QUEUED, ROUTE_QUEUED_PAUSE, or
- * ROUTE_LOST (logged and counted: no way back, out of memory). */
+ * its limit (may be NULL); tag: the custody the bounce carries (sm.h).
+ * ROUTE_QUEUED, ROUTE_QUEUED_PAUSE, or ROUTE_LOST (logged and counted:
+ * no way back, out of memory). */
 enum route_result router_route_bytes(struct edge *edge, const char *data, size_t len,
-    const char *from_domain, const char *to_domain, struct route_waiter *waiter);
+    const char *from_domain, const char *to_domain, struct route_waiter *waiter,
+    const struct sm_tag *tag);
 
 /*
  * Bounces the stanza held as standalone bytes (a complete element, as
  * s2s_out queues them) with condition (RFC 6120 §8.3.3, its type from
- * stanza_error.c); text may be NULL.  The caller settles the stanza's
- * custody unless the answer is ROUTE_BOUNCE_LOST (s2s_in_custody_keep).
+ * stanza_error.c); text may be NULL.  tag (NULL: none) is the stanza's
+ * custody (sm.h), and this call disposes of it: the bounce carries it on
+ * (settled when the bounce is), an error stanza is settled (nothing may
+ * be sent back), and a stanza that could be neither delivered nor
+ * bounced -- also a bounce that cannot be delivered -- is kept unsettled
+ * (s2s_in_custody_keep; the answer is then ROUTE_BOUNCE_LOST).  The
+ * caller never settles a bounced stanza itself.
  */
 enum route_bounce router_bounce_bytes(struct edge *edge, const char *data, size_t len,
-    enum stanza_error condition, const char *text);
+    enum stanza_error condition, const char *text, const struct sm_tag *tag);
 
-/* Bounces an element event (the same answers). */
+/* Bounces an element event (the same answers and custody). */
 enum route_bounce router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
-    enum stanza_error condition, const char *text);
+    enum stanza_error condition, const char *text, const struct sm_tag *tag);
 
 /*
  * Stanzas the router has taken and not yet passed on: queued on an

@@ -376,7 +376,7 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 void
 s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
 {
-	router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text);
+	(void)router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text, NULL);
 }
 
 /* Walks every stream: only when a bounce finds its queue over its limit,
@@ -475,16 +475,14 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
 		s->edge->stats.reads_paused++;
 		s2s_conn_read_stop(s->conn);
-		/* fall through */
-	case ROUTE_BOUNCED:
-		/* Its bounce is on its way: settled (custody, s2s_in_sm.c). */
-		s2s_in_custody_settle(s->edge, &tag);
 		s2s_in_custody_report(s->edge);
 		break;
+	case ROUTE_BOUNCED:
 	case ROUTE_LOST:
-		/* Neither delivered nor bounced: never acknowledged; the
-		 * stream ends so that the peer bounces it (s2s_in_sm.c). */
-		s2s_in_custody_keep(s->edge, &tag);
+		/* Its custody went on with its bounce (settled when the
+		 * bounce is), or was settled (an error stanza), or -- neither
+		 * delivered nor bounced -- kept: the stream then ends so that
+		 * the peer bounces it (s2s_in_sm.c).  The router did which. */
 		s2s_in_custody_report(s->edge);
 		break;
 	case ROUTE_QUEUED:

@@ -490,27 +490,19 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 	s2s_out_handle_closed(h->data);
 }
 
-/* Bounces one queued stanza and settles it for its source (custody: a
- * bounce on its way settles, and so does an error stanza, which may not
- * be bounced).  A bounce with no way back leaves it unsettled: its source
- * keeps custody (s2s_in_custody_keep; issue 21). */
+/* Bounces one queued stanza.  Its custody goes with it (router.h): the
+ * bounce carries it on, an error stanza is settled, and a stanza whose
+ * bounce has no way back -- or a bounce that cannot be delivered -- is
+ * kept unsettled (s2s_in_custody_keep; issue 21). */
 static void
 s2s_out_bounce_one(struct s2s_out *o, const char *data, size_t len, const struct sm_tag *tag,
     const char *condition, const char *text)
 {
-	switch (router_bounce_bytes(o->edge, data, len, stanza_error_from_name(condition), text)) {
-	case ROUTE_BOUNCE_QUEUED:
-	case ROUTE_BOUNCE_PAUSE:
+	enum route_bounce b = router_bounce_bytes(o->edge, data, len, stanza_error_from_name(condition),
+	    text, tag);
+
+	if (b == ROUTE_BOUNCE_QUEUED || b == ROUTE_BOUNCE_PAUSE)
 		o->bounced++;
-		s2s_in_custody_settle(o->edge, tag);
-		break;
-	case ROUTE_BOUNCE_NONE:
-		s2s_in_custody_settle(o->edge, tag);
-		break;
-	case ROUTE_BOUNCE_LOST:
-		s2s_in_custody_keep(o->edge, tag);
-		break;
-	}
 }
 
 /* Bounces the stanzas i0 .. i0 + n - 1 of q (their bytes from 'at'). */

@@ -256,18 +256,56 @@ TEST(session_sm_custody_unconfirmed_without_sm)
 	sg_end(&g);
 }
 
-/* A stanza that is bounced at once (policy) is settled at once. */
+static struct sf_peer *tsm_expect_bounce(struct sg *g, const char *remote, const char *id,
+    const char *cond);
+
+/* A stanza that is bounced at once (policy) is settled once its bounce
+ * is: the bounce carries its custody (here to a gateway stream without
+ * XEP-0198: when written). */
 TEST(session_sm_custody_bounce_settles)
 {
 	struct sg g;
-	struct sf_peer *gw;
+	struct sf_peer *gw, *back;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
 	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
 	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));	/* the bounce waits for its stream */
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	SG_PEER(&g, back, tsm_expect_bounce(&g, "evil.example", "m1", "not-allowed"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));	/* unasked: h moved */
+	sg_end(&g);
+}
+
+/* The bounce cannot be delivered either (the stream back to the gateway
+ * fails): the stanza was neither delivered nor bounced, so it is never
+ * acknowledged, and the gateway's stream ends so that the gateway bounces
+ * it to its user itself. */
+TEST(session_sm_custody_bounce_lost_kept)
+{
+	static const struct sf_dial_step gw_down = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
+	struct sg g;
+	struct sf_peer *gw;
+	enum xmlstream_event_type t;
+	int acked = 0, stream_error = 0;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "a.example", &gw_down, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
+	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	while ((t = sf_peer_next(gw)) == XMLSTREAM_EV_ELEMENT) {
+		if (strcmp(gw->ev.name, "a") == 0 && strstr(gw->ev.raw, "h='0'") == NULL)
+			acked = 1;
+		if (strcmp(gw->ev.name, "error") == 0 && strcmp(gw->ev.ns, XMLSTREAM_NS_STREAMS) == 0) {
+			stream_error = 1;
+			CHECK_STR_EQ(gw->ev.cond, "internal-server-error");
+		}
+	}
+	CHECK(!acked);
+	CHECK(stream_error);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 1);
 	sg_end(&g);
 }
 
