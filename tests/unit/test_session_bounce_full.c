@@ -225,3 +225,34 @@ TEST(session_bounce_policy_reload_keeps_custody)
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
 	sg_end(&g);
 }
+
+/* An error stanza that cannot be delivered is never answered with an
+ * error (RFC 6120 §8.3.1): logged, counted, and settled (nobody could do
+ * more with it), so it does not hold back the partner's acks. */
+TEST(session_bounce_error_stanza_counted_and_settled)
+{
+	static const struct sf_dial_step b_steps[] = { { SF_DIAL_PEER, DNS_OK } };
+	static const struct sf_dial_step gw_down = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
+	struct sg g;
+	struct sf_peer *in, *verify;
+
+	sg_begin(&g, SG_CONFIG(TBF_LIMITS));
+	sf_dial_script(&g.sf, "a.example", &gw_down, 1);
+	sf_dial_script(&g.sf, "b.example", b_steps, 1);
+	tbf_partner_in_sm(&g, &in, &verify);
+	SG_OK(&g, sf_peer_send(in, "<message from='x@b.example/r' to='u@a.example' id='e1' type='error'>"
+	    "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+	    "</message><r xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect(in, "a", SM_NS));
+	if (strstr(in->ev.raw, "h='1'") == NULL) {
+		/* The <r/> may be answered before the gateway's dial fails. */
+		SG_OK(&g, sf_peer_expect(in, "a", SM_NS));
+	}
+	CHECK(strstr(in->ev.raw, "h='1'") != NULL);
+	CHECK_INT_EQ(sf_log_count(&g.sf, "route.error_not_bounced"), 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 0);
+	CHECK(!sf_peer_closed(in));
+	sg_end(&g);
+}
