@@ -117,18 +117,18 @@ enum route_bounce {
  * a full queue: a queue takes stanzas up to twice limits.route_queue_bytes
  * (its senders pause past once) and bounces past that.  Bounces stay
  * bounded because each stanza the edge read is bounced at most once (a
- * bounce is of type 'error', never bounced again) and a bounce is at most
+ * bounce is of type 'error', never bounced again), a bounce is at most
  * BOUNCE_MAX bytes (bounce.h; in practice its stanza's 'to', 'from' and
- * 'id' plus about 300 bytes).  Bounces toward a destination come
- *   - from stanzas held in other queues, which fail or time out: at most
- *     one per stanza those queues held (each at most twice
- *     limits.route_queue_bytes);
- *   - from stanzas refused when routed: the source stream is paused
- *     (waits on the bounce's destination, as for a stanza of its own)
- *     once that queue is over limits.route_queue_bytes, so each source
- *     adds at most the stanzas of the read in progress (one read buffer,
- *     64 KiB, edge.h).
- * README ("No stanza lost") gives the resulting worst case.
+ * 'id' plus the <error/> and its text, under 2 KiB), and the stanzas
+ * bounces are made of stop coming: once a bounce takes a queue back to
+ * domain X past limits.route_queue_bytes, every stream that sends from X
+ * is paused until that queue is down to half (s2s_in_pause_senders; a
+ * stanza refused when routed pauses its own source the same way,
+ * ROUTE_BOUNCED_PAUSE).  What is left to come are the bounces of X's
+ * stanzas already taken: those of the read in progress of each of X's
+ * streams (one read buffer, 64 KiB, edge.h) and those held in other
+ * queues (each at most twice limits.route_queue_bytes).  README ("No
+ * stanza lost") gives the resulting worst case.
  */
 
 /*
