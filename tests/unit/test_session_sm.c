@@ -371,6 +371,41 @@ tsm_expect_bounce(struct sg *g, const char *remote, const char *id, const char *
 	return back;
 }
 
+/* A bounce written to the gateway and never acknowledged: after
+ * limits.sm_settle_timeout_ms its stream ends, and the bounce (an error,
+ * never bounced in turn) is not delivered for sure, so the stanza it
+ * answers is not acknowledged either: the gateway's stream ends instead. */
+TEST(session_sm_custody_bounce_unacked_kept)
+{
+	struct sg g;
+	struct sf_peer *gw, *back;
+	enum xmlstream_event_type t;
+	int acked = 0, stream_error = 0;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
+	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
+	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, tsm_accept(back, "a.example", "evil.example", 1, 1));
+	SG_OK(&g, sf_peer_expect(back, "message", NULL));
+	CHECK_STR_EQ(back->ev.stype, "error");
+	CHECK_STR_EQ(back->ev.id, "m1");
+	sf_settle(&g.sf);
+	(void)sf_advance(&g.sf, 6000);
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	while ((t = sf_peer_next(gw)) == XMLSTREAM_EV_ELEMENT) {
+		if (strcmp(gw->ev.name, "a") == 0 && strstr(gw->ev.raw, "h='0'") == NULL)
+			acked = 1;
+		if (strcmp(gw->ev.name, "error") == 0 && strcmp(gw->ev.ns, XMLSTREAM_NS_STREAMS) == 0)
+			stream_error = 1;
+	}
+	CHECK(!acked);
+	CHECK(stream_error);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 0);
+	sg_end(&g);
+}
+
 /* Written, never acknowledged: after limits.sm_settle_timeout_ms the
  * stream ends and the stanza is bounced, which settles it. */
 TEST(session_sm_settle_timeout_bounces)
