@@ -387,7 +387,10 @@ s2s_in_pause_senders(struct edge *edge, struct route_slot *r, const char *domain
 	struct s2s_in *s;
 
 	for (s = edge->streams; s != NULL; s = s->next) {
-		if (s2s_in_is_closing(s) || s->state != S2S_IN_ESTABLISHED || s->waiter.on == r ||
+		/* Stanzas flow in both states (the gateway's after SASL in
+		 * the second). */
+		if (s2s_in_is_closing(s) || (s->state != S2S_IN_ESTABLISHED &&
+		    s->state != S2S_IN_GATEWAY_OPEN) || s->waiter.on == r ||
 		    !s2s_in_auth_pair_valid(s, domain, NULL))
 			continue;
 		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, "reason", "bounces back are queued",

@@ -727,3 +727,49 @@ TEST(session_sm_gateway_in_not_asked_unknown)
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 0);
 	sg_end(&g);
 }
+
+/* Bounces toward the gateway past twice limits.route_queue_bytes (the
+ * stream back to it is not even answered yet): all are kept, and the
+ * gateway's own stream (after SASL: its stanzas flow in gateway_open) is
+ * paused, so they stay bounded; once the gateway reads, every one comes. */
+#define TSM_FLOOD 4000
+TEST(session_sm_bounces_to_gateway_pause_it)
+{
+	static const struct sf_dial_step b_down = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
+	struct sg g;
+	struct sf_peer *gw, *back;
+	char id[16];
+	int i, bounced = 0;
+
+	sg_begin(&g, SG_CONFIG("\"route_queue_bytes\": 65536, \"send_queue_bytes\": 65536, "
+	    "\"connect_timeout_ms\": 600000, \"handshake_timeout_ms\": 600000, "
+	    "\"sm_settle_timeout_ms\": 600000"));
+	/* b.example cannot be reached (later dials: no more candidates). */
+	sf_dial_script(&g.sf, "b.example", &b_down, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sasl(&g, "b.example"));
+	for (i = 0; i < TSM_FLOOD; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		SG_OK(&g, tsm_message(gw, "b.example", id));
+	}
+	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
+	for (i = 0; i < 50; i++)
+		sf_settle(&g.sf);
+	CHECK(g.sf.edge->stats.reads_paused > 0);
+	CHECK(g.sf.edge->stats.stanzas_in < TSM_FLOOD);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
+	fprintf(stderr, "  read %llu of %d stanzas while the way back was full\n",
+	    (unsigned long long)g.sf.edge->stats.stanzas_in, TSM_FLOOD);
+	/* The gateway answers (no XEP-0198) and reads. */
+	SG_OK(&g, tsm_accept(back, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
+	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
+	for (i = 0; i < TSM_FLOOD; i++) {
+		if (sf_peer_next(back) != XMLSTREAM_EV_ELEMENT || strcmp(back->ev.name, "message") != 0)
+			break;
+		if (strcmp(back->ev.stype, "error") == 0)
+			bounced++;
+	}
+	CHECK_INT_EQ(bounced, TSM_FLOOD);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
+	sg_end(&g);
+}
