@@ -226,6 +226,7 @@ control_status_json(struct edge *edge, size_t *outlen)
 	gen_kv_int(g, "stanzas_unconfirmed", (long long)edge->stats.stanzas_unconfirmed);
 	gen_kv_int(g, "stanzas_settle_timeout", (long long)edge->stats.stanzas_settle_timeout);
 	gen_kv_int(g, "stanzas_left_with_peer", (long long)edge->stats.shutdown_left_with_peer);
+	gen_kv_int(g, "stanzas_custody_kept", (long long)edge->stats.stanzas_custody_kept);
 	gen_kv_int(g, "stanzas_in_flight", (long long)router_in_flight(edge));
 	gen_kv_int(g, "sm_streams_in", (long long)edge->stats.sm_streams_in);
 	gen_kv_int(g, "sm_streams_out", (long long)edge->stats.sm_streams_out);

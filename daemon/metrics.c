@@ -513,6 +513,9 @@ metrics_render(struct edge *edge, size_t *len)
 	counter(&b, "xmpp_edge_stanzas_settle_timeout_total",
 	    "Stanzas bounced because their next hop did not take or acknowledge them within limits.sm_settle_timeout_ms.",
 	    st->stanzas_settle_timeout);
+	counter(&b, "xmpp_edge_stanzas_custody_kept_total",
+	    "Stanzas neither delivered nor bounced (their bounce had no way back), left unacknowledged to a source with XEP-0198, whose stream was ended so that it bounces or resends them.",
+	    st->stanzas_custody_kept);
 	counter(&b, "xmpp_edge_sm_streams_total",
 	    "Streams on which XEP-0198 stream management was enabled, inbound and outgoing.",
 	    st->sm_streams_in + st->sm_streams_out);

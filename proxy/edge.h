@@ -118,6 +118,10 @@ struct edge_stats {
 	uint64_t stanzas_unconfirmed;
 	uint64_t sm_streams_in, sm_streams_out;
 	uint64_t stanzas_settle_timeout;
+	/* Neither delivered nor bounced (the bounce had no way back): left
+	 * unacknowledged to a source with XEP-0198, whose stream was ended
+	 * so that it bounces or resends them itself (s2s_in_custody_keep). */
+	uint64_t stanzas_custody_kept;
 	uint64_t shutdown_bounced;	/* still queued at the shutdown deadline: bounced */
 	uint64_t shutdown_left_with_peer;	/* read while shutting down on a XEP-0198
 					   stream, not taken: its peer keeps it */

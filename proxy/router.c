@@ -12,6 +12,7 @@
 #include "bounce.h"
 #include "domain.h"
 #include "log.h"
+#include "s2s_in.h"
 #include "s2s_out.h"
 #include "strangers.h"
 
@@ -258,10 +259,11 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	return s2s_out_route(o);
 }
 
-/* err (the caller's) holds the reason *text may point to. */
+/* err (the caller's) holds the reason *text may point to.  bounce: data
+ * is a bounce (taken past the queue's cap, router.h). */
 static enum route_result
 router_enqueue(struct edge *edge, const char *data, size_t len, const char *from,
-    const char *to, struct route_waiter *waiter, const struct sm_tag *tag,
+    const char *to, struct route_waiter *waiter, const struct sm_tag *tag, int bounce,
     enum stanza_error *condition, const char **text, char *err, size_t errlen)
 {
 	struct route_slot *r = router_destination(edge, from, to, condition, text, err, errlen);
@@ -269,13 +271,19 @@ router_enqueue(struct edge *edge, const char *data, size_t len, const char *from
 
 	if (r == NULL)
 		return ROUTE_BOUNCED;
-	rc = r->enqueue(r, data, len, tag);
+	rc = r->enqueue(r, data, len, tag, bounce);
 	if (rc < 0) {
 		*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
-		*text = "the queue toward this domain is full";
+		*text = bounce ? "the queue toward this domain cannot take it" :
+		    "the queue toward this domain is full";
 		return ROUTE_BOUNCED;
 	}
 	edge->stats.stanzas_routed++;
+	/* A bounce past the queue's limit: whoever sends from the domain it
+	 * goes back to (to) waits, so bounces toward it stay bounded
+	 * (router.h), also those made from other queues' stanzas. */
+	if (rc > 0 && bounce)
+		s2s_in_pause_senders(edge, r, to);
 	if (rc > 0 && waiter != NULL) {
 		router_waiter_add(r, waiter);
 		return ROUTE_QUEUED_PAUSE;
@@ -301,6 +309,26 @@ router_in_flight(const struct edge *edge)
 	return n;
 }
 
+static enum route_bounce router_bounce_event_wait(struct edge *edge,
+    const struct xmlstream_event *ev, enum stanza_error condition, const char *text,
+    struct route_waiter *waiter, const struct sm_tag *tag);
+
+/* A refused stanza's answer by what became of its bounce. */
+static enum route_result
+router_bounced(enum route_bounce b)
+{
+	switch (b) {
+	case ROUTE_BOUNCE_PAUSE:
+		return ROUTE_BOUNCED_PAUSE;
+	case ROUTE_BOUNCE_LOST:
+		return ROUTE_LOST;
+	case ROUTE_BOUNCE_QUEUED:
+	case ROUTE_BOUNCE_NONE:
+		break;
+	}
+	return ROUTE_BOUNCED;
+}
+
 enum route_result
 router_route_tagged(struct edge *edge, const struct xmlstream *xs, const struct xmlstream_event *ev,
     const char *from_domain, const char *to_domain, struct route_waiter *waiter,
@@ -314,11 +342,12 @@ router_route_tagged(struct edge *edge, const struct xmlstream *xs, const struct 
 	const char *data = ev->raw.p;
 	size_t len = ev->raw.len;
 
+	/* A refused stanza's bounce pauses its source like a stanza of its
+	 * own when the way back is full (the waiter): that bounds bounces
+	 * made at the rate a peer sends (router.h). */
 	if (blocklist_refuses_route(edge, from_domain, NULL, &condition, &text) ||
-	    strangers_refuses(edge, ev, from_domain, to_domain, &condition, &text)) {
-		router_bounce_event(edge, ev, condition, text);
-		return ROUTE_BOUNCED;
-	}
+	    strangers_refuses(edge, ev, from_domain, to_domain, &condition, &text))
+		return router_bounced(router_bounce_event_wait(edge, ev, condition, text, waiter, tag));
 
 	/* The copy must stand alone on the other stream: declarations it
 	 * inherits from its header go into its start tag (not needed for
@@ -329,56 +358,102 @@ router_route_tagged(struct edge *edge, const struct xmlstream *xs, const struct 
 		buf = malloc(cap);
 		if (buf == NULL || xmlstream_element_write(xs, ev, 0, buf, cap, &len) < 0) {
 			free(buf);
-			router_bounce_event(edge, ev, STANZA_ERR_RESOURCE_CONSTRAINT, "cannot copy the stanza");
-			return ROUTE_BOUNCED;
+			return router_bounced(router_bounce_event_wait(edge, ev,
+			    STANZA_ERR_RESOURCE_CONSTRAINT, "cannot copy the stanza", waiter, tag));
 		}
 		data = buf;
 	}
-	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, tag, &condition, &text,
+	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, tag, 0, &condition, &text,
 	    err, sizeof(err));
 	free(buf);
 	if (r == ROUTE_BOUNCED)
-		router_bounce_event(edge, ev, condition, text);
+		r = router_bounced(router_bounce_event_wait(edge, ev, condition, text, waiter, tag));
 	return r;
 }
 
 enum route_result
 router_route_bytes(struct edge *edge, const char *data, size_t len, const char *from_domain,
-    const char *to_domain)
+    const char *to_domain, struct route_waiter *waiter, const struct sm_tag *tag)
 {
 	enum stanza_error condition = STANZA_ERR_UNDEFINED_CONDITION;
 	const char *text = NULL;
 	enum route_result r;
 	char err[256];
 
-	r = router_enqueue(edge, data, len, from_domain, to_domain, NULL, NULL, &condition, &text,
+	r = router_enqueue(edge, data, len, from_domain, to_domain, waiter, tag, 1, &condition, &text,
 	    err, sizeof(err));
 	if (r == ROUTE_BOUNCED) {
-		/* Only bounces take this path: an error is never answered
-		 * with an error (RFC 6120 §8.3.1). */
+		/* Only bounces take this path, and a queue takes them past
+		 * its cap: what is left is no way back at all (policy, no
+		 * stream can start, out of memory).  An error is never
+		 * answered with an error (RFC 6120 §8.3.1). */
 		edge->stats.stanzas_unbounceable++;
 		log_event(LOG_WARN, "route.bounce_undeliverable", "from", from_domain, "to", to_domain,
 		    "condition", stanza_error_name(condition), "reason", text, NULL);
+		return ROUTE_LOST;
 	}
 	return r;
 }
 
-int
+enum route_bounce
 router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, enum stanza_error condition,
-    const char *text)
+    const char *text, const struct sm_tag *tag)
+{
+	return router_bounce_event_wait(edge, ev, condition, text, NULL, tag);
+}
+
+/* The custody of a stanza whose bounce is settled: whatever went on its
+ * way carries it (the bounce, tagged), a stanza that may not be bounced
+ * (an error) is settled, one that could be neither is kept unsettled. */
+static enum route_bounce
+router_bounce_custody(struct edge *edge, enum route_bounce result, const struct sm_tag *tag)
+{
+	switch (result) {
+	case ROUTE_BOUNCE_QUEUED:
+	case ROUTE_BOUNCE_PAUSE:
+		break;	/* the bounce's destination settles it */
+	case ROUTE_BOUNCE_NONE:
+		/* An error stanza of the source: settled.  A bounce that
+		 * cannot be delivered (never bounced in turn) leaves the
+		 * stanza it answers neither delivered nor bounced. */
+		if (tag != NULL && tag->bounce) {
+			s2s_in_custody_keep(edge, tag);
+			return ROUTE_BOUNCE_LOST;
+		}
+		s2s_in_custody_settle(edge, tag);
+		break;
+	case ROUTE_BOUNCE_LOST:
+		s2s_in_custody_keep(edge, tag);
+		break;
+	}
+	return result;
+}
+
+/* waiter: the source to pause when the bounce's queue is over its limit
+ * (NULL: bounces from a queue, at most one per stanza it held).  tag:
+ * the stanza's custody, which its bounce takes over (sm.h). */
+static enum route_bounce
+router_bounce_event_wait(struct edge *edge, const struct xmlstream_event *ev,
+    enum stanza_error condition, const char *text, struct route_waiter *waiter,
+    const struct sm_tag *tag)
 {
 	const char *cond = stanza_error_name(condition);
-	int sent = 0;
-
+	enum route_bounce result = ROUTE_BOUNCE_LOST;
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
+	struct sm_tag btag;
 	char *out;
 	size_t len;
 
+	memset(&btag, 0, sizeof(btag));
+	if (tag != NULL && tag->slot != 0) {
+		btag = *tag;
+		btag.bounce = 1;
+	}
 	out = malloc(BOUNCE_MAX);
 	if (out == NULL) {
 		edge->stats.stanzas_unbounceable++;
 		log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
-		return 0;
+		return router_bounce_custody(edge, ROUTE_BOUNCE_LOST, tag);
 	}
 	switch (bounce_write(ev, condition, text, out, BOUNCE_MAX, &len)) {
 	case BOUNCE_WRITTEN:
@@ -391,16 +466,30 @@ router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, enum st
 			    "reason", "the stanza has no usable addresses", NULL);
 			break;
 		}
-		edge->stats.stanzas_bounced++;
-		/* 'from' is the bounced stanza's destination: hosted means it
-		 * was on its way to the gateway. */
-		edge->stats.toward[router_is_hosted(edge, from) ? EDGE_TOWARD_GATEWAY :
-		    EDGE_TOWARD_REMOTE].bounced++;
 		log_event(LOG_INFO, "route.bounce", "condition", cond, "from", from, "to", to,
 		    "reason", text, NULL);
-		sent = router_route_bytes(edge, out, len, from, to) != ROUTE_BOUNCED;
+		switch (router_route_bytes(edge, out, len, from, to, waiter, &btag)) {
+		case ROUTE_QUEUED:
+			result = ROUTE_BOUNCE_QUEUED;
+			break;
+		case ROUTE_QUEUED_PAUSE:
+			result = ROUTE_BOUNCE_PAUSE;
+			break;
+		default:
+			break;	/* counted and logged there */
+		}
+		/* Counted once on its way (a bounce that found no way back
+		 * is counted as undeliverable instead). */
+		if (result != ROUTE_BOUNCE_LOST) {
+			edge->stats.stanzas_bounced++;
+			/* 'from' is the bounced stanza's destination: hosted
+			 * means it was on its way to the gateway. */
+			edge->stats.toward[router_is_hosted(edge, from) ? EDGE_TOWARD_GATEWAY :
+			    EDGE_TOWARD_REMOTE].bounced++;
+		}
 		break;
 	case BOUNCE_IS_ERROR:
+		result = ROUTE_BOUNCE_NONE;
 		edge->stats.stanzas_unbounceable++;
 		log_event(LOG_INFO, "route.error_not_bounced", "condition", cond, "reason", text, NULL);
 		break;
@@ -412,14 +501,14 @@ router_bounce_event(struct edge *edge, const struct xmlstream_event *ev, enum st
 		break;
 	}
 	free(out);
-	return sent;
+	return router_bounce_custody(edge, result, tag);
 }
 
-/* Queued stanzas are standalone elements: they are parsed again (inside a
- * minimal stream header) to build their bounces with bounce.c. */
-size_t
+/* Queued stanzas are standalone elements: one is parsed again (inside a
+ * minimal stream header) to build its bounce with bounce.c. */
+enum route_bounce
 router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza_error condition,
-    const char *text)
+    const char *text, const struct sm_tag *tag)
 {
 	static const char header[] = "<stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
@@ -427,7 +516,8 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 	struct xmlstream_event ev;
 	struct xmlstream *xs;
 	enum xmlstream_event_type t;
-	size_t n = 0, off = 0;
+	enum route_bounce result = ROUTE_BOUNCE_LOST;
+	size_t off = 0;
 
 	xmlstream_limits_default(&lim);
 	lim.stanza_max = len + sizeof(header) + 16 > XMLSTREAM_STANZA_MAX_CEILING ?
@@ -442,7 +532,7 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 		xmlstream_free(xs);
 		edge->stats.stanzas_unbounceable++;
 		log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
-		return 0;
+		return router_bounce_custody(edge, ROUTE_BOUNCE_LOST, tag);
 	}
 	while (off < len) {
 		size_t took = xmlstream_feed(xs, data + off, len - off);
@@ -450,7 +540,10 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 		off += took;
 		while ((t = xmlstream_next(xs, &ev)) != XMLSTREAM_EV_NONE) {
 			if (t == XMLSTREAM_EV_ELEMENT) {
-				n += (size_t)router_bounce_event(edge, &ev, condition, text);
+				/* One element: the queue holds each stanza alone. */
+				result = router_bounce_event(edge, &ev, condition, text, tag);
+				xmlstream_free(xs);
+				return result;	/* custody: done there */
 			} else if (t == XMLSTREAM_EV_ERROR) {
 				edge->stats.stanzas_unbounceable++;
 				log_event(LOG_ERROR, "route.bounce_failed", "reason", ev.text, NULL);
@@ -462,5 +555,5 @@ router_bounce_bytes(struct edge *edge, const char *data, size_t len, enum stanza
 	}
 done:
 	xmlstream_free(xs);
-	return n;
+	return router_bounce_custody(edge, result, tag);
 }

@@ -58,9 +58,11 @@ struct route_slot;
  * taken (the router bounces it).  tag: its source's custody (XEP-0198,
  * sm.h; NULL or slot 0 for none): the destination settles it once the
  * next hop acknowledged it or it was handed to TCP toward a peer without
- * stream management. */
+ * stream management.  bounce: the stanza is a bounce (router.c), which
+ * a queue takes past its cap (issue 21: a bounce is never dropped for a
+ * full queue; see "Bounces and the queue bound" below). */
 typedef int route_enqueue_fn(struct route_slot *r, const char *data, size_t len,
-    const struct sm_tag *tag);
+    const struct sm_tag *tag, int bounce);
 
 struct route_slot {
 	struct route_slot *next;	/* its bucket's chain */
@@ -91,8 +93,43 @@ void router_wake_waiters(struct route_slot *r);
 enum route_result {
 	ROUTE_QUEUED,		/* on its way */
 	ROUTE_QUEUED_PAUSE,	/* on its way; the source should stop reading */
-	ROUTE_BOUNCED,		/* not deliverable; an error went back */
+	ROUTE_BOUNCED,		/* not deliverable; an error went back (or, for an
+				 * error stanza, none may: logged and counted) */
+	ROUTE_BOUNCED_PAUSE,	/* bounced; the bounce's queue is over its limit:
+				 * the source should stop reading */
+	ROUTE_LOST,		/* not deliverable and its bounce could not be
+				 * queued (no way back, out of memory): its
+				 * custody is kept (s2s_in_custody_keep) */
 };
+
+/* What became of one bounce. */
+enum route_bounce {
+	ROUTE_BOUNCE_QUEUED,	/* on its way back */
+	ROUTE_BOUNCE_PAUSE,	/* on its way; its queue is over limits.route_queue_bytes */
+	ROUTE_BOUNCE_NONE,	/* nothing may be sent: an error stanza (RFC 6120
+				 * §8.3.1), logged (route.error_not_bounced) and counted */
+	ROUTE_BOUNCE_LOST,	/* could not be queued: logged (route.bounce_undeliverable,
+				 * route.bounce_failed) */
+};
+
+/*
+ * Bounces and the queue bound (issue 21).  A bounce is never refused for
+ * a full queue: a queue takes stanzas up to twice limits.route_queue_bytes
+ * (its senders pause past once) and bounces past that.  Bounces stay
+ * bounded because each stanza the edge read is bounced at most once (a
+ * bounce is of type 'error', never bounced again), a bounce is at most
+ * BOUNCE_MAX bytes (bounce.h; in practice its stanza's 'to', 'from' and
+ * 'id' plus the <error/> and its text, under 2 KiB), and the stanzas
+ * bounces are made of stop coming: once a bounce takes a queue back to
+ * domain X past limits.route_queue_bytes, every stream that sends from X
+ * is paused until that queue is down to half (s2s_in_pause_senders; a
+ * stanza refused when routed pauses its own source the same way,
+ * ROUTE_BOUNCED_PAUSE).  What is left to come are the bounces of X's
+ * stanzas already taken: those of the read in progress of each of X's
+ * streams (one read buffer, 64 KiB, edge.h) and those held in other
+ * queues (each at most twice limits.route_queue_bytes).  README ("No
+ * stanza lost") gives the resulting worst case.
+ */
 
 /*
  * Routes the top-level element ev of stream xs, already checked to be a
@@ -107,8 +144,10 @@ enum route_result router_route(struct edge *edge, const struct xmlstream *xs,
 /* The same with a custody tag (sm.h; NULL: none): the destination
  * settles the stanza by it (s2s_in_custody_settle) once its next hop
  * acknowledged it, it was handed to TCP toward a peer without XEP-0198,
- * or it was bounced from the destination's queue.  A ROUTE_BOUNCED answer
- * is not settled here: the caller settles (the bounce is on its way). */
+ * or its bounce was (the bounce carries the tag on: router_bounce_bytes).
+ * The caller settles nothing whatever the answer: a ROUTE_BOUNCED (or
+ * _PAUSE) stanza's custody went on with its bounce, or was settled (an
+ * error stanza), a ROUTE_LOST one was kept (s2s_in_custody_keep). */
 enum route_result router_route_tagged(struct edge *edge, const struct xmlstream *xs,
     const struct xmlstream_event *ev, const char *from_domain, const char *to_domain,
     struct route_waiter *waiter, const struct sm_tag *tag);
@@ -119,23 +158,32 @@ enum route_result router_route_tagged(struct edge *edge, const struct xmlstream 
  * (unconfirmed) nor bounced ones.  What a graceful drain waits for. */
 size_t router_in_flight(const struct edge *edge);
 
-/* The same for a stanza held as standalone bytes (a bounce, or a queued
- * stanza re-sent). */
+/* Routes a bounce held as standalone bytes (queued past the cap, see
+ * above).  waiter: the source to pause when the bounce's queue is over
+ * its limit (may be NULL); tag: the custody the bounce carries (sm.h).
+ * ROUTE_QUEUED, ROUTE_QUEUED_PAUSE, or ROUTE_LOST (logged and counted:
+ * no way back, out of memory). */
 enum route_result router_route_bytes(struct edge *edge, const char *data, size_t len,
-    const char *from_domain, const char *to_domain);
+    const char *from_domain, const char *to_domain, struct route_waiter *waiter,
+    const struct sm_tag *tag);
 
 /*
- * Bounces stanzas held as standalone bytes (each a complete element, as
+ * Bounces the stanza held as standalone bytes (a complete element, as
  * s2s_out queues them) with condition (RFC 6120 §8.3.3, its type from
- * stanza_error.c); text may be NULL.  Returns how many error
- * replies were sent on their way.
+ * stanza_error.c); text may be NULL.  tag (NULL: none) is the stanza's
+ * custody (sm.h), and this call disposes of it: the bounce carries it on
+ * (settled when the bounce is), an error stanza is settled (nothing may
+ * be sent back), and a stanza that could be neither delivered nor
+ * bounced -- also a bounce that cannot be delivered -- is kept unsettled
+ * (s2s_in_custody_keep; the answer is then ROUTE_BOUNCE_LOST).  The
+ * caller never settles a bounced stanza itself.
  */
-size_t router_bounce_bytes(struct edge *edge, const char *data, size_t len,
-    enum stanza_error condition, const char *text);
+enum route_bounce router_bounce_bytes(struct edge *edge, const char *data, size_t len,
+    enum stanza_error condition, const char *text, const struct sm_tag *tag);
 
-/* Bounces an element event; 1 if an error reply went on its way. */
-int router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
-    enum stanza_error condition, const char *text);
+/* Bounces an element event (the same answers and custody). */
+enum route_bounce router_bounce_event(struct edge *edge, const struct xmlstream_event *ev,
+    enum stanza_error condition, const char *text, const struct sm_tag *tag);
 
 /*
  * Stanzas the router has taken and not yet passed on: queued on an

@@ -432,7 +432,29 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 void
 s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
 {
-	router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text);
+	(void)router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text, NULL);
+}
+
+/* Walks every stream: only when a bounce finds its queue over its limit,
+ * which no steady flow of deliverable stanzas does. */
+void
+s2s_in_pause_senders(struct edge *edge, struct route_slot *r, const char *domain)
+{
+	struct s2s_in *s;
+
+	for (s = edge->streams; s != NULL; s = s->next) {
+		/* Stanzas flow in both states (the gateway's after SASL in
+		 * the second). */
+		if (s2s_in_is_closing(s) || (s->state != S2S_IN_ESTABLISHED &&
+		    s->state != S2S_IN_GATEWAY_OPEN) || s->waiter.on == r ||
+		    !s2s_in_auth_pair_valid(s, domain, NULL))
+			continue;
+		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, "reason", "bounces back are queued",
+		    NULL);
+		router_waiter_add(r, &s->waiter);
+		edge->stats.reads_paused++;
+		s2s_conn_read_stop(s->conn);
+	}
 }
 
 /* Reading starts again once neither a full destination nor a rate
@@ -509,9 +531,20 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_conn_read_stop(s->conn);
 		s2s_in_custody_report(s->edge);
 		break;
+	case ROUTE_BOUNCED_PAUSE:
+		/* The way back is full: the bounce is queued all the same, and
+		 * this stream waits for it to drain (router.h). */
+		log_event(LOG_DEBUG, "s2s_in.pause", "peer", s->peer, NULL);
+		s->edge->stats.reads_paused++;
+		s2s_conn_read_stop(s->conn);
+		s2s_in_custody_report(s->edge);
+		break;
 	case ROUTE_BOUNCED:
-		/* Its bounce is on its way: settled (custody, s2s_in_sm.c). */
-		s2s_in_custody_settle(s->edge, &tag);
+	case ROUTE_LOST:
+		/* Its custody went on with its bounce (settled when the
+		 * bounce is), or was settled (an error stanza), or -- neither
+		 * delivered nor bounced -- kept: the stream then ends so that
+		 * the peer bounces it (s2s_in_sm.c).  The router did which. */
 		s2s_in_custody_report(s->edge);
 		break;
 	case ROUTE_QUEUED:

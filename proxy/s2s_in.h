@@ -39,6 +39,21 @@ void s2s_in_shutdown(struct s2s_in *s);
  * Sends nothing: s2s_in_custody_report() does, once a batch is settled. */
 struct sm_tag;
 void s2s_in_custody_settle(struct edge *edge, const struct sm_tag *tag);
+/* The stanza tagged tag could be neither delivered nor bounced (its
+ * bounce had no way back): it is never settled, and its stream is ended
+ * (by s2s_in_custody_report, with <internal-server-error/>) so that the
+ * previous hop, which still holds it unacknowledged (XEP-0198), bounces
+ * or resends it.  Without custody (no tag, or the stream is gone) the
+ * stanza is lost: counted in stanzas_unbounceable by whoever failed to
+ * bounce it.  Sends nothing. */
+void s2s_in_custody_keep(struct edge *edge, const struct sm_tag *tag);
+/* Backpressure for bounces (router.h, "Bounces and the queue bound"):
+ * a queue back to domain r went past its limit with a bounce, so every
+ * stream that may send stanzas from domain stops reading until r drains
+ * (its waiter moves to r).  Those streams' stanzas are what bounces
+ * toward domain are made of, whichever queue they wait in. */
+struct route_slot;
+void s2s_in_pause_senders(struct edge *edge, struct route_slot *r, const char *domain);
 /* Sends the <a h/> the settled batch made due, and resumes the streams
  * custody had paused.  Called by whoever settled, outside its own sends. */
 void s2s_in_custody_report(struct edge *edge);

@@ -104,7 +104,7 @@ s2s_in_bidi_pair_of(struct route_slot *r)
  * unconfirmed and settled for its source at once (custody, sm.h). */
 static int
 s2s_in_bidi_enqueue(struct route_slot *r, const char *data, size_t len,
-    const struct sm_tag *tag)
+    const struct sm_tag *tag, int bounce)
 {
 	struct s2s_in_pair *p = s2s_in_bidi_pair_of(r);
 	struct s2s_in *s = p->s;
@@ -113,6 +113,10 @@ s2s_in_bidi_enqueue(struct route_slot *r, const char *data, size_t len,
 
 	if (s2s_in_is_closing(s) || !r->listed)
 		return -1;
+	/* A bounce is refused here too (the connection's bound is hard: past
+	 * it the stream closes): the router counts it as undeliverable and
+	 * its source keeps custody (router.h, ROUTE_LOST). */
+	(void)bounce;
 	if (max < S2S_IN_BIDI_HEADROOM || s2s_conn_queued(s->conn) + len > max - S2S_IN_BIDI_HEADROOM)
 		return -1;	/* bounced by the router: resource-constraint */
 	if (s2s_in_send(s, data, len) < 0)

@@ -165,6 +165,8 @@ struct s2s_in {
 	int sm_ack_owed;		/* asked (<r/>), not all it sent is covered yet */
 	uint64_t sm_ack_sent_ms;	/* uv_now() at our last <a h/> */
 	int sm_paused;			/* reading stopped: SM_CUSTODY_MAX in flight */
+	int sm_custody_lost;		/* a stanza can be neither settled nor bounced:
+					 * the stream is ended (s2s_in_custody_keep) */
 	/* The gateway's stream after SASL: Prosody 0.12 sends <enable/> on
 	 * it or not by the order of two equal-priority handlers of its
 	 * features event (mod_s2s's, which ends the event, and mod_smacks's;

@@ -262,6 +262,23 @@ s2s_in_custody_settle(struct edge *edge, const struct sm_tag *tag)
 }
 
 void
+s2s_in_custody_keep(struct edge *edge, const struct sm_tag *tag)
+{
+	struct s2s_in *s;
+
+	if (tag == NULL || tag->slot == 0)
+		return;
+	s = sm_registry_get(&edge->sm_registry, tag->slot, tag->gen);
+	if (s == NULL)
+		return;	/* the source stream closed first: it acked nothing past h */
+	edge->stats.stanzas_custody_kept++;
+	log_event(LOG_WARN, "s2s_in.custody_kept", "peer", s->peer, "domain", s->authed_domain,
+	    "reason", "a stanza could be neither delivered nor bounced", NULL);
+	s->sm_custody_lost = 1;
+	sm_registry_mark(&edge->sm_registry, tag->slot);
+}
+
+void
 s2s_in_custody_report(struct edge *edge)
 {
 	struct s2s_in *s;
@@ -269,6 +286,17 @@ s2s_in_custody_report(struct edge *edge)
 	while ((s = sm_registry_next_pending(&edge->sm_registry)) != NULL) {
 		if (s2s_in_is_closing(s))
 			continue;
+		if (s->sm_custody_lost) {
+			/* h can never pass that stanza: every ack behind it
+			 * would wait forever.  The stream ends instead, and
+			 * the peer, which holds all we did not acknowledge,
+			 * bounces or resends them (XEP-0198 §4; Prosody does
+			 * either).  Stanzas of this stream still in flight
+			 * may then arrive and come back bounced too. */
+			s2s_in_fail(s, STREAM_ERR_INTERNAL_SERVER_ERROR,
+			    "a stanza could be neither delivered nor bounced; it is left unacknowledged");
+			continue;
+		}
 		if (s->drain == S2S_IN_DRAIN_SETTLING && sm_custody_in_flight(&s->custody) == 0) {
 			/* Shutting down and every stanza it took is settled:
 			 * the last <a h/> covers them all, then goodbye. */

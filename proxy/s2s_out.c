@@ -27,8 +27,10 @@
  *
  * Output toward the socket is bounded: stanzas move from the queue to the
  * socket only while less than limits.send_queue_bytes is being written;
- * the queue itself holds at most twice limits.route_queue_bytes, and
- * senders are paused past limits.route_queue_bytes (router.h).
+ * the queue itself holds at most twice limits.route_queue_bytes of
+ * stanzas, and senders are paused past limits.route_queue_bytes
+ * (router.h).  Bounces are taken past that bound: each stanza is bounced
+ * at most once (router.h, "Bounces and the queue bound").
  */
 #include "s2s_out.h"
 
@@ -477,8 +479,14 @@ s2s_out_handle_closed(struct s2s_out *o)
 	o->edge->out_stream_count--;
 	/* Every way to close bounced the queue; nothing may be left. */
 	if (o->q.r.count > 0) {
+		size_t i;
+
 		o->edge->stats.stanzas_unbounceable += o->q.r.count;
 		log_event(LOG_ERROR, "s2s_out.stanza_lost", "remote", o->remote, NULL);
+		/* Never acknowledged to their sources: they keep custody. */
+		for (i = 0; i < o->q.r.count; i++)
+			s2s_in_custody_keep(o->edge, &sm_queue_at(&o->q.r, i)->tag);
+		s2s_in_custody_report(o->edge);
 	}
 	s2s_out_queue_free(&o->q);
 	s2s_dane_target_clear(&o->dane);
@@ -492,8 +500,22 @@ s2s_out_on_handle_closed(uv_handle_t *h)
 	s2s_out_handle_closed(h->data);
 }
 
-/* Bounces the stanzas i0 .. i0 + n - 1 of q (their bytes from 'at') and
- * settles them for their sources (custody: a bounce settles). */
+/* Bounces one queued stanza.  Its custody goes with it (router.h): the
+ * bounce carries it on, an error stanza is settled, and a stanza whose
+ * bounce has no way back -- or a bounce that cannot be delivered -- is
+ * kept unsettled (s2s_in_custody_keep; issue 21). */
+static void
+s2s_out_bounce_one(struct s2s_out *o, const char *data, size_t len, const struct sm_tag *tag,
+    const char *condition, const char *text)
+{
+	enum route_bounce b = router_bounce_bytes(o->edge, data, len, stanza_error_from_name(condition),
+	    text, tag);
+
+	if (b == ROUTE_BOUNCE_QUEUED || b == ROUTE_BOUNCE_PAUSE)
+		o->bounced++;
+}
+
+/* Bounces the stanzas i0 .. i0 + n - 1 of q (their bytes from 'at'). */
 static void
 s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t i0, size_t at,
     size_t n, const char *condition, const char *text)
@@ -502,9 +524,7 @@ s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t i0,
 
 	for (i = i0; i < i0 + n; i++, at += len) {
 		len = s2s_out_queue_len(q, i);
-		o->bounced += router_bounce_bytes(o->edge, q->buf + at, len,
-		    stanza_error_from_name(condition), text);
-		s2s_in_custody_settle(o->edge, &sm_queue_at(&q->r, i)->tag);
+		s2s_out_bounce_one(o, q->buf + at, len, &sm_queue_at(&q->r, i)->tag, condition, text);
 	}
 }
 
@@ -866,12 +886,16 @@ s2s_out_in_flight(const struct s2s_out *o)
 	return o->q.r.count;
 }
 
-int
-s2s_out_enqueue_tagged(struct s2s_out *o, const char *data, size_t len, const struct sm_tag *tag)
+/* bounce: the stanza is a bounce, taken past the hard bound (router.h,
+ * "Bounces and the queue bound": at most one per stanza the edge read,
+ * and their senders pause like any other's). */
+static int
+s2s_out_enqueue_as(struct s2s_out *o, const char *data, size_t len, const struct sm_tag *tag,
+    int bounce)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
 
-	if (o->q_bytes + len > 2 * (size_t)lim->route_queue_bytes)
+	if (!bounce && o->q_bytes + len > 2 * (size_t)lim->route_queue_bytes)
 		return -1;
 	if (s2s_out_queue_push(&o->q, data, len, tag, o->sm_clock_ms) < 0)
 		return -1;
@@ -882,12 +906,18 @@ s2s_out_enqueue_tagged(struct s2s_out *o, const char *data, size_t len, const st
 	return o->q_bytes > (size_t)lim->route_queue_bytes ? 1 : 0;
 }
 
+int
+s2s_out_enqueue_tagged(struct s2s_out *o, const char *data, size_t len, const struct sm_tag *tag)
+{
+	return s2s_out_enqueue_as(o, data, len, tag, 0);
+}
+
 /* The routing table's way in (router.h). */
 static int
 s2s_out_route_enqueue(struct route_slot *r, const char *data, size_t len,
-    const struct sm_tag *tag)
+    const struct sm_tag *tag, int bounce)
 {
-	return s2s_out_enqueue_tagged(s2s_out_of_route(r), data, len, tag);
+	return s2s_out_enqueue_as(s2s_out_of_route(r), data, len, tag, bounce);
 }
 
 /* --- timers --------------------------------------------------------------- */
@@ -1015,8 +1045,15 @@ s2s_out_on_sm_timer(uv_timer_t *t)
 			for (size_t i = 0; i < n; i++) {
 				const struct sm_entry *e = sm_queue_at(&o->q.r, i);
 
-				if (s2s_out_queue_push(&q, o->q.buf + at, e->len, &e->tag, e->queued_ms) < 0)
-					break;
+				if (s2s_out_queue_push(&q, o->q.buf + at, e->len, &e->tag, e->queued_ms) < 0) {
+					/* Out of memory: neither copied nor
+					 * bounced, so not settled either (its
+					 * source keeps custody). */
+					o->edge->stats.stanzas_unbounceable++;
+					log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory",
+					    NULL);
+					s2s_in_custody_keep(o->edge, &e->tag);
+				}
 				at += e->len;
 			}
 			(void)s2s_out_queue_pop(&o->q, n);
@@ -2031,8 +2068,7 @@ s2s_out_requeue(struct s2s_out *o, const struct s2s_out_queue *q, size_t i, cons
 		o->q_count++;
 		return;
 	}
-	o->bounced += router_bounce_bytes(o->edge, data, len, stanza_error_from_name(condition), text);
-	s2s_in_custody_settle(o->edge, &e->tag);
+	s2s_out_bounce_one(o, data, len, &e->tag, condition, text);
 }
 
 /*

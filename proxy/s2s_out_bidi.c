@@ -125,6 +125,7 @@ s2s_out_bidi_on_stanza(struct s2s_out_bidi *b, const struct xmlstream *xs,
     const struct xmlstream_event *ev, enum stream_error_cond *cond, const char **text)
 {
 	char from[CONFIG_DOMAIN_MAX], to[CONFIG_DOMAIN_MAX];
+	enum route_result r;
 	const char *why;
 
 	b->stanzas_in++;
@@ -145,7 +146,8 @@ s2s_out_bidi_on_stanza(struct s2s_out_bidi *b, const struct xmlstream *xs,
 		return s2s_out_bidi_refuse(b, from, STREAM_ERR_POLICY_VIOLATION, why, cond, text);
 	b->routed++;
 	b->edge->stats.bidi_stanzas_in++;
-	if (router_route(b->edge, xs, ev, from, to, &b->waiter) == ROUTE_QUEUED_PAUSE) {
+	r = router_route(b->edge, xs, ev, from, to, &b->waiter);
+	if (r == ROUTE_QUEUED_PAUSE || r == ROUTE_BOUNCED_PAUSE) {
 		b->edge->stats.reads_paused++;
 		return S2S_OUT_BIDI_PAUSE;
 	}

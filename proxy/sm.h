@@ -48,10 +48,13 @@ void sm_h_format(uint32_t h, char out[SM_H_TEXT_MAX]);
 
 /* Where a stanza came from: slot and generation of its inbound stream in
  * the registry, and its place in that stream's custody (seq).  slot 0:
- * no custody (the source has no XEP-0198, or the stanza is our own
- * bounce). */
+ * no custody (the source has no XEP-0198).  bounce: the tagged entry is
+ * not the stanza itself but its bounce, which took over its custody
+ * (router.c): the stanza is settled once the bounce is, and kept
+ * unsettled when the bounce cannot be delivered. */
 struct sm_tag {
 	uint32_t slot, gen, seq;
+	uint32_t bounce;
 };
 
 /* --- an outgoing leg ----------------------------------------------------- */

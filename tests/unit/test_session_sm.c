@@ -256,18 +256,56 @@ TEST(session_sm_custody_unconfirmed_without_sm)
 	sg_end(&g);
 }
 
-/* A stanza that is bounced at once (policy) is settled at once. */
+static struct sf_peer *tsm_expect_bounce(struct sg *g, const char *remote, const char *id,
+    const char *cond);
+
+/* A stanza that is bounced at once (policy) is settled once its bounce
+ * is: the bounce carries its custody (here to a gateway stream without
+ * XEP-0198: when written). */
 TEST(session_sm_custody_bounce_settles)
 {
 	struct sg g;
-	struct sf_peer *gw;
+	struct sf_peer *gw, *back;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
 	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
 	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 0));	/* the bounce waits for its stream */
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
+	SG_PEER(&g, back, tsm_expect_bounce(&g, "evil.example", "m1", "not-allowed"));
+	SG_OK(&g, tsm_expect_ack(&g, gw, 1));	/* unasked: h moved */
+	sg_end(&g);
+}
+
+/* The bounce cannot be delivered either (the stream back to the gateway
+ * fails): the stanza was neither delivered nor bounced, so it is never
+ * acknowledged, and the gateway's stream ends so that the gateway bounces
+ * it to its user itself. */
+TEST(session_sm_custody_bounce_lost_kept)
+{
+	static const struct sf_dial_step gw_down = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
+	struct sg g;
+	struct sf_peer *gw;
+	enum xmlstream_event_type t;
+	int acked = 0, stream_error = 0;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	sf_dial_script(&g.sf, "a.example", &gw_down, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
+	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	while ((t = sf_peer_next(gw)) == XMLSTREAM_EV_ELEMENT) {
+		if (strcmp(gw->ev.name, "a") == 0 && strstr(gw->ev.raw, "h='0'") == NULL)
+			acked = 1;
+		if (strcmp(gw->ev.name, "error") == 0 && strcmp(gw->ev.ns, XMLSTREAM_NS_STREAMS) == 0) {
+			stream_error = 1;
+			CHECK_STR_EQ(gw->ev.cond, "internal-server-error");
+		}
+	}
+	CHECK(!acked);
+	CHECK(stream_error);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 1);
 	sg_end(&g);
 }
 
@@ -331,6 +369,41 @@ tsm_expect_bounce(struct sg *g, const char *remote, const char *id, const char *
 		return NULL;
 	}
 	return back;
+}
+
+/* A bounce written to the gateway and never acknowledged: after
+ * limits.sm_settle_timeout_ms its stream ends, and the bounce (an error,
+ * never bounced in turn) is not delivered for sure, so the stanza it
+ * answers is not acknowledged either: the gateway's stream ends instead. */
+TEST(session_sm_custody_bounce_unacked_kept)
+{
+	struct sg g;
+	struct sf_peer *gw, *back;
+	enum xmlstream_event_type t;
+	int acked = 0, stream_error = 0;
+
+	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
+	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
+	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
+	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, tsm_accept(back, "a.example", "evil.example", 1, 1));
+	SG_OK(&g, sf_peer_expect(back, "message", NULL));
+	CHECK_STR_EQ(back->ev.stype, "error");
+	CHECK_STR_EQ(back->ev.id, "m1");
+	sf_settle(&g.sf);
+	(void)sf_advance(&g.sf, 6000);
+	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
+	while ((t = sf_peer_next(gw)) == XMLSTREAM_EV_ELEMENT) {
+		if (strcmp(gw->ev.name, "a") == 0 && strstr(gw->ev.raw, "h='0'") == NULL)
+			acked = 1;
+		if (strcmp(gw->ev.name, "error") == 0 && strcmp(gw->ev.ns, XMLSTREAM_NS_STREAMS) == 0)
+			stream_error = 1;
+	}
+	CHECK(!acked);
+	CHECK(stream_error);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 0);
+	sg_end(&g);
 }
 
 /* Written, never acknowledged: after limits.sm_settle_timeout_ms the
@@ -682,5 +755,51 @@ TEST(session_sm_custody_batch_ack_unasked)
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='3'/>"));
 	sf_settle(&g.sf);
 	tsm_expect_nothing(gw);		/* 1 since the last: not yet */
+	sg_end(&g);
+}
+
+/* Bounces toward the gateway past twice limits.route_queue_bytes (the
+ * stream back to it is not even answered yet): all are kept, and the
+ * gateway's own stream (after SASL: its stanzas flow in gateway_open) is
+ * paused, so they stay bounded; once the gateway reads, every one comes. */
+#define TSM_FLOOD 4000
+TEST(session_sm_bounces_to_gateway_pause_it)
+{
+	static const struct sf_dial_step b_down = { SF_DIAL_FAIL, DNS_ERR_CONNECT_FAILED };
+	struct sg g;
+	struct sf_peer *gw, *back;
+	char id[16];
+	int i, bounced = 0;
+
+	sg_begin(&g, SG_CONFIG("\"route_queue_bytes\": 65536, \"send_queue_bytes\": 65536, "
+	    "\"connect_timeout_ms\": 600000, \"handshake_timeout_ms\": 600000, "
+	    "\"sm_settle_timeout_ms\": 600000"));
+	/* b.example cannot be reached (later dials: no more candidates). */
+	sf_dial_script(&g.sf, "b.example", &b_down, 1);
+	SG_PEER(&g, gw, tsm_gateway_in_sasl(&g, "b.example"));
+	for (i = 0; i < TSM_FLOOD; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		SG_OK(&g, tsm_message(gw, "b.example", id));
+	}
+	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
+	for (i = 0; i < 50; i++)
+		sf_settle(&g.sf);
+	CHECK(g.sf.edge->stats.reads_paused > 0);
+	CHECK(g.sf.edge->stats.stanzas_in < TSM_FLOOD);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
+	fprintf(stderr, "  read %llu of %d stanzas while the way back was full\n",
+	    (unsigned long long)g.sf.edge->stats.stanzas_in, TSM_FLOOD);
+	/* The gateway answers (no XEP-0198) and reads. */
+	SG_OK(&g, tsm_accept(back, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
+	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
+	for (i = 0; i < TSM_FLOOD; i++) {
+		if (sf_peer_next(back) != XMLSTREAM_EV_ELEMENT || strcmp(back->ev.name, "message") != 0)
+			break;
+		if (strcmp(back->ev.stype, "error") == 0)
+			bounced++;
+	}
+	CHECK_INT_EQ(bounced, TSM_FLOOD);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
 	sg_end(&g);
 }
