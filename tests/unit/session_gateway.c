@@ -5,7 +5,10 @@
  */
 #include "session_gateway.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "sm.h"
 
 #define SG_NS_DB "jabber:server:dialback"
 #define SG_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -168,4 +171,48 @@ sg_remote_in(struct sg *g, const char *remote)
 	    sf_peer_sendf(p, "<db:result from='%s' to='a.example'>" SG_KEY "</db:result>", remote) < 0)
 		return NULL;
 	return p;
+}
+
+/* --- XEP-0198 peers (test_session_sm.c, test_session_drain.c) ------------- */
+
+int
+sg_answer_result_valid(struct sf_peer *p)
+{
+	char from[SF_ATTR_MAX], to[SF_ATTR_MAX];
+
+	if (sf_peer_expect(p, "result", SG_NS_DB) < 0)
+		return -1;
+	snprintf(from, sizeof(from), "%s", p->ev.to);
+	snprintf(to, sizeof(to), "%s", p->ev.from);
+	return sf_peer_sendf(p, "<db:result from='%s' to='%s' type='valid'/>", from, to);
+}
+
+int
+sg_sm_accept(struct sf_peer *p, const char *from, const char *to, int tls, int sm)
+{
+	if ((tls && sf_peer_tls_wait(p) < 0) || sf_peer_send_header(p, from, to) < 0 ||
+	    sf_peer_sendf(p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>%s"
+	    "</stream:features>", sm ? "<sm xmlns='" SM_NS "'/>" : "") < 0 ||
+	    sg_answer_result_valid(p) < 0)
+		return -1;
+	if (!sm)
+		return 0;
+	if (sf_peer_expect(p, "enable", SM_NS) < 0)
+		return -1;
+	return sf_peer_send(p, "<enabled xmlns='" SM_NS "'/>");
+}
+
+int
+sg_expect_ack(struct sg *g, struct sf_peer *p, unsigned h)
+{
+	char want[32];
+
+	if (sf_peer_expect(p, "a", SM_NS) < 0)
+		return -1;
+	snprintf(want, sizeof(want), "h='%u'", h);
+	if (strstr(p->ev.raw, want) == NULL) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "expected <a %s/>, got %s", want, p->ev.raw);
+		return -1;
+	}
+	return 0;
 }

@@ -73,5 +73,14 @@ int sg_remote_answer(struct sg *g, struct sf_peer *p, const char *domain, const 
  * claims remote -> a.example with dialback: header, features, <db:result/>.
  * The check it causes is left to the test. */
 struct sf_peer *sg_remote_in(struct sg *g, const char *remote);
+/* The proxy's next element on p is its <db:result/>: answered valid. */
+int sg_answer_result_valid(struct sf_peer *p);
+/* An outgoing stream's peer (receiving server for the proxy's stream;
+ * tls: the gateway, already in TLS): header from -> to, features offering
+ * dialback and, with sm, XEP-0198; the proxy's <db:result/> answered
+ * valid and, with sm, its <enable/> with <enabled/>.  0 or -1. */
+int sg_sm_accept(struct sf_peer *p, const char *from, const char *to, int tls, int sm);
+/* The next element on p is <a h='h'/> (XEP-0198): 0 or -1 with sf.err. */
+int sg_expect_ack(struct sg *g, struct sf_peer *p, unsigned h);
 
 #endif

@@ -25,54 +25,8 @@
 #include "session_gateway.h"
 #include "sm.h"
 
-#define TDR_NS_DB "jabber:server:dialback"
 #define TDR_LIMITS "\"connect_timeout_ms\": 5000, \"handshake_timeout_ms\": 600000, " \
 	"\"sm_settle_timeout_ms\": 5000, \"sm_request_every_ms\": 1000"
-
-/* The proxy's <db:result/> answered valid. */
-static int
-tdr_answer_result(struct sf_peer *p)
-{
-	char from[SF_ATTR_MAX], to[SF_ATTR_MAX];
-
-	if (sf_peer_expect(p, "result", TDR_NS_DB) < 0)
-		return -1;
-	snprintf(from, sizeof(from), "%s", p->ev.to);
-	snprintf(to, sizeof(to), "%s", p->ev.from);
-	return sf_peer_sendf(p, "<db:result from='%s' to='%s' type='valid'/>", from, to);
-}
-
-/* An outgoing stream's peer: features with dialback (and <sm/> when sm),
- * the dialback answered, <enable/> answered.  tls: the gateway. */
-static int
-tdr_accept(struct sf_peer *p, const char *from, const char *to, int tls, int sm)
-{
-	if ((tls && sf_peer_tls_wait(p) < 0) || sf_peer_send_header(p, from, to) < 0 ||
-	    sf_peer_sendf(p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>%s"
-	    "</stream:features>", sm ? "<sm xmlns='" SM_NS "'/>" : "") < 0 ||
-	    tdr_answer_result(p) < 0)
-		return -1;
-	if (!sm)
-		return 0;
-	if (sf_peer_expect(p, "enable", SM_NS) < 0)
-		return -1;
-	return sf_peer_send(p, "<enabled xmlns='" SM_NS "'/>");
-}
-
-static int
-tdr_expect_ack(struct sg *g, struct sf_peer *p, unsigned h)
-{
-	char want[32];
-
-	if (sf_peer_expect(p, "a", SM_NS) < 0)
-		return -1;
-	snprintf(want, sizeof(want), "h='%u'", h);
-	if (strstr(p->ev.raw, want) == NULL) {
-		snprintf(g->sf.err, sizeof(g->sf.err), "expected <a %s/>, got %s", want, p->ev.raw);
-		return -1;
-	}
-	return 0;
-}
 
 static int
 tdr_message(struct sf_peer *p, const char *id)
@@ -137,7 +91,7 @@ tdr_two_in_flight(struct sg *g, struct sf_peer **gw, struct sf_peer **b)
 	SG_OK(g, tdr_message(*gw, "m1"));
 	SG_OK(g, tdr_message(*gw, "m2"));
 	SG_PEER(g, *b, sg_wait_out(g, "b.example"));
-	SG_OK(g, tdr_accept(*b, "b.example", "a.example", 0, 1));
+	SG_OK(g, sg_sm_accept(*b, "b.example", "a.example", 0, 1));
 	SG_OK(g, sf_peer_expect(*b, "message", NULL));
 	CHECK_STR_EQ((*b)->ev.id, "m1");
 	SG_OK(g, sf_peer_expect(*b, "message", NULL));
@@ -163,13 +117,13 @@ TEST(session_drain_sm_last_ack_covers_delivered)
 	/* Still open, still answering: h counts none of the two yet. */
 	SG_OK(&g, tdr_message(gw, "m3"));
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tdr_expect_ack(&g, gw, 0));
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));
 	tdr_expect_nothing(gw);
 	tdr_expect_nothing(b);		/* m3 not routed */
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 2);
 	/* The next hop acknowledges both: the last <a h/>, then goodbye. */
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='2'/>"));
-	SG_OK(&g, tdr_expect_ack(&g, gw, 2));
+	SG_OK(&g, sg_expect_ack(&g, gw, 2));
 	tdr_expect_goodbye(&g, gw);
 	/* Written before it saw our close: read, not taken. */
 	SG_OK(&g, tdr_message(gw, "m4"));
@@ -199,7 +153,7 @@ TEST(session_drain_sm_nothing_in_flight)
 	sf_settle(&g.sf);
 	tdr_expect_nothing(gw);		/* not asked: no <a/> yet */
 	tdr_drain_begin(&g);
-	SG_OK(&g, tdr_expect_ack(&g, gw, 2));
+	SG_OK(&g, sg_expect_ack(&g, gw, 2));
 	tdr_expect_goodbye(&g, gw);
 	sg_end(&g);
 }
@@ -233,13 +187,13 @@ TEST(session_drain_sm_bounced_count_in_h)
 	}
 	/* The bounces go back to the gateway on a stream of their own. */
 	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, tdr_accept(back, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sg_sm_accept(back, "a.example", "b.example", 1, 0));
 	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
 	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
 	SG_OK(&g, sf_peer_expect(back, "message", NULL));
 	CHECK_STR_EQ(back->ev.id, "m1");
 	CHECK_STR_EQ(back->ev.cond, "remote-server-timeout");
-	SG_OK(&g, tdr_expect_ack(&g, gw, 2));
+	SG_OK(&g, sg_expect_ack(&g, gw, 2));
 	tdr_expect_goodbye(&g, gw);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 2);
 	sg_end(&g);
@@ -264,7 +218,7 @@ TEST(session_drain_sm_outgoing_waits_for_ack)
 	tdr_expect_nothing(b);		/* its <r/> is still outstanding */
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='2'/>"));
 	CHECK_INT_EQ(sf_peer_next(b), XMLSTREAM_EV_STREAM_CLOSE);
-	SG_OK(&g, tdr_expect_ack(&g, gw, 2));
+	SG_OK(&g, sg_expect_ack(&g, gw, 2));
 	tdr_expect_goodbye(&g, gw);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 2);

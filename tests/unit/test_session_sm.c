@@ -30,54 +30,6 @@
 #define TSM_LIMITS "\"connect_timeout_ms\": 5000, \"handshake_timeout_ms\": 600000, " \
 	"\"sm_settle_timeout_ms\": 5000, \"sm_request_every_ms\": 1000"
 
-/* The proxy's next element is its <db:result/>: answered valid. */
-static int
-tsm_answer_result(struct sf_peer *p)
-{
-	char from[SF_ATTR_MAX], to[SF_ATTR_MAX];
-
-	if (sf_peer_expect(p, "result", TSM_NS_DB) < 0)
-		return -1;
-	snprintf(from, sizeof(from), "%s", p->ev.to);
-	snprintf(to, sizeof(to), "%s", p->ev.from);
-	return sf_peer_sendf(p, "<db:result from='%s' to='%s' type='valid'/>", from, to);
-}
-
-/* An outgoing stream's peer (receiving server for domain; tls: the
- * gateway, already in TLS): header, features offering dialback and, with
- * sm, XEP-0198; the proxy's <db:result/> answered valid and, with sm,
- * its <enable/> with <enabled/>. */
-static int
-tsm_accept(struct sf_peer *p, const char *from, const char *to, int tls, int sm)
-{
-	if ((tls && sf_peer_tls_wait(p) < 0) || sf_peer_send_header(p, from, to) < 0 ||
-	    sf_peer_sendf(p, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>%s"
-	    "</stream:features>", sm ? "<sm xmlns='" SM_NS "'/>" : "") < 0 ||
-	    tsm_answer_result(p) < 0)
-		return -1;
-	if (!sm)
-		return 0;
-	if (sf_peer_expect(p, "enable", SM_NS) < 0)
-		return -1;
-	return sf_peer_send(p, "<enabled xmlns='" SM_NS "'/>");
-}
-
-/* The next element on p is <a h='h'/>: 0 or -1 with sf.err. */
-static int
-tsm_expect_ack(struct sg *g, struct sf_peer *p, unsigned h)
-{
-	char want[32];
-
-	if (sf_peer_expect(p, "a", SM_NS) < 0)
-		return -1;
-	snprintf(want, sizeof(want), "h='%u'", h);
-	if (strstr(p->ev.raw, want) == NULL) {
-		snprintf(g->sf.err, sizeof(g->sf.err), "expected <a %s/>, got %s", want, p->ev.raw);
-		return -1;
-	}
-	return 0;
-}
-
 /* The gateway's stream for a.example -> remote, with XEP-0198 enabled. */
 static struct sf_peer *
 tsm_gateway_in_sm(struct sg *g, const char *remote)
@@ -122,7 +74,7 @@ tsm_one_hop(struct sg *g, struct sf_peer **gw, struct sf_peer **b, int sm)
 	SG_PEER(g, *gw, tsm_gateway_in_sm(g, "b.example"));
 	SG_OK(g, tsm_message(*gw, "b.example", "m1"));
 	SG_PEER(g, *b, sg_wait_out(g, "b.example"));
-	SG_OK(g, tsm_accept(*b, "b.example", "a.example", 0, sm));
+	SG_OK(g, sg_sm_accept(*b, "b.example", "a.example", 0, sm));
 	SG_OK(g, sf_peer_expect(*b, "message", NULL));
 	CHECK_STR_EQ((*b)->ev.id, "m1");
 }
@@ -145,7 +97,7 @@ TEST(session_sm_inbound_enable)
 	sf_first_child(gw->ev.raw, gw->ev.raw_len, NULL, cond, sizeof(cond));
 	CHECK_STR_EQ(cond, "unexpected-request");
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/><a xmlns='" SM_NS "' h='0'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));
 	tsm_expect_nothing(gw);
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 1);
 	sg_end(&g);
@@ -224,18 +176,18 @@ TEST(session_sm_custody_waits_for_next_hop)
 	SG_OK(&g, sf_peer_expect(b, "r", SM_NS));	/* the request policy: after a write */
 	/* Not acknowledged by the next hop: h stays 0. */
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='1'/>"));
 	/* Now it is, and the gateway hears it without asking again. */
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	SG_OK(&g, sg_expect_ack(&g, gw, 1));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 0);
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_out, 1);
 	/* The remote server asks us: we handled nothing on our stream. */
 	SG_OK(&g, sf_peer_send(b, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, b, 0));
+	SG_OK(&g, sg_expect_ack(&g, b, 0));
 	sg_end(&g);
 }
 
@@ -249,7 +201,7 @@ TEST(session_sm_custody_unconfirmed_without_sm)
 	tsm_one_hop(&g, &gw, &b, 0);
 	tsm_expect_nothing(b);	/* no <enable/>, no <r/> */
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	SG_OK(&g, sg_expect_ack(&g, gw, 1));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 0);
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
@@ -271,10 +223,10 @@ TEST(session_sm_custody_bounce_settles)
 	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
 	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 0));	/* the bounce waits for its stream */
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));	/* the bounce waits for its stream */
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
 	SG_PEER(&g, back, tsm_expect_bounce(&g, "evil.example", "m1", "not-allowed"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));	/* unasked: h moved */
+	SG_OK(&g, sg_expect_ack(&g, gw, 1));	/* unasked: h moved */
 	sg_end(&g);
 }
 
@@ -330,20 +282,20 @@ TEST(session_sm_custody_in_order_two_destinations)
 	SG_OK(&g, tsm_message(gw, "c.example", "m2"));
 	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
 	SG_PEER(&g, c, sg_wait_out(&g, "c.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
-	SG_OK(&g, tsm_accept(c, "c.example", "a.example", 0, 1));
+	SG_OK(&g, sg_sm_accept(b, "b.example", "a.example", 0, 1));
+	SG_OK(&g, sg_sm_accept(c, "c.example", "a.example", 0, 1));
 	SG_OK(&g, sf_peer_expect(b, "message", NULL));
 	SG_OK(&g, sf_peer_expect(c, "message", NULL));
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));
 	/* c acknowledges m2: m1, before it, still holds h at 0. */
 	SG_OK(&g, sf_peer_send(c, "<a xmlns='" SM_NS "' h='1'/>"));
 	sf_settle(&g.sf);
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));
 	/* b acknowledges m1: both are settled, unasked. */
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='1'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 2));
+	SG_OK(&g, sg_expect_ack(&g, gw, 2));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 2);
 	sg_end(&g);
 }
@@ -357,7 +309,7 @@ tsm_expect_bounce(struct sg *g, const char *remote, const char *id, const char *
 
 	/* The gateway here offers no XEP-0198 and refuses the <enable/>
 	 * the proxy sends it anyway (sm_enable_unoffered). */
-	if (back == NULL || tsm_accept(back, "a.example", remote, 1, 0) < 0 ||
+	if (back == NULL || sg_sm_accept(back, "a.example", remote, 1, 0) < 0 ||
 	    sf_peer_expect(back, "enable", SM_NS) < 0 ||
 	    sf_peer_send(back, "<failed xmlns='" SM_NS "'/>") < 0 ||
 	    sf_peer_expect(back, "message", NULL) < 0)
@@ -386,7 +338,7 @@ TEST(session_sm_custody_bounce_unacked_kept)
 	SG_PEER(&g, gw, tsm_gateway_in_sm(&g, "evil.example"));
 	SG_OK(&g, tsm_message(gw, "evil.example", "m1"));
 	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, tsm_accept(back, "a.example", "evil.example", 1, 1));
+	SG_OK(&g, sg_sm_accept(back, "a.example", "evil.example", 1, 1));
 	SG_OK(&g, sf_peer_expect(back, "message", NULL));
 	CHECK_STR_EQ(back->ev.stype, "error");
 	CHECK_STR_EQ(back->ev.id, "m1");
@@ -423,7 +375,7 @@ TEST(session_sm_settle_timeout_bounces)
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_settle_timeout, 1);
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	SG_OK(&g, sg_expect_ack(&g, gw, 1));
 	sg_end(&g);
 }
 
@@ -448,7 +400,7 @@ TEST(session_sm_leg_dies_bounces_unacked)
 	CHECK(sf_peer_out(&g.sf, "b.example") == b);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 1);
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	SG_OK(&g, sg_expect_ack(&g, gw, 1));
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 0);
 	sg_end(&g);
 }
@@ -492,7 +444,7 @@ TEST(session_sm_source_closes_before_settle)
 	sf_settle(&g.sf);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_acked, 1);
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 0));
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));
 	tsm_expect_nothing(gw);
 	sg_end(&g);
 }
@@ -516,14 +468,14 @@ TEST(session_sm_custody_partner_to_gateway)
 	SG_OK(&g, sf_peer_expect(in, "enabled", SM_NS));
 	SG_OK(&g, sf_peer_send(in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
 	    "</message><r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, in, 0));
+	SG_OK(&g, sg_expect_ack(&g, in, 0));
 	SG_PEER(&g, gwo, sg_wait_out(&g, "a.example"));
-	SG_OK(&g, tsm_accept(gwo, "a.example", "b.example", 1, 1));
+	SG_OK(&g, sg_sm_accept(gwo, "a.example", "b.example", 1, 1));
 	SG_OK(&g, sf_peer_expect(gwo, "message", NULL));
 	CHECK_STR_EQ(gwo->ev.id, "p1");
 	SG_OK(&g, sf_peer_expect(gwo, "r", SM_NS));
 	SG_OK(&g, sf_peer_send(gwo, "<a xmlns='" SM_NS "' h='1'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, in, 1));
+	SG_OK(&g, sg_expect_ack(&g, in, 1));
 	sg_end(&g);
 }
 
@@ -544,7 +496,7 @@ TEST(session_sm_settle_timeout_unwritten_bounces)
 	SG_OK(&g, sf_peer_send_header(b, "b.example", "a.example"));
 	SG_OK(&g, sf_peer_send(b, "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
 	    "<sm xmlns='" SM_NS "'/></stream:features>"));
-	SG_OK(&g, tsm_answer_result(b));
+	SG_OK(&g, sg_answer_result_valid(b));
 	SG_OK(&g, sf_peer_expect(b, "enable", SM_NS));
 	sf_settle(&g.sf);
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
@@ -557,7 +509,7 @@ TEST(session_sm_settle_timeout_unwritten_bounces)
 	CHECK(!sf_peer_closed(b));	/* only the stanza went */
 	tsm_expect_nothing(b);		/* never written */
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 1));
+	SG_OK(&g, sg_expect_ack(&g, gw, 1));
 	sg_end(&g);
 }
 
@@ -590,7 +542,7 @@ tsm_gateway_out_unoffered(struct sg *g, struct sf_peer **in, struct sf_peer **gw
 	SG_OK(g, sf_peer_send(*in, "<message from='x@b.example' to='u@a.example' id='p1'><body>hi</body>"
 	    "</message>"));
 	SG_PEER(g, *gwo, sg_wait_out(g, "a.example"));
-	SG_OK(g, tsm_accept(*gwo, "a.example", "b.example", 1, 0));
+	SG_OK(g, sg_sm_accept(*gwo, "a.example", "b.example", 1, 0));
 	SG_OK(g, sf_peer_expect(*gwo, "enable", SM_NS));
 }
 
@@ -607,13 +559,13 @@ TEST(session_sm_gateway_out_enable_unoffered)
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
 	tsm_gateway_out_unoffered(&g, &in, &gwo);
 	SG_OK(&g, sf_peer_send(in, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, in, 0));	/* p1 waits for the gateway */
+	SG_OK(&g, sg_expect_ack(&g, in, 0));	/* p1 waits for the gateway */
 	SG_OK(&g, sf_peer_send(gwo, "<enabled xmlns='" SM_NS "'/>"));
 	SG_OK(&g, sf_peer_expect(gwo, "message", NULL));
 	CHECK_STR_EQ(gwo->ev.id, "p1");
 	SG_OK(&g, sf_peer_expect(gwo, "r", SM_NS));
 	SG_OK(&g, sf_peer_send(gwo, "<a xmlns='" SM_NS "' h='1'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, in, 1));
+	SG_OK(&g, sg_expect_ack(&g, in, 1));
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_out, 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 0);
 	sg_end(&g);
@@ -640,7 +592,7 @@ TEST(session_sm_gateway_out_enable_unanswered)
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_out, 0);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unconfirmed, 1);
 	SG_OK(&g, sf_peer_send(in, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, in, 1));
+	SG_OK(&g, sg_expect_ack(&g, in, 1));
 	tsm_expect_nothing(gwo);	/* no <r/>: not enabled */
 	sg_end(&g);
 }
@@ -704,7 +656,7 @@ TEST(session_sm_gateway_in_enabled_by_us)
 	SG_OK(&g, sf_peer_send(gw, "<enabled xmlns='" SM_NS "'/>"));
 	SG_OK(&g, tsm_message(gw, "b.example", "m3"));
 	SG_OK(&g, sf_peer_send(gw, "<r xmlns='" SM_NS "'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 0));	/* m3 waits for b.example */
+	SG_OK(&g, sg_expect_ack(&g, gw, 0));	/* m3 waits for b.example */
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 1);
 	sg_end(&g);
 }
@@ -743,7 +695,7 @@ TEST(session_sm_custody_batch_ack_unasked)
 	SG_OK(&g, tsm_message(gw, "b.example", "m2"));
 	SG_OK(&g, tsm_message(gw, "b.example", "m3"));
 	SG_PEER(&g, b, sg_wait_out(&g, "b.example"));
-	SG_OK(&g, tsm_accept(b, "b.example", "a.example", 0, 1));
+	SG_OK(&g, sg_sm_accept(b, "b.example", "a.example", 0, 1));
 	SG_OK(&g, sf_peer_expect(b, "message", NULL));
 	SG_OK(&g, sf_peer_expect(b, "message", NULL));
 	SG_OK(&g, sf_peer_expect(b, "message", NULL));
@@ -751,7 +703,7 @@ TEST(session_sm_custody_batch_ack_unasked)
 	sf_settle(&g.sf);
 	tsm_expect_nothing(gw);		/* h moved by 1 only */
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='2'/>"));
-	SG_OK(&g, tsm_expect_ack(&g, gw, 2));
+	SG_OK(&g, sg_expect_ack(&g, gw, 2));
 	SG_OK(&g, sf_peer_send(b, "<a xmlns='" SM_NS "' h='3'/>"));
 	sf_settle(&g.sf);
 	tsm_expect_nothing(gw);		/* 1 since the last: not yet */
@@ -790,7 +742,7 @@ TEST(session_sm_bounces_to_gateway_pause_it)
 	fprintf(stderr, "  read %llu of %d stanzas while the way back was full\n",
 	    (unsigned long long)g.sf.edge->stats.stanzas_in, TSM_FLOOD);
 	/* The gateway answers (no XEP-0198) and reads. */
-	SG_OK(&g, tsm_accept(back, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sg_sm_accept(back, "a.example", "b.example", 1, 0));
 	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
 	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
 	for (i = 0; i < TSM_FLOOD; i++) {
