@@ -233,6 +233,37 @@ done
 for en in "${EDGES[@]}"; do
 	echo "$en peak RSS (VmHWM, whole run): $(sed -n 's/^VmHWM:\s*//p' "/proc/${EPID[$en]}/status")"
 done
+# BENCH_SYSCALLS=1: system calls per MB relayed, a figure the machine's
+# load does not move (perf stat counts the proxy's raw_syscalls:sys_enter
+# tracepoint over one more run of each one-connection case; the counts
+# include the connection set-up, a few hundred calls).
+if [ -n "${BENCH_SYSCALLS:-}" ]; then
+	SCEV=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_wait
+	echo
+	echo "system calls per MB relayed (perf stat -e $SCEV, one run each):"
+	printf '%-9s %-10s %10s %10s %10s %10s %10s %10s\n' case proxy "all/MB" "read/MB" "write/MB" "writev/MB" "epoll/MB" "per stanza"
+	for c in "300B x1:--conns 1 --n $N --body 300" "4KiB x1:--conns 1 --n $((N / 4)) --body 4096"; do
+		name=${c%%:*} args=${c#*:}
+		for p in haproxy "${EDGES[@]}"; do
+			if [ "$p" = haproxy ]; then pid=$HAP_PID port=$HAP mode=raw; else pid=${EPID[$p]} port=${EINT[$p]} mode=xmpp; fi
+			perf stat -x, -e "$SCEV" -p "$pid" -o "$W/sc-$p.txt" &
+			SCPID=$!
+			sleep 0.3
+			# shellcheck disable=SC2086
+			line=$("${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode $mode --connect "$port" \
+				--pid "$pid" --sm 1 $args)
+			kill -INT "$SCPID"; wait "$SCPID" || true
+			awk -F, -v name="$name" -v p="$p" -v n="$(field n "$line")" -v b="$(field stanza_bytes "$line")" '
+				{ v[$3] = $1 }
+				END { mb = n * b / 1e6
+				      printf "%-9s %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.3f\n", name, p,
+					v["raw_syscalls:sys_enter"] / mb, v["syscalls:sys_enter_read"] / mb,
+					v["syscalls:sys_enter_write"] / mb, v["syscalls:sys_enter_writev"] / mb,
+					(v["syscalls:sys_enter_epoll_pwait"] + v["syscalls:sys_enter_epoll_wait"]) / mb,
+					v["raw_syscalls:sys_enter"] / n }' "$W/sc-$p.txt"
+		done
+	done
+fi
 EDGE_PID=${EPID[$E0]}
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	# Where xmpp-edge's time goes: one more 300-byte run, sampled by
