@@ -238,10 +238,14 @@ done
 # tracepoint over one more run of each one-connection case; the counts
 # include the connection set-up, a few hundred calls).
 if [ -n "${BENCH_SYSCALLS:-}" ]; then
-	SCEV=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_wait
+	SCEV=raw_syscalls:sys_enter
+	for sc in read recvfrom write writev sendto epoll_wait epoll_pwait mmap munmap madvise mremap; do
+		SCEV=$SCEV,syscalls:sys_enter_$sc
+	done
 	echo
-	echo "system calls per MB relayed (perf stat -e $SCEV, one run each):"
-	printf '%-9s %-10s %10s %10s %10s %10s %10s %10s\n' case proxy "all/MB" "read/MB" "write/MB" "writev/MB" "epoll/MB" "per stanza"
+	echo "system calls per MB relayed (perf stat, tracepoints raw_syscalls:sys_enter and syscalls:sys_enter_*, one run each):"
+	printf '%-9s %-10s %9s %9s %9s %9s %9s %11s\n' case proxy "all/MB" "read/MB" "write/MB" "epoll/MB" "mem/MB" "per stanza"
+	echo "  (read: read+recvfrom; write: write+writev+sendto; mem: mmap+munmap+madvise+mremap)"
 	for c in "300B x1:--conns 1 --n $N --body 300" "4KiB x1:--conns 1 --n $((N / 4)) --body 4096"; do
 		name=${c%%:*} args=${c#*:}
 		for p in haproxy "${EDGES[@]}"; do
@@ -254,12 +258,12 @@ if [ -n "${BENCH_SYSCALLS:-}" ]; then
 				--pid "$pid" --sm 1 $args)
 			kill -INT "$SCPID"; wait "$SCPID" || true
 			awk -F, -v name="$name" -v p="$p" -v n="$(field n "$line")" -v b="$(field stanza_bytes "$line")" '
-				{ v[$3] = $1 }
+				{ sub(/^syscalls:sys_enter_/, "", $3); v[$3] = $1 }
 				END { mb = n * b / 1e6
-				      printf "%-9s %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.3f\n", name, p,
-					v["raw_syscalls:sys_enter"] / mb, v["syscalls:sys_enter_read"] / mb,
-					v["syscalls:sys_enter_write"] / mb, v["syscalls:sys_enter_writev"] / mb,
-					(v["syscalls:sys_enter_epoll_pwait"] + v["syscalls:sys_enter_epoll_wait"]) / mb,
+				      printf "%-9s %-10s %9.1f %9.1f %9.1f %9.1f %9.1f %11.3f\n", name, p,
+					v["raw_syscalls:sys_enter"] / mb, (v["read"] + v["recvfrom"]) / mb,
+					(v["write"] + v["writev"] + v["sendto"]) / mb, (v["epoll_wait"] + v["epoll_pwait"]) / mb,
+					(v["mmap"] + v["munmap"] + v["madvise"] + v["mremap"]) / mb,
 					v["raw_syscalls:sys_enter"] / n }' "$W/sc-$p.txt"
 		done
 	done
@@ -268,7 +272,7 @@ EDGE_PID=${EPID[$E0]}
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	# Where xmpp-edge's time goes: one more 300-byte run, sampled by
 	# cpu-clock (a software event: works without hardware counters).
-	perf record -q -F 4999 -e cpu-clock -g -o "$W/perf.data" -p "$EDGE_PID" >/dev/null 2>&1 &
+	perf record -q -F 4999 -e cpu-clock --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -o "$W/perf.data" -p "$EDGE_PID" >/dev/null 2>&1 &
 	PERF_PID=$!
 	sleep 0.5
 	"${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode xmpp --connect "${EINT[$E0]}" \
