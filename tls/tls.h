@@ -316,6 +316,9 @@ size_t tls_conn_record_buffers(const struct tls_conn *c);
  * mbedtls_ssl_write that took bytes is one record): transport tests
  * check that queued stanzas are coalesced. */
 uint64_t tls_conn_records_out(const struct tls_conn *c);
+/* The most plaintext one record we write can carry (after the
+ * handshake): MBEDTLS_SSL_OUT_CONTENT_LEN, or less if negotiated. */
+size_t tls_conn_record_plaintext_max(const struct tls_conn *c);
 
 /* ------------------------------------------------------------------------
  * Identity (identity.c) and pins (pin.c)

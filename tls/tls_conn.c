@@ -1195,6 +1195,14 @@ tls_conn_records_out(const struct tls_conn *c)
 	return c->records_out;
 }
 
+size_t
+tls_conn_record_plaintext_max(const struct tls_conn *c)
+{
+	int n = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
 int
 tls_conn_resumed(const struct tls_conn *c)
 {
