@@ -363,10 +363,13 @@ s2s_conn_tls_ciphertext_commit(void *ud, size_t n)
 }
 
 /* Plaintext is decrypted into the tokenizer's buffer: room for the rest
- * of the current record when known, else what is free (at least
- * S2S_CONN_PLAIN_MIN).  Its events were drained after the last commit,
- * so no room at all is an element larger than the tokenizer's bound. */
-#define S2S_CONN_PLAIN_MIN 1024
+ * of the current record when known (mbedTLS has decrypted it), else
+ * whatever is free, at least a byte: an idle stream's small records keep
+ * its buffer small (asking for more grew every idle stream's buffer to
+ * 2 KiB: run_idle_memory.sh).  Its events were drained after the last
+ * commit, so no room at all is an element larger than the tokenizer's
+ * bound. */
+#define S2S_CONN_PLAIN_MIN 1
 
 static int
 s2s_conn_tls_plaintext_span(void *ud, size_t hint, uint8_t **p, size_t *len)

@@ -118,9 +118,12 @@ struct s2s_pipe_ops {
  * and a written one waits here for the next write of any stream, so idle
  * streams hold none and busy ones allocate nothing per write.  Zeroed is
  * empty; s2s_pipe_pool_clear frees what it holds once no pipe uses it
- * (after the loop has closed every handle). */
+ * (after the loop has closed every handle).  At most 64 are kept (4 MiB
+ * for the whole process): with 16 pooled, eight busy outgoing streams
+ * freed and allocated requests all the time (300B x8 of run_relay.sh:
+ * 0.67x the CPU per MB with 64, tests/bench/RESULTS.md). */
 #define S2S_PIPE_WRITE_CAP (64 * 1024)
-#define S2S_PIPE_POOL_MAX 16
+#define S2S_PIPE_POOL_MAX 64
 struct s2s_pipe_pool {
 	void *free[S2S_PIPE_POOL_MAX];
 	size_t nfree;
