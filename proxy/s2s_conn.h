@@ -16,7 +16,9 @@
  *     are counted, and a send past the bound closes the connection
  *     (limits.send_queue_bytes: a peer that does not read cannot make us
  *     buffer without end); one send is one TLS record (up to
- *     S2S_CONN_RECORD_MAX), so callers batch small stanzas into one send;
+ *     S2S_CONN_RECORD_MAX, or mbedTLS's smaller output maximum), so
+ *     callers batch small stanzas into one send; what is sent in one loop
+ *     turn leaves in one write (gathered, see s2s_conn.c);
  *   - read pause/resume (backpressure from a full destination);
  *   - one deadline timer (handshake / connect deadline, then idleness);
  *   - closing.

@@ -5,13 +5,15 @@
  * Two backends behind one small ops table:
  *   - TCP: a libuv TCP handle, accepted (uv_tcp_open on the fd the
  *     listener accepted) or connected (the handle dns_connect hands over).
- *     One write request per write, the bytes copied into it, so the
- *     caller's buffer (a TLS record, a batch of stanzas) is free at once.
- *     Requests of a record's size go back to the loop's pool when written
- *     (struct s2s_pipe_pool, edge->pipe_pool) and serve the next write of
- *     any stream: a busy stream allocates nothing per write, and an idle
- *     one holds no request (kept per pipe, they were 17-35 KiB of every
- *     idle stream's memory, issue 18).
+ *     The connection gathers its output in the pipe's open write request
+ *     (span/commit: TLS encrypts straight into it) and submits it once per
+ *     loop turn (flush): one write(2) for every record of the turn.  The
+ *     write op copies and submits at once.  Requests (S2S_PIPE_WRITE_CAP
+ *     each) go back to the loop's pool when written (struct
+ *     s2s_pipe_pool, edge->pipe_pool) and serve the next write of any
+ *     stream: a busy stream allocates nothing per write, and an idle one
+ *     holds no request (kept per pipe, they were 17-35 KiB of every idle
+ *     stream's memory, issue 18).
  *   - memory: the connection's end of an in-process pipe whose other end
  *     is a scripted peer (unit tests, the stateful fuzzer).  It runs on a
  *     real loop and never calls back from inside an op: whatever it has to
