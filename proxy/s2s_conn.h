@@ -176,9 +176,11 @@ void s2s_pipe_mem_fail_next_write(struct s2s_pipe *p, int err);
 /* How many writes the connection submitted (flushes that carried bytes):
  * what a socket would have seen as write system calls. */
 size_t s2s_pipe_mem_writes(const struct s2s_pipe *p);
-/* Everything the connection has written so far (completed, pending, or
- * gathered and not flushed yet), as one NUL-terminated string owned by
- * the pipe; *len may be NULL.
+/* Everything the connection has submitted so far (completed or pending),
+ * as one NUL-terminated string owned by the pipe; *len may be NULL.
+ * Bytes gathered in the open write are not in it until the flush
+ * submits them, as a socket's peer does not see them either: a test
+ * peer that could read them would hide a flush that never comes.
  * s2s_pipe_mem_peer_consume drops the first n bytes of it. */
 const char *s2s_pipe_mem_peer_output(struct s2s_pipe *p, size_t *len);
 void s2s_pipe_mem_peer_consume(struct s2s_pipe *p, size_t n);

@@ -380,13 +380,22 @@ struct s2s_pipe_mem {
 	size_t in_len, in_off, in_cap;
 	int in_eof, in_reset, end_delivered;
 	int reading;
-	/* connection -> peer: everything written, and the writes not
-	 * completed yet (FIFO of their lengths) */
+	/* connection -> peer: everything submitted (the peer's view, which
+	 * it consumes), and the writes not completed yet (FIFO of their
+	 * lengths) */
 	char *out;
 	size_t out_len, out_cap;
 	size_t *pending;
 	size_t npending, pending_cap, pending_bytes;
-	size_t cork;			/* at the end of out, not flushed */
+	/* The open write: gathered, not submitted, so not the peer's to
+	 * see, as bytes still in a TCP pipe's request are not (S2S_PIPE_
+	 * WRITE_CAP bytes, allocated at the first span).  It used to be the
+	 * tail of out, which the peer could read and consume before the
+	 * flush: the flush then reported fewer bytes than the connection
+	 * had gathered, its queued count never came back down, and every
+	 * session waiting for the queue to empty stalled. */
+	char *open;
+	size_t open_len;
 	size_t nwrites;			/* flushes that carried bytes */
 	int stalled;
 	int fail_next;
@@ -421,6 +430,7 @@ s2s_pipe_mem_on_idle_closed(uv_handle_t *h)
 
 	free(m->in);
 	free(m->out);
+	free(m->open);
 	free(m->pending);
 	free(m);
 }
@@ -523,8 +533,8 @@ s2s_pipe_mem_kick(struct s2s_pipe_mem *m)
 		uv_idle_start(&m->idle, s2s_pipe_mem_pump);
 }
 
-/* The open write of the memory pipe: its bytes are already at the end
- * of out (the peer's view includes them), cork of them not flushed. */
+/* The open write of the memory pipe, as the TCP pipe's: room up to
+ * S2S_PIPE_WRITE_CAP, UV_ENOBUFS when full. */
 static int
 s2s_pipe_mem_span(struct s2s_pipe *p, char **dst, size_t *len)
 {
@@ -534,12 +544,12 @@ s2s_pipe_mem_span(struct s2s_pipe *p, char **dst, size_t *len)
 	*len = 0;
 	if (m->closed)
 		return UV_ECANCELED;
-	if (m->cork >= S2S_PIPE_WRITE_CAP)
+	if (m->open_len >= S2S_PIPE_WRITE_CAP)
 		return UV_ENOBUFS;	/* as the TCP pipe: flush first */
-	if (s2s_pipe_mem_grow(&m->out, &m->out_cap, m->out_len + S2S_PIPE_WRITE_CAP - m->cork + 1) < 0)
+	if (m->open == NULL && (m->open = malloc(S2S_PIPE_WRITE_CAP)) == NULL)
 		return UV_ENOMEM;
-	*dst = m->out + m->out_len;
-	*len = S2S_PIPE_WRITE_CAP - m->cork;
+	*dst = m->open + m->open_len;
+	*len = S2S_PIPE_WRITE_CAP - m->open_len;
 	return 0;
 }
 
@@ -548,43 +558,43 @@ s2s_pipe_mem_commit(struct s2s_pipe *p, size_t n)
 {
 	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
 
-	if (m->out == NULL || n > S2S_PIPE_WRITE_CAP - m->cork)
+	if (m->open == NULL || n > S2S_PIPE_WRITE_CAP - m->open_len)
 		return;
-	m->out_len += n;
-	m->cork += n;
-	m->out[m->out_len] = '\0';
+	m->open_len += n;
 }
 
+/* Submits the open write: its bytes join the peer's view and wait, as
+ * one pending write, for the loop to complete them.  A refused one is
+ * dropped (the peer never sees it) and not reported (s2s_pipe_ops). */
 static int
 s2s_pipe_mem_flush(struct s2s_pipe *p)
 {
 	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
-	size_t n = m->cork;
+	size_t n = m->open_len;
 
 	if (n == 0)
 		return 0;
-	m->cork = 0;
+	m->open_len = 0;
 	if (m->fail_next != 0 || m->closed) {
 		int err = m->closed ? UV_ECANCELED : m->fail_next;
 
-		/* Dropped: the peer never sees them. */
 		m->fail_next = 0;
-		m->out_len -= n;
-		m->out[m->out_len] = '\0';
 		return err;
 	}
 	if (m->npending == m->pending_cap) {
 		size_t c = m->pending_cap ? m->pending_cap * 2 : 16;
 		size_t *q = realloc(m->pending, c * sizeof(*q));
 
-		if (q == NULL) {
-			m->out_len -= n;
-			m->out[m->out_len] = '\0';
+		if (q == NULL)
 			return UV_ENOMEM;
-		}
 		m->pending = q;
 		m->pending_cap = c;
 	}
+	if (s2s_pipe_mem_grow(&m->out, &m->out_cap, m->out_len + n + 1) < 0)
+		return UV_ENOMEM;
+	memcpy(m->out + m->out_len, m->open, n);
+	m->out_len += n;
+	m->out[m->out_len] = '\0';
 	m->pending[m->npending++] = n;
 	m->pending_bytes += n;
 	m->nwrites++;
@@ -766,8 +776,6 @@ s2s_pipe_mem_peer_consume(struct s2s_pipe *p, size_t n)
 
 	if (n > m->out_len)
 		n = m->out_len;
-	if (n > m->out_len - m->cork)	/* the peer read gathered bytes */
-		m->cork -= n - (m->out_len - m->cork);
 	memmove(m->out, m->out + n, m->out_len - n);
 	m->out_len -= n;
 	if (m->out != NULL)
