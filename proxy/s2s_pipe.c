@@ -776,10 +776,11 @@ s2s_pipe_mem_peer_consume(struct s2s_pipe *p, size_t n)
 
 	if (n > m->out_len)
 		n = m->out_len;
+	if (n == 0)
+		return;	/* out may not exist yet: nothing submitted */
 	memmove(m->out, m->out + n, m->out_len - n);
 	m->out_len -= n;
-	if (m->out != NULL)
-		m->out[m->out_len] = '\0';
+	m->out[m->out_len] = '\0';
 }
 
 int
