@@ -8,9 +8,20 @@
  *
  * Without TLS the pipe reads straight into the tokenizer's bounded buffer
  * (xmlstream_reserve: no copy).  With TLS, ciphertext lands in the loop's
- * one shared read buffer, is decrypted inside the read callback and the
- * plaintext fed to the tokenizer, so an idle TLS connection holds no read
- * buffer of its own.
+ * one shared read buffer (64 KiB: several records per system call), and
+ * every record in it is decrypted inside the read callback straight into
+ * the tokenizer's buffer (tls_conn's plaintext_span), so an idle TLS
+ * connection holds no read buffer of its own.  The tokenizer's buffer
+ * keeps its high-water mark while the stream is busy and is trimmed once
+ * it has been quiet for S2S_CONN_TRIM_QUIET_MS (no realloc per read).
+ *
+ * Output is gathered (issue 18, relay CPU): whatever the session sends
+ * in one loop turn, stanza batches, XEP-0198 <r/> and <a/>, TLS records,
+ * goes into the pipe's open write (TLS encrypts straight into it,
+ * ciphertext_span), and a prepare handle submits it once per turn, just
+ * before the loop waits for I/O: one write(2) per stream and turn
+ * instead of one per record.  The bound (limits.send_queue_bytes) counts
+ * gathered bytes as queued ones.
  *
  * States: OPEN, CLOSING (our last bytes flushing: close_notify, the
  * half-close, at most S2S_CONN_FLUSH_MS) and CLOSED (handles closing; the
@@ -34,7 +45,11 @@ struct s2s_conn {
 	enum s2s_conn_state state;
 	struct s2s_pipe *pipe;
 	uv_timer_t timer;		/* the session's deadline, then the flush's */
-	int handles_open;		/* pipe + timer still to be closed */
+	uv_prepare_t flush_prep;	/* submits the gathered output */
+	int handles_open;		/* pipe + timer + prepare to be closed */
+	size_t gathered;		/* in the pipe's open write */
+	uint64_t last_busy_ms;		/* last large read (trim) */
+	uv_loop_t *loop;
 	struct xmlstream *xs;
 	struct tls_conn *tls;		/* NULL until s2s_conn_starttls */
 	int tls_open;			/* handshake completed */
@@ -48,6 +63,11 @@ struct s2s_conn {
 	char peer[S2S_CONN_PEER_MAX];
 };
 
+/* A read this large means a busy stream: its tokenizer buffer is kept
+ * until reads have been small for S2S_CONN_TRIM_QUIET_MS. */
+#define S2S_CONN_BUSY_READ 4096
+#define S2S_CONN_TRIM_QUIET_MS 1000
+
 static void s2s_conn_close_as(struct s2s_conn *c, const char *reason, int peer_gone, int flush);
 static void s2s_conn_fail_input(struct s2s_conn *c, enum stream_error_cond cond, const char *text);
 
@@ -59,13 +79,81 @@ s2s_conn_is_closing(const struct s2s_conn *c)
 
 /* --- output ------------------------------------------------------------ */
 
+/* Submits the gathered output (the prepare handle, a full open write).
+ * A failure marks the connection closing; nothing is freed here. */
+static int
+s2s_conn_flush_out(struct s2s_conn *c)
+{
+	size_t n = c->gathered;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	c->gathered = 0;
+	rc = c->pipe->ops->flush(c->pipe);
+	if (rc != 0) {
+		c->queued -= n;		/* dropped, never reported */
+		s2s_conn_close_as(c, rc == UV_ENOMEM ? "out of memory" : "write failed", 0, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+s2s_conn_on_prepare(uv_prepare_t *h)
+{
+	struct s2s_conn *c = h->data;
+
+	uv_prepare_stop(h);
+	if (c->state != S2S_CONN_CLOSED)
+		(void)s2s_conn_flush_out(c);
+}
+
+/* Room in the pipe's open write for up to want bytes (at least one),
+ * bounded by send_queue_max: NULL once the connection is closing. */
+static char *
+s2s_conn_out_span(struct s2s_conn *c, size_t want, size_t *len)
+{
+	char *dst;
+	int rc;
+
+	*len = 0;
+	if (c->state == S2S_CONN_CLOSED)
+		return NULL;
+	if (c->queued + want > c->send_queue_max) {
+		s2s_conn_close_as(c, "send queue full", 0, 0);
+		return NULL;
+	}
+	rc = c->pipe->ops->span(c->pipe, &dst, len);
+	if (rc == UV_ENOBUFS && s2s_conn_flush_out(c) == 0)
+		rc = c->pipe->ops->span(c->pipe, &dst, len);
+	if (rc != 0) {
+		if (c->state != S2S_CONN_CLOSED)
+			s2s_conn_close_as(c, rc == UV_ENOMEM ? "out of memory" : "write failed", 0, 0);
+		return NULL;
+	}
+	if (c->gathered == 0)
+		uv_prepare_start(&c->flush_prep, s2s_conn_on_prepare);
+	return dst;
+}
+
+static void
+s2s_conn_out_commit(struct s2s_conn *c, size_t n)
+{
+	c->pipe->ops->commit(c->pipe, n);
+	c->gathered += n;
+	c->queued += n;
+}
+
 /* Bytes to the pipe, bounded.  Still allowed while CLOSING: TLS's
  * close_notify goes out after s2s_conn_close().  Past the bound the
  * connection closes; nothing is freed here (rule 1). */
 static int
 s2s_conn_write_raw(struct s2s_conn *c, const void *data, size_t len)
 {
-	int rc;
+	const char *d = data;
+	size_t room;
+	char *dst;
 
 	if (c->state == S2S_CONN_CLOSED)
 		return -1;
@@ -73,12 +161,16 @@ s2s_conn_write_raw(struct s2s_conn *c, const void *data, size_t len)
 		s2s_conn_close_as(c, "send queue full", 0, 0);
 		return -1;
 	}
-	rc = c->pipe->ops->write(c->pipe, data, len);
-	if (rc != 0) {
-		s2s_conn_close_as(c, rc == UV_ENOMEM ? "out of memory" : "write failed", 0, 0);
-		return -1;
+	while (len > 0) {
+		if ((dst = s2s_conn_out_span(c, len, &room)) == NULL)
+			return -1;
+		if (room > len)
+			room = len;
+		memcpy(dst, d, room);
+		s2s_conn_out_commit(c, room);
+		d += room;
+		len -= room;
 	}
-	c->queued += len;
 	return 0;
 }
 
@@ -209,7 +301,15 @@ s2s_conn_on_read(void *owner, ssize_t n, const char *base)
 		return;
 	}
 	if (c->tls != NULL) {
+		uint64_t now = uv_now(c->loop);
+
+		if ((size_t)n >= S2S_CONN_BUSY_READ)
+			c->last_busy_ms = now;
 		tls_conn_feed(c->tls, (const uint8_t *)base, (size_t)n);
+		/* Quiet for a while: the tokenizer's buffer goes back to
+		 * what it holds (an idle stream's memory, issue 18). */
+		if (c->state == S2S_CONN_OPEN && now - c->last_busy_ms >= S2S_CONN_TRIM_QUIET_MS)
+			xmlstream_trim(c->xs);
 	} else {
 		xmlstream_commit(c->xs, (size_t)n);
 		s2s_conn_drain(c);
@@ -248,6 +348,58 @@ s2s_conn_tls_on_ciphertext(void *ud, const uint8_t *data, size_t len)
 	/* tls/ allows nothing but copying here: a failure only marks the
 	 * connection closing. */
 	s2s_conn_write_raw(ud, data, len);
+}
+
+static uint8_t *
+s2s_conn_tls_ciphertext_span(void *ud, size_t want, size_t *len)
+{
+	return (uint8_t *)s2s_conn_out_span(ud, want, len);
+}
+
+static void
+s2s_conn_tls_ciphertext_commit(void *ud, size_t n)
+{
+	s2s_conn_out_commit(ud, n);
+}
+
+/* Plaintext is decrypted into the tokenizer's buffer: room for the rest
+ * of the current record when known (mbedTLS has decrypted it), else
+ * whatever is free, at least a byte: an idle stream's small records keep
+ * its buffer small (asking for more grew every idle stream's buffer to
+ * 2 KiB: run_idle_memory.sh).  Its events were drained after the last
+ * commit, so no room at all is an element larger than the tokenizer's
+ * bound. */
+#define S2S_CONN_PLAIN_MIN 1
+
+static int
+s2s_conn_tls_plaintext_span(void *ud, size_t hint, uint8_t **p, size_t *len)
+{
+	struct s2s_conn *c = ud;
+	void *dst = NULL;
+	size_t n = 0;
+
+	if (c->state != S2S_CONN_OPEN)
+		return -1;
+	if (xmlstream_reserve_min(c->xs, hint > 0 ? hint : S2S_CONN_PLAIN_MIN, &dst, &n) < 0) {
+		s2s_conn_fail_input(c, STREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return -1;
+	}
+	if (n == 0) {
+		s2s_conn_fail_input(c, STREAM_ERR_POLICY_VIOLATION, "stanza too large");
+		return -1;
+	}
+	*p = dst;
+	*len = n;
+	return 0;
+}
+
+static void
+s2s_conn_tls_plaintext_commit(void *ud, size_t n)
+{
+	struct s2s_conn *c = ud;
+
+	xmlstream_commit(c->xs, n);
+	s2s_conn_drain(c);
 }
 
 static void
@@ -293,6 +445,10 @@ static const struct tls_conn_callbacks s2s_conn_tls_callbacks = {
 	.on_plaintext = s2s_conn_tls_on_plaintext,
 	.on_close_notify = s2s_conn_tls_on_close_notify,
 	.on_error = s2s_conn_tls_on_error,
+	.ciphertext_span = s2s_conn_tls_ciphertext_span,
+	.ciphertext_commit = s2s_conn_tls_ciphertext_commit,
+	.plaintext_span = s2s_conn_tls_plaintext_span,
+	.plaintext_commit = s2s_conn_tls_plaintext_commit,
 };
 
 int
@@ -343,7 +499,7 @@ s2s_conn_on_pipe_closed(void *owner)
 }
 
 static void
-s2s_conn_on_timer_closed(uv_handle_t *h)
+s2s_conn_on_uv_closed(uv_handle_t *h)
 {
 	s2s_conn_on_handle_closed(h->data);
 }
@@ -354,8 +510,11 @@ s2s_conn_close_handles(struct s2s_conn *c)
 	if (c->state == S2S_CONN_CLOSED)
 		return;
 	c->state = S2S_CONN_CLOSED;
+	/* The pipe tries what was gathered once before it closes. */
+	c->gathered = 0;
 	c->pipe->ops->close(c->pipe);
-	uv_close((uv_handle_t *)&c->timer, s2s_conn_on_timer_closed);
+	uv_close((uv_handle_t *)&c->timer, s2s_conn_on_uv_closed);
+	uv_close((uv_handle_t *)&c->flush_prep, s2s_conn_on_uv_closed);
 }
 
 static void
@@ -403,7 +562,10 @@ s2s_conn_close_as(struct s2s_conn *c, const char *reason, int peer_gone, int flu
 	}
 	if (c->tls != NULL && c->tls_open)
 		tls_conn_close(c->tls);	/* close_notify goes out first */
+	/* The half-close submits what was gathered first. */
 	if (c->state == S2S_CONN_CLOSING && c->pipe->ops->shutdown(c->pipe) == 0) {
+		c->gathered = 0;
+		uv_prepare_stop(&c->flush_prep);
 		uv_timer_start(&c->timer, s2s_conn_on_timer, S2S_CONN_FLUSH_MS, 0);
 		return;
 	}
@@ -483,7 +645,10 @@ s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
 	snprintf(c->peer, sizeof(c->peer), "%s", params->peer != NULL ? params->peer : "");
 	uv_timer_init(params->loop, &c->timer);
 	c->timer.data = c;
-	c->handles_open = 2;
+	uv_prepare_init(params->loop, &c->flush_prep);
+	c->flush_prep.data = c;
+	c->loop = params->loop;
+	c->handles_open = 3;
 	pipe->pool = params->pipe_pool;
 	s2s_pipe_attach(pipe, &s2s_conn_pipe_events, c);
 	return c;

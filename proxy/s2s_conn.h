@@ -16,7 +16,9 @@
  *     are counted, and a send past the bound closes the connection
  *     (limits.send_queue_bytes: a peer that does not read cannot make us
  *     buffer without end); one send is one TLS record (up to
- *     S2S_CONN_RECORD_MAX), so callers batch small stanzas into one send;
+ *     S2S_CONN_RECORD_MAX, or mbedTLS's smaller output maximum), so
+ *     callers batch small stanzas into one send; what is sent in one loop
+ *     turn leaves in one write (gathered, see s2s_conn.c);
  *   - read pause/resume (backpressure from a full destination);
  *   - one deadline timer (handshake / connect deadline, then idleness);
  *   - closing.
@@ -82,27 +84,48 @@ struct s2s_pipe_events {
 };
 
 struct s2s_pipe_ops {
-	/* Queues len bytes, copied: 0, or a libuv error code (nothing
-	 * queued, no on_write_done). */
+	/* Queues len bytes, copied, and submits them (with whatever the
+	 * pipe gathered before): 0, or a libuv error code (nothing queued,
+	 * no on_write_done). */
 	int (*write)(struct s2s_pipe *p, const void *data, size_t len);
+	/* Gathering (issue 18, relay CPU): the free tail of the pipe's open
+	 * write (opened on demand), *len >= 1 bytes at *dst: 0;
+	 * UV_ENOBUFS when the open write is full (flush, then ask again);
+	 * another libuv error code (closing, out of memory).  The caller
+	 * copies up to *len bytes there and says how many with commit.
+	 * Nothing reaches the peer until flush, so every record a stream
+	 * produces in one loop turn can go out in one system call.  Flushed
+	 * bytes are reported by on_write_done; gathered bytes a failed
+	 * flush dropped are not (the caller knows how many it gathered). */
+	int (*span)(struct s2s_pipe *p, char **dst, size_t *len);
+	void (*commit)(struct s2s_pipe *p, size_t n);
+	/* Submits the open write, if any: 0, or a libuv error code (its
+	 * bytes dropped, see span). */
+	int (*flush)(struct s2s_pipe *p);
 	int (*read_start)(struct s2s_pipe *p);
 	void (*read_stop)(struct s2s_pipe *p);
-	/* Half-close once every queued write is out: 0, or an error code
-	 * (then no on_shutdown). */
+	/* Half-close once every queued write is out (the open one is
+	 * submitted first): 0, or an error code (then no on_shutdown). */
 	int (*shutdown)(struct s2s_pipe *p);
-	/* Closes at once (pending writes fail with UV_ECANCELED); on_closed
-	 * follows from the loop.  Idempotent. */
+	/* Closes at once: the open write is submitted first (tried once,
+	 * as a write just before a close always was), pending writes fail
+	 * with UV_ECANCELED; on_closed follows from the loop.  Idempotent. */
 	void (*close)(struct s2s_pipe *p);
 	/* The TCP handle, for `status` (tcp_info); NULL for memory. */
 	uv_tcp_t *(*tcp)(struct s2s_pipe *p);
 };
 
-/* Write requests shared by the TCP pipes of one loop (edge->pipe_pool): a
- * written request of a record's size waits here for the next write of any
- * stream, so idle streams hold none and busy ones allocate nothing per
- * write.  Zeroed is empty; s2s_pipe_pool_clear frees what it holds once
- * no pipe uses it (after the loop has closed every handle). */
-#define S2S_PIPE_POOL_MAX 16
+/* Write requests shared by the TCP pipes of one loop (edge->pipe_pool):
+ * every request has room for S2S_PIPE_WRITE_CAP bytes (four TLS records),
+ * and a written one waits here for the next write of any stream, so idle
+ * streams hold none and busy ones allocate nothing per write.  Zeroed is
+ * empty; s2s_pipe_pool_clear frees what it holds once no pipe uses it
+ * (after the loop has closed every handle).  At most 64 are kept (4 MiB
+ * for the whole process): with 16 pooled, eight busy outgoing streams
+ * freed and allocated requests all the time (300B x8 of run_relay.sh:
+ * 0.67x the CPU per MB with 64, tests/bench/RESULTS.md). */
+#define S2S_PIPE_WRITE_CAP (64 * 1024)
+#define S2S_PIPE_POOL_MAX 64
 struct s2s_pipe_pool {
 	void *free[S2S_PIPE_POOL_MAX];
 	size_t nfree;
@@ -150,8 +173,14 @@ void s2s_pipe_mem_peer_reset(struct s2s_pipe *p);
 void s2s_pipe_mem_set_stalled(struct s2s_pipe *p, int stalled);
 /* Makes the next write fail at once with err (a libuv error code). */
 void s2s_pipe_mem_fail_next_write(struct s2s_pipe *p, int err);
-/* Everything the connection has written so far (completed or pending),
+/* How many writes the connection submitted (flushes that carried bytes):
+ * what a socket would have seen as write system calls. */
+size_t s2s_pipe_mem_writes(const struct s2s_pipe *p);
+/* Everything the connection has submitted so far (completed or pending),
  * as one NUL-terminated string owned by the pipe; *len may be NULL.
+ * Bytes gathered in the open write are not in it until the flush
+ * submits them, as a socket's peer does not see them either: a test
+ * peer that could read them would hide a flush that never comes.
  * s2s_pipe_mem_peer_consume drops the first n bytes of it. */
 const char *s2s_pipe_mem_peer_output(struct s2s_pipe *p, size_t *len);
 void s2s_pipe_mem_peer_consume(struct s2s_pipe *p, size_t n);

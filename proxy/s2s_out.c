@@ -120,8 +120,12 @@ static const char *const s2s_out_state_names[] = {
  * for the peer's XEP-0198 ack; the rest wait to be written.  Both grow to
  * the stream's high-water mark and are reused, so a warm stream allocates
  * nothing per stanza; a batch for the socket is a contiguous span, handed
- * to TLS as it is.  A buffer grown past S2S_OUT_QUEUE_KEEP is let go when
- * the queue empties.
+ * to TLS as it is.  A buffer grown past S2S_OUT_QUEUE_KEEP is let go once
+ * the queue has stayed empty for a whole tick of the sm timer (a second
+ * by default, s2s_out_queue_trim), not each time it empties: a busy
+ * stream whose peer acknowledges everything now and then would otherwise
+ * give its buffer back and grow it again (realloc, mremap, page faults)
+ * many times a second (issue 18, relay CPU).
  */
 #define S2S_OUT_QUEUE_KEEP (64 * 1024)
 /* First size: what a stream that sends a stanza now and then keeps (the
@@ -133,6 +137,7 @@ struct s2s_out_queue {
 	char *buf;
 	size_t head, tail, cap;		/* bytes [head, tail) are held */
 	struct sm_queue r;		/* the stanzas in them */
+	int pushed;			/* since the last trim tick */
 };
 
 static int
@@ -159,6 +164,7 @@ s2s_out_queue_push(struct s2s_out_queue *q, const char *data, size_t len, const 
 		return -1;
 	memcpy(q->buf + q->tail, data, len);
 	q->tail += len;
+	q->pushed = 1;
 	return 0;
 }
 
@@ -175,15 +181,22 @@ s2s_out_queue_pop(struct s2s_out_queue *q, size_t n)
 	size_t bytes = sm_queue_drop(&q->r, n);
 
 	q->head += bytes;
-	if (q->r.count > 0)
-		return bytes;
-	q->head = q->tail = 0;
-	if (q->cap > S2S_OUT_QUEUE_KEEP) {
+	if (q->r.count == 0)
+		q->head = q->tail = 0;
+	return bytes;
+}
+
+/* One tick of the sm timer: a large buffer empty since the last tick
+ * goes back (see above). */
+static void
+s2s_out_queue_trim(struct s2s_out_queue *q)
+{
+	if (q->r.count == 0 && !q->pushed && q->cap > S2S_OUT_QUEUE_KEEP) {
 		free(q->buf);
 		q->buf = NULL;
 		q->cap = 0;
 	}
-	return bytes;
+	q->pushed = 0;
 }
 
 static void
@@ -773,7 +786,8 @@ s2s_out_sm_timer_update(struct s2s_out *o)
 {
 	uint64_t every = s2s_out_sm_period(o);
 
-	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL || o->q.r.count == 0) {
+	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL ||
+	    (o->q.r.count == 0 && o->q.cap <= S2S_OUT_QUEUE_KEEP)) {
 		uv_timer_stop(&o->sm_timer);
 		return;
 	}
@@ -1013,6 +1027,7 @@ s2s_out_on_sm_timer(uv_timer_t *t)
 	now = o->sm_clock_ms;
 	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL)
 		return;
+	s2s_out_queue_trim(&o->q);
 	if (o->sm_state == S2S_OUT_SM_ENABLING && o->sm_unoffered &&
 	    now >= o->sm_enable_sent_ms + S2S_OUT_SM_UNOFFERED_WAIT_MS) {
 		/* A gateway without XEP-0198 may ignore what it never

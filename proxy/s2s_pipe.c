@@ -5,13 +5,15 @@
  * Two backends behind one small ops table:
  *   - TCP: a libuv TCP handle, accepted (uv_tcp_open on the fd the
  *     listener accepted) or connected (the handle dns_connect hands over).
- *     One write request per write, the bytes copied into it, so the
- *     caller's buffer (a TLS record, a batch of stanzas) is free at once.
- *     Requests of a record's size go back to the loop's pool when written
- *     (struct s2s_pipe_pool, edge->pipe_pool) and serve the next write of
- *     any stream: a busy stream allocates nothing per write, and an idle
- *     one holds no request (kept per pipe, they were 17-35 KiB of every
- *     idle stream's memory, issue 18).
+ *     The connection gathers its output in the pipe's open write request
+ *     (span/commit: TLS encrypts straight into it) and submits it once per
+ *     loop turn (flush): one write(2) for every record of the turn.  The
+ *     write op copies and submits at once.  Requests (S2S_PIPE_WRITE_CAP
+ *     each) go back to the loop's pool when written (struct
+ *     s2s_pipe_pool, edge->pipe_pool) and serve the next write of any
+ *     stream: a busy stream allocates nothing per write, and an idle one
+ *     holds no request (kept per pipe, they were 17-35 KiB of every idle
+ *     stream's memory, issue 18).
  *   - memory: the connection's end of an in-process pipe whose other end
  *     is a scripted peer (unit tests, the stateful fuzzer).  It runs on a
  *     real loop and never calls back from inside an op: whatever it has to
@@ -69,18 +71,19 @@ s2s_pipe_discard(struct s2s_pipe *p)
 
 /* --- TCP ----------------------------------------------------------------- */
 
-#define S2S_PIPE_WRITE_MIN (17 * 1024)	/* a TLS record and its overhead */
-
 struct s2s_pipe_tcp_write {
 	uv_write_t req;
 	struct s2s_pipe_tcp *t;
-	size_t len, cap;
-	char data[];
+	size_t len;
+	char data[S2S_PIPE_WRITE_CAP];
 };
 
 struct s2s_pipe_tcp {
 	struct s2s_pipe base;
 	uv_tcp_t *tcp;			/* malloc'd; freed in the close callback */
+	/* The open write: bytes gathered, not submitted yet (span/commit);
+	 * NULL when nothing is gathered. */
+	struct s2s_pipe_tcp_write *open;
 	int closing;
 };
 
@@ -91,14 +94,14 @@ s2s_pipe_pool_clear(struct s2s_pipe_pool *pool)
 		free(pool->free[--pool->nfree]);
 }
 
-/* A written request goes back to the pool (record-sized ones, while
- * there is room) or is freed. */
+/* A written request goes back to the pool while there is room, or is
+ * freed. */
 static void
 s2s_pipe_tcp_write_release(struct s2s_pipe_tcp *t, struct s2s_pipe_tcp_write *w)
 {
 	struct s2s_pipe_pool *pool = t->base.pool;
 
-	if (pool != NULL && w->cap == S2S_PIPE_WRITE_MIN && pool->nfree < S2S_PIPE_POOL_MAX)
+	if (pool != NULL && pool->nfree < S2S_PIPE_POOL_MAX)
 		pool->free[pool->nfree++] = w;
 	else
 		free(w);
@@ -115,34 +118,98 @@ s2s_pipe_tcp_on_write(uv_write_t *req, int status)
 	t->base.ev->on_write_done(t->base.owner, len, status);
 }
 
+/* Hands the open write to libuv, which tries it at once (one write(2))
+ * and queues what the socket did not take.  A refused one is dropped and
+ * not reported (the caller knows what it gathered, s2s_pipe_ops). */
 static int
-s2s_pipe_tcp_write(struct s2s_pipe *p, const void *data, size_t len)
+s2s_pipe_tcp_flush(struct s2s_pipe *p)
 {
 	struct s2s_pipe_tcp *t = (struct s2s_pipe_tcp *)p;
-	struct s2s_pipe_tcp_write *w;
+	struct s2s_pipe_tcp_write *w = t->open;
 	uv_buf_t buf;
 	int rc;
 
-	if (t->closing)
+	if (w == NULL)
+		return 0;
+	t->open = NULL;
+	if (t->closing) {
+		s2s_pipe_tcp_write_release(t, w);
 		return UV_ECANCELED;
-	if (len <= S2S_PIPE_WRITE_MIN && t->base.pool != NULL && t->base.pool->nfree > 0) {
-		w = t->base.pool->free[--t->base.pool->nfree];
-	} else {
-		size_t cap = len <= S2S_PIPE_WRITE_MIN ? S2S_PIPE_WRITE_MIN : len;
-
-		w = malloc(sizeof(*w) + cap);
-		if (w == NULL)
-			return UV_ENOMEM;
-		w->cap = cap;
 	}
-	w->t = t;
-	w->len = len;
-	memcpy(w->data, data, len);
-	buf = uv_buf_init(w->data, (unsigned)len);
+	buf = uv_buf_init(w->data, (unsigned)w->len);
 	rc = uv_write(&w->req, (uv_stream_t *)t->tcp, &buf, 1, s2s_pipe_tcp_on_write);
 	if (rc != 0)
 		s2s_pipe_tcp_write_release(t, w);
 	return rc;
+}
+
+static int
+s2s_pipe_tcp_span(struct s2s_pipe *p, char **dst, size_t *len)
+{
+	struct s2s_pipe_tcp *t = (struct s2s_pipe_tcp *)p;
+	struct s2s_pipe_tcp_write *w = t->open;
+
+	*dst = NULL;
+	*len = 0;
+	if (t->closing)
+		return UV_ECANCELED;
+	if (w != NULL && w->len == sizeof(w->data))
+		return UV_ENOBUFS;	/* full: the caller flushes first */
+	if (w == NULL) {
+		if (t->base.pool != NULL && t->base.pool->nfree > 0)
+			w = t->base.pool->free[--t->base.pool->nfree];
+		else if ((w = malloc(sizeof(*w))) == NULL)
+			return UV_ENOMEM;
+		w->t = t;
+		w->len = 0;
+		t->open = w;
+	}
+	*dst = w->data + w->len;
+	*len = sizeof(w->data) - w->len;
+	return 0;
+}
+
+static void
+s2s_pipe_tcp_commit(struct s2s_pipe *p, size_t n)
+{
+	struct s2s_pipe_tcp_write *w = ((struct s2s_pipe_tcp *)p)->open;
+
+	if (w != NULL && n <= sizeof(w->data) - w->len)
+		w->len += n;
+}
+
+/* The write op of both pipes: copies into the open write (submitting
+ * full ones), then submits. */
+static int
+s2s_pipe_write_copy(struct s2s_pipe *p, const void *data, size_t len)
+{
+	const char *d = data;
+	size_t room;
+	char *dst;
+	int rc;
+
+	while (len > 0) {
+		rc = p->ops->span(p, &dst, &room);
+		if (rc == UV_ENOBUFS && (rc = p->ops->flush(p)) == 0)
+			continue;
+		if (rc != 0)
+			return rc;
+		if (room > len)
+			room = len;
+		memcpy(dst, d, room);
+		p->ops->commit(p, room);
+		d += room;
+		len -= room;
+	}
+	return p->ops->flush(p);
+}
+
+static int
+s2s_pipe_tcp_write(struct s2s_pipe *p, const void *data, size_t len)
+{
+	if (((struct s2s_pipe_tcp *)p)->closing)
+		return UV_ECANCELED;
+	return s2s_pipe_write_copy(p, data, len);
 }
 
 static void
@@ -204,6 +271,8 @@ s2s_pipe_tcp_shutdown(struct s2s_pipe *p)
 
 	if (t->closing)
 		return UV_ECANCELED;
+	if ((rc = s2s_pipe_tcp_flush(p)) != 0)
+		return rc;
 	req = malloc(sizeof(*req));
 	if (req == NULL)
 		return UV_ENOMEM;
@@ -231,6 +300,9 @@ s2s_pipe_tcp_close(struct s2s_pipe *p)
 
 	if (t->closing)
 		return;
+	/* What was gathered is tried once, as a write just before the
+	 * close always was; libuv cancels what the socket did not take. */
+	(void)s2s_pipe_tcp_flush(p);
 	t->closing = 1;
 	uv_close((uv_handle_t *)t->tcp, s2s_pipe_tcp_on_closed);
 }
@@ -243,6 +315,9 @@ s2s_pipe_tcp_handle(struct s2s_pipe *p)
 
 static const struct s2s_pipe_ops s2s_pipe_tcp_ops = {
 	.write = s2s_pipe_tcp_write,
+	.span = s2s_pipe_tcp_span,
+	.commit = s2s_pipe_tcp_commit,
+	.flush = s2s_pipe_tcp_flush,
 	.read_start = s2s_pipe_tcp_read_start,
 	.read_stop = s2s_pipe_tcp_read_stop,
 	.shutdown = s2s_pipe_tcp_shutdown,
@@ -305,12 +380,23 @@ struct s2s_pipe_mem {
 	size_t in_len, in_off, in_cap;
 	int in_eof, in_reset, end_delivered;
 	int reading;
-	/* connection -> peer: everything written, and the writes not
-	 * completed yet (FIFO of their lengths) */
+	/* connection -> peer: everything submitted (the peer's view, which
+	 * it consumes), and the writes not completed yet (FIFO of their
+	 * lengths) */
 	char *out;
 	size_t out_len, out_cap;
 	size_t *pending;
 	size_t npending, pending_cap, pending_bytes;
+	/* The open write: gathered, not submitted, so not the peer's to
+	 * see, as bytes still in a TCP pipe's request are not (S2S_PIPE_
+	 * WRITE_CAP bytes, allocated at the first span).  It used to be the
+	 * tail of out, which the peer could read and consume before the
+	 * flush: the flush then reported fewer bytes than the connection
+	 * had gathered, its queued count never came back down, and every
+	 * session waiting for the queue to empty stalled. */
+	char *open;
+	size_t open_len;
+	size_t nwrites;			/* flushes that carried bytes */
 	int stalled;
 	int fail_next;
 	int shutdown_asked, shutdown_done;
@@ -344,6 +430,7 @@ s2s_pipe_mem_on_idle_closed(uv_handle_t *h)
 
 	free(m->in);
 	free(m->out);
+	free(m->open);
 	free(m->pending);
 	free(m);
 }
@@ -446,6 +533,75 @@ s2s_pipe_mem_kick(struct s2s_pipe_mem *m)
 		uv_idle_start(&m->idle, s2s_pipe_mem_pump);
 }
 
+/* The open write of the memory pipe, as the TCP pipe's: room up to
+ * S2S_PIPE_WRITE_CAP, UV_ENOBUFS when full. */
+static int
+s2s_pipe_mem_span(struct s2s_pipe *p, char **dst, size_t *len)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	*dst = NULL;
+	*len = 0;
+	if (m->closed)
+		return UV_ECANCELED;
+	if (m->open_len >= S2S_PIPE_WRITE_CAP)
+		return UV_ENOBUFS;	/* as the TCP pipe: flush first */
+	if (m->open == NULL && (m->open = malloc(S2S_PIPE_WRITE_CAP)) == NULL)
+		return UV_ENOMEM;
+	*dst = m->open + m->open_len;
+	*len = S2S_PIPE_WRITE_CAP - m->open_len;
+	return 0;
+}
+
+static void
+s2s_pipe_mem_commit(struct s2s_pipe *p, size_t n)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+
+	if (m->open == NULL || n > S2S_PIPE_WRITE_CAP - m->open_len)
+		return;
+	m->open_len += n;
+}
+
+/* Submits the open write: its bytes join the peer's view and wait, as
+ * one pending write, for the loop to complete them.  A refused one is
+ * dropped (the peer never sees it) and not reported (s2s_pipe_ops). */
+static int
+s2s_pipe_mem_flush(struct s2s_pipe *p)
+{
+	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
+	size_t n = m->open_len;
+
+	if (n == 0)
+		return 0;
+	m->open_len = 0;
+	if (m->fail_next != 0 || m->closed) {
+		int err = m->closed ? UV_ECANCELED : m->fail_next;
+
+		m->fail_next = 0;
+		return err;
+	}
+	if (m->npending == m->pending_cap) {
+		size_t c = m->pending_cap ? m->pending_cap * 2 : 16;
+		size_t *q = realloc(m->pending, c * sizeof(*q));
+
+		if (q == NULL)
+			return UV_ENOMEM;
+		m->pending = q;
+		m->pending_cap = c;
+	}
+	if (s2s_pipe_mem_grow(&m->out, &m->out_cap, m->out_len + n + 1) < 0)
+		return UV_ENOMEM;
+	memcpy(m->out + m->out_len, m->open, n);
+	m->out_len += n;
+	m->out[m->out_len] = '\0';
+	m->pending[m->npending++] = n;
+	m->pending_bytes += n;
+	m->nwrites++;
+	s2s_pipe_mem_kick(m);
+	return 0;
+}
+
 static int
 s2s_pipe_mem_write(struct s2s_pipe *p, const void *data, size_t len)
 {
@@ -459,24 +615,7 @@ s2s_pipe_mem_write(struct s2s_pipe *p, const void *data, size_t len)
 		m->fail_next = 0;
 		return err;
 	}
-	if (s2s_pipe_mem_grow(&m->out, &m->out_cap, m->out_len + len + 1) < 0)
-		return UV_ENOMEM;
-	if (m->npending == m->pending_cap) {
-		size_t n = m->pending_cap ? m->pending_cap * 2 : 16;
-		size_t *q = realloc(m->pending, n * sizeof(*q));
-
-		if (q == NULL)
-			return UV_ENOMEM;
-		m->pending = q;
-		m->pending_cap = n;
-	}
-	memcpy(m->out + m->out_len, data, len);
-	m->out_len += len;
-	m->out[m->out_len] = '\0';
-	m->pending[m->npending++] = len;
-	m->pending_bytes += len;
-	s2s_pipe_mem_kick(m);
-	return 0;
+	return s2s_pipe_write_copy(p, data, len);
 }
 
 static int
@@ -502,8 +641,12 @@ s2s_pipe_mem_shutdown(struct s2s_pipe *p)
 {
 	struct s2s_pipe_mem *m = (struct s2s_pipe_mem *)p;
 
+	int rc;
+
 	if (m->closed || m->shutdown_asked)
 		return UV_ECANCELED;
+	if ((rc = s2s_pipe_mem_flush(p)) != 0)
+		return rc;
 	m->shutdown_asked = 1;
 	s2s_pipe_mem_kick(m);
 	return 0;
@@ -516,6 +659,7 @@ s2s_pipe_mem_close(struct s2s_pipe *p)
 
 	if (m->closed)
 		return;
+	(void)s2s_pipe_mem_flush(p);	/* as the TCP pipe */
 	m->closed = 1;
 	m->reading = 0;
 	s2s_pipe_mem_kick(m);
@@ -530,6 +674,9 @@ s2s_pipe_mem_tcp(struct s2s_pipe *p)
 
 static const struct s2s_pipe_ops s2s_pipe_mem_ops = {
 	.write = s2s_pipe_mem_write,
+	.span = s2s_pipe_mem_span,
+	.commit = s2s_pipe_mem_commit,
+	.flush = s2s_pipe_mem_flush,
 	.read_start = s2s_pipe_mem_read_start,
 	.read_stop = s2s_pipe_mem_read_stop,
 	.shutdown = s2s_pipe_mem_shutdown,
@@ -629,10 +776,11 @@ s2s_pipe_mem_peer_consume(struct s2s_pipe *p, size_t n)
 
 	if (n > m->out_len)
 		n = m->out_len;
+	if (n == 0)
+		return;	/* out may not exist yet: nothing submitted */
 	memmove(m->out, m->out + n, m->out_len - n);
 	m->out_len -= n;
-	if (m->out != NULL)
-		m->out[m->out_len] = '\0';
+	m->out[m->out_len] = '\0';
 }
 
 int
@@ -645,6 +793,12 @@ int
 s2s_pipe_mem_peer_saw_close(const struct s2s_pipe *p)
 {
 	return ((const struct s2s_pipe_mem *)p)->closed;
+}
+
+size_t
+s2s_pipe_mem_writes(const struct s2s_pipe *p)
+{
+	return ((const struct s2s_pipe_mem *)p)->nwrites;
 }
 
 size_t

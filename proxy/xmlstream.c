@@ -2178,9 +2178,10 @@ xs_shrink(struct xmlstream *s, size_t min_free)
 	s->cap = want;
 }
 
-/* Makes at least min_free bytes free at the end (within the bound). */
+/* Makes at least min_free bytes free at the end (within the bound);
+ * shrink: a buffer much larger than needed is given back first. */
 static int
-xs_reserve_free(struct xmlstream *s, size_t min_free, void **p, size_t *len)
+xs_reserve_free(struct xmlstream *s, size_t min_free, int shrink, void **p, size_t *len)
 {
 	size_t bound, want;
 	uint8_t *nb;
@@ -2190,7 +2191,8 @@ xs_reserve_free(struct xmlstream *s, size_t min_free, void **p, size_t *len)
 	if (s->state == XS_STATE_ERROR)
 		return 0;
 	xs_compact(s);
-	xs_shrink(s, min_free);
+	if (shrink)
+		xs_shrink(s, min_free);
 	bound = xs_buf_bound(s);
 	if (s->cap - s->len < min_free && s->cap < bound) {
 		want = s->cap * 2;
@@ -2210,10 +2212,28 @@ xs_reserve_free(struct xmlstream *s, size_t min_free, void **p, size_t *len)
 	return 0;
 }
 
+/* The buffer keeps its size here: a busy stream decrypting record after
+ * record into it would otherwise shrink and grow it per read (realloc,
+ * and with musl mremap/madvise); xmlstream_trim gives it back. */
+int
+xmlstream_reserve_min(struct xmlstream *s, size_t min_free, void **p, size_t *len)
+{
+	return xs_reserve_free(s, min_free, 0, p, len);
+}
+
+void
+xmlstream_trim(struct xmlstream *s)
+{
+	if (s->state == XS_STATE_ERROR)
+		return;
+	xs_compact(s);
+	xs_shrink(s, 0);
+}
+
 int
 xmlstream_reserve(struct xmlstream *s, void **p, size_t *len)
 {
-	return xs_reserve_free(s, XMLSTREAM_READ_SLACK, p, len);
+	return xs_reserve_free(s, XMLSTREAM_READ_SLACK, 1, p, len);
 }
 
 void
@@ -2232,7 +2252,7 @@ xmlstream_feed(struct xmlstream *s, const void *data, size_t len)
 
 	/* A copy needs room for what it copies, not a whole read's slack:
 	 * small TLS records keep small buffers. */
-	if (xs_reserve_free(s, len < XMLSTREAM_READ_SLACK ? len : XMLSTREAM_READ_SLACK, &p, &n) != 0 ||
+	if (xs_reserve_free(s, len < XMLSTREAM_READ_SLACK ? len : XMLSTREAM_READ_SLACK, 1, &p, &n) != 0 ||
 	    n == 0)
 		return 0;
 	if (n > len)

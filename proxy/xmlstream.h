@@ -251,6 +251,15 @@ size_t	xmlstream_feed(struct xmlstream *s, const void *data, size_t len);
 int	xmlstream_reserve(struct xmlstream *s, void **p, size_t *len);
 /* Declares that n bytes were written at the reserved space (n <= len). */
 void	xmlstream_commit(struct xmlstream *s, size_t n);
+/* As xmlstream_reserve, with at least min_free bytes free (within the
+ * bound) and without giving memory back: the buffer stays at its
+ * high-water mark (a busy stream decrypting records into it does not
+ * reallocate per read) until xmlstream_trim. */
+int	xmlstream_reserve_min(struct xmlstream *s, size_t min_free, void **p, size_t *len);
+/* Gives back what the buffer holds beyond what is buffered, once it uses
+ * at most a quarter of it (never below XMLSTREAM_BUF_INITIAL): for a
+ * stream gone quiet.  Invalidates events as xmlstream_reserve does. */
+void	xmlstream_trim(struct xmlstream *s);
 
 /* Parses what is buffered up to the next event and returns its type
  * (also in ev->type).  XMLSTREAM_EV_NONE: feed more bytes. */

@@ -236,6 +236,26 @@ struct tls_conn_callbacks {
 	void (*on_close_notify)(void *ud);
 	/* Fatal: the reason is one sentence, also logged. */
 	void (*on_error)(void *ud, const char *reason);
+
+	/* Optional, both or neither: ciphertext written straight into the
+	 * transport's pending write instead of going through on_ciphertext
+	 * (one copy less per record, and the records of one loop turn go out
+	 * together).  ciphertext_span returns where up to *len (>= 1) bytes
+	 * may be written, or NULL: the transport is closing and the bytes
+	 * are dropped.  ciphertext_commit says how many were written there.
+	 * The same rule as on_ciphertext: copy only. */
+	uint8_t *(*ciphertext_span)(void *ud, size_t want, size_t *len);
+	void (*ciphertext_commit)(void *ud, size_t n);
+	/* Optional, both or neither: plaintext decrypted straight into the
+	 * consumer's buffer (the tokenizer's) instead of a stack buffer
+	 * handed to on_plaintext.  plaintext_span: 0 with *p / *len (>= 1)
+	 * the space, at least hint bytes when it can (hint: the plaintext
+	 * of the current record not read yet, 0 when unknown), or -1 (the
+	 * consumer is closing: plaintext goes to on_plaintext as before).
+	 * plaintext_commit: n bytes were written there; like on_plaintext
+	 * it may call back into the connection. */
+	int (*plaintext_span)(void *ud, size_t hint, uint8_t **p, size_t *len);
+	void (*plaintext_commit)(void *ud, size_t n);
 };
 
 struct tls_conn;
@@ -292,6 +312,13 @@ int tls_conn_peer_refused_cert(const struct tls_conn *c);
  * idle (established, nothing half-read or half-written), the input and
  * output buffers otherwise (memory accounting, tests). */
 size_t tls_conn_record_buffers(const struct tls_conn *c);
+/* Application-data records written since the connection began (each
+ * mbedtls_ssl_write that took bytes is one record): transport tests
+ * check that queued stanzas are coalesced. */
+uint64_t tls_conn_records_out(const struct tls_conn *c);
+/* The most plaintext one record we write can carry (after the
+ * handshake): MBEDTLS_SSL_OUT_CONTENT_LEN, or less if negotiated. */
+size_t tls_conn_record_plaintext_max(const struct tls_conn *c);
 
 /* ------------------------------------------------------------------------
  * Identity (identity.c) and pins (pin.c)

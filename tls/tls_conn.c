@@ -102,6 +102,7 @@ struct tls_conn {
 
 	uint8_t *out;			/* pending ciphertext, TLS_OUT_BUF_CAP */
 	size_t out_len;
+	uint64_t records_out;		/* application data records written */
 
 	int no_resume;			/* client: params.no_resume */
 	unsigned busy;			/* nesting of public calls */
@@ -326,6 +327,21 @@ bio_send(void *ctx, const unsigned char *buf, size_t len)
 	struct tls_conn *c = ctx;
 	size_t n;
 
+	if (c->cb.ciphertext_span != NULL) {
+		/* Straight into the transport's pending write. */
+		uint8_t *dst = c->cb.ciphertext_span(c->ud, len, &n);
+
+		conn_note_extent(buf + len, c->ssl.MBEDTLS_PRIVATE(out_buf),
+		    c->ssl.MBEDTLS_PRIVATE(out_buf_len), &c->out_extent);
+		if (dst == NULL)
+			return (int)len;	/* closing: dropped, as a
+						   failed on_ciphertext */
+		if (n > len)
+			n = len;
+		memcpy(dst, buf, n);
+		c->cb.ciphertext_commit(c->ud, n);
+		return (int)n;
+	}
 	if (c->out == NULL) {
 		c->out = tls_certstore_outbuf_get(c->store, TLS_OUT_BUF_CAP);
 		if (c->out == NULL)
@@ -805,8 +821,9 @@ conn_session_save(struct tls_conn *c)
 static void
 conn_drive(struct tls_conn *c)
 {
-	unsigned char buf[TLS_READ_CHUNK];
-	int ret;
+	unsigned char buf[TLS_READ_CHUNK], *dst;
+	size_t cap;
+	int ret, direct;
 
 	for (;;) {
 		if (c->free_pending)
@@ -825,10 +842,25 @@ conn_drive(struct tls_conn *c)
 			break;
 		case TLS_OPEN:
 		case TLS_CLOSING:
-			ret = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf));
+			/* Into the consumer's buffer when it offers one
+			 * (one copy less); else through buf. */
+			dst = buf;
+			cap = sizeof(buf);
+			direct = c->cb.plaintext_span != NULL &&
+			    c->cb.plaintext_span(c->ud,
+			    mbedtls_ssl_get_bytes_avail(&c->ssl), &dst,
+			    &cap) == 0 && cap > 0;
+			if (!direct) {
+				dst = buf;
+				cap = sizeof(buf);
+			}
+			ret = mbedtls_ssl_read(&c->ssl, dst, cap);
 			if (ret > 0) {
 				c->got_data = 1;
-				if (c->cb.on_plaintext != NULL)
+				if (direct)
+					c->cb.plaintext_commit(c->ud,
+					    (size_t)ret);
+				else if (c->cb.on_plaintext != NULL)
 					c->cb.on_plaintext(c->ud, buf,
 					    (size_t)ret);
 				continue;
@@ -1057,6 +1089,7 @@ tls_conn_write(struct tls_conn *c, const uint8_t *data, size_t len)
 		ret = mbedtls_ssl_write(&c->ssl, data + off, len - off);
 		if (ret > 0) {
 			off += (size_t)ret;
+			c->records_out++;
 		} else if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
 			/* Read while writing (mbedTLS handles pending
 			 * post-handshake messages first). */
@@ -1154,6 +1187,20 @@ tls_conn_record_buffers(const struct tls_conn *c)
 	    ssl->MBEDTLS_PRIVATE(in_buf_len) : 0) +
 	    (ssl->MBEDTLS_PRIVATE(out_buf) != NULL ?
 	    ssl->MBEDTLS_PRIVATE(out_buf_len) : 0);
+}
+
+uint64_t
+tls_conn_records_out(const struct tls_conn *c)
+{
+	return c->records_out;
+}
+
+size_t
+tls_conn_record_plaintext_max(const struct tls_conn *c)
+{
+	int n = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
+
+	return n > 0 ? (size_t)n : 0;
 }
 
 int

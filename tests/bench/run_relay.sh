@@ -17,7 +17,10 @@
 # Not a pass/fail test.  Needs root (apt-get haproxy) or haproxy installed,
 # libssl-dev, openssl.  BENCH_N (default 1000000) stanzas in all for
 # 300-byte bodies, BENCH_N/4 for 4 KiB bodies.  BENCH_PROFILE=1 adds a
-# perf (cpu-clock) profile of xmpp-edge on one more 300-byte run.
+# perf (cpu-clock) profile of xmpp-edge on one more 300-byte run
+# (BENCH_PERF_EVENTS, BENCH_PERF_CALLGRAPH (fp, dwarf) and
+# BENCH_PROFILE_CASE (relaybench arguments) change what is recorded).
+# BENCH_SYSCALLS=1 adds system calls per MB of each proxy (perf stat).
 #
 # BENCH_EDGE_BINS="before=PATH after=out/xmpp-edge" compares xmpp-edge
 # binaries in one run (each its own instance, measured one after the
@@ -36,7 +39,6 @@ CC=${CC:-gcc}
 REPS=${BENCH_REPS:-3}
 N=${BENCH_N:-1000000}
 PCPU=${BENCH_PROXY_CPU:-1}
-EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
 LATN=${BENCH_LAT_N:-2000}
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -54,6 +56,10 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 	cmp -s "$OUT/xmpp-edge.stripped" "$BIN" || die "$OUT/xmpp-edge.syms is not $BIN once stripped"
 	BIN=$OUT/xmpp-edge.syms
 fi
+# After the BENCH_PROFILE switch: the profiled instance must be the one
+# with symbols (it ran the stripped binary before, and perf printed
+# addresses).
+EDGE_BINS=${BENCH_EDGE_BINS:-xmpp-edge=$BIN}
 . "$XE_ROOT/tests/bench/benchlib.sh"
 bench_packages haproxy libssl-dev openssl
 bench_pin
@@ -233,15 +239,52 @@ done
 for en in "${EDGES[@]}"; do
 	echo "$en peak RSS (VmHWM, whole run): $(sed -n 's/^VmHWM:\s*//p' "/proc/${EPID[$en]}/status")"
 done
+# BENCH_SYSCALLS=1: system calls per MB relayed, a figure the machine's
+# load does not move (perf stat counts the proxy's raw_syscalls:sys_enter
+# tracepoint over one more run of each one-connection case; the counts
+# include the connection set-up, a few hundred calls).
+if [ -n "${BENCH_SYSCALLS:-}" ]; then
+	SCEV=raw_syscalls:sys_enter
+	for sc in read recvfrom write writev sendto epoll_wait epoll_pwait mmap munmap madvise mremap; do
+		SCEV=$SCEV,syscalls:sys_enter_$sc
+	done
+	echo
+	echo "system calls per MB relayed (perf stat, tracepoints raw_syscalls:sys_enter and syscalls:sys_enter_*, one run each):"
+	printf '%-9s %-10s %9s %9s %9s %9s %9s %11s\n' case proxy "all/MB" "read/MB" "write/MB" "epoll/MB" "mem/MB" "per stanza"
+	echo "  (read: read+recvfrom; write: write+writev+sendto; mem: mmap+munmap+madvise+mremap)"
+	for c in "300B x1:--conns 1 --n $N --body 300" "4KiB x1:--conns 1 --n $((N / 4)) --body 4096" \
+	    "300B x8:--conns 8 --n $((N / 8)) --body 300"; do
+		name=${c%%:*} args=${c#*:}
+		for p in haproxy "${EDGES[@]}"; do
+			if [ "$p" = haproxy ]; then pid=$HAP_PID port=$HAP mode=raw; else pid=${EPID[$p]} port=${EINT[$p]} mode=xmpp; fi
+			perf stat -x, -e "$SCEV" -p "$pid" -o "$W/sc-$p.txt" &
+			SCPID=$!
+			sleep 0.3
+			# shellcheck disable=SC2086
+			line=$("${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode $mode --connect "$port" \
+				--pid "$pid" --sm 1 $args)
+			kill -INT "$SCPID"; wait "$SCPID" || true
+			awk -F, -v name="$name" -v p="$p" -v n="$(( $(field n "$line") * $(field conns "$line") ))" -v b="$(field stanza_bytes "$line")" '
+				{ sub(/^syscalls:sys_enter_/, "", $3); v[$3] = $1 }
+				END { mb = n * b / 1e6
+				      printf "%-9s %-10s %9.1f %9.1f %9.1f %9.1f %9.1f %11.3f\n", name, p,
+					v["raw_syscalls:sys_enter"] / mb, (v["read"] + v["recvfrom"]) / mb,
+					(v["write"] + v["writev"] + v["sendto"]) / mb, (v["epoll_wait"] + v["epoll_pwait"]) / mb,
+					(v["mmap"] + v["munmap"] + v["madvise"] + v["mremap"]) / mb,
+					v["raw_syscalls:sys_enter"] / n }' "$W/sc-$p.txt"
+		done
+	done
+fi
 EDGE_PID=${EPID[$E0]}
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	# Where xmpp-edge's time goes: one more 300-byte run, sampled by
 	# cpu-clock (a software event: works without hardware counters).
-	perf record -q -F 4999 -e cpu-clock -g -o "$W/perf.data" -p "$EDGE_PID" >/dev/null 2>&1 &
+	perf record -q -F 4999 -e "${BENCH_PERF_EVENTS:-cpu-clock}" --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" \
+		-o "$W/perf.data" -p "$EDGE_PID" >/dev/null 2>&1 &
 	PERF_PID=$!
 	sleep 0.5
 	"${TOOL_RUN[@]}" "$OUT/relaybench" --listen "$SINK" --cert "$W" --mode xmpp --connect "${EINT[$E0]}" \
-		--pid "$EDGE_PID" --conns 1 --n "$N" --body 300 >/dev/null
+		--pid "$EDGE_PID" ${BENCH_PROFILE_CASE:---conns 1 --n $N --body 300} >/dev/null
 	kill -INT "$PERF_PID"; wait "$PERF_PID" || true
 	echo
 	echo "xmpp-edge profile (300B x1, perf cpu-clock, self time):"

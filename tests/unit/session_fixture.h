@@ -196,7 +196,9 @@ void sf_peer_reset(struct sf_peer *p);
  * (XMLSTREAM_EV_NONE when nothing came); the event is in p->ev. */
 enum xmlstream_event_type sf_peer_next(struct sf_peer *p);
 /* The same without running the loop: the next event of what the proxy
- * has written so far (NONE: nothing more yet). */
+ * has written so far (NONE: nothing more yet).  Written means submitted:
+ * what a connection gathered in this loop turn shows up after the turn's
+ * flush (s2s_conn.c), as on a socket. */
 enum xmlstream_event_type sf_peer_poll(struct sf_peer *p);
 /* The next event is an element named name (and, ns non-NULL, in ns):
  * 0, or -1 with what came instead in sf->err. */

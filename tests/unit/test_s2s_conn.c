@@ -9,6 +9,7 @@
  */
 #include "test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,5 +220,52 @@ TEST(s2s_conn_read_stop_holds_input)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_INT_EQ(s.closed, 1);
 	CHECK_INT_EQ(s.peer_gone, 1);
+	tc_finish(&loop, p);
+}
+
+/* The peer reads (and consumes) whatever it sees between loop turns, as
+ * the session fixture's peers do, while the connection gathers one
+ * turn's sends in the pipe's open write.  Every byte sent must come back
+ * as written: s2s_conn_queued() returns to 0, or every session waiting
+ * for its queue to drain (s2s_out_flush_queue, an idle deadline) waits
+ * for ever.  The memory pipe once let the peer consume gathered bytes
+ * before the flush, which then reported fewer bytes than were counted
+ * (session_bounce_full_queue_keeps_bounces stalled at 789 of 4000). */
+TEST(s2s_conn_queued_settles_when_the_peer_reads_every_turn)
+{
+	char want[64 * 8 + 1] = "", got[64 * 8 + 1] = "", item[16];
+	uv_loop_t loop;
+	struct tc_session s;
+	struct s2s_pipe *p;
+	const char *out;
+	size_t len;
+	int i;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	p = tc_open(&loop, &s, 65536);
+	for (i = 0; i < 64; i++) {
+		snprintf(item, sizeof(item), "<m%d/>", i);
+		REQUIRE(s2s_conn_sendstr(s.conn, item) == 0);
+		strcat(want, item);
+		/* The peer reads before the loop turn that flushes: what it
+		 * sees is what earlier turns submitted, never this one's
+		 * gathered bytes (a socket's peer cannot see them either). */
+		out = s2s_pipe_mem_peer_output(p, &len);
+		REQUIRE(strlen(got) + len < sizeof(got));
+		strncat(got, out, len);
+		s2s_pipe_mem_peer_consume(p, len);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	for (i = 0; i < 10 && s2s_conn_queued(s.conn) > 0; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	out = s2s_pipe_mem_peer_output(p, &len);
+	REQUIRE(strlen(got) + len < sizeof(got));
+	strncat(got, out, len);
+	CHECK_INT_EQ(s2s_conn_queued(s.conn), 0);
+	CHECK_STR_EQ(got, want);
+	CHECK_INT_EQ(s2s_pipe_mem_pending(p), 0);
+	s2s_conn_close(s.conn, "done");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(s.closed, 1);
 	tc_finish(&loop, p);
 }

@@ -506,6 +506,67 @@ TEST(s2s_in_dialback_valid_answer_overflow_pair_not_marked)
  * order and byte for byte (spans of the queue cut at record size); the queue is empty
  * after and the stream closes cleanly with nothing bounced.
  */
+/* Issue 18 (relay CPU): the stanzas queued on an established stream in
+ * one loop turn reach the socket in one write, not one per record-sized
+ * batch (three batches of up to 16 KiB here, and one write each before
+ * the transport gathered its output). */
+TEST(s2s_out_stanzas_of_one_turn_go_out_in_one_write)
+{
+	struct ts_fixture f;
+	struct s2s_dialer dialer;
+	struct s2s_out *o;
+	const char *cond = NULL, *out, *first;
+	char err[256], stanza[512], *want;
+	size_t wlen = 0, writes0, i;
+	int k, n;
+
+	ts_setup_out(&f, &dialer);
+	o = s2s_out_start(f.edge, S2S_OUT_REMOTE, "a.example", "b.example", &cond, err, sizeof(err));
+	REQUIRE(o != NULL);
+	REQUIRE(ts_wait_output(&f, "to='b.example'"));
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer, TS_PEER_HDR) == 0);
+	REQUIRE(ts_wait_output(&f, "<db:result from='a.example' to='b.example'>"));
+	REQUIRE(s2s_pipe_mem_peer_sendstr(f.peer,
+	    "<db:result from='b.example' to='a.example' type='valid'/>") == 0);
+	for (k = 0; k < 100 && !s2s_out_is_established(o); k++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	REQUIRE(s2s_out_is_established(o));
+	for (k = 0; k < 10; k++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	s2s_pipe_mem_peer_consume(f.peer, (size_t)-1);
+	writes0 = s2s_pipe_mem_writes(f.peer);
+	want = malloc(64 * 1024);
+	REQUIRE(want != NULL);
+	/* 100 stanzas of 417 bytes: 41 700 bytes, three TLS-record batches. */
+	for (i = 0; i < 100; i++) {
+		n = snprintf(stanza, 128, "<message to='u@b.example' from='v@a.example' id='%03zu'><body>", i);
+		memset(stanza + n, 'a' + (int)(i % 26), 417 - 17 - (size_t)n);
+		n = 417 - 17;
+		n += snprintf(stanza + n, 32, "</body></message>");
+		REQUIRE(n == 417);
+		REQUIRE(s2s_out_enqueue(o, stanza, (size_t)n) >= 0);
+		memcpy(want + wlen, stanza, (size_t)n);
+		wlen += (size_t)n;
+	}
+	/* The peer's view includes gathered bytes: a few more turns so
+	 * that whatever would be submitted is. */
+	for (k = 0; k < 100 && strlen(s2s_pipe_mem_peer_output(f.peer, NULL)) < wlen; k++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	for (k = 0; k < 5; k++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	out = s2s_pipe_mem_peer_output(f.peer, NULL);
+	first = strstr(out, "<message");
+	REQUIRE(first != NULL);
+	CHECK_INT_EQ(strlen(first), wlen);
+	CHECK(strncmp(first, want, wlen) == 0);
+	CHECK_INT_EQ(s2s_pipe_mem_writes(f.peer) - writes0, 1);
+	s2s_out_shutdown(o);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(f.edge->stats.stanzas_bounced, 0);
+	free(want);
+	ts_teardown_out(&f);
+}
+
 TEST(s2s_out_queue_delivers_in_order_across_records)
 {
 	struct ts_fixture f;
