@@ -265,6 +265,9 @@ struct edge {
 	uint8_t read_buf[64 * 1024];
 	/* Written requests every stream's next write reuses (s2s_conn.h). */
 	struct s2s_pipe_pool pipe_pool;
+	/* The loop's one prepare handle submitting every stream's gathered
+	 * output once per turn (s2s_conn.h); zeroed is ready. */
+	struct s2s_conn_flusher conn_flusher;
 };
 
 #endif

@@ -1019,6 +1019,7 @@ s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *p
 	    (size_t)lim->send_queue_bytes, s->peer);
 	cp.limits = &xl;
 	cp.pipe_pool = &edge->pipe_pool;
+	cp.flusher = &edge->conn_flusher;
 	/* Negotiation has one deadline from accept (a peer trickling bytes
 	 * cannot stretch it); an established stream is timed for idleness,
 	 * which any byte read restarts. */

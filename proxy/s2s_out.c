@@ -1847,6 +1847,7 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
 	    o->peer);
 	cp.pipe_pool = &o->edge->pipe_pool;
+	cp.flusher = &o->edge->conn_flusher;
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
