@@ -268,6 +268,20 @@ struct edge {
 	/* The loop's one prepare handle submitting every stream's gathered
 	 * output once per turn (s2s_conn.h); zeroed is ready. */
 	struct s2s_conn_flusher conn_flusher;
+	/* Bumped whenever the configuration is replaced (edge_config_replace):
+	 * what a stream decided under the old one is stale (s2s_in.c). */
+	uint64_t cfg_generation;
 };
+
+/* A reloaded configuration replaces the running one, which is freed;
+ * decisions streams keep (their last stanza's addressing checks) are
+ * made again under the new one. */
+static inline void
+edge_config_replace(struct edge *edge, struct config *next)
+{
+	config_free(edge->cfg);
+	edge->cfg = next;
+	edge->cfg_generation++;
+}
 
 #endif
