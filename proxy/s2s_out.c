@@ -462,6 +462,13 @@ s2s_out_next(const struct s2s_out *o)
 }
 
 size_t
+s2s_out_memory(const struct s2s_out *o)
+{
+	return sizeof(*o) + s2s_out_bidi_memory(&o->bidi) + o->q.cap +
+	    o->q.r.cap * sizeof(*o->q.r.ring);
+}
+
+size_t
 s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 {
 	struct s2s_out *o;
