@@ -120,14 +120,15 @@ static const char *const s2s_out_state_names[] = {
  * for the peer's XEP-0198 ack; the rest wait to be written.  Both grow to
  * the stream's high-water mark and are reused, so a warm stream allocates
  * nothing per stanza; a batch for the socket is a contiguous span, handed
- * to TLS as it is.  A buffer grown past S2S_OUT_QUEUE_KEEP is let go once
- * the queue has stayed empty for a whole tick of the sm timer (a second
- * by default, s2s_out_queue_trim), not each time it empties: a busy
- * stream whose peer acknowledges everything now and then would otherwise
- * give its buffer back and grow it again (realloc, mremap, page faults)
- * many times a second (issue 18, relay CPU).
+ * to TLS as it is.  The buffer is let go once the queue has stayed empty
+ * for a whole tick of the sm timer (a second by default,
+ * s2s_out_queue_trim), not each time it empties: a busy stream whose peer
+ * acknowledges everything now and then would otherwise give its buffer
+ * back and grow it again (realloc, mremap, page faults) many times a
+ * second (issue 18, relay CPU).  Any buffer, not only a large one: an
+ * idle stream then holds none (issue 18, memory per idle stream), and the
+ * timer stops once it is gone.
  */
-#define S2S_OUT_QUEUE_KEEP (64 * 1024)
 /* First size: what a stream that sends a stanza now and then keeps (the
  * high-water mark, not a fixed 4 KiB: issue 18, memory per idle stream;
  * the stanza ring starts small too, sm.c). */
@@ -186,12 +187,12 @@ s2s_out_queue_pop(struct s2s_out_queue *q, size_t n)
 	return bytes;
 }
 
-/* One tick of the sm timer: a large buffer empty since the last tick
+/* One tick of the sm timer: the buffer, empty since the last tick,
  * goes back (see above). */
 static void
 s2s_out_queue_trim(struct s2s_out_queue *q)
 {
-	if (q->r.count == 0 && !q->pushed && q->cap > S2S_OUT_QUEUE_KEEP) {
+	if (q->r.count == 0 && !q->pushed && q->cap > 0) {
 		free(q->buf);
 		q->buf = NULL;
 		q->cap = 0;
@@ -794,7 +795,7 @@ s2s_out_sm_timer_update(struct s2s_out *o)
 	uint64_t every = s2s_out_sm_period(o);
 
 	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL ||
-	    (o->q.r.count == 0 && o->q.cap <= S2S_OUT_QUEUE_KEEP)) {
+	    (o->q.r.count == 0 && o->q.cap == 0)) {
 		uv_timer_stop(&o->sm_timer);
 		return;
 	}

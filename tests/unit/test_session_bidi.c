@@ -619,3 +619,45 @@ TEST(session_bidi_out_pairs_only_when_negotiated)
 	tls_certstore_unref(ts);
 	sg_end(&g);
 }
+
+/* The gateway's inbound stream (the only inbound peer). */
+static struct sf_peer *
+sb_gateway_peer(struct sg *g)
+{
+	struct sf_peer *p;
+
+	for (p = g->sf.peers; p != NULL; p = p->next)
+		if (p->role == SF_PEER_IN)
+			return p;
+	REQUIRE(!"no inbound peer");
+	return NULL;
+}
+
+/* Issue 18: an outgoing stream that went idle gives its queue buffer back
+ * after a whole tick of the sm timer with nothing queued (any size, not
+ * only a large one), and the timer stops; the next stanza still goes out
+ * on it. */
+TEST(session_out_idle_stream_gives_its_queue_back)
+{
+	struct tls_certstore *ts;
+	struct sf_peer *out;
+	size_t busy, idle;
+	struct sg g;
+	int asked;
+
+	sg_begin(&g, SG_CONFIG(""));
+	ts = sb_tstore(&g);
+	out = sb_out_t(&g, ts, NULL, 0, &asked);
+	sb_out_established(&g, out);
+	busy = s2s_out_memory(sb_out_stream(&g));
+	(void)sf_advance(&g.sf, 2500);
+	idle = s2s_out_memory(sb_out_stream(&g));
+	CHECK(idle + 512 <= busy);
+	SG_OK(&g, sf_peer_send(sb_gateway_peer(&g),
+	    "<message from='v@a.example' to='u@t.example' id='k2'/>"));
+	SG_OK(&g, sf_peer_expect(out, "message", NULL));
+	CHECK_STR_EQ(out->ev.id, "k2");
+	CHECK_INT_EQ(out->parse_failed, 0);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
