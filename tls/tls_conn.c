@@ -50,6 +50,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/platform.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
@@ -874,10 +875,23 @@ conn_handshake_done(struct tls_conn *c)
 static void
 conn_session_save(struct tls_conn *c)
 {
-	if (c->role != TLS_ROLE_EXTERNAL_CLIENT || c->no_resume)
-		return;
-	tls_session_cache_put(tls_certstore_sessions(c->store), &c->ssl,
-	    c->peer_domain, c->sent_cert ? c->local_domain : "-", c->direct_tls);
+	mbedtls_ssl_session *live = c->ssl.MBEDTLS_PRIVATE(session);
+
+	if (c->role == TLS_ROLE_EXTERNAL_CLIENT && !c->no_resume)
+		tls_session_cache_put(tls_certstore_sessions(c->store), &c->ssl,
+		    c->peer_domain, c->sent_cert ? c->local_domain : "-",
+		    c->direct_tls);
+	/* The cache has its own copy: a ticket is only ever offered from
+	 * there, never from this connection's session, which kept it for
+	 * its whole life (a few hundred bytes per idle outgoing stream,
+	 * issue 18).  mbedTLS allocates the next one anew. */
+	if (live != NULL && live->MBEDTLS_PRIVATE(ticket) != NULL) {
+		mbedtls_platform_zeroize(live->MBEDTLS_PRIVATE(ticket),
+		    live->MBEDTLS_PRIVATE(ticket_len));
+		mbedtls_free(live->MBEDTLS_PRIVATE(ticket));
+		live->MBEDTLS_PRIVATE(ticket) = NULL;
+		live->MBEDTLS_PRIVATE(ticket_len) = 0;
+	}
 }
 
 /* Runs mbedTLS until it needs input.  Every callback may have freed or
