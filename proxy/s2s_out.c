@@ -120,14 +120,15 @@ static const char *const s2s_out_state_names[] = {
  * for the peer's XEP-0198 ack; the rest wait to be written.  Both grow to
  * the stream's high-water mark and are reused, so a warm stream allocates
  * nothing per stanza; a batch for the socket is a contiguous span, handed
- * to TLS as it is.  A buffer grown past S2S_OUT_QUEUE_KEEP is let go once
- * the queue has stayed empty for a whole tick of the sm timer (a second
- * by default, s2s_out_queue_trim), not each time it empties: a busy
- * stream whose peer acknowledges everything now and then would otherwise
- * give its buffer back and grow it again (realloc, mremap, page faults)
- * many times a second (issue 18, relay CPU).
+ * to TLS as it is.  The buffer is let go once the queue has stayed empty
+ * for a whole tick of the sm timer (a second by default,
+ * s2s_out_queue_trim), not each time it empties: a busy stream whose peer
+ * acknowledges everything now and then would otherwise give its buffer
+ * back and grow it again (realloc, mremap, page faults) many times a
+ * second (issue 18, relay CPU).  Any buffer, not only a large one: an
+ * idle stream then holds none (issue 18, memory per idle stream), and the
+ * timer stops once it is gone.
  */
-#define S2S_OUT_QUEUE_KEEP (64 * 1024)
 /* First size: what a stream that sends a stanza now and then keeps (the
  * high-water mark, not a fixed 4 KiB: issue 18, memory per idle stream;
  * the stanza ring starts small too, sm.c). */
@@ -186,12 +187,12 @@ s2s_out_queue_pop(struct s2s_out_queue *q, size_t n)
 	return bytes;
 }
 
-/* One tick of the sm timer: a large buffer empty since the last tick
+/* One tick of the sm timer: the buffer, empty since the last tick,
  * goes back (see above). */
 static void
 s2s_out_queue_trim(struct s2s_out_queue *q)
 {
-	if (q->r.count == 0 && !q->pushed && q->cap > S2S_OUT_QUEUE_KEEP) {
+	if (q->r.count == 0 && !q->pushed && q->cap > 0) {
 		free(q->buf);
 		q->buf = NULL;
 		q->cap = 0;
@@ -221,6 +222,12 @@ s2s_out_queue_free(struct s2s_out_queue *q)
  * call that may send or close, code re-checks the state (or the pending
  * failure) before it changes state or touches per-stream data.
  */
+/* A <db:verify/> question (XEP-0220 §2.3): the id and key to check. */
+struct s2s_out_verify_question {
+	char id[S2S_OUT_ID_MAX];
+	char key[DIALBACK_KEY_MAX + 1];
+};
+
 struct s2s_out {
 	struct edge *edge;
 	enum s2s_out_kind kind;
@@ -279,11 +286,12 @@ struct s2s_out {
 	 * negotiated (s2s_out_bidi.c). */
 	struct s2s_out_bidi bidi;
 
-	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
+	/* S2S_OUT_VERIFY: the question and who waits for the answer.  The
+	 * question is allocated for that kind only: 392 bytes other streams
+	 * need not carry (issue 18, memory per idle stream). */
 	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
 	void *verify_arg;
-	char verify_id[S2S_OUT_ID_MAX];
-	char verify_key[DIALBACK_KEY_MAX + 1];
+	struct s2s_out_verify_question *verify_q;
 
 	uint64_t stanzas_out, bounced;
 	uint64_t started_ms;			/* uv_now() at start */
@@ -462,6 +470,14 @@ s2s_out_next(const struct s2s_out *o)
 }
 
 size_t
+s2s_out_memory(const struct s2s_out *o)
+{
+	return sizeof(*o) + s2s_out_bidi_memory(&o->bidi) +
+	    (o->verify_q != NULL ? sizeof(*o->verify_q) : 0) + o->q.cap +
+	    o->q.r.cap * sizeof(*o->q.r.ring);
+}
+
+size_t
 s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 {
 	struct s2s_out *o;
@@ -504,6 +520,7 @@ s2s_out_handle_closed(struct s2s_out *o)
 	s2s_out_queue_free(&o->q);
 	s2s_dane_target_clear(&o->dane);
 	s2s_out_bidi_reset(&o->bidi);
+	free(o->verify_q);
 	free(o);
 }
 
@@ -787,7 +804,7 @@ s2s_out_sm_timer_update(struct s2s_out *o)
 	uint64_t every = s2s_out_sm_period(o);
 
 	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL ||
-	    (o->q.r.count == 0 && o->q.cap <= S2S_OUT_QUEUE_KEEP)) {
+	    (o->q.r.count == 0 && o->q.cap == 0)) {
 		uv_timer_stop(&o->sm_timer);
 		return;
 	}
@@ -1310,7 +1327,10 @@ s2s_out_send_verify(struct s2s_out *o)
 	char out[DIALBACK_KEY_MAX + DIALBACK_MSG_MAX];
 	int n;
 
-	n = dialback_verify_write(o->local, o->remote, o->verify_id, o->verify_key, out, sizeof(out));
+	if (o->verify_q == NULL)
+		return;	/* only S2S_OUT_VERIFY asks, and it has one */
+	n = dialback_verify_write(o->local, o->remote, o->verify_q->id, o->verify_q->key, out,
+	    sizeof(out));
 	if (n < 0)
 		return;	/* checked to be tokens at the start: cannot happen */
 	s2s_out_enter_state(o, S2S_OUT_WAIT_VERIFY);
@@ -1323,7 +1343,8 @@ static void
 s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
 	const char *why;
-	enum dialback_verdict v = dialback_verify_verdict(ev, o->local, o->remote, o->verify_id, &why);
+	enum dialback_verdict v = dialback_verify_verdict(ev, o->local, o->remote,
+	    o->verify_q != NULL ? o->verify_q->id : "", &why);
 
 	s2s_out_verify_finish(o, v, 0, why);
 	s2s_out_sendstr(o, "</stream:stream>");
@@ -2231,6 +2252,7 @@ s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
     const char *stream_id, const char *key, dialback_verify_cb cb, void *arg,
     char *err, size_t errlen)
 {
+	struct s2s_out_verify_question *q;
 	const char *condition;
 	struct s2s_out *o;
 
@@ -2238,11 +2260,18 @@ s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
 		snprintf(err, errlen, "malformed dialback key or stream id");
 		return NULL;
 	}
-	o = s2s_out_start(edge, S2S_OUT_VERIFY, local, remote, &condition, err, errlen);
-	if (o == NULL)
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
-	snprintf(o->verify_id, sizeof(o->verify_id), "%s", stream_id);
-	snprintf(o->verify_key, sizeof(o->verify_key), "%s", key);
+	}
+	snprintf(q->id, sizeof(q->id), "%s", stream_id);
+	snprintf(q->key, sizeof(q->key), "%s", key);
+	o = s2s_out_start(edge, S2S_OUT_VERIFY, local, remote, &condition, err, errlen);
+	if (o == NULL) {
+		free(q);
+		return NULL;
+	}
+	o->verify_q = q;	/* the stream's from here, freed with it */
 	o->verify_cb = cb;
 	o->verify_arg = arg;
 	log_event(LOG_INFO, "dialback.verify_start", "remote", remote, "local", local, NULL);
