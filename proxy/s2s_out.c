@@ -1682,7 +1682,8 @@ s2s_out_on_tls(void *ud, const struct tls_verify_result *r)
 	    s2s_out_kind(o)->tls_event, "kind", s2s_out_kind_name(o),
 	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(tls),
 	    "cipher", tls_conn_ciphersuite(tls),
-	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
+	    "certificate", tls_verify_status_str(r->status), "detail", r->detail,
+	    "resumed", tls_conn_resumed(tls) ? "yes" : NULL, NULL);
 	if (s2s_out_kind(o)->pinned && !o->pkix_ok) {
 		/* tls/ refuses an unpinned gateway already; never trust a
 		 * gateway on anything but its pin. */
