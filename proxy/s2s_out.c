@@ -1779,8 +1779,11 @@ s2s_out_tls_begin(struct s2s_out *o)
 		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
 		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
 		.no_client_cert = o->tls_no_cert,
-		/* DANE judges the partner's whole chain: full handshakes. */
-		.no_resume = s2s_out_policy(o)->dane != POLICY_DANE_OFF,
+		/* Where DANE judges the partner's whole chain: full
+		 * handshakes.  Elsewhere (no authenticated TLSA records, the
+		 * common case) PKIX or dialback decide, and a resumed
+		 * session keeps what they look at. */
+		.no_resume = s2s_dane_out_needs_chain(s2s_out_policy(o)->dane, &o->dane),
 	};
 	char err[256];
 
