@@ -503,11 +503,13 @@ key_valid(const uint8_t *p, size_t len)
 /* Restores one entry into slot's fresh session: mbedTLS's part, then the
  * leaf and flags of the full handshake.  0, or -1 with why. */
 static int
-entry_restore(mbedtls_ssl_session *s, const uint8_t *leaf, size_t leaf_len,
+entry_restore(mbedtls_ssl_session *s, const char *key, const uint8_t *leaf, size_t leaf_len,
     uint32_t flags, const uint8_t *blob, size_t blob_len, time_t received,
     time_t now, mbedtls_ms_time_t now_ms, const char **why)
 {
+	const char *peer = strrchr(key, '|') + 1;	/* key_valid: two '|' */
 	mbedtls_x509_crt *crt;
+	size_t peer_len = strlen(peer);
 	int ret;
 
 	ret = mbedtls_ssl_session_load(s, blob, blob_len);
@@ -526,6 +528,17 @@ entry_restore(mbedtls_ssl_session *s, const uint8_t *leaf, size_t leaf_len,
 		*why = "not a TLS 1.3 client session with a ticket";
 		return -1;
 	}
+	/* The server name the ticket was got for: mbedTLS copies the
+	 * file's bytes without a terminating NUL being required, and later
+	 * reads it with strlen (fuzz_tls_sessions found the overread).  It is
+	 * the key's peer domain, the name tls_conn sets as SNI and mbedTLS
+	 * compares before offering the ticket: replaced by that, never read. */
+	mbedtls_free(s->MBEDTLS_PRIVATE(hostname));
+	if ((s->MBEDTLS_PRIVATE(hostname) = mbedtls_calloc(1, peer_len + 1)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	memcpy(s->MBEDTLS_PRIVATE(hostname), peer, peer_len);
 	if ((crt = mbedtls_calloc(1, sizeof(*crt))) == NULL) {
 		*why = "out of memory";
 		return -1;
@@ -648,7 +661,7 @@ tls_session_cache_parse(struct tls_session_cache *cache, const uint8_t *buf,
 			st->over_bound++;
 			continue;
 		}
-		if (entry_restore(&slot->session, leaf, leaf_len, flags, blob, blob_len,
+		if (entry_restore(&slot->session, keybuf, leaf, leaf_len, flags, blob, blob_len,
 		    received, now, now_ms, &why) != 0) {
 			cache_remove(&fresh, slot);
 			if (strcmp(why, "session written by another mbedTLS version or configuration") == 0) {
