@@ -798,8 +798,12 @@ s2s_out_sm_timer_update(struct s2s_out *o)
 /* <r/> when the policy says so (XEP-0198 §4).  While the daemon shuts
  * down, after every write: each stanza the peer acknowledges is one the
  * edge need not bounce (and its source's last <a h/> can count). */
-static void
-s2s_out_sm_maybe_request(struct s2s_out *o)
+#define S2S_OUT_SM_R "<r xmlns='" SM_NS "'/>"
+
+/* 1 when the policy wants an <r/> once the counts of q are what they
+ * say (q: the stream's ring, or a copy counting a batch not yet sent). */
+static int
+s2s_out_sm_wants_request(const struct s2s_out *o, const struct sm_queue *q)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
 	struct sm_request_policy pol = {
@@ -807,17 +811,50 @@ s2s_out_sm_maybe_request(struct s2s_out *o)
 		.every_bytes = (size_t)lim->sm_request_every_bytes,
 		.every_ms = (uint64_t)lim->sm_request_every_ms,
 	};
-	uint64_t now = o->sm_clock_ms;
 
 	if (o->edge->shutting_down) {
 		pol.every_stanzas = 1;
 		pol.every_bytes = 1;
 	}
-	if (o->sm_state != S2S_OUT_SM_ON || o->later_condition != NULL ||
-	    !sm_queue_want_request(&o->q.r, &pol, now))
+	return o->sm_state == S2S_OUT_SM_ON && o->later_condition == NULL &&
+	    sm_queue_want_request(q, &pol, o->sm_clock_ms);
+}
+
+static void
+s2s_out_sm_maybe_request(struct s2s_out *o)
+{
+	if (!s2s_out_sm_wants_request(o, &o->q.r))
 		return;
-	sm_queue_requested(&o->q.r, now);
-	(void)s2s_out_sendstr(o, "<r xmlns='" SM_NS "'/>");
+	sm_queue_requested(&o->q.r, o->sm_clock_ms);
+	(void)s2s_out_sendstr(o, S2S_OUT_SM_R);
+}
+
+/* The <r/> a batch about to be sent will call for rides in the batch's
+ * last TLS record instead of one of its own (issue 18, relay CPU: with
+ * acks flowing, nearly every flush ended with a 26-byte record, a
+ * quarter more records at 300-byte stanzas).  Only for the batch at the
+ * queue's tail, whose last record has room: the <r/> is written into the
+ * free space past the tail, not counted as queued (nothing else is ever
+ * sent from there).  Returns the bytes to add to the send (0: none). */
+static size_t
+s2s_out_sm_request_rides(struct s2s_out *o, size_t at, size_t len, size_t n)
+{
+	static const char r[] = S2S_OUT_SM_R;
+	struct tls_conn *tls = s2s_conn_tls(o->conn);
+	struct sm_queue after = o->q.r;	/* its counts only: mark_sent touches no ring */
+	size_t rmax, last;
+
+	if (tls == NULL || at + len != o->q.tail || o->q.cap - o->q.tail < sizeof(r) - 1)
+		return 0;
+	rmax = tls_conn_record_plaintext_max(tls);
+	last = rmax > 0 ? len % rmax : 0;
+	if (last == 0 || last + sizeof(r) - 1 > rmax)
+		return 0;
+	sm_queue_mark_sent(&after, n, len);
+	if (!s2s_out_sm_wants_request(o, &after))
+		return 0;
+	memcpy(o->q.buf + o->q.tail, r, sizeof(r) - 1);
+	return sizeof(r) - 1;
 }
 
 /* Moves queued stanzas to the socket while the socket's own backlog is
@@ -838,15 +875,18 @@ s2s_out_flush_queue(struct s2s_out *o)
 	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL &&
 	    o->sm_state != S2S_OUT_SM_ENABLING && sm_queue_unsent(&o->q.r) > 0 &&
 	    o->conn != NULL && s2s_conn_queued(o->conn) < (size_t)lim->send_queue_bytes) {
-		size_t len = 0, n = 0, i0 = o->q.r.nsent, at = o->q.head + o->q.r.sent_bytes;
+		size_t len = 0, n = 0, i0 = o->q.r.nsent, at = o->q.head + o->q.r.sent_bytes, rlen;
 
 		/* Whole stanzas, a record's worth (a large one alone): one
 		 * contiguous span of the queue, one record, one write. */
 		while (i0 + n < o->q.r.count &&
 		    (n == 0 || len + s2s_out_queue_len(&o->q, i0 + n) <= S2S_CONN_RECORD_MAX))
 			len += s2s_out_queue_len(&o->q, i0 + n++);
-		if (s2s_conn_send(o->conn, o->q.buf + at, len) == 0) {
+		rlen = s2s_out_sm_request_rides(o, at, len, n);
+		if (s2s_conn_send(o->conn, o->q.buf + at, len + rlen) == 0) {
 			sm_queue_mark_sent(&o->q.r, n, len);
+			if (rlen > 0)
+				sm_queue_requested(&o->q.r, o->sm_clock_ms);
 			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
@@ -1851,6 +1891,7 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
 	    o->peer);
 	cp.pipe_pool = &o->edge->pipe_pool;
+	cp.flusher = &o->edge->conn_flusher;
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
