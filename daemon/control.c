@@ -132,6 +132,9 @@ control_status_events(struct edge *edge, yajl_gen g)
 	gen_kv_int(g, "tls_handshakes_in", (long long)ev->tls_handshakes_in);
 	gen_kv_int(g, "tls_handshakes_out", (long long)ev->tls_handshakes_out);
 	gen_kv_int(g, "tls_handshakes_dialback_verify", (long long)ev->tls_handshakes_verify);
+	gen_kv_int(g, "tls_resumed_in", (long long)ev->tls_resumed_in);
+	gen_kv_int(g, "tls_resumed_out", (long long)ev->tls_resumed_out);
+	gen_kv_int(g, "tls_resumed_dialback_verify", (long long)ev->tls_resumed_verify);
 	memset(&ds, 0, sizeof(ds));
 	if (edge->dns != NULL)
 		dns_resolver_stats(edge->dns, &ds);

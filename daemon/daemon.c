@@ -759,6 +759,8 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
 		goto done;
 	}
+	/* After the drop: the file is the daemon user's, as it wrote it. */
+	edge_sessions_load(edge.cfg, edge.certs);
 	/* After the drop: what `user` cannot read now, a reload could not. */
 	if (blocklist_apply(&edge, 0, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", err, NULL);
@@ -789,6 +791,10 @@ edge_run(const char *config_path, const char *state_dir)
 		(void)service_notify_ready();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;
+	/* Every stream is closed: the cache holds what partners gave.  After
+	 * an upgrade the new process has read the file already and owns it. */
+	if (!edge.handed_over)
+		edge_sessions_save(edge.cfg, edge.certs, "shutdown");
 	log_event(LOG_INFO, "daemon.exit", NULL);
 done:
 	if (edge.dns != NULL) {

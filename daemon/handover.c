@@ -45,6 +45,7 @@
 
 #include "admin.h"
 #include "daemon.h"
+#include "edge_certs.h"
 #include "metrics.h"
 #include "log.h"
 #include "service_notify.h"
@@ -505,6 +506,9 @@ handover_start(struct edge *edge, int *pid, char *err, size_t errlen)
 	}
 	stdio[pipefd[1]].flags = UV_INHERIT_FD;
 	stdio[pipefd[1]].data.fd = pipefd[1];
+	/* The new process loads them at its start: saved now, what the
+	 * outgoing streams got from partners until this instant. */
+	edge_sessions_save(edge->cfg, edge->certs, "upgrade");
 	args[0] = handover_self.exe;
 	args[1] = "run";
 	args[2] = edge->config_path != NULL ? "-c" : "--state-dir";

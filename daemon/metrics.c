@@ -116,12 +116,16 @@ metrics_observe(void *arg, enum log_level level, const char *event, va_list ap)
 		metrics_count_auth(edge, "in", ap);
 	else if (strcmp(event, "s2s_out.auth") == 0)
 		metrics_count_auth(edge, "out", ap);
-	else if (strcmp(event, "s2s_in.tls") == 0)
+	else if (strcmp(event, "s2s_in.tls") == 0) {
 		ev->tls_handshakes_in++;
-	else if (strcmp(event, "s2s_out.tls") == 0)
+		ev->tls_resumed_in += metrics_field(ap, "resumed") != NULL;
+	} else if (strcmp(event, "s2s_out.tls") == 0) {
 		ev->tls_handshakes_out++;
-	else if (strcmp(event, "dialback.verify_tls") == 0)
+		ev->tls_resumed_out += metrics_field(ap, "resumed") != NULL;
+	} else if (strcmp(event, "dialback.verify_tls") == 0) {
 		ev->tls_handshakes_verify++;
+		ev->tls_resumed_verify += metrics_field(ap, "resumed") != NULL;
+	}
 	else if (strcmp(event, "s2s_in.tls_failed") == 0)
 		ev->tls_failures_in++;
 	else if (strcmp(event, "s2s_out.tls_failed") == 0)
@@ -546,6 +550,15 @@ metrics_render(struct edge *edge, size_t *len)
 	    "xmpp_edge_tls_handshakes_total{direction=\"dialback_verify\"} %llu\n",
 	    (unsigned long long)ev->tls_handshakes_in, (unsigned long long)ev->tls_handshakes_out,
 	    (unsigned long long)ev->tls_handshakes_verify);
+	family(&b, "xmpp_edge_tls_resumed_total", "counter",
+	    "Of the TLS handshakes completed, those that resumed a session from a ticket (TLS 1.3): "
+	    "in (a partner's ticket), out and dialback_verify (a partner's ticket kept by the edge, "
+	    "also across a restart: tls.keep_outgoing_sessions).");
+	mbuf_printf(&b, "xmpp_edge_tls_resumed_total{direction=\"in\"} %llu\n"
+	    "xmpp_edge_tls_resumed_total{direction=\"out\"} %llu\n"
+	    "xmpp_edge_tls_resumed_total{direction=\"dialback_verify\"} %llu\n",
+	    (unsigned long long)ev->tls_resumed_in, (unsigned long long)ev->tls_resumed_out,
+	    (unsigned long long)ev->tls_resumed_verify);
 	family(&b, "xmpp_edge_tls_failures_total", "counter",
 	    "TLS sessions that failed (events s2s_in.tls_failed, s2s_out.tls_failed).");
 	mbuf_printf(&b, "xmpp_edge_tls_failures_total{direction=\"in\"} %llu\n"

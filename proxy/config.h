@@ -73,6 +73,8 @@ struct config_tls {
 	int ticket_rotate_s;
 	int session_tickets;		/* TLS 1.3 tickets issued and kept */
 	char ticket_key_file[CONFIG_PATH_MAX];	/* "": keys in memory only */
+	int keep_outgoing_sessions;	/* STATE_DIR/outgoing_sessions across restarts */
+	int outgoing_sessions_max;	/* sessions kept for outgoing streams */
 	int expiry_warning_days;	/* `cert status` / `cert rotate` */
 	int watch_files;		/* reload on changes on disk (cert_watch.c) */
 };

@@ -156,6 +156,8 @@ struct edge_auth_count {
 
 struct edge_event_counts {
 	uint64_t tls_handshakes_in, tls_handshakes_out, tls_handshakes_verify;
+	/* Of those, resumed from a session ticket ("resumed" in the event). */
+	uint64_t tls_resumed_in, tls_resumed_out, tls_resumed_verify;
 	uint64_t tls_failures_in, tls_failures_out;
 	uint64_t dialback_verify_started, dialback_verify_valid, dialback_verify_invalid,
 	    dialback_verify_error;

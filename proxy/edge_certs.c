@@ -18,6 +18,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "gateway_pins.h"
+#include "log.h"
 #include "run_user.h"
 
 /* tls.ticket_key_file: its bytes as they are (binary or text; what
@@ -94,6 +95,7 @@ edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 	tc.internal_key_path = cfg->gateway.enabled ? cfg->gateway.key : NULL;
 	tc.ticket_lifetime_s = (uint32_t)cfg->tls.ticket_rotate_s;
 	tc.no_tickets = !cfg->tls.session_tickets;
+	tc.outgoing_sessions_max = (size_t)cfg->tls.outgoing_sessions_max;
 	if (cfg->tls.session_tickets && cfg->tls.ticket_key_file[0] != '\0') {
 		if (ticket_secret_read(cfg->tls.ticket_key_file, secret, sizeof(secret),
 		    &secret_len, why, sizeof(why)) != 0) {
@@ -110,4 +112,69 @@ edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 	if (store == NULL && snprintf(err, errlen, "%s: tls: %s", cfg->source, why) >= (int)errlen)
 		err[errlen - 1] = '\0';	/* a cut message still names the file */
 	return store;
+}
+
+/* STATE_DIR/outgoing_sessions into path: 0, or -1 when it does not fit. */
+static int
+sessions_path(const struct config *cfg, char *path, size_t cap)
+{
+	int n = snprintf(path, cap, "%s/%s", cfg->state_dir, EDGE_SESSIONS_FILE);
+
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+static int
+sessions_kept(const struct config *cfg)
+{
+	return cfg->tls.keep_outgoing_sessions && cfg->tls.session_tickets;
+}
+
+void
+edge_sessions_load(const struct config *cfg, struct tls_certstore *store)
+{
+	struct tls_session_load_stats st;
+	char path[CONFIG_PATH_MAX + sizeof(EDGE_SESSIONS_FILE) + 1], why[256];
+	char loaded[24], expired[24], other[24], over[24];
+
+	if (sessions_path(cfg, path, sizeof(path)) != 0)
+		return;
+	if (!sessions_kept(cfg)) {
+		/* Switched off: no resumption secrets left behind. */
+		if (unlink(path) == 0)
+			log_event(LOG_INFO, "tls.sessions_removed", "path", path, "reason",
+			    "tls.keep_outgoing_sessions or tls.session_tickets is off", NULL);
+		return;
+	}
+	if (tls_certstore_sessions_load(store, path, &st, why, sizeof(why)) != 0) {
+		log_event(LOG_WARN, "tls.sessions_refused", "path", path, "reason", why,
+		    "effect", "ignored: outgoing streams start with full handshakes", NULL);
+		return;
+	}
+	if (st.absent)
+		return;
+	if (unlink(path) != 0)
+		log_event(LOG_WARN, "tls.sessions_remove_failed", "path", path, "reason",
+		    strerror(errno), NULL);
+	snprintf(loaded, sizeof(loaded), "%zu", st.loaded);
+	snprintf(expired, sizeof(expired), "%zu", st.expired);
+	snprintf(other, sizeof(other), "%zu", st.other_config);
+	snprintf(over, sizeof(over), "%zu", st.over_bound);
+	log_event(LOG_INFO, "tls.sessions_loaded", "path", path, "loaded", loaded,
+	    "expired", expired, "other_configuration", other, "over_bound", over, NULL);
+}
+
+void
+edge_sessions_save(const struct config *cfg, struct tls_certstore *store, const char *when)
+{
+	char path[CONFIG_PATH_MAX + sizeof(EDGE_SESSIONS_FILE) + 1], why[256], count[24];
+	size_t saved;
+
+	if (!sessions_kept(cfg) || store == NULL || sessions_path(cfg, path, sizeof(path)) != 0)
+		return;
+	if (tls_certstore_sessions_save(store, path, &saved, why, sizeof(why)) != 0) {
+		log_event(LOG_WARN, "tls.sessions_save_failed", "path", path, "reason", why, NULL);
+		return;
+	}
+	snprintf(count, sizeof(count), "%zu", saved);
+	log_event(LOG_INFO, "tls.sessions_saved", "path", path, "sessions", count, "when", when, NULL);
 }

@@ -15,4 +15,15 @@
  * certificate); NULL with "FILE: tls: reason" in err. */
 struct tls_certstore *edge_certstore_load(const struct config *cfg, char *err, size_t errlen);
 
+/* tls.keep_outgoing_sessions: the file in the state directory
+ * (EDGE_SESSIONS_FILE) the outgoing TLS sessions are kept in across a
+ * restart or upgrade.  Load: at start, into a fresh store; the file is
+ * removed once read (a crash afterwards must not offer the same tickets
+ * again, RFC 8446 §C.4), or when the key is off (nothing kept then).
+ * Save: on shutdown, and before an upgrade's new process starts ("when"
+ * says which, for the log).  Both log what they did (tls.sessions_*). */
+#define EDGE_SESSIONS_FILE "outgoing_sessions"
+void edge_sessions_load(const struct config *cfg, struct tls_certstore *store);
+void edge_sessions_save(const struct config *cfg, struct tls_certstore *store, const char *when);
+
 #endif

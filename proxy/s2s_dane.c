@@ -133,6 +133,33 @@ dane_out_decide(enum policy_dane mode, const struct s2s_dane_target *t, const st
 	return S2S_DANE_REFUSED;
 }
 
+/*
+ * What dane_out_decide will look at, known before the handshake (the
+ * candidate's DNS facts come first): the peer's chain is needed when
+ * records will be checked against it, or when DANE is required.  A
+ * resumed TLS 1.3 session has no chain, only the leaf and the flags of
+ * its full handshake, so such a stream must not resume; every other
+ * stream is judged by PKIX or dialback, which a resumption keeps
+ * (tls/session_cache.c).  A failed TLSA lookup is refused anyway:
+ * counted as needing the chain, the safe side.
+ */
+int
+s2s_dane_out_needs_chain(enum policy_dane mode, const struct s2s_dane_target *t)
+{
+	struct dns_tlsa_view view;
+
+	if (mode == POLICY_DANE_OFF)
+		return 0;
+	if (mode == POLICY_DANE_REQUIRED)
+		return 1;
+	if (t->target[0] == '\0' || !t->dnssec)
+		return 0;
+	if (t->tlsa == NULL)
+		return 1;
+	dns_tlsa_view(t->tlsa, &view);
+	return view.secure && view.status == DNS_OK && view.n > 0;
+}
+
 enum s2s_dane_outcome
 s2s_dane_out_verify(enum policy_dane mode, const struct s2s_dane_target *t, const struct tls_conn *tls,
     const char *domain, int pkix_ok, char *reason, size_t reason_len, struct tls_dane_verdict *verdict)

@@ -53,6 +53,11 @@ enum s2s_dane_outcome s2s_dane_out_verify(enum policy_dane mode, const struct s2
     const struct tls_conn *tls, const char *domain, int pkix_ok, char *reason, size_t reason_len,
     struct tls_dane_verdict *verdict);
 
+/* 1 if s2s_dane_out_verify will need the peer's whole chain for a stream
+ * over t (DANE required, or authenticated usable TLSA records): such a
+ * stream neither offers nor keeps a TLS session ticket. */
+int s2s_dane_out_needs_chain(enum policy_dane mode, const struct s2s_dane_target *t);
+
 /* `probe`: the candidate's DANE facts (chain authenticated, the TLSA
  * records and whether they validated), one "  DANE ..." block. */
 void s2s_dane_print_target(FILE *out, enum policy_dane mode, const struct s2s_dane_target *t);

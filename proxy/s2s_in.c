@@ -668,7 +668,8 @@ s2s_in_on_tls(void *ud, const struct tls_verify_result *r)
 		return;
 	log_event(LOG_INFO, "s2s_in.tls", "peer", s->peer, "version", tls_conn_version(tls),
 	    "cipher", tls_conn_ciphersuite(tls), "sni", tls_conn_sni(tls),
-	    "client_certificate", tls_verify_status_str(r->status), NULL);
+	    "client_certificate", tls_verify_status_str(r->status),
+	    "resumed", tls_conn_resumed(tls) ? "yes" : NULL, NULL);
 	/* The internal link trusts nothing but the pins. */
 	if (s2s_in_is_internal(s) && r->status != TLS_VERIFY_OK) {
 		log_event(LOG_WARN, "s2s_in.gateway_refused", "peer", s->peer,

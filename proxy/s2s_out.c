@@ -1743,7 +1743,8 @@ s2s_out_on_tls(void *ud, const struct tls_verify_result *r)
 	    s2s_out_kind(o)->tls_event, "kind", s2s_out_kind_name(o),
 	    "remote", o->remote, "peer", o->peer, "version", tls_conn_version(tls),
 	    "cipher", tls_conn_ciphersuite(tls),
-	    "certificate", tls_verify_status_str(r->status), "detail", r->detail, NULL);
+	    "certificate", tls_verify_status_str(r->status), "detail", r->detail,
+	    "resumed", tls_conn_resumed(tls) ? "yes" : NULL, NULL);
 	if (s2s_out_kind(o)->pinned && !o->pkix_ok) {
 		/* tls/ refuses an unpinned gateway already; never trust a
 		 * gateway on anything but its pin. */
@@ -1839,8 +1840,11 @@ s2s_out_tls_begin(struct s2s_out *o)
 		.peer_domain = s2s_out_kind(o)->pinned ? o->edge->cfg->gateway.server_name : o->remote,
 		.local_domain = s2s_out_kind(o)->pinned ? NULL : o->local,
 		.no_client_cert = o->tls_no_cert,
-		/* DANE judges the partner's whole chain: full handshakes. */
-		.no_resume = s2s_out_policy(o)->dane != POLICY_DANE_OFF,
+		/* Where DANE judges the partner's whole chain: full
+		 * handshakes.  Elsewhere (no authenticated TLSA records, the
+		 * common case) PKIX or dialback decide, and a resumed
+		 * session keeps what they look at. */
+		.no_resume = s2s_dane_out_needs_chain(s2s_out_policy(o)->dane, &o->dane),
 	};
 	char err[256];
 

@@ -583,6 +583,8 @@ tls_certstore_load(const struct tls_certstore_config *cfg, char *err,
 		    TLS_TICKET_SECRET_MAX, cfg->ticket_secret_len);
 		goto fail;
 	}
+	tls_session_cache_init(&s->sessions, cfg->outgoing_sessions_max != 0 ?
+	    cfg->outgoing_sessions_max : TLS_SESSION_CACHE_DEFAULT);
 	ret = tls_tickets_init(&s->tickets, &s->rng, s->ticket_lifetime_s,
 	    certstore_trust_fingerprint(s), cfg->ticket_secret,
 	    cfg->ticket_secret_len);

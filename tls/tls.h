@@ -129,6 +129,8 @@ struct tls_certstore_config {
 					   (tls/ticket.c) */
 	size_t ticket_secret_len;	/* 32..TLS_TICKET_SECRET_MAX */
 	int no_tickets;			/* neither issued nor kept */
+	size_t outgoing_sessions_max;	/* sessions kept for outgoing
+					   streams; 0: the default (4096) */
 	int internal_tls13_only;	/* the internal roles refuse TLS 1.2
 					   (the admin listener: RFC 8446's
 					   encrypted client certificate) */
@@ -153,6 +155,29 @@ void tls_certstore_swap(struct tls_certstore **slot, struct tls_certstore *fresh
  * tickets for one lifetime).  The key also rotates by itself every
  * ticket_lifetime_s.  Returns 0 or -1. */
 int tls_certstore_rotate_ticket_key(struct tls_certstore *store);
+
+/* Outgoing sessions across a restart (session_cache.c): the tickets
+ * partners gave our outgoing streams, with the identity each full
+ * handshake verified, saved to path (0600, atomically) and loaded into a
+ * fresh store, so that the first streams after a restart or an upgrade
+ * resume.  A file made under other trust anchors, certificates or pins
+ * loads nothing; entries past their ticket's lifetime are dropped. */
+struct tls_session_load_stats {
+	size_t loaded;			/* into the store's cache */
+	size_t expired;			/* ticket or partner certificate */
+	size_t other_config;		/* trust, certificates, pins, mbedTLS */
+	size_t over_bound;		/* past tls.outgoing_sessions_max */
+	int absent;			/* no file (not an error) */
+};
+/* 0 (also when there is no file: st->absent), or -1 with why in err
+ * (the file is refused whole and the store keeps what it had): not a
+ * private regular file of ours, too large, corrupt, truncated,
+ * malformed. */
+int tls_certstore_sessions_load(struct tls_certstore *store, const char *path,
+    struct tls_session_load_stats *st, char *err, size_t errlen);
+/* 0 with *saved entries written, or -1 with why. */
+int tls_certstore_sessions_save(struct tls_certstore *store, const char *path,
+    size_t *saved, char *err, size_t errlen);
 
 /* The checks tls_certstore_load() makes, one file pair at a time, for
  * `xmpp-edge check` and the configuration layer: the chain parses, the
@@ -292,9 +317,12 @@ const char *tls_conn_version(const struct tls_conn *c);	/* "TLSv1.3" */
 const char *tls_conn_ciphersuite(const struct tls_conn *c);
 const char *tls_conn_alpn(const struct tls_conn *c);	/* NULL: none */
 const char *tls_conn_sni(const struct tls_conn *c);	/* server; "" none */
-/* 1 if the handshake resumed a session from a ticket (server, TLS 1.3):
+/* 1 if the handshake resumed a session from a ticket (TLS 1.3).  Server:
  * the peer's identity is the one bound to the ticket (tls/ticket.c),
- * re-checked for dates and matched by name as if presented now. */
+ * re-checked for dates and matched by name as if presented now.  External
+ * client: the session kept (session_cache.c, also across a restart) holds
+ * the server's leaf and the flags of the full handshake, checked the
+ * same way. */
 int tls_conn_resumed(const struct tls_conn *c);
 /* The DER of the idx-th certificate the peer sent (0: its leaf, then the
  * chain as sent), valid until the connection is freed: 0, or -1 when

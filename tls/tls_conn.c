@@ -106,13 +106,17 @@ struct tls_conn {
 	uint64_t records_out;		/* application data records written */
 
 	int no_resume;			/* client: params.no_resume */
+	int offered_session;		/* client: a cached session was set */
+	int saw_chain;			/* client: the server sent certificates */
 	unsigned busy;			/* nesting of public calls */
 	int free_pending;
 	struct tls_conn *active_prev;	/* the store's active connection
 					   before our outermost call */
 
 	/* Server, TLS 1.3 resumption: the peer identity the ticket carried
-	 * (ticket.c); a candidate until the handshake says it resumed. */
+	 * (ticket.c); a candidate until the handshake says it resumed.
+	 * Client: resumed_flags are the offered session's verification flags
+	 * of its full handshake (session_cache.c). */
 	mbedtls_x509_crt *resumed_peer;
 	uint32_t resumed_flags;
 	time_t resumed_not_after;
@@ -463,6 +467,20 @@ conn_flush(struct tls_conn *c)
 
 /* --- verification -------------------------------------------------------- */
 
+/* External client: the server sent its chain, so this handshake is a
+ * full one (conn_client_resumed).  mbedTLS's verdict stays as it is. */
+static int
+client_chain_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_conn *c = ctx;
+
+	(void)crt;
+	(void)depth;
+	(void)flags;
+	c->saw_chain = 1;
+	return 0;
+}
+
 /* Internal link: accept the peer by the SPKI pin of its leaf alone.  Every
  * certificate above the leaf is ignored (flags cleared): no CA is
  * consulted, and dates do not matter, as for DANE-EE (RFC 7671 §5.1). */
@@ -542,6 +560,19 @@ conn_psk_resumed(const struct tls_conn *c)
 	    mbedtls_ssl_get_verify_result(&c->ssl) == 0;
 }
 
+/*
+ * A TLS 1.3 client learns of a resumption the same way: a server that
+ * accepts the offered PSK sends no Certificate (RFC 8446 §4.4.2), so
+ * mbedTLS never calls the verify callback (client_chain_cb), and the
+ * session keeps the leaf and flags of the full handshake it came from.
+ */
+static int
+conn_client_resumed(const struct tls_conn *c)
+{
+	return c->role == TLS_ROLE_EXTERNAL_CLIENT && c->offered_session && !c->saw_chain &&
+	    mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_3;
+}
+
 /* The peer's leaf and mbedTLS's verification flags for it: presented in
  * this handshake, or bound to the ticket it resumed with, whose dates are
  * checked again now (a ticket may outlive the certificate). */
@@ -551,9 +582,11 @@ conn_peer(const struct tls_conn *c, uint32_t *flags)
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
 
 	if (peer != NULL) {
-		/* A client's resumed session keeps the leaf and flags of its
-		 * full handshake (session_cache.c): the date again. */
-		*flags = mbedtls_ssl_get_verify_result(&c->ssl);
+		/* A client's resumed session keeps the leaf of its full
+		 * handshake (session_cache.c) and the flags the cache kept
+		 * (mbedTLS says 0 for "no certificate used"): the date again. */
+		*flags = c->role == TLS_ROLE_EXTERNAL_CLIENT && c->resumed ?
+		    c->resumed_flags : mbedtls_ssl_get_verify_result(&c->ssl);
 		if (*flags != (uint32_t)-1 && mbedtls_x509_time_is_past(&peer->valid_to))
 			*flags |= MBEDTLS_X509_BADCERT_EXPIRED;
 		return peer;
@@ -847,7 +880,7 @@ conn_handshake_done(struct tls_conn *c)
 	const char *alpn = mbedtls_ssl_get_alpn_protocol(&c->ssl);
 
 	/* A ticket's identity counts only if the handshake resumed. */
-	c->resumed = conn_psk_resumed(c);
+	c->resumed = conn_psk_resumed(c) || conn_client_resumed(c);
 	if (!c->resumed)
 		tls_conn_ticket_resume(c, NULL);
 	conn_verify(c, c->role == TLS_ROLE_EXTERNAL_CLIENT ? c->peer_domain :
@@ -880,7 +913,8 @@ conn_session_save(struct tls_conn *c)
 	if (c->role == TLS_ROLE_EXTERNAL_CLIENT && !c->no_resume)
 		tls_session_cache_put(tls_certstore_sessions(c->store), &c->ssl,
 		    c->peer_domain, c->sent_cert ? c->local_domain : "-",
-		    c->direct_tls);
+		    c->direct_tls,
+		    c->resumed ? c->resumed_flags : mbedtls_ssl_get_verify_result(&c->ssl));
 	/* The cache has its own copy: a ticket is only ever offered from
 	 * there, never from this connection's session, which kept it for
 	 * its whole life (a few hundred bytes per idle outgoing stream,
@@ -1084,9 +1118,11 @@ tls_conn_new(struct tls_certstore *store, const struct tls_conn_params *p,
 		snprintf(c->local_domain, sizeof(c->local_domain), "%s",
 		    p->local_domain ? p->local_domain : "");
 		if (!c->no_resume)
-			tls_session_cache_take(tls_certstore_sessions(store),
-			    &c->ssl, c->peer_domain,
-			    c->sent_cert ? c->local_domain : "-", c->direct_tls);
+			c->offered_session = tls_session_cache_take(
+			    tls_certstore_sessions(store), &c->ssl, c->peer_domain,
+			    c->sent_cert ? c->local_domain : "-", c->direct_tls,
+			    &c->resumed_flags) == 0;
+		mbedtls_ssl_set_verify(&c->ssl, client_chain_cb, c);
 		break;
 	case TLS_ROLE_INTERNAL_CLIENT:
 		/* The pin is the identity; gateway.server_name only goes out

@@ -152,28 +152,54 @@ int tls_ticket_parse(void *p_ticket, mbedtls_ssl_session *session,
 int tls_ticket_binding_parse(const uint8_t *p, size_t len, uint64_t trust,
     struct tls_ticket_identity *out, int *has_identity);
 
-/* session_cache.c: the sessions outgoing connections may resume (the
- * file's header says how).  A store owns one. */
-#define TLS_SESSION_CACHE_SLOTS 1024
+/* session_cache.c: the sessions outgoing connections may resume, and
+ * their file (the file's header says how).  A store owns one. */
+#define TLS_SESSION_CACHE_DEFAULT 4096	/* tls.outgoing_sessions_max */
+#define TLS_SESSION_CACHE_MIN 16
+#define TLS_SESSION_CACHE_MAX 65536
+#define TLS_SESSION_BLOB_MAX 6144	/* one serialised session, ticket
+					   included; larger: not saved */
+#define TLS_SESSION_FILE_MAX (16u << 20)	/* bytes; the oldest entries
+						   give way */
 
 struct tls_session_slot;
 struct tls_session_cache {
-	struct tls_session_slot *slots;	/* TLS_SESSION_CACHE_SLOTS, lazily */
-	uint64_t clock;
+	struct tls_session_slot *slots;	/* cap of them, on first use */
+	uint32_t *buckets;		/* hash -> slot index + 1 */
+	size_t cap, nbuckets, used;
+	uint32_t newest, oldest;	/* storing order, slot index + 1 */
+	uint32_t free_head;
 };
 
+/* An empty cache of cap entries (clamped to the bounds above). */
+void tls_session_cache_init(struct tls_session_cache *cache, size_t cap);
 void tls_session_cache_free(struct tls_session_cache *cache);
+size_t tls_session_cache_count(const struct tls_session_cache *cache);
 /* Sets the session saved for (peer, local, direct) on ssl and forgets
- * it: 0, or -1 when there is none. */
+ * it: 0 with *flags the verification flags of the full handshake it came
+ * from, or -1 when there is none. */
 int tls_session_cache_take(struct tls_session_cache *cache, mbedtls_ssl_context *ssl,
-    const char *peer, const char *local, int direct);
-/* Saves ssl's current session (after a ticket arrived). */
+    const char *peer, const char *local, int direct, uint32_t *flags);
+/* Saves ssl's current session (after a ticket arrived) with the
+ * verification flags of the full handshake behind it. */
 void tls_session_cache_put(struct tls_session_cache *cache, const mbedtls_ssl_context *ssl,
-    const char *peer, const char *local, int direct);
+    const char *peer, const char *local, int direct, uint32_t flags);
 /* The saved session itself, left in place (the unit tests tamper with
  * its ticket); NULL when there is none. */
 mbedtls_ssl_session *tls_session_cache_peek(struct tls_session_cache *cache,
     const char *peer, const char *local, int direct);
+/* The file's bytes for the entries worth keeping (TLS 1.3, a leaf, not
+ * expired at now), newest first, under trust: 0 with *out (malloc'd,
+ * the caller wipes and frees it), or -1 when out of memory. */
+int tls_session_cache_serialize(const struct tls_session_cache *cache, uint64_t trust,
+    time_t now, uint8_t **out, size_t *outlen, size_t *count);
+/* The file's bytes into cache, replacing its entries, when it was made
+ * under trust; entries expired at now, of another configuration or past
+ * the cache's bound are counted in *st and dropped.  0, or -1 with why
+ * in err: the whole file refused, the cache left as it was. */
+int tls_session_cache_parse(struct tls_session_cache *cache, const uint8_t *buf,
+    size_t len, uint64_t trust, time_t now, struct tls_session_load_stats *st,
+    char *err, size_t errlen);
 /* certstore.c: the store's cache, and its ticket keys. */
 struct tls_session_cache *tls_certstore_sessions(struct tls_certstore *s);
 struct tls_tickets *tls_certstore_tickets(struct tls_certstore *s);

@@ -142,7 +142,7 @@ edge_start() {
   "tls": { "ca_file": "$ca"${EDGE_TLS_EXTRA:-} },
   "dns": { "servers": ["127.0.0.1:$dns"]${EDGE_DNS_EXTRA:-} },
   "limits": { "max_streams": $max$hst$rate${EDGE_LIMITS_EXTRA:-} },
-  "log": { "level": "warn" }
+  "log": { "level": "${EDGE_LOG_LEVEL:-warn}" }
 }
 EOF
 	chmod -R a+rX -- "${W:?}/${label:?}"

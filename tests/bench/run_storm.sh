@@ -5,7 +5,9 @@
 # every partner reconnecting at once; reported per server and case: time
 # until every stream is authenticated again, p50, p90 and the worst
 # stream's wait, the server's CPU (utime+stime from /proc) for the storm,
-# failures, TLS resumptions, the load generator's own CPU; the same storm
+# failures, TLS resumptions (the partners' inbound ones, and the edge's
+# own dialback checks that resumed: "verify resumed", resumed/all, read
+# from `xmpp-edge status`), the load generator's own CPU; the same storm
 # against Prosody 0.12 (private instance on 127.0.0.1, as the prosody
 # user), and the ratios.
 #
@@ -160,13 +162,25 @@ storm() {
 		c0=$(cat "$W/$1/cpu0")
 	fi
 	c1=$(cpu_ticks "$pid")
+	# The edge's own dialback checks (its outgoing streams to the
+	# partners' authoritative server): how many resumed a TLS session
+	# (binaries with tls.keep_outgoing_sessions keep them across the
+	# restart).  Prosody and older binaries: "-".
+	local vres=-
+	if [ "${1#prosody}" = "$1" ]; then
+		vres=$("${BIN_OF[$1]}" status --socket "$W/$1/state/control.sock" --json 2>/dev/null |
+			python3 -c 'import json, sys
+d = json.load(sys.stdin)
+r = d.get("tls_resumed_dialback_verify")
+print("-" if r is None else "%d/%d" % (r, d.get("tls_handshakes_dialback_verify", 0)))' 2>/dev/null) || vres=-
+	fi
 	if [ -n "$perf" ]; then
 		kill -INT "$perf"
 		wait "$perf" || true
 		perf report -i "$W/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
 			grep -E '^ +[0-9.]+%' | head -n "${BENCH_PROFILE_LINES:-40}" >"$W/profile.txt"
 	fi
-	echo "$1: $j server_ticks=$((c1 - c0))" >>"$W/runs.log"
+	echo "$1: $j server_ticks=$((c1 - c0)) verify_resumed=$vres" >>"$W/runs.log"
 	python3 -c '
 import json, sys
 d = json.loads(sys.argv[2])
@@ -175,10 +189,10 @@ cpu = int(sys.argv[3]) / 100.0
 # hidden: "all auth" is then "-", those partners would have to retry later.
 full = d["errors"] == 0 and d["ok"] == d["n"]
 f = lambda k: "%.2f" % d[k] if d[k] is not None else "-"
-print("%-18s %6d %6d %6d %7d %8s %7s %7s %8s %8.2f %8.2f %6.2f" % (sys.argv[1], d["ok_external"], d["ok_dialback"],
-      d["errors"], d.get("reused", 0), f("wall_s") if full else "-", f("p50_s"), f("p90_s"),
+print("%-18s %6d %6d %6d %7d %9s %8s %7s %7s %8s %8.2f %8.2f %6.2f" % (sys.argv[1], d["ok_external"], d["ok_dialback"],
+      d["errors"], d.get("reused", 0), sys.argv[4], f("wall_s") if full else "-", f("p50_s"), f("p90_s"),
       f("worst_s") if full else "-", cpu, d["tool_cpu_s"],
-      (cpu / d["ok"] * 1000) if d["ok"] else 0))' "$1" "$j" $((c1 - c0))
+      (cpu / d["ok"] * 1000) if d["ok"] else 0))' "$1" "$j" $((c1 - c0)) "$vres"
 }
 
 # The edge's side of the partners' DNS (a private address: loopback).
@@ -188,13 +202,15 @@ head -c 32 /dev/urandom >"${W:?}/ticket.key"
 chmod 600 "$W/ticket.key"
 echo "reconnect storm: $N partners at once, $DBSHARE of them Server Dialback (no client certificate), the rest SASL EXTERNAL"
 echo "(STARTTLS, TLS 1.3, ECDSA P-256); partners' authoritative server and DNS on 127.0.0.1; times in s from the storm's start"
-printf '%-18s %6s %6s %6s %7s %8s %7s %7s %8s %8s %8s %6s\n' "server-case" "ok EXT" "ok DB" failed resumed \
-	"all auth" "p50" "p90" "worst" "server" "client" "ms/str"
-printf '%-18s %6s %6s %6s %7s %8s %7s %7s %8s %8s %8s %6s\n' "" "" "" "" "" "" "" "" "" "CPU s" "CPU s" "server"
-declare -A ALL
+printf '%-18s %6s %6s %6s %7s %9s %8s %7s %7s %8s %8s %8s %6s\n' "server-case" "ok EXT" "ok DB" failed resumed \
+	"verify" "all auth" "p50" "p90" "worst" "server" "client" "ms/str"
+printf '%-18s %6s %6s %6s %7s %9s %8s %7s %7s %8s %8s %8s %6s\n' "" "" "" "" "" "resumed" "" "" "" "" "CPU s" "CPU s" \
+	"server"
+declare -A ALL BIN_OF
 for e in $EDGE_BINS; do
 	label=${e%%=*} bin=${e#*=}
 	for c in $CASES; do
+		BIN_OF[$label-$c]=$bin
 		extra=
 		case $c in
 		fresh | restart) ;;
@@ -217,7 +233,7 @@ for e in $EDGE_BINS; do
 				"$([ "$c" = tickets ] && echo 1 || echo 0)") || { tail -5 "$W/$label-$c/edge.log" >&2; exit 1; }
 		fi
 		echo "$line"
-		ALL[$label-$c]=$(awk '{ print $6 }' <<<"$line")
+		ALL[$label-$c]=$(awk '{ print $7 }' <<<"$line")
 		kill "$(cat "$W/$label-$c/pid")" 2>/dev/null || true
 		rm -f "$W/$label-$c/pid"
 	done
@@ -251,7 +267,7 @@ cat \"$W/prosody/prosody.pid\" >\"$W/prosody-$c/pid\"" "$port"
 				{ tail -5 "$W/prosody/prosody.log" >&2; exit 1; }
 		fi
 		echo "$line"
-		ALL[prosody-$c]=$(awk '{ print $6 }' <<<"$line")
+		ALL[prosody-$c]=$(awk '{ print $7 }' <<<"$line")
 		kill "$(cat "$W/prosody-$c/pid")" 2>/dev/null || true
 		p=$(cat "$W/prosody-$c/pid")
 		while kill -0 "$p" 2>/dev/null; do sleep 0.1; done

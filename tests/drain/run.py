@@ -18,6 +18,7 @@ loopback, with test peers that count every stanza.
 
 Every port is a free one (no fixed port).  Last line: "N passed, N failed".
 """
+import json
 import os
 import re
 import select
@@ -234,7 +235,9 @@ def start(name, **limits):
     port, iport = free_port(), free_port()
     gw = fakepeer.Peer("example.com", GW_CRT, GW_KEY, "gateway", iport, client_ca=EDGE_CRT,
                        verify_cert=GW_CRT, verify_key=GW_KEY)
-    remote = fakepeer.Peer("remote.example", REMOTE_CRT, REMOTE_KEY, "sasl", port)
+    # Its ticket keys last across connections, as a real server's: the
+    # edge's outgoing stream resumes after an upgrade (section 4).
+    remote = fakepeer.Peer("remote.example", REMOTE_CRT, REMOTE_KEY, "sasl", port, stable_tickets=True)
     door = SlowDoor(remote.port)
     cfg = edge_config(name, port, iport, gw.port, door.port, **limits)
     d = xenet.Daemon(DAEMON_BIN, ["-c", cfg], f"{tmp}/{name}.log")
@@ -479,6 +482,22 @@ if check("upgrade.daemon_started", up, d.text()[-1500:]):
     st = status_json(BIN, "--socket", sock)
     check("upgrade.new_process_answers_status",
           st.get("status") == "running" and upgraded_pids and st.get("pid") == upgraded_pids[0], st)
+    # The old process saved its outgoing TLS sessions before starting the
+    # new one (tls.keep_outgoing_sessions), which loaded them: its stream
+    # to remote.example resumed instead of a full handshake.
+    evs = []
+    for line in open(f"{tmp}/upgrade.log"):
+        try:
+            evs.append(json.loads(line))
+        except ValueError:
+            pass
+    saved = [e for e in evs if e.get("event") == "tls.sessions_saved" and e.get("when") == "upgrade"]
+    loaded = [e for e in evs if e.get("event") == "tls.sessions_loaded"]
+    check("upgrade.outgoing_sessions_handed_over",
+          saved and int(saved[-1].get("sessions", 0)) >= 1 and loaded and int(loaded[0].get("loaded", 0)) >= 1,
+          (saved, loaded))
+    check("upgrade.new_process_outgoing_stream_resumed", st.get("tls_resumed_out", 0) >= 1,
+          {k: v for k, v in st.items() if k.startswith("tls_")})
     got = remote.wait_stanzas(len(sent), timeout=10)
     time.sleep(0.5)
     dl, bo = ids(delivered(remote.stanzas), "u"), ids(errors(gw.stanzas), "u")

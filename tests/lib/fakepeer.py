@@ -33,7 +33,7 @@ class Peer:
 
     def __init__(self, domain, cert, key, mode, verify_port, client_ca=None,
                  verify_cert=None, verify_key=None, inject=b"", client_cert_optional=False,
-                 sasl_fail=False):
+                 sasl_fail=False, stable_tickets=False):
         self.domain, self.cert, self.key, self.mode = domain, cert, key, mode
         # A hostile receiving server: bytes sent on every stream right
         # after its features (e.g. stanzas, which a stream xmpp-edge
@@ -49,6 +49,11 @@ class Peer:
         # Answers SASL EXTERNAL with <failure/> (a peer that does not
         # accept the certificate it was shown; dialback may follow).
         self.sasl_fail = sasl_fail
+        # One TLS context for every connection, so the session tickets it
+        # issues (their keys are the context's) resume on later ones, as a
+        # real server's do; by default each connection has its own.
+        self.stable_tickets = stable_tickets
+        self._stable_ctx = None
         self.stanzas = []                       # raw stanzas received
         self.log = []                           # what happened, for messages
         self.dialback_answers = []              # type= of db:verify answers
@@ -68,6 +73,13 @@ class Peer:
         self.srv.close()
 
     def _ctx(self):
+        if self.stable_tickets:
+            if self._stable_ctx is None:
+                self._stable_ctx = self._new_ctx()
+            return self._stable_ctx
+        return self._new_ctx()
+
+    def _new_ctx(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert, self.key)
         ctx.sni_callback = lambda sock, name, c: self.snis.append(name)

@@ -29,8 +29,15 @@ done
 
 # --- build the tool against the dev build ----------------------------------
 [ -f "$OUT/dev/libxe.a" ] || (cd "$ROOT" && ./build.sh dev) >&2
-# The dependency prefix build.sh used: the newest built glibc one.
-PREFIX=$(ls -td "$CACHE"/deps/glibc-*/ 2>/dev/null | head -1)
+# The dependency prefix build.sh used for this checkout's dev build
+# (out/deps-glibc); else the newest built glibc one.  Another checkout
+# sharing the cache may be building a newer one with other options, or
+# have one half built: the newest is not necessarily ours.
+if [ -d "$OUT/deps-glibc/include" ]; then
+	PREFIX=$(readlink -f "$OUT/deps-glibc")/
+else
+	PREFIX=$(ls -td "$CACHE"/deps/glibc-*/ 2>/dev/null | head -1)
+fi
 [ -n "$PREFIX" ] || { echo "no dependency build in $CACHE/deps"; echo "0 passed, 1 failed"; exit 1; }
 TOOL=$W/tls_tool
 gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -O1 -g \
