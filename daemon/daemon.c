@@ -620,6 +620,9 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	(void)blocklist_apply(edge, 1, err, errlen);	/* a bad list is logged, the old one kept */
 	blocklist_watch_apply(edge);
 	strangers_apply(edge);
+	/* Stanzas queued toward a partner the new policy refuses go back
+	 * as a new one would be refused (router.c). */
+	s2s_out_policy_reloaded(edge);
 	return 0;
 fail:
 	log_event(LOG_ERROR, "config.reload_failed", "error", err,
