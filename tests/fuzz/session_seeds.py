@@ -89,6 +89,14 @@ SEEDS = {
     + msg(2, HEADER, "c", "a") + msg(2, F_SM, "c", "a") + settle() + answer(2, VALID) + settle()
     + msg(2, SM_ANSWER, "c", "a", 1) + settle() + msg(0, SM_R) + settle()
     + msg(2, SM_A, "c", "a", 1) + settle() + msg(0, SM_R) + msg(0, SM_A, "b", "a", 4) + settle(4),
+    # A reload stops federation with b.example (op 14, byte 2) while the
+    # bounce of its stanza waits for the stream back to it (queued: an
+    # error, it is not bounced in turn), and b's stream has XEP-0198 on;
+    # a second reload lets b.example in again.
+    "reload_refuses_partner": accept() + msg(0, HEADER) + msg(0, DB_RESULT) + settle()
+    + answer(1, VALID) + settle() + msg(0, ENABLE, "b", "a", 0) + msg(0, STANZA, "b", "a", 0x01)
+    + settle(6) + bytes([SHUTDOWN, 2]) + settle(3) + answer(2, VALID) + answer(3, VALID) + settle(3)
+    + bytes([SHUTDOWN, 2]) + msg(0, STANZA, "b", "a", 0x01) + settle(6) + msg(0, SM_R) + settle(3),
     "deadlines": accept() + msg(0, HEADER) + msg(0, DB_RESULT) + bytes([SCRIPT, DOM["b"], 0, 3])
     + settle() + bytes([ADVANCE, 2, ADVANCE, 4, ADVANCE, 5, FIRE, 0, ADVANCE, 7]) + settle(3),
 }
