@@ -203,7 +203,11 @@ fz_stanza_number(const char *id)
 }
 
 /* The domain of a JID as the proxy wrote it (RFC 7622: after the first
- * '@' before the first '/'), into out. */
+ * '@' before the first '/'), into out, without a trailing dot: §3.2 has
+ * it removed before any comparison (and case does not count either:
+ * fz_valid_pair).  A bounce's 'from' is the stanza's 'to' as its sender
+ * wrote it (bounce.h: byte for byte), "x@a.example." included, while the
+ * pair that routes it is the canonical a.example. */
 static void
 fz_jid_domain(const char *jid, char *out, size_t cap)
 {
@@ -214,6 +218,8 @@ fz_jid_domain(const char *jid, char *out, size_t cap)
 		len -= (size_t)(at + 1 - jid);
 		jid = at + 1;
 	}
+	if (len > 1 && jid[len - 1] == '.')
+		len--;
 	snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), jid);
 }
 
