@@ -38,6 +38,10 @@ import fakepeer  # noqa: E402
 BIN = os.environ.get("XE_BIN", "out/dev/xmpp-edge")
 tmp = work_dir("drain")
 os.chmod(tmp, 0o755)
+# The daemon drops to the service user, and `upgrade` makes it start the
+# program at the path it was started from: as that user, who cannot enter a
+# clone under /root (0700 on Debian).  Run a copy it can reach.
+DAEMON_BIN = xenet.copy_for_other_users(BIN, tmp) if os.geteuid() == 0 else BIN
 NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
 SVC_UID = None
 if os.geteuid() == 0:
@@ -233,7 +237,7 @@ def start(name, **limits):
     remote = fakepeer.Peer("remote.example", REMOTE_CRT, REMOTE_KEY, "sasl", port)
     door = SlowDoor(remote.port)
     cfg = edge_config(name, port, iport, gw.port, door.port, **limits)
-    d = xenet.Daemon(BIN, ["-c", cfg], f"{tmp}/{name}.log")
+    d = xenet.Daemon(DAEMON_BIN, ["-c", cfg], f"{tmp}/{name}.log")
     up = wait_port(port, d.proc) and wait_port(iport, d.proc)
     return d, port, iport, gw, remote, door, up
 
