@@ -270,8 +270,8 @@ build_deps() {
 
 	unpack mbedtls "$work/mbedtls"
 	# The PSA drivers (tls/psa_driver/: the AES-GCM accelerator, X25519 on
-	# Everest's HACL*) are compiled into libmbedcrypto: deps/patches/
-	# mbedtls-{gcm,x25519}-driver.patch list them among the library's
+	# Everest's HACL*, P-256) are compiled into libmbedcrypto: deps/patches/
+	# mbedtls-{gcm,p256,x25519}-driver.patch list them among the library's
 	# sources and call them from the PSA dispatch.
 	cp "$ROOT"/tls/psa_driver/*.[ch] "$work/mbedtls/src/library/"
 	# On x86-64, -maes -mpclmul make mbedTLS compile its AES-NI/PCLMUL

@@ -614,8 +614,7 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	}
 	next->admin.max_connections = edge->cfg->admin.max_connections;
 	memcpy(next->state_dir, edge->cfg->state_dir, sizeof(next->state_dir));
-	config_free(edge->cfg);
-	edge->cfg = next;
+	edge_config_replace(edge, next);
 	daemon_apply_log_config(next);
 	daemon_fit_fd_limit(next);
 	log_event(LOG_INFO, "config.reload", "result", "applied", "config", next->source,

@@ -273,6 +273,23 @@ struct edge {
 	uint8_t read_buf[64 * 1024];
 	/* Written requests every stream's next write reuses (s2s_conn.h). */
 	struct s2s_pipe_pool pipe_pool;
+	/* The loop's one prepare handle submitting every stream's gathered
+	 * output once per turn (s2s_conn.h); zeroed is ready. */
+	struct s2s_conn_flusher conn_flusher;
+	/* Bumped whenever the configuration is replaced (edge_config_replace):
+	 * what a stream decided under the old one is stale (s2s_in.c). */
+	uint64_t cfg_generation;
 };
+
+/* A reloaded configuration replaces the running one, which is freed;
+ * decisions streams keep (their last stanza's addressing checks) are
+ * made again under the new one. */
+static inline void
+edge_config_replace(struct edge *edge, struct config *next)
+{
+	config_free(edge->cfg);
+	edge->cfg = next;
+	edge->cfg_generation++;
+}
 
 #endif

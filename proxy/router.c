@@ -164,25 +164,34 @@ router_wake_waiters(struct route_slot *r)
 }
 
 int
-router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
+router_jid_domain_span(const struct xmlstream_str *jid, struct xmlstream_str *d)
 {
-	struct xmlstream_str d;
 	const char *slash, *at;
-	char why[128];
 
 	if (jid->p == NULL || jid->len == 0)
 		return -1;
-	d = *jid;
+	*d = *jid;
 	/* RFC 7622 §3.1: the resource starts at the first '/', the
 	 * localpart ends at the first '@' before it. */
-	slash = memchr(d.p, '/', d.len);
+	slash = memchr(d->p, '/', d->len);
 	if (slash != NULL)
-		d.len = (size_t)(slash - d.p);
-	at = memchr(d.p, '@', d.len);
+		d->len = (size_t)(slash - d->p);
+	at = memchr(d->p, '@', d->len);
 	if (at != NULL) {
-		d.len -= (size_t)(at + 1 - d.p);
-		d.p = at + 1;
+		d->len -= (size_t)(at + 1 - d->p);
+		d->p = at + 1;
 	}
+	return 0;
+}
+
+int
+router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
+{
+	struct xmlstream_str d;
+	char why[128];
+
+	if (router_jid_domain_span(jid, &d) < 0)
+		return -1;
 	return domain_canonicalize(d.p, d.len, out, cap, why, sizeof(why));
 }
 

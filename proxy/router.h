@@ -200,6 +200,9 @@ void route_waiter_cancel(struct route_waiter *w);
 /* The domain part of a JID (RFC 7622 §3.2), canonical, into out; -1 if
  * absent or not a domain we could route to. */
 int router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap);
+/* The domain part of a JID as written (not canonicalised): 0, or -1
+ * when the JID is absent or empty. */
+int router_jid_domain_span(const struct xmlstream_str *jid, struct xmlstream_str *d);
 
 /* 1 if domain is one of ours. */
 int router_is_hosted(const struct edge *edge, const char *domain);

@@ -18,10 +18,11 @@
  * Output is gathered (issue 18, relay CPU): whatever the session sends
  * in one loop turn, stanza batches, XEP-0198 <r/> and <a/>, TLS records,
  * goes into the pipe's open write (TLS encrypts straight into it,
- * ciphertext_span), and a prepare handle submits it once per turn, just
- * before the loop waits for I/O: one write(2) per stream and turn
- * instead of one per record.  The bound (limits.send_queue_bytes) counts
- * gathered bytes as queued ones.
+ * ciphertext_span), and the loop's one prepare handle (struct
+ * s2s_conn_flusher: a list of the connections with output gathered)
+ * submits it once per turn, just before the loop waits for I/O: one
+ * write(2) per stream and turn instead of one per record.  The bound
+ * (limits.send_queue_bytes) counts gathered bytes as queued ones.
  *
  * States: OPEN, CLOSING (our last bytes flushing: close_notify, the
  * half-close, at most S2S_CONN_FLUSH_MS) and CLOSED (handles closing; the
@@ -45,9 +46,14 @@ struct s2s_conn {
 	enum s2s_conn_state state;
 	struct s2s_pipe *pipe;
 	uv_timer_t timer;		/* the session's deadline, then the flush's */
-	uv_prepare_t flush_prep;	/* submits the gathered output */
-	int handles_open;		/* pipe + timer + prepare to be closed */
+	int handles_open;		/* pipe + timer to be closed */
 	size_t gathered;		/* in the pipe's open write */
+	/* On the flusher's list while output is gathered (flush_listed). */
+	struct s2s_conn_flusher *flusher;
+	struct s2s_conn *flush_prev, *flush_next;
+	int flush_listed;
+	/* The flusher when params gave none (probe, gateway check, tests). */
+	struct s2s_conn_flusher own_flusher;
 	uint64_t last_busy_ms;		/* last large read (trim) */
 	uv_loop_t *loop;
 	struct xmlstream *xs;
@@ -60,6 +66,11 @@ struct s2s_conn {
 	size_t queued;			/* handed to the pipe, not written yet */
 	int reading;
 	int reads_restart_timer;
+	/* Inside TLS, what the session sends while it handles the peer's
+	 * header is held here (a buffer on s2s_conn_drain's stack) and
+	 * leaves as one record: see s2s_conn_drain. */
+	char *cork;
+	size_t cork_len, cork_cap;
 	char peer[S2S_CONN_PEER_MAX];
 };
 
@@ -99,14 +110,100 @@ s2s_conn_flush_out(struct s2s_conn *c)
 	return 0;
 }
 
-static void
-s2s_conn_on_prepare(uv_prepare_t *h)
-{
-	struct s2s_conn *c = h->data;
+/* --- the loop's flusher ------------------------------------------------- */
 
-	uv_prepare_stop(h);
-	if (c->state != S2S_CONN_CLOSED)
-		(void)s2s_conn_flush_out(c);
+static void
+s2s_conn_flush_unlist(struct s2s_conn *c)
+{
+	struct s2s_conn_flusher *f = c->flusher;
+
+	if (!c->flush_listed)
+		return;
+	if (c->flush_prev != NULL)
+		c->flush_prev->flush_next = c->flush_next;
+	else
+		f->head = c->flush_next;
+	if (c->flush_next != NULL)
+		c->flush_next->flush_prev = c->flush_prev;
+	c->flush_prev = c->flush_next = NULL;
+	c->flush_listed = 0;
+	if (f->head == NULL && f->prep != NULL)
+		uv_prepare_stop(f->prep);
+}
+
+/* Just before the loop waits for I/O: every listed connection's output
+ * goes out.  Each is taken off the list before its flush, and a flush
+ * that fails closes only that connection (its on_closing may close or
+ * send on others: those leave or join the list, which is read from its
+ * head each time, so nothing closed is touched and nothing joined late
+ * waits a turn).  Nothing is freed inside this callback: connections are
+ * freed from their handles' close callbacks. */
+static void
+s2s_conn_flusher_on_prepare(uv_prepare_t *h)
+{
+	struct s2s_conn_flusher *f = h->data;
+	struct s2s_conn *c;
+
+	while ((c = f->head) != NULL) {
+		s2s_conn_flush_unlist(c);
+		if (c->state != S2S_CONN_CLOSED)
+			(void)s2s_conn_flush_out(c);
+	}
+	if (f->prep != NULL)
+		uv_prepare_stop(f->prep);
+}
+
+static void
+s2s_conn_flusher_on_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* A connection starts using f: its handle exists while any does. */
+static int
+s2s_conn_flusher_attach(struct s2s_conn_flusher *f, uv_loop_t *loop)
+{
+	if (f->prep == NULL) {
+		if ((f->prep = malloc(sizeof(*f->prep))) == NULL)
+			return -1;
+		uv_prepare_init(loop, f->prep);
+		f->prep->data = f;
+	}
+	f->attached++;
+	return 0;
+}
+
+/* The last connection gone closes the handle (freed in its close
+ * callback: f itself may be freed before that, when it was the
+ * connection's own).  A handle someone else closed already (the daemon's
+ * last walk over the loop) is left to them. */
+static void
+s2s_conn_flusher_detach(struct s2s_conn_flusher *f)
+{
+	if (--f->attached > 0 || f->prep == NULL)
+		return;
+	if (!uv_is_closing((uv_handle_t *)f->prep))
+		uv_close((uv_handle_t *)f->prep, s2s_conn_flusher_on_closed);
+	f->prep = NULL;
+	f->head = NULL;
+}
+
+/* c has output gathered: submitted by the flusher before the loop waits. */
+static void
+s2s_conn_flush_list(struct s2s_conn *c)
+{
+	struct s2s_conn_flusher *f = c->flusher;
+
+	if (c->flush_listed)
+		return;
+	if (f->head == NULL)
+		uv_prepare_start(f->prep, s2s_conn_flusher_on_prepare);
+	c->flush_prev = NULL;
+	c->flush_next = f->head;
+	if (f->head != NULL)
+		f->head->flush_prev = c;
+	f->head = c;
+	c->flush_listed = 1;
 }
 
 /* Room in the pipe's open write for up to want bytes (at least one),
@@ -133,7 +230,7 @@ s2s_conn_out_span(struct s2s_conn *c, size_t want, size_t *len)
 		return NULL;
 	}
 	if (c->gathered == 0)
-		uv_prepare_start(&c->flush_prep, s2s_conn_on_prepare);
+		s2s_conn_flush_list(c);
 	return dst;
 }
 
@@ -174,11 +271,34 @@ s2s_conn_write_raw(struct s2s_conn *c, const void *data, size_t len)
 	return 0;
 }
 
+/* The held bytes leave as one TLS record (before anything else is
+ * written inside TLS: a record, close_notify). */
+static void
+s2s_conn_uncork(struct s2s_conn *c)
+{
+	size_t n = c->cork_len;
+
+	c->cork_len = 0;
+	if (n > 0 && c->state == S2S_CONN_OPEN && c->tls != NULL && c->tls_open)
+		(void)tls_conn_write(c->tls, (const uint8_t *)c->cork, n);
+}
+
 int
 s2s_conn_send(struct s2s_conn *c, const void *data, size_t len)
 {
 	int rc;
 
+	if (c->state != S2S_CONN_OPEN)
+		return -1;
+	if (c->cork != NULL && c->tls_open) {
+		if (c->cork_len + len > c->cork_cap)
+			s2s_conn_uncork(c);
+		if (c->state == S2S_CONN_OPEN && len <= c->cork_cap - c->cork_len) {
+			memcpy(c->cork + c->cork_len, data, len);
+			c->cork_len += len;
+			return 0;
+		}
+	}
 	if (c->state != S2S_CONN_OPEN)
 		return -1;
 	if (c->tls == NULL)
@@ -199,6 +319,34 @@ s2s_conn_sendstr(struct s2s_conn *c, const char *s)
 
 /* --- input -------------------------------------------------------------- */
 
+/* Plaintext a session may send while it handles one stream header, held
+ * for one record: our header, the features and whatever the session says
+ * with them (about 1 KiB; more leaves in further records). */
+#define S2S_CONN_CORK_MAX 4096
+
+/* The session's answer to a stream header: what the session sends
+ * while it handles the header leaves as one TLS record, not a record per
+ * send (issue 18: our header and the features were two records after TLS
+ * and after SASL; the peer decrypts each).  Without TLS the sends are
+ * gathered into one write anyway. */
+static void
+s2s_conn_on_header_corked(struct s2s_conn *c, const struct xmlstream_event *ev)
+{
+	char cork[S2S_CONN_CORK_MAX];
+
+	if (c->cork != NULL || c->tls == NULL) {
+		c->cb.on_header(c->ud, ev);
+		return;
+	}
+	c->cork = cork;
+	c->cork_cap = sizeof(cork);
+	c->cork_len = 0;
+	c->cb.on_header(c->ud, ev);
+	s2s_conn_uncork(c);
+	c->cork = NULL;
+	c->cork_cap = 0;
+}
+
 /* Hands the tokenizer's events to the session while the connection is
  * open and not in a TLS handshake (the bytes before <proceed/> are never
  * mixed with the ones after it). */
@@ -213,7 +361,7 @@ s2s_conn_drain(struct s2s_conn *c)
 		switch (t) {
 		case XMLSTREAM_EV_STREAM_OPEN:
 			if (c->cb.on_header != NULL)
-				c->cb.on_header(c->ud, &ev);
+				s2s_conn_on_header_corked(c, &ev);
 			break;
 		case XMLSTREAM_EV_ELEMENT:
 			if (c->cb.on_element != NULL)
@@ -242,12 +390,21 @@ s2s_conn_drain(struct s2s_conn *c)
 static void
 s2s_conn_feed(struct s2s_conn *c, const uint8_t *data, size_t len)
 {
+	int in_clear = c->tls == NULL;
+
 	while (len > 0 && c->state == S2S_CONN_OPEN) {
 		size_t took = xmlstream_feed(c->xs, data, len);
 
 		data += took;
 		len -= took;
 		s2s_conn_drain(c);
+		if (in_clear && c->tls != NULL && len > 0 && c->state == S2S_CONN_OPEN) {
+			/* Bytes behind <starttls/> that did not even fit the
+			 * tokenizer: never honoured, in the clear or as TLS
+			 * (the session refuses what the tokenizer holds). */
+			s2s_conn_fail_input(c, STREAM_ERR_POLICY_VIOLATION, "data after <starttls/>");
+			return;
+		}
 		if (took == 0 && len > 0 && c->state == S2S_CONN_OPEN) {
 			/* Nothing fits and nothing drained: an element larger
 			 * than the tokenizer's bound. */
@@ -264,7 +421,12 @@ s2s_conn_on_alloc(void *owner, char **base, size_t *len)
 	void *p = NULL;
 	size_t n = 0;
 
-	if (c->tls != NULL) {
+	if (c->tls != NULL || c->shared_buf != NULL) {
+		/* TLS records, and bytes in the clear (a stream's header and
+		 * <starttls/>: a few hundred bytes, copied into the tokenizer
+		 * by s2s_conn_feed, which grows its buffer by what came, not
+		 * by a read's slack: reading in place grew it 16 -> 26 KiB by
+		 * mmap and unmapped it at TLS start, per stream, issue 18). */
 		p = c->shared_buf;
 		n = c->shared_len;
 	} else if (xmlstream_reserve(c->xs, &p, &n) < 0) {
@@ -310,6 +472,8 @@ s2s_conn_on_read(void *owner, ssize_t n, const char *base)
 		 * what it holds (an idle stream's memory, issue 18). */
 		if (c->state == S2S_CONN_OPEN && now - c->last_busy_ms >= S2S_CONN_TRIM_QUIET_MS)
 			xmlstream_trim(c->xs);
+	} else if (base == (const char *)c->shared_buf) {
+		s2s_conn_feed(c, (const uint8_t *)base, (size_t)n);
 	} else {
 		xmlstream_commit(c->xs, (size_t)n);
 		s2s_conn_drain(c);
@@ -482,6 +646,8 @@ s2s_conn_on_handle_closed(struct s2s_conn *c)
 {
 	if (--c->handles_open > 0)
 		return;
+	s2s_conn_flush_unlist(c);	/* left it when closing already */
+	s2s_conn_flusher_detach(c->flusher);
 	c->cb.on_closed(c->ud);
 	if (c->tls != NULL)
 		tls_conn_free(c->tls);
@@ -512,9 +678,9 @@ s2s_conn_close_handles(struct s2s_conn *c)
 	c->state = S2S_CONN_CLOSED;
 	/* The pipe tries what was gathered once before it closes. */
 	c->gathered = 0;
+	s2s_conn_flush_unlist(c);
 	c->pipe->ops->close(c->pipe);
 	uv_close((uv_handle_t *)&c->timer, s2s_conn_on_uv_closed);
-	uv_close((uv_handle_t *)&c->flush_prep, s2s_conn_on_uv_closed);
 }
 
 static void
@@ -560,12 +726,19 @@ s2s_conn_close_as(struct s2s_conn *c, const char *reason, int peer_gone, int flu
 		s2s_conn_close_handles(c);
 		return;
 	}
+	if (c->tls != NULL && c->tls_open && c->cork_len > 0) {
+		/* A stream error answering a header: held, it goes first. */
+		size_t n = c->cork_len;
+
+		c->cork_len = 0;
+		(void)tls_conn_write(c->tls, (const uint8_t *)c->cork, n);
+	}
 	if (c->tls != NULL && c->tls_open)
 		tls_conn_close(c->tls);	/* close_notify goes out first */
 	/* The half-close submits what was gathered first. */
 	if (c->state == S2S_CONN_CLOSING && c->pipe->ops->shutdown(c->pipe) == 0) {
 		c->gathered = 0;
-		uv_prepare_stop(&c->flush_prep);
+		s2s_conn_flush_unlist(c);
 		uv_timer_start(&c->timer, s2s_conn_on_timer, S2S_CONN_FLUSH_MS, 0);
 		return;
 	}
@@ -628,11 +801,11 @@ s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
 {
 	struct s2s_conn *c = calloc(1, sizeof(*c));
 
-	if (c == NULL || (c->xs = xmlstream_new(params->limits, params->default_ns)) == NULL) {
-		free(c);
-		s2s_pipe_discard(pipe);
-		return NULL;
-	}
+	if (c == NULL || (c->xs = xmlstream_new(params->limits, params->default_ns)) == NULL)
+		goto fail;
+	c->flusher = params->flusher != NULL ? params->flusher : &c->own_flusher;
+	if (s2s_conn_flusher_attach(c->flusher, params->loop) < 0)
+		goto fail;
 	c->cb = *cb;
 	c->ud = ud;
 	c->state = S2S_CONN_OPEN;
@@ -645,13 +818,17 @@ s2s_conn_new(const struct s2s_conn_params *params, struct s2s_pipe *pipe,
 	snprintf(c->peer, sizeof(c->peer), "%s", params->peer != NULL ? params->peer : "");
 	uv_timer_init(params->loop, &c->timer);
 	c->timer.data = c;
-	uv_prepare_init(params->loop, &c->flush_prep);
-	c->flush_prep.data = c;
 	c->loop = params->loop;
-	c->handles_open = 3;
+	c->handles_open = 2;
 	pipe->pool = params->pipe_pool;
 	s2s_pipe_attach(pipe, &s2s_conn_pipe_events, c);
 	return c;
+fail:
+	if (c != NULL)
+		xmlstream_free(c->xs);
+	free(c);
+	s2s_pipe_discard(pipe);
+	return NULL;
 }
 
 static void

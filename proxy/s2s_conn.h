@@ -18,7 +18,8 @@
  *     buffer without end); one send is one TLS record (up to
  *     S2S_CONN_RECORD_MAX, or mbedTLS's smaller output maximum), so
  *     callers batch small stanzas into one send; what is sent in one loop
- *     turn leaves in one write (gathered, see s2s_conn.c);
+ *     turn leaves in one write (gathered, see s2s_conn.c; submitted by the
+ *     loop's one prepare handle, struct s2s_conn_flusher);
  *   - read pause/resume (backpressure from a full destination);
  *   - one deadline timer (handshake / connect deadline, then idleness);
  *   - closing.
@@ -232,6 +233,23 @@ struct s2s_conn_callbacks {
 	void (*on_read_done)(void *ud);
 };
 
+/* The loop's one prepare handle (issue 18, relay CPU): every connection
+ * with output gathered in this loop turn is on its list, and the handle
+ * submits each one's gathered output once, just before the loop waits for
+ * I/O.  One handle per loop instead of one per connection: an idle stream
+ * holds two list pointers, not a uv_prepare_t.  Zeroed is ready: the
+ * handle is allocated when the first connection attaches and closed when
+ * the last one is freed, so a loop whose connections are all gone has
+ * nothing of it open (uv_loop_close succeeds).  Every connection
+ * attached must run on the same loop.  A connection closing leaves the
+ * list at once (s2s_conn_close_handles), so the list never holds a
+ * connection the loop may free. */
+struct s2s_conn_flusher {
+	uv_prepare_t *prep;		/* malloc'd; NULL while nothing is attached */
+	struct s2s_conn *head;		/* connections with output gathered */
+	size_t attached;		/* connections using this flusher */
+};
+
 struct s2s_conn_params {
 	uv_loop_t *loop;
 	struct tls_certstore *certs;	/* for s2s_conn_starttls; may be NULL */
@@ -248,6 +266,9 @@ struct s2s_conn_params {
 	int reads_restart_timer;
 	/* The loop's write-request pool (edge->pipe_pool), or NULL. */
 	struct s2s_pipe_pool *pipe_pool;
+	/* The loop's flusher (edge->conn_flusher), or NULL: the connection
+	 * then has one of its own (a handle of its own while it lives). */
+	struct s2s_conn_flusher *flusher;
 };
 
 /* The usual parameters: TLS reads in buf (shared by the loop's

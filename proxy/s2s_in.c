@@ -473,6 +473,30 @@ s2s_in_on_rate_resume(struct ratelimit_stream *rs)
 	s2s_in_read_resume((struct s2s_in *)((char *)rs - offsetof(struct s2s_in, rate)));
 }
 
+/* 1 when the stanza's 'from' and 'to' domains are, byte for byte, those
+ * of the pair the last stanza passed the checks below with, under the
+ * same configuration: from and to are filled in and the checks hold (the
+ * canonical form of a canonical name is itself; see s2s_in_int.h). */
+static int
+s2s_in_route_pair_hit(const struct s2s_in *s, const struct xmlstream_event *ev, char *from, char *to)
+{
+	const struct s2s_in_pair *p = s->route_pair;
+	struct xmlstream_str fd, td;
+	size_t rlen, llen;
+
+	if (p == NULL || s->route_pair_generation != s->edge->cfg_generation ||
+	    router_jid_domain_span(&ev->from, &fd) < 0 || router_jid_domain_span(&ev->to, &td) < 0)
+		return 0;
+	rlen = strlen(p->remote);
+	llen = strlen(p->local);
+	if (fd.len != rlen || td.len != llen || memcmp(fd.p, p->remote, rlen) != 0 ||
+	    memcmp(td.p, p->local, llen) != 0)
+		return 0;
+	memcpy(from, p->remote, rlen + 1);
+	memcpy(to, p->local, llen + 1);
+	return 1;
+}
+
 /*
  * A stanza on an authenticated stream.  RFC 6120 §8.1.1.1: 'to' and 'from'
  * are required on s2s; §8.1.2.1 / §13.9.1 and XEP-0220 §2.6: 'from' must
@@ -486,6 +510,8 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 	int gateway = s2s_in_is_internal(s);
 	struct sm_tag tag;
 
+	if (s2s_in_route_pair_hit(s, ev, from, to))
+		goto checked;
 	if (router_jid_domain(&ev->from, from, sizeof(from)) < 0 ||
 	    router_jid_domain(&ev->to, to, sizeof(to)) < 0) {
 		s2s_in_fail(s, STREAM_ERR_IMPROPER_ADDRESSING, "stanzas between servers need 'to' and 'from'");
@@ -502,10 +528,12 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		    "the gateway's stanzas must be for remote domains" : "this server does not serve that domain");
 		return;
 	}
-	if (!s2s_in_auth_pair_valid(s, from, to)) {
+	if ((s->route_pair = s2s_in_auth_pair_find(s, from, to)) == NULL) {
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "that domain pair was not authenticated on this stream");
 		return;
 	}
+	s->route_pair_generation = s->edge->cfg_generation;
+checked:
 	/* Shutting down with XEP-0198: left with the peer (s2s_in_sm.c). */
 	if (s2s_in_sm_drain_refuses(s))
 		return;
@@ -1011,6 +1039,7 @@ s2s_in_start(struct listener *l, struct s2s_pipe *pipe, const struct sockaddr *p
 	    (size_t)lim->send_queue_bytes, s->peer);
 	cp.limits = &xl;
 	cp.pipe_pool = &edge->pipe_pool;
+	cp.flusher = &edge->conn_flusher;
 	/* Negotiation has one deadline from accept (a peer trickling bytes
 	 * cannot stretch it); an established stream is timed for idleness,
 	 * which any byte read restarts. */

@@ -179,6 +179,17 @@ s2s_in_auth_pair_valid(const struct s2s_in *s, const char *remote, const char *l
 	return 0;
 }
 
+const struct s2s_in_pair *
+s2s_in_auth_pair_find(const struct s2s_in *s, const char *remote, const char *local)
+{
+	const struct s2s_in_pair *p;
+
+	for (p = s->pairs; p != NULL; p = p->next)
+		if (p->valid && strcmp(p->remote, remote) == 0 && strcmp(p->local, local) == 0)
+			return p;
+	return NULL;
+}
+
 static struct s2s_in_pair *
 s2s_in_pair_add(struct s2s_in *s, const char *remote, const char *local)
 {
@@ -220,6 +231,8 @@ s2s_in_pair_remove(struct s2s_in *s, struct s2s_in_pair *p)
 		if (*pp == p) {
 			*pp = p->next;
 			s->npairs--;
+			if (s->route_pair == p)
+				s->route_pair = NULL;
 			if (p->verify != NULL)
 				s2s_out_verify_cancel(p->verify);
 			s2s_in_bidi_pair_free(s, p);

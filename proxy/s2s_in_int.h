@@ -133,6 +133,16 @@ struct s2s_in {
 	char authed_domain[CONFIG_DOMAIN_MAX];	/* the first authenticated */
 	struct s2s_in_pair *pairs;	/* owned list */
 	size_t npairs;
+	/* The pair the stream's last stanza was addressed with, once its
+	 * checks passed (issue 18, relay CPU): a stanza whose 'from' and
+	 * 'to' domains are byte for byte this pair's remote and local (so
+	 * canonical already) passes the same checks again while the
+	 * configuration is the one they ran under (edge->cfg_generation),
+	 * without canonicalising both JIDs' domains and walking the pairs.
+	 * Cleared when the pair goes (s2s_in_pair_remove); pairs only ever
+	 * become valid, never invalid again. */
+	const struct s2s_in_pair *route_pair;
+	uint64_t route_pair_generation;
 	struct route_waiter waiter;	/* paused by a full destination */
 	struct ratelimit_stream rate;	/* paused by a rate limit (external only) */
 	uint64_t stanzas, routed;	/* counted for the close log */
@@ -266,6 +276,9 @@ int s2s_in_auth_on_element(struct s2s_in *s, const struct xmlstream_event *ev);
 /* 1 if (remote, local) is an authenticated pair of s; with local NULL,
  * whether remote is authenticated for any pair. */
 int s2s_in_auth_pair_valid(const struct s2s_in *s, const char *remote, const char *local);
+/* The valid pair remote -> local of s, or NULL. */
+const struct s2s_in_pair *s2s_in_auth_pair_find(const struct s2s_in *s, const char *remote,
+    const char *local);
 /* Stream closing: cancels the running dialback checks (their callbacks
  * will not run); the pairs stay until s2s_in_auth_free(). */
 void s2s_in_auth_detach(struct s2s_in *s);

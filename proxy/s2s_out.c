@@ -120,14 +120,15 @@ static const char *const s2s_out_state_names[] = {
  * for the peer's XEP-0198 ack; the rest wait to be written.  Both grow to
  * the stream's high-water mark and are reused, so a warm stream allocates
  * nothing per stanza; a batch for the socket is a contiguous span, handed
- * to TLS as it is.  A buffer grown past S2S_OUT_QUEUE_KEEP is let go once
- * the queue has stayed empty for a whole tick of the sm timer (a second
- * by default, s2s_out_queue_trim), not each time it empties: a busy
- * stream whose peer acknowledges everything now and then would otherwise
- * give its buffer back and grow it again (realloc, mremap, page faults)
- * many times a second (issue 18, relay CPU).
+ * to TLS as it is.  The buffer is let go once the queue has stayed empty
+ * for a whole tick of the sm timer (a second by default,
+ * s2s_out_queue_trim), not each time it empties: a busy stream whose peer
+ * acknowledges everything now and then would otherwise give its buffer
+ * back and grow it again (realloc, mremap, page faults) many times a
+ * second (issue 18, relay CPU).  Any buffer, not only a large one: an
+ * idle stream then holds none (issue 18, memory per idle stream), and the
+ * timer stops once it is gone.
  */
-#define S2S_OUT_QUEUE_KEEP (64 * 1024)
 /* First size: what a stream that sends a stanza now and then keeps (the
  * high-water mark, not a fixed 4 KiB: issue 18, memory per idle stream;
  * the stanza ring starts small too, sm.c). */
@@ -186,12 +187,12 @@ s2s_out_queue_pop(struct s2s_out_queue *q, size_t n)
 	return bytes;
 }
 
-/* One tick of the sm timer: a large buffer empty since the last tick
+/* One tick of the sm timer: the buffer, empty since the last tick,
  * goes back (see above). */
 static void
 s2s_out_queue_trim(struct s2s_out_queue *q)
 {
-	if (q->r.count == 0 && !q->pushed && q->cap > S2S_OUT_QUEUE_KEEP) {
+	if (q->r.count == 0 && !q->pushed && q->cap > 0) {
 		free(q->buf);
 		q->buf = NULL;
 		q->cap = 0;
@@ -221,6 +222,12 @@ s2s_out_queue_free(struct s2s_out_queue *q)
  * call that may send or close, code re-checks the state (or the pending
  * failure) before it changes state or touches per-stream data.
  */
+/* A <db:verify/> question (XEP-0220 §2.3): the id and key to check. */
+struct s2s_out_verify_question {
+	char id[S2S_OUT_ID_MAX];
+	char key[DIALBACK_KEY_MAX + 1];
+};
+
 struct s2s_out {
 	struct edge *edge;
 	enum s2s_out_kind kind;
@@ -279,11 +286,12 @@ struct s2s_out {
 	 * negotiated (s2s_out_bidi.c). */
 	struct s2s_out_bidi bidi;
 
-	/* S2S_OUT_VERIFY: the question and who waits for the answer. */
+	/* S2S_OUT_VERIFY: the question and who waits for the answer.  The
+	 * question is allocated for that kind only: 392 bytes other streams
+	 * need not carry (issue 18, memory per idle stream). */
 	dialback_verify_cb verify_cb;		/* NULL once answered or cancelled */
 	void *verify_arg;
-	char verify_id[S2S_OUT_ID_MAX];
-	char verify_key[DIALBACK_KEY_MAX + 1];
+	struct s2s_out_verify_question *verify_q;
 
 	uint64_t stanzas_out, bounced;
 	uint64_t started_ms;			/* uv_now() at start */
@@ -462,6 +470,14 @@ s2s_out_next(const struct s2s_out *o)
 }
 
 size_t
+s2s_out_memory(const struct s2s_out *o)
+{
+	return sizeof(*o) + s2s_out_bidi_memory(&o->bidi) +
+	    (o->verify_q != NULL ? sizeof(*o->verify_q) : 0) + o->q.cap +
+	    o->q.r.cap * sizeof(*o->q.r.ring);
+}
+
+size_t
 s2s_out_count_partner(struct edge *edge, const struct config_partner *p)
 {
 	struct s2s_out *o;
@@ -504,6 +520,7 @@ s2s_out_handle_closed(struct s2s_out *o)
 	s2s_out_queue_free(&o->q);
 	s2s_dane_target_clear(&o->dane);
 	s2s_out_bidi_reset(&o->bidi);
+	free(o->verify_q);
 	free(o);
 }
 
@@ -839,7 +856,7 @@ s2s_out_sm_timer_update(struct s2s_out *o)
 	uint64_t every = s2s_out_sm_period(o);
 
 	if (o->state != S2S_OUT_ESTABLISHED || o->later_condition != NULL ||
-	    (o->q.r.count == 0 && o->q.cap <= S2S_OUT_QUEUE_KEEP)) {
+	    (o->q.r.count == 0 && o->q.cap == 0)) {
 		uv_timer_stop(&o->sm_timer);
 		return;
 	}
@@ -850,8 +867,12 @@ s2s_out_sm_timer_update(struct s2s_out *o)
 /* <r/> when the policy says so (XEP-0198 §4).  While the daemon shuts
  * down, after every write: each stanza the peer acknowledges is one the
  * edge need not bounce (and its source's last <a h/> can count). */
-static void
-s2s_out_sm_maybe_request(struct s2s_out *o)
+#define S2S_OUT_SM_R "<r xmlns='" SM_NS "'/>"
+
+/* 1 when the policy wants an <r/> once the counts of q are what they
+ * say (q: the stream's ring, or a copy counting a batch not yet sent). */
+static int
+s2s_out_sm_wants_request(const struct s2s_out *o, const struct sm_queue *q)
 {
 	const struct config_limits *lim = &o->edge->cfg->limits;
 	struct sm_request_policy pol = {
@@ -859,17 +880,50 @@ s2s_out_sm_maybe_request(struct s2s_out *o)
 		.every_bytes = (size_t)lim->sm_request_every_bytes,
 		.every_ms = (uint64_t)lim->sm_request_every_ms,
 	};
-	uint64_t now = o->sm_clock_ms;
 
 	if (o->edge->shutting_down) {
 		pol.every_stanzas = 1;
 		pol.every_bytes = 1;
 	}
-	if (o->sm_state != S2S_OUT_SM_ON || o->later_condition != NULL ||
-	    !sm_queue_want_request(&o->q.r, &pol, now))
+	return o->sm_state == S2S_OUT_SM_ON && o->later_condition == NULL &&
+	    sm_queue_want_request(q, &pol, o->sm_clock_ms);
+}
+
+static void
+s2s_out_sm_maybe_request(struct s2s_out *o)
+{
+	if (!s2s_out_sm_wants_request(o, &o->q.r))
 		return;
-	sm_queue_requested(&o->q.r, now);
-	(void)s2s_out_sendstr(o, "<r xmlns='" SM_NS "'/>");
+	sm_queue_requested(&o->q.r, o->sm_clock_ms);
+	(void)s2s_out_sendstr(o, S2S_OUT_SM_R);
+}
+
+/* The <r/> a batch about to be sent will call for rides in the batch's
+ * last TLS record instead of one of its own (issue 18, relay CPU: with
+ * acks flowing, nearly every flush ended with a 26-byte record, a
+ * quarter more records at 300-byte stanzas).  Only for the batch at the
+ * queue's tail, whose last record has room: the <r/> is written into the
+ * free space past the tail, not counted as queued (nothing else is ever
+ * sent from there).  Returns the bytes to add to the send (0: none). */
+static size_t
+s2s_out_sm_request_rides(struct s2s_out *o, size_t at, size_t len, size_t n)
+{
+	static const char r[] = S2S_OUT_SM_R;
+	struct tls_conn *tls = s2s_conn_tls(o->conn);
+	struct sm_queue after = o->q.r;	/* its counts only: mark_sent touches no ring */
+	size_t rmax, last;
+
+	if (tls == NULL || at + len != o->q.tail || o->q.cap - o->q.tail < sizeof(r) - 1)
+		return 0;
+	rmax = tls_conn_record_plaintext_max(tls);
+	last = rmax > 0 ? len % rmax : 0;
+	if (last == 0 || last + sizeof(r) - 1 > rmax)
+		return 0;
+	sm_queue_mark_sent(&after, n, len);
+	if (!s2s_out_sm_wants_request(o, &after))
+		return 0;
+	memcpy(o->q.buf + o->q.tail, r, sizeof(r) - 1);
+	return sizeof(r) - 1;
 }
 
 /* Moves queued stanzas to the socket while the socket's own backlog is
@@ -890,15 +944,18 @@ s2s_out_flush_queue(struct s2s_out *o)
 	while (o->state == S2S_OUT_ESTABLISHED && o->later_condition == NULL &&
 	    o->sm_state != S2S_OUT_SM_ENABLING && sm_queue_unsent(&o->q.r) > 0 &&
 	    o->conn != NULL && s2s_conn_queued(o->conn) < (size_t)lim->send_queue_bytes) {
-		size_t len = 0, n = 0, i0 = o->q.r.nsent, at = o->q.head + o->q.r.sent_bytes;
+		size_t len = 0, n = 0, i0 = o->q.r.nsent, at = o->q.head + o->q.r.sent_bytes, rlen;
 
 		/* Whole stanzas, a record's worth (a large one alone): one
 		 * contiguous span of the queue, one record, one write. */
 		while (i0 + n < o->q.r.count &&
 		    (n == 0 || len + s2s_out_queue_len(&o->q, i0 + n) <= S2S_CONN_RECORD_MAX))
 			len += s2s_out_queue_len(&o->q, i0 + n++);
-		if (s2s_conn_send(o->conn, o->q.buf + at, len) == 0) {
+		rlen = s2s_out_sm_request_rides(o, at, len, n);
+		if (s2s_conn_send(o->conn, o->q.buf + at, len + rlen) == 0) {
 			sm_queue_mark_sent(&o->q.r, n, len);
+			if (rlen > 0)
+				sm_queue_requested(&o->q.r, o->sm_clock_ms);
 			sent = 1;
 			o->stanzas_out += n;
 			o->edge->stats.stanzas_delivered += n;
@@ -1306,7 +1363,10 @@ s2s_out_send_verify(struct s2s_out *o)
 	char out[DIALBACK_KEY_MAX + DIALBACK_MSG_MAX];
 	int n;
 
-	n = dialback_verify_write(o->local, o->remote, o->verify_id, o->verify_key, out, sizeof(out));
+	if (o->verify_q == NULL)
+		return;	/* only S2S_OUT_VERIFY asks, and it has one */
+	n = dialback_verify_write(o->local, o->remote, o->verify_q->id, o->verify_q->key, out,
+	    sizeof(out));
 	if (n < 0)
 		return;	/* checked to be tokens at the start: cannot happen */
 	s2s_out_enter_state(o, S2S_OUT_WAIT_VERIFY);
@@ -1319,7 +1379,8 @@ static void
 s2s_out_on_verify_answer(struct s2s_out *o, const struct xmlstream_event *ev)
 {
 	const char *why;
-	enum dialback_verdict v = dialback_verify_verdict(ev, o->local, o->remote, o->verify_id, &why);
+	enum dialback_verdict v = dialback_verify_verdict(ev, o->local, o->remote,
+	    o->verify_q != NULL ? o->verify_q->id : "", &why);
 
 	s2s_out_verify_finish(o, v, 0, why);
 	s2s_out_sendstr(o, "</stream:stream>");
@@ -1883,6 +1944,7 @@ s2s_out_on_dial(void *arg, const struct s2s_dial_result *r)
 	    sizeof(o->edge->read_buf), (size_t)lim->send_queue_bytes + (size_t)lim->stanza_size + 65536,
 	    o->peer);
 	cp.pipe_pool = &o->edge->pipe_pool;
+	cp.flusher = &o->edge->conn_flusher;
 	o->conn = s2s_conn_new(&cp, r->pipe, &s2s_out_conn_callbacks, o);
 	if (o->conn == NULL) {
 		s2s_out_fail_later(o, "resource-constraint", "out of memory", 1);
@@ -2226,6 +2288,7 @@ s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
     const char *stream_id, const char *key, dialback_verify_cb cb, void *arg,
     char *err, size_t errlen)
 {
+	struct s2s_out_verify_question *q;
 	const char *condition;
 	struct s2s_out *o;
 
@@ -2233,11 +2296,18 @@ s2s_out_verify_start(struct edge *edge, const char *local, const char *remote,
 		snprintf(err, errlen, "malformed dialback key or stream id");
 		return NULL;
 	}
-	o = s2s_out_start(edge, S2S_OUT_VERIFY, local, remote, &condition, err, errlen);
-	if (o == NULL)
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
-	snprintf(o->verify_id, sizeof(o->verify_id), "%s", stream_id);
-	snprintf(o->verify_key, sizeof(o->verify_key), "%s", key);
+	}
+	snprintf(q->id, sizeof(q->id), "%s", stream_id);
+	snprintf(q->key, sizeof(q->key), "%s", key);
+	o = s2s_out_start(edge, S2S_OUT_VERIFY, local, remote, &condition, err, errlen);
+	if (o == NULL) {
+		free(q);
+		return NULL;
+	}
+	o->verify_q = q;	/* the stream's from here, freed with it */
 	o->verify_cb = cb;
 	o->verify_arg = arg;
 	log_event(LOG_INFO, "dialback.verify_start", "remote", remote, "local", local, NULL);

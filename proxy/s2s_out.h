@@ -98,6 +98,11 @@ struct s2s_out *s2s_out_next(const struct s2s_out *o);
  * The streams themselves are left as they are (written stanzas still
  * wait for their acknowledgement; nothing new is routed to them). */
 void s2s_out_policy_reloaded(struct edge *edge);
+/* Heap bytes the stream's own state holds: its struct, the XEP-0288
+ * pairs, the queue's buffer and stanza ring (not its connection: see
+ * s2s_conn, tls/ and xmlstream_memory).  Issue 18: what an idle
+ * outgoing stream costs. */
+size_t s2s_out_memory(const struct s2s_out *o);
 
 /* The edge's own sockets (listeners, metrics endpoint, gateway) in cfg:
  * no DNS answer may send an outgoing stream there (dns/addrpolicy.c;

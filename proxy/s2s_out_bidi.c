@@ -37,6 +37,7 @@
 #include "s2s_out_bidi.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blocklist.h"
@@ -98,6 +99,12 @@ s2s_out_bidi_authenticate(struct s2s_out_bidi *b, const char *remote, const char
 	}
 	if (s2s_out_bidi_pair_find(b, remote) != NULL)
 		return 0;
+	if (b->pairs == NULL &&
+	    (b->pairs = calloc(S2S_OUT_BIDI_PAIRS_MAX, sizeof(*b->pairs))) == NULL) {
+		log_event(LOG_WARN, "s2s_out.bidi_auth", "local", b->local, "remote", remote,
+		    "method", method, "result", "refused", "reason", "out of memory", NULL);
+		return -1;
+	}
 	snprintf(b->pairs[b->npairs].remote, sizeof(b->pairs[b->npairs].remote), "%s", remote);
 	b->pairs[b->npairs].method = method;
 	b->npairs++;
@@ -159,5 +166,13 @@ s2s_out_bidi_reset(struct s2s_out_bidi *b)
 {
 	route_waiter_cancel(&b->waiter);
 	b->requested = 0;
+	free(b->pairs);
+	b->pairs = NULL;
 	b->npairs = 0;
+}
+
+size_t
+s2s_out_bidi_memory(const struct s2s_out_bidi *b)
+{
+	return b->pairs != NULL ? S2S_OUT_BIDI_PAIRS_MAX * sizeof(*b->pairs) : 0;
 }

@@ -71,6 +71,16 @@ struct certstore_recbuf {
 	size_t len;
 };
 
+/* A client configuration with the TLS 1.3 ticket signal off
+ * (tls_certstore_conf_tickets_off): a struct copy of the store's own,
+ * sharing its certificates, keys and callbacks, so it is only free()d,
+ * never mbedtls_ssl_config_free()d, and lives as long as the store. */
+struct certstore_conf_twin {
+	const mbedtls_ssl_config *of;
+	mbedtls_ssl_config conf;
+	struct certstore_conf_twin *next;
+};
+
 struct tls_certstore {
 	uint8_t *outbuf_cache[CERTSTORE_OUTBUF_CACHE];
 	size_t outbuf_cached;
@@ -98,6 +108,7 @@ struct tls_certstore {
 	 * a peer refused ours (tls_conn_peer_refused_cert). */
 	mbedtls_ssl_config anon_client_conf;
 	mbedtls_ssl_config anon_client_direct_conf;
+	struct certstore_conf_twin *twins;	/* one per client conf used */
 };
 
 /* mbedTLS keeps the pointer, so the list must outlive every config. */
@@ -427,6 +438,12 @@ certstore_free(struct tls_certstore *s)
 	mbedtls_ssl_config_free(&s->internal_client_conf);
 	mbedtls_ssl_config_free(&s->anon_client_conf);
 	mbedtls_ssl_config_free(&s->anon_client_direct_conf);
+	while (s->twins != NULL) {
+		struct certstore_conf_twin *t = s->twins;
+
+		s->twins = t->next;
+		free(t);
+	}
 	tls_tickets_free(&s->tickets);
 	tls_session_cache_free(&s->sessions);
 	mbedtls_x509_crt_free(&s->ca);
@@ -757,6 +774,25 @@ uint64_t
 tls_certstore_generation(const struct tls_certstore *s)
 {
 	return s->generation;
+}
+
+const mbedtls_ssl_config *
+tls_certstore_conf_tickets_off(struct tls_certstore *s, const mbedtls_ssl_config *conf)
+{
+	struct certstore_conf_twin *t;
+
+	for (t = s->twins; t != NULL; t = t->next)
+		if (t->of == conf)
+			return &t->conf;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->of = conf;
+	t->conf = *conf;
+	mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(&t->conf,
+	    MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_DISABLED);
+	t->next = s->twins;
+	s->twins = t;
+	return &t->conf;
 }
 
 const mbedtls_ssl_config *

@@ -49,7 +49,8 @@
 /* --- randomness ---------------------------------------------------------- */
 #define MBEDTLS_ENTROPY_C
 #define MBEDTLS_CTR_DRBG_C
-#define MBEDTLS_HMAC_DRBG_C             /* deterministic ECDSA (RFC 6979) */
+#define MBEDTLS_HMAC_DRBG_C             /* deterministic ECDSA (RFC 6979),
+                                           when PSA is asked for it */
 
 /* --- symmetric: AEAD only ------------------------------------------------ */
 #define MBEDTLS_AES_C
@@ -92,7 +93,12 @@
  * below); without it PSA computed the key share with the generic ladder. */
 #define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
 #define MBEDTLS_ECDSA_C
-#define MBEDTLS_ECDSA_DETERMINISTIC
+/* MBEDTLS_ECDSA_DETERMINISTIC (RFC 6979) is off: with it mbedTLS's pk layer
+ * asks PSA for deterministic ECDSA, which the P-256 driver (below) leaves
+ * to the built-in, and every CertificateVerify would be signed on the
+ * generic bignum code.
+ * Randomised ECDSA draws k from the PSA RNG (CTR_DRBG over the OS entropy
+ * source), as OpenSSL does for its TLS signatures. */
 #define MBEDTLS_RSA_C
 #define MBEDTLS_PKCS1_V15
 #define MBEDTLS_PKCS1_V21               /* RSA-PSS, mandatory in TLS 1.3 */
@@ -144,6 +150,19 @@
  * deps/patches/mbedtls-x25519-driver.patch makes the PSA dispatch try it
  * first; it declines (and the built-in runs) for anything else. */
 #define XE_PSA_X25519_DRIVER_ENABLED
+
+/* --- P-256 (issue 18, handshake CPU) -------------------------------------
+ * xmpp-edge's PSA transparent driver tls/psa_driver/p256_driver.c: key
+ * generation, the key share export (d*G, from a precomputed table of the
+ * generator), ECDH and randomised ECDSA signing on secp256r1 with
+ * fixed-size 64-bit Montgomery arithmetic and complete formulas, where the
+ * built-in used the generic bignum ECP.  deps/patches/mbedtls-p256-driver.
+ * patch makes the PSA dispatch try it first; it declines (and the built-in
+ * runs, with its own error codes) for anything else: other curves,
+ * deterministic ECDSA, key import, verification, every peer key it refuses.
+ * mbedTLS's own p256-m (MBEDTLS_PSA_P256M_DRIVER_ENABLED) was measured and
+ * is slower here (tests/bench/RESULTS.md, "P-256 driver"). */
+#define XE_PSA_P256_DRIVER_ENABLED
 
 /* --- X.509 --------------------------------------------------------------- */
 #define MBEDTLS_X509_USE_C

@@ -312,6 +312,10 @@ int tls_conn_peer_refused_cert(const struct tls_conn *c);
  * idle (established, nothing half-read or half-written), the input and
  * output buffers otherwise (memory accounting, tests). */
 size_t tls_conn_record_buffers(const struct tls_conn *c);
+/* 1 while mbedTLS's TLS 1.3 handshake structure is still held (see
+ * conn_handshake_release in tls_conn.c), 0 once it is gone (memory
+ * accounting, tests). */
+int tls_conn_handshake_held(const struct tls_conn *c);
 /* Application-data records written since the connection began (each
  * mbedtls_ssl_write that took bytes is one record): transport tests
  * check that queued stanzas are coalesced. */

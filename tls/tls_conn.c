@@ -50,6 +50,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/platform.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
@@ -290,6 +291,71 @@ conn_buffers_release(struct tls_conn *c)
 	    ssl->MBEDTLS_PRIVATE(out_buf_len), out, &c->out_extent,
 	    &c->saved_out);
 	c->bufs_released = 1;
+}
+
+/* --- the TLS 1.3 handshake structure --------------------------------------- */
+
+/* mbedTLS's own teardown of ssl->handshake (ssl_misc.h, not in its
+ * public headers; mbedtls_ssl_free calls the same two). */
+void mbedtls_ssl_handshake_free(mbedtls_ssl_context *ssl);
+void mbedtls_ssl_transform_free(mbedtls_ssl_transform *transform);
+
+/*
+ * mbedTLS 3.6 frees the handshake structure (ssl->handshake: transcript
+ * hashes, key schedule, key shares, ~1.9 KiB with what hangs off it) at
+ * the end of a TLS 1.2 handshake but keeps it for the whole life of a TLS
+ * 1.3 session: a server writes its NewSessionTickets through it, a client
+ * takes them in through it (ssl_tls13_client.c, post-handshake messages
+ * go to mbedtls_ssl_handshake_step, which refuses to run without it).
+ * Idle, it was about a sixth of an outgoing stream (issue 18).  It is
+ * released, as mbedtls_ssl_free would (with the TLS 1.2 transform and
+ * session that ride with it), once nothing can need it:
+ *
+ *  - server: once the handshake is over; the tickets were written by the
+ *    call that completed it, and a post-handshake handshake message from
+ *    a client is an unexpected_message alert with or without it;
+ *  - client: once the server's first application data came.  Servers send
+ *    their tickets right after the handshake, before anything else
+ *    (OpenSSL, mbedTLS, Prosody through LuaSec), so by then the ticket we
+ *    keep is in (session_cache.c).  The connection then moves to a twin of
+ *    its configuration with the ticket signal off (certstore.c), so a
+ *    ticket sent later is dropped by mbedTLS (ssl_msg.c) instead of
+ *    reaching the handshake code; the partner's next stream resumes with
+ *    the ticket kept before.
+ *
+ * A pinned mbedTLS version (3.6, checked above) is what makes this
+ * outside edit safe; the TLS unit tests check it (tls_handshake_state_*).
+ */
+static void
+conn_handshake_release(struct tls_conn *c)
+{
+	mbedtls_ssl_context *ssl = &c->ssl;
+	const mbedtls_ssl_config *quiet;
+	int client = c->role == TLS_ROLE_EXTERNAL_CLIENT ||
+	    c->role == TLS_ROLE_INTERNAL_CLIENT;
+
+	if (ssl->MBEDTLS_PRIVATE(handshake) == NULL || c->state != TLS_OPEN ||
+	    c->free_pending || !mbedtls_ssl_is_handshake_over(ssl) ||
+	    mbedtls_ssl_get_version_number(ssl) != MBEDTLS_SSL_VERSION_TLS1_3 ||
+	    ssl->MBEDTLS_PRIVATE(keep_current_message) != 0)
+		return;
+	if (client) {
+		if (!c->got_data)
+			return;
+		if ((quiet = tls_certstore_conf_tickets_off(c->store,
+		    ssl->MBEDTLS_PRIVATE(conf))) == NULL)
+			return;		/* out of memory: keep it, try later */
+		ssl->MBEDTLS_PRIVATE(conf) = quiet;
+	}
+	mbedtls_ssl_handshake_free(ssl);
+	mbedtls_free(ssl->MBEDTLS_PRIVATE(handshake));
+	ssl->MBEDTLS_PRIVATE(handshake) = NULL;
+	mbedtls_ssl_transform_free(ssl->MBEDTLS_PRIVATE(transform_negotiate));
+	mbedtls_free(ssl->MBEDTLS_PRIVATE(transform_negotiate));
+	ssl->MBEDTLS_PRIVATE(transform_negotiate) = NULL;
+	mbedtls_ssl_session_free(ssl->MBEDTLS_PRIVATE(session_negotiate));
+	mbedtls_free(ssl->MBEDTLS_PRIVATE(session_negotiate));
+	ssl->MBEDTLS_PRIVATE(session_negotiate) = NULL;
 }
 
 /* Takes the buffers again: 0, or -1 when out of memory (the connection
@@ -809,10 +875,23 @@ conn_handshake_done(struct tls_conn *c)
 static void
 conn_session_save(struct tls_conn *c)
 {
-	if (c->role != TLS_ROLE_EXTERNAL_CLIENT || c->no_resume)
-		return;
-	tls_session_cache_put(tls_certstore_sessions(c->store), &c->ssl,
-	    c->peer_domain, c->sent_cert ? c->local_domain : "-", c->direct_tls);
+	mbedtls_ssl_session *live = c->ssl.MBEDTLS_PRIVATE(session);
+
+	if (c->role == TLS_ROLE_EXTERNAL_CLIENT && !c->no_resume)
+		tls_session_cache_put(tls_certstore_sessions(c->store), &c->ssl,
+		    c->peer_domain, c->sent_cert ? c->local_domain : "-",
+		    c->direct_tls);
+	/* The cache has its own copy: a ticket is only ever offered from
+	 * there, never from this connection's session, which kept it for
+	 * its whole life (a few hundred bytes per idle outgoing stream,
+	 * issue 18).  mbedTLS allocates the next one anew. */
+	if (live != NULL && live->MBEDTLS_PRIVATE(ticket) != NULL) {
+		mbedtls_platform_zeroize(live->MBEDTLS_PRIVATE(ticket),
+		    live->MBEDTLS_PRIVATE(ticket_len));
+		mbedtls_free(live->MBEDTLS_PRIVATE(ticket));
+		live->MBEDTLS_PRIVATE(ticket) = NULL;
+		live->MBEDTLS_PRIVATE(ticket_len) = 0;
+	}
 }
 
 /* Runs mbedTLS until it needs input.  Every callback may have freed or
@@ -937,8 +1016,10 @@ conn_leave(struct tls_conn *c)
 		tls_conn_free(c);
 		return -1;
 	}
-	if (c->busy == 0)
+	if (c->busy == 0) {
+		conn_handshake_release(c);
 		conn_buffers_release(c);
+	}
 	return failed ? -1 : 0;
 }
 
@@ -1176,6 +1257,12 @@ const char *
 tls_conn_sni(const struct tls_conn *c)
 {
 	return c->sni;
+}
+
+int
+tls_conn_handshake_held(const struct tls_conn *c)
+{
+	return c->ssl.MBEDTLS_PRIVATE(handshake) != NULL;
 }
 
 size_t

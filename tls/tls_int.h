@@ -68,6 +68,12 @@ void tls_certstore_outbuf_put(struct tls_certstore *s, uint8_t *buf);
  * takes one back, wiped by the caller. */
 uint8_t *tls_certstore_recbuf_get(struct tls_certstore *s, size_t len);
 void tls_certstore_recbuf_put(struct tls_certstore *s, uint8_t *p, size_t len);
+/* certstore.c: conf (a client configuration of the store) with the TLS
+ * 1.3 NewSessionTicket signal off: a shallow copy kept by the store for
+ * its life, so later tickets are ignored by mbedTLS (tls_conn.c,
+ * conn_handshake_release).  NULL when out of memory. */
+const mbedtls_ssl_config *tls_certstore_conf_tickets_off(struct tls_certstore *s,
+    const mbedtls_ssl_config *conf);
 /* certstore.c: mbedTLS's broken-down certificate time as a time_t (UTC). */
 time_t tls_x509_time_to_time(const mbedtls_x509_time *t);
 /* selfsigned.c: writes data to path through a temporary file in the same

@@ -16,7 +16,10 @@
 # shutdown cancel out.  Cases: Direct TLS and STARTTLS, X25519 and P-256
 # (BENCH_CG_CASES).  Prints Ir per connection and the ratios to the first
 # binary; with BENCH_CG_TOP=K, each case's K functions with the most
-# instructions (self cost, whole run) on stderr.
+# instructions (self cost, whole run) on stderr; with BENCH_CG_KEEP=DIR,
+# each run's callgrind output is copied to DIR/LABEL.CASE.out (for
+# `callgrind_annotate --inclusive=yes`: what one operation, e.g. an ECDSA
+# signature, costs with its callees).
 # Not a test.  Needs valgrind (Debian: valgrind).
 set -eu
 
@@ -26,6 +29,7 @@ PCPU=${BENCH_PROXY_CPU:-1}
 EDGE_BINS=${BENCH_EDGE_BINS:?set BENCH_EDGE_BINS="label=binary ..."}
 CASES=${BENCH_CG_CASES:-direct/X25519 direct/P-256 starttls/X25519 starttls/P-256}
 TOP=${BENCH_CG_TOP:-0}
+KEEP=${BENCH_CG_KEEP:-}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'callgrind_handshake.sh: %s\n' "$*" >&2; exit 1; }
@@ -71,6 +75,9 @@ run_edge() {
 	if [ "$TOP" -gt 0 ] && [ "$c" != warmup ]; then
 		echo "== $label $c: top $TOP functions by instructions (self, whole run)" >&2
 		callgrind_annotate "$f" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | head -n "$TOP" >&2 || true
+	fi
+	if [ -n "$KEEP" ]; then
+		mkdir -p "$KEEP" && cp "$f" "$KEEP/$label.${c//\//-}.out"
 	fi
 	dump_ir "$f"
 }

@@ -38,6 +38,7 @@ declare -A EXTRA=(
 	# instrumented; its symbols take the place of the library's copy.
 	[gcm]="tls/psa_driver/gcm_driver.c"
 	[x25519]="tls/psa_driver/x25519_driver.c"
+	[p256]="tls/psa_driver/p256_driver.c"
 )
 # target name -> extra compiler and linker flags.  session: router_route_tagged is
 # wrapped to watch what is routed; its input is a program of opcodes, not
@@ -50,6 +51,8 @@ declare -A FLAGS=(
 	[gcm]="-fno-sanitize-coverage=trace-cmp"
 	# x25519: two 32-byte numbers, nothing compared against constants.
 	[x25519]="-fno-sanitize-coverage=trace-cmp"
+	# p256: numbers again; the scalar multiplications dominate.
+	[p256]="-fno-sanitize-coverage=trace-cmp"
 )
 # target name -> ASAN_OPTIONS.  session: a smaller quarantine (a run frees
 # what it allocated within milliseconds; 256 MB of quarantine made every

@@ -172,6 +172,13 @@ for v in tls1_2 tls1_3; do
 	tool_server_vs "openssl_s_client_${v}_starttls" "${SRV_OPTS[*]} --starttls --expect hello-from-peer" \
 		"${S_CLIENT[@]}" -$v -starttls xmpp-server -xmpphost example.com
 done
+# P-256 key exchange (the certificates are ECDSA P-256 too): the key share,
+# the ECDH and the CertificateVerify go through the P-256 PSA driver
+# (tls/psa_driver/p256_driver.c); TLS 1.2's ECDHE-ECDSA as well.
+for v in tls1_2 tls1_3; do
+	tool_server_vs "openssl_s_client_${v}_p256" "${SRV_OPTS[*]} --expect hello-from-peer" \
+		"${S_CLIENT[@]}" -$v -groups P-256 -alpn xmpp-server
+done
 tool_server_vs openssl_s_client_tls1_1_refused "${SRV_OPTS[*]} --expect-error version" \
 	openssl s_client -connect 127.0.0.1:@PORT@ -tls1_1 -cipher DEFAULT@SECLEVEL=0 -quiet
 tool_server_vs openssl_s_client_tls1_0_refused "${SRV_OPTS[*]} --expect-error version" \
@@ -214,6 +221,12 @@ S_SERVER=(openssl s_server -accept 127.0.0.1:@PORT@ -naccept 1)
 for v in tls1_2 tls1_3; do
 	tool_client_vs "openssl_s_server_${v}_direct_alpn" "${CLI_OPTS[*]} --peer example.com --direct --expect-verify ok" \
 		"${S_SERVER[@]}" -$v -cert srv.crt -key srv.key -alpn xmpp-server
+done
+# A server that takes only P-256: our client's X25519 key share is refused
+# with a HelloRetryRequest and it sends a P-256 one (RFC 8446 §4.1.4).
+for v in tls1_2 tls1_3; do
+	tool_client_vs "openssl_s_server_${v}_p256" "${CLI_OPTS[*]} --peer example.com --direct --expect-verify ok" \
+		"${S_SERVER[@]}" -$v -groups P-256 -cert srv.crt -key srv.key -alpn xmpp-server
 done
 for c in expired future wrongname untrusted selfsigned; do
 	case $c in

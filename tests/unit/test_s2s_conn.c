@@ -269,3 +269,196 @@ TEST(s2s_conn_queued_settles_when_the_peer_reads_every_turn)
 	CHECK_INT_EQ(s.closed, 1);
 	tc_finish(&loop, p);
 }
+
+/* --- the loop's one flusher (struct s2s_conn_flusher) -------------------- */
+
+static struct s2s_pipe *
+tc_open_flusher(uv_loop_t *loop, struct tc_session *s, struct s2s_conn_flusher *f)
+{
+	struct s2s_conn_params params = {
+		.loop = loop,
+		.send_queue_max = 65536,
+		.default_ns = XMLSTREAM_NS_SERVER,
+		.peer = "192.0.2.1:5269",
+		.flusher = f,
+	};
+	struct s2s_pipe *p = s2s_pipe_mem_new(loop);
+
+	REQUIRE(p != NULL);
+	memset(s, 0, sizeof(*s));
+	s->conn = s2s_conn_new(&params, p, &tc_callbacks, s);
+	REQUIRE(s->conn != NULL);
+	REQUIRE(s2s_conn_read_start(s->conn) == 0);
+	return p;
+}
+
+static void
+tc_count_prepare(uv_handle_t *h, void *arg)
+{
+	if (h->type == UV_PREPARE && !uv_is_closing(h))
+		(*(int *)arg)++;
+}
+
+/* Connections sharing a flusher share its one prepare handle; it exists
+ * while one of them does, and each one's output still goes out once per
+ * turn, in one write. */
+TEST(s2s_conn_flusher_one_prepare_handle_for_many)
+{
+	struct s2s_conn_flusher f = { 0 };
+	struct tc_session s[8];
+	struct s2s_pipe *p[8];
+	uv_loop_t loop;
+	int i, nprep = 0;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	for (i = 0; i < 8; i++)
+		p[i] = tc_open_flusher(&loop, &s[i], &f);
+	for (i = 0; i < 8; i++) {
+		REQUIRE(s2s_conn_sendstr(s[i].conn, "<a/>") == 0);
+		REQUIRE(s2s_conn_sendstr(s[i].conn, "<b/>") == 0);
+	}
+	uv_walk(&loop, tc_count_prepare, &nprep);
+	CHECK_INT_EQ(nprep, 1);
+	CHECK_INT_EQ(f.attached, 8);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	for (i = 0; i < 8; i++) {
+		CHECK_STR_EQ(s2s_pipe_mem_peer_output(p[i], NULL), "<a/><b/>");
+		CHECK_INT_EQ(s2s_pipe_mem_writes(p[i]), 1);
+	}
+	for (i = 0; i < 8; i++)
+		s2s_conn_close(s[i].conn, "done");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	for (i = 0; i < 8; i++) {
+		CHECK_INT_EQ(s[i].closed, 1);
+		s2s_pipe_mem_release(p[i]);
+	}
+	CHECK(f.prep == NULL);
+	CHECK_INT_EQ(f.attached, 0);
+	CHECK_INT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+/* A connection that gathered output and closes in the same turn, after
+ * the prepare phase (here from a check handle, as s2s_out's queue flush
+ * runs), is freed by its close callbacks before the next prepare phase:
+ * it must have left the flusher's list when it closed (ASan sees a use
+ * after free otherwise).  The other connection's output still goes out. */
+struct tc_closer {
+	uv_check_t check;
+	struct tc_session *doomed, *other;
+};
+
+static void
+tc_closer_on_check(uv_check_t *h)
+{
+	struct tc_closer *k = h->data;
+
+	uv_check_stop(h);
+	REQUIRE(s2s_conn_sendstr(k->other->conn, "<kept/>") == 0);
+	REQUIRE(s2s_conn_sendstr(k->doomed->conn, "<lost/>") == 0);
+	s2s_conn_abort(k->doomed->conn, "closed while listed");
+}
+
+TEST(s2s_conn_flusher_connection_closed_while_listed)
+{
+	struct s2s_conn_flusher f = { 0 };
+	struct tc_session doomed, other;
+	struct s2s_pipe *pd, *po;
+	struct tc_closer k;
+	uv_loop_t loop;
+	int i;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	pd = tc_open_flusher(&loop, &doomed, &f);
+	po = tc_open_flusher(&loop, &other, &f);
+	uv_check_init(&loop, &k.check);
+	k.check.data = &k;
+	k.doomed = &doomed;
+	k.other = &other;
+	uv_check_start(&k.check, tc_closer_on_check);
+	for (i = 0; i < 8 && (doomed.closed == 0 || s2s_pipe_mem_writes(po) == 0); i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_INT_EQ(doomed.closing, 1);
+	CHECK_INT_EQ(doomed.closed, 1);
+	CHECK_STR_EQ(s2s_pipe_mem_peer_output(po, NULL), "<kept/>");
+	CHECK_INT_EQ(f.attached, 1);
+	s2s_conn_close(other.conn, "done");
+	uv_close((uv_handle_t *)&k.check, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(other.closed, 1);
+	CHECK(f.prep == NULL);
+	s2s_pipe_mem_release(pd);
+	s2s_pipe_mem_release(po);
+	CHECK_INT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+/* A flush that fails closes its connection inside the prepare callback;
+ * its session, closing, closes another connection still on the list:
+ * that one is taken off and never flushed after its close. */
+struct tc_pair {
+	struct tc_session a, b;
+};
+
+static void
+tc_pair_on_closing(void *ud, const char *reason, int peer_gone)
+{
+	struct tc_pair *pr = ud;
+
+	(void)peer_gone;
+	pr->a.closing++;
+	snprintf(pr->a.reason, sizeof(pr->a.reason), "%s", reason);
+	s2s_conn_abort(pr->b.conn, "its partner failed");
+}
+
+static void
+tc_pair_on_closed(void *ud)
+{
+	struct tc_pair *pr = ud;
+
+	pr->a.closed++;
+	pr->a.conn = NULL;
+}
+
+TEST(s2s_conn_flusher_failed_flush_closes_another_listed)
+{
+	static const struct s2s_conn_callbacks pair_cb = {
+		.on_closing = tc_pair_on_closing,
+		.on_closed = tc_pair_on_closed,
+	};
+	struct s2s_conn_params params = {
+		.send_queue_max = 65536,
+		.default_ns = XMLSTREAM_NS_SERVER,
+		.peer = "192.0.2.1:5269",
+	};
+	struct s2s_conn_flusher f = { 0 };
+	struct tc_pair pr;
+	struct s2s_pipe *pa, *pb;
+	uv_loop_t loop;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	params.loop = &loop;
+	params.flusher = &f;
+	pb = tc_open_flusher(&loop, &pr.b, &f);
+	memset(&pr.a, 0, sizeof(pr.a));
+	pa = s2s_pipe_mem_new(&loop);
+	REQUIRE(pa != NULL);
+	pr.a.conn = s2s_conn_new(&params, pa, &pair_cb, &pr);
+	REQUIRE(pr.a.conn != NULL);
+	/* b first, a second: a is at the list's head, flushed first. */
+	REQUIRE(s2s_conn_sendstr(pr.b.conn, "<b/>") == 0);
+	REQUIRE(s2s_conn_sendstr(pr.a.conn, "<a/>") == 0);
+	s2s_pipe_mem_fail_next_write(pa, UV_EPIPE);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT_EQ(pr.a.closing, 1);
+	CHECK_STR_EQ(pr.a.reason, "write failed");
+	CHECK_INT_EQ(pr.a.closed, 1);
+	CHECK_INT_EQ(pr.b.closing, 1);
+	CHECK_STR_EQ(pr.b.reason, "its partner failed");
+	CHECK_INT_EQ(pr.b.closed, 1);
+	CHECK(f.prep == NULL);
+	s2s_pipe_mem_release(pa);
+	s2s_pipe_mem_release(pb);
+	CHECK_INT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}

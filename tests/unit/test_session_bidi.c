@@ -18,6 +18,7 @@
 #include "router.h"
 #include "s2s_in_int.h"
 #include "session_gateway.h"
+#include "s2s_out_bidi.h"
 #include "sm.h"
 #include "stream_info.h"
 
@@ -627,6 +628,103 @@ TEST(session_bidi_in_full_bounce_takes_new_stream)
 	CHECK(!sf_peer_closed(in));
 	CHECK(on_bidi > 0);
 	CHECK_INT_EQ(on_bidi + router_in_flight(g.sf.edge), SB_FULL_STANZAS);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
+
+/* The established outgoing stream to t.example (there is one). */
+static const struct s2s_out *
+sb_out_stream(struct sg *g)
+{
+	const struct s2s_out *o;
+	struct stream_info si;
+
+	for (o = g->sf.edge->out_streams; o != NULL; o = s2s_out_next(o)) {
+		s2s_out_info(o, &si);
+		if (si.npairs > 0 && strcmp(si.pairs[0].remote, "t.example") == 0)
+			return o;
+	}
+	REQUIRE(!"no outgoing stream to t.example");
+	return NULL;
+}
+
+/* Issue 18 (memory per idle stream): a stream that did not negotiate
+ * XEP-0288 carries no room for its pairs (2 KiB of domain names were
+ * embedded in every outgoing stream); one that did gets it with its
+ * first pair, and its stanzas still route. */
+TEST(session_bidi_out_pairs_only_when_negotiated)
+{
+	struct tls_certstore *ts;
+	struct sf_peer *out, *gw;
+	size_t plain, with_bidi;
+	struct sg g;
+	int asked;
+
+	sg_begin(&g, SG_CONFIG(""));
+	ts = sb_tstore(&g);
+	out = sb_out_t(&g, ts, NULL, 0, &asked);
+	CHECK_INT_EQ(asked, 0);
+	sb_out_established(&g, out);
+	plain = s2s_out_memory(sb_out_stream(&g));
+	/* Struct (2 432 bytes), 512-byte queue buffer and its ring (256):
+	 * was 5 688 with the pairs embedded, 3 592 with the dialback
+	 * verify question embedded (only S2S_OUT_VERIFY streams have one). */
+	CHECK(plain <= 3328);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+
+	sg_begin(&g, SG_CONFIG(""));
+	ts = sb_tstore(&g);
+	out = sb_out_t(&g, ts, NULL, 1, &asked);
+	CHECK_INT_EQ(asked, 1);
+	sb_out_established(&g, out);
+	with_bidi = s2s_out_memory(sb_out_stream(&g));
+	CHECK(with_bidi >= plain + S2S_OUT_BIDI_PAIRS_MAX * CONFIG_DOMAIN_MAX);
+	SG_OK(&g, sf_peer_send(out, "<message from='u@t.example/r' to='v@a.example' id='rev2'/>"));
+	gw = sb_gateway_gets(&g, "rev2");
+	CHECK_STR_EQ(gw->ev.from, "u@t.example/r");
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
+
+/* The gateway's inbound stream (the only inbound peer). */
+static struct sf_peer *
+sb_gateway_peer(struct sg *g)
+{
+	struct sf_peer *p;
+
+	for (p = g->sf.peers; p != NULL; p = p->next)
+		if (p->role == SF_PEER_IN)
+			return p;
+	REQUIRE(!"no inbound peer");
+	return NULL;
+}
+
+/* Issue 18: an outgoing stream that went idle gives its queue buffer back
+ * after a whole tick of the sm timer with nothing queued (any size, not
+ * only a large one), and the timer stops; the next stanza still goes out
+ * on it. */
+TEST(session_out_idle_stream_gives_its_queue_back)
+{
+	struct tls_certstore *ts;
+	struct sf_peer *out;
+	size_t busy, idle;
+	struct sg g;
+	int asked;
+
+	sg_begin(&g, SG_CONFIG(""));
+	ts = sb_tstore(&g);
+	out = sb_out_t(&g, ts, NULL, 0, &asked);
+	sb_out_established(&g, out);
+	busy = s2s_out_memory(sb_out_stream(&g));
+	(void)sf_advance(&g.sf, 2500);
+	idle = s2s_out_memory(sb_out_stream(&g));
+	CHECK(idle + 512 <= busy);
+	SG_OK(&g, sf_peer_send(sb_gateway_peer(&g),
+	    "<message from='v@a.example' to='u@t.example' id='k2'/>"));
+	SG_OK(&g, sf_peer_expect(out, "message", NULL));
+	CHECK_STR_EQ(out->ev.id, "k2");
+	CHECK_INT_EQ(out->parse_failed, 0);
 	tls_certstore_unref(ts);
 	sg_end(&g);
 }

@@ -98,6 +98,38 @@ TEST(tls_buffers_released_between_records)
 	}
 }
 
+/* Issue 18: mbedTLS keeps its TLS 1.3 handshake structure for the life
+ * of a session; the server gives it back once the handshake is over, the
+ * client once the server's first data came (its tickets come before).
+ * Records keep flowing both ways after. */
+TEST(tls_buffers_handshake_state_released)
+{
+	struct tb_pair p;
+	char msg[200];
+	int i, direct;
+
+	for (direct = 0; direct <= 1; direct++) {
+		tb_setup(&p, direct);
+		CHECK_INT_EQ(tls_conn_handshake_held(p.srv.conn), 0);
+		CHECK_INT_EQ(tls_conn_handshake_held(p.cli.conn), 1);
+		tb_say(&p, &p.cli, &p.srv, "<stream:stream>");
+		CHECK_INT_EQ(tls_conn_handshake_held(p.cli.conn), 1);
+		tb_say(&p, &p.srv, &p.cli, "<stream:stream>");
+		CHECK_INT_EQ(tls_conn_handshake_held(p.cli.conn), 0);
+		for (i = 0; i < 100; i++) {
+			snprintf(msg, sizeof(msg), "<message id='%d'>%*s</message>",
+			    i, i, "x");
+			tb_say(&p, &p.cli, &p.srv, msg);
+			tb_say(&p, &p.srv, &p.cli, msg);
+		}
+		CHECK_INT_EQ(p.srv.errors, 0);
+		CHECK_INT_EQ(p.cli.errors, 0);
+		CHECK_INT_EQ(tls_conn_state(p.srv.conn), TLS_OPEN);
+		CHECK_INT_EQ(tls_conn_state(p.cli.conn), TLS_OPEN);
+		tb_teardown(&p);
+	}
+}
+
 /* Half a record received: the input buffer holds it (the session is not
  * idle) until the rest comes; then the plaintext is delivered whole and
  * the buffers go back. */

@@ -410,3 +410,40 @@ TEST(tls_ticket_client_no_resume)
 	}
 	tk_teardown(&t);
 }
+
+/* Issue 18: once the server's application data came, the client gives
+ * mbedTLS's TLS 1.3 handshake structure back (tls_conn.c,
+ * conn_handshake_release); the ticket that came before it is kept, the
+ * next connection resumes with the partner's identity, and the released
+ * connection goes on carrying data both ways. */
+TEST(tls_ticket_kept_when_the_handshake_state_goes)
+{
+	struct tk t;
+	struct tls_fx_end srv, cli;
+	int i;
+
+	tk_setup(&t, NULL);
+	tk_connect(&t, &srv, &cli, 0);
+	CHECK_INT_EQ(tls_conn_handshake_held(srv.conn), 0);
+	CHECK(cached_session(&t, 0) != NULL);
+	CHECK_INT_EQ(tls_conn_write(srv.conn, (const uint8_t *)"<a/>", 4), 0);
+	tls_fx_pump(&cli, &srv);
+	CHECK_INT_EQ(cli.plain_len, 4);
+	CHECK_INT_EQ(tls_conn_handshake_held(cli.conn), 0);
+	for (i = 0; i < 20; i++) {
+		CHECK_INT_EQ(tls_conn_write(cli.conn, (const uint8_t *)"<b/>", 4), 0);
+		CHECK_INT_EQ(tls_conn_write(srv.conn, (const uint8_t *)"<c/>", 4), 0);
+		tls_fx_pump(&cli, &srv);
+	}
+	CHECK_INT_EQ(srv.plain_len, 80);
+	CHECK_INT_EQ(cli.plain_len, 84);
+	CHECK(srv.errors == 0 && cli.errors == 0);
+	tk_close(&srv, &cli);
+
+	tk_connect(&t, &srv, &cli, 0);
+	CHECK_INT_EQ(tls_conn_resumed(srv.conn), 1);
+	CHECK_INT_EQ(server_verifies(&srv, CLIENT_DOMAIN), TLS_VERIFY_OK);
+	CHECK_INT_EQ(cli.result.status, TLS_VERIFY_OK);
+	tk_close(&srv, &cli);
+	tk_teardown(&t);
+}
