@@ -23,10 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <mbedtls/platform_util.h>
 
 #include "admin.h"
 #include "blocklist.h"
@@ -563,7 +566,9 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 		config_free(next);
 		goto fail;
 	}
-	store = edge_certstore_load(next, err, errlen);
+	store = edge_certstore_load_keyed(next,
+	    edge->ticket_memory_secret_set ? edge->ticket_memory_secret : NULL,
+	    sizeof(edge->ticket_memory_secret), err, errlen);
 	if (store == NULL) {
 		config_free(next);
 		goto fail;
@@ -619,6 +624,9 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	(void)blocklist_apply(edge, 1, err, errlen);	/* a bad list is logged, the old one kept */
 	blocklist_watch_apply(edge);
 	strangers_apply(edge);
+	/* Stanzas queued toward a partner the new policy refuses go back
+	 * as a new one would be refused (router.c). */
+	s2s_out_policy_reloaded(edge);
 	return 0;
 fail:
 	log_event(LOG_ERROR, "config.reload_failed", "error", err,
@@ -702,7 +710,16 @@ edge_run(const char *config_path, const char *state_dir)
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
 	}
-	edge.certs = edge_certstore_load(edge.cfg, err, sizeof(err));
+	/* getrandom cannot fail for 32 bytes once the pool is initialised;
+	 * without it tickets are refused after a reload, as before. */
+	edge.ticket_memory_secret_set = getrandom(edge.ticket_memory_secret,
+	    sizeof(edge.ticket_memory_secret), 0) == (ssize_t)sizeof(edge.ticket_memory_secret);
+	if (!edge.ticket_memory_secret_set)
+		log_event(LOG_WARN, "tls.ticket_keys", "reason", "no random secret: tickets do not "
+		    "survive a reload", NULL);
+	edge.certs = edge_certstore_load_keyed(edge.cfg,
+	    edge.ticket_memory_secret_set ? edge.ticket_memory_secret : NULL,
+	    sizeof(edge.ticket_memory_secret), err, sizeof(err));
 	if (edge.certs == NULL) {
 		log_event(LOG_ERROR, "config.error", "error", err, NULL);
 		goto done;
@@ -819,6 +836,7 @@ done:
 	metrics_observe_remove();
 	listener_free_drained(&edge);
 	s2s_pipe_pool_clear(&edge.pipe_pool);	/* every pipe is closed */
+	mbedtls_platform_zeroize(edge.ticket_memory_secret, sizeof(edge.ticket_memory_secret));
 	if (edge.certs != NULL)
 		tls_certstore_unref(edge.certs);
 	if (edge.admin_certs != NULL)

@@ -207,6 +207,14 @@ struct edge {
 	struct route_slot *route_index[EDGE_ROUTE_BUCKETS];
 	size_t out_stream_count;
 	struct dialback_secret dialback;	/* XEP-0185 keys (ours) */
+	/* Without tls.ticket_key_file, the session ticket keys of every
+	 * certificate store this process loads are derived from this
+	 * (random, made at start, never written anywhere): a reload that
+	 * changes nothing a ticket is judged by keeps partners' tickets
+	 * (edge_certs.h); a restart does not. */
+#define EDGE_TICKET_MEMORY_SECRET_LEN 32
+	uint8_t ticket_memory_secret[EDGE_TICKET_MEMORY_SECRET_LEN];
+	int ticket_memory_secret_set;		/* 0: not made, never used */
 	/* Rate limits per source prefix and remote domain, dialback
 	 * check budgets included (ratelimit.h, dialback_budget.h). */
 	struct ratelimit *ratelimit;

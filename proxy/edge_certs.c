@@ -53,6 +53,13 @@ ticket_secret_read(const char *path, uint8_t *buf, size_t cap, size_t *len,
 struct tls_certstore *
 edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 {
+	return edge_certstore_load_keyed(cfg, NULL, 0, err, errlen);
+}
+
+struct tls_certstore *
+edge_certstore_load_keyed(const struct config *cfg, const uint8_t *memory_secret,
+    size_t memory_secret_len, char *err, size_t errlen)
+{
 	struct tls_cert_paths certs[CONFIG_MAX_DOMAINS];
 	const char *pins[GATEWAY_PINS_EFFECTIVE_MAX];
 	struct gateway_pins *gp = NULL;
@@ -105,6 +112,9 @@ edge_certstore_load(const struct config *cfg, char *err, size_t errlen)
 		}
 		tc.ticket_secret = secret;
 		tc.ticket_secret_len = secret_len;
+	} else if (cfg->tls.session_tickets && memory_secret != NULL) {
+		tc.ticket_secret = memory_secret;
+		tc.ticket_secret_len = memory_secret_len;
 	}
 	store = tls_certstore_load(&tc, why, sizeof(why));
 	mbedtls_platform_zeroize(secret, sizeof(secret));

@@ -14,6 +14,15 @@
 /* The TLS certificate store cfg describes (domains, CA, pins, internal
  * certificate); NULL with "FILE: tls: reason" in err. */
 struct tls_certstore *edge_certstore_load(const struct config *cfg, char *err, size_t errlen);
+/* The same for the daemon, whose stores are replaced on reload.  Without
+ * tls.ticket_key_file the ticket keys are derived from memory_secret
+ * (tls/ticket.c; NULL: random keys of the store's own) instead of made
+ * at random per store: a ticket issued before a reload then resumes
+ * after it, unless the reload changed what its identity was judged by
+ * (trust anchors, our certificates, the gateway pins: the store's trust
+ * fingerprint refuses it, as with tls.ticket_key_file). */
+struct tls_certstore *edge_certstore_load_keyed(const struct config *cfg,
+    const uint8_t *memory_secret, size_t memory_secret_len, char *err, size_t errlen);
 
 /* tls.keep_outgoing_sessions: the file in the state directory
  * (EDGE_SESSIONS_FILE) the outgoing TLS sessions are kept in across a

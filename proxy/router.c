@@ -268,6 +268,54 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	return s2s_out_route(o);
 }
 
+/*
+ * A bounce the pair's destination refused.  Only a partner's
+ * bidirectional stream does (s2s_in_bidi.c: it writes at once, and its
+ * connection's bound, limits.send_queue_bytes, is hard); an outgoing
+ * stream's queue takes bounces past its cap (router.h).  So the bounce
+ * goes where any stanza for the pair would go without that stream: the
+ * pair's other destinations in their order, else a new outgoing stream
+ * (the checks of router_destination for starting one apply).  A bounce
+ * refused everywhere has no way back (ROUTE_LOST for the caller).
+ * *taken: the slot that took it.  The enqueue's answer, or -1.
+ */
+static int
+router_enqueue_bounce_elsewhere(struct edge *edge, struct route_slot *refused, const char *data,
+    size_t len, const struct sm_tag *tag, struct route_slot **taken, char *err, size_t errlen)
+{
+	const char *why = "service-unavailable";
+	struct route_slot *r;
+	struct s2s_out *o;
+	int rc;
+
+	for (r = edge->route_index[router_bucket(refused->kind, refused->local, refused->remote)];
+	    r != NULL; r = r->next) {
+		if (r == refused || r->kind != refused->kind || strcmp(r->local, refused->local) != 0 ||
+		    strcmp(r->remote, refused->remote) != 0)
+			continue;
+		if ((rc = r->enqueue(r, data, len, tag, 1)) >= 0) {
+			*taken = r;
+			return rc;
+		}
+	}
+	if (edge->shutdown_phase >= EDGE_SHUTDOWN_CLOSE)
+		return -1;
+	if (refused->kind == S2S_OUT_REMOTE) {
+		const struct config_partner *p = config_policy_for(edge->cfg, refused->remote);
+
+		if (p->max_connections > 0 && s2s_out_count_partner(edge, p) >= (size_t)p->max_connections)
+			return -1;
+	}
+	o = s2s_out_start(edge, (enum s2s_out_kind)refused->kind, refused->local, refused->remote,
+	    &why, err, errlen);
+	if (o == NULL)
+		return -1;
+	log_event(LOG_INFO, "route.bounce_new_stream", "local", refused->local,
+	    "remote", refused->remote, "reason", "the bidirectional stream's send queue is full", NULL);
+	*taken = s2s_out_route(o);
+	return (*taken)->enqueue(*taken, data, len, tag, 1);
+}
+
 /* err (the caller's) holds the reason *text may point to.  bounce: data
  * is a bounce (taken past the queue's cap, router.h). */
 static enum route_result
@@ -281,6 +329,8 @@ router_enqueue(struct edge *edge, const char *data, size_t len, const char *from
 	if (r == NULL)
 		return ROUTE_BOUNCED;
 	rc = r->enqueue(r, data, len, tag, bounce);
+	if (rc < 0 && bounce)
+		rc = router_enqueue_bounce_elsewhere(edge, r, data, len, tag, &r, err, errlen);
 	if (rc < 0) {
 		*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
 		*text = bounce ? "the queue toward this domain cannot take it" :

@@ -427,14 +427,6 @@ s2s_in_on_gateway_header(struct s2s_in *s, const struct xmlstream_event *ev)
 	s2s_in_auth_offer_gateway(s);
 }
 
-/* A stanza the stream may not carry or that cannot be routed: bounced
- * on its way back (router.c), never dropped. */
-void
-s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text)
-{
-	(void)router_bounce_event(s->edge, ev, STANZA_ERR_SERVICE_UNAVAILABLE, text, NULL);
-}
-
 /* Walks every stream: only when a bounce finds its queue over its limit,
  * which no steady flow of deliverable stanzas does. */
 void

@@ -223,7 +223,6 @@ s2s_in_tls(const struct s2s_in *s)
 	return s2s_conn_tls(s->conn);
 }
 int s2s_in_take_domain(const struct xmlstream_str *v, char *out, size_t cap);
-void s2s_in_bounce(struct s2s_in *s, const struct xmlstream_event *ev, const char *text);
 
 /* s2s_in_sm.c (XEP-0198 on inbound streams, custody) */
 /* The <sm/> feature for our stream features. */

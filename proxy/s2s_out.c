@@ -558,6 +558,58 @@ s2s_out_bounce_span(struct s2s_out *o, const struct s2s_out_queue *q, size_t i0,
 	}
 }
 
+/* Copies the stanzas i0 .. i0 + n - 1 of o's queue (their bytes from
+ * 'at') into *to, a fresh queue the caller frees: a bounce routes, and
+ * may queue on this very stream (a bounce to ourselves), so what is
+ * bounced is taken out of o first.  A stanza that cannot be copied (out
+ * of memory) is neither copied nor bounced, so not settled either: its
+ * source keeps custody. */
+static void
+s2s_out_queue_copy_span(struct s2s_out *o, size_t i0, size_t at, size_t n,
+    struct s2s_out_queue *to)
+{
+	size_t i;
+
+	memset(to, 0, sizeof(*to));
+	for (i = i0; i < i0 + n; i++) {
+		const struct sm_entry *e = sm_queue_at(&o->q.r, i);
+
+		if (s2s_out_queue_push(to, o->q.buf + at, e->len, &e->tag, e->queued_ms) < 0) {
+			o->edge->stats.stanzas_unbounceable++;
+			log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory", NULL);
+			s2s_in_custody_keep(o->edge, &e->tag);
+		}
+		at += e->len;
+	}
+}
+
+/*
+ * Bounces the stanzas not written yet, and only those: the stream goes
+ * on, and what it wrote still waits for the peer's XEP-0198 ack (the
+ * peer may have it: bouncing it now could report an error for a stanza
+ * that arrives).  Their custody goes with their bounces (router.h).
+ */
+static void
+s2s_out_bounce_unsent(struct s2s_out *o, const char *condition, const char *text)
+{
+	size_t n = sm_queue_unsent(&o->q.r), bytes;
+	struct s2s_out_queue gone;
+
+	if (n == 0)
+		return;
+	s2s_out_queue_copy_span(o, o->q.r.nsent, o->q.head + o->q.r.sent_bytes, n, &gone);
+	bytes = sm_queue_drop_unsent(&o->q.r);
+	o->q.tail -= bytes;
+	if (o->q.r.count == 0)
+		o->q.head = o->q.tail = 0;
+	o->q_bytes -= bytes;
+	o->q_count -= n;
+	s2s_out_bounce_span(o, &gone, 0, gone.head, gone.r.count, condition, text);
+	s2s_out_queue_free(&gone);
+	s2s_in_custody_report(o->edge);
+	router_wake_waiters(&o->route);
+}
+
 /*
  * Bounces whatever is still queued (condition set by the failure).  The
  * queue is taken out of o first: a bounce routes, and nothing it does may
@@ -1078,7 +1130,7 @@ s2s_out_on_sm_timer(uv_timer_t *t)
 {
 	struct s2s_out *o = t->data;
 	uint64_t now, limit = (uint64_t)o->edge->cfg->limits.sm_settle_timeout_ms;
-	size_t n = 0, at, bytes = 0;
+	size_t n = 0, bytes = 0;
 
 	o->sm_clock_ms += s2s_out_sm_period(o);
 	now = o->sm_clock_ms;
@@ -1107,27 +1159,11 @@ s2s_out_on_sm_timer(uv_timer_t *t)
 		log_event(LOG_WARN, "s2s_out.settle_timeout", "kind", s2s_out_kind_name(o),
 		    "local", o->local, "remote", o->remote, NULL);
 		o->edge->stats.stanzas_settle_timeout += n;
-		/* The span is copied out first: a bounce routes, and may
-		 * queue on this very stream (a bounce to ourselves). */
+		/* The span is copied out first (s2s_out_queue_copy_span). */
 		{
 			struct s2s_out_queue q;
 
-			memset(&q, 0, sizeof(q));
-			at = o->q.head;
-			for (size_t i = 0; i < n; i++) {
-				const struct sm_entry *e = sm_queue_at(&o->q.r, i);
-
-				if (s2s_out_queue_push(&q, o->q.buf + at, e->len, &e->tag, e->queued_ms) < 0) {
-					/* Out of memory: neither copied nor
-					 * bounced, so not settled either (its
-					 * source keeps custody). */
-					o->edge->stats.stanzas_unbounceable++;
-					log_event(LOG_ERROR, "route.bounce_failed", "reason", "out of memory",
-					    NULL);
-					s2s_in_custody_keep(o->edge, &e->tag);
-				}
-				at += e->len;
-			}
+			s2s_out_queue_copy_span(o, 0, o->q.head, n, &q);
 			(void)s2s_out_queue_pop(&o->q, n);
 			o->q_bytes -= bytes;
 			o->q_count -= n;
@@ -2289,4 +2325,24 @@ s2s_out_verify_cancel(struct s2s_out *o)
 	if (o->state == S2S_OUT_ESTABLISHED || o->state == S2S_OUT_WAIT_VERIFY)
 		s2s_out_sendstr(o, "</stream:stream>");
 	s2s_out_close(o, "remote-server-not-found", "verification cancelled");
+}
+
+void
+s2s_out_policy_reloaded(struct edge *edge)
+{
+	struct s2s_out *o, *next;
+
+	for (o = edge->out_streams; o != NULL; o = next) {
+		/* A bounce may start a stream (to the gateway): it is listed
+		 * at the head, behind the walk. */
+		next = o->next;
+		if (o->kind != S2S_OUT_REMOTE || o->state == S2S_OUT_CLOSING ||
+		    o->state == S2S_OUT_CLOSED || s2s_out_policy(o)->allow ||
+		    sm_queue_unsent(&o->q.r) == 0)
+			continue;
+		log_event(LOG_INFO, "s2s_out.policy_refused", "local", o->local, "remote", o->remote,
+		    "reason", "federation with this domain is no longer allowed by policy", NULL);
+		s2s_out_bounce_unsent(o, "not-allowed",
+		    "federation with this domain is not allowed by policy");
+	}
 }

@@ -91,6 +91,13 @@ size_t s2s_out_queued_stanzas(const struct s2s_out *o);
  * still go out on it.  Returns how many stanzas were bounced. */
 size_t s2s_out_bounce_queued(struct s2s_out *o, size_t max);
 struct s2s_out *s2s_out_next(const struct s2s_out *o);
+/* The configuration was reloaded (edge_reload): every stream toward a
+ * remote domain whose partner entry no longer allows federation bounces
+ * the stanzas it has not written yet (<not-allowed/>, as the router
+ * refuses new ones, router.c), their custody going with their bounces.
+ * The streams themselves are left as they are (written stanzas still
+ * wait for their acknowledgement; nothing new is routed to them). */
+void s2s_out_policy_reloaded(struct edge *edge);
 /* Heap bytes the stream's own state holds: its struct, the XEP-0288
  * pairs, the queue's buffer and stanza ring (not its connection: see
  * s2s_conn, tls/ and xmlstream_memory).  Issue 18: what an idle

@@ -155,6 +155,19 @@ sm_queue_drop(struct sm_queue *q, size_t n)
 	return bytes;
 }
 
+size_t
+sm_queue_drop_unsent(struct sm_queue *q)
+{
+	size_t bytes = q->bytes - q->sent_bytes;
+
+	/* The unsent ones are the newest: the ring just ends earlier. */
+	q->count = q->nsent;
+	q->bytes = q->sent_bytes;
+	if (q->count == 0)
+		q->first = 0;
+	return bytes;
+}
+
 void
 sm_queue_enable(struct sm_queue *q)
 {

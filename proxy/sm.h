@@ -109,6 +109,9 @@ void sm_queue_mark_sent(struct sm_queue *q, size_t n, size_t bytes);
 /* Removes the first n entries (written ones first); returns their
  * bytes.  The caller settles their tags before. */
 size_t sm_queue_drop(struct sm_queue *q, size_t n);
+/* Removes the entries not written yet (the newest ones); returns their
+ * bytes.  The caller disposes of their tags before (bounced, say). */
+size_t sm_queue_drop_unsent(struct sm_queue *q);
 /* Stream management is on from now: h counts from 0 (XEP-0198 §4).
  * Stanzas written before were handed to TCP unconfirmed. */
 void sm_queue_enable(struct sm_queue *q);

@@ -8,6 +8,10 @@
 #                           servers on CPU $PCPU and the client on the others
 #   bench_workdir PREFIX    W: a fresh directory, removed at exit with every
 #                           PID in PIDS killed (kept with BENCH_KEEP=1)
+#   bench_handshake_files   in W: example.crt/.key (P-256, self-signed,
+#                           example.com) and openssl-X25519.cnf /
+#                           openssl-P-256.cnf (OPENSSL_CONF files that make
+#                           a Python ssl client offer that one group)
 #   free_port, wait_port PORT
 #   cpu_ticks PID           utime+stime of PID, in clock ticks (1/100 s)
 #   edge_start ...          an xmpp-edge for the benchmark (see below)
@@ -59,6 +63,22 @@ bench_workdir() {
 	PIDS=()
 	trap bench_cleanup EXIT
 	trap 'exit 130' INT TERM
+}
+
+bench_handshake_files() {
+	local g
+	(
+		cd "$W"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout example.key \
+			-out example.crt -days 2 -subj "/CN=example.com" -addext subjectAltName=DNS:example.com
+		# Keys stay root's: xmpp-edge reads them before it drops to its
+		# user, and refuses a key owned by anyone else (config_files.c).
+		chmod 600 example.key
+	) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
+	for g in X25519 P-256; do
+		printf 'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nGroups = %s\n' \
+			"$g" >"$W/openssl-$g.cnf"
+	done
 }
 
 free_port() {

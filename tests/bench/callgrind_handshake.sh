@@ -39,16 +39,7 @@ bench_packages openssl valgrind
 bench_pin
 bench_workdir xe-hscg
 
-(
-	cd "$W"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout example.key \
-		-out example.crt -days 2 -subj "/CN=example.com" -addext subjectAltName=DNS:example.com
-	chmod 600 example.key
-) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
-for g in X25519 P-256; do
-	printf 'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nGroups = %s\n' \
-		"$g" >"$W/openssl-$g.cnf"
-done
+bench_handshake_files
 
 # callgrind's total Ir in an output file.
 dump_ir() { sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$1" | head -n 1; }

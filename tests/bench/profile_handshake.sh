@@ -33,16 +33,7 @@ bench_packages openssl
 bench_pin
 bench_workdir xe-hsprof
 
-(
-	cd "$W"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout example.key \
-		-out example.crt -days 2 -subj "/CN=example.com" -addext subjectAltName=DNS:example.com
-	chmod 600 example.key
-) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
-for g in X25519 P-256; do
-	printf 'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nGroups = %s\n' \
-		"$g" >"$W/openssl-$g.cnf"
-done
+bench_handshake_files
 
 st=$(free_port) dt=$(free_port)
 edge_start prof "$BIN" "$st" "$dt" "$W/example.crt" 1000

@@ -50,29 +50,15 @@ bench_pin
 bench_workdir xe-hsbench
 
 # --- one certificate for every server ----------------------------------------
+bench_handshake_files
 (
 	cd "$W"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout example.key \
-		-out example.crt -days 2 -subj "/CN=example.com" -addext subjectAltName=DNS:example.com
 	cat example.crt example.key >haproxy.pem
-	chmod 600 example.key haproxy.pem
+	chmod 600 haproxy.pem
 	# Prosody runs as prosody (prosody_start gives it its copy).
 	mkdir -p prosody
 	cp example.crt example.key prosody/
-	# Keys stay root's: xmpp-edge reads them before it drops to its
-	# user, and refuses a key owned by anyone else (config_files.c).
-) >"$W/openssl.log" 2>&1 || { cat "$W/openssl.log" >&2; die "certificate generation failed"; }
-for g in X25519 P-256; do
-	cat >"$W/openssl-$g.cnf" <<EOF
-openssl_conf = init
-[init]
-ssl_conf = ssl
-[ssl]
-system_default = sys
-[sys]
-Groups = $g
-EOF
-done
+) || die "cannot prepare the servers' certificate files"
 
 # --- the servers ------------------------------------------------------------
 declare -A PORT PID

@@ -12,7 +12,9 @@
  * from/to, stream errors, raw garbage), how each outgoing connection is
  * answered (connected, DNS or connect failure, now or later, never),
  * when time passes or a timer fires, when a peer stops reading (write
- * queue pressure), resets or half-closes, and when the daemon shuts down.
+ * queue pressure), resets or half-closes, when the daemon shuts down,
+ * and when it reloads a configuration that stops (or resumes) federation
+ * with b.example (op 14, fz_reload).
  *
  * Invariants, asserted at every step (abort() on violation):
  *   - nothing is routed from an unauthenticated pair: router_route is
@@ -64,17 +66,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FZ_CONFIG "{\"state_dir\": \"/tmp/x\", \"domains\": [{\"name\": \"a.example\"," \
+#define FZ_CONFIG_WITH(b_entry) "{\"state_dir\": \"/tmp/x\", \"domains\": [{\"name\": \"a.example\"," \
 	" \"cert\": \"/c\", \"key\": \"/k\"}], \"limits\": {\"send_queue_bytes\": 65536," \
 	" \"route_queue_bytes\": 65536, \"dialback_verify_preauth_max\": 100000," \
 	" \"connect_timeout_ms\": 5000, \"handshake_timeout_ms\": 30000}," \
 	" \"gateway\": {\"address\": \"127.0.0.1:5999\", \"cert\": \"/gc\", \"key\": \"/gk\"," \
 	" \"pins\": [\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]}," \
 	" \"policy\": {\"partners\": {" \
-	"\"b.example\": {\"tls\": \"disabled\"}, \"c.example\": {\"tls\": \"disabled\"}," \
+	"\"b.example\": " b_entry ", \"c.example\": {\"tls\": \"disabled\"}," \
 	"\"d.example\": {\"tls\": \"disabled\", \"dialback\": false}," \
 	"\"o.example\": {\"tls\": \"optional\", \"max_connections\": 2}," \
 	"\"evil.example\": {\"allow\": false}}}}"
+#define FZ_CONFIG FZ_CONFIG_WITH("{\"tls\": \"disabled\"}")
+/* After an operator's reload (op 14): b.example may no longer federate. */
+#define FZ_CONFIG_B_REFUSED FZ_CONFIG_WITH("{\"tls\": \"disabled\", \"allow\": false}")
 
 #define FZ_PEERS_MAX 24
 #define FZ_STANZAS_MAX 512
@@ -129,6 +134,10 @@ struct fz {
 	uint8_t seen[FZ_STANZAS_MAX];
 	uint64_t accepted_total;
 	int shut_down;
+	/* Op 14's reloads: the configuration in force when it is not
+	 * fz_cfg (freed at the next reload or the run's end). */
+	struct config *reloaded;
+	int b_refused;
 	int trace;		/* FZ_TRACE=1: each op on stderr */
 	const uint8_t *in;
 	size_t left;
@@ -194,7 +203,11 @@ fz_stanza_number(const char *id)
 }
 
 /* The domain of a JID as the proxy wrote it (RFC 7622: after the first
- * '@' before the first '/'), into out. */
+ * '@' before the first '/'), into out, without a trailing dot: §3.2 has
+ * it removed before any comparison (and case does not count either:
+ * fz_valid_pair).  A bounce's 'from' is the stanza's 'to' as its sender
+ * wrote it (bounce.h: byte for byte), "x@a.example." included, while the
+ * pair that routes it is the canonical a.example. */
 static void
 fz_jid_domain(const char *jid, char *out, size_t cap)
 {
@@ -205,6 +218,8 @@ fz_jid_domain(const char *jid, char *out, size_t cap)
 		len -= (size_t)(at + 1 - jid);
 		jid = at + 1;
 	}
+	if (len > 1 && jid[len - 1] == '.')
+		len--;
 	snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), jid);
 }
 
@@ -631,6 +646,29 @@ fz_shutdown_step(struct fz *f, uint8_t b)
 		(void)s2s_out_bounce_queued(o, (size_t)(b >> 1));
 }
 
+/* A reload (SIGHUP) amid everything else, as daemon.c's edge_reload does
+ * it for the sessions: the configuration alternates between FZ_CONFIG and
+ * FZ_CONFIG_B_REFUSED (what is queued toward b.example is then bounced,
+ * s2s_out_policy_reloaded), each parsed anew and the one it replaces
+ * freed at once, so that anything still pointing into the old one is a
+ * use after free ASan reports.  The run's own FZ_CONFIG (fz_cfg, parsed
+ * once) is never freed: the edge goes back to it after sf_finish. */
+static void
+fz_reload(struct fz *f)
+{
+	const char *json = f->b_refused ? FZ_CONFIG : FZ_CONFIG_B_REFUSED;
+	char err[CONFIG_ERR_MAX];
+	struct config *next = config_parse("reload.json", json, strlen(json), 0, err, sizeof(err));
+
+	if (next == NULL)
+		FZ_FAIL("reload: %s", err);
+	f->sf.edge->cfg = next;
+	config_free(f->reloaded);
+	f->reloaded = next;
+	f->b_refused = !f->b_refused;
+	s2s_out_policy_reloaded(f->sf.edge);
+}
+
 static void
 fz_step(struct fz *f)
 {
@@ -704,6 +742,8 @@ fz_step(struct fz *f)
 			sf_shutdown(&f->sf);
 		} else if (b % 8 == 1) {
 			fz_shutdown_step(f, fz_byte(f));
+		} else if (b % 8 == 2) {
+			fz_reload(f);
 		}
 		break;
 	}
@@ -798,5 +838,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_current = NULL;
 	if (sf_finish(&f.sf) < 0)
 		FZ_FAIL("finish: %s", f.sf.err);
+	config_free(f.reloaded);	/* fz_edge's next run starts with fz_cfg */
+	f.reloaded = NULL;
 	return 0;
 }

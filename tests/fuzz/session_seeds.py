@@ -89,6 +89,23 @@ SEEDS = {
     + msg(2, HEADER, "c", "a") + msg(2, F_SM, "c", "a") + settle() + answer(2, VALID) + settle()
     + msg(2, SM_ANSWER, "c", "a", 1) + settle() + msg(0, SM_R) + settle()
     + msg(2, SM_A, "c", "a", 1) + settle() + msg(0, SM_R) + msg(0, SM_A, "b", "a", 4) + settle(4),
+    # A reload stops federation with b.example (op 14, byte 2) while the
+    # bounce of its stanza waits for the stream back to it (queued: an
+    # error, it is not bounced in turn), and b's stream has XEP-0198 on;
+    # a second reload lets b.example in again.
+    "reload_refuses_partner": accept() + msg(0, HEADER) + msg(0, DB_RESULT) + settle()
+    + answer(1, VALID) + settle() + msg(0, ENABLE, "b", "a", 0) + msg(0, STANZA, "b", "a", 0x01)
+    + settle(6) + bytes([SHUTDOWN, 2]) + settle(3) + answer(2, VALID) + answer(3, VALID) + settle(3)
+    + bytes([SHUTDOWN, 2]) + msg(0, STANZA, "b", "a", 0x01) + settle(6) + msg(0, SM_R) + settle(3),
+    # XEP-0288: b.example's stream carries our stanzas back; b stops
+    # reading and sends 300 stanzas for the gateway, whose connection
+    # never answers; at its deadline all are bounced at once, more than
+    # b's stream can take, and the rest go over a new outgoing stream to
+    # b.example (router.c).
+    "bidi_full_bounce_new_stream": accept() + msg(0, HEADER) + msg(0, 16, "b", "a", 2)
+    + msg(0, DB_RESULT) + answer(1, VALID) + bytes([SCRIPT, DOM["a"], 0, 3]) + bytes([STALL, 0, 1])
+    + b"".join(msg(0, STANZA, "b", "a", 0) for _ in range(300)) + settle(2) + bytes([ADVANCE, 5])
+    + settle(4),
     "deadlines": accept() + msg(0, HEADER) + msg(0, DB_RESULT) + bytes([SCRIPT, DOM["b"], 0, 3])
     + settle() + bytes([ADVANCE, 2, ADVANCE, 4, ADVANCE, 5, FIRE, 0, ADVANCE, 7]) + settle(3),
 }

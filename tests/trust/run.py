@@ -668,6 +668,22 @@ def part_tickets():
     t.close()
     blocklist_write("spam.example\n")
 
+    # A reload that changes nothing a ticket is judged by (SIGHUP, the same
+    # files, no tls.ticket_key_file): the ticket issued before still resumes,
+    # with its identity (the store's ticket keys come from the process's
+    # secret, not from each new store).
+    t, feats = tls_stream(port, "tk.example", ctx)
+    sess = t.session
+    t.close()
+    reload_config(daemon, cfgp, cfg, "tls.certstore_swap")
+    check("tickets.sighup_reloaded", len(events_of(daemon, "config.reload")) >= 1,
+          daemon.text()[-1500:])
+    t, feats = tls_stream(port, "tk.example", ctx, sess)
+    ok = sasl_external(t, "tk.example")
+    check("tickets.survive_sighup_without_key_file", t.session_reused, t.version())
+    check("tickets.external_after_sighup", b">EXTERNAL<" in feats and b"<success" in ok, (feats, ok))
+    t.close()
+
     # Trust anchors change (a reload with another CA bundle): the ticket is
     # refused, the full handshake judges the certificate by the new anchors.
     t, feats = tls_stream(port, "tk.example", ctx)

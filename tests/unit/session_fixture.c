@@ -1094,6 +1094,27 @@ sf_init_borrowed(struct sf *sf, struct config *cfg, struct edge *storage, uv_loo
 	return sf_init_common(sf);
 }
 
+int
+sf_reload(struct sf *sf, const char *json)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *next;
+
+	if (sf->borrowed) {
+		sf_errf(sf, "a borrowed configuration is the caller's to replace");
+		return -1;
+	}
+	next = config_parse("reload.json", json, strlen(json), 0, err, sizeof(err));
+	if (next == NULL) {
+		sf_errf(sf, "reload: %s", err);
+		return -1;
+	}
+	config_free(sf->edge->cfg);
+	sf->edge->cfg = next;
+	s2s_out_policy_reloaded(sf->edge);
+	return 0;
+}
+
 void
 sf_shutdown(struct sf *sf)
 {

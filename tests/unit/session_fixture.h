@@ -172,6 +172,11 @@ int sf_finish(struct sf *sf);
  * bounces its queue and closes. */
 void sf_shutdown(struct sf *sf);
 
+/* The daemon's reload (daemon.c's edge_reload, its session part): the
+ * configuration json replaces the running one and the running streams
+ * are told (s2s_out_policy_reloaded).  0, or -1 with sf->err. */
+int sf_reload(struct sf *sf, const char *json);
+
 /* Scripts the answers for domain (replacing earlier ones). */
 void sf_dial_script(struct sf *sf, const char *domain, const struct sf_dial_step *steps,
     size_t nsteps);

@@ -15,9 +15,11 @@
  */
 #include "test.h"
 
+#include "router.h"
 #include "s2s_in_int.h"
 #include "session_gateway.h"
 #include "s2s_out_bidi.h"
+#include "sm.h"
 #include "stream_info.h"
 
 #define SB_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -563,6 +565,69 @@ TEST(session_bidi_in_preferred_over_connecting_stream)
 	CHECK_STR_EQ(gw->ev.stype, "error");
 	CHECK_STR_EQ(gw->ev.cond, "remote-server-timeout");
 	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_out, 1);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
+
+/* The partner's bidirectional stream is the way back for the bounces of
+ * its own stanzas.  When it cannot take one more (its connection's send
+ * queue is at limits.send_queue_bytes: the partner does not read), the
+ * bounce goes where it would without that stream, over an outgoing
+ * stream the proxy opens to the partner, whose queue takes bounces past
+ * its cap: none is lost, so the partner's stanzas are not left
+ * unacknowledged (custody) and its stream does not end. */
+#define SB_FULL_LIMITS "\"connect_timeout_ms\": 5000, \"handshake_timeout_ms\": 600000, " \
+	"\"route_queue_bytes\": 65536, \"send_queue_bytes\": 65536, " \
+	"\"sm_settle_timeout_ms\": 600000, \"sm_request_every_ms\": 600000"
+#define SB_FULL_STANZAS 600
+
+TEST(session_bidi_in_full_bounce_takes_new_stream)
+{
+	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK } };
+	static const struct sf_dial_step gw_hang = { SF_DIAL_HANG, DNS_OK };
+	struct tls_certstore *ts;
+	struct sf_peer *in;
+	struct sg g;
+	size_t on_bidi = 0;
+	int i, stream_error = 0;
+
+	sg_begin(&g, SG_CONFIG(SB_FULL_LIMITS));
+	sf_dial_script(&g.sf, "a.example", &gw_hang, 1);
+	sf_dial_script(&g.sf, "t.example", peer, 1);
+	ts = sb_tstore(&g);
+	in = sb_in_t(&g, ts, 1);
+	SG_OK(&g, sf_peer_send(in, "<enable xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect(in, "enabled", SM_NS));
+	sf_peer_stall(in, 1);	/* the proxy's writes to it stay pending */
+	/* Stanzas for the gateway wait for it (under route_queue_bytes). */
+	for (i = 0; i < SB_FULL_STANZAS; i++)
+		SG_OK(&g, sf_peer_sendf(in, "<message from='u@t.example/r' to='v@a.example' id='f%d'/>", i));
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), SB_FULL_STANZAS);
+	CHECK(sf_peer_out(&g.sf, "t.example") == NULL);
+	/* limits.connect_timeout_ms: the gateway's stream fails and bounces
+	 * every one of them, far more than the partner's stream can take. */
+	(void)sf_advance(&g.sf, 6000);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, SB_FULL_STANZAS);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_unbounceable, 0);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 0);
+	CHECK_INT_EQ(sf_log_count(&g.sf, "route.bounce_undeliverable"), 0);
+	CHECK_INT_EQ(sf_log_count(&g.sf, "route.bounce_new_stream"), 1);
+	CHECK(sf_peer_out(&g.sf, "t.example") != NULL);
+	CHECK(router_in_flight(g.sf.edge) > 0);		/* the rest, on the new stream */
+	/* The partner reads again: the bounces the stream took, and no
+	 * stream error. */
+	sf_peer_stall(in, 0);
+	while (sf_peer_next(in) == XMLSTREAM_EV_ELEMENT) {
+		if (strcmp(in->ev.name, "message") == 0 && strcmp(in->ev.stype, "error") == 0)
+			on_bidi++;
+		if (strcmp(in->ev.name, "error") == 0 && strcmp(in->ev.ns, XMLSTREAM_NS_STREAMS) == 0)
+			stream_error = 1;
+	}
+	CHECK(!stream_error);
+	CHECK(!sf_peer_closed(in));
+	CHECK(on_bidi > 0);
+	CHECK_INT_EQ(on_bidi + router_in_flight(g.sf.edge), SB_FULL_STANZAS);
 	tls_certstore_unref(ts);
 	sg_end(&g);
 }

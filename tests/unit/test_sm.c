@@ -91,6 +91,35 @@ TEST(sm_queue_ack_in_order)
 	sm_queue_free(&q);
 }
 
+/* The stanzas not written yet go (a reload refused their destination:
+ * s2s_out_policy_reloaded); the written ones stay, h as it was, and the
+ * ring takes new ones after them. */
+TEST(sm_queue_drop_unsent_keeps_written)
+{
+	struct sm_queue q;
+	uint32_t newly;
+
+	sm_queue_init(&q);
+	sm_queue_enable(&q);
+	push_sent(&q, 3);
+	REQUIRE(sm_queue_push(&q, 7, NULL, 0) == 0);
+	REQUIRE(sm_queue_push(&q, 8, NULL, 0) == 0);
+	CHECK_INT_EQ(sm_queue_drop_unsent(&q), 15);
+	CHECK_INT_EQ(q.count, 3);
+	CHECK_INT_EQ(q.nsent, 3);
+	CHECK_INT_EQ(q.bytes, 30);
+	CHECK_INT_EQ(q.h_sent, 3);
+	CHECK_INT_EQ(sm_queue_drop_unsent(&q), 0);
+	REQUIRE(sm_queue_push(&q, 9, NULL, 0) == 0);
+	CHECK_INT_EQ(sm_queue_at(&q, 3)->len, 9);
+	CHECK_INT_EQ(sm_queue_ack(&q, 3, &newly), SM_ACK_OK);
+	CHECK_INT_EQ(sm_queue_drop(&q, newly), 30);
+	CHECK_INT_EQ(q.count, 1);
+	CHECK_INT_EQ(sm_queue_drop_unsent(&q), 9);
+	CHECK_INT_EQ(q.count, 0);
+	sm_queue_free(&q);
+}
+
 TEST(sm_queue_ack_hostile_changes_nothing)
 {
 	struct sm_queue q;

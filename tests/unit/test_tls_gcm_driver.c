@@ -30,7 +30,7 @@
 
 #include "psa_driver/gcm_driver.h"
 #include "tls.h"
-#include "tls_fixture.h"
+#include "tls_pair.h"
 
 #define VEC_MAX 4096
 
@@ -467,54 +467,31 @@ TEST(tls_gcm_driver_protects_tls_records)
 	int on;
 
 	for (on = 1; on >= 0; on--) {
-		struct tls_fx fx;
-		struct tls_certstore *sstore, *cstore;
-		struct tls_fx_end srv, cli;
-		struct tls_conn_params sp = { .role = TLS_ROLE_EXTERNAL_SERVER, .peer_addr = "client" };
-		struct tls_conn_params cp = { .role = TLS_ROLE_EXTERNAL_CLIENT,
-		    .peer_domain = "example.com", .local_domain = "example.net", .peer_addr = "server" };
+		struct tls_pair p;
 		size_t n = 100000, i;
 		uint8_t *big = malloc(n);
 		uint64_t before;
 
 		REQUIRE(big != NULL);
-		memset(&srv, 0, sizeof(srv));
-		memset(&cli, 0, sizeof(cli));
-		REQUIRE(tls_fx_setup(&fx) == 0);
-		REQUIRE(tls_fx_ca(&fx, "ca") == 0);
-		REQUIRE(tls_fx_leaf(&fx, "client", "example.net", "ca") == 0);
-		REQUIRE(tls_fx_leaf(&fx, "good", "example.com", "ca") == 0);
-		sstore = tls_fx_store(&fx, "example.com", "good", "ca", NULL, NULL, 0);
-		cstore = tls_fx_store(&fx, "example.net", "client", "ca", NULL, NULL, 0);
-		REQUIRE(sstore != NULL && cstore != NULL);
 		xe_gcm_driver_set_enabled(on);
 		before = xe_gcm_driver_operations();
-		REQUIRE(tls_fx_end_new(&srv, sstore, &sp) == 0);
-		REQUIRE(tls_fx_end_new(&cli, cstore, &cp) == 0);
-		tls_conn_start(srv.conn);
-		tls_conn_start(cli.conn);
-		tls_fx_pump(&cli, &srv);
-		REQUIRE(cli.handshakes == 1 && srv.handshakes == 1);
+		REQUIRE(tls_pair_connect(&p) == 0);
 		for (i = 0; i < n; i++)
 			big[i] = (uint8_t)(i * 7);
-		CHECK_INT_EQ(tls_conn_write(srv.conn, big, n), 0);
-		CHECK_INT_EQ(tls_conn_write(cli.conn, big, n), 0);
-		tls_fx_pump(&cli, &srv);
-		CHECK_INT_EQ(cli.plain_len, n);
-		CHECK_INT_EQ(srv.plain_len, n);
-		CHECK(cli.plain && memcmp(cli.plain, big, n) == 0);
-		CHECK(srv.plain && memcmp(srv.plain, big, n) == 0);
-		CHECK_INT_EQ(srv.errors + cli.errors, 0);
+		CHECK_INT_EQ(tls_conn_write(p.srv.conn, big, n), 0);
+		CHECK_INT_EQ(tls_conn_write(p.cli.conn, big, n), 0);
+		tls_fx_pump(&p.cli, &p.srv);
+		CHECK_INT_EQ(p.cli.plain_len, n);
+		CHECK_INT_EQ(p.srv.plain_len, n);
+		CHECK(p.cli.plain && memcmp(p.cli.plain, big, n) == 0);
+		CHECK(p.srv.plain && memcmp(p.srv.plain, big, n) == 0);
+		CHECK_INT_EQ(p.srv.errors + p.cli.errors, 0);
 		if (on)	/* 100 000 bytes each way: at least 13 records of 8 KiB
 			 * sealed and opened on each side, plus the handshake's */
 			CHECK(xe_gcm_driver_operations() - before >= 4 * 13);
 		else
 			CHECK_INT_EQ(xe_gcm_driver_operations() - before, 0);
-		tls_fx_end_free(&srv);
-		tls_fx_end_free(&cli);
-		tls_certstore_unref(sstore);
-		tls_certstore_unref(cstore);
-		tls_fx_teardown(&fx);
+		tls_pair_free(&p);
 		free(big);
 	}
 	xe_gcm_driver_set_enabled(1);

@@ -36,7 +36,7 @@
 
 #include "psa_driver/p256_driver.h"
 #include "tls.h"
-#include "tls_fixture.h"
+#include "tls_pair.h"
 
 #define PUB_LEN 65
 
@@ -441,50 +441,27 @@ TEST(tls_p256_driver_declines_what_it_does_not_do)
  * driver does nothing. */
 TEST(tls_p256_driver_serves_tls_handshakes)
 {
+	static const uint8_t msg[] = "<stream:stream>";
 	int on;
 
 	for (on = 1; on >= 0; on--) {
-		struct tls_fx fx;
-		struct tls_certstore *sstore, *cstore;
-		struct tls_fx_end srv, cli;
-		struct tls_conn_params sp = { .role = TLS_ROLE_EXTERNAL_SERVER, .peer_addr = "client" };
-		struct tls_conn_params cp = { .role = TLS_ROLE_EXTERNAL_CLIENT,
-		    .peer_domain = "example.com", .local_domain = "example.net", .peer_addr = "server" };
-		static const uint8_t msg[] = "<stream:stream>";
+		struct tls_pair p;
 		uint64_t before, ops;
 
-		memset(&srv, 0, sizeof(srv));
-		memset(&cli, 0, sizeof(cli));
-		REQUIRE(tls_fx_setup(&fx) == 0);
-		REQUIRE(tls_fx_ca(&fx, "ca") == 0);
-		REQUIRE(tls_fx_leaf(&fx, "client", "example.net", "ca") == 0);
-		REQUIRE(tls_fx_leaf(&fx, "good", "example.com", "ca") == 0);
-		sstore = tls_fx_store(&fx, "example.com", "good", "ca", NULL, NULL, 0);
-		cstore = tls_fx_store(&fx, "example.net", "client", "ca", NULL, NULL, 0);
-		REQUIRE(sstore != NULL && cstore != NULL);
 		xe_p256_driver_set_enabled(on);
 		before = xe_p256_driver_operations();
-		REQUIRE(tls_fx_end_new(&srv, sstore, &sp) == 0);
-		REQUIRE(tls_fx_end_new(&cli, cstore, &cp) == 0);
-		tls_conn_start(srv.conn);
-		tls_conn_start(cli.conn);
-		tls_fx_pump(&cli, &srv);
-		REQUIRE(cli.handshakes == 1 && srv.handshakes == 1);
-		CHECK_INT_EQ(tls_conn_write(srv.conn, msg, sizeof(msg)), 0);
-		tls_fx_pump(&cli, &srv);
-		CHECK_INT_EQ(cli.plain_len, sizeof(msg));
-		CHECK(cli.plain && memcmp(cli.plain, msg, sizeof(msg)) == 0);
-		CHECK_INT_EQ(srv.errors + cli.errors, 0);
+		REQUIRE(tls_pair_connect(&p) == 0);
+		CHECK_INT_EQ(tls_conn_write(p.srv.conn, msg, sizeof(msg)), 0);
+		tls_fx_pump(&p.cli, &p.srv);
+		CHECK_INT_EQ(p.cli.plain_len, sizeof(msg));
+		CHECK(p.cli.plain && memcmp(p.cli.plain, msg, sizeof(msg)) == 0);
+		CHECK_INT_EQ(p.srv.errors + p.cli.errors, 0);
 		ops = xe_p256_driver_operations() - before;
 		if (on)
 			CHECK(ops >= 1);
 		else
 			CHECK_INT_EQ(ops, 0);
-		tls_fx_end_free(&srv);
-		tls_fx_end_free(&cli);
-		tls_certstore_unref(sstore);
-		tls_certstore_unref(cstore);
-		tls_fx_teardown(&fx);
+		tls_pair_free(&p);
 	}
 	xe_p256_driver_set_enabled(1);
 }

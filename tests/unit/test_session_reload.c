@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_session_reload.c - what a configuration reload (SIGHUP, `reload`
+ * on the control socket) does to stanzas already on their way, with the
+ * real session code over the memory pipe (session_gateway.h).
+ *
+ * A reload that stops federation with a partner refuses the stanzas the
+ * gateway sends it from then on (router.c, <not-allowed/>); those queued
+ * toward it before, on a stream still being set up, must not slip
+ * through: they are bounced the same way (s2s_out_policy_reloaded), their
+ * custody (XEP-0198) going with the bounces, and the stream itself is
+ * left to end as any idle stream does.
+ */
+#include "test.h"
+
+#include <string.h>
+
+#include "router.h"
+#include "session_gateway.h"
+#include "sm.h"
+
+#define TRL_LIMITS "\"connect_timeout_ms\": 600000, \"handshake_timeout_ms\": 600000, " \
+	"\"sm_settle_timeout_ms\": 600000, \"sm_request_every_ms\": 600000"
+/* SG_CONFIG after the operator's reload: b.example may no longer
+ * federate; the other partners are as before. */
+#define TRL_RELOADED "{\"state_dir\": \"/tmp/x\", \"domains\": [{\"name\": \"a.example\"," \
+	" \"cert\": \"/c\", \"key\": \"/k\"}], \"limits\": {" TRL_LIMITS "}," \
+	" \"gateway\": {\"address\": \"" SG_GATEWAY_ADDR "\", \"cert\": \"/gc\", \"key\": \"/gk\"," \
+	" \"pins\": [\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]}," \
+	" \"policy\": {\"partners\": {" \
+	"\"b.example\": {\"allow\": false, \"tls\": \"disabled\"}, \"c.example\": {\"tls\": \"disabled\"}}}}"
+
+static int
+trl_message(struct sf_peer *p, const char *to_domain, const char *id)
+{
+	return sf_peer_sendf(p, "<message from='u@a.example/r' to='x@%s' id='%s' type='chat'>"
+	    "<body>hi</body></message>", to_domain, id);
+}
+
+/* The next element on back is the <not-allowed/> bounce of id. */
+static int
+trl_expect_policy_bounce(struct sg *g, struct sf_peer *back, const char *id)
+{
+	if (sf_peer_expect(back, "message", NULL) < 0)
+		return -1;
+	if (strcmp(back->ev.stype, "error") != 0 || strcmp(back->ev.id, id) != 0 ||
+	    strcmp(back->ev.cond, "not-allowed") != 0 || strcmp(back->ev.error_type, "cancel") != 0 ||
+	    strcmp(back->ev.from, "x@b.example") != 0 || strcmp(back->ev.to, "u@a.example/r") != 0) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "expected the not-allowed (cancel) bounce of %s, "
+		    "got %s", id, back->ev.raw);
+		return -1;
+	}
+	return 0;
+}
+
+/* The gateway's stream hears <a h='h'/>, asked or not (an unasked one
+ * may come first with a lower h). */
+static int
+trl_expect_acked(struct sg *g, struct sf_peer *gw, unsigned h)
+{
+	char want[32];
+	int i;
+
+	snprintf(want, sizeof(want), "h='%u'", h);
+	if (sf_peer_send(gw, "<r xmlns='" SM_NS "'/>") < 0)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		if (sf_peer_expect(gw, "a", SM_NS) < 0)
+			return -1;
+		if (strstr(gw->ev.raw, want) != NULL)
+			return 0;
+	}
+	snprintf(g->sf.err, sizeof(g->sf.err), "no <a %s/>, last %s", want, gw->ev.raw);
+	return -1;
+}
+
+/*
+ * Two stanzas from the gateway wait on the stream to b.example, which is
+ * connected but not yet authenticated, and one on c.example's (dial not
+ * answered).  The reload turns b.example off: both of its stanzas come
+ * back to the gateway with <not-allowed/> (type cancel), which settles
+ * them for the gateway's XEP-0198 (the bounces carried their custody);
+ * once b.example's stream is authenticated nothing is delivered on it;
+ * c.example's stanza still waits for its stream.
+ */
+TEST(session_reload_policy_bounces_queued)
+{
+	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK } };
+	static const struct sf_dial_step hang[] = { { SF_DIAL_HANG, DNS_OK } };
+	struct sg g;
+	struct sf_peer *gw, *gwc, *out, *back;
+	enum xmlstream_event_type t;
+
+	sg_begin(&g, SG_CONFIG(TRL_LIMITS));
+	sf_dial_script(&g.sf, "b.example", peer, 1);
+	sf_dial_script(&g.sf, "c.example", hang, 1);
+	SG_PEER(&g, gw, sg_gateway_in(&g, "a.example", "b.example"));
+	SG_OK(&g, sf_peer_send(gw, "<enable xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect(gw, "enabled", SM_NS));
+	SG_OK(&g, trl_message(gw, "b.example", "m1"));
+	SG_OK(&g, trl_message(gw, "b.example", "m2"));
+	SG_PEER(&g, gwc, sg_gateway_in(&g, "a.example", "c.example"));
+	SG_OK(&g, trl_message(gwc, "c.example", "m3"));
+	SG_PEER(&g, out, sg_wait_out(&g, "b.example"));
+	sf_settle(&g.sf);
+	SG_OK(&g, trl_expect_acked(&g, gw, 0));
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 3);
+
+	SG_OK(&g, sf_reload(&g.sf, TRL_RELOADED));
+	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_out.policy_refused"), 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 2);
+	/* The stream back to the gateway (no XEP-0198 there: the gateway
+	 * refuses the <enable/> the proxy sends it anyway). */
+	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, sg_sm_accept(back, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
+	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
+	SG_OK(&g, trl_expect_policy_bounce(&g, back, "m1"));
+	SG_OK(&g, trl_expect_policy_bounce(&g, back, "m2"));
+	/* Written to the gateway: the bounces settled the stanzas. */
+	SG_OK(&g, trl_expect_acked(&g, gw, 2));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 0);
+
+	/* b.example's stream comes up: nothing is left to deliver on it. */
+	SG_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
+	while ((t = sf_peer_next(out)) == XMLSTREAM_EV_ELEMENT)
+		CHECK(strcmp(out->ev.name, "message") != 0);
+	CHECK_INT_EQ(g.sf.edge->stats.toward[EDGE_TOWARD_REMOTE].delivered, 0);
+	/* c.example is still allowed: its stanza still waits. */
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
+	sg_end(&g);
+}
+
+/* A stanza the gateway sends after the reload is refused at once, with
+ * the same condition (router.c): the reload and the router agree. */
+TEST(session_reload_policy_refuses_new)
+{
+	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *gw, *back;
+
+	sg_begin(&g, SG_CONFIG(TRL_LIMITS));
+	sf_dial_script(&g.sf, "b.example", peer, 1);
+	SG_PEER(&g, gw, sg_gateway_in(&g, "a.example", "b.example"));
+	SG_OK(&g, sf_reload(&g.sf, TRL_RELOADED));
+	SG_OK(&g, trl_message(gw, "b.example", "m1"));
+	SG_PEER(&g, back, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, sg_sm_accept(back, "a.example", "b.example", 1, 0));
+	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
+	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
+	SG_OK(&g, trl_expect_policy_bounce(&g, back, "m1"));
+	CHECK(sf_peer_out(&g.sf, "b.example") == NULL);
+	sg_end(&g);
+}
