@@ -523,6 +523,17 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 		s2s_in_fail(s, STREAM_ERR_INVALID_FROM, "stanza 'from' is not an authenticated domain of this stream");
 		return;
 	}
+	/* The stream authenticated under a policy a reload may have changed
+	 * since (its header and each authentication are checked when they
+	 * come): a partner the policy no longer federates with gets nothing
+	 * more to the gateway.  Runs again after every reload, as the pair
+	 * cache below is dropped then. */
+	if (!gateway && !config_policy_for(s->edge->cfg, from)->allow) {
+		log_event(LOG_INFO, "s2s_in.policy_refused", "peer", s->peer, "domain", from,
+		    "reason", "stanza after a reload", NULL);
+		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "federation with this domain is not allowed");
+		return;
+	}
 	if (gateway ? s2s_in_is_hosted(s, to) : !s2s_in_is_hosted(s, to)) {
 		s2s_in_fail(s, STREAM_ERR_HOST_UNKNOWN, gateway ?
 		    "the gateway's stanzas must be for remote domains" : "this server does not serve that domain");

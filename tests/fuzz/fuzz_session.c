@@ -662,7 +662,11 @@ fz_reload(struct fz *f)
 
 	if (next == NULL)
 		FZ_FAIL("reload: %s", err);
+	/* Not edge_config_replace: the first configuration is kept (above);
+	 * the generation moves all the same, as streams' kept decisions
+	 * must be made again (s2s_in.c). */
 	f->sf.edge->cfg = next;
+	f->sf.edge->cfg_generation++;
 	config_free(f->reloaded);
 	f->reloaded = next;
 	f->b_refused = !f->b_refused;

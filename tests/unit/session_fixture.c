@@ -1109,8 +1109,7 @@ sf_reload(struct sf *sf, const char *json)
 		sf_errf(sf, "reload: %s", err);
 		return -1;
 	}
-	config_free(sf->edge->cfg);
-	sf->edge->cfg = next;
+	edge_config_replace(sf->edge, next);	/* as edge_reload does */
 	s2s_out_policy_reloaded(sf->edge);
 	return 0;
 }

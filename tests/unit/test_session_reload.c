@@ -9,7 +9,9 @@
  * toward it before, on a stream still being set up, must not slip
  * through: they are bounced the same way (s2s_out_policy_reloaded), their
  * custody (XEP-0198) going with the bounces, and the stream itself is
- * left to end as any idle stream does.
+ * left to end as any idle stream does.  A stream from that partner which
+ * authenticated before the reload delivers nothing more to the gateway:
+ * its next stanza ends it with <policy-violation/>.
  */
 #include "test.h"
 
@@ -150,5 +152,41 @@ TEST(session_reload_policy_refuses_new)
 	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
 	SG_OK(&g, trl_expect_policy_bounce(&g, back, "m1"));
 	CHECK(sf_peer_out(&g.sf, "b.example") == NULL);
+	sg_end(&g);
+}
+
+/*
+ * b.example's own stream authenticated before the reload and delivered
+ * m1; after the reload turns b.example off, its next stanza is not
+ * delivered to the gateway: the stream ends with <policy-violation/>
+ * (the peer keeps the stanza and bounces it).  Before, the stream kept
+ * routing to the gateway until it idled out.
+ */
+TEST(session_reload_policy_ends_inbound_stream)
+{
+	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK } };
+	struct sg g;
+	struct sf_peer *in, *gw;
+	enum xmlstream_event_type t;
+
+	sg_begin(&g, SG_CONFIG(TRL_LIMITS));
+	sf_dial_script(&g.sf, "b.example", peer, 1);
+	SG_PEER(&g, in, sg_remote_in(&g, "b.example"));
+	SG_OK(&g, sg_remote_answer(&g, sg_wait_out(&g, "b.example"), "b.example", "valid"));
+	SG_OK(&g, sf_peer_expect(in, "result", "jabber:server:dialback"));
+	CHECK_STR_EQ(in->ev.stype, "valid");
+	SG_OK(&g, sf_peer_send(in, "<message from='u@b.example' to='v@a.example' id='m1'/>"));
+	SG_PEER(&g, gw, sg_wait_out(&g, "a.example"));
+	SG_OK(&g, sg_gateway_out_accept(&g, gw, "b.example"));
+	SG_OK(&g, sf_peer_expect(gw, "message", NULL));
+	CHECK_STR_EQ(gw->ev.id, "m1");
+
+	SG_OK(&g, sf_reload(&g.sf, TRL_RELOADED));
+	SG_OK(&g, sf_peer_send(in, "<message from='u@b.example' to='v@a.example' id='m2'/>"));
+	SG_OK(&g, sf_peer_expect_stream_error(in, "policy-violation"));
+	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_in.policy_refused"), 1);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 1);
+	while ((t = sf_peer_next(gw)) == XMLSTREAM_EV_ELEMENT)
+		CHECK(strcmp(gw->ev.name, "message") != 0);
 	sg_end(&g);
 }
