@@ -41,20 +41,6 @@
 #define PUB_LEN 65
 
 static void
-unhex(const char *s, uint8_t *out, size_t len)
-{
-	size_t i;
-
-	REQUIRE(strlen(s) == 2 * len);
-	for (i = 0; i < len; i++) {
-		unsigned int v;
-
-		REQUIRE(sscanf(s + 2 * i, "%2x", &v) == 1);
-		out[i] = (uint8_t)v;
-	}
-}
-
-static void
 key_attributes(psa_key_attributes_t *a, psa_key_type_t type, psa_algorithm_t alg)
 {
 	psa_set_key_type(a, type);
@@ -130,8 +116,8 @@ TEST(tls_p256_driver_rfc6979_vectors)
 	int on;
 
 	REQUIRE(psa_crypto_init() == PSA_SUCCESS);
-	unhex(RFC6979_D, d, 32);
-	unhex(RFC6979_Q, q, PUB_LEN);
+	tls_pair_unhex(RFC6979_D, d, 32);
+	tls_pair_unhex(RFC6979_Q, q, PUB_LEN);
 	for (on = 1; on >= 0; on--) {
 		psa_key_id_t rnd, qid;
 		uint64_t before = xe_p256_driver_operations();
@@ -146,7 +132,7 @@ TEST(tls_p256_driver_rfc6979_vectors)
 		CHECK(memcmp(pub, q, PUB_LEN) == 0);
 		for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 			sha256(v[i].msg, strlen(v[i].msg), hash);
-			unhex(v[i].sig, want, 64);
+			tls_pair_unhex(v[i].sig, want, 64);
 			/* The known signature verifies, one bit off does not
 			 * (the built-in's verifier either way). */
 			CHECK_INT_EQ(psa_verify_hash(qid, PSA_ALG_ECDSA(PSA_ALG_SHA_256), hash, 32, want, 64),
@@ -202,10 +188,10 @@ TEST(tls_p256_driver_cavs_ecdh_vectors)
 		for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 			psa_key_id_t id;
 
-			unhex(v[i].qcavs, qcavs, PUB_LEN);
-			unhex(v[i].d, d, 32);
-			unhex(v[i].qiut, qiut, PUB_LEN);
-			unhex(v[i].z, z, 32);
+			tls_pair_unhex(v[i].qcavs, qcavs, PUB_LEN);
+			tls_pair_unhex(v[i].d, d, 32);
+			tls_pair_unhex(v[i].qiut, qiut, PUB_LEN);
+			tls_pair_unhex(v[i].z, z, 32);
 			id = import_pair(d, PSA_ALG_ECDH);
 			REQUIRE(id != 0);
 			olen = 0;
@@ -329,7 +315,7 @@ TEST(tls_p256_driver_refuses_hostile_points)
 	size_t i;
 
 	REQUIRE(psa_crypto_init() == PSA_SUCCESS);
-	unhex("7d7dc5f71eb29ddaf80d6214632eeae03d9058af1fb6d22ed80badb62bc1a534", d, 32);
+	tls_pair_unhex("7d7dc5f71eb29ddaf80d6214632eeae03d9058af1fb6d22ed80badb62bc1a534", d, 32);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t len = strlen(bad[i]) / 2, olen;
 		psa_status_t agree[2], import[2];
@@ -337,7 +323,7 @@ TEST(tls_p256_driver_refuses_hostile_points)
 		int on;
 
 		REQUIRE(len <= sizeof(peer));
-		unhex(bad[i], peer, len);
+		tls_pair_unhex(bad[i], peer, len);
 		for (on = 0; on <= 1; on++) {
 			psa_key_id_t id, qid;
 
@@ -376,7 +362,7 @@ TEST(tls_p256_driver_declines_what_it_does_not_do)
 	int on;
 
 	REQUIRE(psa_crypto_init() == PSA_SUCCESS);
-	unhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", n, 32);
+	tls_pair_unhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", n, 32);
 	for (on = 0; on <= 1; on++) {
 		psa_status_t st_zero, st_n;
 		psa_key_id_t id = 0;
@@ -393,7 +379,7 @@ TEST(tls_p256_driver_declines_what_it_does_not_do)
 	xe_p256_driver_set_enabled(1);
 
 	/* The entry points directly. */
-	unhex("7d7dc5f71eb29ddaf80d6214632eeae03d9058af1fb6d22ed80badb62bc1a534", d, 32);
+	tls_pair_unhex("7d7dc5f71eb29ddaf80d6214632eeae03d9058af1fb6d22ed80badb62bc1a534", d, 32);
 	psa_set_key_type(&a, PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1));
 	psa_set_key_bits(&a, 256);
 	CHECK_INT_EQ(xe_p256_transparent_export_public_key(&a, d, 32, out, sizeof(out), &olen),

@@ -28,20 +28,6 @@
 #include "tls.h"
 #include "tls_pair.h"
 
-static void
-unhex(const char *s, uint8_t *out, size_t len)
-{
-	size_t i;
-
-	REQUIRE(strlen(s) == 2 * len);
-	for (i = 0; i < len; i++) {
-		unsigned int v;
-
-		REQUIRE(sscanf(s + 2 * i, "%2x", &v) == 1);
-		out[i] = (uint8_t)v;
-	}
-}
-
 /* An X25519 key pair from its 32 private bytes; 0 on failure. */
 static psa_key_id_t
 import_x25519(const uint8_t k[32])
@@ -109,9 +95,9 @@ TEST(tls_x25519_driver_rfc7748_vectors)
 
 		xe_x25519_driver_set_enabled(on);
 		for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-			unhex(v[i].k, k, 32);
-			unhex(v[i].u, u, 32);
-			unhex(v[i].out, want, 32);
+			tls_pair_unhex(v[i].k, k, 32);
+			tls_pair_unhex(v[i].u, u, 32);
+			tls_pair_unhex(v[i].out, want, 32);
 			memset(out, 0, sizeof(out));
 			CHECK_INT_EQ(agree(k, u, out), PSA_SUCCESS);
 			CHECK(memcmp(out, want, 32) == 0);
@@ -129,8 +115,8 @@ TEST(tls_x25519_driver_rfc7748_iterated)
 	uint8_t k[32] = { 9 }, u[32] = { 9 }, r[32], after1[32], after1000[32];
 	int i, on;
 
-	unhex("422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079", after1, 32);
-	unhex("684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51", after1000, 32);
+	tls_pair_unhex("422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079", after1, 32);
+	tls_pair_unhex("684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51", after1000, 32);
 	REQUIRE(psa_crypto_init() == PSA_SUCCESS);
 	for (on = 1; on >= 0; on--) {
 		xe_x25519_driver_set_enabled(on);
@@ -159,11 +145,11 @@ TEST(tls_x25519_driver_rfc7748_diffie_hellman)
 	psa_key_id_t ida, idb;
 	int on;
 
-	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a, 32);
-	unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a", apub, 32);
-	unhex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb", b, 32);
-	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bpub, 32);
-	unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742", shared, 32);
+	tls_pair_unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a, 32);
+	tls_pair_unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a", apub, 32);
+	tls_pair_unhex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb", b, 32);
+	tls_pair_unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bpub, 32);
+	tls_pair_unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742", shared, 32);
 	REQUIRE(psa_crypto_init() == PSA_SUCCESS);
 	for (on = 1; on >= 0; on--) {
 		uint64_t before = xe_x25519_driver_operations();
@@ -252,13 +238,13 @@ TEST(tls_x25519_driver_refuses_small_order_points)
 	size_t i, j;
 
 	REQUIRE(psa_crypto_init() == PSA_SUCCESS);
-	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", k, 32);
+	tls_pair_unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", k, 32);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		psa_status_t st[2];
 		uint64_t before = xe_x25519_driver_operations();
 		int on;
 
-		unhex(bad[i], u, 32);
+		tls_pair_unhex(bad[i], u, 32);
 		for (on = 0; on <= 1; on++) {
 			xe_x25519_driver_set_enabled(on);
 			memset(out, 0, sizeof(out));

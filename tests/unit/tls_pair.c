@@ -5,7 +5,10 @@
  */
 #include "tls_pair.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "test.h"
 
 int
 tls_pair_connect(struct tls_pair *p)
@@ -45,4 +48,18 @@ tls_pair_free(struct tls_pair *p)
 	if (p->fx.dir[0] != '\0')
 		tls_fx_teardown(&p->fx);
 	memset(p, 0, sizeof(*p));
+}
+
+void
+tls_pair_unhex(const char *s, uint8_t *out, size_t len)
+{
+	size_t i;
+
+	REQUIRE(strlen(s) == 2 * len);
+	for (i = 0; i < len; i++) {
+		unsigned int v;
+
+		REQUIRE(sscanf(s + 2 * i, "%2x", &v) == 1);
+		out[i] = (uint8_t)v;
+	}
 }

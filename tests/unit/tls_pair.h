@@ -29,4 +29,8 @@ int tls_pair_connect(struct tls_pair *p);
 /* Releases everything, the certificate directory included. */
 void tls_pair_free(struct tls_pair *p);
 
+/* The len bytes written in hex at s (the drivers' known-answer vectors);
+ * the test fails unless s is exactly 2 * len hex digits. */
+void tls_pair_unhex(const char *s, uint8_t *out, size_t len);
+
 #endif
