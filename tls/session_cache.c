@@ -107,7 +107,7 @@ tls_session_cache_free(struct tls_session_cache *cache)
 	size_t i;
 
 	if (cache->slots != NULL)
-		for (i = 0; i < cache->cap; i++)
+		for (i = 0; i < cache->untouched; i++)	/* the rest never held one */
 			if (cache->slots[i].used)
 				slot_free_session(&cache->slots[i]);
 	free(cache->slots);
@@ -116,6 +116,7 @@ tls_session_cache_free(struct tls_session_cache *cache)
 	cache->buckets = NULL;
 	cache->used = 0;
 	cache->newest = cache->oldest = cache->free_head = NIL;
+	cache->untouched = 0;
 }
 
 void
@@ -139,8 +140,6 @@ tls_session_cache_count(const struct tls_session_cache *cache)
 static int
 cache_alloc(struct tls_session_cache *cache)
 {
-	size_t i;
-
 	if (cache->slots != NULL)
 		return 0;
 	if (cache->cap == 0)
@@ -156,9 +155,13 @@ cache_alloc(struct tls_session_cache *cache)
 		cache->buckets = NULL;
 		return -1;
 	}
-	for (i = 0; i < cache->cap; i++)
-		cache->slots[i].next_in_bucket = i + 1 < cache->cap ? (uint32_t)(i + 2) : NIL;
-	cache->free_head = 1;
+	/* No free list built here: linking every slot would write to all
+	 * of them, making the whole array resident (cap * ~800 bytes: 3.3 MB
+	 * at the default) before the first partner is dialled.  Slots are
+	 * handed out in order (cache->untouched) until each has been used
+	 * once; only given-back ones go through the free list. */
+	cache->free_head = NIL;
+	cache->untouched = 0;
 	return 0;
 }
 
@@ -199,14 +202,19 @@ cache_insert(struct tls_session_cache *cache, const char *key, int as_oldest)
 	struct tls_session_slot *slot;
 	uint32_t link, *bucket;
 
-	if (cache->free_head == NIL) {
-		if (as_oldest)
-			return NULL;	/* a load past the bound: dropped */
-		cache_remove(cache, SLOT(cache, cache->oldest));
+	if (cache->free_head == NIL && cache->untouched < cache->cap) {
+		link = (uint32_t)++cache->untouched;
+		slot = SLOT(cache, link);
+	} else {
+		if (cache->free_head == NIL) {
+			if (as_oldest)
+				return NULL;	/* a load past the bound: dropped */
+			cache_remove(cache, SLOT(cache, cache->oldest));
+		}
+		link = cache->free_head;
+		slot = SLOT(cache, link);
+		cache->free_head = slot->next_in_bucket;
 	}
-	link = cache->free_head;
-	slot = SLOT(cache, link);
-	cache->free_head = slot->next_in_bucket;
 	snprintf(slot->key, sizeof(slot->key), "%s", key);
 	slot->hash = key_hash(key);
 	bucket = &cache->buckets[slot->hash & (cache->nbuckets - 1)];

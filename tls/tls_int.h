@@ -168,7 +168,8 @@ struct tls_session_cache {
 	uint32_t *buckets;		/* hash -> slot index + 1 */
 	size_t cap, nbuckets, used;
 	uint32_t newest, oldest;	/* storing order, slot index + 1 */
-	uint32_t free_head;
+	uint32_t free_head;		/* given-back slots */
+	size_t untouched;		/* slots [0, untouched) have been used */
 };
 
 /* An empty cache of cap entries (clamped to the bounds above). */
