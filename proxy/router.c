@@ -195,15 +195,51 @@ router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
 	return domain_canonicalize(d.p, d.len, out, cap, why, sizeof(why));
 }
 
+/* A new outgoing stream for local -> remote, its route slot; NULL with a
+ * condition when none may start (shutting down, the partner's
+ * max_connections, or s2s_out_start's refusal, whose reason is in err). */
+static struct route_slot *
+router_start_stream(struct edge *edge, enum s2s_out_kind kind, const char *local,
+    const char *remote, enum stanza_error *condition, const char **text, char *err,
+    size_t errlen)
+{
+	const char *why = "service-unavailable";
+	struct s2s_out *o;
+
+	/* Until the shutdown's last step a new stream may still start: a
+	 * stanza read before the peer closed, or a bounce, needs one. */
+	if (edge->shutdown_phase >= EDGE_SHUTDOWN_CLOSE) {
+		*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
+		*text = "xmpp-edge is shutting down";
+		return NULL;
+	}
+	if (kind == S2S_OUT_REMOTE) {
+		const struct config_partner *p = config_policy_for(edge->cfg, remote);
+
+		if (p->max_connections > 0 && s2s_out_count_partner(edge, p) >= (size_t)p->max_connections) {
+			*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
+			*text = "connection limit for this partner reached";
+			return NULL;
+		}
+	}
+	o = s2s_out_start(edge, kind, local, remote, &why, err, errlen);
+	if (o == NULL) {
+		/* s2s_out names its conditions by their RFC 6120 names. */
+		*condition = stanza_error_from_name(why);
+		*text = err;
+		return NULL;
+	}
+	return s2s_out_route(o);
+}
+
 /* Where a stanza from -> to goes; NULL with a condition when nowhere. */
 static struct route_slot *
 router_destination(struct edge *edge, const char *from, const char *to,
     enum stanza_error *condition, const char **text, char *err, size_t errlen)
 {
 	enum s2s_out_kind kind;
-	const char *local, *remote, *why = "service-unavailable";
+	const char *local, *remote;
 	struct route_slot *slot;
-	struct s2s_out *o;
 	int to_hosted = router_is_hosted(edge, to), from_hosted = router_is_hosted(edge, from);
 
 	if (!to_hosted && blocklist_refuses_route(edge, NULL, to, condition, text))
@@ -242,30 +278,7 @@ router_destination(struct edge *edge, const char *from, const char *to,
 	slot = router_table_find(edge, (int)kind, local, remote);
 	if (slot != NULL)
 		return slot;
-	/* Until the shutdown's last step a new stream may still start: a
-	 * stanza read before the peer closed, or a bounce, needs one. */
-	if (edge->shutdown_phase >= EDGE_SHUTDOWN_CLOSE) {
-		*condition = STANZA_ERR_SERVICE_UNAVAILABLE;
-		*text = "xmpp-edge is shutting down";
-		return NULL;
-	}
-	if (kind == S2S_OUT_REMOTE) {
-		const struct config_partner *p = config_policy_for(edge->cfg, remote);
-
-		if (p->max_connections > 0 && s2s_out_count_partner(edge, p) >= (size_t)p->max_connections) {
-			*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
-			*text = "connection limit for this partner reached";
-			return NULL;
-		}
-	}
-	o = s2s_out_start(edge, kind, local, remote, &why, err, errlen);
-	if (o == NULL) {
-		/* s2s_out names its conditions by their RFC 6120 names. */
-		*condition = stanza_error_from_name(why);
-		*text = err;
-		return NULL;
-	}
-	return s2s_out_route(o);
+	return router_start_stream(edge, kind, local, remote, condition, text, err, errlen);
 }
 
 /*
@@ -275,7 +288,7 @@ router_destination(struct edge *edge, const char *from, const char *to,
  * stream's queue takes bounces past its cap (router.h).  So the bounce
  * goes where any stanza for the pair would go without that stream: the
  * pair's other destinations in their order, else a new outgoing stream
- * (the checks of router_destination for starting one apply).  A bounce
+ * (router_start_stream, as for any stanza).  A bounce
  * refused everywhere has no way back (ROUTE_LOST for the caller).
  * *taken: the slot that took it.  The enqueue's answer, or -1.
  */
@@ -283,9 +296,9 @@ static int
 router_enqueue_bounce_elsewhere(struct edge *edge, struct route_slot *refused, const char *data,
     size_t len, const struct sm_tag *tag, struct route_slot **taken, char *err, size_t errlen)
 {
-	const char *why = "service-unavailable";
+	enum stanza_error condition;
+	const char *text;
 	struct route_slot *r;
-	struct s2s_out *o;
 	int rc;
 
 	for (r = edge->route_index[router_bucket(refused->kind, refused->local, refused->remote)];
@@ -298,22 +311,13 @@ router_enqueue_bounce_elsewhere(struct edge *edge, struct route_slot *refused, c
 			return rc;
 		}
 	}
-	if (edge->shutdown_phase >= EDGE_SHUTDOWN_CLOSE)
-		return -1;
-	if (refused->kind == S2S_OUT_REMOTE) {
-		const struct config_partner *p = config_policy_for(edge->cfg, refused->remote);
-
-		if (p->max_connections > 0 && s2s_out_count_partner(edge, p) >= (size_t)p->max_connections)
-			return -1;
-	}
-	o = s2s_out_start(edge, (enum s2s_out_kind)refused->kind, refused->local, refused->remote,
-	    &why, err, errlen);
-	if (o == NULL)
+	if ((r = router_start_stream(edge, (enum s2s_out_kind)refused->kind, refused->local,
+	    refused->remote, &condition, &text, err, errlen)) == NULL)
 		return -1;
 	log_event(LOG_INFO, "route.bounce_new_stream", "local", refused->local,
 	    "remote", refused->remote, "reason", "the bidirectional stream's send queue is full", NULL);
-	*taken = s2s_out_route(o);
-	return (*taken)->enqueue(*taken, data, len, tag, 1);
+	*taken = r;
+	return r->enqueue(r, data, len, tag, 1);
 }
 
 /* err (the caller's) holds the reason *text may point to.  bounce: data
