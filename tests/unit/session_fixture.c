@@ -884,74 +884,84 @@ sf_fire_timer(struct sf *sf, size_t n)
 	return 0;
 }
 
+/*
+ * Virtual time for sf_advance.  The loop's clock is real: every
+ * sf_settle turn moves it, by whole milliseconds when the machine is
+ * busy.  So a timer's deadline is kept by its absolute due time in loop
+ * milliseconds (libuv's timer->timeout), never re-read as "due in",
+ * which shrinks as the real clock moves: read again after a busy settle,
+ * a 30 s deadline armed before the call looked like 29 983 ms from a
+ * virtual time already 1 000 ms on, past the window, and was skipped.
+ */
+#define SF_DUE_MAX 64
+
 struct sf_due {
-	uv_timer_t *t[64];
-	uint64_t due[64];
+	uv_timer_t *t[SF_DUE_MAX];
+	uint64_t timeout[SF_DUE_MAX];	/* absolute, loop milliseconds */
+	uint64_t at[SF_DUE_MAX];	/* virtual, since the call */
 	size_t n;
-	uint64_t within;
+};
+
+struct sf_due_walk {
+	const struct sf_due *prev;	/* what the walk before saw */
+	struct sf_due cur;		/* the active timers now */
+	uint64_t now, armed_at;		/* virtual now; loop time it maps to */
 };
 
 static void
-sf_walk_due_within(uv_handle_t *h, void *arg)
+sf_walk_virtual_due(uv_handle_t *h, void *arg)
 {
-	struct sf_due *d = arg;
-	uint64_t due;
+	struct sf_due_walk *w = arg;
+	struct sf_due *c = &w->cur;
+	uv_timer_t *t = (uv_timer_t *)h;
+	size_t i;
 
-	if (h->type != UV_TIMER || !uv_is_active(h) || uv_is_closing(h) || d->n == 64)
+	if (h->type != UV_TIMER || !uv_is_active(h) || uv_is_closing(h) || c->n == SF_DUE_MAX)
 		return;
-	due = uv_timer_get_due_in((uv_timer_t *)h);
-	if (due > d->within)
-		return;
-	d->t[d->n] = (uv_timer_t *)h;
-	d->due[d->n] = due;
-	d->n++;
+	c->t[c->n] = t;
+	c->timeout[c->n] = t->timeout;
+	/* New, or re-armed since the walk before: armed at the virtual
+	 * now, whose loop time is armed_at (what the fired callback saw). */
+	c->at[c->n] = w->now + (t->timeout > w->armed_at ? t->timeout - w->armed_at : 0);
+	for (i = 0; i < w->prev->n; i++)
+		if (w->prev->t[i] == t && w->prev->timeout[i] == t->timeout)
+			c->at[c->n] = w->prev->at[i];	/* not re-armed: as seen */
+	c->n++;
 }
 
 size_t
 sf_advance(struct sf *sf, uint64_t ms)
 {
-	struct sf_due start, d;
-	size_t i, k, best, fired = 0;
-	uint64_t now = 0, at, best_at = 0;	/* virtual time since the call */
+	struct sf_due known;
+	struct sf_due_walk w;
+	size_t i, best, fired = 0;
 	uv_timer_t *t;
 
 	/* One at a time, the earliest first, walking again after each: a
-	 * callback may close (and free) other timers or start new ones.  The
-	 * loop's clock does not move, so a timer armed by a callback at
-	 * virtual time `now` is due at now + its due_in; one armed before
-	 * the call at its due_in (pointers are compared, never followed). */
-	memset(&start, 0, sizeof(start));
-	start.within = ms;
-	uv_walk(sf->loop, sf_walk_due_within, &start);
+	 * callback may close (and free) other timers or start new ones
+	 * (pointers are compared, never followed). */
+	memset(&known, 0, sizeof(known));
+	memset(&w, 0, sizeof(w));
+	w.armed_at = uv_now(sf->loop);
 	while (fired < SF_ADVANCE_MAX) {
-		memset(&d, 0, sizeof(d));
-		d.within = ms;
-		uv_walk(sf->loop, sf_walk_due_within, &d);
-		best = d.n;
-		for (i = 0; i < d.n; i++) {
-			at = now + d.due[i];
-			for (k = 0; k < start.n; k++)
-				if (start.t[k] == d.t[i] && start.due[k] == d.due[i] && d.due[i] >= now)
-					at = d.due[i];
-			if (at > ms)
-				continue;
-			if (best == d.n || at < best_at) {
+		w.prev = &known;
+		memset(&w.cur, 0, sizeof(w.cur));
+		uv_walk(sf->loop, sf_walk_virtual_due, &w);
+		known = w.cur;
+		best = known.n;
+		for (i = 0; i < known.n; i++)
+			if (known.at[i] <= ms && (best == known.n || known.at[i] < known.at[best]))
 				best = i;
-				best_at = at;
-			}
-		}
-		if (best == d.n)
+		if (best == known.n)
 			break;
-		t = d.t[best];
-		if (best_at > now)
-			now = best_at;
-		/* Fired: from now on it is due from the virtual time it was
-		 * re-armed at, even when its due_in reads as it did at the
-		 * call (a repeating timer whose repeat equals its timeout,
-		 * within the same loop millisecond). */
-		for (k = 0; k < start.n; k++)
-			if (start.t[k] == t)
-				start.t[k] = NULL;
+		t = known.t[best];
+		if (known.at[best] > w.now)
+			w.now = known.at[best];
+		known.t[best] = NULL;	/* fired: read afresh when re-armed */
+		/* What uv__run_timers does with an expired timer: stop it,
+		 * re-arm it if it repeats (from the loop's now), then call
+		 * back; what they arm is due from w.now. */
+		w.armed_at = uv_now(sf->loop);
 		uv_timer_stop(t);
 		uv_timer_again(t);
 		t->timer_cb(t);

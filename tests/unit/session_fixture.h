@@ -234,8 +234,9 @@ size_t sf_timers_active(struct sf *sf);
  * when it expires; -1 if there is none. */
 int sf_fire_timer(struct sf *sf, size_t n);
 /* Time passes by ms: the timers due within ms fire, earliest first, one
- * at a time (the clock itself does not move, so a timer re-armed within
- * ms fires again; at most SF_ADVANCE_MAX firings).  Returns how many. */
+ * at a time (virtual time: a timer re-armed within ms fires again, and
+ * the real time the loop's turns take does not count; at most
+ * SF_ADVANCE_MAX firings).  Returns how many. */
 size_t sf_advance(struct sf *sf, uint64_t ms);
 /* Fires the active timers until none is left or max were fired. */
 size_t sf_fire_all_timers(struct sf *sf, size_t max);
