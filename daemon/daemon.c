@@ -625,7 +625,10 @@ edge_reload(struct edge *edge, char *err, size_t errlen)
 	blocklist_watch_apply(edge);
 	strangers_apply(edge);
 	/* Stanzas queued toward a partner the new policy refuses go back
-	 * as a new one would be refused (router.c). */
+	 * as a new one would be refused (router.c).  blocklist_apply did
+	 * this already when the list loaded; not when it failed and the
+	 * old list stays, and the new configuration must hold all the
+	 * same (a second walk finds nothing left to bounce). */
 	s2s_out_policy_reloaded(edge);
 	return 0;
 fail:

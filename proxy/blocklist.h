@@ -22,7 +22,17 @@
  *                  domain the policy denies);
  *   routing        a stanza to a blocked domain, or from one (listed
  *                  after its stream was authenticated), is bounced
- *                  (<not-allowed/>), never sent or delivered.
+ *                  (<not-allowed/>), never sent or delivered;
+ *   a reload       (the file changed, or SIGHUP) takes effect on running
+ *                  streams as a configuration reload does for `allow`:
+ *                  stanzas queued toward a newly listed domain and not
+ *                  written yet are bounced (<not-allowed/>, custody with
+ *                  the bounces; s2s_out_policy_reloaded), an inbound
+ *                  stream from one ends with <policy-violation/> at its
+ *                  next stanza (s2s_in.c), a dialback check under way
+ *                  for one is answered <not-allowed/> (s2s_in_auth.c);
+ *                  the streams' cached routing checks are dropped
+ *                  (edge->cfg_generation).
  * Every refusal counts against the entry that matched; `status` and the
  * metrics show the busiest BLOCKLIST_TOP entries.
  *
@@ -47,6 +57,9 @@
 #define BLOCKLIST_FILE_MAX_BYTES (64u * 1024 * 1024)
 #define BLOCKLIST_TOP 10		/* entries in status and metrics */
 #define BLOCKLIST_POLL_MS 1000		/* how often the file is stat()ed */
+/* The text of every <not-allowed/> bounce the blocklist causes: the
+ * router's for a new stanza, a reload's for a queued one. */
+#define BLOCKLIST_REFUSAL_TEXT "the domain is on xmpp-edge's blocklist"
 
 struct blocklist;
 struct edge;
@@ -93,7 +106,8 @@ int blocklist_refuses_route(struct edge *edge, const char *from, const char *to,
     enum stanza_error *condition, const char **text);
 /* Loads edge->cfg->blocklist.file (start: -1 with err on failure; "" means
  * no list), or reloads it (reload: a failure keeps the running list,
- * logged as blocklist.reload_failed, and returns -1). */
+ * logged as blocklist.reload_failed, and returns -1; a success applies
+ * the new list to the running streams, as above). */
 int blocklist_apply(struct edge *edge, int reload, char *err, size_t errlen);
 /* Starts or stops polling the file to match the configuration. */
 void blocklist_watch_apply(struct edge *edge);

@@ -23,6 +23,7 @@
 #include "edge.h"
 #include "json_gen.h"
 #include "log.h"
+#include "s2s_out.h"
 
 struct blocklist_watch {
 	uv_fs_poll_t poll;
@@ -49,7 +50,7 @@ blocklist_refuses_route(struct edge *edge, const char *from, const char *to,
 		return 0;
 	/* RFC 6120 §8.3.3.1 not-allowed: no entity may do this, here. */
 	*condition = STANZA_ERR_NOT_ALLOWED;
-	*text = "the domain is on xmpp-edge's blocklist";
+	*text = BLOCKLIST_REFUSAL_TEXT;
 	return 1;
 }
 
@@ -75,6 +76,15 @@ blocklist_apply(struct edge *edge, int reload, char *err, size_t errlen)
 	snprintf(n, sizeof(n), "%zu", blocklist_count(next));
 	log_event(LOG_INFO, reload ? "blocklist.reloaded" : "blocklist.loaded", "file",
 	    c->file[0] ? c->file : NULL, "entries", n, NULL);
+	if (reload) {
+		/* The file is reloaded on its own (polled), not only with the
+		 * configuration: what streams decided under the old list is
+		 * stale (an inbound stream's cached routing checks, s2s_in.c),
+		 * and stanzas queued toward a newly listed domain go back as
+		 * a new one would (router.c), never out. */
+		edge->cfg_generation++;
+		s2s_out_policy_reloaded(edge);
+	}
 	return 0;
 }
 

@@ -278,8 +278,9 @@ struct edge {
 	/* The loop's one prepare handle submitting every stream's gathered
 	 * output once per turn (s2s_conn.h); zeroed is ready. */
 	struct s2s_conn_flusher conn_flusher;
-	/* Bumped whenever the configuration is replaced (edge_config_replace):
-	 * what a stream decided under the old one is stale (s2s_in.c). */
+	/* Bumped whenever the configuration is replaced (edge_config_replace)
+	 * or the blocklist is reloaded (blocklist_apply): what a stream
+	 * decided under the old policy is stale (s2s_in.c). */
 	uint64_t cfg_generation;
 };
 

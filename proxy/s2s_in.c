@@ -525,10 +525,12 @@ s2s_in_on_stanza(struct s2s_in *s, const struct xmlstream_event *ev)
 	}
 	/* The stream authenticated under a policy a reload may have changed
 	 * since (its header and each authentication are checked when they
-	 * come): a partner the policy no longer federates with gets nothing
-	 * more to the gateway.  Runs again after every reload, as the pair
-	 * cache below is dropped then. */
-	if (!gateway && !config_policy_for(s->edge->cfg, from)->allow) {
+	 * come): a partner the policy no longer federates with, or that the
+	 * blocklist now lists, gets nothing more to the gateway.  Runs again
+	 * after every reload of either, as the pair cache below is dropped
+	 * then (edge->cfg_generation). */
+	if (!gateway && (!config_policy_for(s->edge->cfg, from)->allow ||
+	    blocklist_refuses(s->edge, from, "stream"))) {
 		log_event(LOG_INFO, "s2s_in.policy_refused", "peer", s->peer, "domain", from,
 		    "reason", "stanza after a reload", NULL);
 		s2s_in_fail(s, STREAM_ERR_POLICY_VIOLATION, "federation with this domain is not allowed");

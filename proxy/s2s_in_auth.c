@@ -397,6 +397,20 @@ s2s_in_on_dialback_verified(enum dialback_verdict verdict, int timeout, const ch
 	p->verify = NULL;
 	if (s2s_in_is_closing(s))
 		return;	/* detached: the stream is going (rule 3 in s2s_in_int.h) */
+	if (verdict == DIALBACK_VALID && (!config_policy_for(s->edge->cfg, p->remote)->allow ||
+	    blocklist_refuses(s->edge, p->remote, "dialback"))) {
+		/* A reload (configuration or blocklist) while the check ran
+		 * refused the domain: the answer it would have had on asking
+		 * now (XEP-0220 §2.5, as in s2s_in_on_dialback_result), not
+		 * an authentication granted under the old policy. */
+		log_event(LOG_INFO, "s2s_in.auth", "peer", s->peer, "domain", p->remote,
+		    "method", "dialback", "result", "refused", "reason", "policy changed during the check",
+		    NULL);
+		if (s2s_in_db_result(s, p->local, p->remote, NULL, "not-allowed") < 0)
+			return;
+		s2s_in_pair_remove(s, p);
+		return;
+	}
 	if (verdict == DIALBACK_VALID) {
 		/* The answer may fill the send queue and close the stream:
 		 * then the pair is not marked, the stream not established. */

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocklist.h"
 #include "cert_fallback.h"
 #include "dialback.h"
 #include "dns.h"
@@ -2333,16 +2334,25 @@ s2s_out_policy_reloaded(struct edge *edge)
 	struct s2s_out *o, *next;
 
 	for (o = edge->out_streams; o != NULL; o = next) {
+		const char *text;
+
 		/* A bounce may start a stream (to the gateway): it is listed
 		 * at the head, behind the walk. */
 		next = o->next;
 		if (o->kind != S2S_OUT_REMOTE || o->state == S2S_OUT_CLOSING ||
-		    o->state == S2S_OUT_CLOSED || s2s_out_policy(o)->allow ||
-		    sm_queue_unsent(&o->q.r) == 0)
+		    o->state == S2S_OUT_CLOSED || sm_queue_unsent(&o->q.r) == 0)
+			continue;
+		/* The texts the router gives a new stanza for the same
+		 * destination (router_destination), so that a stanza queued
+		 * before the reload and one sent after read alike. */
+		if (!s2s_out_policy(o)->allow)
+			text = "federation with this domain is not allowed by policy";
+		else if (blocklist_refuses(edge, o->remote, "queued"))
+			text = BLOCKLIST_REFUSAL_TEXT;
+		else
 			continue;
 		log_event(LOG_INFO, "s2s_out.policy_refused", "local", o->local, "remote", o->remote,
-		    "reason", "federation with this domain is no longer allowed by policy", NULL);
-		s2s_out_bounce_unsent(o, "not-allowed",
-		    "federation with this domain is not allowed by policy");
+		    "reason", text, NULL);
+		s2s_out_bounce_unsent(o, "not-allowed", text);
 	}
 }

@@ -91,10 +91,12 @@ size_t s2s_out_queued_stanzas(const struct s2s_out *o);
  * still go out on it.  Returns how many stanzas were bounced. */
 size_t s2s_out_bounce_queued(struct s2s_out *o, size_t max);
 struct s2s_out *s2s_out_next(const struct s2s_out *o);
-/* The configuration was reloaded (edge_reload): every stream toward a
- * remote domain whose partner entry no longer allows federation bounces
- * the stanzas it has not written yet (<not-allowed/>, as the router
- * refuses new ones, router.c), their custody going with their bounces.
+/* The configuration or the blocklist was reloaded (edge_reload,
+ * blocklist_apply): every stream toward a remote domain whose partner
+ * entry no longer allows federation, or that the blocklist now lists,
+ * bounces the stanzas it has not written yet (<not-allowed/> with the
+ * router's own text for either refusal, router.c), their custody going
+ * with their bounces.
  * The streams themselves are left as they are (written stanzas still
  * wait for their acknowledgement; nothing new is routed to them). */
 void s2s_out_policy_reloaded(struct edge *edge);

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "blocklist.h"
 #include "config.h"
 #include "dialback.h"
 #include "log.h"
@@ -1124,6 +1126,32 @@ sf_reload(struct sf *sf, const char *json)
 	return 0;
 }
 
+int
+sf_blocklist_reload(struct sf *sf, const char *text)
+{
+	char path[] = "/tmp/xe-sf-blocklist-XXXXXX", err[CONFIG_ERR_MAX] = "";
+	size_t len = strlen(text);
+	int fd, rc;
+
+	if ((fd = mkstemp(path)) < 0) {
+		sf_errf(sf, "blocklist: cannot make a file");
+		return -1;
+	}
+	if (write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		unlink(path);
+		sf_errf(sf, "blocklist: cannot write %s", path);
+		return -1;
+	}
+	close(fd);
+	snprintf(sf->edge->cfg->blocklist.file, sizeof(sf->edge->cfg->blocklist.file), "%s", path);
+	rc = blocklist_apply(sf->edge, 1, err, sizeof(err));
+	unlink(path);
+	if (rc < 0)
+		sf_errf(sf, "blocklist: %s", err);
+	return rc;
+}
+
 void
 sf_shutdown(struct sf *sf)
 {
@@ -1206,6 +1234,8 @@ sf_finish(struct sf *sf)
 	}
 	log_set_observer(NULL, NULL);
 	prefix_count_clear(&sf->edge->peer_prefixes);
+	blocklist_free(sf->edge->blocklist);	/* sf_blocklist_reload's */
+	sf->edge->blocklist = NULL;
 	if (!sf->borrowed) {
 		config_free(sf->edge->cfg);
 		free(sf->edge);

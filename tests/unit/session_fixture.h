@@ -176,6 +176,10 @@ void sf_shutdown(struct sf *sf);
  * configuration json replaces the running one and the running streams
  * are told (s2s_out_policy_reloaded).  0, or -1 with sf->err. */
 int sf_reload(struct sf *sf, const char *json);
+/* The blocklist file changed (blocklist_edge.c's poll callback): text,
+ * written to a file of its own, becomes the running list through
+ * blocklist_apply as the daemon reloads it.  0, or -1 with sf->err. */
+int sf_blocklist_reload(struct sf *sf, const char *text);
 
 /* Scripts the answers for domain (replacing earlier ones). */
 void sf_dial_script(struct sf *sf, const char *domain, const struct sf_dial_step *steps,
