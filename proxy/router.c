@@ -196,8 +196,9 @@ router_jid_domain(const struct xmlstream_str *jid, char *out, size_t cap)
 }
 
 /* A new outgoing stream for local -> remote, its route slot; NULL with a
- * condition when none may start (shutting down, the partner's
- * max_connections, or s2s_out_start's refusal, whose reason is in err). */
+ * condition when none may start (shutting down, the policy or the
+ * blocklist refuses remote, the partner's max_connections, or
+ * s2s_out_start's refusal, whose reason is in err). */
 static struct route_slot *
 router_start_stream(struct edge *edge, enum s2s_out_kind kind, const char *local,
     const char *remote, enum stanza_error *condition, const char **text, char *err,
@@ -216,6 +217,18 @@ router_start_stream(struct edge *edge, enum s2s_out_kind kind, const char *local
 	if (kind == S2S_OUT_REMOTE) {
 		const struct config_partner *p = config_policy_for(edge->cfg, remote);
 
+		/* Whoever asks for the stream (a stanza's destination, or the
+		 * bounce fallback), no connection is opened to a domain we may
+		 * not federate with: a bounce toward one has no way back
+		 * (router_route_bytes), as router_destination decides for an
+		 * existing stream.  The same conditions and texts as there. */
+		if (!p->allow) {
+			*condition = STANZA_ERR_NOT_ALLOWED;
+			*text = "federation with this domain is not allowed by policy";
+			return NULL;
+		}
+		if (blocklist_refuses_route(edge, NULL, remote, condition, text))
+			return NULL;
 		if (p->max_connections > 0 && s2s_out_count_partner(edge, p) >= (size_t)p->max_connections) {
 			*condition = STANZA_ERR_RESOURCE_CONSTRAINT;
 			*text = "connection limit for this partner reached";
@@ -288,8 +301,9 @@ router_destination(struct edge *edge, const char *from, const char *to,
  * stream's queue takes bounces past its cap (router.h).  So the bounce
  * goes where any stanza for the pair would go without that stream: the
  * pair's other destinations in their order, else a new outgoing stream
- * (router_start_stream, as for any stanza).  A bounce
- * refused everywhere has no way back (ROUTE_LOST for the caller).
+ * (router_start_stream, as for any stanza, with the policy and the
+ * blocklist checked there again).  A bounce refused everywhere has no
+ * way back (ROUTE_LOST for the caller).
  * *taken: the slot that took it.  The enqueue's answer, or -1.
  */
 static int

@@ -632,6 +632,112 @@ TEST(session_bidi_in_full_bounce_takes_new_stream)
 	sg_end(&g);
 }
 
+/* The same, but the blocklist's file lists t.example while its stanzas
+ * wait for the gateway (a reload at the worst moment).  The bounces may
+ * not go to t.example at all, neither over its bidirectional stream nor
+ * over a stream the proxy would open (router_start_stream checks the
+ * blocklist for the bounce fallback too): they have no way back, so no
+ * connection is made to t.example, none of the stanzas is acknowledged
+ * (custody kept) and t.example's stream ends: it bounces or resends them
+ * itself. */
+TEST(session_bidi_in_full_bounce_to_blocklisted_opens_nothing)
+{
+	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK } };
+	static const struct sf_dial_step gw_hang = { SF_DIAL_HANG, DNS_OK };
+	struct tls_certstore *ts;
+	struct sf_peer *in;
+	struct sg g;
+	int i, stream_error = 0, acked_above_zero = 0;
+
+	sg_begin(&g, SG_CONFIG(SB_FULL_LIMITS));
+	sf_dial_script(&g.sf, "a.example", &gw_hang, 1);
+	sf_dial_script(&g.sf, "t.example", peer, 1);
+	ts = sb_tstore(&g);
+	in = sb_in_t(&g, ts, 1);
+	SG_OK(&g, sf_peer_send(in, "<enable xmlns='" SM_NS "'/>"));
+	SG_OK(&g, sf_peer_expect(in, "enabled", SM_NS));
+	sf_peer_stall(in, 1);
+	for (i = 0; i < SB_FULL_STANZAS; i++)
+		SG_OK(&g, sf_peer_sendf(in, "<message from='u@t.example/r' to='v@a.example' id='f%d'/>", i));
+	sf_settle(&g.sf);
+	CHECK_INT_EQ(router_in_flight(g.sf.edge), SB_FULL_STANZAS);
+	SG_OK(&g, sf_blocklist_reload(&g.sf, "t.example\n"));
+	(void)sf_advance(&g.sf, 6000);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 0);
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, SB_FULL_STANZAS);
+	CHECK_INT_EQ(sf_log_count(&g.sf, "route.bounce_new_stream"), 0);
+	CHECK(sf_peer_out(&g.sf, "t.example") == NULL);
+	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_out, 0);
+	sf_peer_stall(in, 0);
+	SG_OK(&g, sf_peer_send(in, "<r xmlns='" SM_NS "'/>"));
+	while (sf_peer_next(in) == XMLSTREAM_EV_ELEMENT) {
+		if (strcmp(in->ev.name, "message") == 0)
+			CHECK(!"a bounce went to the blocklisted domain");
+		if (strcmp(in->ev.name, "a") == 0 && strstr(in->ev.raw, "h='0'") == NULL)
+			acked_above_zero = 1;
+		if (strcmp(in->ev.name, "error") == 0 && strcmp(in->ev.ns, XMLSTREAM_NS_STREAMS) == 0)
+			stream_error = 1;
+	}
+	CHECK(stream_error);
+	CHECK(!acked_above_zero);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
+
+/* Our stream to t.example negotiated bidi and carried t.example's rev1
+ * to the gateway; the blocklist's file then lists t.example: its next
+ * stanza on our stream ends it with <policy-violation/>, nothing more
+ * reaches the gateway (s2s_out_bidi.c checks each stanza). */
+TEST(session_bidi_out_blocklist_reload_refuses_partner_stanza)
+{
+	struct tls_certstore *ts;
+	struct sf_peer *out, *gw;
+	struct sg g;
+	int asked;
+
+	sg_begin(&g, SG_CONFIG(""));
+	ts = sb_tstore(&g);
+	out = sb_out_t(&g, ts, NULL, 1, &asked);
+	REQUIRE(asked);
+	sb_out_established(&g, out);
+	SG_OK(&g, sf_peer_send(out, "<message from='u@t.example/r' to='v@a.example' id='rev1'/>"));
+	gw = sb_gateway_gets(&g, "rev1");
+	SG_OK(&g, sf_blocklist_reload(&g.sf, "t.example\n"));
+	SG_OK(&g, sf_peer_send(out, "<message from='u@t.example/r' to='v@a.example' id='rev2'/>"));
+	SG_OK(&g, sf_peer_expect_stream_error(out, "policy-violation"));
+	CHECK_INT_EQ(g.sf.edge->stats.bidi_refused, 1);
+	CHECK_INT_EQ(g.sf.edge->stats.bidi_stanzas_in, 1);
+	while (sf_peer_next(gw) == XMLSTREAM_EV_ELEMENT)
+		CHECK(strcmp(gw->ev.id, "rev2") != 0);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
+
+/* A reload at the worst moment of a handshake: TLS is done and the
+ * features offered SASL EXTERNAL to t.example when the blocklist lists
+ * it.  Its <auth/> may succeed (the certificate is still valid for it),
+ * but the restarted stream's header is checked again and refused with
+ * <policy-violation/>: no stanza is read in between. */
+TEST(session_in_blocklist_reload_mid_sasl_refused)
+{
+	struct tls_certstore *ts;
+	struct sf_peer *in;
+	struct sg g;
+
+	sg_begin(&g, SG_CONFIG(""));
+	ts = sb_tstore(&g);
+	in = sb_in_t_features(&g, ts);
+	SG_OK(&g, sf_blocklist_reload(&g.sf, "t.example\n"));
+	SG_OK(&g, sf_peer_send(in, "<auth xmlns='" SB_NS_SASL "' mechanism='EXTERNAL'>=</auth>"));
+	SG_OK(&g, sf_peer_expect(in, "success", SB_NS_SASL));
+	sf_peer_restart(in);
+	SG_OK(&g, sf_peer_send_header(in, "t.example", "a.example"));
+	SG_OK(&g, sf_peer_expect_stream_error(in, "policy-violation"));
+	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 0);
+	tls_certstore_unref(ts);
+	sg_end(&g);
+}
+
 /* The established outgoing stream to t.example (there is one). */
 static const struct s2s_out *
 sb_out_stream(struct sg *g)
