@@ -38,18 +38,29 @@ admin_proto_init(struct admin_proto *p, const struct admin_proto_callbacks *cb, 
 	p->ud = ud;
 }
 
+/* The owner's callback refused and already wrote why into p->err. */
+static int
+admin_proto_fail_as_told(struct admin_proto *p)
+{
+	p->state = ADMIN_PROTO_FAILED;
+	return -1;
+}
+
+/* The format attribute lets the compiler check every call's arguments
+ * against its literal format (and keeps clang's -Wformat-nonliteral quiet
+ * about the vsnprintf below). */
+static int admin_proto_fail(struct admin_proto *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static int
 admin_proto_fail(struct admin_proto *p, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(p->err, sizeof(p->err), fmt, ap);
-		va_end(ap);
-	}
-	p->state = ADMIN_PROTO_FAILED;
-	return -1;
+	va_start(ap, fmt);
+	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	va_end(ap);
+	return admin_proto_fail_as_told(p);
 }
 
 static void
@@ -73,7 +84,7 @@ admin_proto_line_done(struct admin_proto *p)
 		return admin_proto_fail(p, "request line: words are separated by one space");
 	max = p->cb.on_line(p->ud, p->line, p->err, sizeof(p->err));
 	if (max < 0)
-		return admin_proto_fail(p, NULL);
+		return admin_proto_fail_as_told(p);
 	if (p->state == ADMIN_PROTO_FAILED)	/* the owner gave up on us */
 		return -1;
 	p->payload_max = (unsigned long long)max;
@@ -182,7 +193,7 @@ admin_proto_feed(struct admin_proto *p, const uint8_t *data, size_t len)
 
 			if (p->cb.on_part(p->ud, p->part_name, data + i, n, p->err,
 			    sizeof(p->err)) != 0)
-				return admin_proto_fail(p, NULL);
+				return admin_proto_fail_as_told(p);
 			if (p->state == ADMIN_PROTO_FAILED)
 				return -1;
 			i += n;

@@ -17,11 +17,14 @@ Commands, one JSON object a line on stdin:
 Reports, one line each on stdout (ids never contain spaces):
   ready                   logged in, stream management enabled, presence sent
   down REASON             the connection died (reconnects every 0.3 s)
-  s ID                    message ID written to the socket
+  s ID T                  message ID written to the socket, the write
+                          begun at T (time.time(), this machine's clock:
+                          not when run.py reads the line, which a loaded
+                          machine delays by many messages' worth)
   k ID                    ... and acknowledged by our own server (<a h/>)
   u ID                    ... written, never acknowledged, and the connection
                           died: our own server may or may not have taken it
-  m ID                    a message (not an error) received
+  m ID T                  a message (not an error) received at T
   e ID CONDITION          an error message received (a bounce)
   done PREFIX N           the send command finished, N written
 
@@ -107,6 +110,7 @@ class Client:
         self.unacked = []        # (seq, id) written, not yet acknowledged
         self.acked_h = 0
         self.backlog = []        # elements read during login, not handled yet
+        self.read_at = 0.0       # when the bytes being parsed were read
 
     # --- connection ----------------------------------------------------------
 
@@ -133,6 +137,7 @@ class Client:
             data = self.sock.recv(65536)
             if not data:
                 raise ConnectionError("closed during login")
+            self.read_at = time.time()
             self.stream.feed(data)
 
     def restart_stream(self):
@@ -214,7 +219,7 @@ class Client:
             if attrs.get("type") == "error":
                 emit(f"e {mid} {info.get('condition', 'none')}")
             else:
-                emit(f"m {mid}")
+                emit(f"m {mid} {self.read_at:.6f}")
         elif name == "iq" and attrs.get("type") in ("get", "set"):
             # Answer pings and anything else with a result: nothing here
             # needs more, and an unanswered iq would hold the server's ack.
@@ -234,6 +239,7 @@ class Client:
         data = self.sock.recv(262144)
         if not data:
             raise ConnectionError("closed by server")
+        self.read_at = time.time()    # what the "m" lines of these bytes say
         self.stream.feed(data)
 
     # --- sending -----------------------------------------------------------------
@@ -255,12 +261,16 @@ class Client:
             if job["i"] % ACK_EVERY == 0 or job["i"] == job["count"]:
                 parts.append(f"<r xmlns='{SM}'/>")
         if parts:
+            # Taken before the write: no stanza of it reached the
+            # socket before this time (run.py's "written after t").
+            write_at = time.time()
             self.send_raw("".join(parts).encode())
             # Reported once written: a write that fails is a connection
             # lost, and lost_connection() reports these as unconfirmed.
             for p in parts:
                 if p.startswith("<message"):
-                    emit("s " + p.split("id='", 1)[1].split("'", 1)[0])
+                    mid = p.split("id='", 1)[1].split("'", 1)[0]
+                    emit(f"s {mid} {write_at:.6f}")
         if job["i"] >= job["count"]:
             emit(f"done {job['prefix']} {job['i']}")
             self.job = None

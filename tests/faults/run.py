@@ -130,6 +130,7 @@ OUTAGE_S = 2 * TCP_GIVE_UP_S + 0.2   # link rows: longer than TCP needs to give 
 RECOVER_S = 1.5              # link rows: traffic goes on this long after the outage
 TCP_SYN_RETRIES = 1          # a dial into a dead link fails after ~3 s
 RESTART_DELAY_S = 0.5        # the supervisor's, "within 1 s"
+KILL_WAIT_S = 5              # the most Supervisor.kill waits for the process to be gone
 QUIET_S = float(os.environ.get("XE_FAULTS_QUIET_S", "10"))  # settled: nothing delivered or bounced this long
 SETTLE_MAX_S = 40.0
 LATE_LOOK_S = 5.0            # the final look for late arrivals (only when something was counted lost)
@@ -497,11 +498,27 @@ class Supervisor:
 
     def kill(self):
         """SIGKILL to the daemon's process group (an in-place successor is
-        in its parent's group)."""
+        in its parent's group).  Returns once the process is gone: kill()
+        only queues the signal, and a loaded machine may run the process
+        on for a while after, taking and writing stanzas; the bed counts
+        what was written after this returns as having gone through its
+        successor alone.  The wait is on the exit itself (a pidfd), with a
+        deadline only so that a process that never dies cannot hang the
+        bed."""
+        pid = self.pid()
         try:
-            os.killpg(os.getpgid(self.pid()), signal.SIGKILL)
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            fd = None
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
+        if fd is not None:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll(KILL_WAIT_S * 1000)
+            os.close(fd)
 
     def upgrade(self, in_place):
         """The operator's upgrade.  In place: `xmpp-edge upgrade` (the
@@ -631,7 +648,11 @@ class Flood(LineAgent):
         self.jid = jid
         self.written, self.acked, self.unconfirmed = {}, set(), set()
         self.received, self.bounced = {}, {}   # id -> count; id -> [conditions]
-        self.received_at = {}                  # id -> first arrival (this process's clock, as written)
+        # When the client wrote / read each id, by its own stamps (the
+        # machine's clock): the time this process reads a line is later,
+        # by as much as a loaded machine delays the pipe and this thread,
+        # and a message written before a fault must not look written after.
+        self.received_at = {}                  # id -> first arrival
         self.done, self.downs, self.ready = {}, [], 0
         self.changed = time.time()             # last delivery or bounce
         acct = {"jid": jid, "password": "secret", "host": host, "resource": resource}
@@ -648,7 +669,7 @@ class Flood(LineAgent):
         now = time.time()
         kind = f[0]
         if kind == "s":
-            self.written[f[1]] = now
+            self.written[f[1]] = float(f[2]) if len(f) > 2 else now
         elif kind == "k":
             self.acked.add(f[1])
         elif kind == "u":
@@ -656,7 +677,7 @@ class Flood(LineAgent):
             self.unconfirmed.add(f[1])
         elif kind == "m":
             self.received[f[1]] = self.received.get(f[1], 0) + 1
-            self.received_at.setdefault(f[1], now)
+            self.received_at.setdefault(f[1], float(f[2]) if len(f) > 2 else now)
             self.changed = now
         elif kind == "e":
             self.bounced.setdefault(f[1], []).append(f[2] if len(f) > 2 else "?")

@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "session_gateway.h"
 #include "router.h"
@@ -622,12 +622,58 @@ tsm_gateway_in_sasl(struct sg *g, const char *remote)
 	return p;
 }
 
-/* Waits out S2S_IN_SM_ASK_AFTER_MS on the loop's own clock (uv_now: the
- * lazy check reads it, no timer). */
-static void
-tsm_wait_ask_window(struct sg *g)
+/* The gateway's inbound stream that may be asked for XEP-0198 (its
+ * window, sm_ask_after_ms, is set; there is one in these tests). */
+static struct s2s_in *
+tsm_ask_candidate(struct sg *g)
 {
-	usleep((S2S_IN_SM_ASK_AFTER_MS + 100) * 1000);
+	struct s2s_in *s;
+
+	for (s = g->sf.edge->streams; s != NULL; s = s2s_in_next(s))
+		if (s->sm_ask_after_ms != 0)
+			return s;
+	REQUIRE(!"no inbound stream waiting to be asked for XEP-0198");
+	return NULL;
+}
+
+/*
+ * The window is on the loop's real clock (uv_now; a lazy check at the
+ * next stanza, no timer).  Every step of a test takes real time, a whole
+ * second of it on a loaded machine, so "within the window" cannot be a
+ * step done soon enough after the stream opened: the test holds the
+ * window open (its due time pushed out of reach) and gives it back
+ * before waiting it out.  Returns the due time the stream was given.
+ */
+static uint64_t
+tsm_hold_ask_window(struct sg *g)
+{
+	struct s2s_in *s = tsm_ask_candidate(g);
+	uint64_t due = s->sm_ask_after_ms;
+
+	/* Set when the stream opened (after SASL), one window ahead. */
+	CHECK(due <= uv_now(g->sf.loop) + S2S_IN_SM_ASK_AFTER_MS);
+	s->sm_ask_after_ms = UINT64_MAX;
+	return due;
+}
+
+/* Waits out the window on the loop's own clock: until uv_now reaches the
+ * stream's due time, which real time alone moves (hence sleeping; the
+ * deadline only keeps a broken clock from hanging the run). */
+static void
+tsm_wait_ask_window(struct sg *g, uint64_t due)
+{
+	struct s2s_in *s = tsm_ask_candidate(g);
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
+	int naps = (S2S_IN_SM_ASK_AFTER_MS + 10000) / 10;
+
+	if (due != 0)
+		s->sm_ask_after_ms = due;
+	uv_update_time(g->sf.loop);
+	while (uv_now(g->sf.loop) < s->sm_ask_after_ms && naps-- > 0) {
+		nanosleep(&nap, NULL);
+		uv_update_time(g->sf.loop);
+	}
+	REQUIRE(uv_now(g->sf.loop) >= s->sm_ask_after_ms);
 	sf_settle(&g->sf);
 }
 
@@ -641,15 +687,17 @@ TEST(session_sm_gateway_in_enabled_by_us)
 	static const struct sf_dial_step peer = { SF_DIAL_PEER, DNS_OK };
 	struct sg g;
 	struct sf_peer *gw;
+	uint64_t due;
 
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
 	sf_dial_script(&g.sf, "b.example", &peer, 1);
 	SG_PEER(&g, gw, tsm_gateway_in_sasl(&g, "b.example"));
 	g.sf.edge->gateway_sm_answered = 1;
+	due = tsm_hold_ask_window(&g);
 	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
 	sf_settle(&g.sf);
 	tsm_expect_nothing(gw);		/* within the window: its own may come */
-	tsm_wait_ask_window(&g);
+	tsm_wait_ask_window(&g, due);
 	SG_OK(&g, tsm_message(gw, "b.example", "m2"));
 	SG_OK(&g, sf_peer_expect(gw, "enable", SM_NS));
 	CHECK_INT_EQ(g.sf.edge->stats.sm_streams_in, 0);	/* not before its answer */
@@ -672,7 +720,7 @@ TEST(session_sm_gateway_in_not_asked_unknown)
 	sg_begin(&g, SG_CONFIG(TSM_LIMITS));
 	sf_dial_script(&g.sf, "b.example", &peer, 1);
 	SG_PEER(&g, gw, tsm_gateway_in_sasl(&g, "b.example"));
-	tsm_wait_ask_window(&g);
+	tsm_wait_ask_window(&g, 0);
 	SG_OK(&g, tsm_message(gw, "b.example", "m1"));
 	sf_settle(&g.sf);
 	tsm_expect_nothing(gw);
