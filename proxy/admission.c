@@ -15,28 +15,22 @@ admission_window(const struct admission_load *l)
 }
 
 /* The window after a period in which it held a connection back and the
- * loop was busy_permille (< ADMISSION_BUSY_PERMILLE) busy: scaled towards
- * ADMISSION_TARGET_PERMILLE, at most doubled, at least + the floor, never
- * past the cap (admission.h). */
+ * loop was busy_permille (< ADMISSION_BUSY_PERMILLE) busy, `done`
+ * handshakes having finished in it: below ADMISSION_TARGET_PERMILLE by
+ * one slot per finished handshake (at most doubled), and by the floor at
+ * least; never past the cap (admission.h). */
 static size_t
-admission_grown(size_t w, unsigned busy_permille, size_t cap)
+admission_grown(size_t w, unsigned busy_permille, size_t done, size_t cap)
 {
-	size_t grown, limit;
+	size_t step = ADMISSION_MIN_HANDSHAKES, limit;
 
 	limit = cap > ADMISSION_MIN_HANDSHAKES ? cap : ADMISSION_MIN_HANDSHAKES;
 	if (w >= limit)
 		return limit;
-	/* w < limit <= SIZE_MAX: the products below stay in range while
-	 * w <= SIZE_MAX / 1000, far above any cap the schema allows. */
-	if (w > SIZE_MAX / (ADMISSION_TARGET_PERMILLE * ADMISSION_GROWTH_MAX))
-		return limit;
-	if (busy_permille * ADMISSION_GROWTH_MAX <= ADMISSION_TARGET_PERMILLE)
-		grown = w * ADMISSION_GROWTH_MAX;
-	else
-		grown = w * ADMISSION_TARGET_PERMILLE / busy_permille;
-	if (grown < w + ADMISSION_MIN_HANDSHAKES)
-		grown = w + ADMISSION_MIN_HANDSHAKES;
-	return grown < limit ? grown : limit;
+	if (busy_permille < ADMISSION_TARGET_PERMILLE && done > step)
+		step = done < w ? done : w;
+	/* w < limit, step <= w: no overflow. */
+	return limit - w > step ? w + step : limit;
 }
 
 void
@@ -53,6 +47,7 @@ admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_n
 		l->cpu_ns = cpu_ns;
 		l->window = w;
 		l->window_full = 0;
+		l->done = 0;
 		return;
 	}
 	wall = now_ns - l->at_ns;
@@ -73,15 +68,23 @@ admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_n
 		if (l->busy_permille >= ADMISSION_BUSY_PERMILLE)
 			w -= w / 4;
 		else if (l->window_full)
-			w = admission_grown(w, l->busy_permille, l->cap);
+			w = admission_grown(w, l->busy_permille, l->done, l->cap);
 		l->window = w < ADMISSION_MIN_HANDSHAKES ? ADMISSION_MIN_HANDSHAKES : w;
 	}
 	/* else the loop neither ran nor waited (not scheduled at all, or
 	 * stopped): nothing to judge by, the window stays. */
 	l->window_full = 0;
+	l->done = 0;
 	l->at_ns = now_ns;
 	l->idle_ns = idle_ns;
 	l->cpu_ns = cpu_ns;
+}
+
+void
+admission_note_done(struct admission_load *l)
+{
+	if (l->done < SIZE_MAX)
+		l->done++;
 }
 
 enum admission_verdict

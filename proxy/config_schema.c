@@ -267,8 +267,9 @@ static const struct cfg_key limits_keys[] = {
 	    "Most simultaneous streams from external listeners that have not authenticated yet (each has "
 	    "limits.handshake_timeout_ms from accept); the smaller of this and what limits.max_streams leaves applies.  "
 	    "Past it, and past as many handshakes as the event loop keeps up with (a window of at least 16 that "
-	    "doubles each 100 ms while the loop's own busy share is low, grows more slowly towards 80 % busy, "
-	    "shrinks by a quarter while the loop is saturated and never exceeds this cap), the external listeners stop "
+	    "grows by one for each handshake finished while the loop's own busy share is low (at most doubling "
+	    "each 100 ms), shrinks by a quarter while the loop is saturated and never exceeds this cap), the "
+	    "external listeners stop "
 	    "accepting: further connections wait in the kernel's backlog and are admitted in order (a reconnect "
 	    "storm is served, not refused)."),
 	LIMIT(max_streams_per_ip, 1, 100000, "64",
