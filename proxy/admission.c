@@ -16,9 +16,10 @@ admission_window(const struct admission_load *l)
 
 /* The window after a period in which it held a connection back and the
  * loop was busy_permille (< ADMISSION_BUSY_PERMILLE) busy, `done`
- * handshakes having finished in it: below ADMISSION_TARGET_PERMILLE by
- * one slot per finished handshake (at most doubled), and by the floor at
- * least; never past the cap (admission.h). */
+ * handshakes having finished in it: doubled while the loop is nearly idle
+ * (ADMISSION_IDLE_PERMILLE), below ADMISSION_TARGET_PERMILLE by one slot
+ * per finished handshake (at most doubled), and by the floor at least;
+ * never past the cap (admission.h). */
 static size_t
 admission_grown(size_t w, unsigned busy_permille, size_t done, size_t cap)
 {
@@ -27,7 +28,9 @@ admission_grown(size_t w, unsigned busy_permille, size_t done, size_t cap)
 	limit = cap > ADMISSION_MIN_HANDSHAKES ? cap : ADMISSION_MIN_HANDSHAKES;
 	if (w >= limit)
 		return limit;
-	if (busy_permille < ADMISSION_TARGET_PERMILLE && done > step)
+	if (busy_permille < ADMISSION_IDLE_PERMILLE)
+		step = w;
+	else if (busy_permille < ADMISSION_TARGET_PERMILLE && done > step)
 		step = done < w ? done : w;
 	/* w < limit, step <= w: no overflow. */
 	return limit - w > step ? w + step : limit;

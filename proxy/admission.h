@@ -12,26 +12,30 @@
  *     ADMISSION_MIN_HANDSHAKES and moves once per sample period
  *     (ADMISSION_SAMPLE_NS) by the loop's busy share in that period.
  *     In a period in which it held a connection back and the loop was
- *     less than ADMISSION_BUSY_PERMILLE busy, it grows: by one slot for
- *     each handshake that finished (authenticated) in the period while
- *     the loop is below ADMISSION_TARGET_PERMILLE busy, as TCP's slow
- *     start grows its window by one segment per acknowledgement (at most
- *     doubled per period), and by ADMISSION_MIN_HANDSHAKES at least.
- *     A loop that idles while its handshakes finish about doubles it
- *     every period; one near the target, or whose handshakes have not
- *     finished yet, adds the floor, as before.  Growth clocked by
- *     finished handshakes cannot outrun the work it admits: doubling on
- *     idleness alone took the window from 16 to the cap of 1000 in
- *     0.7 s of a 5 000-partner storm, before the handshakes' work showed
- *     (the loop was 22 % busy), then kept the loop saturated for 6 s, in
- *     which 45 dialback checks' DNS answers sat unread past c-ares'
- *     time-out (tests/bench/RESULTS.md).  In a period the loop was
- *     ADMISSION_BUSY_PERMILLE busy or more, it shrinks by a quarter
+ *     less than ADMISSION_BUSY_PERMILLE busy, it grows:
+ *       - doubled while the loop was nearly idle (below
+ *         ADMISSION_IDLE_PERMILLE busy): 16 to 256 in 0.4 s at the start
+ *         of a storm, where main added 16 a period while the loop was
+ *         99 % idle;
+ *       - else, below ADMISSION_TARGET_PERMILLE busy, by one slot for
+ *         each handshake that finished (authenticated) in the period, as
+ *         TCP's slow start grows its window by one segment per
+ *         acknowledgement (at most doubled);
+ *       - by ADMISSION_MIN_HANDSHAKES at least, as before.
+ *     Past the first tenth of the loop, growth is clocked by finished
+ *     handshakes because admitted streams bring their work late (the
+ *     partner's TLS, a dialback check, our outgoing stream's handshake):
+ *     doubling on idleness alone up to 80 % busy took the window from 16
+ *     to the cap of 1000 in 0.7 s of a 5 000-partner storm, the loop
+ *     still 22 % busy at 1000 (12 % at 256), then kept the loop saturated
+ *     for 6 s, in which 45 dialback checks' DNS answers sat unread past
+ *     c-ares' time-out (tests/bench/RESULTS.md).  In a period the loop
+ *     was ADMISSION_BUSY_PERMILLE busy or more, it shrinks by a quarter
  *     (never below the floor): multiplicative decrease, as TCP's
  *     congestion window.  When nothing was held back it stays (a storm
  *     must not meet a window grown during a quiet hour).  It never grows
  *     past the cap, which is all an attacker's idle handshakes can push
- *     it to, and only by the floor a period: they never finish.
+ *     it to.
  *
  *     The busy share is the loop's own: the CPU time its thread spent
  *     (in callbacks) against that plus the time it waited in the poll
@@ -76,7 +80,8 @@
 
 #define ADMISSION_SAMPLE_NS		(100u * 1000u * 1000u)	/* 100 ms */
 #define ADMISSION_BUSY_PERMILLE		900	/* busy share that counts as saturated */
-#define ADMISSION_TARGET_PERMILLE	800	/* below it, a full window grows by more than the floor */
+#define ADMISSION_IDLE_PERMILLE		100	/* below it, a full window doubles */
+#define ADMISSION_TARGET_PERMILLE	800	/* below it, finished handshakes grow it */
 #define ADMISSION_MIN_HANDSHAKES	16	/* the window's floor */
 
 struct admission_load {
