@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "handover.h"
@@ -76,11 +77,6 @@ static void
 listener_on_pause_end(uv_timer_t *t)
 {
 	struct listener *l = t->data;
-
-	/* How late this timer ran is how long the loop's turn took: the
-	 * admission window shrinks while turns are long (admission.h). */
-	if (l->admission_waiting)
-		admission_note_timer(&l->edge->admission, l->admission_due_ns, uv_hrtime());
 
 	if (uv_poll_start(&l->poll, UV_READABLE, listener_on_readable) != 0)
 		log_event(LOG_ERROR, "listener.resume_failed", "listener", l->addr, NULL);
@@ -125,7 +121,6 @@ listener_wait_for_admission(struct listener *l, enum admission_verdict v)
 		    "busy_permille", busy, NULL);
 	}
 	uv_poll_stop(&l->poll);
-	l->admission_due_ns = uv_hrtime() + (uint64_t)LISTENER_ADMISSION_WAIT_MS * 1000000u;
 	uv_timer_start(&l->pause_timer, listener_on_pause_end, LISTENER_ADMISSION_WAIT_MS, 0);
 }
 
@@ -138,6 +133,21 @@ listener_admission_resumed(struct listener *l)
 	snprintf(ms, sizeof(ms), "%llu",
 	    (unsigned long long)(uv_now(l->edge->loop) - l->admission_wait_since_ms));
 	log_event(LOG_INFO, "listener.admission_resumed", "listener", l->addr, "waited_ms", ms, NULL);
+}
+
+/* The CPU time this thread (the loop's: listeners are polled in it) has
+ * used, ns: what the admission window counts as the loop's own work
+ * (admission.h).  Should the clock fail, 0, which admission reads as a
+ * loop doing no work: the window then follows idleness only, bounded by
+ * the cap. */
+static uint64_t
+listener_loop_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void
@@ -160,7 +170,7 @@ listener_on_readable(uv_poll_t *poll, int status, int events)
 	for (i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
 		if (!listener_is_internal(l)) {
 			admission_load_sample(&l->edge->admission, uv_hrtime(),
-			    uv_metrics_idle_time(l->edge->loop));
+			    uv_metrics_idle_time(l->edge->loop), listener_loop_cpu_ns());
 			v = admission_decide(&l->edge->admission, l->edge->streams_unauthenticated,
 			    (size_t)l->edge->cfg->limits.max_unauthenticated_streams);
 			if (v != ADMISSION_ACCEPT) {

@@ -60,7 +60,6 @@ struct listener {
 	 * (listener.c); since when, in loop milliseconds. */
 	int admission_waiting;
 	uint64_t admission_wait_since_ms;
-	uint64_t admission_due_ns;	/* when the look-again timer is due (uv_hrtime) */
 	char addr[64];
 	struct listener *next;
 };

@@ -112,6 +112,10 @@ s2s_in_enter_state(struct s2s_in *s, enum s2s_in_state next)
 	    next == S2S_IN_CLOSING || next == S2S_IN_CLOSED)) {
 		s->counted_unauthenticated = 0;
 		s->edge->streams_unauthenticated--;
+		/* A finished handshake lets the admission window grow
+		 * (admission.h); a stream closing does not. */
+		if (next == S2S_IN_ESTABLISHED)
+			admission_note_done(&s->edge->admission);
 	}
 }
 

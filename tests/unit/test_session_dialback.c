@@ -163,3 +163,25 @@ TEST(session_dialback_piggyback_policy_of_the_pair)
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_routed, 1);
 	sg_end(&g);
 }
+
+/* A stream from outside that authenticates clocks the admission window's
+ * growth (admission.h: one slot per finished handshake); one that closes
+ * before authenticating does not. */
+TEST(session_dialback_authenticated_stream_clocks_admission)
+{
+	struct sg g;
+	struct sf_peer *in, *gw, *quitter;
+
+	sg_begin(&g, SG_CONFIG(""));
+	CHECK_INT_EQ((int)g.sf.edge->admission.done, 0);
+	quitter = sf_peer_accept(&g.sf, NULL, NULL);
+	REQUIRE(quitter != NULL);
+	CHECK_INT_EQ((int)g.sf.edge->streams_unauthenticated, 1);
+	sf_peer_eof(quitter);
+	sf_settle(&g.sf);
+	CHECK_INT_EQ((int)g.sf.edge->streams_unauthenticated, 0);
+	CHECK_INT_EQ((int)g.sf.edge->admission.done, 0);
+	sd_authenticate_b(&g, &in, &gw);
+	CHECK_INT_EQ((int)g.sf.edge->admission.done, 1);
+	sg_end(&g);
+}
