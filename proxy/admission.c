@@ -17,18 +17,18 @@ admission_window(const struct admission_load *l)
 /* The window after a period in which it held a connection back and the
  * loop was busy_permille (< ADMISSION_BUSY_PERMILLE) busy, `done`
  * handshakes having finished in it: doubled while the loop is nearly idle
- * (ADMISSION_IDLE_PERMILLE), below ADMISSION_TARGET_PERMILLE by one slot
+ * (ADMISSION_IDLE_PERMILLE) in it and in the period before, below ADMISSION_TARGET_PERMILLE by one slot
  * per finished handshake (at most doubled), and by the floor at least;
  * never past the cap (admission.h). */
 static size_t
-admission_grown(size_t w, unsigned busy_permille, size_t done, size_t cap)
+admission_grown(size_t w, unsigned busy_permille, int was_quiet, size_t done, size_t cap)
 {
 	size_t step = ADMISSION_MIN_HANDSHAKES, limit;
 
 	limit = cap > ADMISSION_MIN_HANDSHAKES ? cap : ADMISSION_MIN_HANDSHAKES;
 	if (w >= limit)
 		return limit;
-	if (busy_permille < ADMISSION_IDLE_PERMILLE)
+	if (busy_permille < ADMISSION_IDLE_PERMILLE && was_quiet)
 		step = w;
 	else if (busy_permille < ADMISSION_TARGET_PERMILLE && done > step)
 		step = done < w ? done : w;
@@ -71,8 +71,11 @@ admission_load_sample(struct admission_load *l, uint64_t now_ns, uint64_t idle_n
 		if (l->busy_permille >= ADMISSION_BUSY_PERMILLE)
 			w -= w / 4;
 		else if (l->window_full)
-			w = admission_grown(w, l->busy_permille, l->done, l->cap);
+			w = admission_grown(w, l->busy_permille, l->was_quiet, l->done, l->cap);
 		l->window = w < ADMISSION_MIN_HANDSHAKES ? ADMISSION_MIN_HANDSHAKES : w;
+		/* Every period counts, held back or not: a storm that
+		 * follows a quiet hour doubles from its first period. */
+		l->was_quiet = l->busy_permille < ADMISSION_IDLE_PERMILLE;
 	}
 	/* else the loop neither ran nor waited (not scheduled at all, or
 	 * stopped): nothing to judge by, the window stays. */

@@ -14,9 +14,13 @@
  *     In a period in which it held a connection back and the loop was
  *     less than ADMISSION_BUSY_PERMILLE busy, it grows:
  *       - doubled while the loop was nearly idle (below
- *         ADMISSION_IDLE_PERMILLE busy): 16 to 256 in 0.4 s at the start
- *         of a storm, where main added 16 a period while the loop was
- *         99 % idle;
+ *         ADMISSION_IDLE_PERMILLE busy) in this period and the one before:
+ *         16 to 256 in 0.4 s at the start of a storm, where main added
+ *         16 a period while the loop was 99 % idle.  One quiet period
+ *         between saturated ones is a lull, not room: doubled on it, a
+ *         window near the cap went to the cap and the loop stayed
+ *         saturated for seconds (a quarter back a period undoes a
+ *         doubling only after three);
  *       - else, below ADMISSION_TARGET_PERMILLE busy, by one slot for
  *         each handshake that finished (authenticated) in the period, as
  *         TCP's slow start grows its window by one segment per
@@ -93,6 +97,7 @@ struct admission_load {
 	size_t cap;		/* the cap admission_decide last saw (0: none yet) */
 	size_t done;		/* handshakes finished in this period */
 	int window_full;	/* it held a connection back in this period */
+	int was_quiet;		/* the period before was nearly idle too */
 };
 
 enum admission_verdict {

@@ -294,3 +294,27 @@ TEST(admission_flood_of_unfinished_handshakes_is_bounded)
 	CHECK_INT_EQ((int)admission_window(&l), ADMISSION_MIN_HANDSHAKES);
 	CHECK_INT_EQ(admission_decide(&l, ADMISSION_MIN_HANDSHAKES - 1, cap), ADMISSION_ACCEPT);
 }
+
+/* One nearly idle period between saturated ones is a lull, not room: the
+ * window grows by the floor only, and doubles once the loop stayed quiet
+ * for a second period.  Doubled on the lull, a window near the cap went
+ * to the cap and the loop stayed saturated for seconds of a storm (a
+ * quarter back per period undoes a doubling only after three). */
+TEST(admission_one_quiet_period_after_saturation_does_not_double)
+{
+	struct admission_load l = { .window = 600 };
+	struct clocks c = { 0 };
+	size_t w;
+
+	start(&l, &c, 1);
+	CHECK_INT_EQ(admission_decide(&l, 600, 1000), ADMISSION_WAIT_WINDOW);
+	period(&l, &c, 2);		/* saturated: a quarter back */
+	CHECK_INT_EQ((int)admission_window(&l), 450);
+	CHECK_INT_EQ(admission_decide(&l, 450, 1000), ADMISSION_WAIT_WINDOW);
+	period(&l, &c, 98);		/* the lull */
+	CHECK_INT_EQ((int)admission_window(&l), 450 + ADMISSION_MIN_HANDSHAKES);
+	w = admission_window(&l);
+	CHECK_INT_EQ(admission_decide(&l, w, 1000), ADMISSION_WAIT_WINDOW);
+	period(&l, &c, 98);		/* quiet again: room */
+	CHECK_INT_EQ((int)admission_window(&l), 1000 > 2 * w ? (int)(2 * w) : 1000);
+}
