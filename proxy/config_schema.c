@@ -267,10 +267,10 @@ static const struct cfg_key limits_keys[] = {
 	    "Most simultaneous streams from external listeners that have not authenticated yet (each has "
 	    "limits.handshake_timeout_ms from accept); the smaller of this and what limits.max_streams leaves applies.  "
 	    "Past it, and past as many handshakes as the event loop keeps up with (a window of at least 16 that "
-	    "doubles each 100 ms while the loop's own busy share is below 10 %, grows by one for each handshake "
-	    "finished while it is below 80 %, shrinks by a quarter while the loop is saturated and never exceeds "
-	    "this cap), the external listeners stop accepting: further connections wait in the kernel's backlog "
-	    "and are admitted in order (a reconnect storm is served, not refused)."),
+	    "doubles each 100 ms once the loop's own busy share stayed below 10 % for two periods in a row, "
+	    "grows by one for each handshake finished while it is below 80 %, shrinks by a quarter while the "
+	    "loop is saturated and never exceeds this cap), the external listeners stop accepting: further "
+	    "connections wait in the kernel's backlog and are admitted in order (a reconnect storm is served, not refused)."),
 	LIMIT(max_streams_per_ip, 1, 100000, "64",
 	    "Most simultaneous streams from one IPv4 or IPv6 address on the external listeners."),
 	LIMIT(max_streams_per_ipv4_24, 1, 1000000, "256",
