@@ -186,6 +186,10 @@ check("status.quiet_exit_1_when_down", r.returncode == 1, r.returncode)
 
 d = start_daemon(["--state-dir", state], "default2")
 wait_port(5269, d.proc)
+# The listeners take connections before daemon.ready is logged (after
+# the control socket, the privilege drop and the state files): wait for
+# the line itself, not for the port.
+wait_for(lambda: any(e.get("event") == "daemon.ready" for e in d.events()), 10)
 ev = [e.get("event") for e in d.events()]
 check("default.second_start_reuses_state", "daemon.ready" in ev and "state.certificate_created" not in ev, ev)
 d.stop()
