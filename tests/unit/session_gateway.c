@@ -216,3 +216,39 @@ sg_expect_ack(struct sg *g, struct sf_peer *p, unsigned h)
 	}
 	return 0;
 }
+
+int
+sg_ask_ack(struct sg *g, struct sf_peer *p, unsigned h)
+{
+	char want[32];
+	int i;
+
+	snprintf(want, sizeof(want), "h='%u'", h);
+	if (sf_peer_send(p, "<r xmlns='" SM_NS "'/>") < 0)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		if (sf_peer_expect(p, "a", SM_NS) < 0)
+			return -1;
+		if (strstr(p->ev.raw, want) != NULL)
+			return 0;
+	}
+	snprintf(g->sf.err, sizeof(g->sf.err), "no <a %s/>, last %s", want, p->ev.raw);
+	return -1;
+}
+
+int
+sg_expect_not_allowed(struct sg *g, struct sf_peer *back, const char *id, const char *from,
+    const char *to, const char *text)
+{
+	if (sf_peer_expect(back, "message", NULL) < 0)
+		return -1;
+	if (strcmp(back->ev.stype, "error") != 0 || strcmp(back->ev.id, id) != 0 ||
+	    strcmp(back->ev.cond, "not-allowed") != 0 || strcmp(back->ev.error_type, "cancel") != 0 ||
+	    strcmp(back->ev.from, from) != 0 || strcmp(back->ev.to, to) != 0 ||
+	    (text != NULL && strstr(back->ev.raw, text) == NULL)) {
+		snprintf(g->sf.err, sizeof(g->sf.err), "expected the not-allowed (cancel) bounce of %s%s%s, "
+		    "got %s", id, text ? " saying " : "", text ? text : "", back->ev.raw);
+		return -1;
+	}
+	return 0;
+}

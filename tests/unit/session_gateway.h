@@ -82,5 +82,13 @@ int sg_answer_result_valid(struct sf_peer *p);
 int sg_sm_accept(struct sf_peer *p, const char *from, const char *to, int tls, int sm);
 /* The next element on p is <a h='h'/> (XEP-0198): 0 or -1 with sf.err. */
 int sg_expect_ack(struct sg *g, struct sf_peer *p, unsigned h);
+/* Asks p for an ack (<r/>) and expects <a h='h'/> within the next few
+ * acks (an unasked one may come first with a lower h). */
+int sg_ask_ack(struct sg *g, struct sf_peer *p, unsigned h);
+/* The next element on back is the bounce of the message id sent from
+ * `to` to `from` (so from/to as the bounce reads them): type error,
+ * <not-allowed/> (cancel), and with text != NULL a text containing it. */
+int sg_expect_not_allowed(struct sg *g, struct sf_peer *back, const char *id, const char *from,
+    const char *to, const char *text);
 
 #endif

@@ -61,45 +61,6 @@ tbr_message(struct sf_peer *p, const char *to_domain, const char *id)
 	    "<body>hi</body></message>", to_domain, id);
 }
 
-/* The next element on back is the blocklist's <not-allowed/> bounce of
- * id (the router's text for a blocked destination). */
-static int
-tbr_expect_blocklist_bounce(struct sg *g, struct sf_peer *back, const char *id)
-{
-	if (sf_peer_expect(back, "message", NULL) < 0)
-		return -1;
-	if (strcmp(back->ev.stype, "error") != 0 || strcmp(back->ev.id, id) != 0 ||
-	    strcmp(back->ev.cond, "not-allowed") != 0 || strcmp(back->ev.error_type, "cancel") != 0 ||
-	    strcmp(back->ev.from, "x@b.example") != 0 || strcmp(back->ev.to, "u@a.example/r") != 0 ||
-	    strstr(back->ev.raw, "blocklist") == NULL) {
-		snprintf(g->sf.err, sizeof(g->sf.err), "expected the blocklist's not-allowed bounce of "
-		    "%s, got %s", id, back->ev.raw);
-		return -1;
-	}
-	return 0;
-}
-
-/* The gateway's stream hears <a h='h'/>, asked or not (an unasked one
- * may come first with a lower h). */
-static int
-tbr_expect_acked(struct sg *g, struct sf_peer *gw, unsigned h)
-{
-	char want[32];
-	int i;
-
-	snprintf(want, sizeof(want), "h='%u'", h);
-	if (sf_peer_send(gw, "<r xmlns='" SM_NS "'/>") < 0)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		if (sf_peer_expect(gw, "a", SM_NS) < 0)
-			return -1;
-		if (strstr(gw->ev.raw, want) != NULL)
-			return 0;
-	}
-	snprintf(g->sf.err, sizeof(g->sf.err), "no <a %s/>, last %s", want, gw->ev.raw);
-	return -1;
-}
-
 /* The stream back to the gateway the proxy opens for bounces (the
  * gateway refuses the <enable/> the proxy sends it). */
 static struct sf_peer *
@@ -143,7 +104,7 @@ TEST(session_blocklist_reload_bounces_queued)
 	SG_OK(&g, tbr_message(gwc, "c.example", "m3"));
 	SG_PEER(&g, out, sg_wait_out(&g, "b.example"));
 	sf_settle(&g.sf);
-	SG_OK(&g, tbr_expect_acked(&g, gw, 0));
+	SG_OK(&g, sg_ask_ack(&g, gw, 0));
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 3);
 
 	SG_OK(&g, sf_blocklist_reload(&g.sf, TBR_LIST_B));
@@ -151,9 +112,9 @@ TEST(session_blocklist_reload_bounces_queued)
 	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_out.policy_refused"), 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 2);
 	SG_PEER(&g, back, tbr_gateway_back(&g, "b.example"));
-	SG_OK(&g, tbr_expect_blocklist_bounce(&g, back, "m1"));
-	SG_OK(&g, tbr_expect_blocklist_bounce(&g, back, "m2"));
-	SG_OK(&g, tbr_expect_acked(&g, gw, 2));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m1", "x@b.example", "u@a.example/r", "blocklist"));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m2", "x@b.example", "u@a.example/r", "blocklist"));
+	SG_OK(&g, sg_ask_ack(&g, gw, 2));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 0);
 
 	SG_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
@@ -276,7 +237,7 @@ TEST(session_blocklist_reload_gateway_kept_pair)
 	SG_OK(&g, sf_blocklist_reload(&g.sf, TBR_LIST_B));
 	SG_OK(&g, tbr_message(gw, "b.example", "m2"));
 	SG_PEER(&g, back, tbr_gateway_back(&g, "b.example"));
-	SG_OK(&g, tbr_expect_blocklist_bounce(&g, back, "m2"));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m2", "x@b.example", "u@a.example/r", "blocklist"));
 	CHECK_INT_EQ(sf_peer_next(b), XMLSTREAM_EV_NONE);
 	CHECK_INT_EQ(g.sf.edge->stats.toward[EDGE_TOWARD_REMOTE].delivered, 1);
 	sg_end(&g);

@@ -39,43 +39,6 @@ trl_message(struct sf_peer *p, const char *to_domain, const char *id)
 	    "<body>hi</body></message>", to_domain, id);
 }
 
-/* The next element on back is the <not-allowed/> bounce of id. */
-static int
-trl_expect_policy_bounce(struct sg *g, struct sf_peer *back, const char *id)
-{
-	if (sf_peer_expect(back, "message", NULL) < 0)
-		return -1;
-	if (strcmp(back->ev.stype, "error") != 0 || strcmp(back->ev.id, id) != 0 ||
-	    strcmp(back->ev.cond, "not-allowed") != 0 || strcmp(back->ev.error_type, "cancel") != 0 ||
-	    strcmp(back->ev.from, "x@b.example") != 0 || strcmp(back->ev.to, "u@a.example/r") != 0) {
-		snprintf(g->sf.err, sizeof(g->sf.err), "expected the not-allowed (cancel) bounce of %s, "
-		    "got %s", id, back->ev.raw);
-		return -1;
-	}
-	return 0;
-}
-
-/* The gateway's stream hears <a h='h'/>, asked or not (an unasked one
- * may come first with a lower h). */
-static int
-trl_expect_acked(struct sg *g, struct sf_peer *gw, unsigned h)
-{
-	char want[32];
-	int i;
-
-	snprintf(want, sizeof(want), "h='%u'", h);
-	if (sf_peer_send(gw, "<r xmlns='" SM_NS "'/>") < 0)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		if (sf_peer_expect(gw, "a", SM_NS) < 0)
-			return -1;
-		if (strstr(gw->ev.raw, want) != NULL)
-			return 0;
-	}
-	snprintf(g->sf.err, sizeof(g->sf.err), "no <a %s/>, last %s", want, gw->ev.raw);
-	return -1;
-}
-
 /*
  * Two stanzas from the gateway wait on the stream to b.example, which is
  * connected but not yet authenticated, and one on c.example's (dial not
@@ -105,7 +68,7 @@ TEST(session_reload_policy_bounces_queued)
 	SG_OK(&g, trl_message(gwc, "c.example", "m3"));
 	SG_PEER(&g, out, sg_wait_out(&g, "b.example"));
 	sf_settle(&g.sf);
-	SG_OK(&g, trl_expect_acked(&g, gw, 0));
+	SG_OK(&g, sg_ask_ack(&g, gw, 0));
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 3);
 
 	SG_OK(&g, sf_reload(&g.sf, TRL_RELOADED));
@@ -117,10 +80,10 @@ TEST(session_reload_policy_bounces_queued)
 	SG_OK(&g, sg_sm_accept(back, "a.example", "b.example", 1, 0));
 	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
 	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
-	SG_OK(&g, trl_expect_policy_bounce(&g, back, "m1"));
-	SG_OK(&g, trl_expect_policy_bounce(&g, back, "m2"));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m1", "x@b.example", "u@a.example/r", NULL));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m2", "x@b.example", "u@a.example/r", NULL));
 	/* Written to the gateway: the bounces settled the stanzas. */
-	SG_OK(&g, trl_expect_acked(&g, gw, 2));
+	SG_OK(&g, sg_ask_ack(&g, gw, 2));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 0);
 
 	/* b.example's stream comes up: nothing is left to deliver on it. */
@@ -150,7 +113,7 @@ TEST(session_reload_policy_refuses_new)
 	SG_OK(&g, sg_sm_accept(back, "a.example", "b.example", 1, 0));
 	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
 	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
-	SG_OK(&g, trl_expect_policy_bounce(&g, back, "m1"));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m1", "x@b.example", "u@a.example/r", NULL));
 	CHECK(sf_peer_out(&g.sf, "b.example") == NULL);
 	sg_end(&g);
 }
