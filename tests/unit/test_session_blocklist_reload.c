@@ -75,55 +75,8 @@ tbr_gateway_back(struct sg *g, const char *remote)
 	return back;
 }
 
-/*
- * Two stanzas from the gateway (XEP-0198 on) wait on the stream to
- * b.example, connected but not yet authenticated, one on c.example's
- * (dial not answered).  The blocklist's file now lists b.example: both
- * of its stanzas come back with <not-allowed/>, which settles them for
- * the gateway; b.example's stream, once up, delivers nothing; c.example's
- * stanza still waits.  Before, they stayed queued and went out to
- * b.example once its stream was authenticated.
- */
-TEST(session_blocklist_reload_bounces_queued)
-{
-	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK } };
-	static const struct sf_dial_step hang[] = { { SF_DIAL_HANG, DNS_OK } };
-	struct sg g;
-	struct sf_peer *gw, *gwc, *out, *back;
-	enum xmlstream_event_type t;
-
-	sg_begin(&g, SG_CONFIG(TBR_LIMITS));
-	sf_dial_script(&g.sf, "b.example", peer, 1);
-	sf_dial_script(&g.sf, "c.example", hang, 1);
-	SG_PEER(&g, gw, sg_gateway_in(&g, "a.example", "b.example"));
-	SG_OK(&g, sf_peer_send(gw, "<enable xmlns='" SM_NS "'/>"));
-	SG_OK(&g, sf_peer_expect(gw, "enabled", SM_NS));
-	SG_OK(&g, tbr_message(gw, "b.example", "m1"));
-	SG_OK(&g, tbr_message(gw, "b.example", "m2"));
-	SG_PEER(&g, gwc, sg_gateway_in(&g, "a.example", "c.example"));
-	SG_OK(&g, tbr_message(gwc, "c.example", "m3"));
-	SG_PEER(&g, out, sg_wait_out(&g, "b.example"));
-	sf_settle(&g.sf);
-	SG_OK(&g, sg_ask_ack(&g, gw, 0));
-	CHECK_INT_EQ(router_in_flight(g.sf.edge), 3);
-
-	SG_OK(&g, sf_blocklist_reload(&g.sf, TBR_LIST_B));
-	CHECK_INT_EQ(sf_log_count(&g.sf, "blocklist.reloaded"), 1);
-	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_out.policy_refused"), 1);
-	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 2);
-	SG_PEER(&g, back, tbr_gateway_back(&g, "b.example"));
-	SG_OK(&g, sg_expect_not_allowed(&g, back, "m1", "x@b.example", "u@a.example/r", "blocklist"));
-	SG_OK(&g, sg_expect_not_allowed(&g, back, "m2", "x@b.example", "u@a.example/r", "blocklist"));
-	SG_OK(&g, sg_ask_ack(&g, gw, 2));
-	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 0);
-
-	SG_OK(&g, sg_remote_answer(&g, out, "b.example", "valid"));
-	while ((t = sf_peer_next(out)) == XMLSTREAM_EV_ELEMENT)
-		CHECK(strcmp(out->ev.name, "message") != 0);
-	CHECK_INT_EQ(g.sf.edge->stats.toward[EDGE_TOWARD_REMOTE].delivered, 0);
-	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
-	sg_end(&g);
-}
+/* session_blocklist_reload_bounces_queued is in test_session_reload.c:
+ * the configuration reload's scenario with a blocklist reload. */
 
 /* A reload that lists nothing new bounces nothing: queued stanzas for
  * allowed partners stay queued (the walk is not a flush). */

@@ -48,7 +48,8 @@ trl_message(struct sf_peer *p, const char *to_domain, const char *id)
  * once b.example's stream is authenticated nothing is delivered on it;
  * c.example's stanza still waits for its stream.
  */
-TEST(session_reload_policy_bounces_queued)
+static void
+trl_bounces_queued(const char *blocklist)
 {
 	static const struct sf_dial_step peer[] = { { SF_DIAL_PEER, DNS_OK } };
 	static const struct sf_dial_step hang[] = { { SF_DIAL_HANG, DNS_OK } };
@@ -71,7 +72,12 @@ TEST(session_reload_policy_bounces_queued)
 	SG_OK(&g, sg_ask_ack(&g, gw, 0));
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 3);
 
-	SG_OK(&g, sf_reload(&g.sf, TRL_RELOADED));
+	if (blocklist != NULL) {
+		SG_OK(&g, sf_blocklist_reload(&g.sf, blocklist));
+		CHECK_INT_EQ(sf_log_count(&g.sf, "blocklist.reloaded"), 1);
+	} else {
+		SG_OK(&g, sf_reload(&g.sf, TRL_RELOADED));
+	}
 	CHECK_INT_EQ(sf_log_count(&g.sf, "s2s_out.policy_refused"), 1);
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_bounced, 2);
 	/* The stream back to the gateway (no XEP-0198 there: the gateway
@@ -80,8 +86,10 @@ TEST(session_reload_policy_bounces_queued)
 	SG_OK(&g, sg_sm_accept(back, "a.example", "b.example", 1, 0));
 	SG_OK(&g, sf_peer_expect(back, "enable", SM_NS));
 	SG_OK(&g, sf_peer_send(back, "<failed xmlns='" SM_NS "'/>"));
-	SG_OK(&g, sg_expect_not_allowed(&g, back, "m1", "x@b.example", "u@a.example/r", NULL));
-	SG_OK(&g, sg_expect_not_allowed(&g, back, "m2", "x@b.example", "u@a.example/r", NULL));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m1", "x@b.example", "u@a.example/r",
+	    blocklist != NULL ? "blocklist" : NULL));
+	SG_OK(&g, sg_expect_not_allowed(&g, back, "m2", "x@b.example", "u@a.example/r",
+	    blocklist != NULL ? "blocklist" : NULL));
 	/* Written to the gateway: the bounces settled the stanzas. */
 	SG_OK(&g, sg_ask_ack(&g, gw, 2));
 	CHECK_INT_EQ(g.sf.edge->stats.stanzas_custody_kept, 0);
@@ -94,6 +102,20 @@ TEST(session_reload_policy_bounces_queued)
 	/* c.example is still allowed: its stanza still waits. */
 	CHECK_INT_EQ(router_in_flight(g.sf.edge), 1);
 	sg_end(&g);
+}
+
+TEST(session_reload_policy_bounces_queued)
+{
+	trl_bounces_queued(NULL);
+}
+
+/* The same when the blocklist's file now lists b.example (reloaded on its
+ * own): the bounces carry the blocklist's text.  Before, the stanzas
+ * stayed queued and went out to b.example once its stream was
+ * authenticated. */
+TEST(session_blocklist_reload_bounces_queued)
+{
+	trl_bounces_queued("# the operator's feed\nb.example\n");
 }
 
 /* A stanza the gateway sends after the reload is refused at once, with
